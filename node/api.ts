@@ -1,0 +1,57 @@
+/**
+ * The node's client interface: a JIP-2 subset (polkadot-fellows/JIPs, JIP-2.md) with binary values
+ * as Uint8Array. The WebSocket server (rpc/server.ts) exposes it as JSON-RPC 2.0 with base64
+ * blobs; the WebSocket client (rpc/client.ts) and the in-process node both implement it, so the
+ * gateway works the same against an embedded or a remote node.
+ */
+import type { ErrorCode } from "./errors.ts";
+
+export interface BlockDescriptor {
+  readonly headerHash: Uint8Array;
+  readonly slot: number;
+}
+
+/** JIP-2 `parameters` "V1" members (snake_case as on the wire), plus the node's slot period in ms. */
+export type ChainParameters = Readonly<Record<string, number>>;
+
+/**
+ * Where a work package is. JIP-2 has Reportable / Reported / Ready / Failed; the node adds the
+ * stages before a report exists and after accumulation, so a submitter can follow it to the end:
+ * submitted → refined → reported → available → accumulated, or failed with a coded error.
+ */
+export type WorkPackageStatus =
+  | { readonly kind: "submitted"; readonly core: number }
+  | { readonly kind: "refined"; readonly core: number; readonly reportHash: Uint8Array }
+  | { readonly kind: "reported"; readonly core: number; readonly reportHash: Uint8Array; readonly reportedIn: BlockDescriptor }
+  | { readonly kind: "available"; readonly core: number; readonly reportHash: Uint8Array; readonly reportedIn: BlockDescriptor; readonly availableIn: BlockDescriptor }
+  | {
+      readonly kind: "accumulated";
+      readonly core: number;
+      readonly reportHash: Uint8Array;
+      readonly reportedIn: BlockDescriptor;
+      readonly availableIn: BlockDescriptor;
+      readonly accumulatedIn: BlockDescriptor;
+    }
+  | { readonly kind: "failed"; readonly code: ErrorCode; readonly detail: string };
+
+export type Unsubscribe = () => void;
+
+export interface NodeApi {
+  parameters(): Promise<ChainParameters>;
+  bestBlock(): Promise<BlockDescriptor>;
+  /** The embedded node has one author and no forks: a block is final when it is imported. */
+  finalizedBlock(): Promise<BlockDescriptor>;
+  subscribeBestBlock(onBlock: (block: BlockDescriptor) => void): Promise<Unsubscribe>;
+  /** Posterior state root of the block; throws a JamgateError JG_ERR_RPC_BLOCK_UNKNOWN if unknown. */
+  stateRoot(headerHash: Uint8Array): Promise<Uint8Array>;
+  listServices(headerHash: Uint8Array): Promise<number[]>;
+  /** GP-encoded service account info (C(255, s) value), or null. */
+  serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null>;
+  serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null>;
+  /** Submits a GP-encoded work package to a core; resolves with its hash once accepted for refine. */
+  submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array>;
+  workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null>;
+  subscribeWorkPackageStatus(packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe>;
+  /** GP-encoded work report, or null. */
+  workReport(reportHash: Uint8Array): Promise<Uint8Array | null>;
+}

@@ -1,0 +1,68 @@
+/**
+ * The registry of coded errors for bad input at the edge (house style, "Errors: three kinds",
+ * kind 1). Every code here is documented in docs/errors.md; `errors.test.ts` fails when the two
+ * disagree. The node's codes start `JG_ERR_`; later stages (gateway, services) add theirs here.
+ *
+ * `httpStatus` is what an HTTP edge answers; `rpcCode` the JIP-2 / JSON-RPC error code (JIP-2
+ * asks servers not to invent codes, so bad input is JSON-RPC -32602 "invalid params" or JIP-2's
+ * 0 "other", and the JG code travels in `error.data.code`).
+ */
+export const errorRegistry = {
+  JG_ERR_PACKAGE_MALFORMED: { message: "work package does not decode as a GP-encoded WorkPackage", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_PACKAGE_OVERSIZE: { message: "encoded work package exceeds W_B bytes", httpStatus: 413, rpcCode: -32602 },
+  JG_ERR_PACKAGE_ITEMS: { message: "work package has no work items or more than I", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_PACKAGE_GAS: { message: "work item gas limits exceed G_R (refine) or G_A (accumulate)", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_PACKAGE_CORE: { message: "core index is not a core of this chain", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_PACKAGE_ANCHOR: { message: "refine context anchor is unknown, too old, or its state root does not match", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_PACKAGE_DUPLICATE: { message: "a work package with this hash was already submitted", httpStatus: 409, rpcCode: 0 },
+  JG_ERR_PACKAGE_UNSUPPORTED: { message: "work package uses imports, extrinsics, exports or prerequisites, which the embedded node does not support", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_AUTH_UNKNOWN_AUTHORIZER: { message: "auth code hash is not the embedded Ed25519 authorizer", httpStatus: 401, rpcCode: 0 },
+  JG_ERR_AUTH_BAD_TOKEN: { message: "authorization token is not a valid signature of the package by the key in the auth configuration", httpStatus: 401, rpcCode: 0 },
+  JG_ERR_AUTH_NOT_AUTHORIZED: { message: "the signing key is not authorized to submit for a service the package names", httpStatus: 403, rpcCode: 0 },
+  JG_ERR_SERVICE_UNKNOWN: { message: "a work item names a service that does not exist", httpStatus: 404, rpcCode: 0 },
+  JG_ERR_SERVICE_CODE_HASH: { message: "a work item's code hash is not the service's code hash", httpStatus: 400, rpcCode: 0 },
+  JG_ERR_QUEUE_FULL: { message: "the core's queue of packages awaiting refine is full; retry later", httpStatus: 503, rpcCode: 0 },
+  JG_ERR_REFINE_OUT_OF_GAS: { message: "refine of a work item ran out of gas", httpStatus: 422, rpcCode: 0 },
+  JG_ERR_REFINE_PANIC: { message: "refine of a work item threw", httpStatus: 422, rpcCode: 0 },
+  JG_ERR_REFINE_TIMEOUT: { message: "refine ran past the watchdog's wall-clock limit and was stopped", httpStatus: 422, rpcCode: 0 },
+  JG_ERR_REPORT_OVERSIZE: { message: "refine results exceed W_R bytes", httpStatus: 422, rpcCode: 0 },
+  JG_ERR_REPORT_TIMEOUT: { message: "report did not become available within U slots and was dropped", httpStatus: 504, rpcCode: 0 },
+  JG_ERR_NODE_STOPPED: { message: "the node stopped before the package was reported", httpStatus: 503, rpcCode: 0 },
+  JG_ERR_RPC_PARSE: { message: "request is not valid JSON", httpStatus: 400, rpcCode: -32700 },
+  JG_ERR_RPC_INVALID_REQUEST: { message: "request is not a JSON-RPC 2.0 request object", httpStatus: 400, rpcCode: -32600 },
+  JG_ERR_RPC_METHOD: { message: "method does not exist", httpStatus: 404, rpcCode: -32601 },
+  JG_ERR_RPC_PARAMS: { message: "params are not what the method takes", httpStatus: 400, rpcCode: -32602 },
+  JG_ERR_RPC_BLOCK_UNKNOWN: { message: "no block with that header hash", httpStatus: 404, rpcCode: 1 },
+  JG_ERR_RPC_REPORT_UNKNOWN: { message: "no work report with that hash", httpStatus: 404, rpcCode: 2 },
+  JG_ERR_RPC_OVERSIZE: { message: "RPC message exceeds the frame limit", httpStatus: 413, rpcCode: -32600 },
+  JG_ERR_CLI_ARGUMENT: { message: "a command-line flag has a value it cannot take", httpStatus: 400, rpcCode: 0 },
+  JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0 },
+} as const satisfies Record<string, { message: string; httpStatus: number; rpcCode: number }>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+/** A coded error as a value: what went wrong (the code) and the particulars (detail). */
+export interface CodedError {
+  readonly code: ErrorCode;
+  readonly detail: string;
+}
+
+export function codedError(code: ErrorCode, detail?: string): CodedError {
+  return { code, detail: detail ?? errorRegistry[code].message };
+}
+
+export function describeError(e: CodedError): string {
+  return `${e.code}: ${e.detail}`;
+}
+
+/** A coded error thrown at an edge that reports it (CLI, RPC); never used for control flow inside. */
+export class JamgateError extends Error {
+  constructor(readonly code: ErrorCode, detail?: string) {
+    super(`${code}: ${detail ?? errorRegistry[code].message}`);
+    this.name = "JamgateError";
+  }
+}
+
+export type Result<T, E = CodedError> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
+export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });

@@ -1,0 +1,486 @@
+/**
+ * The embedded JAM node: one process, V in-process validators, C cores. It takes work packages
+ * (intake), refines them on a worker pool (one thread per core), has guarantors sign the
+ * reports, authors one block per slot (guarantees, assurances, accumulation), persists it in
+ * LMDB, and answers the NodeApi (JIP-2 subset) in-process; rpc/server.ts puts that on a socket.
+ *
+ * Off-chain work (queues, refine, signatures) happens here; everything that changes state goes
+ * through chain/stf.ts, so replaying the stored blocks from genesis gives the same state roots.
+ */
+import { Block, WorkReport } from "@typeberry/lib/block";
+import { mkdirSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ChainParameters, BlockDescriptor, NodeApi, Unsubscribe, WorkPackageStatus } from "./api.ts";
+import type { ServiceResolver } from "./accumulate/accumulate.ts";
+import { assure } from "./availability/assurance.ts";
+import { encodeBlock, genesisBlock, headerHash, makeExtrinsic, sealBlock } from "./chain/block.ts";
+import { type GenesisService, genesisState, nativeCodeHash } from "./chain/genesis.ts";
+import { type ChainName, chainParams, type ChainParams } from "./chain/params.ts";
+import { applyBlock, coresFreedBy } from "./chain/stf.ts";
+import { devValidatorKeys } from "./chain/validators.ts";
+import { bytesEqual, decode, encode, fromHex, toHex } from "./codec/jam.ts";
+import type { Ed25519KeyPair } from "./crypto/ed25519.ts";
+import { type CodedError, codedError, type ErrorCode, JamgateError } from "./errors.ts";
+import { guarantee, reportHash } from "./guarantor/guarantee.ts";
+import { RefinePool } from "./guarantor/refine-pool.ts";
+import { buildReport } from "./guarantor/report.ts";
+import { type AcceptedPackage, checkWorkPackage } from "./intake/intake.ts";
+import type { ServiceModule } from "./service-api/service.ts";
+import { serviceIds, serviceInfoKey, StateComponents } from "./state/components.ts";
+import { State } from "./state/kv.ts";
+import { type PackageRecord, Store } from "./storage/store.ts";
+
+export interface NodeLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentLogger: NodeLogger = { info() {}, warn() {}, error() {} };
+
+export interface NodeOptions {
+  readonly dataDir: string;
+  readonly chain?: ChainName;
+  /** Slot period P in ms (GP: 6000). */
+  readonly slotMs?: number;
+  readonly services: readonly GenesisService[];
+  /** Wall-clock limit for one package's refine (the watchdog). */
+  readonly refineTimeoutMs?: number;
+  readonly logger?: NodeLogger;
+}
+
+/** Packages waiting for refine per core: about a minute of work at one package per core per slot. */
+export const PACKAGES_QUEUED_PER_CORE_MAX = 16;
+/** Refined reports waiting for their core to be free: refine runs ahead by this much, no more. */
+const REPORTS_READY_PER_CORE_MAX = 2;
+/** Subscribers to blocks and statuses, across all clients (the RPC server bounds per connection). */
+const SUBSCRIBERS_MAX = 100_000;
+/** Status records kept in memory for quick answers; older ones are read back from LMDB. */
+const STATUS_CACHE_MAX = 65_536;
+
+interface ReadyReport {
+  readonly pkg: AcceptedPackage;
+  readonly report: WorkReport;
+}
+
+export class JamNode implements NodeApi {
+  readonly params: ChainParams;
+  readonly slotMs: number;
+  private readonly store: Store;
+  private readonly state: State;
+  private readonly validators: Ed25519KeyPair[];
+  private readonly pool: RefinePool;
+  private readonly resolve: ServiceResolver;
+  private readonly moduleUrls: Map<string, string>;
+  private best: { slot: number; hash: Uint8Array; stateRoot: Uint8Array };
+  private readonly queues: AcceptedPackage[][];
+  private readonly ready: ReadyReport[][];
+  private readonly refining: boolean[];
+  private readonly statuses = new Map<string, PackageRecord>();
+  private readonly blockSubscribers = new Set<(b: BlockDescriptor) => void>();
+  private readonly statusSubscribers = new Map<string, Set<(s: WorkPackageStatus) => void>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private authoring: Promise<unknown> = Promise.resolve();
+  private readonly log: NodeLogger;
+
+  private constructor(options: NodeOptions, params: ChainParams, store: Store, state: State, modules: Map<string, ServiceModule>, moduleUrls: Map<string, string>) {
+    this.params = params;
+    this.slotMs = options.slotMs ?? 6000;
+    this.store = store;
+    this.state = state;
+    this.log = options.logger ?? silentLogger;
+    this.validators = devValidatorKeys(params.validatorsCount);
+    this.moduleUrls = moduleUrls;
+    this.resolve = (codeHash) => modules.get(toHex(codeHash)) ?? null;
+    this.pool = new RefinePool({ coresCount: params.coresCount, refineTimeoutMs: options.refineTimeoutMs ?? 10_000 });
+    this.queues = Array.from({ length: params.coresCount }, () => []);
+    this.ready = Array.from({ length: params.coresCount }, () => []);
+    this.refining = new Array<boolean>(params.coresCount).fill(false);
+    const bestSlot = store.bestSlot();
+    const stored = bestSlot === null ? null : store.block(bestSlot);
+    if (stored === null) throw new Error("store has no best block after genesis");
+    this.best = { slot: stored.slot, hash: stored.hash, stateRoot: stored.stateRoot };
+  }
+
+  /** Opens (or creates at genesis) the node's data directory and resumes from its best block. */
+  static async open(options: NodeOptions): Promise<JamNode> {
+    const params = chainParams(options.chain ?? "tiny");
+    mkdirSync(options.dataDir, { recursive: true });
+    const modules = new Map<string, ServiceModule>();
+    const moduleUrls = new Map<string, string>();
+    for (const service of options.services) {
+      const codeHash = toHex(nativeCodeHash(service.name));
+      const module = ((await import(service.moduleUrl)) as { default: ServiceModule }).default;
+      if (typeof module?.accumulate !== "function" || typeof module.refine !== "function") throw new Error(`${service.moduleUrl} does not default-export a service`);
+      modules.set(codeHash, module);
+      moduleUrls.set(codeHash, service.moduleUrl);
+    }
+    const validators = devValidatorKeys(params.validatorsCount);
+    const genesis = genesisState(params, validators.map((v) => v.publicKey), options.services);
+    const genesisRoot = genesis.root();
+    const genesisHeader = genesisBlock(params, genesisRoot);
+    const genesisHash = headerHash(params, genesisHeader.header);
+
+    const store = new Store(options.dataDir);
+    const storedGenesis = store.genesisHash();
+    let state: State;
+    if (storedGenesis === null) {
+      store.writeGenesis({ slot: 0, hash: genesisHash, encoded: encodeBlock(params, genesisHeader), stateRoot: genesisRoot }, genesis);
+      state = genesis;
+    } else {
+      if (!bytesEqual(storedGenesis, genesisHash)) {
+        await store.close();
+        throw new JamgateError("JG_ERR_GENESIS", `data dir ${options.dataDir} holds a chain with genesis ${toHex(storedGenesis)}, not ${toHex(genesisHash)} (other chain, validators or services)`);
+      }
+      state = State.fromEntries(store.stateEntries());
+    }
+    const node = new JamNode(options, params, store, state, modules, moduleUrls);
+    const root = state.root();
+    if (!bytesEqual(root, node.best.stateRoot)) throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);
+    node.requeueUnreported();
+    return node;
+  }
+
+  /** After a restart: packages accepted but not yet reported go back to their core's queue. */
+  private requeueUnreported(): void {
+    const view = this.intakeView();
+    for (const record of this.store.packagesWithStatus(new Set(["submitted", "refined"]))) {
+      const bytes = this.store.bundle(record.hash);
+      const checked = bytes === null ? null : checkWorkPackage(this.params, { ...view, bestSlot: 0 }, record.core, bytes);
+      if (checked === null || !checked.ok) {
+        this.setStatus({ hash: record.hash, core: record.core, status: "failed", error: { code: "JG_ERR_NODE_STOPPED", detail: "accepted before a restart and no longer valid" } }, true);
+        continue;
+      }
+      this.queues[record.core]!.push(checked.value);
+    }
+  }
+
+  get bestSlot(): number {
+    return this.best.slot;
+  }
+
+  /** Starts authoring a block every slotMs. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (let core = 0; core < this.params.coresCount; core++) this.pump(core);
+    this.loop = (async () => {
+      let next = Date.now() + this.slotMs;
+      while (this.running) {
+        const wait = next - Date.now();
+        if (wait > 0) await sleep(wait);
+        if (!this.running) break;
+        await this.produceBlock();
+        next = Math.max(next + this.slotMs, Date.now());
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.authoring;
+    await this.pool.close();
+    await this.store.close();
+  }
+
+  // ---- intake and refine (off-chain) ----
+
+  private intakeView() {
+    return {
+      state: new StateComponents(this.state, this.params),
+      bestSlot: this.best.slot,
+      block: (hash: Uint8Array) => {
+        const slot = this.store.slotOf(hash);
+        const stored = slot === null ? null : this.store.block(slot);
+        return stored === null ? null : { slot: stored.slot, stateRoot: stored.stateRoot };
+      },
+    };
+  }
+
+  async submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> {
+    if (extrinsics.length > 0) throw new JamgateError("JG_ERR_PACKAGE_UNSUPPORTED", "extrinsics are not supported by the embedded node");
+    const checked = checkWorkPackage(this.params, this.intakeView(), core, workPackage);
+    if (!checked.ok) throw new JamgateError(checked.error.code, checked.error.detail);
+    const pkg = checked.value;
+    const hex = toHex(pkg.hash);
+    if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw new JamgateError("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
+    if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw new JamgateError("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
+    const record: PackageRecord = { hash: hex, core, status: "submitted" };
+    this.store.putSubmitted(record, pkg.bytes);
+    this.setStatus(record, false);
+    this.queues[core]!.push(pkg);
+    this.pump(core);
+    return pkg.hash;
+  }
+
+  /** Refines the next queued package of `core` if the core is idle and has room for a report. */
+  private pump(core: number): void {
+    if (!this.running || this.refining[core] || this.ready[core]!.length >= REPORTS_READY_PER_CORE_MAX) return;
+    const pkg = this.queues[core]!.shift();
+    if (pkg === undefined) return;
+    this.refining[core] = true;
+    void this.refine(pkg)
+      .catch((e: unknown) => {
+        this.log.error({ err: e, package: toHex(pkg.hash) }, "refine failed unexpectedly");
+        this.fail(pkg, codedError("JG_ERR_REFINE_PANIC", e instanceof Error ? e.message : String(e)));
+      })
+      .finally(() => {
+        this.refining[core] = false;
+        this.pump(core);
+      });
+  }
+
+  private async refine(pkg: AcceptedPackage): Promise<void> {
+    const items = pkg.workPackage.items.map((item) => ({
+      serviceId: item.service,
+      moduleUrl: this.moduleUrls.get(toHex(item.codeHash.raw)) ?? "",
+      payload: item.payload.raw,
+      gasLimit: item.refineGasLimit,
+    }));
+    const missing = items.find((i) => i.moduleUrl === "");
+    if (missing !== undefined) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${missing.serviceId}`));
+    const outcome = await this.pool.run({ packageHash: pkg.hash, coreIndex: pkg.core, items });
+    if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
+    const report = buildReport(this.params, pkg.workPackage, pkg.hash, pkg.bytes, pkg.core, outcome.result.items);
+    if (!report.ok) return this.fail(pkg, report.error);
+    this.ready[pkg.core]!.push({ pkg, report: report.value });
+    this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "refined", reportHash: toHex(reportHash(this.params, report.value)) }, true);
+  }
+
+  private fail(pkg: AcceptedPackage, error: CodedError): void {
+    this.log.warn({ package: toHex(pkg.hash), core: pkg.core, code: error.code, detail: error.detail }, "work package failed");
+    this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "failed", error: { code: error.code, detail: error.detail } }, true);
+  }
+
+  // ---- block authoring ----
+
+  /** Authors, imports and persists the next block. Serialized: one block at a time. */
+  produceBlock(): Promise<BlockDescriptor> {
+    const next = this.authoring.then(() => this.authorBlock());
+    this.authoring = next.catch(() => undefined);
+    return next;
+  }
+
+  private authorBlock(): BlockDescriptor {
+    const params = this.params;
+    const slot = this.best.slot + 1;
+    const parentHash = this.best.hash;
+    const state = new StateComponents(this.state, params);
+
+    // Assurances: each validator assures the engaged cores whose bundle it holds (simple availability).
+    const pending = state.pending();
+    const heldCores = pending.flatMap((p, core) => (p !== null && this.store.bundle(toHex(p.report.workPackageSpec.hash.raw)) !== null ? [core] : []));
+    const assurances = heldCores.length === 0 ? [] : this.validators.map((v, index) => assure(params, v, index, parentHash, heldCores));
+    const assured = new Map(heldCores.map((core) => [core, assurances.length]));
+    const free = coresFreedBy(params, this.state, assured, slot);
+
+    const guarantees = [];
+    for (let core = 0; core < params.coresCount; core++) {
+      const ready = this.ready[core]!;
+      if (!free[core] || ready.length === 0) continue;
+      const next = ready.shift()!;
+      guarantees.push(guarantee(params, this.validators, next.report, slot));
+      this.pump(core);
+    }
+
+    const block = sealBlock(params, { parentHash, priorStateRoot: this.best.stateRoot, slot, authorIndex: slot % params.validatorsCount }, makeExtrinsic(guarantees, assurances), this.validators[slot % params.validatorsCount]!);
+    const started = performance.now();
+    const result = applyBlock(this.state, params, this.resolve, block, parentHash, this.best.stateRoot);
+    if (!result.ok) throw new Error(`the node authored a block it cannot import: ${result.error}`);
+    const outcome = result.value;
+    const stateRoot = this.state.root();
+    const hash = headerHash(params, block.header);
+    const descriptor = { headerHash: hash, slot };
+    const at = { hash: toHex(hash), slot };
+
+    const records = new Map<string, PackageRecord>();
+    const update = (packageHash: Uint8Array, change: (r: PackageRecord) => PackageRecord) => {
+      const hex = toHex(packageHash);
+      const current = records.get(hex) ?? this.record(hex);
+      if (current !== null) records.set(hex, change(current));
+    };
+    const reports = new Map<string, Uint8Array>();
+    for (const r of outcome.reported) {
+      const rHash = reportHash(params, r);
+      reports.set(toHex(rHash), encode(WorkReport.Codec, r, params.spec));
+      update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "reported", reportHash: toHex(rHash), reportedIn: at }));
+    }
+    for (const r of outcome.available) update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "available", availableIn: at }));
+    for (const p of outcome.accumulation.accumulatedPackages) update(p, (c) => ({ ...c, status: "accumulated", accumulatedIn: at }));
+    for (const r of outcome.timedOut) {
+      update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "failed", error: { code: "JG_ERR_REPORT_TIMEOUT", detail: `not available within U = ${params.availabilityTimeoutSlots} slots` } }));
+    }
+
+    this.store.writeBlock({
+      block: { slot, hash, encoded: encodeBlock(params, block), stateRoot },
+      stateChanges: outcome.changes,
+      packages: [...records.values()],
+      reports,
+    });
+    this.best = { slot, hash, stateRoot };
+    for (const record of records.values()) this.setStatus(record, false);
+
+    const failed = outcome.accumulation.calls.filter((c) => c.failure !== null);
+    this.log.info(
+      {
+        slot,
+        hash: toHex(hash),
+        reports: { guaranteed: outcome.reported.length, available: outcome.available.length, accumulated: outcome.accumulation.accumulatedPackages.length, timedOut: outcome.timedOut.length },
+        gasUsed: outcome.accumulation.gasUsed.toString(),
+        stateRoot: toHex(stateRoot),
+        importMs: Math.round(performance.now() - started),
+        ...(failed.length > 0 ? { failedAccumulations: failed.map((f) => ({ service: f.serviceId, failure: f.failure })) } : {}),
+      },
+      "block",
+    );
+    for (const line of outcome.accumulation.logs) this.log.info({ slot, service: line.serviceId }, line.message);
+    for (const subscriber of this.blockSubscribers) subscriber(descriptor);
+    return descriptor;
+  }
+
+  // ---- status ----
+
+  private record(hex: string): PackageRecord | null {
+    return this.statuses.get(hex) ?? this.store.packageRecord(hex);
+  }
+
+  private setStatus(record: PackageRecord, persist: boolean): void {
+    if (persist) this.store.putPackage(record);
+    this.statuses.delete(record.hash);
+    this.statuses.set(record.hash, record);
+    if (this.statuses.size > STATUS_CACHE_MAX) this.statuses.delete(this.statuses.keys().next().value!);
+    const status = toStatus(record);
+    for (const subscriber of this.statusSubscribers.get(record.hash) ?? []) subscriber(status);
+  }
+
+  // ---- NodeApi ----
+
+  async parameters(): Promise<ChainParameters> {
+    const p = this.params;
+    return {
+      core_count: p.coresCount,
+      val_count: p.validatorsCount,
+      epoch_period: p.epochLength,
+      rotation_period: p.rotationPeriod,
+      max_work_items: p.maxWorkItems,
+      max_input: p.maxBundleBytes,
+      max_report_elective_data: p.maxReportResultsBytes,
+      max_refine_gas: Number(p.refineGasPerPackage),
+      max_accumulate_gas: Number(p.accumulateGasPerReport),
+      block_gas_limit: Number(p.accumulateGasPerBlock),
+      availability_timeout: p.availabilityTimeoutSlots,
+      max_lookup_anchor_age: p.maxAnchorAgeSlots,
+      slot_period_sec: Math.max(1, Math.round(this.slotMs / 1000)),
+      slot_period_ms: this.slotMs,
+    };
+  }
+
+  async bestBlock(): Promise<BlockDescriptor> {
+    return { headerHash: this.best.hash, slot: this.best.slot };
+  }
+
+  async finalizedBlock(): Promise<BlockDescriptor> {
+    return this.bestBlock();
+  }
+
+  async subscribeBestBlock(onBlock: (block: BlockDescriptor) => void): Promise<Unsubscribe> {
+    if (this.blockSubscribers.size >= SUBSCRIBERS_MAX) throw new Error(`more than ${SUBSCRIBERS_MAX} block subscribers`);
+    const subscriber = (b: BlockDescriptor) => onBlock(b);
+    this.blockSubscribers.add(subscriber);
+    return () => this.blockSubscribers.delete(subscriber);
+  }
+
+  /** The state as of `headerHash`: the node keeps the best block's state only. */
+  private stateAt(headerHash: Uint8Array): StateComponents {
+    if (this.store.slotOf(headerHash) === null) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${toHex(headerHash)}`);
+    if (!bytesEqual(headerHash, this.best.hash)) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `the node keeps the state of the best block only; ${toHex(headerHash)} is older`);
+    return new StateComponents(this.state, this.params);
+  }
+
+  async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
+    const slot = this.store.slotOf(headerHash);
+    const stored = slot === null ? null : this.store.block(slot);
+    if (stored === null) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${toHex(headerHash)}`);
+    return stored.stateRoot;
+  }
+
+  async listServices(headerHash: Uint8Array): Promise<number[]> {
+    this.stateAt(headerHash);
+    return serviceIds((function* (s: State) { for (const [k] of s) yield k; })(this.state));
+  }
+
+  async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
+    const s = this.stateAt(headerHash);
+    const account = s.serviceAccount(serviceId);
+    return account === null ? null : this.state.get(serviceInfoKey(serviceId));
+  }
+
+  async serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
+    return this.stateAt(headerHash).storageGet(serviceId, key);
+  }
+
+  async workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null> {
+    const record = this.record(toHex(packageHash));
+    return record === null ? null : toStatus(record);
+  }
+
+  async subscribeWorkPackageStatus(packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe> {
+    const hex = toHex(packageHash);
+    let set = this.statusSubscribers.get(hex);
+    if (set === undefined) {
+      if (this.statusSubscribers.size >= SUBSCRIBERS_MAX) throw new Error(`more than ${SUBSCRIBERS_MAX} status subscriptions`);
+      set = new Set();
+      this.statusSubscribers.set(hex, set);
+    }
+    const subscriber = (s: WorkPackageStatus) => onStatus(s);
+    set.add(subscriber);
+    const current = this.record(hex);
+    if (current !== null) onStatus(toStatus(current));
+    return () => {
+      set.delete(subscriber);
+      if (set.size === 0) this.statusSubscribers.delete(hex);
+    };
+  }
+
+  async workReport(hash: Uint8Array): Promise<Uint8Array | null> {
+    return this.store.report(toHex(hash));
+  }
+
+  /** The decoded block at `slot`, for tools and tests. */
+  blockAt(slot: number): Block | null {
+    const stored = this.store.block(slot);
+    return stored === null ? null : decode(Block.Codec, stored.encoded, this.params.spec);
+  }
+}
+
+
+function descriptor(at: { hash: string; slot: number }): BlockDescriptor {
+  return { headerHash: fromHex(at.hash), slot: at.slot };
+}
+
+export function toStatus(r: PackageRecord): WorkPackageStatus {
+  const reportHash = r.reportHash === undefined ? new Uint8Array(32) : fromHex(r.reportHash);
+  switch (r.status) {
+    case "submitted":
+      return { kind: "submitted", core: r.core };
+    case "refined":
+      return { kind: "refined", core: r.core, reportHash };
+    case "reported":
+      return { kind: "reported", core: r.core, reportHash, reportedIn: descriptor(r.reportedIn!) };
+    case "available":
+      return { kind: "available", core: r.core, reportHash, reportedIn: descriptor(r.reportedIn!), availableIn: descriptor(r.availableIn!) };
+    case "accumulated":
+      return {
+        kind: "accumulated",
+        core: r.core,
+        reportHash,
+        reportedIn: descriptor(r.reportedIn!),
+        availableIn: descriptor(r.availableIn ?? r.accumulatedIn!),
+        accumulatedIn: descriptor(r.accumulatedIn!),
+      };
+    case "failed":
+      return { kind: "failed", code: (r.error?.code ?? "JG_ERR_NODE_STOPPED") as ErrorCode, detail: r.error?.detail ?? "" };
+  }
+}

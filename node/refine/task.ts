@@ -1,0 +1,23 @@
+/** What the main thread sends a refine worker and what comes back: plain data, cloneable. */
+
+export interface RefineItemTask {
+  readonly serviceId: number;
+  /** Module URL of the service's code (resolved from its code hash by the node). */
+  readonly moduleUrl: string;
+  readonly payload: Uint8Array;
+  readonly gasLimit: bigint;
+}
+
+export interface RefineTask {
+  readonly packageHash: Uint8Array;
+  readonly coreIndex: number;
+  readonly items: readonly RefineItemTask[];
+}
+
+export type RefineItemOutcome =
+  | { readonly ok: true; readonly output: Uint8Array; readonly payloadHash: Uint8Array; readonly gasUsed: bigint }
+  | { readonly ok: false; readonly code: "JG_ERR_REFINE_OUT_OF_GAS" | "JG_ERR_REFINE_PANIC"; readonly detail: string; readonly gasUsed: bigint };
+
+export interface RefineTaskResult {
+  readonly items: readonly RefineItemOutcome[];
+}

@@ -1,0 +1,150 @@
+/**
+ * The node's persistence: LMDB under `--data-dir` (one environment, named databases). A block,
+ * its state changes, report records and the new best-block pointer are written in one
+ * transaction, so after a crash (kill -9 included) the store holds a whole block or none of it.
+ */
+import { open, type Database, type RootDatabase } from "lmdb";
+import { fromHex, toHex } from "../codec/jam.ts";
+
+/** Largest LMDB map: LMDB reserves address space, not disk, up front. */
+const MAP_SIZE_BYTES = 64 * 1024 ** 3;
+
+export interface StoredBlock {
+  readonly slot: number;
+  readonly hash: Uint8Array;
+  readonly encoded: Uint8Array;
+  /** Posterior state root (after this block). */
+  readonly stateRoot: Uint8Array;
+}
+
+/** What the node remembers about a submitted package, persisted so status survives a restart. */
+export interface PackageRecord {
+  readonly hash: string;
+  readonly core: number;
+  readonly status: "submitted" | "refined" | "reported" | "available" | "accumulated" | "failed";
+  readonly reportHash?: string;
+  readonly reportedIn?: { hash: string; slot: number };
+  readonly availableIn?: { hash: string; slot: number };
+  readonly accumulatedIn?: { hash: string; slot: number };
+  readonly error?: { code: string; detail: string };
+}
+
+export interface BlockWrite {
+  readonly block: StoredBlock;
+  readonly stateChanges: ReadonlyMap<string, Uint8Array | null>;
+  readonly packages: readonly PackageRecord[];
+  readonly reports: ReadonlyMap<string, Uint8Array>;
+}
+
+export class Store {
+  private readonly root: RootDatabase;
+  private readonly blocks: Database<{ hash: Uint8Array; encoded: Uint8Array; stateRoot: Uint8Array }, number>;
+  private readonly blockSlots: Database<number, string>;
+  private readonly state: Database<Uint8Array, string>;
+  private readonly meta: Database<unknown, string>;
+  private readonly packages: Database<PackageRecord, string>;
+  private readonly bundles: Database<Uint8Array, string>;
+  private readonly reports: Database<Uint8Array, string>;
+
+  constructor(readonly path: string) {
+    this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
+    this.blocks = this.root.openDB({ name: "blocks", keyEncoding: "uint32" });
+    this.blockSlots = this.root.openDB({ name: "block-slots" });
+    this.state = this.root.openDB({ name: "state", encoding: "binary" });
+    this.meta = this.root.openDB({ name: "meta" });
+    this.packages = this.root.openDB({ name: "packages" });
+    this.bundles = this.root.openDB({ name: "bundles", encoding: "binary" });
+    this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
+  }
+
+  genesisHash(): Uint8Array | null {
+    const hex = this.meta.get("genesis") as string | undefined;
+    return hex === undefined ? null : fromHex(hex);
+  }
+
+  bestSlot(): number | null {
+    const slot = this.meta.get("best") as number | undefined;
+    return slot ?? null;
+  }
+
+  /** Writes the genesis block and state, once. */
+  writeGenesis(block: StoredBlock, state: Iterable<readonly [string, Uint8Array]>): void {
+    this.root.transactionSync(() => {
+      for (const [key, value] of state) this.state.putSync(key, value);
+      this.putBlock(block);
+      this.meta.putSync("genesis", toHex(block.hash));
+    });
+  }
+
+  writeBlock(write: BlockWrite): void {
+    this.root.transactionSync(() => {
+      for (const [key, value] of write.stateChanges) {
+        if (value === null) this.state.removeSync(key);
+        else this.state.putSync(key, value);
+      }
+      for (const record of write.packages) this.packages.putSync(record.hash, record);
+      for (const [hash, report] of write.reports) this.reports.putSync(hash, report);
+      this.putBlock(write.block);
+    });
+  }
+
+  private putBlock(block: StoredBlock): void {
+    this.blocks.putSync(block.slot, { hash: block.hash, encoded: block.encoded, stateRoot: block.stateRoot });
+    this.blockSlots.putSync(toHex(block.hash), block.slot);
+    this.meta.putSync("best", block.slot);
+  }
+
+  block(slot: number): StoredBlock | null {
+    const b = this.blocks.get(slot);
+    return b === undefined ? null : { slot, hash: new Uint8Array(b.hash), encoded: new Uint8Array(b.encoded), stateRoot: new Uint8Array(b.stateRoot) };
+  }
+
+  slotOf(hash: Uint8Array): number | null {
+    return this.blockSlots.get(toHex(hash)) ?? null;
+  }
+
+  /** Blocks in slot order from `fromSlot`. */
+  *blocksFrom(fromSlot: number): Generator<StoredBlock> {
+    for (const { key, value } of this.blocks.getRange({ start: fromSlot })) {
+      yield { slot: key, hash: new Uint8Array(value.hash), encoded: new Uint8Array(value.encoded), stateRoot: new Uint8Array(value.stateRoot) };
+    }
+  }
+
+  *stateEntries(): Generator<[string, Uint8Array]> {
+    for (const { key, value } of this.state.getRange()) yield [key, new Uint8Array(value)];
+  }
+
+  packageRecord(hash: string): PackageRecord | null {
+    return this.packages.get(hash) ?? null;
+  }
+
+  putPackage(record: PackageRecord): void {
+    this.packages.putSync(record.hash, record);
+  }
+
+  /** Records a submitted package and its bytes together, before the submitter is told it was accepted. */
+  putSubmitted(record: PackageRecord, bytes: Uint8Array): void {
+    this.root.transactionSync(() => {
+      this.bundles.putSync(record.hash, bytes);
+      this.packages.putSync(record.hash, record);
+    });
+  }
+
+  *packagesWithStatus(statuses: ReadonlySet<PackageRecord["status"]>): Generator<PackageRecord> {
+    for (const { value } of this.packages.getRange()) if (statuses.has(value.status)) yield value;
+  }
+
+  bundle(hash: string): Uint8Array | null {
+    const b = this.bundles.get(hash);
+    return b === undefined ? null : new Uint8Array(b);
+  }
+
+  report(hash: string): Uint8Array | null {
+    const r = this.reports.get(hash);
+    return r === undefined ? null : new Uint8Array(r);
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}
