@@ -1,32 +1,157 @@
+import { tryAsServiceId } from "@typeberry/lib/block";
+import { serialize } from "@typeberry/lib/state-merkleization";
 import { afterEach, describe, expect, it } from "vitest";
-import { COUNTER_KEY, counterPayload, readU64 } from "../services/counter/types.ts";
-import { bytesEqual } from "./codec/jam.ts";
-import type { JamNode } from "./node.ts";
-import { COUNTER_SERVICE_ID, counterItem, openTestNode, packageFor, waitForStatus } from "./testing/fixtures.ts";
+import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
+import type { NodeApi } from "./api.ts";
+import { bytesEqual, decode } from "./codec/jam.ts";
+import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
+import { JamNode } from "./node.ts";
+import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, tempDir, waitForStatus } from "./testing/fixtures.ts";
 
 const nodes: JamNode[] = [];
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
 });
 
-async function started(): Promise<JamNode> {
-  const node = await openTestNode();
+async function started(options: Parameters<typeof openTestNode>[0] = {}): Promise<JamNode> {
+  const node = await openTestNode(options);
   nodes.push(node);
   node.start();
   return node;
 }
 
+async function counter(api: NodeApi, key = COUNTER_KEY, service = COUNTER_SERVICE_ID): Promise<bigint> {
+  const best = await api.bestBlock();
+  return readU64(await api.serviceValue(best.headerHash, service, key));
+}
+
+async function balance(api: NodeApi, service: number): Promise<bigint> {
+  const raw = await api.serviceData((await api.bestBlock()).headerHash, service);
+  if (raw === null) throw new Error(`no service ${service}`);
+  return decode(serialize.serviceData(tryAsServiceId(service)).Codec, raw).balance;
+}
+
 describe("embedded node", () => {
-  it("accumulates a package and changes the state root", async () => {
+  it("takes a package through every status to accumulation and changes the state root", async () => {
     const node = await started();
     const before = await node.bestBlock();
     const rootBefore = await node.stateRoot(before.headerHash);
     const pkg = await packageFor(node, [counterItem(counterPayload.increment(5n)), counterItem(counterPayload.increment(7n))]);
-    await node.submitWorkPackage(0, pkg.bytes, []);
+    const seen: string[] = [];
+    await node.subscribeWorkPackageStatus(pkg.hash, (s) => seen.push(s.kind));
+    expect(await node.submitWorkPackage(0, pkg.bytes, [])).toEqual(pkg.hash);
     const status = await waitForStatus(node, pkg.hash, ["accumulated"]);
     expect(status.kind).toBe("accumulated");
+    expect(seen).toEqual(["submitted", "refined", "reported", "available", "accumulated"]);
+    expect(await counter(node)).toBe(12n);
     const best = await node.bestBlock();
-    expect(readU64(await node.serviceValue(best.headerHash, COUNTER_SERVICE_ID, COUNTER_KEY))).toBe(12n);
     expect(bytesEqual(await node.stateRoot(best.headerHash), rootBefore)).toBe(false);
+    if (status.kind !== "accumulated") throw new Error("unreachable");
+    expect(status.reportedIn.slot).toBeLessThan(status.accumulatedIn.slot);
+    expect(await node.workReport(status.reportHash)).not.toBeNull();
+  });
+
+  it("authors a block every slot, empty ones too, linked by parent hash", async () => {
+    const node = await started({ slotMs: 20 });
+    await new Promise((r) => setTimeout(r, 300));
+    const best = await node.bestBlock();
+    expect(best.slot).toBeGreaterThanOrEqual(5);
+    for (let slot = 1; slot <= best.slot; slot++) {
+      const block = node.blockAt(slot)!;
+      const parent = node.blockAt(slot - 1)!;
+      expect(block.header.timeSlotIndex).toBe(slot);
+      expect(bytesEqual(block.header.parentHeaderHash.raw, (await import("./chain/block.ts")).headerHash(node.params, parent.header))).toBe(true);
+    }
+  });
+
+  it("refines both cores in parallel and accumulates both", async () => {
+    const node = await started();
+    const a = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    const b = await packageFor(node, [counterItem(counterPayload.increment(2n))]);
+    await node.submitWorkPackage(0, a.bytes, []);
+    await node.submitWorkPackage(1, b.bytes, []);
+    const [sa, sb] = await Promise.all([waitForStatus(node, a.hash, ["accumulated"]), waitForStatus(node, b.hash, ["accumulated"])]);
+    expect([sa.kind, sb.kind]).toEqual(["accumulated", "accumulated"]);
+    expect(await counter(node)).toBe(3n);
+  });
+
+  it("checks signatures in refine: a good one counts, a bad one fails the package", async () => {
+    const node = await started();
+    const device = keyPairFromSeed(new Uint8Array(32).fill(4));
+    const good = signEd25519(device, signedIncrementMessage(10n));
+    const ok = await packageFor(node, [counterItem(counterPayload.signedIncrement(device.publicKey, good, 10n))]);
+    await node.submitWorkPackage(0, ok.bytes, []);
+    expect((await waitForStatus(node, ok.hash, ["accumulated"])).kind).toBe("accumulated");
+    const forged = await packageFor(node, [counterItem(counterPayload.signedIncrement(device.publicKey, good, 11n))]);
+    await node.submitWorkPackage(0, forged.bytes, []);
+    const status = await waitForStatus(node, forged.hash, ["accumulated"]);
+    expect(status).toMatchObject({ kind: "failed", code: "JG_ERR_REFINE_PANIC" });
+    expect(await counter(node)).toBe(10n);
+  });
+
+  it("fails packages whose refine throws, runs out of gas or spins, and keeps running", async () => {
+    const node = await started({ refineTimeoutMs: 1_000 });
+    const cases = [
+      { payload: counterPayload.panic(), code: "JG_ERR_REFINE_PANIC" },
+      { payload: counterPayload.burnGas(), code: "JG_ERR_REFINE_OUT_OF_GAS" },
+      { payload: counterPayload.spin(), code: "JG_ERR_REFINE_TIMEOUT" },
+    ];
+    for (const c of cases) {
+      const pkg = await packageFor(node, [counterItem(counterPayload.increment(100n)), counterItem(c.payload)]);
+      await node.submitWorkPackage(0, pkg.bytes, []);
+      expect(await waitForStatus(node, pkg.hash, ["accumulated"])).toMatchObject({ kind: "failed", code: c.code });
+    }
+    expect(await counter(node)).toBe(0n); // the good first items of the failed packages changed nothing
+    const after = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    await node.submitWorkPackage(0, after.bytes, []);
+    expect((await waitForStatus(node, after.hash, ["accumulated"])).kind).toBe("accumulated");
+    expect(await counter(node)).toBe(1n);
+  });
+
+  it("drops all writes of an accumulate that throws", async () => {
+    const node = await started();
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(4n)), counterItem(counterPayload.accumulatePanic())]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    expect((await waitForStatus(node, pkg.hash, ["accumulated"])).kind).toBe("accumulated");
+    expect(await counter(node)).toBe(0n); // neither the 4 nor the 999 written before the throw
+  });
+
+  it("defers transfers to the next round and credits the destination there", async () => {
+    const node = await started();
+    const before1 = await balance(node, 1);
+    const pkg = await packageFor(node, [counterItem(counterPayload.transfer(2, 500n, 10_000n))]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    expect((await waitForStatus(node, pkg.hash, ["accumulated"])).kind).toBe("accumulated");
+    expect(await balance(node, 1)).toBe(before1 - 500n);
+    expect(await balance(node, 2)).toBe(500n);
+    expect(await counter(node, RECEIVED_KEY, 2)).toBe(500n);
+  });
+
+  it("resumes after a restart with the same best block and state root, and replays to the same roots", async () => {
+    const dataDir = tempDir();
+    const first = await JamNode.open({ dataDir, slotMs: 30, services: counterGenesis() });
+    first.start();
+    const pkg = await packageFor(first, [counterItem(counterPayload.increment(9n))]);
+    await first.submitWorkPackage(1, pkg.bytes, []);
+    await waitForStatus(first, pkg.hash, ["accumulated"]);
+    await first.stop();
+    const second = await JamNode.open({ dataDir, slotMs: 30, services: counterGenesis() });
+    nodes.push(second);
+    const best = await second.bestBlock();
+    expect(best.slot).toBeGreaterThan(0);
+    expect(await counter(second)).toBe(9n);
+    const replay = second.replay();
+    expect(replay.blocks).toBe(best.slot);
+    expect(replay.finalStateRoot).toEqual(await second.stateRoot(best.headerHash));
+    second.start();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await second.bestBlock()).slot).toBeGreaterThan(best.slot);
+  });
+
+  it("refuses a data dir made with another genesis", async () => {
+    const dataDir = tempDir();
+    const node = await JamNode.open({ dataDir, services: counterGenesis() });
+    await node.stop();
+    await expect(JamNode.open({ dataDir, services: counterGenesis({ balance: 1n }) })).rejects.toThrow(/JG_ERR_GENESIS/);
   });
 });

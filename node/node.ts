@@ -11,10 +11,11 @@ import { Block, WorkReport } from "@typeberry/lib/block";
 import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChainParameters, BlockDescriptor, NodeApi, Unsubscribe, WorkPackageStatus } from "./api.ts";
-import type { ServiceResolver } from "./accumulate/accumulate.ts";
 import { assure } from "./availability/assurance.ts";
 import { encodeBlock, genesisBlock, headerHash, makeExtrinsic, sealBlock } from "./chain/block.ts";
-import { type GenesisService, genesisState, nativeCodeHash } from "./chain/genesis.ts";
+import { type GenesisService, genesisState } from "./chain/genesis.ts";
+import { replayChain, type ReplayReport } from "./chain/replay.ts";
+import { type LoadedServices, loadServices } from "./chain/services.ts";
 import { type ChainName, chainParams, type ChainParams } from "./chain/params.ts";
 import { applyBlock, coresFreedBy } from "./chain/stf.ts";
 import { devValidatorKeys } from "./chain/validators.ts";
@@ -25,7 +26,6 @@ import { guarantee, reportHash } from "./guarantor/guarantee.ts";
 import { RefinePool } from "./guarantor/refine-pool.ts";
 import { buildReport } from "./guarantor/report.ts";
 import { type AcceptedPackage, checkWorkPackage } from "./intake/intake.ts";
-import type { ServiceModule } from "./service-api/service.ts";
 import { serviceIds, serviceInfoKey, StateComponents } from "./state/components.ts";
 import { State } from "./state/kv.ts";
 import { type PackageRecord, Store } from "./storage/store.ts";
@@ -70,12 +70,13 @@ export class JamNode implements NodeApi {
   private readonly state: State;
   private readonly validators: Ed25519KeyPair[];
   private readonly pool: RefinePool;
-  private readonly resolve: ServiceResolver;
-  private readonly moduleUrls: Map<string, string>;
+  private readonly services: LoadedServices;
+  private readonly genesisServices: readonly GenesisService[];
   private best: { slot: number; hash: Uint8Array; stateRoot: Uint8Array };
   private readonly queues: AcceptedPackage[][];
   private readonly ready: ReadyReport[][];
   private readonly refining: boolean[];
+  private refinesInFlight = 0;
   private readonly statuses = new Map<string, PackageRecord>();
   private readonly blockSubscribers = new Set<(b: BlockDescriptor) => void>();
   private readonly statusSubscribers = new Map<string, Set<(s: WorkPackageStatus) => void>>();
@@ -84,16 +85,20 @@ export class JamNode implements NodeApi {
   private authoring: Promise<unknown> = Promise.resolve();
   private readonly log: NodeLogger;
 
-  private constructor(options: NodeOptions, params: ChainParams, store: Store, state: State, modules: Map<string, ServiceModule>, moduleUrls: Map<string, string>) {
+  private constructor(options: NodeOptions, params: ChainParams, store: Store, state: State, services: LoadedServices) {
     this.params = params;
     this.slotMs = options.slotMs ?? 6000;
     this.store = store;
     this.state = state;
     this.log = options.logger ?? silentLogger;
     this.validators = devValidatorKeys(params.validatorsCount);
-    this.moduleUrls = moduleUrls;
-    this.resolve = (codeHash) => modules.get(toHex(codeHash)) ?? null;
-    this.pool = new RefinePool({ coresCount: params.coresCount, refineTimeoutMs: options.refineTimeoutMs ?? 10_000 });
+    this.services = services;
+    this.genesisServices = options.services;
+    this.pool = new RefinePool({
+      coresCount: params.coresCount,
+      refineTimeoutMs: options.refineTimeoutMs ?? 10_000,
+      preloadModuleUrls: options.services.map((s) => s.moduleUrl),
+    });
     this.queues = Array.from({ length: params.coresCount }, () => []);
     this.ready = Array.from({ length: params.coresCount }, () => []);
     this.refining = new Array<boolean>(params.coresCount).fill(false);
@@ -107,15 +112,7 @@ export class JamNode implements NodeApi {
   static async open(options: NodeOptions): Promise<JamNode> {
     const params = chainParams(options.chain ?? "tiny");
     mkdirSync(options.dataDir, { recursive: true });
-    const modules = new Map<string, ServiceModule>();
-    const moduleUrls = new Map<string, string>();
-    for (const service of options.services) {
-      const codeHash = toHex(nativeCodeHash(service.name));
-      const module = ((await import(service.moduleUrl)) as { default: ServiceModule }).default;
-      if (typeof module?.accumulate !== "function" || typeof module.refine !== "function") throw new Error(`${service.moduleUrl} does not default-export a service`);
-      modules.set(codeHash, module);
-      moduleUrls.set(codeHash, service.moduleUrl);
-    }
+    const services = await loadServices(options.services);
     const validators = devValidatorKeys(params.validatorsCount);
     const genesis = genesisState(params, validators.map((v) => v.publicKey), options.services);
     const genesisRoot = genesis.root();
@@ -135,7 +132,8 @@ export class JamNode implements NodeApi {
       }
       state = State.fromEntries(store.stateEntries());
     }
-    const node = new JamNode(options, params, store, state, modules, moduleUrls);
+    const node = new JamNode(options, params, store, state, services);
+    await node.pool.warm();
     const root = state.root();
     if (!bytesEqual(root, node.best.stateRoot)) throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);
     node.requeueUnreported();
@@ -164,7 +162,7 @@ export class JamNode implements NodeApi {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (let core = 0; core < this.params.coresCount; core++) this.pump(core);
+    this.pumpAll();
     this.loop = (async () => {
       let next = Date.now() + this.slotMs;
       while (this.running) {
@@ -218,9 +216,11 @@ export class JamNode implements NodeApi {
   /** Refines the next queued package of `core` if the core is idle and has room for a report. */
   private pump(core: number): void {
     if (!this.running || this.refining[core] || this.ready[core]!.length >= REPORTS_READY_PER_CORE_MAX) return;
+    if (this.refinesInFlight >= this.pool.threads) return; // a thread frees up: pumpAll() retries
     const pkg = this.queues[core]!.shift();
     if (pkg === undefined) return;
     this.refining[core] = true;
+    this.refinesInFlight++;
     void this.refine(pkg)
       .catch((e: unknown) => {
         this.log.error({ err: e, package: toHex(pkg.hash) }, "refine failed unexpectedly");
@@ -228,14 +228,20 @@ export class JamNode implements NodeApi {
       })
       .finally(() => {
         this.refining[core] = false;
-        this.pump(core);
+        this.refinesInFlight--;
+        this.pumpAll(core);
       });
+  }
+
+  /** Gives a free thread to the cores in turn, starting after `lastCore` for fairness. */
+  private pumpAll(lastCore = -1): void {
+    for (let i = 1; i <= this.params.coresCount; i++) this.pump((lastCore + i) % this.params.coresCount);
   }
 
   private async refine(pkg: AcceptedPackage): Promise<void> {
     const items = pkg.workPackage.items.map((item) => ({
       serviceId: item.service,
-      moduleUrl: this.moduleUrls.get(toHex(item.codeHash.raw)) ?? "",
+      moduleUrl: this.services.moduleUrl(item.codeHash.raw) ?? "",
       payload: item.payload.raw,
       gasLimit: item.refineGasLimit,
     }));
@@ -287,7 +293,7 @@ export class JamNode implements NodeApi {
 
     const block = sealBlock(params, { parentHash, priorStateRoot: this.best.stateRoot, slot, authorIndex: slot % params.validatorsCount }, makeExtrinsic(guarantees, assurances), this.validators[slot % params.validatorsCount]!);
     const started = performance.now();
-    const result = applyBlock(this.state, params, this.resolve, block, parentHash, this.best.stateRoot);
+    const result = applyBlock(this.state, params, this.services.resolve, block, parentHash, this.best.stateRoot);
     if (!result.ok) throw new Error(`the node authored a block it cannot import: ${result.error}`);
     const outcome = result.value;
     const stateRoot = this.state.root();
@@ -295,11 +301,17 @@ export class JamNode implements NodeApi {
     const descriptor = { headerHash: hash, slot };
     const at = { hash: toHex(hash), slot };
 
+    // Each package's record after this block, and every status it passed through on the way
+    // (a report can become available and be accumulated in one block: subscribers see both).
     const records = new Map<string, PackageRecord>();
+    const transitions: PackageRecord[] = [];
     const update = (packageHash: Uint8Array, change: (r: PackageRecord) => PackageRecord) => {
       const hex = toHex(packageHash);
       const current = records.get(hex) ?? this.record(hex);
-      if (current !== null) records.set(hex, change(current));
+      if (current === null) return;
+      const next = change(current);
+      records.set(hex, next);
+      transitions.push(next);
     };
     const reports = new Map<string, Uint8Array>();
     for (const r of outcome.reported) {
@@ -320,7 +332,7 @@ export class JamNode implements NodeApi {
       reports,
     });
     this.best = { slot, hash, stateRoot };
-    for (const record of records.values()) this.setStatus(record, false);
+    for (const record of transitions) this.setStatus(record, false);
 
     const failed = outcome.accumulation.calls.filter((c) => c.failure !== null);
     this.log.info(
@@ -446,6 +458,11 @@ export class JamNode implements NodeApi {
 
   async workReport(hash: Uint8Array): Promise<Uint8Array | null> {
     return this.store.report(toHex(hash));
+  }
+
+  /** Re-imports every stored block from genesis and checks each state root (see chain/replay.ts). */
+  replay(onBlock?: (slot: number, stateRoot: Uint8Array) => void): ReplayReport {
+    return replayChain(this.params, this.store, this.genesisServices, this.services.resolve, onBlock);
   }
 
   /** The decoded block at `slot`, for tools and tests. */

@@ -12,6 +12,8 @@ export interface RefinePoolOptions {
   readonly coresCount: number;
   /** Wall-clock limit of one package's refine, in ms. */
   readonly refineTimeoutMs: number;
+  /** Service modules every worker imports at start. */
+  readonly preloadModuleUrls: readonly string[];
 }
 
 /** Tasks waiting for a thread; the node's per-core queues hold the rest, so this need not be large. */
@@ -30,13 +32,27 @@ export class RefinePool {
       maxThreads: threads,
       idleTimeout: 60_000,
       maxQueue: POOL_QUEUE_MAX,
+      workerData: { preloadModuleUrls: options.preloadModuleUrls },
     });
+  }
+
+  /**
+   * Resolves when every thread has started and loaded the services: one empty task per thread
+   * (piscina gives concurrent tasks to distinct idle threads), so the watchdog of the first real
+   * package does not count thread start-up.
+   */
+  async warm(): Promise<void> {
+    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [] })));
   }
 
   get threads(): number {
     return this.pool.options.maxThreads;
   }
 
+  /**
+   * Refines one package. Callers keep at most `threads` tasks in flight (see JamNode.pump), so a
+   * task starts when it is given and the watchdog measures its run, not a wait in a queue.
+   */
   async run(task: RefineTask): Promise<PoolOutcome> {
     const abort = new AbortController();
     const watchdog = setTimeout(() => abort.abort(), this.options.refineTimeoutMs);

@@ -1,0 +1,94 @@
+/**
+ * `jamgate node …`: run the embedded node, or replay its chain. The genesis services are given
+ * by the caller (scripts/cli.ts), so node/ stays free of any particular service.
+ */
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { pino } from "pino";
+import type { GenesisService } from "./chain/genesis.ts";
+import type { ChainName } from "./chain/params.ts";
+import { toHex } from "./codec/jam.ts";
+import { JamNode } from "./node.ts";
+import { startRpcServer } from "./rpc/server.ts";
+
+export const DEFAULT_DATA_DIR = ".jamgate";
+export const DEFAULT_RPC_PORT = 19800;
+export const DEFAULT_SLOT_MS = 6000;
+
+/** commander argument parser for an integer in [min, max]; errors name the flag's range. */
+export function integerIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+interface StartOptions {
+  dataDir: string;
+  rpcPort: number;
+  rpcHost: string;
+  slotMs: number;
+  chain: ChainName;
+  refineTimeoutMs: number;
+}
+
+export function registerNodeCommands(program: Command, services: () => GenesisService[]): void {
+  const node = program.command("node").description("the embedded JAM node");
+  node
+    .command("start")
+    .description("run the node: author a block every slot and serve JIP-2 JSON-RPC over WebSocket")
+    .option("--data-dir <dir>", "where blocks and state are kept (LMDB)", DEFAULT_DATA_DIR)
+    .option("--rpc-port <port>", "JIP-2 WebSocket port (0 picks a free one)", integerIn(0, 65_535), DEFAULT_RPC_PORT)
+    .option("--rpc-host <host>", "address the RPC server listens on", "127.0.0.1")
+    .option("--slot-ms <ms>", "slot period P in milliseconds", integerIn(10, 3_600_000), DEFAULT_SLOT_MS)
+    .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
+    .option("--refine-timeout-ms <ms>", "watchdog: wall-clock limit of one package's refine", integerIn(10, 600_000), 10_000)
+    .action(async (options: StartOptions) => {
+      const log = pino({ base: { component: "node" } });
+      const jamNode = await JamNode.open({
+        dataDir: options.dataDir,
+        chain: options.chain,
+        slotMs: options.slotMs,
+        refineTimeoutMs: options.refineTimeoutMs,
+        services: services(),
+        logger: log,
+      });
+      const rpc = await startRpcServer(jamNode, { port: options.rpcPort, host: options.rpcHost, log });
+      const best = await jamNode.bestBlock();
+      log.info({ dataDir: options.dataDir, chain: options.chain, slotMs: options.slotMs, rpc: `ws://${options.rpcHost}:${rpc.port}`, bestSlot: best.slot, bestHash: toHex(best.headerHash) }, "node started");
+      jamNode.start();
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, "stopping");
+        await rpc.close();
+        await jamNode.stop();
+        log.info({}, "stopped");
+        process.exit(0);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+    });
+  node
+    .command("replay")
+    .description("re-import every stored block from genesis and check each state root")
+    .option("--data-dir <dir>", "the node's data directory", DEFAULT_DATA_DIR)
+    .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
+    .action(async (options: { dataDir: string; chain: ChainName }) => {
+      const jamNode = await JamNode.open({ dataDir: options.dataDir, chain: options.chain, services: services() });
+      try {
+        const total = jamNode.bestSlot;
+        const started = performance.now();
+        const report = jamNode.replay((slot) => {
+          if (slot % 100 === 0 || slot === total) process.stderr.write(`\rreplayed ${slot}/${total} blocks`);
+        });
+        process.stderr.write("\n");
+        console.log(JSON.stringify({ blocks: report.blocks, stateRoot: toHex(report.finalStateRoot), ms: Math.round(performance.now() - started) }));
+      } finally {
+        await jamNode.stop();
+      }
+    });
+}

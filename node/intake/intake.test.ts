@@ -1,0 +1,99 @@
+import { WorkPackage } from "@typeberry/lib/block";
+import { BytesBlob } from "@typeberry/lib/bytes";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { counterPayload } from "../../services/counter/types.ts";
+import { tinyParams } from "../chain/params.ts";
+import { decode, encode } from "../codec/jam.ts";
+import { keyPairFromSeed } from "../crypto/ed25519.ts";
+import type { JamNode } from "../node.ts";
+import { COUNTER_CODE_HASH, counterItem, openTestNode, packageFor, submitterKey } from "../testing/fixtures.ts";
+import { buildWorkPackage } from "./builder.ts";
+
+let node: JamNode;
+beforeAll(async () => {
+  node = await openTestNode();
+});
+afterAll(async () => {
+  await node.stop();
+});
+
+async function rejection(core: number, bytes: Uint8Array): Promise<string> {
+  const rootBefore = await node.stateRoot((await node.bestBlock()).headerHash);
+  const error = await node.submitWorkPackage(core, bytes, []).then(
+    () => "accepted",
+    (e: Error) => e.message,
+  );
+  expect(await node.stateRoot((await node.bestBlock()).headerHash)).toEqual(rootBefore);
+  return error;
+}
+
+describe("intake rejects bad packages with coded errors", () => {
+  it("garbage bytes", async () => {
+    expect(await rejection(0, Uint8Array.of(1, 2, 3))).toMatch(/^JG_ERR_PACKAGE_MALFORMED/);
+  });
+
+  it("trailing bytes after a valid package", async () => {
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    expect(await rejection(0, Uint8Array.from([...pkg.bytes, 0]))).toMatch(/^JG_ERR_PACKAGE_MALFORMED/);
+  });
+
+  it("oversize", async () => {
+    expect(await rejection(0, new Uint8Array(tinyParams.maxBundleBytes + 1))).toMatch(/^JG_ERR_PACKAGE_OVERSIZE/);
+  });
+
+  it("a core that does not exist", async () => {
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    expect(await rejection(2, pkg.bytes)).toMatch(/^JG_ERR_PACKAGE_CORE/);
+  });
+
+  it("more than I items", async () => {
+    const items = Array.from({ length: 17 }, () => counterItem(counterPayload.increment(1n), { refineGasLimit: 1000n, accumulateGasLimit: 1000n }));
+    const pkg = await packageFor(node, items);
+    expect(await rejection(0, pkg.bytes)).toMatch(/^JG_ERR_PACKAGE_ITEMS/);
+  });
+
+  it("refine gas over G_R and accumulate gas over G_A", async () => {
+    const tooMuchRefine = await packageFor(node, [counterItem(counterPayload.increment(1n), { refineGasLimit: tinyParams.refineGasPerPackage + 1n })]);
+    expect(await rejection(0, tooMuchRefine.bytes)).toMatch(/^JG_ERR_PACKAGE_GAS: refine/);
+    const tooMuchAccumulate = await packageFor(node, [counterItem(counterPayload.increment(1n), { accumulateGasLimit: tinyParams.accumulateGasPerReport + 1n })]);
+    expect(await rejection(0, tooMuchAccumulate.bytes)).toMatch(/^JG_ERR_PACKAGE_GAS: accumulate/);
+  });
+
+  it("a token that is not the configured key's signature", async () => {
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    const p = decode(WorkPackage.Codec, pkg.bytes, tinyParams.spec) as WorkPackage;
+    const token = p.authToken.raw.slice();
+    token[0]! ^= 1;
+    const tampered = encode(WorkPackage.Codec, WorkPackage.create({ ...p, authToken: BytesBlob.blobFrom(token) }), tinyParams.spec);
+    expect(await rejection(0, tampered)).toMatch(/^JG_ERR_AUTH_BAD_TOKEN/);
+  });
+
+  it("a key the service has not authorized", async () => {
+    const stranger = keyPairFromSeed(new Uint8Array(32).fill(9));
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))], stranger);
+    expect(await rejection(0, pkg.bytes)).toMatch(/^JG_ERR_AUTH_NOT_AUTHORIZED/);
+  });
+
+  it("an unknown service, and a known service with another code hash", async () => {
+    const unknown = await packageFor(node, [{ ...counterItem(counterPayload.increment(1n)), serviceId: 77 }]);
+    expect(await rejection(0, unknown.bytes)).toMatch(/^JG_ERR_SERVICE_UNKNOWN/);
+    const otherCode = await packageFor(node, [{ ...counterItem(counterPayload.increment(1n)), codeHash: new Uint8Array(32) }]);
+    expect(await rejection(0, otherCode.bytes)).toMatch(/^JG_ERR_SERVICE_CODE_HASH/);
+    expect(COUNTER_CODE_HASH.length).toBe(32);
+  });
+
+  it("an unknown anchor", async () => {
+    const best = await node.bestBlock();
+    const stateRoot = await node.stateRoot(best.headerHash);
+    const unknownAnchor = buildWorkPackage(tinyParams, { signer: submitterKey, anchor: { headerHash: new Uint8Array(32).fill(1), stateRoot, slot: 0 }, items: [counterItem(counterPayload.increment(1n))] });
+    expect(await rejection(0, unknownAnchor.bytes)).toMatch(/^JG_ERR_PACKAGE_ANCHOR: anchor is not a known block/);
+    const wrongRoot = buildWorkPackage(tinyParams, { signer: submitterKey, anchor: { headerHash: best.headerHash, stateRoot: new Uint8Array(32), slot: best.slot }, items: [counterItem(counterPayload.increment(1n))] });
+    expect(await rejection(0, wrongRoot.bytes)).toMatch(/^JG_ERR_PACKAGE_ANCHOR: context state root/);
+  });
+
+  it("the same package twice", async () => {
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(3n))]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    expect(await rejection(0, pkg.bytes)).toMatch(/^JG_ERR_PACKAGE_DUPLICATE/);
+  });
+});
