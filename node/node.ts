@@ -158,11 +158,15 @@ export class JamNode implements NodeApi {
     return this.best.slot;
   }
 
-  /** Starts authoring a block every slotMs. */
-  start(): void {
+  /**
+   * Starts refining submitted packages and, unless `authorBlocks` is false (benchmarks and tests
+   * that call produceBlock() themselves), authoring a block every slotMs.
+   */
+  start(options: { readonly authorBlocks?: boolean } = {}): void {
     if (this.running) return;
     this.running = true;
     this.pumpAll();
+    if (options.authorBlocks === false) return;
     this.loop = (async () => {
       let next = Date.now() + this.slotMs;
       while (this.running) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as README's Quick start and CI run it (`npm ci && npm test`).
+# Installs what the tests need from Debian when it is missing, type-checks, runs vitest, and
+# ends with one "N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use, as "command:package" pairs. Installed only when missing.
+DEBIAN_NEEDS=()
+missing=()
+for need in "${DEBIAN_NEEDS[@]+"${DEBIAN_NEEDS[@]}"}"; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+
+echo "test: type-check"
+npx tsc -p .
+
+echo "test: vitest"
+report=$(mktemp)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+' "$report" || true
+rm -f "$report"
+exit $status
