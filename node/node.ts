@@ -80,6 +80,8 @@ export class JamNode implements NodeApi {
   private readonly statuses = new Map<string, PackageRecord>();
   private readonly blockSubscribers = new Set<(b: BlockDescriptor) => void>();
   private readonly statusSubscribers = new Map<string, Set<(s: WorkPackageStatus) => void>>();
+  /** Bad input counted by code: rejected at intake, or failed after acceptance. */
+  private readonly errorCounts = new Map<ErrorCode, number>();
   private running = false;
   private loop: Promise<void> | null = null;
   private authoring: Promise<unknown> = Promise.resolve();
@@ -202,13 +204,13 @@ export class JamNode implements NodeApi {
   }
 
   async submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> {
-    if (extrinsics.length > 0) throw new JamgateError("JG_ERR_PACKAGE_UNSUPPORTED", "extrinsics are not supported by the embedded node");
+    if (extrinsics.length > 0) throw this.rejected("JG_ERR_PACKAGE_UNSUPPORTED", "extrinsics are not supported by the embedded node");
     const checked = checkWorkPackage(this.params, this.intakeView(), core, workPackage);
-    if (!checked.ok) throw new JamgateError(checked.error.code, checked.error.detail);
+    if (!checked.ok) throw this.rejected(checked.error.code, checked.error.detail);
     const pkg = checked.value;
     const hex = toHex(pkg.hash);
-    if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw new JamgateError("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
-    if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw new JamgateError("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
+    if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw this.rejected("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
+    if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
     const record: PackageRecord = { hash: hex, core, status: "submitted" };
     this.store.putSubmitted(record, pkg.bytes);
     this.setStatus(record, false);
@@ -259,7 +261,22 @@ export class JamNode implements NodeApi {
     this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "refined", reportHash: toHex(reportHash(this.params, report.value)) }, true);
   }
 
+  private count(code: ErrorCode): void {
+    this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
+  }
+
+  private rejected(code: ErrorCode, detail: string): JamgateError {
+    this.count(code);
+    return new JamgateError(code, detail);
+  }
+
+  /** Counts of coded errors since start, by code (for logs and metrics). */
+  errorStats(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.errorCounts);
+  }
+
   private fail(pkg: AcceptedPackage, error: CodedError): void {
+    this.count(error.code);
     this.log.warn({ package: toHex(pkg.hash), core: pkg.core, code: error.code, detail: error.detail }, "work package failed");
     this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "failed", error: { code: error.code, detail: error.detail } }, true);
   }
@@ -326,6 +343,7 @@ export class JamNode implements NodeApi {
     for (const r of outcome.available) update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "available", availableIn: at }));
     for (const p of outcome.accumulation.accumulatedPackages) update(p, (c) => ({ ...c, status: "accumulated", accumulatedIn: at }));
     for (const r of outcome.timedOut) {
+      this.count("JG_ERR_REPORT_TIMEOUT");
       update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "failed", error: { code: "JG_ERR_REPORT_TIMEOUT", detail: `not available within U = ${params.availabilityTimeoutSlots} slots` } }));
     }
 

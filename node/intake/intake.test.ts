@@ -91,6 +91,13 @@ describe("intake rejects bad packages with coded errors", () => {
     expect(await rejection(0, wrongRoot.bytes)).toMatch(/^JG_ERR_PACKAGE_ANCHOR: context state root/);
   });
 
+  it("counts every rejection by code", () => {
+    const stats = node.errorStats();
+    expect(stats.JG_ERR_PACKAGE_MALFORMED).toBe(2);
+    expect(stats.JG_ERR_PACKAGE_GAS).toBe(2);
+    expect(stats.JG_ERR_PACKAGE_ANCHOR).toBe(2);
+  });
+
   it("the same package twice", async () => {
     const pkg = await packageFor(node, [counterItem(counterPayload.increment(3n))]);
     await node.submitWorkPackage(0, pkg.bytes, []);
