@@ -11,7 +11,7 @@ export interface BlockDescriptor {
   readonly slot: number;
 }
 
-/** JIP-2 `parameters` "V1" members (snake_case as on the wire), plus the node's slot period in ms. */
+/** JIP-2 `parameters` "V1" members (snake_case as on the wire). */
 export type ChainParameters = Readonly<Record<string, number>>;
 
 /**

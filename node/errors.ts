@@ -34,7 +34,12 @@ export const errorRegistry = {
   JG_ERR_RPC_PARAMS: { message: "params are not what the method takes", httpStatus: 400, rpcCode: -32602 },
   JG_ERR_RPC_BLOCK_UNKNOWN: { message: "no block with that header hash", httpStatus: 404, rpcCode: 1 },
   JG_ERR_RPC_REPORT_UNKNOWN: { message: "no work report with that hash", httpStatus: 404, rpcCode: 2 },
-  JG_ERR_RPC_OVERSIZE: { message: "RPC message exceeds the frame limit", httpStatus: 413, rpcCode: -32600 },
+  JG_ERR_RPC_OVERSIZE: { message: "RPC message exceeds the frame limit; the server closes the connection (WebSocket 1009)", httpStatus: 413, rpcCode: -32600 },
+  JG_ERR_RPC_INTERNAL: { message: "the node failed to answer (a bug, logged by the node)", httpStatus: 500, rpcCode: -32603 },
+  JG_ERR_RPC_LIMIT: { message: "a per-connection RPC limit was reached (subscriptions)", httpStatus: 429, rpcCode: 0 },
+  JG_ERR_RPC_TIMEOUT: { message: "no answer from the node in time (client side)", httpStatus: 504, rpcCode: 0 },
+  JG_ERR_RPC_CLOSED: { message: "the RPC connection is closed or could not be opened (client side)", httpStatus: 503, rpcCode: 0 },
+  JG_ERR_RPC_REMOTE: { message: "the remote node answered with an error or result this client cannot read", httpStatus: 502, rpcCode: 0 },
   JG_ERR_CLI_ARGUMENT: { message: "a command-line flag has a value it cannot take", httpStatus: 400, rpcCode: 0 },
   JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0 },
 } as const satisfies Record<string, { message: string; httpStatus: number; rpcCode: number }>;
@@ -57,9 +62,12 @@ export function describeError(e: CodedError): string {
 
 /** A coded error thrown at an edge that reports it (CLI, RPC); never used for control flow inside. */
 export class JamgateError extends Error {
+  readonly detail: string;
   constructor(readonly code: ErrorCode, detail?: string) {
-    super(`${code}: ${detail ?? errorRegistry[code].message}`);
+    const text = detail ?? errorRegistry[code].message;
+    super(`${code}: ${text}`);
     this.name = "JamgateError";
+    this.detail = text;
   }
 }
 

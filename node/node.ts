@@ -406,8 +406,8 @@ export class JamNode implements NodeApi {
       block_gas_limit: Number(p.accumulateGasPerBlock),
       availability_timeout: p.availabilityTimeoutSlots,
       max_lookup_anchor_age: p.maxAnchorAgeSlots,
-      slot_period_sec: Math.max(1, Math.round(this.slotMs / 1000)),
-      slot_period_ms: this.slotMs,
+      // JIP-2's P is a Number of seconds; a devnet's short slot makes it fractional.
+      slot_period_sec: this.slotMs / 1000,
     };
   }
 

@@ -5,6 +5,7 @@
  * parameter throws JamgateError JG_ERR_RPC_PARAMS naming it, which the server answers as -32602.
  * The client reuses the same decoders on results.
  */
+import type { RawData } from "ws";
 import type { BlockDescriptor, WorkPackageStatus } from "../api.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../errors.ts";
 
@@ -15,7 +16,7 @@ const U32_MAX = 0xffff_ffff;
  * Stand-in code for a remote error, Failed status or result that carries no JG code (e.g. from a
  * JIP-2 node that is not jamgate); errors.ts has no "uncoded remote error" code.
  */
-export const UNCODED_REMOTE_ERROR: ErrorCode = "JG_ERR_RPC_INVALID_REQUEST";
+export const UNCODED_REMOTE_ERROR: ErrorCode = "JG_ERR_RPC_REMOTE";
 
 export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
@@ -172,6 +173,12 @@ export function parseCodedMessage(message: string): { code: ErrorCode; detail: s
 }
 
 // ---- JSON-RPC 2.0 ----
+
+/** A frame's bytes as one Buffer (ws hands over a Buffer, or pieces with other binaryType settings). */
+export function frameBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
 
 export type JsonRpcId = string | number | null;
 

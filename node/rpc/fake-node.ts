@@ -1,0 +1,166 @@
+/**
+ * An in-memory NodeApi for RPC tests: a chain of made-up blocks, one service with data and a
+ * value, package statuses set by the test, and knobs to make calls throw or wait.
+ */
+import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import { hash } from "../crypto/hash.ts";
+import { JamgateError } from "../errors.ts";
+
+const key = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+export class FakeNode implements NodeApi {
+  readonly params: ChainParameters = { core_count: 2, epoch_period: 12, max_input: 13_791_360, slot_period_ms: 6000 };
+  readonly serviceId = 7;
+  readonly serviceInfo = new Uint8Array([1, 2, 3, 4]);
+  readonly storageKey = new TextEncoder().encode("counter");
+  readonly storageValue = new Uint8Array([42]);
+  readonly reportHash = hash(new TextEncoder().encode("report"));
+  readonly report = new Uint8Array([9, 8, 7]);
+  readonly submitted: { core: number; workPackage: Uint8Array; extrinsics: readonly Uint8Array[] }[] = [];
+  /** When set, the next NodeApi call throws it. */
+  failNext: Error | null = null;
+
+  private readonly blocks: BlockDescriptor[] = [];
+  private readonly bestListeners = new Set<(block: BlockDescriptor) => void>();
+  private readonly statuses = new Map<string, WorkPackageStatus>();
+  private readonly statusListeners = new Map<string, Set<(status: WorkPackageStatus) => void>>();
+  private held: Promise<void> | null = null;
+  private inBestBlock = 0;
+  /** Most bestBlock calls seen running at once. */
+  maxConcurrentBestBlock = 0;
+
+  constructor() {
+    this.advance();
+  }
+
+  get best(): BlockDescriptor {
+    const best = this.blocks.at(-1);
+    if (best === undefined) throw new Error("no blocks");
+    return best;
+  }
+
+  /** Imports a new best block and tells its subscribers. */
+  advance(): BlockDescriptor {
+    const slot = this.blocks.length;
+    const block = { headerHash: hash(new Uint8Array([slot & 0xff, slot >> 8])), slot };
+    this.blocks.push(block);
+    for (const listener of this.bestListeners) listener(block);
+    return block;
+  }
+
+  setStatus(packageHash: Uint8Array, status: WorkPackageStatus): void {
+    this.statuses.set(key(packageHash), status);
+    for (const listener of this.statusListeners.get(key(packageHash)) ?? []) listener(status);
+  }
+
+  /** Subscriptions the RPC layer has not given back. */
+  get activeSubscriptions(): number {
+    let n = this.bestListeners.size;
+    for (const set of this.statusListeners.values()) n += set.size;
+    return n;
+  }
+
+  /** bestBlock calls wait until the returned function is called. */
+  hold(): () => void {
+    let release = () => {};
+    this.held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.held = null;
+      release();
+    };
+  }
+
+  private check(): void {
+    const failure = this.failNext;
+    this.failNext = null;
+    if (failure !== null) throw failure;
+  }
+
+  private block(headerHash: Uint8Array): BlockDescriptor {
+    const block = this.blocks.find((b) => key(b.headerHash) === key(headerHash));
+    if (block === undefined) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${key(headerHash)}`);
+    return block;
+  }
+
+  async parameters(): Promise<ChainParameters> {
+    this.check();
+    return this.params;
+  }
+
+  async bestBlock(): Promise<BlockDescriptor> {
+    this.check();
+    this.inBestBlock++;
+    this.maxConcurrentBestBlock = Math.max(this.maxConcurrentBestBlock, this.inBestBlock);
+    try {
+      await this.held;
+      return this.best;
+    } finally {
+      this.inBestBlock--;
+    }
+  }
+
+  async finalizedBlock(): Promise<BlockDescriptor> {
+    this.check();
+    return this.best;
+  }
+
+  async subscribeBestBlock(onBlock: (block: BlockDescriptor) => void): Promise<Unsubscribe> {
+    this.check();
+    const listener = (block: BlockDescriptor) => onBlock(block);
+    this.bestListeners.add(listener);
+    return () => this.bestListeners.delete(listener);
+  }
+
+  async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
+    this.check();
+    return hash(this.block(headerHash).headerHash);
+  }
+
+  async listServices(headerHash: Uint8Array): Promise<number[]> {
+    this.check();
+    this.block(headerHash);
+    return [0, this.serviceId];
+  }
+
+  async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
+    this.check();
+    this.block(headerHash);
+    return serviceId === this.serviceId ? this.serviceInfo : null;
+  }
+
+  async serviceValue(headerHash: Uint8Array, serviceId: number, storageKey: Uint8Array): Promise<Uint8Array | null> {
+    this.check();
+    this.block(headerHash);
+    return serviceId === this.serviceId && key(storageKey) === key(this.storageKey) ? this.storageValue : null;
+  }
+
+  async submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> {
+    this.check();
+    if (core >= (this.params.core_count ?? 0)) throw new JamgateError("JG_ERR_PACKAGE_CORE", `core ${core} of ${this.params.core_count}`);
+    this.submitted.push({ core, workPackage, extrinsics });
+    const packageHash = hash(workPackage);
+    this.setStatus(packageHash, { kind: "submitted", core });
+    return packageHash;
+  }
+
+  async workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null> {
+    this.check();
+    return this.statuses.get(key(packageHash)) ?? null;
+  }
+
+  /** Tells the current status at once, if there is one, then every change. */
+  async subscribeWorkPackageStatus(packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe> {
+    this.check();
+    const listener = (status: WorkPackageStatus) => onStatus(status);
+    const listeners = this.statusListeners.get(key(packageHash)) ?? new Set();
+    this.statusListeners.set(key(packageHash), listeners.add(listener));
+    const current = this.statuses.get(key(packageHash));
+    if (current !== undefined) onStatus(current);
+    return () => listeners.delete(listener);
+  }
+
+  async workReport(reportHash: Uint8Array): Promise<Uint8Array | null> {
+    this.check();
+    return key(reportHash) === key(this.reportHash) ? this.report : null;
+  }
+}
