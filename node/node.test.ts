@@ -46,6 +46,9 @@ describe("embedded node", () => {
     expect(await counter(node)).toBe(12n);
     const best = await node.bestBlock();
     expect(bytesEqual(await node.stateRoot(best.headerHash), rootBefore)).toBe(false);
+    // A recent block's state stays readable: before the package, the counter was not there.
+    expect(await node.serviceValue(before.headerHash, COUNTER_SERVICE_ID, COUNTER_KEY)).toBeNull();
+    expect(await node.listServices(before.headerHash)).toEqual([1, 2]);
     if (status.kind !== "accumulated") throw new Error("unreachable");
     expect(status.reportedIn.slot).toBeLessThan(status.accumulatedIn.slot);
     expect(await node.workReport(status.reportHash)).not.toBeNull();

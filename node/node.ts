@@ -27,7 +27,7 @@ import { RefinePool } from "./guarantor/refine-pool.ts";
 import { buildReport } from "./guarantor/report.ts";
 import { type AcceptedPackage, checkWorkPackage } from "./intake/intake.ts";
 import { serviceIds, serviceInfoKey, StateComponents } from "./state/components.ts";
-import { State } from "./state/kv.ts";
+import { type Kv, PastState, State, type UndoLog } from "./state/kv.ts";
 import { type PackageRecord, Store } from "./storage/store.ts";
 
 export interface NodeLogger {
@@ -55,6 +55,12 @@ export const PACKAGES_QUEUED_PER_CORE_MAX = 16;
 const REPORTS_READY_PER_CORE_MAX = 2;
 /** Subscribers to blocks and statuses, across all clients (the RPC server bounds per connection). */
 const SUBSCRIBERS_MAX = 100_000;
+/**
+ * Blocks whose state can still be read (JIP-2 queries take a header hash): a client that asks
+ * for the best block and then reads its state must not lose a race with the next block. GP's
+ * recent history H is 8 blocks; 32 covers more than 3 s of 100 ms slots.
+ */
+const RECENT_STATES_MAX = 32;
 /** Status records kept in memory for quick answers; older ones are read back from LMDB. */
 const STATUS_CACHE_MAX = 65_536;
 
@@ -82,6 +88,8 @@ export class JamNode implements NodeApi {
   private readonly statusSubscribers = new Map<string, Set<(s: WorkPackageStatus) => void>>();
   /** Bad input counted by code: rejected at intake, or failed after acceptance. */
   private readonly errorCounts = new Map<ErrorCode, number>();
+  /** Undo logs of the most recent blocks, newest first (at most RECENT_STATES_MAX). */
+  private readonly undoLogs: UndoLog[] = [];
   private running = false;
   private loop: Promise<void> | null = null;
   private authoring: Promise<unknown> = Promise.resolve();
@@ -354,6 +362,8 @@ export class JamNode implements NodeApi {
       reports,
     });
     this.best = { slot, hash, stateRoot };
+    this.undoLogs.unshift({ slot, previous: outcome.previous });
+    if (this.undoLogs.length > RECENT_STATES_MAX) this.undoLogs.pop();
     for (const record of transitions) this.setStatus(record, false);
 
     const failed = outcome.accumulation.calls.filter((c) => c.failure !== null);
@@ -426,11 +436,20 @@ export class JamNode implements NodeApi {
     return () => this.blockSubscribers.delete(subscriber);
   }
 
-  /** The state as of `headerHash`: the node keeps the best block's state only. */
-  private stateAt(headerHash: Uint8Array): StateComponents {
-    if (this.store.slotOf(headerHash) === null) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${toHex(headerHash)}`);
-    if (!bytesEqual(headerHash, this.best.hash)) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `the node keeps the state of the best block only; ${toHex(headerHash)} is older`);
-    return new StateComponents(this.state, this.params);
+  /**
+   * The state as of `headerHash`: the best block's, or a recent one's through the undo logs.
+   * Older states are not kept (their blocks and state roots are).
+   */
+  private stateAt(headerHash: Uint8Array): { kv: Kv & { keys(): Iterable<string> }; components: StateComponents } {
+    const slot = this.store.slotOf(headerHash);
+    if (slot === null) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${toHex(headerHash)}`);
+    const later = this.undoLogs.filter((log) => log.slot > slot);
+    const earliest = (this.undoLogs.at(-1)?.slot ?? this.best.slot + 1) - 1;
+    if (slot < earliest) {
+      throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `the node keeps the state of the last ${RECENT_STATES_MAX} blocks; slot ${slot} is older`);
+    }
+    const kv = new PastState(this.state, later);
+    return { kv, components: new StateComponents(kv, this.params) };
   }
 
   async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
@@ -441,18 +460,15 @@ export class JamNode implements NodeApi {
   }
 
   async listServices(headerHash: Uint8Array): Promise<number[]> {
-    this.stateAt(headerHash);
-    return serviceIds((function* (s: State) { for (const [k] of s) yield k; })(this.state));
+    return serviceIds(this.stateAt(headerHash).kv.keys());
   }
 
   async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
-    const s = this.stateAt(headerHash);
-    const account = s.serviceAccount(serviceId);
-    return account === null ? null : this.state.get(serviceInfoKey(serviceId));
+    return this.stateAt(headerHash).kv.get(serviceInfoKey(serviceId));
   }
 
   async serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
-    return this.stateAt(headerHash).storageGet(serviceId, key);
+    return this.stateAt(headerHash).components.storageGet(serviceId, key);
   }
 
   async workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null> {

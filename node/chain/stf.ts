@@ -27,6 +27,8 @@ export interface BlockOutcome {
   readonly accumulation: AccumulationOutcome;
   /** Changes to state entries (null = removed), to persist with the block. */
   readonly changes: Map<string, Uint8Array | null>;
+  /** The values those entries had before the block (null = absent): an undo log. */
+  readonly previous: Map<string, Uint8Array | null>;
 }
 
 /** Cores free after this block's assurances and timeouts, for an author choosing guarantees. */
@@ -126,8 +128,9 @@ export function applyBlock(
   const accumulation = accumulate(overlay, params, resolve, available, slot);
   s.setTimeslot(slot);
   const changes = new Map(overlay.changes);
+  const previous = new Map([...changes.keys()].map((key) => [key, state.get(key)] as const));
   overlay.commit();
-  return ok({ reported, available, timedOut, accumulation, changes });
+  return ok({ reported, available, timedOut, accumulation, changes, previous });
 }
 
 export { reportHash };

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Bytes } from "@typeberry/lib/bytes";
 import { toHex } from "../codec/jam.ts";
-import { Overlay, State } from "./kv.ts";
+import { Overlay, PastState, State } from "./kv.ts";
 
 const blake2b = await Blake2b.createHasher();
 const entry = fc.tuple(fc.uint8Array({ minLength: 31, maxLength: 31 }), fc.uint8Array({ maxLength: 80 }));
@@ -36,5 +36,21 @@ describe("State", () => {
     expect(state.get("aa".repeat(31))).toBeNull();
     expect(state.get("bb".repeat(31))).toEqual(Uint8Array.of(2));
     expect(state.root()).not.toEqual(root);
+  });
+
+  it("reads a past state through undo logs, newest first", () => {
+    const a = "aa".repeat(31);
+    const b = "bb".repeat(31);
+    const state = State.fromEntries([[a, Uint8Array.of(3)], [b, Uint8Array.of(9)]]);
+    // block 1 set a=2 (was 1) and added b; block 2 set a=3.
+    const undo2 = { slot: 2, previous: new Map([[a, Uint8Array.of(2)]]) };
+    const undo1 = { slot: 1, previous: new Map<string, Uint8Array | null>([[a, Uint8Array.of(1)], [b, null]]) };
+    expect(new PastState(state, []).get(a)).toEqual(Uint8Array.of(3));
+    expect(new PastState(state, [undo2]).get(a)).toEqual(Uint8Array.of(2));
+    const atGenesis = new PastState(state, [undo2, undo1]);
+    expect(atGenesis.get(a)).toEqual(Uint8Array.of(1));
+    expect(atGenesis.get(b)).toBeNull();
+    expect([...atGenesis.keys()]).toEqual([a]);
+    expect(() => atGenesis.set()).toThrow(/read-only/);
   });
 });

@@ -96,3 +96,38 @@ export class Overlay implements Kv {
     this.changes.clear();
   }
 }
+
+/** One block's undo log: the values its changed entries had before it. */
+export interface UndoLog {
+  readonly slot: number;
+  readonly previous: ReadonlyMap<KeyHex, Uint8Array | null>;
+}
+
+/**
+ * The state as of an earlier block, read through the undo logs of the blocks after it (newest
+ * first): a key takes the value it had before the oldest later block that changed it. Read-only.
+ */
+export class PastState implements Kv {
+  constructor(
+    private readonly current: State,
+    /** Undo logs of the blocks after the wanted one, newest first. */
+    private readonly later: readonly UndoLog[],
+  ) {}
+
+  get(key: KeyHex): Uint8Array | null {
+    let value = this.current.get(key);
+    for (const log of this.later) if (log.previous.has(key)) value = log.previous.get(key) ?? null;
+    return value;
+  }
+
+  set(): void {
+    throw new Error("a past state is read-only");
+  }
+
+  *keys(): Generator<KeyHex> {
+    const touched = new Set<KeyHex>();
+    for (const log of this.later) for (const key of log.previous.keys()) touched.add(key);
+    for (const [key] of this.current) if (!touched.has(key)) yield key;
+    for (const key of touched) if (this.get(key) !== null) yield key;
+  }
+}
