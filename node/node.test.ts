@@ -6,7 +6,9 @@ import type { NodeApi } from "./api.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
 import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
 import { JamNode } from "./node.ts";
-import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, tempDir, waitForStatus } from "./testing/fixtures.ts";
+import { fullParams } from "./chain/params.ts";
+import { buildWorkPackage } from "./intake/builder.ts";
+import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
 
 const nodes: JamNode[] = [];
 afterEach(async () => {
@@ -65,6 +67,19 @@ describe("embedded node", () => {
       expect(block.header.timeSlotIndex).toBe(slot);
       expect(bytesEqual(block.header.parentHeaderHash.raw, (await import("./chain/block.ts")).headerHash(node.params, parent.header))).toBe(true);
     }
+  });
+
+  it("runs the full chain spec (1023 validators, 341 cores) end to end", async () => {
+    const node = await started({ chain: "full", slotMs: 300 });
+    const best = await node.bestBlock();
+    const stateRoot = await node.stateRoot(best.headerHash);
+    const pkg = buildWorkPackage(fullParams, { signer: submitterKey, anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot }, items: [counterItem(counterPayload.increment(2n))] });
+    await node.submitWorkPackage(340, pkg.bytes, []);
+    const status = await waitForStatus(node, pkg.hash, ["accumulated"]);
+    expect(status).toMatchObject({ kind: "accumulated", core: 340 });
+    expect(await counter(node)).toBe(2n);
+    const block = node.blockAt(status.kind === "accumulated" ? status.availableIn.slot : 0)!;
+    expect(block.extrinsic.assurances.length).toBeGreaterThan((2 * 1023) / 3);
   });
 
   it("refines both cores in parallel and accumulates both", async () => {
