@@ -5,7 +5,7 @@ import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMess
 import type { NodeApi } from "./api.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
 import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
-import { JamNode } from "./node.ts";
+import { JamNode, PACKAGES_QUEUED_PER_CORE_MAX } from "./node.ts";
 import { fullParams } from "./chain/params.ts";
 import { buildWorkPackage } from "./intake/builder.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
@@ -164,6 +164,18 @@ describe("embedded node", () => {
     second.start();
     await new Promise((r) => setTimeout(r, 100));
     expect((await second.bestBlock()).slot).toBeGreaterThan(best.slot);
+  });
+
+  it("bounds the packages waiting for refine per core", async () => {
+    const node = await openTestNode(); // not started: nothing is refined, so the queue fills
+    nodes.push(node);
+    for (let i = 0; i < PACKAGES_QUEUED_PER_CORE_MAX; i++) {
+      await node.submitWorkPackage(0, (await packageFor(node, [counterItem(counterPayload.increment(BigInt(i)))])).bytes, []);
+    }
+    const extra = await packageFor(node, [counterItem(counterPayload.increment(99n))]);
+    await expect(node.submitWorkPackage(0, extra.bytes, [])).rejects.toThrow(/^JG_ERR_QUEUE_FULL/);
+    await expect(node.submitWorkPackage(1, extra.bytes, [])).resolves.toEqual(extra.hash); // another core has room
+    expect(node.errorStats().JG_ERR_QUEUE_FULL).toBe(1);
   });
 
   it("refuses a data dir made with another genesis", async () => {

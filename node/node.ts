@@ -51,6 +51,11 @@ export interface NodeOptions {
 
 /** Packages waiting for refine per core: about a minute of work at one package per core per slot. */
 export const PACKAGES_QUEUED_PER_CORE_MAX = 16;
+/**
+ * Bytes of packages waiting for refine, across cores: with full W_B packages this is ~19 of
+ * them (the per-core count alone would allow 341 × 16 on the full chain).
+ */
+export const QUEUED_BYTES_MAX = 256 * 1024 * 1024;
 /** Refined reports waiting for their core to be free: refine runs ahead by this much, no more. */
 const REPORTS_READY_PER_CORE_MAX = 2;
 /** Subscribers to blocks and statuses, across all clients (the RPC server bounds per connection). */
@@ -83,6 +88,7 @@ export class JamNode implements NodeApi {
   private readonly ready: ReadyReport[][];
   private readonly refining: boolean[];
   private refinesInFlight = 0;
+  private queuedBytes = 0;
   private readonly statuses = new Map<string, PackageRecord>();
   private readonly blockSubscribers = new Set<(b: BlockDescriptor) => void>();
   private readonly statusSubscribers = new Map<string, Set<(s: WorkPackageStatus) => void>>();
@@ -155,12 +161,15 @@ export class JamNode implements NodeApi {
     const view = this.intakeView();
     for (const record of this.store.packagesWithStatus(new Set(["submitted", "refined"]))) {
       const bytes = this.store.bundle(record.hash);
-      const checked = bytes === null ? null : checkWorkPackage(this.params, { ...view, bestSlot: 0 }, record.core, bytes);
+      const checked = bytes === null ? null : checkWorkPackage(this.params, view, record.core, bytes);
       if (checked === null || !checked.ok) {
-        this.setStatus({ hash: record.hash, core: record.core, status: "failed", error: { code: "JG_ERR_NODE_STOPPED", detail: "accepted before a restart and no longer valid" } }, true);
+        const why = checked === null ? "its bytes are missing" : `${checked.error.code}: ${checked.error.detail}`;
+        const error = { code: "JG_ERR_NODE_STOPPED" as const, detail: `accepted before a restart and no longer valid (${why})` };
+        this.count(error.code);
+        this.setStatus({ hash: record.hash, core: record.core, status: "failed", error }, true);
         continue;
       }
-      this.queues[record.core]!.push(checked.value);
+      this.enqueue(checked.value);
     }
   }
 
@@ -219,12 +228,18 @@ export class JamNode implements NodeApi {
     const hex = toHex(pkg.hash);
     if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw this.rejected("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
     if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
+    if (this.queuedBytes + pkg.bytes.length > QUEUED_BYTES_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `${this.queuedBytes} bytes of packages are waiting for refine`);
     const record: PackageRecord = { hash: hex, core, status: "submitted" };
     this.store.putSubmitted(record, pkg.bytes);
     this.setStatus(record, false);
-    this.queues[core]!.push(pkg);
+    this.enqueue(pkg);
     this.pump(core);
     return pkg.hash;
+  }
+
+  private enqueue(pkg: AcceptedPackage): void {
+    this.queues[pkg.core]!.push(pkg);
+    this.queuedBytes += pkg.bytes.length;
   }
 
   /** Refines the next queued package of `core` if the core is idle and has room for a report. */
@@ -233,6 +248,7 @@ export class JamNode implements NodeApi {
     if (this.refinesInFlight >= this.pool.threads) return; // a thread frees up: pumpAll() retries
     const pkg = this.queues[core]!.shift();
     if (pkg === undefined) return;
+    this.queuedBytes -= pkg.bytes.length;
     this.refining[core] = true;
     this.refinesInFlight++;
     void this.refine(pkg)
