@@ -322,7 +322,7 @@ export class JamNode implements NodeApi {
 
     // Assurances: each validator assures the engaged cores whose bundle it holds (simple availability).
     const pending = state.pending();
-    const heldCores = pending.flatMap((p, core) => (p !== null && this.store.bundle(toHex(p.report.workPackageSpec.hash.raw)) !== null ? [core] : []));
+    const heldCores = pending.flatMap((p, core) => (p !== null && this.store.hasBundle(toHex(p.report.workPackageSpec.hash.raw)) ? [core] : []));
     const assurances = heldCores.length === 0 ? [] : this.validators.map((v, index) => assure(params, v, index, parentHash, heldCores));
     const assured = new Map(heldCores.map((core) => [core, assurances.length]));
     const free = coresFreedBy(params, this.state, assured, slot);

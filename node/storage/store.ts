@@ -134,6 +134,11 @@ export class Store {
     for (const { value } of this.packages.getRange()) if (statuses.has(value.status)) yield value;
   }
 
+  /** Whether a bundle is held, without reading it (a full one is 13.8 MB). */
+  hasBundle(hash: string): boolean {
+    return this.bundles.doesExist(hash);
+  }
+
   bundle(hash: string): Uint8Array | null {
     const b = this.bundles.get(hash);
     return b === undefined ? null : new Uint8Array(b);
