@@ -104,4 +104,14 @@ describe("jamgate node start", () => {
     if (lastBlock.slot === finalBest.slot) expect(lastBlock.stateRoot).toBe(toHex(finalRoot));
     expect((await replay.exited).code).toBe(0);
   }, 90_000);
+
+  it("refuses bad flags with a coded error and a non-zero exit", async () => {
+    for (const args of [["--slot-ms", "abc"], ["--rpc-port", "70000"], ["--chain", "huge"]]) {
+      const cli = runCli(["node", "start", "--data-dir", tempDir(), ...args]);
+      processes.push(cli);
+      const { code } = await cli.exited;
+      expect(code, args.join(" ")).not.toBe(0);
+      expect(cli.output()).toMatch(args[0] === "--chain" ? /invalid.*huge|Allowed choices/ : /JG_ERR_CLI_ARGUMENT/);
+    }
+  });
 });

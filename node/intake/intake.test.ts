@@ -1,5 +1,5 @@
-import { WorkPackage } from "@typeberry/lib/block";
-import { BytesBlob } from "@typeberry/lib/bytes";
+import { RefineContext, WorkPackage } from "@typeberry/lib/block";
+import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { counterPayload } from "../../services/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
@@ -96,6 +96,16 @@ describe("intake rejects bad packages with coded errors", () => {
     expect(stats.JG_ERR_PACKAGE_MALFORMED).toBe(2);
     expect(stats.JG_ERR_PACKAGE_GAS).toBe(2);
     expect(stats.JG_ERR_PACKAGE_ANCHOR).toBe(2);
+  });
+
+  it("another authorizer, extrinsics, or prerequisites", async () => {
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    const p = decode(WorkPackage.Codec, pkg.bytes, tinyParams.spec) as WorkPackage;
+    const otherAuthorizer = encode(WorkPackage.Codec, WorkPackage.create({ ...p, authCodeHash: Bytes.fill(32, 5).asOpaque() }), tinyParams.spec);
+    expect(await rejection(0, otherAuthorizer)).toMatch(/^JG_ERR_AUTH_UNKNOWN_AUTHORIZER/);
+    const withPrerequisite = encode(WorkPackage.Codec, WorkPackage.create({ ...p, context: RefineContext.create({ ...p.context, prerequisites: [Bytes.fill(32, 1).asOpaque()] }) }), tinyParams.spec);
+    expect(await rejection(0, withPrerequisite)).toMatch(/^JG_ERR_PACKAGE_UNSUPPORTED/);
+    await expect(node.submitWorkPackage(0, pkg.bytes, [Uint8Array.of(1)])).rejects.toThrow(/^JG_ERR_PACKAGE_UNSUPPORTED/);
   });
 
   it("the same package twice", async () => {

@@ -15,10 +15,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { codecFamily } from "./codec.ts";
 import { noVectorsMessage, resolveVectorsDir, type VectorFamily, VectorSummary } from "./discover.ts";
+import { erasureFamily } from "./erasure.ts";
 import { tracesFamily } from "./traces.ts";
 
 /** Registered families: adding one (e.g. erasure, shuffle) is one module plus one entry here. */
-const FAMILIES: readonly VectorFamily[] = [codecFamily, tracesFamily];
+const FAMILIES: readonly VectorFamily[] = [codecFamily, tracesFamily, erasureFamily];
 
 const root = resolveVectorsDir();
 const summary = new VectorSummary();
