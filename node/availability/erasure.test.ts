@@ -17,6 +17,7 @@ import {
   MAX_DATA_BYTES,
   recoverData,
   segmentsChunkRoot,
+  stripeWords,
   verifyChunk,
   verifyWellBalanced,
   wellBalancedRoot,
@@ -115,6 +116,17 @@ describe("encodeChunks / recoverData round trip", () => {
     const ours = encodeChunks(full, data);
     const theirs = padAndEncodeData(BytesBlob.blobFrom(data));
     for (let i = 0; i < 1023; i++) expect(same(ours[i]!, theirs[i]!.raw)).toBe(true);
+  });
+
+  it("tiny: data over several WASM calls (stripes of 32,736 words, the binding's 16-bit shard size) round-trips", () => {
+    expect(stripeWords(full)).toBe(4096);
+    expect(stripeWords(tiny)).toBe(32_736);
+    const data = bytes(4 * 75_000 - 3, 17); // 75,000 words per shard: stripes of 32,736, 32,736 and 9,528 words
+    const chunks = encodeChunks(tiny, data);
+    const lastTwo = recoverData(tiny, subset(chunks, [4, 5]), data.length);
+    expect(lastTwo.ok && same(lastTwo.value, data)).toBe(true);
+    const mixed = recoverData(tiny, subset(chunks, [1, 3]), data.length);
+    expect(mixed.ok && same(mixed.value, data)).toBe(true);
   });
 
   it("recovers from random subsets of exactly N chunks (property)", () => {

@@ -24,8 +24,9 @@
  * size is a multiple of 64 octets and where each 64-octet block carries 32 words as 32 low octets
  * then 32 high octets. {@link toRsLayout} / {@link fromRsLayout} convert.
  *
- * The positions are coded in column stripes of {@link STRIPE_WORDS} words (8 KiB per shard), one
- * WASM call per stripe: a full W_B bundle (20,163 words per shard) takes 5 calls. Measured here
+ * The positions are coded in column stripes of {@link stripeWords} words (full: 4,096 = 8 KiB per
+ * shard), one WASM call per stripe: a full W_B bundle takes 5 calls with the full parameters
+ * (20,163 words per shard), 106 with the tiny ones (3,447,840 words per shard). Measured here
  * on a full bundle, striping is as fast as one call over 40 KB shards (encode ~0.4 s of WASM
  * either way, 2,048 to 20,192 words per call within noise) and it bounds the WASM heap, which
  * never shrinks, to ~44 MB instead of the ~93 MB (encode) / ~176 MB (recover) that one
@@ -82,14 +83,35 @@ export function erasureParams(name: ChainName): ErasureParams {
 const PARAMS = new Map<ChainName, ErasureParams>();
 
 /** Largest data encoded or recovered: W_B = 13,791,360 octets, a full work-package bundle (GP I.4.4). */
-export const MAX_DATA_BYTES = 13_791_360;
+export const MAX_DATA_BYTES: number = chainParams("full").maxBundleBytes;
 
 /** reed-solomon-simd codes shards in 64-octet blocks of 32 words (GP H.1: a word is 2 octets). */
 const RS_BLOCK_BYTES = 64;
 const WORDS_PER_BLOCK = 32;
 
-/** Word positions coded per WASM call (a multiple of {@link WORDS_PER_BLOCK}): 8 KiB per shard. */
-export const STRIPE_WORDS = 4096;
+/**
+ * Octets of all V shards together coded per WASM call: 8 MiB. Each call has a fixed cost (the
+ * decoder's error-locator transform over GF(2^16): measured ~0.9 ms), so the stripe is sized by the whole
+ * code word set, not per shard: full (1,023 shards) 4,096 words = 8 KiB per shard; tiny (6
+ * shards) would get 699,040 words but is capped at 32,736 ({@link MAX_RS_SHARD_BYTES}).
+ */
+export const STRIPE_BUDGET_BYTES = 8 << 20;
+
+/**
+ * Largest shard the WASM binding takes: its `shard_len` is a 16-bit integer (measured: a
+ * 1,398,080-octet shard is silently coded as 1,398,080 mod 65,536 = 21,824 octets), so shards
+ * stay ≤ 65,472 octets, the largest multiple of 64 below 2^16, i.e. 32,736 words.
+ */
+const MAX_RS_SHARD_BYTES = 65_472;
+
+/**
+ * Word positions coded per WASM call: a multiple of 32 with V shards × 2 octets × words ≤
+ * {@link STRIPE_BUDGET_BYTES} and at most {@link MAX_RS_SHARD_BYTES} per shard.
+ */
+export function stripeWords(params: ErasureParams): number {
+  const words = Math.floor(STRIPE_BUDGET_BYTES / (2 * params.chunks) / WORDS_PER_BLOCK) * WORDS_PER_BLOCK;
+  return Math.min(MAX_RS_SHARD_BYTES / 2, Math.max(WORDS_PER_BLOCK, words));
+}
 
 /**
  * Octets in each chunk of data of `dataLength` octets: 2k with k = ⌈dataLength / W_E⌉ words
@@ -121,15 +143,16 @@ export function encodeChunks(params: ErasureParams, data: Uint8Array): Uint8Arra
   const all = new Uint8Array(total * size);
   all.set(data); // data shards = P_{W_E}(data) cut in n; the padding is the buffer's zeros.
   if (words > 0) {
-    const input = new Uint8Array(n * rsShardBytes(Math.min(words, STRIPE_WORDS)));
-    for (let w0 = 0; w0 < words; w0 += STRIPE_WORDS) {
-      const stripeWords = Math.min(STRIPE_WORDS, words - w0);
-      const shardLen = rsShardBytes(stripeWords);
+    const stripe = stripeWords(params);
+    const input = new Uint8Array(n * rsShardBytes(Math.min(words, stripe)));
+    for (let w0 = 0; w0 < words; w0 += stripe) {
+      const count = Math.min(stripe, words - w0);
+      const shardLen = rsShardBytes(count);
       const view = input.subarray(0, n * shardLen);
-      for (let i = 0; i < n; i++) toRsLayout(all, i * size + 2 * w0, stripeWords, view, i * shardLen);
+      for (let i = 0; i < n; i++) toRsLayout(all, i * size + 2 * w0, count, view, i * shardLen);
       const out = reedSolomon.encode(recovery, new reedSolomon.ShardsCollection(shardLen, view)).take_data();
       if (out.length !== recovery * shardLen) throw new Error(`reed-solomon encode returned ${out.length} octets, expected ${recovery * shardLen}`);
-      for (let r = 0; r < recovery; r++) fromRsLayout(out, r * shardLen, stripeWords, all, (n + r) * size + 2 * w0);
+      for (let r = 0; r < recovery; r++) fromRsLayout(out, r * shardLen, count, all, (n + r) * size + 2 * w0);
     }
   }
   const result = new Array<Uint8Array>(total);
@@ -205,12 +228,13 @@ export function recoverData(
     const use: number[] = [];
     for (let i = 0; i < n; i++) if (byIndex[i] !== undefined) use.push(i);
     for (let i = n; i < total && use.length < n; i++) if (byIndex[i] !== undefined) use.push(i);
-    const input = new Uint8Array(n * rsShardBytes(Math.min(words, STRIPE_WORDS)));
-    for (let w0 = 0; w0 < words; w0 += STRIPE_WORDS) {
-      const stripeWords = Math.min(STRIPE_WORDS, words - w0);
-      const shardLen = rsShardBytes(stripeWords);
+    const stripe = stripeWords(params);
+    const input = new Uint8Array(n * rsShardBytes(Math.min(words, stripe)));
+    for (let w0 = 0; w0 < words; w0 += stripe) {
+      const count = Math.min(stripe, words - w0);
+      const shardLen = rsShardBytes(count);
       const view = input.subarray(0, n * shardLen);
-      for (let j = 0; j < n; j++) toRsLayout(byIndex[use[j]!]!, 2 * w0, stripeWords, view, j * shardLen);
+      for (let j = 0; j < n; j++) toRsLayout(byIndex[use[j]!]!, 2 * w0, count, view, j * shardLen);
       const decoded = reedSolomon.decode(n, total - n, new reedSolomon.ShardsCollection(shardLen, view, Uint16Array.from(use)));
       const restored = decoded.take_indices(); // must precede take_data, which frees the collection
       const data = decoded.take_data();
@@ -221,7 +245,7 @@ export function recoverData(
       for (let j = 0; j < restored.length; j++) {
         const index = restored[j]!;
         if (index >= n || byIndex[index] !== undefined) continue; // only missing data shards are needed
-        fromRsLayout(data, j * shardLen, stripeWords, out, index * size + 2 * w0);
+        fromRsLayout(data, j * shardLen, count, out, index * size + 2 * w0);
         filled += 1;
       }
       if (filled !== missing.length) throw new Error(`reed-solomon decode restored ${filled} of ${missing.length} missing data shards`);
