@@ -4,6 +4,7 @@
  * blobs; the WebSocket client (rpc/client.ts) and the in-process node both implement it, so the
  * gateway works the same against an embedded or a remote node.
  */
+import type { ChunkProof } from "./availability/erasure.ts";
 import type { ErrorCode } from "./errors.ts";
 
 export interface BlockDescriptor {
@@ -54,4 +55,14 @@ export interface NodeApi {
   subscribeWorkPackageStatus(packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe>;
   /** GP-encoded work report, or null. */
   workReport(reportHash: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * The work-package bundle, recovered from the validators' erasure-coded chunks (any third of
+   * them) and checked against its erasure root and hash. Not in JIP-2 (which fetches exported
+   * segments only); named after its `fetchWorkPackageSegments`. Throws JG_ERR_DA_UNAVAILABLE.
+   */
+  fetchWorkPackage(packageHash: Uint8Array): Promise<Uint8Array>;
+  /** A validator's chunk of a reported package, with its proof against the erasure root (not in JIP-2). */
+  submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void>;
+  /** A GP-encoded availability assurance for the next block (not in JIP-2). */
+  submitAssurance(assurance: Uint8Array): Promise<void>;
 }

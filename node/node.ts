@@ -11,7 +11,8 @@ import { Block, WorkReport } from "@typeberry/lib/block";
 import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChainParameters, BlockDescriptor, NodeApi, Unsubscribe, WorkPackageStatus } from "./api.ts";
-import { assure } from "./availability/assurance.ts";
+import { Availability, DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
+import type { ChunkProof } from "./availability/erasure.ts";
 import { encodeBlock, genesisBlock, headerHash, makeExtrinsic, sealBlock } from "./chain/block.ts";
 import { type GenesisService, genesisState } from "./chain/genesis.ts";
 import { replayChain, type ReplayReport } from "./chain/replay.ts";
@@ -46,6 +47,12 @@ export interface NodeOptions {
   readonly services: readonly GenesisService[];
   /** Wall-clock limit for one package's refine (the watchdog). */
   readonly refineTimeoutMs?: number;
+  /** Slots a package's chunks are kept (DA retention horizon). */
+  readonly daRetentionSlots?: number;
+  /** Bound on stored chunk bytes; the oldest packages are pruned past it. */
+  readonly daMaxBytes?: number;
+  /** Validators that store no chunks (offline or withholding), for tests and simulations. */
+  readonly withholdingValidators?: readonly number[];
   readonly logger?: NodeLogger;
 }
 
@@ -81,6 +88,8 @@ export class JamNode implements NodeApi {
   private readonly state: State;
   private readonly validators: Ed25519KeyPair[];
   private readonly pool: RefinePool;
+  /** The validators' data-availability layer (chunks, assurances, recovery). */
+  readonly availability: Availability;
   private readonly services: LoadedServices;
   private readonly genesisServices: readonly GenesisService[];
   private best: { slot: number; hash: Uint8Array; stateRoot: Uint8Array };
@@ -114,6 +123,13 @@ export class JamNode implements NodeApi {
       coresCount: params.coresCount,
       refineTimeoutMs: options.refineTimeoutMs ?? 10_000,
       preloadModuleUrls: options.services.map((s) => s.moduleUrl),
+    });
+    this.availability = new Availability(params, store, this.validators, {
+      retentionSlots: options.daRetentionSlots ?? DEFAULT_RETENTION_SLOTS,
+      maxBytes: options.daMaxBytes ?? DEFAULT_DA_MAX_BYTES,
+      withholding: options.withholdingValidators ?? [],
+      log: (obj, msg) => this.log.info(obj, msg),
+      count: (code) => this.count(code),
     });
     this.queues = Array.from({ length: params.coresCount }, () => []);
     this.ready = Array.from({ length: params.coresCount }, () => []);
@@ -277,10 +293,15 @@ export class JamNode implements NodeApi {
     }));
     const missing = items.find((i) => i.moduleUrl === "");
     if (missing !== undefined) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${missing.serviceId}`));
-    const outcome = await this.pool.run({ packageHash: pkg.hash, coreIndex: pkg.core, items });
+    const outcome = await this.pool.run({ packageHash: pkg.hash, coreIndex: pkg.core, items, availability: { chain: this.params.name, bundle: pkg.bytes } });
     if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
-    const report = buildReport(this.params, pkg.workPackage, pkg.hash, pkg.bytes, pkg.core, outcome.result.items);
+    const encoded = outcome.result.availability;
+    const bundle = { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: encoded?.erasureRoot ?? new Uint8Array(32) };
+    const report = buildReport(this.params, pkg.workPackage, bundle, pkg.core, outcome.result.items);
     if (!report.ok) return this.fail(pkg, report.error);
+    if (encoded === undefined) throw new Error("refine succeeded but the bundle was not erasure-coded");
+    // The guarantor hands each validator its chunk before the report goes on chain (GP 14.4).
+    this.availability.distribute(pkg.hash, encoded, this.best.slot);
     this.ready[pkg.core]!.push({ pkg, report: report.value });
     this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "refined", reportHash: toHex(reportHash(this.params, report.value)) }, true);
   }
@@ -320,11 +341,10 @@ export class JamNode implements NodeApi {
     const parentHash = this.best.hash;
     const state = new StateComponents(this.state, params);
 
-    // Assurances: each validator assures the engaged cores whose bundle it holds (simple availability).
-    const pending = state.pending();
-    const heldCores = pending.flatMap((p, core) => (p !== null && this.store.hasBundle(toHex(p.report.workPackageSpec.hash.raw)) ? [core] : []));
-    const assurances = heldCores.length === 0 ? [] : this.validators.map((v, index) => assure(params, v, index, parentHash, heldCores));
-    const assured = new Map(heldCores.map((core) => [core, assurances.length]));
+    // Assurances: each validator assures the engaged cores whose chunk it holds.
+    const assurances = this.availability.assurances(state.pending(), parentHash);
+    const assured = new Map<number, number>();
+    for (const a of assurances) for (let core = 0; core < params.coresCount; core++) if (a.bitfield.isSet(core)) assured.set(core, (assured.get(core) ?? 0) + 1);
     const free = coresFreedBy(params, this.state, assured, slot);
 
     const guarantees = [];
@@ -378,6 +398,9 @@ export class JamNode implements NodeApi {
       reports,
     });
     this.best = { slot, hash, stateRoot };
+    // Reported bundles live on as chunks: the whole bundle was kept only to refine again after a restart.
+    for (const r of outcome.reported) this.store.removeBundle(toHex(r.workPackageSpec.hash.raw));
+    this.availability.prune(slot);
     this.undoLogs.unshift({ slot, previous: outcome.previous });
     if (this.undoLogs.length > RECENT_STATES_MAX) this.undoLogs.pop();
     for (const record of transitions) this.setStatus(record, false);
@@ -508,6 +531,23 @@ export class JamNode implements NodeApi {
       set.delete(subscriber);
       if (set.size === 0) this.statusSubscribers.delete(hex);
     };
+  }
+
+  async fetchWorkPackage(packageHash: Uint8Array): Promise<Uint8Array> {
+    const bundle = this.availability.fetch(packageHash);
+    if (!bundle.ok) throw this.rejected(bundle.error.code, bundle.error.detail);
+    return bundle.value;
+  }
+
+  async submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> {
+    const stored = this.availability.receiveChunk(erasureRoot, index, chunk, proof);
+    if (!stored.ok) throw new JamgateError(stored.error.code, stored.error.detail);
+  }
+
+  async submitAssurance(assurance: Uint8Array): Promise<void> {
+    const state = new StateComponents(this.state, this.params);
+    const accepted = this.availability.receiveAssurance(assurance, this.best.hash, state.pending(), state.validatorKeys());
+    if (!accepted.ok) throw new JamgateError(accepted.error.code, accepted.error.detail);
   }
 
   async workReport(hash: Uint8Array): Promise<Uint8Array | null> {

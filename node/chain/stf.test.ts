@@ -52,7 +52,7 @@ class Chain {
     });
     const p = decode(WorkPackage.Codec, pkg.bytes, this.params.spec) as WorkPackage;
     const output = Uint8Array.from([0, ...counterPayload.increment(amount).subarray(1)]);
-    const built = buildReport(this.params, p, pkg.hash, pkg.bytes, core, [{ ok: true, output, payloadHash: hash(p.items[0]!.payload.raw), gasUsed: 1n }]);
+    const built = buildReport(this.params, p, { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: hash(pkg.bytes) }, core, [{ ok: true, output, payloadHash: hash(p.items[0]!.payload.raw), gasUsed: 1n }]);
     if (!built.ok) throw new Error(built.error.detail);
     return built.value;
   }

@@ -42,7 +42,7 @@ export class RefinePool {
    * package does not count thread start-up.
    */
   async warm(): Promise<void> {
-    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [] })));
+    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [], availability: null })));
   }
 
   get threads(): number {

@@ -1,8 +1,7 @@
 /**
  * Builds the work report of a refined package (GP 11.1.1–11.1.4): availability specifier, context,
- * core, authorizer hash, and one result per item. The availability specifier's erasure root is,
- * for the simple availability step, H(bundle); the erasure-coding stage replaces it with the
- * Merkle root of the chunks.
+ * core, authorizer hash, and one result per item. The availability specifier carries the
+ * package hash, the bundle length and the erasure root of its chunks (GP 14.4.1).
  */
 import {
   FixedSizeArray,
@@ -22,18 +21,17 @@ import { tryAsU16, tryAsU32 } from "@typeberry/lib/numbers";
 import type { ChainParams } from "../chain/params.ts";
 import { h32 } from "../codec/jam.ts";
 import { codedError, err, ok, type Result } from "../errors.ts";
-import { hash } from "../crypto/hash.ts";
 import { authorizerHash } from "../intake/authorizer.ts";
 import type { RefineItemOutcome } from "../refine/task.ts";
 
-export function buildReport(
-  params: ChainParams,
-  p: WorkPackage,
-  packageHash: Uint8Array,
-  bundle: Uint8Array,
-  core: number,
-  outcomes: readonly RefineItemOutcome[],
-): Result<WorkReport> {
+export interface BundleSpec {
+  readonly packageHash: Uint8Array;
+  readonly bundleBytes: number;
+  /** GP 14.4.1 erasure root of the bundle's chunks (node/availability/bundle.ts). */
+  readonly erasureRoot: Uint8Array;
+}
+
+export function buildReport(params: ChainParams, p: WorkPackage, bundle: BundleSpec, core: number, outcomes: readonly RefineItemOutcome[]): Result<WorkReport> {
   const results: WorkResult[] = [];
   let resultBytes = 0;
   for (const [index, item] of p.items.entries()) {
@@ -62,9 +60,9 @@ export function buildReport(
   return ok(
     WorkReport.create({
       workPackageSpec: WorkPackageSpec.create({
-        hash: h32(packageHash),
-        length: tryAsU32(bundle.length),
-        erasureRoot: h32(hash(bundle)),
+        hash: h32(bundle.packageHash),
+        length: tryAsU32(bundle.bundleBytes),
+        erasureRoot: h32(bundle.erasureRoot),
         exportsRoot: Bytes.zero(32).asOpaque(),
         exportsCount: tryAsU16(0),
       }),

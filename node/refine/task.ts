@@ -1,4 +1,6 @@
 /** What the main thread sends a refine worker and what comes back: plain data, cloneable. */
+import type { EncodedBundle } from "../availability/bundle.ts";
+import type { ChainName } from "../chain/params.ts";
 
 export interface RefineItemTask {
   readonly serviceId: number;
@@ -12,6 +14,8 @@ export interface RefineTask {
   readonly packageHash: Uint8Array;
   readonly coreIndex: number;
   readonly items: readonly RefineItemTask[];
+  /** The bundle to erasure-code once refine succeeds (the guarantor's next step), or null. */
+  readonly availability: { readonly chain: ChainName; readonly bundle: Uint8Array } | null;
 }
 
 export type RefineItemOutcome =
@@ -20,4 +24,6 @@ export type RefineItemOutcome =
 
 export interface RefineTaskResult {
   readonly items: readonly RefineItemOutcome[];
+  /** The erasure-coded bundle, when asked for and refine succeeded. */
+  readonly availability?: EncodedBundle;
 }

@@ -1,9 +1,11 @@
 /**
- * The refine worker thread's task function (piscina calls the default export). Service modules
+ * The refine worker thread's task function (piscina calls the default export): a guarantor's
+ * work on one package, refine and then erasure coding. Service modules
  * named in workerData are imported before the thread takes its first task, so module loading
  * is not charged to a package's watchdog time.
  */
 import { workerData } from "node:worker_threads";
+import { encodeBundle } from "../availability/bundle.ts";
 import { cachedLoader, refinePackage } from "./refine.ts";
 import type { RefineTask, RefineTaskResult } from "./task.ts";
 
@@ -11,6 +13,9 @@ const load = cachedLoader();
 const preload = (workerData as { preloadModuleUrls?: string[] } | undefined)?.preloadModuleUrls ?? [];
 await Promise.all(preload.map((url) => load(url)));
 
-export default function refineInWorker(task: RefineTask): Promise<RefineTaskResult> {
-  return refinePackage(task, load);
+/** Refines, then (when every item succeeded) erasure-codes the bundle for availability. */
+export default async function refineInWorker(task: RefineTask): Promise<RefineTaskResult> {
+  const result = await refinePackage(task, load);
+  if (task.availability === null || !result.items.every((i) => i.ok) || result.items.length !== task.items.length) return result;
+  return { ...result, availability: encodeBundle(task.availability.chain, task.availability.bundle) };
 }

@@ -10,6 +10,7 @@
 import { once } from "node:events";
 import { type RawData, WebSocket } from "ws";
 import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import type { ChunkProof } from "../availability/erasure.ts";
 import { hash } from "../crypto/hash.ts";
 import { type ErrorCode, JamgateError } from "../errors.ts";
 import {
@@ -186,6 +187,18 @@ export class RpcClient implements NodeApi {
       // JIP-2 Chain Subscription Update: {header_hash, slot, value}.
       onStatus(statusFromWire(isObject(result) ? result.value : undefined, "result.value"));
     });
+  }
+
+  fetchWorkPackage(packageHash: Uint8Array): Promise<Uint8Array> {
+    return this.call("fetchWorkPackage", [toBase64(packageHash)], (result) => asBlob(result, "result"));
+  }
+
+  async submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> {
+    await this.call("submitChunk", [toBase64(erasureRoot), index, toBase64(chunk), toBase64(proof.segmentsRoot), proof.path.map(toBase64)], () => undefined);
+  }
+
+  async submitAssurance(assurance: Uint8Array): Promise<void> {
+    await this.call("submitAssurance", [toBase64(assurance)], () => undefined);
   }
 
   /** JIP-2 answers error 2 for an unknown report; NodeApi answers null. */

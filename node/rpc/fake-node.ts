@@ -2,6 +2,7 @@
  * An in-memory NodeApi for RPC tests: a chain of made-up blocks, one service with data and a
  * value, package statuses set by the test, and knobs to make calls throw or wait.
  */
+import type { ChunkProof } from "../availability/erasure.ts";
 import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
 import { hash } from "../crypto/hash.ts";
 import { JamgateError } from "../errors.ts";
@@ -162,5 +163,27 @@ export class FakeNode implements NodeApi {
   async workReport(reportHash: Uint8Array): Promise<Uint8Array | null> {
     this.check();
     return key(reportHash) === key(this.reportHash) ? this.report : null;
+  }
+
+  /** Bundles by package hash, for fetchWorkPackage. */
+  readonly bundles = new Map<string, Uint8Array>();
+  /** What submitChunk and submitAssurance were given. */
+  readonly received: { chunk?: { erasureRoot: Uint8Array; index: number; chunk: Uint8Array; proof: ChunkProof }; assurance?: Uint8Array } = {};
+
+  async fetchWorkPackage(packageHash: Uint8Array): Promise<Uint8Array> {
+    this.check();
+    const bundle = this.bundles.get(key(packageHash));
+    if (bundle === undefined) throw new JamgateError("JG_ERR_DA_UNAVAILABLE", "no such package");
+    return bundle;
+  }
+
+  async submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> {
+    this.check();
+    this.received.chunk = { erasureRoot, index, chunk, proof };
+  }
+
+  async submitAssurance(assurance: Uint8Array): Promise<void> {
+    this.check();
+    this.received.assurance = assurance;
   }
 }

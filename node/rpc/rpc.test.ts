@@ -177,6 +177,20 @@ describe("RpcClient ⇄ server round trip", () => {
   });
 });
 
+describe("data-availability methods (jamgate extensions)", () => {
+  it("fetchWorkPackage, submitChunk and submitAssurance round-trip", async () => {
+    const bundle = bytes(9, 8, 7);
+    node.bundles.set(Buffer.from(hash(bundle)).toString("hex"), bundle);
+    expect(await client.fetchWorkPackage(hash(bundle))).toEqual(bundle);
+    await expect(client.fetchWorkPackage(new Uint8Array(32))).rejects.toMatchObject({ code: "JG_ERR_DA_UNAVAILABLE" });
+    const proof = { segmentsRoot: new Uint8Array(32).fill(1), path: [new Uint8Array(64).fill(2), new Uint8Array(32).fill(3)] };
+    await client.submitChunk(new Uint8Array(32).fill(4), 5, bytes(1, 2), proof);
+    expect(node.received.chunk).toEqual({ erasureRoot: new Uint8Array(32).fill(4), index: 5, chunk: bytes(1, 2), proof });
+    await client.submitAssurance(bytes(6, 6));
+    expect(node.received.assurance).toEqual(bytes(6, 6));
+  });
+});
+
 describe("subscriptions", () => {
   it("deliver best blocks until unsubscribed", async () => {
     const seen: number[] = [];

@@ -191,6 +191,23 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
         return toBase64(report);
       }),
     ],
+    // Not in JIP-2: data availability (node/availability).
+    ["fetchWorkPackage", call(["wp_hash"], async ([h]) => toBase64(await api.fetchWorkPackage(asHash(h, "wp_hash"))))],
+    [
+      "submitChunk",
+      call(["erasure_root", "index", "chunk", "segments_root", "path"], async ([root, index, chunk, segmentsRoot, path]) => {
+        const proof = { segmentsRoot: asHash(segmentsRoot, "segments_root"), path: asArray(path, "path").map((p, i) => asBlob(p, `path[${i}]`)) };
+        await api.submitChunk(asHash(root, "erasure_root"), asU32(index, "index"), asBlob(chunk, "chunk"), proof);
+        return null;
+      }),
+    ],
+    [
+      "submitAssurance",
+      call(["assurance"], async ([a]) => {
+        await api.submitAssurance(asBlob(a, "assurance"));
+        return null;
+      }),
+    ],
   ]);
   // JIP-2 "Subscriptions": each subscribeX has an unsubscribeX taking the subscription id.
   for (const [name, spec] of [...table]) {

@@ -29,6 +29,22 @@ export interface PackageRecord {
   readonly error?: { code: string; detail: string };
 }
 
+/** A package whose chunks the validators hold (GP 14.4: by erasure root). */
+export interface DaRecord {
+  readonly erasureRoot: string;
+  readonly packageHash: string;
+  readonly bundleBytes: number;
+  readonly chunkBytes: number;
+  /** Slot the chunks were stored in: retention counts from it. */
+  readonly slot: number;
+}
+
+export interface StoredChunk {
+  readonly chunk: Uint8Array;
+  readonly segmentsRoot: Uint8Array;
+  readonly path: Uint8Array[];
+}
+
 export interface BlockWrite {
   readonly block: StoredBlock;
   readonly stateChanges: ReadonlyMap<string, Uint8Array | null>;
@@ -45,6 +61,9 @@ export class Store {
   private readonly packages: Database<PackageRecord, string>;
   private readonly bundles: Database<Uint8Array, string>;
   private readonly reports: Database<Uint8Array, string>;
+  private readonly daRecords: Database<DaRecord, string>;
+  private readonly daByPackage: Database<string, string>;
+  private readonly chunks: Database<StoredChunk, string>;
 
   constructor(readonly path: string) {
     this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
@@ -55,6 +74,9 @@ export class Store {
     this.packages = this.root.openDB({ name: "packages" });
     this.bundles = this.root.openDB({ name: "bundles", encoding: "binary" });
     this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
+    this.daRecords = this.root.openDB({ name: "da-records" });
+    this.daByPackage = this.root.openDB({ name: "da-by-package" });
+    this.chunks = this.root.openDB({ name: "da-chunks" });
   }
 
   genesisHash(): Uint8Array | null {
@@ -142,6 +164,60 @@ export class Store {
   bundle(hash: string): Uint8Array | null {
     const b = this.bundles.get(hash);
     return b === undefined ? null : new Uint8Array(b);
+  }
+
+  removeBundle(hash: string): void {
+    this.bundles.removeSync(hash);
+  }
+
+  // ---- data availability (validators' chunks) ----
+
+  putDaRecord(record: DaRecord): void {
+    this.root.transactionSync(() => {
+      this.daRecords.putSync(record.erasureRoot, record);
+      this.daByPackage.putSync(record.packageHash, record.erasureRoot);
+    });
+  }
+
+  daRecord(erasureRoot: string): DaRecord | null {
+    return this.daRecords.get(erasureRoot) ?? null;
+  }
+
+  daRecordOfPackage(packageHash: string): DaRecord | null {
+    const root = this.daByPackage.get(packageHash);
+    return root === undefined ? null : this.daRecord(root);
+  }
+
+  /** DA records oldest first. */
+  *daRecordsBySlot(): Generator<DaRecord> {
+    const all = [...this.daRecords.getRange()].map(({ value }) => value);
+    yield* all.sort((a, b) => a.slot - b.slot);
+  }
+
+  putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
+    this.chunks.putSync(`${erasureRoot}:${index}`, chunk);
+  }
+
+  hasChunk(erasureRoot: string, index: number): boolean {
+    return this.chunks.doesExist(`${erasureRoot}:${index}`);
+  }
+
+  chunk(erasureRoot: string, index: number): StoredChunk | null {
+    const c = this.chunks.get(`${erasureRoot}:${index}`);
+    return c === undefined ? null : { chunk: new Uint8Array(c.chunk), segmentsRoot: new Uint8Array(c.segmentsRoot), path: c.path.map((p) => new Uint8Array(p)) };
+  }
+
+  removeChunk(erasureRoot: string, index: number): void {
+    this.chunks.removeSync(`${erasureRoot}:${index}`);
+  }
+
+  /** Removes a package's record and all its chunks. */
+  removeDa(record: DaRecord, validators: number): void {
+    this.root.transactionSync(() => {
+      for (let i = 0; i < validators; i++) this.chunks.removeSync(`${record.erasureRoot}:${i}`);
+      this.daRecords.removeSync(record.erasureRoot);
+      this.daByPackage.removeSync(record.packageHash);
+    });
   }
 
   report(hash: string): Uint8Array | null {
