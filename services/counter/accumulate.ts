@@ -1,6 +1,6 @@
 /** Accumulate of the counter service: adds increments, makes and receives transfers. */
 import type { AccumulateHost, AccumulateItem } from "../../node/service-api/index.ts";
-import { COUNTER_KEY, encodeU64, LAST_PACKAGE_KEY, Op, readU64, RECEIVED_KEY } from "./types.ts";
+import { COUNTER_KEY, encodeU64, LAST_PACKAGE_KEY, NOTE_KEY, Op, readU64, RECEIVED_KEY } from "./types.ts";
 
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
   for (const item of items) {
@@ -19,6 +19,9 @@ export function accumulate(items: readonly AccumulateItem[], host: AccumulateHos
         host.log(`transfer: ${outcome}`);
         break;
       }
+      case Op.note:
+        host.write(NOTE_KEY, out.subarray(1));
+        break;
       case Op.accumulatePanic:
         host.write(COUNTER_KEY, encodeU64(999n)); // dropped: the call fails below
         throw new Error("asked to panic in accumulate");

@@ -25,6 +25,8 @@ export function refine(payload: Uint8Array, context: RefineContext): Uint8Array 
       for (;;);
     case Op.accumulatePanic:
       return Uint8Array.of(Op.accumulatePanic);
+    case Op.note:
+      return Uint8Array.from([Op.note, ...context.hash(payload.subarray(1))]);
     default:
       throw new Error(`unknown op ${payload[0]}`);
   }

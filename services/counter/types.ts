@@ -11,13 +11,15 @@
  * | 4 burn gas | – | refine hashes until its gas runs out |
  * | 5 spin | – | refine loops without calling the host (the watchdog's case) |
  * | 6 accumulate panic | – | `6`; accumulate throws |
+ * | 7 note | any bytes | `7, H(bytes)`; accumulate stores the hash under `note` |
  */
-export const Op = { increment: 0, signedIncrement: 1, transfer: 2, panic: 3, burnGas: 4, spin: 5, accumulatePanic: 6 } as const;
+export const Op = { increment: 0, signedIncrement: 1, transfer: 2, panic: 3, burnGas: 4, spin: 5, accumulatePanic: 6, note: 7 } as const;
 
 /** Storage keys of the service. */
 export const COUNTER_KEY = new TextEncoder().encode("counter");
 export const RECEIVED_KEY = new TextEncoder().encode("received");
 export const LAST_PACKAGE_KEY = new TextEncoder().encode("last-package");
+export const NOTE_KEY = new TextEncoder().encode("note");
 
 export function signedIncrementMessage(amount: bigint): Uint8Array {
   const message = new Uint8Array(8 + 8);
@@ -48,6 +50,8 @@ export const counterPayload = {
   burnGas: () => Uint8Array.of(Op.burnGas),
   spin: () => Uint8Array.of(Op.spin),
   accumulatePanic: () => Uint8Array.of(Op.accumulatePanic),
+  /** A payload of any size: what a device batch looks like to DA. */
+  note: (data: Uint8Array) => Uint8Array.from([Op.note, ...data]),
 };
 
 export function readU64(bytes: Uint8Array | null): bigint {

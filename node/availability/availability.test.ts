@@ -1,0 +1,160 @@
+/**
+ * Data availability through the real node: chunks per validator in LMDB, assurances from what
+ * each validator holds, withholding, recovery from a third of the chunks (also over the JIP-2
+ * WebSocket), refused chunks and assurances, retention.
+ */
+import { AvailabilityAssurance } from "@typeberry/lib/block";
+import { afterEach, describe, expect, it } from "vitest";
+import { COUNTER_KEY, counterPayload, NOTE_KEY, readU64 } from "../../services/counter/types.ts";
+import { tinyParams } from "../chain/params.ts";
+import { devValidatorKeys } from "../chain/validators.ts";
+import { encode } from "../codec/jam.ts";
+import { hash } from "../crypto/hash.ts";
+import { keyPairFromSeed } from "../crypto/ed25519.ts";
+import type { JamNode } from "../node.ts";
+import { RpcClient } from "../rpc/client.ts";
+import { startRpcServer } from "../rpc/server.ts";
+import { COUNTER_SERVICE_ID, counterItem, openTestNode, packageFor, waitForStatus } from "../testing/fixtures.ts";
+import { assure } from "./assurance.ts";
+import { encodeBundle } from "./bundle.ts";
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function started(options: Parameters<typeof openTestNode>[0] = {}): Promise<JamNode> {
+  const node = await openTestNode(options);
+  cleanups.push(() => node.stop());
+  node.start();
+  return node;
+}
+
+async function counter(node: JamNode): Promise<bigint> {
+  const best = await node.bestBlock();
+  return readU64(await node.serviceValue(best.headerHash, COUNTER_SERVICE_ID, COUNTER_KEY));
+}
+
+/** A work item of one increment: a package of about 200 bytes. */
+function oneIncrement(amount: bigint) {
+  return counterItem(counterPayload.increment(amount));
+}
+
+describe("availability", () => {
+  it("accumulates when one validator in six withholds its chunk (5 > 2·6/3)", async () => {
+    const node = await started({ withholdingValidators: [5] });
+    const pkg = await packageFor(node, [oneIncrement(3n)]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    const status = await waitForStatus(node, pkg.hash, ["accumulated"]);
+    expect(status.kind).toBe("accumulated");
+    if (status.kind !== "accumulated") return;
+    const assurances = node.blockAt(status.availableIn.slot)!.extrinsic.assurances.map((a) => a.validatorIndex);
+    expect(assurances).toEqual([0, 1, 2, 3, 4]);
+    expect(await counter(node)).toBe(3n);
+  });
+
+  it("drops the report after U slots when two of six withhold (4 is not more than two thirds)", async () => {
+    const node = await started({ withholdingValidators: [1, 4] });
+    const pkg = await packageFor(node, [oneIncrement(3n)]);
+    await node.submitWorkPackage(1, pkg.bytes, []);
+    const reported = await waitForStatus(node, pkg.hash, ["reported"]);
+    expect(reported.kind).toBe("reported");
+    const final = await waitForStatus(node, pkg.hash, ["accumulated"]);
+    expect(final).toMatchObject({ kind: "failed", code: "JG_ERR_REPORT_TIMEOUT" });
+    if (reported.kind !== "reported") return;
+    const dropSlot = (await node.bestBlock()).slot;
+    expect(dropSlot - reported.reportedIn.slot).toBeGreaterThanOrEqual(tinyParams.availabilityTimeoutSlots);
+    expect(await counter(node)).toBe(0n);
+    // The core is free again: the next package on it goes through.
+    const next = await packageFor(node, [oneIncrement(1n)]);
+    await node.submitWorkPackage(1, next.bytes, []);
+    expect((await waitForStatus(node, next.hash, ["reported"])).kind).toBe("reported");
+  });
+
+  it("gives a package back byte for byte over the JIP-2 WebSocket after two thirds of its chunks are deleted", async () => {
+    const node = await started();
+    const rpc = await startRpcServer(node, { port: 0 });
+    cleanups.push(() => rpc.close());
+    const client = await RpcClient.connect(`ws://127.0.0.1:${rpc.port}`);
+    cleanups.push(() => client.close());
+    // 300 KB of device data: the bundle spans hundreds of erasure pieces.
+    const data = new Uint8Array(300_000).map((_, i) => (i * 31) % 251);
+    const pkg = await packageFor(client, [counterItem(counterPayload.note(data), { refineGasLimit: 50_000_000n }), counterItem(counterPayload.increment(1n))]);
+    const small = await packageFor(client, [counterItem(counterPayload.increment(2n))]);
+    for (const p of [pkg, small]) {
+      expect(await client.submitWorkPackage(0, p.bytes, [])).toEqual(p.hash);
+      expect((await waitForStatus(client, p.hash, ["accumulated"])).kind).toBe("accumulated");
+    }
+    const best = await client.bestBlock();
+    expect(await client.serviceValue(best.headerHash, COUNTER_SERVICE_ID, NOTE_KEY)).toEqual(hash(data));
+    node.availability.dropChunks(pkg.hash, [0, 2, 3, 5]); // 4 of 6 gone: validators 1 and 4 are left
+    expect(await client.fetchWorkPackage(pkg.hash)).toEqual(pkg.bytes);
+    node.availability.dropChunks(pkg.hash, [1]);
+    await expect(client.fetchWorkPackage(pkg.hash)).rejects.toMatchObject({ code: "JG_ERR_DA_UNAVAILABLE" });
+    expect(await client.fetchWorkPackage(small.hash)).toEqual(small.bytes);
+  });
+
+  it("refuses chunks that do not match, are truncated, or belong to no report: not stored, counted", async () => {
+    const node = await started();
+    const pkg = await packageFor(node, [oneIncrement(1n)]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    await waitForStatus(node, pkg.hash, ["accumulated"]);
+    const encoded = encodeBundle("tiny", pkg.bytes);
+    node.availability.dropChunks(pkg.hash, [3]);
+    const chunk = encoded.chunks[3]!;
+    const flipped = chunk.slice();
+    flipped[0]! ^= 1;
+    await expect(node.submitChunk(encoded.erasureRoot, 3, flipped, encoded.proofs[3]!)).rejects.toThrow(/^JG_ERR_DA_CHUNK_MISMATCH/);
+    await expect(node.submitChunk(encoded.erasureRoot, 3, chunk.subarray(1), encoded.proofs[3]!)).rejects.toThrow(/^JG_ERR_DA_CHUNK_LENGTH/);
+    await expect(node.submitChunk(encoded.erasureRoot, 2, chunk, encoded.proofs[3]!)).rejects.toThrow(/^JG_ERR_DA_CHUNK_MISMATCH/);
+    await expect(node.submitChunk(new Uint8Array(32), 3, chunk, encoded.proofs[3]!)).rejects.toThrow(/^JG_ERR_DA_UNKNOWN_REPORT/);
+    expect(node.availability.holds(encoded.erasureRoot, 3)).toBe(false);
+    await node.submitChunk(encoded.erasureRoot, 3, chunk, encoded.proofs[3]!); // the real one is taken
+    expect(node.availability.holds(encoded.erasureRoot, 3)).toBe(true);
+    expect(node.errorStats()).toMatchObject({ JG_ERR_DA_CHUNK_MISMATCH: 2, JG_ERR_DA_CHUNK_LENGTH: 1, JG_ERR_DA_UNKNOWN_REPORT: 1 });
+  });
+
+  it("refuses assurances from non-validators, for idle cores, off the best block, or garbled: never counted", async () => {
+    const node = await openTestNode({ withholdingValidators: [2, 3] }); // 4 of 6 assure on their own: not enough
+    cleanups.push(() => node.stop());
+    node.start({ authorBlocks: false });
+    const pkg = await packageFor(node, [oneIncrement(7n)]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    await waitForStatus(node, pkg.hash, ["refined"]);
+    await node.produceBlock(); // reported on core 0
+    const best = await node.bestBlock();
+    const validators = devValidatorKeys(tinyParams.validatorsCount);
+    const stranger = keyPairFromSeed(new Uint8Array(32).fill(77));
+    const bytesOf = (a: AvailabilityAssurance) => encode(AvailabilityAssurance.Codec, a, tinyParams.spec);
+    await expect(node.submitAssurance(bytesOf(assure(tinyParams, stranger, 2, best.headerHash, [0])))).rejects.toThrow(/^JG_ERR_DA_ASSURANCE_SIGNER/);
+    await expect(node.submitAssurance(bytesOf(assure(tinyParams, validators[2]!, 2, best.headerHash, [1])))).rejects.toThrow(/^JG_ERR_DA_UNKNOWN_REPORT/);
+    await expect(node.submitAssurance(bytesOf(assure(tinyParams, validators[2]!, 2, new Uint8Array(32), [0])))).rejects.toThrow(/^JG_ERR_DA_ASSURANCE_ANCHOR/);
+    await expect(node.submitAssurance(Uint8Array.of(1, 2, 3))).rejects.toThrow(/^JG_ERR_DA_ASSURANCE_MALFORMED/);
+    const next = await node.produceBlock();
+    expect(node.blockAt(next.slot)!.extrinsic.assurances.map((a) => a.validatorIndex)).toEqual([0, 1, 4, 5]);
+    expect((await node.workPackageStatus(pkg.hash))?.kind).toBe("reported");
+    // A real assurance from validator 2 tips it over: 5 of 6.
+    await node.submitAssurance(bytesOf(assure(tinyParams, validators[2]!, 2, next.headerHash, [0])));
+    const third = await node.produceBlock();
+    expect(node.blockAt(third.slot)!.extrinsic.assurances.map((a) => a.validatorIndex)).toEqual([0, 1, 2, 4, 5]);
+    expect((await node.workPackageStatus(pkg.hash))?.kind).toBe("accumulated");
+  });
+
+  it("prunes chunks past the retention horizon and says so", async () => {
+    const lines: string[] = [];
+    const logger = { info: (_: object, msg?: string) => lines.push(msg ?? ""), warn() {}, error() {} };
+    const node = await openTestNode({ daRetentionSlots: 8, logger });
+    cleanups.push(() => node.stop());
+    node.start({ authorBlocks: false });
+    const pkg = await packageFor(node, [oneIncrement(1n)]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    await waitForStatus(node, pkg.hash, ["refined"]);
+    for (let i = 0; i < 3; i++) await node.produceBlock();
+    expect((await node.workPackageStatus(pkg.hash))?.kind).toBe("accumulated");
+    expect((await node.fetchWorkPackage(pkg.hash)).length).toBe(pkg.bytes.length);
+    for (let i = 0; i < 8; i++) await node.produceBlock();
+    expect(lines).toContain("pruned DA chunks");
+    await expect(node.fetchWorkPackage(pkg.hash)).rejects.toThrow(/^JG_ERR_DA_UNAVAILABLE/);
+    expect(node.availability.bytesStored).toBe(0);
+  });
+});
