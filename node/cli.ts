@@ -7,6 +7,7 @@ import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { toHex } from "./codec/jam.ts";
+import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
 import { JamNode } from "./node.ts";
 import { startRpcServer } from "./rpc/server.ts";
 
@@ -32,6 +33,8 @@ interface StartOptions {
   slotMs: number;
   chain: ChainName;
   refineTimeoutMs: number;
+  daRetentionSlots: number;
+  daMaxBytes: number;
 }
 
 export function registerNodeCommands(program: Command, services: () => GenesisService[]): void {
@@ -45,6 +48,8 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
     .option("--slot-ms <ms>", "slot period P in milliseconds", integerIn(10, 3_600_000), DEFAULT_SLOT_MS)
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
     .option("--refine-timeout-ms <ms>", "watchdog: wall-clock limit of one package's refine", integerIn(10, 600_000), 10_000)
+    .option("--da-retention-slots <slots>", "slots the validators keep a package's erasure-coded chunks", integerIn(16, 10_000_000), DEFAULT_RETENTION_SLOTS)
+    .option("--da-max-bytes <bytes>", "bound on stored chunk bytes; the oldest packages are pruned past it", integerIn(1024 ** 2, Number.MAX_SAFE_INTEGER), DEFAULT_DA_MAX_BYTES)
     .action(async (options: StartOptions) => {
       const log = pino({ base: { component: "node" } });
       const jamNode = await JamNode.open({
@@ -52,6 +57,8 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
         chain: options.chain,
         slotMs: options.slotMs,
         refineTimeoutMs: options.refineTimeoutMs,
+        daRetentionSlots: options.daRetentionSlots,
+        daMaxBytes: options.daMaxBytes,
         services: services(),
         logger: log,
       });

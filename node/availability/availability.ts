@@ -69,11 +69,13 @@ export class Availability {
     if (this.store.daRecord(erasureRoot) === null) {
       this.store.putDaRecord({ erasureRoot, packageHash: toHex(packageHash), bundleBytes: encoded.bundleBytes, chunkBytes: encoded.chunkBytes, slot });
     }
-    for (let index = 0; index < this.params.validatorsCount; index++) {
-      if (this.withholding.has(index)) continue;
-      const stored = this.receiveChunk(encoded.erasureRoot, index, encoded.chunks[index]!, encoded.proofs[index]!);
-      if (!stored.ok) throw new Error(`a chunk the node coded itself was refused: ${stored.error.detail}`);
-    }
+    this.store.transaction(() => {
+      for (let index = 0; index < this.params.validatorsCount; index++) {
+        if (this.withholding.has(index)) continue;
+        const stored = this.receiveChunk(encoded.erasureRoot, index, encoded.chunks[index]!, encoded.proofs[index]!);
+        if (!stored.ok) throw new Error(`a chunk the node coded itself was refused: ${stored.error.detail}`);
+      }
+    });
   }
 
   /** Validator `index` receives its chunk of the package with `erasureRoot`, with its proof. */

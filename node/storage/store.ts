@@ -194,6 +194,11 @@ export class Store {
     yield* all.sort((a, b) => a.slot - b.slot);
   }
 
+  /** Runs `fn` in one LMDB write transaction (one commit for many puts). */
+  transaction<T>(fn: () => T): T {
+    return this.root.transactionSync(fn);
+  }
+
   putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
     this.chunks.putSync(`${erasureRoot}:${index}`, chunk);
   }
