@@ -49,6 +49,7 @@ if (pkgA.bytes.length !== packageBytes || pkgA.bytes.length > params.maxBundleBy
 const setupS = (performance.now() - t0) / 1000;
 
 const task = (payload: Uint8Array, packageHash: Uint8Array, coreIndex: number): RefineTask => ({
+  availability: null,
   packageHash,
   coreIndex,
   items: [{ serviceId: BENCH_SERVICE_ID, moduleUrl: ENVELOPES_MODULE_URL, payload, gasLimit: params.refineGasPerPackage }],
