@@ -23,22 +23,12 @@ import { FixedSizeArray } from "@typeberry/lib/collections";
 import { decodeDataAndTrim, initEc, padAndEncodeData } from "@typeberry/lib/erasure-coding";
 import { encodeChunks, type ErasureParams, erasureParams, erasureRoot, MAX_DATA_BYTES, recoverData, rsHeapBytes } from "../node/availability/erasure.ts";
 import { fmt, machine, max, median, min, numberArg, summarize, table } from "./lib/stats.ts";
+import { pseudoRandomBytes } from "../node/testing/bytes.ts";
 
 const RUNS = numberArg("runs", 5);
 const TYPEBERRY_BYTES = 684_000;
 
-/** Deterministic pseudo-random octets (xorshift32): incompressible, like a real bundle. */
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = pseudoRandomBytes;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));

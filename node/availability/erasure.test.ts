@@ -5,6 +5,7 @@ import { binaryMerkleization } from "@typeberry/lib/state-merkleization";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { blake2b, hash } from "../crypto/hash.ts";
+import { pseudoRandomBytes } from "../testing/bytes.ts";
 import {
   chunkBytes,
   chunkProof,
@@ -27,18 +28,7 @@ import {
 const tiny = erasureParams("tiny");
 const full = erasureParams("full");
 
-/** Deterministic pseudo-random bytes (xorshift32). */
-function bytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = pseudoRandomBytes;
 
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 

@@ -142,19 +142,12 @@ export function encodeChunks(params: ErasureParams, data: Uint8Array): Uint8Arra
   const words = size / 2;
   const all = new Uint8Array(total * size);
   all.set(data); // data shards = P_{W_E}(data) cut in n; the padding is the buffer's zeros.
-  if (words > 0) {
-    const stripe = stripeWords(params);
-    const input = new Uint8Array(n * rsShardBytes(Math.min(words, stripe)));
-    for (let w0 = 0; w0 < words; w0 += stripe) {
-      const count = Math.min(stripe, words - w0);
-      const shardLen = rsShardBytes(count);
-      const view = input.subarray(0, n * shardLen);
-      for (let i = 0; i < n; i++) toRsLayout(all, i * size + 2 * w0, count, view, i * shardLen);
-      const out = reedSolomon.encode(recovery, new reedSolomon.ShardsCollection(shardLen, view)).take_data();
-      if (out.length !== recovery * shardLen) throw new Error(`reed-solomon encode returned ${out.length} octets, expected ${recovery * shardLen}`);
-      for (let r = 0; r < recovery; r++) fromRsLayout(out, r * shardLen, count, all, (n + r) * size + 2 * w0);
-    }
-  }
+  forEachStripe(params, words, (w0, count, shardLen, view) => {
+    for (let i = 0; i < n; i++) toRsLayout(all, i * size + 2 * w0, count, view, i * shardLen);
+    const out = reedSolomon.encode(recovery, new reedSolomon.ShardsCollection(shardLen, view)).take_data();
+    if (out.length !== recovery * shardLen) throw new Error(`reed-solomon encode returned ${out.length} octets, expected ${recovery * shardLen}`);
+    for (let r = 0; r < recovery; r++) fromRsLayout(out, r * shardLen, count, all, (n + r) * size + 2 * w0);
+  });
   const result = new Array<Uint8Array>(total);
   for (let i = 0; i < total; i++) result[i] = all.subarray(i * size, (i + 1) * size);
   return result;
@@ -228,12 +221,7 @@ export function recoverData(
     const use: number[] = [];
     for (let i = 0; i < n; i++) if (byIndex[i] !== undefined) use.push(i);
     for (let i = n; i < total && use.length < n; i++) if (byIndex[i] !== undefined) use.push(i);
-    const stripe = stripeWords(params);
-    const input = new Uint8Array(n * rsShardBytes(Math.min(words, stripe)));
-    for (let w0 = 0; w0 < words; w0 += stripe) {
-      const count = Math.min(stripe, words - w0);
-      const shardLen = rsShardBytes(count);
-      const view = input.subarray(0, n * shardLen);
+    forEachStripe(params, words, (w0, count, shardLen, view) => {
       for (let j = 0; j < n; j++) toRsLayout(byIndex[use[j]!]!, 2 * w0, count, view, j * shardLen);
       const decoded = reedSolomon.decode(n, total - n, new reedSolomon.ShardsCollection(shardLen, view, Uint16Array.from(use)));
       const restored = decoded.take_indices(); // must precede take_data, which frees the collection
@@ -249,9 +237,25 @@ export function recoverData(
         filled += 1;
       }
       if (filled !== missing.length) throw new Error(`reed-solomon decode restored ${filled} of ${missing.length} missing data shards`);
-    }
+    });
   }
   return ok(out.subarray(0, dataLength));
+}
+
+/**
+ * Runs `code` for each stripe of word positions (see {@link stripeWords}), handing it the
+ * stripe's first word, its word count, its reed-solomon shard size and an input buffer for N
+ * shards of it, reused across stripes (one allocation per encode or recover).
+ */
+function forEachStripe(params: ErasureParams, words: number, code: (w0: number, count: number, shardLen: number, input: Uint8Array) => void): void {
+  if (words === 0) return;
+  const stripe = stripeWords(params);
+  const buffer = new Uint8Array(params.dataShards * rsShardBytes(Math.min(words, stripe)));
+  for (let w0 = 0; w0 < words; w0 += stripe) {
+    const count = Math.min(stripe, words - w0);
+    const shardLen = rsShardBytes(count);
+    code(w0, count, shardLen, buffer.subarray(0, params.dataShards * shardLen));
+  }
 }
 
 /** reed-solomon-simd shard size for `words` word positions: whole 64-octet blocks. */
