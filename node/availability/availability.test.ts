@@ -157,4 +157,24 @@ describe("availability", () => {
     await expect(node.fetchWorkPackage(pkg.hash)).rejects.toThrow(/^JG_ERR_DA_UNAVAILABLE/);
     expect(node.availability.bytesStored).toBe(0);
   });
+
+  it("keeps stored chunks within the byte bound, but never prunes chunks a report may still need", async () => {
+    const lines: string[] = [];
+    const logger = { info: (_: object, msg?: string) => lines.push(msg ?? ""), warn() {}, error() {} };
+    const node = await openTestNode({ daMaxBytes: 1, logger });
+    cleanups.push(() => node.stop());
+    node.start({ authorBlocks: false });
+    const pkg = await packageFor(node, [oneIncrement(4n)]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    await waitForStatus(node, pkg.hash, ["refined"]);
+    await node.produceBlock();
+    await node.produceBlock();
+    // Over the bound from the start, yet the report became available and was accumulated.
+    expect((await node.workPackageStatus(pkg.hash))?.kind).toBe("accumulated");
+    expect(lines).toContain("DA storage over its bound: only chunks of reports that may still become available are left");
+    expect(lines).not.toContain("pruned DA chunks");
+    for (let i = 0; i < tinyParams.availabilityTimeoutSlots + 2; i++) await node.produceBlock();
+    expect(lines).toContain("pruned DA chunks");
+    expect(node.availability.bytesStored).toBe(0);
+  });
 });

@@ -55,7 +55,7 @@ export class Availability {
     this.erasure = erasureParams(params.name);
     this.withholding = new Set(options.withholding ?? []);
     this.storedBytes = 0;
-    for (const record of store.daRecordsBySlot()) this.storedBytes += this.recordBytes(record);
+    for (const record of store.daRecordsBySlot()) this.storedBytes += record.heldBytes;
   }
 
   private refuse(code: ErrorCode, detail: string): Result<never> {
@@ -67,7 +67,7 @@ export class Availability {
   distribute(packageHash: Uint8Array, encoded: EncodedBundle, slot: number): void {
     const erasureRoot = toHex(encoded.erasureRoot);
     if (this.store.daRecord(erasureRoot) === null) {
-      this.store.putDaRecord({ erasureRoot, packageHash: toHex(packageHash), bundleBytes: encoded.bundleBytes, chunkBytes: encoded.chunkBytes, slot });
+      this.store.putDaRecord({ erasureRoot, packageHash: toHex(packageHash), bundleBytes: encoded.bundleBytes, chunkBytes: encoded.chunkBytes, slot, heldBytes: 0 });
     }
     this.store.transaction(() => {
       for (let index = 0; index < this.params.validatorsCount; index++) {
@@ -85,9 +85,18 @@ export class Availability {
     if (!Number.isInteger(index) || index < 0 || index >= this.params.validatorsCount) return this.refuse("JG_ERR_DA_CHUNK_INDEX", `chunk index ${index}`);
     if (chunk.length !== record.chunkBytes) return this.refuse("JG_ERR_DA_CHUNK_LENGTH", `chunk of ${chunk.length} bytes, expected ${record.chunkBytes}`);
     if (!verifyChunk(this.erasure, erasureRoot, index, chunk, proof)) return this.refuse("JG_ERR_DA_CHUNK_MISMATCH", `chunk ${index} does not match erasure root ${record.erasureRoot}`);
-    if (!this.store.hasChunk(record.erasureRoot, index)) this.storedBytes += chunk.length;
-    this.store.putChunk(record.erasureRoot, index, { chunk: chunk.slice(), segmentsRoot: proof.segmentsRoot.slice(), path: proof.path.map((p) => p.slice()) });
+    this.store.transaction(() => {
+      if (!this.store.hasChunk(record.erasureRoot, index)) this.held(record, chunk.length);
+      this.store.putChunk(record.erasureRoot, index, { chunk: chunk.slice(), segmentsRoot: proof.segmentsRoot.slice(), path: proof.path.map((p) => p.slice()) });
+    });
     return ok(undefined);
+  }
+
+  /** Counts `bytes` more (or fewer) chunk bytes held for `record`, in it and in the total. */
+  private held(record: DaRecord, bytes: number): void {
+    const current = this.store.daRecord(record.erasureRoot) ?? record;
+    this.store.putDaRecord({ ...current, heldBytes: current.heldBytes + bytes });
+    this.storedBytes += bytes;
   }
 
   /** Whether validator `index` holds its chunk of the package with `erasureRoot`. */
@@ -164,7 +173,7 @@ export class Availability {
     const record = this.store.daRecordOfPackage(toHex(packageHash));
     if (record === null) return;
     for (const index of indices) {
-      if (this.store.hasChunk(record.erasureRoot, index)) this.storedBytes -= record.chunkBytes;
+      if (this.store.hasChunk(record.erasureRoot, index)) this.held(record, -record.chunkBytes);
       this.store.removeChunk(record.erasureRoot, index);
     }
   }
@@ -183,32 +192,30 @@ export class Availability {
     let packages = 0;
     let bytes = 0;
     const protectedFrom = bestSlot - (this.params.availabilityTimeoutSlots + 2);
+    // Choose first, then remove: the slot index is not changed while it is read.
+    const doomed: DaRecord[] = [];
+    let remaining = this.storedBytes;
     for (const record of this.store.daRecordsBySlot()) {
       const expired = record.slot < bestSlot - this.options.retentionSlots;
-      const overBound = this.storedBytes > this.options.maxBytes && record.slot < protectedFrom;
-      if (!expired && !overBound) {
-        if (this.storedBytes > this.options.maxBytes && !this.warnedOverBound) {
-          this.warnedOverBound = true;
-          this.options.log?.({ storedBytes: this.storedBytes, maxBytes: this.options.maxBytes }, "DA storage over its bound: only chunks of reports that may still become available are left");
-        }
-        break;
-      }
-      const recordBytes = this.recordBytes(record);
+      const overBound = remaining > this.options.maxBytes && record.slot < protectedFrom;
+      if (!expired && !overBound) break;
+      doomed.push(record);
+      remaining -= record.heldBytes;
+    }
+    for (const record of doomed) {
       this.store.removeDa(record, this.params.validatorsCount);
-      this.storedBytes -= recordBytes;
+      this.storedBytes -= record.heldBytes;
       packages++;
-      bytes += recordBytes;
+      bytes += record.heldBytes;
+    }
+    if (this.storedBytes > this.options.maxBytes && !this.warnedOverBound) {
+      this.warnedOverBound = true;
+      this.options.log?.({ storedBytes: this.storedBytes, maxBytes: this.options.maxBytes }, "DA storage over its bound: only chunks of reports that may still become available are left");
     }
     if (this.storedBytes <= this.options.maxBytes) this.warnedOverBound = false;
     if (packages > 0) {
       this.options.log?.({ packages, bytes, storedBytes: this.storedBytes, retentionSlots: this.options.retentionSlots, maxBytes: this.options.maxBytes }, "pruned DA chunks");
     }
     return { packages, bytes };
-  }
-
-  private recordBytes(record: DaRecord): number {
-    let held = 0;
-    for (let i = 0; i < this.params.validatorsCount; i++) if (this.store.hasChunk(record.erasureRoot, i)) held++;
-    return held * record.chunkBytes;
   }
 }

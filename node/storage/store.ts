@@ -37,6 +37,8 @@ export interface DaRecord {
   readonly chunkBytes: number;
   /** Slot the chunks were stored in: retention counts from it. */
   readonly slot: number;
+  /** Bytes of this package's chunks the validators hold now. */
+  readonly heldBytes: number;
 }
 
 export interface StoredChunk {
@@ -63,6 +65,7 @@ export class Store {
   private readonly reports: Database<Uint8Array, string>;
   private readonly daRecords: Database<DaRecord, string>;
   private readonly daByPackage: Database<string, string>;
+  private readonly daBySlot: Database<string, [number, string]>;
   private readonly chunks: Database<StoredChunk, string>;
 
   constructor(readonly path: string) {
@@ -76,6 +79,7 @@ export class Store {
     this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
     this.daRecords = this.root.openDB({ name: "da-records" });
     this.daByPackage = this.root.openDB({ name: "da-by-package" });
+    this.daBySlot = this.root.openDB({ name: "da-by-slot" });
     this.chunks = this.root.openDB({ name: "da-chunks" });
   }
 
@@ -172,10 +176,12 @@ export class Store {
 
   // ---- data availability (validators' chunks) ----
 
+  /** Writes a DA record (new, or with a changed heldBytes; its slot never changes). */
   putDaRecord(record: DaRecord): void {
     this.root.transactionSync(() => {
       this.daRecords.putSync(record.erasureRoot, record);
       this.daByPackage.putSync(record.packageHash, record.erasureRoot);
+      this.daBySlot.putSync([record.slot, record.erasureRoot], record.erasureRoot);
     });
   }
 
@@ -188,10 +194,12 @@ export class Store {
     return root === undefined ? null : this.daRecord(root);
   }
 
-  /** DA records oldest first. */
+  /** DA records oldest first, read lazily (pruning stops at the first it keeps). */
   *daRecordsBySlot(): Generator<DaRecord> {
-    const all = [...this.daRecords.getRange()].map(({ value }) => value);
-    yield* all.sort((a, b) => a.slot - b.slot);
+    for (const { value: root } of this.daBySlot.getRange()) {
+      const record = this.daRecord(root);
+      if (record !== null) yield record;
+    }
   }
 
   /** Runs `fn` in one LMDB write transaction (one commit for many puts). */
@@ -222,6 +230,7 @@ export class Store {
       for (let i = 0; i < validators; i++) this.chunks.removeSync(`${record.erasureRoot}:${i}`);
       this.daRecords.removeSync(record.erasureRoot);
       this.daByPackage.removeSync(record.packageHash);
+      this.daBySlot.removeSync([record.slot, record.erasureRoot]);
     });
   }
 
