@@ -295,11 +295,13 @@ export class JamNode implements NodeApi {
     if (missing !== undefined) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${missing.serviceId}`));
     const outcome = await this.pool.run({ packageHash: pkg.hash, coreIndex: pkg.core, items, availability: { chain: this.params.name, bundle: pkg.bytes } });
     if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
+    const failed = outcome.result.items.find((item) => !item.ok);
+    if (failed !== undefined && !failed.ok) return this.fail(pkg, codedError(failed.code, failed.detail));
     const encoded = outcome.result.availability;
-    const bundle = { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: encoded?.erasureRoot ?? new Uint8Array(32) };
+    if (encoded === undefined) throw new Error("refine succeeded but the worker did not erasure-code the bundle");
+    const bundle = { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: encoded.erasureRoot };
     const report = buildReport(this.params, pkg.workPackage, bundle, pkg.core, outcome.result.items);
     if (!report.ok) return this.fail(pkg, report.error);
-    if (encoded === undefined) throw new Error("refine succeeded but the bundle was not erasure-coded");
     // The guarantor hands each validator its chunk before the report goes on chain (GP 14.4).
     this.availability.distribute(pkg.hash, encoded, this.best.slot);
     this.ready[pkg.core]!.push({ pkg, report: report.value });
