@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs. Installed only when missing.
-DEBIAN_NEEDS=()
+DEBIAN_NEEDS=(influxd:influxdb)
 missing=()
 for need in "${DEBIAN_NEEDS[@]+"${DEBIAN_NEEDS[@]}"}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")

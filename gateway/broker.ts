@@ -1,0 +1,97 @@
+/**
+ * The embedded MQTT broker: aedes 1.x (MQTT 3.1.1 only; aedes has no MQTT 5) on TCP and on
+ * WebSocket, with its limits set deliberately. The gateway's policy lives in the hooks it passes:
+ * who may connect, and what a publish or subscribe may do.
+ *
+ * aedes writes a QoS 1 PUBACK only after the asynchronous `authorizePublish` hook calls back
+ * (lib/handlers/publish.js), so the gateway's durable write goes in that hook; an error from it
+ * closes the connection (3.1.1 cannot refuse one PUBLISH [MQTT-3.3.5-2]), which is why a bad
+ * envelope is accepted at the MQTT level and answered on the device's error topic instead.
+ */
+import { once } from "node:events";
+import { createServer, type Server } from "node:net";
+import { type AddressInfo } from "node:net";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import { createWebSocketStream, WebSocketServer } from "ws";
+
+export const brokerLimits = {
+  /** Topic depth: ours are devices/{id}/up/{kind}, 4 levels; 8 refuses nonsense early (aedes default 100). */
+  maxTopicLevels: 8,
+  /** A subscriber whose socket does not drain in 10 s is cut off, so one slow consumer cannot stall delivery to others (aedes default 60 s). */
+  drainTimeoutMs: 10_000,
+  /** Messages queued for a client before its session is up (aedes default 42). */
+  queueLimit: 64,
+  /** Messages aedes routes at once; raised from 100 so 5,000 envelopes/s of receipts do not queue behind one slow socket. */
+  concurrency: 1_000,
+  /** A CONNECT must arrive within 10 s of the TCP connection (aedes default 30 s): idle half-open sockets are cheap to keep out. */
+  connectTimeoutMs: 10_000,
+  /** Longest keep-alive a client may ask for: 20 min, so a dead device's session is noticed (0 = none in aedes). */
+  keepaliveLimitS: 1_200,
+  /** Largest WebSocket frame: an envelope is at most 64 KiB, the rest is MQTT headers. (On TCP, aedes has no packet bound: an oversize envelope is refused after parsing, by size, in authorizePublish.) */
+  maxPacketBytes: 66 * 1024,
+} as const;
+
+export interface BrokerHooks {
+  preConnect(client: Client, remoteAddress: string, callback: (error: Error | null, ok: boolean) => void): void;
+  authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback: (error: AuthenticateError | null, ok: boolean | null) => void): void;
+  authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void;
+  authorizeSubscribe(client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void;
+}
+
+export interface BrokerOptions {
+  readonly host: string;
+  readonly mqttPort: number;
+  /** WebSocket port, or null for none. */
+  readonly wsPort: number | null;
+}
+
+export interface Broker {
+  readonly aedes: Aedes;
+  readonly mqttPort: number;
+  readonly wsPort: number | null;
+  close(): Promise<void>;
+}
+
+export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): Promise<Broker> {
+  const aedes = await Aedes.createBroker({
+    maxTopicLevels: brokerLimits.maxTopicLevels,
+    drainTimeout: brokerLimits.drainTimeoutMs,
+    queueLimit: brokerLimits.queueLimit,
+    concurrency: brokerLimits.concurrency,
+    connectTimeout: brokerLimits.connectTimeoutMs,
+    keepaliveLimit: brokerLimits.keepaliveLimitS,
+    preConnect: (client, _packet, callback) => hooks.preConnect(client, remoteAddressOf(client), callback),
+    authenticate: (client, username, password, callback) => hooks.authenticate(client, username, password, callback),
+    authorizePublish: (client, packet, callback) => hooks.authorizePublish(client, packet, callback),
+    authorizeSubscribe: (client, subscription, callback) => hooks.authorizeSubscribe(client, subscription, callback),
+  });
+  const tcp: Server = createServer((socket) => aedes.handle(socket));
+  tcp.listen(options.mqttPort, options.host);
+  await once(tcp, "listening");
+  let http: HttpServer | null = null;
+  let wss: WebSocketServer | null = null;
+  if (options.wsPort !== null) {
+    http = createHttpServer();
+    wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes });
+    wss.on("connection", (ws, req) => aedes.handle(createWebSocketStream(ws) as never, req));
+    http.listen(options.wsPort, options.host);
+    await once(http, "listening");
+  }
+  return {
+    aedes,
+    mqttPort: (tcp.address() as AddressInfo).port,
+    wsPort: http === null ? null : (http.address() as AddressInfo).port,
+    async close() {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      if (wss !== null) wss.close();
+      if (http !== null) await new Promise<void>((resolve) => http!.close(() => resolve()));
+    },
+  };
+}
+
+function remoteAddressOf(client: Client): string {
+  const conn = client.conn as unknown as { remoteAddress?: string; socket?: { remoteAddress?: string } };
+  return client.req?.socket.remoteAddress ?? conn.remoteAddress ?? conn.socket?.remoteAddress ?? "unknown";
+}

@@ -1,0 +1,287 @@
+/**
+ * The gateway: the embedded MQTT broker, device identity and access control, durable acceptance,
+ * settlement on the node, receipts, the HTTP API (registration, metrics) and InfluxDB. It talks
+ * to the node only through the JIP-2-shaped NodeApi, in-process or over WebSocket.
+ */
+import { timingSafeEqual, verify } from "node:crypto";
+import { join } from "node:path";
+import type { AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
+import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
+import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
+import { downTopic, encodeDeviceError, encodeReceipt, parseUpTopic } from "../devices/messages.ts";
+import type { NodeApi } from "../node/api.ts";
+import type { ChainParams } from "../node/chain/params.ts";
+import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
+import type { ErrorCode } from "../node/errors.ts";
+import { judgeEnvelope } from "./accept.ts";
+import { type Broker, type BrokerHooks, startBroker } from "./broker.ts";
+import type { InfluxWriter } from "./influx/writer.ts";
+import { readingsToPoints } from "./influx/readings.ts";
+import type { IngestService } from "./ingest-service.ts";
+import { DurableLog } from "./log.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
+import { type DeviceNotice, Settlement } from "./settlement.ts";
+import { acceptSeq, type SeqWindow } from "./window.ts";
+
+export const gatewayLimits = {
+  /** Connected MQTT clients: the target is 10,000 idle devices; twice that before CONNACK 3. */
+  connectionsMax: 20_000,
+  /** CONNECTs per second per IP address (burst 200): a whole site behind one NAT may reconnect at once. */
+  connectsPerIp: { perSecond: 50, burst: 200 },
+  /** CONNECTs per second per device id (burst 5): a device reconnecting in a loop is slowed, not served. */
+  connectsPerDevice: { perSecond: 1, burst: 5 },
+} as const;
+
+export interface GatewayOptions {
+  readonly dataDir: string;
+  readonly api: NodeApi;
+  readonly params: ChainParams;
+  /** The key the gateway signs work packages with (authorized for its services at genesis). */
+  readonly signer: Ed25519KeyPair;
+  readonly operatorToken: string;
+  /** Services by device kind they own, and all of them by id. */
+  readonly services: readonly IngestService[];
+  readonly serviceOfKind: (kind: string) => IngestService;
+  readonly host?: string;
+  readonly mqttPort?: number;
+  readonly wsPort?: number | null;
+  readonly batchDeadlineMs?: number;
+  readonly influx?: InfluxWriter | null;
+  readonly now?: () => number;
+  readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+type Session = { readonly role: "operator" } | { readonly role: "device"; readonly device: RegistryEntry };
+
+class CodedMqttError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    detail: string,
+    readonly returnCode?: number,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}
+
+export class Gateway {
+  readonly metrics = new GatewayMetrics();
+  readonly registry: DeviceRegistry;
+  readonly log: DurableLog;
+  readonly settlement: Settlement;
+  private broker: Broker | null = null;
+  private readonly sessions = new WeakMap<Client, Session>();
+  private readonly windows = new Map<string, SeqWindow>();
+  private readonly perIp = new RateLimiter(gatewayLimits.connectsPerIp);
+  private readonly perDevice = new RateLimiter(gatewayLimits.connectsPerDevice);
+  private readonly now: () => number;
+  private readonly errorCounts = new Map<string, number>();
+
+  constructor(private readonly options: GatewayOptions) {
+    this.now = options.now ?? Date.now;
+    this.log = new DurableLog(join(options.dataDir, "gateway-log"));
+    this.registry = new DeviceRegistry(options.api, options.services, this.now);
+    this.settlement = new Settlement({
+      api: options.api,
+      params: options.params,
+      log: this.log,
+      signer: options.signer,
+      services: new Map(options.services.map((s) => [s.serviceId, s])),
+      publicKeyOf: (id) => this.registry.cached(id)?.publicKey ?? null,
+      notify: (notice) => this.notify(notice),
+      batchDeadlineMs: options.batchDeadlineMs ?? 200,
+      logger: options.logger,
+      observe: {
+        packageSubmitted: (serviceId, envelopes, bytes) => {
+          this.metrics.packages.inc({ service: String(serviceId) });
+          this.metrics.batchEnvelopes.observe(envelopes);
+          this.metrics.batchBytes.observe(bytes);
+        },
+        packageSettled: (envelopes, refused) => {
+          this.metrics.settled.inc(envelopes - refused);
+          this.metrics.refusedOnChain.inc(refused);
+        },
+        packageFailed: (code) => this.metrics.packagesFailed.inc({ code }),
+        settledLatencyMs: (ms) => this.metrics.settlementSeconds.observe(ms / 1000),
+      },
+    });
+  }
+
+  get mqttPort(): number {
+    return this.broker?.mqttPort ?? 0;
+  }
+
+  get wsPort(): number | null {
+    return this.broker?.wsPort ?? null;
+  }
+
+  /** Coded errors counted since start, by code. */
+  errorStats(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.errorCounts);
+  }
+
+  async start(): Promise<void> {
+    // Devices with logged, unsettled envelopes must be known before their packages are rebuilt.
+    for (const entry of this.log.all()) await this.registry.lookup(entry.deviceId);
+    await this.settlement.recover();
+    this.settlement.start();
+    this.broker = await startBroker(this.hooks(), { host: this.options.host ?? "127.0.0.1", mqttPort: this.options.mqttPort ?? 1883, wsPort: this.options.wsPort ?? null });
+    this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
+    this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
+    this.broker.aedes.on("clientError", (_client, error) => {
+      if (/drain/i.test(error.message)) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.settlement.stop();
+    await this.broker?.close();
+    await this.log.close();
+  }
+
+  private count(code: string): void {
+    this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
+  }
+
+  private hooks(): BrokerHooks {
+    return {
+      preConnect: (_client, remoteAddress, callback) => {
+        if ((this.broker?.aedes.connectedClients ?? 0) >= gatewayLimits.connectionsMax) return this.refuseConnect(callback, "JG_ERR_MQTT_CONNECTIONS", 3);
+        if (!this.perIp.take(remoteAddress)) return this.refuseConnect(callback, "JG_ERR_MQTT_RATE", 3);
+        callback(null, true);
+      },
+      authenticate: (client, username, password, callback) => {
+        void this.authenticate(client, username, password).then(
+          (session) => {
+            this.sessions.set(client, session);
+            callback(null, true);
+          },
+          (e: unknown) => {
+            const coded = e instanceof CodedMqttError ? e : new CodedMqttError("JG_ERR_MQTT_AUTH", String(e), 4);
+            this.count(coded.code);
+            this.metrics.connectsRefused.inc({ code: coded.code });
+            const error = Object.assign(new Error(coded.message), { returnCode: coded.returnCode ?? 4 }) as AuthenticateError;
+            callback(error, null);
+          },
+        );
+      },
+      authorizePublish: (client, packet, callback) => {
+        void this.onPublish(client, packet).then(
+          () => callback(null),
+          (e: unknown) => {
+            if (e instanceof CodedMqttError) {
+              this.count(e.code);
+              this.metrics.rejected.inc({ code: e.code });
+            }
+            callback(e instanceof Error ? e : new Error(String(e)));
+          },
+        );
+      },
+      authorizeSubscribe: (client, subscription, callback) => {
+        const session = this.sessions.get(client);
+        if (session?.role === "operator") return callback(null, subscription);
+        const id = session?.role === "device" ? (session.device.deviceId as DeviceId) : null;
+        if (id !== null && (subscription.topic === `devices/${id}/down/#` || subscription.topic === downTopic(id, "receipts") || subscription.topic === downTopic(id, "errors"))) {
+          return callback(null, subscription);
+        }
+        // Refused with SUBACK 0x80 [MQTT-3.9.3]: a subscription can be refused on its own.
+        this.count("JG_ERR_MQTT_TOPIC");
+        callback(null, null);
+      },
+    };
+  }
+
+  private refuseConnect(callback: (error: Error | null, ok: boolean) => void, code: ErrorCode, returnCode: number): void {
+    this.count(code);
+    this.metrics.connectsRefused.inc({ code });
+    callback(Object.assign(new Error(code), { returnCode }), false);
+  }
+
+  private async authenticate(_client: Client, username: string | undefined, password: Buffer | undefined): Promise<Session> {
+    const secret = password?.toString("utf8") ?? "";
+    if (username === "operator") {
+      const expected = Buffer.from(this.options.operatorToken);
+      const given = Buffer.from(secret);
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return { role: "operator" };
+      throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
+    }
+    const deviceId = username === undefined ? null : tryAsDeviceId(username);
+    if (deviceId === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "username is not a device id", 4);
+    if (!this.perDevice.take(deviceId)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `device ${deviceId} reconnects too often`, 3);
+    const device = await this.registry.lookup(deviceId);
+    if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
+    const token = parseMqttPassword(deviceId, secret);
+    const now = this.now();
+    if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
+    if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
+    if (!verify(null, token.message, device.keyObject, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
+    return { role: "device", device };
+  }
+
+  /** The authorizePublish hook: resolves to PUBACK (after the durable write), rejects to disconnect. */
+  private async onPublish(client: Client | null, packet: PublishPacket): Promise<void> {
+    const session = client === null ? undefined : this.sessions.get(client);
+    if (session === undefined) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", "publish without a session (will messages are not allowed)");
+    if (session.role === "operator") throw new CodedMqttError("JG_ERR_MQTT_TOPIC", "the operator credential is read-only");
+    const device = session.device;
+    const topic = parseUpTopic(packet.topic);
+    if (topic === null || topic.deviceId !== device.deviceId) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
+    const payload = packet.payload as Buffer;
+    if (payload.length > ENVELOPE_BYTES_MAX) return this.refuse(device.deviceId, null, "JG_ERR_ENVELOPE_OVERSIZE", `${payload.length} bytes > ${ENVELOPE_BYTES_MAX}`);
+    const window = this.windowOf(device.deviceId);
+    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now());
+    if (!verdict.ok) return this.refuse(device.deviceId, verdict.seq, verdict.code, verdict.detail);
+    const e = verdict.envelope;
+    const next = acceptSeq(window, e.seq);
+    this.windows.set(device.deviceId, next);
+    const service = this.options.serviceOfKind(device.kind);
+    const entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, envelope: new Uint8Array(payload), serviceId: service.serviceId, acceptedAtMs: this.now() }, next);
+    this.metrics.accepted.inc({ kind: e.kind });
+    this.settlement.add(entry);
+    this.metrics.pending.set(this.settlement.pendingCount);
+    const influx = this.options.influx;
+    if (influx !== null && influx !== undefined) {
+      let readings: unknown;
+      try {
+        readings = decodeBody(e.body);
+      } catch {
+        readings = [];
+      }
+      influx.add(readingsToPoints(device.deviceId, e.kind, Array.isArray(readings) ? readings : [readings], e.timeMs).points);
+    }
+  }
+
+  private windowOf(deviceId: string): SeqWindow {
+    let w = this.windows.get(deviceId);
+    if (w === undefined) {
+      w = this.log.window(deviceId);
+      this.windows.set(deviceId, w);
+    }
+    return w;
+  }
+
+  /** A refused envelope: told on the device's error topic, counted, and PUBACKed (so it is not resent). */
+  private refuse(deviceId: string, seq: number | null, code: ErrorCode, detail: string): void {
+    this.count(code);
+    this.metrics.rejected.inc({ code });
+    this.publishDown(deviceId, "errors", encodeDeviceError({ seq, code, detail }));
+  }
+
+  private notify(notice: DeviceNotice): void {
+    if (notice.kind === "receipt") {
+      this.publishDown(notice.deviceId, "receipts", encodeReceipt({ seq: notice.seq, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
+    } else {
+      this.count(notice.code);
+      this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));
+    }
+    this.metrics.pending.set(this.settlement.pendingCount);
+    this.metrics.inFlight.set(this.settlement.inFlightCount);
+  }
+
+  private publishDown(deviceId: string, channel: "receipts" | "errors", payload: Uint8Array): void {
+    this.broker?.aedes.publish({ cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
+      if (error) this.options.logger?.warn({ deviceId, channel, err: String(error) }, "could not publish to a device");
+    });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What the gateway needs of a service it settles envelopes on: how to pack envelopes and
+ * registrations into work items, and how to read its device registry and its per-package
+ * outcomes back from state. One adapter per service (telemetry now; energy and Wi-Fi later).
+ */
+export interface EnvelopeRecord {
+  readonly deviceId: string;
+  readonly seq: number;
+  readonly publicKey: Uint8Array;
+  readonly signingBytes: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+export interface RegistrationRecord {
+  readonly publicKey: Uint8Array;
+  readonly kind: DeviceKind;
+}
+
+export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+
+export interface RegisteredDevice {
+  readonly publicKey: Uint8Array;
+  readonly kind: DeviceKind;
+}
+
+export interface RefusedEnvelope {
+  readonly deviceId: string;
+  readonly seq: number;
+  readonly code: string;
+}
+
+export interface IngestService {
+  readonly serviceId: number;
+  readonly codeHash: Uint8Array;
+  /** Work-item payload of envelopes, records sorted by (deviceId, seq) and unique. */
+  envelopesPayload(records: readonly EnvelopeRecord[]): Uint8Array;
+  registrationsPayload(records: readonly RegistrationRecord[]): Uint8Array;
+  deviceKey(deviceId: string): Uint8Array;
+  decodeDevice(value: Uint8Array): RegisteredDevice | null;
+  outcomeKey(packageHash: Uint8Array): Uint8Array;
+  /** The refused envelopes of an accumulated package; null if the value does not decode. */
+  decodeOutcome(value: Uint8Array): RefusedEnvelope[] | null;
+}

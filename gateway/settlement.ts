@@ -1,0 +1,270 @@
+/**
+ * From the durable log to the ledger and back: the batcher packs pending envelopes into work
+ * packages per service (bounded by W_B, by the W_R the refine output may take, and by a
+ * deadline), marks them submitted in the log, submits them through the node's JIP-2 interface,
+ * follows each package's status, and when it is accumulated reads the service's outcome for it
+ * and tells each device: a receipt, or a coded refusal. A failed package's envelopes go back to
+ * pending and are packed again: nothing PUBACKed is dropped, and the service's (device, seq)
+ * window makes the retry settle each envelope at most once.
+ */
+import type { NodeApi, WorkPackageStatus } from "../node/api.ts";
+import type { ChainParams } from "../node/chain/params.ts";
+import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
+import { toHex } from "../node/codec/jam.ts";
+import { buildWorkPackage } from "../node/intake/builder.ts";
+import { signingBytes, decodeEnvelope } from "../devices/envelope.ts";
+import type { IngestService } from "./ingest-service.ts";
+import type { DurableLog, LogEntry } from "./log.ts";
+
+export const settlementLimits = {
+  /** Bytes of envelopes per package: W_B less room for the package header and record framing. */
+  packageEnvelopeBytesMax: 13_000_000,
+  /** Devices per package: refine condenses each device to ~40 bytes, and a report's results must fit W_R = 49,152. */
+  packageDevicesMax: 1_000,
+  /** Envelopes per package: bounds refine's verification time (~13,000 signatures ≈ 1.9 s on one core here). */
+  packageEnvelopesMax: 12_000,
+  /** Packages submitted and not yet settled: the node queues 16 per core; more would only wait there. */
+  packagesInFlightMax: 8,
+  /** Retry delay after a failed package, doubling up to the max. */
+  retryDelayMs: { initial: 500, max: 30_000 },
+} as const;
+
+export type DeviceNotice =
+  | { readonly kind: "receipt"; readonly deviceId: string; readonly seq: number; readonly packageHash: Uint8Array; readonly blockHash: Uint8Array; readonly slot: number }
+  | { readonly kind: "error"; readonly deviceId: string; readonly seq: number; readonly code: string; readonly detail: string };
+
+export interface SettlementDeps {
+  readonly api: NodeApi;
+  readonly params: ChainParams;
+  readonly log: DurableLog;
+  readonly signer: Ed25519KeyPair;
+  readonly services: ReadonlyMap<number, IngestService>;
+  /** The registered public key of a device (the gateway checked it before accepting). */
+  publicKeyOf(deviceId: string): Uint8Array | null;
+  notify(notice: DeviceNotice): void;
+  /** Wait before packing what is pending, so packages fill up (ms). */
+  readonly batchDeadlineMs: number;
+  readonly observe?: SettlementObserver;
+  readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+/** Hooks for metrics. */
+export interface SettlementObserver {
+  packageSubmitted(serviceId: number, envelopes: number, bytes: number): void;
+  packageSettled(envelopes: number, refused: number): void;
+  packageFailed(code: string): void;
+  settledLatencyMs(ms: number): void;
+}
+
+interface InFlight {
+  readonly hash: Uint8Array;
+  readonly serviceId: number;
+  readonly entries: LogEntry[];
+  unsubscribe?: () => void;
+}
+
+export class Settlement {
+  /** Pending entries per service, in acceptance order. */
+  private readonly pending = new Map<number, LogEntry[]>();
+  private readonly inFlight = new Map<string, InFlight>();
+  private timer: NodeJS.Timeout | null = null;
+  private packing = false;
+  private failures = 0;
+  private nextCore = 0;
+  private stopped = false;
+
+  constructor(private readonly deps: SettlementDeps) {}
+
+  /** Envelopes waiting to be packed, across services. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const list of this.pending.values()) n += list.length;
+    return n;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Queues a freshly logged entry. */
+  add(entry: LogEntry): void {
+    const list = this.pending.get(entry.serviceId) ?? [];
+    list.push(entry);
+    this.pending.set(entry.serviceId, list);
+    this.schedule();
+  }
+
+  /** After a restart: pending entries are queued again; submitted ones are followed (or re-queued if their package is gone). */
+  async recover(): Promise<void> {
+    const submitted = new Map<string, LogEntry[]>();
+    const pending: LogEntry[] = [];
+    for (const entry of this.deps.log.all()) {
+      if (entry.state === "submitted" && entry.packageHash !== undefined) submitted.set(entry.packageHash, [...(submitted.get(entry.packageHash) ?? []), entry]);
+      else pending.push(entry);
+    }
+    for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
+    for (const [hex, entries] of submitted) {
+      const hash = Buffer.from(hex, "hex");
+      const status = await this.deps.api.workPackageStatus(hash);
+      if (status === null) {
+        // Marked submitted but never reached the node (crash between the two): pack it again.
+        for (const e of await this.deps.log.markPending(entries, false)) this.add(e);
+        continue;
+      }
+      this.follow({ hash, serviceId: entries[0]!.serviceId, entries });
+    }
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const f of this.inFlight.values()) f.unsubscribe?.();
+  }
+
+  private schedule(delayMs = this.deps.batchDeadlineMs): void {
+    if (this.stopped || this.timer !== null) return;
+    const full = [...this.pending.values()].some((list) => list.length >= settlementLimits.packageEnvelopesMax);
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.pack();
+      },
+      full ? 0 : delayMs,
+    );
+  }
+
+  /** Packs and submits what is pending, as far as the in-flight bound allows. */
+  private async pack(): Promise<void> {
+    if (this.packing || this.stopped) return;
+    this.packing = true;
+    try {
+      for (const [serviceId, list] of this.pending) {
+        while (list.length > 0 && this.inFlight.size < settlementLimits.packagesInFlightMax) {
+          const batch = takeBatch(list);
+          await this.submit(serviceId, batch);
+        }
+      }
+    } finally {
+      this.packing = false;
+      if (this.pendingCount > 0 && this.inFlight.size < settlementLimits.packagesInFlightMax) this.schedule();
+    }
+  }
+
+  private async submit(serviceId: number, batch: LogEntry[]): Promise<void> {
+    const service = this.deps.services.get(serviceId);
+    if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
+    const records = batch
+      .map((entry) => {
+        const decoded = decodeEnvelope(entry.envelope);
+        const publicKey = this.deps.publicKeyOf(entry.deviceId);
+        if (!decoded.ok || publicKey === null) throw new Error(`logged envelope ${entry.deviceId}/${entry.seq} no longer decodes or its device is unknown`);
+        return { deviceId: entry.deviceId, seq: entry.seq, publicKey, signingBytes: signingBytes(decoded.envelope), signature: decoded.envelope.signature };
+      })
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.seq - b.seq));
+    const best = await this.deps.api.bestBlock();
+    const stateRoot = await this.deps.api.stateRoot(best.headerHash);
+    const pkg = buildWorkPackage(this.deps.params, {
+      signer: this.deps.signer,
+      anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
+      items: [{ serviceId, codeHash: service.codeHash, payload: service.envelopesPayload(records), refineGasLimit: this.deps.params.refineGasPerPackage, accumulateGasLimit: this.deps.params.accumulateGasPerReport }],
+    });
+    const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
+    const core = this.nextCore++ % this.deps.params.coresCount;
+    try {
+      await this.deps.api.submitWorkPackage(core, pkg.bytes, []);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? "JG_ERR_NODE_STOPPED";
+      this.deps.logger?.warn({ code, detail: (e as Error).message, envelopes: batch.length }, "work package refused; envelopes go back to pending");
+      this.deps.observe?.packageFailed(code);
+      await this.retry(entries);
+      return;
+    }
+    this.deps.observe?.packageSubmitted(serviceId, entries.length, pkg.bytes.length);
+    this.follow({ hash: pkg.hash, serviceId, entries });
+  }
+
+  private follow(flight: InFlight): void {
+    const hex = toHex(flight.hash);
+    this.inFlight.set(hex, flight);
+    let done = false;
+    void this.deps.api
+      .subscribeWorkPackageStatus(flight.hash, (status) => {
+        if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
+        done = true;
+        void this.settle(flight, status).catch((e: unknown) => this.deps.logger?.warn({ err: String(e), package: hex }, "settling a package failed; it is retried"));
+      })
+      .then((unsubscribe) => {
+        flight.unsubscribe = unsubscribe;
+        if (done) unsubscribe();
+      });
+  }
+
+  private async settle(flight: InFlight, status: WorkPackageStatus): Promise<void> {
+    const hex = toHex(flight.hash);
+    flight.unsubscribe?.();
+    this.inFlight.delete(hex);
+    if (status.kind === "failed") {
+      this.deps.logger?.warn({ package: hex, code: status.code, detail: status.detail, envelopes: flight.entries.length }, "work package failed; envelopes go back to pending");
+      this.deps.observe?.packageFailed(status.code);
+      await this.retry(flight.entries);
+      return;
+    }
+    if (status.kind !== "accumulated") return;
+    this.failures = 0;
+    const service = this.deps.services.get(flight.serviceId)!;
+    const value = await this.deps.api.serviceValue(status.accumulatedIn.headerHash, flight.serviceId, service.outcomeKey(flight.hash));
+    const refused = value === null ? null : service.decodeOutcome(value);
+    if (refused === null) throw new Error(`no readable outcome for accumulated package ${hex}`);
+    const refusedCodes = new Map(refused.map((r) => [`${r.deviceId}/${r.seq}`, r.code]));
+    const now = Date.now();
+    for (const entry of flight.entries) {
+      const code = refusedCodes.get(`${entry.deviceId}/${entry.seq}`);
+      if (code === undefined) {
+        this.deps.notify({ kind: "receipt", deviceId: entry.deviceId, seq: entry.seq, packageHash: flight.hash, blockHash: status.accumulatedIn.headerHash, slot: status.accumulatedIn.slot });
+        this.deps.observe?.settledLatencyMs(now - entry.acceptedAtMs);
+      } else {
+        this.deps.notify({ kind: "error", deviceId: entry.deviceId, seq: entry.seq, code, detail: `refused by service ${flight.serviceId} in package ${hex}` });
+      }
+    }
+    this.deps.observe?.packageSettled(flight.entries.length, refusedCodes.size);
+    await this.deps.log.remove(flight.entries);
+    if (this.pendingCount > 0) this.schedule(0);
+  }
+
+  private async retry(entries: readonly LogEntry[]): Promise<void> {
+    const back = await this.deps.log.markPending(entries, true);
+    this.failures++;
+    const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(this.failures - 1, 16));
+    for (const e of back) {
+      const list = this.pending.get(e.serviceId) ?? [];
+      list.unshift(e);
+      this.pending.set(e.serviceId, list);
+    }
+    for (const list of this.pending.values()) list.sort((a, b) => a.order - b.order);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(delay);
+  }
+}
+
+/** Takes the next package's worth of entries off the front of `list`, within the package bounds. */
+function takeBatch(list: LogEntry[]): LogEntry[] {
+  const devices = new Set<string>();
+  let bytes = 0;
+  let count = 0;
+  while (count < list.length && count < settlementLimits.packageEnvelopesMax) {
+    const e = list[count]!;
+    const grows = devices.has(e.deviceId) ? 0 : 1;
+    if (devices.size + grows > settlementLimits.packageDevicesMax || bytes + e.envelope.length + 100 > settlementLimits.packageEnvelopeBytesMax) break;
+    devices.add(e.deviceId);
+    bytes += e.envelope.length + 100;
+    count++;
+  }
+  return list.splice(0, count);
+}
