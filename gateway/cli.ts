@@ -79,7 +79,8 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket instead of the embedded one")
     .action(async (options: StartOptions) => {
-      const log = pino({ base: { component: "jamgate" } });
+      const root = pino({ base: undefined });
+      const log = root.child({ component: "jamgate" });
       mkdirSync(options.dataDir, { recursive: true });
       const operatorToken = operatorTokenOf(options.dataDir);
       const gatewayKey = gatewayKeyOf(options.dataDir);
@@ -98,13 +99,13 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
           services: wiring.genesis(gatewayKey),
           daRetentionSlots: DEFAULT_RETENTION_SLOTS,
           daMaxBytes: DEFAULT_DA_MAX_BYTES,
-          logger: log.child({ component: "node" }),
+          logger: root.child({ component: "node" }),
         });
-        rpc = await startRpcServer(node, { port: options.rpcPort, host: options.host, log: log.child({ component: "rpc" }) });
+        rpc = await startRpcServer(node, { port: options.rpcPort, host: options.host, log: root.child({ component: "rpc" }) });
         node.start();
         api = node;
       }
-      const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: log.child({ component: "influx" }) });
+      const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: root.child({ component: "influx" }) });
       influx?.start();
       const { all, ofKind } = wiring.services();
       const gateway = new Gateway({
@@ -120,7 +121,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
         wsPort: options.wsPort,
         batchDeadlineMs: options.batchMs,
         influx,
-        logger: log.child({ component: "gateway" }),
+        logger: root.child({ component: "gateway" }),
       });
       await gateway.start();
       const registrations = new Registrations(api, params, gatewayKey, gateway.registry, (kind) => ofKind(kind));

@@ -24,21 +24,21 @@ export interface RegisteredDevice {
   readonly kind: DeviceKind;
 }
 
-export interface RefusedEnvelope {
-  readonly deviceId: string;
-  readonly seq: number;
-  readonly code: string;
-}
+/** What a service decided about each envelope of one accumulated package: null = settled, else the refusal's code. */
+export type EnvelopeVerdicts = (deviceId: string, seq: number) => string | null;
 
 export interface IngestService {
   readonly serviceId: number;
   readonly codeHash: Uint8Array;
   /** Work-item payload of envelopes, records sorted by (deviceId, seq) and unique. */
   envelopesPayload(records: readonly EnvelopeRecord[]): Uint8Array;
+  /** Accumulate gas for an envelopes item of that shape (within G_A). */
+  envelopesGas(devices: number, envelopes: number): bigint;
   registrationsPayload(records: readonly RegistrationRecord[]): Uint8Array;
+  registrationsGas(registrations: number): bigint;
   deviceKey(deviceId: string): Uint8Array;
   decodeDevice(value: Uint8Array): RegisteredDevice | null;
   outcomeKey(packageHash: Uint8Array): Uint8Array;
-  /** The refused envelopes of an accumulated package; null if the value does not decode. */
-  decodeOutcome(value: Uint8Array): RefusedEnvelope[] | null;
+  /** The verdicts of an accumulated package from its outcome value; null if it does not decode. */
+  decodeOutcome(value: Uint8Array): EnvelopeVerdicts | null;
 }

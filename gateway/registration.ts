@@ -51,7 +51,7 @@ export class Registrations {
     const pkg = buildWorkPackage(this.params, {
       signer: this.signer,
       anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
-      items: [{ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload([{ publicKey, kind }]), refineGasLimit: 10_000_000n, accumulateGasLimit: 1_000_000n }],
+      items: [{ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload([{ publicKey, kind }]), refineGasLimit: 10_000_000n, accumulateGasLimit: service.registrationsGas(1) }],
     });
     await this.api.submitWorkPackage(this.nextCore++ % this.params.coresCount, pkg.bytes, []);
     const view: RegistrationView = { deviceId, kind, status: "pending", packageHash: toHex(pkg.hash) };

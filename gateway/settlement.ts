@@ -172,7 +172,15 @@ export class Settlement {
     const pkg = buildWorkPackage(this.deps.params, {
       signer: this.deps.signer,
       anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
-      items: [{ serviceId, codeHash: service.codeHash, payload: service.envelopesPayload(records), refineGasLimit: this.deps.params.refineGasPerPackage, accumulateGasLimit: this.deps.params.accumulateGasPerReport }],
+      items: [
+        {
+          serviceId,
+          codeHash: service.codeHash,
+          payload: service.envelopesPayload(records),
+          refineGasLimit: this.deps.params.refineGasPerPackage,
+          accumulateGasLimit: service.envelopesGas(new Set(records.map((r) => r.deviceId)).size, records.length),
+        },
+      ],
     });
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
     const core = this.nextCore++ % this.deps.params.coresCount;
@@ -219,20 +227,27 @@ export class Settlement {
     this.failures = 0;
     const service = this.deps.services.get(flight.serviceId)!;
     const value = await this.deps.api.serviceValue(status.accumulatedIn.headerHash, flight.serviceId, service.outcomeKey(flight.hash));
-    const refused = value === null ? null : service.decodeOutcome(value);
-    if (refused === null) throw new Error(`no readable outcome for accumulated package ${hex}`);
-    const refusedCodes = new Map(refused.map((r) => [`${r.deviceId}/${r.seq}`, r.code]));
+    const verdicts = value === null ? null : service.decodeOutcome(value);
+    if (verdicts === null) {
+      // Accumulated, but the service left no outcome: its accumulate failed and applied nothing.
+      this.deps.logger?.warn({ package: hex }, "package accumulated without an outcome (the service's accumulate failed); envelopes go back to pending");
+      this.deps.observe?.packageFailed("JG_ERR_SETTLEMENT_FAILED");
+      await this.retry(flight.entries);
+      return;
+    }
     const now = Date.now();
+    let refused = 0;
     for (const entry of flight.entries) {
-      const code = refusedCodes.get(`${entry.deviceId}/${entry.seq}`);
-      if (code === undefined) {
+      const code = verdicts(entry.deviceId, entry.seq);
+      if (code !== null) refused++;
+      if (code === null) {
         this.deps.notify({ kind: "receipt", deviceId: entry.deviceId, seq: entry.seq, packageHash: flight.hash, blockHash: status.accumulatedIn.headerHash, slot: status.accumulatedIn.slot });
         this.deps.observe?.settledLatencyMs(now - entry.acceptedAtMs);
       } else {
         this.deps.notify({ kind: "error", deviceId: entry.deviceId, seq: entry.seq, code, detail: `refused by service ${flight.serviceId} in package ${hex}` });
       }
     }
-    this.deps.observe?.packageSettled(flight.entries.length, refusedCodes.size);
+    this.deps.observe?.packageSettled(flight.entries.length, refused);
     await this.deps.log.remove(flight.entries);
     if (this.pendingCount > 0) this.schedule(0);
   }

@@ -11,7 +11,7 @@ import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/av
 import { JamNode } from "./node.ts";
 import { startRpcServer } from "./rpc/server.ts";
 
-export const DEFAULT_DATA_DIR = ".jamgate";
+export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
 export const DEFAULT_SLOT_MS = 6000;
 

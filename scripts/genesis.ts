@@ -16,6 +16,20 @@ export const COUNTER_SERVICE = {
   moduleUrl: new URL("../services/counter/service.ts", import.meta.url).href,
 };
 
-export function builtinServices(): GenesisService[] {
-  return [{ id: COUNTER_SERVICE.id, name: COUNTER_SERVICE.name, moduleUrl: COUNTER_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [DEV_SUBMITTER_KEY.publicKey] }];
+export const TELEMETRY_SERVICE = {
+  id: 2,
+  name: "telemetry",
+  moduleUrl: new URL("../services/telemetry/service.ts", import.meta.url).href,
+};
+
+/**
+ * Genesis of `jamgate node start` and `jamgate start`: the counter and the telemetry service.
+ * `gatewayKey` is the key the gateway submits envelopes and registrations with; `node start`
+ * alone authorizes the dev submitter key instead.
+ */
+export function builtinServices(gatewayKey: Uint8Array = DEV_SUBMITTER_KEY.publicKey): GenesisService[] {
+  return [
+    { id: COUNTER_SERVICE.id, name: COUNTER_SERVICE.name, moduleUrl: COUNTER_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [DEV_SUBMITTER_KEY.publicKey] },
+    { id: TELEMETRY_SERVICE.id, name: TELEMETRY_SERVICE.name, moduleUrl: TELEMETRY_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [gatewayKey] },
+  ];
 }

@@ -1,0 +1,115 @@
+/**
+ * The gateway through real parts: an MQTT client (mqtt.js) to the embedded aedes broker, the
+ * durable log, the in-process node and the telemetry service, and back to the device as receipts.
+ */
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateDeviceKey, mqttPassword } from "../devices/keys.ts";
+import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { decodeDeviceRecord, deviceKey } from "../services/telemetry/types.ts";
+import { connectDevice, envelopeBytes, type Harness, startHarness, type TestDevice } from "./testing/harness.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function harness(): Promise<Harness> {
+  const h = await startHarness();
+  cleanups.push(() => h.stop());
+  return h;
+}
+
+async function device(h: Harness, key = generateDeviceKey()): Promise<TestDevice & { key: typeof key }> {
+  await h.register(key);
+  const d = await connectDevice(h.gateway.mqttPort, key);
+  cleanups.push(() => d.close());
+  return { ...d, key };
+}
+
+describe("gateway", () => {
+  it("settles PUBACKed envelopes on the ledger and sends each device a receipt", async () => {
+    const h = await harness();
+    const a = await device(h);
+    const b = await device(h);
+    for (let seq = 0; seq < 20; seq++) {
+      await a.client.publishAsync(`devices/${a.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(a.key, seq)), { qos: 1 });
+      await b.client.publishAsync(`devices/${b.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(b.key, seq)), { qos: 1 });
+    }
+    await a.until(() => a.receipts.length === 20);
+    await b.until(() => b.receipts.length === 20);
+    expect(a.receipts.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(a.errors).toEqual([]);
+    // The receipt names a real block, and the ledger has the device's envelopes settled.
+    const receipt = a.receipts[0]!;
+    expect(await h.node.stateRoot(receipt.blockHash)).toHaveLength(32);
+    const best = await h.node.bestBlock();
+    const record = decodeDeviceRecord((await h.node.serviceValue(best.headerHash, TELEMETRY_SERVICE.id, deviceKey(a.key.deviceId)))!);
+    expect(record.ok && record.value.envelopesSettled).toBe(20n);
+    expect(h.gateway.log.count).toBe(0); // everything told is out of the log
+  });
+
+  it("refuses bad envelopes with coded errors on the device's error topic, and settles nothing from them", async () => {
+    const h = await harness();
+    const d = await device(h);
+    const topic = `devices/${d.key.deviceId}/up/meter.reading`;
+    const other = generateDeviceKey();
+    const good = envelopeBytes(d.key, 0);
+    const forged = good.slice();
+    forged[forged.length - 1]! ^= 1; // last byte of the signature
+    await d.client.publishAsync(topic, Buffer.from([1, 2, 3]), { qos: 1 });
+    await d.client.publishAsync(topic, Buffer.from(forged), { qos: 1 });
+    await d.client.publishAsync(topic, Buffer.from(envelopeBytes(other, 0)), { qos: 1 }); // another device's envelope
+    await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 1, [{ x: 1 }], "meter.reading", Date.now() + 3_600_000)), { qos: 1 });
+    await d.client.publishAsync(`devices/${d.key.deviceId}/up/router.usage`, Buffer.from(envelopeBytes(d.key, 2)), { qos: 1 }); // kind ≠ topic
+    await d.client.publishAsync(topic, Buffer.from(good), { qos: 1 });
+    await d.client.publishAsync(topic, Buffer.from(good), { qos: 1 }); // the same again
+    await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 5_000_000)), { qos: 1 }); // far ahead
+    await d.until(() => d.errors.length === 7 && d.receipts.length === 1);
+    expect(d.errors.map((e) => e.code)).toEqual([
+      "JG_ERR_ENVELOPE_MALFORMED",
+      "JG_ERR_ENVELOPE_SIGNATURE",
+      "JG_ERR_ENVELOPE_DEVICE",
+      "JG_ERR_ENVELOPE_FUTURE",
+      "JG_ERR_ENVELOPE_DEVICE",
+      "JG_ERR_ENVELOPE_REPLAY",
+      "JG_ERR_ENVELOPE_SEQ",
+    ]);
+    expect(d.receipts.map((r) => r.seq)).toEqual([0]);
+    expect(h.gateway.errorStats()).toMatchObject({ JG_ERR_ENVELOPE_MALFORMED: 1, JG_ERR_ENVELOPE_REPLAY: 1, JG_ERR_ENVELOPE_DEVICE: 2 });
+  });
+
+  it("lets only registered devices with a valid token connect", async () => {
+    const h = await harness();
+    const registered = await h.register();
+    const stranger = generateDeviceKey();
+    const url = `mqtt://127.0.0.1:${h.gateway.mqttPort}`;
+    const attempt = (username: string, password: string) =>
+      mqtt.connectAsync(url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 }).then(
+        async (c) => {
+          await c.endAsync(true);
+          return "connected";
+        },
+        (e: { code?: number }) => `refused ${e.code}`,
+      );
+    expect(await attempt(stranger.deviceId, mqttPassword(stranger, Date.now() + 60_000))).toBe("refused 5");
+    expect(await attempt(registered.deviceId, mqttPassword(stranger, Date.now() + 60_000))).toBe("refused 4"); // another key's token
+    expect(await attempt(registered.deviceId, mqttPassword(registered, Date.now() - 1))).toBe("refused 4"); // expired
+    expect(await attempt(registered.deviceId, mqttPassword(registered, Date.now() + 48 * 3600_000))).toBe("refused 4"); // too long-lived
+    expect(await attempt("not-a-device", "x")).toBe("refused 4");
+    expect(await attempt(registered.deviceId, mqttPassword(registered, Date.now() + 60_000))).toBe("connected");
+    expect(await attempt("operator", "test-operator-token")).toBe("connected");
+  });
+
+  it("disconnects a device that publishes outside its topics, and refuses foreign subscriptions", async () => {
+    const h = await harness();
+    const d = await device(h);
+    const other = await h.register();
+    // SUBACK 0x80 [MQTT-3.9.3]: mqtt.js turns a refused subscription into an error.
+    await expect(d.client.subscribeAsync(`devices/${other.deviceId}/down/#`, { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const closed = new Promise<void>((resolve) => d.client.once("close", () => resolve()));
+    d.client.publish(`devices/${other.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(other, 0)), { qos: 1 });
+    await closed;
+    expect(h.gateway.errorStats().JG_ERR_MQTT_TOPIC).toBe(2);
+  });
+});

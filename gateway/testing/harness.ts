@@ -1,0 +1,108 @@
+/** A node, a gateway and devices in one process, on loopback ports, for gateway tests. */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { type DeviceId, encodeBody, encodeEnvelope, type EnvelopeKind, signEnvelope } from "../../devices/envelope.ts";
+import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/keys.ts";
+import { decodeDeviceError, decodeReceipt, type DeviceError, type Receipt } from "../../devices/messages.ts";
+import { tinyParams } from "../../node/chain/params.ts";
+import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
+import { JamNode } from "../../node/node.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { Gateway, type GatewayOptions } from "../gateway.ts";
+import { Registrations } from "../registration.ts";
+import { telemetryService } from "../services/telemetry.ts";
+
+export const OPERATOR_TOKEN = "test-operator-token";
+
+export interface Harness {
+  readonly node: JamNode;
+  readonly gateway: Gateway;
+  readonly registrations: Registrations;
+  readonly dataDir: string;
+  register(key?: DeviceKey): Promise<DeviceKey>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string } = {}): Promise<Harness> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-gw-"));
+  const gatewayKey = keyPairFromSeed(new Uint8Array(32).fill(42));
+  const node = await JamNode.open({ dataDir: join(dataDir, "node"), slotMs: options.slotMs ?? 100, services: builtinServices(gatewayKey.publicKey) });
+  node.start();
+  const telemetry = telemetryService(TELEMETRY_SERVICE.id);
+  const gateway = new Gateway({
+    dataDir,
+    api: node,
+    params: tinyParams,
+    signer: gatewayKey,
+    operatorToken: OPERATOR_TOKEN,
+    services: [telemetry],
+    serviceOfKind: () => telemetry,
+    mqttPort: 0,
+    wsPort: 0,
+    batchDeadlineMs: 20,
+    ...options.gateway,
+  });
+  await gateway.start();
+  const registrations = new Registrations(node, tinyParams, gatewayKey, gateway.registry, () => telemetry);
+  return {
+    node,
+    gateway,
+    registrations,
+    dataDir,
+    async register(key = generateDeviceKey()) {
+      await registrations.register(key.publicKey, "meter");
+      const deadline = Date.now() + 10_000;
+      while ((await registrations.view(key.deviceId))?.status !== "registered") {
+        if (Date.now() > deadline) throw new Error(`device ${key.deviceId} not registered within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return key;
+    },
+    async stop() {
+      await gateway.stop();
+      await node.stop();
+    },
+  };
+}
+
+/** A signed envelope of `readings`. */
+export function envelopeBytes(key: DeviceKey, seq: number, readings: unknown = [{ importWh: 1000 + seq }], kind: EnvelopeKind = "meter.reading", timeMs = Date.now()): Uint8Array {
+  return encodeEnvelope(signEnvelope({ version: 1, device: key.deviceId, seq, kind, timeMs, body: encodeBody(readings) }, key.secretKey));
+}
+
+export interface TestDevice {
+  readonly client: MqttClient;
+  readonly receipts: Receipt[];
+  readonly errors: DeviceError[];
+  /** Resolves once `check` holds (polling the lists), or rejects after timeoutMs. */
+  until(check: () => boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function connectDevice(port: number, key: DeviceKey, password = mqttPassword(key, Date.now() + 60_000)): Promise<TestDevice> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: key.deviceId, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+  const receipts: Receipt[] = [];
+  const errors: DeviceError[] = [];
+  client.on("message", (topic, payload) => {
+    if (topic.endsWith("/receipts")) receipts.push(decodeReceipt(new Uint8Array(payload))!);
+    else if (topic.endsWith("/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
+  });
+  await client.subscribeAsync(`devices/${key.deviceId as DeviceId}/down/#`, { qos: 1 });
+  return {
+    client,
+    receipts,
+    errors,
+    async until(check, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms (receipts ${receipts.length}, errors ${JSON.stringify(errors.slice(0, 3))})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async close() {
+      await client.endAsync(true);
+    },
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Accumulate of the telemetry service (GP 12, Ψ_A): sequential and stateful. Applies refine
+ * outputs in the order the node hands them over (report order, then item order): registrations
+ * go into the registry; envelopes settle exactly once through each device's replay window;
+ * each package gets an outcome for receipts; service-wide counters are kept under `stats`.
+ * Deterministic: state changes depend only on the items, the slot and storage; writes go out in
+ * sorted device order, then outcomes in package order.
+ */
+import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
+import { toHex } from "./bytes.ts";
+import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
+import { OutcomeBuilder, OutcomeFifo } from "./outcome.ts";
+import { ItemKind } from "./payload.ts";
+import { DeviceRegistry } from "./registry.ts";
+import { decodeStats, DEVICE_RECORD_BYTES, EMPTY_STATS, encodeOutcome, encodeStats, STATS_KEY, type TelemetryStats } from "./storage.ts";
+
+export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
+  const registry = new DeviceRegistry(host);
+  const packages = new Map<string, OutcomeBuilder>();
+  for (const item of items) {
+    if (item.kind !== "result") continue; // a transfer's amount is credited by the node; nothing to record
+    const output = decodeRefineOutput(item.output);
+    if (!output.ok) throw new Error(`telemetry: refine output does not decode: ${output.error}`); // a bug: our refine made it
+    const hex = toHex(item.packageHash);
+    let builder = packages.get(hex);
+    if (builder === undefined) {
+      builder = new OutcomeBuilder(item.packageHash);
+      packages.set(hex, builder);
+    }
+    if (output.value.kind === ItemKind.registrations) applyRegistrations(output.value, registry, builder, host.slot);
+    else applyEnvelopes(output.value, registry, builder, host.slot);
+  }
+  if (packages.size === 0) return;
+  registry.flush();
+
+  const raw = host.read(STATS_KEY);
+  let stats: TelemetryStats = EMPTY_STATS;
+  if (raw !== null) {
+    const decoded = decodeStats(raw);
+    if (!decoded.ok) throw new Error(`telemetry: stored stats are corrupt: ${decoded.error}`);
+    stats = decoded.value;
+  }
+  const fifo = new OutcomeFifo(host);
+  for (const builder of packages.values()) {
+    const outcome = builder.finish(host.slot);
+    let rejected = 0n;
+    for (const run of outcome.rejectedEnvelopes) rejected += BigInt(run.length);
+    stats = {
+      devicesRegistered: stats.devicesRegistered + BigInt(outcome.registrationsSettled),
+      envelopesSettled: stats.envelopesSettled + BigInt(outcome.envelopesSettled),
+      envelopesRejected: stats.envelopesRejected + rejected,
+    };
+    fifo.push(builder.packageHash, encodeOutcome(outcome));
+  }
+  fifo.flush();
+  host.write(STATS_KEY, encodeStats(stats));
+}
+
+function applyRegistrations(output: RegistrationsOutput, registry: DeviceRegistry, outcome: OutcomeBuilder, slot: number): void {
+  for (const r of output.registrations) {
+    const refused = registry.register(r.deviceId, r.publicKey, r.kind, slot);
+    if (refused === null) outcome.settleRegistration();
+    else outcome.rejectRegistration(r.deviceId, refused);
+  }
+}
+
+function applyEnvelopes(output: EnvelopesOutput, registry: DeviceRegistry, outcome: OutcomeBuilder, slot: number): void {
+  outcome.commitments.push(output.commitment);
+  for (const device of output.devices) {
+    for (const r of device.rejected) outcome.rejectEnvelope(device.deviceId, r.seq, r.code);
+    for (const run of device.accepted) {
+      const end = run.start + BigInt(run.length);
+      for (let seq = run.start; seq < end; seq++) {
+        const refused = registry.settle(device.deviceId, seq, slot);
+        if (refused === null) outcome.settleEnvelope(device.deviceId, seq);
+        else outcome.rejectEnvelope(device.deviceId, seq, refused);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gas: what the gateway sets as a work item's accumulate gas limit (GP 11.1.4 g).
+
+const g = gasSchedule;
+const DEVICE_KEY_BYTES = 4 + 16;
+const OUTCOME_KEY_BYTES = 8 + 32;
+const FIFO_SLOT_KEY_BYTES = 13 + 4;
+const STATS_BYTES = 5 + 25;
+const FIFO_COUNTER_BYTES = 12 + 8;
+const OUTCOME_FIXED_BYTES = 22;
+/** One device record read and written. */
+const GAS_PER_DEVICE = 2n * g.hostCallBase + g.perByteRead * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES) + g.perByteWritten * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES);
+/** The worst an envelope adds to its outcome: a refused run of its own (29 bytes written). */
+const GAS_PER_ENVELOPE = g.perByteWritten * 29n;
+/** A registration: its device record, and a refusal entry (17 bytes) at worst. */
+const GAS_PER_REGISTRATION = GAS_PER_DEVICE + g.perByteWritten * 17n;
+/** Host calls of an item, as if it were alone in its call and its package. */
+const GAS_PER_ITEM = gasOf([
+  { read: STATS_BYTES },
+  { write: STATS_BYTES },
+  { read: FIFO_COUNTER_BYTES },
+  { write: FIFO_COUNTER_BYTES },
+  { read: OUTCOME_KEY_BYTES }, // is there an outcome already?
+  { read: FIFO_SLOT_KEY_BYTES + 32 }, // the oldest package
+  { write: OUTCOME_KEY_BYTES }, // its outcome deleted
+  { write: OUTCOME_KEY_BYTES + OUTCOME_FIXED_BYTES + 32 }, // this one's, with one commitment
+  { write: FIFO_SLOT_KEY_BYTES + 32 },
+]);
+
+function gasOf(calls: readonly ({ readonly read: number } | { readonly write: number })[]): bigint {
+  let gas = 0n;
+  for (const call of calls) gas += g.hostCallBase + ("read" in call ? g.perByteRead * BigInt(call.read) : g.perByteWritten * BigInt(call.write));
+  return gas;
+}
+
+/**
+ * An accumulate gas limit that always suffices for an item of this shape (each item's own; the
+ * node sums the items of a call): e.g. 1,000 devices × 5 envelopes ≈ 2.6e6, within G_A = 1e7.
+ */
+export function accumulateGasLimit(shape: { readonly devices?: number; readonly envelopes?: number; readonly registrations?: number }): bigint {
+  return GAS_PER_ITEM + BigInt(shape.devices ?? 0) * GAS_PER_DEVICE + BigInt(shape.envelopes ?? 0) * GAS_PER_ENVELOPE + BigInt(shape.registrations ?? 0) * GAS_PER_REGISTRATION;
+}

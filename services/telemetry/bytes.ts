@@ -1,0 +1,181 @@
+/**
+ * Byte plumbing for the service's binary formats: a bounds-checked reader that never throws
+ * (it latches `failed` and returns zeros, so decoders of untrusted bytes stay total), a
+ * fixed-capacity writer, hex and ordering helpers. Integers are little-endian, as in the
+ * Gray Paper's fixed-width encoding E_l (GP C.1.1).
+ */
+
+export const U16_MAX = 0xffff;
+export const U32_MAX = 0xffff_ffff;
+export const U64_MAX = (1n << 64n) - 1n;
+
+/** Reads fixed-width little-endian fields; past the end it sets `failed` and yields zeros. */
+export class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  failed = false;
+
+  constructor(private readonly source: Uint8Array) {
+    this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
+  }
+
+  get offset(): number {
+    return this.at;
+  }
+
+  get remaining(): number {
+    return this.source.length - this.at;
+  }
+
+  /** True when every byte was read and nothing ran past the end. */
+  get done(): boolean {
+    return !this.failed && this.at === this.source.length;
+  }
+
+  private take(length: number): number {
+    if (this.failed || length > this.source.length - this.at) {
+      this.failed = true;
+      return -1;
+    }
+    const start = this.at;
+    this.at += length;
+    return start;
+  }
+
+  u8(): number {
+    const at = this.take(1);
+    return at < 0 ? 0 : this.view.getUint8(at);
+  }
+
+  u16(): number {
+    const at = this.take(2);
+    return at < 0 ? 0 : this.view.getUint16(at, true);
+  }
+
+  u32(): number {
+    const at = this.take(4);
+    return at < 0 ? 0 : this.view.getUint32(at, true);
+  }
+
+  u64(): bigint {
+    const at = this.take(8);
+    return at < 0 ? 0n : this.view.getBigUint64(at, true);
+  }
+
+  /** A view (not a copy) of the next `length` bytes; empty when they are not there. */
+  bytes(length: number): Uint8Array {
+    const at = this.take(length);
+    return at < 0 ? new Uint8Array(0) : this.source.subarray(at, at + length);
+  }
+}
+
+/** Writes into a buffer of the exact size the encoder computed; overruns and underruns are bugs. */
+export class Writer {
+  private at = 0;
+  private readonly out: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(size: number) {
+    this.out = new Uint8Array(size);
+    this.view = new DataView(this.out.buffer);
+  }
+
+  u8(value: number): this {
+    this.view.setUint8(this.at, value);
+    this.at += 1;
+    return this;
+  }
+
+  u16(value: number): this {
+    this.view.setUint16(this.at, value, true);
+    this.at += 2;
+    return this;
+  }
+
+  u32(value: number): this {
+    this.view.setUint32(this.at, value, true);
+    this.at += 4;
+    return this;
+  }
+
+  u64(value: bigint): this {
+    this.view.setBigUint64(this.at, value, true);
+    this.at += 8;
+    return this;
+  }
+
+  bytes(value: Uint8Array): this {
+    this.out.set(value, this.at);
+    this.at += value.length;
+    return this;
+  }
+
+  /** The buffer; asserts it was filled exactly. */
+  finish(): Uint8Array {
+    if (this.at !== this.out.length) throw new Error(`encoder wrote ${this.at} of ${this.out.length} bytes`);
+    return this.out;
+  }
+}
+
+/** Lexicographic order of byte strings (shorter first on a common prefix). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return compareBytes(a, b) === 0;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+const HEX_DIGIT = /^[0-9a-f]$/;
+
+/** Lowercase hex to bytes; null when the text is not an even number of lowercase hex digits. */
+export function fromLowerHex(hex: string): Uint8Array | null {
+  if (hex.length % 2 !== 0) return null;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hex[2 * i]!;
+    const lo = hex[2 * i + 1]!;
+    if (!HEX_DIGIT.test(hi) || !HEX_DIGIT.test(lo)) return null;
+    out[i] = Number.parseInt(hi + lo, 16);
+  }
+  return out;
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const textEncoder = new TextEncoder();
+
+export function ascii(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** An expected failure as a value (house style, errors 2): decoders of untrusted bytes return these. */
+export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+export function fail<T>(error: string): Result<T> {
+  return { ok: false, error };
+}

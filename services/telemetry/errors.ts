@@ -1,0 +1,32 @@
+/**
+ * Why a record was refused, as one byte in refine outputs and outcomes. The names are the
+ * registry's codes (docs/errors.md), so the gateway can forward them to the device unchanged
+ * on `devices/{id}/down/errors`. Refusals are values, never exceptions (house style, errors 2);
+ * malformed payloads are the gateway's bugs and make refine throw instead.
+ */
+export const REJECTION_CODES = {
+  /** refine: the signature does not verify with the record's public key. */
+  JG_ERR_ENVELOPE_SIGNATURE: 1,
+  /** refine: the envelope's device id is not the first 16 bytes of H(public key). */
+  JG_ERR_ENVELOPE_DEVICE: 2,
+  /** accumulate: (device, seq) was settled already, or is older than the replay window. */
+  JG_ERR_ENVELOPE_REPLAY: 3,
+  /** accumulate: no registration for the device. */
+  JG_ERR_DEVICE_UNREGISTERED: 4,
+  /** accumulate: a registration for a device that is registered already. */
+  JG_ERR_DEVICE_EXISTS: 5,
+} as const;
+
+export type RejectionName = keyof typeof REJECTION_CODES;
+export type RejectionCode = (typeof REJECTION_CODES)[RejectionName];
+
+const NAMES = new Map<number, RejectionName>(Object.entries(REJECTION_CODES).map(([name, code]) => [code, name as RejectionName]));
+
+export function isRejectionCode(code: number): code is RejectionCode {
+  return NAMES.has(code);
+}
+
+/** The registry name of a code byte, or null for a byte that is not a code. */
+export function rejectionName(code: number): RejectionName | null {
+  return NAMES.get(code) ?? null;
+}

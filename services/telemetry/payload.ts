@@ -1,0 +1,259 @@
+/**
+ * Work-item payloads, gateway → service: what the gateway submits and refine reads. Binary,
+ * little-endian, one canonical form each, with encoders (for the gateway) beside the decoders
+ * (for refine). Decoders never throw; refine turns their errors into a failed item, because a
+ * malformed payload is a gateway bug, not a device's fault.
+ *
+ * | byte 0 | rest |
+ * |---|---|
+ * | 0 envelopes | u32 count, then count × (publicKey 32 ⌢ u32 len ⌢ signingBytes len ⌢ signature 64) |
+ * | 1 registrations | u32 count, then count × (publicKey 32 ⌢ u8 device kind) |
+ *
+ * Envelope records are sorted by (device id, seq), strictly: the device id as its 16 bytes
+ * (the same order as its lowercase hex), then seq as an unsigned integer.
+ */
+import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
+
+/** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
+export const W_B = 13_791_360;
+/** W_R, GP I.4.4: the largest total of a work report's results, in bytes. */
+export const W_R = 49_152;
+
+/** Largest item payload: W_B less 4 KiB for the package's other fields (authorization, context, item headers). */
+export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
+/**
+ * Envelope records per item: at ~53,000 refine gas each (an Ed25519 verification is 51,000,
+ * gasSchedule), 16,384 of the smallest envelopes use 0.87e9 of G_R = 1e9 (tiny chain).
+ */
+export const ENVELOPES_PER_ITEM_MAX = 16_384;
+/** Distinct devices per envelopes item: 1,024 devices at 32 output bytes each (one run of seqs) use 32 KiB of W_R. */
+export const ENVELOPE_DEVICES_PER_ITEM_MAX = 1_024;
+/** Registrations per item: 512 × 49 output bytes = 25 KB, half of W_R, leaving room for an envelopes item. */
+export const REGISTRATIONS_PER_ITEM_MAX = 512;
+/** Largest signed-bytes layout of one envelope: devices/envelope.ts caps envelopes at 64 KiB on the wire. */
+export const SIGNING_BYTES_MAX = 64 * 1024;
+
+export const ED25519_PUBLIC_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+/** A device id: the first 16 bytes of blake2b-256(public key) (docs/protocol.md, "Identity"). */
+export const DEVICE_ID_BYTES = 16;
+
+export const ItemKind = { envelopes: 0, registrations: 1 } as const;
+export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
+
+/** Device kinds, by code: the code is the index. */
+export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
+export type DeviceKindName = (typeof DEVICE_KINDS)[number];
+export type DeviceKindCode = 0 | 1 | 2 | 3 | 4;
+
+export function deviceKindCode(name: DeviceKindName): DeviceKindCode {
+  const code = DEVICE_KINDS.indexOf(name);
+  if (code < 0) throw new Error(`unknown device kind ${String(name)}`);
+  return code as DeviceKindCode;
+}
+
+export function isDeviceKindCode(code: number): code is DeviceKindCode {
+  return Number.isInteger(code) && code >= 0 && code < DEVICE_KINDS.length;
+}
+
+/** 16 raw bytes of a device id (the gateway's DeviceId is the same bytes as 32 lowercase hex digits). */
+export type RawDeviceId = Uint8Array & { readonly __brand: "RawDeviceId" };
+
+export function tryAsRawDeviceId(bytes: Uint8Array): RawDeviceId | null {
+  return bytes.length === DEVICE_ID_BYTES ? (bytes as RawDeviceId) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The signed layout of an envelope (devices/envelope.ts `signingBytes`), re-implemented here
+// because a service imports only node/service-api.
+
+/** Domain separation of envelope signatures: "jamgate/envelope/v1" ⌢ 0x00. */
+export const ENVELOPE_DOMAIN = ascii("jamgate/envelope/v1\u0000");
+export const ENVELOPE_VERSION = 1;
+const DEVICE_ID_HEX_DIGITS = 2 * DEVICE_ID_BYTES;
+
+export interface SignedFields {
+  readonly version: number;
+  readonly deviceId: RawDeviceId;
+  readonly seq: bigint;
+  /** The envelope kind, ASCII (e.g. "meter.reading"); not interpreted by this service. */
+  readonly kind: string;
+  readonly timeMs: bigint;
+  /** A view of the body inside the signed bytes. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Parses "jamgate/envelope/v1" ⌢ 0x00 ⌢ u8 version ⌢ u8 |device| ⌢ device (ASCII hex) ⌢ u64 seq
+ * ⌢ u8 |kind| ⌢ kind (ASCII) ⌢ u64 timeMs ⌢ u32 |body| ⌢ body; never throws.
+ */
+export function parseSigningBytes(bytes: Uint8Array): Result<SignedFields> {
+  const r = new Reader(bytes);
+  if (!bytesEqual(r.bytes(ENVELOPE_DOMAIN.length), ENVELOPE_DOMAIN)) return fail("signed bytes do not start with the envelope domain");
+  const version = r.u8();
+  if (version !== ENVELOPE_VERSION) return fail(`envelope version ${version}, not ${ENVELOPE_VERSION}`);
+  const deviceLength = r.u8();
+  if (deviceLength !== DEVICE_ID_HEX_DIGITS) return fail(`device id of ${deviceLength} characters, not ${DEVICE_ID_HEX_DIGITS}`);
+  const deviceId = lowerHexAsciiToBytes(r.bytes(deviceLength));
+  if (deviceId === null) return fail("device id is not lowercase hex");
+  const seq = r.u64();
+  const kindBytes = r.bytes(r.u8());
+  let kind = "";
+  for (const c of kindBytes) {
+    if (c < 0x21 || c > 0x7e) return fail("envelope kind is not printable ASCII");
+    kind += String.fromCharCode(c);
+  }
+  const timeMs = r.u64();
+  const body = r.bytes(r.u32());
+  if (r.failed) return fail("signed bytes are truncated");
+  if (!r.done) return fail(`${r.remaining} bytes after the body`);
+  return ok({ version, deviceId: deviceId as RawDeviceId, seq, kind, timeMs, body });
+}
+
+function lowerHexAsciiToBytes(text: Uint8Array): Uint8Array | null {
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexValue(text[2 * i]!);
+    const lo = hexValue(text[2 * i + 1]!);
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10; // a-f
+  return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes item.
+
+/** One envelope as the gateway hands it over: the exact signed bytes, the key and the signature. */
+export interface EnvelopeRecord {
+  readonly publicKey: Uint8Array;
+  readonly signingBytes: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** A decoded envelope record: views into the payload plus the parsed signed fields. */
+export interface EnvelopeRecordView extends EnvelopeRecord {
+  readonly fields: SignedFields;
+}
+
+/** Item kind byte and record count. */
+export const ITEM_HEADER_BYTES = 1 + 4;
+
+/** Bytes one envelope takes in an envelopes item. */
+export function envelopeRecordBytes(signingBytesLength: number): number {
+  return ED25519_PUBLIC_KEY_BYTES + 4 + signingBytesLength + ED25519_SIGNATURE_BYTES;
+}
+
+/** Order of envelope records: device id bytes, then seq. */
+export function compareDeviceSeq(a: { readonly deviceId: Uint8Array; readonly seq: bigint }, b: { readonly deviceId: Uint8Array; readonly seq: bigint }): number {
+  const byDevice = compareBytes(a.deviceId, b.deviceId);
+  if (byDevice !== 0) return byDevice;
+  return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
+}
+
+/**
+ * The envelopes item for these records, sorted by (device id, seq). Throws (a gateway bug) on a
+ * malformed signed layout, a repeated (device, seq), or a bound exceeded: the caller batches
+ * within ENVELOPES_PER_ITEM_MAX, ENVELOPE_DEVICES_PER_ITEM_MAX and ITEM_PAYLOAD_BYTES_MAX.
+ */
+export function encodeEnvelopesItem(records: readonly EnvelopeRecord[]): Uint8Array {
+  if (records.length > ENVELOPES_PER_ITEM_MAX) throw new Error(`${records.length} envelopes > ENVELOPES_PER_ITEM_MAX = ${ENVELOPES_PER_ITEM_MAX}`);
+  const parsed = records.map((record, index) => {
+    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`envelope ${index}: public key of ${record.publicKey.length} bytes`);
+    if (record.signature.length !== ED25519_SIGNATURE_BYTES) throw new Error(`envelope ${index}: signature of ${record.signature.length} bytes`);
+    if (record.signingBytes.length > SIGNING_BYTES_MAX) throw new Error(`envelope ${index}: ${record.signingBytes.length} signed bytes > ${SIGNING_BYTES_MAX}`);
+    const fields = parseSigningBytes(record.signingBytes);
+    if (!fields.ok) throw new Error(`envelope ${index}: ${fields.error}`);
+    return { record, deviceId: fields.value.deviceId, seq: fields.value.seq };
+  });
+  parsed.sort(compareDeviceSeq);
+  let size = ITEM_HEADER_BYTES;
+  let devices = 0;
+  for (let i = 0; i < parsed.length; i++) {
+    const p = parsed[i]!;
+    const previous = parsed[i - 1];
+    if (previous !== undefined && compareDeviceSeq(previous, p) === 0) throw new Error(`envelope (${toHex(p.deviceId)}, ${p.seq}) given twice`);
+    if (previous === undefined || !bytesEqual(previous.deviceId, p.deviceId)) devices++;
+    size += envelopeRecordBytes(p.record.signingBytes.length);
+  }
+  if (devices > ENVELOPE_DEVICES_PER_ITEM_MAX) throw new Error(`${devices} devices > ENVELOPE_DEVICES_PER_ITEM_MAX = ${ENVELOPE_DEVICES_PER_ITEM_MAX}`);
+  if (size > ITEM_PAYLOAD_BYTES_MAX) throw new Error(`envelopes item of ${size} bytes > ITEM_PAYLOAD_BYTES_MAX = ${ITEM_PAYLOAD_BYTES_MAX}`);
+  const w = new Writer(size).u8(ItemKind.envelopes).u32(parsed.length);
+  for (const { record } of parsed) w.bytes(record.publicKey).u32(record.signingBytes.length).bytes(record.signingBytes).bytes(record.signature);
+  return w.finish();
+}
+
+/** Decodes an envelopes item (kind byte included) and checks its order and bounds; never throws. */
+export function decodeEnvelopesItem(payload: Uint8Array): Result<EnvelopeRecordView[]> {
+  if (payload.length > ITEM_PAYLOAD_BYTES_MAX) return fail(`payload of ${payload.length} bytes > ITEM_PAYLOAD_BYTES_MAX = ${ITEM_PAYLOAD_BYTES_MAX}`);
+  const r = new Reader(payload);
+  if (r.u8() !== ItemKind.envelopes) return fail("not an envelopes item");
+  const count = r.u32();
+  if (count > ENVELOPES_PER_ITEM_MAX) return fail(`${count} envelopes > ENVELOPES_PER_ITEM_MAX = ${ENVELOPES_PER_ITEM_MAX}`);
+  const records: EnvelopeRecordView[] = [];
+  let devices = 0;
+  for (let i = 0; i < count; i++) {
+    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
+    const length = r.u32();
+    if (length > SIGNING_BYTES_MAX) return fail(`envelope ${i}: ${length} signed bytes > SIGNING_BYTES_MAX = ${SIGNING_BYTES_MAX}`);
+    const signingBytes = r.bytes(length);
+    const signature = r.bytes(ED25519_SIGNATURE_BYTES);
+    if (r.failed) return fail(`envelope ${i}: payload truncated`);
+    const fields = parseSigningBytes(signingBytes);
+    if (!fields.ok) return fail(`envelope ${i}: ${fields.error}`);
+    const previous = records[i - 1]?.fields;
+    const order = previous === undefined ? -1 : compareDeviceSeq(previous, fields.value);
+    if (order >= 0) return fail(`envelope ${i}: (${toHex(fields.value.deviceId)}, ${fields.value.seq}) is ${order === 0 ? "a repeat" : "out of (device, seq) order"}`);
+    if (previous === undefined || !bytesEqual(previous.deviceId, fields.value.deviceId)) devices++;
+    if (devices > ENVELOPE_DEVICES_PER_ITEM_MAX) return fail(`more than ENVELOPE_DEVICES_PER_ITEM_MAX = ${ENVELOPE_DEVICES_PER_ITEM_MAX} devices`);
+    records.push({ publicKey, signingBytes, signature, fields: fields.value });
+  }
+  if (!r.done) return fail(`${r.remaining} bytes after the last envelope`);
+  return ok(records);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registrations item.
+
+export interface RegistrationRecord {
+  readonly publicKey: Uint8Array;
+  readonly kind: DeviceKindCode;
+}
+
+export const REGISTRATION_RECORD_BYTES = ED25519_PUBLIC_KEY_BYTES + 1;
+
+/** The registrations item for these records, in the order given (the first of two for one key wins). */
+export function encodeRegistrationsItem(records: readonly { readonly publicKey: Uint8Array; readonly kind: DeviceKindName | DeviceKindCode }[]): Uint8Array {
+  if (records.length > REGISTRATIONS_PER_ITEM_MAX) throw new Error(`${records.length} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
+  const w = new Writer(ITEM_HEADER_BYTES + records.length * REGISTRATION_RECORD_BYTES).u8(ItemKind.registrations).u32(records.length);
+  for (const [index, record] of records.entries()) {
+    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`registration ${index}: public key of ${record.publicKey.length} bytes`);
+    const kind = typeof record.kind === "number" ? record.kind : deviceKindCode(record.kind);
+    if (!isDeviceKindCode(kind)) throw new Error(`registration ${index}: unknown device kind code ${kind}`);
+    w.bytes(record.publicKey).u8(kind);
+  }
+  return w.finish();
+}
+
+/** Decodes a registrations item (kind byte included); never throws. */
+export function decodeRegistrationsItem(payload: Uint8Array): Result<RegistrationRecord[]> {
+  const r = new Reader(payload);
+  if (r.u8() !== ItemKind.registrations) return fail("not a registrations item");
+  const count = r.u32();
+  if (count > REGISTRATIONS_PER_ITEM_MAX) return fail(`${count} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
+  if (r.remaining !== count * REGISTRATION_RECORD_BYTES) return fail(`registrations item of ${payload.length} bytes does not hold ${count} records`);
+  const records: RegistrationRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
+    const kind = r.u8();
+    if (!isDeviceKindCode(kind)) return fail(`registration ${i}: unknown device kind code ${kind}`);
+    records.push({ publicKey, kind });
+  }
+  return ok(records);
+}

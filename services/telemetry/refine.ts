@@ -1,0 +1,90 @@
+/**
+ * Refine of the telemetry service (GP 14.3, Ψ_R of one work item): stateless, on a core, in
+ * parallel with other cores. Checks each envelope (device id against its key, Ed25519
+ * signature), hashes each body, and condenses the item to a small output (output.ts): per
+ * device the runs of accepted seqs and the refused ones with their codes, plus one commitment to
+ * the accepted records' bodies. A bad envelope is a refusal in the output; a malformed payload
+ * is a gateway bug and fails the item (throws).
+ */
+import type { RefineContext } from "../../node/service-api/index.ts";
+import { bytesEqual } from "./bytes.ts";
+import { REJECTION_CODES } from "./errors.ts";
+import {
+  type DeviceSettlement,
+  COMMITMENT_LEAF_BYTES,
+  encodeRefineOutput,
+  type EnvelopesOutput,
+  REFINE_OUTPUT_BYTES_MAX,
+  type RegistrationsOutput,
+  type SeqRejection,
+  toRuns,
+} from "./output.ts";
+import { decodeEnvelopesItem, decodeRegistrationsItem, DEVICE_ID_BYTES, ItemKind, type RawDeviceId } from "./payload.ts";
+
+/** The hash and signature check refine needs from its host (both gas-charged there). */
+export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
+
+export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
+  let bytes: Uint8Array;
+  switch (payload[0]) {
+    case ItemKind.envelopes:
+      bytes = encodeRefineOutput(refineEnvelopes(payload, context));
+      break;
+    case ItemKind.registrations:
+      bytes = encodeRefineOutput(refineRegistrations(payload, context));
+      break;
+    default:
+      throw new Error(`telemetry: unknown item kind ${payload[0] ?? "(empty payload)"}`);
+  }
+  if (bytes.length > REFINE_OUTPUT_BYTES_MAX) throw new Error(`telemetry: refine output of ${bytes.length} bytes > W_R = ${REFINE_OUTPUT_BYTES_MAX}; the item has too many devices or gaps in their seqs`);
+  return bytes;
+}
+
+export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
+  const decoded = decodeEnvelopesItem(payload);
+  if (!decoded.ok) throw new Error(`telemetry: envelopes item: ${decoded.error}`);
+  const records = decoded.value;
+  const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
+  const leafView = new DataView(leaves.buffer);
+  let leafBytes = 0;
+  const devices: DeviceSettlement[] = [];
+  // Records of a device are adjacent (sorted), so its key is hashed once, not once per envelope.
+  let hashedKey: Uint8Array | null = null;
+  let idOfKey: Uint8Array = new Uint8Array(0);
+  let i = 0;
+  while (i < records.length) {
+    const deviceId: RawDeviceId = records[i]!.fields.deviceId;
+    const accepted: bigint[] = [];
+    const rejected: SeqRejection[] = [];
+    for (; i < records.length && bytesEqual(records[i]!.fields.deviceId, deviceId); i++) {
+      const record = records[i]!;
+      const seq = record.fields.seq;
+      if (hashedKey === null || !bytesEqual(hashedKey, record.publicKey)) {
+        hashedKey = record.publicKey;
+        idOfKey = host.hash(record.publicKey).subarray(0, DEVICE_ID_BYTES);
+      }
+      if (!bytesEqual(idOfKey, deviceId)) {
+        rejected.push({ seq, code: REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE });
+      } else if (!host.verifyEd25519(record.publicKey, record.signingBytes, record.signature)) {
+        rejected.push({ seq, code: REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE });
+      } else {
+        accepted.push(seq);
+        leaves.set(deviceId, leafBytes);
+        leafView.setBigUint64(leafBytes + DEVICE_ID_BYTES, seq, true);
+        leaves.set(host.hash(record.fields.body), leafBytes + DEVICE_ID_BYTES + 8);
+        leafBytes += COMMITMENT_LEAF_BYTES;
+      }
+    }
+    devices.push({ deviceId, accepted: toRuns(accepted), rejected });
+  }
+  return { kind: ItemKind.envelopes, commitment: host.hash(leaves.subarray(0, leafBytes)), devices };
+}
+
+export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
+  const decoded = decodeRegistrationsItem(payload);
+  if (!decoded.ok) throw new Error(`telemetry: registrations item: ${decoded.error}`);
+  return {
+    kind: ItemKind.registrations,
+    registrations: decoded.value.map((r) => ({ deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId, publicKey: r.publicKey, kind: r.kind })),
+  };
+}
