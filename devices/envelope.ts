@@ -6,7 +6,8 @@
  *
  * Wire form: a CBOR map `{ v: version, d: deviceId, s: seq, k: kind, t: timeMs, b: body, sig }`
  * where `b` is a byte string holding the CBOR of the readings (kept as bytes so the signature
- * never depends on how a decoder re-encodes a map).
+ * never depends on how a decoder re-encodes a map). Encoded by ./cbor.ts: plain byte strings
+ * (no RFC 8746 tag), shortest headers.
  *
  * Signed bytes (`signingBytes`): "jamgate/envelope/v1" ⌢ 0x00 ⌢ u8 version ⌢ u8 |device| ⌢
  * device (ASCII) ⌢ u64 seq ⌢ u8 |kind| ⌢ kind (ASCII) ⌢ u64 timeMs ⌢ u32 |body| ⌢ body, integers
@@ -17,7 +18,7 @@
 import * as ed from "@noble/ed25519";
 import { blake2b } from "@noble/hashes/blake2.js";
 import { sha512 } from "@noble/hashes/sha2.js";
-import { decode as cborDecode, encode as cborEncode } from "cbor-x";
+import { decodeCbor as cborDecode, encodeCbor } from "./cbor.ts";
 
 // @noble/ed25519 v3's synchronous API needs SHA-512 supplied.
 ed.hashes.sha512 = sha512;
@@ -114,8 +115,7 @@ export function verifyEnvelope(e: Envelope, publicKey: Uint8Array): boolean {
 }
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  const bytes: Uint8Array = cborEncode({ v: e.version, d: e.device, s: e.seq, k: e.kind, t: e.timeMs, b: e.body, sig: e.signature });
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return encodeCbor({ v: e.version, d: e.device, s: e.seq, k: e.kind, t: e.timeMs, b: e.body, sig: e.signature });
 }
 
 /** Decodes and shape-checks; never throws on any input. The signature is not checked here. */
@@ -148,8 +148,7 @@ export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
 
 /** Encodes readings (any CBOR value) as an envelope body. */
 export function encodeBody(readings: unknown): Uint8Array {
-  const bytes: Uint8Array = cborEncode(readings);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return encodeCbor(readings);
 }
 
 export function decodeBody(body: Uint8Array): unknown {

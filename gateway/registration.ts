@@ -19,6 +19,8 @@ export interface RegistrationView {
   readonly kind: DeviceKind;
   readonly status: RegistrationStatus;
   readonly packageHash?: string;
+  /** Why it failed: a registry code, and the particulars. */
+  readonly code?: string;
   readonly detail?: string;
 }
 
@@ -63,13 +65,13 @@ export class Registrations {
       done = true;
       unsubscribe?.();
       if (status.kind === "failed") {
-        this.recent.set(deviceId, { ...view, status: "failed", detail: `${status.code}: ${status.detail}` });
+        this.recent.set(deviceId, { ...view, status: "failed", code: status.code, detail: status.detail });
         return;
       }
       void this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(deviceId)).then((value) => {
         const device = value === null ? null : service.decodeDevice(value);
         if (device === null || Buffer.compare(device.publicKey, publicKey) !== 0) {
-          this.recent.set(deviceId, { ...view, status: "failed", detail: "the service did not register it" });
+          this.recent.set(deviceId, { ...view, status: "failed", code: "JG_ERR_DEVICE_EXISTS", detail: "the service did not register it (another registration of this id came first)" });
           return;
         }
         this.registry.remember(deviceId, device.publicKey, device.kind, service.serviceId);

@@ -6,11 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs. Installed only when missing.
-DEBIAN_NEEDS=(influxd:influxdb)
+DEBIAN_NEEDS=(influxd:influxdb mosquitto_pub:mosquitto-clients mosquitto_sub:mosquitto-clients)
 missing=()
 for need in "${DEBIAN_NEEDS[@]+"${DEBIAN_NEEDS[@]}"}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
 done
+# One package may provide several commands.
+if [ ${#missing[@]} -gt 0 ]; then mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test: installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

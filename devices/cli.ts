@@ -1,0 +1,358 @@
+/**
+ * `jamgate device …`: make a key, make one envelope for any MQTT client, publish readings as a
+ * device, register a device with a gateway (docs/protocol.md). Errors are registry codes
+ * (devices/errors.ts) printed as `jamgate: CODE: detail`, exit code 1.
+ */
+import { once } from "node:events";
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DeviceClient, type DeviceClientState } from "./client.ts";
+import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
+import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
+import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson } from "./keys.ts";
+import { upTopic } from "./messages.ts";
+import { meterReadings } from "./simulate.ts";
+
+/** Where `publish` keeps a device's offline queue and next seq unless told. */
+export const DEFAULT_DEVICE_DATA_DIR = ".jamgate-device";
+/** Where `register` looks for the gateway's operator-token unless told (the node's and gateway's default data dir). */
+export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
+export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080";
+export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
+/** Largest readings file read: it is held in memory whole; twice the default offline queue. */
+export const READINGS_FILE_BYTES_MAX = 64 * 1024 * 1024;
+/** Largest gateway HTTP answer read; registration answers are a few hundred bytes. */
+const HTTP_ANSWER_BYTES_MAX = 64 * 1024;
+/** One HTTP request to the gateway; registration answers at once (202), the wait is by polling. */
+const HTTP_TIMEOUT_MS = 10_000;
+
+/** commander parser for an integer in [min, max] (as node/cli.ts `integerIn`; devices/ may not import node/). */
+export function integerIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Reports a coded error and ends the command with exit code 1 (scripts/cli.ts `main` exits with it). */
+function fail(code: string, detail: string): never {
+  process.stderr.write(`jamgate: ${code}: ${detail}\n`);
+  throw new CommanderError(1, code, `${code}: ${detail}`);
+}
+
+export function registerDeviceCommands(program: Command): void {
+  const device = program.command("device").description("device side: keys, envelopes, publishing over MQTT, registration");
+
+  device
+    .command("keygen")
+    .description("make an Ed25519 device key: writes {deviceId, publicKey, secretKey} (hex), mode 0600")
+    .requiredOption("--out <file>", "key file to write")
+    .option("--force", "overwrite an existing file")
+    .action((options: { out: string; force?: boolean }) => {
+      const key = generateDeviceKey();
+      try {
+        writeFileSync(options.out, JSON.stringify(keyToJson(key), null, 2) + "\n", { mode: 0o600, flag: options.force ? "w" : "wx" });
+        chmodSync(options.out, 0o600); // an overwritten file keeps its old mode otherwise
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") fail("JG_ERR_CLI_ARGUMENT", `${options.out} exists; --force overwrites it`);
+        fail("JG_ERR_CLI_ARGUMENT", `cannot write ${options.out}: ${(e as Error).message}`);
+      }
+      console.log(JSON.stringify({ deviceId: key.deviceId, publicKey: toHex(key.publicKey) }));
+    });
+
+  device
+    .command("envelope")
+    .description("sign one envelope (CBOR) from a JSON-lines readings file, for any MQTT client to publish")
+    .requiredOption("--key <file>", "device key file")
+    .requiredOption("--seq <n>", "the envelope's seq", integerIn(0, Number.MAX_SAFE_INTEGER))
+    .requiredOption("--readings <file>", "one JSON reading per line; the body is the CBOR array of them")
+    .requiredOption("--out <file>", "envelope file to write")
+    .addOption(new Option("--kind <kind>", "envelope kind").choices(ENVELOPE_KINDS).default("meter.reading"))
+    .option("--time-ms <ms>", "envelope time, ms since the epoch (default: now)", integerIn(0, Number.MAX_SAFE_INTEGER))
+    .action((options: { key: string; seq: number; readings: string; out: string; kind: EnvelopeKind; timeMs?: number }) => {
+      const key = readKey(options.key);
+      const body = encodeBody(readReadings(options.readings));
+      if (body.length > BODY_BYTES_MAX) fail("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}; split them (publish --per-envelope does)`);
+      const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: options.seq, kind: options.kind, timeMs: options.timeMs ?? Date.now(), body }, key.secretKey);
+      const bytes = encodeEnvelope(envelope);
+      try {
+        writeFileSync(options.out, bytes);
+      } catch (e) {
+        fail("JG_ERR_CLI_ARGUMENT", `cannot write ${options.out}: ${(e as Error).message}`);
+      }
+      console.log(JSON.stringify({ deviceId: key.deviceId, seq: options.seq, kind: options.kind, bytes: bytes.length, topic: upTopic(key.deviceId, options.kind) }));
+    });
+
+  device
+    .command("publish")
+    .description("send readings as a device over MQTT (QoS 1, offline queue in --data-dir), optionally waiting for every receipt")
+    .requiredOption("--key <file>", "device key file")
+    .requiredOption("--mqtt <url>", "the gateway's broker, mqtt://host:port")
+    .addOption(new Option("--readings <file>", "one JSON reading per line").conflicts("simulate"))
+    .addOption(new Option("--simulate <n>", "send n envelopes of simulated meter readings instead").argParser(integerIn(1, 1_000_000)))
+    .option("--data-dir <dir>", "the device's offline queue and next seq", DEFAULT_DEVICE_DATA_DIR)
+    .addOption(new Option("--kind <kind>", "envelope kind").choices(ENVELOPE_KINDS).default("meter.reading"))
+    .option("--per-envelope <n>", "readings per envelope", integerIn(1, 10_000), 60)
+    .option("--seed <n>", "seed of --simulate", integerIn(0, 2 ** 32 - 1), 1)
+    .option("--wait-receipts", "wait until every envelope has a receipt or an error")
+    .option("--timeout-ms <ms>", "give up after this long", integerIn(1, 7 * 24 * 3_600_000), 120_000)
+    .action(async (options: PublishOptions) => publish(options));
+
+  device
+    .command("register")
+    .description("register a device with a gateway (POST /v1/devices), optionally waiting until it is on the ledger")
+    .requiredOption("--key <file>", "device key file (only its public key is sent)")
+    .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
+    .option("--gateway <url>", "the gateway's HTTP address", DEFAULT_GATEWAY_URL)
+    .option("--data-dir <dir>", "the gateway's data directory, holding operator-token", DEFAULT_GATEWAY_DATA_DIR)
+    .addOption(new Option("--token <token>", "the operator token (instead of reading --data-dir)").conflicts("dataDir"))
+    .option("--wait", "poll GET /v1/devices/{id} until registered or failed")
+    .option("--timeout-ms <ms>", "how long --wait polls", integerIn(1, 24 * 3_600_000), 120_000)
+    .addOption(new Option("--poll-ms <ms>", "poll period of --wait").argParser(integerIn(10, 60_000)).default(1000).hideHelp())
+    .action(async (options: RegisterOptions) => register(options));
+}
+
+interface PublishOptions {
+  key: string;
+  mqtt: string;
+  readings?: string;
+  simulate?: number;
+  dataDir: string;
+  kind: EnvelopeKind;
+  perEnvelope: number;
+  seed: number;
+  waitReceipts?: boolean;
+  timeoutMs: number;
+}
+
+async function publish(options: PublishOptions): Promise<void> {
+  if ((options.readings === undefined) === (options.simulate === undefined)) fail("JG_ERR_CLI_ARGUMENT", "give --readings <file> or --simulate <n>");
+  if (!/^mqtts?:\/\/[^/]+$/.test(options.mqtt.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port or mqtts://host:port, got ${options.mqtt}`);
+  const key = readKey(options.key);
+  const fileReadings = options.readings !== undefined ? readReadings(options.readings) : null;
+  const batches = fileReadings !== null ? fileBatches(fileReadings, options.perEnvelope) : simulatedBatches(options.simulate!, options.perEnvelope, options.seed);
+  const total = fileReadings !== null ? Math.ceil(fileReadings.length / options.perEnvelope) : options.simulate!;
+  const deadline = Date.now() + options.timeoutMs;
+
+  let client: DeviceClient;
+  try {
+    client = await DeviceClient.connect({ url: options.mqtt, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000) });
+  } catch (e) {
+    if (e instanceof DeviceSideError) fail(e.code, e.detail);
+    throw e;
+  }
+
+  if (client.queued > 0) process.stderr.write(`${client.queued} envelopes left in ${options.dataDir} by an earlier run go first\n`);
+  const sent = new Set<number>();
+  const final = new Map<number, string>(); // seq → "receipt" or the error code that ended it
+  const errors: Record<string, number> = {};
+  let acked = 0;
+  let receipts = 0;
+  let unattributed = 0;
+  const progress = progressLine(() => `sent ${sent.size}/${total} · acked ${acked} · receipts ${receipts} · errors ${Object.values(errors).reduce((a, b) => a + b, 0)}`);
+  client.on("acked", ({ seq }) => {
+    if (sent.has(seq)) acked++;
+    progress.update();
+  });
+  client.on("receipt", (r) => {
+    if (sent.has(r.seq) && !final.has(r.seq)) {
+      final.set(r.seq, "receipt");
+      receipts++;
+    }
+    progress.update();
+  });
+  client.on("deviceError", (e) => {
+    errors[e.code] = (errors[e.code] ?? 0) + 1;
+    if (e.seq === null) unattributed++;
+    else if (sent.has(e.seq) && !final.has(e.seq) && !NON_FINAL_CODES.has(e.code)) final.set(e.seq, e.code);
+    progress.update();
+  });
+  client.on("state", (s: DeviceClientState) => {
+    if (s.state === "disconnected") progress.note(`disconnected (${s.reason}); reconnecting in ${s.retryInMs} ms`);
+  });
+  client.on("warning", (w) => progress.note(`${w.code}: ${w.detail}`));
+
+  try {
+    for (const batch of batches) {
+      for (;;) {
+        const result = client.send(options.kind, batch);
+        if (result.ok) {
+          sent.add(result.seq);
+          break;
+        }
+        if (result.error.code !== "JG_ERR_QUEUE_FULL") fail(result.error.code, result.error.detail);
+        // Back-pressure: the offline queue is full; wait for a PUBACK to make room.
+        try {
+          await once(client, "acked", { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+        } catch {
+          fail("JG_ERR_RPC_TIMEOUT", `offline queue full (${result.error.detail}) and nothing acknowledged before --timeout-ms`);
+        }
+      }
+      progress.update();
+      await yieldToEventLoop(); // let PUBACKs and receipts in between fsync'd sends
+    }
+    if (!(await client.drain(Math.max(1, deadline - Date.now())))) fail("JG_ERR_RPC_TIMEOUT", `${client.queued} envelopes not acknowledged (PUBACK) within --timeout-ms; they stay queued in ${options.dataDir}`);
+    if (options.waitReceipts) {
+      const allAnswered = () => [...sent].every((seq) => final.has(seq));
+      while (!allAnswered() && Date.now() < deadline) {
+        await Promise.race([once(client, "receipt"), once(client, "deviceError"), new Promise((r) => setTimeout(r, Math.min(1000, Math.max(1, deadline - Date.now()))))]);
+      }
+    }
+  } finally {
+    progress.done();
+    await client.close();
+  }
+
+  const unanswered = options.waitReceipts ? [...sent].filter((seq) => !final.has(seq)).length : 0;
+  console.log(JSON.stringify({ deviceId: key.deviceId, sent: sent.size, acked, receipts, errors, ...(options.waitReceipts ? { unanswered } : {}) }));
+  const refused = [...final.values()].filter((v) => v !== "receipt");
+  if (refused.length > 0) fail(refused[0]!, `${refused.length} of ${sent.size} envelopes refused by the gateway`);
+  if (unattributed > 0) fail(Object.keys(errors)[0]!, `${unattributed} errors the gateway could not tie to an envelope`);
+  if (unanswered > 0) fail("JG_ERR_RPC_TIMEOUT", `${unanswered} of ${sent.size} envelopes without a receipt or error within --timeout-ms`);
+}
+
+function* fileBatches(readings: unknown[], perEnvelope: number): Generator<unknown[]> {
+  for (let i = 0; i < readings.length; i += perEnvelope) yield readings.slice(i, i + perEnvelope);
+}
+
+function* simulatedBatches(envelopes: number, perEnvelope: number, seed: number): Generator<unknown[]> {
+  const source = meterReadings(seed, Date.now());
+  for (let e = 0; e < envelopes; e++) {
+    const batch: unknown[] = [];
+    for (let i = 0; i < perEnvelope; i++) batch.push(source.next().value);
+    yield batch;
+  }
+}
+
+interface RegisterOptions {
+  key: string;
+  kind: (typeof DEVICE_KINDS)[number];
+  gateway: string;
+  dataDir: string;
+  token?: string;
+  wait?: boolean;
+  timeoutMs: number;
+  pollMs: number;
+}
+
+async function register(options: RegisterOptions): Promise<void> {
+  const key = readKey(options.key);
+  const token = options.token ?? readOperatorToken(options.dataDir);
+  const base = options.gateway.replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+$/.test(base)) fail("JG_ERR_CLI_ARGUMENT", `--gateway must be http(s)://host:port, got ${options.gateway}`);
+  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind }) });
+  if (answer.body.deviceId !== key.deviceId) fail("JG_ERR_RPC_REMOTE", `gateway answered deviceId ${String(answer.body.deviceId)}, the key's is ${key.deviceId}`);
+  console.log(JSON.stringify(answer.body));
+  if (!options.wait) return;
+
+  const deadline = Date.now() + options.timeoutMs;
+  let status = String(answer.body.status);
+  for (;;) {
+    if (status === "registered") return;
+    if (Date.now() >= deadline) fail("JG_ERR_RPC_TIMEOUT", `device ${key.deviceId} still ${status} after ${options.timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, Math.min(options.pollMs, Math.max(1, deadline - Date.now()))));
+    const polled = await gatewayRequest(`${base}/v1/devices/${key.deviceId}`, { method: "GET", headers: { authorization: headers.authorization } });
+    if (polled.body.status !== status) process.stderr.write(`device ${key.deviceId}: ${String(polled.body.status)}\n`);
+    status = String(polled.body.status);
+    if (status === "registered" || status === "failed") console.log(JSON.stringify(polled.body));
+    if (status === "failed") {
+      const code = typeof polled.body.code === "string" && /^JG_ERR_[A-Z0-9_]+$/.test(polled.body.code) ? polled.body.code : "JG_ERR_DEVICE_UNREGISTERED";
+      fail(code, `registration of ${key.deviceId} failed${typeof polled.body.error === "string" ? `: ${polled.body.error}` : ""}`);
+    }
+  }
+}
+
+/** One request to the gateway: a JSON object back on 2xx; otherwise fails with the code the gateway gave (it uses the registry) or JG_ERR_RPC_REMOTE. */
+async function gatewayRequest(url: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  } catch (e) {
+    fail("JG_ERR_RPC_CLOSED", `cannot reach the gateway at ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+  }
+  const text = (await response.text()).slice(0, HTTP_ANSWER_BYTES_MAX);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const isObject = typeof body === "object" && body !== null && !Array.isArray(body);
+  if (!response.ok) {
+    const code = isObject && typeof (body as { code?: unknown }).code === "string" && /^JG_ERR_[A-Z0-9_]+$/.test((body as { code: string }).code) ? (body as { code: string }).code : "JG_ERR_RPC_REMOTE";
+    fail(code, `gateway answered ${response.status} to ${init.method} ${url}: ${text.slice(0, 500)}`);
+  }
+  if (!isObject) fail("JG_ERR_RPC_REMOTE", `gateway answered ${response.status} with no JSON object: ${text.slice(0, 200)}`);
+  return { status: response.status, body: body as Record<string, unknown> };
+}
+
+function readOperatorToken(dataDir: string): string {
+  const path = join(dataDir, "operator-token");
+  try {
+    const token = readFileSync(path, "utf8").trim();
+    if (token.length === 0) fail("JG_ERR_OPERATOR_TOKEN", `${path} is empty`);
+    return token;
+  } catch (e) {
+    if (e instanceof CommanderError) throw e;
+    return fail("JG_ERR_OPERATOR_TOKEN", `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --data-dir of the gateway or --token`);
+  }
+}
+
+function readKey(path: string): DeviceKey {
+  try {
+    return keyFromJson(JSON.parse(readFileSync(path, "utf8")));
+  } catch (e) {
+    return fail("JG_ERR_CLI_ARGUMENT", `key file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads a JSON-lines file: one JSON value per non-blank line. */
+function readReadings(path: string): unknown[] {
+  let text: string;
+  try {
+    const size = statSync(path).size;
+    if (size > READINGS_FILE_BYTES_MAX) fail("JG_ERR_CLI_ARGUMENT", `${path} is ${size} bytes > ${READINGS_FILE_BYTES_MAX}; split it`);
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if (e instanceof CommanderError) throw e;
+    return fail("JG_ERR_CLI_ARGUMENT", `cannot read ${path}: ${(e as Error).message}`);
+  }
+  const readings: unknown[] = [];
+  text.split("\n").forEach((line, index) => {
+    if (line.trim() === "") return;
+    try {
+      readings.push(JSON.parse(line));
+    } catch (e) {
+      fail("JG_ERR_CLI_ARGUMENT", `${path}:${index + 1}: not JSON (${(e as Error).message})`);
+    }
+  });
+  if (readings.length === 0) fail("JG_ERR_CLI_ARGUMENT", `${path} holds no readings`);
+  return readings;
+}
+
+/** A progress line on stderr: rewritten in place on a terminal, at most once a second otherwise. */
+function progressLine(render: () => string): { update(): void; note(text: string): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  const periodMs = tty ? 100 : 1000;
+  let last = 0;
+  const write = () => {
+    last = Date.now();
+    process.stderr.write(tty ? `\r${render()}\x1b[K` : `${render()}\n`);
+  };
+  return {
+    update: () => {
+      if (Date.now() - last >= periodMs) write();
+    },
+    note: (text) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${text}\n`),
+    done: () => {
+      write();
+      if (tty) process.stderr.write("\n");
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { createPublicKey, verify } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { errorRegistry } from "../node/errors.ts";
+import { decodeBody, decodeEnvelope, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeFields, encodeBody, encodeEnvelope, signEnvelope, signingBytes, verifyEnvelope } from "./envelope.ts";
+import { type DeviceKey, deviceKeyFromSecret, generateDeviceKey } from "./keys.ts";
+
+const key = generateDeviceKey();
+
+const fieldsArb = (k: DeviceKey) =>
+  fc.record({
+    seq: fc.maxSafeNat(),
+    kind: fc.constantFrom(...ENVELOPE_KINDS),
+    timeMs: fc.maxSafeNat(),
+    readings: fc.array(fc.record({ timeMs: fc.nat(), importWh: fc.nat(), powerW: fc.integer(), label: fc.string() }), { maxLength: 20 }),
+  }).map(({ readings, ...f }): EnvelopeFields => ({ version: ENVELOPE_VERSION, device: k.deviceId, body: encodeBody(readings), ...f }));
+
+/** The gateway's way: node:crypto with the raw 32-byte key as a JWK (RFC 8037). */
+function nodeVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const keyObject = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") }, format: "jwk" });
+  return verify(null, message, keyObject, signature);
+}
+
+describe("envelopes", () => {
+  it("round-trip through CBOR and verify", () => {
+    fc.assert(
+      fc.property(fieldsArb(key), (fields) => {
+        const envelope = signEnvelope(fields, key.secretKey);
+        const decoded = decodeEnvelope(encodeEnvelope(envelope));
+        expect(decoded).toEqual({ ok: true, envelope });
+        expect(verifyEnvelope(envelope, key.publicKey)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("verify identically with @noble/ed25519 and node:crypto, so the gateway may use node:crypto", () => {
+    fc.assert(
+      fc.property(fieldsArb(key), fc.nat({ max: 63 }), fc.integer({ min: 1, max: 255 }), fc.boolean(), (fields, at, flip, tamper) => {
+        const envelope = signEnvelope(fields, key.secretKey);
+        const signature = tamper ? envelope.signature.map((b, i) => (i === at ? b ^ flip : b)) : envelope.signature;
+        const noble = verifyEnvelope({ ...envelope, signature }, key.publicKey);
+        expect(nodeVerify(key.publicKey, signingBytes(envelope), signature)).toBe(noble);
+        expect(noble).toBe(!tamper);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("detect tampering with any signed field or another device's key", () => {
+    const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 7, kind: "meter.reading", timeMs: 1_700_000_000_000, body: encodeBody([{ importWh: 10 }]) }, key.secretKey);
+    const other = deviceKeyFromSecret(new Uint8Array(32).fill(9));
+    expect(verifyEnvelope(envelope, key.publicKey)).toBe(true);
+    expect(verifyEnvelope({ ...envelope, seq: 8 }, key.publicKey)).toBe(false);
+    expect(verifyEnvelope({ ...envelope, kind: "inverter.reading" }, key.publicKey)).toBe(false);
+    expect(verifyEnvelope({ ...envelope, timeMs: envelope.timeMs + 1 }, key.publicKey)).toBe(false);
+    expect(verifyEnvelope({ ...envelope, body: encodeBody([{ importWh: 11 }]) }, key.publicKey)).toBe(false);
+    expect(verifyEnvelope({ ...envelope, device: other.deviceId }, key.publicKey)).toBe(false);
+    expect(verifyEnvelope(envelope, other.publicKey)).toBe(false);
+    expect(verifyEnvelope({ ...envelope, signature: new Uint8Array(64) }, key.publicKey)).toBe(false);
+  });
+
+  it("decodeEnvelope never throws on arbitrary bytes and answers with a registry code", () => {
+    const codes = new Set(Object.keys(errorRegistry));
+    const valid = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 1, kind: "meter.reading", timeMs: 1, body: encodeBody([1, 2, 3]) }, key.secretKey));
+    const mutated = fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([at, x]) => valid.map((b, i) => (i === at ? b ^ x : b)));
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), mutated, fc.anything().map((v) => encodeBody(v))), (bytes) => {
+        const result = decodeEnvelope(bytes);
+        if (!result.ok) expect(codes.has(result.error.code)).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(decodeEnvelope(new Uint8Array(70_000))).toMatchObject({ ok: false, error: { code: "JG_ERR_ENVELOPE_OVERSIZE" } });
+  });
+
+  it("are plain RFC 8949 on the wire: byte strings untagged, shortest map header", () => {
+    const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: 0, body: encodeBody([1]) }, key.secretKey);
+    const bytes = encodeEnvelope(envelope);
+    expect(bytes[0]).toBe(0xa7); // map of 7
+    const hex = Buffer.from(bytes).toString("hex");
+    expect(hex).toContain(Buffer.from("b").toString("hex") + "42" + "8101"); // "b": h'8101' (the CBOR of [1])
+    expect(hex).not.toContain("d840"); // no RFC 8746 tag 64
+    expect(decodeBody(envelope.body)).toEqual([1]);
+  });
+});
