@@ -11,7 +11,7 @@ import { type Command, CommanderError, InvalidArgumentError, Option } from "comm
 import { DeviceClient, type DeviceClientState } from "./client.ts";
 import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
-import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson } from "./keys.ts";
+import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { upTopic } from "./messages.ts";
 import { meterReadings } from "./simulate.ts";
 
@@ -86,6 +86,16 @@ export function registerDeviceCommands(program: Command): void {
         fail("JG_ERR_CLI_ARGUMENT", `cannot write ${options.out}: ${(e as Error).message}`);
       }
       console.log(JSON.stringify({ deviceId: key.deviceId, seq: options.seq, kind: options.kind, bytes: bytes.length, topic: upTopic(key.deviceId, options.kind) }));
+    });
+
+  device
+    .command("token")
+    .description("print an MQTT password for the device (a signed, time-bounded token), for any MQTT client")
+    .requiredOption("--key <file>", "device key file")
+    .option("--ttl-ms <ms>", "how long the token is valid (at most 24 h)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), 3_600_000)
+    .action((options: { key: string; ttlMs: number }) => {
+      const key = readKey(options.key);
+      console.log(mqttPassword(key, Date.now() + options.ttlMs));
     });
 
   device
