@@ -112,4 +112,40 @@ describe("gateway", () => {
     await closed;
     expect(h.gateway.errorStats().JG_ERR_MQTT_TOPIC).toBe(2);
   });
+
+  it("speaks MQTT over WebSocket too", async () => {
+    const h = await harness();
+    const key = await h.register();
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${h.gateway.wsPort}`, { username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    try {
+      const receipts: number[] = [];
+      client.on("message", (_topic, payload) => receipts.push(payload.length));
+      await client.subscribeAsync(`devices/${key.deviceId}/down/receipts`, { qos: 1 });
+      await client.publishAsync(`devices/${key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(key, 0)), { qos: 1 });
+      for (let i = 0; i < 500 && receipts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(receipts).toHaveLength(1);
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
+  it("slows a device that reconnects in a loop (CONNACK 3)", async () => {
+    const h = await harness();
+    const key = await h.register();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      outcomes.push(
+        await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 }).then(
+          async (c) => {
+            await c.endAsync(true);
+            return "ok";
+          },
+          (e: { code?: number }) => `refused ${e.code}`,
+        ),
+      );
+    }
+    expect(outcomes.slice(0, 5)).toEqual(["ok", "ok", "ok", "ok", "ok"]);
+    expect(outcomes.slice(5)).toContain("refused 3");
+    expect(h.gateway.errorStats().JG_ERR_MQTT_RATE).toBeGreaterThanOrEqual(1);
+  });
 });

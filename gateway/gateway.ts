@@ -249,6 +249,7 @@ export class Gateway {
         readings = [];
       }
       influx.add(readingsToPoints(device.deviceId, e.kind, Array.isArray(readings) ? readings : [readings], e.timeMs).points);
+      this.metrics.influxBuffered.set(influx.stats().buffered);
     }
   }
 
