@@ -67,6 +67,13 @@ export class Settlement {
   /** Pending entries per service, in acceptance order. */
   private readonly pending = new Map<number, LogEntry[]>();
   private readonly inFlight = new Map<string, InFlight>();
+  /**
+   * Devices with envelopes in a package in flight. A device's next envelopes wait until that
+   * package is settled or failed, so the ledger sees each device's seqs package after package
+   * in order, and the service's 64-seq window never mistakes a late package for a replay (a
+   * retried package overtaken by a later one would otherwise be refused).
+   */
+  private readonly busyDevices = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private packing = false;
   private failures = 0;
@@ -146,8 +153,16 @@ export class Settlement {
     try {
       for (const [serviceId, list] of this.pending) {
         while (list.length > 0 && this.inFlight.size < settlementLimits.packagesInFlightMax) {
-          const batch = takeBatch(list);
-          await this.submit(serviceId, batch);
+          const batch = takeBatch(list, this.busyDevices);
+          if (batch.length === 0) break; // everything pending waits for its device's package in flight
+          try {
+            await this.submit(serviceId, batch);
+          } catch (e) {
+            // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
+            this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
+            list.unshift(...batch.filter((entry) => entry.state === "pending"));
+            break;
+          }
         }
       }
     } finally {
@@ -200,12 +215,13 @@ export class Settlement {
   private follow(flight: InFlight): void {
     const hex = toHex(flight.hash);
     this.inFlight.set(hex, flight);
+    for (const id of new Set(flight.entries.map((e) => e.deviceId))) this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
     let done = false;
     void this.deps.api
       .subscribeWorkPackageStatus(flight.hash, (status) => {
         if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
         done = true;
-        void this.settle(flight, status).catch((e: unknown) => this.deps.logger?.warn({ err: String(e), package: hex }, "settling a package failed; it is retried"));
+        this.settleOrRetry(flight, status, 0);
       })
       .then((unsubscribe) => {
         flight.unsubscribe = unsubscribe;
@@ -213,11 +229,20 @@ export class Settlement {
       });
   }
 
+  /** Settles; if reading the outcome fails (the node is busy or restarting), tries again later: the entries stay in flight. */
+  private settleOrRetry(flight: InFlight, status: WorkPackageStatus, attempt: number): void {
+    void this.settle(flight, status).catch((e: unknown) => {
+      const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
+      this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "settling a package failed; trying again");
+      if (!this.stopped) setTimeout(() => this.settleOrRetry(flight, status, attempt + 1), delay).unref();
+    });
+  }
+
   private async settle(flight: InFlight, status: WorkPackageStatus): Promise<void> {
     const hex = toHex(flight.hash);
     flight.unsubscribe?.();
-    this.inFlight.delete(hex);
     if (status.kind === "failed") {
+      this.land(flight);
       this.deps.logger?.warn({ package: hex, code: status.code, detail: status.detail, envelopes: flight.entries.length }, "work package failed; envelopes go back to pending");
       this.deps.observe?.packageFailed(status.code);
       await this.retry(flight.entries);
@@ -226,7 +251,12 @@ export class Settlement {
     if (status.kind !== "accumulated") return;
     this.failures = 0;
     const service = this.deps.services.get(flight.serviceId)!;
-    const value = await this.deps.api.serviceValue(status.accumulatedIn.headerHash, flight.serviceId, service.outcomeKey(flight.hash));
+    // Read at the best block, not at `accumulatedIn`: the outcome stays in state (for the service's
+    // last few thousand packages), while a node keeps only recent blocks' states (none older
+    // than its last restart).
+    const best = await this.deps.api.bestBlock();
+    const value = await this.deps.api.serviceValue(best.headerHash, flight.serviceId, service.outcomeKey(flight.hash));
+    this.land(flight);
     const verdicts = value === null ? null : service.decodeOutcome(value);
     if (verdicts === null) {
       // Accumulated, but the service left no outcome: its accumulate failed and applied nothing.
@@ -252,6 +282,16 @@ export class Settlement {
     if (this.pendingCount > 0) this.schedule(0);
   }
 
+  /** A package is no longer in flight: its devices are free for the next one. */
+  private land(flight: InFlight): void {
+    if (!this.inFlight.delete(toHex(flight.hash))) return;
+    for (const id of new Set(flight.entries.map((e) => e.deviceId))) {
+      const n = (this.busyDevices.get(id) ?? 1) - 1;
+      if (n <= 0) this.busyDevices.delete(id);
+      else this.busyDevices.set(id, n);
+    }
+  }
+
   private async retry(entries: readonly LogEntry[]): Promise<void> {
     const back = await this.deps.log.markPending(entries, true);
     this.failures++;
@@ -268,18 +308,34 @@ export class Settlement {
   }
 }
 
-/** Takes the next package's worth of entries off the front of `list`, within the package bounds. */
-function takeBatch(list: LogEntry[]): LogEntry[] {
+/**
+ * Takes the next package's worth of entries out of `list` (acceptance order), within the package
+ * bounds, skipping devices that are busy. Once one of a device's entries is left behind, all its
+ * later ones are too, so each device's envelopes reach the ledger in the order they were accepted.
+ */
+function takeBatch(list: LogEntry[], busy: ReadonlyMap<string, number>): LogEntry[] {
   const devices = new Set<string>();
+  const leftBehind = new Set<string>(busy.keys());
+  const taken: LogEntry[] = [];
+  const kept: LogEntry[] = [];
   let bytes = 0;
-  let count = 0;
-  while (count < list.length && count < settlementLimits.packageEnvelopesMax) {
-    const e = list[count]!;
-    const grows = devices.has(e.deviceId) ? 0 : 1;
-    if (devices.size + grows > settlementLimits.packageDevicesMax || bytes + e.envelope.length + 100 > settlementLimits.packageEnvelopeBytesMax) break;
-    devices.add(e.deviceId);
-    bytes += e.envelope.length + 100;
-    count++;
+  for (const e of list) {
+    const cost = e.envelope.length + 100;
+    const fits =
+      !leftBehind.has(e.deviceId) &&
+      taken.length < settlementLimits.packageEnvelopesMax &&
+      bytes + cost <= settlementLimits.packageEnvelopeBytesMax &&
+      (devices.has(e.deviceId) || devices.size < settlementLimits.packageDevicesMax);
+    if (fits) {
+      devices.add(e.deviceId);
+      taken.push(e);
+      bytes += cost;
+    } else {
+      leftBehind.add(e.deviceId);
+      kept.push(e);
+    }
   }
-  return list.splice(0, count);
+  list.length = 0;
+  for (const e of kept) list.push(e);
+  return taken;
 }
