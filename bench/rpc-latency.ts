@@ -19,6 +19,7 @@ import { startRpcServer } from "../node/rpc/server.ts";
 import { counterGenesis, counterItem, COUNTER_SERVICE_ID, packageFor, tempDir } from "../node/testing/fixtures.ts";
 import { COUNTER_KEY, counterPayload, readU64 } from "../services/counter/types.ts";
 import { fmt, machine, max, median, min, numberArg, percentile, table } from "./lib/stats.ts";
+import { seededRandom } from "../devices/simulate.ts";
 
 const SLOT_MS = numberArg("slot-ms", 1_000);
 const SEQUENTIAL_RPC = numberArg("packages", 20);
@@ -52,18 +53,7 @@ await node.subscribeBestBlock((b) => {
 });
 node.start();
 
-/** mulberry32: a reproducible sequence of submit delays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(20260101);
+const random = seededRandom(20260101);
 
 type Via = "rpc" | "in-process";
 interface Sample {

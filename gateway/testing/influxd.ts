@@ -9,9 +9,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { freePort } from "../../node/testing/process.ts";
 
 /** How long influxd may take to answer /ping: it is ready in well under a second here (measured: first poll), 10 s covers a loaded CI box. */
 export const INFLUXD_START_TIMEOUT_MS = 10_000;
@@ -222,14 +222,3 @@ async function terminate(child: ChildProcess): Promise<void> {
   }
 }
 
-/** A port free on 127.0.0.1 right now (the OS picks it; another process could take it before influxd binds). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
