@@ -44,6 +44,8 @@ export interface BrokerOptions {
   readonly mqttPort: number;
   /** WebSocket port, or null for none. */
   readonly wsPort: number | null;
+  /** Override of brokerLimits.drainTimeoutMs (tests). */
+  readonly drainTimeoutMs?: number | undefined;
 }
 
 export interface Broker {
@@ -56,7 +58,7 @@ export interface Broker {
 export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): Promise<Broker> {
   const aedes = await Aedes.createBroker({
     maxTopicLevels: brokerLimits.maxTopicLevels,
-    drainTimeout: brokerLimits.drainTimeoutMs,
+    drainTimeout: options.drainTimeoutMs ?? brokerLimits.drainTimeoutMs,
     queueLimit: brokerLimits.queueLimit,
     concurrency: brokerLimits.concurrency,
     connectTimeout: brokerLimits.connectTimeoutMs,
@@ -91,7 +93,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
   };
 }
 
-function remoteAddressOf(client: Client): string {
+export function remoteAddressOf(client: Client): string {
   const conn = client.conn as unknown as { remoteAddress?: string; socket?: { remoteAddress?: string } };
   return client.req?.socket.remoteAddress ?? conn.remoteAddress ?? conn.socket?.remoteAddress ?? "unknown";
 }

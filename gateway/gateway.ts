@@ -14,25 +14,31 @@ import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../node/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
-import { type Broker, type BrokerHooks, startBroker } from "./broker.ts";
+import { type Broker, type BrokerHooks, remoteAddressOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";
 import { readingsToPoints } from "./influx/readings.ts";
 import type { IngestService } from "./ingest-service.ts";
 import { DurableLog } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
-import { RateLimiter } from "./rate-limit.ts";
+import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 
-export const gatewayLimits = {
+export interface GatewayLimits {
+  readonly connectionsMax: number;
+  readonly connectsPerIp: BucketLimit;
+  readonly connectsPerDevice: BucketLimit;
+}
+
+export const gatewayLimits: GatewayLimits = {
   /** Connected MQTT clients: the target is 10,000 idle devices; twice that before CONNACK 3. */
   connectionsMax: 20_000,
   /** CONNECTs per second per IP address (burst 200): a whole site behind one NAT may reconnect at once. */
   connectsPerIp: { perSecond: 50, burst: 200 },
   /** CONNECTs per second per device id (burst 5): a device reconnecting in a loop is slowed, not served. */
   connectsPerDevice: { perSecond: 1, burst: 5 },
-} as const;
+};
 
 export interface GatewayOptions {
   readonly dataDir: string;
@@ -49,6 +55,8 @@ export interface GatewayOptions {
   readonly wsPort?: number | null;
   readonly batchDeadlineMs?: number;
   readonly influx?: InfluxWriter | null;
+  /** Overrides of the connection limits (tests use small ones). */
+  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number };
   readonly now?: () => number;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
@@ -73,13 +81,17 @@ export class Gateway {
   private broker: Broker | null = null;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly windows = new Map<string, SeqWindow>();
-  private readonly perIp = new RateLimiter(gatewayLimits.connectsPerIp);
-  private readonly perDevice = new RateLimiter(gatewayLimits.connectsPerDevice);
+  private readonly perIp: RateLimiter;
+  private readonly perDevice: RateLimiter;
+  private readonly connectionsMax: number;
   private readonly now: () => number;
   private readonly errorCounts = new Map<string, number>();
 
   constructor(private readonly options: GatewayOptions) {
     this.now = options.now ?? Date.now;
+    this.perIp = new RateLimiter(options.limits?.connectsPerIp ?? gatewayLimits.connectsPerIp);
+    this.perDevice = new RateLimiter(options.limits?.connectsPerDevice ?? gatewayLimits.connectsPerDevice);
+    this.connectionsMax = options.limits?.connectionsMax ?? gatewayLimits.connectionsMax;
     this.log = new DurableLog(join(options.dataDir, "gateway-log"));
     this.registry = new DeviceRegistry(options.api, options.services, this.now);
     this.settlement = new Settlement({
@@ -126,7 +138,12 @@ export class Gateway {
     for (const entry of this.log.all()) await this.registry.lookup(entry.deviceId);
     await this.settlement.recover();
     this.settlement.start();
-    this.broker = await startBroker(this.hooks(), { host: this.options.host ?? "127.0.0.1", mqttPort: this.options.mqttPort ?? 1883, wsPort: this.options.wsPort ?? null });
+    this.broker = await startBroker(this.hooks(), {
+      host: this.options.host ?? "127.0.0.1",
+      mqttPort: this.options.mqttPort ?? 1883,
+      wsPort: this.options.wsPort ?? null,
+      drainTimeoutMs: this.options.limits?.drainTimeoutMs,
+    });
     this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
     this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
     this.broker.aedes.on("clientError", (_client, error) => {
@@ -146,13 +163,13 @@ export class Gateway {
 
   private hooks(): BrokerHooks {
     return {
-      preConnect: (_client, remoteAddress, callback) => {
-        if ((this.broker?.aedes.connectedClients ?? 0) >= gatewayLimits.connectionsMax) return this.refuseConnect(callback, "JG_ERR_MQTT_CONNECTIONS", 3);
-        if (!this.perIp.take(remoteAddress)) return this.refuseConnect(callback, "JG_ERR_MQTT_RATE", 3);
-        callback(null, true);
-      },
+      // Floods are refused in authenticate, the first hook whose refusal can carry a CONNACK
+      // return code (3, server unavailable); a refusal in preConnect would just close the socket.
+      preConnect: (_client, _remoteAddress, callback) => callback(null, true),
       authenticate: (client, username, password, callback) => {
-        void this.authenticate(client, username, password).then(
+        void this.admit(client)
+          .then(() => this.authenticate(client, username, password))
+          .then(
           (session) => {
             this.sessions.set(client, session);
             callback(null, true);
@@ -192,10 +209,11 @@ export class Gateway {
     };
   }
 
-  private refuseConnect(callback: (error: Error | null, ok: boolean) => void, code: ErrorCode, returnCode: number): void {
-    this.count(code);
-    this.metrics.connectsRefused.inc({ code });
-    callback(Object.assign(new Error(code), { returnCode }), false);
+  /** Connection limit and per-address rate, before any signature is checked. */
+  private async admit(client: Client): Promise<void> {
+    if ((this.broker?.aedes.connectedClients ?? 0) >= this.connectionsMax) throw new CodedMqttError("JG_ERR_MQTT_CONNECTIONS", `${this.connectionsMax} clients are connected`, 3);
+    const address = remoteAddressOf(client);
+    if (!this.perIp.take(address)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `too many connects from ${address}`, 3);
   }
 
   private async authenticate(_client: Client, username: string | undefined, password: Buffer | undefined): Promise<Session> {
