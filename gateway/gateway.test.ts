@@ -148,4 +148,13 @@ describe("gateway", () => {
     expect(outcomes.slice(5)).toContain("refused 3");
     expect(h.gateway.errorStats().JG_ERR_MQTT_RATE).toBeGreaterThanOrEqual(1);
   });
+
+  it("drives a remote node over the JIP-2 WebSocket just the same (--node ws://…)", async () => {
+    const h = await startHarness({ overRpc: true });
+    cleanups.push(() => h.stop());
+    const d = await device(h);
+    for (let seq = 0; seq < 5; seq++) await d.client.publishAsync(`devices/${d.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(d.key, seq)), { qos: 1 });
+    await d.until(() => d.receipts.length === 5);
+    expect(d.errors).toEqual([]);
+  });
 });

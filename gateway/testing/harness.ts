@@ -8,7 +8,10 @@ import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/k
 import { decodeDeviceError, decodeReceipt, type DeviceError, type Receipt } from "../../devices/messages.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
+import type { NodeApi } from "../../node/api.ts";
 import { JamNode } from "../../node/node.ts";
+import { RpcClient } from "../../node/rpc/client.ts";
+import { startRpcServer } from "../../node/rpc/server.ts";
 import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
 import { Gateway, type GatewayOptions } from "../gateway.ts";
 import { Registrations } from "../registration.ts";
@@ -25,15 +28,18 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string } = {}): Promise<Harness> {
+export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean } = {}): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-gw-"));
   const gatewayKey = keyPairFromSeed(new Uint8Array(32).fill(42));
   const node = await JamNode.open({ dataDir: join(dataDir, "node"), slotMs: options.slotMs ?? 100, services: builtinServices(gatewayKey.publicKey) });
   node.start();
+  // With overRpc, the gateway drives the node as a remote one: JIP-2 over a loopback WebSocket.
+  const rpc = options.overRpc ? await startRpcServer(node, { port: 0 }) : null;
+  const api: NodeApi = rpc === null ? node : await RpcClient.connect(`ws://127.0.0.1:${rpc.port}`);
   const telemetry = telemetryService(TELEMETRY_SERVICE.id);
   const gateway = new Gateway({
     dataDir,
-    api: node,
+    api,
     params: tinyParams,
     signer: gatewayKey,
     operatorToken: OPERATOR_TOKEN,
@@ -45,7 +51,7 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     ...options.gateway,
   });
   await gateway.start();
-  const registrations = new Registrations(node, tinyParams, gatewayKey, gateway.registry, () => telemetry);
+  const registrations = new Registrations(api, tinyParams, gatewayKey, gateway.registry, () => telemetry);
   return {
     node,
     gateway,
@@ -62,6 +68,8 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     },
     async stop() {
       await gateway.stop();
+      if (api instanceof RpcClient) api.close();
+      await rpc?.close();
       await node.stop();
     },
   };
