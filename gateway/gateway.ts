@@ -80,6 +80,7 @@ export class Gateway {
   readonly settlement: Settlement;
   private broker: Broker | null = null;
   private readonly sessions = new WeakMap<Client, Session>();
+  /** Seq windows of devices that published since start (bounded by the registry: only registered devices publish). */
   private readonly windows = new Map<string, SeqWindow>();
   private readonly perIp: RateLimiter;
   private readonly perDevice: RateLimiter;
@@ -252,9 +253,17 @@ export class Gateway {
     if (!verdict.ok) return this.refuse(device.deviceId, verdict.seq, verdict.code, verdict.detail);
     const e = verdict.envelope;
     const next = acceptSeq(window, e.seq);
+    // Moved before the write, so a second copy arriving meanwhile is a replay; moved back if the
+    // write fails (no PUBACK then, and the device's resend must be accepted).
     this.windows.set(device.deviceId, next);
     const service = this.options.serviceOfKind(device.kind);
-    const entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, envelope: new Uint8Array(payload), serviceId: service.serviceId, acceptedAtMs: this.now() }, next);
+    let entry;
+    try {
+      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, envelope: new Uint8Array(payload), serviceId: service.serviceId, acceptedAtMs: this.now() }, next);
+    } catch (error) {
+      if (this.windows.get(device.deviceId) === next) this.windows.set(device.deviceId, window);
+      throw error;
+    }
     this.metrics.accepted.inc({ kind: e.kind });
     this.settlement.add(entry);
     this.metrics.pending.set(this.settlement.pendingCount);
