@@ -94,7 +94,7 @@ describe("jamgate start, killed mid-stream", () => {
     const rpc = await RpcClient.connect(`ws://127.0.0.1:${rpcPort}`);
     try {
       let settled = 0n;
-      for (let i = 0; i < 300 && settled < BigInt(total); i++) {
+      for (let i = 0; i < 600 && settled < BigInt(total); i++) {
         const best = await rpc.bestBlock();
         const value = await rpc.serviceValue(best.headerHash, TELEMETRY_SERVICE.id, deviceKey(key.deviceId));
         const record = value === null ? null : decodeDeviceRecord(value);
