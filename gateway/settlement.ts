@@ -106,20 +106,25 @@ export class Settlement {
     const submitted = new Map<string, LogEntry[]>();
     const pending: LogEntry[] = [];
     for (const entry of this.deps.log.all()) {
-      if (entry.state === "submitted" && entry.packageHash !== undefined) submitted.set(entry.packageHash, [...(submitted.get(entry.packageHash) ?? []), entry]);
-      else pending.push(entry);
+      if (entry.state === "submitted" && entry.packageHash !== undefined) {
+        const list = submitted.get(entry.packageHash);
+        if (list === undefined) submitted.set(entry.packageHash, [entry]);
+        else list.push(entry);
+      } else pending.push(entry);
     }
-    for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
+    // Packages the node has go first (their devices become busy), then everything else, in
+    // acceptance order, so no device's later envelopes overtake its earlier ones.
     for (const [hex, entries] of submitted) {
       const hash = Buffer.from(hex, "hex");
       const status = await this.deps.api.workPackageStatus(hash);
       if (status === null) {
         // Marked submitted but never reached the node (crash between the two): pack it again.
-        for (const e of await this.deps.log.markPending(entries, false)) this.add(e);
+        pending.push(...(await this.deps.log.markPending(entries, false)));
         continue;
       }
       this.follow({ hash, serviceId: entries[0]!.serviceId, entries });
     }
+    for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
   }
 
   start(): void {
