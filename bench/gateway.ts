@@ -1,0 +1,434 @@
+/**
+ * The gateway end to end, on loopback, with its ceilings measured in the same run.
+ *
+ *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
+ *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2]
+ *        [--trace-out /tmp/gw-trace.json]
+ *
+ * Three processes: this one (orchestration, and the verify ceiling on worker threads while
+ * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
+ * via gateway/testing/harness.ts, or a bare aedes broker) and the load generator
+ * (bench/lib/loadgen.ts: one mqtt.js client per device). The load generator is its own process so
+ * the gateway's event loop never waits for it, but on 2 cores the two still share the CPU: both
+ * processes' CPU use is printed.
+ *
+ * Devices publish signed envelopes of --readings meter readings (integers: t, importWh, exportWh,
+ * powerW, voltageV) at QoS 1 on devices/{id}/up/meter.reading, at a fixed total rate (open loop),
+ * device after device; every envelope is signed before anything is timed. Measured over
+ * --duration s after --warmup s: envelopes offered, PUBACKed (accepted) and receipted (settled)
+ * per second, and publish → PUBACK and publish → receipt latency (ms and slots).
+ *
+ * Ceilings, half before and half after the gateway run: (1) the same clients on a bare aedes
+ * broker (no hooks, the gateway's limits), each subscribed to its own topic and keeping messages
+ * of the same size in flight: QoS 1 publish → subscribe deliveries/s; (2) Ed25519 verify/s with
+ * node:crypto on one worker thread per core (and on one thread), over the same signing bytes.
+ *
+ * --cpu-prof DIR runs the gateway process under `node --cpu-prof` and prints its top functions
+ * (main thread and refine threads); the figures of a profiled run are not the benchmark's.
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
+import { type ProfileSummary, summarizeProfile } from "./lib/cpuprofile.ts";
+import { benchDevice, signedEnvelopes } from "./lib/devices.ts";
+import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./lib/proc.ts";
+import { fmt, machine, max, median, min, numberArg, percentile, table } from "./lib/stats.ts";
+import { VerifyCeiling } from "./lib/verify-ceiling.ts";
+
+function stringArg(name: string): string | null {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1]!;
+    if (argv[i]!.startsWith(`--${name}=`)) return argv[i]!.slice(name.length + 3);
+  }
+  return null;
+}
+
+const DEVICES = numberArg("devices", 1_000);
+const RATE = numberArg("rate", 5_000);
+const DURATION_S = numberArg("duration", 30);
+const WARMUP_S = numberArg("warmup", 5);
+const DRAIN_S = numberArg("drain", 15);
+const SLOT_MS = numberArg("slot-ms", 1_000);
+const BATCH_MS = numberArg("batch-ms", 200);
+const READINGS = numberArg("readings", 60);
+const CEILING_RUNS = numberArg("ceiling-runs", 2);
+const AEDES_S = numberArg("aedes-seconds", 5);
+const VERIFY_S = numberArg("verify-seconds", 3);
+const PROFILE_DIR = stringArg("cpu-prof");
+/** What-if, not the gateway as shipped: aedes's mqemitter concurrency (brokerLimits.concurrency = 1,000; 0 = unbounded). */
+const WHAT_IF_MQ = stringArg("what-if-mq-concurrency");
+/** What-if, not the gateway as shipped: settlementLimits.packagesInFlightMax (8). */
+const WHAT_IF_IN_FLIGHT = stringArg("what-if-in-flight");
+/** Writes the gateway run's package and block trace and the per-second timeline as JSON here. */
+const TRACE_OUT = stringArg("trace-out");
+const TARGET_PER_S = 5_000;
+const TARGET_P99_SLOTS = 3;
+const CORES = availableParallelism();
+
+if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000) throw new Error("bounded: at most 250,000 devices, 120 s and 50,000 envelopes/s");
+
+const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const SERVER = new URL("./lib/gateway-server.ts", import.meta.url);
+const LOADGEN = new URL("./lib/loadgen.ts", import.meta.url);
+
+// --- the same signing bytes for the verify ceiling -------------------------------------------
+const verifySamples = Array.from({ length: 200 }, (_, i) => {
+  const d = benchDevice(i);
+  const decoded = decodeEnvelope(signedEnvelopes(d, 1, READINGS, Date.now())[0]!);
+  if (!decoded.ok) throw new Error("sample envelope does not decode");
+  return { publicKey: d.key.publicKey, message: signingBytes(decoded.envelope), signature: decoded.envelope.signature };
+});
+
+const REVISION = gitRevision();
+progress(`machine: ${JSON.stringify(machine())}, fd limit ${JSON.stringify(openFilesLimit())}, code ${REVISION}`);
+const perDevice = Math.ceil((RATE * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
+const loadgen = await Child.start("loadgen", LOADGEN);
+progress(`pre-signing ${fmt(DEVICES * perDevice)} envelopes (${DEVICES} devices × ${perDevice}, ${READINGS} readings each) on ${CORES} threads…`);
+const prepared = await loadgen.call<{ ms: number; envelopes: number; bytes: number; envelopeBytesMedian: number }>("prepare", { from: 0, to: DEVICES, perDevice, readings: READINGS });
+progress(`signed in ${(prepared.ms / 1000).toFixed(1)} s (${fmt(prepared.envelopes / (prepared.ms / 1000))}/s), envelope ${prepared.envelopeBytesMedian} bytes, ${fmt(prepared.bytes / 1024 ** 2)} MiB`);
+
+// --- ceilings ---------------------------------------------------------------------------------
+const verify1: number[] = [];
+const verifyAll: number[] = [];
+const aedesRuns: { deliveredPerS: number; ackedPerS: number; latencyMs: { p50: number; p99: number }; cpu: { processCores: number }; serverCores: number }[] = [];
+const echoWindow = Math.max(1, Math.ceil(1_000 / DEVICES));
+
+async function verifyCeiling(): Promise<void> {
+  const v = new VerifyCeiling(CORES, verifySamples);
+  try {
+    verify1.push(await v.rate(VERIFY_S * 1000, 1));
+    verifyAll.push(await v.rate(VERIFY_S * 1000));
+    progress(`verify ceiling: 1 thread ${fmt(verify1.at(-1)!)}/s, ${CORES} threads ${fmt(verifyAll.at(-1)!)}/s`);
+  } finally {
+    await v.close();
+  }
+}
+
+async function aedesCeiling(): Promise<void> {
+  const server = await Child.start("aedes", SERVER);
+  try {
+    const { port } = await server.call<{ port: number }>("start-aedes");
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port, subscribe: "all" });
+    if (c.connected !== DEVICES) throw new Error(`bare aedes: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
+    const s0 = await server.call<{ at: number; cpu: { processS: number } }>("stats");
+    const r = await loadgen.call<(typeof aedesRuns)[number]>("run-echo", { warmupMs: 1_000, measureMs: AEDES_S * 1000, window: echoWindow });
+    const s1 = await server.call<{ at: number; cpu: { processS: number } }>("stats");
+    r.serverCores = (s1.cpu.processS - s0.cpu.processS) / ((s1.at - s0.at) / 1000);
+    aedesRuns.push(r);
+    progress(`bare aedes: ${fmt(r.deliveredPerS)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms (broker ${r.serverCores.toFixed(2)} cores, clients ${r.cpu.processCores.toFixed(2)} cores)`);
+    await loadgen.call("disconnect");
+    await server.call("stop");
+  } finally {
+    await server.stop();
+  }
+}
+
+async function ceilings(): Promise<void> {
+  for (let i = 0; i < CEILING_RUNS; i++) {
+    await verifyCeiling();
+    await aedesCeiling();
+  }
+}
+
+// --- the gateway --------------------------------------------------------------------------------
+interface ServerStats {
+  at: number;
+  memory: { rss: number };
+  cpu: { mainS: number; processS: number };
+  eventLoop: { utilization: number; delayP50Ms: number; delayP99Ms: number; delayMaxMs: number };
+  gateway: { accepted: number; settled: number; pending: number; inFlight: number; logged: number; packages: number; packagesFailed: number; bestSlot: number; rejected: number } | null;
+}
+type Snapshot = ServerStats & { localAt: number; loadgenS: number; machine: { busy: number; total: number }; selfS: number };
+interface OpenRun {
+  devices: number;
+  published: number;
+  publishLagMax: number;
+  offeredPerS: number;
+  acceptedPerS: number;
+  settledPerS: number;
+  windows: { offered: number; accepted: number; settled: number }[];
+  inWindow: number;
+  unsettled: number;
+  unacked: number;
+  settledAll: boolean;
+  drainS: number;
+  duplicates: number;
+  errors: Record<string, number>;
+  receiptMs: { p50: number; p99: number; max: number; slots: { p50: number; p99: number } };
+  ackMs: { p50: number; p99: number; max: number };
+  timeline: { published: number[]; accepted: number[]; settled: number[] };
+  cpu: { mainCores: number; processCores: number };
+}
+interface PackageTrace {
+  envelopes: number;
+  oldestAcceptedAt: number;
+  packStartAt: number;
+  markedAt?: number;
+  submittedAt?: number;
+  submitReturnedAt?: number;
+  bytes?: number;
+  refinedAt?: number;
+  reportedSlot?: number;
+  accumulatedAt?: number;
+  accumulatedSlot?: number;
+  receiptsAt?: number;
+  failed?: string;
+}
+interface Trace {
+  packages: PackageTrace[];
+  blocks: { at: number; slot: number }[];
+  warnings: string[];
+  warningCount: number;
+  errors: Record<string, number>;
+}
+
+async function gatewayRun() {
+  if (PROFILE_DIR !== null) {
+    rmSync(PROFILE_DIR, { recursive: true, force: true });
+    mkdirSync(PROFILE_DIR, { recursive: true });
+  }
+  const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
+  try {
+    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ), inFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT) });
+    const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
+    const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
+    if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
+    progress(`gateway on port ${started.port} (fd limit ${started.fdLimit.soft}); ${DEVICES} devices registered in ${reg.packages} packages, ${(reg.ms / 1000).toFixed(1)} s`);
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port: started.port, subscribe: "down" });
+    if (c.connected !== DEVICES) throw new Error(`gateway: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
+    progress(`${DEVICES} devices connected in ${(c.ms / 1000).toFixed(1)} s; offering ${fmt(RATE)} envelopes/s for ${WARMUP_S} + ${DURATION_S} s`);
+    const snapshots: Snapshot[] = [];
+    let polling = true;
+    const poll = (async () => {
+      while (polling && server.crashed === null) {
+        const s = await server.call<ServerStats>("stats").catch(() => null);
+        const l = await loadgen.call<{ cpu: { processS: number } }>("stats").catch(() => null);
+        if (s === null || l === null) break;
+        snapshots.push({ ...s, localAt: performance.now(), loadgenS: l.cpu.processS, machine: machineCpuS(), selfS: processCpuS() });
+        const g = s.gateway!;
+        if (snapshots.length % 5 === 0) progress(`accepted ${fmt(g.accepted)}, settled ${fmt(g.settled)}, pending ${fmt(g.pending)}, in flight ${g.inFlight}, slot ${g.bestSlot}, ELU ${s.eventLoop.utilization.toFixed(2)}, rss ${fmt(s.memory.rss / 1024 ** 2)} MiB`);
+        await sleep(1_000);
+      }
+    })();
+    // With --cpu-prof: the main thread is also profiled over exactly the load (warm-up + measured part), through node:inspector.
+    let windowProfile: Promise<ProfileSummary> | null = null;
+    if (PROFILE_DIR !== null) {
+      await server.call("profile-start");
+      windowProfile = new Promise((resolve, reject) => setTimeout(() => server.call<ProfileSummary>("profile-stop", { top: 20 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
+    }
+    const runStart = performance.now();
+    const run = await loadgen.call<OpenRun>("run-open", { rate: RATE, warmupMs: WARMUP_S * 1000, measureMs: DURATION_S * 1000, drainMs: DRAIN_S * 1000, slotMs: SLOT_MS });
+    polling = false;
+    await poll;
+    const mainProfile = windowProfile === null ? null : await windowProfile.catch(() => null);
+    const crashed = server.crashed === null ? null : { ...server.crashed, afterS: (server.crashed.localAt - runStart) / 1000 };
+    const trace = crashed === null ? await server.call<Trace>("trace") : null;
+    const batches = crashed === null ? await server.call<{ packages: number; envelopes: number }>("batch-stats") : null;
+    await loadgen.call("disconnect");
+    if (crashed === null) await server.call("stop");
+    else rmSync(started.dataDir, { recursive: true, force: true }); // a crashed gateway leaves its node and log behind
+    // CPU over the measured window (or up to a crash), from the 1 s snapshots.
+    const a = runStart + WARMUP_S * 1000;
+    const b = a + DURATION_S * 1000;
+    const inside = snapshots.filter((s) => s.localAt >= a - 500 && s.localAt <= b + 500);
+    const first = inside[0] ?? snapshots[0]!;
+    const last = inside.at(-1) ?? snapshots.at(-1)!;
+    const spanS = (last.localAt - first.localAt) / 1000;
+    const cpu = {
+      spanS,
+      gatewayCores: (last.cpu.processS - first.cpu.processS) / spanS,
+      gatewayMainCores: (last.cpu.mainS - first.cpu.mainS) / spanS,
+      loadgenCores: (last.loadgenS - first.loadgenS) / spanS,
+      selfCores: (last.selfS - first.selfS) / spanS,
+      machineCores: (last.machine.busy - first.machine.busy) / spanS,
+      othersCores: 0,
+    };
+    cpu.othersCores = Math.max(0, cpu.machineCores - cpu.gatewayCores - cpu.loadgenCores - cpu.selfCores);
+    const elu = inside.slice(1).map((s) => s.eventLoop.utilization);
+    const delayP99 = inside.slice(1).map((s) => s.eventLoop.delayP99Ms);
+    const rssMax = Math.max(...snapshots.map((s) => s.memory.rss));
+    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile };
+  } finally {
+    await server.stop();
+  }
+}
+
+await ceilings();
+const g = await gatewayRun();
+await ceilings();
+await loadgen.stop();
+
+// --- profiles --------------------------------------------------------------------------------
+const profiles: { thread: string; summary: ProfileSummary }[] = [];
+if (PROFILE_DIR !== null) {
+  for (const f of readdirSync(PROFILE_DIR).filter((f) => f.endsWith(".cpuprofile"))) {
+    const threadId = Number(f.split(".")[4]);
+    profiles.push({ thread: threadId === 0 ? "main" : `thread ${threadId}`, summary: summarizeProfile(join(PROFILE_DIR, f)) });
+  }
+  profiles.sort((x, y) => (x.thread === "main" ? -1 : y.thread === "main" ? 1 : y.summary.busyMs - x.summary.busyMs));
+}
+
+if (TRACE_OUT !== null) writeFileSync(TRACE_OUT, JSON.stringify({ trace: g.trace, timeline: g.run.timeline, snapshots: g.snapshots }, null, 1));
+
+// --- report ------------------------------------------------------------------------------------
+const r = g.run;
+const readingsPerS = r.settledPerS * READINGS;
+const w = (k: "offered" | "accepted" | "settled") => {
+  const xs = r.windows.map((x) => x[k]);
+  return `${fmt(median(xs))} (${fmt(min(xs))}–${fmt(max(xs))})`;
+};
+const vAll = median(verifyAll);
+const v1 = median(verify1);
+const aedes = median(aedesRuns.map((x) => x.deliveredPerS));
+const p99Slots = r.receiptMs.slots.p99;
+const met = g.crashed === null && r.settledPerS >= TARGET_PER_S * 0.99 && r.acceptedPerS >= TARGET_PER_S * 0.99 && p99Slots <= TARGET_P99_SLOTS;
+
+if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: aedes mqemitter concurrency set to ${WHAT_IF_MQ} (brokerLimits.concurrency is 1,000)`);
+if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
+console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices, ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
+console.log(
+  table(
+    ["per second, measured window", "whole window", "5 s windows median (min–max)"],
+    [
+      ["envelopes offered (PUBLISH sent)", fmt(r.offeredPerS), w("offered")],
+      ["envelopes accepted (PUBACK)", fmt(r.acceptedPerS), w("accepted")],
+      ["envelopes settled (receipt)", fmt(r.settledPerS), w("settled")],
+      ["readings settled", fmt(readingsPerS), `${fmt(median(r.windows.map((x) => x.settled)) * READINGS)}`],
+    ],
+  ),
+);
+console.log();
+console.log(
+  table(
+    ["latency (envelopes published in the window)", "n", "p50 ms", "p99 ms", "max ms", "p50 slots", "p99 slots"],
+    [
+      ["publish → PUBACK", fmt(r.inWindow), fmt(r.ackMs.p50, 1), fmt(r.ackMs.p99, 1), fmt(r.ackMs.max, 1), (r.ackMs.p50 / SLOT_MS).toFixed(2), (r.ackMs.p99 / SLOT_MS).toFixed(2)],
+      ["publish → receipt", fmt(r.inWindow), fmt(r.receiptMs.p50, 0), fmt(r.receiptMs.p99, 0), fmt(r.receiptMs.max, 0), r.receiptMs.slots.p50.toFixed(2), r.receiptMs.slots.p99.toFixed(2)],
+    ],
+  ),
+);
+console.log(`not receipted within ${DRAIN_S} s after the last publish: ${fmt(r.unsettled)} of ${fmt(r.inWindow)} (counted as ∞ in the percentiles); not PUBACKed: ${fmt(r.unacked)}; coded errors: ${JSON.stringify(r.errors)}; duplicate receipts: ${r.duplicates}`);
+console.log();
+const aedesCell = (f: (x: (typeof aedesRuns)[number]) => number, d = 0) => `${fmt(median(aedesRuns.map(f)), d)} (${fmt(min(aedesRuns.map(f)), d)}–${fmt(max(aedesRuns.map(f)), d)})`;
+console.log(
+  table(
+    ["ceiling (same run, half before, half after)", "n", "median (min–max)", "settled ÷ ceiling", "signature checks ÷ ceiling"],
+    [
+      [`bare aedes, QoS 1 publish → subscribe, ${fmt(DEVICES)} clients, /s`, String(aedesRuns.length), aedesCell((x) => x.deliveredPerS), pct(r.settledPerS / aedes), "–"],
+      [`Ed25519 verify, node:crypto, ${CORES} threads, /s`, String(verifyAll.length), `${fmt(vAll)} (${fmt(min(verifyAll))}–${fmt(max(verifyAll))})`, pct(r.settledPerS / vAll), pct((2 * r.settledPerS) / vAll)],
+      ["Ed25519 verify, node:crypto, 1 thread, /s", String(verify1.length), `${fmt(v1)} (${fmt(min(verify1))}–${fmt(max(verify1))})`, pct(r.settledPerS / v1), pct((2 * r.settledPerS) / v1)],
+    ],
+  ),
+);
+console.log(`(each envelope's signature is checked twice: by the gateway before PUBACK, on its main thread, and by refine on a core's worker thread)`);
+console.log(`bare aedes: publish → delivery p50 ${aedesCell((x) => x.latencyMs.p50, 1)} ms; broker process ${aedesCell((x) => x.serverCores, 2)} cores, clients ${aedesCell((x) => x.cpu.processCores, 2)} cores; ${echoWindow} message(s) in flight per client`);
+console.log();
+const pk = g.trace?.packages ?? [];
+const submitted = pk.filter((p) => p.submittedAt !== undefined);
+const settledPk = pk.filter((p) => p.accumulatedAt !== undefined);
+const blocks = g.trace?.blocks ?? [];
+const blockGaps = blocks.slice(1).map((b, i) => b.at - blocks[i]!.at);
+const medMax = (xs: number[], d = 0) => (xs.length === 0 ? "–" : `${fmt(median(xs), d)} (${fmt(max(xs), d)})`);
+console.log(
+  table(
+    [`where the time and CPU went (${fmt(g.cpu.spanS, 0)} s of 1 s samples in the measured window)`, "value"],
+    [
+      ["gateway process CPU, all threads (cores)", g.cpu.gatewayCores.toFixed(2)],
+      ["gateway main thread CPU (cores)", g.cpu.gatewayMainCores.toFixed(2)],
+      ["gateway main thread event-loop utilisation, 1 s samples, median (max)", `${median(g.elu).toFixed(2)} (${max(g.elu).toFixed(2)})`],
+      ["gateway event-loop delay p99 per 1 s, median (max) ms", medMax(g.delayP99, 1)],
+      ["load generator process CPU (cores)", g.cpu.loadgenCores.toFixed(2)],
+      ["this orchestrating process (cores)", g.cpu.selfCores.toFixed(2)],
+      [`whole machine busy (cores of ${CORES}) / of which other processes`, `${g.cpu.machineCores.toFixed(2)} / ${g.cpu.othersCores.toFixed(2)}`],
+      ["gateway RSS max (MiB)", fmt(g.rssMax / 1024 ** 2)],
+      ["block interval, median (p99, max) ms", blockGaps.length === 0 ? "–" : `${fmt(median(blockGaps))} (${fmt(percentile(blockGaps, 99))}, ${fmt(max(blockGaps))})`],
+      ["gateway warnings", g.trace === null ? "(crashed)" : `${g.trace.warningCount}${g.trace.warnings[0] ? `: ${g.trace.warnings[0].slice(0, 120)}` : ""}`],
+    ],
+  ),
+);
+console.log();
+const stage = (f: (p: PackageTrace) => number | undefined) => pk.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
+console.log(
+  table(
+    [`settlement, per work package (${pk.length} packed, ${submitted.length} submitted, ${settledPk.length} accumulated, ${pk.filter((p) => p.failed).length} failed)`, "median", "max"],
+    [
+      ["envelopes per package", ...medMax(stage((p) => p.envelopes)).split(" ")],
+      ["package bytes", ...medMax(stage((p) => p.bytes)).split(" ")],
+      ["oldest envelope: accepted → packing starts (waiting, then building), ms", ...medMax(stage((p) => p.packStartAt - p.oldestAcceptedAt)).split(" ")],
+      ["log.markSubmitted (LMDB, rewrites every entry), ms", ...medMax(stage((p) => (p.markedAt === undefined ? undefined : p.markedAt - p.packStartAt))).split(" ")],
+      ["node submitWorkPackage call (intake), ms", ...medMax(stage((p) => (p.submitReturnedAt === undefined ? undefined : p.submitReturnedAt - p.submittedAt!))).split(" ")],
+      ["submitted → refined, ms", ...medMax(stage((p) => (p.refinedAt === undefined ? undefined : p.refinedAt - p.submittedAt!))).split(" ")],
+      ["refined → accumulated, ms", ...medMax(stage((p) => (p.accumulatedAt === undefined ? undefined : p.accumulatedAt - p.refinedAt!))).split(" ")],
+      ["accumulated → receipts published, ms", ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.accumulatedAt!))).split(" ")],
+      ["oldest envelope: accepted → receipts published, ms", ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.oldestAcceptedAt))).split(" ")],
+      ["packages in flight when packed (submitted, not settled)", ...medMax(pk.map((p) => pk.filter((q) => q.submittedAt !== undefined && q.submittedAt < p.packStartAt && (q.receiptsAt ?? Number.POSITIVE_INFINITY) > p.packStartAt).length)).split(" ")],
+    ].map((r) => [r[0]!, r[1]!, (r[2] ?? "").replace(/[()]/g, "")]),
+  ),
+);
+if (g.crashed !== null) {
+  const lines = g.crashed.stack.split("\n");
+  const frames = new Map<string, number>();
+  for (const l of lines.slice(1)) frames.set(l.trim(), (frames.get(l.trim()) ?? 0) + 1);
+  const end = Math.floor(g.crashed.afterS);
+  const from = end > WARMUP_S + 1 ? WARMUP_S : 0;
+  const sum = (xs: number[]) => xs.slice(from, end).reduce((x, y) => x + y, 0);
+  const span = Math.max(1, end - from);
+  console.log(`\nTHE GATEWAY PROCESS CRASHED ${g.crashed.afterS.toFixed(1)} s after the load started: ${lines[0]}`);
+  console.log(`before the crash (seconds ${from}–${end} of the load): offered ${fmt(sum(r.timeline.published) / span)}/s, accepted ${fmt(sum(r.timeline.accepted) / span)}/s, settled ${fmt(sum(r.timeline.settled) / span)}/s`);
+  console.log(`innermost frames (of ${lines.length - 1} kept; × = times in those):\n${[...frames].slice(0, 14).map(([f, n]) => `  ${n > 1 ? `${n}× ` : ""}${f}`).join("\n")}`);
+}
+console.log();
+const shortfall = (1 - r.settledPerS / TARGET_PER_S) * 100;
+console.log(
+  `target: ≥ ${fmt(TARGET_PER_S)} envelopes/s (${fmt(TARGET_PER_S * 60)} readings/s) sustained, p99 receipt ≤ ${TARGET_P99_SLOTS} slots: ${met ? "MET" : "MISSED"} — settled ${fmt(r.settledPerS)}/s (${shortfall > 0 ? `${shortfall.toFixed(0)}% short` : `${(-shortfall).toFixed(0)}% over`}), accepted ${fmt(r.acceptedPerS)}/s, p99 receipt ${p99Slots.toFixed(2)} slots`,
+);
+console.log(`timeline (per second: published / accepted / settled): ${r.timeline.published.map((p, i) => `${p}/${r.timeline.accepted[i]}/${r.timeline.settled[i]}`).join(" ")}`);
+
+if (g.mainProfile !== null) profiles.unshift({ thread: `main, during the load only (${WARMUP_S + DURATION_S} s)`, summary: g.mainProfile });
+for (const p of profiles) {
+  if (p.thread === "main") continue; // the whole-lifetime main-thread profile includes start-up and registration: the windowed one is shown instead
+  if (!p.thread.startsWith("main") && p.summary.busyMs - (p.summary.self.find((x) => x.name.startsWith("atomicsWaitLoop"))?.ms ?? 0) < 2_000) continue; // idle loader threads
+  const s = p.summary;
+  console.log(`\nprofile of the gateway process, ${p.thread}: busy ${fmt(s.busyMs)} ms of ${fmt(s.wallMs)} ms`);
+  console.log(table(["self time (top functions)", "ms", "share of busy"], s.self.slice(0, p.thread.startsWith("main") ? 20 : 8).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
+  console.log(table(["self time by area", "ms", "share of busy"], s.areas.slice(0, 10).map((x) => [x.name, fmt(x.ms), pct(x.share)])));
+  if (p.thread.startsWith("main")) console.log(table(["total time (inclusive)", "ms", "share of busy"], s.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
+}
+
+const round = (x: number, d = 1) => Number(x.toFixed(d));
+console.log(
+  JSON.stringify({
+    revision: REVISION,
+    devices: DEVICES,
+    readingsPerEnvelope: READINGS,
+    envelopeBytes: prepared.envelopeBytesMedian,
+    offeredPerS: round(r.offeredPerS),
+    acceptedPerS: round(r.acceptedPerS),
+    settledPerS: round(r.settledPerS),
+    readingsPerS: round(readingsPerS),
+    settledPerSWindows: { median: median(r.windows.map((x) => x.settled)), min: min(r.windows.map((x) => x.settled)), max: max(r.windows.map((x) => x.settled)) },
+    receiptMs: { p50: round(r.receiptMs.p50), p99: round(r.receiptMs.p99) },
+    receiptSlots: { p50: round(r.receiptMs.slots.p50, 2), p99: round(r.receiptMs.slots.p99, 2) },
+    ackMs: { p50: round(r.ackMs.p50), p99: round(r.ackMs.p99) },
+    unsettled: r.unsettled,
+    aedesDeliveriesPerS: round(aedes),
+    verifyAllCoresPerS: round(vAll),
+    verify1CorePerS: round(v1),
+    ofAedes: round(r.settledPerS / aedes, 3),
+    ofVerifyAllCores: round(r.settledPerS / vAll, 3),
+    gatewayCores: round(g.cpu.gatewayCores, 2),
+    gatewayMainCores: round(g.cpu.gatewayMainCores, 2),
+    loadgenCores: round(g.cpu.loadgenCores, 2),
+    otherProcessesCores: round(g.cpu.othersCores, 2),
+    crashed: g.crashed === null ? null : { afterS: round(g.crashed.afterS), error: g.crashed.stack.split("\n")[0] },
+    targetMet: met,
+    profiled: PROFILE_DIR !== null,
+    whatIfMqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ),
+    whatIfInFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT),
+  }),
+);

@@ -1,0 +1,288 @@
+/**
+ * The server side of the gateway benchmarks, run as its own process (bench/gateway.ts and
+ * bench/idle-connections.ts fork it): either the gateway with its embedded node
+ * (gateway/testing/harness.ts: JamNode + Gateway in one process, refine on the node's worker
+ * threads) or a bare aedes broker (no hooks), answering commands over IPC: start, register
+ * devices, stats (memory, CPU of the main thread and of the process, event-loop utilisation and
+ * delay, the gateway's counters), package and block timelines, stop.
+ */
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { Aedes } from "aedes";
+import { brokerLimits } from "../../gateway/broker.ts";
+import { telemetryService } from "../../gateway/services/telemetry.ts";
+import { settlementLimits } from "../../gateway/settlement.ts";
+import { type Harness, startHarness } from "../../gateway/testing/harness.ts";
+import { tinyParams } from "../../node/chain/params.ts";
+import { toHex } from "../../node/codec/jam.ts";
+import { TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { summarizeProfile } from "./cpuprofile.ts";
+import { benchDevice, HARNESS_GATEWAY_KEY, registerInBulk } from "./devices.ts";
+import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
+
+let harness: Harness | null = null;
+let profiler: Session | null = null;
+let bare: { aedes: Aedes; tcp: Server } | null = null;
+const warnings: string[] = [];
+let warningCount = 0;
+
+/**
+ * Per work package of envelopes, ms on this process's clock: the oldest envelope's acceptance, the
+ * gateway's packing (log.markSubmitted), the node's submit call, its statuses, and the moment its
+ * receipts were published (log.remove follows the notifications in Settlement.settle).
+ */
+interface PackageTrace {
+  envelopes: number;
+  oldestAcceptedAt: number;
+  packStartAt: number;
+  markedAt?: number;
+  submittedAt?: number;
+  submitReturnedAt?: number;
+  bytes?: number;
+  refinedAt?: number;
+  reportedSlot?: number;
+  accumulatedAt?: number;
+  accumulatedSlot?: number;
+  receiptsAt?: number;
+  failed?: string;
+}
+const packages: PackageTrace[] = [];
+const byHash = new Map<string, PackageTrace>();
+/** performance.now() of a Date.now() time. */
+const perfOf = (epochMs: number) => performance.now() - (Date.now() - epochMs);
+const blocks: { at: number; slot: number }[] = [];
+
+const delay = monitorEventLoopDelay({ resolution: 10 });
+delay.enable();
+let lastElu = performance.eventLoopUtilization();
+
+function note(line: string): void {
+  warningCount++;
+  if (warnings.length < 20) {
+    warnings.push(line);
+    process.stderr.write(`[gateway-server] ${line}\n`);
+  }
+}
+const logger = {
+  info() {},
+  warn(o: object, m: string) {
+    note(`${m} ${JSON.stringify(o).slice(0, 300)}`);
+  },
+  error(o: object, m: string) {
+    note(`ERROR ${m} ${JSON.stringify(o).slice(0, 300)}`);
+  },
+};
+process.on("warning", (w) => note(`process warning: ${w.name}: ${w.message}`));
+
+// A crash of the gateway is a result: it is reported to the orchestrator, then the process is
+// killed, because after a fatal exception mid-write lmdb-js's write thread waits for the main
+// thread forever and the process would hang in exit (seen: main thread in uv_thread_join, the
+// threadpool thread in lmdb WriteWorker::WaitForCallbacks).
+process.on("uncaughtException", (e) => {
+  const stack = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`[gateway-server] CRASH (uncaught exception): ${stack}\n`);
+  process.send!({ crashed: stack.slice(0, 20_000), at: performance.now() }, () => process.kill(process.pid, "SIGKILL"));
+  setTimeout(() => process.kill(process.pid, "SIGKILL"), 2_000);
+});
+
+async function counterValue(metric: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return (await metric.get()).values.reduce((s, v) => s + v.value, 0);
+}
+
+/** Memory of this process; rssAnon excludes file-backed pages (LMDB maps its files, and those pages come and go). */
+function memory() {
+  const m = process.memoryUsage();
+  const status = readFileSync("/proc/self/status", "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: m.rss, rssAnon: kib("RssAnon"), rssFile: kib("RssFile"), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+serve({
+  async "start-gateway"(args) {
+    const slotMs = Number(args.slotMs);
+    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null } });
+    const h = harness;
+    if (args.inFlight !== undefined && args.inFlight !== null) {
+      // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
+      (settlementLimits as { packagesInFlightMax: number }).packagesInFlightMax = Number(args.inFlight);
+    }
+    if (args.mqConcurrency !== undefined && args.mqConcurrency !== null) {
+      // What-if only (bench/gateway.ts --what-if-mq-concurrency): the gateway as shipped uses brokerLimits.concurrency.
+      (h.gateway as unknown as { broker: { aedes: { mq: { concurrency: number } } } }).broker.aedes.mq.concurrency = Number(args.mqConcurrency);
+    }
+    await h.node.subscribeBestBlock((b) => blocks.push({ at: performance.now(), slot: b.slot }));
+    // Trace every package the gateway's settlement submits (the node is the harness's JamNode).
+    // Trace the settlement's packages (bench instrumentation: wrappers around the log's and the node's methods; behaviour unchanged).
+    const log = h.gateway.log;
+    const markSubmitted = log.markSubmitted.bind(log);
+    log.markSubmitted = async (entries, packageHash) => {
+      const trace: PackageTrace = { envelopes: entries.length, oldestAcceptedAt: perfOf(Math.min(...entries.map((e) => e.acceptedAtMs))), packStartAt: performance.now() };
+      byHash.set(packageHash, trace);
+      packages.push(trace);
+      const out = await markSubmitted(entries, packageHash);
+      trace.markedAt = performance.now();
+      return out;
+    };
+    const remove = log.remove.bind(log);
+    log.remove = async (entries) => {
+      const hex = entries[0]?.packageHash;
+      const trace = hex === undefined ? undefined : byHash.get(hex);
+      if (trace !== undefined) trace.receiptsAt ??= performance.now();
+      return remove(entries);
+    };
+    const submit = h.node.submitWorkPackage.bind(h.node);
+    h.node.submitWorkPackage = async (core, bytes, extrinsics) => {
+      const submittedAt = performance.now();
+      const hash = await submit(core, bytes, extrinsics);
+      const trace = byHash.get(toHex(hash));
+      if (trace === undefined) return hash; // a registration package
+      trace.submittedAt = submittedAt;
+      trace.submitReturnedAt = performance.now();
+      trace.bytes = bytes.length;
+      void h.node.subscribeWorkPackageStatus(hash, (s) => {
+        if (s.kind === "refined") trace.refinedAt ??= performance.now();
+        if (s.kind === "reported") trace.reportedSlot ??= s.reportedIn.slot;
+        if (s.kind === "accumulated") {
+          trace.accumulatedAt = performance.now();
+          trace.accumulatedSlot = s.accumulatedIn.slot;
+        }
+        if (s.kind === "failed") trace.failed = s.code;
+      });
+      return hash;
+    };
+    return { port: h.gateway.mqttPort, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory() };
+  },
+
+  /** Registers devices [from, to) in bulk (through the node), then looks each up once so the gateway's registry knows it. */
+  async register(args) {
+    const h = harness!;
+    const from = Number(args.from);
+    const to = Number(args.to);
+    const keys = Array.from({ length: to - from }, (_, i) => benchDevice(from + i).key.publicKey);
+    const service = telemetryService(TELEMETRY_SERVICE.id);
+    return registerInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, service, keys);
+  },
+
+  /** Looks devices [from, to) up in the gateway's registry (reads the ledger once per device, then caches). */
+  async "warm-registry"(args) {
+    const h = harness!;
+    const started = performance.now();
+    let missing = 0;
+    for (let i = Number(args.from); i < Number(args.to); i++) if ((await h.gateway.registry.lookup(benchDevice(i).deviceId)) === null) missing++;
+    return { ms: performance.now() - started, missing, cached: h.gateway.registry.size };
+  },
+
+  async "start-aedes"() {
+    // A bare broker: aedes with the gateway's limits (gateway/broker.ts) and no hooks at all.
+    const aedes = await Aedes.createBroker({
+      maxTopicLevels: brokerLimits.maxTopicLevels,
+      drainTimeout: brokerLimits.drainTimeoutMs,
+      queueLimit: brokerLimits.queueLimit,
+      concurrency: brokerLimits.concurrency,
+      connectTimeout: brokerLimits.connectTimeoutMs,
+      keepaliveLimit: brokerLimits.keepaliveLimitS,
+    });
+    const tcp = createServer((socket) => aedes.handle(socket));
+    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+    bare = { aedes, tcp };
+    return { port: (tcp.address() as AddressInfo).port, fdLimit: openFilesLimit(), memory: memory() };
+  },
+
+  async stats() {
+    const elu = performance.eventLoopUtilization(lastElu);
+    lastElu = performance.eventLoopUtilization();
+    const out = {
+      at: performance.now(),
+      memory: memory(),
+      cpu: { mainS: mainThreadCpuS(), processS: processCpuS() },
+      eventLoop: { utilization: elu.utilization, delayP50Ms: delay.percentile(50) / 1e6, delayP99Ms: delay.percentile(99) / 1e6, delayMaxMs: delay.max / 1e6 },
+      connections: bare?.aedes.connectedClients ?? null,
+      gateway: null as null | Record<string, number>,
+    };
+    delay.reset();
+    if (harness !== null) {
+      const g = harness.gateway;
+      const m = g.metrics;
+      out.gateway = {
+        accepted: await counterValue(m.accepted),
+        rejected: await counterValue(m.rejected),
+        settled: await counterValue(m.settled),
+        packages: await counterValue(m.packages),
+        packagesFailed: await counterValue(m.packagesFailed),
+        pending: g.settlement.pendingCount,
+        inFlight: g.settlement.inFlightCount,
+        logged: g.log.count,
+        connections: (await m.connections.get()).values[0]?.value ?? 0,
+        bestSlot: harness.node.bestSlot,
+      };
+    }
+    return out;
+  },
+
+  gc() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error("run with --expose-gc");
+    for (let i = 0; i < 3; i++) gc();
+    return memory();
+  },
+
+  trace() {
+    return {
+      packages: packages.map((p) => ({ ...p })),
+      blocks: blocks.slice(),
+      warnings: warnings.slice(),
+      warningCount,
+      errors: harness?.gateway.errorStats() ?? {},
+    };
+  },
+
+  async "batch-stats"() {
+    if (harness === null) return null;
+    const m = harness.gateway.metrics;
+    const values = (await m.batchEnvelopes.get()).values;
+    const sum = values.find((v) => v.metricName === "jamgate_batch_envelopes_sum")?.value ?? 0;
+    const count = values.find((v) => v.metricName === "jamgate_batch_envelopes_count")?.value ?? 0;
+    return { packages: count, envelopes: sum };
+  },
+
+  /** Starts the V8 CPU profiler on this process's main thread (node:inspector). */
+  async "profile-start"() {
+    profiler ??= new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+    return null;
+  },
+
+  /** Stops it and returns the summary (bench/lib/cpuprofile.ts). */
+  async "profile-stop"(args) {
+    const { profile } = (await profiler!.post("Profiler.stop")) as { profile: object };
+    profiler!.disconnect();
+    const path = join(tmpdir(), `jamgate-bench-${process.pid}.cpuprofile`);
+    writeFileSync(path, JSON.stringify(profile));
+    const summary = summarizeProfile(path, Number(args.top ?? 12));
+    rmSync(path, { force: true });
+    return summary;
+  },
+
+  async stop() {
+    if (harness !== null) {
+      const dir = harness.dataDir;
+      await harness.stop();
+      harness = null;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    if (bare !== null) {
+      const b = bare;
+      bare = null;
+      await new Promise<void>((resolve) => b.aedes.close(() => resolve()));
+      await new Promise<void>((resolve) => b.tcp.close(() => resolve()));
+    }
+    return null;
+  },
+});
+

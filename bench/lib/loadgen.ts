@@ -1,0 +1,364 @@
+/**
+ * The load generator of the gateway benchmarks, run as its own process (forked by bench/gateway.ts
+ * and bench/idle-connections.ts), so the gateway's event loop never shares a thread with it.
+ * Commands over IPC:
+ *
+ * - prepare: pre-sign every envelope of the run (worker threads, node:crypto) before anything is
+ *   timed, so signing does not throttle the offered load;
+ * - connect: one mqtt.js client per device (MQTT 3.1.1, clean session, no reconnect), each from a
+ *   loopback source address shared by 100 devices, subscribed to its down topics;
+ * - run-open: publish at a fixed total rate (QoS 1), devices in turn, and time each envelope's
+ *   PUBACK and receipt;
+ * - run-echo: the ceiling on a bare broker: every client subscribed to its own topic keeps a
+ *   window of messages in flight, publishing the next when one comes back;
+ * - stats, disconnect.
+ */
+import { availableParallelism } from "node:os";
+import { createConnection } from "node:net";
+import { Worker } from "node:worker_threads";
+import { MqttClient } from "mqtt";
+import { decodeDeviceError, decodeReceipt } from "../../devices/messages.ts";
+import { type BenchDevice, benchDevice, benchToken } from "./devices.ts";
+import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
+import { median, percentile } from "./stats.ts";
+
+interface Device {
+  readonly d: BenchDevice;
+  readonly up: string;
+  envelopes: Buffer[];
+  client: MqttClient | null;
+}
+
+let devices: Device[] = [];
+let onReceipt: (device: number, seq: number, at: number) => void = () => {};
+let onError: (device: number, code: string) => void = () => {};
+let onUp: (device: number, at: number) => void = () => {};
+
+function newDevice(index: number): Device {
+  const d = benchDevice(index);
+  return { d, up: `devices/${d.deviceId}/up/meter.reading`, envelopes: [], client: null };
+}
+
+/** Devices [from, to), reusing the current list when it is that range. */
+function ensureDevices(from: number, to: number): void {
+  if (devices.length === to - from && devices[0]?.d.index === from) return;
+  devices = Array.from({ length: to - from }, (_, i) => newDevice(from + i));
+}
+
+async function prepare(args: Record<string, unknown>) {
+  const from = Number(args.from);
+  const to = Number(args.to);
+  const perDevice = Number(args.perDevice);
+  const readings = Number(args.readings);
+  ensureDevices(from, to);
+  const started = performance.now();
+  const threads = Math.max(1, Math.min(availableParallelism(), to - from));
+  const per = Math.ceil((to - from) / threads);
+  // Readings end 10 min before now: the gateway refuses an envelope more than 5 min ahead of its clock (JG_ERR_ENVELOPE_FUTURE).
+  const startMs = Date.now() - (perDevice * readings + 600) * 1000;
+  const results = await Promise.all(
+    Array.from({ length: threads }, (_, t) => {
+      const a = from + t * per;
+      const b = Math.min(to, a + per);
+      return new Promise<{ a: number; b: number; buffer: ArrayBuffer; offsets: Float64Array }>((resolve, reject) => {
+        const w = new Worker(new URL("./sign-worker.mjs", import.meta.url), { workerData: { from: a, to: b, perDevice, readings, startMs } });
+        w.once("message", (m: { buffer: ArrayBuffer; offsets: Float64Array }) => {
+          resolve({ a, b, ...m });
+          void w.terminate();
+        });
+        w.once("error", reject);
+      });
+    }),
+  );
+  let bytes = 0;
+  const sizes: number[] = [];
+  for (const r of results) {
+    for (let i = r.a; i < r.b; i++) {
+      const dev = devices[i - from]!;
+      dev.envelopes = [];
+      for (let s = 0; s < perDevice; s++) {
+        const k = (i - r.a) * perDevice + s;
+        const start = r.offsets[k]!;
+        const end = r.offsets[k + 1]!;
+        dev.envelopes.push(Buffer.from(r.buffer, start, end - start));
+        bytes += end - start;
+        if (sizes.length < 10_000) sizes.push(end - start);
+      }
+    }
+  }
+  return { ms: performance.now() - started, envelopes: (to - from) * perDevice, bytes, envelopeBytesMedian: median(sizes), threads };
+}
+
+function connectOne(dev: Device, port: number, keepaliveS: number, topic: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const client = new MqttClient(() => createConnection({ host: "127.0.0.1", port, localAddress: dev.d.sourceIp }), {
+      clientId: `bench-${dev.d.index}`,
+      username: dev.d.deviceId,
+      password: benchToken(dev.d, Date.now() + 3_600_000),
+      protocolVersion: 4,
+      clean: true,
+      keepalive: keepaliveS,
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+    });
+    const fail = (e: Error) => {
+      client.removeAllListeners("connect");
+      client.end(true);
+      resolve(String(e.message ?? e));
+    };
+    client.once("error", fail);
+    client.once("connect", () => {
+      client.removeListener("error", fail);
+      client.on("error", () => {});
+      dev.client = client;
+      const index = devices.indexOf(dev);
+      client.on("message", (t, payload) => {
+        const at = performance.now();
+        if (t.endsWith("/receipts")) {
+          const r = decodeReceipt(new Uint8Array(payload));
+          if (r !== null) onReceipt(index, r.seq, at);
+        } else if (t.endsWith("/errors")) {
+          onError(index, decodeDeviceError(new Uint8Array(payload))?.code ?? "undecodable");
+        } else onUp(index, at);
+      });
+      client.subscribe(topic, { qos: 1 }, (e, granted) => {
+        if (e) resolve(`subscribe: ${e.message}`);
+        else if (granted?.[0]?.qos === 128) resolve("subscribe refused");
+        else resolve(null);
+      });
+    });
+  });
+}
+
+async function connect(args: Record<string, unknown>) {
+  const from = Number(args.from);
+  const to = Number(args.to);
+  // append: devices [from, to) join those already connected (the idle benchmark connects in steps).
+  let todo: Device[];
+  if (args.append === true) {
+    todo = Array.from({ length: to - from }, (_, i) => newDevice(from + i));
+    devices.push(...todo);
+  } else {
+    ensureDevices(from, to);
+    todo = devices;
+  }
+  const port = Number(args.port);
+  const keepaliveS = Number(args.keepaliveS ?? 60);
+  const concurrency = Number(args.concurrency ?? 100);
+  const subscribe = String(args.subscribe ?? "down");
+  const started = performance.now();
+  const errors = new Map<string, number>();
+  let connected = 0;
+  let at = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (at < todo.length) {
+        const dev = todo[at++]!;
+        const topic = subscribe === "all" ? `devices/${dev.d.deviceId}/#` : `devices/${dev.d.deviceId}/down/#`;
+        const e = await connectOne(dev, port, keepaliveS, topic);
+        if (e === null) connected++;
+        else errors.set(e, (errors.get(e) ?? 0) + 1);
+      }
+    }),
+  );
+  return { ms: performance.now() - started, connected, errors: Object.fromEntries(errors), fdLimit: openFilesLimit() };
+}
+
+async function disconnect() {
+  await Promise.all(devices.map((d) => (d.client === null ? Promise.resolve() : d.client.endAsync(true).catch(() => {}))));
+  for (const d of devices) d.client = null;
+  return null;
+}
+
+/** Counts per whole second since `start` of the finite values in `xs`. */
+function perSecond(xs: Float64Array, start: number, seconds: number): number[] {
+  const out = new Array<number>(seconds).fill(0);
+  for (const x of xs) {
+    if (!Number.isFinite(x)) continue;
+    const s = Math.floor((x - start) / 1000);
+    if (s >= 0 && s < seconds) out[s]!++;
+  }
+  return out;
+}
+
+function countIn(xs: Float64Array, a: number, b: number): number {
+  let n = 0;
+  for (const x of xs) if (x >= a && x < b) n++;
+  return n;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Open loop: `rate` envelopes/s in total, device after device, for warmupMs + measureMs; then wait up to drainMs for receipts. */
+async function runOpen(args: Record<string, unknown>) {
+  const rate = Number(args.rate);
+  const warmupMs = Number(args.warmupMs);
+  const measureMs = Number(args.measureMs);
+  const drainMs = Number(args.drainMs);
+  const slotMs = Number(args.slotMs);
+  const n = devices.length;
+  const perDevice = devices[0]!.envelopes.length;
+  const total = Math.min(n * perDevice, Math.ceil((rate * (warmupMs + measureMs)) / 1000));
+  const pubAt = new Float64Array(total).fill(Number.NaN);
+  const ackAt = new Float64Array(total).fill(Number.NaN);
+  const rcptAt = new Float64Array(total).fill(Number.NaN);
+  const errors = new Map<string, number>();
+  let duplicates = 0;
+  onReceipt = (device, seq, at) => {
+    const m = seq * n + device;
+    if (m >= total) return;
+    if (Number.isNaN(rcptAt[m]!)) rcptAt[m] = at;
+    else duplicates++;
+  };
+  onError = (_device, code) => errors.set(code, (errors.get(code) ?? 0) + 1);
+  const cpu0 = { main: mainThreadCpuS(), proc: processCpuS() };
+  const start = performance.now();
+  const endPublish = start + warmupMs + measureMs;
+  let next = 0;
+  let lateMax = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
+      if (due - next > lateMax) lateMax = due - next;
+      while (next < due) {
+        const m = next++;
+        const dev = devices[m % n]!;
+        const seq = Math.floor(m / n);
+        pubAt[m] = performance.now();
+        dev.client!.publish(dev.up, dev.envelopes[seq]!, { qos: 1 }, (e) => {
+          if (!e) ackAt[m] = performance.now();
+        });
+      }
+      if (next >= total || now >= endPublish) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const cpu1 = { main: mainThreadCpuS(), proc: processCpuS(), at: performance.now() };
+  // Drain: wait for the receipts of everything published, up to drainMs.
+  const drainUntil = performance.now() + drainMs;
+  let settledAll = false;
+  while (performance.now() < drainUntil) {
+    let missing = 0;
+    for (let m = 0; m < next; m++) if (Number.isNaN(rcptAt[m]!)) missing++;
+    if (missing === 0) {
+      settledAll = true;
+      break;
+    }
+    await sleep(100);
+  }
+  const drainedAt = performance.now();
+  const a = start + warmupMs;
+  const b = endPublish;
+  const measureS = measureMs / 1000;
+  const receiptMs: number[] = [];
+  const ackMs: number[] = [];
+  let inWindow = 0;
+  let unsettled = 0;
+  let unacked = 0;
+  for (let m = 0; m < next; m++) {
+    const p = pubAt[m]!;
+    if (!(p >= a && p < b)) continue;
+    inWindow++;
+    const r = rcptAt[m]!;
+    const k = ackAt[m]!;
+    receiptMs.push(Number.isNaN(r) ? Number.POSITIVE_INFINITY : r - p);
+    ackMs.push(Number.isNaN(k) ? Number.POSITIVE_INFINITY : k - p);
+    if (Number.isNaN(r)) unsettled++;
+    if (Number.isNaN(k)) unacked++;
+  }
+  const seconds = Math.ceil((drainedAt - start) / 1000);
+  // Rates in 5 s windows of the measured part (the ratio's spread).
+  const windows: { offered: number; accepted: number; settled: number }[] = [];
+  for (let w = a; w + 5_000 <= b + 1; w += 5_000) {
+    windows.push({ offered: countIn(pubAt, w, w + 5_000) / 5, accepted: countIn(ackAt, w, w + 5_000) / 5, settled: countIn(rcptAt, w, w + 5_000) / 5 });
+  }
+  return {
+    devices: n,
+    rate,
+    published: next,
+    publishLagMax: lateMax,
+    measureS,
+    offeredPerS: countIn(pubAt, a, b) / measureS,
+    acceptedPerS: countIn(ackAt, a, b) / measureS,
+    settledPerS: countIn(rcptAt, a, b) / measureS,
+    windows,
+    inWindow,
+    unsettled,
+    unacked,
+    settledAll,
+    drainS: (drainedAt - cpu1.at) / 1000,
+    duplicates,
+    errors: Object.fromEntries(errors),
+    receiptMs: { p50: percentile(receiptMs, 50), p99: percentile(receiptMs, 99), max: percentile(receiptMs, 100), slots: { p50: percentile(receiptMs, 50) / slotMs, p99: percentile(receiptMs, 99) / slotMs } },
+    ackMs: { p50: percentile(ackMs, 50), p99: percentile(ackMs, 99), max: percentile(ackMs, 100) },
+    timeline: { published: perSecond(pubAt, start, seconds), accepted: perSecond(ackAt, start, seconds), settled: perSecond(rcptAt, start, seconds) },
+    cpu: { mainCores: (cpu1.main - cpu0.main) / ((cpu1.at - start) / 1000), processCores: (cpu1.proc - cpu0.proc) / ((cpu1.at - start) / 1000) },
+  };
+}
+
+/** Closed loop on a bare broker: each client keeps `window` messages to itself in flight for warmupMs + measureMs. */
+async function runEcho(args: Record<string, unknown>) {
+  const warmupMs = Number(args.warmupMs);
+  const measureMs = Number(args.measureMs);
+  const window = Number(args.window);
+  const n = devices.length;
+  const start = performance.now();
+  const a = start + warmupMs;
+  const b = a + measureMs;
+  let running = true;
+  let delivered = 0;
+  let acked = 0;
+  const latencies: number[] = [];
+  const sentAt: number[][] = devices.map(() => []);
+  const counter = new Array<number>(n).fill(0);
+  const send = (i: number) => {
+    const dev = devices[i]!;
+    const now = performance.now();
+    sentAt[i]!.push(now);
+    const k = counter[i]!;
+    counter[i] = k + 1;
+    dev.client!.publish(dev.up, dev.envelopes[k % dev.envelopes.length]!, { qos: 1 }, () => {
+      const t = performance.now();
+      if (t >= a && t < b) acked++;
+    });
+  };
+  onUp = (i, at) => {
+    const sent = sentAt[i]!.shift();
+    if (at >= a && at < b) {
+      delivered++;
+      if (sent !== undefined) latencies.push(at - sent);
+    }
+    if (running) send(i);
+  };
+  const cpu0 = { main: mainThreadCpuS(), proc: processCpuS() };
+  for (let w = 0; w < window; w++) for (let i = 0; i < n; i++) send(i);
+  await sleep(warmupMs + measureMs);
+  running = false;
+  const cpu1 = { main: mainThreadCpuS(), proc: processCpuS(), at: performance.now() };
+  await sleep(1_000); // let what is in flight come back before the next run
+  onUp = () => {};
+  return {
+    deliveredPerS: delivered / (measureMs / 1000),
+    ackedPerS: acked / (measureMs / 1000),
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+    cpu: { mainCores: (cpu1.main - cpu0.main) / ((cpu1.at - start) / 1000), processCores: (cpu1.proc - cpu0.proc) / ((cpu1.at - start) / 1000) },
+  };
+}
+
+serve({
+  prepare,
+  connect,
+  disconnect,
+  "run-open": runOpen,
+  "run-echo": runEcho,
+  stats() {
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, cpu: { mainS: mainThreadCpuS(), processS: processCpuS() }, connected: devices.filter((d) => d.client?.connected).length };
+  },
+  gc() {
+    (globalThis as { gc?: () => void }).gc?.();
+    return process.memoryUsage().rss;
+  },
+});
