@@ -352,8 +352,9 @@ console.log(
   ),
 );
 console.log();
+if (g.trace === null) console.log("settlement, per work package: no trace (the gateway crashed)");
 const stage = (f: (p: PackageTrace) => number | undefined) => pk.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
-console.log(
+if (g.trace !== null) console.log(
   table(
     [`settlement, per work package (${pk.length} packed, ${submitted.length} submitted, ${settledPk.length} accumulated, ${pk.filter((p) => p.failed).length} failed)`, "median", "max"],
     [

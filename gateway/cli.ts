@@ -148,5 +148,11 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
       };
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
+      // A bug must end the process, not leave it hanging half-alive (lmdb's write thread keeps it
+      // from exiting on its own): what was PUBACKed is in the durable log, so a restart resumes.
+      process.on("uncaughtException", (error) => {
+        log.fatal({ err: error }, "uncaught exception: exiting");
+        process.exit(1);
+      });
     });
 }

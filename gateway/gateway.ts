@@ -25,6 +25,9 @@ import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 
+/** Receipts and errors handed to the broker per turn of the event loop (see Gateway.notify). */
+const DOWNLINK_BATCH = 500;
+
 export interface GatewayLimits {
   readonly connectionsMax: number;
   readonly connectsPerIp: BucketLimit;
@@ -296,7 +299,29 @@ export class Gateway {
     this.publishDown(deviceId, "errors", encodeDeviceError({ seq, code, detail }));
   }
 
+  /**
+   * Receipts and errors waiting to be handed to aedes. A settled package yields thousands of
+   * them at once; handing them over in one synchronous loop overflows mqemitter's stack
+   * (recursion in its release path, mcollina/mqemitter#204), so they go DOWNLINK_BATCH per
+   * turn of the event loop, which also lets sockets be read in between.
+   */
+  private readonly downlink: DeviceNotice[] = [];
+  private draining = false;
+
   private notify(notice: DeviceNotice): void {
+    this.downlink.push(notice);
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => this.drainDownlink());
+  }
+
+  private drainDownlink(): void {
+    for (const notice of this.downlink.splice(0, DOWNLINK_BATCH)) this.tell(notice);
+    if (this.downlink.length > 0) setImmediate(() => this.drainDownlink());
+    else this.draining = false;
+  }
+
+  private tell(notice: DeviceNotice): void {
     if (notice.kind === "receipt") {
       this.publishDown(notice.deviceId, "receipts", encodeReceipt({ seq: notice.seq, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
     } else {

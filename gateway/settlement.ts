@@ -23,8 +23,12 @@ export const settlementLimits = {
   packageDevicesMax: 1_000,
   /** Envelopes per package: bounds refine's verification time (~13,000 signatures ≈ 1.9 s on one core here). */
   packageEnvelopesMax: 12_000,
-  /** Packages submitted and not yet settled: the node queues 16 per core; more would only wait there. */
-  packagesInFlightMax: 8,
+  /**
+   * Packages submitted and not yet settled: two per core. More, smaller packages only queue on the
+   * node and add latency (measured at 300 envelopes/s: p99 receipt 4.99 slots with 8, 2.94 with 4;
+   * BENCHMARKS.md §5).
+   */
+  packagesInFlightMax: 4,
   /** Retry delay after a failed package, doubling up to the max. */
   retryDelayMs: { initial: 500, max: 30_000 },
 } as const;

@@ -78,6 +78,11 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
       };
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
+      // A bug ends the process (LMDB has every committed block; a restart resumes) rather than leaving it hung.
+      process.on("uncaughtException", (error) => {
+        log.fatal({ err: error }, "uncaught exception: exiting");
+        process.exit(1);
+      });
     });
   node
     .command("replay")
