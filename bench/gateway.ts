@@ -36,6 +36,7 @@ import { benchDevice, signedEnvelopes } from "./lib/devices.ts";
 import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./lib/proc.ts";
 import { fmt, machine, max, median, min, numberArg, percentile, table } from "./lib/stats.ts";
 import { VerifyCeiling } from "./lib/verify-ceiling.ts";
+import type { PackageTrace } from "./lib/gateway-server.ts";
 
 function stringArg(name: string): string | null {
   const argv = process.argv.slice(2);
@@ -163,21 +164,6 @@ interface OpenRun {
   ackMs: { p50: number; p99: number; max: number };
   timeline: { published: number[]; accepted: number[]; settled: number[] };
   cpu: { mainCores: number; processCores: number };
-}
-interface PackageTrace {
-  envelopes: number;
-  oldestAcceptedAt: number;
-  packStartAt: number;
-  markedAt?: number;
-  submittedAt?: number;
-  submitReturnedAt?: number;
-  bytes?: number;
-  refinedAt?: number;
-  reportedSlot?: number;
-  accumulatedAt?: number;
-  accumulatedSlot?: number;
-  receiptsAt?: number;
-  failed?: string;
 }
 interface Trace {
   packages: PackageTrace[];

@@ -11,7 +11,7 @@ import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "../node/availabil
 import type { NodeApi } from "../node/api.ts";
 import type { GenesisService } from "../node/chain/genesis.ts";
 import { chainParams, type ChainName } from "../node/chain/params.ts";
-import { integerIn } from "../node/cli.ts";
+import { integerIn, runUntilSignal } from "../node/cli.ts";
 import { toHex } from "../node/codec/jam.ts";
 import { type Ed25519KeyPair, keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { JamNode } from "../node/node.ts";
@@ -132,27 +132,13 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
         { dataDir: options.dataDir, mqtt: `mqtt://${options.host}:${gateway.mqttPort}`, ws: `ws://${options.host}:${gateway.wsPort}`, http: `http://${options.host}:${httpPort}`, rpc: rpc === null ? options.node : `ws://${options.host}:${rpc.port}`, operatorToken: join(options.dataDir, "operator-token") },
         "jamgate started",
       );
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, "stopping");
+      runUntilSignal(log, async () => {
         await http.close();
         await gateway.stop();
         await influx?.stop();
         await rpc?.close();
         await node?.stop();
         if (api instanceof RpcClient) api.close();
-        log.info({}, "stopped");
-        process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      // A bug must end the process, not leave it hanging half-alive (lmdb's write thread keeps it
-      // from exiting on its own): what was PUBACKed is in the durable log, so a restart resumes.
-      process.on("uncaughtException", (error) => {
-        log.fatal({ err: error }, "uncaught exception: exiting");
-        process.exit(1);
       });
     });
 }

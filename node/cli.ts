@@ -37,6 +37,29 @@ interface StartOptions {
   daMaxBytes: number;
 }
 
+/**
+ * Lifecycle of a long-running command: SIGINT or SIGTERM stops it cleanly (once) and exits 0; an
+ * uncaught exception, a bug, exits 1 at once rather than leaving the process hung (LMDB's write
+ * thread would keep it alive). What was committed to LMDB is there on restart.
+ */
+export function runUntilSignal(log: { info(o: object, m: string): void; fatal(o: object, m: string): void }, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    await stop();
+    log.info({}, "stopped");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void onSignal("SIGINT"));
+  process.on("SIGTERM", () => void onSignal("SIGTERM"));
+  process.on("uncaughtException", (error) => {
+    log.fatal({ err: error }, "uncaught exception: exiting");
+    process.exit(1);
+  });
+}
+
 export function registerNodeCommands(program: Command, services: () => GenesisService[]): void {
   const node = program.command("node").description("the embedded JAM node");
   node
@@ -66,22 +89,9 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
       const best = await jamNode.bestBlock();
       log.info({ dataDir: options.dataDir, chain: options.chain, slotMs: options.slotMs, rpc: `ws://${options.rpcHost}:${rpc.port}`, bestSlot: best.slot, bestHash: toHex(best.headerHash) }, "node started");
       jamNode.start();
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, "stopping");
+      runUntilSignal(log, async () => {
         await rpc.close();
         await jamNode.stop();
-        log.info({}, "stopped");
-        process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      // A bug ends the process (LMDB has every committed block; a restart resumes) rather than leaving it hung.
-      process.on("uncaughtException", (error) => {
-        log.fatal({ err: error }, "uncaught exception: exiting");
-        process.exit(1);
       });
     });
   node

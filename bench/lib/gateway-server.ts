@@ -35,7 +35,7 @@ let warningCount = 0;
  * gateway's packing (log.markSubmitted), the node's submit call, its statuses, and the moment its
  * receipts were published (log.remove follows the notifications in Settlement.settle).
  */
-interface PackageTrace {
+export interface PackageTrace {
   envelopes: number;
   oldestAcceptedAt: number;
   packStartAt: number;
