@@ -6,7 +6,9 @@
  * deferred to the next round (GP 0.7.1+), where the amount is credited and the destination is
  * called with the transfers as its items. A service whose accumulate throws or runs out of gas
  * changes nothing (its writes and transfers are dropped), as a PVM panic reverts to the
- * checkpoint in the Gray Paper.
+ * checkpoint in the Gray Paper. Services in χ_Z (always-accumulate) are called in round 0 of every
+ * block, with their χ_Z gas on top of their items' gas, as GP 12.17 adds it (the free gas does not
+ * come out of the reports' budget).
  *
  * Deterministic: no clock (the slot is the time), no randomness, no I/O; iteration orders are
  * sorted; amounts are bigint.
@@ -109,10 +111,15 @@ export function accumulate(
       byService.set(result.serviceId, items);
     }
   }
+  const freeGas = new Map<number, bigint>();
+  for (const always of state.alwaysAccumulate()) {
+    freeGas.set(always.serviceId, always.gas);
+    if (!byService.has(always.serviceId)) byService.set(always.serviceId, []);
+  }
   let transfers: Transfer[] = [];
   for (const serviceId of [...byService.keys()].sort((a, b) => a - b)) {
     const items = byService.get(serviceId)!;
-    const gasLimit = items.reduce((sum, i) => sum + i.gasLimit, 0n);
+    const gasLimit = items.reduce((sum, i) => sum + i.gasLimit, freeGas.get(serviceId) ?? 0n);
     const call = accumulateService(kv, params, resolve, serviceId, items, gasLimit, slot, 0, logs);
     calls.push(call.summary);
     gasUsed += call.summary.gasUsed;

@@ -17,6 +17,12 @@ export interface GenesisService {
   readonly balance: bigint;
   /** Ed25519 public keys allowed to submit packages naming this service. */
   readonly authorizedKeys: readonly Uint8Array[];
+  /**
+   * When set, the service is in χ_Z (GP 0.7.2 §9.4, "always-accumulate"): its accumulate runs in
+   * every block, with this much gas, even with no work results (a market that clears on the
+   * slot clock needs that).
+   */
+  readonly alwaysAccumulateGas?: bigint;
 }
 
 export function nativeCodeHash(name: string): Uint8Array {
@@ -35,6 +41,8 @@ export function genesisState(params: ChainParams, validatorKeys: readonly Uint8A
     ids.add(service.id);
     s.createService(service.id, nativeCodeHash(service.name), service.balance, 0);
   }
+  const always = services.filter((service) => service.alwaysAccumulateGas !== undefined).map((service) => ({ serviceId: service.id, gas: service.alwaysAccumulateGas! }));
+  if (always.length > 0) s.setAlwaysAccumulate(always);
   s.setAuthorizers(services.flatMap((service) => service.authorizedKeys.map((publicKey) => ({ serviceId: service.id, publicKey }))));
   return state;
 }

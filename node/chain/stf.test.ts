@@ -28,8 +28,8 @@ class Chain {
   readonly state: State;
   parentHash: Uint8Array;
   slot = 0;
-  constructor(readonly params: ChainParams = tinyParams) {
-    this.state = genesisState(params, validators.map((v) => v.publicKey), counterGenesis());
+  constructor(readonly params: ChainParams = tinyParams, services = counterGenesis()) {
+    this.state = genesisState(params, validators.map((v) => v.publicKey), services);
     this.parentHash = headerHash(params, genesisBlock(params, this.state.root()).header);
   }
   block(slot: number, guarantees: ReportGuarantee[] = [], assurances: AvailabilityAssurance[] = [], author = validators[slot % this.params.validatorsCount]!): Block {
@@ -165,5 +165,22 @@ describe("state transition", () => {
     for (const block of blocks) expect(b.import(block).ok).toBe(true);
     expect(toHex(b.state.root())).toBe(toHex(a.state.root()));
     expect(COUNTER_CODE_HASH).toEqual(nativeCodeHash("counter"));
+  });
+
+  it("calls always-accumulate services (χ_Z) in every block, with their gas, and no others without results", () => {
+    const services = counterGenesis();
+    services[1] = { ...services[1]!, alwaysAccumulateGas: 123_000n };
+    const chain = new Chain(tinyParams, services);
+    expect(new StateComponents(chain.state, tinyParams).alwaysAccumulate()).toEqual([{ serviceId: 2, gas: 123_000n }]);
+    for (const slot of [1, 2, 3]) {
+      const result = chain.import(chain.block(slot));
+      expect(result.ok && result.value.accumulation.calls.map((c) => [c.serviceId, c.items, c.failure])).toEqual([[2, 0, null]]);
+      expect(new StateComponents(chain.state, tinyParams).serviceAccount(2)!.lastAccumulation).toBe(slot);
+      expect(new StateComponents(chain.state, tinyParams).serviceAccount(COUNTER_SERVICE_ID)!.lastAccumulation).toBe(0);
+    }
+    // Without χ_Z, an empty block calls nobody.
+    const plain = new Chain();
+    const result = plain.import(plain.block(1));
+    expect(result.ok && result.value.accumulation.calls).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@
  * | C(8)  | κ | active validators (Ed25519 keys used; Bandersnatch and BLS keys zero) |
  * | C(10) | ρ | reports awaiting availability, one per core, with their timeout slot |
  * | C(11) | τ | the slot of the latest block |
+ * | C(12) | χ | privileged services: only χ_Z (always-accumulate, with gas) is used; written when genesis names one |
  * | C(14) | (node) | available reports waiting for accumulate gas, in order (GP keeps ω per epoch slot, with dependencies the node does not support) |
  * | C(200)| (node) | keys authorized to submit packages, per service (the simple authorizer's pool) |
  * | C(255, s) | δ | service account info |
@@ -18,7 +19,7 @@ import { tryAsPerValidator, tryAsServiceGas, tryAsServiceId, tryAsTimeSlot, Work
 import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
 import { tryAsU32, tryAsU64 } from "@typeberry/lib/numbers";
 import { asOpaqueType } from "@typeberry/lib/utils";
-import { AvailabilityAssignment, ServiceAccountInfo, ValidatorData } from "@typeberry/lib/state";
+import { AvailabilityAssignment, PrivilegedServices, ServiceAccountInfo, ValidatorData } from "@typeberry/lib/state";
 import { serialize, stateKeys } from "@typeberry/lib/state-merkleization";
 import type { ChainParams } from "../chain/params.ts";
 import { decode, encode, h32 } from "../codec/jam.ts";
@@ -29,6 +30,7 @@ import { keyHex, type KeyHex, type Kv, STATE_KEY_BYTES } from "./kv.ts";
 const KEY_VALIDATORS = keyHex(serialize.currentValidators.key.raw);
 const KEY_PENDING = keyHex(serialize.availabilityAssignment.key.raw);
 const KEY_TIMESLOT = keyHex(serialize.timeslot.key.raw);
+const KEY_PRIVILEGES = keyHex(serialize.privilegedServices.key.raw);
 const KEY_ACCUMULATION_QUEUE = keyHex(serialize.accumulationQueue.key.raw);
 /** C(200): not a Gray Paper component (GP uses 1..16 and 255); the simple authorizer's keys. */
 const KEY_AUTHORIZERS = (() => {
@@ -104,6 +106,27 @@ export class StateComponents {
     );
     // biome-ignore lint: typeberry's per-core array type is a branded array
     this.kv.set(KEY_PENDING, encode(serialize.availabilityAssignment.Codec, assignments as never, this.params.spec));
+  }
+
+  /** χ_Z (GP 0.7.2 §9.4): services accumulated in every block, with the gas each gets; ascending id. */
+  alwaysAccumulate(): { readonly serviceId: number; readonly gas: bigint }[] {
+    const raw = this.kv.get(KEY_PRIVILEGES);
+    if (raw === null) return [];
+    const privileges = decode(serialize.privilegedServices.Codec, raw, this.params.spec);
+    return [...privileges.autoAccumulateServices].map(([serviceId, gas]) => ({ serviceId: Number(serviceId), gas: BigInt(gas) })).sort((a, b) => a.serviceId - b.serviceId);
+  }
+
+  /** Sets χ_Z; the other privileges (manager, assigners, delegator, registrar) are service 0, which the node does not use. */
+  setAlwaysAccumulate(services: readonly { readonly serviceId: number; readonly gas: bigint }[]): void {
+    const privileges = PrivilegedServices.create({
+      manager: tryAsServiceId(0),
+      delegator: tryAsServiceId(0),
+      registrar: tryAsServiceId(0),
+      // biome-ignore lint: typeberry's per-core array type is a branded array
+      assigners: new Array(this.params.coresCount).fill(tryAsServiceId(0)) as never,
+      autoAccumulateServices: new Map(services.map((s) => [tryAsServiceId(s.serviceId), tryAsServiceGas(s.gas)])),
+    });
+    this.kv.set(KEY_PRIVILEGES, encode(serialize.privilegedServices.Codec, privileges, this.params.spec));
   }
 
   accumulationQueue(): WorkReport[] {
