@@ -1,7 +1,7 @@
 /**
  * The architecture, checked (house style: "Layout shows the architecture", "Determinism"):
  * no import cycles; dependencies point one way (node/ knows no services, MQTT or energy;
- * services/ import only the node's service API; nothing imports simulators/); refine and
+ * services/ import only the node's service API and services/common; nothing imports simulators/); refine and
  * accumulate code uses no clocks, randomness, environment, timers or I/O.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -54,7 +54,8 @@ describe("architecture", () => {
       for (const dep of deps) {
         const bad =
           (file.startsWith("node/") && /^(services|gateway|devices|simulators|scripts|bench)\//.test(dep)) ||
-          (file.startsWith("services/") && !dep.startsWith("node/service-api/") && !dep.startsWith(file.split("/").slice(0, 2).join("/") + "/")) ||
+          (file.startsWith("services/") && !dep.startsWith("node/service-api/") && !dep.startsWith("services/common/") && !dep.startsWith(file.split("/").slice(0, 2).join("/") + "/")) ||
+          (file.startsWith("services/common/") && !dep.startsWith("node/service-api/") && !dep.startsWith("services/common/")) ||
           (!file.startsWith("simulators/") && !file.startsWith("scripts/") && dep.startsWith("simulators/"));
         if (bad) violations.push(`${file} → ${dep}`);
       }

@@ -4,13 +4,14 @@ import { deviceIdOf, signingBytes } from "../../devices/envelope.ts";
 import { type Ed25519KeyPair, keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { accumulate, accumulateGasLimit } from "./accumulate.ts";
-import { fromLowerHex, toHex, U64_MAX } from "./bytes.ts";
-import { REJECTION_CODES, type RejectionCode, rejectionName } from "./errors.ts";
-import { OUTCOMES_KEPT_MAX, OutcomeFifo } from "./outcome.ts";
+import { fromLowerHex, toHex, U64_MAX } from "../common/bytes.ts";
+import { REJECTION_CODES, type RejectionCode, rejectionName } from "../common/errors.ts";
+import { OUTCOMES_KEPT_MAX, OutcomeFifo } from "../common/outcome.ts";
 import { encodeRefineOutput, type EnvelopesOutput, toRuns } from "./output.ts";
 import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, type RawDeviceId } from "./payload.ts";
 import { refine } from "./refine.ts";
-import { decodeDeviceRecord, decodeOutcome, decodeStats, deviceKey, envelopeRejection, outcomeKey, type PackageOutcome, STATS_KEY } from "./storage.ts";
+import { decodeDeviceRecord, decodeStats, deviceKey, STATS_KEY } from "./storage.ts";
+import { decodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome } from "../common/outcome.ts";
 import { MemoryStorage, memoryRefineContext, resultItem } from "./testing.ts";
 
 const crypto = { hash, verifyEd25519 };

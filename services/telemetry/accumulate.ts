@@ -7,12 +7,13 @@
  * sorted device order, then outcomes in package order.
  */
 import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
-import { toHex } from "./bytes.ts";
+import { toHex } from "../common/bytes.ts";
 import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
-import { OutcomeBuilder, OutcomeFifo } from "./outcome.ts";
+import { OutcomeBuilder, OutcomeFifo } from "../common/outcome.ts";
 import { ItemKind } from "./payload.ts";
 import { DeviceRegistry } from "./registry.ts";
-import { decodeStats, DEVICE_RECORD_BYTES, EMPTY_STATS, encodeOutcome, encodeStats, STATS_KEY, type TelemetryStats } from "./storage.ts";
+import { decodeStats, DEVICE_RECORD_BYTES, EMPTY_STATS, encodeStats, STATS_KEY, type TelemetryStats } from "./storage.ts";
+import { encodeOutcome } from "../common/outcome.ts";
 
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
   const registry = new DeviceRegistry(host);

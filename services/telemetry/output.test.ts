@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compareBytes, U64_MAX, Writer } from "./bytes.ts";
-import { REJECTION_CODES } from "./errors.ts";
+import { compareBytes, U64_MAX, Writer } from "../common/bytes.ts";
+import { REJECTION_CODES } from "../common/errors.ts";
 import { decodeRefineOutput, type EnvelopesOutput, encodeRefineOutput, envelopesOutputBytes, type RegistrationsOutput, toRuns } from "./output.ts";
 import { ItemKind, type RawDeviceId } from "./payload.ts";
 

@@ -17,8 +17,8 @@
  * Registrations output:
  *   u8 1 ⌢ u16 count ⌢ count × (deviceId 16 ⌢ publicKey 32 ⌢ u8 device kind)
  */
-import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "./bytes.ts";
-import { REJECTION_CODES, type RejectionCode } from "./errors.ts";
+import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "../common/bytes.ts";
+import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import {
   DEVICE_ID_BYTES,
   type DeviceKindCode,

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { deviceIdOf, ENVELOPE_KINDS, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
-import { toHex, Writer } from "./bytes.ts";
+import { toHex, Writer } from "../common/bytes.ts";
 import {
   decodeEnvelopesItem,
   decodeRegistrationsItem,

@@ -12,12 +12,22 @@
  * Envelope records are sorted by (device id, seq), strictly: the device id as its 16 bytes
  * (the same order as its lowercase hex), then seq as an unsigned integer.
  */
-import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
+import { bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "../common/bytes.ts";
+import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, parseSigningBytes, type RawDeviceId, type SignedFields, W_B } from "../common/envelope.ts";
 
-/** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
-export const W_B = 13_791_360;
-/** W_R, GP I.4.4: the largest total of a work report's results, in bytes. */
-export const W_R = 49_152;
+export {
+  DEVICE_ID_BYTES,
+  ED25519_PUBLIC_KEY_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  ENVELOPE_DOMAIN,
+  ENVELOPE_VERSION,
+  parseSigningBytes,
+  type RawDeviceId,
+  type SignedFields,
+  tryAsRawDeviceId,
+  W_B,
+  W_R,
+} from "../common/envelope.ts";
 
 /** Largest item payload: W_B less 4 KiB for the package's other fields (authorization, context, item headers). */
 export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
@@ -32,11 +42,6 @@ export const ENVELOPE_DEVICES_PER_ITEM_MAX = 1_024;
 export const REGISTRATIONS_PER_ITEM_MAX = 512;
 /** Largest signed-bytes layout of one envelope: devices/envelope.ts caps envelopes at 64 KiB on the wire. */
 export const SIGNING_BYTES_MAX = 64 * 1024;
-
-export const ED25519_PUBLIC_KEY_BYTES = 32;
-export const ED25519_SIGNATURE_BYTES = 64;
-/** A device id: the first 16 bytes of blake2b-256(public key) (docs/protocol.md, "Identity"). */
-export const DEVICE_ID_BYTES = 16;
 
 export const ItemKind = { envelopes: 0, registrations: 1 } as const;
 export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
@@ -54,77 +59,6 @@ export function deviceKindCode(name: DeviceKindName): DeviceKindCode {
 
 export function isDeviceKindCode(code: number): code is DeviceKindCode {
   return Number.isInteger(code) && code >= 0 && code < DEVICE_KINDS.length;
-}
-
-/** 16 raw bytes of a device id (the gateway's DeviceId is the same bytes as 32 lowercase hex digits). */
-export type RawDeviceId = Uint8Array & { readonly __brand: "RawDeviceId" };
-
-export function tryAsRawDeviceId(bytes: Uint8Array): RawDeviceId | null {
-  return bytes.length === DEVICE_ID_BYTES ? (bytes as RawDeviceId) : null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The signed layout of an envelope (devices/envelope.ts `signingBytes`), re-implemented here
-// because a service imports only node/service-api.
-
-/** Domain separation of envelope signatures: "jamgate/envelope/v1" ⌢ 0x00. */
-export const ENVELOPE_DOMAIN = ascii("jamgate/envelope/v1\u0000");
-export const ENVELOPE_VERSION = 1;
-const DEVICE_ID_HEX_DIGITS = 2 * DEVICE_ID_BYTES;
-
-export interface SignedFields {
-  readonly version: number;
-  readonly deviceId: RawDeviceId;
-  readonly seq: bigint;
-  /** The envelope kind, ASCII (e.g. "meter.reading"); not interpreted by this service. */
-  readonly kind: string;
-  readonly timeMs: bigint;
-  /** A view of the body inside the signed bytes. */
-  readonly body: Uint8Array;
-}
-
-/**
- * Parses "jamgate/envelope/v1" ⌢ 0x00 ⌢ u8 version ⌢ u8 |device| ⌢ device (ASCII hex) ⌢ u64 seq
- * ⌢ u8 |kind| ⌢ kind (ASCII) ⌢ u64 timeMs ⌢ u32 |body| ⌢ body; never throws.
- */
-export function parseSigningBytes(bytes: Uint8Array): Result<SignedFields> {
-  const r = new Reader(bytes);
-  if (!bytesEqual(r.bytes(ENVELOPE_DOMAIN.length), ENVELOPE_DOMAIN)) return fail("signed bytes do not start with the envelope domain");
-  const version = r.u8();
-  if (version !== ENVELOPE_VERSION) return fail(`envelope version ${version}, not ${ENVELOPE_VERSION}`);
-  const deviceLength = r.u8();
-  if (deviceLength !== DEVICE_ID_HEX_DIGITS) return fail(`device id of ${deviceLength} characters, not ${DEVICE_ID_HEX_DIGITS}`);
-  const deviceId = lowerHexAsciiToBytes(r.bytes(deviceLength));
-  if (deviceId === null) return fail("device id is not lowercase hex");
-  const seq = r.u64();
-  const kindBytes = r.bytes(r.u8());
-  let kind = "";
-  for (const c of kindBytes) {
-    if (c < 0x21 || c > 0x7e) return fail("envelope kind is not printable ASCII");
-    kind += String.fromCharCode(c);
-  }
-  const timeMs = r.u64();
-  const body = r.bytes(r.u32());
-  if (r.failed) return fail("signed bytes are truncated");
-  if (!r.done) return fail(`${r.remaining} bytes after the body`);
-  return ok({ version, deviceId: deviceId as RawDeviceId, seq, kind, timeMs, body });
-}
-
-function lowerHexAsciiToBytes(text: Uint8Array): Uint8Array | null {
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const hi = hexValue(text[2 * i]!);
-    const lo = hexValue(text[2 * i + 1]!);
-    if (hi < 0 || lo < 0) return null;
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10; // a-f
-  return -1;
 }
 
 // ---------------------------------------------------------------------------------------------

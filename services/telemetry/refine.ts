@@ -7,8 +7,8 @@
  * is a gateway bug and fails the item (throws).
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
-import { bytesEqual } from "./bytes.ts";
-import { REJECTION_CODES } from "./errors.ts";
+import { bytesEqual } from "../common/bytes.ts";
+import { REJECTION_CODES } from "../common/errors.ts";
 import {
   type DeviceSettlement,
   COMMITMENT_LEAF_BYTES,

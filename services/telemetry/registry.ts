@@ -8,11 +8,11 @@
  * its items repeat devices.
  */
 import type { AccumulateHost } from "../../node/service-api/index.ts";
-import { toHex } from "./bytes.ts";
-import { REJECTION_CODES, type RejectionCode } from "./errors.ts";
+import { toHex } from "../common/bytes.ts";
+import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import type { DeviceKindCode, RawDeviceId } from "./payload.ts";
 import { decodeDeviceRecord, type DeviceRecord, deviceKey, encodeDeviceRecord } from "./storage.ts";
-import { EMPTY_WINDOW, windowSettle } from "./window.ts";
+import { EMPTY_WINDOW, windowSettle } from "../common/window.ts";
 
 /** The host calls the registry needs. */
 export type RegistryHost = Pick<AccumulateHost, "read" | "write">;

@@ -1,23 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { toHex, U64_MAX } from "./bytes.ts";
-import { REJECTION_CODES, type RejectionCode } from "./errors.ts";
+import { toHex, U64_MAX } from "../common/bytes.ts";
+import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import type { RawDeviceId } from "./payload.ts";
-import {
-  decodeDeviceRecord,
-  decodeOutcome,
-  decodeStats,
-  DEVICE_RECORD_BYTES,
-  type DeviceRecord,
-  deviceKey,
-  encodeDeviceRecord,
-  encodeOutcome,
-  encodeStats,
-  envelopeRejection,
-  outcomeKey,
-  type PackageOutcome,
-  registrationRejection,
-} from "./storage.ts";
+import { decodeDeviceRecord, decodeStats, DEVICE_RECORD_BYTES, type DeviceRecord, deviceKey, encodeDeviceRecord, encodeStats } from "./storage.ts";
+import { decodeOutcome, encodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome, registrationRejection } from "../common/outcome.ts";
 
 const u32 = fc.nat({ max: 0xffff_ffff });
 const u64 = fc.bigInt({ min: 0n, max: U64_MAX });

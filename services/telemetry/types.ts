@@ -2,7 +2,7 @@
  * The telemetry service's public types and codecs: what the gateway imports to build work
  * items, budget packages and read the service's storage. Nothing here runs in the node.
  */
-export { REJECTION_CODES, rejectionName, type RejectionCode, type RejectionName } from "./errors.ts";
+export { REJECTION_CODES, rejectionName, type RejectionCode, type RejectionName } from "../common/errors.ts";
 export {
   decodeEnvelopesItem,
   decodeRegistrationsItem,
@@ -41,22 +41,9 @@ export {
   type RegistrationsOutput,
   type SeqRun,
 } from "./output.ts";
-export {
-  decodeDeviceRecord,
-  decodeOutcome,
-  decodeStats,
-  deviceKey,
-  type DeviceRecord,
-  envelopeRejection,
-  outcomeKey,
-  type PackageOutcome,
-  registrationRejection,
-  type RejectedRegistration,
-  type RejectedRun,
-  STATS_KEY,
-  type TelemetryStats,
-} from "./storage.ts";
-export { OUTCOMES_KEPT_MAX } from "./outcome.ts";
+export { decodeDeviceRecord, decodeStats, deviceKey, type DeviceRecord, STATS_KEY, type TelemetryStats } from "./storage.ts";
+export { decodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome, registrationRejection, type RejectedRegistration, type RejectedRun } from "../common/outcome.ts";
+export { OUTCOMES_KEPT_MAX } from "../common/outcome.ts";
 export { accumulateGasLimit } from "./accumulate.ts";
 export { TELEMETRY_SERVICE_NAME } from "./service.ts";
-export { WINDOW_SEQS } from "./window.ts";
+export { WINDOW_SEQS } from "../common/window.ts";
