@@ -12,7 +12,7 @@ import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, type
 import { refine } from "./refine.ts";
 import { decodeDeviceRecord, decodeStats, deviceKey, STATS_KEY } from "./storage.ts";
 import { decodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome } from "../common/outcome.ts";
-import { MemoryStorage, memoryRefineContext, resultItem } from "./testing.ts";
+import { MemoryStorage, memoryRefineContext, resultItem } from "../common/testing.ts";
 
 const crypto = { hash, verifyEd25519 };
 

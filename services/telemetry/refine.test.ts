@@ -9,7 +9,7 @@ import { REJECTION_CODES } from "../common/errors.ts";
 import { commitmentLeaf, decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
 import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, ITEM_PAYLOAD_BYTES_MAX, W_R } from "./payload.ts";
 import { refine } from "./refine.ts";
-import { memoryRefineContext } from "./testing.ts";
+import { memoryRefineContext } from "../common/testing.ts";
 
 const crypto = { hash, verifyEd25519 };
 

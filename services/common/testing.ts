@@ -6,7 +6,7 @@
  * by the test, since a service may import nothing but node/service-api.
  */
 import { type AccumulateHost, type AccumulateItem, GasMeter, gasSchedule, type RefineContext } from "../../node/service-api/index.ts";
-import { toHex } from "../common/bytes.ts";
+import { toHex } from "./bytes.ts";
 
 export type Hash = (data: Uint8Array) => Uint8Array;
 export type VerifyEd25519 = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
