@@ -3,7 +3,7 @@
  * device id, and the signed layout of an envelope (devices/envelope.ts `signingBytes`),
  * re-implemented here because a service imports only node/service-api and services/common.
  */
-import { ascii, bytesEqual, fail, ok, Reader, type Result } from "./bytes.ts";
+import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, type Writer } from "./bytes.ts";
 
 /** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
 export const W_B = 13_791_360;
@@ -80,4 +80,117 @@ function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
   if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10; // a-f
   return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelope records: how an envelopes item carries them (after the item's own header).
+//   u32 count ⌢ count × (publicKey 32 ⌢ u32 len ⌢ signingBytes len ⌢ signature 64)
+// sorted by (device id, seq), strictly: the device id as its 16 bytes (the order of its lowercase
+// hex), then seq as an unsigned integer.
+
+/** One envelope as the gateway hands it over: the exact signed bytes, the key and the signature. */
+export interface EnvelopeRecord {
+  readonly publicKey: Uint8Array;
+  readonly signingBytes: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** A decoded envelope record: views into the payload plus the parsed signed fields. */
+export interface EnvelopeRecordView extends EnvelopeRecord {
+  readonly fields: SignedFields;
+}
+
+/** A service's bounds on one envelopes item. */
+export interface EnvelopeItemBounds {
+  readonly envelopesMax: number;
+  readonly devicesMax: number;
+  readonly payloadBytesMax: number;
+}
+
+/** Largest signed-bytes layout of one envelope: devices/envelope.ts caps envelopes at 64 KiB on the wire. */
+export const SIGNING_BYTES_MAX = 64 * 1024;
+
+/** Bytes one envelope takes in an envelopes item. */
+export function envelopeRecordBytes(signingBytesLength: number): number {
+  return ED25519_PUBLIC_KEY_BYTES + 4 + signingBytesLength + ED25519_SIGNATURE_BYTES;
+}
+
+/** Order of envelope records: device id bytes, then seq. */
+export function compareDeviceSeq(a: { readonly deviceId: Uint8Array; readonly seq: bigint }, b: { readonly deviceId: Uint8Array; readonly seq: bigint }): number {
+  const byDevice = compareBytes(a.deviceId, b.deviceId);
+  if (byDevice !== 0) return byDevice;
+  return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
+}
+
+export interface SortedEnvelopeRecord {
+  readonly record: EnvelopeRecord;
+  readonly deviceId: RawDeviceId;
+  readonly seq: bigint;
+}
+
+/**
+ * Records checked and sorted by (device id, seq), for an item whose header takes `headerBytes`.
+ * Throws (a gateway bug) on a malformed signed layout, a repeated (device, seq), or a bound
+ * exceeded: the caller batches within the bounds.
+ */
+export function sortEnvelopeRecords(records: readonly EnvelopeRecord[], bounds: EnvelopeItemBounds, headerBytes: number): SortedEnvelopeRecord[] {
+  if (records.length > bounds.envelopesMax) throw new Error(`${records.length} envelopes > ENVELOPES_PER_ITEM_MAX = ${bounds.envelopesMax}`);
+  const parsed = records.map((record, index) => {
+    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`envelope ${index}: public key of ${record.publicKey.length} bytes`);
+    if (record.signature.length !== ED25519_SIGNATURE_BYTES) throw new Error(`envelope ${index}: signature of ${record.signature.length} bytes`);
+    if (record.signingBytes.length > SIGNING_BYTES_MAX) throw new Error(`envelope ${index}: ${record.signingBytes.length} signed bytes > ${SIGNING_BYTES_MAX}`);
+    const fields = parseSigningBytes(record.signingBytes);
+    if (!fields.ok) throw new Error(`envelope ${index}: ${fields.error}`);
+    return { record, deviceId: fields.value.deviceId, seq: fields.value.seq };
+  });
+  parsed.sort(compareDeviceSeq);
+  let devices = 0;
+  for (let i = 0; i < parsed.length; i++) {
+    const p = parsed[i]!;
+    const previous = parsed[i - 1];
+    if (previous !== undefined && compareDeviceSeq(previous, p) === 0) throw new Error(`envelope (${toHex(p.deviceId)}, ${p.seq}) given twice`);
+    if (previous === undefined || !bytesEqual(previous.deviceId, p.deviceId)) devices++;
+  }
+  if (devices > bounds.devicesMax) throw new Error(`${devices} devices > ENVELOPE_DEVICES_PER_ITEM_MAX = ${bounds.devicesMax}`);
+  const size = headerBytes + envelopeRecordsBytes(parsed);
+  if (size > bounds.payloadBytesMax) throw new Error(`envelopes item of ${size} bytes > ITEM_PAYLOAD_BYTES_MAX = ${bounds.payloadBytesMax}`);
+  return parsed;
+}
+
+/** Bytes of the records part (count included). */
+export function envelopeRecordsBytes(sorted: readonly SortedEnvelopeRecord[]): number {
+  let size = 4;
+  for (const p of sorted) size += envelopeRecordBytes(p.record.signingBytes.length);
+  return size;
+}
+
+export function writeEnvelopeRecords(w: Writer, sorted: readonly SortedEnvelopeRecord[]): void {
+  w.u32(sorted.length);
+  for (const { record } of sorted) w.bytes(record.publicKey).u32(record.signingBytes.length).bytes(record.signingBytes).bytes(record.signature);
+}
+
+/** Reads the records part and checks its order and bounds; never throws. The caller checks what follows. */
+export function readEnvelopeRecords(r: Reader, bounds: EnvelopeItemBounds): Result<EnvelopeRecordView[]> {
+  const count = r.u32();
+  if (count > bounds.envelopesMax) return fail(`${count} envelopes > ENVELOPES_PER_ITEM_MAX = ${bounds.envelopesMax}`);
+  const records: EnvelopeRecordView[] = [];
+  let devices = 0;
+  for (let i = 0; i < count; i++) {
+    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
+    const length = r.u32();
+    if (length > SIGNING_BYTES_MAX) return fail(`envelope ${i}: ${length} signed bytes > SIGNING_BYTES_MAX = ${SIGNING_BYTES_MAX}`);
+    const signingBytes = r.bytes(length);
+    const signature = r.bytes(ED25519_SIGNATURE_BYTES);
+    if (r.failed) return fail(`envelope ${i}: payload truncated`);
+    const fields = parseSigningBytes(signingBytes);
+    if (!fields.ok) return fail(`envelope ${i}: ${fields.error}`);
+    const previous = records[i - 1]?.fields;
+    const order = previous === undefined ? -1 : compareDeviceSeq(previous, fields.value);
+    if (order >= 0) return fail(`envelope ${i}: (${toHex(fields.value.deviceId)}, ${fields.value.seq}) is ${order === 0 ? "a repeat" : "out of (device, seq) order"}`);
+    if (previous === undefined || !bytesEqual(previous.deviceId, fields.value.deviceId)) devices++;
+    if (devices > bounds.devicesMax) return fail(`more than ENVELOPE_DEVICES_PER_ITEM_MAX = ${bounds.devicesMax} devices`);
+    records.push({ publicKey, signingBytes, signature, fields: fields.value });
+  }
+  if (r.failed) return fail("records truncated");
+  return ok(records);
 }

@@ -15,6 +15,22 @@ export const REJECTION_CODES = {
   JG_ERR_DEVICE_UNREGISTERED: 4,
   /** accumulate: a registration for a device that is registered already. */
   JG_ERR_DEVICE_EXISTS: 5,
+  /** energy-trading: the envelope's kind is not one the service settles, or not the one its device is registered for. */
+  JG_ERR_ENERGY_KIND: 6,
+  /** energy-trading refine: the body is not the kind's CBOR (integers only), or its readings do not increase in time. */
+  JG_ERR_ENERGY_BODY: 7,
+  /** energy-trading: a meter's counters go backwards (within the package or against its last settled reading). */
+  JG_ERR_ENERGY_COUNTER: 8,
+  /** energy-trading accumulate: readings for an interval already settled, or an order for one already cleared. */
+  JG_ERR_ENERGY_INTERVAL_CLOSED: 9,
+  /** energy-trading accumulate: readings ahead of the market clock, or an order beyond the order horizon. */
+  JG_ERR_ENERGY_INTERVAL_FAR: 10,
+  /** energy-trading refine: an order with no or absurd energy or price, too many lines, or both sides at once. */
+  JG_ERR_ENERGY_ORDER: 11,
+  /** energy-trading accumulate: the item was built for another market clock than the service's (a misconfigured gateway). */
+  JG_ERR_ENERGY_CLOCK: 12,
+  /** energy-trading accumulate: an agent's registration names a household that is not a registered meter. */
+  JG_ERR_ENERGY_HOUSEHOLD: 13,
 } as const;
 
 export type RejectionName = keyof typeof REJECTION_CODES;

@@ -12,8 +12,18 @@
  * Envelope records are sorted by (device id, seq), strictly: the device id as its 16 bytes
  * (the same order as its lowercase hex), then seq as an unsigned integer.
  */
-import { bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "../common/bytes.ts";
-import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, parseSigningBytes, type RawDeviceId, type SignedFields, W_B } from "../common/envelope.ts";
+import { fail, ok, Reader, type Result, Writer } from "../common/bytes.ts";
+import {
+  ED25519_PUBLIC_KEY_BYTES,
+  type EnvelopeItemBounds,
+  type EnvelopeRecord,
+  type EnvelopeRecordView,
+  envelopeRecordsBytes,
+  readEnvelopeRecords,
+  sortEnvelopeRecords,
+  W_B,
+  writeEnvelopeRecords,
+} from "../common/envelope.ts";
 
 export {
   DEVICE_ID_BYTES,
@@ -21,9 +31,14 @@ export {
   ED25519_SIGNATURE_BYTES,
   ENVELOPE_DOMAIN,
   ENVELOPE_VERSION,
+  compareDeviceSeq,
+  type EnvelopeRecord,
+  envelopeRecordBytes,
+  type EnvelopeRecordView,
   parseSigningBytes,
   type RawDeviceId,
   type SignedFields,
+  SIGNING_BYTES_MAX,
   tryAsRawDeviceId,
   W_B,
   W_R,
@@ -40,8 +55,6 @@ export const ENVELOPES_PER_ITEM_MAX = 16_384;
 export const ENVELOPE_DEVICES_PER_ITEM_MAX = 1_024;
 /** Registrations per item: 512 × 49 output bytes = 25 KB, half of W_R, leaving room for an envelopes item. */
 export const REGISTRATIONS_PER_ITEM_MAX = 512;
-/** Largest signed-bytes layout of one envelope: devices/envelope.ts caps envelopes at 64 KiB on the wire. */
-export const SIGNING_BYTES_MAX = 64 * 1024;
 
 export const ItemKind = { envelopes: 0, registrations: 1 } as const;
 export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
@@ -64,32 +77,10 @@ export function isDeviceKindCode(code: number): code is DeviceKindCode {
 // ---------------------------------------------------------------------------------------------
 // Envelopes item.
 
-/** One envelope as the gateway hands it over: the exact signed bytes, the key and the signature. */
-export interface EnvelopeRecord {
-  readonly publicKey: Uint8Array;
-  readonly signingBytes: Uint8Array;
-  readonly signature: Uint8Array;
-}
-
-/** A decoded envelope record: views into the payload plus the parsed signed fields. */
-export interface EnvelopeRecordView extends EnvelopeRecord {
-  readonly fields: SignedFields;
-}
-
 /** Item kind byte and record count. */
 export const ITEM_HEADER_BYTES = 1 + 4;
 
-/** Bytes one envelope takes in an envelopes item. */
-export function envelopeRecordBytes(signingBytesLength: number): number {
-  return ED25519_PUBLIC_KEY_BYTES + 4 + signingBytesLength + ED25519_SIGNATURE_BYTES;
-}
-
-/** Order of envelope records: device id bytes, then seq. */
-export function compareDeviceSeq(a: { readonly deviceId: Uint8Array; readonly seq: bigint }, b: { readonly deviceId: Uint8Array; readonly seq: bigint }): number {
-  const byDevice = compareBytes(a.deviceId, b.deviceId);
-  if (byDevice !== 0) return byDevice;
-  return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
-}
+const BOUNDS: EnvelopeItemBounds = { envelopesMax: ENVELOPES_PER_ITEM_MAX, devicesMax: ENVELOPE_DEVICES_PER_ITEM_MAX, payloadBytesMax: ITEM_PAYLOAD_BYTES_MAX };
 
 /**
  * The envelopes item for these records, sorted by (device id, seq). Throws (a gateway bug) on a
@@ -97,29 +88,9 @@ export function compareDeviceSeq(a: { readonly deviceId: Uint8Array; readonly se
  * within ENVELOPES_PER_ITEM_MAX, ENVELOPE_DEVICES_PER_ITEM_MAX and ITEM_PAYLOAD_BYTES_MAX.
  */
 export function encodeEnvelopesItem(records: readonly EnvelopeRecord[]): Uint8Array {
-  if (records.length > ENVELOPES_PER_ITEM_MAX) throw new Error(`${records.length} envelopes > ENVELOPES_PER_ITEM_MAX = ${ENVELOPES_PER_ITEM_MAX}`);
-  const parsed = records.map((record, index) => {
-    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`envelope ${index}: public key of ${record.publicKey.length} bytes`);
-    if (record.signature.length !== ED25519_SIGNATURE_BYTES) throw new Error(`envelope ${index}: signature of ${record.signature.length} bytes`);
-    if (record.signingBytes.length > SIGNING_BYTES_MAX) throw new Error(`envelope ${index}: ${record.signingBytes.length} signed bytes > ${SIGNING_BYTES_MAX}`);
-    const fields = parseSigningBytes(record.signingBytes);
-    if (!fields.ok) throw new Error(`envelope ${index}: ${fields.error}`);
-    return { record, deviceId: fields.value.deviceId, seq: fields.value.seq };
-  });
-  parsed.sort(compareDeviceSeq);
-  let size = ITEM_HEADER_BYTES;
-  let devices = 0;
-  for (let i = 0; i < parsed.length; i++) {
-    const p = parsed[i]!;
-    const previous = parsed[i - 1];
-    if (previous !== undefined && compareDeviceSeq(previous, p) === 0) throw new Error(`envelope (${toHex(p.deviceId)}, ${p.seq}) given twice`);
-    if (previous === undefined || !bytesEqual(previous.deviceId, p.deviceId)) devices++;
-    size += envelopeRecordBytes(p.record.signingBytes.length);
-  }
-  if (devices > ENVELOPE_DEVICES_PER_ITEM_MAX) throw new Error(`${devices} devices > ENVELOPE_DEVICES_PER_ITEM_MAX = ${ENVELOPE_DEVICES_PER_ITEM_MAX}`);
-  if (size > ITEM_PAYLOAD_BYTES_MAX) throw new Error(`envelopes item of ${size} bytes > ITEM_PAYLOAD_BYTES_MAX = ${ITEM_PAYLOAD_BYTES_MAX}`);
-  const w = new Writer(size).u8(ItemKind.envelopes).u32(parsed.length);
-  for (const { record } of parsed) w.bytes(record.publicKey).u32(record.signingBytes.length).bytes(record.signingBytes).bytes(record.signature);
+  const sorted = sortEnvelopeRecords(records, BOUNDS, 1);
+  const w = new Writer(1 + envelopeRecordsBytes(sorted)).u8(ItemKind.envelopes);
+  writeEnvelopeRecords(w, sorted);
   return w.finish();
 }
 
@@ -128,28 +99,9 @@ export function decodeEnvelopesItem(payload: Uint8Array): Result<EnvelopeRecordV
   if (payload.length > ITEM_PAYLOAD_BYTES_MAX) return fail(`payload of ${payload.length} bytes > ITEM_PAYLOAD_BYTES_MAX = ${ITEM_PAYLOAD_BYTES_MAX}`);
   const r = new Reader(payload);
   if (r.u8() !== ItemKind.envelopes) return fail("not an envelopes item");
-  const count = r.u32();
-  if (count > ENVELOPES_PER_ITEM_MAX) return fail(`${count} envelopes > ENVELOPES_PER_ITEM_MAX = ${ENVELOPES_PER_ITEM_MAX}`);
-  const records: EnvelopeRecordView[] = [];
-  let devices = 0;
-  for (let i = 0; i < count; i++) {
-    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
-    const length = r.u32();
-    if (length > SIGNING_BYTES_MAX) return fail(`envelope ${i}: ${length} signed bytes > SIGNING_BYTES_MAX = ${SIGNING_BYTES_MAX}`);
-    const signingBytes = r.bytes(length);
-    const signature = r.bytes(ED25519_SIGNATURE_BYTES);
-    if (r.failed) return fail(`envelope ${i}: payload truncated`);
-    const fields = parseSigningBytes(signingBytes);
-    if (!fields.ok) return fail(`envelope ${i}: ${fields.error}`);
-    const previous = records[i - 1]?.fields;
-    const order = previous === undefined ? -1 : compareDeviceSeq(previous, fields.value);
-    if (order >= 0) return fail(`envelope ${i}: (${toHex(fields.value.deviceId)}, ${fields.value.seq}) is ${order === 0 ? "a repeat" : "out of (device, seq) order"}`);
-    if (previous === undefined || !bytesEqual(previous.deviceId, fields.value.deviceId)) devices++;
-    if (devices > ENVELOPE_DEVICES_PER_ITEM_MAX) return fail(`more than ENVELOPE_DEVICES_PER_ITEM_MAX = ${ENVELOPE_DEVICES_PER_ITEM_MAX} devices`);
-    records.push({ publicKey, signingBytes, signature, fields: fields.value });
-  }
-  if (!r.done) return fail(`${r.remaining} bytes after the last envelope`);
-  return ok(records);
+  const records = readEnvelopeRecords(r, BOUNDS);
+  if (records.ok && !r.done) return fail(`${r.remaining} bytes after the last envelope`);
+  return records;
 }
 
 // ---------------------------------------------------------------------------------------------
