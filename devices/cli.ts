@@ -118,6 +118,8 @@ export function registerDeviceCommands(program: Command): void {
     .description("register a device with a gateway (POST /v1/devices), optionally waiting until it is on the ledger")
     .requiredOption("--key <file>", "device key file (only its public key is sent)")
     .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
+    .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind)")
+    .option("--household <id>", "for an energy-trading agent: the device id of its household's meter")
     .option("--gateway <url>", "the gateway's HTTP address", DEFAULT_GATEWAY_URL)
     .option("--data-dir <dir>", "the gateway's data directory, holding operator-token", DEFAULT_GATEWAY_DATA_DIR)
     .addOption(new Option("--token <token>", "the operator token (instead of reading --data-dir)").conflicts("dataDir"))
@@ -242,6 +244,8 @@ function* simulatedBatches(envelopes: number, perEnvelope: number, seed: number)
 interface RegisterOptions {
   key: string;
   kind: (typeof DEVICE_KINDS)[number];
+  service?: string;
+  household?: string;
   gateway: string;
   dataDir: string;
   token?: string;
@@ -256,7 +260,7 @@ async function register(options: RegisterOptions): Promise<void> {
   const base = options.gateway.replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+$/.test(base)) fail("JG_ERR_CLI_ARGUMENT", `--gateway must be http(s)://host:port, got ${options.gateway}`);
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind }) });
+  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }) });
   if (answer.body.deviceId !== key.deviceId) fail("JG_ERR_RPC_REMOTE", `gateway answered deviceId ${String(answer.body.deviceId)}, the key's is ${key.deviceId}`);
   console.log(JSON.stringify(answer.body));
   if (!options.wait) return;

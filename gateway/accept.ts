@@ -2,6 +2,15 @@
  * Acceptance of one MQTT publish: the checks an envelope passes before the gateway writes it to
  * its durable log and PUBACKs it. Every refusal is a coded error (docs/errors.md) told to the
  * device on its error topic; a refused envelope changes nothing.
+ *
+ * The Ed25519 signature is not checked here by default: the service's refine checks every
+ * envelope's signature before anything is credited, in parallel on the cores, and refuses a bad
+ * one with JG_ERR_ENVELOPE_SIGNATURE, which reaches the device on its error topic after
+ * settlement. Checking it here too cost the main thread ~137 µs per envelope (7,305/s on one
+ * core), 40–42% of its busy time at an offered 5,000/s (measured: `node --import tsx
+ * bench/gateway.ts --rate 5000 --cpu-prof DIR`, BENCHMARKS.md §5.1). A device is authenticated
+ * at CONNECT by its signed token, so what it publishes unsigned costs only its own rate and seqs.
+ * `verifySignature` restores the check before PUBACK (gateway/README.md, "Signatures").
  */
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import { decodeEnvelope, type Envelope, signingBytes } from "../devices/envelope.ts";
@@ -17,7 +26,7 @@ const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 export interface KnownDevice {
   readonly deviceId: string;
   readonly publicKey: Uint8Array;
-  /** node:crypto key, built once per device (verification is the hot path: ~9,000/s per core). */
+  /** node:crypto key, built once per device (the token check at CONNECT, and the opt-in envelope check). */
   readonly keyObject: KeyObject;
 }
 
@@ -26,24 +35,38 @@ export function knownDevice(deviceId: string, publicKey: Uint8Array): KnownDevic
 }
 
 export type Acceptance =
-  | { readonly ok: true; readonly envelope: Envelope }
+  | {
+      readonly ok: true;
+      readonly envelope: Envelope;
+      /** The envelope's signed bytes (devices/envelope.ts `signingBytes`): what its work item carries. */
+      readonly signingBytes: Uint8Array;
+    }
   | { readonly ok: false; readonly code: ErrorCode; readonly detail: string; readonly seq: number | null };
+
+export interface AcceptanceOptions {
+  /** Verify the Ed25519 signature before PUBACK too (default false: refine verifies it before anything is credited). */
+  readonly verifySignature?: boolean;
+}
 
 /**
  * Judges `payload` published by device `device` on its topic for `topicKind`. Does not change
  * the window: the caller accepts the seq once it decides to log the envelope.
  */
-export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: Uint8Array, window: SeqWindow, nowMs: number): Acceptance {
+export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: Uint8Array, window: SeqWindow, nowMs: number, options: AcceptanceOptions = {}): Acceptance {
   const decoded = decodeEnvelope(payload);
   if (!decoded.ok) return { ok: false, code: decoded.error.code, detail: decoded.error.detail, seq: null };
   const e = decoded.envelope;
   if (e.device !== device.deviceId) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope of ${e.device} sent by ${device.deviceId}`, seq: e.seq };
   if (e.kind !== topicKind) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope kind ${e.kind} published on the ${topicKind} topic`, seq: e.seq };
   if (e.timeMs > nowMs + FUTURE_TOLERANCE_MS) return { ok: false, code: "JG_ERR_ENVELOPE_FUTURE", detail: `time ${e.timeMs} is ${e.timeMs - nowMs} ms ahead`, seq: e.seq };
-  if (!verify(null, signingBytes(e), device.keyObject, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
+  let signed: Uint8Array | null = null;
+  if (options.verifySignature === true) {
+    signed = signingBytes(e);
+    if (!verify(null, signed, device.keyObject, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
+  }
   switch (judgeSeq(window, e.seq)) {
     case "new":
-      return { ok: true, envelope: e };
+      return { ok: true, envelope: e, signingBytes: signed ?? signingBytes(e) };
     case "replay":
       return { ok: false, code: "JG_ERR_ENVELOPE_REPLAY", detail: `seq ${e.seq} was already accepted`, seq: e.seq };
     case "too-old":

@@ -22,8 +22,15 @@ export const brokerLimits = {
   drainTimeoutMs: 10_000,
   /** Messages queued for a client before its session is up (aedes default 42). */
   queueLimit: 64,
-  /** Messages aedes routes at once; raised from 100 so 5,000 envelopes/s of receipts do not queue behind one slow socket. */
-  concurrency: 1_000,
+  /**
+   * Messages aedes routes at once before it queues the rest: 0, no queue. mqemitter releases a
+   * queue by recursion, one level per queued message without subscribers (a device's own publish),
+   * and at 1,000 it overflowed the stack at 5,000 envelopes/s (mcollina/mqemitter#204; BENCHMARKS.md
+   * §5.1). What is routed stays bounded without it: a client's publishes are handled one at a time
+   * (so at most connectionsMax), and the gateway keeps at most 5,000 receipts and errors in flight
+   * (gateway.ts DOWNLINK_IN_FLIGHT_MAX).
+   */
+  concurrency: 0,
   /** A CONNECT must arrive within 10 s of the TCP connection (aedes default 30 s): idle half-open sockets are cheap to keep out. */
   connectTimeoutMs: 10_000,
   /** Longest keep-alive a client may ask for: 20 min, so a dead device's session is noticed (0 = none in aedes). */

@@ -20,6 +20,10 @@ async function harness(): Promise<Harness> {
   return h;
 }
 
+async function counter(metric: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
 async function device(h: Harness, key = generateDeviceKey()): Promise<TestDevice & { key: typeof key }> {
   await h.register(key);
   const d = await connectDevice(h.gateway.mqttPort, key);
@@ -57,10 +61,10 @@ describe("gateway", () => {
     const topic = `devices/${d.key.deviceId}/up/meter.reading`;
     const other = generateDeviceKey();
     const good = envelopeBytes(d.key, 0);
-    const forged = good.slice();
+    const forged = envelopeBytes(d.key, 3);
     forged[forged.length - 1]! ^= 1; // last byte of the signature
     await d.client.publishAsync(topic, Buffer.from([1, 2, 3]), { qos: 1 });
-    await d.client.publishAsync(topic, Buffer.from(forged), { qos: 1 });
+    await d.client.publishAsync(topic, Buffer.from(forged), { qos: 1 }); // PUBACKed; refused by refine after settlement
     await d.client.publishAsync(topic, Buffer.from(envelopeBytes(other, 0)), { qos: 1 }); // another device's envelope
     await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 1, [{ x: 1 }], "meter.reading", Date.now() + 3_600_000)), { qos: 1 });
     await d.client.publishAsync(`devices/${d.key.deviceId}/up/router.usage`, Buffer.from(envelopeBytes(d.key, 2)), { qos: 1 }); // kind ≠ topic
@@ -68,17 +72,65 @@ describe("gateway", () => {
     await d.client.publishAsync(topic, Buffer.from(good), { qos: 1 }); // the same again
     await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 5_000_000)), { qos: 1 }); // far ahead
     await d.until(() => d.errors.length === 7 && d.receipts.length === 1);
-    expect(d.errors.map((e) => e.code)).toEqual([
+    // Refused before PUBACK, in the order sent:
+    expect(d.errors.filter((e) => e.code !== "JG_ERR_ENVELOPE_SIGNATURE").map((e) => e.code)).toEqual([
       "JG_ERR_ENVELOPE_MALFORMED",
-      "JG_ERR_ENVELOPE_SIGNATURE",
       "JG_ERR_ENVELOPE_DEVICE",
       "JG_ERR_ENVELOPE_FUTURE",
       "JG_ERR_ENVELOPE_DEVICE",
       "JG_ERR_ENVELOPE_REPLAY",
       "JG_ERR_ENVELOPE_SEQ",
     ]);
+    // Refused by the service's refine, once its package settled:
+    expect(d.errors.filter((e) => e.code === "JG_ERR_ENVELOPE_SIGNATURE").map((e) => e.seq)).toEqual([3]);
     expect(d.receipts.map((r) => r.seq)).toEqual([0]);
-    expect(h.gateway.errorStats()).toMatchObject({ JG_ERR_ENVELOPE_MALFORMED: 1, JG_ERR_ENVELOPE_REPLAY: 1, JG_ERR_ENVELOPE_DEVICE: 2 });
+    expect(h.gateway.errorStats()).toMatchObject({ JG_ERR_ENVELOPE_MALFORMED: 1, JG_ERR_ENVELOPE_REPLAY: 1, JG_ERR_ENVELOPE_DEVICE: 2, JG_ERR_ENVELOPE_SIGNATURE: 1 });
+  });
+
+  it("PUBACKs an envelope with a bad signature, then tells JG_ERR_ENVELOPE_SIGNATURE on down/errors and never receipts or credits it", async () => {
+    const h = await harness();
+    const d = await device(h);
+    const topic = `devices/${d.key.deviceId}/up/meter.reading`;
+    const forged = envelopeBytes(d.key, 0);
+    forged[forged.length - 1]! ^= 1; // last byte of the signature
+    // The PUBACK comes (publishAsync resolves), with no error before it: the signature is refine's to check.
+    await d.client.publishAsync(topic, Buffer.from(forged), { qos: 1 });
+    expect(d.errors).toEqual([]);
+    for (let seq = 1; seq <= 3; seq++) await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, seq)), { qos: 1 });
+    await d.until(() => d.errors.length === 1 && d.receipts.length === 3);
+    expect(d.errors).toEqual([{ seq: 0, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: expect.stringMatching(/^refused by service \d+ in package [0-9a-f]{64}$/) }]);
+    expect(d.receipts.map((r) => r.seq).sort()).toEqual([1, 2, 3]);
+    // Credited on the ledger: the three good ones only.
+    const best = await h.node.bestBlock();
+    const record = decodeDeviceRecord((await h.node.serviceValue(best.headerHash, TELEMETRY_SERVICE.id, deviceKey(d.key.deviceId)))!);
+    expect(record.ok && record.value.envelopesSettled).toBe(3n);
+    expect(await counter(h.gateway.metrics.refusedOnChain)).toBe(1);
+    expect(await counter(h.gateway.metrics.settled)).toBe(3);
+    // Told, so out of the log; and its seq stays used: the same seq again is a replay.
+    for (let i = 0; i < 100 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(h.gateway.log.count).toBe(0);
+    await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 0)), { qos: 1 });
+    await d.until(() => d.errors.length === 2);
+    expect(d.errors[1]).toMatchObject({ seq: 0, code: "JG_ERR_ENVELOPE_REPLAY" });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(d.receipts).toHaveLength(3);
+  });
+
+  it("with verifySignaturesBeforePuback, refuses a bad signature before PUBACK, and the seq stays free", async () => {
+    const h = await startHarness({ gateway: { verifySignaturesBeforePuback: true } });
+    cleanups.push(() => h.stop());
+    const d = await device(h);
+    const topic = `devices/${d.key.deviceId}/up/meter.reading`;
+    const forged = envelopeBytes(d.key, 0);
+    forged[forged.length - 1]! ^= 1;
+    await d.client.publishAsync(topic, Buffer.from(forged), { qos: 1 });
+    await d.until(() => d.errors.length === 1);
+    expect(d.errors[0]).toEqual({ seq: 0, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify" });
+    expect(h.gateway.log.count).toBe(0);
+    await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 0)), { qos: 1 });
+    await d.until(() => d.receipts.length === 1);
+    expect(d.receipts[0]!.seq).toBe(0);
+    expect(d.errors).toHaveLength(1);
   });
 
   it("lets only registered devices with a valid token connect", async () => {

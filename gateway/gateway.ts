@@ -25,8 +25,21 @@ import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 
-/** Receipts and errors handed to the broker per turn of the event loop (see Gateway.notify). */
-const DOWNLINK_BATCH = 500;
+/**
+ * Receipts and errors handed to the broker per turn of the event loop (see Gateway.notify), so
+ * sockets are read in between. A turn takes up to ~1 s when the main thread is saturated, so this
+ * is also about the most receipts a second then: below the target's 5,000, 500 starved receipts.
+ */
+const DOWNLINK_BATCH = 2_000;
+/**
+ * Receipts and errors handed to the broker and not yet written to their device's socket: about a
+ * second of them at the target rate. Each one completes when written, when its socket drains, or
+ * at the drain timeout (aedes cuts the slow client then), so the slots always come back. This is
+ * the bound on what aedes routes for the gateway now that its own queue is off (brokerLimits.concurrency).
+ */
+const DOWNLINK_IN_FLIGHT_MAX = 5_000;
+/** How long stop() waits for queued receipts and errors to be written before it closes the broker (their entries are out of the log already). */
+const DOWNLINK_DRAIN_ON_STOP_MS = 2_000;
 
 export interface GatewayLimits {
   readonly connectionsMax: number;
@@ -52,7 +65,6 @@ export interface GatewayOptions {
   readonly operatorToken: string;
   /** Services by device kind they own, and all of them by id. */
   readonly services: readonly IngestService[];
-  readonly serviceOfKind: (kind: string) => IngestService;
   readonly host?: string;
   readonly mqttPort?: number;
   readonly wsPort?: number | null;
@@ -60,6 +72,12 @@ export interface GatewayOptions {
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */
   readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number };
+  /**
+   * Verify each envelope's Ed25519 signature before its PUBACK too. Default false: the service's
+   * refine verifies every signature before anything is credited, on the node's cores, and refuses
+   * a bad one with JG_ERR_ENVELOPE_SIGNATURE after settlement (gateway/README.md, "Signatures").
+   */
+  readonly verifySignaturesBeforePuback?: boolean;
   readonly now?: () => number;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
@@ -122,6 +140,7 @@ export class Gateway {
         settledLatencyMs: (ms) => this.metrics.settlementSeconds.observe(ms / 1000),
       },
     });
+    this.metrics.watchQueues(this.settlement);
   }
 
   get mqttPort(): number {
@@ -157,6 +176,8 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.settlement.stop();
+    const deadline = Date.now() + DOWNLINK_DRAIN_ON_STOP_MS;
+    while ((this.downlink.length > 0 || this.downlinkInFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.broker?.close();
     await this.log.close();
   }
@@ -252,24 +273,23 @@ export class Gateway {
     const payload = packet.payload as Buffer;
     if (payload.length > ENVELOPE_BYTES_MAX) return this.refuse(device.deviceId, null, "JG_ERR_ENVELOPE_OVERSIZE", `${payload.length} bytes > ${ENVELOPE_BYTES_MAX}`);
     const window = this.windowOf(device.deviceId);
-    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now());
+    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature: this.options.verifySignaturesBeforePuback === true });
     if (!verdict.ok) return this.refuse(device.deviceId, verdict.seq, verdict.code, verdict.detail);
     const e = verdict.envelope;
     const next = acceptSeq(window, e.seq);
     // Moved before the write, so a second copy arriving meanwhile is a replay; moved back if the
     // write fails (no PUBACK then, and the device's resend must be accepted).
     this.windows.set(device.deviceId, next);
-    const service = this.options.serviceOfKind(device.kind);
     let entry;
     try {
-      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, envelope: new Uint8Array(payload), serviceId: service.serviceId, acceptedAtMs: this.now() }, next);
+      // The device settles on the service it registered with (the registry knows which).
+      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, signingBytes: verdict.signingBytes, signature: e.signature, serviceId: device.serviceId, acceptedAtMs: this.now() }, next);
     } catch (error) {
       if (this.windows.get(device.deviceId) === next) this.windows.set(device.deviceId, window);
       throw error;
     }
-    this.metrics.accepted.inc({ kind: e.kind });
+    this.metrics.countAccepted(e.kind);
     this.settlement.add(entry);
-    this.metrics.pending.set(this.settlement.pendingCount);
     const influx = this.options.influx;
     if (influx !== null && influx !== undefined) {
       let readings: unknown;
@@ -301,24 +321,28 @@ export class Gateway {
 
   /**
    * Receipts and errors waiting to be handed to aedes. A settled package yields thousands of
-   * them at once; handing them over in one synchronous loop overflows mqemitter's stack
-   * (recursion in its release path, mcollina/mqemitter#204), so they go DOWNLINK_BATCH per
-   * turn of the event loop, which also lets sockets be read in between.
+   * them at once; they go at most DOWNLINK_BATCH per turn of the event loop, so sockets are read
+   * in between, and at most DOWNLINK_IN_FLIGHT_MAX at a time. Bounded by what the log holds: one
+   * notice per logged entry.
    */
   private readonly downlink: DeviceNotice[] = [];
+  private downlinkInFlight = 0;
   private draining = false;
 
   private notify(notice: DeviceNotice): void {
     this.downlink.push(notice);
-    if (this.draining) return;
-    this.draining = true;
-    setImmediate(() => this.drainDownlink());
+    this.scheduleDownlink();
   }
 
-  private drainDownlink(): void {
-    for (const notice of this.downlink.splice(0, DOWNLINK_BATCH)) this.tell(notice);
-    if (this.downlink.length > 0) setImmediate(() => this.drainDownlink());
-    else this.draining = false;
+  private scheduleDownlink(): void {
+    if (this.draining || this.downlink.length === 0 || this.downlinkInFlight >= DOWNLINK_IN_FLIGHT_MAX) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.draining = false;
+      const room = Math.min(DOWNLINK_BATCH, DOWNLINK_IN_FLIGHT_MAX - this.downlinkInFlight);
+      if (room > 0) for (const notice of this.downlink.splice(0, room)) this.tell(notice);
+      this.scheduleDownlink();
+    });
   }
 
   private tell(notice: DeviceNotice): void {
@@ -328,13 +352,16 @@ export class Gateway {
       this.count(notice.code);
       this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));
     }
-    this.metrics.pending.set(this.settlement.pendingCount);
-    this.metrics.inFlight.set(this.settlement.inFlightCount);
   }
 
   private publishDown(deviceId: string, channel: "receipts" | "errors", payload: Uint8Array): void {
-    this.broker?.aedes.publish({ cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
+    const broker = this.broker;
+    if (broker === null) return;
+    this.downlinkInFlight++;
+    broker.aedes.publish({ cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
+      this.downlinkInFlight--;
       if (error) this.options.logger?.warn({ deviceId, channel, err: String(error) }, "could not publish to a device");
+      this.scheduleDownlink();
     });
   }
 }

@@ -9,7 +9,7 @@ import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
 import { errorRegistry, type ErrorCode } from "../node/errors.ts";
 import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
 import type { GatewayMetrics } from "./metrics.ts";
-import type { Registrations } from "./registration.ts";
+import { RegistrationError, type Registrations } from "./registration.ts";
 
 /** Largest request body: a registration is ~100 bytes of JSON. */
 const BODY_BYTES_MAX = 16 * 1024;
@@ -41,7 +41,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
 
-  app.post<{ Body: { publicKey: string; kind: DeviceKind } }>(
+  app.post<{ Body: { publicKey: string; kind: DeviceKind; service?: string; household?: string } }>(
     "/v1/devices",
     {
       schema: {
@@ -49,13 +49,25 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
           type: "object",
           additionalProperties: false,
           required: ["publicKey", "kind"],
-          properties: { publicKey: { type: "string", pattern: "^[0-9a-f]{64}$" }, kind: { type: "string", enum: [...DEVICE_KINDS] } },
+          properties: {
+            publicKey: { type: "string", pattern: "^[0-9a-f]{64}$" },
+            kind: { type: "string", enum: [...DEVICE_KINDS] },
+            service: { type: "string", pattern: "^[a-z][a-z0-9-]{0,31}$" },
+            household: { type: "string", pattern: "^[0-9a-f]{32}$" },
+          },
         },
       },
     },
     async (request, reply) => {
       if (!authorized(request.headers.authorization)) return fail(reply, deps, "JG_ERR_OPERATOR_TOKEN");
-      const result = await deps.registrations.register(fromHex(request.body.publicKey), request.body.kind);
+      const { publicKey, kind, service, household } = request.body;
+      let result;
+      try {
+        result = await deps.registrations.register(fromHex(publicKey), kind, { ...(service === undefined ? {} : { service }), ...(household === undefined ? {} : { household }) });
+      } catch (e) {
+        if (e instanceof RegistrationError) return fail(reply, deps, e.code, e.message);
+        throw e;
+      }
       if ("exists" in result) {
         if (result.exists.status === "registered") return fail(reply, deps, "JG_ERR_DEVICE_EXISTS", `device ${result.exists.deviceId} is already registered`);
         return reply.code(202).send(result.exists);

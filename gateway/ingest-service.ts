@@ -14,6 +14,8 @@ export interface EnvelopeRecord {
 export interface RegistrationRecord {
   readonly publicKey: Uint8Array;
   readonly kind: DeviceKind;
+  /** An energy agent's household: its meter's device id (32 lowercase hex digits). */
+  readonly household?: string;
 }
 
 export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
@@ -28,8 +30,18 @@ export interface RegisteredDevice {
 export type EnvelopeVerdicts = (deviceId: string, seq: number) => string | null;
 
 export interface IngestService {
+  /** The service's name, as operators and `POST /v1/devices` name it ("telemetry", "energy-trading"). */
+  readonly name: string;
   readonly serviceId: number;
   readonly codeHash: Uint8Array;
+  /** Device kinds it takes. */
+  readonly kinds: readonly DeviceKind[];
+  /** Distinct devices in one envelopes package: what the service's refine output per device lets fit in W_R. */
+  readonly packageDevicesMax: number;
+  /** Registrations in one package (the service's per-item bound). */
+  readonly registrationsPerPackageMax: number;
+  /** Why a registration request cannot be taken (e.g. an agent without its household), or null. */
+  checkRegistration?(record: RegistrationRecord): string | null;
   /** Work-item payload of envelopes, records sorted by (deviceId, seq) and unique. */
   envelopesPayload(records: readonly EnvelopeRecord[]): Uint8Array;
   /** Accumulate gas for an envelopes item of that shape (within G_A). */
@@ -41,4 +53,6 @@ export interface IngestService {
   outcomeKey(packageHash: Uint8Array): Uint8Array;
   /** The verdicts of an accumulated package from its outcome value; null if it does not decode. */
   decodeOutcome(value: Uint8Array): EnvelopeVerdicts | null;
+  /** Why the package refused each registration (null = stored), from its outcome value; null if it does not decode. */
+  decodeRegistrationOutcome?(value: Uint8Array): ((deviceId: string) => string | null) | null;
 }

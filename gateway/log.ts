@@ -4,8 +4,25 @@
  * refusal) has been told. lmdb-js batches asynchronous puts into one transaction per turn of
  * the event loop and resolves them once the transaction is committed to disk, so thousands of
  * envelopes a second share a commit (group commit) while each PUBACK still waits for its write.
+ *
+ * Layout (log version 2): an accepted envelope is written once, as what its work item needs
+ * (the signed bytes and the signature, built at acceptance), and is never rewritten. Its state
+ * is kept apart, in small keys: a package's membership list while it is submitted, and a count
+ * of failed attempts once a package holding it has failed. So marking a package submitted
+ * writes ~30 bytes per envelope instead of rewriting each 3.8 KB entry.
+ *
+ * | database | key | value |
+ * |---|---|---|
+ * | `records` | [deviceId, seq] | binary: u8 version 2 ⌢ u32 serviceId ⌢ f64 order ⌢ f64 acceptedAtMs ⌢ signature 64 ⌢ signingBytes |
+ * | `packages` | package hash (hex) | `{ serviceId, members: [deviceId, seq][] }`: submitted, not yet settled |
+ * | `attempts` | [deviceId, seq] | failed settlements so far (absent = 0) |
+ * | `seq-windows` | deviceId | `{ highest, below (hex) }` (unchanged from version 1) |
+ *
+ * A data dir of version 1 (one `envelopes` database of whole entries) is converted when opened,
+ * in one transaction, and its old database dropped (see `migrateVersion1`).
  */
-import { open, type Database, type RootDatabase } from "lmdb";
+import { type Database, type DatabaseOptions, open, type RootDatabase } from "lmdb";
+import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
 import { EMPTY_WINDOW, type SeqWindow } from "./window.ts";
 
 /** Reserved address space for the log; LMDB takes disk only as it is used. */
@@ -13,12 +30,14 @@ const MAP_SIZE_BYTES = 16 * 1024 ** 3;
 
 export type EntryState = "pending" | "submitted";
 
-/** An accepted envelope. */
+/** An accepted envelope, as settlement needs it. */
 export interface LogEntry {
   readonly deviceId: string;
   readonly seq: number;
-  /** The envelope as received (CBOR). */
-  readonly envelope: Uint8Array;
+  /** The envelope's signed bytes (devices/envelope.ts `signingBytes`), built once at acceptance: the work item carries them as they are. */
+  readonly signingBytes: Uint8Array;
+  /** The envelope's Ed25519 signature (64 bytes), checked by the service's refine. */
+  readonly signature: Uint8Array;
   readonly serviceId: number;
   /** Order of acceptance across all devices: the batcher's order. */
   readonly order: number;
@@ -30,23 +49,95 @@ export interface LogEntry {
   readonly attempts: number;
 }
 
+/** What the gateway hands the log when it accepts an envelope. */
+export type NewLogEntry = Pick<LogEntry, "deviceId" | "seq" | "signingBytes" | "signature" | "serviceId" | "acceptedAtMs">;
+
 interface StoredWindow {
   readonly highest: number;
   readonly below: string;
 }
 
+interface StoredPackage {
+  readonly serviceId: number;
+  readonly members: readonly (readonly [string, number])[];
+}
+
+/** An entry of log version 1 (one msgpack object per envelope, rewritten on every state change). */
+interface Version1Entry {
+  readonly deviceId: string;
+  readonly seq: number;
+  readonly envelope: Uint8Array;
+  readonly serviceId: number;
+  readonly order: number;
+  readonly acceptedAtMs: number;
+  readonly state: EntryState;
+  readonly packageHash?: string;
+  readonly attempts?: number;
+}
+
+// --- record codec ----------------------------------------------------------------------------
+
+/** First byte of every record: the log layout it was written by. */
+export const LOG_RECORD_VERSION = 2;
+const SIGNATURE_BYTES = 64;
+/** u8 version ⌢ u32 serviceId ⌢ f64 order ⌢ f64 acceptedAtMs. */
+const RECORD_HEADER_BYTES = 1 + 4 + 8 + 8;
+
+/** The stored form of an accepted envelope (its key holds deviceId and seq). */
+export function encodeLogRecord(entry: Pick<LogEntry, "serviceId" | "order" | "acceptedAtMs" | "signingBytes" | "signature">): Uint8Array {
+  if (entry.signature.length !== SIGNATURE_BYTES) throw new Error(`a signature is ${SIGNATURE_BYTES} bytes, got ${entry.signature.length}`);
+  // Every byte is written below, so no zero fill; under 4 KiB this comes from Node's buffer pool
+  // rather than a fresh ArrayBuffer (one per accepted envelope, on the main thread).
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + SIGNATURE_BYTES + entry.signingBytes.length);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint8(0, LOG_RECORD_VERSION);
+  view.setUint32(1, entry.serviceId, true);
+  view.setFloat64(5, entry.order, true);
+  view.setFloat64(13, entry.acceptedAtMs, true);
+  out.set(entry.signature, RECORD_HEADER_BYTES);
+  out.set(entry.signingBytes, RECORD_HEADER_BYTES + SIGNATURE_BYTES);
+  return out;
+}
+
+/** The fields of a stored record; its signature and signed bytes are views into `bytes`. Throws on a record this code did not write (a bug or a damaged log). */
+export function decodeLogRecord(bytes: Uint8Array): Pick<LogEntry, "serviceId" | "order" | "acceptedAtMs" | "signingBytes" | "signature"> {
+  if (bytes.length < RECORD_HEADER_BYTES + SIGNATURE_BYTES || bytes[0] !== LOG_RECORD_VERSION) throw new Error(`gateway log: a record of ${bytes.length} bytes, version ${bytes[0]}, is not a version ${LOG_RECORD_VERSION} record`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    serviceId: view.getUint32(1, true),
+    order: view.getFloat64(5, true),
+    acceptedAtMs: view.getFloat64(13, true),
+    signature: bytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + SIGNATURE_BYTES),
+    signingBytes: bytes.subarray(RECORD_HEADER_BYTES + SIGNATURE_BYTES),
+  };
+}
+
+// --- the log ---------------------------------------------------------------------------------
+
 export class DurableLog {
   private readonly root: RootDatabase;
-  private readonly entries: Database<LogEntry, [string, number]>;
+  private readonly records: Database<Uint8Array, [string, number]>;
+  private readonly packages: Database<StoredPackage, string>;
+  private readonly attemptCounts: Database<number, [string, number]>;
   private readonly windows: Database<StoredWindow, string>;
   private nextOrder = 0;
+  /** Entries converted from a version 1 data dir when it was opened (0 for a new or version 2 one). */
+  readonly migratedEntries: number;
 
   constructor(path: string) {
     this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
-    this.entries = this.root.openDB({ name: "envelopes" });
+    this.records = this.root.openDB({ name: "records", encoding: "binary" });
+    this.packages = this.root.openDB({ name: "packages" });
+    this.attemptCounts = this.root.openDB({ name: "attempts" });
     this.windows = this.root.openDB({ name: "seq-windows" });
+    try {
+      this.migratedEntries = this.migrateVersion1();
+    } catch (e) {
+      void this.root.close();
+      throw e;
+    }
     // The log holds only unsettled entries (a bounded backlog), so one scan at start is cheap.
-    for (const { value } of this.entries.getRange()) this.nextOrder = Math.max(this.nextOrder, value.order + 1);
+    for (const { value } of this.records.getRange()) this.nextOrder = Math.max(this.nextOrder, decodeLogRecord(value).order + 1);
   }
 
   window(deviceId: string): SeqWindow {
@@ -59,32 +150,37 @@ export class DurableLog {
    * The caller has already moved its in-memory window, so a second copy of the envelope arriving
    * before this resolves is judged a replay.
    */
-  async append(entry: Omit<LogEntry, "order" | "state" | "attempts">, window: SeqWindow): Promise<LogEntry> {
-    const full: LogEntry = { ...entry, order: this.nextOrder++, state: "pending", attempts: 0 };
+  async append(entry: NewLogEntry, window: SeqWindow): Promise<LogEntry> {
+    const order = this.nextOrder++;
+    const record = encodeLogRecord({ ...entry, order });
+    const stored = decodeLogRecord(record); // views into the one buffer kept, so the caller's copies can go
     await Promise.all([
-      this.entries.put([entry.deviceId, entry.seq], full),
+      this.records.put([entry.deviceId, entry.seq], record),
       this.windows.put(entry.deviceId, { highest: window.highest, below: window.below.toString(16) }),
     ]);
-    return full;
+    return { deviceId: entry.deviceId, seq: entry.seq, serviceId: entry.serviceId, acceptedAtMs: entry.acceptedAtMs, signingBytes: stored.signingBytes, signature: stored.signature, order, state: "pending", attempts: 0 };
   }
 
-  /** Marks entries as submitted in `packageHash` (durably, before the package is sent). */
+  /**
+   * Marks entries as submitted in `packageHash` (durably, before the package is sent): one key
+   * listing the package's members, ~30 bytes per envelope; the envelopes are not rewritten.
+   */
   async markSubmitted(entries: readonly LogEntry[], packageHash: string): Promise<LogEntry[]> {
-    const updated = entries.map((e) => ({ ...e, state: "submitted" as const, packageHash }));
-    await this.root.transaction(() => {
-      for (const e of updated) this.entries.put([e.deviceId, e.seq], e);
-    });
-    return updated;
+    if (entries.length === 0) return [];
+    const members = entries.map((e) => [e.deviceId, e.seq] as const);
+    await this.packages.put(packageHash, { serviceId: entries[0]!.serviceId, members });
+    return entries.map((e) => ({ ...e, state: "submitted" as const, packageHash }));
   }
 
-  /** Puts entries back to pending after their package failed. */
+  /** Puts entries back to pending after their package failed (or never reached the node): drops its membership key. */
   async markPending(entries: readonly LogEntry[], countAttempt: boolean): Promise<LogEntry[]> {
     const updated = entries.map((e) => {
       const { packageHash: _, ...rest } = e;
       return { ...rest, state: "pending" as const, attempts: e.attempts + (countAttempt ? 1 : 0) };
     });
     await this.root.transaction(() => {
-      for (const e of updated) this.entries.put([e.deviceId, e.seq], e);
+      for (const hash of packageHashesOf(entries)) this.packages.remove(hash);
+      if (countAttempt) for (const e of updated) this.attemptCounts.put([e.deviceId, e.seq], e.attempts);
     });
     return updated;
   }
@@ -92,20 +188,84 @@ export class DurableLog {
   /** Removes settled (or refused) entries: their outcome has been told and their seq is in the window. */
   async remove(entries: readonly LogEntry[]): Promise<void> {
     await this.root.transaction(() => {
-      for (const e of entries) this.entries.remove([e.deviceId, e.seq]);
+      for (const hash of packageHashesOf(entries)) this.packages.remove(hash);
+      for (const e of entries) {
+        this.records.remove([e.deviceId, e.seq]);
+        if (e.attempts > 0) this.attemptCounts.remove([e.deviceId, e.seq]);
+      }
     });
   }
 
-  /** Every entry, for recovery after a restart. */
+  /** Every entry, for recovery after a restart: in key order, each with its state. */
   *all(): Generator<LogEntry> {
-    for (const { value } of this.entries.getRange()) yield value;
+    const packageOf = new Map<string, string>();
+    for (const { key, value } of this.packages.getRange()) {
+      for (const [deviceId, seq] of value.members) {
+        const member = memberKey(deviceId, seq);
+        // A bug if it happens: an envelope is in at most one package at a time.
+        if (packageOf.has(member)) throw new Error(`gateway log: ${member} is in packages ${packageOf.get(member)} and ${key}`);
+        packageOf.set(member, key);
+      }
+    }
+    const attempts = new Map<string, number>();
+    for (const { key, value } of this.attemptCounts.getRange()) attempts.set(memberKey(key[0], key[1]), value);
+    for (const { key, value } of this.records.getRange()) {
+      const [deviceId, seq] = key;
+      const member = memberKey(deviceId, seq);
+      const packageHash = packageOf.get(member);
+      const fields = decodeLogRecord(value);
+      const base = { deviceId, seq, ...fields, attempts: attempts.get(member) ?? 0 };
+      yield packageHash === undefined ? { ...base, state: "pending" } : { ...base, state: "submitted", packageHash };
+    }
   }
 
+  /** Entries in the log: LMDB's own count (mdb_stat), not a scan, so it is cheap to ask each second with a large backlog. */
   get count(): number {
-    return this.entries.getCount();
+    return (this.records.getStats() as { entryCount: number }).entryCount;
   }
 
   async close(): Promise<void> {
     await this.root.close();
   }
+
+  /**
+   * Converts a version 1 log (database `envelopes`: whole entries, the envelope as received) to
+   * this layout, in one transaction, and drops the old database; a crash during it leaves the
+   * version 1 log as it was. Each logged envelope was accepted, so it decodes; one that does
+   * not is a damaged log, and opening fails loudly rather than drop a PUBACKed envelope.
+   */
+  private migrateVersion1(): number {
+    // lmdb-js: with `create: false`, openDB returns undefined for a database that does not exist.
+    const legacy = this.root.openDB<Version1Entry, [string, number]>({ name: "envelopes", create: false } as DatabaseOptions & { name: string }) as Database<Version1Entry, [string, number]> | undefined;
+    if (legacy === undefined) return 0;
+    let converted = 0;
+    this.root.transactionSync(() => {
+      const members = new Map<string, { serviceId: number; members: [string, number][] }>();
+      for (const { value: old } of legacy.getRange()) {
+        const decoded = decodeEnvelope(old.envelope);
+        if (!decoded.ok) throw new Error(`gateway log: version 1 entry ${old.deviceId}/${old.seq} no longer decodes (${decoded.error.code}); the log is damaged`);
+        this.records.putSync([old.deviceId, old.seq], encodeLogRecord({ serviceId: old.serviceId, order: old.order, acceptedAtMs: old.acceptedAtMs, signingBytes: signingBytes(decoded.envelope), signature: decoded.envelope.signature }));
+        if ((old.attempts ?? 0) > 0) this.attemptCounts.putSync([old.deviceId, old.seq], old.attempts!);
+        if (old.state === "submitted" && old.packageHash !== undefined) {
+          const p = members.get(old.packageHash) ?? { serviceId: old.serviceId, members: [] };
+          p.members.push([old.deviceId, old.seq]);
+          members.set(old.packageHash, p);
+        }
+        converted++;
+      }
+      for (const [hash, p] of members) this.packages.putSync(hash, p);
+      legacy.dropSync();
+    });
+    return converted;
+  }
+}
+
+function memberKey(deviceId: string, seq: number): string {
+  return `${deviceId}/${seq}`;
+}
+
+function packageHashesOf(entries: readonly LogEntry[]): Set<string> {
+  const hashes = new Set<string>();
+  for (const e of entries) if (e.packageHash !== undefined) hashes.add(e.packageHash);
+  return hashes;
 }

@@ -1,7 +1,8 @@
 /**
  * Onboarding: a registration is a work item settled in the owning service's state, so the
  * device registry is on the ledger (like AWS IoT fleet provisioning, with the ledger as the
- * registry). The gateway submits it, follows it, and caches the result.
+ * registry). The gateway batches registrations per service into packages, submits them,
+ * follows them, and caches the result.
  */
 import type { NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
@@ -9,7 +10,7 @@ import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
 import { deviceIdOf } from "../devices/envelope.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
-import type { DeviceKind, IngestService } from "./ingest-service.ts";
+import type { DeviceKind, IngestService, RegistrationRecord } from "./ingest-service.ts";
 import type { DeviceRegistry } from "./registry.ts";
 
 export type RegistrationStatus = "pending" | "registered" | "failed";
@@ -17,6 +18,8 @@ export type RegistrationStatus = "pending" | "registered" | "failed";
 export interface RegistrationView {
   readonly deviceId: string;
   readonly kind: DeviceKind;
+  /** The service the device settles on. */
+  readonly service?: string;
   readonly status: RegistrationStatus;
   readonly packageHash?: string;
   /** Why it failed: a registry code, and the particulars. */
@@ -24,11 +27,45 @@ export interface RegistrationView {
   readonly detail?: string;
 }
 
-/** Registrations followed at once: onboarding is rare; a burst past this waits for the earlier ones. */
+export interface RegisterOptions {
+  /** The service to register with (by name); default: the one that owns the kind. */
+  readonly service?: string;
+  /** For an energy agent: the household (its meter's device id) it trades for. */
+  readonly household?: string;
+}
+
+/** Registrations followed at once: onboarding is rare; a burst past this is refused until earlier ones settle. */
 export const REGISTRATIONS_IN_FLIGHT_MAX = 10_000;
+/** Finished registrations remembered for `view` (their package hash, or why they failed); older ones are read from the registry. */
+const RECENT_KEPT_MAX = 2 * REGISTRATIONS_IN_FLIGHT_MAX;
+/**
+ * How long a registration waits for others to share its package. The node takes two packages a
+ * slot, so one package per device would take ~5,000 s for 10,000 devices; batched, 11 packages.
+ */
+export const REGISTRATION_BATCH_MS = 50;
+
+/** A refusal of a registration request, with its registry code. */
+export class RegistrationError extends Error {
+  constructor(
+    readonly code: "JG_ERR_DEVICE_KIND" | "JG_ERR_HTTP_BODY" | "JG_ERR_QUEUE_FULL",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Waiting {
+  readonly record: RegistrationRecord;
+  readonly deviceId: string;
+  resolve(view: RegistrationView): void;
+  reject(error: unknown): void;
+}
 
 export class Registrations {
   private readonly recent = new Map<string, RegistrationView>();
+  private readonly queues = new Map<IngestService, Waiting[]>();
+  private pending = 0;
+  private timer: NodeJS.Timeout | null = null;
   private nextCore = 0;
 
   constructor(
@@ -36,50 +73,120 @@ export class Registrations {
     private readonly params: ChainParams,
     private readonly signer: Ed25519KeyPair,
     private readonly registry: DeviceRegistry,
-    private readonly serviceOfKind: (kind: DeviceKind) => IngestService,
+    /** The service a device of this kind registers with (optionally named); null when there is none. */
+    private readonly serviceFor: (kind: DeviceKind, service?: string) => IngestService | null,
   ) {}
 
-  /** Submits the registration of `publicKey`; resolves once the node has taken the package. */
-  async register(publicKey: Uint8Array, kind: DeviceKind): Promise<RegistrationView | { readonly exists: RegistrationView }> {
+  /**
+   * Queues the registration of `publicKey`; resolves once the node has taken the package that
+   * carries it (with other registrations of the same service that came within REGISTRATION_BATCH_MS).
+   */
+  async register(publicKey: Uint8Array, kind: DeviceKind, options: RegisterOptions = {}): Promise<RegistrationView | { readonly exists: RegistrationView }> {
     const deviceId = deviceIdOf(publicKey);
+    const service = this.serviceFor(kind, options.service);
+    if (service === null) throw new RegistrationError("JG_ERR_DEVICE_KIND", `no service ${options.service ?? ""} takes devices of kind ${kind}`.replace("  ", " "));
+    const problem = service.checkRegistration?.({ publicKey, kind, household: options.household });
+    if (problem) throw new RegistrationError("JG_ERR_HTTP_BODY", problem);
     const known = await this.registry.lookup(deviceId);
     if (known !== null) return { exists: { deviceId, kind: known.kind, status: "registered" } };
     const inFlight = this.recent.get(deviceId);
     if (inFlight?.status === "pending") return { exists: inFlight };
-    if ([...this.recent.values()].filter((r) => r.status === "pending").length >= REGISTRATIONS_IN_FLIGHT_MAX) throw new Error("too many registrations in flight");
-    const service = this.serviceOfKind(kind);
-    const best = await this.api.bestBlock();
-    const stateRoot = await this.api.stateRoot(best.headerHash);
-    const pkg = buildWorkPackage(this.params, {
-      signer: this.signer,
-      anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
-      items: [{ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload([{ publicKey, kind }]), refineGasLimit: 10_000_000n, accumulateGasLimit: service.registrationsGas(1) }],
+    if (this.pending >= REGISTRATIONS_IN_FLIGHT_MAX) throw new RegistrationError("JG_ERR_QUEUE_FULL", `${this.pending} registrations in flight`);
+    this.pending++;
+    const placeholder: RegistrationView = { deviceId, kind, service: service.name, status: "pending" };
+    this.recent.set(deviceId, placeholder);
+    return new Promise<RegistrationView>((resolve, reject) => {
+      const queue = this.queues.get(service) ?? [];
+      queue.push({ record: { publicKey, kind, household: options.household }, deviceId, resolve, reject });
+      this.queues.set(service, queue);
+      if (queue.length >= service.registrationsPerPackageMax) void this.flush(service);
+      else this.timer ??= setTimeout(() => this.flushAll(), REGISTRATION_BATCH_MS);
     });
-    await this.api.submitWorkPackage(this.nextCore++ % this.params.coresCount, pkg.bytes, []);
-    const view: RegistrationView = { deviceId, kind, status: "pending", packageHash: toHex(pkg.hash) };
-    this.recent.set(deviceId, view);
+  }
+
+  private flushAll(): void {
+    this.timer = null;
+    for (const service of [...this.queues.keys()]) void this.flush(service);
+  }
+
+  private async flush(service: IngestService): Promise<void> {
+    const queue = this.queues.get(service) ?? [];
+    const batch = queue.splice(0, service.registrationsPerPackageMax);
+    if (queue.length === 0) this.queues.delete(service);
+    else this.timer ??= setTimeout(() => this.flushAll(), 0);
+    if (batch.length === 0) return;
+    try {
+      const best = await this.api.bestBlock();
+      const stateRoot = await this.api.stateRoot(best.headerHash);
+      const pkg = buildWorkPackage(this.params, {
+        signer: this.signer,
+        anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
+        items: [
+          {
+            serviceId: service.serviceId,
+            codeHash: service.codeHash,
+            payload: service.registrationsPayload(batch.map((w) => w.record)),
+            refineGasLimit: this.params.refineGasPerPackage,
+            accumulateGasLimit: service.registrationsGas(batch.length),
+          },
+        ],
+      });
+      await this.api.submitWorkPackage(this.nextCore++ % this.params.coresCount, pkg.bytes, []);
+      const packageHash = toHex(pkg.hash);
+      for (const w of batch) {
+        const view: RegistrationView = { deviceId: w.deviceId, kind: w.record.kind, service: service.name, status: "pending", packageHash };
+        this.recent.set(w.deviceId, view);
+        w.resolve(view);
+      }
+      this.follow(pkg.hash, service, batch);
+    } catch (error) {
+      this.pending -= batch.length;
+      for (const w of batch) {
+        this.recent.delete(w.deviceId);
+        w.reject(error);
+      }
+    }
+  }
+
+  private follow(packageHash: Uint8Array, service: IngestService, batch: readonly Waiting[]): void {
     let unsubscribe: (() => void) | undefined;
     let done = false;
-    unsubscribe = await this.api.subscribeWorkPackageStatus(pkg.hash, (status) => {
-      if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
-      done = true;
-      unsubscribe?.();
-      if (status.kind === "failed") {
-        this.recent.set(deviceId, { ...view, status: "failed", code: status.code, detail: status.detail });
-        return;
-      }
-      void this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(deviceId)).then((value) => {
-        const device = value === null ? null : service.decodeDevice(value);
-        if (device === null || Buffer.compare(device.publicKey, publicKey) !== 0) {
-          this.recent.set(deviceId, { ...view, status: "failed", code: "JG_ERR_DEVICE_EXISTS", detail: "the service did not register it (another registration of this id came first)" });
-          return;
+    const settle = (update: (w: Waiting, view: RegistrationView) => Promise<RegistrationView> | RegistrationView) => {
+      void Promise.all(
+        batch.map(async (w) => {
+          const view = this.recent.get(w.deviceId)!;
+          this.recent.set(w.deviceId, await update(w, view));
+        }),
+      ).finally(() => {
+        this.pending -= batch.length;
+        for (const [id, view] of this.recent) {
+          if (this.recent.size <= RECENT_KEPT_MAX) break;
+          if (view.status !== "pending") this.recent.delete(id);
         }
-        this.registry.remember(deviceId, device.publicKey, device.kind, service.serviceId);
-        this.recent.set(deviceId, { ...view, status: "registered" });
       });
-    });
-    if (done) unsubscribe();
-    return view;
+    };
+    void this.api
+      .subscribeWorkPackageStatus(packageHash, (status) => {
+        if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
+        done = true;
+        unsubscribe?.();
+        if (status.kind === "failed") return settle((_w, view) => ({ ...view, status: "failed", code: status.code, detail: status.detail }));
+        const outcome = this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.outcomeKey(packageHash)).then((v) => (v === null ? null : service.decodeRegistrationOutcome?.(v) ?? null));
+        settle(async (w, view) => {
+          const refused = (await outcome)?.(w.deviceId) ?? null;
+          const value = await this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(w.deviceId));
+          const device = value === null ? null : service.decodeDevice(value);
+          if (device === null || Buffer.compare(device.publicKey, w.record.publicKey) !== 0) {
+            return { ...view, status: "failed", code: refused ?? "JG_ERR_DEVICE_EXISTS", detail: refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}` };
+          }
+          this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId);
+          return { ...view, status: "registered" };
+        });
+      })
+      .then((u) => {
+        unsubscribe = u;
+        if (done) u();
+      });
   }
 
   /** What is known of a device's registration. */
@@ -87,6 +194,6 @@ export class Registrations {
     const recent = this.recent.get(deviceId);
     if (recent !== undefined && recent.status !== "registered") return recent;
     const device = await this.registry.lookup(deviceId);
-    return device === null ? (recent ?? null) : { deviceId, kind: device.kind, status: "registered", ...(recent?.packageHash ? { packageHash: recent.packageHash } : {}) };
+    return device === null ? (recent ?? null) : { deviceId, kind: device.kind, status: "registered", ...(recent?.service ? { service: recent.service } : {}), ...(recent?.packageHash ? { packageHash: recent.packageHash } : {}) };
   }
 }

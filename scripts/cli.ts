@@ -4,18 +4,25 @@ import { registerDeviceCommands } from "../devices/cli.ts";
 import { registerNodeCommands } from "../node/cli.ts";
 import { JamgateError } from "../node/errors.ts";
 import { registerStartCommand } from "../gateway/cli.ts";
+import { energyServiceFromChain } from "../gateway/services/energy.ts";
 import { telemetryService } from "../gateway/services/telemetry.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "./genesis.ts";
+import type { StackWiring } from "../gateway/stack.ts";
+import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
+
+/** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
+export const builtinWiring: StackWiring = {
+  genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices(gatewayKey.publicKey, marketOfDataDir(dataDir, slotMs)),
+  async services(api) {
+    const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
+    return energy === null ? [telemetryService(TELEMETRY_SERVICE.id)] : [telemetryService(TELEMETRY_SERVICE.id), energy];
+  },
+  // Agents trade on the energy market; every other kind is generic telemetry unless registered with `service`.
+  defaultServiceOf: (kind) => (kind === "agent" ? ENERGY_SERVICE.name : TELEMETRY_SERVICE.name),
+};
 
 export function program(): Command {
   const cli = new Command("jamgate").description("DePIN/IoT ingestion gateway that settles on an embedded JAM node").version("0.1.0");
-  registerStartCommand(cli, {
-    genesis: (gatewayKey) => builtinServices(gatewayKey.publicKey),
-    services: () => {
-      const telemetry = telemetryService(TELEMETRY_SERVICE.id);
-      return { all: [telemetry], ofKind: () => telemetry };
-    },
-  });
+  registerStartCommand(cli, builtinWiring);
   registerNodeCommands(cli, () => builtinServices());
   registerDeviceCommands(cli);
   return cli;

@@ -10,17 +10,24 @@ import {
   encodeRegistrationsItem,
   envelopeRejection,
   outcomeKey,
+  REGISTRATIONS_PER_ITEM_MAX,
+  registrationRejection,
   TELEMETRY_SERVICE_NAME,
 } from "../../services/telemetry/types.ts";
 import type { IngestService } from "../ingest-service.ts";
 
 export function telemetryService(serviceId: number): IngestService {
   return {
+    name: TELEMETRY_SERVICE_NAME,
     serviceId,
     codeHash: nativeCodeHash(TELEMETRY_SERVICE_NAME),
+    kinds: ["meter", "inverter", "router", "client", "agent"],
+    // Refine condenses a device to ~40 bytes; a report's results must fit W_R = 49,152.
+    packageDevicesMax: 1_000,
+    registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
     envelopesPayload: (records) => encodeEnvelopesItem(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature }))),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
-    registrationsPayload: (records) => encodeRegistrationsItem(records),
+    registrationsPayload: (records) => encodeRegistrationsItem(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind }))),
     registrationsGas: (registrations) => accumulateGasLimit({ registrations }),
     deviceKey: (deviceId) => deviceKey(deviceId),
     decodeDevice(value) {
@@ -34,6 +41,11 @@ export function telemetryService(serviceId: number): IngestService {
       const outcome = decodeOutcome(value);
       if (!outcome.ok) return null;
       return (deviceId, seq) => envelopeRejection(outcome.value, deviceId, seq);
+    },
+    decodeRegistrationOutcome(value) {
+      const outcome = decodeOutcome(value);
+      if (!outcome.ok) return null;
+      return (deviceId) => registrationRejection(outcome.value, deviceId);
     },
   };
 }

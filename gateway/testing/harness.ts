@@ -44,7 +44,6 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     signer: gatewayKey,
     operatorToken: OPERATOR_TOKEN,
     services: [telemetry],
-    serviceOfKind: () => telemetry,
     mqttPort: 0,
     wsPort: 0,
     batchDeadlineMs: 20,

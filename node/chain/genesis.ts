@@ -23,6 +23,8 @@ export interface GenesisService {
    * slot clock needs that).
    */
   readonly alwaysAccumulateGas?: bigint;
+  /** Storage the service starts with (e.g. its configuration), as accumulate would have written it. */
+  readonly storage?: readonly { readonly key: Uint8Array; readonly value: Uint8Array }[];
 }
 
 export function nativeCodeHash(name: string): Uint8Array {
@@ -40,6 +42,7 @@ export function genesisState(params: ChainParams, validatorKeys: readonly Uint8A
     if (ids.has(service.id)) throw new Error(`genesis lists service ${service.id} twice`);
     ids.add(service.id);
     s.createService(service.id, nativeCodeHash(service.name), service.balance, 0);
+    for (const { key, value } of service.storage ?? []) s.storageSet(service.id, key, value);
   }
   const always = services.filter((service) => service.alwaysAccumulateGas !== undefined).map((service) => ({ serviceId: service.id, gas: service.alwaysAccumulateGas! }));
   if (always.length > 0) s.setAlwaysAccumulate(always);

@@ -3,7 +3,7 @@
  * device id, and the signed layout of an envelope (devices/envelope.ts `signingBytes`),
  * re-implemented here because a service imports only node/service-api and services/common.
  */
-import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, type Writer } from "./bytes.ts";
+import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
 
 /** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
 export const W_B = 13_791_360;
@@ -193,4 +193,32 @@ export function readEnvelopeRecords(r: Reader, bounds: EnvelopeItemBounds): Resu
   }
   if (r.failed) return fail("records truncated");
   return ok(records);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What refine hands on of accepted records.
+
+/** Consecutive seqs start, start + 1, …, start + length - 1. */
+export interface SeqRun {
+  readonly start: bigint;
+  readonly length: number;
+}
+
+/** Ascending distinct seqs as runs of consecutive ones. */
+export function toRuns(seqs: readonly bigint[]): SeqRun[] {
+  const runs: { start: bigint; length: number }[] = [];
+  for (const seq of seqs) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.start + BigInt(last.length) === seq) last.length++;
+    else runs.push({ start: seq, length: 1 });
+  }
+  return runs;
+}
+
+/** The leaf bytes of the commitment for one accepted record. */
+export const COMMITMENT_LEAF_BYTES = DEVICE_ID_BYTES + 8 + 32;
+
+/** deviceId 16 ⌢ u64 seq ⌢ H(body) 32: one accepted record's part of the commitment. */
+export function commitmentLeaf(deviceId: Uint8Array, seq: bigint, bodyHash: Uint8Array): Uint8Array {
+  return new Writer(COMMITMENT_LEAF_BYTES).bytes(deviceId).u64(seq).bytes(bodyHash).finish();
 }

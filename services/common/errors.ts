@@ -31,6 +31,8 @@ export const REJECTION_CODES = {
   JG_ERR_ENERGY_CLOCK: 12,
   /** energy-trading accumulate: an agent's registration names a household that is not a registered meter. */
   JG_ERR_ENERGY_HOUSEHOLD: 13,
+  /** energy-trading accumulate: the market has as many households as it clears within its gas (HOUSEHOLDS_MAX). */
+  JG_ERR_ENERGY_FULL: 14,
 } as const;
 
 export type RejectionName = keyof typeof REJECTION_CODES;

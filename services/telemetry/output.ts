@@ -34,14 +34,12 @@ import {
   W_R,
 } from "./payload.ts";
 
+import { type SeqRun, toRuns } from "../common/envelope.ts";
+
+export { COMMITMENT_LEAF_BYTES, commitmentLeaf, type SeqRun, toRuns } from "../common/envelope.ts";
+
 /** Refine fails an item rather than hand on an output the report could not carry. */
 export const REFINE_OUTPUT_BYTES_MAX = W_R;
-
-/** Consecutive seqs start, start + 1, …, start + length - 1. */
-export interface SeqRun {
-  readonly start: bigint;
-  readonly length: number;
-}
 
 export interface SeqRejection {
   readonly seq: bigint;
@@ -79,25 +77,6 @@ const DEVICE_FIXED_BYTES = DEVICE_ID_BYTES + 2 + 2;
 const RUN_BYTES = 8 + 4;
 const REJECTION_BYTES = 8 + 1;
 const REGISTRATION_ENTRY_BYTES = DEVICE_ID_BYTES + ED25519_PUBLIC_KEY_BYTES + 1;
-/** The leaf bytes of the commitment for one accepted record. */
-export const COMMITMENT_LEAF_BYTES = DEVICE_ID_BYTES + 8 + 32;
-
-/** deviceId 16 ⌢ u64 seq ⌢ H(body) 32: one accepted record's part of the commitment. */
-export function commitmentLeaf(deviceId: Uint8Array, seq: bigint, bodyHash: Uint8Array): Uint8Array {
-  return new Writer(COMMITMENT_LEAF_BYTES).bytes(deviceId).u64(seq).bytes(bodyHash).finish();
-}
-
-/** Ascending distinct seqs as runs of consecutive ones. */
-export function toRuns(seqs: readonly bigint[]): SeqRun[] {
-  const runs: { start: bigint; length: number }[] = [];
-  for (const seq of seqs) {
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last.start + BigInt(last.length) === seq) last.length++;
-    else runs.push({ start: seq, length: 1 });
-  }
-  return runs;
-}
-
 export function envelopesOutputBytes(output: EnvelopesOutput): number {
   let size = ENVELOPES_HEADER_BYTES;
   for (const d of output.devices) size += DEVICE_FIXED_BYTES + RUN_BYTES * d.accepted.length + REJECTION_BYTES * d.rejected.length;

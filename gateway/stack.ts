@@ -1,0 +1,144 @@
+/**
+ * The embedded stack: a node (or a remote one over JIP-2), the gateway and its HTTP API, wired
+ * as `jamgate start` runs them. `jamgate sim energy` starts one for itself with its own genesis.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "../node/availability/availability.ts";
+import type { NodeApi } from "../node/api.ts";
+import type { GenesisService } from "../node/chain/genesis.ts";
+import { chainParams, type ChainName } from "../node/chain/params.ts";
+import { toHex } from "../node/codec/jam.ts";
+import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
+import { JamNode } from "../node/node.ts";
+import { RpcClient } from "../node/rpc/client.ts";
+import { startRpcServer } from "../node/rpc/server.ts";
+import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
+import { Gateway } from "./gateway.ts";
+import { buildHttp } from "./http.ts";
+import { InfluxWriter } from "./influx/writer.ts";
+import type { DeviceKind, IngestService } from "./ingest-service.ts";
+import { Registrations } from "./registration.ts";
+
+export interface StackWiring {
+  /** Genesis services of the embedded node, given the gateway's key and the stack's options. */
+  genesis(gatewayKey: Ed25519KeyPair, options: { readonly dataDir: string; readonly slotMs: number }): GenesisService[];
+  /** The ingest services the gateway settles on (read from the node's state where they need it). */
+  services(api: NodeApi): Promise<readonly IngestService[]>;
+  /** The service a device of `kind` registers with when the request names none. */
+  defaultServiceOf(kind: DeviceKind): string;
+}
+
+export interface StackOptions {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly mqttPort: number;
+  readonly wsPort: number;
+  readonly httpPort: number;
+  /** The embedded node's JIP-2 port; null: no RPC server. */
+  readonly rpcPort: number | null;
+  readonly slotMs: number;
+  readonly chain: ChainName;
+  readonly batchMs: number;
+  readonly influxUrl?: string;
+  /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
+  readonly node?: string;
+  readonly logger: Logger;
+}
+
+export interface Stack {
+  readonly api: NodeApi;
+  /** The embedded node, or null with a remote one. */
+  readonly node: JamNode | null;
+  readonly gateway: Gateway;
+  readonly registrations: Registrations;
+  readonly services: readonly IngestService[];
+  readonly operatorToken: string;
+  readonly mqttUrl: string;
+  readonly httpUrl: string;
+  readonly rpcUrl: string | null;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions, wiring: StackWiring): Promise<Stack> {
+  const root = options.logger;
+  const log = root.child({ component: "jamgate" });
+  mkdirSync(options.dataDir, { recursive: true });
+  const operatorToken = operatorTokenOf(options.dataDir);
+  const gatewayKey = gatewayKeyOf(options.dataDir);
+  const params = chainParams(options.chain);
+  let api: NodeApi;
+  let node: JamNode | null = null;
+  let rpc: { port: number; close(): Promise<void> } | null = null;
+  if (options.node !== undefined) {
+    api = await RpcClient.connect(options.node);
+    log.info({ node: options.node, gatewayKey: toHex(gatewayKey.publicKey) }, "using a remote node: its services must authorize this gateway key");
+  } else {
+    node = await JamNode.open({
+      dataDir: join(options.dataDir, "node"),
+      chain: options.chain,
+      slotMs: options.slotMs,
+      services: wiring.genesis(gatewayKey, { dataDir: options.dataDir, slotMs: options.slotMs }),
+      daRetentionSlots: DEFAULT_RETENTION_SLOTS,
+      daMaxBytes: DEFAULT_DA_MAX_BYTES,
+      logger: root.child({ component: "node" }),
+    });
+    if (options.rpcPort !== null) rpc = await startRpcServer(node, { port: options.rpcPort, host: options.host, log: root.child({ component: "rpc" }) });
+    node.start();
+    api = node;
+  }
+  const services = await wiring.services(api);
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const serviceFor = (kind: DeviceKind, name: string = wiring.defaultServiceOf(kind)): IngestService | null => {
+    const service = byName.get(name);
+    return service !== undefined && service.kinds.includes(kind) ? service : null;
+  };
+  const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: root.child({ component: "influx" }) });
+  influx?.start();
+  const gateway = new Gateway({
+    dataDir: options.dataDir,
+    api,
+    params,
+    signer: gatewayKey,
+    operatorToken,
+    services,
+    host: options.host,
+    mqttPort: options.mqttPort,
+    wsPort: options.wsPort,
+    batchDeadlineMs: options.batchMs,
+    influx,
+    logger: root.child({ component: "gateway" }),
+  });
+  await gateway.start();
+  const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor);
+  const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {} });
+  await http.listen({ port: options.httpPort, host: options.host });
+  const httpPort = (http.server.address() as { port: number }).port;
+  const mqttUrl = `mqtt://${options.host}:${gateway.mqttPort}`;
+  const httpUrl = `http://${options.host}:${httpPort}`;
+  const rpcUrl = rpc === null ? (options.node ?? null) : `ws://${options.host}:${rpc.port}`;
+  log.info(
+    { dataDir: options.dataDir, mqtt: mqttUrl, ws: `ws://${options.host}:${gateway.wsPort}`, http: httpUrl, rpc: rpcUrl, services: services.map((s) => `${s.name}:${s.serviceId}`), operatorToken: join(options.dataDir, "operator-token") },
+    "jamgate started",
+  );
+  return {
+    api,
+    node,
+    gateway,
+    registrations,
+    services,
+    operatorToken,
+    mqttUrl,
+    httpUrl,
+    rpcUrl,
+    async stop() {
+      await http.close();
+      await gateway.stop();
+      await influx?.stop();
+      await rpc?.close();
+      await node?.stop();
+      if (api instanceof RpcClient) api.close();
+    },
+  };
+}

@@ -1,0 +1,259 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeCbor } from "../../devices/cbor.ts";
+import { type DeviceId, deviceIdOf, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
+import { type Ed25519KeyPair, keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
+import { hash } from "../../node/crypto/hash.ts";
+import { toHex } from "../common/bytes.ts";
+import { decodeOutcome, envelopeRejection, outcomeKey, registrationRejection } from "../common/outcome.ts";
+import { MemoryStorage, memoryRefineContext, resultItem } from "../common/testing.ts";
+import { accumulate, accumulateGasLimit, ALWAYS_ACCUMULATE_GAS } from "./accumulate.ts";
+import { encodeEnvelopesItem, encodeRegistrationsItem } from "./payload.ts";
+import { refine } from "./refine.ts";
+import {
+  balanceKey,
+  CONFIG_KEY,
+  decodeBalance,
+  decodeIntervalSummary,
+  decodeLedgerEntries,
+  encodeMarketConfig,
+  GRID_BALANCE_KEY,
+  intervalKey,
+  ledgerKey,
+  type MarketConfig,
+  type StoredLedgerEntry,
+} from "./storage.ts";
+
+const START_MS = 1_750_000_000_000;
+const INTERVAL_MS = 900_000;
+const config: MarketConfig = {
+  startMs: BigInt(START_MS),
+  intervalMs: INTERVAL_MS,
+  startSlot: 10,
+  marketMsPerSlot: 300_000, // 5 minutes a slot: an interval is 3 slots
+  mode: "pay-as-clear",
+  importPriceMicrosPerKwh: 300_000,
+  exportPriceMicrosPerKwh: 80_000,
+  settlementDelayMs: INTERVAL_MS,
+};
+const clock = { marketStartMs: config.startMs, intervalMs: INTERVAL_MS };
+const crypto = { hash, verifyEd25519 };
+
+interface Device {
+  readonly key: Ed25519KeyPair;
+  readonly id: DeviceId;
+  seq: number;
+}
+
+function device(name: string): Device {
+  const key = keyPairFromSeed(hash(new TextEncoder().encode(name)));
+  return { key, id: deviceIdOf(key.publicKey), seq: 0 };
+}
+
+/** A signed envelope record of `body`, with the device's next seq (or `seq`). */
+function envelope(d: Device, kind: EnvelopeKind, body: unknown, seq = d.seq++) {
+  const signed = signingBytes({ version: 1, device: d.id, seq, kind, timeMs: 1, body: encodeCbor(body) });
+  return { publicKey: d.key.publicKey, signingBytes: signed, signature: signEd25519(d.key, signed), seq };
+}
+
+const reading = (offsetMs: number, importWh: number, exportWh: number) => ({ t: START_MS + offsetMs, importWh, exportWh, powerW: 0, voltageV: 230 });
+
+/** The service on an in-memory host, one accumulate call per block, every block (χ_Z). */
+class Chain {
+  readonly storage = new MemoryStorage();
+  slot = 0;
+  private packages = 0;
+
+  constructor(market: MarketConfig = config) {
+    this.storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market));
+  }
+
+  /** One block carrying these payloads (each its own package); returns the package hashes. */
+  block(...payloads: Uint8Array[]): Uint8Array[] {
+    this.slot++;
+    const hashes = payloads.map(() => hash(Uint8Array.of(0xe7, ++this.packages)));
+    const items = payloads.map((payload, i) => resultItem(hashes[i]!, refine(payload, memoryRefineContext(crypto)), accumulateGasLimit({ devices: 256, envelopes: 256, registrations: 640 })));
+    this.storage.accumulate(accumulate, items, { slot: this.slot, hash, gasLimit: ALWAYS_ACCUMULATE_GAS + 10_000_000n });
+    return hashes;
+  }
+
+  until(slot: number): void {
+    while (this.slot < slot) this.block();
+  }
+
+  outcome(packageHash: Uint8Array) {
+    const raw = this.storage.get(outcomeKey(packageHash));
+    if (raw === null) throw new Error("no outcome");
+    const decoded = decodeOutcome(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value;
+  }
+
+  balance(key: Uint8Array): bigint {
+    const raw = this.storage.get(key);
+    if (raw === null) return 0n;
+    const decoded = decodeBalance(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value;
+  }
+
+  ledger(interval: number): StoredLedgerEntry[] {
+    const raw = this.storage.get(ledgerKey(interval));
+    if (raw === null) return [];
+    const decoded = decodeLedgerEntries(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value;
+  }
+
+  summary(interval: number) {
+    const raw = this.storage.get(intervalKey(interval));
+    if (raw === null) return null;
+    const decoded = decodeIntervalSummary(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value;
+  }
+}
+
+function registerHouseholds(chain: Chain, ...pairs: [meter: Device, agent: Device][]): Uint8Array {
+  const [h] = chain.block(
+    encodeRegistrationsItem([
+      ...pairs.map(([meter]) => ({ publicKey: meter.key.publicKey, role: "meter" as const })),
+      ...pairs.map(([meter, agent]) => ({ publicKey: agent.key.publicKey, role: "agent" as const, household: Buffer.from(meter.id, "hex") })),
+    ]),
+  );
+  return h!;
+}
+
+const hexParty = (p: StoredLedgerEntry["buyer"]) => (p === "grid" ? "grid" : toHex(p));
+
+describe("energy-trading accumulate", () => {
+  it("registers households and agents, and refuses an agent without a registered meter and a second registration", () => {
+    const chain = new Chain();
+    const [meterA, agentA, stranger] = [device("meter A"), device("agent A"), device("stranger")];
+    const first = registerHouseholds(chain, [meterA, agentA]);
+    expect(chain.outcome(first)).toMatchObject({ registrationsSettled: 2, rejectedRegistrations: [] });
+    const [second] = chain.block(
+      encodeRegistrationsItem([
+        { publicKey: meterA.key.publicKey, role: "meter" },
+        { publicKey: stranger.key.publicKey, role: "agent", household: Buffer.from(device("nobody").id, "hex") },
+      ]),
+    );
+    const outcome = chain.outcome(second!);
+    expect(registrationRejection(outcome, meterA.id)).toBe("JG_ERR_DEVICE_EXISTS");
+    expect(registrationRejection(outcome, stranger.id)).toBe("JG_ERR_ENERGY_HOUSEHOLD");
+  });
+
+  it("clears a pay-as-clear interval and settles it against the meters (hand-computed)", () => {
+    const chain = new Chain();
+    const [meterA, agentA, meterB, agentB] = [device("meter A"), device("agent A"), device("meter B"), device("agent B")];
+    registerHouseholds(chain, [meterA, agentA], [meterB, agentB]);
+    // A wants 1,000 Wh at up to 0.25/kWh; B sells 600 Wh at 0.15/kWh or more.
+    const [orders] = chain.block(
+      encodeEnvelopesItem(clock, [
+        envelope(agentA, "agent.order", { interval: 0, orders: [{ side: "bid", energyWh: 1000, priceMicrosPerKwh: 250_000 }] }),
+        envelope(agentB, "agent.order", { interval: 0, orders: [{ side: "ask", energyWh: 600, priceMicrosPerKwh: 150_000 }] }),
+      ]),
+    );
+    expect(chain.outcome(orders!)).toMatchObject({ envelopesSettled: 2, rejectedEnvelopes: [] });
+    chain.until(10); // market time reaches interval 0's start: gate closure
+    // Uniform price: the midpoint of the marginal bid and ask, (250,000 + 150,000) / 2 = 200,000.
+    expect(chain.summary(0)).toMatchObject({ settled: false, clearingPriceMicrosPerKwh: 200_000, tradedWh: 600n, orders: 2, trades: 1 });
+    // During the interval: A imports 800 Wh, B exports 500 Wh (the first reading only anchors the counters).
+    const [readings] = chain.block(
+      encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(10_000, 5_000, 0), reading(800_000, 5_800, 0)]), envelope(meterB, "meter.reading", [reading(10_000, 100, 2_000), reading(800_000, 100, 2_500)])]),
+    );
+    expect(chain.outcome(readings!)).toMatchObject({ envelopesSettled: 2, rejectedEnvelopes: [] });
+    chain.until(16); // end of interval 0 (slot 13) plus the settlement delay of one interval (3 slots)
+    expect(chain.summary(0)).toMatchObject({ settled: true, ledgerEntries: 3 });
+    const entries = chain.ledger(0).map((e) => ({ ...e, buyer: hexParty(e.buyer), seller: hexParty(e.seller) }));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        // 600 Wh × 200,000 µ/kWh = 120,000 µ
+        { reason: "trade", buyer: meterA.id, seller: meterB.id, energyWh: 600, priceMicrosPerKwh: 200_000, amountMicros: 120_000n },
+        // A used 800 Wh but bought 600: 200 Wh from the grid at 300,000 µ/kWh = 60,000 µ
+        { reason: "grid-import", buyer: meterA.id, seller: "grid", energyWh: 200, priceMicrosPerKwh: 300_000, amountMicros: 60_000n },
+        // B sold 600 Wh but fed in 500: the grid covered 100 Wh, B pays the import price = 30,000 µ
+        { reason: "shortfall", buyer: meterB.id, seller: "grid", energyWh: 100, priceMicrosPerKwh: 300_000, amountMicros: 30_000n },
+      ]),
+    );
+    expect(entries).toHaveLength(3);
+    expect(chain.balance(balanceKey(meterA.id))).toBe(-180_000n);
+    expect(chain.balance(balanceKey(meterB.id))).toBe(90_000n);
+    expect(chain.balance(GRID_BALANCE_KEY)).toBe(90_000n);
+    expect(chain.balance(balanceKey(meterA.id)) + chain.balance(balanceKey(meterB.id)) + chain.balance(GRID_BALANCE_KEY)).toBe(0n); // value is conserved
+  });
+
+  it("refuses late, far, backwards, replayed and misdirected envelopes, and credits nothing of them", () => {
+    const chain = new Chain();
+    const [meterA, agentA] = [device("meter A"), device("agent A")];
+    registerHouseholds(chain, [meterA, agentA]);
+    const first = envelope(meterA, "meter.reading", [reading(10_000, 5_000, 0), reading(20_000, 5_010, 0)]);
+    chain.block(encodeEnvelopesItem(clock, [first]));
+    chain.until(11);
+    const before = new Map(chain.storage.values);
+    const late = { ...envelope(agentA, "agent.order", { interval: 0, orders: [{ side: "bid", energyWh: 10, priceMicrosPerKwh: 1 }] }) };
+    const far = envelope(agentA, "agent.order", { interval: 500, orders: [{ side: "bid", energyWh: 10, priceMicrosPerKwh: 1 }] });
+    const backwards = envelope(meterA, "meter.reading", [reading(30_000, 5_009, 0)]);
+    const wrongKind = envelope(meterA, "agent.order", { interval: 5, orders: [{ side: "ask", energyWh: 10, priceMicrosPerKwh: 1 }] });
+    const future = envelope(agentA, "meter.reading", [reading(40_000, 1, 0)]);
+    const [h] = chain.block(encodeEnvelopesItem(clock, [late, far, backwards, wrongKind, future]), encodeEnvelopesItem(clock, [first]));
+    const outcome = chain.outcome(h!);
+    expect(envelopeRejection(outcome, agentA.id, late.seq)).toBe("JG_ERR_ENERGY_INTERVAL_CLOSED");
+    expect(envelopeRejection(outcome, agentA.id, far.seq)).toBe("JG_ERR_ENERGY_INTERVAL_FAR");
+    expect(envelopeRejection(outcome, meterA.id, backwards.seq)).toBe("JG_ERR_ENERGY_COUNTER");
+    expect(envelopeRejection(outcome, meterA.id, wrongKind.seq)).toBe("JG_ERR_ENERGY_KIND");
+    expect(envelopeRejection(outcome, agentA.id, future.seq)).toBe("JG_ERR_ENERGY_KIND"); // an agent sending readings
+    // The replay is in a second package of the same block.
+    const replayPackage = hash(Uint8Array.of(0xe7, 4));
+    expect(envelopeRejection(chain.outcome(replayPackage), meterA.id, first.seq)).toBe("JG_ERR_ENVELOPE_REPLAY");
+    // Nothing changed but the refused packages' outcomes and the bookkeeping of the clock.
+    const changed = [...chain.storage.values.keys()].filter((k) => toHex(before.get(k) ?? new Uint8Array()) !== toHex(chain.storage.values.get(k)!));
+    const allowed = new Set(["outcome/", "outcome-fifo", "stats", "market", "interval/"].map((p) => toHex(new TextEncoder().encode(p))));
+    expect(changed.filter((k) => ![...allowed].some((p) => k.startsWith(p)))).toEqual([]);
+  });
+
+  it("refuses a whole item built for another market clock", () => {
+    const chain = new Chain();
+    const [meterA, agentA] = [device("meter A"), device("agent A")];
+    registerHouseholds(chain, [meterA, agentA]);
+    const e = envelope(meterA, "meter.reading", [reading(10_000, 1, 0)]);
+    const [h] = chain.block(encodeEnvelopesItem({ marketStartMs: config.startMs, intervalMs: 60_000 }, [e]));
+    expect(envelopeRejection(chain.outcome(h!), meterA.id, e.seq)).toBe("JG_ERR_ENERGY_CLOCK");
+  });
+
+  it("gives the same ledger whatever order the orders arrive in, and conserves value", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ bid: fc.boolean(), energyWh: fc.integer({ min: 1, max: 5_000 }), priceMicrosPerKwh: fc.integer({ min: 80_000, max: 300_000 }), usedWh: fc.integer({ min: 0, max: 5_000 }) }), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 0, max: 1_000 }),
+        (households, shuffleSeed) => {
+          const run = (order: number[]) => {
+            const chain = new Chain({ ...config, mode: "pay-as-clear" });
+            const pairs = households.map((_, i) => [device(`m${i}`), device(`a${i}`)] as [Device, Device]);
+            registerHouseholds(chain, ...pairs);
+            // Each order in its own package, in the given order, one block each.
+            for (const i of order) {
+              const o = households[i]!;
+              chain.block(encodeEnvelopesItem(clock, [envelope(pairs[i]![1], "agent.order", { interval: 0, orders: [{ side: o.bid ? "bid" : "ask", energyWh: o.energyWh, priceMicrosPerKwh: o.priceMicrosPerKwh }] })]));
+            }
+            chain.until(11);
+            chain.block(
+              encodeEnvelopesItem(
+                clock,
+                pairs.map(([meter], i) => envelope(meter, "meter.reading", [reading(10_000, 0, 0), reading(800_000, households[i]!.bid ? households[i]!.usedWh : 0, households[i]!.bid ? 0 : households[i]!.usedWh)])),
+              ),
+            );
+            chain.until(17);
+            const total = pairs.reduce((sum, [meter]) => sum + chain.balance(balanceKey(meter.id)), 0n) + chain.balance(GRID_BALANCE_KEY);
+            expect(total).toBe(0n);
+            return chain.ledger(0).map((e) => `${e.reason} ${hexParty(e.buyer)} ${hexParty(e.seller)} ${e.energyWh} ${e.priceMicrosPerKwh} ${e.amountMicros}`);
+          };
+          const forward = households.map((_, i) => i);
+          const shuffled = [...forward].sort((a, b) => ((a * 7919 + shuffleSeed) % 101) - ((b * 7919 + shuffleSeed) % 101));
+          expect(run(shuffled)).toEqual(run(forward));
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * What refine keeps of a meter's readings: the energy it imported and exported in each market
+ * interval, with its first and last reading. A package carries tens of readings per meter
+ * (~60 bytes of CBOR each); the digest is 48 bytes plus 12 per interval touched.
+ *
+ * Counters are cumulative (Wh), so the energy between two consecutive readings is the difference
+ * of their counters; it counts in the interval the later reading closes. A reading at time t
+ * measures the energy up to t, so one taken exactly at an interval's end closes that interval:
+ * for readings, interval k is (startMs + k·intervalMs, startMs + (k+1)·intervalMs], and a reading
+ * at startMs itself is in interval 0 (the same rule as accumulate.ts `readingInterval`). Readings
+ * aligned to the boundaries (every 1 s or 10 s from a whole minute) are thus binned exactly; in
+ * general the energy of the one reading period that straddles a boundary goes to the later
+ * interval, so with 10 s readings an interval's energy is off by at most one period's worth.
+ *
+ * The first reading contributes nothing here: its predecessor is the meter's last settled
+ * reading, in state, and accumulate adds that gap to the interval of `first`.
+ *
+ * Everything is an integer: counters and times are safe integers (body.ts), differences of them
+ * are exact, and intervals come from an exact integer division.
+ */
+import { type MeterReading, READINGS_PER_ENVELOPE_MAX } from "./body.ts";
+
+/** The market's clock: interval k starts at startMs + k·intervalMs (ms, the market's possibly simulated time). */
+export interface MarketClock {
+  readonly startMs: number;
+  readonly intervalMs: number;
+}
+
+export interface IntervalEnergy {
+  readonly interval: number;
+  readonly importWh: number;
+  readonly exportWh: number;
+}
+
+export interface MeterDigest {
+  readonly first: MeterReading;
+  readonly last: MeterReading;
+  /**
+   * Ascending by interval, one entry per interval, only those with energy (import or export > 0):
+   * an interval whose readings did not move the counters adds nothing. There are fewer entries
+   * than readings, so at most envelopes × READINGS_PER_ENVELOPE_MAX − 1.
+   */
+  readonly intervals: readonly IntervalEnergy[];
+}
+
+/**
+ * - `not-increasing`: a reading's t is not after the one before it (in the same or an earlier envelope);
+ * - `counter-backwards`: an import or export counter below the one before it;
+ * - `before-start`: a reading before the market's start;
+ * - `empty`: no readings at all.
+ */
+export type CondenseError = "not-increasing" | "counter-backwards" | "before-start" | "empty";
+
+export type CondenseResult = { readonly ok: true; readonly digest: MeterDigest } | { readonly ok: false; readonly error: CondenseError; readonly detail: string };
+
+/** The interval a reading at `t` (≥ startMs) closes: 0 at startMs, else ⌊(t − 1 − startMs) / intervalMs⌋. */
+export function intervalOfReading(t: number, clock: MarketClock): number {
+  if (t <= clock.startMs) return 0;
+  const elapsed = t - 1 - clock.startMs;
+  // Exact for any safe integers: elapsed − remainder is a multiple of intervalMs (no rounding of elapsed / intervalMs near 2^53).
+  return (elapsed - (elapsed % clock.intervalMs)) / clock.intervalMs;
+}
+
+/**
+ * Condenses one meter's envelopes of one package (each envelope's readings, envelopes in seq
+ * order) into its digest. Across envelopes, as within one, t must strictly increase and the
+ * counters must not decrease. Throws only on a caller's bug: a clock that is not safe integers
+ * with intervalMs ≥ 1, or an envelope of more than READINGS_PER_ENVELOPE_MAX readings (body.ts
+ * never yields one), which also bounds `intervals`.
+ */
+export function condenseReadings(envelopes: readonly (readonly MeterReading[])[], clock: MarketClock): CondenseResult {
+  const { startMs, intervalMs } = clock;
+  if (!(Number.isSafeInteger(startMs) && startMs >= 0 && Number.isSafeInteger(intervalMs) && intervalMs >= 1)) {
+    throw new Error(`condenseReadings: market clock ${startMs} ms + k × ${intervalMs} ms is not safe integers with an interval ≥ 1 ms`);
+  }
+  let first: MeterReading | null = null;
+  let previous: MeterReading | null = null;
+  const intervals: { interval: number; importWh: number; exportWh: number }[] = [];
+  for (let e = 0; e < envelopes.length; e++) {
+    const readings = envelopes[e]!;
+    if (readings.length > READINGS_PER_ENVELOPE_MAX) throw new Error(`condenseReadings: envelope ${e} has ${readings.length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i]!;
+      const where = () => `envelope ${e}, reading ${i}`;
+      if (r.t < startMs) return { ok: false, error: "before-start", detail: `${where()}: t = ${r.t} is before the market's start ${startMs}` };
+      if (previous === null) {
+        first = r;
+      } else {
+        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `${where()}: t = ${r.t} is not after ${previous.t}` };
+        if (r.importWh < previous.importWh) return { ok: false, error: "counter-backwards", detail: `${where()}: importWh ${r.importWh} < ${previous.importWh}` };
+        if (r.exportWh < previous.exportWh) return { ok: false, error: "counter-backwards", detail: `${where()}: exportWh ${r.exportWh} < ${previous.exportWh}` };
+        const importWh = r.importWh - previous.importWh;
+        const exportWh = r.exportWh - previous.exportWh;
+        if (importWh > 0 || exportWh > 0) {
+          const interval = intervalOfReading(r.t, clock);
+          // Readings ascend in time, so their intervals do: one entry per interval, appended in order.
+          // Sums stay exact: an interval's energy is at most last − first of a safe-integer counter.
+          const open = intervals[intervals.length - 1];
+          if (open !== undefined && open.interval === interval) {
+            open.importWh += importWh;
+            open.exportWh += exportWh;
+          } else {
+            intervals.push({ interval, importWh, exportWh });
+          }
+        }
+      }
+      previous = r;
+    }
+  }
+  if (first === null || previous === null) return { ok: false, error: "empty", detail: "no readings" };
+  return { ok: true, digest: { first, last: previous, intervals } };
+}
