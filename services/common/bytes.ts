@@ -80,25 +80,30 @@ export class Writer {
     this.view = new DataView(this.out.buffer);
   }
 
+  // Out-of-range values are bugs, not data: DataView would wrap them silently.
   u8(value: number): this {
+    if (!(value >= 0 && value <= 0xff && Number.isInteger(value))) throw new RangeError(`u8 ${value}`);
     this.view.setUint8(this.at, value);
     this.at += 1;
     return this;
   }
 
   u16(value: number): this {
+    if (!(value >= 0 && value <= U16_MAX && Number.isInteger(value))) throw new RangeError(`u16 ${value}`);
     this.view.setUint16(this.at, value, true);
     this.at += 2;
     return this;
   }
 
   u32(value: number): this {
+    if (!(value >= 0 && value <= U32_MAX && Number.isInteger(value))) throw new RangeError(`u32 ${value}`);
     this.view.setUint32(this.at, value, true);
     this.at += 4;
     return this;
   }
 
   u64(value: bigint): this {
+    if (value < 0n || value > U64_MAX) throw new RangeError(`u64 ${value}`);
     this.view.setBigUint64(this.at, value, true);
     this.at += 8;
     return this;
@@ -130,23 +135,30 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return compareBytes(a, b) === 0;
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/** Value of a lowercase hex digit by char code, −1 otherwise. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[0x61 + c] = 10 + c;
+
+/** Lowercase hex (a table per byte: accumulate turns ids into keys thousands of times a block). */
 export function toHex(bytes: Uint8Array): string {
   let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]!]!;
   return s;
 }
-
-const HEX_DIGIT = /^[0-9a-f]$/;
 
 /** Lowercase hex to bytes; null when the text is not an even number of lowercase hex digits. */
 export function fromLowerHex(hex: string): Uint8Array | null {
   if (hex.length % 2 !== 0) return null;
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) {
-    const hi = hex[2 * i]!;
-    const lo = hex[2 * i + 1]!;
-    if (!HEX_DIGIT.test(hi) || !HEX_DIGIT.test(lo)) return null;
-    out[i] = Number.parseInt(hi + lo, 16);
+    const hiCode = hex.charCodeAt(2 * i);
+    const loCode = hex.charCodeAt(2 * i + 1);
+    const hi = hiCode < 128 ? HEX_VALUE[hiCode]! : -1;
+    const lo = loCode < 128 ? HEX_VALUE[loCode]! : -1;
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
   }
   return out;
 }

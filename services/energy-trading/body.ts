@@ -92,46 +92,45 @@ export interface OrderBody {
  * unsigned integers t, importWh and exportWh; t strictly increasing and both counters
  * non-decreasing within the body. Never throws.
  */
-export function decodeMeterBody(body: Uint8Array): { ok: true; readings: MeterReading[] } | BodyFailure {
+export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly value: MeterReading[] } | BodyFailure {
   const r = new BodyReader(body);
   const count = r.arrayHead("the body");
   if (count < 0) return r.failure();
-  if (count === 0) return failure("malformed", "the body has no readings");
-  if (count > READINGS_PER_ENVELOPE_MAX) return failure("too-many", `${count} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
+  if (count === 0) return r.refuse("malformed", "no readings");
+  if (count > READINGS_PER_ENVELOPE_MAX) return r.refuse("too-many", `${count} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
   const readings: MeterReading[] = [];
   let previous: MeterReading | null = null;
   for (let i = 0; i < count; i++) {
-    const entries = r.mapHead(`reading ${i}`);
+    r.enter("reading", i);
+    const entries = r.mapHead("the reading");
     if (entries < 0) return r.failure();
     let t = ABSENT;
     let importWh = ABSENT;
     let exportWh = ABSENT;
     for (let j = 0; j < entries; j++) {
-      const key = r.key(READING_KEYS, `reading ${i}`);
+      const key = r.key(READING_KEYS);
       if (key === KEY_FAILED) return r.failure();
       if (key === KEY_SKIPPED) continue;
-      const what = `reading ${i}: ${READING_KEY_NAMES[key]}`;
-      if ((key === 0 ? t : key === 1 ? importWh : exportWh) !== ABSENT) return failure("malformed", `${what} appears twice`);
-      const value = r.uint(what);
+      const name = READING_KEY_NAMES[key]!;
+      if ((key === 0 ? t : key === 1 ? importWh : exportWh) !== ABSENT) return r.refuse("malformed", `${name} appears twice`);
+      const value = r.uint(name);
       if (value < 0) return r.failure();
       if (key === 0) t = value;
       else if (key === 1) importWh = value;
       else exportWh = value;
     }
-    if (t === ABSENT || importWh === ABSENT || exportWh === ABSENT) {
-      const missing = READING_KEY_NAMES.filter((_, k) => [t, importWh, exportWh][k] === ABSENT);
-      return failure("missing-field", `reading ${i} has no ${missing.join(", ")}`);
-    }
+    if (t === ABSENT || importWh === ABSENT || exportWh === ABSENT) return r.refuse("missing-field", missing(READING_KEY_NAMES, [t, importWh, exportWh]));
     if (previous !== null) {
-      if (t <= previous.t) return failure("not-increasing", `reading ${i}: t = ${t} is not after ${previous.t}`);
-      if (importWh < previous.importWh) return failure("counter-backwards", `reading ${i}: importWh ${importWh} < ${previous.importWh}`);
-      if (exportWh < previous.exportWh) return failure("counter-backwards", `reading ${i}: exportWh ${exportWh} < ${previous.exportWh}`);
+      if (t <= previous.t) return r.refuse("not-increasing", `t = ${t} is not after ${previous.t}`);
+      if (importWh < previous.importWh) return r.refuse("counter-backwards", `importWh ${importWh} < ${previous.importWh}`);
+      if (exportWh < previous.exportWh) return r.refuse("counter-backwards", `exportWh ${exportWh} < ${previous.exportWh}`);
     }
     previous = { t, importWh, exportWh };
     readings.push(previous);
   }
-  if (!r.done) return failure("malformed", `${r.remaining} bytes after the body`);
-  return { ok: true, readings };
+  r.enter("the body");
+  if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
+  return { ok: true, value: readings };
 }
 
 /**
@@ -139,76 +138,77 @@ export function decodeMeterBody(body: Uint8Array): { ok: true; readings: MeterRe
  * 0..ORDER_LINES_PER_ENVELOPE_MAX lines {side: "bid" | "ask", energyWh 1..ORDER_ENERGY_WH_MAX,
  * priceMicrosPerKwh 0..PRICE_MICROS_PER_KWH_MAX}, all on one side. Never throws.
  */
-export function decodeOrderBody(body: Uint8Array): { ok: true; order: OrderBody } | BodyFailure {
+export function decodeOrderBody(body: Uint8Array): { readonly ok: true; readonly value: OrderBody } | BodyFailure {
   const r = new BodyReader(body);
   const entries = r.mapHead("the body");
   if (entries < 0) return r.failure();
   let interval = ABSENT;
   let orders: OrderLine[] | null = null;
   for (let j = 0; j < entries; j++) {
-    const key = r.key(ORDER_KEYS, "the body");
+    r.enter("the body");
+    const key = r.key(ORDER_KEYS);
     if (key === KEY_FAILED) return r.failure();
     if (key === KEY_SKIPPED) continue;
     if (key === 0) {
-      if (interval !== ABSENT) return failure("malformed", "interval appears twice");
+      if (interval !== ABSENT) return r.refuse("malformed", "interval appears twice");
       interval = r.uint("interval");
       if (interval < 0) return r.failure();
-      if (interval > ORDER_INTERVAL_MAX) return failure("out-of-range", `interval ${interval} > ORDER_INTERVAL_MAX = ${ORDER_INTERVAL_MAX}`);
+      if (interval > ORDER_INTERVAL_MAX) return r.refuse("out-of-range", `interval ${interval} > ORDER_INTERVAL_MAX = ${ORDER_INTERVAL_MAX}`);
     } else {
-      if (orders !== null) return failure("malformed", "orders appears twice");
+      if (orders !== null) return r.refuse("malformed", "orders appears twice");
       const count = r.arrayHead("orders");
       if (count < 0) return r.failure();
-      if (count > ORDER_LINES_PER_ENVELOPE_MAX) return failure("too-many", `${count} order lines > ORDER_LINES_PER_ENVELOPE_MAX = ${ORDER_LINES_PER_ENVELOPE_MAX}`);
+      if (count > ORDER_LINES_PER_ENVELOPE_MAX) return r.refuse("too-many", `${count} order lines > ORDER_LINES_PER_ENVELOPE_MAX = ${ORDER_LINES_PER_ENVELOPE_MAX}`);
       orders = [];
       for (let k = 0; k < count; k++) {
-        const line = readOrderLine(r, k);
-        if (!("side" in line)) return line;
-        if (k > 0 && line.side !== orders[0]!.side) return failure("mixed-sides", `line ${k} is a ${line.side}, line 0 a ${orders[0]!.side}`);
+        r.enter("line", k);
+        const line = readOrderLine(r);
+        if (line === null) return r.failure();
+        if (k > 0 && line.side !== orders[0]!.side) return r.refuse("mixed-sides", `a ${line.side}, line 0 a ${orders[0]!.side}`);
         orders.push(line);
       }
     }
   }
-  if (interval === ABSENT) return failure("missing-field", "the body has no interval");
-  if (orders === null) return failure("missing-field", "the body has no orders");
-  if (!r.done) return failure("malformed", `${r.remaining} bytes after the body`);
-  return { ok: true, order: { interval, orders } };
+  r.enter("the body");
+  if (interval === ABSENT) return r.refuse("missing-field", "no interval");
+  if (orders === null) return r.refuse("missing-field", "no orders");
+  if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the order`);
+  return { ok: true, value: { interval, orders } };
 }
 
-function readOrderLine(r: BodyReader, k: number): OrderLine | BodyFailure {
-  const entries = r.mapHead(`line ${k}`);
-  if (entries < 0) return r.failure();
+/** One order line, or null with the reader's error set. */
+function readOrderLine(r: BodyReader): OrderLine | null {
+  const entries = r.mapHead("the line");
+  if (entries < 0) return null;
   let side: OrderSideName | null = null;
   let energyWh = ABSENT;
   let priceMicrosPerKwh = ABSENT;
   for (let j = 0; j < entries; j++) {
-    const key = r.key(LINE_KEYS, `line ${k}`);
-    if (key === KEY_FAILED) return r.failure();
+    const key = r.key(LINE_KEYS);
+    if (key === KEY_FAILED) return null;
     if (key === KEY_SKIPPED) continue;
-    const what = `line ${k}: ${LINE_KEY_NAMES[key]}`;
-    if ((key === 0 ? side : key === 1 ? energyWh : priceMicrosPerKwh) !== (key === 0 ? null : ABSENT)) return failure("malformed", `${what} appears twice`);
+    const name = LINE_KEY_NAMES[key]!;
+    if (key === 0 ? side !== null : (key === 1 ? energyWh : priceMicrosPerKwh) !== ABSENT) return r.refuse("malformed", `${name} appears twice`), null;
     if (key === 0) {
-      const value = r.side(what);
-      if (value === null) return r.failure();
-      side = value;
+      side = r.side(name);
+      if (side === null) return null;
     } else if (key === 1) {
-      energyWh = r.uint(what);
-      if (energyWh < 0) return r.failure();
-      if (energyWh === 0 || energyWh > ORDER_ENERGY_WH_MAX) return failure("out-of-range", `${what} = ${energyWh}, not in 1..ORDER_ENERGY_WH_MAX = ${ORDER_ENERGY_WH_MAX}`);
+      energyWh = r.uint(name);
+      if (energyWh < 0) return null;
+      if (energyWh === 0 || energyWh > ORDER_ENERGY_WH_MAX) return r.refuse("out-of-range", `energyWh = ${energyWh}, not in 1..ORDER_ENERGY_WH_MAX = ${ORDER_ENERGY_WH_MAX}`), null;
     } else {
-      priceMicrosPerKwh = r.uint(what);
-      if (priceMicrosPerKwh < 0) return r.failure();
-      if (priceMicrosPerKwh > PRICE_MICROS_PER_KWH_MAX) return failure("out-of-range", `${what} = ${priceMicrosPerKwh} > PRICE_MICROS_PER_KWH_MAX = ${PRICE_MICROS_PER_KWH_MAX}`);
+      priceMicrosPerKwh = r.uint(name);
+      if (priceMicrosPerKwh < 0) return null;
+      if (priceMicrosPerKwh > PRICE_MICROS_PER_KWH_MAX) return r.refuse("out-of-range", `priceMicrosPerKwh = ${priceMicrosPerKwh} > PRICE_MICROS_PER_KWH_MAX = ${PRICE_MICROS_PER_KWH_MAX}`), null;
     }
   }
-  if (side === null || energyWh === ABSENT || priceMicrosPerKwh === ABSENT) {
-    const missing = LINE_KEY_NAMES.filter((_, n) => [side ?? ABSENT, energyWh, priceMicrosPerKwh][n] === ABSENT);
-    return failure("missing-field", `line ${k} has no ${missing.join(", ")}`);
-  }
+  if (side === null || energyWh === ABSENT || priceMicrosPerKwh === ABSENT) return r.refuse("missing-field", missing(LINE_KEY_NAMES, [side === null ? ABSENT : 0, energyWh, priceMicrosPerKwh])), null;
   return { side, energyWh, priceMicrosPerKwh };
 }
 
-function failure(error: BodyError, detail: string): BodyFailure {
-  return { ok: false, error, detail };
+/** "no t, exportWh": the names whose values are ABSENT. (Out of line: a closure over a loop's fields would slow the loop.) */
+function missing(names: readonly string[], values: readonly number[]): string {
+  return `no ${names.filter((_, k) => values[k] === ABSENT).join(", ")}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,18 +245,22 @@ const ASK = ascii("ask");
 
 /**
  * A cursor over one body. Each read returns its value, or a negative number (null for `side`)
- * after recording the error, which `failure()` then hands back; nothing throws.
+ * after recording the error, which `failure()` then hands back; nothing throws. Details name
+ * where the reader is (`enter`) and are built only on failure: the happy path makes no strings.
  */
 class BodyReader {
   private at = 0;
   /** Major type and argument (value, length or count) of the last head read. */
   private major = 0;
   private argument = 0;
+  private scope = "the body";
+  private index = -1;
   private error: BodyError = "malformed";
   private detail = "";
   /** (start, length) of the unknown keys of the map being read, for the duplicate check. */
   private readonly skippedKeys = new Int32Array(2 * MAP_ENTRIES_MAX);
   private skippedKeyCount = 0;
+  private view: DataView | null = null;
 
   constructor(private readonly bytes: Uint8Array) {}
 
@@ -268,13 +272,25 @@ class BodyReader {
     return this.bytes.length - this.at;
   }
 
+  /** Names where the reader is, for details: "the body", or "reading 3", "line 0". */
+  enter(scope: string, index = -1): void {
+    this.scope = scope;
+    this.index = index;
+  }
+
   failure(): BodyFailure {
-    return failure(this.error, this.detail);
+    return { ok: false, error: this.error, detail: this.detail };
+  }
+
+  /** Records an error found by the caller and returns it. */
+  refuse(error: BodyError, detail: string): BodyFailure {
+    this.fail(error, detail);
+    return this.failure();
   }
 
   private fail(error: BodyError, detail: string): false {
     this.error = error;
-    this.detail = detail;
+    this.detail = `${this.index < 0 ? this.scope : `${this.scope} ${this.index}`}: ${detail}`;
     return false;
   }
 
@@ -317,7 +333,8 @@ class BodyReader {
     if (info !== 27) return this.fail("malformed", `${what}: ${info === 31 ? "a break" : "a simple value (false, true, null, …)"} (byte ${offset})`);
     if (this.at + 8 > this.bytes.length) return this.fail("malformed", `${what}: the body ends early`);
     // Reading the float64 is exact (IEEE 754 binary64 is a JS number); it is used only if it is an integer.
-    const value = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.at, 8).getFloat64(0);
+    this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    const value = this.view.getFloat64(this.at);
     this.at += 8;
     if (!(Number.isInteger(value) && value >= FLOAT64_INTEGER_MIN && value <= INTEGER_MAX)) {
       return this.fail("float", `${what}: a float64 that is not an integer in 2^32..2^53 − 1 (byte ${offset})`);
@@ -357,55 +374,55 @@ class BodyReader {
    * or short text) are skipped, or KEY_FAILED. Duplicate unknown keys fail here; the caller checks
    * its known ones.
    */
-  key(known: readonly Uint8Array[], what: string): number {
-    const start = this.text(`${what}: a key`);
+  key(known: readonly Uint8Array[]): number {
+    const start = this.text("a key", false);
     if (start < 0) return KEY_FAILED;
     const length = this.argument;
-    for (let k = 0; k < known.length; k++) if (bytesAt(this.bytes, start, length, known[k]!)) return k;
+    const b = this.bytes;
+    for (let k = 0; k < known.length; k++) if (bytesAt(b, start, length, known[k]!)) return k;
+    // Known keys are ASCII; an unknown one must be UTF-8.
+    if (!isUtf8(b, start, start + length)) return this.fail("malformed", "a key is not UTF-8"), KEY_FAILED;
     const keys = this.skippedKeys;
     for (let n = 0; n < this.skippedKeyCount; n++) {
-      if (keys[2 * n + 1] === length && bytesAt(this.bytes, start, length, this.bytes.subarray(keys[2 * n]!, keys[2 * n]! + length))) {
-        this.fail("malformed", `${what}: a key appears twice`);
-        return KEY_FAILED;
+      if (keys[2 * n + 1] === length && sameBytes(b, start, keys[2 * n]!, length)) {
+        return this.fail("malformed", "a key appears twice"), KEY_FAILED;
       }
     }
     keys[2 * this.skippedKeyCount] = start;
     keys[2 * this.skippedKeyCount + 1] = length;
     this.skippedKeyCount++;
-    const name = `${what}: the value of an unknown key`;
-    if (!this.head(name)) return KEY_FAILED;
+    const what = "the value of an unknown key";
+    if (!this.head(what)) return KEY_FAILED;
     if (this.major === MAJOR_UINT || this.major === MAJOR_NEGINT) {
-      if (this.argument > INTEGER_MAX) return this.fail("out-of-range", `${name} is beyond ±2^53`), KEY_FAILED;
+      if (this.argument > INTEGER_MAX) return this.fail("out-of-range", `${what} is beyond ±2^53`), KEY_FAILED;
       return KEY_SKIPPED;
     }
-    if (this.major === MAJOR_TEXT) return this.textBody(name) < 0 ? KEY_FAILED : KEY_SKIPPED;
-    this.fail("malformed", `${name} is ${MAJOR_NAMES[this.major]}, neither an integer nor short text`);
-    return KEY_FAILED;
+    if (this.major === MAJOR_TEXT) return this.textBody(what, true) < 0 ? KEY_FAILED : KEY_SKIPPED;
+    return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, neither an integer nor short text`), KEY_FAILED;
   }
 
   /** An order line's side, or null. */
   side(what: string): OrderSideName | null {
-    const start = this.text(what);
+    const start = this.text(what, false); // compared with ASCII, so not checked for UTF-8
     if (start < 0) return null;
     if (bytesAt(this.bytes, start, this.argument, BID)) return "bid";
     if (bytesAt(this.bytes, start, this.argument, ASK)) return "ask";
-    this.fail("unknown-side", `${what} is neither "bid" nor "ask"`);
-    return null;
+    return this.fail("unknown-side", `${what} is neither "bid" nor "ask"`), null;
   }
 
   /** Reads a text head and its bytes; returns where they start (their length is `argument`), or −1. */
-  private text(what: string): number {
+  private text(what: string, checkUtf8: boolean): number {
     if (!this.head(what)) return -1;
     if (this.major !== MAJOR_TEXT) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not text`), -1;
-    return this.textBody(what);
+    return this.textBody(what, checkUtf8);
   }
 
-  private textBody(what: string): number {
+  private textBody(what: string, checkUtf8: boolean): number {
     const length = this.argument;
     if (length > TEXT_BYTES_MAX) return this.fail("malformed", `${what} is text of ${length} bytes > TEXT_BYTES_MAX = ${TEXT_BYTES_MAX}`), -1;
     if (length > this.remaining) return this.fail("malformed", `${what}: the body ends early`), -1;
     const start = this.at;
-    if (!isUtf8(this.bytes, start, start + length)) return this.fail("malformed", `${what} is not UTF-8`), -1;
+    if (checkUtf8 && !isUtf8(this.bytes, start, start + length)) return this.fail("malformed", `${what} is not UTF-8`), -1;
     this.at += length;
     return start;
   }
@@ -418,6 +435,11 @@ function u32At(b: Uint8Array, at: number): number {
 function bytesAt(b: Uint8Array, start: number, length: number, expected: Uint8Array): boolean {
   if (length !== expected.length) return false;
   for (let i = 0; i < length; i++) if (b[start + i] !== expected[i]) return false;
+  return true;
+}
+
+function sameBytes(b: Uint8Array, x: number, y: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (b[x + i] !== b[y + i]) return false;
   return true;
 }
 

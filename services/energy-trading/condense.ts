@@ -57,7 +57,7 @@ export type CondenseResult = { readonly ok: true; readonly digest: MeterDigest }
 export function intervalOfReading(t: number, clock: MarketClock): number {
   if (t <= clock.startMs) return 0;
   const elapsed = t - 1 - clock.startMs;
-  // Exact for any safe integers: elapsed − remainder is a multiple of intervalMs (no rounding of elapsed / intervalMs near 2^53).
+  // Integer division: elapsed − remainder is an exact multiple of intervalMs, so the quotient is exact.
   return (elapsed - (elapsed % clock.intervalMs)) / clock.intervalMs;
 }
 
@@ -81,14 +81,13 @@ export function condenseReadings(envelopes: readonly (readonly MeterReading[])[]
     if (readings.length > READINGS_PER_ENVELOPE_MAX) throw new Error(`condenseReadings: envelope ${e} has ${readings.length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!;
-      const where = () => `envelope ${e}, reading ${i}`;
-      if (r.t < startMs) return { ok: false, error: "before-start", detail: `${where()}: t = ${r.t} is before the market's start ${startMs}` };
+      if (r.t < startMs) return { ok: false, error: "before-start", detail: `envelope ${e}, reading ${i}: t = ${r.t} is before the market's start ${startMs}` };
       if (previous === null) {
         first = r;
       } else {
-        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `${where()}: t = ${r.t} is not after ${previous.t}` };
-        if (r.importWh < previous.importWh) return { ok: false, error: "counter-backwards", detail: `${where()}: importWh ${r.importWh} < ${previous.importWh}` };
-        if (r.exportWh < previous.exportWh) return { ok: false, error: "counter-backwards", detail: `${where()}: exportWh ${r.exportWh} < ${previous.exportWh}` };
+        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `envelope ${e}, reading ${i}: t = ${r.t} is not after ${previous.t}` };
+        if (r.importWh < previous.importWh) return { ok: false, error: "counter-backwards", detail: `envelope ${e}, reading ${i}: importWh ${r.importWh} < ${previous.importWh}` };
+        if (r.exportWh < previous.exportWh) return { ok: false, error: "counter-backwards", detail: `envelope ${e}, reading ${i}: exportWh ${r.exportWh} < ${previous.exportWh}` };
         const importWh = r.importWh - previous.importWh;
         const exportWh = r.exportWh - previous.exportWh;
         if (importWh > 0 || exportWh > 0) {

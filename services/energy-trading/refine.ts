@@ -112,7 +112,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       } else if (kind === AGENT_ORDER_KIND) {
         const order = decodeOrderBody(body);
         if (!order.ok) {
-          reject(order.error === "out-of-range" || order.error === "too-many" || order.error === "mixed-sides" ? REJECTION_CODES.JG_ERR_ENERGY_ORDER : REJECTION_CODES.JG_ERR_ENERGY_BODY);
+          reject(order.error === "out-of-range" || order.error === "too-many" || order.error === "mixed-sides" || order.error === "unknown-side" ? REJECTION_CODES.JG_ERR_ENERGY_ORDER : REJECTION_CODES.JG_ERR_ENERGY_BODY);
           continue;
         }
         orders.push({
@@ -128,12 +128,14 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       bodyHashes.push(host.hash(body));
     }
     let meter = meterEnvelopes.length === 0 ? null : digestOf(meterEnvelopes, clock);
-    if (meter !== null && meter.intervals.some((e) => e.importWh > U32_MAX || e.exportWh > U32_MAX)) {
-      // More than 4.29 GWh in one interval is no household's meter: refuse its readings of this package.
+    const overflow = meter === null ? null : meter.intervals.some((e) => e.interval > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR : meter.intervals.some((e) => e.importWh > U32_MAX || e.exportWh > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_COUNTER : null;
+    if (overflow !== null) {
+      // An interval past 2^32 (readings far in the future) or more than 4.29 GWh in one interval
+      // is no household's meter: refuse its readings of this package.
       const orderSeqs = new Set(orders.map((o) => o.seq));
       for (let k = accepted.length - 1; k >= 0; k--) {
         if (orderSeqs.has(accepted[k]!)) continue;
-        rejected.push({ seq: accepted[k]!, code: REJECTION_CODES.JG_ERR_ENERGY_COUNTER });
+        rejected.push({ seq: accepted[k]!, code: overflow });
         accepted.splice(k, 1);
         bodyHashes.splice(k, 1);
       }
