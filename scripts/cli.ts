@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDeviceCommands } from "../devices/cli.ts";
 import { registerNodeCommands } from "../node/cli.ts";
+import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
 import { registerStartCommand } from "../gateway/cli.ts";
 import { energyServiceFromChain } from "../gateway/services/energy.ts";
@@ -25,6 +26,7 @@ export function program(): Command {
   registerStartCommand(cli, builtinWiring);
   registerNodeCommands(cli, () => builtinServices());
   registerDeviceCommands(cli);
+  registerSimCommands(cli);
   return cli;
 }
 

@@ -1,0 +1,80 @@
+/** `jamgate sim energy`: the energy-market simulation from the command line (runner.ts). */
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { integerIn } from "../../node/cli.ts";
+import { JamgateError } from "../../node/errors.ts";
+import { runEnergySim } from "./runner.ts";
+import { defaultScenario, type MarketMode, parseScenario, type Scenario } from "./scenario.ts";
+
+interface SimEnergyOptions {
+  scenario?: string;
+  households: number;
+  hours: number;
+  seed: number;
+  market: MarketMode;
+  out: string;
+  json?: boolean;
+  slotMs: number;
+  minutesPerSlot: number;
+  dataDir?: string;
+  progress: boolean;
+}
+
+export function registerSimCommands(program: Command): void {
+  const sim = program.command("sim").description("simulations that run through the whole stack");
+  sim
+    .command("energy")
+    .description("run an energy market: households with PV and batteries as MQTT devices, a double auction per interval settled on the embedded JAM node")
+    .option("--scenario <file>", "scenario JSON (docs in simulators/energy/README.md); otherwise one is generated from the flags below")
+    .option("--households <n>", "households in the generated scenario", integerIn(1, 10_000), 50)
+    .option("--hours <n>", "simulated hours of the generated scenario", integerIn(1, 24 * 31), 24)
+    .option("--seed <n>", "seed of the generated scenario", integerIn(0, 2 ** 32 - 1), 1)
+    .addOption(new Option("--market <mode>", "market mode of the generated scenario").choices(["pay-as-clear", "pay-as-bid", "one-sided"]).default("pay-as-clear"))
+    .option("--out <dir>", "where the report goes", "sim-report")
+    .option("--json", "print exactly one JSON object (KPIs, blocks, ledger entries) on stdout")
+    .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(100, 60_000), 1000)
+    .option("--minutes-per-slot <n>", "simulated minutes per slot (the accelerated clock)", integerIn(1, 60), 5)
+    .option("--data-dir <dir>", "keep the node's, gateway's and devices' files here (default: a temp dir, removed after)")
+    .option("--no-progress", "no progress bar on stderr")
+    .action(async (options: SimEnergyOptions) => {
+      let scenario: Scenario;
+      if (options.scenario !== undefined) {
+        let json: unknown;
+        try {
+          json = JSON.parse(readFileSync(options.scenario, "utf8"));
+        } catch (e) {
+          throw new JamgateError("JG_ERR_SCENARIO_INVALID", `${options.scenario}: ${(e as Error).message}`);
+        }
+        const parsed = parseScenario(json);
+        if (!parsed.ok) throw new JamgateError("JG_ERR_SCENARIO_INVALID", `${options.scenario}:\n  ${parsed.errors.join("\n  ")}`);
+        scenario = parsed.scenario;
+      } else {
+        scenario = defaultScenario({ households: options.households, hours: options.hours, seed: options.seed, market: options.market });
+      }
+      const result = await runEnergySim({
+        scenario,
+        slotMs: options.slotMs,
+        minutesPerSlot: options.minutesPerSlot,
+        out: options.out,
+        progress: options.progress,
+        ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+      });
+      const summary = { kpis: result.kpis, blocks: result.blocks, ledgerEntries: result.ledgerEntries, intervals: result.intervals, envelopes: result.envelopes, errors: result.errors };
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        const c = result.kpis.community;
+        process.stdout.write(
+          [
+            `${scenario.name}: ${scenario.households.length} households, ${result.intervals} intervals, ${result.blocks} blocks, ${result.ledgerEntries} ledger entries, ${result.wallSeconds.toFixed(0)} s`,
+            `self-sufficiency ${(100 * c.selfSufficiency).toFixed(1)}%, self-consumption ${(100 * c.selfConsumption).toFixed(1)}%, traded ${(c.tradedWh / 1000).toFixed(1)} kWh, savings ${(c.savingsMicros / 1e6).toFixed(2)}`,
+            `report: ${result.reportFiles[0] ?? options.out}`,
+            "",
+          ].join("\n"),
+        );
+      }
+      // Envelopes the gateway or the service refused are counted, not fatal; say so on stderr.
+      const refused = Object.entries(result.errors);
+      if (refused.length > 0) process.stderr.write(`refused envelopes: ${refused.map(([code, n]) => `${code} × ${n}`).join(", ")}\n`);
+    });
+}
