@@ -1,0 +1,59 @@
+/** `jamgate sim energy` as a user runs it: the real binary, its stdout, stderr, exit status and report. */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { JAMGATE_BIN } from "../../node/testing/process.ts";
+
+const run = promisify(execFile);
+
+async function jamgate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [JAMGATE_BIN, ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const failed = e as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
+  it("refuses a scenario with errors, naming each with its JSON path, and runs nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "jamgate-scenario-"));
+    const file = join(dir, "bad.json");
+    writeFileSync(file, JSON.stringify({ name: "bad", seed: 1, start: "not a date", durationMinutes: 20, marketIntervalMinutes: 15, market: "barter", grid: { importPriceMicrosPerKwh: 1, exportPriceMicrosPerKwh: 2 }, households: [{ id: "h1", load: { annualKwh: -5, profile: "h0" } }] }));
+    const result = await jamgate(["sim", "energy", "--scenario", file, "--out", join(dir, "report")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/JG_ERR_SCENARIO_INVALID/);
+    expect(result.stderr).toMatch(/\/market/);
+    expect(result.stderr).toMatch(/\/households\/0\/load/);
+    expect(result.stdout).toBe("");
+    expect(existsSync(join(dir, "report"))).toBe(false);
+    writeFileSync(file, "{ not json");
+    expect((await jamgate(["sim", "energy", "--scenario", file])).stderr).toMatch(/JG_ERR_SCENARIO_INVALID/);
+  });
+
+  it("runs a generated scenario end to end: exactly one JSON object on stdout, progress on stderr, a report with charts", async () => {
+    const out = mkdtempSync(join(tmpdir(), "jamgate-sim-report-"));
+    const result = await jamgate(["sim", "energy", "--households", "4", "--hours", "2", "--seed", "5", "--slot-ms", "250", "--market", "pay-as-bid", "--out", out, "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const summary = JSON.parse(lines[0]!);
+    expect(Object.keys(summary.kpis.community)).toEqual(
+      expect.arrayContaining(["selfSufficiency", "selfConsumption", "savingsMicros", "gridImportWh", "gridExportWh", "tradedWh", "meanClearingPriceMicrosPerKwh"]),
+    );
+    expect(Object.keys(summary.kpis.households)).toHaveLength(4);
+    expect(summary.blocks).toBeGreaterThan(24);
+    expect(summary.ledgerEntries).toBeGreaterThan(0);
+    expect(summary.intervals).toBe(8);
+    expect(summary.errors).toEqual({});
+    expect(result.stderr).toMatch(/trading|done/);
+    const report = readFileSync(join(out, "report.md"), "utf8");
+    for (const svg of report.match(/\(([^)]+\.svg)\)/g) ?? []) expect(existsSync(join(out, svg.slice(1, -1)))).toBe(true);
+    expect(report).toMatch(/\.svg\)/);
+    expect(JSON.parse(readFileSync(join(out, "kpis.json"), "utf8"))).toEqual(summary.kpis);
+  });
+});
