@@ -14,8 +14,9 @@
  * between hourly characteristic points (night base, morning rise, midday, evening peak) read from
  * the published curves' shape, per day type and for winter and summer; transition is their mean;
  * the whole is then scaled so that each calendar year sums to exactly 1,000 kWh (SOURCES.md).
- * The shape is right in kind (base ≈ 40–50 W per 1,000 kWh/a at 3–5 h, evening peak ≈ 4–5× that,
- * weekend midday peaks, a later and flatter evening in summer), not value for value.
+ * The shape is right in kind, not value for value: per 1,000 kWh/a a night base of ≈ 35–55 W at
+ * 3–5 h, an evening peak 3.5–5× that (≈ 270 W on a January workday at 18:45, ≈ 130 W in June at
+ * 20:45), weekend midday peaks, and days of ≈ 3.5 kWh in January and ≈ 2.1 kWh in June.
  */
 import { rngFor, type Rng } from "./random.ts";
 import { minutesOfDay, type ScheduleEntry } from "./scenario.ts";
@@ -128,9 +129,9 @@ const POINTS: Readonly<Record<"winter" | "summer", Readonly<Record<DayType, read
     sunday: [85, 70, 58, 50, 46, 45, 48, 58, 90, 140, 180, 215, 230, 195, 155, 140, 140, 160, 195, 205, 190, 170, 140, 105],
   },
   summer: {
-    workday: [80, 62, 52, 46, 44, 47, 65, 100, 110, 108, 108, 115, 130, 125, 110, 102, 105, 115, 130, 140, 150, 160, 145, 110],
-    saturday: [85, 66, 54, 48, 45, 45, 50, 68, 100, 130, 145, 155, 160, 145, 125, 115, 115, 125, 138, 145, 150, 158, 145, 115],
-    sunday: [95, 75, 60, 52, 47, 45, 47, 55, 80, 120, 150, 180, 195, 165, 130, 118, 115, 122, 135, 142, 148, 155, 138, 105],
+    workday: [88, 68, 57, 51, 48, 52, 72, 110, 121, 119, 119, 127, 143, 138, 121, 112, 116, 127, 143, 154, 165, 176, 160, 121],
+    saturday: [94, 73, 59, 53, 50, 50, 55, 75, 110, 143, 160, 170, 176, 160, 138, 127, 127, 138, 152, 160, 165, 174, 160, 127],
+    sunday: [105, 82, 66, 57, 52, 50, 52, 61, 88, 132, 165, 198, 215, 182, 143, 130, 127, 134, 148, 156, 163, 170, 152, 116],
   },
 };
 
