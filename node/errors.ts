@@ -67,7 +67,7 @@ export const errorRegistry = {
   JG_ERR_ENERGY_KIND: { message: "envelope kind is not one the energy market settles, or not the one its device is registered for (meters send meter.reading, agents agent.order)", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_BODY: { message: "envelope body is not the kind's CBOR (integers only), or its readings do not increase in time", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_COUNTER: { message: "meter counters go backwards, or jump by more than a household's meter can", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
-  JG_ERR_ENERGY_INTERVAL_CLOSED: { message: "readings for a market interval already settled, or an order for one already cleared", httpStatus: 409, rpcCode: 0, mqtt: "error topic" },
+  JG_ERR_ENERGY_INTERVAL_CLOSED: { message: "an order for a market interval already cleared, or readings from before the market opened (late readings are not refused: their energy counts in the first interval still open)", httpStatus: 409, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_INTERVAL_FAR: { message: "readings ahead of the market clock, or an order beyond the order horizon", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_ORDER: { message: "order with no or absurd energy or price, too many lines, or both sides at once", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_CLOCK: { message: "the work item was built for another market clock than the service's (gateway misconfigured)", httpStatus: 500, rpcCode: 0, mqtt: "error topic" },

@@ -21,7 +21,7 @@ export const REJECTION_CODES = {
   JG_ERR_ENERGY_BODY: 7,
   /** energy-trading: a meter's counters go backwards (within the package or against its last settled reading). */
   JG_ERR_ENERGY_COUNTER: 8,
-  /** energy-trading accumulate: readings for an interval already settled, or an order for one already cleared. */
+  /** energy-trading accumulate: an order for an interval already cleared (late readings roll forward instead). */
   JG_ERR_ENERGY_INTERVAL_CLOSED: 9,
   /** energy-trading accumulate: readings ahead of the market clock, or an order beyond the order horizon. */
   JG_ERR_ENERGY_INTERVAL_FAR: 10,

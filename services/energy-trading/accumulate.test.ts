@@ -256,4 +256,20 @@ describe("energy-trading accumulate", () => {
       { numRuns: 15 },
     );
   });
+
+  it("books late readings of a settled interval into the first interval still open", () => {
+    const chain = new Chain();
+    const [meterA, agentA] = [device("meter A"), device("agent A")];
+    registerHouseholds(chain, [meterA, agentA]);
+    chain.block(encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(0, 1_000, 0), reading(300_000, 1_100, 0)])]));
+    chain.until(16); // interval 0 settled with 100 Wh imported
+    expect(chain.ledger(0)).toEqual([{ reason: "grid-import", buyer: expect.anything(), seller: "grid", energyWh: 100, priceMicrosPerKwh: 300_000, amountMicros: 30_000n }]);
+    // A reading from the end of interval 0 arrives late (+50 Wh), then one in interval 2 (+20 Wh).
+    const [late] = chain.block(encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(900_000, 1_150, 0), reading(1_900_000, 1_170, 0)])]));
+    expect(chain.outcome(late!)).toMatchObject({ envelopesSettled: 1, rejectedEnvelopes: [] });
+    chain.until(22); // interval 1 settled: it got the late 50 Wh
+    expect(chain.ledger(1).map((e) => e.energyWh)).toEqual([50]);
+    chain.until(25);
+    expect(chain.ledger(2).map((e) => e.energyWh)).toEqual([20]);
+  });
 });

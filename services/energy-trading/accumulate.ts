@@ -291,8 +291,10 @@ class Market {
     if (seqs.some((seq) => !windowAccepts(record.window, seq))) return refuseAll(REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY);
     const last = record.lastReading;
     if (last !== null && (digest.first.t <= last.t || digest.first.importWh < last.importWh || digest.first.exportWh < last.exportWh)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
-    const firstInterval = readingInterval(digest.first.t, config.startMs, config.intervalMs);
-    if (firstInterval < this.progress.nextSettle) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_CLOSED);
+    // Energy of intervals already settled (readings that came late) rolls forward into the first
+    // one still open: it is not lost, and the counters stay continuous.
+    const open = (interval: number) => Math.max(interval, this.progress.nextSettle);
+    const firstInterval = open(readingInterval(digest.first.t, config.startMs, config.intervalMs));
     const now = marketTimeMs(config, this.host.slot) ?? config.startMs;
     if (digest.last.t >= now + BigInt(config.intervalMs)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR);
 
@@ -303,7 +305,7 @@ class Market {
       energy.set(interval, { importWh: e.importWh + importWh, exportWh: e.exportWh + exportWh });
     };
     if (last !== null) add(firstInterval, digest.first.importWh - last.importWh, digest.first.exportWh - last.exportWh);
-    for (const e of digest.intervals) add(e.interval, BigInt(e.importWh), BigInt(e.exportWh));
+    for (const e of digest.intervals) add(open(e.interval), BigInt(e.importWh), BigInt(e.exportWh));
     const writes: [Uint8Array, Uint8Array][] = [];
     for (const interval of [...energy.keys()].sort((a, b) => a - b)) {
       const e = energy.get(interval)!;
