@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/energy-clearing.ts [--runs 7] [--warmups 2] [--seed 1]
  *
- * Each book is seeded pseudo-random (mulberry32): about half the households buy and half sell,
+ * Each book is seeded pseudo-random (devices/simulate.ts seededRandom, mulberry32): about half the households buy and half sell,
  * each with 1–3 price steps of 100–5,000 Wh at prices between the grid export and import prices;
  * every household has a seeded meter reading (50–150 % of its ordered energy on its own side, a
  * little on the other). Per size and mode, on the main thread: `clearInterval` alone, and
@@ -13,6 +13,7 @@
  * each `--warmups` uncounted runs then `--runs` timed runs (process.hrtime.bigint); the table
  * shows the median and the max. Every settled run is checked: the balance changes sum to 0.
  */
+import { seededRandom } from "../devices/simulate.ts";
 import { clearInterval, type GridPrices, MARKET_MODES, type Order } from "../services/energy-trading/market.ts";
 import { type MeteredEnergy, settleInterval } from "../services/energy-trading/settlement.ts";
 import { fmt, machine, max, median, numberArg, table } from "./lib/stats.ts";
@@ -24,25 +25,13 @@ const SIZES = [100, 1_000, 10_000];
 /** 0.30 per kWh from the grid, 0.08 per kWh to it. */
 const GRID: GridPrices = { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 };
 
-/** mulberry32 (Tommy Ettinger): a 32-bit state PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Interval {
   readonly orders: readonly Order[];
   readonly metered: ReadonlyMap<string, MeteredEnergy>;
 }
 
 function randomInterval(households: number, seed: number): Interval {
-  const rng = mulberry32(seed);
+  const rng = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1)); // inclusive
   const u32hex = () => Math.floor(rng() * 2 ** 32).toString(16).padStart(8, "0");
   const orders: Order[] = [];

@@ -11,6 +11,7 @@
  *    readings each (15 envelopes = one 15-minute interval per meter), refined; input bytes (the
  *    work item's payload) ÷ output bytes (the work result). JAM's headline is 166×.
  */
+import { seededRandom } from "../devices/simulate.ts";
 import { encodeCbor } from "../devices/cbor.ts";
 import { deviceIdOf, signingBytes } from "../devices/envelope.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../node/crypto/ed25519.ts";
@@ -27,24 +28,13 @@ const RUNS = numberArg("runs", 7);
 const START_MS = 1_750_000_000_000;
 const INTERVAL_MS = 900_000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function market(mode: MarketConfig["mode"]): MarketConfig {
   return { startMs: BigInt(START_MS), intervalMs: INTERVAL_MS, startSlot: 10, marketMsPerSlot: 300_000, mode, importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: INTERVAL_MS };
 }
 
 /** Storage with `n` households, each with an order for interval 0 and metered energy in it. */
 function marketWith(n: number, mode: MarketConfig["mode"], seed: number): MemoryStorage {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const storage = new MemoryStorage();
   const ids = Array.from({ length: n }, (_, i) => hash(Uint8Array.of(i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff, seed)).slice(0, 16)).sort((a, b) => (toHex(a) < toHex(b) ? -1 : 1));
   storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market(mode)));
@@ -100,7 +90,7 @@ const records = [];
 for (let m = 0; m < METERS; m++) {
   const key = keyPairFromSeed(hash(Uint8Array.of(m & 0xff, m >> 8, 0xee)));
   const device = deviceIdOf(key.publicKey);
-  const random = mulberry32(m + 1);
+  const random = seededRandom(m + 1);
   let importJ = Math.floor(random() * 1e10);
   let exportJ = Math.floor(random() * 1e9);
   for (let e = 0; e < ENVELOPES_PER_METER; e++) {

@@ -10,21 +10,19 @@ import {
   CONFIG_KEY,
   decodeDeviceRecord,
   decodeMarketConfig,
-  decodeOutcome,
   DeviceRole,
   deviceKey,
   ENERGY_SERVICE_NAME,
   ENVELOPE_DEVICES_PER_ITEM_MAX,
   encodeEnvelopesItem,
   encodeRegistrationsItem,
-  envelopeRejection,
   type ItemClock,
   type MarketConfig,
   outcomeKey,
   REGISTRATIONS_PER_ITEM_MAX,
-  registrationRejection,
 } from "../../services/energy-trading/types.ts";
 import type { IngestService } from "../ingest-service.ts";
+import { outcomeDecoders } from "./outcome.ts";
 
 const DEVICE_ID = /^[0-9a-f]{32}$/;
 
@@ -56,16 +54,7 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
       return { publicKey: record.value.publicKey, kind: record.value.role === DeviceRole.agent ? "agent" : "meter" };
     },
     outcomeKey,
-    decodeOutcome(value) {
-      const outcome = decodeOutcome(value);
-      if (!outcome.ok) return null;
-      return (deviceId, seq) => envelopeRejection(outcome.value, deviceId, seq);
-    },
-    decodeRegistrationOutcome(value) {
-      const outcome = decodeOutcome(value);
-      if (!outcome.ok) return null;
-      return (deviceId) => registrationRejection(outcome.value, deviceId);
-    },
+    ...outcomeDecoders,
   };
 }
 

@@ -4,17 +4,15 @@ import {
   accumulateGasLimit,
   DEVICE_KINDS as SERVICE_KINDS,
   decodeDeviceRecord,
-  decodeOutcome,
   deviceKey,
   encodeEnvelopesItem,
   encodeRegistrationsItem,
-  envelopeRejection,
   outcomeKey,
   REGISTRATIONS_PER_ITEM_MAX,
-  registrationRejection,
   TELEMETRY_SERVICE_NAME,
 } from "../../services/telemetry/types.ts";
 import type { IngestService } from "../ingest-service.ts";
+import { outcomeDecoders } from "./outcome.ts";
 
 export function telemetryService(serviceId: number): IngestService {
   return {
@@ -37,15 +35,6 @@ export function telemetryService(serviceId: number): IngestService {
       return kind === undefined ? null : { publicKey: record.value.publicKey, kind };
     },
     outcomeKey,
-    decodeOutcome(value) {
-      const outcome = decodeOutcome(value);
-      if (!outcome.ok) return null;
-      return (deviceId, seq) => envelopeRejection(outcome.value, deviceId, seq);
-    },
-    decodeRegistrationOutcome(value) {
-      const outcome = decodeOutcome(value);
-      if (!outcome.ok) return null;
-      return (deviceId) => registrationRejection(outcome.value, deviceId);
-    },
+    ...outcomeDecoders,
   };
 }
