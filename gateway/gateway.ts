@@ -26,16 +26,14 @@ import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 
 /**
- * Receipts and errors handed to the broker per turn of the event loop (see Gateway.notify), so
- * sockets are read in between. A turn takes up to ~1 s when the main thread is saturated, so this
- * is also about the most receipts a second then: below the target's 5,000, 500 starved receipts.
- */
-const DOWNLINK_BATCH = 2_000;
-/**
  * Receipts and errors handed to the broker and not yet written to their device's socket: about a
- * second of them at the target rate. Each one completes when written, when its socket drains, or
- * at the drain timeout (aedes cuts the slow client then), so the slots always come back. This is
- * the bound on what aedes routes for the gateway now that its own queue is off (brokerLimits.concurrency).
+ * second of them at the target rate (5,000 envelopes/s), handed over once per turn of the event
+ * loop as room frees up, so sockets are read in between (~15 µs each: ≤ ~75 ms a turn). Each one
+ * completes when written, when its socket drains, or at the drain timeout (aedes cuts the slow
+ * client then), so the room always comes back. This bounds what aedes routes for the gateway, now
+ * that aedes's own queue is off (brokerLimits.concurrency). A per-turn batch of 500 starved
+ * receipts when the thread was saturated, as a turn then takes ~1–2 s (measured,
+ * bench/gateway.ts --rate 5000: receipts came 500 a second while packages were accumulated).
  */
 const DOWNLINK_IN_FLIGHT_MAX = 5_000;
 /** How long stop() waits for queued receipts and errors to be written before it closes the broker (their entries are out of the log already). */
@@ -321,9 +319,8 @@ export class Gateway {
 
   /**
    * Receipts and errors waiting to be handed to aedes. A settled package yields thousands of
-   * them at once; they go at most DOWNLINK_BATCH per turn of the event loop, so sockets are read
-   * in between, and at most DOWNLINK_IN_FLIGHT_MAX at a time. Bounded by what the log holds: one
-   * notice per logged entry.
+   * them at once; they go once per turn of the event loop, at most DOWNLINK_IN_FLIGHT_MAX at a
+   * time. Bounded by what the log holds: one notice per logged entry.
    */
   private readonly downlink: DeviceNotice[] = [];
   private downlinkInFlight = 0;
@@ -339,7 +336,7 @@ export class Gateway {
     this.draining = true;
     setImmediate(() => {
       this.draining = false;
-      const room = Math.min(DOWNLINK_BATCH, DOWNLINK_IN_FLIGHT_MAX - this.downlinkInFlight);
+      const room = DOWNLINK_IN_FLIGHT_MAX - this.downlinkInFlight;
       if (room > 0) for (const notice of this.downlink.splice(0, room)) this.tell(notice);
       this.scheduleDownlink();
     });

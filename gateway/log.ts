@@ -9,7 +9,7 @@
  * (the signed bytes and the signature, built at acceptance), and is never rewritten. Its state
  * is kept apart, in small keys: a package's membership list while it is submitted, and a count
  * of failed attempts once a package holding it has failed. So marking a package submitted
- * writes ~30 bytes per envelope instead of rewriting each 3.8 KB entry.
+ * writes ~40 bytes per envelope instead of rewriting each 3.8 KB entry.
  *
  * | database | key | value |
  * |---|---|---|
@@ -163,7 +163,7 @@ export class DurableLog {
 
   /**
    * Marks entries as submitted in `packageHash` (durably, before the package is sent): one key
-   * listing the package's members, ~30 bytes per envelope; the envelopes are not rewritten.
+   * listing the package's members, ~40 bytes per envelope; the envelopes are not rewritten.
    */
   async markSubmitted(entries: readonly LogEntry[], packageHash: string): Promise<LogEntry[]> {
     if (entries.length === 0) return [];
