@@ -35,7 +35,7 @@ import {
   decodeMarketConfig,
   decodeMarketProgress,
   decodeMetered,
-  decodeOrders,
+  decodeOrderPage,
   decodeStats,
   decodeTrades,
   DEVICE_RECORD_BYTES,
@@ -49,7 +49,7 @@ import {
   encodeLedgerEntries,
   encodeMarketProgress,
   encodeMetered,
-  encodeOrders,
+  encodeOrderPage,
   encodeStats,
   encodeTrades,
   type EnergyStats,
@@ -64,7 +64,9 @@ import {
   type MarketProgress,
   marketTimeMs,
   meteredKey,
-  ordersKey,
+  ORDER_PAGES,
+  type OrderPage,
+  ordersPageKey,
   STATS_KEY,
   type StoredLedgerEntry,
   tradesKey,
@@ -126,6 +128,11 @@ class Market {
   private readonly dirtyDevices = new Set<string>();
   private stats: EnergyStats | null = null;
   private statsDirty = false;
+  /** Order-book pages read (or made) in this call, by pageId; written back at flush. */
+  private readonly pages = new Map<string, OrderPage>();
+  /** Whether a page had a value in storage when read (so emptying it must delete it). */
+  private readonly pageStored = new Map<string, boolean>();
+  private readonly dirtyPages = new Set<string>();
 
   constructor(private readonly host: AccumulateHost) {
     const raw = host.read(CONFIG_KEY);
@@ -221,6 +228,24 @@ class Market {
     }
   }
 
+  private orderPage(interval: number, page: number): OrderPage {
+    const id = pageId(interval, page);
+    let cached = this.pages.get(id);
+    if (cached === undefined) {
+      const raw = this.host.read(ordersPageKey(interval, page));
+      if (raw === null) {
+        cached = new Map();
+      } else {
+        const decoded = decodeOrderPage(raw);
+        if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
+        cached = decoded.value;
+      }
+      this.pages.set(id, cached);
+      this.pageStored.set(id, raw !== null);
+    }
+    return cached;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Readings and orders.
 
@@ -267,12 +292,15 @@ class Market {
         refuse(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR);
         continue;
       }
-      const key = ordersKey(set.interval, record.household);
-      const raw = this.host.read(key);
-      const stored = raw === null ? null : decodeOrders(raw);
-      if (stored !== null && !stored.ok) throw new Error(`energy-trading: ${stored.error}`);
+      const page = this.orderPage(set.interval, record.household[0]!);
+      const household = toHex(record.household);
+      const stored = page.get(household);
       // The latest seq wins, whatever order packages arrive in.
-      if (stored === null || stored.value.seq < set.seq) this.host.write(key, set.lines.length === 0 ? null : encodeOrders({ seq: set.seq, lines: set.lines }));
+      if (stored === undefined || stored.seq < set.seq) {
+        if (set.lines.length === 0) page.delete(household);
+        else page.set(household, { seq: set.seq, lines: set.lines });
+        this.dirtyPages.add(pageId(set.interval, record.household[0]!));
+      }
       record = { ...record, window, envelopesSettled: record.envelopesSettled + 1n };
       outcome.settleEnvelope(device.deviceId, set.seq);
     }
@@ -353,15 +381,15 @@ class Market {
 
   private clear(interval: number, config: MarketConfig, grid: GridPrices): void {
     const orders: Order[] = [];
-    for (const household of this.householdList()) {
-      const key = ordersKey(interval, household);
-      const raw = this.host.read(key);
-      if (raw === null) continue;
-      const stored = decodeOrders(raw);
-      if (!stored.ok) throw new Error(`energy-trading: ${stored.error}`);
-      this.host.write(key, null);
-      const id = toHex(household);
-      for (const line of stored.value.lines) orders.push({ household: id, side: line.side === OrderSide.bid ? "bid" : "ask", energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh });
+    for (let p = 0; p < ORDER_PAGES; p++) {
+      const page = this.orderPage(interval, p);
+      for (const [household, stored] of page) {
+        for (const line of stored.lines) orders.push({ household, side: line.side === OrderSide.bid ? "bid" : "ask", energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh });
+      }
+      if (page.size > 0 || this.pageStored.get(pageId(interval, p))) {
+        page.clear();
+        this.dirtyPages.add(pageId(interval, p));
+      }
     }
     const clearing = clearInterval(orders, config.mode, grid);
     if (clearing.trades.length > 0) {
@@ -445,8 +473,15 @@ class Market {
     this.statsDirty = true;
   }
 
-  /** Writes devices (ascending id), the household list and the market's progress. */
+  /** Writes devices (ascending id), order pages, the household list and the market's progress. */
   flush(): void {
+    for (const id of [...this.dirtyPages].sort()) {
+      const [interval, page] = id.split("/").map(Number) as [number, number];
+      const value = this.pages.get(id)!;
+      if (value.size > 0) this.host.write(ordersPageKey(interval, page), encodeOrderPage(value));
+      else if (this.pageStored.get(id)) this.host.write(ordersPageKey(interval, page), null);
+    }
+    this.dirtyPages.clear();
     for (const hex of [...this.dirtyDevices].sort()) this.host.write(deviceKey(hex), encodeDeviceRecord(this.devices.get(hex)!));
     this.dirtyDevices.clear();
     if (this.householdsDirty) this.host.write(HOUSEHOLDS_KEY, encodeHouseholds(this.householdList()));
@@ -471,6 +506,11 @@ function decodeIntervalSummaryOrThrow(bytes: Uint8Array) {
  */
 export function readingInterval(t: bigint, startMs: bigint, intervalMs: number): number {
   return t <= startMs ? 0 : Number((t - 1n - startMs) / BigInt(intervalMs));
+}
+
+/** The cache id of an order-book page: interval and page, zero-padded so ids sort in key order. */
+function pageId(interval: number, page: number): string {
+  return `${interval.toString().padStart(10, "0")}/${page.toString().padStart(3, "0")}`;
 }
 
 function seqsOf(device: DeviceOutput): bigint[] {
