@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { JAMGATE_BIN } from "../../node/testing/process.ts";
+import { freePort, JAMGATE_BIN, runCli } from "../../node/testing/process.ts";
 
 const run = promisify(execFile);
 
@@ -55,5 +55,35 @@ describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     for (const svg of report.match(/\(([^)]+\.svg)\)/g) ?? []) expect(existsSync(join(out, svg.slice(1, -1)))).toBe(true);
     expect(report).toMatch(/\.svg\)/);
     expect(JSON.parse(readFileSync(join(out, "kpis.json"), "utf8"))).toEqual(summary.kpis);
+  });
+
+  it("runs against a running `jamgate start` (--mqtt, --node, --gateway, --token), on that chain's market clock", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-"));
+    // A market of 15-minute intervals at 5 market minutes per slot, written before the first start.
+    writeFileSync(
+      join(dataDir, "market.json"),
+      JSON.stringify({ startMs: String(Date.parse("2026-06-21T06:00:00Z")), intervalMs: 900_000, startSlot: 0, marketMsPerSlot: 300_000, mode: "one-sided", importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: 1_800_000 }),
+    );
+    const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
+    const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "250"]);
+    try {
+      await gateway.waitFor(/"msg":"jamgate started"/);
+      const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+      const out = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-report-"));
+      const result = await jamgate([
+        "sim", "energy", "--households", "3", "--hours", "1", "--seed", "9", "--out", out, "--json",
+        "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--node", `ws://127.0.0.1:${ports.rpc}`, "--gateway", `http://127.0.0.1:${ports.http}`, "--token", token,
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/remote market: one-sided, 15-minute intervals/);
+      const summary = JSON.parse(result.stdout);
+      expect(summary.intervals).toBe(4);
+      expect(summary.errors).toEqual({});
+      expect(summary.ledgerEntries).toBeGreaterThan(0);
+      expect(Object.keys(summary.kpis.households)).toHaveLength(3);
+    } finally {
+      gateway.child.kill("SIGTERM");
+      await gateway.exited;
+    }
   });
 });

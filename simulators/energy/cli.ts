@@ -1,5 +1,6 @@
 /** `jamgate sim energy`: the energy-market simulation from the command line (runner.ts). */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { integerIn } from "../../node/cli.ts";
 import { JamgateError } from "../../node/errors.ts";
@@ -18,6 +19,11 @@ interface SimEnergyOptions {
   minutesPerSlot: number;
   dataDir?: string;
   progress: boolean;
+  mqtt?: string;
+  node?: string;
+  gateway: string;
+  token?: string;
+  gatewayDataDir: string;
 }
 
 export function registerSimCommands(program: Command): void {
@@ -36,6 +42,11 @@ export function registerSimCommands(program: Command): void {
     .option("--minutes-per-slot <n>", "simulated minutes per slot (the accelerated clock)", integerIn(1, 60), 5)
     .option("--data-dir <dir>", "keep the node's, gateway's and devices' files here (default: a temp dir, removed after)")
     .option("--no-progress", "no progress bar on stderr")
+    .option("--mqtt <url>", "use a running jamgate: its MQTT broker (with --node)")
+    .option("--node <url>", "use a running jamgate: its node's JIP-2 WebSocket, e.g. ws://127.0.0.1:19800 (with --mqtt)")
+    .option("--gateway <url>", "the running jamgate's HTTP API (with --node)", "http://127.0.0.1:8080")
+    .option("--token <token>", "its operator token (default: read from --gateway-data-dir)")
+    .option("--gateway-data-dir <dir>", "the running jamgate's data dir, holding operator-token", ".jamgate")
     .action(async (options: SimEnergyOptions) => {
       let scenario: Scenario;
       if (options.scenario !== undefined) {
@@ -51,7 +62,21 @@ export function registerSimCommands(program: Command): void {
       } else {
         scenario = defaultScenario({ households: options.households, hours: options.hours, seed: options.seed, market: options.market });
       }
+      if ((options.mqtt === undefined) !== (options.node === undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "give both --mqtt and --node to use a running jamgate, or neither");
+      let remote: { mqttUrl: string; nodeUrl: string; gatewayUrl: string; token: string } | undefined;
+      if (options.node !== undefined) {
+        let token = options.token;
+        if (token === undefined) {
+          try {
+            token = readFileSync(join(options.gatewayDataDir, "operator-token"), "utf8").trim();
+          } catch {
+            throw new JamgateError("JG_ERR_OPERATOR_TOKEN", `no --token, and no operator-token in ${options.gatewayDataDir}`);
+          }
+        }
+        remote = { mqttUrl: options.mqtt!, nodeUrl: options.node, gatewayUrl: options.gateway, token };
+      }
       const result = await runEnergySim({
+        ...(remote === undefined ? {} : { remote }),
         scenario,
         slotMs: options.slotMs,
         minutesPerSlot: options.minutesPerSlot,

@@ -17,12 +17,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { MultiBar, Presets } from "cli-progress";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { type DeviceKey, deviceKeyFromSecret } from "../../devices/keys.ts";
 import { DeviceClient } from "../../devices/client.ts";
 import type { NodeApi } from "../../node/api.ts";
-import { energyServiceFromChain } from "../../gateway/services/energy.ts";
+import { energyServiceFromChain, marketConfigOnChain } from "../../gateway/services/energy.ts";
 import { type Stack, type StackWiring, startStack } from "../../gateway/stack.ts";
+import { RpcClient } from "../../node/rpc/client.ts";
+import { JamgateError } from "../../node/errors.ts";
 import { builtinServices, ENERGY_SERVICE } from "../../scripts/genesis.ts";
 import {
   AGENT_ORDER_KIND,
@@ -61,6 +63,56 @@ export interface SimOptions {
   readonly dataDir?: string;
   /** Progress on stderr. */
   readonly progress: boolean;
+  /**
+   * Run against a running jamgate instead of starting one: its MQTT broker, its node's JIP-2
+   * WebSocket, its HTTP API and operator token. The market clock is then the chain's: the
+   * scenario starts at the first interval far enough ahead to register and place orders, and
+   * its interval length is the market's.
+   */
+  readonly remote?: { readonly mqttUrl: string; readonly nodeUrl: string; readonly gatewayUrl: string; readonly token: string };
+}
+
+/** What the simulation needs of a running stack, embedded or remote. */
+interface Env {
+  readonly api: NodeApi;
+  readonly mqttUrl: string;
+  readonly httpUrl: string;
+  readonly token: string;
+  view(deviceId: string): Promise<{ readonly status: string; readonly code?: string; readonly detail?: string } | null>;
+  close(): Promise<void>;
+}
+
+async function embeddedEnv(market: MarketConfig, dataDir: string, slotMs: number, logger: Logger): Promise<Env> {
+  const wiring: StackWiring = {
+    genesis: (gatewayKey) => builtinServices(gatewayKey.publicKey, market),
+    async services(api) {
+      const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
+      if (energy === null) throw new Error("the node has no energy market");
+      return [energy];
+    },
+    defaultServiceOf: () => ENERGY_SERVICE.name,
+  };
+  const stack: Stack = await startStack({ dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs, chain: "tiny", batchMs: 100, logger }, wiring);
+  return { api: stack.api, mqttUrl: stack.mqttUrl, httpUrl: stack.httpUrl, token: stack.operatorToken, view: (id) => stack.registrations.view(id), close: () => stack.stop() };
+}
+
+async function remoteEnv(remote: NonNullable<SimOptions["remote"]>): Promise<Env> {
+  const api = await RpcClient.connect(remote.nodeUrl);
+  const httpUrl = remote.gatewayUrl.replace(/\/+$/, "");
+  return {
+    api,
+    mqttUrl: remote.mqttUrl,
+    httpUrl,
+    token: remote.token,
+    async view(deviceId) {
+      const response = await fetch(`${httpUrl}/v1/devices/${deviceId}`, { headers: { authorization: `Bearer ${remote.token}` } });
+      if (response.status === 404 || response.status === 403) return null;
+      return (await response.json()) as { status: string; code?: string; detail?: string };
+    },
+    async close() {
+      api.close();
+    },
+  };
 }
 
 export interface SimResult {
@@ -108,30 +160,43 @@ interface Household {
 
 export async function runEnergySim(options: SimOptions): Promise<SimResult> {
   const started = Date.now();
-  const { scenario } = options;
-  const market = marketOf(scenario, options.minutesPerSlot);
-  const startMs = Number(market.startMs);
-  const intervalMs = market.intervalMs;
-  const intervals = scenario.durationMinutes / scenario.marketIntervalMinutes;
-  const endMs = startMs + scenario.durationMinutes * 60_000;
-  const readingMs = (scenario.readingIntervalSeconds ?? 10) * 1000;
-  const marketTime = (slot: number) => startMs + (slot - market.startSlot) * market.marketMsPerSlot;
-  const lastSlot = market.startSlot + Math.ceil((intervals * intervalMs + market.settlementDelayMs) / market.marketMsPerSlot) + 1;
-
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-sim-"));
   mkdirSync(dataDir, { recursive: true });
   const logger = pino({ base: undefined, level: "info" }, pino.destination({ dest: join(dataDir, "sim.log"), sync: false }));
-  const wiring: StackWiring = {
-    genesis: (gatewayKey) => builtinServices(gatewayKey.publicKey, market),
-    async services(api) {
-      const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
-      if (energy === null) throw new Error("the node has no energy market");
-      return [energy];
-    },
-    defaultServiceOf: () => ENERGY_SERVICE.name,
-  };
-  const stack = await startStack({ dataDir: join(dataDir, "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: options.slotMs, chain: "tiny", batchMs: 100, logger }, wiring);
+  let scenario = options.scenario;
+  let market: MarketConfig;
+  let env: Env;
+  /** Market interval of the scenario's interval 0. */
+  let k0 = 0;
+  if (options.remote === undefined) {
+    market = marketOf(scenario, options.minutesPerSlot);
+    env = await embeddedEnv(market, join(dataDir, "stack"), options.slotMs, logger);
+  } else {
+    env = await remoteEnv(options.remote);
+    const onChain = await marketConfigOnChain(env.api, ENERGY_SERVICE.id);
+    if (onChain === null) {
+      await env.close();
+      throw new JamgateError("JG_ERR_CLI_ARGUMENT", `the node at ${options.remote.nodeUrl} runs no energy market (service ${ENERGY_SERVICE.id} has no config)`);
+    }
+    market = onChain;
+    // Start at the first interval that opens after registration and the orders' lead time.
+    const best = await env.api.bestBlock();
+    const nowMs = Number(market.startMs) + Math.max(0, best.slot - market.startSlot) * market.marketMsPerSlot;
+    const leadMs = (MARKET_START_SLOT * market.marketMsPerSlot) / 2 + ORDER_LEAD_INTERVALS * market.intervalMs;
+    k0 = Math.ceil((nowMs + leadMs - Number(market.startMs)) / market.intervalMs);
+    const intervalMinutes = market.intervalMs / 60_000;
+    const intervalsWanted = Math.max(1, Math.round(scenario.durationMinutes / intervalMinutes));
+    scenario = { ...scenario, start: new Date(Number(market.startMs) + k0 * market.intervalMs).toISOString(), marketIntervalMinutes: intervalMinutes, durationMinutes: intervalsWanted * intervalMinutes, market: market.mode };
+    process.stderr.write(`remote market: ${market.mode}, ${intervalMinutes}-minute intervals, ${market.marketMsPerSlot / 60_000} market minutes per slot; the scenario runs from ${scenario.start}\n`);
+  }
+  const startMs = Number(market.startMs) + k0 * market.intervalMs;
+  const intervalMs = market.intervalMs;
+  const intervals = scenario.durationMinutes / scenario.marketIntervalMinutes;
+  const endMs = startMs + scenario.durationMinutes * 60_000;
+  const readingMs = (scenario.readingIntervalSeconds ?? 10) * 1000;
+  const marketTime = (slot: number) => Number(market.startMs) + (slot - market.startSlot) * market.marketMsPerSlot;
+  const lastSlot = market.startSlot + Math.ceil((endMs - Number(market.startMs) + market.settlementDelayMs) / market.marketMsPerSlot) + 1;
 
   const bars = options.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: false, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000, format: "{phase} [{bar}] {value}/{total} | slot {slot} | {time} | envelopes {sent} | receipts {receipts} | errors {errors}" }, Presets.shades_classic) : null;
   const bar = bars?.create(intervals, 0, { phase: "setup   ", slot: 0, time: "", sent: 0, receipts: 0, errors: 0 });
@@ -154,18 +219,18 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
   const byMeter = new Map(households.map((h) => [h.meterKey.deviceId as string, h]));
 
   try {
-    await registerAll(stack, households);
+    await registerAll(env, households);
     const clientsDir = join(dataDir, "devices");
     for (const h of households) {
-      h.meter = await DeviceClient.connect({ url: stack.mqttUrl, key: h.meterKey, dataDir: clientsDir });
-      h.trader = await DeviceClient.connect({ url: stack.mqttUrl, key: h.agentKey, dataDir: clientsDir });
+      h.meter = await DeviceClient.connect({ url: env.mqttUrl, key: h.meterKey, dataDir: clientsDir });
+      h.trader = await DeviceClient.connect({ url: env.mqttUrl, key: h.agentKey, dataDir: clientsDir });
       for (const client of [h.meter, h.trader]) {
         client.on("receipt", () => receipts++);
         client.on("deviceError", (e: { code: string }) => count(e.code));
       }
     }
 
-    const api = stack.api;
+    const api = env.api;
     let settledUpTo = 0; // intervals < this are settled and fed back
     let slot = (await api.bestBlock()).slot;
     const wake = waiter();
@@ -195,17 +260,17 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
         for (const h of households) {
           while (h.ordered < intervals && startMs + (h.ordered - ORDER_LEAD_INTERVALS) * intervalMs <= now) {
             const orders = h.agent.ordersFor(h.ordered);
-            if (orders.length > 0 && send(h.trader!, AGENT_ORDER_KIND, { interval: h.ordered, orders }, count)) sent++;
+            if (orders.length > 0 && send(h.trader!, AGENT_ORDER_KIND, { interval: k0 + h.ordered, orders }, count)) sent++;
             h.ordered++;
           }
         }
         // Market results: feed settled intervals back to the agents.
         const best = await api.bestBlock();
         const progress = await readProgress(api, best.headerHash);
-        while (settledUpTo < Math.min(progress.nextSettle, intervals)) {
+        while (settledUpTo < Math.min(progress.nextSettle - k0, intervals)) {
           const k = settledUpTo;
-          const summary = await readSummary(api, best.headerHash, k);
-          const entries = await readLedger(api, best.headerHash, k);
+          const summary = await readSummary(api, best.headerHash, k0 + k);
+          const entries = await readLedger(api, best.headerHash, k0 + k);
           for (const h of households) {
             let tradedWh = 0;
             for (const e of entries) if (e.reason === "trade" && (hexOf(e.buyer) === h.meterKey.deviceId || hexOf(e.seller) === h.meterKey.deviceId)) tradedWh += e.energyWh;
@@ -226,8 +291,8 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
     const clearingPrices: { interval: number; priceMicrosPerKwh: number | null; tradedWh: number }[] = [];
     const idOf = (party: StoredLedgerEntry["buyer"]) => (party === "grid" ? "grid" : (byMeter.get(hexOf(party))?.id ?? hexOf(party)));
     for (let k = 0; k < intervals; k++) {
-      const summary = await readSummary(api, best.headerHash, k);
-      const entries = await readLedger(api, best.headerHash, k);
+      const summary = await readSummary(api, best.headerHash, k0 + k);
+      const entries = await readLedger(api, best.headerHash, k0 + k);
       for (const e of entries) ledger.push({ interval: k, buyer: idOf(e.buyer), seller: idOf(e.seller), energyWh: e.energyWh, priceMicrosPerKwh: e.priceMicrosPerKwh, amountMicros: e.amountMicros, reason: e.reason });
       const tradedWh = Number(summary?.tradedWh ?? 0n);
       clearingPrices.push({ interval: k, priceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null, tradedWh });
@@ -290,21 +355,22 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
       await h.meter?.close();
       await h.trader?.close();
     }
-    await stack.stop();
+    await env.close();
     logger.flush();
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 /** Registers every household's meter, then its agent, through the gateway's HTTP API; waits until all are on the ledger. */
-async function registerAll(stack: Stack, households: readonly Household[]): Promise<void> {
+async function registerAll(env: Env, households: readonly Household[]): Promise<void> {
   const post = async (key: DeviceKey, kind: "meter" | "agent", household?: string) => {
-    const response = await fetch(`${stack.httpUrl}/v1/devices`, {
+    const response = await fetch(`${env.httpUrl}/v1/devices`, {
       method: "POST",
-      headers: { authorization: `Bearer ${stack.operatorToken}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${env.token}`, "content-type": "application/json" },
       body: JSON.stringify({ publicKey: Buffer.from(key.publicKey).toString("hex"), kind, service: ENERGY_SERVICE.name, ...(household === undefined ? {} : { household }) }),
     });
-    if (response.status !== 202) throw new Error(`registering ${key.deviceId}: HTTP ${response.status} ${await response.text()}`);
+    // 409: registered already (a remote market from an earlier run with the same seed): fine.
+    if (response.status !== 202 && response.status !== 409) throw new Error(`registering ${key.deviceId}: HTTP ${response.status} ${await response.text()}`);
   };
   // Meters first: an agent's registration names its meter, which must be registered before it (same package is fine: in order).
   await Promise.all(households.map((h) => post(h.meterKey, "meter")));
@@ -312,7 +378,7 @@ async function registerAll(stack: Stack, households: readonly Household[]): Prom
   const deadline = Date.now() + 120_000;
   for (const key of households.flatMap((h) => [h.meterKey, h.agentKey])) {
     for (;;) {
-      const view = await stack.registrations.view(key.deviceId);
+      const view = await env.view(key.deviceId);
       if (view?.status === "registered") break;
       if (view?.status === "failed") throw new Error(`registration of ${key.deviceId} failed: ${view.code} ${view.detail ?? ""}`);
       if (Date.now() > deadline) throw new Error(`registration of ${key.deviceId} not settled within 120 s`);
