@@ -212,6 +212,20 @@ describe("energy-trading accumulate", () => {
     expect(changed.filter((k) => ![...allowed].some((p) => k.startsWith(p)))).toEqual([]);
   });
 
+  it("refuses readings and orders of devices that are not registered, and settles nothing of them", () => {
+    const chain = new Chain();
+    const [meter, agent] = [device("unregistered meter"), device("unregistered agent")];
+    const reading0 = envelope(meter, "meter.reading", [reading(10_000, 1, 0), reading(20_000, 5, 0)]);
+    const order = envelope(agent, "agent.order", { interval: 3, orders: [{ side: "bid", energyWh: 10, priceMicrosPerKwh: 100_000 }] });
+    const [h] = chain.block(encodeEnvelopesItem(clock, [reading0, order]));
+    const outcome = chain.outcome(h!);
+    expect(envelopeRejection(outcome, meter.id, reading0.seq)).toBe("JG_ERR_DEVICE_UNREGISTERED");
+    expect(envelopeRejection(outcome, agent.id, order.seq)).toBe("JG_ERR_DEVICE_UNREGISTERED");
+    expect(outcome.envelopesSettled).toBe(0);
+    const keys = [...chain.storage.values.keys()].map((k) => Buffer.from(k, "hex").toString("latin1"));
+    expect(keys.filter((k) => k.startsWith("orders/") || k.startsWith("metered/") || k.startsWith("dev/"))).toEqual([]);
+  });
+
   it("refuses a whole item built for another market clock", () => {
     const chain = new Chain();
     const [meterA, agentA] = [device("meter A"), device("agent A")];
