@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeKpis, type HouseholdIntervalTruth, type Kpis } from "./kpis.ts";
-import { formatKwh, formatMoney, formatPrice, formatRatio, formatScaled, REPORT_FILES, type ReportData, writeReport } from "./report.ts";
+import { formatKwh, formatMoney, formatPrice, formatRatio, formatScaled, REPORT_FILES, type ReportData, thisRun, writeReport } from "./report.ts";
 
 function row(interval: number, loadWh: number, pvWh: number, importWh: number, exportWh: number): HouseholdIntervalTruth {
   return { interval, loadWh, pvWh, importWh, exportWh };
@@ -199,5 +199,18 @@ describe("writeReport", () => {
     expect(savings).not.toContain(">h102</text>"); // the middle is left out of the chart
     const md = await readFile(join(dir, REPORT_FILES.markdown), "utf8");
     expect(md).toContain("| h102 |"); // but not out of the table
+  });
+});
+
+describe("this run, in words", () => {
+  it("states the run's own numbers: production against demand, where the price sat in the band, who bought and sold, the imbalance", () => {
+    const text = thisRun(reportData({ imbalance: { shortfallWh: 250, surplusWh: 0 } }));
+    // Production 1,200 Wh against demand 1,903 Wh = 0.63×.
+    expect(text).toMatch(/PV produced 1\.20 kWh against 1\.90 kWh of demand \(0\.63×\)/);
+    // Price 200,000 in the band 77,777 … 300,000: (200,000 − 77,777) / 222,223 = 55 %.
+    expect(text).toMatch(/0\.50 kWh were traded between households at a mean of 0\.2000 \/kWh, 55 % of the way/);
+    expect(text).toMatch(/Bids outnumber offers/);
+    expect(text).toMatch(/1 households only bought and 1 sold; 0 of the sellers end with negative savings/);
+    expect(text).toMatch(/0\.25 kWh of shortfalls and 0\.00 kWh of unused purchases/);
   });
 });

@@ -58,6 +58,8 @@ export interface ReportData {
     readonly wallSeconds: number;
     readonly settledIntervals: number;
   };
+  /** Imbalance settled with the grid (ledger entries "shortfall" and "surplus"), if known: the cost of forecast errors. */
+  readonly imbalance?: { readonly shortfallWh: number; readonly surplusWh: number };
 }
 
 /** File names inside the report directory. */
@@ -220,6 +222,36 @@ function kpiSection(data: ReportData): string {
   ].join("\n");
 }
 
+/** What this run's numbers say, in words: the explanation the KPIs need to be read as plausible or not. */
+export function thisRun(data: ReportData): string {
+  const c = data.kpis.community;
+  const { importPriceMicrosPerKwh: importPrice, exportPriceMicrosPerKwh: exportPrice } = data.scenario.grid;
+  const households = Object.values(data.kpis.households);
+  const sellers = households.filter((h) => h.soldWh > 0);
+  const buyers = households.filter((h) => h.boughtWh > 0 && h.soldWh === 0);
+  const losing = sellers.filter((h) => h.savingsMicros < 0).length;
+  const lines: string[] = ["## This run", ""];
+  const ratio = c.demandWh === 0 ? null : c.productionWh / c.demandWh;
+  if (ratio !== null) {
+    lines.push(
+      `- PV produced ${formatKwh(c.productionWh)} kWh against ${formatKwh(c.demandWh)} kWh of demand (${ratio.toFixed(2)}×). ${ratio > 1 ? "Production exceeds demand over the run, but" : "Demand exceeds production, and"} self-sufficiency is ${formatRatio(c.selfSufficiency)}: nights and mornings are covered by the grid (and batteries), so it stays below 100 % however much PV there is; ${formatKwh(c.gridExportWh)} kWh still went to the grid, hence a self-consumption of ${formatRatio(c.selfConsumption)}.`,
+    );
+  }
+  if (c.meanClearingPriceMicrosPerKwh !== null && importPrice > exportPrice) {
+    const position = (c.meanClearingPriceMicrosPerKwh - exportPrice) / (importPrice - exportPrice);
+    lines.push(
+      `- ${formatKwh(c.tradedWh)} kWh were traded between households at a mean of ${formatPrice(c.meanClearingPriceMicrosPerKwh)} /kWh, ${(100 * position).toFixed(0)} % of the way from the feed-in to the import price. ${position < 0.5 ? "Offers outnumber bids when PV is plentiful, so the price sits near feed-in and buyers keep most of the spread" : "Bids outnumber offers, so the price sits near the import price and sellers keep most of the spread"}: the community saved ${formatMoney(c.savingsMicros)} in all.`,
+    );
+  }
+  if (sellers.length > 0) {
+    const imbalance = data.imbalance;
+    lines.push(
+      `- ${buyers.length} households only bought and ${sellers.length} sold; ${losing} of the sellers end with negative savings. A seller earns only (price − feed-in) per kWh it delivers, but pays the import price for every kWh it sold and did not deliver (a forecast that was too high), so near-feed-in prices and forecast errors can make selling a loss${imbalance === undefined ? "" : `: ${formatKwh(imbalance.shortfallWh)} kWh of shortfalls and ${formatKwh(imbalance.surplusWh)} kWh of unused purchases were settled with the grid in this run`}. Better forecasts (see the forecast errors below) shrink that loss.`,
+    );
+  }
+  return lines.join("\n");
+}
+
 function householdSection(households: readonly (readonly [string, HouseholdKpis])[]): string {
   if (households.length === 0) return "## Households\n\nNo households.";
   const rows = households.map(([id, k]) => [
@@ -323,6 +355,8 @@ export async function writeReport(dir: string, data: ReportData): Promise<{ read
     scenarioSection(data),
     "",
     kpiSection(data),
+    "",
+    thisRun(data),
     "",
     "## Per interval",
     "",

@@ -344,6 +344,10 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
         kpis,
         forecastErrors: [...groups.values()].map((g) => ({ forecaster: g.forecaster, strategy: g.strategy, households: g.households, maeWh: g.mae / g.households, mapePercent: g.mapeCount === 0 ? null : g.mape / g.mapeCount })),
         run: { blocks, ledgerEntries: ledger.length, envelopes: sent, wallSeconds, settledIntervals: intervals },
+        imbalance: {
+          shortfallWh: ledger.filter((e) => e.reason === "shortfall").reduce((sum, e) => sum + e.energyWh, 0),
+          surplusWh: ledger.filter((e) => e.reason === "surplus").reduce((sum, e) => sum + e.energyWh, 0),
+        },
       };
       reportFiles = (await writeReport(options.out, data)).files;
     }
