@@ -25,6 +25,7 @@ import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId } from "../
 import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
 import type { ReplayWindow } from "../common/window.ts";
 import { type DeviceRole, isDeviceRole } from "./payload.ts";
+import { MARKET_MODES, type MarketMode } from "./market.ts";
 import type { Reading } from "./output.ts";
 
 export const STORAGE_FORMAT_VERSION = 1;
@@ -61,8 +62,9 @@ export const balanceKey = (household: DeviceIdInput): Uint8Array => concatBytes(
 // ---------------------------------------------------------------------------------------------
 // Market configuration.
 
-export const MARKET_MODES = ["pay-as-clear", "pay-as-bid", "one-sided"] as const;
-export type MarketModeName = (typeof MARKET_MODES)[number];
+/** The market modes (market.ts); their index is the mode's byte in the stored config. */
+export { MARKET_MODES };
+export type MarketModeName = MarketMode;
 
 /**
  * The market. Its clock is the chain's: at slot s ≥ startSlot the market time is
