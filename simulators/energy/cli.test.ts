@@ -33,6 +33,10 @@ describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     expect(existsSync(join(dir, "report"))).toBe(false);
     writeFileSync(file, "{ not json");
     expect((await jamgate(["sim", "energy", "--scenario", file])).stderr).toMatch(/JG_ERR_SCENARIO_INVALID/);
+    // Generated scenarios are held to the same bounds: 10,000 households × 96 intervals is past HOUSEHOLD_INTERVALS_MAX.
+    const big = await jamgate(["sim", "energy", "--households", "10000", "--hours", "24"]);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/JG_ERR_CLI_ARGUMENT[\s\S]*HOUSEHOLD_INTERVALS_MAX/);
   });
 
   it("runs a generated scenario end to end: exactly one JSON object on stdout, progress on stderr, a report with charts", async () => {

@@ -60,7 +60,16 @@ export function registerSimCommands(program: Command): void {
         if (!parsed.ok) throw new JamgateError("JG_ERR_SCENARIO_INVALID", `${options.scenario}:\n  ${parsed.errors.join("\n  ")}`);
         scenario = parsed.scenario;
       } else {
-        scenario = defaultScenario({ households: options.households, hours: options.hours, seed: options.seed, market: options.market });
+        let generated: Scenario;
+        try {
+          generated = defaultScenario({ households: options.households, hours: options.hours, seed: options.seed, market: options.market });
+        } catch (e) {
+          throw new JamgateError("JG_ERR_CLI_ARGUMENT", (e as Error).message);
+        }
+        // The same checks as a scenario file: e.g. households × intervals within HOUSEHOLD_INTERVALS_MAX.
+        const checked = parseScenario(JSON.parse(JSON.stringify(generated)));
+        if (!checked.ok) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--households ${options.households} --hours ${options.hours}:\n  ${checked.errors.join("\n  ")}`);
+        scenario = checked.scenario;
       }
       if ((options.mqtt === undefined) !== (options.node === undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "give both --mqtt and --node to use a running jamgate, or neither");
       let remote: { mqttUrl: string; nodeUrl: string; gatewayUrl: string; token: string } | undefined;

@@ -71,6 +71,12 @@ export interface Scenario {
 export const HOUSEHOLDS_MAX = 10_000;
 /** 31 days: a month of readings; the CLI's `--hours` stops there too, and every model keeps its per-interval truth in memory. */
 export const DURATION_MINUTES_MAX = 31 * 24 * 60;
+/**
+ * Households × intervals a run may have: the runner keeps each household's truth per interval,
+ * and reads every ledger entry back for the KPIs and the report (a few per household and interval,
+ * ~0.5 KB in all): 250,000 is ~150 MB. 50 households fit 31 days; 10,000 households fit 6 hours.
+ */
+export const HOUSEHOLD_INTERVALS_MAX = 250_000;
 /** One day: intervals must tile a day (marketIntervalMinutes divides 1,440) so slots of the day line up. */
 export const MARKET_INTERVAL_MINUTES_MAX = 24 * 60;
 /** Highest price in micros per kWh: 10 currency units per kWh, the service's `PRICE_MICROS_PER_KWH_MAX`. */
@@ -261,6 +267,10 @@ function semanticErrors(s: Scenario): string[] {
   }
   if (MARKET_INTERVAL_MINUTES_MAX % s.marketIntervalMinutes !== 0) errors.push(`/marketIntervalMinutes: must divide 1440 (a day), got ${s.marketIntervalMinutes}`);
   if (s.durationMinutes % s.marketIntervalMinutes !== 0) errors.push(`/durationMinutes: must be a multiple of marketIntervalMinutes (${s.marketIntervalMinutes}), got ${s.durationMinutes}`);
+  const householdIntervals = s.households.length * Math.ceil(s.durationMinutes / s.marketIntervalMinutes);
+  if (householdIntervals > HOUSEHOLD_INTERVALS_MAX) {
+    errors.push(`/households: ${s.households.length} households × ${Math.ceil(s.durationMinutes / s.marketIntervalMinutes)} intervals = ${householdIntervals} > ${HOUSEHOLD_INTERVALS_MAX} (HOUSEHOLD_INTERVALS_MAX, the memory a run may take); fewer households or a shorter run`);
+  }
   if (s.readingIntervalSeconds !== undefined && (s.marketIntervalMinutes * 60) % s.readingIntervalSeconds !== 0) {
     errors.push(`/readingIntervalSeconds: must divide the market interval (${s.marketIntervalMinutes * 60} s), so readings close every interval exactly; got ${s.readingIntervalSeconds}`);
   }
