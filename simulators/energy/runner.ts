@@ -141,9 +141,13 @@ export function marketOf(scenario: Scenario, minutesPerSlot: number): MarketConf
   };
 }
 
-/** Household keys from the scenario's seed: the same scenario makes the same devices. */
+/**
+ * Household keys from the scenario's seed and start: the same scenario makes the same devices, and
+ * a later run against the same running jamgate (which starts at a later interval) makes new ones,
+ * whose seqs start from 0 again.
+ */
 function keyOf(scenario: Scenario, household: string, role: "meter" | "agent"): DeviceKey {
-  return deviceKeyFromSecret(createHash("sha256").update(`jamgate-sim/${scenario.seed}/${household}/${role}`).digest());
+  return deviceKeyFromSecret(createHash("sha256").update(`jamgate-sim/${scenario.seed}/${scenario.start}/${household}/${role}`).digest());
 }
 
 interface Household {
