@@ -7,7 +7,7 @@ import { hash } from "../../node/crypto/hash.ts";
 import { toHex } from "../common/bytes.ts";
 import { decodeOutcome, envelopeRejection, outcomeKey, registrationRejection } from "../common/outcome.ts";
 import { MemoryStorage, memoryRefineContext, resultItem } from "../common/testing.ts";
-import { accumulate, accumulateGasLimit, ALWAYS_ACCUMULATE_GAS } from "./accumulate.ts";
+import { accumulate, accumulateGasLimit, ALWAYS_ACCUMULATE_GAS, LEDGER_INTERVALS_KEPT } from "./accumulate.ts";
 import { encodeEnvelopesItem, encodeRegistrationsItem } from "./payload.ts";
 import { refine } from "./refine.ts";
 import {
@@ -285,5 +285,22 @@ describe("energy-trading accumulate", () => {
     expect(chain.ledger(1).map((e) => e.energyWh)).toEqual([50]);
     chain.until(25);
     expect(chain.ledger(2).map((e) => e.energyWh)).toEqual([20]);
+  });
+
+  it("keeps the ledger of the last LEDGER_INTERVALS_KEPT settled intervals in state, and deletes older ones", () => {
+    const chain = new Chain();
+    const [meterA, agentA] = [device("meter A"), device("agent A")];
+    registerHouseholds(chain, [meterA, agentA]);
+    chain.block(encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(0, 1_000, 0), reading(300_000, 1_100, 0)])]));
+    chain.until(16); // interval 0 settled: 16 = start slot 10 + its end (3 slots) + the delay (3)
+    expect(chain.ledger(0)).toHaveLength(1);
+    const settledAt = (k: number) => 16 + 3 * k;
+    chain.until(settledAt(LEDGER_INTERVALS_KEPT) - 1);
+    expect(chain.summary(0)).not.toBeNull();
+    chain.until(settledAt(LEDGER_INTERVALS_KEPT)); // interval 672 settles: interval 0 goes
+    expect(chain.summary(LEDGER_INTERVALS_KEPT)).toMatchObject({ settled: true });
+    expect(chain.summary(0)).toBeNull();
+    expect(chain.ledger(0)).toEqual([]);
+    expect(chain.summary(1)).toMatchObject({ settled: true });
   });
 });

@@ -82,6 +82,12 @@ export const ORDER_HORIZON_INTERVALS = 192;
 /** Intervals cleared, and settled, per block at most: bounds a block's work when the market catches up after a pause. */
 export const CLEARINGS_PER_BLOCK_MAX = 4;
 export const SETTLEMENTS_PER_BLOCK_MAX = 4;
+/**
+ * Settled intervals whose ledger and summary stay in state: a week of 15-minute intervals. Older
+ * ones are deleted as new ones settle, so state stays bounded however long the market runs (their
+ * entries remain in the blocks' history and their inputs in DA; a ledger view archives them).
+ */
+export const LEDGER_INTERVALS_KEPT = 672;
 /** The gas genesis gives the service in χ_Z: the clock's work for HOUSEHOLDS_MAX households with room to spare. */
 export const ALWAYS_ACCUMULATE_GAS = 1_000_000_000n;
 
@@ -441,6 +447,10 @@ class Market {
       reason: e.reason,
     }));
     if (entries.length > 0) this.host.write(ledgerKey(interval), encodeLedgerEntries(entries));
+    if (interval >= LEDGER_INTERVALS_KEPT) {
+      this.host.write(ledgerKey(interval - LEDGER_INTERVALS_KEPT), null);
+      this.host.write(intervalKey(interval - LEDGER_INTERVALS_KEPT), null);
+    }
     for (const id of [...result.balanceDeltasMicros.keys()].sort()) {
       const delta = result.balanceDeltasMicros.get(id)!;
       if (delta === 0n) continue;

@@ -236,6 +236,9 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
 
     const api = env.api;
     let settledUpTo = 0; // intervals < this are settled and fed back
+    // Each settled interval's summary and ledger, read once as it settles: the service keeps only
+    // the last LEDGER_INTERVALS_KEPT intervals in state.
+    const settled: { summary: Awaited<ReturnType<typeof readSummary>>; entries: StoredLedgerEntry[] }[] = [];
     let slot = (await api.bestBlock()).slot;
     const wake = waiter();
     const unsubscribe = await api.subscribeBestBlock((block) => {
@@ -275,6 +278,7 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
           const k = settledUpTo;
           const summary = await readSummary(api, best.headerHash, k0 + k);
           const entries = await readLedger(api, best.headerHash, k0 + k);
+          settled.push({ summary, entries });
           for (const h of households) {
             let tradedWh = 0;
             for (const e of entries) if (e.reason === "trade" && (hexOf(e.buyer) === h.meterKey.deviceId || hexOf(e.seller) === h.meterKey.deviceId)) tradedWh += e.energyWh;
@@ -288,15 +292,14 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
       unsubscribe();
     }
 
-    // The ledger, read back from the service's state.
+    // The ledger, as read from the service's state while the intervals settled.
     const best = await api.bestBlock();
     const ledger: LedgerEntryView[] = [];
     const rows: IntervalRow[] = [];
     const clearingPrices: { interval: number; priceMicrosPerKwh: number | null; tradedWh: number }[] = [];
     const idOf = (party: StoredLedgerEntry["buyer"]) => (party === "grid" ? "grid" : (byMeter.get(hexOf(party))?.id ?? hexOf(party)));
     for (let k = 0; k < intervals; k++) {
-      const summary = await readSummary(api, best.headerHash, k0 + k);
-      const entries = await readLedger(api, best.headerHash, k0 + k);
+      const { summary, entries } = settled[k]!;
       for (const e of entries) ledger.push({ interval: k, buyer: idOf(e.buyer), seller: idOf(e.seller), energyWh: e.energyWh, priceMicrosPerKwh: e.priceMicrosPerKwh, amountMicros: e.amountMicros, reason: e.reason });
       const tradedWh = Number(summary?.tradedWh ?? 0n);
       clearingPrices.push({ interval: k, priceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null, tradedWh });
