@@ -38,6 +38,12 @@ export interface IngestService {
   readonly kinds: readonly DeviceKind[];
   /** Distinct devices in one envelopes package: what the service's refine output per device lets fit in W_R. */
   readonly packageDevicesMax: number;
+  /**
+   * Packages of one device in flight at once (default 1). More keep a busy device's envelopes
+   * moving while its last package settles; only for a service that takes a device's packages in
+   * any order (telemetry's replay window does; the energy market's counters must come in order).
+   */
+  readonly packagesInFlightPerDeviceMax?: number;
   /** Registrations in one package (the service's per-item bound). */
   readonly registrationsPerPackageMax: number;
   /** Why a registration request cannot be taken (e.g. an agent without its household), or null. */

@@ -77,6 +77,8 @@ export class Settlement {
    * retried package overtaken by a later one would otherwise be refused).
    */
   private readonly busyDevices = new Map<string, number>();
+  /** Per device with packages in flight: the lowest seq of each (at most packagesInFlightPerDeviceMax). */
+  private readonly inFlightSeqs = new Map<string, number[]>();
   /** Counts packages landing (devices leaving busyDevices): the only thing that lets a waiting entry be packed. */
   private busyEpoch = 0;
   /**
@@ -174,7 +176,11 @@ export class Settlement {
           const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
-          const batch = takeBatch(list, this.busyDevices, devicesMax, from);
+          const overlap: PackageOverlap = {
+            packagesPerDeviceMax: this.deps.services.get(serviceId)?.packagesInFlightPerDeviceMax ?? 1,
+            lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
+          };
+          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap);
           if (batch.length === 0) {
             // Everything pending waits for its device's package in flight.
             this.idleUpTo.set(serviceId, { length: list.length, epoch: this.busyEpoch });
@@ -242,7 +248,12 @@ export class Settlement {
   private follow(flight: InFlight): void {
     const hex = toHex(flight.hash);
     this.inFlight.set(hex, flight);
-    for (const id of new Set(flight.entries.map((e) => e.deviceId))) this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
+    for (const [id, seq] of lowestSeqs(flight.entries)) {
+      this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
+      const seqs = this.inFlightSeqs.get(id) ?? [];
+      seqs.push(seq);
+      this.inFlightSeqs.set(id, seqs);
+    }
     let done = false;
     void this.deps.api
       .subscribeWorkPackageStatus(flight.hash, (status) => {
@@ -313,10 +324,14 @@ export class Settlement {
   private land(flight: InFlight): void {
     if (!this.inFlight.delete(toHex(flight.hash))) return;
     this.busyEpoch++;
-    for (const id of new Set(flight.entries.map((e) => e.deviceId))) {
+    for (const [id, seq] of lowestSeqs(flight.entries)) {
       const n = (this.busyDevices.get(id) ?? 1) - 1;
       if (n <= 0) this.busyDevices.delete(id);
       else this.busyDevices.set(id, n);
+      const seqs = this.inFlightSeqs.get(id) ?? [];
+      const at = seqs.indexOf(seq);
+      if (at >= 0) seqs.splice(at, 1);
+      if (seqs.length === 0) this.inFlightSeqs.delete(id);
     }
   }
 
@@ -337,6 +352,28 @@ export class Settlement {
   }
 }
 
+/** Each device of a package with its lowest seq in it. */
+function lowestSeqs(entries: readonly LogEntry[]): Map<string, number> {
+  const lowest = new Map<string, number>();
+  for (const e of entries) lowest.set(e.deviceId, Math.min(lowest.get(e.deviceId) ?? e.seq, e.seq));
+  return lowest;
+}
+
+/**
+ * Seqs of one device that may be unsettled at once across its packages in flight: the service's
+ * replay window (64, services/common/window.ts) accepts a seq up to 64 below the highest it
+ * settled, so packages that land in any order never push a seq out of it.
+ */
+export const SEQ_SPAN_MAX = 64;
+
+/** How many packages a device may have in flight, and the lowest seq it has in flight (for SEQ_SPAN_MAX). */
+export interface PackageOverlap {
+  readonly packagesPerDeviceMax: number;
+  lowestInFlightSeq(deviceId: string): number;
+}
+
+const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq: () => Number.POSITIVE_INFINITY };
+
 /** What an envelope adds to an envelopes item besides its signed bytes: public key 32, u32 length, signature 64 (services/telemetry/payload.ts). */
 const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
 
@@ -352,12 +389,24 @@ const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
  * Entries before `from` are known to belong to busy devices (the caller's idle mark) and are not
  * looked at. The package is full by count, or by bytes within one envelope.
  */
-export function takeBatch(list: LogEntry[], busy: ReadonlyMap<string, number>, devicesMax: number, from = 0): LogEntry[] {
+export function takeBatch(list: LogEntry[], busy: ReadonlyMap<string, number>, devicesMax: number, from = 0, overlap: PackageOverlap = NO_OVERLAP): LogEntry[] {
   // Free devices' entries (their indices), devices in the order of their oldest entry.
   const byDevice = new Map<string, number[]>();
+  const limitOf = new Map<string, number>();
   for (let i = from; i < list.length; i++) {
-    const id = list[i]!.deviceId;
-    if (busy.has(id)) continue;
+    const entry = list[i]!;
+    const id = entry.deviceId;
+    const packages = busy.get(id) ?? 0;
+    if (packages >= overlap.packagesPerDeviceMax) continue;
+    if (packages > 0) {
+      // A device with a package in flight: only seqs within SEQ_SPAN_MAX of its lowest unsettled one.
+      let limit = limitOf.get(id);
+      if (limit === undefined) {
+        limit = Math.min(overlap.lowestInFlightSeq(id), entry.seq) + SEQ_SPAN_MAX;
+        limitOf.set(id, limit);
+      }
+      if (entry.seq >= limit) continue;
+    }
     const at = byDevice.get(id);
     if (at === undefined) byDevice.set(id, [i]);
     else at.push(i);

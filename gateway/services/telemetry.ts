@@ -23,6 +23,9 @@ export function telemetryService(serviceId: number): IngestService {
     // Refine condenses a device to ~40 bytes; a report's results must fit W_R = 49,152.
     packageDevicesMax: 1_000,
     registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
+    // Its 64-seq replay window settles a device's packages in any order (settlement.ts SEQ_SPAN_MAX):
+    // a busy device keeps up to 4 in flight, about one slot of its envelopes each.
+    packagesInFlightPerDeviceMax: 4,
     envelopesPayload: (records) => encodeEnvelopesItem(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature }))),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) => encodeRegistrationsItem(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind }))),
