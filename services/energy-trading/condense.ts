@@ -7,8 +7,8 @@
  * of their counters; it counts in the interval the later reading closes. A reading at time t
  * measures the energy up to t, so one taken exactly at an interval's end closes that interval:
  * for readings, interval k is (startMs + k·intervalMs, startMs + (k+1)·intervalMs], and a reading
- * at startMs itself is in interval 0 (the same rule as accumulate.ts `readingInterval`). Readings
- * aligned to the boundaries (every 1 s or 10 s from a whole minute) are thus binned exactly; in
+ * at startMs itself is in interval 0 (accumulate.ts bins the gap before a package's first reading
+ * with the same `intervalOfReading`). Readings aligned to the boundaries (every 1 s or 10 s from a whole minute) are thus binned exactly; in
  * general the energy of the one reading period that straddles a boundary goes to the later
  * interval, so with 10 s readings an interval's energy is off by at most one period's worth.
  *
