@@ -3,6 +3,7 @@
  * Envelopes items name the market clock refine bins readings by, so the adapter is made for the
  * market the service runs: `energyServiceFromChain` reads it from the service's state.
  */
+import { tryAsDeviceId } from "../../devices/envelope.ts";
 import type { NodeApi } from "../../node/api.ts";
 import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import {
@@ -24,8 +25,6 @@ import {
 import type { IngestService } from "../ingest-service.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
-const DEVICE_ID = /^[0-9a-f]{32}$/;
-
 export function energyService(serviceId: number, clock: ItemClock): IngestService {
   return {
     name: ENERGY_SERVICE_NAME,
@@ -36,7 +35,7 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
     registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
     checkRegistration(record) {
       if (record.kind !== "meter" && record.kind !== "agent") return `the energy market takes meters and agents, not ${record.kind}s`;
-      if (record.kind === "agent" && (record.household === undefined || !DEVICE_ID.test(record.household))) return "an agent needs its household: the device id of the household's meter";
+      if (record.kind === "agent" && (record.household === undefined || tryAsDeviceId(record.household) === null)) return "an agent needs its household: the device id of the household's meter";
       if (record.kind === "meter" && record.household !== undefined) return "a meter is its own household; give household for agents only";
       return null;
     },

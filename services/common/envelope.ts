@@ -4,6 +4,7 @@
  * re-implemented here because a service imports only node/service-api and services/common.
  */
 import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
+import type { RejectionCode } from "./errors.ts";
 
 /** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
 export const W_B = 13_791_360;
@@ -202,6 +203,12 @@ export function readEnvelopeRecords(r: Reader, bounds: EnvelopeItemBounds): Resu
 export interface SeqRun {
   readonly start: bigint;
   readonly length: number;
+}
+
+/** A record refine refused, and why. */
+export interface SeqRejection {
+  readonly seq: bigint;
+  readonly code: RejectionCode;
 }
 
 /** Ascending distinct seqs as runs of consecutive ones. */

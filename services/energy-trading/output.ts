@@ -16,7 +16,9 @@
  * are the meter's envelopes, condensed into `meter`.
  */
 import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "../common/bytes.ts";
-import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRun, W_R } from "../common/envelope.ts";
+import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRejection, type SeqRun, W_R } from "../common/envelope.ts";
+
+export type { SeqRejection } from "../common/envelope.ts";
 import { isRejectionCode, type RejectionCode } from "../common/errors.ts";
 import { type DeviceRole, isDeviceRole, ItemKind } from "./payload.ts";
 
@@ -58,11 +60,6 @@ export interface OrderSet {
   readonly seq: bigint;
   readonly interval: number;
   readonly lines: readonly OrderLine[];
-}
-
-export interface SeqRejection {
-  readonly seq: bigint;
-  readonly code: RejectionCode;
 }
 
 export interface DeviceOutput {

@@ -16,7 +16,9 @@ import { amountMicros, assertGridPrices, compareHouseholdIds, type GridPrices, i
 /** The grid's party id in ledger entries and balance changes; no household id (32 hex digits) can equal it. */
 export const GRID = "grid";
 
-export type LedgerReason = "trade" | "grid-import" | "grid-export" | "shortfall" | "surplus";
+/** Why a ledger entry exists; the index is the reason's byte in storage (storage.ts). */
+export const LEDGER_REASONS = ["trade", "grid-import", "grid-export", "shortfall", "surplus"] as const;
+export type LedgerReason = (typeof LEDGER_REASONS)[number];
 
 /** The buyer paid the seller amountMicros = amountMicros(energyWh, priceMicrosPerKwh). */
 export interface LedgerEntry {

@@ -26,6 +26,7 @@ import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
 import type { ReplayWindow } from "../common/window.ts";
 import { type DeviceRole, isDeviceRole } from "./payload.ts";
 import { MARKET_MODES, type MarketMode } from "./market.ts";
+import { LEDGER_REASONS, type LedgerReason } from "./settlement.ts";
 import type { Reading } from "./output.ts";
 
 export const STORAGE_FORMAT_VERSION = 1;
@@ -390,8 +391,8 @@ export function decodeIntervalSummary(bytes: Uint8Array): Result<IntervalSummary
   return ok({ settled: settled === 1, clearingPriceMicrosPerKwh: price === NO_PRICE ? null : price, ...s });
 }
 
-export const LEDGER_REASONS = ["trade", "grid-import", "grid-export", "shortfall", "surplus"] as const;
-export type LedgerReasonName = (typeof LEDGER_REASONS)[number];
+export { LEDGER_REASONS };
+export type LedgerReasonName = LedgerReason;
 
 /** One ledger entry: the buyer paid the seller amountMicros for energyWh at priceMicrosPerKwh. */
 export interface StoredLedgerEntry {

@@ -19,6 +19,7 @@ export {
 } from "./payload.ts";
 export { AGENT_ORDER_KIND, METER_READING_KIND } from "./refine.ts";
 export { ORDER_LINES_MAX } from "./output.ts";
+export type { GridPrices } from "./market.ts";
 export { ALWAYS_ACCUMULATE_GAS, accumulateGasLimit, HOUSEHOLDS_MAX, LEDGER_INTERVALS_KEPT, ORDER_HORIZON_INTERVALS } from "./accumulate.ts";
 export {
   balanceKey,

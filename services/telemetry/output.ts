@@ -34,17 +34,14 @@ import {
   W_R,
 } from "./payload.ts";
 
-import { type SeqRun, toRuns } from "../common/envelope.ts";
+import { type SeqRejection, type SeqRun, toRuns } from "../common/envelope.ts";
+
+export type { SeqRejection } from "../common/envelope.ts";
 
 export { COMMITMENT_LEAF_BYTES, commitmentLeaf, type SeqRun, toRuns } from "../common/envelope.ts";
 
 /** Refine fails an item rather than hand on an output the report could not carry. */
 export const REFINE_OUTPUT_BYTES_MAX = W_R;
-
-export interface SeqRejection {
-  readonly seq: bigint;
-  readonly code: RejectionCode;
-}
 
 export interface DeviceSettlement {
   readonly deviceId: RawDeviceId;

@@ -17,6 +17,7 @@
  * market's ledger actually charged. Energy is in Wh, money in micros (10⁻⁶ currency units), prices
  * in micros per kWh; all exact integers (bigint while summing money).
  */
+import type { GridPrices, LedgerReasonName } from "../../services/energy-trading/types.ts";
 
 /** What the household model knows about one interval: its demand, its PV production, and what its meter measured. */
 export interface HouseholdIntervalTruth {
@@ -28,7 +29,7 @@ export interface HouseholdIntervalTruth {
 }
 
 /** Why a ledger entry exists: a peer trade, a grid settlement, or a correction of a delivery that missed its trade. */
-export type LedgerReason = "trade" | "grid-import" | "grid-export" | "shortfall" | "surplus";
+export type LedgerReason = LedgerReasonName;
 
 /** The party name that stands for the grid in ledger entries. */
 export const GRID_PARTY = "grid";
@@ -44,11 +45,7 @@ export interface LedgerEntryView {
   readonly reason: LedgerReason;
 }
 
-/** The grid's tariff: what a household pays to import and what it is paid to export (feed-in). */
-export interface GridPrices {
-  readonly importPriceMicrosPerKwh: number;
-  readonly exportPriceMicrosPerKwh: number;
-}
+export type { GridPrices };
 
 export interface HouseholdKpis {
   /** (demand − metered import) / demand, in [0, 1], 4 decimals; 0 when demand is 0. */

@@ -8,6 +8,7 @@
  * unique ids, overlapping fields). Money in micros per kWh, energy in Wh, power in W: integers.
  */
 import { Ajv, type ErrorObject } from "ajv";
+import type { GridPrices } from "../../services/energy-trading/types.ts";
 import { Rng, derive } from "./random.ts";
 
 export type MarketMode = "pay-as-clear" | "pay-as-bid" | "one-sided";
@@ -45,11 +46,8 @@ export interface HouseholdSpec {
   readonly forecaster?: ForecasterName;
 }
 
-/** The grid as counterparty: what a household pays to import and is paid to export (feed-in). */
-export interface GridPrices {
-  readonly importPriceMicrosPerKwh: number;
-  readonly exportPriceMicrosPerKwh: number;
-}
+/** The grid as counterparty: what a household pays to import and is paid to export (feed-in); the service's type. */
+export type { GridPrices };
 
 export interface Scenario {
   readonly name: string;
