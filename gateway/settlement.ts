@@ -23,11 +23,27 @@ export const settlementLimits = {
   /** Envelopes per package: bounds refine's verification time (~13,000 signatures ≈ 1.9 s on one core here). */
   packageEnvelopesMax: 12_000,
   /**
-   * Packages submitted and not yet settled: two per core. More, smaller packages only queue on the
-   * node and add latency (measured at 300 envelopes/s: p99 receipt 4.99 slots with 8, 2.94 with 4;
-   * BENCHMARKS.md §5).
+   * Packages submitted and not yet reported (waiting for refine, refining, or refined and waiting
+   * for their core): two per core of the embedded tiny chain, one refining and one ready for the
+   * next block. More, smaller packages only queue on the node and add latency (measured at 300
+   * envelopes/s: p99 receipt 4.99 slots with 8 in flight, 2.94 with 4; BENCHMARKS.md §5). Once
+   * reported, a package no longer holds its core's queue: it needs one more block to become
+   * available and be accumulated.
    */
-  packagesInFlightMax: 4,
+  packagesUnreportedMax: 4,
+  /**
+   * Packages submitted and not yet settled: the unreported ones plus those reported, available
+   * or accumulated and waiting for their receipts (a block's worth per core, twice). Bounds the
+   * envelopes held in flight (≤ 8 × 12,000).
+   */
+  packagesInFlightMax: 8,
+  /**
+   * Packing for the next block starts this long before refine must be done: the slowest of the
+   * recent packages' pack → refined times, plus this margin for jitter in refine and in block times.
+   */
+  leadMarginMs: 100,
+  /** Recent packages whose pack → refined time sets the lead (a few slots' worth). */
+  refineSamples: 8,
   /** Retry delay after a failed package, doubling up to the max. */
   retryDelayMs: { initial: 500, max: 30_000 },
 } as const;
@@ -45,7 +61,10 @@ export interface SettlementDeps {
   /** The registered public key of a device (the gateway checked it before accepting). */
   publicKeyOf(deviceId: string): Uint8Array | null;
   notify(notice: DeviceNotice): void;
-  /** Wait before packing what is pending, so packages fill up (ms). */
+  /**
+   * Wait before packing what is pending, so packages fill up (ms): until the gateway knows the
+   * block clock and how long refine takes, and when refine takes longer than a slot.
+   */
   readonly batchDeadlineMs: number;
   readonly observe?: SettlementObserver;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void };
@@ -63,13 +82,28 @@ interface InFlight {
   readonly hash: Uint8Array;
   readonly serviceId: number;
   readonly entries: LogEntry[];
+  /** The node has reported it (or gone further, or failed it): it no longer waits for a core. */
+  reported: boolean;
+  /** performance.now() when packing it started (null after a restart): pack → refined sets the lead. */
+  readonly packedAt: number | null;
   unsubscribe?: () => void;
 }
 
 export class Settlement {
   /** Pending entries per service, in acceptance order. */
   private readonly pending = new Map<number, LogEntry[]>();
+  /** Record bytes of each service's pending entries (what a package of them would carry). */
+  private readonly pendingBytes = new Map<number, number>();
+  /** When the last block arrived here, and the slot period: the block clock packing aligns to. */
+  private clock: { lastBlockAt: number; readonly slotMs: number } | null = null;
+  private unsubscribeBlocks: (() => void) | null = null;
+  /** The block-aligned packing time (performance.now() scale) last packed at. */
+  private packedFor: number | null = null;
+  /** Pack → refined times (ms) of the latest packages, at most settlementLimits.refineSamples. */
+  private readonly refineMs: number[] = [];
   private readonly inFlight = new Map<string, InFlight>();
+  /** Packages in `inFlight` not yet reported. */
+  private unreported = 0;
   /**
    * Devices with envelopes in a package in flight. A device's next envelopes wait until that
    * package is settled or failed, so the ledger sees each device's seqs package after package
@@ -108,12 +142,29 @@ export class Settlement {
     return this.inFlight.size;
   }
 
+  /** Whether the in-flight bounds let another package go. */
+  private get roomForPackage(): boolean {
+    return this.inFlight.size < settlementLimits.packagesInFlightMax && this.unreported < settlementLimits.packagesUnreportedMax;
+  }
+
   /** Queues a freshly logged entry. */
   add(entry: LogEntry): void {
     const list = this.pending.get(entry.serviceId) ?? [];
     list.push(entry);
     this.pending.set(entry.serviceId, list);
+    this.countPending(entry.serviceId, [entry], 1);
     this.schedule();
+  }
+
+  private countPending(serviceId: number, entries: readonly LogEntry[], sign: 1 | -1): void {
+    let bytes = 0;
+    for (const e of entries) bytes += recordBytes(e);
+    this.pendingBytes.set(serviceId, (this.pendingBytes.get(serviceId) ?? 0) + sign * bytes);
+  }
+
+  /** Whether a service has a full package pending: packing it now costs no envelope a place in it. */
+  private fullPending(serviceId: number): boolean {
+    return (this.pending.get(serviceId)?.length ?? 0) >= settlementLimits.packageEnvelopesMax || (this.pendingBytes.get(serviceId) ?? 0) >= settlementLimits.packageEnvelopeBytesMax;
   }
 
   /** After a restart: pending entries are queued again; submitted ones are followed (or re-queued if their package is gone). */
@@ -137,7 +188,7 @@ export class Settlement {
         pending.push(...(await this.deps.log.markPending(entries, false)));
         continue;
       }
-      this.follow({ hash, serviceId: entries[0]!.serviceId, entries });
+      this.follow({ hash, serviceId: entries[0]!.serviceId, entries, reported: false, packedAt: null });
     }
     for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
   }
@@ -145,25 +196,70 @@ export class Settlement {
   start(): void {
     this.stopped = false;
     this.schedule();
+    void this.followBlocks();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.unsubscribeBlocks?.();
+    this.unsubscribeBlocks = null;
     for (const f of this.inFlight.values()) f.unsubscribe?.();
   }
 
-  private schedule(delayMs = this.deps.batchDeadlineMs): void {
+  /** Follows the node's blocks, so packing can align to them (see packDelay). */
+  private async followBlocks(): Promise<void> {
+    try {
+      const slotMs = (await this.deps.api.parameters()).slot_period_sec! * 1000;
+      if (!(slotMs > 0)) throw new Error(`slot period ${slotMs} ms`);
+      const unsubscribe = await this.deps.api.subscribeBestBlock(() => {
+        this.clock = { lastBlockAt: performance.now(), slotMs };
+      });
+      if (this.stopped) unsubscribe();
+      else this.unsubscribeBlocks = unsubscribe;
+    } catch (e) {
+      this.deps.logger?.warn({ err: String(e) }, "cannot follow the node's blocks: packing every batch deadline instead");
+    }
+  }
+
+  /**
+   * How long to wait before packing. A package is guaranteed in the first block after it is
+   * refined, and each core takes one package per block, so packing earlier than "next block −
+   * refine time" makes nothing settle sooner: it only makes smaller packages, and the cores'
+   * one-per-block capacity is counted in packages. So, once the block clock and refine's recent
+   * times are known, packing waits for the last moment that still makes the next block (less a
+   * margin), and then packs what is pending into one package per free core. A full package goes
+   * at once. Without a clock, or when refine takes a slot or more, it packs every batch deadline.
+   */
+  private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
+    for (const serviceId of this.pending.keys()) if (this.fullPending(serviceId)) return { delayMs: 0, alignedTo: null };
+    const clock = this.clock;
+    const lead = this.leadMs();
+    if (clock === null || lead === null || lead >= clock.slotMs) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
+    const now = performance.now();
+    // The next block's packing time; the one after once this is more than half the lead behind,
+    // or once this block's packing is done (what came since waits for the next block's).
+    let packAt = clock.lastBlockAt + clock.slotMs - lead;
+    const late = now - (packAt + lead / 2);
+    if (late > 0) packAt += Math.ceil(late / clock.slotMs) * clock.slotMs;
+    if (this.packedFor !== null && Math.abs(this.packedFor - packAt) < clock.slotMs / 2) packAt += clock.slotMs;
+    return { delayMs: Math.max(0, packAt - now), alignedTo: packAt };
+  }
+
+  /** The slowest recent pack → refined time plus the margin, or null before any package was refined. */
+  private leadMs(): number | null {
+    return this.refineMs.length === 0 ? null : Math.max(...this.refineMs) + settlementLimits.leadMarginMs;
+  }
+
+  private schedule(delayMs?: number): void {
     if (this.stopped || this.timer !== null) return;
-    const full = [...this.pending.values()].some((list) => list.length >= settlementLimits.packageEnvelopesMax);
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        void this.pack();
-      },
-      full ? 0 : delayMs,
-    );
+    const { delayMs: delay, alignedTo } = delayMs === undefined ? this.packDelay() : { delayMs, alignedTo: null };
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (alignedTo !== null) this.packedFor = alignedTo;
+      void this.pack();
+    }, delay);
   }
 
   /** Packs and submits what is pending, as far as the in-flight bound allows. */
@@ -171,8 +267,15 @@ export class Settlement {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      for (const [serviceId, list] of this.pending) {
-        while (list.length > 0 && this.inFlight.size < settlementLimits.packagesInFlightMax) {
+      // One package per free core, split evenly; the service with most pending gets the spare cores.
+      const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
+      const freeCores = Math.max(1, this.deps.params.coresCount - this.unreported);
+      for (const [rank, [serviceId, list]] of services.entries()) {
+        const parts = rank === 0 ? Math.max(1, freeCores - (services.length - 1)) : 1;
+        const share = Math.ceil(list.length / parts);
+        for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
+          // Past its share of cores, a service packs only full packages (a small rest waits for the next block's).
+          if (made >= parts && !this.fullPending(serviceId)) break;
           const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
@@ -180,7 +283,9 @@ export class Settlement {
             packagesPerDeviceMax: this.deps.services.get(serviceId)?.packagesInFlightPerDeviceMax ?? 1,
             lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
           };
-          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap);
+          const packedAt = performance.now();
+          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap, made < parts ? share : settlementLimits.packageEnvelopesMax);
+          this.countPending(serviceId, batch, -1);
           if (batch.length === 0) {
             // Everything pending waits for its device's package in flight.
             this.idleUpTo.set(serviceId, { length: list.length, epoch: this.busyEpoch });
@@ -188,11 +293,13 @@ export class Settlement {
           }
           this.idleUpTo.delete(serviceId);
           try {
-            await this.submit(serviceId, batch);
+            await this.submit(serviceId, batch, packedAt);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
-            list.unshift(...batch.filter((entry) => entry.state === "pending"));
+            const back = batch.filter((entry) => entry.state === "pending");
+            list.unshift(...back);
+            this.countPending(serviceId, back, 1);
             this.idleUpTo.delete(serviceId);
             break;
           }
@@ -200,11 +307,11 @@ export class Settlement {
       }
     } finally {
       this.packing = false;
-      if (this.pendingCount > 0 && this.inFlight.size < settlementLimits.packagesInFlightMax) this.schedule();
+      if (this.pendingCount > 0 && this.roomForPackage) this.schedule();
     }
   }
 
-  private async submit(serviceId: number, batch: LogEntry[]): Promise<void> {
+  private async submit(serviceId: number, batch: LogEntry[], packedAt: number): Promise<void> {
     const service = this.deps.services.get(serviceId);
     if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
     // The signed bytes were built once, at acceptance, and logged as they are: nothing is decoded again here.
@@ -242,12 +349,13 @@ export class Settlement {
       return;
     }
     this.deps.observe?.packageSubmitted(serviceId, entries.length, pkg.bytes.length);
-    this.follow({ hash: pkg.hash, serviceId, entries });
+    this.follow({ hash: pkg.hash, serviceId, entries, reported: false, packedAt });
   }
 
   private follow(flight: InFlight): void {
     const hex = toHex(flight.hash);
     this.inFlight.set(hex, flight);
+    this.unreported++;
     for (const [id, seq] of lowestSeqs(flight.entries)) {
       this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
       const seqs = this.inFlightSeqs.get(id) ?? [];
@@ -257,6 +365,8 @@ export class Settlement {
     let done = false;
     void this.deps.api
       .subscribeWorkPackageStatus(flight.hash, (status) => {
+        if (status.kind === "refined" && flight.packedAt !== null) this.sampleRefine(performance.now() - flight.packedAt);
+        if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
         if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
         done = true;
         this.settleOrRetry(flight, status, 0);
@@ -317,11 +427,25 @@ export class Settlement {
     }
     this.deps.observe?.packageSettled(flight.entries.length, refused);
     await this.deps.log.remove(flight.entries);
-    if (this.pendingCount > 0) this.schedule(0);
+    if (this.pendingCount > 0) this.schedule();
   }
 
   /** A package is no longer in flight: its devices are free for the next one. */
+  private sampleRefine(ms: number): void {
+    this.refineMs.push(ms);
+    if (this.refineMs.length > settlementLimits.refineSamples) this.refineMs.shift();
+  }
+
+  /** The package left its core's queue: another may be packed. */
+  private markReported(flight: InFlight): void {
+    if (flight.reported || !this.inFlight.has(toHex(flight.hash))) return;
+    flight.reported = true;
+    this.unreported--;
+    if (this.pendingCount > 0) this.schedule();
+  }
+
   private land(flight: InFlight): void {
+    this.markReported(flight);
     if (!this.inFlight.delete(toHex(flight.hash))) return;
     this.busyEpoch++;
     for (const [id, seq] of lowestSeqs(flight.entries)) {
@@ -343,6 +467,7 @@ export class Settlement {
       const list = this.pending.get(e.serviceId) ?? [];
       list.unshift(e);
       this.pending.set(e.serviceId, list);
+      this.countPending(e.serviceId, [e], 1);
     }
     for (const list of this.pending.values()) list.sort((a, b) => a.order - b.order);
     this.idleUpTo.clear();
@@ -377,6 +502,11 @@ const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq:
 /** What an envelope adds to an envelopes item besides its signed bytes: public key 32, u32 length, signature 64 (services/telemetry/payload.ts). */
 const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
 
+/** Bytes an entry takes in a package: its signed bytes, public key, length and signature. */
+function recordBytes(entry: LogEntry): number {
+  return ENVELOPE_RECORD_OVERHEAD_BYTES + entry.signingBytes.length;
+}
+
 /**
  * Takes the next package's worth of entries out of `list` (acceptance order), within the package
  * bounds, skipping devices that are busy. Devices are taken whole, oldest pending entry first:
@@ -389,7 +519,14 @@ const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
  * Entries before `from` are known to belong to busy devices (the caller's idle mark) and are not
  * looked at. The package is full by count, or by bytes within one envelope.
  */
-export function takeBatch(list: LogEntry[], busy: ReadonlyMap<string, number>, devicesMax: number, from = 0, overlap: PackageOverlap = NO_OVERLAP): LogEntry[] {
+export function takeBatch(
+  list: LogEntry[],
+  busy: ReadonlyMap<string, number>,
+  devicesMax: number,
+  from = 0,
+  overlap: PackageOverlap = NO_OVERLAP,
+  envelopesMax: number = settlementLimits.packageEnvelopesMax,
+): LogEntry[] {
   // Free devices' entries (their indices), devices in the order of their oldest entry.
   const byDevice = new Map<string, number[]>();
   const limitOf = new Map<string, number>();
@@ -418,8 +555,8 @@ export function takeBatch(list: LogEntry[], busy: ReadonlyMap<string, number>, d
     if (devices >= devicesMax) break;
     devices++;
     for (const i of at) {
-      const cost = ENVELOPE_RECORD_OVERHEAD_BYTES + list[i]!.signingBytes.length;
-      if (takenAt.length >= settlementLimits.packageEnvelopesMax || bytes + cost > settlementLimits.packageEnvelopeBytesMax) break fill; // full: the rest waits for the next package
+      const cost = recordBytes(list[i]!);
+      if (takenAt.length >= Math.min(envelopesMax, settlementLimits.packageEnvelopesMax) || bytes + cost > settlementLimits.packageEnvelopeBytesMax) break fill; // full: the rest waits for the next package
       takenAt.push(i);
       bytes += cost;
     }

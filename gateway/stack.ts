@@ -11,9 +11,8 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { chainParams, type ChainName } from "../node/chain/params.ts";
 import { toHex } from "../node/codec/jam.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
-import { JamNode } from "../node/node.ts";
 import { RpcClient } from "../node/rpc/client.ts";
-import { startRpcServer } from "../node/rpc/server.ts";
+import { NodeThread } from "../node/thread/host.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import { Gateway } from "./gateway.ts";
 import { buildHttp } from "./http.ts";
@@ -49,8 +48,8 @@ export interface StackOptions {
 
 export interface Stack {
   readonly api: NodeApi;
-  /** The embedded node, or null with a remote one. */
-  readonly node: JamNode | null;
+  /** The embedded node (on its own thread), or null with a remote one. */
+  readonly node: NodeThread | null;
   readonly gateway: Gateway;
   readonly registrations: Registrations;
   readonly services: readonly IngestService[];
@@ -69,23 +68,33 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
   const gatewayKey = gatewayKeyOf(options.dataDir);
   const params = chainParams(options.chain);
   let api: NodeApi;
-  let node: JamNode | null = null;
-  let rpc: { port: number; close(): Promise<void> } | null = null;
+  let node: NodeThread | null = null;
   if (options.node !== undefined) {
     api = await RpcClient.connect(options.node);
     log.info({ node: options.node, gatewayKey: toHex(gatewayKey.publicKey) }, "using a remote node: its services must authorize this gateway key");
   } else {
-    node = await JamNode.open({
-      dataDir: join(options.dataDir, "node"),
-      chain: options.chain,
-      slotMs: options.slotMs,
-      services: wiring.genesis(gatewayKey, { dataDir: options.dataDir, slotMs: options.slotMs }),
-      daRetentionSlots: DEFAULT_RETENTION_SLOTS,
-      daMaxBytes: DEFAULT_DA_MAX_BYTES,
-      logger: root.child({ component: "node" }),
-    });
-    if (options.rpcPort !== null) rpc = await startRpcServer(node, { port: options.rpcPort, host: options.host, log: root.child({ component: "rpc" }) });
-    node.start();
+    node = await NodeThread.open(
+      {
+        dataDir: join(options.dataDir, "node"),
+        chain: options.chain,
+        slotMs: options.slotMs,
+        services: wiring.genesis(gatewayKey, { dataDir: options.dataDir, slotMs: options.slotMs }),
+        daRetentionSlots: DEFAULT_RETENTION_SLOTS,
+        daMaxBytes: DEFAULT_DA_MAX_BYTES,
+        ...(options.rpcPort === null ? {} : { rpc: { port: options.rpcPort, host: options.host } }),
+      },
+      {
+        logger: root.child({ component: "node" }),
+        // Without its node the stack accepts envelopes it can never settle: end the process (a
+        // supervisor restarts it; the log keeps what was accepted).
+        onExit: (error) => {
+          log.fatal({ err: error }, "the node thread ended");
+          setImmediate(() => {
+            throw error;
+          });
+        },
+      },
+    );
     api = node;
   }
   const services = await wiring.services(api);
@@ -117,7 +126,7 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
   const httpPort = (http.server.address() as { port: number }).port;
   const mqttUrl = `mqtt://${options.host}:${gateway.mqttPort}`;
   const httpUrl = `http://${options.host}:${httpPort}`;
-  const rpcUrl = rpc === null ? (options.node ?? null) : `ws://${options.host}:${rpc.port}`;
+  const rpcUrl = node?.rpcPort != null ? `ws://${options.host}:${node.rpcPort}` : (options.node ?? null);
   log.info(
     { dataDir: options.dataDir, mqtt: mqttUrl, ws: `ws://${options.host}:${gateway.wsPort}`, http: httpUrl, rpc: rpcUrl, services: services.map((s) => `${s.name}:${s.serviceId}`), operatorToken: join(options.dataDir, "operator-token") },
     "jamgate started",
@@ -136,7 +145,6 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
       await http.close();
       await gateway.stop();
       await influx?.stop();
-      await rpc?.close();
       await node?.stop();
       if (api instanceof RpcClient) api.close();
     },

@@ -9,9 +9,8 @@ import { decodeDeviceError, decodeReceipt, type DeviceError, type Receipt } from
 import { tinyParams } from "../../node/chain/params.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import type { NodeApi } from "../../node/api.ts";
-import { JamNode } from "../../node/node.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
-import { startRpcServer } from "../../node/rpc/server.ts";
+import { NodeThread } from "../../node/thread/host.ts";
 import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
 import { Gateway, type GatewayOptions } from "../gateway.ts";
 import { Registrations } from "../registration.ts";
@@ -20,7 +19,8 @@ import { telemetryService } from "../services/telemetry.ts";
 export const OPERATOR_TOKEN = "test-operator-token";
 
 export interface Harness {
-  readonly node: JamNode;
+  /** The node on its own thread, as `jamgate start` runs it. */
+  readonly node: NodeThread;
   readonly gateway: Gateway;
   readonly registrations: Registrations;
   readonly dataDir: string;
@@ -31,11 +31,14 @@ export interface Harness {
 export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean } = {}): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-gw-"));
   const gatewayKey = keyPairFromSeed(new Uint8Array(32).fill(42));
-  const node = await JamNode.open({ dataDir: join(dataDir, "node"), slotMs: options.slotMs ?? 100, services: builtinServices(gatewayKey.publicKey) });
-  node.start();
   // With overRpc, the gateway drives the node as a remote one: JIP-2 over a loopback WebSocket.
-  const rpc = options.overRpc ? await startRpcServer(node, { port: 0 }) : null;
-  const api: NodeApi = rpc === null ? node : await RpcClient.connect(`ws://127.0.0.1:${rpc.port}`);
+  const node = await NodeThread.open({
+    dataDir: join(dataDir, "node"),
+    slotMs: options.slotMs ?? 100,
+    services: builtinServices(gatewayKey.publicKey),
+    ...(options.overRpc ? { rpc: { port: 0, host: "127.0.0.1" } } : {}),
+  });
+  const api: NodeApi = node.rpcPort === null ? node : await RpcClient.connect(`ws://127.0.0.1:${node.rpcPort}`);
   const telemetry = telemetryService(TELEMETRY_SERVICE.id);
   const gateway = new Gateway({
     dataDir,
@@ -68,7 +71,6 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     async stop() {
       await gateway.stop();
       if (api instanceof RpcClient) api.close();
-      await rpc?.close();
       await node.stop();
     },
   };

@@ -6,32 +6,67 @@
  * p' is the package with an empty token, and the key must be in the state's authorizer pool for
  * every service the package names.
  */
-import { WorkPackage } from "@typeberry/lib/block";
-import { BytesBlob } from "@typeberry/lib/bytes";
+import { RefineContext, type WorkPackage } from "@typeberry/lib/block";
 import type { ChainParams } from "../chain/params.ts";
-import { encode } from "../codec/jam.ts";
+import { bytesEqual, encode } from "../codec/jam.ts";
 import { JAMGATE_AUTH, withContext } from "../crypto/contexts.ts";
 import { type Ed25519KeyPair, signEd25519, verifyEd25519 } from "../crypto/ed25519.ts";
-import { hash } from "../crypto/hash.ts";
+import { hash, hashParts } from "../crypto/hash.ts";
 
 /** `authCodeHash` naming the Ed25519 authorizer: H("jamgate-native-authorizer:ed25519"). */
 export const ED25519_AUTHORIZER_CODE_HASH = hash(new TextEncoder().encode("jamgate-native-authorizer:ed25519"));
 /** The service hosting the authorizer code; a real network needs one, the node only checks it is this. */
 export const AUTHORIZER_HOST_SERVICE = 0;
 
-function unsignedDigest(params: ChainParams, p: WorkPackage): Uint8Array {
-  const unsigned = WorkPackage.create({ ...p, authToken: BytesBlob.empty() });
-  return withContext(JAMGATE_AUTH, hash(encode(WorkPackage.Codec, unsigned, params.spec)));
+/**
+ * Where the token sits in E(p). typeberry's WorkPackage.Codec (GP 0.7.2 C.28) encodes
+ * E4(h) ⌢ u ⌢ E(c) ⌢ ↕j ⌢ ↕f ⌢ ↕w: the token j follows the context, and E(p') (p' = p with an
+ * empty token) is E(p) with ↕j replaced by one zero octet. Splicing the bytes gives the digest
+ * without encoding a 13 MB package again (that encode and its copies were most of intake's time).
+ */
+export function tokenSpan(params: ChainParams, p: WorkPackage): { readonly start: number; readonly end: number } {
+  const start = 4 + 32 + encode(RefineContext.Codec, p.context, params.spec).length;
+  return { start, end: start + compactLength(p.authToken.length) + p.authToken.length };
 }
 
-/** The token for `p` (whose authConfiguration must already be the signer's public key). */
-export function authorizationToken(params: ChainParams, p: WorkPackage, signer: Ed25519KeyPair): Uint8Array {
-  return signEd25519(signer, unsignedDigest(params, p));
+/** Octets of GP's compact natural-number encoding (C.1) of n: l + 1 where 2^(7l) ≤ n < 2^(7(l+1)), up to l = 8. */
+function compactLength(n: number): number {
+  let l = 0;
+  while (l < 8 && n >= 2 ** (7 * (l + 1))) l++;
+  return l + 1;
 }
 
-/** True when the token is the configured key's signature of the package. */
-export function verifyAuthorization(params: ChainParams, p: WorkPackage): boolean {
-  return verifyEd25519(p.authConfiguration.raw, unsignedDigest(params, p), p.authToken.raw);
+const EMPTY_BLOB = new Uint8Array([0]);
+
+/** The signed message: `$jamgate_auth_ed25519 ⌢ H(E(p'))`, from E(p) and the token's span in it. */
+function unsignedDigest(bytes: Uint8Array, span: { readonly start: number; readonly end: number }): Uint8Array {
+  return withContext(JAMGATE_AUTH, hashParts(bytes.subarray(0, span.start), EMPTY_BLOB, bytes.subarray(span.end)));
+}
+
+/**
+ * E(p) with `signer`'s token, for a package `p` whose authConfiguration is the signer's public
+ * key and whose token is empty (its encoding `unsignedBytes` = E(p) is given, so it is not
+ * encoded twice).
+ */
+export function signPackageBytes(params: ChainParams, p: WorkPackage, unsignedBytes: Uint8Array, signer: Ed25519KeyPair): Uint8Array {
+  if (p.authToken.length !== 0) throw new Error("the package to sign already has a token");
+  const span = tokenSpan(params, p);
+  if (unsignedBytes[span.start] !== 0 || span.end !== span.start + 1) throw new Error("unsigned bytes do not encode the package");
+  const token = signEd25519(signer, unsignedDigest(unsignedBytes, span));
+  const out = new Uint8Array(unsignedBytes.length + token.length);
+  out.set(unsignedBytes.subarray(0, span.start), 0);
+  out[span.start] = token.length; // < 128: one octet
+  out.set(token, span.start + 1);
+  out.set(unsignedBytes.subarray(span.end), span.start + 1 + token.length);
+  return out;
+}
+
+/** True when the token of `p` (decoded from `bytes`) is the configured key's signature of the package. */
+export function verifyAuthorization(params: ChainParams, p: WorkPackage, bytes: Uint8Array): boolean {
+  const span = tokenSpan(params, p);
+  const token = bytes.subarray(span.end - p.authToken.length, span.end);
+  if (span.end > bytes.length || !bytesEqual(token, p.authToken.raw)) return false;
+  return verifyEd25519(p.authConfiguration.raw, unsignedDigest(bytes, span), p.authToken.raw);
 }
 
 /** GP 14.3 authorizer hash a = H(u ⌢ f): code hash, then configuration. */

@@ -10,7 +10,7 @@ import type { ChainParams } from "../chain/params.ts";
 import { encode, h32 } from "../codec/jam.ts";
 import type { Ed25519KeyPair } from "../crypto/ed25519.ts";
 import { hash } from "../crypto/hash.ts";
-import { AUTHORIZER_HOST_SERVICE, authorizationToken, ED25519_AUTHORIZER_CODE_HASH } from "./authorizer.ts";
+import { AUTHORIZER_HOST_SERVICE, ED25519_AUTHORIZER_CODE_HASH, signPackageBytes } from "./authorizer.ts";
 
 export interface WorkItemSpec {
   readonly serviceId: number;
@@ -60,7 +60,6 @@ export function buildWorkPackage(params: ChainParams, spec: PackageSpec): BuiltP
     }),
     items: FixedSizeArray.new(items, items.length as never),
   });
-  const signed = WorkPackage.create({ ...unsigned, authToken: BytesBlob.blobFrom(authorizationToken(params, unsigned, spec.signer)) });
-  const bytes = encode(WorkPackage.Codec, signed, params.spec);
+  const bytes = signPackageBytes(params, unsigned, encode(WorkPackage.Codec, unsigned, params.spec), spec.signer);
   return { bytes, hash: hash(bytes) };
 }

@@ -4,9 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { counterPayload } from "../../services/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode, encode } from "../codec/jam.ts";
-import { keyPairFromSeed } from "../crypto/ed25519.ts";
+import { JAMGATE_AUTH, withContext } from "../crypto/contexts.ts";
+import { keyPairFromSeed, verifyEd25519 } from "../crypto/ed25519.ts";
+import { hash } from "../crypto/hash.ts";
 import type { JamNode } from "../node.ts";
 import { COUNTER_CODE_HASH, counterItem, openTestNode, packageFor, submitterKey } from "../testing/fixtures.ts";
+import { verifyAuthorization } from "./authorizer.ts";
 import { buildWorkPackage } from "./builder.ts";
 
 let node: JamNode;
@@ -112,5 +115,23 @@ describe("intake rejects bad packages with coded errors", () => {
     const pkg = await packageFor(node, [counterItem(counterPayload.increment(3n))]);
     await node.submitWorkPackage(0, pkg.bytes, []);
     expect(await rejection(0, pkg.bytes)).toMatch(/^JG_ERR_PACKAGE_DUPLICATE/);
+  });
+});
+
+describe("the authorizer's token, spliced into the package bytes", () => {
+  it("the built bytes are E(p) of the signed package, and the token signs H(E(p')) of the package with an empty token", async () => {
+    // A payload past 2^14 octets, so the items' length prefixes are several octets long.
+    const pkg = await packageFor(node, [counterItem(new Uint8Array(20_000).fill(7)), counterItem(counterPayload.increment(3n))]);
+    const p: WorkPackage = decode(WorkPackage.Codec, pkg.bytes, tinyParams.spec);
+    expect(p.authToken.length).toBe(64);
+    expect(encode(WorkPackage.Codec, p, tinyParams.spec)).toEqual(pkg.bytes);
+    // The definition, by re-encoding (what the splice replaces).
+    const unsigned = encode(WorkPackage.Codec, WorkPackage.create({ ...p, authToken: BytesBlob.empty() }), tinyParams.spec);
+    expect(verifyEd25519(submitterKey.publicKey, withContext(JAMGATE_AUTH, hash(unsigned)), p.authToken.raw)).toBe(true);
+    expect(verifyAuthorization(tinyParams, p, pkg.bytes)).toBe(true);
+    // Bytes changed after signing are not authorized.
+    const other = pkg.bytes.slice();
+    other[other.length - 1]! ^= 1;
+    expect(verifyAuthorization(tinyParams, p, other)).toBe(false);
   });
 });

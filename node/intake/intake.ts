@@ -49,7 +49,7 @@ export function checkWorkPackage(params: ChainParams, view: IntakeView, core: nu
   if (accumulateGas > params.accumulateGasPerReport) return err(codedError("JG_ERR_PACKAGE_GAS", `accumulate gas ${accumulateGas} > G_A = ${params.accumulateGasPerReport}`));
 
   if (!bytesEqual(p.authCodeHash.raw, ED25519_AUTHORIZER_CODE_HASH)) return err(codedError("JG_ERR_AUTH_UNKNOWN_AUTHORIZER"));
-  if (p.authConfiguration.length !== 32 || !verifyAuthorization(params, p)) return err(codedError("JG_ERR_AUTH_BAD_TOKEN"));
+  if (p.authConfiguration.length !== 32 || !verifyAuthorization(params, p, bytes)) return err(codedError("JG_ERR_AUTH_BAD_TOKEN"));
   for (const item of p.items) {
     const account = view.state.serviceAccount(item.service);
     if (account === null) return err(codedError("JG_ERR_SERVICE_UNKNOWN", `service ${item.service} does not exist`));

@@ -47,6 +47,38 @@ export interface StoredChunk {
   readonly path: Uint8Array[];
 }
 
+/**
+ * A stored chunk: segmentsRoot (32) ‖ path length (1) ‖ each path node as length (1) ‖ bytes ‖ the
+ * chunk. Path nodes are 32-octet hashes or 64-octet leaves (erasure.ts ChunkProof).
+ */
+export function encodeStoredChunk(c: StoredChunk): Uint8Array {
+  if (c.segmentsRoot.length !== 32 || c.path.length > 255 || c.path.some((p) => p.length > 255)) throw new RangeError("chunk proof out of shape");
+  const head = 33 + c.path.reduce((n, p) => n + 1 + p.length, 0);
+  const out = new Uint8Array(head + c.chunk.length);
+  out.set(c.segmentsRoot, 0);
+  out[32] = c.path.length;
+  let at = 33;
+  for (const p of c.path) {
+    out[at++] = p.length;
+    out.set(p, at);
+    at += p.length;
+  }
+  out.set(c.chunk, at);
+  return out;
+}
+
+export function decodeStoredChunk(bytes: Uint8Array): StoredChunk {
+  const copy = new Uint8Array(bytes); // lmdb may reuse the buffer it returned
+  const path: Uint8Array[] = [];
+  let at = 33;
+  for (let i = 0; i < copy[32]!; i++) {
+    const length = copy[at++]!;
+    path.push(copy.subarray(at, at + length));
+    at += length;
+  }
+  return { segmentsRoot: copy.subarray(0, 32), path, chunk: copy.subarray(at) };
+}
+
 export interface BlockWrite {
   readonly block: StoredBlock;
   readonly stateChanges: ReadonlyMap<string, Uint8Array | null>;
@@ -66,7 +98,7 @@ export class Store {
   private readonly daRecords: Database<DaRecord, string>;
   private readonly daByPackage: Database<string, string>;
   private readonly daBySlot: Database<string, [number, string]>;
-  private readonly chunks: Database<StoredChunk, string>;
+  private readonly chunks: Database<Uint8Array, string>;
 
   constructor(readonly path: string) {
     this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
@@ -80,7 +112,9 @@ export class Store {
     this.daRecords = this.root.openDB({ name: "da-records" });
     this.daByPackage = this.root.openDB({ name: "da-by-package" });
     this.daBySlot = this.root.openDB({ name: "da-by-slot" });
-    this.chunks = this.root.openDB({ name: "da-chunks" });
+    // Binary (see encodeStoredChunk): msgpack copied each multi-MB chunk once more on the way in.
+    // "da-chunks" (msgpack) of data dirs made before is no longer read.
+    this.chunks = this.root.openDB({ name: "da-chunks-v2", encoding: "binary" });
   }
 
   genesisHash(): Uint8Array | null {
@@ -208,7 +242,7 @@ export class Store {
   }
 
   putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
-    this.chunks.putSync(`${erasureRoot}:${index}`, chunk);
+    this.chunks.putSync(`${erasureRoot}:${index}`, encodeStoredChunk(chunk));
   }
 
   hasChunk(erasureRoot: string, index: number): boolean {
@@ -216,8 +250,8 @@ export class Store {
   }
 
   chunk(erasureRoot: string, index: number): StoredChunk | null {
-    const c = this.chunks.get(`${erasureRoot}:${index}`);
-    return c === undefined ? null : { chunk: new Uint8Array(c.chunk), segmentsRoot: new Uint8Array(c.segmentsRoot), path: c.path.map((p) => new Uint8Array(p)) };
+    const bytes = this.chunks.get(`${erasureRoot}:${index}`);
+    return bytes === undefined ? null : decodeStoredChunk(bytes);
   }
 
   removeChunk(erasureRoot: string, index: number): void {

@@ -1,0 +1,143 @@
+/**
+ * Block-aligned packing (Settlement.packDelayMs): once the gateway knows the block clock and how
+ * long refine takes, it packs once per slot, just in time for the next block, one package per
+ * core; before that it packs every batch deadline. A fake node drives the clock and the statuses
+ * (the real node is in gateway.test.ts and bench/gateway.ts); the log is the real LMDB one.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { type DeviceId, signingBytes } from "../devices/envelope.ts";
+import type { BlockDescriptor, NodeApi, WorkPackageStatus } from "../node/api.ts";
+import { tinyParams } from "../node/chain/params.ts";
+import { encodeOutcome, OutcomeBuilder } from "../services/common/outcome.ts";
+import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
+import { hash } from "../node/crypto/hash.ts";
+import { DurableLog } from "./log.ts";
+import { telemetryService } from "./services/telemetry.ts";
+import { Settlement } from "./settlement.ts";
+import { acceptSeq, EMPTY_WINDOW } from "./window.ts";
+
+const SLOT_MS = 300;
+const BATCH_DEADLINE_MS = 20;
+const REFINE_MS = 40;
+
+interface Submitted {
+  readonly at: number;
+  readonly slot: number;
+  readonly core: number;
+}
+
+/**
+ * A node that authors a block every SLOT_MS, refines each package in REFINE_MS, reports it in the
+ * next block and accumulates it in the one after, settling every envelope.
+ */
+function fakeNode() {
+  let slot = 0;
+  const blockSubscribers: ((b: BlockDescriptor) => void)[] = [];
+  const statusSubscribers = new Map<string, (s: WorkPackageStatus) => void>();
+  const refined: string[] = [];
+  const reported: string[] = [];
+  const submitted: Submitted[] = [];
+  const block = { headerHash: new Uint8Array(32), slot: 0 };
+  const timer = setInterval(() => {
+    slot++;
+    const at = { headerHash: new Uint8Array(32).fill(slot % 256), slot };
+    const report = { core: 0, reportHash: new Uint8Array(32), reportedIn: at };
+    for (const hex of reported.splice(0)) statusSubscribers.get(hex)?.({ kind: "accumulated", ...report, availableIn: at, accumulatedIn: at });
+    for (const hex of refined.splice(0)) {
+      statusSubscribers.get(hex)?.({ kind: "reported", ...report });
+      reported.push(hex);
+    }
+    for (const s of blockSubscribers) s(at);
+  }, SLOT_MS);
+  const api = {
+    parameters: async () => ({ slot_period_sec: SLOT_MS / 1000 }),
+    bestBlock: async () => ({ ...block, slot }),
+    stateRoot: async () => new Uint8Array(32),
+    serviceValue: async () => encodeOutcome(new OutcomeBuilder(new Uint8Array(32)).finish(slot)),
+    subscribeBestBlock: async (cb: (b: BlockDescriptor) => void) => {
+      blockSubscribers.push(cb);
+      return () => {};
+    },
+    submitWorkPackage: async (core: number, bytes: Uint8Array) => {
+      const h = hash(bytes);
+      const hex = Buffer.from(h).toString("hex");
+      submitted.push({ at: performance.now(), slot, core });
+      setTimeout(() => {
+        statusSubscribers.get(hex)?.({ kind: "refined", core, reportHash: new Uint8Array(32) });
+        refined.push(hex);
+      }, REFINE_MS);
+      return h;
+    },
+    subscribeWorkPackageStatus: async (h: Uint8Array, cb: (s: WorkPackageStatus) => void) => {
+      statusSubscribers.set(Buffer.from(h).toString("hex"), cb);
+      return () => {};
+    },
+  } as unknown as NodeApi;
+  return { api, submitted, currentSlot: () => slot, stop: () => clearInterval(timer) };
+}
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+describe("packing", () => {
+  it("packs every batch deadline until it knows refine's time, then once per slot, one package per core", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
+    const log = new DurableLog(join(dir, "log"));
+    const node = fakeNode();
+    const service = telemetryService(2);
+    const settlement = new Settlement({
+      api: node.api,
+      params: tinyParams,
+      log,
+      signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
+      services: new Map([[2, service]]),
+      publicKeyOf: () => new Uint8Array(32),
+      notify: () => {},
+      batchDeadlineMs: BATCH_DEADLINE_MS,
+    });
+    cleanup.push(async () => {
+      settlement.stop();
+      node.stop();
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    settlement.start();
+    // 40 devices each send an envelope every 10 ms, for 12 slots.
+    const windows = new Map<string, typeof EMPTY_WINDOW>();
+    const until = performance.now() + 12 * SLOT_MS;
+    for (let seq = 0; performance.now() < until; seq++) {
+      for (let d = 0; d < 40; d++) {
+        const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
+        const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
+        windows.set(deviceId, window);
+        settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }, window));
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Group submissions made in one packing: aligned packings are a slot apart, deadline ones 20 ms.
+    const packings: Submitted[][] = [];
+    for (const s of node.submitted) {
+      const last = packings.at(-1);
+      if (last !== undefined && s.at - last.at(-1)!.at < 100) last.push(s);
+      else packings.push([s]);
+    }
+    // The last 6 slots: aligned. At most one packing per slot (every 20 ms would be ~15 per slot),
+    // each one package per core, on distinct cores.
+    const lastSlots = packings.filter((p) => p[0]!.slot >= node.currentSlot() - 6);
+    const slots = new Set(lastSlots.map((p) => p[0]!.slot));
+    expect(lastSlots.length).toBeGreaterThanOrEqual(4);
+    expect(lastSlots.length).toBeLessThanOrEqual(slots.size + 1);
+    for (const p of lastSlots) {
+      expect(p).toHaveLength(tinyParams.coresCount);
+      expect(new Set(p.map((s) => s.core)).size).toBe(tinyParams.coresCount);
+    }
+    // Before the first package was refined there was no lead yet: it packed every deadline.
+    const firstSlot = node.submitted.filter((s) => s.slot === 0);
+    expect(firstSlot.length).toBeGreaterThan(2);
+  });
+});
