@@ -67,6 +67,8 @@ export interface GatewayOptions {
   readonly mqttPort?: number;
   readonly wsPort?: number | null;
   readonly batchDeadlineMs?: number;
+  /** Settlement's packing rule (settlement.ts SettlementDeps.packing): "aligned" by default. */
+  readonly packing?: "aligned" | "deadline";
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */
   readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number };
@@ -123,6 +125,7 @@ export class Gateway {
       publicKeyOf: (id) => this.registry.cached(id)?.publicKey ?? null,
       notify: (notice) => this.notify(notice),
       batchDeadlineMs: options.batchDeadlineMs ?? 200,
+      packing: options.packing ?? "aligned",
       logger: options.logger,
       observe: {
         packageSubmitted: (serviceId, envelopes, bytes) => {

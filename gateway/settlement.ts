@@ -61,6 +61,8 @@ export interface SettlementDeps {
   /** The registered public key of a device (the gateway checked it before accepting). */
   publicKeyOf(deviceId: string): Uint8Array | null;
   notify(notice: DeviceNotice): void;
+  /** "aligned" (the default): pack once per slot, just in time for the next block (see packDelay); "deadline": every batchDeadlineMs. */
+  readonly packing?: "aligned" | "deadline";
   /**
    * Wait before packing what is pending, so packages fill up (ms): until the gateway knows the
    * block clock and how long refine takes, and when refine takes longer than a slot.
@@ -236,7 +238,7 @@ export class Settlement {
     for (const serviceId of this.pending.keys()) if (this.fullPending(serviceId)) return { delayMs: 0, alignedTo: null };
     const clock = this.clock;
     const lead = this.leadMs();
-    if (clock === null || lead === null || lead >= clock.slotMs) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
+    if (this.deps.packing === "deadline" || clock === null || lead === null || lead >= clock.slotMs) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
     const now = performance.now();
     // The next block's packing time; the one after once this is more than half the lead behind,
     // or once this block's packing is done (what came since waits for the next block's).
@@ -258,18 +260,22 @@ export class Settlement {
     this.timer = setTimeout(() => {
       this.timer = null;
       if (alignedTo !== null) this.packedFor = alignedTo;
-      void this.pack();
+      void this.pack(alignedTo !== null);
     }, delay);
   }
 
   /** Packs and submits what is pending, as far as the in-flight bound allows. */
-  private async pack(): Promise<void> {
+  /**
+   * Packs what is pending as far as the in-flight bounds allow: when aligned to a block, into one
+   * package per free core (split evenly); otherwise into as few packages as the bounds allow.
+   */
+  private async pack(aligned = false): Promise<void> {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      // One package per free core, split evenly; the service with most pending gets the spare cores.
+      // Aligned: one package per free core, split evenly; the service with most pending gets the spare cores.
       const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
-      const freeCores = Math.max(1, this.deps.params.coresCount - this.unreported);
+      const freeCores = aligned ? Math.max(1, this.deps.params.coresCount - this.unreported) : 1;
       for (const [rank, [serviceId, list]] of services.entries()) {
         const parts = rank === 0 ? Math.max(1, freeCores - (services.length - 1)) : 1;
         const share = Math.ceil(list.length / parts);

@@ -104,7 +104,9 @@ function memory() {
 serve({
   async "start-gateway"(args) {
     const slotMs = Number(args.slotMs);
-    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null } });
+    // What-if only (bench/gateway.ts --what-if-packing deadline): the gateway as shipped packs "aligned".
+    const packing = args.packing === "deadline" ? "deadline" : "aligned";
+    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing } });
     const h = harness;
     if (args.inFlight !== undefined && args.inFlight !== null) {
       // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
