@@ -264,7 +264,6 @@ export class Settlement {
     }, delay);
   }
 
-  /** Packs and submits what is pending, as far as the in-flight bound allows. */
   /**
    * Packs what is pending as far as the in-flight bounds allow: when aligned to a block, into one
    * package per free core (split evenly); otherwise into as few packages as the bounds allow.
@@ -436,7 +435,6 @@ export class Settlement {
     if (this.pendingCount > 0) this.schedule();
   }
 
-  /** A package is no longer in flight: its devices are free for the next one. */
   private sampleRefine(ms: number): void {
     this.refineMs.push(ms);
     if (this.refineMs.length > settlementLimits.refineSamples) this.refineMs.shift();
@@ -450,6 +448,7 @@ export class Settlement {
     if (this.pendingCount > 0) this.schedule();
   }
 
+  /** A package is no longer in flight: its devices are free for the next one. */
   private land(flight: InFlight): void {
     this.markReported(flight);
     if (!this.inFlight.delete(toHex(flight.hash))) return;

@@ -20,10 +20,25 @@ function wireError(e: unknown): WireError {
 
 /** Log records go to the host's logger: one sink for the process, in the order they were made. */
 const logger: NodeLogger = {
-  info: (obj, msg) => post({ type: "log", level: "info", obj: cloneable(obj), msg }),
-  warn: (obj, msg) => post({ type: "log", level: "warn", obj: cloneable(obj), msg }),
-  error: (obj, msg) => post({ type: "log", level: "error", obj: cloneable(obj), msg }),
+  info: (obj, msg) => postLog("info", obj, msg),
+  warn: (obj, msg) => postLog("warn", obj, msg),
+  error: (obj, msg) => postLog("error", obj, msg),
 };
+
+/** A log record that cannot be cloned is sent as text: logging must never throw into the node's work. */
+function postLog(level: "info" | "warn" | "error", obj: object, msg?: string): void {
+  try {
+    post({ type: "log", level, obj: cloneable(obj), msg });
+  } catch {
+    let text: string;
+    try {
+      text = JSON.stringify(obj, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : typeof value === "function" ? "[function]" : value));
+    } catch {
+      text = String(obj);
+    }
+    post({ type: "log", level, obj: { record: text }, msg });
+  }
+}
 
 /** An `err` field is sent as its code, message and stack (an Error's own class does not survive cloning). */
 function cloneable(obj: object): object {

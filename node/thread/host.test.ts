@@ -1,0 +1,68 @@
+/**
+ * NodeThread: the node on its own thread behaves as the NodeApi of an in-process node — values,
+ * coded errors, subscriptions, log records, stopping — across the thread boundary.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { counterPayload } from "../../services/counter/types.ts";
+import { JamgateError } from "../errors.ts";
+import { counterGenesis, counterItem, packageFor, tempDir, waitForStatus } from "../testing/fixtures.ts";
+import { NodeThread } from "./host.ts";
+
+const threads: NodeThread[] = [];
+afterEach(async () => {
+  for (const t of threads.splice(0)) await t.stop();
+});
+
+async function open(dataDir = tempDir(), logs: string[] = []): Promise<NodeThread> {
+  const logger = { info: (_o: object, m?: string) => void logs.push(m ?? ""), warn: () => {}, error: () => {} };
+  const thread = await NodeThread.open({ dataDir, slotMs: 50, services: counterGenesis(), refineTimeoutMs: 2_000 }, { logger });
+  threads.push(thread);
+  return thread;
+}
+
+describe("NodeThread", () => {
+  it("settles a package submitted from another thread, with statuses and block subscriptions, and passes the node's log records on", async () => {
+    const logs: string[] = [];
+    const node = await open(undefined, logs);
+    const slots: number[] = [];
+    const unsubscribe = await node.subscribeBestBlock((b) => slots.push(b.slot));
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(5n))]);
+    const statuses: string[] = [];
+    await node.subscribeWorkPackageStatus(pkg.hash, (s) => statuses.push(s.kind));
+    expect(await node.submitWorkPackage(0, pkg.bytes, [])).toEqual(pkg.hash);
+    const done = await waitForStatus(node, pkg.hash, ["accumulated", "failed"]);
+    expect(done.kind).toBe("accumulated");
+    expect(statuses).toContain("refined");
+    expect(statuses.at(-1)).toBe("accumulated");
+    // Block events follow the block's status events: wait for the one that accumulated the package.
+    const accumulatedIn = done.kind === "accumulated" ? done.accumulatedIn.slot : -1;
+    for (let i = 0; i < 100 && !slots.includes(accumulatedIn); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(slots).toContain(accumulatedIn);
+    expect(slots).toEqual([...slots].sort((a, b) => a - b));
+    expect(node.bestSlot).toBeGreaterThanOrEqual(slots.at(-1)!);
+    expect(logs).toContain("block");
+    unsubscribe();
+    const seen = slots.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(slots.length).toBe(seen);
+    expect(await node.errorStats()).toEqual({});
+  });
+
+  it("keeps the code of a refusal across the thread, and counts it", async () => {
+    const node = await open();
+    const refusal = await node.submitWorkPackage(0, Uint8Array.of(1, 2, 3), []).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(JamgateError);
+    expect((refusal as JamgateError).code).toBe("JG_ERR_PACKAGE_MALFORMED");
+    expect(await node.errorStats()).toEqual({ JG_ERR_PACKAGE_MALFORMED: 1 });
+  });
+
+  it("refuses to open a data dir of another chain with JG_ERR_GENESIS, and after stop every call fails with JG_ERR_NODE_STOPPED", async () => {
+    const dataDir = tempDir();
+    const first = await open(dataDir);
+    await first.stop();
+    const stopped = await first.bestBlock().catch((e: unknown) => e);
+    expect((stopped as JamgateError).code).toBe("JG_ERR_NODE_STOPPED");
+    const other = NodeThread.open({ dataDir, slotMs: 50, services: counterGenesis({ balance: 7n }) });
+    await expect(other).rejects.toMatchObject({ code: "JG_ERR_GENESIS" });
+  });
+});
