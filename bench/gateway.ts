@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
- *        [--aedes-seconds 5] [--verify-seconds 3] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250]
  *        [--trace-out /tmp/gw-trace.json]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
@@ -65,6 +65,8 @@ const WHAT_IF_MQ = stringArg("what-if-mq-concurrency");
 const WHAT_IF_IN_FLIGHT = stringArg("what-if-in-flight");
 /** What-if, not the gateway as shipped: "deadline" packs every --batch-ms instead of once per slot, aligned to blocks. */
 const WHAT_IF_PACKING = stringArg("what-if-packing");
+/** What-if, not the gateway as shipped: settlementLimits.leadMarginMs (100). */
+const WHAT_IF_LEAD_MARGIN = stringArg("what-if-lead-margin");
 /** Writes the gateway run's package and block trace and the per-second timeline as JSON here. */
 const TRACE_OUT = stringArg("trace-out");
 const TARGET_PER_S = 5_000;
@@ -182,7 +184,7 @@ async function gatewayRun() {
   }
   const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
   try {
-    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ), inFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT), packing: WHAT_IF_PACKING });
+    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ), inFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT), packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN) });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
@@ -279,6 +281,7 @@ const met = g.crashed === null && r.settledPerS >= TARGET_PER_S * 0.99 && r.acce
 
 if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: aedes mqemitter concurrency set to ${WHAT_IF_MQ} (brokerLimits.concurrency is 0, no queue)`);
 if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
+if (WHAT_IF_LEAD_MARGIN !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (100 as shipped)`);
 if (WHAT_IF_PACKING !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: packing "${WHAT_IF_PACKING}" ("aligned" as shipped)`);
 console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices, ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
 console.log(
@@ -422,5 +425,6 @@ console.log(
     whatIfMqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ),
     whatIfInFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT),
     whatIfPacking: WHAT_IF_PACKING,
+    whatIfLeadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN),
   }),
 );

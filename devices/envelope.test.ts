@@ -22,6 +22,27 @@ function nodeVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8
 }
 
 describe("envelopes", () => {
+  it("sign exactly the documented layout (docs/protocol.md): domain, version, device, seq, kind, time, body", () => {
+    const fields: EnvelopeFields = { version: 1, device: "00112233445566778899aabbccddeeff" as EnvelopeFields["device"], seq: 2 ** 40 + 3, kind: "meter.reading", timeMs: 1_700_000_000_123, body: Uint8Array.of(0xa1, 0x61, 0x78, 0x01) };
+    const u64 = (n: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(n));
+      return b;
+    };
+    const expected = Buffer.concat([
+      Buffer.from("jamgate/envelope/v1\u0000"),
+      Buffer.from([1, 32]),
+      Buffer.from(fields.device),
+      u64(fields.seq),
+      Buffer.from([13]),
+      Buffer.from("meter.reading"),
+      u64(fields.timeMs),
+      Buffer.from([4, 0, 0, 0]),
+      Buffer.from(fields.body),
+    ]);
+    expect(Buffer.from(signingBytes(fields)).toString("hex")).toBe(expected.toString("hex"));
+  });
+
   it("round-trip through CBOR and verify", () => {
     fc.assert(
       fc.property(fieldsArb(key), (fields) => {

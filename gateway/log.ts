@@ -2,8 +2,8 @@
  * The gateway's durable log (LMDB): every envelope the gateway accepts is written here before
  * its PUBACK, with the device's sequence window, and stays until its settlement (receipt or
  * refusal) has been told. lmdb-js batches asynchronous puts into one transaction per turn of
- * the event loop and resolves them once the transaction is committed to disk, so thousands of
- * envelopes a second share a commit (group commit) while each PUBACK still waits for its write.
+ * the event loop and commits it, so thousands of envelopes a second share a commit (group
+ * commit); each append then waits until that commit is synced to disk before its PUBACK.
  *
  * Layout (log version 2): an accepted envelope is written once, as what its work item needs
  * (the signed bytes and the signature, built at acceptance), and is never rewritten. Its state
@@ -158,6 +158,10 @@ export class DurableLog {
       this.records.put([entry.deviceId, entry.seq], record),
       this.windows.put(entry.deviceId, { highest: window.highest, below: window.below.toString(16) }),
     ]);
+    // lmdb-js (overlappingSync, its default on Linux) resolves a write once it is committed —
+    // visible, and safe from a process crash — and syncs to disk after. A PUBACK promises more:
+    // the envelope survives the machine going down too, so wait for the sync of that commit.
+    await this.root.flushed;
     return { deviceId: entry.deviceId, seq: entry.seq, serviceId: entry.serviceId, acceptedAtMs: entry.acceptedAtMs, signingBytes: stored.signingBytes, signature: stored.signature, order, state: "pending", attempts: 0 };
   }
 

@@ -112,6 +112,10 @@ serve({
       // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
       (settlementLimits as { packagesInFlightMax: number }).packagesInFlightMax = Number(args.inFlight);
     }
+    if (args.leadMargin !== undefined && args.leadMargin !== null) {
+      // What-if only (bench/gateway.ts --what-if-lead-margin): the gateway as shipped uses settlementLimits.leadMarginMs.
+      (settlementLimits as { leadMarginMs: number }).leadMarginMs = Number(args.leadMargin);
+    }
     if (args.mqConcurrency !== undefined && args.mqConcurrency !== null) {
       // What-if only (bench/gateway.ts --what-if-mq-concurrency): the gateway as shipped uses brokerLimits.concurrency.
       (h.gateway as unknown as { broker: { aedes: { mq: { concurrency: number } } } }).broker.aedes.mq.concurrency = Number(args.mqConcurrency);
