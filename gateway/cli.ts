@@ -39,7 +39,7 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
     .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket", integerIn(0, 65_535), 19800)
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(10, 3_600_000), 6000)
     .addOption(new Option("--chain <name>", "chain spec of the embedded node").choices(["tiny", "full"]).default("tiny"))
-    .option("--batch-ms <ms>", "how long envelopes wait to fill a work package", integerIn(1, 60_000), 200)
+    .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket instead of the embedded one")
     .action(async (options: StartOptions) => {
