@@ -1,11 +1,12 @@
 /** `jamgate device …` run in-process through commander, against a real MQTT broker and a stand-in gateway HTTP API. */
+import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { registerDeviceCommands } from "./cli.ts";
+import { nextAnswer, registerDeviceCommands } from "./cli.ts";
 import { decodeBody, decodeEnvelope, toHex, verifyEnvelope } from "./envelope.ts";
 import { type DeviceKey, keyFromJson } from "./keys.ts";
 import { encodeDeviceError, encodeReceipt } from "./messages.ts";
@@ -162,5 +163,16 @@ describe("jamgate device register", () => {
     await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--token", "wrong")).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN", exitCode: 1 });
     await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--data-dir", join(dir, "nowhere"))).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN" });
     await expect(jamgate("register", "--key", path, "--kind", "toaster", "--token", "t")).rejects.toMatchObject({ exitCode: 1 });
+  });
+});
+
+describe("waiting for answers", () => {
+  it("leaves no listener behind, whether an answer comes or the wait times out", async () => {
+    const client = new EventEmitter();
+    for (let i = 0; i < 15; i++) await nextAnswer(client, 1);
+    setTimeout(() => client.emit("receipt", {}), 1);
+    await nextAnswer(client, 5_000);
+    expect(client.listenerCount("receipt")).toBe(0);
+    expect(client.listenerCount("deviceError")).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
 import { once } from "node:events";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DeviceClient, type DeviceClientState } from "./client.ts";
 import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
@@ -212,7 +212,7 @@ async function publish(options: PublishOptions): Promise<void> {
     if (options.waitReceipts) {
       const allAnswered = () => [...sent].every((seq) => final.has(seq));
       while (!allAnswered() && Date.now() < deadline) {
-        await Promise.race([once(client, "receipt"), once(client, "deviceError"), new Promise((r) => setTimeout(r, Math.min(1000, Math.max(1, deadline - Date.now()))))]);
+        await nextAnswer(client, Math.min(1000, Math.max(1, deadline - Date.now())));
       }
     }
   } finally {
@@ -369,4 +369,22 @@ function progressLine(render: () => string): { update(): void; note(text: string
       if (tty) process.stderr.write("\n");
     },
   };
+}
+
+/**
+ * Resolves at the client's next receipt or refusal, or after `ms`, and leaves no listener behind
+ * (a bare `once` per wait left one for each event that did not come: past 10, Node warned).
+ */
+export async function nextAnswer(client: NodeJS.EventEmitter, ms: number): Promise<void> {
+  const abort = new AbortController();
+  const { signal } = abort;
+  const quietly = (p: Promise<unknown>) => p.then(
+    () => undefined,
+    () => undefined,
+  );
+  try {
+    await Promise.race([quietly(once(client, "receipt", { signal })), quietly(once(client, "deviceError", { signal })), quietly(sleep(ms, undefined, { signal }))]);
+  } finally {
+    abort.abort();
+  }
 }

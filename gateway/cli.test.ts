@@ -33,13 +33,14 @@ describe("jamgate start + jamgate device", () => {
     await jamgate("device", "keygen", "--out", key);
     const registered = await jamgate("device", "register", "--key", key, "--kind", "meter", "--gateway", `http://127.0.0.1:${ports.http}`, "--data-dir", dataDir, "--wait", "--timeout-ms", "30000");
     expect(registered.stdout).toMatch(/"status":\s*"registered"/);
-    const published = await jamgate("device", "publish", "--key", key, "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--simulate", "5", "--data-dir", join(deviceDir, "queue"), "--wait-receipts", "--timeout-ms", "45000");
+    const published = await jamgate("device", "publish", "--key", key, "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--simulate", "12", "--data-dir", join(deviceDir, "queue"), "--wait-receipts", "--timeout-ms", "45000");
     const summary = JSON.parse(published.stdout.trim().split("\n").at(-1)!) as { sent: number; receipts: number; errors: unknown; unanswered: number };
-    expect(summary).toMatchObject({ sent: 5, receipts: 5, unanswered: 0 });
+    expect(summary).toMatchObject({ sent: 12, receipts: 12, unanswered: 0 });
+    expect(published.stderr).not.toMatch(/MaxListenersExceeded/);
 
     const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
-    expect(metrics).toMatch(/jamgate_envelopes_accepted_total\{kind="meter.reading"\} 5/);
-    expect(metrics).toMatch(/jamgate_envelopes_settled_total 5/);
-    expect(metrics).toMatch(/jamgate_settlement_seconds_count 5/);
+    expect(metrics).toMatch(/jamgate_envelopes_accepted_total\{kind="meter.reading"\} 12/);
+    expect(metrics).toMatch(/jamgate_envelopes_settled_total 12/);
+    expect(metrics).toMatch(/jamgate_settlement_seconds_count 12/);
   }, 120_000);
 });
