@@ -8,7 +8,6 @@
  * closes the connection (3.1.1 cannot refuse one PUBLISH [MQTT-3.3.5-2]), which is why a bad
  * envelope is accepted at the MQTT level and answered on the device's error topic instead.
  */
-import { once } from "node:events";
 import { createServer, type Server } from "node:net";
 import { type AddressInfo } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
@@ -76,16 +75,22 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     authorizeSubscribe: (client, subscription, callback) => hooks.authorizeSubscribe(client, subscription, callback),
   });
   const tcp: Server = createServer((socket) => aedes.handle(socket));
-  tcp.listen(options.mqttPort, options.host);
-  await once(tcp, "listening");
   let http: HttpServer | null = null;
   let wss: WebSocketServer | null = null;
-  if (options.wsPort !== null) {
-    http = createHttpServer();
-    wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes });
-    wss.on("connection", (ws, req) => aedes.handle(createWebSocketStream(ws) as never, req));
-    http.listen(options.wsPort, options.host);
-    await once(http, "listening");
+  try {
+    await listen(tcp, options.mqttPort, options.host);
+    if (options.wsPort !== null) {
+      http = createHttpServer();
+      await listen(http, options.wsPort, options.host);
+      // Made once the port is held: a WebSocketServer re-emits its server's errors, unhandled.
+      wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes });
+      wss.on("connection", (ws, req) => aedes.handle(createWebSocketStream(ws) as never, req));
+    }
+  } catch (e) {
+    tcp.close();
+    http?.close();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw e;
   }
   return {
     aedes,
@@ -103,4 +108,15 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
 export function remoteAddressOf(client: Client): string {
   const conn = client.conn as unknown as { remoteAddress?: string; socket?: { remoteAddress?: string } };
   return client.req?.socket.remoteAddress ?? conn.remoteAddress ?? conn.socket?.remoteAddress ?? "unknown";
+}
+
+/** Listens; rejects with the server's error (EADDRINUSE, EACCES) instead of leaving it unhandled. */
+function listen(server: Server | HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }

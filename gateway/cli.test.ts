@@ -3,6 +3,7 @@
  * `publish --simulate`, all as a user runs them, and the receipts come back.
  */
 import { execFile } from "node:child_process";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
@@ -43,4 +44,24 @@ describe("jamgate start + jamgate device", () => {
     expect(metrics).toMatch(/jamgate_envelopes_settled_total 12/);
     expect(metrics).toMatch(/jamgate_settlement_seconds_count 12/);
   }, 120_000);
+
+  it("says which port is taken (JG_ERR_PORT_IN_USE, exit 1) instead of dying with a stack", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const flag of ["--mqtt-port", "--rpc-port"]) {
+        const ports: Record<string, string> = { "--mqtt-port": "0", "--ws-port": "0", "--http-port": "0", "--rpc-port": "0", [flag]: String(port) };
+        const failed = await jamgate("start", "--data-dir", tempDir(), ...Object.entries(ports).flat()).then(
+          () => null,
+          (e: { code: number; stderr: string }) => e,
+        );
+        expect(failed?.code).toBe(1);
+        expect(failed?.stderr).toMatch(new RegExp(`^jamgate: JG_ERR_PORT_IN_USE: ${flag}: .*EADDRINUSE`, "m"));
+        expect(failed?.stderr).not.toMatch(/\n\s+at /);
+      }
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
 });

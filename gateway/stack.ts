@@ -11,6 +11,7 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { chainParams, type ChainName } from "../node/chain/params.ts";
 import { toHex } from "../node/codec/jam.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
+import { JamgateError } from "../node/errors.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { NodeThread } from "../node/thread/host.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
@@ -60,7 +61,36 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * A listen error (a port taken, or below 1024 without the right) as JG_ERR_PORT_IN_USE naming
+ * the flag, so `jamgate start` says which port instead of dying with a stack; others unchanged.
+ */
+function portError(e: unknown, options: StackOptions): unknown {
+  const { code, port, message } = e as { code?: unknown; port?: unknown; message?: unknown };
+  if (code !== "EADDRINUSE" && code !== "EACCES") return e;
+  const text = String(message);
+  const flags: [string, number | null][] = [
+    ["--mqtt-port", options.mqttPort],
+    ["--ws-port", options.wsPort],
+    ["--http-port", options.httpPort],
+    ["--rpc-port", options.rpcPort],
+  ];
+  const flag = flags.find(([, p]) => p !== null && p !== 0 && (p === port || text.endsWith(`:${p}`)))?.[0] ?? "a port";
+  return new JamgateError("JG_ERR_PORT_IN_USE", `${flag}: ${text}`);
+}
+
 export async function startStack(options: StackOptions, wiring: StackWiring): Promise<Stack> {
+  // What started so far, stopped in reverse if a later part fails (a port taken, say).
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    return await startParts(options, wiring, cleanup);
+  } catch (e) {
+    for (const stop of cleanup.reverse()) await stop().catch(() => undefined);
+    throw portError(e, options);
+  }
+}
+
+async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (() => Promise<void>)[]): Promise<Stack> {
   const root = options.logger;
   const log = root.child({ component: "jamgate" });
   mkdirSync(options.dataDir, { recursive: true });
@@ -70,7 +100,9 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
   let api: NodeApi;
   let node: NodeThread | null = null;
   if (options.node !== undefined) {
-    api = await RpcClient.connect(options.node);
+    const client = await RpcClient.connect(options.node);
+    api = client;
+    cleanup.push(async () => client.close());
     log.info({ node: options.node, gatewayKey: toHex(gatewayKey.publicKey) }, "using a remote node: its services must authorize this gateway key");
   } else {
     node = await NodeThread.open(
@@ -96,6 +128,8 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
       },
     );
     api = node;
+    const started = node;
+    cleanup.push(() => started.stop());
   }
   const services = await wiring.services(api);
   const byName = new Map(services.map((s) => [s.name, s]));
@@ -105,6 +139,7 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
   };
   const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: root.child({ component: "influx" }) });
   influx?.start();
+  if (influx !== null) cleanup.push(() => influx.stop());
   const gateway = new Gateway({
     dataDir: options.dataDir,
     api,
@@ -119,9 +154,11 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
     influx,
     logger: root.child({ component: "gateway" }),
   });
+  cleanup.push(() => gateway.stop());
   await gateway.start();
   const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor);
   const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {} });
+  cleanup.push(() => http.close());
   await http.listen({ port: options.httpPort, host: options.host });
   const httpPort = (http.server.address() as { port: number }).port;
   const mqttUrl = `mqtt://${options.host}:${gateway.mqttPort}`;

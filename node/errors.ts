@@ -84,6 +84,7 @@ export const errorRegistry = {
   JG_ERR_SETTLEMENT_FAILED: { message: "the work package holding the envelope failed; the gateway retries it, this says it is not settled yet", httpStatus: 502, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_CLI_ARGUMENT: { message: "a command-line flag has a value it cannot take", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0, mqtt: "none" },
+  JG_ERR_PORT_IN_USE: { message: "a port the command listens on is taken or not allowed", httpStatus: 500, rpcCode: 0, mqtt: "none" },
 } as const satisfies Record<string, { message: string; httpStatus: number; rpcCode: number; mqtt: MqttReply }>;
 
 export type ErrorCode = keyof typeof errorRegistry;

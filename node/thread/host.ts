@@ -26,9 +26,13 @@ export const NODE_THREAD_CALLS_PENDING_MAX = 10_000;
 /** Open subscriptions (one per package in flight, plus block followers). */
 export const NODE_THREAD_SUBSCRIPTIONS_MAX = 100_000;
 
+/** The thread's error as the caller would have seen it in-process: a JamgateError, or an Error with the system code and the thread's stack. */
 function toError(error: WireError): Error {
   if (error.code !== null && error.code in errorRegistry) return new JamgateError(error.code as ErrorCode, error.message);
-  return new Error(error.message);
+  const out = new Error(error.message) as Error & { code?: string };
+  if (error.code !== null) out.code = error.code;
+  if (error.stack !== undefined) out.stack = error.stack;
+  return out;
 }
 
 export interface NodeThreadHooks {

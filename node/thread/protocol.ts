@@ -43,8 +43,11 @@ export type HostMessage =
 
 /** A thrown error as it crosses: JamgateErrors keep their code. */
 export interface WireError {
+  /** The JG code of a JamgateError, else a Node system error's code (e.g. EADDRINUSE), else null. */
   readonly code: string | null;
   readonly message: string;
+  /** Where it was thrown, in the node thread. */
+  readonly stack?: string;
 }
 
 export type ThreadMessage =

@@ -15,7 +15,9 @@ const post = (message: ThreadMessage, transfer?: ArrayBuffer[]) => port.postMess
 
 function wireError(e: unknown): WireError {
   if (e instanceof JamgateError) return { code: e.code, message: e.detail };
-  return { code: null, message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  if (!(e instanceof Error)) return { code: null, message: String(e) };
+  const code = (e as { code?: unknown }).code;
+  return { code: typeof code === "string" ? code : null, message: e.message, ...(e.stack === undefined ? {} : { stack: e.stack }) };
 }
 
 /** Log records go to the host's logger: one sink for the process, in the order they were made. */
