@@ -185,3 +185,13 @@ describe("embedded node", () => {
     await expect(JamNode.open({ dataDir, services: counterGenesis({ balance: 1n }) })).rejects.toThrow(/JG_ERR_GENESIS/);
   });
 });
+
+describe("stopping", () => {
+  it("does not wait for the next slot: a node with a one-minute slot stops at once", async () => {
+    const node = await openTestNode({ slotMs: 60_000 });
+    node.start();
+    const began = Date.now();
+    await node.stop();
+    expect(Date.now() - began).toBeLessThan(10_000);
+  }, 30_000);
+});
