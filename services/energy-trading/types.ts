@@ -54,3 +54,4 @@ export {
   type StoredLedgerEntry,
 } from "./storage.ts";
 export { ENERGY_SERVICE_NAME } from "./service.ts";
+export { GRID, type LedgerEntry } from "./settlement.ts";

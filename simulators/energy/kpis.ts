@@ -17,7 +17,7 @@
  * market's ledger actually charged. Energy is in Wh, money in micros (10⁻⁶ currency units), prices
  * in micros per kWh; all exact integers (bigint while summing money).
  */
-import type { GridPrices, LedgerReasonName } from "../../services/energy-trading/types.ts";
+import { GRID, type GridPrices, type LedgerEntry, type LedgerReasonName } from "../../services/energy-trading/types.ts";
 
 /** What the household model knows about one interval: its demand, its PV production, and what its meter measured. */
 export interface HouseholdIntervalTruth {
@@ -31,19 +31,14 @@ export interface HouseholdIntervalTruth {
 /** Why a ledger entry exists: a peer trade, a grid settlement, or a correction of a delivery that missed its trade. */
 export type LedgerReason = LedgerReasonName;
 
-/** The party name that stands for the grid in ledger entries. */
-export const GRID_PARTY = "grid";
+/** The party name that stands for the grid in ledger entries: the service's. */
+export const GRID_PARTY = GRID;
 
-/** One settled transfer: `buyer` paid `amountMicros` to `seller` for `energyWh`; either side may be "grid". */
-export interface LedgerEntryView {
-  readonly interval: number;
-  readonly buyer: string;
-  readonly seller: string;
-  readonly energyWh: number;
-  readonly priceMicrosPerKwh: number;
-  readonly amountMicros: bigint;
-  readonly reason: LedgerReason;
-}
+/**
+ * One settled transfer: `buyer` paid `amountMicros` to `seller` for `energyWh`; either side may be
+ * "grid". The service's ledger entry, with the simulation's household names as parties.
+ */
+export type LedgerEntryView = LedgerEntry;
 
 export type { GridPrices };
 
