@@ -16,14 +16,12 @@
  * are the meter's envelopes, condensed into `meter`.
  */
 import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "../common/bytes.ts";
-import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRejection, type SeqRun, W_R } from "../common/envelope.ts";
+import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRejection, type SeqRun } from "../common/envelope.ts";
 
 export type { SeqRejection } from "../common/envelope.ts";
 import { isRejectionCode, type RejectionCode } from "../common/errors.ts";
 import { type DeviceRole, isDeviceRole, ItemKind } from "./payload.ts";
 
-/** Refine fails an item rather than hand on an output the report could not carry. */
-export const REFINE_OUTPUT_BYTES_MAX = W_R;
 /** Order lines in one order set (an agent's price steps for one interval). */
 export const ORDER_LINES_MAX = 8;
 

@@ -24,12 +24,12 @@ import {
   type RawDeviceId,
   readEnvelopeRecords,
   sortEnvelopeRecords,
+  ItemKind,
   W_B,
   writeEnvelopeRecords,
 } from "../common/envelope.ts";
 
-export const ItemKind = { envelopes: 0, registrations: 1 } as const;
-export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
+export { ItemKind };
 
 /** Largest item payload: W_B less 4 KiB for the package's other fields. */
 export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;

@@ -15,7 +15,7 @@
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, U32_MAX } from "../common/bytes.ts";
-import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, toRuns } from "../common/envelope.ts";
+import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, refineItem, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { decodeMeterBody, decodeOrderBody, type MeterReading } from "./body.ts";
 import { condenseReadings } from "./condense.ts";
@@ -26,7 +26,6 @@ import {
   type MeterDigest,
   type OrderSet,
   OrderSide,
-  REFINE_OUTPUT_BYTES_MAX,
   type RegistrationsOutput,
   type SeqRejection,
 } from "./output.ts";
@@ -39,19 +38,12 @@ export const METER_READING_KIND = "meter.reading";
 export const AGENT_ORDER_KIND = "agent.order";
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
-  let bytes: Uint8Array;
-  switch (payload[0]) {
-    case ItemKind.envelopes:
-      bytes = encodeRefineOutput(refineEnvelopes(payload, context));
-      break;
-    case ItemKind.registrations:
-      bytes = encodeRefineOutput(refineRegistrations(payload, context));
-      break;
-    default:
-      throw new Error(`energy-trading: unknown item kind ${payload[0] ?? "(empty payload)"}`);
-  }
-  if (bytes.length > REFINE_OUTPUT_BYTES_MAX) throw new Error(`energy-trading: refine output of ${bytes.length} bytes > W_R = ${REFINE_OUTPUT_BYTES_MAX}; the item has too many devices`);
-  return bytes;
+  return refineItem(
+    "energy-trading",
+    payload,
+    { envelopes: () => encodeRefineOutput(refineEnvelopes(payload, context)), registrations: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    "the item has too many devices",
+  );
 }
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {

@@ -21,6 +21,7 @@ import {
   envelopeRecordsBytes,
   readEnvelopeRecords,
   sortEnvelopeRecords,
+  ItemKind,
   W_B,
   writeEnvelopeRecords,
 } from "../common/envelope.ts";
@@ -56,8 +57,7 @@ export const ENVELOPE_DEVICES_PER_ITEM_MAX = 1_024;
 /** Registrations per item: 512 × 49 output bytes = 25 KB, half of W_R, leaving room for an envelopes item. */
 export const REGISTRATIONS_PER_ITEM_MAX = 512;
 
-export const ItemKind = { envelopes: 0, registrations: 1 } as const;
-export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
+export { ItemKind };
 
 /** Device kinds, by code: the code is the index. */
 export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;

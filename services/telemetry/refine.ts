@@ -8,13 +8,13 @@
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual } from "../common/bytes.ts";
+import { refineItem } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import {
   type DeviceSettlement,
   COMMITMENT_LEAF_BYTES,
   encodeRefineOutput,
   type EnvelopesOutput,
-  REFINE_OUTPUT_BYTES_MAX,
   type RegistrationsOutput,
   type SeqRejection,
   toRuns,
@@ -25,19 +25,12 @@ import { decodeEnvelopesItem, decodeRegistrationsItem, DEVICE_ID_BYTES, ItemKind
 export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
-  let bytes: Uint8Array;
-  switch (payload[0]) {
-    case ItemKind.envelopes:
-      bytes = encodeRefineOutput(refineEnvelopes(payload, context));
-      break;
-    case ItemKind.registrations:
-      bytes = encodeRefineOutput(refineRegistrations(payload, context));
-      break;
-    default:
-      throw new Error(`telemetry: unknown item kind ${payload[0] ?? "(empty payload)"}`);
-  }
-  if (bytes.length > REFINE_OUTPUT_BYTES_MAX) throw new Error(`telemetry: refine output of ${bytes.length} bytes > W_R = ${REFINE_OUTPUT_BYTES_MAX}; the item has too many devices or gaps in their seqs`);
-  return bytes;
+  return refineItem(
+    "telemetry",
+    payload,
+    { envelopes: () => encodeRefineOutput(refineEnvelopes(payload, context)), registrations: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    "the item has too many devices or gaps in their seqs",
+  );
 }
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
