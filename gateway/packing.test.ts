@@ -33,7 +33,7 @@ interface Submitted {
  * A node that authors a block every SLOT_MS, refines each package in REFINE_MS, reports it in the
  * next block and accumulates it in the one after, settling every envelope.
  */
-function fakeNode() {
+function fakeNode(refineMs = REFINE_MS) {
   let slot = 0;
   const blockSubscribers: ((b: BlockDescriptor) => void)[] = [];
   const statusSubscribers = new Map<string, (s: WorkPackageStatus) => void>();
@@ -68,7 +68,7 @@ function fakeNode() {
       setTimeout(() => {
         statusSubscribers.get(hex)?.({ kind: "refined", core, reportHash: new Uint8Array(32) });
         refined.push(hex);
-      }, REFINE_MS);
+      }, refineMs);
       return h;
     },
     subscribeWorkPackageStatus: async (h: Uint8Array, cb: (s: WorkPackageStatus) => void) => {
@@ -84,48 +84,53 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
+/** Runs a Settlement against `node` while 40 devices each send an envelope every 10 ms for `slots` slots; returns the submissions grouped by packing. */
+async function load(node: ReturnType<typeof fakeNode>, slots: number): Promise<Submitted[][]> {
+  const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
+  const log = new DurableLog(join(dir, "log"));
+  const service = telemetryService(2);
+  const settlement = new Settlement({
+    api: node.api,
+    params: tinyParams,
+    log,
+    signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
+    services: new Map([[2, service]]),
+    publicKeyOf: () => new Uint8Array(32),
+    notify: () => {},
+    batchDeadlineMs: BATCH_DEADLINE_MS,
+  });
+  cleanup.push(async () => {
+    settlement.stop();
+    node.stop();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  settlement.start();
+  const windows = new Map<string, typeof EMPTY_WINDOW>();
+  const until = performance.now() + slots * SLOT_MS;
+  for (let seq = 0; performance.now() < until; seq++) {
+    for (let d = 0; d < 40; d++) {
+      const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
+      const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
+      windows.set(deviceId, window);
+      settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }, window));
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // Group submissions made in one packing: aligned packings are a slot apart, deadline ones 20 ms.
+  const packings: Submitted[][] = [];
+  for (const s of node.submitted) {
+    const last = packings.at(-1);
+    if (last !== undefined && s.at - last.at(-1)!.at < 100) last.push(s);
+    else packings.push([s]);
+  }
+  return packings;
+}
+
 describe("packing", () => {
   it("packs every batch deadline until it knows refine's time, then once per slot, one package per core", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
-    const log = new DurableLog(join(dir, "log"));
     const node = fakeNode();
-    const service = telemetryService(2);
-    const settlement = new Settlement({
-      api: node.api,
-      params: tinyParams,
-      log,
-      signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
-      services: new Map([[2, service]]),
-      publicKeyOf: () => new Uint8Array(32),
-      notify: () => {},
-      batchDeadlineMs: BATCH_DEADLINE_MS,
-    });
-    cleanup.push(async () => {
-      settlement.stop();
-      node.stop();
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    settlement.start();
-    // 40 devices each send an envelope every 10 ms, for 12 slots.
-    const windows = new Map<string, typeof EMPTY_WINDOW>();
-    const until = performance.now() + 12 * SLOT_MS;
-    for (let seq = 0; performance.now() < until; seq++) {
-      for (let d = 0; d < 40; d++) {
-        const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
-        const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
-        windows.set(deviceId, window);
-        settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }, window));
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    // Group submissions made in one packing: aligned packings are a slot apart, deadline ones 20 ms.
-    const packings: Submitted[][] = [];
-    for (const s of node.submitted) {
-      const last = packings.at(-1);
-      if (last !== undefined && s.at - last.at(-1)!.at < 100) last.push(s);
-      else packings.push([s]);
-    }
+    const packings = await load(node, 12);
     // The last 6 slots: aligned. At most one packing per slot (every 20 ms would be ~15 per slot),
     // each one package per core, on distinct cores.
     const lastSlots = packings.filter((p) => p[0]!.slot >= node.currentSlot() - 6);
@@ -139,5 +144,18 @@ describe("packing", () => {
     // Before the first package was refined there was no lead yet: it packed every deadline.
     const firstSlot = node.submitted.filter((s) => s.slot === 0);
     expect(firstSlot.length).toBeGreaterThan(2);
+  });
+
+  it("still splits across every core when refine takes longer than a slot and the cores hold unreported packages", async () => {
+    // Refine takes 1.3 slots: at each packing (as each block arrives), the previous packing's
+    // packages are still being refined. Counting only free cores made one package a packing here.
+    const node = fakeNode(Math.round(SLOT_MS * 1.3));
+    const packings = await load(node, 12);
+    const aligned = packings.filter((p) => p[0]!.slot >= node.currentSlot() - 6);
+    expect(aligned.length).toBeGreaterThanOrEqual(4);
+    for (const p of aligned) {
+      expect(p).toHaveLength(tinyParams.coresCount);
+      expect(new Set(p.map((s) => s.core)).size).toBe(tinyParams.coresCount);
+    }
   });
 });

@@ -88,6 +88,8 @@ interface InFlight {
   reported: boolean;
   /** performance.now() when packing it started (null after a restart): pack → refined sets the lead. */
   readonly packedAt: number | null;
+  /** The core it was submitted to (null after a restart: the gateway no longer knows). */
+  readonly core: number | null;
   unsubscribe?: () => void;
 }
 
@@ -106,6 +108,8 @@ export class Settlement {
   private readonly inFlight = new Map<string, InFlight>();
   /** Packages in `inFlight` not yet reported. */
   private unreported = 0;
+  /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
+  private unreportedOnCore: number[] = [];
   /**
    * Devices with envelopes in a package in flight. A device's next envelopes wait until that
    * package is settled or failed, so the ledger sees each device's seqs package after package
@@ -190,7 +194,7 @@ export class Settlement {
         pending.push(...(await this.deps.log.markPending(entries, false)));
         continue;
       }
-      this.follow({ hash, serviceId: entries[0]!.serviceId, entries, reported: false, packedAt: null });
+      this.follow({ hash, serviceId: entries[0]!.serviceId, entries, reported: false, packedAt: null, core: null });
     }
     for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
   }
@@ -231,7 +235,7 @@ export class Settlement {
    * refine time" makes nothing settle sooner: it only makes smaller packages, and the cores'
    * one-per-block capacity is counted in packages. So, once the block clock and refine's recent
    * times are known, packing waits for the last moment that still makes the next block (less a
-   * margin), and then packs what is pending into one package per free core. A full package goes
+   * margin), and then packs what is pending into one package per core. A full package goes
    * at once. Before the clock and a refine time are known, it packs every batch deadline.
    */
   private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
@@ -270,15 +274,21 @@ export class Settlement {
 
   /**
    * Packs what is pending as far as the in-flight bounds allow: when aligned to a block, into one
-   * package per free core (split evenly); otherwise into as few packages as the bounds allow.
+   * package per core (split evenly); otherwise into as few packages as the bounds allow.
    */
   private async pack(aligned = false): Promise<void> {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      // Aligned: one package per free core, split evenly; the service with most pending gets the spare cores.
+      // Aligned: one package per core, split evenly, even when a core still holds an unreported
+      // package: the cores refine in parallel, and the lead is mostly refine time. Counting only
+      // free cores was a trap: once refine took longer than a slot, one core was always busy at
+      // packing time, so every slot made one package refined on one thread, which kept refine
+      // longer than a slot (measured at 3,000/s: ~1 package a slot, one refine thread at 0.54
+      // cores and the other idle). A package that meets its core's earlier one waits a block at
+      // the node instead of waiting here. The service with most pending gets the spare cores.
       const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
-      const freeCores = aligned ? Math.max(1, this.deps.params.coresCount - this.unreported) : 1;
+      const freeCores = aligned ? this.deps.params.coresCount : 1;
       for (const [rank, [serviceId, list]] of services.entries()) {
         const parts = rank === 0 ? Math.max(1, freeCores - (services.length - 1)) : 1;
         const share = Math.ceil(list.length / parts);
@@ -320,6 +330,18 @@ export class Settlement {
     }
   }
 
+  /** The core with the fewest of this gateway's packages waiting to be reported; ties go round the cores in turn. */
+  private leastBusyCore(): number {
+    const cores = this.deps.params.coresCount;
+    let best = this.nextCore % cores;
+    for (let i = 1; i < cores; i++) {
+      const core = (this.nextCore + i) % cores;
+      if ((this.unreportedOnCore[core] ?? 0) < (this.unreportedOnCore[best] ?? 0)) best = core;
+    }
+    this.nextCore = best + 1;
+    return best;
+  }
+
   private async submit(serviceId: number, batch: LogEntry[], packedAt: number): Promise<void> {
     const service = this.deps.services.get(serviceId);
     if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
@@ -347,7 +369,7 @@ export class Settlement {
       ],
     });
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
-    const core = this.nextCore++ % this.deps.params.coresCount;
+    const core = this.leastBusyCore();
     try {
       await this.deps.api.submitWorkPackage(core, pkg.bytes, []);
     } catch (e) {
@@ -358,13 +380,14 @@ export class Settlement {
       return;
     }
     this.deps.observe?.packageSubmitted(serviceId, entries.length, pkg.bytes.length);
-    this.follow({ hash: pkg.hash, serviceId, entries, reported: false, packedAt });
+    this.follow({ hash: pkg.hash, serviceId, entries, reported: false, packedAt, core });
   }
 
   private follow(flight: InFlight): void {
     const hex = toHex(flight.hash);
     this.inFlight.set(hex, flight);
     this.unreported++;
+    if (flight.core !== null) this.unreportedOnCore[flight.core] = (this.unreportedOnCore[flight.core] ?? 0) + 1;
     for (const [id, seq] of lowestSeqs(flight.entries)) {
       this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
       const seqs = this.inFlightSeqs.get(id) ?? [];
@@ -449,6 +472,7 @@ export class Settlement {
     if (flight.reported || !this.inFlight.has(toHex(flight.hash))) return;
     flight.reported = true;
     this.unreported--;
+    if (flight.core !== null) this.unreportedOnCore[flight.core]!--;
     if (this.pendingCount > 0) this.schedule();
   }
 
