@@ -3,13 +3,14 @@
  * how many bytes a state change writes, and the conversion of a version 1 data dir.
  */
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { open } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeEnvelope, encodeBody, encodeEnvelope, signEnvelope, signingBytes } from "../devices/envelope.ts";
 import { type DeviceKey, generateDeviceKey } from "../devices/keys.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { decodeLogRecord, DurableLog, encodeLogRecord, type LogEntry, type NewLogEntry } from "./log.ts";
+import { decodeLogRecord, DurableLog, encodeLogRecord, type LogEntry, logLimits, type NewLogEntry } from "./log.ts";
 import { acceptSeq, EMPTY_WINDOW } from "./window.ts";
 
 const opened: DurableLog[] = [];
@@ -17,8 +18,8 @@ afterEach(async () => {
   for (const log of opened.splice(0)) await log.close().catch(() => {});
 });
 
-function openLog(dir: string): DurableLog {
-  const log = new DurableLog(dir);
+function openLog(dir: string, commitDelayMs?: number): DurableLog {
+  const log = new DurableLog(dir, commitDelayMs);
   opened.push(log);
   return log;
 }
@@ -94,6 +95,54 @@ describe("durable log", () => {
     await log.remove(all.slice(0, 3));
     expect([...log.all()].map((e) => e.seq).sort()).toEqual([3, 4]);
     expect(log.count).toBe(2);
+  });
+
+  it("group commit: appends made over several event-loop turns within the commit delay share one transaction, and a full batch commits at once", async () => {
+    const keys = Array.from({ length: 5 }, () => generateDeviceKey());
+    const lastTxnId = async (dir: string) => {
+      const raw = open({ path: dir, readOnly: true });
+      const id = (raw.getStats() as { lastTxnId: number }).lastTxnId;
+      await raw.close();
+      return id;
+    };
+    const baseDir = join(tempDir("jamgate-log-"), "log");
+    await openLog(baseDir).close();
+    const base = await lastTxnId(baseDir); // what opening a new log commits (its databases)
+
+    // 20 appends 1 ms apart, within a 200 ms delay (lmdb-js alone commits once per turn that wrote).
+    const dir = join(tempDir("jamgate-log-"), "log");
+    const log = openLog(dir, 200);
+    const windows = keys.map(() => EMPTY_WINDOW);
+    const entries = Array.from({ length: 20 }, (_, i) => accepted(keys[i % keys.length]!, Math.floor(i / keys.length))); // signing is slow: before the clock runs
+    const appended: Promise<LogEntry>[] = [];
+    for (const [i, e] of entries.entries()) {
+      const d = i % keys.length;
+      windows[d] = acceptSeq(windows[d]!, e.seq);
+      appended.push(log.append(e, windows[d]!));
+      await sleep(1);
+    }
+    expect(await Promise.all(appended)).toHaveLength(20);
+    await log.close();
+    expect((await lastTxnId(dir)) - base).toBe(1);
+    // Every record is there, and each device's window is its latest.
+    const reopened = openLog(dir);
+    expect([...reopened.all()].map((e) => `${e.deviceId}/${e.seq}`).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `${keys[i % keys.length]!.deviceId}/${Math.floor(i / keys.length)}`).sort());
+    for (const [d, key] of keys.entries()) expect(reopened.window(key.deviceId)).toEqual(windows[d]);
+    await reopened.close();
+
+    // batchMax + 1 appends in one turn: the full batch does not wait for the delay, the last one does.
+    const dir2 = join(tempDir("jamgate-log-"), "log");
+    const log2 = openLog(dir2);
+    const entry = accepted(keys[0]!, 0);
+    let window = EMPTY_WINDOW;
+    const many: Promise<LogEntry>[] = [];
+    for (let seq = 0; seq <= logLimits.batchMax; seq++) {
+      window = acceptSeq(window, seq);
+      many.push(log2.append({ ...entry, seq }, window));
+    }
+    await Promise.all(many);
+    await log2.close();
+    expect((await lastTxnId(dir2)) - base).toBe(2);
   });
 
   it("marks a package submitted by writing its member list, not by rewriting the envelopes", async () => {
