@@ -3,15 +3,21 @@
  *
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
- *        [--aedes-seconds 5] [--verify-seconds 3] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250]
  *        [--trace-out /tmp/gw-trace.json]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
  * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
  * via gateway/testing/harness.ts, or a bare aedes broker) and the load generator
- * (bench/lib/loadgen.ts: one mqtt.js client per device). The load generator is its own process so
+ * (bench/lib/loadgen.ts: one MQTT client per device). The load generator is its own process so
  * the gateway's event loop never waits for it, but on 2 cores the two still share the CPU: both
- * processes' CPU use is printed.
+ * processes' CPU use is printed. Real devices do not take the gateway machine's CPU, so by
+ * default (--client raw) the devices use bench/lib/raw-mqtt.ts, a minimal MQTT 3.1.1 client that
+ * writes each PUBLISH frame encoded before the run (its header says what it costs, measured);
+ * --client mqtt.js gives every device an mqtt.js client instead (~87 µs of CPU per envelope:
+ * publish, PUBACK, receipt, the receipt's PUBACK; 0.26 cores at 3,000/s), to compare the two side
+ * by side. Both put the same packets on the same sockets; the bare-aedes ceiling and the gateway
+ * run use the chosen client.
  *
  * Devices publish signed envelopes of --readings meter readings (integers: t, importWh, exportWh,
  * powerW, voltageV) at QoS 1 on devices/{id}/up/meter.reading, at a fixed total rate (open loop),
@@ -34,18 +40,9 @@ import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
 import { type ProfileSummary, summarizeProfile } from "./lib/cpuprofile.ts";
 import { benchDevice, signedEnvelopes } from "./lib/devices.ts";
 import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./lib/proc.ts";
-import { fmt, machine, max, median, min, numberArg, percentile, table } from "./lib/stats.ts";
+import { fmt, machine, max, median, min, numberArg, percentile, stringArg, table } from "./lib/stats.ts";
 import { VerifyCeiling } from "./lib/verify-ceiling.ts";
 import type { PackageTrace } from "./lib/gateway-server.ts";
-
-function stringArg(name: string): string | null {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1]!;
-    if (argv[i]!.startsWith(`--${name}=`)) return argv[i]!.slice(name.length + 3);
-  }
-  return null;
-}
 
 const DEVICES = numberArg("devices", 1_000);
 const RATE = numberArg("rate", 5_000);
@@ -59,6 +56,8 @@ const CEILING_RUNS = numberArg("ceiling-runs", 2);
 const AEDES_S = numberArg("aedes-seconds", 5);
 const VERIFY_S = numberArg("verify-seconds", 3);
 const PROFILE_DIR = stringArg("cpu-prof");
+/** The simulated devices' MQTT client: "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) or "mqtt.js"; both put the same packets on the wire, raw takes less of the CPU the gateway shares with it here. */
+const CLIENT = stringArg("client") ?? "raw";
 /** What-if, not the gateway as shipped: aedes's mqemitter concurrency (brokerLimits.concurrency = 0, no queue; it was 1,000 until it crashed at 5,000/s). */
 const WHAT_IF_MQ = stringArg("what-if-mq-concurrency");
 /** What-if, not the gateway as shipped: settlementLimits.packagesInFlightMax (4). */
@@ -74,6 +73,7 @@ const TARGET_P99_SLOTS = 3;
 const CORES = availableParallelism();
 
 if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000) throw new Error("bounded: at most 250,000 devices, 120 s and 50,000 envelopes/s");
+if (CLIENT !== "raw" && CLIENT !== "mqtt.js") throw new Error(`--client must be raw or mqtt.js, not ${CLIENT}`);
 
 const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,7 +118,7 @@ async function aedesCeiling(): Promise<void> {
   const server = await Child.start("aedes", SERVER);
   try {
     const { port } = await server.call<{ port: number }>("start-aedes");
-    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port, subscribe: "all" });
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port, subscribe: "all", client: CLIENT });
     if (c.connected !== DEVICES) throw new Error(`bare aedes: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
     const s0 = await server.call<{ at: number; cpu: { processS: number } }>("stats");
     const r = await loadgen.call<(typeof aedesRuns)[number]>("run-echo", { warmupMs: 1_000, measureMs: AEDES_S * 1000, window: echoWindow });
@@ -189,9 +189,9 @@ async function gatewayRun() {
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
     progress(`gateway on port ${started.port} (fd limit ${started.fdLimit.soft}); ${DEVICES} devices registered in ${reg.packages} packages, ${(reg.ms / 1000).toFixed(1)} s`);
-    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port: started.port, subscribe: "down" });
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port: started.port, subscribe: "down", client: CLIENT });
     if (c.connected !== DEVICES) throw new Error(`gateway: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
-    progress(`${DEVICES} devices connected in ${(c.ms / 1000).toFixed(1)} s; offering ${fmt(RATE)} envelopes/s for ${WARMUP_S} + ${DURATION_S} s`);
+    progress(`${DEVICES} devices (${CLIENT} clients) connected in ${(c.ms / 1000).toFixed(1)} s; offering ${fmt(RATE)} envelopes/s for ${WARMUP_S} + ${DURATION_S} s`);
     const snapshots: Snapshot[] = [];
     let polling = true;
     const poll = (async () => {
@@ -283,7 +283,7 @@ if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped:
 if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
 if (WHAT_IF_LEAD_MARGIN !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (100 as shipped)`);
 if (WHAT_IF_PACKING !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: packing "${WHAT_IF_PACKING}" ("aligned" as shipped)`);
-console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices, ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
+console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices (${CLIENT} MQTT clients), ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
 console.log(
   table(
     ["per second, measured window", "whole window", "5 s windows median (min–max)"],
@@ -335,7 +335,7 @@ console.log(
       ["gateway main thread CPU (cores)", g.cpu.gatewayMainCores.toFixed(2)],
       ["gateway main thread event-loop utilisation, 1 s samples, median (max)", `${median(g.elu).toFixed(2)} (${max(g.elu).toFixed(2)})`],
       ["gateway event-loop delay p99 per 1 s, median (max) ms", medMax(g.delayP99, 1)],
-      ["load generator process CPU (cores)", g.cpu.loadgenCores.toFixed(2)],
+      [`load generator process CPU (cores; ${CLIENT} clients)`, g.cpu.loadgenCores.toFixed(2)],
       ["this orchestrating process (cores)", g.cpu.selfCores.toFixed(2)],
       [`whole machine busy (cores of ${CORES}) / of which other processes`, `${g.cpu.machineCores.toFixed(2)} / ${g.cpu.othersCores.toFixed(2)}`],
       ["gateway RSS max (MiB)", fmt(g.rssMax / 1024 ** 2)],
@@ -399,6 +399,7 @@ console.log(
   JSON.stringify({
     revision: REVISION,
     devices: DEVICES,
+    client: CLIENT,
     readingsPerEnvelope: READINGS,
     envelopeBytes: prepared.envelopeBytesMedian,
     offeredPerS: round(r.offeredPerS),

@@ -2,18 +2,19 @@
  * 10,000 concurrent idle device connections to the gateway on loopback, and what they cost it.
  *
  *   node --import tsx bench/idle-connections.ts [--connections 10000] [--steps 4] [--per-process 5000]
- *        [--hold 10] [--keepalive 1200] [--slot-ms 1000] [--samples 3]
+ *        [--hold 10] [--keepalive 1200] [--slot-ms 1000] [--samples 3] [--client raw]
  *
  * The gateway and its embedded node (gateway/testing/harness.ts) run in their own process
  * (bench/lib/gateway-server.ts, with --expose-gc so memory is read after a full GC). Every device
  * is registered on the ledger with its own key: in bulk, 960 registrations per package (items of
  * at most 512; W_R bounds a package to ~1,000), submitted to the node directly (one package per
  * device through gateway/registration.ts would take one core-slot each: 10,000 devices = 5,000 s).
- * Clients are mqtt.js (MQTT 3.1.1, clean session, keepalive --keepalive s, no reconnect), each
- * with its own token, subscribed to its devices/{id}/down/# like a real device, spread over child
- * processes of at most --per-process clients (each process needs one fd per client; `ulimit -n`
- * cannot be raised from inside) and over loopback source addresses, 100 devices each (the gateway
- * allows a burst of 200 CONNECTs per address).
+ * Clients are MQTT 3.1.1 (clean session, keepalive --keepalive s, no reconnect), each with its own
+ * token, subscribed to its devices/{id}/down/# like a real device: bench/lib/raw-mqtt.ts by default
+ * (--client raw; the gateway sees the same packets either way) or mqtt.js (--client mqtt.js).
+ * They are spread over child processes of at most --per-process clients (each process needs one
+ * fd per client; `ulimit -n` cannot be raised from inside) and over loopback source addresses, 100
+ * devices each (the gateway allows a burst of 200 CONNECTs per address).
  *
  * Gateway memory after a full GC, medians of --samples reads. Anonymous RSS is the figure: the
  * file-backed part is LMDB's memory maps. (A) started, devices registered on the ledger; (B) the
@@ -26,7 +27,7 @@
  */
 import type { ProfileSummary } from "./lib/cpuprofile.ts";
 import { Child, gitRevision, openFilesLimit } from "./lib/proc.ts";
-import { fmt, machine, median, numberArg, table } from "./lib/stats.ts";
+import { fmt, machine, median, numberArg, stringArg, table } from "./lib/stats.ts";
 
 const CONNECTIONS = numberArg("connections", 10_000);
 const STEPS = numberArg("steps", 4);
@@ -35,9 +36,12 @@ const HOLD_S = numberArg("hold", 10);
 const KEEPALIVE_S = numberArg("keepalive", 1_200);
 const SLOT_MS = numberArg("slot-ms", 1_000);
 const SAMPLES = numberArg("samples", 3);
+/** The devices' MQTT client (bench/lib/loadgen.ts): "raw" (bench/lib/raw-mqtt.ts) or "mqtt.js". */
+const CLIENT = stringArg("client") ?? "raw";
 const TARGET = 10_000;
 
 if (CONNECTIONS > 19_000) throw new Error("bounded: at most 19,000 connections (the gateway process's fd limit here is 20,000)");
+if (CLIENT !== "raw" && CLIENT !== "mqtt.js") throw new Error(`--client must be raw or mqtt.js, not ${CLIENT}`);
 
 const progress = (msg: string) => process.stderr.write(`[idle-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,7 +112,7 @@ try {
     for (let p = 0; p < processes; p++) {
       const a = Math.max(from, p * perProcess);
       const b = Math.min(to, (p + 1) * perProcess);
-      if (a < b) calls.push(clients[p]!.call<ConnectResult>("connect", { from: a, to: b, append: true, port: started.port, keepaliveS: KEEPALIVE_S, subscribe: "down", concurrency: 100 }));
+      if (a < b) calls.push(clients[p]!.call<ConnectResult>("connect", { from: a, to: b, append: true, port: started.port, keepaliveS: KEEPALIVE_S, subscribe: "down", concurrency: 100, client: CLIENT }));
     }
     const t0 = performance.now();
     const results = await Promise.all(calls);
@@ -147,7 +151,7 @@ try {
   const fitted = points.length > 2 ? points.slice(1) : points;
   const fit = (k: keyof Memory) => slope(fitted.map((p) => ({ x: p.n, y: p.m[k] })));
   const row = (label: string, m: Memory) => [label, fmt(MiB(m.rss), 1), fmt(MiB(m.rssAnon), 1), fmt(MiB(m.rssFile), 1), fmt(MiB(m.heapUsed), 1), fmt(MiB(m.external), 1)];
-  console.log(`\nidle connections (code ${REVISION}): ${fmt(connected)} devices connected to the gateway on loopback (${processes} client processes, ${fmt(Math.ceil(CONNECTIONS / 100))} source addresses), keepalive ${KEEPALIVE_S} s, each subscribed to devices/{id}/down/#\n`);
+  console.log(`\nidle connections (code ${REVISION}): ${fmt(connected)} devices connected to the gateway on loopback (${CLIENT} MQTT clients, ${processes} client processes, ${fmt(Math.ceil(CONNECTIONS / 100))} source addresses), keepalive ${KEEPALIVE_S} s, each subscribed to devices/{id}/down/#\n`);
   console.log(
     table(
       [`gateway process memory after full GC (MiB, median of ${SAMPLES})`, "RSS", "anonymous", "file-backed", "V8 heap used", "external"],
@@ -204,6 +208,7 @@ try {
       revision: REVISION,
       connections: connected,
       stillConnected,
+      client: CLIENT,
       clientProcesses: processes,
       gatewayFdLimit: started.fdLimit.soft,
       anonRssMiB: { a: r1(MiB(memA.rssAnon)), b: r1(MiB(memB.rssAnon)), steps: points.slice(1).map((p) => r1(MiB(p.m.rssAnon))), c: r1(MiB(memC.rssAnon)), d: r1(MiB(memD.rssAnon)) },

@@ -4,9 +4,14 @@
  * Commands over IPC:
  *
  * - prepare: pre-sign every envelope of the run (worker threads, node:crypto) before anything is
- *   timed, so signing does not throttle the offered load;
- * - connect: one mqtt.js client per device (MQTT 3.1.1, clean session, no reconnect), each from a
- *   loopback source address shared by 100 devices, subscribed to its down topics;
+ *   timed, so signing does not throttle the offered load, each already wrapped in the QoS 1
+ *   PUBLISH frame its device sends (up topic, packet identifier seq % 65,535 + 1); the envelopes
+ *   are views into the frames, so memory holds each once;
+ * - connect: one client per device (MQTT 3.1.1, clean session, no reconnect), each from a
+ *   loopback source address shared by 100 devices, subscribed to its down topics. `client`:
+ *   "raw" (default), bench/lib/raw-mqtt.ts, which publishes by writing the pre-encoded frame; or
+ *   "mqtt.js", one MqttClient per device publishing the envelope. Same socket, same packets on the
+ *   wire; raw spends less of the CPU the gateway under test shares with it on this machine;
  * - run-open: publish at a fixed total rate (QoS 1), devices in turn, and time each envelope's
  *   PUBACK and receipt;
  * - run-echo: the ceiling on a bare broker: every client subscribed to its own topic keeps a
@@ -17,16 +22,31 @@ import { availableParallelism } from "node:os";
 import { createConnection } from "node:net";
 import { Worker } from "node:worker_threads";
 import { MqttClient } from "mqtt";
-import { decodeDeviceError, decodeReceipt } from "../../devices/messages.ts";
+import { decodeDeviceError, decodeReceipt, upTopic } from "../../devices/messages.ts";
 import { type BenchDevice, benchDevice, benchToken } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
+import { publishPayload, RawMqttClient } from "./raw-mqtt.ts";
 import { median, percentile } from "./stats.ts";
+
+/** Which MQTT client the simulated devices use (bench/gateway.ts --client): raw-mqtt.ts or mqtt.js. */
+const CLIENT_KINDS: readonly string[] = ["raw", "mqtt.js"];
+
+/** What the runs need of one device's connection, over either client. */
+interface Link {
+  /** Publishes envelope `seq` at QoS 1; `onAck` at its PUBACK (never if the connection closes first). */
+  publish(seq: number, onAck: () => void): void;
+  readonly connected: boolean;
+  end(): Promise<void>;
+}
 
 interface Device {
   readonly d: BenchDevice;
   readonly up: string;
+  /** By seq: the QoS 1 PUBLISH frames (the raw client writes these as they are). */
+  frames: Buffer[];
+  /** By seq: the envelopes, views of the payloads inside `frames` (mqtt.js publishes these). */
   envelopes: Buffer[];
-  client: MqttClient | null;
+  link: Link | null;
 }
 
 let devices: Device[] = [];
@@ -36,7 +56,7 @@ let onUp: (device: number, at: number) => void = () => {};
 
 function newDevice(index: number): Device {
   const d = benchDevice(index);
-  return { d, up: `devices/${d.deviceId}/up/meter.reading`, envelopes: [], client: null };
+  return { d, up: upTopic(d.deviceId, "meter.reading"), frames: [], envelopes: [], link: null };
 }
 
 /** Devices [from, to), reusing the current list when it is that range. */
@@ -75,21 +95,69 @@ async function prepare(args: Record<string, unknown>) {
   for (const r of results) {
     for (let i = r.a; i < r.b; i++) {
       const dev = devices[i - from]!;
+      dev.frames = [];
       dev.envelopes = [];
       for (let s = 0; s < perDevice; s++) {
         const k = (i - r.a) * perDevice + s;
         const start = r.offsets[k]!;
         const end = r.offsets[k + 1]!;
-        dev.envelopes.push(Buffer.from(r.buffer, start, end - start));
-        bytes += end - start;
-        if (sizes.length < 10_000) sizes.push(end - start);
+        const frame = Buffer.from(r.buffer, start, end - start);
+        const envelope = publishPayload(frame);
+        dev.frames.push(frame);
+        dev.envelopes.push(envelope);
+        bytes += envelope.length;
+        if (sizes.length < 10_000) sizes.push(envelope.length);
       }
     }
   }
   return { ms: performance.now() - started, envelopes: (to - from) * perDevice, bytes, envelopeBytesMedian: median(sizes), threads };
 }
 
-function connectOne(dev: Device, port: number, keepaliveS: number, topic: string): Promise<string | null> {
+/** What a device does with a message on its topics: receipts and errors in the gateway run, its own envelopes echoed by the bare broker. */
+function onMessage(index: number, topic: string, payload: Buffer): void {
+  const at = performance.now();
+  if (topic.endsWith("/receipts")) {
+    const r = decodeReceipt(new Uint8Array(payload));
+    if (r !== null) onReceipt(index, r.seq, at);
+  } else if (topic.endsWith("/errors")) {
+    onError(index, decodeDeviceError(new Uint8Array(payload))?.code ?? "undecodable");
+  } else onUp(index, at);
+}
+
+/** Connects `dev` with the raw client and subscribes it to `topic`; null, or what went wrong. */
+async function connectRaw(dev: Device, port: number, keepaliveS: number, topic: string): Promise<string | null> {
+  const index = devices.indexOf(dev);
+  let client: RawMqttClient;
+  try {
+    client = await RawMqttClient.connect({
+      host: "127.0.0.1",
+      port,
+      localAddress: dev.d.sourceIp,
+      clientId: `bench-${dev.d.index}`,
+      username: dev.d.deviceId,
+      password: benchToken(dev.d, Date.now() + 3_600_000),
+      keepaliveS,
+      onMessage: (t, payload) => onMessage(index, t, payload),
+    });
+  } catch (e) {
+    return (e as Error).message;
+  }
+  dev.link = {
+    publish: (seq, onAck) => client.publish(dev.frames[seq]!, onAck),
+    get connected() {
+      return client.connected;
+    },
+    end: () => client.end(),
+  };
+  // As with mqtt.js below: a refused subscription is reported, the connection stays until disconnect.
+  return client.subscribe(topic).then(
+    () => null,
+    (e: Error) => `subscribe: ${e.message}`,
+  );
+}
+
+/** Connects `dev` with an mqtt.js client and subscribes it to `topic`; null, or what went wrong. */
+function connectMqttJs(dev: Device, port: number, keepaliveS: number, topic: string): Promise<string | null> {
   return new Promise((resolve) => {
     const client = new MqttClient(() => createConnection({ host: "127.0.0.1", port, localAddress: dev.d.sourceIp }), {
       clientId: `bench-${dev.d.index}`,
@@ -110,17 +178,18 @@ function connectOne(dev: Device, port: number, keepaliveS: number, topic: string
     client.once("connect", () => {
       client.removeListener("error", fail);
       client.on("error", () => {});
-      dev.client = client;
+      dev.link = {
+        publish: (seq, onAck) =>
+          client.publish(dev.up, dev.envelopes[seq]!, { qos: 1 }, (e) => {
+            if (!e) onAck();
+          }),
+        get connected() {
+          return client.connected;
+        },
+        end: () => client.endAsync(true).catch(() => {}),
+      };
       const index = devices.indexOf(dev);
-      client.on("message", (t, payload) => {
-        const at = performance.now();
-        if (t.endsWith("/receipts")) {
-          const r = decodeReceipt(new Uint8Array(payload));
-          if (r !== null) onReceipt(index, r.seq, at);
-        } else if (t.endsWith("/errors")) {
-          onError(index, decodeDeviceError(new Uint8Array(payload))?.code ?? "undecodable");
-        } else onUp(index, at);
-      });
+      client.on("message", (t, payload) => onMessage(index, t, payload));
       client.subscribe(topic, { qos: 1 }, (e, granted) => {
         if (e) resolve(`subscribe: ${e.message}`);
         else if (granted?.[0]?.qos === 128) resolve("subscribe refused");
@@ -146,6 +215,9 @@ async function connect(args: Record<string, unknown>) {
   const keepaliveS = Number(args.keepaliveS ?? 60);
   const concurrency = Number(args.concurrency ?? 100);
   const subscribe = String(args.subscribe ?? "down");
+  const client = String(args.client ?? "raw");
+  if (!CLIENT_KINDS.includes(client)) throw new Error(`client must be ${CLIENT_KINDS.join(" or ")}, not ${client}`);
+  const connectOne = client === "raw" ? connectRaw : connectMqttJs;
   const started = performance.now();
   const errors = new Map<string, number>();
   let connected = 0;
@@ -161,12 +233,12 @@ async function connect(args: Record<string, unknown>) {
       }
     }),
   );
-  return { ms: performance.now() - started, connected, errors: Object.fromEntries(errors), fdLimit: openFilesLimit() };
+  return { ms: performance.now() - started, client, connected, errors: Object.fromEntries(errors), fdLimit: openFilesLimit() };
 }
 
 async function disconnect() {
-  await Promise.all(devices.map((d) => (d.client === null ? Promise.resolve() : d.client.endAsync(true).catch(() => {}))));
-  for (const d of devices) d.client = null;
+  await Promise.all(devices.map((d) => d.link?.end()));
+  for (const d of devices) d.link = null;
   return null;
 }
 
@@ -226,8 +298,8 @@ async function runOpen(args: Record<string, unknown>) {
         const dev = devices[m % n]!;
         const seq = Math.floor(m / n);
         pubAt[m] = performance.now();
-        dev.client!.publish(dev.up, dev.envelopes[seq]!, { qos: 1 }, (e) => {
-          if (!e) ackAt[m] = performance.now();
+        dev.link!.publish(seq, () => {
+          ackAt[m] = performance.now();
         });
       }
       if (next >= total || now >= endPublish) resolve();
@@ -319,7 +391,8 @@ async function runEcho(args: Record<string, unknown>) {
     sentAt[i]!.push(now);
     const k = counter[i]!;
     counter[i] = k + 1;
-    dev.client!.publish(dev.up, dev.envelopes[k % dev.envelopes.length]!, { qos: 1 }, () => {
+    // The raw client's frame k % length carries the same packet identifier each time round; one still in flight (window ≥ envelopes per device) goes out as a copy with a spare identifier (raw-mqtt.ts publish).
+    dev.link!.publish(k % dev.envelopes.length, () => {
       const t = performance.now();
       if (t >= a && t < b) acked++;
     });
@@ -355,7 +428,7 @@ serve({
   "run-echo": runEcho,
   stats() {
     const m = process.memoryUsage();
-    return { rss: m.rss, heapUsed: m.heapUsed, cpu: { mainS: mainThreadCpuS(), processS: processCpuS() }, connected: devices.filter((d) => d.client?.connected).length };
+    return { rss: m.rss, heapUsed: m.heapUsed, cpu: { mainS: mainThreadCpuS(), processS: processCpuS() }, connected: devices.filter((d) => d.link?.connected === true).length };
   },
   gc() {
     (globalThis as { gc?: () => void }).gc?.();
