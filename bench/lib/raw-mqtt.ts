@@ -19,8 +19,7 @@
  * PUBLISH in at QoS 0 or 1 (PUBACK out), PINGREQ/PINGRESP, DISCONNECT. What it does not: QoS 2,
  * reconnecting, sessions, retransmission (a clean session on TCP loses nothing unless the
  * connection does, and then the run counts the missing PUBACKs), MQTT 5. Packets are encoded and
- * parsed by mqtt-packet, the codec mqtt.js and aedes use (imported as they install it, not listed
- * in package.json); the only wire layout coded here is where `messageIdOffset` finds the packet
+ * parsed by mqtt-packet, the codec mqtt.js and aedes use (a dev dependency); the only wire layout coded here is where `messageIdOffset` finds the packet
  * identifier in a QoS 1 PUBLISH. Nagle's algorithm is left on, as on the mqtt.js clients' sockets,
  * so both clients measure the same TCP.
  */
