@@ -30,25 +30,31 @@ interface Submitted {
 }
 
 /**
- * A node that authors a block every SLOT_MS, refines each package in REFINE_MS, reports it in the
- * next block and accumulates it in the one after, settling every envelope.
+ * A node that authors a block every SLOT_MS, refines each package in `refineMs`, reports at most
+ * one refined package per core in each block (as a JAM core takes one report per block) and
+ * accumulates it in the next one, settling every envelope.
  */
 function fakeNode(refineMs = REFINE_MS) {
   let slot = 0;
   const blockSubscribers: ((b: BlockDescriptor) => void)[] = [];
   const statusSubscribers = new Map<string, (s: WorkPackageStatus) => void>();
-  const refined: string[] = [];
+  const refinedOn = new Map<number, { hex: string; slot: number }[]>();
   const reported: string[] = [];
   const submitted: Submitted[] = [];
+  /** Per package: the slot it was refined in (the last block before) and the slot of the block that reported it. */
+  const lag: { refinedSlot: number; reportedSlot: number }[] = [];
   const block = { headerHash: new Uint8Array(32), slot: 0 };
   const timer = setInterval(() => {
     slot++;
     const at = { headerHash: new Uint8Array(32).fill(slot % 256), slot };
     const report = { core: 0, reportHash: new Uint8Array(32), reportedIn: at };
     for (const hex of reported.splice(0)) statusSubscribers.get(hex)?.({ kind: "accumulated", ...report, availableIn: at, accumulatedIn: at });
-    for (const hex of refined.splice(0)) {
-      statusSubscribers.get(hex)?.({ kind: "reported", ...report });
-      reported.push(hex);
+    for (const queue of refinedOn.values()) {
+      const next = queue.shift();
+      if (next === undefined) continue;
+      statusSubscribers.get(next.hex)?.({ kind: "reported", ...report });
+      reported.push(next.hex);
+      lag.push({ refinedSlot: next.slot, reportedSlot: slot });
     }
     for (const s of blockSubscribers) s(at);
   }, SLOT_MS);
@@ -67,7 +73,9 @@ function fakeNode(refineMs = REFINE_MS) {
       submitted.push({ at: performance.now(), slot, core });
       setTimeout(() => {
         statusSubscribers.get(hex)?.({ kind: "refined", core, reportHash: new Uint8Array(32) });
-        refined.push(hex);
+        const queue = refinedOn.get(core) ?? [];
+        queue.push({ hex, slot });
+        refinedOn.set(core, queue);
       }, refineMs);
       return h;
     },
@@ -76,7 +84,7 @@ function fakeNode(refineMs = REFINE_MS) {
       return () => {};
     },
   } as unknown as NodeApi;
-  return { api, submitted, currentSlot: () => slot, stop: () => clearInterval(timer) };
+  return { api, submitted, lag, currentSlot: () => slot, stop: () => clearInterval(timer) };
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -144,6 +152,18 @@ describe("packing", () => {
     // Before the first package was refined there was no lead yet: it packed every deadline.
     const firstSlot = node.submitted.filter((s) => s.slot === 0);
     expect(firstSlot.length).toBeGreaterThan(2);
+  });
+
+  it("drains the cores' backlog of refined packages instead of keeping it: later, each package is reported in the first block after its refine", async () => {
+    // Before the first block, packing every deadline queues more packages than the cores report
+    // in one block (up to packagesUnreportedMax). Packing for every core at every slot would keep
+    // that queue, one block of latency for every package after.
+    const node = fakeNode();
+    await load(node, 12);
+    const late = node.lag.filter((l) => l.refinedSlot >= node.currentSlot() - 6);
+    expect(late.length).toBeGreaterThanOrEqual(6);
+    for (const l of late) expect(l.reportedSlot).toBe(l.refinedSlot + 1);
+    expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
   });
 
   it("still splits across every core when refine takes longer than a slot and the cores hold unreported packages", async () => {

@@ -274,24 +274,22 @@ export class Settlement {
 
   /**
    * Packs what is pending as far as the in-flight bounds allow: when aligned to a block, into one
-   * package per core (split evenly); otherwise into as few packages as the bounds allow.
+   * package per core it would reach in time (split evenly); otherwise into as few packages as the
+   * bounds allow.
    */
   private async pack(aligned = false): Promise<void> {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      // Aligned: one package per core, split evenly, even when a core still holds an unreported
-      // package: the cores refine in parallel, and the lead is mostly refine time. Counting only
-      // free cores was a trap: once refine took longer than a slot, one core was always busy at
-      // packing time, so every slot made one package refined on one thread, which kept refine
-      // longer than a slot (measured at 3,000/s: ~1 package a slot, one refine thread at 0.54
-      // cores and the other idle). A package that meets its core's earlier one waits a block at
-      // the node instead of waiting here. The service with most pending gets the spare cores.
+      // Aligned: one package per core that the package would reach in time (coresOnTime), split
+      // evenly; the service with most pending gets the spare cores. Otherwise one package a
+      // service (more only when full), to the least busy core.
       const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
-      const freeCores = aligned ? this.deps.params.coresCount : 1;
+      const cores = aligned ? this.coresOnTime() : null;
       for (const [rank, [serviceId, list]] of services.entries()) {
-        const parts = rank === 0 ? Math.max(1, freeCores - (services.length - 1)) : 1;
-        const share = Math.ceil(list.length / parts);
+        const n = cores?.length ?? services.length;
+        const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
+        const share = Math.ceil(list.length / Math.max(1, parts));
         for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
           // Past its share of cores, a service packs only full packages (a small rest waits for the next block's).
           if (made >= parts && !this.fullPending(serviceId)) break;
@@ -312,7 +310,7 @@ export class Settlement {
           }
           this.idleUpTo.delete(serviceId);
           try {
-            await this.submit(serviceId, batch, packedAt);
+            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore());
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
@@ -330,6 +328,27 @@ export class Settlement {
     }
   }
 
+  /**
+   * The cores a package packed now would be reported on in the block it is refined for, least
+   * busy first. Each core takes one report per block, so a core whose unreported packages already
+   * claim every block up to that one would only queue it a block, and such a queue, once formed,
+   * never drains while packing keeps pace with the blocks (measured at 3,000/s with a package for
+   * every core at every packing: one report waiting on each core at every block, refined →
+   * accumulated 2.1 s where 1–2 slots are due). So a late core gets no package this time. When
+   * refine takes longer than a slot, the package is refined for the block after next, and the
+   * previous packing's packages (one block each) do not hold it up: counting every unreported
+   * package as in the way made one package per slot, refined on one thread, which kept refine
+   * over a slot (measured at 3,000/s: one refine thread at 0.54 cores, the other idle).
+   */
+  private coresOnTime(): number[] {
+    const cores = Array.from({ length: this.deps.params.coresCount }, (_, c) => c).sort((a, b) => (this.unreportedOnCore[a] ?? 0) - (this.unreportedOnCore[b] ?? 0));
+    const clock = this.clock;
+    if (clock === null || this.refineMs.length === 0) return cores;
+    // Blocks from the next one to the first after the package is refined (the slowest recent refine, without the margin, which covers the timer's lateness).
+    const blocks = Math.max(1, Math.ceil((performance.now() + Math.max(...this.refineMs) - clock.lastBlockAt) / clock.slotMs));
+    return cores.filter((c) => (this.unreportedOnCore[c] ?? 0) < blocks);
+  }
+
   /** The core with the fewest of this gateway's packages waiting to be reported; ties go round the cores in turn. */
   private leastBusyCore(): number {
     const cores = this.deps.params.coresCount;
@@ -342,7 +361,7 @@ export class Settlement {
     return best;
   }
 
-  private async submit(serviceId: number, batch: LogEntry[], packedAt: number): Promise<void> {
+  private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number): Promise<void> {
     const service = this.deps.services.get(serviceId);
     if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
     // The signed bytes were built once, at acceptance, and logged as they are: nothing is decoded again here.
@@ -369,7 +388,6 @@ export class Settlement {
       ],
     });
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
-    const core = this.leastBusyCore();
     try {
       await this.deps.api.submitWorkPackage(core, pkg.bytes, []);
     } catch (e) {
