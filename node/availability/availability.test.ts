@@ -15,6 +15,8 @@ import type { JamNode } from "../node.ts";
 import { RpcClient } from "../rpc/client.ts";
 import { startRpcServer } from "../rpc/server.ts";
 import { COUNTER_SERVICE_ID, counterItem, openTestNode, packageFor, waitForStatus } from "../testing/fixtures.ts";
+import { Store } from "../storage/store.ts";
+import { tempDir } from "../testing/fixtures.ts";
 import { assure } from "./assurance.ts";
 import { encodeBundle } from "./bundle.ts";
 
@@ -41,6 +43,19 @@ function oneIncrement(amount: bigint) {
 }
 
 describe("availability", () => {
+  it("stores each chunk as it was given, a large one then smaller ones with other proofs (one encoding buffer serves them all)", async () => {
+    const store = new Store(tempDir("jamgate-chunks-"));
+    cleanups.push(() => store.close());
+    const chunks = [300_000, 7, 4_104, 0].map((bytes, i) => ({ chunk: new Uint8Array(bytes).map((_, j) => (i * 31 + j) % 251), segmentsRoot: new Uint8Array(32).fill(i + 1), path: Array.from({ length: 3 - (i % 3) }, (_, k) => new Uint8Array(32).fill(10 * i + k)) }));
+    for (const [i, c] of chunks.entries()) store.putChunk("ab".repeat(32), i, c);
+    for (const [i, c] of chunks.entries()) {
+      const back = store.chunk("ab".repeat(32), i)!;
+      expect(Buffer.from(back.chunk).equals(Buffer.from(c.chunk))).toBe(true);
+      expect([...back.segmentsRoot]).toEqual([...c.segmentsRoot]);
+      expect(back.path.map((p) => [...p])).toEqual(c.path.map((p) => [...p]));
+    }
+  });
+
   it("accumulates when one validator in six withholds its chunk (5 > 2·6/3)", async () => {
     const node = await started({ withholdingValidators: [5] });
     const pkg = await packageFor(node, [oneIncrement(3n)]);

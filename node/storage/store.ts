@@ -51,10 +51,10 @@ export interface StoredChunk {
  * A stored chunk: segmentsRoot (32) ‖ path length (1) ‖ each path node as length (1) ‖ bytes ‖ the
  * chunk. Path nodes are 32-octet hashes or 64-octet leaves (erasure.ts ChunkProof).
  */
-export function encodeStoredChunk(c: StoredChunk): Uint8Array {
+export function encodeStoredChunk(c: StoredChunk, scratch?: Uint8Array): Uint8Array {
   if (c.segmentsRoot.length !== 32 || c.path.length > 255 || c.path.some((p) => p.length > 255)) throw new RangeError("chunk proof out of shape");
   const head = 33 + c.path.reduce((n, p) => n + 1 + p.length, 0);
-  const out = new Uint8Array(head + c.chunk.length);
+  const out = scratch !== undefined && scratch.length >= head + c.chunk.length ? scratch.subarray(0, head + c.chunk.length) : new Uint8Array(head + c.chunk.length);
   out.set(c.segmentsRoot, 0);
   out[32] = c.path.length;
   let at = 33;
@@ -99,6 +99,8 @@ export class Store {
   private readonly daByPackage: Database<string, string>;
   private readonly daBySlot: Database<string, [number, string]>;
   private readonly chunks: Database<Uint8Array, string>;
+  /** The encoding buffer of putChunk: as large as the largest chunk stored, at most W_B ÷ N plus its proof (6.9 MB on the tiny chain). */
+  private chunkScratch = new Uint8Array(0);
 
   constructor(readonly path: string) {
     this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
@@ -242,7 +244,12 @@ export class Store {
   }
 
   putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
-    this.chunks.putSync(`${erasureRoot}:${index}`, encodeStoredChunk(chunk));
+    // putSync copies the value into the transaction before it returns, so one buffer serves every
+    // chunk: a new one per chunk was 3× each bundle (39 MB per full package on the tiny chain) of
+    // short-lived ArrayBuffers, and each such ~64 MB set off a full garbage collection.
+    const bytes = 33 + chunk.path.reduce((n, p) => n + 1 + p.length, 0) + chunk.chunk.length;
+    if (this.chunkScratch.length < bytes) this.chunkScratch = new Uint8Array(bytes);
+    this.chunks.putSync(`${erasureRoot}:${index}`, encodeStoredChunk(chunk, this.chunkScratch));
   }
 
   hasChunk(erasureRoot: string, index: number): boolean {
