@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { Settlement } from "./settlement.ts";
+import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, EMPTY_WINDOW } from "./window.ts";
 
 const SLOT_MS = 300;
@@ -34,8 +34,9 @@ interface Submitted {
  * one refined package per core in each block (as a JAM core takes one report per block) and
  * accumulates it in the next one, settling every envelope.
  */
-function fakeNode(refineMs = REFINE_MS) {
+function fakeNode(refineMs = REFINE_MS, refuseFirst = 0) {
   let slot = 0;
+  let refused = 0;
   const blockSubscribers: ((b: BlockDescriptor) => void)[] = [];
   const statusSubscribers = new Map<string, (s: WorkPackageStatus) => void>();
   const refinedOn = new Map<number, { hex: string; slot: number }[]>();
@@ -68,6 +69,10 @@ function fakeNode(refineMs = REFINE_MS) {
       return () => {};
     },
     submitWorkPackage: async (core: number, bytes: Uint8Array) => {
+      if (refused < refuseFirst) {
+        refused++;
+        throw Object.assign(new Error("core queue full"), { code: "JG_ERR_QUEUE_FULL" });
+      }
       const h = hash(bytes);
       const hex = Buffer.from(h).toString("hex");
       submitted.push({ at: performance.now(), slot, core });
@@ -84,7 +89,7 @@ function fakeNode(refineMs = REFINE_MS) {
       return () => {};
     },
   } as unknown as NodeApi;
-  return { api, submitted, lag, currentSlot: () => slot, stop: () => clearInterval(timer) };
+  return { api, submitted, lag, appendedSeqs: [] as number[], refusals: () => refused, currentSlot: () => slot, stop: () => clearInterval(timer) };
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -93,7 +98,7 @@ afterEach(async () => {
 });
 
 /** Runs a Settlement against `node` while 40 devices each send an envelope every 10 ms for `slots` slots; returns the submissions grouped by packing. */
-async function load(node: ReturnType<typeof fakeNode>, slots: number): Promise<Submitted[][]> {
+async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = []): Promise<Submitted[][]> {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
   const log = new DurableLog(join(dir, "log"));
   const service = telemetryService(2);
@@ -104,7 +109,7 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number): Promise<S
     signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
     services: new Map([[2, service]]),
     publicKeyOf: () => new Uint8Array(32),
-    notify: () => {},
+    notify: (n) => notices.push(n),
     batchDeadlineMs: BATCH_DEADLINE_MS,
   });
   cleanup.push(async () => {
@@ -121,6 +126,7 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number): Promise<S
       const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
       const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
       windows.set(deviceId, window);
+      node.appendedSeqs.push(seq);
       settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }, window));
     }
     await new Promise((r) => setTimeout(r, 10));
@@ -164,6 +170,21 @@ describe("packing", () => {
     expect(late.length).toBeGreaterThanOrEqual(6);
     for (const l of late) expect(l.reportedSlot).toBe(l.refinedSlot + 1);
     expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
+  });
+
+  it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {
+    const node = fakeNode(REFINE_MS, 2);
+    const notices: DeviceNotice[] = [];
+    await load(node, 6, notices);
+    const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
+    // The refused ones are retried after 0.5 s, then 1 s, and settle two blocks after they go.
+    const deadline = Date.now() + 15_000;
+    while (notices.length < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const receipts = notices.filter((n) => n.kind === "receipt").map((n) => `${n.deviceId}/${n.seq}`);
+    expect(notices.filter((n) => n.kind === "error")).toEqual([]);
+    expect(new Set(receipts).size).toBe(receipts.length);
+    expect(receipts.length).toBe(appended);
+    expect(node.refusals()).toBe(2);
   });
 
   it("still splits across every core when refine takes longer than a slot and the cores hold unreported packages", async () => {
