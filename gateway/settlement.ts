@@ -237,7 +237,7 @@ export class Settlement {
    * refine time" makes nothing settle sooner: it only makes smaller packages, and the cores'
    * one-per-block capacity is counted in packages. So, once the block clock and refine's recent
    * times are known, packing waits for the last moment that still makes the next block (less a
-   * margin), and then packs what is pending into one package per core. A full package goes
+   * margin), and then packs what is pending into one package per free core. A full package goes
    * at once. Before the clock and a refine time are known, it packs every batch deadline.
    */
   private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
@@ -276,18 +276,17 @@ export class Settlement {
 
   /**
    * Packs what is pending as far as the in-flight bounds allow: when aligned to a block, into one
-   * package per core it would reach in time (split evenly); otherwise into as few packages as the
-   * bounds allow.
+   * package per free core (split evenly); otherwise into as few packages as the bounds allow.
    */
   private async pack(aligned = false): Promise<void> {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      // Aligned: one package per core that the package would reach in time (coresOnTime), split
-      // evenly; the service with most pending gets the spare cores. Otherwise one package a
-      // service (more only when full), to the least busy core.
+      // Aligned: one package per free core (coresToPack), split evenly; the service with most
+      // pending gets the spare cores. Otherwise one package a service (more only when full), to
+      // the least busy core.
       const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
-      const cores = aligned ? this.coresOnTime() : null;
+      const cores = aligned ? this.coresToPack() : null;
       let anchor: PackageAnchor | undefined;
       for (const [rank, [serviceId, list]] of services.entries()) {
         const n = cores?.length ?? services.length;
@@ -332,24 +331,18 @@ export class Settlement {
   }
 
   /**
-   * The cores a package packed now would be reported on in the block it is refined for, least
-   * busy first. Each core takes one report per block, so a core whose unreported packages already
-   * claim every block up to that one would only queue it a block, and such a queue, once formed,
-   * never drains while packing keeps pace with the blocks (measured at 3,000/s with a package for
-   * every core at every packing: one report waiting on each core at every block, refined →
-   * accumulated 2.1 s where 1–2 slots are due). So a late core gets no package this time. When
-   * refine takes longer than a slot, the package is refined for the block after next, and the
-   * previous packing's packages (one block each) do not hold it up: counting every unreported
-   * package as in the way made one package per slot, refined on one thread, which kept refine
-   * over a slot (measured at 3,000/s: one refine thread at 0.54 cores, the other idle).
+   * The cores to pack for: those holding none of this gateway's unreported packages, least busy
+   * first, or else the least busy one. A core takes one report per block, so a package sent to a
+   * core that still holds one waits behind it, and such a queue, once formed, never drains while
+   * packing keeps pace with the blocks. When refine takes longer than a slot this packs one
+   * package a slot, refined on one thread; measured, that is still the better trade
+   * (BENCHMARKS.md §5.6): against a package for every core the lead says it would reach in time,
+   * p99 receipt was 2.72 against 3.37 slots at 2,000/s and 4.26–4.30 against 5.07–5.69 at 3,000/s.
    */
-  private coresOnTime(): number[] {
+  private coresToPack(): number[] {
     const cores = Array.from({ length: this.deps.params.coresCount }, (_, c) => c).sort((a, b) => (this.unreportedOnCore[a] ?? 0) - (this.unreportedOnCore[b] ?? 0));
-    const clock = this.clock;
-    if (clock === null || this.refineMs.length === 0) return cores;
-    // Blocks from the next one to the first after the package is refined (the slowest recent refine, without the margin, which covers the timer's lateness).
-    const blocks = Math.max(1, Math.ceil((performance.now() + Math.max(...this.refineMs) - clock.lastBlockAt) / clock.slotMs));
-    return cores.filter((c) => (this.unreportedOnCore[c] ?? 0) < blocks);
+    const free = cores.filter((c) => (this.unreportedOnCore[c] ?? 0) === 0);
+    return free.length > 0 ? free : cores.slice(0, 1);
   }
 
   /** The core with the fewest of this gateway's packages waiting to be reported; ties go round the cores in turn. */
