@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
- *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags "--max-semi-space-size=64"]
  *        [--trace-out /tmp/gw-trace.json]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
@@ -66,6 +66,8 @@ const WHAT_IF_IN_FLIGHT = stringArg("what-if-in-flight");
 const WHAT_IF_PACKING = stringArg("what-if-packing");
 /** What-if, not the gateway as shipped: settlementLimits.leadMarginMs (100). */
 const WHAT_IF_LEAD_MARGIN = stringArg("what-if-lead-margin");
+/** What-if, not the gateway as shipped: extra node/V8 flags for the gateway process, space-separated (e.g. "--max-semi-space-size=64"). */
+const WHAT_IF_NODE_FLAGS = stringArg("what-if-node-flags");
 /** Writes the gateway run's package and block trace and the per-second timeline as JSON here. */
 const TRACE_OUT = stringArg("trace-out");
 const TARGET_PER_S = 5_000;
@@ -182,7 +184,7 @@ async function gatewayRun() {
     rmSync(PROFILE_DIR, { recursive: true, force: true });
     mkdirSync(PROFILE_DIR, { recursive: true });
   }
-  const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
+  const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")), ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
   try {
     const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ), inFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT), packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN) });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
@@ -282,6 +284,7 @@ const met = g.crashed === null && r.settledPerS >= TARGET_PER_S * 0.99 && r.acce
 if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: aedes mqemitter concurrency set to ${WHAT_IF_MQ} (brokerLimits.concurrency is 0, no queue)`);
 if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
 if (WHAT_IF_LEAD_MARGIN !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (100 as shipped)`);
+if (WHAT_IF_NODE_FLAGS !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: gateway process started with ${WHAT_IF_NODE_FLAGS}`);
 if (WHAT_IF_PACKING !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: packing "${WHAT_IF_PACKING}" ("aligned" as shipped)`);
 console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices (${CLIENT} MQTT clients), ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
 console.log(
@@ -426,6 +429,7 @@ console.log(
     whatIfMqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ),
     whatIfInFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT),
     whatIfPacking: WHAT_IF_PACKING,
+    whatIfNodeFlags: WHAT_IF_NODE_FLAGS,
     whatIfLeadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN),
   }),
 );
