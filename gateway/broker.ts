@@ -12,6 +12,7 @@ import { createServer, type Server } from "node:net";
 import { type AddressInfo } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import aedesPersistence from "aedes-persistence";
 import { createWebSocketStream, WebSocketServer } from "ws";
 
 export const brokerLimits = {
@@ -34,6 +35,15 @@ export const brokerLimits = {
   connectTimeoutMs: 10_000,
   /** Longest keep-alive a client may ask for: 20 min, so a dead device's session is noticed (0 = none in aedes). */
   keepaliveLimitS: 1_200,
+  /**
+   * QoS 1 messages held for one persistent session (`clean: false`, as the device SDK connects)
+   * and not yet PUBACKed, whether the device is online or away: a day of receipts for a device
+   * sending a reading a minute and a half. aedes' in-memory persistence keeps them in an array
+   * per client with no bound, so one device away for good could grow the gateway without end.
+   * Past it, a message for that session is not held (its receipt stays on the ledger), counted
+   * as JG_ERR_MQTT_SESSION_QUEUE.
+   */
+  sessionQueueMax: 1_000,
   /** Largest WebSocket frame: an envelope is at most 64 KiB, the rest is MQTT headers. (On TCP, aedes has no packet bound: an oversize envelope is refused after parsing, by size, in authorizePublish.) */
   maxPacketBytes: 66 * 1024,
 } as const;
@@ -52,6 +62,60 @@ export interface BrokerOptions {
   readonly wsPort: number | null;
   /** Override of brokerLimits.drainTimeoutMs (tests). */
   readonly drainTimeoutMs?: number | undefined;
+  /** Override of brokerLimits.sessionQueueMax (tests). */
+  readonly sessionQueueMax?: number | undefined;
+  /** Called for each message not held because its session's queue is full, with the client id. */
+  readonly onSessionQueueFull?: (clientId: string) => void;
+}
+
+/** The slice of aedes-persistence's interface that holds a session's outgoing messages. */
+interface OutgoingPersistence {
+  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: unknown): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
+}
+
+/**
+ * aedes' in-memory persistence with each session's outgoing queue bounded (brokerLimits.
+ * sessionQueueMax). Written here because aedes-persistence has no such bound and keeps its queues
+ * private: this counts what goes in (outgoingEnqueue, outgoingEnqueueCombi) and what comes out
+ * (outgoingClearMessageId, at a PUBACK or when a session is cleaned), the only ways its memory
+ * queue grows or shrinks, and holds nothing for a client at the bound.
+ */
+export function boundedMemoryPersistence(max: number, onFull: (clientId: string) => void): object {
+  // The package is CommonJS: its default export is the factory (its types say so in a way TypeScript's NodeNext does not call).
+  const persistence = (aedesPersistence as unknown as () => object)();
+  const p = persistence as unknown as OutgoingPersistence;
+  const held = new Map<string, number>();
+  const admit = (clientId: string): boolean => {
+    const n = held.get(clientId) ?? 0;
+    if (n >= max) {
+      onFull(clientId);
+      return false;
+    }
+    held.set(clientId, n + 1);
+    return true;
+  };
+  const enqueue = p.outgoingEnqueue.bind(p);
+  const enqueueCombi = p.outgoingEnqueueCombi.bind(p);
+  const clear = p.outgoingClearMessageId.bind(p);
+  p.outgoingEnqueue = async (sub, packet) => {
+    if (admit(sub.clientId)) await enqueue(sub, packet);
+  };
+  p.outgoingEnqueueCombi = async (subs, packet) => {
+    const admitted = subs.filter((sub) => admit(sub.clientId));
+    if (admitted.length > 0) await enqueueCombi(admitted, packet);
+  };
+  p.outgoingClearMessageId = async (client, packet) => {
+    const removed = await clear(client, packet);
+    if (removed !== undefined && removed !== null) {
+      const n = (held.get(client.id) ?? 1) - 1;
+      if (n <= 0) held.delete(client.id);
+      else held.set(client.id, n);
+    }
+    return removed;
+  };
+  return persistence;
 }
 
 export interface Broker {
@@ -69,6 +133,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     concurrency: brokerLimits.concurrency,
     connectTimeout: brokerLimits.connectTimeoutMs,
     keepaliveLimit: brokerLimits.keepaliveLimitS,
+    persistence: boundedMemoryPersistence(options.sessionQueueMax ?? brokerLimits.sessionQueueMax, options.onSessionQueueFull ?? (() => {})),
     preConnect: (client, _packet, callback) => hooks.preConnect(client, remoteAddressOf(client), callback),
     authenticate: (client, username, password, callback) => hooks.authenticate(client, username, password, callback),
     authorizePublish: (client, packet, callback) => hooks.authorizePublish(client, packet, callback),

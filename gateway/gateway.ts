@@ -71,7 +71,7 @@ export interface GatewayOptions {
   readonly packing?: "aligned" | "deadline";
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */
-  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number };
+  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number; readonly sessionQueueMax?: number };
   /**
    * Verify each envelope's Ed25519 signature before its PUBACK too. Default false: the service's
    * refine verifies every signature before anything is credited, on the node's cores, and refuses
@@ -167,6 +167,8 @@ export class Gateway {
       mqttPort: this.options.mqttPort ?? 1883,
       wsPort: this.options.wsPort ?? null,
       drainTimeoutMs: this.options.limits?.drainTimeoutMs,
+      sessionQueueMax: this.options.limits?.sessionQueueMax,
+      onSessionQueueFull: () => this.count("JG_ERR_MQTT_SESSION_QUEUE"),
     });
     this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
     this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));

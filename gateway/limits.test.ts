@@ -4,6 +4,7 @@
  */
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
+import { mqttPassword } from "../devices/keys.ts";
 import { connectDevice, envelopeBytes, OPERATOR_TOKEN, type Harness, startHarness } from "./testing/harness.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -42,6 +43,36 @@ describe("gateway limits", () => {
     expect(outcomes).toEqual(["ok", "ok", "refused 3"]);
     expect(h.gateway.errorStats().JG_ERR_MQTT_CONNECTIONS).toBe(1);
   });
+
+  it("holds at most sessionQueueMax undelivered messages for a persistent session away, counts the rest, and delivers what it held on return", async () => {
+    const h = await harness({ gateway: { limits: { sessionQueueMax: 3 } } });
+    const key = await h.register();
+    const session = () => mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: key.deviceId, clean: false, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    // The device's persistent session subscribes, then goes away.
+    const away = await session();
+    await away.subscribeAsync(`devices/${key.deviceId}/down/#`, { qos: 1 });
+    await away.endAsync();
+    // Meanwhile the same device, on a clean connection, sends 5 envelopes the gateway refuses:
+    // 5 error messages on its down topic, held for the session away up to the bound.
+    const other = await connectDevice(h.gateway.mqttPort, key);
+    cleanups.push(() => other.close());
+    for (let seq = 0; seq < 5; seq++) await other.client.publishAsync(`devices/${key.deviceId}/up/meter.reading`, Buffer.from([0xff, seq]), { qos: 1 });
+    await other.until(() => other.errors.length === 5);
+    expect(h.gateway.errorStats().JG_ERR_MQTT_SESSION_QUEUE).toBe(2);
+    // Back, the session gets the 3 it held.
+    const back = await session();
+    cleanups.push(() => back.endAsync(true));
+    const got: string[] = [];
+    back.on("message", (topic) => got.push(topic));
+    for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200)); // and no more
+    expect(got).toEqual(Array.from({ length: 3 }, () => `devices/${key.deviceId}/down/errors`));
+    // Delivered and PUBACKed, they no longer count: a new refusal is held and delivered.
+    await other.client.publishAsync(`devices/${key.deviceId}/up/meter.reading`, Buffer.from([0xff, 9]), { qos: 1 });
+    for (let i = 0; i < 100 && got.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toHaveLength(4);
+    expect(h.gateway.errorStats().JG_ERR_MQTT_SESSION_QUEUE).toBe(2);
+  }, 30_000);
 
   it("cuts off a subscriber that stops reading, while devices keep publishing and settling", async () => {
     const h = await harness({ gateway: { limits: { drainTimeoutMs: 500 } } });

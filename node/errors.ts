@@ -79,6 +79,7 @@ export const errorRegistry = {
   JG_ERR_MQTT_RATE: { message: "too many connection attempts from this device or address; back off", httpStatus: 429, rpcCode: 0, mqtt: "CONNACK 3" },
   JG_ERR_MQTT_CONNECTIONS: { message: "the broker is at its connection limit", httpStatus: 503, rpcCode: 0, mqtt: "CONNACK 3" },
   JG_ERR_MQTT_SLOW_CONSUMER: { message: "a subscriber fell too far behind and was disconnected", httpStatus: 503, rpcCode: 0, mqtt: "disconnect" },
+  JG_ERR_MQTT_SESSION_QUEUE: { message: "a persistent session already holds as many undelivered messages as it may (brokerLimits.sessionQueueMax); this one is not held for it (a receipt stays on the ledger)", httpStatus: 503, rpcCode: 0, mqtt: "none" },
   JG_ERR_OPERATOR_TOKEN: { message: "missing or wrong operator token", httpStatus: 401, rpcCode: 0, mqtt: "CONNACK 4" },
   JG_ERR_HTTP_BODY: { message: "request body is not what the endpoint takes", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_SETTLEMENT_FAILED: { message: "the work package holding the envelope failed; the gateway retries it, this says it is not settled yet", httpStatus: 502, rpcCode: 0, mqtt: "error topic" },
