@@ -41,7 +41,10 @@ export const brokerLimits = {
    * sending a reading a minute and a half. aedes' in-memory persistence keeps them in an array
    * per client with no bound, so one device away for good could grow the gateway without end.
    * Past it, a message for that session is not held (its receipt stays on the ledger), counted
-   * as JG_ERR_MQTT_SESSION_QUEUE.
+   * as JG_ERR_MQTT_SESSION_QUEUE. A session that is online with this many messages not PUBACKed
+   * is cut off by aedes when the next one cannot be held (its outgoingUpdate finds no such
+   * packet and the client errors, aedes/lib/client.js writeQoS): a device that far behind is a
+   * slow consumer.
    */
   sessionQueueMax: 1_000,
   /** Largest WebSocket frame: an envelope is at most 64 KiB, the rest is MQTT headers. (On TCP, aedes has no packet bound: an oversize envelope is refused after parsing, by size, in authorizePublish.) */
