@@ -37,8 +37,8 @@ export const brokerLimits = {
   keepaliveLimitS: 1_200,
   /**
    * QoS 1 messages held for one persistent session (`clean: false`, as the device SDK connects)
-   * and not yet PUBACKed, whether the device is online or away: a day of receipts for a device
-   * sending a reading a minute and a half. aedes' in-memory persistence keeps them in an array
+   * and not yet PUBACKed, whether the device is online or away: about a day of receipts for a
+   * device that sends an envelope every 90 s. aedes' in-memory persistence keeps them in an array
    * per client with no bound, so one device away for good could grow the gateway without end.
    * Past it, a message for that session is not held (its receipt stays on the ledger), counted
    * as JG_ERR_MQTT_SESSION_QUEUE. A session that is online with this many messages not PUBACKed
