@@ -53,8 +53,8 @@ export interface StoredChunk {
  */
 export function encodeStoredChunk(c: StoredChunk, scratch?: Uint8Array): Uint8Array {
   if (c.segmentsRoot.length !== 32 || c.path.length > 255 || c.path.some((p) => p.length > 255)) throw new RangeError("chunk proof out of shape");
-  const head = 33 + c.path.reduce((n, p) => n + 1 + p.length, 0);
-  const out = scratch !== undefined && scratch.length >= head + c.chunk.length ? scratch.subarray(0, head + c.chunk.length) : new Uint8Array(head + c.chunk.length);
+  const bytes = storedChunkBytes(c);
+  const out = scratch !== undefined && scratch.length >= bytes ? scratch.subarray(0, bytes) : new Uint8Array(bytes);
   out.set(c.segmentsRoot, 0);
   out[32] = c.path.length;
   let at = 33;
@@ -65,6 +65,11 @@ export function encodeStoredChunk(c: StoredChunk, scratch?: Uint8Array): Uint8Ar
   }
   out.set(c.chunk, at);
   return out;
+}
+
+/** Octets of a chunk's stored form (encodeStoredChunk). */
+export function storedChunkBytes(c: StoredChunk): number {
+  return 33 + c.path.reduce((n, p) => n + 1 + p.length, 0) + c.chunk.length;
 }
 
 export function decodeStoredChunk(bytes: Uint8Array): StoredChunk {
@@ -247,7 +252,7 @@ export class Store {
     // putSync copies the value into the transaction before it returns, so one buffer serves every
     // chunk: a new one per chunk was 3× each bundle (39 MB per full package on the tiny chain) of
     // short-lived ArrayBuffers, and each such ~64 MB set off a full garbage collection.
-    const bytes = 33 + chunk.path.reduce((n, p) => n + 1 + p.length, 0) + chunk.chunk.length;
+    const bytes = storedChunkBytes(chunk);
     if (this.chunkScratch.length < bytes) this.chunkScratch = new Uint8Array(bytes);
     this.chunks.putSync(`${erasureRoot}:${index}`, encodeStoredChunk(chunk, this.chunkScratch));
   }
