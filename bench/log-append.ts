@@ -19,7 +19,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DurableLog, type LogEntry } from "../gateway/log.ts";
-import { acceptSeq, EMPTY_WINDOW, type SeqWindow } from "../gateway/window.ts";
 import { gitRevision } from "./lib/proc.ts";
 import { fmt, machine, median, numberArg, percentile, stringArg, table } from "./lib/stats.ts";
 
@@ -63,7 +62,6 @@ async function child(delayMs: number): Promise<ChildResult> {
   const log = new DurableLog(join(dir, "log"), delayMs);
   const signingBytes = new Uint8Array(3_700).fill(7);
   const signature = new Uint8Array(64);
-  const windows = new Map<string, SeqWindow>();
   const latencies: number[] = [];
   const toRemove: LogEntry[] = [];
   const removals: Promise<void>[] = [];
@@ -78,10 +76,8 @@ async function child(delayMs: number): Promise<ChildResult> {
       for (; n < due; n++) {
         const deviceId = (n % DEVICES).toString(16).padStart(32, "0");
         const seq = Math.floor(n / DEVICES);
-        const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
-        windows.set(deviceId, window);
         const at = performance.now();
-        void log.append({ deviceId, seq, signingBytes, signature, serviceId: 2, acceptedAtMs: Date.now() }, window).then((entry) => {
+        void log.append({ deviceId, seq, signingBytes, signature, serviceId: 2, acceptedAtMs: Date.now() }).then((entry) => {
           appended++;
           latencies.push(performance.now() - at);
           toRemove.push(entry);

@@ -3,7 +3,7 @@
  * durable log, the in-process node and the telemetry service, and back to the device as receipts.
  */
 import mqtt from "mqtt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateDeviceKey, mqttPassword } from "../devices/keys.ts";
 import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
 import { decodeDeviceRecord, deviceKey } from "../services/telemetry/types.ts";
@@ -53,6 +53,35 @@ describe("gateway", () => {
     // Everything told is taken out of the log (the removal commits just after the receipts go out).
     for (let i = 0; i < 100 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(h.gateway.log.count).toBe(0);
+  });
+
+  it("after a failed log write, takes the device's resend of every seq in it as new, not as a replay", async () => {
+    const h = await harness();
+    const key = generateDeviceKey();
+    const first = await device(h, key);
+    // The first two appends fail together, as a failed LMDB transaction fails all of its batch.
+    const append = h.gateway.log.append.bind(h.gateway.log);
+    const failed: number[] = [];
+    vi.spyOn(h.gateway.log, "append").mockImplementation(async (entry) => {
+      if (failed.length >= 2) return append(entry);
+      failed.push(entry.seq);
+      await new Promise((r) => setTimeout(r, 50)); // both in flight before either fails
+      throw new Error("disk full (test)");
+    });
+    const topic = `devices/${key.deviceId}/up/meter.reading`;
+    const closed = new Promise<void>((resolve) => first.client.once("close", () => resolve()));
+    let acked = 0;
+    for (const seq of [0, 1]) first.client.publish(topic, Buffer.from(envelopeBytes(key, seq)), { qos: 1 }, (error) => (acked += error ? 0 : 1));
+    await closed; // the gateway closes the connection: no PUBACK
+    await first.close();
+    expect(failed.sort()).toEqual([0, 1]);
+    expect(acked).toBe(0);
+    // The device comes back and sends both again: both are new, settle, and are receipted.
+    const again = await device(h, key);
+    for (const seq of [0, 1]) await again.client.publishAsync(topic, Buffer.from(envelopeBytes(key, seq)), { qos: 1 });
+    await again.until(() => again.receipts.length === 2);
+    expect(again.receipts.map((r) => r.seq).sort()).toEqual([0, 1]);
+    expect(again.errors).toEqual([]);
   });
 
   it("refuses bad envelopes with coded errors on the device's error topic, and settles nothing from them", async () => {

@@ -279,16 +279,16 @@ export class Gateway {
     const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature: this.options.verifySignaturesBeforePuback === true });
     if (!verdict.ok) return this.refuse(device.deviceId, verdict.seq, verdict.code, verdict.detail);
     const e = verdict.envelope;
-    const next = acceptSeq(window, e.seq);
-    // Moved before the write, so a second copy arriving meanwhile is a replay; moved back if the
-    // write fails (no PUBACK then, and the device's resend must be accepted).
-    this.windows.set(device.deviceId, next);
+    // Moved before the write, so a second copy arriving meanwhile is a replay.
+    this.windows.set(device.deviceId, acceptSeq(window, e.seq));
     let entry;
     try {
       // The device settles on the service it registered with (the registry knows which).
-      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, signingBytes: verdict.signingBytes, signature: e.signature, serviceId: device.serviceId, acceptedAtMs: this.now() }, next);
+      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, signingBytes: verdict.signingBytes, signature: e.signature, serviceId: device.serviceId, acceptedAtMs: this.now() });
     } catch (error) {
-      if (this.windows.get(device.deviceId) === next) this.windows.set(device.deviceId, window);
+      // No PUBACK, so the device's resend must be new: the window again holds what is on disk
+      // or on its way there, not this seq (nor any other of the failed transaction's).
+      this.windows.set(device.deviceId, this.log.window(device.deviceId));
       throw error;
     }
     this.metrics.countAccepted(e.kind);

@@ -37,12 +37,8 @@ function accepted(key: DeviceKey, seq: number, serviceId = 7): NewLogEntry {
 }
 
 async function appendAll(log: DurableLog, items: NewLogEntry[]): Promise<LogEntry[]> {
-  let window = EMPTY_WINDOW;
   const out: LogEntry[] = [];
-  for (const item of items) {
-    window = acceptSeq(window, item.seq);
-    out.push(await log.append(item, window));
-  }
+  for (const item of items) out.push(await log.append(item));
   return out;
 }
 
@@ -118,7 +114,7 @@ describe("durable log", () => {
     for (const [i, e] of entries.entries()) {
       const d = i % keys.length;
       windows[d] = acceptSeq(windows[d]!, e.seq);
-      appended.push(log.append(e, windows[d]!));
+      appended.push(log.append(e));
       await sleep(1);
     }
     expect(await Promise.all(appended)).toHaveLength(20);
@@ -130,19 +126,39 @@ describe("durable log", () => {
     for (const [d, key] of keys.entries()) expect(reopened.window(key.deviceId)).toEqual(windows[d]);
     await reopened.close();
 
-    // batchMax + 1 appends in one turn: the full batch does not wait for the delay, the last one does.
+    // batchMax + 1 appends in one turn: the full batch does not wait for the delay, the last one
+    // does. (A delay of 200 ms, so the two cannot share a transaction by timing alone.)
     const dir2 = join(tempDir("jamgate-log-"), "log");
-    const log2 = openLog(dir2);
+    const log2 = openLog(dir2, 200);
     const entry = accepted(keys[0]!, 0);
-    let window = EMPTY_WINDOW;
     const many: Promise<LogEntry>[] = [];
-    for (let seq = 0; seq <= logLimits.batchMax; seq++) {
-      window = acceptSeq(window, seq);
-      many.push(log2.append({ ...entry, seq }, window));
-    }
+    for (let seq = 0; seq <= logLimits.batchMax; seq++) many.push(log2.append({ ...entry, seq }));
     await Promise.all(many);
     await log2.close();
     expect((await lastTxnId(dir2)) - base).toBe(2);
+  });
+
+  it("keeps a failed transaction's seqs out of the window, on disk and in what it reports, while later appends go on", async () => {
+    const dir = tempDir();
+    const log = openLog(dir, 20);
+    const key = generateDeviceKey();
+    await log.append(accepted(key, 0));
+    // One batch that fails as a whole: its first record has a key LMDB refuses (over its largest
+    // key), so the transaction fails before it writes anything; then seqs 1 and 2 of the device.
+    const poison = { ...accepted(key, 0), deviceId: "f".repeat(4_000) };
+    const failing = [log.append(poison), log.append(accepted(key, 1)), log.append(accepted(key, 2))].map((p) => p.then(() => "written", () => "failed"));
+    // While they are on their way they count: a copy arriving meanwhile is a replay.
+    expect(log.window(key.deviceId)).toEqual([0, 1, 2].reduce(acceptSeq, EMPTY_WINDOW));
+    expect(await Promise.all(failing)).toEqual(["failed", "failed", "failed"]);
+    expect(log.window(key.deviceId)).toEqual(acceptSeq(EMPTY_WINDOW, 0));
+    // A later batch writes the window on disk plus its own seq, not the seqs that failed.
+    const later = log.append(accepted(key, 3));
+    expect(log.window(key.deviceId)).toEqual([0, 3].reduce(acceptSeq, EMPTY_WINDOW));
+    await later;
+    await log.close();
+    const reopened = openLog(dir);
+    expect(reopened.window(key.deviceId)).toEqual([0, 3].reduce(acceptSeq, EMPTY_WINDOW));
+    expect([...reopened.all()].map((e) => e.seq).sort()).toEqual([0, 3]);
   });
 
   it("marks a package submitted by writing its member list, not by rewriting the envelopes", async () => {

@@ -23,7 +23,7 @@
  */
 import { type Database, type DatabaseOptions, open, type RootDatabase } from "lmdb";
 import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
-import { EMPTY_WINDOW, type SeqWindow } from "./window.ts";
+import { acceptSeq, EMPTY_WINDOW, judgeSeq, type SeqWindow } from "./window.ts";
 
 /** Reserved address space for the log; LMDB takes disk only as it is used. */
 const MAP_SIZE_BYTES = 16 * 1024 ** 3;
@@ -45,7 +45,6 @@ interface QueuedAppend {
   readonly entry: NewLogEntry;
   readonly order: number;
   readonly record: Uint8Array;
-  readonly window: SeqWindow;
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
 }
@@ -145,6 +144,8 @@ export class DurableLog {
   private nextOrder = 0;
   /** Appends waiting for the next group commit (at most logLimits.batchMax). */
   private queued: QueuedAppend[] = [];
+  /** Batches handed to LMDB whose outcome is not known yet: their seqs are accepted, not yet durable. */
+  private readonly committing = new Set<readonly QueuedAppend[]>();
   private commitTimer: NodeJS.Timeout | null = null;
   /** Entries converted from a version 1 data dir when it was opened (0 for a new or version 2 one). */
   readonly migratedEntries: number;
@@ -169,24 +170,36 @@ export class DurableLog {
     for (const { value } of this.records.getRange()) this.nextOrder = Math.max(this.nextOrder, decodeLogRecord(value).order + 1);
   }
 
+  /**
+   * The device's window: the seqs on disk and those of its appends still on their way there
+   * (queued or being committed). Not those of a failed append: after a failed transaction the
+   * gateway takes its window from here again, so the device's resend is new, not a replay.
+   */
   window(deviceId: string): SeqWindow {
+    let w = this.storedWindow(deviceId);
+    for (const batch of [...this.committing, this.queued]) for (const q of batch) if (q.entry.deviceId === deviceId) w = withSeq(w, q.entry.seq);
+    return w;
+  }
+
+  /** The window on disk (in a write transaction: including that transaction's writes). */
+  private storedWindow(deviceId: string): SeqWindow {
     const w = this.windows.get(deviceId);
     return w === undefined ? EMPTY_WINDOW : { highest: w.highest, below: BigInt(`0x${w.below}`) };
   }
 
   /**
-   * Appends an accepted envelope and the device's new window; resolves once both are on disk.
-   * The caller has already moved its in-memory window, so a second copy of the envelope arriving
-   * before this resolves is judged a replay. Appends made within the commit delay (logLimits.commitDelayMs) share
-   * one transaction (record and window of each together, so a crash keeps both or neither) and
-   * one disk sync.
+   * Appends an accepted envelope and adds its seq to the device's window on disk; resolves once
+   * both are on disk. The caller has already moved its in-memory window, so a second copy of the
+   * envelope arriving before this resolves is judged a replay. Appends made within the commit
+   * delay (logLimits.commitDelayMs) share one transaction (record and window of each together, so
+   * a crash keeps both or neither) and one disk sync.
    */
-  async append(entry: NewLogEntry, window: SeqWindow): Promise<LogEntry> {
+  async append(entry: NewLogEntry): Promise<LogEntry> {
     const order = this.nextOrder++;
     const record = encodeLogRecord({ ...entry, order });
     const stored = decodeLogRecord(record); // views into the one buffer kept, so the caller's copies can go
     await new Promise<void>((resolve, reject) => {
-      this.queued.push({ entry, order, record, window, resolve, reject });
+      this.queued.push({ entry, order, record, resolve, reject });
       if (this.queued.length >= logLimits.batchMax) this.commitQueued();
       else this.commitTimer ??= setTimeout(() => this.commitQueued(), this.commitDelayMs);
     });
@@ -200,11 +213,16 @@ export class DurableLog {
     const batch = this.queued;
     this.queued = [];
     if (batch.length === 0) return;
-    // A device's later window includes its earlier ones (the gateway moves it before appending): write only the last.
-    const windows = new Map<string, SeqWindow>();
-    for (const q of batch) windows.set(q.entry.deviceId, q.window);
+    this.committing.add(batch);
     this.root
       .transaction(() => {
+        // Each window on disk is the one on disk plus this batch's seqs, read in the transaction:
+        // never the gateway's in-memory window, which may hold the seq of an append whose
+        // transaction failed (written by a later batch, it would make the device's resend a replay).
+        // Reads first, writes after: lmdb-js commits an asynchronous transaction's writes made
+        // before its callback throws (measured with lmdb 3), so nothing may throw after the first write.
+        const windows = new Map<string, SeqWindow>();
+        for (const { entry } of batch) windows.set(entry.deviceId, withSeq(windows.get(entry.deviceId) ?? this.storedWindow(entry.deviceId), entry.seq));
         for (const q of batch) this.records.put([q.entry.deviceId, q.entry.seq], q.record);
         for (const [deviceId, w] of windows) this.windows.put(deviceId, { highest: w.highest, below: w.below.toString(16) });
       })
@@ -214,9 +232,11 @@ export class DurableLog {
       .then(() => this.root.flushed)
       .then(
         () => {
+          this.committing.delete(batch);
           for (const q of batch) q.resolve();
         },
         (e: unknown) => {
+          this.committing.delete(batch);
           for (const q of batch) q.reject(e);
         },
       );
@@ -330,4 +350,10 @@ function packageHashesOf(entries: readonly LogEntry[]): Set<string> {
   const hashes = new Set<string>();
   for (const e of entries) if (e.packageHash !== undefined) hashes.add(e.packageHash);
   return hashes;
+}
+
+/** `w` with `seq` accepted; unchanged if it already holds it or it is too old to tell apart. */
+function withSeq(w: SeqWindow, seq: number): SeqWindow {
+  const verdict = judgeSeq(w, seq);
+  return verdict === "new" || verdict === "too-far-ahead" ? acceptSeq(w, seq) : w;
 }
