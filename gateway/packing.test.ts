@@ -17,7 +17,6 @@ import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
-import { acceptSeq, EMPTY_WINDOW } from "./window.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;
@@ -34,11 +33,17 @@ interface Submitted {
  * one refined package per core in each block (as a JAM core takes one report per block) and
  * accumulates it in the next one, settling every envelope.
  */
-function fakeNode(refineMs = REFINE_MS, refuseFirst = 0) {
+function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirst = 0) {
   let slot = 0;
   let refused = 0;
+  let refusedSubscriptions = 0;
   const blockSubscribers: ((b: BlockDescriptor) => void)[] = [];
   const statusSubscribers = new Map<string, (s: WorkPackageStatus) => void>();
+  const lastStatus = new Map<string, WorkPackageStatus>();
+  const emit = (hex: string, status: WorkPackageStatus) => {
+    lastStatus.set(hex, status);
+    statusSubscribers.get(hex)?.(status);
+  };
   const refinedOn = new Map<number, { hex: string; slot: number }[]>();
   const reported: string[] = [];
   const submitted: Submitted[] = [];
@@ -49,11 +54,11 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0) {
     slot++;
     const at = { headerHash: new Uint8Array(32).fill(slot % 256), slot };
     const report = { core: 0, reportHash: new Uint8Array(32), reportedIn: at };
-    for (const hex of reported.splice(0)) statusSubscribers.get(hex)?.({ kind: "accumulated", ...report, availableIn: at, accumulatedIn: at });
+    for (const hex of reported.splice(0)) emit(hex, { kind: "accumulated", ...report, availableIn: at, accumulatedIn: at });
     for (const queue of refinedOn.values()) {
       const next = queue.shift();
       if (next === undefined) continue;
-      statusSubscribers.get(next.hex)?.({ kind: "reported", ...report });
+      emit(next.hex, { kind: "reported", ...report });
       reported.push(next.hex);
       lag.push({ refinedSlot: next.slot, reportedSlot: slot });
     }
@@ -77,19 +82,27 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0) {
       const hex = Buffer.from(h).toString("hex");
       submitted.push({ at: performance.now(), slot, core });
       setTimeout(() => {
-        statusSubscribers.get(hex)?.({ kind: "refined", core, reportHash: new Uint8Array(32) });
+        emit(hex, { kind: "refined", core, reportHash: new Uint8Array(32) });
         const queue = refinedOn.get(core) ?? [];
         queue.push({ hex, slot });
         refinedOn.set(core, queue);
       }, refineMs);
       return h;
     },
+    // As the node does: the current status at once, then each change; refuses the first few (a node over its subscription bound).
     subscribeWorkPackageStatus: async (h: Uint8Array, cb: (s: WorkPackageStatus) => void) => {
-      statusSubscribers.set(Buffer.from(h).toString("hex"), cb);
+      if (refusedSubscriptions < refuseSubscriptionsFirst) {
+        refusedSubscriptions++;
+        throw new Error("more than 4096 status subscriptions");
+      }
+      const hex = Buffer.from(h).toString("hex");
+      statusSubscribers.set(hex, cb);
+      const current = lastStatus.get(hex);
+      if (current !== undefined) cb(current);
       return () => {};
     },
   } as unknown as NodeApi;
-  return { api, submitted, lag, appendedSeqs: [] as number[], refusals: () => refused, currentSlot: () => slot, stop: () => clearInterval(timer) };
+  return { api, submitted, lag, appendedSeqs: [] as number[], refusals: () => refused, subscriptionRefusals: () => refusedSubscriptions, currentSlot: () => slot, stop: () => clearInterval(timer) };
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -119,15 +132,12 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
     rmSync(dir, { recursive: true, force: true });
   });
   settlement.start();
-  const windows = new Map<string, typeof EMPTY_WINDOW>();
   const until = performance.now() + slots * SLOT_MS;
   for (let seq = 0; performance.now() < until; seq++) {
     for (let d = 0; d < 40; d++) {
       const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
-      const window = acceptSeq(windows.get(deviceId) ?? EMPTY_WINDOW, seq);
-      windows.set(deviceId, window);
       node.appendedSeqs.push(seq);
-      settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }, window));
+      settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }));
     }
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -185,5 +195,19 @@ describe("packing", () => {
     expect(new Set(receipts).size).toBe(receipts.length);
     expect(receipts.length).toBe(appended);
     expect(node.refusals()).toBe(2);
+  });
+
+  it("follows a package again when the node refuses to subscribe to its status, and settles every envelope once", async () => {
+    const node = fakeNode(REFINE_MS, 0, 3);
+    const notices: DeviceNotice[] = [];
+    await load(node, 6, notices);
+    const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
+    const deadline = Date.now() + 15_000;
+    while (notices.length < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const receipts = notices.filter((n) => n.kind === "receipt").map((n) => `${n.deviceId}/${n.seq}`);
+    expect(notices.filter((n) => n.kind === "error")).toEqual([]);
+    expect(new Set(receipts).size).toBe(receipts.length);
+    expect(receipts.length).toBe(appended);
+    expect(node.subscriptionRefusals()).toBe(3);
   });
 });

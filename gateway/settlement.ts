@@ -437,18 +437,30 @@ export class Settlement {
       this.inFlightSeqs.set(id, seqs);
     }
     let done = false;
-    void this.deps.api
-      .subscribeWorkPackageStatus(flight.hash, (status) => {
-        if (status.kind === "refined" && flight.packedAt !== null) this.sampleRefine(performance.now() - flight.packedAt);
-        if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
-        if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
-        done = true;
-        this.settleOrRetry(flight, status, 0);
-      })
-      .then((unsubscribe) => {
-        flight.unsubscribe = unsubscribe;
-        if (done) unsubscribe();
-      });
+    const watch = (attempt: number) =>
+      this.deps.api
+        .subscribeWorkPackageStatus(flight.hash, (status) => {
+          if (status.kind === "refined" && flight.packedAt !== null) this.sampleRefine(performance.now() - flight.packedAt);
+          if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
+          if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
+          done = true;
+          this.settleOrRetry(flight, status, 0);
+        })
+        .then(
+          (unsubscribe) => {
+            flight.unsubscribe = unsubscribe;
+            if (done) unsubscribe();
+          },
+          (e: unknown) => {
+            // The node refused the subscription (over its bound, or a remote node's connection
+            // dropped): the package is still the node's, so subscribe again later. The node sends
+            // the current status first, so nothing that happened meanwhile is missed.
+            const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
+            this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "cannot follow a package's status; trying again");
+            if (!done && !this.stopped) setTimeout(() => void watch(attempt + 1), delay).unref();
+          },
+        );
+    void watch(0);
     return () => {
       done = true;
       flight.unsubscribe?.();
