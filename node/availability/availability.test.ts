@@ -4,6 +4,7 @@
  * WebSocket), refused chunks and assurances, retention.
  */
 import { AvailabilityAssurance } from "@typeberry/lib/block";
+import { open } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
 import { COUNTER_KEY, counterPayload, NOTE_KEY, readU64 } from "../../services/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
@@ -54,6 +55,34 @@ describe("availability", () => {
       expect([...back.segmentsRoot]).toEqual([...c.segmentsRoot]);
       expect(back.path.map((p) => [...p])).toEqual(c.path.map((p) => [...p]));
     }
+  });
+
+  it("moves the chunks of a data dir made before (msgpack, \"da-chunks\") to the binary database when it opens, and drops the old one", async () => {
+    const dir = tempDir("jamgate-chunks-v1-");
+    const chunks = [5_000, 40, 684].map((bytes, i) => ({ chunk: new Uint8Array(bytes).map((_, j) => (i * 7 + j) % 253), segmentsRoot: new Uint8Array(32).fill(i + 9), path: [new Uint8Array(32).fill(i), new Uint8Array(64).fill(i + 100)] }));
+    // The layout before: the chunk object as lmdb-js's default (msgpack) encoding stores it.
+    const v1 = open({ path: dir, compression: false });
+    const old = v1.openDB<unknown, string>({ name: "da-chunks" });
+    for (const [i, c] of chunks.entries()) old.putSync(`${"cd".repeat(32)}:${i}`, c);
+    await v1.close();
+    const store = new Store(dir);
+    cleanups.push(() => store.close());
+    expect(store.migratedChunks).toBe(3);
+    for (const [i, c] of chunks.entries()) {
+      const back = store.chunk("cd".repeat(32), i)!;
+      expect(Buffer.from(back.chunk).equals(Buffer.from(c.chunk))).toBe(true);
+      expect([...back.segmentsRoot]).toEqual([...c.segmentsRoot]);
+      expect(back.path.map((p) => [...p])).toEqual(c.path.map((p) => [...p]));
+    }
+    await store.close();
+    const after = open({ path: dir, compression: false });
+    expect([...after.getKeys()]).not.toContain("da-chunks");
+    await after.close();
+    // Opened again: nothing left to move.
+    const again = new Store(dir);
+    cleanups.push(() => again.close());
+    expect(again.migratedChunks).toBe(0);
+    expect(again.chunk("cd".repeat(32), 2)!.chunk).toHaveLength(684);
   });
 
   it("accumulates when one validator in six withholds its chunk (5 > 2·6/3)", async () => {

@@ -9,6 +9,13 @@ import { fromHex, toHex } from "../codec/jam.ts";
 /** Largest LMDB map: LMDB reserves address space, not disk, up front. */
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
 
+/** The chunk database of data dirs made before 2026-11-29 (msgpack objects), moved to "da-chunks-v2" on open. */
+const CHUNKS_V1_DB = "da-chunks";
+/** Chunk bytes moved per transaction at most (and one chunk more): LMDB holds a transaction's written pages in memory until it commits. */
+const CHUNK_MIGRATION_TXN_BYTES = 64 * 1024 ** 2;
+/** Chunks read per transaction at most (the keys are listed first). */
+const CHUNK_MIGRATION_TXN_KEYS = 1_024;
+
 export interface StoredBlock {
   readonly slot: number;
   readonly hash: Uint8Array;
@@ -120,8 +127,43 @@ export class Store {
     this.daByPackage = this.root.openDB({ name: "da-by-package" });
     this.daBySlot = this.root.openDB({ name: "da-by-slot" });
     // Binary (see encodeStoredChunk): msgpack copied each multi-MB chunk once more on the way in.
-    // "da-chunks" (msgpack) of data dirs made before is no longer read.
     this.chunks = this.root.openDB({ name: "da-chunks-v2", encoding: "binary" });
+    this.migratedChunks = this.migrateChunksV1();
+  }
+
+  /** Chunks moved from a data dir's version 1 chunk database when it was opened (0 for a new or converted one). */
+  readonly migratedChunks: number;
+
+  /**
+   * Data dirs made before 2026-11-29 hold their chunks as msgpack objects in "da-chunks". They are
+   * moved to "da-chunks-v2" (same keys) in transactions of about {@link CHUNK_MIGRATION_TXN_BYTES},
+   * each writing the new form and deleting the old one, so a crash midway resumes where it stopped
+   * and no chunk is in neither. The emptied old database is then dropped.
+   */
+  private migrateChunksV1(): number {
+    // Named databases are the keys of the root one (a dozen here): this asks without creating it.
+    // (doesExist says false for a database's key.)
+    if (![...this.root.getKeys()].includes(CHUNKS_V1_DB)) return 0;
+    const old = this.root.openDB<StoredChunk, string>({ name: CHUNKS_V1_DB });
+    let moved = 0;
+    for (let done = false; !done; ) {
+      this.root.transactionSync(() => {
+        let bytes = 0;
+        const keys = [...old.getKeys({ limit: CHUNK_MIGRATION_TXN_KEYS })];
+        done = keys.length === 0;
+        for (const key of keys) {
+          const c = old.get(key)!;
+          const chunk = { chunk: new Uint8Array(c.chunk), segmentsRoot: new Uint8Array(c.segmentsRoot), path: c.path.map((p) => new Uint8Array(p)) };
+          this.putStoredChunk(key, chunk);
+          old.removeSync(key);
+          moved++;
+          bytes += chunk.chunk.length;
+          if (bytes >= CHUNK_MIGRATION_TXN_BYTES) break;
+        }
+      });
+    }
+    old.dropSync();
+    return moved;
   }
 
   genesisHash(): Uint8Array | null {
@@ -249,12 +291,16 @@ export class Store {
   }
 
   putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
+    this.putStoredChunk(`${erasureRoot}:${index}`, chunk);
+  }
+
+  private putStoredChunk(key: string, chunk: StoredChunk): void {
     // putSync copies the value into the transaction before it returns, so one buffer serves every
     // chunk: a new one per chunk was 3× each bundle (39 MB per full package on the tiny chain) of
     // short-lived ArrayBuffers, and each such ~64 MB set off a full garbage collection.
     const bytes = storedChunkBytes(chunk);
     if (this.chunkScratch.length < bytes) this.chunkScratch = new Uint8Array(bytes);
-    this.chunks.putSync(`${erasureRoot}:${index}`, encodeStoredChunk(chunk, this.chunkScratch));
+    this.chunks.putSync(key, encodeStoredChunk(chunk, this.chunkScratch));
   }
 
   hasChunk(erasureRoot: string, index: number): boolean {
