@@ -20,10 +20,14 @@ import { tinyParams } from "../node/chain/params.ts";
 import { JamNode, type NodeLogger } from "../node/node.ts";
 import { waitForStatus } from "../node/testing/fixtures.ts";
 import { BENCH_SERVICE_ID, benchSubmitter, deviceKeys, ENVELOPES_MODULE_URL, envelopePackage, envelopePayload, maxEnvelopesPerPackage, variant } from "./lib/envelopes-gen.ts";
-import { fmt, machine, median, max, min, numberArg, summarize, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, median, max, min, summarize, table } from "./lib/stats.ts";
 import { accumulateProbe, SERVICE_NAME } from "./services/envelopes.ts";
 
-const ROUNDS = numberArg("rounds", 7);
+const flags = parseFlags("bench/block.ts", "Block production time with 0, 1 and 2 full reports per block on the tiny chain.", {
+  rounds: { kind: "number", default: 7, help: "rounds, each producing the blocks of every case" },
+});
+const ROUNDS = flags.rounds;
 const params = tinyParams;
 const W_R = params.maxReportResultsBytes;
 

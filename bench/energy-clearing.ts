@@ -16,11 +16,17 @@
 import { seededRandom } from "../devices/simulate.ts";
 import { clearInterval, type GridPrices, MARKET_MODES, type Order } from "../services/energy-trading/market.ts";
 import { type MeteredEnergy, settleInterval } from "../services/energy-trading/settlement.ts";
-import { fmt, machine, max, median, numberArg, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, max, median, table } from "./lib/stats.ts";
 
-const RUNS = numberArg("runs", 7);
-const WARMUPS = numberArg("warmups", 2);
-const SEED = numberArg("seed", 1);
+const flags = parseFlags("bench/energy-clearing.ts", "Clearing and settling one market interval of the energy-trading service, in each market mode.", {
+  runs: { kind: "number", default: 7, help: "timed runs per size and mode" },
+  warmups: { kind: "number", default: 2, help: "uncounted runs before them" },
+  seed: { kind: "number", default: 1, help: "seed of the pseudo-random order books" },
+});
+const RUNS = flags.runs;
+const WARMUPS = flags.warmups;
+const SEED = flags.seed;
 const SIZES = [100, 1_000, 10_000];
 /** 0.30 per kWh from the grid, 0.08 per kWh to it. */
 const GRID: GridPrices = { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 };

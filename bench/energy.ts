@@ -22,9 +22,13 @@ import { accumulate, ALWAYS_ACCUMULATE_GAS } from "../services/energy-trading/ac
 import { encodeEnvelopesItem } from "../services/energy-trading/payload.ts";
 import { refine } from "../services/energy-trading/refine.ts";
 import { CONFIG_KEY, encodeHouseholds, encodeMarketConfig, encodeMetered, encodeOrderPage, HOUSEHOLDS_KEY, type MarketConfig, MARKET_MODES, meteredKey, type OrderPage, ordersPageKey } from "../services/energy-trading/storage.ts";
-import { fmt, machine, median, numberArg, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, median, table } from "./lib/stats.ts";
 
-const RUNS = numberArg("runs", 7);
+const flags = parseFlags("bench/energy.ts", "The energy-trading service's own costs, in its real accumulate and refine.", {
+  runs: { kind: "number", default: 7, help: "timed runs of each case" },
+});
+const RUNS = flags.runs;
 const START_MS = 1_750_000_000_000;
 const INTERVAL_MS = 900_000;
 

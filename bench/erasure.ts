@@ -22,10 +22,14 @@ import { BytesBlob } from "@typeberry/lib/bytes";
 import { FixedSizeArray } from "@typeberry/lib/collections";
 import { decodeDataAndTrim, initEc, padAndEncodeData } from "@typeberry/lib/erasure-coding";
 import { encodeChunks, type ErasureParams, erasureParams, erasureRoot, MAX_DATA_BYTES, recoverData, rsHeapBytes } from "../node/availability/erasure.ts";
-import { fmt, machine, max, median, min, numberArg, summarize, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, max, median, min, summarize, table } from "./lib/stats.ts";
 import { pseudoRandomBytes } from "../node/testing/bytes.ts";
 
-const RUNS = numberArg("runs", 5);
+const flags = parseFlags("bench/erasure.ts", "Erasure coding of a full work-package bundle on one core (node/availability/erasure.ts, and typeberry's for comparison).", {
+  runs: { kind: "number", default: 5, help: "timed runs of each case, after one warm-up run" },
+});
+const RUNS = flags.runs;
 const TYPEBERRY_BYTES = 684_000;
 
 const bytes = pseudoRandomBytes;

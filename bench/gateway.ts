@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
- *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags "--max-semi-space-size=64"]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"]
  *        [--trace-out /tmp/gw-trace.json]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
@@ -40,42 +40,59 @@ import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
 import { type ProfileSummary, summarizeProfile } from "./lib/cpuprofile.ts";
 import { benchDevice, signedEnvelopes } from "./lib/devices.ts";
 import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./lib/proc.ts";
-import { fmt, machine, max, median, min, numberArg, percentile, stringArg, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 import { VerifyCeiling } from "./lib/verify-ceiling.ts";
 import type { PackageTrace } from "./lib/gateway-server.ts";
 
-const DEVICES = numberArg("devices", 1_000);
-const RATE = numberArg("rate", 5_000);
-const DURATION_S = numberArg("duration", 30);
-const WARMUP_S = numberArg("warmup", 5);
-const DRAIN_S = numberArg("drain", 15);
-const SLOT_MS = numberArg("slot-ms", 1_000);
-const BATCH_MS = numberArg("batch-ms", 200);
-const READINGS = numberArg("readings", 60);
-const CEILING_RUNS = numberArg("ceiling-runs", 2);
-const AEDES_S = numberArg("aedes-seconds", 5);
-const VERIFY_S = numberArg("verify-seconds", 3);
-const PROFILE_DIR = stringArg("cpu-prof");
-/** The simulated devices' MQTT client: "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) or "mqtt.js"; both put the same packets on the wire, raw takes less of the CPU the gateway shares with it here. */
-const CLIENT = stringArg("client") ?? "raw";
-/** What-if, not the gateway as shipped: aedes's mqemitter concurrency (brokerLimits.concurrency = 0, no queue; it was 1,000 until it crashed at 5,000/s). */
-const WHAT_IF_MQ = stringArg("what-if-mq-concurrency");
-/** What-if, not the gateway as shipped: settlementLimits.packagesInFlightMax (4). */
-const WHAT_IF_IN_FLIGHT = stringArg("what-if-in-flight");
-/** What-if, not the gateway as shipped: "deadline" packs every --batch-ms instead of once per slot, aligned to blocks. */
-const WHAT_IF_PACKING = stringArg("what-if-packing");
-/** What-if, not the gateway as shipped: settlementLimits.leadMarginMs (100). */
-const WHAT_IF_LEAD_MARGIN = stringArg("what-if-lead-margin");
-/** What-if, not the gateway as shipped: extra node/V8 flags for the gateway process, space-separated (e.g. "--max-semi-space-size=64"). */
-const WHAT_IF_NODE_FLAGS = stringArg("what-if-node-flags");
-/** Writes the gateway run's package and block trace and the per-second timeline as JSON here. */
-const TRACE_OUT = stringArg("trace-out");
+const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopback, with its ceilings measured in the same run.", {
+  devices: { kind: "number", default: 1_000, help: "simulated devices, one MQTT client each" },
+  rate: { kind: "number", default: 5_000, help: "envelopes offered per second, in total (open loop)" },
+  duration: { kind: "number", default: 30, help: "seconds measured, after the warm-up" },
+  warmup: { kind: "number", default: 5, help: "seconds of load before the measured part" },
+  drain: { kind: "number", default: 15, help: "seconds to wait for receipts after the last publish" },
+  "slot-ms": { kind: "number", default: 1_000, help: "the node's slot, ms" },
+  "batch-ms": { kind: "number", default: 200, help: "the gateway's batch deadline, ms" },
+  readings: { kind: "number", default: 60, help: "meter readings per envelope" },
+  "ceiling-runs": { kind: "number", default: 2, help: "ceiling runs (verify, bare aedes) before the gateway run, and as many after" },
+  "aedes-seconds": { kind: "number", default: 5, help: "seconds measured in each bare-aedes ceiling run" },
+  "verify-seconds": { kind: "number", default: 3, help: "seconds of each Ed25519 verify ceiling (1 thread, then all cores)" },
+  // "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) or "mqtt.js": both put the same packets on the wire, raw takes less of the CPU the gateway shares with it here.
+  client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the simulated devices' MQTT client" },
+  "cpu-prof": { kind: "string", default: null, valueName: "DIR", help: "profile the gateway process into DIR and print its top functions" },
+  "trace-out": { kind: "string", default: null, valueName: "FILE", help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE" },
+  // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
+  // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
+  "what-if-mq-concurrency": { kind: "number", default: null, help: "what-if: aedes's mqemitter concurrency (brokerLimits.concurrency)" },
+  "what-if-in-flight": { kind: "number", default: null, help: "what-if: settlementLimits.packagesInFlightMax" },
+  "what-if-packing": { kind: "string", default: null, choices: ["deadline"], help: "what-if: pack every --batch-ms instead of once per slot, aligned to blocks" },
+  "what-if-lead-margin": { kind: "number", default: null, help: "what-if: settlementLimits.leadMarginMs (100 as shipped)" },
+  "what-if-node-flags": { kind: "string", default: null, valueName: "FLAGS", help: 'what-if: extra node/V8 flags for the gateway process, space-separated, after "=": --what-if-node-flags="--max-semi-space-size=64"' },
+});
+const DEVICES = flags.devices;
+const RATE = flags.rate;
+const DURATION_S = flags.duration;
+const WARMUP_S = flags.warmup;
+const DRAIN_S = flags.drain;
+const SLOT_MS = flags["slot-ms"];
+const BATCH_MS = flags["batch-ms"];
+const READINGS = flags.readings;
+const CEILING_RUNS = flags["ceiling-runs"];
+const AEDES_S = flags["aedes-seconds"];
+const VERIFY_S = flags["verify-seconds"];
+const PROFILE_DIR = flags["cpu-prof"];
+const CLIENT = flags.client;
+const WHAT_IF_MQ = flags["what-if-mq-concurrency"];
+const WHAT_IF_IN_FLIGHT = flags["what-if-in-flight"];
+const WHAT_IF_PACKING = flags["what-if-packing"];
+const WHAT_IF_LEAD_MARGIN = flags["what-if-lead-margin"];
+const WHAT_IF_NODE_FLAGS = flags["what-if-node-flags"];
+const TRACE_OUT = flags["trace-out"];
 const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
 const CORES = availableParallelism();
 
 if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000) throw new Error("bounded: at most 250,000 devices, 120 s and 50,000 envelopes/s");
-if (CLIENT !== "raw" && CLIENT !== "mqtt.js") throw new Error(`--client must be raw or mqtt.js, not ${CLIENT}`);
 
 const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -186,7 +203,7 @@ async function gatewayRun() {
   }
   const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")), ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
   try {
-    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ), inFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT), packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN) });
+    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
@@ -271,9 +288,11 @@ if (TRACE_OUT !== null) writeFileSync(TRACE_OUT, JSON.stringify({ trace: g.trace
 // --- report ------------------------------------------------------------------------------------
 const r = g.run;
 const readingsPerS = r.settledPerS * READINGS;
+// Whole 5 s windows of the measured part (bench/lib/loadgen.ts); a --duration under 5 s has none, shown as "—" (null in the JSON).
+const hasWindows = r.windows.length > 0;
 const w = (k: "offered" | "accepted" | "settled") => {
   const xs = r.windows.map((x) => x[k]);
-  return `${fmt(median(xs))} (${fmt(min(xs))}–${fmt(max(xs))})`;
+  return hasWindows ? `${fmt(median(xs))} (${fmt(min(xs))}–${fmt(max(xs))})` : "—";
 };
 const vAll = median(verifyAll);
 const v1 = median(verify1);
@@ -294,7 +313,7 @@ console.log(
       ["envelopes offered (PUBLISH sent)", fmt(r.offeredPerS), w("offered")],
       ["envelopes accepted (PUBACK)", fmt(r.acceptedPerS), w("accepted")],
       ["envelopes settled (receipt)", fmt(r.settledPerS), w("settled")],
-      ["readings settled", fmt(readingsPerS), `${fmt(median(r.windows.map((x) => x.settled)) * READINGS)}`],
+      ["readings settled", fmt(readingsPerS), hasWindows ? fmt(median(r.windows.map((x) => x.settled)) * READINGS) : "—"],
     ],
   ),
 );
@@ -409,7 +428,7 @@ console.log(
     acceptedPerS: round(r.acceptedPerS),
     settledPerS: round(r.settledPerS),
     readingsPerS: round(readingsPerS),
-    settledPerSWindows: { median: median(r.windows.map((x) => x.settled)), min: min(r.windows.map((x) => x.settled)), max: max(r.windows.map((x) => x.settled)) },
+    settledPerSWindows: hasWindows ? { median: median(r.windows.map((x) => x.settled)), min: min(r.windows.map((x) => x.settled)), max: max(r.windows.map((x) => x.settled)) } : null,
     receiptMs: { p50: round(r.receiptMs.p50), p99: round(r.receiptMs.p99) },
     receiptSlots: { p50: round(r.receiptMs.slots.p50, 2), p99: round(r.receiptMs.slots.p99, 2) },
     ackMs: { p50: round(r.ackMs.p50), p99: round(r.ackMs.p99) },
@@ -426,10 +445,10 @@ console.log(
     crashed: g.crashed === null ? null : { afterS: round(g.crashed.afterS), error: g.crashed.stack.split("\n")[0] },
     targetMet: met,
     profiled: PROFILE_DIR !== null,
-    whatIfMqConcurrency: WHAT_IF_MQ === null ? null : Number(WHAT_IF_MQ),
-    whatIfInFlight: WHAT_IF_IN_FLIGHT === null ? null : Number(WHAT_IF_IN_FLIGHT),
+    whatIfMqConcurrency: WHAT_IF_MQ,
+    whatIfInFlight: WHAT_IF_IN_FLIGHT,
     whatIfPacking: WHAT_IF_PACKING,
     whatIfNodeFlags: WHAT_IF_NODE_FLAGS,
-    whatIfLeadMargin: WHAT_IF_LEAD_MARGIN === null ? null : Number(WHAT_IF_LEAD_MARGIN),
+    whatIfLeadMargin: WHAT_IF_LEAD_MARGIN,
   }),
 );

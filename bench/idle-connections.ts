@@ -27,21 +27,30 @@
  */
 import type { ProfileSummary } from "./lib/cpuprofile.ts";
 import { Child, gitRevision, openFilesLimit } from "./lib/proc.ts";
-import { fmt, machine, median, numberArg, stringArg, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, median, table } from "./lib/stats.ts";
 
-const CONNECTIONS = numberArg("connections", 10_000);
-const STEPS = numberArg("steps", 4);
-const PER_PROCESS = numberArg("per-process", 5_000);
-const HOLD_S = numberArg("hold", 10);
-const KEEPALIVE_S = numberArg("keepalive", 1_200);
-const SLOT_MS = numberArg("slot-ms", 1_000);
-const SAMPLES = numberArg("samples", 3);
-/** The devices' MQTT client (bench/lib/loadgen.ts): "raw" (bench/lib/raw-mqtt.ts) or "mqtt.js". */
-const CLIENT = stringArg("client") ?? "raw";
+const flags = parseFlags("bench/idle-connections.ts", "10,000 concurrent idle device connections to the gateway on loopback, and what they cost it.", {
+  connections: { kind: "number", default: 10_000, help: "devices connected, each registered on the ledger with its own key" },
+  steps: { kind: "number", default: 4, help: "equal steps of connections, memory read after each" },
+  "per-process": { kind: "number", default: 5_000, help: "clients per client process at most (one fd each)" },
+  hold: { kind: "number", default: 10, help: "seconds all connections sit idle, main thread profiled" },
+  keepalive: { kind: "number", default: 1_200, help: "the clients' MQTT keepalive, s" },
+  "slot-ms": { kind: "number", default: 1_000, help: "the node's slot, ms" },
+  samples: { kind: "number", default: 3, help: "memory reads per point (the median is shown)" },
+  client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the devices' MQTT client (bench/lib/loadgen.ts)" },
+});
+const CONNECTIONS = flags.connections;
+const STEPS = flags.steps;
+const PER_PROCESS = flags["per-process"];
+const HOLD_S = flags.hold;
+const KEEPALIVE_S = flags.keepalive;
+const SLOT_MS = flags["slot-ms"];
+const SAMPLES = flags.samples;
+const CLIENT = flags.client;
 const TARGET = 10_000;
 
 if (CONNECTIONS > 19_000) throw new Error("bounded: at most 19,000 connections (the gateway process's fd limit here is 20,000)");
-if (CLIENT !== "raw" && CLIENT !== "mqtt.js") throw new Error(`--client must be raw or mqtt.js, not ${CLIENT}`);
 
 const progress = (msg: string) => process.stderr.write(`[idle-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

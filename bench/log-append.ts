@@ -20,12 +20,22 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DurableLog, type LogEntry } from "../gateway/log.ts";
 import { gitRevision } from "./lib/proc.ts";
-import { fmt, machine, median, numberArg, percentile, stringArg, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, median, percentile, table } from "./lib/stats.ts";
 
-const RATE = numberArg("rate", 3_000);
-const SECONDS = numberArg("seconds", 10);
-const ROUNDS = numberArg("rounds", 2);
-const DELAYS = (stringArg("delays") ?? "0,5").split(",").map(Number);
+const flags = parseFlags("bench/log-append.ts", "The durable log's cost per accepted envelope, with and without group commit, side by side.", {
+  rate: { kind: "number", default: 3_000, help: "appends per second" },
+  seconds: { kind: "number", default: 10, help: "seconds per run" },
+  rounds: { kind: "number", default: 2, help: "rounds, each running every delay once" },
+  delays: { kind: "numbers", default: [0, 5], help: "commit delays to compare, ms (0 = a commit per event-loop turn)" },
+  // Set by this script when it runs itself as a child process for one configuration.
+  child: { kind: "boolean", help: "internal: run one configuration and print its result as JSON" },
+  delay: { kind: "number", default: 0, help: "internal: the child's commit delay, ms" },
+});
+const RATE = flags.rate;
+const SECONDS = flags.seconds;
+const ROUNDS = flags.rounds;
+const DELAYS = flags.delays;
 const DEVICES = 1_000;
 /** Settled entries are removed this many at a time (about a package's worth at 3,000/s). */
 const REMOVE_BATCH = 1_500;
@@ -114,8 +124,8 @@ async function child(delayMs: number): Promise<ChildResult> {
   };
 }
 
-if (process.argv.includes("--child")) {
-  const result = await child(numberArg("delay", 0));
+if (flags.child) {
+  const result = await child(flags.delay);
   process.stdout.write(JSON.stringify(result));
 } else {
   const self = fileURLToPath(import.meta.url);

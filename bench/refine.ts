@@ -30,10 +30,15 @@ import {
   maxEnvelopesPerPackage,
   variant,
 } from "./lib/envelopes-gen.ts";
-import { fmt, machine, median, numberArg, summarize, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, median, summarize, table } from "./lib/stats.ts";
 
-const RUNS = numberArg("runs", 7);
-const CEILING_VERIFIES = numberArg("ceiling-verifies", 4_000);
+const flags = parseFlags("bench/refine.ts", "Refine throughput of a full W_B-sized package of 1 KB signed envelopes (bench-envelopes).", {
+  runs: { kind: "number", default: 7, help: "timed runs of each case" },
+  "ceiling-verifies": { kind: "number", default: 4_000, help: "envelopes verified through node/crypto/ed25519.ts for its single-core ceiling" },
+});
+const RUNS = flags.runs;
+const CEILING_VERIFIES = flags["ceiling-verifies"];
 const TARGET_S = 1.5;
 const params = tinyParams;
 const MB = 1e6;

@@ -18,12 +18,18 @@ import { RpcClient } from "../node/rpc/client.ts";
 import { startRpcServer } from "../node/rpc/server.ts";
 import { counterGenesis, counterItem, COUNTER_SERVICE_ID, packageFor, tempDir } from "../node/testing/fixtures.ts";
 import { COUNTER_KEY, counterPayload, readU64 } from "../services/counter/types.ts";
-import { fmt, machine, max, median, min, numberArg, percentile, table } from "./lib/stats.ts";
+import { parseFlags } from "./lib/args.ts";
+import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 import { seededRandom } from "../devices/simulate.ts";
 
-const SLOT_MS = numberArg("slot-ms", 1_000);
-const SEQUENTIAL_RPC = numberArg("packages", 20);
-const PAIRS = numberArg("pairs", 10);
+const flags = parseFlags("bench/rpc-latency.ts", "Submit → accumulated latency through the JIP-2 RPC server, next to the in-process NodeApi.", {
+  "slot-ms": { kind: "number", default: 1_000, help: "the node's slot, ms" },
+  packages: { kind: "number", default: 20, help: "packages submitted one at a time" },
+  pairs: { kind: "number", default: 10, help: "pairs of packages submitted at once, one per core" },
+});
+const SLOT_MS = flags["slot-ms"];
+const SEQUENTIAL_RPC = flags.packages;
+const PAIRS = flags.pairs;
 const RPC_PINGS = 50;
 
 const problems: string[] = [];

@@ -57,24 +57,3 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 export function machine(): { node: string; cpus: number; cpuModel: string; memGiB: number } {
   return { node: process.version, cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? "unknown", memGiB: Math.round(totalmem() / 1024 ** 3) };
 }
-
-/** Reads `--name=value` (or `--name value`) from argv; null when absent. */
-export function stringArg(name: string): string | null {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1]!;
-    if (argv[i]!.startsWith(`--${name}=`)) return argv[i]!.slice(name.length + 3);
-  }
-  return null;
-}
-
-/** Reads `--name=value` (or `--name value`) from argv as a number. */
-export function numberArg(name: string, fallback: number): number {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${name}` && argv[i + 1] !== undefined) return Number(argv[i + 1]);
-    if (a.startsWith(`--${name}=`)) return Number(a.slice(name.length + 3));
-  }
-  return fallback;
-}
