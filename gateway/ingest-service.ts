@@ -44,6 +44,13 @@ export interface IngestService {
    * any order (telemetry's replay window does; the energy market's counters must come in order).
    */
   readonly packagesInFlightPerDeviceMax?: number;
+  /**
+   * Envelope items one package may be split into (default 1). The node refines a package's items
+   * in parallel, a group of them per refine thread, so a large package split in two is refined in
+   * about half the time. Only for a service whose accumulate takes a package's items together
+   * (telemetry keeps one outcome per package).
+   */
+  readonly itemsPerPackageMax?: number;
   /** Registrations in one package (the service's per-item bound). */
   readonly registrationsPerPackageMax: number;
   /** Why a registration request cannot be taken (e.g. an agent without its household), or null. */

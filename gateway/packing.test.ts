@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { type DeviceNotice, Settlement } from "./settlement.ts";
+import { type DeviceNotice, Settlement, splitAtDevices } from "./settlement.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;
@@ -152,6 +152,22 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
 }
 
 describe("packing", () => {
+  it("splits a package's records into items at device boundaries, about equal in length", () => {
+    const records = (counts: number[]) => counts.flatMap((n, d) => Array.from({ length: n }, (_, seq) => ({ deviceId: `d${String(d).padStart(3, "0")}`, seq })));
+    const lengths = (r: { deviceId: string }[][]) => r.map((part) => part.length);
+    expect(lengths(splitAtDevices(records([3, 3, 3, 3]), 2))).toEqual([6, 6]);
+    expect(lengths(splitAtDevices(records([5, 2, 2, 3]), 2))).toEqual([7, 5]); // the cut at 6 moves to where device 1 ends
+    expect(lengths(splitAtDevices(records([12]), 2))).toEqual([12]); // one device: one item
+    expect(lengths(splitAtDevices(records([3, 3, 3]), 1))).toEqual([9]);
+    expect(lengths(splitAtDevices(records([2, 2, 2, 2, 2, 2]), 3))).toEqual([4, 4, 4]);
+    for (const parts of [1, 2, 3]) {
+      const r = records([4, 1, 7, 2, 2, 9]);
+      const split = splitAtDevices(r, parts);
+      expect(split.flat()).toEqual(r);
+      for (let i = 1; i < split.length; i++) expect(split[i]![0]!.deviceId).not.toBe(split[i - 1]!.at(-1)!.deviceId);
+    }
+  });
+
   it("packs every batch deadline until it knows refine's time, then once per slot, one package per core", async () => {
     const node = fakeNode();
     const packings = await load(node, 12);

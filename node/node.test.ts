@@ -5,7 +5,7 @@ import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMess
 import type { NodeApi } from "./api.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
 import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
-import { JamNode, PACKAGES_QUEUED_PER_CORE_MAX } from "./node.ts";
+import { groupItems, JamNode, PACKAGES_QUEUED_PER_CORE_MAX } from "./node.ts";
 import { fullParams } from "./chain/params.ts";
 import { buildWorkPackage } from "./intake/builder.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
@@ -80,6 +80,17 @@ describe("embedded node", () => {
     expect(await counter(node)).toBe(2n);
     const block = node.blockAt(status.kind === "accumulated" ? status.availableIn.slot : 0)!;
     expect(block.extrinsic.assurances.length).toBeGreaterThan((2 * 1023) / 3);
+  });
+
+  it("groups a package's items for parallel refine: consecutive, about equal in bytes, none empty", () => {
+    const spans = (bytes: number[], parts: number) => groupItems(bytes, parts).map((g) => [g.from, g.to, g.bytes]);
+    expect(spans([500, 500], 2)).toEqual([[0, 1, 500], [1, 2, 500]]);
+    expect(spans([10, 1, 1, 1], 2)).toEqual([[0, 1, 10], [1, 4, 3]]);
+    expect(spans([1, 1, 1, 10], 2)).toEqual([[0, 3, 3], [3, 4, 10]]);
+    expect(spans([4, 4, 4, 4], 2)).toEqual([[0, 2, 8], [2, 4, 8]]);
+    expect(spans([7], 2)).toEqual([[0, 1, 7]]);
+    expect(spans([1, 2, 3], 1)).toEqual([[0, 3, 6]]);
+    expect(spans([], 2)).toEqual([[0, 0, 0]]);
   });
 
   it("refines both cores in parallel and accumulates both", async () => {

@@ -261,33 +261,45 @@ export class JamNode implements NodeApi {
     this.queuedBytes += pkg.bytes.length;
   }
 
-  /** Refines the next queued package of `core` if the core is idle and has room for a report. */
+  /**
+   * Refines the next queued package of `core` if the core is idle and has room for a report and a
+   * refine thread is free: its items in as many parallel tasks as threads are free (up to one per
+   * item), so each task starts at once and its watchdog times its run, not a wait for a thread.
+   */
   private pump(core: number): void {
     if (!this.running || this.refining[core] || this.ready[core]!.length >= REPORTS_READY_PER_CORE_MAX) return;
-    if (this.refinesInFlight >= this.pool.threads) return; // a thread frees up: pumpAll() retries
+    const free = this.pool.threads - this.refinesInFlight;
+    if (free <= 0) return; // a thread frees up: pumpAll() retries
     const pkg = this.queues[core]!.shift();
     if (pkg === undefined) return;
+    const tasks = Math.max(1, Math.min(pkg.workPackage.items.length, free));
     this.queuedBytes -= pkg.bytes.length;
     this.refining[core] = true;
-    this.refinesInFlight++;
-    void this.refine(pkg)
+    this.refinesInFlight += tasks;
+    void this.refine(pkg, tasks)
       .catch((e: unknown) => {
         this.log.error({ err: e, package: toHex(pkg.hash) }, "refine failed unexpectedly");
         this.fail(pkg, codedError("JG_ERR_REFINE_PANIC", e instanceof Error ? e.message : String(e)));
       })
       .finally(() => {
         this.refining[core] = false;
-        this.refinesInFlight--;
+        this.refinesInFlight -= tasks;
         this.pumpAll(core);
       });
   }
+
 
   /** Gives a free thread to the cores in turn, starting after `lastCore` for fairness. */
   private pumpAll(lastCore = -1): void {
     for (let i = 1; i <= this.params.coresCount; i++) this.pump((lastCore + i) % this.params.coresCount);
   }
 
-  private async refine(pkg: AcceptedPackage): Promise<void> {
+  /**
+   * Refines a package's items in `tasks` parallel groups of consecutive items, so a package of
+   * several items takes the time of its largest group rather than of all its items. A package's
+   * items are independent (GP 14.3: Ψ_R per item), and each keeps its own gas.
+   */
+  private async refine(pkg: AcceptedPackage, tasks: number): Promise<void> {
     const items = pkg.workPackage.items.map((item) => ({
       serviceId: item.service,
       moduleUrl: this.services.moduleUrl(item.codeHash.raw) ?? "",
@@ -296,14 +308,30 @@ export class JamNode implements NodeApi {
     }));
     const missing = items.find((i) => i.moduleUrl === "");
     if (missing !== undefined) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${missing.serviceId}`));
-    const outcome = await this.pool.run({ packageHash: pkg.hash, coreIndex: pkg.core, items, availability: { chain: this.params.name, bundle: pkg.bytes } });
-    if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
-    const failed = outcome.result.items.find((item) => !item.ok);
+    // The items in `tasks` groups of consecutive items, about equal in payload bytes; the group
+    // with the fewest bytes also erasure-codes the bundle once its items are refined.
+    const groups = groupItems(items.map((i) => i.payload.length), tasks);
+    const coder = groups.reduce((best, g, i) => (g.bytes < groups[best]!.bytes ? i : best), 0);
+    const outcomes = await Promise.all(
+      groups.map((g, i) =>
+        this.pool.run({
+          packageHash: pkg.hash,
+          coreIndex: pkg.core,
+          itemOffset: g.from,
+          items: items.slice(g.from, g.to),
+          availability: i === coder ? { chain: this.params.name, bundle: pkg.bytes } : null,
+        }),
+      ),
+    );
+    for (const outcome of outcomes) if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
+    const results = outcomes.flatMap((o) => (o.ok ? o.result.items : []));
+    const failed = results.find((item) => !item.ok);
     if (failed !== undefined && !failed.ok) return this.fail(pkg, codedError(failed.code, failed.detail));
-    const encoded = outcome.result.availability;
+    const coded = outcomes[coder]!;
+    const encoded = coded.ok ? coded.result.availability : undefined;
     if (encoded === undefined) throw new Error("refine succeeded but the worker did not erasure-code the bundle");
     const bundle = { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: encoded.erasureRoot };
-    const report = buildReport(this.params, pkg.workPackage, bundle, pkg.core, outcome.result.items);
+    const report = buildReport(this.params, pkg.workPackage, bundle, pkg.core, results);
     if (!report.ok) return this.fail(pkg, report.error);
     // The guarantor hands each validator its chunk before the report goes on chain (GP 14.4).
     this.availability.distribute(pkg.hash, encoded, this.best.slot);
@@ -599,4 +627,28 @@ export function toStatus(r: PackageRecord): WorkPackageStatus {
     case "failed":
       return { kind: "failed", code: (r.error?.code ?? "JG_ERR_NODE_STOPPED") as ErrorCode, detail: r.error?.detail ?? "" };
   }
+}
+
+/**
+ * Splits items (by payload bytes) into at most `parts` groups of consecutive items, each group as
+ * close to an equal share of the bytes as whole items allow; never an empty group.
+ */
+export function groupItems(bytes: readonly number[], parts: number): { from: number; to: number; bytes: number }[] {
+  const total = bytes.reduce((a, b) => a + b, 0);
+  const groups: { from: number; to: number; bytes: number }[] = [];
+  let from = 0;
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    sum += bytes[i]!;
+    const left = bytes.length - 1 - i; // items after this one
+    const groupsLeft = parts - groups.length - 1; // groups after this one
+    // Close the group once it holds its share, or when each later group needs one of the items left.
+    if (groupsLeft > 0 && (sum >= (total * (groups.length + 1)) / parts || left === groupsLeft)) {
+      groups.push({ from, to: i + 1, bytes: sum - groups.reduce((a, g) => a + g.bytes, 0) });
+      from = i + 1;
+    }
+  }
+  groups.push({ from, to: bytes.length, bytes: total - groups.reduce((a, g) => a + g.bytes, 0) });
+  const nonEmpty = groups.filter((g) => g.to > g.from);
+  return nonEmpty.length > 0 ? nonEmpty : [{ from: 0, to: 0, bytes: 0 }];
 }

@@ -26,6 +26,8 @@ export function telemetryService(serviceId: number): IngestService {
     // Its 64-seq replay window settles a device's packages in any order (settlement.ts SEQ_SPAN_MAX):
     // a busy device keeps up to 4 in flight, about one slot of its envelopes each.
     packagesInFlightPerDeviceMax: 4,
+    // The embedded node (tiny chain) refines on 2 threads, one per core.
+    itemsPerPackageMax: 2,
     envelopesPayload: (records) => encodeEnvelopesItem(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature }))),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) => encodeRegistrationsItem(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind }))),

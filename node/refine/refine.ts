@@ -13,7 +13,8 @@ export type ServiceLoader = (moduleUrl: string) => Promise<ServiceModule>;
 
 export async function refinePackage(task: RefineTask, load: ServiceLoader): Promise<RefineTaskResult> {
   const items: RefineItemOutcome[] = [];
-  for (const [itemIndex, item] of task.items.entries()) {
+  for (const [i, item] of task.items.entries()) {
+    const itemIndex = (task.itemOffset ?? 0) + i;
     const service = await load(item.moduleUrl);
     const gas = new GasMeter(item.gasLimit);
     const context: RefineContext = {

@@ -13,6 +13,8 @@ export interface RefineItemTask {
 export interface RefineTask {
   readonly packageHash: Uint8Array;
   readonly coreIndex: number;
+  /** The package's index of the first of `items`: a package's items may be refined in several tasks at once. */
+  readonly itemOffset?: number;
   readonly items: readonly RefineItemTask[];
   /** The bundle to erasure-code once refine succeeds (the guarantor's next step), or null. */
   readonly availability: { readonly chain: ChainName; readonly bundle: Uint8Array } | null;

@@ -106,5 +106,17 @@ describe("telemetry on an in-process JamNode", () => {
     expect(again).toMatchObject({ envelopesSettled: 0, rejectedEnvelopes: [{ start: 0n, length: 3, code: 3 }] });
     expect(unwrap(decodeDeviceRecord(await value(node, deviceKey(meter.deviceId)))).envelopesSettled).toBe(3n);
     expect(unwrap(decodeStats(await value(node, STATS_KEY)))).toEqual({ devicesRegistered: 2n, envelopesSettled: 3n, envelopesRejected: 5n });
+
+    // One package of two envelopes items (the gateway splits a large package at a device
+    // boundary, and the node refines its items in parallel): one outcome covers both.
+    const first = [3, 4].map((s) => record(meter, envelope(meter, s, "meter.reading")));
+    const second = [0, 1].map((s) => record(inverter, envelope(inverter, s, "inverter.reading")));
+    const split = await packageFor(node, [first, second].map((part) => item(encodeEnvelopesItem(part), accumulateGasLimit({ devices: 1, envelopes: part.length }))));
+    await node.submitWorkPackage(0, split.bytes, []);
+    expect(await waitForStatus(node, split.hash, ["accumulated"])).toMatchObject({ kind: "accumulated" });
+    const both = unwrap(decodeOutcome(await value(node, outcomeKey(split.hash))));
+    expect(both).toMatchObject({ envelopesSettled: 4, rejectedEnvelopes: [], commitments: [expect.any(Uint8Array), expect.any(Uint8Array)] });
+    expect([3, 4].map((s) => envelopeRejection(both, meter.deviceId, s))).toEqual([null, null]);
+    expect([0, 1].map((s) => envelopeRejection(both, inverter.deviceId, s))).toEqual([null, null]);
   });
 });
