@@ -136,6 +136,9 @@ describe("durable log", () => {
     await Promise.all(many);
     await log2.close();
     expect((await lastTxnId(dir2)) - base).toBe(2);
+    // The second transaction's window builds on the first's (read in the transaction): the 64 seqs below the last are all there.
+    const reopened2 = openLog(dir2);
+    expect(reopened2.window(keys[0]!.deviceId)).toEqual({ highest: logLimits.batchMax, below: (1n << 64n) - 1n });
   });
 
   it("keeps a failed transaction's seqs out of the window, on disk and in what it reports, while later appends go on", async () => {

@@ -167,6 +167,7 @@ export class JamNode implements NodeApi {
       state = State.fromEntries(store.stateEntries());
     }
     const node = new JamNode(options, params, store, state, services);
+    if (store.migratedChunks > 0) node.log.info({ chunks: store.migratedChunks }, "moved the data dir's chunks to the binary chunk database");
     await node.pool.warm();
     const root = state.root();
     if (!bytesEqual(root, node.best.stateRoot)) throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);
@@ -287,7 +288,6 @@ export class JamNode implements NodeApi {
         this.pumpAll(core);
       });
   }
-
 
   /** Gives a free thread to the cores in turn, starting after `lastCore` for fairness. */
   private pumpAll(lastCore = -1): void {
