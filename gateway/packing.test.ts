@@ -200,30 +200,27 @@ describe("packing", () => {
 
   it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {
     const node = fakeNode(REFINE_MS, 2);
-    const notices: DeviceNotice[] = [];
-    await load(node, 6, notices);
-    const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
     // The refused ones are retried after 0.5 s, then 1 s, and settle two blocks after they go.
-    const deadline = Date.now() + 15_000;
-    while (notices.length < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const receipts = notices.filter((n) => n.kind === "receipt").map((n) => `${n.deviceId}/${n.seq}`);
-    expect(notices.filter((n) => n.kind === "error")).toEqual([]);
-    expect(new Set(receipts).size).toBe(receipts.length);
-    expect(receipts.length).toBe(appended);
+    await expectEachSettledOnce(node);
     expect(node.refusals()).toBe(2);
   });
 
   it("follows a package again when the node refuses to subscribe to its status, and settles every envelope once", async () => {
     const node = fakeNode(REFINE_MS, 0, 3);
-    const notices: DeviceNotice[] = [];
-    await load(node, 6, notices);
-    const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
-    const deadline = Date.now() + 15_000;
-    while (notices.length < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const receipts = notices.filter((n) => n.kind === "receipt").map((n) => `${n.deviceId}/${n.seq}`);
-    expect(notices.filter((n) => n.kind === "error")).toEqual([]);
-    expect(new Set(receipts).size).toBe(receipts.length);
-    expect(receipts.length).toBe(appended);
+    await expectEachSettledOnce(node);
     expect(node.subscriptionRefusals()).toBe(3);
   });
 });
+
+/** Loads `node` for 6 slots, then waits (up to 15 s) until every envelope is told, and checks each got one receipt and none an error. */
+async function expectEachSettledOnce(node: ReturnType<typeof fakeNode>): Promise<void> {
+  const notices: DeviceNotice[] = [];
+  await load(node, 6, notices);
+  const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
+  const deadline = Date.now() + 15_000;
+  while (notices.length < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const receipts = notices.filter((n) => n.kind === "receipt").map((n) => `${n.deviceId}/${n.seq}`);
+  expect(notices.filter((n) => n.kind === "error")).toEqual([]);
+  expect(new Set(receipts).size).toBe(receipts.length);
+  expect(receipts.length).toBe(appended);
+}
