@@ -6,7 +6,8 @@
  * is the serialized state: 31-byte keys (GP Appendix D.1, state-key
  * construction `C`) mapped to the serialized values. For each file:
  *  1. GP Appendix D (state merklization): `M_σ` of each state's keyvals, i.e. the
- *     binary Patricia-Merkle trie root with blake2b, equals its `state_root`;
+ *     binary Patricia-Merkle trie root with blake2b, equals its `state_root`, both
+ *     as typeberry computes it and as the node's State (node/state/kv.ts) does;
  *  2. for steps, the block header's prior-state root `H_r` (GP §5) equals
  *     `pre_state.state_root`;
  *  3. if a sibling `.bin` exists, it is the GP Appendix C encoding of the same
@@ -24,6 +25,7 @@ import { type FromJson, parseFromJson } from "@typeberry/lib/json-parser";
 import { StateEntries } from "@typeberry/lib/state-merkleization";
 import { StateTransition, StateTransitionGenesis, TestState } from "@typeberry/lib/state-vectors";
 import { expect } from "vitest";
+import { keyHex, State } from "../state/kv.ts";
 import { expectSameBytes } from "./assert.ts";
 import { type CaseOutcome, listDirs, listFiles, stem, type VectorCase, type VectorFamily } from "./discover.ts";
 
@@ -73,6 +75,8 @@ async function runTraceCase(name: string, basePath: string): Promise<CaseOutcome
     const root = StateEntries.fromEntriesUnsafe(entries).getRootHash(hasher);
     const what = `${name}: merklized ${field}.keyvals vs ${field}.state_root`;
     expect(root.toString(), what).toBe(state.state_root.toString());
+    const ours = State.fromEntries(entries.map(([k, v]) => [keyHex(k.raw), v.raw] as const)).root();
+    expect(`0x${Buffer.from(ours).toString("hex")}`, `${what} (node State)`).toBe(state.state_root.toString());
   }
   const units: Record<string, number> = { roots: fields.length };
 
