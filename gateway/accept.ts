@@ -12,26 +12,23 @@
  * at CONNECT by its signed token, so what it publishes unsigned costs only its own rate and seqs.
  * `verifySignature` restores the check before PUBACK (gateway/README.md, "Signatures").
  */
-import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import { decodeEnvelope, type Envelope, signingBytes } from "../devices/envelope.ts";
+import { verifyEd25519 } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../node/errors.ts";
 import { judgeSeq, type SeqWindow } from "./window.ts";
 
 /** How far ahead of the gateway's clock an envelope's time may be: clocks drift, devices batch. */
 export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
-const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-
 /** What acceptance needs to know of a registered device. */
 export interface KnownDevice {
   readonly deviceId: string;
+  /** Its Ed25519 key: checked with the node's verifier (libsodium), as refine checks it, for the token at CONNECT and the opt-in envelope check. */
   readonly publicKey: Uint8Array;
-  /** node:crypto key, built once per device (the token check at CONNECT, and the opt-in envelope check). */
-  readonly keyObject: KeyObject;
 }
 
 export function knownDevice(deviceId: string, publicKey: Uint8Array): KnownDevice {
-  return { deviceId, publicKey, keyObject: createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: "der", type: "spki" }) };
+  return { deviceId, publicKey };
 }
 
 export type Acceptance =
@@ -62,7 +59,7 @@ export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: U
   let signed: Uint8Array | null = null;
   if (options.verifySignature === true) {
     signed = signingBytes(e);
-    if (!verify(null, signed, device.keyObject, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
+    if (!verifyEd25519(device.publicKey, signed, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
   }
   switch (judgeSeq(window, e.seq)) {
     case "new":

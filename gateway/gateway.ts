@@ -3,7 +3,7 @@
  * settlement on the node, receipts, the HTTP API (registration, metrics) and InfluxDB. It talks
  * to the node only through the JIP-2-shaped NodeApi, in-process or over WebSocket.
  */
-import { timingSafeEqual, verify } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import type { AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
@@ -11,7 +11,7 @@ import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
 import { downTopic, encodeDeviceError, encodeReceipt, parseUpTopic } from "../devices/messages.ts";
 import type { NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
-import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
+import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../node/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
 import { type Broker, type BrokerHooks, remoteAddressOf, startBroker } from "./broker.ts";
@@ -261,7 +261,7 @@ export class Gateway {
     const now = this.now();
     if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
     if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
-    if (!verify(null, token.message, device.keyObject, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
+    if (!verifyEd25519(device.publicKey, token.message, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
     return { role: "device", device };
   }
 

@@ -1,9 +1,14 @@
 /**
- * Ed25519 (RFC 8032) through node:crypto: about 9,000 verifications per second per core here,
- * twelve times `@noble/ed25519`, with identical signatures. Keys are raw 32-byte seeds and
- * public keys at the edges; KeyObjects are built (and cached for public keys) inside.
+ * Ed25519 (RFC 8032). Signing through node:crypto. Verifying through libsodium (sodium-native,
+ * whose package ships the prebuilt binary): 60 µs per check here against 113 µs with node:crypto
+ * (OpenSSL), on 3.7 KB messages, the same signatures, measured side by side; it is the largest
+ * single cost of settling an envelope (refine checks every one). libsodium is stricter than
+ * OpenSSL on keys and encodings no honest signer makes: it refuses small-order public keys and
+ * non-canonical points, for which anyone could forge a signature. Keys are raw 32-byte seeds and
+ * public keys at the edges.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from "node:crypto";
+import sodium from "sodium-native";
 
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
@@ -29,30 +34,8 @@ export function signEd25519(key: Ed25519KeyPair, message: Uint8Array): Uint8Arra
   return new Uint8Array(sign(null, message, key.privateKey));
 }
 
-/**
- * Public KeyObjects by hex key. Bounded: a package of 13,000 envelopes from 13,000 devices
- * must not grow the cache past this; past it the cache is cleared (cheap to refill).
- */
-const PUBLIC_KEY_CACHE_ENTRIES_MAX = 65_536;
-const publicKeys = new Map<string, KeyObject>();
-
-function publicKeyObject(publicKey: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString("hex");
-  let keyObject = publicKeys.get(id);
-  if (keyObject === undefined) {
-    keyObject = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" });
-    if (publicKeys.size >= PUBLIC_KEY_CACHE_ENTRIES_MAX) publicKeys.clear();
-    publicKeys.set(id, keyObject);
-  }
-  return keyObject;
-}
-
 /** Verifies; malformed keys or signatures verify as false rather than throwing. */
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES || signature.length !== ED25519_SIGNATURE_BYTES) return false;
-  try {
-    return verify(null, message, publicKeyObject(publicKey), signature);
-  } catch {
-    return false; // not a point on the curve
-  }
+  return sodium.crypto_sign_verify_detached(signature, message, publicKey);
 }
