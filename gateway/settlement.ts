@@ -462,7 +462,7 @@ export class Settlement {
             // The node refused the subscription (over its bound, or a remote node's connection
             // dropped): the package is still the node's, so subscribe again later. The node sends
             // the current status first, so nothing that happened meanwhile is missed.
-            const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
+            const delay = retryDelayMs(attempt);
             this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "cannot follow a package's status; trying again");
             if (!done && !this.stopped) setTimeout(() => void watch(attempt + 1), delay).unref();
           },
@@ -477,7 +477,7 @@ export class Settlement {
   /** Settles; if reading the outcome fails (the node is busy or restarting), tries again later: the entries stay in flight. */
   private settleOrRetry(flight: InFlight, status: WorkPackageStatus, attempt: number): void {
     void this.settle(flight, status).catch((e: unknown) => {
-      const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
+      const delay = retryDelayMs(attempt);
       this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "settling a package failed; trying again");
       if (!this.stopped) setTimeout(() => this.settleOrRetry(flight, status, attempt + 1), delay).unref();
     });
@@ -560,19 +560,24 @@ export class Settlement {
   private async retry(entries: readonly LogEntry[]): Promise<void> {
     const back = await this.deps.log.markPending(entries, true);
     this.failures++;
-    const delay = Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(this.failures - 1, 16));
+    const delay = retryDelayMs(this.failures - 1);
+    const byService = new Map<number, LogEntry[]>();
     for (const e of back) {
-      const list = this.pending.get(e.serviceId) ?? [];
-      list.unshift(e);
-      this.pending.set(e.serviceId, list);
-      this.countPending(e.serviceId, [e], 1);
+      const group = byService.get(e.serviceId);
+      if (group === undefined) byService.set(e.serviceId, [e]);
+      else group.push(e);
     }
-    for (const list of this.pending.values()) list.sort((a, b) => a.order - b.order);
+    for (const [serviceId, group] of byService) this.putBack(serviceId, group);
     this.idleUpTo.clear();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.schedule(delay);
   }
+}
+
+/** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
+function retryDelayMs(attempt: number): number {
+  return Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
 }
 
 /** Each device of a package with its lowest seq in it. */
