@@ -637,18 +637,21 @@ export function groupItems(bytes: readonly number[], parts: number): { from: num
   const total = bytes.reduce((a, b) => a + b, 0);
   const groups: { from: number; to: number; bytes: number }[] = [];
   let from = 0;
-  let sum = 0;
+  let sum = 0; // bytes of items 0 … i
+  let groupBytes = 0; // bytes of items from … i
   for (let i = 0; i < bytes.length; i++) {
     sum += bytes[i]!;
+    groupBytes += bytes[i]!;
     const left = bytes.length - 1 - i; // items after this one
     const groupsLeft = parts - groups.length - 1; // groups after this one
     // Close the group once it holds its share, or when each later group needs one of the items left.
     if (groupsLeft > 0 && (sum >= (total * (groups.length + 1)) / parts || left === groupsLeft)) {
-      groups.push({ from, to: i + 1, bytes: sum - groups.reduce((a, g) => a + g.bytes, 0) });
+      groups.push({ from, to: i + 1, bytes: groupBytes });
       from = i + 1;
+      groupBytes = 0;
     }
   }
-  groups.push({ from, to: bytes.length, bytes: total - groups.reduce((a, g) => a + g.bytes, 0) });
+  groups.push({ from, to: bytes.length, bytes: groupBytes });
   const nonEmpty = groups.filter((g) => g.to > g.from);
   return nonEmpty.length > 0 ? nonEmpty : [{ from: 0, to: 0, bytes: 0 }];
 }
