@@ -52,7 +52,7 @@ export class State implements Kv {
   set(key: KeyHex, value: Uint8Array | null): void {
     const bits = keyBits(key);
     if (value === null) {
-      if (this.entries.delete(key)) this.trie = trieRemove(this.trie, bits, 0);
+      if (this.entries.delete(key)) this.trie = trieRemove(this.trie, key, bits, 0);
     } else {
       this.entries.set(key, value);
       this.trie = trieInsert(this.trie, { kind: LEAF, key, bits, value, hash: null }, 0);
@@ -134,22 +134,17 @@ function trieInsert(node: TrieNode | null, leaf: TrieLeaf, depth: number): TrieN
   return node;
 }
 
-/** The trie without the key of `bits`; a branch left with one leaf and nothing else becomes that leaf. */
-function trieRemove(node: TrieNode | null, bits: Uint8Array, depth: number): TrieNode | null {
+/** The trie without `key` (whose bits are `bits`); a branch left with one leaf and nothing else becomes that leaf. */
+function trieRemove(node: TrieNode | null, key: KeyHex, bits: Uint8Array, depth: number): TrieNode | null {
   if (node === null) return null;
-  if (node.kind === LEAF) return bytesEqualPrefix(node.bits, bits) ? null : node;
+  if (node.kind === LEAF) return node.key === key ? null : node;
   node.hash = null;
-  if (bitAt(bits, depth) === 0) node.zero = trieRemove(node.zero, bits, depth + 1);
-  else node.one = trieRemove(node.one, bits, depth + 1);
+  if (bitAt(bits, depth) === 0) node.zero = trieRemove(node.zero, key, bits, depth + 1);
+  else node.one = trieRemove(node.one, key, bits, depth + 1);
   if (node.zero === null && node.one === null) return null;
   if (node.zero === null && node.one!.kind === LEAF) return node.one;
   if (node.one === null && node.zero!.kind === LEAF) return node.zero;
   return node;
-}
-
-function bytesEqualPrefix(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < STATE_KEY_BYTES; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** A subtree's hash (GP D.2: a leaf's or a branch's encoding, hashed; zero for none), cached in the node. */
