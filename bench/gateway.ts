@@ -4,7 +4,7 @@
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
  *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"]
- *        [--trace-out /tmp/gw-trace.json]
+ *        [--trace-out /tmp/gw-trace.json] [--alloc-prof]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
  * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
@@ -44,6 +44,7 @@ import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 import { VerifyCeiling } from "./lib/verify-ceiling.ts";
+import type { AllocSummary } from "./lib/allocprofile.ts";
 import type { PackageTrace } from "./lib/gateway-server.ts";
 
 const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopback, with its ceilings measured in the same run.", {
@@ -61,6 +62,7 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
   // "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) or "mqtt.js": both put the same packets on the wire, raw takes less of the CPU the gateway shares with it here.
   client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the simulated devices' MQTT client" },
   "cpu-prof": { kind: "string", default: null, valueName: "DIR", help: "profile the gateway process into DIR and print its top functions" },
+  "alloc-prof": { kind: "boolean", help: "sample where the gateway's main thread allocates during the load (V8 sampling heap profiler, collected objects kept) and print the top sites; the figures of such a run are not the benchmark's" },
   "trace-out": { kind: "string", default: null, valueName: "FILE", help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE" },
   // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
   // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
@@ -82,6 +84,7 @@ const CEILING_RUNS = flags["ceiling-runs"];
 const AEDES_S = flags["aedes-seconds"];
 const VERIFY_S = flags["verify-seconds"];
 const PROFILE_DIR = flags["cpu-prof"];
+const ALLOC_PROF = flags["alloc-prof"];
 const CLIENT = flags.client;
 const WHAT_IF_MQ = flags["what-if-mq-concurrency"];
 const WHAT_IF_IN_FLIGHT = flags["what-if-in-flight"];
@@ -232,11 +235,18 @@ async function gatewayRun() {
       windowProfile = new Promise((resolve, reject) => setTimeout(() => server.call<ProfileSummary>("profile-stop", { top: 20 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
       windowProfile.catch(() => {}); // a crashed gateway has no profile to give; handled below, this keeps the rejection from ending the run
     }
+    let windowAllocs: Promise<AllocSummary> | null = null;
+    if (ALLOC_PROF) {
+      await server.call("alloc-start");
+      windowAllocs = new Promise((resolve, reject) => setTimeout(() => server.call<AllocSummary>("alloc-stop", { top: 25 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
+      windowAllocs.catch(() => {}); // as with the CPU profile: a crash is reported below
+    }
     const runStart = performance.now();
     const run = await loadgen.call<OpenRun>("run-open", { rate: RATE, warmupMs: WARMUP_S * 1000, measureMs: DURATION_S * 1000, drainMs: DRAIN_S * 1000, slotMs: SLOT_MS });
     polling = false;
     await poll;
     const mainProfile = windowProfile === null ? null : await windowProfile.catch(() => null);
+    const mainAllocs = windowAllocs === null ? null : await windowAllocs.catch(() => null);
     const crashed = server.crashed === null ? null : { ...server.crashed, afterS: (server.crashed.localAt - runStart) / 1000 };
     const trace = crashed === null ? await server.call<Trace>("trace") : null;
     const batches = crashed === null ? await server.call<{ packages: number; envelopes: number }>("batch-stats") : null;
@@ -263,7 +273,7 @@ async function gatewayRun() {
     const elu = inside.slice(1).map((s) => s.eventLoop.utilization);
     const delayP99 = inside.slice(1).map((s) => s.eventLoop.delayP99Ms);
     const rssMax = Math.max(...snapshots.map((s) => s.memory.rss));
-    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile };
+    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile, mainAllocs };
   } finally {
     await server.stop();
   }
@@ -415,6 +425,15 @@ for (const p of profiles) {
   console.log(table(["self time (top functions)", "ms", "share of busy"], s.self.slice(0, p.thread.startsWith("main") ? 20 : 8).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
   console.log(table(["self time by area", "ms", "share of busy"], s.areas.slice(0, 10).map((x) => [x.name, fmt(x.ms), pct(x.share)])));
   if (p.thread.startsWith("main")) console.log(table(["total time (inclusive)", "ms", "share of busy"], s.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
+}
+
+if (g.mainAllocs !== null) {
+  const a = g.mainAllocs;
+  const perS = a.totalBytes / (WARMUP_S + DURATION_S);
+  console.log(`\nallocations on the gateway's main thread during the load (${WARMUP_S + DURATION_S} s, sampled every 16 KiB): ${fmt(a.totalBytes / 1024 ** 2)} MiB, ${fmt(perS / 1024 ** 2)} MiB/s, ${fmt(perS / Math.max(1, r.acceptedPerS))} bytes per accepted envelope`);
+  console.log(table(["allocated by (self)", "MiB", "share"], a.self.map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)])));
+  console.log(table(["allocated under (inclusive)", "MiB", "share"], a.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)])));
+  console.log(table(["allocated by area", "MiB", "share"], a.areas.map((x) => [x.name, fmt(x.bytes / 1024 ** 2), pct(x.share)])));
 }
 
 const round = (x: number, d = 1) => Number(x.toFixed(d));

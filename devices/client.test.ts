@@ -7,7 +7,7 @@ import { DeviceClient, type DeviceClientOptions, type DeviceClientState, reconne
 import { decodeBody, verifyEnvelope } from "./envelope.ts";
 import type { CodedProblem } from "./errors.ts";
 import { type DeviceKey, generateDeviceKey } from "./keys.ts";
-import { type DeviceError, DOWN_WILDCARD, encodeDeviceError, encodeReceipt, type Receipt } from "./messages.ts";
+import { type DeviceError, DOWN_WILDCARD, encodeDeviceError, encodeReceipt, encodeReceipts, type Receipt } from "./messages.ts";
 import { startTestBroker, type TestBroker } from "./testing/broker.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -124,6 +124,11 @@ describe("DeviceClient", () => {
     await b.publishDown(key.deviceId, "errors", new Uint8Array([0xff, 0x00]));
     await until(() => receipts.length === 1 && errors.length === 1 && warnings.length === 1);
     expect(receipts[0]).toEqual(receipt);
+    // A receipt message for several envelopes of one package: one event each, in seq order.
+    await b.publishDown(key.deviceId, "receipts", encodeReceipts({ seqs: [4, 5, 9], packageHash: receipt.packageHash, blockHash: receipt.blockHash, slot: 78 }));
+    await until(() => receipts.length === 4);
+    expect(receipts.slice(1)).toEqual([4, 5, 9].map((seq) => ({ ...receipt, seq, slot: 78 })));
+    receipts.length = 1;
     expect(errors[0]).toEqual(error);
     expect(warnings[0]!.code).toBe("JG_ERR_RPC_REMOTE");
 

@@ -33,7 +33,7 @@ import mqtt, { type ErrorWithReasonCode, type MqttClient } from "mqtt";
 import { BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope } from "./envelope.ts";
 import { type CodedProblem, type DeviceCode, DeviceSideError } from "./errors.ts";
 import { type DeviceKey, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
-import { type DeviceError, DOWN_WILDCARD, decodeDeviceError, decodeReceipt, parseDownTopic, type Receipt, upTopic } from "./messages.ts";
+import { type DeviceError, DOWN_WILDCARD, decodeDeviceError, decodeReceipts, parseDownTopic, type Receipt, upTopic } from "./messages.ts";
 import { OfflineQueue, type QueueLimits } from "./offline-queue.ts";
 
 /** Default token lifetime: checked only at CONNECT, so short; an hour still tolerates a device clock that is off by minutes. */
@@ -280,9 +280,10 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     }
     const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
     if (parsed.channel === "receipts") {
-      const receipt = decodeReceipt(bytes);
-      if (receipt === null) this.emit("warning", { code: "JG_ERR_RPC_REMOTE", detail: `undecodable receipt (${bytes.length} bytes)` });
-      else this.emit("receipt", receipt);
+      // One message covers the device's envelopes settled in one package: one event per envelope.
+      const receipts = decodeReceipts(bytes);
+      if (receipts === null) this.emit("warning", { code: "JG_ERR_RPC_REMOTE", detail: `undecodable receipt (${bytes.length} bytes)` });
+      else for (const receipt of receipts) this.emit("receipt", receipt);
     } else {
       const error = decodeDeviceError(bytes);
       if (error === null) this.emit("warning", { code: "JG_ERR_RPC_REMOTE", detail: `undecodable error message (${bytes.length} bytes)` });

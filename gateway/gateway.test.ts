@@ -44,6 +44,10 @@ describe("gateway", () => {
     await b.until(() => b.receipts.length === 20);
     expect(a.receipts.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(a.errors).toEqual([]);
+    // One receipt message per package the device's envelopes went in, not one per envelope.
+    const packages = new Set(a.receipts.map((r) => Buffer.from(r.packageHash).toString("hex")));
+    expect(a.receiptMessages).toHaveLength(packages.size);
+    expect(a.receiptMessages.length).toBeLessThan(20);
     // The receipt names a real block, and the ledger has the device's envelopes settled.
     const receipt = a.receipts[0]!;
     expect(await h.node.stateRoot(receipt.blockHash)).toHaveLength(32);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
 import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
-import { downTopic, encodeDeviceError, encodeReceipt, parseUpTopic } from "../devices/messages.ts";
+import { downTopic, encodeDeviceError, encodeReceipts, parseUpTopic } from "../devices/messages.ts";
 import type { NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
@@ -26,8 +26,9 @@ import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 
 /**
- * Receipts and errors handed to the broker and not yet written to their device's socket: about a
- * second of them at the target rate (5,000 envelopes/s), handed over once per turn of the event
+ * Receipt and error messages handed to the broker and not yet written to their device's socket:
+ * a second of envelopes at the target rate (5,000/s), and more since a receipt message covers a
+ * device's envelopes in one package (~2.5 each at that rate), handed over once per turn of the event
  * loop as room frees up, so sockets are read in between (~15 µs each: ≤ ~75 ms a turn). Each one
  * completes when written, when its socket drains, or at the drain timeout (aedes cuts the slow
  * client then), so the room always comes back. This bounds what aedes routes for the gateway, now
@@ -323,9 +324,10 @@ export class Gateway {
   }
 
   /**
-   * Receipts and errors waiting to be handed to aedes. A settled package yields thousands of
-   * them at once; they go once per turn of the event loop, at most DOWNLINK_IN_FLIGHT_MAX at a
-   * time. Bounded by what the log holds: one notice per logged entry.
+   * Receipts and errors waiting to be handed to aedes. A settled package yields up to a thousand
+   * at once (a receipt per device in it); they go once per turn of the event loop, at most
+   * DOWNLINK_IN_FLIGHT_MAX at a time. Bounded by what the log holds: at most one notice per
+   * logged entry.
    */
   private readonly downlink: DeviceNotice[] = [];
   private downlinkInFlight = 0;
@@ -349,7 +351,7 @@ export class Gateway {
 
   private tell(notice: DeviceNotice): void {
     if (notice.kind === "receipt") {
-      this.publishDown(notice.deviceId, "receipts", encodeReceipt({ seq: notice.seq, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
+      this.publishDown(notice.deviceId, "receipts", encodeReceipts({ seqs: notice.seqs, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
     } else {
       this.count(notice.code);
       this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));

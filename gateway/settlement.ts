@@ -12,6 +12,7 @@ import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
 import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
+import { RECEIPT_SEQS_MAX } from "../devices/messages.ts";
 import type { IngestService } from "./ingest-service.ts";
 import type { DurableLog, LogEntry } from "./log.ts";
 
@@ -56,7 +57,8 @@ export const settlementLimits = {
 } as const;
 
 export type DeviceNotice =
-  | { readonly kind: "receipt"; readonly deviceId: string; readonly seq: number; readonly packageHash: Uint8Array; readonly blockHash: Uint8Array; readonly slot: number }
+  /** A device's envelopes settled in one package: seqs ascending, at most RECEIPT_SEQS_MAX (one receipt message). */
+  | { readonly kind: "receipt"; readonly deviceId: string; readonly seqs: readonly number[]; readonly packageHash: Uint8Array; readonly blockHash: Uint8Array; readonly slot: number }
   | { readonly kind: "error"; readonly deviceId: string; readonly seq: number; readonly code: string; readonly detail: string };
 
 export interface SettlementDeps {
@@ -512,15 +514,24 @@ export class Settlement {
     }
     const now = Date.now();
     let refused = 0;
+    // One receipt per device for the package, not per envelope (devices/messages.ts, ReceiptBatch).
+    const settledSeqs = new Map<string, number[]>();
     for (const entry of flight.entries) {
       const code = verdicts(entry.deviceId, entry.seq);
-      if (code !== null) refused++;
       if (code === null) {
-        this.deps.notify({ kind: "receipt", deviceId: entry.deviceId, seq: entry.seq, packageHash: flight.hash, blockHash: status.accumulatedIn.headerHash, slot: status.accumulatedIn.slot });
+        const seqs = settledSeqs.get(entry.deviceId);
+        if (seqs === undefined) settledSeqs.set(entry.deviceId, [entry.seq]);
+        else seqs.push(entry.seq);
         this.deps.observe?.settledLatencyMs(now - entry.acceptedAtMs);
       } else {
+        refused++;
         this.deps.notify({ kind: "error", deviceId: entry.deviceId, seq: entry.seq, code, detail: `refused by service ${flight.serviceId} in package ${hex}` });
       }
+    }
+    const { headerHash: blockHash, slot } = status.accumulatedIn;
+    for (const [deviceId, seqs] of settledSeqs) {
+      seqs.sort((a, b) => a - b);
+      for (let at = 0; at < seqs.length; at += RECEIPT_SEQS_MAX) this.deps.notify({ kind: "receipt", deviceId, seqs: seqs.slice(at, at + RECEIPT_SEQS_MAX), packageHash: flight.hash, blockHash, slot });
     }
     this.deps.observe?.packageSettled(flight.entries.length, refused);
     await this.deps.log.remove(flight.entries);

@@ -4,10 +4,18 @@
  * node internals), as shares of the busy (non-idle) samples.
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-interface ProfileNode {
+/** The repository's root directory, with a trailing slash: frames in it are named relative to it. */
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** What a CPU profile node and a sampling heap profile node have in common. */
+export interface ProfileFrame {
+  readonly callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface ProfileNode extends ProfileFrame {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
 
@@ -28,7 +36,7 @@ export interface ProfileSummary {
   readonly areas: { name: string; ms: number; share: number }[];
 }
 
-function frameName(node: ProfileNode): string {
+export function frameName(node: ProfileFrame): string {
   const { functionName, url, lineNumber } = node.callFrame;
   const where = url === "" ? "" : ` ${shortUrl(url)}:${lineNumber + 1}`;
   return `${functionName || "(anonymous)"}${where}`;
@@ -37,12 +45,12 @@ function frameName(node: ProfileNode): string {
 function shortUrl(url: string): string {
   const nm = url.lastIndexOf("node_modules/");
   if (nm >= 0) return url.slice(nm + "node_modules/".length);
-  const main = url.indexOf("/work/main/");
-  if (main >= 0) return url.slice(main + "/work/main/".length);
+  const main = url.indexOf(REPO_ROOT);
+  if (main >= 0) return url.slice(main + REPO_ROOT.length);
   return url.replace(/^file:\/\//, "");
 }
 
-function areaOf(node: ProfileNode): string {
+export function areaOf(node: ProfileFrame): string {
   const { functionName, url } = node.callFrame;
   if (url === "") return functionName.startsWith("(") ? functionName : `native ${functionName}`;
   const nm = url.lastIndexOf("node_modules/");
@@ -51,9 +59,9 @@ function areaOf(node: ProfileNode): string {
     return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   if (url.startsWith("node:")) return url;
-  const main = url.indexOf("/work/main/");
+  const main = url.indexOf(REPO_ROOT);
   if (main >= 0) {
-    const parts = url.slice(main + "/work/main/".length).split("/");
+    const parts = url.slice(main + REPO_ROOT.length).split("/");
     return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
   }
   return "other";

@@ -20,12 +20,14 @@ import { type Harness, startHarness } from "../../gateway/testing/harness.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import { TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { summarizeAllocations } from "./allocprofile.ts";
 import { summarizeProfile } from "./cpuprofile.ts";
 import { benchDevice, HARNESS_GATEWAY_KEY, registerInBulk } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
 
 let harness: Harness | null = null;
 let profiler: Session | null = null;
+let allocProfiler: Session | null = null;
 let bare: { aedes: Aedes; tcp: Server } | null = null;
 const warnings: string[] = [];
 let warningCount = 0;
@@ -273,6 +275,25 @@ serve({
     const summary = summarizeProfile(path, Number(args.top ?? 12));
     rmSync(path, { force: true });
     return summary;
+  },
+
+  /**
+   * Starts the V8 sampling heap profiler on this process's main thread, keeping the objects GC
+   * collects: the profile is then where the thread allocates, not what is alive at the end.
+   */
+  async "alloc-start"() {
+    allocProfiler ??= new Session();
+    allocProfiler.connect();
+    await allocProfiler.post("HeapProfiler.enable");
+    await allocProfiler.post("HeapProfiler.startSampling", { samplingInterval: 16 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    return null;
+  },
+
+  /** Stops it and returns the summary (bench/lib/allocprofile.ts). */
+  async "alloc-stop"(args) {
+    const { profile } = (await allocProfiler!.post("HeapProfiler.stopSampling")) as { profile: Parameters<typeof summarizeAllocations>[0] };
+    allocProfiler!.disconnect();
+    return summarizeAllocations(profile, Number(args.top ?? 20));
   },
 
   async stop() {

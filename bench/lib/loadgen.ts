@@ -22,7 +22,7 @@ import { availableParallelism } from "node:os";
 import { createConnection } from "node:net";
 import { Worker } from "node:worker_threads";
 import { MqttClient } from "mqtt";
-import { decodeDeviceError, decodeReceipt, upTopic } from "../../devices/messages.ts";
+import { decodeDeviceError, decodeReceipts, upTopic } from "../../devices/messages.ts";
 import { type BenchDevice, benchDevice, benchToken } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
 import { publishPayload, RawMqttClient } from "./raw-mqtt.ts";
@@ -117,8 +117,7 @@ async function prepare(args: Record<string, unknown>) {
 function onMessage(index: number, topic: string, payload: Buffer): void {
   const at = performance.now();
   if (topic.endsWith("/receipts")) {
-    const r = decodeReceipt(new Uint8Array(payload));
-    if (r !== null) onReceipt(index, r.seq, at);
+    for (const r of decodeReceipts(new Uint8Array(payload)) ?? []) onReceipt(index, r.seq, at);
   } else if (topic.endsWith("/errors")) {
     onError(index, decodeDeviceError(new Uint8Array(payload))?.code ?? "undecodable");
   } else onUp(index, at);

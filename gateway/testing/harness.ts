@@ -5,7 +5,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { type DeviceId, encodeBody, encodeEnvelope, type EnvelopeKind, signEnvelope } from "../../devices/envelope.ts";
 import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/keys.ts";
-import { decodeDeviceError, decodeReceipt, type DeviceError, type Receipt } from "../../devices/messages.ts";
+import { decodeDeviceError, decodeReceipts, type DeviceError, type Receipt } from "../../devices/messages.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import type { NodeApi } from "../../node/api.ts";
@@ -83,7 +83,10 @@ export function envelopeBytes(key: DeviceKey, seq: number, readings: unknown = [
 
 export interface TestDevice {
   readonly client: MqttClient;
+  /** One per settled envelope (a receipt message covering several seqs gives one each). */
   readonly receipts: Receipt[];
+  /** Receipt messages received, each with the number of seqs it covered. */
+  readonly receiptMessages: number[];
   readonly errors: DeviceError[];
   /** Resolves once `check` holds (polling the lists), or rejects after timeoutMs. */
   until(check: () => boolean, timeoutMs?: number): Promise<void>;
@@ -93,15 +96,21 @@ export interface TestDevice {
 export async function connectDevice(port: number, key: DeviceKey, password = mqttPassword(key, Date.now() + 60_000)): Promise<TestDevice> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: key.deviceId, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
   const receipts: Receipt[] = [];
+  const receiptMessages: number[] = [];
   const errors: DeviceError[] = [];
   client.on("message", (topic, payload) => {
-    if (topic.endsWith("/receipts")) receipts.push(decodeReceipt(new Uint8Array(payload))!);
+    if (topic.endsWith("/receipts")) {
+      const batch = decodeReceipts(new Uint8Array(payload))!;
+      receipts.push(...batch);
+      receiptMessages.push(batch.length);
+    }
     else if (topic.endsWith("/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
   });
   await client.subscribeAsync(`devices/${key.deviceId as DeviceId}/down/#`, { qos: 1 });
   return {
     client,
     receipts,
+    receiptMessages,
     errors,
     async until(check, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
