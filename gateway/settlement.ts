@@ -52,16 +52,6 @@ export const settlementLimits = {
    * 0.8–1.3 s from packing to refined on one refine thread while the other idled, and missed its block.
    */
   envelopesPerItemMin: 1_000,
-  /**
-   * Envelopes left after a block's packing that make one more package, for a core that already
-   * holds one (it is reported a block after that one). Without it, when refine ran longer than a
-   * slot and both cores still held a package at packing time, only one package went per block
-   * (3,384 envelopes at most) while 5,000 a second arrived: the backlog grew, every package was
-   * full, and refine got slower still (measured at 5,000/s: blocks took one package as often as
-   * two). Below this, the rest waits for the next block's packing rather than take a core's
-   * report for little.
-   */
-  backlogPackageEnvelopesMin: 1_000,
   /** Retry delay after a failed package, doubling up to the max. */
   retryDelayMs: { initial: 500, max: 30_000 },
 } as const;
@@ -312,10 +302,8 @@ export class Settlement {
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
         const share = Math.ceil(list.length / Math.max(1, parts));
         for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
-          // Past its share of cores, a service packs only full packages, and when aligned one more
-          // for a backlog (backlogPackageEnvelopesMin); a small rest waits for the next block's.
-          const backlog = aligned && made === parts && list.length >= settlementLimits.backlogPackageEnvelopesMin;
-          if (made >= parts && !this.fullPending(serviceId) && !backlog) break;
+          // Past its share of cores, a service packs only full packages (a small rest waits for the next block's).
+          if (made >= parts && !this.fullPending(serviceId)) break;
           const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
@@ -356,8 +344,7 @@ export class Settlement {
    * least busy one (leastBusyCore). A core takes one report per block, so a package sent to a
    * core that still holds one waits behind it, and such a queue, once formed, never drains while
    * packing keeps pace with the blocks. When refine takes longer than a slot this packs one
-   * package a slot (and a second only for a backlog, see backlogPackageEnvelopesMin), refined on
-   * one thread; measured, that is still the better trade
+   * package a slot, refined on one thread; measured, that is still the better trade
    * (BENCHMARKS.md §5.6): against a package for every core the lead says it would reach in time,
    * p99 receipt was 2.72 against 3.37 slots at 2,000/s and 4.26–4.30 against 5.07–5.69 at 3,000/s.
    */
@@ -630,7 +617,7 @@ const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq:
 const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
 
 /** Bytes an entry takes in a package: its signed bytes, public key, length and signature. */
-export function recordBytes(entry: Pick<LogEntry, "signingBytes">): number {
+function recordBytes(entry: LogEntry): number {
   return ENVELOPE_RECORD_OVERHEAD_BYTES + entry.signingBytes.length;
 }
 
