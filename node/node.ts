@@ -97,8 +97,6 @@ export class JamNode implements NodeApi {
   private readonly ready: ReadyReport[][];
   private readonly refining: boolean[];
   private refinesInFlight = 0;
-  /** Refines under way (at most one per core), awaited on stop: one may still be writing its chunks. */
-  private readonly refines = new Set<Promise<void>>();
   private queuedBytes = 0;
   private readonly statuses = new Map<string, PackageRecord>();
   private readonly blockSubscribers = new Set<(b: BlockDescriptor) => void>();
@@ -225,7 +223,6 @@ export class JamNode implements NodeApi {
     await this.loop;
     await this.authoring;
     await this.pool.close();
-    await Promise.all(this.refines);
     await this.store.close();
   }
 
@@ -280,18 +277,16 @@ export class JamNode implements NodeApi {
     this.queuedBytes -= pkg.bytes.length;
     this.refining[core] = true;
     this.refinesInFlight += tasks;
-    const refined: Promise<void> = this.refine(pkg, tasks)
+    void this.refine(pkg, tasks)
       .catch((e: unknown) => {
         this.log.error({ err: e, package: toHex(pkg.hash) }, "refine failed unexpectedly");
         this.fail(pkg, codedError("JG_ERR_REFINE_PANIC", e instanceof Error ? e.message : String(e)));
       })
       .finally(() => {
-        this.refines.delete(refined);
         this.refining[core] = false;
         this.refinesInFlight -= tasks;
         this.pumpAll(core);
       });
-    this.refines.add(refined);
   }
 
   /** Gives a free thread to the cores in turn, starting after `lastCore` for fairness. */
@@ -339,8 +334,7 @@ export class JamNode implements NodeApi {
     const report = buildReport(this.params, pkg.workPackage, bundle, pkg.core, results);
     if (!report.ok) return this.fail(pkg, report.error);
     // The guarantor hands each validator its chunk before the report goes on chain (GP 14.4).
-    await this.availability.distribute(pkg.hash, encoded, this.best.slot);
-    if (!this.running) return; // stopped while the chunks were written: the package is requeued at the next start
+    this.availability.distribute(pkg.hash, encoded, this.best.slot);
     this.ready[pkg.core]!.push({ pkg, report: report.value });
     this.setStatus({ hash: toHex(pkg.hash), core: pkg.core, status: "refined", reportHash: toHex(reportHash(this.params, report.value)) }, true);
   }

@@ -67,13 +67,11 @@ export class Availability {
    * A guarantor announces a package it will report, then hands each validator its chunk. The
    * chunks come from the node's own coder, which computed the erasure root from them, so they are
    * stored without the proof check that chunks from outside get (hashing them again cost 3× the
-   * bundle in blake2b per package). Resolves once they are committed: lmdb-js writes them out and
-   * syncs on its own thread, so the node thread goes on with blocks and intake meanwhile (writing
-   * a full package's 39 MB of chunks took it ~100 ms of kernel time, measured with perf).
+   * bundle in blake2b per package).
    */
-  distribute(packageHash: Uint8Array, encoded: EncodedBundle, slot: number): Promise<void> {
+  distribute(packageHash: Uint8Array, encoded: EncodedBundle, slot: number): void {
     const erasureRoot = toHex(encoded.erasureRoot);
-    return this.store.transactionAsync(() => {
+    this.store.transaction(() => {
       const record = this.store.daRecord(erasureRoot) ?? { erasureRoot, packageHash: toHex(packageHash), bundleBytes: encoded.bundleBytes, chunkBytes: encoded.chunkBytes, slot, heldBytes: 0 };
       let added = 0;
       for (let index = 0; index < this.params.validatorsCount; index++) {

@@ -290,15 +290,6 @@ export class Store {
     return this.root.transactionSync(fn);
   }
 
-  /**
-   * Runs `fn` in a write transaction that lmdb-js commits (writes out and syncs) on its own
-   * thread, batched with other async writes; resolves once committed. `fn` runs on this thread,
-   * and its puts copy their values into the transaction as they are made.
-   */
-  transactionAsync<T>(fn: () => T): Promise<T> {
-    return this.root.transaction(fn);
-  }
-
   putChunk(erasureRoot: string, index: number, chunk: StoredChunk): void {
     this.putStoredChunk(`${erasureRoot}:${index}`, chunk);
   }
