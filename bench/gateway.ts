@@ -341,7 +341,8 @@ console.log(
 console.log(`not receipted within ${DRAIN_S} s after the last publish: ${fmt(r.unsettled)} of ${fmt(r.inWindow)} (counted as ∞ in the percentiles); not PUBACKed: ${fmt(r.unacked)}; coded errors: ${JSON.stringify(r.errors)}; duplicate receipts: ${r.duplicates}`);
 console.log();
 const aedesCell = (f: (x: (typeof aedesRuns)[number]) => number, d = 0) => `${fmt(median(aedesRuns.map(f)), d)} (${fmt(min(aedesRuns.map(f)), d)}–${fmt(max(aedesRuns.map(f)), d)})`;
-console.log(
+if (CEILING_RUNS === 0) console.log("ceilings: not measured in this run (--ceiling-runs 0)");
+else console.log(
   table(
     ["ceiling (same run, half before, half after)", "n", "median (min–max)", "settled ÷ ceiling", "signature checks ÷ ceiling"],
     [
@@ -352,7 +353,7 @@ console.log(
   ),
 );
 console.log(`(each envelope's signature is checked once, by refine on a core's worker thread; the gateway checks it before PUBACK too only with verifySignaturesBeforePuback, off here)`);
-console.log(`bare aedes: publish → delivery p50 ${aedesCell((x) => x.latencyMs.p50, 1)} ms; broker process ${aedesCell((x) => x.serverCores, 2)} cores, clients ${aedesCell((x) => x.cpu.processCores, 2)} cores; ${echoWindow} message(s) in flight per client`);
+if (CEILING_RUNS > 0) console.log(`bare aedes: publish → delivery p50 ${aedesCell((x) => x.latencyMs.p50, 1)} ms; broker process ${aedesCell((x) => x.serverCores, 2)} cores, clients ${aedesCell((x) => x.cpu.processCores, 2)} cores; ${echoWindow} message(s) in flight per client`);
 console.log();
 const pk = g.trace?.packages ?? [];
 const submitted = pk.filter((p) => p.submittedAt !== undefined);
