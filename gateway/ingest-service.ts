@@ -45,10 +45,11 @@ export interface IngestService {
    */
   readonly packagesInFlightPerDeviceMax?: number;
   /**
-   * Envelope items one package may be split into (default 1). The node refines a package's items
-   * in parallel, a group of them per refine thread, so a large package split in two is refined in
-   * about half the time. Only for a service whose accumulate takes a package's items together
-   * (telemetry keeps one outcome per package).
+   * Envelope items one package may be split into (default 1): the node's refine threads. The node
+   * refines a package's items in parallel, a group of them per refine thread, so a large package
+   * split in two is refined in about half the time; a packing of several packages shares them
+   * (settlement.ts packageItemsMax). Only for a service whose accumulate takes a package's items
+   * together (telemetry keeps one outcome per package).
    */
   readonly itemsPerPackageMax?: number;
   /** Registrations in one package (the service's per-item bound). */

@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { type DeviceNotice, Settlement, splitAtDevices } from "./settlement.ts";
+import { type DeviceNotice, packageItemsMax, Settlement, splitAtDevices } from "./settlement.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;
@@ -160,6 +160,9 @@ describe("packing", () => {
     expect(lengths(splitAtDevices(records([12]), 2))).toEqual([12]); // one device: one item
     expect(lengths(splitAtDevices(records([3, 3, 3]), 1))).toEqual([9]);
     expect(lengths(splitAtDevices(records([2, 2, 2, 2, 2, 2]), 3))).toEqual([4, 4, 4]);
+    // The refine threads are shared among a packing's packages: one package alone is split across
+    // both, two packages get one item each (so neither waits for the other's erasure coding).
+    expect([packageItemsMax(2, 1), packageItemsMax(2, 2), packageItemsMax(2, 3), packageItemsMax(4, 2), packageItemsMax(1, 1), packageItemsMax(2, 0)]).toEqual([2, 1, 1, 2, 1, 2]);
     for (const parts of [1, 2, 3]) {
       const r = records([4, 1, 7, 2, 2, 9]);
       const split = splitAtDevices(r, parts);

@@ -324,7 +324,10 @@ export class Settlement {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
             anchor ??= await this.anchor();
-            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor);
+            // Items per package: the refine threads (the service's itemsPerPackageMax) shared among
+            // the packing's packages; see packageItemsMax.
+            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, cores === null ? 1 : parts);
+            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
@@ -371,7 +374,7 @@ export class Settlement {
     return { headerHash: best.headerHash, stateRoot: await this.deps.api.stateRoot(best.headerHash), slot: best.slot };
   }
 
-  private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number, anchor: PackageAnchor): Promise<void> {
+  private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number, anchor: PackageAnchor, itemsMax: number): Promise<void> {
     const service = this.deps.services.get(serviceId);
     if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
     // The signed bytes were built once, at acceptance, and logged as they are: nothing is decoded again here.
@@ -382,7 +385,7 @@ export class Settlement {
         return { deviceId: entry.deviceId, seq: entry.seq, publicKey, signingBytes: entry.signingBytes, signature: entry.signature };
       })
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.seq - b.seq));
-    const parts = splitAtDevices(records, Math.min(service.itemsPerPackageMax ?? 1, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
+    const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
     const pkg = buildWorkPackage(this.deps.params, {
       signer: this.deps.signer,
       anchor,
@@ -584,6 +587,18 @@ export class Settlement {
     this.timer = null;
     this.schedule(delay);
   }
+}
+
+/**
+ * Items for each of `packages` packages packed together, with `itemsPerPackageMax` refine threads
+ * to share (the service's bound): a package alone is split across them all; two packages get one
+ * item each. The node gives a package as many threads as it has items and are free, so when the
+ * first of two split packages took both threads, the second waited for all of the first, erasure
+ * coding included: it was refined after ~V + 2C (V its verification on one thread, C the coding)
+ * instead of V + C on a thread of its own, and the slower of a packing's packages sets the lead.
+ */
+export function packageItemsMax(itemsPerPackageMax: number, packages: number): number {
+  return Math.max(1, Math.floor(itemsPerPackageMax / Math.max(1, packages)));
 }
 
 /** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
