@@ -7,12 +7,12 @@
  * pending and are packed again: nothing PUBACKed is dropped, and the service's (device, seq)
  * window makes the retry settle each envelope at most once.
  */
+import { RECEIPT_SEQS_MAX } from "../devices/messages.ts";
 import type { NodeApi, WorkPackageStatus } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
 import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
-import { RECEIPT_SEQS_MAX } from "../devices/messages.ts";
 import type { IngestService } from "./ingest-service.ts";
 import type { DurableLog, LogEntry } from "./log.ts";
 
@@ -296,6 +296,8 @@ export class Settlement {
       // the least busy core.
       const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
       const cores = aligned ? this.coresToPack() : null;
+      // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
+      const packages = cores?.length ?? 1;
       let anchor: PackageAnchor | undefined;
       for (const [rank, [serviceId, list]] of services.entries()) {
         const n = cores?.length ?? services.length;
@@ -324,9 +326,7 @@ export class Settlement {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
             anchor ??= await this.anchor();
-            // Items per package: the refine threads (the service's itemsPerPackageMax) shared among
-            // the packing's packages; see packageItemsMax.
-            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, cores === null ? 1 : parts);
+            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages);
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
