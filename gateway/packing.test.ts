@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { type DeviceNotice, packageItemsMax, Settlement, splitAtDevices } from "./settlement.ts";
+import { type DeviceNotice, packageItemsMax, recordBytes, Settlement, settlementLimits, splitAtDevices } from "./settlement.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;
@@ -110,11 +110,10 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-/** Runs a Settlement against `node` while 40 devices each send an envelope every 10 ms for `slots` slots; returns the submissions grouped by packing. */
-async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = []): Promise<Submitted[][]> {
+/** Runs a Settlement against `node` while `devices` devices (40) each send an envelope every `everyMs` (10 ms) for `slots` slots; returns the submissions grouped by packing. */
+async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = [], service = telemetryService(2), devices = 40, everyMs = 10): Promise<Submitted[][]> {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
   const log = new DurableLog(join(dir, "log"));
-  const service = telemetryService(2);
   const settlement = new Settlement({
     api: node.api,
     params: tinyParams,
@@ -134,12 +133,14 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
   settlement.start();
   const until = performance.now() + slots * SLOT_MS;
   for (let seq = 0; performance.now() < until; seq++) {
-    for (let d = 0; d < 40; d++) {
-      const deviceId = `${d.toString(16).padStart(2, "0")}${"0".repeat(30)}` as DeviceId;
+    // A round's appends go together, as a gateway's do (the log commits them in one transaction).
+    const round = Array.from({ length: devices }, async (_, d) => {
+      const deviceId = `${d.toString(16).padStart(4, "0")}${"0".repeat(28)}` as DeviceId;
       node.appendedSeqs.push(seq);
       settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }));
-    }
-    await new Promise((r) => setTimeout(r, 10));
+    });
+    await Promise.all(round);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   // Group submissions made in one packing: aligned packings are a slot apart, deadline ones 20 ms.
   const packings: Submitted[][] = [];
@@ -149,6 +150,12 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
     else packings.push([s]);
   }
   return packings;
+}
+
+/** What a logged envelope with a body of `bodyBytes` counts toward a package's byte bound. */
+function recordBytesOf(bodyBytes: number): number {
+  const deviceId = "0".repeat(32) as DeviceId;
+  return recordBytes({ signingBytes: signingBytes({ version: 1, device: deviceId, seq: 0, kind: "meter.reading", timeMs: 0, body: new Uint8Array(bodyBytes) }) });
 }
 
 describe("packing", () => {
@@ -201,6 +208,26 @@ describe("packing", () => {
     expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
   });
 
+  it("packs one more package for a busy core when a backlog is left after the free cores' packages", async () => {
+    // Refine takes longer than a slot, so at each packing both cores still hold a package, and a
+    // package holds ~500 of the ~1,000 envelopes a slot brings (its byte bound, lowered here as W_B
+    // bounds 3.8 KB envelopes to 3,384): one package a block would keep up with half the load.
+    // Once the rest reaches backlogPackageEnvelopesMin, each packing makes a second package.
+    const limits = settlementLimits as { packageEnvelopeBytesMax: number };
+    const shipped = limits.packageEnvelopeBytesMax;
+    limits.packageEnvelopeBytesMax = 500 * recordBytesOf(200);
+    cleanup.push(async () => void (limits.packageEnvelopeBytesMax = shipped));
+    const node = fakeNode(SLOT_MS * 1.5);
+    const packings = await load(node, 14, [], telemetryService(2), 200, 50);
+    const backlogged = packings.filter((p) => p[0]!.slot >= 5);
+    expect(backlogged.length).toBeGreaterThanOrEqual(6);
+    for (const p of backlogged) expect(p.map((s) => s.core).sort()).toEqual([0, 1]);
+    // The cores reported two packages a block, not one.
+    const late = node.lag.filter((l) => l.reportedSlot > 6);
+    const slots = new Set(late.map((l) => l.reportedSlot));
+    expect(late.length).toBeGreaterThanOrEqual(2 * slots.size - 1);
+  });
+
   it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {
     const node = fakeNode(REFINE_MS, 2);
     // The refused ones are retried after 0.5 s, then 1 s, and settle two blocks after they go.
@@ -219,7 +246,7 @@ describe("packing", () => {
 async function expectEachSettledOnce(node: ReturnType<typeof fakeNode>): Promise<void> {
   const notices: DeviceNotice[] = [];
   await load(node, 6, notices);
-  const appended = 40 * (Math.max(...node.appendedSeqs) + 1);
+  const appended = node.appendedSeqs.length;
   const deadline = Date.now() + 15_000;
   const told = () => notices.reduce((n, x) => n + (x.kind === "receipt" ? x.seqs.length : 1), 0);
   while (told() < appended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -52,6 +52,18 @@ export const settlementLimits = {
    * 0.8–1.3 s from packing to refined on one refine thread while the other idled, and missed its block.
    */
   envelopesPerItemMin: 1_000,
+  /**
+   * Envelopes left after a block's packing that make one more package, for a core that already
+   * holds one (it is reported a block after that one). Without it, once a package was refined
+   * too late for its block, its core was still busy at the next packing, so only one package
+   * went (3,384 envelopes at most, W_B): the rest grew, every package was full, refine got slower,
+   * and blocks took one package as often as two, at 4,000/s as at 5,000/s. With it (and the
+   * packing's packages sharing the refine threads, packageItemsMax), packages at 4,000/s stayed
+   * at ~2,000 envelopes and p99 receipt fell from 4.37–4.94 to 3.85–4.50 slots (BENCHMARKS.md
+   * §5.9). Below this, the rest waits for the next block's packing rather than take a core's
+   * report for little.
+   */
+  backlogPackageEnvelopesMin: 1_000,
   /** Retry delay after a failed package, doubling up to the max. */
   retryDelayMs: { initial: 500, max: 30_000 },
 } as const;
@@ -304,8 +316,10 @@ export class Settlement {
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
         const share = Math.ceil(list.length / Math.max(1, parts));
         for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
-          // Past its share of cores, a service packs only full packages (a small rest waits for the next block's).
-          if (made >= parts && !this.fullPending(serviceId)) break;
+          // Past its share of cores, a service packs only full packages, and when aligned one more
+          // for a backlog (backlogPackageEnvelopesMin); a small rest waits for the next block's.
+          const backlog = aligned && made === parts && list.length >= settlementLimits.backlogPackageEnvelopesMin;
+          if (made >= parts && !this.fullPending(serviceId) && !backlog) break;
           const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
@@ -326,7 +340,9 @@ export class Settlement {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
             anchor ??= await this.anchor();
-            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages);
+            // A backlog package (this one, or one the rest will make after it) is one more to share the threads with.
+            const backlogNext = aligned && made === parts - 1 && list.length >= settlementLimits.backlogPackageEnvelopesMin;
+            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages + (backlog || backlogNext ? 1 : 0));
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
@@ -347,7 +363,8 @@ export class Settlement {
    * least busy one (leastBusyCore). A core takes one report per block, so a package sent to a
    * core that still holds one waits behind it, and such a queue, once formed, never drains while
    * packing keeps pace with the blocks. When refine takes longer than a slot this packs one
-   * package a slot, refined on one thread; measured, that is still the better trade
+   * package a slot (and a second only for a backlog, see backlogPackageEnvelopesMin), refined on
+   * one thread; measured, that is still the better trade
    * (BENCHMARKS.md §5.6): against a package for every core the lead says it would reach in time,
    * p99 receipt was 2.72 against 3.37 slots at 2,000/s and 4.26–4.30 against 5.07–5.69 at 3,000/s.
    */
@@ -632,7 +649,7 @@ const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq:
 const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
 
 /** Bytes an entry takes in a package: its signed bytes, public key, length and signature. */
-function recordBytes(entry: LogEntry): number {
+export function recordBytes(entry: Pick<LogEntry, "signingBytes">): number {
   return ENVELOPE_RECORD_OVERHEAD_BYTES + entry.signingBytes.length;
 }
 
