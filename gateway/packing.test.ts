@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { type DeviceNotice, packageItemsMax, recordBytes, Settlement, settlementLimits, splitAtDevices } from "./settlement.ts";
+import { type DeviceNotice, packageItemsMax, packsAnother, Settlement, settlementLimits, splitAtDevices } from "./settlement.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;
@@ -110,8 +110,8 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-/** Runs a Settlement against `node` while `devices` devices (40) each send an envelope every `everyMs` (10 ms) for `slots` slots; returns the submissions grouped by packing. */
-async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = [], service = telemetryService(2), devices = 40, everyMs = 10): Promise<Submitted[][]> {
+/** Runs a Settlement against `node` while 40 devices each send an envelope every 10 ms for `slots` slots; returns the submissions grouped by packing. */
+async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = []): Promise<Submitted[][]> {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
   const log = new DurableLog(join(dir, "log"));
   const settlement = new Settlement({
@@ -119,7 +119,7 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
     params: tinyParams,
     log,
     signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
-    services: new Map([[2, service]]),
+    services: new Map([[2, telemetryService(2)]]),
     publicKeyOf: () => new Uint8Array(32),
     notify: (n) => notices.push(n),
     batchDeadlineMs: BATCH_DEADLINE_MS,
@@ -134,13 +134,13 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
   const until = performance.now() + slots * SLOT_MS;
   for (let seq = 0; performance.now() < until; seq++) {
     // A round's appends go together, as a gateway's do (the log commits them in one transaction).
-    const round = Array.from({ length: devices }, async (_, d) => {
+    const round = Array.from({ length: 40 }, async (_, d) => {
       const deviceId = `${d.toString(16).padStart(4, "0")}${"0".repeat(28)}` as DeviceId;
       node.appendedSeqs.push(seq);
       settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() }));
     });
     await Promise.all(round);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await new Promise((r) => setTimeout(r, 10));
   }
   // Group submissions made in one packing: aligned packings are a slot apart, deadline ones 20 ms.
   const packings: Submitted[][] = [];
@@ -150,12 +150,6 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
     else packings.push([s]);
   }
   return packings;
-}
-
-/** What a logged envelope with a body of `bodyBytes` counts toward a package's byte bound. */
-function recordBytesOf(bodyBytes: number): number {
-  const deviceId = "0".repeat(32) as DeviceId;
-  return recordBytes({ signingBytes: signingBytes({ version: 1, device: deviceId, seq: 0, kind: "meter.reading", timeMs: 0, body: new Uint8Array(bodyBytes) }) });
 }
 
 describe("packing", () => {
@@ -208,24 +202,16 @@ describe("packing", () => {
     expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
   });
 
-  it("packs one more package for a busy core when a backlog is left after the free cores' packages", async () => {
-    // Refine takes longer than a slot, so at each packing both cores still hold a package, and a
-    // package holds ~500 of the ~1,000 envelopes a slot brings (its byte bound, lowered here as W_B
-    // bounds 3.8 KB envelopes to 3,384): one package a block would keep up with half the load.
-    // Once the rest reaches backlogPackageEnvelopesMin, each packing makes a second package.
-    const limits = settlementLimits as { packageEnvelopeBytesMax: number };
-    const shipped = limits.packageEnvelopeBytesMax;
-    limits.packageEnvelopeBytesMax = 500 * recordBytesOf(200);
-    cleanup.push(async () => void (limits.packageEnvelopeBytesMax = shipped));
-    const node = fakeNode(SLOT_MS * 1.5);
-    const packings = await load(node, 14, [], telemetryService(2), 200, 50);
-    const backlogged = packings.filter((p) => p[0]!.slot >= 5);
-    expect(backlogged.length).toBeGreaterThanOrEqual(6);
-    for (const p of backlogged) expect(p.map((s) => s.core).sort()).toEqual([0, 1]);
-    // The cores reported two packages a block, not one.
-    const late = node.lag.filter((l) => l.reportedSlot > 6);
-    const slots = new Set(late.map((l) => l.reportedSlot));
-    expect(late.length).toBeGreaterThanOrEqual(2 * slots.size - 1);
+  it("makes one more package past the cores' share only for a full package or, aligned to a block, for a backlog", () => {
+    const min = settlementLimits.backlogPackageEnvelopesMin;
+    const p = { aligned: true, made: 1, parts: 1, pending: min, fullPending: false };
+    expect(packsAnother({ ...p, made: 0 })).toBe(true); // within the share
+    expect(packsAnother(p)).toBe(true); // a backlog: one more package
+    expect(packsAnother({ ...p, pending: min - 1 })).toBe(false); // a small rest waits for the next block
+    expect(packsAnother({ ...p, made: 2 })).toBe(false); // one backlog package a packing, not more
+    expect(packsAnother({ ...p, made: 2, fullPending: true })).toBe(true); // a full package goes at once
+    expect(packsAnother({ ...p, aligned: false })).toBe(false); // packing every deadline: no backlog package
+    expect(packsAnother({ ...p, parts: 2, made: 2, pending: 5 * min })).toBe(true);
   });
 
   it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {

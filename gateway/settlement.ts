@@ -316,10 +316,7 @@ export class Settlement {
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
         const share = Math.ceil(list.length / Math.max(1, parts));
         for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
-          // Past its share of cores, a service packs only full packages, and when aligned one more
-          // for a backlog (backlogPackageEnvelopesMin); a small rest waits for the next block's.
-          const backlog = aligned && made === parts && list.length >= settlementLimits.backlogPackageEnvelopesMin;
-          if (made >= parts && !this.fullPending(serviceId) && !backlog) break;
+          if (!packsAnother({ aligned, made, parts, pending: list.length, fullPending: this.fullPending(serviceId) })) break;
           const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
@@ -340,9 +337,11 @@ export class Settlement {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
             anchor ??= await this.anchor();
-            // A backlog package (this one, or one the rest will make after it) is one more to share the threads with.
-            const backlogNext = aligned && made === parts - 1 && list.length >= settlementLimits.backlogPackageEnvelopesMin;
-            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages + (backlog || backlogNext ? 1 : 0));
+            // A package past the cores' share (this one, or one the rest will make after it, bounds
+            // allowing) is one more to share the refine threads with.
+            const roomAfterThis = this.inFlight.size + 1 < settlementLimits.packagesInFlightMax && this.unreported + 1 < settlementLimits.packagesUnreportedMax;
+            const anotherAfter = made + 1 >= parts && roomAfterThis && packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
+            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
@@ -607,6 +606,17 @@ export class Settlement {
 }
 
 /**
+ * Whether a packing makes another package of a service's pending envelopes, after `made` of
+ * them, `parts` being the service's share of the packing's cores: within the share, always;
+ * past it, a full package (it goes at once), or when aligned to a block one package for a
+ * backlog of settlementLimits.backlogPackageEnvelopesMin or more; a smaller rest waits.
+ */
+export function packsAnother(p: { readonly aligned: boolean; readonly made: number; readonly parts: number; readonly pending: number; readonly fullPending: boolean }): boolean {
+  if (p.made < p.parts || p.fullPending) return true;
+  return p.aligned && p.made === p.parts && p.pending >= settlementLimits.backlogPackageEnvelopesMin;
+}
+
+/**
  * Items for each of `packages` packages packed together, with `itemsPerPackageMax` refine threads
  * to share (the service's bound): a package alone is split across them all; two packages get one
  * item each. The node gives a package as many threads as it has items and are free, so when the
@@ -649,7 +659,7 @@ const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq:
 const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
 
 /** Bytes an entry takes in a package: its signed bytes, public key, length and signature. */
-export function recordBytes(entry: Pick<LogEntry, "signingBytes">): number {
+function recordBytes(entry: LogEntry): number {
   return ENVELOPE_RECORD_OVERHEAD_BYTES + entry.signingBytes.length;
 }
 
