@@ -178,9 +178,7 @@ export class Settlement {
 
   /** Queues a freshly logged entry. */
   add(entry: LogEntry): void {
-    const list = this.pending.get(entry.serviceId) ?? [];
-    list.push(entry);
-    this.pending.set(entry.serviceId, list);
+    appendTo(this.pending, entry.serviceId, entry);
     this.countPending(entry.serviceId, [entry], 1);
     this.schedule();
   }
@@ -201,11 +199,8 @@ export class Settlement {
     const submitted = new Map<string, LogEntry[]>();
     const pending: LogEntry[] = [];
     for (const entry of this.deps.log.all()) {
-      if (entry.state === "submitted" && entry.packageHash !== undefined) {
-        const list = submitted.get(entry.packageHash);
-        if (list === undefined) submitted.set(entry.packageHash, [entry]);
-        else list.push(entry);
-      } else pending.push(entry);
+      if (entry.state === "submitted" && entry.packageHash !== undefined) appendTo(submitted, entry.packageHash, entry);
+      else pending.push(entry);
     }
     // Packages the node has go first (their devices become busy), then everything else, in
     // acceptance order, so no device's later envelopes overtake its earlier ones.
@@ -460,9 +455,7 @@ export class Settlement {
     if (flight.core !== null) this.unreportedOnCore[flight.core] = (this.unreportedOnCore[flight.core] ?? 0) + 1;
     for (const [id, seq] of lowestSeqs(flight.entries)) {
       this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
-      const seqs = this.inFlightSeqs.get(id) ?? [];
-      seqs.push(seq);
-      this.inFlightSeqs.set(id, seqs);
+      appendTo(this.inFlightSeqs, id, seq);
     }
     let done = false;
     const watch = (attempt: number) =>
@@ -538,9 +531,7 @@ export class Settlement {
     for (const entry of flight.entries) {
       const code = verdicts(entry.deviceId, entry.seq);
       if (code === null) {
-        const seqs = settledSeqs.get(entry.deviceId);
-        if (seqs === undefined) settledSeqs.set(entry.deviceId, [entry.seq]);
-        else seqs.push(entry.seq);
+        appendTo(settledSeqs, entry.deviceId, entry.seq);
         this.deps.observe?.settledLatencyMs(now - entry.acceptedAtMs);
       } else {
         refused++;
@@ -592,11 +583,7 @@ export class Settlement {
     this.failures++;
     const delay = retryDelayMs(this.failures - 1);
     const byService = new Map<number, LogEntry[]>();
-    for (const e of back) {
-      const group = byService.get(e.serviceId);
-      if (group === undefined) byService.set(e.serviceId, [e]);
-      else group.push(e);
-    }
+    for (const e of back) appendTo(byService, e.serviceId, e);
     for (const [serviceId, group] of byService) this.putBack(serviceId, group);
     this.idleUpTo.clear();
     if (this.timer !== null) clearTimeout(this.timer);
@@ -631,6 +618,13 @@ export function packageItemsMax(itemsPerPackageMax: number, packages: number): n
 /** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
 function retryDelayMs(attempt: number): number {
   return Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
+}
+
+/** Adds `value` to the list of `key` in `groups`, starting the list if there is none. */
+function appendTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
+  const list = groups.get(key);
+  if (list === undefined) groups.set(key, [value]);
+  else list.push(value);
 }
 
 /** Each device of a package with its lowest seq in it. */
@@ -700,9 +694,7 @@ export function takeBatch(
       }
       if (entry.seq >= limit) continue;
     }
-    const at = byDevice.get(id);
-    if (at === undefined) byDevice.set(id, [i]);
-    else at.push(i);
+    appendTo(byDevice, id, i);
   }
   const takenAt: number[] = [];
   let bytes = 0;

@@ -25,6 +25,7 @@ import { type FromJson, parseFromJson } from "@typeberry/lib/json-parser";
 import { StateEntries } from "@typeberry/lib/state-merkleization";
 import { StateTransition, StateTransitionGenesis, TestState } from "@typeberry/lib/state-vectors";
 import { expect } from "vitest";
+import { toHex } from "../codec/jam.ts";
 import { keyHex, State } from "../state/kv.ts";
 import { expectSameBytes } from "./assert.ts";
 import { type CaseOutcome, listDirs, listFiles, stem, type VectorCase, type VectorFamily } from "./discover.ts";
@@ -76,7 +77,7 @@ async function runTraceCase(name: string, basePath: string): Promise<CaseOutcome
     const what = `${name}: merklized ${field}.keyvals vs ${field}.state_root`;
     expect(root.toString(), what).toBe(state.state_root.toString());
     const ours = State.fromEntries(entries.map(([k, v]) => [keyHex(k.raw), v.raw] as const)).root();
-    expect(`0x${Buffer.from(ours).toString("hex")}`, `${what} (node State)`).toBe(state.state_root.toString());
+    expect(`0x${toHex(ours)}`, `${what} (node State)`).toBe(state.state_root.toString());
   }
   const units: Record<string, number> = { roots: fields.length };
 
