@@ -3,7 +3,7 @@
  *
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--ceiling-runs 2]
- *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"]
+ *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"] [--what-if-no-node-first]
  *        [--trace-out /tmp/gw-trace.json] [--alloc-prof]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
@@ -70,6 +70,7 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
   "what-if-in-flight": { kind: "number", default: null, help: "what-if: settlementLimits.packagesInFlightMax" },
   "what-if-packing": { kind: "string", default: null, choices: ["deadline"], help: "what-if: pack every --batch-ms instead of once per slot, aligned to blocks" },
   "what-if-lead-margin": { kind: "number", default: null, help: "what-if: settlementLimits.leadMarginMs (100 as shipped)" },
+  "what-if-no-node-first": { kind: "boolean", help: "what-if: every thread of the gateway process at one priority (`jamgate start --no-node-first`)" },
   "what-if-node-flags": { kind: "string", default: null, valueName: "FLAGS", help: 'what-if: extra node/V8 flags for the gateway process, space-separated, after "=": --what-if-node-flags="--max-semi-space-size=64"' },
 });
 const DEVICES = flags.devices;
@@ -91,6 +92,7 @@ const WHAT_IF_IN_FLIGHT = flags["what-if-in-flight"];
 const WHAT_IF_PACKING = flags["what-if-packing"];
 const WHAT_IF_LEAD_MARGIN = flags["what-if-lead-margin"];
 const WHAT_IF_NODE_FLAGS = flags["what-if-node-flags"];
+const WHAT_IF_NO_NODE_FIRST = flags["what-if-no-node-first"] === true;
 const TRACE_OUT = flags["trace-out"];
 const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
@@ -200,6 +202,9 @@ interface Trace {
   errors: Record<string, number>;
 }
 
+/** How the gateway process's threads were prioritised (node/thread/priority.ts), for the report. */
+let priorities = "(not started)";
+
 async function gatewayRun() {
   if (PROFILE_DIR !== null) {
     rmSync(PROFILE_DIR, { recursive: true, force: true });
@@ -207,10 +212,13 @@ async function gatewayRun() {
   }
   const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")), ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
   try {
-    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN });
+    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number }; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN, noNodeFirst: WHAT_IF_NO_NODE_FIRST });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
+    const p = started.priorities;
+    priorities = p === null ? "all at one priority" : p.nice === null ? "not available here" : `the node's ${started.nodeThreads} ahead; ${p.lowered} others at nice ${p.nice}`;
+    progress(`thread priorities: ${priorities}`);
     progress(`gateway on port ${started.port} (fd limit ${started.fdLimit.soft}); ${DEVICES} devices registered in ${reg.packages} packages, ${(reg.ms / 1000).toFixed(1)} s`);
     const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port: started.port, subscribe: "down", client: CLIENT });
     if (c.connected !== DEVICES) throw new Error(`gateway: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
@@ -315,6 +323,7 @@ if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped:
 if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
 if (WHAT_IF_LEAD_MARGIN !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (100 as shipped)`);
 if (WHAT_IF_NODE_FLAGS !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: gateway process started with ${WHAT_IF_NODE_FLAGS}`);
+if (WHAT_IF_NO_NODE_FIRST) console.log(`\nWHAT-IF RUN, not the gateway as shipped: every thread at one priority (as shipped, the gateway's threads run at nice +5 beside the node's)`);
 if (WHAT_IF_PACKING !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: packing "${WHAT_IF_PACKING}" ("aligned" as shipped)`);
 console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices (${CLIENT} MQTT clients), ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
 console.log(
@@ -367,6 +376,7 @@ console.log(
     [
       ["gateway process CPU, all threads (cores)", g.cpu.gatewayCores.toFixed(2)],
       ["gateway main thread CPU (cores)", g.cpu.gatewayMainCores.toFixed(2)],
+      ["gateway thread priorities", priorities],
       ["gateway main thread event-loop utilisation, 1 s samples, median (max)", `${median(g.elu).toFixed(2)} (${max(g.elu).toFixed(2)})`],
       ["gateway event-loop delay p99 per 1 s, median (max) ms", medMax(g.delayP99, 1)],
       [`load generator process CPU (cores; ${CLIENT} clients)`, g.cpu.loadgenCores.toFixed(2)],
@@ -471,5 +481,6 @@ console.log(
     whatIfPacking: WHAT_IF_PACKING,
     whatIfNodeFlags: WHAT_IF_NODE_FLAGS,
     whatIfLeadMargin: WHAT_IF_LEAD_MARGIN,
+    whatIfNoNodeFirst: WHAT_IF_NO_NODE_FIRST,
   }),
 );

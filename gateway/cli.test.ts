@@ -3,6 +3,7 @@
  * `publish --simulate`, all as a user runs them, and the receipts come back.
  */
 import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -28,6 +29,15 @@ describe("jamgate start + jamgate device", () => {
     const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "300"]);
     processes.push(gateway);
     await gateway.waitFor(/"msg":"jamgate started"/);
+    if (process.platform === "linux") {
+      // The node's threads run ahead of the gateway's (node/thread/priority.ts): the main thread is lowered, they are not.
+      const line = JSON.parse(await gateway.waitFor(/"msg":"the gateway's threads run behind the node's"/)) as { threads: number; nice: number; nodeThreads: number };
+      const niceOf = (tid: string) => Number(readFileSync(`/proc/${gateway.child.pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+      const nices = readdirSync(`/proc/${gateway.child.pid}/task`).map(niceOf);
+      expect(niceOf(String(gateway.child.pid))).toBe(line.nice);
+      expect(line.nodeThreads).toBeGreaterThanOrEqual(2);
+      expect(nices.filter((n) => n < line.nice).length).toBeGreaterThanOrEqual(line.nodeThreads);
+    }
 
     const deviceDir = tempDir();
     const key = join(deviceDir, "key.json");

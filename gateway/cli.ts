@@ -25,6 +25,7 @@ interface StartOptions {
   influxUrl?: string;
   node?: string;
   batchMs: number;
+  nodeFirst: boolean;
 }
 
 export function registerStartCommand(program: Command, wiring: StackWiring): void {
@@ -42,6 +43,7 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
     .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket instead of the embedded one")
+    .option("--no-node-first", "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)")
     .action(async (options: StartOptions) => {
       const root = pino({ base: undefined });
       const stack = await startStack({ ...options, logger: root }, wiring);

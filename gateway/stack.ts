@@ -14,6 +14,7 @@ import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { JamgateError } from "../node/errors.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { NodeThread } from "../node/thread/host.ts";
+import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import { Gateway } from "./gateway.ts";
 import { buildHttp } from "./http.ts";
@@ -44,6 +45,12 @@ export interface StackOptions {
   readonly influxUrl?: string;
   /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
   readonly node?: string;
+  /**
+   * Run the embedded node's threads (blocks, intake, refine) ahead of the rest of the process
+   * (node/thread/priority.ts; Linux). Default false: it changes the whole process's threads, so
+   * only the process's owner (`jamgate start`, the benchmarks) asks for it.
+   */
+  readonly nodeFirst?: boolean;
   readonly logger: Logger;
 }
 
@@ -164,6 +171,12 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   const mqttUrl = `mqtt://${options.host}:${gateway.mqttPort}`;
   const httpUrl = `http://${options.host}:${httpPort}`;
   const rpcUrl = node?.rpcPort != null ? `ws://${options.host}:${node.rpcPort}` : (options.node ?? null);
+  // Last, so the threads the gateway and HTTP server started are among those lowered.
+  if (options.nodeFirst === true && node !== null) {
+    const { lowered, nice } = lowerOtherThreads(node.threadIds);
+    if (nice === null) log.info("thread priorities are not available here: the node's threads share the CPU evenly with the gateway's");
+    else log.info({ threads: lowered, nice, nodeThreads: node.threadIds.length }, "the gateway's threads run behind the node's");
+  }
   log.info(
     { dataDir: options.dataDir, mqtt: mqttUrl, ws: `ws://${options.host}:${gateway.wsPort}`, http: httpUrl, rpc: rpcUrl, services: services.map((s) => `${s.name}:${s.serviceId}`), operatorToken: join(options.dataDir, "operator-token") },
     "jamgate started",

@@ -30,6 +30,7 @@ import { type AcceptedPackage, checkWorkPackage } from "./intake/intake.ts";
 import { serviceIds, serviceInfoKey, StateComponents } from "./state/components.ts";
 import { type Kv, PastState, State, type UndoLog } from "./state/kv.ts";
 import { type PackageRecord, Store } from "./storage/store.ts";
+import { currentThreadId } from "./thread/priority.ts";
 
 export interface NodeLogger {
   info(obj: object, msg?: string): void;
@@ -88,6 +89,8 @@ export class JamNode implements NodeApi {
   private readonly state: State;
   private readonly validators: Ed25519KeyPair[];
   private readonly pool: RefinePool;
+  /** The OS id of the thread that opened the node (see threadIds). */
+  private readonly openedOn = currentThreadId();
   /** The validators' data-availability layer (chunks, assurances, recovery). */
   readonly availability: Availability;
   private readonly services: LoadedServices;
@@ -194,6 +197,14 @@ export class JamNode implements NodeApi {
 
   get bestSlot(): number {
     return this.best.slot;
+  }
+
+  /**
+   * The OS ids (Linux) of the threads on the node's critical path: the one that opened it (and
+   * runs intake, chunk storage and blocks) and the refine threads. Empty where there are none.
+   */
+  get threadIds(): readonly number[] {
+    return this.openedOn === null ? [] : [this.openedOn, ...this.pool.threadIds];
   }
 
   /**

@@ -108,7 +108,8 @@ serve({
     const slotMs = Number(args.slotMs);
     // What-if only (bench/gateway.ts --what-if-packing deadline): the gateway as shipped packs "aligned".
     const packing = args.packing === "deadline" ? "deadline" : "aligned";
-    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing } });
+    // As `jamgate start` runs: the node's threads ahead of the gateway's (what-if: --what-if-no-node-first).
+    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing }, nodeFirst: args.noNodeFirst !== true });
     const h = harness;
     if (args.inFlight !== undefined && args.inFlight !== null) {
       // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
@@ -162,7 +163,7 @@ serve({
       });
       return hash;
     };
-    return { port: h.gateway.mqttPort, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory() };
+    return { port: h.gateway.mqttPort, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory(), priorities: h.priorities, nodeThreads: h.node.threadIds.length };
   },
 
   /** Registers devices [from, to) in bulk (through the node), then looks each up once so the gateway's registry knows it. */

@@ -11,6 +11,7 @@ import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import type { NodeApi } from "../../node/api.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
 import { NodeThread } from "../../node/thread/host.ts";
+import { type Lowered, lowerOtherThreads } from "../../node/thread/priority.ts";
 import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
 import { Gateway, type GatewayOptions } from "../gateway.ts";
 import { Registrations } from "../registration.ts";
@@ -24,11 +25,14 @@ export interface Harness {
   readonly gateway: Gateway;
   readonly registrations: Registrations;
   readonly dataDir: string;
+  /** What nodeFirst did, or null without it. */
+  readonly priorities: Lowered | null;
   register(key?: DeviceKey): Promise<DeviceKey>;
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean } = {}): Promise<Harness> {
+/** nodeFirst: the node's threads ahead of the rest of the process, as `jamgate start` runs them (gateway/stack.ts). */
+export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean; nodeFirst?: boolean } = {}): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-gw-"));
   const gatewayKey = keyPairFromSeed(new Uint8Array(32).fill(42));
   // With overRpc, the gateway drives the node as a remote one: JIP-2 over a loopback WebSocket.
@@ -53,12 +57,14 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     ...options.gateway,
   });
   await gateway.start();
+  const priorities = options.nodeFirst === true ? lowerOtherThreads(node.threadIds) : null;
   const registrations = new Registrations(api, tinyParams, gatewayKey, gateway.registry, () => telemetry);
   return {
     node,
     gateway,
     registrations,
     dataDir,
+    priorities,
     async register(key = generateDeviceKey()) {
       await registrations.register(key.publicKey, "meter");
       const deadline = Date.now() + 10_000;

@@ -23,6 +23,7 @@ export type PoolOutcome = { readonly ok: true; readonly result: RefineTaskResult
 
 export class RefinePool {
   private readonly pool: Piscina<RefineTask, RefineTaskResult>;
+  private warmedThreadIds: readonly number[] = [];
 
   constructor(private readonly options: RefinePoolOptions) {
     const threads = Math.max(1, Math.min(options.coresCount, availableParallelism()));
@@ -42,7 +43,13 @@ export class RefinePool {
    * package does not count thread start-up.
    */
   async warm(): Promise<void> {
-    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [], availability: null })));
+    const results = await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [], availability: null })));
+    this.warmedThreadIds = [...new Set(results.flatMap((r) => (r.threadId === undefined ? [] : [r.threadId])))];
+  }
+
+  /** The OS ids of the threads warm() reached (Linux; empty elsewhere): a thread replaced since keeps its creator's priority. */
+  get threadIds(): readonly number[] {
+    return this.warmedThreadIds;
   }
 
   get threads(): number {

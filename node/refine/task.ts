@@ -26,6 +26,8 @@ export type RefineItemOutcome =
 
 export interface RefineTaskResult {
   readonly items: readonly RefineItemOutcome[];
+  /** The OS id of the thread that ran the task (Linux), for thread priorities (node/thread/priority.ts). */
+  readonly threadId?: number;
   /** The erasure-coded bundle, when asked for and refine succeeded. */
   readonly availability?: EncodedBundle;
 }

@@ -7,10 +7,12 @@
 import { workerData } from "node:worker_threads";
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { encodeBundle } from "../availability/bundle.ts";
+import { currentThreadId } from "../thread/priority.ts";
 import { cachedLoader, refinePackage } from "./refine.ts";
 import type { RefineTask, RefineTaskResult } from "./task.ts";
 
 const load = cachedLoader();
+const threadId = currentThreadId() ?? undefined;
 const preload = (workerData as { preloadModuleUrls?: string[] } | undefined)?.preloadModuleUrls ?? [];
 await Promise.all(preload.map((url) => load(url)));
 
@@ -20,7 +22,7 @@ await Promise.all(preload.map((url) => load(url)));
  * node thread, not copied: a copy was made twice per package (into the message and out of it).
  */
 export default async function refineInWorker(task: RefineTask): Promise<RefineTaskResult> {
-  const result = await refinePackage(task, load);
+  const result = { ...(await refinePackage(task, load)), threadId };
   if (task.availability === null || !result.items.every((i) => i.ok) || result.items.length !== task.items.length) return result;
   const availability = encodeBundle(task.availability.chain, task.availability.bundle);
   const chunksBuffer = availability.chunks[0]?.buffer;

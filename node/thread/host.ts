@@ -54,6 +54,8 @@ export class NodeThread implements NodeApi {
     readonly slotMs: number,
     readonly rpcPort: number | null,
     bestSlot: number,
+    /** The OS ids of the node's critical-path threads (its own and the refine threads; Linux): see priority.ts. */
+    readonly threadIds: readonly number[],
     private readonly hooks: NodeThreadHooks,
   ) {
     this.best = bestSlot;
@@ -77,7 +79,7 @@ export class NodeThread implements NodeApi {
           return reject(toError(message.error));
         }
         if (message.type !== "ready") return reject(new Error(`the node thread sent ${message.type} before ready`));
-        const thread = new NodeThread(worker, message.slotMs, message.rpcPort, message.bestSlot, hooks);
+        const thread = new NodeThread(worker, message.slotMs, message.rpcPort, message.bestSlot, message.threadIds, hooks);
         thread.attach();
         resolve(thread);
       };

@@ -51,7 +51,7 @@ export interface WireError {
 }
 
 export type ThreadMessage =
-  | { readonly type: "ready"; readonly rpcPort: number | null; readonly slotMs: number; readonly bestSlot: number }
+  | { readonly type: "ready"; readonly rpcPort: number | null; readonly slotMs: number; readonly bestSlot: number; readonly threadIds: readonly number[] }
   | { readonly type: "failed"; readonly error: WireError }
   | { readonly type: "result"; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: "result"; readonly id: number; readonly ok: false; readonly error: WireError }

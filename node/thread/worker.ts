@@ -112,4 +112,4 @@ port.on("message", (message: HostMessage) => {
   }
 });
 
-post({ type: "ready", rpcPort: rpc?.port ?? null, slotMs: node.slotMs, bestSlot: node.bestSlot });
+post({ type: "ready", rpcPort: rpc?.port ?? null, slotMs: node.slotMs, bestSlot: node.bestSlot, threadIds: node.threadIds });
