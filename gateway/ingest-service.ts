@@ -56,8 +56,12 @@ export interface IngestService {
   readonly registrationsPerPackageMax: number;
   /** Why a registration request cannot be taken (e.g. an agent without its household), or null. */
   checkRegistration?(record: RegistrationRecord): string | null;
-  /** Work-item payload of envelopes, records sorted by (deviceId, seq) and unique. */
-  envelopesPayload(records: readonly EnvelopeRecord[]): Uint8Array;
+  /**
+   * Work-item payload of envelopes, records sorted by (deviceId, seq) and unique: written into the
+   * start of `into` when it has room (a view of it is returned, valid until the caller reuses it),
+   * else into a new buffer.
+   */
+  envelopesPayload(records: readonly EnvelopeRecord[], into?: Uint8Array): Uint8Array;
   /** Accumulate gas for an envelopes item of that shape (within G_A). */
   envelopesGas(devices: number, envelopes: number): bigint;
   registrationsPayload(records: readonly RegistrationRecord[]): Uint8Array;

@@ -7,13 +7,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { WorkPackage } from "@typeberry/lib/block";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DeviceId, signingBytes } from "../devices/envelope.ts";
 import type { BlockDescriptor, NodeApi, WorkPackageStatus } from "../node/api.ts";
 import { tinyParams } from "../node/chain/params.ts";
 import { encodeOutcome, OutcomeBuilder } from "../services/common/outcome.ts";
 import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
+import { decode } from "../node/codec/jam.ts";
+import { decodeEnvelopesItem } from "../services/telemetry/payload.ts";
 import { DurableLog } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
 import { type DeviceNotice, packageItemsMax, packsAnother, Settlement, settlementLimits, splitAtDevices } from "./settlement.ts";
@@ -47,6 +50,8 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirs
   const refinedOn = new Map<number, { hex: string; slot: number }[]>();
   const reported: string[] = [];
   const submitted: Submitted[] = [];
+  /** Each submitted package's bytes, as the node got them. */
+  const packages: Uint8Array[] = [];
   /** Per package: the slot it was refined in (the last block before) and the slot of the block that reported it. */
   const lag: { refinedSlot: number; reportedSlot: number }[] = [];
   const block = { headerHash: new Uint8Array(32), slot: 0 };
@@ -81,6 +86,7 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirs
       const h = hash(bytes);
       const hex = Buffer.from(h).toString("hex");
       submitted.push({ at: performance.now(), slot, core });
+      packages.push(bytes.slice());
       setTimeout(() => {
         emit(hex, { kind: "refined", core, reportHash: new Uint8Array(32) });
         const queue = refinedOn.get(core) ?? [];
@@ -102,7 +108,7 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirs
       return () => {};
     },
   } as unknown as NodeApi;
-  return { api, submitted, lag, appendedSeqs: [] as number[], refusals: () => refused, subscriptionRefusals: () => refusedSubscriptions, currentSlot: () => slot, stop: () => clearInterval(timer) };
+  return { api, submitted, packages, lag, appendedSeqs: [] as number[], refusals: () => refused, subscriptionRefusals: () => refusedSubscriptions, currentSlot: () => slot, stop: () => clearInterval(timer) };
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -212,6 +218,66 @@ describe("packing", () => {
     expect(packsAnother({ ...p, made: 2, fullPending: true })).toBe(true); // a full package goes at once
     expect(packsAnother({ ...p, aligned: false })).toBe(false); // packing every deadline: no backlog package
     expect(packsAnother({ ...p, parts: 2, made: 2, pending: 5 * min })).toBe(true);
+  });
+
+  it("builds each package, and each of its items, from its own envelopes (one payload buffer is reused for all)", async () => {
+    const node = fakeNode();
+    const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
+    const log = new DurableLog(join(dir, "log"));
+    const settlement = new Settlement({
+      api: node.api,
+      params: tinyParams,
+      log,
+      signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
+      services: new Map([[2, telemetryService(2)]]),
+      publicKeyOf: () => new Uint8Array(32),
+      notify: () => {},
+      batchDeadlineMs: BATCH_DEADLINE_MS,
+    });
+    cleanup.push(async () => {
+      settlement.stop();
+      node.stop();
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // Two rounds of 2,500 envelopes from 50 devices, each pending at once: packages of two items.
+    const appended: string[] = [];
+    const round = async (from: number) => {
+      for (let seq = from; seq < from + 50; seq++) {
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, d) => {
+            const deviceId = `${d.toString(16).padStart(4, "0")}${"0".repeat(28)}` as DeviceId;
+            appended.push(`${deviceId}/${seq}`);
+            settlement.add(await log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200).fill(seq) }), signature: new Uint8Array(64).fill(d), serviceId: 2, acceptedAtMs: Date.now() }));
+          }),
+        );
+      }
+    };
+    await round(0);
+    settlement.start();
+    const until = (n: number) => vi.waitFor(() => expect(node.packages.length).toBeGreaterThanOrEqual(n), { timeout: 10_000, interval: 20 });
+    await until(1);
+    await round(50);
+    const items: string[][] = [];
+    await vi.waitFor(
+      () => {
+        items.length = 0;
+        for (const bytes of node.packages) {
+          const p: WorkPackage = decode(WorkPackage.Codec, bytes, tinyParams.spec);
+          for (const item of p.items) {
+            const records = decodeEnvelopesItem(item.payload.raw);
+            if (!records.ok) throw new Error(records.error);
+            items.push(records.value.map((r) => `${Buffer.from(r.fields.deviceId).toString("hex")}/${r.fields.seq}`));
+          }
+        }
+        expect(items.flat().length).toBe(appended.length);
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    expect(node.packages.length).toBeGreaterThanOrEqual(2);
+    expect(items.length).toBeGreaterThan(node.packages.length); // some package had two items
+    expect(new Set(items.flat())).toEqual(new Set(appended)); // every envelope once, none overwritten by a later item's
+    for (const item of items) expect(item.length).toBeGreaterThan(0);
   });
 
   it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {

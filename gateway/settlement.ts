@@ -153,6 +153,8 @@ export class Settlement {
    */
   private readonly idleUpTo = new Map<number, { readonly length: number; readonly epoch: number }>();
   private timer: NodeJS.Timeout | null = null;
+  /** Where a package's item payloads are written while it is built (W_B: a package's payloads together never exceed it); made at the first package, reused by every one after. */
+  private payloadScratch: Uint8Array | null = null;
   private packing = false;
   private failures = 0;
   private nextCore = 0;
@@ -397,13 +399,22 @@ export class Settlement {
       })
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.seq - b.seq));
     const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
+    // The items' payloads go into one buffer kept for every package (they are copied into the
+    // package as it is built, before anything awaits): 13 MB less new memory per package.
+    this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes);
+    let scratchAt = 0;
+    const payloadOf = (part: typeof records) => {
+      const payload = service.envelopesPayload(part, this.payloadScratch!.subarray(scratchAt));
+      if (payload.buffer === this.payloadScratch!.buffer) scratchAt += payload.length;
+      return payload;
+    };
     const pkg = buildWorkPackage(this.deps.params, {
       signer: this.deps.signer,
       anchor,
       items: parts.map((part) => ({
         serviceId,
         codeHash: service.codeHash,
-        payload: service.envelopesPayload(part),
+        payload: payloadOf(part),
         // A package's refine gas (G_R) is shared by its items.
         refineGasLimit: this.deps.params.refineGasPerPackage / BigInt(parts.length),
         accumulateGasLimit: service.envelopesGas(new Set(part.map((r) => r.deviceId)).size, part.length),

@@ -39,7 +39,7 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
       if (record.kind === "meter" && record.household !== undefined) return "a meter is its own household; give household for agents only";
       return null;
     },
-    envelopesPayload: (records) => encodeEnvelopesItem(clock, records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature }))),
+    envelopesPayload: (records, into) => encodeEnvelopesItem(clock, records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })), into),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) =>
       encodeRegistrationsItem(

@@ -15,6 +15,8 @@ import { hash, hashParts } from "../crypto/hash.ts";
 
 /** `authCodeHash` naming the Ed25519 authorizer: H("jamgate-native-authorizer:ed25519"). */
 export const ED25519_AUTHORIZER_CODE_HASH = hash(new TextEncoder().encode("jamgate-native-authorizer:ed25519"));
+/** Octets of an Ed25519 signature: the token's length (< 128, so its length prefix is one octet). */
+export const ED25519_SIGNATURE_BYTES = 64;
 /** The service hosting the authorizer code; a real network needs one, the node only checks it is this. */
 export const AUTHORIZER_HOST_SERVICE = 0;
 
@@ -30,7 +32,7 @@ export function tokenSpan(params: ChainParams, p: WorkPackage): { readonly start
 }
 
 /** Octets of GP's compact natural-number encoding (C.1) of n: l + 1 where 2^(7l) ≤ n < 2^(7(l+1)), up to l = 8. */
-function compactLength(n: number): number {
+export function compactLength(n: number): number {
   let l = 0;
   while (l < 8 && n >= 2 ** (7 * (l + 1))) l++;
   return l + 1;
@@ -44,21 +46,18 @@ function unsignedDigest(bytes: Uint8Array, span: { readonly start: number; reado
 }
 
 /**
- * E(p) with `signer`'s token, for a package `p` whose authConfiguration is the signer's public
- * key and whose token is empty (its encoding `unsignedBytes` = E(p) is given, so it is not
- * encoded twice).
+ * Signs E(p) in place: `bytes` = E(p) for a package `p` whose authConfiguration is the signer's
+ * public key and whose token is a placeholder of ED25519_SIGNATURE_BYTES; the token's bytes are
+ * overwritten with the signature (the digest skips them, so their old value does not matter).
+ * The package is built once, in its final buffer, instead of encoded and then copied with its
+ * token spliced in.
  */
-export function signPackageBytes(params: ChainParams, p: WorkPackage, unsignedBytes: Uint8Array, signer: Ed25519KeyPair): Uint8Array {
-  if (p.authToken.length !== 0) throw new Error("the package to sign already has a token");
+export function signPackageInPlace(params: ChainParams, p: WorkPackage, bytes: Uint8Array, signer: Ed25519KeyPair): void {
   const span = tokenSpan(params, p);
-  if (unsignedBytes[span.start] !== 0 || span.end !== span.start + 1) throw new Error("unsigned bytes do not encode the package");
-  const token = signEd25519(signer, unsignedDigest(unsignedBytes, span));
-  const out = new Uint8Array(unsignedBytes.length + token.length);
-  out.set(unsignedBytes.subarray(0, span.start), 0);
-  out[span.start] = token.length; // < 128: one octet
-  out.set(token, span.start + 1);
-  out.set(unsignedBytes.subarray(span.end), span.start + 1 + token.length);
-  return out;
+  if (p.authToken.length !== ED25519_SIGNATURE_BYTES || bytes[span.start] !== ED25519_SIGNATURE_BYTES || span.end !== span.start + 1 + ED25519_SIGNATURE_BYTES) {
+    throw new Error(`the package to sign needs a ${ED25519_SIGNATURE_BYTES}-byte placeholder token`);
+  }
+  bytes.set(signEd25519(signer, unsignedDigest(bytes, span)), span.start + 1);
 }
 
 /** True when the token of `p` (decoded from `bytes`) is the configured key's signature of the package. */

@@ -134,4 +134,20 @@ describe("the authorizer's token, spliced into the package bytes", () => {
     other[other.length - 1]! ^= 1;
     expect(verifyAuthorization(tinyParams, p, other)).toBe(false);
   });
+
+  it("the package is encoded once, into a buffer of its exact size, whatever its payloads' length prefixes take", () => {
+    const anchor = { headerHash: new Uint8Array(32).fill(9), stateRoot: new Uint8Array(32).fill(8), slot: 5 };
+    // Payload lengths on both sides of each step of GP's compact length prefix (1, 2, 3, 4 octets).
+    const lengths = [[0], [1, 127], [128], [16_383, 16_384], [2_097_151], [2_097_152, 0, 3]];
+    for (const ls of lengths) {
+      const items = ls.map((n, i) => counterItem(new Uint8Array(n).fill(i + 1)));
+      const pkg = buildWorkPackage(tinyParams, { signer: submitterKey, anchor, items });
+      const p: WorkPackage = decode(WorkPackage.Codec, pkg.bytes, tinyParams.spec);
+      expect(pkg.bytes.buffer.byteLength).toBe(pkg.bytes.length); // its own buffer, nothing spare
+      expect(encode(WorkPackage.Codec, p, tinyParams.spec)).toEqual(pkg.bytes);
+      expect(Array.from(p.items, (item) => item.payload.raw)).toEqual(items.map((item) => item.payload));
+      expect(verifyAuthorization(tinyParams, p, pkg.bytes)).toBe(true);
+      expect(pkg.hash).toEqual(hash(pkg.bytes));
+    }
+  });
 });

@@ -75,9 +75,10 @@ export class Writer {
   private readonly out: Uint8Array;
   private readonly view: DataView;
 
-  constructor(size: number) {
-    this.out = new Uint8Array(size);
-    this.view = new DataView(this.out.buffer);
+  /** Writes `size` bytes into a new buffer, or into the start of `into` when it has room (a caller's reused buffer). */
+  constructor(size: number, into?: Uint8Array) {
+    this.out = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+    this.view = new DataView(this.out.buffer, this.out.byteOffset, this.out.byteLength);
   }
 
   // Out-of-range values are bugs, not data: DataView would wrap them silently.

@@ -61,12 +61,13 @@ export interface EnvelopesItem extends ItemClock {
 
 /**
  * The envelopes item for these records, sorted by (device id, seq). Throws (a gateway bug) on a
- * malformed signed layout, a repeated (device, seq), or a bound exceeded.
+ * malformed signed layout, a repeated (device, seq), or a bound exceeded. Written into the start
+ * of `into` when it has room (a view of it is returned), else a new buffer.
  */
-export function encodeEnvelopesItem(clock: ItemClock, records: readonly EnvelopeRecord[]): Uint8Array {
+export function encodeEnvelopesItem(clock: ItemClock, records: readonly EnvelopeRecord[], into?: Uint8Array): Uint8Array {
   if (clock.intervalMs <= 0 || !Number.isInteger(clock.intervalMs)) throw new Error(`market interval of ${clock.intervalMs} ms`);
   const sorted = sortEnvelopeRecords(records, BOUNDS, ENVELOPES_HEADER_BYTES);
-  const w = new Writer(ENVELOPES_HEADER_BYTES + envelopeRecordsBytes(sorted)).u8(ItemKind.envelopes).u64(clock.marketStartMs).u32(clock.intervalMs);
+  const w = new Writer(ENVELOPES_HEADER_BYTES + envelopeRecordsBytes(sorted), into).u8(ItemKind.envelopes).u64(clock.marketStartMs).u32(clock.intervalMs);
   writeEnvelopeRecords(w, sorted);
   return w.finish();
 }

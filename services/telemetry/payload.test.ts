@@ -81,6 +81,23 @@ describe("envelopes item", () => {
     );
   });
 
+  it("writes into a caller's buffer when it has room (a view of it), else into a new one; the same bytes either way", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(recordArb, { selector: (r) => `${r.device}:${r.seq}`, minLength: 1, maxLength: 10 }), fc.integer({ min: 0, max: 64 }), (records, spare) => {
+        const fresh = encodeEnvelopesItem(records);
+        const roomy = new Uint8Array(fresh.length + spare).fill(0xee);
+        const into = encodeEnvelopesItem(records, roomy);
+        expect(into).toEqual(fresh);
+        expect(into.buffer).toBe(roomy.buffer);
+        expect(roomy.subarray(fresh.length).every((b) => b === 0xee)).toBe(true); // nothing past its end
+        const small = new Uint8Array(fresh.length - 1);
+        const other = encodeEnvelopesItem(records, small);
+        expect(other).toEqual(fresh);
+        expect(other.buffer).not.toBe(small.buffer);
+      }),
+    );
+  });
+
   it("refuses a repeated (device, seq) when encoding, and an out-of-order or repeated one when decoding", () => {
     fc.assert(
       fc.property(recordArb, recordArb, (a, b) => {

@@ -86,10 +86,11 @@ const BOUNDS: EnvelopeItemBounds = { envelopesMax: ENVELOPES_PER_ITEM_MAX, devic
  * The envelopes item for these records, sorted by (device id, seq). Throws (a gateway bug) on a
  * malformed signed layout, a repeated (device, seq), or a bound exceeded: the caller batches
  * within ENVELOPES_PER_ITEM_MAX, ENVELOPE_DEVICES_PER_ITEM_MAX and ITEM_PAYLOAD_BYTES_MAX.
+ * Written into the start of `into` when it has room (a view of it is returned), else a new buffer.
  */
-export function encodeEnvelopesItem(records: readonly EnvelopeRecord[]): Uint8Array {
+export function encodeEnvelopesItem(records: readonly EnvelopeRecord[], into?: Uint8Array): Uint8Array {
   const sorted = sortEnvelopeRecords(records, BOUNDS, 1);
-  const w = new Writer(1 + envelopeRecordsBytes(sorted)).u8(ItemKind.envelopes);
+  const w = new Writer(1 + envelopeRecordsBytes(sorted), into).u8(ItemKind.envelopes);
   writeEnvelopeRecords(w, sorted);
   return w.finish();
 }
