@@ -2,7 +2,7 @@ import { createPublicKey, verify } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { errorRegistry } from "../node/errors.ts";
-import { decodeBody, decodeEnvelope, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeFields, encodeBody, encodeEnvelope, signEnvelope, signingBytes, verifyEnvelope } from "./envelope.ts";
+import { decodeBody, decodeEnvelope, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeFields, encodeBody, encodeEnvelope, signEnvelope, signingBytes, signingBytesWriter, verifyEnvelope } from "./envelope.ts";
 import { type DeviceKey, deviceKeyFromSecret, generateDeviceKey } from "./keys.ts";
 
 const key = generateDeviceKey();
@@ -41,6 +41,21 @@ describe("envelopes", () => {
       Buffer.from(fields.body),
     ]);
     expect(Buffer.from(signingBytes(fields)).toString("hex")).toBe(expected.toString("hex"));
+  });
+
+  it("write their signed bytes into a caller's buffer at any offset, exactly signingBytes and nothing past it", () => {
+    fc.assert(
+      fc.property(fieldsArb(key), fc.nat({ max: 40 }), fc.nat({ max: 40 }), (fields, before, after) => {
+        const writer = signingBytesWriter(fields);
+        const expected = signingBytes(fields);
+        expect(writer.length).toBe(expected.length);
+        const buffer = new Uint8Array(before + writer.length + after).fill(0xee);
+        writer.write(buffer.subarray(before));
+        expect(buffer.subarray(before, before + writer.length)).toEqual(expected);
+        expect([...buffer.subarray(0, before), ...buffer.subarray(before + writer.length)].every((b) => b === 0xee)).toBe(true);
+        expect(() => writer.write(new Uint8Array(writer.length - 1))).toThrow(RangeError);
+      }),
+    );
   });
 
   it("round-trip through CBOR and verify", () => {

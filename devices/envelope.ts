@@ -87,28 +87,48 @@ function utf8(text: string): Uint8Array {
 const textEncoder = new TextEncoder();
 
 export function signingBytes(e: EnvelopeFields): Uint8Array {
+  const writer = signingBytesWriter(e);
+  const out = new Uint8Array(writer.length);
+  writer.write(out);
+  return out;
+}
+
+/** The signed bytes of an envelope, to be written where the caller keeps them (no buffer of their own). */
+export interface SigningBytesWriter {
+  readonly length: number;
+  /** Writes the signed bytes into the start of `out` (at least `length` long). */
+  write(out: Uint8Array): void;
+}
+
+/** A writer of signingBytes(e): the gateway writes them straight into the envelope's log record. */
+export function signingBytesWriter(e: EnvelopeFields): SigningBytesWriter {
   const device = utf8(e.device);
   const kind = utf8(e.kind);
-  const out = new Uint8Array(ENVELOPE_DOMAIN.length + 1 + 1 + device.length + 8 + 1 + kind.length + 8 + 4 + e.body.length);
-  const view = new DataView(out.buffer);
-  let at = 0;
-  out.set(ENVELOPE_DOMAIN, at);
-  at += ENVELOPE_DOMAIN.length;
-  view.setUint8(at++, e.version);
-  view.setUint8(at++, device.length);
-  out.set(device, at);
-  at += device.length;
-  view.setBigUint64(at, BigInt(e.seq), true);
-  at += 8;
-  view.setUint8(at++, kind.length);
-  out.set(kind, at);
-  at += kind.length;
-  view.setBigUint64(at, BigInt(e.timeMs), true);
-  at += 8;
-  view.setUint32(at, e.body.length, true);
-  at += 4;
-  out.set(e.body, at);
-  return out;
+  const length = ENVELOPE_DOMAIN.length + 1 + 1 + device.length + 8 + 1 + kind.length + 8 + 4 + e.body.length;
+  return {
+    length,
+    write(out) {
+      if (out.length < length) throw new RangeError(`signed bytes take ${length} octets, the buffer has ${out.length}`);
+      const view = new DataView(out.buffer, out.byteOffset, length);
+      let at = 0;
+      out.set(ENVELOPE_DOMAIN, at);
+      at += ENVELOPE_DOMAIN.length;
+      view.setUint8(at++, e.version);
+      view.setUint8(at++, device.length);
+      out.set(device, at);
+      at += device.length;
+      view.setBigUint64(at, BigInt(e.seq), true);
+      at += 8;
+      view.setUint8(at++, kind.length);
+      out.set(kind, at);
+      at += kind.length;
+      view.setBigUint64(at, BigInt(e.timeMs), true);
+      at += 8;
+      view.setUint32(at, e.body.length, true);
+      at += 4;
+      out.set(e.body, at);
+    },
+  };
 }
 
 /** Signs with the device's 32-byte Ed25519 secret key (seed). */

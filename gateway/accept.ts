@@ -12,7 +12,7 @@
  * at CONNECT by its signed token, so what it publishes unsigned costs only its own rate and seqs.
  * `verifySignature` restores the check before PUBACK (gateway/README.md, "Signatures").
  */
-import { decodeEnvelope, type Envelope, signingBytes } from "../devices/envelope.ts";
+import { decodeEnvelope, type Envelope, type SigningBytesWriter, signingBytes, signingBytesWriter } from "../devices/envelope.ts";
 import { verifyEd25519 } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../node/errors.ts";
 import { judgeSeq, type SeqWindow } from "./window.ts";
@@ -35,8 +35,12 @@ export type Acceptance =
   | {
       readonly ok: true;
       readonly envelope: Envelope;
-      /** The envelope's signed bytes (devices/envelope.ts `signingBytes`): what its work item carries. */
-      readonly signingBytes: Uint8Array;
+      /**
+       * The envelope's signed bytes (devices/envelope.ts `signingBytes`): what its work item
+       * carries. Built here only if the signature was checked; else a writer, so the log writes
+       * them straight into the envelope's record (one buffer per envelope, not two).
+       */
+      readonly signingBytes: Uint8Array | SigningBytesWriter;
     }
   | { readonly ok: false; readonly code: ErrorCode; readonly detail: string; readonly seq: number | null };
 
@@ -63,7 +67,7 @@ export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: U
   }
   switch (judgeSeq(window, e.seq)) {
     case "new":
-      return { ok: true, envelope: e, signingBytes: signed ?? signingBytes(e) };
+      return { ok: true, envelope: e, signingBytes: signed ?? signingBytesWriter(e) };
     case "replay":
       return { ok: false, code: "JG_ERR_ENVELOPE_REPLAY", detail: `seq ${e.seq} was already accepted`, seq: e.seq };
     case "too-old":

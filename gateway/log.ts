@@ -22,7 +22,7 @@
  * in one transaction, and its old database dropped (see `migrateVersion1`).
  */
 import { type Database, type DatabaseOptions, open, type RootDatabase } from "lmdb";
-import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
+import { decodeEnvelope, type SigningBytesWriter, signingBytes } from "../devices/envelope.ts";
 import { acceptSeq, EMPTY_WINDOW, judgeSeq, type SeqWindow } from "./window.ts";
 
 /** Reserved address space for the log; LMDB takes disk only as it is used. */
@@ -55,7 +55,7 @@ export type EntryState = "pending" | "submitted";
 export interface LogEntry {
   readonly deviceId: string;
   readonly seq: number;
-  /** The envelope's signed bytes (devices/envelope.ts `signingBytes`), built once at acceptance: the work item carries them as they are. */
+  /** The envelope's signed bytes (devices/envelope.ts `signingBytes`), written once, into its log record, at acceptance: the work item carries them as they are. */
   readonly signingBytes: Uint8Array;
   /** The envelope's Ed25519 signature (64 bytes), checked by the service's refine. */
   readonly signature: Uint8Array;
@@ -71,7 +71,10 @@ export interface LogEntry {
 }
 
 /** What the gateway hands the log when it accepts an envelope. */
-export type NewLogEntry = Pick<LogEntry, "deviceId" | "seq" | "signingBytes" | "signature" | "serviceId" | "acceptedAtMs">;
+export type NewLogEntry = Pick<LogEntry, "deviceId" | "seq" | "signature" | "serviceId" | "acceptedAtMs"> & {
+  /** The signed bytes, or their writer (devices/envelope.ts): then they are written straight into the record. */
+  readonly signingBytes: Uint8Array | SigningBytesWriter;
+};
 
 interface StoredWindow {
   readonly highest: number;
@@ -105,7 +108,7 @@ const SIGNATURE_BYTES = 64;
 const RECORD_HEADER_BYTES = 1 + 4 + 8 + 8;
 
 /** The stored form of an accepted envelope (its key holds deviceId and seq). */
-export function encodeLogRecord(entry: Pick<LogEntry, "serviceId" | "order" | "acceptedAtMs" | "signingBytes" | "signature">): Uint8Array {
+export function encodeLogRecord(entry: Pick<LogEntry, "serviceId" | "order" | "acceptedAtMs" | "signature"> & Pick<NewLogEntry, "signingBytes">): Uint8Array {
   if (entry.signature.length !== SIGNATURE_BYTES) throw new Error(`a signature is ${SIGNATURE_BYTES} bytes, got ${entry.signature.length}`);
   // Every byte is written below, so no zero fill; under 4 KiB this comes from Node's buffer pool
   // rather than a fresh ArrayBuffer (one per accepted envelope, on the main thread).
@@ -116,7 +119,9 @@ export function encodeLogRecord(entry: Pick<LogEntry, "serviceId" | "order" | "a
   view.setFloat64(5, entry.order, true);
   view.setFloat64(13, entry.acceptedAtMs, true);
   out.set(entry.signature, RECORD_HEADER_BYTES);
-  out.set(entry.signingBytes, RECORD_HEADER_BYTES + SIGNATURE_BYTES);
+  const signed = entry.signingBytes;
+  if (signed instanceof Uint8Array) out.set(signed, RECORD_HEADER_BYTES + SIGNATURE_BYTES);
+  else signed.write(out.subarray(RECORD_HEADER_BYTES + SIGNATURE_BYTES));
   return out;
 }
 
