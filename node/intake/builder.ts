@@ -34,10 +34,10 @@ export interface BuiltPackage {
 
 /**
  * E(p) in one buffer of its exact size: the package is encoded once with a placeholder token
- * and signed in place. Before, a full package was encoded into a growing buffer and copied again
- * with its token: ~40 MB of new memory per 13 MB package on the gateway's thread, and new
- * ArrayBuffer memory is what set off its full garbage collections (V8 starts one per ~64 MB of
- * it: measured at 5,000 envelopes/s, BENCHMARKS.md §5.10).
+ * and signed in place. Before, it was encoded into a growing buffer and then copied with its
+ * token spliced in: two 13 MB buffers per full package on the gateway's thread, not one, and new
+ * ArrayBuffer memory is what sets off that thread's full garbage collections (V8 starts one per
+ * ~64 MB of it: measured at 5,000 envelopes/s, BENCHMARKS.md §5.10).
  */
 export function buildWorkPackage(params: ChainParams, spec: PackageSpec): BuiltPackage {
   const items = (payload: (item: WorkItemSpec) => Uint8Array) =>

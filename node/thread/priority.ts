@@ -37,7 +37,7 @@ export function currentThreadId(): number | null {
 }
 
 export interface Lowered {
-  /** Threads set to `nice`. */
+  /** Threads now at `nice` (or already lower). */
   readonly lowered: number;
   /** The nice value they were set to, or null where per-thread priorities are not available. */
   readonly nice: number | null;
