@@ -117,7 +117,8 @@ afterEach(async () => {
 });
 
 /** Runs a Settlement against `node` while 40 devices each send an envelope every 10 ms for `slots` slots; returns the submissions grouped by packing. */
-async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = []): Promise<Submitted[][]> {
+/** A Settlement of the telemetry service on `node`, with a real log in a temp dir; stopped and removed after the test. */
+function settlementOn(node: ReturnType<typeof fakeNode>, notices: DeviceNotice[] = []): { settlement: Settlement; log: DurableLog } {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
   const log = new DurableLog(join(dir, "log"));
   const settlement = new Settlement({
@@ -136,6 +137,11 @@ async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: D
     await log.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { settlement, log };
+}
+
+async function load(node: ReturnType<typeof fakeNode>, slots: number, notices: DeviceNotice[] = []): Promise<Submitted[][]> {
+  const { settlement, log } = settlementOn(node, notices);
   settlement.start();
   const until = performance.now() + slots * SLOT_MS;
   for (let seq = 0; performance.now() < until; seq++) {
@@ -222,24 +228,7 @@ describe("packing", () => {
 
   it("builds each package, and each of its items, from its own envelopes (one payload buffer is reused for all)", async () => {
     const node = fakeNode();
-    const dir = mkdtempSync(join(tmpdir(), "jamgate-packing-"));
-    const log = new DurableLog(join(dir, "log"));
-    const settlement = new Settlement({
-      api: node.api,
-      params: tinyParams,
-      log,
-      signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
-      services: new Map([[2, telemetryService(2)]]),
-      publicKeyOf: () => new Uint8Array(32),
-      notify: () => {},
-      batchDeadlineMs: BATCH_DEADLINE_MS,
-    });
-    cleanup.push(async () => {
-      settlement.stop();
-      node.stop();
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { settlement, log } = settlementOn(node);
     // Two rounds of 2,500 envelopes from 50 devices, each pending at once: packages of two items.
     const appended: string[] = [];
     const round = async (from: number) => {

@@ -178,17 +178,24 @@ describe("embedded node", () => {
   });
 
   it("refines a package while it is stored, and leaves no trace of one it failed to store", async () => {
-    const node = await started();
-    const store = (node as unknown as { store: { putSubmitted(...args: unknown[]): void } }).store;
-    const putSubmitted = store.putSubmitted.bind(store);
-    store.putSubmitted = () => {
-      throw new Error("MDB_MAP_FULL: the disk is full");
+    /** Makes the node's bundle writes fail until the returned function is called. */
+    const diskFull = (n: JamNode) => {
+      const store = (n as unknown as { store: { putSubmitted(...args: unknown[]): void } }).store;
+      const putSubmitted = store.putSubmitted.bind(store);
+      store.putSubmitted = () => {
+        throw new Error("MDB_MAP_FULL: the disk is full");
+      };
+      return () => {
+        store.putSubmitted = putSubmitted;
+      };
     };
+    const node = await started();
+    const freed = diskFull(node);
     // Refining (a thread was free) when the write fails: its outcome is dropped.
     const pkg = await packageFor(node, [counterItem(counterPayload.increment(5n))]);
     await expect(node.submitWorkPackage(0, pkg.bytes, [])).rejects.toThrow(/MDB_MAP_FULL/);
     expect(await node.workPackageStatus(pkg.hash)).toBeNull();
-    store.putSubmitted = putSubmitted;
+    freed();
     // Submitted again once the disk has room: accepted as new, and settled once.
     expect(await node.submitWorkPackage(0, pkg.bytes, [])).toEqual(pkg.hash);
     expect((await waitForStatus(node, pkg.hash, ["accumulated"])).kind).toBe("accumulated");
@@ -196,14 +203,10 @@ describe("embedded node", () => {
     // Queued (no thread yet) when the write fails: it leaves the queue.
     const idle = await openTestNode();
     nodes.push(idle);
-    const idleStore = (idle as unknown as { store: { putSubmitted(...args: unknown[]): void } }).store;
-    const idlePut = idleStore.putSubmitted.bind(idleStore);
-    idleStore.putSubmitted = () => {
-      throw new Error("MDB_MAP_FULL: the disk is full");
-    };
+    const idleFreed = diskFull(idle);
     const queued = await packageFor(idle, [counterItem(counterPayload.increment(3n))]);
     await expect(idle.submitWorkPackage(0, queued.bytes, [])).rejects.toThrow(/MDB_MAP_FULL/);
-    idleStore.putSubmitted = idlePut;
+    idleFreed();
     idle.start();
     const other = await packageFor(idle, [counterItem(counterPayload.increment(4n))]);
     await idle.submitWorkPackage(0, other.bytes, []);
