@@ -23,7 +23,7 @@ export const errorRegistry = {
   JG_ERR_AUTH_UNKNOWN_AUTHORIZER: { message: "auth code hash is not the embedded Ed25519 authorizer", httpStatus: 401, rpcCode: 0, mqtt: "none" },
   JG_ERR_AUTH_BAD_TOKEN: { message: "authorization token is not a valid signature of the package by the key in the auth configuration", httpStatus: 401, rpcCode: 0, mqtt: "none" },
   JG_ERR_AUTH_NOT_AUTHORIZED: { message: "the signing key is not authorized to submit for a service the package names", httpStatus: 403, rpcCode: 0, mqtt: "none" },
-  JG_ERR_SERVICE_UNKNOWN: { message: "a work item names a service that does not exist", httpStatus: 404, rpcCode: 0, mqtt: "none" },
+  JG_ERR_SERVICE_UNKNOWN: { message: "a work item names a service that does not exist, or whose code the node has not loaded", httpStatus: 404, rpcCode: 0, mqtt: "none" },
   JG_ERR_SERVICE_CODE_HASH: { message: "a work item's code hash is not the service's code hash", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_QUEUE_FULL: { message: "a bounded queue is full (a core's packages awaiting refine, or a device's offline queue); retry later", httpStatus: 503, rpcCode: 0, mqtt: "none" },
   JG_ERR_REFINE_OUT_OF_GAS: { message: "refine of a work item ran out of gas", httpStatus: 422, rpcCode: 0, mqtt: "none" },
