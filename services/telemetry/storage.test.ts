@@ -62,12 +62,18 @@ describe("storage values", () => {
           expect(() => decodeOutcome(bytes)).not.toThrow();
           expect(() => decodeStats(bytes)).not.toThrow();
         }
-        for (const valid of [encodeOutcome(outcome), encodeDeviceRecord(record)]) {
+        const encodings: [Uint8Array, (bytes: Uint8Array) => { readonly ok: boolean }][] = [
+          [encodeOutcome(outcome), decodeOutcome],
+          [encodeDeviceRecord(record), decodeDeviceRecord],
+        ];
+        for (const [valid, decodeOwn] of encodings) {
           const damaged = valid.slice();
           damaged[at % valid.length] = value;
           expect(() => decodeOutcome(damaged)).not.toThrow();
           expect(() => decodeDeviceRecord(damaged)).not.toThrow();
-          expect(decodeOutcome(valid.subarray(0, at % valid.length)).ok).toBe(false);
+          // A truncated value is refused by its own decoder (a device record's prefix may happen
+          // to be a well-formed outcome: seed -522055047 found a 31-byte one).
+          expect(decodeOwn(valid.subarray(0, at % valid.length)).ok).toBe(false);
         }
       }),
     );
