@@ -215,6 +215,16 @@ describe("embedded node", () => {
     expect(await counter(idle)).toBe(4n);
   });
 
+  it("refuses at intake a package whose service code it has not loaded (JG_ERR_SERVICE_UNKNOWN), and counts it", async () => {
+    const node = await started();
+    // A service in the state whose code the node has no module for (one made at run time, say).
+    (node as unknown as { services: { moduleUrl(codeHash: Uint8Array): string | null } }).services.moduleUrl = () => null;
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(1n))]);
+    await expect(node.submitWorkPackage(0, pkg.bytes, [])).rejects.toThrow(/^JG_ERR_SERVICE_UNKNOWN: no code loaded for service 1/);
+    expect(await node.workPackageStatus(pkg.hash)).toBeNull();
+    expect(node.errorStats().JG_ERR_SERVICE_UNKNOWN).toBe(1);
+  });
+
   it("bounds the packages waiting for refine per core", async () => {
     const node = await openTestNode(); // not started: nothing is refined, so the queue fills
     nodes.push(node);
