@@ -173,9 +173,9 @@ export class Settlement {
     return this.inFlight.size;
   }
 
-  /** Whether the in-flight bounds let another package go. */
-  private get roomForPackage(): boolean {
-    return this.inFlight.size < settlementLimits.packagesInFlightMax && this.unreported < settlementLimits.packagesUnreportedMax;
+  /** Whether the in-flight bounds let `packages` more packages go. */
+  private roomFor(packages: number): boolean {
+    return this.inFlight.size + packages <= settlementLimits.packagesInFlightMax && this.unreported + packages <= settlementLimits.packagesUnreportedMax;
   }
 
   /** Queues a freshly logged entry. */
@@ -312,13 +312,14 @@ export class Settlement {
         const n = cores?.length ?? services.length;
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
         const share = Math.ceil(list.length / Math.max(1, parts));
-        for (let made = 0; list.length > 0 && this.roomForPackage; made++) {
+        const service = this.deps.services.get(serviceId);
+        for (let made = 0; list.length > 0 && this.roomFor(1); made++) {
           if (!packsAnother({ aligned, made, parts, pending: list.length, fullPending: this.fullPending(serviceId) })) break;
-          const devicesMax = Math.min(settlementLimits.packageDevicesMax, this.deps.services.get(serviceId)?.packageDevicesMax ?? Infinity);
+          const devicesMax = Math.min(settlementLimits.packageDevicesMax, service?.packageDevicesMax ?? Infinity);
           const idle = this.idleUpTo.get(serviceId);
           const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
           const overlap: PackageOverlap = {
-            packagesPerDeviceMax: this.deps.services.get(serviceId)?.packagesInFlightPerDeviceMax ?? 1,
+            packagesPerDeviceMax: service?.packagesInFlightPerDeviceMax ?? 1,
             lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
           };
           const packedAt = performance.now();
@@ -336,9 +337,8 @@ export class Settlement {
             anchor ??= await this.anchor();
             // A package past the cores' share (this one, or one the rest will make after it, bounds
             // allowing) is one more to share the refine threads with.
-            const roomAfterThis = this.inFlight.size + 1 < settlementLimits.packagesInFlightMax && this.unreported + 1 < settlementLimits.packagesUnreportedMax;
-            const anotherAfter = made + 1 >= parts && roomAfterThis && packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
-            const itemsMax = packageItemsMax(this.deps.services.get(serviceId)?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
+            const anotherAfter = made + 1 >= parts && this.roomFor(2) && packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
+            const itemsMax = packageItemsMax(service?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
@@ -350,7 +350,7 @@ export class Settlement {
       }
     } finally {
       this.packing = false;
-      if (this.pendingCount > 0 && this.roomForPackage) this.schedule();
+      if (this.pendingCount > 0 && this.roomFor(1)) this.schedule();
     }
   }
 
@@ -401,11 +401,11 @@ export class Settlement {
     const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
     // The items' payloads go into one buffer kept for every package (they are copied into the
     // package as it is built, before anything awaits): 13 MB less new memory per package.
-    this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes);
+    const scratch = (this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes));
     let scratchAt = 0;
     const payloadOf = (part: typeof records) => {
-      const payload = service.envelopesPayload(part, this.payloadScratch!.subarray(scratchAt));
-      if (payload.buffer === this.payloadScratch!.buffer) scratchAt += payload.length;
+      const payload = service.envelopesPayload(part, scratch.subarray(scratchAt));
+      if (payload.buffer === scratch.buffer) scratchAt += payload.length;
       return payload;
     };
     const pkg = buildWorkPackage(this.deps.params, {

@@ -318,6 +318,7 @@ export class JamNode implements NodeApi {
         this.fail(pkg, codedError("JG_ERR_REFINE_PANIC", e instanceof Error ? e.message : String(e)));
       })
       .finally(() => {
+        this.withdrawn.delete(pkg);
         this.refining[core] = false;
         this.refinesInFlight -= tasks;
         this.pumpAll(core);
@@ -335,14 +336,6 @@ export class JamNode implements NodeApi {
    * items are independent (GP 14.3: Ψ_R per item), and each keeps its own gas.
    */
   private async refine(pkg: AcceptedPackage, tasks: number): Promise<void> {
-    try {
-      await this.refineItems(pkg, tasks);
-    } finally {
-      this.withdrawn.delete(pkg);
-    }
-  }
-
-  private async refineItems(pkg: AcceptedPackage, tasks: number): Promise<void> {
     const items = pkg.workPackage.items.map((item) => ({
       serviceId: item.service,
       moduleUrl: this.services.moduleUrl(item.codeHash.raw) ?? "",
