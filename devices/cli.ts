@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DeviceClient, type DeviceClientState } from "./client.ts";
-import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
+import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
+import { encodeReadings } from "./readings.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
 import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { upTopic } from "./messages.ts";
@@ -70,13 +71,13 @@ export function registerDeviceCommands(program: Command): void {
     .description("sign one envelope (CBOR) from a JSON-lines readings file, for any MQTT client to publish")
     .requiredOption("--key <file>", "device key file")
     .requiredOption("--seq <n>", "the envelope's seq", integerIn(0, Number.MAX_SAFE_INTEGER))
-    .requiredOption("--readings <file>", "one JSON reading per line; the body is the CBOR array of them")
+    .requiredOption("--readings <file>", "one JSON reading per line; the body is them in CBOR (as columns when they allow it: docs/protocol.md)")
     .requiredOption("--out <file>", "envelope file to write")
     .addOption(new Option("--kind <kind>", "envelope kind").choices(ENVELOPE_KINDS).default("meter.reading"))
     .option("--time-ms <ms>", "envelope time, ms since the epoch (default: now)", integerIn(0, Number.MAX_SAFE_INTEGER))
     .action((options: { key: string; seq: number; readings: string; out: string; kind: EnvelopeKind; timeMs?: number }) => {
       const key = readKey(options.key);
-      const body = encodeBody(readReadings(options.readings));
+      const body = encodeReadings(readReadings(options.readings));
       if (body.length > BODY_BYTES_MAX) fail("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}; split them (publish --per-envelope does)`);
       const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: options.seq, kind: options.kind, timeMs: options.timeMs ?? Date.now(), body }, key.secretKey);
       const bytes = encodeEnvelope(envelope);

@@ -30,7 +30,8 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import mqtt, { type ErrorWithReasonCode, type MqttClient } from "mqtt";
-import { BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeBody, encodeEnvelope, signEnvelope } from "./envelope.ts";
+import { BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope } from "./envelope.ts";
+import { encodeReadings } from "./readings.ts";
 import { type CodedProblem, type DeviceCode, DeviceSideError } from "./errors.ts";
 import { type DeviceKey, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { type DeviceError, DOWN_WILDCARD, decodeDeviceError, decodeReceipts, parseDownTopic, type Receipt, upTopic } from "./messages.ts";
@@ -167,14 +168,15 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 
   /**
-   * Signs `readings` (any CBOR value) into the next envelope, stores it durably and sends it when
+   * Signs `readings` (any CBOR value; readings in their column form when they allow it,
+   * ./readings.ts) into the next envelope, stores it durably and sends it when
    * connected. Returns its seq, or a refusal that changed nothing: the queue is full
    * (JG_ERR_QUEUE_FULL; wait for `acked`), the envelope is too big or the kind unknown.
    */
   send(kind: EnvelopeKind, readings: unknown): SendResult {
     if (this.closing) throw new Error("send after close");
     if (!(ENVELOPE_KINDS as readonly string[]).includes(kind)) return refuse("JG_ERR_ENVELOPE_KIND", `unknown kind ${JSON.stringify(kind)}`);
-    const body = encodeBody(readings);
+    const body = encodeReadings(readings);
     if (body.length > BODY_BYTES_MAX) return refuse("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}`);
     const seq = this.queue.nextSeq;
     const bytes = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: this.options.key.deviceId, seq, kind, timeMs: this.now(), body }, this.options.key.secretKey));

@@ -19,12 +19,13 @@ import * as ed from "@noble/ed25519";
 import { blake2b } from "@noble/hashes/blake2.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { decodeCbor as cborDecode, encodeCbor } from "./cbor.ts";
+import { rowsOf } from "./readings.ts";
 
 // @noble/ed25519 v3's synchronous API needs SHA-512 supplied.
 ed.hashes.sha512 = sha512;
 
 export const ENVELOPE_VERSION = 1;
-/** Largest envelope on the wire: 60 one-second readings of a meter are ~3 KB; 64 KiB leaves room and bounds memory per message. */
+/** Largest envelope on the wire: 60 one-second readings of a meter are ~480 bytes in columns (./readings.ts), ~3.8 KB as rows; 64 KiB leaves room and bounds memory per message. */
 export const ENVELOPE_BYTES_MAX = 64 * 1024;
 /** Largest body (CBOR readings) inside an envelope. */
 export const BODY_BYTES_MAX = ENVELOPE_BYTES_MAX - 256;
@@ -178,13 +179,14 @@ export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
   };
 }
 
-/** Encodes readings (any CBOR value) as an envelope body. */
+/** Encodes any CBOR value as an envelope body, as it is (`encodeReadings` in ./readings.ts also finds the compact column form of readings). */
 export function encodeBody(readings: unknown): Uint8Array {
   return encodeCbor(readings);
 }
 
+/** Decodes a body; readings in the column form come back as rows (./readings.ts). Throws on bad CBOR. */
 export function decodeBody(body: Uint8Array): unknown {
-  return cborDecode(body);
+  return rowsOf(cborDecode(body));
 }
 
 function isSafeNatural(v: unknown): v is number {

@@ -6,8 +6,9 @@
  * package, instead of one package per device (gateway/registration.ts).
  */
 import { createHash, sign } from "node:crypto";
-import { type DeviceId, deviceIdOf, encodeBody, encodeEnvelope, type EnvelopeFields, signingBytes } from "../../devices/envelope.ts";
+import { type DeviceId, deviceIdOf, encodeEnvelope, type EnvelopeFields, signingBytes } from "../../devices/envelope.ts";
 import { parseMqttPassword } from "../../devices/keys.ts";
+import { encodeReadings } from "../../devices/readings.ts";
 import { meterReadings } from "../../devices/simulate.ts";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
@@ -62,7 +63,7 @@ export function signedEnvelopes(device: BenchDevice, count: number, readingsPerE
       const r = readings.next().value!;
       batch.push({ t: r.timeMs, importWh: r.importWh, exportWh: r.exportWh, powerW: r.powerW, voltageV: r.voltageV });
     }
-    const fields: EnvelopeFields = { version: 1, device: device.deviceId, seq, kind: "meter.reading", timeMs: batch[batch.length - 1]!.t, body: encodeBody(batch) };
+    const fields: EnvelopeFields = { version: 1, device: device.deviceId, seq, kind: "meter.reading", timeMs: batch[batch.length - 1]!.t, body: encodeReadings(batch) };
     const signature = new Uint8Array(sign(null, signingBytes(fields), device.key.privateKey));
     out.push(encodeEnvelope({ ...fields, signature }));
   }

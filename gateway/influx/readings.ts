@@ -21,7 +21,7 @@ export const READING_TAG_KEYS: ReadonlySet<string> = new Set(["phase", "channel"
 export const READING_TAG_CHARS_MAX = 64;
 /** Most fields taken from one reading: a meter reading has a handful; more is not a reading. */
 export const READING_FIELDS_MAX = 32;
-/** Most readings taken from one envelope: 60 one-second meter readings are ~3 KB (devices/envelope.ts); 1,024 is well past any 64 KiB body of real readings. */
+/** Most readings taken from one envelope: 60 one-second meter readings are ~3.7 KB as rows (devices/readings.ts); 1,024 is well past any 64 KiB body of real readings. */
 export const READINGS_PER_ENVELOPE_MAX = 1024;
 
 /** Field keys: an identifier, so it needs no escaping and cannot collide with `time` handling. */

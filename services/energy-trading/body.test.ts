@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeCbor } from "../../devices/cbor.ts";
 import { encodeBody } from "../../devices/envelope.ts";
+import { encodeReadings } from "../../devices/readings.ts";
 import { meterReadings } from "../../devices/simulate.ts";
 import {
   BODY_ERRORS,
@@ -133,7 +134,8 @@ describe("decodeMeterBody", () => {
   const ok3 = [uint(T0), uint(1), uint(2)] as const;
   const refusals: [string, Uint8Array, BodyError][] = [
     ["an empty body", cbor(), "malformed"],
-    ["a map, not an array", cbor(map(0)), "malformed"],
+    ["an empty map (the column form without its fields)", cbor(map(0)), "missing-field"],
+    ["text, neither an array nor a map", cbor(text("t")), "malformed"],
     ["no readings", cbor(arr(0)), "malformed"],
     ["a reading that is not a map", cbor(arr(1), arr(0)), "malformed"],
     ["a half float (0xf9)", cbor(arr(1), reading([0xf9, 0x3c, 0x00], uint(1), uint(2))), "float"],
@@ -205,6 +207,116 @@ describe("decodeMeterBody", () => {
   });
 });
 
+describe("decodeMeterBody, the column form (devices/readings.ts)", () => {
+  /** A column body by hand: {t0, dtMs, cols: {name: values}} with entries in the order given. */
+  const columns = (entries: number[][], cols: [string, number[][]][]) => [
+    ...map(entries.length + 1),
+    ...entries.flat(),
+    ...text("cols"),
+    ...map(cols.length),
+    ...cols.flatMap(([name, values]) => [...text(name), ...arr(values.length), ...values.flat()]),
+  ];
+  const t0dt = [kv("t0", uint(T0)), kv("dtMs", uint(1_000))];
+  const counters = (importWh: number[][], exportWh: number[][]): [string, number[][]][] => [
+    ["importWh", importWh],
+    ["exportWh", exportWh],
+  ];
+
+  it("reads what devices send as rows would read: 60 simulated readings, powerW and voltageV skipped", () => {
+    const readings = deviceReadings(60);
+    const body = encodeReadings(readings);
+    expect(body[0]! >> 5).toBe(5); // a map: the column form
+    expect(body.length).toBeLessThan(400);
+    expect(decodeMeterBody(body)).toEqual({ ok: true, value: readings.map(only) });
+    expect(decodeMeterBody(body)).toEqual(decodeMeterBody(encodeBody(readings)));
+  });
+
+  it("reads back any readings at a steady step, and does not depend on the order of keys or columns", () => {
+    const step = fc.record({ dImport: fc.nat(10 ** 6), dExport: fc.nat(10 ** 6), powerW: fc.integer({ min: -(2 ** 31), max: 2 ** 31 }) });
+    fc.assert(
+      fc.property(fc.nat(2 ** 50), fc.integer({ min: 1, max: 10 ** 6 }), fc.array(step, { minLength: 2, maxLength: 40 }), fc.boolean(), (t0, dtMs, steps, reversed) => {
+        let importWh = 0;
+        let exportWh = 0;
+        const readings = steps.map((s, i) => {
+          importWh += s.dImport;
+          exportWh += s.dExport;
+          const r = { t: t0 + i * dtMs, importWh, exportWh, powerW: s.powerW };
+          return reversed ? Object.fromEntries(Object.entries(r).reverse()) : r;
+        }) as { t: number; importWh: number; exportWh: number }[];
+        expect(decodeMeterBody(encodeReadings(readings))).toEqual({ ok: true, value: readings.map(only) });
+      }),
+      { numRuns: 300 },
+    );
+    const body = cbor([...map(3), ...kv("dtMs", uint(1_000)), ...text("cols"), ...map(2), ...text("exportWh"), ...arr(1), ...uint(2), ...text("importWh"), ...arr(1), ...uint(1), ...kv("t0", uint(T0))]);
+    expect(decodeMeterBody(body)).toEqual({ ok: true, value: [{ t: T0, importWh: 1, exportWh: 2 }] });
+  });
+
+  it("takes READINGS_PER_ENVELOPE_MAX readings, and counters up to 2^53 − 1", () => {
+    const n = READINGS_PER_ENVELOPE_MAX;
+    const zeros = Array.from({ length: n - 1 }, () => uint(0));
+    expect(decodeMeterBody(cbor(columns(t0dt, counters([uint(1), ...zeros], [uint(2), ...zeros]))))).toMatchObject({ ok: true, value: { length: n } });
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(decodeMeterBody(cbor(columns([kv("t0", uint(max - 1)), kv("dtMs", uint(1))], counters([uint(max - 5), uint(5)], [uint(0), uint(max)]))))).toEqual({
+      ok: true,
+      value: [
+        { t: max - 1, importWh: max - 5, exportWh: 0 },
+        { t: max, importWh: max, exportWh: max },
+      ],
+    });
+  });
+
+  const ok = counters([uint(10), uint(1)], [uint(2), uint(0)]);
+  const refusals: [string, number[], BodyError][] = [
+    ["dtMs = 0", columns([kv("t0", uint(T0)), kv("dtMs", uint(0))], ok), "not-increasing"],
+    ["a negative dtMs", columns([kv("t0", uint(T0)), kv("dtMs", neg(-1000))], ok), "out-of-range"],
+    ["a negative t0", columns([kv("t0", neg(-1)), kv("dtMs", uint(1000))], ok), "out-of-range"],
+    ["a last t past 2^53 − 1", columns([kv("t0", uint(Number.MAX_SAFE_INTEGER)), kv("dtMs", uint(1))], ok), "out-of-range"],
+    ["an import counter going back", columns(t0dt, counters([uint(10), neg(-1)], [uint(2), uint(0)])), "counter-backwards"],
+    ["an export counter going back", columns(t0dt, counters([uint(10), uint(0)], [uint(2), neg(-3)])), "counter-backwards"],
+    ["a negative first counter value", columns(t0dt, counters([neg(-10), uint(1)], [uint(2), uint(0)])), "out-of-range"],
+    ["a counter summing past 2^53 − 1", columns(t0dt, counters([uint(Number.MAX_SAFE_INTEGER), uint(1)], [uint(2), uint(0)])), "out-of-range"],
+    ["a float difference", columns(t0dt, counters([uint(10), f64(0.5)], [uint(2), uint(0)])), "float"],
+    ["columns of different lengths", columns(t0dt, counters([uint(10), uint(1)], [uint(2)])), "malformed"],
+    ["an unknown column of another length", columns(t0dt, [...ok, ["powerW", [uint(1)]]]), "malformed"],
+    ["an unknown column holding text", columns(t0dt, [...ok, ["status", [text("ok"), text("ok")]]]), "malformed"],
+    ["an unknown column holding an integer past 2^53", columns(t0dt, [...ok, ["powerW", [uint(1), neg(-(2 ** 53))]]]), "out-of-range"],
+    ["an unknown column that is not an array", [...map(3), ...t0dt.flat(), ...text("cols"), ...map(3), ...ok.flatMap(([k, v]) => [...text(k), ...arr(v.length), ...v.flat()]), ...kv("powerW", uint(5))], "malformed"],
+    ["a column twice", columns(t0dt, [...ok, ["importWh", [uint(1), uint(1)]]]), "malformed"],
+    ["an unknown key twice, around the columns", [...columns([...t0dt, kv("unit", uint(1))], [...ok, ["powerW", [uint(1), uint(1)]]]).map((b, i) => (i === 0 ? b + 1 : b)), ...kv("unit", uint(1))], "malformed"],
+    ["an unknown column twice", columns(t0dt, [...ok, ["powerW", [uint(1), uint(1)]], ["powerW", [uint(1), uint(1)]]]), "malformed"],
+    ["t0 twice", columns([...t0dt, kv("t0", uint(T0))], ok), "malformed"],
+    ["cols twice", [...columns(t0dt, ok).map((b, i) => (i === 0 ? b + 1 : b)), ...text("cols"), ...map(0)], "malformed"],
+    ["no readings", columns(t0dt, counters([], [])), "malformed"],
+    ["more than READINGS_PER_ENVELOPE_MAX readings", columns(t0dt, counters(Array.from({ length: READINGS_PER_ENVELOPE_MAX + 1 }, () => uint(0)), [])), "too-many"],
+    ["no t0", columns([kv("dtMs", uint(1000))], ok), "missing-field"],
+    ["no dtMs", columns([kv("t0", uint(T0))], ok), "missing-field"],
+    ["no exportWh", columns(t0dt, [ok[0]!, ["powerW", [uint(1), uint(1)]]]), "missing-field"],
+    ["no cols", [...map(2), ...t0dt.flat()], "missing-field"],
+    ["cols not a map", [...map(3), ...t0dt.flat(), ...kv("cols", arr(0))], "malformed"],
+    ["a trailing byte", [...columns(t0dt, ok), ...uint(0)], "malformed"],
+    ["a body cut short", columns(t0dt, ok).slice(0, -1), "malformed"],
+  ];
+  it.each(refusals)("refuses %s", (_, body, error) => {
+    const decoded = decodeMeterBody(cbor(body));
+    expect(decoded.ok).toBe(false);
+    if (decoded.ok) return;
+    expect(decoded.error).toBe(error);
+    expect(decoded.detail.length).toBeGreaterThan(0);
+  });
+
+  it("accepts what the refusals are next to", () => {
+    expect(decodeMeterBody(cbor(columns(t0dt, ok)))).toEqual({
+      ok: true,
+      value: [
+        { t: T0, importWh: 10, exportWh: 2 },
+        { t: T0 + 1_000, importWh: 11, exportWh: 2 },
+      ],
+    });
+    expect(meterError(cbor(columns(t0dt, [...ok, ["powerW", [uint(1), neg(-(2 ** 53 - 1))]], ["v", [neg(-1), uint(2 ** 53 - 1)]]])))).toBe("ok");
+    expect(meterError(cbor(columns([...t0dt, kv("unit", text("Wh"))], ok)))).toBe("ok");
+  });
+});
+
 describe("decodeOrderBody", () => {
   it("reads what an agent sends", () => {
     const order = {
@@ -245,6 +357,8 @@ describe("decodeOrderBody", () => {
   const refusals: [string, Uint8Array, BodyError][] = [
     ["an empty body", cbor(), "malformed"],
     ["an array, not a map", cbor(arr(0)), "malformed"],
+    // The lines' maps are read between the two: the body's unknown keys are still remembered.
+    ["an unknown key twice, around the lines", cbor(map(4), kv("note", uint(1)), kv("interval", uint(1)), text("orders"), arr(1), map(4), kv("side", text("bid")), kv("energyWh", uint(1)), kv("priceMicrosPerKwh", uint(1)), kv("tag", uint(0)), kv("note", uint(1))), "malformed"],
     ["mixed sides", encodeCbor({ interval: 1, orders: [{ side: "bid", energyWh: 1, priceMicrosPerKwh: 1 }, { side: "ask", energyWh: 1, priceMicrosPerKwh: 1 }] }), "mixed-sides"],
     ["an unknown side", encodeCbor({ interval: 1, orders: [{ side: "buy", energyWh: 1, priceMicrosPerKwh: 1 }] }), "unknown-side"],
     ["a side that is not text", encodeCbor({ interval: 1, orders: [{ side: 0, energyWh: 1, priceMicrosPerKwh: 1 }] }), "malformed"],
@@ -352,7 +466,7 @@ describe("decoders on garbage", () => {
 
   it("never throw on bytes that start like a body", () => {
     // Arbitrary bytes rarely get past the first head; these do, into the readings and the lines.
-    const prefixes = [cbor(arr(2), map(5), text("t")), cbor(arr(1), map(3)), cbor(map(2), text("orders"), arr(3), map(3), text("side")), cbor(map(2), kv("interval", uint(1)), text("orders"))];
+    const prefixes = [cbor(arr(2), map(5), text("t")), cbor(arr(1), map(3)), cbor(map(3), kv("t0", uint(T0)), kv("dtMs", uint(1)), text("cols"), map(2)), cbor(map(3), text("cols"), map(1), text("importWh")), cbor(map(2), text("orders"), arr(3), map(3), text("side")), cbor(map(2), kv("interval", uint(1)), text("orders"))];
     fc.assert(
       fc.property(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 128 }), (prefix, rest) => {
         const body = new Uint8Array([...prefix, ...rest]);
@@ -365,6 +479,11 @@ describe("decoders on garbage", () => {
 
   it("never throw on mutated meter bodies", () => {
     const valid = encodeCbor(deviceReadings(4));
+    fc.assert(fc.property(mutated(valid), (body) => checkMeter(body)), { numRuns: 2_000 });
+  });
+
+  it("never throw on mutated meter bodies in the column form", () => {
+    const valid = encodeReadings(deviceReadings(4));
     fc.assert(fc.property(mutated(valid), (body) => checkMeter(body)), { numRuns: 2_000 });
   });
 

@@ -10,7 +10,8 @@
  * What it accepts (RFC 8949 §3.1 major types):
  * - 0 unsigned integers and 1 negative integers up to 2^53 − 1 in magnitude (larger → "out-of-range");
  * - 3 text strings of at most TEXT_BYTES_MAX bytes, valid UTF-8 (§3.1; invalid → "malformed");
- * - 4 arrays and 5 maps of definite length, nested only as each body's fixed shape needs;
+ * - 4 arrays and 5 maps of definite length, nested only as each body's fixed shape needs (a map
+ *   inside the body's map at most: an order line, a meter body's columns);
  * - one float form, narrowly: a float64 (0xfb) whose value is an integer in 2^32 .. 2^53 − 1,
  *   read as that unsigned integer. cbor-x, which devices/cbor.ts uses, writes every integer of
  *   2^32 or more as a float64 (measured: `encodeCbor(1_700_000_000_000)` is fb 4278bcfe56800000),
@@ -27,7 +28,7 @@
  *
  * Maps are read by key, never by position, so the result does not depend on key order. Keys a
  * body kind does not name are skipped if their value is an integer or short text (a meter's
- * powerW, voltageV, …) and refused otherwise. With several faults, the first in byte order is
+ * powerW, voltageV, …), or in a meter body's columns an array of integers, and refused otherwise. With several faults, the first in byte order is
  * the one reported.
  */
 
@@ -90,10 +91,12 @@ export interface OrderBody {
 /**
  * Decodes a `meter.reading` body: an array of 1..READINGS_PER_ENVELOPE_MAX maps, each with
  * unsigned integers t, importWh and exportWh; t strictly increasing and both counters
- * non-decreasing within the body. Never throws.
+ * non-decreasing within the body. Or the same readings in the column form of devices/readings.ts,
+ * a map (decodeMeterColumns). Never throws.
  */
 export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly value: MeterReading[] } | BodyFailure {
   const r = new BodyReader(body);
+  if (r.nextMajor === MAJOR_MAP) return decodeMeterColumns(r);
   const count = r.arrayHead("the body");
   if (count < 0) return r.failure();
   if (count === 0) return r.refuse("malformed", "no readings");
@@ -130,6 +133,86 @@ export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly
   }
   r.enter("the body");
   if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
+  return { ok: true, value: readings };
+}
+
+/**
+ * A `meter.reading` body in the column form (devices/readings.ts): a map {t0, dtMs, cols} with
+ * unsigned integers t0 and dtMs ≥ 1 (reading i is at t0 + i·dtMs), and cols a map of columns of
+ * equal length 1..READINGS_PER_ENVELOPE_MAX, each the first reading's value and then each
+ * reading's difference from the one before. importWh and exportWh are required: their first
+ * value is an unsigned integer and their differences too (a negative one is "counter-backwards");
+ * other columns are skipped if they hold integers within ±(2^53 − 1). Every t and counter must
+ * stay within 2^53 − 1 ("out-of-range").
+ */
+function decodeMeterColumns(r: BodyReader): { readonly ok: true; readonly value: MeterReading[] } | BodyFailure {
+  const entries = r.mapHead("the body");
+  if (entries < 0) return r.failure();
+  let t0 = ABSENT;
+  let dtMs = ABSENT;
+  let columns: (number[] | null)[] | null = null;
+  let count = -1;
+  for (let j = 0; j < entries; j++) {
+    r.enter("the body");
+    const key = r.key(COLUMNS_BODY_KEYS);
+    if (key === KEY_FAILED) return r.failure();
+    if (key === KEY_SKIPPED) continue;
+    const name = COLUMNS_BODY_KEY_NAMES[key]!;
+    if ((key === 0 ? t0 : key === 1 ? dtMs : columns === null ? ABSENT : 0) !== ABSENT) return r.refuse("malformed", `${name} appears twice`);
+    if (key === 0) {
+      t0 = r.uint(name);
+      if (t0 < 0) return r.failure();
+      continue;
+    }
+    if (key === 1) {
+      dtMs = r.uint(name);
+      if (dtMs < 0) return r.failure();
+      if (dtMs === 0) return r.refuse("not-increasing", "dtMs = 0: every reading would have the same t");
+      continue;
+    }
+    const fields = r.mapHead(name, 1);
+    if (fields < 0) return r.failure();
+    columns = [null, null];
+    for (let k = 0; k < fields; k++) {
+      r.enter(name);
+      const column = r.key(COLUMN_KEYS, 1, false);
+      if (column === KEY_FAILED) return r.failure();
+      const what = column === KEY_SKIPPED ? "an unknown column" : COLUMN_KEY_NAMES[column]!;
+      if (column !== KEY_SKIPPED && columns[column] !== null) return r.refuse("malformed", `${what} appears twice`);
+      const length = r.arrayHead(what);
+      if (length < 0) return r.failure();
+      if (count < 0) {
+        if (length === 0) return r.refuse("malformed", "no readings");
+        if (length > READINGS_PER_ENVELOPE_MAX) return r.refuse("too-many", `${length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
+        count = length;
+      } else if (length !== count) return r.refuse("malformed", `${what} has ${length} values, an earlier column ${count}`);
+      if (column === KEY_SKIPPED) {
+        for (let i = 0; i < length; i++) if (!r.skipInteger(what)) return r.failure();
+        continue;
+      }
+      const values: number[] = [];
+      let sum = 0;
+      for (let i = 0; i < length; i++) {
+        r.enter(what, i);
+        // A counter's first value is ≥ 0 like any counter; a negative difference means it went back.
+        const value = i === 0 ? r.uint("the first value") : r.uint("the difference", "counter-backwards");
+        if (value < 0) return r.failure();
+        sum += value;
+        if (sum > INTEGER_MAX) return r.refuse("out-of-range", `${what} > 2^53 − 1`);
+        values.push(sum);
+      }
+      columns[column] = values;
+    }
+  }
+  r.enter("the body");
+  const [importWh, exportWh] = columns ?? [null, null];
+  if (t0 === ABSENT || dtMs === ABSENT || importWh == null || exportWh == null) {
+    return r.refuse("missing-field", missing(["t0", "dtMs", "cols.importWh", "cols.exportWh"], [t0, dtMs, importWh == null ? ABSENT : 0, exportWh == null ? ABSENT : 0]));
+  }
+  if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
+  if (t0 + (count - 1) * dtMs > INTEGER_MAX) return r.refuse("out-of-range", `the last reading's t > 2^53 − 1`);
+  const readings: MeterReading[] = [];
+  for (let i = 0; i < count; i++) readings.push({ t: t0 + i * dtMs, importWh: importWh[i]!, exportWh: exportWh[i]! });
   return { ok: true, value: readings };
 }
 
@@ -178,13 +261,13 @@ export function decodeOrderBody(body: Uint8Array): { readonly ok: true; readonly
 
 /** One order line, or null with the reader's error set. */
 function readOrderLine(r: BodyReader): OrderLine | null {
-  const entries = r.mapHead("the line");
+  const entries = r.mapHead("the line", 1);
   if (entries < 0) return null;
   let side: OrderSideName | null = null;
   let energyWh = ABSENT;
   let priceMicrosPerKwh = ABSENT;
   for (let j = 0; j < entries; j++) {
-    const key = r.key(LINE_KEYS);
+    const key = r.key(LINE_KEYS, 1);
     if (key === KEY_FAILED) return null;
     if (key === KEY_SKIPPED) continue;
     const name = LINE_KEY_NAMES[key]!;
@@ -232,11 +315,18 @@ const FLOAT64_INTEGER_MIN = 2 ** 32;
 /** A field not yet seen (field values are ≥ 0). */
 const ABSENT = -1;
 const KEY_SKIPPED = -1;
+/** Maps nest at most this deep in a body: the body's map and one inside it (an order line, the columns); a reading is a map in an array. */
+const MAP_DEPTHS = 2;
+type MapDepth = 0 | 1;
 const KEY_FAILED = -2;
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const READING_KEY_NAMES = ["t", "importWh", "exportWh"] as const;
 const READING_KEYS = READING_KEY_NAMES.map(ascii);
+const COLUMNS_BODY_KEY_NAMES = ["t0", "dtMs", "cols"] as const;
+const COLUMNS_BODY_KEYS = COLUMNS_BODY_KEY_NAMES.map(ascii);
+const COLUMN_KEY_NAMES = ["importWh", "exportWh"] as const;
+const COLUMN_KEYS = COLUMN_KEY_NAMES.map(ascii);
 const ORDER_KEYS = ["interval", "orders"].map(ascii);
 const LINE_KEY_NAMES = ["side", "energyWh", "priceMicrosPerKwh"] as const;
 const LINE_KEYS = LINE_KEY_NAMES.map(ascii);
@@ -257,9 +347,13 @@ class BodyReader {
   private index = -1;
   private error: BodyError = "malformed";
   private detail = "";
-  /** (start, length) of the unknown keys of the map being read, for the duplicate check. */
-  private readonly skippedKeys = new Int32Array(2 * MAP_ENTRIES_MAX);
-  private skippedKeyCount = 0;
+  /**
+   * (start, length) of the unknown keys of the maps being read, for the duplicate check: those of
+   * the body's map (depth 0) and of the map inside it being read (depth 1: an order line, the
+   * columns), MAP_ENTRIES_MAX each, so reading an inner map does not forget the outer one's.
+   */
+  private readonly skippedKeys = new Int32Array(2 * MAP_ENTRIES_MAX * MAP_DEPTHS);
+  private readonly skippedKeyCounts = new Int32Array(MAP_DEPTHS);
   private view: DataView | null = null;
 
   constructor(private readonly bytes: Uint8Array) {}
@@ -270,6 +364,11 @@ class BodyReader {
 
   get remaining(): number {
     return this.bytes.length - this.at;
+  }
+
+  /** The major type of the next data item, or −1 at the end. */
+  get nextMajor(): number {
+    return this.at < this.bytes.length ? this.bytes[this.at]! >> 5 : -1;
   }
 
   /** Names where the reader is, for details: "the body", or "reading 3", "line 0". */
@@ -344,13 +443,22 @@ class BodyReader {
     return true;
   }
 
-  /** An unsigned integer ≤ 2^53 − 1, or −1. */
-  uint(what: string): number {
+  /** An unsigned integer ≤ 2^53 − 1, or −1; a negative integer is the error `negative`. */
+  uint(what: string, negative: BodyError = "out-of-range"): number {
     if (!this.head(what)) return -1;
-    if (this.major === MAJOR_NEGINT) return this.fail("out-of-range", `${what} is negative`), -1;
+    if (this.major === MAJOR_NEGINT) return this.fail(negative, `${what} is negative`), -1;
     if (this.major !== MAJOR_UINT) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not an unsigned integer`), -1;
     if (this.argument > INTEGER_MAX) return this.fail("out-of-range", `${what} > 2^53 − 1`), -1;
     return this.argument;
+  }
+
+  /** Skips an integer within ±(2^53 − 1); false with the error recorded otherwise. */
+  skipInteger(what: string): boolean {
+    if (!this.head(what)) return false;
+    if (this.major !== MAJOR_UINT && this.major !== MAJOR_NEGINT) return this.fail("malformed", `${what} holds ${MAJOR_NAMES[this.major]}, not an integer`);
+    // A negative integer is −1 − argument (RFC 8949 §3.1).
+    if (this.argument > (this.major === MAJOR_UINT ? INTEGER_MAX : INTEGER_MAX - 1)) return this.fail("out-of-range", `${what} holds an integer beyond ±(2^53 − 1)`);
+    return true;
   }
 
   /** An array's length, or −1. */
@@ -361,20 +469,20 @@ class BodyReader {
   }
 
   /** A map's entry count (≤ MAP_ENTRIES_MAX), or −1; starts the map's duplicate-key check. */
-  mapHead(what: string): number {
+  mapHead(what: string, depth: MapDepth = 0): number {
     if (!this.head(what)) return -1;
     if (this.major !== MAJOR_MAP) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not a map`), -1;
     if (this.argument > MAP_ENTRIES_MAX) return this.fail("malformed", `${what} has ${this.argument} entries > MAP_ENTRIES_MAX = ${MAP_ENTRIES_MAX}`), -1;
-    this.skippedKeyCount = 0;
+    this.skippedKeyCounts[depth] = 0;
     return this.argument;
   }
 
   /**
-   * A map key: its index in `known`, or KEY_SKIPPED once an unknown key and its value (an integer
-   * or short text) are skipped, or KEY_FAILED. Duplicate unknown keys fail here; the caller checks
-   * its known ones.
+   * A map key: its index in `known`, or KEY_SKIPPED once an unknown key and (with `skipValue`) its
+   * value (an integer or short text) are skipped, or KEY_FAILED. Duplicate unknown keys fail here;
+   * the caller checks its known ones. Without `skipValue` the caller reads or skips the value.
    */
-  key(known: readonly Uint8Array[]): number {
+  key(known: readonly Uint8Array[], depth: MapDepth = 0, skipValue = true): number {
     const start = this.text("a key", false);
     if (start < 0) return KEY_FAILED;
     const length = this.argument;
@@ -383,14 +491,17 @@ class BodyReader {
     // Known keys are ASCII; an unknown one must be UTF-8.
     if (!isUtf8(b, start, start + length)) return this.fail("malformed", "a key is not UTF-8"), KEY_FAILED;
     const keys = this.skippedKeys;
-    for (let n = 0; n < this.skippedKeyCount; n++) {
-      if (keys[2 * n + 1] === length && sameBytes(b, start, keys[2 * n]!, length)) {
+    const base = 2 * MAP_ENTRIES_MAX * depth;
+    const count = this.skippedKeyCounts[depth]!;
+    for (let n = 0; n < count; n++) {
+      if (keys[base + 2 * n + 1] === length && sameBytes(b, start, keys[base + 2 * n]!, length)) {
         return this.fail("malformed", "a key appears twice"), KEY_FAILED;
       }
     }
-    keys[2 * this.skippedKeyCount] = start;
-    keys[2 * this.skippedKeyCount + 1] = length;
-    this.skippedKeyCount++;
+    keys[base + 2 * count] = start;
+    keys[base + 2 * count + 1] = length;
+    this.skippedKeyCounts[depth] = count + 1;
+    if (!skipValue) return KEY_SKIPPED;
     const what = "the value of an unknown key";
     if (!this.head(what)) return KEY_FAILED;
     if (this.major === MAJOR_UINT || this.major === MAJOR_NEGINT) {
