@@ -1,0 +1,36 @@
+// The SDK as a firmware author or an app imports it: through the package's exports ("jamgate/devices").
+import * as sdk from "jamgate/devices";
+import * as envelopeModule from "jamgate/devices/envelope";
+import { describe, expect, it } from "vitest";
+import * as client from "./client.ts";
+import * as errors from "./errors.ts";
+import * as keys from "./keys.ts";
+import * as messages from "./messages.ts";
+import * as offlineQueue from "./offline-queue.ts";
+import * as readings from "./readings.ts";
+
+describe('the SDK export, "jamgate/devices"', () => {
+  it("exports every module's API", () => {
+    for (const module of [envelopeModule, keys, readings, messages, errors, offlineQueue, client]) {
+      for (const name of Object.keys(module)) expect(sdk, name).toHaveProperty(name, (module as Record<string, unknown>)[name]);
+    }
+    for (const name of ["encodeCbor", "decodeCbor", "meterReadings", "seededRandom"]) expect(typeof (sdk as Record<string, unknown>)[name]).toBe("function");
+  });
+
+  it("signs readings into an envelope that decodes and verifies", () => {
+    const key = sdk.generateDeviceKey();
+    const it = sdk.meterReadings(1, 1_700_000_000_000);
+    const rows = Array.from({ length: 60 }, () => {
+      const r = it.next().value!;
+      return { t: r.timeMs, importWh: r.importWh, exportWh: r.exportWh };
+    });
+    const body = sdk.encodeReadings(rows);
+    const bytes = sdk.encodeEnvelope(sdk.signEnvelope({ version: sdk.ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: rows[59]!.t, body }, key.secretKey));
+    const decoded = sdk.decodeEnvelope(bytes);
+    expect(decoded.ok).toBe(true);
+    if (!decoded.ok) return;
+    expect(sdk.verifyEnvelope(decoded.envelope, key.publicKey)).toBe(true);
+    expect(sdk.decodeBody(decoded.envelope.body)).toEqual(rows);
+    expect(typeof sdk.DeviceClient).toBe("function");
+  });
+});
