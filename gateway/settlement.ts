@@ -41,8 +41,17 @@ export const settlementLimits = {
   /**
    * Packing for the next block starts this long before refine must be done: the slowest of the
    * recent packages' pack → refined times, plus this margin for jitter in refine and in block times.
+   * A package refined too late waits a whole slot more, so the margin is wide: at 5,000/s (~2,500
+   * envelopes a package, pack → refined 200–490 ms, BENCHMARKS.md §5.11) 100 ms let a package of
+   * 60 miss its block and p99 receipt was 3.28–3.53 slots; with 300 it was 2.75–3.07.
    */
-  leadMarginMs: 100,
+  leadMarginMs: 300,
+  /**
+   * The margin is at most this share of a slot: with a short slot (a 300 ms devnet, the tests) a
+   * fixed 300 ms would be the whole slot, and packing as the block arrives, before its reports
+   * free the cores, finds them busy and makes one package where there is room for one a core.
+   */
+  leadMarginSlotShareMax: 0.3,
   /** Recent packages whose pack → refined time sets the lead (a few slots' worth). */
   refineSamples: 8,
   /**
@@ -109,7 +118,7 @@ interface InFlight {
   readonly entries: LogEntry[];
   /** The node has reported it (or gone further, or failed it): it no longer waits for a core. */
   reported: boolean;
-  /** performance.now() when packing it started (null after a restart): pack → refined sets the lead. */
+  /** performance.now() when the packing that made it started (null after a restart): pack → refined sets the lead. */
   readonly packedAt: number | null;
   /** The core it was submitted to (null after a restart: the gateway no longer knows). */
   readonly core: number | null;
@@ -261,7 +270,7 @@ export class Settlement {
   private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
     for (const serviceId of this.pending.keys()) if (this.fullPending(serviceId)) return { delayMs: 0, alignedTo: null };
     const clock = this.clock;
-    const measured = this.leadMs();
+    const measured = clock === null ? null : this.leadMs(clock.slotMs);
     if (this.deps.packing === "deadline" || clock === null || measured === null) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
     // Refine slower than a slot: pack as each block arrives. Packing more often would only make
     // more, smaller packages for the same blocks (measured: packing every deadline then, p50 receipt
@@ -278,8 +287,9 @@ export class Settlement {
   }
 
   /** The slowest recent pack → refined time plus the margin, or null before any package was refined. */
-  private leadMs(): number | null {
-    return this.refineMs.length === 0 ? null : Math.max(...this.refineMs) + settlementLimits.leadMarginMs;
+  private leadMs(slotMs: number): number | null {
+    const margin = Math.min(settlementLimits.leadMarginMs, slotMs * settlementLimits.leadMarginSlotShareMax);
+    return this.refineMs.length === 0 ? null : Math.max(...this.refineMs) + margin;
   }
 
   private schedule(delayMs?: number): void {
@@ -307,6 +317,9 @@ export class Settlement {
       const cores = aligned ? this.coresToPack() : null;
       // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
       const packages = cores?.length ?? 1;
+      // When this packing started, for every package it makes: a later package of the packing is
+      // built after the ones before it, and that wait is part of its lead as much as its refine.
+      const packedAt = performance.now();
       let anchor: PackageAnchor | undefined;
       for (const [rank, [serviceId, list]] of services.entries()) {
         const n = cores?.length ?? services.length;
@@ -322,7 +335,6 @@ export class Settlement {
             packagesPerDeviceMax: service?.packagesInFlightPerDeviceMax ?? 1,
             lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
           };
-          const packedAt = performance.now();
           const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap, made < parts ? share : settlementLimits.packageEnvelopesMax);
           this.countPending(serviceId, batch, -1);
           if (batch.length === 0) {

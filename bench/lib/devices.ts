@@ -9,6 +9,7 @@ import { createHash, sign } from "node:crypto";
 import { type DeviceId, deviceIdOf, encodeEnvelope, type EnvelopeFields, signingBytes } from "../../devices/envelope.ts";
 import { parseMqttPassword } from "../../devices/keys.ts";
 import { encodeReadings } from "../../devices/readings.ts";
+import { encodeCbor } from "../../devices/cbor.ts";
 import { meterReadings } from "../../devices/simulate.ts";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
@@ -53,8 +54,8 @@ export interface BenchReading {
   readonly voltageV: number;
 }
 
-/** `count` envelopes of `readingsPerEnvelope` one-second readings each, seq from 0 (CBOR wire bytes). */
-export function signedEnvelopes(device: BenchDevice, count: number, readingsPerEnvelope: number, startMs: number): Uint8Array[] {
+/** `count` envelopes of `readingsPerEnvelope` one-second readings each, seq from 0 (CBOR wire bytes); the body in the SDK's column form, or as rows. */
+export function signedEnvelopes(device: BenchDevice, count: number, readingsPerEnvelope: number, startMs: number, body: "columns" | "rows" = "columns"): Uint8Array[] {
   const readings = meterReadings(device.index + 1, startMs);
   const out: Uint8Array[] = [];
   for (let seq = 0; seq < count; seq++) {
@@ -63,7 +64,7 @@ export function signedEnvelopes(device: BenchDevice, count: number, readingsPerE
       const r = readings.next().value!;
       batch.push({ t: r.timeMs, importWh: r.importWh, exportWh: r.exportWh, powerW: r.powerW, voltageV: r.voltageV });
     }
-    const fields: EnvelopeFields = { version: 1, device: device.deviceId, seq, kind: "meter.reading", timeMs: batch[batch.length - 1]!.t, body: encodeReadings(batch) };
+    const fields: EnvelopeFields = { version: 1, device: device.deviceId, seq, kind: "meter.reading", timeMs: batch[batch.length - 1]!.t, body: body === "columns" ? encodeReadings(batch) : encodeCbor(batch) };
     const signature = new Uint8Array(sign(null, signingBytes(fields), device.key.privateKey));
     out.push(encodeEnvelope({ ...fields, signature }));
   }

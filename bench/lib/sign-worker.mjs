@@ -11,13 +11,13 @@ register();
 const { benchDevice, signedEnvelopes } = await import("./devices.ts");
 const { upTopic } = await import("../../devices/messages.ts");
 const { encodePublish, MESSAGE_ID_MAX } = await import("./raw-mqtt.ts");
-const { from, to, perDevice, readings, startMs } = workerData;
+const { from, to, perDevice, readings, body, startMs } = workerData;
 const all = [];
 let bytes = 0;
 for (let i = from; i < to; i++) {
   const device = benchDevice(i);
   const topic = upTopic(device.deviceId, "meter.reading");
-  const frames = signedEnvelopes(device, perDevice, readings, startMs).map((e, seq) => encodePublish(topic, e, (seq % MESSAGE_ID_MAX) + 1));
+  const frames = signedEnvelopes(device, perDevice, readings, startMs, body).map((e, seq) => encodePublish(topic, e, (seq % MESSAGE_ID_MAX) + 1));
   for (const f of frames) bytes += f.length;
   all.push(frames);
 }
