@@ -71,6 +71,7 @@ describe("the column form of readings", () => {
       [{ t: T0, v: Number.MAX_SAFE_INTEGER }, { t: T0 + 1, v: -Number.MAX_SAFE_INTEGER }], // a difference past 2^53
       [1, 2, 3],
       { interval: 3, orders: [] },
+      JSON.parse(`[{"t": ${T0}, "__proto__": 1}, {"t": ${T0 + 1}, "__proto__": 2}]`), // a key a column could not be
     ];
     for (const value of cases) {
       expect(columnsOf(value)).toBeNull();
@@ -88,6 +89,7 @@ describe("the column form of readings", () => {
       { t0: T0, dtMs: 1_000, cols: { a: [Number.MAX_SAFE_INTEGER, 1] } }, // a sum past 2^53
       { t0: T0, dtMs: 1_000, cols: { a: [1] }, more: 1 }, // a key more
       { t0: T0, cols: { a: [1] } }, // a key less
+      { t0: T0, dtMs: 1_000, cols: JSON.parse('{"__proto__": [1, 2]}') }, // a column that would be lost
     ];
     for (const value of cases) expect(rowsOf(value)).toBe(value);
   });

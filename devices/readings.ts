@@ -30,6 +30,8 @@ export interface ReadingColumns {
 
 /** The readings' time field: ms since the epoch. */
 const TIME_KEY = "t";
+/** A key that cannot be a column: assigning it on a plain object sets the object's prototype. */
+const UNSAFE_KEY = "__proto__";
 
 /**
  * The body of `readings` (any CBOR value): the column form when `columnsOf` finds one, else the
@@ -41,16 +43,18 @@ export function encodeReadings(readings: unknown): Uint8Array {
 
 /**
  * The column form of `readings`, or null when it cannot say them exactly: when they are not an
- * array of at least two plain objects with the same keys, among them t and at least one other;
- * when a value is not a safe integer (a float, a string, a bigint, a nested value); when t does
- * not advance by one step of at least 1 ms; or when a difference is not a safe integer.
+ * array of at least two plain objects with the same keys, among them t and at least one other
+ * (none of them `__proto__`); when a value is not a safe integer (a float, a string, a bigint, a
+ * nested value); when t does not advance by one step of at least 1 ms; or when a difference is
+ * not a safe integer.
  */
 export function columnsOf(readings: unknown): ReadingColumns | null {
   if (!Array.isArray(readings) || readings.length < 2) return null;
   const first: unknown = readings[0];
   if (!isPlainObject(first) || !(TIME_KEY in first)) return null;
   const keys = Object.keys(first).filter((k) => k !== TIME_KEY);
-  if (keys.length === 0) return null;
+  // "__proto__" as a plain object's key would set its prototype instead, and the column be lost.
+  if (keys.length === 0 || keys.includes(UNSAFE_KEY)) return null;
   const t0 = first[TIME_KEY];
   const t1 = (readings[1] as Record<string, unknown> | null)?.[TIME_KEY];
   if (!Number.isSafeInteger(t0) || !Number.isSafeInteger(t1)) return null;
@@ -87,6 +91,7 @@ export function rowsOf(value: unknown): unknown {
   const { t0, dtMs, cols } = value;
   if (!Number.isSafeInteger(t0) || !Number.isSafeInteger(dtMs) || (dtMs as number) < 1 || !isPlainObject(cols)) return value;
   const names = Object.keys(cols);
+  if (names.includes(UNSAFE_KEY)) return value;
   const columns = names.map((k) => cols[k]);
   const n = Array.isArray(columns[0]) ? columns[0].length : -1;
   if (n < 1 || !columns.every((c) => Array.isArray(c) && c.length === n && c.every((v) => Number.isSafeInteger(v)))) return value;

@@ -3,6 +3,8 @@
  * InfluxDB being down neither blocks nor loses settlement (the writer buffers, and catches up).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeCbor } from "../devices/cbor.ts";
+import { decodeEnvelope } from "../devices/envelope.ts";
 import { InfluxWriter } from "./influx/writer.ts";
 import { connectDevice, envelopeBytes, type Harness, startHarness } from "./testing/harness.ts";
 import { type Influxd, startInfluxd } from "./testing/influxd.ts";
@@ -24,10 +26,14 @@ afterAll(async () => {
   await influxd?.stop();
 });
 
+async function query(q: string): Promise<number[]> {
+  const res = await fetch(`${influxd.url}/query?db=jamgate&q=${encodeURIComponent(q)}`);
+  const body = (await res.json()) as { results: { series?: { values: [string, ...number[]][] }[] }[] };
+  return body.results[0]?.series?.[0]?.values[0]?.slice(1) as number[] ?? [];
+}
+
 async function count(): Promise<number> {
-  const res = await fetch(`${influxd.url}/query?db=jamgate&q=${encodeURIComponent('SELECT count("importWh") FROM "meter.reading"')}`);
-  const body = (await res.json()) as { results: { series?: { values: [string, number][] }[] }[] };
-  return body.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
+  return (await query('SELECT count("importWh") FROM "meter.reading"'))[0] ?? 0;
 }
 
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -36,6 +42,12 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     if (Date.now() > deadline) throw new Error(`not within 20 s: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function decodeEnvelopeOk(bytes: Uint8Array) {
+  const decoded = decodeEnvelope(bytes);
+  if (!decoded.ok) throw new Error(decoded.error.detail);
+  return decoded.envelope;
 }
 
 const readings = (seq: number) => Array.from({ length: 60 }, (_, i) => ({ t: 1_700_000_000_000 + seq * 60_000 + i * 1000, importWh: 10_000 + seq * 60 + i, powerW: 400 + i }));
@@ -49,6 +61,9 @@ describe("gateway → InfluxDB", () => {
       await device.client.publishAsync(topic, Buffer.from(envelopeBytes(key, 0, readings(0))), { qos: 1 });
       await device.until(() => device.receipts.length === 1);
       await eventually(async () => (await count()) === 60, "60 readings in InfluxDB");
+      // The envelope's body was in the column form (devices/readings.ts): every reading's values are its own.
+      expect(decodeCbor(decodeEnvelopeOk(envelopeBytes(key, 0, readings(0))).body)).toHaveProperty("cols");
+      expect(await query('SELECT min("importWh"), max("importWh"), max("powerW") FROM "meter.reading"')).toEqual([10_000, 10_059, 459]);
 
       await influxd.kill();
       for (let seq = 1; seq <= 5; seq++) await device.client.publishAsync(topic, Buffer.from(envelopeBytes(key, seq, readings(seq))), { qos: 1 });

@@ -42,8 +42,8 @@ export const settlementLimits = {
    * Packing for the next block starts this long before refine must be done: the slowest of the
    * recent packages' pack → refined times, plus this margin for jitter in refine and in block times.
    * A package refined too late waits a whole slot more, so the margin is wide: at 5,000/s (~2,500
-   * envelopes a package, pack → refined 200–490 ms, BENCHMARKS.md §5.11) 100 ms let a package of
-   * 60 miss its block and p99 receipt was 3.28–3.53 slots; with 300 it was 2.75–3.07.
+   * envelopes a package, pack → refined 200–490 ms, BENCHMARKS.md §5.11) 100 ms let about one
+   * package in 20 miss its block by 7–57 ms, and p99 receipt was 3.28–3.53 slots; with 300 it was 2.75–3.07.
    */
   leadMarginMs: 300,
   /**

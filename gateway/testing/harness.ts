@@ -3,7 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { type DeviceId, encodeBody, encodeEnvelope, type EnvelopeKind, signEnvelope } from "../../devices/envelope.ts";
+import { type DeviceId, encodeEnvelope, type EnvelopeKind, signEnvelope } from "../../devices/envelope.ts";
+import { encodeReadings } from "../../devices/readings.ts";
 import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/keys.ts";
 import { decodeDeviceError, decodeReceipts, type DeviceError, type Receipt } from "../../devices/messages.ts";
 import { tinyParams } from "../../node/chain/params.ts";
@@ -82,9 +83,9 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
   };
 }
 
-/** A signed envelope of `readings`. */
+/** A signed envelope of `readings`, encoded as the SDK does (the column form when they allow it, devices/readings.ts). */
 export function envelopeBytes(key: DeviceKey, seq: number, readings: unknown = [{ importWh: 1000 + seq }], kind: EnvelopeKind = "meter.reading", timeMs = Date.now()): Uint8Array {
-  return encodeEnvelope(signEnvelope({ version: 1, device: key.deviceId, seq, kind, timeMs, body: encodeBody(readings) }, key.secretKey));
+  return encodeEnvelope(signEnvelope({ version: 1, device: key.deviceId, seq, kind, timeMs, body: encodeReadings(readings) }, key.secretKey));
 }
 
 export interface TestDevice {
