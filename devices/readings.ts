@@ -3,8 +3,9 @@
  *
  * Rows are what a device means: a CBOR array of readings such as
  * `[{t, importWh, exportWh, powerW, voltageV}, …]`. Written as rows, 60 one-second meter readings
- * take 3.7 KB, 62 bytes a reading, two thirds of them the five key names repeated in every
- * reading. The column form says the same in ~370 bytes (measured with devices/simulate.ts):
+ * take 3,662 bytes, 61 a reading, more than half of them the five key names repeated in every
+ * reading. The column form says the same in 346 bytes (devices/simulate.ts's readings; the
+ * benchmark's envelopes):
  *
  *     {t0: first t, dtMs: step, cols: {name: [first value, Δ1, Δ2, …], …}}
  *
@@ -16,9 +17,10 @@
  * (W_B), its hashing and erasure coding, and the availability store.
  *
  * `encodeReadings` writes the column form when the readings allow it exactly (see `columnsOf`)
- * and rows otherwise; `readingsOf` gives rows back for either. Browser-safe: no Node built-ins.
+ * and rows otherwise; `rowsOf` (and `decodeBody` in ./envelope.ts, which decodes and calls it)
+ * gives rows back for either. Browser-safe: no Node built-ins.
  */
-import { decodeCbor, encodeCbor } from "./cbor.ts";
+import { encodeCbor } from "./cbor.ts";
 
 /** The column form on the wire (integers as JS numbers here; ./cbor.ts writes those ≥ 2^32 as 8-byte integers). */
 export interface ReadingColumns {
@@ -109,11 +111,6 @@ export function rowsOf(value: unknown): unknown {
     rows.push(row);
   }
   return rows;
-}
-
-/** The readings of a body (decoded CBOR, the column form as rows); throws on bad CBOR. */
-export function readingsOf(body: Uint8Array): unknown {
-  return rowsOf(decodeCbor(body));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
