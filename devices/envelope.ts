@@ -184,9 +184,9 @@ export function encodeBody(readings: unknown): Uint8Array {
   return encodeCbor(readings);
 }
 
-/** Decodes a body; readings in the column form come back as rows (./readings.ts). Throws on bad CBOR. */
-export function decodeBody(body: Uint8Array): unknown {
-  return rowsOf(cborDecode(body));
+/** Decodes a body; readings in the column form come back as rows, at most `rowsMax` (./readings.ts). Throws on bad CBOR. */
+export function decodeBody(body: Uint8Array, rowsMax?: number): unknown {
+  return rowsOf(cborDecode(body), rowsMax);
 }
 
 function isSafeNatural(v: unknown): v is number {

@@ -78,6 +78,15 @@ describe("the column form of readings", () => {
     }
   });
 
+  it("builds at most the rows asked for", () => {
+    const readings = simulated(60);
+    expect(decodeBody(encodeReadings(readings), 7)).toEqual(readings.slice(0, 7));
+    // The most one-byte differences a body holds: only the rows asked for are made.
+    const wide = { t0: T0, dtMs: 1, cols: { a: new Array<number>(60_000).fill(0) } };
+    expect(rowsOf(wide, 1_024)).toHaveLength(1_024);
+    expect(rowsOf(wide)).toHaveLength(60_000);
+  });
+
   it("reads a map that is not exactly the column form as it is", () => {
     const cases: unknown[] = [
       { t0: T0, dtMs: 1_000, cols: { a: [1, 2], b: [1] } }, // unequal columns

@@ -84,9 +84,11 @@ export function columnsOf(readings: unknown): ReadingColumns | null {
 
 /**
  * Rows of a decoded body: the column form turned back into readings (t first, then the columns
- * in their order), anything else as it is.
+ * in their order), at most the first `rowsMax` of them, anything else as it is. A 64 KiB body
+ * can hold ~65,000 one-byte differences, so a caller that uses only some rows (the gateway's
+ * InfluxDB writer takes 1,024 an envelope) bounds what is built.
  */
-export function rowsOf(value: unknown): unknown {
+export function rowsOf(value: unknown, rowsMax = Number.POSITIVE_INFINITY): unknown {
   if (!isPlainObject(value)) return value;
   const keys = Object.keys(value);
   if (keys.length !== 3 || !("t0" in value) || !("dtMs" in value) || !("cols" in value)) return value;
@@ -100,7 +102,7 @@ export function rowsOf(value: unknown): unknown {
   if (!Number.isSafeInteger((t0 as number) + (n - 1) * (dtMs as number))) return value;
   const rows: Record<string, number>[] = [];
   const sums = new Array<number>(names.length).fill(0);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < Math.min(n, rowsMax); i++) {
     const row: Record<string, number> = { [TIME_KEY]: (t0 as number) + i * (dtMs as number) };
     for (let c = 0; c < names.length; c++) {
       const sum = sums[c]! + (columns[c] as number[])[i]!;

@@ -16,7 +16,7 @@ import type { ErrorCode } from "../node/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
 import { type Broker, type BrokerHooks, remoteAddressOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";
-import { readingsToPoints } from "./influx/readings.ts";
+import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.ts";
 import type { IngestService } from "./ingest-service.ts";
 import { DurableLog } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
@@ -298,7 +298,7 @@ export class Gateway {
     if (influx !== null && influx !== undefined) {
       let readings: unknown;
       try {
-        readings = decodeBody(e.body);
+        readings = decodeBody(e.body, READINGS_PER_ENVELOPE_MAX);
       } catch {
         readings = [];
       }
