@@ -6,15 +6,30 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { freePort, JAMGATE_BIN, runCli, type RunningCli } from "../node/testing/process.ts";
+import { freePort, JAMGATE_BIN, runCli, runCommand, type RunningCli } from "../node/testing/process.ts";
 
 const run = promisify(execFile);
 const jamgate = (...args: string[]) => run(process.execPath, [JAMGATE_BIN, ...args], { timeout: 60_000 });
 
 const processes: RunningCli[] = [];
+
+/** Pids of processes whose command line names `dataDir` (a jamgate left running by a test). */
+function jamgateProcessesOn(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(dataDir)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 afterEach(async () => {
   for (const p of processes.splice(0)) {
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
@@ -54,6 +69,23 @@ describe("jamgate start + jamgate device", () => {
     expect(metrics).toMatch(/jamgate_envelopes_settled_total 12/);
     expect(metrics).toMatch(/jamgate_settlement_seconds_count 12/);
   }, 120_000);
+
+  it("stops cleanly when `npm start` is told to stop (SIGTERM to npm, as a process manager sends it)", async () => {
+    const dataDir = tempDir();
+    const ports = ["--mqtt-port", "--ws-port", "--http-port", "--rpc-port"].flatMap((flag) => [flag, "0"]);
+    const npm = runCommand("npm", ["start", "--", "--data-dir", dataDir, ...ports, "--slot-ms", "300"], { cwd: fileURLToPath(new URL("..", import.meta.url)) });
+    processes.push(npm);
+    try {
+      await npm.waitFor(/"msg":"jamgate started"/, 30_000);
+      npm.child.kill("SIGTERM");
+      // npm passes the signal to its script's process; through a shell that did not exec, jamgate never got it.
+      await npm.waitFor(/"msg":"stopped"/, 20_000);
+      expect(await npm.exited).toMatchObject({ code: 0 });
+      expect(jamgateProcessesOn(dataDir)).toEqual([]);
+    } finally {
+      for (const pid of jamgateProcessesOn(dataDir)) process.kill(pid, "SIGKILL");
+    }
+  }, 60_000);
 
   it("says which port is taken (JG_ERR_PORT_IN_USE, exit 1) instead of dying with a stack", async () => {
     const taken = createServer();

@@ -25,7 +25,12 @@ export interface RunningCli {
 }
 
 export function runCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [JAMGATE_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  return runCommand(process.execPath, [JAMGATE_BIN, ...args]);
+}
+
+/** Any command as a real process (`npm start`, …), its output captured as runCli's. */
+export function runCommand(command: string, args: string[], options: { readonly cwd?: string } = {}): RunningCli {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: options.cwd });
   let output = "";
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const onData = (chunk: Buffer) => {
