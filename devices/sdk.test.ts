@@ -1,6 +1,10 @@
 // The SDK as a firmware author or an app imports it: through the package's exports ("jamgate/devices").
 import * as sdk from "jamgate/devices";
+import * as cborModule from "jamgate/devices/cbor";
 import * as envelopeModule from "jamgate/devices/envelope";
+import * as keysModule from "jamgate/devices/keys";
+import * as messagesModule from "jamgate/devices/messages";
+import * as readingsModule from "jamgate/devices/readings";
 import { describe, expect, it } from "vitest";
 import * as client from "./client.ts";
 import * as errors from "./errors.ts";
@@ -15,6 +19,16 @@ describe('the SDK export, "jamgate/devices"', () => {
       for (const name of Object.keys(module)) expect(sdk, name).toHaveProperty(name, (module as Record<string, unknown>)[name]);
     }
     for (const name of ["encodeCbor", "decodeCbor", "meterReadings", "seededRandom"]) expect(typeof (sdk as Record<string, unknown>)[name]).toBe("function");
+  });
+
+  it("exports the browser-safe modules one by one, and not the Node-only ones", async () => {
+    expect(keysModule.generateDeviceKey).toBe(keys.generateDeviceKey);
+    expect(readingsModule.encodeReadings).toBe(readings.encodeReadings);
+    expect(messagesModule.decodeReceipts).toBe(messages.decodeReceipts);
+    expect(typeof cborModule.encodeCbor).toBe("function");
+    for (const nodeOnly of ["jamgate/devices/client", "jamgate/devices/offline-queue", "jamgate/devices/cli"]) {
+      await expect(import(/* @vite-ignore */ nodeOnly)).rejects.toThrow();
+    }
   });
 
   it("signs readings into an envelope that decodes and verifies", () => {

@@ -30,6 +30,7 @@ function jamgateProcessesOn(dataDir: string): number[] {
   }
   return pids;
 }
+
 afterEach(async () => {
   for (const p of processes.splice(0)) {
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
