@@ -262,8 +262,8 @@ export class JamNode implements NodeApi {
     if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw this.rejected("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
     if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
     if (this.queuedBytes + pkg.bytes.length > QUEUED_BYTES_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `${this.queuedBytes} bytes of packages are waiting for refine`);
-    const noCode = pkg.workPackage.items.find((item) => this.services.moduleUrl(item.codeHash.raw) === null);
-    if (noCode !== undefined) throw this.rejected("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${noCode.service}`);
+    const noCode = this.serviceWithoutCode(pkg);
+    if (noCode !== null) throw this.rejected("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${noCode}`);
     const record: PackageRecord = { hash: hex, core, status: "submitted" };
     // Refine starts before the package is stored: a refine thread, if one is free, has the task
     // before this thread writes the bundle (a full one at 4,000 envelopes/s: median 12 ms, p90
@@ -278,6 +278,12 @@ export class JamNode implements NodeApi {
     }
     this.setStatus(record, false);
     return pkg.hash;
+  }
+
+  /** The first service a package's items name whose code this node has not loaded, or null. */
+  private serviceWithoutCode(pkg: AcceptedPackage): number | null {
+    const item = pkg.workPackage.items.find((i) => this.services.moduleUrl(i.codeHash.raw) === null);
+    return item === undefined ? null : item.service;
   }
 
   /** A package whose intake failed after it was queued: out of the queue, or its refine's outcome is dropped. */
@@ -336,14 +342,15 @@ export class JamNode implements NodeApi {
    * items are independent (GP 14.3: Ψ_R per item), and each keeps its own gas.
    */
   private async refine(pkg: AcceptedPackage, tasks: number): Promise<void> {
+    // Intake checked this too; a package recovered at open was not taken in again, and its code may not be loaded now.
+    const noCode = this.serviceWithoutCode(pkg);
+    if (noCode !== null) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${noCode}`));
     const items = pkg.workPackage.items.map((item) => ({
       serviceId: item.service,
-      moduleUrl: this.services.moduleUrl(item.codeHash.raw) ?? "",
+      moduleUrl: this.services.moduleUrl(item.codeHash.raw)!, // every item's code is loaded (above)
       payload: item.payload.raw,
       gasLimit: item.refineGasLimit,
     }));
-    const missing = items.find((i) => i.moduleUrl === "");
-    if (missing !== undefined) return this.fail(pkg, codedError("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${missing.serviceId}`));
     // The items in `tasks` groups of consecutive items, about equal in payload bytes; the group
     // with the fewest bytes also erasure-codes the bundle once its items are refined.
     const groups = groupItems(items.map((i) => i.payload.length), tasks);
