@@ -32,8 +32,8 @@ export const BODY_BYTES_MAX = ENVELOPE_BYTES_MAX - 256;
 /** Domain separation of envelope signatures: never valid as any other jamgate signature. */
 export const ENVELOPE_DOMAIN = new TextEncoder().encode("jamgate/envelope/v1\u0000");
 
-/** What a device sends. */
-export const ENVELOPE_KINDS = ["meter.reading", "inverter.reading", "router.usage", "client.usage", "agent.order"] as const;
+/** What a device sends. `meter.reset`: an energy-trading meter's new counters after its counter was replaced or reset (docs/protocol.md). */
+export const ENVELOPE_KINDS = ["meter.reading", "inverter.reading", "router.usage", "client.usage", "agent.order", "meter.reset"] as const;
 export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
 
 /** A device id: 32 lowercase hex digits, the first 16 bytes of blake2b-256(public key). */

@@ -33,6 +33,8 @@ export const REJECTION_CODES = {
   JG_ERR_ENERGY_HOUSEHOLD: 13,
   /** energy-trading accumulate: the market has as many households as it clears within its gas (HOUSEHOLDS_MAX). */
   JG_ERR_ENERGY_FULL: 14,
+  /** energy-trading: a meter's energy between two readings is more than METER_POWER_W_MAX delivers in the time between them. */
+  JG_ERR_ENERGY_POWER: 15,
 } as const;
 
 export type RejectionName = keyof typeof REJECTION_CODES;

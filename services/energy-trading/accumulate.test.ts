@@ -10,17 +10,22 @@ import { MemoryStorage, memoryRefineContext, resultItem } from "../common/testin
 import { accumulate, accumulateGasLimit, ALWAYS_ACCUMULATE_GAS, LEDGER_INTERVALS_KEPT } from "./accumulate.ts";
 import { encodeEnvelopesItem, encodeRegistrationsItem } from "./payload.ts";
 import { refine } from "./refine.ts";
+import { METER_POWER_W_MAX } from "./condense.ts";
 import {
   balanceKey,
   CONFIG_KEY,
   decodeBalance,
+  decodeDeviceRecord,
   decodeIntervalSummary,
   decodeLedgerEntries,
+  decodeMetered,
+  deviceKey,
   encodeMarketConfig,
   GRID_BALANCE_KEY,
   intervalKey,
   ledgerKey,
   type MarketConfig,
+  meteredKey,
   type StoredLedgerEntry,
 } from "./storage.ts";
 
@@ -302,5 +307,223 @@ describe("energy-trading accumulate", () => {
     expect(chain.summary(0)).toBeNull();
     expect(chain.ledger(0)).toEqual([]);
     expect(chain.summary(1)).toMatchObject({ settled: true });
+  });
+});
+
+describe("energy-trading accumulate: the power bound and meter resets (issue 15, point 7)", () => {
+  // Every test here stays before the market's start slot (10): the clock does not run, so interval
+  // 0's metered energy stays in state and nothing but the packages' own effects changes it.
+
+  /** The household's metered energy in interval 0, Wh. */
+  function metered(chain: Chain, meter: Device): { importWh: number; exportWh: number } {
+    const raw = chain.storage.get(meteredKey(0, Buffer.from(meter.id, "hex")));
+    if (raw === null) return { importWh: 0, exportWh: 0 };
+    const decoded = decodeMetered(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value;
+  }
+
+  function lastReading(chain: Chain, meter: Device) {
+    const raw = chain.storage.get(deviceKey(meter.id));
+    if (raw === null) throw new Error("meter not registered");
+    const decoded = decodeDeviceRecord(raw);
+    if (!decoded.ok) throw new Error(decoded.error);
+    return decoded.value.lastReading;
+  }
+
+  /**
+   * A hash of the whole state but what any package writes about itself (its outcome, the outcome
+   * FIFO, the service's counters): equal before and after a package that changed nothing else.
+   */
+  function stateHash(chain: Chain): string {
+    const own = ["outcome/", "outcome-fifo", "stats"].map((p) => toHex(new TextEncoder().encode(p)));
+    const keys = [...chain.storage.values.keys()].filter((k) => !own.some((p) => k.startsWith(p))).sort();
+    const parts = keys.flatMap((k) => [Buffer.from(k, "hex"), Buffer.from(chain.storage.values.get(k)!)]);
+    return toHex(hash(Buffer.concat(parts)));
+  }
+
+  /** A meter (with its agent) whose last settled reading is (t = +10 s, importWh, exportWh). */
+  function settledMeter(importWh: number, exportWh: number): { chain: Chain; meter: Device; agent: Device } {
+    const chain = new Chain();
+    const [meter, agent] = [device("meter A"), device("agent A")];
+    registerHouseholds(chain, [meter, agent]);
+    const [h] = chain.block(encodeEnvelopesItem(clock, [envelope(meter, "meter.reading", [reading(10_000, importWh, exportWh)])]));
+    expect(chain.outcome(h!)).toMatchObject({ envelopesSettled: 1, rejectedEnvelopes: [] });
+    return { chain, meter, agent };
+  }
+
+  /** Sends each envelope in its own package of one block; returns each one's refusal code or null (settled). */
+  function send(chain: Chain, ...envelopes: ReturnType<typeof envelope>[]): (string | null)[] {
+    return envelopes.map((e) => {
+      const [h] = chain.block(encodeEnvelopesItem(clock, [e]));
+      const outcome = chain.outcome(h!);
+      const code = envelopeRejection(outcome, deviceIdOf(e.publicKey), e.seq);
+      expect(outcome.envelopesSettled).toBe(code === null ? 1 : 0);
+      return code;
+    });
+  }
+
+  // The bound: 250,000 W × 14,400 ms = 3.6e9 W·ms = 1,000 Wh exactly.
+  const BOUND_MS = 14_400;
+  const BOUND_WH = (METER_POWER_W_MAX * BOUND_MS) / 3_600_000;
+
+  it("refuses a column body holding absolute values instead of differences, credits nothing of it, and settles the next correct reading", () => {
+    // The issue's meter: its counter near 1.2 MWh, one reading a second.
+    const { chain, meter } = settledMeter(1_234_560, 0);
+    const before = stateHash(chain);
+    // It meant 1,234,561, …562, …563 but wrote each value where its difference belongs: read as
+    // the column form says, the counter climbs by 1.2 MWh a second (4.4 GW).
+    const absolute = envelope(meter, "meter.reading", { t0: START_MS + 11_000, dtMs: 1_000, cols: { importWh: [1_234_561, 1_234_562, 1_234_563], exportWh: [0, 0, 0] } });
+    const [bad] = chain.block(encodeEnvelopesItem(clock, [absolute]));
+    expect(chain.outcome(bad!)).toMatchObject({ envelopesSettled: 0 });
+    expect(envelopeRejection(chain.outcome(bad!), meter.id, absolute.seq)).toBe("JG_ERR_ENERGY_POWER");
+    // Nothing credited, and the meter's last reading and replay window are as they were, byte for byte.
+    expect(stateHash(chain)).toBe(before);
+    expect(lastReading(chain, meter)).toEqual({ t: BigInt(START_MS + 10_000), importWh: 1_234_560n, exportWh: 0n });
+    // The meter's next correct envelope settles, from the last settled reading: 1,234,566 − 1,234,560 = 6 Wh.
+    expect(send(chain, envelope(meter, "meter.reading", [reading(15_000, 1_234_565, 0), reading(16_000, 1_234_566, 0)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual({ importWh: 6, exportWh: 0 });
+  });
+
+  it("refuses a jump from the last settled reading (checked in accumulate), credits nothing, and settles the next correct reading", () => {
+    const { chain, meter } = settledMeter(1_234_560, 0);
+    const before = stateHash(chain);
+    // One reading whose counter is 1,000 times what it should be: refine has nothing in the
+    // package to compare it with; accumulate compares it with the last settled reading.
+    const jump = envelope(meter, "meter.reading", [reading(11_000, 1_234_561_000, 0)]);
+    expect(send(chain, jump)).toEqual(["JG_ERR_ENERGY_POWER"]);
+    expect(stateHash(chain)).toBe(before);
+    expect(send(chain, envelope(meter, "meter.reading", [reading(12_000, 1_234_561, 0)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual({ importWh: 1, exportWh: 0 });
+  });
+
+  it("settles a package's good envelopes around a refused one: the next counts from the last accepted", () => {
+    const { chain, meter } = settledMeter(1_000, 0);
+    const good = envelope(meter, "meter.reading", [reading(11_000, 1_010, 0)]);
+    const absolute = envelope(meter, "meter.reading", { t0: START_MS + 12_000, dtMs: 1_000, cols: { importWh: [1_011, 1_012], exportWh: [0, 0] } });
+    const after = envelope(meter, "meter.reading", [reading(14_000, 1_013, 0)]);
+    const [h] = chain.block(encodeEnvelopesItem(clock, [good, absolute, after]));
+    const outcome = chain.outcome(h!);
+    expect(outcome.envelopesSettled).toBe(2);
+    expect(envelopeRejection(outcome, meter.id, absolute.seq)).toBe("JG_ERR_ENERGY_POWER");
+    expect(metered(chain, meter)).toEqual({ importWh: 13, exportWh: 0 });
+    expect(lastReading(chain, meter)).toEqual({ t: BigInt(START_MS + 14_000), importWh: 1_013n, exportWh: 0n });
+  });
+
+  it("settles energy exactly at the bound (import plus export) and refuses one Wh more, in accumulate and in refine", () => {
+    expect(Number.isInteger(BOUND_WH)).toBe(true);
+    const { chain, meter } = settledMeter(5_000, 0);
+    // The gap from the last settled reading (accumulate): 600 + 401 Wh in 14.4 s is one Wh over.
+    expect(send(chain, envelope(meter, "meter.reading", [reading(10_000 + BOUND_MS, 5_600, BOUND_WH - 600 + 1)]))).toEqual(["JG_ERR_ENERGY_POWER"]);
+    expect(metered(chain, meter)).toEqual({ importWh: 0, exportWh: 0 });
+    expect(send(chain, envelope(meter, "meter.reading", [reading(10_000 + BOUND_MS, 5_600, BOUND_WH - 600)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual({ importWh: 600, exportWh: BOUND_WH - 600 });
+    // Two readings of one envelope (refine), from t = +24.4 s: 1,001 Wh in 14.4 s, then 1,000.
+    const t = 10_000 + BOUND_MS;
+    const e = BOUND_WH - 600;
+    expect(send(chain, envelope(meter, "meter.reading", [reading(t + 1_000, 5_600, e), reading(t + 1_000 + BOUND_MS, 5_600 + BOUND_WH + 1, e)]))).toEqual(["JG_ERR_ENERGY_POWER"]);
+    expect(send(chain, envelope(meter, "meter.reading", [reading(t + 1_000, 5_600, e), reading(t + 1_000 + BOUND_MS, 5_600 + BOUND_WH, e)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual({ importWh: 600 + BOUND_WH, exportWh: e });
+    // Across two envelopes of one package (refine, against the package's last accepted reading).
+    const u = t + 1_000 + BOUND_MS;
+    const first = envelope(meter, "meter.reading", [reading(u + 1_000, 5_600 + BOUND_WH, e)]);
+    const over = envelope(meter, "meter.reading", [reading(u + 1_000 + BOUND_MS, 5_600 + 2 * BOUND_WH + 1, e)]);
+    const [h] = chain.block(encodeEnvelopesItem(clock, [first, over]));
+    expect(envelopeRejection(chain.outcome(h!), meter.id, over.seq)).toBe("JG_ERR_ENERGY_POWER");
+    expect(chain.outcome(h!).envelopesSettled).toBe(1);
+  });
+
+  it("takes a signed meter.reset as the meter's new baseline, credits nothing for it, and counts the readings after it from it", () => {
+    const { chain, meter } = settledMeter(5_000, 20);
+    // The meter's counter was replaced: it now reads from 0. Without a reset it is stuck.
+    expect(send(chain, envelope(meter, "meter.reading", [reading(20_000, 3, 0)]))).toEqual(["JG_ERR_ENERGY_COUNTER"]);
+    const meteredBefore = metered(chain, meter);
+    expect(send(chain, envelope(meter, "meter.reset", [reading(21_000, 0, 0)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual(meteredBefore); // the reset credits nothing
+    expect(lastReading(chain, meter)).toEqual({ t: BigInt(START_MS + 21_000), importWh: 0n, exportWh: 0n });
+    expect(send(chain, envelope(meter, "meter.reading", [reading(31_000, 7, 2)]))).toEqual([null]);
+    expect(metered(chain, meter)).toEqual({ importWh: 7, exportWh: 2 });
+    // In one package: a reading of the old counter (+3), a reset to 100/100, a reading after it (+4, +1).
+    const [h] = chain.block(
+      encodeEnvelopesItem(clock, [
+        envelope(meter, "meter.reading", [reading(40_000, 10, 2)]),
+        envelope(meter, "meter.reset", [reading(41_000, 100, 100)]),
+        envelope(meter, "meter.reading", [reading(51_000, 104, 101)]),
+      ]),
+    );
+    expect(chain.outcome(h!)).toMatchObject({ envelopesSettled: 3, rejectedEnvelopes: [] });
+    expect(metered(chain, meter)).toEqual({ importWh: 7 + 3 + 4, exportWh: 2 + 0 + 1 });
+    // A reset goes through the replay window like any envelope.
+    const reset = envelope(meter, "meter.reset", [reading(60_000, 0, 0)]);
+    expect(send(chain, reset)).toEqual([null]);
+    const [again] = chain.block(encodeEnvelopesItem(clock, [reset]));
+    expect(envelopeRejection(chain.outcome(again!), meter.id, reset.seq)).toBe("JG_ERR_ENVELOPE_REPLAY");
+  });
+
+  it("cannot be used to credit energy: a reset is bounded like a reading, never backdated, never ahead of the clock, and a meter's own", () => {
+    const { chain, meter, agent } = settledMeter(5_000, 0);
+    const before = stateHash(chain);
+    // Reset to 0, then the old counter again a second later: 5,010 Wh in 1 s is over the bound.
+    expect(send(chain, envelope(meter, "meter.reset", [reading(11_000, 0, 0)]))).toEqual([null]);
+    expect(send(chain, envelope(meter, "meter.reading", [reading(12_000, 5_010, 0)]))).toEqual(["JG_ERR_ENERGY_POWER"]);
+    // In one package with the reset too.
+    const [h] = chain.block(encodeEnvelopesItem(clock, [envelope(meter, "meter.reset", [reading(13_000, 0, 0)]), envelope(meter, "meter.reading", [reading(14_000, 5_010, 0)])]));
+    expect(chain.outcome(h!).envelopesSettled).toBe(1); // the reset; the reading is refused
+    expect(metered(chain, meter)).toEqual({ importWh: 0, exportWh: 0 });
+    // A reset dated at or before the last settled reading (to widen the time readings are bounded by) is refused.
+    expect(send(chain, envelope(meter, "meter.reset", [reading(13_000, 0, 0)]))).toEqual(["JG_ERR_ENERGY_COUNTER"]);
+    expect(send(chain, envelope(meter, "meter.reset", [reading(12_000, 0, 0)]))).toEqual(["JG_ERR_ENERGY_COUNTER"]);
+    // A reset far ahead of the market clock (it would make every later reading "before" it) is refused.
+    expect(send(chain, envelope(meter, "meter.reset", [reading(INTERVAL_MS + 1, 0, 0)]))).toEqual(["JG_ERR_ENERGY_INTERVAL_FAR"]);
+    // An agent cannot reset its household's meter; a reset of two readings is not a reset.
+    expect(send(chain, envelope(agent, "meter.reset", [reading(20_000, 0, 0)]))).toEqual(["JG_ERR_ENERGY_KIND"]);
+    expect(send(chain, envelope(meter, "meter.reset", [reading(20_000, 0, 0), reading(21_000, 1, 0)]))).toEqual(["JG_ERR_ENERGY_BODY"]);
+    expect(metered(chain, meter)).toEqual({ importWh: 0, exportWh: 0 });
+    expect(lastReading(chain, meter)).toEqual({ t: BigInt(START_MS + 13_000), importWh: 0n, exportWh: 0n });
+    expect(stateHash(chain)).not.toBe(before); // the resets settled (the meter's record moved), nothing else
+  });
+
+  it("credits at most the bound × the time between the first and last settled reading, whatever readings and resets come", () => {
+    // Readings of up to 2 × 500 Wh every 1 ms to 20 s (the bound allows 1,000 Wh in 14.4 s): some pass, some do not.
+    const dtMs = fc.oneof(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom(1_000, 10_000, 14_400, 20_000));
+    const op = fc.oneof(
+      fc.record({ reset: fc.constant(false), dtMs, importWh: fc.nat(500), exportWh: fc.oneof(fc.constant(0), fc.nat(500)), readings: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ reset: fc.constant(true), dtMs, importWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)), exportWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)), readings: fc.constant(1) }),
+    );
+    let creditedAfterReset = 0; // runs where a reading after a settled reset credited energy: the property is not vacuous
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 7 }), (ops) => {
+        const { chain, meter } = settledMeter(5_000, 0);
+        let t = 10_000;
+        let counters = { importWh: 5_000, exportWh: 0 };
+        let resetSettled = false;
+        let counted = false;
+        for (const o of ops) {
+          const readings = [];
+          for (let i = 0; i < o.readings; i++) {
+            t += o.dtMs;
+            // A reading adds to the counters the meter last sent; a reset states new ones.
+            counters = o.reset ? { importWh: o.importWh, exportWh: o.exportWh } : { importWh: counters.importWh + o.importWh, exportWh: counters.exportWh + o.exportWh };
+            readings.push(reading(t, counters.importWh, counters.exportWh));
+          }
+          const before = metered(chain, meter);
+          const [code] = send(chain, envelope(meter, o.reset ? "meter.reset" : "meter.reading", readings));
+          const after = metered(chain, meter);
+          if (o.reset && code === null) {
+            expect(after).toEqual(before); // a reset credits nothing
+            resetSettled = true;
+          }
+          if (!o.reset && resetSettled && after.importWh + after.exportWh > before.importWh + before.exportWh && !counted) {
+            counted = true;
+            creditedAfterReset++;
+          }
+        }
+        const { importWh, exportWh } = metered(chain, meter);
+        const last = lastReading(chain, meter)!;
+        expect(BigInt(importWh + exportWh) * 3_600_000n <= BigInt(METER_POWER_W_MAX) * (last.t - BigInt(START_MS + 10_000))).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+    expect(creditedAfterReset).toBeGreaterThan(3);
   });
 });

@@ -4,7 +4,10 @@
  *
  * 1. Work results, in the order the node hands them over: registrations go into the registry (a
  *    meter founds a household, an agent joins its meter's household); a meter's condensed
- *    readings add energy to its household's intervals; an agent's orders replace its household's
+ *    readings add energy to its household's intervals, the gap since its last settled reading
+ *    included if it is within the power bound (condense.ts METER_POWER_W_MAX), or, when the
+ *    package starts with a `meter.reset`, from the reset's counters on, with no energy for the
+ *    gap; an agent's orders replace its household's
  *    orders for an interval not yet cleared. Each (device, seq) settles once (services/common
  *    window), and each package gets an outcome for receipts.
  * 2. The clock: every interval whose start the market time has reached is cleared (a double
@@ -21,7 +24,7 @@ import type { RawDeviceId } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import { encodeOutcome, OutcomeBuilder, OutcomeFifo } from "../common/outcome.ts";
 import { EMPTY_WINDOW, windowAccepts, windowSettle } from "../common/window.ts";
-import { intervalOfReading } from "./condense.ts";
+import { exceedsPowerBig, intervalOfReading } from "./condense.ts";
 import { clearInterval, type GridPrices, type Order } from "./market.ts";
 import { decodeRefineOutput, type DeviceOutput, type EnvelopesOutput, OrderSide, type RegistrationsOutput } from "./output.ts";
 import { DeviceRole, ItemKind } from "./payload.ts";
@@ -320,7 +323,11 @@ class Market {
     if (record !== initial) this.putDevice(device.deviceId, record);
   }
 
-  /** A meter's envelopes of one package settle together or not at all: they are one digest. */
+  /**
+   * A meter's envelopes of one package settle together or not at all: they are one digest. A
+   * refused digest writes nothing: no energy, and the meter's last reading and window stay, so
+   * the next good package counts from the last settled reading.
+   */
   private applyReadings(device: DeviceOutput, seqs: readonly bigint[], outcome: OutcomeBuilder): void {
     const config = this.config!;
     const record = this.device(device.deviceId)!;
@@ -331,7 +338,14 @@ class Market {
     if (record.role !== DeviceRole.meter || digest === null) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_KIND);
     if (seqs.some((seq) => !windowAccepts(record.window, seq))) return refuseAll(REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY);
     const last = record.lastReading;
-    if (last !== null && (digest.first.t <= last.t || digest.first.importWh < last.importWh || digest.first.exportWh < last.exportWh)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
+    if (last !== null && digest.first.t <= last.t) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
+    // A reset (signed by the meter's key) is the new baseline: its counters may be lower or higher
+    // than the last settled ones, and the gap before it credits nothing. Readings after it are
+    // bounded from it as from any reading, so it cannot make room for more energy than the
+    // meter's power delivers (README, "A meter whose counter was replaced or reset").
+    const gap = last !== null && !digest.firstIsReset;
+    if (gap && (digest.first.importWh < last.importWh || digest.first.exportWh < last.exportWh)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
+    if (gap && exceedsPowerBig(digest.first.importWh - last.importWh + (digest.first.exportWh - last.exportWh), digest.first.t - last.t)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_POWER);
     // Energy of intervals already settled (readings that came late) rolls forward into the first
     // one still open: it is not lost, and the counters stay continuous.
     const open = (interval: number) => Math.max(interval, this.progress.nextSettle);
@@ -346,7 +360,7 @@ class Market {
       const e = energy.get(interval) ?? { importWh: 0n, exportWh: 0n };
       energy.set(interval, { importWh: e.importWh + importWh, exportWh: e.exportWh + exportWh });
     };
-    if (last !== null) add(firstInterval, digest.first.importWh - last.importWh, digest.first.exportWh - last.exportWh);
+    if (gap) add(firstInterval, digest.first.importWh - last.importWh, digest.first.exportWh - last.exportWh);
     for (const e of digest.intervals) add(open(e.interval), BigInt(e.importWh), BigInt(e.exportWh));
     const writes: [Uint8Array, Uint8Array][] = [];
     for (const interval of [...energy.keys()].sort((a, b) => a - b)) {

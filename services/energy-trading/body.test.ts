@@ -8,6 +8,7 @@ import {
   BODY_ERRORS,
   type BodyError,
   decodeMeterBody,
+  decodeMeterResetBody,
   decodeOrderBody,
   MAP_ENTRIES_MAX,
   type MeterReading,
@@ -314,6 +315,22 @@ describe("decodeMeterBody, the column form (devices/readings.ts)", () => {
     });
     expect(meterError(cbor(columns(t0dt, [...ok, ["powerW", [uint(1), neg(-(2 ** 53 - 1))]], ["v", [neg(-1), uint(2 ** 53 - 1)]]])))).toBe("ok");
     expect(meterError(cbor(columns([...t0dt, kv("unit", text("Wh"))], ok)))).toBe("ok");
+  });
+});
+
+describe("decodeMeterResetBody", () => {
+  it("reads one reading, in rows (what the SDK writes for one) or columns", () => {
+    const at = 1_750_000_000_000;
+    expect(decodeMeterResetBody(encodeReadings([{ t: at, importWh: 0, exportWh: 12 }]))).toEqual({ ok: true, value: { t: at, importWh: 0, exportWh: 12 } });
+    expect(decodeMeterResetBody(encodeCbor({ t0: at, dtMs: 1_000, cols: { importWh: [7], exportWh: [0] } }))).toEqual({ ok: true, value: { t: at, importWh: 7, exportWh: 0 } });
+  });
+
+  it("refuses more than one reading, a bare map, and what a meter.reading body may not be", () => {
+    const at = 1_750_000_000_000;
+    expect(decodeMeterResetBody(encodeReadings([{ t: at, importWh: 0, exportWh: 0 }, { t: at + 1, importWh: 0, exportWh: 0 }]))).toMatchObject({ ok: false, error: "too-many" });
+    expect(decodeMeterResetBody(encodeCbor({ t: at, importWh: 0, exportWh: 0 }))).toMatchObject({ ok: false, error: "missing-field" }); // a map is the column form
+    expect(decodeMeterResetBody(encodeCbor([]))).toMatchObject({ ok: false, error: "malformed" });
+    expect(decodeMeterResetBody(encodeCbor([{ t: at, importWh: -1, exportWh: 0 }]))).toMatchObject({ ok: false, error: "out-of-range" });
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Envelope bodies of the energy-trading service, device → refine: a strict, small CBOR reader
- * (RFC 8949) for the two body kinds the service accepts, `meter.reading` and `agent.order`.
+ * (RFC 8949) for the body kinds the service accepts, `meter.reading` (and `meter.reset`, one
+ * reading in the same form) and `agent.order`.
  *
  * Hand-written rather than cbor-x because it runs inside refine, which must be deterministic,
  * integer-only, never throw on garbage and bound its work: cbor-x decodes floats silently,
@@ -63,7 +64,7 @@ export const TEXT_BYTES_MAX = 64;
  * - `out-of-range`: an integer beyond 2^53 − 1, a negative counter or field, an order's interval,
  *   energy (0 or above ORDER_ENERGY_WH_MAX) or price (above PRICE_MICROS_PER_KWH_MAX) out of bounds;
  * - `missing-field`: a required key is absent;
- * - `too-many`: more readings than READINGS_PER_ENVELOPE_MAX, or lines than ORDER_LINES_PER_ENVELOPE_MAX;
+ * - `too-many`: more readings than READINGS_PER_ENVELOPE_MAX (a reset: more than one), or lines than ORDER_LINES_PER_ENVELOPE_MAX;
  * - `not-increasing`: a reading's t is not after the previous reading's;
  * - `counter-backwards`: an import or export counter below the previous reading's;
  * - `unknown-side`: an order line's side is text other than "bid" or "ask";
@@ -134,6 +135,19 @@ export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly
   r.enter("the body");
   if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
   return { ok: true, value: readings };
+}
+
+/**
+ * Decodes a `meter.reset` body: the counters of a meter whose counter was replaced or reset, as a
+ * `meter.reading` body of exactly one reading (`[{t, importWh, exportWh}]`, what the SDK writes
+ * for one reading; the column form of one reading is read too). More readings are "too-many":
+ * a reset states one baseline, and readings after it go in `meter.reading` envelopes. Never throws.
+ */
+export function decodeMeterResetBody(body: Uint8Array): { readonly ok: true; readonly value: MeterReading } | BodyFailure {
+  const decoded = decodeMeterBody(body);
+  if (!decoded.ok) return decoded;
+  if (decoded.value.length !== 1) return { ok: false, error: "too-many", detail: `the body: ${decoded.value.length} readings; a reset states one` };
+  return { ok: true, value: decoded.value[0]! };
 }
 
 /**

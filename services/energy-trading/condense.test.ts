@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { encodeBody } from "../../devices/envelope.ts";
 import { meterReadings } from "../../devices/simulate.ts";
 import { decodeMeterBody, type MeterReading, READINGS_PER_ENVELOPE_MAX } from "./body.ts";
-import { condenseReadings, intervalOfReading, type MarketClock } from "./condense.ts";
+import { condenseReadings, exceedsPower, exceedsPowerBig, firstOverPower, intervalOfReading, type MarketClock, METER_POWER_W_MAX } from "./condense.ts";
 
 const START = 1_700_000_000_000;
 const MINUTE: MarketClock = { startMs: START, intervalMs: 60_000 };
@@ -116,6 +116,77 @@ describe("condenseReadings", () => {
     expect(intervals.map((e) => e.interval).every((k) => k === 0 || k === 1)).toBe(true);
     expect(intervals.reduce((s, e) => s + e.importWh, 0)).toBe(last.importWh - first.importWh);
     expect(intervals.reduce((s, e) => s + e.exportWh, 0)).toBe(last.exportWh - first.exportWh);
+  });
+});
+
+describe("condenseReadings with resets", () => {
+  it("takes a reset's counters as a new baseline: no energy from the reading before it, either way", () => {
+    // +10 s (1000) → +20 s (1004): import 4 in interval 0. Reset at +30 s to 0 (a new meter): nothing.
+    // +30 s (0) → +70 s (3, 1): import 3, export 1 in interval 1. Reset at +80 s up to 5,000: nothing.
+    // +80 s → +130 s (5,002): import 2 in interval 2.
+    const envelopes = [[r(10_000, 1000, 0), r(20_000, 1004, 0)], [r(30_000, 0, 0)], [r(70_000, 3, 1)], [r(80_000, 5_000, 1)], [r(130_000, 5_002, 1)]];
+    expect(condenseReadings(envelopes, MINUTE, [false, true, false, true, false])).toEqual({
+      ok: true,
+      digest: {
+        first: r(10_000, 1000, 0),
+        last: r(130_000, 5_002, 1),
+        intervals: [
+          { interval: 0, importWh: 4, exportWh: 0 },
+          { interval: 1, importWh: 3, exportWh: 1 },
+          { interval: 2, importWh: 2, exportWh: 0 },
+        ],
+      },
+    });
+    // Without the resets the same counters go back.
+    expect(condenseReadings(envelopes, MINUTE)).toMatchObject({ ok: false, error: "counter-backwards" });
+  });
+
+  it("still needs a reset's time after the reading before it", () => {
+    expect(condenseReadings([[r(10_000, 5, 0)], [r(10_000, 0, 0)]], MINUTE, [false, true])).toMatchObject({ ok: false, error: "not-increasing" });
+    expect(condenseReadings([[r(10_000, 5, 0)], [r(10_001, 0, 0)]], MINUTE, [false, true])).toMatchObject({ ok: true });
+  });
+});
+
+describe("the power bound", () => {
+  it("is energyWh × 3,600,000 ≤ powerW × elapsedMs, exactly, as a BigInt oracle says, past 2^53 too", () => {
+    const oracle = (energyWh: number, elapsedMs: number, powerW: number) => BigInt(energyWh) * 3_600_000n > BigInt(powerW) * BigInt(elapsedMs);
+    // 250 kW for 14.4 s is 1,000 Wh: at the bound, not over; one Wh more is over.
+    expect(exceedsPower(1_000, 14_400)).toBe(false);
+    expect(exceedsPower(1_001, 14_400)).toBe(true);
+    expect(exceedsPower(0, 0)).toBe(false);
+    expect(exceedsPower(1, 0)).toBe(true);
+    // Products past 2^53 (computed as bigints): 2^50 ms at 250 kW is 250,000 × 2^50 / 3,600,000 =
+    // 78,187,493,530,737.78 Wh.
+    expect(exceedsPower(78_187_493_530_737, 2 ** 50)).toBe(false);
+    expect(exceedsPower(78_187_493_530_738, 2 ** 50)).toBe(true);
+    expect(exceedsPower(2 ** 53 - 1, 2 ** 53 - 1)).toBe(true);
+    const safe = fc.oneof(fc.nat(Number.MAX_SAFE_INTEGER), fc.nat(10_000_000), fc.nat(100));
+    fc.assert(
+      fc.property(safe, safe, fc.oneof(fc.constant(METER_POWER_W_MAX), fc.nat(10_000_000)), (energyWh, elapsedMs, powerW) => {
+        expect(exceedsPower(energyWh, elapsedMs, powerW)).toBe(oracle(energyWh, elapsedMs, powerW));
+        expect(exceedsPowerBig(BigInt(energyWh), BigInt(elapsedMs), powerW)).toBe(oracle(energyWh, elapsedMs, powerW));
+      }),
+      { numRuns: 2_000 },
+    );
+    // Near the bound, where rounding would decide: energy × 3.6e6 within a few of power × time.
+    fc.assert(
+      fc.property(fc.integer({ min: 2 ** 40, max: 2 ** 52 }), fc.integer({ min: -3, max: 3 }), (elapsedMs, off) => {
+        const energyWh = Math.floor((METER_POWER_W_MAX * elapsedMs) / 3_600_000) + off;
+        fc.pre(energyWh >= 0);
+        expect(exceedsPower(energyWh, elapsedMs)).toBe(oracle(energyWh, elapsedMs, METER_POWER_W_MAX));
+      }),
+    );
+  });
+
+  it("finds the first reading over it, counting import and export together, from the reading before the envelope too", () => {
+    // 14.4 s at 250 kW is 1,000 Wh.
+    const ok = [r(0, 0, 0), r(14_400, 600, 400), r(28_800, 1_600, 400)];
+    expect(firstOverPower(ok, null)).toBe(-1);
+    expect(firstOverPower([r(0, 0, 0), r(14_400, 600, 401)], null)).toBe(1);
+    expect(firstOverPower([r(0, 0, 0), r(1, 0, 0), r(14_401, 1_001, 0)], null)).toBe(2);
+    expect(firstOverPower([r(14_400, 1_000, 0), r(14_401, 1_000, 0)], r(0, 0, 0))).toBe(-1);
+    expect(firstOverPower([r(14_400, 1_000, 1), r(14_401, 1_000, 1)], r(0, 0, 0))).toBe(0);
+    expect(firstOverPower([r(0, 5, 0)], null)).toBe(-1); // one reading and nothing before it: nothing to bound
   });
 });
 

@@ -15,10 +15,62 @@
  * The first reading contributes nothing here: its predecessor is the meter's last settled
  * reading, in state, and accumulate adds that gap to the interval of `first`.
  *
+ * A `meter.reset` envelope (one reading: the counters of a replaced or reset meter) is a new
+ * baseline: nothing is taken from the reading before it, whose counters may be higher or lower;
+ * the readings after it count from it.
+ *
  * Everything is an integer: counters and times are safe integers (body.ts), differences of them
  * are exact, and intervals come from an exact integer division.
  */
 import { type MeterReading, READINGS_PER_ENVELOPE_MAX } from "./body.ts";
+
+/**
+ * The most power a meter may show, W: the energy between two readings (import plus export: a
+ * meter does one or the other at a time) may be at most this × the time between them. Above any
+ * household's grid connection (3 × 63 A at 230 V ≈ 43 kW; the simulator's schedules and PV go to
+ * 100 kW, simulators/energy/scenario.ts WATTS_MAX) with room for whole-Wh counters: at 100 kW a
+ * 10-second reading gains at most 278 Wh, the bound allows 694. An envelope whose columns hold
+ * counters instead of differences (issue 15: +1.2 MWh a second, 4.3 GW) is 17,000 times over it.
+ * One service-wide value rather than a rating per meter: the registration item and the device
+ * record stay as they are (README, "The power bound").
+ */
+export const METER_POWER_W_MAX = 250_000;
+/** Milliseconds in an hour: energy (Wh) × this = power (W) × time (ms) at the bound. */
+const MS_PER_HOUR = 3_600_000;
+const MS_PER_HOUR_BIG = 3_600_000n;
+
+/**
+ * Whether `energyWh` gained in `elapsedMs` is more than `powerW` delivers: energyWh × 3,600,000 >
+ * powerW × elapsedMs, exactly. Both products are computed as numbers when they are safe integers
+ * (exact: refine checks every reading this way, ~1 M per package) and as bigints otherwise.
+ * Arguments are non-negative safe integers.
+ */
+export function exceedsPower(energyWh: number, elapsedMs: number, powerW: number = METER_POWER_W_MAX): boolean {
+  const scaled = energyWh * MS_PER_HOUR;
+  const allowed = powerW * elapsedMs;
+  if (Number.isSafeInteger(scaled) && Number.isSafeInteger(allowed)) return scaled > allowed;
+  return BigInt(energyWh) * MS_PER_HOUR_BIG > BigInt(powerW) * BigInt(elapsedMs);
+}
+
+/** exceedsPower for bigint readings (accumulate's, from state and refine output). */
+export function exceedsPowerBig(energyWh: bigint, elapsedMs: bigint, powerW: number = METER_POWER_W_MAX): boolean {
+  return energyWh * MS_PER_HOUR_BIG > BigInt(powerW) * elapsedMs;
+}
+
+/**
+ * The first reading of `readings` (at index ≥ 1, or index 0 when `previous` is given: the reading
+ * before them) whose energy since the one before it exceeds `powerW`, or −1. Readings must already
+ * have t strictly increasing and counters not decreasing (body.ts checks both within a body).
+ */
+export function firstOverPower(readings: readonly MeterReading[], previous: MeterReading | null, powerW: number = METER_POWER_W_MAX): number {
+  let before = previous;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    if (before !== null && exceedsPower(r.importWh - before.importWh + (r.exportWh - before.exportWh), r.t - before.t, powerW)) return i;
+    before = r;
+  }
+  return -1;
+}
 
 /** The market's clock: interval k starts at startMs + k·intervalMs (ms, the market's possibly simulated time). */
 export interface MarketClock {
@@ -64,11 +116,12 @@ export function intervalOfReading(t: number, clock: MarketClock): number {
 /**
  * Condenses one meter's envelopes of one package (each envelope's readings, envelopes in seq
  * order) into its digest. Across envelopes, as within one, t must strictly increase and the
- * counters must not decrease. Throws only on a caller's bug: a clock that is not safe integers
- * with intervalMs ≥ 1, or an envelope of more than READINGS_PER_ENVELOPE_MAX readings (body.ts
- * never yields one), which also bounds `intervals`.
+ * counters must not decrease, except into an envelope marked in `resets` (a `meter.reset`: one
+ * reading, a new baseline that adds no energy). Throws only on a caller's bug: a clock that is not
+ * safe integers with intervalMs ≥ 1, or an envelope of more than READINGS_PER_ENVELOPE_MAX
+ * readings (body.ts never yields one), which also bounds `intervals`.
  */
-export function condenseReadings(envelopes: readonly (readonly MeterReading[])[], clock: MarketClock): CondenseResult {
+export function condenseReadings(envelopes: readonly (readonly MeterReading[])[], clock: MarketClock, resets: readonly boolean[] = []): CondenseResult {
   const { startMs, intervalMs } = clock;
   if (!(Number.isSafeInteger(startMs) && startMs >= 0 && Number.isSafeInteger(intervalMs) && intervalMs >= 1)) {
     throw new Error(`condenseReadings: market clock ${startMs} ms + k × ${intervalMs} ms is not safe integers with an interval ≥ 1 ms`);
@@ -84,6 +137,9 @@ export function condenseReadings(envelopes: readonly (readonly MeterReading[])[]
       if (r.t < startMs) return { ok: false, error: "before-start", detail: `envelope ${e}, reading ${i}: t = ${r.t} is before the market's start ${startMs}` };
       if (previous === null) {
         first = r;
+      } else if (i === 0 && resets[e] === true) {
+        // A reset's counters are a new baseline: no energy is taken from the reading before it.
+        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `envelope ${e} (a reset): t = ${r.t} is not after ${previous.t}` };
       } else {
         if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `envelope ${e}, reading ${i}: t = ${r.t} is not after ${previous.t}` };
         if (r.importWh < previous.importWh) return { ok: false, error: "counter-backwards", detail: `envelope ${e}, reading ${i}: importWh ${r.importWh} < ${previous.importWh}` };

@@ -20,7 +20,7 @@ const envelopesOutput: fc.Arbitrary<EnvelopesOutput> = fc.record({
       deviceId: id,
       accepted: fc.array(fc.record({ start: fc.bigInt({ min: 0n, max: 1n << 40n }), length: fc.integer({ min: 1, max: 1000 }) }), { maxLength: 3 }),
       rejected: fc.array(fc.record({ seq: u64, code: fc.constantFrom(...Object.values(REJECTION_CODES)) }), { maxLength: 3 }),
-      meter: fc.option(fc.record({ first: reading, last: reading, intervals: fc.array(fc.record({ interval: u32, importWh: u32, exportWh: u32 }), { maxLength: 4 }) }), { nil: null }),
+      meter: fc.option(fc.record({ firstIsReset: fc.boolean(), first: reading, last: reading, intervals: fc.array(fc.record({ interval: u32, importWh: u32, exportWh: u32 }), { maxLength: 4 }) }), { nil: null }),
       orders: fc.array(fc.record({ seq: u64, interval: u32, lines: fc.array(fc.record({ side: fc.constantFrom(0 as const, 1 as const), energyWh: u32, priceMicrosPerKwh: u32 }), { maxLength: ORDER_LINES_MAX }) }), { maxLength: 2 }),
     }),
     { selector: (d) => Buffer.from(d.deviceId).toString("hex"), maxLength: 4 },

@@ -7,9 +7,12 @@
  *
  * Envelopes output: u8 0 ⌢ u64 marketStartMs ⌢ u32 intervalMs ⌢ commitment 32 ⌢ u16 n ⌢ n × device
  *   device: deviceId 16 ⌢ u16 runs ⌢ runs × (u64 start ⌢ u32 length) ⌢ u16 r ⌢ r × (u64 seq ⌢ u8 code)
- *     ⌢ u8 hasMeter ⌢ [reading first ⌢ reading last ⌢ u16 k ⌢ k × (u32 interval ⌢ u32 importWh ⌢ u32 exportWh)]
+ *     ⌢ u8 meter ⌢ [reading first ⌢ reading last ⌢ u16 k ⌢ k × (u32 interval ⌢ u32 importWh ⌢ u32 exportWh)]
  *     ⌢ u16 m ⌢ m × (u64 seq ⌢ u32 interval ⌢ u8 lines ⌢ lines × (u8 side ⌢ u32 energyWh ⌢ u32 priceMicrosPerKwh))
  *   reading: u64 t ⌢ u64 importWh ⌢ u64 exportWh
+ *   meter: 0 no digest; 1 a digest whose first reading follows the meter's last settled one; 2 a
+ *     digest whose first reading is a `meter.reset` (a new baseline: no energy since the last
+ *     settled reading). Outputs without a reset are byte for byte what they were before resets.
  * Registrations output: u8 1 ⌢ u32 n ⌢ n × (deviceId 16 ⌢ publicKey 32 ⌢ u8 role ⌢ household 16)
  *
  * Every accepted seq is in `accepted`; those of order sets are listed with their orders, the rest
@@ -39,10 +42,16 @@ export interface IntervalEnergy {
 
 /** A meter's envelopes of one package, condensed: the energy between its first and last reading, per market interval. */
 export interface MeterDigest {
+  /** True when `first` is a `meter.reset`: accumulate takes it as the new baseline and credits no energy before it. */
+  readonly firstIsReset: boolean;
   readonly first: Reading;
   readonly last: Reading;
   readonly intervals: readonly IntervalEnergy[];
 }
+
+const METER_NONE = 0;
+const METER_DIGEST = 1;
+const METER_DIGEST_FROM_RESET = 2;
 
 export const OrderSide = { bid: 0, ask: 1 } as const;
 export type OrderSide = (typeof OrderSide)[keyof typeof OrderSide];
@@ -114,7 +123,7 @@ export function encodeRefineOutput(output: RefineOutput): Uint8Array {
     for (const run of d.accepted) w.u64(run.start).u32(run.length);
     w.u16(d.rejected.length);
     for (const r of d.rejected) w.u64(r.seq).u8(r.code);
-    w.u8(d.meter === null ? 0 : 1);
+    w.u8(d.meter === null ? METER_NONE : d.meter.firstIsReset ? METER_DIGEST_FROM_RESET : METER_DIGEST);
     if (d.meter !== null) {
       for (const reading of [d.meter.first, d.meter.last]) w.u64(reading.t).u64(reading.importWh).u64(reading.exportWh);
       w.u16(d.meter.intervals.length);
@@ -174,13 +183,13 @@ export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
     }
     let meter: MeterDigest | null = null;
     const hasMeter = r.u8();
-    if (hasMeter > 1) return fail(`device ${i}: meter flag ${hasMeter}`);
-    if (hasMeter === 1) {
+    if (hasMeter > METER_DIGEST_FROM_RESET) return fail(`device ${i}: meter flag ${hasMeter}`);
+    if (hasMeter !== METER_NONE) {
       const first = { t: r.u64(), importWh: r.u64(), exportWh: r.u64() };
       const last = { t: r.u64(), importWh: r.u64(), exportWh: r.u64() };
       const intervals: IntervalEnergy[] = [];
       for (let n = r.u16(), j = 0; j < n && !r.failed; j++) intervals.push({ interval: r.u32(), importWh: r.u32(), exportWh: r.u32() });
-      meter = { first, last, intervals };
+      meter = { firstIsReset: hasMeter === METER_DIGEST_FROM_RESET, first, last, intervals };
     }
     const orders: OrderSet[] = [];
     for (let n = r.u16(), j = 0; j < n && !r.failed; j++) {

@@ -4,7 +4,11 @@
  * decodes its body by kind, and condenses the item:
  *
  * - a meter's envelopes (`meter.reading`: counters in Wh, one reading every few seconds) become
- *   its first and last reading and the energy it imported and exported per market interval;
+ *   its first and last reading and the energy it imported and exported per market interval; a
+ *   reading that gains more than METER_POWER_W_MAX delivers since the reading before it refuses its
+ *   envelope (JG_ERR_ENERGY_POWER), and the next envelope counts from the last one accepted;
+ * - a `meter.reset` (one reading: the counters of a replaced or reset meter) starts a new baseline
+ *   in the meter's digest, from which the readings after it count;
  * - an agent's envelopes (`agent.order`) become order sets (interval, side, energy, price);
  * - everything accepted is committed to by one hash of (device, seq, H(body)) leaves, so the raw
  *   readings, which stay available in DA, can be proven against the ledger.
@@ -17,8 +21,8 @@ import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, U32_MAX } from "../common/bytes.ts";
 import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, refineItem, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
-import { decodeMeterBody, decodeOrderBody, type MeterReading } from "./body.ts";
-import { condenseReadings } from "./condense.ts";
+import { decodeMeterBody, decodeMeterResetBody, decodeOrderBody, type MeterReading } from "./body.ts";
+import { condenseReadings, firstOverPower } from "./condense.ts";
 import {
   type DeviceOutput,
   encodeRefineOutput,
@@ -35,6 +39,8 @@ import { decodeEnvelopesItem, decodeRegistrationsItem, DeviceRole, ItemKind } fr
 export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
 
 export const METER_READING_KIND = "meter.reading";
+/** A meter's new baseline after its counter was replaced or reset (README, "A meter whose counter was replaced or reset"). */
+export const METER_RESET_KIND = "meter.reset";
 export const AGENT_ORDER_KIND = "agent.order";
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
@@ -63,6 +69,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
     const rejected: SeqRejection[] = [];
     const orders: OrderSet[] = [];
     const meterEnvelopes: MeterReading[][] = [];
+    const resets: boolean[] = []; // of `meterEnvelopes`, index for index
     const bodyHashes: Uint8Array[] = []; // of `accepted`, index for index
     let lastReading: MeterReading | null = null;
     let idOfKey: Uint8Array | null = null;
@@ -99,8 +106,32 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
           reject(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
           continue;
         }
+        // Against the package's last accepted reading (before it, accumulate checks the gap from state).
+        if (firstOverPower(meter.value, lastReading) >= 0) {
+          reject(REJECTION_CODES.JG_ERR_ENERGY_POWER);
+          continue;
+        }
         meterEnvelopes.push(meter.value);
+        resets.push(false);
         lastReading = meter.value[meter.value.length - 1]!;
+      } else if (kind === METER_RESET_KIND) {
+        const reset = decodeMeterResetBody(body);
+        if (!reset.ok) {
+          reject(REJECTION_CODES.JG_ERR_ENERGY_BODY);
+          continue;
+        }
+        if (reset.value.t < clock.startMs) {
+          reject(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_CLOSED);
+          continue;
+        }
+        // A reset may move the counters either way, but not back in time: the readings after it count from it.
+        if (lastReading !== null && reset.value.t <= lastReading.t) {
+          reject(REJECTION_CODES.JG_ERR_ENERGY_BODY);
+          continue;
+        }
+        meterEnvelopes.push([reset.value]);
+        resets.push(true);
+        lastReading = reset.value;
       } else if (kind === AGENT_ORDER_KIND) {
         const order = decodeOrderBody(body);
         if (!order.ok) {
@@ -119,7 +150,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       accepted.push(seq);
       bodyHashes.push(host.hash(body));
     }
-    let meter = meterEnvelopes.length === 0 ? null : digestOf(meterEnvelopes, clock);
+    let meter = meterEnvelopes.length === 0 ? null : digestOf(meterEnvelopes, resets, clock);
     const overflow = meter === null ? null : meter.intervals.some((e) => e.interval > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR : meter.intervals.some((e) => e.importWh > U32_MAX || e.exportWh > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_COUNTER : null;
     if (overflow !== null) {
       // An interval past 2^32 (readings far in the future) or more than 4.29 GWh in one interval
@@ -144,13 +175,13 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
   return { kind: ItemKind.envelopes, marketStartMs, intervalMs, commitment: host.hash(leaves.subarray(0, leafBytes)), devices };
 }
 
-function digestOf(envelopes: readonly MeterReading[][], clock: { startMs: number; intervalMs: number }): MeterDigest {
-  const condensed = condenseReadings(envelopes, clock);
+function digestOf(envelopes: readonly MeterReading[][], resets: readonly boolean[], clock: { startMs: number; intervalMs: number }): MeterDigest {
+  const condensed = condenseReadings(envelopes, clock, resets);
   // Every envelope was checked against the one before it and against the market start above.
   if (!condensed.ok) throw new Error(`energy-trading: readings that passed the checks do not condense: ${condensed.detail}`);
   const { first, last, intervals } = condensed.digest;
   const reading = (r: MeterReading) => ({ t: BigInt(r.t), importWh: BigInt(r.importWh), exportWh: BigInt(r.exportWh) });
-  return { first: reading(first), last: reading(last), intervals: intervals.map((e) => ({ interval: e.interval, importWh: e.importWh, exportWh: e.exportWh })) };
+  return { firstIsReset: resets[0] === true, first: reading(first), last: reading(last), intervals: intervals.map((e) => ({ interval: e.interval, importWh: e.importWh, exportWh: e.exportWh })) };
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
