@@ -1,6 +1,6 @@
 import { tryAsServiceId } from "@typeberry/lib/block";
 import { serialize } from "@typeberry/lib/state-merkleization";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
 import type { NodeApi } from "./api.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
@@ -58,9 +58,9 @@ describe("embedded node", () => {
 
   it("authors a block every slot, empty ones too, linked by parent hash", async () => {
     const node = await started({ slotMs: 20 });
-    await new Promise((r) => setTimeout(r, 300));
+    // Polled, not slept: a busy machine authors the first blocks later.
+    await vi.waitFor(async () => expect((await node.bestBlock()).slot).toBeGreaterThanOrEqual(5), { timeout: 20_000, interval: 20 });
     const best = await node.bestBlock();
-    expect(best.slot).toBeGreaterThanOrEqual(5);
     for (let slot = 1; slot <= best.slot; slot++) {
       const block = node.blockAt(slot)!;
       const parent = node.blockAt(slot - 1)!;
@@ -173,8 +173,7 @@ describe("embedded node", () => {
     expect(replay.blocks).toBe(best.slot);
     expect(replay.finalStateRoot).toEqual(await second.stateRoot(best.headerHash));
     second.start();
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await second.bestBlock()).slot).toBeGreaterThan(best.slot);
+    await vi.waitFor(async () => expect((await second.bestBlock()).slot).toBeGreaterThan(best.slot), { timeout: 20_000, interval: 20 });
   });
 
   it("refines a package while it is stored, and leaves no trace of one it failed to store", async () => {
