@@ -24,7 +24,7 @@ async function broker(...keys: DeviceKey[]): Promise<TestBroker> {
 function options(key: DeviceKey, url: string, dataDir = mkdtempSync(join(tmpdir(), "jg-device-"))): DeviceClientOptions {
   let clock = Date.now();
   // Each token is signed for a later expiry, so every CONNECT carries a different password.
-  return { url, key, dataDir, now: () => (clock += 1000), reconnectDelayMs: 20, reconnectDelayMaxMs: 200, connectTimeoutMs: 5000 };
+  return { url, key, dataDir, now: () => (clock += 1000), reconnectDelayMs: 20, reconnectDelayMaxMs: 200, connectTimeoutMs: WAIT_MS };
 }
 
 async function connect(o: DeviceClientOptions): Promise<DeviceClient> {
@@ -39,7 +39,10 @@ function record<T>(client: DeviceClient, event: "receipt" | "deviceError" | "sta
   return seen;
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+/** How long a wait for the broker or the client may take before the test fails: generous, as only a failure waits it out. */
+const WAIT_MS = 20_000;
+
+async function until(condition: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
@@ -58,7 +61,7 @@ describe("DeviceClient", () => {
 
     const seqs = [0, 1, 2].map((i) => client.send("meter.reading", [{ i }]));
     expect(seqs).toEqual([0, 1, 2].map((seq) => ({ ok: true, seq })));
-    expect(await client.drain(5000)).toBe(true);
+    expect(await client.drain(WAIT_MS)).toBe(true);
     expect(client.queued).toBe(0);
     expect(queueFiles(o.dataDir, key)).toEqual([]);
     expect(b.received.map((r) => r.envelope.seq)).toEqual([0, 1, 2]);
@@ -80,7 +83,7 @@ describe("DeviceClient", () => {
     await until(() => states.some((s) => s.state === "disconnected"));
     expect(client.queued).toBe(1);
     b.failPublish = false;
-    expect(await client.drain(5000)).toBe(true);
+    expect(await client.drain(WAIT_MS)).toBe(true);
     expect(b.received.map((r) => r.envelope.seq)).toEqual([0]);
     expect(b.passwords.length).toBeGreaterThanOrEqual(2);
   });
@@ -92,7 +95,7 @@ describe("DeviceClient", () => {
     const states = record<DeviceClientState>(client, "state");
 
     for (let i = 0; i < 3; i++) client.send("meter.reading", [i]);
-    expect(await client.drain(5000)).toBe(true);
+    expect(await client.drain(WAIT_MS)).toBe(true);
     b.failPublish = true; // the next ones get no PUBACK
     for (let i = 3; i < 6; i++) client.send("meter.reading", [i]);
     await until(() => states.some((s) => s.state === "disconnected"));
@@ -100,7 +103,7 @@ describe("DeviceClient", () => {
     b.failPublish = false;
     for (let i = 6; i < 8; i++) client.send("meter.reading", [i]); // queued while reconnecting, or sent at once
 
-    expect(await client.drain(10_000)).toBe(true);
+    expect(await client.drain(WAIT_MS)).toBe(true);
     expect(states.at(-1)).toMatchObject({ state: "connected" });
     expect(b.received.map((r) => r.envelope.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(b.passwords.length).toBeGreaterThan(1); // one per CONNECT, each signed afresh
@@ -156,7 +159,7 @@ describe("DeviceClient", () => {
 
     const client = await connect(options(key, b.url, dataDir));
     expect(client.send("meter.reading", ["c"])).toEqual({ ok: true, seq: 2 });
-    expect(await client.drain(5000)).toBe(true);
+    expect(await client.drain(WAIT_MS)).toBe(true);
     expect(b.received.map((r) => [r.envelope.seq, decodeBody(r.envelope.body)])).toEqual([
       [0, ["a"]],
       [1, ["b"]],

@@ -19,7 +19,7 @@ async function harness(limits: Parameters<typeof startHarness>[0]): Promise<Harn
 }
 
 const attempt = (port: number, username: string, password: string) =>
-  mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 }).then(
+  mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 }).then(
     (c) => {
       cleanups.push(() => c.endAsync(true));
       return "ok";
@@ -64,12 +64,12 @@ describe("gateway limits", () => {
     cleanups.push(() => back.endAsync(true));
     const got: string[] = [];
     back.on("message", (topic) => got.push(topic));
-    for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 200)); // and no more
+    for (let i = 0; i < 1_000 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200)); // and no more (a late fourth also fails the length check below)
     expect(got).toEqual(Array.from({ length: 3 }, () => `devices/${key.deviceId}/down/errors`));
     // Delivered and PUBACKed, they no longer count: a new refusal is held and delivered.
     await other.client.publishAsync(`devices/${key.deviceId}/up/meter.reading`, Buffer.from([0xff, 9]), { qos: 1 });
-    for (let i = 0; i < 100 && got.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1_000 && got.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     expect(got).toHaveLength(4);
     expect(h.gateway.errorStats().JG_ERR_MQTT_SESSION_QUEUE).toBe(2);
   }, 30_000);

@@ -9,14 +9,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeReceipts } from "../devices/messages.ts";
-import { keyFromJson } from "../devices/keys.ts";
+import { generateDeviceKey, keyFromJson } from "../devices/keys.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { JAMGATE_BIN } from "../node/testing/process.ts";
 import { type Harness, startHarness } from "./testing/harness.ts";
 
-const jamgate = (...args: string[]) => execFileSync(process.execPath, [JAMGATE_BIN, ...args], { encoding: "utf8" });
 /** The broker runs in this process: its clients must be run without blocking the event loop. */
 const run = promisify(execFile);
+const jamgate = async (...args: string[]) => (await run(process.execPath, [JAMGATE_BIN, ...args], { encoding: "utf8" })).stdout;
 
 let h: Harness;
 beforeAll(async () => {
@@ -37,21 +37,25 @@ describe("mosquitto clients against the embedded broker", () => {
   it("publishes an envelope made by `jamgate device envelope` and receives its receipt with mosquitto_sub", async () => {
     const dir = tempDir();
     const keyFile = join(dir, "key.json");
-    jamgate("device", "keygen", "--out", keyFile);
+    await jamgate("device", "keygen", "--out", keyFile);
     const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
     await h.register(key);
     writeFileSync(join(dir, "readings.jsonl"), ['{"t": 1700000000000, "importWh": 1200, "exportWh": 0, "powerW": 430, "voltageV": 231}', '{"t": 1700000001000, "importWh": 1201, "exportWh": 0, "powerW": 428, "voltageV": 230}'].join("\n"));
-    jamgate("device", "envelope", "--key", keyFile, "--seq", "0", "--readings", join(dir, "readings.jsonl"), "--out", join(dir, "env.cbor"));
-    const password = jamgate("device", "token", "--key", keyFile).trim();
+    const [, token] = await Promise.all([jamgate("device", "envelope", "--key", keyFile, "--seq", "0", "--readings", join(dir, "readings.jsonl"), "--out", join(dir, "env.cbor")), jamgate("device", "token", "--key", keyFile)]);
+    const password = token.trim();
     const port = String(h.gateway.mqttPort);
 
-    // mosquitto_sub waits for one receipt (binary payload to a file via -N; one message then exit).
-    const sub = spawn("mosquitto_sub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-i", `${key.deviceId}-sub`, "-t", `devices/${key.deviceId}/down/receipts`, "-C", "1", "-N", "-W", "30"]);
+    // A persistent session (-c) subscribes and waits for its SUBACK (-E): from then on the broker
+    // holds the receipt for it, however long the rest takes (a fixed wait for mosquitto_sub to
+    // subscribe lost the receipt on a busy machine).
+    const subscriber = ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-i", `${key.deviceId}-sub`, "-c", "-t", `devices/${key.deviceId}/down/receipts`];
+    await run("mosquitto_sub", [...subscriber, "-E"], { timeout: 20_000 });
+    // The session back, mosquitto_sub waits for one receipt (binary payload to a file via -N; one message then exit).
+    const sub = spawn("mosquitto_sub", [...subscriber, "-C", "1", "-N", "-W", "30"]);
     const received: Buffer[] = [];
     sub.stdout.on("data", (chunk: Buffer) => received.push(chunk));
     let subErr = "";
     sub.stderr.on("data", (chunk: Buffer) => (subErr += chunk.toString()));
-    await new Promise((r) => setTimeout(r, 500)); // let it subscribe
     await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-t", `devices/${key.deviceId}/up/meter.reading`, "-f", join(dir, "env.cbor")], { timeout: 20_000 });
     const code = await new Promise<number | null>((resolve) => sub.on("exit", resolve));
     expect(code, subErr).toBe(0);
@@ -61,12 +65,8 @@ describe("mosquitto clients against the embedded broker", () => {
   }, 60_000);
 
   it("refuses mosquitto_pub with a wrong password (CONNACK 4)", async () => {
-    const dir = tempDir();
-    const keyFile = join(dir, "key.json");
-    jamgate("device", "keygen", "--out", keyFile);
-    const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
+    const key = await h.register(generateDeviceKey());
     let failure = "";
-    await h.register(key);
     try {
       await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(h.gateway.mqttPort), "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", "v1.1.x", "-t", `devices/${key.deviceId}/up/meter.reading`, "-m", "x"], { timeout: 20_000 });
     } catch (e) {

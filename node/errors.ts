@@ -28,7 +28,7 @@ export const errorRegistry = {
   JG_ERR_QUEUE_FULL: { message: "a bounded queue is full (a core's packages awaiting refine, or a device's offline queue); retry later", httpStatus: 503, rpcCode: 0, mqtt: "none" },
   JG_ERR_REFINE_OUT_OF_GAS: { message: "refine of a work item ran out of gas", httpStatus: 422, rpcCode: 0, mqtt: "none" },
   JG_ERR_REFINE_PANIC: { message: "refine of a work item threw", httpStatus: 422, rpcCode: 0, mqtt: "none" },
-  JG_ERR_REFINE_TIMEOUT: { message: "refine ran past the watchdog's wall-clock limit and was stopped", httpStatus: 422, rpcCode: 0, mqtt: "none" },
+  JG_ERR_REFINE_TIMEOUT: { message: "refine ran past the wall-clock time its declared gas allows (or the node's cap) and was stopped", httpStatus: 422, rpcCode: 0, mqtt: "none" },
   JG_ERR_REPORT_OVERSIZE: { message: "refine results exceed W_R bytes", httpStatus: 422, rpcCode: 0, mqtt: "none" },
   JG_ERR_REPORT_TIMEOUT: { message: "report did not become available within U slots and was dropped", httpStatus: 504, rpcCode: 0, mqtt: "none" },
   JG_ERR_DA_UNKNOWN_REPORT: { message: "chunk or assurance for a report the node does not know (or a core with nothing pending)", httpStatus: 404, rpcCode: 0, mqtt: "none" },

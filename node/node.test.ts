@@ -7,6 +7,7 @@ import { bytesEqual, decode } from "./codec/jam.ts";
 import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
 import { groupItems, JamNode, PACKAGES_QUEUED_PER_CORE_MAX } from "./node.ts";
 import { fullParams } from "./chain/params.ts";
+import { ERASURE_CODING_GAS_PER_BUNDLE_BYTE, REFINE_BOUND_FLOOR_MS, REFINE_NS_PER_GAS_MAX } from "./guarantor/refine-pool.ts";
 import { buildWorkPackage } from "./intake/builder.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
 
@@ -135,6 +136,26 @@ describe("embedded node", () => {
     await node.submitWorkPackage(0, after.bytes, []);
     expect((await waitForStatus(node, after.hash, ["accumulated"])).kind).toBe("accumulated");
     expect(await counter(node)).toBe(1n);
+  });
+
+  it("stops a spinning refine at the bound its declared gas allows, not at the node's cap, and lets a heavy one spend all its gas", async () => {
+    const node = await started({ refineTimeoutMs: 120_000 });
+    const spin = await packageFor(node, [counterItem(counterPayload.spin(), { refineGasLimit: 10_000_000n })]);
+    await node.submitWorkPackage(0, spin.bytes, []);
+    // One item, one task, which also erasure-codes the bundle: floor + ns per gas × (gas + coding's gas).
+    const codingGas = ERASURE_CODING_GAS_PER_BUNDLE_BYTE.tiny * BigInt(spin.bytes.length);
+    const boundMs = Number(REFINE_BOUND_FLOOR_MS) + Math.ceil(Number((10_000_000n + codingGas) * REFINE_NS_PER_GAS_MAX) / 1e6);
+    expect(boundMs).toBeLessThan(1_000);
+    expect(await waitForStatus(node, spin.hash, ["accumulated"], 25_000)).toEqual({
+      kind: "failed",
+      code: "JG_ERR_REFINE_TIMEOUT",
+      detail: `refine exceeded its gas bound of ${boundMs} ms (10000000 gas declared)`,
+    });
+    // 300 M gas of blake2b host calls (~170 ms here, bench/refine-gas.ts) in each of two items: both run out of gas, neither is stopped.
+    const burn = await packageFor(node, [counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n }), counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n })]);
+    await node.submitWorkPackage(0, burn.bytes, []);
+    expect(await waitForStatus(node, burn.hash, ["accumulated"], 25_000)).toMatchObject({ kind: "failed", code: "JG_ERR_REFINE_OUT_OF_GAS" });
+    expect(node.errorStats()).toMatchObject({ JG_ERR_REFINE_TIMEOUT: 1, JG_ERR_REFINE_OUT_OF_GAS: 1 });
   });
 
   it("drops all writes of an accumulate that throws", async () => {

@@ -46,7 +46,11 @@ export interface NodeOptions {
   /** Slot period P in ms (GP: 6000). */
   readonly slotMs?: number;
   readonly services: readonly GenesisService[];
-  /** Wall-clock limit for one package's refine (the watchdog). */
+  /**
+   * The node's cap on one refine task, in ms of wall clock from when it is handed to the refine
+   * pool (default REFINE_CAP_MS_DEFAULT). Below it, each task is stopped at the bound its items'
+   * declared gas allows (guarantor/refine-pool.ts, refineBoundMs), timed from when a thread takes it.
+   */
   readonly refineTimeoutMs?: number;
   /** Slots a package's chunks are kept (DA retention horizon). */
   readonly daRetentionSlots?: number;
@@ -57,6 +61,12 @@ export interface NodeOptions {
   readonly logger?: NodeLogger;
 }
 
+/**
+ * Default cap on one refine task, whatever its gas: about the gas bound of a package declaring
+ * all of G_R on the tiny chain (10.5 s), so there the gas bound is what stops a refine; on the
+ * full chain (G_R = 5e9, 50.5 s) the cap keeps a core from being held for many slots.
+ */
+export const REFINE_CAP_MS_DEFAULT = 10_000;
 /** Packages waiting for refine per core: about a minute of work at one package per core per slot. */
 export const PACKAGES_QUEUED_PER_CORE_MAX = 16;
 /**
@@ -128,7 +138,7 @@ export class JamNode implements NodeApi {
     this.genesisServices = options.services;
     this.pool = new RefinePool({
       coresCount: params.coresCount,
-      refineTimeoutMs: options.refineTimeoutMs ?? 10_000,
+      refineTimeoutMs: options.refineTimeoutMs ?? REFINE_CAP_MS_DEFAULT,
       preloadModuleUrls: options.services.map((s) => s.moduleUrl),
     });
     this.availability = new Availability(params, store, this.validators, {
@@ -306,7 +316,7 @@ export class JamNode implements NodeApi {
   /**
    * Refines the next queued package of `core` if the core is idle and has room for a report and a
    * refine thread is free: its items in as many parallel tasks as threads are free (up to one per
-   * item), so each task starts at once and its watchdog times its run, not a wait for a thread.
+   * item), so each task starts at once; its gas watchdog is armed when a thread takes it in any case.
    */
   private pump(core: number): void {
     if (!this.running || this.refining[core] || this.ready[core]!.length >= REPORTS_READY_PER_CORE_MAX) return;

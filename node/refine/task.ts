@@ -11,6 +11,8 @@ export interface RefineItemTask {
 }
 
 export interface RefineTask {
+  /** The pool's id of this run, which the worker reports when it takes the task (RefineStarted); none for warm-up tasks. */
+  readonly runId?: number;
   readonly packageHash: Uint8Array;
   readonly coreIndex: number;
   /** The package's index of the first of `items`: a package's items may be refined in several tasks at once. */
@@ -30,4 +32,15 @@ export interface RefineTaskResult {
   readonly threadId?: number;
   /** The erasure-coded bundle, when asked for and refine succeeded. */
   readonly availability?: EncodedBundle;
+}
+
+/** The key of the message a refine worker posts (on its parentPort) when it takes a task. */
+export const REFINE_STARTED = "refineStarted";
+
+/**
+ * Posted by the worker as it takes the task with this run id, before any of the task's work: the
+ * pool arms the task's gas watchdog then, so a wait for a thread is not charged to the package.
+ */
+export interface RefineStarted {
+  readonly [REFINE_STARTED]: number;
 }

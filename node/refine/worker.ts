@@ -4,12 +4,12 @@
  * named in workerData are imported before the thread takes its first task, so module loading
  * is not charged to a package's watchdog time.
  */
-import { workerData } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { encodeBundle } from "../availability/bundle.ts";
 import { currentThreadId } from "../thread/priority.ts";
 import { cachedLoader, refinePackage } from "./refine.ts";
-import type { RefineTask, RefineTaskResult } from "./task.ts";
+import { REFINE_STARTED, type RefineStarted, type RefineTask, type RefineTaskResult } from "./task.ts";
 
 const load = cachedLoader();
 const threadId = currentThreadId() ?? undefined;
@@ -17,11 +17,14 @@ const preload = (workerData as { preloadModuleUrls?: string[] } | undefined)?.pr
 await Promise.all(preload.map((url) => load(url)));
 
 /**
- * Refines, then (when every item succeeded) erasure-codes the bundle for availability. The chunks
+ * Says it has taken the task (the pool then arms the task's gas watchdog), refines, then (when
+ * every item succeeded) erasure-codes the bundle for availability. The chunks
  * (views into one buffer, 3× the bundle on the tiny chain: 41 MB for a full one) are moved to the
  * node thread, not copied: a copy was made twice per package (into the message and out of it).
  */
 export default async function refineInWorker(task: RefineTask): Promise<RefineTaskResult> {
+  // The message is queued for the node thread at once, so it gets there even if refine then spins.
+  if (task.runId !== undefined) parentPort?.postMessage({ [REFINE_STARTED]: task.runId } satisfies RefineStarted);
   const result = { ...(await refinePackage(task, load)), threadId };
   if (task.availability === null || !result.items.every((i) => i.ok) || result.items.length !== task.items.length) return result;
   const availability = encodeBundle(task.availability.chain, task.availability.bundle);

@@ -1,7 +1,8 @@
 /**
  * Gas for native services. A PVM service is metered per instruction (GP Appendix A); native
  * TypeScript cannot be, so the host charges on this schedule for what a service asks of it,
- * and a wall-clock watchdog (refine) stops code that burns CPU without calling the host.
+ * and a wall-clock watchdog stops a refine that burns CPU without calling the host, once it has
+ * run as long as its declared gas allows at the slowest rate supported (guarantor/refine-pool.ts).
  * The figures are set near nanoseconds of host work on this machine (a host call ~1 µs, blake2b
  * ~1 ns per byte, an Ed25519 verification ~110 µs, discounted to 50,000 so that G_R = 1e9 (tiny)
  * pays for a full W_B package of 1 KB signed envelopes: ~13,400 verifications and 13.8 MB hashed
