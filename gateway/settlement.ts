@@ -15,6 +15,7 @@ import { toHex } from "../node/codec/jam.ts";
 import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
 import type { IngestService } from "./ingest-service.ts";
 import type { DurableLog, LogEntry } from "./log.ts";
+import { envelopesRefineGas } from "./refine-gas.ts";
 
 export const settlementLimits = {
   /** Bytes of envelope records per package (signed bytes, key, length and signature): W_B less room for the package header and the item's other fields. */
@@ -423,14 +424,18 @@ export class Settlement {
     const pkg = buildWorkPackage(this.deps.params, {
       signer: this.deps.signer,
       anchor,
-      items: parts.map((part) => ({
-        serviceId,
-        codeHash: service.codeHash,
-        payload: payloadOf(part),
-        // A package's refine gas (G_R) is shared by its items.
-        refineGasLimit: this.deps.params.refineGasPerPackage / BigInt(parts.length),
-        accumulateGasLimit: service.envelopesGas(new Set(part.map((r) => r.deviceId)).size, part.length),
-      })),
+      items: parts.map((part) => {
+        const payload = payloadOf(part);
+        const devices = new Set(part.map((r) => r.deviceId)).size;
+        return {
+          serviceId,
+          codeHash: service.codeHash,
+          payload,
+          // What refine will be charged, a quarter more, within the item's share of G_R (refine-gas.ts): the node bounds refine's time by it.
+          refineGasLimit: envelopesRefineGas({ payloadBytes: payload.length, envelopes: part.length, devices }, this.deps.params.refineGasPerPackage / BigInt(parts.length)),
+          accumulateGasLimit: service.envelopesGas(devices, part.length),
+        };
+      }),
     });
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
     const flight: InFlight = { hash: pkg.hash, serviceId, entries, reported: false, packedAt, core };
