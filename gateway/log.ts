@@ -23,6 +23,7 @@
  */
 import { type Database, type DatabaseOptions, open, type RootDatabase } from "lmdb";
 import { decodeEnvelope, type SigningBytesWriter, signingBytes } from "../devices/envelope.ts";
+import { makeLmdbFilesPrivate, makePrivateDir } from "../node/storage/data-dir.ts";
 import { acceptSeq, EMPTY_WINDOW, judgeSeq, type SeqWindow } from "./window.ts";
 
 /** Reserved address space for the log; LMDB takes disk only as it is used. */
@@ -160,7 +161,10 @@ export class DurableLog {
     path: string,
     private readonly commitDelayMs: number = logLimits.commitDelayMs,
   ) {
+    // Private: the log holds every device's signed envelopes until settled (0700 dir, 0600 files).
+    makePrivateDir(path);
     this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
+    makeLmdbFilesPrivate(path);
     this.records = this.root.openDB({ name: "records", encoding: "binary" });
     this.packages = this.root.openDB({ name: "packages" });
     this.attemptCounts = this.root.openDB({ name: "attempts" });

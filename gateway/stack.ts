@@ -2,7 +2,6 @@
  * The embedded stack: a node (or a remote one over JIP-2), the gateway and its HTTP API, wired
  * as `jamgate start` runs them. `jamgate sim energy` starts one for itself with its own genesis.
  */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "../node/availability/availability.ts";
@@ -13,6 +12,7 @@ import { toHex } from "../node/codec/jam.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { JamgateError } from "../node/errors.ts";
 import { RpcClient } from "../node/rpc/client.ts";
+import { DataDirLock, makePrivateDir } from "../node/storage/data-dir.ts";
 import { NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
@@ -100,7 +100,12 @@ export async function startStack(options: StackOptions, wiring: StackWiring): Pr
 async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (() => Promise<void>)[]): Promise<Stack> {
   const root = options.logger;
   const log = root.child({ component: "jamgate" });
-  mkdirSync(options.dataDir, { recursive: true });
+  // One process per data dir, before anything in it is opened: a second one is refused
+  // (JG_ERR_DATA_DIR_LOCKED, naming this one's pid) instead of writing into the same stores.
+  const { tightenedFrom } = makePrivateDir(options.dataDir);
+  if (tightenedFrom !== null) log.info({ dataDir: options.dataDir, mode: tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
+  const lock = DataDirLock.acquire(options.dataDir);
+  cleanup.push(async () => lock.release());
   const operatorToken = operatorTokenOf(options.dataDir);
   const gatewayKey = gatewayKeyOf(options.dataDir);
   const params = chainParams(options.chain);
@@ -197,6 +202,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       await influx?.stop();
       await node?.stop();
       if (api instanceof RpcClient) api.close();
+      lock.release();
     },
   };
 }

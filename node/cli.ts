@@ -2,14 +2,17 @@
  * `jamgate node …`: run the embedded node, or replay its chain. The genesis services are given
  * by the caller (scripts/cli.ts), so node/ stays free of any particular service.
  */
+import { existsSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { toHex } from "./codec/jam.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
+import { JamgateError } from "./errors.ts";
 import { JamNode } from "./node.ts";
 import { startRpcServer } from "./rpc/server.ts";
+import { Store } from "./storage/store.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
@@ -60,7 +63,40 @@ export function runUntilSignal(log: { info(o: object, m: string): void; fatal(o:
   });
 }
 
-export function registerNodeCommands(program: Command, services: () => GenesisService[]): void {
+/**
+ * The data dirs of `jamgate start`, as `node replay` needs to know them: that command keeps the
+ * node's dir inside its own, with a genesis made from the data dir's gateway key and market.
+ * Given by the caller (scripts/cli.ts), so node/ stays free of the gateway and its services.
+ */
+export interface EmbeddingDataDirs {
+  /** `jamgate start`'s default data dir. */
+  readonly defaultDataDir: string;
+  /** For a `jamgate start` data dir, its node's dir and genesis, read without creating anything; null for any other dir. */
+  chainOf(dataDir: string): { readonly nodeDir: string; readonly services: GenesisService[] } | null;
+}
+
+/**
+ * The node dir `node replay` replays and its genesis: a `jamgate start` data dir's node/ with that
+ * command's genesis, or else `dataDir` itself as `node start`'s. Without `--data-dir`: `jamgate
+ * start`'s default dir if it exists (the README's main command), else `node start`'s. A dir that
+ * does not exist or holds no chain is refused (JG_ERR_NO_CHAIN) before anything is opened, so
+ * nothing is made there: JamNode.open would make the dir and write a genesis into it.
+ */
+async function replayTarget(dataDir: string | undefined, services: () => GenesisService[], embedding: EmbeddingDataDirs): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
+  const dir = dataDir ?? (existsSync(embedding.defaultDataDir) ? embedding.defaultDataDir : DEFAULT_DATA_DIR);
+  const embedded = existsSync(dir) ? embedding.chainOf(dir) : null;
+  const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: services() } : { dataDir: dir, ...embedded };
+  if ((await Store.genesisAt(target.nodeDir)) === null) {
+    const searched = dataDir === undefined ? ` (without --data-dir: the first of ${embedding.defaultDataDir} and ${DEFAULT_DATA_DIR} that exists)` : "";
+    throw new JamgateError(
+      "JG_ERR_NO_CHAIN",
+      `${existsSync(dir) ? `${dir} holds no chain` : `${dir} does not exist`}${searched}: give --data-dir the data dir of "jamgate start" or of "jamgate node start"`,
+    );
+  }
+  return target;
+}
+
+export function registerNodeCommands(program: Command, services: () => GenesisService[], embedding: EmbeddingDataDirs): void {
   const node = program.command("node").description("the embedded JAM node");
   node
     .command("start")
@@ -97,10 +133,11 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
   node
     .command("replay")
     .description("re-import every stored block from genesis and check each state root")
-    .option("--data-dir <dir>", "the node's data directory", DEFAULT_DATA_DIR)
+    .option("--data-dir <dir>", `a data dir of "jamgate start" or of "jamgate node start" (default: ${embedding.defaultDataDir} if it exists, else ${DEFAULT_DATA_DIR})`)
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
-    .action(async (options: { dataDir: string; chain: ChainName }) => {
-      const jamNode = await JamNode.open({ dataDir: options.dataDir, chain: options.chain, services: services() });
+    .action(async (options: { dataDir?: string; chain: ChainName }) => {
+      const target = await replayTarget(options.dataDir, services, embedding);
+      const jamNode = await JamNode.open({ dataDir: target.nodeDir, chain: options.chain, services: target.services });
       try {
         const total = jamNode.bestSlot;
         const started = performance.now();
@@ -108,7 +145,7 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
           if (slot % 100 === 0 || slot === total) process.stderr.write(`\rreplayed ${slot}/${total} blocks`);
         });
         process.stderr.write("\n");
-        console.log(JSON.stringify({ blocks: report.blocks, stateRoot: toHex(report.finalStateRoot), ms: Math.round(performance.now() - started) }));
+        console.log(JSON.stringify({ dataDir: target.dataDir, blocks: report.blocks, stateRoot: toHex(report.finalStateRoot), ms: Math.round(performance.now() - started) }));
       } finally {
         await jamNode.stop();
       }

@@ -87,6 +87,8 @@ export const errorRegistry = {
   JG_ERR_CLI_ARGUMENT: { message: "a command-line flag has a value it cannot take", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_PORT_IN_USE: { message: "a port the command listens on is taken or not allowed", httpStatus: 500, rpcCode: 0, mqtt: "none" },
+  JG_ERR_DATA_DIR_LOCKED: { message: "another process holds the data directory (its pid is in the message): one process per data directory", httpStatus: 500, rpcCode: 0, mqtt: "none" },
+  JG_ERR_NO_CHAIN: { message: "the data directory does not exist or holds no chain to replay", httpStatus: 500, rpcCode: 0, mqtt: "none" },
 } as const satisfies Record<string, { message: string; httpStatus: number; rpcCode: number; mqtt: MqttReply }>;
 
 export type ErrorCode = keyof typeof errorRegistry;

@@ -8,7 +8,6 @@
  * through chain/stf.ts, so replaying the stored blocks from genesis gives the same state roots.
  */
 import { Block, WorkReport } from "@typeberry/lib/block";
-import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChainParameters, BlockDescriptor, NodeApi, Unsubscribe, WorkPackageStatus } from "./api.ts";
 import { Availability, DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
@@ -160,7 +159,6 @@ export class JamNode implements NodeApi {
   /** Opens (or creates at genesis) the node's data directory and resumes from its best block. */
   static async open(options: NodeOptions): Promise<JamNode> {
     const params = chainParams(options.chain ?? "tiny");
-    mkdirSync(options.dataDir, { recursive: true });
     const services = await loadServices(options.services);
     const validators = devValidatorKeys(params.validatorsCount);
     const genesis = genesisState(params, validators.map((v) => v.publicKey), options.services);
@@ -168,6 +166,7 @@ export class JamNode implements NodeApi {
     const genesisHeader = genesisBlock(params, genesisRoot);
     const genesisHash = headerHash(params, genesisHeader.header);
 
+    // The store makes the dir (0700) and locks it for this process: a second one is refused (JG_ERR_DATA_DIR_LOCKED).
     const store = new Store(options.dataDir);
     const storedGenesis = store.genesisHash();
     let state: State;
@@ -183,6 +182,7 @@ export class JamNode implements NodeApi {
     }
     const node = new JamNode(options, params, store, state, services);
     if (store.migratedChunks > 0) node.log.info({ chunks: store.migratedChunks }, "moved the data dir's chunks to the binary chunk database");
+    if (store.tightenedFrom !== null) node.log.info({ dataDir: options.dataDir, mode: store.tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
     await node.pool.warm();
     const root = state.root();
     if (!bytesEqual(root, node.best.stateRoot)) throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);

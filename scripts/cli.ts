@@ -1,10 +1,13 @@
 /** The `jamgate` command line: one program, a command group per part of the pipeline. */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { registerDeviceCommands } from "../devices/cli.ts";
-import { registerNodeCommands } from "../node/cli.ts";
+import type { GenesisService } from "../node/chain/genesis.ts";
+import { DEFAULT_SLOT_MS, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
-import { registerStartCommand } from "../gateway/cli.ts";
+import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand } from "../gateway/cli.ts";
 import { energyServiceFromChain } from "../gateway/services/energy.ts";
 import { telemetryService } from "../gateway/services/telemetry.ts";
 import type { StackWiring } from "../gateway/stack.ts";
@@ -21,10 +24,22 @@ export const builtinWiring: StackWiring = {
   defaultServiceOf: (kind) => (kind === "agent" ? ENERGY_SERVICE.name : TELEMETRY_SERVICE.name),
 };
 
+/**
+ * The node dir and genesis of a `jamgate start` data dir (it has the gateway key, the market and
+ * node/, where gateway/stack.ts keeps the node), for `jamgate node replay`; null for another dir.
+ * Reads only: builtinWiring.genesis is called once the files it would otherwise make exist.
+ */
+export function chainOfStartDataDir(dataDir: string): { nodeDir: string; services: GenesisService[] } | null {
+  const [key, market, nodeDir] = [join(dataDir, "gateway-key"), join(dataDir, "market.json"), join(dataDir, "node")];
+  if (!existsSync(key) || !existsSync(nodeDir)) return null;
+  if (!existsSync(market)) throw new JamgateError("JG_ERR_GENESIS", `${dataDir} is a "jamgate start" data dir without market.json: the genesis of its chain cannot be made again`);
+  return { nodeDir, services: builtinWiring.genesis(gatewayKeyOf(dataDir), { dataDir, slotMs: DEFAULT_SLOT_MS }) };
+}
+
 export function program(): Command {
   const cli = new Command("jamgate").description("DePIN/IoT ingestion gateway that settles on an embedded JAM node").version("0.1.0");
   registerStartCommand(cli, builtinWiring);
-  registerNodeCommands(cli, () => builtinServices());
+  registerNodeCommands(cli, () => builtinServices(), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
   registerDeviceCommands(cli);
   registerSimCommands(cli);
   return cli;

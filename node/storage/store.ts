@@ -2,9 +2,16 @@
  * The node's persistence: LMDB under `--data-dir` (one environment, named databases). A block,
  * its state changes, report records and the new best-block pointer are written in one
  * transaction, so after a crash (kill -9 included) the store holds a whole block or none of it.
+ *
+ * One process at a time: the store locks its dir before LMDB opens it and releases it on close
+ * (data-dir.ts), so a second node on the same dir is refused (JG_ERR_DATA_DIR_LOCKED) instead of
+ * authoring the same slots into it. The dir is 0700 and LMDB's files 0600.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { fromHex, toHex } from "../codec/jam.ts";
+import { DataDirLock, makeLmdbFilesPrivate, makePrivateDir } from "./data-dir.ts";
 
 /** Largest LMDB map: LMDB reserves address space, not disk, up front. */
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
@@ -114,21 +121,33 @@ export class Store {
   /** The encoding buffer of putChunk: as large as the largest chunk stored, at most W_B ÷ N plus its proof (6.9 MB on the tiny chain). */
   private chunkScratch = new Uint8Array(0);
 
+  private readonly lock: DataDirLock;
+  /** The mode the dir had when it was open to group or others and was made private on open; null otherwise (the node logs it). */
+  readonly tightenedFrom: number | null;
+
   constructor(readonly path: string) {
-    this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
-    this.blocks = this.root.openDB({ name: "blocks", keyEncoding: "uint32" });
-    this.blockSlots = this.root.openDB({ name: "block-slots" });
-    this.state = this.root.openDB({ name: "state", encoding: "binary" });
-    this.meta = this.root.openDB({ name: "meta" });
-    this.packages = this.root.openDB({ name: "packages" });
-    this.bundles = this.root.openDB({ name: "bundles", encoding: "binary" });
-    this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
-    this.daRecords = this.root.openDB({ name: "da-records" });
-    this.daByPackage = this.root.openDB({ name: "da-by-package" });
-    this.daBySlot = this.root.openDB({ name: "da-by-slot" });
-    // Binary (see encodeStoredChunk): msgpack copied each multi-MB chunk once more on the way in.
-    this.chunks = this.root.openDB({ name: "da-chunks-v2", encoding: "binary" });
-    this.migratedChunks = this.migrateChunksV1();
+    this.tightenedFrom = makePrivateDir(path).tightenedFrom;
+    this.lock = DataDirLock.acquire(path);
+    try {
+      this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
+      makeLmdbFilesPrivate(path);
+      this.blocks = this.root.openDB({ name: "blocks", keyEncoding: "uint32" });
+      this.blockSlots = this.root.openDB({ name: "block-slots" });
+      this.state = this.root.openDB({ name: "state", encoding: "binary" });
+      this.meta = this.root.openDB({ name: "meta" });
+      this.packages = this.root.openDB({ name: "packages" });
+      this.bundles = this.root.openDB({ name: "bundles", encoding: "binary" });
+      this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
+      this.daRecords = this.root.openDB({ name: "da-records" });
+      this.daByPackage = this.root.openDB({ name: "da-by-package" });
+      this.daBySlot = this.root.openDB({ name: "da-by-slot" });
+      // Binary (see encodeStoredChunk): msgpack copied each multi-MB chunk once more on the way in.
+      this.chunks = this.root.openDB({ name: "da-chunks-v2", encoding: "binary" });
+      this.migratedChunks = this.migrateChunksV1();
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
   }
 
   /** Chunks moved from a data dir's version 1 chunk database when it was opened (0 for a new or converted one). */
@@ -333,5 +352,24 @@ export class Store {
 
   async close(): Promise<void> {
     await this.root.close();
+    this.lock.release();
+  }
+
+  /**
+   * The genesis hash of the chain stored in `path`, or null when it holds none (no such dir, no
+   * LMDB there, or one without a genesis: another LMDB, or a node stopped before it wrote one).
+   * Read-only, and creates nothing: `node replay` asks before it opens a store.
+   */
+  static async genesisAt(path: string): Promise<Uint8Array | null> {
+    if (!existsSync(join(path, "data.mdb"))) return null;
+    const root = open({ path, readOnly: true, compression: false });
+    try {
+      // Named databases are the keys of the root one: asked first, as a read-only environment cannot make one.
+      if (![...root.getKeys()].includes("meta")) return null;
+      const hex = root.openDB<unknown, string>({ name: "meta" }).get("genesis");
+      return typeof hex === "string" ? fromHex(hex) : null;
+    } finally {
+      await root.close();
+    }
   }
 }
