@@ -19,7 +19,8 @@ async function jamgate(args: string[]): Promise<{ code: number; stdout: string; 
   }
 }
 
-describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
+// The three at once: each is its own processes on free ports, and mostly waits for blocks.
+describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
   it("refuses a scenario with errors, naming each with its JSON path, and runs nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "jamgate-scenario-"));
     const file = join(dir, "bad.json");
@@ -41,7 +42,10 @@ describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
 
   it("runs a generated scenario end to end: exactly one JSON object on stdout, progress on stderr, a report with charts", async () => {
     const out = mkdtempSync(join(tmpdir(), "jamgate-sim-report-"));
-    const result = await jamgate(["sim", "energy", "--households", "4", "--hours", "2", "--seed", "5", "--slot-ms", "250", "--market", "pay-as-bid", "--out", out, "--json"]);
+    // 3 market minutes a slot: an order goes 2 intervals (10 slots) before its interval is
+    // cleared, readings have 10 slots to be settled in theirs; at 5 minutes a slot it was 6,
+    // which a busy machine can overrun (a late order is refused: JG_ERR_ENERGY_INTERVAL_CLOSED).
+    const result = await jamgate(["sim", "energy", "--households", "4", "--hours", "1", "--seed", "5", "--slot-ms", "250", "--minutes-per-slot", "3", "--market", "pay-as-bid", "--out", out, "--json"]);
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trim().split("\n");
     expect(lines).toHaveLength(1);
@@ -52,7 +56,7 @@ describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     expect(Object.keys(summary.kpis.households)).toHaveLength(4);
     expect(summary.blocks).toBeGreaterThan(24);
     expect(summary.ledgerEntries).toBeGreaterThan(0);
-    expect(summary.intervals).toBe(8);
+    expect(summary.intervals).toBe(4);
     expect(summary.errors).toEqual({});
     expect(result.stderr).toMatch(/trading|done/);
     const report = readFileSync(join(out, "report.md"), "utf8");
@@ -63,10 +67,10 @@ describe("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
 
   it("runs against a running `jamgate start` (--mqtt, --node, --gateway, --token), on that chain's market clock", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-"));
-    // A market of 15-minute intervals at 5 market minutes per slot, written before the first start.
+    // A market of 15-minute intervals at 3 market minutes per slot (see above), written before the first start.
     writeFileSync(
       join(dataDir, "market.json"),
-      JSON.stringify({ startMs: String(Date.parse("2026-06-21T06:00:00Z")), intervalMs: 900_000, startSlot: 0, marketMsPerSlot: 300_000, mode: "one-sided", importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: 1_800_000 }),
+      JSON.stringify({ startMs: String(Date.parse("2026-06-21T06:00:00Z")), intervalMs: 900_000, startSlot: 0, marketMsPerSlot: 180_000, mode: "one-sided", importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: 1_800_000 }),
     );
     const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
     const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "250"]);
