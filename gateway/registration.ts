@@ -11,6 +11,7 @@ import { toHex } from "../node/codec/jam.ts";
 import { deviceIdOf } from "../devices/envelope.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
 import type { DeviceKind, IngestService, RegistrationRecord } from "./ingest-service.ts";
+import { registrationsRefineGas } from "./refine-gas.ts";
 import type { DeviceRegistry } from "./registry.ts";
 
 export type RegistrationStatus = "pending" | "registered" | "failed";
@@ -118,6 +119,7 @@ export class Registrations {
     try {
       const best = await this.api.bestBlock();
       const stateRoot = await this.api.stateRoot(best.headerHash);
+      const payload = service.registrationsPayload(batch.map((w) => w.record));
       const pkg = buildWorkPackage(this.params, {
         signer: this.signer,
         anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
@@ -125,8 +127,9 @@ export class Registrations {
           {
             serviceId: service.serviceId,
             codeHash: service.codeHash,
-            payload: service.registrationsPayload(batch.map((w) => w.record)),
-            refineGasLimit: this.params.refineGasPerPackage,
+            payload,
+            // What refine will charge, with a margin (refine-gas.ts): the node's watchdog bounds a refine by its declared gas.
+            refineGasLimit: registrationsRefineGas({ payloadBytes: payload.length, registrations: batch.length }, this.params.refineGasPerPackage),
             accumulateGasLimit: service.registrationsGas(batch.length),
           },
         ],
