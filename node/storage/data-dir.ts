@@ -39,9 +39,10 @@ export const PID_NAME = "jamgate.pid";
 
 /**
  * A lock not refreshed for this long is taken for abandoned (proper-lockfile refreshes it every
- * half of this). Only a holder whose death its pid cannot show waits this long; a live holder whose
- * event loop is blocked this long (no synchronous stretch of the node or the gateway comes near)
- * can lose its lock to a newcomer, and then stops.
+ * half of this, on the holder's event loop). Only a successor of a holder whose death its pid
+ * cannot show waits this long. The other side: a live holder whose event loop is blocked this long
+ * can lose its lock to a newcomer, and then stops (onLost); a block import takes milliseconds
+ * (the node logs each one's `importMs`), thousands of times less.
  */
 export const LOCK_STALE_MS = 30_000;
 
