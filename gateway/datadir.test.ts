@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { freePort, runCli, type RunningCli } from "../node/testing/process.ts";
+import { freePort, runCli, runCommand, type RunningCli } from "../node/testing/process.ts";
 import { LOCK_NAME, PID_NAME } from "../node/storage/data-dir.ts";
 
 const processes: RunningCli[] = [];
@@ -87,14 +87,17 @@ describe("a jamgate start data dir", () => {
     expect(readdirSync(join(dataDir, "node")).filter((f) => f === LOCK_NAME || f === PID_NAME)).toEqual([]);
   }, 120_000);
 
-  it("is refused from the node's thread when only its node dir is taken (by a `jamgate node start` on it): the code and pid reach the exit", async () => {
+  it("is refused from the node's thread when only its node dir is held by another process: the code and the pid reach the exit", async () => {
     const dataDir = tempDir();
-    const node = runCli(["node", "start", "--data-dir", join(dataDir, "node"), "--rpc-port", String(await freePort()), "--slot-ms", "3600000"]);
-    processes.push(node);
-    await node.waitFor(/"msg":"node started"/);
+    mkdirSync(join(dataDir, "node"));
+    // Another process holding node/ (as a `jamgate node start` on it would): it takes the lock and waits.
+    const lockModule = new URL("../node/storage/data-dir.ts", import.meta.url).href;
+    const holder = runCommand(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `const { DataDirLock } = await import(${JSON.stringify(lockModule)}); DataDirLock.acquire(${JSON.stringify(join(dataDir, "node"))}); console.log("held"); setInterval(() => {}, 60_000);`]);
+    processes.push(holder);
+    await holder.waitFor(/^held$/);
     const gateway = await start(dataDir);
     expect((await gateway.exited).code).toBe(1);
-    expect(gateway.output()).toContain(`JG_ERR_DATA_DIR_LOCKED: data dir ${join(dataDir, "node")} is in use by pid ${node.child.pid}`);
+    expect(gateway.output()).toContain(`JG_ERR_DATA_DIR_LOCKED: data dir ${join(dataDir, "node")} is in use by pid ${holder.child.pid}`);
     // What it had taken before the node refused is given back: the data dir's own lock.
     expect(readdirSync(dataDir).filter((f) => f === LOCK_NAME || f === PID_NAME)).toEqual([]);
   }, 60_000);
