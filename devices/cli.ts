@@ -5,6 +5,8 @@
  */
 import { once } from "node:events";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -103,7 +105,10 @@ export function registerDeviceCommands(program: Command): void {
     .command("publish")
     .description("send readings as a device over MQTT (QoS 1, offline queue in --data-dir), optionally waiting for every receipt")
     .requiredOption("--key <file>", "device key file")
-    .requiredOption("--mqtt <url>", "the gateway's broker, mqtt://host:port")
+    .requiredOption("--mqtt <url>", "the gateway's broker: mqtt://host:port, mqtts://host:port (TLS), ws:// or wss://")
+    .option("--ca <file>", "PEM CA certificate to trust for mqtts:// and wss:// (default: the system's)")
+    .option("--client-cert <file>", "PEM client certificate, for a gateway that authenticates devices by certificate (CN = device id)")
+    .option("--client-key <file>", "PEM private key of --client-cert")
     .addOption(new Option("--readings <file>", "one JSON reading per line").conflicts("simulate"))
     .addOption(new Option("--simulate <n>", "send n envelopes of simulated meter readings instead").argParser(integerIn(1, 1_000_000)))
     .option("--data-dir <dir>", "the device's offline queue and next seq", DEFAULT_DEVICE_DATA_DIR)
@@ -121,7 +126,8 @@ export function registerDeviceCommands(program: Command): void {
     .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
     .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind)")
     .option("--household <id>", "for an energy-trading agent: the device id of its household's meter")
-    .option("--gateway <url>", "the gateway's HTTP address", DEFAULT_GATEWAY_URL)
+    .option("--gateway <url>", "the gateway's HTTP address (https:// when it serves TLS)", DEFAULT_GATEWAY_URL)
+    .option("--ca <file>", "PEM CA certificate to trust for an https:// gateway (default: the system's)")
     .option("--data-dir <dir>", "the gateway's data directory, holding operator-token", DEFAULT_GATEWAY_DATA_DIR)
     .addOption(new Option("--token <token>", "the operator token (instead of reading --data-dir)").conflicts("dataDir"))
     .option("--wait", "poll GET /v1/devices/{id} until registered or failed")
@@ -133,6 +139,9 @@ export function registerDeviceCommands(program: Command): void {
 interface PublishOptions {
   key: string;
   mqtt: string;
+  ca?: string;
+  clientCert?: string;
+  clientKey?: string;
   readings?: string;
   simulate?: number;
   dataDir: string;
@@ -145,7 +154,13 @@ interface PublishOptions {
 
 async function publish(options: PublishOptions): Promise<void> {
   if ((options.readings === undefined) === (options.simulate === undefined)) fail("JG_ERR_CLI_ARGUMENT", "give --readings <file> or --simulate <n>");
-  if (!/^mqtts?:\/\/[^/]+$/.test(options.mqtt.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port or mqtts://host:port, got ${options.mqtt}`);
+  if (!/^(mqtts?:\/\/[^/]+|wss?:\/\/[^/]+(\/.*)?)$/.test(options.mqtt.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port, mqtts://host:port, ws://host:port or wss://host:port, got ${options.mqtt}`);
+  if ((options.clientCert === undefined) !== (options.clientKey === undefined)) fail("JG_ERR_CLI_ARGUMENT", "--client-cert and --client-key go together");
+  const tls = {
+    ...(options.ca === undefined ? {} : { ca: readFileFor("--ca", options.ca) }),
+    ...(options.clientCert === undefined ? {} : { cert: readFileFor("--client-cert", options.clientCert) }),
+    ...(options.clientKey === undefined ? {} : { key: readFileFor("--client-key", options.clientKey) }),
+  };
   const key = readKey(options.key);
   const fileReadings = options.readings !== undefined ? readReadings(options.readings) : null;
   const batches = fileReadings !== null ? fileBatches(fileReadings, options.perEnvelope) : simulatedBatches(options.simulate!, options.perEnvelope, options.seed);
@@ -154,7 +169,7 @@ async function publish(options: PublishOptions): Promise<void> {
 
   let client: DeviceClient;
   try {
-    client = await DeviceClient.connect({ url: options.mqtt, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000) });
+    client = await DeviceClient.connect({ url: options.mqtt, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000), tls });
   } catch (e) {
     if (e instanceof DeviceSideError) fail(e.code, e.detail);
     throw e;
@@ -244,6 +259,7 @@ function* simulatedBatches(envelopes: number, perEnvelope: number, seed: number)
 
 interface RegisterOptions {
   key: string;
+  ca?: string;
   kind: (typeof DEVICE_KINDS)[number];
   service?: string;
   household?: string;
@@ -261,7 +277,8 @@ async function register(options: RegisterOptions): Promise<void> {
   const base = options.gateway.replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+$/.test(base)) fail("JG_ERR_CLI_ARGUMENT", `--gateway must be http(s)://host:port, got ${options.gateway}`);
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }) });
+  const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
+  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }), ca });
   if (answer.body.deviceId !== key.deviceId) fail("JG_ERR_RPC_REMOTE", `gateway answered deviceId ${String(answer.body.deviceId)}, the key's is ${key.deviceId}`);
   console.log(JSON.stringify(answer.body));
   if (!options.wait) return;
@@ -272,7 +289,7 @@ async function register(options: RegisterOptions): Promise<void> {
     if (status === "registered") return;
     if (Date.now() >= deadline) fail("JG_ERR_RPC_TIMEOUT", `device ${key.deviceId} still ${status} after ${options.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, Math.min(options.pollMs, Math.max(1, deadline - Date.now()))));
-    const polled = await gatewayRequest(`${base}/v1/devices/${key.deviceId}`, { method: "GET", headers: { authorization: headers.authorization } });
+    const polled = await gatewayRequest(`${base}/v1/devices/${key.deviceId}`, { method: "GET", headers: { authorization: headers.authorization }, ca });
     if (polled.body.status !== status) process.stderr.write(`device ${key.deviceId}: ${String(polled.body.status)}\n`);
     status = String(polled.body.status);
     if (status === "registered" || status === "failed") console.log(JSON.stringify(polled.body));
@@ -283,15 +300,41 @@ async function register(options: RegisterOptions): Promise<void> {
   }
 }
 
-/** One request to the gateway: a JSON object back on 2xx; otherwise fails with the code the gateway gave (it uses the registry) or JG_ERR_RPC_REMOTE. */
-async function gatewayRequest(url: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
-  let response: Response;
+/** A request to the gateway: its method, headers, JSON body, and the CA to trust for https:// (default: the system's). */
+interface GatewayRequest {
+  readonly method: "GET" | "POST";
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+  readonly ca?: Buffer | undefined;
+}
+
+/**
+ * One request to the gateway: a JSON object back on 2xx; otherwise fails with the code the gateway
+ * gave (it uses the registry) or JG_ERR_RPC_REMOTE. node:http(s) rather than fetch: fetch takes no
+ * CA of its own without the undici package, and a gateway with its own CA is the usual TLS setup.
+ */
+async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ status: number; body: Record<string, unknown> }> {
+  let response: { status: number; text: string };
   try {
-    response = await fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    response = await new Promise((resolve, reject) => {
+      const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: init.method, headers: init.headers, timeout: HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) }, (res) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on("data", (c: Buffer) => {
+          if (bytes < HTTP_ANSWER_BYTES_MAX) chunks.push(c);
+          bytes += c.length;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, HTTP_ANSWER_BYTES_MAX) }));
+        res.on("error", reject);
+      });
+      request.on("timeout", () => request.destroy(new Error(`no answer within ${HTTP_TIMEOUT_MS} ms`)));
+      request.on("error", reject);
+      request.end(init.body);
+    });
   } catch (e) {
-    fail("JG_ERR_RPC_CLOSED", `cannot reach the gateway at ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+    fail("JG_ERR_RPC_CLOSED", `cannot reach the gateway at ${url}: ${(e as Error).message}`);
   }
-  const text = (await response.text()).slice(0, HTTP_ANSWER_BYTES_MAX);
+  const text = response.text;
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -299,12 +342,24 @@ async function gatewayRequest(url: string, init: RequestInit): Promise<{ status:
     body = undefined;
   }
   const isObject = typeof body === "object" && body !== null && !Array.isArray(body);
-  if (!response.ok) {
-    const code = isObject && typeof (body as { code?: unknown }).code === "string" && /^JG_ERR_[A-Z0-9_]+$/.test((body as { code: string }).code) ? (body as { code: string }).code : "JG_ERR_RPC_REMOTE";
+  const ok = response.status >= 200 && response.status < 300;
+  if (!ok) {
+    const error = isObject ? (body as { error?: { code?: unknown }; code?: unknown }) : {};
+    const given = typeof error.error?.code === "string" ? error.error.code : error.code;
+    const code = typeof given === "string" && /^JG_ERR_[A-Z0-9_]+$/.test(given) ? given : "JG_ERR_RPC_REMOTE";
     fail(code, `gateway answered ${response.status} to ${init.method} ${url}: ${text.slice(0, 500)}`);
   }
   if (!isObject) fail("JG_ERR_RPC_REMOTE", `gateway answered ${response.status} with no JSON object: ${text.slice(0, 200)}`);
   return { status: response.status, body: body as Record<string, unknown> };
+}
+
+/** A file a flag names, read whole, or JG_ERR_CLI_ARGUMENT. */
+function readFileFor(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    return fail("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 function readOperatorToken(dataDir: string): string {

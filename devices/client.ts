@@ -69,6 +69,11 @@ export interface DeviceClientOptions {
   readonly queueLimits?: Partial<QueueLimits>;
   /** `connect` only: how long to wait for the first session. */
   readonly connectTimeoutMs?: number;
+  /**
+   * For mqtts:// and wss://: the CA certificate(s) to trust (PEM; default: the system's), and a
+   * client certificate and key for a gateway that authenticates devices by certificate.
+   */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 export type DeviceClientState =
@@ -124,6 +129,9 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
       connectTimeout: CONNACK_TIMEOUT_MS,
       keepalive: KEEPALIVE_SECONDS,
       resubscribe: false,
+      ...(options.tls?.ca === undefined ? {} : { ca: options.tls.ca }),
+      ...(options.tls?.cert === undefined ? {} : { cert: options.tls.cert }),
+      ...(options.tls?.key === undefined ? {} : { key: options.tls.key }),
     });
     this.mqtt.on("connect", (connack) => this.onConnect(connack.sessionPresent));
     this.mqtt.on("close", () => this.onClose());

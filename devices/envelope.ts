@@ -67,11 +67,18 @@ export interface Envelope extends EnvelopeFields {
 }
 
 /** Bad envelope bytes, as the error registry names them (node/errors.ts, docs/errors.md). */
-export type EnvelopeDecodeError =
-  | { readonly code: "JG_ERR_ENVELOPE_OVERSIZE"; readonly detail: string }
-  | { readonly code: "JG_ERR_ENVELOPE_MALFORMED"; readonly detail: string }
-  | { readonly code: "JG_ERR_ENVELOPE_VERSION"; readonly detail: string }
-  | { readonly code: "JG_ERR_ENVELOPE_KIND"; readonly detail: string };
+/** Why an envelope does not decode, and its seq whenever it could be read (a CBOR map whose `s` is a natural below 2^53), else null. */
+export type EnvelopeDecodeError = {
+  readonly code: "JG_ERR_ENVELOPE_OVERSIZE" | "JG_ERR_ENVELOPE_MALFORMED" | "JG_ERR_ENVELOPE_VERSION" | "JG_ERR_ENVELOPE_KIND";
+  readonly detail: string;
+  readonly seq: number | null;
+};
+
+/**
+ * An oversize envelope is still decoded up to this size, so its refusal can name its seq. The
+ * gateway's MQTT packet bound (gateway/packet-bounds.ts) lets at most ~1 KiB past the limit reach it.
+ */
+const OVERSIZE_DECODED_BYTES_MAX = ENVELOPE_BYTES_MAX + 4 * 1024;
 
 export type DecodeResult = { readonly ok: true; readonly envelope: Envelope } | { readonly ok: false; readonly error: EnvelopeDecodeError };
 
@@ -153,15 +160,19 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
 
 /** Decodes and shape-checks; never throws on any input. The signature is not checked here. */
 export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
-  if (bytes.length > ENVELOPE_BYTES_MAX) return bad("JG_ERR_ENVELOPE_OVERSIZE", `${bytes.length} bytes > ${ENVELOPE_BYTES_MAX}`);
+  if (bytes.length > ENVELOPE_BYTES_MAX) {
+    return refused("JG_ERR_ENVELOPE_OVERSIZE", `${bytes.length} bytes > ${ENVELOPE_BYTES_MAX}`, bytes.length <= OVERSIZE_DECODED_BYTES_MAX ? seqOf(decodedMap(bytes)) : null);
+  }
   let value: unknown;
   try {
     value = cborDecode(bytes);
   } catch (e) {
-    return bad("JG_ERR_ENVELOPE_MALFORMED", `not CBOR: ${e instanceof Error ? e.message : String(e)}`);
+    return refused("JG_ERR_ENVELOPE_MALFORMED", `not CBOR: ${e instanceof Error ? e.message : String(e)}`, null);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) return bad("JG_ERR_ENVELOPE_MALFORMED", "not a CBOR map");
-  const m = value as Record<string, unknown>;
+  if (!isMap(value)) return refused("JG_ERR_ENVELOPE_MALFORMED", "not a CBOR map", null);
+  const m = value;
+  // From here every refusal names the seq, when `s` is one.
+  const bad = (code: EnvelopeDecodeError["code"], detail: string) => refused(code, detail, seqOf(m));
   const keys = Object.keys(m).sort().join(",");
   if (keys !== "b,d,k,s,sig,t,v") return bad("JG_ERR_ENVELOPE_MALFORMED", `keys must be v,d,s,k,t,b,sig; got ${keys.slice(0, 80)}`);
   if (m.v !== ENVELOPE_VERSION) return bad("JG_ERR_ENVELOPE_VERSION", `version ${String(m.v).slice(0, 20)}, this gateway speaks ${ENVELOPE_VERSION}`);
@@ -202,8 +213,27 @@ function checkFields(f: EnvelopeFields): void {
   if (f.body.length > BODY_BYTES_MAX) throw new Error(`body of ${f.body.length} bytes > ${BODY_BYTES_MAX}`);
 }
 
-function bad(code: EnvelopeDecodeError["code"], detail: string): DecodeResult {
-  return { ok: false, error: { code, detail } as EnvelopeDecodeError };
+function refused(code: EnvelopeDecodeError["code"], detail: string, seq: number | null): DecodeResult {
+  return { ok: false, error: { code, detail, seq } };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/** The CBOR map `bytes` decodes to, or null. */
+function decodedMap(bytes: Uint8Array): Record<string, unknown> | null {
+  try {
+    const value: unknown = cborDecode(bytes);
+    return isMap(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An envelope map's seq, if its `s` is one. */
+function seqOf(m: Record<string, unknown> | null): number | null {
+  return m !== null && isSafeNatural(m.s) ? m.s : null;
 }
 
 export function toHex(bytes: Uint8Array): string {

@@ -41,12 +41,18 @@ export type Acceptance =
        * them straight into the envelope's record (one buffer per envelope, not two).
        */
       readonly signingBytes: Uint8Array | SigningBytesWriter;
+      /** The signature was verified here (it verified). */
+      readonly signatureVerified: boolean;
     }
   | { readonly ok: false; readonly code: ErrorCode; readonly detail: string; readonly seq: number | null };
 
 export interface AcceptanceOptions {
-  /** Verify the Ed25519 signature before PUBACK too (default false: refine verifies it before anything is credited). */
-  readonly verifySignature?: boolean;
+  /**
+   * Verify the Ed25519 signature before PUBACK too: always (true), never (false, the default:
+   * refine verifies it before anything is credited), or for the seqs a function picks (the gateway
+   * picks those that would move the device's window past what it knows was signed).
+   */
+  readonly verifySignature?: boolean | ((seq: number) => boolean);
 }
 
 /**
@@ -55,19 +61,20 @@ export interface AcceptanceOptions {
  */
 export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: Uint8Array, window: SeqWindow, nowMs: number, options: AcceptanceOptions = {}): Acceptance {
   const decoded = decodeEnvelope(payload);
-  if (!decoded.ok) return { ok: false, code: decoded.error.code, detail: decoded.error.detail, seq: null };
+  if (!decoded.ok) return { ok: false, code: decoded.error.code, detail: decoded.error.detail, seq: decoded.error.seq };
   const e = decoded.envelope;
   if (e.device !== device.deviceId) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope of ${e.device} sent by ${device.deviceId}`, seq: e.seq };
   if (e.kind !== topicKind) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope kind ${e.kind} published on the ${topicKind} topic`, seq: e.seq };
   if (e.timeMs > nowMs + FUTURE_TOLERANCE_MS) return { ok: false, code: "JG_ERR_ENVELOPE_FUTURE", detail: `time ${e.timeMs} is ${e.timeMs - nowMs} ms ahead`, seq: e.seq };
   let signed: Uint8Array | null = null;
-  if (options.verifySignature === true) {
+  const verify = typeof options.verifySignature === "function" ? options.verifySignature(e.seq) : options.verifySignature === true;
+  if (verify) {
     signed = signingBytes(e);
     if (!verifyEd25519(device.publicKey, signed, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
   }
   switch (judgeSeq(window, e.seq)) {
     case "new":
-      return { ok: true, envelope: e, signingBytes: signed ?? signingBytesWriter(e) };
+      return { ok: true, envelope: e, signingBytes: signed ?? signingBytesWriter(e), signatureVerified: signed !== null };
     case "replay":
       return { ok: false, code: "JG_ERR_ENVELOPE_REPLAY", detail: `seq ${e.seq} was already accepted`, seq: e.seq };
     case "too-old":

@@ -8,12 +8,18 @@
  * closes the connection (3.1.1 cannot refuse one PUBLISH [MQTT-3.3.5-2]), which is why a bad
  * envelope is accepted at the MQTT level and answered on the device's error topic instead.
  */
-import { createServer, type Server } from "node:net";
-import { type AddressInfo } from "node:net";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from "aedes";
 import aedesPersistence from "aedes-persistence";
 import { createWebSocketStream, WebSocketServer } from "ws";
+import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial } from "../node/net/servers.ts";
+import { BoundedMqttStream, type ConnectionFacts, type PacketBoundsViolation, type PacketLimits, packetLimits } from "./packet-bounds.ts";
+
+/** How long a socket refused on accept (its CONNACK written) may stay before it is destroyed. */
+const REFUSED_SOCKET_LINGER_MS = 1_000;
 
 export const brokerLimits = {
   /** Topic depth: ours are devices/{id}/up/{kind}, 4 levels; 8 refuses nonsense early (aedes default 100). */
@@ -47,28 +53,50 @@ export const brokerLimits = {
    * slow consumer.
    */
   sessionQueueMax: 1_000,
-  /** Largest WebSocket frame: an envelope is at most 64 KiB, the rest is MQTT headers. (On TCP, aedes has no packet bound: an oversize envelope is refused after parsing, by size, in authorizePublish.) */
-  maxPacketBytes: 66 * 1024,
+  /** Largest WebSocket frame, refused from its header: a PUBLISH of the largest envelope and its MQTT headers (packetLimits bounds each MQTT packet on every transport). */
+  maxPacketBytes: packetLimits.publishBytesMax + 16,
 } as const;
 
 export interface BrokerHooks {
-  preConnect(client: Client, remoteAddress: string, callback: (error: Error | null, ok: boolean) => void): void;
+  /**
+   * Called for each socket as it is accepted, before a byte is read (the connection cap and the
+   * per-address rate apply here, not after a whole CONNECT was buffered): null lets it in; a
+   * refusal is answered with a CONNACK of its return code and the socket is closed.
+   */
+  admitSocket(facts: ConnectionFacts): { readonly returnCode: number } | null;
+  /** A connection closed by the packet bounds (packet-bounds.ts). */
+  packetRefused(violation: PacketBoundsViolation, facts: ConnectionFacts): void;
+  preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, ok: boolean) => void): void;
   authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback: (error: AuthenticateError | null, ok: boolean | null) => void): void;
   authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void;
   authorizeSubscribe(client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void;
+  /** Whether a routed packet goes to one subscriber (aedes authorizeForward): the gateway withholds envelopes it refused. */
+  authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null | undefined;
 }
 
 export interface BrokerOptions {
   readonly host: string;
-  readonly mqttPort: number;
-  /** WebSocket port, or null for none. */
+  /** Plain MQTT over TCP, or null for none. */
+  readonly mqttPort: number | null;
+  /** Plain MQTT over WebSocket, or null for none. */
   readonly wsPort: number | null;
+  /** Certificate and key for the TLS listeners (and the CA of devices' client certificates); null: no TLS. */
+  readonly tls?: TlsMaterial | null;
+  /** MQTT over TLS (8883 by convention), with `tls`; null for none. */
+  readonly mqttsPort?: number | null;
+  /** MQTT over WebSocket over TLS, with `tls`; null for none. */
+  readonly wssPort?: number | null;
+  /** Sockets the WebSocket servers hold at once (their HTTP servers' maxConnections). */
+  readonly connectionsMax: number;
   /** Override of brokerLimits.drainTimeoutMs (tests). */
   readonly drainTimeoutMs?: number | undefined;
   /** Override of brokerLimits.sessionQueueMax (tests). */
   readonly sessionQueueMax?: number | undefined;
   /** Called for each message not held because its session's queue is full, with the client id. */
   readonly onSessionQueueFull?: (clientId: string) => void;
+  /** Overrides of packetLimits and serverLimits (tests). */
+  readonly packetLimits?: PacketLimits;
+  readonly serverLimits?: Partial<ServerLimits>;
 }
 
 /** The slice of aedes-persistence's interface that holds a session's outgoing messages. */
@@ -123,9 +151,18 @@ export function boundedMemoryPersistence(max: number, onFull: (clientId: string)
 
 export interface Broker {
   readonly aedes: Aedes;
-  readonly mqttPort: number;
+  readonly mqttPort: number | null;
   readonly wsPort: number | null;
+  readonly mqttsPort: number | null;
+  readonly wssPort: number | null;
+  /** Sockets accepted and not yet closed, on every listener (admitted or being refused). */
+  readonly openSockets: () => number;
   close(): Promise<void>;
+}
+
+/** CONNACK [MQTT-3.2] with `returnCode` and no session present: written to a socket refused on accept. */
+function connackBytes(returnCode: number): Buffer {
+  return Buffer.from([0x20, 0x02, 0x00, returnCode]);
 }
 
 export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): Promise<Broker> {
@@ -137,45 +174,106 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     connectTimeout: brokerLimits.connectTimeoutMs,
     keepaliveLimit: brokerLimits.keepaliveLimitS,
     persistence: boundedMemoryPersistence(options.sessionQueueMax ?? brokerLimits.sessionQueueMax, options.onSessionQueueFull ?? (() => {})),
-    preConnect: (client, _packet, callback) => hooks.preConnect(client, remoteAddressOf(client), callback),
+    preConnect: (client, packet, callback) => hooks.preConnect(client, packet, callback),
     authenticate: (client, username, password, callback) => hooks.authenticate(client, username, password, callback),
     authorizePublish: (client, packet, callback) => hooks.authorizePublish(client, packet, callback),
     authorizeSubscribe: (client, subscription, callback) => hooks.authorizeSubscribe(client, subscription, callback),
+    authorizeForward: (client, packet) => hooks.authorizeForward(client, packet),
   });
-  const tcp: Server = createServer((socket) => aedes.handle(socket));
-  let http: HttpServer | null = null;
-  let wss: WebSocketServer | null = null;
-  try {
-    await listen(tcp, options.mqttPort, options.host);
-    if (options.wsPort !== null) {
-      http = createHttpServer();
-      await listen(http, options.wsPort, options.host);
-      // Made once the port is held: a WebSocketServer re-emits its server's errors, unhandled.
-      wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes });
-      wss.on("connection", (ws, req) => aedes.handle(createWebSocketStream(ws) as never, req));
+  const limits = options.packetLimits ?? packetLimits;
+  let open = 0;
+  /** Every listener's sockets come here: admitted and bounded, or answered CONNACK and closed. */
+  const accept = (socket: Duplex, facts: ConnectionFacts, req?: IncomingMessage) => {
+    open++;
+    socket.once("close", () => open--);
+    socket.on("error", () => {});
+    const refusal = hooks.admitSocket(facts);
+    if (refusal !== null) {
+      socket.end(connackBytes(refusal.returnCode));
+      // A peer that does not close its side is not waited for.
+      setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
+      return;
     }
+    aedes.handle(new BoundedMqttStream(socket, facts, limits, hooks.packetRefused) as never, req as never);
+  };
+  const tls = options.tls ?? null;
+  const servers: (Server | HttpServer)[] = [];
+  const wsServers: WebSocketServer[] = [];
+  const listenWebSocket = async (port: number, withTls: TlsMaterial | null): Promise<HttpServer> => {
+    const http = createBoundedServer({ tls: withTls, connectionsMax: options.connectionsMax, limits: options.serverLimits });
+    servers.push(http);
+    await listen(http, port, options.host);
+    // Made once the port is held: a WebSocketServer re-emits its server's errors, unhandled.
+    const wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes, perMessageDeflate: false });
+    wsServers.push(wss);
+    wss.on("connection", (ws, req) => accept(createWebSocketStream(ws), factsOf(req.socket), req));
+    return http;
+  };
+  let tcp: Server | null = null;
+  let mqtts: Server | null = null;
+  let http: HttpServer | null = null;
+  let https: HttpServer | null = null;
+  try {
+    if (options.mqttPort !== null) {
+      const server = createServer((socket) => accept(socket, factsOf(socket)));
+      tcp = server;
+      servers.push(server);
+      await listen(server, options.mqttPort, options.host);
+    }
+    if (options.wsPort !== null) http = await listenWebSocket(options.wsPort, null);
+    if (tls !== null && options.mqttsPort != null) {
+      const server = createTlsServer(
+        { cert: tls.cert, key: tls.key, handshakeTimeout: options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
+        (socket) => accept(socket, factsOf(socket)),
+      );
+      server.on("tlsClientError", () => {});
+      mqtts = server;
+      servers.push(server);
+      await listen(server, options.mqttsPort, options.host);
+    }
+    if (tls !== null && options.wssPort != null) https = await listenWebSocket(options.wssPort, tls);
   } catch (e) {
-    tcp.close();
-    http?.close();
+    for (const server of servers) server.close();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw e;
   }
+  const portOf = (server: Server | HttpServer | null) => (server === null ? null : (server.address() as AddressInfo).port);
   return {
     aedes,
-    mqttPort: (tcp.address() as AddressInfo).port,
-    wsPort: http === null ? null : (http.address() as AddressInfo).port,
+    mqttPort: portOf(tcp),
+    wsPort: portOf(http),
+    mqttsPort: portOf(mqtts),
+    wssPort: portOf(https),
+    openSockets: () => open,
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      if (wss !== null) wss.close();
-      if (http !== null) await new Promise<void>((resolve) => http!.close(() => resolve()));
+      for (const wss of wsServers) wss.close();
+      for (const server of servers) {
+        if ("closeAllConnections" in server) server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     },
   };
 }
 
-export function remoteAddressOf(client: Client): string {
-  const conn = client.conn as unknown as { remoteAddress?: string; socket?: { remoteAddress?: string } };
-  return client.req?.socket.remoteAddress ?? conn.remoteAddress ?? conn.socket?.remoteAddress ?? "unknown";
+/**
+ * The address, and the verified client certificate's CN, of a TCP or TLS socket: a certificate
+ * counts only if the TLS listener verified it against its client CA (`authorized`).
+ */
+function factsOf(socket: Socket): ConnectionFacts {
+  const tlsSocket = socket as TLSSocket;
+  let cn: string | null = null;
+  if (tlsSocket.encrypted === true && tlsSocket.authorized) {
+    const subject = tlsSocket.getPeerCertificate().subject as Record<string, unknown> | undefined;
+    cn = typeof subject?.CN === "string" ? subject.CN : null;
+  }
+  return { remoteAddress: socket.remoteAddress ?? "unknown", clientCertificateCn: cn };
+}
+
+/** The facts of a client's connection (every connection aedes handles is a BoundedMqttStream). */
+export function connectionFactsOf(client: Client): ConnectionFacts {
+  const conn = client.conn as unknown as Partial<ConnectionFacts>;
+  return { remoteAddress: conn.remoteAddress ?? "unknown", clientCertificateCn: conn.clientCertificateCn ?? null };
 }
 
 /** Listens; rejects with the server's error (EADDRINUSE, EACCES) instead of leaving it unhandled. */

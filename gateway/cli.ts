@@ -2,9 +2,12 @@
  * `jamgate start`: the embedded node and the gateway in one process, with embedded defaults —
  * the README's main command. With `--node ws://…` the gateway drives a remote node instead.
  */
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { pino } from "pino";
 import { integerIn, runUntilSignal } from "../node/cli.ts";
+import { JamgateError } from "../node/errors.ts";
+import { loadTlsMaterial } from "../node/net/servers.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
 import { type StackWiring, startStack } from "./stack.ts";
@@ -17,15 +20,36 @@ interface StartOptions {
   dataDir: string;
   mqttPort: number;
   wsPort: number;
+  mqttsPort: number;
+  wssPort: number;
   httpPort: number;
   rpcPort: number;
   host: string;
+  rpcHost: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  plaintext: boolean;
   slotMs: number;
   chain: ChainName;
   influxUrl?: string;
   node?: string;
+  nodeTokenFile?: string;
+  nodeCa?: string;
   batchMs: number;
   nodeFirst: boolean;
+}
+
+/** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
+export const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084, http: 8080, rpc: 19800 } as const;
+
+/** A flag's file read whole, or JG_ERR_CLI_ARGUMENT naming the flag. */
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as Error).message}`);
+  }
 }
 
 export function registerStartCommand(program: Command, wiring: StackWiring): void {
@@ -33,20 +57,47 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
     .command("start")
     .description("run the embedded node and the gateway: MQTT in, JAM settlement, receipts out")
     .option("--data-dir <dir>", "node, gateway log, operator token and gateway key live here", DEFAULT_GATEWAY_DATA_DIR)
-    .option("--host <host>", "address the MQTT, HTTP and RPC servers listen on", "127.0.0.1")
-    .option("--mqtt-port <port>", "MQTT over TCP", integerIn(0, 65_535), 1883)
-    .option("--ws-port <port>", "MQTT over WebSocket", integerIn(0, 65_535), 8883)
-    .option("--http-port <port>", "HTTP API: registration, /metrics", integerIn(0, 65_535), 8080)
-    .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket", integerIn(0, 65_535), 19800)
+    .option("--host <host>", "address the MQTT and HTTP servers listen on", "127.0.0.1")
+    .option("--mqtt-port <port>", "MQTT over TCP", integerIn(0, 65_535), DEFAULT_PORTS.mqtt)
+    .option("--ws-port <port>", "MQTT over WebSocket", integerIn(0, 65_535), DEFAULT_PORTS.ws)
+    .option("--mqtts-port <port>", "MQTT over TLS (with --tls-cert and --tls-key)", integerIn(0, 65_535), DEFAULT_PORTS.mqtts)
+    .option("--wss-port <port>", "MQTT over WebSocket over TLS (with --tls-cert and --tls-key)", integerIn(0, 65_535), DEFAULT_PORTS.wss)
+    .option("--http-port <port>", "HTTP API: registration, /metrics (HTTPS with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.http)
+    .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket (wss:// with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.rpc)
+    .option("--rpc-host <host>", "address the JIP-2 RPC listens on, whatever --host says (state-changing methods take the operator token; without it only loopback may read)", "127.0.0.1")
+    .option("--tls-cert <file>", "PEM certificate (chain): serve MQTT over TLS, WebSocket over TLS, HTTPS and wss:// RPC")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .option("--tls-client-ca <file>", "PEM CA whose client certificates authenticate devices (subject CN = device id), instead of a token")
+    .option("--no-plaintext", "with TLS, do not listen for plain MQTT and WebSocket")
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(10, 3_600_000), 6000)
     .addOption(new Option("--chain <name>", "chain spec of the embedded node").choices(["tiny", "full"]).default("tiny"))
     .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
-    .option("--node <url>", "use a remote node over JIP-2 WebSocket instead of the embedded one")
+    .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")
+    .option("--node-token-file <file>", "with --node: the remote node's RPC token (its data dir's rpc-token), needed to submit work packages")
+    .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
     .option("--no-node-first", "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)")
     .action(async (options: StartOptions) => {
       const root = pino({ base: undefined });
-      const stack = await startStack({ ...options, logger: root }, wiring);
+      const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa });
+      if (!options.plaintext && tls === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--no-plaintext needs --tls-cert and --tls-key: nothing would listen for MQTT");
+      if (options.node === undefined && (options.nodeTokenFile !== undefined || options.nodeCa !== undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node-token-file and --node-ca go with --node");
+      if (options.node !== undefined && options.nodeTokenFile === undefined) {
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)");
+      }
+      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, ...rest } = options;
+      const stack = await startStack(
+        {
+          ...rest,
+          mqttPort: options.plaintext ? options.mqttPort : null,
+          wsPort: options.plaintext ? options.wsPort : null,
+          tls,
+          ...(nodeTokenFile === undefined ? {} : { nodeToken: readFlagFile("--node-token-file", nodeTokenFile).toString("utf8").trim() }),
+          ...(nodeCa === undefined ? {} : { nodeCa: readFlagFile("--node-ca", nodeCa) }),
+          logger: root,
+        },
+        wiring,
+      );
       runUntilSignal(root.child({ component: "jamgate" }), () => stack.stop());
     });
 }

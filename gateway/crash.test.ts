@@ -52,7 +52,7 @@ describe("jamgate start, killed mid-stream", () => {
     // Stream envelopes; kill the gateway after 150 PUBACKs, with more in flight.
     const total = 400;
     const acked = new Set<number>();
-    const connect = () => mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: key.deviceId, password: mqttPassword(key, Date.now() + 600_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const connect = () => mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 600_000), protocolVersion: 4, reconnectPeriod: 0 });
     const client = await connect();
     client.on("error", () => {});
     let killed = false;

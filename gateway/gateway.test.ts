@@ -172,7 +172,7 @@ describe("gateway", () => {
     const stranger = generateDeviceKey();
     const url = `mqtt://127.0.0.1:${h.gateway.mqttPort}`;
     const attempt = (username: string, password: string) =>
-      mqtt.connectAsync(url, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 }).then(
+      mqtt.connectAsync(url, { clientId: username === "operator" ? "operator-test" : username, username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 }).then(
         async (c) => {
           await c.endAsync(true);
           return "connected";
@@ -203,7 +203,7 @@ describe("gateway", () => {
   it("speaks MQTT over WebSocket too", async () => {
     const h = await harness();
     const key = await h.register();
-    const client = await mqtt.connectAsync(`ws://127.0.0.1:${h.gateway.wsPort}`, { username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${h.gateway.wsPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
     try {
       const receipts: number[] = [];
       client.on("message", (_topic, payload) => receipts.push(payload.length));
@@ -222,7 +222,7 @@ describe("gateway", () => {
     const outcomes: string[] = [];
     for (let i = 0; i < 8; i++) {
       outcomes.push(
-        await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 }).then(
+        await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 }).then(
           async (c) => {
             await c.endAsync(true);
             return "ok";

@@ -3,9 +3,9 @@
  * settlement on the node, receipts, the HTTP API (registration, metrics) and InfluxDB. It talks
  * to the node only through the JIP-2-shaped NodeApi, in-process or over WebSocket.
  */
-import { timingSafeEqual } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
-import type { AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
+import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
 import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
 import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
 import { downTopic, encodeDeviceError, encodeReceipts, parseUpTopic } from "../devices/messages.ts";
@@ -14,7 +14,7 @@ import type { ChainParams } from "../node/chain/params.ts";
 import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../node/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
-import { type Broker, type BrokerHooks, remoteAddressOf, startBroker } from "./broker.ts";
+import { type Broker, type BrokerHooks, connectionFactsOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";
 import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -23,7 +23,9 @@ import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
-import { acceptSeq, type SeqWindow } from "./window.ts";
+import { acceptSeq, SEQ_WINDOW, type SeqWindow } from "./window.ts";
+import type { ServerLimits, TlsMaterial } from "../node/net/servers.ts";
+import type { PacketLimits } from "./packet-bounds.ts";
 
 /**
  * Receipt and error messages handed to the broker and not yet written to their device's socket:
@@ -47,9 +49,9 @@ export interface GatewayLimits {
 }
 
 export const gatewayLimits: GatewayLimits = {
-  /** Connected MQTT clients: the target is 10,000 idle devices; twice that before CONNACK 3. */
+  /** MQTT sockets open at once, on every listener, counted as they are accepted: the target is 10,000 idle devices; twice that before CONNACK 3. */
   connectionsMax: 20_000,
-  /** CONNECTs per second per IP address (burst 200): a whole site behind one NAT may reconnect at once. */
+  /** Sockets accepted per second per IP address (burst 200), counted before a byte is read: a whole site behind one NAT may reconnect at once. */
   connectsPerIp: { perSecond: 50, burst: 200 },
   /** CONNECTs per second per device id (burst 5): a device reconnecting in a loop is slowed, not served. */
   connectsPerDevice: { perSecond: 1, burst: 5 },
@@ -65,14 +67,22 @@ export interface GatewayOptions {
   /** Services by device kind they own, and all of them by id. */
   readonly services: readonly IngestService[];
   readonly host?: string;
-  readonly mqttPort?: number;
+  /** Plain MQTT over TCP; null for none. */
+  readonly mqttPort?: number | null;
+  /** Plain MQTT over WebSocket; null (the default) for none. */
   readonly wsPort?: number | null;
+  /** Certificate and key of the TLS listeners (and the CA of devices' client certificates). */
+  readonly tls?: TlsMaterial | null;
+  /** MQTT over TLS, with `tls`; null (the default) for none. */
+  readonly mqttsPort?: number | null;
+  /** MQTT over WebSocket over TLS, with `tls`; null (the default) for none. */
+  readonly wssPort?: number | null;
   readonly batchDeadlineMs?: number;
   /** Settlement's packing rule (settlement.ts SettlementDeps.packing): "aligned" by default. */
   readonly packing?: "aligned" | "deadline";
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */
-  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number; readonly sessionQueueMax?: number };
+  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number; readonly sessionQueueMax?: number; readonly packets?: PacketLimits; readonly servers?: Partial<ServerLimits> };
   /**
    * Verify each envelope's Ed25519 signature before its PUBACK too. Default false: the service's
    * refine verifies every signature before anything is credited, on the node's cores, and refuses
@@ -84,6 +94,9 @@ export interface GatewayOptions {
 }
 
 type Session = { readonly role: "operator" } | { readonly role: "device"; readonly device: RegistryEntry };
+
+/** The operator's own client ids: "operator", or "operator-" and a label (one per tool, so two never take each other's session). */
+const OPERATOR_CLIENT_ID = /^operator(-[A-Za-z0-9_.-]{1,64})?$/;
 
 class CodedMqttError extends Error {
   constructor(
@@ -104,6 +117,14 @@ export class Gateway {
   private readonly sessions = new WeakMap<Client, Session>();
   /** Seq windows of devices that published since start (bounded by the registry: only registered devices publish). */
   private readonly windows = new Map<string, SeqWindow>();
+  /**
+   * Per device that published since start: the highest seq known to carry the device's own
+   * signature — verified before PUBACK, or receipted (refine verified it) — or, at first sight,
+   * the highest seq in its logged window. An envelope more than SEQ_WINDOW past it is verified
+   * before PUBACK, so a stolen token alone cannot move the device's window (docs/protocol.md,
+   * "A leaked token"); below it, envelopes are PUBACKed unverified as before. Bounded as `windows`.
+   */
+  private readonly signedHighest = new Map<string, number>();
   private readonly perIp: RateLimiter;
   private readonly perDevice: RateLimiter;
   private readonly connectionsMax: number;
@@ -153,6 +174,14 @@ export class Gateway {
     return this.broker?.wsPort ?? null;
   }
 
+  get mqttsPort(): number | null {
+    return this.broker?.mqttsPort ?? null;
+  }
+
+  get wssPort(): number | null {
+    return this.broker?.wssPort ?? null;
+  }
+
   /** Coded errors counted since start, by code. */
   errorStats(): Readonly<Record<string, number>> {
     return Object.fromEntries(this.errorCounts);
@@ -165,8 +194,14 @@ export class Gateway {
     this.settlement.start();
     this.broker = await startBroker(this.hooks(), {
       host: this.options.host ?? "127.0.0.1",
-      mqttPort: this.options.mqttPort ?? 1883,
+      mqttPort: this.options.mqttPort === undefined ? 1883 : this.options.mqttPort,
       wsPort: this.options.wsPort ?? null,
+      tls: this.options.tls ?? null,
+      mqttsPort: this.options.mqttsPort ?? null,
+      wssPort: this.options.wssPort ?? null,
+      connectionsMax: this.connectionsMax,
+      ...(this.options.limits?.packets === undefined ? {} : { packetLimits: this.options.limits.packets }),
+      ...(this.options.limits?.servers === undefined ? {} : { serverLimits: this.options.limits.servers }),
       drainTimeoutMs: this.options.limits?.drainTimeoutMs,
       sessionQueueMax: this.options.limits?.sessionQueueMax,
       onSessionQueueFull: () => this.count("JG_ERR_MQTT_SESSION_QUEUE"),
@@ -190,15 +225,31 @@ export class Gateway {
     this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
   }
 
+  /** What each client's CONNECT said that the authenticate hook needs (aedes gives it the username and password only). */
+  private readonly connects = new WeakMap<Client, { readonly clientId: string; readonly clean: boolean; readonly hasWill: boolean }>();
+  /** Payloads of envelopes refused while still routable: aedes routes every PUBACKed publish, and these are forwarded to no subscriber. */
+  private readonly refusedPayloads = new WeakSet<object>();
+
   private hooks(): BrokerHooks {
     return {
-      // Floods are refused in authenticate, the first hook whose refusal can carry a CONNACK
-      // return code (3, server unavailable); a refusal in preConnect would just close the socket.
-      preConnect: (_client, _remoteAddress, callback) => callback(null, true),
+      admitSocket: (facts) => {
+        const refusal = this.admitSocket(facts.remoteAddress);
+        if (refusal === null) return null;
+        this.count(refusal.code);
+        this.metrics.connectsRefused.inc({ code: refusal.code });
+        return { returnCode: refusal.returnCode ?? 3 };
+      },
+      packetRefused: (violation, facts) => {
+        this.count("JG_ERR_MQTT_PACKET");
+        this.metrics.connectsRefused.inc({ code: "JG_ERR_MQTT_PACKET" });
+        this.options.logger?.warn({ remoteAddress: facts.remoteAddress, ...violation }, "MQTT connection closed: a packet past its bound");
+      },
+      preConnect: (client, packet, callback) => {
+        this.connects.set(client, { clientId: packet.clientId ?? "", clean: packet.clean !== false, hasWill: packet.will !== undefined && packet.will !== null });
+        callback(null, true);
+      },
       authenticate: (client, username, password, callback) => {
-        void this.admit(client)
-          .then(() => this.authenticate(client, username, password))
-          .then(
+        void this.authenticate(client, username, password).then(
           (session) => {
             this.sessions.set(client, session);
             callback(null, true);
@@ -235,29 +286,45 @@ export class Gateway {
         this.count("JG_ERR_MQTT_TOPIC");
         callback(null, null);
       },
+      authorizeForward: (_client, packet: AedesPublishPacket) => (this.refusedPayloads.has(packet.payload as object) ? null : packet),
     };
   }
 
-  /** Connection limit and per-address rate, before any signature is checked. */
-  private async admit(client: Client): Promise<void> {
-    if ((this.broker?.aedes.connectedClients ?? 0) >= this.connectionsMax) throw new CodedMqttError("JG_ERR_MQTT_CONNECTIONS", `${this.connectionsMax} clients are connected`, 3);
-    const address = remoteAddressOf(client);
-    if (!this.perIp.take(address)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `too many connects from ${address}`, 3);
+  /** The connection cap and the per-address rate, for a socket just accepted: null lets it in. */
+  private admitSocket(remoteAddress: string): CodedMqttError | null {
+    const open = this.broker?.openSockets() ?? 0;
+    // `open` counts the socket being judged.
+    if (open > this.connectionsMax) return new CodedMqttError("JG_ERR_MQTT_CONNECTIONS", `${this.connectionsMax} connections are open`, 3);
+    if (!this.perIp.take(remoteAddress)) return new CodedMqttError("JG_ERR_MQTT_RATE", `too many connects from ${remoteAddress}`, 3);
+    return null;
   }
 
-  private async authenticate(_client: Client, username: string | undefined, password: Buffer | undefined): Promise<Session> {
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Session> {
+    const connect = this.connects.get(client);
+    // A will would be published on the client's behalf after it is gone, unsigned by anything it sends then.
+    if (connect?.hasWill === true) throw new CodedMqttError("JG_ERR_MQTT_WILL", "wills are not taken", 5);
+    const clientId = connect?.clientId ?? client.id;
+    // An empty client id with a clean session is the server's to assign [MQTT-3.1.3-6]: the device id, or the operator's own form.
+    const assign = clientId === "" && connect?.clean === true;
     const secret = password?.toString("utf8") ?? "";
     if (username === "operator") {
+      if (!assign && !OPERATOR_CLIENT_ID.test(clientId)) throw new CodedMqttError("JG_ERR_MQTT_CLIENT_ID", `the operator connects as "operator" or "operator-<label>", not ${JSON.stringify(clientId.slice(0, 80))}`, 2);
       const expected = Buffer.from(this.options.operatorToken);
       const given = Buffer.from(secret);
-      if (given.length === expected.length && timingSafeEqual(given, expected)) return { role: "operator" };
-      throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
+      if (!(given.length === expected.length && timingSafeEqual(given, expected))) throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
+      if (assign) client.id = `operator-${randomUUID()}`;
+      return { role: "operator" };
     }
     const deviceId = username === undefined ? null : tryAsDeviceId(username);
     if (deviceId === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "username is not a device id", 4);
+    // The client id names the session: bound to the identity, one device can neither take over nor wipe another's.
+    if (!assign && clientId !== deviceId) throw new CodedMqttError("JG_ERR_MQTT_CLIENT_ID", `device ${deviceId} must connect with its device id as client id, not ${JSON.stringify(clientId.slice(0, 80))}`, 2);
     if (!this.perDevice.take(deviceId)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `device ${deviceId} reconnects too often`, 3);
     const device = await this.registry.lookup(deviceId);
     if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
+    if (assign) client.id = deviceId;
+    // A client certificate the TLS listener verified against its client CA, naming this device, stands for the token.
+    if (connectionFactsOf(client).clientCertificateCn === deviceId) return { role: "device", device };
     const token = parseMqttPassword(deviceId, secret);
     const now = this.now();
     if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
@@ -269,19 +336,25 @@ export class Gateway {
   /** The authorizePublish hook: resolves to PUBACK (after the durable write), rejects to disconnect. */
   private async onPublish(client: Client | null, packet: PublishPacket): Promise<void> {
     const session = client === null ? undefined : this.sessions.get(client);
+    // A will is refused at CONNECT (JG_ERR_MQTT_WILL); one left from before, or any publish without a session, closes the connection.
     if (session === undefined) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", "publish without a session (will messages are not allowed)");
     if (session.role === "operator") throw new CodedMqttError("JG_ERR_MQTT_TOPIC", "the operator credential is read-only");
     const device = session.device;
     const topic = parseUpTopic(packet.topic);
     if (topic === null || topic.deviceId !== device.deviceId) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
     const payload = packet.payload as Buffer;
-    if (payload.length > ENVELOPE_BYTES_MAX) return this.refuse(device.deviceId, null, "JG_ERR_ENVELOPE_OVERSIZE", `${payload.length} bytes > ${ENVELOPE_BYTES_MAX}`);
     const window = this.windowOf(device.deviceId);
-    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature: this.options.verifySignaturesBeforePuback === true });
-    if (!verdict.ok) return this.refuse(device.deviceId, verdict.seq, verdict.code, verdict.detail);
+    const signed = this.signedHighest.get(device.deviceId) ?? window.highest;
+    const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + Number(SEQ_WINDOW);
+    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature });
+    if (!verdict.ok) return this.refuse(packet, device.deviceId, verdict.seq, verdict.code, verdict.detail);
+    // Nothing a device sends is retained: a retained message would be handed to every later subscriber, unbounded.
+    if (packet.retain) return this.refuse(packet, device.deviceId, verdict.envelope.seq, "JG_ERR_MQTT_RETAIN", "retained messages are not taken on device topics");
     const e = verdict.envelope;
     // Moved before the write, so a second copy arriving meanwhile is a replay.
     this.windows.set(device.deviceId, acceptSeq(window, e.seq));
+    if (verdict.signatureVerified) this.signedHighest.set(device.deviceId, Math.max(signed, e.seq));
+    else if (!this.signedHighest.has(device.deviceId)) this.signedHighest.set(device.deviceId, signed);
     let entry;
     try {
       // The device settles on the service it registered with (the registry knows which).
@@ -317,7 +390,10 @@ export class Gateway {
   }
 
   /** A refused envelope: told on the device's error topic, counted, and PUBACKed (so it is not resent). */
-  private refuse(deviceId: string, seq: number | null, code: ErrorCode, detail: string): void {
+  private refuse(packet: PublishPacket, deviceId: string, seq: number | null, code: ErrorCode, detail: string): void {
+    // PUBACKed, the publish is still routed and may be retained by aedes: neither for a refused one.
+    packet.retain = false;
+    this.refusedPayloads.add(packet.payload as object);
     this.count(code);
     this.metrics.rejected.inc({ code });
     this.publishDown(deviceId, "errors", encodeDeviceError({ seq, code, detail }));
@@ -351,6 +427,9 @@ export class Gateway {
 
   private tell(notice: DeviceNotice): void {
     if (notice.kind === "receipt") {
+      // Settled: refine verified these signatures.
+      const highest = notice.seqs.at(-1) ?? -1; // ascending
+      if (highest > (this.signedHighest.get(notice.deviceId) ?? -1)) this.signedHighest.set(notice.deviceId, highest);
       this.publishDown(notice.deviceId, "receipts", encodeReceipts({ seqs: notice.seqs, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
     } else {
       this.count(notice.code);

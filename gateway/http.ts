@@ -5,6 +5,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { createBoundedServer, type ServerLimits, type TlsMaterial } from "../node/net/servers.ts";
 import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
 import { errorRegistry, type ErrorCode } from "../node/errors.ts";
 import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
@@ -13,12 +14,18 @@ import { RegistrationError, type Registrations } from "./registration.ts";
 
 /** Largest request body: a registration is ~100 bytes of JSON. */
 const BODY_BYTES_MAX = 16 * 1024;
+/** Sockets the HTTP API holds at once (operators, scrapers, dashboards); past it new ones are closed on accept. */
+export const HTTP_CONNECTIONS_MAX = 1_024;
 
 export interface HttpDeps {
   readonly operatorToken: string;
   readonly registrations: Registrations;
   readonly metrics: GatewayMetrics;
   readonly count: (code: ErrorCode) => void;
+  /** Serve HTTPS with this certificate; null or absent: HTTP. */
+  readonly tls?: TlsMaterial | null;
+  /** Overrides of serverLimits (tests). */
+  readonly limits?: Partial<ServerLimits>;
 }
 
 function fail(reply: FastifyReply, deps: HttpDeps, code: ErrorCode, detail?: string) {
@@ -27,7 +34,12 @@ function fail(reply: FastifyReply, deps: HttpDeps, code: ErrorCode, detail?: str
 }
 
 export function buildHttp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: BODY_BYTES_MAX, logger: false });
+  const app = Fastify({
+    bodyLimit: BODY_BYTES_MAX,
+    logger: false,
+    // The server is made with serverLimits (header, request, idle and connection bounds) and TLS.
+    serverFactory: (handler) => createBoundedServer({ tls: deps.tls ?? null, connectionsMax: HTTP_CONNECTIONS_MAX, listener: handler, ...(deps.limits === undefined ? {} : { limits: deps.limits }) }),
+  });
   app.setErrorHandler((raw, _request, reply) => {
     const error = raw as { validation?: unknown; statusCode?: number; message: string };
     if (error.validation !== undefined || error.statusCode === 400 || error.statusCode === 415) return fail(reply, deps, "JG_ERR_HTTP_BODY", error.message);

@@ -27,7 +27,8 @@ beforeAll(async () => {
       throw new Error(`${tool} is missing: run the tests with \`npm test\`, which installs Debian's mosquitto-clients`);
     }
   }
-  h = await startHarness();
+  // Slots of 1 s: a receipt comes at least a slot after the PUBACK, while mosquitto_pub has left the session.
+  h = await startHarness({ slotMs: 1000 });
 }, 30_000);
 afterAll(async () => {
   await h.stop();
@@ -45,18 +46,21 @@ describe("mosquitto clients against the embedded broker", () => {
     const password = token.trim();
     const port = String(h.gateway.mqttPort);
 
-    // A persistent session (-c) subscribes and waits for its SUBACK (-E): from then on the broker
-    // holds the receipt for it, however long the rest takes (a fixed wait for mosquitto_sub to
-    // subscribe lost the receipt on a busy machine).
-    const subscriber = ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-i", `${key.deviceId}-sub`, "-c", "-t", `devices/${key.deviceId}/down/receipts`];
+    // A device has one session, named by its device id (its client id), so the two tools take turns
+    // in it. mosquitto_sub subscribes in the persistent session (-c) and waits for its SUBACK (-E):
+    // from then on the broker holds the receipt for the session, however long the rest takes.
+    const session = ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-i", key.deviceId, "-c"];
+    const subscriber = [...session, "-t", `devices/${key.deviceId}/down/receipts`];
     await run("mosquitto_sub", [...subscriber, "-E"], { timeout: 20_000 });
-    // The session back, mosquitto_sub waits for one receipt (binary payload to a file via -N; one message then exit).
+    // mosquitto_pub publishes in the same session (-c keeps it and its subscription) and leaves at its
+    // PUBACK, a slot (1 s here) before a receipt can exist.
+    await run("mosquitto_pub", [...session, "-t", `devices/${key.deviceId}/up/meter.reading`, "-f", join(dir, "env.cbor")], { timeout: 20_000 });
+    // The session back, mosquitto_sub gets the receipt it held (binary payload via -N; one message then exit).
     const sub = spawn("mosquitto_sub", [...subscriber, "-C", "1", "-N", "-W", "30"]);
     const received: Buffer[] = [];
     sub.stdout.on("data", (chunk: Buffer) => received.push(chunk));
     let subErr = "";
     sub.stderr.on("data", (chunk: Buffer) => (subErr += chunk.toString()));
-    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", password, "-t", `devices/${key.deviceId}/up/meter.reading`, "-f", join(dir, "env.cbor")], { timeout: 20_000 });
     const code = await new Promise<number | null>((resolve) => sub.on("exit", resolve));
     expect(code, subErr).toBe(0);
     const receipts = decodeReceipts(new Uint8Array(Buffer.concat(received)));
@@ -68,7 +72,7 @@ describe("mosquitto clients against the embedded broker", () => {
     const key = await h.register(generateDeviceKey());
     let failure = "";
     try {
-      await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(h.gateway.mqttPort), "-V", "mqttv311", "-q", "1", "-u", key.deviceId, "-P", "v1.1.x", "-t", `devices/${key.deviceId}/up/meter.reading`, "-m", "x"], { timeout: 20_000 });
+      await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(h.gateway.mqttPort), "-V", "mqttv311", "-q", "1", "-i", key.deviceId, "-u", key.deviceId, "-P", "v1.1.x", "-t", `devices/${key.deviceId}/up/meter.reading`, "-m", "x"], { timeout: 20_000 });
     } catch (e) {
       failure = String((e as { stderr?: string }).stderr ?? e);
     }

@@ -11,6 +11,7 @@ import { chainParams, type ChainName } from "../node/chain/params.ts";
 import { toHex } from "../node/codec/jam.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { JamgateError } from "../node/errors.ts";
+import { isLoopback, type TlsMaterial } from "../node/net/servers.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { DataDirLock, makePrivateDir } from "../node/storage/data-dir.ts";
 import { NodeThread } from "../node/thread/host.ts";
@@ -33,12 +34,28 @@ export interface StackWiring {
 
 export interface StackOptions {
   readonly dataDir: string;
+  /** Address the MQTT and HTTP servers listen on. */
   readonly host: string;
-  readonly mqttPort: number;
-  readonly wsPort: number;
+  /** Plain MQTT over TCP; null: none (with TLS, `--no-plaintext`). */
+  readonly mqttPort: number | null;
+  /** Plain MQTT over WebSocket; null: none. */
+  readonly wsPort: number | null;
   readonly httpPort: number;
   /** The embedded node's JIP-2 port; null: no RPC server. */
   readonly rpcPort: number | null;
+  /** Address the RPC server listens on: its own, loopback unless asked, whatever `host` is. */
+  readonly rpcHost?: string;
+  /**
+   * Certificate and key: with them MQTT over TLS (`mqttsPort`) and WebSocket over TLS (`wssPort`)
+   * listen, and the HTTP API and the RPC serve HTTPS and wss:// on their ports.
+   */
+  readonly tls?: TlsMaterial | null;
+  readonly mqttsPort?: number | null;
+  readonly wssPort?: number | null;
+  /** A remote node's RPC token (its data dir's `rpc-token`), with `node`: needed to submit. */
+  readonly nodeToken?: string;
+  /** CA certificate(s) to trust for a `wss://` remote node. */
+  readonly nodeCa?: Buffer;
   readonly slotMs: number;
   readonly chain: ChainName;
   readonly batchMs: number;
@@ -62,7 +79,10 @@ export interface Stack {
   readonly registrations: Registrations;
   readonly services: readonly IngestService[];
   readonly operatorToken: string;
+  /** The first of mqtt:// and mqtts:// that listens. */
   readonly mqttUrl: string;
+  /** MQTT over TLS, when it listens. */
+  readonly mqttsUrl: string | null;
   readonly httpUrl: string;
   readonly rpcUrl: string | null;
   stop(): Promise<void>;
@@ -76,13 +96,15 @@ function portError(e: unknown, options: StackOptions): unknown {
   const { code, port, message } = e as { code?: unknown; port?: unknown; message?: unknown };
   if (code !== "EADDRINUSE" && code !== "EACCES") return e;
   const text = String(message);
-  const flags: [string, number | null][] = [
+  const flags: [string, number | null | undefined][] = [
     ["--mqtt-port", options.mqttPort],
     ["--ws-port", options.wsPort],
     ["--http-port", options.httpPort],
     ["--rpc-port", options.rpcPort],
+    ["--mqtts-port", options.tls == null ? null : options.mqttsPort],
+    ["--wss-port", options.tls == null ? null : options.wssPort],
   ];
-  const flag = flags.find(([, p]) => p !== null && p !== 0 && (p === port || text.endsWith(`:${p}`)))?.[0] ?? "a port";
+  const flag = flags.find(([, p]) => p != null && p !== 0 && (p === port || text.endsWith(`:${p}`)))?.[0] ?? "a port";
   return new JamgateError("JG_ERR_PORT_IN_USE", `${flag}: ${text}`);
 }
 
@@ -112,7 +134,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   let api: NodeApi;
   let node: NodeThread | null = null;
   if (options.node !== undefined) {
-    const client = await RpcClient.connect(options.node);
+    const client = await RpcClient.connect(options.node, { ...(options.nodeToken === undefined ? {} : { token: options.nodeToken }), ...(options.nodeCa === undefined ? {} : { ca: options.nodeCa }) });
     api = client;
     cleanup.push(async () => client.close());
     log.info({ node: options.node, gatewayKey: toHex(gatewayKey.publicKey) }, "using a remote node: its services must authorize this gateway key");
@@ -125,7 +147,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         services: wiring.genesis(gatewayKey, { dataDir: options.dataDir, slotMs: options.slotMs }),
         daRetentionSlots: DEFAULT_RETENTION_SLOTS,
         daMaxBytes: DEFAULT_DA_MAX_BYTES,
-        ...(options.rpcPort === null ? {} : { rpc: { port: options.rpcPort, host: options.host } }),
+        // State-changing RPC methods take the operator token; reads stay open on loopback only.
+        ...(options.rpcPort === null ? {} : { rpc: { port: options.rpcPort, host: options.rpcHost ?? "127.0.0.1", token: operatorToken, tls: options.tls ?? null } }),
       },
       {
         logger: root.child({ component: "node" }),
@@ -162,6 +185,9 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     host: options.host,
     mqttPort: options.mqttPort,
     wsPort: options.wsPort,
+    tls: options.tls ?? null,
+    mqttsPort: options.tls == null ? null : (options.mqttsPort ?? null),
+    wssPort: options.tls == null ? null : (options.wssPort ?? null),
     batchDeadlineMs: options.batchMs,
     influx,
     logger: root.child({ component: "gateway" }),
@@ -169,13 +195,18 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   cleanup.push(() => gateway.stop());
   await gateway.start();
   const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor);
-  const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {} });
+  const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {}, tls: options.tls ?? null });
   cleanup.push(() => http.close());
   await http.listen({ port: options.httpPort, host: options.host });
   const httpPort = (http.server.address() as { port: number }).port;
-  const mqttUrl = `mqtt://${options.host}:${gateway.mqttPort}`;
-  const httpUrl = `http://${options.host}:${httpPort}`;
-  const rpcUrl = node?.rpcPort != null ? `ws://${options.host}:${node.rpcPort}` : (options.node ?? null);
+  const tls = options.tls != null;
+  const mqttsUrl = gateway.mqttsPort === null ? null : `mqtts://${options.host}:${gateway.mqttsPort}`;
+  const mqttUrl = options.mqttPort !== null ? `mqtt://${options.host}:${gateway.mqttPort}` : (mqttsUrl ?? "");
+  const httpUrl = `${tls ? "https" : "http"}://${options.host}:${httpPort}`;
+  const rpcUrl = node?.rpcPort != null ? `${tls ? "wss" : "ws"}://${options.rpcHost ?? "127.0.0.1"}:${node.rpcPort}` : (options.node ?? null);
+  if (!isLoopback(options.host) && (options.mqttPort !== null || options.wsPort !== null)) {
+    log.warn({ host: options.host }, tls ? "plain MQTT and WebSocket listen beside TLS on a non-loopback address: a device that uses them sends its token in clear (--no-plaintext turns them off)" : "MQTT and HTTP listen on a non-loopback address without TLS: device and operator tokens travel in clear (--tls-cert, --tls-key)");
+  }
   // Last, so the threads the gateway and HTTP server started are among those lowered.
   if (options.nodeFirst === true && node !== null) {
     const { lowered, nice } = lowerOtherThreads(node.threadIds);
@@ -183,7 +214,17 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     else log.info({ threads: lowered, nice, nodeThreads: node.threadIds.length }, "the gateway's threads run behind the node's");
   }
   log.info(
-    { dataDir: options.dataDir, mqtt: mqttUrl, ws: `ws://${options.host}:${gateway.wsPort}`, http: httpUrl, rpc: rpcUrl, services: services.map((s) => `${s.name}:${s.serviceId}`), operatorToken: join(options.dataDir, "operator-token") },
+    {
+      dataDir: options.dataDir,
+      mqtt: options.mqttPort === null ? null : `mqtt://${options.host}:${gateway.mqttPort}`,
+      mqtts: mqttsUrl,
+      ws: gateway.wsPort === null ? null : `ws://${options.host}:${gateway.wsPort}`,
+      wss: gateway.wssPort === null ? null : `wss://${options.host}:${gateway.wssPort}`,
+      http: httpUrl,
+      rpc: rpcUrl,
+      services: services.map((s) => `${s.name}:${s.serviceId}`),
+      operatorToken: join(options.dataDir, "operator-token"),
+    },
     "jamgate started",
   );
   return {
@@ -194,6 +235,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     services,
     operatorToken,
     mqttUrl,
+    mqttsUrl,
     httpUrl,
     rpcUrl,
     async stop() {

@@ -2,14 +2,20 @@
  * `jamgate node …`: run the embedded node, or replay its chain. The genesis services are given
  * by the caller (scripts/cli.ts), so node/ stays free of any particular service.
  */
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { toHex } from "./codec/jam.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
+import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { JamgateError } from "./errors.ts";
+import { loadTlsMaterial } from "./net/servers.ts";
+import { makePrivateDir } from "./storage/data-dir.ts";
+import { secretFile } from "./storage/secret-file.ts";
 import { JamNode } from "./node.ts";
 import { startRpcServer } from "./rpc/server.ts";
 import { Store } from "./storage/store.ts";
@@ -33,6 +39,9 @@ interface StartOptions {
   dataDir: string;
   rpcPort: number;
   rpcHost: string;
+  authorize: string[];
+  tlsCert?: string;
+  tlsKey?: string;
   slotMs: number;
   chain: ChainName;
   refineTimeoutMs: number;
@@ -82,10 +91,10 @@ export interface EmbeddingDataDirs {
  * does not exist or holds no chain is refused (JG_ERR_NO_CHAIN) before anything is opened, so
  * nothing is made there: JamNode.open would make the dir and write a genesis into it.
  */
-async function replayTarget(dataDir: string | undefined, services: () => GenesisService[], embedding: EmbeddingDataDirs): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
+async function replayTarget(dataDir: string | undefined, services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[], embedding: EmbeddingDataDirs): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
   const dir = dataDir ?? (existsSync(embedding.defaultDataDir) ? embedding.defaultDataDir : DEFAULT_DATA_DIR);
   const embedded = existsSync(dir) ? embedding.chainOf(dir) : null;
-  const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: services() } : { dataDir: dir, ...embedded };
+  const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: nodeStartGenesis(dir, services) } : { dataDir: dir, ...embedded };
   if ((await Store.genesisAt(target.nodeDir)) === null) {
     const searched = dataDir === undefined ? ` (without --data-dir: the first of ${embedding.defaultDataDir} and ${DEFAULT_DATA_DIR} that exists)` : "";
     throw new JamgateError(
@@ -96,21 +105,90 @@ async function replayTarget(dataDir: string | undefined, services: () => Genesis
   return target;
 }
 
-export function registerNodeCommands(program: Command, services: () => GenesisService[], embedding: EmbeddingDataDirs): void {
+/**
+ * The genesis `node start` made in `dataDir`, from the keys it recorded; [] when the dir holds no
+ * record (nor a chain, which replay then says), so nothing is read from a dir that is not a node's.
+ */
+function nodeStartGenesis(dataDir: string, services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[]): GenesisService[] {
+  const keys = existsSync(dataDir) ? recordedAuthorizedKeys(dataDir) : null;
+  return keys === null ? [] : services(keys);
+}
+
+/** The file in a `node start` data dir naming the keys its genesis authorized, one hex public key a line: written at the chain's first start, read by later starts and by replay. */
+export const AUTHORIZED_KEYS_FILE = "authorized-keys";
+/** The node's RPC token in its data dir (0600): state-changing JIP-2 methods need it. */
+export const RPC_TOKEN_FILE = "rpc-token";
+
+/**
+ * A key given to `--authorize`: 64 hex digits of an Ed25519 public key, or a path to a gateway key
+ * file (its 32-byte seed in hex, as `jamgate start` keeps it in `gateway-key`) or to a data dir
+ * holding one; the public key is derived from it.
+ */
+export function authorizedKeyOf(value: string): Uint8Array {
+  const text = value.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return fromHexKey(text);
+  let path = text;
+  if (existsSync(path) && statSync(path).isDirectory()) path = join(path, "gateway-key");
+  if (!existsSync(path)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--authorize ${value}: neither a hex public key (64 digits) nor a gateway key file or a data dir holding one`);
+  const seed = readFileSync(path, "utf8").trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(seed)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--authorize ${value}: ${path} does not hold a 32-byte key seed in hex`);
+  return keyPairFromSeed(fromHexKey(seed)).publicKey;
+}
+
+function fromHexKey(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, "hex"));
+}
+
+/** The keys recorded in a node data dir's AUTHORIZED_KEYS_FILE, or null without one. */
+export function recordedAuthorizedKeys(dataDir: string): Uint8Array[] | null {
+  const path = join(dataDir, AUTHORIZED_KEYS_FILE);
+  if (!existsSync(path)) return null;
+  const lines = readFileSync(path, "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  if (lines.length === 0 || !lines.every((l) => /^[0-9a-f]{64}$/.test(l))) throw new JamgateError("JG_ERR_GENESIS", `${path} is damaged: it should hold one hex public key a line`);
+  return lines.map(fromHexKey);
+}
+
+/**
+ * The keys the genesis of the chain in `dataDir` authorizes: those recorded there, or for a new
+ * chain the ones given (then recorded, so the genesis is the same at every start and for replay).
+ * Given keys that differ from the recorded ones would be another genesis: JG_ERR_GENESIS.
+ */
+function authorizedKeysFor(dataDir: string, given: readonly string[]): Uint8Array[] {
+  const recorded = recordedAuthorizedKeys(dataDir);
+  const keys = given.map(authorizedKeyOf);
+  if (recorded !== null) {
+    const same = keys.length === 0 || (keys.length === recorded.length && keys.every((k, i) => toHex(k) === toHex(recorded[i]!)));
+    if (!same) throw new JamgateError("JG_ERR_GENESIS", `the chain in ${dataDir} authorized ${recorded.map(toHex).join(", ")} at genesis; --authorize cannot change that (use another --data-dir for another genesis)`);
+    return recorded;
+  }
+  if (keys.length === 0) {
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `a new chain needs --authorize <key>: the public key of the gateway that will submit to it (jamgate start logs it as gatewayKey), or the path of its data dir`);
+  }
+  makePrivateDir(dataDir);
+  writeFileSync(join(dataDir, AUTHORIZED_KEYS_FILE), `${keys.map(toHex).join("\n")}\n`, { mode: 0o600, flag: "wx" });
+  return keys;
+}
+
+export function registerNodeCommands(program: Command, services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[], embedding: EmbeddingDataDirs): void {
   const node = program.command("node").description("the embedded JAM node");
   node
     .command("start")
     .description("run the node: author a block every slot and serve JIP-2 JSON-RPC over WebSocket")
     .option("--data-dir <dir>", "where blocks and state are kept (LMDB)", DEFAULT_DATA_DIR)
     .option("--rpc-port <port>", "JIP-2 WebSocket port (0 picks a free one)", integerIn(0, 65_535), DEFAULT_RPC_PORT)
-    .option("--rpc-host <host>", "address the RPC server listens on", "127.0.0.1")
+    .option("--rpc-host <host>", "address the RPC server listens on (without the RPC token, only loopback clients may read)", "127.0.0.1")
+    .option("--authorize <key>", "a key that may submit work packages, for a new chain: hex public key, or a gateway key file or data dir (repeat for more)", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option("--tls-cert <file>", "PEM certificate (chain): serve the RPC as wss://")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--slot-ms <ms>", "slot period P in milliseconds", integerIn(10, 3_600_000), DEFAULT_SLOT_MS)
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
-    .option("--refine-timeout-ms <ms>", "watchdog: wall-clock limit of one package's refine", integerIn(10, 600_000), 10_000)
+    .option("--refine-timeout-ms <ms>", "cap on one refine task's wall-clock time from submission; below it each task stops at the bound its declared gas allows (500 ms + 10 ns per gas)", integerIn(10, 600_000), 10_000)
     .option("--da-retention-slots <slots>", "slots the validators keep a package's erasure-coded chunks", integerIn(16, 10_000_000), DEFAULT_RETENTION_SLOTS)
     .option("--da-max-bytes <bytes>", "bound on stored chunk bytes; the oldest packages are pruned past it", integerIn(1024 ** 2, Number.MAX_SAFE_INTEGER), DEFAULT_DA_MAX_BYTES)
     .action(async (options: StartOptions) => {
       const log = pino({ base: { component: "node" } });
+      const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
+      const authorizedKeys = authorizedKeysFor(options.dataDir, options.authorize);
       const jamNode = await JamNode.open({
         dataDir: options.dataDir,
         chain: options.chain,
@@ -118,12 +196,26 @@ export function registerNodeCommands(program: Command, services: () => GenesisSe
         refineTimeoutMs: options.refineTimeoutMs,
         daRetentionSlots: options.daRetentionSlots,
         daMaxBytes: options.daMaxBytes,
-        services: services(),
+        services: services(authorizedKeys),
         logger: log,
       });
-      const rpc = await startRpcServer(jamNode, { port: options.rpcPort, host: options.rpcHost, log });
+      // Made once the node holds its data dir's lock.
+      const token = secretFile(join(options.dataDir, RPC_TOKEN_FILE), () => `${randomBytes(32).toString("hex")}\n`);
+      const rpc = await startRpcServer(jamNode, { port: options.rpcPort, host: options.rpcHost, log, token, tls });
       const best = await jamNode.bestBlock();
-      log.info({ dataDir: options.dataDir, chain: options.chain, slotMs: options.slotMs, rpc: `ws://${options.rpcHost}:${rpc.port}`, bestSlot: best.slot, bestHash: toHex(best.headerHash) }, "node started");
+      log.info(
+        {
+          dataDir: options.dataDir,
+          chain: options.chain,
+          slotMs: options.slotMs,
+          rpc: `${tls === null ? "ws" : "wss"}://${options.rpcHost}:${rpc.port}`,
+          rpcToken: join(options.dataDir, RPC_TOKEN_FILE),
+          authorizedKeys: authorizedKeys.map(toHex),
+          bestSlot: best.slot,
+          bestHash: toHex(best.headerHash),
+        },
+        "node started",
+      );
       jamNode.start();
       runUntilSignal(log, async () => {
         await rpc.close();

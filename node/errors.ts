@@ -9,7 +9,7 @@
  * asks servers not to invent codes, so bad input is JSON-RPC -32602 "invalid params" or JIP-2's
  * 0 "other", and the JG code travels in `error.data.code`).
  */
-export type MqttReply = "none" | "error topic" | "CONNACK 3" | "CONNACK 4" | "CONNACK 5" | "disconnect";
+export type MqttReply = "none" | "error topic" | "CONNACK 2" | "CONNACK 3" | "CONNACK 4" | "CONNACK 5" | "disconnect";
 
 export const errorRegistry = {
   JG_ERR_PACKAGE_MALFORMED: { message: "work package does not decode as a GP-encoded WorkPackage", httpStatus: 400, rpcCode: -32602, mqtt: "none" },
@@ -49,6 +49,7 @@ export const errorRegistry = {
   JG_ERR_RPC_OVERSIZE: { message: "RPC message exceeds the frame limit; the server closes the connection (WebSocket 1009)", httpStatus: 413, rpcCode: -32600, mqtt: "none" },
   JG_ERR_RPC_INTERNAL: { message: "the node failed to answer (a bug, logged by the node)", httpStatus: 500, rpcCode: -32603, mqtt: "none" },
   JG_ERR_RPC_LIMIT: { message: "a per-connection RPC limit was reached (subscriptions)", httpStatus: 429, rpcCode: 0, mqtt: "none" },
+  JG_ERR_RPC_UNAUTHORIZED: { message: "a state-changing RPC method without the node's RPC token, a wrong token, or no token from a non-loopback address (the last two refused at the WebSocket handshake with HTTP 401)", httpStatus: 401, rpcCode: 0, mqtt: "none" },
   JG_ERR_RPC_TIMEOUT: { message: "no answer in time from the node or the gateway (client side)", httpStatus: 504, rpcCode: 0, mqtt: "none" },
   JG_ERR_RPC_CLOSED: { message: "the connection to the node or the gateway is closed or could not be opened (client side)", httpStatus: 503, rpcCode: 0, mqtt: "none" },
   JG_ERR_RPC_REMOTE: { message: "the node or the gateway answered with something this client cannot read", httpStatus: 502, rpcCode: 0, mqtt: "none" },
@@ -73,14 +74,18 @@ export const errorRegistry = {
   JG_ERR_ENERGY_CLOCK: { message: "the work item was built for another market clock than the service's (gateway misconfigured)", httpStatus: 500, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_ENERGY_HOUSEHOLD: { message: "an agent's household is not a registered meter", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_ENERGY_FULL: { message: "the energy market has as many households as it can clear", httpStatus: 503, rpcCode: 0, mqtt: "none" },
-  JG_ERR_SCENARIO_INVALID: { message: "the simulation scenario file does not validate", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_ENERGY_POWER: { message: "a meter's energy between two readings (import plus export) is more than the service's meter power bound delivers in the time between them; nothing of it is credited and the last settled reading stands", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
+  JG_ERR_SCENARIO_INVALID: { message: "the simulation scenario file does not validate", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_MQTT_AUTH: { message: "MQTT username is not a device id, or the password is not a valid, unexpired token of its key", httpStatus: 401, rpcCode: 0, mqtt: "CONNACK 4" },
   JG_ERR_MQTT_TOPIC: { message: "publish or subscribe outside the client's own topics", httpStatus: 403, rpcCode: 0, mqtt: "disconnect" },
   JG_ERR_MQTT_RATE: { message: "too many connection attempts from this device or address; back off", httpStatus: 429, rpcCode: 0, mqtt: "CONNACK 3" },
   JG_ERR_MQTT_CONNECTIONS: { message: "the broker is at its connection limit", httpStatus: 503, rpcCode: 0, mqtt: "CONNACK 3" },
   JG_ERR_MQTT_SLOW_CONSUMER: { message: "a subscriber fell too far behind and was disconnected", httpStatus: 503, rpcCode: 0, mqtt: "disconnect" },
   JG_ERR_MQTT_SESSION_QUEUE: { message: "a persistent session already holds as many undelivered messages as it may (brokerLimits.sessionQueueMax); this one is not held for it (a receipt stays on the ledger)", httpStatus: 503, rpcCode: 0, mqtt: "none" },
+  JG_ERR_MQTT_PACKET: { message: "an MQTT packet's fixed header declares more bytes than its type may hold (CONNECT 4 KiB, PUBLISH the envelope limit + 1 KiB, others 4 KiB), or the first packet is not a CONNECT; the connection is closed before the body is read", httpStatus: 413, rpcCode: 0, mqtt: "disconnect" },
+  JG_ERR_MQTT_CLIENT_ID: { message: "MQTT client id is not the device id of the username (devices), nor operator or operator-<label> (the operator)", httpStatus: 400, rpcCode: 0, mqtt: "CONNACK 2" },
+  JG_ERR_MQTT_WILL: { message: "CONNECT carries a will message; jamgate takes none (a will would publish on the client's behalf after it is gone)", httpStatus: 400, rpcCode: 0, mqtt: "CONNACK 5" },
+  JG_ERR_MQTT_RETAIN: { message: "PUBLISH with the retain flag on a device topic: nothing is retained, logged or settled", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_OPERATOR_TOKEN: { message: "missing or wrong operator token", httpStatus: 401, rpcCode: 0, mqtt: "CONNACK 4" },
   JG_ERR_HTTP_BODY: { message: "request body is not what the endpoint takes", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_SETTLEMENT_FAILED: { message: "the work package holding the envelope failed; the gateway retries it, this says it is not settled yet", httpStatus: 502, rpcCode: 0, mqtt: "error topic" },

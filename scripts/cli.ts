@@ -15,7 +15,7 @@ import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } f
 
 /** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
 export const builtinWiring: StackWiring = {
-  genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices(gatewayKey.publicKey, marketOfDataDir(dataDir, slotMs)),
+  genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices([gatewayKey.publicKey], marketOfDataDir(dataDir, slotMs)),
   async services(api) {
     const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
     return energy === null ? [telemetryService(TELEMETRY_SERVICE.id)] : [telemetryService(TELEMETRY_SERVICE.id), energy];
@@ -39,7 +39,7 @@ export function chainOfStartDataDir(dataDir: string): { nodeDir: string; service
 export function program(): Command {
   const cli = new Command("jamgate").description("DePIN/IoT ingestion gateway that settles on an embedded JAM node").version("0.1.0");
   registerStartCommand(cli, builtinWiring);
-  registerNodeCommands(cli, () => builtinServices(), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
+  registerNodeCommands(cli, (authorizedKeys) => builtinServices(authorizedKeys), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
   registerDeviceCommands(cli);
   registerSimCommands(cli);
   return cli;

@@ -1,23 +1,14 @@
 /**
- * The built-in genesis of `jamgate node start`: the counter test service (id 1), authorized for
- * the devnet submitter key. That key is derived from a public seed, like the validators' dev
- * keys: anyone can sign with it, which is what a local devnet wants and a real network must not.
+ * The built-in genesis of `jamgate start` and `jamgate node start`: the telemetry and the
+ * energy-trading service, authorized for the keys their operator names (the gateway's key, kept
+ * in its data dir). No key derived from a public seed and no test service is in it: anyone
+ * reaching the node could submit with such a key. Tests build their own genesis
+ * (node/testing/fixtures.ts; services/counter is the node's test service).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { nativeCodeHash, type GenesisService } from "../node/chain/genesis.ts";
+import type { GenesisService } from "../node/chain/genesis.ts";
 import { ALWAYS_ACCUMULATE_GAS, CONFIG_KEY, decodeMarketConfig, encodeMarketConfig, type MarketConfig } from "../services/energy-trading/types.ts";
-import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
-import { hash } from "../node/crypto/hash.ts";
-
-export const DEV_SUBMITTER_KEY = keyPairFromSeed(hash(new TextEncoder().encode("jamgate-dev-submitter")));
-
-export const COUNTER_SERVICE = {
-  id: 1,
-  name: "counter",
-  codeHash: nativeCodeHash("counter"),
-  moduleUrl: new URL("../services/counter/service.ts", import.meta.url).href,
-};
 
 export const TELEMETRY_SERVICE = {
   id: 2,
@@ -32,22 +23,21 @@ export const ENERGY_SERVICE = {
 };
 
 /**
- * Genesis of `jamgate node start` and `jamgate start`: the counter, the telemetry and the
- * energy-trading service. `gatewayKey` is the key the gateway submits envelopes and registrations
- * with; `node start` alone authorizes the dev submitter key instead. The energy service runs the
- * market `market` (its clock, mode and grid prices; `jamgate start` keeps one per data dir), and
- * without one it takes registrations but trades nothing.
+ * Genesis of `jamgate start` and `jamgate node start`: the telemetry and the energy-trading
+ * service, each authorized for `authorizedKeys` (the keys that may submit work packages for them:
+ * the gateway's). The energy service runs the market `market` (its clock, mode and grid prices;
+ * `jamgate start` keeps one per data dir), and without one it takes registrations but trades nothing.
  */
-export function builtinServices(gatewayKey: Uint8Array = DEV_SUBMITTER_KEY.publicKey, market: MarketConfig | null = null): GenesisService[] {
+export function builtinServices(authorizedKeys: readonly Uint8Array[], market: MarketConfig | null = null): GenesisService[] {
+  if (authorizedKeys.length === 0) throw new Error("a genesis needs at least one key authorized to submit work packages");
   return [
-    { id: COUNTER_SERVICE.id, name: COUNTER_SERVICE.name, moduleUrl: COUNTER_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [DEV_SUBMITTER_KEY.publicKey] },
-    { id: TELEMETRY_SERVICE.id, name: TELEMETRY_SERVICE.name, moduleUrl: TELEMETRY_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [gatewayKey] },
+    { id: TELEMETRY_SERVICE.id, name: TELEMETRY_SERVICE.name, moduleUrl: TELEMETRY_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [...authorizedKeys] },
     {
       id: ENERGY_SERVICE.id,
       name: ENERGY_SERVICE.name,
       moduleUrl: ENERGY_SERVICE.moduleUrl,
       balance: 1_000_000_000n,
-      authorizedKeys: [gatewayKey],
+      authorizedKeys: [...authorizedKeys],
       alwaysAccumulateGas: ALWAYS_ACCUMULATE_GAS,
       storage: market === null ? [] : [{ key: CONFIG_KEY, value: encodeMarketConfig(market) }],
     },
@@ -82,7 +72,7 @@ export function marketOfDataDir(dataDir: string, slotMs: number, nowMs: number =
   const path = join(dataDir, "market.json");
   if (!existsSync(path)) {
     const market = defaultMarket(nowMs, slotMs);
-    writeFileSync(path, `${JSON.stringify({ ...market, startMs: market.startMs.toString() }, null, 2)}\n`, { flag: "wx" });
+    writeFileSync(path, `${JSON.stringify({ ...market, startMs: market.startMs.toString() }, null, 2)}\n`, { flag: "wx", mode: 0o600 });
   }
   const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   const market = { ...raw, startMs: BigInt(String(raw.startMs)) } as MarketConfig;

@@ -133,7 +133,7 @@ async function connectRaw(dev: Device, port: number, keepaliveS: number, topic: 
       host: "127.0.0.1",
       port,
       localAddress: dev.d.sourceIp,
-      clientId: `bench-${dev.d.index}`,
+      clientId: dev.d.deviceId, // the gateway takes a device only under its own id
       username: dev.d.deviceId,
       password: benchToken(dev.d, Date.now() + 3_600_000),
       keepaliveS,
@@ -160,7 +160,7 @@ async function connectRaw(dev: Device, port: number, keepaliveS: number, topic: 
 function connectMqttJs(dev: Device, port: number, keepaliveS: number, topic: string): Promise<string | null> {
   return new Promise((resolve) => {
     const client = new MqttClient(() => createConnection({ host: "127.0.0.1", port, localAddress: dev.d.sourceIp }), {
-      clientId: `bench-${dev.d.index}`,
+      clientId: dev.d.deviceId, // the gateway takes a device only under its own id
       username: dev.d.deviceId,
       password: benchToken(dev.d, Date.now() + 3_600_000),
       protocolVersion: 4,

@@ -40,10 +40,10 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
   const node = await NodeThread.open({
     dataDir: join(dataDir, "node"),
     slotMs: options.slotMs ?? 100,
-    services: builtinServices(gatewayKey.publicKey),
-    ...(options.overRpc ? { rpc: { port: 0, host: "127.0.0.1" } } : {}),
+    services: builtinServices([gatewayKey.publicKey]),
+    ...(options.overRpc ? { rpc: { port: 0, host: "127.0.0.1", token: OPERATOR_TOKEN } } : {}),
   });
-  const api: NodeApi = node.rpcPort === null ? node : await RpcClient.connect(`ws://127.0.0.1:${node.rpcPort}`);
+  const api: NodeApi = node.rpcPort === null ? node : await RpcClient.connect(`ws://127.0.0.1:${node.rpcPort}`, { token: OPERATOR_TOKEN });
   const telemetry = telemetryService(TELEMETRY_SERVICE.id);
   const gateway = new Gateway({
     dataDir,
@@ -101,7 +101,7 @@ export interface TestDevice {
 }
 
 export async function connectDevice(port: number, key: DeviceKey, password = mqttPassword(key, Date.now() + 60_000)): Promise<TestDevice> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: key.deviceId, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: key.deviceId, username: key.deviceId, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
   const receipts: Receipt[] = [];
   const receiptMessages: number[] = [];
   const errors: DeviceError[] = [];

@@ -117,9 +117,9 @@ describe("availability", () => {
 
   it("gives a package back byte for byte over the JIP-2 WebSocket after two thirds of its chunks are deleted", async () => {
     const node = await started();
-    const rpc = await startRpcServer(node, { port: 0 });
+    const rpc = await startRpcServer(node, { port: 0, token: "availability-test" });
     cleanups.push(() => rpc.close());
-    const client = await RpcClient.connect(`ws://127.0.0.1:${rpc.port}`);
+    const client = await RpcClient.connect(`ws://127.0.0.1:${rpc.port}`, { token: "availability-test" });
     cleanups.push(() => client.close());
     // 300 KB of device data: the bundle spans hundreds of erasure pieces.
     const data = new Uint8Array(300_000).map((_, i) => (i * 31) % 251);

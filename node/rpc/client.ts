@@ -54,6 +54,10 @@ const CLOSE_MESSAGE_TOO_BIG = 1009;
 export interface RpcClientOptions {
   /** Limit for connecting and for each call's answer. */
   readonly timeoutMs?: number;
+  /** The node's RPC token, sent as `Authorization: Bearer` in the handshake: needed to submit packages, chunks and assurances. */
+  readonly token?: string;
+  /** PEM CA certificate(s) to trust for a wss:// node with a certificate of its own (default: the system's CAs). */
+  readonly ca?: Buffer;
   /** Told of JIP-2 "error" subscription updates and of updates that do not decode. */
   readonly onSubscriptionError?: (method: string, message: string) => void;
 }
@@ -111,10 +115,17 @@ export class RpcClient implements NodeApi {
 
   static async connect(url: string, options: RpcClientOptions = {}): Promise<RpcClient> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      handshakeTimeout: timeoutMs,
+      perMessageDeflate: false,
+      ...(options.token === undefined ? {} : { headers: { authorization: `Bearer ${options.token}` } }),
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    });
     try {
       await once(ws, "open");
     } catch (e) {
+      // ws reports a refused handshake as "Unexpected server response: <status>".
+      if (/response: 401\b/.test(errorMessage(e))) throw new JamgateError("JG_ERR_RPC_UNAUTHORIZED", `${url} refused the connection: ${options.token === undefined ? "it needs the node's RPC token" : "wrong RPC token"}`);
       throw new JamgateError("JG_ERR_RPC_CLOSED", `cannot connect to ${url}: ${errorMessage(e)}`);
     }
     return new RpcClient(ws, timeoutMs, options.onSubscriptionError ?? (() => {}));

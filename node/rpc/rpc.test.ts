@@ -6,7 +6,7 @@ import { hash } from "../crypto/hash.ts";
 import { errorRegistry, JamgateError } from "../errors.ts";
 import { RpcClient } from "./client.ts";
 import { FakeNode } from "./fake-node.ts";
-import { MAX_CONNECTIONS, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, type RpcServer, startRpcServer } from "./server.ts";
+import { handshakeVerdict, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, MAX_READ_ONLY_CONNECTIONS, READ_ONLY_MAX_PAYLOAD_BYTES, type RpcServer, startRpcServer } from "./server.ts";
 import { fromBase64, toBase64, UNCODED_REMOTE_ERROR } from "./wire.ts";
 
 type Json = Record<string, any>;
@@ -29,8 +29,9 @@ class RawSocket {
     ws.on("error", () => {});
   }
 
-  static async open(port: number): Promise<RawSocket> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+  /** Presents the test token unless `token` is null (a read-only connection). */
+  static async open(port: number, token: string | null = TOKEN): Promise<RawSocket> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
     await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
     return new RawSocket(ws);
   }
@@ -86,6 +87,9 @@ function expectCodedError(response: Json, jgCode: keyof typeof errorRegistry, me
   if (mentions !== undefined) expect(response.error.message).toContain(mentions);
 }
 
+/** The RPC token the test servers take. */
+const TOKEN = "rpc-test-token";
+
 let node: FakeNode;
 let server: RpcServer;
 let client: RpcClient;
@@ -95,8 +99,8 @@ beforeEach(async () => {
   node = new FakeNode();
   log.warn.mockReset();
   log.error.mockReset();
-  server = await startRpcServer(node, { port: 0, log });
-  client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { timeoutMs: 5000 });
+  server = await startRpcServer(node, { port: 0, log, token: TOKEN });
+  client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { timeoutMs: 5000, token: TOKEN });
 });
 
 afterEach(async () => {
@@ -264,7 +268,7 @@ describe("subscriptions", () => {
     await server.close();
     expect(node.activeSubscriptions).toBe(0);
     await expect(client.bestBlock()).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED" });
-    server = await startRpcServer(node, { port: 0 }); // for afterEach
+    server = await startRpcServer(node, { port: 0, token: TOKEN }); // for afterEach
   });
 });
 
@@ -441,19 +445,19 @@ describe("errors", () => {
 describe("bounds", () => {
   it("an oversize frame closes that connection with 1009; the server keeps serving", async () => {
     await server.close();
-    server = await startRpcServer(node, { port: 0, maxPayloadBytes: 1024, log });
+    server = await startRpcServer(node, { port: 0, maxPayloadBytes: 1024, log, token: TOKEN });
     const raw = await RawSocket.open(server.port);
     raw.ws.send("x".repeat(2048));
     expect(await raw.closed()).toBe(1009);
     expect(server.stats.errors.JG_ERR_RPC_OVERSIZE).toBe(1);
     expect(log.warn).toHaveBeenCalled();
 
-    const small = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+    const small = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN });
     await expect(small.submitWorkPackage(0, new Uint8Array(4096), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_OVERSIZE" });
     await expect(small.bestBlock()).rejects.toMatchObject({ code: "JG_ERR_RPC_OVERSIZE" });
     await small.close();
 
-    const again = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+    const again = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN });
     expect(await again.bestBlock()).toEqual(node.best);
     await again.close();
   });
@@ -484,17 +488,110 @@ describe("bounds", () => {
     raw.close();
   });
 
-  it("connections past MAX_CONNECTIONS are refused", async () => {
-    const sockets = await Promise.all(Array.from({ length: MAX_CONNECTIONS - 1 }, () => RawSocket.open(server.port))); // + the client's
-    await expect(RpcClient.connect(`ws://127.0.0.1:${server.port}`)).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED", message: expect.stringContaining("503") });
+  it("read-only connections are bounded apart: past MAX_READ_ONLY_CONNECTIONS they are refused (503), and a client with the token still connects", async () => {
+    const sockets = await Promise.all(Array.from({ length: MAX_READ_ONLY_CONNECTIONS }, () => RawSocket.open(server.port, null)));
+    await expect(RawSocket.open(server.port, null)).rejects.toThrow(/503/);
     expect(server.stats.rejectedConnections).toBe(1);
+    // 128 idle read-only sockets used to be able to take all 256: the token's room is its own.
+    const writer = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN });
+    expect(await writer.bestBlock()).toEqual(node.best);
+    await writer.close();
     sockets[0]?.close();
     await sockets[0]?.closed();
-    let extra: RpcClient | undefined;
-    for (let i = 0; i < 50 && extra === undefined; i++) extra = await RpcClient.connect(`ws://127.0.0.1:${server.port}`).catch(() => undefined);
-    expect(await extra?.bestBlock()).toEqual(node.best);
-    await extra?.close();
+    let extra: RawSocket | undefined;
+    for (let i = 0; i < 50 && extra === undefined; i++) extra = await RawSocket.open(server.port, null).catch(() => undefined);
+    expect((await extra!.request("bestBlock")).result).toMatchObject({ slot: node.best.slot });
+    extra?.close();
     for (const s of sockets) s.close();
+  });
+
+  it("a read-only connection's frame is refused from its header (1009), before its payload arrives; one with the token may send W_B-sized frames", async () => {
+    const raw = await RawSocket.open(server.port, null);
+    // A masked text frame declaring 19 MiB (64-bit length), and no payload: only the header is sent.
+    const header = Buffer.alloc(14);
+    header[0] = 0x81;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(19n * 1024n * 1024n, 2);
+    (raw.ws as unknown as { _socket: import("node:net").Socket })._socket.write(header);
+    expect(await raw.closed()).toBe(1009);
+    expect(server.stats.errors.JG_ERR_RPC_OVERSIZE).toBe(1);
+    const writer = await RawSocket.open(server.port);
+    const pad = "x".repeat(READ_ONLY_MAX_PAYLOAD_BYTES * 2);
+    writer.ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "bestBlock", pad }));
+    expect((await writer.response(1)).result).toMatchObject({ slot: node.best.slot });
+    writer.close();
+  });
+});
+
+describe("access", () => {
+  it("without the token a loopback client may read but not change state: JG_ERR_RPC_UNAUTHORIZED, and nothing reaches the node", async () => {
+    const reader = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+    expect(await reader.bestBlock()).toEqual(node.best);
+    await expect(reader.submitWorkPackage(0, bytes(1, 2, 3), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await expect(reader.submitChunk(new Uint8Array(32), 0, bytes(1), { segmentsRoot: new Uint8Array(32), path: [] })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await expect(reader.submitAssurance(bytes(6))).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    expect(node.submitted).toHaveLength(0);
+    expect(server.stats.errors.JG_ERR_RPC_UNAUTHORIZED).toBe(3);
+    await reader.close();
+    // The same call with the token goes through.
+    await client.submitWorkPackage(0, bytes(1, 2, 3), []);
+    expect(node.submitted).toHaveLength(1);
+  });
+
+  it("refuses a wrong token at the handshake (401), and never logs a token", async () => {
+    await expect(RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: "rpc-test-tokeN" })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await expect(RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: "" })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    expect(server.stats.unauthorizedHandshakes).toBe(2);
+    const logged = JSON.stringify([...log.warn.mock.calls, ...log.error.mock.calls]);
+    expect(logged).toContain("wrong token");
+    expect(logged).not.toContain("rpc-test-tok");
+  });
+
+  it("a server without a token takes no state change from anyone", async () => {
+    await server.close();
+    server = await startRpcServer(node, { port: 0 });
+    await expect(RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    const reader = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+    await expect(reader.submitWorkPackage(0, bytes(1), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await reader.close();
+  });
+
+  it("decides a handshake by token and address: loopback reads without one, elsewhere the token is needed", () => {
+    const expected = "secret";
+    expect(handshakeVerdict(null, expected, "127.0.0.1")).toBe("read");
+    expect(handshakeVerdict(null, expected, "::1")).toBe("read");
+    expect(handshakeVerdict(null, expected, "::ffff:127.0.0.5")).toBe("read");
+    expect(handshakeVerdict(null, expected, "192.168.1.20")).toBe("unauthorized");
+    expect(handshakeVerdict(null, expected, "::ffff:10.0.0.1")).toBe("unauthorized");
+    expect(handshakeVerdict("secret", expected, "192.168.1.20")).toBe("write");
+    expect(handshakeVerdict("secreT", expected, "127.0.0.1")).toBe("unauthorized");
+    expect(handshakeVerdict("secret", null, "127.0.0.1")).toBe("unauthorized");
+    expect(handshakeVerdict(null, null, "127.0.0.1")).toBe("read");
+  });
+});
+
+describe("idle connections", () => {
+  it("closes a WebSocket with no subscription that sends nothing, keeps one that holds a subscription, and closes a socket that never upgrades", async () => {
+    await client.close();
+    await server.close();
+    server = await startRpcServer(node, { port: 0, log, token: TOKEN, limits: { idleConnectionMs: 100, webSocketPingIntervalMs: 50, headersTimeoutMs: 200, connectionsCheckingIntervalMs: 50, idleSocketTimeoutMs: 400 } });
+    client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN });
+    const watcher = await RawSocket.open(server.port, null);
+    await watcher.request("subscribeBestBlock", []);
+    const idle = await RawSocket.open(server.port, null);
+    expect(await idle.closed()).toBe(1000);
+    expect(server.stats.idleClosed).toBeGreaterThanOrEqual(1);
+    // The subscriber outlived the idle one by several sweeps and still gets answers.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(watcher.closeCode).toBeNull();
+    expect((await watcher.request("parameters")).result).toBeDefined();
+    watcher.close();
+    // A TCP connection that never sends a request head is closed too.
+    const { connect } = await import("node:net");
+    const tcp = connect(server.port, "127.0.0.1");
+    tcp.on("error", () => {});
+    tcp.resume(); // a paused socket would never see the server's FIN
+    await new Promise<void>((resolve) => tcp.once("close", () => resolve()));
   });
 });
 
@@ -509,7 +606,7 @@ describe("RpcClient", () => {
   });
 
   it("times a call out", async () => {
-    const impatient = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { timeoutMs: 50 });
+    const impatient = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { timeoutMs: 50, token: TOKEN });
     const release = node.hold();
     await expect(impatient.bestBlock()).rejects.toMatchObject({ code: "JG_ERR_RPC_TIMEOUT", message: expect.stringContaining("50 ms") });
     release();
@@ -547,7 +644,7 @@ describe("RpcClient", () => {
 
   it("reports JIP-2 subscription errors to onSubscriptionError", async () => {
     const errors: string[] = [];
-    const watcher = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { onSubscriptionError: (method, message) => errors.push(`${method}: ${message}`) });
+    const watcher = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN, onSubscriptionError: (method, message) => errors.push(`${method}: ${message}`) });
     const packageHash = hash(bytes(3));
     await watcher.subscribeWorkPackageStatus(packageHash, () => {});
     node.failNext = new Error("no best block");
@@ -561,6 +658,6 @@ describe("RpcClient", () => {
     const port = server.port;
     await server.close();
     await expect(RpcClient.connect(`ws://127.0.0.1:${port}`, { timeoutMs: 1000 })).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED" });
-    server = await startRpcServer(node, { port: 0 });
+    server = await startRpcServer(node, { port: 0, token: TOKEN });
   });
 });

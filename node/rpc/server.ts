@@ -9,11 +9,14 @@
  * and that keeps the per-connection bounds below simple. Frames over maxPayloadBytes are refused by
  * ws closing the connection with 1009 (no request id can be read from a frame that is not read).
  */
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { NodeApi, Unsubscribe } from "../api.ts";
 import { type ErrorCode, JamgateError } from "../errors.ts";
+import { createBoundedServer, isLoopback, type ServerLimits, serverLimits, type TlsMaterial } from "../net/servers.ts";
 import {
   asArray,
   asBlob,
@@ -37,8 +40,24 @@ import {
 export const DEFAULT_RPC_PORT = 19800;
 /** W_B = 13,791,360 bytes (a package with its extrinsics) is 18,388,480 base64 characters; 20 MiB adds room for the JSON. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 20 * 1024 * 1024;
-/** Each connection holds a socket, buffers and subscriptions; a node's local clients need far fewer. */
+/** Each connection holds a socket, buffers and subscriptions; a node's local clients need far fewer. Sockets past it are closed on accept. */
 export const MAX_CONNECTIONS = 256;
+/**
+ * WebSockets without the RPC token (read-only, from loopback only) held at once: half of
+ * MAX_CONNECTIONS, so idle read-only sockets can never take the room of a client that has the
+ * token (the gateway): 256 idle WebSockets used to lock every other client out.
+ */
+export const MAX_READ_ONLY_CONNECTIONS = 128;
+/** Sockets from one non-loopback address at once, upgraded or not: one remote host cannot take every connection. */
+export const MAX_CONNECTIONS_PER_REMOTE_ADDRESS = 16;
+/**
+ * Largest frame a connection without the token may send: read requests are a few hundred bytes.
+ * ws refuses a frame whose header declares more before reading its payload, so a half-sent frame
+ * holds at most this much (ten half-sent 19 MiB frames used to hold 186 MiB).
+ */
+export const READ_ONLY_MAX_PAYLOAD_BYTES = 64 * 1024;
+/** A WebSocket that holds no subscription and has sent no frame for 60 s is closed: it costs a socket and does nothing. */
+export const IDLE_CONNECTION_MS = 60_000;
 /** Each subscription holds a NodeApi callback; one client must not register them without bound. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
 /** Requests in flight per connection; past it the server stops reading that socket, so TCP pushes back. */
@@ -61,8 +80,20 @@ const silent: RpcLogger = { warn() {}, error() {} };
 export interface RpcServerOptions {
   readonly port?: number;
   readonly host?: string;
+  /** Frame limit of connections that presented the token (W_B packages); read-only ones have READ_ONLY_MAX_PAYLOAD_BYTES. */
   readonly maxPayloadBytes?: number;
   readonly log?: RpcLogger;
+  /**
+   * The credential of state-changing methods (submitWorkPackage, submitChunk, submitAssurance): a
+   * client presents it as `Authorization: Bearer <token>` in its WebSocket handshake. Without it a
+   * client may only read, and only from loopback; a wrong one is refused at the handshake (401).
+   * Compared in constant time, never logged. Null or absent: nobody may change state.
+   */
+  readonly token?: string | null;
+  /** Serve wss:// with this certificate; null or absent: ws://. */
+  readonly tls?: TlsMaterial | null;
+  /** Overrides of serverLimits and of this server's own bounds (tests use small ones). */
+  readonly limits?: Partial<ServerLimits> & { readonly idleConnectionMs?: number; readonly readOnlyConnectionsMax?: number };
 }
 
 /** Counters for a metrics endpoint. */
@@ -73,6 +104,10 @@ export interface RpcServerStats {
   internalErrors: number;
   rejectedConnections: number;
   slowConsumersDropped: number;
+  /** Handshakes refused for a wrong token, or for none from a non-loopback address. */
+  unauthorizedHandshakes: number;
+  /** Connections closed for idling (no subscription, no frame for IDLE_CONNECTION_MS). */
+  idleClosed: number;
 }
 
 export interface RpcServer {
@@ -89,6 +124,8 @@ type Emit = (update: () => Update) => void;
 
 interface CallSpec {
   readonly kind: "call";
+  /** Changes node state: needs the token. */
+  readonly writes: boolean;
   /** JIP-2 parameter names in order; the last `optional` may be left out. */
   readonly params: readonly string[];
   readonly optional: number;
@@ -112,7 +149,9 @@ interface UnsubscribeSpec {
 
 type MethodSpec = CallSpec | SubscribeSpec | UnsubscribeSpec;
 
-const call = (params: readonly string[], run: CallSpec["run"], optional = 0): CallSpec => ({ kind: "call", params, optional, run });
+const call = (params: readonly string[], run: CallSpec["run"], optional = 0): CallSpec => ({ kind: "call", writes: false, params, optional, run });
+/** A call that changes node state: only for connections that presented the token. */
+const write = (params: readonly string[], run: CallSpec["run"]): CallSpec => ({ kind: "call", writes: true, params, optional: 0, run });
 const subscription = (params: readonly string[], start: SubscribeSpec["start"], optional = 0): SubscribeSpec => ({
   kind: "subscribe",
   params,
@@ -147,7 +186,7 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
     ],
     [
       "submitWorkPackage",
-      call(["core", "package", "extrinsics"], async ([core, pkg, xs]) => {
+      write(["core", "package", "extrinsics"], async ([core, pkg, xs]) => {
         const extrinsics = asArray(xs, "extrinsics").map((x, i) => asBlob(x, `extrinsics[${i}]`));
         await api.submitWorkPackage(asU32(core, "core"), asBlob(pkg, "package"), extrinsics);
         return null; // JIP-2 result is Null; clients compute the package hash, H(package), themselves.
@@ -195,7 +234,7 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
     ["fetchWorkPackage", call(["wp_hash"], async ([h]) => toBase64(await api.fetchWorkPackage(asHash(h, "wp_hash"))))],
     [
       "submitChunk",
-      call(["erasure_root", "index", "chunk", "segments_root", "path"], async ([root, index, chunk, segmentsRoot, path]) => {
+      write(["erasure_root", "index", "chunk", "segments_root", "path"], async ([root, index, chunk, segmentsRoot, path]) => {
         const proof = { segmentsRoot: asHash(segmentsRoot, "segments_root"), path: asArray(path, "path").map((p, i) => asBlob(p, `path[${i}]`)) };
         await api.submitChunk(asHash(root, "erasure_root"), asU32(index, "index"), asBlob(chunk, "chunk"), proof);
         return null;
@@ -203,7 +242,7 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
     ],
     [
       "submitAssurance",
-      call(["assurance"], async ([a]) => {
+      write(["assurance"], async ([a]) => {
         await api.submitAssurance(asBlob(a, "assurance"));
         return null;
       }),
@@ -340,12 +379,24 @@ class Connection {
   private readonly waiting: Frame[] = [];
   private inFlight = 0;
   private inFlightBytes = 0;
+  /** When the client last sent a frame (performance.now()). */
+  private lastFrameAt = performance.now();
+  /** Answered the last ping (or none was sent yet). */
+  private alive = true;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly context: ServerContext,
+    /** Presented the token at the handshake: may call methods that change state. */
+    private readonly mayWrite: boolean,
   ) {
-    ws.on("message", (data, isBinary) => this.receive({ data: frameBuffer(data), isBinary }));
+    ws.on("message", (data, isBinary) => {
+      this.lastFrameAt = performance.now();
+      this.receive({ data: frameBuffer(data), isBinary });
+    });
+    ws.on("pong", () => {
+      this.alive = true;
+    });
     // ws closes the socket after any protocol error (oversize frame: 1009, bad UTF-8: 1007); count it.
     ws.on("error", (e: Error & { code?: string }) => {
       const code: ErrorCode = e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "JG_ERR_RPC_OVERSIZE" : "JG_ERR_RPC_INVALID_REQUEST";
@@ -363,6 +414,25 @@ class Connection {
 
   terminate(): void {
     this.ws.terminate();
+  }
+
+  /**
+   * The periodic check: a peer that did not answer the last ping is gone (terminated); one with
+   * no subscription, nothing in flight and no frame for `idleMs` is closed; the rest are pinged.
+   * Returns "idle" when it closed the connection for idling.
+   */
+  check(now: number, idleMs: number): "dead" | "idle" | "ok" {
+    if (!this.alive) {
+      this.ws.terminate();
+      return "dead";
+    }
+    if (this.subscriptions.size === 0 && this.inFlight === 0 && this.waiting.length === 0 && now - this.lastFrameAt >= idleMs) {
+      this.ws.close(1000, "idle");
+      return "idle";
+    }
+    this.alive = false;
+    this.ws.ping();
+    return "ok";
   }
 
   private receive(frame: Frame): void {
@@ -418,6 +488,10 @@ class Connection {
     const spec = this.context.methods.get(request.method);
     if (spec === undefined) {
       this.fail(request.id, new JamgateError("JG_ERR_RPC_METHOD", `unknown method ${quote(request.method)}`));
+      return;
+    }
+    if (spec.kind === "call" && spec.writes && !this.mayWrite) {
+      this.fail(request.id, new JamgateError("JG_ERR_RPC_UNAUTHORIZED", `${request.method} changes node state: connect with the node's RPC token`));
       return;
     }
     let subscribed: Subscription | null = null;
@@ -500,44 +574,131 @@ class Connection {
   }
 }
 
-/** Serves `api` over JIP-2 JSON-RPC on ws://host:port until close(). */
+/** SHA-256 of a token: compared digest to digest, the comparison takes the same time whatever the lengths. */
+function digestOf(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+/**
+ * Who a handshake is: "write" with the right token (from anywhere), "read" with none from loopback,
+ * else "unauthorized" — a wrong token, a token when the server takes none, or no token from
+ * another address. The token is compared digest to digest, in constant time.
+ */
+export function handshakeVerdict(given: string | null, expected: string | null, remoteAddress: string | undefined): "write" | "read" | "unauthorized" {
+  if (given !== null) return expected !== null && timingSafeEqual(digestOf(given), digestOf(expected)) ? "write" : "unauthorized";
+  return isLoopback(remoteAddress) ? "read" : "unauthorized";
+}
+
+/** The token of an `Authorization: Bearer …` header; "" for another or an empty one (never right); null without the header. */
+function bearerOf(request: IncomingMessage): string | null {
+  const header = request.headers.authorization;
+  if (header === undefined) return null;
+  return header.startsWith("Bearer ") ? header.slice(7) : "";
+}
+
+/** Refuses an upgrade with an HTTP status, as ws does for its own refusals. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
+/**
+ * Serves `api` over JIP-2 JSON-RPC on ws://host:port (wss:// with `tls`) until close(). Connections
+ * that present `token` may call every method; others may only read, and only from loopback.
+ */
 export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {}): Promise<RpcServer> {
   const { port = DEFAULT_RPC_PORT, host = "127.0.0.1", maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES, log = silent } = options;
-  const stats: RpcServerStats = { errors: {}, internalErrors: 0, rejectedConnections: 0, slowConsumersDropped: 0 };
+  const idleMs = options.limits?.idleConnectionMs ?? IDLE_CONNECTION_MS;
+  const readOnlyMax = options.limits?.readOnlyConnectionsMax ?? MAX_READ_ONLY_CONNECTIONS;
+  const pingIntervalMs = options.limits?.webSocketPingIntervalMs ?? serverLimits.webSocketPingIntervalMs;
+  const stats: RpcServerStats = { errors: {}, internalErrors: 0, rejectedConnections: 0, slowConsumersDropped: 0, unauthorizedHandshakes: 0, idleClosed: 0 };
   const context = new ServerContext(methodTable(api), stats, log);
   const connections = new Set<Connection>();
-  const wss = new WebSocketServer({
-    host,
-    port,
-    maxPayload: maxPayloadBytes,
-    // Compressed frames cost CPU per message and can inflate far beyond their size on the wire.
-    perMessageDeflate: false,
-    verifyClient: (_info, accept) => {
-      if (connections.size < MAX_CONNECTIONS) return accept(true);
+  let readOnly = 0;
+  // Compressed frames cost CPU per message and can inflate far beyond their size on the wire.
+  const writers = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes, perMessageDeflate: false });
+  const readers = new WebSocketServer({ noServer: true, maxPayload: Math.min(maxPayloadBytes, READ_ONLY_MAX_PAYLOAD_BYTES), perMessageDeflate: false });
+  const server = createBoundedServer({ tls: options.tls ?? null, connectionsMax: MAX_CONNECTIONS, limits: options.limits, listener: (_request, response) => {
+    response.writeHead(426, { "content-type": "text/plain" }).end("JIP-2 JSON-RPC: connect with a WebSocket\n");
+  } });
+  // Sockets per non-loopback address, upgraded or not.
+  const perAddress = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "unknown";
+    if (isLoopback(address)) return;
+    const n = (perAddress.get(address) ?? 0) + 1;
+    if (n > MAX_CONNECTIONS_PER_REMOTE_ADDRESS) {
       stats.rejectedConnections++;
-      log.warn({ connections: connections.size }, "rpc connection refused: too many connections");
-      accept(false, 503, "too many connections");
-    },
-  });
-  await once(wss, "listening");
-  wss.on("error", (e) => log.error({ err: e }, "rpc server error"));
-  wss.on("connection", (ws) => {
-    const connection = new Connection(ws, context);
-    connections.add(connection);
-    ws.once("close", () => {
-      connections.delete(connection);
-      connection.dispose();
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, n);
+    socket.once("close", () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
     });
   });
+  server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => {});
+    const given = bearerOf(request);
+    const verdict = handshakeVerdict(given, options.token ?? null, request.socket.remoteAddress);
+    if (verdict === "unauthorized") {
+      stats.unauthorizedHandshakes++;
+      context.count("JG_ERR_RPC_UNAUTHORIZED");
+      log.warn({ remoteAddress: request.socket.remoteAddress }, given === null ? "rpc handshake refused: no token from a non-loopback address" : "rpc handshake refused: wrong token");
+      return refuseUpgrade(socket, 401, "Unauthorized");
+    }
+    const mayWrite = verdict === "write";
+    if (!mayWrite && readOnly >= readOnlyMax) {
+      stats.rejectedConnections++;
+      log.warn({ readOnly }, "rpc connection refused: too many read-only connections");
+      return refuseUpgrade(socket, 503, "Service Unavailable");
+    }
+    const wss = mayWrite ? writers : readers;
+    if (!mayWrite) readOnly++;
+    let counted = !mayWrite;
+    const release = () => {
+      if (counted) readOnly--;
+      counted = false;
+    };
+    socket.once("close", release);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const connection = new Connection(ws, context, mayWrite);
+      connections.add(connection);
+      ws.once("close", () => {
+        connections.delete(connection);
+        connection.dispose();
+        release();
+      });
+    });
+  });
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) if (connection.check(now, idleMs) === "idle") stats.idleClosed++;
+  }, Math.min(pingIntervalMs, idleMs));
+  sweep.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (e) => log.error({ err: e }, "rpc server error"));
   return {
-    port: (wss.address() as AddressInfo).port,
+    port: (server.address() as AddressInfo).port,
     stats,
     close: async () => {
+      clearInterval(sweep);
       for (const connection of connections) {
         connection.terminate();
         connection.dispose();
       }
-      await new Promise<void>((resolve, reject) => wss.close((e) => (e ? reject(e) : resolve())));
+      writers.close();
+      readers.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
     },
   };
 }

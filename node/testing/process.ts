@@ -21,6 +21,7 @@ export interface RunningCli {
   output(): string;
   /** Resolves when a line of output matches. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves once the process has exited and its output is all read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -45,7 +46,8 @@ export function runCommand(command: string, args: string[], options: { readonly 
   };
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  // "close", not "exit": it comes once stdout and stderr are drained too, so output() then holds everything the process wrote.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
   return {
     child,
     output: () => output,

@@ -3,6 +3,7 @@
  * Values travel by structured clone: Uint8Array, bigint and plain objects keep their types, so
  * the NodeApi's own types are the wire types and nothing is encoded by hand.
  */
+import type { TlsMaterial } from "../net/servers.ts";
 import type { NodeOptions } from "../node.ts";
 
 /** What the node thread opens: NodeOptions without the logger (a function cannot be cloned; log records come back as messages). */
@@ -10,7 +11,14 @@ export type NodeThreadOptions = Omit<NodeOptions, "logger"> & {
   /** Author a block every slot (default true); false for tests that call produceBlock(). */
   readonly authorBlocks?: boolean;
   /** Serve JIP-2 over WebSocket from the node thread, so remote clients never wait on the gateway's thread. */
-  readonly rpc?: { readonly port: number; readonly host: string };
+  readonly rpc?: {
+    readonly port: number;
+    readonly host: string;
+    /** The credential of state-changing methods (rpc/server.ts RpcServerOptions.token). */
+    readonly token: string | null;
+    /** Serve wss:// with this certificate (Buffers survive structured clone). */
+    readonly tls?: TlsMaterial | null;
+  };
 };
 
 /** The NodeApi methods (and node extras) the host may call; anything else is refused in the thread. */

@@ -54,7 +54,7 @@ let rpc: Awaited<ReturnType<typeof startRpcServer>> | null = null;
 try {
   node = await JamNode.open({ ...options, logger });
   if (options.rpc !== undefined) {
-    rpc = await startRpcServer(node, { port: options.rpc.port, host: options.rpc.host, log: { warn: logger.warn, error: logger.error } });
+    rpc = await startRpcServer(node, { port: options.rpc.port, host: options.rpc.host, token: options.rpc.token, tls: options.rpc.tls ?? null, log: { warn: logger.warn, error: logger.error } });
   }
   node.start({ authorBlocks: options.authorBlocks ?? true });
 } catch (e) {

@@ -84,7 +84,7 @@ interface Env {
 
 async function embeddedEnv(market: MarketConfig, dataDir: string, slotMs: number, logger: Logger): Promise<Env> {
   const wiring: StackWiring = {
-    genesis: (gatewayKey) => builtinServices(gatewayKey.publicKey, market),
+    genesis: (gatewayKey) => builtinServices([gatewayKey.publicKey], market),
     async services(api) {
       const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
       if (energy === null) throw new Error("the node has no energy market");
@@ -97,7 +97,8 @@ async function embeddedEnv(market: MarketConfig, dataDir: string, slotMs: number
 }
 
 async function remoteEnv(remote: NonNullable<SimOptions["remote"]>): Promise<Env> {
-  const api = await RpcClient.connect(remote.nodeUrl);
+  // The operator token is the RPC token of a `jamgate start` node: reads need it from off loopback.
+  const api = await RpcClient.connect(remote.nodeUrl, { token: remote.token });
   const httpUrl = remote.gatewayUrl.replace(/\/+$/, "");
   return {
     api,
