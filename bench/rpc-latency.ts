@@ -45,8 +45,8 @@ const logger: NodeLogger = {
 
 const dataDir = tempDir("jamgate-bench-rpc-");
 const node = await JamNode.open({ dataDir, chain: "tiny", slotMs: SLOT_MS, services: counterGenesis(), refineTimeoutMs: 10_000, logger });
-const server = await startRpcServer(node, { port: 0, host: "127.0.0.1" });
-const client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+const server = await startRpcServer(node, { port: 0, host: "127.0.0.1", token: "bench" });
+const client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: "bench" });
 
 // The slot clock, from the node's own block notifications (in-process, no socket delay).
 let bestSlot = node.bestSlot;
