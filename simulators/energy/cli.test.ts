@@ -75,7 +75,8 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
     const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "250"]);
     try {
-      await gateway.waitFor(/"msg":"jamgate started"/);
+      // Generous: on a busy 2-core machine a start (tsx, the node's thread, warm refine threads) took over 20 s.
+      await gateway.waitFor(/"msg":"jamgate started"/, 90_000);
       const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
       const out = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-report-"));
       const result = await jamgate([
