@@ -120,7 +120,8 @@ export class Gateway {
   /**
    * Per device that published since start: the highest seq known to carry the device's own
    * signature — verified before PUBACK, or receipted (refine verified it) — or, at first sight,
-   * the highest seq in its logged window. An envelope more than SEQ_WINDOW past it is verified
+   * the highest its service had settled when the registry read it from the ledger (never a seq
+   * only the log holds: a forgery logged before a restart does not count). An envelope more than SEQ_WINDOW past it is verified
    * before PUBACK, so a stolen token alone cannot move the device's window (docs/protocol.md,
    * "A leaked token"); below it, envelopes are PUBACKed unverified as before. Bounded as `windows`.
    */
@@ -344,7 +345,7 @@ export class Gateway {
     if (topic === null || topic.deviceId !== device.deviceId) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
     const payload = packet.payload as Buffer;
     const window = this.windowOf(device.deviceId);
-    const signed = this.signedHighest.get(device.deviceId) ?? window.highest;
+    const signed = this.signedHighest.get(device.deviceId) ?? device.settledHighestSeq;
     const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + Number(SEQ_WINDOW);
     const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature });
     if (!verdict.ok) return this.refuse(packet, device.deviceId, verdict.seq, verdict.code, verdict.detail);

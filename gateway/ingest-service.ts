@@ -24,6 +24,8 @@ export type DeviceKind = (typeof DEVICE_KINDS)[number];
 export interface RegisteredDevice {
   readonly publicKey: Uint8Array;
   readonly kind: DeviceKind;
+  /** The highest seq the service has settled for the device (so signed by its key), or -1 before the first. */
+  readonly settledHighestSeq: number;
 }
 
 /** What a service decided about each envelope of one accumulated package: null = settled, else the refusal's code. */
@@ -73,4 +75,10 @@ export interface IngestService {
   decodeOutcome(value: Uint8Array): EnvelopeVerdicts | null;
   /** Why the package refused each registration (null = stored), from its outcome value; null if it does not decode. */
   decodeRegistrationOutcome?(value: Uint8Array): ((deviceId: string) => string | null) | null;
+}
+
+/** A service window's highest settled seq as the gateway counts seqs (below 2^53: envelopes carry no more), -1 before the first. */
+export function settledHighestSeqOf(window: { readonly highestSeq: bigint | null }): number {
+  if (window.highestSeq === null) return -1;
+  return window.highestSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(window.highestSeq);
 }

@@ -182,7 +182,7 @@ export class Registrations {
           if (device === null || Buffer.compare(device.publicKey, w.record.publicKey) !== 0) {
             return { ...view, status: "failed", code: refused ?? "JG_ERR_DEVICE_EXISTS", detail: refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}` };
           }
-          this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId);
+          this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
           return { ...view, status: "registered" };
         });
       })

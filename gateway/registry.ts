@@ -17,6 +17,8 @@ const UNKNOWN_CACHE_MAX = 100_000;
 export interface RegistryEntry extends KnownDevice {
   readonly kind: DeviceKind;
   readonly serviceId: number;
+  /** The highest seq its service had settled when this entry was read from the ledger (-1: none): a lower bound of what the device has signed. */
+  readonly settledHighestSeq: number;
 }
 
 export class DeviceRegistry {
@@ -44,16 +46,16 @@ export class DeviceRegistry {
     for (const service of this.services) {
       const value = await this.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(deviceId));
       const device = value === null ? null : service.decodeDevice(value);
-      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId);
+      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
     }
     if (this.unknownUntil.size >= UNKNOWN_CACHE_MAX) this.unknownUntil.clear();
     this.unknownUntil.set(deviceId, this.now() + UNKNOWN_DEVICE_TTL_MS);
     return null;
   }
 
-  remember(deviceId: string, publicKey: Uint8Array, kind: DeviceKind, serviceId: number): RegistryEntry {
+  remember(deviceId: string, publicKey: Uint8Array, kind: DeviceKind, serviceId: number, settledHighestSeq = -1): RegistryEntry {
     if (this.known.size >= DEVICE_CACHE_MAX) this.known.delete(this.known.keys().next().value!);
-    const entry = { ...knownDevice(deviceId, publicKey), kind, serviceId };
+    const entry = { ...knownDevice(deviceId, publicKey), kind, serviceId, settledHighestSeq };
     this.known.set(deviceId, entry);
     this.unknownUntil.delete(deviceId);
     return entry;

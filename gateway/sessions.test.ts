@@ -168,4 +168,33 @@ describe("a leaked token", () => {
     await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 65)), { qos: 1 });
     await d.until(() => d.receipts.length === 4);
   });
+
+  it("after a restart, counts from what the ledger settled, not from a forgery the log kept", async () => {
+    const first = await startHarness();
+    const dataDir = first.dataDir;
+    let stopped = false;
+    cleanups.push(async () => {
+      if (!stopped) await first.stop();
+    });
+    const d = await device(first);
+    const topic = `devices/${d.key.deviceId}/up/meter.reading`;
+    const forged = (seq: number) => encodeCbor({ v: 1, d: d.key.deviceId, s: seq, k: "meter.reading", t: Date.now(), b: new Uint8Array(4), sig: new Uint8Array(64) });
+    await d.client.publishAsync(topic, Buffer.from(forged(63)), { qos: 1 }); // PUBACKed unverified; its seq stays in the logged window
+    await d.until(() => d.errors.length === 1);
+    await d.close();
+    await first.stop();
+    stopped = true;
+    // Slots of 1 s: an envelope PUBACKed into the log stays there at least a slot, until settled.
+    const second = await startHarness({ dataDir, slotMs: 1000 });
+    cleanups.push(() => second.stop());
+    const again = await connectDevice(second.gateway.mqttPort, d.key);
+    cleanups.push(() => again.close());
+    // 63 + 64 would be unverified if the forgery counted as signed: it is verified, and refused, before PUBACK.
+    await again.client.publishAsync(topic, Buffer.from(forged(127)), { qos: 1 });
+    expect(second.gateway.log.count).toBe(0); // at its PUBACK: refused, not logged
+    await again.until(() => again.errors.length === 1);
+    expect(again.errors[0]).toMatchObject({ seq: 127, code: "JG_ERR_ENVELOPE_SIGNATURE" });
+    await again.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 64)), { qos: 1 });
+    await again.until(() => again.receipts.length === 1);
+  });
 });

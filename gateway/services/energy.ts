@@ -22,7 +22,7 @@ import {
   outcomeKey,
   REGISTRATIONS_PER_ITEM_MAX,
 } from "../../services/energy-trading/types.ts";
-import type { IngestService } from "../ingest-service.ts";
+import { type IngestService, settledHighestSeqOf } from "../ingest-service.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
 export function energyService(serviceId: number, clock: ItemClock): IngestService {
@@ -50,7 +50,7 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
     decodeDevice(value) {
       const record = decodeDeviceRecord(value);
       if (!record.ok) return null;
-      return { publicKey: record.value.publicKey, kind: record.value.role === DeviceRole.agent ? "agent" : "meter" };
+      return { publicKey: record.value.publicKey, kind: record.value.role === DeviceRole.agent ? "agent" : "meter", settledHighestSeq: settledHighestSeqOf(record.value.window) };
     },
     outcomeKey,
     ...outcomeDecoders,

@@ -11,7 +11,7 @@ import {
   REGISTRATIONS_PER_ITEM_MAX,
   TELEMETRY_SERVICE_NAME,
 } from "../../services/telemetry/types.ts";
-import type { IngestService } from "../ingest-service.ts";
+import { type IngestService, settledHighestSeqOf } from "../ingest-service.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
 export function telemetryService(serviceId: number): IngestService {
@@ -37,7 +37,7 @@ export function telemetryService(serviceId: number): IngestService {
       const record = decodeDeviceRecord(value);
       if (!record.ok) return null;
       const kind = SERVICE_KINDS[record.value.kind];
-      return kind === undefined ? null : { publicKey: record.value.publicKey, kind };
+      return kind === undefined ? null : { publicKey: record.value.publicKey, kind, settledHighestSeq: settledHighestSeqOf(record.value.window) };
     },
     outcomeKey,
     ...outcomeDecoders,

@@ -14,11 +14,12 @@
  * - 4 arrays and 5 maps of definite length, nested only as each body's fixed shape needs (a map
  *   inside the body's map at most: an order line, a meter body's columns);
  * - one float form, narrowly: a float64 (0xfb) whose value is an integer in 2^32 .. 2^53 − 1,
- *   read as that unsigned integer. cbor-x, which devices/cbor.ts uses, writes every integer of
- *   2^32 or more as a float64 (measured: `encodeCbor(1_700_000_000_000)` is fb 4278bcfe56800000),
- *   so every real reading's `t` (ms since the epoch) arrives that way; a device that writes it as
- *   major type 0 (a C or Rust encoder with preferred serialization) is read the same. The value is
- *   checked exact before it is used, so nothing fractional or rounded gets in.
+ *   read as that unsigned integer. cbor-x alone writes every integer of 2^32 or more as a float64
+ *   (`fb 4278bcfe56800000` for 1,700,000,000,000), so a device on a plain cbor-x (or another
+ *   encoder that does the same) sends its readings' `t` (ms since the epoch) that way; the SDK's
+ *   devices/cbor.ts writes them as major type 0, as a C or Rust encoder with preferred
+ *   serialization does, and both read the same. The value is checked exact before it is used, so
+ *   nothing fractional or rounded gets in.
  * Everything else is refused: other floats, half and single precision included ("float"), tags,
  * byte strings, simple values (false, true, null, undefined), indefinite lengths and breaks,
  * reserved additional information, duplicate map keys, trailing bytes ("malformed").
