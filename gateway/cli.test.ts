@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { RpcClient } from "../node/rpc/client.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { freePort, JAMGATE_BIN, runCli, runCommand, type RunningCli } from "../node/testing/process.ts";
 
@@ -107,4 +108,26 @@ describe("jamgate start + jamgate device", () => {
       taken.close();
     }
   }, 60_000);
+
+  it("listens for the RPC on --rpc-host, loopback by default whatever --host says, and takes writes with the operator token only", async () => {
+    const dataDir = tempDir();
+    const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
+    // 127.0.0.2 is loopback too (127.0.0.0/8), but another address than the RPC's default.
+    const gateway = runCli(["start", "--data-dir", dataDir, "--host", "127.0.0.2", "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "1000"]);
+    processes.push(gateway);
+    const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/, 90_000)) as { mqtt: string; rpc: string };
+    expect(started.mqtt).toBe(`mqtt://127.0.0.2:${ports.mqtt}`);
+    expect(started.rpc).toBe(`ws://127.0.0.1:${ports.rpc}`);
+    await expect(RpcClient.connect(`ws://127.0.0.2:${ports.rpc}`, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED", message: expect.stringContaining("ECONNREFUSED") });
+    const reader = await RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`);
+    const best = await reader.bestBlock();
+    expect(best.slot).toBeGreaterThanOrEqual(0);
+    await expect(reader.submitWorkPackage(0, new Uint8Array([1, 2, 3]), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await reader.close();
+    await expect(RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`, { token: "not-the-operator-token" })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    // With the operator token the call reaches the node, which judges the package itself.
+    const writer = await RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`, { token: readFileSync(join(dataDir, "operator-token"), "utf8").trim() });
+    await expect(writer.submitWorkPackage(0, new Uint8Array([1, 2, 3]), [])).rejects.toMatchObject({ code: "JG_ERR_PACKAGE_MALFORMED" });
+    await writer.close();
+  }, 120_000);
 });

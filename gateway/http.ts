@@ -24,8 +24,8 @@ export interface HttpDeps {
   readonly count: (code: ErrorCode) => void;
   /** Serve HTTPS with this certificate; null or absent: HTTP. */
   readonly tls?: TlsMaterial | null;
-  /** Overrides of serverLimits (tests). */
-  readonly limits?: Partial<ServerLimits>;
+  /** Overrides of serverLimits and of HTTP_CONNECTIONS_MAX (tests). */
+  readonly limits?: Partial<ServerLimits> & { readonly connectionsMax?: number };
 }
 
 function fail(reply: FastifyReply, deps: HttpDeps, code: ErrorCode, detail?: string) {
@@ -38,7 +38,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     bodyLimit: BODY_BYTES_MAX,
     logger: false,
     // The server is made with serverLimits (header, request, idle and connection bounds) and TLS.
-    serverFactory: (handler) => createBoundedServer({ tls: deps.tls ?? null, connectionsMax: HTTP_CONNECTIONS_MAX, listener: handler, ...(deps.limits === undefined ? {} : { limits: deps.limits }) }),
+    serverFactory: (handler) => createBoundedServer({ tls: deps.tls ?? null, connectionsMax: deps.limits?.connectionsMax ?? HTTP_CONNECTIONS_MAX, listener: handler, ...(deps.limits === undefined ? {} : { limits: deps.limits }) }),
   });
   app.setErrorHandler((raw, _request, reply) => {
     const error = raw as { validation?: unknown; statusCode?: number; message: string };
