@@ -2,7 +2,7 @@
  * The node as a user runs it: `jamgate node start` in its own process, driven over the JIP-2
  * WebSocket, killed with SIGKILL, started again on the same data dir.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
@@ -130,6 +130,29 @@ describe("jamgate node start", () => {
     if (lastBlock.slot === finalBest.slot) expect(lastBlock.stateRoot).toBe(toHex(finalRoot));
     expect((await replay.exited).code).toBe(0);
   }, 90_000);
+
+  it("a new chain needs --authorize; a started one keeps its keys (another is JG_ERR_GENESIS); a key can be a gateway's data dir", async () => {
+    const dataDir = tempDir();
+    const bare = runCli(["node", "start", "--data-dir", dataDir, "--rpc-port", "0"]);
+    processes.push(bare);
+    expect((await bare.exited).code).toBe(1);
+    expect(bare.output()).toMatch(/JG_ERR_CLI_ARGUMENT: a new chain needs --authorize/);
+    // A jamgate start data dir stands for its gateway key.
+    const gatewayDir = tempDir();
+    writeFileSync(join(gatewayDir, "gateway-key"), `${"07".repeat(32)}\n`, { mode: 0o600 });
+    const first = runCli(["node", "start", "--data-dir", dataDir, "--rpc-port", "0", "--slot-ms", "3600000", "--authorize", gatewayDir]);
+    processes.push(first);
+    const started = JSON.parse(await first.waitFor(/"msg":"node started"/)) as { authorizedKeys: string[] };
+    expect(started.authorizedKeys).toEqual([toHex(SUBMITTER.publicKey)]);
+    expect(readFileSync(join(dataDir, "authorized-keys"), "utf8")).toBe(`${toHex(SUBMITTER.publicKey)}\n`);
+    expect(statSync(join(dataDir, "rpc-token")).mode & 0o777).toBe(0o600);
+    first.child.kill("SIGTERM");
+    expect((await first.exited).code).toBe(0);
+    const other = runCli(["node", "start", "--data-dir", dataDir, "--rpc-port", "0", "--authorize", "ab".repeat(32)]);
+    processes.push(other);
+    expect((await other.exited).code).toBe(1);
+    expect(other.output()).toMatch(/JG_ERR_GENESIS: the chain in .* authorized/);
+  }, 60_000);
 
   it("refuses bad flags with a coded error and a non-zero exit", async () => {
     for (const args of [["--slot-ms", "abc"], ["--rpc-port", "70000"], ["--chain", "huge"]]) {
