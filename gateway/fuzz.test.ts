@@ -26,11 +26,13 @@ afterAll(async () => {
 });
 
 describe("gateway under garbage", () => {
+  // Up to just under the PUBLISH packet bound (packetLimits.publishBytesMax): past it the connection
+  // is closed unread (packet-bounds.test.ts), so an envelope a little over 64 KiB is the largest answered.
   it("answers random payloads with registry error codes and accepts none of them", async () => {
     const topic = `devices/${key.deviceId}/up/meter.reading`;
     let sent = 0;
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 65_000, maxLength: 70_000 }).map((a) => a), fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v)))), async (payload) => {
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 65_000, maxLength: 66_400 }), fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v)))), async (payload) => {
         await device.client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
         sent++;
       }),

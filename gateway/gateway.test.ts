@@ -36,10 +36,13 @@ describe("gateway", () => {
     const h = await harness();
     const a = await device(h);
     const b = await device(h);
-    for (let seq = 0; seq < 20; seq++) {
-      await a.client.publishAsync(`devices/${a.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(a.key, seq)), { qos: 1 });
-      await b.client.publishAsync(`devices/${b.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(b.key, seq)), { qos: 1 });
-    }
+    // All at once, so they share packages however slow the machine is (awaited one by one, each could go alone).
+    await Promise.all(
+      Array.from({ length: 20 }, (_, seq) => [
+        a.client.publishAsync(`devices/${a.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(a.key, seq)), { qos: 1 }),
+        b.client.publishAsync(`devices/${b.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(b.key, seq)), { qos: 1 }),
+      ]).flat(),
+    );
     await a.until(() => a.receipts.length === 20);
     await b.until(() => b.receipts.length === 20);
     expect(a.receipts.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
@@ -55,7 +58,7 @@ describe("gateway", () => {
     const record = decodeDeviceRecord((await h.node.serviceValue(best.headerHash, TELEMETRY_SERVICE.id, deviceKey(a.key.deviceId)))!);
     expect(record.ok && record.value.envelopesSettled).toBe(20n);
     // Everything told is taken out of the log (the removal commits just after the receipts go out).
-    for (let i = 0; i < 100 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1_000 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(h.gateway.log.count).toBe(0);
   });
 
@@ -140,7 +143,7 @@ describe("gateway", () => {
     expect(await counter(h.gateway.metrics.refusedOnChain)).toBe(1);
     expect(await counter(h.gateway.metrics.settled)).toBe(3);
     // Told, so out of the log; and its seq stays used: the same seq again is a replay.
-    for (let i = 0; i < 100 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1_000 && h.gateway.log.count > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(h.gateway.log.count).toBe(0);
     await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, 0)), { qos: 1 });
     await d.until(() => d.errors.length === 2);

@@ -6,10 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs. Installed only when missing.
-DEBIAN_NEEDS=(influxd:influxdb mosquitto_pub:mosquitto-clients mosquitto_sub:mosquitto-clients)
+DEBIAN_NEEDS=(influxd:influxdb mosquitto_pub:mosquitto-clients mosquitto_sub:mosquitto-clients mosquitto_rr:mosquitto-clients openssl:openssl)
+# Python modules of Debian's python3 the interop device uses (devices/interop/python), as "module:package".
+PYTHON_NEEDS=(paho.mqtt.client:python3-paho-mqtt cbor2:python3-cbor2 nacl.signing:python3-nacl)
 missing=()
 for need in "${DEBIAN_NEEDS[@]+"${DEBIAN_NEEDS[@]}"}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
+done
+for need in "${PYTHON_NEEDS[@]}"; do
+  /usr/bin/python3 -c "import ${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
 done
 # One package may provide several commands.
 if [ ${#missing[@]} -gt 0 ]; then mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u); fi

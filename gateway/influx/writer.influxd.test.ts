@@ -119,12 +119,9 @@ describe("InfluxWriter with a real influxd", () => {
       expect(writer.stats().lastError?.kind).toBe("unavailable");
       expect(writer.stats().buffered).toBe(1);
 
-      // Not a timing test of the happy path: add must not wait on the network at all.
+      // add does not wait on the network: these are taken synchronously, the bound drops the rest.
       const adds = 10_000;
-      const started = performance.now();
       for (let seq = 101; seq < 101 + adds; seq++) writer.add(reading(seq));
-      const elapsedMs = performance.now() - started;
-      expect(elapsedMs).toBeLessThan(1_000);
       expect(writer.stats()).toMatchObject({ buffered: bufferPointsMax, dropped: adds + 1 - bufferPointsMax, written: 100 });
 
       const failedBefore = writer.stats().failedBatches;

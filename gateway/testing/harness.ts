@@ -68,9 +68,9 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     priorities,
     async register(key = generateDeviceKey()) {
       await registrations.register(key.publicKey, "meter");
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       while ((await registrations.view(key.deviceId))?.status !== "registered") {
-        if (Date.now() > deadline) throw new Error(`device ${key.deviceId} not registered within 10 s`);
+        if (Date.now() > deadline) throw new Error(`device ${key.deviceId} not registered within 30 s`);
         await new Promise((r) => setTimeout(r, 20));
       }
       return key;

@@ -77,7 +77,7 @@ const bytes = (...xs: number[]) => new Uint8Array(xs);
 const UNKNOWN_HASH = b64(new Uint8Array(32).fill(0xee));
 
 async function eventually(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 4_000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
   expect(check()).toBe(true);
 }
 

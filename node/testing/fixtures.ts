@@ -42,14 +42,22 @@ export async function packageFor(api: NodeApi, items: WorkItemSpec[], signer = s
 }
 
 /** Resolves with the first status of `kind` (or failed), rejecting after timeoutMs. */
-export async function waitForStatus(api: NodeApi, packageHash: Uint8Array, kinds: WorkPackageStatus["kind"][], timeoutMs = 10_000): Promise<WorkPackageStatus> {
+/** The order a package's statuses come in: waiting for one is also met by any after it (a slow subscriber may see only the later). */
+const STATUS_ORDER: readonly WorkPackageStatus["kind"][] = ["submitted", "refined", "reported", "available", "accumulated"];
+
+/**
+ * Resolves with the package's first status that is one of `kinds` or later than all of them, or
+ * "failed"; rejects after `timeoutMs` (generous by default: a busy machine is slow, not wrong).
+ */
+export async function waitForStatus(api: NodeApi, packageHash: Uint8Array, kinds: WorkPackageStatus["kind"][], timeoutMs = 30_000): Promise<WorkPackageStatus> {
+  const earliest = Math.min(...kinds.map((k) => STATUS_ORDER.indexOf(k)).filter((i) => i >= 0));
   let unsubscribe: (() => void) | undefined;
   try {
     return await new Promise<WorkPackageStatus>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`package not ${kinds.join("/")} within ${timeoutMs} ms`)), timeoutMs);
       void api
         .subscribeWorkPackageStatus(packageHash, (s) => {
-          if (kinds.includes(s.kind) || s.kind === "failed") {
+          if (kinds.includes(s.kind) || s.kind === "failed" || STATUS_ORDER.indexOf(s.kind) > earliest) {
             clearTimeout(timer);
             resolve(s);
           }

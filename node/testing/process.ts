@@ -52,7 +52,7 @@ export function runCommand(command: string, args: string[], options: { readonly 
     child,
     output: () => output,
     exited,
-    waitFor(pattern, timeoutMs = 20_000) {
+    waitFor(pattern, timeoutMs = 90_000) {
       const line = output.split("\n").find((l) => pattern.test(l));
       if (line !== undefined) return Promise.resolve(line);
       return new Promise((resolve, reject) => {
