@@ -56,7 +56,7 @@ export const MAX_CONNECTIONS_PER_REMOTE_ADDRESS = 16;
  * holds at most this much (ten half-sent 19 MiB frames used to hold 186 MiB).
  */
 export const READ_ONLY_MAX_PAYLOAD_BYTES = 64 * 1024;
-/** A WebSocket that holds no subscription and has sent no frame for 60 s is closed: it costs a socket and does nothing. */
+/** A WebSocket that holds no subscription and has sent no frame for 60 s is closed (within 5 s past it): it costs a socket and does nothing. */
 export const IDLE_CONNECTION_MS = 60_000;
 /** Each subscription holds a NodeApi callback; one client must not register them without bound. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
@@ -417,18 +417,19 @@ class Connection {
   }
 
   /**
-   * The periodic check: a peer that did not answer the last ping is gone (terminated); one with
-   * no subscription, nothing in flight and no frame for `idleMs` is closed; the rest are pinged.
-   * Returns "idle" when it closed the connection for idling.
+   * The periodic check: one with no subscription, nothing in flight and no frame for `idleMs` is
+   * closed; at a ping round (`ping`), a peer that did not answer the last ping is gone
+   * (terminated) and the rest are pinged. Returns "idle" when it closed the connection for idling.
    */
-  check(now: number, idleMs: number): "dead" | "idle" | "ok" {
-    if (!this.alive) {
-      this.ws.terminate();
-      return "dead";
-    }
+  check(now: number, idleMs: number, ping: boolean): "dead" | "idle" | "ok" {
     if (this.subscriptions.size === 0 && this.inFlight === 0 && this.waiting.length === 0 && now - this.lastFrameAt >= idleMs) {
       this.ws.close(1000, "idle");
       return "idle";
+    }
+    if (!ping) return "ok";
+    if (!this.alive) {
+      this.ws.terminate();
+      return "dead";
     }
     this.alive = false;
     this.ws.ping();
@@ -673,10 +674,16 @@ export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {
       });
     });
   });
+  // Idle connections are looked for every twelfth of the idle limit (so one is closed within 1/12
+  // past it), peers pinged every ping interval.
+  const sweepMs = Math.max(10, Math.min(pingIntervalMs, idleMs / 12));
+  let lastPing = performance.now();
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const connection of connections) if (connection.check(now, idleMs) === "idle") stats.idleClosed++;
-  }, Math.min(pingIntervalMs, idleMs));
+    const ping = now - lastPing >= pingIntervalMs;
+    if (ping) lastPing = now;
+    for (const connection of connections) if (connection.check(now, idleMs, ping) === "idle") stats.idleClosed++;
+  }, sweepMs);
   sweep.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
