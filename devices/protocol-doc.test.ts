@@ -1,25 +1,33 @@
 /**
  * docs/protocol.md against the code: every figure the document states that the code holds as a
- * constant is looked up in the document as an exact phrase built from that constant, and the
- * worked example is computed again. A constant that changes without the document fails here.
+ * constant is looked up in the document as an exact phrase built from that constant, the worked
+ * example is computed again, and what the document says the code does (the gateway's CBOR decoder,
+ * the column form, key files, the registration endpoints) is tried on the code. A constant or a
+ * behaviour that changes without the document fails here.
  * Outside implementers write devices from the document alone (issue 15, point 9), so its bytes
  * must be the code's.
  */
 import { readFileSync } from "node:fs";
+import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { WINDOW_SEQS as SERVICE_WINDOW_SEQS } from "../services/common/window.ts";
+import { decodeMeterBody, MAP_ENTRIES_MAX, READINGS_PER_ENVELOPE_MAX } from "../services/energy-trading/body.ts";
+import { exceedsPower, METER_POWER_W_MAX } from "../services/energy-trading/condense.ts";
 import { FUTURE_TOLERANCE_MS } from "../gateway/accept.ts";
 import { brokerLimits } from "../gateway/broker.ts";
-import { DEFAULT_PORTS } from "../gateway/cli.ts";
+import { DEFAULT_PORTS, registerStartCommand, type StackWiring } from "../gateway/cli.ts";
 import { gatewayLimits } from "../gateway/gateway.ts";
+import { buildHttp } from "../gateway/http.ts";
 import { packetLimits } from "../gateway/packet-bounds.ts";
-import { REGISTRATION_BATCH_MS } from "../gateway/registration.ts";
+import { REGISTRATION_BATCH_MS, type Registrations } from "../gateway/registration.ts";
 import { EMPTY_WINDOW, judgeSeq, SEQ_JUMP_MAX, SEQ_WINDOW } from "../gateway/window.ts";
+import { errorRegistry } from "../node/errors.ts";
 import { TOKEN_LIFETIME_MS } from "./client.ts";
-import { BODY_BYTES_MAX, ENVELOPE_BYTES_MAX, ENVELOPE_DOMAIN, ENVELOPE_KINDS, encodeEnvelope, signEnvelope, signingBytes, toHex } from "./envelope.ts";
-import { deviceKeyFromSecret, mqttPassword, parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
+import { encodeCbor } from "./cbor.ts";
+import { BODY_BYTES_MAX, decodeEnvelope, ENVELOPE_BYTES_MAX, ENVELOPE_DOMAIN, ENVELOPE_KINDS, encodeEnvelope, signEnvelope, signingBytes, toHex } from "./envelope.ts";
+import { deviceKeyFromSecret, keyFromJson, keyToJson, mqttPassword, parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { DETAIL_CHARS_MAX, DOWN_MESSAGE_BYTES_MAX, RECEIPT_SEQS_MAX } from "./messages.ts";
-import { encodeReadings } from "./readings.ts";
+import { columnsOf, encodeReadings, rowsOf } from "./readings.ts";
 
 const raw = readFileSync(new URL("../docs/protocol.md", import.meta.url), "utf8");
 /** The document with every run of whitespace as one space, so a phrase may wrap across lines. */
@@ -39,10 +47,11 @@ const ascii = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => i);
 const EXPIRES_AT_MS = 1_767_225_600_000;
 const READINGS = [
-  { t: 1_767_225_540_000, importWh: 1_204_339, exportWh: 88_120 },
-  { t: 1_767_225_541_000, importWh: 1_204_340, exportWh: 88_120 },
+  { t: 1_767_225_540_000, importWh: 1_204_339, exportWh: 88_120, powerW: 412 },
+  { t: 1_767_225_541_000, importWh: 1_204_340, exportWh: 88_120, powerW: 398 },
+  { t: 1_767_225_542_000, importWh: 1_204_342, exportWh: 88_120, powerW: 405 },
 ];
-const TIME_MS = 1_767_225_541_000;
+const TIME_MS = 1_767_225_542_000;
 
 describe("docs/protocol.md states the code's bytes", () => {
   it("the envelope domain: 19 octets of ASCII and a zero octet, 20 in all", () => {
@@ -109,7 +118,7 @@ describe("docs/protocol.md states the code's bytes", () => {
     expectPhrase(`| \`b\` | byte string | the body: at most ${n(BODY_BYTES_MAX)} bytes`);
     expectPhrase(`The whole envelope is at most ${n(ENVELOPE_BYTES_MAX)} bytes.`);
     expectPhrase(`**Body**: the readings as CBOR, at most ${n(BODY_BYTES_MAX)} bytes.`);
-    expectPhrase(`at most ${n(ENVELOPE_BYTES_MAX)} bytes. ([Envelopes](#envelopes))`);
+    expectPhrase(`at most ${n(ENVELOPE_BYTES_MAX)} bytes: each key once, definite lengths, no tags, integers as integers.`);
     expectPhrase(`over ${n(ENVELOPE_BYTES_MAX)} bytes \`JG_ERR_ENVELOPE_OVERSIZE\``);
     expectPhrase(`at most ${n(FUTURE_TOLERANCE_MS)} ms (${FUTURE_TOLERANCE_MS / 60_000} minutes) ahead of the gateway's clock`);
     const kinds = ENVELOPE_KINDS.map((k) => `\`${k}\``);
@@ -200,6 +209,204 @@ describe("docs/protocol.md states the code's bytes", () => {
     expect(block!.replace(/\s+/g, "")).toBe(expected.replace(/\s+/g, ""));
     // The prose around it states the same inputs.
     expectPhrase(`made at \`t\` = ${TIME_MS}`);
-    for (const r of READINGS) expectPhrase(`{t: ${r.t}, importWh: ${r.importWh}, exportWh: ${r.exportWh}}`);
+    for (const r of READINGS) expectPhrase(`{t: ${r.t}, importWh: ${r.importWh}, exportWh: ${r.exportWh}, powerW: ${r.powerW}}`);
+  });
+  it("key files hold the 32-byte seed, and a file is read from the seed alone", () => {
+    const key = deviceKeyFromSecret(SEED);
+    const file = keyToJson(key);
+    expect(file.secretKey).toBe(toHex(SEED));
+    expect(file.secretKey).toHaveLength(2 * SEED.length);
+    expect(file.publicKey).toHaveLength(64);
+    expectPhrase(`\`secretKey\` is the ${SEED.length}-byte seed, ${file.secretKey.length} hex digits, not the 64-byte secret key`);
+    expectPhrase(`a file with ${2 * (SEED.length + key.publicKey.length)} digits is refused`);
+    // libsodium's 64-byte secret key (seed ⌢ public key) is not a key file's secretKey.
+    expect(() => keyFromJson({ secretKey: toHex(SEED) + toHex(key.publicKey) })).toThrow();
+    // publicKey is not read back; a deviceId other than the seed's is refused.
+    expect(keyFromJson({ secretKey: file.secretKey, publicKey: "00".repeat(32) }).deviceId).toBe(key.deviceId);
+    expect(() => keyFromJson({ ...file, deviceId: "0".repeat(32) })).toThrow();
+  });
+
+  it("registration over HTTP: JSON only, the GET without a token", async () => {
+    const registered = "11".repeat(16);
+    const registrations = {
+      register: async () => ({ deviceId: registered, kind: "meter", service: "telemetry", status: "pending", packageHash: "00".repeat(32) }),
+      view: async (id: string) => (id === registered ? { deviceId: id, kind: "meter", status: "registered" } : null),
+    } as unknown as Registrations;
+    const app = buildHttp({ operatorToken: "T", registrations, metrics: {} as never, count: () => {} });
+    try {
+      const payload = JSON.stringify({ publicKey: "ab".repeat(32), kind: "meter" });
+      const post = (headers: Record<string, string>) => app.inject({ method: "POST", url: "/v1/devices", headers: { authorization: "Bearer T", ...headers }, payload });
+      expect((await post({ "content-type": "application/json" })).statusCode).toBe(202);
+      const body = errorRegistry.JG_ERR_HTTP_BODY.httpStatus;
+      for (const other of [{ "content-type": "text/plain" }, {}] as Record<string, string>[]) {
+        const reply = await post(other);
+        expect(reply.statusCode).toBe(body);
+        expect(reply.json().error.code).toBe("JG_ERR_HTTP_BODY");
+      }
+      expectPhrase(`\`Content-Type: application/json\` (any other, or none, is answered ${body} \`JG_ERR_HTTP_BODY\`)`);
+      const get = await app.inject({ method: "GET", url: `/v1/devices/${registered}` });
+      expect(get.statusCode).toBe(200);
+      expect(get.json().status).toBe("registered");
+      const unknown = await app.inject({ method: "GET", url: `/v1/devices/${"22".repeat(16)}` });
+      const unregistered = errorRegistry.JG_ERR_DEVICE_UNREGISTERED.httpStatus;
+      expect(unknown.statusCode).toBe(unregistered);
+      expectPhrase("The `GET` needs no token");
+      expectPhrase(`an id the gateway does not know is answered ${unregistered} \`JG_ERR_DEVICE_UNREGISTERED\``);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("slots: the default slot the document counts receipts and registrations in", () => {
+    const program = new Command();
+    registerStartCommand(program, {} as StackWiring);
+    const slotMs = program.commands.find((c) => c.name() === "start")!.options.find((o) => o.long === "--slot-ms")!.defaultValue as number;
+    expectPhrase(`the default slot is ${slotMs / 1000} s, \`jamgate start --slot-ms\``);
+    expectPhrase(`1 to 2 slots after the PUBACK at the default ${slotMs / 1000} s slot`);
+    expectPhrase(`At the default ${slotMs / 1000} s slot the lead`);
+  });
+
+  it("TLS: the test certificate the document shows is the one jamgate's tests make", () => {
+    const source = readFileSync(new URL("../gateway/testing/tls.ts", import.meta.url), "utf8");
+    const ext = /writeFileSync\(join\(dir, "server\.ext"\), "([^"]+)"\)/.exec(source)?.[1];
+    expect(ext).toBeDefined();
+    expectPhrase(`printf '${ext}' > server.ext`);
+    expect(ext).toContain("IP:127.0.0.1");
+  });
+
+  it("the gateway's decoder reads and refuses what the document says", () => {
+    const key = deviceKeyFromSecret(SEED);
+    const body = encodeReadings(READINGS);
+    const e = signEnvelope({ version: 1, device: key.deviceId, seq: 5, kind: "meter.reading", timeMs: TIME_MS, body }, key.secretKey);
+    const wire = encodeEnvelope(e);
+    const text = (t: string) => Uint8Array.from([0x60 + t.length, ...Buffer.from(t)]);
+    const bytes = (b: Uint8Array) => Uint8Array.from([0x58, b.length, ...b]);
+    const cat = (...parts: (Uint8Array | number[])[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+    const fromHex = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
+    const entries = (over: Record<string, Uint8Array> = {}): [string, Uint8Array][] =>
+      (
+        [
+          ["v", Uint8Array.of(0x01)],
+          ["d", cat([0x78, 32], Buffer.from(key.deviceId))],
+          ["s", Uint8Array.of(0x05)],
+          ["k", text("meter.reading")],
+          ["t", encodeCbor(TIME_MS)],
+          ["b", bytes(body)],
+          ["sig", bytes(e.signature)],
+        ] as [string, Uint8Array][]
+      ).map(([k, v]) => [k, over[k] ?? v]);
+    const map = (es: [string, Uint8Array][], head = [0xa0 + es.length]) => cat(head, ...es.flatMap(([k, v]) => [text(k), v]));
+    const read = (payload: Uint8Array) => decodeEnvelope(payload);
+    const same = (payload: Uint8Array, seq = 5) => {
+      const r = read(payload);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.envelope.seq).toBe(seq);
+      expect(r.envelope.timeMs).toBe(TIME_MS);
+      expect(Buffer.compare(r.envelope.body, body)).toBe(0);
+      expect(Buffer.compare(signingBytes(r.envelope), signingBytes({ ...e, seq }))).toBe(0);
+    };
+    const refused = (payload: Uint8Array, seq: number | null) => {
+      const r = read(payload);
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      expect(r.error.code).toBe("JG_ERR_ENVELOPE_MALFORMED");
+      expect(r.error.seq).toBe(seq);
+    };
+    expect(Buffer.compare(map(entries()), wire)).toBe(0);
+
+    // Read as the same envelope.
+    same(map(entries().reverse()));
+    const wideSeq = "1b0000000000000005";
+    expectPhrase(`\`s\` 5 as \`${wideSeq}\``);
+    same(map(entries({ s: fromHex(wideSeq) })));
+    expectPhrase("a map head `b90007`");
+    same(map(entries(), [0xb9, 0x00, 0x07]));
+    expectPhrase("an indefinite-length map (`bf` … `ff`)");
+    same(cat(map(entries(), [0xbf]), [0xff]));
+    expectPhrase("tag 55799 (`d9d9f7`, self-described CBOR) before the map");
+    same(cat(fromHex("d9d9f7"), wire));
+    // Integral floats; a fraction is refused.
+    const float64 = (x: number) => cat([0xfb], new Uint8Array(new Float64Array([x]).buffer).reverse());
+    expectPhrase(`\`t\` as \`${toHex(float64(TIME_MS))}\``);
+    same(map(entries({ t: float64(TIME_MS) })));
+    same(map(entries({ s: fromHex("fa40a00000") }))); // single precision 5.0
+    same(map(entries({ v: fromHex("f93c00") }))); // half precision 1.0
+    refused(map(entries({ t: float64(TIME_MS + 0.5) })), 5);
+    // A key twice: its last value.
+    expectPhrase("| a key twice, e.g. 8 entries with `s` twice | its last value |");
+    same(map([...entries(), ["s", Uint8Array.of(0x06)]]), 6);
+    // Tags: 64 on a byte string is read as its bytes, any other is refused with the seq.
+    same(map(entries({ b: cat([0xd8, 0x40], bytes(body)), sig: cat([0xd8, 0x40], bytes(e.signature)) })));
+    expectPhrase(`\`b\` as tag 24, \`d818\` \`58${body.length.toString(16)}\` …`);
+    refused(map(entries({ b: cat([0xd8, 0x18], bytes(body)) })), 5);
+    refused(map(entries({ t: cat([0xc1], encodeCbor(TIME_MS)) })), 5);
+    // Not CBOR: s null.
+    expectPhrase("bytes after the map (one `00` is enough)");
+    refused(cat(wire, [0x00]), null);
+    const chunked = cat([0x5f], bytes(body.subarray(0, 10)), bytes(body.subarray(10)), [0xff]);
+    refused(map(entries({ b: chunked })), null);
+    refused(map(entries({ b: cat([0x5f], bytes(body), [0xff]) })), null);
+    refused(map(entries({ k: cat([0x7f], text("meter."), text("reading"), [0xff]) })), null);
+    refused(cat([0xa7], ...entries().flatMap(([k, v]) => [k === "s" ? bytes(Buffer.from("s")) : text(k), v])), null);
+    refused(wire.subarray(0, wire.length - 1), null);
+    refused(new Uint8Array(0), null);
+    // The document no longer claims the gateway reads any well-formed CBOR.
+    expect(doc).not.toContain("reads any well-formed CBOR");
+  });
+
+  it("readings in columns: t is not a column, each Δ is from the reading before, and may be negative but for a counter", () => {
+    const columns = columnsOf(READINGS)!;
+    expect(Object.keys(columns.cols)).not.toContain("t");
+    const list = (name: string) => `[${columns.cols[name]!.join(", ")}]`;
+    expectPhrase(
+      `\`{t0: ${columns.t0}, dtMs: ${columns.dtMs}, cols: {importWh: ${list("importWh")}, exportWh: ${list("exportWh")}, powerW: ${list("powerW")}}}\``,
+    );
+    // Δ from the reading before, not from the first (the third reading's importWh differs).
+    expect(columns.cols.importWh![2]).toBe(READINGS[2]!.importWh - READINGS[1]!.importWh);
+    expect(columns.cols.importWh![2]).not.toBe(READINGS[2]!.importWh - READINGS[0]!.importWh);
+    expect(columns.cols.powerW!.some((d) => d < 0)).toBe(true);
+    expect(rowsOf(columns)).toEqual(READINGS);
+    // The energy service reads the example, and refuses a counter's negative Δ as going backwards.
+    expect(decodeMeterBody(encodeReadings(READINGS)).ok).toBe(true);
+    const back = decodeMeterBody(encodeCbor({ ...columns, cols: { ...columns.cols, importWh: [1_204_339, 1, -1] } }));
+    expect(back.ok).toBe(false);
+    if (!back.ok) expect(back.error).toBe("counter-backwards");
+    expectPhrase("refuses a negative Δ of `importWh` or `exportWh` as a counter going backwards (`JG_ERR_ENERGY_COUNTER`)");
+    // Keys and columns in any order read the same.
+    const reversed = { cols: Object.fromEntries(Object.entries(columns.cols).reverse()), dtMs: columns.dtMs, t0: columns.t0 };
+    expect(rowsOf(reversed)).toEqual(READINGS.map((r) => ({ t: r.t, powerW: r.powerW, exportWh: r.exportWh, importWh: r.importWh })));
+    const energy = decodeMeterBody(encodeCbor(reversed));
+    expect(energy.ok && energy.value.map((r) => r.importWh)).toEqual(READINGS.map((r) => r.importWh));
+    // What the SDK writes as rows instead.
+    expect(columnsOf(READINGS.slice(0, 1))).toBeNull();
+    expect(columnsOf([READINGS[0], { ...READINGS[1]!, powerW: 398.5 }])).toBeNull();
+    expect(columnsOf([READINGS[0], READINGS[1], { ...READINGS[2]!, t: READINGS[2]!.t + 1 }])).toBeNull();
+  });
+
+  it("the energy-trading service's meter bounds", () => {
+    expectPhrase(`\`METER_POWER_W_MAX\` (${n(METER_POWER_W_MAX)} W, \`services/energy-trading/condense.ts\`)`);
+    expectPhrase(`\`energyWh × 3,600,000 ≤ ${n(METER_POWER_W_MAX)} × elapsedMs\``);
+    const most = (elapsedMs: number) => {
+      let wh = 0;
+      while (!exceedsPower(wh + 1, elapsedMs)) wh++;
+      return wh;
+    };
+    expectPhrase(`i.e. ${most(1_000)} Wh in a second, ${most(10_000)} Wh in ten`);
+    expectPhrase(`a body of more than ${n(READINGS_PER_ENVELOPE_MAX)} readings, or a map of more than ${MAP_ENTRIES_MAX} entries`);
+  });
+
+  it("resending: replay within the window, too old below it", () => {
+    const w = Number(SEQ_WINDOW);
+    const h = 100;
+    const all = { highest: h, below: (1n << SEQ_WINDOW) - 1n };
+    expect(judgeSeq(all, h - w)).toBe("replay");
+    expect(judgeSeq(all, h)).toBe("replay");
+    expect(judgeSeq(all, h - w - 1)).toBe("too-old");
+    expect(judgeSeq({ highest: h, below: 0n }, h - w)).toBe("new");
+    expectPhrase(`only while its seq is at most ${w} below the highest seq the gateway accepted from the device (H − ${w} … H)`);
+    expectPhrase(`With H = ${h}: seqs ${h - w} to ${h} are judged by the window`);
+    expectPhrase(`seq ${h - w - 1} and below are \`JG_ERR_ENVELOPE_SEQ\``);
+    expectPhrase(`answered \`JG_ERR_ENVELOPE_REPLAY\` only while its seq is within ${w} below the highest the gateway accepted`);
   });
 });
