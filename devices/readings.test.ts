@@ -98,6 +98,7 @@ describe("the column form of readings", () => {
       { t0: T0, dtMs: 1_000, cols: { a: [1] }, more: 1 }, // a key more
       { t0: T0, cols: { a: [1] } }, // a key less
       { t0: T0, dtMs: 1_000, cols: JSON.parse('{"__proto__": [1, 2]}') }, // a column that would be lost
+      { t0: T0, dtMs: 1_000, cols: { t: [5, 1], a: [1, 2] } }, // a t column, which would overwrite t0 + i·dtMs
     ];
     for (const value of cases) expect(rowsOf(value)).toBe(value);
   });

@@ -95,7 +95,8 @@ export function rowsOf(value: unknown, rowsMax = Number.POSITIVE_INFINITY): unkn
   const { t0, dtMs, cols } = value;
   if (!Number.isSafeInteger(t0) || !Number.isSafeInteger(dtMs) || (dtMs as number) < 1 || !isPlainObject(cols)) return value;
   const names = Object.keys(cols);
-  if (names.includes(UNSAFE_KEY)) return value;
+  // A `t` column would overwrite the times t0 + i·dtMs say: not the column form (columnsOf never writes one).
+  if (names.includes(UNSAFE_KEY) || names.includes(TIME_KEY)) return value;
   const columns = names.map((k) => cols[k]);
   const n = Array.isArray(columns[0]) ? columns[0].length : -1;
   if (n < 1 || !columns.every((c) => Array.isArray(c) && c.length === n && c.every((v) => Number.isSafeInteger(v)))) return value;
