@@ -39,6 +39,7 @@ import { hash } from "../node/crypto/hash.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { counterPayload } from "../services/counter/types.ts";
+import { fixedHeader } from "../gateway/testing/mqtt-bytes.ts";
 import { parseFlags } from "./lib/args.ts";
 import { gitRevision } from "./lib/proc.ts";
 import { fmt, machine, table } from "./lib/stats.ts";
@@ -151,19 +152,6 @@ async function pump(socket: Socket, total: number): Promise<number> {
     });
   }
   return written;
-}
-
-/** An MQTT fixed header [MQTT-2.2.3]. */
-function fixedHeader(type: number, remainingLength: number, flagBits = 0): Buffer {
-  const bytes = [(type << 4) | flagBits];
-  let n = remainingLength;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    bytes.push(b);
-  } while (n > 0);
-  return Buffer.from(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

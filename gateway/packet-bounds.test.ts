@@ -9,28 +9,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mqttPassword } from "../devices/keys.ts";
 import { FixedHeaderScanner, packetLimits } from "./packet-bounds.ts";
 import { type Harness, startHarness } from "./testing/harness.ts";
-
-/** A fixed header: type in the high nibble, then the Remaining Length [MQTT-2.2.3]. */
-function header(type: number, remainingLength: number, flags = 0): Buffer {
-  const bytes = [(type << 4) | flags];
-  let n = remainingLength;
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
+import { fixedHeader } from "./testing/mqtt-bytes.ts";
 
 describe("FixedHeaderScanner", () => {
   it("reads headers across any chunking and lets packets up to their limit through", () => {
-    const connectPacket = Buffer.concat([header(1, packetLimits.connectBytesMax), Buffer.alloc(packetLimits.connectBytesMax)]);
-    const publish = Buffer.concat([header(3, packetLimits.publishBytesMax, 2), Buffer.alloc(packetLimits.publishBytesMax)]);
-    const ping = header(12, 0);
+    const connectPacket = Buffer.concat([fixedHeader(1, packetLimits.connectBytesMax), Buffer.alloc(packetLimits.connectBytesMax)]);
+    const publish = Buffer.concat([fixedHeader(3, packetLimits.publishBytesMax, 2), Buffer.alloc(packetLimits.publishBytesMax)]);
+    const ping = fixedHeader(12, 0);
     const stream = Buffer.concat([connectPacket, publish, ping, publish]);
     // Headers split at every byte: a small stream one byte at a time, the large one in odd pieces.
-    const small = Buffer.concat([header(1, 5), Buffer.alloc(5), header(3, 200, 2), Buffer.alloc(200), ping, header(3, 16_384, 2), Buffer.alloc(16_384)]);
+    const small = Buffer.concat([fixedHeader(1, 5), Buffer.alloc(5), fixedHeader(3, 200, 2), Buffer.alloc(200), ping, fixedHeader(3, 16_384, 2), Buffer.alloc(16_384)]);
     const oneByOne = new FixedHeaderScanner();
     for (let i = 0; i < small.length; i++) expect(oneByOne.scan(small.subarray(i, i + 1))).toBeNull();
     for (const size of [2, 3, 7, 1000, stream.length]) {
@@ -42,15 +30,15 @@ describe("FixedHeaderScanner", () => {
   it("refuses a header one byte past its type's limit, a first packet that is not a CONNECT, and a fifth length byte", () => {
     const over = (type: number, limit: number) => {
       const scanner = new FixedHeaderScanner();
-      if (type !== 1) expect(scanner.scan(Buffer.concat([header(1, 10), Buffer.alloc(10)]))).toBeNull();
-      return scanner.scan(header(type, limit + 1));
+      if (type !== 1) expect(scanner.scan(Buffer.concat([fixedHeader(1, 10), Buffer.alloc(10)]))).toBeNull();
+      return scanner.scan(fixedHeader(type, limit + 1));
     };
     expect(over(1, packetLimits.connectBytesMax)).toEqual({ kind: "oversize", packetType: 1, declaredBytes: packetLimits.connectBytesMax + 1, limitBytes: packetLimits.connectBytesMax });
     expect(over(3, packetLimits.publishBytesMax)).toMatchObject({ kind: "oversize", packetType: 3 });
     expect(over(8, packetLimits.otherBytesMax)).toMatchObject({ kind: "oversize", packetType: 8 });
     // 256 MiB − 1, the most a Remaining Length holds: refused from its four length bytes.
-    expect(new FixedHeaderScanner().scan(header(1, 268_435_455))).toMatchObject({ kind: "oversize", declaredBytes: 268_435_455 });
-    expect(new FixedHeaderScanner().scan(header(3, 10, 2))).toEqual({ kind: "not-connect-first", packetType: 3 });
+    expect(new FixedHeaderScanner().scan(fixedHeader(1, 268_435_455))).toMatchObject({ kind: "oversize", declaredBytes: 268_435_455 });
+    expect(new FixedHeaderScanner().scan(fixedHeader(3, 10, 2))).toEqual({ kind: "not-connect-first", packetType: 3 });
     expect(new FixedHeaderScanner().scan(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({ kind: "malformed-length" });
   });
 });
@@ -82,7 +70,7 @@ describe("the gateway's packet bounds", () => {
   it("closes an unauthenticated socket whose CONNECT declares 256 MiB, from its header, while it is still sending", async () => {
     const h = await harness();
     const raw = await rawSocket(h.gateway.mqttPort);
-    raw.socket.write(header(1, 268_435_455));
+    raw.socket.write(fixedHeader(1, 268_435_455));
     // The body follows in pieces; the server has closed long before 256 MiB could arrive.
     for (let i = 0; i < 64 && !raw.socket.destroyed && raw.socket.writable; i++) {
       raw.socket.write(Buffer.alloc(64 * 1024, 1));
@@ -99,7 +87,7 @@ describe("the gateway's packet bounds", () => {
     raw.socket.write(generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, clientId: key.deviceId, keepalive: 60, username: key.deviceId, password: Buffer.from(mqttPassword(key, Date.now() + 60_000)) }));
     for (let i = 0; i < 500 && raw.received().length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     expect([...raw.received().subarray(0, 4)]).toEqual([0x20, 0x02, 0x00, 0x00]); // CONNACK accepted
-    raw.socket.write(Buffer.concat([header(3, 10_000_000, 2), Buffer.alloc(1024)]));
+    raw.socket.write(Buffer.concat([fixedHeader(3, 10_000_000, 2), Buffer.alloc(1024)]));
     await raw.closed;
     expect(h.gateway.errorStats().JG_ERR_MQTT_PACKET).toBe(1);
     expect(h.gateway.log.count).toBe(0);
