@@ -93,7 +93,8 @@ export interface GatewayOptions {
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
-type Session = { readonly role: "operator" } | { readonly role: "device"; readonly device: RegistryEntry };
+/** Who a connection is; a device authenticated by a token has it until the token's expiry (null: by a client certificate). */
+type Session = { readonly role: "operator" } | { readonly role: "device"; readonly device: RegistryEntry; readonly expiresAtMs: number | null };
 
 /** The operator's own client ids: "operator", or "operator-" and a label (one per tool, so two never take each other's session). */
 const OPERATOR_CLIENT_ID = /^operator(-[A-Za-z0-9_.-]{1,64})?$/;
@@ -208,7 +209,11 @@ export class Gateway {
       onSessionQueueFull: () => this.count("JG_ERR_MQTT_SESSION_QUEUE"),
     });
     this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
-    this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
+    this.broker.aedes.on("clientDisconnect", (client) => {
+      this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0);
+      clearTimeout(this.expiryTimers.get(client));
+      this.expiryTimers.delete(client);
+    });
     this.broker.aedes.on("clientError", (_client, error) => {
       if (/drain/i.test(error.message)) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
     });
@@ -253,6 +258,7 @@ export class Gateway {
         void this.authenticate(client, username, password).then(
           (session) => {
             this.sessions.set(client, session);
+            if (session.role === "device" && session.expiresAtMs !== null) this.closeAtExpiry(client, session.expiresAtMs);
             callback(null, true);
           },
           (e: unknown) => {
@@ -291,6 +297,24 @@ export class Gateway {
     };
   }
 
+  /** Per connected device: the timer that closes its connection when its token expires (one per connection, so bounded by connectionsMax). */
+  private readonly expiryTimers = new Map<Client, NodeJS.Timeout>();
+
+  /**
+   * A token is checked at CONNECT; the connection it opened is closed when it expires (at most
+   * TOKEN_LIFETIME_MAX_MS on), so a leaked token is no use past its expiry. The SDK connects again
+   * with a fresh token (devices/client.ts).
+   */
+  private closeAtExpiry(client: Client, expiresAtMs: number): void {
+    const timer = setTimeout(() => {
+      this.expiryTimers.delete(client);
+      this.options.logger?.info({ clientId: client.id }, "device token expired: connection closed");
+      client.close();
+    }, Math.max(0, expiresAtMs - this.now()));
+    timer.unref();
+    this.expiryTimers.set(client, timer);
+  }
+
   /** The connection cap and the per-address rate, for a socket just accepted: null lets it in. */
   private admitSocket(remoteAddress: string): CodedMqttError | null {
     const open = this.broker?.openSockets() ?? 0;
@@ -325,13 +349,13 @@ export class Gateway {
     if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
     if (assign) client.id = deviceId;
     // A client certificate the TLS listener verified against its client CA, naming this device, stands for the token.
-    if (connectionFactsOf(client).clientCertificateCn === deviceId) return { role: "device", device };
+    if (connectionFactsOf(client).clientCertificateCn === deviceId) return { role: "device", device, expiresAtMs: null };
     const token = parseMqttPassword(deviceId, secret);
     const now = this.now();
     if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
     if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
     if (!verifyEd25519(device.publicKey, token.message, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
-    return { role: "device", device };
+    return { role: "device", device, expiresAtMs: token.expiresAtMs };
   }
 
   /** The authorizePublish hook: resolves to PUBACK (after the durable write), rejects to disconnect. */

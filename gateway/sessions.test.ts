@@ -169,6 +169,19 @@ describe("a leaked token", () => {
     await d.until(() => d.receipts.length === 4);
   });
 
+  it("is of no use past its expiry: the connection it opened is closed when the token expires", async () => {
+    const h = await harness();
+    const key = await h.register();
+    // A token valid for 2 s more, and a device on a token valid for a minute beside it.
+    const expiresAtMs = Date.now() + 2_000;
+    const shortLived = await connectDevice(h.gateway.mqttPort, key, mqttPassword(key, expiresAtMs));
+    cleanups.push(() => shortLived.close().catch(() => {}));
+    const closed = new Promise<number>((resolve) => shortLived.client.once("close", () => resolve(Date.now())));
+    const other = await device(h);
+    expect(await closed).toBeGreaterThanOrEqual(expiresAtMs);
+    expect(other.client.connected).toBe(true);
+  });
+
   it("after a restart, counts from what the ledger settled, not from a forgery the log kept", async () => {
     const first = await startHarness();
     const dataDir = first.dataDir;
