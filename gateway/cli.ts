@@ -10,7 +10,7 @@ import { JamgateError } from "../node/errors.ts";
 import { loadTlsMaterial } from "../node/net/servers.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
-import { type StackWiring, startStack } from "./stack.ts";
+import type { StackWiring } from "./stack.ts";
 
 export type { StackWiring } from "./stack.ts";
 
@@ -86,6 +86,8 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)");
       }
       const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, ...rest } = options;
+      // Loaded here, not at the top: every `jamgate` command loads this module for its flags.
+      const { startStack } = await import("./stack.ts");
       const stack = await startStack(
         {
           ...rest,

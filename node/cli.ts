@@ -1,6 +1,9 @@
 /**
  * `jamgate node …`: run the embedded node, or replay its chain. The genesis services are given
- * by the caller (scripts/cli.ts), so node/ stays free of any particular service.
+ * by the caller (scripts/cli.ts), so node/ stays free of any particular service. The node itself
+ * is loaded when a command runs: every `jamgate` command loads this module for its flags, and the
+ * node's modules cost about a second of CPU to load (measured: `node --import tsx -e
+ * "await import('./node/node.ts')"`), which a `jamgate device …` command never needs.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -9,20 +12,19 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
-import { toHex } from "./codec/jam.ts";
-import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
+import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
 import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { JamgateError } from "./errors.ts";
 import { loadTlsMaterial } from "./net/servers.ts";
 import { makePrivateDir } from "./storage/data-dir.ts";
 import { secretFile } from "./storage/secret-file.ts";
-import { JamNode } from "./node.ts";
-import { startRpcServer } from "./rpc/server.ts";
-import { Store } from "./storage/store.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
 export const DEFAULT_SLOT_MS = 6000;
+
+/** Lowercase hex (the codec's toHex, without loading the codec: every `jamgate` command loads this module). */
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
 /** commander argument parser for an integer in [min, max]; errors name the flag's range. */
 export function integerIn(min: number, max: number): (value: string) => number {
@@ -95,6 +97,7 @@ async function replayTarget(dataDir: string | undefined, services: (authorizedKe
   const dir = dataDir ?? (existsSync(embedding.defaultDataDir) ? embedding.defaultDataDir : DEFAULT_DATA_DIR);
   const embedded = existsSync(dir) ? embedding.chainOf(dir) : null;
   const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: nodeStartGenesis(dir, services) } : { dataDir: dir, ...embedded };
+  const { Store } = await import("./storage/store.ts");
   if ((await Store.genesisAt(target.nodeDir)) === null) {
     const searched = dataDir === undefined ? ` (without --data-dir: the first of ${embedding.defaultDataDir} and ${DEFAULT_DATA_DIR} that exists)` : "";
     throw new JamgateError(
@@ -189,6 +192,7 @@ export function registerNodeCommands(program: Command, services: (authorizedKeys
       const log = pino({ base: { component: "node" } });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
       const authorizedKeys = authorizedKeysFor(options.dataDir, options.authorize);
+      const [{ JamNode }, { startRpcServer }] = await Promise.all([import("./node.ts"), import("./rpc/server.ts")]);
       const jamNode = await JamNode.open({
         dataDir: options.dataDir,
         chain: options.chain,
@@ -229,6 +233,7 @@ export function registerNodeCommands(program: Command, services: (authorizedKeys
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
     .action(async (options: { dataDir?: string; chain: ChainName }) => {
       const target = await replayTarget(options.dataDir, services, embedding);
+      const { JamNode } = await import("./node.ts");
       const jamNode = await JamNode.open({ dataDir: target.nodeDir, chain: options.chain, services: target.services });
       try {
         const total = jamNode.bestSlot;

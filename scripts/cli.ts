@@ -8,8 +8,6 @@ import { DEFAULT_SLOT_MS, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand } from "../gateway/cli.ts";
-import { energyServiceFromChain } from "../gateway/services/energy.ts";
-import { telemetryService } from "../gateway/services/telemetry.ts";
 import type { StackWiring } from "../gateway/stack.ts";
 import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
 
@@ -17,6 +15,8 @@ import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } f
 export const builtinWiring: StackWiring = {
   genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices([gatewayKey.publicKey], marketOfDataDir(dataDir, slotMs)),
   async services(api) {
+    // Loaded when a stack starts, not for every command.
+    const [{ energyServiceFromChain }, { telemetryService }] = await Promise.all([import("../gateway/services/energy.ts"), import("../gateway/services/telemetry.ts")]);
     const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
     return energy === null ? [telemetryService(TELEMETRY_SERVICE.id)] : [telemetryService(TELEMETRY_SERVICE.id), energy];
   },
