@@ -6,7 +6,7 @@ import { hash } from "../crypto/hash.ts";
 import { errorRegistry, JamgateError } from "../errors.ts";
 import { RpcClient } from "./client.ts";
 import { FakeNode } from "./fake-node.ts";
-import { handshakeVerdict, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, MAX_READ_ONLY_CONNECTIONS, READ_ONLY_MAX_PAYLOAD_BYTES, type RpcServer, startRpcServer } from "./server.ts";
+import { AddressBudget, handshakeVerdict, MAX_CONNECTIONS_PER_REMOTE_ADDRESS, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, MAX_READ_ONLY_CONNECTIONS, READ_ONLY_MAX_PAYLOAD_BYTES, type RpcServer, startRpcServer } from "./server.ts";
 import { fromBase64, toBase64, UNCODED_REMOTE_ERROR } from "./wire.ts";
 
 type Json = Record<string, any>;
@@ -554,6 +554,18 @@ describe("access", () => {
     const reader = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
     await expect(reader.submitWorkPackage(0, bytes(1), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await reader.close();
+  });
+
+  it("bounds the sockets of each address off loopback (MAX_CONNECTIONS_PER_REMOTE_ADDRESS); loopback's clients are bounded otherwise", () => {
+    const budget = new AddressBudget(MAX_CONNECTIONS_PER_REMOTE_ADDRESS);
+    for (let i = 0; i < MAX_CONNECTIONS_PER_REMOTE_ADDRESS; i++) expect(budget.take("192.0.2.7")).toBe(true);
+    expect(budget.take("192.0.2.7")).toBe(false);
+    expect(budget.heldBy("192.0.2.7")).toBe(MAX_CONNECTIONS_PER_REMOTE_ADDRESS);
+    expect(budget.take("192.0.2.8")).toBe(true); // another address has its own
+    budget.release("192.0.2.7");
+    expect(budget.take("192.0.2.7")).toBe(true);
+    for (let i = 0; i < 3 * MAX_CONNECTIONS_PER_REMOTE_ADDRESS; i++) expect(budget.take("127.0.0.1")).toBe(true);
+    expect(budget.heldBy("127.0.0.1")).toBe(0);
   });
 
   it("decides a handshake by token and address: loopback reads without one, elsewhere the token is needed", () => {

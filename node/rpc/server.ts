@@ -575,6 +575,39 @@ class Connection {
   }
 }
 
+/**
+ * Sockets held per remote address, at most `max` for each address off loopback (a loopback address
+ * is this machine: its clients share one address and are bounded by the server's other limits).
+ * At most MAX_CONNECTIONS addresses are held, one per socket.
+ */
+export class AddressBudget {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
+
+  /** Counts a socket from `address`; false, counting nothing, when that address holds `max`. */
+  take(address: string): boolean {
+    if (isLoopback(address)) return true;
+    const n = (this.held.get(address) ?? 0) + 1;
+    if (n > this.max) return false;
+    this.held.set(address, n);
+    return true;
+  }
+
+  /** A socket `take` counted has closed. */
+  release(address: string): void {
+    if (isLoopback(address)) return;
+    const left = (this.held.get(address) ?? 1) - 1;
+    if (left <= 0) this.held.delete(address);
+    else this.held.set(address, left);
+  }
+
+  /** Sockets held for `address`. */
+  heldBy(address: string): number {
+    return this.held.get(address) ?? 0;
+  }
+}
+
 /** SHA-256 of a token: compared digest to digest, the comparison takes the same time whatever the lengths. */
 function digestOf(token: string): Buffer {
   return createHash("sha256").update(token, "utf8").digest();
@@ -622,23 +655,15 @@ export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {
   const server = createBoundedServer({ tls: options.tls ?? null, connectionsMax: MAX_CONNECTIONS, limits: options.limits, listener: (_request, response) => {
     response.writeHead(426, { "content-type": "text/plain" }).end("JIP-2 JSON-RPC: connect with a WebSocket\n");
   } });
-  // Sockets per non-loopback address, upgraded or not.
-  const perAddress = new Map<string, number>();
+  const perAddress = new AddressBudget(MAX_CONNECTIONS_PER_REMOTE_ADDRESS);
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
-    if (isLoopback(address)) return;
-    const n = (perAddress.get(address) ?? 0) + 1;
-    if (n > MAX_CONNECTIONS_PER_REMOTE_ADDRESS) {
+    if (!perAddress.take(address)) {
       stats.rejectedConnections++;
       socket.destroy();
       return;
     }
-    perAddress.set(address, n);
-    socket.once("close", () => {
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    });
+    socket.once("close", () => perAddress.release(address));
   });
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => {});
