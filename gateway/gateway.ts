@@ -209,11 +209,7 @@ export class Gateway {
       onSessionQueueFull: () => this.count("JG_ERR_MQTT_SESSION_QUEUE"),
     });
     this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
-    this.broker.aedes.on("clientDisconnect", (client) => {
-      this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0);
-      clearTimeout(this.expiryTimers.get(client));
-      this.expiryTimers.delete(client);
-    });
+    this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
     this.broker.aedes.on("clientError", (_client, error) => {
       if (/drain/i.test(error.message)) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
     });
@@ -297,8 +293,6 @@ export class Gateway {
     };
   }
 
-  /** Per connected device: the timer that closes its connection when its token expires (one per connection, so bounded by connectionsMax). */
-  private readonly expiryTimers = new Map<Client, NodeJS.Timeout>();
 
   /**
    * A token is checked at CONNECT; the connection it opened is closed when it expires (at most
@@ -307,12 +301,12 @@ export class Gateway {
    */
   private closeAtExpiry(client: Client, expiresAtMs: number): void {
     const timer = setTimeout(() => {
-      this.expiryTimers.delete(client);
       this.options.logger?.info({ clientId: client.id }, "device token expired: connection closed");
       client.close();
     }, Math.max(0, expiresAtMs - this.now()));
     timer.unref();
-    this.expiryTimers.set(client, timer);
+    // One timer per open connection, gone with it (whether or not aedes ever registered the client).
+    (client.conn as unknown as NodeJS.EventEmitter).once("close", () => clearTimeout(timer));
   }
 
   /** The connection cap and the per-address rate, for a socket just accepted: null lets it in. */
