@@ -1,7 +1,10 @@
 /**
- * The embedded MQTT broker: aedes 1.x (MQTT 3.1.1 only; aedes has no MQTT 5) on TCP and on
- * WebSocket, with its limits set deliberately. The gateway's policy lives in the hooks it passes:
- * who may connect, and what a publish or subscribe may do.
+ * The embedded MQTT broker: aedes 1.x (MQTT 3.1.1 only; aedes has no MQTT 5) on TCP, WebSocket,
+ * TLS and WebSocket over TLS, with its limits set deliberately. Every socket, whatever its
+ * listener, is judged as it is accepted (`admitSocket`: connection cap, per-address rate) and
+ * reaches aedes through BoundedMqttStream (packet-bounds.ts), which closes it at a fixed header
+ * past its packet type's bound before the body is buffered. The gateway's policy lives in the
+ * hooks it passes: who may connect, and what a publish or subscribe may do.
  *
  * aedes writes a QoS 1 PUBACK only after the asynchronous `authorizePublish` hook calls back
  * (lib/handlers/publish.js), so the gateway's durable write goes in that hook; an error from it
