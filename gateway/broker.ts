@@ -18,7 +18,7 @@ import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from "aedes";
 import aedesPersistence from "aedes-persistence";
 import { createWebSocketStream, WebSocketServer } from "ws";
-import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial } from "../node/net/servers.ts";
+import { createBoundedServer, listen, type ServerLimits, serverLimits, type TlsMaterial, tlsServerOptions } from "../node/net/servers.ts";
 import { BoundedMqttStream, type ConnectionFacts, type PacketBoundsViolation, type PacketLimits, packetLimits } from "./packet-bounds.ts";
 
 /** How long a socket refused on accept (its CONNACK written) may stay before it is destroyed. */
@@ -225,10 +225,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     }
     if (options.wsPort !== null) http = await listenWebSocket(options.wsPort, null);
     if (tls !== null && options.mqttsPort != null) {
-      const server = createTlsServer(
-        { cert: tls.cert, key: tls.key, handshakeTimeout: options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
-        (socket) => accept(socket, factsOf(socket)),
-      );
+      const server = createTlsServer(tlsServerOptions(tls, options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs), (socket) => accept(socket, factsOf(socket)));
       server.on("tlsClientError", () => {});
       mqtts = server;
       servers.push(server);
@@ -277,15 +274,4 @@ function factsOf(socket: Socket): ConnectionFacts {
 export function connectionFactsOf(client: Client): ConnectionFacts {
   const conn = client.conn as unknown as Partial<ConnectionFacts>;
   return { remoteAddress: conn.remoteAddress ?? "unknown", clientCertificateCn: conn.clientCertificateCn ?? null };
-}
-
-/** Listens; rejects with the server's error (EADDRINUSE, EACCES) instead of leaving it unhandled. */
-function listen(server: Server | HttpServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }

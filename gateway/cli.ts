@@ -2,12 +2,10 @@
  * `jamgate start`: the embedded node and the gateway in one process, with embedded defaults —
  * the README's main command. With `--node ws://…` the gateway drives a remote node instead.
  */
-import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { integerIn, runUntilSignal } from "../node/cli.ts";
+import { integerIn, loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
 import { JamgateError } from "../node/errors.ts";
-import { loadTlsMaterial } from "../node/net/servers.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
 import type { StackWiring } from "./stack.ts";
@@ -42,15 +40,6 @@ interface StartOptions {
 
 /** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
 export const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084, http: 8080, rpc: 19800 } as const;
-
-/** A flag's file read whole, or JG_ERR_CLI_ARGUMENT naming the flag. */
-function readFlagFile(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as Error).message}`);
-  }
-}
 
 export function registerStartCommand(program: Command, wiring: StackWiring): void {
   program

@@ -3,7 +3,7 @@
  * settlement on the node, receipts, the HTTP API (registration, metrics) and InfluxDB. It talks
  * to the node only through the JIP-2-shaped NodeApi, in-process or over WebSocket.
  */
-import { randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
 import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
@@ -24,7 +24,7 @@ import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement.ts";
 import { acceptSeq, SEQ_WINDOW, type SeqWindow } from "./window.ts";
-import type { ServerLimits, TlsMaterial } from "../node/net/servers.ts";
+import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import type { PacketLimits } from "./packet-bounds.ts";
 
 /**
@@ -328,9 +328,7 @@ export class Gateway {
     const secret = password?.toString("utf8") ?? "";
     if (username === "operator") {
       if (!assign && !OPERATOR_CLIENT_ID.test(clientId)) throw new CodedMqttError("JG_ERR_MQTT_CLIENT_ID", `the operator connects as "operator" or "operator-<label>", not ${JSON.stringify(clientId.slice(0, 80))}`, 2);
-      const expected = Buffer.from(this.options.operatorToken);
-      const given = Buffer.from(secret);
-      if (!(given.length === expected.length && timingSafeEqual(given, expected))) throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
+      if (!tokensMatch(secret, this.options.operatorToken)) throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
       if (assign) client.id = `operator-${randomUUID()}`;
       return { role: "operator" };
     }

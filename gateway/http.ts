@@ -3,9 +3,8 @@
  * Prometheus metrics, health. Bodies are validated by JSON schema (fastify's ajv); every error
  * answers `{error: {code, message}}` with the registry's HTTP status.
  */
-import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { createBoundedServer, type ServerLimits, type TlsMaterial } from "../node/net/servers.ts";
+import { createBoundedServer, type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
 import { errorRegistry, type ErrorCode } from "../node/errors.ts";
 import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
@@ -47,11 +46,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return reply.code(500).send({ error: { code: "JG_ERR_RPC_INTERNAL", message: error.message } });
   });
 
-  const authorized = (header: string | undefined) => {
-    const given = Buffer.from(header?.startsWith("Bearer ") ? header.slice(7) : "");
-    const expected = Buffer.from(deps.operatorToken);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  };
+  const authorized = (header: string | undefined) => tokensMatch(header?.startsWith("Bearer ") ? header.slice(7) : "", deps.operatorToken);
 
   app.post<{ Body: { publicKey: string; kind: DeviceKind; service?: string; household?: string } }>(
     "/v1/devices",

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { type Ed25519KeyPair, keyPairFromSeed } from "../node/crypto/ed25519.ts";
-import { secretFile } from "../node/storage/secret-file.ts";
+import { secretFile } from "../node/storage/data-dir.ts";
 
 export { secretFile };
 

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
@@ -15,9 +16,8 @@ import type { ChainName } from "./chain/params.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
 import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { JamgateError } from "./errors.ts";
-import { loadTlsMaterial } from "./net/servers.ts";
-import { makePrivateDir } from "./storage/data-dir.ts";
-import { secretFile } from "./storage/secret-file.ts";
+import type { TlsMaterial } from "./net/servers.ts";
+import { makePrivateDir, secretFile } from "./storage/data-dir.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
@@ -49,6 +49,39 @@ interface StartOptions {
   refineTimeoutMs: number;
   daRetentionSlots: number;
   daMaxBytes: number;
+}
+
+/** A flag's file read whole, or JG_ERR_CLI_ARGUMENT naming the flag. */
+export function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Reads the PEM files of `--tls-cert`, `--tls-key` and `--tls-client-ca` and checks that they make
+ * a TLS context (the key matches the certificate), so a bad file is a clear JG_ERR_CLI_ARGUMENT at
+ * start, not a failure at the first handshake. Null when neither certificate nor key is given.
+ */
+export function loadTlsMaterial(files: { readonly cert?: string | undefined; readonly key?: string | undefined; readonly clientCa?: string | undefined }): TlsMaterial | null {
+  if (files.cert === undefined && files.key === undefined) {
+    if (files.clientCa !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--tls-client-ca needs --tls-cert and --tls-key");
+    return null;
+  }
+  if (files.cert === undefined || files.key === undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--tls-cert and --tls-key go together");
+  const material: TlsMaterial = {
+    cert: readFlagFile("--tls-cert", files.cert),
+    key: readFlagFile("--tls-key", files.key),
+    clientCa: files.clientCa === undefined ? null : readFlagFile("--tls-client-ca", files.clientCa),
+  };
+  try {
+    createSecureContext({ cert: material.cert, key: material.key, ...(material.clientCa ? { ca: material.clientCa } : {}) });
+  } catch (e) {
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--tls-cert ${files.cert} and --tls-key ${files.key} are not a PEM certificate and its key: ${(e as Error).message}`);
+  }
+  return material;
 }
 
 /**

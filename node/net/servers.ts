@@ -4,12 +4,10 @@
  * hold a socket that never sends a request head for 60 s plus the 30 s between its checks, a
  * request for 300 s, a TLS handshake for 120 s, and as many sockets as arrive.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
-import { createSecureContext } from "node:tls";
-import { JamgateError } from "../errors.ts";
+import { isIP, type Server } from "node:net";
 
 export const serverLimits = {
   /** A request's head must arrive within 10 s of its connection (or of the previous response): a slowloris client dribbling headers holds a socket no longer. */
@@ -56,20 +54,10 @@ export function createBoundedServer(options: BoundedServerOptions): HttpServer {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
   };
-  const tls = options.tls;
   const server: HttpServer =
-    tls === null
+    options.tls === null
       ? createHttpServer(common, options.listener)
-      : (createHttpsServer(
-          {
-            ...common,
-            cert: tls.cert,
-            key: tls.key,
-            handshakeTimeout: limits.tlsHandshakeTimeoutMs,
-            ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
-          },
-          options.listener,
-        ) as unknown as HttpServer);
+      : (createHttpsServer({ ...common, ...tlsServerOptions(options.tls, limits.tlsHandshakeTimeoutMs) }, options.listener) as unknown as HttpServer);
   server.maxConnections = options.connectionsMax;
   server.setTimeout(limits.idleSocketTimeoutMs);
   return server;
@@ -84,28 +72,35 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /**
- * Reads the PEM files of `--tls-cert`, `--tls-key` and `--tls-client-ca` and checks that they make
- * a TLS context (the key matches the certificate), so a bad file is a clear JG_ERR_CLI_ARGUMENT at
- * start, not a failure at the first handshake. Null when neither certificate nor key is given.
+ * The options of a TLS server (node:tls or node:https) presenting `tls`: its certificate and key,
+ * the handshake bound, and, with a client CA, a request for a client certificate that is verified
+ * but not required (`socket.authorized` tells; a device without one authenticates by token).
  */
-export function loadTlsMaterial(files: { readonly cert?: string | undefined; readonly key?: string | undefined; readonly clientCa?: string | undefined }): TlsMaterial | null {
-  if (files.cert === undefined && files.key === undefined) {
-    if (files.clientCa !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--tls-client-ca needs --tls-cert and --tls-key");
-    return null;
-  }
-  if (files.cert === undefined || files.key === undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--tls-cert and --tls-key go together");
-  const read = (flag: string, path: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as Error).message}`);
-    }
+export function tlsServerOptions(tls: TlsMaterial, handshakeTimeoutMs: number) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    handshakeTimeout: handshakeTimeoutMs,
+    ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
   };
-  const material: TlsMaterial = { cert: read("--tls-cert", files.cert), key: read("--tls-key", files.key), clientCa: files.clientCa === undefined ? null : read("--tls-client-ca", files.clientCa) };
-  try {
-    createSecureContext({ cert: material.cert, key: material.key, ...(material.clientCa ? { ca: material.clientCa } : {}) });
-  } catch (e) {
-    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--tls-cert ${files.cert} and --tls-key ${files.key} are not a PEM certificate and its key: ${(e as Error).message}`);
-  }
-  return material;
+}
+
+/** Listens; rejects with the server's error (EADDRINUSE, EACCES) instead of leaving it unhandled. */
+export function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Whether a presented token is the expected one, compared digest to digest (SHA-256) in constant
+ * time: the comparison takes the same time whatever the tokens' lengths and contents.
+ */
+export function tokensMatch(given: string, expected: string): boolean {
+  const digest = (token: string) => createHash("sha256").update(token, "utf8").digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }

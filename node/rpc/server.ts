@@ -9,14 +9,13 @@
  * and that keeps the per-connection bounds below simple. Frames over maxPayloadBytes are refused by
  * ws closing the connection with 1009 (no request id can be read from a frame that is not read).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { NodeApi, Unsubscribe } from "../api.ts";
 import { type ErrorCode, JamgateError } from "../errors.ts";
-import { createBoundedServer, isLoopback, type ServerLimits, serverLimits, type TlsMaterial } from "../net/servers.ts";
+import { createBoundedServer, isLoopback, listen, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../net/servers.ts";
 import {
   asArray,
   asBlob,
@@ -608,18 +607,13 @@ export class AddressBudget {
   }
 }
 
-/** SHA-256 of a token: compared digest to digest, the comparison takes the same time whatever the lengths. */
-function digestOf(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
-}
-
 /**
  * Who a handshake is: "write" with the right token (from anywhere), "read" with none from loopback,
  * else "unauthorized" — a wrong token, a token when the server takes none, or no token from
  * another address. The token is compared digest to digest, in constant time.
  */
 export function handshakeVerdict(given: string | null, expected: string | null, remoteAddress: string | undefined): "write" | "read" | "unauthorized" {
-  if (given !== null) return expected !== null && timingSafeEqual(digestOf(given), digestOf(expected)) ? "write" : "unauthorized";
+  if (given !== null) return expected !== null && tokensMatch(given, expected) ? "write" : "unauthorized";
   return isLoopback(remoteAddress) ? "read" : "unauthorized";
 }
 
@@ -710,13 +704,7 @@ export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {
     for (const connection of connections) if (connection.check(now, idleMs, ping) === "idle") stats.idleClosed++;
   }, sweepMs);
   sweep.unref();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(server, port, host);
   server.on("error", (e) => log.error({ err: e }, "rpc server error"));
   return {
     port: (server.address() as AddressInfo).port,

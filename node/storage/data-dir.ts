@@ -22,7 +22,7 @@
  * (`onLost`). A holder whose pid another live process has taken since (a container restarted
  * with the same pid) is known dead only by the threshold: its successor is refused until then.
  */
-import { chmodSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lockSync } from "proper-lockfile";
 import { JamgateError } from "../errors.ts";
@@ -67,6 +67,15 @@ export function makePrivateDir(path: string): PrivateDir {
   if ((mode & 0o077) === 0) return { created: false, tightenedFrom: null };
   chmodSync(path, mode & 0o700);
   return { created: false, tightenedFrom: mode };
+}
+
+/** A secret in a data dir (a token, a key): made once by `make`, mode DATA_FILE_MODE, and read after, trimmed. */
+export function secretFile(path: string, make: () => string): string {
+  if (!existsSync(path)) {
+    writeFileSync(path, make(), { mode: DATA_FILE_MODE, flag: "wx" });
+    chmodSync(path, DATA_FILE_MODE);
+  }
+  return readFileSync(path, "utf8").trim();
 }
 
 /**
