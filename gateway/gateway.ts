@@ -119,10 +119,10 @@ export class Gateway {
   /** Seq windows of devices that published since start (bounded by the registry: only registered devices publish). */
   private readonly windows = new Map<string, SeqWindow>();
   /**
-   * Per device that published since start: the highest seq known to carry the device's own
-   * signature — verified before PUBACK, or receipted (refine verified it) — or, at first sight,
-   * the highest its service had settled when the registry read it from the ledger (never a seq
-   * only the log holds: a forgery logged before a restart does not count). An envelope more than SEQ_WINDOW past it is verified
+   * Per device since start: the highest seq known to carry the device's own signature, verified
+   * before PUBACK or receipted (refine verified it); until there is one, the highest its service
+   * had settled when the registry read it from the ledger (RegistryEntry.settledHighestSeq; never a
+   * seq only the log holds: a forgery logged before a restart does not count). An envelope more than SEQ_WINDOW past it is verified
    * before PUBACK, so a stolen token alone cannot move the device's window (docs/protocol.md,
    * "A leaked token"); below it, envelopes are PUBACKed unverified as before. Bounded as `windows`.
    */
@@ -371,7 +371,6 @@ export class Gateway {
     // Moved before the write, so a second copy arriving meanwhile is a replay.
     this.windows.set(device.deviceId, acceptSeq(window, e.seq));
     if (verdict.signatureVerified) this.signedHighest.set(device.deviceId, Math.max(signed, e.seq));
-    else if (!this.signedHighest.has(device.deviceId)) this.signedHighest.set(device.deviceId, signed);
     let entry;
     try {
       // The device settles on the service it registered with (the registry knows which).
