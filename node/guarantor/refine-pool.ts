@@ -71,10 +71,15 @@ const TIMER_MS_MAX = 2 ** 31 - 1;
  * On the tiny chain a package that declares G_R = 1e9 gets 10.5 s; the counter's 10 M, 0.6 s.
  */
 export function refineBoundMs(task: Pick<RefineTask, "items" | "availability">): number {
-  const itemsGas = task.items.reduce((sum, item) => sum + item.gasLimit, 0n);
+  const itemsGas = declaredGas(task);
   const codingGas = task.availability === null ? 0n : ERASURE_CODING_GAS_PER_BUNDLE_BYTE[task.availability.chain] * BigInt(task.availability.bundle.length);
   const ms = REFINE_BOUND_FLOOR_MS + ceilDiv((itemsGas + codingGas) * REFINE_NS_PER_GAS_MAX, 1_000_000n);
   return ms > BigInt(TIMER_MS_MAX) ? TIMER_MS_MAX : Number(ms);
+}
+
+/** The refine gas a task's items declare, together. */
+function declaredGas(task: Pick<RefineTask, "items">): bigint {
+  return task.items.reduce((sum, item) => sum + item.gasLimit, 0n);
 }
 
 function ceilDiv(a: bigint, b: bigint): bigint {
@@ -152,7 +157,7 @@ export class RefinePool {
     };
     const cap = setTimeout(() => stop(capMs, `refine exceeded the node's cap of ${capMs} ms`), capMs);
     let watchdog: ReturnType<typeof setTimeout> | undefined;
-    const gas = task.items.reduce((sum, item) => sum + item.gasLimit, 0n);
+    const gas = declaredGas(task);
     this.awaitingStart.set(runId, () => {
       this.awaitingStart.delete(runId);
       watchdog = setTimeout(() => stop(gasBoundMs, `refine exceeded its gas bound of ${gasBoundMs} ms (${gas} gas declared)`), gasBoundMs);

@@ -49,7 +49,7 @@ export function exceedsPower(energyWh: number, elapsedMs: number, powerW: number
   const scaled = energyWh * MS_PER_HOUR;
   const allowed = powerW * elapsedMs;
   if (Number.isSafeInteger(scaled) && Number.isSafeInteger(allowed)) return scaled > allowed;
-  return BigInt(energyWh) * MS_PER_HOUR_BIG > BigInt(powerW) * BigInt(elapsedMs);
+  return exceedsPowerBig(BigInt(energyWh), BigInt(elapsedMs), powerW);
 }
 
 /** exceedsPower for bigint readings (accumulate's, from state and refine output). */
