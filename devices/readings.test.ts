@@ -15,7 +15,12 @@ function simulated(count: number) {
   });
 }
 
-/** Readings at a steady step with integer fields whose differences are safe integers too: what the column form must say exactly. */
+/**
+ * Readings at a steady step with integer fields whose differences are safe integers too: what the
+ * column form must say exactly. Values within ±2^51, so a difference is within ±2^52 (values of
+ * ±2^52 made differences of 2^53, past MAX_SAFE_INTEGER: rows, and a failure for about one seed in
+ * a few hundred).
+ */
 const steadyReadings = fc
   .record({
     t0: fc.nat(2 ** 50),
@@ -24,7 +29,7 @@ const steadyReadings = fc
     n: fc.integer({ min: 2, max: 50 }),
   })
   .chain(({ t0, dtMs, keys, n }) =>
-    fc.array(fc.tuple(...keys.map(() => fc.integer({ min: -(2 ** 52), max: 2 ** 52 }))), { minLength: n, maxLength: n }).map((values) =>
+    fc.array(fc.tuple(...keys.map(() => fc.integer({ min: -(2 ** 51), max: 2 ** 51 }))), { minLength: n, maxLength: n }).map((values) =>
       values.map((row, i) => ({ t: t0 + i * dtMs, ...Object.fromEntries(keys.map((k, j) => [k, row[j]!])) })),
     ),
   );
