@@ -43,6 +43,12 @@ export interface NodeApi {
   /** The embedded node has one author and no forks: a block is final when it is imported. */
   finalizedBlock(): Promise<BlockDescriptor>;
   subscribeBestBlock(onBlock: (block: BlockDescriptor) => void): Promise<Unsubscribe>;
+  /**
+   * The GP-encoded block (GP Appendix C, header then extrinsic: Block.Codec with the chain's spec, as the node stores it),
+   * or null if the node has none with that header hash. Not in JIP-2, which serves state, not blocks;
+   * a verifier needs the headers to link a state root to a block it trusts.
+   */
+  block(headerHash: Uint8Array): Promise<Uint8Array | null>;
   /** Posterior state root of the block; throws a JamgateError JG_ERR_RPC_BLOCK_UNKNOWN if unknown. */
   stateRoot(headerHash: Uint8Array): Promise<Uint8Array>;
   listServices(headerHash: Uint8Array): Promise<number[]>;

@@ -1,14 +1,17 @@
-import { tryAsServiceId } from "@typeberry/lib/block";
+import { Block, tryAsServiceId } from "@typeberry/lib/block";
 import { serialize } from "@typeberry/lib/state-merkleization";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
 import type { NodeApi } from "./api.ts";
+import { headerHash } from "./chain/block.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
 import { keyPairFromSeed, signEd25519 } from "./crypto/ed25519.ts";
 import { groupItems, JamNode, PACKAGES_QUEUED_PER_CORE_MAX } from "./node.ts";
 import { fullParams } from "./chain/params.ts";
 import { ERASURE_CODING_GAS_PER_BUNDLE_BYTE, REFINE_BOUND_FLOOR_MS, REFINE_NS_PER_GAS_MAX } from "./guarantor/refine-pool.ts";
 import { buildWorkPackage } from "./intake/builder.ts";
+import { RpcClient } from "./rpc/client.ts";
+import { startRpcServer } from "./rpc/server.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
 
 const nodes: JamNode[] = [];
@@ -265,6 +268,47 @@ describe("embedded node", () => {
     const node = await JamNode.open({ dataDir, services: counterGenesis() });
     await node.stop();
     await expect(JamNode.open({ dataDir, services: counterGenesis({ balance: 1n }) })).rejects.toThrow(/JG_ERR_GENESIS/);
+  });
+});
+
+describe("read-only extensions over the RPC (not in JIP-2)", () => {
+  /** A started node behind an RPC server on a free port, and a client without the token (loopback reads). */
+  async function overRpc(): Promise<{ node: JamNode; client: RpcClient }> {
+    const node = await started({ slotMs: 20 });
+    const server = await startRpcServer(node, { port: 0, token: "node-test-token" });
+    const client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
+    cleanups.push(async () => {
+      await client.close();
+      await server.close();
+    });
+    return { node, client };
+  }
+
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it("block: the GP-encoded block, whose header hashes to the descriptor's hash; null for an unknown hash", async () => {
+    const { node, client } = await overRpc();
+    await vi.waitFor(async () => expect((await client.bestBlock()).slot).toBeGreaterThanOrEqual(2), { timeout: 20_000, interval: 20 });
+    const best = await client.bestBlock();
+    const encoded = await client.block(best.headerHash);
+    if (encoded === null) throw new Error("no best block over the RPC");
+    const block = decode<Block>(Block.Codec, encoded, node.params.spec);
+    expect(Buffer.from(headerHash(node.params, block.header)).toString("hex")).toBe(Buffer.from(best.headerHash).toString("hex"));
+    expect(block.header.timeSlotIndex).toBe(best.slot);
+    // Its parent is served too, down to genesis.
+    let parent = block.header.parentHeaderHash.raw;
+    for (let slot = best.slot - 1; slot >= 0; slot--) {
+      const encodedParent = await client.block(parent);
+      if (encodedParent === null) throw new Error(`no block at slot ${slot}`);
+      const header = decode<Block>(Block.Codec, encodedParent, node.params.spec).header;
+      expect(header.timeSlotIndex).toBe(slot);
+      expect(Buffer.from(headerHash(node.params, header)).toString("hex")).toBe(Buffer.from(parent).toString("hex"));
+      parent = header.parentHeaderHash.raw;
+    }
+    expect(await client.block(new Uint8Array(32).fill(0xee))).toBeNull();
   });
 });
 

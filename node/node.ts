@@ -578,6 +578,11 @@ export class JamNode implements NodeApi {
     return { kv, components: new StateComponents(kv, this.params) };
   }
 
+  async block(headerHash: Uint8Array): Promise<Uint8Array | null> {
+    const slot = this.store.slotOf(headerHash);
+    return slot === null ? null : (this.store.block(slot)?.encoded ?? null);
+  }
+
   async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
     const slot = this.store.slotOf(headerHash);
     const stored = slot === null ? null : this.store.block(slot);

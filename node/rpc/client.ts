@@ -160,6 +160,10 @@ export class RpcClient implements NodeApi {
     return this.subscribe("subscribeBestBlock", [], (result) => onBlock(blockFromWire(result, "result")));
   }
 
+  block(headerHash: Uint8Array): Promise<Uint8Array | null> {
+    return this.call("block", [toBase64(headerHash)], (result) => asBlobOrNull(result, "result"));
+  }
+
   stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
     return this.call("stateRoot", [toBase64(headerHash)], (result) => asHash(result, "result"));
   }

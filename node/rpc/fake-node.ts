@@ -77,7 +77,7 @@ export class FakeNode implements NodeApi {
     if (failure !== null) throw failure;
   }
 
-  private block(headerHash: Uint8Array): BlockDescriptor {
+  private known(headerHash: Uint8Array): BlockDescriptor {
     const block = this.blocks.find((b) => key(b.headerHash) === key(headerHash));
     if (block === undefined) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${key(headerHash)}`);
     return block;
@@ -112,26 +112,37 @@ export class FakeNode implements NodeApi {
     return () => this.bestListeners.delete(listener);
   }
 
+  /** The made-up "encoded block" of a descriptor (not a GP block: the fake has none), distinct per block. */
+  encodedBlock(block: BlockDescriptor): Uint8Array {
+    return new Uint8Array([...new TextEncoder().encode("fake block "), ...block.headerHash]);
+  }
+
+  async block(headerHash: Uint8Array): Promise<Uint8Array | null> {
+    this.check();
+    const block = this.blocks.find((b) => key(b.headerHash) === key(headerHash));
+    return block === undefined ? null : this.encodedBlock(block);
+  }
+
   async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
     this.check();
-    return hash(this.block(headerHash).headerHash);
+    return hash(this.known(headerHash).headerHash);
   }
 
   async listServices(headerHash: Uint8Array): Promise<number[]> {
     this.check();
-    this.block(headerHash);
+    this.known(headerHash);
     return [0, this.serviceId];
   }
 
   async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
     this.check();
-    this.block(headerHash);
+    this.known(headerHash);
     return serviceId === this.serviceId ? this.serviceInfo : null;
   }
 
   async serviceValue(headerHash: Uint8Array, serviceId: number, storageKey: Uint8Array): Promise<Uint8Array | null> {
     this.check();
-    this.block(headerHash);
+    this.known(headerHash);
     return serviceId === this.serviceId && key(storageKey) === key(this.storageKey) ? this.storageValue : null;
   }
 

@@ -125,6 +125,8 @@ describe("RpcClient ⇄ server round trip", () => {
     expect(await client.parameters()).toEqual(node.params);
     expect(await client.bestBlock()).toEqual(best);
     expect(await client.finalizedBlock()).toEqual(best);
+    expect(await client.block(best.headerHash)).toEqual(node.encodedBlock(best));
+    expect(await client.block(new Uint8Array(32))).toBeNull();
     expect(await client.stateRoot(best.headerHash)).toEqual(hash(best.headerHash));
     expect(await client.listServices(best.headerHash)).toEqual([0, 7]);
     expect(await client.serviceData(best.headerHash, 7)).toEqual(node.serviceInfo);
@@ -165,6 +167,8 @@ describe("RpcClient ⇄ server round trip", () => {
     const best = node.best;
     expect((await raw.request("bestBlock", [])).result).toEqual({ header_hash: b64(best.headerHash), slot: best.slot });
     expect((await raw.request("parameters")).result).toEqual({ V1: node.params });
+    expect((await raw.request("block", [b64(best.headerHash)])).result).toBe(b64(node.encodedBlock(best)));
+    expect((await raw.request("block", [UNKNOWN_HASH])).result).toBeNull();
     expect((await raw.request("submitWorkPackage", [0, "AQID", []])).result).toBeNull();
     const pkgHash = b64(hash(bytes(1, 2, 3)));
     const reportHash = hash(bytes(4));
@@ -283,6 +287,8 @@ describe("errors", () => {
       ["stateRoot", [], "expected 1 params (header_hash), got 0"],
       ["stateRoot", { header_hash: h }, "params must be an Array"],
       ["bestBlock", [1], "expected 0 params"],
+      ["block", [b64(new Uint8Array(31))], "header_hash"],
+      ["block", [h, h], "expected 1 params"],
       ["serviceData", [h, -1], "id"],
       ["serviceData", [h, 1.5], "id"],
       ["serviceData", [h, 2 ** 32], "id"],
@@ -527,6 +533,7 @@ describe("access", () => {
   it("without the token a loopback client may read but not change state: JG_ERR_RPC_UNAUTHORIZED, and nothing reaches the node", async () => {
     const reader = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
     expect(await reader.bestBlock()).toEqual(node.best);
+    expect(await reader.block(node.best.headerHash)).toEqual(node.encodedBlock(node.best));
     await expect(reader.submitWorkPackage(0, bytes(1, 2, 3), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await expect(reader.submitChunk(new Uint8Array(32), 0, bytes(1), { segmentsRoot: new Uint8Array(32), path: [] })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await expect(reader.submitAssurance(bytes(6))).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });

@@ -171,6 +171,8 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
     ["finalizedBlock", call([], async () => blockToWire(await api.finalizedBlock()))],
     ["subscribeBestBlock", subscription(["finalized"], blockUpdates, 1)],
     ["subscribeFinalizedBlock", subscription(["finalized"], blockUpdates, 1)],
+    // Not in JIP-2: the GP-encoded block, Null when unknown (proofs need the headers above a state root).
+    ["block", call(["header_hash"], async ([h]) => nullableBlob(await api.block(asHash(h, "header_hash"))))],
     ["stateRoot", call(["header_hash"], async ([h]) => toBase64(await api.stateRoot(asHash(h, "header_hash"))))],
     ["listServices", call(["header_hash"], async ([h]) => api.listServices(asHash(h, "header_hash")))],
     [

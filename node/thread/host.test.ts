@@ -2,8 +2,12 @@
  * NodeThread: the node on its own thread behaves as the NodeApi of an in-process node — values,
  * coded errors, subscriptions, log records, stopping — across the thread boundary.
  */
+import { Block } from "@typeberry/lib/block";
 import { afterEach, describe, expect, it } from "vitest";
 import { counterPayload } from "../../services/counter/types.ts";
+import { headerHash } from "../chain/block.ts";
+import { tinyParams } from "../chain/params.ts";
+import { decode, toHex } from "../codec/jam.ts";
 import { JamgateError } from "../errors.ts";
 import { counterGenesis, counterItem, packageFor, tempDir, waitForStatus } from "../testing/fixtures.ts";
 import { NodeThread } from "./host.ts";
@@ -40,6 +44,13 @@ describe("NodeThread", () => {
     expect(slots).toContain(accumulatedIn);
     expect(slots).toEqual([...slots].sort((a, b) => a - b));
     expect(node.bestSlot).toBeGreaterThanOrEqual(slots.at(-1)!);
+    // Blocks cross the thread as the node stored them: the accumulating block's header hashes to its descriptor's hash.
+    if (done.kind !== "accumulated") throw new Error("unreachable");
+    const encoded = await node.block(done.accumulatedIn.headerHash);
+    if (encoded === null) throw new Error("the accumulating block is not served");
+    const header = decode<Block>(Block.Codec, encoded, tinyParams.spec).header;
+    expect(toHex(headerHash(tinyParams, header))).toBe(toHex(done.accumulatedIn.headerHash));
+    expect(await node.block(new Uint8Array(32))).toBeNull();
     expect(logs).toContain("block");
     unsubscribe();
     const seen = slots.length;

@@ -176,6 +176,7 @@ export class NodeThread implements NodeApi {
   bestBlock = (): Promise<BlockDescriptor> => this.call("bestBlock");
   finalizedBlock = (): Promise<BlockDescriptor> => this.call("finalizedBlock");
   subscribeBestBlock = (onBlock: (block: BlockDescriptor) => void): Promise<Unsubscribe> => this.subscribe("bestBlock", onBlock);
+  block = (headerHash: Uint8Array): Promise<Uint8Array | null> => this.call("block", headerHash);
   stateRoot = (headerHash: Uint8Array): Promise<Uint8Array> => this.call("stateRoot", headerHash);
   listServices = (headerHash: Uint8Array): Promise<number[]> => this.call("listServices", headerHash);
   serviceData = (headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> => this.call("serviceData", headerHash, serviceId);

@@ -26,6 +26,7 @@ export const CALLABLE = [
   "parameters",
   "bestBlock",
   "finalizedBlock",
+  "block",
   "stateRoot",
   "listServices",
   "serviceData",
