@@ -1,0 +1,810 @@
+/**
+ * The dashboard at `/`: the chain, the cores, the gateway's work packages, the settlement ledger,
+ * the energy market and balances, from the ledger's HTTP API (the views of
+ * gateway/ledger/types.ts). Live through Server-Sent Events (`/v1/events`); while the stream is
+ * down (refused when busy, closed after an overflow, the server restarting) it polls the same
+ * routes. Plain ES modules, no framework: the page is a handful of tables and four uPlot charts.
+ * Every value from the server is written as text (textContent), never as markup.
+ */
+import uPlot from "/assets/uplot/uPlot.esm.js";
+import { entryMatches, formatEnergy, formatFixed, formatMoney, formatPrice, formatSeqs, formatUtc, MICROS_DIGITS, shortHex, WH_DIGITS } from "./format.js";
+
+/** Blocks the chain table and the cores' strips show: two minutes of a 6 s slot. */
+const BLOCKS_SHOWN = 20;
+/** Packages kept for the status counts and refine times: the newest of the gateway's, one API page. */
+const PACKAGES_KEPT = 200;
+/** Packages the table lists. */
+const PACKAGES_SHOWN = 10;
+/** Ledger rows per page. */
+const LEDGER_PAGE_SIZE = 25;
+/** Intervals charted and listed: a day of 15-minute intervals. */
+const INTERVALS_SHOWN = 96;
+/** How often the page reads the API while the live stream is down. */
+const POLL_MS = 3_000;
+/** Balances are read again at most this often: no event carries them, they change as intervals settle. */
+const BALANCES_REFRESH_MS = 3_000;
+/** The stream is opened again after this long once the browser gave up on it (a 503 when the server has SSE_CLIENTS_MAX clients), doubling to the max. */
+const STREAM_RETRY_MS_MIN = 2_000;
+const STREAM_RETRY_MS_MAX = 60_000;
+/** Chart height in CSS pixels; the width follows the box. */
+const CHART_HEIGHT = 220;
+/** The statuses a package goes through, in order (gateway/ledger/types.ts PACKAGE_STATUSES). */
+const PACKAGE_STATUSES = ["submitted", "refined", "reported", "available", "accumulated", "failed"];
+/** The energy service's name: its accounts are the balances shown. */
+const ENERGY_SERVICE = "energy-trading";
+
+const state = {
+  config: { currency: "units", coresCount: null },
+  /** Service id → view. */
+  services: new Map(),
+  head: null,
+  /** Newest first, at most BLOCKS_SHOWN. */
+  blocks: [],
+  /** Hash → view, at most PACKAGES_KEPT (the newest by submission). */
+  packages: new Map(),
+  /** Interval number → view, at most INTERVALS_SHOWN. */
+  intervals: new Map(),
+  balances: [],
+  ledger: {
+    /** The filter the page shows: service, account, device, interval (strings, "" for none). */
+    filter: { service: "", account: "", device: "", interval: "" },
+    /** The `before` cursor of each page from the newest to the one shown (undefined: the newest). */
+    cursors: [undefined],
+    items: [],
+    next: null,
+    /** Entries that arrived live while an older page is shown. */
+    newer: 0,
+    /** Ids of rows to mark as just arrived. */
+    fresh: new Set(),
+    /** Drops a response overtaken by a later request (the filter changed meanwhile). */
+    request: 0,
+  },
+  /** The interval whose households are shown, or null. */
+  detail: null,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The API
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(`${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { accept: "application/json" } });
+  } catch (e) {
+    throw new ApiError(0, "NETWORK", `the gateway did not answer (${e.message})`);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body?.error?.code ?? `HTTP ${response.status}`, body?.error?.message ?? response.statusText);
+  return body;
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  const text = search.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// DOM helpers
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes (`class`, `data-*`, `aria-*`, properties otherwise) and children (nodes or text). */
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") element.className = value;
+    else if (name.startsWith("data-") || name.startsWith("aria-") || name === "role" || name === "title" || name === "href" || name === "download" || name === "type") element.setAttribute(name, value === true ? "" : String(value));
+    else element[name] = value;
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === "") continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+/** A hex id shortened, the whole of it in its title and for copying. */
+const hexCell = (hex) => (hex === null || hex === undefined ? "—" : h("code", { title: hex }, shortHex(hex)));
+const td = (content, cls) => h("td", cls === undefined ? {} : { class: cls }, content);
+
+/**
+ * Replaces a table body's rows, keeping keyboard focus: the focused control's `data-key` is
+ * looked up among the new rows and focused again, so live updates never throw a keyboard user
+ * back to the top of the page.
+ */
+function replaceRows(tbody, rows) {
+  const focused = tbody.contains(document.activeElement) ? document.activeElement.getAttribute("data-key") : null;
+  tbody.replaceChildren(...rows);
+  if (focused !== null) tbody.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+}
+
+function showError(id, error) {
+  const element = $(id);
+  if (element === null) return;
+  if (error === null) {
+    element.hidden = true;
+    element.textContent = "";
+  } else {
+    element.hidden = false;
+    element.textContent = error instanceof ApiError ? `${error.code}: ${error.message.replace(/^[^:]+: /, "")}` : String(error);
+  }
+}
+
+const serviceName = (id) => state.services.get(id)?.name ?? `service ${id}`;
+const money = (micros) => formatMoney(micros, state.config.currency);
+const price = (microsPerKwh) => formatPrice(microsPerKwh, state.config.currency);
+
+// ---------------------------------------------------------------------------------------------
+// Rendering, at most once per frame for each part
+
+const dirty = new Set();
+let frame = 0;
+function render(...parts) {
+  for (const part of parts) dirty.add(part);
+  if (frame === 0) frame = requestAnimationFrame(flush);
+}
+function flush() {
+  frame = 0;
+  const parts = [...dirty];
+  dirty.clear();
+  for (const part of parts) {
+    try {
+      part();
+    } catch (e) {
+      console.error(e);
+    }
+  }
+}
+
+function renderHead() {
+  const head = state.head;
+  $("head-slot").textContent = head === null ? "—" : String(head.slot);
+  $("head-hash").replaceChildren(head === null ? "—" : h("a", { href: `/v1/blocks/${head.hash}`, title: head.hash }, shortHex(head.hash)));
+  $("head-root").replaceChildren(head === null ? "—" : hexCell(head.stateRoot));
+  $("head-seen").textContent = head === null ? "—" : formatUtc(head.seenAtMs);
+}
+
+function renderBlocks() {
+  const rows = state.blocks.map((block) =>
+    h(
+      "tr",
+      { "data-slot": block.slot },
+      td(String(block.slot), "num"),
+      td(h("a", { href: `/v1/blocks/${block.hash}`, title: block.hash, "data-key": `block-${block.hash}` }, shortHex(block.hash))),
+      td(block.reports.length === 0 ? "—" : block.reports.map((r) => `${shortHex(r.packageHash)} (${r.core})`).join(", ")),
+      td(String(block.assurances), "num"),
+      td(String(block.accumulated.length), "num"),
+      td(block.serviceIds.map(serviceName).join(", ") || "—"),
+      td(formatUtc(block.seenAtMs)),
+    ),
+  );
+  replaceRows($("blocks").tBodies[0], rows);
+}
+
+function median(sorted) {
+  if (sorted.length === 0) return null;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : Math.round((sorted[middle - 1] + sorted[middle]) / 2);
+}
+
+function coresCount() {
+  if (state.config.coresCount !== null) return state.config.coresCount;
+  let highest = -1;
+  for (const block of state.blocks) for (const report of block.reports) highest = Math.max(highest, report.core);
+  for (const pkg of state.packages.values()) if (pkg.core !== null) highest = Math.max(highest, pkg.core);
+  return highest + 1;
+}
+
+function renderCores() {
+  const oldestFirst = [...state.blocks].reverse();
+  const rows = [];
+  for (let core = 0; core < coresCount(); core++) {
+    const busy = oldestFirst.map((block) => block.reports.some((r) => r.core === core));
+    const refineMs = [...state.packages.values()].filter((p) => p.core === core && p.refineMs !== null).map((p) => p.refineMs).sort((a, b) => a - b);
+    const mid = median(refineMs);
+    rows.push(
+      h(
+        "tr",
+        { "data-core": core },
+        h("th", { scope: "row" }, `Core ${core}`),
+        td(h("span", { class: "strip", "aria-hidden": "true" }, busy.map((b) => h("span", { class: b ? "busy" : "" })))),
+        td(`${busy.filter(Boolean).length} of ${busy.length}`, "num"),
+        td(mid === null ? "—" : `${mid} ms`, "num"),
+        td(refineMs.length === 0 ? "—" : `${refineMs[refineMs.length - 1]} ms`, "num"),
+      ),
+    );
+  }
+  replaceRows($("cores-table").tBodies[0], rows);
+  const refined = [...state.packages.values()].filter((p) => p.refineMs !== null).sort((a, b) => a.submittedAtMs - b.submittedAtMs);
+  charts.refine?.setData([refined.map((p) => p.submittedAtMs / 1000), refined.map((p) => p.refineMs)]);
+}
+
+function newestPackages() {
+  return [...state.packages.values()].sort((a, b) => b.submittedAtMs - a.submittedAtMs);
+}
+
+function renderPackages() {
+  const packages = newestPackages();
+  const counts = new Map(PACKAGE_STATUSES.map((s) => [s, 0]));
+  for (const p of packages) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
+  $("package-statuses").replaceChildren(...[...counts].map(([status, n]) => h("li", { "data-status": status }, h("span", { class: `status status-${status}` }, status), h("span", { class: "count" }, String(n)))));
+  $("packages-note").textContent = `Of the latest ${packages.length} packages the gateway submitted.`;
+  const rows = packages.slice(0, PACKAGES_SHOWN).map((p) =>
+    h(
+      "tr",
+      { "data-hash": p.hash },
+      td(h("a", { href: `/v1/packages/${p.hash}`, title: p.hash, "data-key": `package-${p.hash}` }, shortHex(p.hash))),
+      td(`${p.service} (${p.kind})`),
+      td(String(p.items), "num"),
+      td(p.core === null ? "—" : String(p.core), "num"),
+      td(h("span", { class: `status status-${p.status}`, title: p.error === null ? undefined : `${p.error.code}: ${p.error.detail}` }, p.status)),
+      td(p.refineMs === null ? "—" : `${p.refineMs} ms`, "num"),
+      td(p.reportedSlot === null ? "—" : String(p.reportedSlot), "num"),
+      td(p.accumulatedSlot === null ? "—" : String(p.accumulatedSlot), "num"),
+      td(`${p.settled} / ${p.refused}`, "num"),
+    ),
+  );
+  replaceRows($("packages-table").tBodies[0], rows);
+}
+
+function partiesOf(entry) {
+  if (entry.kind === "envelopes") return [hexCell(entry.device), ` seqs ${formatSeqs(entry.seqs)}`];
+  const party = (p) => (p === "grid" ? "grid" : hexCell(p));
+  return [party(entry.seller), " → ", party(entry.buyer), entry.interval === null ? "" : ` (interval ${entry.interval})`];
+}
+
+function renderLedger() {
+  const ledger = state.ledger;
+  const rows = ledger.items.map((entry) => {
+    const proof = `/v1/proofs/entries/${entry.id}`;
+    return h(
+      "tr",
+      { "data-id": entry.id, "data-kind": entry.kind, "data-accounts": entry.accounts.join(" "), "data-device": entry.device ?? "", class: ledger.fresh.has(entry.id) ? "new" : "" },
+      td(String(entry.id), "num"),
+      td(formatUtc(entry.timeMs)),
+      td(h("a", { href: `/v1/blocks/${entry.blockHash}`, title: entry.blockHash, "data-key": `slot-${entry.id}` }, String(entry.slot)), "num"),
+      td(entry.service),
+      td(entry.kind),
+      td(partiesOf(entry)),
+      td(entry.energyWh === null ? "—" : formatEnergy(entry.energyWh), "num"),
+      td(entry.priceMicrosPerKwh === null ? "—" : price(entry.priceMicrosPerKwh), "num"),
+      td(entry.amountMicros === null ? "—" : money(entry.amountMicros), "num"),
+      td([
+        h("a", { href: proof, class: "proof", "data-key": `proof-${entry.id}`, "aria-label": `Proof of entry ${entry.id} (JSON)` }, "open"),
+        h("a", { href: proof, download: `entry-${entry.id}.proof.json`, "data-key": `download-${entry.id}`, "aria-label": `Download the proof of entry ${entry.id}` }, "download"),
+      ]),
+    );
+  });
+  ledger.fresh.clear();
+  replaceRows($("ledger-table").tBodies[0], rows);
+  $("ledger-empty").hidden = ledger.items.length !== 0;
+  const page = ledger.cursors.length;
+  $("ledger-page").textContent = `Page ${page}`;
+  $("ledger-first").disabled = page === 1;
+  $("ledger-newer-page").disabled = page === 1;
+  $("ledger-older").disabled = ledger.next === null;
+  const newer = $("ledger-newer");
+  newer.hidden = ledger.newer === 0;
+  newer.textContent = ledger.newer === 0 ? "" : `${ledger.newer} newer ${ledger.newer === 1 ? "entry" : "entries"} arrived: “Newest” shows them.`;
+}
+
+function newestIntervals() {
+  return [...state.intervals.values()].sort((a, b) => b.interval - a.interval);
+}
+
+function renderMarket() {
+  const intervals = newestIntervals();
+  const rows = intervals.map((v) =>
+    h(
+      "tr",
+      { "data-interval": v.interval },
+      td(String(v.interval), "num"),
+      td(formatUtc(v.startMs)),
+      td(v.settled ? "settled" : "cleared"),
+      td(v.clearingPriceMicrosPerKwh === null ? "—" : price(v.clearingPriceMicrosPerKwh), "num"),
+      td(formatEnergy(v.tradedWh), "num"),
+      td(String(v.orders), "num"),
+      td(String(v.trades), "num"),
+      td(formatEnergy(v.gridImportWh), "num"),
+      td(formatEnergy(v.gridExportWh), "num"),
+      td(
+        h(
+          "button",
+          { type: "button", "data-key": `interval-${v.interval}`, "aria-controls": "interval-detail", "aria-expanded": state.detail === v.interval ? "true" : "false", onclick: () => void showInterval(v.interval) },
+          "Details",
+          h("span", { class: "visually-hidden" }, ` of interval ${v.interval}`),
+        ),
+      ),
+    ),
+  );
+  replaceRows($("intervals-table").tBodies[0], rows);
+  const oldestFirst = [...intervals].reverse();
+  const x = oldestFirst.map((v) => v.startMs / 1000);
+  charts.price?.setData([x, oldestFirst.map((v) => v.clearingPriceMicrosPerKwh)]);
+  charts.volume?.setData([x, oldestFirst.map((v) => Number(v.tradedWh))]);
+  charts.grid?.setData([x, oldestFirst.map((v) => v.gridImportWh), oldestFirst.map((v) => v.gridExportWh)]);
+}
+
+function renderBalances() {
+  const rows = state.balances.map((b) => {
+    const proof = `/v1/proofs/balances/${encodeURIComponent(b.service)}/${b.account}`;
+    return h(
+      "tr",
+      { "data-account": b.account },
+      h("th", { scope: "row" }, hexCell(b.account)),
+      td(money(b.balanceMicros), "num"),
+      td(String(b.slot), "num"),
+      td(h("button", { type: "button", "data-key": `entries-${b.account}`, onclick: () => filterByAccount(b.account), "aria-label": `Show the ledger entries of account ${b.account}` }, "entries")),
+      td([
+        h("a", { href: proof, "data-key": `bproof-${b.account}`, "aria-label": `Proof of the balance of ${b.account} (JSON)` }, "open"),
+        h("a", { href: proof, download: `balance-${b.account}.proof.json`, "data-key": `bdownload-${b.account}`, "aria-label": `Download the proof of the balance of ${b.account}` }, "download"),
+      ]),
+    );
+  });
+  replaceRows($("balances-table").tBodies[0], rows);
+}
+
+function renderConfig() {
+  for (const element of document.querySelectorAll(".currency")) element.textContent = state.config.currency;
+  const select = $("filter-service");
+  const chosen = state.ledger.filter.service;
+  const names = [...state.services.values()].map((s) => s.name).sort();
+  if (chosen !== "" && !names.includes(chosen)) names.push(chosen);
+  select.replaceChildren(h("option", { value: "" }, "All services"), ...names.map((name) => h("option", { value: name, selected: name === chosen }, name)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts (uPlot): x is the interval's start in Unix seconds, shown in UTC
+
+const charts = { price: null, volume: null, grid: null, refine: null };
+const COLORS = { price: "#0b63c4", traded: "#1c7c3a", import: "#b3261e", export: "#c27c00", refine: "#6a3fb5" };
+
+/** Time ticks in UTC, 24-hour: "06:15", with the date ("06-21 06:15") where a day starts and at the first tick. */
+function timeTicks(splits) {
+  let day = "";
+  return splits.map((seconds) => {
+    const text = formatUtc(seconds * 1000);
+    const [date, time] = [text.slice(5, 10), text.slice(11, 16)];
+    const label = date === day ? time : `${date} ${time}`;
+    day = date;
+    return label;
+  });
+}
+
+function makeChart(box, series, yValues, xLabel = "Interval start (UTC)") {
+  const options = {
+    width: Math.max(box.clientWidth, 200),
+    height: CHART_HEIGHT,
+    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+    scales: { x: { time: true } },
+    axes: [{ values: (_u, splits) => timeTicks(splits) }, { values: (_u, splits) => splits.map(yValues), size: 70 }],
+    series: [{ label: xLabel, value: (_u, v) => (v === null || v === undefined ? "—" : formatUtc(v * 1000)) }, ...series],
+    legend: { live: true },
+    cursor: { drag: { x: false, y: false } },
+  };
+  const chart = new uPlot(options, [[], ...series.map(() => [])], box);
+  new ResizeObserver(() => chart.setSize({ width: Math.max(box.clientWidth, 200), height: CHART_HEIGHT })).observe(box);
+  return chart;
+}
+
+function makeCharts() {
+  const bars = uPlot.paths.bars({ size: [0.6, 40] });
+  const micros = (v) => (v === null || v === undefined ? "—" : price(Math.round(v)));
+  const kwh = (v) => (v === null || v === undefined ? "—" : formatEnergy(Math.round(v)));
+  const axisMicros = (v) => formatFixed(Math.round(v), MICROS_DIGITS, 2);
+  const axisKwh = (v) => formatFixed(Math.round(v), WH_DIGITS, 0);
+  charts.price = makeChart($("chart-price"), [{ label: "Clearing price", stroke: COLORS.price, width: 2, paths: uPlot.paths.stepped({ align: 1 }), value: (_u, v) => micros(v) }], axisMicros);
+  charts.volume = makeChart($("chart-volume"), [{ label: "Traded", stroke: COLORS.traded, fill: `${COLORS.traded}88`, paths: bars, points: { show: false }, value: (_u, v) => kwh(v) }], axisKwh);
+  charts.grid = makeChart(
+    $("chart-grid"),
+    [
+      { label: "Grid import", stroke: COLORS.import, width: 2, value: (_u, v) => kwh(v) },
+      { label: "Grid export", stroke: COLORS.export, width: 2, value: (_u, v) => kwh(v) },
+    ],
+    axisKwh,
+  );
+  charts.refine = makeChart(
+    $("chart-refine"),
+    [{ label: "Refine", stroke: COLORS.refine, paths: () => null, points: { show: true, size: 6, fill: COLORS.refine }, value: (_u, v) => (v === null || v === undefined ? "—" : `${v} ms`) }],
+    (v) => `${Math.round(v)} ms`,
+    "Submitted (UTC)",
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the API
+
+function acceptBlock(block) {
+  if (state.head === null || block.slot >= state.head.slot) state.head = block;
+  const others = state.blocks.filter((b) => b.slot !== block.slot);
+  others.push(block);
+  others.sort((a, b) => b.slot - a.slot);
+  state.blocks = others.slice(0, BLOCKS_SHOWN);
+  render(renderHead, renderBlocks, renderCores);
+}
+
+function acceptPackage(pkg) {
+  state.packages.set(pkg.hash, pkg);
+  if (state.packages.size > PACKAGES_KEPT) {
+    for (const old of newestPackages().slice(PACKAGES_KEPT)) state.packages.delete(old.hash);
+  }
+  render(renderPackages, renderCores);
+}
+
+function acceptInterval(interval) {
+  state.intervals.set(interval.interval, interval);
+  if (state.intervals.size > INTERVALS_SHOWN) {
+    for (const old of newestIntervals().slice(INTERVALS_SHOWN)) state.intervals.delete(old.interval);
+  }
+  render(renderMarket);
+  refreshBalancesSoon();
+}
+
+function acceptEntry(entry) {
+  const ledger = state.ledger;
+  if (!entryMatches(entry, ledger.filter)) return;
+  if (ledger.cursors.length > 1) {
+    ledger.newer++;
+  } else if (!ledger.items.some((e) => e.id === entry.id)) {
+    ledger.items = [entry, ...ledger.items].sort((a, b) => b.id - a.id);
+    if (ledger.items.length > LEDGER_PAGE_SIZE) {
+      ledger.items = ledger.items.slice(0, LEDGER_PAGE_SIZE);
+      ledger.next = ledger.items[ledger.items.length - 1].id;
+    }
+    ledger.fresh.add(entry.id);
+  }
+  render(renderLedger);
+  if (entry.service === ENERGY_SERVICE) refreshBalancesSoon();
+}
+
+async function loadConfig() {
+  try {
+    const config = await api("/v1/dashboard/config");
+    state.config = { currency: config.currency, coresCount: config.coresCount };
+  } catch {
+    // The defaults stand: an older server without the route.
+  }
+  render(renderConfig, renderLedger, renderMarket, renderBalances, renderCores);
+}
+
+async function loadServices() {
+  const services = await api("/v1/services");
+  state.services = new Map(services.map((s) => [s.id, s]));
+  render(renderConfig, renderBlocks);
+}
+
+async function loadChain() {
+  try {
+    const [head, blocks] = await Promise.all([api("/v1/chain/head"), api(`/v1/blocks${query({ limit: BLOCKS_SHOWN })}`)]);
+    for (const block of [...blocks.items].reverse()) acceptBlock(block);
+    acceptBlock(head);
+    showError("chain-error", null);
+  } catch (e) {
+    showError("chain-error", e);
+    throw e;
+  }
+}
+
+async function loadPackages() {
+  try {
+    const page = await api(`/v1/packages${query({ limit: PACKAGES_KEPT })}`);
+    for (const pkg of page.items) state.packages.set(pkg.hash, pkg);
+    for (const old of newestPackages().slice(PACKAGES_KEPT)) state.packages.delete(old.hash);
+    render(renderPackages, renderCores);
+    showError("packages-error", null);
+  } catch (e) {
+    showError("packages-error", e);
+    throw e;
+  }
+}
+
+async function loadIntervals() {
+  try {
+    const page = await api(`/v1/energy/intervals${query({ limit: INTERVALS_SHOWN })}`);
+    for (const interval of page.items) state.intervals.set(interval.interval, interval);
+    for (const old of newestIntervals().slice(INTERVALS_SHOWN)) state.intervals.delete(old.interval);
+    render(renderMarket);
+    showError("market-error", null);
+  } catch (e) {
+    showError("market-error", e);
+    throw e;
+  }
+}
+
+let balancesReadAtMs = 0;
+let balancesTimer = 0;
+async function loadBalances() {
+  balancesReadAtMs = Date.now();
+  try {
+    state.balances = [...(await api(`/v1/balances${query({ service: ENERGY_SERVICE })}`))];
+    render(renderBalances);
+    showError("balances-error", null);
+  } catch (e) {
+    // A gateway without the energy service has no balances to show.
+    if (e instanceof ApiError && e.status === 404) state.balances = [];
+    else showError("balances-error", e);
+    render(renderBalances);
+  }
+}
+
+/** Balances again, at most once per BALANCES_REFRESH_MS however many entries arrive. */
+function refreshBalancesSoon() {
+  if (balancesTimer !== 0) return;
+  const wait = Math.max(0, balancesReadAtMs + BALANCES_REFRESH_MS - Date.now());
+  balancesTimer = setTimeout(() => {
+    balancesTimer = 0;
+    void loadBalances();
+  }, wait);
+}
+
+/** The ledger page the cursors point at, with the filter the form holds. */
+async function loadLedger() {
+  const ledger = state.ledger;
+  const request = ++ledger.request;
+  const before = ledger.cursors[ledger.cursors.length - 1];
+  const { service, account, device, interval } = ledger.filter;
+  try {
+    const page = await api(`/v1/entries${query({ service, account, device, interval, before, limit: LEDGER_PAGE_SIZE })}`);
+    if (request !== ledger.request) return;
+    if (ledger.cursors.length === 1) {
+      // Entries that came live after this page was read stay on top.
+      const newest = page.items[0]?.id ?? -1;
+      const live = ledger.items.filter((e) => e.id > newest);
+      ledger.items = [...live, ...page.items].slice(0, LEDGER_PAGE_SIZE);
+      ledger.next = live.length === 0 ? page.next : (ledger.items[ledger.items.length - 1]?.id ?? page.next);
+    } else {
+      ledger.items = [...page.items];
+      ledger.next = page.next;
+    }
+    showError("ledger-error", null);
+  } catch (e) {
+    if (request !== ledger.request) return;
+    showError("ledger-error", e);
+  }
+  render(renderLedger);
+}
+
+async function showInterval(interval) {
+  const panel = $("interval-detail");
+  if (state.detail === interval && !panel.hidden) {
+    closeInterval();
+    return;
+  }
+  state.detail = interval;
+  let view;
+  try {
+    view = await api(`/v1/energy/intervals/${interval}`);
+  } catch (e) {
+    showError("market-error", e);
+    return;
+  }
+  $("interval-detail-title").textContent = `Interval ${view.interval}: ${formatUtc(view.startMs)} to ${formatUtc(view.endMs)} UTC`;
+  const sum = (field) => view.households.reduce((total, r) => total + BigInt(r[field]), 0n);
+  $("interval-detail-totals").textContent = view.households.length === 0
+    ? "No household results for this interval."
+    : `Community: bought ${formatEnergy(sum("boughtWh"))} from each other, ${formatEnergy(sum("gridImportWh"))} from the grid; sold ${formatEnergy(sum("gridExportWh"))} to the grid.`;
+  const rows = view.households.map((r) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, hexCell(r.household)),
+      td(formatEnergy(r.boughtWh), "num"),
+      td(formatEnergy(r.soldWh), "num"),
+      td(formatEnergy(r.gridImportWh), "num"),
+      td(formatEnergy(r.gridExportWh), "num"),
+      td(money(r.paidMicros), "num"),
+      td(money(r.receivedMicros), "num"),
+      td(money(r.netMicros), "num"),
+    ),
+  );
+  $("households-table").tBodies[0].replaceChildren(...rows);
+  panel.hidden = false;
+  render(renderMarket);
+  panel.focus();
+}
+
+function closeInterval() {
+  const interval = state.detail;
+  state.detail = null;
+  $("interval-detail").hidden = true;
+  renderMarket();
+  document.querySelector(`[data-key="interval-${interval}"]`)?.focus();
+}
+
+/** Everything the page shows, read again (at start, in polling, after the stream reconnects). */
+async function refreshAll() {
+  const results = await Promise.allSettled([loadServices(), loadChain(), loadPackages(), loadIntervals(), loadBalances(), loadLedger()]);
+  return results.every((r) => r.status === "fulfilled" || !(r.reason instanceof ApiError && r.reason.status === 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live: Server-Sent Events, polling while they are down
+
+let source = null;
+let pollTimer = 0;
+let streamRetryMs = STREAM_RETRY_MS_MIN;
+let streamRetryTimer = 0;
+
+function setConnection(mode, text) {
+  const element = $("connection");
+  element.dataset.state = mode;
+  element.textContent = text;
+}
+
+function startPolling(reason) {
+  setConnection("polling", `Polling every ${POLL_MS / 1000} s (${reason})`);
+  if (pollTimer !== 0) return;
+  const tick = async () => {
+    const reachable = await refreshAll();
+    if (pollTimer === 0) return;
+    if (!reachable) setConnection("offline", "Offline: the gateway does not answer; trying again");
+    else if ($("connection").dataset.state === "offline") setConnection("polling", `Polling every ${POLL_MS / 1000} s (${reason})`);
+    pollTimer = setTimeout(tick, POLL_MS);
+  };
+  pollTimer = setTimeout(tick, 0);
+}
+
+function stopPolling() {
+  clearTimeout(pollTimer);
+  pollTimer = 0;
+}
+
+/** The view an event carries: its data is the view (a LedgerEvent wrapping it is unwrapped too). */
+function viewOf(kind, data) {
+  const parsed = JSON.parse(data);
+  return parsed !== null && typeof parsed[kind] === "object" && parsed[kind] !== null ? parsed[kind] : parsed;
+}
+
+function connectStream() {
+  clearTimeout(streamRetryTimer);
+  source = new EventSource("/v1/events");
+  source.addEventListener("open", () => {
+    streamRetryMs = STREAM_RETRY_MS_MIN;
+    stopPolling();
+    setConnection("live", "Live");
+    // What happened while the stream was being opened (or was down) is read by cursor.
+    void refreshAll();
+  });
+  const handlers = { block: acceptBlock, entry: acceptEntry, package: acceptPackage, interval: acceptInterval };
+  for (const [kind, accept] of Object.entries(handlers)) {
+    source.addEventListener(kind, (event) => {
+      try {
+        accept(viewOf(kind, event.data));
+      } catch (e) {
+        console.error(`bad ${kind} event`, e);
+      }
+    });
+  }
+  // The server closes a client that fell behind: read by cursor, then open again.
+  source.addEventListener("overflow", () => {
+    source.close();
+    startPolling("the live stream fell behind");
+    streamRetryTimer = setTimeout(connectStream, STREAM_RETRY_MS_MIN);
+  });
+  source.addEventListener("error", () => {
+    startPolling("the live stream is unavailable");
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (e.g. 503 when the server has its most clients): open again later.
+      streamRetryTimer = setTimeout(connectStream, streamRetryMs);
+      streamRetryMs = Math.min(streamRetryMs * 2, STREAM_RETRY_MS_MAX);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger's form and pages
+
+const HEX_ID = /^[0-9a-f]{32}$/;
+
+function filterFromForm() {
+  const form = $("ledger-filter");
+  const data = new FormData(form);
+  const text = (name) => String(data.get(name) ?? "").trim().toLowerCase();
+  return { service: String(data.get("service") ?? ""), account: text("account"), device: text("device"), interval: text("interval") };
+}
+
+function fillForm(filter) {
+  $("filter-service").value = filter.service;
+  $("filter-account").value = filter.account;
+  $("filter-device").value = filter.device;
+  $("filter-interval").value = filter.interval;
+}
+
+/** The filter in the page's address, so a filtered ledger can be bookmarked and shared. */
+function filterToAddress(filter) {
+  history.replaceState(null, "", `${location.pathname}${query(filter)}${location.hash}`);
+}
+
+function filterFromAddress() {
+  const params = new URLSearchParams(location.search);
+  const get = (name) => (params.get(name) ?? "").trim().toLowerCase();
+  const filter = { service: params.get("service") ?? "", account: get("account"), device: get("device"), interval: get("interval") };
+  if (filter.account !== "" && !HEX_ID.test(filter.account)) filter.account = "";
+  if (filter.device !== "" && !HEX_ID.test(filter.device)) filter.device = "";
+  if (filter.interval !== "" && !/^[0-9]+$/.test(filter.interval)) filter.interval = "";
+  return filter;
+}
+
+function applyFilter(filter) {
+  const ledger = state.ledger;
+  ledger.filter = filter;
+  ledger.cursors = [undefined];
+  ledger.items = [];
+  ledger.next = null;
+  ledger.newer = 0;
+  filterToAddress(filter);
+  void loadLedger();
+}
+
+function filterByAccount(account) {
+  const filter = { service: ENERGY_SERVICE, account, device: "", interval: "" };
+  fillForm(filter);
+  applyFilter(filter);
+  $("ledger-title").scrollIntoView();
+  $("filter-account").focus();
+}
+
+function wireLedger() {
+  const form = $("ledger-filter");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    // The inputs' patterns say what is wrong, in the browser's words, next to the field.
+    if (!form.reportValidity()) return;
+    applyFilter(filterFromForm());
+  });
+  form.addEventListener("reset", () => {
+    // After the browser has cleared the fields.
+    setTimeout(() => applyFilter(filterFromForm()), 0);
+  });
+  $("ledger-older").addEventListener("click", () => {
+    const ledger = state.ledger;
+    if (ledger.next === null) return;
+    ledger.cursors.push(ledger.next);
+    void loadLedger();
+  });
+  $("ledger-newer-page").addEventListener("click", () => {
+    const ledger = state.ledger;
+    if (ledger.cursors.length === 1) return;
+    ledger.cursors.pop();
+    if (ledger.cursors.length === 1) ledger.newer = 0;
+    void loadLedger();
+  });
+  $("ledger-first").addEventListener("click", () => {
+    const ledger = state.ledger;
+    ledger.cursors = [undefined];
+    ledger.newer = 0;
+    void loadLedger();
+  });
+  $("interval-detail-close").addEventListener("click", closeInterval);
+  $("interval-detail").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeInterval();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function start() {
+  const filter = filterFromAddress();
+  state.ledger.filter = filter;
+  fillForm(filter);
+  wireLedger();
+  makeCharts();
+  render(renderHead, renderLedger, renderPackages, renderCores, renderMarket, renderBalances);
+  void loadConfig();
+  if (typeof EventSource === "function") connectStream();
+  else startPolling("this browser has no EventSource");
+  void refreshAll();
+}
+
+start();
