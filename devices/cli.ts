@@ -1,7 +1,9 @@
 /**
  * `jamgate device …`: make a key, make one envelope for any MQTT client, publish readings as a
- * device, register a device with a gateway (docs/protocol.md). Errors are registry codes
- * (devices/errors.ts) printed as `jamgate: CODE: detail`, exit code 1.
+ * device, register a device with a gateway, list its settled seqs (docs/protocol.md). Errors are
+ * registry codes (devices/errors.ts) printed as `jamgate: CODE: detail`, exit code 1. Without a
+ * URL, the commands find a `jamgate start` on this machine through its data dir's endpoints.json
+ * (./endpoints.ts).
  */
 import { once } from "node:events";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -10,24 +12,33 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { DeviceClient, type DeviceClientState } from "./client.ts";
+import { DeviceClient, type DeviceClientState, unregisteredDetail } from "./client.ts";
+import { readEndpointsFile } from "./endpoints.ts";
 import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
 import { encodeReadings } from "./readings.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
 import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
-import { upTopic } from "./messages.ts";
+import { type DeviceError, type Receipt, upTopic } from "./messages.ts";
 import { meterReadings } from "./simulate.ts";
 
 /** Where `publish` keeps a device's offline queue and next seq unless told. */
 export const DEFAULT_DEVICE_DATA_DIR = ".jamgate-device";
-/** Where `register` looks for the gateway's operator-token unless told (the node's and gateway's default data dir). */
+/** Where `register`, `receipts` and `publish` look for a running gateway's endpoints.json and operator-token unless told (`jamgate start`'s default data dir). */
 export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
-export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080";
 export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
 /** Largest readings file read: it is held in memory whole; twice the default offline queue. */
 export const READINGS_FILE_BYTES_MAX = 64 * 1024 * 1024;
 /** Largest gateway HTTP answer read; registration answers are a few hundred bytes. */
 const HTTP_ANSWER_BYTES_MAX = 64 * 1024;
+/** Largest page of settlement entries read (`receipts`): a page is at most 500 entries of under 1 KB. */
+const ENTRIES_ANSWER_BYTES_MAX = 8 * 1024 * 1024;
+/** Entries asked for per page (the API's largest). */
+const ENTRIES_PAGE_LIMIT = 500;
+/**
+ * Pages `receipts` reads at most: each scans at most 20,000 of the ledger's entries (the API's
+ * ENTRY_SCAN_MAX), so past 20 million it stops and says the list may be incomplete.
+ */
+export const RECEIPT_PAGES_MAX = 1_000;
 /** One HTTP request to the gateway; registration answers at once (202), the wait is by polling. */
 const HTTP_TIMEOUT_MS = 10_000;
 
@@ -105,7 +116,8 @@ export function registerDeviceCommands(program: Command): void {
     .command("publish")
     .description("send readings as a device over MQTT (QoS 1, offline queue in --data-dir), optionally waiting for every receipt")
     .requiredOption("--key <file>", "device key file")
-    .requiredOption("--mqtt <url>", "the gateway's broker: mqtt://host:port, mqtts://host:port (TLS), ws:// or wss://")
+    .option("--mqtt <url>", "the gateway's broker: mqtt://host:port, mqtts://host:port (TLS), ws:// or wss:// (default: the one running on --gateway-data-dir)")
+    .option("--gateway-data-dir <dir>", "without --mqtt: the running jamgate's data dir, whose endpoints.json names its broker", DEFAULT_GATEWAY_DATA_DIR)
     .option("--ca <file>", "PEM CA certificate to trust for mqtts:// and wss:// (default: the system's)")
     .option("--client-cert <file>", "PEM client certificate, for a gateway that authenticates devices by certificate (CN = device id)")
     .option("--client-key <file>", "PEM private key of --client-cert")
@@ -116,6 +128,7 @@ export function registerDeviceCommands(program: Command): void {
     .option("--per-envelope <n>", "readings per envelope", integerIn(1, 10_000), 60)
     .option("--seed <n>", "seed of --simulate", integerIn(0, 2 ** 32 - 1), 1)
     .option("--wait-receipts", "wait until every envelope has a receipt or an error")
+    .option("--json", "receipts and refusals as JSON lines (each as it comes, then the totals)")
     .option("--timeout-ms <ms>", "give up after this long", integerIn(1, 7 * 24 * 3_600_000), 120_000)
     .action(async (options: PublishOptions) => publish(options));
 
@@ -126,19 +139,31 @@ export function registerDeviceCommands(program: Command): void {
     .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
     .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind)")
     .option("--household <id>", "for an energy-trading agent: the device id of its household's meter")
-    .option("--gateway <url>", "the gateway's HTTP address (https:// when it serves TLS)", DEFAULT_GATEWAY_URL)
+    .option("--gateway <url>", "the gateway's HTTP address, https:// when it serves TLS (default: the one running on --data-dir)")
     .option("--ca <file>", "PEM CA certificate to trust for an https:// gateway (default: the system's)")
-    .option("--data-dir <dir>", "the gateway's data directory, holding operator-token", DEFAULT_GATEWAY_DATA_DIR)
-    .addOption(new Option("--token <token>", "the operator token (instead of reading --data-dir)").conflicts("dataDir"))
+    .option("--data-dir <dir>", "the gateway's data directory: its operator-token, and its endpoints.json without --gateway", DEFAULT_GATEWAY_DATA_DIR)
+    .option("--token <token>", "the operator token (instead of reading --data-dir)")
     .option("--wait", "poll GET /v1/devices/{id} until registered or failed")
     .option("--timeout-ms <ms>", "how long --wait polls", integerIn(1, 24 * 3_600_000), 120_000)
     .addOption(new Option("--poll-ms <ms>", "poll period of --wait").argParser(integerIn(10, 60_000)).default(1000).hideHelp())
     .action(async (options: RegisterOptions) => register(options));
+
+  device
+    .command("receipts")
+    .description("the device's settled seqs, from the gateway's ledger (GET /v1/entries?device=…): what a device that lost receipts reconciles against")
+    .requiredOption("--key <file>", "device key file (only its id is used)")
+    .option("--gateway <url>", "the gateway's HTTP address (default: the one running on --data-dir)")
+    .option("--ca <file>", "PEM CA certificate to trust for an https:// gateway (default: the system's)")
+    .option("--data-dir <dir>", "the gateway's data directory: its endpoints.json without --gateway", DEFAULT_GATEWAY_DATA_DIR)
+    .option("--json", "one JSON line per settlement (seqs, package, block, slot), then the device's totals")
+    .action(async (options: ReceiptsOptions) => receipts(options));
 }
 
 interface PublishOptions {
   key: string;
-  mqtt: string;
+  mqtt?: string;
+  gatewayDataDir: string;
+  json?: boolean;
   ca?: string;
   clientCert?: string;
   clientKey?: string;
@@ -154,7 +179,8 @@ interface PublishOptions {
 
 async function publish(options: PublishOptions): Promise<void> {
   if ((options.readings === undefined) === (options.simulate === undefined)) fail("JG_ERR_CLI_ARGUMENT", "give --readings <file> or --simulate <n>");
-  if (!/^(mqtts?:\/\/[^/]+|wss?:\/\/[^/]+(\/.*)?)$/.test(options.mqtt.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port, mqtts://host:port, ws://host:port or wss://host:port, got ${options.mqtt}`);
+  const mqttUrl = options.mqtt ?? endpointsOf(options.gatewayDataDir, "--mqtt").mqtt;
+  if (!/^(mqtts?:\/\/[^/]+|wss?:\/\/[^/]+(\/.*)?)$/.test(mqttUrl.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port, mqtts://host:port, ws://host:port or wss://host:port, got ${mqttUrl}`);
   if ((options.clientCert === undefined) !== (options.clientKey === undefined)) fail("JG_ERR_CLI_ARGUMENT", "--client-cert and --client-key go together");
   const tls = {
     ...(options.ca === undefined ? {} : { ca: readFileFor("--ca", options.ca) }),
@@ -169,8 +195,9 @@ async function publish(options: PublishOptions): Promise<void> {
 
   let client: DeviceClient;
   try {
-    client = await DeviceClient.connect({ url: options.mqtt, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000), tls });
+    client = await DeviceClient.connect({ url: mqttUrl, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000), tls });
   } catch (e) {
+    if (e instanceof DeviceSideError && e.code === "JG_ERR_DEVICE_UNREGISTERED") fail(e.code, unregisteredDetail(key.deviceId, options.key));
     if (e instanceof DeviceSideError) fail(e.code, e.detail);
     throw e;
   }
@@ -187,7 +214,14 @@ async function publish(options: PublishOptions): Promise<void> {
     if (sent.has(seq)) acked++;
     progress.update();
   });
+  // Each envelope's answer is printed once, as it comes (QoS 1 may deliver one twice); those of
+  // envelopes an earlier run left queued too.
+  const told = new Set<number>();
   client.on("receipt", (r) => {
+    if (!told.has(r.seq)) {
+      told.add(r.seq);
+      progress.note(formatReceipt(r, options.json === true), "stdout");
+    }
     if (sent.has(r.seq) && !final.has(r.seq)) {
       final.set(r.seq, "receipt");
       receipts++;
@@ -196,6 +230,11 @@ async function publish(options: PublishOptions): Promise<void> {
   });
   client.on("deviceError", (e) => {
     errors[e.code] = (errors[e.code] ?? 0) + 1;
+    if (NON_FINAL_CODES.has(e.code)) progress.note(`seq ${e.seq ?? "?"}: ${e.code}: ${e.detail}`);
+    else if (e.seq === null || !told.has(e.seq)) {
+      if (e.seq !== null) told.add(e.seq);
+      progress.note(formatRefusal(e, options.json === true), "stdout");
+    }
     if (e.seq === null) unattributed++;
     else if (sent.has(e.seq) && !final.has(e.seq) && !NON_FINAL_CODES.has(e.code)) final.set(e.seq, e.code);
     progress.update();
@@ -244,6 +283,20 @@ async function publish(options: PublishOptions): Promise<void> {
   if (unanswered > 0) fail("JG_ERR_RPC_TIMEOUT", `${unanswered} of ${sent.size} envelopes without a receipt or error within --timeout-ms`);
 }
 
+const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+
+/** A receipt as `publish` prints it: `receipt seq=… slot=… package=… block=…`, or a JSON line. */
+export function formatReceipt(r: Receipt, json: boolean): string {
+  if (json) return JSON.stringify({ receipt: { seq: r.seq, package: hex(r.packageHash), block: hex(r.blockHash), slot: r.slot } });
+  return `receipt seq=${r.seq} slot=${r.slot} package=${hex(r.packageHash)} block=${hex(r.blockHash)}`;
+}
+
+/** A refusal as `publish` prints it: `refused seq=… JG_ERR_…: detail`, or a JSON line. */
+export function formatRefusal(e: DeviceError, json: boolean): string {
+  if (json) return JSON.stringify({ refused: { seq: e.seq, code: e.code, detail: e.detail } });
+  return `refused seq=${e.seq ?? "?"} ${e.code}: ${e.detail}`;
+}
+
 function* fileBatches(readings: unknown[], perEnvelope: number): Generator<unknown[]> {
   for (let i = 0; i < readings.length; i += perEnvelope) yield readings.slice(i, i + perEnvelope);
 }
@@ -263,7 +316,7 @@ interface RegisterOptions {
   kind: (typeof DEVICE_KINDS)[number];
   service?: string;
   household?: string;
-  gateway: string;
+  gateway?: string;
   dataDir: string;
   token?: string;
   wait?: boolean;
@@ -274,8 +327,7 @@ interface RegisterOptions {
 async function register(options: RegisterOptions): Promise<void> {
   const key = readKey(options.key);
   const token = options.token ?? readOperatorToken(options.dataDir);
-  const base = options.gateway.replace(/\/+$/, "");
-  if (!/^https?:\/\/[^/]+$/.test(base)) fail("JG_ERR_CLI_ARGUMENT", `--gateway must be http(s)://host:port, got ${options.gateway}`);
+  const base = gatewayBase(options.gateway, options.dataDir);
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
   const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }), ca });
@@ -300,12 +352,109 @@ async function register(options: RegisterOptions): Promise<void> {
   }
 }
 
+/** The endpoints of the gateway running on `dataDir`, or JG_ERR_NO_GATEWAY naming the flag that would do instead. */
+function endpointsOf(dataDir: string, flag: string) {
+  const read = readEndpointsFile(dataDir, flag);
+  if (!read.ok) fail(read.code, read.detail);
+  return read.endpoints;
+}
+
+/** The gateway's HTTP base URL: `--gateway`, else the one running on the data dir. */
+function gatewayBase(gateway: string | undefined, dataDir: string): string {
+  const url = gateway ?? endpointsOf(dataDir, "--gateway").http;
+  const base = url.replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+$/.test(base)) fail("JG_ERR_CLI_ARGUMENT", `--gateway must be http(s)://host:port, got ${url}`);
+  return base;
+}
+
+interface ReceiptsOptions {
+  key: string;
+  gateway?: string;
+  ca?: string;
+  dataDir: string;
+  json?: boolean;
+}
+
+/** One settlement of the device's envelopes, as the ledger API's EntryView gives it (gateway/ledger/types.ts). */
+interface SettledEntry {
+  readonly id: number;
+  readonly kind: string;
+  readonly slot: number;
+  readonly blockHash: string;
+  readonly device: string | null;
+  readonly seqs: readonly number[] | null;
+  readonly packageHash: string | null;
+}
+
+/**
+ * `device receipts`: the device's registration and the service's settled highest seq
+ * (`GET /v1/devices/{id}`), then every settlement of its envelopes the ledger holds
+ * (`GET /v1/entries?device=…`, newest first, paged by cursor), printed oldest first.
+ */
+async function receipts(options: ReceiptsOptions): Promise<void> {
+  const key = readKey(options.key);
+  const base = gatewayBase(options.gateway, options.dataDir);
+  const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
+  const device = (await gatewayRequest(`${base}/v1/devices/${key.deviceId}`, { method: "GET", headers: {}, ca })).body;
+  const entries: SettledEntry[] = [];
+  let before: number | null = null;
+  let complete = false;
+  for (let pages = 0; pages < RECEIPT_PAGES_MAX; pages++) {
+    const query = `device=${key.deviceId}&limit=${ENTRIES_PAGE_LIMIT}${before === null ? "" : `&before=${before}`}`;
+    const page = (await gatewayRequest(`${base}/v1/entries?${query}`, { method: "GET", headers: {}, ca, answerBytesMax: ENTRIES_ANSWER_BYTES_MAX })).body as { items?: unknown; next?: unknown };
+    if (!Array.isArray(page.items) || !(page.next === null || Number.isSafeInteger(page.next))) fail("JG_ERR_RPC_REMOTE", `${base}/v1/entries answered no page of entries`);
+    for (const item of page.items as SettledEntry[]) if (item.kind === "envelopes" && item.device === key.deviceId && Array.isArray(item.seqs)) entries.push(item);
+    if (page.next === null) {
+      complete = true;
+      break;
+    }
+    before = page.next as number;
+  }
+  entries.reverse();
+  const seqs = [...new Set(entries.flatMap((e) => e.seqs!))].sort((a, b) => a - b);
+  const highest = typeof device.settledHighestSeq === "number" ? device.settledHighestSeq : null;
+  const summary = {
+    deviceId: key.deviceId,
+    ...(typeof device.kind === "string" ? { kind: device.kind } : {}),
+    ...(typeof device.service === "string" ? { service: device.service } : {}),
+    ...(typeof device.status === "string" ? { status: device.status } : {}),
+    settledHighestSeq: highest,
+    settled: seqs.length,
+    seqs: ranges(seqs),
+    ...(complete ? {} : { incomplete: `stopped after ${RECEIPT_PAGES_MAX} pages of the ledger` }),
+  };
+  for (const e of entries) {
+    const seen = { seqs: e.seqs, package: e.packageHash, block: e.blockHash, slot: e.slot, entry: e.id };
+    console.log(options.json ? JSON.stringify(seen) : `settled seqs=${ranges(e.seqs!)} slot=${e.slot} package=${e.packageHash ?? "-"} block=${e.blockHash}`);
+  }
+  if (options.json) console.log(JSON.stringify(summary));
+  else {
+    const what = [summary.kind, summary.service].filter((s) => s !== undefined).join(" on ");
+    console.log(`device ${key.deviceId}${what === "" ? "" : ` (${what})`}: the service's settled highest seq is ${highest ?? "unknown"}; the ledger lists ${seqs.length} settled seqs${seqs.length === 0 ? "" : `: ${summary.seqs}`}`);
+    if (!complete) process.stderr.write(`the list may be incomplete: ${summary.incomplete}\n`);
+  }
+}
+
+/** Ascending seqs as ranges: 0-5,7,9-11. */
+function ranges(seqs: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seqs.length; ) {
+    let j = i;
+    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+    parts.push(j === i ? String(seqs[i]) : `${seqs[i]}-${seqs[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
 /** A request to the gateway: its method, headers, JSON body, and the CA to trust for https:// (default: the system's). */
 interface GatewayRequest {
   readonly method: "GET" | "POST";
   readonly headers: Record<string, string>;
   readonly body?: string;
   readonly ca?: Buffer | undefined;
+  /** Largest answer read (default HTTP_ANSWER_BYTES_MAX). */
+  readonly answerBytesMax?: number;
 }
 
 /**
@@ -320,11 +469,12 @@ async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ stat
       const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: init.method, headers: init.headers, timeout: HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) }, (res) => {
         const chunks: Buffer[] = [];
         let bytes = 0;
+        const max = init.answerBytesMax ?? HTTP_ANSWER_BYTES_MAX;
         res.on("data", (c: Buffer) => {
-          if (bytes < HTTP_ANSWER_BYTES_MAX) chunks.push(c);
+          if (bytes < max) chunks.push(c);
           bytes += c.length;
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, HTTP_ANSWER_BYTES_MAX) }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, max) }));
         res.on("error", reject);
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${HTTP_TIMEOUT_MS} ms`)));
@@ -406,8 +556,12 @@ function readReadings(path: string): unknown[] {
   return readings;
 }
 
-/** A progress line on stderr: rewritten in place on a terminal, at most once a second otherwise. */
-function progressLine(render: () => string): { update(): void; note(text: string): void; done(): void } {
+/**
+ * A progress line on stderr: rewritten in place on a terminal, at most once a second otherwise.
+ * `note` prints a line above it, on stderr or stdout (a receipt), clearing the line first when
+ * both streams are the same terminal.
+ */
+function progressLine(render: () => string): { update(): void; note(text: string, stream?: "stderr" | "stdout"): void; done(): void } {
   const tty = process.stderr.isTTY === true;
   const periodMs = tty ? 100 : 1000;
   let last = 0;
@@ -419,7 +573,11 @@ function progressLine(render: () => string): { update(): void; note(text: string
     update: () => {
       if (Date.now() - last >= periodMs) write();
     },
-    note: (text) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${text}\n`),
+    note: (text, stream = "stderr") => {
+      if (tty) process.stderr.write("\r\x1b[K");
+      if (stream === "stdout") console.log(text);
+      else process.stderr.write(`${text}\n`);
+    },
     done: () => {
       write();
       if (tty) process.stderr.write("\n");

@@ -136,7 +136,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     this.mqtt.on("connect", (connack) => this.onConnect(connack.sessionPresent));
     this.mqtt.on("close", () => this.onClose());
     this.mqtt.on("error", (e) => {
-      this.lastProblem = problemOf(e);
+      this.lastProblem = problemOf(e, options.key.deviceId);
     });
     this.mqtt.on("message", (topic, payload) => this.onMessage(topic, payload));
   }
@@ -319,12 +319,25 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
   }
 }
 
-/** CONNACK return codes [MQTT-3.2.2.3] as the registry names them (node/errors.ts `mqtt` column); anything else is a transport failure. */
-function problemOf(e: Error): CodedProblem {
+/**
+ * CONNACK return codes [MQTT-3.2.2.3] as the registry names them (node/errors.ts `mqtt` column); anything else is a transport failure.
+ * The gateway answers 5 ("not authorized") to a device it has no registration of (a client
+ * without a will, as this one, gets it for nothing else), so the detail says what to do.
+ */
+function problemOf(e: Error, deviceId: string): CodedProblem {
   const rc = (e as Partial<ErrorWithReasonCode>).code;
   const connack: Record<number, DeviceCode> = { 1: "JG_ERR_RPC_REMOTE", 2: "JG_ERR_RPC_REMOTE", 3: "JG_ERR_MQTT_RATE", 4: "JG_ERR_MQTT_AUTH", 5: "JG_ERR_DEVICE_UNREGISTERED" };
+  if (rc === 5) return { code: "JG_ERR_DEVICE_UNREGISTERED", detail: unregisteredDetail(deviceId, "KEY_FILE") };
   if (typeof rc === "number" && connack[rc] !== undefined) return { code: connack[rc], detail: `CONNACK ${rc}: ${e.message}` };
   return { code: "JG_ERR_RPC_CLOSED", detail: e.message };
+}
+
+/** What a device refused with CONNACK 5 is told: register first (or wait for the registration to settle). */
+export function unregisteredDetail(deviceId: string, keyFile: string): string {
+  return (
+    `the gateway refused the connection (CONNACK 5, not authorized): is device ${deviceId} registered? ` +
+    `Register it first: \`jamgate device register --key ${keyFile} --kind KIND --wait\` (a registration settles in a block or two; --wait waits for it)`
+  );
 }
 
 function refuse(code: DeviceCode, detail: string): SendResult {

@@ -12,6 +12,16 @@ import type { StackWiring } from "./stack.ts";
 
 export type { StackWiring } from "./stack.ts";
 
+/** The stack `jamgate start` runs, and how a market speed chosen on its command line changes it. */
+export interface StartWiring extends StackWiring {
+  /**
+   * The same wiring with a new data dir's energy market running `marketMsPerSlot` of market time
+   * per slot instead of real time (`--market-minutes-per-slot`); absent when the genesis has no market.
+   * An existing data dir keeps its market: one of another speed is refused (JG_ERR_CLI_ARGUMENT).
+   */
+  withMarketMsPerSlot?(marketMsPerSlot: number): StackWiring;
+}
+
 export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
 
 interface StartOptions {
@@ -36,12 +46,13 @@ interface StartOptions {
   nodeCa?: string;
   batchMs: number;
   nodeFirst: boolean;
+  marketMinutesPerSlot?: number;
 }
 
 /** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
 export const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084, http: 8080, rpc: 19800 } as const;
 
-export function registerStartCommand(program: Command, wiring: StackWiring): void {
+export function registerStartCommand(program: Command, wiring: StartWiring): void {
   program
     .command("start")
     .description("run the embedded node and the gateway: MQTT in, JAM settlement, receipts out")
@@ -60,6 +71,7 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
     .option("--no-plaintext", "with TLS, do not listen for plain MQTT and WebSocket")
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(10, 3_600_000), 6000)
     .addOption(new Option("--chain <name>", "chain spec of the embedded node").choices(["tiny", "full"]).default("tiny"))
+    .option("--market-minutes-per-slot <n>", "a new data dir's energy market runs this many market minutes per slot (default: real time); e.g. 5 at 6-second slots settles a 15-minute interval every 18 s", integerIn(1, 24 * 60))
     .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")
@@ -74,9 +86,13 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
       if (options.node !== undefined && options.nodeTokenFile === undefined) {
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)");
       }
-      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, ...rest } = options;
+      if (options.marketMinutesPerSlot !== undefined && (options.node !== undefined || wiring.withMarketMsPerSlot === undefined)) {
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--market-minutes-per-slot sets the embedded node's genesis market: not with --node");
+      }
+      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, marketMinutesPerSlot, ...rest } = options;
+      const stackWiring = marketMinutesPerSlot === undefined ? wiring : wiring.withMarketMsPerSlot!(marketMinutesPerSlot * 60_000);
       // Loaded here, not at the top: every `jamgate` command loads this module for its flags.
-      const { startStack } = await import("./stack.ts");
+      const [{ startStack }, { endpointsOf, removeEndpoints, writeEndpoints }] = await Promise.all([import("./stack.ts"), import("./endpoints.ts")]);
       const stack = await startStack(
         {
           ...rest,
@@ -87,8 +103,14 @@ export function registerStartCommand(program: Command, wiring: StackWiring): voi
           ...(nodeCa === undefined ? {} : { nodeCa: readFlagFile("--node-ca", nodeCa) }),
           logger: root,
         },
-        wiring,
+        stackWiring,
       );
-      runUntilSignal(root.child({ component: "jamgate" }), () => stack.stop());
+      // Last, once everything listens: a client that finds the file finds a gateway that answers.
+      writeEndpoints(options.dataDir, endpointsOf(stack, { host: options.host, rpcHost: options.rpcHost, tls: tls !== null, plaintext: options.plaintext }));
+      runUntilSignal(root.child({ component: "jamgate" }), async () => {
+        // First: from here on clients find no gateway rather than one that is closing.
+        removeEndpoints(options.dataDir);
+        await stack.stop();
+      });
     });
 }

@@ -104,6 +104,7 @@ export const errorRegistry = {
   JG_ERR_PORT_IN_USE: { message: "a port the command listens on is taken or not allowed", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_DATA_DIR_LOCKED: { message: "another process holds the data directory (its pid is in the message): one process per data directory", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_NO_CHAIN: { message: "the data directory does not exist or holds no chain to replay", httpStatus: 500, rpcCode: 0, mqtt: "none" },
+  JG_ERR_NO_GATEWAY: { message: "no jamgate is running on the data directory (no endpoints.json, or its process is gone) and no URL was given (client side)", httpStatus: 503, rpcCode: 0, mqtt: "none" },
 } as const satisfies Record<string, { message: string; httpStatus: number; rpcCode: number; mqtt: MqttReply }>;
 
 export type ErrorCode = keyof typeof errorRegistry;

@@ -7,12 +7,12 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { DEFAULT_SLOT_MS, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
-import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand } from "../gateway/cli.ts";
-import type { StackWiring } from "../gateway/stack.ts";
+import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
+import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
 
 /** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
-export const builtinWiring: StackWiring = {
+export const builtinWiring: StartWiring = {
   genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices([gatewayKey.publicKey], marketOfDataDir(dataDir, slotMs)),
   async services(api) {
     // Loaded when a stack starts, not for every command.
@@ -22,6 +22,20 @@ export const builtinWiring: StackWiring = {
   },
   // Agents trade on the energy market; every other kind is generic telemetry unless registered with `service`.
   defaultServiceOf: (kind) => (kind === "agent" ? ENERGY_SERVICE.name : TELEMETRY_SERVICE.name),
+  withMarketMsPerSlot: (marketMsPerSlot) => ({
+    ...builtinWiring,
+    genesis(gatewayKey, { dataDir }) {
+      // marketOfDataDir makes a new data dir's market at the given market time per slot; an existing one keeps its own.
+      const market = marketOfDataDir(dataDir, marketMsPerSlot);
+      if (market.marketMsPerSlot !== marketMsPerSlot) {
+        throw new JamgateError(
+          "JG_ERR_CLI_ARGUMENT",
+          `--market-minutes-per-slot ${marketMsPerSlot / 60_000}: ${join(dataDir, "market.json")} runs ${market.marketMsPerSlot / 60_000} market minutes per slot, and a chain keeps the market of its first start (use a new --data-dir)`,
+        );
+      }
+      return builtinServices([gatewayKey.publicKey], market);
+    },
+  }),
 };
 
 /**
@@ -41,6 +55,7 @@ export function program(): Command {
   registerStartCommand(cli, builtinWiring);
   registerNodeCommands(cli, (authorizedKeys) => builtinServices(authorizedKeys), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
   registerDeviceCommands(cli);
+  registerLedgerCommand(cli);
   registerSimCommands(cli);
   return cli;
 }

@@ -1,5 +1,9 @@
-/** `jamgate sim energy`: the energy-market simulation from the command line (runner.ts). */
-import { readFileSync } from "node:fs";
+/**
+ * `jamgate sim energy`: the energy-market simulation from the command line (runner.ts), on a
+ * stack of its own, or on a running jamgate: named by `--data-dir` of a `jamgate start` (its
+ * endpoints.json), or by `--mqtt` and `--node`.
+ */
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { integerIn } from "../../node/cli.ts";
@@ -25,6 +29,14 @@ interface SimEnergyOptions {
   gatewayDataDir: string;
 }
 
+/**
+ * Whether `dir` belongs to a `jamgate start` (its endpoints file, or the operator token it makes
+ * at its first start) rather than to a simulation, whose own stack lives in `dir/stack`.
+ */
+function isGatewayDataDir(dir: string): boolean {
+  return existsSync(join(dir, "endpoints.json")) || existsSync(join(dir, "operator-token"));
+}
+
 export function registerSimCommands(program: Command): void {
   const sim = program.command("sim").description("simulations that run through the whole stack");
   sim
@@ -39,7 +51,7 @@ export function registerSimCommands(program: Command): void {
     .option("--json", "print exactly one JSON object (KPIs, blocks, ledger entries) on stdout")
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(100, 60_000), 1000)
     .option("--minutes-per-slot <n>", "simulated minutes per slot (the accelerated clock)", integerIn(1, 60), 5)
-    .option("--data-dir <dir>", "keep the node's, gateway's and devices' files here (default: a temp dir, removed after)")
+    .option("--data-dir <dir>", "a running `jamgate start`'s data dir: simulate on it (its endpoints.json and operator-token); any other dir keeps the simulation's own node, gateway and devices (default: a temp dir, removed after)")
     .option("--no-progress", "no progress bar on stderr")
     .option("--mqtt <url>", "use a running jamgate: its MQTT broker (with --node)")
     .option("--node <url>", "use a running jamgate: its node's JIP-2 WebSocket, e.g. ws://127.0.0.1:19800 (with --mqtt)")
@@ -72,7 +84,24 @@ export function registerSimCommands(program: Command): void {
       }
       if ((options.mqtt === undefined) !== (options.node === undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "give both --mqtt and --node to use a running jamgate, or neither");
       let remote: { mqttUrl: string; nodeUrl: string; gatewayUrl: string; token: string } | undefined;
-      if (options.node !== undefined) {
+      // Where the simulation keeps its own files; a gateway's data dir is that gateway's alone.
+      let ownDataDir = options.dataDir;
+      if (options.dataDir !== undefined && isGatewayDataDir(options.dataDir)) {
+        if (options.mqtt !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--data-dir ${options.dataDir} is a jamgate's data dir, which names its own endpoints: not with --mqtt and --node`);
+        const { readEndpoints } = await import("../../gateway/endpoints.ts");
+        const endpoints = readEndpoints(options.dataDir, "--mqtt and --node of a running jamgate");
+        if (endpoints.rpc === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `the jamgate on ${options.dataDir} serves no node RPC (its endpoints.json has none): the simulation follows the node's blocks`);
+        let token = options.token;
+        if (token === undefined) {
+          try {
+            token = readFileSync(join(options.dataDir, "operator-token"), "utf8").trim();
+          } catch {
+            throw new JamgateError("JG_ERR_OPERATOR_TOKEN", `no --token, and no operator-token in ${options.dataDir}`);
+          }
+        }
+        remote = { mqttUrl: endpoints.mqtt, nodeUrl: endpoints.rpc, gatewayUrl: endpoints.http, token };
+        ownDataDir = undefined;
+      } else if (options.node !== undefined) {
         let token = options.token;
         if (token === undefined) {
           try {
@@ -92,7 +121,7 @@ export function registerSimCommands(program: Command): void {
         minutesPerSlot: options.minutesPerSlot,
         out: options.out,
         progress: options.progress,
-        ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        ...(ownDataDir === undefined ? {} : { dataDir: ownDataDir }),
       });
       const summary = { kpis: result.kpis, blocks: result.blocks, ledgerEntries: result.ledgerEntries, intervals: result.intervals, envelopes: result.envelopes, errors: result.errors };
       if (options.json) {
