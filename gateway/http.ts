@@ -1,13 +1,23 @@
 /**
  * The gateway's HTTP API (fastify): device registration for operators, registration status,
- * Prometheus metrics, health. Bodies are validated by JSON schema (fastify's ajv); every error
- * answers `{error: {code, message}}` with the registry's HTTP status.
+ * the settlement ledger's read routes, proofs and live events (ledger/routes.ts, ledger/events.ts),
+ * the OpenAPI document (`/docs/json`, @fastify/swagger) and its UI (`/docs`), Prometheus metrics,
+ * health, and the dashboard when given. Inputs are validated by JSON schema and responses
+ * serialized by theirs; every error answers `{error: {code, message}}` with the registry's HTTP
+ * status and is counted.
  */
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
-import { createBoundedServer, type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
+import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
-import { errorRegistry, type ErrorCode } from "../node/errors.ts";
+import type { ErrorCode } from "../node/errors.ts";
 import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
+import type { EventStreamOptions } from "./ledger/events.ts";
+import { SSE_HEARTBEAT_MS } from "./ledger/events.ts";
+import { codedErrorHandler, ledgerRoutes, type ProofSource, sendError } from "./ledger/routes.ts";
+import { ID_PATTERN, schemaRef, sharedSchemas } from "./ledger/schemas.ts";
+import type { LedgerReader } from "./ledger/types.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { RegistrationError, type Registrations } from "./registration.ts";
 
@@ -16,20 +26,56 @@ const BODY_BYTES_MAX = 16 * 1024;
 /** Sockets the HTTP API holds at once (operators, scrapers, dashboards); past it new ones are closed on accept. */
 export const HTTP_CONNECTIONS_MAX = 1_024;
 
+/** The Content-Security-Policy of API responses (JSON, metrics): they load nothing and are never framed. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/**
+ * The Content-Security-Policy of the OpenAPI UI (`/docs`): this origin only. Swagger UI loads its
+ * scripts and styles from here, sets inline style attributes (hence style-src 'unsafe-inline',
+ * styles only: Chromium blocks them otherwise) and draws its icons as data: images.
+ */
+export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
 export interface HttpDeps {
   readonly operatorToken: string;
   readonly registrations: Registrations;
   readonly metrics: GatewayMetrics;
   readonly count: (code: ErrorCode) => void;
+  /**
+   * The ledger index's read side (ledger/index.ts): the read routes, `/v1/events`, and the ledger's
+   * fields of `GET /v1/devices/:id`. Absent: registration, metrics and health only.
+   */
+  readonly ledger?: LedgerReader | null;
+  /** Proofs for `/v1/proofs/*` (ledger/prover.ts `Prover`); absent: those routes are not served. */
+  readonly prover?: ProofSource | null;
+  /** Registers the dashboard's files and routes (gateway/dashboard/serve.ts `registerDashboard`) after the API's. */
+  readonly dashboard?: ((app: FastifyInstance) => Promise<void>) | null;
   /** Serve HTTPS with this certificate; null or absent: HTTP. */
   readonly tls?: TlsMaterial | null;
   /** Overrides of serverLimits and of HTTP_CONNECTIONS_MAX (tests). */
   readonly limits?: Partial<ServerLimits> & { readonly connectionsMax?: number };
+  /** The event stream's clients gauge (`onClients`), and overrides of its bounds (tests); its heartbeat is otherwise kept under the idle-socket bound. */
+  readonly events?: Pick<EventStreamOptions, "clientsMax" | "queueMax" | "heartbeatMs" | "onClients">;
 }
 
-function fail(reply: FastifyReply, deps: HttpDeps, code: ErrorCode, detail?: string) {
-  deps.count(code);
-  return reply.code(errorRegistry[code].httpStatus).send({ error: { code, message: detail ?? errorRegistry[code].message } });
+/** Route groups of the OpenAPI document, in the order the UI shows them. */
+const TAGS = [
+  { name: "chain", description: "Blocks as the gateway's ledger index saw them" },
+  { name: "packages", description: "Work packages the gateway submitted" },
+  { name: "services", description: "The JAM services the gateway settles on" },
+  { name: "devices", description: "Registration (operator token) and registered devices" },
+  { name: "ledger", description: "Settlement entries and balances" },
+  { name: "energy", description: "The energy market's intervals" },
+  { name: "proofs", description: "Proofs checked offline by `jamgate verify`" },
+  { name: "events", description: "Live updates (Server-Sent Events)" },
+  { name: "gateway", description: "Metrics and health" },
+];
+
+/**
+ * The heartbeat of `/v1/events` under a given idle-socket bound: a third of it, so two heartbeats
+ * can be late before the socket is cut, and at most SSE_HEARTBEAT_MS.
+ */
+export function heartbeatFor(idleSocketTimeoutMs: number): number {
+  return idleSocketTimeoutMs > 0 ? Math.max(1, Math.min(SSE_HEARTBEAT_MS, Math.floor(idleSocketTimeoutMs / 3))) : SSE_HEARTBEAT_MS;
 }
 
 export function buildHttp(deps: HttpDeps): FastifyInstance {
@@ -39,63 +85,135 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // The server is made with serverLimits (header, request, idle and connection bounds) and TLS.
     serverFactory: (handler) => createBoundedServer({ tls: deps.tls ?? null, connectionsMax: deps.limits?.connectionsMax ?? HTTP_CONNECTIONS_MAX, listener: handler, ...(deps.limits === undefined ? {} : { limits: deps.limits }) }),
   });
-  app.setErrorHandler((raw, _request, reply) => {
-    const error = raw as { validation?: unknown; statusCode?: number; message: string };
-    if (error.validation !== undefined || error.statusCode === 400 || error.statusCode === 415) return fail(reply, deps, "JG_ERR_HTTP_BODY", error.message);
-    if (error.statusCode === 413) return fail(reply, deps, "JG_ERR_HTTP_BODY", `body over ${BODY_BYTES_MAX} bytes`);
-    return reply.code(500).send({ error: { code: "JG_ERR_RPC_INTERNAL", message: error.message } });
+  const fail = (reply: FastifyReply, code: ErrorCode, detail?: string) => sendError(reply, deps.count, code, detail);
+  app.setErrorHandler(codedErrorHandler(deps.count, BODY_BYTES_MAX));
+  app.setNotFoundHandler((request, reply) => fail(reply, "JG_ERR_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`));
+  // Security headers: no framework (helmet) for three headers. A response that set its own CSP (the dashboard's) keeps it.
+  app.addHook("onSend", async (request, reply, payload) => {
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("referrer-policy", "no-referrer");
+    if (!reply.hasHeader("content-security-policy") && !reply.raw.hasHeader("content-security-policy")) {
+      reply.header("content-security-policy", request.url === "/docs" || request.url.startsWith("/docs/") ? DOCS_CSP : API_CSP);
+    }
+    return payload;
   });
+  for (const schema of sharedSchemas) app.addSchema(schema);
 
-  const authorized = (header: string | undefined) => tokensMatch(header?.startsWith("Bearer ") ? header.slice(7) : "", deps.operatorToken);
+  // The OpenAPI document is built from the routes registered after it (an onRoute hook).
+  app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "jamgate gateway API",
+        version: "1",
+        description: "The settlement ledger of a jamgate gateway: blocks, work packages, devices, settlement entries, energy intervals, balances, proofs and live events. Errors are `{error: {code, message}}` with a code of docs/errors.md.",
+      },
+      tags: TAGS,
+      components: { securitySchemes: { operatorToken: { type: "http", scheme: "bearer", description: "The gateway's operator token (<data-dir>/operator-token)" } } },
+    },
+    // Components are named by their $id (BlockView, EntryView, …) rather than def-0, def-1, …
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
+  });
+  app.register(fastifySwaggerUi, { routePrefix: "/docs", uiConfig: { validatorUrl: null } as never });
 
-  app.post<{ Body: { publicKey: string; kind: DeviceKind; service?: string; household?: string } }>(
-    "/v1/devices",
-    {
-      schema: {
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["publicKey", "kind"],
-          properties: {
-            publicKey: { type: "string", pattern: "^[0-9a-f]{64}$" },
-            kind: { type: "string", enum: [...DEVICE_KINDS] },
-            service: { type: "string", pattern: "^[a-z][a-z0-9-]{0,31}$" },
-            household: { type: "string", pattern: "^[0-9a-f]{32}$" },
+  app.register(async (scope) => {
+    const authorized = (header: string | undefined) => tokensMatch(header?.startsWith("Bearer ") ? header.slice(7) : "", deps.operatorToken);
+
+    scope.post<{ Body: { publicKey: string; kind: DeviceKind; service?: string; household?: string } }>(
+      "/v1/devices",
+      {
+        schema: {
+          tags: ["devices"],
+          summary: "Register a device (operator token): a registration work item on the service's ledger",
+          security: [{ operatorToken: [] }],
+          body: {
+            type: "object",
+            additionalProperties: false,
+            required: ["publicKey", "kind"],
+            properties: {
+              publicKey: { type: "string", pattern: "^[0-9a-f]{64}$" },
+              kind: { type: "string", enum: [...DEVICE_KINDS] },
+              service: { type: "string", pattern: "^[a-z][a-z0-9-]{0,31}$" },
+              household: { type: "string", pattern: "^[0-9a-f]{32}$" },
+            },
+          },
+          response: {
+            202: { ...schemaRef("RegistrationView"), description: "Submitted (or already pending): poll GET /v1/devices/{id}" },
+            400: { ...schemaRef("Error"), description: "JG_ERR_HTTP_BODY, JG_ERR_DEVICE_KIND" },
+            401: { ...schemaRef("Error"), description: "JG_ERR_OPERATOR_TOKEN" },
+            409: { ...schemaRef("Error"), description: "JG_ERR_DEVICE_EXISTS" },
+            503: { ...schemaRef("Error"), description: "JG_ERR_QUEUE_FULL" },
           },
         },
       },
-    },
-    async (request, reply) => {
-      if (!authorized(request.headers.authorization)) return fail(reply, deps, "JG_ERR_OPERATOR_TOKEN");
-      const { publicKey, kind, service, household } = request.body;
-      let result;
-      try {
-        result = await deps.registrations.register(fromHex(publicKey), kind, { ...(service === undefined ? {} : { service }), ...(household === undefined ? {} : { household }) });
-      } catch (e) {
-        if (e instanceof RegistrationError) return fail(reply, deps, e.code, e.message);
-        throw e;
-      }
-      if ("exists" in result) {
-        if (result.exists.status === "registered") return fail(reply, deps, "JG_ERR_DEVICE_EXISTS", `device ${result.exists.deviceId} is already registered`);
-        return reply.code(202).send(result.exists);
-      }
-      return reply.code(202).send(result);
-    },
-  );
+      async (request, reply) => {
+        if (!authorized(request.headers.authorization)) return fail(reply, "JG_ERR_OPERATOR_TOKEN");
+        const { publicKey, kind, service, household } = request.body;
+        let result;
+        try {
+          result = await deps.registrations.register(fromHex(publicKey), kind, { ...(service === undefined ? {} : { service }), ...(household === undefined ? {} : { household }) });
+        } catch (e) {
+          if (e instanceof RegistrationError) return fail(reply, e.code, e.message);
+          throw e;
+        }
+        if ("exists" in result) {
+          if (result.exists.status === "registered") return fail(reply, "JG_ERR_DEVICE_EXISTS", `device ${result.exists.deviceId} is already registered`);
+          return reply.code(202).send(result.exists);
+        }
+        return reply.code(202).send(result);
+      },
+    );
 
-  app.get<{ Params: { id: string } }>("/v1/devices/:id", async (request, reply) => {
-    const id = tryAsDeviceId(request.params.id);
-    if (id === null) return fail(reply, deps, "JG_ERR_HTTP_BODY", "not a device id");
-    const view = await deps.registrations.view(id);
-    if (view === null) return fail(reply, deps, "JG_ERR_DEVICE_UNREGISTERED");
-    return view;
+    scope.get<{ Params: { id: string } }>(
+      "/v1/devices/:id",
+      {
+        schema: {
+          tags: ["devices"],
+          summary: "A device: its registration's status and, once the ledger index knows it, its settlement fields",
+          params: { type: "object", required: ["id"], properties: { id: { type: "string", pattern: ID_PATTERN.replace("[0-9a-f]", "[0-9a-fA-F]") } } },
+          response: {
+            200: schemaRef("DeviceStatus"),
+            400: { ...schemaRef("Error"), description: "JG_ERR_HTTP_QUERY" },
+            403: { ...schemaRef("Error"), description: "JG_ERR_DEVICE_UNREGISTERED: the gateway does not know the id" },
+          },
+        },
+      },
+      async (request, reply) => {
+        const id = tryAsDeviceId(request.params.id.toLowerCase());
+        if (id === null) return fail(reply, "JG_ERR_HTTP_QUERY", "not a device id");
+        const [view, device] = await Promise.all([deps.registrations.view(id), deps.ledger ? deps.ledger.device(id) : null]);
+        if (view === null && device === null) return fail(reply, "JG_ERR_DEVICE_UNREGISTERED");
+        // The registration's status wins where both speak (a re-registration pending); the index fills in the rest.
+        return { ...(device ?? {}), ...(view ?? { deviceId: id, kind: device!.kind, service: device!.service, status: "registered" }) };
+      },
+    );
+
+    scope.get(
+      "/metrics",
+      { schema: { tags: ["gateway"], summary: "Prometheus metrics", response: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } },
+      async (_request, reply) => {
+        reply.header("content-type", deps.metrics.registry.contentType);
+        return deps.metrics.registry.metrics();
+      },
+    );
+
+    scope.get(
+      "/healthz",
+      { schema: { tags: ["gateway"], summary: "Liveness", response: { 200: { type: "object", required: ["ok"], properties: { ok: { type: "boolean" } } } } } },
+      async () => ({ ok: true }),
+    );
   });
 
-  app.get("/metrics", async (_request, reply) => {
-    reply.header("content-type", deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
-
-  app.get("/healthz", async () => ({ ok: true }));
+  if (deps.ledger) {
+    const idleMs = deps.limits?.idleSocketTimeoutMs ?? serverLimits.idleSocketTimeoutMs;
+    app.register(ledgerRoutes, {
+      reader: deps.ledger,
+      prover: deps.prover ?? null,
+      count: deps.count,
+      events: { heartbeatMs: heartbeatFor(idleMs), ...deps.events },
+    });
+  }
+  const dashboard = deps.dashboard;
+  if (dashboard) app.register(async (scope) => dashboard(scope));
   return app;
 }
