@@ -131,8 +131,10 @@ describe("jamgate ledger --follow", () => {
   it("prints each matching entry once, in order, across a dropped stream, an overflow and a busy answer, catching up what it missed", async () => {
     const ledger = [entry(0), trade(1), trade(2, { kind: "grid-import", seller: "grid", accounts: [A] })];
     const lastEventIds: (string | undefined)[] = [];
+    const streamUrls: string[] = [];
     const url = await api(ledger, (n, request, response) => {
       lastEventIds.push(request.headers["last-event-id"] as string | undefined);
+      streamUrls.push(request.url!);
       if (n === 1) {
         response.writeHead(200, { "content-type": "text/event-stream" });
         response.write(": connected\n\nevent: block\ndata: {}\n\n");
@@ -144,7 +146,7 @@ describe("jamgate ledger --follow", () => {
         // Two entries settled while the client was away.
         ledger.push(trade(5), entry(6));
         response.writeHead(200, { "content-type": "text/event-stream" });
-        sse(response, ledger[5]!); // a server may replay what came after Last-Event-ID: printed once
+        sse(response, ledger[3]!); // an entry printed already (a server replaying from an older id): not again
         ledger.push(trade(7));
         sse(response, ledger[7]!);
         setTimeout(() => response.end("event: overflow\ndata: {}\n\n"), 50);
@@ -162,6 +164,8 @@ describe("jamgate ledger --follow", () => {
     expect(JSON.parse(stdout[1]!)).toEqual(ledger[2]);
     // Each reconnection names the newest entry seen, matching the filter or not.
     expect(lastEventIds).toEqual(["2", "4", "7", "7"]);
+    // The stream is asked for the service's entries only (the gateway filters it too).
+    expect(new Set(streamUrls)).toEqual(new Set(["/v1/events?service=energy-trading"]));
     expect(stderr.join("")).toMatch(/overflow/);
     expect(stderr.join("")).toMatch(/answered 503/);
   }, 30_000);

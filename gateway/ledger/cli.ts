@@ -148,6 +148,7 @@ async function runLedger(options: LedgerOptions): Promise<void> {
   const newest = await getJson<Page<EntryView>>(target, "/v1/entries?limit=1");
   let seenId = Math.max(ascending.at(-1)?.id ?? -1, newest.items[0]?.id ?? -1);
   await followEntries({
+    path: eventsPath(filter),
     target: () => (target = targetOf()),
     seen: () => seenId,
     onEntry(entry) {
@@ -160,6 +161,7 @@ async function runLedger(options: LedgerOptions): Promise<void> {
       if (missed.note !== null) process.stderr.write(`${missed.note}\n`);
       return missed.items;
     },
+    onConnected: () => process.stderr.write(`following ${target.base}${eventsPath(filter)}: new entries as they settle (Ctrl-C to stop)\n`),
   });
 }
 
@@ -228,6 +230,16 @@ function entriesQuery(filter: LedgerFilter, page: { before?: number | null; limi
   return `/v1/entries?${q}`;
 }
 
+/** `/v1/events` with the filters the stream applies itself (service, account, device); time bounds are applied here. */
+export function eventsPath(filter: LedgerFilter): string {
+  const q = new URLSearchParams();
+  if (filter.service !== undefined) q.set("service", filter.service);
+  if (filter.account !== undefined) q.set("account", filter.account);
+  if (filter.device !== undefined) q.set("device", filter.device);
+  const query = q.toString();
+  return query === "" ? "/v1/events" : `/v1/events?${query}`;
+}
+
 /** The newest `limit` entries that pass the filter, newest first, paging by cursor. */
 export async function listEntries(target: Target, filter: LedgerFilter, limit: number): Promise<{ items: EntryView[]; note: string | null }> {
   const items: EntryView[] = [];
@@ -259,6 +271,8 @@ export async function entriesAfter(target: Target, filter: LedgerFilter, afterId
 }
 
 interface FollowHandlers {
+  /** The stream's path and query: `/v1/events`, with the filters the gateway applies to it. */
+  readonly path: string;
   /** The API to connect to, resolved again before each connection. */
   target(): Target;
   /** The newest entry id handled, sent as Last-Event-ID. */
@@ -266,6 +280,8 @@ interface FollowHandlers {
   onEntry(entry: EntryView): void;
   /** Entries newer than seen() that passed the filter, oldest first. */
   catchUp(target: Target): Promise<EntryView[]>;
+  /** Called when a connection is up and caught up: from here on entries come as they settle. */
+  onConnected?(): void;
 }
 
 /**
@@ -311,14 +327,14 @@ export async function followEntries(handlers: FollowHandlers, options: { readonl
 async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ gotEvent: boolean; problem: string; fatal?: JamgateError }> {
   let response: IncomingMessage;
   try {
-    response = await open(target, "/v1/events", { accept: "text/event-stream", ...(handlers.seen() >= 0 ? { "last-event-id": String(handlers.seen()) } : {}) });
+    response = await open(target, handlers.path, { accept: "text/event-stream", ...(handlers.seen() >= 0 ? { "last-event-id": String(handlers.seen()) } : {}) });
   } catch (e) {
     return { gotEvent: false, problem: (e as Error).message };
   }
   if (response.statusCode !== 200) {
     const text = await readBody(response).catch(() => "");
     response.destroy();
-    const problem = `${target.base}/v1/events answered ${response.statusCode}: ${text.slice(0, 300)}`;
+    const problem = `${target.base}${handlers.path} answered ${response.statusCode}: ${text.slice(0, 300)}`;
     // Busy (503) or failing (5xx): worth retrying; anything else will not change.
     if ((response.statusCode ?? 0) >= 500) return { gotEvent: false, problem };
     return { gotEvent: false, problem, fatal: new JamgateError(codeOf(text), problem) };
@@ -373,6 +389,7 @@ async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ g
   }
   catchingUp = false;
   for (const entry of queue.splice(0)) handlers.onEntry(entry);
+  handlers.onConnected?.();
   await ended;
   return { gotEvent, problem };
 }
