@@ -3,13 +3,11 @@
  * state keys to octet values. Everything the node keeps in state lives here, so the state root
  * (GP D.2 binary Patricia Merkle trie, via typeberry) commits to all of it.
  */
-import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
-import { BranchNode, InMemoryTrie, type TrieHasher } from "@typeberry/lib/trie";
-import { blake2b } from "../crypto/hash.ts";
+import { Bytes } from "@typeberry/lib/bytes";
 import { toHex } from "../codec/jam.ts";
+import { branchHash, keyBit, leafHash, STATE_KEY_BYTES } from "./proof.ts";
 
-/** GP D.1: state keys are 31 bytes (the 32nd byte of a typeberry StateKey is ignored). */
-export const STATE_KEY_BYTES = 31;
+export { STATE_KEY_BYTES };
 
 /** Hex of the 31 key bytes: the map key. */
 export type KeyHex = string;
@@ -23,10 +21,6 @@ export interface Kv {
   get(key: KeyHex): Uint8Array | null;
   set(key: KeyHex, value: Uint8Array | null): void;
 }
-
-const trieHasher: TrieHasher = {
-  hashConcat: (n, rest = []) => blake2b.hashBlobs([n, ...rest]).asOpaque(),
-};
 
 /**
  * The committed state: entries plus the GP D.2 binary Patricia trie over them, kept with each
@@ -71,6 +65,27 @@ export class State implements Kv {
   root(): Uint8Array {
     return nodeHash(this.trie).raw;
   }
+
+  /**
+   * The GP D.2 path to `key`'s leaf: its value and, from the root down, the hash of the subtree
+   * beside the path at each branch (the zero hash for an empty side), as proof.ts's
+   * verifyStatePath folds them back to root(). Null if the key holds no value. Costs the branches
+   * on the path, at most 248, plus hashing the siblings whose cached hash a change cleared.
+   */
+  proof(key: KeyHex): { value: Uint8Array; siblings: Uint8Array[] } | null {
+    if (!this.entries.has(key)) return null;
+    const bits = keyBits(key);
+    const siblings: Uint8Array[] = [];
+    let node = this.trie;
+    for (let depth = 0; node !== null && node.kind === BRANCH; depth++) {
+      const zero = keyBit(bits, depth) === 0;
+      // Copied: the cached hashes are the trie's own.
+      siblings.push(nodeHash(zero ? node.one : node.zero).raw.slice());
+      node = zero ? node.zero : node.one;
+    }
+    if (node === null || node.key !== key) throw new Error(`state entry ${key} has no leaf in the trie: trie corrupt`);
+    return { value: node.value, siblings };
+  }
 }
 
 // --- the trie (GP D.2): a branch per bit until keys part; a lone key's leaf sits where it parts ---
@@ -104,10 +119,6 @@ function keyBits(key: KeyHex): Uint8Array {
   return Buffer.from(key, "hex").subarray(0, STATE_KEY_BYTES);
 }
 
-function bitAt(bits: Uint8Array, depth: number): 0 | 1 {
-  return ((bits[depth >>> 3]! >>> (7 - (depth & 7))) & 1) as 0 | 1;
-}
-
 /** The trie with `leaf` in it (replacing the leaf of the same key). */
 function trieInsert(node: TrieNode | null, leaf: TrieLeaf, depth: number): TrieNode {
   if (node === null) return leaf;
@@ -115,11 +126,11 @@ function trieInsert(node: TrieNode | null, leaf: TrieLeaf, depth: number): TrieN
     if (node.key === leaf.key) return leaf;
     // Two keys in one place: branch until their bits part.
     const branch: TrieBranch = { kind: BRANCH, zero: null, one: null, hash: null };
-    if (bitAt(node.bits, depth) === bitAt(leaf.bits, depth)) {
+    if (keyBit(node.bits, depth) === keyBit(leaf.bits, depth)) {
       const sub = trieInsert(node, leaf, depth + 1);
-      if (bitAt(leaf.bits, depth) === 0) branch.zero = sub;
+      if (keyBit(leaf.bits, depth) === 0) branch.zero = sub;
       else branch.one = sub;
-    } else if (bitAt(leaf.bits, depth) === 0) {
+    } else if (keyBit(leaf.bits, depth) === 0) {
       branch.zero = leaf;
       branch.one = node;
     } else {
@@ -129,7 +140,7 @@ function trieInsert(node: TrieNode | null, leaf: TrieLeaf, depth: number): TrieN
     return branch;
   }
   node.hash = null;
-  if (bitAt(leaf.bits, depth) === 0) node.zero = trieInsert(node.zero, leaf, depth + 1);
+  if (keyBit(leaf.bits, depth) === 0) node.zero = trieInsert(node.zero, leaf, depth + 1);
   else node.one = trieInsert(node.one, leaf, depth + 1);
   return node;
 }
@@ -139,7 +150,7 @@ function trieRemove(node: TrieNode | null, key: KeyHex, bits: Uint8Array, depth:
   if (node === null) return null;
   if (node.kind === LEAF) return node.key === key ? null : node;
   node.hash = null;
-  if (bitAt(bits, depth) === 0) node.zero = trieRemove(node.zero, key, bits, depth + 1);
+  if (keyBit(bits, depth) === 0) node.zero = trieRemove(node.zero, key, bits, depth + 1);
   else node.one = trieRemove(node.one, key, bits, depth + 1);
   if (node.zero === null && node.one === null) return null;
   if (node.zero === null && node.one!.kind === LEAF) return node.one;
@@ -151,12 +162,7 @@ function trieRemove(node: TrieNode | null, key: KeyHex, bits: Uint8Array, depth:
 function nodeHash(node: TrieNode | null): Bytes<32> {
   if (node === null) return ZERO_HASH;
   if (node.hash !== null) return node.hash;
-  if (node.kind === LEAF) {
-    const leaf = InMemoryTrie.constructLeaf(trieHasher, Bytes.fromBlob(node.bits, STATE_KEY_BYTES).asOpaque(), BytesBlob.blobFrom(node.value));
-    node.hash = trieHasher.hashConcat(leaf.node.raw) as Bytes<32>;
-  } else {
-    node.hash = trieHasher.hashConcat(BranchNode.fromSubNodes(nodeHash(node.zero).asOpaque(), nodeHash(node.one).asOpaque()).node.raw) as Bytes<32>;
-  }
+  node.hash = node.kind === LEAF ? leafHash(node.bits, node.value) : branchHash(nodeHash(node.zero), nodeHash(node.one));
   return node.hash;
 }
 

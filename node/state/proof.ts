@@ -1,0 +1,66 @@
+/**
+ * Inclusion proofs in the state trie (GP D.2, the binary Patricia Merkle trie over 31-byte state
+ * keys): a value is in the state whose root is `root` when its leaf, hashed up through the
+ * sibling subtree hashes along its key's bits, gives that root. Pure: a verifier needs nothing but
+ * this module and a root it trusts (the ledger's proofs carry the headers that commit to it).
+ *
+ * The leaf and branch encodings are typeberry's (InMemoryTrie.constructLeaf, BranchNode.fromSubNodes)
+ * and are the ones state/kv.ts hashes the node's own trie with, so a proof cannot drift from the
+ * roots the node puts in its headers.
+ */
+import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
+import { BranchNode, InMemoryTrie, type TrieHasher } from "@typeberry/lib/trie";
+import { bytesEqual } from "../codec/jam.ts";
+import { blake2b } from "../crypto/hash.ts";
+
+/** GP D.1: state keys are 31 bytes (the 32nd byte of a typeberry StateKey is ignored). */
+export const STATE_KEY_BYTES = 31;
+const HASH_BYTES = 32;
+/**
+ * Most siblings a path can have: two distinct 31-byte keys part at bit 247 at the latest, so a
+ * leaf sits under at most 248 branches (one per key bit).
+ */
+export const STATE_PROOF_SIBLINGS_MAX = STATE_KEY_BYTES * 8;
+
+const trieHasher: TrieHasher = {
+  hashConcat: (n, rest = []) => blake2b.hashBlobs([n, ...rest]).asOpaque(),
+};
+
+/** H(L(k, v)), GP D.2: the leaf embeds a value of up to 32 bytes, else holds H(v). `stateKey` is 31 bytes. */
+export function leafHash(stateKey: Uint8Array, value: Uint8Array): Bytes<32> {
+  const leaf = InMemoryTrie.constructLeaf(trieHasher, Bytes.fromBlob(stateKey, STATE_KEY_BYTES).asOpaque(), BytesBlob.blobFrom(value));
+  return trieHasher.hashConcat(leaf.node.raw) as Bytes<32>;
+}
+
+/** H(B(l, r)), GP D.2: the branch holds the last 255 bits of l (its first bit marks a branch) and all of r. */
+export function branchHash(left: Bytes<32>, right: Bytes<32>): Bytes<32> {
+  return trieHasher.hashConcat(BranchNode.fromSubNodes(left.asOpaque(), right.asOpaque()).node.raw) as Bytes<32>;
+}
+
+/** Bit `depth` of a key, most significant bit of byte 0 first: 0 goes left in the trie, 1 right. */
+export function keyBit(key: Uint8Array, depth: number): 0 | 1 {
+  return ((key[depth >>> 3]! >>> (7 - (depth & 7))) & 1) as 0 | 1;
+}
+
+/**
+ * Whether `value` under `stateKey` (31 bytes) is in the state whose GP D.2 root is `root`:
+ * `siblings[i]` is the hash of the subtree beside the path at depth i (the key's bit i chose the
+ * other side; the zero hash for an empty side), from the root down to the leaf. Anything not of
+ * that shape (a key of another length, a sibling or root not 32 bytes, more than
+ * STATE_PROOF_SIBLINGS_MAX siblings) is false.
+ *
+ * The branch encoding drops the first bit of its left hash, so that one bit of a sibling on the
+ * left is not committed to: flipping it proves the same value under the same key.
+ */
+export function verifyStatePath(stateKey: Uint8Array, value: Uint8Array, siblings: readonly Uint8Array[], root: Uint8Array): boolean {
+  if (!(stateKey instanceof Uint8Array) || stateKey.length !== STATE_KEY_BYTES) return false;
+  if (!(value instanceof Uint8Array) || !(root instanceof Uint8Array) || root.length !== HASH_BYTES) return false;
+  if (!Array.isArray(siblings) || siblings.length > STATE_PROOF_SIBLINGS_MAX) return false;
+  if (!siblings.every((s) => s instanceof Uint8Array && s.length === HASH_BYTES)) return false;
+  let node = leafHash(stateKey, value);
+  for (let depth = siblings.length - 1; depth >= 0; depth--) {
+    const sibling = Bytes.fromBlob(siblings[depth]!, HASH_BYTES);
+    node = keyBit(stateKey, depth) === 0 ? branchHash(node, sibling) : branchHash(sibling, node);
+  }
+  return bytesEqual(node.raw, root);
+}
