@@ -37,6 +37,23 @@ export type WorkPackageStatus =
 
 export type Unsubscribe = () => void;
 
+/**
+ * A service storage value with its GP D.2 inclusion proof: `value` under `stateKey` folds up
+ * through `siblings` to `stateRoot` (state/proof.ts verifyStatePath), the posterior state root of
+ * `block`, which the next header commits to as its prior state root (GP 5.1 H_r).
+ */
+export interface ServiceValueProof {
+  /** The best block when the proof was made: `stateRoot` is its posterior state root. */
+  readonly block: BlockDescriptor;
+  /** 32 bytes. */
+  readonly stateRoot: Uint8Array;
+  /** 31 bytes: C(s, k) of GP D.1, the state key of the service's storage key (state/components.ts storageKey). */
+  readonly stateKey: Uint8Array;
+  readonly value: Uint8Array;
+  /** 32 bytes each, from the root down to the leaf's depth: the hash of the subtree beside the path (zero for an empty one). */
+  readonly siblings: readonly Uint8Array[];
+}
+
 export interface NodeApi {
   parameters(): Promise<ChainParameters>;
   bestBlock(): Promise<BlockDescriptor>;
@@ -55,6 +72,12 @@ export interface NodeApi {
   /** GP-encoded service account info (C(255, s) value), or null. */
   serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null>;
   serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * A service storage value with its inclusion proof under the best block's posterior state root;
+   * null when the key holds no value. Not in JIP-2: it lets a client show a value to someone who
+   * trusts only a block hash.
+   */
+  serviceValueProof(serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null>;
   /** Submits a GP-encoded work package to a core; resolves with its hash once accepted for refine. */
   submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array>;
   workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null>;

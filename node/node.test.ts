@@ -1,7 +1,7 @@
 import { Block, tryAsServiceId } from "@typeberry/lib/block";
 import { serialize } from "@typeberry/lib/state-merkleization";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { COUNTER_KEY, counterPayload, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, encodeU64, LAST_PACKAGE_KEY, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
 import type { NodeApi } from "./api.ts";
 import { headerHash } from "./chain/block.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";
@@ -12,6 +12,8 @@ import { ERASURE_CODING_GAS_PER_BUNDLE_BYTE, REFINE_BOUND_FLOOR_MS, REFINE_NS_PE
 import { buildWorkPackage } from "./intake/builder.ts";
 import { RpcClient } from "./rpc/client.ts";
 import { startRpcServer } from "./rpc/server.ts";
+import { storageKey } from "./state/components.ts";
+import { verifyStatePath } from "./state/proof.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, openTestNode, packageFor, submitterKey, tempDir, waitForStatus } from "./testing/fixtures.ts";
 
 const nodes: JamNode[] = [];
@@ -309,6 +311,38 @@ describe("read-only extensions over the RPC (not in JIP-2)", () => {
       parent = header.parentHeaderHash.raw;
     }
     expect(await client.block(new Uint8Array(32).fill(0xee))).toBeNull();
+  });
+
+  it("serviceValueProof: a service's storage value with its path to the best block's state root, which the next header commits to", async () => {
+    const { node, client } = await overRpc();
+    const pkg = await packageFor(node, [counterItem(counterPayload.increment(5n))]);
+    await node.submitWorkPackage(0, pkg.bytes, []);
+    expect((await waitForStatus(node, pkg.hash, ["accumulated"])).kind).toBe("accumulated");
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+    const proof = await client.serviceValueProof(COUNTER_SERVICE_ID, COUNTER_KEY);
+    if (proof === null) throw new Error("no proof of the counter");
+    expect(readU64(proof.value)).toBe(5n);
+    expect(hex(proof.stateKey)).toBe(storageKey(COUNTER_SERVICE_ID, COUNTER_KEY));
+    const root = await client.stateRoot(proof.block.headerHash);
+    expect(hex(proof.stateRoot)).toBe(hex(root));
+    expect(proof.siblings.length).toBeGreaterThan(0);
+    expect(verifyStatePath(proof.stateKey, proof.value, proof.siblings, root)).toBe(true);
+    expect(verifyStatePath(proof.stateKey, encodeU64(6n), proof.siblings, root)).toBe(false);
+    // The package hash the counter's accumulate wrote beside it (32 bytes), under the same kind of proof.
+    const last = (await client.serviceValueProof(COUNTER_SERVICE_ID, LAST_PACKAGE_KEY))!;
+    expect(hex(last.value)).toBe(hex(pkg.hash));
+    expect(verifyStatePath(last.stateKey, last.value, last.siblings, await client.stateRoot(last.block.headerHash))).toBe(true);
+    expect(await client.serviceValueProof(COUNTER_SERVICE_ID, Uint8Array.of(0xee))).toBeNull();
+    expect(await client.serviceValueProof(99, COUNTER_KEY)).toBeNull();
+
+    // The block after the proof's names it as parent and carries its root as the prior state root (GP 5.1 H_r).
+    await vi.waitFor(async () => expect((await client.bestBlock()).slot).toBeGreaterThan(proof.block.slot), { timeout: 20_000, interval: 20 });
+    let child = decode<Block>(Block.Codec, (await client.block((await client.bestBlock()).headerHash))!, node.params.spec).header;
+    while (hex(child.parentHeaderHash.raw) !== hex(proof.block.headerHash)) {
+      child = decode<Block>(Block.Codec, (await client.block(child.parentHeaderHash.raw))!, node.params.spec).header;
+    }
+    expect(hex(child.priorStateRoot.raw)).toBe(hex(proof.stateRoot));
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import { Block, WorkReport } from "@typeberry/lib/block";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ChainParameters, BlockDescriptor, NodeApi, Unsubscribe, WorkPackageStatus } from "./api.ts";
+import type { ChainParameters, BlockDescriptor, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "./api.ts";
 import { Availability, DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
 import type { ChunkProof } from "./availability/erasure.ts";
 import { encodeBlock, genesisBlock, headerHash, makeExtrinsic, sealBlock } from "./chain/block.ts";
@@ -26,7 +26,7 @@ import { guarantee, reportHash } from "./guarantor/guarantee.ts";
 import { RefinePool } from "./guarantor/refine-pool.ts";
 import { buildReport } from "./guarantor/report.ts";
 import { type AcceptedPackage, checkWorkPackage } from "./intake/intake.ts";
-import { serviceIds, serviceInfoKey, StateComponents } from "./state/components.ts";
+import { serviceIds, serviceInfoKey, StateComponents, storageKey } from "./state/components.ts";
 import { type Kv, PastState, State, type UndoLog } from "./state/kv.ts";
 import { type PackageRecord, Store } from "./storage/store.ts";
 import { currentThreadId } from "./thread/priority.ts";
@@ -600,6 +600,19 @@ export class JamNode implements NodeApi {
 
   async serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
     return this.stateAt(headerHash).components.storageGet(serviceId, key);
+  }
+
+  /**
+   * Proved against the node's current state, which is the best block's posterior state: a block
+   * is applied to it and made best without yielding in between.
+   */
+  async serviceValueProof(serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> {
+    const stateKey = storageKey(serviceId, key);
+    const path = this.state.proof(stateKey);
+    if (path === null) return null;
+    const stateRoot = this.state.root();
+    if (!bytesEqual(stateRoot, this.best.stateRoot)) throw new Error(`state root ${toHex(stateRoot)} is not the best block's ${toHex(this.best.stateRoot)}`);
+    return { block: { headerHash: this.best.hash, slot: this.best.slot }, stateRoot, stateKey: fromHex(stateKey), value: path.value, siblings: path.siblings };
   }
 
   async workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null> {

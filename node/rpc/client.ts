@@ -9,10 +9,13 @@
  */
 import { once } from "node:events";
 import { type RawData, WebSocket } from "ws";
-import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
 import type { ChunkProof } from "../availability/erasure.ts";
+import { bytesEqual, fromHex } from "../codec/jam.ts";
 import { hash } from "../crypto/hash.ts";
 import { type ErrorCode, JamgateError } from "../errors.ts";
+import { storageKey } from "../state/components.ts";
+import { verifyStatePath } from "../state/proof.ts";
 import {
   asArray,
   asBlob,
@@ -27,6 +30,7 @@ import {
   statusFromWire,
   toBase64,
   UNCODED_REMOTE_ERROR,
+  valueProofFromWire,
 } from "./wire.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -178,6 +182,21 @@ export class RpcClient implements NodeApi {
 
   serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
     return this.call("serviceValue", [toBase64(headerHash), serviceId, toBase64(key)], (result) => asBlobOrNull(result, "result"));
+  }
+
+  /**
+   * Checked as it arrives: a proof for another key, or one whose path does not lead to its root, is
+   * the server's fault (JG_ERR_RPC_REMOTE), never handed on. Whether the root is the block's is the
+   * caller's to check (stateRoot, or the next header's prior state root).
+   */
+  serviceValueProof(serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> {
+    return this.call("serviceValueProof", [serviceId, toBase64(key)], (result) => {
+      if (result === null) return null;
+      const proof = valueProofFromWire(result, "result");
+      if (!bytesEqual(proof.stateKey, fromHex(storageKey(serviceId, key)))) throw new Error("result.state_key is not the state key of the service's storage key");
+      if (!verifyStatePath(proof.stateKey, proof.value, proof.siblings, proof.stateRoot)) throw new Error("result's path does not lead to its state_root");
+      return proof;
+    });
   }
 
   /** JIP-2 answers Null; the package hash is H(package) (GP 14.2), computed here. */

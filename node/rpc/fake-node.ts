@@ -1,11 +1,15 @@
 /**
- * An in-memory NodeApi for RPC tests: a chain of made-up blocks, one service with data and a
- * value, package statuses set by the test, and knobs to make calls throw or wait.
+ * An in-memory NodeApi for RPC tests: a chain of made-up blocks over one unchanging state (a real
+ * State, so its root and value proofs are real), one service with data and a value, package
+ * statuses set by the test, and knobs to make calls throw or wait.
  */
 import type { ChunkProof } from "../availability/erasure.ts";
-import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import { fromHex } from "../codec/jam.ts";
 import { hash } from "../crypto/hash.ts";
 import { JamgateError } from "../errors.ts";
+import { serviceInfoKey, storageKey } from "../state/components.ts";
+import { State } from "../state/kv.ts";
 
 const key = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -15,6 +19,11 @@ export class FakeNode implements NodeApi {
   readonly serviceInfo = new Uint8Array([1, 2, 3, 4]);
   readonly storageKey = new TextEncoder().encode("counter");
   readonly storageValue = new Uint8Array([42]);
+  /** Every block's posterior state: the service's info and its one storage value. */
+  readonly state = State.fromEntries([
+    [serviceInfoKey(this.serviceId), this.serviceInfo],
+    [storageKey(this.serviceId, this.storageKey), this.storageValue],
+  ]);
   readonly reportHash = hash(new TextEncoder().encode("report"));
   readonly report = new Uint8Array([9, 8, 7]);
   readonly submitted: { core: number; workPackage: Uint8Array; extrinsics: readonly Uint8Array[] }[] = [];
@@ -125,7 +134,8 @@ export class FakeNode implements NodeApi {
 
   async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
     this.check();
-    return hash(this.known(headerHash).headerHash);
+    this.known(headerHash);
+    return this.state.root();
   }
 
   async listServices(headerHash: Uint8Array): Promise<number[]> {
@@ -137,13 +147,20 @@ export class FakeNode implements NodeApi {
   async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
     this.check();
     this.known(headerHash);
-    return serviceId === this.serviceId ? this.serviceInfo : null;
+    return this.state.get(serviceInfoKey(serviceId));
   }
 
-  async serviceValue(headerHash: Uint8Array, serviceId: number, storageKey: Uint8Array): Promise<Uint8Array | null> {
+  async serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
     this.check();
     this.known(headerHash);
-    return serviceId === this.serviceId && key(storageKey) === key(this.storageKey) ? this.storageValue : null;
+    return this.state.get(storageKey(serviceId, key));
+  }
+
+  async serviceValueProof(serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> {
+    this.check();
+    const stateKey = storageKey(serviceId, key);
+    const path = this.state.proof(stateKey);
+    return path === null ? null : { block: this.best, stateRoot: this.state.root(), stateKey: fromHex(stateKey), ...path };
   }
 
   async submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> {

@@ -1,9 +1,12 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import type { WorkPackageStatus } from "../api.ts";
+import type { ServiceValueProof, WorkPackageStatus } from "../api.ts";
 import { hash } from "../crypto/hash.ts";
 import { errorRegistry, JamgateError } from "../errors.ts";
+import { storageKey } from "../state/components.ts";
+import { State } from "../state/kv.ts";
+import { verifyStatePath } from "../state/proof.ts";
 import { RpcClient } from "./client.ts";
 import { FakeNode } from "./fake-node.ts";
 import { AddressBudget, handshakeVerdict, MAX_CONNECTIONS_PER_REMOTE_ADDRESS, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, MAX_READ_ONLY_CONNECTIONS, READ_ONLY_MAX_PAYLOAD_BYTES, type RpcServer, startRpcServer } from "./server.ts";
@@ -127,12 +130,18 @@ describe("RpcClient ⇄ server round trip", () => {
     expect(await client.finalizedBlock()).toEqual(best);
     expect(await client.block(best.headerHash)).toEqual(node.encodedBlock(best));
     expect(await client.block(new Uint8Array(32))).toBeNull();
-    expect(await client.stateRoot(best.headerHash)).toEqual(hash(best.headerHash));
+    expect(await client.stateRoot(best.headerHash)).toEqual(node.state.root());
     expect(await client.listServices(best.headerHash)).toEqual([0, 7]);
     expect(await client.serviceData(best.headerHash, 7)).toEqual(node.serviceInfo);
     expect(await client.serviceData(best.headerHash, 8)).toBeNull();
     expect(await client.serviceValue(best.headerHash, 7, node.storageKey)).toEqual(node.storageValue);
     expect(await client.serviceValue(best.headerHash, 7, bytes(0))).toBeNull();
+    const proof = await client.serviceValueProof(7, node.storageKey);
+    expect(proof).toEqual(await node.serviceValueProof(7, node.storageKey));
+    expect(proof?.block).toEqual(best);
+    expect(proof !== null && verifyStatePath(proof.stateKey, proof.value, proof.siblings, await client.stateRoot(best.headerHash))).toBe(true);
+    expect(await client.serviceValueProof(7, bytes(0))).toBeNull();
+    expect(await client.serviceValueProof(8, node.storageKey)).toBeNull();
     expect(await client.workReport(node.reportHash)).toEqual(node.report);
     expect(await client.workReport(new Uint8Array(32))).toBeNull();
 
@@ -169,6 +178,16 @@ describe("RpcClient ⇄ server round trip", () => {
     expect((await raw.request("parameters")).result).toEqual({ V1: node.params });
     expect((await raw.request("block", [b64(best.headerHash)])).result).toBe(b64(node.encodedBlock(best)));
     expect((await raw.request("block", [UNKNOWN_HASH])).result).toBeNull();
+    const proof = (await node.serviceValueProof(7, node.storageKey))!;
+    expect((await raw.request("serviceValueProof", [7, b64(node.storageKey)])).result).toEqual({
+      block: { header_hash: b64(best.headerHash), slot: best.slot },
+      state_root: b64(proof.stateRoot),
+      state_key: b64(proof.stateKey),
+      value: b64(node.storageValue),
+      siblings: proof.siblings.map(b64),
+    });
+    expect(proof.siblings.length).toBeGreaterThan(0);
+    expect((await raw.request("serviceValueProof", [7, "AA=="])).result).toBeNull();
     expect((await raw.request("submitWorkPackage", [0, "AQID", []])).result).toBeNull();
     const pkgHash = b64(hash(bytes(1, 2, 3)));
     const reportHash = hash(bytes(4));
@@ -289,6 +308,9 @@ describe("errors", () => {
       ["bestBlock", [1], "expected 0 params"],
       ["block", [b64(new Uint8Array(31))], "header_hash"],
       ["block", [h, h], "expected 1 params"],
+      ["serviceValueProof", [-1, "AA=="], "id"],
+      ["serviceValueProof", [7, "AA="], "key"],
+      ["serviceValueProof", [7], "expected 2 params"],
       ["serviceData", [h, -1], "id"],
       ["serviceData", [h, 1.5], "id"],
       ["serviceData", [h, 2 ** 32], "id"],
@@ -534,6 +556,7 @@ describe("access", () => {
     const reader = await RpcClient.connect(`ws://127.0.0.1:${server.port}`);
     expect(await reader.bestBlock()).toEqual(node.best);
     expect(await reader.block(node.best.headerHash)).toEqual(node.encodedBlock(node.best));
+    expect((await reader.serviceValueProof(7, node.storageKey))?.value).toEqual(node.storageValue);
     await expect(reader.submitWorkPackage(0, bytes(1, 2, 3), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await expect(reader.submitChunk(new Uint8Array(32), 0, bytes(1), { segmentsRoot: new Uint8Array(32), path: [] })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await expect(reader.submitAssurance(bytes(6))).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
@@ -622,6 +645,28 @@ describe("RpcClient", () => {
     await client.close();
     await pending;
     await expect(client.parameters()).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED" });
+  });
+
+  it("refuses a value proof that does not verify or is for another key, and one past the siblings bound (JG_ERR_RPC_REMOTE)", async () => {
+    const real = (await node.serviceValueProof(7, node.storageKey))!;
+    const forgeries: ServiceValueProof[] = [
+      { ...real, value: bytes(43) },
+      { ...real, siblings: real.siblings.map((s, i) => (i === 0 ? s.map((b, j) => (j === 31 ? b ^ 1 : b)) : s)) },
+      { ...real, stateRoot: hash(real.stateRoot) },
+      { ...real, siblings: [...real.siblings, new Uint8Array(32)] },
+      { ...real, siblings: Array.from({ length: 249 }, () => new Uint8Array(32)) },
+    ];
+    for (const forged of forgeries) {
+      node.serviceValueProof = async () => forged;
+      await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: expect.stringContaining("malformed serviceValueProof result") });
+    }
+    // A true proof of another key, offered for this one.
+    const other = State.fromEntries([[storageKey(7, bytes(1)), bytes(2)]]);
+    const otherKey = storageKey(7, bytes(1));
+    node.serviceValueProof = async () => ({ block: node.best, stateRoot: other.root(), stateKey: Buffer.from(otherKey, "hex"), ...other.proof(otherKey)! });
+    await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: expect.stringContaining("state_key") });
+    node.serviceValueProof = async () => real;
+    expect(await client.serviceValueProof(7, node.storageKey)).toEqual(real);
   });
 
   it("times a call out", async () => {

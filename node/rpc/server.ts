@@ -33,6 +33,7 @@ import {
   type RpcRequest,
   statusToWire,
   toBase64,
+  valueProofToWire,
 } from "./wire.ts";
 
 /** JIP-2 "Protocol": WebSocket on port 19800. */
@@ -184,6 +185,14 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
       call(["header_hash", "id", "key"], async ([h, id, key]) =>
         nullableBlob(await api.serviceValue(asHash(h, "header_hash"), asU32(id, "id"), asBlob(key, "key"))),
       ),
+    ],
+    [
+      // Not in JIP-2: the value with its GP D.2 inclusion proof under the best block's state root.
+      "serviceValueProof",
+      call(["id", "key"], async ([id, key]) => {
+        const proof = await api.serviceValueProof(asU32(id, "id"), asBlob(key, "key"));
+        return proof === null ? null : valueProofToWire(proof);
+      }),
     ],
     [
       "submitWorkPackage",

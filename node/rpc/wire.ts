@@ -6,8 +6,9 @@
  * The client reuses the same decoders on results.
  */
 import type { RawData } from "ws";
-import type { BlockDescriptor, WorkPackageStatus } from "../api.ts";
+import type { BlockDescriptor, ServiceValueProof, WorkPackageStatus } from "../api.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../errors.ts";
+import { STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX } from "../state/proof.ts";
 
 export const HASH_BYTES = 32;
 const U32_MAX = 0xffff_ffff;
@@ -106,6 +107,36 @@ export function blockToWire(block: BlockDescriptor): WireBlock {
 export function blockFromWire(value: unknown, name: string): BlockDescriptor {
   const o = asObject(value, name);
   return { headerHash: asHash(o.header_hash, `${name}.header_hash`), slot: asU32(o.slot, `${name}.slot`) };
+}
+
+/**
+ * `serviceValueProof` result (a jamgate extension), in JIP-2's manner: snake_case members, Hashes
+ * and Blobs as base64. Decoding checks the shape only (a 31-byte state key, 32-byte hashes, at most
+ * STATE_PROOF_SIBLINGS_MAX siblings); whether the path leads to the root is verifyStatePath's to say.
+ */
+export function valueProofToWire(proof: ServiceValueProof): Record<string, unknown> {
+  return {
+    block: blockToWire(proof.block),
+    state_root: toBase64(proof.stateRoot),
+    state_key: toBase64(proof.stateKey),
+    value: toBase64(proof.value),
+    siblings: proof.siblings.map(toBase64),
+  };
+}
+
+export function valueProofFromWire(value: unknown, name: string): ServiceValueProof {
+  const o = asObject(value, name);
+  const stateKey = asBlob(o.state_key, `${name}.state_key`);
+  if (stateKey.length !== STATE_KEY_BYTES) throw paramsError(`${name}.state_key must be ${STATE_KEY_BYTES} bytes`);
+  const siblings = asArray(o.siblings, `${name}.siblings`);
+  if (siblings.length > STATE_PROOF_SIBLINGS_MAX) throw paramsError(`${name}.siblings must hold at most ${STATE_PROOF_SIBLINGS_MAX} hashes`);
+  return {
+    block: blockFromWire(o.block, `${name}.block`),
+    stateRoot: asHash(o.state_root, `${name}.state_root`),
+    stateKey,
+    value: asBlob(o.value, `${name}.value`),
+    siblings: siblings.map((s, i) => asHash(s, `${name}.siblings[${i}]`)),
+  };
 }
 
 /**

@@ -4,12 +4,13 @@
  */
 import { Block } from "@typeberry/lib/block";
 import { afterEach, describe, expect, it } from "vitest";
-import { counterPayload } from "../../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, readU64 } from "../../services/counter/types.ts";
 import { headerHash } from "../chain/block.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode, toHex } from "../codec/jam.ts";
 import { JamgateError } from "../errors.ts";
-import { counterGenesis, counterItem, packageFor, tempDir, waitForStatus } from "../testing/fixtures.ts";
+import { verifyStatePath } from "../state/proof.ts";
+import { COUNTER_SERVICE_ID, counterGenesis, counterItem, packageFor, tempDir, waitForStatus } from "../testing/fixtures.ts";
 import { NodeThread } from "./host.ts";
 
 const threads: NodeThread[] = [];
@@ -51,6 +52,13 @@ describe("NodeThread", () => {
     const header = decode<Block>(Block.Codec, encoded, tinyParams.spec).header;
     expect(toHex(headerHash(tinyParams, header))).toBe(toHex(done.accumulatedIn.headerHash));
     expect(await node.block(new Uint8Array(32))).toBeNull();
+    // So do value proofs: the counter's value, proved against the state root of the block named.
+    const proof = await node.serviceValueProof(COUNTER_SERVICE_ID, COUNTER_KEY);
+    if (proof === null) throw new Error("no proof of the counter across the thread");
+    expect(readU64(proof.value)).toBe(5n);
+    expect(toHex(proof.stateRoot)).toBe(toHex(await node.stateRoot(proof.block.headerHash)));
+    expect(verifyStatePath(proof.stateKey, proof.value, proof.siblings, proof.stateRoot)).toBe(true);
+    expect(await node.serviceValueProof(COUNTER_SERVICE_ID, Uint8Array.of(0xee))).toBeNull();
     expect(logs).toContain("block");
     unsubscribe();
     const seen = slots.length;

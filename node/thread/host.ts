@@ -9,7 +9,7 @@
  * subscriptions that push events back, not a pool of stateless tasks.
  */
 import { Worker } from "node:worker_threads";
-import type { BlockDescriptor, ChainParameters, NodeApi, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
 import type { ChunkProof } from "../availability/erasure.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../errors.ts";
 import type { NodeLogger } from "../node.ts";
@@ -181,6 +181,7 @@ export class NodeThread implements NodeApi {
   listServices = (headerHash: Uint8Array): Promise<number[]> => this.call("listServices", headerHash);
   serviceData = (headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> => this.call("serviceData", headerHash, serviceId);
   serviceValue = (headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> => this.call("serviceValue", headerHash, serviceId, key);
+  serviceValueProof = (serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> => this.call("serviceValueProof", serviceId, key);
   /** The package is copied to the thread (structured clone): the caller keeps its bytes for retries. */
   submitWorkPackage = (core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> => this.call("submitWorkPackage", core, workPackage, extrinsics);
   workPackageStatus = (packageHash: Uint8Array): Promise<WorkPackageStatus | null> => this.call("workPackageStatus", packageHash);

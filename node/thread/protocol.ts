@@ -31,6 +31,7 @@ export const CALLABLE = [
   "listServices",
   "serviceData",
   "serviceValue",
+  "serviceValueProof",
   "submitWorkPackage",
   "workPackageStatus",
   "workReport",
