@@ -17,8 +17,10 @@ const PACKAGES_KEPT = 200;
 const PACKAGES_SHOWN = 10;
 /** Ledger rows per page. */
 const LEDGER_PAGE_SIZE = 25;
-/** Intervals charted and listed: a day of 15-minute intervals. */
+/** Intervals charted: a day of 15-minute intervals. */
 const INTERVALS_SHOWN = 96;
+/** Intervals the table lists (the newest): six hours of 15-minute intervals; the charts show the rest. */
+const INTERVALS_LISTED = 24;
 /** How often the page reads the API while the live stream is down. */
 const POLL_MS = 3_000;
 /** Balances are read again at most this often: no event carries them, they change as intervals settle. */
@@ -119,14 +121,36 @@ const hexCell = (hex) => (hex === null || hex === undefined ? "—" : h("code", 
 const td = (content, cls) => h("td", cls === undefined ? {} : { class: cls }, content);
 
 /**
- * Replaces a table body's rows, keeping keyboard focus: the focused control's `data-key` is
- * looked up among the new rows and focused again, so live updates never throw a keyboard user
- * back to the top of the page.
+ * Brings a table body's rows in line with `items`, keyed: a row whose item (and whatever else
+ * it shows, `stamp`) is unchanged is kept as it is, new ones are built, gone ones removed. Rows
+ * stay put while entries stream in, so a click or a keyboard focus on a row is not lost when
+ * the next event arrives; a focused control of a rebuilt row gets the focus back by its `data-key`.
  */
-function replaceRows(tbody, rows) {
+function reconcileRows(tbody, items, keyOf, build, stampOf = (item) => JSON.stringify(item)) {
   const focused = tbody.contains(document.activeElement) ? document.activeElement.getAttribute("data-key") : null;
-  tbody.replaceChildren(...rows);
-  if (focused !== null) tbody.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+  const existing = new Map([...tbody.rows].map((row) => [row.dataset.rowKey, row]));
+  const rows = items.map((item) => {
+    const key = String(keyOf(item));
+    const stamp = `${stampOf(item)} ${state.config.currency}`;
+    const old = existing.get(key);
+    if (old !== undefined && old.dataset.rowStamp === stamp) return old;
+    const row = build(item);
+    row.dataset.rowKey = key;
+    row.dataset.rowStamp = stamp;
+    return row;
+  });
+  // In order: each row goes before the first one not yet placed; what is left after them is gone.
+  let next = tbody.firstElementChild;
+  for (const row of rows) {
+    if (row === next) next = next.nextElementSibling;
+    else tbody.insertBefore(row, next);
+  }
+  while (next !== null) {
+    const after = next.nextElementSibling;
+    next.remove();
+    next = after;
+  }
+  if (focused !== null && !tbody.contains(document.activeElement)) tbody.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
 function showError(id, error) {
@@ -176,7 +200,7 @@ function renderHead() {
 }
 
 function renderBlocks() {
-  const rows = state.blocks.map((block) =>
+  const row = (block) =>
     h(
       "tr",
       { "data-slot": block.slot },
@@ -187,9 +211,8 @@ function renderBlocks() {
       td(String(block.accumulated.length), "num"),
       td(block.serviceIds.map(serviceName).join(", ") || "—"),
       td(formatUtc(block.seenAtMs)),
-    ),
-  );
-  replaceRows($("blocks").tBodies[0], rows);
+    );
+  reconcileRows($("blocks").tBodies[0], state.blocks, (block) => block.hash, row, (block) => `${block.hash} ${block.serviceIds.map(serviceName)}`);
 }
 
 function median(sorted) {
@@ -225,7 +248,7 @@ function renderCores() {
       ),
     );
   }
-  replaceRows($("cores-table").tBodies[0], rows);
+  $("cores-table").tBodies[0].replaceChildren(...rows);
   const refined = [...state.packages.values()].filter((p) => p.refineMs !== null).sort((a, b) => a.submittedAtMs - b.submittedAtMs);
   charts.refine?.setData([refined.map((p) => p.submittedAtMs / 1000), refined.map((p) => p.refineMs)]);
 }
@@ -240,7 +263,7 @@ function renderPackages() {
   for (const p of packages) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
   $("package-statuses").replaceChildren(...[...counts].map(([status, n]) => h("li", { "data-status": status }, h("span", { class: `status status-${status}` }, status), h("span", { class: "count" }, String(n)))));
   $("packages-note").textContent = `Of the latest ${packages.length} packages the gateway submitted.`;
-  const rows = packages.slice(0, PACKAGES_SHOWN).map((p) =>
+  const row = (p) =>
     h(
       "tr",
       { "data-hash": p.hash },
@@ -253,9 +276,8 @@ function renderPackages() {
       td(p.reportedSlot === null ? "—" : String(p.reportedSlot), "num"),
       td(p.accumulatedSlot === null ? "—" : String(p.accumulatedSlot), "num"),
       td(`${p.settled} / ${p.refused}`, "num"),
-    ),
-  );
-  replaceRows($("packages-table").tBodies[0], rows);
+    );
+  reconcileRows($("packages-table").tBodies[0], packages.slice(0, PACKAGES_SHOWN), (p) => p.hash, row);
 }
 
 function partiesOf(entry) {
@@ -266,7 +288,7 @@ function partiesOf(entry) {
 
 function renderLedger() {
   const ledger = state.ledger;
-  const rows = ledger.items.map((entry) => {
+  const row = (entry) => {
     const proof = `/v1/proofs/entries/${entry.id}`;
     return h(
       "tr",
@@ -276,7 +298,7 @@ function renderLedger() {
       td(h("a", { href: `/v1/blocks/${entry.blockHash}`, title: entry.blockHash, "data-key": `slot-${entry.id}` }, String(entry.slot)), "num"),
       td(entry.service),
       td(entry.kind),
-      td(partiesOf(entry)),
+      td(partiesOf(entry), "parties"),
       td(entry.energyWh === null ? "—" : formatEnergy(entry.energyWh), "num"),
       td(entry.priceMicrosPerKwh === null ? "—" : price(entry.priceMicrosPerKwh), "num"),
       td(entry.amountMicros === null ? "—" : money(entry.amountMicros), "num"),
@@ -285,9 +307,10 @@ function renderLedger() {
         h("a", { href: proof, download: `entry-${entry.id}.proof.json`, "data-key": `download-${entry.id}`, "aria-label": `Download the proof of entry ${entry.id}` }, "download"),
       ]),
     );
-  });
+  };
+  // An entry never changes once settled: its id says it all.
+  reconcileRows($("ledger-table").tBodies[0], ledger.items, (entry) => entry.id, row, () => "");
   ledger.fresh.clear();
-  replaceRows($("ledger-table").tBodies[0], rows);
   $("ledger-empty").hidden = ledger.items.length !== 0;
   const page = ledger.cursors.length;
   $("ledger-page").textContent = `Page ${page}`;
@@ -305,7 +328,7 @@ function newestIntervals() {
 
 function renderMarket() {
   const intervals = newestIntervals();
-  const rows = intervals.map((v) =>
+  const row = (v) =>
     h(
       "tr",
       { "data-interval": v.interval },
@@ -326,9 +349,8 @@ function renderMarket() {
           h("span", { class: "visually-hidden" }, ` of interval ${v.interval}`),
         ),
       ),
-    ),
-  );
-  replaceRows($("intervals-table").tBodies[0], rows);
+    );
+  reconcileRows($("intervals-table").tBodies[0], intervals.slice(0, INTERVALS_LISTED), (v) => v.interval, row, (v) => `${JSON.stringify(v)} ${state.detail === v.interval}`);
   const oldestFirst = [...intervals].reverse();
   const x = oldestFirst.map((v) => v.startMs / 1000);
   charts.price?.setData([x, oldestFirst.map((v) => v.clearingPriceMicrosPerKwh)]);
@@ -337,7 +359,7 @@ function renderMarket() {
 }
 
 function renderBalances() {
-  const rows = state.balances.map((b) => {
+  const row = (b) => {
     const proof = `/v1/proofs/balances/${encodeURIComponent(b.service)}/${b.account}`;
     return h(
       "tr",
@@ -351,8 +373,8 @@ function renderBalances() {
         h("a", { href: proof, download: `balance-${b.account}.proof.json`, "data-key": `bdownload-${b.account}`, "aria-label": `Download the proof of the balance of ${b.account}` }, "download"),
       ]),
     );
-  });
-  replaceRows($("balances-table").tBodies[0], rows);
+  };
+  reconcileRows($("balances-table").tBodies[0], state.balances, (b) => `${b.service}/${b.account}`, row);
 }
 
 function renderConfig() {
