@@ -9,6 +9,7 @@ import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
+import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";
 import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
 
 /** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
@@ -56,6 +57,7 @@ export function program(): Command {
   registerNodeCommands(cli, (authorizedKeys) => builtinServices(authorizedKeys), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
   registerDeviceCommands(cli);
   registerLedgerCommand(cli);
+  registerVerifyCommand(cli);
   registerSimCommands(cli);
   return cli;
 }
