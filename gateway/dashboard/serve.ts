@@ -60,7 +60,7 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     root: DASHBOARD_DIR,
     prefix: "/",
     wildcard: false,
-    globIgnore: ["**/*.ts"],
+    globIgnore: ["**/*.ts", "**/*.md"],
     setHeaders,
   });
   await app.register(fastifyStatic, {
