@@ -5,6 +5,7 @@
  * Flipping an envelope or bundle byte, pointing at a record that is not the device's, or swapping
  * the report or its block fails with the code the check names.
  */
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DeviceId, signEnvelope, signingBytes } from "../../devices/envelope.ts";
 import { deviceKeyFromSecret } from "../../devices/keys.ts";
@@ -191,6 +192,31 @@ describe("reading proofs through the embedded node", () => {
     const device = copy(good);
     device.claim.device = deviceB.deviceId;
     expect(codeOf(device)).toBe("JG_ERR_PROOF_CLAIM");
+  });
+
+  it("never throws on a reading proof with its DA part garbled: any place in the bundle, any bytes as report or block; only true records verify", async () => {
+    const good = await proofOf(deviceA.deviceId, 5);
+    const bundleBytes = Buffer.from(good.da!.bundle, "base64").length;
+    const recordOffsets = new Set([good.da!.envelope.offset, (await proofOf(deviceA.deviceId, 6)).da!.envelope.offset]);
+    const codes = ["JG_ERR_PROOF_FORMAT", "JG_ERR_PROOF_DA", "JG_ERR_PROOF_CHAIN", "JG_ERR_PROOF_CLAIM"];
+    fc.assert(
+      fc.property(
+        fc.nat({ max: bundleBytes + 8 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.option(fc.uint8Array({ maxLength: 600 })),
+        fc.option(fc.uint8Array({ maxLength: 600 })),
+        (offset, length, report, block) => {
+          const p = copy(good);
+          p.da.envelope = { offset, length };
+          if (report !== null) p.da.report = toHex(report);
+          if (block !== null) p.da.reportBlock = toHex(block);
+          const r = verifyProof(p);
+          if (r.ok) return recordOffsets.has(offset) && report === null && block === null;
+          return codes.includes(r.error.code);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("answers coded errors for what the node cannot prove", async () => {
