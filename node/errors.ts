@@ -89,7 +89,7 @@ export const errorRegistry = {
   JG_ERR_OPERATOR_TOKEN: { message: "missing or wrong operator token", httpStatus: 401, rpcCode: 0, mqtt: "CONNACK 4" },
   JG_ERR_HTTP_BODY: { message: "request body is not what the endpoint takes", httpStatus: 400, rpcCode: 0, mqtt: "none" },
   JG_ERR_HTTP_QUERY: { message: "a query parameter or path parameter is not what the route takes (unknown, repeated, out of range or malformed)", httpStatus: 400, rpcCode: 0, mqtt: "none" },
-  JG_ERR_HTTP_BUSY: { message: "the live event stream has as many clients as it serves (SSE_CLIENTS_MAX); retry later", httpStatus: 503, rpcCode: 0, mqtt: "none" },
+  JG_ERR_HTTP_BUSY: { message: "the server is at a bound of the read API: as many event streams (SSE_CLIENTS_MAX) or proofs being made (PROOFS_IN_FLIGHT_MAX) as it serves; retry later", httpStatus: 503, rpcCode: 0, mqtt: "none" },
   JG_ERR_NOT_FOUND: { message: "no such route, or nothing with that id, hash, slot or key is known to the ledger index", httpStatus: 404, rpcCode: 0, mqtt: "none" },
   JG_ERR_PROOF_UNAVAILABLE: { message: "no proof can be made: the value left state (e.g. an energy interval older than LEDGER_INTERVALS_KEPT), its bundle is past DA retention, or no block after it came in time", httpStatus: 404, rpcCode: 0, mqtt: "none" },
   JG_ERR_PROOF_FORMAT: { message: "the file is not a jamgate-proof/1 proof: not JSON, an unknown format or chain, or a field missing, of the wrong type, length or count, or not decoding (a header, the report, the block)", httpStatus: 400, rpcCode: 0, mqtt: "none" },

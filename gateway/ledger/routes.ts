@@ -308,7 +308,12 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
   // ---- proofs
   const prover = options.prover;
   if (prover === undefined || prover === null) return;
-  const proofResponses = { 200: schemaRef("Proof"), ...errorResponses(400, 404) };
+  const proofResponses = {
+    200: schemaRef("Proof"),
+    ...errorResponses(400),
+    404: { ...schemaRef("Error"), description: "JG_ERR_NOT_FOUND, or JG_ERR_PROOF_UNAVAILABLE: the value left state (or its bundle left DA)" },
+    503: { ...schemaRef("Error"), description: "JG_ERR_HTTP_BUSY: as many proofs are being made as the gateway makes at once" },
+  };
   const proofDescription = "A jamgate-proof/1 document: check it offline with `jamgate verify proof.json [--root HEX]`.";
   app.get<{ Params: { id: number } }>(
     "/v1/proofs/entries/:id",

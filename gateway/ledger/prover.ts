@@ -1,0 +1,303 @@
+/**
+ * Assembles `jamgate-proof/1` documents (proof.ts; notes/ledger-contract.md "Proof JSON") for the
+ * proof routes: what the ledger index says (an entry, a device, a balance) is proven from the
+ * node, not from the index. A state claim is the service storage value with its GP D.2 path to the
+ * best block's posterior state root (NodeApi.serviceValueProof), then the block after it, whose
+ * header commits to that root as its prior state root (GP 5.1 H_r), and the headers from there
+ * to the best block. A reading is its envelope's path through data availability (da-proof.ts),
+ * then the headers from the block that guaranteed its report.
+ *
+ * The claim is read from the proven value, and checked against what was asked: a proof never
+ * says something other than what the index showed.
+ */
+import type { BlockDescriptor, NodeApi, Unsubscribe } from "../../node/api.ts";
+import { type ChainName, chainParams, type ChainParams } from "../../node/chain/params.ts";
+import { bytesEqual, Decoder, fromHex, Header, toHex } from "../../node/codec/jam.ts";
+import { hash } from "../../node/crypto/hash.ts";
+import { type ErrorCode, JamgateError } from "../../node/errors.ts";
+import {
+  balanceKey,
+  decodeBalance,
+  decodeDeviceRecord as decodeEnergyDevice,
+  decodeLedgerEntries,
+  ENERGY_SERVICE_NAME,
+  LEDGER_INTERVALS_KEPT,
+  ledgerKey,
+} from "../../services/energy-trading/types.ts";
+import { decodeDeviceRecord as decodeTelemetryDevice, TELEMETRY_SERVICE_NAME, WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import type { IngestService } from "../ingest-service.ts";
+import { readingProof as readingDa, READING_SERVICES, type ReadingService } from "./da-proof.ts";
+import { type Proof, type ProofClaim, PROOF_FORMAT, PROOF_HEADERS_MAX, type ProofState } from "./proof.ts";
+import type { ProofSource } from "./routes.ts";
+import { type Hex, type LedgerReader, LIST_LIMIT_MAX } from "./types.ts";
+
+/**
+ * Slots a proof waits for the block after the proven one (the embedded node authors one a slot):
+ * three let a slot or two be missed under load before the request is refused.
+ */
+export const PROOF_WAIT_SLOTS = 3;
+/**
+ * Proofs assembled at once: each reads a state path and up to PROOF_HEADERS_MAX blocks from the
+ * node, and a reading's bundle (up to W_B) from data availability; an auditor asks for a few, and
+ * more at once would take the node's thread from settlement.
+ */
+export const PROOFS_IN_FLIGHT_MAX = 4;
+/** `entries` calls a reading proof makes to find the package that settled (device, seq): each scans at most ENTRY_SCAN_MAX entries. */
+const READING_LOOKUP_CALLS_MAX = 8;
+
+export interface ProverOptions {
+  readonly api: NodeApi;
+  readonly reader: LedgerReader;
+  /** The chain spec the node's headers are encoded with. */
+  readonly chain: ChainName;
+  /** The services the gateway settles on (their device keys). */
+  readonly services: readonly IngestService[];
+}
+
+const unavailable = (detail: string) => new JamgateError("JG_ERR_PROOF_UNAVAILABLE", detail);
+const notFound = (detail: string) => new JamgateError("JG_ERR_NOT_FOUND", detail);
+
+/** A header as the block carries it: its GP encoding is the block encoding's prefix, so its hash is that prefix's. */
+function headerOf(params: ChainParams, block: Uint8Array): { readonly header: Header; readonly bytes: Uint8Array; readonly hash: Uint8Array } {
+  const decoder = Decoder.fromBlob(block, params.spec);
+  const header = decoder.object<Header>(Header.Codec);
+  const bytes = block.subarray(0, decoder.bytesRead());
+  return { header, bytes, hash: hash(bytes) };
+}
+
+/** Where `seq` stands in a replay window (services/common/window.ts): settled, not settled, or below what the window still holds. */
+function windowHolds(window: { readonly highestSeq: bigint | null; readonly bitmap: bigint }, seq: bigint): "settled" | "unsettled" | "below" {
+  const highest = window.highestSeq;
+  if (highest === null || seq > highest) return "unsettled";
+  const distance = highest - seq;
+  if (distance === 0n) return "settled";
+  if (distance > WINDOW_SEQS) return "below";
+  return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? "settled" : "unsettled";
+}
+
+const isReadingService = (name: string): name is ReadingService => (READING_SERVICES as readonly string[]).includes(name);
+
+interface ProvenState {
+  readonly state: ProofState;
+  readonly value: Uint8Array;
+  readonly headers: readonly Hex[];
+}
+
+export class Prover implements ProofSource {
+  private readonly api: NodeApi;
+  private readonly reader: LedgerReader;
+  private readonly chain: ChainName;
+  private readonly params: ChainParams;
+  private readonly services: readonly IngestService[];
+  private slotMs: Promise<number> | null = null;
+  private inFlight = 0;
+
+  constructor(options: ProverOptions) {
+    this.api = options.api;
+    this.reader = options.reader;
+    this.chain = options.chain;
+    this.params = chainParams(options.chain);
+    this.services = options.services;
+  }
+
+  /** A settlement entry: an energy entry in its interval's stored ledger, or an envelopes entry's last seq settled in its device's window. */
+  entryProof(id: number): Promise<Proof> {
+    return this.bounded(async () => {
+      const entry = await this.reader.entry(id);
+      if (entry === null) throw notFound(`no entry ${id}`);
+      const service = this.serviceById(entry.serviceId);
+      if (entry.kind === "envelopes") {
+        if (entry.device === null || entry.seqs === null || entry.seqs.length === 0) throw unavailable(`entry ${id} names no device seqs`);
+        return this.settledSeq(service, entry.device, Math.max(...entry.seqs));
+      }
+      if (service.name !== ENERGY_SERVICE_NAME || entry.interval === null || entry.index === null) throw unavailable(`entry ${id} is not an energy ledger entry with its place in an interval`);
+      const storageKey = ledgerKey(entry.interval);
+      const proven = await this.stateProof(service.serviceId, storageKey);
+      if (proven === null) throw unavailable(`the ledger of interval ${entry.interval} is no longer in state (the service keeps the last ${LEDGER_INTERVALS_KEPT} settled intervals)`);
+      const entries = decodeLedgerEntries(proven.value);
+      if (!entries.ok) throw new Error(`interval ${entry.interval}'s stored ledger does not decode: ${entries.error}`);
+      const stored = entries.value[entry.index];
+      if (stored === undefined) throw unavailable(`interval ${entry.interval}'s stored ledger has ${entries.value.length} entries, none at ${entry.index}`);
+      const party = (p: Uint8Array | "grid") => (p === "grid" ? "grid" : toHex(p));
+      const said = { reason: stored.reason, buyer: party(stored.buyer), seller: party(stored.seller), energyWh: stored.energyWh, priceMicrosPerKwh: stored.priceMicrosPerKwh, amountMicros: stored.amountMicros.toString() };
+      if (said.reason !== entry.kind || said.buyer !== entry.buyer || said.seller !== entry.seller || said.energyWh !== entry.energyWh || said.priceMicrosPerKwh !== entry.priceMicrosPerKwh || said.amountMicros !== entry.amountMicros) {
+        throw unavailable(`entry ${id} is not what interval ${entry.interval}'s stored ledger holds at ${entry.index}`);
+      }
+      const claim: ProofClaim = { kind: "energy-entry", service: ENERGY_SERVICE_NAME, interval: entry.interval, index: entry.index, entry: said };
+      return this.document(claim, proven);
+    });
+  }
+
+  /** An account's balance in the energy market, at the best block. */
+  balanceProof(serviceName: string, account: Hex): Promise<Proof> {
+    return this.bounded(async () => {
+      const service = this.services.find((s) => s.name === serviceName);
+      if (service === undefined || service.name !== ENERGY_SERVICE_NAME) throw notFound(`service ${serviceName} keeps no balances here`);
+      const proven = await this.stateProof(service.serviceId, balanceKey(account));
+      if (proven === null) throw notFound(`no balance of ${account} in ${serviceName}`);
+      const balance = decodeBalance(proven.value);
+      if (!balance.ok) throw new Error(`the balance of ${account} does not decode: ${balance.error}`);
+      return this.document({ kind: "balance", service: ENERGY_SERVICE_NAME, account, balanceMicros: balance.value.toString() }, proven);
+    });
+  }
+
+  /** That a device's seq is settled: its record's replay window on the service it settles on. */
+  seqProof(device: Hex, seq: number): Promise<Proof> {
+    return this.bounded(async () => {
+      const view = await this.reader.device(device);
+      if (view === null) throw notFound(`no device ${device}`);
+      return this.settledSeq(this.serviceById(view.serviceId), device, seq);
+    });
+  }
+
+  /** A device's raw reading: its envelope in the bundle of the package that settled it, through DA to the block that guaranteed it. */
+  readingProof(device: Hex, seq: number): Promise<Proof> {
+    return this.bounded(async () => {
+      const view = await this.reader.device(device);
+      if (view === null) throw notFound(`no device ${device}`);
+      const service = this.serviceById(view.serviceId);
+      if (!isReadingService(service.name)) throw unavailable(`service ${service.name} carries no readings this gateway can prove`);
+      const packageHash = await this.packageOf(device, seq);
+      const status = await this.api.workPackageStatus(fromHex(packageHash));
+      if (status === null || !("reportedIn" in status)) throw unavailable(`the node no longer knows how package ${packageHash} was reported`);
+      const da = await readingDa({
+        api: this.api,
+        params: this.params,
+        service: service.name,
+        packageHash: fromHex(packageHash),
+        device: fromHex(device),
+        seq: BigInt(seq),
+        reportHash: status.reportHash,
+        reportBlockHash: status.reportedIn.headerHash,
+      });
+      if (!da.ok) throw new JamgateError(da.error.code, da.error.detail);
+      const headers = await this.headersAfter(status.reportedIn);
+      return { format: PROOF_FORMAT, chain: this.chain, claim: { kind: "reading", service: service.name, device, seq }, da: da.value, headers };
+    });
+  }
+
+  private async settledSeq(service: IngestService, device: Hex, seq: number): Promise<Proof> {
+    if (!isReadingService(service.name)) throw unavailable(`service ${service.name} keeps no replay window this gateway can prove`);
+    const proven = await this.stateProof(service.serviceId, service.deviceKey(device));
+    if (proven === null) throw notFound(`service ${service.name} has no record of device ${device}`);
+    const record = service.name === TELEMETRY_SERVICE_NAME ? decodeTelemetryDevice(proven.value) : decodeEnergyDevice(proven.value);
+    if (!record.ok) throw new Error(`device ${device}'s record does not decode: ${record.error}`);
+    const holds = windowHolds(record.value.window, BigInt(seq));
+    if (holds === "unsettled") throw notFound(`seq ${seq} of device ${device} is not settled`);
+    if (holds === "below") throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
+    return this.document({ kind: "settled-seq", service: service.name, device, seq }, proven);
+  }
+
+  private document(claim: ProofClaim, proven: ProvenState): Proof {
+    return { format: PROOF_FORMAT, chain: this.chain, claim, state: proven.state, headers: proven.headers };
+  }
+
+  /** The storage value with its path to the best block's state root, and the headers from the next block on; null when the key holds no value. */
+  private async stateProof(serviceId: number, storageKey: Uint8Array): Promise<ProvenState | null> {
+    const proof = await this.api.serviceValueProof(serviceId, storageKey);
+    if (proof === null) return null;
+    const headers = await this.headersAfter(proof.block);
+    const child = headerOf(this.params, fromHex(headers[0]!)).header;
+    // The next header commits to the proven root (GP 5.1 H_r): a node that answered otherwise is broken, not the request.
+    if (!bytesEqual(child.priorStateRoot.raw, proof.stateRoot)) throw new Error(`the block after ${toHex(proof.block.headerHash)} does not commit to its state root`);
+    return {
+      value: proof.value,
+      headers,
+      state: {
+        serviceId,
+        storageKey: toHex(storageKey),
+        stateKey: toHex(proof.stateKey),
+        value: toHex(proof.value),
+        root: toHex(proof.stateRoot),
+        siblings: proof.siblings.map(toHex),
+        block: { hash: toHex(proof.block.headerHash), slot: proof.block.slot },
+      },
+    };
+  }
+
+  /**
+   * The GP-encoded headers from the child of `block` to the best block, oldest first: waits (at
+   * most PROOF_WAIT_SLOTS slots) for a block after it, then walks parent links back from the best
+   * block (at most PROOF_HEADERS_MAX). Each header's parent is the one before; the first's is `block`.
+   */
+  private async headersAfter(block: BlockDescriptor): Promise<Hex[]> {
+    const best = await this.blockAfter(block);
+    const headers: Hex[] = [];
+    let cursor = best.headerHash;
+    for (let i = 0; i < PROOF_HEADERS_MAX; i++) {
+      const encoded = await this.api.block(cursor);
+      if (encoded === null) throw unavailable(`the node has no block ${toHex(cursor)}`);
+      const { header, bytes, hash: hashed } = headerOf(this.params, encoded);
+      if (!bytesEqual(hashed, cursor)) throw new Error(`block ${toHex(cursor)} from the node hashes to ${toHex(hashed)}`);
+      headers.push(toHex(bytes));
+      if (bytesEqual(header.parentHeaderHash.raw, block.headerHash)) return headers.reverse();
+      if (header.timeSlotIndex <= block.slot) throw unavailable(`block ${toHex(block.headerHash)} is not on the best chain`);
+      cursor = header.parentHeaderHash.raw;
+    }
+    throw unavailable(`block ${toHex(block.headerHash)} is more than ${PROOF_HEADERS_MAX} blocks behind the best block`);
+  }
+
+  /** The best block once it is past `block`, waiting for it at most PROOF_WAIT_SLOTS slots. */
+  private async blockAfter(block: BlockDescriptor): Promise<BlockDescriptor> {
+    const waitMs = PROOF_WAIT_SLOTS * (await this.slotPeriodMs());
+    let unsubscribe: Unsubscribe | null = null;
+    try {
+      return await new Promise<BlockDescriptor>((resolve, reject) => {
+        const timer = setTimeout(() => reject(unavailable(`no block came after slot ${block.slot} within ${PROOF_WAIT_SLOTS} slots`)), waitMs);
+        const onBlock = (b: BlockDescriptor) => {
+          if (b.slot <= block.slot) return;
+          clearTimeout(timer);
+          resolve(b);
+        };
+        this.api.subscribeBestBlock(onBlock).then(
+          (u) => {
+            unsubscribe = u;
+            // A block that came before the subscription is not sent to it.
+            this.api.bestBlock().then(onBlock, reject);
+          },
+          (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        );
+      });
+    } finally {
+      (unsubscribe as Unsubscribe | null)?.();
+    }
+  }
+
+  private slotPeriodMs(): Promise<number> {
+    this.slotMs ??= this.api.parameters().then((p) => Math.max(1, Math.round((p.slot_period_sec ?? 6) * 1000)));
+    return this.slotMs;
+  }
+
+  /** The package that settled (device, seq), from the index's envelopes entries of the device (bounded). */
+  private async packageOf(device: Hex, seq: number): Promise<Hex> {
+    let before: number | undefined;
+    for (let calls = 0; calls < READING_LOOKUP_CALLS_MAX; calls++) {
+      const page = await this.reader.entries({ device }, { ...(before === undefined ? {} : { before }), limit: LIST_LIMIT_MAX });
+      const entry = page.items.find((e) => e.kind === "envelopes" && e.seqs?.includes(seq) && e.packageHash !== null);
+      if (entry !== undefined) return entry.packageHash!;
+      if (page.next === null) break;
+      before = page.next;
+    }
+    throw notFound(`no settled entry of device ${device} holds seq ${seq}`);
+  }
+
+  private serviceById(serviceId: number): IngestService {
+    const service = this.services.find((s) => s.serviceId === serviceId);
+    if (service === undefined) throw unavailable(`the gateway does not settle on service ${serviceId}`);
+    return service;
+  }
+
+  /** Runs one proof within PROOFS_IN_FLIGHT_MAX. */
+  private async bounded<T>(make: () => Promise<T>): Promise<T> {
+    if (this.inFlight >= PROOFS_IN_FLIGHT_MAX) throw new JamgateError("JG_ERR_HTTP_BUSY" satisfies ErrorCode, `${PROOFS_IN_FLIGHT_MAX} proofs are being made; retry later`);
+    this.inFlight++;
+    try {
+      return await make();
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
