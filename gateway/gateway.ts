@@ -18,6 +18,8 @@ import { type Broker, type BrokerHooks, connectionFactsOf, startBroker } from ".
 import type { InfluxWriter } from "./influx/writer.ts";
 import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.ts";
 import type { IngestService } from "./ingest-service.ts";
+import { LedgerIndex } from "./ledger/index.ts";
+import { LedgerIndexer } from "./ledger/indexer.ts";
 import { DurableLog } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
@@ -114,6 +116,13 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly log: DurableLog;
   readonly settlement: Settlement;
+  /**
+   * The ledger index (`<data-dir>/ledger`, ledger/index.ts): the read side the HTTP API queries,
+   * fed by settlement, by registration (the stack passes it to Registrations) and by `indexer`.
+   */
+  readonly ledger: LedgerIndex;
+  /** Follows the node's blocks and the energy market into `ledger`. */
+  readonly indexer: LedgerIndexer;
   private broker: Broker | null = null;
   private readonly sessions = new WeakMap<Client, Session>();
   /** Seq windows of devices that published since start (bounded by the registry: only registered devices publish). */
@@ -140,6 +149,18 @@ export class Gateway {
     this.connectionsMax = options.limits?.connectionsMax ?? gatewayLimits.connectionsMax;
     this.log = new DurableLog(join(options.dataDir, "gateway-log"));
     this.registry = new DeviceRegistry(options.api, options.services, this.now);
+    this.ledger = new LedgerIndex({
+      path: join(options.dataDir, "ledger"),
+      services: options.services,
+      api: options.api,
+      // A device settled before the index saw its registration (a data dir older than the index): the registry's record of it.
+      deviceFacts: (id) => {
+        const device = this.registry.cached(id);
+        return device === null ? null : { publicKey: device.publicKey, kind: device.kind, serviceId: device.serviceId, settledHighestSeq: device.settledHighestSeq };
+      },
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    this.indexer = new LedgerIndexer({ api: options.api, params: options.params, index: this.ledger, ...(options.logger === undefined ? {} : { logger: options.logger }) });
     this.settlement = new Settlement({
       api: options.api,
       params: options.params,
@@ -150,6 +171,7 @@ export class Gateway {
       notify: (notice) => this.notify(notice),
       batchDeadlineMs: options.batchDeadlineMs ?? 200,
       packing: options.packing ?? "aligned",
+      ledger: this.ledger,
       logger: options.logger,
       observe: {
         packageSubmitted: (serviceId, envelopes, bytes) => {
@@ -194,6 +216,7 @@ export class Gateway {
     for (const entry of this.log.all()) await this.registry.lookup(entry.deviceId);
     await this.settlement.recover();
     this.settlement.start();
+    await this.indexer.start();
     this.broker = await startBroker(this.hooks(), {
       host: this.options.host ?? "127.0.0.1",
       mqttPort: this.options.mqttPort === undefined ? 1883 : this.options.mqttPort,
@@ -217,10 +240,12 @@ export class Gateway {
 
   async stop(): Promise<void> {
     this.settlement.stop();
+    await this.indexer.stop();
     const deadline = Date.now() + DOWNLINK_DRAIN_ON_STOP_MS;
     while ((this.downlink.length > 0 || this.downlinkInFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.broker?.close();
     await this.log.close();
+    await this.ledger.close();
   }
 
   private count(code: string): void {

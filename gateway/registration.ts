@@ -11,6 +11,7 @@ import { toHex } from "../node/codec/jam.ts";
 import { deviceIdOf } from "../devices/envelope.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
 import type { DeviceKind, IngestService, RegistrationRecord } from "./ingest-service.ts";
+import type { LedgerSink } from "./ledger/sink.ts";
 import { registrationsRefineGas } from "./refine-gas.ts";
 import type { DeviceRegistry } from "./registry.ts";
 
@@ -76,6 +77,8 @@ export class Registrations {
     private readonly registry: DeviceRegistry,
     /** The service a device of this kind registers with (optionally named); null when there is none. */
     private readonly serviceFor: (kind: DeviceKind, service?: string) => IngestService | null,
+    /** The ledger index (ledger/index.ts): told of registration packages and of each device registered. Optional. */
+    private readonly ledger?: Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled" | "deviceRegistered">,
   ) {}
 
   /**
@@ -134,7 +137,10 @@ export class Registrations {
           },
         ],
       });
-      await this.api.submitWorkPackage(this.nextCore++ % this.params.coresCount, pkg.bytes, []);
+      const core = this.nextCore++ % this.params.coresCount;
+      const submittedAtMs = Date.now();
+      await this.api.submitWorkPackage(core, pkg.bytes, []);
+      this.ledger?.packageSubmitted({ hash: pkg.hash, serviceId: service.serviceId, kind: "registrations", items: batch.length, bytes: pkg.bytes.length, core, submittedAtMs });
       const packageHash = toHex(pkg.hash);
       for (const w of batch) {
         const view: RegistrationView = { deviceId: w.deviceId, kind: w.record.kind, service: service.name, status: "pending", packageHash };
@@ -154,13 +160,14 @@ export class Registrations {
   private follow(packageHash: Uint8Array, service: IngestService, batch: readonly Waiting[]): void {
     let unsubscribe: (() => void) | undefined;
     let done = false;
-    const settle = (update: (w: Waiting, view: RegistrationView) => Promise<RegistrationView> | RegistrationView) => {
+    const settle = (update: (w: Waiting, view: RegistrationView) => Promise<RegistrationView> | RegistrationView, after?: () => void) => {
       void Promise.all(
         batch.map(async (w) => {
           const view = this.recent.get(w.deviceId)!;
           this.recent.set(w.deviceId, await update(w, view));
         }),
       ).finally(() => {
+        after?.();
         this.pending -= batch.length;
         for (const [id, view] of this.recent) {
           if (this.recent.size <= RECENT_KEPT_MAX) break;
@@ -170,11 +177,13 @@ export class Registrations {
     };
     void this.api
       .subscribeWorkPackageStatus(packageHash, (status) => {
+        this.ledger?.packageStatus(packageHash, status, Date.now());
         if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
         done = true;
         unsubscribe?.();
         if (status.kind === "failed") return settle((_w, view) => ({ ...view, status: "failed", code: status.code, detail: status.detail }));
         const outcome = this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.outcomeKey(packageHash)).then((v) => (v === null ? null : service.decodeRegistrationOutcome?.(v) ?? null));
+        let registered = 0;
         settle(async (w, view) => {
           const refused = (await outcome)?.(w.deviceId) ?? null;
           const value = await this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(w.deviceId));
@@ -183,7 +192,13 @@ export class Registrations {
             return { ...view, status: "failed", code: refused ?? "JG_ERR_DEVICE_EXISTS", detail: refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}` };
           }
           this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
+          this.ledger?.deviceRegistered({ deviceId: w.deviceId, publicKey: device.publicKey, kind: device.kind, serviceId: service.serviceId, ...(w.record.household === undefined ? {} : { household: w.record.household }), registeredSlot: status.accumulatedIn.slot });
+          registered++;
           return { ...view, status: "registered" };
+        }, () => {
+          const settled = { hash: packageHash, serviceId: service.serviceId, kind: "registrations" as const, block: status.accumulatedIn, receipts: [], settled: registered, refused: batch.length - registered, settledAtMs: Date.now() };
+          // The index logs what it cannot write; the registration stands whatever the index does.
+          this.ledger?.packageSettled(settled).catch(() => undefined);
         });
       })
       .then((u) => {

@@ -12,8 +12,10 @@ import type { NodeApi, WorkPackageStatus } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
+import type { ErrorCode } from "../node/errors.ts";
 import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
 import type { IngestService } from "./ingest-service.ts";
+import type { LedgerSink, SettledReceipt } from "./ledger/sink.ts";
 import type { DurableLog, LogEntry } from "./log.ts";
 import { envelopesRefineGas } from "./refine-gas.ts";
 
@@ -100,6 +102,11 @@ export interface SettlementDeps {
    */
   readonly batchDeadlineMs: number;
   readonly observe?: SettlementObserver;
+  /**
+   * The ledger index (ledger/index.ts): told of each package as it is submitted and moves on, and
+   * of its receipts once settled, before the log forgets them. Optional: settlement works the same without.
+   */
+  readonly ledger?: Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled">;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
@@ -224,6 +231,8 @@ export class Settlement {
         pending.push(...(await this.deps.log.markPending(entries, false)));
         continue;
       }
+      // Known to the index already unless it was submitted before the index existed.
+      this.deps.ledger?.packageSubmitted({ hash, serviceId: entries[0]!.serviceId, kind: "envelopes", items: entries.length, bytes: 0, core: null, submittedAtMs: Date.now() });
       this.follow({ hash, serviceId: entries[0]!.serviceId, entries, reported: false, packedAt: null, core: null });
     }
     for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
@@ -440,6 +449,8 @@ export class Settlement {
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
     const flight: InFlight = { hash: pkg.hash, serviceId, entries, reported: false, packedAt, core };
     const bytes = pkg.bytes.length;
+    // Before the status subscription below, so the index has the package when its first status comes.
+    this.deps.ledger?.packageSubmitted({ hash: pkg.hash, serviceId, kind: "envelopes", items: entries.length, bytes, core, submittedAtMs: Date.now() });
     // Not awaited: the next package of this packing is built while the node takes this one in.
     // Awaiting intake (up to ~0.4 s on a busy node thread) started a packing's second package
     // that much later, and it missed the block the first one made (measured at 3,000/s). The
@@ -453,6 +464,7 @@ export class Settlement {
         this.land(flight);
         const code = (e as { code?: string }).code ?? "JG_ERR_NODE_STOPPED";
         this.deps.logger?.warn({ code, detail: (e as Error).message, envelopes: batch.length }, "work package refused; envelopes go back to pending");
+        this.deps.ledger?.packageStatus(pkg.hash, { kind: "failed", code: code as ErrorCode, detail: (e as Error).message }, Date.now());
         this.deps.observe?.packageFailed(code);
         return this.retry(entries).catch((error: unknown) => {
           // The log could not mark them pending: they go back in memory as they were taken (a restart finds them submitted to a package the node does not know, and packs them again).
@@ -489,6 +501,7 @@ export class Settlement {
     const watch = (attempt: number) =>
       this.deps.api
         .subscribeWorkPackageStatus(flight.hash, (status) => {
+          this.deps.ledger?.packageStatus(flight.hash, status, Date.now());
           if (status.kind === "refined" && flight.packedAt !== null) this.sampleRefine(performance.now() - flight.packedAt);
           if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
           if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
@@ -548,6 +561,7 @@ export class Settlement {
     if (verdicts === null) {
       // Accumulated, but the service left no outcome: its accumulate failed and applied nothing.
       this.deps.logger?.warn({ package: hex }, "package accumulated without an outcome (the service's accumulate failed); envelopes go back to pending");
+      this.deps.ledger?.packageStatus(flight.hash, { kind: "failed", code: "JG_ERR_SETTLEMENT_FAILED", detail: "accumulated without an outcome: the service's accumulate failed and applied nothing" }, Date.now());
       this.deps.observe?.packageFailed("JG_ERR_SETTLEMENT_FAILED");
       await this.retry(flight.entries);
       return;
@@ -567,11 +581,20 @@ export class Settlement {
       }
     }
     const { headerHash: blockHash, slot } = status.accumulatedIn;
+    const receipts: SettledReceipt[] = [];
     for (const [deviceId, seqs] of settledSeqs) {
       seqs.sort((a, b) => a - b);
-      for (let at = 0; at < seqs.length; at += RECEIPT_SEQS_MAX) this.deps.notify({ kind: "receipt", deviceId, seqs: seqs.slice(at, at + RECEIPT_SEQS_MAX), packageHash: flight.hash, blockHash, slot });
+      for (let at = 0; at < seqs.length; at += RECEIPT_SEQS_MAX) {
+        const receipt = { deviceId, seqs: seqs.slice(at, at + RECEIPT_SEQS_MAX) };
+        receipts.push(receipt);
+        this.deps.notify({ kind: "receipt", ...receipt, packageHash: flight.hash, blockHash, slot });
+      }
     }
     this.deps.observe?.packageSettled(flight.entries.length, refused);
+    // The index's entries before the log forgets the package: a crash between the two settles it
+    // again on recovery, and the index's write of a package is idempotent. The receipts are out
+    // already; an index that cannot write (it logs why) is never a reason to hold settlement back.
+    await this.deps.ledger?.packageSettled({ hash: flight.hash, serviceId: flight.serviceId, kind: "envelopes", block: status.accumulatedIn, receipts, settled: flight.entries.length - refused, refused, settledAtMs: now }).catch(() => undefined);
     await this.deps.log.remove(flight.entries);
     if (this.pendingCount > 0) this.schedule();
   }

@@ -21,6 +21,7 @@ import { Gateway } from "./gateway.ts";
 import { buildHttp } from "./http.ts";
 import { InfluxWriter } from "./influx/writer.ts";
 import type { DeviceKind, IngestService } from "./ingest-service.ts";
+import type { LedgerReader } from "./ledger/types.ts";
 import { Registrations } from "./registration.ts";
 
 export interface StackWiring {
@@ -78,6 +79,8 @@ export interface Stack {
   readonly gateway: Gateway;
   readonly registrations: Registrations;
   readonly services: readonly IngestService[];
+  /** The settlement ledger's read side (the gateway's index, ledger/index.ts). */
+  readonly ledger: LedgerReader;
   readonly operatorToken: string;
   /** The first of mqtt:// and mqtts:// that listens. */
   readonly mqttUrl: string;
@@ -194,7 +197,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   });
   cleanup.push(() => gateway.stop());
   await gateway.start();
-  const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor);
+  const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor, gateway.ledger);
   const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {}, tls: options.tls ?? null });
   cleanup.push(() => http.close());
   await http.listen({ port: options.httpPort, host: options.host });
@@ -233,6 +236,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     gateway,
     registrations,
     services,
+    ledger: gateway.ledger,
     operatorToken,
     mqttUrl,
     mqttsUrl,

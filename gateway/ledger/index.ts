@@ -423,6 +423,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       }
       this.bump("entries", p.serviceId, items.length);
       return { stored, first, timeMs };
+    }).catch((e: unknown) => {
+      this.options.logger?.warn({ err: String(e), package: hash }, "ledger index: a settled package not written");
+      throw e;
     });
     if (written === null) return;
     this.emit({ kind: "package", package: this.packageView(hash, written.stored) });
@@ -483,6 +486,11 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   }
 
   // --- the indexer's writes -----------------------------------------------------------------
+
+  /** The energy-trading service whose market the index holds, or null when the gateway settles on none. */
+  get energyServiceId(): number | null {
+    return this.energy?.serviceId ?? null;
+  }
 
   /** The newest block held, or null before the first. */
   lastBlock(): { readonly slot: number; readonly hash: Hex } | null {
