@@ -18,9 +18,11 @@ import { NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import { Gateway } from "./gateway.ts";
+import { registerDashboard } from "./dashboard/serve.ts";
 import { buildHttp } from "./http.ts";
 import { InfluxWriter } from "./influx/writer.ts";
 import type { DeviceKind, IngestService } from "./ingest-service.ts";
+import { Prover } from "./ledger/prover.ts";
 import type { LedgerReader } from "./ledger/types.ts";
 import { Registrations } from "./registration.ts";
 
@@ -69,6 +71,8 @@ export interface StackOptions {
    * only the process's owner (`jamgate start`, the benchmarks) asks for it.
    */
   readonly nodeFirst?: boolean;
+  /** The currency label the dashboard shows after amounts and prices (default "EUR"). */
+  readonly currency?: string;
   readonly logger: Logger;
 }
 
@@ -198,7 +202,16 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   cleanup.push(() => gateway.stop());
   await gateway.start();
   const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor, gateway.ledger);
-  const http = buildHttp({ operatorToken, registrations, metrics: gateway.metrics, count: () => {}, tls: options.tls ?? null });
+  const http = buildHttp({
+    operatorToken,
+    registrations,
+    metrics: gateway.metrics,
+    count: () => {},
+    ledger: gateway.ledger,
+    prover: new Prover({ api, reader: gateway.ledger, chain: options.chain, services }),
+    dashboard: (app) => registerDashboard(app, { currency: options.currency ?? "EUR", coresCount: params.coresCount }),
+    tls: options.tls ?? null,
+  });
   cleanup.push(() => http.close());
   await http.listen({ port: options.httpPort, host: options.host });
   const httpPort = (http.server.address() as { port: number }).port;

@@ -186,6 +186,11 @@ describe("the ledger index on a running stack", { timeout: 240_000 }, () => {
       }
       expect((await reader.services()).find((s) => s.name === ENERGY_SERVICE.name)).toMatchObject({ devices: 4 });
 
+      // The stack serves the index over HTTP.
+      const served = await fetch(`${stack.httpUrl}/v1/energy/intervals/${k}`);
+      expect(served.status).toBe(200);
+      expect(await served.json()).toEqual(JSON.parse(JSON.stringify(await reader.interval(k))));
+
       const before = await snapshot(reader, [a, b, agentA.deviceId, agentB.deviceId], k);
       for (const c of clients) await c.close();
       clients.length = 0;
