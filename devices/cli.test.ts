@@ -90,9 +90,12 @@ describe("jamgate device publish", () => {
     b.onEnvelope = (e, broker) => {
       setTimeout(() => void broker.publishDown(e.device, "receipts", encodeReceipt({ seq: e.seq, packageHash: new Uint8Array(32).fill(1), blockHash: new Uint8Array(32).fill(2), slot: 5 })), 20);
     };
-    await jamgate("publish", "--key", path, "--mqtt", b.url, "--simulate", "5", "--data-dir", join(dir, "device"), "--wait-receipts", "--timeout-ms", "10000");
+    await jamgate("publish", "--key", path, "--mqtt", b.url, "--simulate", "5", "--data-dir", join(dir, "device"), "--wait-receipts", "--json", "--timeout-ms", "10000");
 
     expect(JSON.parse(stdout.at(-1)!)).toEqual({ deviceId: key.deviceId, sent: 5, acked: 5, receipts: 5, errors: {}, unanswered: 0 });
+    const printed = stdout.slice(1, -1).map((line) => JSON.parse(line) as { receipt: { seq: number } });
+    expect(printed.map((p) => p.receipt.seq).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(printed[0]).toEqual({ receipt: { seq: printed[0]!.receipt.seq, package: "01".repeat(32), block: "02".repeat(32), slot: 5 } });
     expect(b.received.map((r) => r.envelope.seq)).toEqual([0, 1, 2, 3, 4]);
     const readings = decodeBody(b.received[0]!.envelope.body) as { importWh: number; powerW: number }[];
     expect(readings).toHaveLength(60);
@@ -113,6 +116,9 @@ describe("jamgate device publish", () => {
       exitCode: 1,
     });
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ sent: 3, receipts: 2, errors: { JG_ERR_ENVELOPE_SIGNATURE: 1 }, unanswered: 0 });
+    // Each answer printed once as it came: receipts with their package, block and slot, the refusal with its code and detail.
+    const zeros = "00".repeat(32);
+    expect(stdout.slice(1, -1).sort()).toEqual([`receipt seq=0 slot=1 package=${zeros} block=${zeros}`, `receipt seq=2 slot=1 package=${zeros} block=${zeros}`, "refused seq=1 JG_ERR_ENVELOPE_SIGNATURE: no"]);
     expect(b.received.map((r) => decodeBody(r.envelope.body))).toEqual([[{ i: 0 }, { i: 1 }], [{ i: 2 }, { i: 3 }], [{ i: 4 }]]);
   });
 
@@ -163,6 +169,44 @@ describe("jamgate device register", () => {
     await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--token", "wrong")).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN", exitCode: 1 });
     await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--data-dir", join(dir, "nowhere"))).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN" });
     await expect(jamgate("register", "--key", path, "--kind", "toaster", "--token", "t")).rejects.toMatchObject({ exitCode: 1 });
+  });
+});
+
+describe("jamgate device receipts", () => {
+  it("pages through the device's ledger entries by cursor and prints its settled seqs oldest first, with the service's highest", async () => {
+    const dir = tempDir();
+    const { path, key } = await keygen(dir);
+    const entry = (id: number, seqs: number[]) => ({ id, kind: "envelopes", service: "telemetry", slot: 10 + id, blockHash: "bb".repeat(32), device: key.deviceId, seqs, packageHash: String(id).padStart(2, "0").repeat(32) });
+    const urls: string[] = [];
+    const server: Server = createServer((req, res) => {
+      urls.push(req.url!);
+      const url = new URL(req.url!, "http://x");
+      const body =
+        url.pathname === `/v1/devices/${key.deviceId}`
+          ? { deviceId: key.deviceId, kind: "meter", service: "telemetry", status: "registered", settledHighestSeq: 7 }
+          : url.searchParams.get("before") === null
+            ? { items: [entry(9, [6, 7]), entry(5, [3, 4, 5])], next: 5 }
+            : { items: [entry(2, [0, 1])], next: null };
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(() => new Promise((r) => server.close(() => r())));
+    const address = server.address() as { port: number };
+    await jamgate("receipts", "--key", path, "--gateway", `http://127.0.0.1:${address.port}`);
+
+    expect(urls).toEqual([`/v1/devices/${key.deviceId}`, `/v1/entries?device=${key.deviceId}&limit=500`, `/v1/entries?device=${key.deviceId}&limit=500&before=5`]);
+    expect(stdout.slice(1)).toEqual([
+      `settled seqs=0-1 slot=12 package=${"02".repeat(32)} block=${"bb".repeat(32)}`,
+      `settled seqs=3-5 slot=15 package=${"05".repeat(32)} block=${"bb".repeat(32)}`,
+      `settled seqs=6-7 slot=19 package=${"09".repeat(32)} block=${"bb".repeat(32)}`,
+      `device ${key.deviceId} (meter on telemetry): the service's settled highest seq is 7; the ledger lists 7 settled seqs: 0-1,3-7`,
+    ]);
+  });
+
+  it("without --gateway and with no jamgate running on --data-dir, says how to start one", async () => {
+    const dir = tempDir();
+    const { path } = await keygen(dir);
+    await expect(jamgate("receipts", "--key", path, "--data-dir", dir)).rejects.toMatchObject({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`start one with \`jamgate start --data-dir ${dir}\`, or give --gateway`) });
   });
 });
 

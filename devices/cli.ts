@@ -60,7 +60,7 @@ function fail(code: string, detail: string): never {
 }
 
 export function registerDeviceCommands(program: Command): void {
-  const device = program.command("device").description("device side: keys, envelopes, publishing over MQTT, registration");
+  const device = program.command("device").description("device side: keys, envelopes, publishing over MQTT, registration, settled seqs");
 
   device
     .command("keygen")
