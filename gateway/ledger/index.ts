@@ -39,7 +39,10 @@
  * | `intervals` | interval | StoredInterval (IntervalView with its entries' id range) |
  *
  * Not pruned: the index keeps every entry it wrote (the chain's state keeps only the last
- * LEDGER_INTERVALS_KEPT energy intervals; the index is their archive).
+ * LEDGER_INTERVALS_KEPT energy intervals; the index is their archive). A receipt takes ~100 bytes
+ * of pages in use (measured: 60 packages of 1,000 receipts from 1,000 devices, mdb_stat per
+ * database: the receipt rows 27 bytes a receipt, the device index 73), more in the file until
+ * LMDB reuses the pages the device counters' rewrites free.
  */
 import { open, type Database, type RootDatabase } from "lmdb";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
@@ -71,7 +74,7 @@ import {
   type ServiceView,
 } from "./types.ts";
 
-/** Reserved address space; LMDB takes disk only as it is used. A receipt entry with its indexes is ~250 bytes on disk: 64 GiB is ~250 million receipts. */
+/** Reserved address space; LMDB takes disk only as it is used: ~600 million receipts at ~100 bytes each. */
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
 /** Named databases in the environment: the 15 of the layout above, with room for later ones (LMDB's default is 12). */
 const MAX_DBS = 32;
