@@ -266,6 +266,9 @@ describe("GET /v1/events", () => {
     const again = await connect(server, "/v1/events");
     expect(again.status).toBe(200);
     expect(ledger.subscribers).toBe(1);
+    // A HEAD opens no stream (it would hold a place with nothing to send).
+    expect((await server.app.inject({ method: "HEAD", url: "/v1/events" })).statusCode).toBe(404);
+    expect(server.clients).toBe(2);
   });
 
   it("a quiet stream outlives the server's idle-socket bound: heartbeats keep it, and events still arrive", async () => {

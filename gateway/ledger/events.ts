@@ -329,6 +329,8 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
   app.get<{ Querystring: { service?: string; account?: string; device?: string; after?: string }; Headers: { "last-event-id"?: string } }>(
     "/v1/events",
     {
+      // A HEAD would open a stream with no body to send.
+      exposeHeadRoute: false,
       schema: {
         tags: ["events"],
         summary: "Live updates as Server-Sent Events: event block, entry, package or interval; data its view as JSON",
