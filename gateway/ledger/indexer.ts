@@ -38,7 +38,12 @@ import {
 import type { EnergyEntryInput, LedgerIndex } from "./index.ts";
 import type { BlockView, ReportView } from "./types.ts";
 
-export const indexerLimits = {
+export interface IndexerLimits {
+  readonly blocksBackMax: number;
+  readonly intervalsPerPassMax: number;
+}
+
+export const indexerLimits: IndexerLimits = {
   /**
    * Blocks read back through parent links in one pass, to the last one indexed: a stop of up to
    * this many slots is filled in (100 s of 100 ms test slots, 100 min of 6 s slots). A pass holds
@@ -47,7 +52,7 @@ export const indexerLimits = {
   blocksBackMax: 1_000,
   /** Energy intervals read and written in one pass: bounds a pass's state reads when catching up (LEDGER_INTERVALS_KEPT = 672 at most); the rest waits for the next block. */
   intervalsPerPassMax: 64,
-} as const;
+};
 
 export interface IndexerDeps {
   readonly api: Pick<NodeApi, "subscribeBestBlock" | "bestBlock" | "block" | "stateRoot" | "serviceValue">;
@@ -55,6 +60,8 @@ export interface IndexerDeps {
   /** Where it writes; the index names the energy-trading service whose market is followed (index.energyServiceId). */
   readonly index: LedgerIndex;
   readonly now?: () => number;
+  /** Overrides of indexerLimits (tests). */
+  readonly limits?: Partial<IndexerLimits>;
   readonly logger?: { warn(o: object, m: string): void };
 }
 
@@ -94,6 +101,7 @@ function uniqueSorted(ids: readonly number[]): number[] {
 
 export class LedgerIndexer {
   private readonly now: () => number;
+  private readonly limits: IndexerLimits;
   private unsubscribe: (() => void) | null = null;
   /** The newest best block not yet passed over (one: a pass reaches older ones by parent links). */
   private latest: BlockDescriptor | null = null;
@@ -104,6 +112,7 @@ export class LedgerIndexer {
 
   constructor(private readonly deps: IndexerDeps) {
     this.now = deps.now ?? Date.now;
+    this.limits = { ...indexerLimits, ...deps.limits };
   }
 
   /** Follows the best block, starting with the current one (which catches the index up). */
@@ -163,7 +172,7 @@ export class LedgerIndexer {
     const views = [blockViewOf(params, head.headerHash, headBlock, await api.stateRoot(head.headerHash), seenAtMs)];
     // A block's posterior state root is its child's prior state root (GP 5.1 H_r).
     let child = headBlock;
-    while (last !== null && views.length < indexerLimits.blocksBackMax && !this.stopped) {
+    while (last !== null && views.length < this.limits.blocksBackMax && !this.stopped) {
       const parentHash = child.header.parentHeaderHash.raw;
       if (index.hasBlock(toHex(parentHash))) break;
       const parent = await this.readBlock(parentHash);
@@ -201,7 +210,7 @@ export class LedgerIndexer {
     const kept = Math.max(0, nextSettle - LEDGER_INTERVALS_KEPT);
     if (mark.nextSettled < kept) await index.skipIntervals({ nextCleared: kept, nextSettled: kept });
     const readAt = { hash: toHex(head.headerHash), seenAtMs };
-    let budget = indexerLimits.intervalsPerPassMax;
+    let budget = this.limits.intervalsPerPassMax;
     const write = async (k: number): Promise<void> => {
       const summaryRaw = await read(intervalKey(k));
       if (summaryRaw === null) return;
