@@ -24,7 +24,7 @@ import { energyService } from "../services/energy.ts";
 import { telemetryService } from "../services/telemetry.ts";
 import { deviceView, envelopesEntry, FakeLedger, tradeEntry } from "../testing/fake-ledger.ts";
 import { type Proof, verifyProof } from "./proof.ts";
-import { PROOFS_IN_FLIGHT_MAX, Prover } from "./prover.ts";
+import { PROOF_WAIT_SLOTS, PROOFS_IN_FLIGHT_MAX, Prover } from "./prover.ts";
 
 const householdA = deviceKeyFromSecret(hash(Uint8Array.of(0xa1)));
 const householdB = deviceKeyFromSecret(hash(Uint8Array.of(0xb1)));
@@ -159,6 +159,19 @@ describe("Prover, on a real embedded node", () => {
     expect(await codeOf(prover.seqProof(sensor.deviceId, 102 - 65))).toBe("JG_ERR_PROOF_UNAVAILABLE"); // below the window
     expect(await codeOf(prover.seqProof(householdA.deviceId, 1))).toBe("JG_ERR_NOT_FOUND"); // unknown device
     expect(await codeOf(prover.readingProof(sensor.deviceId, 100))).toBe("JG_ERR_NOT_FOUND"); // no entry holds it
+  });
+
+  it(`waits at most PROOF_WAIT_SLOTS (${PROOF_WAIT_SLOTS}) slots for the block after the proven one: JG_ERR_PROOF_UNAVAILABLE past it`, async () => {
+    // A node that authors no blocks: its best block stays genesis, whose state holds the balance.
+    const [telemetry, energy] = builtinServices([submitterKey.publicKey]);
+    const stopped = await openTestNode({ services: [telemetry!, { ...energy!, storage: [{ key: balanceKey(householdA.deviceId), value: encodeBalance(1n) }] }] });
+    try {
+      const idle = new Prover({ api: stopped, reader: ledger, chain: "tiny", services: [energyService(ENERGY_SERVICE.id, { marketStartMs: 0n, intervalMs: 900_000 })] });
+      expect(await stopped.serviceValueProof(ENERGY_SERVICE.id, balanceKey(householdA.deviceId))).not.toBeNull();
+      expect(await codeOf(idle.balanceProof("energy-trading", householdA.deviceId))).toBe("JG_ERR_PROOF_UNAVAILABLE");
+    } finally {
+      await stopped.stop();
+    }
   });
 
   it(`makes at most PROOFS_IN_FLIGHT_MAX (${PROOFS_IN_FLIGHT_MAX}) proofs at once: past it JG_ERR_HTTP_BUSY`, async () => {

@@ -240,30 +240,31 @@ export class Prover implements ProofSource {
   /** The best block once it is past `block`, waiting for it at most PROOF_WAIT_SLOTS slots. */
   private async blockAfter(block: BlockDescriptor): Promise<BlockDescriptor> {
     const waitMs = PROOF_WAIT_SLOTS * (await this.slotPeriodMs());
-    let unsubscribe: Unsubscribe | null = null;
-    try {
-      return await new Promise<BlockDescriptor>((resolve, reject) => {
-        const timer = setTimeout(() => reject(unavailable(`no block came after slot ${block.slot} within ${PROOF_WAIT_SLOTS} slots`)), waitMs);
-        const onBlock = (b: BlockDescriptor) => {
-          if (b.slot <= block.slot) return;
-          clearTimeout(timer);
-          resolve(b);
-        };
-        this.api.subscribeBestBlock(onBlock).then(
-          (u) => {
-            unsubscribe = u;
-            // A block that came before the subscription is not sent to it.
-            this.api.bestBlock().then(onBlock, reject);
-          },
-          (e) => {
-            clearTimeout(timer);
-            reject(e);
-          },
-        );
-      });
-    } finally {
-      (unsubscribe as Unsubscribe | null)?.();
-    }
+    return new Promise<BlockDescriptor>((resolve, reject) => {
+      let unsubscribe: Unsubscribe | null = null;
+      let settled = false;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unsubscribe?.();
+        outcome();
+      };
+      const timer = setTimeout(() => settle(() => reject(unavailable(`no block came after slot ${block.slot} within ${PROOF_WAIT_SLOTS} slots`))), waitMs);
+      const onBlock = (b: BlockDescriptor) => {
+        if (b.slot > block.slot) settle(() => resolve(b));
+      };
+      this.api.subscribeBestBlock(onBlock).then(
+        (u) => {
+          // Settled before the subscription was made: it is not needed.
+          if (settled) return u();
+          unsubscribe = u;
+          // A block that came before the subscription is not sent to it.
+          this.api.bestBlock().then(onBlock, (e) => settle(() => reject(e)));
+        },
+        (e) => settle(() => reject(e)),
+      );
+    });
   }
 
   private slotPeriodMs(): Promise<number> {
