@@ -4,7 +4,7 @@
  *   node --import tsx bench/gateway.ts [--devices 1000] [--rate 5000] [--duration 30] [--warmup 5]
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--body columns|rows] [--ceiling-runs 2]
  *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"] [--what-if-no-node-first]
- *        [--trace-out /tmp/gw-trace.json] [--alloc-prof]
+ *        [--trace-out /tmp/gw-trace.json] [--alloc-prof] [--dashboard-clients 50]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
  * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
@@ -30,6 +30,11 @@
  * of the same size in flight: QoS 1 publish → subscribe deliveries/s; (2) Ed25519 verify/s with
  * libsodium (what refine uses) on one worker thread per core (and on one thread), over the same
  * signing bytes.
+ *
+ * --dashboard-clients N opens N dashboards on the gateway's HTTP API during the load (bench/lib/
+ * dashboard-clients.ts, its own process: each holds the live event stream and refreshes the
+ * page's views every 5 s), to show what reading the ledger costs settlement: run it with 0 and
+ * with 50 one after the other and compare p99 receipt.
  *
  * --cpu-prof DIR runs the gateway process under `node --cpu-prof` and prints its top functions
  * (main thread and refine threads); the figures of a profiled run are not the benchmark's.
@@ -65,6 +70,7 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
   client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the simulated devices' MQTT client" },
   "cpu-prof": { kind: "string", default: null, valueName: "DIR", help: "profile the gateway process into DIR and print its top functions" },
   "alloc-prof": { kind: "boolean", help: "sample where the gateway's main thread allocates during the load (V8 sampling heap profiler, collected objects kept) and print the top sites; the figures of such a run are not the benchmark's" },
+  "dashboard-clients": { kind: "number", default: 0, help: "dashboards reading the HTTP API during the load (event stream + a refresh every 5 s each)" },
   "trace-out": { kind: "string", default: null, valueName: "FILE", help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE" },
   // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
   // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
@@ -97,17 +103,33 @@ const WHAT_IF_LEAD_MARGIN = flags["what-if-lead-margin"];
 const WHAT_IF_NODE_FLAGS = flags["what-if-node-flags"];
 const WHAT_IF_NO_NODE_FIRST = flags["what-if-no-node-first"] === true;
 const TRACE_OUT = flags["trace-out"];
+const DASHBOARD_CLIENTS = flags["dashboard-clients"];
 const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
 const CORES = availableParallelism();
 
-if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000) throw new Error("bounded: at most 250,000 devices, 120 s and 50,000 envelopes/s");
+if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000 || DASHBOARD_CLIENTS > 500) throw new Error("bounded: at most 250,000 devices, 120 s, 50,000 envelopes/s and 500 dashboard clients");
 
 const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const SERVER = new URL("./lib/gateway-server.ts", import.meta.url);
 const LOADGEN = new URL("./lib/loadgen.ts", import.meta.url);
+const DASHBOARDS = new URL("./lib/dashboard-clients.ts", import.meta.url);
+
+/** What bench/lib/dashboard-clients.ts reports. */
+interface DashboardStats {
+  clients: number;
+  streamsOpen: number;
+  streamErrors: number;
+  events: number;
+  requests: number;
+  failures: number;
+  failureCodes: Record<string, number>;
+  requestMedianMs: number | null;
+  requestP99Ms: number | null;
+  cpuS: number;
+}
 
 // --- the same signing bytes for the verify ceiling -------------------------------------------
 const verifySamples = Array.from({ length: 200 }, (_, i) => {
@@ -217,7 +239,7 @@ async function gatewayRun() {
   }
   const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")), ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
   try {
-    const started = await server.call<{ port: number; dataDir: string; fdLimit: { soft: number }; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN, noNodeFirst: WHAT_IF_NO_NODE_FIRST });
+    const started = await server.call<{ port: number; httpUrl: string; dataDir: string; fdLimit: { soft: number }; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN, noNodeFirst: WHAT_IF_NO_NODE_FIRST });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
@@ -254,8 +276,20 @@ async function gatewayRun() {
       windowAllocs = new Promise((resolve, reject) => setTimeout(() => server.call<AllocSummary>("alloc-stop", { top: 25 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
       windowAllocs.catch(() => {}); // as with the CPU profile: a crash is reported below
     }
+    // Dashboards open through the warm-up and the measured part; their counters restart when the measured part does.
+    const dashboards = DASHBOARD_CLIENTS > 0 ? await Child.start("dashboards", DASHBOARDS) : null;
+    if (dashboards !== null) {
+      await dashboards.call("start", { url: started.httpUrl, clients: DASHBOARD_CLIENTS });
+      setTimeout(() => void dashboards.call("reset").catch(() => {}), WARMUP_S * 1000).unref();
+      progress(`${DASHBOARD_CLIENTS} dashboards reading ${started.httpUrl}`);
+    }
     const runStart = performance.now();
     const run = await loadgen.call<OpenRun>("run-open", { rate: RATE, warmupMs: WARMUP_S * 1000, measureMs: DURATION_S * 1000, drainMs: DRAIN_S * 1000, slotMs: SLOT_MS });
+    const dashboardStats = dashboards === null ? null : await dashboards.call<DashboardStats>("stats");
+    if (dashboards !== null) {
+      await dashboards.call("stop");
+      await dashboards.stop();
+    }
     polling = false;
     await poll;
     const mainProfile = windowProfile === null ? null : await windowProfile.catch(() => null);
@@ -286,7 +320,7 @@ async function gatewayRun() {
     const elu = inside.slice(1).map((s) => s.eventLoop.utilization);
     const delayP99 = inside.slice(1).map((s) => s.eventLoop.delayP99Ms);
     const rssMax = Math.max(...snapshots.map((s) => s.memory.rss));
-    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile, mainAllocs };
+    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile, mainAllocs, dashboardStats };
   } finally {
     await server.stop();
   }
@@ -394,6 +428,23 @@ console.log(
   ),
 );
 console.log();
+const d = g.dashboardStats;
+if (d !== null) {
+  const spanS = DURATION_S + DRAIN_S;
+  console.log(
+    table(
+      [`${d.clients} dashboards on the HTTP API (counted from the end of the warm-up, ~${spanS} s)`, "value"],
+      [
+        ["event streams open at the end / failed to open or dropped", `${d.streamsOpen} / ${d.streamErrors}`],
+        ["events received (all streams)", fmt(d.events)],
+        ["view requests answered / failed", `${fmt(d.requests)} / ${fmt(d.failures)}${d.failures > 0 ? ` ${JSON.stringify(d.failureCodes)}` : ""}`],
+        ["view request p50 / p99 ms", d.requestMedianMs === null ? "–" : `${fmt(d.requestMedianMs, 1)} / ${fmt(d.requestP99Ms!, 1)}`],
+        ["dashboard clients' process CPU (cores)", (d.cpuS / spanS).toFixed(2)],
+      ],
+    ),
+  );
+  console.log();
+}
 if (g.trace === null) console.log("settlement, per work package: no trace (the gateway crashed)");
 const stage = (f: (p: PackageTrace) => number | undefined) => pk.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
 if (g.trace !== null) console.log(

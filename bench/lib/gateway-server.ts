@@ -16,7 +16,10 @@ import { Aedes } from "aedes";
 import { brokerLimits } from "../../gateway/broker.ts";
 import { telemetryService } from "../../gateway/services/telemetry.ts";
 import { settlementLimits } from "../../gateway/settlement.ts";
-import { type Harness, startHarness } from "../../gateway/testing/harness.ts";
+import { type Harness, OPERATOR_TOKEN, startHarness } from "../../gateway/testing/harness.ts";
+import { registerDashboard } from "../../gateway/dashboard/serve.ts";
+import { buildHttp } from "../../gateway/http.ts";
+import { Prover } from "../../gateway/ledger/prover.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import { TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
@@ -26,6 +29,8 @@ import { benchDevice, HARNESS_GATEWAY_KEY, registerInBulk } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
 
 let harness: Harness | null = null;
+/** The HTTP API beside the gateway, as `jamgate start` serves it (gateway/stack.ts). */
+let http: ReturnType<typeof buildHttp> | null = null;
 let profiler: Session | null = null;
 let allocProfiler: Session | null = null;
 let bare: { aedes: Aedes; tcp: Server } | null = null;
@@ -163,7 +168,19 @@ serve({
       });
       return hash;
     };
-    return { port: h.gateway.mqttPort, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory(), priorities: h.priorities, nodeThreads: h.node.threadIds.length };
+    // The HTTP API (ledger read routes, events, proofs, dashboard) as `jamgate start` serves it: dashboard clients (bench/lib/dashboard-clients.ts) read it.
+    http = buildHttp({
+      operatorToken: OPERATOR_TOKEN,
+      registrations: h.registrations,
+      metrics: h.gateway.metrics,
+      count: () => {},
+      ledger: h.gateway.ledger,
+      prover: new Prover({ api: h.node, reader: h.gateway.ledger, chain: "tiny", services: [telemetryService(TELEMETRY_SERVICE.id)] }),
+      dashboard: (app) => registerDashboard(app, { currency: "EUR", coresCount: tinyParams.coresCount }),
+    });
+    await http.listen({ port: 0, host: "127.0.0.1" });
+    const httpUrl = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+    return { port: h.gateway.mqttPort, httpUrl, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory(), priorities: h.priorities, nodeThreads: h.node.threadIds.length };
   },
 
   /** Registers devices [from, to) in bulk (through the node), then looks each up once so the gateway's registry knows it. */
@@ -298,6 +315,10 @@ serve({
   },
 
   async stop() {
+    if (http !== null) {
+      await http.close();
+      http = null;
+    }
     if (harness !== null) {
       const dir = harness.dataDir;
       await harness.stop();
