@@ -105,11 +105,12 @@ describe("jamgate ledger --follow", () => {
   });
 
   /** A stand-in for the gateway's ledger API: `/v1/entries` pages from `ledger`, `/v1/events` as `onStream` says. */
-  async function api(ledger: EntryView[], onStream: (n: number, request: IncomingMessage, response: ServerResponse) => void): Promise<string> {
+  async function api(ledger: EntryView[], onStream: (n: number, request: IncomingMessage, response: ServerResponse) => void, currency?: string): Promise<string> {
     let streams = 0;
     const server = createServer((request, response) => {
       const url = new URL(request.url!, "http://x");
       if (url.pathname === "/v1/events") return onStream(++streams, request, response);
+      if (url.pathname === "/v1/dashboard/config" && currency !== undefined) return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ currency, coresCount: 2 }));
       if (url.pathname !== "/v1/entries") return void response.writeHead(404).end();
       const before = url.searchParams.get("before");
       const service = url.searchParams.get("service");
@@ -179,5 +180,22 @@ describe("jamgate ledger --follow", () => {
     expect(stdout[0]).toMatch(/^\s+ID {2}TIME \(UTC\)\s+SLOT {2}SERVICE/);
     expect(stdout.slice(1).map((line) => Number(line.trim().split(/\s+/)[0]))).toEqual([4, 5, 7, 8]);
     expect(stdout[1]).toContain("= 0.375000 EUR");
+  });
+
+  it("shows money in the gateway's currency unless told --currency or --micros; micro-units from a gateway that names none", async () => {
+    const ledger = [trade(1)];
+    const withLabel = await api(ledger, (_n, _request, response) => response.writeHead(404).end(), "credits");
+    const withoutLabel = await api(ledger, (_n, _request, response) => response.writeHead(404).end());
+    const amountOf = async (...args: string[]) => {
+      stdout.length = 0;
+      const program = new Command("jamgate").exitOverride();
+      registerLedgerCommand(program);
+      await program.parseAsync(["ledger", ...args], { from: "user" });
+      return /= (.*) \(interval/.exec(stdout.at(-1)!)?.[1];
+    };
+    expect(await amountOf("--http", withLabel)).toBe("0.375000 credits");
+    expect(await amountOf("--http", withLabel, "--currency", "EUR")).toBe("0.375000 EUR");
+    expect(await amountOf("--http", withLabel, "--micros")).toBe("375000 µ");
+    expect(await amountOf("--http", withoutLabel)).toBe("375000 µ");
   });
 });

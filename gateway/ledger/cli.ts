@@ -4,9 +4,9 @@
  * `GET /v1/events` (Server-Sent Events). Finds a local gateway through its data dir's
  * endpoints.json (gateway/endpoints.ts) unless `--http` names one.
  *
- * Amounts stay exact: the API gives money as decimal strings of micro-units, printed as they are
- * ("1234567 µ"), or with `--currency EUR` as a decimal of the unit ("1.234567 EUR"), never through
- * a float.
+ * Amounts stay exact: the API gives money as decimal strings of micro-units, printed as a decimal
+ * of the currency ("1.234567 EUR": the gateway's label, or `--currency`) or as they are with
+ * `--micros` ("1234567 µ"), never through a float.
  */
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
@@ -56,6 +56,7 @@ interface LedgerOptions {
   follow?: boolean;
   json?: boolean;
   currency?: string;
+  micros?: boolean;
   wide?: boolean;
   dataDir: string;
   http?: string;
@@ -108,7 +109,8 @@ export function registerLedgerCommand(program: Command): void {
     .option("--limit <n>", `the newest n entries (at most ${LEDGER_LIST_MAX})`, integerIn(0, LEDGER_LIST_MAX), 50)
     .option("--follow", "then print each new entry as it settles (Server-Sent Events from /v1/events), until interrupted")
     .option("--json", "one JSON object per entry (the API's EntryView) instead of a table")
-    .option("--currency <label>", "show money as a decimal of this unit (1,000,000 micro-units each), e.g. EUR; default: micro-units (µ)")
+    .option("--currency <label>", "show money as a decimal of this unit (1,000,000 micro-units each), e.g. EUR (default: the gateway's, from /v1/dashboard/config)")
+    .option("--micros", "show money in micro-units (µ), as the ledger counts it")
     .option("--wide", "full device and account ids in the table (default: their first 12 hex digits)")
     .option("--data-dir <dir>", "the running jamgate's data dir: its endpoints.json names the HTTP API", DEFAULT_GATEWAY_DATA_DIR)
     .option("--http <url>", "the gateway's HTTP API instead, e.g. http://127.0.0.1:8080")
@@ -129,10 +131,12 @@ async function runLedger(options: LedgerOptions): Promise<void> {
     ...(options.since === undefined ? {} : { sinceMs: options.since }),
     ...(options.until === undefined ? {} : { untilMs: options.until }),
   };
+  if (options.micros && options.currency !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--micros or --currency, not both");
   const targetOf = await targetResolver(options);
-  const out = printer(options);
-
   let target = targetOf();
+  const currency = options.json || options.micros ? undefined : (options.currency ?? (await gatewayCurrency(target)));
+  const out = printer({ ...options, currency });
+
   const listed = await listEntries(target, filter, options.limit);
   if (listed.note !== null) process.stderr.write(`${listed.note}\n`);
   // Oldest first: the newest is last, where --follow continues.
@@ -205,6 +209,17 @@ function readFileFor(flag: string, path: string): Buffer {
     return readFileSync(path);
   } catch (e) {
     throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** The currency label the gateway shows money with (its dashboard's setting), or undefined when it names none. */
+async function gatewayCurrency(target: Target): Promise<string | undefined> {
+  try {
+    const config = await getJson<{ currency?: unknown }>(target, "/v1/dashboard/config");
+    return typeof config.currency === "string" && /^\S{1,16}$/.test(config.currency) ? config.currency : undefined;
+  } catch (e) {
+    if (e instanceof JamgateError && e.code === "JG_ERR_RPC_CLOSED") throw e;
+    return undefined; // a gateway without the dashboard: micro-units
   }
 }
 
@@ -522,7 +537,7 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
     .trimEnd();
 }
 
-function printer(options: LedgerOptions): { header(): void; entry(e: EntryView): void } {
+function printer(options: { readonly json?: boolean | undefined; readonly currency?: string | undefined; readonly wide?: boolean | undefined }): { header(): void; entry(e: EntryView): void } {
   return {
     header: () => console.log(formatRow(null, options)),
     entry: (e) => console.log(options.json ? JSON.stringify(e) : formatRow(e, options)),
