@@ -384,19 +384,26 @@ async function registerAll(env: Env, households: readonly Household[]): Promise<
     // 409: registered already (a remote market from an earlier run with the same seed): fine.
     if (response.status !== 202 && response.status !== 409) throw new Error(`registering ${key.deviceId}: HTTP ${response.status} ${await response.text()}`);
   };
-  // Meters first: an agent's registration names its meter, which must be registered before it (same package is fine: in order).
-  await Promise.all(households.map((h) => post(h.meterKey, "meter")));
-  await Promise.all(households.map((h) => post(h.agentKey, "agent", h.meterKey.deviceId)));
   const deadline = Date.now() + 120_000;
-  for (const key of households.flatMap((h) => [h.meterKey, h.agentKey])) {
-    for (;;) {
-      const view = await env.view(key.deviceId);
-      if (view?.status === "registered") break;
-      if (view?.status === "failed") throw new Error(`registration of ${key.deviceId} failed: ${view.code} ${view.detail ?? ""}`);
-      if (Date.now() > deadline) throw new Error(`registration of ${key.deviceId} not settled within 120 s`);
-      await new Promise((r) => setTimeout(r, 100));
+  const settled = async (keys: readonly DeviceKey[]) => {
+    for (const key of keys) {
+      for (;;) {
+        const view = await env.view(key.deviceId);
+        if (view?.status === "registered") break;
+        if (view?.status === "failed") throw new Error(`registration of ${key.deviceId} failed: ${view.code} ${view.detail ?? ""}`);
+        if (Date.now() > deadline) throw new Error(`registration of ${key.deviceId} not settled within 120 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
-  }
+  };
+  // Meters first, settled before any agent is posted: an agent's registration names its meter,
+  // which must be registered when the agent's is accumulated. Posted together, the meters and
+  // the agents may go in two packages on two cores of one block, accumulated in core order, and
+  // the agents' package first refuses them (JG_ERR_ENERGY_HOUSEHOLD).
+  await Promise.all(households.map((h) => post(h.meterKey, "meter")));
+  await settled(households.map((h) => h.meterKey));
+  await Promise.all(households.map((h) => post(h.agentKey, "agent", h.meterKey.deviceId)));
+  await settled(households.map((h) => h.agentKey));
 }
 
 function send(client: DeviceClient, kind: typeof METER_READING_KIND | typeof AGENT_ORDER_KIND, body: unknown, count: (code: string) => void): boolean {
