@@ -91,6 +91,8 @@ export interface GatewayOptions {
    * a bad one with JG_ERR_ENVELOPE_SIGNATURE after settlement (gateway/README.md, "Signatures").
    */
   readonly verifySignaturesBeforePuback?: boolean;
+  /** Slots whose blocks, packages and receipts the ledger index keeps (ledger/index.ts ledgerIndexLimits.retentionSlots by default: 7 days of 6-second slots). */
+  readonly ledgerRetentionSlots?: number;
   readonly now?: () => number;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
@@ -159,6 +161,7 @@ export class Gateway {
         return device === null ? null : { publicKey: device.publicKey, kind: device.kind, serviceId: device.serviceId, settledHighestSeq: device.settledHighestSeq };
       },
       ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.ledgerRetentionSlots === undefined ? {} : { retention: { retentionSlots: options.ledgerRetentionSlots } }),
     });
     this.indexer = new LedgerIndexer({ api: options.api, params: options.params, index: this.ledger, ...(options.logger === undefined ? {} : { logger: options.logger }) });
     this.settlement = new Settlement({

@@ -73,6 +73,8 @@ export interface StackOptions {
   readonly nodeFirst?: boolean;
   /** The currency label the dashboard shows after amounts and prices (default "EUR"). */
   readonly currency?: string;
+  /** Slots whose blocks, packages and receipts the ledger index keeps (`--ledger-retention-slots`; default ledgerIndexLimits.retentionSlots). */
+  readonly ledgerRetentionSlots?: number;
   readonly logger: Logger;
 }
 
@@ -196,6 +198,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     mqttsPort: options.tls == null ? null : (options.mqttsPort ?? null),
     wssPort: options.tls == null ? null : (options.wssPort ?? null),
     batchDeadlineMs: options.batchMs,
+    ...(options.ledgerRetentionSlots === undefined ? {} : { ledgerRetentionSlots: options.ledgerRetentionSlots }),
     influx,
     logger: root.child({ component: "gateway" }),
   });

@@ -38,11 +38,26 @@
  * | `entries-by-service` | [serviceId, row's first entry id] | true |
  * | `intervals` | interval | StoredInterval (IntervalView with its entries' id range) |
  *
- * Not pruned: the index keeps every entry it wrote (the chain's state keeps only the last
- * LEDGER_INTERVALS_KEPT energy intervals; the index is their archive). A receipt takes ~100 bytes
- * of pages in use (measured: 60 packages of 1,000 receipts from 1,000 devices, mdb_stat per
- * database: the receipt rows 27 bytes a receipt, the device index 73), more in the file until
- * LMDB reuses the pages the device counters' rewrites free.
+ * | `meta` | "prune" | PruneMark: where the receipt pruning stands, and the next entry id and package order (never reused once their rows are pruned) |
+ *
+ * A receipt takes ~100 bytes of pages in use (measured: 60 packages of 1,000 receipts from 1,000
+ * devices, mdb_stat per database: the receipt rows 27 bytes a receipt, the device index 73), more
+ * in the file until LMDB reuses the pages the device counters' rewrites free. At the gateway's
+ * target (~2,000 receipts/s) that is ~17 GB a day, so receipts are pruned (`prune`, driven by the
+ * indexer after each pass, never inside a settlement's write): the index keeps the blocks, the
+ * packages and the receipt entries (with their device and service index rows) of the last
+ * `retentionSlots` slots (ledgerIndexLimits; `jamgate start --ledger-retention-slots`), and of
+ * receipt entries at most `receiptEntriesKeptMax` (those within that many ids of the newest). Energy
+ * entries and intervals are kept: ~100 entries per 15-minute interval, ~10,000 a day, and the chain's
+ * state keeps only the last LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Device
+ * records and counters (envelopesSettled, settledHighestSeq, lastSettledSlot) are totals and stay.
+ * Pruning goes oldest first in write transactions of at most `pruneRowsPerWriteMax` rows, each
+ * moving the "prune" mark with what it removes, so a crash keeps all of a batch or none and a
+ * prune run again removes nothing more. LMDB reuses the freed pages: under pruning the file stops
+ * growing (retention.test.ts). A pruned entry, block or package is not found (404, as an unknown
+ * one); a `before` cursor at a pruned id goes on with what is left below it. A package settled
+ * again after a crash (the idempotence above) is recognised only while its record is kept: a
+ * retention shorter than a gateway's downtime may write its receipts twice.
  */
 import { open, type Database, type RootDatabase } from "lmdb";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
@@ -79,7 +94,17 @@ const MAP_SIZE_BYTES = 64 * 1024 ** 3;
 /** Named databases in the environment: the 15 of the layout above, with room for later ones (LMDB's default is 12). */
 const MAX_DBS = 32;
 
-export const ledgerIndexLimits = {
+export interface LedgerIndexLimits {
+  readonly packageScanMax: number;
+  readonly deviceScanMax: number;
+  readonly balanceReadsInFlight: number;
+  readonly subscribersMax: number;
+  readonly retentionSlots: number;
+  readonly receiptEntriesKeptMax: number;
+  readonly pruneRowsPerWriteMax: number;
+}
+
+export const ledgerIndexLimits: LedgerIndexLimits = {
   /** Packages one `packages` call looks at at most when filtering (by status or service): bounds a request's work like ENTRY_SCAN_MAX. */
   packageScanMax: 20_000,
   /** Devices one `devices` call looks at at most when filtering by kind: bounds a request's work; ten thousand devices is the target. */
@@ -88,7 +113,20 @@ export const ledgerIndexLimits = {
   balanceReadsInFlight: 32,
   /** Live-event listeners at once: the HTTP layer bounds its event-stream clients (SSE_CLIENTS_MAX) well below this; past it is a bug in a caller. */
   subscribersMax: 4_096,
-} as const;
+  /** Slots whose blocks, packages and receipt entries are kept: 7 days of 6-second slots (~17 GB of receipts a day at the target otherwise, never freed). */
+  retentionSlots: 100_800,
+  /** Receipt entries kept at most, whatever their age: ~2 GB of pages at the measured ~100 bytes a receipt. */
+  receiptEntriesKeptMax: 20_000_000,
+  /**
+   * Rows (entries and index rows) one prune transaction removes at most: three full packages'
+   * receipts (1,002 rows each; a package's go whole). It holds the event loop 19–29 ms at 7–8 µs
+   * of CPU a receipt; 10,000 held it 31–45 ms at 4–5 µs, 2,000 19 ms at 13 µs (measured:
+   * `node --import tsx bench/ledger-prune.ts`, 60 packages of 1,000 receipts).
+   */
+  pruneRowsPerWriteMax: 4_000,
+};
+/** The bounds of what the index keeps: ledgerIndexLimits' by default. */
+export type RetentionLimits = Pick<LedgerIndexLimits, "retentionSlots" | "receiptEntriesKeptMax" | "pruneRowsPerWriteMax">;
 
 /** The gateway's knowledge of a device it settles for (its registry cache), for a device whose registration the index has not seen (registered before the index existed). */
 export interface DeviceFacts {
@@ -137,6 +175,14 @@ export interface LedgerIndexOptions {
   /** Facts of a device settled before the index saw its registration (the gateway's registry cache). */
   readonly deviceFacts?: (deviceId: string) => DeviceFacts | null;
   readonly logger?: { warn(o: object, m: string): void };
+  /** Overrides of the retention bounds (`jamgate start --ledger-retention-slots`; tests use small ones). */
+  readonly retention?: Partial<RetentionLimits>;
+}
+
+/** What one prune transaction did: rows removed (entries and index rows), and whether more is due. */
+export interface PruneStep {
+  readonly removed: number;
+  readonly more: boolean;
 }
 
 // --- stored forms -----------------------------------------------------------------------------
@@ -205,8 +251,16 @@ interface MarketMark {
   readonly nextSettled: number;
 }
 
+/** Where pruning stands: entry rows below `receiptsFrom` were looked at (receipts removed, energy entries kept); the ids and orders handed out so far. */
+interface PruneMark {
+  readonly receiptsFrom: number;
+  readonly nextEntryId: number;
+  readonly nextPackageOrder: number;
+}
+
 const GRID = "grid";
 const MARKET_META = "market";
+const PRUNE_META = "prune";
 const HOUSEHOLD_HEX = /^[0-9a-f]{32}$/;
 
 function kindIndex(kind: EntryKind): number {
@@ -247,6 +301,7 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   private readonly entriesByAccount: Database<true, [string, number]>;
   private readonly entriesByService: Database<true, [number, number]>;
   private readonly intervalsDb: Database<StoredInterval, number>;
+  private readonly retention: RetentionLimits;
   private readonly serviceList: LedgerIndexOptions["services"];
   private readonly energy: LedgerIndexOptions["services"][number] | null;
   /** Next entry id and package order; advanced inside write transactions, which run one at a time in call order. */
@@ -279,9 +334,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     this.intervalsDb = this.root.openDB({ name: "intervals" });
     this.serviceList = options.services;
     this.energy = options.services.find((s) => s.name === ENERGY_SERVICE_NAME) ?? null;
-    this.nextEntryId = 1;
-    for (const { key, value } of this.entriesDb.getRange({ reverse: true, limit: 1 })) this.nextEntryId = key + value[5].length;
-    this.nextPackageOrder = lastKey(this.packageOrder) + 1;
+    this.retention = { ...ledgerIndexLimits, ...options.retention };
+    // After the last row, or past ids and orders whose rows were pruned (the newest may be).
+    const pruned = this.pruneMark();
+    this.nextEntryId = Math.max(1, pruned.nextEntryId);
+    for (const { key, value } of this.entriesDb.getRange({ reverse: true, limit: 1 })) this.nextEntryId = Math.max(this.nextEntryId, key + value[5].length);
+    this.nextPackageOrder = Math.max(lastKey(this.packageOrder) + 1, pruned.nextPackageOrder);
   }
 
   // --- writing ------------------------------------------------------------------------------
@@ -604,6 +662,167 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     if (written === null) return;
     this.emit({ kind: "interval", interval: publicInterval(written.view, true) });
     if (this.listeners.size > 0) written.stored.forEach((row, i) => this.emit({ kind: "entry", entry: this.entryView(written.first + i, row, 0) }));
+  }
+
+  // --- retention ----------------------------------------------------------------------------
+
+  private pruneMark(): PruneMark {
+    return (this.meta.get(PRUNE_META) as PruneMark | undefined) ?? { receiptsFrom: 1, nextEntryId: 1, nextPackageOrder: 1 };
+  }
+
+  /**
+   * Removes what the retention bounds let go, as of the block at `headSlot` (the newest the
+   * indexer has seen): blocks, packages and receipt entries of slots before the last
+   * `retentionSlots`, and receipt entries more than `receiptEntriesKeptMax` ids below the newest.
+   * At most `writesMax` transactions of at most `pruneRowsPerWriteMax` rows each, one after the
+   * other (settlement's writes queue between them), none once `stopped` says so; resolves with
+   * what they removed and whether more is due.
+   */
+  async prune(headSlot: number, writesMax: number, stopped: () => boolean = () => false): Promise<PruneStep> {
+    let removed = 0;
+    for (let w = 0; w < writesMax; w++) {
+      if (this.closed || stopped()) return { removed, more: true };
+      // Read outside a transaction first: most passes have nothing to prune, and need no write.
+      if (!this.pruneDue(headSlot)) return { removed, more: false };
+      const step = await this.pruneStep(headSlot);
+      removed += step.removed;
+      if (!step.more) return { removed, more: false };
+    }
+    return { removed, more: true };
+  }
+
+  /** Whether a prune transaction would change anything now (from what is committed). */
+  private pruneDue(headSlot: number): boolean {
+    const keptFromSlot = headSlot - this.retention.retentionSlots + 1;
+    const receipts = this.prunableReceipts(keptFromSlot, 1);
+    return receipts.remove.length > 0 || receipts.from !== this.pruneMark().receiptsFrom || this.prunableBlocks(keptFromSlot, 1).rows > 0 || this.prunablePackages(keptFromSlot, 1).rows.length > 0;
+  }
+
+  /** One prune transaction: receipts, then blocks, then packages, oldest first, within pruneRowsPerWriteMax rows. */
+  pruneStep(headSlot: number): Promise<PruneStep> {
+    return this.write(() => {
+      const keptFromSlot = headSlot - this.retention.retentionSlots + 1;
+      let budget = this.retention.pruneRowsPerWriteMax;
+      // Reads first, writes after (an async transaction keeps the writes made before a throw, and a range is not read while it is changed).
+      const receipts = this.prunableReceipts(keptFromSlot, budget);
+      budget -= receipts.rows;
+      const blocks = budget > 0 ? this.prunableBlocks(keptFromSlot, budget) : { slots: [], hashes: [], accumulated: [], rows: 0, more: true };
+      budget -= blocks.rows;
+      const packages = budget > 0 ? this.prunablePackages(keptFromSlot, budget) : { rows: [], more: true };
+      const entriesByService = new Map<number, number>();
+      for (const { key, value } of receipts.remove) {
+        this.entriesDb.remove(key);
+        this.entriesByService.remove([value[0], key]);
+        (value[5] as readonly ReceiptItem[]).forEach(([device], i) => this.entriesByDevice.remove([toHex(device), key + i]));
+        entriesByService.set(value[0], (entriesByService.get(value[0]) ?? 0) + value[5].length);
+      }
+      for (const [serviceId, n] of entriesByService) this.bump("entries", serviceId, -n);
+      blocks.slots.forEach((slot) => this.blocksDb.remove(slot));
+      blocks.hashes.forEach((hash) => this.blockHashes.remove(hash));
+      blocks.accumulated.forEach((key) => this.blockAccumulated.remove(key));
+      for (const [order, hash] of packages.rows) {
+        this.packageOrder.remove(order);
+        if (hash !== null) this.packagesDb.remove(hash);
+      }
+      const mark = this.pruneMark();
+      const next: PruneMark = { receiptsFrom: receipts.from, nextEntryId: this.nextEntryId, nextPackageOrder: this.nextPackageOrder };
+      if (next.receiptsFrom !== mark.receiptsFrom || next.nextEntryId !== mark.nextEntryId || next.nextPackageOrder !== mark.nextPackageOrder) this.meta.put(PRUNE_META, next);
+      const removed = receipts.removed + blocks.rows + packages.rows.reduce((n, [, hash]) => n + (hash === null ? 1 : 2), 0);
+      return { removed, more: receipts.more || blocks.more || packages.more };
+    });
+  }
+
+  /**
+   * Receipt rows to remove, oldest first from the prune mark, until the first one kept: those of
+   * slots before `keptFromSlot` or more than receiptEntriesKeptMax ids below the newest. Energy
+   * rows are passed over (kept), a row each of the budget. A receipt row costs its receipts (device
+   * index rows), itself and its service index row. The first row goes even past the budget, so a
+   * transaction always moves on (a package's receipts are never split).
+   */
+  private prunableReceipts(keptFromSlot: number, budget: number) {
+    const belowId = this.nextEntryId - this.retention.receiptEntriesKeptMax;
+    const remove: { readonly key: number; readonly value: StoredRow }[] = [];
+    let from = this.pruneMark().receiptsFrom;
+    let rows = 0;
+    let removed = 0;
+    let more = false;
+    for (const { key, value } of this.entriesDb.getRange({ start: from })) {
+      if (value[4] === null) {
+        if (rows + 1 > budget && rows > 0) {
+          more = true;
+          break;
+        }
+        rows += 1;
+        from = key + 1;
+        continue;
+      }
+      if (value[1] >= keptFromSlot && key >= belowId) break;
+      const cost = value[5].length + 2;
+      if (rows + cost > budget && rows > 0) {
+        more = true;
+        break;
+      }
+      remove.push({ key, value });
+      rows += cost;
+      removed += cost;
+      from = key + value[5].length;
+    }
+    return { remove, from, rows, removed, more };
+  }
+
+  /** Blocks of slots before `keptFromSlot`, their hash rows, and the accumulated-package rows of those slots (also of slots whose block was never held). */
+  private prunableBlocks(keptFromSlot: number, budget: number) {
+    const slots: number[] = [];
+    const hashes: string[] = [];
+    const accumulated: [number, string][] = [];
+    let rows = 0;
+    // The first row goes even past the budget, as above.
+    for (const { key, value } of this.blocksDb.getRange({ end: keptFromSlot })) {
+      if (rows + 2 > budget && rows > 0) return { slots, hashes, accumulated, rows, more: true };
+      slots.push(key);
+      if (this.blockHashes.get(value.hash) === key) hashes.push(value.hash);
+      rows += 2;
+    }
+    for (const key of this.blockAccumulated.getKeys({ end: [keptFromSlot, ""] })) {
+      if (rows + 1 > budget && rows > 0) return { slots, hashes, accumulated, rows, more: true };
+      accumulated.push(key);
+      rows += 1;
+    }
+    return { slots, hashes, accumulated, rows, more: false };
+  }
+
+  /**
+   * Packages oldest first (submission order) until the first one kept: one accumulated or
+   * reported before `keptFromSlot`, or with neither (failed before a report, or never heard of
+   * again) submitted before the oldest kept block was seen. Each is its order row and its record
+   * (null: the record is gone already).
+   */
+  private prunablePackages(keptFromSlot: number, budget: number) {
+    let oldestKeptMs: number | null = null;
+    for (const { value } of this.blocksDb.getRange({ start: keptFromSlot, limit: 1 })) oldestKeptMs = value.seenAtMs;
+    const rows: [number, string | null][] = [];
+    let cost = 0;
+    for (const { key: order, value: hash } of this.packageOrder.getRange({})) {
+      if (cost + 2 > budget && cost > 0) return { rows, more: true };
+      const p = this.packagesDb.get(hash);
+      if (p !== undefined && p.order === order) {
+        const slot = p.accumulatedSlot ?? p.reportedSlot;
+        const old = slot !== null ? slot < keptFromSlot : oldestKeptMs !== null && p.submittedAtMs < oldestKeptMs;
+        if (!old) break;
+        rows.push([order, hash]);
+        cost += 2;
+      } else {
+        rows.push([order, null]);
+        cost += 1;
+      }
+    }
+    return { rows, more: false };
+  }
+
+  /** The index's file: its page size and the highest page in use (LMDB's last page number); freed pages are reused below it. */
+  fileStats(): { readonly pageSize: number; readonly lastPage: number } {
+    const stats = this.root.getStats() as { readonly pageSize: number; readonly lastPageNumber: number };
+    return { pageSize: stats.pageSize, lastPage: stats.lastPageNumber };
   }
 
   // --- reading ------------------------------------------------------------------------------
