@@ -53,6 +53,9 @@ export class GatewayMetrics {
     },
   });
   readonly influxBuffered = new Gauge({ name: "jamgate_influx_buffered_points", help: "points waiting for InfluxDB", registers: [this.registry] });
+  /** HTTP requests answered with a coded error (bounded: the codes of node/errors.ts). */
+  readonly httpRefused = new Counter({ name: "jamgate_http_refused_total", help: "HTTP requests refused, by code", labelNames: ["code"], registers: [this.registry] });
+  readonly eventStreams = new Gauge({ name: "jamgate_http_event_streams", help: "GET /v1/events streams open now", registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
