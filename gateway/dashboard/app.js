@@ -36,7 +36,8 @@ const PACKAGE_STATUSES = ["submitted", "refined", "reported", "available", "accu
 const ENERGY_SERVICE = "energy-trading";
 
 const state = {
-  config: { currency: "units", coresCount: null },
+  /** Until `/v1/dashboard/config` answers: serve.ts DEFAULT_CURRENCY_LABEL. */
+  config: { currency: "EUR", coresCount: null },
   /** Service id → view. */
   services: new Map(),
   head: null,
@@ -331,7 +332,7 @@ function renderMarket() {
   const row = (v) =>
     h(
       "tr",
-      { "data-interval": v.interval },
+      { "data-interval": v.interval, "data-settled": String(v.settled), "data-moved": String(v.tradedWh !== "0" || v.gridImportWh > 0 || v.gridExportWh > 0) },
       td(String(v.interval), "num"),
       td(formatUtc(v.startMs)),
       td(v.settled ? "settled" : "cleared"),
@@ -392,12 +393,13 @@ function renderConfig() {
 const charts = { price: null, volume: null, grid: null, refine: null };
 const COLORS = { price: "#0b63c4", traded: "#1c7c3a", import: "#b3261e", export: "#c27c00", refine: "#6a3fb5" };
 
-/** Time ticks in UTC, 24-hour: "06:15", with the date ("06-21 06:15") where a day starts and at the first tick. */
+/** Time ticks in UTC, 24-hour: "06:15" (with seconds when ticks are under a minute apart), with the date ("06-21 06:15") at the first tick and where a day starts. */
 function timeTicks(splits) {
   let day = "";
-  return splits.map((seconds) => {
-    const text = formatUtc(seconds * 1000);
-    const [date, time] = [text.slice(5, 10), text.slice(11, 16)];
+  const seconds = splits.length > 1 && splits[1] - splits[0] < 60;
+  return splits.map((at) => {
+    const text = formatUtc(at * 1000);
+    const [date, time] = [text.slice(5, 10), text.slice(11, seconds ? 19 : 16)];
     const label = date === day ? time : `${date} ${time}`;
     day = date;
     return label;
@@ -426,7 +428,7 @@ function makeCharts() {
   const kwh = (v) => (v === null || v === undefined ? "—" : formatEnergy(Math.round(v)));
   const axisMicros = (v) => formatFixed(Math.round(v), MICROS_DIGITS, 2);
   const axisKwh = (v) => formatFixed(Math.round(v), WH_DIGITS, 0);
-  charts.price = makeChart($("chart-price"), [{ label: "Clearing price", stroke: COLORS.price, width: 2, paths: uPlot.paths.stepped({ align: 1 }), value: (_u, v) => micros(v) }], axisMicros);
+  charts.price = makeChart($("chart-price"), [{ label: "Clearing price", stroke: COLORS.price, width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: true, size: 6, fill: COLORS.price }, value: (_u, v) => micros(v) }], axisMicros);
   charts.volume = makeChart($("chart-volume"), [{ label: "Traded", stroke: COLORS.traded, fill: `${COLORS.traded}88`, paths: bars, points: { show: false }, value: (_u, v) => kwh(v) }], axisKwh);
   charts.grid = makeChart(
     $("chart-grid"),

@@ -16,8 +16,12 @@ export const DASHBOARD_DIR = dirname(fileURLToPath(import.meta.url));
 /** uPlot's dist folder (its ES module and stylesheet; the package has no `exports` map to hide them). */
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve("uplot/dist/uPlot.esm.js"));
 
-/** The label money is shown with when none is given: the ledger counts micro-units of whatever currency the market prices in. */
-export const DEFAULT_CURRENCY_LABEL = "units";
+/**
+ * The label money is shown with when none is given. The ledger counts micro-units of whatever
+ * currency the market prices in; the built-in market's tariffs (0.30 per kWh bought from the grid,
+ * 0.08 sold to it: scripts/genesis.ts) are euro retail prices.
+ */
+export const DEFAULT_CURRENCY_LABEL = "EUR";
 /** A currency label: a code or a short word (EUR, USD, credits, €), no markup or spaces. */
 const CURRENCY_LABEL_PATTERN = /^[\p{L}\p{Sc}][\p{L}\p{Sc}\p{N}]{0,11}$/u;
 
