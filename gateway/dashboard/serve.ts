@@ -8,28 +8,15 @@ import { dirname } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
-import { InvalidArgumentError } from "commander";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { CURRENCY_LABEL_PATTERN } from "./currency.ts";
+
+export { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./currency.ts";
 
 /** The dashboard's own files. */
 export const DASHBOARD_DIR = dirname(fileURLToPath(import.meta.url));
 /** uPlot's dist folder (its ES module and stylesheet; the package has no `exports` map to hide them). */
 const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve("uplot/dist/uPlot.esm.js"));
-
-/**
- * The label money is shown with when none is given. The ledger counts micro-units of whatever
- * currency the market prices in; the built-in market's tariffs (0.30 per kWh bought from the grid,
- * 0.08 sold to it: scripts/genesis.ts) are euro retail prices.
- */
-export const DEFAULT_CURRENCY_LABEL = "EUR";
-/** A currency label: a code or a short word (EUR, USD, credits, €), no markup or spaces. */
-const CURRENCY_LABEL_PATTERN = /^[\p{L}\p{Sc}][\p{L}\p{Sc}\p{N}]{0,11}$/u;
-
-/** A commander parser for `--currency <label>`: JG_ERR_CLI_ARGUMENT unless it is a short code or word. */
-export function currencyLabel(value: string): string {
-  if (!CURRENCY_LABEL_PATTERN.test(value)) throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected a currency code or word of at most 12 letters or digits, got "${value}"`);
-  return value;
-}
 
 export interface DashboardOptions {
   /** Shown after every amount and price ("12.50 EUR", "0.30 EUR/kWh"). */
