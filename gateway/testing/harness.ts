@@ -59,7 +59,7 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
   });
   await gateway.start();
   const priorities = options.nodeFirst === true ? lowerOtherThreads(node.threadIds) : null;
-  const registrations = new Registrations(api, tinyParams, gatewayKey, gateway.registry, () => telemetry);
+  const registrations = new Registrations(api, tinyParams, gatewayKey, gateway.registry, () => telemetry, gateway.ledger);
   return {
     node,
     gateway,
