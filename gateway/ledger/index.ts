@@ -121,7 +121,8 @@ export const ledgerIndexLimits: LedgerIndexLimits = {
    * Rows (entries and index rows) one prune transaction removes at most: three full packages'
    * receipts (1,002 rows each; a package's go whole). It holds the event loop 19–29 ms at 7–8 µs
    * of CPU a receipt; 10,000 held it 31–45 ms at 4–5 µs, 2,000 19 ms at 13 µs (measured:
-   * `node --import tsx bench/ledger-prune.ts`, 60 packages of 1,000 receipts).
+   * `node --import tsx bench/ledger-prune.ts`, 60 packages of 1,000 receipts, medians of 3 and 5
+   * runs on the 2 shared cores; with the cores busy, all three stall 2–4 times longer).
    */
   pruneRowsPerWriteMax: 4_000,
 };
