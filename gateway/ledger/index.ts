@@ -22,6 +22,7 @@
  * | database | key | value |
  * |---|---|---|
  * | `meta` | "market" | `{ nextCleared, nextSettled }`: the energy intervals the index holds |
+ * | `meta` | "prune" | PruneMark: where receipt pruning stands, and the next entry id and package order (never reused once their rows are pruned) |
  * | `counts` | [name, serviceId] | devices and entries per service ("devices", "entries") |
  * | `blocks` | slot | StoredBlock (BlockView less what settlement adds) |
  * | `block-hashes` | hash hex | slot |
@@ -38,22 +39,22 @@
  * | `entries-by-service` | [serviceId, row's first entry id] | true |
  * | `intervals` | interval | StoredInterval (IntervalView with its entries' id range) |
  *
- * | `meta` | "prune" | PruneMark: where the receipt pruning stands, and the next entry id and package order (never reused once their rows are pruned) |
- *
  * A receipt takes ~100 bytes of pages in use (measured: 60 packages of 1,000 receipts from 1,000
  * devices, mdb_stat per database: the receipt rows 27 bytes a receipt, the device index 73), more
  * in the file until LMDB reuses the pages the device counters' rewrites free. At the gateway's
- * target (~2,000 receipts/s) that is ~17 GB a day, so receipts are pruned (`prune`, driven by the
- * indexer after each pass, never inside a settlement's write): the index keeps the blocks, the
- * packages and the receipt entries (with their device and service index rows) of the last
- * `retentionSlots` slots (ledgerIndexLimits; `jamgate start --ledger-retention-slots`), and of
- * receipt entries at most `receiptEntriesKeptMax` (those within that many ids of the newest). Energy
- * entries and intervals are kept: ~100 entries per 15-minute interval, ~10,000 a day, and the chain's
- * state keeps only the last LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Device
- * records and counters (envelopesSettled, settledHighestSeq, lastSettledSlot) are totals and stay.
- * Pruning goes oldest first in write transactions of at most `pruneRowsPerWriteMax` rows, each
- * moving the "prune" mark with what it removes, so a crash keeps all of a batch or none and a
- * prune run again removes nothing more. LMDB reuses the freed pages: under pruning the file stops
+ * target (~2,000 receipts/s) that is ~17 GB a day, so the index is pruned (`prune`, driven by the
+ * indexer after each pass, never inside a settlement's write). It keeps the blocks, the packages
+ * and the receipt entries (with their device and service index rows) of the last `retentionSlots`
+ * slots (ledgerIndexLimits; `jamgate start --ledger-retention-slots`), and of receipt entries at
+ * most `receiptEntriesKeptMax`: those within that many ids of the newest, so energy entries among
+ * them leave room for a few fewer. Energy entries and intervals are kept: ~100 entries per
+ * 15-minute interval, ~10,000 a day, and the chain's state keeps only the last
+ * LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Device records and counters
+ * (envelopesSettled, settledHighestSeq, lastSettledSlot) are totals and stay.
+ *
+ * Pruning goes oldest first, in write transactions of at most `pruneRowsPerWriteMax` rows, each
+ * moving the "prune" mark with what it removes: a crash keeps all of a batch or none, and a prune
+ * run again removes nothing more. LMDB reuses the freed pages: under pruning the file stops
  * growing (retention.test.ts). A pruned entry, block or package is not found (404, as an unknown
  * one); a `before` cursor at a pruned id goes on with what is left below it. A package settled
  * again after a crash (the idempotence above) is recognised only while its record is kept: a
