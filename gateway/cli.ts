@@ -8,6 +8,7 @@ import { integerIn, loadTlsMaterial, readFlagFile, runUntilSignal } from "../nod
 import { JamgateError } from "../node/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
+import { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import type { StackWiring } from "./stack.ts";
 
 export type { StackWiring } from "./stack.ts";
@@ -48,6 +49,7 @@ interface StartOptions {
   nodeFirst: boolean;
   marketMinutesPerSlot?: number;
   ledgerRetentionSlots?: number;
+  currency: string;
 }
 
 /** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
@@ -74,6 +76,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .addOption(new Option("--chain <name>", "chain spec of the embedded node").choices(["tiny", "full"]).default("tiny"))
     .option("--market-minutes-per-slot <n>", "a new data dir's energy market runs this many market minutes per slot (default: real time); e.g. 5 at 6-second slots settles a 15-minute interval every 18 s", integerIn(1, 24 * 60))
     .option("--ledger-retention-slots <n>", "slots whose blocks, packages and receipts the ledger index keeps (default 100800: 7 days of 6-second slots; at most 20 million receipts; energy entries are all kept)", integerIn(1, 2 ** 32 - 1))
+    .option("--currency <label>", "the label the dashboard and `jamgate ledger` show money with (a code or word: EUR, USD, credits); the ledger counts micro-units of it", currencyLabel, DEFAULT_CURRENCY_LABEL)
     .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")

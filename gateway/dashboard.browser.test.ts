@@ -44,7 +44,8 @@ const DEADLINE_MS = 120_000;
 /** Long enough that the node, the gateway, the simulation and chromium share 2 cores without the market's orders arriving late. */
 const SLOT_MS = 500;
 /** The label `jamgate start` shows money with by default. */
-const CURRENCY = "EUR";
+/** Not the default label: the page shows the one `jamgate start --currency` was given. */
+const CURRENCY = "CHF";
 const ENERGY_KINDS = ["trade", "grid-import", "grid-export", "shortfall", "surplus"];
 
 let gateway: RunningCli | null = null;
@@ -97,7 +98,7 @@ beforeAll(async () => {
   );
   ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
   gateway = runCli([
-    "start", "--data-dir", dataDir, "--slot-ms", String(SLOT_MS),
+    "start", "--data-dir", dataDir, "--slot-ms", String(SLOT_MS), "--currency", CURRENCY,
     "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc),
   ]);
   const [started] = await Promise.all([

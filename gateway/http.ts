@@ -67,6 +67,7 @@ const TAGS = [
   { name: "energy", description: "The energy market's intervals" },
   { name: "proofs", description: "Proofs checked offline by `jamgate verify`" },
   { name: "events", description: "Live updates (Server-Sent Events)" },
+  { name: "dashboard", description: "The dashboard's settings" },
   { name: "gateway", description: "Metrics and health" },
 ];
 

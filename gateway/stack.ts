@@ -18,6 +18,7 @@ import { NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import { Gateway } from "./gateway.ts";
+import { DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import { registerDashboard } from "./dashboard/serve.ts";
 import { buildHttp } from "./http.ts";
 import { InfluxWriter } from "./influx/writer.ts";
@@ -213,7 +214,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     events: { onClients: (n) => gateway.metrics.eventStreams.set(n) },
     ledger: gateway.ledger,
     prover: new Prover({ api, reader: gateway.ledger, chain: options.chain, services }),
-    dashboard: (app) => registerDashboard(app, { currency: options.currency ?? "EUR", coresCount: params.coresCount }),
+    dashboard: (app) => registerDashboard(app, { currency: options.currency ?? DEFAULT_CURRENCY_LABEL, coresCount: params.coresCount }),
     tls: options.tls ?? null,
   });
   cleanup.push(() => http.close());
