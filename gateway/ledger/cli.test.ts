@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { formatMicros, formatRow, formatSeqs, matches, parseTimeFlag, registerLedgerCommand } from "./cli.ts";
-import type { EntryView } from "./types.ts";
+import { type EntryView, NO_ENERGY_FIELDS } from "./types.ts";
 
 const A = "a1".repeat(16);
 const B = "b2".repeat(16);
@@ -25,13 +25,7 @@ function entry(id: number, fields: Partial<EntryView> = {}): EntryView {
     device: A,
     seqs: [0, 1, 2, 5],
     packageHash: "dd".repeat(32),
-    interval: null,
-    index: null,
-    buyer: null,
-    seller: null,
-    energyWh: null,
-    priceMicrosPerKwh: null,
-    amountMicros: null,
+    ...NO_ENERGY_FIELDS,
     accounts: [],
     ...fields,
   };

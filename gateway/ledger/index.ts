@@ -82,6 +82,7 @@ import {
   type LedgerEvent,
   type LedgerReader,
   LIST_LIMIT_MAX,
+  NO_ENERGY_FIELDS,
   PACKAGE_STATUSES,
   type Page,
   type PackageStatusName,
@@ -382,28 +383,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       "a submitted package",
       () => {
         if (this.packagesDb.get(hash) !== undefined) return null;
-        const order = this.nextPackageOrder++;
-        const stored: StoredPackage = {
-          order,
-          serviceId: p.serviceId,
-          kind: p.kind,
-          items: p.items,
-          bytes: p.bytes,
-          core: p.core,
-          status: "submitted",
-          submittedAtMs: p.submittedAtMs,
-          submitKnown: p.core !== null,
-          refineMs: null,
-          reportedSlot: null,
-          accumulatedSlot: null,
-          accumulatedBlock: null,
-          settled: 0,
-          refused: 0,
-          error: null,
-          settledWritten: false,
-        };
+        const stored: StoredPackage = { ...this.stubPackage(p.serviceId, p.kind, p.items, p.submittedAtMs), bytes: p.bytes, core: p.core, submitKnown: p.core !== null };
         this.packagesDb.put(hash, stored);
-        this.packageOrder.put(order, hash);
+        this.packageOrder.put(stored.order, hash);
         return stored;
       },
       (stored) => {
@@ -526,6 +508,7 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     this.bump("devices", facts.serviceId, 1);
   }
 
+  /** A package record as first known: submitted, with nothing of its later stages, and the next submission order. */
   private stubPackage(serviceId: number, kind: StoredPackage["kind"], items: number, atMs: number): StoredPackage {
     return {
       order: this.nextPackageOrder++,
@@ -1143,13 +1126,7 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
         device: toHex(device),
         seqs: [...seqs],
         packageHash: toHex(row[4]),
-        interval: null,
-        index: null,
-        buyer: null,
-        seller: null,
-        energyWh: null,
-        priceMicrosPerKwh: null,
-        amountMicros: null,
+        ...NO_ENERGY_FIELDS,
         accounts: [],
       };
     }

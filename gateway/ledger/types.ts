@@ -134,6 +134,9 @@ export interface EntryView {
   readonly accounts: readonly Hex[];
 }
 
+/** The energy fields of an entry that is not an energy entry ("envelopes"). */
+export const NO_ENERGY_FIELDS = { interval: null, index: null, buyer: null, seller: null, energyWh: null, priceMicrosPerKwh: null, amountMicros: null } as const satisfies Partial<EntryView>;
+
 export interface EntryFilter {
   readonly service?: string;
   readonly account?: Hex;

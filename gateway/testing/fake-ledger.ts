@@ -21,7 +21,7 @@ import type {
   PackageView,
   ServiceView,
 } from "../ledger/types.ts";
-import { ENTRY_SCAN_MAX } from "../ledger/types.ts";
+import { ENTRY_SCAN_MAX, NO_ENERGY_FIELDS } from "../ledger/types.ts";
 
 /** A deterministic hex string of `bytes` octets named by `label` (distinct labels, distinct values). */
 export function fakeHex(label: string, bytes = 32): Hex {
@@ -98,13 +98,7 @@ export function envelopesEntry(id: number, device: Hex, overrides: Partial<Entry
     device,
     seqs: [2 * id, 2 * id + 1],
     packageHash: fakeHex(`package ${id}`),
-    interval: null,
-    index: null,
-    buyer: null,
-    seller: null,
-    energyWh: null,
-    priceMicrosPerKwh: null,
-    amountMicros: null,
+    ...NO_ENERGY_FIELDS,
     accounts: [],
     ...overrides,
   };
