@@ -31,7 +31,9 @@ async function device(h: Harness, key = generateDeviceKey()): Promise<TestDevice
   return { ...d, key };
 }
 
-describe("gateway", () => {
+// Each test starts a node and a gateway and registers devices through blocks: seconds alone, and
+// past the default 30 s beside the rest of the suite on a busy 2-core machine (seen once).
+describe("gateway", { timeout: 120_000 }, () => {
   it("settles PUBACKed envelopes on the ledger and sends each device a receipt", async () => {
     const h = await harness();
     const a = await device(h);

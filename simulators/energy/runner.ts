@@ -44,8 +44,23 @@ import { computeKpis, type HouseholdIntervalTruth, type Kpis, type LedgerEntryVi
 import { type IntervalRow, type ReportData, writeReport } from "./report.ts";
 import type { Scenario } from "./scenario.ts";
 
-/** Slots before the market opens: registration (one package), connecting, and the first orders. */
+/** Slots before the market opens: registration (meters, then agents), connecting, and the first orders. */
 export const MARKET_START_SLOT = 24;
+/**
+ * And at least this long (wall time) on a short slot: the households' registration, their
+ * connections and first orders take the same wall time whatever the slot, more on a busy machine
+ * (at 250 ms slots, 24 slots were 6 s, and the agents' orders for the first interval sometimes came
+ * after its gate closed).
+ */
+export const MARKET_START_MS_MIN = 20_000;
+
+/** Slots an order takes from sending to accumulated at least: packed for a block, reported in it, accumulated in the next. */
+const ORDERS_SETTLE_SLOTS = 3;
+
+/** The slot a simulation's own market opens at, for its node's slot length. */
+export function marketStartSlot(slotMs: number): number {
+  return Math.max(MARKET_START_SLOT, Math.ceil(MARKET_START_MS_MIN / slotMs));
+}
 /** Readings of an interval may arrive this many intervals after it ends before it is settled without them. */
 export const SETTLEMENT_DELAY_INTERVALS = 2;
 /** The simulation gives up when the chain has not settled the last interval this long after it should have (slots). */
@@ -128,12 +143,12 @@ export interface SimResult {
   readonly wallSeconds: number;
 }
 
-export function marketOf(scenario: Scenario, minutesPerSlot: number): MarketConfig {
+export function marketOf(scenario: Scenario, minutesPerSlot: number, startSlot: number = MARKET_START_SLOT): MarketConfig {
   const intervalMs = scenario.marketIntervalMinutes * 60_000;
   return {
     startMs: BigInt(Date.parse(scenario.start)),
     intervalMs,
-    startSlot: MARKET_START_SLOT,
+    startSlot,
     marketMsPerSlot: Math.round(minutesPerSlot * 60_000),
     mode: scenario.market,
     importPriceMicrosPerKwh: scenario.grid.importPriceMicrosPerKwh,
@@ -175,7 +190,7 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
   /** Market interval of the scenario's interval 0. */
   let k0 = 0;
   if (options.remote === undefined) {
-    market = marketOf(scenario, options.minutesPerSlot);
+    market = marketOf(scenario, options.minutesPerSlot, marketStartSlot(options.slotMs));
     env = await embeddedEnv(market, join(dataDir, "stack"), options.slotMs, logger);
   } else {
     env = await remoteEnv(options.remote);
@@ -233,6 +248,13 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
         client.on("receipt", () => receipts++);
         client.on("deviceError", (e: { code: string }) => count(e.code));
       }
+    }
+    // The first orders (the first intervals') must be settled before the market opens; later than
+    // that the first intervals clear without them and the run's results are not the scenario's.
+    // Said, rather than reported as a smaller market (a remote market picks its first interval after registration).
+    const readyAt = (await env.api.bestBlock()).slot;
+    if (options.remote === undefined && readyAt + ORDERS_SETTLE_SLOTS > market.startSlot) {
+      throw new Error(`the households were connected at slot ${readyAt}, too late for the market opening at slot ${market.startSlot}: the machine is too busy for --slot-ms ${options.slotMs}; try a longer slot`);
     }
 
     const api = env.api;
