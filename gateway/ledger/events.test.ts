@@ -1,12 +1,14 @@
 import { get, type IncomingMessage } from "node:http";
 import { connect as netConnect } from "node:net";
-import type { FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ErrorCode } from "../../node/errors.ts";
 import { buildHttp, heartbeatFor, type HttpDeps } from "../http.ts";
 import type { Registrations } from "../registration.ts";
 import { blockView, envelopesEntry, FakeLedger, fakeHex, intervalView, packageView, tradeEntry } from "../testing/fake-ledger.ts";
-import { EVENTS_RESUME_MAX } from "./events.ts";
+import { ENTRY_DIGEST_LATEST_MAX, ENTRY_DIGEST_MS, EVENTS_RESUME_MAX, type EventHub, type EventStreamOptions, registerEventStream } from "./events.ts";
+import { sharedSchemas } from "./schemas.ts";
+import type { EntryDigestView, EntryView } from "./types.ts";
 
 const meter = fakeHex("device meter", 16);
 const agent = fakeHex("device agent", 16);
@@ -139,6 +141,29 @@ async function serve(ledger: FakeLedger, overrides: Partial<HttpDeps> = {}): Pro
   server.port = (app.server.address() as { port: number }).port;
   return server;
 }
+
+interface HubServer extends Server {
+  readonly hub: EventHub;
+}
+
+/** `/v1/events` alone on a fastify of its own, so a test reaches the hub (its groups and timers) and sets its digest period. */
+async function serveHub(ledger: FakeLedger, options: Partial<EventStreamOptions> = {}): Promise<HubServer> {
+  const counted: ErrorCode[] = [];
+  const server = { ledger, counted, clients: 0 } as { -readonly [K in keyof HubServer]: HubServer[K] };
+  const app = Fastify();
+  for (const schema of sharedSchemas) app.addSchema(schema);
+  server.hub = registerEventStream(app, { reader: ledger, count: (code) => counted.push(code), onClients: (n) => (server.clients = n), ...options });
+  open.push(app);
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  server.app = app;
+  server.port = (app.server.address() as { port: number }).port;
+  return server;
+}
+
+/** The digests a stream has read, parsed. */
+const digestsOf = (client: StreamClient): EntryDigestView[] => client.events.filter((e) => e.event === "entries").map((e) => JSON.parse(e.data) as EntryDigestView);
+/** What a digest of `matched` (ascending, all since the last digest) holds: their count, the newest id, the newest `max` newest first. */
+const digestOf = (matched: readonly EntryView[], max = ENTRY_DIGEST_LATEST_MAX): EntryDigestView => ({ count: matched.length, lastId: matched.at(-1)!.id, latest: matched.slice(-max).reverse() });
 
 async function connect(server: Server, path: string, headers: Record<string, string> = {}): Promise<StreamClient> {
   const before = server.clients;
@@ -301,5 +326,145 @@ describe("GET /v1/events", () => {
     open.splice(open.indexOf(server.app), 1);
     await client.until((c) => c.ended, "the stream's end");
     expect(ledger.subscribers).toBe(0);
+  });
+});
+
+describe("GET /v1/events?entries=digest", () => {
+  it("a burst of 1,000 entries is one `entries` event per filter: the count, the newest id and the newest ENTRY_DIGEST_LATEST_MAX, newest first; no `entry` events", async () => {
+    const ledger = new FakeLedger();
+    const server = await serveHub(ledger, { digestMs: 100 });
+    const all = await connect(server, "/v1/events?entries=digest");
+    const mine = await connect(server, `/v1/events?entries=digest&device=${meter.toUpperCase()}`);
+    const trades = await connect(server, `/v1/events?entries=digest&account=${householdA}&service=energy-trading`);
+    const each = await connect(server, "/v1/events");
+    // Equal filters share one digest group: the unfiltered and the three filtered.
+    const again = await connect(server, "/v1/events?entries=digest");
+    expect(server.hub.digestGroups).toBe(3);
+    const burst: EntryView[] = [];
+    for (let id = 0; id < 1_000; id++) {
+      const entry = id % 10 === 3 ? tradeEntry(id, householdA, fakeHex("device household b", 16)) : envelopesEntry(id, id % 4 === 0 ? meter : agent);
+      burst.push(ledger.addEntry(entry));
+    }
+    await all.until((c) => digestsOf(c).length === 1, "the burst's digest");
+    expect(digestsOf(all)).toEqual([digestOf(burst)]);
+    expect(digestsOf(all)[0]!.latest.map((e) => e.id)).toEqual(Array.from({ length: ENTRY_DIGEST_LATEST_MAX }, (_, i) => 999 - i));
+    await mine.until((c) => digestsOf(c).length === 1, "the device's digest");
+    expect(digestsOf(mine)).toEqual([digestOf(burst.filter((e) => e.device === meter))]);
+    await trades.until((c) => digestsOf(c).length === 1, "the account's digest");
+    expect(digestsOf(trades)).toEqual([digestOf(burst.filter((e) => e.accounts.includes(householdA)))]);
+    await again.until((c) => digestsOf(c).length === 1, "the second unfiltered stream's digest");
+    expect(again.text).toBe(all.text);
+    for (const client of [all, mine, trades, again]) {
+      expect(client.events.map((e) => e.event)).toEqual(["entries"]);
+      // No `id:`: a digest stream has nothing to resume from.
+      expect(client.events[0]!.id).toBeNull();
+    }
+    // The `each` stream beside them is as before: every entry, in order, with its id.
+    await each.until((c) => c.events.length === 1_000, "every entry");
+    expect(each.events.every((e) => e.event === "entry")).toBe(true);
+    expect(each.events.map((e) => Number(e.id))).toEqual(burst.map((e) => e.id));
+
+    // One entry more: the next digest counts it alone (nothing of the burst again, no empty digest between).
+    const next = ledger.addEntry(envelopesEntry(1_000, meter));
+    await all.until((c) => digestsOf(c).length === 2, "the next digest");
+    expect(digestsOf(all)[1]).toEqual(digestOf([next]));
+    await mine.until((c) => digestsOf(c).length === 2, "the device's next digest");
+    expect(digestsOf(mine)[1]).toEqual(digestOf([next]));
+    // A block sent after that tick reaches the account's stream after anything the tick sent it: no digest, none matched.
+    ledger.addBlock(blockView(1));
+    await trades.until((c) => c.events.length === 2, "the block");
+    expect(trades.events.map((e) => e.event)).toEqual(["entries", "block"]);
+    await all.until((c) => c.events.length === 3, "the block");
+    expect(all.events.map((e) => e.event)).toEqual(["entries", "entries", "block"]);
+  });
+
+  it("entries arriving over many ticks: at most one digest a tick, counting every entry once, newest first", async () => {
+    const ledger = new FakeLedger();
+    const digestMs = 50;
+    const server = await serveHub(ledger, { digestMs, digestLatestMax: 4 });
+    const client = await connect(server, "/v1/events?entries=digest");
+    const startedMs = Date.now();
+    for (let id = 0; id < 60; id++) {
+      ledger.addEntry(envelopesEntry(id, meter));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await client.until((c) => digestsOf(c).reduce((n, d) => n + d.count, 0) === 60, "every entry counted");
+    const elapsedMs = Date.now() - startedMs;
+    const digests = digestsOf(client);
+    expect(digests.length).toBeGreaterThan(1);
+    // The timer never fires more often than its period.
+    expect(digests.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / digestMs) + 1);
+    let last = -1;
+    for (const digest of digests) {
+      const ids = Array.from({ length: digest.count }, (_, i) => last + 1 + i);
+      expect(digest).toEqual(digestOf(ids.map((id) => ledger.entryList[id]!), 4));
+      last = digest.lastId;
+    }
+  });
+
+  it("interval filter; Last-Event-ID is ignored and `after` refused (400 JG_ERR_HTTP_QUERY); an unknown mode is refused; through the ledger routes at the default period", async () => {
+    const ledger = new FakeLedger();
+    for (let id = 0; id < 10; id++) ledger.addEntry(envelopesEntry(id, meter));
+    const server = await serve(ledger);
+    for (const url of ["/v1/events?entries=digest&after=3", "/v1/events?entries=sometimes", "/v1/events?entries=digest&interval=-1"]) {
+      const refused = await server.app.inject({ method: "GET", url });
+      expect(refused.statusCode, url).toBe(400);
+      expect(refused.json().error.code, url).toBe("JG_ERR_HTTP_QUERY");
+    }
+    expect(server.counted).toEqual(["JG_ERR_HTTP_QUERY", "JG_ERR_HTTP_QUERY", "JG_ERR_HTTP_QUERY"]);
+    // The hub's digest timer starts with the first digest stream, so no digest can come before a period has passed since.
+    const startedMs = Date.now();
+    const resumed = await connect(server, "/v1/events?entries=digest", { "last-event-id": "4" });
+    const interval = await connect(server, "/v1/events?entries=digest&interval=8");
+    const trades = [tradeEntry(10, householdA, agent), tradeEntry(11, householdA, agent, { interval: 8 }), tradeEntry(12, householdA, agent, { interval: 8 })];
+    for (const entry of trades) ledger.addEntry(entry);
+    await interval.until((c) => digestsOf(c).length === 1, "the interval's digest");
+    expect(digestsOf(interval)).toEqual([digestOf(trades.slice(1))]);
+    await resumed.until((c) => c.events.length === 1, "the digest");
+    // Nothing replayed: the first event is the digest of what came live.
+    expect(resumed.events.map((e) => e.event)).toEqual(["entries"]);
+    expect(digestsOf(resumed)).toEqual([digestOf(trades)]);
+    // At the default period (a millisecond's leeway between the timers' clock and Date.now).
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(ENTRY_DIGEST_MS - 1);
+  });
+
+  it("the digest timer runs (unref'd) while a digest stream is open and is cleared with the last; groups go with their streams", async () => {
+    const ledger = new FakeLedger();
+    const server = await serveHub(ledger, { digestMs: 50 });
+    expect(server.hub.timers).toEqual({ heartbeat: null, digest: null });
+    const each = await connect(server, "/v1/events");
+    expect(server.hub.timers.digest).toBeNull();
+    const all = await connect(server, "/v1/events?entries=digest");
+    const mine = await connect(server, `/v1/events?entries=digest&device=${meter}`);
+    const digest = server.hub.timers.digest;
+    expect(digest).not.toBeNull();
+    // It never keeps the process alive on its own.
+    expect(digest!.hasRef()).toBe(false);
+    expect(server.hub.timers.heartbeat!.hasRef()).toBe(false);
+    expect(server.hub.digestGroups).toBe(2);
+    all.close();
+    await eventually(() => server.clients === 2, "the stream to leave");
+    expect(server.hub.digestGroups).toBe(1);
+    expect(server.hub.timers.digest).toBe(digest);
+    mine.close();
+    await eventually(() => server.clients === 1, "the last digest stream to leave");
+    expect(server.hub.digestGroups).toBe(0);
+    expect(server.hub.timers.digest).toBeNull();
+    // The `each` stream goes on as before.
+    ledger.addEntry(envelopesEntry(0, meter));
+    await each.until((c) => c.events.length === 1, "the entry");
+    expect(each.events[0]!.event).toBe("entry");
+    each.close();
+    await eventually(() => server.clients === 0, "every stream to leave");
+    expect(server.hub.timers).toEqual({ heartbeat: null, digest: null });
+    expect(ledger.subscribers).toBe(0);
+    // Closing the server ends digest streams and clears the timer too.
+    const last = await connect(server, "/v1/events?entries=digest");
+    expect(server.hub.timers.digest).not.toBeNull();
+    await server.app.close();
+    open.splice(open.indexOf(server.app), 1);
+    await last.until((c) => c.ended, "the stream's end");
+    expect(server.hub.timers).toEqual({ heartbeat: null, digest: null });
+    expect(server.hub.digestGroups).toBe(0);
   });
 });

@@ -4,6 +4,14 @@
  * `data:` its view as JSON; entries carry `id:` (their index id), so a browser's EventSource that
  * reconnects sends `Last-Event-ID` and the stream replays the entries it missed from the index.
  *
+ * Entries come one of two ways (`?entries=`). `each` (the default, what `jamgate ledger --follow`
+ * reads): an `entry` event per matching entry, resumable. `digest` (the dashboard): no `entry`
+ * events; at most once per ENTRY_DIGEST_MS, when entries matched since the last, one
+ * `event: entries` (an EntryDigestView: their count, the newest id, the newest
+ * ENTRY_DIGEST_LATEST_MAX of them). Digest streams with the same filter share one digest: an entry
+ * costs each filter one check, and a digest is encoded once a tick for all its streams. A digest
+ * has no `id:` and a digest stream does not resume: what it missed is read by cursor.
+ *
  * Bounded: at most SSE_CLIENTS_MAX streams (503 JG_ERR_HTTP_BUSY past it), and per stream at most
  * EVENTS_QUEUE_MAX events waiting while its socket's buffer is full; a client that falls further
  * behind gets `event: overflow` and is closed (it re-fetches from `/v1/entries` by cursor). A
@@ -15,7 +23,7 @@ import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type ErrorCode, JamgateError } from "../../node/errors.ts";
 import { ID_PATTERN, SERVICE_NAME_PATTERN, schemaRef } from "./schemas.ts";
-import { type EntryFilter, type EntryView, type LedgerEvent, type LedgerReader, LIST_LIMIT_MAX } from "./types.ts";
+import { type EntryDigestView, type EntryFilter, type EntryView, type LedgerEvent, type LedgerReader, LIST_LIMIT_MAX } from "./types.ts";
 
 /**
  * Streams served at once: twice the 50 dashboards the issue's benchmark keeps open. Their queues
@@ -46,6 +54,21 @@ export const SSE_HEARTBEAT_MS = 15_000;
  * drop. Further back it is told `overflow` and pages `/v1/entries` itself, as for any long gap.
  */
 export const EVENTS_RESUME_MAX = 4 * LIST_LIMIT_MAX;
+/**
+ * How often a digest stream is told of its entries: about as often as a person reads a changing
+ * table. With 50 dashboards on the stream at the benchmark's ~860 entries/s, one `entry` event per
+ * entry was 1.94 million events in 45 s and moved p99 publish→receipt from 2.93 to 4.70 slots
+ * (`node --import tsx bench/gateway.ts --ceiling-runs 0 --dashboard-clients 50`).
+ */
+export const ENTRY_DIGEST_MS = 1_000;
+/**
+ * Entries a digest carries at most (the newest): the dashboard's ledger page (gateway/dashboard/app.js
+ * LEDGER_PAGE_SIZE), so one digest fills it with the newest rows; older ones are read by cursor.
+ */
+export const ENTRY_DIGEST_LATEST_MAX = 25;
+/** How a stream gets entries: one event each (resumable), or a digest per ENTRY_DIGEST_MS. */
+export const ENTRY_MODES = ["each", "digest"] as const;
+export type EntryMode = (typeof ENTRY_MODES)[number];
 /** `entries` calls a resume makes at most (each scans at most ENTRY_SCAN_MAX): bounds its work when a filter matches rarely. */
 const RESUME_CALLS_MAX = 8;
 /** What an EventSource waits before reconnecting (the `retry:` field), ms. */
@@ -54,10 +77,12 @@ const RECONNECT_MS = 3_000;
 export interface EventStreamOptions {
   readonly reader: LedgerReader;
   readonly count: (code: ErrorCode) => void;
-  /** Overrides (tests): SSE_CLIENTS_MAX, EVENTS_QUEUE_MAX, SSE_HEARTBEAT_MS. */
+  /** Overrides (tests): SSE_CLIENTS_MAX, EVENTS_QUEUE_MAX, SSE_HEARTBEAT_MS, ENTRY_DIGEST_MS, ENTRY_DIGEST_LATEST_MAX. */
   readonly clientsMax?: number;
   readonly queueMax?: number;
   readonly heartbeatMs?: number;
+  readonly digestMs?: number;
+  readonly digestLatestMax?: number;
   /** Told the number of open streams whenever it changes (a gauge for metrics; tests watch it). */
   readonly onClients?: (clients: number) => void;
 }
@@ -67,12 +92,15 @@ interface Chunk {
   readonly bytes: Buffer;
   /** The entry's id for entry events: resumes and duplicates are judged by it. */
   readonly entryId: number | null;
+  /** The newest entry the event tells of (an entry's id, a digest's lastId): what `overflow` names once it was sent. */
+  readonly lastEntryId: number | null;
 }
 
 interface StreamFilter {
   readonly service?: string;
   readonly account?: string;
   readonly device?: string;
+  readonly interval?: number;
 }
 
 const STREAM_HEADERS = {
@@ -86,7 +114,7 @@ const STREAM_HEADERS = {
 
 /** One event as its stream text: `event:`, `id:` for entries, and the view as one `data:` line (JSON has no raw newlines). */
 export function formatEvent(event: LedgerEvent): Chunk {
-  const chunk = (text: string, entryId: number | null): Chunk => ({ bytes: Buffer.from(text, "utf8"), entryId });
+  const chunk = (text: string, entryId: number | null): Chunk => ({ bytes: Buffer.from(text, "utf8"), entryId, lastEntryId: entryId });
   switch (event.kind) {
     case "entry":
       return chunk(`event: entry\nid: ${event.entry.id}\ndata: ${JSON.stringify(event.entry)}\n\n`, event.entry.id);
@@ -99,11 +127,64 @@ export function formatEvent(event: LedgerEvent): Chunk {
   }
 }
 
+/** A digest as its stream text: `event: entries`, no `id:` (a digest stream does not resume). */
+export function formatDigest(digest: EntryDigestView): Chunk {
+  return { bytes: Buffer.from(`event: entries\ndata: ${JSON.stringify(digest)}\n\n`, "utf8"), entryId: null, lastEntryId: digest.lastId };
+}
+
 function matches(filter: StreamFilter, entry: EntryView): boolean {
   if (filter.service !== undefined && entry.service !== filter.service) return false;
   if (filter.device !== undefined && entry.device !== filter.device) return false;
+  if (filter.interval !== undefined && entry.interval !== filter.interval) return false;
   if (filter.account !== undefined && !entry.accounts.includes(filter.account)) return false;
   return true;
+}
+
+/** One key per filter: digest streams with equal filters share a group. */
+function filterKey(filter: StreamFilter): string {
+  return JSON.stringify([filter.service ?? null, filter.account ?? null, filter.device ?? null, filter.interval ?? null]);
+}
+
+/**
+ * The digest of the digest streams with one filter: a count of the matching entries since the last
+ * digest, and the newest of them in a ring of `latestMax`. An entry costs one filter check and, when
+ * it matches, a counter and a ring slot; `take` builds and encodes the digest once for every stream.
+ */
+class DigestGroup {
+  readonly streams = new Set<Stream>();
+  private count = 0;
+  /** The newest entry counted (in any digest): an older or equal one is a duplicate. */
+  private lastId = -1;
+  private readonly ring: (EntryView | undefined)[];
+  /** The ring's slot for the next entry. */
+  private next = 0;
+
+  constructor(
+    readonly filter: StreamFilter,
+    private readonly latestMax: number,
+  ) {
+    this.ring = new Array<EntryView | undefined>(latestMax);
+  }
+
+  add(entry: EntryView): void {
+    if (entry.id <= this.lastId || !matches(this.filter, entry)) return;
+    this.count++;
+    this.lastId = entry.id;
+    this.ring[this.next] = entry;
+    this.next = (this.next + 1) % this.latestMax;
+  }
+
+  /** The digest of the entries since the last one (encoded once, for every stream of the group), or null when none matched. */
+  take(): Chunk | null {
+    if (this.count === 0) return null;
+    const latest: EntryView[] = [];
+    for (let i = 1; i <= Math.min(this.count, this.latestMax); i++) latest.push(this.ring[(this.next - i + this.latestMax) % this.latestMax]!);
+    const chunk = formatDigest({ count: this.count, lastId: this.lastId, latest });
+    this.count = 0;
+    this.ring.fill(undefined);
+    this.next = 0;
+    return chunk;
+  }
 }
 
 /**
@@ -127,6 +208,8 @@ class Stream {
   constructor(
     readonly res: ServerResponse,
     readonly filter: StreamFilter,
+    /** The group whose digests it gets (`?entries=digest`); null: it gets an `entry` event per entry. */
+    readonly digest: DigestGroup | null,
     private readonly queueMax: number,
     private readonly onClose: (stream: Stream) => void,
   ) {
@@ -170,7 +253,7 @@ class Stream {
     while (!this.closed && !this.blocked && this.queueHead < this.queue.length) {
       const end = Math.min(this.queue.length, this.queueHead + WRITE_BATCH_EVENTS);
       const batch = this.queue.slice(this.queueHead, end);
-      for (const chunk of batch) if (chunk.entryId !== null) this.sentEntryId = chunk.entryId;
+      for (const chunk of batch) if (chunk.lastEntryId !== null) this.sentEntryId = chunk.lastEntryId;
       this.queueHead = end;
       if (!this.res.write(batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((c) => c.bytes)))) this.blocked = true;
     }
@@ -220,34 +303,73 @@ class Stream {
   }
 }
 
-/** The hub: one subscription to the reader while any stream is open, each event serialized once and offered to every stream. */
+/**
+ * The hub: one subscription to the reader while any stream is open, each event serialized once and
+ * offered to every stream; an entry is serialized for the `each` streams only when there are any,
+ * and counted into each digest group (one per filter), whose digests go out on one timer.
+ */
 export class EventHub {
   private readonly streams = new Set<Stream>();
+  /** Streams that get an `entry` event per entry. */
+  private readonly eachStreams = new Set<Stream>();
+  /** Digest groups by filter (filterKey), while they have streams. */
+  private readonly groups = new Map<string, DigestGroup>();
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Sends the groups' digests every digestMs while any digest stream is open. */
+  private digestTimer: NodeJS.Timeout | null = null;
   readonly clientsMax: number;
   readonly queueMax: number;
   readonly heartbeatMs: number;
+  readonly digestMs: number;
+  readonly digestLatestMax: number;
 
   constructor(private readonly options: EventStreamOptions) {
     this.clientsMax = options.clientsMax ?? SSE_CLIENTS_MAX;
     this.queueMax = options.queueMax ?? EVENTS_QUEUE_MAX;
     this.heartbeatMs = options.heartbeatMs ?? SSE_HEARTBEAT_MS;
+    this.digestMs = options.digestMs ?? ENTRY_DIGEST_MS;
+    this.digestLatestMax = options.digestLatestMax ?? ENTRY_DIGEST_LATEST_MAX;
   }
 
   get clients(): number {
     return this.streams.size;
   }
 
+  /** Digest groups open (one per distinct filter of the digest streams). */
+  get digestGroups(): number {
+    return this.groups.size;
+  }
+
+  /** The hub's timers while they run (tests: both are unref'd, and gone once their streams are). */
+  get timers(): { readonly heartbeat: NodeJS.Timeout | null; readonly digest: NodeJS.Timeout | null } {
+    return { heartbeat: this.timer, digest: this.digestTimer };
+  }
+
   private onEvent = (event: LedgerEvent): void => {
     if (this.streams.size === 0) return;
+    if (event.kind === "entry") {
+      for (const group of this.groups.values()) group.add(event.entry);
+      if (this.eachStreams.size === 0) return;
+      const chunk = formatEvent(event);
+      for (const stream of [...this.eachStreams]) stream.offer(chunk, event.entry);
+      return;
+    }
     const chunk = formatEvent(event);
-    const entry = event.kind === "entry" ? event.entry : null;
-    for (const stream of [...this.streams]) stream.offer(chunk, entry);
+    for (const stream of [...this.streams]) stream.send(chunk);
   };
 
-  /** Opens a stream on `reply` (hijacked), replaying entries after `after` first when given. */
-  async open(request: FastifyRequest, reply: FastifyReply, filter: StreamFilter, after: number | null): Promise<void> {
+  /** Each group's digest, if entries matched it since the last, to its streams. */
+  private sendDigests = (): void => {
+    for (const group of this.groups.values()) {
+      const chunk = group.take();
+      if (chunk === null) continue;
+      for (const stream of [...group.streams]) stream.send(chunk);
+    }
+  };
+
+  /** Opens a stream on `reply` (hijacked), replaying entries after `after` first when given (`each` only: a digest stream does not resume). */
+  async open(request: FastifyRequest, reply: FastifyReply, filter: StreamFilter, after: number | null, mode: EntryMode = "each"): Promise<void> {
     if (this.streams.size >= this.clientsMax) throw new JamgateError("JG_ERR_HTTP_BUSY", `the event stream serves ${this.clientsMax} clients at once`);
     reply.hijack();
     const res = reply.raw;
@@ -255,8 +377,16 @@ export class EventHub {
     res.write(`retry: ${RECONNECT_MS}\n\n`);
     // A stream has no request body and may run for hours; Node's per-socket idle bound is kept (the heartbeat resets it).
     request.raw.socket.setNoDelay(true);
-    const stream = new Stream(res, filter, this.queueMax, (s) => this.remove(s));
+    let group: DigestGroup | null = null;
+    if (mode === "digest") {
+      const key = filterKey(filter);
+      group = this.groups.get(key) ?? new DigestGroup(filter, this.digestLatestMax);
+      this.groups.set(key, group);
+    }
+    const stream = new Stream(res, filter, group, this.queueMax, (s) => this.remove(s));
     this.streams.add(stream);
+    if (group === null) this.eachStreams.add(stream);
+    else group.streams.add(stream);
     this.options.onClients?.(this.streams.size);
     if (this.unsubscribe === null) this.unsubscribe = this.options.reader.subscribe(this.onEvent);
     if (this.timer === null) {
@@ -265,7 +395,11 @@ export class EventHub {
       }, this.heartbeatMs);
       this.timer.unref();
     }
-    if (after !== null) await this.resume(stream, after);
+    if (group !== null && this.digestTimer === null) {
+      this.digestTimer = setInterval(this.sendDigests, this.digestMs);
+      this.digestTimer.unref();
+    }
+    if (after !== null && group === null) await this.resume(stream, after);
   }
 
   /** Replays the filter's entries newer than `after` from the index (bounded), live events held meanwhile. */
@@ -302,6 +436,16 @@ export class EventHub {
 
   private remove(stream: Stream): void {
     this.streams.delete(stream);
+    this.eachStreams.delete(stream);
+    const group = stream.digest;
+    if (group !== null) {
+      group.streams.delete(stream);
+      if (group.streams.size === 0) this.groups.delete(filterKey(group.filter));
+      if (this.groups.size === 0 && this.digestTimer !== null) {
+        clearInterval(this.digestTimer);
+        this.digestTimer = null;
+      }
+    }
     this.options.onClients?.(this.streams.size);
     if (this.streams.size > 0) return;
     this.unsubscribe?.();
@@ -326,18 +470,22 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
     hub.close();
     done();
   });
-  app.get<{ Querystring: { service?: string; account?: string; device?: string; after?: string }; Headers: { "last-event-id"?: string } }>(
+  app.get<{ Querystring: { service?: string; account?: string; device?: string; interval?: number; entries?: EntryMode; after?: string }; Headers: { "last-event-id"?: string } }>(
     "/v1/events",
     {
       // A HEAD would open a stream with no body to send.
       exposeHeadRoute: false,
       schema: {
         tags: ["events"],
-        summary: "Live updates as Server-Sent Events: event block, entry, package or interval; data its view as JSON",
+        summary: "Live updates as Server-Sent Events: event block, entry (or entries, a digest), package or interval; data its view as JSON",
         description:
-          `Entries carry \`id:\` (their index id) and may be filtered by service, account and device. A stream resumes after \`Last-Event-ID\` (or \`?after=\`): ` +
-          `the entries it missed are replayed first (at most ${EVENTS_RESUME_MAX}). A client that falls ${EVENTS_QUEUE_MAX} events behind gets \`event: overflow\` ` +
-          `(data: {lastEntryId}) and is closed: it re-fetches from /v1/entries. At most ${SSE_CLIENTS_MAX} streams at once (503 JG_ERR_HTTP_BUSY).`,
+          `Entries may be filtered by service, account, device and interval. With \`entries=each\` (the default) each matching entry is an \`event: entry\` ` +
+          `carrying \`id:\` (its index id), and a stream resumes after \`Last-Event-ID\` (or \`?after=\`): the entries it missed are replayed first (at most ${EVENTS_RESUME_MAX}). ` +
+          `With \`entries=digest\` there are no \`entry\` events: at most once per ${ENTRY_DIGEST_MS} ms, and only when entries matching the filter arrived since the last one, ` +
+          `one \`event: entries\` with data {count: the matching entries since the last digest, lastId: the newest one's id, latest: the newest ${ENTRY_DIGEST_LATEST_MAX} at most, newest first}; ` +
+          `it has no \`id:\` and a digest stream does not resume (\`Last-Event-ID\` is ignored, \`after\` refused): what it missed is read from /v1/entries. ` +
+          `A client that falls ${EVENTS_QUEUE_MAX} events behind gets \`event: overflow\` (data: {lastEntryId}: the newest entry it was sent, by an entry or a digest) ` +
+          `and is closed: it re-fetches from /v1/entries. At most ${SSE_CLIENTS_MAX} streams at once (503 JG_ERR_HTTP_BUSY).`,
         querystring: {
           type: "object",
           additionalProperties: false,
@@ -345,7 +493,14 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
             service: { type: "string", pattern: SERVICE_NAME_PATTERN },
             account: idInput,
             device: idInput,
-            after: { ...entryIdText, description: "Replay entries with a larger id first (as Last-Event-ID)." },
+            interval: { type: "integer", minimum: 0, maximum: 0xffff_ffff, description: "Energy entries of this market interval." },
+            entries: {
+              type: "string",
+              enum: [...ENTRY_MODES],
+              default: "each",
+              description: `each: an \`entry\` event per matching entry (resumable). digest: an \`entries\` event at most every ${ENTRY_DIGEST_MS} ms instead (not resumable).`,
+            },
+            after: { ...entryIdText, description: "Replay entries with a larger id first (as Last-Event-ID); `entries=each` only." },
           },
         },
         headers: { type: "object", properties: { "last-event-id": entryIdText } },
@@ -362,7 +517,15 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
         ...(q.service === undefined ? {} : { service: q.service }),
         ...(q.account === undefined ? {} : { account: q.account.toLowerCase() }),
         ...(q.device === undefined ? {} : { device: q.device.toLowerCase() }),
+        ...(q.interval === undefined ? {} : { interval: q.interval }),
       };
+      const mode = q.entries ?? "each";
+      if (mode === "digest") {
+        // A digest stream has no entry ids to resume from: what it missed is read by cursor.
+        if (q.after !== undefined) throw new JamgateError("JG_ERR_HTTP_QUERY", "after: a digest stream (entries=digest) does not resume; read /v1/entries by cursor");
+        await hub.open(request, reply, filter, null, "digest");
+        return;
+      }
       // The header is newer than the URL's `after`: an EventSource keeps its URL and sends the last id it saw.
       const afterText = request.headers["last-event-id"] ?? q.after;
       await hub.open(request, reply, filter, afterText === undefined ? null : Number(afterText));

@@ -196,7 +196,22 @@ export interface BalanceView {
   readonly blockHash: Hex;
 }
 
-/** What the live stream (`GET /v1/events`, Server-Sent Events) sends: the event name is `kind`. */
+/**
+ * The data of `event: entries`, what a digest stream (`GET /v1/events?entries=digest`) gets in place
+ * of one `entry` event per entry: at most once per ENTRY_DIGEST_MS (events.ts), and only when
+ * entries matching the stream's filter arrived since its last digest. The stream makes it, not the
+ * reader: it is not a LedgerEvent.
+ */
+export interface EntryDigestView {
+  /** Entries matching the stream's filter since the last digest. */
+  readonly count: number;
+  /** The id of the newest of them. */
+  readonly lastId: number;
+  /** The newest of them, at most ENTRY_DIGEST_LATEST_MAX (events.ts), newest first. */
+  readonly latest: readonly EntryView[];
+}
+
+/** What the reader's live updates are, and what the live stream (`GET /v1/events`, Server-Sent Events) sends: the event name is `kind` (a digest stream gets `entries`, an EntryDigestView, in place of `entry`). */
 export type LedgerEvent =
   | { readonly kind: "block"; readonly block: BlockView }
   | { readonly kind: "entry"; readonly entry: EntryView }
