@@ -121,8 +121,11 @@ afterAll(async () => {
 describe.sequential("the dashboard in chromium, on a running jamgate", () => {
   it("shows the chain head moving and blocks arriving, live over /v1/events", async () => {
     const { page, problems } = await openPage();
+    const stream = page.waitForRequest((request) => new URL(request.url()).pathname === "/v1/events", { timeout: DEADLINE_MS });
     await page.goto(baseUrl);
     expect(await page.title()).toMatch(/^jamgate/);
+    // Entries come as digests, a second's worth at a time, not an event each.
+    expect(new URL((await stream).url()).searchParams.get("entries")).toBe("digest");
     await page.waitForFunction(() => /^\d+$/.test(document.querySelector("#head-slot")?.textContent ?? ""), undefined, { timeout: DEADLINE_MS });
     const first = await headSlot(page);
     // The stream, not a reload, moves it: three more slots.
@@ -146,8 +149,11 @@ describe.sequential("the dashboard in chromium, on a running jamgate", () => {
       "sim", "energy", "--households", "3", "--hours", "1", "--seed", "9", "--no-progress", "--json", "--out", join(tempDir(), "report"),
       "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--node", `ws://127.0.0.1:${ports.rpc}`, "--gateway", baseUrl, "--token", token,
     ]);
-    // Rows arrive while the page is open: first the devices' settled envelopes, then the market's entries.
+    // Rows arrive while the page is open, through the stream's digests (the page reads no entries
+    // by cursor while it is live): first the devices' settled envelopes, then the market's entries.
     await page.waitForSelector(ENERGY_ROWS, { timeout: DEADLINE_MS * 2 });
+    // The digests' count is shown above the table (a second's entries; the simulation settles some every slot).
+    await page.waitForFunction(() => /^[1-9][0-9]* new entr(y|ies) in the last second\.$/.test(document.querySelector("#ledger-rate")?.textContent ?? ""), undefined, { timeout: DEADLINE_MS });
     expect(await ledgerRows(page).count()).toBeGreaterThan(0);
     const ids = await ledgerRows(page).evaluateAll((rows) => rows.map((r) => Number(r.getAttribute("data-id"))));
     expect(ids).toEqual([...ids].sort((a, b) => b - a));
@@ -270,7 +276,7 @@ describe.sequential("the dashboard in chromium, on a running jamgate", () => {
   it("polls the API when the event stream is unavailable, and the head still moves", async () => {
     const { page } = await openPage();
     // The browser cannot reach /v1/events at all: as when a proxy drops it or the server is at its client cap.
-    await page.route("**/v1/events", (route) => route.abort());
+    await page.route("**/v1/events*", (route) => route.abort());
     await page.goto(baseUrl);
     await page.waitForFunction(() => document.querySelector("#connection")?.getAttribute("data-state") === "polling", undefined, { timeout: DEADLINE_MS });
     await page.waitForFunction(() => /^\d+$/.test(document.querySelector("#head-slot")?.textContent ?? ""), undefined, { timeout: DEADLINE_MS });

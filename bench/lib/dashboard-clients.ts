@@ -1,8 +1,8 @@
 /**
  * Dashboard clients for the gateway benchmark (bench/gateway.ts --dashboard-clients N), run as
  * their own process so their work never runs on the gateway's event loop. Each client does what
- * an open dashboard page does (gateway/dashboard/app.js): it holds the live stream
- * (`GET /v1/events`, Server-Sent Events) and refreshes its views every POLL_MS: the chain head,
+ * an open dashboard page does (gateway/dashboard/app.js): it holds the live stream as the page
+ * opens it (STREAM_PATH, Server-Sent Events) and refreshes its views every POLL_MS: the chain head,
  * recent blocks, packages, the newest ledger entries, energy intervals and balances. Clients
  * start spread over one poll period, as pages opened at different times would be.
  *
@@ -13,6 +13,8 @@ import { performance } from "node:perf_hooks";
 import { processCpuS, serve } from "./proc.ts";
 import { median, percentile } from "./stats.ts";
 
+/** The stream as an unfiltered dashboard opens it (app.js connectStream): entries as a digest a second, not an event each. */
+const STREAM_PATH = "/v1/events?entries=digest";
 /** How often a page refreshes its views (the dashboard's own poll, beside the live stream). */
 const POLL_MS = 5_000;
 /** What a page fetches on each refresh. */
@@ -61,7 +63,7 @@ async function refresh(url: string, signal: AbortSignal): Promise<void> {
 /** Reads the event stream until it ends or the client stops; counts events by their `event:` lines. */
 async function stream(url: string, signal: AbortSignal): Promise<void> {
   try {
-    const response = await fetch(`${url}/v1/events`, { signal, headers: { accept: "text/event-stream" } });
+    const response = await fetch(url + STREAM_PATH, { signal, headers: { accept: "text/event-stream" } });
     if (!response.ok || response.body === null) {
       streamErrors++;
       return;

@@ -1,8 +1,9 @@
 /**
  * The dashboard at `/`: the chain, the cores, the gateway's work packages, the settlement ledger,
  * the energy market and balances, from the ledger's HTTP API (the views of
- * gateway/ledger/types.ts). Live through Server-Sent Events (`/v1/events`); while the stream is
- * down (refused when busy, closed after an overflow, the server restarting) it polls the same
+ * gateway/ledger/types.ts). Live through Server-Sent Events (`/v1/events?entries=digest`: blocks,
+ * packages and intervals as they come, the ledger's entries as a digest a second); while the stream
+ * is down (refused when busy, closed after an overflow, the server restarting) it polls the same
  * routes. Plain ES modules, no framework: the page is a handful of tables and four uPlot charts.
  * Every value from the server is written as text (textContent), never as markup.
  */
@@ -15,8 +16,12 @@ const BLOCKS_SHOWN = 20;
 const PACKAGES_KEPT = 200;
 /** Packages the table lists. */
 const PACKAGES_SHOWN = 10;
-/** Ledger rows per page. */
+/** Ledger rows per page (a digest carries as many: gateway/ledger/events.ts ENTRY_DIGEST_LATEST_MAX). */
 const LEDGER_PAGE_SIZE = 25;
+/** How often the stream sends a digest of new entries (gateway/ledger/events.ts ENTRY_DIGEST_MS): the rate shown is per this. */
+const ENTRY_DIGEST_MS = 1_000;
+/** No digest for this long: no entry matched the filter lately, and the rate shown says so. */
+const DIGEST_QUIET_MS = 2 * ENTRY_DIGEST_MS + 500;
 /** Intervals charted: a day of 15-minute intervals. */
 const INTERVALS_SHOWN = 96;
 /** Intervals the table lists (the newest): six hours of 15-minute intervals; the charts show the rest. */
@@ -57,6 +62,8 @@ const state = {
     next: null,
     /** Entries that arrived live while an older page is shown. */
     newer: 0,
+    /** The last digest's count (entries matching the filter in its second), or null: none lately, or the stream is down. */
+    rate: null,
     /** Ids of rows to mark as just arrived. */
     fresh: new Set(),
     /** Drops a response overtaken by a later request (the filter changed meanwhile). */
@@ -323,6 +330,20 @@ function renderLedger() {
   newer.textContent = ledger.newer === 0 ? "" : `${ledger.newer} newer ${ledger.newer === 1 ? "entry" : "entries"} arrived: “Newest” shows them.`;
 }
 
+/** How many entries the last digest counted: "N new entries in the last second", while the stream is live. */
+function renderRate() {
+  const element = $("ledger-rate");
+  if (element === null) return;
+  const live = $("connection").dataset.state === "live";
+  const rate = state.ledger.rate;
+  const f = state.ledger.filter;
+  const filtered = f.service !== "" || f.account !== "" || f.device !== "" || f.interval !== "";
+  element.hidden = !live;
+  element.dataset.count = String(rate ?? 0);
+  const what = rate === null || rate === 0 ? "No new entries" : `${rate} new ${rate === 1 ? "entry" : "entries"}`;
+  element.textContent = `${what}${filtered ? " matching the filter" : ""} in the last ${ENTRY_DIGEST_MS === 1_000 ? "second" : `${ENTRY_DIGEST_MS / 1000} s`}.`;
+}
+
 function newestIntervals() {
   return [...state.intervals.values()].sort((a, b) => b.interval - a.interval);
 }
@@ -475,21 +496,38 @@ function acceptInterval(interval) {
   refreshBalancesSoon();
 }
 
-function acceptEntry(entry) {
+let digestQuietTimer = 0;
+/**
+ * A digest (`event: entries`, gateway/ledger/types.ts EntryDigestView) of the entries that matched
+ * the page's filter (the stream applies it) since the last: `count` of them, the newest in `latest`,
+ * newest first. On the newest page they go on top, rows kept by id; when more came than the digest
+ * carries, the rows below it are no longer the next older ones, so the page ends at its oldest and
+ * "Older" reads on from there by cursor. On an older page they are counted.
+ */
+function acceptDigest(digest) {
   const ledger = state.ledger;
-  if (!entryMatches(entry, ledger.filter)) return;
+  ledger.rate = digest.count;
+  clearTimeout(digestQuietTimer);
+  digestQuietTimer = setTimeout(() => {
+    ledger.rate = null;
+    render(renderRate);
+  }, DIGEST_QUIET_MS);
+  // The stream applies the filter; the page shows only rows its own filter matches, whatever it was sent.
+  const latest = digest.latest.filter((entry) => entryMatches(entry, ledger.filter));
+  const gap = digest.count > digest.latest.length;
   if (ledger.cursors.length > 1) {
-    ledger.newer++;
-  } else if (!ledger.items.some((e) => e.id === entry.id)) {
-    ledger.items = [entry, ...ledger.items].sort((a, b) => b.id - a.id);
-    if (ledger.items.length > LEDGER_PAGE_SIZE) {
-      ledger.items = ledger.items.slice(0, LEDGER_PAGE_SIZE);
-      ledger.next = ledger.items[ledger.items.length - 1].id;
-    }
-    ledger.fresh.add(entry.id);
+    ledger.newer += digest.count;
+  } else if (latest.length > 0) {
+    const known = new Set(ledger.items.map((e) => e.id));
+    for (const entry of latest) if (!known.has(entry.id)) ledger.fresh.add(entry.id);
+    const oldest = digest.latest[digest.latest.length - 1].id;
+    const kept = ledger.items.filter((e) => !gap || e.id >= oldest).filter((e) => !latest.some((n) => n.id === e.id));
+    const items = [...latest, ...kept].sort((a, b) => b.id - a.id);
+    ledger.items = items.slice(0, LEDGER_PAGE_SIZE);
+    if (gap || items.length > LEDGER_PAGE_SIZE) ledger.next = ledger.items[ledger.items.length - 1].id;
   }
-  render(renderLedger);
-  if (entry.service === ENERGY_SERVICE) refreshBalancesSoon();
+  render(renderLedger, renderRate);
+  if (digest.latest.some((e) => e.service === ENERGY_SERVICE) || (gap && (ledger.filter.service === "" || ledger.filter.service === ENERGY_SERVICE))) refreshBalancesSoon();
 }
 
 async function loadConfig() {
@@ -664,6 +702,8 @@ function setConnection(mode, text) {
   const element = $("connection");
   element.dataset.state = mode;
   element.textContent = text;
+  if (mode !== "live") state.ledger.rate = null;
+  render(renderRate);
 }
 
 function startPolling(reason) {
@@ -690,35 +730,48 @@ function viewOf(kind, data) {
   return parsed !== null && typeof parsed[kind] === "object" && parsed[kind] !== null ? parsed[kind] : parsed;
 }
 
+/**
+ * Opens the live stream (closing one already open): entries as digests (`entries=digest`), of the
+ * ledger's filter, so a digest's count and rows are the page's; a filter change opens it again.
+ */
 function connectStream() {
   clearTimeout(streamRetryTimer);
-  source = new EventSource("/v1/events");
-  source.addEventListener("open", () => {
+  source?.close();
+  const { service, account, device, interval } = state.ledger.filter;
+  const opened = new EventSource(`/v1/events${query({ entries: "digest", service, account, device, interval })}`);
+  source = opened;
+  // Events of a stream closed meanwhile (the filter changed) are not this page's any more.
+  const current = () => source === opened;
+  opened.addEventListener("open", () => {
+    if (!current()) return;
     streamRetryMs = STREAM_RETRY_MS_MIN;
     stopPolling();
     setConnection("live", "Live");
     // What happened while the stream was being opened (or was down) is read by cursor.
     void refreshAll();
   });
-  const handlers = { block: acceptBlock, entry: acceptEntry, package: acceptPackage, interval: acceptInterval };
+  const handlers = { block: acceptBlock, entries: acceptDigest, package: acceptPackage, interval: acceptInterval };
   for (const [kind, accept] of Object.entries(handlers)) {
-    source.addEventListener(kind, (event) => {
+    opened.addEventListener(kind, (event) => {
+      if (!current()) return;
       try {
-        accept(viewOf(kind, event.data));
+        accept(kind === "entries" ? JSON.parse(event.data) : viewOf(kind, event.data));
       } catch (e) {
         console.error(`bad ${kind} event`, e);
       }
     });
   }
   // The server closes a client that fell behind: read by cursor, then open again.
-  source.addEventListener("overflow", () => {
-    source.close();
+  opened.addEventListener("overflow", () => {
+    if (!current()) return;
+    opened.close();
     startPolling("the live stream fell behind");
     streamRetryTimer = setTimeout(connectStream, STREAM_RETRY_MS_MIN);
   });
-  source.addEventListener("error", () => {
+  opened.addEventListener("error", () => {
+    if (!current()) return;
     startPolling("the live stream is unavailable");
-    if (source.readyState === EventSource.CLOSED) {
+    if (opened.readyState === EventSource.CLOSED) {
       // The browser gave up (e.g. 503 when the server has its most clients): open again later.
       streamRetryTimer = setTimeout(connectStream, streamRetryMs);
       streamRetryMs = Math.min(streamRetryMs * 2, STREAM_RETRY_MS_MAX);
@@ -767,8 +820,12 @@ function applyFilter(filter) {
   ledger.items = [];
   ledger.next = null;
   ledger.newer = 0;
+  ledger.rate = null;
   filterToAddress(filter);
   void loadLedger();
+  // The stream's digests are of its filter: open it again with this one.
+  if (source !== null) connectStream();
+  render(renderRate);
 }
 
 function filterByAccount(account) {
@@ -823,6 +880,8 @@ function start() {
   state.ledger.filter = filter;
   fillForm(filter);
   wireLedger();
+  // Where the digests' count is shown, above the ledger's table.
+  $("ledger-newer").before(h("p", { id: "ledger-rate", class: "note", hidden: true }));
   makeCharts();
   render(renderHead, renderLedger, renderPackages, renderCores, renderMarket, renderBalances);
   void loadConfig();
