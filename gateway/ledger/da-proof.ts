@@ -24,7 +24,7 @@ import { Block, bytesEqual, decode, encode, toHex, WorkPackage, WorkReport } fro
 import { verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { type CodedError, codedError, err, JamgateError, ok, type Result } from "../../node/errors.ts";
-import { decodeEnvelopesItem as decodeEnergyEnvelopes } from "../../services/energy-trading/payload.ts";
+import { decodeEnvelopesItem as decodeEnergyEnvelopes } from "../../services/energy-trading/types.ts";
 import { ENERGY_SERVICE_NAME } from "../../services/energy-trading/types.ts";
 import { DEVICE_ID_BYTES, decodeEnvelopesItem as decodeTelemetryEnvelopes, envelopeRecordBytes, ItemKind, TELEMETRY_SERVICE_NAME, W_R } from "../../services/telemetry/types.ts";
 import type { Hex } from "./types.ts";

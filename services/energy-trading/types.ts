@@ -9,6 +9,7 @@ export { DEVICE_ID_BYTES, type EnvelopeRecord } from "../common/envelope.ts";
 export {
   DeviceRole,
   type DeviceRoleName,
+  decodeEnvelopesItem,
   encodeEnvelopesItem,
   encodeRegistrationsItem,
   ENVELOPE_DEVICES_PER_ITEM_MAX,
