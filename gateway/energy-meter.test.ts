@@ -15,9 +15,9 @@ import { NON_FINAL_CODES } from "../devices/errors.ts";
 import { generateDeviceKey } from "../devices/keys.ts";
 import type { DeviceError, Receipt } from "../devices/messages.ts";
 import { ENERGY_SERVICE } from "../scripts/genesis.ts";
-import { ALWAYS_ACCUMULATE_GAS, CONFIG_KEY, encodeMarketConfig, type MarketConfig } from "../services/energy-trading/types.ts";
-import { energyServiceFromChain } from "./services/energy.ts";
+import type { MarketConfig } from "../services/energy-trading/types.ts";
 import { type Stack, startStack } from "./stack.ts";
+import { energyOnlyWiring } from "./testing/energy-wiring.ts";
 
 const SLOT_MS = 100;
 /** Generous: a package settles in a few slots; a loaded machine may take many more. */
@@ -42,25 +42,7 @@ beforeAll(async () => {
   };
   stack = await startStack(
     { dataDir: join(dir, "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: SLOT_MS, chain: "tiny", batchMs: 20, logger: pino({ level: "silent" }) },
-    {
-      genesis: (gatewayKey) => [
-        {
-          id: ENERGY_SERVICE.id,
-          name: ENERGY_SERVICE.name,
-          moduleUrl: ENERGY_SERVICE.moduleUrl,
-          balance: 1_000_000_000n,
-          authorizedKeys: [gatewayKey.publicKey],
-          alwaysAccumulateGas: ALWAYS_ACCUMULATE_GAS,
-          storage: [{ key: CONFIG_KEY, value: encodeMarketConfig(market) }],
-        },
-      ],
-      async services(api) {
-        const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
-        if (energy === null) throw new Error("the node has no energy market");
-        return [energy];
-      },
-      defaultServiceOf: () => ENERGY_SERVICE.name,
-    },
+    energyOnlyWiring(market),
   );
 }, 60_000);
 

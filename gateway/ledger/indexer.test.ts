@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, generateDeviceKey } from "../../devices/keys.ts";
 import { ENERGY_SERVICE } from "../../scripts/genesis.ts";
-import { AGENT_ORDER_KIND, ALWAYS_ACCUMULATE_GAS, CONFIG_KEY, encodeMarketConfig, type MarketConfig, METER_READING_KIND } from "../../services/energy-trading/types.ts";
-import { energyServiceFromChain } from "../services/energy.ts";
-import { type Stack, type StackWiring, startStack } from "../stack.ts";
+import { AGENT_ORDER_KIND, type MarketConfig, METER_READING_KIND } from "../../services/energy-trading/types.ts";
+import { type Stack, startStack } from "../stack.ts";
+import { energyOnlyWiring } from "../testing/energy-wiring.ts";
 import type { EntryView, LedgerReader } from "./types.ts";
 
 const SLOT_MS = 100;
@@ -37,25 +37,7 @@ const market: MarketConfig = {
   settlementDelayMs: 120_000,
 };
 
-const wiring: StackWiring = {
-  genesis: (gatewayKey) => [
-    {
-      id: ENERGY_SERVICE.id,
-      name: ENERGY_SERVICE.name,
-      moduleUrl: ENERGY_SERVICE.moduleUrl,
-      balance: 1_000_000_000n,
-      authorizedKeys: [gatewayKey.publicKey],
-      alwaysAccumulateGas: ALWAYS_ACCUMULATE_GAS,
-      storage: [{ key: CONFIG_KEY, value: encodeMarketConfig(market) }],
-    },
-  ],
-  async services(api) {
-    const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
-    if (energy === null) throw new Error("the node has no energy market");
-    return [energy];
-  },
-  defaultServiceOf: () => ENERGY_SERVICE.name,
-};
+const wiring = energyOnlyWiring(market);
 
 let dir: string;
 let stack: Stack;
