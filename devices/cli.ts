@@ -18,7 +18,7 @@ import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, en
 import { encodeReadings } from "./readings.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
 import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
-import { type DeviceError, type Receipt, upTopic } from "./messages.ts";
+import { type DeviceError, type Receipt, seqRanges, upTopic } from "./messages.ts";
 import { meterReadings } from "./simulate.ts";
 
 /** Where `publish` keeps a device's offline queue and next seq unless told. */
@@ -420,12 +420,12 @@ async function receipts(options: ReceiptsOptions): Promise<void> {
     ...(typeof device.status === "string" ? { status: device.status } : {}),
     settledHighestSeq: highest,
     settled: seqs.length,
-    seqs: ranges(seqs),
+    seqs: seqRanges(seqs),
     ...(complete ? {} : { incomplete: `stopped after ${RECEIPT_PAGES_MAX} pages of the ledger` }),
   };
   for (const e of entries) {
     const seen = { seqs: e.seqs, package: e.packageHash, block: e.blockHash, slot: e.slot, entry: e.id };
-    console.log(options.json ? JSON.stringify(seen) : `settled seqs=${ranges(e.seqs!)} slot=${e.slot} package=${e.packageHash ?? "-"} block=${e.blockHash}`);
+    console.log(options.json ? JSON.stringify(seen) : `settled seqs=${seqRanges(e.seqs!)} slot=${e.slot} package=${e.packageHash ?? "-"} block=${e.blockHash}`);
   }
   if (options.json) console.log(JSON.stringify(summary));
   else {
@@ -433,18 +433,6 @@ async function receipts(options: ReceiptsOptions): Promise<void> {
     console.log(`device ${key.deviceId}${what === "" ? "" : ` (${what})`}: the service's settled highest seq is ${highest ?? "unknown"}; the ledger lists ${seqs.length} settled seqs${seqs.length === 0 ? "" : `: ${summary.seqs}`}`);
     if (!complete) process.stderr.write(`the list may be incomplete: ${summary.incomplete}\n`);
   }
-}
-
-/** Ascending seqs as ranges: 0-5,7,9-11. */
-function ranges(seqs: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < seqs.length; ) {
-    let j = i;
-    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
-    parts.push(j === i ? String(seqs[i]) : `${seqs[i]}-${seqs[j]}`);
-    i = j + 1;
-  }
-  return parts.join(",");
 }
 
 /** A request to the gateway: its method, headers, JSON body, and the CA to trust for https:// (default: the system's). */

@@ -55,6 +55,18 @@ export interface ReceiptBatch {
   readonly slot: number;
 }
 
+/** Ascending seqs as ranges, as the CLIs print a device's settled seqs: 0-5,7,9-11. */
+export function seqRanges(seqs: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seqs.length; ) {
+    let j = i;
+    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+    parts.push(j === i ? String(seqs[i]) : `${seqs[i]}-${seqs[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}
+
 export function encodeReceipts(r: ReceiptBatch): Uint8Array {
   if (!isAscendingSeqs(r.seqs)) throw new Error(`receipt seqs must be 1 to ${RECEIPT_SEQS_MAX} ascending naturals: ${String(r.seqs as unknown).slice(0, 80)}`);
   if (!isSafeNatural(r.slot) || r.slot > SLOT_MAX) throw new Error(`receipt slot out of range: ${r.slot}`);

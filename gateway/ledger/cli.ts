@@ -14,6 +14,7 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
+import { seqRanges } from "../../devices/messages.ts";
 import { integerIn } from "../../node/cli.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
 import { SseParser } from "./sse.ts";
@@ -479,17 +480,8 @@ export function formatMicros(micros: string, currency: string | undefined, per =
   return `${negative ? "-" : ""}${whole}.${digits.slice(-6)} ${currency}${per}`;
 }
 
-/** Ascending seqs as ranges: 0-5,7,9-11. */
-export function formatSeqs(seqs: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < seqs.length; ) {
-    let j = i;
-    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
-    parts.push(j === i ? String(seqs[i]) : `${seqs[i]}-${seqs[j]}`);
-    i = j + 1;
-  }
-  return parts.join(",");
-}
+/** Ascending seqs as ranges (devices/messages.ts seqRanges: the device CLI prints them the same way). */
+export const formatSeqs = seqRanges;
 
 const COLUMNS = [
   { name: "ID", width: 8, right: true },
