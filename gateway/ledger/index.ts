@@ -193,27 +193,15 @@ export interface PruneStep {
 /** BlockView less what settlement adds later (`accumulated`, and the services of those packages). */
 type StoredBlock = Omit<BlockView, "accumulated" | "serviceIds"> & { readonly reportServiceIds: readonly number[] };
 
-interface StoredPackage {
+/** PackageView less what the service list gives (`hash` is the key, `service` its name), plus the index's own marks. */
+type StoredPackage = Omit<PackageView, "hash" | "service"> & {
+  /** Submission order: the packages list pages by it. */
   readonly order: number;
-  readonly serviceId: number;
-  readonly kind: "envelopes" | "registrations";
-  readonly items: number;
-  readonly bytes: number;
-  readonly core: number | null;
-  readonly status: PackageStatusName;
-  readonly submittedAtMs: number;
   /** False for a package the index first heard of from its status or settlement: its submit time is unknown, so no refine time. */
   readonly submitKnown: boolean;
-  readonly refineMs: number | null;
-  readonly reportedSlot: number | null;
-  readonly accumulatedSlot: number | null;
-  readonly accumulatedBlock: Hex | null;
-  readonly settled: number;
-  readonly refused: number;
-  readonly error: { readonly code: string; readonly detail: string } | null;
   /** Its settlement is written (receipts, counters): the idempotence mark. */
   readonly settledWritten: boolean;
-}
+};
 
 /** A device's registration, as the index learnt it. */
 interface StoredFacts {
