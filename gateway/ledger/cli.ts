@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { seqRanges } from "../../devices/messages.ts";
-import { integerIn } from "../../node/cli.ts";
+import { integerIn, readFlagFile } from "../../node/cli.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
 import { SseParser } from "./sse.ts";
 import type { EntryView, Page } from "./types.ts";
@@ -175,7 +175,7 @@ async function runLedger(options: LedgerOptions): Promise<void> {
  * each call, so `--follow` finds a gateway restarted on other ports.
  */
 async function targetResolver(options: LedgerOptions): Promise<() => Target> {
-  const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
+  const ca = options.ca === undefined ? undefined : readFlagFile("--ca", options.ca);
   if (options.http !== undefined) {
     const base = checkedBase(options.http, "--http");
     const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
@@ -202,14 +202,6 @@ function operatorTokenIn(dataDir: string): string | null {
     return token === "" ? null : token;
   } catch {
     return null;
-  }
-}
-
-function readFileFor(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
