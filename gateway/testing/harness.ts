@@ -69,8 +69,12 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
     async register(key = generateDeviceKey()) {
       await registrations.register(key.publicKey, "meter");
       const deadline = Date.now() + 30_000;
-      while ((await registrations.view(key.deviceId))?.status !== "registered") {
-        if (Date.now() > deadline) throw new Error(`device ${key.deviceId} not registered within 30 s`);
+      for (;;) {
+        const view = await registrations.view(key.deviceId);
+        if (view?.status === "registered") break;
+        // A failed registration never turns registered: say why at once instead of waiting out the deadline.
+        if (view?.status === "failed") throw new Error(`device ${key.deviceId} not registered: ${view.code} ${view.detail ?? ""}`);
+        if (Date.now() > deadline) throw new Error(`device ${key.deviceId} not registered within 30 s (status ${view?.status ?? "unknown"})`);
         await new Promise((r) => setTimeout(r, 20));
       }
       return key;
