@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP API (fastify): device registration for operators, registration status,
  * the settlement ledger's read routes, proofs and live events (ledger/routes.ts, ledger/events.ts),
+ * Wi-Fi billing's accounts, routers and operator actions (wifi/routes.ts),
  * the OpenAPI document (`/docs/json`, @fastify/swagger) and its UI (`/docs`), Prometheus metrics,
  * health, and the dashboard when given. Inputs are validated by JSON schema and responses
  * serialized by theirs; every error answers `{error: {code, message}}` with the registry's HTTP
@@ -20,6 +21,8 @@ import { ID_PATTERN, schemaRef, sharedSchemas } from "./ledger/schemas.ts";
 import type { LedgerReader } from "./ledger/types.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { RegistrationError, type Registrations } from "./registration.ts";
+import type { WifiBackend } from "./wifi/backend.ts";
+import { wifiRoutes, wifiSchemas } from "./wifi/routes.ts";
 
 /** Largest request body: a registration is ~100 bytes of JSON. */
 const BODY_BYTES_MAX = 16 * 1024;
@@ -47,6 +50,8 @@ export interface HttpDeps {
   readonly ledger?: LedgerReader | null;
   /** Proofs for `/v1/proofs/*` (ledger/prover.ts `Prover`); absent: those routes are not served. */
   readonly prover?: ProofSource | null;
+  /** The Wi-Fi routes' backend (`/v1/wifi/*`, wifi/routes.ts); absent or null: those routes are not served. */
+  readonly wifi?: WifiBackend | null;
   /** Registers the dashboard's files and routes (gateway/dashboard/serve.ts `registerDashboard`) after the API's. */
   readonly dashboard?: ((app: FastifyInstance) => Promise<void>) | null;
   /** Serve HTTPS with this certificate; null or absent: HTTP. */
@@ -65,6 +70,7 @@ const TAGS = [
   { name: "devices", description: "Registration (operator token) and registered devices" },
   { name: "ledger", description: "Settlement entries and balances" },
   { name: "energy", description: "The energy market's intervals" },
+  { name: "wifi", description: "Wi-Fi billing: accounts, routers and operator actions (writes: operator token)" },
   { name: "proofs", description: "Proofs checked offline by `jamgate verify`" },
   { name: "events", description: "Live updates (Server-Sent Events)" },
   { name: "dashboard", description: "The dashboard's settings" },
@@ -98,7 +104,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     }
     return payload;
   });
-  for (const schema of sharedSchemas) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...wifiSchemas]) app.addSchema(schema);
 
   // The OpenAPI document is built from the routes registered after it (an onRoute hook).
   app.register(fastifySwagger, {
@@ -214,6 +220,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       events: { heartbeatMs: heartbeatFor(idleMs), ...deps.events },
     });
   }
+  const wifi = deps.wifi;
+  if (wifi) app.register(wifiRoutes, { backend: wifi, operatorToken: deps.operatorToken, count: deps.count });
   const dashboard = deps.dashboard;
   if (dashboard) app.register(async (scope) => dashboard(scope));
   return app;

@@ -16,6 +16,23 @@ export interface RegistrationRecord {
   readonly kind: DeviceKind;
   /** An energy agent's household: its meter's device id (32 lowercase hex digits). */
   readonly household?: string;
+  /** A Wi-Fi router's terms on wifi-billing (notes/wifi-contract.md §2): its owner, price, stake, capacity, billing of attested usage, name. */
+  readonly router?: RouterTerms;
+}
+
+/** What a router registers with on the wifi-billing service; amounts in micro-units, checked by the HTTP route. */
+export interface RouterTerms {
+  /** The owner's account id (32 lowercase hex digits): its balance pays the stake and gets the router's earnings. */
+  readonly owner: string;
+  /** Micro-units per 10^9 octets. */
+  readonly priceMicrosPerGb: bigint;
+  /** Moved from the owner's balance to its locked at registration; returned after deregistration's cool-down. */
+  readonly stakeMicros: bigint;
+  readonly capacityBitsPerSecond: bigint;
+  /** The owner takes router-attested usage (no client voucher) as billable. */
+  readonly attested: boolean;
+  /** UTF-8, at most 32 bytes. */
+  readonly name: string;
 }
 
 export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;

@@ -4,13 +4,13 @@
  * registry). The gateway batches registrations per service into packages, submits them,
  * follows them, and caches the result.
  */
-import type { NodeApi } from "../node/api.ts";
+import type { BlockDescriptor, NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
 import { deviceIdOf } from "../devices/envelope.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
-import type { DeviceKind, IngestService, RegistrationRecord } from "./ingest-service.ts";
+import type { DeviceKind, IngestService, RegistrationRecord, RouterTerms } from "./ingest-service.ts";
 import type { LedgerSink } from "./ledger/sink.ts";
 import { registrationsRefineGas } from "./refine-gas.ts";
 import type { DeviceRegistry } from "./registry.ts";
@@ -34,7 +34,22 @@ export interface RegisterOptions {
   readonly service?: string;
   /** For an energy agent: the household (its meter's device id) it trades for. */
   readonly household?: string;
+  /** For a Wi-Fi router: its terms on wifi-billing. */
+  readonly router?: RouterTerms;
 }
+
+/** A work item other than registrations and envelopes (wifi-billing's operator actions), submitted as a package of its own. */
+export interface ItemSubmission {
+  readonly service: IngestService;
+  readonly kind: "actions";
+  readonly payload: Uint8Array;
+  readonly accumulateGasLimit: bigint;
+  /** Entries it carries (actions), for the ledger's package record and the refine gas declared. */
+  readonly count: number;
+}
+
+/** How a submitted item ended: accumulated in a block, or failed with the node's code. */
+export type ItemEnd = { readonly kind: "accumulated"; readonly block: BlockDescriptor } | { readonly kind: "failed"; readonly code: string; readonly detail: string };
 
 /** Registrations followed at once: onboarding is rare; a burst past this is refused until earlier ones settle. */
 export const REGISTRATIONS_IN_FLIGHT_MAX = 10_000;
@@ -71,12 +86,13 @@ export class Registrations {
   private nextCore = 0;
 
   constructor(
-    private readonly api: NodeApi,
+    /** The node: also what the Wi-Fi routes read the service's state through (wifi/gateway-backend.ts). */
+    readonly api: NodeApi,
     private readonly params: ChainParams,
     private readonly signer: Ed25519KeyPair,
     private readonly registry: DeviceRegistry,
     /** The service a device of this kind registers with (optionally named); null when there is none. */
-    private readonly serviceFor: (kind: DeviceKind, service?: string) => IngestService | null,
+    readonly serviceFor: (kind: DeviceKind, service?: string) => IngestService | null,
     /** The ledger index (ledger/index.ts): told of registration packages and of each device registered. Optional. */
     private readonly ledger?: Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled" | "deviceRegistered">,
   ) {}
@@ -89,7 +105,8 @@ export class Registrations {
     const deviceId = deviceIdOf(publicKey);
     const service = this.serviceFor(kind, options.service);
     if (service === null) throw new RegistrationError("JG_ERR_DEVICE_KIND", `no service ${options.service ?? ""} takes devices of kind ${kind}`.replace("  ", " "));
-    const problem = service.checkRegistration?.({ publicKey, kind, household: options.household });
+    const record: RegistrationRecord = { publicKey, kind, ...(options.household === undefined ? {} : { household: options.household }), ...(options.router === undefined ? {} : { router: options.router }) };
+    const problem = service.checkRegistration?.(record);
     if (problem) throw new RegistrationError("JG_ERR_HTTP_BODY", problem);
     const known = await this.registry.lookup(deviceId);
     if (known !== null) return { exists: { deviceId, kind: known.kind, status: "registered" } };
@@ -101,7 +118,7 @@ export class Registrations {
     this.recent.set(deviceId, placeholder);
     return new Promise<RegistrationView>((resolve, reject) => {
       const queue = this.queues.get(service) ?? [];
-      queue.push({ record: { publicKey, kind, household: options.household }, deviceId, resolve, reject });
+      queue.push({ record, deviceId, resolve, reject });
       this.queues.set(service, queue);
       if (queue.length >= service.registrationsPerPackageMax) void this.flush(service);
       else this.timer ??= setTimeout(() => this.flushAll(), REGISTRATION_BATCH_MS);
@@ -120,27 +137,8 @@ export class Registrations {
     else this.timer ??= setTimeout(() => this.flushAll(), 0);
     if (batch.length === 0) return;
     try {
-      const best = await this.api.bestBlock();
-      const stateRoot = await this.api.stateRoot(best.headerHash);
       const payload = service.registrationsPayload(batch.map((w) => w.record));
-      const pkg = buildWorkPackage(this.params, {
-        signer: this.signer,
-        anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
-        items: [
-          {
-            serviceId: service.serviceId,
-            codeHash: service.codeHash,
-            payload,
-            // What refine will charge, with a margin (refine-gas.ts): the node's watchdog bounds a refine by its declared gas.
-            refineGasLimit: registrationsRefineGas({ payloadBytes: payload.length, registrations: batch.length }, this.params.refineGasPerPackage),
-            accumulateGasLimit: service.registrationsGas(batch.length),
-          },
-        ],
-      });
-      const core = this.nextCore++ % this.params.coresCount;
-      const submittedAtMs = Date.now();
-      await this.api.submitWorkPackage(core, pkg.bytes, []);
-      this.ledger?.packageSubmitted({ hash: pkg.hash, serviceId: service.serviceId, kind: "registrations", items: batch.length, bytes: pkg.bytes.length, core, submittedAtMs });
+      const pkg = await this.submitPackage(service, "registrations", payload, service.registrationsGas(batch.length), batch.length);
       const packageHash = toHex(pkg.hash);
       for (const w of batch) {
         const view: RegistrationView = { deviceId: w.deviceId, kind: w.record.kind, service: service.name, status: "pending", packageHash };
@@ -155,6 +153,69 @@ export class Registrations {
         w.reject(error);
       }
     }
+  }
+
+  /**
+   * Builds a package of one item of `service`, anchored on the best block, and submits it to the
+   * next core in turn; the ledger index is told. The refine gas declared is a registrations
+   * item's (refine-gas.ts): the payload handed over and a hash of 32 bytes per entry, what
+   * refine of a small item does.
+   */
+  private async submitPackage(service: IngestService, kind: "registrations" | "actions", payload: Uint8Array, accumulateGasLimit: bigint, count: number): Promise<{ readonly hash: Uint8Array }> {
+    const best = await this.api.bestBlock();
+    const stateRoot = await this.api.stateRoot(best.headerHash);
+    const pkg = buildWorkPackage(this.params, {
+      signer: this.signer,
+      anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
+      items: [
+        {
+          serviceId: service.serviceId,
+          codeHash: service.codeHash,
+          payload,
+          // What refine will charge, with a margin (refine-gas.ts): the node's watchdog bounds a refine by its declared gas.
+          refineGasLimit: registrationsRefineGas({ payloadBytes: payload.length, registrations: count }, this.params.refineGasPerPackage),
+          accumulateGasLimit,
+        },
+      ],
+    });
+    const core = this.nextCore++ % this.params.coresCount;
+    const submittedAtMs = Date.now();
+    await this.api.submitWorkPackage(core, pkg.bytes, []);
+    this.ledger?.packageSubmitted({ hash: pkg.hash, serviceId: service.serviceId, kind, items: count, bytes: pkg.bytes.length, core, submittedAtMs });
+    return pkg;
+  }
+
+  /**
+   * Submits another kind of work item as a package of its own (wifi-billing's operator actions:
+   * wifi/actions.ts) and follows it: `onEnd` is called once, when the node has accumulated or
+   * failed it, and resolves with how many of its entries the service applied and refused, for
+   * the ledger's package record. Resolves with the package hash once the node has taken it.
+   */
+  async submitItem(item: ItemSubmission, onEnd: (end: ItemEnd) => Promise<{ readonly applied: number; readonly refused: number }>): Promise<Uint8Array> {
+    const pkg = await this.submitPackage(item.service, item.kind, item.payload, item.accumulateGasLimit, item.count);
+    let unsubscribe: (() => void) | undefined;
+    let done = false;
+    void this.api
+      .subscribeWorkPackageStatus(pkg.hash, (status) => {
+        this.ledger?.packageStatus(pkg.hash, status, Date.now());
+        if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
+        done = true;
+        unsubscribe?.();
+        const end: ItemEnd = status.kind === "failed" ? { kind: "failed", code: status.code, detail: status.detail } : { kind: "accumulated", block: status.accumulatedIn };
+        void onEnd(end).then(
+          (counts) => {
+            if (end.kind !== "accumulated") return;
+            const settled = { hash: pkg.hash, serviceId: item.service.serviceId, kind: item.kind, block: end.block, receipts: [], settled: counts.applied, refused: counts.refused, settledAtMs: Date.now() };
+            this.ledger?.packageSettled(settled).catch(() => undefined);
+          },
+          () => undefined,
+        );
+      })
+      .then((u) => {
+        unsubscribe = u;
+        if (done) u();
+      });
+    return pkg.hash;
   }
 
   private follow(packageHash: Uint8Array, service: IngestService, batch: readonly Waiting[]): void {

@@ -80,7 +80,7 @@ export const errorRegistry = {
   JG_ERR_WIFI_VOUCHER_CHAIN: { message: "the voucher's previous-voucher hash is not the session's last voucher: a replayed, reordered or forked voucher; nothing of it is billed", httpStatus: 409, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_WIFI_COUNTER: { message: "a session's octet or second counters go backwards, or wrap wrongly (octets falling without Acct-Gigawords rising)", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_WIFI_CAPACITY: { message: "a session's octets exceed the router's stated link capacity times the session's seconds", httpStatus: 400, rpcCode: 0, mqtt: "error topic" },
-  JG_ERR_WIFI_ROUTER: { message: "usage or a change for a router that is not registered, or is deregistered", httpStatus: 403, rpcCode: 0, mqtt: "error topic" },
+  JG_ERR_WIFI_ROUTER: { message: "usage or a change for a router that is not registered, or is deregistered", httpStatus: 404, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_WIFI_CLIENT: { message: "usage names a client account that is not registered, or a voucher key that is not the account's", httpStatus: 403, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_WIFI_SESSION: { message: "a session update out of its life cycle: an interim or stop for no open session, a start for one already open, or any update for a stopped session", httpStatus: 409, rpcCode: 0, mqtt: "error topic" },
   JG_ERR_WIFI_AMOUNT: { message: "a top-up, price, stake or capacity of zero, negative or past its maximum", httpStatus: 400, rpcCode: 0, mqtt: "none" },

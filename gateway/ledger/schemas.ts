@@ -5,7 +5,7 @@
  * registered once with `addSchema` under its `$id` and referred to as `{ $ref: "<id>#" }`.
  */
 import { DEVICE_KINDS } from "../ingest-service.ts";
-import { ENTRY_KINDS, PACKAGE_STATUSES } from "./types.ts";
+import { ENTRY_KINDS, PACKAGE_KINDS, PACKAGE_STATUSES } from "./types.ts";
 
 /** 64 lowercase hex digits: a hash (header, package, report, state root). */
 export const HASH_PATTERN = "^[0-9a-f]{64}$";
@@ -80,7 +80,7 @@ export const packageViewSchema = {
     hash,
     serviceId: uint,
     service: { type: "string" },
-    kind: { type: "string", enum: ["envelopes", "registrations"] },
+    kind: { type: "string", enum: [...PACKAGE_KINDS] },
     items: uint,
     bytes: uint,
     core: nullable(uint),

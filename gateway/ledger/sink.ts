@@ -9,12 +9,13 @@
  */
 import type { BlockDescriptor, WorkPackageStatus } from "../../node/api.ts";
 import type { DeviceKind } from "../ingest-service.ts";
+import type { PackageKind } from "./types.ts";
 
 export interface PackageSubmitted {
   readonly hash: Uint8Array;
   readonly serviceId: number;
-  readonly kind: "envelopes" | "registrations";
-  /** Envelopes or registrations it carries. */
+  readonly kind: PackageKind;
+  /** Envelopes, registrations or actions it carries. */
   readonly items: number;
   /** Octets of the encoded work package. */
   readonly bytes: number;
@@ -32,12 +33,12 @@ export interface SettledReceipt {
 export interface PackageSettled {
   readonly hash: Uint8Array;
   readonly serviceId: number;
-  readonly kind: "envelopes" | "registrations";
+  readonly kind: PackageKind;
   /** The block that accumulated it. */
   readonly block: BlockDescriptor;
   /** Envelopes packages: one per receipt message; registrations packages: none. */
   readonly receipts: readonly SettledReceipt[];
-  /** Envelopes (or registrations) settled and refused. */
+  /** Envelopes (or registrations, or actions) settled (applied) and refused. */
   readonly settled: number;
   readonly refused: number;
   readonly settledAtMs: number;

@@ -47,13 +47,17 @@ export interface BlockView {
 export const PACKAGE_STATUSES = ["submitted", "refined", "reported", "available", "accumulated", "failed"] as const;
 export type PackageStatusName = (typeof PACKAGE_STATUSES)[number];
 
+/** What a package carries: devices' envelopes, registrations, or operator actions (wifi-billing's top-ups, price changes, deregistrations). */
+export const PACKAGE_KINDS = ["envelopes", "registrations", "actions"] as const;
+export type PackageKind = (typeof PACKAGE_KINDS)[number];
+
 /** A work package the gateway submitted. */
 export interface PackageView {
   readonly hash: Hex;
   readonly serviceId: number;
   readonly service: string;
-  readonly kind: "envelopes" | "registrations";
-  /** Envelopes or registrations it carries. */
+  readonly kind: PackageKind;
+  /** Envelopes, registrations or actions it carries. */
   readonly items: number;
   readonly bytes: number;
   /** The core it was submitted to; null when unknown (submitted before a restart). */
