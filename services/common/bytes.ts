@@ -14,6 +14,8 @@ export class Reader {
   private at = 0;
   private readonly view: DataView;
   failed = false;
+  /** Why decoding failed, when a decoder said (`reject`); null when it ran past the end or has not failed. */
+  error: string | null = null;
 
   constructor(private readonly source: Uint8Array) {
     this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
@@ -30,6 +32,12 @@ export class Reader {
   /** True when every byte was read and nothing ran past the end. */
   get done(): boolean {
     return !this.failed && this.at === this.source.length;
+  }
+
+  /** Latches a failure with its reason (the first reason is kept): for values that are read but not valid. */
+  reject(reason: string): void {
+    if (!this.failed) this.error = reason;
+    this.failed = true;
   }
 
   private take(length: number): number {
@@ -182,13 +190,5 @@ export function ascii(text: string): Uint8Array {
   return textEncoder.encode(text);
 }
 
-/** An expected failure as a value (house style, errors 2): decoders of untrusted bytes return these. */
-export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-export function ok<T>(value: T): Result<T> {
-  return { ok: true, value };
-}
-
-export function fail<T>(error: string): Result<T> {
-  return { ok: false, error };
-}
+/** The one Result (result.ts), re-exported here for the decoders that import it with the byte plumbing. */
+export { fail, ok, type Result } from "./result.ts";
