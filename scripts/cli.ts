@@ -10,6 +10,7 @@ import { JamgateError } from "../node/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";
+import { registerWifiCommands } from "../gateway/wifi/cli.ts";
 import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
 
 /** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
@@ -59,6 +60,7 @@ export function program(): Command {
   registerLedgerCommand(cli);
   registerVerifyCommand(cli);
   registerSimCommands(cli);
+  registerWifiCommands(cli);
   return cli;
 }
 
