@@ -10,6 +10,7 @@ export * from "./keys.ts";
 export * from "./readings.ts";
 export * from "./messages.ts";
 export * from "./errors.ts";
+export * from "./wifi.ts";
 export { encodeCbor, decodeCbor } from "./cbor.ts";
 export { meterReadings, seededRandom, type MeterReading } from "./simulate.ts";
 export * from "./offline-queue.ts";
