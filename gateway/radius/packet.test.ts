@@ -29,10 +29,10 @@ describe("Request Authenticator (RFC 2866 §3)", () => {
     expect(authenticatorMatches(packet, TEST_SECRET)).toBe(true);
     expect(authenticatorMatches(packet, `${TEST_SECRET}x`)).toBe(false);
     const tampered = Buffer.from(packet);
-    tampered[tampered.length - 1] ^= 1; // the last attribute's value
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 1; // the last attribute's value
     expect(authenticatorMatches(tampered, TEST_SECRET)).toBe(false);
     const header = Buffer.from(packet);
-    header[1] ^= 1; // the Identifier
+    header[1] = header[1]! ^ 1; // the Identifier
     expect(authenticatorMatches(header, TEST_SECRET)).toBe(false);
   });
 
