@@ -473,6 +473,14 @@ describe("router onboard", () => {
     writeFileSync(join(dataDir, "operator-token"), `${TOKEN}\n`);
     await jamgate("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--key-out", join(dir, "r.json"), "--data-dir", dataDir, "--poll-ms", "10", "--json");
     expect(json()).toMatchObject({ status: "active", mqtt: { url: "mqtt://127.0.0.1:18830" } });
+    expect(stderr.join("")).toContain("mqtt://127.0.0.1:18830 is this machine's loopback");
+    stdout.length = 0;
+    // The RADIUS listener endpoints.json names, when it names one.
+    writeFileSync(join(dataDir, "endpoints.json"), JSON.stringify({ mqtt: "mqtt://127.0.0.1:18830", mqtts: null, ws: null, http: gateway.url, rpc: null, radius: "udp://127.0.0.1:18130", pid: process.pid }));
+    const owner = await fundedAccount(dir, 10n);
+    await jamgate("router", "onboard", "--name", "y", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--radius", "--data-dir", dataDir, "--poll-ms", "10", "--json");
+    expect(json()).toMatchObject({ mqtt: null, radius: { server: "127.0.0.1", port: 18130 } });
+    stdout.length = 0;
     // Without a running gateway there: JG_ERR_NO_GATEWAY; without a token: JG_ERR_OPERATOR_TOKEN.
     expect(await failure("wifi", "balance", "--account", "ab".repeat(16), "--data-dir", dir)).toMatchObject({ exitCode: 1, code: "JG_ERR_NO_GATEWAY" });
     expect(await failure("wifi", "topup", "--account", "ab".repeat(16), "--amount-micros", "1", "--gateway", gateway.url, "--data-dir", dir)).toMatchObject({ exitCode: 1, code: "JG_ERR_OPERATOR_TOKEN" });

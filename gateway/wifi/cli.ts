@@ -178,6 +178,8 @@ interface Target {
   readonly mqtt: string;
   /** The host the gateway's HTTP API is on, where its RADIUS listener is too. */
   readonly host: string;
+  /** The RADIUS listener endpoints.json names (`radius: "udp://host:port"`), when it names one. */
+  readonly radius: { readonly host: string; readonly port: number } | null;
 }
 
 function withConnectionOptions(command: Command, json = true): Command {
@@ -200,12 +202,14 @@ function targetOf(options: GatewayOptions, needToken: boolean): Target {
   const ca = options.ca === undefined ? undefined : readCa(options.ca);
   let base: string;
   let mqtt: string | null = null;
+  let radius: Target["radius"] = null;
   if (options.gateway !== undefined) base = options.gateway.replace(/\/+$/, "");
   else {
     try {
       const endpoints = readEndpoints(options.dataDir, "--gateway");
       base = endpoints.http.replace(/\/+$/, "");
       mqtt = endpoints.mqtt;
+      radius = radiusOfEndpoints(options.dataDir);
     } catch (e) {
       if (e instanceof JamgateError) fail(e.code, e.detail);
       throw e;
@@ -225,7 +229,28 @@ function targetOf(options: GatewayOptions, needToken: boolean): Target {
     headers: token === null ? {} : { authorization: `Bearer ${token}` },
     mqtt: mqtt ?? `mqtt://${url.host.replace(/:\d+$/, "")}:${DEFAULT_PORTS.mqtt}`,
     host: url.hostname,
+    radius,
   };
+}
+
+/**
+ * The RADIUS listener a running `jamgate start` names in its endpoints.json (`radius:
+ * "udp://host:port"`), read from the file as it is: the endpoints' reader (devices/endpoints.ts)
+ * keeps only the fields every client needs. Null when the file names none.
+ */
+function radiusOfEndpoints(dataDir: string): Target["radius"] {
+  try {
+    const { radius } = JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { radius?: unknown };
+    const m = typeof radius === "string" ? /^udp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(radius) : null;
+    return m === null ? null : { host: m[1]!, port: Number(m[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a host is this machine's loopback: a URL naming it works for a client here, not for a router elsewhere. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || /^127\./.test(host) || host === "[::1]" || host === "::1";
 }
 
 function readCa(path: string): Buffer {
@@ -578,14 +603,14 @@ export function registerWifiCommands(program: Command): void {
   ).action(async (options: AccountOptions) => balance(options));
 }
 
-/** `--radius-server host[:port]` → host and port. */
-function radiusServerOf(value: string | undefined, target: Target, answered: unknown): { server: string; port: number } {
-  const port = typeof answered === "number" && Number.isInteger(answered) && answered > 0 && answered < 65_536 ? answered : DEFAULT_RADIUS_PORT;
-  if (value === undefined) return { server: target.host, port };
+/** Where the router sends RADIUS accounting: `--radius-server host[:port]`, else the listener endpoints.json names, else the gateway's host on 1813. */
+function radiusServerOf(value: string | undefined, target: Target): { server: string; port: number } {
+  const known = target.radius ?? { host: target.host, port: DEFAULT_RADIUS_PORT };
+  if (value === undefined) return { server: known.host, port: known.port };
   const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim());
-  const given = m?.[2] === undefined ? port : Number(m[2]);
-  if (m === null || given < 1 || given > 65_535) return badFlag(`--radius-server takes host or host:port, got "${value}"`);
-  return { server: m[1]!, port: given };
+  const port = m?.[2] === undefined ? DEFAULT_RADIUS_PORT : Number(m[2]);
+  if (m === null || port < 1 || port > 65_535) return badFlag(`--radius-server takes host or host:port, got "${value}"`);
+  return { server: m[1]!, port };
 }
 
 async function onboard(options: OnboardOptions): Promise<void> {
@@ -600,7 +625,7 @@ async function onboard(options: OnboardOptions): Promise<void> {
   if (keyFile !== null) checkWritable(keyFile, options.force, "--key-out");
   if (ownerKeyFile !== null) checkWritable(ownerKeyFile, options.force, "--owner-key-out");
   const target = targetOf(options, true);
-  if (options.radius) radiusServerOf(options.radiusServer, target, undefined);
+  if (options.radius) radiusServerOf(options.radiusServer, target);
   const capacityBitsPerSecond = BigInt(options.capacityMbps) * 1_000_000n;
 
   // The owner: given (registered, funded), or a new account the operator funds with exactly the stake.
@@ -648,8 +673,10 @@ async function onboard(options: OnboardOptions): Promise<void> {
   const expiresAtMs = Date.now() + options.mqttTokenTtlMs;
   const mqtt: OnboardedMqtt | null =
     routerKey === null ? null : { url: options.mqtt ?? target.mqtt, username: id, password: mqttPassword(routerKey, expiresAtMs), passwordExpiresAtMs: expiresAtMs, keyFile: keyFile!, topics: routerTopics(id) };
-  const radiusAt = options.radius ? radiusServerOf(options.radiusServer, target, (made.radius as { port?: unknown }).port) : null;
+  const radiusAt = options.radius ? radiusServerOf(options.radiusServer, target) : null;
   const radius: OnboardedRadius | null = radiusAt === null ? null : { ...radiusAt, sharedSecret: sharedSecret as string, nasIdentifier: id };
+  if (mqtt !== null && options.mqtt === undefined && isLoopback(new URL(mqtt.url).hostname)) process.stderr.write(`note: ${mqtt.url} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--mqtt)\n`);
+  if (radius !== null && options.radiusServer === undefined && isLoopback(radius.server)) process.stderr.write(`note: RADIUS server ${radius.server} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--radius-server)\n`);
   const result = {
     router: id,
     name: options.name,
