@@ -33,6 +33,7 @@ interface StartOptions {
   wssPort: number;
   httpPort: number;
   rpcPort: number;
+  radiusPort: number;
   host: string;
   rpcHost: string;
   tlsCert?: string;
@@ -53,7 +54,7 @@ interface StartOptions {
 }
 
 /** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
-export const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084, http: 8080, rpc: 19800 } as const;
+export const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, ws: 8083, wss: 8084, http: 8080, rpc: 19800, radius: 1813 } as const;
 
 export function registerStartCommand(program: Command, wiring: StartWiring): void {
   program
@@ -67,6 +68,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--wss-port <port>", "MQTT over WebSocket over TLS (with --tls-cert and --tls-key)", integerIn(0, 65_535), DEFAULT_PORTS.wss)
     .option("--http-port <port>", "HTTP API: registration, /metrics (HTTPS with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.http)
     .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket (wss:// with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.rpc)
+    .option("--radius-port <port>", "RADIUS accounting over UDP from routers onboarded with --radius (gateway/radius/); 0: off. 1813 (RFC 2866) is below 1024: it needs root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on node), else pick a port above 1023 and set the router's accounting port to it. Left at its default and not bindable, RADIUS stays off with a warning", integerIn(0, 65_535), DEFAULT_PORTS.radius)
     .option("--rpc-host <host>", "address the JIP-2 RPC listens on, whatever --host says (state-changing methods take the operator token; without it only loopback may read)", "127.0.0.1")
     .option("--tls-cert <file>", "PEM certificate (chain): serve MQTT over TLS, WebSocket over TLS, HTTPS and wss:// RPC")
     .option("--tls-key <file>", "PEM private key of --tls-cert")
@@ -83,7 +85,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--node-token-file <file>", "with --node: the remote node's RPC token (its data dir's rpc-token), needed to submit work packages")
     .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
     .option("--no-node-first", "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)")
-    .action(async (options: StartOptions) => {
+    .action(async (options: StartOptions, command: Command) => {
       const root = pino({ base: undefined });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa });
       if (!options.plaintext && tls === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--no-plaintext needs --tls-cert and --tls-key: nothing would listen for MQTT");
@@ -94,7 +96,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
       if (options.marketMinutesPerSlot !== undefined && (options.node !== undefined || wiring.withMarketMsPerSlot === undefined)) {
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--market-minutes-per-slot sets the embedded node's genesis market: not with --node");
       }
-      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, marketMinutesPerSlot, ...rest } = options;
+      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, marketMinutesPerSlot, radiusPort, ...rest } = options;
       const stackWiring = marketMinutesPerSlot === undefined ? wiring : wiring.withMarketMsPerSlot!(marketMinutesPerSlot * 60_000);
       // Loaded here, not at the top: every `jamgate` command loads this module for its flags.
       const [{ startStack }, { endpointsOf, removeEndpoints, writeEndpoints }] = await Promise.all([import("./stack.ts"), import("./endpoints.ts")]);
@@ -104,6 +106,8 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
           mqttPort: options.plaintext ? options.mqttPort : null,
           wsPort: options.plaintext ? options.wsPort : null,
           tls,
+          radiusPort: radiusPort === 0 ? null : radiusPort,
+          radiusPortIsDefault: command.getOptionValueSource("radiusPort") === "default",
           ...(nodeTokenFile === undefined ? {} : { nodeToken: readFlagFile("--node-token-file", nodeTokenFile).toString("utf8").trim() }),
           ...(nodeCa === undefined ? {} : { nodeCa: readFlagFile("--node-ca", nodeCa) }),
           logger: root,

@@ -387,14 +387,34 @@ export class Gateway {
     const device = session.device;
     const topic = parseUpTopic(packet.topic);
     if (topic === null || topic.deviceId !== device.deviceId) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
-    const payload = packet.payload as Buffer;
+    const refusal = await this.take(device, topic.kind, packet.payload as Buffer, packet.retain);
+    if (refusal !== null) this.refuse(packet, device.deviceId, refusal.seq, refusal.code, refusal.detail);
+  }
+
+  /**
+   * An envelope the gateway built and signed itself for one of its devices (a RADIUS router's
+   * usage: gateway/radius/) enters here, the accept path of an MQTT publish on the device's
+   * `kind` topic: the same checks, seq window, durable log write and settlement. Resolves once it
+   * is logged, or with its refusal (counted); rejects if the log write fails.
+   */
+  async acceptOwn(deviceId: DeviceId, kind: string, payload: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly detail: string }> {
+    const device = await this.registry.lookup(deviceId);
+    const refusal = device === null ? { seq: null, code: "JG_ERR_DEVICE_UNREGISTERED" as const, detail: `device ${deviceId} is not registered` } : await this.take(device, kind, payload, false);
+    if (refusal === null) return { ok: true };
+    this.count(refusal.code);
+    this.metrics.rejected.inc({ code: refusal.code });
+    return { ok: false, code: refusal.code, detail: refusal.detail };
+  }
+
+  /** Judges, logs (durably) and queues for settlement an envelope of `device` on its `kind` topic; its refusal, or null once it is logged. */
+  private async take(device: RegistryEntry, kind: string, payload: Uint8Array, retain: boolean): Promise<{ readonly seq: number | null; readonly code: ErrorCode; readonly detail: string } | null> {
     const window = this.windowOf(device.deviceId);
     const signed = this.signedHighest.get(device.deviceId) ?? device.settledHighestSeq;
     const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + Number(SEQ_WINDOW);
-    const verdict = judgeEnvelope(device, topic.kind, payload, window, this.now(), { verifySignature });
-    if (!verdict.ok) return this.refuse(packet, device.deviceId, verdict.seq, verdict.code, verdict.detail);
+    const verdict = judgeEnvelope(device, kind, payload, window, this.now(), { verifySignature });
+    if (!verdict.ok) return verdict;
     // Nothing a device sends is retained: a retained message would be handed to every later subscriber, unbounded.
-    if (packet.retain) return this.refuse(packet, device.deviceId, verdict.envelope.seq, "JG_ERR_MQTT_RETAIN", "retained messages are not taken on device topics");
+    if (retain) return { seq: verdict.envelope.seq, code: "JG_ERR_MQTT_RETAIN", detail: "retained messages are not taken on device topics" };
     const e = verdict.envelope;
     // Moved before the write, so a second copy arriving meanwhile is a replay.
     this.windows.set(device.deviceId, acceptSeq(window, e.seq));
@@ -422,6 +442,7 @@ export class Gateway {
       influx.add(readingsToPoints(device.deviceId, e.kind, Array.isArray(readings) ? readings : [readings], e.timeMs).points);
       this.metrics.influxBuffered.set(influx.stats().buffered);
     }
+    return null;
   }
 
   private windowOf(deviceId: string): SeqWindow {

@@ -24,6 +24,7 @@ import { buildHttp } from "./http.ts";
 import { InfluxWriter } from "./influx/writer.ts";
 import type { DeviceKind, IngestService } from "./ingest-service.ts";
 import { Prover } from "./ledger/prover.ts";
+import { RadiusAccounting } from "./radius/server.ts";
 import type { LedgerReader } from "./ledger/types.ts";
 import { Registrations } from "./registration.ts";
 
@@ -76,6 +77,13 @@ export interface StackOptions {
   readonly currency?: string;
   /** Slots whose blocks, packages and receipts the ledger index keeps (`--ledger-retention-slots`; default ledgerIndexLimits.retentionSlots). */
   readonly ledgerRetentionSlots?: number;
+  /** RADIUS accounting over UDP on `host` (gateway/radius/); 0: a free port; null or absent: none. */
+  readonly radiusPort?: number | null;
+  /**
+   * `radiusPort` is the default, not asked for: if it cannot be bound (1813 needs privileges, or
+   * another gateway has it) the stack starts without RADIUS and logs why, instead of failing.
+   */
+  readonly radiusPortIsDefault?: boolean;
   readonly logger: Logger;
 }
 
@@ -84,6 +92,8 @@ export interface Stack {
   /** The embedded node (on its own thread), or null with a remote one. */
   readonly node: NodeThread | null;
   readonly gateway: Gateway;
+  /** The RADIUS accounting listener, or null when none listens. */
+  readonly radius: RadiusAccounting | null;
   readonly registrations: Registrations;
   readonly services: readonly IngestService[];
   /** The settlement ledger's read side (the gateway's index, ledger/index.ts). */
@@ -111,6 +121,7 @@ function portError(e: unknown, options: StackOptions): unknown {
     ["--ws-port", options.wsPort],
     ["--http-port", options.httpPort],
     ["--rpc-port", options.rpcPort],
+    ["--radius-port", options.radiusPort],
     ["--mqtts-port", options.tls == null ? null : options.mqttsPort],
     ["--wss-port", options.tls == null ? null : options.wssPort],
   ];
@@ -205,6 +216,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   });
   cleanup.push(() => gateway.stop());
   await gateway.start();
+  const radius = await startRadius(options, gateway, log);
+  if (radius !== null) cleanup.push(() => radius.close());
   const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor, gateway.ledger);
   const http = buildHttp({
     operatorToken,
@@ -243,6 +256,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       wss: gateway.wssPort === null ? null : `wss://${options.host}:${gateway.wssPort}`,
       http: httpUrl,
       rpc: rpcUrl,
+      radius: radius === null ? null : `udp://${options.host}:${radius.port}`,
       services: services.map((s) => `${s.name}:${s.serviceId}`),
       operatorToken: join(options.dataDir, "operator-token"),
     },
@@ -252,6 +266,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     api,
     node,
     gateway,
+    radius,
     registrations,
     services,
     ledger: gateway.ledger,
@@ -262,6 +277,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     rpcUrl,
     async stop() {
       await http.close();
+      await radius?.close();
       await gateway.stop();
       await influx?.stop();
       await node?.stop();
@@ -269,4 +285,20 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       lock.release();
     },
   };
+}
+
+/** The RADIUS accounting listener, its usage taken by the gateway's accept path; null when it is off, or its default port cannot be bound. */
+async function startRadius(options: StackOptions, gateway: Gateway, log: Logger): Promise<RadiusAccounting | null> {
+  if (options.radiusPort == null) return null;
+  const radius = new RadiusAccounting({ dataDir: options.dataDir, accept: (id, kind, envelope) => gateway.acceptOwn(id, kind, envelope), registry: gateway.metrics.registry, logger: options.logger.child({ component: "radius" }) });
+  try {
+    await radius.listen(options.radiusPort, options.host);
+    return radius;
+  } catch (e) {
+    await radius.close();
+    const code = (e as { code?: unknown }).code;
+    if (options.radiusPortIsDefault !== true || (code !== "EACCES" && code !== "EADDRINUSE")) throw e;
+    log.warn({ port: options.radiusPort, err: String(e) }, "RADIUS accounting is off: its default port cannot be bound (1813 needs root or CAP_NET_BIND_SERVICE; --radius-port N picks another, 0 turns it off)");
+    return null;
+  }
 }

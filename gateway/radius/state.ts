@@ -15,12 +15,12 @@ import { fromHex, toHex } from "../../devices/envelope.ts";
 import { makeLmdbFilesPrivate, makePrivateDir } from "../../node/storage/data-dir.ts";
 import type { SessionState } from "./sessions.ts";
 
-/** Reserved address space; LMDB takes disk only as it is used (100,000 sessions are ~20 MB). */
+/** Reserved address space; LMDB takes disk only as it is used. */
 const MAP_SIZE_BYTES = 1024 ** 3;
 
 export interface RadiusStateLimits {
   /**
-   * Sessions followed at once, in memory and on disk (~250 bytes each: ~25 MB). Ten open sessions
+   * Sessions followed at once, in memory and on disk. Ten open sessions
    * for each of 10,000 routers, the gateway's device target; hotspots that close their sessions
    * with a Stop leave room, since a stopped session is idle and so evicted first. Past it the
    * session idle longest is forgotten: a NAS that never sent its Stop (rebooted, or out of reach),
