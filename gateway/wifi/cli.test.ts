@@ -377,11 +377,12 @@ describe("router onboard", () => {
     const mqtt = out.mqtt as { url: string; username: string; password: string; passwordExpiresAtMs: number; topics: Record<string, string> };
     expect(mqtt).toMatchObject({ url: "mqtts://gw.example:8883", username: key.deviceId });
     expect(mqtt.topics).toEqual({ usage: `devices/${key.deviceId}/up/router.usage`, down: `devices/${key.deviceId}/down/#`, control: `devices/${key.deviceId}/down/control` });
-    // The password is the router key's token for its id (devices/keys.ts), a day long.
+    // The password is the router key's token for its id (devices/keys.ts), 23 hours long.
     const token = parseMqttPassword(key.deviceId, mqtt.password)!;
     expect(token.expiresAtMs).toBe(mqtt.passwordExpiresAtMs);
     expect(verifyEd25519(key.publicKey, token.message, token.signature)).toBe(true);
-    expect(mqtt.passwordExpiresAtMs - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(mqtt.passwordExpiresAtMs - Date.now()).toBeGreaterThan(22 * 3_600_000);
+    expect(mqtt.passwordExpiresAtMs - Date.now()).toBeLessThanOrEqual(23 * 3_600_000);
     // The owner holds the stake, locked; its balance is what is left of the top-up: nothing.
     expect(await backend.account(ownerKey.deviceId)).toMatchObject({ balanceMicros: "0", lockedMicros: "5000000", registered: true });
     // In order: the owner registered and waited for, funded and waited for, then the router.
@@ -450,6 +451,13 @@ describe("router onboard", () => {
     const refused = await failure("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--key-out", join(dir, "r.json"), ...at());
     expect(refused).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_BODY" });
     expect(refused.message).toContain("the registration failed: refused by service wifi-billing");
+    // A new owner funded for it keeps its balance: the command says how to use it again.
+    backend.failNextRouter = "JG_ERR_WIFI_BODY";
+    const again = await failure("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--key-out", join(dir, "r2.json"), ...at());
+    expect(again).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_BODY" });
+    const newOwner = keyFromJson(JSON.parse(readFileSync(join(dir, "r2.owner.json"), "utf8"))).deviceId;
+    expect(again.message).toContain(`the new owner account ${newOwner} keeps the 10 µ it was funded with: onboard again with --owner ${newOwner}`);
+    expect(await backend.account(newOwner)).toMatchObject({ balanceMicros: "10", lockedMicros: "0" });
   });
 
   it("a registration still pending at --timeout-ms: JG_ERR_RPC_TIMEOUT with the status last seen", async () => {

@@ -50,6 +50,12 @@ export { CAPACITY_BITS_PER_SECOND_MAX, PRICE_MICROS_PER_GB_MAX, ROUTER_NAME_BYTE
 export const CAPACITY_MBPS_MAX = Number(CAPACITY_BITS_PER_SECOND_MAX / 1_000_000n);
 /** The capacity a router states unless told: the service's default (CAPACITY_BITS_PER_SECOND_DEFAULT, 1 Gbit/s) in Mbit/s. */
 export const DEFAULT_CAPACITY_MBPS = Number(CAPACITY_BITS_PER_SECOND_DEFAULT / 1_000_000n);
+/**
+ * How long the printed MQTT password is valid unless told: 23 hours. The gateway refuses a token
+ * valid for more than a day from its own clock (TOKEN_LIFETIME_MAX_MS), so an hour is left for
+ * the clocks of this machine and the gateway to differ.
+ */
+export const DEFAULT_MQTT_TOKEN_TTL_MS = TOKEN_LIFETIME_MAX_MS - 3_600_000;
 /** RADIUS accounting's port (RFC 2866 §1 as assigned by IANA), the gateway's `--radius-port` default. */
 export const DEFAULT_RADIUS_PORT = 1813;
 
@@ -445,8 +451,9 @@ export function routerConfigLines(router: string, mqtt: OnboardedMqtt | null, ra
   if (mqtt !== null) {
     lines.push(
       "",
-      "# MQTT (the router SDK): connect, publish usage, listen for control messages",
+      "# MQTT (the router SDK): connect (client id and username: the router id), publish usage, listen for control messages",
       `mqtt_url=${mqtt.url}`,
+      `mqtt_client_id=${mqtt.username}`,
       `mqtt_username=${mqtt.username}`,
       `mqtt_password=${mqtt.password}`,
       `# the password is valid until ${new Date(mqtt.passwordExpiresAtMs).toISOString()}; the SDK mints new ones from the key file (jamgate device token --key ${mqtt.keyFile})`,
@@ -549,7 +556,7 @@ export function registerWifiCommands(program: Command): void {
       .option("--key-out <file>", `the router's key file, written 0600 (default: ${DEFAULT_ROUTER_KEY_FILE}; none with --radius)`)
       .option("--owner-key-out <file>", "without --owner: the new owner's key file, written 0600 (default: beside the router's, NAME.owner.json)")
       .option("--mqtt <url>", "the broker URL to print (default: the running gateway's, or mqtt://<--gateway host>:1883)")
-      .option("--mqtt-token-ttl-ms <ms>", "how long the printed MQTT password is valid (at most 24 h)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), TOKEN_LIFETIME_MAX_MS)
+      .option("--mqtt-token-ttl-ms <ms>", "how long the printed MQTT password is valid (at most 24 h by the gateway's clock)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), DEFAULT_MQTT_TOKEN_TTL_MS)
       .option("--force", "overwrite existing key files"),
   ).action(async (options: OnboardOptions) => onboard(options));
 
@@ -613,6 +620,29 @@ function radiusServerOf(value: string | undefined, target: Target): { server: st
   return { server: m[1]!, port };
 }
 
+/** Makes the router's key (unless --radius), registers the router and waits until it is on the ledger. */
+async function registerRouter(target: Target, options: OnboardOptions, owner: string, keyFile: string | null, capacityBitsPerSecond: bigint): Promise<{ id: string; routerKey: DeviceKey | null; sharedSecret: unknown; view: Record<string, unknown> }> {
+  const routerKey = options.radius ? null : generateDeviceKey();
+  if (routerKey !== null) writeKeyFile(keyFile!, routerKey, options.force, { kind: "router", name: options.name, owner, ...(options.location === undefined ? {} : { location: options.location }) });
+  const made = await call(target, "POST", "/v1/wifi/routers", {
+    ...(routerKey === null ? {} : { publicKey: toHex(routerKey.publicKey) }),
+    owner,
+    name: options.name,
+    priceMicrosPerGb: options.priceMicrosPerGb.toString(),
+    stakeMicros: options.stake.toString(),
+    capacityBitsPerSecond: capacityBitsPerSecond.toString(),
+    attested: options.routerAttested === true,
+    ...(options.radius ? { radius: true } : {}),
+  });
+  if (typeof made.router !== "string" || !/^[0-9a-f]{32}$/.test(made.router)) fail("JG_ERR_RPC_REMOTE", `the gateway answered no router id: ${JSON.stringify(made).slice(0, 200)}`);
+  const id = made.router as string;
+  if (routerKey !== null && id !== routerKey.deviceId) fail("JG_ERR_RPC_REMOTE", `the gateway answered router ${id}, the key's is ${routerKey.deviceId}`);
+  const sharedSecret = (made.radius as { sharedSecret?: unknown } | undefined)?.sharedSecret;
+  if (options.radius && (typeof sharedSecret !== "string" || sharedSecret === "")) fail("JG_ERR_RPC_REMOTE", `the gateway answered no RADIUS shared secret for router ${id}`);
+  const view = await routerRegistered(target, id, options);
+  return { id, routerKey, sharedSecret, view };
+}
+
 async function onboard(options: OnboardOptions): Promise<void> {
   // Every flag first: nothing is written or sent for a command line that cannot work.
   if (options.radius && options.keyOut !== undefined) badFlag("--radius: the gateway makes and keeps the router's key (it signs the router's RADIUS usage), so there is no --key-out file");
@@ -650,25 +680,15 @@ async function onboard(options: OnboardOptions): Promise<void> {
     await applied(target, topupAction, `top-up of ${options.stake} µ (the stake) to ${owner}`, options);
   }
 
-  // The router.
-  const routerKey = options.radius ? null : generateDeviceKey();
-  if (routerKey !== null) writeKeyFile(keyFile!, routerKey, options.force, { kind: "router", name: options.name, owner, ...(options.location === undefined ? {} : { location: options.location }) });
-  const made = await call(target, "POST", "/v1/wifi/routers", {
-    ...(routerKey === null ? {} : { publicKey: toHex(routerKey.publicKey) }),
-    owner,
-    name: options.name,
-    priceMicrosPerGb: options.priceMicrosPerGb.toString(),
-    stakeMicros: options.stake.toString(),
-    capacityBitsPerSecond: capacityBitsPerSecond.toString(),
-    attested: options.routerAttested === true,
-    ...(options.radius ? { radius: true } : {}),
-  });
-  if (typeof made.router !== "string" || !/^[0-9a-f]{32}$/.test(made.router)) fail("JG_ERR_RPC_REMOTE", `the gateway answered no router id: ${JSON.stringify(made).slice(0, 200)}`);
-  const id = made.router as string;
-  if (routerKey !== null && id !== routerKey.deviceId) fail("JG_ERR_RPC_REMOTE", `the gateway answered router ${id}, the key's is ${routerKey.deviceId}`);
-  const sharedSecret = (made.radius as { sharedSecret?: unknown } | undefined)?.sharedSecret;
-  if (options.radius && (typeof sharedSecret !== "string" || sharedSecret === "")) fail("JG_ERR_RPC_REMOTE", `the gateway answered no RADIUS shared secret for router ${id}`);
-  const view = await routerRegistered(target, id, options);
+  // The router. A new owner funded above keeps its balance if this fails: say how to use it again.
+  let registeredRouter: { id: string; routerKey: DeviceKey | null; sharedSecret: unknown; view: Record<string, unknown> };
+  try {
+    registeredRouter = await registerRouter(target, options, owner, keyFile, capacityBitsPerSecond);
+  } catch (e) {
+    if (topupAction !== null) process.stderr.write(`the new owner account ${owner} keeps the ${options.stake} µ it was funded with: onboard again with --owner ${owner} (its key: ${ownerKeyFile})\n`);
+    throw e;
+  }
+  const { id, routerKey, sharedSecret, view } = registeredRouter;
 
   const expiresAtMs = Date.now() + options.mqttTokenTtlMs;
   const mqtt: OnboardedMqtt | null =
