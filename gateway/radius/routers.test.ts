@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { deviceIdOf } from "../../devices/envelope.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { createRadiusRouter, loadRadiusRouter, loadRadiusRouters, removeRadiusRouter, SHARED_SECRET_BYTES_MIN } from "./routers.ts";
+import { createRadiusRouter, loadRadiusRouter, loadRadiusRouters, radiusKeysOf, removeRadiusRouter, SHARED_SECRET_BYTES_MIN } from "./routers.ts";
 
 describe("RADIUS routers", () => {
   it("creates a router with a fresh key and a random secret of 32 printable characters, in a 0600 file of a 0700 dir, and reads it back", () => {
@@ -48,5 +48,20 @@ describe("RADIUS routers", () => {
     const fileA = join(dir, "radius", `${a.routerId}.json`);
     writeFileSync(fileA, readFileSync(join(dir, "radius", `${b.routerId}.json`)));
     expect(() => loadRadiusRouter(dir, a.routerId)).toThrow(a.routerId);
+  });
+});
+
+describe("radiusKeysOf", () => {
+  it("creates routers in the data dir and removes them, telling the listener to forget a removed one", () => {
+    const dir = tempDir();
+    const forgotten: string[] = [];
+    const keys = radiusKeysOf(dir, { forgetRouter: (id) => forgotten.push(id) });
+    const router = keys.create();
+    expect(loadRadiusRouter(dir, router.routerId)).toEqual(router);
+    keys.remove(router.routerId);
+    expect(loadRadiusRouter(dir, router.routerId)).toBeNull();
+    expect(forgotten).toEqual([router.routerId]);
+    radiusKeysOf(dir, null).remove(keys.create().routerId);
+    expect(loadRadiusRouters(dir).size).toBe(0);
   });
 });

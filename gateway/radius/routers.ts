@@ -115,6 +115,20 @@ export function removeRadiusRouter(dataDir: string, routerId: string): boolean {
   return true;
 }
 
+/**
+ * Onboarding's hold on the data dir's RADIUS routers (the Wi-Fi routes' `radius: true`): `create`
+ * writes a new router's file, `remove` deletes it and has the listener, when one runs, forget it.
+ */
+export function radiusKeysOf(dataDir: string, listener: { forgetRouter(routerId: string): void } | null): { create(sharedSecret?: string): RadiusRouter; remove(routerId: string): void } {
+  return {
+    create: (sharedSecret) => createRadiusRouter(dataDir, sharedSecret),
+    remove: (routerId) => {
+      removeRadiusRouter(dataDir, routerId);
+      listener?.forgetRouter(routerId);
+    },
+  };
+}
+
 function parseRouterFile(path: string, text: string): RadiusRouter {
   const bad = (why: string) => new Error(`RADIUS router file ${path}: ${why}`);
   let f: Partial<RouterFile>;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { decodeCbor } from "../../devices/cbor.ts";
 import { decodeEnvelope, type DeviceId, type Envelope, verifyEnvelope } from "../../devices/envelope.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { createRadiusRouter, type RadiusRouter } from "./routers.ts";
+import { createRadiusRouter, type RadiusRouter, radiusKeysOf } from "./routers.ts";
 import { type AcceptOwn, type OwnAcceptance, RadiusAccounting, type RadiusServerLimits } from "./server.ts";
 import { usageSessionId } from "./sessions.ts";
 import { accountingRequest, TEST_CLIENT_ID, TEST_SECRET, type TestUsage } from "./testing.ts";
@@ -237,5 +237,13 @@ describe("RadiusAccounting", () => {
     const later = createRadiusRouter(f.dir, "another-shared-secret-1234");
     expect(answered(await f.accounting.handle(accountingRequest("another-shared-secret-1234", { router: later.routerId })))).toBe(true);
     expect(f.taken[0]!.envelope.device).toBe(later.routerId);
+  });
+
+  it("no longer takes a router's requests once its file is removed and the listener told (radiusKeysOf)", async () => {
+    const f = fixture();
+    expect(answered(await f.send({ session: "a" }))).toBe(true);
+    radiusKeysOf(f.dir, f.accounting).remove(f.router.routerId);
+    expect(await f.send({ session: "b" })).toBeNull();
+    expect(f.accounting.stats().refused).toEqual({ JG_ERR_RADIUS_ROUTER: 1 });
   });
 });
