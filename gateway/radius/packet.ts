@@ -111,7 +111,8 @@ export function readAccountingRequest(datagram: Buffer): Judged<AccountingReques
  * lib/radius.js `checksum.toString() != this.authenticator.toString()`): every octet that is not
  * valid UTF-8 reads as U+FFFD, so different authenticators compare equal (sixteen 0x80 octets
  * match any digest whose octets all lie in 0x80–0xBF, odds 2^-32 rather than 2^-128). Compared
- * here in constant time on the octets.
+ * here in constant time on the octets. A Message-Authenticator (RFC 3579 §3.2), if the request has
+ * one, is not checked: this authenticator already covers every octet of the packet and the secret.
  */
 export function authenticatorMatches(packet: Buffer, sharedSecret: string): boolean {
   if (packet.length < RADIUS_HEADER_BYTES) return false;
