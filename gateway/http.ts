@@ -20,9 +20,12 @@ import { codedErrorHandler, ledgerRoutes, type ProofSource, sendError } from "./
 import { ID_PATTERN, schemaRef, sharedSchemas } from "./ledger/schemas.ts";
 import type { LedgerReader } from "./ledger/types.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { WIFI_SERVICE_NAME } from "../services/wifi-billing/types.ts";
 import { RegistrationError, type Registrations } from "./registration.ts";
 import type { WifiBackend } from "./wifi/backend.ts";
+import { WifiControl } from "./wifi/control.ts";
 import { wifiRoutes, wifiSchemas } from "./wifi/routes.ts";
+import { type RadiusKeys, ServiceBackend } from "./wifi/service-backend.ts";
 
 /** Largest request body: a registration is ~100 bytes of JSON. */
 const BODY_BYTES_MAX = 16 * 1024;
@@ -50,8 +53,14 @@ export interface HttpDeps {
   readonly ledger?: LedgerReader | null;
   /** Proofs for `/v1/proofs/*` (ledger/prover.ts `Prover`); absent: those routes are not served. */
   readonly prover?: ProofSource | null;
-  /** The Wi-Fi routes' backend (`/v1/wifi/*`, wifi/routes.ts); absent or null: those routes are not served. */
+  /**
+   * The Wi-Fi routes' backend (`/v1/wifi/*`, wifi/routes.ts). Absent: made on `registrations`
+   * (its node, its wifi-billing service, the ledger index) when the gateway settles on
+   * wifi-billing; null: those routes are not served.
+   */
   readonly wifi?: WifiBackend | null;
+  /** What the Wi-Fi part takes from the stack besides: RADIUS routers' keys (in the data dir), and a way to publish on a router's control topic (balance-exhausted sessions, wifi/control.ts). */
+  readonly wifiHost?: WifiHost;
   /** Registers the dashboard's files and routes (gateway/dashboard/serve.ts `registerDashboard`) after the API's. */
   readonly dashboard?: ((app: FastifyInstance) => Promise<void>) | null;
   /** Serve HTTPS with this certificate; null or absent: HTTP. */
@@ -60,6 +69,31 @@ export interface HttpDeps {
   readonly limits?: Partial<ServerLimits> & { readonly connectionsMax?: number };
   /** The event stream's clients gauge (`onClients`), and overrides of its bounds (tests); its heartbeat is otherwise kept under the idle-socket bound. */
   readonly events?: Pick<EventStreamOptions, "clientsMax" | "queueMax" | "heartbeatMs" | "onClients">;
+}
+
+export interface WifiHost {
+  readonly radius?: RadiusKeys | null;
+  /** Publishes `payload` on `devices/{router}/down/control` (gateway.ts publishControl); absent: no control messages. */
+  readonly publishControl?: ((routerId: string, payload: Uint8Array) => void) | null;
+  readonly logger?: { info(o: object, m: string): void };
+}
+
+/** The Wi-Fi backend on the gateway's own registrations, and the control messages, when it settles on wifi-billing; null otherwise. */
+function wifiOf(deps: HttpDeps): { readonly backend: WifiBackend; stop(): void } | null {
+  const registrations = deps.registrations as Partial<Registrations>;
+  const service = registrations.serviceFor?.("router", WIFI_SERVICE_NAME) ?? null;
+  if (service === null || registrations.api === undefined) return null;
+  const backend = new ServiceBackend({ registrations: deps.registrations, service, api: registrations.api, ledger: deps.ledger ?? null, radius: deps.wifiHost?.radius ?? null });
+  const publish = deps.wifiHost?.publishControl;
+  const control = publish == null || !deps.ledger ? null : new WifiControl({ ledger: deps.ledger, serviceName: service.name, publish, ...(deps.wifiHost?.logger === undefined ? {} : { logger: deps.wifiHost.logger }) });
+  control?.start();
+  return {
+    backend,
+    stop() {
+      control?.stop();
+      backend.stop();
+    },
+  };
 }
 
 /** Route groups of the OpenAPI document, in the order the UI shows them. */
@@ -220,8 +254,10 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       events: { heartbeatMs: heartbeatFor(idleMs), ...deps.events },
     });
   }
-  const wifi = deps.wifi;
-  if (wifi) app.register(wifiRoutes, { backend: wifi, operatorToken: deps.operatorToken, count: deps.count });
+  const made = deps.wifi === undefined ? wifiOf(deps) : null;
+  if (made !== null) app.addHook("onClose", async () => made.stop());
+  const wifi = deps.wifi ?? made?.backend ?? null;
+  if (wifi !== null) app.register(wifiRoutes, { backend: wifi, operatorToken: deps.operatorToken, count: deps.count });
   const dashboard = deps.dashboard;
   if (dashboard) app.register(async (scope) => dashboard(scope));
   return app;

@@ -58,6 +58,12 @@ export interface IngestService {
   /** Distinct devices in one envelopes package: what the service's refine output per device lets fit in W_R. */
   readonly packageDevicesMax: number;
   /**
+   * Envelopes in one envelopes package, when the service bounds them below settlement's
+   * packageEnvelopesMax (wifi-billing: 320, one session delta each must fit W_R). Settlement packs
+   * at most this many (settlement.ts takeBatch's `envelopesMax`).
+   */
+  readonly packageEnvelopesMax?: number;
+  /**
    * Packages of one device in flight at once (default 1). More keep a busy device's envelopes
    * moving while its last package settles; only for a service that takes a device's packages in
    * any order (telemetry's replay window does; the energy market's counters must come in order).

@@ -18,11 +18,11 @@ export const builtinWiring: StartWiring = {
   genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices([gatewayKey.publicKey], marketOfDataDir(dataDir, slotMs)),
   async services(api) {
     // Loaded when a stack starts, not for every command.
-    const [{ energyServiceFromChain }, { telemetryService }] = await Promise.all([import("../gateway/services/energy.ts"), import("../gateway/services/telemetry.ts")]);
-    const energy = await energyServiceFromChain(api, ENERGY_SERVICE.id);
-    return energy === null ? [telemetryService(TELEMETRY_SERVICE.id)] : [telemetryService(TELEMETRY_SERVICE.id), energy];
+    const [{ energyServiceFromChain }, { telemetryService }, { wifiServiceFromChain }] = await Promise.all([import("../gateway/services/energy.ts"), import("../gateway/services/telemetry.ts"), import("../gateway/services/wifi.ts")]);
+    const [energy, wifi] = await Promise.all([energyServiceFromChain(api, ENERGY_SERVICE.id), wifiServiceFromChain(api)]);
+    return [telemetryService(TELEMETRY_SERVICE.id), ...(energy === null ? [] : [energy]), ...(wifi === null ? [] : [wifi])];
   },
-  // Agents trade on the energy market; every other kind is generic telemetry unless registered with `service`.
+  // Agents trade on the energy market; every other kind is generic telemetry unless registered with `service` (the Wi-Fi routes name wifi-billing).
   defaultServiceOf: (kind) => (kind === "agent" ? ENERGY_SERVICE.name : TELEMETRY_SERVICE.name),
   withMarketMsPerSlot: (marketMsPerSlot) => ({
     ...builtinWiring,

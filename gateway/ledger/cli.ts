@@ -51,6 +51,7 @@ interface LedgerOptions {
   service?: string;
   account?: string;
   device?: string;
+  router?: string;
   since?: number;
   until?: number;
   limit: number;
@@ -77,6 +78,8 @@ export interface LedgerFilter {
   readonly service?: string;
   readonly account?: string;
   readonly device?: string;
+  /** Wi-Fi entries of this router (the entries route filters; the event stream does not, so a followed stream is filtered here). */
+  readonly router?: string;
   readonly sinceMs?: number;
   readonly untilMs?: number;
 }
@@ -105,6 +108,7 @@ export function registerLedgerCommand(program: Command): void {
     .option("--service <name>", "only this service: energy (energy-trading), wifi (wifi-billing), telemetry, or a service's name")
     .option("--account <id>", "only entries that move money for this account (an energy household: its meter's device id)", hexId("--account"))
     .option("--device <id>", "only this device's settled envelopes", hexId("--device"))
+    .option("--router <id>", "only Wi-Fi entries of this router (usage, exhausted balances, disputes, its stake)", hexId("--router"))
     .option("--since <time>", "only entries of blocks seen from this time: ISO-8601, Unix ms, or an age (15m, 2h, 7d)", (v) => parseTimeFlag(v))
     .option("--until <time>", "only entries of blocks seen up to this time (as --since)", (v) => parseTimeFlag(v))
     .option("--limit <n>", `the newest n entries (at most ${LEDGER_LIST_MAX})`, integerIn(0, LEDGER_LIST_MAX), 50)
@@ -129,6 +133,7 @@ async function runLedger(options: LedgerOptions): Promise<void> {
     ...(service === undefined ? {} : { service }),
     ...(options.account === undefined ? {} : { account: options.account }),
     ...(options.device === undefined ? {} : { device: options.device }),
+    ...(options.router === undefined ? {} : { router: options.router }),
     ...(options.since === undefined ? {} : { sinceMs: options.since }),
     ...(options.until === undefined ? {} : { untilMs: options.until }),
   };
@@ -221,6 +226,7 @@ export function matches(entry: EntryView, filter: LedgerFilter): boolean {
   if (filter.service !== undefined && entry.service !== filter.service) return false;
   if (filter.account !== undefined && !entry.accounts.includes(filter.account)) return false;
   if (filter.device !== undefined && entry.device !== filter.device) return false;
+  if (filter.router !== undefined && entry.router !== filter.router) return false;
   if (filter.sinceMs !== undefined && entry.timeMs < filter.sinceMs) return false;
   if (filter.untilMs !== undefined && entry.timeMs > filter.untilMs) return false;
   return true;
@@ -231,6 +237,7 @@ function entriesQuery(filter: LedgerFilter, page: { before?: number | null; limi
   if (filter.service !== undefined) q.set("service", filter.service);
   if (filter.account !== undefined) q.set("account", filter.account);
   if (filter.device !== undefined) q.set("device", filter.device);
+  if (filter.router !== undefined) q.set("router", filter.router);
   if (filter.sinceMs !== undefined) q.set("since", String(filter.sinceMs));
   if (filter.untilMs !== undefined) q.set("until", String(filter.untilMs));
   if (page.before != null) q.set("before", String(page.before));
@@ -497,8 +504,10 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
           String(entry.slot),
           entry.service,
           entry.kind,
-          entry.kind === "envelopes" ? party(entry.device) : `${party(entry.seller)} → ${party(entry.buyer)}`,
-          entry.kind === "envelopes"
+          entry.kind === "envelopes" ? party(entry.device) : entry.reason !== undefined ? wifiParties(entry, party) : `${party(entry.seller)} → ${party(entry.buyer)}`,
+          entry.reason !== undefined
+            ? wifiDetail(entry, options.currency)
+            : entry.kind === "envelopes"
             ? `seqs ${formatSeqs(entry.seqs ?? [])}${entry.packageHash === null ? "" : `  package ${options.wide ? entry.packageHash : entry.packageHash.slice(0, 12) + "…"}`}`
             : [
                 entry.energyWh === null ? null : `${entry.energyWh} Wh`,
@@ -519,6 +528,24 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
     })
     .join("  ")
     .trimEnd();
+}
+
+/** A Wi-Fi entry's parties: the account that pays → the router for usage; the account alone for top-ups and stakes. */
+function wifiParties(entry: EntryView, party: (id: string | null) => string): string {
+  return entry.router == null || entry.reason === "stake-lock" || entry.reason === "stake-return" ? party(entry.client ?? null) : `${party(entry.client ?? null)} → ${party(entry.router)}`;
+}
+
+/** A Wi-Fi entry's detail: octets at the session's price, the amount and its fee; router-attested usage marked. */
+function wifiDetail(entry: EntryView, currency: string | undefined): string {
+  const usage = entry.reason === "usage" || entry.reason === "balance-exhausted" || entry.reason === "disputed";
+  return [
+    usage ? `${entry.octets ?? "0"} octets @ ${formatMicros(entry.priceMicrosPerGb ?? "0", currency, "/GB")}` : null,
+    entry.amountMicros === null ? null : `= ${formatMicros(entry.amountMicros, currency)}`,
+    usage && entry.feeMicros !== undefined && entry.feeMicros !== "0" ? `(fee ${formatMicros(entry.feeMicros, currency)})` : null,
+    entry.attested === true ? "router-attested" : null,
+  ]
+    .filter((s) => s !== null)
+    .join(" ");
 }
 
 function printer(options: { readonly json?: boolean | undefined; readonly currency?: string | undefined; readonly wide?: boolean | undefined }): { header(): void; entry(e: EntryView): void } {

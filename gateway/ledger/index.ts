@@ -2,7 +2,8 @@
  * The ledger index: the read side's store (LMDB, `<data-dir>/ledger`), written off the node's
  * critical path and read by the HTTP routes, the dashboard and `jamgate ledger` through
  * LedgerReader (types.ts). What it holds comes from three writers: the indexer (indexer.ts:
- * blocks, and the energy market's intervals and ledger entries read from the service's state),
+ * blocks, the energy market's intervals and ledger entries, and wifi-billing's ledger entries,
+ * read from the services' state),
  * settlement (packages as they move on, a receipt entry per device and package as they settle)
  * and registration (device records). Balances are not copied: they are read on demand from the
  * best block's state (NodeApi.serviceValue), so they are never stale.
@@ -22,6 +23,7 @@
  * | database | key | value |
  * |---|---|---|
  * | `meta` | "market" | `{ nextCleared, nextSettled }`: the energy intervals the index holds |
+ * | `meta` | "wifi" | `{ nextSlot }`: wifi-billing's ledger slots below it are held |
  * | `meta` | "prune" | PruneMark: where receipt pruning stands, and the next entry id and package order (never reused once their rows are pruned) |
  * | `counts` | [name, serviceId] | devices and entries per service ("devices", "entries") |
  * | `blocks` | slot | StoredBlock (BlockView less what settlement adds) |
@@ -33,10 +35,11 @@
  * | `device-stats` | device id hex | StoredStats: [settledHighestSeq, envelopesSettled, lastSettledSlot] |
  * | `devices-by-service` | [serviceId, device id] | true |
  * | `devices-by-household` | [household, device id] | true |
- * | `entries` | u64 id of the row's first entry (append order, from 1) | StoredRow: a package's receipts, or one energy entry |
+ * | `entries` | u64 id of the row's first entry (append order, from 1) | StoredRow: a package's receipts, one energy entry, or one Wi-Fi entry |
  * | `entries-by-device` | [device id, entry id] | true |
  * | `entries-by-account` | [account, entry id] | true |
  * | `entries-by-service` | [serviceId, row's first entry id] | true |
+ * | `entries-by-router` | [router id, entry id] | true: Wi-Fi entries of a router |
  * | `intervals` | interval | StoredInterval (IntervalView with its entries' id range) |
  *
  * A receipt takes ~100 bytes of pages in use (measured: 60 packages of 1,000 receipts from 1,000
@@ -49,7 +52,9 @@
  * most `receiptEntriesKeptMax`: those within that many ids of the newest, so energy entries among
  * them leave room for a few fewer. Energy entries and intervals are kept: ~100 entries per
  * 15-minute interval, ~10,000 a day, and the chain's state keeps only the last
- * LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Device records and counters
+ * LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Wi-Fi entries (a usage entry per
+ * session update) are kept too, for the same reason (the service keeps LEDGER_SLOTS_KEPT slots, a
+ * day): their retention by slot is not bounded yet. Device records and counters
  * (envelopesSettled, settledHighestSeq, lastSettledSlot) are totals and stay.
  *
  * Pruning goes oldest first, in write transactions of at most `pruneRowsPerWriteMax` rows, each
@@ -65,6 +70,7 @@ import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import { makeLmdbFilesPrivate, makePrivateDir } from "../../node/storage/data-dir.ts";
 import { balanceKey, decodeBalance, decodeHouseholds, ENERGY_SERVICE_NAME, HOUSEHOLDS_KEY } from "../../services/energy-trading/types.ts";
+import { WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import type { IngestService } from "../ingest-service.ts";
 import type { DeviceRegistered, LedgerSink, PackageSettled, PackageSubmitted } from "./sink.ts";
 import {
@@ -89,11 +95,13 @@ import {
   type PackageView,
   type ReportView,
   type ServiceView,
+  WIFI_ENTRY_KINDS,
+  type WifiEntryKind,
 } from "./types.ts";
 
 /** Reserved address space; LMDB takes disk only as it is used: ~600 million receipts at ~100 bytes each. */
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
-/** Named databases in the environment: the 15 of the layout above, with room for later ones (LMDB's default is 12). */
+/** Named databases in the environment: the 16 of the layout above, with room for later ones (LMDB's default is 12). */
 const MAX_DBS = 32;
 
 export interface LedgerIndexLimits {
@@ -148,6 +156,30 @@ export interface EnergyEntryInput {
   readonly energyWh: number;
   readonly priceMicrosPerKwh: number;
   readonly amountMicros: bigint;
+}
+
+/** One wifi-billing ledger entry as the service stored it (services/wifi-billing/storage.ts LedgerEntry), ids as hex (null: zero bytes, no session or router), with the router's owner when known. */
+export interface WifiEntryInput {
+  readonly reason: WifiEntryKind;
+  readonly session: Hex | null;
+  readonly router: Hex | null;
+  readonly client: Hex;
+  readonly inputOctets: bigint;
+  readonly outputOctets: bigint;
+  readonly priceMicrosPerGb: bigint;
+  readonly amountMicros: bigint;
+  readonly feeMicros: bigint;
+  readonly attested: boolean;
+  /** The router's owner (read from the router's record): its earnings move with usage entries, so the `account` filter finds them. */
+  readonly owner: Hex | null;
+}
+
+/** The Wi-Fi entries of one slot's block (read from the service's `ledger/<slot>`), in stored order. */
+export interface WifiSlotInput {
+  readonly slot: number;
+  readonly entries: readonly WifiEntryInput[];
+  /** The block they are dated by when the index does not hold the block at `slot`: the block they were read at. */
+  readonly readAt: { readonly hash: Hex; readonly seenAtMs: number };
 }
 
 /** An energy interval as the service's state summarises it (storage.ts IntervalSummary), with its time span; `entries` once settled. */
@@ -221,12 +253,18 @@ const NO_STATS: StoredStats = [-1, 0, null];
 type ReceiptItem = readonly [Uint8Array, readonly number[]];
 /** An energy entry: [kind index, interval, index, buyer (null: the grid), seller, energyWh, priceMicrosPerKwh, amountMicros]. */
 type EnergyItem = readonly [number, number, number, Uint8Array | null, Uint8Array | null, number, number, string];
+/** A Wi-Fi entry: [kind index, session (null: none), router (null: none), client, inputOctets, outputOctets, priceMicrosPerGb, amountMicros, feeMicros, attested, owner (null: unknown)]; amounts decimal. */
+type WifiItem = readonly [number, Uint8Array | null, Uint8Array | null, Uint8Array, string, string, string, string, string, boolean, Uint8Array | null];
 /**
  * Entries written together, keyed by the first one's id (item i is entry key + i): a settled
  * package's receipts, [serviceId, slot, blockHash, timeMs, packageHash, receipts], or one energy
- * entry, [serviceId, slot, blockHash, timeMs, null, [entry]].
+ * or Wi-Fi entry, [serviceId, slot, blockHash, timeMs, null, [entry]] (told apart by the entry's
+ * kind index).
  */
-type StoredRow = readonly [number, number, Uint8Array, number, Uint8Array, readonly ReceiptItem[]] | readonly [number, number, Uint8Array, number, null, readonly [EnergyItem]];
+type StoredRow =
+  | readonly [number, number, Uint8Array, number, Uint8Array, readonly ReceiptItem[]]
+  | readonly [number, number, Uint8Array, number, null, readonly [EnergyItem]]
+  | readonly [number, number, Uint8Array, number, null, readonly [WifiItem]];
 
 type StoredInterval = IntervalView & { readonly firstEntryId: number; readonly entryCount: number };
 
@@ -251,6 +289,9 @@ interface PruneMark {
 
 const GRID = "grid";
 const MARKET_META = "market";
+const WIFI_META = "wifi";
+/** The first kind index of a Wi-Fi entry: energy items' kinds are below it. */
+const WIFI_KIND_FIRST = ENTRY_KINDS.indexOf(WIFI_ENTRY_KINDS[0]);
 const PRUNE_META = "prune";
 const HOUSEHOLD_HEX = /^[0-9a-f]{32}$/;
 
@@ -291,10 +332,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   private readonly entriesByDevice: Database<true, [string, number]>;
   private readonly entriesByAccount: Database<true, [string, number]>;
   private readonly entriesByService: Database<true, [number, number]>;
+  private readonly entriesByRouter: Database<true, [string, number]>;
   private readonly intervalsDb: Database<StoredInterval, number>;
   private readonly retention: RetentionLimits;
   private readonly serviceList: LedgerIndexOptions["services"];
   private readonly energy: LedgerIndexOptions["services"][number] | null;
+  private readonly wifi: LedgerIndexOptions["services"][number] | null;
   /** Next entry id and package order; advanced inside write transactions, which run one at a time in call order. */
   private nextEntryId: number;
   private nextPackageOrder: number;
@@ -322,9 +365,11 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     this.entriesByDevice = this.root.openDB({ name: "entries-by-device" });
     this.entriesByAccount = this.root.openDB({ name: "entries-by-account" });
     this.entriesByService = this.root.openDB({ name: "entries-by-service" });
+    this.entriesByRouter = this.root.openDB({ name: "entries-by-router" });
     this.intervalsDb = this.root.openDB({ name: "intervals" });
     this.serviceList = options.services;
     this.energy = options.services.find((s) => s.name === ENERGY_SERVICE_NAME) ?? null;
+    this.wifi = options.services.find((s) => s.name === WIFI_SERVICE_NAME) ?? null;
     this.retention = { ...ledgerIndexLimits, ...options.retention };
     // After the last row, or past ids and orders whose rows were pruned (the newest may be).
     const pruned = this.pruneMark();
@@ -637,6 +682,62 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     if (this.listeners.size > 0) written.stored.forEach((row, i) => this.emit({ kind: "entry", entry: this.entryView(written.first + i, row, 0) }));
   }
 
+  /** The wifi-billing service whose ledger the index holds, or null when the gateway settles on none. */
+  get wifiServiceId(): number | null {
+    return this.wifi?.serviceId ?? null;
+  }
+
+  /** The first wifi-billing ledger slot the index does not hold yet (0 before any). */
+  wifiMark(): number {
+    return (this.meta.get(WIFI_META) as { readonly nextSlot: number } | undefined)?.nextSlot ?? 0;
+  }
+
+  /**
+   * Writes the Wi-Fi entries of consecutive slots' blocks (a row per entry) and moves the mark to
+   * `nextSlot` (past slots without entries too), in one transaction. Idempotent: slots below the
+   * mark are not written again.
+   */
+  async writeWifiSlots(slots: readonly WifiSlotInput[], nextSlot: number): Promise<void> {
+    if (this.wifi === null) throw new Error("the ledger index has no wifi-billing service to hold entries for");
+    const serviceId = this.wifi.serviceId;
+    const written = await this.write(() => {
+      const mark = this.wifiMark();
+      const rows: { readonly id: number; readonly row: StoredRow }[] = [];
+      for (const input of slots) {
+        if (input.slot < mark) continue;
+        const block = this.blocksDb.get(input.slot);
+        const blockHash = Buffer.from(block?.hash ?? input.readAt.hash, "hex");
+        const timeMs = block?.seenAtMs ?? input.readAt.seenAtMs;
+        for (const e of input.entries) {
+          const id = this.nextEntryId++;
+          const item: WifiItem = [
+            kindIndex(e.reason),
+            e.session === null ? null : Buffer.from(e.session, "hex"),
+            e.router === null ? null : Buffer.from(e.router, "hex"),
+            Buffer.from(e.client, "hex"),
+            e.inputOctets.toString(),
+            e.outputOctets.toString(),
+            e.priceMicrosPerGb.toString(),
+            e.amountMicros.toString(),
+            e.feeMicros.toString(),
+            e.attested,
+            e.owner === null ? null : Buffer.from(e.owner, "hex"),
+          ];
+          const row: StoredRow = [serviceId, input.slot, blockHash, timeMs, null, [item]];
+          this.entriesDb.put(id, row);
+          this.entriesByService.put([serviceId, id], true);
+          if (e.router !== null) this.entriesByRouter.put([e.router, id], true);
+          for (const account of wifiAccounts(e.client, e.owner)) this.entriesByAccount.put([account, id], true);
+          rows.push({ id, row });
+        }
+      }
+      this.bump("entries", serviceId, rows.length);
+      if (nextSlot > mark) this.meta.put(WIFI_META, { nextSlot });
+      return rows;
+    });
+    if (this.listeners.size > 0) for (const { id, row } of written) this.emit({ kind: "entry", entry: this.entryView(id, row, 0) });
+  }
+
   // --- retention ----------------------------------------------------------------------------
 
   private pruneMark(): PruneMark {
@@ -921,6 +1022,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     if (filter.device !== undefined) {
       const device = filter.device.toLowerCase();
       candidates = this.byIds(mapKeys(this.entriesByDevice.getKeys({ start: [device, start], end: [device, 0], reverse: true }), (k) => k[1]));
+    } else if (filter.router !== undefined) {
+      const router = filter.router.toLowerCase();
+      candidates = this.byIds(mapKeys(this.entriesByRouter.getKeys({ start: [router, start], end: [router, 0], reverse: true }), (k) => k[1]));
     } else if (filter.interval !== undefined) {
       const interval = this.intervalsDb.get(filter.interval);
       if (interval === undefined || interval.entryCount === 0) return { items: [], next: null };
@@ -1118,6 +1222,7 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
         accounts: [],
       };
     }
+    if ((row[5][at] as EnergyItem | WifiItem)[0] >= WIFI_KIND_FIRST) return { ...common, ...wifiEntryFields(row[5][at] as WifiItem) };
     const [kind, interval, index, buyerBytes, sellerBytes, energyWh, priceMicrosPerKwh, amountMicros] = row[5][at] as EnergyItem;
     const buyer = buyerBytes === null ? GRID : toHex(buyerBytes);
     const seller = sellerBytes === null ? GRID : toHex(sellerBytes);
@@ -1173,6 +1278,36 @@ function accountsOf(e: { readonly buyer: string; readonly seller: string }): Hex
   if (e.buyer !== GRID) accounts.push(e.buyer);
   if (e.seller !== GRID && e.seller !== e.buyer) accounts.push(e.seller);
   return accounts;
+}
+
+/** The accounts a Wi-Fi entry moves money for: its account and, for a router's usage, the router's owner. */
+function wifiAccounts(client: Hex, owner: Hex | null): Hex[] {
+  return owner === null || owner === client ? [client] : [client, owner];
+}
+
+/** An EntryView's fields of a stored Wi-Fi entry (those of no other kind null). */
+function wifiEntryFields(item: WifiItem) {
+  const [kind, session, router, client, inputOctets, outputOctets, priceMicrosPerGb, amountMicros, feeMicros, attested, owner] = item;
+  const clientHex = toHex(client);
+  return {
+    kind: ENTRY_KINDS[kind]!,
+    device: null,
+    seqs: null,
+    packageHash: null,
+    ...NO_ENERGY_FIELDS,
+    amountMicros,
+    accounts: wifiAccounts(clientHex, owner === null ? null : toHex(owner)),
+    reason: ENTRY_KINDS[kind] as WifiEntryKind,
+    session: session === null ? null : toHex(session),
+    router: router === null ? null : toHex(router),
+    client: clientHex,
+    inputOctets,
+    outputOctets,
+    octets: (BigInt(inputOctets) + BigInt(outputOctets)).toString(),
+    priceMicrosPerGb,
+    feeMicros,
+    attested,
+  };
 }
 
 function sumWh(entries: readonly EnergyEntryInput[], which: (e: EnergyEntryInput) => boolean): number {
@@ -1231,6 +1366,7 @@ function publicInterval(stored: StoredInterval, withHouseholds: boolean): Interv
 
 function matches(view: EntryView, filter: EntryFilter, serviceId: number | undefined): boolean {
   if (serviceId !== undefined && view.serviceId !== serviceId) return false;
+  if (filter.router !== undefined && view.router !== filter.router.toLowerCase()) return false;
   if (filter.device !== undefined && view.device !== filter.device.toLowerCase()) return false;
   if (filter.account !== undefined && !view.accounts.includes(filter.account.toLowerCase())) return false;
   if (filter.interval !== undefined && view.interval !== filter.interval) return false;

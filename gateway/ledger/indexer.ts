@@ -5,7 +5,9 @@
  * guarantees' work reports, E_G), its posterior state root (NodeApi.stateRoot), and the energy
  * market's progress (the energy-trading service's "market" key): each interval newly cleared or
  * settled is read from the service's state ("interval/k", and once settled "ledger/k") and written
- * with its ledger entries.
+ * with its ledger entries; and wifi-billing's ledger: the entries each slot's block wrote
+ * ("ledger/<slot>"), read slot by slot from the index's mark up to the best block, each usage
+ * entry with its router's owner (read once per router: an owner never changes).
  *
  * Blocks are indexed from the first block the index sees: a new index does not backfill the
  * chain before it (the node keeps its blocks, not necessarily the states a view needs). After a
@@ -40,13 +42,15 @@ import {
   MARKET_KEY,
   type MarketConfig,
 } from "../../services/energy-trading/types.ts";
-import type { EnergyEntryInput, LedgerIndex } from "./index.ts";
+import { decodeLedgerEntries as decodeWifiLedgerEntries, decodeRouter, LEDGER_SLOTS_KEPT, ledgerKey as wifiLedgerKey, routerKey } from "../../services/wifi-billing/types.ts";
+import type { EnergyEntryInput, LedgerIndex, WifiEntryInput, WifiSlotInput } from "./index.ts";
 import type { BlockView, ReportView } from "./types.ts";
 
 export interface IndexerLimits {
   readonly blocksBackMax: number;
   readonly intervalsPerPassMax: number;
   readonly pruneWritesPerPassMax: number;
+  readonly wifiSlotsPerPassMax: number;
 }
 
 export const indexerLimits: IndexerLimits = {
@@ -65,7 +69,17 @@ export const indexerLimits: IndexerLimits = {
    * (7–8 µs a receipt, measured: bench/ledger-prune.ts).
    */
   pruneWritesPerPassMax: 32,
+  /**
+   * Wi-Fi ledger slots read in one pass (a state read each, most of them empty or a few entries):
+   * one pass keeps pace with a block a slot; catching up after a stop (the service keeps
+   * LEDGER_SLOTS_KEPT = 14,400) takes a pass per 256 slots, the rest waiting for the next block.
+   */
+  wifiSlotsPerPassMax: 256,
 };
+
+/** Routers whose owner the indexer remembers (an owner never changes): ten times the 1,000-router network of the simulation's horizon; past it, the oldest are read again. */
+const OWNERS_KEPT_MAX = 10_000;
+const ZERO_ID = "00".repeat(16);
 
 export interface IndexerDeps {
   readonly api: Pick<NodeApi, "subscribeBestBlock" | "bestBlock" | "block" | "stateRoot" | "serviceValue">;
@@ -122,6 +136,8 @@ export class LedgerIndexer {
   private stopped = false;
   /** The market's configuration (set at genesis, never changed): read once. */
   private market: MarketConfig | null = null;
+  /** Routers' owners, by router id (set at registration, never changed). */
+  private readonly owners = new Map<string, string>();
 
   constructor(private readonly deps: IndexerDeps) {
     this.now = deps.now ?? Date.now;
@@ -173,6 +189,8 @@ export class LedgerIndexer {
     await this.indexBlocks(head, seenAtMs);
     const energy = this.deps.index.energyServiceId;
     if (energy !== null && !this.stopped) await this.indexMarket(head, energy, seenAtMs);
+    const wifi = this.deps.index.wifiServiceId;
+    if (wifi !== null && !this.stopped) await this.indexWifi(head, wifi, seenAtMs);
     await this.deps.index.prune(head.slot, this.limits.pruneWritesPerPassMax, () => this.stopped);
   }
 
@@ -200,6 +218,62 @@ export class LedgerIndexer {
   private async readBlock(headerHash: Uint8Array): Promise<BlockType | null> {
     const bytes = await this.deps.api.block(headerHash);
     return bytes === null ? null : (decode(Block.Codec, bytes, this.deps.params.spec) as BlockType);
+  }
+
+  /**
+   * wifi-billing's ledger entries of the slots from the index's mark to `head`, read at `head`
+   * (the service keeps LEDGER_SLOTS_KEPT slots; older ones are gone), at most wifiSlotsPerPassMax
+   * slots, written in one transaction with the mark.
+   */
+  private async indexWifi(head: BlockDescriptor, serviceId: number, seenAtMs: number): Promise<void> {
+    const { api, index } = this.deps;
+    const read = (key: Uint8Array) => api.serviceValue(head.headerHash, serviceId, key);
+    const from = Math.max(index.wifiMark(), head.slot - LEDGER_SLOTS_KEPT + 1, 0);
+    const to = Math.min(head.slot, from + this.limits.wifiSlotsPerPassMax - 1);
+    if (from > to) return;
+    const readAt = { hash: toHex(head.headerHash), seenAtMs };
+    const slots: WifiSlotInput[] = [];
+    for (let slot = from; slot <= to && !this.stopped; slot++) {
+      const raw = await read(wifiLedgerKey(slot));
+      if (raw === null) continue;
+      const decoded = decodeWifiLedgerEntries(raw);
+      if (!decoded.ok) throw new Error(`wifi-billing ledger ${slot}: ${decoded.error}`);
+      const entries: WifiEntryInput[] = [];
+      for (const e of decoded.value) {
+        const router = toHex(e.router);
+        const session = toHex(e.session);
+        const hasRouter = router !== ZERO_ID;
+        entries.push({
+          reason: e.reason,
+          session: session === ZERO_ID ? null : session,
+          router: hasRouter ? router : null,
+          client: toHex(e.client),
+          inputOctets: e.inputOctets,
+          outputOctets: e.outputOctets,
+          priceMicrosPerGb: e.priceMicrosPerGb,
+          amountMicros: e.amountMicros,
+          feeMicros: e.feeMicros,
+          attested: e.attested,
+          // Usage pays the router's owner; stakes move the owner's own money (it is `client` there).
+          owner: hasRouter && (e.reason === "usage" || e.reason === "balance-exhausted") ? await this.ownerOf(router, read) : null,
+        });
+      }
+      slots.push({ slot, entries, readAt });
+    }
+    if (this.stopped) return;
+    await index.writeWifiSlots(slots, to + 1);
+  }
+
+  private async ownerOf(router: string, read: (key: Uint8Array) => Promise<Uint8Array | null>): Promise<string | null> {
+    const known = this.owners.get(router);
+    if (known !== undefined) return known;
+    const raw = await read(routerKey(router));
+    const record = raw === null ? null : decodeRouter(raw);
+    if (record === null || !record.ok) return null;
+    const owner = toHex(record.value.owner);
+    if (this.owners.size >= OWNERS_KEPT_MAX) this.owners.delete(this.owners.keys().next().value!);
+    this.owners.set(router, owner);
+    return owner;
   }
 
   /** Intervals the market cleared or settled since the index's mark, read at `head`, at most intervalsPerPassMax. */

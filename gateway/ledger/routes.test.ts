@@ -189,7 +189,7 @@ describe("ledger routes", () => {
         for (const param of route.url.match(/:([A-Za-z]+)/g) ?? []) expect(operation!.parameters?.map((p) => p.name)).toContain(param.slice(1));
       }
     }
-    expect(doc.paths["/v1/entries"]!.get!.parameters!.map((p) => p.name).sort()).toEqual(["account", "before", "device", "fromSlot", "interval", "limit", "service", "since", "toSlot", "until"]);
+    expect(doc.paths["/v1/entries"]!.get!.parameters!.map((p) => p.name).sort()).toEqual(["account", "before", "device", "fromSlot", "interval", "limit", "router", "service", "since", "toSlot", "until"]);
     expect(doc.paths["/v1/devices"]!.post!.security).toEqual([{ operatorToken: [] }]);
     expect(doc.components.securitySchemes.operatorToken).toMatchObject({ type: "http", scheme: "bearer" });
     for (const name of ["BlockView", "PackageView", "EntryView", "IntervalView", "BalanceView", "DeviceView", "Proof", "Error"]) expect(doc.components.schemas[name], name).toBeDefined();

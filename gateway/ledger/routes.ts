@@ -201,7 +201,7 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
 
   // ---- settlement entries
   app.get<{
-    Querystring: { service?: string; account?: string; device?: string; interval?: number; fromSlot?: number; toSlot?: number; since?: string; until?: string; before?: number; limit: number };
+    Querystring: { service?: string; account?: string; device?: string; router?: string; interval?: number; fromSlot?: number; toSlot?: number; since?: string; until?: string; before?: number; limit: number };
   }>(
     "/v1/entries",
     {
@@ -213,6 +213,7 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
           service: serviceName,
           account: idParam,
           device: idParam,
+          router: { ...idParam, description: "Wi-Fi entries of this router." },
           interval: u32,
           fromSlot: { ...u32, description: "Inclusive." },
           toSlot: { ...u32, description: "Inclusive." },
@@ -234,6 +235,7 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
         ...(q.service === undefined ? {} : { service: q.service }),
         ...(q.account === undefined ? {} : { account: lower(q.account) }),
         ...(q.device === undefined ? {} : { device: lower(q.device) }),
+        ...(q.router === undefined ? {} : { router: lower(q.router) }),
         ...(q.interval === undefined ? {} : { interval: q.interval }),
         ...(q.fromSlot === undefined ? {} : { fromSlot: q.fromSlot }),
         ...(q.toSlot === undefined ? {} : { toSlot: q.toSlot }),

@@ -5,7 +5,7 @@
  * registered once with `addSchema` under its `$id` and referred to as `{ $ref: "<id>#" }`.
  */
 import { DEVICE_KINDS } from "../ingest-service.ts";
-import { ENTRY_KINDS, PACKAGE_KINDS, PACKAGE_STATUSES } from "./types.ts";
+import { ENTRY_KINDS, PACKAGE_KINDS, PACKAGE_STATUSES, WIFI_ENTRY_KINDS } from "./types.ts";
 
 /** 64 lowercase hex digits: a hash (header, package, report, state root). */
 export const HASH_PATTERN = "^[0-9a-f]{64}$";
@@ -193,6 +193,16 @@ export const entryViewSchema = {
     priceMicrosPerKwh: nullable(uint),
     amountMicros: nullable(decimal),
     accounts: { type: "array", items: id },
+    reason: { type: "string", enum: [...WIFI_ENTRY_KINDS], description: "Wi-Fi entries (wifi-billing) only, as the fields below: the entry's reason (its kind)." },
+    session: { ...nullable(id), description: "The session; null for entries of none (top-ups, stakes)." },
+    router: { ...nullable(id), description: "The router; null for a top-up." },
+    client: { ...id, description: "The account the entry moves: the client for usage, the owner for stakes, the account topped up." },
+    inputOctets: { ...decimal, description: "Octets of the session's delta, in and out, and their sum." },
+    outputOctets: decimal,
+    octets: decimal,
+    priceMicrosPerGb: { ...decimal, description: "The session's price (its start price)." },
+    feeMicros: { ...decimal, description: "The protocol fee of amountMicros; the owner got the rest." },
+    attested: { type: "boolean", description: "Router-attested usage (no client voucher)." },
   },
 } as const;
 

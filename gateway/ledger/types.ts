@@ -103,8 +103,16 @@ export interface DeviceView {
   readonly lastSettledSlot: number | null;
 }
 
-/** What kind of settlement an entry records: a device's envelopes settled in a package (every service), or an energy ledger entry (services/energy-trading/settlement.ts LEDGER_REASONS). */
-export const ENTRY_KINDS = ["envelopes", "trade", "grid-import", "grid-export", "shortfall", "surplus"] as const;
+/** The reasons of wifi-billing's ledger entries (services/wifi-billing/storage.ts LEDGER_REASONS), in its order. */
+export const WIFI_ENTRY_KINDS = ["usage", "balance-exhausted", "disputed", "topup", "stake-lock", "stake-return"] as const;
+export type WifiEntryKind = (typeof WIFI_ENTRY_KINDS)[number];
+
+/**
+ * What kind of settlement an entry records: a device's envelopes settled in a package (every
+ * service), an energy ledger entry (services/energy-trading/settlement.ts LEDGER_REASONS), or a
+ * wifi-billing ledger entry (its reason).
+ */
+export const ENTRY_KINDS = ["envelopes", "trade", "grid-import", "grid-export", "shortfall", "surplus", ...WIFI_ENTRY_KINDS] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /**
@@ -134,8 +142,26 @@ export interface EntryView {
   readonly priceMicrosPerKwh: number | null;
   /** Decimal micro-units (may pass 2^53). */
   readonly amountMicros: string | null;
-  /** The accounts it moves money for (households, later routers), for the `account` filter. */
+  /** The accounts it moves money for (households; Wi-Fi: the client or account, and the router's owner), for the `account` filter. */
   readonly accounts: readonly Hex[];
+  /**
+   * Wi-Fi entries only (service wifi-billing; absent on others): the entry's reason (its `kind`),
+   * the session (null for entries of none: top-ups, stakes), the router (null for a top-up), the
+   * account it moves (`client`: the client for usage, the owner for stakes, the account topped
+   * up), the octets of the session's delta (input, output, their sum), the session's price, the
+   * amount (`amountMicros`) and the protocol fee of it, and whether the usage was router-attested
+   * (no client voucher).
+   */
+  readonly reason?: WifiEntryKind;
+  readonly session?: Hex | null;
+  readonly router?: Hex | null;
+  readonly client?: Hex;
+  readonly inputOctets?: string;
+  readonly outputOctets?: string;
+  readonly octets?: string;
+  readonly priceMicrosPerGb?: string;
+  readonly feeMicros?: string;
+  readonly attested?: boolean;
 }
 
 /** The energy fields of an entry that is not an energy entry ("envelopes"). */
@@ -145,6 +171,8 @@ export interface EntryFilter {
   readonly service?: string;
   readonly account?: Hex;
   readonly device?: Hex;
+  /** Wi-Fi entries of this router. */
+  readonly router?: Hex;
   readonly interval?: number;
   /** Slot range, inclusive. */
   readonly fromSlot?: number;

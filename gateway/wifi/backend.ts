@@ -5,7 +5,11 @@
  */
 import type { RegistrationView } from "../registration.ts";
 
-export const ROUTER_STATUSES = ["pending", "registered", "deregistered", "failed"] as const;
+/**
+ * A router's status: its registration pending or failed (the gateway's), else the service's:
+ * active, deregistered (its usage refused, its stake cooling down), stake-returned.
+ */
+export const ROUTER_STATUSES = ["pending", "failed", "active", "deregistered", "stake-returned"] as const;
 export type RouterStatus = (typeof ROUTER_STATUSES)[number];
 
 export const ACTION_KINDS = ["topup", "set-price", "deregister"] as const;
@@ -34,12 +38,25 @@ export interface WifiRouterView {
   readonly capacityBitsPerSecond: string;
   readonly attested: boolean;
   readonly status: RouterStatus;
+  readonly registeredSlot?: number | null;
   readonly deregisteredSlot?: number | null;
   readonly stakeReturnSlot?: number | null;
-  readonly usage: { readonly sessions: string; readonly inputOctets: string; readonly outputOctets: string; readonly billedMicros: string };
+  readonly usage: WifiRouterUsage;
   readonly slot?: number;
   readonly code?: string;
   readonly detail?: string;
+}
+
+/** A router's totals as the service keeps them (decimal strings). */
+export interface WifiRouterUsage {
+  readonly sessionsStarted: string;
+  readonly openSessions: number;
+  /** Octets (input + output) billed to clients, what they paid for them (fees included), and what the owner got. */
+  readonly billedOctets: string;
+  readonly billedMicros: string;
+  readonly earnedMicros: string;
+  /** Router-attested octets not billed: the owner did not choose attested billing. */
+  readonly disputedOctets: string;
 }
 
 export interface ActionView {
@@ -88,5 +105,6 @@ export interface WifiBackend {
   setPrice(router: string, priceMicrosPerGb: bigint): Promise<ActionView>;
   deregister(router: string): Promise<ActionView>;
   topup(account: string, amountMicros: bigint): Promise<ActionView>;
-  action(id: string): ActionView | null;
+  /** An action by id: from the gateway's memory while it follows it, else from the service's state (a verdict stays there for ACTIONS_KEPT actions); null when neither knows it. */
+  action(id: string): ActionView | null | Promise<ActionView | null>;
 }

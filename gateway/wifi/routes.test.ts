@@ -24,10 +24,11 @@ const routerView: WifiRouterView = {
   stakeMicros: "1000000",
   capacityBitsPerSecond: "1000000000",
   attested: false,
-  status: "registered",
+  status: "active",
+  registeredSlot: 3,
   deregisteredSlot: null,
   stakeReturnSlot: null,
-  usage: { sessions: "3", inputOctets: "123456789012345678", outputOctets: "2", billedMicros: "77" },
+  usage: { sessionsStarted: "3", openSessions: 1, billedOctets: "123456789012345678", billedMicros: "77", earnedMicros: "74", disputedOctets: "0" },
   slot: 7,
 };
 

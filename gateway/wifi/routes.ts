@@ -73,12 +73,14 @@ export const wifiRouterViewSchema = {
     capacityBitsPerSecond: decimal,
     attested: { type: "boolean", description: "The owner takes router-attested (RADIUS) usage as billable; its stake stands behind it." },
     status: { type: "string", enum: [...ROUTER_STATUSES] },
+    registeredSlot: { type: ["integer", "null"], minimum: 0 },
     deregisteredSlot: { type: ["integer", "null"], minimum: 0 },
     stakeReturnSlot: { type: ["integer", "null"], minimum: 0, description: "When the stake goes back to the owner (deregistered routers)." },
     usage: {
       type: "object",
-      required: ["sessions", "inputOctets", "outputOctets", "billedMicros"],
-      properties: { sessions: decimal, inputOctets: decimal, outputOctets: decimal, billedMicros: decimal },
+      description: "Totals the service keeps: sessions, octets (input + output) billed, what clients paid (fees included), what the owner got, router-attested octets disputed.",
+      required: ["sessionsStarted", "openSessions", "billedOctets", "billedMicros", "earnedMicros", "disputedOctets"],
+      properties: { sessionsStarted: decimal, openSessions: { type: "integer", minimum: 0 }, billedOctets: decimal, billedMicros: decimal, earnedMicros: decimal, disputedOctets: decimal },
     },
     slot: { type: "integer", minimum: 0 },
     code: { type: "string", description: "Why its registration failed (a JG_ERR_ code)." },
@@ -367,11 +369,11 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         tags: ["wifi"],
         summary: "An operator action's status: pending, applied, or refused with the service's code",
         params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: idInput } },
-        response: { 200: schemaRef("WifiActionView"), ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_NOT_FOUND: not an action of this gateway since its start" }) },
+        response: { 200: schemaRef("WifiActionView"), ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_NOT_FOUND: neither pending here nor on the service" }) },
       },
     },
     async (request) => {
-      const view = backend.action(lower(request.params.id));
+      const view = await backend.action(lower(request.params.id));
       if (view === null) throw new JamgateError("JG_ERR_NOT_FOUND", `no action ${lower(request.params.id)}`);
       return view satisfies ActionView;
     },
