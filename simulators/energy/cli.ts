@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { integerIn } from "../../node/cli.ts";
 import { JamgateError } from "../../node/errors.ts";
+import { registerWifiSimCommand } from "../wifi/cli.ts";
 import { defaultScenario, type MarketMode, parseScenario, type Scenario } from "./scenario.ts";
 
 interface SimEnergyOptions {
@@ -141,4 +142,5 @@ export function registerSimCommands(program: Command): void {
       const refused = Object.entries(result.errors);
       if (refused.length > 0) process.stderr.write(`refused envelopes: ${refused.map(([code, n]) => `${code} × ${n}`).join(", ")}\n`);
     });
+  registerWifiSimCommand(sim);
 }
