@@ -237,8 +237,7 @@ function enumeration<const V extends readonly string[]>(values: V, name = `enume
 }
 
 /** A count (u8, u16 or u32, at most `max`) then that many elements. */
-function array<T>(elem: Descriptor<T>, lengthOf: LengthOf, max: number): Descriptor<T[]> {
-  const name = `array(${elem.name}, ${lengthOf}, ${max})`;
+function array<T>(elem: Descriptor<T>, lengthOf: LengthOf, max: number, name = `array(${elem.name}, ${lengthOf}, ${max})`): Descriptor<T[]> {
   checkMax(name, lengthOf, max);
   const prefix = LENGTH_BYTES[lengthOf];
   return {

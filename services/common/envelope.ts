@@ -15,27 +15,6 @@ export const W_R = 49_152;
 export const ItemKind = { envelopes: 0, registrations: 1 } as const;
 export type ItemKind = (typeof ItemKind)[keyof typeof ItemKind];
 
-/**
- * An ingest service's refine: the item's kind byte picks the service's refine for it, whose
- * encoded output must fit W_R (`tooBig` says what makes it too big). Throws, failing the package,
- * on an unknown kind or an output over W_R.
- */
-export function refineItem(service: string, payload: Uint8Array, refines: { readonly envelopes: () => Uint8Array; readonly registrations: () => Uint8Array }, tooBig: string): Uint8Array {
-  let bytes: Uint8Array;
-  switch (payload[0]) {
-    case ItemKind.envelopes:
-      bytes = refines.envelopes();
-      break;
-    case ItemKind.registrations:
-      bytes = refines.registrations();
-      break;
-    default:
-      throw new Error(`${service}: unknown item kind ${payload[0] ?? "(empty payload)"}`);
-  }
-  if (bytes.length > W_R) throw new Error(`${service}: refine output of ${bytes.length} bytes > W_R = ${W_R}; ${tooBig}`);
-  return bytes;
-}
-
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 export const ED25519_SIGNATURE_BYTES = 64;
 /** A device id: the first 16 bytes of blake2b-256(public key) (docs/protocol.md, "Identity"). */

@@ -20,9 +20,11 @@
  */
 import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
 import { compareBytes, fromLowerHex, toHex, U32_MAX } from "../common/bytes.ts";
+import { PackageOutcomes, resultsOf } from "../common/dispatch.ts";
 import type { RawDeviceId } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
-import { encodeOutcome, OutcomeBuilder, OutcomeFifo } from "../common/outcome.ts";
+import type { OutcomeBuilder } from "../common/outcome.ts";
+import { type Cell, type KeyedMap, Store } from "../common/store.ts";
 import { EMPTY_WINDOW, windowAccepts, windowSettle } from "../common/window.ts";
 import { exceedsPowerBig, intervalOfReading } from "./condense.ts";
 import { clearInterval, type GridPrices, type Order } from "./market.ts";
@@ -30,57 +32,48 @@ import { decodeRefineOutput, type DeviceOutput, type EnvelopesOutput, OrderSide,
 import { DeviceRole, ItemKind } from "./payload.ts";
 import { GRID, settleInterval } from "./settlement.ts";
 import {
+  balanceCodec,
   balanceKey,
   CONFIG_KEY,
-  decodeBalance,
-  decodeDeviceRecord,
-  decodeHouseholds,
-  decodeIntervalSummary,
-  decodeMarketConfig,
-  decodeMarketProgress,
-  decodeMetered,
-  decodeOrderPage,
-  decodeStats,
-  decodeTrades,
   DEVICE_RECORD_BYTES,
   type DeviceRecord,
   deviceKey,
+  deviceRecordCodec,
   EMPTY_STATS,
-  encodeBalance,
-  encodeDeviceRecord,
-  encodeHouseholds,
-  encodeIntervalSummary,
-  encodeLedgerEntries,
-  encodeMarketProgress,
-  encodeMetered,
-  encodeOrderPage,
-  encodeStats,
-  encodeTrades,
   type EnergyStats,
   GRID_BALANCE_KEY,
   HOUSEHOLDS_KEY,
+  HOUSEHOLDS_MAX,
+  householdsCodec,
+  type IntervalSummary,
   intervalKey,
   intervalStartMs,
+  intervalSummaryCodec,
+  ledgerEntriesCodec,
   ledgerKey,
   MARKET_KEY,
   MARKET_START,
   type MarketConfig,
+  marketConfigCodec,
   type MarketProgress,
+  marketProgressCodec,
   marketTimeMs,
+  type Metered,
+  meteredCodec,
   meteredKey,
   ORDER_PAGES,
   type OrderPage,
+  orderPageCodec,
   ordersPageKey,
   STATS_KEY,
+  statsCodec,
   type StoredLedgerEntry,
+  type StoredTrade,
+  tradesCodec,
   tradesKey,
 } from "./storage.ts";
 
-/**
- * Households in one market: clearing and settling an interval reads a few storage values per
- * household; 10,000 households take ~5e7 gas, well within the χ_Z gas genesis gives the service.
- */
-export const HOUSEHOLDS_MAX = 10_000;
+export { HOUSEHOLDS_MAX };
 /** How far ahead an order may be placed: two days of 15-minute intervals. */
 export const ORDER_HORIZON_INTERVALS = 192;
 /** Intervals cleared, and settled, per block at most: bounds a block's work when the market catches up after a pause. */
@@ -95,126 +88,90 @@ export const LEDGER_INTERVALS_KEPT = 672;
 /** The gas genesis gives the service in χ_Z: the clock's work for HOUSEHOLDS_MAX households with room to spare. */
 export const ALWAYS_ACCUMULATE_GAS = 1_000_000_000n;
 
+const SERVICE = "energy-trading";
+
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
   const market = new Market(host);
-  const packages = new Map<string, OutcomeBuilder>();
-  for (const item of items) {
-    if (item.kind !== "result") continue; // a transfer's amount is credited by the node; nothing to record
-    const output = decodeRefineOutput(item.output);
-    if (!output.ok) throw new Error(`energy-trading: refine output does not decode: ${output.error}`); // a bug: our refine made it
-    const hex = toHex(item.packageHash);
-    let builder = packages.get(hex);
-    if (builder === undefined) {
-      builder = new OutcomeBuilder(item.packageHash);
-      packages.set(hex, builder);
-    }
-    if (output.value.kind === ItemKind.registrations) market.register(output.value, builder);
-    else market.applyEnvelopes(output.value, builder);
+  const packages = new PackageOutcomes();
+  for (const { output, outcome } of resultsOf(SERVICE, items, decodeRefineOutput, packages)) {
+    if (output.kind === ItemKind.registrations) market.register(output, outcome);
+    else market.applyEnvelopes(output, outcome);
   }
   market.runClock();
+  packages.store(host, (outcome) => {
+    let rejected = 0;
+    for (const run of outcome.rejectedEnvelopes) rejected += run.length;
+    market.count({ devicesRegistered: BigInt(outcome.registrationsSettled), envelopesSettled: BigInt(outcome.envelopesSettled), envelopesRejected: BigInt(rejected) });
+  });
   market.flush();
-
-  if (packages.size > 0) {
-    const fifo = new OutcomeFifo(host);
-    for (const builder of packages.values()) {
-      const outcome = builder.finish(host.slot);
-      let rejected = 0;
-      for (const run of outcome.rejectedEnvelopes) rejected += run.length;
-      market.count({ devicesRegistered: BigInt(outcome.registrationsSettled), envelopesSettled: BigInt(outcome.envelopesSettled), envelopesRejected: BigInt(rejected) });
-      fifo.push(builder.packageHash, encodeOutcome(outcome));
-    }
-    fifo.flush();
-  }
-  market.flushStats();
 }
 
+/** An order-book page: an interval and the first byte of the households on it. */
+interface PageRef {
+  readonly interval: number;
+  readonly page: number;
+}
+
+/** A household's energy in an interval. */
+interface MeteredRef {
+  readonly interval: number;
+  readonly household: Uint8Array;
+}
+
+/**
+ * The service's state for one accumulate call, over a Store: each value is read at most once and
+ * written back once, at `flush`.
+ */
 class Market {
+  private readonly store: Store;
   private readonly config: MarketConfig | null;
-  private progress: MarketProgress;
-  private progressDirty = false;
-  private households: RawDeviceId[] | null = null;
-  private householdsDirty = false;
-  private readonly devices = new Map<string, DeviceRecord | null>();
-  private readonly dirtyDevices = new Set<string>();
-  private stats: EnergyStats | null = null;
-  private statsDirty = false;
-  /** Order-book pages read (or made) in this call, by pageId; written back at flush. */
-  private readonly pages = new Map<string, OrderPage>();
-  /** Whether a page had a value in storage when read (so emptying it must delete it). */
-  private readonly pageStored = new Map<string, boolean>();
-  private readonly dirtyPages = new Set<string>();
+  private readonly progress: Cell<MarketProgress>;
+  private readonly households: Cell<RawDeviceId[]>;
+  private readonly devices: KeyedMap<Uint8Array, DeviceRecord>;
+  /** Order-book pages; an emptied page is deleted. */
+  private readonly pages: KeyedMap<PageRef, OrderPage>;
+  private readonly metered: KeyedMap<MeteredRef, Metered>;
+  private readonly trades: KeyedMap<number, StoredTrade[]>;
+  private readonly summaries: KeyedMap<number, IntervalSummary>;
+  private readonly ledger: KeyedMap<number, StoredLedgerEntry[]>;
+  /** A household's balance by its hex id, or the grid's (GRID). */
+  private readonly balances: KeyedMap<string, bigint>;
+  private readonly stats: Cell<EnergyStats>;
 
   constructor(private readonly host: AccumulateHost) {
-    const raw = host.read(CONFIG_KEY);
-    if (raw === null) {
-      this.config = null;
-    } else {
-      const config = decodeMarketConfig(raw);
-      if (!config.ok) throw new Error(`energy-trading: stored config: ${config.error}`);
-      this.config = config.value;
-    }
-    const progress = host.read(MARKET_KEY);
-    if (progress === null) {
-      this.progress = MARKET_START;
-    } else {
-      const decoded = decodeMarketProgress(progress);
-      if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
-      this.progress = decoded.value;
-    }
+    const store = new Store(host, SERVICE);
+    this.store = store;
+    this.config = store.cell(CONFIG_KEY, marketConfigCodec).get();
+    this.progress = store.cell(MARKET_KEY, marketProgressCodec, MARKET_START);
+    this.households = store.cell(HOUSEHOLDS_KEY, householdsCodec, []);
+    this.devices = store.map(deviceKey, deviceRecordCodec);
+    this.pages = store.map((p: PageRef) => ordersPageKey(p.interval, p.page), orderPageCodec);
+    this.metered = store.map((m: MeteredRef) => meteredKey(m.interval, m.household), meteredCodec);
+    this.trades = store.map(tradesKey, tradesCodec);
+    this.summaries = store.map(intervalKey, intervalSummaryCodec);
+    this.ledger = store.map(ledgerKey, ledgerEntriesCodec);
+    this.balances = store.map((id: string) => (id === GRID ? GRID_BALANCE_KEY : balanceKey(id)), balanceCodec);
+    this.stats = store.cell(STATS_KEY, statsCodec, EMPTY_STATS);
   }
 
   // -------------------------------------------------------------------------------------------
   // Registry.
 
-  private device(id: Uint8Array): DeviceRecord | null {
-    const hex = toHex(id);
-    if (this.devices.has(hex)) return this.devices.get(hex)!;
-    const raw = this.host.read(deviceKey(id));
-    let record: DeviceRecord | null = null;
-    if (raw !== null) {
-      const decoded = decodeDeviceRecord(raw);
-      if (!decoded.ok) throw new Error(`energy-trading: device ${hex}: ${decoded.error}`);
-      record = decoded.value;
-    }
-    this.devices.set(hex, record);
-    return record;
-  }
-
-  private putDevice(id: Uint8Array, record: DeviceRecord): void {
-    const hex = toHex(id);
-    this.devices.set(hex, record);
-    this.dirtyDevices.add(hex);
-  }
-
-  private householdList(): RawDeviceId[] {
-    if (this.households === null) {
-      const raw = this.host.read(HOUSEHOLDS_KEY);
-      if (raw === null) {
-        this.households = [];
-      } else {
-        const decoded = decodeHouseholds(raw);
-        if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
-        this.households = decoded.value;
-      }
-    }
-    return this.households;
-  }
-
   register(output: RegistrationsOutput, outcome: OutcomeBuilder): void {
     for (const r of output.registrations) {
       const refuse = (code: RejectionCode) => outcome.rejectRegistration(r.deviceId, code);
-      if (this.device(r.deviceId) !== null) {
+      if (this.devices.has(r.deviceId)) {
         refuse(REJECTION_CODES.JG_ERR_DEVICE_EXISTS);
         continue;
       }
       if (r.role === DeviceRole.agent) {
-        const household = this.device(r.household);
+        const household = this.devices.get(r.household);
         if (household === null || household.role !== DeviceRole.meter) {
           refuse(REJECTION_CODES.JG_ERR_ENERGY_HOUSEHOLD);
           continue;
         }
       } else {
-        const list = this.householdList();
+        const list = this.households.get();
         if (list.length >= HOUSEHOLDS_MAX) {
           refuse(REJECTION_CODES.JG_ERR_ENERGY_FULL);
           continue;
@@ -229,9 +186,9 @@ class Market {
           else high = mid;
         }
         list.splice(low, 0, r.deviceId);
-        this.householdsDirty = true;
+        this.households.set(list);
       }
-      this.putDevice(r.deviceId, {
+      this.devices.set(r.deviceId, {
         publicKey: r.publicKey,
         role: r.role,
         household: r.household,
@@ -242,24 +199,6 @@ class Market {
       });
       outcome.settleRegistration();
     }
-  }
-
-  private orderPage(interval: number, page: number): OrderPage {
-    const id = pageId(interval, page);
-    let cached = this.pages.get(id);
-    if (cached === undefined) {
-      const raw = this.host.read(ordersPageKey(interval, page));
-      if (raw === null) {
-        cached = new Map();
-      } else {
-        const decoded = decodeOrderPage(raw);
-        if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
-        cached = decoded.value;
-      }
-      this.pages.set(id, cached);
-      this.pageStored.set(id, raw !== null);
-    }
-    return cached;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -275,7 +214,7 @@ class Market {
         for (const seq of accepted) outcome.rejectEnvelope(device.deviceId, seq, REJECTION_CODES.JG_ERR_ENERGY_CLOCK);
         continue;
       }
-      const record = this.device(device.deviceId);
+      const record = this.devices.get(device.deviceId);
       if (record === null) {
         for (const seq of accepted) outcome.rejectEnvelope(device.deviceId, seq, REJECTION_CODES.JG_ERR_DEVICE_UNREGISTERED);
         continue;
@@ -289,6 +228,7 @@ class Market {
 
   private applyOrders(device: DeviceOutput, initial: DeviceRecord, outcome: OutcomeBuilder): void {
     let record = initial;
+    const progress = this.progress.get();
     for (const set of device.orders) {
       const refuse = (code: RejectionCode) => outcome.rejectEnvelope(device.deviceId, set.seq, code);
       if (record.role !== DeviceRole.agent) {
@@ -300,27 +240,28 @@ class Market {
         refuse(REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY);
         continue;
       }
-      if (set.interval < this.progress.nextClear) {
+      if (set.interval < progress.nextClear) {
         refuse(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_CLOSED);
         continue;
       }
-      if (set.interval >= this.progress.nextClear + ORDER_HORIZON_INTERVALS) {
+      if (set.interval >= progress.nextClear + ORDER_HORIZON_INTERVALS) {
         refuse(REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR);
         continue;
       }
-      const page = this.orderPage(set.interval, record.household[0]!);
+      const ref = { interval: set.interval, page: record.household[0]! };
+      const page = this.pages.get(ref) ?? new Map();
       const household = toHex(record.household);
       const stored = page.get(household);
       // The latest seq wins, whatever order packages arrive in.
       if (stored === undefined || stored.seq < set.seq) {
         if (set.lines.length === 0) page.delete(household);
         else page.set(household, { seq: set.seq, lines: set.lines });
-        this.dirtyPages.add(pageId(set.interval, record.household[0]!));
+        this.pages.set(ref, page.size > 0 ? page : null);
       }
       record = { ...record, window, envelopesSettled: record.envelopesSettled + 1n };
       outcome.settleEnvelope(device.deviceId, set.seq);
     }
-    if (record !== initial) this.putDevice(device.deviceId, record);
+    if (record !== initial) this.devices.set(device.deviceId, record);
   }
 
   /**
@@ -330,7 +271,7 @@ class Market {
    */
   private applyReadings(device: DeviceOutput, seqs: readonly bigint[], outcome: OutcomeBuilder): void {
     const config = this.config!;
-    const record = this.device(device.deviceId)!;
+    const record = this.devices.get(device.deviceId)!;
     const refuseAll = (code: RejectionCode) => {
       for (const seq of seqs) outcome.rejectEnvelope(device.deviceId, seq, code);
     };
@@ -348,7 +289,8 @@ class Market {
     if (gap && exceedsPowerBig(digest.first.importWh - last.importWh + (digest.first.exportWh - last.exportWh), digest.first.t - last.t)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_POWER);
     // Energy of intervals already settled (readings that came late) rolls forward into the first
     // one still open: it is not lost, and the counters stay continuous.
-    const open = (interval: number) => Math.max(interval, this.progress.nextSettle);
+    const nextSettle = this.progress.get().nextSettle;
+    const open = (interval: number) => Math.max(interval, nextSettle);
     // Refine made these times from safe integers (body.ts), so Number() is exact.
     const firstInterval = open(intervalOfReading(Number(digest.first.t), { startMs: Number(config.startMs), intervalMs: config.intervalMs }));
     const now = marketTimeMs(config, this.host.slot) ?? config.startMs;
@@ -362,26 +304,23 @@ class Market {
     };
     if (gap) add(firstInterval, digest.first.importWh - last.importWh, digest.first.exportWh - last.exportWh);
     for (const e of digest.intervals) add(open(e.interval), BigInt(e.importWh), BigInt(e.exportWh));
-    const writes: [Uint8Array, Uint8Array][] = [];
+    const updates: [MeteredRef, Metered][] = [];
     for (const interval of [...energy.keys()].sort((a, b) => a - b)) {
       const e = energy.get(interval)!;
-      const key = meteredKey(interval, record.household);
-      const raw = this.host.read(key);
-      const stored = raw === null ? { importWh: 0, exportWh: 0 } : decodeMetered(raw);
-      if ("ok" in stored && !stored.ok) throw new Error(`energy-trading: ${stored.error}`);
-      const before = "ok" in stored ? stored.value : stored;
+      const ref = { interval, household: record.household };
+      const before = this.metered.get(ref) ?? { importWh: 0, exportWh: 0 };
       const importWh = BigInt(before.importWh) + e.importWh;
       const exportWh = BigInt(before.exportWh) + e.exportWh;
       if (importWh > BigInt(U32_MAX) || exportWh > BigInt(U32_MAX)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
-      writes.push([key, encodeMetered({ importWh: Number(importWh), exportWh: Number(exportWh) })]);
+      updates.push([ref, { importWh: Number(importWh), exportWh: Number(exportWh) }]);
     }
-    for (const [key, value] of writes) this.host.write(key, value);
+    for (const [ref, value] of updates) this.metered.set(ref, value);
     let window = record.window;
     for (const seq of seqs) {
       window = windowSettle(window, seq)!;
       outcome.settleEnvelope(device.deviceId, seq);
     }
-    this.putDevice(device.deviceId, { ...record, window, lastReading: digest.last, envelopesSettled: record.envelopesSettled + BigInt(seqs.length) });
+    this.devices.set(device.deviceId, { ...record, window, lastReading: digest.last, envelopesSettled: record.envelopesSettled + BigInt(seqs.length) });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -393,70 +332,65 @@ class Market {
     const now = marketTimeMs(config, this.host.slot);
     if (now === null) return;
     const grid: GridPrices = { importPriceMicrosPerKwh: config.importPriceMicrosPerKwh, exportPriceMicrosPerKwh: config.exportPriceMicrosPerKwh };
-    for (let n = 0; n < CLEARINGS_PER_BLOCK_MAX && intervalStartMs(config, this.progress.nextClear) <= now; n++) {
-      this.clear(this.progress.nextClear, config, grid);
-      this.progress = { ...this.progress, nextClear: this.progress.nextClear + 1 };
-      this.progressDirty = true;
+    for (let n = 0; n < CLEARINGS_PER_BLOCK_MAX && intervalStartMs(config, this.progress.get().nextClear) <= now; n++) {
+      const progress = this.progress.get();
+      this.clear(progress.nextClear, config, grid);
+      this.progress.set({ ...progress, nextClear: progress.nextClear + 1 });
     }
-    for (let n = 0; n < SETTLEMENTS_PER_BLOCK_MAX && this.progress.nextSettle < this.progress.nextClear; n++) {
-      const k = this.progress.nextSettle;
+    for (let n = 0; n < SETTLEMENTS_PER_BLOCK_MAX && this.progress.get().nextSettle < this.progress.get().nextClear; n++) {
+      const progress = this.progress.get();
+      const k = progress.nextSettle;
       if (intervalStartMs(config, k + 1) + BigInt(config.settlementDelayMs) > now) break;
       this.settle(k, grid);
-      this.progress = { ...this.progress, nextSettle: k + 1 };
-      this.progressDirty = true;
+      this.progress.set({ ...progress, nextSettle: k + 1 });
     }
   }
 
   private clear(interval: number, config: MarketConfig, grid: GridPrices): void {
     const orders: Order[] = [];
     for (let p = 0; p < ORDER_PAGES; p++) {
-      const page = this.orderPage(interval, p);
+      const ref = { interval, page: p };
+      const page = this.pages.get(ref);
+      if (page === null) continue;
       for (const [household, stored] of page) {
         for (const line of stored.lines) orders.push({ household, side: line.side === OrderSide.bid ? "bid" : "ask", energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh });
       }
-      if (page.size > 0 || this.pageStored.get(pageId(interval, p))) {
-        page.clear();
-        this.dirtyPages.add(pageId(interval, p));
-      }
+      this.pages.set(ref, null);
     }
     const clearing = clearInterval(orders, config.mode, grid);
     if (clearing.trades.length > 0) {
-      this.host.write(tradesKey(interval), encodeTrades(clearing.trades.map((t) => ({ buyer: raw(t.buyer), seller: raw(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros }))));
+      this.trades.set(
+        interval,
+        clearing.trades.map((t) => ({ buyer: raw(t.buyer), seller: raw(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros })),
+      );
     }
-    this.host.write(
-      intervalKey(interval),
-      encodeIntervalSummary({
-        settled: false,
-        clearingPriceMicrosPerKwh: clearing.clearingPriceMicrosPerKwh,
-        tradedWh: BigInt(clearing.tradedWh),
-        orders: orders.length,
-        trades: clearing.trades.length,
-        ledgerEntries: 0,
-        clearedSlot: this.host.slot,
-        settledSlot: 0,
-      }),
-    );
+    this.summaries.set(interval, {
+      settled: false,
+      clearingPriceMicrosPerKwh: clearing.clearingPriceMicrosPerKwh,
+      tradedWh: BigInt(clearing.tradedWh),
+      orders: orders.length,
+      trades: clearing.trades.length,
+      ledgerEntries: 0,
+      clearedSlot: this.host.slot,
+      settledSlot: 0,
+    });
     this.count({ intervalsCleared: 1n, tradedWh: BigInt(clearing.tradedWh) });
   }
 
   private settle(interval: number, grid: GridPrices): void {
-    const rawTrades = this.host.read(tradesKey(interval));
-    const trades = rawTrades === null ? { ok: true as const, value: [] } : decodeTrades(rawTrades);
-    if (!trades.ok) throw new Error(`energy-trading: ${trades.error}`);
-    if (rawTrades !== null) this.host.write(tradesKey(interval), null);
-    const metered = new Map<string, { importWh: number; exportWh: number }>();
-    for (const household of this.householdList()) {
-      const key = meteredKey(interval, household);
-      const value = this.host.read(key);
-      if (value === null) continue;
-      const m = decodeMetered(value);
-      if (!m.ok) throw new Error(`energy-trading: ${m.error}`);
-      this.host.write(key, null);
-      metered.set(toHex(household), m.value);
+    const trades = this.trades.get(interval) ?? [];
+    this.trades.set(interval, null);
+    const metered = new Map<string, Metered>();
+    for (const household of this.households.get()) {
+      const ref = { interval, household };
+      const m = this.metered.get(ref);
+      if (m === null) continue;
+      this.metered.set(ref, null);
+      metered.set(toHex(household), m);
     }
     const result = settleInterval({
       interval,
-      trades: trades.value.map((t) => ({ buyer: toHex(t.buyer), seller: toHex(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros })),
+      trades: trades.map((t) => ({ buyer: toHex(t.buyer), seller: toHex(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros })),
       metered,
       grid,
     });
@@ -468,24 +402,19 @@ class Market {
       amountMicros: e.amountMicros,
       reason: e.reason,
     }));
-    if (entries.length > 0) this.host.write(ledgerKey(interval), encodeLedgerEntries(entries));
+    if (entries.length > 0) this.ledger.set(interval, entries);
     if (interval >= LEDGER_INTERVALS_KEPT) {
-      this.host.write(ledgerKey(interval - LEDGER_INTERVALS_KEPT), null);
-      this.host.write(intervalKey(interval - LEDGER_INTERVALS_KEPT), null);
+      this.ledger.set(interval - LEDGER_INTERVALS_KEPT, null);
+      this.summaries.set(interval - LEDGER_INTERVALS_KEPT, null);
     }
     for (const id of [...result.balanceDeltasMicros.keys()].sort()) {
       const delta = result.balanceDeltasMicros.get(id)!;
       if (delta === 0n) continue;
-      const key = id === GRID ? GRID_BALANCE_KEY : balanceKey(id);
-      const stored = this.host.read(key);
-      const before = stored === null ? { ok: true as const, value: 0n } : decodeBalance(stored);
-      if (!before.ok) throw new Error(`energy-trading: ${before.error}`);
-      this.host.write(key, encodeBalance(before.value + delta));
+      this.balances.set(id, (this.balances.get(id) ?? 0n) + delta);
     }
-    const summaryRaw = this.host.read(intervalKey(interval));
-    if (summaryRaw === null) throw new Error(`energy-trading: interval ${interval} settles before it was cleared`); // a bug
-    const summary = decodeIntervalSummaryOrThrow(summaryRaw);
-    this.host.write(intervalKey(interval), encodeIntervalSummary({ ...summary, settled: true, ledgerEntries: entries.length, settledSlot: this.host.slot }));
+    const summary = this.summaries.get(interval);
+    if (summary === null) throw new Error(`${SERVICE}: interval ${interval} settles before it was cleared`); // a bug
+    this.summaries.set(interval, { ...summary, settled: true, ledgerEntries: entries.length, settledSlot: this.host.slot });
     this.count({ intervalsSettled: 1n, ledgerEntries: BigInt(entries.length) });
   }
 
@@ -493,47 +422,15 @@ class Market {
   // Counters and writes.
 
   count(add: Partial<EnergyStats>): void {
-    if (this.stats === null) {
-      const raw = this.host.read(STATS_KEY);
-      const decoded = raw === null ? { ok: true as const, value: EMPTY_STATS } : decodeStats(raw);
-      if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
-      this.stats = decoded.value;
-    }
-    const next = { ...this.stats };
+    const next = { ...this.stats.get() };
     for (const [field, value] of Object.entries(add) as [keyof EnergyStats, bigint][]) next[field] += value;
-    this.stats = next;
-    this.statsDirty = true;
+    this.stats.set(next);
   }
 
-  /** Writes devices (ascending id), order pages, the household list and the market's progress. */
+  /** Writes every value changed in this call, once. */
   flush(): void {
-    for (const id of [...this.dirtyPages].sort()) {
-      const [interval, page] = id.split("/").map(Number) as [number, number];
-      const value = this.pages.get(id)!;
-      if (value.size > 0) this.host.write(ordersPageKey(interval, page), encodeOrderPage(value));
-      else if (this.pageStored.get(id)) this.host.write(ordersPageKey(interval, page), null);
-    }
-    this.dirtyPages.clear();
-    for (const hex of [...this.dirtyDevices].sort()) this.host.write(deviceKey(hex), encodeDeviceRecord(this.devices.get(hex)!));
-    this.dirtyDevices.clear();
-    if (this.householdsDirty) this.host.write(HOUSEHOLDS_KEY, encodeHouseholds(this.householdList()));
-    if (this.progressDirty) this.host.write(MARKET_KEY, encodeMarketProgress(this.progress));
+    this.store.flush();
   }
-
-  flushStats(): void {
-    if (this.statsDirty && this.stats !== null) this.host.write(STATS_KEY, encodeStats(this.stats));
-  }
-}
-
-function decodeIntervalSummaryOrThrow(bytes: Uint8Array) {
-  const decoded = decodeIntervalSummary(bytes);
-  if (!decoded.ok) throw new Error(`energy-trading: ${decoded.error}`);
-  return decoded.value;
-}
-
-/** The cache id of an order-book page: interval and page, zero-padded so ids sort in key order. */
-function pageId(interval: number, page: number): string {
-  return `${interval.toString().padStart(10, "0")}/${page.toString().padStart(3, "0")}`;
 }
 
 function seqsOf(device: DeviceOutput): bigint[] {
@@ -544,7 +441,7 @@ function seqsOf(device: DeviceOutput): bigint[] {
 
 function raw(hex: string): RawDeviceId {
   const bytes = fromLowerHex(hex);
-  if (bytes === null || bytes.length !== 16) throw new Error(`energy-trading: not a household id: ${hex}`); // a bug: ids come from our storage
+  if (bytes === null || bytes.length !== 16) throw new Error(`${SERVICE}: not a household id: ${hex}`); // a bug: ids come from our storage
   return bytes as RawDeviceId;
 }
 

@@ -14,6 +14,8 @@
  * clock is not the service's (JG_ERR_ENERGY_CLOCK).
  */
 import { fail, ok, Reader, type Result, Writer } from "../common/bytes.ts";
+import { d, type Descriptor } from "../common/codec.ts";
+import { decodeRegistrations, encodeRegistrations, registrationsItemCodec } from "../common/registration.ts";
 import {
   DEVICE_ID_BYTES,
   ED25519_PUBLIC_KEY_BYTES,
@@ -106,39 +108,35 @@ export interface RegistrationRecord {
   readonly household: RawDeviceId;
 }
 
-export const REGISTRATION_RECORD_BYTES = ED25519_PUBLIC_KEY_BYTES + 1 + DEVICE_ID_BYTES;
 const NO_HOUSEHOLD = new Uint8Array(DEVICE_ID_BYTES) as RawDeviceId;
+
+/** publicKey 32 ⌢ u8 role ⌢ household 16 (zeros for a meter). */
+const registrationRecordCodec: Descriptor<RegistrationRecord> = d.object({
+  publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+  role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "role"),
+  household: d.map(
+    d.bytes(DEVICE_ID_BYTES),
+    (bytes) => bytes as RawDeviceId,
+    (id) => id,
+  ),
+});
+const registrationsItem = registrationsItemCodec(registrationRecordCodec, REGISTRATIONS_PER_ITEM_MAX);
+
+export const REGISTRATION_RECORD_BYTES = registrationRecordCodec.fixedBytes!;
 
 /** The registrations item for these records, in the order given. Throws on a caller bug. */
 export function encodeRegistrationsItem(records: readonly { readonly publicKey: Uint8Array; readonly role: DeviceRole | DeviceRoleName; readonly household?: Uint8Array | null }[]): Uint8Array {
-  if (records.length > REGISTRATIONS_PER_ITEM_MAX) throw new Error(`${records.length} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
-  const w = new Writer(1 + 4 + records.length * REGISTRATION_RECORD_BYTES).u8(ItemKind.registrations).u32(records.length);
-  for (const [index, record] of records.entries()) {
-    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`registration ${index}: public key of ${record.publicKey.length} bytes`);
-    const role = typeof record.role === "number" ? record.role : DeviceRole[record.role];
-    if (!isDeviceRole(role)) throw new Error(`registration ${index}: unknown role ${String(record.role)}`);
-    const household = record.household ?? NO_HOUSEHOLD;
-    if (household.length !== DEVICE_ID_BYTES) throw new Error(`registration ${index}: household of ${household.length} bytes`);
-    if (role === DeviceRole.agent && record.household == null) throw new Error(`registration ${index}: an agent needs its household`);
-    w.bytes(record.publicKey).u8(role).bytes(role === DeviceRole.meter ? NO_HOUSEHOLD : household);
-  }
-  return w.finish();
+  return encodeRegistrations(
+    registrationsItem,
+    records.map((record, index) => {
+      const role = typeof record.role === "number" ? record.role : DeviceRole[record.role];
+      if (role === DeviceRole.agent && record.household == null) throw new Error(`registration ${index}: an agent needs its household`);
+      return { publicKey: record.publicKey, role, household: (role === DeviceRole.meter ? NO_HOUSEHOLD : record.household!) as RawDeviceId };
+    }),
+  );
 }
 
 /** Decodes a registrations item (kind byte included); never throws. */
 export function decodeRegistrationsItem(payload: Uint8Array): Result<RegistrationRecord[]> {
-  const r = new Reader(payload);
-  if (r.u8() !== ItemKind.registrations) return fail("not a registrations item");
-  const count = r.u32();
-  if (count > REGISTRATIONS_PER_ITEM_MAX) return fail(`${count} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
-  if (r.failed || r.remaining !== count * REGISTRATION_RECORD_BYTES) return fail(`registrations item of ${payload.length} bytes does not hold ${count} records`);
-  const records: RegistrationRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
-    const role = r.u8();
-    const household = r.bytes(DEVICE_ID_BYTES) as RawDeviceId;
-    if (!isDeviceRole(role)) return fail(`registration ${i}: unknown role ${role}`);
-    records.push({ publicKey, role, household });
-  }
-  return ok(records);
+  return decodeRegistrations(registrationsItem, payload);
 }

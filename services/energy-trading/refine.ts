@@ -19,7 +19,9 @@
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, U32_MAX } from "../common/bytes.ts";
-import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, refineItem, toRuns } from "../common/envelope.ts";
+import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
+import { deviceIdOfKey } from "../common/registration.ts";
+import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { decodeMeterBody, decodeMeterResetBody, decodeOrderBody, type MeterReading } from "./body.ts";
 import { condenseReadings, firstOverPower } from "./condense.ts";
@@ -35,6 +37,8 @@ import {
 } from "./output.ts";
 import { decodeEnvelopesItem, decodeRegistrationsItem, DeviceRole, ItemKind } from "./payload.ts";
 
+const SERVICE = "energy-trading";
+
 /** The hash and signature check refine needs from its host (both gas-charged there). */
 export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
 
@@ -45,17 +49,15 @@ export const AGENT_ORDER_KIND = "agent.order";
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
   return refineItem(
-    "energy-trading",
+    SERVICE,
     payload,
-    { envelopes: () => encodeRefineOutput(refineEnvelopes(payload, context)), registrations: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    { [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)), [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)) },
     "the item has too many devices",
   );
 }
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
-  const decoded = decodeEnvelopesItem(payload);
-  if (!decoded.ok) throw new Error(`energy-trading: envelopes item: ${decoded.error}`);
-  const { records, marketStartMs, intervalMs } = decoded.value;
+  const { records, marketStartMs, intervalMs } = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
   const clock = { startMs: Number(marketStartMs), intervalMs };
   if (!Number.isSafeInteger(clock.startMs)) throw new Error(`energy-trading: market start ${marketStartMs} ms is past 2^53`);
   const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
@@ -185,12 +187,11 @@ function digestOf(envelopes: readonly MeterReading[][], resets: readonly boolean
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
-  const decoded = decodeRegistrationsItem(payload);
-  if (!decoded.ok) throw new Error(`energy-trading: registrations item: ${decoded.error}`);
+  const records = decodedOrThrow(SERVICE, "registrations item", decodeRegistrationsItem(payload));
   return {
     kind: ItemKind.registrations,
-    registrations: decoded.value.map((r) => {
-      const deviceId = host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId;
+    registrations: records.map((r) => {
+      const deviceId = deviceIdOfKey(host, r.publicKey);
       return { deviceId, publicKey: r.publicKey, role: r.role, household: r.role === DeviceRole.meter ? deviceId : r.household };
     }),
   };

@@ -20,11 +20,12 @@
  * | "stats" | service-wide counters |
  * | "outcome/…", "outcome-fifo…" | package outcomes for receipts (services/common/outcome.ts) |
  */
-import { ascii, concatBytes, fail, ok, Reader, type Result, toHex, Writer } from "../common/bytes.ts";
+import { ascii, concatBytes, type Result, toHex, U16_MAX, U32_MAX, Writer } from "../common/bytes.ts";
+import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId } from "../common/envelope.ts";
 import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
 import type { ReplayWindow } from "../common/window.ts";
-import { type DeviceRole, isDeviceRole } from "./payload.ts";
+import { DeviceRole } from "./payload.ts";
 import { MARKET_MODES, type MarketMode } from "./market.ts";
 import { LEDGER_REASONS, type LedgerReason } from "./settlement.ts";
 import type { Reading } from "./output.ts";
@@ -86,52 +87,44 @@ export interface MarketConfig {
   readonly settlementDelayMs: number;
 }
 
-const CONFIG_BYTES = 1 + 8 + 4 + 4 + 4 + 1 + 4 + 4 + 4;
-
-export function encodeMarketConfig(c: MarketConfig): Uint8Array {
-  const problem = checkMarketConfig(c);
-  if (problem !== null) throw new Error(`market config: ${problem}`);
-  return new Writer(CONFIG_BYTES)
-    .u8(STORAGE_FORMAT_VERSION)
-    .u64(c.startMs)
-    .u32(c.intervalMs)
-    .u32(c.startSlot)
-    .u32(c.marketMsPerSlot)
-    .u8(MARKET_MODES.indexOf(c.mode))
-    .u32(c.importPriceMicrosPerKwh)
-    .u32(c.exportPriceMicrosPerKwh)
-    .u32(c.settlementDelayMs)
-    .finish();
-}
-
-export function decodeMarketConfig(bytes: Uint8Array): Result<MarketConfig> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const config = {
-    startMs: r.u64(),
-    intervalMs: r.u32(),
-    startSlot: r.u32(),
-    marketMsPerSlot: r.u32(),
-    mode: MARKET_MODES[r.u8()],
-    importPriceMicrosPerKwh: r.u32(),
-    exportPriceMicrosPerKwh: r.u32(),
-    settlementDelayMs: r.u32(),
-  };
-  if (!r.done) return fail(`market config of ${bytes.length} bytes, not ${CONFIG_BYTES}`);
-  if (version !== STORAGE_FORMAT_VERSION) return fail(`market config format ${version}`);
-  if (config.mode === undefined) return fail("market config: unknown mode");
-  const checked = config as MarketConfig;
-  const problem = checkMarketConfig(checked);
-  return problem === null ? ok(checked) : fail(`market config: ${problem}`);
-}
+/** How an id stored as 16 bytes reads back: a device (household) id. */
+const deviceIdCodec: Descriptor<RawDeviceId> = d.map(
+  d.bytes(DEVICE_ID_BYTES),
+  (bytes) => bytes as RawDeviceId,
+  (id) => id,
+  "device id",
+);
 
 function checkMarketConfig(c: MarketConfig): string | null {
   if (!Number.isInteger(c.intervalMs) || c.intervalMs < 1) return `interval of ${c.intervalMs} ms`;
   if (!Number.isInteger(c.marketMsPerSlot) || c.marketMsPerSlot < 1) return `${c.marketMsPerSlot} market ms per slot`;
   if (c.importPriceMicrosPerKwh < c.exportPriceMicrosPerKwh) return "the import price is below the export price";
-  if (!MARKET_MODES.includes(c.mode)) return `mode ${String(c.mode)}`;
   return null;
 }
+
+/** version ⌢ u64 startMs ⌢ u32 intervalMs ⌢ u32 startSlot ⌢ u32 marketMsPerSlot ⌢ u8 mode ⌢ u32 import price ⌢ u32 export price ⌢ u32 settlementDelayMs. */
+export const marketConfigCodec: Descriptor<MarketConfig> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.checked(
+    d.object({
+      startMs: d.u64,
+      intervalMs: d.u32,
+      startSlot: d.u32,
+      marketMsPerSlot: d.u32,
+      mode: d.enumeration(MARKET_MODES, "market mode"),
+      importPriceMicrosPerKwh: d.u32,
+      exportPriceMicrosPerKwh: d.u32,
+      settlementDelayMs: d.u32,
+    }),
+    checkMarketConfig,
+    "market config",
+  ),
+  "market config",
+);
+
+/** Throws (a caller's bug) on a config the service would refuse. */
+export const encodeMarketConfig = (c: MarketConfig): Uint8Array => encode(marketConfigCodec, c);
+export const decodeMarketConfig = (bytes: Uint8Array): Result<MarketConfig> => decode(marketConfigCodec, bytes);
 
 /** Market time at `slot`, or null before the market starts. */
 export function marketTimeMs(config: MarketConfig, slot: number): bigint | null {
@@ -155,36 +148,30 @@ export interface MarketProgress {
 
 export const MARKET_START: MarketProgress = { nextClear: 0, nextSettle: 0 };
 
-export function encodeMarketProgress(p: MarketProgress): Uint8Array {
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u32(p.nextClear).u32(p.nextSettle).finish();
-}
+/** version ⌢ u32 nextClear ⌢ u32 nextSettle. */
+export const marketProgressCodec: Descriptor<MarketProgress> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.checked(d.object({ nextClear: d.u32, nextSettle: d.u32 }), (p) => (p.nextSettle > p.nextClear ? `settled up to ${p.nextSettle}, past cleared ${p.nextClear}` : null), "market progress"),
+  "market progress",
+);
 
-export function decodeMarketProgress(bytes: Uint8Array): Result<MarketProgress> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const progress = { nextClear: r.u32(), nextSettle: r.u32() };
-  if (!r.done || version !== STORAGE_FORMAT_VERSION || progress.nextSettle > progress.nextClear) return fail("market progress is corrupt");
-  return ok(progress);
-}
+export const encodeMarketProgress = (p: MarketProgress): Uint8Array => encode(marketProgressCodec, p);
+export const decodeMarketProgress = (bytes: Uint8Array): Result<MarketProgress> => decode(marketProgressCodec, bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Households.
 
-export function encodeHouseholds(ids: readonly Uint8Array[]): Uint8Array {
-  const w = new Writer(1 + 4 + DEVICE_ID_BYTES * ids.length).u8(STORAGE_FORMAT_VERSION).u32(ids.length);
-  for (const id of ids) w.bytes(id);
-  return w.finish();
-}
+/**
+ * Households in one market: clearing and settling an interval reads a few storage values per
+ * household; 10,000 households take ~5e7 gas, well within the χ_Z gas genesis gives the service.
+ */
+export const HOUSEHOLDS_MAX = 10_000;
 
-export function decodeHouseholds(bytes: Uint8Array): Result<RawDeviceId[]> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const count = r.u32();
-  if (version !== STORAGE_FORMAT_VERSION || r.failed || r.remaining !== count * DEVICE_ID_BYTES) return fail("household list is corrupt");
-  const ids: RawDeviceId[] = [];
-  for (let i = 0; i < count; i++) ids.push(r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId);
-  return ok(ids);
-}
+/** version ⌢ u32 n ⌢ n × household 16, ascending. */
+export const householdsCodec: Descriptor<RawDeviceId[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(deviceIdCodec, "u32", HOUSEHOLDS_MAX), "household list");
+
+export const encodeHouseholds = (ids: readonly Uint8Array[]): Uint8Array => encode(householdsCodec, ids as RawDeviceId[]);
+export const decodeHouseholds = (bytes: Uint8Array): Result<RawDeviceId[]> => decode(householdsCodec, bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Devices.
@@ -201,51 +188,36 @@ export interface DeviceRecord {
   readonly envelopesSettled: bigint;
 }
 
-export const DEVICE_RECORD_BYTES = 1 + ED25519_PUBLIC_KEY_BYTES + 1 + DEVICE_ID_BYTES + 4 + 1 + 8 + 8 + 1 + 24 + 8;
+const readingCodec: Descriptor<Reading> = d.object({ t: d.u64, importWh: d.u64, exportWh: d.u64 });
+const NO_READING: Reading = { t: 0n, importWh: 0n, exportWh: 0n };
 
-export function encodeDeviceRecord(d: DeviceRecord): Uint8Array {
-  return new Writer(DEVICE_RECORD_BYTES)
-    .u8(STORAGE_FORMAT_VERSION)
-    .bytes(d.publicKey)
-    .u8(d.role)
-    .bytes(d.household)
-    .u32(d.registeredSlot)
-    .u8(d.window.highestSeq === null ? 0 : 1)
-    .u64(d.window.highestSeq ?? 0n)
-    .u64(d.window.bitmap)
-    .u8(d.lastReading === null ? 0 : 1)
-    .u64(d.lastReading?.t ?? 0n)
-    .u64(d.lastReading?.importWh ?? 0n)
-    .u64(d.lastReading?.exportWh ?? 0n)
-    .u64(d.envelopesSettled)
-    .finish();
-}
+/**
+ * version ⌢ publicKey 32 ⌢ u8 role ⌢ household 16 ⌢ u32 registeredSlot ⌢ u8 has seq ⌢ u64 highestSeq
+ * ⌢ u64 bitmap ⌢ u8 has reading ⌢ reading (u64 t ⌢ u64 importWh ⌢ u64 exportWh) ⌢ u64 envelopesSettled;
+ * an absent seq or reading is stored as zeros.
+ */
+export const deviceRecordCodec: Descriptor<DeviceRecord> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.map(
+    d.object({
+      publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+      role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "device role"),
+      household: deviceIdCodec,
+      registeredSlot: d.u32,
+      highestSeq: d.optionalFixed(d.u64, 0n),
+      bitmap: d.u64,
+      lastReading: d.optionalFixed(readingCodec, NO_READING),
+      envelopesSettled: d.u64,
+    }),
+    ({ highestSeq, bitmap, ...rest }) => ({ ...rest, window: { highestSeq, bitmap } }),
+    ({ window, ...rest }) => ({ ...rest, highestSeq: window.highestSeq, bitmap: window.bitmap }),
+  ),
+  "device record",
+);
 
-export function decodeDeviceRecord(bytes: Uint8Array): Result<DeviceRecord> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES).slice();
-  const role = r.u8();
-  const household = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-  const registeredSlot = r.u32();
-  const hasSeq = r.u8();
-  const highestSeq = r.u64();
-  const bitmap = r.u64();
-  const hasReading = r.u8();
-  const reading = { t: r.u64(), importWh: r.u64(), exportWh: r.u64() };
-  const envelopesSettled = r.u64();
-  if (!r.done || version !== STORAGE_FORMAT_VERSION) return fail("device record is corrupt");
-  if (!isDeviceRole(role) || hasSeq > 1 || hasReading > 1) return fail("device record is corrupt");
-  return ok({
-    publicKey,
-    role,
-    household,
-    registeredSlot,
-    window: { highestSeq: hasSeq === 1 ? highestSeq : null, bitmap },
-    lastReading: hasReading === 1 ? reading : null,
-    envelopesSettled,
-  });
-}
+export const DEVICE_RECORD_BYTES = deviceRecordCodec.fixedBytes!;
+export const encodeDeviceRecord = (record: DeviceRecord): Uint8Array => encode(deviceRecordCodec, record);
+export const decodeDeviceRecord = (bytes: Uint8Array): Result<DeviceRecord> => decode(deviceRecordCodec, bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Orders and metered energy of open intervals.
@@ -258,57 +230,34 @@ export interface StoredOrders {
 /** One page of an interval's order book: household (lowercase hex) → its latest order set. */
 export type OrderPage = Map<string, StoredOrders>;
 
-/** u8 version ⌢ u16 n ⌢ n × (household 16 ⌢ u64 seq ⌢ u8 lines ⌢ lines × (u8 side ⌢ u32 energyWh ⌢ u32 price)), households ascending. */
-export function encodeOrderPage(page: OrderPage): Uint8Array {
-  const households = [...page.keys()].sort();
-  let size = 1 + 2;
-  for (const h of households) size += DEVICE_ID_BYTES + 8 + 1 + 9 * page.get(h)!.lines.length;
-  const w = new Writer(size).u8(STORAGE_FORMAT_VERSION).u16(households.length);
-  for (const h of households) {
-    const o = page.get(h)!;
-    w.bytes(rawDeviceId(h)).u64(o.seq).u8(o.lines.length);
-    for (const line of o.lines) w.u8(line.side).u32(line.energyWh).u32(line.priceMicrosPerKwh);
-  }
-  return w.finish();
-}
+const orderLineCodec = d.object({ side: d.oneOf([0, 1] as const, "order side"), energyWh: d.u32, priceMicrosPerKwh: d.u32 });
+/** A page's households and lines are bounded by their counts' widths (u16, u8); refine bounds the lines of a set far lower (ORDER_LINES_MAX). */
+const orderPageEntryCodec = d.object({ household: deviceIdCodec, seq: d.u64, lines: d.array(orderLineCodec, "u8", 0xff) });
 
-export function decodeOrderPage(bytes: Uint8Array): Result<OrderPage> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const count = r.u16();
-  const page: OrderPage = new Map();
-  for (let i = 0; i < count && !r.failed; i++) {
-    const household = toHex(r.bytes(DEVICE_ID_BYTES));
-    const seq = r.u64();
-    const lineCount = r.u8();
-    const lines: { side: 0 | 1; energyWh: number; priceMicrosPerKwh: number }[] = [];
-    for (let k = 0; k < lineCount && !r.failed; k++) {
-      const side = r.u8();
-      if (side > 1) return fail("stored order side is corrupt");
-      lines.push({ side: side as 0 | 1, energyWh: r.u32(), priceMicrosPerKwh: r.u32() });
-    }
-    page.set(household, { seq, lines });
-  }
-  if (!r.done || version !== STORAGE_FORMAT_VERSION) return fail("stored order page is corrupt");
-  return ok(page);
-}
+/** version ⌢ u16 n ⌢ n × (household 16 ⌢ u64 seq ⌢ u8 lines ⌢ lines × (u8 side ⌢ u32 energyWh ⌢ u32 price)), households ascending. */
+export const orderPageCodec: Descriptor<OrderPage> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.map(
+    d.array(orderPageEntryCodec, "u16", U16_MAX),
+    (entries): OrderPage => new Map(entries.map((e) => [toHex(e.household), { seq: e.seq, lines: e.lines }])),
+    (page) => [...page.keys()].sort().map((h) => ({ household: rawDeviceId(h), seq: page.get(h)!.seq, lines: [...page.get(h)!.lines] })),
+  ),
+  "order page",
+);
+
+export const encodeOrderPage = (page: OrderPage): Uint8Array => encode(orderPageCodec, page);
+export const decodeOrderPage = (bytes: Uint8Array): Result<OrderPage> => decode(orderPageCodec, bytes);
 
 export interface Metered {
   readonly importWh: number;
   readonly exportWh: number;
 }
 
-export function encodeMetered(m: Metered): Uint8Array {
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u32(m.importWh).u32(m.exportWh).finish();
-}
+/** version ⌢ u32 importWh ⌢ u32 exportWh. */
+export const meteredCodec: Descriptor<Metered> = d.versioned(STORAGE_FORMAT_VERSION, d.object({ importWh: d.u32, exportWh: d.u32 }), "metered energy");
 
-export function decodeMetered(bytes: Uint8Array): Result<Metered> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const m = { importWh: r.u32(), exportWh: r.u32() };
-  if (!r.done || version !== STORAGE_FORMAT_VERSION) return fail("metered energy is corrupt");
-  return ok(m);
-}
+export const encodeMetered = (m: Metered): Uint8Array => encode(meteredCodec, m);
+export const decodeMetered = (bytes: Uint8Array): Result<Metered> => decode(meteredCodec, bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Trades, interval summaries and ledger entries.
@@ -324,31 +273,19 @@ export interface StoredTrade {
   readonly amountMicros: bigint;
 }
 
-const TRADE_BYTES = 2 * DEVICE_ID_BYTES + 4 + 4 + 8;
+/**
+ * Trades and ledger entries of one interval are bounded by its orders (each a household's, of at
+ * most ORDER_LINES_MAX lines) and its households; their stored count is a u32.
+ */
+const INTERVAL_ENTRIES_MAX = U32_MAX;
 
-export function encodeTrades(trades: readonly StoredTrade[]): Uint8Array {
-  const w = new Writer(1 + 4 + TRADE_BYTES * trades.length).u8(STORAGE_FORMAT_VERSION).u32(trades.length);
-  for (const t of trades) w.bytes(t.buyer).bytes(t.seller).u32(t.energyWh).u32(t.priceMicrosPerKwh).u64(t.amountMicros);
-  return w.finish();
-}
+const tradeCodec: Descriptor<StoredTrade> = d.object({ buyer: deviceIdCodec, seller: deviceIdCodec, energyWh: d.u32, priceMicrosPerKwh: d.u32, amountMicros: d.u64 });
 
-export function decodeTrades(bytes: Uint8Array): Result<StoredTrade[]> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const count = r.u32();
-  if (version !== STORAGE_FORMAT_VERSION || r.failed || r.remaining !== count * TRADE_BYTES) return fail("trades are corrupt");
-  const trades: StoredTrade[] = [];
-  for (let i = 0; i < count; i++) {
-    trades.push({
-      buyer: r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId,
-      seller: r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId,
-      energyWh: r.u32(),
-      priceMicrosPerKwh: r.u32(),
-      amountMicros: r.u64(),
-    });
-  }
-  return ok(trades);
-}
+/** version ⌢ u32 n ⌢ n × (buyer 16 ⌢ seller 16 ⌢ u32 energyWh ⌢ u32 price ⌢ u64 amountMicros). */
+export const tradesCodec: Descriptor<StoredTrade[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(tradeCodec, "u32", INTERVAL_ENTRIES_MAX), "trades");
+
+export const encodeTrades = (trades: readonly StoredTrade[]): Uint8Array => encode(tradesCodec, trades as StoredTrade[]);
+export const decodeTrades = (bytes: Uint8Array): Result<StoredTrade[]> => decode(tradesCodec, bytes);
 
 export interface IntervalSummary {
   readonly settled: boolean;
@@ -364,32 +301,31 @@ export interface IntervalSummary {
   readonly settledSlot: number;
 }
 
+/** The stored price of an interval that traded nothing. */
 const NO_PRICE = 0xffff_ffff;
-const SUMMARY_BYTES = 1 + 1 + 4 + 8 + 4 + 4 + 4 + 4 + 4;
 
-export function encodeIntervalSummary(s: IntervalSummary): Uint8Array {
-  return new Writer(SUMMARY_BYTES)
-    .u8(STORAGE_FORMAT_VERSION)
-    .u8(s.settled ? 1 : 0)
-    .u32(s.clearingPriceMicrosPerKwh ?? NO_PRICE)
-    .u64(s.tradedWh)
-    .u32(s.orders)
-    .u32(s.trades)
-    .u32(s.ledgerEntries)
-    .u32(s.clearedSlot)
-    .u32(s.settledSlot)
-    .finish();
-}
+/** version ⌢ u8 settled ⌢ u32 clearing price (NO_PRICE: none) ⌢ u64 tradedWh ⌢ u32 orders ⌢ u32 trades ⌢ u32 ledgerEntries ⌢ u32 clearedSlot ⌢ u32 settledSlot. */
+export const intervalSummaryCodec: Descriptor<IntervalSummary> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.object({
+    settled: d.bool,
+    clearingPriceMicrosPerKwh: d.map(
+      d.u32,
+      (price) => (price === NO_PRICE ? null : price),
+      (price: number | null) => price ?? NO_PRICE,
+    ),
+    tradedWh: d.u64,
+    orders: d.u32,
+    trades: d.u32,
+    ledgerEntries: d.u32,
+    clearedSlot: d.u32,
+    settledSlot: d.u32,
+  }),
+  "interval summary",
+);
 
-export function decodeIntervalSummary(bytes: Uint8Array): Result<IntervalSummary> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const settled = r.u8();
-  const price = r.u32();
-  const s = { tradedWh: r.u64(), orders: r.u32(), trades: r.u32(), ledgerEntries: r.u32(), clearedSlot: r.u32(), settledSlot: r.u32() };
-  if (!r.done || version !== STORAGE_FORMAT_VERSION || settled > 1) return fail("interval summary is corrupt");
-  return ok({ settled: settled === 1, clearingPriceMicrosPerKwh: price === NO_PRICE ? null : price, ...s });
-}
+export const encodeIntervalSummary = (s: IntervalSummary): Uint8Array => encode(intervalSummaryCodec, s);
+export const decodeIntervalSummary = (bytes: Uint8Array): Result<IntervalSummary> => decode(intervalSummaryCodec, bytes);
 
 export { LEDGER_REASONS };
 export type LedgerReasonName = LedgerReason;
@@ -404,59 +340,47 @@ export interface StoredLedgerEntry {
   readonly reason: LedgerReasonName;
 }
 
-const GRID_PARTY = new Uint8Array(DEVICE_ID_BYTES);
-const ENTRY_BYTES = 1 + 1 + 2 * DEVICE_ID_BYTES + 4 + 4 + 8;
+/** The bytes of the grid as a party (its flag says it is the grid). */
+const GRID_PARTY = new Uint8Array(DEVICE_ID_BYTES) as RawDeviceId;
+const GRID_BUYER = 1;
+const GRID_SELLER = 2;
 
-/** u8 version ⌢ u32 n ⌢ n × (u8 reason ⌢ u8 grid flags (1 buyer, 2 seller) ⌢ buyer 16 ⌢ seller 16 ⌢ u32 energyWh ⌢ u32 price ⌢ u64 amountMicros). */
-export function encodeLedgerEntries(entries: readonly StoredLedgerEntry[]): Uint8Array {
-  const w = new Writer(1 + 4 + ENTRY_BYTES * entries.length).u8(STORAGE_FORMAT_VERSION).u32(entries.length);
-  for (const e of entries) {
-    w.u8(LEDGER_REASONS.indexOf(e.reason))
-      .u8((e.buyer === "grid" ? 1 : 0) | (e.seller === "grid" ? 2 : 0))
-      .bytes(e.buyer === "grid" ? GRID_PARTY : e.buyer)
-      .bytes(e.seller === "grid" ? GRID_PARTY : e.seller)
-      .u32(e.energyWh)
-      .u32(e.priceMicrosPerKwh)
-      .u64(e.amountMicros);
-  }
-  return w.finish();
-}
+/** u8 reason ⌢ u8 grid flags (1 buyer, 2 seller) ⌢ buyer 16 ⌢ seller 16 ⌢ u32 energyWh ⌢ u32 price ⌢ u64 amountMicros. */
+const ledgerEntryCodec: Descriptor<StoredLedgerEntry> = d.map(
+  d.object({
+    reason: d.enumeration(LEDGER_REASONS, "ledger reason"),
+    grid: d.checked(d.u8, (flags) => (flags > (GRID_BUYER | GRID_SELLER) ? `grid flags ${flags}` : null)),
+    buyer: deviceIdCodec,
+    seller: deviceIdCodec,
+    energyWh: d.u32,
+    priceMicrosPerKwh: d.u32,
+    amountMicros: d.u64,
+  }),
+  ({ grid, buyer, seller, ...rest }) => ({ ...rest, buyer: grid & GRID_BUYER ? "grid" : buyer, seller: grid & GRID_SELLER ? "grid" : seller }),
+  ({ buyer, seller, ...rest }) => ({
+    ...rest,
+    grid: (buyer === "grid" ? GRID_BUYER : 0) | (seller === "grid" ? GRID_SELLER : 0),
+    buyer: buyer === "grid" ? GRID_PARTY : buyer,
+    seller: seller === "grid" ? GRID_PARTY : seller,
+  }),
+  "ledger entry",
+);
 
-export function decodeLedgerEntries(bytes: Uint8Array): Result<StoredLedgerEntry[]> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const count = r.u32();
-  if (version !== STORAGE_FORMAT_VERSION || r.failed || r.remaining !== count * ENTRY_BYTES) return fail("ledger entries are corrupt");
-  const entries: StoredLedgerEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const reason = LEDGER_REASONS[r.u8()];
-    const flags = r.u8();
-    const buyer = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    const seller = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    if (reason === undefined || flags > 3) return fail(`ledger entry ${i} is corrupt`);
-    entries.push({ buyer: flags & 1 ? "grid" : buyer, seller: flags & 2 ? "grid" : seller, energyWh: r.u32(), priceMicrosPerKwh: r.u32(), amountMicros: r.u64(), reason });
-  }
-  return ok(entries);
-}
+/** version ⌢ u32 n ⌢ n × ledger entry. */
+export const ledgerEntriesCodec: Descriptor<StoredLedgerEntry[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(ledgerEntryCodec, "u32", INTERVAL_ENTRIES_MAX), "ledger entries");
+
+export const encodeLedgerEntries = (entries: readonly StoredLedgerEntry[]): Uint8Array => encode(ledgerEntriesCodec, entries as StoredLedgerEntry[]);
+export const decodeLedgerEntries = (bytes: Uint8Array): Result<StoredLedgerEntry[]> => decode(ledgerEntriesCodec, bytes);
 
 // ---------------------------------------------------------------------------------------------
 // Balances and counters.
 
-const I64_MODULUS = 1n << 64n;
+/** version ⌢ i64 balance in micro-units (two's complement). */
+export const balanceCodec: Descriptor<bigint> = d.versioned(STORAGE_FORMAT_VERSION, d.i64, "balance");
 
-/** A signed balance in micro-units, as a two's-complement u64. */
-export function encodeBalance(balanceMicros: bigint): Uint8Array {
-  if (balanceMicros < -(1n << 63n) || balanceMicros >= 1n << 63n) throw new Error(`balance ${balanceMicros} is not an i64`);
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u64(balanceMicros < 0n ? balanceMicros + I64_MODULUS : balanceMicros).finish();
-}
-
-export function decodeBalance(bytes: Uint8Array): Result<bigint> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const raw = r.u64();
-  if (!r.done || version !== STORAGE_FORMAT_VERSION) return fail("balance is corrupt");
-  return ok(raw >= 1n << 63n ? raw - I64_MODULUS : raw);
-}
+/** Throws (a bug) on a balance past an i64. */
+export const encodeBalance = (balanceMicros: bigint): Uint8Array => encode(balanceCodec, balanceMicros);
+export const decodeBalance = (bytes: Uint8Array): Result<bigint> => decode(balanceCodec, bytes);
 
 export interface EnergyStats {
   readonly devicesRegistered: bigint;
@@ -469,18 +393,13 @@ export interface EnergyStats {
 }
 
 export const EMPTY_STATS: EnergyStats = { devicesRegistered: 0n, envelopesSettled: 0n, envelopesRejected: 0n, intervalsCleared: 0n, intervalsSettled: 0n, ledgerEntries: 0n, tradedWh: 0n };
-const STATS_FIELDS = Object.keys(EMPTY_STATS) as (keyof EnergyStats)[];
 
-export function encodeStats(stats: EnergyStats): Uint8Array {
-  const w = new Writer(1 + 8 * STATS_FIELDS.length).u8(STORAGE_FORMAT_VERSION);
-  for (const field of STATS_FIELDS) w.u64(stats[field]);
-  return w.finish();
-}
+/** version ⌢ the counters as u64, in declaration order. */
+export const statsCodec: Descriptor<EnergyStats> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.object({ devicesRegistered: d.u64, envelopesSettled: d.u64, envelopesRejected: d.u64, intervalsCleared: d.u64, intervalsSettled: d.u64, ledgerEntries: d.u64, tradedWh: d.u64 }),
+  "stats",
+);
 
-export function decodeStats(bytes: Uint8Array): Result<EnergyStats> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  const stats = Object.fromEntries(STATS_FIELDS.map((field) => [field, r.u64()])) as unknown as EnergyStats;
-  if (!r.done || version !== STORAGE_FORMAT_VERSION) return fail("stats are corrupt");
-  return ok(stats);
-}
+export const encodeStats = (stats: EnergyStats): Uint8Array => encode(statsCodec, stats);
+export const decodeStats = (bytes: Uint8Array): Result<EnergyStats> => decode(statsCodec, bytes);

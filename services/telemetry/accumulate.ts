@@ -7,54 +7,37 @@
  * sorted device order, then outcomes in package order.
  */
 import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
-import { toHex } from "../common/bytes.ts";
+import { PackageOutcomes, resultsOf } from "../common/dispatch.ts";
+import type { OutcomeBuilder } from "../common/outcome.ts";
+import { Store } from "../common/store.ts";
 import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
-import { OutcomeBuilder, OutcomeFifo } from "../common/outcome.ts";
 import { ItemKind } from "./payload.ts";
 import { DeviceRegistry } from "./registry.ts";
-import { decodeStats, DEVICE_RECORD_BYTES, EMPTY_STATS, encodeStats, STATS_KEY, type TelemetryStats } from "./storage.ts";
-import { encodeOutcome } from "../common/outcome.ts";
+import { DEVICE_RECORD_BYTES, deviceKey, EMPTY_STATS, STATS_KEY, statsCodec } from "./storage.ts";
+
+const SERVICE = "telemetry";
 
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
-  const registry = new DeviceRegistry(host);
-  const packages = new Map<string, OutcomeBuilder>();
-  for (const item of items) {
-    if (item.kind !== "result") continue; // a transfer's amount is credited by the node; nothing to record
-    const output = decodeRefineOutput(item.output);
-    if (!output.ok) throw new Error(`telemetry: refine output does not decode: ${output.error}`); // a bug: our refine made it
-    const hex = toHex(item.packageHash);
-    let builder = packages.get(hex);
-    if (builder === undefined) {
-      builder = new OutcomeBuilder(item.packageHash);
-      packages.set(hex, builder);
-    }
-    if (output.value.kind === ItemKind.registrations) applyRegistrations(output.value, registry, builder, host.slot);
-    else applyEnvelopes(output.value, registry, builder, host.slot);
+  const store = new Store(host, SERVICE);
+  const registry = new DeviceRegistry(store);
+  const packages = new PackageOutcomes();
+  for (const { output, outcome } of resultsOf(SERVICE, items, decodeRefineOutput, packages)) {
+    if (output.kind === ItemKind.registrations) applyRegistrations(output, registry, outcome, host.slot);
+    else applyEnvelopes(output, registry, outcome, host.slot);
   }
   if (packages.size === 0) return;
-  registry.flush();
-
-  const raw = host.read(STATS_KEY);
-  let stats: TelemetryStats = EMPTY_STATS;
-  if (raw !== null) {
-    const decoded = decodeStats(raw);
-    if (!decoded.ok) throw new Error(`telemetry: stored stats are corrupt: ${decoded.error}`);
-    stats = decoded.value;
-  }
-  const fifo = new OutcomeFifo(host);
-  for (const builder of packages.values()) {
-    const outcome = builder.finish(host.slot);
+  const stats = store.cell(STATS_KEY, statsCodec, EMPTY_STATS);
+  packages.store(host, (outcome) => {
     let rejected = 0n;
     for (const run of outcome.rejectedEnvelopes) rejected += BigInt(run.length);
-    stats = {
-      devicesRegistered: stats.devicesRegistered + BigInt(outcome.registrationsSettled),
-      envelopesSettled: stats.envelopesSettled + BigInt(outcome.envelopesSettled),
-      envelopesRejected: stats.envelopesRejected + rejected,
-    };
-    fifo.push(builder.packageHash, encodeOutcome(outcome));
-  }
-  fifo.flush();
-  host.write(STATS_KEY, encodeStats(stats));
+    const before = stats.get();
+    stats.set({
+      devicesRegistered: before.devicesRegistered + BigInt(outcome.registrationsSettled),
+      envelopesSettled: before.envelopesSettled + BigInt(outcome.envelopesSettled),
+      envelopesRejected: before.envelopesRejected + rejected,
+    });
+  });
+  store.flush();
 }
 
 function applyRegistrations(output: RegistrationsOutput, registry: DeviceRegistry, outcome: OutcomeBuilder, slot: number): void {
@@ -84,10 +67,10 @@ function applyEnvelopes(output: EnvelopesOutput, registry: DeviceRegistry, outco
 // Gas: what the gateway sets as a work item's accumulate gas limit (GP 11.1.4 g).
 
 const g = gasSchedule;
-const DEVICE_KEY_BYTES = 4 + 16;
+const DEVICE_KEY_BYTES = deviceKey(new Uint8Array(16)).length;
 const OUTCOME_KEY_BYTES = 8 + 32;
 const FIFO_SLOT_KEY_BYTES = 13 + 4;
-const STATS_BYTES = 5 + 25;
+const STATS_BYTES = STATS_KEY.length + statsCodec.fixedBytes!;
 const FIFO_COUNTER_BYTES = 12 + 8;
 const OUTCOME_FIXED_BYTES = 22;
 /** One device record read and written. */

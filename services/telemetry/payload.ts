@@ -12,7 +12,9 @@
  * Envelope records are sorted by (device id, seq), strictly: the device id as its 16 bytes
  * (the same order as its lowercase hex), then seq as an unsigned integer.
  */
-import { fail, ok, Reader, type Result, Writer } from "../common/bytes.ts";
+import { fail, Reader, type Result, Writer } from "../common/bytes.ts";
+import { d, type Descriptor } from "../common/codec.ts";
+import { decodeRegistrations, encodeRegistrations, registrationsItemCodec } from "../common/registration.ts";
 import {
   ED25519_PUBLIC_KEY_BYTES,
   type EnvelopeItemBounds,
@@ -113,34 +115,24 @@ export interface RegistrationRecord {
   readonly kind: DeviceKindCode;
 }
 
-export const REGISTRATION_RECORD_BYTES = ED25519_PUBLIC_KEY_BYTES + 1;
+/** publicKey 32 ⌢ u8 device kind. */
+const registrationRecordCodec: Descriptor<RegistrationRecord> = d.object({
+  publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+  kind: d.checked(d.u8 as Descriptor<DeviceKindCode>, (kind) => (isDeviceKindCode(kind) ? null : `unknown device kind code ${kind}`), "device kind"),
+});
+const registrationsItem = registrationsItemCodec(registrationRecordCodec, REGISTRATIONS_PER_ITEM_MAX);
+
+export const REGISTRATION_RECORD_BYTES = registrationRecordCodec.fixedBytes!;
 
 /** The registrations item for these records, in the order given (the first of two for one key wins). */
 export function encodeRegistrationsItem(records: readonly { readonly publicKey: Uint8Array; readonly kind: DeviceKindName | DeviceKindCode }[]): Uint8Array {
-  if (records.length > REGISTRATIONS_PER_ITEM_MAX) throw new Error(`${records.length} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
-  const w = new Writer(ITEM_HEADER_BYTES + records.length * REGISTRATION_RECORD_BYTES).u8(ItemKind.registrations).u32(records.length);
-  for (const [index, record] of records.entries()) {
-    if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`registration ${index}: public key of ${record.publicKey.length} bytes`);
-    const kind = typeof record.kind === "number" ? record.kind : deviceKindCode(record.kind);
-    if (!isDeviceKindCode(kind)) throw new Error(`registration ${index}: unknown device kind code ${kind}`);
-    w.bytes(record.publicKey).u8(kind);
-  }
-  return w.finish();
+  return encodeRegistrations(
+    registrationsItem,
+    records.map((record) => ({ publicKey: record.publicKey, kind: typeof record.kind === "number" ? record.kind : deviceKindCode(record.kind) })),
+  );
 }
 
 /** Decodes a registrations item (kind byte included); never throws. */
 export function decodeRegistrationsItem(payload: Uint8Array): Result<RegistrationRecord[]> {
-  const r = new Reader(payload);
-  if (r.u8() !== ItemKind.registrations) return fail("not a registrations item");
-  const count = r.u32();
-  if (count > REGISTRATIONS_PER_ITEM_MAX) return fail(`${count} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
-  if (r.remaining !== count * REGISTRATION_RECORD_BYTES) return fail(`registrations item of ${payload.length} bytes does not hold ${count} records`);
-  const records: RegistrationRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
-    const kind = r.u8();
-    if (!isDeviceKindCode(kind)) return fail(`registration ${i}: unknown device kind code ${kind}`);
-    records.push({ publicKey, kind });
-  }
-  return ok(records);
+  return decodeRegistrations(registrationsItem, payload);
 }

@@ -8,7 +8,8 @@
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual } from "../common/bytes.ts";
-import { refineItem } from "../common/envelope.ts";
+import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
+import { deviceIdOfKey } from "../common/registration.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import {
   type DeviceSettlement,
@@ -21,22 +22,22 @@ import {
 } from "./output.ts";
 import { decodeEnvelopesItem, decodeRegistrationsItem, DEVICE_ID_BYTES, ItemKind, type RawDeviceId } from "./payload.ts";
 
+const SERVICE = "telemetry";
+
 /** The hash and signature check refine needs from its host (both gas-charged there). */
 export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
   return refineItem(
-    "telemetry",
+    SERVICE,
     payload,
-    { envelopes: () => encodeRefineOutput(refineEnvelopes(payload, context)), registrations: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    { [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)), [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)) },
     "the item has too many devices or gaps in their seqs",
   );
 }
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
-  const decoded = decodeEnvelopesItem(payload);
-  if (!decoded.ok) throw new Error(`telemetry: envelopes item: ${decoded.error}`);
-  const records = decoded.value;
+  const records = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
   const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
   const leafView = new DataView(leaves.buffer);
   let leafBytes = 0;
@@ -74,10 +75,6 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
-  const decoded = decodeRegistrationsItem(payload);
-  if (!decoded.ok) throw new Error(`telemetry: registrations item: ${decoded.error}`);
-  return {
-    kind: ItemKind.registrations,
-    registrations: decoded.value.map((r) => ({ deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId, publicKey: r.publicKey, kind: r.kind })),
-  };
+  const records = decodedOrThrow(SERVICE, "registrations item", decodeRegistrationsItem(payload));
+  return { kind: ItemKind.registrations, registrations: records.map((r) => ({ deviceId: deviceIdOfKey(host, r.publicKey), publicKey: r.publicKey, kind: r.kind })) };
 }
