@@ -92,6 +92,11 @@ export function loadRadiusRouter(dataDir: string, routerId: string): RadiusRoute
   return parseRouterFile(path, readFileSync(path, "utf8"));
 }
 
+/** Whether the router's file is (still) in the data dir. */
+export function radiusRouterExists(dataDir: string, routerId: string): boolean {
+  return tryAsDeviceId(routerId) !== null && existsSync(routerPath(dataDir, routerId));
+}
+
 /** Every router onboarded for RADIUS in the data dir, by router id. */
 export function loadRadiusRouters(dataDir: string): Map<DeviceId, RadiusRouter> {
   const routers = new Map<DeviceId, RadiusRouter>();

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { decodeCbor } from "../../devices/cbor.ts";
 import { decodeEnvelope, type DeviceId, type Envelope, verifyEnvelope } from "../../devices/envelope.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { createRadiusRouter, type RadiusRouter, radiusKeysOf } from "./routers.ts";
+import { createRadiusRouter, type RadiusRouter, radiusKeysOf, removeRadiusRouter } from "./routers.ts";
 import { type AcceptOwn, type OwnAcceptance, RadiusAccounting, type RadiusServerLimits } from "./server.ts";
 import { usageSessionId } from "./sessions.ts";
 import { accountingRequest, TEST_CLIENT_ID, TEST_SECRET, type TestUsage } from "./testing.ts";
@@ -243,6 +243,14 @@ describe("RadiusAccounting", () => {
     const f = fixture();
     expect(answered(await f.send({ session: "a" }))).toBe(true);
     radiusKeysOf(f.dir, f.accounting).remove(f.router.routerId);
+    expect(await f.send({ session: "b" })).toBeNull();
+    expect(f.accounting.stats().refused).toEqual({ JG_ERR_RADIUS_ROUTER: 1 });
+  });
+
+  it("no longer takes a router's requests once its file is removed, even untold", async () => {
+    const f = fixture();
+    expect(answered(await f.send({ session: "a" }))).toBe(true);
+    removeRadiusRouter(f.dir, f.router.routerId);
     expect(await f.send({ session: "b" })).toBeNull();
     expect(f.accounting.stats().refused).toEqual({ JG_ERR_RADIUS_ROUTER: 1 });
   });

@@ -25,7 +25,7 @@ import { Counter, Registry } from "prom-client";
 import type { DeviceId } from "../../devices/envelope.ts";
 import type { ErrorCode } from "../../node/errors.ts";
 import { type AccountingRequest, type AccountingUsage, accountingResponse, authenticatorMatches, readAccountingContent, readAccountingRequest, type RadiusRefusal } from "./packet.ts";
-import { loadRadiusRouter, type RadiusRouter } from "./routers.ts";
+import { loadRadiusRouter, type RadiusRouter, radiusRouterExists } from "./routers.ts";
 import { judgeUsage, NO_PREVIOUS, nextState, usageSessionId } from "./sessions.ts";
 import { RadiusState, type RadiusStateLimits, sessionKey } from "./state.ts";
 import { usageEnvelope } from "./usage.ts";
@@ -196,10 +196,18 @@ export class RadiusAccounting {
     return accountingResponse(request, router.sharedSecret);
   }
 
-  /** The router's file, read once; null when there is none (a router onboarded while running is found on its first request). */
+  /**
+   * The router's file, read once; null when there is none. A router onboarded while running is
+   * found on its first request; one whose file was removed is forgotten on its next (a stat each
+   * request, so whoever removes a file need not tell the listener).
+   */
   private routerOf(routerId: string): RadiusRouter | null {
     const cached = this.routers.get(routerId);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      if (radiusRouterExists(this.options.dataDir, routerId)) return cached;
+      this.routers.delete(routerId);
+      return null;
+    }
     let router: RadiusRouter | null;
     try {
       router = loadRadiusRouter(this.options.dataDir, routerId);
