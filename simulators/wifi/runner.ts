@@ -30,6 +30,7 @@ import { decodeCbor, encodeCbor } from "../../devices/cbor.ts";
 import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, deviceKeyFromSecret } from "../../devices/keys.ts";
 import type { NodeApi } from "../../node/api.ts";
+import { JamgateError } from "../../node/errors.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
 import { type StackWiring, startStack } from "../../gateway/stack.ts";
@@ -81,7 +82,7 @@ async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger): Pro
     genesis(gatewayKey) {
       const services = builtinServices([gatewayKey.publicKey]);
       serviceId = services.find((s) => s.name === WIFI_SERVICE_NAME)?.id ?? null;
-      if (serviceId === null) throw new Error(`the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
+      if (serviceId === null) throw new JamgateError("JG_ERR_GENESIS", `the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
       return services;
     },
     async services() {
@@ -109,7 +110,7 @@ async function remoteEnv(remote: NonNullable<WifiSimOptions["remote"]>): Promise
   const serviceId = builtinServices([new Uint8Array(32)]).find((s) => s.name === WIFI_SERVICE_NAME)?.id;
   if (serviceId === undefined) {
     api.close();
-    throw new Error(`the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
+    throw new JamgateError("JG_ERR_GENESIS", `the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
   }
   return { api, mqttUrl: remote.mqttUrl, httpUrl, token: remote.token, serviceId, radius: remote.radius, close: async () => api.close() };
 }
@@ -162,8 +163,18 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-"));
   mkdirSync(dataDir, { recursive: true });
-  const logger = pino({ base: undefined, level: "info" }, pino.destination({ dest: join(dataDir, "sim.log"), sync: false }));
-  const env = options.remote === undefined ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger) : await remoteEnv(options.remote);
+  const destination = pino.destination({ dest: join(dataDir, "sim.log"), sync: false });
+  // Open before anything can fail: pino flushes at exit, and a destination still opening throws there.
+  await once(destination, "ready");
+  const logger = pino({ base: undefined, level: "info" }, destination);
+  let env: Env;
+  try {
+    env = options.remote === undefined ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger) : await remoteEnv(options.remote);
+  } catch (e) {
+    logger.flush();
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const salt = options.remote === undefined ? "" : String(Date.now());
   const seed = plan.population.seed;
   const clientKeys = plan.population.clients.map((c) => keyOf(seed, salt, "client", c.index));
@@ -249,7 +260,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
       const spec = plan.population.routers[run.index]!;
       const terms = { owner: ownerKeys[spec.owner]!.deviceId, name: spec.name, priceMicrosPerGb: String(spec.priceMicrosPerGb), stakeMicros: String(spec.stakeMicros), capacityBitsPerSecond: String(spec.capacityBitsPerSecond), attested: spec.attested };
       if (spec.transport === "radius") {
-        if (env.radius === null) throw new Error("the gateway has no RADIUS listener (jamgate start --radius-port)");
+        if (env.radius === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "the gateway has no RADIUS listener (jamgate start --radius-port N), and the simulation has RADIUS routers");
         const r = expectStatus(`router ${spec.name}`, await http("POST", "/v1/wifi/routers", { ...terms, radius: true }), 202);
         run.id = String(r.router);
         run.sharedSecret = String((r.radius as { sharedSecret?: unknown } | undefined)?.sharedSecret);
