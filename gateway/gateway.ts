@@ -502,6 +502,18 @@ export class Gateway {
     }
   }
 
+  /**
+   * A control message to a device on `devices/{id}/down/control` (QoS 1, not retained): a router
+   * told to disconnect a session whose client's balance ran out (wifi/control.ts).
+   */
+  publishControl(deviceId: string, payload: Uint8Array): void {
+    const broker = this.broker;
+    if (broker === null) return;
+    broker.aedes.publish({ cmd: "publish", topic: `devices/${deviceId}/down/control`, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
+      if (error) this.options.logger?.warn({ deviceId, channel: "control", err: String(error) }, "could not publish to a device");
+    });
+  }
+
   private publishDown(deviceId: string, channel: "receipts" | "errors", payload: Uint8Array): void {
     const broker = this.broker;
     if (broker === null) return;

@@ -27,6 +27,7 @@ import { Prover } from "./ledger/prover.ts";
 import { RadiusAccounting } from "./radius/server.ts";
 import type { LedgerReader } from "./ledger/types.ts";
 import { Registrations } from "./registration.ts";
+import { radiusKeysIn } from "./wifi/service-backend.ts";
 
 export interface StackWiring {
   /** Genesis services of the embedded node, given the gateway's key and the stack's options. */
@@ -227,6 +228,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     events: { onClients: (n) => gateway.metrics.eventStreams.set(n) },
     ledger: gateway.ledger,
     prover: new Prover({ api, reader: gateway.ledger, chain: options.chain, services }),
+    // The Wi-Fi routes' RADIUS routers' files, and control messages to routers (wifi/control.ts).
+    wifiHost: { radius: radiusKeysIn(options.dataDir), publishControl: (id, payload) => gateway.publishControl(id, payload), logger: log },
     dashboard: (app) => registerDashboard(app, { currency: options.currency ?? DEFAULT_CURRENCY_LABEL, coresCount: params.coresCount }),
     tls: options.tls ?? null,
   });

@@ -37,6 +37,7 @@ import {
   WIFI_SERVICE_NAME,
 } from "../../services/wifi-billing/types.ts";
 import type { IngestService, RouterTerms } from "../ingest-service.ts";
+import { createRadiusRouter, removeRadiusRouter } from "../radius/routers.ts";
 import type { LedgerReader } from "../ledger/types.ts";
 import type { Registrations, RegistrationView } from "../registration.ts";
 import { type ActionRequest, WifiActions } from "./actions.ts";
@@ -58,6 +59,11 @@ const REQUESTED_KEPT_MAX = 10_000;
 export interface RadiusKeys {
   create(): { readonly routerId: string; readonly publicKey: Uint8Array; readonly sharedSecret: string };
   remove(routerId: string): void;
+}
+
+/** RADIUS routers' files in a data dir (`<data-dir>/radius/<router>.json`, 0600), where the RADIUS listener reads them per request. */
+export function radiusKeysIn(dataDir: string): RadiusKeys {
+  return { create: () => createRadiusRouter(dataDir), remove: (routerId) => void removeRadiusRouter(dataDir, routerId) };
 }
 
 export interface ServiceBackendDeps {
