@@ -25,3 +25,14 @@ export interface Refusal {
 export function refuse(code: RejectionName, detail: string): { ok: false; error: Refusal } {
   return fail({ code, detail });
 }
+
+/**
+ * A Result whose failure also says in words what was wrong (for logs and tests) beside its
+ * machine-readable error (a body decoder's error name, a condensing step's): a Result<T, E> with a
+ * detail, so code that only needs ok/value/error reads it as the one Result.
+ */
+export type DetailedResult<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E; readonly detail: string };
+
+export function failWith<E>(error: E, detail: string): { ok: false; error: E; detail: string } {
+  return { ok: false, error, detail };
+}

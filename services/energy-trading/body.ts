@@ -33,6 +33,8 @@
  * powerW, voltageV, …), or in a meter body's columns an array of integers, and refused otherwise. With several faults, the first in byte order is
  * the one reported.
  */
+import { type DetailedResult, failWith, ok } from "../common/result.ts";
+
 
 /** One meter reading: t in ms since the epoch of the market's (possibly simulated) clock; counters in Wh since installation. */
 export interface MeterReading {
@@ -74,7 +76,8 @@ export const TEXT_BYTES_MAX = 64;
 export const BODY_ERRORS = ["malformed", "float", "out-of-range", "missing-field", "too-many", "not-increasing", "counter-backwards", "unknown-side", "mixed-sides"] as const;
 export type BodyError = (typeof BODY_ERRORS)[number];
 
-export type BodyFailure = { readonly ok: false; readonly error: BodyError; readonly detail: string };
+/** A body refused: its error name and what was wrong, in words (the failure of a DetailedResult, services/common/result.ts). */
+export type BodyFailure = Extract<DetailedResult<never, BodyError>, { readonly ok: false }>;
 
 export type OrderSideName = "bid" | "ask";
 
@@ -96,7 +99,7 @@ export interface OrderBody {
  * non-decreasing within the body. Or the same readings in the column form of devices/readings.ts,
  * a map (decodeMeterColumns). Never throws.
  */
-export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly value: MeterReading[] } | BodyFailure {
+export function decodeMeterBody(body: Uint8Array): DetailedResult<MeterReading[], BodyError> {
   const r = new BodyReader(body);
   if (r.nextMajor === MAJOR_MAP) return decodeMeterColumns(r);
   const count = r.arrayHead("the body");
@@ -135,7 +138,7 @@ export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly
   }
   r.enter("the body");
   if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
-  return { ok: true, value: readings };
+  return ok(readings);
 }
 
 /**
@@ -144,11 +147,11 @@ export function decodeMeterBody(body: Uint8Array): { readonly ok: true; readonly
  * for one reading; the column form of one reading is read too). More readings are "too-many":
  * a reset states one baseline, and readings after it go in `meter.reading` envelopes. Never throws.
  */
-export function decodeMeterResetBody(body: Uint8Array): { readonly ok: true; readonly value: MeterReading } | BodyFailure {
+export function decodeMeterResetBody(body: Uint8Array): DetailedResult<MeterReading, BodyError> {
   const decoded = decodeMeterBody(body);
   if (!decoded.ok) return decoded;
-  if (decoded.value.length !== 1) return { ok: false, error: "too-many", detail: `the body: ${decoded.value.length} readings; a reset states one` };
-  return { ok: true, value: decoded.value[0]! };
+  if (decoded.value.length !== 1) return failWith("too-many", `the body: ${decoded.value.length} readings; a reset states one`);
+  return ok(decoded.value[0]!);
 }
 
 /**
@@ -160,7 +163,7 @@ export function decodeMeterResetBody(body: Uint8Array): { readonly ok: true; rea
  * other columns are skipped if they hold integers within ±(2^53 − 1). Every t and counter must
  * stay within 2^53 − 1 ("out-of-range").
  */
-function decodeMeterColumns(r: BodyReader): { readonly ok: true; readonly value: MeterReading[] } | BodyFailure {
+function decodeMeterColumns(r: BodyReader): DetailedResult<MeterReading[], BodyError> {
   const entries = r.mapHead("the body");
   if (entries < 0) return r.failure();
   let t0 = ABSENT;
@@ -228,7 +231,7 @@ function decodeMeterColumns(r: BodyReader): { readonly ok: true; readonly value:
   if (t0 + (count - 1) * dtMs > INTEGER_MAX) return r.refuse("out-of-range", `the last reading's t > 2^53 − 1`);
   const readings: MeterReading[] = [];
   for (let i = 0; i < count; i++) readings.push({ t: t0 + i * dtMs, importWh: importWh[i]!, exportWh: exportWh[i]! });
-  return { ok: true, value: readings };
+  return ok(readings);
 }
 
 /**
@@ -236,7 +239,7 @@ function decodeMeterColumns(r: BodyReader): { readonly ok: true; readonly value:
  * 0..ORDER_LINES_PER_ENVELOPE_MAX lines {side: "bid" | "ask", energyWh 1..ORDER_ENERGY_WH_MAX,
  * priceMicrosPerKwh 0..PRICE_MICROS_PER_KWH_MAX}, all on one side. Never throws.
  */
-export function decodeOrderBody(body: Uint8Array): { readonly ok: true; readonly value: OrderBody } | BodyFailure {
+export function decodeOrderBody(body: Uint8Array): DetailedResult<OrderBody, BodyError> {
   const r = new BodyReader(body);
   const entries = r.mapHead("the body");
   if (entries < 0) return r.failure();
@@ -271,7 +274,7 @@ export function decodeOrderBody(body: Uint8Array): { readonly ok: true; readonly
   if (interval === ABSENT) return r.refuse("missing-field", "no interval");
   if (orders === null) return r.refuse("missing-field", "no orders");
   if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the order`);
-  return { ok: true, value: { interval, orders } };
+  return ok({ interval, orders });
 }
 
 /** One order line, or null with the reader's error set. */
@@ -393,7 +396,7 @@ class BodyReader {
   }
 
   failure(): BodyFailure {
-    return { ok: false, error: this.error, detail: this.detail };
+    return failWith(this.error, this.detail);
   }
 
   /** Records an error found by the caller and returns it. */

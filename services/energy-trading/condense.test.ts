@@ -51,7 +51,7 @@ describe("condenseReadings", () => {
     ];
     expect(condenseReadings(envelopes, MINUTE)).toEqual({
       ok: true,
-      digest: {
+      value: {
         first: r(40_000, 1000, 50),
         last: r(130_000, 1020, 60),
         intervals: [
@@ -69,13 +69,13 @@ describe("condenseReadings", () => {
     // +90 s → +150 s: import 6 → interval 2 ((150_000 − 1) / 60_000 = 2).
     const envelopes = [[r(10_000, 500, 0), r(30_000, 500, 0), r(90_000, 500, 0)], [r(150_000, 506, 0)]];
     const condensed = condenseReadings(envelopes, MINUTE);
-    expect(condensed).toEqual({ ok: true, digest: { first: r(10_000, 500, 0), last: r(150_000, 506, 0), intervals: [{ interval: 2, importWh: 6, exportWh: 0 }] } });
-    expect(condenseReadings([[r(0, 1, 1)]], MINUTE)).toEqual({ ok: true, digest: { first: r(0, 1, 1), last: r(0, 1, 1), intervals: [] } });
+    expect(condensed).toEqual({ ok: true, value: { first: r(10_000, 500, 0), last: r(150_000, 506, 0), intervals: [{ interval: 2, importWh: 6, exportWh: 0 }] } });
+    expect(condenseReadings([[r(0, 1, 1)]], MINUTE)).toEqual({ ok: true, value: { first: r(0, 1, 1), last: r(0, 1, 1), intervals: [] } });
   });
 
   it("takes a reading at the market's start and refuses one before it", () => {
     // +0 → +1 ms: import 2 → interval 0.
-    expect(condenseReadings([[r(0, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({ ok: true, digest: { intervals: [{ interval: 0, importWh: 2, exportWh: 0 }] } });
+    expect(condenseReadings([[r(0, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({ ok: true, value: { intervals: [{ interval: 0, importWh: 2, exportWh: 0 }] } });
     expect(condenseReadings([[r(-1, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({ ok: false, error: "before-start" });
   });
 
@@ -112,7 +112,7 @@ describe("condenseReadings", () => {
     });
     const condensed = condenseReadings(envelopes, clock);
     if (!condensed.ok) throw new Error(condensed.detail);
-    const { first, last, intervals } = condensed.digest;
+    const { first, last, intervals } = condensed.value;
     expect(intervals.map((e) => e.interval).every((k) => k === 0 || k === 1)).toBe(true);
     expect(intervals.reduce((s, e) => s + e.importWh, 0)).toBe(last.importWh - first.importWh);
     expect(intervals.reduce((s, e) => s + e.exportWh, 0)).toBe(last.exportWh - first.exportWh);
@@ -127,7 +127,7 @@ describe("condenseReadings with resets", () => {
     const envelopes = [[r(10_000, 1000, 0), r(20_000, 1004, 0)], [r(30_000, 0, 0)], [r(70_000, 3, 1)], [r(80_000, 5_000, 1)], [r(130_000, 5_002, 1)]];
     expect(condenseReadings(envelopes, MINUTE, [false, true, false, true, false])).toEqual({
       ok: true,
-      digest: {
+      value: {
         first: r(10_000, 1000, 0),
         last: r(130_000, 5_002, 1),
         intervals: [
@@ -241,7 +241,7 @@ describe("condenseReadings, properties", () => {
         const condensed = condenseReadings(split(readings, c.cuts), clock);
         expect(condensed.ok).toBe(true);
         if (!condensed.ok) return;
-        const { first, last, intervals } = condensed.digest;
+        const { first, last, intervals } = condensed.value;
         expect(first).toEqual(readings[0]);
         expect(last).toEqual(readings[readings.length - 1]);
         // Sum of interval energies = last − first counters.

@@ -22,6 +22,7 @@
  * Everything is an integer: counters and times are safe integers (body.ts), differences of them
  * are exact, and intervals come from an exact integer division.
  */
+import { type DetailedResult, failWith, ok } from "../common/result.ts";
 import { type MeterReading, READINGS_PER_ENVELOPE_MAX } from "./body.ts";
 
 /**
@@ -103,7 +104,7 @@ export interface MeterDigest {
  */
 export type CondenseError = "not-increasing" | "counter-backwards" | "before-start" | "empty";
 
-export type CondenseResult = { readonly ok: true; readonly digest: MeterDigest } | { readonly ok: false; readonly error: CondenseError; readonly detail: string };
+export type CondenseResult = DetailedResult<MeterDigest, CondenseError>;
 
 /** The interval a reading at `t` (≥ startMs) closes: 0 at startMs, else ⌊(t − 1 − startMs) / intervalMs⌋. */
 export function intervalOfReading(t: number, clock: MarketClock): number {
@@ -134,16 +135,16 @@ export function condenseReadings(envelopes: readonly (readonly MeterReading[])[]
     if (readings.length > READINGS_PER_ENVELOPE_MAX) throw new Error(`condenseReadings: envelope ${e} has ${readings.length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!;
-      if (r.t < startMs) return { ok: false, error: "before-start", detail: `envelope ${e}, reading ${i}: t = ${r.t} is before the market's start ${startMs}` };
+      if (r.t < startMs) return failWith("before-start", `envelope ${e}, reading ${i}: t = ${r.t} is before the market's start ${startMs}`);
       if (previous === null) {
         first = r;
       } else if (i === 0 && resets[e] === true) {
         // A reset's counters are a new baseline: no energy is taken from the reading before it.
-        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `envelope ${e} (a reset): t = ${r.t} is not after ${previous.t}` };
+        if (r.t <= previous.t) return failWith("not-increasing", `envelope ${e} (a reset): t = ${r.t} is not after ${previous.t}`);
       } else {
-        if (r.t <= previous.t) return { ok: false, error: "not-increasing", detail: `envelope ${e}, reading ${i}: t = ${r.t} is not after ${previous.t}` };
-        if (r.importWh < previous.importWh) return { ok: false, error: "counter-backwards", detail: `envelope ${e}, reading ${i}: importWh ${r.importWh} < ${previous.importWh}` };
-        if (r.exportWh < previous.exportWh) return { ok: false, error: "counter-backwards", detail: `envelope ${e}, reading ${i}: exportWh ${r.exportWh} < ${previous.exportWh}` };
+        if (r.t <= previous.t) return failWith("not-increasing", `envelope ${e}, reading ${i}: t = ${r.t} is not after ${previous.t}`);
+        if (r.importWh < previous.importWh) return failWith("counter-backwards", `envelope ${e}, reading ${i}: importWh ${r.importWh} < ${previous.importWh}`);
+        if (r.exportWh < previous.exportWh) return failWith("counter-backwards", `envelope ${e}, reading ${i}: exportWh ${r.exportWh} < ${previous.exportWh}`);
         const importWh = r.importWh - previous.importWh;
         const exportWh = r.exportWh - previous.exportWh;
         if (importWh > 0 || exportWh > 0) {
@@ -162,6 +163,6 @@ export function condenseReadings(envelopes: readonly (readonly MeterReading[])[]
       previous = r;
     }
   }
-  if (first === null || previous === null) return { ok: false, error: "empty", detail: "no readings" };
-  return { ok: true, digest: { first, last: previous, intervals } };
+  if (first === null || previous === null) return failWith("empty", "no readings");
+  return ok({ first, last: previous, intervals });
 }

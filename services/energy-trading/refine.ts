@@ -181,7 +181,7 @@ function digestOf(envelopes: readonly MeterReading[][], resets: readonly boolean
   const condensed = condenseReadings(envelopes, clock, resets);
   // Every envelope was checked against the one before it and against the market start above.
   if (!condensed.ok) throw new Error(`energy-trading: readings that passed the checks do not condense: ${condensed.detail}`);
-  const { first, last, intervals } = condensed.digest;
+  const { first, last, intervals } = condensed.value;
   const reading = (r: MeterReading) => ({ t: BigInt(r.t), importWh: BigInt(r.importWh), exportWh: BigInt(r.exportWh) });
   return { firstIsReset: resets[0] === true, first: reading(first), last: reading(last), intervals: intervals.map((e) => ({ interval: e.interval, importWh: e.importWh, exportWh: e.exportWh })) };
 }
