@@ -7,7 +7,9 @@
  * so the gateway reads all their outcomes one way.
  */
 import type { AccumulateHost } from "../../node/service-api/index.ts";
-import { ascii, compareBytes, concatBytes, fail, fromLowerHex, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
+import { ascii, compareBytes, concatBytes, fromLowerHex, toHex, U32_MAX } from "./bytes.ts";
+import { d, decode, type Descriptor, encode } from "./codec.ts";
+import { ok, type Result } from "./result.ts";
 import { DEVICE_ID_BYTES, type RawDeviceId } from "./envelope.ts";
 import { isRejectionCode, type RejectionCode, rejectionName, type RejectionName } from "./errors.ts";
 
@@ -33,7 +35,7 @@ export function outcomeKey(packageHash: Uint8Array): Uint8Array {
 }
 
 export function outcomeFifoSlotKey(slot: number): Uint8Array {
-  return concatBytes([OUTCOME_FIFO_PREFIX, new Writer(4).u32(slot).finish()]);
+  return concatBytes([OUTCOME_FIFO_PREFIX, encode(d.u32, slot)]);
 }
 
 /**
@@ -127,9 +129,9 @@ export class OutcomeFifo {
   private count(): bigint {
     if (this.written === null) {
       const raw = this.host.read(OUTCOME_FIFO_KEY);
-      const r = new Reader(raw ?? new Uint8Array(8));
-      this.written = r.u64();
-      if (!r.done) throw new Error("stored outcome FIFO counter is corrupt"); // a bug: only this code writes it
+      const decoded = raw === null ? ok(0n) : decode(d.u64, raw);
+      if (!decoded.ok) throw new Error(`stored outcome FIFO counter is corrupt: ${decoded.error}`); // a bug: only this code writes it
+      this.written = decoded.value;
     }
     return this.written;
   }
@@ -156,7 +158,7 @@ export class OutcomeFifo {
 
   /** Writes the counter if outcomes were added. */
   flush(): void {
-    if (this.written !== null) this.host.write(OUTCOME_FIFO_KEY, new Writer(8).u64(this.written).finish());
+    if (this.written !== null) this.host.write(OUTCOME_FIFO_KEY, encode(d.u64, this.written));
   }
 }
 
@@ -189,59 +191,41 @@ export interface PackageOutcome {
   readonly rejectedRegistrations: readonly RejectedRegistration[];
 }
 
-const REJECTED_RUN_BYTES = DEVICE_ID_BYTES + 8 + 4 + 1;
-const REJECTED_REGISTRATION_BYTES = DEVICE_ID_BYTES + 1;
+const deviceIdCodec: Descriptor<RawDeviceId> = d.map(
+  d.bytes(DEVICE_ID_BYTES),
+  (bytes) => bytes as RawDeviceId,
+  (id) => id,
+  "device id",
+);
+const rejectionCodeCodec = d.checked(d.u8 as Descriptor<RejectionCode>, (code) => (isRejectionCode(code) ? null : `code ${code}`), "rejection code");
+/** Refusals of one package: the layout counts them in a u32; the package's records bound them far lower. */
+const OUTCOME_REFUSALS_MAX = U32_MAX;
 
 /**
  * version ⌢ u32 slot ⌢ u32 envelopesSettled ⌢ u32 registrationsSettled ⌢ u8 n ⌢ n × commitment 32
  * ⌢ u32 runs ⌢ runs × (deviceId 16 ⌢ u64 start ⌢ u32 length ⌢ u8 code)
  * ⌢ u32 m ⌢ m × (deviceId 16 ⌢ u8 code).
  */
-export function encodeOutcome(outcome: PackageOutcome): Uint8Array {
-  const size = 1 + 4 + 4 + 4 + 1 + 32 * outcome.commitments.length + 4 + REJECTED_RUN_BYTES * outcome.rejectedEnvelopes.length + 4 + REJECTED_REGISTRATION_BYTES * outcome.rejectedRegistrations.length;
-  const w = new Writer(size).u8(OUTCOME_FORMAT_VERSION).u32(outcome.slot).u32(outcome.envelopesSettled).u32(outcome.registrationsSettled).u8(outcome.commitments.length);
-  for (const c of outcome.commitments) w.bytes(c);
-  w.u32(outcome.rejectedEnvelopes.length);
-  for (const run of outcome.rejectedEnvelopes) w.bytes(run.deviceId).u64(run.start).u32(run.length).u8(run.code);
-  w.u32(outcome.rejectedRegistrations.length);
-  for (const reg of outcome.rejectedRegistrations) w.bytes(reg.deviceId).u8(reg.code);
-  return w.finish();
-}
+export const outcomeCodec: Descriptor<PackageOutcome> = d.versioned(
+  OUTCOME_FORMAT_VERSION,
+  d.object({
+    slot: d.u32,
+    envelopesSettled: d.u32,
+    registrationsSettled: d.u32,
+    commitments: d.array(d.bytes(32), "u8", 0xff),
+    rejectedEnvelopes: d.array(
+      d.checked(d.object({ deviceId: deviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run"),
+      "u32",
+      OUTCOME_REFUSALS_MAX,
+    ),
+    rejectedRegistrations: d.array(d.object({ deviceId: deviceIdCodec, code: rejectionCodeCodec }), "u32", OUTCOME_REFUSALS_MAX),
+  }),
+  "outcome",
+);
 
+export const encodeOutcome = (outcome: PackageOutcome): Uint8Array => encode(outcomeCodec, outcome);
 /** Decodes an `outcome/…` value; never throws. */
-export function decodeOutcome(bytes: Uint8Array): Result<PackageOutcome> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  if (version !== OUTCOME_FORMAT_VERSION) return fail(r.failed ? "empty outcome" : `outcome format ${version}`);
-  const slot = r.u32();
-  const envelopesSettled = r.u32();
-  const registrationsSettled = r.u32();
-  const commitmentCount = r.u8();
-  const commitments: Uint8Array[] = [];
-  for (let i = 0; i < commitmentCount && !r.failed; i++) commitments.push(r.bytes(32).slice());
-  const runCount = r.u32();
-  if (r.failed || runCount * REJECTED_RUN_BYTES > r.remaining) return fail("outcome truncated");
-  const rejectedEnvelopes: RejectedRun[] = [];
-  for (let i = 0; i < runCount; i++) {
-    const deviceId = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    const start = r.u64();
-    const length = r.u32();
-    const code = r.u8();
-    if (!isRejectionCode(code)) return fail(`outcome run ${i}: code ${code}`);
-    if (length === 0) return fail(`outcome run ${i} is empty`);
-    rejectedEnvelopes.push({ deviceId, start, length, code });
-  }
-  const registrationCount = r.u32();
-  if (r.failed || registrationCount * REJECTED_REGISTRATION_BYTES !== r.remaining) return fail("outcome truncated or too long");
-  const rejectedRegistrations: RejectedRegistration[] = [];
-  for (let i = 0; i < registrationCount; i++) {
-    const deviceId = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    const code = r.u8();
-    if (!isRejectionCode(code)) return fail(`outcome registration ${i}: code ${code}`);
-    rejectedRegistrations.push({ deviceId, code });
-  }
-  return ok({ slot, envelopesSettled, registrationsSettled, commitments, rejectedEnvelopes, rejectedRegistrations });
-}
+export const decodeOutcome = (bytes: Uint8Array): Result<PackageOutcome> => decode(outcomeCodec, bytes);
 
 /** Why the package refused envelope (device, seq), or null: it was settled (if the package carried it). */
 export function envelopeRejection(outcome: PackageOutcome, device: DeviceIdInput, seq: bigint | number): RejectionName | null {
