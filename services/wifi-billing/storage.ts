@@ -1,8 +1,9 @@
 /**
  * The wifi-billing service's storage (GP 9.2, a service account's storage dictionary): keys and
  * compact binary values, with pure decoders that the gateway and the ledger view use to read them
- * through the node's `serviceValue` (JIP-2). Integers little-endian; every value starts with a
- * format version byte; money in micro-units (u64), octets as u64, seconds as u32.
+ * through the node's `serviceValue` (JIP-2). Each value's layout is one codec descriptor
+ * (services/common/codec.ts) that encodes, decodes and sizes it. Integers little-endian; every
+ * value starts with a format version byte; money in micro-units (u64), octets as u64, seconds u32.
  *
  * | key | value |
  * |---|---|
@@ -21,12 +22,14 @@
  * | "stats" | service-wide counters, refusals per code |
  * | "outcome/…", "outcome-fifo…" | package outcomes for receipts (services/common/outcome.ts) |
  */
-import { ascii, concatBytes, fail, ok, Reader, type Result, Writer } from "../common/bytes.ts";
+import { ascii, concatBytes, Writer } from "../common/bytes.ts";
+import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId } from "../common/envelope.ts";
-import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
 import { type RejectionName, rejectionName } from "../common/errors.ts";
+import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
+import type { Result } from "../common/result.ts";
 import type { ReplayWindow } from "../common/window.ts";
-import { ACTION_ID_BYTES, type ActionRecord, rawActionId, readActionRecords, ROUTER_NAME_BYTES_MAX, WifiDeviceKind } from "./payload.ts";
+import { ACTION_ID_BYTES, type ActionRecord, rawActionId, ROUTER_NAME_BYTES_MAX, WifiActionType, WifiDeviceKind } from "./payload.ts";
 
 export const STORAGE_FORMAT_VERSION = 1;
 
@@ -86,8 +89,20 @@ export const cooldownEntryKey = (n: bigint): Uint8Array => concatBytes([COOLDOWN
 /** The ledger entries accumulated in the block of `slot`. */
 export const ledgerKey = (slot: number): Uint8Array => concatBytes([LEDGER_PREFIX, u32Bytes(slot)]);
 
-function versionOk(r: Reader): boolean {
-  return r.u8() === STORAGE_FORMAT_VERSION;
+const raw16 = d.map(d.bytes(DEVICE_ID_BYTES), (b) => b as RawDeviceId, (id: RawDeviceId) => id as Uint8Array, "id16");
+const hash32 = d.bytes(32);
+
+/** A stored value: format version byte, then `desc`. */
+function stored<T>(name: string, desc: Descriptor<T>): Descriptor<T> {
+  return d.versioned(STORAGE_FORMAT_VERSION, desc, name);
+}
+
+function decoder<T>(desc: Descriptor<T>): (bytes: Uint8Array) => Result<T> {
+  return (bytes) => decode(desc, bytes);
+}
+
+function encoder<T>(desc: Descriptor<T>): (value: T) => Uint8Array {
+  return (value) => encode(desc, value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -101,33 +116,20 @@ export interface WifiConfig {
   readonly stakeCooldownSlots: number;
 }
 
-/** The share of each billed amount kept as protocol fee: 50,000 ppm = 5 %, floor. */
+/** The share of billed amounts kept as protocol fee: 50,000 ppm = 5 %, floor. */
 export const PROTOCOL_FEE_PPM = 50_000;
 /** Slots from deregistration to stake return: 600 slots = 1 hour at 6 s, time for a dispute of the router's last usage to be seen. */
 export const STAKE_COOLDOWN_SLOTS = 600;
 export const DEFAULT_CONFIG: WifiConfig = { protocolFeePpm: PROTOCOL_FEE_PPM, stakeCooldownSlots: STAKE_COOLDOWN_SLOTS };
-const PPM = 1_000_000;
+export const PPM = 1_000_000;
 
-export function encodeConfig(c: WifiConfig): Uint8Array {
-  const problem = checkConfig(c);
-  if (problem !== null) throw new Error(`wifi config: ${problem}`);
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u32(c.protocolFeePpm).u32(c.stakeCooldownSlots).finish();
-}
-
-export function decodeConfig(bytes: Uint8Array): Result<WifiConfig> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const config = { protocolFeePpm: r.u32(), stakeCooldownSlots: r.u32() };
-  if (!r.done || !version) return fail("wifi config is corrupt");
-  const problem = checkConfig(config);
-  return problem === null ? ok(config) : fail(`wifi config: ${problem}`);
-}
-
-function checkConfig(c: WifiConfig): string | null {
-  if (!Number.isInteger(c.protocolFeePpm) || c.protocolFeePpm < 0 || c.protocolFeePpm > PPM) return `fee of ${c.protocolFeePpm} ppm`;
-  if (!Number.isInteger(c.stakeCooldownSlots) || c.stakeCooldownSlots < 0) return `cool-down of ${c.stakeCooldownSlots} slots`;
-  return null;
-}
+/** u8 version ⌢ u32 protocolFeePpm (≤ 10^6) ⌢ u32 stakeCooldownSlots. */
+export const configDesc: Descriptor<WifiConfig> = stored(
+  "wifi config",
+  d.checked(d.object({ protocolFeePpm: d.u32, stakeCooldownSlots: d.u32 }), (c) => (c.protocolFeePpm > PPM ? `fee of ${c.protocolFeePpm} ppm > ${PPM}` : null)),
+);
+export const encodeConfig = encoder(configDesc);
+export const decodeConfig = decoder(configDesc);
 
 // ---------------------------------------------------------------------------------------------
 // Devices.
@@ -143,34 +145,25 @@ export interface DeviceRecord {
   readonly envelopesSettled: bigint;
 }
 
-export const DEVICE_RECORD_BYTES = 1 + ED25519_PUBLIC_KEY_BYTES + 1 + 4 + 1 + 8 + 8 + 8;
-
-export function encodeDeviceRecord(d: DeviceRecord): Uint8Array {
-  return new Writer(DEVICE_RECORD_BYTES)
-    .u8(STORAGE_FORMAT_VERSION)
-    .bytes(d.publicKey)
-    .u8(d.kind)
-    .u32(d.registeredSlot)
-    .u8(d.window.highestSeq === null ? 0 : 1)
-    .u64(d.window.highestSeq ?? 0n)
-    .u64(d.window.bitmap)
-    .u64(d.envelopesSettled)
-    .finish();
-}
-
-export function decodeDeviceRecord(bytes: Uint8Array): Result<DeviceRecord> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES).slice();
-  const kind = r.u8();
-  const registeredSlot = r.u32();
-  const hasSeq = r.u8();
-  const highestSeq = r.u64();
-  const bitmap = r.u64();
-  const envelopesSettled = r.u64();
-  if (!r.done || !version || hasSeq > 1 || (kind !== WifiDeviceKind.client && kind !== WifiDeviceKind.router)) return fail("device record is corrupt");
-  return ok({ publicKey, kind, registeredSlot, window: { highestSeq: hasSeq === 1 ? highestSeq : null, bitmap }, envelopesSettled });
-}
+/** u8 version ⌢ publicKey 32 ⌢ u8 kind ⌢ u32 registeredSlot ⌢ u8 has-seq ⌢ u64 highestSeq (0 when none) ⌢ u64 bitmap ⌢ u64 envelopesSettled. */
+export const deviceRecordDesc: Descriptor<DeviceRecord> = stored(
+  "device record",
+  d.map(
+    d.object({
+      publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+      kind: d.oneOf([WifiDeviceKind.client, WifiDeviceKind.router]),
+      registeredSlot: d.u32,
+      highestSeq: d.optionalFixed(d.u64, 0n),
+      bitmap: d.u64,
+      envelopesSettled: d.u64,
+    }),
+    (x) => ({ publicKey: x.publicKey, kind: x.kind, registeredSlot: x.registeredSlot, window: { highestSeq: x.highestSeq, bitmap: x.bitmap }, envelopesSettled: x.envelopesSettled }),
+    (r) => ({ publicKey: r.publicKey, kind: r.kind, registeredSlot: r.registeredSlot, highestSeq: r.window.highestSeq, bitmap: r.window.bitmap, envelopesSettled: r.envelopesSettled }),
+  ),
+);
+export const DEVICE_RECORD_BYTES = deviceRecordDesc.fixedBytes!;
+export const encodeDeviceRecord = encoder(deviceRecordDesc);
+export const decodeDeviceRecord = decoder(deviceRecordDesc);
 
 /** A device record as the gateway's registry reads it (gateway/ingest-service.ts RegisteredDevice), or null if it does not decode. */
 export function decodeDevice(value: Uint8Array): { readonly publicKey: Uint8Array; readonly kind: WifiDeviceKindName; readonly settledHighestSeq: number } | null {
@@ -192,19 +185,10 @@ export interface AccountRecord {
   readonly registeredSlot: number;
 }
 
-const ACCOUNT_RECORD_BYTES = 1 + 8 + 8 + 4;
-
-export function encodeAccount(a: AccountRecord): Uint8Array {
-  return new Writer(ACCOUNT_RECORD_BYTES).u8(STORAGE_FORMAT_VERSION).u64(a.balanceMicros).u64(a.lockedMicros).u32(a.registeredSlot).finish();
-}
-
-export function decodeAccount(bytes: Uint8Array): Result<AccountRecord> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const account = { balanceMicros: r.u64(), lockedMicros: r.u64(), registeredSlot: r.u32() };
-  if (!r.done || !version) return fail("account is corrupt");
-  return ok(account);
-}
+/** u8 version ⌢ u64 balanceMicros ⌢ u64 lockedMicros ⌢ u32 registeredSlot. */
+export const accountDesc: Descriptor<AccountRecord> = stored("account", d.object({ balanceMicros: d.u64, lockedMicros: d.u64, registeredSlot: d.u32 }));
+export const encodeAccount = encoder(accountDesc);
+export const decodeAccount = decoder(accountDesc);
 
 // ---------------------------------------------------------------------------------------------
 // Routers.
@@ -237,77 +221,34 @@ export interface RouterRecord {
   readonly name: string;
 }
 
-const ROUTER_FIXED_BYTES = 1 + DEVICE_ID_BYTES + 8 + 8 + 8 + 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 1;
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
-
-export function encodeRouter(x: RouterRecord): Uint8Array {
-  const name = textEncoder.encode(x.name);
-  if (name.length > ROUTER_NAME_BYTES_MAX) throw new Error(`router name of ${name.length} bytes`);
-  return new Writer(ROUTER_FIXED_BYTES + name.length)
-    .u8(STORAGE_FORMAT_VERSION)
-    .bytes(x.owner)
-    .u64(x.priceMicrosPerGb)
-    .u64(x.stakeMicros)
-    .u64(x.capacityBitsPerSecond)
-    .u8(x.attested ? 1 : 0)
-    .u8(ROUTER_STATUSES.indexOf(x.status))
-    .u32(x.registeredSlot)
-    .u32(x.deregisteredSlot)
-    .u32(x.openSessions)
-    .u64(x.sessionsStarted)
-    .u64(x.billedOctets)
-    .u64(x.billedMicros)
-    .u64(x.earnedMicros)
-    .u64(x.disputedOctets)
-    .u8(name.length)
-    .bytes(name)
-    .finish();
-}
-
-export function decodeRouter(bytes: Uint8Array): Result<RouterRecord> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const owner = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-  const priceMicrosPerGb = r.u64();
-  const stakeMicros = r.u64();
-  const capacityBitsPerSecond = r.u64();
-  const attested = r.u8();
-  const status = ROUTER_STATUSES[r.u8()];
-  const registeredSlot = r.u32();
-  const deregisteredSlot = r.u32();
-  const openSessions = r.u32();
-  const sessionsStarted = r.u64();
-  const billedOctets = r.u64();
-  const billedMicros = r.u64();
-  const earnedMicros = r.u64();
-  const disputedOctets = r.u64();
-  const nameBytes = r.bytes(r.u8());
-  if (!r.done || !version || attested > 1 || status === undefined || nameBytes.length > ROUTER_NAME_BYTES_MAX) return fail("router record is corrupt");
-  let name: string;
-  try {
-    name = textDecoder.decode(nameBytes);
-  } catch {
-    return fail("router name is not UTF-8");
-  }
-  return ok({
-    owner,
-    priceMicrosPerGb,
-    stakeMicros,
-    capacityBitsPerSecond,
-    attested: attested === 1,
-    status,
-    registeredSlot,
-    deregisteredSlot,
-    openSessions,
-    sessionsStarted,
-    billedOctets,
-    billedMicros,
-    earnedMicros,
-    disputedOctets,
-    name,
-  });
-}
+/**
+ * u8 version ⌢ owner 16 ⌢ u64 priceMicrosPerGb ⌢ u64 stakeMicros ⌢ u64 capacityBitsPerSecond ⌢ u8
+ * attested ⌢ u8 status ⌢ u32 registeredSlot ⌢ u32 deregisteredSlot ⌢ u32 openSessions ⌢ u64
+ * sessionsStarted ⌢ u64 billedOctets ⌢ u64 billedMicros ⌢ u64 earnedMicros ⌢ u64 disputedOctets ⌢
+ * u8 |name| ⌢ name (UTF-8).
+ */
+export const routerDesc: Descriptor<RouterRecord> = stored(
+  "router record",
+  d.object({
+    owner: raw16,
+    priceMicrosPerGb: d.u64,
+    stakeMicros: d.u64,
+    capacityBitsPerSecond: d.u64,
+    attested: d.bool,
+    status: d.enumeration(ROUTER_STATUSES),
+    registeredSlot: d.u32,
+    deregisteredSlot: d.u32,
+    openSessions: d.u32,
+    sessionsStarted: d.u64,
+    billedOctets: d.u64,
+    billedMicros: d.u64,
+    earnedMicros: d.u64,
+    disputedOctets: d.u64,
+    name: d.text("u8", ROUTER_NAME_BYTES_MAX),
+  }),
+);
+export const encodeRouter = encoder(routerDesc);
+export const decodeRouter = decoder(routerDesc);
 
 // ---------------------------------------------------------------------------------------------
 // Sessions.
@@ -322,7 +263,7 @@ export interface SessionRecord {
   readonly inputOctets: bigint;
   readonly outputOctets: bigint;
   readonly seconds: number;
-  /** Micros billed for the session so far (≤ charged(input + output)): less when the balance ran out. */
+  /** Micros billed for the session so far (≤ charged(input + output)): less when the balance ran out or usage was disputed. */
   readonly billedMicros: bigint;
   readonly stopped: boolean;
   /** The client's balance could not pay for all of it at some update (the router was told to disconnect). */
@@ -333,72 +274,54 @@ export interface SessionRecord {
   readonly lastSlot: number;
 }
 
-export const SESSION_RECORD_BYTES = 1 + DEVICE_ID_BYTES + 8 + 32 + 8 + 8 + 4 + 8 + 1 + 4 + 4 + 4;
+const SESSION_STOPPED = 1;
+const SESSION_EXHAUSTED = 2;
 
-export function encodeSession(s: SessionRecord): Uint8Array {
-  return new Writer(SESSION_RECORD_BYTES)
-    .u8(STORAGE_FORMAT_VERSION)
-    .bytes(s.client)
-    .u64(s.priceMicrosPerGb)
-    .bytes(s.lastVoucherHash)
-    .u64(s.inputOctets)
-    .u64(s.outputOctets)
-    .u32(s.seconds)
-    .u64(s.billedMicros)
-    .u8((s.stopped ? 1 : 0) | (s.exhausted ? 2 : 0))
-    .u32(s.terminateCause)
-    .u32(s.startSlot)
-    .u32(s.lastSlot)
-    .finish();
-}
-
-export function decodeSession(bytes: Uint8Array): Result<SessionRecord> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const client = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-  const priceMicrosPerGb = r.u64();
-  const lastVoucherHash = r.bytes(32).slice();
-  const inputOctets = r.u64();
-  const outputOctets = r.u64();
-  const seconds = r.u32();
-  const billedMicros = r.u64();
-  const flags = r.u8();
-  const terminateCause = r.u32();
-  const startSlot = r.u32();
-  const lastSlot = r.u32();
-  if (!r.done || !version || flags > 3) return fail("session record is corrupt");
-  return ok({ client, priceMicrosPerGb, lastVoucherHash, inputOctets, outputOctets, seconds, billedMicros, stopped: (flags & 1) !== 0, exhausted: (flags & 2) !== 0, terminateCause, startSlot, lastSlot });
-}
+/**
+ * u8 version ⌢ client 16 ⌢ u64 priceMicrosPerGb ⌢ lastVoucherHash 32 ⌢ u64 inputOctets ⌢ u64
+ * outputOctets ⌢ u32 seconds ⌢ u64 billedMicros ⌢ u8 flags (1 stopped, 2 exhausted) ⌢ u32
+ * terminateCause ⌢ u32 startSlot ⌢ u32 lastSlot.
+ */
+export const sessionDesc: Descriptor<SessionRecord> = stored(
+  "session record",
+  d.map(
+    d.object({
+      client: raw16,
+      priceMicrosPerGb: d.u64,
+      lastVoucherHash: hash32,
+      inputOctets: d.u64,
+      outputOctets: d.u64,
+      seconds: d.u32,
+      billedMicros: d.u64,
+      flags: d.checked(d.u8, (f) => (f > (SESSION_STOPPED | SESSION_EXHAUSTED) ? `session flags ${f}` : null)),
+      terminateCause: d.u32,
+      startSlot: d.u32,
+      lastSlot: d.u32,
+    }),
+    ({ flags, ...x }) => ({ ...x, stopped: (flags & SESSION_STOPPED) !== 0, exhausted: (flags & SESSION_EXHAUSTED) !== 0 }),
+    ({ stopped, exhausted, ...x }) => ({ ...x, flags: (stopped ? SESSION_STOPPED : 0) | (exhausted ? SESSION_EXHAUSTED : 0) }),
+  ),
+);
+export const SESSION_RECORD_BYTES = sessionDesc.fixedBytes!;
+export const encodeSession = encoder(sessionDesc);
+export const decodeSession = decoder(sessionDesc);
 
 // ---------------------------------------------------------------------------------------------
 // Rings and queues.
 
-/** u8 version ⌢ u64 count: how many entries a ring ("closed", "actions") has taken. */
-export function encodeCount(n: bigint): Uint8Array {
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u64(n).finish();
+/** u8 version ⌢ u64: how many entries a ring ("closed", "actions") has taken. */
+export const countDesc: Descriptor<bigint> = stored("ring counter", d.u64);
+
+export interface ClosedEntry {
+  readonly router: RawDeviceId;
+  readonly session: Uint8Array;
 }
 
-export function decodeCount(bytes: Uint8Array): Result<bigint> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const n = r.u64();
-  if (!r.done || !version) return fail("counter is corrupt");
-  return ok(n);
-}
+/** A stopped session in the "closed" ring: u8 version ⌢ router 16 ⌢ session 16. */
+export const closedEntryDesc: Descriptor<ClosedEntry> = stored("closed-session entry", d.object({ router: raw16, session: d.bytes(SESSION_ID_BYTES) }));
 
-/** A stopped session in the "closed" ring: router ⌢ session. */
-export function encodeClosedEntry(router: Uint8Array, session: Uint8Array): Uint8Array {
-  return new Writer(1 + DEVICE_ID_BYTES + SESSION_ID_BYTES).u8(STORAGE_FORMAT_VERSION).bytes(router).bytes(session).finish();
-}
-
-export function decodeClosedEntry(bytes: Uint8Array): Result<{ router: RawDeviceId; session: Uint8Array }> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const router = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-  const session = r.bytes(SESSION_ID_BYTES).slice();
-  if (!r.done || !version) return fail("closed-session entry is corrupt");
-  return ok({ router, session });
-}
+/** An action id in the "actions" ring: u8 version ⌢ actionId 16. */
+export const actionRingEntryDesc: Descriptor<Uint8Array> = stored("action ring entry", d.bytes(ACTION_ID_BYTES));
 
 /** The "cooldown" queue: entries head … tail − 1 are waiting. */
 export interface CooldownQueue {
@@ -406,17 +329,12 @@ export interface CooldownQueue {
   readonly tail: bigint;
 }
 
-export function encodeCooldownQueue(q: CooldownQueue): Uint8Array {
-  return new Writer(17).u8(STORAGE_FORMAT_VERSION).u64(q.head).u64(q.tail).finish();
-}
-
-export function decodeCooldownQueue(bytes: Uint8Array): Result<CooldownQueue> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const q = { head: r.u64(), tail: r.u64() };
-  if (!r.done || !version || q.head > q.tail) return fail("cool-down queue is corrupt");
-  return ok(q);
-}
+/** u8 version ⌢ u64 head ⌢ u64 tail. */
+export const cooldownQueueDesc: Descriptor<CooldownQueue> = stored(
+  "cool-down queue",
+  d.checked(d.object({ head: d.u64, tail: d.u64 }), (q) => (q.head > q.tail ? `head ${q.head} past tail ${q.tail}` : null)),
+);
+export const EMPTY_COOLDOWN_QUEUE: CooldownQueue = { head: 0n, tail: 0n };
 
 export interface CooldownEntry {
   readonly router: RawDeviceId;
@@ -424,36 +342,16 @@ export interface CooldownEntry {
   readonly dueSlot: number;
 }
 
-export function encodeCooldownEntry(e: CooldownEntry): Uint8Array {
-  return new Writer(1 + DEVICE_ID_BYTES + 4).u8(STORAGE_FORMAT_VERSION).bytes(e.router).u32(e.dueSlot).finish();
-}
-
-export function decodeCooldownEntry(bytes: Uint8Array): Result<CooldownEntry> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const router = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-  const dueSlot = r.u32();
-  if (!r.done || !version) return fail("cool-down entry is corrupt");
-  return ok({ router, dueSlot });
-}
+/** u8 version ⌢ router 16 ⌢ u32 dueSlot. */
+export const cooldownEntryDesc: Descriptor<CooldownEntry> = stored("cool-down entry", d.object({ router: raw16, dueSlot: d.u32 }));
 
 /** u8 version ⌢ u32: the lowest slot whose ledger entries may still be in state. */
-export function encodeProgress(ledgerKeptFromSlot: number): Uint8Array {
-  return new Writer(5).u8(STORAGE_FORMAT_VERSION).u32(ledgerKeptFromSlot).finish();
-}
-
-export function decodeProgress(bytes: Uint8Array): Result<number> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const slot = r.u32();
-  if (!r.done || !version) return fail("progress is corrupt");
-  return ok(slot);
-}
+export const progressDesc: Descriptor<number> = stored("progress", d.u32);
 
 // ---------------------------------------------------------------------------------------------
 // Actions.
 
-/** An applied or refused action: what it was, when, and its verdict (null = applied). */
+/** An applied or refused action: what it was, when, and its verdict. */
 export interface StoredAction {
   readonly action: ActionRecord;
   readonly slot: number;
@@ -461,22 +359,24 @@ export interface StoredAction {
   readonly code: number;
 }
 
-const STORED_ACTION_BYTES = 1 + ACTION_ID_BYTES + 1 + DEVICE_ID_BYTES + 8 + 4 + 1;
-
-export function encodeStoredAction(s: StoredAction): Uint8Array {
-  const a = s.action;
-  return new Writer(STORED_ACTION_BYTES).u8(STORAGE_FORMAT_VERSION).bytes(a.actionId).u8(a.type).bytes(a.target).u64(a.value).u32(s.slot).u8(s.code).finish();
-}
-
-export function decodeStoredAction(bytes: Uint8Array): Result<StoredAction> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const action = readActionRecords(r, 1);
-  const slot = r.u32();
-  const code = r.u8();
-  if (!action.ok || !r.done || !version) return fail("stored action is corrupt");
-  return ok({ action: action.value[0]!, slot, code });
-}
+/** u8 version ⌢ actionId 16 ⌢ u8 type ⌢ target 16 ⌢ u64 value ⌢ u32 slot ⌢ u8 code (0 applied). */
+export const storedActionDesc: Descriptor<StoredAction> = stored(
+  "stored action",
+  d.map(
+    d.object({
+      actionId: d.bytes(ACTION_ID_BYTES),
+      type: d.oneOf([WifiActionType.topup, WifiActionType.setPrice, WifiActionType.deregister]),
+      target: raw16,
+      value: d.u64,
+      slot: d.u32,
+      code: d.u8,
+    }),
+    ({ slot, code, ...action }) => ({ action, slot, code }),
+    ({ action, slot, code }) => ({ ...action, slot, code }),
+  ),
+);
+export const encodeStoredAction = encoder(storedActionDesc);
+export const decodeStoredAction = decoder(storedActionDesc);
 
 /**
  * An action's verdict as the gateway reports it (`GET /v1/wifi/actions/:id`) from the value under
@@ -484,10 +384,10 @@ export function decodeStoredAction(bytes: Uint8Array): Result<StoredAction> {
  * means the action was not accumulated (pending), or was evicted from the ring long ago.
  */
 export function decodeActionVerdict(value: Uint8Array): { readonly status: "applied" | "refused"; readonly code: RejectionName | null; readonly slot: number } | null {
-  const stored = decodeStoredAction(value);
-  if (!stored.ok) return null;
-  if (stored.value.code === 0) return { status: "applied", code: null, slot: stored.value.slot };
-  return { status: "refused", code: rejectionName(stored.value.code), slot: stored.value.slot };
+  const s = decodeStoredAction(value);
+  if (!s.ok) return null;
+  if (s.value.code === 0) return { status: "applied", code: null, slot: s.value.slot };
+  return { status: "refused", code: rejectionName(s.value.code), slot: s.value.slot };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,60 +423,37 @@ export interface LedgerEntry {
   readonly attested: boolean;
 }
 
-export const LEDGER_ENTRY_BYTES = 1 + SESSION_ID_BYTES + DEVICE_ID_BYTES + DEVICE_ID_BYTES + 8 + 8 + 8 + 8 + 8 + 1;
-
-/** u8 version ⌢ u32 n ⌢ n × (u8 reason ⌢ session 16 ⌢ router 16 ⌢ client 16 ⌢ u64 in ⌢ u64 out ⌢ u64 price ⌢ u64 amount ⌢ u64 fee ⌢ u8 attested). */
-export function encodeLedgerEntries(entries: readonly LedgerEntry[]): Uint8Array {
-  const w = new Writer(1 + 4 + LEDGER_ENTRY_BYTES * entries.length).u8(STORAGE_FORMAT_VERSION).u32(entries.length);
-  for (const e of entries) {
-    w.u8(LEDGER_REASONS.indexOf(e.reason))
-      .bytes(e.session)
-      .bytes(e.router)
-      .bytes(e.client)
-      .u64(e.inputOctets)
-      .u64(e.outputOctets)
-      .u64(e.priceMicrosPerGb)
-      .u64(e.amountMicros)
-      .u64(e.feeMicros)
-      .u8(e.attested ? 1 : 0);
-  }
-  return w.finish();
-}
-
-export function decodeLedgerEntries(bytes: Uint8Array): Result<LedgerEntry[]> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const count = r.u32();
-  if (!version || r.failed || r.remaining !== count * LEDGER_ENTRY_BYTES) return fail("ledger entries are corrupt");
-  const entries: LedgerEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const reason = LEDGER_REASONS[r.u8()];
-    const session = r.bytes(SESSION_ID_BYTES).slice();
-    const router = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    const client = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    const e = { inputOctets: r.u64(), outputOctets: r.u64(), priceMicrosPerGb: r.u64(), amountMicros: r.u64(), feeMicros: r.u64() };
-    const attested = r.u8();
-    if (reason === undefined || attested > 1) return fail(`ledger entry ${i} is corrupt`);
-    entries.push({ reason, session, router, client, ...e, attested: attested === 1 });
-  }
-  return ok(entries);
-}
+/** u8 reason ⌢ session 16 ⌢ router 16 ⌢ client 16 ⌢ u64 in ⌢ u64 out ⌢ u64 price ⌢ u64 amount ⌢ u64 fee ⌢ u8 attested. */
+export const ledgerEntryDesc: Descriptor<LedgerEntry> = d.object(
+  {
+    reason: d.enumeration(LEDGER_REASONS),
+    session: d.bytes(SESSION_ID_BYTES),
+    router: raw16,
+    client: raw16,
+    inputOctets: d.u64,
+    outputOctets: d.u64,
+    priceMicrosPerGb: d.u64,
+    amountMicros: d.u64,
+    feeMicros: d.u64,
+    attested: d.bool,
+  },
+  "ledger entry",
+);
+export const LEDGER_ENTRY_BYTES = ledgerEntryDesc.fixedBytes!;
+/** Entries one slot's value may hold when read: far more than a block's gas lets accumulate write (a decode bound, not a policy). */
+export const LEDGER_ENTRIES_PER_SLOT_MAX = 1_000_000;
+/** u8 version ⌢ u32 n ⌢ n × entry. */
+export const ledgerDesc: Descriptor<LedgerEntry[]> = stored("ledger entries", d.array(ledgerEntryDesc, "u32", LEDGER_ENTRIES_PER_SLOT_MAX));
+export const encodeLedgerEntries = encoder(ledgerDesc);
+export const decodeLedgerEntries = decoder(ledgerDesc);
 
 // ---------------------------------------------------------------------------------------------
 // Fees and counters.
 
-export function encodeMicros(micros: bigint): Uint8Array {
-  return new Writer(9).u8(STORAGE_FORMAT_VERSION).u64(micros).finish();
-}
-
-export function decodeMicros(bytes: Uint8Array): Result<bigint> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const micros = r.u64();
-  if (!r.done || !version) return fail("amount is corrupt");
-  return ok(micros);
-}
-
+/** u8 version ⌢ u64 micros. */
+export const microsDesc: Descriptor<bigint> = stored("amount", d.u64);
+export const encodeMicros = encoder(microsDesc);
+export const decodeMicros = decoder(microsDesc);
 /** The fees collected ("fees"), micros. */
 export const decodeFees = decodeMicros;
 
@@ -609,7 +486,30 @@ export interface WifiStats {
   readonly refusalsByCode: readonly bigint[];
 }
 
-type CounterField = Exclude<keyof WifiStats, "refusalsByCode">;
+/** u8 version ⌢ the counters as u64, in WifiStats's order ⌢ u8 32 ⌢ 32 × u64 refusals by code. */
+export const statsDesc: Descriptor<WifiStats> = stored(
+  "stats",
+  d.object({
+    accountsRegistered: d.u64,
+    routersRegistered: d.u64,
+    routersDeregistered: d.u64,
+    stakesReturned: d.u64,
+    envelopesSettled: d.u64,
+    envelopesRejected: d.u64,
+    registrationsRejected: d.u64,
+    actionsApplied: d.u64,
+    actionsRejected: d.u64,
+    sessionsStarted: d.u64,
+    sessionsStopped: d.u64,
+    billedOctets: d.u64,
+    billedMicros: d.u64,
+    disputedOctets: d.u64,
+    exhaustedUpdates: d.u64,
+    toppedUpMicros: d.u64,
+    ledgerEntries: d.u64,
+    refusalsByCode: d.checked(d.array(d.u64, "u8", REFUSAL_CODE_SLOTS), (a) => (a.length === REFUSAL_CODE_SLOTS ? null : `${a.length} refusal counters, not ${REFUSAL_CODE_SLOTS}`)),
+  }),
+);
 
 export const EMPTY_STATS: WifiStats = {
   accountsRegistered: 0n,
@@ -631,24 +531,5 @@ export const EMPTY_STATS: WifiStats = {
   ledgerEntries: 0n,
   refusalsByCode: Array.from({ length: REFUSAL_CODE_SLOTS }, () => 0n),
 };
-export const STATS_COUNTERS = (Object.keys(EMPTY_STATS) as (keyof WifiStats)[]).filter((k): k is CounterField => k !== "refusalsByCode");
-
-/** u8 version ⌢ the counters as u64 in EMPTY_STATS's order ⌢ u8 n ⌢ n × u64 refusals by code. */
-export function encodeStats(stats: WifiStats): Uint8Array {
-  const w = new Writer(1 + 8 * STATS_COUNTERS.length + 1 + 8 * REFUSAL_CODE_SLOTS).u8(STORAGE_FORMAT_VERSION);
-  for (const field of STATS_COUNTERS) w.u64(stats[field]);
-  w.u8(REFUSAL_CODE_SLOTS);
-  for (let code = 0; code < REFUSAL_CODE_SLOTS; code++) w.u64(stats.refusalsByCode[code] ?? 0n);
-  return w.finish();
-}
-
-export function decodeStats(bytes: Uint8Array): Result<WifiStats> {
-  const r = new Reader(bytes);
-  const version = versionOk(r);
-  const counters = Object.fromEntries(STATS_COUNTERS.map((field) => [field, r.u64()])) as Record<CounterField, bigint>;
-  const slots = r.u8();
-  const refusalsByCode: bigint[] = [];
-  for (let code = 0; code < slots && !r.failed; code++) refusalsByCode.push(r.u64());
-  if (!r.done || !version || slots !== REFUSAL_CODE_SLOTS) return fail("stats are corrupt");
-  return ok({ ...counters, refusalsByCode });
-}
+export const encodeStats = encoder(statsDesc);
+export const decodeStats = decoder(statsDesc);

@@ -26,7 +26,6 @@ export {
   routerTermsProblem,
   STAKE_MICROS_MAX,
   TOPUP_MICROS_MAX,
-  WIFI_SERVICE_NAME,
   type WifiAction,
   wifiActionProblem,
   wifiActionsPayload,
@@ -38,6 +37,9 @@ export {
   wifiRegistrationsPayload,
 } from "./payload.ts";
 export { ALWAYS_ACCUMULATE_GAS, wifiActionsGas, wifiEnvelopesGas, wifiRegistrationsGas } from "./gas.ts";
+export { CAPACITY_SLACK_SECONDS, chargedMicros, feeMicros, OPEN_SESSIONS_PER_ROUTER_MAX } from "./accumulate.ts";
+export { WIFI_SERVICE_NAME } from "./service.ts";
+export { UsageStatus } from "./body.ts";
 export {
   type AccountRecord,
   accountKey,
