@@ -35,9 +35,23 @@ import { refine as telemetryRefine } from "./telemetry/refine.ts";
 /** Recorded from the services before they moved onto services/common codec.ts and store.ts. */
 const ENERGY_STATE_DIGEST = "b90efcdd65de620550c709ed2089bab64cb97564f0734d7de37878775e6e3b2b";
 const TELEMETRY_STATE_DIGEST = "5ae55c0aff0af2a39466142a1d1647fee324c71fe0ed7ca251310345618c796b";
+/** Recorded from the services' refine before their outputs were encoded by descriptors. */
+const ENERGY_OUTPUTS_DIGEST = "c66b347b39d582138d0e27ec479e160f407fdef7b97ef8c6afcd474af883bc2c";
+const TELEMETRY_OUTPUTS_DIGEST = "3cc5b4e882d799cd282df16cec1940fc9f59b1ea84ed3e8da0730bbe5589e4f5";
 
 const crypto = { hash, verifyEd25519 };
 const text = new TextEncoder();
+
+/** SHA-256 over (u32 |output| ⌢ output) of each refine output, in order. */
+function outputsDigest(outputs: readonly Uint8Array[]): string {
+  const digest = createHash("sha256");
+  const length = Buffer.alloc(4);
+  for (const output of outputs) {
+    length.writeUInt32LE(output.length);
+    digest.update(length).update(output);
+  }
+  return digest.digest("hex");
+}
 
 /** SHA-256 over (u32 |key| ⌢ key ⌢ u32 |value| ⌢ value) of every entry, keys ascending. */
 function storageDigest(storage: MemoryStorage): string {
@@ -86,6 +100,8 @@ function forged(d: Device, kind: EnvelopeKind | string, body: unknown) {
 /** A host that runs refine then accumulate, one block per call, each payload its own package. */
 class Host {
   readonly storage = new MemoryStorage();
+  /** Every refine output of the run, in order (they enter work reports, so their bytes are pinned too). */
+  readonly outputs: Uint8Array[] = [];
   slot = 0;
   private packages = 0;
 
@@ -102,7 +118,11 @@ class Host {
     this.slot++;
     const items = packages.flatMap((payloads) => {
       const packageHash = hash(Uint8Array.of(this.tag, ++this.packages));
-      return payloads.map((payload) => resultItem(packageHash, this.refine(payload, memoryRefineContext(crypto)), this.gasLimit));
+      return payloads.map((payload) => {
+        const output = this.refine(payload, memoryRefineContext(crypto));
+        this.outputs.push(output);
+        return resultItem(packageHash, output, this.gasLimit);
+      });
     });
     this.storage.accumulate(this.accumulate, items, { slot: this.slot, hash, gasLimit: this.callGas });
   }
@@ -128,8 +148,8 @@ const clock = { marketStartMs: market.startMs, intervalMs: INTERVAL_MS };
 const reading = (offsetMs: number, importWh: number, exportWh: number) => ({ t: START_MS + offsetMs, importWh, exportWh, powerW: 0, voltageV: 230 });
 const order = (interval: number, side: "bid" | "ask", energyWh: number, priceMicrosPerKwh: number) => ({ interval, orders: [{ side, energyWh, priceMicrosPerKwh }] });
 
-/** The fixed energy workload; returns the storage after it. */
-function energyRun(): MemoryStorage {
+/** The fixed energy workload; returns the host after it. */
+function energyRun(): Host {
   const chain = new Host(0xe1, energyRefine, energyAccumulate, energyGasLimit({ devices: 256, envelopes: 256, registrations: 640 }), ALWAYS_ACCUMULATE_GAS + 10_000_000n);
   chain.storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market));
   const meters = ["A", "B", "C", "D"].map((n) => device(`meter ${n}`));
@@ -183,11 +203,11 @@ function energyRun(): MemoryStorage {
   chain.block([energyEnvelopes(clock, [envelope(mA, "meter.reading", [reading(2_000_000, 6_300, 0), reading(2_900_000, 6_700, 0)]), envelope(mB, "meter.reading", [reading(2_000_000, 200, 3_000), reading(2_800_000, 220, 3_400)])])]);
   // At slot 21 intervals 0 and 1 are settled, 2 and 3 cleared (3 with trades), 7 still has orders.
   chain.until(21);
-  return chain.storage;
+  return chain;
 }
 
-/** The fixed telemetry workload; returns the storage after it. */
-function telemetryRun(): MemoryStorage {
+/** The fixed telemetry workload; returns the host after it. */
+function telemetryRun(): Host {
   const chain = new Host(0x7e, telemetryRefine, telemetryAccumulate, telemetryGasLimit({ devices: 64, envelopes: 256, registrations: 64 }), undefined);
   const devices = ["meter", "inverter", "router", "client", "agent"].map((kind) => ({ kind, d: device(`telemetry ${kind}`) }));
   const unregistered = device("telemetry unregistered");
@@ -204,12 +224,12 @@ function telemetryRun(): MemoryStorage {
   chain.block([telemetryEnvelopes([first, envelope(meter, "meter.reading", body(9), 10), envelope(meter, "meter.reading", body(10), 5), envelope(inverter, "inverter.status", body(11), 200)])]);
   chain.block([telemetryEnvelopes([envelope(inverter, "inverter.status", body(12), 150), envelope(inverter, "inverter.status", body(13), 100)])]);
   chain.until(8);
-  return chain.storage;
+  return chain;
 }
 
 describe("state bytes of telemetry and energy-trading (a recorded run)", () => {
   it("energy-trading: the storage after the fixed workload has the recorded digest", () => {
-    const storage = energyRun();
+    const { storage } = energyRun();
     // The workload reached every kind of value (so the digest covers them all).
     const prefixes = new Set([...storage.values.keys()].map((k) => Buffer.from(k, "hex").toString("latin1").split("/")[0]));
     expect([...prefixes].sort()).toEqual(["balance", "config", "dev", "grid-balance", "households", "interval", "ledger", "market", "metered", "orders", "outcome", "outcome-fifo", "stats", "trades"].sort());
@@ -217,8 +237,16 @@ describe("state bytes of telemetry and energy-trading (a recorded run)", () => {
   });
 
   it("telemetry: the storage after the fixed workload has the recorded digest", () => {
-    const storage = telemetryRun();
+    const { storage } = telemetryRun();
     expect(storage.size).toBeGreaterThan(10);
     expect(storageDigest(storage)).toBe(TELEMETRY_STATE_DIGEST);
+  });
+
+  it("the refine outputs of both workloads (what enters work reports) have the recorded digests", () => {
+    const energy = energyRun();
+    const telemetry = telemetryRun();
+    expect(energy.outputs.length).toBeGreaterThan(10);
+    expect(outputsDigest(energy.outputs)).toBe(ENERGY_OUTPUTS_DIGEST);
+    expect(outputsDigest(telemetry.outputs)).toBe(TELEMETRY_OUTPUTS_DIGEST);
   });
 });
