@@ -154,19 +154,43 @@ describe("RadiusAccounting", () => {
 
   it("carries the counters and gigawords as sent, and chains on their 64-bit sum: a wrap with its gigawords is taken, without them it is backwards", async () => {
     const f = fixture();
+    await f.send({ status: "Start" });
+    f.taken.length = 0;
     await f.send({ status: "Interim-Update", inOctets: 2 ** 32 - 10, seconds: 60 });
     expect(answered(await f.send({ status: "Interim-Update", inOctets: 5, inGigawords: 0, seconds: 120 }))).toBe(true);
     expect(answered(await f.send({ status: "Interim-Update", inOctets: 5, inGigawords: 1, outOctets: 3, outGigawords: 2, seconds: 120 }))).toBe(true);
     expect(f.taken.length).toBe(2);
     expect(f.taken[1]!.body).toMatchObject({ inOctets: 5, inGigawords: 1, outOctets: 3, outGigawords: 2 });
     const sessionId = usageSessionId(f.router.routerId, "session-1");
-    const first = contractVoucherHash(f.router.routerId, sessionId, 2n ** 32n - 10n, 0n, 60, new Uint8Array(32));
+    const start = contractVoucherHash(f.router.routerId, sessionId, 0n, 0n, 0, new Uint8Array(32));
+    const first = contractVoucherHash(f.router.routerId, sessionId, 2n ** 32n - 10n, 0n, 60, start);
     expect(Buffer.from(f.taken[1]!.body.prev as Uint8Array).equals(Buffer.from(first))).toBe(true);
     expect(f.accounting.stats().refused).toEqual({ JG_ERR_RADIUS_COUNTER: 1 });
     // The next one chains on 2^32 × 1 + 5 in, 2^32 × 2 + 3 out.
     await f.send({ status: "Stop", inOctets: 6, inGigawords: 1, outOctets: 3, outGigawords: 2, seconds: 130 });
     const second = contractVoucherHash(f.router.routerId, sessionId, 2n ** 32n + 5n, 2n * 2n ** 32n + 3n, 120, first);
     expect(Buffer.from(f.taken[2]!.body.prev as Uint8Array).equals(Buffer.from(second))).toBe(true);
+  });
+
+  it("opens a session first heard of by an Interim-Update or a Stop with a Start of zero counters before it, so the service has its Start", async () => {
+    const f = fixture();
+    expect(answered(await f.send({ session: "late", status: "Interim-Update", inOctets: 500, outOctets: 70, seconds: 60 }))).toBe(true);
+    expect(answered(await f.send({ session: "stop-only", status: "Stop", inOctets: 9, seconds: 5, cause: 1 }))).toBe(true);
+    expect(f.taken.map((t) => [t.envelope.seq, t.body.status, t.body.inOctets, t.body.outOctets, t.body.seconds, t.body.cause])).toEqual([
+      [0, 1, 0, 0, 0, 0],
+      [1, 3, 500, 70, 60, 0],
+      [2, 1, 0, 0, 0, 0],
+      [3, 2, 9, 0, 5, 1],
+    ]);
+    const late = usageSessionId(f.router.routerId, "late");
+    const start = contractVoucherHash(f.router.routerId, late, 0n, 0n, 0, new Uint8Array(32));
+    expect(Buffer.from(f.taken[0]!.body.session as Uint8Array).equals(Buffer.from(late))).toBe(true);
+    expect(Buffer.from(f.taken[0]!.body.prev as Uint8Array).equals(Buffer.alloc(32))).toBe(true);
+    expect(Buffer.from(f.taken[1]!.body.prev as Uint8Array).equals(Buffer.from(start))).toBe(true);
+    // Its Start arriving late is a duplicate now.
+    expect(answered(await f.send({ session: "late", status: "Start" }))).toBe(true);
+    expect(f.taken.length).toBe(4);
+    expect(f.accounting.stats()).toEqual({ requests: { taken: 2, answered: 1 }, refused: { JG_ERR_RADIUS_DUPLICATE: 1 } });
   });
 
   it("answers only once the accept path has taken the usage; a retransmission meanwhile waits and is answered as a duplicate", async () => {

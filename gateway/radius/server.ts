@@ -24,9 +24,9 @@ import { isIPv6 } from "node:net";
 import { Counter, Registry } from "prom-client";
 import type { DeviceId } from "../../devices/envelope.ts";
 import type { ErrorCode } from "../../node/errors.ts";
-import { type AccountingRequest, type AccountingUsage, accountingResponse, authenticatorMatches, readAccountingContent, readAccountingRequest, type RadiusRefusal } from "./packet.ts";
+import { ACCT_STATUS, type AccountingRequest, type AccountingUsage, accountingResponse, authenticatorMatches, readAccountingContent, readAccountingRequest, type RadiusRefusal } from "./packet.ts";
 import { loadRadiusRouter, type RadiusRouter, radiusRouterExists } from "./routers.ts";
-import { judgeUsage, NO_PREVIOUS, nextState, usageSessionId } from "./sessions.ts";
+import { judgeUsage, NO_PREVIOUS, nextState, type SessionState, usageSessionId } from "./sessions.ts";
 import { RadiusState, type RadiusStateLimits, sessionKey } from "./state.ts";
 import { usageEnvelope } from "./usage.ts";
 
@@ -177,7 +177,7 @@ export class RadiusAccounting {
   }
 
   private async take(router: RadiusRouter, request: AccountingRequest, usage: AccountingUsage, key: string): Promise<Buffer | null> {
-    const state = this.state.session(key);
+    let state = this.state.session(key);
     const verdict = judgeUsage(state, usage);
     if (!verdict.take) {
       this.countRefusal(verdict.refusal);
@@ -185,15 +185,35 @@ export class RadiusAccounting {
       this.count("answered");
       return accountingResponse(request, router.sharedSecret);
     }
+    // The service opens a session only with a Start (else JG_ERR_WIFI_SESSION): a session first heard
+    // of by an Interim-Update or a Stop (its Start lost after the NAS's retransmissions, or sent while
+    // the gateway was down) is opened with a Start of zero counters, signed for the router like the
+    // rest; the NAS's counters are cumulative from the session's start, so nothing is lost.
+    if (state === null && usage.status !== ACCT_STATUS.start) {
+      const opened = await this.record(router, key, null, { ...usage, status: ACCT_STATUS.start, inOctets: 0, inGigawords: 0, outOctets: 0, outGigawords: 0, seconds: 0, cause: 0 });
+      if (!opened.ok) return this.drop(opened.refusal);
+      state = opened.state;
+    }
+    const recorded = await this.record(router, key, state, usage);
+    if (!recorded.ok) return this.drop(recorded.refusal);
+    this.count("taken");
+    return accountingResponse(request, router.sharedSecret);
+  }
+
+  /**
+   * Signs `usage` as the router's next envelope, chained on the session's `state`, hands it to the
+   * accept path, and records the session's new state once the envelope is logged.
+   */
+  private async record(router: RadiusRouter, key: string, state: SessionState | null, usage: AccountingUsage): Promise<{ readonly ok: true; readonly state: SessionState } | { readonly ok: false; readonly refusal: RadiusRefusal }> {
     const seq = await this.state.takeSeq(router.routerId);
     const nowMs = this.now();
     const sessionId = usageSessionId(router.routerId, usage.acctSessionId);
     const { envelope, hash } = usageEnvelope(router, seq, nowMs, sessionId, usage, state?.lastHash ?? NO_PREVIOUS);
     const accepted = await this.options.accept(router.routerId, "router.usage", envelope);
-    if (!accepted.ok) return this.drop({ code: accepted.code, detail: accepted.detail });
-    await this.state.putSession(key, nextState(state, usage, hash, nowMs));
-    this.count("taken");
-    return accountingResponse(request, router.sharedSecret);
+    if (!accepted.ok) return { ok: false, refusal: { code: accepted.code, detail: accepted.detail } };
+    const next = nextState(state, usage, hash, nowMs);
+    await this.state.putSession(key, next);
+    return { ok: true, state: next };
   }
 
   /**
