@@ -276,6 +276,14 @@ describe("bad input: coded, nothing billed, counted", () => {
     refused(net, [back], { [back.seq]: "JG_ERR_WIFI_COUNTER" });
   });
 
+  it("a delta whose first update goes below the stored counters, though its last does not", () => {
+    const net = network();
+    const s = started(net); // stored: 1 GB in
+    const dip = s.update({ inputOctets: GB - 1n, outputOctets: 0n, seconds: 150, voucher: "none" });
+    const recover = s.update({ inputOctets: 2n * GB, outputOctets: 0n, seconds: 200 });
+    refused(net, [dip, recover], { [dip.seq]: "JG_ERR_WIFI_COUNTER", [recover.seq]: "JG_ERR_WIFI_COUNTER" });
+  });
+
   it("a wrong gigaword wrap against the stored counters", () => {
     const net = network();
     const s = net.world.session(net.attestedRouter, net.client);

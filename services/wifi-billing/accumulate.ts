@@ -20,10 +20,10 @@
  *    session was billed so far, at most the client's balance (then a `balance-exhausted` entry:
  *    the gateway tells the router to disconnect). The protocol fee is cumulative too:
  *    fee = ⌊billed × PROTOCOL_FEE_PPM / 10^6⌋ of the session's billed total, so however the updates
- *    are split into packages the same totals move. The owner gets amount − fee. Usage without a
- *    client voucher from a router whose owner did not choose attested billing is `disputed`: the
- *    session advances, nothing is billed (a later voucher, which signs the cumulative counters,
- *    bills it then).
+ *    are split into packages the same totals move. The owner gets amount − fee. A delta whose last
+ *    update carries no client voucher, from a router whose owner did not choose attested billing,
+ *    is `disputed`: the session advances, nothing is billed (a later voucher, which signs the
+ *    cumulative counters, bills it then).
  * 3. The clock: stakes whose cool-down has ended return to their owners; ledger slots older than
  *    LEDGER_SLOTS_KEPT are deleted.
  *
@@ -327,7 +327,9 @@ class WifiState {
       if (!bytesEqual(delta.firstPrev, stored.lastVoucherHash)) return REJECTION_CODES.JG_ERR_WIFI_VOUCHER_CHAIN;
     }
     const before = stored ?? { inputOctets: 0n, outputOctets: 0n, seconds: 0, billedMicros: 0n, exhausted: false };
-    if (delta.inputOctets < before.inputOctets || delta.outputOctets < before.outputOctets || delta.seconds < before.seconds) return REJECTION_CODES.JG_ERR_WIFI_COUNTER;
+    // Refine checked the delta's updates go forward from its first; its first must not be below the stored counters.
+    const first = delta.first;
+    if (first.inputOctets < before.inputOctets || first.outputOctets < before.outputOctets || first.seconds < before.seconds) return REJECTION_CODES.JG_ERR_WIFI_COUNTER;
     const totalOctets = delta.inputOctets + delta.outputOctets;
     if (totalOctets * 8n > router.capacityBitsPerSecond * (BigInt(delta.seconds) + CAPACITY_SLACK_SECONDS)) return REJECTION_CODES.JG_ERR_WIFI_CAPACITY;
 

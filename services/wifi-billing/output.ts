@@ -7,10 +7,14 @@
  *
  * Envelopes output: u8 0 ⌢ commitment 32 ⌢ u16 n ⌢ n × router
  *   router: routerId 16 ⌢ u16 r ⌢ r × (u64 seq ⌢ u8 code) ⌢ u16 s ⌢ s × delta
- *   delta: session 16 ⌢ client 16 ⌢ firstPrev 32 ⌢ lastHash 32 ⌢ u64 inputOctets ⌢ u64 outputOctets
- *     ⌢ u32 seconds ⌢ u8 flags ⌢ u32 cause ⌢ u16 runs ⌢ runs × (u64 start ⌢ u32 length)
+ *   delta: session 16 ⌢ client 16 ⌢ firstPrev 32 ⌢ lastHash 32 ⌢ counters first ⌢ counters last
+ *     ⌢ u8 flags ⌢ u32 cause ⌢ u16 runs ⌢ runs × (u64 start ⌢ u32 length)
+ *   counters: u64 inputOctets ⌢ u64 outputOctets ⌢ u32 seconds (cumulative, after gigaword wrap)
  *   flags: 1 started (the first update is a Start), 2 stopped (the last is a Stop), 4 attested (the
  *     last update carries no client voucher: the counters are the router's word alone)
+ * A session's deltas come in the order its updates were sent; a session has several in one item
+ * only when a router-attested update follows a client-signed one (refine.ts): each delta's last
+ * update decides whether all of it is client-confirmed.
  * Registrations output: u8 1 ⌢ u32 n ⌢ n × (deviceId 16 ⌢ the registration as in the item)
  * Actions output: u8 2 ⌢ u32 n ⌢ n × action (as in the item)
  */
@@ -31,6 +35,9 @@ export interface SessionDelta {
   readonly firstPrev: Uint8Array;
   /** The voucher hash of the delta's last update: the session's last hash once applied. */
   readonly lastHash: Uint8Array;
+  /** The counters of the delta's first update: accumulate checks they do not go below the session's stored ones. */
+  readonly first: { readonly inputOctets: bigint; readonly outputOctets: bigint; readonly seconds: number };
+  /** The counters of the delta's last update. */
   readonly inputOctets: bigint;
   readonly outputOctets: bigint;
   readonly seconds: number;
@@ -77,7 +84,8 @@ export type RefineOutput = EnvelopesOutput | RegistrationsOutput | ActionsOutput
 const RUN_BYTES = 8 + 4;
 const REJECTION_BYTES = 8 + 1;
 const ROUTER_HEADER_BYTES = DEVICE_ID_BYTES + 2 + 2;
-const DELTA_FIXED_BYTES = SESSION_ID_BYTES + DEVICE_ID_BYTES + VOUCHER_HASH_BYTES + VOUCHER_HASH_BYTES + 8 + 8 + 4 + 1 + 4 + 2;
+const COUNTERS_BYTES = 8 + 8 + 4;
+const DELTA_FIXED_BYTES = SESSION_ID_BYTES + DEVICE_ID_BYTES + VOUCHER_HASH_BYTES + VOUCHER_HASH_BYTES + 2 * COUNTERS_BYTES + 1 + 4 + 2;
 /** The most one envelope adds to an envelopes output: a delta of its own with one run of seqs (a refusal is 9 bytes). */
 export const SESSION_DELTA_BYTES_MAX = DELTA_FIXED_BYTES + RUN_BYTES;
 export const ENVELOPES_OUTPUT_HEADER_BYTES = 1 + 32 + 2;
@@ -116,6 +124,9 @@ function encodeEnvelopesOutput(output: EnvelopesOutput): Uint8Array {
         .bytes(d.client)
         .bytes(d.firstPrev)
         .bytes(d.lastHash)
+        .u64(d.first.inputOctets)
+        .u64(d.first.outputOctets)
+        .u32(d.first.seconds)
         .u64(d.inputOctets)
         .u64(d.outputOctets)
         .u32(d.seconds)
@@ -169,6 +180,7 @@ export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
         const client = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
         const firstPrev = r.bytes(VOUCHER_HASH_BYTES).slice();
         const lastHash = r.bytes(VOUCHER_HASH_BYTES).slice();
+        const first = { inputOctets: r.u64(), outputOctets: r.u64(), seconds: r.u32() };
         const inputOctets = r.u64();
         const outputOctets = r.u64();
         const seconds = r.u32();
@@ -183,6 +195,7 @@ export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
           client,
           firstPrev,
           lastHash,
+          first,
           inputOctets,
           outputOctets,
           seconds,

@@ -51,11 +51,12 @@ export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
 
 /**
  * Usage envelopes per item: refine keeps at most one session delta per envelope (the worst case:
- * every envelope of another session), ≤ SESSION_DELTA_BYTES_MAX = 135 bytes; 320 × 135 = 43,200
- * bytes, which with the item's and routers' headers stays inside W_R = 49,152 (output.test.ts
- * checks the worst case). Each envelope costs refine two Ed25519 verifications (router, voucher).
+ * every envelope of another session), ≤ SESSION_DELTA_BYTES_MAX = 151 bytes; 300 × 151 = 45,300
+ * bytes, which with the item's and 64 routers' headers (1,315 bytes) stays inside W_R = 49,152
+ * (refine.test.ts checks the worst case). Each envelope costs refine two Ed25519 verifications
+ * (router, voucher).
  */
-export const ENVELOPES_PER_ITEM_MAX = 320;
+export const ENVELOPES_PER_ITEM_MAX = 300;
 /** Routers per envelopes item: each adds a 20-byte header to refine's output (see ENVELOPES_PER_ITEM_MAX). */
 export const ENVELOPE_DEVICES_PER_ITEM_MAX = 64;
 /** Registrations per item: refine writes at most 16 + 32 + 1 + 75 + 32 = 156 bytes per registration; 256 × 156 = 40 KB < W_R. */

@@ -11,8 +11,11 @@
  * update's `prev` the voucher hash of the update before it, and the 64-bit counters (octets after
  * gigaword wrap, and seconds) never going backwards, so a wrong wrap (octets falling while the
  * gigawords stay) reads as going backwards. Each session's accepted updates condense into one
- * delta (output.ts): its first `prev`, its last voucher hash and counters, Start / Stop, and the
- * seqs it covers. A refused envelope is a rejection with its code; the session's later updates
+ * delta (output.ts): its first `prev`, its first and last counters, its last voucher hash, Start /
+ * Stop, and the seqs it covers. A delta's last update decides whether it is client-confirmed (a
+ * voucher signs the cumulative counters, so it confirms everything before it), so a router-attested
+ * update after a client-signed one starts a new delta of the session: the signed part is billed
+ * the same whether or not the attested tail came in the same package. A refused envelope is a rejection with its code; the session's later updates
  * then chain to nothing and are refused too (JG_ERR_WIFI_VOUCHER_CHAIN), so what is billed is
  * always a chain the router and, where it signed, the client agree on.
  *
@@ -59,6 +62,7 @@ interface OpenDelta {
   readonly client: RawDeviceId;
   readonly firstPrev: Uint8Array;
   readonly started: boolean;
+  readonly first: { readonly inputOctets: bigint; readonly outputOctets: bigint; readonly seconds: number };
   lastHash: Uint8Array;
   inputOctets: bigint;
   outputOctets: bigint;
@@ -81,7 +85,8 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
   while (i < records.length) {
     const router: RawDeviceId = records[i]!.fields.deviceId;
     const rejected: SeqRejection[] = [];
-    const deltas = new Map<string, OpenDelta>(); // by session hex, in order of first appearance
+    const deltas: OpenDelta[] = []; // in the order they were opened
+    const open = new Map<string, OpenDelta>(); // each session's last delta, by session hex
     let idOfKey: Uint8Array | null = null;
     for (; i < records.length && bytesEqual(records[i]!.fields.deviceId, router); i++) {
       const record = records[i]!;
@@ -119,18 +124,23 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
         }
       }
       const sessionHex = toHex(u.session);
-      const open = deltas.get(sessionHex);
+      const last = open.get(sessionHex);
       const stopped = u.status === UsageStatus.stop;
-      if (open === undefined) {
+      const opened = (d: OpenDelta) => {
+        deltas.push(d);
+        open.set(sessionHex, d);
+      };
+      if (last === undefined) {
         if (u.status === UsageStatus.start && !bytesEqual(u.prev, FIRST_PREV)) {
           reject(REJECTION_CODES.JG_ERR_WIFI_VOUCHER_CHAIN);
           continue;
         }
-        deltas.set(sessionHex, {
+        opened({
           session: u.session.slice(),
           client: u.client.slice() as RawDeviceId,
           firstPrev: u.prev.slice(),
           started: u.status === UsageStatus.start,
+          first: { inputOctets: u.inputOctets, outputOctets: u.outputOctets, seconds: u.seconds },
           lastHash: host.hash(signingBytes),
           inputOctets: u.inputOctets,
           outputOctets: u.outputOctets,
@@ -141,41 +151,62 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
           seqs: [seq],
         });
       } else {
-        if (open.stopped || u.status === UsageStatus.start) {
+        if (last.stopped || u.status === UsageStatus.start) {
           reject(REJECTION_CODES.JG_ERR_WIFI_SESSION);
           continue;
         }
-        if (!bytesEqual(u.client, open.client)) {
+        if (!bytesEqual(u.client, last.client)) {
           reject(REJECTION_CODES.JG_ERR_WIFI_CLIENT);
           continue;
         }
-        if (!bytesEqual(u.prev, open.lastHash)) {
+        if (!bytesEqual(u.prev, last.lastHash)) {
           reject(REJECTION_CODES.JG_ERR_WIFI_VOUCHER_CHAIN);
           continue;
         }
-        if (u.inputOctets < open.inputOctets || u.outputOctets < open.outputOctets || u.seconds < open.seconds) {
+        if (u.inputOctets < last.inputOctets || u.outputOctets < last.outputOctets || u.seconds < last.seconds) {
           reject(REJECTION_CODES.JG_ERR_WIFI_COUNTER);
           continue;
         }
-        open.lastHash = host.hash(signingBytes);
-        open.inputOctets = u.inputOctets;
-        open.outputOctets = u.outputOctets;
-        open.seconds = u.seconds;
-        open.stopped = stopped;
-        open.attested = u.voucher === null;
-        open.cause = u.cause;
-        open.seqs.push(seq);
+        const lastHash = host.hash(signingBytes);
+        if (u.voucher === null && !last.attested) {
+          // A router-attested update after a client-signed one: a delta of its own (see above).
+          opened({
+            session: last.session,
+            client: last.client,
+            firstPrev: last.lastHash,
+            started: false,
+            first: { inputOctets: u.inputOctets, outputOctets: u.outputOctets, seconds: u.seconds },
+            lastHash,
+            inputOctets: u.inputOctets,
+            outputOctets: u.outputOctets,
+            seconds: u.seconds,
+            stopped,
+            attested: true,
+            cause: u.cause,
+            seqs: [seq],
+          });
+        } else {
+          last.lastHash = lastHash;
+          last.inputOctets = u.inputOctets;
+          last.outputOctets = u.outputOctets;
+          last.seconds = u.seconds;
+          last.stopped = stopped;
+          last.attested = u.voucher === null;
+          last.cause = u.cause;
+          last.seqs.push(seq);
+        }
       }
       leaves.set(router, leafBytes);
       leafView.setBigUint64(leafBytes + DEVICE_ID_BYTES, seq, true);
       leaves.set(host.hash(body), leafBytes + DEVICE_ID_BYTES + 8);
       leafBytes += COMMITMENT_LEAF_BYTES;
     }
-    const sessions: SessionDelta[] = [...deltas.values()].map((d) => ({
+    const sessions: SessionDelta[] = deltas.map((d) => ({
       session: d.session,
       client: d.client,
       firstPrev: d.firstPrev,
       lastHash: d.lastHash,
+      first: d.first,
       inputOctets: d.inputOctets,
       outputOctets: d.outputOctets,
       seconds: d.seconds,
