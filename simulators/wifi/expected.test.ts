@@ -26,7 +26,8 @@ const population: Population = {
 };
 // Totals 0, 4·10⁸, 1,000,000,123 and 2.5·10⁹ octets at 1,234,567 micros/GB:
 // charged 0, 493,826 (493,826.8), 1,234,567 (1,234,567.15), 3,086,417 (3,086,417.5);
-// amounts 493,826, 740,741, 1,851,850; fees (5 %, floored) 24,691, 37,037, 92,592.
+// amounts 493,826, 740,741, 1,851,850; fees on the cumulative charge (5 %, floored) 24,691
+// (24,691.3), 61,728 (61,728.35), 154,320 (154,320.85): per update 24,691, 37,037, 92,592.
 const s0 = session(0, 0, 0, updates([[0, 0], [100_000_000, 300_000_000], [200_000_000, 800_000_123], [500_000_000, 2_000_000_000]]));
 // RADIUS attested at 500,000/GB: 3·10⁹ octets, charged 1,500,000 in one amount, fee 75,000.
 const s1 = session(1, 1, 1, updates([[0, 0], [1_000_000_000, 2_000_000_000]]));
@@ -36,9 +37,9 @@ const s2 = session(2, 1, 2, updates([[0, 0], [100_000_000, 600_000_000]]));
 const s3 = session(3, 0, 0, updates([[0, 0], [400_000_000, 500_000_000]]));
 
 describe("expectedCounts", () => {
-  it("bills each update's share of the cumulative charge, floored, and pays the owner less a floored 5 % of each amount", () => {
+  it("bills each update's share of the cumulative charge, floored, and pays the owner less its share of a floored 5 % of the cumulative charge", () => {
     expect(chargedMicros(1_000_000_123n, 1_234_567n)).toBe(1_234_567n);
-    expect(feeMicros(1_851_850n)).toBe(92_592n);
+    expect(feeMicros(3_086_417n)).toBe(154_320n);
     const e = expectedCounts(population, [honest(s0)], [5_000_000n, 0n]);
     expect(e.clients[0]).toEqual({ billedOctets: 2_500_000_000n, billedMicros: 3_086_417n, payoutsMicros: 3_086_417n - 154_320n, feesMicros: 24_691n + 37_037n + 92_592n, disputedOctets: 0n, disputedSessions: 0 });
     expect(e.owners[0]!.payoutsMicros).toBe(469_135n + 703_704n + 1_759_258n);
@@ -46,6 +47,14 @@ describe("expectedCounts", () => {
     // Owner 1 locks all of its 60,000,000 top-up: r1's 50,000,000 stake and r2's 10,000,000.
     expect(e.ownerBalancesMicros).toEqual([2_932_097n, 0n]);
     expect(e.ownerLockedMicros).toEqual([10_000_000n, 60_000_000n]);
+  });
+
+  it("takes the fee on the session's cumulative charge, not on each amount: two amounts of 30 micros pay 3 in fees, not 1 + 1", () => {
+    const cheap: Population = { ...population, routers: [router(0, { priceMicrosPerGb: 1_000_000 })] };
+    // 1,000,000 micros/GB is a micro per 1,000 octets: charged 30, then 60.
+    const s = session(0, 0, 0, updates([[0, 0], [10_000, 20_000], [20_000, 40_000]]));
+    const e = expectedCounts(cheap, [honest(s)], [1_000_000n, 0n]);
+    expect(e.total).toMatchObject({ billedMicros: 60n, feesMicros: 3n, payoutsMicros: 57n });
   });
 
   it("bills RADIUS usage of an attested router, and counts the usage of a non-attested RADIUS router and a stripped native session as disputed, billing neither", () => {

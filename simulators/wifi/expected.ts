@@ -9,10 +9,12 @@
  *   change nothing.
  * - Billing is on cumulative octets (input + output) at the session's price:
  *   `charged(total) = floor(total × priceMicrosPerGb / 10⁹)`; each update bills
- *   `charged(its total) − charged(the previous update's total)`. The runner sends a session's
- *   next update only when the one before is settled, so each update is one amount.
- * - Of each amount the protocol keeps `floor(amount × PROTOCOL_FEE_PPM / 10⁶)`; the owner is paid
- *   the rest.
+ *   `charged(its total) − charged(the previous update's total)`.
+ * - The protocol fee is cumulative too: a session's fees are `floor(billed × PROTOCOL_FEE_PPM /
+ *   10⁶)` of what it has billed so far, so each update's fee is the difference, and the totals do
+ *   not depend on how updates are grouped into packages; the owner is paid the rest. (Flooring
+ *   each amount's fee instead gives up to a micro less per update: a run measured 1–2 micros
+ *   less for 4 of 12 sessions.)
  * - Balances: a client ends with its top-up less what it was billed; an owner with its top-up,
  *   less the stakes it locked, plus its payouts. Top-ups cover every client's traffic (plan.ts),
  *   so no balance runs out.
@@ -32,9 +34,9 @@ export function chargedMicros(totalOctets: bigint, priceMicrosPerGb: bigint): bi
   return (totalOctets * priceMicrosPerGb) / GB_OCTETS;
 }
 
-/** The protocol's fee on one amount, floored. */
-export function feeMicros(amountMicros: bigint): bigint {
-  return (amountMicros * PROTOCOL_FEE_PPM) / PPM;
+/** The protocol's fee on a session's billed total so far, floored. */
+export function feeMicros(billedMicros: bigint): bigint {
+  return (billedMicros * PROTOCOL_FEE_PPM) / PPM;
 }
 
 export interface PartyTotals {
@@ -105,7 +107,7 @@ export function sessionTotals(population: Population, s: SessionSteps): PartyTot
   for (const u of updates) {
     const now = chargedMicros(BigInt(u.inputOctets) + BigInt(u.outputOctets), price);
     const amount = now - charged;
-    const fee = feeMicros(amount);
+    const fee = feeMicros(now) - feeMicros(charged);
     t.billedMicros += amount;
     t.feesMicros += fee;
     t.payoutsMicros += amount - fee;

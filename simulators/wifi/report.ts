@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BAR_CHART_BARS_MAX, barChartSvg, lineChartSvg, TIME_CHART_POINTS_MAX } from "../energy/charts.ts";
-import { formatMoney, formatScaled } from "../energy/report.ts";
+import { formatScaled } from "../energy/report.ts";
 import { FRAUD_KINDS } from "./fraud.ts";
 import type { WifiPlan } from "./plan.ts";
 import type { Observed, WifiSummary } from "./summary.ts";
@@ -34,7 +34,8 @@ export interface WifiReportData {
 }
 
 const gb = (octets: number | bigint): string => formatScaled(octets, 9, 3);
-const money = (micros: number | bigint): string => formatMoney(micros);
+/** Currency units to the micro: a short run bills fractions of a cent, and the report is for checking to the micro. */
+const money = (micros: number | bigint): string => formatScaled(micros, 6, 6);
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   return [header, header.map((_, i) => (i === 0 ? "---" : "---:")), ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");

@@ -30,6 +30,7 @@ import { decodeCbor, encodeCbor } from "../../devices/cbor.ts";
 import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, deviceKeyFromSecret } from "../../devices/keys.ts";
 import type { NodeApi } from "../../node/api.ts";
+import type { GenesisService } from "../../node/chain/genesis.ts";
 import { JamgateError } from "../../node/errors.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
@@ -62,6 +63,8 @@ export interface WifiSimOptions {
   /** Where the node, gateway and devices keep their files; default a temp dir, removed after. */
   readonly dataDir?: string;
   readonly progress: boolean;
+  /** Genesis of the embedded node; default the built-in one (`jamgate start`'s). */
+  readonly genesis?: (gatewayKey: { readonly publicKey: Uint8Array }) => GenesisService[];
   /** A running jamgate instead of an embedded one. */
   readonly remote?: { readonly mqttUrl: string; readonly nodeUrl: string; readonly gatewayUrl: string; readonly token: string; readonly radius: { readonly host: string; readonly port: number } | null };
 }
@@ -76,11 +79,11 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger): Promise<Env> {
+async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger, genesis: NonNullable<WifiSimOptions["genesis"]>): Promise<Env> {
   let serviceId: number | null = null;
   const wiring: StackWiring = {
     genesis(gatewayKey) {
-      const services = builtinServices([gatewayKey.publicKey]);
+      const services = genesis(gatewayKey);
       serviceId = services.find((s) => s.name === WIFI_SERVICE_NAME)?.id ?? null;
       if (serviceId === null) throw new JamgateError("JG_ERR_GENESIS", `the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
       return services;
@@ -169,7 +172,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const logger = pino({ base: undefined, level: "info" }, destination);
   let env: Env;
   try {
-    env = options.remote === undefined ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger) : await remoteEnv(options.remote);
+    env = options.remote === undefined ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger, options.genesis ?? ((key) => builtinServices([key.publicKey]))) : await remoteEnv(options.remote);
   } catch (e) {
     logger.flush();
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });

@@ -22,11 +22,12 @@ function faithful(plan: WifiPlan): Observed {
     const updates = s.session.updates;
     for (let i = 1; i < updates.length; i++) {
       const [u, p] = [updates[i]!, updates[i - 1]!];
-      const amount = chargedMicros(BigInt(u.inputOctets + u.outputOctets), price) - chargedMicros(BigInt(p.inputOctets + p.outputOctets), price);
+      const [now, before] = [chargedMicros(BigInt(u.inputOctets + u.outputOctets), price), chargedMicros(BigInt(p.inputOctets + p.outputOctets), price)];
+      const amount = now - before;
       const billable = isBillable(plan.population, s);
       entries.push({
         slot: 10 + Math.floor(u.atSeconds / 60),
-        entry: { reason: billable ? "usage" : "disputed", session: raw(s.session.acctSessionId.padEnd(32, "0").slice(0, 32).toLowerCase().replace(/[^0-9a-f]/g, "0")), router: raw(ids.routers[router.index]!) as LedgerEntry["router"], client: raw(ids.clients[s.session.client]!) as LedgerEntry["client"], inputOctets: BigInt(u.inputOctets - p.inputOctets), outputOctets: BigInt(u.outputOctets - p.outputOctets), priceMicrosPerGb: price, amountMicros: billable ? amount : 0n, feeMicros: billable ? feeMicros(amount) : 0n, attested: router.transport === "radius" || s.strip },
+        entry: { reason: billable ? "usage" : "disputed", session: raw(s.session.acctSessionId.padEnd(32, "0").slice(0, 32).toLowerCase().replace(/[^0-9a-f]/g, "0")), router: raw(ids.routers[router.index]!) as LedgerEntry["router"], client: raw(ids.clients[s.session.client]!) as LedgerEntry["client"], inputOctets: BigInt(u.inputOctets - p.inputOctets), outputOctets: BigInt(u.outputOctets - p.outputOctets), priceMicrosPerGb: price, amountMicros: billable ? amount : 0n, feeMicros: billable ? feeMicros(now) - feeMicros(before) : 0n, attested: router.transport === "radius" || s.strip },
       });
     }
   }
