@@ -12,10 +12,10 @@ import { tempDir } from "../node/testing/fixtures.ts";
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 describe("the built-in genesis", () => {
-  it("has the telemetry and energy-trading services only, each authorized for the given keys and no other", () => {
+  it("has the telemetry, energy-trading and wifi-billing services only, each authorized for the given keys and no other", () => {
     const gateway = keyPairFromSeed(new Uint8Array(32).fill(9)).publicKey;
     const services = builtinServices([gateway]);
-    expect(services.map((s) => s.name)).toEqual(["telemetry", "energy-trading"]);
+    expect(services.map((s) => s.name)).toEqual(["telemetry", "energy-trading", "wifi-billing"]);
     for (const s of services) expect(s.authorizedKeys.map(hex)).toEqual([hex(gateway)]);
     expect(() => builtinServices([])).toThrow(/at least one key/);
   });

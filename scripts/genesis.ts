@@ -1,6 +1,6 @@
 /**
- * The built-in genesis of `jamgate start` and `jamgate node start`: the telemetry and the
- * energy-trading service, authorized for the keys their operator names (the gateway's key, kept
+ * The built-in genesis of `jamgate start` and `jamgate node start`: the telemetry, energy-trading
+ * and wifi-billing services, authorized for the keys their operator names (the gateway's key, kept
  * in its data dir). No key derived from a public seed and no test service is in it: anyone
  * reaching the node could submit with such a key. Tests build their own genesis
  * (node/testing/fixtures.ts; services/counter is the node's test service).
@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GenesisService } from "../node/chain/genesis.ts";
 import { ALWAYS_ACCUMULATE_GAS, CONFIG_KEY, decodeMarketConfig, encodeMarketConfig, type MarketConfig } from "../services/energy-trading/types.ts";
+import { ALWAYS_ACCUMULATE_GAS as WIFI_ALWAYS_ACCUMULATE_GAS } from "../services/wifi-billing/types.ts";
 
 export const TELEMETRY_SERVICE = {
   id: 2,
@@ -22,11 +23,19 @@ export const ENERGY_SERVICE = {
   moduleUrl: new URL("../services/energy-trading/service.ts", import.meta.url).href,
 };
 
+export const WIFI_SERVICE = {
+  id: 4,
+  name: "wifi-billing",
+  moduleUrl: new URL("../services/wifi-billing/service.ts", import.meta.url).href,
+};
+
 /**
- * Genesis of `jamgate start` and `jamgate node start`: the telemetry and the energy-trading
- * service, each authorized for `authorizedKeys` (the keys that may submit work packages for them:
- * the gateway's). The energy service runs the market `market` (its clock, mode and grid prices;
- * `jamgate start` keeps one per data dir), and without one it takes registrations but trades nothing.
+ * Genesis of `jamgate start` and `jamgate node start`: the telemetry, energy-trading and
+ * wifi-billing services, each authorized for `authorizedKeys` (the keys that may submit work
+ * packages for them: the gateway's). The energy service runs the market `market` (its clock, mode
+ * and grid prices; `jamgate start` keeps one per data dir), and without one it takes registrations
+ * but trades nothing. Wi-Fi billing runs on its defaults (5 % protocol fee, 600-slot stake
+ * cool-down) and is always accumulated, so stakes return on the chain's clock.
  */
 export function builtinServices(authorizedKeys: readonly Uint8Array[], market: MarketConfig | null = null): GenesisService[] {
   if (authorizedKeys.length === 0) throw new Error("a genesis needs at least one key authorized to submit work packages");
@@ -40,6 +49,14 @@ export function builtinServices(authorizedKeys: readonly Uint8Array[], market: M
       authorizedKeys: [...authorizedKeys],
       alwaysAccumulateGas: ALWAYS_ACCUMULATE_GAS,
       storage: market === null ? [] : [{ key: CONFIG_KEY, value: encodeMarketConfig(market) }],
+    },
+    {
+      id: WIFI_SERVICE.id,
+      name: WIFI_SERVICE.name,
+      moduleUrl: WIFI_SERVICE.moduleUrl,
+      balance: 1_000_000_000n,
+      authorizedKeys: [...authorizedKeys],
+      alwaysAccumulateGas: WIFI_ALWAYS_ACCUMULATE_GAS,
     },
   ];
 }
