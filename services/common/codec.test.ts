@@ -156,3 +156,47 @@ describe("codec descriptors: decode never throws on garbage (fast-check)", () =>
     );
   });
 });
+
+describe("codec descriptors: unions", () => {
+  type Shape = { readonly kind: "none" } | { readonly kind: "point"; readonly x: number } | { readonly kind: "span"; readonly from: number; readonly to: number };
+  const shape: Descriptor<Shape> = d.union<Shape>(
+    {
+      0: d.constant({ kind: "none" }),
+      1: d.map(
+        d.object({ x: d.u16 }),
+        ({ x }) => ({ kind: "point", x }),
+        (s) => ({ x: (s as { x: number }).x }),
+      ),
+      7: d.map(
+        d.object({ from: d.u8, to: d.u8 }),
+        ({ from, to }) => ({ kind: "span", from, to }),
+        (s) => s as { from: number; to: number },
+      ),
+    },
+    (s) => (s.kind === "none" ? 0 : s.kind === "point" ? 1 : 7),
+    "shape",
+  );
+
+  it("writes the tag byte then the variant, and round-trips every variant", () => {
+    expect(Buffer.from(encode(shape, { kind: "none" })).toString("hex")).toBe("00");
+    expect(Buffer.from(encode(shape, { kind: "point", x: 0x0102 })).toString("hex")).toBe("010201");
+    expect(Buffer.from(encode(shape, { kind: "span", from: 3, to: 4 })).toString("hex")).toBe("070304");
+    const arb = fc.oneof(
+      fc.constant({ kind: "none" } as Shape),
+      fc.nat({ max: 0xffff }).map((x): Shape => ({ kind: "point", x })),
+      fc.tuple(fc.nat({ max: 0xff }), fc.nat({ max: 0xff })).map(([from, to]): Shape => ({ kind: "span", from, to })),
+    );
+    fc.assert(fc.property(arb, (v) => roundTrips(shape, v)));
+  });
+
+  it("refuses an unknown tag, inside a composite too, and never throws on garbage", () => {
+    expect(decode(shape, Uint8Array.of(2))).toEqual({ ok: false, error: "shape: tag 2" });
+    const list = d.map(
+      d.array(shape, "u8", 4),
+      (shapes) => shapes.map((s) => s.kind),
+      () => [],
+    );
+    expect(decode(list, Uint8Array.of(2, 0, 9)).ok).toBe(false);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => void decode(list, bytes)));
+  });
+});

@@ -178,7 +178,7 @@ function text(lengthOf: LengthOf, maxBytes: number): Descriptor<string> {
 }
 
 /** One byte that must equal `byte` (a format version): encodes `byte` whatever the value. */
-function literal(byte: number): Descriptor<number> {
+function literal<B extends number>(byte: B): Descriptor<B> {
   if (!Number.isInteger(byte) || byte < 0 || byte > 0xff) throw new Error(`literal(${byte})`);
   return {
     name: `literal(${byte})`,
@@ -390,6 +390,39 @@ function optionalFixed<T>(desc: Descriptor<T>, placeholder: T): Descriptor<T | n
   };
 }
 
+/** No bytes: decodes to `value` (a variant of a union that carries nothing but its tag). */
+function constant<T>(value: T, name = "constant"): Descriptor<T> {
+  return { name, fixedBytes: 0, bytesOf: () => 0, encodeTo: () => undefined, decodeFrom: () => value };
+}
+
+/** One tag byte, `tagOf(value)`, then that tag's variant: values told apart by their first byte (a kind, a flag). */
+function union<T>(variants: Readonly<Record<number, Descriptor<T>>>, tagOf: (value: T) => number, name = "union"): Descriptor<T> {
+  const variantOf = (value: T): [number, Descriptor<T>] => {
+    const tag = tagOf(value);
+    const variant = variants[tag];
+    if (variant === undefined) throw new RangeError(`${name}: no variant ${tag}`);
+    return [tag, variant];
+  };
+  return {
+    name,
+    fixedBytes: null,
+    bytesOf: (v) => 1 + sized(variantOf(v)[1], v),
+    encodeTo(w, v) {
+      const [tag, variant] = variantOf(v);
+      w.u8(tag);
+      writeChecked(variant, w, v);
+    },
+    decodeFrom(r) {
+      const tag = r.u8();
+      const variant = variants[tag];
+      if (variant !== undefined) return readChecked(variant, r);
+      if (!r.failed) r.reject(`${name}: tag ${tag}`);
+      // A placeholder of the type, read by the first variant from the failed reader (zeros).
+      return Object.values(variants)[0]!.decodeFrom(r);
+    },
+  };
+}
+
 /** A stored shape ⇄ a domain type: `to` after decoding (and the stored shape's check), `from` before encoding. */
 function map<S, T>(desc: Descriptor<S>, to: (stored: S) => T, from: (value: T) => S, name: string = desc.name): Descriptor<T> {
   return {
@@ -441,6 +474,8 @@ export const d = {
   object,
   optional,
   optionalFixed,
+  constant,
+  union,
   map,
   checked,
 } as const;

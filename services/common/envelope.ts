@@ -3,8 +3,9 @@
  * device id, and the signed layout of an envelope (devices/envelope.ts `signingBytes`),
  * re-implemented here because a service imports only node/service-api and services/common.
  */
-import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, Writer } from "./bytes.ts";
-import type { RejectionCode } from "./errors.ts";
+import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, U64_MAX, Writer } from "./bytes.ts";
+import { d, type Descriptor } from "./codec.ts";
+import { isRejectionCode, type RejectionCode } from "./errors.ts";
 
 /** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
 export const W_B = 13_791_360;
@@ -26,6 +27,14 @@ export type RawDeviceId = Uint8Array & { readonly __brand: "RawDeviceId" };
 export function tryAsRawDeviceId(bytes: Uint8Array): RawDeviceId | null {
   return bytes.length === DEVICE_ID_BYTES ? (bytes as RawDeviceId) : null;
 }
+
+/** A device id as its 16 bytes, in stored values and refine outputs. */
+export const rawDeviceIdCodec: Descriptor<RawDeviceId> = d.map(
+  d.bytes(DEVICE_ID_BYTES),
+  (bytes) => bytes as RawDeviceId,
+  (id) => id,
+  "device id",
+);
 
 /** Domain separation of envelope signatures: "jamgate/envelope/v1" ⌢ 0x00. */
 export const ENVELOPE_DOMAIN = ascii("jamgate/envelope/v1\u0000");
@@ -213,6 +222,21 @@ export interface SeqRun {
 export interface SeqRejection {
   readonly seq: bigint;
   readonly code: RejectionCode;
+}
+
+/** u64 start ⌢ u32 length: a run of at least one seq, within u64. */
+export const seqRunCodec: Descriptor<SeqRun> = d.checked(
+  d.object({ start: d.u64, length: d.u32 }),
+  (run) => (run.length === 0 ? "an empty run" : run.start + BigInt(run.length) - 1n > U64_MAX ? "a run past 2^64" : null),
+  "seq run",
+);
+
+/** u64 seq ⌢ u8 code: a record refused, with a registry code (`codes`: the ones the producer may give). */
+export function seqRejectionCodec(codes: ReadonlySet<number> | null = null): Descriptor<SeqRejection> {
+  return d.object({
+    seq: d.u64,
+    code: d.checked(d.u8 as Descriptor<RejectionCode>, (code) => (isRejectionCode(code) && (codes === null || codes.has(code)) ? null : `rejection code ${code}`), "rejection code"),
+  });
 }
 
 /** Ascending distinct seqs as runs of consecutive ones. */

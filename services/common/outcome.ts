@@ -10,7 +10,7 @@ import type { AccumulateHost } from "../../node/service-api/index.ts";
 import { ascii, compareBytes, concatBytes, fromLowerHex, toHex, U32_MAX } from "./bytes.ts";
 import { d, decode, type Descriptor, encode } from "./codec.ts";
 import { ok, type Result } from "./result.ts";
-import { DEVICE_ID_BYTES, type RawDeviceId } from "./envelope.ts";
+import { DEVICE_ID_BYTES, type RawDeviceId, rawDeviceIdCodec } from "./envelope.ts";
 import { isRejectionCode, type RejectionCode, rejectionName, type RejectionName } from "./errors.ts";
 
 /** First byte of every outcome value: a later layout can be told apart. */
@@ -191,12 +191,6 @@ export interface PackageOutcome {
   readonly rejectedRegistrations: readonly RejectedRegistration[];
 }
 
-const deviceIdCodec: Descriptor<RawDeviceId> = d.map(
-  d.bytes(DEVICE_ID_BYTES),
-  (bytes) => bytes as RawDeviceId,
-  (id) => id,
-  "device id",
-);
 const rejectionCodeCodec = d.checked(d.u8 as Descriptor<RejectionCode>, (code) => (isRejectionCode(code) ? null : `code ${code}`), "rejection code");
 /** Refusals of one package: the layout counts them in a u32; the package's records bound them far lower. */
 const OUTCOME_REFUSALS_MAX = U32_MAX;
@@ -214,11 +208,11 @@ export const outcomeCodec: Descriptor<PackageOutcome> = d.versioned(
     registrationsSettled: d.u32,
     commitments: d.array(d.bytes(32), "u8", 0xff),
     rejectedEnvelopes: d.array(
-      d.checked(d.object({ deviceId: deviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run"),
+      d.checked(d.object({ deviceId: rawDeviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run"),
       "u32",
       OUTCOME_REFUSALS_MAX,
     ),
-    rejectedRegistrations: d.array(d.object({ deviceId: deviceIdCodec, code: rejectionCodeCodec }), "u32", OUTCOME_REFUSALS_MAX),
+    rejectedRegistrations: d.array(d.object({ deviceId: rawDeviceIdCodec, code: rejectionCodeCodec }), "u32", OUTCOME_REFUSALS_MAX),
   }),
   "outcome",
 );

@@ -18,12 +18,12 @@
  * Every accepted seq is in `accepted`; those of order sets are listed with their orders, the rest
  * are the meter's envelopes, condensed into `meter`.
  */
-import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "../common/bytes.ts";
-import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRejection, type SeqRun } from "../common/envelope.ts";
+import { compareBytes, type Result, U16_MAX } from "../common/bytes.ts";
+import { d, decode, type Descriptor, encode } from "../common/codec.ts";
+import { ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, rawDeviceIdCodec, type SeqRejection, seqRejectionCodec, type SeqRun, seqRunCodec } from "../common/envelope.ts";
 
 export type { SeqRejection } from "../common/envelope.ts";
-import { isRejectionCode, type RejectionCode } from "../common/errors.ts";
-import { type DeviceRole, isDeviceRole, ItemKind } from "./payload.ts";
+import { DeviceRole, ItemKind, REGISTRATIONS_PER_ITEM_MAX } from "./payload.ts";
 
 /** Order lines in one order set (an agent's price steps for one interval). */
 export const ORDER_LINES_MAX = 8;
@@ -99,114 +99,82 @@ export interface RegistrationsOutput {
 
 export type RefineOutput = EnvelopesOutput | RegistrationsOutput;
 
-const READING_BYTES = 24;
-const REGISTRATION_ENTRY_BYTES = DEVICE_ID_BYTES + ED25519_PUBLIC_KEY_BYTES + 1 + DEVICE_ID_BYTES;
+/** u64 t ⌢ u64 importWh ⌢ u64 exportWh. */
+export const readingCodec: Descriptor<Reading> = d.object({ t: d.u64, importWh: d.u64, exportWh: d.u64 });
 
-function deviceBytes(d: DeviceOutput): number {
-  let size = DEVICE_ID_BYTES + 2 + 12 * d.accepted.length + 2 + 9 * d.rejected.length + 1 + 2;
-  if (d.meter !== null) size += 2 * READING_BYTES + 2 + 12 * d.meter.intervals.length;
-  for (const o of d.orders) size += 8 + 4 + 1 + 9 * o.lines.length;
-  return size;
-}
+/** reading first ⌢ reading last ⌢ u16 k ⌢ k × (u32 interval ⌢ u32 importWh ⌢ u32 exportWh): a digest after its flag. */
+const digestBodyCodec = d.object({
+  first: readingCodec,
+  last: readingCodec,
+  intervals: d.array(d.object({ interval: d.u32, importWh: d.u32, exportWh: d.u32 }), "u16", U16_MAX),
+});
 
-export function encodeRefineOutput(output: RefineOutput): Uint8Array {
-  if (output.kind === ItemKind.registrations) {
-    const w = new Writer(1 + 4 + REGISTRATION_ENTRY_BYTES * output.registrations.length).u8(ItemKind.registrations).u32(output.registrations.length);
-    for (const r of output.registrations) w.bytes(r.deviceId).bytes(r.publicKey).u8(r.role).bytes(r.household);
-    return w.finish();
-  }
-  let size = 1 + 8 + 4 + 32 + 2;
-  for (const d of output.devices) size += deviceBytes(d);
-  const w = new Writer(size).u8(ItemKind.envelopes).u64(output.marketStartMs).u32(output.intervalMs).bytes(output.commitment).u16(output.devices.length);
-  for (const d of output.devices) {
-    w.bytes(d.deviceId).u16(d.accepted.length);
-    for (const run of d.accepted) w.u64(run.start).u32(run.length);
-    w.u16(d.rejected.length);
-    for (const r of d.rejected) w.u64(r.seq).u8(r.code);
-    w.u8(d.meter === null ? METER_NONE : d.meter.firstIsReset ? METER_DIGEST_FROM_RESET : METER_DIGEST);
-    if (d.meter !== null) {
-      for (const reading of [d.meter.first, d.meter.last]) w.u64(reading.t).u64(reading.importWh).u64(reading.exportWh);
-      w.u16(d.meter.intervals.length);
-      for (const e of d.meter.intervals) w.u32(e.interval).u32(e.importWh).u32(e.exportWh);
-    }
-    w.u16(d.orders.length);
-    for (const o of d.orders) {
-      w.u64(o.seq).u32(o.interval).u8(o.lines.length);
-      for (const line of o.lines) w.u8(line.side).u32(line.energyWh).u32(line.priceMicrosPerKwh);
-    }
-  }
-  return w.finish();
-}
+/** u8 meter flag (METER_NONE, METER_DIGEST, METER_DIGEST_FROM_RESET) ⌢ the digest unless none. */
+const meterCodec: Descriptor<MeterDigest | null> = d.union<MeterDigest | null>(
+  {
+    [METER_NONE]: d.constant(null),
+    [METER_DIGEST]: d.map(
+      digestBodyCodec,
+      (body): MeterDigest | null => ({ firstIsReset: false, ...body }),
+      (digest) => ({ first: digest!.first, last: digest!.last, intervals: digest!.intervals as IntervalEnergy[] }),
+    ),
+    [METER_DIGEST_FROM_RESET]: d.map(
+      digestBodyCodec,
+      (body): MeterDigest | null => ({ firstIsReset: true, ...body }),
+      (digest) => ({ first: digest!.first, last: digest!.last, intervals: digest!.intervals as IntervalEnergy[] }),
+    ),
+  },
+  (digest) => (digest === null ? METER_NONE : digest.firstIsReset ? METER_DIGEST_FROM_RESET : METER_DIGEST),
+  "meter digest",
+);
 
+/** u64 seq ⌢ u32 interval ⌢ u8 lines ⌢ lines × (u8 side ⌢ u32 energyWh ⌢ u32 priceMicrosPerKwh). */
+const orderSetCodec: Descriptor<OrderSet> = d.object({
+  seq: d.u64,
+  interval: d.u32,
+  lines: d.array(d.object({ side: d.oneOf([OrderSide.bid, OrderSide.ask], "order side"), energyWh: d.u32, priceMicrosPerKwh: d.u32 }), "u8", ORDER_LINES_MAX),
+});
+
+const deviceOutputCodec: Descriptor<DeviceOutput> = d.object({
+  deviceId: rawDeviceIdCodec,
+  accepted: d.array(seqRunCodec, "u16", U16_MAX),
+  rejected: d.array(seqRejectionCodec(), "u16", U16_MAX),
+  meter: meterCodec,
+  orders: d.array(orderSetCodec, "u16", U16_MAX),
+});
+
+const envelopesOutputCodec: Descriptor<EnvelopesOutput> = d.map(
+  d.object({
+    marketStartMs: d.u64,
+    intervalMs: d.u32,
+    commitment: d.bytes(32),
+    devices: d.checked(d.array(deviceOutputCodec, "u16", U16_MAX), (devices) => {
+      for (let i = 1; i < devices.length; i++) if (compareBytes(devices[i - 1]!.deviceId, devices[i]!.deviceId) >= 0) return `device ${i} out of order`;
+      return null;
+    }),
+  }),
+  (body) => ({ kind: ItemKind.envelopes, ...body }),
+  ({ kind: _, ...body }) => body,
+  "envelopes output",
+);
+
+const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
+  d.array(d.object({ deviceId: rawDeviceIdCodec, publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES), role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "role"), household: rawDeviceIdCodec }), "u32", REGISTRATIONS_PER_ITEM_MAX),
+  (registrations) => ({ kind: ItemKind.registrations, registrations }),
+  (output) => [...output.registrations],
+  "registrations output",
+);
+
+/** u8 kind (ItemKind) ⌢ that kind's output. */
+export const refineOutputCodec: Descriptor<RefineOutput> = d.union<RefineOutput>(
+  {
+    [ItemKind.envelopes]: envelopesOutputCodec as Descriptor<RefineOutput>,
+    [ItemKind.registrations]: registrationsOutputCodec as Descriptor<RefineOutput>,
+  },
+  (output) => output.kind,
+  "refine output",
+);
+
+export const encodeRefineOutput = (output: RefineOutput): Uint8Array => encode(refineOutputCodec, output);
 /** Decodes a refine output; never throws. */
-export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
-  const r = new Reader(bytes);
-  const kind = r.u8();
-  if (kind === ItemKind.registrations) {
-    const count = r.u32();
-    if (r.failed || r.remaining !== count * REGISTRATION_ENTRY_BYTES) return fail("registrations output truncated or too long");
-    const registrations: RegistrationEntry[] = [];
-    for (let i = 0; i < count; i++) {
-      const deviceId = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-      const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES).slice();
-      const role = r.u8();
-      const household = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-      if (!isDeviceRole(role)) return fail(`registration ${i}: role ${role}`);
-      registrations.push({ deviceId, publicKey, role, household });
-    }
-    return ok({ kind: ItemKind.registrations, registrations });
-  }
-  if (kind !== ItemKind.envelopes) return fail(r.failed ? "empty output" : `output kind ${kind}`);
-  const marketStartMs = r.u64();
-  const intervalMs = r.u32();
-  const commitment = r.bytes(32).slice();
-  const count = r.u16();
-  const devices: DeviceOutput[] = [];
-  let previous: Uint8Array | null = null;
-  for (let i = 0; i < count && !r.failed; i++) {
-    const deviceId = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
-    if (previous !== null && compareBytes(previous, deviceId) >= 0) return fail(`device ${i} out of order`);
-    previous = deviceId;
-    const accepted: SeqRun[] = [];
-    for (let n = r.u16(), j = 0; j < n && !r.failed; j++) {
-      const start = r.u64();
-      const length = r.u32();
-      if (length === 0 || start + BigInt(length) - 1n > U64_MAX) return fail(`device ${i}: run ${j} is empty or past u64`);
-      accepted.push({ start, length });
-    }
-    const rejected: SeqRejection[] = [];
-    for (let n = r.u16(), j = 0; j < n && !r.failed; j++) {
-      const seq = r.u64();
-      const code = r.u8();
-      if (!isRejectionCode(code)) return fail(`device ${i}: rejection code ${code}`);
-      rejected.push({ seq, code });
-    }
-    let meter: MeterDigest | null = null;
-    const hasMeter = r.u8();
-    if (hasMeter > METER_DIGEST_FROM_RESET) return fail(`device ${i}: meter flag ${hasMeter}`);
-    if (hasMeter !== METER_NONE) {
-      const first = { t: r.u64(), importWh: r.u64(), exportWh: r.u64() };
-      const last = { t: r.u64(), importWh: r.u64(), exportWh: r.u64() };
-      const intervals: IntervalEnergy[] = [];
-      for (let n = r.u16(), j = 0; j < n && !r.failed; j++) intervals.push({ interval: r.u32(), importWh: r.u32(), exportWh: r.u32() });
-      meter = { firstIsReset: hasMeter === METER_DIGEST_FROM_RESET, first, last, intervals };
-    }
-    const orders: OrderSet[] = [];
-    for (let n = r.u16(), j = 0; j < n && !r.failed; j++) {
-      const seq = r.u64();
-      const interval = r.u32();
-      const lineCount = r.u8();
-      if (lineCount > ORDER_LINES_MAX) return fail(`device ${i}: ${lineCount} order lines`);
-      const lines: OrderLine[] = [];
-      for (let k = 0; k < lineCount; k++) {
-        const side = r.u8();
-        if (side !== OrderSide.bid && side !== OrderSide.ask) return fail(`device ${i}: order side ${side}`);
-        lines.push({ side, energyWh: r.u32(), priceMicrosPerKwh: r.u32() });
-      }
-      orders.push({ seq, interval, lines });
-    }
-    devices.push({ deviceId, accepted, rejected, meter, orders });
-  }
-  if (!r.done) return fail(r.failed ? "envelopes output truncated" : `${r.remaining} bytes after the last device`);
-  return ok({ kind: ItemKind.envelopes, marketStartMs, intervalMs, commitment, devices });
-}
+export const decodeRefineOutput = (bytes: Uint8Array): Result<RefineOutput> => decode(refineOutputCodec, bytes);

@@ -24,6 +24,7 @@ import {
   type EnvelopeRecordView,
   envelopeRecordsBytes,
   type RawDeviceId,
+  rawDeviceIdCodec,
   readEnvelopeRecords,
   sortEnvelopeRecords,
   ItemKind,
@@ -114,11 +115,7 @@ const NO_HOUSEHOLD = new Uint8Array(DEVICE_ID_BYTES) as RawDeviceId;
 const registrationRecordCodec: Descriptor<RegistrationRecord> = d.object({
   publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
   role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "role"),
-  household: d.map(
-    d.bytes(DEVICE_ID_BYTES),
-    (bytes) => bytes as RawDeviceId,
-    (id) => id,
-  ),
+  household: rawDeviceIdCodec,
 });
 const registrationsItem = registrationsItemCodec(registrationRecordCodec, REGISTRATIONS_PER_ITEM_MAX);
 

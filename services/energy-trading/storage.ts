@@ -22,7 +22,7 @@
  */
 import { ascii, concatBytes, type Result, toHex, U16_MAX, U32_MAX, Writer } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
-import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId } from "../common/envelope.ts";
+import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, rawDeviceIdCodec } from "../common/envelope.ts";
 import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
 import type { ReplayWindow } from "../common/window.ts";
 import { DeviceRole } from "./payload.ts";
@@ -86,14 +86,6 @@ export interface MarketConfig {
   readonly exportPriceMicrosPerKwh: number;
   readonly settlementDelayMs: number;
 }
-
-/** How an id stored as 16 bytes reads back: a device (household) id. */
-const deviceIdCodec: Descriptor<RawDeviceId> = d.map(
-  d.bytes(DEVICE_ID_BYTES),
-  (bytes) => bytes as RawDeviceId,
-  (id) => id,
-  "device id",
-);
 
 function checkMarketConfig(c: MarketConfig): string | null {
   if (!Number.isInteger(c.intervalMs) || c.intervalMs < 1) return `interval of ${c.intervalMs} ms`;
@@ -168,7 +160,7 @@ export const decodeMarketProgress = (bytes: Uint8Array): Result<MarketProgress> 
 export const HOUSEHOLDS_MAX = 10_000;
 
 /** version ⌢ u32 n ⌢ n × household 16, ascending. */
-export const householdsCodec: Descriptor<RawDeviceId[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(deviceIdCodec, "u32", HOUSEHOLDS_MAX), "household list");
+export const householdsCodec: Descriptor<RawDeviceId[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(rawDeviceIdCodec, "u32", HOUSEHOLDS_MAX), "household list");
 
 export const encodeHouseholds = (ids: readonly Uint8Array[]): Uint8Array => encode(householdsCodec, ids as RawDeviceId[]);
 export const decodeHouseholds = (bytes: Uint8Array): Result<RawDeviceId[]> => decode(householdsCodec, bytes);
@@ -202,7 +194,7 @@ export const deviceRecordCodec: Descriptor<DeviceRecord> = d.versioned(
     d.object({
       publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
       role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "device role"),
-      household: deviceIdCodec,
+      household: rawDeviceIdCodec,
       registeredSlot: d.u32,
       highestSeq: d.optionalFixed(d.u64, 0n),
       bitmap: d.u64,
@@ -232,7 +224,7 @@ export type OrderPage = Map<string, StoredOrders>;
 
 const orderLineCodec = d.object({ side: d.oneOf([0, 1] as const, "order side"), energyWh: d.u32, priceMicrosPerKwh: d.u32 });
 /** A page's households and lines are bounded by their counts' widths (u16, u8); refine bounds the lines of a set far lower (ORDER_LINES_MAX). */
-const orderPageEntryCodec = d.object({ household: deviceIdCodec, seq: d.u64, lines: d.array(orderLineCodec, "u8", 0xff) });
+const orderPageEntryCodec = d.object({ household: rawDeviceIdCodec, seq: d.u64, lines: d.array(orderLineCodec, "u8", 0xff) });
 
 /** version ⌢ u16 n ⌢ n × (household 16 ⌢ u64 seq ⌢ u8 lines ⌢ lines × (u8 side ⌢ u32 energyWh ⌢ u32 price)), households ascending. */
 export const orderPageCodec: Descriptor<OrderPage> = d.versioned(
@@ -279,7 +271,7 @@ export interface StoredTrade {
  */
 const INTERVAL_ENTRIES_MAX = U32_MAX;
 
-const tradeCodec: Descriptor<StoredTrade> = d.object({ buyer: deviceIdCodec, seller: deviceIdCodec, energyWh: d.u32, priceMicrosPerKwh: d.u32, amountMicros: d.u64 });
+const tradeCodec: Descriptor<StoredTrade> = d.object({ buyer: rawDeviceIdCodec, seller: rawDeviceIdCodec, energyWh: d.u32, priceMicrosPerKwh: d.u32, amountMicros: d.u64 });
 
 /** version ⌢ u32 n ⌢ n × (buyer 16 ⌢ seller 16 ⌢ u32 energyWh ⌢ u32 price ⌢ u64 amountMicros). */
 export const tradesCodec: Descriptor<StoredTrade[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(tradeCodec, "u32", INTERVAL_ENTRIES_MAX), "trades");
@@ -350,8 +342,8 @@ const ledgerEntryCodec: Descriptor<StoredLedgerEntry> = d.map(
   d.object({
     reason: d.enumeration(LEDGER_REASONS, "ledger reason"),
     grid: d.checked(d.u8, (flags) => (flags > (GRID_BUYER | GRID_SELLER) ? `grid flags ${flags}` : null)),
-    buyer: deviceIdCodec,
-    seller: deviceIdCodec,
+    buyer: rawDeviceIdCodec,
+    seller: rawDeviceIdCodec,
     energyWh: d.u32,
     priceMicrosPerKwh: d.u32,
     amountMicros: d.u64,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { compareBytes, U64_MAX, Writer } from "../common/bytes.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { decodeRefineOutput, type EnvelopesOutput, encodeRefineOutput, envelopesOutputBytes, type RegistrationsOutput, toRuns } from "./output.ts";
-import { ItemKind, type RawDeviceId } from "./payload.ts";
+import { ENVELOPES_PER_ITEM_MAX, ItemKind, type RawDeviceId } from "./payload.ts";
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => b as RawDeviceId);
 const seqArb = fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: U64_MAX }));
@@ -49,8 +49,8 @@ describe("refine output", () => {
     );
   });
 
-  it("costs 32 bytes per device that sent a run of seqs, however long", () => {
-    const output: EnvelopesOutput = { kind: 0, commitment: new Uint8Array(32), devices: [{ deviceId: new Uint8Array(16) as RawDeviceId, accepted: [{ start: 10n, length: 60_000 }], rejected: [] }] };
+  it("costs 32 bytes per device that sent a run of seqs, however long (up to all an item holds)", () => {
+    const output: EnvelopesOutput = { kind: 0, commitment: new Uint8Array(32), devices: [{ deviceId: new Uint8Array(16) as RawDeviceId, accepted: [{ start: 10n, length: ENVELOPES_PER_ITEM_MAX }], rejected: [] }] };
     expect(encodeRefineOutput(output).length).toBe(1 + 32 + 2 + 32);
   });
 

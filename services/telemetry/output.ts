@@ -17,7 +17,8 @@
  * Registrations output:
  *   u8 1 ⌢ u16 count ⌢ count × (deviceId 16 ⌢ publicKey 32 ⌢ u8 device kind)
  */
-import { compareBytes, fail, ok, Reader, type Result, U64_MAX, Writer } from "../common/bytes.ts";
+import { compareBytes, type Result, toHex, U16_MAX } from "../common/bytes.ts";
+import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import {
   DEVICE_ID_BYTES,
@@ -34,7 +35,7 @@ import {
   W_R,
 } from "./payload.ts";
 
-import { type SeqRejection, type SeqRun, toRuns } from "../common/envelope.ts";
+import { rawDeviceIdCodec, type SeqRejection, seqRejectionCodec, type SeqRun, seqRunCodec, toRuns } from "../common/envelope.ts";
 
 export type { SeqRejection } from "../common/envelope.ts";
 
@@ -69,15 +70,77 @@ export interface RegistrationsOutput {
 
 export type RefineOutput = EnvelopesOutput | RegistrationsOutput;
 
-const ENVELOPES_HEADER_BYTES = 1 + 32 + 2;
-const DEVICE_FIXED_BYTES = DEVICE_ID_BYTES + 2 + 2;
-const RUN_BYTES = 8 + 4;
-const REJECTION_BYTES = 8 + 1;
-const REGISTRATION_ENTRY_BYTES = DEVICE_ID_BYTES + ED25519_PUBLIC_KEY_BYTES + 1;
+const REFINE_REJECTION_CODES: ReadonlySet<number> = new Set([REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE, REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE]);
+
+/** Why a device's part of an output is not canonical, or null: runs ascend apart, refusals ascend outside them. */
+function checkSettlement(device: DeviceSettlement): string | null {
+  if (device.accepted.length === 0 && device.rejected.length === 0) return "a device with no envelopes";
+  let next = 0n; // the lowest seq the next run may start at
+  for (const [j, run] of device.accepted.entries()) {
+    if (run.start < next) return `run ${j} is out of order or touches the one before`;
+    next = run.start + BigInt(run.length) + 1n;
+  }
+  let r = 0;
+  for (const [j, rejection] of device.rejected.entries()) {
+    if (j > 0 && device.rejected[j - 1]!.seq >= rejection.seq) return "rejected seqs out of order";
+    while (r < device.accepted.length && device.accepted[r]!.start + BigInt(device.accepted[r]!.length) <= rejection.seq) r++;
+    if (r < device.accepted.length && device.accepted[r]!.start <= rejection.seq) return `seq ${rejection.seq} both accepted and rejected`;
+  }
+  return null;
+}
+
+/** Devices ascend, and their records are at most an item's. */
+function checkDevices(devices: readonly DeviceSettlement[]): string | null {
+  let records = 0;
+  for (const [i, device] of devices.entries()) {
+    if (i > 0 && compareBytes(devices[i - 1]!.deviceId, device.deviceId) >= 0) return `device ${i} is not above the one before`;
+    for (const run of device.accepted) records += run.length;
+    records += device.rejected.length;
+  }
+  return records > ENVELOPES_PER_ITEM_MAX ? `more than ${ENVELOPES_PER_ITEM_MAX} envelopes` : null;
+}
+
+/** deviceId 16 ⌢ u16 runs ⌢ runs × (u64 start ⌢ u32 length) ⌢ u16 r ⌢ r × (u64 seq ⌢ u8 code). */
+const deviceSettlementCodec: Descriptor<DeviceSettlement> = d.checked(
+  d.object({ deviceId: rawDeviceIdCodec, accepted: d.array(seqRunCodec, "u16", U16_MAX), rejected: d.array(seqRejectionCodec(REFINE_REJECTION_CODES), "u16", U16_MAX) }),
+  checkSettlement,
+  "device",
+);
+
+const envelopesOutputCodec: Descriptor<EnvelopesOutput> = d.map(
+  d.object({ commitment: d.bytes(32), devices: d.checked(d.array(deviceSettlementCodec, "u16", ENVELOPE_DEVICES_PER_ITEM_MAX), checkDevices, "devices") }),
+  (body) => ({ kind: ItemKind.envelopes, ...body }),
+  ({ kind: _, ...body }) => body as { commitment: Uint8Array; devices: DeviceSettlement[] },
+  "envelopes output",
+);
+
+const registrationEntryCodec: Descriptor<RegistrationEntry> = d.object({
+  deviceId: rawDeviceIdCodec,
+  publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+  kind: d.checked(d.u8 as Descriptor<DeviceKindCode>, (kind) => (isDeviceKindCode(kind) ? null : `unknown device kind ${kind}`), "device kind"),
+});
+
+const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
+  d.array(registrationEntryCodec, "u16", REGISTRATIONS_PER_ITEM_MAX),
+  (registrations) => ({ kind: ItemKind.registrations, registrations }),
+  (output) => output.registrations as RegistrationEntry[],
+  "registrations output",
+);
+
+/** u8 kind (ItemKind) ⌢ that kind's output. */
+export const refineOutputCodec: Descriptor<RefineOutput> = d.union<RefineOutput>(
+  {
+    [ItemKind.envelopes]: envelopesOutputCodec as Descriptor<RefineOutput>,
+    [ItemKind.registrations]: registrationsOutputCodec as Descriptor<RefineOutput>,
+  },
+  (output) => output.kind,
+  "refine output",
+);
+
+const NO_COMMITMENT = new Uint8Array(32);
+
 export function envelopesOutputBytes(output: EnvelopesOutput): number {
-  let size = ENVELOPES_HEADER_BYTES;
-  for (const d of output.devices) size += DEVICE_FIXED_BYTES + RUN_BYTES * d.accepted.length + REJECTION_BYTES * d.rejected.length;
-  return size;
+  return refineOutputCodec.bytesOf(output);
 }
 
 /**
@@ -85,110 +148,23 @@ export function envelopesOutputBytes(output: EnvelopesOutput): number {
  * gateway verified them first): what the gateway budgets against W_R when it fills a package.
  */
 export function plannedEnvelopesOutputBytes(records: readonly EnvelopeRecord[]): number {
-  const byDevice = new Map<string, bigint[]>();
+  const byDevice = new Map<string, { deviceId: RawDeviceId; seqs: bigint[] }>();
   for (const record of records) {
     const fields = parseSigningBytes(record.signingBytes);
     if (!fields.ok) throw new Error(fields.error);
-    const key = Array.from(fields.value.deviceId, (b) => b.toString(16).padStart(2, "0")).join("");
-    const seqs = byDevice.get(key) ?? [];
-    seqs.push(fields.value.seq);
-    byDevice.set(key, seqs);
+    const key = toHex(fields.value.deviceId);
+    const device = byDevice.get(key) ?? { deviceId: fields.value.deviceId, seqs: [] };
+    device.seqs.push(fields.value.seq);
+    byDevice.set(key, device);
   }
-  let size = ENVELOPES_HEADER_BYTES;
-  for (const seqs of byDevice.values()) {
-    const sorted = [...new Set(seqs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    size += DEVICE_FIXED_BYTES + RUN_BYTES * toRuns(sorted).length;
-  }
-  return size;
+  const devices = [...byDevice.values()].map(({ deviceId, seqs }) => ({ deviceId, accepted: toRuns([...new Set(seqs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))), rejected: [] }));
+  return envelopesOutputBytes({ kind: ItemKind.envelopes, commitment: NO_COMMITMENT, devices });
 }
 
-export function encodeRefineOutput(output: RefineOutput): Uint8Array {
-  if (output.kind === ItemKind.registrations) {
-    const w = new Writer(1 + 2 + REGISTRATION_ENTRY_BYTES * output.registrations.length).u8(ItemKind.registrations).u16(output.registrations.length);
-    for (const r of output.registrations) w.bytes(r.deviceId).bytes(r.publicKey).u8(r.kind);
-    return w.finish();
-  }
-  const w = new Writer(envelopesOutputBytes(output)).u8(ItemKind.envelopes).bytes(output.commitment).u16(output.devices.length);
-  for (const d of output.devices) {
-    w.bytes(d.deviceId).u16(d.accepted.length);
-    for (const run of d.accepted) w.u64(run.start).u32(run.length);
-    w.u16(d.rejected.length);
-    for (const r of d.rejected) w.u64(r.seq).u8(r.code);
-  }
-  return w.finish();
-}
-
-const REFINE_REJECTION_CODES: ReadonlySet<number> = new Set([REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE, REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE]);
+export const encodeRefineOutput = (output: RefineOutput): Uint8Array => encode(refineOutputCodec, output);
 
 /**
  * Decodes and checks a refine output: canonical order, bounds, codes. Never throws, whatever the
  * bytes; accumulate treats an error as a bug (its refine made the bytes).
  */
-export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
-  const r = new Reader(bytes);
-  const kind = r.u8();
-  if (kind === ItemKind.registrations) return decodeRegistrations(r);
-  if (kind === ItemKind.envelopes) return decodeEnvelopes(r);
-  return fail(r.failed ? "empty output" : `unknown output kind ${kind}`);
-}
-
-function decodeRegistrations(r: Reader): Result<RefineOutput> {
-  const count = r.u16();
-  if (count > REGISTRATIONS_PER_ITEM_MAX) return fail(`${count} registrations > ${REGISTRATIONS_PER_ITEM_MAX}`);
-  if (r.remaining !== count * REGISTRATION_ENTRY_BYTES) return fail(`registrations output does not hold ${count} entries`);
-  const registrations: RegistrationEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const deviceId = r.bytes(DEVICE_ID_BYTES) as RawDeviceId;
-    const publicKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
-    const kind = r.u8();
-    if (!isDeviceKindCode(kind)) return fail(`registration ${i}: unknown device kind ${kind}`);
-    registrations.push({ deviceId, publicKey, kind });
-  }
-  return ok({ kind: ItemKind.registrations, registrations });
-}
-
-function decodeEnvelopes(r: Reader): Result<RefineOutput> {
-  const commitment = r.bytes(32);
-  const deviceCount = r.u16();
-  if (deviceCount > ENVELOPE_DEVICES_PER_ITEM_MAX) return fail(`${deviceCount} devices > ${ENVELOPE_DEVICES_PER_ITEM_MAX}`);
-  const devices: DeviceSettlement[] = [];
-  let records = 0;
-  for (let i = 0; i < deviceCount; i++) {
-    const deviceId = r.bytes(DEVICE_ID_BYTES) as RawDeviceId;
-    const previous = devices[i - 1];
-    if (previous !== undefined && compareBytes(previous.deviceId, deviceId) >= 0) return fail(`device ${i} is not above the one before`);
-    const runCount = r.u16();
-    const accepted: SeqRun[] = [];
-    let next = 0n; // the lowest seq the next run may start at
-    for (let j = 0; j < runCount && !r.failed; j++) {
-      const start = r.u64();
-      const length = r.u32();
-      if (length === 0 || start < next || start + BigInt(length) - 1n > U64_MAX) return fail(`device ${i}: run ${j} is empty, out of order, touches the one before, or passes 2^64`);
-      records += length;
-      if (records > ENVELOPES_PER_ITEM_MAX) return fail(`more than ${ENVELOPES_PER_ITEM_MAX} envelopes`);
-      accepted.push({ start, length });
-      next = start + BigInt(length) + 1n;
-    }
-    const rejectedCount = r.u16();
-    const rejected: SeqRejection[] = [];
-    let run = 0;
-    for (let j = 0; j < rejectedCount && !r.failed; j++) {
-      const seq = r.u64();
-      const code = r.u8();
-      if (!REFINE_REJECTION_CODES.has(code)) return fail(`device ${i}: rejection code ${code} is not one refine gives`);
-      const before = rejected[j - 1];
-      if (before !== undefined && before.seq >= seq) return fail(`device ${i}: rejected seqs out of order`);
-      while (run < accepted.length && accepted[run]!.start + BigInt(accepted[run]!.length) <= seq) run++;
-      if (run < accepted.length && accepted[run]!.start <= seq) return fail(`device ${i}: seq ${seq} both accepted and rejected`);
-      records++;
-      if (records > ENVELOPES_PER_ITEM_MAX) return fail(`more than ${ENVELOPES_PER_ITEM_MAX} envelopes`);
-      rejected.push({ seq, code: code as RejectionCode });
-    }
-    if (r.failed) return fail("envelopes output truncated");
-    if (runCount === 0 && rejectedCount === 0) return fail(`device ${i} has no envelopes`);
-    devices.push({ deviceId, accepted, rejected });
-  }
-  if (r.failed) return fail("envelopes output truncated");
-  if (!r.done) return fail(`${r.remaining} bytes after the last device`);
-  return ok({ kind: ItemKind.envelopes, commitment, devices });
-}
+export const decodeRefineOutput = (bytes: Uint8Array): Result<RefineOutput> => decode(refineOutputCodec, bytes);
