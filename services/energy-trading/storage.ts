@@ -28,7 +28,7 @@ import type { ReplayWindow } from "../common/window.ts";
 import { DeviceRole } from "./payload.ts";
 import { MARKET_MODES, type MarketMode } from "./market.ts";
 import { LEDGER_REASONS, type LedgerReason } from "./settlement.ts";
-import type { Reading } from "./output.ts";
+import { type Reading, readingCodec } from "./output.ts";
 
 export const STORAGE_FORMAT_VERSION = 1;
 
@@ -180,7 +180,6 @@ export interface DeviceRecord {
   readonly envelopesSettled: bigint;
 }
 
-const readingCodec: Descriptor<Reading> = d.object({ t: d.u64, importWh: d.u64, exportWh: d.u64 });
 const NO_READING: Reading = { t: 0n, importWh: 0n, exportWh: 0n };
 
 /**
