@@ -51,7 +51,7 @@ export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
 
 /**
  * Usage envelopes per item: refine keeps at most one session delta per envelope (the worst case:
- * every envelope of another session), ≤ SESSION_DELTA_BYTES_MAX = 151 bytes; 300 × 151 = 45,300
+ * every envelope of another session), ≤ SESSION_DELTA_BYTES_MAX = 155 bytes; 300 × 155 = 46,500
  * bytes, which with the item's and 64 routers' headers (1,315 bytes) stays inside W_R = 49,152
  * (refine.test.ts checks the worst case). Each envelope costs refine two Ed25519 verifications
  * (router, voucher).
@@ -59,7 +59,7 @@ export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
 export const ENVELOPES_PER_ITEM_MAX = 300;
 /** Routers per envelopes item: each adds a 20-byte header to refine's output (see ENVELOPES_PER_ITEM_MAX). */
 export const ENVELOPE_DEVICES_PER_ITEM_MAX = 64;
-/** Registrations per item: refine writes at most 16 + 32 + 1 + 75 + 32 = 156 bytes per registration; 256 × 156 = 40 KB < W_R. */
+/** Registrations per item: refine writes at most 16 + 32 + 1 + 74 = 123 bytes per registration (a router with a 32-byte name); 256 × 123 = 31.5 KB < W_R. */
 export const REGISTRATIONS_PER_ITEM_MAX = 256;
 /** Operator actions per item: 41 output bytes each; 256 × 41 = 10.5 KB < W_R, and an operator's HTTP requests come far slower. */
 export const ACTIONS_PER_ITEM_MAX = 256;
