@@ -89,6 +89,13 @@ export interface IngestService {
   envelopesPayload(records: readonly EnvelopeRecord[], into?: Uint8Array): Uint8Array;
   /** Accumulate gas for an envelopes item of that shape (within G_A). */
   envelopesGas(devices: number, envelopes: number): bigint;
+  /**
+   * Refine gas declared for an envelopes item of that shape, with its margin and at most
+   * `shareMax`, for a service whose refine is charged more per envelope than telemetry's and
+   * energy's (refine-gas.ts envelopesRefineGas, the default): wifi-billing verifies a client's
+   * voucher beside each envelope's own signature.
+   */
+  envelopesRefineGas?(item: { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number }, shareMax: bigint): bigint;
   registrationsPayload(records: readonly RegistrationRecord[]): Uint8Array;
   registrationsGas(registrations: number): bigint;
   deviceKey(deviceId: string): Uint8Array;

@@ -210,7 +210,8 @@ export class Settlement {
 
   /** Whether a service has a full package pending: packing it now costs no envelope a place in it. */
   private fullPending(serviceId: number): boolean {
-    return (this.pending.get(serviceId)?.length ?? 0) >= settlementLimits.packageEnvelopesMax || (this.pendingBytes.get(serviceId) ?? 0) >= settlementLimits.packageEnvelopeBytesMax;
+    const envelopesMax = Math.min(settlementLimits.packageEnvelopesMax, this.deps.services.get(serviceId)?.packageEnvelopesMax ?? Infinity);
+    return (this.pending.get(serviceId)?.length ?? 0) >= envelopesMax || (this.pendingBytes.get(serviceId) ?? 0) >= settlementLimits.packageEnvelopeBytesMax;
   }
 
   /** After a restart: pending entries are queued again; submitted ones are followed (or re-queued if their package is gone). */
@@ -345,7 +346,7 @@ export class Settlement {
             packagesPerDeviceMax: service?.packagesInFlightPerDeviceMax ?? 1,
             lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
           };
-          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap, made < parts ? share : settlementLimits.packageEnvelopesMax);
+          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap, Math.min(made < parts ? share : settlementLimits.packageEnvelopesMax, service?.packageEnvelopesMax ?? Infinity));
           this.countPending(serviceId, batch, -1);
           if (batch.length === 0) {
             // Everything pending waits for its device's package in flight.
@@ -441,7 +442,7 @@ export class Settlement {
           codeHash: service.codeHash,
           payload,
           // What refine will be charged, a quarter more, within the item's share of G_R (refine-gas.ts): the node bounds refine's time by it.
-          refineGasLimit: envelopesRefineGas({ payloadBytes: payload.length, envelopes: part.length, devices }, this.deps.params.refineGasPerPackage / BigInt(parts.length)),
+          refineGasLimit: (service.envelopesRefineGas ?? envelopesRefineGas)({ payloadBytes: payload.length, envelopes: part.length, devices }, this.deps.params.refineGasPerPackage / BigInt(parts.length)),
           accumulateGasLimit: service.envelopesGas(devices, part.length),
         };
       }),

@@ -24,7 +24,27 @@ import {
   wifiRegistrationsPayload,
 } from "../../services/wifi-billing/types.ts";
 import type { IngestService, RegistrationRecord } from "../ingest-service.ts";
+import { VOUCHER_SIGNING_BYTES } from "../../devices/wifi.ts";
+import { gasSchedule } from "../../node/service-api/gas.ts";
+import { envelopesRefineGas } from "../refine-gas.ts";
 import { outcomeDecoders } from "./outcome.ts";
+
+
+/**
+ * Refine gas of a wifi-billing envelopes item: what an envelope costs every ingest service's
+ * refine (refine-gas.ts: the payload, its signature, its body's hash, the commitment), plus what
+ * services/wifi-billing/refine.ts does more per envelope, each a host call on the node's schedule:
+ * the client's key hashed into its account id (32 bytes), the voucher's signature verified over
+ * its signing bytes, and the voucher hashed (the session chain). A quarter more, as refine-gas.ts
+ * declares, at most `shareMax`.
+ */
+export function wifiEnvelopesRefineGas(item: { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number }, shareMax: bigint): bigint {
+  const s = gasSchedule;
+  const voucher = 3n * s.hostCallBase + 32n * s.perByteHashed + s.perSignatureVerified + 2n * BigInt(VOUCHER_SIGNING_BYTES) * s.perByteHashed;
+  const more = (BigInt(item.envelopes) * voucher * 5n + 3n) / 4n;
+  const declared = envelopesRefineGas(item, shareMax) + more;
+  return declared < shareMax ? declared : shareMax;
+}
 
 /** The service's terms of a registration record (the owner as the service's device id input). */
 function termsOf(record: RegistrationRecord) {
@@ -52,6 +72,7 @@ export function wifiService(serviceId: number): IngestService {
     },
     envelopesPayload: (records, into) => wifiEnvelopesPayload(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })), into),
     envelopesGas: (devices, envelopes) => wifiEnvelopesGas(devices, envelopes),
+    envelopesRefineGas: wifiEnvelopesRefineGas,
     registrationsPayload: (records) => wifiRegistrationsPayload(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind, router: termsOf(r) }))),
     registrationsGas: (registrations) => wifiRegistrationsGas(registrations),
     deviceKey: (deviceId) => deviceKey(deviceId),

@@ -1,0 +1,245 @@
+/**
+ * Wi-Fi billing end to end on a real `jamgate start` (its own process, its HTTP API and broker on
+ * free ports): an owner and a client account registered and topped up over `/v1/wifi/*`, a router
+ * onboarded with the owner's stake, then the router's `router.usage` envelopes over real MQTT,
+ * each update countersigned by the client (devices/wifi.ts). Balances move exactly by the
+ * service's rule (charged on cumulative octets at the start price, 5 % fee to the protocol); the
+ * ledger shows the entries by router (`/v1/entries?router=` and `jamgate ledger --router`); a
+ * voucher signed by another key comes back on the router's error topic with its code; a balance
+ * running out sends the router a disconnect on its control topic.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import mqtt, { type MqttClient } from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DeviceId, encodeEnvelope, ENVELOPE_VERSION, signEnvelope } from "../../devices/envelope.ts";
+import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/keys.ts";
+import { decodeDeviceError, decodeReceipts, type DeviceError } from "../../devices/messages.ts";
+import { RouterSession, type SessionCounters, signVoucher } from "../../devices/wifi.ts";
+import { tempDir } from "../../node/testing/fixtures.ts";
+import { JAMGATE_BIN, runCli, type RunningCli } from "../../node/testing/process.ts";
+import type { EntryView, Page } from "../ledger/types.ts";
+import type { ActionView, WifiAccountView, WifiRouterView } from "./backend.ts";
+
+const SLOT_MS = 500;
+/**
+ * The service's rule (services/wifi-billing, notes/wifi-contract.md §2), restated: micros per 10^9
+ * octets of the session's cumulative octets, the fee 50,000 ppm of the session's cumulative
+ * billed amount, floor, so neither drifts by rounding; each entry carries the differences.
+ */
+const OCTETS_PER_GB = 1_000_000_000n;
+const FEE_PPM = 50_000n;
+const charged = (octets: bigint, price: bigint) => (octets * price) / OCTETS_PER_GB;
+const feeOf = (billed: bigint) => (billed * FEE_PPM) / 1_000_000n;
+/** Fees of successive amounts of one session: the cumulative fee's steps. */
+const feesOf = (amounts: readonly bigint[]) => {
+  let billed = 0n;
+  return amounts.map((a) => {
+    const fee = feeOf(billed + a) - feeOf(billed);
+    billed += a;
+    return fee;
+  });
+};
+
+const PRICE = 500_000n;
+const STAKE = 1_000_000n;
+const OWNER_TOPUP = 1_500_000n;
+const CLIENT_TOPUP = 3_000_000n;
+
+const run = promisify(execFile);
+let dataDir: string;
+let gateway: RunningCli;
+let http: string;
+let mqttUrl: string;
+let token: string;
+const owner = generateDeviceKey();
+const client = generateDeviceKey();
+const intruder = generateDeviceKey();
+const router = generateDeviceKey();
+let routerMqtt: MqttClient;
+const receipts = new Set<number>();
+const errors: DeviceError[] = [];
+const controls: unknown[] = [];
+let seq = 0;
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const res = await fetch(`${http}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json()) as T };
+}
+
+/** Polls `read` until `done` holds of its result (generous deadline: the machine's speed is not the question). */
+async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await read();
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await read();
+  }
+  return last;
+}
+
+const account = (id: string) => until(`account ${id}`, () => api<WifiAccountView>("GET", `/v1/wifi/accounts/${id}`), (r) => r.status === 200 && r.json.registered);
+const balanceOf = async (id: string) => (await api<WifiAccountView>("GET", `/v1/wifi/accounts/${id}`)).json;
+async function applied(action: Promise<{ status: number; json: ActionView }>): Promise<ActionView> {
+  const submitted = await action;
+  expect(submitted.status, JSON.stringify(submitted.json)).toBe(202);
+  const done = await until(`action ${submitted.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${submitted.json.action}`), (r) => r.json.status !== "pending");
+  expect(done.json).toMatchObject({ status: "applied" });
+  return done.json;
+}
+
+/** Publishes the next `router.usage` envelope of the router with this body. */
+function publish(body: Uint8Array): number {
+  const s = seq++;
+  const envelope = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: router.deviceId as DeviceId, seq: s, kind: "router.usage", timeMs: Date.now(), body }, router.secretKey));
+  routerMqtt.publish(`devices/${router.deviceId}/up/router.usage`, Buffer.from(envelope), { qos: 1 });
+  return s;
+}
+
+/** An update of a session countersigned by `signer` (the client unless a forgery is wanted), with the client's key. */
+function signed(session: RouterSession, counters: SessionCounters, signer: DeviceKey = client) {
+  const voucher = signVoucher(session.voucherFields(counters), signer.secretKey);
+  return session.update(counters, { voucher, clientKey: client.publicKey }).body;
+}
+
+const settled = (s: number) => until(`receipt of seq ${s}`, async () => receipts.has(s), (r) => r, 60_000);
+
+beforeAll(async () => {
+  dataDir = join(tempDir(), "gw");
+  gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--radius-port", "0", "--slot-ms", String(SLOT_MS)]);
+  await gateway.waitFor(/"msg":"jamgate started"/, 90_000);
+  const endpoints = JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { http: string; mqtt: string };
+  http = endpoints.http;
+  mqttUrl = endpoints.mqtt;
+  token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+}, 120_000);
+
+afterAll(async () => {
+  routerMqtt?.end(true);
+  if (gateway !== undefined && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill("SIGKILL");
+  await gateway?.exited;
+});
+
+describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
+  it("registers an owner and a client, tops them up, and onboards a router with the owner's stake", async () => {
+    for (const key of [owner, client]) {
+      const res = await api<{ account: string; status: string }>("POST", "/v1/wifi/accounts", { publicKey: Buffer.from(key.publicKey).toString("hex") });
+      expect(res.status).toBe(202);
+      expect(res.json.account).toBe(key.deviceId);
+    }
+    await account(owner.deviceId);
+    await account(client.deviceId);
+    await applied(api("POST", "/v1/wifi/topups", { account: owner.deviceId, amountMicros: String(OWNER_TOPUP) }));
+    await applied(api("POST", "/v1/wifi/topups", { account: client.deviceId, amountMicros: Number(CLIENT_TOPUP) }));
+    expect(await balanceOf(client.deviceId)).toMatchObject({ balanceMicros: String(CLIENT_TOPUP), lockedMicros: "0" });
+
+    const onboard = await api<{ router: string; status: string }>("POST", "/v1/wifi/routers", {
+      publicKey: Buffer.from(router.publicKey).toString("hex"),
+      owner: owner.deviceId,
+      name: "café corner",
+      priceMicrosPerGb: String(PRICE),
+      stakeMicros: String(STAKE),
+    });
+    expect(onboard.status, JSON.stringify(onboard.json)).toBe(202);
+    expect(onboard.json.router).toBe(router.deviceId);
+    const active = await until("router active", () => api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`), (r) => r.status === 200 && r.json.status === "active");
+    expect(active.json).toMatchObject({ owner: owner.deviceId, name: "café corner", priceMicrosPerGb: String(PRICE), stakeMicros: String(STAKE), capacityBitsPerSecond: "1000000000", attested: false });
+    expect(await balanceOf(owner.deviceId)).toMatchObject({ balanceMicros: String(OWNER_TOPUP - STAKE), lockedMicros: String(STAKE) });
+    const listed = await until("router listed", () => api<{ items: WifiRouterView[] }>("GET", "/v1/wifi/routers"), (r) => r.json.items.some((x) => x.router === router.deviceId));
+    expect(listed.status).toBe(200);
+
+    routerMqtt = mqtt.connect(mqttUrl, { clientId: router.deviceId, username: router.deviceId, password: mqttPassword(router, Date.now() + 3_600_000), protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+    routerMqtt.on("message", (topic, payload) => {
+      if (topic.endsWith("/down/receipts")) for (const r of decodeReceipts(new Uint8Array(payload)) ?? []) receipts.add(r.seq);
+      else if (topic.endsWith("/down/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
+      else if (topic.endsWith("/down/control")) controls.push(JSON.parse(payload.toString("utf8")));
+    });
+    await new Promise<void>((resolve, reject) => {
+      routerMqtt.once("connect", () => resolve());
+      routerMqtt.once("error", reject);
+    });
+    await routerMqtt.subscribeAsync(`devices/${router.deviceId}/down/#`, { qos: 1 });
+  });
+
+  const session = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x51), client.deviceId);
+  const deltas: bigint[] = [];
+
+  it("bills the client's countersigned usage exactly: client − amount, owner + amount − fee", async () => {
+    // 2 GB, then 3 GB more, within 1 Gbit/s × the seconds.
+    let billedOctets = 0n;
+    for (const counters of [
+      { inputOctets: 1_000_000_000n, outputOctets: 1_000_000_000n, seconds: 100 },
+      { inputOctets: 3_000_000_000n, outputOctets: 2_000_000_000n, seconds: 200 },
+    ]) {
+      const total = counters.inputOctets + counters.outputOctets;
+      deltas.push(charged(total, PRICE) - charged(billedOctets, PRICE));
+      billedOctets = total;
+      await settled(publish(signed(session, counters)));
+    }
+    const paid = deltas.reduce((a, b) => a + b, 0n);
+    const fees = feesOf(deltas).reduce((a, b) => a + b, 0n);
+    expect(paid).toBe(2_500_000n);
+    const c = await until("client billed", () => balanceOf(client.deviceId), (v) => v.balanceMicros !== String(CLIENT_TOPUP));
+    expect(c.balanceMicros).toBe(String(CLIENT_TOPUP - paid));
+    expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(OWNER_TOPUP - STAKE + paid - fees));
+    expect(errors).toEqual([]);
+    const shown = (await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json;
+    expect(shown.usage).toMatchObject({ billedOctets: "5000000000", billedMicros: String(paid), earnedMicros: String(paid - fees) });
+  });
+
+  it("answers a voucher the client did not sign on the router's error topic with its code, and bills nothing of it", async () => {
+    const { balanceMicros, lockedMicros } = await balanceOf(client.deviceId);
+    const forged = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x52), client.deviceId);
+    const s = publish(signed(forged, { inputOctets: 10_000_000n, outputOctets: 0n, seconds: 10 }, intruder));
+    const refusal = await until("the refusal", async () => errors.find((e) => e.seq === s), (e) => e !== undefined);
+    expect(refusal!.code).toBe("JG_ERR_WIFI_VOUCHER_SIGNATURE");
+    expect(receipts.has(s)).toBe(false);
+    expect(await balanceOf(client.deviceId)).toMatchObject({ balanceMicros, lockedMicros });
+  });
+
+  it("bills at most the client's balance when it runs out, writes balance-exhausted, and tells the router to disconnect", async () => {
+    const left = BigInt((await balanceOf(client.deviceId)).balanceMicros);
+    const ownerBefore = BigInt((await balanceOf(owner.deviceId)).balanceMicros);
+    // 9 GB in all: 2,000,000 more micros due, more than is left.
+    const s = publish(signed(session, { inputOctets: 5_000_000_000n, outputOctets: 4_000_000_000n, seconds: 300 }));
+    await settled(s);
+    expect(charged(9_000_000_000n, PRICE) - charged(5_000_000_000n, PRICE)).toBeGreaterThan(left);
+    const c = await until("client drained", () => balanceOf(client.deviceId), (v) => v.balanceMicros === "0");
+    expect(c.balanceMicros).toBe("0");
+    expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(ownerBefore + left - feesOf([...deltas, left]).at(-1)!));
+    const control = await until("the control message", async () => controls, (m) => m.length > 0);
+    expect(control).toEqual([{ type: "disconnect", session: "51".repeat(16), client: client.deviceId, reason: "balance-exhausted" }]);
+    deltas.push(left);
+  });
+
+  it("shows the router's entries on the ledger, by /v1/entries?router= and jamgate ledger --router", async () => {
+    const page = await until(
+      "the ledger's entries",
+      async () => (await api<Page<EntryView>>("GET", `/v1/entries?router=${router.deviceId}&limit=50`)).json,
+      (p) => p.items.filter((e) => e.kind === "usage" || e.kind === "balance-exhausted").length === 3,
+    );
+    const usage = page.items.filter((e) => e.kind === "usage" || e.kind === "balance-exhausted").reverse();
+    const fees = feesOf(deltas);
+    expect(usage.map((e) => [e.kind, e.amountMicros, e.feeMicros])).toEqual([
+      ["usage", String(deltas[0]), String(fees[0])],
+      ["usage", String(deltas[1]), String(fees[1])],
+      ["balance-exhausted", String(deltas[2]), String(fees[2])],
+    ]);
+    for (const e of usage) expect(e).toMatchObject({ service: "wifi-billing", router: router.deviceId, client: client.deviceId, session: "51".repeat(16), priceMicrosPerGb: String(PRICE), attested: false, accounts: [client.deviceId, owner.deviceId] });
+    expect(usage.map((e) => e.octets)).toEqual(["2000000000", "3000000000", "4000000000"]);
+    expect(page.items.every((e) => e.router === router.deviceId)).toBe(true);
+    // Another router's filter finds none of them.
+    expect((await api<Page<EntryView>>("GET", `/v1/entries?router=${owner.deviceId}`)).json.items).toEqual([]);
+
+    const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
+    const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EntryView);
+    expect(lines.map((e) => e.id).sort()).toEqual(page.items.map((e) => e.id).sort());
+  });
+});
