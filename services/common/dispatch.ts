@@ -12,7 +12,8 @@
  */
 import type { AccumulateItem } from "../../node/service-api/index.ts";
 import { toHex } from "./bytes.ts";
-import { W_R } from "./envelope.ts";
+import { d, type Descriptor } from "./codec.ts";
+import { ItemKind, W_R } from "./envelope.ts";
 import { encodeOutcome, OutcomeBuilder, OutcomeFifo, type OutcomeHost, type PackageOutcome } from "./outcome.ts";
 import type { Result } from "./result.ts";
 
@@ -31,6 +32,14 @@ export function refineItem(service: string, payload: Uint8Array, handlers: Refin
   const bytes = handler(payload);
   if (bytes.length > W_R) throw new Error(`${service}: refine output of ${bytes.length} bytes > W_R = ${W_R}; ${tooBig}`);
   return bytes;
+}
+
+/**
+ * A refine output told apart by the kind of the item it came from: u8 kind (ItemKind) ⌢ that
+ * kind's output. Each variant describes what follows the kind byte; its values carry `kind`.
+ */
+export function itemOutputCodec<E extends { readonly kind: typeof ItemKind.envelopes }, R extends { readonly kind: typeof ItemKind.registrations }>(envelopes: Descriptor<E>, registrations: Descriptor<R>): Descriptor<E | R> {
+  return d.union<E | R>({ [ItemKind.envelopes]: envelopes as Descriptor<E | R>, [ItemKind.registrations]: registrations as Descriptor<E | R> }, (output) => output.kind, "refine output");
 }
 
 /** The value of a decoded payload; a payload that does not decode is the gateway's bug and throws (refine fails the item). */

@@ -20,6 +20,7 @@
  */
 import { compareBytes, type Result, U16_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
+import { itemOutputCodec } from "../common/dispatch.ts";
 import { ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, rawDeviceIdCodec, type SeqRejection, seqRejectionCodec, type SeqRun, seqRunCodec } from "../common/envelope.ts";
 
 export type { SeqRejection } from "../common/envelope.ts";
@@ -166,14 +167,7 @@ const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
 );
 
 /** u8 kind (ItemKind) ⌢ that kind's output. */
-export const refineOutputCodec: Descriptor<RefineOutput> = d.union<RefineOutput>(
-  {
-    [ItemKind.envelopes]: envelopesOutputCodec as Descriptor<RefineOutput>,
-    [ItemKind.registrations]: registrationsOutputCodec as Descriptor<RefineOutput>,
-  },
-  (output) => output.kind,
-  "refine output",
-);
+export const refineOutputCodec: Descriptor<RefineOutput> = itemOutputCodec(envelopesOutputCodec, registrationsOutputCodec);
 
 export const encodeRefineOutput = (output: RefineOutput): Uint8Array => encode(refineOutputCodec, output);
 /** Decodes a refine output; never throws. */

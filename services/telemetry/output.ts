@@ -19,6 +19,7 @@
  */
 import { compareBytes, type Result, toHex, U16_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
+import { itemOutputCodec } from "../common/dispatch.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import {
   DEVICE_ID_BYTES,
@@ -128,14 +129,7 @@ const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
 );
 
 /** u8 kind (ItemKind) ⌢ that kind's output. */
-export const refineOutputCodec: Descriptor<RefineOutput> = d.union<RefineOutput>(
-  {
-    [ItemKind.envelopes]: envelopesOutputCodec as Descriptor<RefineOutput>,
-    [ItemKind.registrations]: registrationsOutputCodec as Descriptor<RefineOutput>,
-  },
-  (output) => output.kind,
-  "refine output",
-);
+export const refineOutputCodec: Descriptor<RefineOutput> = itemOutputCodec(envelopesOutputCodec, registrationsOutputCodec);
 
 const NO_COMMITMENT = new Uint8Array(32);
 
