@@ -440,7 +440,11 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
 
     try {
       while (sessions.some((s) => s.next < s.plan.steps.length)) {
-        await once(blocks, "block");
+        try {
+          await once(blocks, "block", { signal: AbortSignal.timeout(STEP_DEADLINE_MS) });
+        } catch {
+          throw new Error(`no block for ${STEP_DEADLINE_MS / 1000} s: the node stopped making blocks; see ${join(dataDir, "sim.log")}`);
+        }
         if (failure !== null) throw failure;
         nowSeconds = (slot - startSlot) * options.secondsPerSlot;
         const best = await api.bestBlock();
