@@ -53,8 +53,9 @@
  * them leave room for a few fewer. Energy entries and intervals are kept: ~100 entries per
  * 15-minute interval, ~10,000 a day, and the chain's state keeps only the last
  * LEDGER_INTERVALS_KEPT intervals, so the index is their archive. Wi-Fi entries (a usage entry per
- * session update) are kept too, for the same reason (the service keeps LEDGER_SLOTS_KEPT slots, a
- * day): their retention by slot is not bounded yet. Device records and counters
+ * session update, as many as receipts at a router's pace) are pruned as receipts are, by slot and
+ * among the newest receiptEntriesKeptMax ids: the index holds the last `retentionSlots` of them,
+ * the service's state the last LEDGER_SLOTS_KEPT (a day). Device records and counters
  * (envelopesSettled, settledHighestSeq, lastSettledSlot) are totals and stay.
  *
  * Pruning goes oldest first, in write transactions of at most `pruneRowsPerWriteMax` rows, each
@@ -280,7 +281,7 @@ interface MarketMark {
   readonly nextSettled: number;
 }
 
-/** Where pruning stands: entry rows below `receiptsFrom` were looked at (receipts removed, energy entries kept); the ids and orders handed out so far. */
+/** Where pruning stands: entry rows below `receiptsFrom` were looked at (receipts and Wi-Fi entries removed, energy entries kept); the ids and orders handed out so far. */
 interface PruneMark {
   readonly receiptsFrom: number;
   readonly nextEntryId: number;
@@ -787,7 +788,14 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       for (const { key, value } of receipts.remove) {
         this.entriesDb.remove(key);
         this.entriesByService.remove([value[0], key]);
-        (value[5] as readonly ReceiptItem[]).forEach(([device], i) => this.entriesByDevice.remove([toHex(device), key + i]));
+        if (value[4] === null) {
+          // A Wi-Fi entry: its router's and accounts' index rows.
+          const [, , router, client, , , , , , , owner] = value[5][0] as WifiItem;
+          if (router !== null) this.entriesByRouter.remove([toHex(router), key]);
+          for (const account of wifiAccounts(toHex(client), owner === null ? null : toHex(owner))) this.entriesByAccount.remove([account, key]);
+        } else {
+          (value[5] as readonly ReceiptItem[]).forEach(([device], i) => this.entriesByDevice.remove([toHex(device), key + i]));
+        }
         entriesByService.set(value[0], (entriesByService.get(value[0]) ?? 0) + value[5].length);
       }
       for (const [serviceId, n] of entriesByService) this.bump("entries", serviceId, -n);
@@ -807,11 +815,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   }
 
   /**
-   * Receipt rows to remove, oldest first from the prune mark, until the first one kept: those of
-   * slots before `keptFromSlot` or more than receiptEntriesKeptMax ids below the newest. Energy
-   * rows are passed over (kept), a row each of the budget. A receipt row costs its receipts (device
-   * index rows), itself and its service index row. The first row goes even past the budget, so a
-   * transaction always moves on (a package's receipts are never split).
+   * Receipt and Wi-Fi rows to remove, oldest first from the prune mark, until the first one kept:
+   * those of slots before `keptFromSlot` or more than receiptEntriesKeptMax ids below the newest.
+   * Energy rows are passed over (kept), a row each of the budget. A receipt row costs its receipts
+   * (device index rows), itself and its service index row; a Wi-Fi row itself, its service, router
+   * and account rows (4, at most). The first row goes even past the budget, so a transaction
+   * always moves on (a package's receipts are never split).
    */
   private prunableReceipts(keptFromSlot: number, budget: number) {
     const belowId = this.nextEntryId - this.retention.receiptEntriesKeptMax;
@@ -821,7 +830,8 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     let removed = 0;
     let more = false;
     for (const { key, value } of this.entriesDb.getRange({ start: from })) {
-      if (value[4] === null) {
+      const wifi = value[4] === null && (value[5][0] as EnergyItem | WifiItem)[0] >= WIFI_KIND_FIRST;
+      if (value[4] === null && !wifi) {
         if (rows + 1 > budget && rows > 0) {
           more = true;
           break;
@@ -831,7 +841,7 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
         continue;
       }
       if (value[1] >= keptFromSlot && key >= belowId) break;
-      const cost = value[5].length + 2;
+      const cost = wifi ? 4 : value[5].length + 2;
       if (rows + cost > budget && rows > 0) {
         more = true;
         break;

@@ -103,6 +103,24 @@ describe("Wi-Fi entries in the ledger index", () => {
     expect(events.filter((e) => e.kind === "entry").map((e) => (e as { entry: EntryView }).entry.id)).toEqual([1, 2, 3]);
   });
 
+  it("are pruned as receipts are: those of slots before the retention go with their router, account and service rows; energy-like rows stay", async () => {
+    await index.close();
+    index = new LedgerIndex({ path: join(dir, "ledger-retained"), services: [TELEMETRY, WIFI], retention: { retentionSlots: 10, pruneRowsPerWriteMax: 5 } });
+    for (let slot = 0; slot < 30; slot += 3) await index.writeWifiSlots([{ slot, entries: [usage(slot % 2 === 0 ? routerA : routerB, BigInt(slot + 1))], readAt }], slot + 1);
+    expect((await index.entries({ service: "wifi-billing" }, { limit: 50 })).items).toHaveLength(10);
+    // Kept: slots 20..29 (head 29, 10 slots), those written at 21, 24 and 27.
+    const pruned = await index.prune(29, Number.MAX_SAFE_INTEGER);
+    expect(pruned.more).toBe(false);
+    const left = (await index.entries({ service: "wifi-billing" }, { limit: 50 })).items;
+    expect(left.map((e) => e.slot)).toEqual([27, 24, 21]);
+    // Every index lost its rows of the pruned ones, and the count follows.
+    expect((await index.entries({ router: routerA }, { limit: 50 })).items.map((e) => e.slot)).toEqual([24]);
+    expect((await index.entries({ router: routerB }, { limit: 50 })).items.map((e) => e.slot)).toEqual([27, 21]);
+    expect((await index.entries({ account: owner }, { limit: 50 })).items.map((e) => e.slot)).toEqual([27, 24, 21]);
+    expect((await index.services()).find((s) => s.name === "wifi-billing")?.entries).toBe(3);
+    expect(await index.prune(29, Number.MAX_SAFE_INTEGER)).toEqual({ removed: 0, more: false });
+  });
+
   it("a balance-exhausted entry tells its router to disconnect the session, on its control topic, once", async () => {
     const sent: [string, string][] = [];
     const control = new WifiControl({ ledger: index, serviceName: "wifi-billing", publish: (router, payload) => sent.push([router, Buffer.from(payload).toString("utf8")]) });
