@@ -6,7 +6,9 @@
  * service's rule (charged on cumulative octets at the start price, 5 % fee to the protocol); the
  * ledger shows the entries by router (`/v1/entries?router=` and `jamgate ledger --router`); a
  * voucher signed by another key comes back on the router's error topic with its code; a balance
- * running out sends the router a disconnect on its control topic.
+ * running out sends the router a disconnect on its control topic; a price change and a
+ * deregistration are actions whose status is the service's verdict (a second deregistration in the
+ * same item is refused), and the deregistered router's usage is refused.
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -241,5 +243,27 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
     const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EntryView);
     expect(lines.map((e) => e.id).sort()).toEqual(page.items.map((e) => e.id).sort());
+  });
+
+  it("changes the price and deregisters by actions whose status is the service's verdict; a deregistered router's usage is refused", async () => {
+    await applied(api("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "750000" }));
+    expect((await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json.priceMicrosPerGb).toBe("750000");
+    // Two deregistrations at once pass the gateway's check (the router is active) and share an item: the service applies the first and refuses the second.
+    const both = await Promise.all([api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`), api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`)]);
+    expect(both.map((r) => r.status)).toEqual([202, 202]);
+    const verdicts = await Promise.all(both.map((r) => until(`action ${r.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${r.json.action}`), (v) => v.json.status !== "pending")));
+    expect(verdicts.map((v) => [v.json.kind, v.json.status, v.json.code]).sort()).toEqual([
+      ["deregister", "applied", undefined],
+      ["deregister", "refused", "JG_ERR_WIFI_ROUTER"],
+    ]);
+    const gone = (await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json;
+    expect(gone).toMatchObject({ status: "deregistered", stakeReturnSlot: gone.deregisteredSlot! + 600 });
+    expect((await balanceOf(owner.deviceId)).lockedMicros).toBe(String(STAKE));
+    // Now the gateway refuses a change at once, and the service the router's usage.
+    expect((await api<{ error: { code: string } }>("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "1" })).json.error.code).toBe("JG_ERR_WIFI_ROUTER");
+    const late = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x53), client.deviceId);
+    const s = publish(signed(late, { inputOctets: 1_000n, outputOctets: 1_000n, seconds: 1 }));
+    const refusal = await until("the refusal", async () => errors.find((e) => e.seq === s), (e) => e !== undefined);
+    expect(refusal!.code).toBe("JG_ERR_WIFI_ROUTER");
   });
 });
