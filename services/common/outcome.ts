@@ -195,6 +195,14 @@ const rejectionCodeCodec = d.checked(d.u8 as Descriptor<RejectionCode>, (code) =
 /** Refusals of one package: the layout counts them in a u32; the package's records bound them far lower. */
 const OUTCOME_REFUSALS_MAX = U32_MAX;
 
+/** deviceId 16 ⌢ u64 start ⌢ u32 length ⌢ u8 code. */
+const rejectedRunCodec = d.checked(d.object({ deviceId: rawDeviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run");
+/** deviceId 16 ⌢ u8 code. */
+const rejectedRegistrationCodec = d.object({ deviceId: rawDeviceIdCodec, code: rejectionCodeCodec });
+/** Bytes a refused run, and a refused registration, add to an outcome (for gas budgets). */
+export const REJECTED_RUN_BYTES = rejectedRunCodec.fixedBytes!;
+export const REJECTED_REGISTRATION_BYTES = rejectedRegistrationCodec.fixedBytes!;
+
 /**
  * version ⌢ u32 slot ⌢ u32 envelopesSettled ⌢ u32 registrationsSettled ⌢ u8 n ⌢ n × commitment 32
  * ⌢ u32 runs ⌢ runs × (deviceId 16 ⌢ u64 start ⌢ u32 length ⌢ u8 code)
@@ -207,17 +215,16 @@ export const outcomeCodec: Descriptor<PackageOutcome> = d.versioned(
     envelopesSettled: d.u32,
     registrationsSettled: d.u32,
     commitments: d.array(d.bytes(32), "u8", 0xff),
-    rejectedEnvelopes: d.array(
-      d.checked(d.object({ deviceId: rawDeviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run"),
-      "u32",
-      OUTCOME_REFUSALS_MAX,
-    ),
-    rejectedRegistrations: d.array(d.object({ deviceId: rawDeviceIdCodec, code: rejectionCodeCodec }), "u32", OUTCOME_REFUSALS_MAX),
+    rejectedEnvelopes: d.array(rejectedRunCodec, "u32", OUTCOME_REFUSALS_MAX),
+    rejectedRegistrations: d.array(rejectedRegistrationCodec, "u32", OUTCOME_REFUSALS_MAX),
   }),
   "outcome",
 );
 
 export const encodeOutcome = (outcome: PackageOutcome): Uint8Array => encode(outcomeCodec, outcome);
+/** Bytes of an outcome with no commitment and no refusals (for gas budgets). */
+export const OUTCOME_FIXED_BYTES = outcomeCodec.bytesOf({ slot: 0, envelopesSettled: 0, registrationsSettled: 0, commitments: [], rejectedEnvelopes: [], rejectedRegistrations: [] });
+
 /** Decodes an `outcome/…` value; never throws. */
 export const decodeOutcome = (bytes: Uint8Array): Result<PackageOutcome> => decode(outcomeCodec, bytes);
 

@@ -23,7 +23,7 @@ import { compareBytes, fromLowerHex, toHex, U32_MAX } from "../common/bytes.ts";
 import { PackageOutcomes, resultsOf } from "../common/dispatch.ts";
 import type { RawDeviceId } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
-import type { OutcomeBuilder } from "../common/outcome.ts";
+import { type OutcomeBuilder, REJECTED_REGISTRATION_BYTES } from "../common/outcome.ts";
 import { type Cell, type KeyedMap, Store } from "../common/store.ts";
 import { EMPTY_WINDOW, windowAccepts, windowSettle } from "../common/window.ts";
 import { exceedsPowerBig, intervalOfReading } from "./condense.ts";
@@ -457,7 +457,7 @@ const DEVICE_GAS = 2n * g.hostCallBase + (g.perByteRead + g.perByteWritten) * Bi
 /** A meter touches a few intervals per package (read and write each), an agent one order set. */
 const PER_DEVICE_GAS = DEVICE_GAS + 8n * (2n * g.hostCallBase + (g.perByteRead + g.perByteWritten) * 40n);
 const PER_ENVELOPE_GAS = 2n * g.hostCallBase + g.perByteWritten * 120n;
-const PER_REGISTRATION_GAS = 2n * DEVICE_GAS + g.perByteWritten * 17n;
+const PER_REGISTRATION_GAS = 2n * DEVICE_GAS + g.perByteWritten * BigInt(REJECTED_REGISTRATION_BYTES);
 /** Household list rewrite, stats, outcome FIFO and the outcome itself. */
 const PER_ITEM_GAS = 12n * g.hostCallBase + (g.perByteRead + g.perByteWritten) * BigInt(HOUSEHOLDS_MAX * 16) + 4096n * g.perByteWritten;
 

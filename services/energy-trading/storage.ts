@@ -20,7 +20,7 @@
  * | "stats" | service-wide counters |
  * | "outcome/…", "outcome-fifo…" | package outcomes for receipts (services/common/outcome.ts) |
  */
-import { ascii, concatBytes, type Result, toHex, U16_MAX, U32_MAX, Writer } from "../common/bytes.ts";
+import { ascii, concatBytes, type Result, toHex, U16_MAX, U32_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, rawDeviceIdCodec } from "../common/envelope.ts";
 import { type DeviceIdInput, rawDeviceId } from "../common/outcome.ts";
@@ -45,7 +45,7 @@ const INTERVAL_PREFIX = ascii("interval/");
 const LEDGER_PREFIX = ascii("ledger/");
 const BALANCE_PREFIX = ascii("balance/");
 
-const u32Bytes = (n: number) => new Writer(4).u32(n).finish();
+const u32Bytes = (n: number) => encode(d.u32, n);
 
 export const deviceKey = (id: DeviceIdInput): Uint8Array => concatBytes([DEVICE_PREFIX, rawDeviceId(id)]);
 /**

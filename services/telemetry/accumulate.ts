@@ -8,7 +8,7 @@
  */
 import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
 import { PackageOutcomes, resultsOf } from "../common/dispatch.ts";
-import type { OutcomeBuilder } from "../common/outcome.ts";
+import { OUTCOME_FIFO_KEY, OUTCOME_FIXED_BYTES, type OutcomeBuilder, outcomeFifoSlotKey, outcomeKey, REJECTED_REGISTRATION_BYTES, REJECTED_RUN_BYTES } from "../common/outcome.ts";
 import { Store } from "../common/store.ts";
 import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
 import { ItemKind } from "./payload.ts";
@@ -68,17 +68,16 @@ function applyEnvelopes(output: EnvelopesOutput, registry: DeviceRegistry, outco
 
 const g = gasSchedule;
 const DEVICE_KEY_BYTES = deviceKey(new Uint8Array(16)).length;
-const OUTCOME_KEY_BYTES = 8 + 32;
-const FIFO_SLOT_KEY_BYTES = 13 + 4;
+const OUTCOME_KEY_BYTES = outcomeKey(new Uint8Array(32)).length;
+const FIFO_SLOT_KEY_BYTES = outcomeFifoSlotKey(0).length;
 const STATS_BYTES = STATS_KEY.length + statsCodec.fixedBytes!;
-const FIFO_COUNTER_BYTES = 12 + 8;
-const OUTCOME_FIXED_BYTES = 22;
+const FIFO_COUNTER_BYTES = OUTCOME_FIFO_KEY.length + 8;
 /** One device record read and written. */
 const GAS_PER_DEVICE = 2n * g.hostCallBase + g.perByteRead * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES) + g.perByteWritten * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES);
-/** The worst an envelope adds to its outcome: a refused run of its own (29 bytes written). */
-const GAS_PER_ENVELOPE = g.perByteWritten * 29n;
-/** A registration: its device record, and a refusal entry (17 bytes) at worst. */
-const GAS_PER_REGISTRATION = GAS_PER_DEVICE + g.perByteWritten * 17n;
+/** The worst an envelope adds to its outcome: a refused run of its own. */
+const GAS_PER_ENVELOPE = g.perByteWritten * BigInt(REJECTED_RUN_BYTES);
+/** A registration: its device record, and a refusal entry at worst. */
+const GAS_PER_REGISTRATION = GAS_PER_DEVICE + g.perByteWritten * BigInt(REJECTED_REGISTRATION_BYTES);
 /** Host calls of an item, as if it were alone in its call and its package. */
 const GAS_PER_ITEM = gasOf([
   { read: STATS_BYTES },
