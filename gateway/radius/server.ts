@@ -115,9 +115,13 @@ export class RadiusAccounting {
     });
     socket.on("error", (error) => this.options.logger?.error({ err: String(error) }, "RADIUS socket error"));
     socket.on("message", (datagram, from) => {
-      void this.handle(datagram).then((answer) => {
-        if (answer !== null) socket.send(answer, from.port, from.address, (error) => error && this.options.logger?.warn({ to: `${from.address}:${from.port}`, err: String(error) }, "could not send an Accounting-Response"));
-      });
+      void this.handle(datagram).then(
+        (answer) => {
+          if (answer !== null) socket.send(answer, from.port, from.address, (error) => error && this.options.logger?.warn({ to: `${from.address}:${from.port}`, err: String(error) }, "could not send an Accounting-Response"));
+        },
+        // A bug if it happens (handle answers every failure it knows with null): logged, not answered.
+        (error: unknown) => this.options.logger?.error({ from: `${from.address}:${from.port}`, err: String(error) }, "a RADIUS datagram could not be handled"),
+      );
     });
     this.socket = socket;
   }
