@@ -9,9 +9,9 @@ import { parseSigningBytes } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionName } from "../common/errors.ts";
 import { envelopeRejection, registrationRejection } from "../common/outcome.ts";
 import { chargedMicros, OPEN_SESSIONS_PER_ROUTER_MAX } from "./accumulate.ts";
-import type { RouterTerms } from "./payload.ts";
+import { ACTIONS_PER_ITEM_MAX, ENVELOPE_DEVICES_PER_ITEM_MAX, ENVELOPES_PER_ITEM_MAX, REGISTRATIONS_PER_ITEM_MAX, type RouterTerms } from "./payload.ts";
 import { decodeActionVerdict, decodeDevice, deviceKey, LEDGER_SLOTS_KEPT, ledgerKey, actionKey, PROTOCOL_FEE_PPM, STAKE_COOLDOWN_SLOTS } from "./storage.ts";
-import { type DeviceSide, type Party, type RouterParty, type TestCrypto, type TestSession, WifiWorld } from "./testing.ts";
+import { type DeviceSide, gasOf, type Party, type RouterParty, type TestCrypto, type TestSession, WifiWorld } from "./testing.ts";
 
 const crypto: TestCrypto = {
   hash,
@@ -368,6 +368,30 @@ describe("bad input: coded, nothing billed, counted", () => {
     expect(world.routerRecord(attestedRouter)!.openSessions).toBe(OPEN_SESSIONS_PER_ROUTER_MAX);
     const one = world.session(attestedRouter, client).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" });
     refused(net, [one], { [one.seq]: "JG_ERR_WIFI_SESSION" });
+  });
+});
+
+describe("gas", () => {
+  it("the largest item of each kind accumulates within the gas the gateway sets for it, and that is within G_A", () => {
+    const world = new WifiWorld(crypto, deviceSide);
+    const client = world.party("client");
+    const owners = Array.from({ length: REGISTRATIONS_PER_ITEM_MAX - 1 }, (_, i) => world.party(`owner ${i}`));
+    const registrations = world.registrations({ party: client, kind: "client" }, ...owners.map((party) => ({ party, kind: "client" as const })));
+    world.blockOf([[registrations]], gasOf(registrations));
+    const topups = world.actionsPayload(...[client, ...owners.slice(0, ACTIONS_PER_ITEM_MAX - 1)].map((account) => ({ actionId: world.actionId(), type: "topup" as const, account: account.id, amountMicros: 10n ** 9n })));
+    world.blockOf([[topups]], gasOf(topups));
+    const routers = Array.from({ length: REGISTRATIONS_PER_ITEM_MAX }, (_, i) => world.party(`router ${i}`));
+    const routerItem = world.registrations(...routers.map((party, i) => ({ party, kind: "router" as const, router: terms(owners[i % 64]!, { name: "x".repeat(32) }) })));
+    world.blockOf([[routerItem]], gasOf(routerItem));
+    expect(world.stats()).toMatchObject({ accountsRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX), routersRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX), actionsApplied: BigInt(ACTIONS_PER_ITEM_MAX) });
+    // Every envelope a session of its own, billed (a Start with octets already counted).
+    const records = Array.from({ length: ENVELOPES_PER_ITEM_MAX }, (_, k) => world.session(routers[k % ENVELOPE_DEVICES_PER_ITEM_MAX]!, client).update({ inputOctets: 100_000_000n, outputOctets: 0n, seconds: 0 }));
+    const usage = world.envelopes(...records);
+    world.blockOf([[usage]], gasOf(usage));
+    expect(world.lastGasUsed).toBeLessThan(gasOf(usage)); // measured: 1.2e6 of 4.9e6 (the Store reads each key once)
+    expect(world.stats()).toMatchObject({ envelopesSettled: BigInt(ENVELOPES_PER_ITEM_MAX), sessionsStarted: BigInt(ENVELOPES_PER_ITEM_MAX) });
+    expect(world.ledger().length).toBe(ENVELOPES_PER_ITEM_MAX);
+    for (const gas of [gasOf(registrations), gasOf(topups), gasOf(routerItem), gasOf(usage)]) expect(gas).toBeLessThanOrEqual(10_000_000n);
   });
 });
 

@@ -26,34 +26,31 @@
  */
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, toHex } from "../common/bytes.ts";
-import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, type SeqRejection, toRuns, W_R } from "../common/envelope.ts";
+import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
+import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, type SeqRejection, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import { decodeUsageBody, UsageStatus } from "./body.ts";
 import { type ActionsOutput, encodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput, type RouterOutput, type SessionDelta } from "./output.ts";
 import { decodeActionsItem, decodeEnvelopesItem, decodeRegistrationsItem, ROUTER_USAGE_KIND, WifiItemKind } from "./payload.ts";
 import { FIRST_PREV, voucherSigningBytes } from "./voucher.ts";
 
+const SERVICE = "wifi-billing";
+
 /** The hash and signature check refine needs from its host (both gas-charged there). */
 export type RefineHost = Pick<RefineContext, "hash" | "verifyEd25519">;
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {
-  let bytes: Uint8Array;
-  switch (payload[0]) {
-    case WifiItemKind.envelopes:
-      bytes = encodeRefineOutput(refineEnvelopes(payload, context));
-      break;
-    case WifiItemKind.registrations:
-      bytes = encodeRefineOutput(refineRegistrations(payload, context));
-      break;
-    case WifiItemKind.actions:
-      bytes = encodeRefineOutput(refineActions(payload));
-      break;
-    default:
-      throw new Error(`wifi-billing: unknown item kind ${payload[0] ?? "(empty payload)"}`);
-  }
   // The item bounds (payload.ts) keep every output within W_R; past it is a bug.
-  if (bytes.length > W_R) throw new Error(`wifi-billing: refine output of ${bytes.length} bytes > W_R = ${W_R}`);
-  return bytes;
+  return refineItem(
+    SERVICE,
+    payload,
+    {
+      [WifiItemKind.envelopes]: (p) => encodeRefineOutput(refineEnvelopes(p, context)),
+      [WifiItemKind.registrations]: (p) => encodeRefineOutput(refineRegistrations(p, context)),
+      [WifiItemKind.actions]: (p) => encodeRefineOutput(refineActions(p)),
+    },
+    "the item has more envelopes or routers than ENVELOPES_PER_ITEM_MAX and ENVELOPE_DEVICES_PER_ITEM_MAX allow",
+  );
 }
 
 /** A session's delta while refine builds it. */
@@ -74,9 +71,7 @@ interface OpenDelta {
 }
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
-  const decoded = decodeEnvelopesItem(payload);
-  if (!decoded.ok) throw new Error(`wifi-billing: envelopes item: ${decoded.error}`);
-  const records = decoded.value;
+  const records = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
   const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
   const leafView = new DataView(leaves.buffer);
   let leafBytes = 0;
@@ -222,16 +217,13 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
-  const decoded = decodeRegistrationsItem(payload);
-  if (!decoded.ok) throw new Error(`wifi-billing: registrations item: ${decoded.error}`);
+  const registrations = decodedOrThrow(SERVICE, "registrations item", decodeRegistrationsItem(payload));
   return {
     kind: WifiItemKind.registrations,
-    registrations: decoded.value.map((r) => ({ deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId, publicKey: r.publicKey.slice(), kind: r.kind, router: r.router })),
+    registrations: registrations.map((r) => ({ deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId, publicKey: r.publicKey.slice(), kind: r.kind, router: r.router })),
   };
 }
 
 export function refineActions(payload: Uint8Array): ActionsOutput {
-  const decoded = decodeActionsItem(payload);
-  if (!decoded.ok) throw new Error(`wifi-billing: actions item: ${decoded.error}`);
-  return { kind: WifiItemKind.actions, actions: decoded.value };
+  return { kind: WifiItemKind.actions, actions: decodedOrThrow(SERVICE, "actions item", decodeActionsItem(payload)) };
 }

@@ -145,6 +145,8 @@ export class TestSession {
 export class WifiWorld {
   readonly storage = new MemoryStorage();
   slot = 0;
+  /** Gas the last block's accumulate call used. */
+  lastGasUsed = 0n;
   private packages = 0;
   private actions = 0;
   private sessions = 0;
@@ -197,8 +199,8 @@ export class WifiWorld {
     return this.blockOf(payloads.map((p) => [p]));
   }
 
-  /** One block of packages, each a list of items. */
-  blockOf(packages: readonly (readonly Uint8Array[])[]): Uint8Array[] {
+  /** One block of packages, each a list of items; the call's gas is the items' limits and the χ_Z gas, or `gasLimit`. */
+  blockOf(packages: readonly (readonly Uint8Array[])[], gasLimit?: bigint): Uint8Array[] {
     this.slot++;
     const hashes = packages.map(() => this.crypto.hash(Uint8Array.of(0xe7, ...new TextEncoder().encode(String(++this.packages)))));
     const items = packages.flatMap((items, p) =>
@@ -208,7 +210,7 @@ export class WifiWorld {
       }),
     );
     const itemGas = items.reduce((sum, item) => sum + item.gasLimit, 0n);
-    this.storage.accumulate(accumulate, items, { slot: this.slot, hash: this.crypto.hash, gasLimit: itemGas + ALWAYS_ACCUMULATE_GAS });
+    this.lastGasUsed = this.storage.accumulate(accumulate, items, { slot: this.slot, hash: this.crypto.hash, gasLimit: gasLimit ?? itemGas + ALWAYS_ACCUMULATE_GAS }).gasUsed;
     return hashes;
   }
 
@@ -264,7 +266,7 @@ function decoded<T>(value: Uint8Array | null, decode: (bytes: Uint8Array) => { o
 }
 
 /** The accumulate gas the gateway would set on this item. */
-function gasOf(payload: Uint8Array): bigint {
+export function gasOf(payload: Uint8Array): bigint {
   const count = payload.length >= 5 ? new DataView(payload.buffer, payload.byteOffset + 1, 4).getUint32(0, true) : 0;
   if (payload[0] === WifiItemKind.envelopes) return wifiEnvelopesGas(Math.min(count, 64), count);
   if (payload[0] === WifiItemKind.registrations) return wifiRegistrationsGas(count);
