@@ -4,7 +4,7 @@
  * re-implemented here because a service imports only node/service-api and services/common.
  */
 import { ascii, bytesEqual, compareBytes, fail, ok, Reader, type Result, toHex, U64_MAX, Writer } from "./bytes.ts";
-import { d, type Descriptor } from "./codec.ts";
+import { d, type Descriptor, encode } from "./codec.ts";
 import { isRejectionCode, type RejectionCode } from "./errors.ts";
 
 /** W_B, GP I.4.4: the largest work-package bundle, in bytes. */
@@ -250,10 +250,37 @@ export function toRuns(seqs: readonly bigint[]): SeqRun[] {
   return runs;
 }
 
-/** The leaf bytes of the commitment for one accepted record. */
-export const COMMITMENT_LEAF_BYTES = DEVICE_ID_BYTES + 8 + 32;
-
 /** deviceId 16 ⌢ u64 seq ⌢ H(body) 32: one accepted record's part of the commitment. */
+const commitmentLeafCodec = d.object({ deviceId: d.bytes(DEVICE_ID_BYTES), seq: d.u64, bodyHash: d.bytes(32) });
+
+/** The leaf bytes of the commitment for one accepted record. */
+export const COMMITMENT_LEAF_BYTES = commitmentLeafCodec.fixedBytes!;
+
 export function commitmentLeaf(deviceId: Uint8Array, seq: bigint, bodyHash: Uint8Array): Uint8Array {
-  return new Writer(COMMITMENT_LEAF_BYTES).bytes(deviceId).u64(seq).bytes(bodyHash).finish();
+  return encode(commitmentLeafCodec, { deviceId, seq, bodyHash });
+}
+
+/**
+ * The leaves of an envelopes item's commitment, in the order of its accepted records, written into
+ * one buffer sized for all the item's records; `commitment` hashes them: H(⌢ of the leaves).
+ */
+export class CommitmentLeaves {
+  private readonly leaves: Uint8Array;
+  private bytes = 0;
+
+  constructor(records: number) {
+    this.leaves = new Uint8Array(records * COMMITMENT_LEAF_BYTES);
+  }
+
+  add(deviceId: Uint8Array, seq: bigint, bodyHash: Uint8Array): void {
+    const w = new Writer(COMMITMENT_LEAF_BYTES, this.leaves.subarray(this.bytes));
+    commitmentLeafCodec.encodeTo(w, { deviceId, seq, bodyHash });
+    w.finish();
+    this.bytes += COMMITMENT_LEAF_BYTES;
+  }
+
+  /** H(⌢ of the leaves added), with the refine host's hash (gas-charged there). */
+  commitment(hash: (data: Uint8Array) => Uint8Array): Uint8Array {
+    return hash(this.leaves.subarray(0, this.bytes));
+  }
 }

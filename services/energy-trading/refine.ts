@@ -21,7 +21,7 @@ import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, U32_MAX } from "../common/bytes.ts";
 import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
 import { deviceIdOfKey } from "../common/registration.ts";
-import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, toRuns } from "../common/envelope.ts";
+import { CommitmentLeaves, type RawDeviceId, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { decodeMeterBody, decodeMeterResetBody, decodeOrderBody, type MeterReading } from "./body.ts";
 import { condenseReadings, firstOverPower } from "./condense.ts";
@@ -60,9 +60,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
   const { records, marketStartMs, intervalMs } = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
   const clock = { startMs: Number(marketStartMs), intervalMs };
   if (!Number.isSafeInteger(clock.startMs)) throw new Error(`energy-trading: market start ${marketStartMs} ms is past 2^53`);
-  const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
-  const leafView = new DataView(leaves.buffer);
-  let leafBytes = 0;
+  const leaves = new CommitmentLeaves(records.length);
   const devices: DeviceOutput[] = [];
   let i = 0;
   while (i < records.length) {
@@ -79,7 +77,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       const record = records[i]!;
       const { seq, kind, body } = record.fields;
       // Records of a device are adjacent and share its key (the gateway sends the registered one).
-      if (idOfKey === null || !bytesEqual(records[i - 1]!.publicKey, record.publicKey)) idOfKey = host.hash(record.publicKey).subarray(0, DEVICE_ID_BYTES);
+      if (idOfKey === null || !bytesEqual(records[i - 1]!.publicKey, record.publicKey)) idOfKey = deviceIdOfKey(host, record.publicKey);
       const reject = (code: SeqRejection["code"]) => rejected.push({ seq, code });
       if (!bytesEqual(idOfKey, deviceId)) {
         reject(REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE);
@@ -166,15 +164,10 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       }
       meter = null;
     }
-    for (const [k, seq] of accepted.entries()) {
-      leaves.set(deviceId, leafBytes);
-      leafView.setBigUint64(leafBytes + DEVICE_ID_BYTES, seq, true);
-      leaves.set(bodyHashes[k]!, leafBytes + DEVICE_ID_BYTES + 8);
-      leafBytes += COMMITMENT_LEAF_BYTES;
-    }
+    for (const [k, seq] of accepted.entries()) leaves.add(deviceId, seq, bodyHashes[k]!);
     devices.push({ deviceId, accepted: toRuns(accepted), rejected, meter, orders });
   }
-  return { kind: ItemKind.envelopes, marketStartMs, intervalMs, commitment: host.hash(leaves.subarray(0, leafBytes)), devices };
+  return { kind: ItemKind.envelopes, marketStartMs, intervalMs, commitment: leaves.commitment((data) => host.hash(data)), devices };
 }
 
 function digestOf(envelopes: readonly MeterReading[][], resets: readonly boolean[], clock: { startMs: number; intervalMs: number }): MeterDigest {

@@ -9,18 +9,18 @@
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual } from "../common/bytes.ts";
 import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
+import { CommitmentLeaves } from "../common/envelope.ts";
 import { deviceIdOfKey } from "../common/registration.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import {
   type DeviceSettlement,
-  COMMITMENT_LEAF_BYTES,
   encodeRefineOutput,
   type EnvelopesOutput,
   type RegistrationsOutput,
   type SeqRejection,
   toRuns,
 } from "./output.ts";
-import { decodeEnvelopesItem, decodeRegistrationsItem, DEVICE_ID_BYTES, ItemKind, type RawDeviceId } from "./payload.ts";
+import { decodeEnvelopesItem, decodeRegistrationsItem, ItemKind, type RawDeviceId } from "./payload.ts";
 
 const SERVICE = "telemetry";
 
@@ -38,9 +38,7 @@ export function refine(payload: Uint8Array, context: RefineContext): Uint8Array 
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
   const records = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
-  const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
-  const leafView = new DataView(leaves.buffer);
-  let leafBytes = 0;
+  const leaves = new CommitmentLeaves(records.length);
   const devices: DeviceSettlement[] = [];
   // Records of a device are adjacent (sorted), so its key is hashed once, not once per envelope.
   let hashedKey: Uint8Array | null = null;
@@ -55,7 +53,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       const seq = record.fields.seq;
       if (hashedKey === null || !bytesEqual(hashedKey, record.publicKey)) {
         hashedKey = record.publicKey;
-        idOfKey = host.hash(record.publicKey).subarray(0, DEVICE_ID_BYTES);
+        idOfKey = deviceIdOfKey(host, record.publicKey);
       }
       if (!bytesEqual(idOfKey, deviceId)) {
         rejected.push({ seq, code: REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE });
@@ -63,15 +61,12 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
         rejected.push({ seq, code: REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE });
       } else {
         accepted.push(seq);
-        leaves.set(deviceId, leafBytes);
-        leafView.setBigUint64(leafBytes + DEVICE_ID_BYTES, seq, true);
-        leaves.set(host.hash(record.fields.body), leafBytes + DEVICE_ID_BYTES + 8);
-        leafBytes += COMMITMENT_LEAF_BYTES;
+        leaves.add(deviceId, seq, host.hash(record.fields.body));
       }
     }
     devices.push({ deviceId, accepted: toRuns(accepted), rejected });
   }
-  return { kind: ItemKind.envelopes, commitment: host.hash(leaves.subarray(0, leafBytes)), devices };
+  return { kind: ItemKind.envelopes, commitment: leaves.commitment((data) => host.hash(data)), devices };
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
