@@ -2,8 +2,10 @@
  * Simulated devices for the gateway benchmarks: keys from public seeds, MQTT tokens and signed
  * envelopes made with node:crypto (the same bytes as devices/keys.ts and devices/envelope.ts,
  * which sign with @noble/ed25519, ~10× slower), a loopback source address per group of devices,
- * and bulk registration: up to 512 registrations per telemetry work item, several items per
- * package, instead of one package per device (gateway/registration.ts).
+ * and bulk registration: up to the service's registrations per work item, several items per
+ * package, instead of one package per device (gateway/registration.ts). Meters send readings;
+ * Wi-Fi routers (bench/wifi.ts) send `router.usage` envelopes of devices/wifi.ts sessions, each
+ * update countersigned by the router's client.
  */
 import { createHash, sign } from "node:crypto";
 import { type DeviceId, deviceIdOf, encodeEnvelope, type EnvelopeFields, signingBytes } from "../../devices/envelope.ts";
@@ -11,12 +13,12 @@ import { parseMqttPassword } from "../../devices/keys.ts";
 import { encodeReadings } from "../../devices/readings.ts";
 import { encodeCbor } from "../../devices/cbor.ts";
 import { meterReadings } from "../../devices/simulate.ts";
+import { RouterSession, UsageStatus, voucherSigningBytes } from "../../devices/wifi.ts";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
 import { type Ed25519KeyPair, keyPairFromSeed } from "../../node/crypto/ed25519.ts";
-import { buildWorkPackage } from "../../node/intake/builder.ts";
-import type { IngestService } from "../../gateway/ingest-service.ts";
-import { REGISTRATIONS_PER_ITEM_MAX } from "../../services/telemetry/types.ts";
+import { buildWorkPackage, type WorkItemSpec } from "../../node/intake/builder.ts";
+import type { IngestService, RegistrationRecord } from "../../gateway/ingest-service.ts";
 
 /** The key gateway/testing/harness.ts gives its gateway (authorized for the telemetry service at genesis). */
 export const HARNESS_GATEWAY_KEY = keyPairFromSeed(new Uint8Array(32).fill(42));
@@ -72,33 +74,79 @@ export function signedEnvelopes(device: BenchDevice, count: number, readingsPerE
 }
 
 /**
- * Registrations per package: refine outputs 49 bytes per registration (device id, key, kind) and
- * a report's results must fit W_R = 49,152 bytes, so ~1,000 fit, not 16 items × 512 (tried: 7 × 512
- * failed with JG_ERR_REPORT_OVERSIZE, 175,637 bytes of results).
+ * Router indices start here, apart from meters' (bench/gateway.ts takes at most 250,000 devices):
+ * a router's key, device id and loopback source address are its own.
  */
-const REGISTRATIONS_PER_PACKAGE = 960;
+export const ROUTER_INDEX_BASE = 500_000;
+
+/** One account of the router at `index` (notes/wifi-contract.md §2): its owner's (stake, earnings) or its client's (pays, countersigns). */
+export function benchWifiAccount(index: number, role: "owner" | "client"): Ed25519KeyPair {
+  return keyPairFromSeed(createHash("sha256").update(`jamgate-bench-wifi-${role}/${index}`).digest());
+}
+
+/** What one session update adds: octets to the client (in) and from it (out), and seconds (RFC 2866 Acct-Input/Output-Octets, Acct-Session-Time). */
+export const USAGE_INPUT_OCTETS_PER_UPDATE = 4_000_000n;
+export const USAGE_OUTPUT_OCTETS_PER_UPDATE = 1_000_000n;
+/** An Interim-Update a minute: 5 MB a minute is ~0.7 Mbit/s, far inside a router's stated 1 Gbit/s (the service's capacity check). */
+export const USAGE_SECONDS_PER_UPDATE = 60;
+
+export interface UsageOptions {
+  /** Updates per session: a Start, Interim-Updates, and a Stop as the last (1: a Start alone, never stopped). */
+  readonly sessionUpdates: number;
+  /** Router-attested usage: no client voucher (billed only for an owner who chose it). */
+  readonly attested?: boolean;
+}
+
+/** The session id of the router's `n`-th session (devices/wifi.ts: 16 bytes; a native router's are random, these are from public seeds). */
+function benchSessionId(router: BenchDevice, n: number): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(`jamgate-bench-wifi-session/${router.index}/${n}`).digest().subarray(0, 16));
+}
 
 /**
- * Registers `publicKeys` (all "meter") through the node directly, 960 per package in items of at
- * most 512, and resolves once every package is accumulated. Throws if one fails.
+ * `count` `router.usage` envelopes of the router, seq from 0 (CBOR wire bytes): sessions of
+ * `sessionUpdates` updates with its client (benchWifiAccount), one after the other, each update's
+ * counters growing by the USAGE_*_PER_UPDATE amounts (cumulative, so gigawords wrap past 4 GB)
+ * and chained to the one before (devices/wifi.ts RouterSession); the client countersigns each
+ * (its voucher, node:crypto) unless `attested`. Envelope times are a second apart from `startMs`.
  */
-export async function registerInBulk(
-  api: NodeApi,
-  params: ChainParams,
-  signer: Ed25519KeyPair,
-  service: IngestService,
-  publicKeys: readonly Uint8Array[],
-): Promise<{ packages: number; ms: number }> {
+export function signedUsageEnvelopes(router: BenchDevice, count: number, startMs: number, options: UsageOptions): Uint8Array[] {
+  if (!Number.isInteger(options.sessionUpdates) || options.sessionUpdates < 1) throw new Error(`sessionUpdates must be a positive integer, not ${options.sessionUpdates}`);
+  const client = benchWifiAccount(router.index, "client");
+  const clientId = deviceIdOf(client.publicKey);
+  const out: Uint8Array[] = [];
+  let session: RouterSession | null = null;
+  for (let seq = 0; seq < count; seq++) {
+    const k = seq % options.sessionUpdates;
+    if (k === 0) session = new RouterSession(router.deviceId, benchSessionId(router, seq / options.sessionUpdates), clientId);
+    const n = BigInt(k + 1);
+    const counters = { inputOctets: n * USAGE_INPUT_OCTETS_PER_UPDATE, outputOctets: n * USAGE_OUTPUT_OCTETS_PER_UPDATE, seconds: (k + 1) * USAGE_SECONDS_PER_UPDATE };
+    const last = options.sessionUpdates > 1 && k === options.sessionUpdates - 1;
+    const status = k === 0 ? UsageStatus.start : last ? UsageStatus.stop : UsageStatus.interim;
+    const voucher = options.attested === true ? {} : { voucher: new Uint8Array(sign(null, voucherSigningBytes(session!.voucherFields(counters)), client.privateKey)), clientKey: client.publicKey };
+    // RFC 2866 §5.10 Acct-Terminate-Cause 1: User-Request.
+    const { body } = session!.update(counters, { status, ...(last ? { cause: 1 } : {}), ...voucher });
+    const fields: EnvelopeFields = { version: 1, device: router.deviceId, seq, kind: "router.usage", timeMs: startMs + seq * 1_000, body };
+    const signature = new Uint8Array(sign(null, signingBytes(fields), router.key.privateKey));
+    out.push(encodeEnvelope({ ...fields, signature }));
+  }
+  return out;
+}
+
+/**
+ * Registrations per telemetry package: refine outputs 49 bytes per registration (device id, key,
+ * kind) and a report's results must fit W_R = 49,152 bytes, so ~1,000 fit, not 16 items × 512
+ * (tried: 7 × 512 failed with JG_ERR_REPORT_OVERSIZE, 175,637 bytes of results).
+ */
+export const REGISTRATIONS_PER_PACKAGE = 960;
+
+/**
+ * Submits these packages of work items through the node, spread over the cores, and resolves
+ * once every one is accumulated. Throws if one fails.
+ */
+export async function submitInBulk(api: NodeApi, params: ChainParams, signer: Ed25519KeyPair, packages: readonly (readonly WorkItemSpec[])[]): Promise<{ packages: number; ms: number }> {
   const started = performance.now();
-  const perPackage = REGISTRATIONS_PER_PACKAGE;
   const waits: Promise<WorkPackageStatus>[] = [];
-  for (let at = 0, n = 0; at < publicKeys.length; at += perPackage, n++) {
-    const keys = publicKeys.slice(at, at + perPackage);
-    const items = [];
-    for (let i = 0; i < keys.length; i += REGISTRATIONS_PER_ITEM_MAX) {
-      const records = keys.slice(i, i + REGISTRATIONS_PER_ITEM_MAX).map((publicKey) => ({ publicKey, kind: "meter" as const }));
-      items.push({ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload(records), refineGasLimit: 10_000_000n, accumulateGasLimit: service.registrationsGas(records.length) });
-    }
+  for (const [n, items] of packages.entries()) {
     const best = await api.bestBlock();
     const stateRoot = await api.stateRoot(best.headerHash);
     const pkg = buildWorkPackage(params, { signer, anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot }, items });
@@ -113,6 +161,36 @@ export async function registerInBulk(
   }
   const statuses = await Promise.all(waits);
   const failed = statuses.find((s) => s.kind === "failed");
-  if (failed !== undefined && failed.kind === "failed") throw new Error(`registration package failed: ${failed.code} ${failed.detail}`);
+  if (failed !== undefined && failed.kind === "failed") throw new Error(`package failed: ${failed.code} ${failed.detail}`);
   return { packages: waits.length, ms: performance.now() - started };
+}
+
+/**
+ * Registers devices through the node directly: `perPackage` per package (REGISTRATIONS_PER_PACKAGE
+ * suits telemetry's 49-byte outputs; a service with larger ones passes fewer) in items of the
+ * service's registrationsPerPackageMax, and resolves once every package is accumulated. A bare
+ * public key is a meter. Throws if a package fails; a registration the service refuses is not
+ * seen here (look the devices up after).
+ */
+export async function registerInBulk(
+  api: NodeApi,
+  params: ChainParams,
+  signer: Ed25519KeyPair,
+  service: IngestService,
+  devices: readonly (Uint8Array | RegistrationRecord)[],
+  perPackage: number = REGISTRATIONS_PER_PACKAGE,
+): Promise<{ packages: number; ms: number }> {
+  const records = devices.map((d): RegistrationRecord => (d instanceof Uint8Array ? { publicKey: d, kind: "meter" } : d));
+  const perItem = service.registrationsPerPackageMax;
+  const packages: WorkItemSpec[][] = [];
+  for (let at = 0; at < records.length; at += perPackage) {
+    const inPackage = records.slice(at, at + perPackage);
+    const items: WorkItemSpec[] = [];
+    for (let i = 0; i < inPackage.length; i += perItem) {
+      const batch = inPackage.slice(i, i + perItem);
+      items.push({ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload(batch), refineGasLimit: 10_000_000n, accumulateGasLimit: service.registrationsGas(batch.length) });
+    }
+    packages.push(items);
+  }
+  return submitInBulk(api, params, signer, packages);
 }

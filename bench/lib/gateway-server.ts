@@ -1,11 +1,14 @@
 /**
- * The server side of the gateway benchmarks, run as its own process (bench/gateway.ts and
- * bench/idle-connections.ts fork it): either the gateway with its embedded node
+ * The server side of the gateway benchmarks, run as its own process (bench/gateway.ts,
+ * bench/idle-connections.ts and bench/wifi.ts fork it): either the gateway with its embedded node
  * (gateway/testing/harness.ts: JamNode + Gateway in one process, refine on the node's worker
- * threads) or a bare aedes broker (no hooks), answering commands over IPC: start, register
- * devices, stats (memory, CPU of the main thread and of the process, event-loop utilisation and
- * delay, the gateway's counters), package and block timelines, stop.
+ * threads; with `wifi`, the wifi-billing service beside telemetry) or a bare aedes broker (no
+ * hooks), answering commands over IPC: start, register devices (meters, or Wi-Fi routers with
+ * their owners' and clients' accounts, funded), stats (memory, CPU of the main thread and of the
+ * process, event-loop utilisation and delay, the gateway's counters), package and block
+ * timelines, stop.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
@@ -13,8 +16,11 @@ import { join } from "node:path";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { Aedes } from "aedes";
+import { deviceIdOf } from "../../devices/envelope.ts";
 import { brokerLimits } from "../../gateway/broker.ts";
+import type { IngestService, RegistrationRecord } from "../../gateway/ingest-service.ts";
 import { telemetryService } from "../../gateway/services/telemetry.ts";
+import { wifiService } from "../../gateway/services/wifi.ts";
 import { settlementLimits } from "../../gateway/settlement.ts";
 import { type Harness, OPERATOR_TOKEN, startHarness } from "../../gateway/testing/harness.ts";
 import { registerDashboard } from "../../gateway/dashboard/serve.ts";
@@ -22,13 +28,16 @@ import { buildHttp } from "../../gateway/http.ts";
 import { Prover } from "../../gateway/ledger/prover.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { toHex } from "../../node/codec/jam.ts";
-import { TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { accountKey, ACTIONS_PER_ITEM_MAX, decodeAccount, type WifiAction, wifiActionsGas, wifiActionsPayload, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import { summarizeAllocations } from "./allocprofile.ts";
 import { summarizeProfile } from "./cpuprofile.ts";
-import { benchDevice, HARNESS_GATEWAY_KEY, registerInBulk } from "./devices.ts";
+import { benchDevice, benchWifiAccount, HARNESS_GATEWAY_KEY, registerInBulk, submitInBulk } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
 
 let harness: Harness | null = null;
+/** The wifi-billing adapter of the running gateway (start-gateway's `wifi`), else null. */
+let wifi: IngestService | null = null;
 /** The HTTP API beside the gateway, as `jamgate start` serves it (gateway/stack.ts). */
 let http: ReturnType<typeof buildHttp> | null = null;
 let profiler: Session | null = null;
@@ -114,7 +123,15 @@ serve({
     // What-if only (bench/gateway.ts --what-if-packing deadline): the gateway as shipped packs "aligned".
     const packing = args.packing === "deadline" ? "deadline" : "aligned";
     // As `jamgate start` runs: the node's threads ahead of the gateway's (what-if: --what-if-no-node-first).
-    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing }, nodeFirst: args.noNodeFirst !== true });
+    // With wifi: the gateway takes the wifi-billing service of the built-in genesis too (routers and their accounts), as `jamgate start` does.
+    const services = [telemetryService(TELEMETRY_SERVICE.id)];
+    if (args.wifi === true) {
+      const genesis = builtinServices([HARNESS_GATEWAY_KEY.publicKey]).find((s) => s.name === WIFI_SERVICE_NAME);
+      if (genesis === undefined) throw new Error(`the built-in genesis (scripts/genesis.ts) has no ${WIFI_SERVICE_NAME} service`);
+      wifi = wifiService(genesis.id);
+      services.push(wifi);
+    }
+    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing, services }, nodeFirst: args.noNodeFirst !== true });
     const h = harness;
     if (args.inFlight !== undefined && args.inFlight !== null) {
       // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
@@ -191,6 +208,94 @@ serve({
     const keys = Array.from({ length: to - from }, (_, i) => benchDevice(from + i).key.publicKey);
     const service = telemetryService(TELEMETRY_SERVICE.id);
     return registerInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, service, keys);
+  },
+
+  /**
+   * Wi-Fi routers [from, to) (bench device indices, bench/lib/devices.ts ROUTER_INDEX_BASE on)
+   * on the wifi-billing service, as an operator onboards them (notes/wifi-contract.md §2): each
+   * router's owner and client accounts registered, the owner topped up with the stake and the
+   * client with `clientTopupMicros`, then the router with its terms (the stake locked from the
+   * owner's balance). Resolves once every account holds what it should; throws otherwise.
+   */
+  async "register-wifi"(args) {
+    const h = harness!;
+    if (wifi === null) throw new Error("start-gateway was not given wifi");
+    const service = wifi;
+    const from = Number(args.from);
+    const to = Number(args.to);
+    const priceMicrosPerGb = BigInt(String(args.priceMicrosPerGb));
+    const stakeMicros = BigInt(String(args.stakeMicros));
+    const clientTopupMicros = BigInt(String(args.clientTopupMicros));
+    const started = performance.now();
+    const indices = Array.from({ length: to - from }, (_, i) => from + i);
+    const owners = indices.map((i) => benchWifiAccount(i, "owner"));
+    const clients = indices.map((i) => benchWifiAccount(i, "client"));
+    const perPackage = service.registrationsPerPackageMax; // one item a package: wifi-billing's registration outputs (≤ 156 bytes) fill W_R at ~300
+    const accounts = await registerInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, service, [...owners, ...clients].map((k): RegistrationRecord => ({ publicKey: k.publicKey, kind: "client" })), perPackage);
+    const topups: WifiAction[] = indices.flatMap((_, j) => [
+      { actionId: new Uint8Array(randomBytes(16)), type: "topup" as const, account: deviceIdOf(owners[j]!.publicKey), amountMicros: stakeMicros },
+      { actionId: new Uint8Array(randomBytes(16)), type: "topup" as const, account: deviceIdOf(clients[j]!.publicKey), amountMicros: clientTopupMicros },
+    ]);
+    // One actions item of ACTIONS_PER_ITEM_MAX a package (41 output bytes each, far inside W_R).
+    const actionPackages = [];
+    for (let i = 0; i < topups.length; i += ACTIONS_PER_ITEM_MAX) {
+      const batch = topups.slice(i, i + ACTIONS_PER_ITEM_MAX);
+      actionPackages.push([{ serviceId: service.serviceId, codeHash: service.codeHash, payload: wifiActionsPayload(batch), refineGasLimit: 10_000_000n, accumulateGasLimit: wifiActionsGas(batch.length) }]);
+    }
+    const funded = await submitInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, actionPackages);
+    const routers = await registerInBulk(
+      h.node,
+      tinyParams,
+      HARNESS_GATEWAY_KEY,
+      service,
+      indices.map((i, j): RegistrationRecord => ({
+        publicKey: benchDevice(i).key.publicKey,
+        kind: "router",
+        router: { owner: deviceIdOf(owners[j]!.publicKey), priceMicrosPerGb, stakeMicros, capacityBitsPerSecond: 1_000_000_000n, attested: false, name: `bench router ${i}` },
+      })),
+      perPackage,
+    );
+    // Every account as it should be: the owner's whole top-up locked as the stake, the client's top-up its balance.
+    const best = await h.node.bestBlock();
+    const wrong: string[] = [];
+    for (const [who, keys, balance, locked] of [["owner", owners, 0n, stakeMicros], ["client", clients, clientTopupMicros, 0n]] as const) {
+      for (const key of keys) {
+        const id = deviceIdOf(key.publicKey);
+        const value = await h.node.serviceValue(best.headerHash, service.serviceId, accountKey(id));
+        const account = value === null ? null : decodeAccount(value);
+        if (account === null || !account.ok || account.value.balanceMicros !== balance || account.value.lockedMicros !== locked) {
+          if (wrong.length < 3) wrong.push(`${who} ${id}: ${account === null ? "not registered" : account.ok ? `balance ${account.value.balanceMicros}, locked ${account.value.lockedMicros}` : account.error}`);
+          else wrong.push("");
+        }
+      }
+    }
+    if (wrong.length > 0) throw new Error(`${wrong.length} Wi-Fi accounts not as onboarded (want owners 0 + ${stakeMicros} locked, clients ${clientTopupMicros}): ${wrong.filter((w) => w !== "").join("; ")}`);
+    return { packages: accounts.packages + funded.packages + routers.packages, registrations: 3 * indices.length, topups: topups.length, ms: performance.now() - started };
+  },
+
+  /**
+   * What the Wi-Fi accounts of routers [from, to) (as register-wifi made them) say was billed:
+   * micros the clients were charged (their top-up less their balance) and micros the owners were
+   * paid (their balance: the stake took their top-up).
+   */
+  async "wifi-totals"(args) {
+    const h = harness!;
+    if (wifi === null) throw new Error("start-gateway was not given wifi");
+    const clientTopupMicros = BigInt(String(args.clientTopupMicros));
+    const best = await h.node.bestBlock();
+    const balanceOf = async (index: number, role: "owner" | "client") => {
+      const value = await h.node.serviceValue(best.headerHash, wifi!.serviceId, accountKey(deviceIdOf(benchWifiAccount(index, role).publicKey)));
+      const account = value === null ? null : decodeAccount(value);
+      if (account === null || !account.ok) throw new Error(`${role} account of router ${index} does not read back`);
+      return account.value.balanceMicros;
+    };
+    let chargedMicros = 0n;
+    let paidMicros = 0n;
+    for (let i = Number(args.from); i < Number(args.to); i++) {
+      chargedMicros += clientTopupMicros - (await balanceOf(i, "client"));
+      paidMicros += await balanceOf(i, "owner");
+    }
+    return { chargedMicros: String(chargedMicros), paidMicros: String(paidMicros) };
   },
 
   /** Looks devices [from, to) up in the gateway's registry (reads the ledger once per device, then caches). */
@@ -315,6 +420,7 @@ serve({
   },
 
   async stop() {
+    wifi = null;
     if (http !== null) {
       await http.close();
       http = null;

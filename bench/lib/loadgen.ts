@@ -6,14 +6,18 @@
  * - prepare: pre-sign every envelope of the run (worker threads, node:crypto) before anything is
  *   timed, so signing does not throttle the offered load, each already wrapped in the QoS 1
  *   PUBLISH frame its device sends (up topic, packet identifier seq % 65,535 + 1); the envelopes
- *   are views into the frames, so memory holds each once;
+ *   are views into the frames, so memory holds each once. `kind`: meters' "meter.reading"
+ *   (default) or Wi-Fi routers' "router.usage" (bench/lib/devices.ts signedUsageEnvelopes);
  * - connect: one client per device (MQTT 3.1.1, clean session, no reconnect), each from a
  *   loopback source address shared by 100 devices, subscribed to its down topics. `client`:
  *   "raw" (default), bench/lib/raw-mqtt.ts, which publishes by writing the pre-encoded frame; or
  *   "mqtt.js", one MqttClient per device publishing the envelope. Same socket, same packets on the
  *   wire; raw spends less of the CPU the gateway under test shares with it on this machine;
  * - run-open: publish at a fixed total rate (QoS 1), devices in turn, and time each envelope's
- *   PUBACK and receipt;
+ *   PUBACK and receipt; `offset` starts at a later envelope (device after device, seq after seq),
+ *   so runs one after the other go on with the seqs the last one left; `outstandingMax` holds
+ *   publishing while that many envelopes are published and not yet answered (a receipt or an
+ *   error), so a path slower than the rate is offered what it settles plus a bounded backlog;
  * - run-echo: the ceiling on a bare broker: every client subscribed to its own topic keeps a
  *   window of messages in flight, publishing the next when one comes back;
  * - stats, disconnect.
@@ -22,6 +26,7 @@ import { availableParallelism } from "node:os";
 import { createConnection } from "node:net";
 import { Worker } from "node:worker_threads";
 import { MqttClient } from "mqtt";
+import type { EnvelopeKind } from "../../devices/envelope.ts";
 import { decodeDeviceError, decodeReceipts, upTopic } from "../../devices/messages.ts";
 import { type BenchDevice, benchDevice, benchToken } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, serve } from "./proc.ts";
@@ -50,18 +55,20 @@ interface Device {
 }
 
 let devices: Device[] = [];
+/** What the devices send (prepare's `kind`). */
+let kind: EnvelopeKind = "meter.reading";
 let onReceipt: (device: number, seq: number, at: number) => void = () => {};
-let onError: (device: number, code: string) => void = () => {};
+let onError: (device: number, code: string, seq: number | null) => void = () => {};
 let onUp: (device: number, at: number) => void = () => {};
 
 function newDevice(index: number): Device {
   const d = benchDevice(index);
-  return { d, up: upTopic(d.deviceId, "meter.reading"), frames: [], envelopes: [], link: null };
+  return { d, up: upTopic(d.deviceId, kind), frames: [], envelopes: [], link: null };
 }
 
-/** Devices [from, to), reusing the current list when it is that range. */
+/** Devices [from, to), reusing the current list when it is that range and kind. */
 function ensureDevices(from: number, to: number): void {
-  if (devices.length === to - from && devices[0]?.d.index === from) return;
+  if (devices.length === to - from && devices[0]?.d.index === from && devices[0].up.endsWith(`/${kind}`)) return;
   devices = Array.from({ length: to - from }, (_, i) => newDevice(from + i));
 }
 
@@ -69,8 +76,12 @@ async function prepare(args: Record<string, unknown>) {
   const from = Number(args.from);
   const to = Number(args.to);
   const perDevice = Number(args.perDevice);
-  const readings = Number(args.readings);
+  // Routers' usage envelopes are a second apart, as one-reading envelopes would be.
+  const readings = Number(args.readings ?? 1);
   const body = args.body === "rows" ? "rows" : "columns";
+  if (args.kind !== undefined && args.kind !== "meter.reading" && args.kind !== "router.usage") throw new Error(`kind must be meter.reading or router.usage, not ${String(args.kind)}`);
+  kind = (args.kind as EnvelopeKind | undefined) ?? "meter.reading";
+  const sessionUpdates = Number(args.sessionUpdates ?? 1);
   ensureDevices(from, to);
   const started = performance.now();
   const threads = Math.max(1, Math.min(availableParallelism(), to - from));
@@ -82,7 +93,7 @@ async function prepare(args: Record<string, unknown>) {
       const a = from + t * per;
       const b = Math.min(to, a + per);
       return new Promise<{ a: number; b: number; buffer: ArrayBuffer; offsets: Float64Array }>((resolve, reject) => {
-        const w = new Worker(new URL("./sign-worker.mjs", import.meta.url), { workerData: { from: a, to: b, perDevice, readings, body, startMs } });
+        const w = new Worker(new URL("./sign-worker.mjs", import.meta.url), { workerData: { from: a, to: b, perDevice, readings, body, startMs, kind, sessionUpdates } });
         w.once("message", (m: { buffer: ArrayBuffer; offsets: Float64Array }) => {
           resolve({ a, b, ...m });
           void w.terminate();
@@ -120,7 +131,8 @@ function onMessage(index: number, topic: string, payload: Buffer): void {
   if (topic.endsWith("/receipts")) {
     for (const r of decodeReceipts(new Uint8Array(payload)) ?? []) onReceipt(index, r.seq, at);
   } else if (topic.endsWith("/errors")) {
-    onError(index, decodeDeviceError(new Uint8Array(payload))?.code ?? "undecodable");
+    const e = decodeDeviceError(new Uint8Array(payload));
+    onError(index, e?.code ?? "undecodable", e?.seq ?? null);
   } else onUp(index, at);
 }
 
@@ -284,28 +296,45 @@ function settledRate(rcptAt: Float64Array, a: number, b: number): { perS: number
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Open loop: `rate` envelopes/s in total, device after device, for warmupMs + measureMs; then wait up to drainMs for receipts. */
+/**
+ * Open loop: `rate` envelopes/s in total, device after device, for warmupMs + measureMs, from
+ * envelope `offset` on (0: every device's seq 0 first); then wait up to drainMs for receipts.
+ */
 async function runOpen(args: Record<string, unknown>) {
   const rate = Number(args.rate);
+  const offset = Number(args.offset ?? 0);
+  const outstandingMax = args.outstandingMax === undefined || args.outstandingMax === null ? Number.POSITIVE_INFINITY : Number(args.outstandingMax);
   const warmupMs = Number(args.warmupMs);
   const measureMs = Number(args.measureMs);
   const drainMs = Number(args.drainMs);
   const slotMs = Number(args.slotMs);
   const n = devices.length;
   const perDevice = devices[0]!.envelopes.length;
-  const total = Math.min(n * perDevice, Math.ceil((rate * (warmupMs + measureMs)) / 1000));
+  if (!Number.isInteger(offset) || offset < 0 || offset >= n * perDevice) throw new Error(`offset ${offset} is not an envelope of the ${n * perDevice} prepared`);
+  const total = Math.min(n * perDevice - offset, Math.ceil((rate * (warmupMs + measureMs)) / 1000));
   const pubAt = new Float64Array(total).fill(Number.NaN);
   const ackAt = new Float64Array(total).fill(Number.NaN);
   const rcptAt = new Float64Array(total).fill(Number.NaN);
   const errors = new Map<string, number>();
   let duplicates = 0;
+  /** Envelopes of this run answered: receipted, or refused on the device's error topic. */
+  let answered = 0;
   onReceipt = (device, seq, at) => {
-    const m = seq * n + device;
-    if (m >= total) return;
-    if (Number.isNaN(rcptAt[m]!)) rcptAt[m] = at;
-    else duplicates++;
+    const m = seq * n + device - offset;
+    if (m < 0 || m >= total) return;
+    if (Number.isNaN(rcptAt[m]!)) {
+      rcptAt[m] = at;
+      answered++;
+    } else duplicates++;
   };
-  onError = (_device, code) => errors.set(code, (errors.get(code) ?? 0) + 1);
+  /** Envelopes refused on the error topic (their seq named), which no receipt will follow. */
+  const refused = new Uint8Array(total);
+  onError = (device, code, seq) => {
+    errors.set(code, (errors.get(code) ?? 0) + 1);
+    answered++;
+    const m = seq === null ? -1 : seq * n + device - offset;
+    if (m >= 0 && m < total) refused[m] = 1;
+  };
   const cpu0 = { main: mainThreadCpuS(), proc: processCpuS() };
   const start = performance.now();
   const endPublish = start + warmupMs + measureMs;
@@ -316,10 +345,10 @@ async function runOpen(args: Record<string, unknown>) {
       const now = performance.now();
       const due = Math.min(total, Math.floor(((now - start) / 1000) * rate));
       if (due - next > lateMax) lateMax = due - next;
-      while (next < due) {
+      while (next < due && next - answered < outstandingMax) {
         const m = next++;
-        const dev = devices[m % n]!;
-        const seq = Math.floor(m / n);
+        const dev = devices[(m + offset) % n]!;
+        const seq = Math.floor((m + offset) / n);
         pubAt[m] = performance.now();
         dev.link!.publish(seq, () => {
           ackAt[m] = performance.now();
@@ -331,12 +360,12 @@ async function runOpen(args: Record<string, unknown>) {
     tick();
   });
   const cpu1 = { main: mainThreadCpuS(), proc: processCpuS(), at: performance.now() };
-  // Drain: wait for the receipts of everything published, up to drainMs.
+  // Drain: wait for the receipts of everything published and not refused, up to drainMs.
   const drainUntil = performance.now() + drainMs;
   let settledAll = false;
   while (performance.now() < drainUntil) {
     let missing = 0;
-    for (let m = 0; m < next; m++) if (Number.isNaN(rcptAt[m]!)) missing++;
+    for (let m = 0; m < next; m++) if (Number.isNaN(rcptAt[m]!) && refused[m] === 0) missing++;
     if (missing === 0) {
       settledAll = true;
       break;
@@ -374,6 +403,8 @@ async function runOpen(args: Record<string, unknown>) {
     devices: n,
     rate,
     published: next,
+    /** Envelopes of the run receipted (all of it, not only the measured window). */
+    receipted: countIn(rcptAt, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY),
     publishLagMax: lateMax,
     measureS,
     offeredPerS: countIn(pubAt, a, b) / measureS,

@@ -1,5 +1,6 @@
 // A pre-signing worker thread of the load generator (bench/lib/loadgen.ts): signs devices
-// [from, to) × perDevice envelopes with node:crypto, wraps each in the QoS 1 PUBLISH frame the
+// [from, to) × perDevice envelopes with node:crypto (meters' readings, or routers' usage with their
+// clients' vouchers: kind "router.usage"), wraps each in the QoS 1 PUBLISH frame the
 // device will send (its up topic, packet identifier seq % 65,535 + 1, bench/lib/raw-mqtt.ts), and
 // hands the frames back in one transferred buffer: the envelopes are kept only inside their frames,
 // so memory holds each envelope once. Worker threads do not reliably inherit the tsx loader, so it
@@ -8,16 +9,17 @@ import { parentPort, workerData } from "node:worker_threads";
 import { register } from "tsx/esm/api";
 
 register();
-const { benchDevice, signedEnvelopes } = await import("./devices.ts");
+const { benchDevice, signedEnvelopes, signedUsageEnvelopes } = await import("./devices.ts");
 const { upTopic } = await import("../../devices/messages.ts");
 const { encodePublish, MESSAGE_ID_MAX } = await import("./raw-mqtt.ts");
-const { from, to, perDevice, readings, body, startMs } = workerData;
+const { from, to, perDevice, readings, body, startMs, kind, sessionUpdates } = workerData;
 const all = [];
 let bytes = 0;
 for (let i = from; i < to; i++) {
   const device = benchDevice(i);
-  const topic = upTopic(device.deviceId, "meter.reading");
-  const frames = signedEnvelopes(device, perDevice, readings, startMs, body).map((e, seq) => encodePublish(topic, e, (seq % MESSAGE_ID_MAX) + 1));
+  const topic = upTopic(device.deviceId, kind);
+  const envelopes = kind === "router.usage" ? signedUsageEnvelopes(device, perDevice, startMs, { sessionUpdates }) : signedEnvelopes(device, perDevice, readings, startMs, body);
+  const frames = envelopes.map((e, seq) => encodePublish(topic, e, (seq % MESSAGE_ID_MAX) + 1));
   for (const f of frames) bytes += f.length;
   all.push(frames);
 }
