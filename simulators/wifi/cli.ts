@@ -21,6 +21,7 @@ interface SimWifiOptions {
   slotMs: number;
   secondsPerSlot: number;
   dataDir?: string;
+  radius?: string;
   progress: boolean;
 }
 
@@ -49,6 +50,7 @@ export function registerWifiSimCommand(sim: Command): void {
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(100, 60_000), 1000)
     .option("--seconds-per-slot <n>", "simulated seconds per slot (the accelerated clock)", integerIn(1, 3600), 60)
     .option("--data-dir <dir>", "a running `jamgate start`'s data dir: simulate on it; any other dir keeps the simulation's own node, gateway and devices (default: a temp dir, removed after)")
+    .option("--radius <host:port>", "with --data-dir of a running jamgate: its RADIUS accounting listener (default: the one its endpoints.json names)")
     .option("--no-progress", "no progress bar on stderr")
     .action(async (options: SimWifiOptions) => {
       const { buildPlan } = await import("./plan.ts");
@@ -70,10 +72,11 @@ export function registerWifiSimCommand(sim: Command): void {
         } catch {
           throw new JamgateError("JG_ERR_OPERATOR_TOKEN", `no operator-token in ${options.dataDir}`);
         }
-        const radiusUrl = typeof endpoints.radius === "string" ? new URL(endpoints.radius) : null;
+        const radiusUrl = options.radius !== undefined ? new URL(`udp://${options.radius}`) : typeof endpoints.radius === "string" ? new URL(endpoints.radius) : null;
+        if (radiusUrl !== null && !(Number(radiusUrl.port) > 0)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--radius ${options.radius}: expected host:port`);
         remote = { mqttUrl: endpoints.mqtt, nodeUrl: endpoints.rpc, gatewayUrl: endpoints.http, token, radius: radiusUrl === null ? null : { host: radiusUrl.hostname, port: Number(radiusUrl.port) } };
         ownDataDir = undefined;
-      }
+      } else if (options.radius !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--radius names a running jamgate's listener: give it with --data-dir of that jamgate");
       // Loaded here: the runner (the stack, the report's charts) takes over a second of CPU to load.
       const { runWifiSim } = await import("./runner.ts");
       const { summary, reportFiles } = await runWifiSim({

@@ -130,6 +130,23 @@ function radiusSessionId(routerId: string, acctSessionId: string): Uint8Array {
   return blake2b(Buffer.concat([Buffer.from(routerId, "hex"), Buffer.from(acctSessionId, "utf8")]), { dkLen: 32 }).subarray(0, 16);
 }
 
+/** The service's protocol fees collected, at the block `at`. */
+async function readFees(env: Env, at: Uint8Array): Promise<bigint> {
+  const raw = await env.api.serviceValue(at, env.serviceId, feesKey);
+  if (raw === null) return 0n;
+  const decoded = decodeFees(raw);
+  if (!decoded.ok) throw new Error(`fees: ${decoded.error}`);
+  return decoded.value;
+}
+
+/** RADIUS requests the gateway's listener refused so far, by code (its Prometheus counter on /metrics). */
+async function readRadiusRefused(env: Env): Promise<Record<string, number>> {
+  const metrics = await (await fetch(`${env.httpUrl}/metrics`)).text();
+  const refused: Record<string, number> = {};
+  for (const m of metrics.matchAll(/^jamgate_radius_refused_total\{code="(\w+)"\} (\d+)/gm)) refused[m[1]!] = Number(m[2]);
+  return refused;
+}
+
 interface RouterRun {
   readonly index: number;
   id: string;
@@ -236,6 +253,9 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const closing: (() => Promise<void>)[] = [];
   try {
     const firstSlot = (await env.api.bestBlock()).slot;
+    // A running jamgate may have collected fees and counted RADIUS refusals before: the run's are what it adds.
+    const feesBefore = await readFees(env, (await env.api.bestBlock()).headerHash);
+    const radiusRefusedBefore = await readRadiusRefused(env);
     // Accounts: every owner and client, then their top-ups, then the routers (a stake is locked from its owner's balance).
     const registerAccount = async (key: DeviceKey) => {
       const r = expectStatus(`account ${key.deviceId}`, await http("POST", "/v1/wifi/accounts", { publicKey: hex(key.publicKey) }), 202);
@@ -471,19 +491,15 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
       if (!decoded.ok) throw new Error(`ledger of slot ${s}: ${decoded.error}`);
       for (const entry of decoded.value) entries.push({ slot: s, entry });
     }
-    const feesRaw = await api.serviceValue(best.headerHash, env.serviceId, feesKey);
-    const feesDecoded = feesRaw === null ? null : decodeFees(feesRaw);
-    if (feesDecoded !== null && !feesDecoded.ok) throw new Error(`fees: ${feesDecoded.error}`);
-    const fees = feesDecoded === null ? 0n : feesDecoded.value;
+    const fees = (await readFees(env, best.headerHash)) - feesBefore;
     const account = async (key: DeviceKey) => {
       const r = expectStatus(`account ${key.deviceId}`, await http("GET", `/v1/wifi/accounts/${key.deviceId}`), 200);
       return { balanceMicros: BigInt(String(r.balanceMicros)), lockedMicros: BigInt(String(r.lockedMicros)) };
     };
     const routerViews = [];
     for (const run of routers) routerViews.push(expectStatus(`router ${run.id}`, await http("GET", `/v1/wifi/routers/${run.id}`), 200));
-    const metrics = await (await fetch(`${env.httpUrl}/metrics`)).text();
     const refusedRadius: Record<string, number> = {};
-    for (const m of metrics.matchAll(/^jamgate_radius_refused_total\{code="(\w+)"\} (\d+)/gm)) refusedRadius[m[1]!] = Number(m[2]);
+    for (const [code, n] of Object.entries(await readRadiusRefused(env))) if (n > (radiusRefusedBefore[code] ?? 0)) refusedRadius[code] = n - (radiusRefusedBefore[code] ?? 0);
 
     const observed: Observed = {
       entries,
