@@ -552,8 +552,10 @@ describe("router list, show, set-price, deregister; wifi account new, topup, bal
     expect(json()).toMatchObject({ status: "applied", router: ids[1], stakeReturnedAfterSlots: 600 });
     stdout.length = 0;
     await jamgate("router", "show", ids[1]!, "--gateway", gateway.url);
-    expect(stdout).toContain(`${"status".padEnd(22)} deregistered`);
-    expect(stdout).toContain(`${"priceMicrosPerGb".padEnd(22)} 7 µ`);
+    expect(stdout).toContain(`${"status".padEnd(24)} deregistered`);
+    expect(stdout).toContain(`${"priceMicrosPerGb".padEnd(24)} 7 µ`);
+    expect(stdout).toContain(`${"usage.billedMicros".padEnd(24)} 0 µ`);
+    expect(stdout).toContain(`${"usage.openSessions".padEnd(24)} 0`);
     // A deregistered router takes no more changes: the gateway's 404.
     expect(await failure("router", "set-price", ids[1]!, "--price-micros-per-gb", "9", ...at())).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_ROUTER" });
   });

@@ -787,12 +787,17 @@ async function listRouters(options: GatewayOptions): Promise<void> {
 async function showRouter(id: string, options: GatewayOptions): Promise<void> {
   const target = targetOf(options, false);
   const view = await call(target, "GET", `/v1/wifi/routers/${id}`);
-  print(options, view, () =>
-    Object.entries(view).map(([field, value]) => {
-      const shown = typeof value === "object" && value !== null ? JSON.stringify(value) : /Micros/.test(field) ? micros(value) : str(value);
-      return `${field.padEnd(22)} ${shown}`;
-    }),
-  );
+  print(options, view, () => fieldLines(view));
+}
+
+/** A view as `field value` lines, nested objects as `parent.field`, money with its unit. */
+export function fieldLines(view: Record<string, unknown>, prefix = ""): string[] {
+  return Object.entries(view).flatMap(([field, value]) => {
+    const name = `${prefix}${field}`;
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return fieldLines(value as Record<string, unknown>, `${name}.`);
+    const shown = /Micros/.test(field) ? micros(value) : Array.isArray(value) ? JSON.stringify(value) : str(value);
+    return [`${name.padEnd(24)} ${shown}`];
+  });
 }
 
 async function setPrice(id: string, options: SetPriceOptions): Promise<void> {
