@@ -10,7 +10,7 @@ import { encodeUsageBody } from "../../devices/wifi.ts";
 import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import type { JamNode } from "../../node/node.ts";
+import { type JamNode, REFINE_CAP_MS_DEFAULT } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
 import { builtinServices, WIFI_SERVICE } from "../../scripts/genesis.ts";
 import { ascii } from "../common/bytes.ts";
@@ -33,7 +33,9 @@ const deviceSide: DeviceSide = {
 let node: JamNode;
 
 beforeAll(async () => {
-  node = await openTestNode({ services: builtinServices([submitterKey.publicKey]) });
+  // The node's default refine cap: the test fixture's 2 s can be too short for a refine thread's
+  // first load of the service module on a machine busy with other tests.
+  node = await openTestNode({ services: builtinServices([submitterKey.publicKey]), refineTimeoutMs: REFINE_CAP_MS_DEFAULT });
   node.start();
 }, 60_000);
 
