@@ -154,8 +154,8 @@ interface RouterRun {
   sharedSecret?: string;
   client?: DeviceClient;
   socket?: Socket;
-  /** In-flight Accounting-Requests by identifier. */
-  readonly pendingRadius: Map<number, () => void>;
+  /** In-flight Accounting-Requests by identifier: the request (to check its response's authenticator) and what to do with the answer. */
+  readonly pendingRadius: Map<number, { readonly request: Buffer; readonly answered: () => void }>;
   nextIdentifier: number;
 }
 
@@ -168,7 +168,7 @@ interface SessionRun {
   native?: NativeSession;
   next: number;
   waiting: null | { readonly what: string; readonly sinceMs: number };
-  /** A RADIUS update answered, to be seen in the session's record on the chain. */
+  /** A RADIUS update answered, to be seen in the session's record on the chain (`waiting` says so meanwhile). */
   settle: null | { readonly update: number };
 }
 
@@ -331,10 +331,11 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
           } catch {
             return;
           }
-          if (decoded.code !== "Accounting-Response") return;
-          const done = run.pendingRadius.get(decoded.identifier);
+          const pending = run.pendingRadius.get(decoded.identifier);
+          // RFC 2866 §3: the Response Authenticator is MD5 over the response, the request's authenticator and the secret.
+          if (decoded.code !== "Accounting-Response" || pending === undefined || !radius.verify_response({ request: pending.request, response: message, secret: run.sharedSecret! })) return;
           run.pendingRadius.delete(decoded.identifier);
-          done?.();
+          pending.answered();
         });
         run.socket = socket;
         closing.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
@@ -379,8 +380,9 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
       while (run.pendingRadius.has(run.nextIdentifier)) run.nextIdentifier = (run.nextIdentifier + 1) % RADIUS_IDENTIFIERS;
       const identifier = run.nextIdentifier;
       run.nextIdentifier = (identifier + 1) % RADIUS_IDENTIFIERS;
-      if (answered !== null) run.pendingRadius.set(identifier, answered);
-      run.socket!.send(packet(identifier, secret), env.radius!.port, env.radius!.host);
+      const request = packet(identifier, secret);
+      if (answered !== null) run.pendingRadius.set(identifier, { request, answered });
+      run.socket!.send(request, env.radius!.port, env.radius!.host);
       return true;
     };
 
@@ -415,11 +417,16 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
           accountingRequest({ secret, identifier, routerId: run.id, clientId, acctSessionId: spec.acctSessionId, update: spec.updates[update]!, ...(inputOctets === undefined ? {} : { inputOctets }) });
         const done = (kind: Step["kind"], verdict: string | null) => () => {
           if (verdict !== null && kind !== "honest") bump(fraudVerdicts[kind], verdict);
+          if (kind === "honest") {
+            const update = (step as { update: number }).update;
+            s.settle = { update };
+            s.waiting = { what: `update ${update} of session ${spec.index} (RADIUS router ${run.id}) on the chain after its Accounting-Response`, sinceMs: Date.now() };
+            return;
+          }
           s.waiting = null;
-          if (kind === "honest") s.settle = { update: (step as { update: number }).update };
-          else s.next++;
-          sentSteps += kind === "honest" ? 0 : 1;
-          if (kind !== "honest") advanceSafely(s);
+          s.next++;
+          sentSteps++;
+          advanceSafely(s);
         };
         let ok: boolean;
         if (step.kind === "honest") ok = sendRadius(run, request(step.update), run.sharedSecret!, done("honest", null));
@@ -452,6 +459,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         if (!seen) continue;
         receipts++;
         s.settle = null;
+        s.waiting = null;
         s.next++;
         sentSteps++;
         advance(s);
@@ -471,10 +479,8 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         await checkSettled(best.headerHash);
         for (const s of sessions) advance(s);
         const now = Date.now();
-        const stuck = sessions.find((s) => (s.waiting !== null && now - s.waiting.sinceMs > STEP_DEADLINE_MS));
+        const stuck = sessions.find((s) => s.waiting !== null && now - s.waiting.sinceMs > STEP_DEADLINE_MS);
         if (stuck !== undefined) throw new Error(`no verdict within ${STEP_DEADLINE_MS / 1000} s for the ${stuck.waiting!.what}; see ${join(dataDir, "sim.log")}`);
-        const stalled = sessions.find((s) => s.settle !== null) !== undefined && nowSeconds > plan.durationSeconds + (STEP_DEADLINE_MS / options.slotMs) * options.secondsPerSlot;
-        if (stalled) throw new Error(`RADIUS usage not on the chain ${STEP_DEADLINE_MS / 1000} s of slots after the run's end; see ${join(dataDir, "sim.log")}`);
         bar?.update(sentSteps, { phase: nowSeconds < plan.durationSeconds ? "running " : "settling", slot, time: new Date(Date.parse(plan.startIso) + Math.min(nowSeconds, plan.durationSeconds) * 1000).toISOString().slice(0, 16).replace("T", " "), receipts, refused: refusedCount });
       }
     } finally {
