@@ -13,8 +13,9 @@
  *      registered and active, every seq new to its replay window, the client a registered account
  *      (JG_ERR_WIFI_CLIENT), the delta's first `prev` the session's stored last voucher hash
  *      (JG_ERR_WIFI_VOUCHER_CHAIN), a Start only for a new session and nothing for a stopped one
- *      (JG_ERR_WIFI_SESSION), counters not below the stored ones (JG_ERR_WIFI_COUNTER), octets × 8
- *      within the stated capacity × (seconds + 1) (JG_ERR_WIFI_CAPACITY).
+ *      (JG_ERR_WIFI_SESSION), the delta's first counters not below the stored ones (refine checked
+ *      the rest go forward from it; JG_ERR_WIFI_COUNTER), octets × 8 within the stated capacity ×
+ *      (seconds + 1) (JG_ERR_WIFI_CAPACITY), a Start within OPEN_SESSIONS_PER_ROUTER_MAX.
  * 2. Billing, on cumulative values so rounding never drifts: charged(total) = ⌊total × price /
  *    10^9⌋ at the session's start price; an update bills charged(input + output) less what the
  *    session was billed so far, at most the client's balance (then a `balance-exhausted` entry:
