@@ -1,14 +1,15 @@
 /**
  * The dashboard at `/`: the chain, the cores, the gateway's work packages, the settlement ledger,
- * the energy market and balances, from the ledger's HTTP API (the views of
+ * the energy market, Wi-Fi billing and balances, from the ledger's HTTP API (the views of
  * gateway/ledger/types.ts). Live through Server-Sent Events (`/v1/events?entries=digest`: blocks,
  * packages and intervals as they come, the ledger's entries as a digest a second); while the stream
  * is down (refused when busy, closed after an overflow, the server restarting) it polls the same
- * routes. Plain ES modules, no framework: the page is a handful of tables and four uPlot charts.
+ * routes. Plain ES modules, no framework: the page is a handful of tables and five uPlot charts.
  * Every value from the server is written as text (textContent), never as markup.
  */
 import uPlot from "/assets/uplot/uPlot.esm.js";
-import { entryMatches, formatEnergy, formatFixed, formatMoney, formatPrice, formatSeqs, formatUtc, MICROS_DIGITS, shortHex, WH_DIGITS } from "./format.js";
+import { entryMatches, formatEnergy, formatFixed, formatMoney, formatOctets, formatPrice, formatPricePerGb, formatSeqs, formatUtc, MICROS_DIGITS, OCTET_DIGITS, shortHex, WH_DIGITS } from "./format.js";
+import { countByReason, mergeWindow, octetsOverTime, recentSessions, refusedIn, routerTotals, topRouters } from "./wifi.js";
 
 /** Blocks the chain table and the cores' strips show: two minutes of a 6 s slot. */
 const BLOCKS_SHOWN = 20;
@@ -26,6 +27,8 @@ const DIGEST_QUIET_MS = 2 * ENTRY_DIGEST_MS + 500;
 const INTERVALS_SHOWN = 96;
 /** Intervals the table lists (the newest): six hours of 15-minute intervals; the charts show the rest. */
 const INTERVALS_LISTED = 24;
+/** A read the gateway has not answered in this long is given up and shown as an error (a later refresh reads again), so a part never waits on it for good. */
+const API_TIMEOUT_MS = 20_000;
 /** How often the page reads the API while the live stream is down. */
 const POLL_MS = 3_000;
 /** Balances are read again at most this often: no event carries them, they change as intervals settle. */
@@ -39,6 +42,24 @@ const CHART_HEIGHT = 220;
 const PACKAGE_STATUSES = ["submitted", "refined", "reported", "available", "accumulated", "failed"];
 /** The energy service's name: its accounts are the balances shown. */
 const ENERGY_SERVICE = "energy-trading";
+/** The Wi-Fi billing service's name (services/wifi-billing/service.ts WIFI_SERVICE_NAME). */
+const WIFI_SERVICE = "wifi-billing";
+/** The Wi-Fi panel is read again at most this often: after a Wi-Fi package is accumulated or Wi-Fi entries arrive. */
+const WIFI_REFRESH_MS = 3_000;
+/** Newest Wi-Fi ledger entries kept for the chart and the sessions: four API pages; a read takes at most as many pages of newer ones (more arrived meanwhile: the window starts again from those). */
+const WIFI_ENTRIES_KEPT = 2_000;
+/** One API page (gateway/ledger/types.ts LIST_LIMIT_MAX) of entries or routers. */
+const API_PAGE_MAX = 500;
+/** Pages of routers read (by id) for the totals and the top routers: 2,000 routers, each read from state by the server. */
+const WIFI_ROUTER_PAGES_MAX = 4;
+/** Routers the top list shows. */
+const WIFI_ROUTERS_SHOWN = 10;
+/** Sessions the recent list shows. */
+const WIFI_SESSIONS_SHOWN = 10;
+/** Bars of the billed chart at most: a bar a few pixels wide at phone width. */
+const WIFI_BUCKETS_MAX = 60;
+/** Wi-Fi packages whose refused envelopes are counted: the newest, one API page. */
+const WIFI_PACKAGES_READ = 200;
 
 const state = {
   /** Until `/v1/dashboard/config` answers: serve.ts DEFAULT_CURRENCY_LABEL. */
@@ -54,8 +75,8 @@ const state = {
   intervals: new Map(),
   balances: [],
   ledger: {
-    /** The filter the page shows: service, account, device, interval (strings, "" for none). */
-    filter: { service: "", account: "", device: "", interval: "" },
+    /** The filter the page shows: service, account, device, router, interval (strings, "" for none). */
+    filter: { service: "", account: "", device: "", router: "", interval: "" },
     /** The `before` cursor of each page from the newest to the one shown (undefined: the newest). */
     cursors: [undefined],
     items: [],
@@ -71,6 +92,19 @@ const state = {
   },
   /** The interval whose households are shown, or null. */
   detail: null,
+  wifi: {
+    /** Whether the gateway serves Wi-Fi billing (`/v1/wifi/routers` answers); null until asked. */
+    available: null,
+    /** Routers by id (at most WIFI_ROUTER_PAGES_MAX pages), and whether that is all of them. */
+    routers: [],
+    routersComplete: true,
+    /** Router id → name, of those routers. */
+    names: new Map(),
+    /** The newest Wi-Fi ledger entries, newest first, at most WIFI_ENTRIES_KEPT. */
+    entries: [],
+    /** The newest Wi-Fi packages (their refused envelopes). */
+    packages: [],
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -87,9 +121,9 @@ class ApiError extends Error {
 async function api(path) {
   let response;
   try {
-    response = await fetch(path, { headers: { accept: "application/json" } });
+    response = await fetch(path, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(API_TIMEOUT_MS) });
   } catch (e) {
-    throw new ApiError(0, "NETWORK", `the gateway did not answer (${e.message})`);
+    throw new ApiError(0, "NETWORK", e.name === "TimeoutError" ? `the gateway did not answer ${path} within ${API_TIMEOUT_MS / 1000} s` : `the gateway did not answer (${e.message})`);
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body?.error?.code ?? `HTTP ${response.status}`, body?.error?.message ?? response.statusText);
@@ -176,6 +210,15 @@ function showError(id, error) {
 const serviceName = (id) => state.services.get(id)?.name ?? `service ${id}`;
 const money = (micros) => formatMoney(micros, state.config.currency);
 const price = (microsPerKwh) => formatPrice(microsPerKwh, state.config.currency);
+const pricePerGb = (microsPerGb) => formatPricePerGb(microsPerGb, state.config.currency);
+/** A router's name when the Wi-Fi panel has read it, else "". */
+const routerNameOf = (router) => state.wifi.names.get(router) ?? "";
+/** A router by its name when the panel has read it, its id in the title. */
+function routerLabel(router) {
+  if (router === null || router === undefined) return "—";
+  const name = routerNameOf(router);
+  return name === "" ? hexCell(router) : h("span", { title: router }, name);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Rendering, at most once per frame for each part
@@ -290,6 +333,11 @@ function renderPackages() {
 
 function partiesOf(entry) {
   if (entry.kind === "envelopes") return [hexCell(entry.device), ` seqs ${formatSeqs(entry.seqs)}`];
+  if (entry.reason !== undefined) {
+    // Wi-Fi: the account it moves (client, owner, or the account topped up) and the router.
+    if (entry.router === null || entry.router === undefined) return [hexCell(entry.client)];
+    return [hexCell(entry.client), " → ", routerLabel(entry.router), entry.attested ? " (router-attested)" : ""];
+  }
   const party = (p) => (p === "grid" ? "grid" : hexCell(p));
   return [party(entry.seller), " → ", party(entry.buyer), entry.interval === null ? "" : ` (interval ${entry.interval})`];
 }
@@ -300,15 +348,15 @@ function renderLedger() {
     const proof = `/v1/proofs/entries/${entry.id}`;
     return h(
       "tr",
-      { "data-id": entry.id, "data-kind": entry.kind, "data-accounts": entry.accounts.join(" "), "data-device": entry.device ?? "", class: ledger.fresh.has(entry.id) ? "new" : "" },
+      { "data-id": entry.id, "data-kind": entry.kind, "data-accounts": entry.accounts.join(" "), "data-device": entry.device ?? "", "data-router": entry.router ?? "", class: ledger.fresh.has(entry.id) ? "new" : "" },
       td(String(entry.id), "num"),
       td(formatUtc(entry.timeMs)),
       td(h("a", { href: `/v1/blocks/${entry.blockHash}`, title: entry.blockHash, "data-key": `slot-${entry.id}` }, String(entry.slot)), "num"),
       td(entry.service),
       td(entry.kind),
       td(partiesOf(entry), "parties"),
-      td(entry.energyWh === null ? "—" : formatEnergy(entry.energyWh), "num"),
-      td(entry.priceMicrosPerKwh === null ? "—" : price(entry.priceMicrosPerKwh), "num"),
+      td(entry.energyWh !== null ? formatEnergy(entry.energyWh) : entry.octets !== undefined && entry.session !== null ? formatOctets(entry.octets) : "—", "num"),
+      td(entry.priceMicrosPerKwh !== null ? price(entry.priceMicrosPerKwh) : entry.priceMicrosPerGb !== undefined && entry.session !== null ? pricePerGb(entry.priceMicrosPerGb) : "—", "num"),
       td(entry.amountMicros === null ? "—" : money(entry.amountMicros), "num"),
       td([
         h("a", { href: proof, class: "proof", "data-key": `proof-${entry.id}`, "aria-label": `Proof of entry ${entry.id} (JSON)` }, "open"),
@@ -316,8 +364,8 @@ function renderLedger() {
       ]),
     );
   };
-  // An entry never changes once settled: its id says it all.
-  reconcileRows($("ledger-table").tBodies[0], ledger.items, (entry) => entry.id, row, () => "");
+  // An entry never changes once settled: its id says it all (and its router's name once the Wi-Fi panel has read it).
+  reconcileRows($("ledger-table").tBodies[0], ledger.items, (entry) => entry.id, row, (entry) => (entry.router ? routerNameOf(entry.router) : ""));
   ledger.fresh.clear();
   $("ledger-empty").hidden = ledger.items.length !== 0;
   const page = ledger.cursors.length;
@@ -337,7 +385,7 @@ function renderRate() {
   const live = $("connection").dataset.state === "live";
   const rate = state.ledger.rate;
   const f = state.ledger.filter;
-  const filtered = f.service !== "" || f.account !== "" || f.device !== "" || f.interval !== "";
+  const filtered = f.service !== "" || f.account !== "" || f.device !== "" || f.router !== "" || f.interval !== "";
   element.hidden = !live;
   element.dataset.count = String(rate ?? 0);
   const what = rate === null || rate === 0 ? "No new entries" : `${rate} new ${rate === 1 ? "entry" : "entries"}`;
@@ -399,6 +447,78 @@ function renderBalances() {
   reconcileRows($("balances-table").tBodies[0], state.balances, (b) => `${b.service}/${b.account}`, row);
 }
 
+/** Bucket widths as the chart's caption says them: "10 s", "5 min", "1 h". */
+function widthText(ms) {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}
+
+function renderWifi() {
+  const wifi = state.wifi;
+  const unavailable = wifi.available === false;
+  $("wifi-note").textContent = unavailable
+    ? "This gateway does not serve Wi-Fi billing (no wifi-billing service on its chain)."
+    : `Routers' totals as the service keeps them, at the best block${wifi.routersComplete ? "" : ` (the first ${wifi.routers.length} routers by id)`}; the chart and the sessions from the newest ${wifi.entries.length} Wi-Fi ledger entries. GB: 10⁹ octets.`;
+  const totals = routerTotals(wifi.routers);
+  const counts = countByReason(wifi.entries);
+  const refused = refusedIn(wifi.packages);
+  const known = wifi.available === true;
+  $("wifi-open").textContent = known ? String(totals.open) : "—";
+  $("wifi-closed").textContent = known ? String(totals.closed) : "—";
+  $("wifi-billed").textContent = known ? formatOctets(totals.billedOctets) : "—";
+  $("wifi-paid").textContent = known ? money(totals.billedMicros) : "—";
+  $("wifi-earned").textContent = known ? money(totals.earnedMicros) : "—";
+  const disputed = counts.disputed ?? 0;
+  $("wifi-disputed").textContent = known ? formatOctets(totals.disputedOctets) : "—";
+  $("wifi-disputed-entries").textContent = known ? `${disputed} ${disputed === 1 ? "entry" : "entries"} of the newest ${wifi.entries.length}` : "";
+  $("wifi-disputed-entries").dataset.count = String(disputed);
+  $("wifi-refused").textContent = known ? String(refused.refused) : "—";
+  $("wifi-refused-packages").textContent = known ? `in the newest ${refused.packages} Wi-Fi ${refused.packages === 1 ? "package" : "packages"}` : "";
+  $("wifi-billed").dataset.octets = totals.billedOctets.toString();
+
+  const routerRow = (r) =>
+    h(
+      "tr",
+      { "data-router": r.router, "data-billed-octets": r.usage.billedOctets },
+      h("th", { scope: "row" }, r.name === "" ? hexCell(r.router) : [h("span", { class: "name" }, r.name), " ", hexCell(r.router)]),
+      td(r.status),
+      td(formatOctets(r.usage.billedOctets), "num"),
+      td(money(r.usage.billedMicros), "num"),
+      td(money(r.usage.earnedMicros), "num"),
+      td(String(r.usage.openSessions), "num"),
+      td(formatOctets(r.usage.disputedOctets), "num"),
+      td(pricePerGb(r.priceMicrosPerGb), "num"),
+      td(h("button", { type: "button", "data-key": `router-entries-${r.router}`, onclick: () => filterByRouter(r.router), "aria-label": `Show the ledger entries of router ${r.name === "" ? r.router : `${r.name} (${r.router})`}` }, "entries")),
+    );
+  const top = topRouters(wifi.routers, WIFI_ROUTERS_SHOWN);
+  reconcileRows($("routers-table").tBodies[0], top, (r) => r.router, routerRow);
+  $("routers-empty").hidden = !known || top.length !== 0;
+
+  const sessionRow = (s) =>
+    h(
+      "tr",
+      { "data-session": s.session, "data-router": s.router ?? "", "data-reason": s.reason, "data-attested": String(s.attested) },
+      h("th", { scope: "row" }, hexCell(s.session)),
+      td(routerLabel(s.router)),
+      td(hexCell(s.client)),
+      td(formatOctets(s.octets), "num"),
+      td(money(s.amountMicros), "num"),
+      td(s.reason),
+      td(s.attested ? h("span", { class: "attested", title: "Usage the router alone vouched for, without the client's voucher" }, "router-attested") : "client"),
+      td(formatUtc(s.timeMs)),
+    );
+  const sessions = recentSessions(wifi.entries, WIFI_SESSIONS_SHOWN);
+  reconcileRows($("sessions-table").tBodies[0], sessions, (s) => s.key, sessionRow, (s) => `${s.lastId} ${s.entries} ${routerNameOf(s.router)}`);
+  $("sessions-empty").hidden = !known || sessions.length !== 0;
+
+  const series = octetsOverTime(wifi.entries, WIFI_BUCKETS_MAX);
+  $("wifi-chart-caption").textContent = series.widthMs === null ? "Billed and disputed (GB), by block time" : `Billed and disputed (GB) per ${widthText(series.widthMs)}, by block time (UTC)`;
+  // Each bar at the middle of its bucket.
+  const middle = series.widthMs === null ? 0 : series.widthMs / 2000;
+  charts.wifi?.setData([series.times.map((t) => t + middle), series.billed.map(Number), series.disputed.map(Number)]);
+}
+
 function renderConfig() {
   for (const element of document.querySelectorAll(".currency")) element.textContent = state.config.currency;
   const select = $("filter-service");
@@ -411,8 +531,8 @@ function renderConfig() {
 // ---------------------------------------------------------------------------------------------
 // Charts (uPlot): x is the interval's start in Unix seconds, shown in UTC
 
-const charts = { price: null, volume: null, grid: null, refine: null };
-const COLORS = { price: "#0b63c4", traded: "#1c7c3a", import: "#b3261e", export: "#c27c00", refine: "#6a3fb5" };
+const charts = { price: null, volume: null, grid: null, refine: null, wifi: null };
+const COLORS = { price: "#0b63c4", traded: "#1c7c3a", import: "#b3261e", export: "#c27c00", refine: "#6a3fb5", billed: "#0b63c4", disputed: "#b3261e" };
 
 /** Time ticks in UTC, 24-hour: "06:15" (with seconds when ticks are under a minute apart), with the date ("06-21 06:15") at the first tick and where a day starts. */
 function timeTicks(splits) {
@@ -427,13 +547,16 @@ function timeTicks(splits) {
   });
 }
 
-function makeChart(box, series, yValues, xLabel = "Interval start (UTC)") {
+/** Tick spacings of the Wi-Fi chart's time axis (seconds): whole seconds at least, as its buckets are. */
+const WIFI_TICK_SECONDS = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400];
+
+function makeChart(box, series, yValues, xLabel = "Interval start (UTC)", xIncrements = undefined) {
   const options = {
     width: Math.max(box.clientWidth, 200),
     height: CHART_HEIGHT,
     tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
     scales: { x: { time: true } },
-    axes: [{ values: (_u, splits) => timeTicks(splits) }, { values: (_u, splits) => splits.map(yValues), size: 70 }],
+    axes: [{ values: (_u, splits) => timeTicks(splits), ...(xIncrements === undefined ? {} : { incrs: xIncrements }) }, { values: (_u, splits) => splits.map(yValues), size: 70 }],
     series: [{ label: xLabel, value: (_u, v) => (v === null || v === undefined ? "—" : formatUtc(v * 1000)) }, ...series],
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
@@ -459,6 +582,19 @@ function makeCharts() {
     ],
     axisKwh,
   );
+  // Octets as numbers for drawing only (exact below 2^53 octets, 9 PB); the figures shown are the tables' exact ones.
+  const gb = (v) => (v === null || v === undefined ? "—" : formatOctets(Math.round(v)));
+  // Billed left and disputed right of each bucket's middle, side by side.
+  charts.wifi = makeChart(
+    $("chart-wifi"),
+    [
+      { label: "Billed", stroke: COLORS.billed, fill: `${COLORS.billed}88`, paths: uPlot.paths.bars({ size: [0.4, 30], align: -1 }), points: { show: false }, value: (_u, v) => gb(v) },
+      { label: "Disputed", stroke: COLORS.disputed, fill: `${COLORS.disputed}88`, paths: uPlot.paths.bars({ size: [0.4, 30], align: 1 }), points: { show: false }, value: (_u, v) => gb(v) },
+    ],
+    (v) => formatFixed(Math.round(v), OCTET_DIGITS, 0),
+    "Bucket (UTC)",
+    WIFI_TICK_SECONDS,
+  );
   charts.refine = makeChart(
     $("chart-refine"),
     [{ label: "Refine", stroke: COLORS.refine, paths: () => null, points: { show: true, size: 6, fill: COLORS.refine }, value: (_u, v) => (v === null || v === undefined ? "—" : `${v} ms`) }],
@@ -481,6 +617,7 @@ function acceptBlock(block) {
 
 function acceptPackage(pkg) {
   state.packages.set(pkg.hash, pkg);
+  if (pkg.service === WIFI_SERVICE && (pkg.status === "accumulated" || pkg.status === "failed")) refreshWifiSoon();
   if (state.packages.size > PACKAGES_KEPT) {
     for (const old of newestPackages().slice(PACKAGES_KEPT)) state.packages.delete(old.hash);
   }
@@ -506,7 +643,6 @@ let digestQuietTimer = 0;
  */
 function acceptDigest(digest) {
   const ledger = state.ledger;
-  ledger.rate = digest.count;
   clearTimeout(digestQuietTimer);
   digestQuietTimer = setTimeout(() => {
     ledger.rate = null;
@@ -514,9 +650,12 @@ function acceptDigest(digest) {
   }, DIGEST_QUIET_MS);
   // The stream applies the filter; the page shows only rows its own filter matches, whatever it was sent.
   const latest = digest.latest.filter((entry) => entryMatches(entry, ledger.filter));
+  // The stream takes no router (gateway/ledger/events.ts): under a router filter, what counts is the rows of it among the digest's.
+  const count = ledger.filter.router === "" ? digest.count : latest.length;
+  ledger.rate = count;
   const gap = digest.count > digest.latest.length;
   if (ledger.cursors.length > 1) {
-    ledger.newer += digest.count;
+    ledger.newer += count;
   } else if (latest.length > 0) {
     const known = new Set(ledger.items.map((e) => e.id));
     for (const entry of latest) if (!known.has(entry.id)) ledger.fresh.add(entry.id);
@@ -528,6 +667,7 @@ function acceptDigest(digest) {
   }
   render(renderLedger, renderRate);
   if (digest.latest.some((e) => e.service === ENERGY_SERVICE) || (gap && (ledger.filter.service === "" || ledger.filter.service === ENERGY_SERVICE))) refreshBalancesSoon();
+  if (digest.latest.some((e) => e.service === WIFI_SERVICE)) refreshWifiSoon();
 }
 
 async function loadConfig() {
@@ -537,7 +677,7 @@ async function loadConfig() {
   } catch {
     // The defaults stand: an older server without the route.
   }
-  render(renderConfig, renderLedger, renderMarket, renderBalances, renderCores);
+  render(renderConfig, renderLedger, renderMarket, renderBalances, renderCores, renderWifi);
 }
 
 async function loadServices() {
@@ -610,14 +750,96 @@ function refreshBalancesSoon() {
   }, wait);
 }
 
+let wifiReadAtMs = 0;
+let wifiTimer = 0;
+let wifiReading = null;
+
+/**
+ * The Wi-Fi panel's reads: the routers (by id, at most WIFI_ROUTER_PAGES_MAX pages), the ledger's
+ * Wi-Fi entries newer than the window's newest (at most WIFI_ENTRIES_KEPT of them, by cursor), and
+ * the newest Wi-Fi packages. A gateway without Wi-Fi billing answers the router list 404: the
+ * panel says so. One read at a time.
+ */
+function loadWifi() {
+  wifiReading ??= readWifi().finally(() => (wifiReading = null));
+  return wifiReading;
+}
+
+async function readWifi() {
+  wifiReadAtMs = Date.now();
+  const wifi = state.wifi;
+  try {
+    const routers = [];
+    let after;
+    let complete = false;
+    for (let page = 0; page < WIFI_ROUTER_PAGES_MAX; page++) {
+      const answer = await api(`/v1/wifi/routers${query({ after, limit: API_PAGE_MAX })}`);
+      routers.push(...answer.items);
+      if (answer.next === null) {
+        complete = true;
+        break;
+      }
+      after = answer.next;
+    }
+    wifi.available = true;
+    wifi.routers = routers;
+    wifi.routersComplete = complete;
+    wifi.names = new Map(routers.map((r) => [r.router, r.name]));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      wifi.available = false;
+      showError("wifi-error", null);
+      render(renderWifi);
+      return;
+    }
+    showError("wifi-error", e);
+    render(renderWifi);
+    throw e;
+  }
+  try {
+    const newest = wifi.entries[0]?.id ?? -1;
+    const fresh = [];
+    let before;
+    let reached = false;
+    for (let pages = 0; pages < WIFI_ENTRIES_KEPT / API_PAGE_MAX; pages++) {
+      const page = await api(`/v1/entries${query({ service: WIFI_SERVICE, before, limit: API_PAGE_MAX })}`);
+      fresh.push(...page.items.filter((e) => e.id > newest));
+      // Newest first: down to the window's newest, or to the ledger's oldest.
+      if (page.next === null || page.next <= newest + 1 || page.items.some((e) => e.id <= newest)) {
+        reached = true;
+        break;
+      }
+      before = page.next;
+    }
+    wifi.entries = mergeWindow(wifi.entries, fresh, reached, WIFI_ENTRIES_KEPT);
+    wifi.packages = [...(await api(`/v1/packages${query({ service: WIFI_SERVICE, limit: WIFI_PACKAGES_READ })}`)).items];
+    showError("wifi-error", null);
+  } catch (e) {
+    showError("wifi-error", e);
+    throw e;
+  } finally {
+    render(renderWifi, renderLedger);
+  }
+}
+
+/** The Wi-Fi panel again, at most once per WIFI_REFRESH_MS however many packages and entries arrive. */
+function refreshWifiSoon() {
+  if (wifiTimer !== 0 || state.wifi.available === false) return;
+  const wait = Math.max(0, wifiReadAtMs + WIFI_REFRESH_MS - Date.now());
+  wifiTimer = setTimeout(() => {
+    wifiTimer = 0;
+    void loadWifi().catch(() => undefined);
+  }, wait);
+}
+
 /** The ledger page the cursors point at, with the filter the form holds. */
 async function loadLedger() {
   const ledger = state.ledger;
   const request = ++ledger.request;
   const before = ledger.cursors[ledger.cursors.length - 1];
-  const { service, account, device, interval } = ledger.filter;
+  const { service, account, device, router, interval } = ledger.filter;
   try {
-    const page = await api(`/v1/entries${query({ service, account, device, interval, before, limit: LEDGER_PAGE_SIZE })}`);
+    const page = await api(`/v1/entries${query({ service, account, device, router, interval, before, limit: LEDGER_PAGE_SIZE })}`);
     if (request !== ledger.request) return;
     if (ledger.cursors.length === 1) {
       // Entries that came live after this page was read stay on top.
@@ -686,7 +908,7 @@ function closeInterval() {
 
 /** Everything the page shows, read again (at start, in polling, after the stream reconnects). */
 async function refreshAll() {
-  const results = await Promise.allSettled([loadServices(), loadChain(), loadPackages(), loadIntervals(), loadBalances(), loadLedger()]);
+  const results = await Promise.allSettled([loadServices(), loadChain(), loadPackages(), loadIntervals(), loadBalances(), loadLedger(), loadWifi()]);
   return results.every((r) => r.status === "fulfilled" || !(r.reason instanceof ApiError && r.reason.status === 0));
 }
 
@@ -737,8 +959,9 @@ function viewOf(kind, data) {
 function connectStream() {
   clearTimeout(streamRetryTimer);
   source?.close();
-  const { service, account, device, interval } = state.ledger.filter;
-  const opened = new EventSource(`/v1/events${query({ entries: "digest", service, account, device, interval })}`);
+  const { service, account, device, router, interval } = state.ledger.filter;
+  // The stream filters by no router (gateway/ledger/events.ts): under a router filter it is asked for Wi-Fi entries, and the page keeps the router's.
+  const opened = new EventSource(`/v1/events${query({ entries: "digest", service: router !== "" && service === "" ? WIFI_SERVICE : service, account, device, interval })}`);
   source = opened;
   // Events of a stream closed meanwhile (the filter changed) are not this page's any more.
   const current = () => source === opened;
@@ -788,13 +1011,14 @@ function filterFromForm() {
   const form = $("ledger-filter");
   const data = new FormData(form);
   const text = (name) => String(data.get(name) ?? "").trim().toLowerCase();
-  return { service: String(data.get("service") ?? ""), account: text("account"), device: text("device"), interval: text("interval") };
+  return { service: String(data.get("service") ?? ""), account: text("account"), device: text("device"), router: text("router"), interval: text("interval") };
 }
 
 function fillForm(filter) {
   $("filter-service").value = filter.service;
   $("filter-account").value = filter.account;
   $("filter-device").value = filter.device;
+  $("filter-router").value = filter.router;
   $("filter-interval").value = filter.interval;
 }
 
@@ -806,9 +1030,10 @@ function filterToAddress(filter) {
 function filterFromAddress() {
   const params = new URLSearchParams(location.search);
   const get = (name) => (params.get(name) ?? "").trim().toLowerCase();
-  const filter = { service: params.get("service") ?? "", account: get("account"), device: get("device"), interval: get("interval") };
+  const filter = { service: params.get("service") ?? "", account: get("account"), device: get("device"), router: get("router"), interval: get("interval") };
   if (filter.account !== "" && !HEX_ID.test(filter.account)) filter.account = "";
   if (filter.device !== "" && !HEX_ID.test(filter.device)) filter.device = "";
+  if (filter.router !== "" && !HEX_ID.test(filter.router)) filter.router = "";
   if (filter.interval !== "" && !/^[0-9]+$/.test(filter.interval)) filter.interval = "";
   return filter;
 }
@@ -825,15 +1050,24 @@ function applyFilter(filter) {
   void loadLedger();
   // The stream's digests are of its filter: open it again with this one.
   if (source !== null) connectStream();
-  render(renderRate);
+  // The rows of the filter before go at once: until the page is read, the table is empty, not stale.
+  render(renderRate, renderLedger);
 }
 
 function filterByAccount(account) {
-  const filter = { service: ENERGY_SERVICE, account, device: "", interval: "" };
+  const filter = { service: ENERGY_SERVICE, account, device: "", router: "", interval: "" };
   fillForm(filter);
   applyFilter(filter);
   $("ledger-title").scrollIntoView();
   $("filter-account").focus();
+}
+
+function filterByRouter(router) {
+  const filter = { service: WIFI_SERVICE, account: "", device: "", router, interval: "" };
+  fillForm(filter);
+  applyFilter(filter);
+  $("ledger-title").scrollIntoView();
+  $("filter-router").focus();
 }
 
 function wireLedger() {
@@ -883,7 +1117,7 @@ function start() {
   // Where the digests' count is shown, above the ledger's table.
   $("ledger-newer").before(h("p", { id: "ledger-rate", class: "note", hidden: true }));
   makeCharts();
-  render(renderHead, renderLedger, renderPackages, renderCores, renderMarket, renderBalances);
+  render(renderHead, renderLedger, renderPackages, renderCores, renderMarket, renderBalances, renderWifi);
   void loadConfig();
   if (typeof EventSource === "function") connectStream();
   else startPolling("this browser has no EventSource");

@@ -9,6 +9,8 @@
 export const MICROS_DIGITS = 6;
 /** Digits of Wh in a kWh. */
 export const WH_DIGITS = 3;
+/** Digits of octets in a GB: Wi-Fi is priced per 10^9 octets (services/wifi-billing, priceMicrosPerGb), so a GB here is that, not 2^30. */
+export const OCTET_DIGITS = 9;
 /** Separator of thousands: a narrow no-break space (SI style), read the same whatever the decimal mark of the reader's locale. */
 const GROUP = "\u202f";
 
@@ -54,6 +56,16 @@ export function formatEnergy(wh) {
   return `${formatFixed(wh, WH_DIGITS, 1)} kWh`;
 }
 
+/** Octets as GB (10^9 octets), exact: "5.0 GB", "0.000001 GB". */
+export function formatOctets(octets) {
+  return `${formatFixed(octets, OCTET_DIGITS, 1)} GB`;
+}
+
+/** A Wi-Fi price in micro-units per GB (10^9 octets): "0.50 EUR/GB". */
+export function formatPricePerGb(microsPerGb, currency) {
+  return `${formatFixed(microsPerGb, MICROS_DIGITS, 2)} ${currency}/GB`;
+}
+
 /** A long hex id shortened for a table cell: its first 8 and last 4 digits. */
 export function shortHex(hex) {
   return typeof hex === "string" && hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : String(hex);
@@ -81,6 +93,7 @@ export function entryMatches(entry, filter) {
   if (filter.service && entry.service !== filter.service) return false;
   if (filter.account && !(entry.accounts ?? []).includes(filter.account)) return false;
   if (filter.device && entry.device !== filter.device) return false;
+  if (filter.router && entry.router !== filter.router) return false;
   if (filter.interval !== undefined && filter.interval !== "" && entry.interval !== Number(filter.interval)) return false;
   return true;
 }

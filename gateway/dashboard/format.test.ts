@@ -1,6 +1,6 @@
 /** The dashboard's formatting: money and energy from the ledger's integers, exactly (BigInt, never a float). */
 import { describe, expect, it } from "vitest";
-import { entryMatches, formatEnergy, formatFixed, formatMoney, formatPrice, formatSeqs, formatUtc, shortHex, toBigInt } from "./format.js";
+import { entryMatches, formatEnergy, formatFixed, formatMoney, formatOctets, formatPrice, formatPricePerGb, formatSeqs, formatUtc, shortHex, toBigInt } from "./format.js";
 
 describe("formatFixed", () => {
   it("places the decimal point exactly, keeps at least the asked fraction digits and drops the other trailing zeros", () => {
@@ -39,6 +39,23 @@ describe("money, prices and energy carry their unit", () => {
   });
 });
 
+describe("Wi-Fi octets and prices carry their unit", () => {
+  it("writes octets as GB of 10^9 octets (the service's price unit), exactly, and prices per GB with the currency label", () => {
+    expect(formatOctets("5000000000")).toBe("5.0 GB");
+    expect(formatOctets(1_500_000_000)).toBe("1.5 GB");
+    expect(formatOctets("0")).toBe("0.0 GB");
+    expect(formatOctets(1)).toBe("0.000000001 GB");
+    expect(formatOctets(123_456_789_012)).toBe("123.456789012 GB");
+    // A u64 of octets past 2^53, to the last octet.
+    expect(formatOctets("18446744073709551615")).toBe("18\u202f446\u202f744\u202f073.709551615 GB");
+    expect(formatOctets(5n * 10n ** 9n)).toBe("5.0 GB");
+    expect(formatOctets("1e9")).toBe("? GB");
+    expect(formatPricePerGb("500000", "EUR")).toBe("0.50 EUR/GB");
+    expect(formatPricePerGb(1_000_000_000, "credits")).toBe("1\u202f000.00 credits/GB");
+    expect(formatPricePerGb(1, "CHF")).toBe("0.000001 CHF/GB");
+  });
+});
+
 describe("ids, times and seqs", () => {
   it("shortens long hex and leaves short text alone", () => {
     expect(shortHex("0123456789abcdef0123456789abcdef")).toBe("01234567…cdef");
@@ -70,5 +87,16 @@ describe("entryMatches (which live entries join the page the filter shows)", () 
     expect(entryMatches(trade, { device: "cc".repeat(16) })).toBe(false);
     expect(entryMatches(envelopes, { device: "cc".repeat(16), interval: "" })).toBe(true);
     expect(entryMatches(envelopes, { account: household })).toBe(false);
+  });
+  it("matches Wi-Fi entries by router; entries of no router (top-ups, other services) are not a router's", () => {
+    const router = "ee".repeat(16);
+    const usage = { service: "wifi-billing", accounts: [household], device: null, interval: null, router };
+    const topup = { service: "wifi-billing", accounts: [household], device: null, interval: null, router: null };
+    expect(entryMatches(usage, { router })).toBe(true);
+    expect(entryMatches(usage, { service: "wifi-billing", router, account: household })).toBe(true);
+    expect(entryMatches(usage, { router: "ff".repeat(16) })).toBe(false);
+    expect(entryMatches(topup, { router })).toBe(false);
+    expect(entryMatches(trade, { router })).toBe(false);
+    expect(entryMatches(topup, { router: "" })).toBe(true);
   });
 });
