@@ -242,7 +242,7 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
               radius: { type: "object", required: ["sharedSecret"], properties: { sharedSecret: { type: "string" } } },
             },
           },
-          ...errors({ 400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT", 401: "JG_ERR_OPERATOR_TOKEN", 404: "JG_ERR_WIFI_ACCOUNT: the owner is not on the service", 409: "JG_ERR_DEVICE_EXISTS", 503: "JG_ERR_QUEUE_FULL" }),
+          ...errors({ 400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT", 401: "JG_ERR_OPERATOR_TOKEN", 402: "JG_ERR_WIFI_STAKE: the owner's balance is below the stake", 404: "JG_ERR_WIFI_ACCOUNT: the owner is not on the service", 409: "JG_ERR_DEVICE_EXISTS", 503: "JG_ERR_QUEUE_FULL" }),
         },
       },
     },
