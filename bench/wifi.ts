@@ -29,7 +29,7 @@
  *    services/wifi-billing's refine on a warmed 1-thread RefinePool with the node's crypto (as
  *    bench/refine-gas.ts runs refine): bytes in (the item payload) against bytes out (refine's
  *    output, what accumulate and the work report carry), and refine time per update, for a few
- *    shapes of the same 320 updates.
+ *    shapes of the same ENVELOPES_PER_ITEM_MAX updates.
  *
  * --quick is a smoke run (20 devices, 1 round of 2 + 4 s, 1 refine run); flags given beside it win.
  * Figures depend on the machine being otherwise idle: each run prints the CPU other processes took.
