@@ -23,6 +23,19 @@ import type { WifiSummary } from "./summary.ts";
 const run = promisify(execFile);
 
 describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
+  it("refuses flags out of range with JG_ERR_CLI_ARGUMENT, prints nothing on stdout and starts nothing", async () => {
+    for (const flags of [["--fraud-rate", "1.5"], ["--hours", "0"], ["--routers", "201"], ["--clients", "-3"], ["--hours", "168", "--seconds-per-slot", "10"]]) {
+      const failed = await run(process.execPath, [JAMGATE_BIN, "sim", "wifi", ...flags], { timeout: 60_000 }).then(
+        () => null,
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      expect(failed, flags.join(" ")).not.toBeNull();
+      expect(failed!.code).toBe(1);
+      expect(failed!.stdout).toBe("");
+      expect(failed!.stderr).toMatch(/JG_ERR_CLI_ARGUMENT/);
+    }
+  });
+
   it("refuses every fraudulent update with its code, bills honest traffic exactly as the independent count, disputes what no client signed on a non-attested router, and conserves value", async () => {
     const out = mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-report-"));
     const args = ["sim", "wifi", "--routers", "4", "--clients", "20", "--hours", "0.5", "--seed", "9", "--fraud-rate", "0.5", "--slot-ms", "250", "--out", out, "--json"];

@@ -36,7 +36,7 @@ import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
 import { type StackWiring, startStack } from "../../gateway/stack.ts";
 import { builtinServices } from "../../scripts/genesis.ts";
-import { decodeFees, decodeLedgerEntries, decodeSession, feesKey, type LedgerEntry, ledgerKey, sessionKey, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
+import { decodeFees, decodeLedgerEntries, decodeSession, feesKey, type LedgerEntry, ledgerKey, LEDGER_SLOTS_KEPT, sessionKey, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import { accountingRequest, nativeFraudBody, nativeSession, type NativeSession } from "./bodies.ts";
 import { FRAUD_KINDS, type FraudKind, type SessionSteps, type Step } from "./fraud.ts";
 import type { WifiPlan } from "./plan.ts";
@@ -47,6 +47,8 @@ import { compareWithExpected, type Observed, type WifiSummary } from "./summary.
 export const SETUP_DEADLINE_MS = 180_000;
 /** A session waits this long (wall time) for one step's verdict before the run fails saying which. */
 export const STEP_DEADLINE_MS = 120_000;
+/** Slots beside the run's own in the ledger read back: registration before it, settling after it. */
+const LEDGER_SLOTS_MARGIN = 1_000;
 /** RADIUS identifiers are one byte (RFC 2865 §3): at most 256 requests of one router in flight. */
 const RADIUS_IDENTIFIERS = 256;
 /** Concurrent HTTP requests while registering: the gateway's body limit and rate limits are per request; 32 keeps setup quick without a burst of thousands. */
@@ -180,6 +182,9 @@ export interface WifiSimResult {
 export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult> {
   const started = Date.now();
   const { plan } = options;
+  // The ledger is read back at the end, and the service keeps the last LEDGER_SLOTS_KEPT slots of it.
+  const runSlots = Math.ceil(plan.durationSeconds / options.secondsPerSlot);
+  if (runSlots + LEDGER_SLOTS_MARGIN > LEDGER_SLOTS_KEPT) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${plan.durationSeconds / 3600} hours at ${options.secondsPerSlot} s a slot are ${runSlots} slots: the service keeps the ledger of the last ${LEDGER_SLOTS_KEPT} (LEDGER_SLOTS_KEPT), and the run reads it back at the end; more seconds per slot`);
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-"));
   mkdirSync(dataDir, { recursive: true });
