@@ -4,7 +4,7 @@ import { encodeUsageBody } from "../../devices/wifi.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { toHex, ascii } from "../common/bytes.ts";
-import { W_R } from "../common/envelope.ts";
+import { parseSigningBytes, W_R } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { memoryRefineContext } from "../common/testing.ts";
 import { decodeRefineOutput, ENVELOPES_OUTPUT_HEADER_BYTES, type EnvelopesOutput, ROUTER_HEADER_BYTES, SESSION_DELTA_BYTES_MAX } from "./output.ts";
@@ -103,6 +103,26 @@ describe("refine condenses a session into one delta", () => {
     const [delta] = refined(world, later).routers[0]!.sessions;
     expect(toHex(delta!.firstPrev)).toBe(toHex(first.hash));
     expect(delta!.started).toBe(false);
+  });
+});
+
+describe("refine commits to what it accepted", () => {
+  it("commitment = H(⌢ of router 16 ⌢ u64 seq ⌢ H(body) for each accepted envelope, refused ones left out)", () => {
+    const { world, router, session } = setup();
+    const start = session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 });
+    const bad = session.update({ inputOctets: 1n, outputOctets: 0n, seconds: 1, voucher: "forged" });
+    session.lastHash = start.hash;
+    const good = session.update({ inputOctets: 2n, outputOctets: 0n, seconds: 2 });
+    const out = refined(world, start, bad, good);
+    expect(refusals(out)).toEqual({ 1: "JG_ERR_WIFI_VOUCHER_SIGNATURE" });
+    const leaf = (record: typeof start) => {
+      const parsed = parseSigningBytes(record.signingBytes);
+      if (!parsed.ok) throw new Error(parsed.error);
+      const seq = new Uint8Array(8);
+      new DataView(seq.buffer).setBigUint64(0, BigInt(record.seq), true);
+      return [...router.id, ...seq, ...hash(parsed.value.body)];
+    };
+    expect(toHex(out.commitment)).toBe(toHex(hash(Uint8Array.from([...leaf(start), ...leaf(good)]))));
   });
 });
 

@@ -27,7 +27,7 @@
 import type { RefineContext } from "../../node/service-api/index.ts";
 import { bytesEqual, toHex } from "../common/bytes.ts";
 import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
-import { COMMITMENT_LEAF_BYTES, DEVICE_ID_BYTES, type RawDeviceId, type SeqRejection, toRuns } from "../common/envelope.ts";
+import { CommitmentLeaves, DEVICE_ID_BYTES, type RawDeviceId, type SeqRejection, toRuns } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
 import { decodeUsageBody, UsageStatus } from "./body.ts";
 import { type ActionsOutput, encodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput, type RouterOutput, type SessionDelta } from "./output.ts";
@@ -72,9 +72,7 @@ interface OpenDelta {
 
 export function refineEnvelopes(payload: Uint8Array, host: RefineHost): EnvelopesOutput {
   const records = decodedOrThrow(SERVICE, "envelopes item", decodeEnvelopesItem(payload));
-  const leaves = new Uint8Array(records.length * COMMITMENT_LEAF_BYTES);
-  const leafView = new DataView(leaves.buffer);
-  let leafBytes = 0;
+  const leaves = new CommitmentLeaves(records.length);
   const routers: RouterOutput[] = [];
   let i = 0;
   while (i < records.length) {
@@ -191,10 +189,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
           last.seqs.push(seq);
         }
       }
-      leaves.set(router, leafBytes);
-      leafView.setBigUint64(leafBytes + DEVICE_ID_BYTES, seq, true);
-      leaves.set(host.hash(body), leafBytes + DEVICE_ID_BYTES + 8);
-      leafBytes += COMMITMENT_LEAF_BYTES;
+      leaves.add(router, seq, host.hash(body));
     }
     const sessions: SessionDelta[] = deltas.map((d) => ({
       session: d.session,
@@ -213,7 +208,7 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
     }));
     routers.push({ router, rejected, sessions });
   }
-  return { kind: WifiItemKind.envelopes, commitment: host.hash(leaves.subarray(0, leafBytes)), routers };
+  return { kind: WifiItemKind.envelopes, commitment: leaves.commitment((data) => host.hash(data)), routers };
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
