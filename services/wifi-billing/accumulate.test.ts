@@ -371,6 +371,45 @@ describe("bad input: coded, nothing billed, counted", () => {
   });
 });
 
+describe("bounded rings", () => {
+  it("a stopped session is remembered (its replay refused) until CLOSED_SESSIONS_KEPT stops later, then forgotten", () => {
+    const world = new WifiWorld(crypto, deviceSide, { closedSessionsKept: 2, actionsKept: 2 });
+    const owner = world.party("owner");
+    const client = world.party("client");
+    const router = world.party("router");
+    world.block(world.registrations({ party: owner, kind: "client" }, { party: client, kind: "client" }));
+    world.block(world.topup(owner, STAKE), world.topup(client, 10n ** 9n));
+    world.block(world.registrations({ party: router, kind: "router", router: terms(owner) }));
+    const sessions = [0, 1, 2].map(() => world.session(router, client));
+    const starts = sessions.map((s) => s.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }));
+    for (const [k, s] of sessions.entries()) {
+      send(world, ...(k === 0 ? starts : []), s.update({ inputOctets: GB, outputOctets: 0n, seconds: 10, status: 2 }));
+      if (k < 2) expect(world.sessionRecord(sessions[0]!)).toMatchObject({ stopped: true });
+    }
+    expect(world.sessionRecord(sessions[0]!)).toBeNull(); // evicted by the third stop
+    expect(world.sessionRecord(sessions[1]!)).toMatchObject({ stopped: true });
+    // Its replayed Start, now forgotten, opens it again: the documented horizon of CLOSED_SESSIONS_KEPT.
+    const replay = world.envelope(router, "router.usage", (parseSigningBytes(starts[0]!.signingBytes) as { value: { body: Uint8Array } }).value.body.slice());
+    send(world, replay);
+    expect(world.sessionRecord(sessions[0]!)).toMatchObject({ stopped: false, inputOctets: 0n });
+  });
+
+  it("an action's verdict is kept until ACTIONS_KEPT actions later; its replay is refused until then", () => {
+    const world = new WifiWorld(crypto, deviceSide, { closedSessionsKept: 2, actionsKept: 2 });
+    const client = world.party("client");
+    world.block(world.registrations({ party: client, kind: "client" }));
+    const ids = [world.actionId(), world.actionId(), world.actionId()];
+    world.block(world.topup(client, 1n, ids[0]), world.topup(client, 1n, ids[1]));
+    world.block(world.topup(client, 1n, ids[0]));
+    expect(world.account(client)!.balanceMicros).toBe(2n);
+    expect(refusalsOf(world, "JG_ERR_WIFI_REPLAY")).toBe(1n);
+    world.block(world.topup(client, 1n, ids[2]));
+    expect(world.action(ids[0]!)).toBeNull();
+    expect(world.action(ids[1]!)).toMatchObject({ code: 0 });
+    conserved(world, [client]);
+  });
+});
+
 describe("gas", () => {
   it("the largest item of each kind accumulates within the gas the gateway sets for it, and that is within G_A", () => {
     const world = new WifiWorld(crypto, deviceSide);

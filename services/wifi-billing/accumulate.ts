@@ -114,8 +114,26 @@ export function feeMicros(billedMicros: bigint, feePpm: number): bigint {
   return (billedMicros * BigInt(feePpm)) / BigInt(PPM);
 }
 
+/** The rings' capacities: fixed for the life of a service's state (changing them would strand ring slots); smaller ones only in tests. */
+export interface RingCapacities {
+  readonly closedSessionsKept: number;
+  readonly actionsKept: number;
+}
+
+export const RING_CAPACITIES: RingCapacities = { closedSessionsKept: CLOSED_SESSIONS_KEPT, actionsKept: ACTIONS_KEPT };
+
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
-  const state = new WifiState(host);
+  accumulateWith(RING_CAPACITIES)(items, host);
+}
+
+/** Accumulate with other ring capacities (tests of eviction). */
+export function accumulateWith(rings: RingCapacities): (items: readonly AccumulateItem[], host: AccumulateHost) => void {
+  for (const [name, n] of Object.entries(rings)) if (!Number.isInteger(n) || n < 1) throw new Error(`${SERVICE}: ${name} ${n}`);
+  return (items, host) => accumulateCall(items, host, rings);
+}
+
+function accumulateCall(items: readonly AccumulateItem[], host: AccumulateHost, rings: RingCapacities): void {
+  const state = new WifiState(host, rings);
   const packages = new PackageOutcomes();
   for (const { output, outcome } of resultsOf(SERVICE, items, decodeRefineOutput, packages)) {
     if (output.kind === WifiItemKind.registrations) state.register(output, outcome);
@@ -158,7 +176,10 @@ class WifiState {
   /** Ledger entries of this call, in the order written; appended to the slot's at flush. */
   private readonly entries: LedgerEntry[] = [];
 
-  constructor(private readonly host: AccumulateHost) {
+  constructor(
+    private readonly host: AccumulateHost,
+    private readonly rings: RingCapacities,
+  ) {
     this.r = openRegions(host);
   }
 
@@ -273,11 +294,12 @@ class WifiState {
     }
   }
 
-  /** Records an action's verdict under its id, in the ring of ACTIONS_KEPT (evicting the oldest). */
+  /** Records an action's verdict under its id, in the ring of ACTIONS_KEPT (evicting the oldest, which a replay could then apply again). */
   private remember(action: ActionRecord, code: number): void {
     const n = this.r.actionCount.get();
-    const ringSlot = Number(n % BigInt(ACTIONS_KEPT));
-    if (n >= BigInt(ACTIONS_KEPT)) {
+    const capacity = BigInt(this.rings.actionsKept);
+    const ringSlot = Number(n % capacity);
+    if (n >= capacity) {
       const oldest = this.r.actionSlots.get(ringSlot);
       if (oldest === null) throw new Error(`${SERVICE}: action ring slot ${ringSlot} is empty`); // a bug
       this.r.actions.set(oldest, null);
@@ -398,8 +420,9 @@ class WifiState {
   /** Puts a stopped session in the ring of CLOSED_SESSIONS_KEPT; the one it evicts is forgotten (its record deleted). */
   private close(router: RawDeviceId, session: Uint8Array): void {
     const n = this.r.closedCount.get();
-    const ringSlot = Number(n % BigInt(CLOSED_SESSIONS_KEPT));
-    if (n >= BigInt(CLOSED_SESSIONS_KEPT)) {
+    const capacity = BigInt(this.rings.closedSessionsKept);
+    const ringSlot = Number(n % capacity);
+    if (n >= capacity) {
       const oldest = this.r.closedSlots.get(ringSlot);
       if (oldest === null) throw new Error(`${SERVICE}: closed-session ring slot ${ringSlot} is empty`); // a bug
       this.r.sessions.set(oldest, null);

@@ -9,7 +9,7 @@ import { toHex } from "../common/bytes.ts";
 import type { EnvelopeRecord, RawDeviceId } from "../common/envelope.ts";
 import { decodeOutcome, outcomeKey, type PackageOutcome } from "../common/outcome.ts";
 import { type Hash, MemoryStorage, memoryRefineContext, resultItem, type VerifyEd25519 } from "../common/testing.ts";
-import { accumulate } from "./accumulate.ts";
+import { accumulate, accumulateWith, type RingCapacities } from "./accumulate.ts";
 import { ALWAYS_ACCUMULATE_GAS, wifiActionsGas, wifiEnvelopesGas, wifiRegistrationsGas } from "./gas.ts";
 import { type RouterTerms, type WifiAction, wifiActionsPayload, wifiEnvelopesPayload, WifiItemKind, wifiRegistrationsPayload } from "./payload.ts";
 import { refine } from "./refine.ts";
@@ -151,10 +151,16 @@ export class WifiWorld {
   private actions = 0;
   private sessions = 0;
 
+  private readonly accumulate: typeof accumulate;
+
   constructor(
     readonly crypto: TestCrypto,
     readonly device: DeviceSide,
-  ) {}
+    /** Smaller rings to test eviction; the service's own by default. */
+    rings?: RingCapacities,
+  ) {
+    this.accumulate = rings === undefined ? accumulate : accumulateWith(rings);
+  }
 
   party(name: string): RouterParty {
     const key = this.crypto.keyOf(name);
@@ -210,7 +216,7 @@ export class WifiWorld {
       }),
     );
     const itemGas = items.reduce((sum, item) => sum + item.gasLimit, 0n);
-    this.lastGasUsed = this.storage.accumulate(accumulate, items, { slot: this.slot, hash: this.crypto.hash, gasLimit: gasLimit ?? itemGas + ALWAYS_ACCUMULATE_GAS }).gasUsed;
+    this.lastGasUsed = this.storage.accumulate(this.accumulate, items, { slot: this.slot, hash: this.crypto.hash, gasLimit: gasLimit ?? itemGas + ALWAYS_ACCUMULATE_GAS }).gasUsed;
     return hashes;
   }
 
