@@ -24,6 +24,8 @@ export interface GatewayEndpoints {
   readonly http: string;
   /** The node's JIP-2 WebSocket (the embedded node's, or the remote one it drives); null when none listens. */
   readonly rpc: string | null;
+  /** RADIUS accounting (udp://host:port) when it listens; absent in files of a gateway without it. */
+  readonly radius?: string | null;
   /** The `jamgate start` process. */
   readonly pid: number;
 }
@@ -31,7 +33,7 @@ export interface GatewayEndpoints {
 export type EndpointsRead = { readonly ok: true; readonly endpoints: GatewayEndpoints } | { readonly ok: false; readonly code: "JG_ERR_NO_GATEWAY"; readonly detail: string };
 
 /** The schemes each endpoint may have. */
-const SCHEMES = { mqtt: "mqtts?|wss?", mqtts: "mqtts", ws: "wss?", http: "https?", rpc: "wss?" } as const;
+const SCHEMES = { mqtt: "mqtts?|wss?", mqtts: "mqtts", ws: "wss?", http: "https?", rpc: "wss?", radius: "udp" } as const;
 
 /** The file's JSON as GatewayEndpoints, or what is wrong with it. */
 export function parseEndpoints(text: string): GatewayEndpoints | string {
@@ -52,8 +54,10 @@ export function parseEndpoints(text: string): GatewayEndpoints | string {
   if (typeof mqtt !== "string") return "no mqtt URL";
   if (typeof http !== "string") return "no http URL";
   if (mqtts === undefined || ws === undefined || rpc === undefined) return "mqtts, ws and rpc must each be a URL or null";
+  const radius = o.radius === undefined ? null : url("radius", true);
+  if (radius === undefined) return "radius must be a udp:// URL or null";
   if (typeof o.pid !== "number" || !Number.isSafeInteger(o.pid) || o.pid <= 0) return "no pid";
-  return { mqtt, mqtts, ws, http, rpc, pid: o.pid };
+  return { mqtt, mqtts, ws, http, rpc, radius, pid: o.pid };
 }
 
 /** What to tell a user whose data dir has no running jamgate; `urlFlag` is the flag that names a gateway instead. */

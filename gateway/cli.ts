@@ -68,7 +68,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--wss-port <port>", "MQTT over WebSocket over TLS (with --tls-cert and --tls-key)", integerIn(0, 65_535), DEFAULT_PORTS.wss)
     .option("--http-port <port>", "HTTP API: registration, /metrics (HTTPS with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.http)
     .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket (wss:// with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.rpc)
-    .option("--radius-port <port>", "RADIUS accounting over UDP from routers onboarded with --radius (gateway/radius/); 0: off. 1813 (RFC 2866) is below 1024: it needs root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on node), else pick a port above 1023 and set the router's accounting port to it. Left at its default and not bindable, RADIUS stays off with a warning", integerIn(0, 65_535), DEFAULT_PORTS.radius)
+    .option("--radius-port <port>", "RADIUS accounting over UDP from routers onboarded with --radius (gateway/radius/); 0: off. 1813 is accounting's registered port (RFC 2866). Left at its default and taken (e.g. by a FreeRADIUS on the host), RADIUS stays off with a warning; a port given and not bindable fails the start", integerIn(0, 65_535), DEFAULT_PORTS.radius)
     .option("--rpc-host <host>", "address the JIP-2 RPC listens on, whatever --host says (state-changing methods take the operator token; without it only loopback may read)", "127.0.0.1")
     .option("--tls-cert <file>", "PEM certificate (chain): serve MQTT over TLS, WebSocket over TLS, HTTPS and wss:// RPC")
     .option("--tls-key <file>", "PEM private key of --tls-cert")

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { dialHost, ENDPOINTS_FILE, type GatewayEndpoints, readEndpoints, removeEndpoints, writeEndpoints } from "./endpoints.ts";
 
-const endpoints: GatewayEndpoints = { mqtt: "mqtt://127.0.0.1:1883", mqtts: null, ws: "ws://127.0.0.1:8083", http: "http://127.0.0.1:8080", rpc: "ws://127.0.0.1:19800", pid: process.pid };
+const endpoints: GatewayEndpoints = { mqtt: "mqtt://127.0.0.1:1883", mqtts: null, ws: "ws://127.0.0.1:8083", http: "http://127.0.0.1:8080", rpc: "ws://127.0.0.1:19800", radius: "udp://127.0.0.1:1813", pid: process.pid };
 
 describe("endpoints.json", () => {
   it("is written mode 0600 and read back while its process lives; removed, it names no gateway", () => {
@@ -15,6 +15,10 @@ describe("endpoints.json", () => {
     writeEndpoints(dir, endpoints);
     expect(statSync(join(dir, ENDPOINTS_FILE)).mode & 0o777).toBe(0o600);
     expect(readEndpoints(dir)).toEqual(endpoints);
+    // A file of a gateway without RADIUS (or written before it had it) names none.
+    const { radius: _, ...withoutRadius } = endpoints;
+    writeEndpoints(dir, withoutRadius);
+    expect(readEndpoints(dir)).toEqual({ ...withoutRadius, radius: null });
     removeEndpoints(dir);
     expect(() => readEndpoints(dir, "--http")).toThrow(expect.objectContaining({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`no running jamgate in ${dir} (no endpoints.json): start one with \`jamgate start --data-dir ${dir}\`, or give --http`) }));
   });
@@ -32,6 +36,7 @@ describe("endpoints.json", () => {
       ["not json", "not JSON"],
       [JSON.stringify({ ...endpoints, mqtt: "http://x:1" }), "no mqtt URL"],
       [JSON.stringify({ ...endpoints, rpc: 5 }), "mqtts, ws and rpc must each be a URL or null"],
+      [JSON.stringify({ ...endpoints, radius: "http://127.0.0.1:1813" }), "radius must be a udp:// URL or null"],
       [JSON.stringify({ ...endpoints, pid: -1 }), "no pid"],
     ] as const) {
       writeFileSync(join(dir, ENDPOINTS_FILE), text);

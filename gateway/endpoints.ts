@@ -22,7 +22,7 @@ export function dialHost(host: string): string {
 }
 
 /** The endpoints of a started stack that listens on `host` (its RPC on `rpcHost`). */
-export function endpointsOf(stack: Pick<Stack, "gateway" | "httpUrl" | "rpcUrl" | "node">, options: { readonly host: string; readonly rpcHost: string; readonly tls: boolean; readonly plaintext: boolean }, pid: number = process.pid): GatewayEndpoints {
+export function endpointsOf(stack: Pick<Stack, "gateway" | "httpUrl" | "rpcUrl" | "node" | "radius">, options: { readonly host: string; readonly rpcHost: string; readonly tls: boolean; readonly plaintext: boolean }, pid: number = process.pid): GatewayEndpoints {
   const host = dialHost(options.host);
   const { gateway } = stack;
   const plainMqtt = options.plaintext ? `mqtt://${host}:${gateway.mqttPort}` : null;
@@ -36,6 +36,7 @@ export function endpointsOf(stack: Pick<Stack, "gateway" | "httpUrl" | "rpcUrl" 
     http: `${options.tls ? "https" : "http"}://${host}:${httpPort}`,
     // The embedded node's RPC, or the remote node the gateway drives (its URL as given).
     rpc: rpcPort !== null ? `${options.tls ? "wss" : "ws"}://${dialHost(options.rpcHost)}:${rpcPort}` : stack.rpcUrl,
+    radius: stack.radius === null ? null : `udp://${host}:${stack.radius.port}`,
     pid,
   };
 }

@@ -81,7 +81,7 @@ export interface StackOptions {
   /** RADIUS accounting over UDP on `host` (gateway/radius/); 0: a free port; null or absent: none. */
   readonly radiusPort?: number | null;
   /**
-   * `radiusPort` is the default, not asked for: if it cannot be bound (1813 needs privileges, or
+   * `radiusPort` is the default, not asked for: if it cannot be bound (taken by another RADIUS server, or
    * another gateway has it) the stack starts without RADIUS and logs why, instead of failing.
    */
   readonly radiusPortIsDefault?: boolean;
@@ -301,7 +301,7 @@ async function startRadius(options: StackOptions, gateway: Gateway, log: Logger)
     await radius.close();
     const code = (e as { code?: unknown }).code;
     if (options.radiusPortIsDefault !== true || (code !== "EACCES" && code !== "EADDRINUSE")) throw e;
-    log.warn({ port: options.radiusPort, err: String(e) }, "RADIUS accounting is off: its default port cannot be bound (1813 needs root or CAP_NET_BIND_SERVICE; --radius-port N picks another, 0 turns it off)");
+    log.warn({ port: options.radiusPort, err: String(e) }, "RADIUS accounting is off: its default port cannot be bound (another RADIUS server on this host?; --radius-port N picks another, 0 turns it off)");
     return null;
   }
 }

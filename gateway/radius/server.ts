@@ -30,7 +30,7 @@ import { judgeUsage, NO_PREVIOUS, nextState, type SessionState, usageSessionId }
 import { RadiusState, type RadiusStateLimits, sessionKey } from "./state.ts";
 import { usageEnvelope } from "./usage.ts";
 
-/** RADIUS accounting's port (RFC 2866 §1). Below 1024: binding it needs root or CAP_NET_BIND_SERVICE. */
+/** RADIUS accounting's registered port (RFC 2866 §1); above 1023, so binding it needs no privilege. */
 export const RADIUS_ACCOUNTING_PORT = 1813;
 
 export interface RadiusServerLimits extends RadiusStateLimits {

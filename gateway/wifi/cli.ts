@@ -215,7 +215,7 @@ function targetOf(options: GatewayOptions, needToken: boolean): Target {
       const endpoints = readEndpoints(options.dataDir, "--gateway");
       base = endpoints.http.replace(/\/+$/, "");
       mqtt = endpoints.mqtt;
-      radius = radiusOfEndpoints(options.dataDir);
+      radius = radiusOf(endpoints.radius ?? null);
     } catch (e) {
       if (e instanceof JamgateError) fail(e.code, e.detail);
       throw e;
@@ -239,19 +239,10 @@ function targetOf(options: GatewayOptions, needToken: boolean): Target {
   };
 }
 
-/**
- * The RADIUS listener a running `jamgate start` names in its endpoints.json (`radius:
- * "udp://host:port"`), read from the file as it is: the endpoints' reader (devices/endpoints.ts)
- * keeps only the fields every client needs. Null when the file names none.
- */
-function radiusOfEndpoints(dataDir: string): Target["radius"] {
-  try {
-    const { radius } = JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { radius?: unknown };
-    const m = typeof radius === "string" ? /^udp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(radius) : null;
-    return m === null ? null : { host: m[1]!, port: Number(m[2]) };
-  } catch {
-    return null;
-  }
+/** The RADIUS listener a running `jamgate start` names in its endpoints.json (`udp://host:port`), or null. */
+function radiusOf(url: string | null): Target["radius"] {
+  const m = url === null ? null : /^udp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(url);
+  return m === null ? null : { host: m[1]!, port: Number(m[2]) };
 }
 
 /** Whether a host is this machine's loopback: a URL naming it works for a client here, not for a router elsewhere. */
