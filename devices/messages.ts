@@ -120,7 +120,8 @@ export function decodeDeviceError(bytes: Uint8Array): DeviceError | null {
 // Topics. Levels never hold `+`, `#` or `/`: device ids are hex and kinds are dotted lowercase
 // words, so a topic name is always valid [MQTT-4.7.1-1] and its parse is unambiguous.
 
-export type DownChannel = "receipts" | "errors";
+/** What the gateway sends a device: receipts, errors, and control messages (a router told to disconnect a session whose client ran out of balance). */
+export type DownChannel = "receipts" | "errors" | "control";
 
 const TOPIC_ROOT = "devices";
 /** A kind level in an up topic: lowercase words joined by dots (e.g. `meter.reading`); not checked against ENVELOPE_KINDS, see parseUpTopic. */

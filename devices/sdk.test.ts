@@ -5,6 +5,7 @@ import * as envelopeModule from "jamgate/devices/envelope";
 import * as keysModule from "jamgate/devices/keys";
 import * as messagesModule from "jamgate/devices/messages";
 import * as readingsModule from "jamgate/devices/readings";
+import * as wifiModule from "jamgate/devices/wifi";
 import { describe, expect, it } from "vitest";
 import * as client from "./client.ts";
 import * as errors from "./errors.ts";
@@ -12,10 +13,11 @@ import * as keys from "./keys.ts";
 import * as messages from "./messages.ts";
 import * as offlineQueue from "./offline-queue.ts";
 import * as readings from "./readings.ts";
+import * as wifi from "./wifi.ts";
 
 describe('the SDK export, "jamgate/devices"', () => {
   it("exports every module's API", () => {
-    for (const module of [envelopeModule, keys, readings, messages, errors, offlineQueue, client]) {
+    for (const module of [envelopeModule, keys, readings, messages, errors, offlineQueue, client, wifi]) {
       for (const name of Object.keys(module)) expect(sdk, name).toHaveProperty(name, (module as Record<string, unknown>)[name]);
     }
     for (const name of ["encodeCbor", "decodeCbor", "meterReadings", "seededRandom"]) expect(typeof (sdk as Record<string, unknown>)[name]).toBe("function");
@@ -25,6 +27,7 @@ describe('the SDK export, "jamgate/devices"', () => {
     expect(keysModule.generateDeviceKey).toBe(keys.generateDeviceKey);
     expect(readingsModule.encodeReadings).toBe(readings.encodeReadings);
     expect(messagesModule.decodeReceipts).toBe(messages.decodeReceipts);
+    expect(wifiModule.signVoucher).toBe(wifi.signVoucher);
     expect(typeof cborModule.encodeCbor).toBe("function");
     for (const nodeOnly of ["jamgate/devices/client", "jamgate/devices/offline-queue", "jamgate/devices/cli"]) {
       await expect(import(/* @vite-ignore */ nodeOnly)).rejects.toThrow();

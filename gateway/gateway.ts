@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
 import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
 import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
-import { downTopic, encodeDeviceError, encodeReceipts, parseUpTopic } from "../devices/messages.ts";
+import { type DownChannel, downTopic, encodeDeviceError, encodeReceipts, parseUpTopic } from "../devices/messages.ts";
 import type { NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
@@ -310,7 +310,7 @@ export class Gateway {
         const session = this.sessions.get(client);
         if (session?.role === "operator") return callback(null, subscription);
         const id = session?.role === "device" ? (session.device.deviceId as DeviceId) : null;
-        if (id !== null && (subscription.topic === `devices/${id}/down/#` || subscription.topic === downTopic(id, "receipts") || subscription.topic === downTopic(id, "errors"))) {
+        if (id !== null && (subscription.topic === `devices/${id}/down/#` || subscription.topic === downTopic(id, "receipts") || subscription.topic === downTopic(id, "errors") || subscription.topic === downTopic(id, "control"))) {
           return callback(null, subscription);
         }
         // Refused with SUBACK 0x80 [MQTT-3.9.3]: a subscription can be refused on its own.
@@ -507,14 +507,10 @@ export class Gateway {
    * told to disconnect a session whose client's balance ran out (wifi/control.ts).
    */
   publishControl(deviceId: string, payload: Uint8Array): void {
-    const broker = this.broker;
-    if (broker === null) return;
-    broker.aedes.publish({ cmd: "publish", topic: `devices/${deviceId}/down/control`, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
-      if (error) this.options.logger?.warn({ deviceId, channel: "control", err: String(error) }, "could not publish to a device");
-    });
+    this.publishDown(deviceId, "control", payload);
   }
 
-  private publishDown(deviceId: string, channel: "receipts" | "errors", payload: Uint8Array): void {
+  private publishDown(deviceId: string, channel: DownChannel, payload: Uint8Array): void {
     const broker = this.broker;
     if (broker === null) return;
     this.downlinkInFlight++;

@@ -35,7 +35,7 @@ export const REJECTION_CODES = {
   JG_ERR_ENERGY_FULL: 14,
   /** energy-trading: a meter's energy between two readings is more than METER_POWER_W_MAX delivers in the time between them. */
   JG_ERR_ENERGY_POWER: 15,
-  /** wifi-billing: a router.usage body is not the usage CBOR map (session, client, status, counters, seconds, voucher), or a field is out of range */
+  /** wifi-billing: a router.usage body is not the usage CBOR map (session, client, status, counters, seconds, voucher), or a field is out of range; or a router sent an envelope of another kind */
   JG_ERR_WIFI_BODY: 16,
   /** wifi-billing: the client's voucher signature does not verify over the update's router, session, cumulative octets, seconds and previous voucher hash */
   JG_ERR_WIFI_VOUCHER_SIGNATURE: 17,
@@ -43,13 +43,13 @@ export const REJECTION_CODES = {
   JG_ERR_WIFI_VOUCHER_CHAIN: 18,
   /** wifi-billing: a session's octet or second counters go backwards, or wrap wrongly (octets falling without Acct-Gigawords rising) */
   JG_ERR_WIFI_COUNTER: 19,
-  /** wifi-billing: a session's octets exceed the router's stated link capacity times the session's seconds */
+  /** wifi-billing: a session's octets exceed the router's stated link capacity times the session's seconds (plus one second: Acct-Session-Time is truncated) */
   JG_ERR_WIFI_CAPACITY: 20,
   /** wifi-billing: usage or a change for a router that is not registered, or is deregistered */
   JG_ERR_WIFI_ROUTER: 21,
   /** wifi-billing: usage names a client account that is not registered, or a voucher key that is not the account's */
   JG_ERR_WIFI_CLIENT: 22,
-  /** wifi-billing: a session update out of its life cycle: an interim or stop for no open session, a start for one already open, or any update for a stopped session */
+  /** wifi-billing: a session update out of its life cycle: an interim or stop for no open session, a start for one already open or beyond the router's open-session bound, or any update for a stopped session */
   JG_ERR_WIFI_SESSION: 23,
   /** wifi-billing: a top-up, price, stake or capacity of zero, negative or past its maximum */
   JG_ERR_WIFI_AMOUNT: 24,
