@@ -64,7 +64,7 @@ export function registerWifiSimCommand(sim: Command): void {
       let ownDataDir = options.dataDir;
       if (options.dataDir !== undefined && existsSync(join(options.dataDir, "endpoints.json"))) {
         const { readEndpoints } = await import("../../gateway/endpoints.ts");
-        const endpoints = readEndpoints(options.dataDir) as ReturnType<typeof readEndpoints> & { radius?: string | null };
+        const endpoints = readEndpoints(options.dataDir);
         if (endpoints.rpc === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `the jamgate on ${options.dataDir} serves no node RPC: the simulation follows the node's blocks`);
         let token: string;
         try {
