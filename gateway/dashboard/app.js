@@ -514,9 +514,10 @@ function renderWifi() {
 
   const series = octetsOverTime(wifi.entries, WIFI_BUCKETS_MAX);
   $("wifi-chart-caption").textContent = series.widthMs === null ? "Billed and disputed (GB), by block time" : `Billed and disputed (GB) per ${widthText(series.widthMs)}, by block time (UTC)`;
-  // Each bar at the middle of its bucket.
-  const middle = series.widthMs === null ? 0 : series.widthMs / 2000;
-  charts.wifi?.setData([series.times.map((t) => t + middle), series.billed.map(Number), series.disputed.map(Number)]);
+  // Each bar at the middle of its bucket, the axis from the first bucket's start to the last one's end (bars whole at both edges).
+  const width = series.widthMs === null ? 0 : series.widthMs / 1000;
+  charts.wifi?.setData([series.times.map((t) => t + width / 2), series.billed.map(Number), series.disputed.map(Number)]);
+  if (series.times.length > 0) charts.wifi?.setScale("x", { min: series.times[0], max: series.times[series.times.length - 1] + width });
 }
 
 function renderConfig() {
