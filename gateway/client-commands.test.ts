@@ -170,7 +170,7 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     const other = tempDir();
     marketOfDataDir(other, SLOT_MS); // a real-time market, as a plain `jamgate start` makes it
     const refused = await jamgate("start", "--data-dir", other, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--market-minutes-per-slot", "5");
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^jamgate: JG_ERR_CLI_ARGUMENT: --market-minutes-per-slot 5: .*market\.json runs 0\.0083\d* market minutes per slot, and a chain keeps the market of its first start/m);
   });
 

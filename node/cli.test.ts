@@ -135,7 +135,7 @@ describe("jamgate node start", () => {
     const dataDir = tempDir();
     const bare = runCli(["node", "start", "--data-dir", dataDir, "--rpc-port", "0"]);
     processes.push(bare);
-    expect((await bare.exited).code).toBe(1);
+    expect((await bare.exited).code).toBe(2);
     expect(bare.output()).toMatch(/JG_ERR_CLI_ARGUMENT: a new chain needs --authorize/);
     // A jamgate start data dir stands for its gateway key.
     const gatewayDir = tempDir();

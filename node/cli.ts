@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
@@ -25,6 +25,27 @@ export const DEFAULT_SLOT_MS = 6000;
 
 /** Lowercase hex (the codec's toHex, without loading the codec: every `jamgate` command loads this module). */
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+
+/** Exit code of a command line the program cannot take (a usage error, JG_ERR_CLI_ARGUMENT): 2, as POSIX utilities use it, so a script tells it from a refusal or failure (1). */
+export const EXIT_BAD_COMMAND_LINE = 2;
+
+/** commander's codes for a command line it could not take. */
+const COMMANDER_USAGE_CODES: ReadonlySet<string> = new Set([
+  "commander.invalidArgument",
+  "commander.missingMandatoryOptionValue",
+  "commander.optionMissingArgument",
+  "commander.missingArgument",
+  "commander.unknownOption",
+  "commander.unknownCommand",
+  "commander.excessArguments",
+  "commander.conflictingOption",
+]);
+
+/** Whether an error ending a command is a bad command line: commander's usage errors and JG_ERR_CLI_ARGUMENT (help and --version are not). */
+export function isBadCommandLine(error: CommanderError | JamgateError): boolean {
+  if (error instanceof CommanderError) return error.exitCode !== 0 && (COMMANDER_USAGE_CODES.has(error.code) || error.code === "JG_ERR_CLI_ARGUMENT");
+  return error.code === "JG_ERR_CLI_ARGUMENT";
+}
 
 /** commander argument parser for an integer in [min, max]; errors name the flag's range. */
 export function integerIn(min: number, max: number): (value: string) => number {

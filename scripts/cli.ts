@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { registerDeviceCommands } from "../devices/cli.ts";
 import type { GenesisService } from "../node/chain/genesis.ts";
-import { DEFAULT_SLOT_MS, registerNodeCommands } from "../node/cli.ts";
+import { DEFAULT_SLOT_MS, EXIT_BAD_COMMAND_LINE, isBadCommandLine, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../node/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
@@ -61,17 +61,24 @@ export function program(): Command {
   registerVerifyCommand(cli);
   registerSimCommands(cli);
   registerWifiCommands(cli);
+  // Every command throws its usage errors to `main` instead of exiting by itself (commander copies
+  // exitOverride only to commands made after it is set), so they all exit with the same codes.
+  const throwToMain = (command: Command): void => {
+    command.exitOverride();
+    for (const sub of command.commands) throwToMain(sub);
+  };
+  throwToMain(cli);
   return cli;
 }
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await program().exitOverride().parseAsync(argv);
+    await program().parseAsync(argv);
   } catch (e) {
-    if (e instanceof CommanderError) process.exit(e.exitCode);
+    if (e instanceof CommanderError) process.exit(isBadCommandLine(e) ? EXIT_BAD_COMMAND_LINE : e.exitCode);
     if (e instanceof JamgateError) {
       console.error(`jamgate: ${e.message}`);
-      process.exit(1);
+      process.exit(isBadCommandLine(e) ? EXIT_BAD_COMMAND_LINE : 1);
     }
     throw e;
   }

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { toHex } from "../../devices/envelope.ts";
 import { type DeviceKey, generateDeviceKey, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "../../devices/keys.ts";
-import { integerIn, readFlagFile } from "../../node/cli.ts";
+import { EXIT_BAD_COMMAND_LINE, integerIn, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../node/errors.ts";
 import { DEFAULT_PORTS } from "../cli.ts";
 import { readEndpoints } from "../endpoints.ts";
@@ -83,24 +83,10 @@ export function routerTopics(router: string): { readonly usage: string; readonly
 
 // ---- errors and flag parsing
 
-/** Exit code of a bad flag (commander's usage errors, JG_ERR_CLI_ARGUMENT): what a script tells apart from a refusal (1). */
-export const EXIT_BAD_FLAG = 2;
-/** commander's codes for a command line it could not take; mapped to EXIT_BAD_FLAG. */
-const USAGE_CODES = new Set([
-  "commander.invalidArgument",
-  "commander.missingMandatoryOptionValue",
-  "commander.optionMissingArgument",
-  "commander.missingArgument",
-  "commander.unknownOption",
-  "commander.unknownCommand",
-  "commander.excessArguments",
-  "commander.conflictingOption",
-]);
-
 /** Reports a coded error on stderr and ends the command: exit code 2 for a bad flag, 1 otherwise (scripts/cli.ts `main` exits with it). */
 function fail(code: string, detail: string): never {
   process.stderr.write(`jamgate: ${code}: ${detail}\n`);
-  throw new CommanderError(code === "JG_ERR_CLI_ARGUMENT" ? EXIT_BAD_FLAG : 1, code, `${code}: ${detail}`);
+  throw new CommanderError(code === "JG_ERR_CLI_ARGUMENT" ? EXIT_BAD_COMMAND_LINE : 1, code, `${code}: ${detail}`);
 }
 
 const badFlag = (detail: string): never => fail("JG_ERR_CLI_ARGUMENT", detail);
@@ -155,10 +141,10 @@ export function routerName(value: string): string {
   return value;
 }
 
-/** The usage errors of `group` and its subcommands leave with EXIT_BAD_FLAG; help and everything else as commander gives them. */
+/** The usage errors of `group` and its subcommands leave with EXIT_BAD_COMMAND_LINE already when the commands run in-process (tests); help and everything else as commander gives them. */
 function usageExitsWith2(group: Command): Command {
   return group.exitOverride((e) => {
-    throw USAGE_CODES.has(e.code) && e.exitCode !== 0 ? new CommanderError(EXIT_BAD_FLAG, e.code, e.message) : e;
+    throw isBadCommandLine(e) ? new CommanderError(EXIT_BAD_COMMAND_LINE, e.code, e.message) : e;
   });
 }
 

@@ -36,7 +36,7 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     expect((await jamgate(["sim", "energy", "--scenario", file])).stderr).toMatch(/JG_ERR_SCENARIO_INVALID/);
     // Generated scenarios are held to the same bounds: 10,000 households × 96 intervals is past HOUSEHOLD_INTERVALS_MAX.
     const big = await jamgate(["sim", "energy", "--households", "10000", "--hours", "24"]);
-    expect(big.code).toBe(1);
+    expect(big.code).toBe(2);
     expect(big.stderr).toMatch(/JG_ERR_CLI_ARGUMENT[\s\S]*HOUSEHOLD_INTERVALS_MAX/);
   });
 

@@ -30,7 +30,7 @@ describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
         (e: { code: number; stdout: string; stderr: string }) => e,
       );
       expect(failed, flags.join(" ")).not.toBeNull();
-      expect(failed!.code).toBe(1);
+      expect(failed!.code).toBe(2);
       expect(failed!.stdout).toBe("");
       expect(failed!.stderr).toMatch(/JG_ERR_CLI_ARGUMENT/);
     }
