@@ -165,6 +165,27 @@ describe("jamgate ledger --follow", () => {
     expect(stderr.join("")).toMatch(/answered 503/);
   }, 30_000);
 
+  it("--router --follow asks the stream for the router's entries (the gateway filters them) and prints those", async () => {
+    const router = "e5".repeat(16);
+    const usage = (id: number) => entry(id, { service: "wifi-billing", serviceId: 4, kind: "usage", device: null, seqs: null, packageHash: null, accounts: [B], router, reason: "usage", octets: "1000" });
+    const ledger = [entry(0)];
+    const streamUrls: string[] = [];
+    const url = await api(ledger, (n, request, response) => {
+      streamUrls.push(request.url!);
+      if (n > 1) return void response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "JG_ERR_NOT_FOUND", message: "no route" } }));
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      ledger.push(usage(1), usage(2));
+      sse(response, ledger[1]!);
+      sse(response, ledger[2]!);
+      setTimeout(() => response.end(), 50);
+    });
+    const program = new Command("jamgate").exitOverride();
+    registerLedgerCommand(program);
+    await expect(program.parseAsync(["ledger", "--http", url, "--router", router.toUpperCase(), "--json", "--limit", "0", "--follow"], { from: "user" })).rejects.toMatchObject({ code: "JG_ERR_NOT_FOUND" });
+    expect(new Set(streamUrls)).toEqual(new Set([`/v1/events?router=${router}`]));
+    expect(stdout.map((line) => (JSON.parse(line) as EntryView).id)).toEqual([1, 2]);
+  }, 30_000);
+
   it("lists the newest --limit entries oldest first, paging through the API's bounded scans, as a table", async () => {
     const ledger = Array.from({ length: 9 }, (_, i) => (i % 3 === 0 ? entry(i) : trade(i)));
     const url = await api(ledger, (_n, _request, response) => response.writeHead(404).end());

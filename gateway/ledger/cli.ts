@@ -78,7 +78,7 @@ export interface LedgerFilter {
   readonly service?: string;
   readonly account?: string;
   readonly device?: string;
-  /** Wi-Fi entries of this router (the entries route filters; the event stream does not, so a followed stream is filtered here). */
+  /** Wi-Fi entries of this router (`/v1/entries?router=` and `/v1/events?router=` both apply it). */
   readonly router?: string;
   readonly sinceMs?: number;
   readonly untilMs?: number;
@@ -221,7 +221,7 @@ async function gatewayCurrency(target: Target): Promise<string | undefined> {
   }
 }
 
-/** Whether a streamed entry passes the listing's filter (the API applies it to pages; the stream sends every entry). */
+/** Whether a streamed entry passes the listing's filter: the stream applies all but the time bounds; checked here again, whatever a gateway sent. */
 export function matches(entry: EntryView, filter: LedgerFilter): boolean {
   if (filter.service !== undefined && entry.service !== filter.service) return false;
   if (filter.account !== undefined && !entry.accounts.includes(filter.account)) return false;
@@ -245,12 +245,13 @@ function entriesQuery(filter: LedgerFilter, page: { before?: number | null; limi
   return `/v1/entries?${q}`;
 }
 
-/** `/v1/events` with the filters the stream applies itself (service, account, device); time bounds are applied here. */
+/** `/v1/events` with the filters the stream applies itself (service, account, device, router); time bounds are applied here. */
 export function eventsPath(filter: LedgerFilter): string {
   const q = new URLSearchParams();
   if (filter.service !== undefined) q.set("service", filter.service);
   if (filter.account !== undefined) q.set("account", filter.account);
   if (filter.device !== undefined) q.set("device", filter.device);
+  if (filter.router !== undefined) q.set("router", filter.router);
   const query = q.toString();
   return query === "" ? "/v1/events" : `/v1/events?${query}`;
 }

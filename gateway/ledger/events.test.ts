@@ -8,11 +8,34 @@ import type { Registrations } from "../registration.ts";
 import { blockView, envelopesEntry, FakeLedger, fakeHex, intervalView, packageView, tradeEntry } from "../testing/fake-ledger.ts";
 import { ENTRY_DIGEST_LATEST_MAX, ENTRY_DIGEST_MS, EVENTS_RESUME_MAX, type EventHub, type EventStreamOptions, registerEventStream } from "./events.ts";
 import { sharedSchemas } from "./schemas.ts";
-import type { EntryDigestView, EntryView } from "./types.ts";
+import type { EntryDigestView, EntryView, Hex } from "./types.ts";
 
 const meter = fakeHex("device meter", 16);
 const agent = fakeHex("device agent", 16);
 const householdA = fakeHex("device household a", 16);
+const cafe = fakeHex("router cafe", 16);
+const library = fakeHex("router library", 16);
+const wifiClient = fakeHex("wifi client", 16);
+
+/** A wifi-billing entry: usage of a router's session, or a top-up (`router` null: an entry of no router). */
+function wifiEntry(id: number, router: Hex | null): EntryView {
+  return {
+    ...envelopesEntry(id, wifiClient),
+    service: "wifi-billing",
+    serviceId: 4,
+    kind: router === null ? "topup" : "usage",
+    device: null,
+    seqs: null,
+    packageHash: null,
+    amountMicros: "500",
+    accounts: [wifiClient],
+    reason: router === null ? "topup" : "usage",
+    session: router === null ? null : fakeHex(`session ${id}`, 16),
+    router,
+    client: wifiClient,
+    octets: "1000000000",
+  };
+}
 
 interface ParsedEvent {
   readonly event: string;
@@ -210,6 +233,32 @@ describe("GET /v1/events", () => {
     expect(trades.events.filter((e) => e.event === "entry").map((e) => e.id)).toEqual(["2"]);
   });
 
+  it("router filter: a stream gets that router's Wi-Fi entries only (an id in any case), not another router's, a top-up or other services' entries; a bad id is refused", async () => {
+    const ledger = new FakeLedger();
+    const server = await serve(ledger);
+    const cafes = await connect(server, `/v1/events?router=${cafe.toUpperCase()}`);
+    const cafeUsage = await connect(server, `/v1/events?router=${cafe}&service=wifi-billing&account=${wifiClient}`);
+    const all = await connect(server, "/v1/events");
+    const sent = [wifiEntry(0, cafe), wifiEntry(1, library), wifiEntry(2, null), envelopesEntry(3, meter), tradeEntry(4, householdA, agent), wifiEntry(5, cafe)];
+    for (const entry of sent) ledger.addEntry(entry);
+    ledger.addBlock(blockView(1));
+    await all.until((c) => c.events.length === 7, "every entry and the block");
+    for (const client of [cafes, cafeUsage]) {
+      await client.until((c) => c.events.some((e) => e.event === "block"), "the block");
+      expect(client.events.map((e) => [e.event, e.id])).toEqual([
+        ["entry", "0"],
+        ["entry", "5"],
+        ["block", null],
+      ]);
+      expect(JSON.parse(client.events[1]!.data)).toEqual(sent[5]);
+    }
+    for (const url of [`/v1/events?router=${cafe.slice(2)}`, "/v1/events?router=not-a-router", `/v1/events?router=${cafe}&entries=digest&after=1`]) {
+      const refused = await server.app.inject({ method: "GET", url });
+      expect(refused.statusCode, url).toBe(400);
+      expect(refused.json().error.code, url).toBe("JG_ERR_HTTP_QUERY");
+    }
+  });
+
   it("resumes after Last-Event-ID (or ?after=): the missed entries first, then live ones, each once", async () => {
     const ledger = new FakeLedger();
     for (let id = 0; id < 20; id++) ledger.addEntry(envelopesEntry(id, id % 2 ? meter : agent));
@@ -376,6 +425,29 @@ describe("GET /v1/events?entries=digest", () => {
     expect(trades.events.map((e) => e.event)).toEqual(["entries", "block"]);
     await all.until((c) => c.events.length === 3, "the block");
     expect(all.events.map((e) => e.event)).toEqual(["entries", "entries", "block"]);
+  });
+
+  it("router filter: a router's digest counts and carries its Wi-Fi entries only; routers' filters are groups of their own", async () => {
+    const ledger = new FakeLedger();
+    const server = await serveHub(ledger, { digestMs: 100 });
+    const cafes = await connect(server, `/v1/events?entries=digest&router=${cafe}`);
+    const cafesAgain = await connect(server, `/v1/events?entries=digest&router=${cafe.toUpperCase()}`);
+    const libraries = await connect(server, `/v1/events?entries=digest&router=${library}&service=wifi-billing`);
+    const wifi = await connect(server, "/v1/events?entries=digest&service=wifi-billing");
+    // The cafe's two streams (the id lowercased) share a group; the library's and the service's are others.
+    expect(server.hub.digestGroups).toBe(3);
+    const burst: EntryView[] = [];
+    for (let id = 0; id < 300; id++) burst.push(ledger.addEntry(id % 3 === 0 ? wifiEntry(id, cafe) : id % 3 === 1 ? wifiEntry(id, id % 2 ? library : null) : envelopesEntry(id, meter)));
+    await cafes.until((c) => digestsOf(c).length === 1, "the cafe's digest");
+    expect(digestsOf(cafes)).toEqual([digestOf(burst.filter((e) => e.router === cafe))]);
+    expect(digestsOf(cafes)[0]!.count).toBe(100);
+    await cafesAgain.until((c) => digestsOf(c).length === 1, "the second cafe stream's digest");
+    expect(cafesAgain.text).toBe(cafes.text);
+    await libraries.until((c) => digestsOf(c).length === 1, "the library's digest");
+    expect(digestsOf(libraries)).toEqual([digestOf(burst.filter((e) => e.router === library))]);
+    expect(digestsOf(libraries)[0]!.latest.every((e) => e.router === library)).toBe(true);
+    await wifi.until((c) => digestsOf(c).length === 1, "the service's digest");
+    expect(digestsOf(wifi)[0]!.count).toBe(200);
   });
 
   it("entries arriving over many ticks: at most one digest a tick, counting every entry once, newest first", async () => {

@@ -101,6 +101,8 @@ interface StreamFilter {
   readonly service?: string;
   readonly account?: string;
   readonly device?: string;
+  /** Wi-Fi entries of this router (EntryView.router); entries of no router (top-ups, other services) never match. */
+  readonly router?: string;
   readonly interval?: number;
 }
 
@@ -136,6 +138,7 @@ export function formatDigest(digest: EntryDigestView): Chunk {
 function matches(filter: StreamFilter, entry: EntryView): boolean {
   if (filter.service !== undefined && entry.service !== filter.service) return false;
   if (filter.device !== undefined && entry.device !== filter.device) return false;
+  if (filter.router !== undefined && entry.router !== filter.router) return false;
   if (filter.interval !== undefined && entry.interval !== filter.interval) return false;
   if (filter.account !== undefined && !entry.accounts.includes(filter.account)) return false;
   return true;
@@ -143,7 +146,7 @@ function matches(filter: StreamFilter, entry: EntryView): boolean {
 
 /** One key per filter: digest streams with equal filters share a group. */
 function filterKey(filter: StreamFilter): string {
-  return JSON.stringify([filter.service ?? null, filter.account ?? null, filter.device ?? null, filter.interval ?? null]);
+  return JSON.stringify([filter.service ?? null, filter.account ?? null, filter.device ?? null, filter.router ?? null, filter.interval ?? null]);
 }
 
 /**
@@ -471,7 +474,7 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
     hub.close();
     done();
   });
-  app.get<{ Querystring: { service?: string; account?: string; device?: string; interval?: number; entries?: EntryMode; after?: string }; Headers: { "last-event-id"?: string } }>(
+  app.get<{ Querystring: { service?: string; account?: string; device?: string; router?: string; interval?: number; entries?: EntryMode; after?: string }; Headers: { "last-event-id"?: string } }>(
     "/v1/events",
     {
       // A HEAD would open a stream with no body to send.
@@ -480,7 +483,7 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
         tags: ["events"],
         summary: "Live updates as Server-Sent Events: event block, entry (or entries, a digest), package or interval; data its view as JSON",
         description:
-          `Entries may be filtered by service, account, device and interval. With \`entries=each\` (the default) each matching entry is an \`event: entry\` ` +
+          `Entries may be filtered by service, account, device, router (Wi-Fi entries of that router) and interval. With \`entries=each\` (the default) each matching entry is an \`event: entry\` ` +
           `carrying \`id:\` (its index id), and a stream resumes after \`Last-Event-ID\` (or \`?after=\`): the entries it missed are replayed first (at most ${EVENTS_RESUME_MAX}). ` +
           `With \`entries=digest\` there are no \`entry\` events: at most once per ${ENTRY_DIGEST_MS} ms, and only when entries matching the filter arrived since the last one, ` +
           `one \`event: entries\` with data {count: the matching entries since the last digest, lastId: the newest one's id, latest: the newest ${ENTRY_DIGEST_LATEST_MAX} at most, newest first}; ` +
@@ -494,6 +497,7 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
             service: { type: "string", pattern: SERVICE_NAME_PATTERN },
             account: idInput,
             device: idInput,
+            router: { ...idInput, description: "Wi-Fi entries of this router (as /v1/entries?router=)." },
             interval: { type: "integer", minimum: 0, maximum: 0xffff_ffff, description: "Energy entries of this market interval." },
             entries: {
               type: "string",
@@ -518,6 +522,7 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
         ...(q.service === undefined ? {} : { service: q.service }),
         ...(q.account === undefined ? {} : { account: q.account.toLowerCase() }),
         ...(q.device === undefined ? {} : { device: q.device.toLowerCase() }),
+        ...(q.router === undefined ? {} : { router: q.router.toLowerCase() }),
         ...(q.interval === undefined ? {} : { interval: q.interval }),
       };
       const mode = q.entries ?? "each";
