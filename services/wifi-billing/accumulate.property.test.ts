@@ -2,33 +2,16 @@
 // money a workload moves does not depend on how its updates are split into packages.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type DeviceId, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
+import { signingBytes } from "../../devices/envelope.ts";
 import { encodeUsageBody } from "../../devices/wifi.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { ascii, toHex } from "../common/bytes.ts";
 import type { EnvelopeRecord } from "../common/envelope.ts";
 import { STAKE_COOLDOWN_SLOTS } from "./storage.ts";
-import { type DeviceSide, type Party, type RouterParty, type TestCrypto, type TestSession, WifiWorld } from "./testing.ts";
+import { type Party, realSides, type RouterParty, type TestSession, WifiWorld } from "./testing.ts";
 
-const keys = new Map<string, { publicKey: Uint8Array; sign(m: Uint8Array): Uint8Array }>();
-const crypto: TestCrypto = {
-  hash,
-  verifyEd25519,
-  keyOf(name) {
-    let key = keys.get(name);
-    if (key === undefined) {
-      const pair = keyPairFromSeed(hash(ascii(name)));
-      key = { publicKey: pair.publicKey, sign: (message) => signEd25519(pair, message) };
-      keys.set(name, key);
-    }
-    return key;
-  },
-};
-const deviceSide: DeviceSide = {
-  envelopeSigningBytes: (f) => signingBytes({ version: 1, device: f.device as DeviceId, seq: f.seq, kind: f.kind as EnvelopeKind, timeMs: f.timeMs, body: f.body }),
-  usageBody: (u) => encodeUsageBody(u),
-};
+const { crypto, deviceSide } = realSides({ hash, verifyEd25519, keyPairFromSeed, signEd25519, signingBytes, encodeUsageBody });
 
 const CLIENTS = 3;
 const OWNERS = 2;

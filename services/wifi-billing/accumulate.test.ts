@@ -1,30 +1,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type DeviceId, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
+import { signingBytes } from "../../devices/envelope.ts";
 import { encodeUsageBody } from "../../devices/wifi.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { ascii, toHex } from "../common/bytes.ts";
+import { toHex } from "../common/bytes.ts";
 import { parseSigningBytes } from "../common/envelope.ts";
 import { REJECTION_CODES, type RejectionName } from "../common/errors.ts";
 import { envelopeRejection, registrationRejection } from "../common/outcome.ts";
 import { chargedMicros, OPEN_SESSIONS_PER_ROUTER_MAX } from "./accumulate.ts";
 import { ACTIONS_PER_ITEM_MAX, ENVELOPE_DEVICES_PER_ITEM_MAX, ENVELOPES_PER_ITEM_MAX, REGISTRATIONS_PER_ITEM_MAX, type RouterTerms } from "./payload.ts";
 import { decodeActionVerdict, decodeDevice, deviceKey, LEDGER_SLOTS_KEPT, ledgerKey, actionKey, PROTOCOL_FEE_PPM, STAKE_COOLDOWN_SLOTS } from "./storage.ts";
-import { type DeviceSide, gasOf, type Party, type RouterParty, type TestCrypto, type TestSession, WifiWorld } from "./testing.ts";
+import { gasOf, type Party, realSides, type RouterParty, type TestSession, WifiWorld } from "./testing.ts";
 
-const crypto: TestCrypto = {
-  hash,
-  verifyEd25519,
-  keyOf(name) {
-    const pair = keyPairFromSeed(hash(ascii(name)));
-    return { publicKey: pair.publicKey, sign: (message) => signEd25519(pair, message) };
-  },
-};
-const deviceSide: DeviceSide = {
-  envelopeSigningBytes: (f) => signingBytes({ version: 1, device: f.device as DeviceId, seq: f.seq, kind: f.kind as EnvelopeKind, timeMs: f.timeMs, body: f.body }),
-  usageBody: (u) => encodeUsageBody(u),
-};
+const { crypto, deviceSide } = realSides({ hash, verifyEd25519, keyPairFromSeed, signEd25519, signingBytes, encodeUsageBody });
 
 const GB = 1_000_000_000n;
 const PRICE = 500_000n; // 0.50 per GB

@@ -5,7 +5,7 @@
  * unit tests say. Checks the service module loads, its gas limits suffice, and χ_Z runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DeviceId, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
+import { signingBytes } from "../../devices/envelope.ts";
 import { encodeUsageBody } from "../../devices/wifi.ts";
 import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
@@ -13,22 +13,10 @@ import { hash } from "../../node/crypto/hash.ts";
 import { type JamNode, REFINE_CAP_MS_DEFAULT } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
 import { builtinServices, WIFI_SERVICE } from "../../scripts/genesis.ts";
-import { ascii } from "../common/bytes.ts";
-import { type DeviceSide, type TestCrypto, WifiWorld } from "./testing.ts";
+import { realSides, WifiWorld } from "./testing.ts";
 import { accountKey, decodeAccount, decodeFees, decodeRouter, feesKey, PROTOCOL_FEE_PPM, routerKey, WIFI_SERVICE_NAME, wifiActionsGas, wifiEnvelopesGas, wifiRegistrationsGas } from "./types.ts";
 
-const crypto: TestCrypto = {
-  hash,
-  verifyEd25519,
-  keyOf(name) {
-    const pair = keyPairFromSeed(hash(ascii(name)));
-    return { publicKey: pair.publicKey, sign: (message) => signEd25519(pair, message) };
-  },
-};
-const deviceSide: DeviceSide = {
-  envelopeSigningBytes: (f) => signingBytes({ version: 1, device: f.device as DeviceId, seq: f.seq, kind: f.kind as EnvelopeKind, timeMs: f.timeMs, body: f.body }),
-  usageBody: (u) => encodeUsageBody(u),
-};
+const { crypto, deviceSide } = realSides({ hash, verifyEd25519, keyPairFromSeed, signEd25519, signingBytes, encodeUsageBody });
 
 let node: JamNode;
 

@@ -1,30 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { type DeviceId, type EnvelopeKind, signingBytes } from "../../devices/envelope.ts";
+import { signingBytes } from "../../devices/envelope.ts";
 import { encodeUsageBody } from "../../devices/wifi.ts";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { toHex, ascii } from "../common/bytes.ts";
+import { toHex } from "../common/bytes.ts";
 import { parseSigningBytes, W_R } from "../common/envelope.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import { memoryRefineContext } from "../common/testing.ts";
 import { decodeRefineOutput, ENVELOPES_OUTPUT_HEADER_BYTES, type EnvelopesOutput, ROUTER_HEADER_BYTES, SESSION_DELTA_BYTES_MAX } from "./output.ts";
 import { ENVELOPE_DEVICES_PER_ITEM_MAX, ENVELOPES_PER_ITEM_MAX } from "./payload.ts";
 import { refine, refineEnvelopes } from "./refine.ts";
-import { type DeviceSide, type TestCrypto, WifiWorld } from "./testing.ts";
+import { realSides, WifiWorld } from "./testing.ts";
 import { FIRST_PREV, voucherSigningBytes } from "./voucher.ts";
 
-const crypto: TestCrypto = {
-  hash,
-  verifyEd25519,
-  keyOf(name) {
-    const pair = keyPairFromSeed(hash(ascii(name)));
-    return { publicKey: pair.publicKey, sign: (message) => signEd25519(pair, message) };
-  },
-};
-const deviceSide: DeviceSide = {
-  envelopeSigningBytes: (f) => signingBytes({ version: 1, device: f.device as DeviceId, seq: f.seq, kind: f.kind as EnvelopeKind, timeMs: f.timeMs, body: f.body }),
-  usageBody: (u) => encodeUsageBody(u),
-};
+const { crypto, deviceSide } = realSides({ hash, verifyEd25519, keyPairFromSeed, signEd25519, signingBytes, encodeUsageBody });
 
 function refined(world: WifiWorld, ...records: Parameters<WifiWorld["envelopes"]>): EnvelopesOutput {
   return refineEnvelopes(world.envelopes(...records), memoryRefineContext(crypto));

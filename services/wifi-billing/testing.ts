@@ -5,7 +5,7 @@
  * encoders (devices/envelope.ts `signingBytes`, devices/wifi.ts `encodeUsageBody`), so the tests
  * drive the service with the bytes real devices send.
  */
-import { toHex } from "../common/bytes.ts";
+import { ascii, toHex } from "../common/bytes.ts";
 import type { EnvelopeRecord, RawDeviceId } from "../common/envelope.ts";
 import { decodeOutcome, outcomeKey, type PackageOutcome } from "../common/outcome.ts";
 import { type Hash, MemoryStorage, memoryRefineContext, resultItem, type VerifyEd25519 } from "../common/testing.ts";
@@ -66,6 +66,48 @@ export interface DeviceSide {
     voucher?: Uint8Array;
     clientKey?: Uint8Array;
   }): Uint8Array;
+}
+
+/**
+ * What a test hands in from node/crypto (`hash`, `verifyEd25519`, `keyPairFromSeed`, `signEd25519`)
+ * and devices/ (envelope.ts `signingBytes`, wifi.ts `encodeUsageBody`): the real primitives and
+ * encoders, which the service may not import (scripts/architecture.test.ts).
+ */
+export interface RealSides<Pair> {
+  readonly hash: Hash;
+  readonly verifyEd25519: VerifyEd25519;
+  keyPairFromSeed(seed: Uint8Array): Pair & { readonly publicKey: Uint8Array };
+  signEd25519(pair: Pair, message: Uint8Array): Uint8Array;
+  /** Envelope signing bytes; devices/envelope.ts brands the device id and kind, plain strings here. */
+  signingBytes(fields: { version: number; device: string; seq: number; kind: string; timeMs: number; body: Uint8Array }): Uint8Array;
+  encodeUsageBody(update: Parameters<DeviceSide["usageBody"]>[0]): Uint8Array;
+}
+
+/**
+ * The world's crypto and device side from the real ones: a name's key is the Ed25519 key of the
+ * seed blake2b(name) (made once per name: signing is deterministic, so a cached key signs the
+ * same bytes), envelopes are version 1.
+ */
+export function realSides<Pair>(real: RealSides<Pair>): { readonly crypto: TestCrypto; readonly deviceSide: DeviceSide } {
+  const keys = new Map<string, TestKey>();
+  const crypto: TestCrypto = {
+    hash: real.hash,
+    verifyEd25519: real.verifyEd25519,
+    keyOf(name) {
+      let key = keys.get(name);
+      if (key === undefined) {
+        const pair = real.keyPairFromSeed(real.hash(ascii(name)));
+        key = { publicKey: pair.publicKey, sign: (message) => real.signEd25519(pair, message) };
+        keys.set(name, key);
+      }
+      return key;
+    },
+  };
+  const deviceSide: DeviceSide = {
+    envelopeSigningBytes: (f) => real.signingBytes({ version: 1, device: f.device, seq: f.seq, kind: f.kind, timeMs: f.timeMs, body: f.body }),
+    usageBody: (u) => real.encodeUsageBody(u),
+  };
+  return { crypto, deviceSide };
 }
 
 export interface Party {
