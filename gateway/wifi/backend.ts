@@ -59,6 +59,27 @@ export interface WifiRouterUsage {
   readonly disputedOctets: string;
 }
 
+/**
+ * The service's counters at the best block (services/wifi-billing/types.ts decodeStats, and the
+ * fees collected, decodeFees), decimal strings: sessions started and stopped, octets (input +
+ * output) billed and what clients paid for them (fees included), the protocol's fees, router-attested
+ * octets disputed (not billed), usage updates a balance could not pay in full, envelopes refused,
+ * and every refusal (of envelopes, registrations and operator actions) by its registry code.
+ */
+export interface WifiStatsView {
+  readonly slot: number;
+  readonly sessionsStarted: string;
+  readonly sessionsStopped: string;
+  readonly billedOctets: string;
+  readonly billedMicros: string;
+  readonly feesMicros: string;
+  readonly disputedOctets: string;
+  readonly exhaustedUpdates: string;
+  readonly envelopesRejected: string;
+  /** Codes never refused are left out: `{ "JG_ERR_WIFI_VOUCHER_SIGNATURE": "3" }`. */
+  readonly refusedByCode: Readonly<Record<string, string>>;
+}
+
 export interface ActionView {
   readonly action: string;
   readonly kind: ActionKind;
@@ -101,6 +122,8 @@ export interface WifiBackend {
   account(id: string): Promise<WifiAccountView | null>;
   router(id: string): Promise<WifiRouterView | null>;
   routers(page: { readonly after?: string; readonly limit: number }): Promise<{ readonly items: readonly WifiRouterView[]; readonly next: string | null }>;
+  /** The service's counters and fees, both read at one block (zeros before the service has counted anything). */
+  stats(): Promise<WifiStatsView>;
   /** Each throws JG_ERR_WIFI_ROUTER / JG_ERR_WIFI_ACCOUNT for an unknown id, JG_ERR_QUEUE_FULL past the actions in flight. */
   setPrice(router: string, priceMicrosPerGb: bigint): Promise<ActionView>;
   deregister(router: string): Promise<ActionView>;

@@ -18,7 +18,7 @@ import { keyFromJson, parseMqttPassword } from "../../devices/keys.ts";
 import { verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { JamgateError } from "../../node/errors.ts";
 import type { RegistrationView } from "../registration.ts";
-import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiRouterView } from "./backend.ts";
+import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiRouterView, WifiStatsView } from "./backend.ts";
 import { CAPACITY_BITS_PER_SECOND_MAX, PRICE_MICROS_PER_GB_MAX, registerWifiCommands, STAKE_MICROS_MAX, TOPUP_MICROS_MAX } from "./cli.ts";
 import { wifiRoutes } from "./routes.ts";
 
@@ -134,6 +134,12 @@ class MemoryBackend implements WifiBackend {
     const ids = [...this.routerViews.keys()].sort().filter((id) => page.after === undefined || id > page.after);
     const taken = ids.slice(0, Math.min(page.limit, this.pageSize));
     return { items: taken.map((id) => this.routerViews.get(id)!.view), next: taken.length < ids.length ? taken.at(-1)! : null };
+  }
+
+  /** The service's counters: its routers' usage summed (no CLI command reads them yet). */
+  async stats(): Promise<WifiStatsView> {
+    const sum = (field: "sessionsStarted" | "billedOctets" | "billedMicros" | "disputedOctets") => String([...this.routerViews.values()].reduce((n, r) => n + BigInt(r.view.usage[field]), 0n));
+    return { slot: 7, sessionsStarted: sum("sessionsStarted"), sessionsStopped: "0", billedOctets: sum("billedOctets"), billedMicros: sum("billedMicros"), feesMicros: "0", disputedOctets: sum("disputedOctets"), exhaustedUpdates: "0", envelopesRejected: "0", refusedByCode: {} };
   }
 
   private newAction(kind: ActionView["kind"], apply: () => void): ActionView {

@@ -4,7 +4,7 @@ import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.t
 import { buildHttp } from "../http.ts";
 import type { Registrations, RegistrationView } from "../registration.ts";
 import { fakeHex } from "../testing/fake-ledger.ts";
-import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiLimits, WifiRouterView } from "./backend.ts";
+import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiLimits, WifiRouterView, WifiStatsView } from "./backend.ts";
 
 const known = fakeHex("account known", 16);
 const router = fakeHex("router known", 16);
@@ -30,6 +30,20 @@ const routerView: WifiRouterView = {
   stakeReturnSlot: null,
   usage: { sessionsStarted: "3", openSessions: 1, billedOctets: "123456789012345678", billedMicros: "77", earnedMicros: "74", disputedOctets: "0" },
   slot: 7,
+};
+
+/** Counters past 2^53 where a float would round them, and refusals under two codes. */
+const statsView: WifiStatsView = {
+  slot: 12,
+  sessionsStarted: "9",
+  sessionsStopped: "7",
+  billedOctets: "18446744073709551615",
+  billedMicros: "9007199254740993",
+  feesMicros: "450359962737049",
+  disputedOctets: "1000000000",
+  exhaustedUpdates: "2",
+  envelopesRejected: "4",
+  refusedByCode: { JG_ERR_WIFI_VOUCHER_SIGNATURE: "3", JG_ERR_WIFI_SESSION: "1" },
 };
 
 /** A backend that records what the routes asked of it and knows one account and one router. */
@@ -64,6 +78,10 @@ class RecordingBackend implements WifiBackend {
   async routers(page: { after?: string; limit: number }) {
     this.calls.push(["routers", page]);
     return { items: [routerView], next: null };
+  }
+  async stats() {
+    this.calls.push(["stats"]);
+    return statsView;
   }
   async setPrice(id: string, price: bigint) {
     this.calls.push(["setPrice", id, price]);
@@ -224,13 +242,24 @@ describe("/v1/wifi routes", () => {
     await refused(h, { method: "GET", url: "/v1/wifi/routers?owner=x" }, "JG_ERR_HTTP_QUERY");
   });
 
+  it("stats: the service's counters as the backend read them, decimal strings exact past 2^53, refusals by code", async () => {
+    const h = await harness();
+    const res = await h.app.inject({ method: "GET", url: "/v1/wifi/stats" });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual(statsView);
+    expect(h.backend.calls).toEqual([["stats"]]);
+  });
+
   it("are in the OpenAPI document with their views as components", async () => {
     const h = await harness();
     const doc = (await h.app.inject({ method: "GET", url: "/docs/json" })).json() as { paths: Record<string, Record<string, { security?: unknown; tags?: string[] }>>; components: { schemas: Record<string, unknown> } };
-    for (const [path, method] of [["/v1/wifi/accounts", "post"], ["/v1/wifi/accounts/{id}", "get"], ["/v1/wifi/routers", "post"], ["/v1/wifi/routers", "get"], ["/v1/wifi/routers/{id}", "get"], ["/v1/wifi/routers/{id}", "delete"], ["/v1/wifi/routers/{id}/price", "post"], ["/v1/wifi/topups", "post"], ["/v1/wifi/actions/{id}", "get"]] as const) {
+    for (const [path, method] of [["/v1/wifi/accounts", "post"], ["/v1/wifi/accounts/{id}", "get"], ["/v1/wifi/routers", "post"], ["/v1/wifi/routers", "get"], ["/v1/wifi/routers/{id}", "get"], ["/v1/wifi/routers/{id}", "delete"], ["/v1/wifi/routers/{id}/price", "post"], ["/v1/wifi/topups", "post"], ["/v1/wifi/actions/{id}", "get"], ["/v1/wifi/stats", "get"]] as const) {
       expect(doc.paths[path]?.[method]?.tags, `${method} ${path}`).toEqual(["wifi"]);
       if (method !== "get") expect(doc.paths[path]![method]!.security).toEqual([{ operatorToken: [] }]);
     }
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["WifiAccountView", "WifiRouterView", "WifiActionView"]));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["WifiAccountView", "WifiRouterView", "WifiActionView", "WifiStatsView"]));
+    const stats = doc.components.schemas.WifiStatsView as { required: string[]; properties: Record<string, unknown> };
+    expect(stats.required).toEqual(Object.keys(statsView));
+    expect(Object.keys(stats.properties)).toEqual(Object.keys(statsView));
   });
 });

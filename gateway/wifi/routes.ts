@@ -1,6 +1,6 @@
 /**
  * The Wi-Fi billing routes (`/v1/wifi/*`, notes/wifi-contract.md §3): accounts and routers
- * registered on the wifi-billing service, their state read back from it, and the operator's
+ * registered on the wifi-billing service, their state and the service's counters read back from it, and the operator's
  * actions on them (top-ups, price changes, deregistrations), each a work item on the service's
  * ledger (actions.ts). A fastify plugin over a WifiBackend (backend.ts), with body, params and
  * response schemas published in the OpenAPI document beside the ledger's.
@@ -31,6 +31,7 @@ import {
   type WifiAccountView,
   type WifiBackend,
   type WifiRouterView,
+  type WifiStatsView,
 } from "./backend.ts";
 
 /** A page of routers when the request names none. */
@@ -104,8 +105,32 @@ export const wifiActionViewSchema = {
   },
 } as const;
 
+export const wifiStatsViewSchema = {
+  $id: "WifiStatsView",
+  type: "object",
+  description: "The wifi-billing service's counters since it started, at the best block (counters, octets and micro-units as decimal strings).",
+  required: ["slot", "sessionsStarted", "sessionsStopped", "billedOctets", "billedMicros", "feesMicros", "disputedOctets", "exhaustedUpdates", "envelopesRejected", "refusedByCode"],
+  properties: {
+    slot: { type: "integer", minimum: 0, description: "The block read." },
+    sessionsStarted: decimal,
+    sessionsStopped: { ...decimal, description: "Sessions ended by their router's Stop update." },
+    billedOctets: { ...decimal, description: "Octets (input + output) billed to clients." },
+    billedMicros: { ...decimal, description: "What clients paid for them, fees included." },
+    feesMicros: { ...decimal, description: "The protocol's fees collected." },
+    disputedOctets: { ...decimal, description: "Router-attested octets of routers without attested billing: written as disputed, not billed." },
+    exhaustedUpdates: { ...decimal, description: "Usage updates a client's balance could not pay in full (a balance-exhausted entry each)." },
+    envelopesRejected: { ...decimal, description: "Envelopes refused (in refine or accumulate)." },
+    refusedByCode: {
+      type: "object",
+      description: "Every refusal (envelopes, registrations, operator actions) by its code (docs/errors.md); codes never refused are left out.",
+      propertyNames: { pattern: "^JG_ERR_[A-Z0-9_]+$" },
+      additionalProperties: decimal,
+    },
+  },
+} as const;
+
 /** The Wi-Fi views' schemas, added beside the ledger's (ledger/schemas.ts sharedSchemas). */
-export const wifiSchemas = [wifiAccountViewSchema, wifiRouterViewSchema, wifiActionViewSchema] as const;
+export const wifiSchemas = [wifiAccountViewSchema, wifiRouterViewSchema, wifiActionViewSchema, wifiStatsViewSchema] as const;
 
 const errors = (described: Record<number, string>) => Object.fromEntries(Object.entries(described).map(([status, codes]) => [status, { ...schemaRef("Error"), description: codes }]));
 
@@ -302,6 +327,19 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
       if (router === null) throw new JamgateError("JG_ERR_WIFI_ROUTER", `no router ${lower(request.params.id)} on wifi-billing`);
       return router satisfies WifiRouterView;
     },
+  );
+
+  // ---- the service's counters
+  app.get(
+    "/v1/wifi/stats",
+    {
+      schema: {
+        tags: ["wifi"],
+        summary: "The service's counters at the best block: sessions, octets and money billed, fees, disputed octets, exhausted balances, refusals by code",
+        response: { 200: schemaRef("WifiStatsView") },
+      },
+    },
+    async () => (await backend.stats()) satisfies WifiStatsView,
   );
 
   const actionResponse = (refusals: Record<number, string>) => ({

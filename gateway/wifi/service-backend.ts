@@ -27,12 +27,17 @@ import {
   configKey,
   decodeAccount,
   decodeConfig,
+  decodeFees,
   decodeRouter,
+  decodeStats,
   DEFAULT_CONFIG,
+  feesKey,
   PRICE_MICROS_PER_GB_MAX,
+  rejectionName,
   type RouterRecord,
   routerKey,
   STAKE_MICROS_MAX,
+  statsKey,
   TOPUP_MICROS_MAX,
   WIFI_SERVICE_NAME,
 } from "../../services/wifi-billing/types.ts";
@@ -41,7 +46,7 @@ import { createRadiusRouter, removeRadiusRouter } from "../radius/routers.ts";
 import type { LedgerReader } from "../ledger/types.ts";
 import type { Registrations, RegistrationView } from "../registration.ts";
 import { type ActionRequest, WifiActions } from "./actions.ts";
-import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiLimits, WifiRouterView } from "./backend.ts";
+import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiLimits, WifiRouterView, WifiStatsView } from "./backend.ts";
 
 /** The service's bounds, as the routes check them. */
 export const wifiLimits: WifiLimits = {
@@ -230,6 +235,47 @@ export class ServiceBackend implements WifiBackend {
     const devices = await ledger.devices({ service: this.deps.service.name, kind: "router", ...(page.after === undefined ? {} : { after: page.after }), limit: page.limit });
     const views = await Promise.all(devices.items.map((d) => this.router(d.id)));
     return { items: views.filter((v): v is WifiRouterView => v !== null), next: devices.next };
+  }
+
+  /**
+   * The service's counters ("stats") and fees ("fees") read at one best block, so they agree with
+   * each other; absent before the service first counted anything, read as zeros. Refusals are
+   * counted per code byte (REFUSAL_CODE_SLOTS), and accumulate counts only registry codes
+   * (services/common/errors.ts), each named here; codes never refused are left out.
+   */
+  async stats(): Promise<WifiStatsView> {
+    const best = await this.deps.api.bestBlock();
+    const [statsValue, feesValue] = await Promise.all([statsKey, feesKey].map((key) => this.deps.api.serviceValue(best.headerHash, this.deps.service.serviceId, key)));
+    const zero = { sessionsStarted: 0n, sessionsStopped: 0n, billedOctets: 0n, billedMicros: 0n, disputedOctets: 0n, exhaustedUpdates: 0n, envelopesRejected: 0n, refusalsByCode: [] as readonly bigint[] };
+    let stats = zero;
+    if (statsValue != null) {
+      const decoded = decodeStats(statsValue);
+      if (!decoded.ok) throw new Error(`${WIFI_SERVICE_NAME} stats: ${decoded.error}`);
+      stats = decoded.value;
+    }
+    let feesMicros = 0n;
+    if (feesValue != null) {
+      const decoded = decodeFees(feesValue);
+      if (!decoded.ok) throw new Error(`${WIFI_SERVICE_NAME} fees: ${decoded.error}`);
+      feesMicros = decoded.value;
+    }
+    const refusedByCode: Record<string, string> = {};
+    stats.refusalsByCode.forEach((count, code) => {
+      const name = rejectionName(code);
+      if (count > 0n && name !== null) refusedByCode[name] = text(count);
+    });
+    return {
+      slot: best.slot,
+      sessionsStarted: text(stats.sessionsStarted),
+      sessionsStopped: text(stats.sessionsStopped),
+      billedOctets: text(stats.billedOctets),
+      billedMicros: text(stats.billedMicros),
+      feesMicros: text(feesMicros),
+      disputedOctets: text(stats.disputedOctets),
+      exhaustedUpdates: text(stats.exhaustedUpdates),
+      envelopesRejected: text(stats.envelopesRejected),
+      refusedByCode,
+    };
   }
 
   private async activeRouter(id: string): Promise<void> {
