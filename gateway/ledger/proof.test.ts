@@ -1,7 +1,8 @@
 /**
  * jamgate-proof/1 state proofs, checked against a real state (node/state/kv.ts, its GP D.2 trie
- * and State.proof) and real sealed headers (node/chain/block.ts): each claim kind verifies, and
- * each tampering fails with its own code. Readings (DA) are in da-proof.test.ts.
+ * and State.proof) and real sealed headers (node/chain/block.ts): each claim kind verifies, for
+ * energy-trading and wifi-billing alike (ledger entries, balances, settled seqs), and each
+ * tampering fails with its own code. Readings (DA) are in da-proof.test.ts.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -16,23 +17,44 @@ import { StateComponents, storageKey } from "../../node/state/components.ts";
 import { State } from "../../node/state/kv.ts";
 import { balanceKey, deviceKey as energyDeviceKey, encodeBalance, encodeDeviceRecord as encodeEnergyDevice, encodeLedgerEntries, ledgerKey, type StoredLedgerEntry } from "../../services/energy-trading/storage.ts";
 import { deviceKey as telemetryDeviceKey, encodeDeviceRecord as encodeTelemetryDevice } from "../../services/telemetry/storage.ts";
+import {
+  accountKey as wifiAccountKey,
+  deviceKey as wifiDeviceKey,
+  encodeAccount as encodeWifiAccount,
+  encodeDeviceRecord as encodeWifiDevice,
+  encodeLedgerEntries as encodeWifiLedger,
+  ledgerKey as wifiLedgerKey,
+  type LedgerEntry as WifiLedgerEntry,
+} from "../../services/wifi-billing/storage.ts";
 import { type Proof, type ProofClaim, PROOF_FORMAT, verifyProof } from "./proof.ts";
 
 const params = tinyParams;
 const author = keyPairFromSeed(new Uint8Array(32).fill(7));
 const TELEMETRY_ID = 2;
 const ENERGY_ID = 3;
+const WIFI_ID = 4;
 
 const id = (n: number) => hash(Uint8Array.of(n)).subarray(0, 16);
 const household = id(1);
 const other = id(2);
 const meter = id(3);
 const sensor = id(4);
+const router = id(5);
+const client = id(6);
+const session = id(7);
+const WIFI_SLOT = 9;
+/** An energy interval and a Wi-Fi slot whose ledger keys hold bytes that are no ledger. */
+const GARBAGE_PLACE = 11;
 
 const entries: StoredLedgerEntry[] = [
   { reason: "trade", buyer: household as never, seller: other as never, energyWh: 1_200, priceMicrosPerKwh: 150_000, amountMicros: 180_000n },
   { reason: "grid-import", buyer: other as never, seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: 240_000n },
   { reason: "grid-export", buyer: "grid", seller: household as never, energyWh: 50, priceMicrosPerKwh: 80_000, amountMicros: 4_000n },
+];
+const NO_ID = new Uint8Array(16);
+const wifiEntries: WifiLedgerEntry[] = [
+  { reason: "topup", session: NO_ID, router: NO_ID as never, client: client as never, inputOctets: 0n, outputOctets: 0n, priceMicrosPerGb: 0n, amountMicros: 5_000_000n, feeMicros: 0n, attested: false },
+  { reason: "usage", session, router: router as never, client: client as never, inputOctets: 300_000_000n, outputOctets: 1_200_000_000n, priceMicrosPerGb: 500_000n, amountMicros: 750_000n, feeMicros: 7_500n, attested: true },
 ];
 /** Settled: 41 (the highest), 40 (bit 0), 38 (bit 2); 39 is not. */
 const window = { highestSeq: 41n, bitmap: 0b101n };
@@ -43,11 +65,18 @@ function makeState(): State {
   const s = new StateComponents(state, params);
   s.createService(TELEMETRY_ID, nativeCodeHash("telemetry"), 1_000n, 0);
   s.createService(ENERGY_ID, nativeCodeHash("energy-trading"), 1_000n, 0);
-  for (let i = 0; i < 300; i++) s.storageSet(i % 2 === 0 ? TELEMETRY_ID : ENERGY_ID, hash(Uint8Array.of(i, 9)), new Uint8Array(i % 50).fill(i));
+  s.createService(WIFI_ID, nativeCodeHash("wifi-billing"), 1_000n, 0);
+  for (let i = 0; i < 300; i++) s.storageSet([TELEMETRY_ID, ENERGY_ID, WIFI_ID][i % 3]!, hash(Uint8Array.of(i, 9)), new Uint8Array(i % 50).fill(i));
   s.storageSet(ENERGY_ID, ledgerKey(7), encodeLedgerEntries(entries));
   s.storageSet(ENERGY_ID, balanceKey(household), encodeBalance(-123_456_789n));
   s.storageSet(ENERGY_ID, energyDeviceKey(meter), encodeEnergyDevice({ publicKey: new Uint8Array(32).fill(3), role: 0, household: meter as never, registeredSlot: 2, window, lastReading: null, envelopesSettled: 3n }));
   s.storageSet(TELEMETRY_ID, telemetryDeviceKey(sensor), encodeTelemetryDevice({ publicKey: new Uint8Array(32).fill(4), kind: 0, registeredSlot: 2, window, envelopesSettled: 3n, lastSettledSlot: 5 }));
+  s.storageSet(WIFI_ID, wifiLedgerKey(WIFI_SLOT), encodeWifiLedger(wifiEntries));
+  s.storageSet(WIFI_ID, wifiLedgerKey(GARBAGE_PLACE), Uint8Array.of(1, 2, 3));
+  s.storageSet(ENERGY_ID, ledgerKey(GARBAGE_PLACE), Uint8Array.of(1, 2, 3));
+  s.storageSet(WIFI_ID, wifiAccountKey(client), encodeWifiAccount({ balanceMicros: 4_250_000n, lockedMicros: 0n, registeredSlot: 1 }));
+  s.storageSet(WIFI_ID, wifiAccountKey(other), encodeWifiAccount({ balanceMicros: 742_500n, lockedMicros: 20_000_000n, registeredSlot: 1 }));
+  s.storageSet(WIFI_ID, wifiDeviceKey(router), encodeWifiDevice({ publicKey: new Uint8Array(32).fill(5), kind: 1, registeredSlot: 2, window, envelopesSettled: 3n }));
   return state;
 }
 
@@ -96,12 +125,25 @@ const entryClaim: ProofClaim = {
 const balanceClaim: ProofClaim = { kind: "balance", service: "energy-trading", account: toHex(household), balanceMicros: "-123456789" };
 const energySeqClaim: ProofClaim = { kind: "settled-seq", service: "energy-trading", device: toHex(meter), seq: 40 };
 const telemetrySeqClaim: ProofClaim = { kind: "settled-seq", service: "telemetry", device: toHex(sensor), seq: 38 };
+const wifiEntryClaim: ProofClaim = {
+  kind: "wifi-entry",
+  service: "wifi-billing",
+  slot: WIFI_SLOT,
+  index: 1,
+  entry: { reason: "usage", session: toHex(session), router: toHex(router), client: toHex(client), inputOctets: "300000000", outputOctets: "1200000000", priceMicrosPerGb: "500000", amountMicros: "750000", feeMicros: "7500", attested: true },
+};
+const wifiBalanceClaim: ProofClaim = { kind: "balance", service: "wifi-billing", account: toHex(other), balanceMicros: "742500", lockedMicros: "20000000" };
+/** A router's record: through wifi-billing's public API it tells its highest settled seq, which is what is proven. */
+const routerSeqClaim: ProofClaim = { kind: "settled-seq", service: "wifi-billing", device: toHex(router), seq: 41 };
 
 const proofs = {
   entry: () => stateProof(ENERGY_ID, ledgerKey(7), entryClaim),
   balance: () => stateProof(ENERGY_ID, balanceKey(household), balanceClaim),
   energySeq: () => stateProof(ENERGY_ID, energyDeviceKey(meter), energySeqClaim),
   telemetrySeq: () => stateProof(TELEMETRY_ID, telemetryDeviceKey(sensor), telemetrySeqClaim),
+  wifiEntry: () => stateProof(WIFI_ID, wifiLedgerKey(WIFI_SLOT), wifiEntryClaim),
+  wifiBalance: () => stateProof(WIFI_ID, wifiAccountKey(other), wifiBalanceClaim),
+  routerSeq: () => stateProof(WIFI_ID, wifiDeviceKey(router), routerSeqClaim),
 };
 
 /** A deep copy to tamper with. */
@@ -128,6 +170,10 @@ describe("verifyProof: state claims", () => {
     p.claim.index = 1;
     p.claim.entry = { reason: "grid-import", buyer: toHex(other), seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: "240000" };
     expect(codeOf(p)).toBe("ok");
+    const topup = copy(proofs.wifiEntry());
+    topup.claim.index = 0;
+    topup.claim.entry = { reason: "topup", session: null, router: null, client: toHex(client), inputOctets: "0", outputOctets: "0", priceMicrosPerGb: "0", amountMicros: "5000000", feeMicros: "0", attested: false };
+    expect(codeOf(topup)).toBe("ok");
     for (const seq of [41, 40, 38]) {
       const s = copy(proofs.energySeq());
       s.claim.seq = seq;
@@ -135,8 +181,8 @@ describe("verifyProof: state claims", () => {
     }
   });
 
-  it("fails JG_ERR_PROOF_STATE when the value, a sibling, the root, the state key or the storage key is changed", () => {
-    const p = proofs.balance();
+  it.each(["balance", "wifiBalance", "wifiEntry", "routerSeq"] as const)("fails JG_ERR_PROOF_STATE when the value, a sibling, the root, the state key or the storage key is changed (%s)", (kind) => {
+    const p = proofs[kind]();
     const value = copy(p);
     value.state.value = flipHex(value.state.value, 3);
     expect(codeOf(value)).toBe("JG_ERR_PROOF_STATE");
@@ -158,12 +204,12 @@ describe("verifyProof: state claims", () => {
     serviceId.state.serviceId = TELEMETRY_ID;
     expect(codeOf(serviceId)).toBe("JG_ERR_PROOF_STATE");
     const storage = copy(p);
-    storage.state.storageKey = toHex(balanceKey(other));
+    storage.state.storageKey = toHex(kind === "wifiEntry" ? wifiLedgerKey(WIFI_SLOT + 1) : kind === "routerSeq" ? wifiDeviceKey(client) : kind === "wifiBalance" ? wifiAccountKey(household) : balanceKey(other));
     expect(codeOf(storage)).toBe("JG_ERR_PROOF_STATE");
   });
 
-  it("fails JG_ERR_PROOF_CHAIN when a header's parent, the child's prior state root or the state block's hash is changed", () => {
-    const p = proofs.entry();
+  it.each(["entry", "wifiEntry", "wifiBalance"] as const)("fails JG_ERR_PROOF_CHAIN when a header's parent, the child's prior state root or the state block's hash is changed (%s)", (kind) => {
+    const p = proofs[kind]();
     const c = chain();
     // The child names another parent (sealed again, so the header itself is well-formed).
     const elsewhere = chain(root, hash(Uint8Array.of(99)));
@@ -220,8 +266,41 @@ describe("verifyProof: state claims", () => {
     expect(tamper(proofs.energySeq, (c) => (c.service = "telemetry"))).toBe("JG_ERR_PROOF_CLAIM");
   });
 
-  it("takes a trusted root that is the state root or a header's hash, and fails JG_ERR_PROOF_ANCHOR otherwise", () => {
-    const p = proofs.balance();
+  it("fails JG_ERR_PROOF_CLAIM when a Wi-Fi claim is not what the value says", () => {
+    const tamper = (make: () => Proof, change: (claim: any) => void) => {
+      const p = copy(make());
+      change(p.claim);
+      return codeOf(p);
+    };
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.amountMicros = "750001"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.feeMicros = "0"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.outputOctets = "1200000001"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.priceMicrosPerGb = "400000"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.client = toHex(household)))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.router = null))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.session = toHex(router)))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.attested = false))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.entry.reason = "disputed"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.index = 0))).toBe("JG_ERR_PROOF_CLAIM"); // the top-up is there
+    expect(tamper(proofs.wifiEntry, (c) => (c.index = 2))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiEntry, (c) => (c.slot = WIFI_SLOT + 1))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiBalance, (c) => (c.balanceMicros = "742501"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiBalance, (c) => (c.lockedMicros = "0"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.wifiBalance, (c) => (c.account = toHex(client)))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.routerSeq, (c) => (c.seq = 42))).toBe("JG_ERR_PROOF_CLAIM"); // above the highest
+    expect(tamper(proofs.routerSeq, (c) => (c.seq = 40))).toBe("JG_ERR_PROOF_CLAIM"); // settled, but the record's public reading tells only the highest
+    expect(tamper(proofs.routerSeq, (c) => (c.device = toHex(client)))).toBe("JG_ERR_PROOF_CLAIM");
+    // The same ledger, account or record read as the other service's: another key, another layout.
+    expect(tamper(proofs.wifiBalance, (c) => ((c.service = "energy-trading"), delete c.lockedMicros))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.routerSeq, (c) => (c.service = "telemetry"))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(tamper(proofs.energySeq, (c) => (c.service = "wifi-billing"))).toBe("JG_ERR_PROOF_CLAIM");
+    // A ledger's key whose value is no ledger.
+    expect(codeOf(stateProof(WIFI_ID, wifiLedgerKey(GARBAGE_PLACE), { ...wifiEntryClaim, slot: GARBAGE_PLACE } as ProofClaim))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(codeOf(stateProof(ENERGY_ID, ledgerKey(GARBAGE_PLACE), { ...entryClaim, interval: GARBAGE_PLACE } as ProofClaim))).toBe("JG_ERR_PROOF_CLAIM");
+  });
+
+  it.each(["balance", "wifiEntry", "wifiBalance", "routerSeq"] as const)("takes a trusted root that is the state root or a header's hash, and fails JG_ERR_PROOF_ANCHOR otherwise (%s)", (kind) => {
+    const p = proofs[kind]();
     const c = chain();
     expect(codeOf(p, root)).toBe("ok");
     expect(codeOf(p, headerHash(params, c.child))).toBe("ok");
@@ -263,6 +342,16 @@ describe("verifyProof: state claims", () => {
       ["a fractional seq", () => ({ ...proofs.energySeq(), claim: { ...energySeqClaim, seq: 40.5 } })],
       ["a balance that is not a decimal", (x) => ({ ...proofs.balance(), claim: { ...balanceClaim, balanceMicros: "1e3" } })],
       ["an amount past u64", (x) => ({ ...x, claim: { ...x.claim, entry: { ...x.claim.entry, amountMicros: "184467440737095516150" } } })],
+      ["a Wi-Fi entry with an energy entry's fields", (x) => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: x.claim.entry } })],
+      ["a Wi-Fi entry of the energy service", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, service: "energy-trading" } })],
+      ["a Wi-Fi entry with an interval", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, interval: WIFI_SLOT } })],
+      ["a Wi-Fi entry's session in uppercase", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, session: toHex(session).toUpperCase() } } })],
+      ["a Wi-Fi entry's octets as a number", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, inputOctets: 300_000_000 } } })],
+      ["a Wi-Fi entry's attested as a string", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, attested: "true" } } })],
+      ["a Wi-Fi balance without lockedMicros", () => ({ ...proofs.wifiBalance(), claim: { ...wifiBalanceClaim, lockedMicros: undefined } })],
+      ["an energy balance with lockedMicros", () => ({ ...proofs.balance(), claim: { ...balanceClaim, lockedMicros: "0" } })],
+      ["a negative Wi-Fi lockedMicros", () => ({ ...proofs.wifiBalance(), claim: { ...wifiBalanceClaim, lockedMicros: "-1" } })],
+      ["a reading of a router", () => ({ ...proofs.routerSeq(), claim: { ...routerSeqClaim, kind: "reading" } })],
       ["a header that does not decode", (x) => ({ ...x, headers: ["00ff"] })],
       ["a header with bytes after it", (x) => ({ ...x, headers: [`${x.headers[0]}00`] })],
       ["too many headers", (x) => ({ ...x, headers: new Array(14_401).fill(x.headers[0]) })],

@@ -29,8 +29,27 @@ import { type CodedError, codedError, type ErrorCode } from "../../node/errors.t
 import { storageKey } from "../../node/state/components.ts";
 import { STATE_PROOF_SIBLINGS_MAX, verifyStatePath } from "../../node/state/proof.ts";
 import type { ReplayWindow } from "../../services/common/window.ts";
-import { balanceKey, decodeBalance, decodeDeviceRecord as decodeEnergyDevice, decodeLedgerEntries, deviceKey as energyDeviceKey, ENERGY_SERVICE_NAME, LEDGER_REASONS, ledgerKey } from "../../services/energy-trading/types.ts";
+import {
+  balanceKey,
+  decodeBalance,
+  decodeDeviceRecord as decodeEnergyDevice,
+  decodeLedgerEntries as decodeEnergyLedger,
+  deviceKey as energyDeviceKey,
+  ENERGY_SERVICE_NAME,
+  LEDGER_REASONS as ENERGY_LEDGER_REASONS,
+  ledgerKey as energyLedgerKey,
+} from "../../services/energy-trading/types.ts";
 import { decodeDeviceRecord as decodeTelemetryDevice, deviceKey as telemetryDeviceKey, TELEMETRY_SERVICE_NAME, WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import {
+  accountKey as wifiAccountKey,
+  decodeAccount as decodeWifiAccount,
+  decodeDevice as decodeWifiDevice,
+  decodeLedgerEntries as decodeWifiLedger,
+  deviceKey as wifiDeviceKey,
+  LEDGER_REASONS as WIFI_LEDGER_REASONS,
+  ledgerKey as wifiLedgerKey,
+  WIFI_SERVICE_NAME,
+} from "../../services/wifi-billing/types.ts";
 import { bundleBase64Max, HEADER_BYTES_MAX, type ProofDa, READING_SERVICES, type ReadingService, REPORT_BYTES_MAX, reportBlockBytesMax, verifyReadingDa } from "./da-proof.ts";
 import type { Hex } from "./types.ts";
 
@@ -48,7 +67,7 @@ export interface EnergyEntryClaim {
   readonly interval: number;
   readonly index: number;
   readonly entry: {
-    readonly reason: (typeof LEDGER_REASONS)[number];
+    readonly reason: (typeof ENERGY_LEDGER_REASONS)[number];
     /** A household's id (32 hex digits) or "grid". */
     readonly buyer: string;
     readonly seller: string;
@@ -59,18 +78,48 @@ export interface EnergyEntryClaim {
   };
 }
 
-/** An account's balance: `balance/` ⌢ account's value is `balanceMicros` (signed decimal, i64). */
-export interface BalanceClaim {
-  readonly kind: "balance";
-  readonly service: typeof ENERGY_SERVICE_NAME;
-  readonly account: Hex;
-  readonly balanceMicros: string;
+/**
+ * A wifi-billing ledger entry: `ledger/` ⌢ u32 slot's value (the entries that slot's block wrote),
+ * entry `index`, says `entry` (services/wifi-billing/storage.ts LedgerEntry; a zero session or
+ * router id is null, as the ledger's entry view shows it; octets and micro-units decimal u64).
+ */
+export interface WifiEntryClaim {
+  readonly kind: "wifi-entry";
+  readonly service: typeof WIFI_SERVICE_NAME;
+  readonly slot: number;
+  readonly index: number;
+  readonly entry: {
+    readonly reason: (typeof WIFI_LEDGER_REASONS)[number];
+    readonly session: Hex | null;
+    readonly router: Hex | null;
+    /** The account the entry moves: the client for usage, the owner for stakes, the account topped up. */
+    readonly client: Hex;
+    readonly inputOctets: string;
+    readonly outputOctets: string;
+    readonly priceMicrosPerGb: string;
+    readonly amountMicros: string;
+    readonly feeMicros: string;
+    readonly attested: boolean;
+  };
 }
 
-/** The device's replay window (services/common/window.ts) in its record holds `seq` as settled. */
+/**
+ * An account's balance. energy-trading: `balance/` ⌢ account's value is `balanceMicros` (signed
+ * decimal, i64). wifi-billing: `account/` ⌢ account's record holds `balanceMicros` and
+ * `lockedMicros` (its routers' stakes), decimal u64; `lockedMicros` is there for wifi-billing only.
+ */
+export interface BalanceClaim {
+  readonly kind: "balance";
+  readonly service: BalanceService;
+  readonly account: Hex;
+  readonly balanceMicros: string;
+  readonly lockedMicros?: string;
+}
+
+/** The device's replay window (services/common/window.ts) in its record holds `seq` as settled (wifi-billing: a router's record, `dev/` ⌢ id). */
 export interface SettledSeqClaim {
   readonly kind: "settled-seq";
-  readonly service: ReadingService;
+  readonly service: SeqService;
   readonly device: Hex;
   readonly seq: number;
 }
@@ -83,7 +132,8 @@ export interface ReadingClaim {
   readonly seq: number;
 }
 
-export type ProofClaim = EnergyEntryClaim | BalanceClaim | SettledSeqClaim | ReadingClaim;
+export type ProofClaim = EnergyEntryClaim | WifiEntryClaim | BalanceClaim | SettledSeqClaim | ReadingClaim;
+export type EntryClaim = EnergyEntryClaim | WifiEntryClaim;
 
 export interface ProofState {
   readonly serviceId: number;
@@ -109,6 +159,145 @@ export interface Proof {
   readonly da?: ProofDa;
   /** GP-encoded headers, oldest first: headers[0] is the child of state.block (or of the report block); the last is the anchor. */
   readonly headers: readonly Hex[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where each service keeps what a claim says, and how its value reads: the only place where
+// energy-trading's and wifi-billing's proofs differ (the key and the decoder).
+
+type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+const decodedOrNull = <T>(value: T | null, what: string): Decoded<T> => (value === null ? { ok: false, error: `not a ${what}` } : { ok: true, value });
+
+/** A service's ledger: the key of a place in it (an energy interval, a Wi-Fi slot) and its stored entries, each as a claim states it. */
+interface LedgerLayout<C extends EntryClaim> {
+  readonly service: C["service"];
+  /** What the claim's place is called: "interval" or "slot". */
+  readonly placeName: string;
+  place(claim: C): number;
+  key(place: number): Uint8Array;
+  entries(value: Uint8Array): Decoded<readonly C["entry"][]>;
+}
+
+const party = (p: Uint8Array | "grid") => (p === "grid" ? "grid" : toHex(p));
+/** wifi-billing writes zero bytes for an entry of no session (a top-up, a stake) and no router (a top-up). */
+const idOrNull = (id: Uint8Array) => (id.every((b) => b === 0) ? null : toHex(id));
+
+const ENERGY_LEDGER: LedgerLayout<EnergyEntryClaim> = {
+  service: ENERGY_SERVICE_NAME,
+  placeName: "interval",
+  place: (claim) => claim.interval,
+  key: energyLedgerKey,
+  entries: (value) => {
+    const decoded = decodeEnergyLedger(value);
+    if (!decoded.ok) return decoded;
+    return { ok: true, value: decoded.value.map((e) => ({ reason: e.reason, buyer: party(e.buyer), seller: party(e.seller), energyWh: e.energyWh, priceMicrosPerKwh: e.priceMicrosPerKwh, amountMicros: e.amountMicros.toString() })) };
+  },
+};
+
+const WIFI_LEDGER: LedgerLayout<WifiEntryClaim> = {
+  service: WIFI_SERVICE_NAME,
+  placeName: "slot",
+  place: (claim) => claim.slot,
+  key: wifiLedgerKey,
+  entries: (value) => {
+    const decoded = decodeWifiLedger(value);
+    if (!decoded.ok) return decoded;
+    return {
+      ok: true,
+      value: decoded.value.map((e) => ({
+        reason: e.reason,
+        session: idOrNull(e.session),
+        router: idOrNull(e.router),
+        client: toHex(e.client),
+        inputOctets: e.inputOctets.toString(),
+        outputOctets: e.outputOctets.toString(),
+        priceMicrosPerGb: e.priceMicrosPerGb.toString(),
+        amountMicros: e.amountMicros.toString(),
+        feeMicros: e.feeMicros.toString(),
+        attested: e.attested,
+      })),
+    };
+  },
+};
+
+/** The ledger an entry claim's kind reads. */
+export function ledgerOf<C extends EntryClaim>(kind: C["kind"]): LedgerLayout<C> {
+  return (kind === "energy-entry" ? ENERGY_LEDGER : WIFI_LEDGER) as unknown as LedgerLayout<C>;
+}
+
+/** The services whose accounts' balances are proven. */
+export const BALANCE_SERVICES = [ENERGY_SERVICE_NAME, WIFI_SERVICE_NAME] as const;
+export type BalanceService = (typeof BALANCE_SERVICES)[number];
+type BalanceFields = Pick<BalanceClaim, "balanceMicros" | "lockedMicros">;
+
+/** Where a service keeps an account's balance, and the value as the claim states it. */
+const BALANCES: Record<BalanceService, { key(account: Hex): Uint8Array; read(value: Uint8Array): Decoded<BalanceFields> }> = {
+  [ENERGY_SERVICE_NAME]: {
+    key: balanceKey,
+    read: (value) => {
+      const balance = decodeBalance(value);
+      return balance.ok ? { ok: true, value: { balanceMicros: balance.value.toString() } } : balance;
+    },
+  },
+  [WIFI_SERVICE_NAME]: {
+    key: wifiAccountKey,
+    read: (value) => {
+      const account = decodeWifiAccount(value);
+      return account.ok ? { ok: true, value: { balanceMicros: account.value.balanceMicros.toString(), lockedMicros: account.value.lockedMicros.toString() } } : account;
+    },
+  },
+};
+
+export const balanceKeyOf = (service: BalanceService, account: Hex): Uint8Array => BALANCES[service].key(account);
+export const readBalance = (service: BalanceService, value: Uint8Array): Decoded<BalanceFields> => BALANCES[service].read(value);
+
+/** The services whose devices' replay windows are proven: the reading services', and wifi-billing's routers'. */
+export const SEQ_SERVICES = [...READING_SERVICES, WIFI_SERVICE_NAME] as const;
+export type SeqService = (typeof SEQ_SERVICES)[number];
+
+/**
+ * A device's replay window as its record tells it. `bitmap` null: the record, through its service's
+ * public API, tells only the highest settled seq (wifi-billing's `decodeDevice`), so only that seq
+ * is proven from it.
+ */
+export interface RecordedWindow {
+  readonly highestSeq: bigint | null;
+  readonly bitmap: bigint | null;
+}
+
+const fullWindow = (record: Decoded<{ readonly window: ReplayWindow }>): Decoded<RecordedWindow> => (record.ok ? { ok: true, value: record.value.window } : record);
+
+/** Where a service keeps a device's record, and the window in it. */
+const DEVICE_RECORDS: Record<SeqService, { key(device: Hex): Uint8Array; window(value: Uint8Array): Decoded<RecordedWindow> }> = {
+  [TELEMETRY_SERVICE_NAME]: { key: telemetryDeviceKey, window: (value) => fullWindow(decodeTelemetryDevice(value)) },
+  [ENERGY_SERVICE_NAME]: { key: energyDeviceKey, window: (value) => fullWindow(decodeEnergyDevice(value)) },
+  [WIFI_SERVICE_NAME]: {
+    key: wifiDeviceKey,
+    window: (value) => {
+      const record = decodedOrNull(decodeWifiDevice(value), "wifi-billing device record");
+      if (!record.ok) return record;
+      const highest = record.value.settledHighestSeq;
+      return { ok: true, value: { highestSeq: highest < 0 ? null : BigInt(highest), bitmap: null } };
+    },
+  },
+};
+
+export const deviceRecordKey = (service: SeqService, device: Hex): Uint8Array => DEVICE_RECORDS[service].key(device);
+export const recordedWindow = (service: SeqService, value: Uint8Array): Decoded<RecordedWindow> => DEVICE_RECORDS[service].window(value);
+
+/**
+ * Where `seq` stands in a window (services/common/window.ts: bit i is seq highest − 1 − i):
+ * settled; not settled (above the highest, or its bit clear); below what the window holds; or
+ * unknown (a window whose record tells only its highest seq).
+ */
+export function seqInWindow(window: RecordedWindow, seq: bigint): "settled" | "unsettled" | "below" | "unknown" {
+  const highest = window.highestSeq;
+  if (highest === null || seq > highest) return "unsettled";
+  const distance = highest - seq;
+  if (distance === 0n) return "settled";
+  if (window.bitmap === null) return "unknown";
+  if (distance > WINDOW_SEQS) return "below";
+  return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? "settled" : "unsettled";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,7 +329,10 @@ const deviceId = { type: "string", pattern: DEVICE_HEX } as const;
 const u32 = { type: "integer", minimum: 0, maximum: U32_MAX } as const;
 const hexOf = (bytesMax: number) => ({ type: "string", maxLength: 2 * bytesMax, pattern: HEX_DIGITS }) as const;
 const readingServices = { type: "string", enum: [...READING_SERVICES] } as const;
+const seqServices = { type: "string", enum: [...SEQ_SERVICES] } as const;
 const energyService = { type: "string", const: ENERGY_SERVICE_NAME } as const;
+/** Decimal u64 (20 digits at most; one past u64 is refused by the claim check, as it matches no stored value). */
+const decimalU64 = { type: "string", pattern: "^(0|[1-9][0-9]{0,19})$" } as const;
 const fullParams = chainParams("full");
 
 const CLAIM_SCHEMA = {
@@ -162,12 +354,40 @@ const CLAIM_SCHEMA = {
           additionalProperties: false,
           required: ["reason", "buyer", "seller", "energyWh", "priceMicrosPerKwh", "amountMicros"],
           properties: {
-            reason: { type: "string", enum: [...LEDGER_REASONS] },
+            reason: { type: "string", enum: [...ENERGY_LEDGER_REASONS] },
             buyer: { type: "string", pattern: "^([0-9a-f]{32}|grid)$" },
             seller: { type: "string", pattern: "^([0-9a-f]{32}|grid)$" },
             energyWh: u32,
             priceMicrosPerKwh: u32,
-            amountMicros: { type: "string", pattern: "^(0|[1-9][0-9]{0,19})$" },
+            amountMicros: decimalU64,
+          },
+        },
+      },
+    },
+    {
+      type: "object",
+      additionalProperties: false,
+      required: ["kind", "service", "slot", "index", "entry"],
+      properties: {
+        kind: { const: "wifi-entry" },
+        service: { type: "string", const: WIFI_SERVICE_NAME },
+        slot: u32,
+        index: u32,
+        entry: {
+          type: "object",
+          additionalProperties: false,
+          required: ["reason", "session", "router", "client", "inputOctets", "outputOctets", "priceMicrosPerGb", "amountMicros", "feeMicros", "attested"],
+          properties: {
+            reason: { type: "string", enum: [...WIFI_LEDGER_REASONS] },
+            session: { oneOf: [deviceId, { type: "null" }] },
+            router: { oneOf: [deviceId, { type: "null" }] },
+            client: deviceId,
+            inputOctets: decimalU64,
+            outputOctets: decimalU64,
+            priceMicrosPerGb: decimalU64,
+            amountMicros: decimalU64,
+            feeMicros: decimalU64,
+            attested: { type: "boolean" },
           },
         },
       },
@@ -176,13 +396,19 @@ const CLAIM_SCHEMA = {
       type: "object",
       additionalProperties: false,
       required: ["kind", "service", "account", "balanceMicros"],
-      properties: { kind: { const: "balance" }, service: energyService, account: deviceId, balanceMicros: { type: "string", pattern: "^-?(0|[1-9][0-9]{0,18})$" } },
+      properties: {
+        kind: { const: "balance" },
+        service: { type: "string", enum: [...BALANCE_SERVICES] },
+        account: deviceId,
+        balanceMicros: { type: "string", pattern: "^-?(0|[1-9][0-9]{0,19})$" },
+        lockedMicros: decimalU64,
+      },
     },
     {
       type: "object",
       additionalProperties: false,
       required: ["kind", "service", "device", "seq"],
-      properties: { kind: { const: "settled-seq" }, service: readingServices, device: deviceId, seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      properties: { kind: { const: "settled-seq" }, service: seqServices, device: deviceId, seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
     },
     {
       type: "object",
@@ -256,7 +482,7 @@ function describeSchemaError(e: ErrorObject | undefined): string {
     case "enum":
       return `${at}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
     case "discriminator":
-      return `${at}/kind: must be one of "energy-entry", "balance", "settled-seq", "reading"`;
+      return `${at}/kind: must be one of "energy-entry", "wifi-entry", "balance", "settled-seq", "reading"`;
     default:
       return `${at}: ${e.message ?? e.keyword}`;
   }
@@ -269,6 +495,7 @@ export function checkProofShape(proof: unknown): { readonly ok: true; readonly v
   const p = proof as Proof;
   if (p.claim.kind === "reading" && (p.da === undefined || p.state !== undefined)) return fail("JG_ERR_PROOF_FORMAT", 'a proof of kind "reading" has "da" and no "state"');
   if (p.claim.kind !== "reading" && (p.state === undefined || p.da !== undefined)) return fail("JG_ERR_PROOF_FORMAT", `a proof of kind "${p.claim.kind}" has "state" and no "da"`);
+  if (p.claim.kind === "balance" && (p.claim.service === WIFI_SERVICE_NAME) !== (p.claim.lockedMicros !== undefined)) return fail("JG_ERR_PROOF_FORMAT", `/claim/lockedMicros: a ${WIFI_SERVICE_NAME} balance has it, and only that`);
   const odd = oddHexField(p);
   if (odd !== null) return fail("JG_ERR_PROOF_FORMAT", `${odd}: has an odd number of hex digits`);
   return { ok: true, value: p };
@@ -390,50 +617,56 @@ function checkStateClaim(claim: ProofClaim, state: ProofState): string | null {
   const key = fromHex(state.storageKey);
   const value = fromHex(state.value);
   switch (claim.kind) {
-    case "energy-entry": {
-      if (!bytesEqual(key, ledgerKey(claim.interval))) return `the proven key ${state.storageKey} is not interval ${claim.interval}'s ledger`;
-      const entries = decodeLedgerEntries(value);
-      if (!entries.ok) return `the value is not an energy ledger: ${entries.error}`;
-      const entry = entries.value[claim.index];
-      if (entry === undefined) return `interval ${claim.interval}'s ledger has ${entries.value.length} entries, none at index ${claim.index}`;
-      const stored = {
-        reason: entry.reason,
-        buyer: entry.buyer === "grid" ? "grid" : toHex(entry.buyer),
-        seller: entry.seller === "grid" ? "grid" : toHex(entry.seller),
-        energyWh: entry.energyWh,
-        priceMicrosPerKwh: entry.priceMicrosPerKwh,
-        amountMicros: entry.amountMicros.toString(),
-      };
-      const differs = (Object.keys(stored) as (keyof typeof stored)[]).find((field) => stored[field] !== claim.entry[field]);
-      return differs === undefined ? null : `entry ${claim.index} of interval ${claim.interval} has ${differs} ${stored[differs]}, not ${claim.entry[differs]}`;
+    case "energy-entry":
+    case "wifi-entry": {
+      const ledger = ledgerOf(claim.kind);
+      const place = ledger.place(claim);
+      const where = `${ledger.placeName} ${place}`;
+      if (!bytesEqual(key, ledger.key(place))) return `the proven key ${state.storageKey} is not ${where}'s ledger`;
+      const entries = ledger.entries(value);
+      if (!entries.ok) return `the value is not a ${ledger.service} ledger: ${entries.error}`;
+      const stored = entries.value[claim.index];
+      if (stored === undefined) return `${where}'s ledger has ${entries.value.length} entries, none at index ${claim.index}`;
+      const differs = entryDiffers(stored, claim.entry);
+      return differs === null ? null : `entry ${claim.index} of ${where} has ${differs.field} ${String(differs.stored)}, not ${String(differs.claimed)}`;
     }
     case "balance": {
-      if (!bytesEqual(key, balanceKey(claim.account))) return `the proven key ${state.storageKey} is not account ${claim.account}'s balance`;
-      const balance = decodeBalance(value);
-      if (!balance.ok) return `the value is not a balance: ${balance.error}`;
-      return balance.value === BigInt(claim.balanceMicros) ? null : `the balance is ${balance.value} micro-units, not ${claim.balanceMicros}`;
+      if (!bytesEqual(key, balanceKeyOf(claim.service, claim.account))) return `the proven key ${state.storageKey} is not account ${claim.account}'s balance`;
+      const balance = readBalance(claim.service, value);
+      if (!balance.ok) return `the value is not a ${claim.service} balance: ${balance.error}`;
+      const differs = entryDiffers(balance.value, claim);
+      return differs === null ? null : `the account's ${differs.field} is ${String(differs.stored)} micro-units, not ${String(differs.claimed)}`;
     }
     case "settled-seq": {
-      const telemetry = claim.service === TELEMETRY_SERVICE_NAME;
-      if (!bytesEqual(key, telemetry ? telemetryDeviceKey(claim.device) : energyDeviceKey(claim.device))) return `the proven key ${state.storageKey} is not device ${claim.device}'s record`;
-      const record = telemetry ? decodeTelemetryDevice(value) : decodeEnergyDevice(value);
-      if (!record.ok) return `the value is not a ${claim.service} device record: ${record.error}`;
-      return settledInWindow(record.value.window, BigInt(claim.seq));
+      if (!bytesEqual(key, deviceRecordKey(claim.service, claim.device))) return `the proven key ${state.storageKey} is not device ${claim.device}'s record`;
+      const window = recordedWindow(claim.service, value);
+      if (!window.ok) return `the value is not a ${claim.service} device record: ${window.error}`;
+      return settledInWindow(window.value, BigInt(claim.seq));
     }
     case "reading":
       return "a reading is proven through data availability, not state";
   }
 }
 
-/** Null when the window holds `seq` as settled (window.ts: bit i is seq highest − 1 − i), else why not. */
-function settledInWindow(window: ReplayWindow, seq: bigint): string | null {
-  const highest = window.highestSeq;
-  if (highest === null) return "the device has settled no seq yet";
-  if (seq > highest) return `seq ${seq} is above the highest settled, ${highest}`;
-  const distance = highest - seq;
-  if (distance === 0n) return null;
-  if (distance > WINDOW_SEQS) return `seq ${seq} is more than ${WINDOW_SEQS} below the highest settled (${highest}): the window no longer tells`;
-  return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? null : `seq ${seq} is not settled (the window's bit for it is clear)`;
+/** The first field of `stored` whose value `claimed` does not state, or null when it states them all. */
+export function entryDiffers<T extends object>(stored: T, claimed: T): { readonly field: string; readonly stored: unknown; readonly claimed: unknown } | null {
+  const field = (Object.keys(stored) as (keyof T)[]).find((f) => stored[f] !== claimed[f]);
+  return field === undefined ? null : { field: String(field), stored: stored[field], claimed: claimed[field] };
+}
+
+/** Null when the window holds `seq` as settled, else why not. */
+function settledInWindow(window: RecordedWindow, seq: bigint): string | null {
+  switch (seqInWindow(window, seq)) {
+    case "settled":
+      return null;
+    case "unsettled":
+      if (window.highestSeq === null) return "the device has settled no seq yet";
+      return seq > window.highestSeq ? `seq ${seq} is above the highest settled, ${window.highestSeq}` : `seq ${seq} is not settled (the window's bit for it is clear)`;
+    case "below":
+      return `seq ${seq} is more than ${WINDOW_SEQS} below the highest settled (${window.highestSeq}): the window no longer tells`;
+    case "unknown":
+      return `seq ${seq} is below the highest settled (${window.highestSeq}), and the record proves only the highest`;
+  }
 }
 
 function checkReadingClaim(claim: ReadingClaim, envelope: { readonly deviceId: Uint8Array; readonly seq: bigint }): string | null {

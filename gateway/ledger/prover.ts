@@ -1,10 +1,13 @@
 /**
  * Assembles `jamgate-proof/1` documents (proof.ts; notes/ledger-contract.md "Proof JSON") for the
  * proof routes: what the ledger index says (an entry, a device, a balance) is proven from the
- * node, not from the index. A state claim is the service storage value with its GP D.2 path to the
- * best block's posterior state root (NodeApi.serviceValueProof), then the block after it, whose
- * header commits to that root as its prior state root (GP 5.1 H_r), and the headers from there
- * to the best block. A reading is its envelope's path through data availability (da-proof.ts),
+ * node, not from the index, for energy-trading and wifi-billing alike (where each keeps a value
+ * and how it decodes is proof.ts's, one table per claim kind). A state claim is the service
+ * storage value with its GP D.2 path to the best block's posterior state root
+ * (NodeApi.serviceValueProof), then the block after it, whose header commits to that root as its
+ * prior state root (GP 5.1 H_r), and the headers from there to the best block: a Wi-Fi entry is
+ * proven in its slot's `ledger/` value at the best block, so while the service keeps that slot
+ * (LEDGER_SLOTS_KEPT). A reading is its envelope's path through data availability (da-proof.ts),
  * then the headers from the block that guaranteed its report.
  *
  * The claim is read from the proven value, and checked against what was asked: a proof never
@@ -15,21 +18,32 @@ import { type ChainName, chainParams, type ChainParams } from "../../node/chain/
 import { bytesEqual, Decoder, fromHex, Header, toHex } from "../../node/codec/jam.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { type ErrorCode, JamgateError } from "../../node/errors.ts";
-import {
-  balanceKey,
-  decodeBalance,
-  decodeDeviceRecord as decodeEnergyDevice,
-  decodeLedgerEntries,
-  ENERGY_SERVICE_NAME,
-  LEDGER_INTERVALS_KEPT,
-  ledgerKey,
-} from "../../services/energy-trading/types.ts";
-import { decodeDeviceRecord as decodeTelemetryDevice, TELEMETRY_SERVICE_NAME, WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import { ENERGY_SERVICE_NAME, LEDGER_INTERVALS_KEPT } from "../../services/energy-trading/types.ts";
+import { WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import { LEDGER_SLOTS_KEPT, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import type { IngestService } from "../ingest-service.ts";
 import { readingProof as readingDa, READING_SERVICES, type ReadingService } from "./da-proof.ts";
-import { type Proof, type ProofClaim, PROOF_FORMAT, PROOF_HEADERS_MAX, type ProofState } from "./proof.ts";
+import {
+  BALANCE_SERVICES,
+  type BalanceService,
+  balanceKeyOf,
+  deviceRecordKey,
+  type EntryClaim,
+  entryDiffers,
+  ledgerOf,
+  type Proof,
+  type ProofClaim,
+  PROOF_FORMAT,
+  PROOF_HEADERS_MAX,
+  type ProofState,
+  readBalance,
+  recordedWindow,
+  SEQ_SERVICES,
+  type SeqService,
+  seqInWindow,
+} from "./proof.ts";
 import type { ProofSource } from "./routes.ts";
-import { type Hex, type LedgerReader, LIST_LIMIT_MAX } from "./types.ts";
+import { type EntryView, type Hex, type LedgerReader, LIST_LIMIT_MAX, WIFI_ENTRY_KINDS } from "./types.ts";
 
 /**
  * Slots a proof waits for the block after the proven one (the embedded node authors one a slot):
@@ -65,17 +79,44 @@ function headerOf(params: ChainParams, block: Uint8Array): { readonly header: He
   return { header, bytes, hash: hash(bytes) };
 }
 
-/** Where `seq` stands in a replay window (services/common/window.ts): settled, not settled, or below what the window still holds. */
-function windowHolds(window: { readonly highestSeq: bigint | null; readonly bitmap: bigint }, seq: bigint): "settled" | "unsettled" | "below" {
-  const highest = window.highestSeq;
-  if (highest === null || seq > highest) return "unsettled";
-  const distance = highest - seq;
-  if (distance === 0n) return "settled";
-  if (distance > WINDOW_SEQS) return "below";
-  return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? "settled" : "unsettled";
-}
-
 const isReadingService = (name: string): name is ReadingService => (READING_SERVICES as readonly string[]).includes(name);
+const isSeqService = (name: string): name is SeqService => (SEQ_SERVICES as readonly string[]).includes(name);
+const isBalanceService = (name: string): name is BalanceService => (BALANCE_SERVICES as readonly string[]).includes(name);
+const isWifiEntry = (entry: EntryView) => (WIFI_ENTRY_KINDS as readonly string[]).includes(entry.kind);
+
+/** How long each service keeps a ledger place in state, for the refusal of one that left it. */
+const PLACES_KEPT = {
+  "energy-entry": `the service keeps the last ${LEDGER_INTERVALS_KEPT} settled intervals`,
+  "wifi-entry": `the service keeps the ledgers of the last ${LEDGER_SLOTS_KEPT} slots`,
+} as const;
+
+/**
+ * Where a ledger entry of the index is in its service's stored ledger, and what it says there, as
+ * the claim states it: an energy entry's interval and index, or a Wi-Fi entry's slot (the index
+ * holds no place within the slot's ledger: any stored entry equal in every field is it).
+ */
+function entryClaimOf(entry: EntryView): { readonly kind: EntryClaim["kind"]; readonly place: number; readonly index: number | null; readonly said: EntryClaim["entry"] } | null {
+  if (entry.service === ENERGY_SERVICE_NAME && entry.interval !== null && entry.index !== null && entry.buyer !== null && entry.seller !== null && entry.energyWh !== null && entry.priceMicrosPerKwh !== null && entry.amountMicros !== null) {
+    const said = { reason: entry.kind, buyer: entry.buyer, seller: entry.seller, energyWh: entry.energyWh, priceMicrosPerKwh: entry.priceMicrosPerKwh, amountMicros: entry.amountMicros };
+    return { kind: "energy-entry", place: entry.interval, index: entry.index, said: said as EntryClaim["entry"] };
+  }
+  if (entry.service === WIFI_SERVICE_NAME && isWifiEntry(entry) && entry.client !== undefined && entry.amountMicros !== null) {
+    const said = {
+      reason: entry.kind,
+      session: entry.session ?? null,
+      router: entry.router ?? null,
+      client: entry.client,
+      inputOctets: entry.inputOctets,
+      outputOctets: entry.outputOctets,
+      priceMicrosPerGb: entry.priceMicrosPerGb,
+      amountMicros: entry.amountMicros,
+      feeMicros: entry.feeMicros,
+      attested: entry.attested,
+    };
+    return { kind: "wifi-entry", place: entry.slot, index: null, said: said as EntryClaim["entry"] };
+  }
+  return null;
+}
 
 interface ProvenState {
   readonly state: ProofState;
@@ -100,7 +141,11 @@ export class Prover implements ProofSource {
     this.services = options.services;
   }
 
-  /** A settlement entry: an energy entry in its interval's stored ledger, or an envelopes entry's last seq settled in its device's window. */
+  /**
+   * A settlement entry: an energy entry in its interval's stored ledger, a Wi-Fi entry in its
+   * slot's (`ledger/` ⌢ slot, at the best block while the service keeps it), or an envelopes
+   * entry's last seq settled in its device's window.
+   */
   entryProof(id: number): Promise<Proof> {
     return this.bounded(async () => {
       const entry = await this.reader.entry(id);
@@ -110,34 +155,32 @@ export class Prover implements ProofSource {
         if (entry.device === null || entry.seqs === null || entry.seqs.length === 0) throw unavailable(`entry ${id} names no device seqs`);
         return this.settledSeq(service, entry.device, Math.max(...entry.seqs));
       }
-      if (service.name !== ENERGY_SERVICE_NAME || entry.interval === null || entry.index === null) throw unavailable(`entry ${id} is not an energy ledger entry with its place in an interval`);
-      const storageKey = ledgerKey(entry.interval);
-      const proven = await this.stateProof(service.serviceId, storageKey);
-      if (proven === null) throw unavailable(`the ledger of interval ${entry.interval} is no longer in state (the service keeps the last ${LEDGER_INTERVALS_KEPT} settled intervals)`);
-      const entries = decodeLedgerEntries(proven.value);
-      if (!entries.ok) throw new Error(`interval ${entry.interval}'s stored ledger does not decode: ${entries.error}`);
-      const stored = entries.value[entry.index];
-      if (stored === undefined) throw unavailable(`interval ${entry.interval}'s stored ledger has ${entries.value.length} entries, none at ${entry.index}`);
-      const party = (p: Uint8Array | "grid") => (p === "grid" ? "grid" : toHex(p));
-      const said = { reason: stored.reason, buyer: party(stored.buyer), seller: party(stored.seller), energyWh: stored.energyWh, priceMicrosPerKwh: stored.priceMicrosPerKwh, amountMicros: stored.amountMicros.toString() };
-      if (said.reason !== entry.kind || said.buyer !== entry.buyer || said.seller !== entry.seller || said.energyWh !== entry.energyWh || said.priceMicrosPerKwh !== entry.priceMicrosPerKwh || said.amountMicros !== entry.amountMicros) {
-        throw unavailable(`entry ${id} is not what interval ${entry.interval}'s stored ledger holds at ${entry.index}`);
-      }
-      const claim: ProofClaim = { kind: "energy-entry", service: ENERGY_SERVICE_NAME, interval: entry.interval, index: entry.index, entry: said };
+      const asked = entryClaimOf(entry);
+      if (asked === null || asked.kind !== (service.name === WIFI_SERVICE_NAME ? "wifi-entry" : "energy-entry")) throw unavailable(`entry ${id} is not a ledger entry with its place in its service's stored ledger`);
+      const ledger = ledgerOf(asked.kind);
+      const where = `${ledger.placeName} ${asked.place}`;
+      const proven = await this.stateProof(service.serviceId, ledger.key(asked.place));
+      if (proven === null) throw unavailable(`the ledger of ${where} is no longer in state (${PLACES_KEPT[asked.kind]})`);
+      const entries = ledger.entries(proven.value);
+      if (!entries.ok) throw new Error(`${where}'s stored ledger does not decode: ${entries.error}`);
+      const index = asked.index ?? entries.value.findIndex((stored) => entryDiffers(stored, asked.said) === null);
+      const stored = entries.value[index];
+      if (stored === undefined || entryDiffers(stored, asked.said) !== null) throw unavailable(`entry ${id} is not what ${where}'s stored ledger holds${asked.index === null ? "" : ` at ${asked.index}`}`);
+      const claim = { kind: asked.kind, service: ledger.service, [ledger.placeName]: asked.place, index, entry: stored } as unknown as ProofClaim;
       return this.document(claim, proven);
     });
   }
 
-  /** An account's balance in the energy market, at the best block. */
+  /** An account's balance (energy-trading: `balance/`; wifi-billing: `account/`, with its locked stakes), at the best block. */
   balanceProof(serviceName: string, account: Hex): Promise<Proof> {
     return this.bounded(async () => {
       const service = this.services.find((s) => s.name === serviceName);
-      if (service === undefined || service.name !== ENERGY_SERVICE_NAME) throw notFound(`service ${serviceName} keeps no balances here`);
-      const proven = await this.stateProof(service.serviceId, balanceKey(account));
+      if (service === undefined || !isBalanceService(service.name)) throw notFound(`service ${serviceName} keeps no balances here`);
+      const proven = await this.stateProof(service.serviceId, balanceKeyOf(service.name, account));
       if (proven === null) throw notFound(`no balance of ${account} in ${serviceName}`);
-      const balance = decodeBalance(proven.value);
+      const balance = readBalance(service.name, proven.value);
       if (!balance.ok) throw new Error(`the balance of ${account} does not decode: ${balance.error}`);
-      return this.document({ kind: "balance", service: ENERGY_SERVICE_NAME, account, balanceMicros: balance.value.toString() }, proven);
+      return this.document({ kind: "balance", service: service.name, account, ...balance.value }, proven);
     });
   }
 
@@ -177,14 +220,15 @@ export class Prover implements ProofSource {
   }
 
   private async settledSeq(service: IngestService, device: Hex, seq: number): Promise<Proof> {
-    if (!isReadingService(service.name)) throw unavailable(`service ${service.name} keeps no replay window this gateway can prove`);
-    const proven = await this.stateProof(service.serviceId, service.deviceKey(device));
+    if (!isSeqService(service.name)) throw unavailable(`service ${service.name} keeps no replay window this gateway can prove`);
+    const proven = await this.stateProof(service.serviceId, deviceRecordKey(service.name, device));
     if (proven === null) throw notFound(`service ${service.name} has no record of device ${device}`);
-    const record = service.name === TELEMETRY_SERVICE_NAME ? decodeTelemetryDevice(proven.value) : decodeEnergyDevice(proven.value);
-    if (!record.ok) throw new Error(`device ${device}'s record does not decode: ${record.error}`);
-    const holds = windowHolds(record.value.window, BigInt(seq));
+    const window = recordedWindow(service.name, proven.value);
+    if (!window.ok) throw new Error(`device ${device}'s record does not decode: ${window.error}`);
+    const holds = seqInWindow(window.value, BigInt(seq));
     if (holds === "unsettled") throw notFound(`seq ${seq} of device ${device} is not settled`);
     if (holds === "below") throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
+    if (holds === "unknown") throw unavailable(`seq ${seq} is below device ${device}'s highest settled seq, and ${service.name}'s record tells only the highest`);
     return this.document({ kind: "settled-seq", service: service.name, device, seq }, proven);
   }
 

@@ -1,7 +1,8 @@
 /**
  * `jamgate verify` as a user runs it, a real process: a balance proof over a real state and a
  * sealed header verifies (exit 0, the anchor printed); tampered, with a root it does not lead to,
- * or not a proof at all, it exits 1 with the code on stderr.
+ * or not a proof at all, it exits 1 with the code on stderr; a bad command line (a missing file, a
+ * bad --root) exits 2, as every jamgate command does (scripts/cli.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -74,7 +75,7 @@ describe("jamgate verify", () => {
     expect(piped.output).toContain(`anchored to the trusted root ${anchor}`);
   }, 120_000);
 
-  it("exits 1 with the failed check's code: a tampered value, a root not in the proof, not a proof, a bad --root", async () => {
+  it("exits 1 with the failed check's code (a tampered value, a root not in the proof, not a proof), 2 on a bad command line (a missing file, a bad --root)", async () => {
     const tampered = JSON.parse(JSON.stringify(proof));
     tampered.state.value = tampered.state.value.slice(0, -2) + (tampered.state.value.endsWith("00") ? "01" : "00");
     const cases: [string, string][] = [
@@ -87,7 +88,7 @@ describe("jamgate verify", () => {
     ];
     for (const [args, code] of cases) {
       const run = await jamgate(args);
-      expect(run.code, `${args}: ${run.output}`).toBe(1);
+      expect(run.code, `${args}: ${run.output}`).toBe(code === "JG_ERR_CLI_ARGUMENT" ? 2 : 1);
       expect(run.output, args).toMatch(new RegExp(`jamgate: .*${code}|${code}: `));
     }
     const json = await jamgate(`verify ${file("tampered.json", tampered)} --json`);

@@ -47,8 +47,13 @@ export function describeClaim(claim: ProofClaim): string {
       const e = claim.entry;
       return `${claim.service} interval ${claim.interval}, ledger entry ${claim.index}: ${e.reason}, ${e.buyer} paid ${e.seller} ${e.amountMicros} micro-units for ${e.energyWh} Wh at ${e.priceMicrosPerKwh} micro-units/kWh`;
     }
+    case "wifi-entry": {
+      const e = claim.entry;
+      const usage = `${e.inputOctets} + ${e.outputOctets} octets at ${e.priceMicrosPerGb} micro-units/GB${e.session === null ? "" : ` in session ${e.session}`}${e.router === null ? "" : ` of router ${e.router}`}${e.attested ? " (router-attested)" : ""}`;
+      return `${claim.service} slot ${claim.slot}, ledger entry ${claim.index}: ${e.reason}, account ${e.client}, ${e.amountMicros} micro-units (fee ${e.feeMicros}), ${usage}`;
+    }
     case "balance":
-      return `${claim.service} account ${claim.account} has a balance of ${claim.balanceMicros} micro-units`;
+      return `${claim.service} account ${claim.account} has a balance of ${claim.balanceMicros} micro-units${claim.lockedMicros === undefined ? "" : `, ${claim.lockedMicros} locked`}`;
     case "settled-seq":
       return `${claim.service} settled seq ${claim.seq} of device ${claim.device}`;
     case "reading":
