@@ -8,37 +8,18 @@
  * Screenshots go to .artifacts/dashboard/ (gitignored). Every wait polls a condition with a
  * generous deadline: nothing here depends on how fast the machine is.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { freePort, runCli, type RunningCli } from "../node/testing/process.ts";
+import { ARTIFACTS, type Chromium, launchChromium, type PageDocument, type PageElement, type PageWindow } from "./testing/browser.ts";
 
-/**
- * What the functions run in the page (page.evaluate, waitForFunction) use of the browser's
- * globals: this project's tsconfig has no DOM library, and these declarations stay in this module.
- */
-interface PageElement {
-  readonly id: string;
-  readonly textContent: string | null;
-  getAttribute(name: string): string | null;
-  click(): void;
-}
-declare const document: {
-  querySelector(selector: string): PageElement | null;
-  querySelectorAll(selector: string): Iterable<PageElement> & ArrayLike<PageElement>;
-  readonly activeElement: PageElement | null;
-  readonly documentElement: { readonly scrollWidth: number };
-  readonly body: { readonly scrollWidth: number };
-};
-declare const window: { readonly innerWidth: number };
+declare const document: PageDocument;
+declare const window: PageWindow;
 declare function getComputedStyle(element: PageElement): { readonly outlineStyle: string };
 
-/** Debian's chromium (`npm test` installs it when missing) and the flags it runs headless with in a container. */
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const ARTIFACTS = new URL("../.artifacts/dashboard/", import.meta.url).pathname;
 /** Generous: on a busy 2-core machine a start took over 20 s, and the simulation's 4 intervals take ~50 slots. */
 const DEADLINE_MS = 120_000;
 /** Long enough that the node, the gateway, the simulation and chromium share 2 cores without the market's orders arriving late. */
@@ -50,27 +31,12 @@ const ENERGY_KINDS = ["trade", "grid-import", "grid-export", "shortfall", "surpl
 
 let gateway: RunningCli | null = null;
 let sim: RunningCli | null = null;
-let browser: Browser | null = null;
-const contexts: BrowserContext[] = [];
+let chromium: Chromium | undefined;
 let baseUrl = "";
 let dataDir = "";
 let ports: { mqtt: number; ws: number; http: number; rpc: number };
 
-/** A page of its own context, with what went wrong in it (script errors, CSP refusals, console errors) collected. */
-async function openPage(options: { width?: number; height?: number } = {}): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser!.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console: ${message.text()}`);
-  });
-  onTestFailed(async ({ task }) => {
-    await page.screenshot({ path: join(ARTIFACTS, `failed-${task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`), fullPage: true }).catch(() => undefined);
-  });
-  return { page, problems };
-}
+const openPage = (options?: { width?: number; height?: number }) => chromium!.openPage(options);
 
 /** What the test reads of a proof (gateway/ledger/proof.ts has the whole type). */
 interface Proof {
@@ -85,7 +51,6 @@ const ledgerRows = (page: Page) => page.locator("#ledger-table tbody tr");
 const ENERGY_ROWS = ENERGY_KINDS.map((kind) => `#ledger-table tbody tr[data-kind="${kind}"]`).join(", ");
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   dataDir = tempDir();
   // A market of 15-minute intervals at 3 market minutes per slot (5 slots an interval), pay-as-clear
   // so traded intervals have a clearing price; written before the first start, as
@@ -103,14 +68,13 @@ beforeAll(async () => {
   ]);
   const [started] = await Promise.all([
     gateway.waitFor(/"msg":"jamgate started"/, DEADLINE_MS),
-    chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }).then((b) => (browser = b)),
+    launchChromium().then((launched) => (chromium = launched)),
   ]);
   baseUrl = (JSON.parse(started) as { http: string }).http;
 }, DEADLINE_MS + 30_000);
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await chromium?.close();
   for (const child of [sim, gateway]) {
     if (child === null) continue;
     if (child.child.exitCode === null && child.child.signalCode === null) child.child.kill("SIGTERM");

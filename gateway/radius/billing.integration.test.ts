@@ -8,14 +8,12 @@
  * disputed and bills nothing.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../../devices/keys.ts";
-import { tempDir } from "../../node/testing/fixtures.ts";
-import { freePort, runCli, type RunningCli } from "../../node/testing/process.ts";
+import { freePort } from "../../node/testing/process.ts";
 import type { EntryView, Page } from "../ledger/types.ts";
-import type { ActionView, WifiAccountView, WifiRouterView } from "../wifi/backend.ts";
+import type { WifiAccountView } from "../wifi/backend.ts";
+import { startWifiGateway, type WifiGateway } from "../testing/wifi.ts";
 
 const SLOT_MS = 500;
 /** The service's rule (notes/wifi-contract.md §2), restated: micros per 10^9 octets, floor. */
@@ -27,44 +25,11 @@ const CLIENT_TOPUP = 5_000_000n;
 const STOP = { "Acct-Input-Octets": 600_000_000, "Acct-Output-Octets": 705_032_704, "Acct-Output-Gigawords": 1, "Acct-Session-Time": 120 };
 const TOTAL_OCTETS = 600_000_000n + 2n ** 32n + 705_032_704n;
 
-let dataDir: string;
-let gateway: RunningCli;
-let http: string;
-let token: string;
+let wifi: WifiGateway;
 let radiusPort: number;
 const owner = generateDeviceKey();
 const client = generateDeviceKey();
 const routers: Record<"attested" | "plain", { id: string; secret: string }> = { attested: { id: "", secret: "" }, plain: { id: "", secret: "" } };
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await fetch(`${http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as T };
-}
-
-/** Polls `read` until `done` holds of its result (generous deadline: the machine's speed is not the question). */
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await read();
-  }
-  return last;
-}
-
-const balanceOf = async (id: string) => (await api<WifiAccountView>("GET", `/v1/wifi/accounts/${id}`)).json;
-
-async function applied(action: Promise<{ status: number; json: ActionView }>): Promise<void> {
-  const submitted = await action;
-  expect(submitted.status, JSON.stringify(submitted.json)).toBe(202);
-  const done = await until(`action ${submitted.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${submitted.json.action}`), (r) => r.json.status !== "pending");
-  expect(done.json).toMatchObject({ status: "applied" });
-}
 
 /** One Accounting-Request of `router` sent by radclient; true when answered (radclient checks the response's authenticator). */
 function radclient(router: { id: string; secret: string }, attributes: Record<string, string | number>): Promise<boolean> {
@@ -88,64 +53,56 @@ async function session(router: { id: string; secret: string }, id: string): Prom
   expect(await radclient(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Stop", "Acct-Terminate-Cause": "User-Request", ...STOP })).toBe(true);
 }
 
-const entriesOf = (router: string) => api<Page<EntryView>>("GET", `/v1/entries?router=${router}&limit=50`).then((r) => r.json.items);
+const entriesOf = (router: string) => wifi.api<Page<EntryView>>("GET", `/v1/entries?router=${router}&limit=50`).then((r) => r.json.items);
 
 beforeAll(async () => {
-  dataDir = join(tempDir(), "gw");
   radiusPort = await freePort();
-  gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--radius-port", String(radiusPort), "--slot-ms", String(SLOT_MS)]);
-  const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/, 90_000)) as { radius?: string | null };
-  expect(started.radius).toBe(`udp://127.0.0.1:${radiusPort}`);
-  http = (JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { http: string }).http;
-  token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+  wifi = await startWifiGateway({ slotMs: SLOT_MS, deadlineMs: 90_000, radiusPort });
+  expect(wifi.started.radius).toBe(`udp://127.0.0.1:${radiusPort}`);
 }, 120_000);
 
 afterAll(async () => {
-  if (gateway !== undefined && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill("SIGKILL");
-  await gateway?.exited;
+  await wifi?.stop();
 });
 
 describe("RADIUS accounting billed on a running jamgate", { timeout: 240_000 }, () => {
   it("onboards two RADIUS routers, one router-attested, with the owner's stakes", async () => {
-    for (const key of [owner, client]) expect((await api("POST", "/v1/wifi/accounts", { publicKey: Buffer.from(key.publicKey).toString("hex") })).status).toBe(202);
-    for (const key of [owner, client]) await until(`account ${key.deviceId}`, () => api<WifiAccountView>("GET", `/v1/wifi/accounts/${key.deviceId}`), (r) => r.status === 200 && r.json.registered);
-    await applied(api("POST", "/v1/wifi/topups", { account: owner.deviceId, amountMicros: String(2n * STAKE) }));
-    await applied(api("POST", "/v1/wifi/topups", { account: client.deviceId, amountMicros: String(CLIENT_TOPUP) }));
+    await wifi.registerAccounts(owner, client);
+    await wifi.topUp(owner.deviceId, 2n * STAKE);
+    await wifi.topUp(client.deviceId, CLIENT_TOPUP);
     for (const [which, attested] of [["attested", true], ["plain", false]] as const) {
-      const res = await api<{ router: string; status: string; radius?: { sharedSecret: string } }>("POST", "/v1/wifi/routers", { owner: owner.deviceId, name: `radius ${which}`, priceMicrosPerGb: String(PRICE), stakeMicros: String(STAKE), attested, radius: true });
-      expect(res.status, JSON.stringify(res.json)).toBe(202);
-      routers[which] = { id: res.json.router, secret: res.json.radius!.sharedSecret };
-      const active = await until(`router ${which} active`, () => api<WifiRouterView>("GET", `/v1/wifi/routers/${res.json.router}`), (r) => r.status === 200 && r.json.status === "active");
-      expect(active.json).toMatchObject({ owner: owner.deviceId, attested });
+      const { response, view } = await wifi.onboardRouter({ owner: owner.deviceId, name: `radius ${which}`, priceMicrosPerGb: PRICE, stakeMicros: STAKE, attested, radius: true });
+      routers[which] = { id: response.router, secret: response.radius!.sharedSecret };
+      expect(view).toMatchObject({ owner: owner.deviceId, attested });
     }
-    expect(await balanceOf(owner.deviceId)).toMatchObject({ balanceMicros: "0", lockedMicros: String(2n * STAKE) });
+    expect(await wifi.balanceOf(owner.deviceId)).toMatchObject({ balanceMicros: "0", lockedMicros: String(2n * STAKE) });
   });
 
   it("bills the router-attested router's RADIUS usage: the client pays its price on the cumulative octets, the owner gets it less the fee", async () => {
     await session(routers.attested, "A-0001");
     const expected = charged(TOTAL_OCTETS, PRICE);
     const sum = (items: readonly EntryView[], field: "amountMicros" | "feeMicros") => items.filter((e) => e.kind === "usage").reduce((a, e) => a + BigInt(e[field] ?? "0"), 0n);
-    const entries = await until("the attested router's usage entries", () => entriesOf(routers.attested.id), (items) => sum(items, "amountMicros") === expected);
+    const entries = await wifi.until("the attested router's usage entries", () => entriesOf(routers.attested.id), (items) => sum(items, "amountMicros") === expected);
     for (const e of entries.filter((x) => x.kind === "usage")) expect(e).toMatchObject({ service: "wifi-billing", reason: "usage", router: routers.attested.id, client: client.deviceId, attested: true, priceMicrosPerGb: String(PRICE) });
     expect(entries.filter((e) => e.kind === "usage").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n)).toBe(TOTAL_OCTETS);
     const fees = sum(entries, "feeMicros");
     expect(fees).toBeGreaterThan(0n);
-    expect((await balanceOf(client.deviceId)).balanceMicros).toBe(String(CLIENT_TOPUP - expected));
-    expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(expected - fees));
+    expect((await wifi.balanceOf(client.deviceId)).balanceMicros).toBe(String(CLIENT_TOPUP - expected));
+    expect((await wifi.balanceOf(owner.deviceId)).balanceMicros).toBe(String(expected - fees));
   });
 
   it("writes the other router's RADIUS usage as disputed and bills nothing of it", async () => {
-    const clientBefore = await balanceOf(client.deviceId);
-    const ownerBefore = await balanceOf(owner.deviceId);
+    const clientBefore = await wifi.balanceOf(client.deviceId);
+    const ownerBefore = await wifi.balanceOf(owner.deviceId);
     await session(routers.plain, "B-0001");
-    const entries = await until("the plain router's disputed entries", () => entriesOf(routers.plain.id), (items) => items.filter((e) => e.kind === "disputed").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n) === TOTAL_OCTETS);
+    const entries = await wifi.until("the plain router's disputed entries", () => entriesOf(routers.plain.id), (items) => items.filter((e) => e.kind === "disputed").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n) === TOTAL_OCTETS);
     // A session's Start alone in a package is a delta of no octets, which may be written as usage of nothing.
     expect(entries.filter((e) => e.kind === "usage").map((e) => [e.octets, e.amountMicros]).filter(([octets, amount]) => octets !== "0" || amount !== "0")).toEqual([]);
     for (const e of entries.filter((x) => x.kind === "disputed")) expect(e).toMatchObject({ router: routers.plain.id, client: client.deviceId, attested: true });
     const money = ({ balanceMicros, lockedMicros }: WifiAccountView) => ({ balanceMicros, lockedMicros });
-    expect(money(await balanceOf(client.deviceId))).toEqual(money(clientBefore));
-    expect(money(await balanceOf(owner.deviceId))).toEqual(money(ownerBefore));
-    const metrics = await (await fetch(`${http}/metrics`)).text();
+    expect(money(await wifi.balanceOf(client.deviceId))).toEqual(money(clientBefore));
+    expect(money(await wifi.balanceOf(owner.deviceId))).toEqual(money(ownerBefore));
+    const metrics = await (await fetch(`${wifi.http}/metrics`)).text();
     expect(metrics).toMatch(/jamgate_radius_requests_total\{status="taken"\} 6\b/);
   });
 });
