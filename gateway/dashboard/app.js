@@ -9,7 +9,7 @@
  */
 import uPlot from "/assets/uplot/uPlot.esm.js";
 import { entryMatches, formatEnergy, formatFixed, formatMoney, formatOctets, formatPrice, formatPricePerGb, formatSeqs, formatUtc, MICROS_DIGITS, OCTET_DIGITS, shortHex, WH_DIGITS } from "./format.js";
-import { countByReason, mergeWindow, octetsOverTime, recentSessions, refusedIn, routerTotals, topRouters } from "./wifi.js";
+import { mergeWindow, octetsOverTime, recentSessions, routerTotals, serviceCounts, topRouters } from "./wifi.js";
 
 /** Blocks the chain table and the cores' strips show: two minutes of a 6 s slot. */
 const BLOCKS_SHOWN = 20;
@@ -58,8 +58,6 @@ const WIFI_ROUTERS_SHOWN = 10;
 const WIFI_SESSIONS_SHOWN = 10;
 /** Bars of the billed chart at most: a bar a few pixels wide at phone width. */
 const WIFI_BUCKETS_MAX = 60;
-/** Wi-Fi packages whose refused envelopes are counted: the newest, one API page. */
-const WIFI_PACKAGES_READ = 200;
 
 const state = {
   /** Until `/v1/dashboard/config` answers: serve.ts DEFAULT_CURRENCY_LABEL. */
@@ -102,8 +100,8 @@ const state = {
     names: new Map(),
     /** The newest Wi-Fi ledger entries, newest first, at most WIFI_ENTRIES_KEPT. */
     entries: [],
-    /** The newest Wi-Fi packages (their refused envelopes). */
-    packages: [],
+    /** The service's counters (`/v1/wifi/stats`: disputes and refusals across all routers), or null until read. */
+    stats: null,
   },
 };
 
@@ -459,22 +457,23 @@ function renderWifi() {
   const unavailable = wifi.available === false;
   $("wifi-note").textContent = unavailable
     ? "This gateway does not serve Wi-Fi billing (no wifi-billing service on its chain)."
-    : `Routers' totals as the service keeps them, at the best block${wifi.routersComplete ? "" : ` (the first ${wifi.routers.length} routers by id)`}; the chart and the sessions from the newest ${wifi.entries.length} Wi-Fi ledger entries. GB: 10⁹ octets.`;
+    : `Routers' totals as the service keeps them, at the best block${wifi.routersComplete ? "" : ` (the first ${wifi.routers.length} routers by id)`}; disputed octets and refusals as the service counts them, across all routers; the chart and the sessions from the newest ${wifi.entries.length} Wi-Fi ledger entries. GB: 10⁹ octets.`;
   const totals = routerTotals(wifi.routers);
-  const counts = countByReason(wifi.entries);
-  const refused = refusedIn(wifi.packages);
   const known = wifi.available === true;
+  const counts = known && wifi.stats !== null ? serviceCounts(wifi.stats) : null;
   $("wifi-open").textContent = known ? String(totals.open) : "—";
   $("wifi-closed").textContent = known ? String(totals.closed) : "—";
   $("wifi-billed").textContent = known ? formatOctets(totals.billedOctets) : "—";
   $("wifi-paid").textContent = known ? money(totals.billedMicros) : "—";
   $("wifi-earned").textContent = known ? money(totals.earnedMicros) : "—";
-  const disputed = counts.disputed ?? 0;
-  $("wifi-disputed").textContent = known ? formatOctets(totals.disputedOctets) : "—";
-  $("wifi-disputed-entries").textContent = known ? `${disputed} ${disputed === 1 ? "entry" : "entries"} of the newest ${wifi.entries.length}` : "";
-  $("wifi-disputed-entries").dataset.count = String(disputed);
-  $("wifi-refused").textContent = known ? String(refused.refused) : "—";
-  $("wifi-refused-packages").textContent = known ? `in the newest ${refused.packages} Wi-Fi ${refused.packages === 1 ? "package" : "packages"}` : "";
+  $("wifi-disputed").textContent = counts === null ? "—" : formatOctets(counts.disputedOctets);
+  $("wifi-disputed").dataset.octets = counts === null ? "" : counts.disputedOctets.toString();
+  $("wifi-disputed-entries").textContent = counts === null ? "" : "router-attested, not billed: all routers";
+  $("wifi-refused").textContent = counts === null ? "—" : counts.refused.toString();
+  $("wifi-refused").dataset.count = counts === null ? "" : counts.refused.toString();
+  // Every refusal by code: envelopes', and registrations' and operator actions' too.
+  $("wifi-refused-packages").textContent =
+    counts === null ? "" : counts.codes.length === 0 ? "none by any code" : `all refusals by code: ${counts.codes.map((c) => `${c.code} ${c.count}`).join(", ")}`;
   $("wifi-billed").dataset.octets = totals.billedOctets.toString();
 
   const routerRow = (r) =>
@@ -649,10 +648,9 @@ function acceptDigest(digest) {
     ledger.rate = null;
     render(renderRate);
   }, DIGEST_QUIET_MS);
-  // The stream applies the filter; the page shows only rows its own filter matches, whatever it was sent.
+  // The stream applies the filter (the router's too); the page shows only rows its own filter matches, whatever it was sent.
   const latest = digest.latest.filter((entry) => entryMatches(entry, ledger.filter));
-  // The stream takes no router (gateway/ledger/events.ts): under a router filter, what counts is the rows of it among the digest's.
-  const count = ledger.filter.router === "" ? digest.count : latest.length;
+  const count = digest.count;
   ledger.rate = count;
   const gap = digest.count > digest.latest.length;
   if (ledger.cursors.length > 1) {
@@ -758,7 +756,7 @@ let wifiReading = null;
 /**
  * The Wi-Fi panel's reads: the routers (by id, at most WIFI_ROUTER_PAGES_MAX pages), the ledger's
  * Wi-Fi entries newer than the window's newest (at most WIFI_ENTRIES_KEPT of them, by cursor), and
- * the newest Wi-Fi packages. A gateway without Wi-Fi billing answers the router list 404: the
+ * the service's counters. A gateway without Wi-Fi billing answers the router list 404: the
  * panel says so. One read at a time.
  */
 function loadWifi() {
@@ -813,7 +811,7 @@ async function readWifi() {
       before = page.next;
     }
     wifi.entries = mergeWindow(wifi.entries, fresh, reached, WIFI_ENTRIES_KEPT);
-    wifi.packages = [...(await api(`/v1/packages${query({ service: WIFI_SERVICE, limit: WIFI_PACKAGES_READ })}`)).items];
+    wifi.stats = await api("/v1/wifi/stats");
     showError("wifi-error", null);
   } catch (e) {
     showError("wifi-error", e);
@@ -961,8 +959,7 @@ function connectStream() {
   clearTimeout(streamRetryTimer);
   source?.close();
   const { service, account, device, router, interval } = state.ledger.filter;
-  // The stream filters by no router (gateway/ledger/events.ts): under a router filter it is asked for Wi-Fi entries, and the page keeps the router's.
-  const opened = new EventSource(`/v1/events${query({ entries: "digest", service: router !== "" && service === "" ? WIFI_SERVICE : service, account, device, interval })}`);
+  const opened = new EventSource(`/v1/events${query({ entries: "digest", service, account, device, router, interval })}`);
   source = opened;
   // Events of a stream closed meanwhile (the filter changed) are not this page's any more.
   const current = () => source === opened;

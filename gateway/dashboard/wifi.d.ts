@@ -36,6 +36,11 @@ export declare function octetsOverTime(entries: readonly WifiEntryFields[], buck
 export declare function recentSessions(entries: readonly WifiEntryFields[], max: number): SessionSummary[];
 export declare function topRouters<R extends WifiRouterFields>(routers: readonly R[], max: number): R[];
 export declare function routerTotals(routers: readonly WifiRouterFields[]): { routers: number; started: bigint; open: bigint; closed: bigint; billedOctets: bigint; billedMicros: bigint; earnedMicros: bigint; disputedOctets: bigint };
-export declare function countByReason(entries: readonly WifiEntryFields[]): Record<string, number>;
-export declare function refusedIn(packages: readonly { readonly refused: number }[]): { refused: number; packages: number };
+export interface WifiStatsFields {
+  readonly slot: number;
+  readonly envelopesRejected: string;
+  readonly disputedOctets: string;
+  readonly refusedByCode: Readonly<Record<string, string>>;
+}
+export declare function serviceCounts(stats: WifiStatsFields): { slot: number; refused: bigint; disputedOctets: bigint; codes: { code: string; count: bigint }[] };
 export declare function mergeWindow<E extends { readonly id: number }>(window: readonly E[], fresh: readonly E[], reached: boolean, max: number): E[];

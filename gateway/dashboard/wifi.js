@@ -1,9 +1,11 @@
 /**
- * The Wi-Fi panel's figures, from two reads of the API: the routers' totals as the wifi-billing
+ * The Wi-Fi panel's figures, from three reads of the API: the routers' totals as the wifi-billing
  * service keeps them (`GET /v1/wifi/routers`: sessions started and open, octets billed, what
- * clients paid and owners earned, octets disputed; gateway/wifi/backend.ts WifiRouterView) and a
- * bounded window of the newest wifi-billing ledger entries (`GET /v1/entries?service=wifi-billing`;
- * gateway/ledger/types.ts EntryView with its Wi-Fi fields). Pure functions over those views: sums
+ * clients paid and owners earned, octets disputed; gateway/wifi/backend.ts WifiRouterView), the
+ * service's own counters (`GET /v1/wifi/stats`: octets disputed and refusals across all routers;
+ * WifiStatsView) and a bounded window of the newest wifi-billing ledger entries
+ * (`GET /v1/entries?service=wifi-billing`; gateway/ledger/types.ts EntryView with its Wi-Fi
+ * fields). Pure functions over those views: sums
  * of octets and micro-units are exact (BigInt; they may pass 2^53), format.js writes them.
  * Plain ES module: the browser loads it as is, and wifi.test.ts checks it under vitest.
  */
@@ -115,18 +117,18 @@ export function routerTotals(routers) {
   return totals;
 }
 
-/** Entries by reason: { usage: 3, disputed: 1, … }. */
-export function countByReason(entries) {
-  const counts = {};
-  for (const e of entries) counts[reasonOf(e)] = (counts[reasonOf(e)] ?? 0) + 1;
-  return counts;
-}
-
-/** Envelopes refused in the packages (PackageView: `refused` once accumulated), and how many packages were counted. */
-export function refusedIn(packages) {
-  let refused = 0;
-  for (const p of packages) refused += p.refused;
-  return { refused, packages: packages.length };
+/**
+ * The dispute and refusal figures of the service's counters (WifiStatsView), since it started and
+ * across all its routers, as bigints: envelopes refused, octets disputed, and every refusal
+ * (envelopes, registrations, operator actions) by its code, most first, then by code; codes
+ * counted zero are left out.
+ */
+export function serviceCounts(stats) {
+  const codes = Object.entries(stats.refusedByCode ?? {})
+    .map(([code, count]) => ({ code, count: big(count) }))
+    .filter((c) => c.count > 0n)
+    .sort((a, b) => (a.count !== b.count ? (a.count > b.count ? -1 : 1) : a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  return { slot: stats.slot, refused: big(stats.envelopesRejected), disputedOctets: big(stats.disputedOctets), codes };
 }
 
 /**

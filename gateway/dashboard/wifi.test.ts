@@ -1,6 +1,6 @@
 /** The Wi-Fi panel's figures: sums exact past 2^53, sessions and top routers in order, the chart's buckets, the entries' window. */
 import { describe, expect, it } from "vitest";
-import { bucketWidthMs, countByReason, mergeWindow, octetsOverTime, recentSessions, refusedIn, routerTotals, topRouters, type WifiEntryFields, type WifiRouterFields } from "./wifi.js";
+import { bucketWidthMs, mergeWindow, octetsOverTime, recentSessions, routerTotals, serviceCounts, topRouters, type WifiEntryFields, type WifiRouterFields } from "./wifi.js";
 
 const R1 = "a1".repeat(16);
 const R2 = "b2".repeat(16);
@@ -107,10 +107,25 @@ describe("octetsOverTime (the billed chart)", () => {
   });
 });
 
-describe("counts", () => {
-  it("counts entries by reason and the refused envelopes of packages", () => {
-    expect(countByReason([entry(1, "usage"), entry(2, "disputed"), entry(3, "usage")])).toEqual({ usage: 2, disputed: 1 });
-    expect(refusedIn([{ refused: 2 }, { refused: 0 }, { refused: 5 }])).toEqual({ refused: 7, packages: 3 });
+describe("serviceCounts (the service's counters: disputes and refusals across all routers)", () => {
+  it("reads envelopes refused and octets disputed exactly past 2^53, and every refusal by code, most first, then by code, zeros left out", () => {
+    const counts = serviceCounts({
+      slot: 40,
+      envelopesRejected: "9007199254740993",
+      disputedOctets: "18446744073709551615",
+      refusedByCode: { JG_ERR_WIFI_SESSION: "2", JG_ERR_WIFI_VOUCHER_SIGNATURE: "9007199254740993", JG_ERR_WIFI_COUNTER: "2", JG_ERR_WIFI_BODY: "0" },
+    });
+    expect(counts).toEqual({
+      slot: 40,
+      refused: 9_007_199_254_740_993n,
+      disputedOctets: 18_446_744_073_709_551_615n,
+      codes: [
+        { code: "JG_ERR_WIFI_VOUCHER_SIGNATURE", count: 9_007_199_254_740_993n },
+        { code: "JG_ERR_WIFI_COUNTER", count: 2n },
+        { code: "JG_ERR_WIFI_SESSION", count: 2n },
+      ],
+    });
+    expect(serviceCounts({ slot: 0, envelopesRejected: "0", disputedOctets: "0", refusedByCode: {} })).toEqual({ slot: 0, refused: 0n, disputedOctets: 0n, codes: [] });
   });
 });
 
