@@ -19,6 +19,7 @@ import { State } from "../../node/state/kv.ts";
 import { JAMGATE_BIN, runCommand } from "../../node/testing/process.ts";
 import { balanceKey, encodeBalance } from "../../services/energy-trading/storage.ts";
 import { type Proof, PROOF_FORMAT } from "./proof.ts";
+import { describeClaim } from "./verify-cli.ts";
 
 const params = tinyParams;
 const ENERGY_ID = 3;
@@ -74,6 +75,14 @@ describe("jamgate verify", () => {
     expect(piped.code, piped.output).toBe(0);
     expect(piped.output).toContain(`anchored to the trusted root ${anchor}`);
   }, 120_000);
+
+  it("tells a Wi-Fi entry and a Wi-Fi balance in words, amounts with their unit", () => {
+    const entry = { reason: "usage", session: "51".repeat(16), router: "a0".repeat(16), client: "c0".repeat(16), inputOctets: "1000", outputOctets: "2000", priceMicrosPerGb: "500000", amountMicros: "1500", feeMicros: "75", attested: true } as const;
+    expect(describeClaim({ kind: "wifi-entry", service: "wifi-billing", slot: 9, index: 1, entry })).toBe(
+      `wifi-billing slot 9, ledger entry 1: usage, account ${"c0".repeat(16)}, 1500 micro-units (fee 75), 1000 + 2000 octets at 500000 micro-units/GB in session ${"51".repeat(16)} of router ${"a0".repeat(16)} (router-attested)`,
+    );
+    expect(describeClaim({ kind: "balance", service: "wifi-billing", account: "c0".repeat(16), balanceMicros: "42", lockedMicros: "7" })).toBe(`wifi-billing account ${"c0".repeat(16)} has a balance of 42 micro-units, 7 locked`);
+  });
 
   it("exits 1 with the failed check's code (a tampered value, a root not in the proof, not a proof), 2 on a bad command line (a missing file, a bad --root)", async () => {
     const tampered = JSON.parse(JSON.stringify(proof));
