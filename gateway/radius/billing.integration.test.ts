@@ -7,13 +7,13 @@
  * billed at its price on the cumulative octets (gigawords included), the other's is written as
  * disputed and bills nothing.
  */
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../../devices/keys.ts";
 import { freePort } from "../../node/testing/process.ts";
 import type { EntryView, Page } from "../ledger/types.ts";
-import type { WifiAccountView } from "../wifi/backend.ts";
+import { answered, radclient } from "../testing/radclient.ts";
 import { startWifiGateway, type WifiGateway } from "../testing/wifi.ts";
+import type { WifiAccountView } from "../wifi/backend.ts";
 
 const SLOT_MS = 500;
 /** The service's rule (notes/wifi-contract.md §2), restated: micros per 10^9 octets, floor. */
@@ -31,26 +31,15 @@ const owner = generateDeviceKey();
 const client = generateDeviceKey();
 const routers: Record<"attested" | "plain", { id: string; secret: string }> = { attested: { id: "", secret: "" }, plain: { id: "", secret: "" } };
 
-/** One Accounting-Request of `router` sent by radclient; true when answered (radclient checks the response's authenticator). */
-function radclient(router: { id: string; secret: string }, attributes: Record<string, string | number>): Promise<boolean> {
-  const line = Object.entries({ "NAS-Identifier": router.id, "User-Name": client.deviceId, ...attributes })
-    .map(([name, value]) => `${name} = ${typeof value === "number" ? value : JSON.stringify(value)}`)
-    .join(", ");
-  return new Promise((resolve, reject) => {
-    const child = spawn("radclient", ["-x", "-r", "1", "-t", "20", `127.0.0.1:${radiusPort}`, "acct", router.secret], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve(code === 0 && /Received Accounting-Response/.test(output)));
-    child.stdin.end(`${line}\n`);
-  });
-}
+/** One Accounting-Request of `router` sent by radclient; true when answered. */
+const sent = async (router: { id: string; secret: string }, attributes: Record<string, string | number>) =>
+  answered(await radclient(`127.0.0.1:${radiusPort}`, router.secret, { "NAS-Identifier": router.id, "User-Name": client.deviceId, ...attributes }, 20));
 
 /** Start, Interim-Update and Stop of one session of `router`, each answered before the next is sent. */
 async function session(router: { id: string; secret: string }, id: string): Promise<void> {
-  expect(await radclient(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Start" })).toBe(true);
-  expect(await radclient(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 300_000_000, "Acct-Output-Octets": 700_000_000, "Acct-Session-Time": 60 })).toBe(true);
-  expect(await radclient(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Stop", "Acct-Terminate-Cause": "User-Request", ...STOP })).toBe(true);
+  expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Start" })).toBe(true);
+  expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 300_000_000, "Acct-Output-Octets": 700_000_000, "Acct-Session-Time": 60 })).toBe(true);
+  expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Stop", "Acct-Terminate-Cause": "User-Request", ...STOP })).toBe(true);
 }
 
 const entriesOf = (router: string) => wifi.api<Page<EntryView>>("GET", `/v1/entries?router=${router}&limit=50`).then((r) => r.json.items);

@@ -3,12 +3,12 @@
  * freeradius-utils; scripts/test.sh installs it when missing), with a fake accept path: what a
  * stock router's accounting does to it.
  */
-import { spawn } from "node:child_process";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeCbor } from "../../devices/cbor.ts";
 import { decodeEnvelope } from "../../devices/envelope.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
+import { answered, radclient } from "../testing/radclient.ts";
 import { createRadiusRouter, type RadiusRouter } from "./routers.ts";
 import { RadiusAccounting } from "./server.ts";
 import { TEST_CLIENT_ID } from "./testing.ts";
@@ -37,35 +37,16 @@ afterAll(async () => {
   await accounting?.close();
 });
 
-interface Sent {
-  readonly exitCode: number | null;
-  readonly output: string;
-}
-
-/** One Accounting-Request sent by radclient (sent once, `-r 1`; it waits `timeoutSeconds` for the answer, whose authenticator it checks). */
-function radclient(attributes: Record<string, string | number>, secret = router.sharedSecret, timeoutSeconds = 10): Promise<Sent> {
-  const line = Object.entries({ "NAS-Identifier": router.routerId, "User-Name": TEST_CLIENT_ID, ...attributes })
-    .map(([name, value]) => `${name} = ${typeof value === "number" ? value : JSON.stringify(value)}`)
-    .join(", ");
-  return new Promise((resolve, reject) => {
-    const child = spawn("radclient", ["-x", "-r", "1", "-t", String(timeoutSeconds), `127.0.0.1:${accounting.port}`, "acct", secret], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (exitCode) => resolve({ exitCode, output }));
-    child.stdin.end(`${line}\n`);
-  });
-}
-
-const answered = (sent: Sent) => sent.exitCode === 0 && /Received Accounting-Response/.test(sent.output);
+/** One Accounting-Request of the router sent by radclient, waiting `timeoutSeconds` for the answer. */
+const send = (attributes: Record<string, string | number>, secret = router.sharedSecret, timeoutSeconds = 10) =>
+  radclient(`127.0.0.1:${accounting.port}`, secret, { "NAS-Identifier": router.routerId, "User-Name": TEST_CLIENT_ID, ...attributes }, timeoutSeconds);
 
 describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
   it("takes and answers Start, Interim-Update and Stop", async () => {
     const session = { "Acct-Session-Id": "5F3A-0001" };
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_000_000, "Acct-Output-Octets": 5_000_000, "Acct-Session-Time": 60 }))).toBe(true);
-    const stop = await radclient({ ...session, "Acct-Status-Type": "Stop", "Acct-Input-Octets": 2_000_000, "Acct-Output-Octets": 9_000_000, "Acct-Session-Time": 95, "Acct-Terminate-Cause": "User-Request" });
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_000_000, "Acct-Output-Octets": 5_000_000, "Acct-Session-Time": 60 }))).toBe(true);
+    const stop = await send({ ...session, "Acct-Status-Type": "Stop", "Acct-Input-Octets": 2_000_000, "Acct-Output-Octets": 9_000_000, "Acct-Session-Time": 95, "Acct-Terminate-Cause": "User-Request" });
     expect(answered(stop), stop.output).toBe(true);
     expect(taken.map((b) => [b.status, b.inOctets, b.outOctets, b.seconds, b.cause])).toEqual([
       [1, 0, 0, 0, 0],
@@ -77,7 +58,7 @@ describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
 
   it("does not answer a request under a wrong shared secret, and counts it", async () => {
     const before = taken.length;
-    const sent = await radclient({ "Acct-Session-Id": "5F3A-0002", "Acct-Status-Type": "Start" }, "not-the-shared-secret-of-it", 1);
+    const sent = await send({ "Acct-Session-Id": "5F3A-0002", "Acct-Status-Type": "Start" }, "not-the-shared-secret-of-it", 1);
     expect(sent.exitCode).not.toBe(0);
     expect(sent.output).toMatch(/No reply/);
     expect(taken.length).toBe(before);
@@ -86,23 +67,23 @@ describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
 
   it("answers a duplicate and counters going backwards, and takes neither", async () => {
     const session = { "Acct-Session-Id": "5F3A-0003" };
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
     const before = taken.length;
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 400, "Acct-Session-Time": 60 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 400, "Acct-Session-Time": 60 }))).toBe(true);
     expect(taken.length).toBe(before + 1);
     expect(accounting.stats().refused).toMatchObject({ JG_ERR_RADIUS_DUPLICATE: 2, JG_ERR_RADIUS_COUNTER: 1 });
   });
 
   it("combines Acct-Input-Gigawords with the wrapped counter: forward with them, backwards without", async () => {
     const session = { "Acct-Session-Id": "5F3A-0004" };
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 2 ** 32 - 100, "Acct-Session-Time": 600 }))).toBe(true);
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 50, "Acct-Input-Gigawords": 1, "Acct-Session-Time": 660 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 2 ** 32 - 100, "Acct-Session-Time": 600 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 50, "Acct-Input-Gigawords": 1, "Acct-Session-Time": 660 }))).toBe(true);
     const counterRefusals = accounting.stats().refused.JG_ERR_RADIUS_COUNTER ?? 0;
     // The same counter without its gigaword is 2^32 lower than the last: backwards.
-    expect(answered(await radclient({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 60, "Acct-Session-Time": 720 }))).toBe(true);
+    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 60, "Acct-Session-Time": 720 }))).toBe(true);
     expect(accounting.stats().refused.JG_ERR_RADIUS_COUNTER).toBe(counterRefusals + 1);
     expect(taken.slice(-2).map((b) => [b.inOctets, b.inGigawords])).toEqual([
       [2 ** 32 - 100, 0],

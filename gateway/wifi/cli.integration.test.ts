@@ -6,7 +6,7 @@
  * secret the one the gateway keeps, then list, show, set-price, deregister and balance as the
  * service's state has them; bad flags and unknown ids refused with their codes.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyFromJson } from "../../devices/keys.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
 import { freePort, JAMGATE_BIN, runCli, type RunningCli } from "../../node/testing/process.ts";
+import { radclient } from "../testing/radclient.ts";
 
 const run = promisify(execFile);
 /** A command's exit code, stdout and stderr, whether it failed or not. */
@@ -35,19 +36,6 @@ async function jamgateJson(...args: string[]): Promise<Record<string, unknown>> 
   const lines = result.stdout.split("\n").filter((l) => l.trim() !== "");
   expect(lines, result.stdout).toHaveLength(1);
   return JSON.parse(lines[0]!) as Record<string, unknown>;
-}
-
-/** One Accounting-Request from FreeRADIUS's radclient (Debian freeradius-utils; npm test installs it), sent once and answered within `timeoutSeconds` or not. */
-function radclient(server: string, secret: string, attributes: string, timeoutSeconds = 10): Promise<{ exitCode: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("radclient", ["-x", "-r", "1", "-t", String(timeoutSeconds), server, "acct", secret], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (exitCode) => resolve({ exitCode, output }));
-    child.stdin.end(`${attributes}\n`);
-  });
 }
 
 const SLOT_MS = 500;
