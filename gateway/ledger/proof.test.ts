@@ -288,7 +288,8 @@ describe("verifyProof: state claims", () => {
     expect(tamper(proofs.wifiBalance, (c) => (c.lockedMicros = "0"))).toBe("JG_ERR_PROOF_CLAIM");
     expect(tamper(proofs.wifiBalance, (c) => (c.account = toHex(client)))).toBe("JG_ERR_PROOF_CLAIM");
     expect(tamper(proofs.routerSeq, (c) => (c.seq = 42))).toBe("JG_ERR_PROOF_CLAIM"); // above the highest
-    expect(tamper(proofs.routerSeq, (c) => (c.seq = 40))).toBe("JG_ERR_PROOF_CLAIM"); // settled, but the record's public reading tells only the highest
+    expect(tamper(proofs.routerSeq, (c) => (c.seq = 40))).toBe("ok"); // settled: the window's bit for it is set
+    expect(tamper(proofs.routerSeq, (c) => (c.seq = 39))).toBe("JG_ERR_PROOF_CLAIM"); // its bit is clear
     expect(tamper(proofs.routerSeq, (c) => (c.device = toHex(client)))).toBe("JG_ERR_PROOF_CLAIM");
     // The same ledger, account or record read as the other service's: another key, another layout.
     expect(tamper(proofs.wifiBalance, (c) => ((c.service = "energy-trading"), delete c.lockedMicros))).toBe("JG_ERR_PROOF_CLAIM");

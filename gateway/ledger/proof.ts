@@ -43,7 +43,7 @@ import { decodeDeviceRecord as decodeTelemetryDevice, deviceKey as telemetryDevi
 import {
   accountKey as wifiAccountKey,
   decodeAccount as decodeWifiAccount,
-  decodeDevice as decodeWifiDevice,
+  decodeDeviceRecord as decodeWifiDeviceRecord,
   decodeLedgerEntries as decodeWifiLedger,
   deviceKey as wifiDeviceKey,
   LEDGER_REASONS as WIFI_LEDGER_REASONS,
@@ -166,7 +166,6 @@ export interface Proof {
 // energy-trading's and wifi-billing's proofs differ (the key and the decoder).
 
 type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-const decodedOrNull = <T>(value: T | null, what: string): Decoded<T> => (value === null ? { ok: false, error: `not a ${what}` } : { ok: true, value });
 
 /** A service's ledger: the key of a place in it (an energy interval, a Wi-Fi slot) and its stored entries, each as a claim states it. */
 interface LedgerLayout<C extends EntryClaim> {
@@ -255,15 +254,8 @@ export const readBalance = (service: BalanceService, value: Uint8Array): Decoded
 export const SEQ_SERVICES = [...READING_SERVICES, WIFI_SERVICE_NAME] as const;
 export type SeqService = (typeof SEQ_SERVICES)[number];
 
-/**
- * A device's replay window as its record tells it. `bitmap` null: the record, through its service's
- * public API, tells only the highest settled seq (wifi-billing's `decodeDevice`), so only that seq
- * is proven from it.
- */
-export interface RecordedWindow {
-  readonly highestSeq: bigint | null;
-  readonly bitmap: bigint | null;
-}
+/** A device's replay window as its record holds it (services/common/window.ts). */
+export type RecordedWindow = ReplayWindow;
 
 const fullWindow = (record: Decoded<{ readonly window: ReplayWindow }>): Decoded<RecordedWindow> => (record.ok ? { ok: true, value: record.value.window } : record);
 
@@ -271,15 +263,7 @@ const fullWindow = (record: Decoded<{ readonly window: ReplayWindow }>): Decoded
 const DEVICE_RECORDS: Record<SeqService, { key(device: Hex): Uint8Array; window(value: Uint8Array): Decoded<RecordedWindow> }> = {
   [TELEMETRY_SERVICE_NAME]: { key: telemetryDeviceKey, window: (value) => fullWindow(decodeTelemetryDevice(value)) },
   [ENERGY_SERVICE_NAME]: { key: energyDeviceKey, window: (value) => fullWindow(decodeEnergyDevice(value)) },
-  [WIFI_SERVICE_NAME]: {
-    key: wifiDeviceKey,
-    window: (value) => {
-      const record = decodedOrNull(decodeWifiDevice(value), "wifi-billing device record");
-      if (!record.ok) return record;
-      const highest = record.value.settledHighestSeq;
-      return { ok: true, value: { highestSeq: highest < 0 ? null : BigInt(highest), bitmap: null } };
-    },
-  },
+  [WIFI_SERVICE_NAME]: { key: wifiDeviceKey, window: (value) => fullWindow(decodeWifiDeviceRecord(value)) },
 };
 
 export const deviceRecordKey = (service: SeqService, device: Hex): Uint8Array => DEVICE_RECORDS[service].key(device);
@@ -287,15 +271,13 @@ export const recordedWindow = (service: SeqService, value: Uint8Array): Decoded<
 
 /**
  * Where `seq` stands in a window (services/common/window.ts: bit i is seq highest − 1 − i):
- * settled; not settled (above the highest, or its bit clear); below what the window holds; or
- * unknown (a window whose record tells only its highest seq).
+ * settled; not settled (above the highest, or its bit clear); or below what the window holds.
  */
-export function seqInWindow(window: RecordedWindow, seq: bigint): "settled" | "unsettled" | "below" | "unknown" {
+export function seqInWindow(window: RecordedWindow, seq: bigint): "settled" | "unsettled" | "below" {
   const highest = window.highestSeq;
   if (highest === null || seq > highest) return "unsettled";
   const distance = highest - seq;
   if (distance === 0n) return "settled";
-  if (window.bitmap === null) return "unknown";
   if (distance > WINDOW_SEQS) return "below";
   return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? "settled" : "unsettled";
 }
@@ -664,8 +646,6 @@ function settledInWindow(window: RecordedWindow, seq: bigint): string | null {
       return seq > window.highestSeq ? `seq ${seq} is above the highest settled, ${window.highestSeq}` : `seq ${seq} is not settled (the window's bit for it is clear)`;
     case "below":
       return `seq ${seq} is more than ${WINDOW_SEQS} below the highest settled (${window.highestSeq}): the window no longer tells`;
-    case "unknown":
-      return `seq ${seq} is below the highest settled (${window.highestSeq}), and the record proves only the highest`;
   }
 }
 

@@ -276,8 +276,8 @@ describe("Prover, on a real embedded node", () => {
     expect(await codeOf(prover.entryProof(8))).toBe("JG_ERR_PROOF_UNAVAILABLE"); // the slot's ledger is not in state
     expect(await codeOf(prover.balanceProof("wifi-billing", householdA.deviceId))).toBe("JG_ERR_NOT_FOUND");
     expect(await codeOf(prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ + 1))).toBe("JG_ERR_NOT_FOUND"); // not settled
-    // Settled, but wifi-billing's public record API tells only the highest: not proven rather than proven from a guess.
-    expect(await codeOf(prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ - 1))).toBe("JG_ERR_PROOF_UNAVAILABLE");
+    // Below the highest: proven from the router's whole window, as a meter's is.
+    expect(verified(await prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ - 1)).claim).toMatchObject({ kind: "settled-seq", service: "wifi-billing", seq: ROUTER_HIGHEST_SEQ - 1 });
   });
 
   it(`waits at most PROOF_WAIT_SLOTS (${PROOF_WAIT_SLOTS}) slots for the block after the proven one: JG_ERR_PROOF_UNAVAILABLE past it`, async () => {
@@ -308,6 +308,10 @@ describe("Prover, on a real embedded node", () => {
         `/v1/proofs/balances/energy-trading/${householdB.deviceId}`,
         `/v1/proofs/devices/${sensor.deviceId}/seqs/101`,
         `/v1/proofs/readings/${sensor.deviceId}/102`,
+        "/v1/proofs/entries/5",
+        "/v1/proofs/entries/6",
+        `/v1/proofs/balances/wifi-billing/${owner.deviceId}`,
+        `/v1/proofs/devices/${router.deviceId}/seqs/${ROUTER_HIGHEST_SEQ}`,
       ]) {
         const reply = await app.inject({ url });
         expect(reply.statusCode, `${url}: ${reply.body.slice(0, 300)}`).toBe(200);

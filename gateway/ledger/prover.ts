@@ -228,7 +228,6 @@ export class Prover implements ProofSource {
     const holds = seqInWindow(window.value, BigInt(seq));
     if (holds === "unsettled") throw notFound(`seq ${seq} of device ${device} is not settled`);
     if (holds === "below") throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
-    if (holds === "unknown") throw unavailable(`seq ${seq} is below device ${device}'s highest settled seq, and ${service.name}'s record tells only the highest`);
     return this.document({ kind: "settled-seq", service: service.name, device, seq }, proven);
   }
 

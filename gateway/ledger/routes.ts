@@ -322,7 +322,7 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
     {
       schema: {
         tags: ["proofs"],
-        summary: "Proof of a settlement entry (energy: the entry in its interval's ledger; envelopes: its last seq settled)",
+        summary: "Proof of a settlement entry (energy: the entry in its interval's ledger; Wi-Fi: the entry in its slot's ledger; envelopes: its last seq settled)",
         description: proofDescription,
         params: params({ id: cursor }),
         response: proofResponses,
@@ -332,7 +332,7 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
   );
   app.get<{ Params: { service: string; account: string } }>(
     "/v1/proofs/balances/:service/:account",
-    { schema: { tags: ["proofs"], summary: "Proof of an account's balance", description: proofDescription, params: params({ service: serviceName, account: idParam }), response: proofResponses } },
+    { schema: { tags: ["proofs"], summary: "Proof of an account's balance (energy-trading; wifi-billing with its locked stakes)", description: proofDescription, params: params({ service: serviceName, account: idParam }), response: proofResponses } },
     async (request) => prover.balanceProof(request.params.service, lower(request.params.account)),
   );
   app.get<{ Params: { id: string; seq: number } }>(

@@ -11,7 +11,7 @@
  * same item is refused), and the deregistered router's usage is refused.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
@@ -243,6 +243,23 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
     const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EntryView);
     expect(lines.map((e) => e.id).sort()).toEqual(page.items.map((e) => e.id).sort());
+  });
+
+  it("proves a usage entry (/v1/proofs/entries/:id) so that `jamgate verify` takes it, and refuses it with a tampered amount", async () => {
+    const usage = (await api<Page<EntryView>>("GET", `/v1/entries?router=${router.deviceId}&limit=50`)).json.items.findLast((e) => e.kind === "usage")!;
+    const proof = await api<{ claim: { kind: string; slot: number; entry: { amountMicros: string } } }>("GET", `/v1/proofs/entries/${usage.id}`);
+    expect(proof.status, JSON.stringify(proof.json)).toBe(200);
+    expect(proof.json.claim).toMatchObject({ kind: "wifi-entry", slot: usage.slot, entry: { amountMicros: String(deltas[0]) } });
+    const verify = (name: string, document: unknown) => {
+      writeFileSync(join(dataDir, name), JSON.stringify(document));
+      return run(process.execPath, [JAMGATE_BIN, "verify", join(dataDir, name), "--json"], { timeout: 60_000 }).then(
+        ({ stdout }) => JSON.parse(stdout) as { ok: boolean; claim?: unknown; error?: { code: string } },
+        (e: { stdout: string }) => JSON.parse(e.stdout.split("\n")[0]!) as { ok: boolean; error?: { code: string } },
+      );
+    };
+    expect(await verify("usage-proof.json", proof.json)).toMatchObject({ ok: true, claim: proof.json.claim });
+    proof.json.claim.entry.amountMicros = String(deltas[0]! + 1n);
+    expect(await verify("tampered-proof.json", proof.json)).toMatchObject({ ok: false, error: { code: "JG_ERR_PROOF_CLAIM" } });
   });
 
   it("changes the price and deregisters by actions whose status is the service's verdict; a deregistered router's usage is refused", async () => {

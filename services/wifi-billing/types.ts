@@ -51,6 +51,7 @@ export {
   decodeActionVerdict,
   decodeConfig,
   decodeDevice,
+  decodeDeviceRecord,
   decodeFees,
   decodeLedgerEntries,
   decodeRouter,
