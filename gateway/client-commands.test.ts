@@ -60,7 +60,7 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const endpoints = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
     const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/)) as Record<string, unknown>;
-    expect(endpoints).toEqual({ mqtt: started.mqtt, mqtts: null, ws: started.ws, http: started.http, rpc: started.rpc, pid: gateway.child.pid });
+    expect(endpoints).toEqual({ mqtt: started.mqtt, mqtts: null, ws: started.ws, http: started.http, rpc: started.rpc, radius: started.radius, pid: gateway.child.pid });
     expect(await (await fetch(`${String(endpoints.http)}/healthz`)).json()).toEqual({ ok: true });
   });
 

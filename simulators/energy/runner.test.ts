@@ -34,13 +34,14 @@ function twoHouses(market: Scenario["market"]): Scenario {
 }
 
 /**
- * 2.5 market minutes a slot: a 15-minute interval is 6 slots and the settlement delay (2
- * intervals) 12, so an interval's last readings have 12 slots (3 s) to be accumulated, where the
- * pipeline takes about 3; at 5 minutes a slot they had 6 (1.5 s), and on a busy machine an
- * interval was sometimes settled without them (self-sufficiency 0.6942 for 0.8333).
+ * 1.25 market minutes a slot: a 15-minute interval is 12 slots and the settlement delay (2
+ * intervals) 24, so an interval's last readings have 24 slots (6 s) to be accumulated, where the
+ * pipeline takes about 3. With 12 slots (3 s) a suite run on a loaded 2-core machine (load ~15)
+ * settled an interval without them (grid import 517 Wh for 200), and at 5 minutes a slot (1.5 s)
+ * a busy machine did (self-sufficiency 0.6942 for 0.8333).
  */
 async function run(market: Scenario["market"]) {
-  return runEnergySim({ scenario: twoHouses(market), slotMs: 250, minutesPerSlot: 2.5, out: null, progress: false });
+  return runEnergySim({ scenario: twoHouses(market), slotMs: 250, minutesPerSlot: 1.25, out: null, progress: false });
 }
 
 // The same in every mode: 400 Wh traded per interval (800 in all); h1 buys the other 100 Wh per
