@@ -166,6 +166,7 @@ function entryMatches(filter: EntryFilter, e: EntryView): boolean {
     (filter.service === undefined || e.service === filter.service) &&
     (filter.account === undefined || e.accounts.includes(filter.account)) &&
     (filter.device === undefined || e.device === filter.device) &&
+    (filter.router === undefined || e.router === filter.router) &&
     (filter.interval === undefined || e.interval === filter.interval) &&
     (filter.fromSlot === undefined || e.slot >= filter.fromSlot) &&
     (filter.toSlot === undefined || e.slot <= filter.toSlot) &&
