@@ -23,8 +23,10 @@ const ROUTER_TOKEN_LIFETIME_MS = 3_600_000;
 
 export interface WifiGatewayOptions {
   readonly slotMs: number;
-  /** How long a wait (`until`, the start itself) may take before it fails. */
+  /** How long a wait (`until`, an action's verdict, a receipt) may take before it fails. */
   readonly deadlineMs: number;
+  /** How long the start may take (default: `deadlineMs`). */
+  readonly startTimeoutMs?: number;
   /** `--radius-port` (0: a free port the process picks; its listener is then not known here). */
   readonly radiusPort?: number;
   /** More `jamgate start` flags (e.g. `--currency`). */
@@ -102,7 +104,7 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
   };
   let started: { readonly radius?: string | null };
   try {
-    started = JSON.parse(await cli.waitFor(/"msg":"jamgate started"/, options.deadlineMs)) as { radius?: string | null };
+    started = JSON.parse(await cli.waitFor(/"msg":"jamgate started"/, options.startTimeoutMs ?? options.deadlineMs)) as { radius?: string | null };
   } catch (error) {
     await stop();
     throw error;

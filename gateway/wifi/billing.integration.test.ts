@@ -11,19 +11,16 @@
  * same item is refused), and the deregistered router's usage is refused.
  */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DeviceId, encodeEnvelope, ENVELOPE_VERSION, signEnvelope } from "../../devices/envelope.ts";
-import { type DeviceKey, generateDeviceKey, mqttPassword } from "../../devices/keys.ts";
-import { decodeDeviceError, decodeReceipts, type DeviceError } from "../../devices/messages.ts";
-import { RouterSession, type SessionCounters, signVoucher } from "../../devices/wifi.ts";
-import { tempDir } from "../../node/testing/fixtures.ts";
-import { JAMGATE_BIN, runCli, type RunningCli } from "../../node/testing/process.ts";
+import { generateDeviceKey } from "../../devices/keys.ts";
+import { RouterSession, type SessionCounters } from "../../devices/wifi.ts";
+import { JAMGATE_BIN } from "../../node/testing/process.ts";
 import type { EntryView, Page } from "../ledger/types.ts";
-import type { ActionView, WifiAccountView, WifiRouterView } from "./backend.ts";
+import { countersigned, type RouterLink, startWifiGateway, type WifiGateway } from "../testing/wifi.ts";
+import type { ActionView, WifiRouterView } from "./backend.ts";
 
 const SLOT_MS = 500;
 /**
@@ -51,123 +48,49 @@ const OWNER_TOPUP = 1_500_000n;
 const CLIENT_TOPUP = 3_000_000n;
 
 const run = promisify(execFile);
-let dataDir: string;
-let gateway: RunningCli;
-let http: string;
-let mqttUrl: string;
-let token: string;
+let wifi: WifiGateway;
 const owner = generateDeviceKey();
 const client = generateDeviceKey();
 const intruder = generateDeviceKey();
 const router = generateDeviceKey();
-let routerMqtt: MqttClient;
-const receipts = new Set<number>();
-const errors: DeviceError[] = [];
-const controls: unknown[] = [];
-let seq = 0;
+let routerLink: RouterLink;
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await fetch(`${http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as T };
-}
+const api = <T>(method: string, path: string, body?: unknown) => wifi.api<T>(method, path, body);
+const until = <T>(what: string, read: () => Promise<T>, done: (value: T) => boolean) => wifi.until(what, read, done);
+const balanceOf = (id: string) => wifi.balanceOf(id);
 
-/** Polls `read` until `done` holds of its result (generous deadline: the machine's speed is not the question). */
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await read();
-  }
-  return last;
-}
-
-const account = (id: string) => until(`account ${id}`, () => api<WifiAccountView>("GET", `/v1/wifi/accounts/${id}`), (r) => r.status === 200 && r.json.registered);
-const balanceOf = async (id: string) => (await api<WifiAccountView>("GET", `/v1/wifi/accounts/${id}`)).json;
-async function applied(action: Promise<{ status: number; json: ActionView }>): Promise<ActionView> {
-  const submitted = await action;
-  expect(submitted.status, JSON.stringify(submitted.json)).toBe(202);
-  const done = await until(`action ${submitted.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${submitted.json.action}`), (r) => r.json.status !== "pending");
-  expect(done.json).toMatchObject({ status: "applied" });
-  return done.json;
-}
-
-/** Publishes the next `router.usage` envelope of the router with this body. */
-function publish(body: Uint8Array): number {
-  const s = seq++;
-  const envelope = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: router.deviceId as DeviceId, seq: s, kind: "router.usage", timeMs: Date.now(), body }, router.secretKey));
-  routerMqtt.publish(`devices/${router.deviceId}/up/router.usage`, Buffer.from(envelope), { qos: 1 });
-  return s;
-}
+/** Publishes the next `router.usage` envelope of the router with this body; its seq. */
+const publish = (body: Uint8Array) => routerLink.publish(body);
 
 /** An update of a session countersigned by `signer` (the client unless a forgery is wanted), with the client's key. */
-function signed(session: RouterSession, counters: SessionCounters, signer: DeviceKey = client) {
-  const voucher = signVoucher(session.voucherFields(counters), signer.secretKey);
-  return session.update(counters, { voucher, clientKey: client.publicKey }).body;
-}
+const signed = (session: RouterSession, counters: SessionCounters, signer = client) => countersigned(session, counters, signer, { clientKey: client.publicKey });
 
-const settled = (s: number) => until(`receipt of seq ${s}`, async () => receipts.has(s), (r) => r, 60_000);
+const settled = (s: number) => routerLink.settled(s);
 
 beforeAll(async () => {
-  dataDir = join(tempDir(), "gw");
-  gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--radius-port", "0", "--slot-ms", String(SLOT_MS)]);
-  await gateway.waitFor(/"msg":"jamgate started"/, 90_000);
-  const endpoints = JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { http: string; mqtt: string };
-  http = endpoints.http;
-  mqttUrl = endpoints.mqtt;
-  token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+  wifi = await startWifiGateway({ slotMs: SLOT_MS, deadlineMs: 60_000, startTimeoutMs: 90_000 });
 }, 120_000);
 
 afterAll(async () => {
-  routerMqtt?.end(true);
-  if (gateway !== undefined && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill("SIGKILL");
-  await gateway?.exited;
+  await wifi?.stop();
 });
 
 describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
   it("registers an owner and a client, tops them up, and onboards a router with the owner's stake", async () => {
-    for (const key of [owner, client]) {
-      const res = await api<{ account: string; status: string }>("POST", "/v1/wifi/accounts", { publicKey: Buffer.from(key.publicKey).toString("hex") });
-      expect(res.status).toBe(202);
-      expect(res.json.account).toBe(key.deviceId);
-    }
-    await account(owner.deviceId);
-    await account(client.deviceId);
-    await applied(api("POST", "/v1/wifi/topups", { account: owner.deviceId, amountMicros: String(OWNER_TOPUP) }));
-    await applied(api("POST", "/v1/wifi/topups", { account: client.deviceId, amountMicros: Number(CLIENT_TOPUP) }));
+    await wifi.registerAccounts(owner, client);
+    await wifi.topUp(owner.deviceId, OWNER_TOPUP);
+    // A JSON number is taken as well as a decimal string.
+    await wifi.topUp(client.deviceId, Number(CLIENT_TOPUP));
     expect(await balanceOf(client.deviceId)).toMatchObject({ balanceMicros: String(CLIENT_TOPUP), lockedMicros: "0" });
 
-    const onboard = await api<{ router: string; status: string }>("POST", "/v1/wifi/routers", {
-      publicKey: Buffer.from(router.publicKey).toString("hex"),
-      owner: owner.deviceId,
-      name: "café corner",
-      priceMicrosPerGb: String(PRICE),
-      stakeMicros: String(STAKE),
-    });
-    expect(onboard.status, JSON.stringify(onboard.json)).toBe(202);
-    expect(onboard.json.router).toBe(router.deviceId);
-    const active = await until("router active", () => api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`), (r) => r.status === 200 && r.json.status === "active");
-    expect(active.json).toMatchObject({ owner: owner.deviceId, name: "café corner", priceMicrosPerGb: String(PRICE), stakeMicros: String(STAKE), capacityBitsPerSecond: "1000000000", attested: false });
+    const onboard = await wifi.onboardRouter({ key: router, owner: owner.deviceId, name: "café corner", priceMicrosPerGb: PRICE, stakeMicros: STAKE });
+    expect(onboard.response.router).toBe(router.deviceId);
+    expect(onboard.view).toMatchObject({ owner: owner.deviceId, name: "café corner", priceMicrosPerGb: String(PRICE), stakeMicros: String(STAKE), capacityBitsPerSecond: "1000000000", attested: false });
     expect(await balanceOf(owner.deviceId)).toMatchObject({ balanceMicros: String(OWNER_TOPUP - STAKE), lockedMicros: String(STAKE) });
     const listed = await until("router listed", () => api<{ items: WifiRouterView[] }>("GET", "/v1/wifi/routers"), (r) => r.json.items.some((x) => x.router === router.deviceId));
     expect(listed.status).toBe(200);
 
-    routerMqtt = mqtt.connect(mqttUrl, { clientId: router.deviceId, username: router.deviceId, password: mqttPassword(router, Date.now() + 3_600_000), protocolVersion: 4, clean: true, reconnectPeriod: 0 });
-    routerMqtt.on("message", (topic, payload) => {
-      if (topic.endsWith("/down/receipts")) for (const r of decodeReceipts(new Uint8Array(payload)) ?? []) receipts.add(r.seq);
-      else if (topic.endsWith("/down/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
-      else if (topic.endsWith("/down/control")) controls.push(JSON.parse(payload.toString("utf8")));
-    });
-    await new Promise<void>((resolve, reject) => {
-      routerMqtt.once("connect", () => resolve());
-      routerMqtt.once("error", reject);
-    });
-    await routerMqtt.subscribeAsync(`devices/${router.deviceId}/down/#`, { qos: 1 });
+    routerLink = await wifi.connectRouter(router);
   });
 
   const session = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x51), client.deviceId);
@@ -191,7 +114,7 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const c = await until("client billed", () => balanceOf(client.deviceId), (v) => v.balanceMicros !== String(CLIENT_TOPUP));
     expect(c.balanceMicros).toBe(String(CLIENT_TOPUP - paid));
     expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(OWNER_TOPUP - STAKE + paid - fees));
-    expect(errors).toEqual([]);
+    expect(routerLink.errors).toEqual([]);
     const shown = (await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json;
     expect(shown.usage).toMatchObject({ billedOctets: "5000000000", billedMicros: String(paid), earnedMicros: String(paid - fees) });
   });
@@ -200,9 +123,9 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const { balanceMicros, lockedMicros } = await balanceOf(client.deviceId);
     const forged = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x52), client.deviceId);
     const s = publish(signed(forged, { inputOctets: 10_000_000n, outputOctets: 0n, seconds: 10 }, intruder));
-    const refusal = await until("the refusal", async () => errors.find((e) => e.seq === s), (e) => e !== undefined);
+    const refusal = await until("the refusal", async () => routerLink.errors.find((e) => e.seq === s), (e) => e !== undefined);
     expect(refusal!.code).toBe("JG_ERR_WIFI_VOUCHER_SIGNATURE");
-    expect(receipts.has(s)).toBe(false);
+    expect(routerLink.receipts.has(s)).toBe(false);
     expect(await balanceOf(client.deviceId)).toMatchObject({ balanceMicros, lockedMicros });
   });
 
@@ -216,7 +139,7 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const c = await until("client drained", () => balanceOf(client.deviceId), (v) => v.balanceMicros === "0");
     expect(c.balanceMicros).toBe("0");
     expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(ownerBefore + left - feesOf([...deltas, left]).at(-1)!));
-    const control = await until("the control message", async () => controls, (m) => m.length > 0);
+    const control = await until("the control message", async () => routerLink.controls, (m) => m.length > 0);
     expect(control).toEqual([{ type: "disconnect", session: "51".repeat(16), client: client.deviceId, reason: "balance-exhausted" }]);
     deltas.push(left);
   });
@@ -240,7 +163,7 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     // Another router's filter finds none of them.
     expect((await api<Page<EntryView>>("GET", `/v1/entries?router=${owner.deviceId}`)).json.items).toEqual([]);
 
-    const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
+    const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", wifi.dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
     const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EntryView);
     expect(lines.map((e) => e.id).sort()).toEqual(page.items.map((e) => e.id).sort());
   });
@@ -251,8 +174,8 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     expect(proof.status, JSON.stringify(proof.json)).toBe(200);
     expect(proof.json.claim).toMatchObject({ kind: "wifi-entry", slot: usage.slot, entry: { amountMicros: String(deltas[0]) } });
     const verify = (name: string, document: unknown) => {
-      writeFileSync(join(dataDir, name), JSON.stringify(document));
-      return run(process.execPath, [JAMGATE_BIN, "verify", join(dataDir, name), "--json"], { timeout: 60_000 }).then(
+      writeFileSync(join(wifi.dataDir, name), JSON.stringify(document));
+      return run(process.execPath, [JAMGATE_BIN, "verify", join(wifi.dataDir, name), "--json"], { timeout: 60_000 }).then(
         ({ stdout }) => JSON.parse(stdout) as { ok: boolean; claim?: unknown; error?: { code: string } },
         (e: { stdout: string }) => JSON.parse(e.stdout.split("\n")[0]!) as { ok: boolean; error?: { code: string } },
       );
@@ -263,7 +186,7 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
   });
 
   it("changes the price and deregisters by actions whose status is the service's verdict; a deregistered router's usage is refused", async () => {
-    await applied(api("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "750000" }));
+    await wifi.applied(api("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "750000" }));
     expect((await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json.priceMicrosPerGb).toBe("750000");
     // Two deregistrations at once pass the gateway's check (the router is active) and share an item: the service applies the first and refuses the second.
     const both = await Promise.all([api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`), api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`)]);
@@ -280,7 +203,7 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     expect((await api<{ error: { code: string } }>("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "1" })).json.error.code).toBe("JG_ERR_WIFI_ROUTER");
     const late = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x53), client.deviceId);
     const s = publish(signed(late, { inputOctets: 1_000n, outputOctets: 1_000n, seconds: 1 }));
-    const refusal = await until("the refusal", async () => errors.find((e) => e.seq === s), (e) => e !== undefined);
+    const refusal = await until("the refusal", async () => routerLink.errors.find((e) => e.seq === s), (e) => e !== undefined);
     expect(refusal!.code).toBe("JG_ERR_WIFI_ROUTER");
   });
 });
