@@ -29,7 +29,6 @@ import { gasSchedule } from "../../node/service-api/gas.ts";
 import { envelopesRefineGas } from "../refine-gas.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
-
 /**
  * Refine gas of a wifi-billing envelopes item: what an envelope costs every ingest service's
  * refine (refine-gas.ts: the payload, its signature, its body's hash, the commitment), plus what
