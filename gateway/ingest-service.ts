@@ -1,7 +1,7 @@
 /**
  * What the gateway needs of a service it settles envelopes on: how to pack envelopes and
  * registrations into work items, and how to read its device registry and its per-package
- * outcomes back from state. One adapter per service (telemetry now; energy and Wi-Fi later).
+ * outcomes back from state. One adapter per service (gateway/services/: telemetry, energy-trading, wifi-billing).
  */
 export interface EnvelopeRecord {
   readonly deviceId: string;
