@@ -13,7 +13,7 @@
  *     object deep-equals the `.json` itself.
  *
  * The type is chosen from the file name: `header_1.bin` -> `header`. Files of
- * an unknown type are reported as `skipped-type` (the test still passes).
+ * an unknown type fail (`UnknownVectorType`).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -59,7 +59,7 @@ import {
   workResultToJson,
 } from "./codec-json.ts";
 import { expectSameBytes } from "./assert.ts";
-import { type CaseOutcome, listFiles, stem, type VectorCase, type VectorFamily } from "./discover.ts";
+import { type CaseOutcome, listFiles, stem, UnknownVectorType, type VectorCase, type VectorFamily } from "./discover.ts";
 
 /**
  * Byte arrays compare by content (and class, so a Node `Buffer` still differs
@@ -161,7 +161,7 @@ export const codecFamily: VectorFamily = {
 function runCodecCase(name: string, basePath: string, typeName: string, spec: ChainSpec): CaseOutcome {
   const type = CODEC_TYPES[typeName];
   if (type === undefined) {
-    return { kind: "skipped-type", reason: `no codec registered for type "${typeName}"` };
+    throw new UnknownVectorType(name, `no codec registered for type "${typeName}"`);
   }
   // Plain Uint8Array (not a Node Buffer) so deep equality with JSON-built bytes is not confused by the class.
   const bin = new Uint8Array(readFileSync(`${basePath}.bin`));

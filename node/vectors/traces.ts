@@ -13,7 +13,7 @@
  *  3. if a sibling `.bin` exists, it is the GP Appendix C encoding of the same
  *     trace: the JSON, parsed and encoded with typeberry, matches it byte-for-byte.
  *
- * Files with no `{ state_root, keyvals }` state are reported as `skipped-type`.
+ * Files with no `{ state_root, keyvals }` state fail (`UnknownVectorType`).
  * The traces in jam-test-vectors use the `tiny` chain spec.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -28,7 +28,7 @@ import { expect } from "vitest";
 import { toHex } from "../codec/jam.ts";
 import { keyHex, State } from "../state/kv.ts";
 import { expectSameBytes } from "./assert.ts";
-import { type CaseOutcome, listDirs, listFiles, stem, type VectorCase, type VectorFamily } from "./discover.ts";
+import { type CaseOutcome, listDirs, listFiles, stem, UnknownVectorType, type VectorCase, type VectorFamily } from "./discover.ts";
 
 /** Keys under which a trace file may hold a `{ state_root, keyvals }` state, in check order. */
 const STATE_FIELDS = ["state", "pre_state", "post_state"] as const;
@@ -63,9 +63,9 @@ export const tracesFamily: VectorFamily = {
 /** Run the checks listed in the module doc on `<basePath>.json` (and `.bin`). */
 async function runTraceCase(name: string, basePath: string): Promise<CaseOutcome> {
   const raw: unknown = JSON.parse(readFileSync(`${basePath}.json`, "utf8"));
-  if (!isRecord(raw)) return { kind: "skipped-type", reason: "not a JSON object" };
+  if (!isRecord(raw)) throw new UnknownVectorType(name, "not a JSON object");
   const fields = STATE_FIELDS.filter((f) => isTestStateJson(raw[f]));
-  if (fields.length === 0) return { kind: "skipped-type", reason: "no { state_root, keyvals } state" };
+  if (fields.length === 0) throw new UnknownVectorType(name, "no { state_root, keyvals } state");
 
   // 1. State roots (GP Appendix D).
   const hasher = await getBlake2b();

@@ -10,7 +10,8 @@
  * Families:
  *  - `codec`  (codec.ts):  GP Appendix C (serialization), via typeberry's codec.
  *  - `traces` (traces.ts): GP Appendix D (state merklization) on trace states.
- * `erasure/` and `shuffle/` are not wired up yet.
+ *  - `erasure` (erasure.ts): GP Appendix H (erasure coding) through node/availability/erasure.ts.
+ * A file of a type its family does not know fails (`UnknownVectorType`). `shuffle/` is not run.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { codecFamily } from "./codec.ts";
