@@ -14,6 +14,7 @@
  * Measurement: the envelope kind (e.g. `meter.reading`); tag `device`: the device id.
  */
 import { INT64_MAX, INT64_MIN, type InfluxPoint, TIME_MS_MAX } from "./point.ts";
+import { READINGS_PER_ENVELOPE_MAX } from "../../services/energy-trading/types.ts";
 
 /** String keys kept as tags: low-cardinality labels. Free-form strings would make a series per value. */
 export const READING_TAG_KEYS: ReadonlySet<string> = new Set(["phase", "channel", "direction", "unit"]);
@@ -21,8 +22,12 @@ export const READING_TAG_KEYS: ReadonlySet<string> = new Set(["phase", "channel"
 export const READING_TAG_CHARS_MAX = 64;
 /** Most fields taken from one reading: a meter reading has a handful; more is not a reading. */
 export const READING_FIELDS_MAX = 32;
-/** Most readings taken from one envelope: 60 one-second meter readings are ~3.7 KB as rows (devices/readings.ts); 1,024 is well past any 64 KiB body of real readings. */
-export const READINGS_PER_ENVELOPE_MAX = 1024;
+/**
+ * Most readings taken from one envelope: as many as a meter's envelope may carry on the energy
+ * service (an hour of one-second readings), so no reading the chain settles is missing from
+ * InfluxDB; one value under one name, the service's.
+ */
+export { READINGS_PER_ENVELOPE_MAX };
 
 /** Field keys: an identifier, so it needs no escaping and cannot collide with `time` handling. */
 const FIELD_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

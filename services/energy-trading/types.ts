@@ -20,6 +20,7 @@ export {
 } from "./payload.ts";
 export { AGENT_ORDER_KIND, METER_READING_KIND, METER_RESET_KIND } from "./refine.ts";
 export { METER_POWER_W_MAX } from "./condense.ts";
+export { READINGS_PER_ENVELOPE_MAX } from "./body.ts";
 export { ORDER_LINES_MAX } from "./output.ts";
 export type { GridPrices } from "./market.ts";
 export { ALWAYS_ACCUMULATE_GAS, accumulateGasLimit, HOUSEHOLDS_MAX, LEDGER_INTERVALS_KEPT, ORDER_HORIZON_INTERVALS } from "./accumulate.ts";
