@@ -248,7 +248,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   if (options.nodeFirst === true && node !== null) {
     const { lowered, nice } = lowerOtherThreads(node.threadIds);
     if (nice === null) log.info("thread priorities are not available here: the node's threads share the CPU evenly with the gateway's");
-    else log.info({ threads: lowered, nice, nodeThreads: node.threadIds.length }, "the gateway's threads run behind the node's");
+    else log.info({ threads: lowered, nice, nodeThreads: node.threadIds.length }, "the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy");
   }
   log.info(
     {
