@@ -121,7 +121,7 @@ if (PER_DEVICE * DEVICES > PRESIGNED_MAX) {
   process.exit(2);
 }
 
-/** The routers' terms and their accounts' top-ups (notes/wifi-contract.md §2): $0.50/GB as Helium Mobile's offload, a client funded far past any run. */
+/** The routers' terms and their accounts' top-ups (services/wifi-billing/README.md): $0.50/GB as Helium Mobile's offload, a client funded far past any run. */
 const PRICE_MICROS_PER_GB = 500_000n;
 const STAKE_MICROS = 1_000_000n;
 const CLIENT_TOPUP_MICROS = TOPUP_MICROS_MAX;

@@ -32,7 +32,7 @@ const SLOT_MS = 500;
 const CURRENCY = "USD";
 const WIFI = "wifi-billing";
 
-/** The service's rule (notes/wifi-contract.md §2), restated: micros per 10^9 octets, fee 50,000 ppm of each amount, floor. */
+/** The service's rule (services/wifi-billing/README.md), restated: micros per 10^9 octets, fee 50,000 ppm of each amount, floor. */
 const OCTETS_PER_GB = 1_000_000_000n;
 const charged = (octets: bigint, priceMicrosPerGb: bigint) => (octets * priceMicrosPerGb) / OCTETS_PER_GB;
 const feeOf = (amountMicros: bigint) => (amountMicros * 50_000n) / 1_000_000n;

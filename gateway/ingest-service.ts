@@ -16,7 +16,7 @@ export interface RegistrationRecord {
   readonly kind: DeviceKind;
   /** An energy agent's household: its meter's device id (32 lowercase hex digits). */
   readonly household?: string;
-  /** A Wi-Fi router's terms on wifi-billing (notes/wifi-contract.md §2): its owner, price, stake, capacity, billing of attested usage, name. */
+  /** A Wi-Fi router's terms on wifi-billing (services/wifi-billing/README.md): its owner, price, stake, capacity, billing of attested usage, name. */
   readonly router?: RouterTerms;
 }
 

@@ -79,7 +79,7 @@ export function signedEnvelopes(device: BenchDevice, count: number, readingsPerE
  */
 export const ROUTER_INDEX_BASE = 500_000;
 
-/** One account of the router at `index` (notes/wifi-contract.md §2): its owner's (stake, earnings) or its client's (pays, countersigns). */
+/** One account of the router at `index` (services/wifi-billing/README.md): its owner's (stake, earnings) or its client's (pays, countersigns). */
 export function benchWifiAccount(index: number, role: "owner" | "client"): Ed25519KeyPair {
   return keyPairFromSeed(createHash("sha256").update(`jamgate-bench-wifi-${role}/${index}`).digest());
 }

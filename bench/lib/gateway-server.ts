@@ -212,7 +212,7 @@ serve({
 
   /**
    * Wi-Fi routers [from, to) (bench device indices, bench/lib/devices.ts ROUTER_INDEX_BASE on)
-   * on the wifi-billing service, as an operator onboards them (notes/wifi-contract.md §2): each
+   * on the wifi-billing service, as an operator onboards them (services/wifi-billing/README.md): each
    * router's owner and client accounts registered, the owner topped up with the stake and the
    * client with `clientTopupMicros`, then the router with its terms (the stake locked from the
    * owner's balance). Resolves once every account holds what it should; throws otherwise.

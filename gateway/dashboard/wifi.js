@@ -62,7 +62,7 @@ export function octetsOverTime(entries, bucketsMax) {
  * `max`: each with its router, client, the octets and amount of its entries summed, the reason of
  * its newest entry, whether any of its usage was router-attested (no client voucher), the newest
  * entry's id and time, and how many entries it has. A session is its router and its id (ids are
- * the router's: notes/wifi-contract.md, `session/` ⌢ router ⌢ session).
+ * the router's: services/wifi-billing/README.md, `session/` ⌢ router ⌢ session).
  */
 export function recentSessions(entries, max) {
   const sessions = new Map();

@@ -1,6 +1,6 @@
 /**
  * A raw reading's path into the chain through data availability (GP §14), for `jamgate-proof/1`
- * proofs of kind "reading" (docs: /work/notes contract, issue 16): the device's signed envelope
+ * proofs of kind "reading" (gateway/README.md, proofs): the device's signed envelope
  * record at a place in its work package's bundle, the bundle's hash (the package hash) and
  * erasure root (GP 14.4.1), the work report that names both (GP 11.1.4), and the block whose
  * guarantees extrinsic carries that report, committed to by its header's extrinsic hash (GP 5.4).

@@ -1,5 +1,5 @@
 /**
- * Assembles `jamgate-proof/1` documents (proof.ts; notes/ledger-contract.md "Proof JSON") for the
+ * Assembles `jamgate-proof/1` documents (their format and checks: proof.ts) for the
  * proof routes: what the ledger index says (an entry, a device, a balance) is proven from the
  * node, not from the index, for energy-trading and wifi-billing alike (where each keeps a value
  * and how it decodes is proof.ts's, one table per claim kind). A state claim is the service

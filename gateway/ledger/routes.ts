@@ -1,5 +1,5 @@
 /**
- * The ledger's read routes (notes/ledger-contract.md, "HTTP routes"): a fastify plugin answering
+ * The ledger's read routes (listed in gateway/README.md): a fastify plugin answering
  * from a LedgerReader (the index kept off the node's critical path) and, for proofs, from a
  * ProofSource (prover.ts). Every route declares its querystring, params and response schemas:
  * requests are checked by them, responses serialized by them (fast-json-stringify), and

@@ -268,7 +268,7 @@ export function pageSchema(itemsId: string) {
 const hexString = { type: "string", pattern: "^([0-9a-f]{2})*$" } as const;
 const partyOrGrid = { type: "string", pattern: "^([0-9a-f]{32}|grid)$" } as const;
 
-/** The proof document `jamgate verify` checks (format `jamgate-proof/1`; notes/ledger-contract.md, gateway/ledger/proof.ts). */
+/** The proof document `jamgate verify` checks (format `jamgate-proof/1`; gateway/ledger/proof.ts). */
 export const proofSchema = {
   $id: "Proof",
   type: "object",

@@ -16,7 +16,7 @@ import { startWifiGateway, type WifiGateway } from "../testing/wifi.ts";
 import type { WifiAccountView } from "../wifi/backend.ts";
 
 const SLOT_MS = 500;
-/** The service's rule (notes/wifi-contract.md §2), restated: micros per 10^9 octets, floor. */
+/** The service's rule (services/wifi-billing/README.md), restated: micros per 10^9 octets, floor. */
 const charged = (octets: bigint, priceMicrosPerGb: bigint) => (octets * priceMicrosPerGb) / 1_000_000_000n;
 const PRICE = 500_000n;
 const STAKE = 1_000_000n;

@@ -1,7 +1,7 @@
 /**
  * Routers onboarded for RADIUS accounting: a stock router (hostapd, CoovaChilli, OpenWrt) speaks
  * RADIUS, not signed envelopes, so the gateway holds an Ed25519 key for it and signs its usage
- * with it (router-attested usage, contract section 3). Each router is one file,
+ * with it (router-attested usage: docs/wifi.md). Each router is one file,
  * `<data-dir>/radius/<routerId>.json` (mode 0600, its dir 0700), holding that key and the
  * router's RADIUS shared secret; the router id is the device id of the public key
  * (devices/envelope.ts `deviceIdOf`), which the router sends as its NAS-Identifier.

@@ -17,11 +17,11 @@ interface Taken {
 }
 
 /**
- * The voucher hash of contract section 2, written out here from the contract rather than taken
+ * The voucher hash of services/wifi-billing/README.md, written out here from that text rather than taken
  * from devices/wifi.ts: blake2b-256("jamgate/voucher/v1\0" ⌢ router ⌢ session ⌢ u64 LE input ⌢
  * u64 LE output ⌢ u32 LE seconds ⌢ prev).
  */
-function contractVoucherHash(router: string, session: Uint8Array, input: bigint, output: bigint, seconds: number, prev: Uint8Array): Uint8Array {
+function documentedVoucherHash(router: string, session: Uint8Array, input: bigint, output: bigint, seconds: number, prev: Uint8Array): Uint8Array {
   const domain = new TextEncoder().encode("jamgate/voucher/v1\u0000");
   const bytes = new Uint8Array(domain.length + 16 + 16 + 8 + 8 + 4 + 32);
   const view = new DataView(bytes.buffer);
@@ -123,7 +123,7 @@ describe("RadiusAccounting", () => {
       expect(Buffer.from(body.session as Uint8Array).equals(Buffer.from(sessionId))).toBe(true);
       expect(Buffer.from(body.client as Uint8Array).toString("hex")).toBe(TEST_CLIENT_ID);
       expect(Buffer.from(body.prev as Uint8Array).equals(Buffer.from(prev))).toBe(true);
-      prev = contractVoucherHash(f.router.routerId, sessionId, BigInt(u.inOctets ?? 0), BigInt(u.outOctets ?? 0), u.seconds ?? 0, prev);
+      prev = documentedVoucherHash(f.router.routerId, sessionId, BigInt(u.inOctets ?? 0), BigInt(u.outOctets ?? 0), u.seconds ?? 0, prev);
     }
     expect(f.accounting.stats().requests).toEqual({ taken: 3 });
     expect(await f.registry.getSingleMetricAsString("jamgate_radius_requests_total")).toContain('jamgate_radius_requests_total{status="taken"} 3');
@@ -162,13 +162,13 @@ describe("RadiusAccounting", () => {
     expect(f.taken.length).toBe(2);
     expect(f.taken[1]!.body).toMatchObject({ inOctets: 5, inGigawords: 1, outOctets: 3, outGigawords: 2 });
     const sessionId = usageSessionId(f.router.routerId, "session-1");
-    const start = contractVoucherHash(f.router.routerId, sessionId, 0n, 0n, 0, new Uint8Array(32));
-    const first = contractVoucherHash(f.router.routerId, sessionId, 2n ** 32n - 10n, 0n, 60, start);
+    const start = documentedVoucherHash(f.router.routerId, sessionId, 0n, 0n, 0, new Uint8Array(32));
+    const first = documentedVoucherHash(f.router.routerId, sessionId, 2n ** 32n - 10n, 0n, 60, start);
     expect(Buffer.from(f.taken[1]!.body.prev as Uint8Array).equals(Buffer.from(first))).toBe(true);
     expect(f.accounting.stats().refused).toEqual({ JG_ERR_RADIUS_COUNTER: 1 });
     // The next one chains on 2^32 × 1 + 5 in, 2^32 × 2 + 3 out.
     await f.send({ status: "Stop", inOctets: 6, inGigawords: 1, outOctets: 3, outGigawords: 2, seconds: 130 });
-    const second = contractVoucherHash(f.router.routerId, sessionId, 2n ** 32n + 5n, 2n * 2n ** 32n + 3n, 120, first);
+    const second = documentedVoucherHash(f.router.routerId, sessionId, 2n ** 32n + 5n, 2n * 2n ** 32n + 3n, 120, first);
     expect(Buffer.from(f.taken[2]!.body.prev as Uint8Array).equals(Buffer.from(second))).toBe(true);
   });
 
@@ -183,7 +183,7 @@ describe("RadiusAccounting", () => {
       [3, 2, 9, 0, 5, 1],
     ]);
     const late = usageSessionId(f.router.routerId, "late");
-    const start = contractVoucherHash(f.router.routerId, late, 0n, 0n, 0, new Uint8Array(32));
+    const start = documentedVoucherHash(f.router.routerId, late, 0n, 0n, 0, new Uint8Array(32));
     expect(Buffer.from(f.taken[0]!.body.session as Uint8Array).equals(Buffer.from(late))).toBe(true);
     expect(Buffer.from(f.taken[0]!.body.prev as Uint8Array).equals(Buffer.alloc(32))).toBe(true);
     expect(Buffer.from(f.taken[1]!.body.prev as Uint8Array).equals(Buffer.from(start))).toBe(true);
@@ -251,8 +251,8 @@ describe("RadiusAccounting", () => {
     expect(answered(await g.send({ status: "Stop", inOctets: 20, seconds: 70 }))).toBe(true);
     expect(g.taken.map((t) => t.envelope.seq)).toEqual([2]);
     const sessionId = usageSessionId(f.router.routerId, "session-1");
-    const start = contractVoucherHash(f.router.routerId, sessionId, 0n, 0n, 0, new Uint8Array(32));
-    const interim = contractVoucherHash(f.router.routerId, sessionId, 10n, 0n, 60, start);
+    const start = documentedVoucherHash(f.router.routerId, sessionId, 0n, 0n, 0, new Uint8Array(32));
+    const interim = documentedVoucherHash(f.router.routerId, sessionId, 10n, 0n, 60, start);
     expect(Buffer.from(g.taken[0]!.body.prev as Uint8Array).equals(Buffer.from(interim))).toBe(true);
   });
 

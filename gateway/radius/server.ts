@@ -2,7 +2,7 @@
  * The RADIUS accounting listener (UDP, `jamgate start --radius-port`, 1813 by default: RFC 2866
  * §1): stock routers (hostapd, CoovaChilli, OpenWrt) send Accounting-Requests (RFC 2866 §4.1);
  * each authentic Start, Interim-Update or Stop of a router onboarded for RADIUS (routers.ts)
- * becomes a `router.usage` envelope without voucher (router-attested usage, contract section 2),
+ * becomes a `router.usage` envelope without voucher (router-attested usage: services/wifi-billing/README.md),
  * signed with the key the gateway holds for that router, and goes into the gateway's accept path
  * as an MQTT publish of the router would. The Accounting-Response is sent only once that envelope
  * is in the gateway's durable log and the session's new state on disk: RFC 2866 §4.1 "MUST NOT

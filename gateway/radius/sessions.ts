@@ -9,11 +9,11 @@ import { blake2b } from "@noble/hashes/blake2.js";
 import { fromHex } from "../../devices/envelope.ts";
 import { ACCT_STATUS, type AccountingUsage, octets64, type RadiusRefusal } from "./packet.ts";
 
-/** Session ids are 16 bytes (contract section 2, `session`). */
+/** Session ids are 16 bytes (services/wifi-billing/README.md, the usage body's `session`). */
 export const SESSION_ID_BYTES = 16;
-/** Voucher hashes are blake2b-256 (contract section 2, `prev`). */
+/** Voucher hashes are blake2b-256 (services/wifi-billing/README.md, `prev`). */
 export const CHAIN_HASH_BYTES = 32;
-/** What the first update of a session chains from: 32 zero bytes (contract section 2, `prev`). */
+/** What the first update of a session chains from: 32 zero bytes (services/wifi-billing/README.md, `prev`). */
 export const NO_PREVIOUS = new Uint8Array(CHAIN_HASH_BYTES);
 
 /** A session after its last taken update. */
@@ -38,7 +38,7 @@ export type SessionVerdict = { readonly take: true } | { readonly take: false; r
 
 /**
  * The usage session id of a RADIUS session: the first 16 bytes of blake2b-256(router id (16
- * bytes) ⌢ Acct-Session-Id (UTF-8)) (contract section 2, `session`). Acct-Session-Id is unique per
+ * bytes) ⌢ Acct-Session-Id (UTF-8)) (services/wifi-billing/README.md, the usage body's `session`). Acct-Session-Id is unique per
  * NAS only (RFC 2866 §5.5), so the router id goes in.
  */
 export function usageSessionId(routerId: string, acctSessionId: string): Uint8Array {

@@ -1,5 +1,5 @@
 /**
- * A RADIUS update as the router's signed `router.usage` envelope (contract section 2): the body
+ * A RADIUS update as the router's signed `router.usage` envelope (services/wifi-billing/README.md): the body
  * from devices/wifi.ts without a voucher (router-attested), chained by `prev` to the session's
  * previous update, signed with the key the gateway holds for the router.
  */

@@ -1,7 +1,7 @@
 /**
  * An in-memory LedgerReader for tests of what reads the ledger (the HTTP routes, the event
  * stream, clients): views built by small fixture builders, appended at will (an append of an
- * entry, block, package or interval is also a live event). It pages as the contract says:
+ * entry, block, package or interval is also a live event). It pages as the index does (gateway/ledger/index.ts):
  * newest first, `before` exclusive, and `entries` scans at most `scanMax` entries a call, its
  * `next` continuing where the scan stopped.
  */

@@ -24,7 +24,7 @@ import type { ActionView, WifiRouterView } from "./backend.ts";
 
 const SLOT_MS = 500;
 /**
- * The service's rule (services/wifi-billing, notes/wifi-contract.md §2), restated: micros per 10^9
+ * The service's rule (services/wifi-billing/README.md, accumulate), restated: micros per 10^9
  * octets of the session's cumulative octets, the fee 50,000 ppm of the session's cumulative
  * billed amount, floor, so neither drifts by rounding; each entry carries the differences.
  */

@@ -1,5 +1,5 @@
 /**
- * Control messages to routers (notes/wifi-contract.md §3, "Control"): when the ledger index takes
+ * Control messages to routers (docs/protocol.md, the control topic): when the ledger index takes
  * a wifi-billing entry of reason `balance-exhausted` (the client's balance could not pay all of a
  * session's usage: the service billed what was left and marked the session exhausted), the
  * router is told to disconnect the session, on `devices/{router}/down/control` (QoS 1, JSON):

@@ -1,5 +1,5 @@
 /**
- * The Wi-Fi billing routes (`/v1/wifi/*`, notes/wifi-contract.md §3): accounts and routers
+ * The Wi-Fi billing routes (`/v1/wifi/*`; docs/wifi.md): accounts and routers
  * registered on the wifi-billing service, their state and the service's counters read back from it, and the operator's
  * actions on them (top-ups, price changes, deregistrations), each a work item on the service's
  * ledger (actions.ts). A fastify plugin over a WifiBackend (backend.ts), with body, params and

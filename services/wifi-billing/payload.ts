@@ -115,7 +115,7 @@ export const WifiDeviceKind = { client: 0, router: 1 } as const;
 export type WifiDeviceKind = (typeof WifiDeviceKind)[keyof typeof WifiDeviceKind];
 export type WifiDeviceKindName = keyof typeof WifiDeviceKind;
 
-/** What a router's owner states at onboarding (the contract's router fields). */
+/** What a router's owner states at onboarding (docs/wifi.md, `router onboard`). */
 export interface RouterTerms {
   /** The owner's account: its stake comes from this account's balance, its earnings go to it. */
   readonly owner: DeviceIdInput;

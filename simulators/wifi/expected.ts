@@ -24,7 +24,7 @@
 import { FRAUD_CODES, FRAUD_KINDS, type FraudKind, fraudCounts, type SessionSteps } from "./fraud.ts";
 import type { Population } from "./scenario.ts";
 
-/** The protocol's share of each billed amount, parts per million: 5 % (the contract's PROTOCOL_FEE_PPM). */
+/** The protocol's share of each billed amount, parts per million: 5 % (the service's PROTOCOL_FEE_PPM, restated). */
 export const PROTOCOL_FEE_PPM = 50_000n;
 const GB_OCTETS = 1_000_000_000n;
 const PPM = 1_000_000n;
