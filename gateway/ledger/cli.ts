@@ -9,14 +9,14 @@
  * `--micros` ("1234567 µ"), never through a float.
  */
 import { readFileSync } from "node:fs";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { seqRanges } from "../../devices/messages.ts";
 import { integerIn, readFlagFile } from "../../node/cli.ts";
-import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../node/errors.ts";
+import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
 import { SseParser } from "./sse.ts";
 import type { EntryView, Page } from "./types.ts";
 
@@ -67,11 +67,7 @@ interface LedgerOptions {
 }
 
 /** Where the API is and what to send it. */
-interface Target {
-  readonly base: string;
-  readonly headers: Record<string, string>;
-  readonly ca: Buffer | undefined;
-}
+type Target = GatewayTarget;
 
 /** The filter of one listing, as query parameters and as a test on a streamed entry. */
 export interface LedgerFilter {
@@ -348,12 +344,12 @@ async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ g
     return { gotEvent: false, problem: (e as Error).message };
   }
   if (response.statusCode !== 200) {
-    const text = await readBody(response).catch(() => "");
+    const text = await readBody(response, ANSWER_BYTES_MAX).catch(() => "");
     response.destroy();
     const problem = `${target.base}${handlers.path} answered ${response.statusCode}: ${text.slice(0, 300)}`;
     // Busy (503) or failing (5xx): worth retrying; anything else will not change.
     if ((response.statusCode ?? 0) >= 500) return { gotEvent: false, problem };
-    return { gotEvent: false, problem, fatal: new JamgateError(codeOf(text), problem) };
+    return { gotEvent: false, problem, fatal: new JamgateError(errorCodeOf(text), problem) };
   }
   let gotEvent = false;
   let catchingUp = true;
@@ -410,43 +406,8 @@ async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ g
   return { gotEvent, problem };
 }
 
-/** The JG code of an API error body, or JG_ERR_RPC_REMOTE. */
-function codeOf(text: string): ErrorCode {
-  let given: unknown;
-  try {
-    const body = JSON.parse(text) as { error?: { code?: unknown } };
-    given = body.error?.code;
-  } catch {
-    given = undefined;
-  }
-  return typeof given === "string" && given in errorRegistry ? (given as ErrorCode) : "JG_ERR_RPC_REMOTE";
-}
-
-function open(target: Target, path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
-  const url = `${target.base}${path}`;
-  return new Promise((resolve, reject) => {
-    const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: "GET", headers: { ...target.headers, ...headers }, ...(target.ca === undefined ? {} : { ca: target.ca }) }, resolve);
-    // Until the answer's head: a stream then stays open as long as the gateway keeps it.
-    request.setTimeout(REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`no answer from ${url} within ${REQUEST_TIMEOUT_MS} ms`)));
-    request.on("response", () => request.setTimeout(0));
-    request.on("error", (e) => reject(new Error(`cannot reach the gateway at ${url}: ${e.message}`)));
-    request.end();
-  });
-}
-
-function readBody(response: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    response.on("data", (c: Buffer) => {
-      bytes += c.length;
-      if (bytes > ANSWER_BYTES_MAX) response.destroy(new Error(`answer over ${ANSWER_BYTES_MAX} bytes`));
-      else chunks.push(c);
-    });
-    response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    response.on("error", reject);
-  });
-}
+/** A GET of the API (an event stream too): its timeout holds until the answer's head. */
+const open = (target: Target, path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> => openRequest(target, path, { headers, timeoutMs: REQUEST_TIMEOUT_MS, untilHead: true });
 
 /** GET a JSON answer; a non-2xx answer fails with the code the gateway gave (the registry's) or JG_ERR_RPC_REMOTE. */
 export async function getJson<T>(target: Target, path: string): Promise<T> {
@@ -456,11 +417,11 @@ export async function getJson<T>(target: Target, path: string): Promise<T> {
   try {
     const response = await open(target, path);
     status = response.statusCode ?? 0;
-    text = await readBody(response);
+    text = await readBody(response, ANSWER_BYTES_MAX);
   } catch (e) {
     throw new JamgateError("JG_ERR_RPC_CLOSED", (e as Error).message);
   }
-  if (status < 200 || status >= 300) throw new JamgateError(codeOf(text), `gateway answered ${status} to GET ${url}: ${text.slice(0, 500)}`);
+  if (status < 200 || status >= 300) throw new JamgateError(errorCodeOf(text), `gateway answered ${status} to GET ${url}: ${text.slice(0, 500)}`);
   try {
     return JSON.parse(text) as T;
   } catch {

@@ -18,8 +18,6 @@
  * `--json` prints exactly one JSON object on stdout; progress goes to stderr.
  */
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -28,6 +26,7 @@ import { type DeviceKey, generateDeviceKey, keyToJson, mqttPassword, TOKEN_LIFET
 import { EXIT_BAD_COMMAND_LINE, integerIn, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../node/errors.ts";
 import { DEFAULT_PORTS } from "../cli.ts";
+import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
 import { readEndpoints } from "../endpoints.ts";
 import { formatMicros } from "../ledger/cli.ts";
 import {
@@ -162,10 +161,7 @@ interface GatewayOptions {
 }
 
 /** A gateway's HTTP API: its base URL, the headers to send, the CA to trust, and its MQTT URL where known. */
-interface Target {
-  readonly base: string;
-  readonly headers: Record<string, string>;
-  readonly ca: Buffer | undefined;
+interface Target extends GatewayTarget {
   /** The broker's URL: endpoints.json's, else mqtt://<gateway host>:1883. */
   readonly mqtt: string;
   /** The host the gateway's HTTP API is on, where its RADIUS listener is too. */
@@ -262,34 +258,18 @@ function operatorTokenIn(dataDir: string, needed: boolean): string | null {
 /**
  * One request to the gateway: its JSON object back on 2xx; otherwise fails with the code the
  * gateway gave (`{error: {code}}`, the registry's) or JG_ERR_RPC_REMOTE, and JG_ERR_RPC_CLOSED
- * when it cannot be reached. node:http(s), as the other client commands: fetch takes no CA of
- * its own.
+ * when it cannot be reached (gateway/client-http.ts, as `jamgate ledger`).
  */
 async function call(target: Target, method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<Record<string, unknown>> {
   const url = `${target.base}${path}`;
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers = { ...target.headers, ...(payload === undefined ? {} : { "content-type": "application/json" }) };
   let status: number;
   let text: string;
   try {
-    ({ status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method, headers, timeout: REQUEST_TIMEOUT_MS, ...(target.ca === undefined ? {} : { ca: target.ca }) }, (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on("data", (c: Buffer) => {
-          bytes += c.length;
-          if (bytes > ANSWER_BYTES_MAX) res.destroy(new Error(`answer over ${ANSWER_BYTES_MAX} bytes`));
-          else chunks.push(c);
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      });
-      request.on("timeout", () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-      request.on("error", reject);
-      request.end(payload);
-    }));
+    const response = await openRequest(target, path, { method, body, timeoutMs: REQUEST_TIMEOUT_MS });
+    status = response.statusCode ?? 0;
+    text = await readBody(response, ANSWER_BYTES_MAX);
   } catch (e) {
-    return fail("JG_ERR_RPC_CLOSED", `cannot reach the gateway at ${url}: ${(e as Error).message}`);
+    return fail("JG_ERR_RPC_CLOSED", (e as Error).message);
   }
   let json: unknown;
   try {
@@ -299,10 +279,9 @@ async function call(target: Target, method: "GET" | "POST" | "DELETE", path: str
   }
   const isObject = typeof json === "object" && json !== null && !Array.isArray(json);
   if (status < 200 || status >= 300) {
-    const error = isObject ? (json as { error?: { code?: unknown; message?: unknown } }).error : undefined;
-    const code = typeof error?.code === "string" && /^JG_ERR_[A-Z0-9_]+$/.test(error.code) ? error.code : "JG_ERR_RPC_REMOTE";
+    const error = isObject ? (json as { error?: { message?: unknown } }).error : undefined;
     const message = typeof error?.message === "string" ? error.message : text.slice(0, 300);
-    return fail(code, `${method} ${url} answered ${status}: ${message}`);
+    return fail(errorCodeOf(text), `${method} ${url} answered ${status}: ${message}`);
   }
   if (!isObject) return fail("JG_ERR_RPC_REMOTE", `${method} ${url} answered ${status} with no JSON object: ${text.slice(0, 200)}`);
   return json as Record<string, unknown>;
