@@ -8,7 +8,6 @@
  * of the currency ("1.234567 EUR": the gateway's label, or `--currency`) or as they are with
  * `--micros` ("1234567 µ"), never through a float.
  */
-import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +16,7 @@ import { seqRanges } from "../../devices/messages.ts";
 import { integerIn, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../node/errors.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
+import { readOperatorToken } from "../secrets.ts";
 import { SseParser } from "./sse.ts";
 import type { EntryView, Page } from "./types.ts";
 
@@ -198,12 +198,8 @@ function checkedBase(url: string, what: string): string {
 }
 
 function operatorTokenIn(dataDir: string): string | null {
-  try {
-    const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
-    return token === "" ? null : token;
-  } catch {
-    return null;
-  }
+  const read = readOperatorToken(dataDir);
+  return "token" in read ? read.token : null;
 }
 
 /** The currency label the gateway shows money with (its dashboard's setting), or undefined when it names none. */

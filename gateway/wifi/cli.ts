@@ -17,7 +17,7 @@
  * (gateway/endpoints.ts) and the operator token read from `<data-dir>/operator-token`.
  * `--json` prints exactly one JSON object on stdout; progress goes to stderr.
  */
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -28,6 +28,7 @@ import { JamgateError } from "../../node/errors.ts";
 import { DEFAULT_PORTS } from "../cli.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
 import { readEndpoints } from "../endpoints.ts";
+import { readOperatorToken } from "../secrets.ts";
 import { formatMicros } from "../ledger/cli.ts";
 import {
   CAPACITY_BITS_PER_SECOND_DEFAULT,
@@ -243,16 +244,9 @@ function readCa(path: string): Buffer {
 
 /** The data dir's operator token; when `needed`, its absence is JG_ERR_OPERATOR_TOKEN, else null. */
 function operatorTokenIn(dataDir: string, needed: boolean): string | null {
-  const path = join(dataDir, "operator-token");
-  let token = "";
-  let why = "empty";
-  try {
-    token = readFileSync(path, "utf8").trim();
-  } catch (e) {
-    why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  }
-  if (token !== "") return token;
-  return needed ? fail("JG_ERR_OPERATOR_TOKEN", `cannot read ${path} (${why}); give --data-dir of the gateway or --token`) : null;
+  const read = readOperatorToken(dataDir);
+  if ("token" in read) return read.token;
+  return needed ? fail("JG_ERR_OPERATOR_TOKEN", `cannot read ${read.path} (${read.why}); give --data-dir of the gateway or --token`) : null;
 }
 
 /**

@@ -3,7 +3,7 @@
  * of its own or on a running `jamgate start` named by `--data-dir` (its endpoints.json and
  * operator token). Registered under `jamgate sim` by ../energy/cli.ts.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { integerIn } from "../../node/cli.ts";
@@ -66,12 +66,10 @@ export function registerWifiSimCommand(sim: Command): void {
         const { readEndpoints } = await import("../../gateway/endpoints.ts");
         const endpoints = readEndpoints(options.dataDir);
         if (endpoints.rpc === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `the jamgate on ${options.dataDir} serves no node RPC: the simulation follows the node's blocks`);
-        let token: string;
-        try {
-          token = readFileSync(join(options.dataDir, "operator-token"), "utf8").trim();
-        } catch {
-          throw new JamgateError("JG_ERR_OPERATOR_TOKEN", `no operator-token in ${options.dataDir}`);
-        }
+        const { readOperatorToken } = await import("../../gateway/secrets.ts");
+        const read = readOperatorToken(options.dataDir);
+        if (!("token" in read)) throw new JamgateError("JG_ERR_OPERATOR_TOKEN", `no operator-token in ${options.dataDir} (${read.why})`);
+        const token = read.token;
         const radiusUrl = options.radius !== undefined ? new URL(`udp://${options.radius}`) : typeof endpoints.radius === "string" ? new URL(endpoints.radius) : null;
         if (radiusUrl !== null && !(Number(radiusUrl.port) > 0)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--radius ${options.radius}: expected host:port`);
         remote = { mqttUrl: endpoints.mqtt, nodeUrl: endpoints.rpc, gatewayUrl: endpoints.http, token, radius: radiusUrl === null ? null : { host: radiusUrl.hostname, port: Number(radiusUrl.port) } };
