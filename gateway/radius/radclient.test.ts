@@ -41,11 +41,17 @@ afterAll(async () => {
 const send = (attributes: Record<string, string | number>, secret = router.sharedSecret, timeoutSeconds = 10) =>
   radclient(`127.0.0.1:${accounting.port}`, secret, { "NAS-Identifier": router.routerId, "User-Name": TEST_CLIENT_ID, ...attributes }, timeoutSeconds);
 
+/** Sends as `send` does and expects an authentic answer; radclient's packets and errors are the failure's message. */
+async function expectAnswered(attributes: Record<string, string | number>): Promise<void> {
+  const sent = await send(attributes);
+  expect(answered(sent), `radclient exited ${sent.exitCode}: ${sent.output}`).toBe(true);
+}
+
 describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
   it("takes and answers Start, Interim-Update and Stop", async () => {
     const session = { "Acct-Session-Id": "5F3A-0001" };
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_000_000, "Acct-Output-Octets": 5_000_000, "Acct-Session-Time": 60 }))).toBe(true);
+    await expectAnswered({ ...session, "Acct-Status-Type": "Start" });
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_000_000, "Acct-Output-Octets": 5_000_000, "Acct-Session-Time": 60 });
     const stop = await send({ ...session, "Acct-Status-Type": "Stop", "Acct-Input-Octets": 2_000_000, "Acct-Output-Octets": 9_000_000, "Acct-Session-Time": 95, "Acct-Terminate-Cause": "User-Request" });
     expect(answered(stop), stop.output).toBe(true);
     expect(taken.map((b) => [b.status, b.inOctets, b.outOctets, b.seconds, b.cause])).toEqual([
@@ -67,23 +73,23 @@ describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
 
   it("answers a duplicate and counters going backwards, and takes neither", async () => {
     const session = { "Acct-Session-Id": "5F3A-0003" };
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
+    await expectAnswered({ ...session, "Acct-Status-Type": "Start" });
     const before = taken.length;
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Start" }))).toBe(true);
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 }))).toBe(true);
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 400, "Acct-Session-Time": 60 }))).toBe(true);
+    await expectAnswered({ ...session, "Acct-Status-Type": "Start" });
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 });
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 500, "Acct-Session-Time": 30 });
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 400, "Acct-Session-Time": 60 });
     expect(taken.length).toBe(before + 1);
     expect(accounting.stats().refused).toMatchObject({ JG_ERR_RADIUS_DUPLICATE: 2, JG_ERR_RADIUS_COUNTER: 1 });
   });
 
   it("combines Acct-Input-Gigawords with the wrapped counter: forward with them, backwards without", async () => {
     const session = { "Acct-Session-Id": "5F3A-0004" };
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 2 ** 32 - 100, "Acct-Session-Time": 600 }))).toBe(true);
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 50, "Acct-Input-Gigawords": 1, "Acct-Session-Time": 660 }))).toBe(true);
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 2 ** 32 - 100, "Acct-Session-Time": 600 });
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 50, "Acct-Input-Gigawords": 1, "Acct-Session-Time": 660 });
     const counterRefusals = accounting.stats().refused.JG_ERR_RADIUS_COUNTER ?? 0;
     // The same counter without its gigaword is 2^32 lower than the last: backwards.
-    expect(answered(await send({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 60, "Acct-Session-Time": 720 }))).toBe(true);
+    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 60, "Acct-Session-Time": 720 });
     expect(accounting.stats().refused.JG_ERR_RADIUS_COUNTER).toBe(counterRefusals + 1);
     expect(taken.slice(-2).map((b) => [b.inOctets, b.inGigawords])).toEqual([
       [2 ** 32 - 100, 0],
