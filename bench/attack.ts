@@ -44,12 +44,16 @@ import { parseFlags } from "./lib/args.ts";
 import { gitRevision } from "./lib/proc.ts";
 import { fmt, machine, table } from "./lib/stats.ts";
 
-const flags = parseFlags("bench/attack.ts", "The edges under attack, on loopback: memory and connections an unauthenticated or half-authenticated client can take.", {
-  checkout: { kind: "string", default: null, valueName: "DIR", help: "the jamgate checkout to attack (default: this one)" },
-  "hold-s": { kind: "number", default: 130, help: "longest wait for the target to close an idle or slow socket, s" },
-  "connect-mib": { kind: "number", default: 200, help: "body bytes each of the four oversize CONNECTs sends at most, MiB" },
-  "http-sockets": { kind: "number", default: 1100, help: "idle sockets opened on the HTTP port" },
-});
+const flags = parseFlags(
+  "bench/attack.ts",
+  "The edges under attack, on loopback: memory and connections an unauthenticated or half-authenticated client can take.",
+  {
+    checkout: { kind: "string", default: null, valueName: "DIR", help: "the jamgate checkout to attack (default: this one)" },
+    "hold-s": { kind: "number", default: 130, help: "longest wait for the target to close an idle or slow socket, s" },
+    "connect-mib": { kind: "number", default: 200, help: "body bytes each of the four oversize CONNECTs sends at most, MiB" },
+    "http-sockets": { kind: "number", default: 1100, help: "idle sockets opened on the HTTP port" },
+  },
+);
 const CHECKOUT = flags.checkout ?? new URL("..", import.meta.url).pathname;
 const HOLD_MS = flags["hold-s"] * 1000;
 const MIB = 1024 * 1024;
@@ -77,9 +81,28 @@ async function freePort(): Promise<number> {
 
 const dataDir = mkdtempSync(join(tmpdir(), "jamgate-attack-"));
 const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
-const target = spawn(process.execPath, [join(CHECKOUT, "scripts/jamgate.mjs"), "start", "--data-dir", dataDir, "--slot-ms", "1000", "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc)], {
-  stdio: ["ignore", "pipe", "pipe"],
-});
+const target = spawn(
+  process.execPath,
+  [
+    join(CHECKOUT, "scripts/jamgate.mjs"),
+    "start",
+    "--data-dir",
+    dataDir,
+    "--slot-ms",
+    "1000",
+    "--mqtt-port",
+    String(ports.mqtt),
+    "--ws-port",
+    String(ports.ws),
+    "--http-port",
+    String(ports.http),
+    "--rpc-port",
+    String(ports.rpc),
+  ],
+  {
+    stdio: ["ignore", "pipe", "pipe"],
+  },
+);
 let targetOutput = "";
 target.stdout.on("data", (c: Buffer) => (targetOutput += c.toString()));
 target.stderr.on("data", (c: Buffer) => (targetOutput += c.toString()));
@@ -141,15 +164,16 @@ async function pump(socket: Socket, total: number): Promise<number> {
     const n = Math.min(piece.length, total - written);
     const ok = socket.write(n === piece.length ? piece : piece.subarray(0, n));
     written += n;
-    if (!ok) await new Promise<void>((resolve) => {
-      const done = () => {
-        socket.off("drain", done);
-        socket.off("close", done);
-        resolve();
-      };
-      socket.once("drain", done);
-      socket.once("close", done);
-    });
+    if (!ok)
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.once("drain", done);
+        socket.once("close", done);
+      });
   }
   return written;
 }
@@ -163,7 +187,15 @@ async function pump(socket: Socket, total: number): Promise<number> {
   const pkg = buildWorkPackage(tinyParams, {
     signer: devKey,
     anchor: { headerHash: best.headerHash, stateRoot: await api.stateRoot(best.headerHash), slot: best.slot },
-    items: [{ serviceId: 1, codeHash: nativeCodeHash("counter"), payload: counterPayload.increment(42n), refineGasLimit: 10_000_000n, accumulateGasLimit: 1_000_000n }],
+    items: [
+      {
+        serviceId: 1,
+        codeHash: nativeCodeHash("counter"),
+        payload: counterPayload.increment(42n),
+        refineGasLimit: 10_000_000n,
+        accumulateGasLimit: 1_000_000n,
+      },
+    ],
   });
   const outcome = await api.submitWorkPackage(0, pkg.bytes, []).then(
     () => "accepted",
@@ -198,7 +230,13 @@ const idleSockets: WebSocket[] = [];
   for (const ws of idleSockets) ws.once("close", () => closedAt.set(ws, performance.now()));
   const until = performance.now() + HOLD_MS;
   while (closedAt.size < idleSockets.length && performance.now() < until) await sleep(500);
-  row("2 RPC 256 idle WebSockets, no token", "held", closedAt.size < idleSockets.length ? `${idleSockets.length - closedAt.size} held > ${fmt(HOLD_MS / 1000)} s` : `all closed within ${fmt((Math.max(...closedAt.values()) - openedAt) / 1000, 1)} s`);
+  row(
+    "2 RPC 256 idle WebSockets, no token",
+    "held",
+    closedAt.size < idleSockets.length
+      ? `${idleSockets.length - closedAt.size} held > ${fmt(HOLD_MS / 1000)} s`
+      : `all closed within ${fmt((Math.max(...closedAt.values()) - openedAt) / 1000, 1)} s`,
+  );
   for (const ws of idleSockets) ws.terminate();
   await sleep(500);
 }
@@ -256,7 +294,11 @@ const idleSockets: WebSocket[] = [];
   await sleep(2_000);
   clearInterval(sampler);
   const after = rssMiB();
-  row("4 MQTT four 256 MiB CONNECTs, unauthenticated", "target anonymous RSS, peak / 2 s after, MiB", `+${fmt(peak.anon - before.anon)} / +${fmt(after.anon - before.anon)}`);
+  row(
+    "4 MQTT four 256 MiB CONNECTs, unauthenticated",
+    "target anonymous RSS, peak / 2 s after, MiB",
+    `+${fmt(peak.anon - before.anon)} / +${fmt(after.anon - before.anon)}`,
+  );
   row("4 MQTT four 256 MiB CONNECTs, unauthenticated", "body sent before close, MiB each", sent.map((b) => fmt(b / MIB)).join(", "));
   row("4 MQTT four 256 MiB CONNECTs, unauthenticated", "sockets closed by the target", `${sockets.filter((s) => s.closedAt !== null).length} of 4`);
   for (const s of sockets) s.socket.destroy();
@@ -273,18 +315,35 @@ const idleSockets: WebSocket[] = [];
   });
   if (registered.status !== 202) throw new Error(`registration: HTTP ${registered.status}`);
   for (let i = 0; i < 60; i++) {
-    const view = (await (await fetch(`http://127.0.0.1:${ports.http}/v1/devices/${key.deviceId}`, { headers: { authorization: `Bearer ${operatorToken}` } })).json()) as { status?: string };
+    const view = (await (
+      await fetch(`http://127.0.0.1:${ports.http}/v1/devices/${key.deviceId}`, { headers: { authorization: `Bearer ${operatorToken}` } })
+    ).json()) as { status?: string };
     if (view.status === "registered") break;
     await sleep(500);
   }
   const s = await raw(ports.mqtt);
-  s.socket.write(generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, clientId: key.deviceId, keepalive: 60, username: key.deviceId, password: Buffer.from(mqttPassword(key, Date.now() + 600_000)) }));
+  s.socket.write(
+    generate({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: 4,
+      clean: true,
+      clientId: key.deviceId,
+      keepalive: 60,
+      username: key.deviceId,
+      password: Buffer.from(mqttPassword(key, Date.now() + 600_000)),
+    }),
+  );
   for (let i = 0; i < 100 && Buffer.concat(s.received).length < 4; i++) await sleep(50);
   const connack = Buffer.concat(s.received).subarray(0, 4);
   s.socket.write(Buffer.concat([fixedHeader(3, 10_000_000, 2), Buffer.from([0, 1, 0x61, 0, 1])]));
   const sent = await pump(s.socket, 10_000_000);
   await waitClosed([s], 3_000);
-  row("5 MQTT 10 MB PUBLISH, registered device", "CONNACK / body sent before close, MB", `${connack[3] === 0 ? "accepted" : `code ${connack[3]}`} / ${fmt(sent / 1e6, 1)}${s.closedAt === null ? " (still open)" : ""}`);
+  row(
+    "5 MQTT 10 MB PUBLISH, registered device",
+    "CONNACK / body sent before close, MB",
+    `${connack[3] === 0 ? "accepted" : `code ${connack[3]}`} / ${fmt(sent / 1e6, 1)}${s.closedAt === null ? " (still open)" : ""}`,
+  );
   s.socket.destroy();
 }
 

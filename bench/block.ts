@@ -19,7 +19,16 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { tinyParams } from "../node/chain/params.ts";
 import { JamNode, type NodeLogger } from "../node/node.ts";
 import { waitForStatus } from "../node/testing/fixtures.ts";
-import { BENCH_SERVICE_ID, benchSubmitter, deviceKeys, ENVELOPES_MODULE_URL, envelopePackage, envelopePayload, maxEnvelopesPerPackage, variant } from "./lib/envelopes-gen.ts";
+import {
+  BENCH_SERVICE_ID,
+  benchSubmitter,
+  deviceKeys,
+  ENVELOPES_MODULE_URL,
+  envelopePackage,
+  envelopePayload,
+  maxEnvelopesPerPackage,
+  variant,
+} from "./lib/envelopes-gen.ts";
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, median, max, min, summarize, table } from "./lib/stats.ts";
 import { accumulateProbe, SERVICE_NAME } from "./services/envelopes.ts";
@@ -56,7 +65,9 @@ const keys = deviceKeys(1_000);
 const { envelopes, packageBytes } = maxEnvelopesPerPackage(params);
 const base = envelopePayload(keys, envelopes, W_R);
 const dataDir = mkdtempSync(join(tmpdir(), "jamgate-bench-block-"));
-const services: GenesisService[] = [{ id: BENCH_SERVICE_ID, name: SERVICE_NAME, moduleUrl: ENVELOPES_MODULE_URL, balance: 1_000_000_000n, authorizedKeys: [benchSubmitter.publicKey] }];
+const services: GenesisService[] = [
+  { id: BENCH_SERVICE_ID, name: SERVICE_NAME, moduleUrl: ENVELOPES_MODULE_URL, balance: 1_000_000_000n, authorizedKeys: [benchSubmitter.publicKey] },
+];
 const node = await JamNode.open({ dataDir, chain: "tiny", slotMs: 6_000, services, refineTimeoutMs: 60_000, logger });
 node.start({ authorBlocks: false });
 const setupS = (performance.now() - t0) / 1000;
@@ -81,7 +92,12 @@ async function timedBlock(reports: number, kind: Kind): Promise<void> {
   const produceMs = performance.now() - started;
   const log = blockLogs.get(block.slot);
   if (log === undefined) throw new Error(`no block log line for slot ${block.slot}`);
-  const expected = kind === "guarantee" ? { guaranteed: reports, accumulated: 0 } : kind === "accumulate" ? { guaranteed: 0, accumulated: reports } : { guaranteed: 0, accumulated: 0 };
+  const expected =
+    kind === "guarantee"
+      ? { guaranteed: reports, accumulated: 0 }
+      : kind === "accumulate"
+        ? { guaranteed: 0, accumulated: reports }
+        : { guaranteed: 0, accumulated: 0 };
   if (log.reports.guaranteed !== expected.guaranteed || log.reports.accumulated !== expected.accumulated || log.failedAccumulations !== undefined) {
     throw new Error(`block ${block.slot} (${kind}, ${reports} reports) logged ${JSON.stringify(log)}`);
   }
@@ -148,20 +164,50 @@ const rows = rowsSpec.map(([label, reports, kind]) => {
   const imp = s.map((x) => x.importMs);
   const acc = s.flatMap((x) => (x.accumulateMs === null ? [] : [x.accumulateMs]));
   const outside = s.map((x) => x.produceMs - x.importMs);
-  return [label, String(s.length), f1(median(produce)), f1(min(produce)), f1(max(produce)), f1(median(imp)), f1(max(imp)), f1(median(outside)), acc.length === 0 ? "–" : f1(median(acc)), acc.length === 0 ? "–" : f1(max(acc))];
+  return [
+    label,
+    String(s.length),
+    f1(median(produce)),
+    f1(min(produce)),
+    f1(max(produce)),
+    f1(median(imp)),
+    f1(max(imp)),
+    f1(median(outside)),
+    acc.length === 0 ? "–" : f1(median(acc)),
+    acc.length === 0 ? "–" : f1(max(acc)),
+  ];
 });
-console.log(`bench/block.ts — node ${mc.node}, ${mc.cpus} cores (${mc.cpuModel}), tiny chain (V=6, C=2), ${ROUNDS} rounds (+1 warm-up), setup ${setupS.toFixed(1)} s`);
-console.log(`each report: a ${fmt(packageBytes)}-byte package of ${fmt(envelopes)} envelopes, refine output ${fmt(W_R)} bytes (W_R), accumulate writes it to storage under its payload hash`);
+console.log(
+  `bench/block.ts — node ${mc.node}, ${mc.cpus} cores (${mc.cpuModel}), tiny chain (V=6, C=2), ${ROUNDS} rounds (+1 warm-up), setup ${setupS.toFixed(1)} s`,
+);
+console.log(
+  `each report: a ${fmt(packageBytes)}-byte package of ${fmt(envelopes)} envelopes, refine output ${fmt(W_R)} bytes (W_R), accumulate writes it to storage under its payload hash`,
+);
 console.log("");
-console.log(table(["reports per block", "n", "produceBlock p50 ms", "min", "max", "importMs p50", "max", "outside importMs p50", "accumulate p50 ms", "max"], rows));
+console.log(
+  table(["reports per block", "n", "produceBlock p50 ms", "min", "max", "importMs p50", "max", "outside importMs p50", "accumulate p50 ms", "max"], rows),
+);
 console.log("");
-console.log("importMs: the node's log line (applyBlock + state root + LMDB write, whole ms); outside importMs: produceBlock − importMs (assurances, guarantees, seal; see BENCHMARKS.md); accumulate: the service's accumulate call.");
-console.log(`off the block path: submitWorkPackage (intake of 13.8 MB: decode, auth, LMDB write) p50 ${f1(median(submitMs))} ms, max ${f1(max(submitMs))} ms (n=${submitMs.length}); submit → all refined p50 ${f1(median(refineWaitMs))} ms`);
+console.log(
+  "importMs: the node's log line (applyBlock + state root + LMDB write, whole ms); outside importMs: produceBlock − importMs (assurances, guarantees, seal; see BENCHMARKS.md); accumulate: the service's accumulate call.",
+);
+console.log(
+  `off the block path: submitWorkPackage (intake of 13.8 MB: decode, auth, LMDB write) p50 ${f1(median(submitMs))} ms, max ${f1(max(submitMs))} ms (n=${submitMs.length}); submit → all refined p50 ${f1(median(refineWaitMs))} ms`,
+);
 if (problems.length > 0) console.log(`node warnings/errors: ${problems.slice(0, 5).join(" | ")}`);
 const summary: Record<string, unknown> = { bench: "block", node: mc.node, cpus: mc.cpus, rounds: ROUNDS };
 for (const [, reports, kind] of rowsSpec) {
   const s = pick(reports, kind);
-  summary[`r${reports}_${kind}`] = { produceMs: summarize(s.map((x) => x.produceMs), 1), importMs: summarize(s.map((x) => x.importMs), 1) };
+  summary[`r${reports}_${kind}`] = {
+    produceMs: summarize(
+      s.map((x) => x.produceMs),
+      1,
+    ),
+    importMs: summarize(
+      s.map((x) => x.importMs),
+      1,
+    ),
+  };
 }
 summary.submitMs = summarize(submitMs, 1);
 console.log(JSON.stringify(summary));

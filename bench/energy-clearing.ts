@@ -39,7 +39,10 @@ interface Interval {
 function randomInterval(households: number, seed: number): Interval {
   const rng = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1)); // inclusive
-  const u32hex = () => Math.floor(rng() * 2 ** 32).toString(16).padStart(8, "0");
+  const u32hex = () =>
+    Math.floor(rng() * 2 ** 32)
+      .toString(16)
+      .padStart(8, "0");
   const orders: Order[] = [];
   const metered = new Map<string, MeteredEnergy>();
   const ids = new Set<string>();
@@ -105,4 +108,20 @@ for (const households of SIZES) {
     ]);
   }
 }
-console.log(table(["households", "mode", "orders", "trades", "traded kWh", "clear median ms", "clear max ms", "ledger entries", "clear+settle median ms", "clear+settle max ms"], rows));
+console.log(
+  table(
+    [
+      "households",
+      "mode",
+      "orders",
+      "trades",
+      "traded kWh",
+      "clear median ms",
+      "clear max ms",
+      "ledger entries",
+      "clear+settle median ms",
+      "clear+settle max ms",
+    ],
+    rows,
+  ),
+);

@@ -21,7 +21,19 @@ import { MemoryStorage, memoryRefineContext } from "../services/common/testing.t
 import { accumulate, ALWAYS_ACCUMULATE_GAS } from "../services/energy-trading/accumulate.ts";
 import { encodeEnvelopesItem } from "../services/energy-trading/payload.ts";
 import { refine } from "../services/energy-trading/refine.ts";
-import { CONFIG_KEY, encodeHouseholds, encodeMarketConfig, encodeMetered, encodeOrderPage, HOUSEHOLDS_KEY, type MarketConfig, MARKET_MODES, meteredKey, type OrderPage, ordersPageKey } from "../services/energy-trading/storage.ts";
+import {
+  CONFIG_KEY,
+  encodeHouseholds,
+  encodeMarketConfig,
+  encodeMetered,
+  encodeOrderPage,
+  HOUSEHOLDS_KEY,
+  type MarketConfig,
+  MARKET_MODES,
+  meteredKey,
+  type OrderPage,
+  ordersPageKey,
+} from "../services/energy-trading/storage.ts";
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, median, table } from "./lib/stats.ts";
 
@@ -33,14 +45,25 @@ const START_MS = 1_750_000_000_000;
 const INTERVAL_MS = 900_000;
 
 function market(mode: MarketConfig["mode"]): MarketConfig {
-  return { startMs: BigInt(START_MS), intervalMs: INTERVAL_MS, startSlot: 10, marketMsPerSlot: 300_000, mode, importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: INTERVAL_MS };
+  return {
+    startMs: BigInt(START_MS),
+    intervalMs: INTERVAL_MS,
+    startSlot: 10,
+    marketMsPerSlot: 300_000,
+    mode,
+    importPriceMicrosPerKwh: 300_000,
+    exportPriceMicrosPerKwh: 80_000,
+    settlementDelayMs: INTERVAL_MS,
+  };
 }
 
 /** Storage with `n` households, each with an order for interval 0 and metered energy in it. */
 function marketWith(n: number, mode: MarketConfig["mode"], seed: number): MemoryStorage {
   const random = seededRandom(seed);
   const storage = new MemoryStorage();
-  const ids = Array.from({ length: n }, (_, i) => hash(Uint8Array.of(i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff, seed)).slice(0, 16)).sort((a, b) => (toHex(a) < toHex(b) ? -1 : 1));
+  const ids = Array.from({ length: n }, (_, i) => hash(Uint8Array.of(i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff, seed)).slice(0, 16)).sort((a, b) =>
+    toHex(a) < toHex(b) ? -1 : 1,
+  );
   storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market(mode)));
   storage.values.set(toHex(HOUSEHOLDS_KEY), encodeHouseholds(ids));
   const pages = new Map<number, OrderPage>();
@@ -83,7 +106,16 @@ for (const n of [100, 1_000, 10_000]) {
       gasClear = c.gas;
       gasSettle = s.gas;
     }
-    rows.push([fmt(n), mode, fmt(median(clear), 1), fmt(Math.max(...clear), 1), (Number(gasClear) / 1e6).toFixed(1), fmt(median(settle), 1), fmt(Math.max(...settle), 1), (Number(gasSettle) / 1e6).toFixed(1)]);
+    rows.push([
+      fmt(n),
+      mode,
+      fmt(median(clear), 1),
+      fmt(Math.max(...clear), 1),
+      (Number(gasClear) / 1e6).toFixed(1),
+      fmt(median(settle), 1),
+      fmt(Math.max(...settle), 1),
+      (Number(gasSettle) / 1e6).toFixed(1),
+    ]);
   }
 }
 console.log("accumulate of one interval (ms; gas in millions)");
@@ -108,7 +140,13 @@ for (let m = 0; m < METERS; m++) {
       const powerW = Math.floor(random() * 6_000) - 2_500;
       if (powerW > 0) importJ += powerW;
       else exportJ -= powerW;
-      readings.push({ t: START_MS + second * 1000, importWh: Math.floor(importJ / 3600), exportWh: Math.floor(exportJ / 3600), powerW, voltageV: 228 + Math.floor(random() * 6) });
+      readings.push({
+        t: START_MS + second * 1000,
+        importWh: Math.floor(importJ / 3600),
+        exportWh: Math.floor(exportJ / 3600),
+        powerW,
+        voltageV: 228 + Math.floor(random() * 6),
+      });
     }
     const signed = signingBytes({ version: 1, device, seq: e, kind: "meter.reading", timeMs: START_MS, body: encodeCbor(readings) });
     records.push({ publicKey: key.publicKey, signingBytes: signed, signature: signEd25519(key, signed) });
@@ -127,8 +165,18 @@ console.log("refine of one package of one-second meter readings (one thread)");
 console.log(
   table(
     ["meters", "envelopes", "readings", "input bytes", "output bytes", "ratio", "bytes/reading in", "refine p50 ms"],
-    [[fmt(METERS), fmt(records.length), fmt(readingsTotal), fmt(payload.length), fmt(output.length), `${fmt(payload.length / output.length)}×`, (payload.length / readingsTotal).toFixed(1), fmt(median(times))]],
+    [
+      [
+        fmt(METERS),
+        fmt(records.length),
+        fmt(readingsTotal),
+        fmt(payload.length),
+        fmt(output.length),
+        `${fmt(payload.length / output.length)}×`,
+        (payload.length / readingsTotal).toFixed(1),
+        fmt(median(times)),
+      ],
+    ],
   ),
 );
 console.log("JAM's headline: 166× (15 MB in, 90 KB out per core per 6 s slot)");
-

@@ -26,9 +26,13 @@ import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, max, median, min, summarize, table } from "./lib/stats.ts";
 import { pseudoRandomBytes } from "../node/testing/bytes.ts";
 
-const flags = parseFlags("bench/erasure.ts", "Erasure coding of a full work-package bundle on one core (node/availability/erasure.ts, and typeberry's for comparison).", {
-  runs: { kind: "number", default: 5, help: "timed runs of each case, after one warm-up run" },
-});
+const flags = parseFlags(
+  "bench/erasure.ts",
+  "Erasure coding of a full work-package bundle on one core (node/availability/erasure.ts, and typeberry's for comparison).",
+  {
+    runs: { kind: "number", default: 5, help: "timed runs of each case, after one warm-up run" },
+  },
+);
 const RUNS = flags.runs;
 const TYPEBERRY_BYTES = 684_000;
 
@@ -130,11 +134,27 @@ const mc = machine();
 const mbps = (r: Row) => r.bytes / 1e6 / (median(r.ms) / 1000);
 const f1 = (x: number) => fmt(x, 1);
 console.log(`bench/erasure.ts — node ${mc.node}, ${mc.cpus} cores (${mc.cpuModel}), one thread, ${RUNS} runs (+1 warm-up) per case`);
-console.log(`W_B bundle = ${fmt(MAX_DATA_BYTES)} octets (full: ${fmt(fullChunks[0]!.length)}-octet chunks; tiny: ${fmt(tinyChunks[0]!.length)}-octet chunks); reed-solomon WASM heap after the full bundle: ${fmt(heapAfterFull / 1e6, 1)} MB`);
+console.log(
+  `W_B bundle = ${fmt(MAX_DATA_BYTES)} octets (full: ${fmt(fullChunks[0]!.length)}-octet chunks; tiny: ${fmt(tinyChunks[0]!.length)}-octet chunks); reed-solomon WASM heap after the full bundle: ${fmt(heapAfterFull / 1e6, 1)} MB`,
+);
 console.log("");
-console.log(table(["case", "input octets", "n", "median ms", "min", "max", "MB/s"], rows.map((r) => [r.label, fmt(r.bytes), String(r.ms.length), f1(median(r.ms)), f1(min(r.ms)), f1(max(r.ms)), f1(mbps(r))])));
+console.log(
+  table(
+    ["case", "input octets", "n", "median ms", "min", "max", "MB/s"],
+    rows.map((r) => [r.label, fmt(r.bytes), String(r.ms.length), f1(median(r.ms)), f1(min(r.ms)), f1(max(r.ms)), f1(mbps(r))]),
+  ),
+);
 console.log("");
-console.log(`typeberry runs on ${fmt(TYPEBERRY_BYTES)} octets, not a bundle: it codes one 684-octet piece per WASM call with per-point objects (seconds and hundreds of MB per MB of input; a 13.8 MB bundle runs out of memory). MB = 10^6 octets.`);
-const summary: Record<string, unknown> = { bench: "erasure", node: mc.node, cpus: mc.cpus, runs: RUNS, bundleBytes: MAX_DATA_BYTES, rsHeapMB: Number((heapAfterFull / 1e6).toFixed(1)) };
+console.log(
+  `typeberry runs on ${fmt(TYPEBERRY_BYTES)} octets, not a bundle: it codes one 684-octet piece per WASM call with per-point objects (seconds and hundreds of MB per MB of input; a 13.8 MB bundle runs out of memory). MB = 10^6 octets.`,
+);
+const summary: Record<string, unknown> = {
+  bench: "erasure",
+  node: mc.node,
+  cpus: mc.cpus,
+  runs: RUNS,
+  bundleBytes: MAX_DATA_BYTES,
+  rsHeapMB: Number((heapAfterFull / 1e6).toFixed(1)),
+};
 for (const r of rows) summary[r.key] = { bytes: r.bytes, ms: summarize(r.ms, 1), mbps: Number(mbps(r).toFixed(1)) };
 console.log(JSON.stringify(summary));

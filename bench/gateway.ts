@@ -69,17 +69,35 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
   // "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) or "mqtt.js": both put the same packets on the wire, raw takes less of the CPU the gateway shares with it here.
   client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the simulated devices' MQTT client" },
   "cpu-prof": { kind: "string", default: null, valueName: "DIR", help: "profile the gateway process into DIR and print its top functions" },
-  "alloc-prof": { kind: "boolean", help: "sample where the gateway's main thread allocates during the load (V8 sampling heap profiler, collected objects kept) and print the top sites; the figures of such a run are not the benchmark's" },
+  "alloc-prof": {
+    kind: "boolean",
+    help: "sample where the gateway's main thread allocates during the load (V8 sampling heap profiler, collected objects kept) and print the top sites; the figures of such a run are not the benchmark's",
+  },
   "dashboard-clients": { kind: "number", default: 0, help: "dashboards reading the HTTP API during the load (event stream + a refresh every 5 s each)" },
-  "trace-out": { kind: "string", default: null, valueName: "FILE", help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE" },
+  "trace-out": {
+    kind: "string",
+    default: null,
+    valueName: "FILE",
+    help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE",
+  },
   // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
   // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
   "what-if-mq-concurrency": { kind: "number", default: null, help: "what-if: aedes's mqemitter concurrency (brokerLimits.concurrency)" },
   "what-if-in-flight": { kind: "number", default: null, help: "what-if: settlementLimits.packagesInFlightMax" },
-  "what-if-packing": { kind: "string", default: null, choices: ["deadline"], help: "what-if: pack every --batch-ms instead of once per slot, aligned to blocks" },
+  "what-if-packing": {
+    kind: "string",
+    default: null,
+    choices: ["deadline"],
+    help: "what-if: pack every --batch-ms instead of once per slot, aligned to blocks",
+  },
   "what-if-lead-margin": { kind: "number", default: null, help: "what-if: settlementLimits.leadMarginMs (300 as shipped)" },
   "what-if-no-node-first": { kind: "boolean", help: "what-if: every thread of the gateway process at one priority (`jamgate start --no-node-first`)" },
-  "what-if-node-flags": { kind: "string", default: null, valueName: "FLAGS", help: 'what-if: extra node/V8 flags for the gateway process, space-separated, after "=": --what-if-node-flags="--max-semi-space-size=64"' },
+  "what-if-node-flags": {
+    kind: "string",
+    default: null,
+    valueName: "FLAGS",
+    help: 'what-if: extra node/V8 flags for the gateway process, space-separated, after "=": --what-if-node-flags="--max-semi-space-size=64"',
+  },
 });
 const DEVICES = flags.devices;
 const RATE = flags.rate;
@@ -108,7 +126,8 @@ const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
 const CORES = availableParallelism();
 
-if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000 || DASHBOARD_CLIENTS > 500) throw new Error("bounded: at most 250,000 devices, 120 s, 50,000 envelopes/s and 500 dashboard clients");
+if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000 || DASHBOARD_CLIENTS > 500)
+  throw new Error("bounded: at most 250,000 devices, 120 s, 50,000 envelopes/s and 500 dashboard clients");
 
 const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -144,13 +163,22 @@ progress(`machine: ${JSON.stringify(machine())}, fd limit ${JSON.stringify(openF
 const perDevice = Math.ceil((RATE * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
 const loadgen = await Child.start("loadgen", LOADGEN);
 progress(`pre-signing ${fmt(DEVICES * perDevice)} envelopes (${DEVICES} devices × ${perDevice}, ${READINGS} readings each) on ${CORES} threads…`);
-const prepared = await loadgen.call<{ ms: number; envelopes: number; bytes: number; envelopeBytesMedian: number }>("prepare", { from: 0, to: DEVICES, perDevice, readings: READINGS, body: BODY });
-progress(`signed in ${(prepared.ms / 1000).toFixed(1)} s (${fmt(prepared.envelopes / (prepared.ms / 1000))}/s), envelope ${prepared.envelopeBytesMedian} bytes, ${fmt(prepared.bytes / 1024 ** 2)} MiB`);
+const prepared = await loadgen.call<{ ms: number; envelopes: number; bytes: number; envelopeBytesMedian: number }>("prepare", {
+  from: 0,
+  to: DEVICES,
+  perDevice,
+  readings: READINGS,
+  body: BODY,
+});
+progress(
+  `signed in ${(prepared.ms / 1000).toFixed(1)} s (${fmt(prepared.envelopes / (prepared.ms / 1000))}/s), envelope ${prepared.envelopeBytesMedian} bytes, ${fmt(prepared.bytes / 1024 ** 2)} MiB`,
+);
 
 // --- ceilings ---------------------------------------------------------------------------------
 const verify1: number[] = [];
 const verifyAll: number[] = [];
-const aedesRuns: { deliveredPerS: number; ackedPerS: number; latencyMs: { p50: number; p99: number }; cpu: { processCores: number }; serverCores: number }[] = [];
+const aedesRuns: { deliveredPerS: number; ackedPerS: number; latencyMs: { p50: number; p99: number }; cpu: { processCores: number }; serverCores: number }[] =
+  [];
 const echoWindow = Math.max(1, Math.ceil(1_000 / DEVICES));
 
 async function verifyCeiling(): Promise<void> {
@@ -168,14 +196,22 @@ async function aedesCeiling(): Promise<void> {
   const server = await Child.start("aedes", SERVER);
   try {
     const { port } = await server.call<{ port: number }>("start-aedes");
-    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port, subscribe: "all", client: CLIENT });
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", {
+      from: 0,
+      to: DEVICES,
+      port,
+      subscribe: "all",
+      client: CLIENT,
+    });
     if (c.connected !== DEVICES) throw new Error(`bare aedes: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
     const s0 = await server.call<{ at: number; cpu: { processS: number } }>("stats");
     const r = await loadgen.call<(typeof aedesRuns)[number]>("run-echo", { warmupMs: 1_000, measureMs: AEDES_S * 1000, window: echoWindow });
     const s1 = await server.call<{ at: number; cpu: { processS: number } }>("stats");
     r.serverCores = (s1.cpu.processS - s0.cpu.processS) / ((s1.at - s0.at) / 1000);
     aedesRuns.push(r);
-    progress(`bare aedes: ${fmt(r.deliveredPerS)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms (broker ${r.serverCores.toFixed(2)} cores, clients ${r.cpu.processCores.toFixed(2)} cores)`);
+    progress(
+      `bare aedes: ${fmt(r.deliveredPerS)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms (broker ${r.serverCores.toFixed(2)} cores, clients ${r.cpu.processCores.toFixed(2)} cores)`,
+    );
     await loadgen.call("disconnect");
     await server.call("stop");
   } finally {
@@ -196,7 +232,17 @@ interface ServerStats {
   memory: { rss: number };
   cpu: { mainS: number; processS: number };
   eventLoop: { utilization: number; delayP50Ms: number; delayP99Ms: number; delayMaxMs: number };
-  gateway: { accepted: number; settled: number; pending: number; inFlight: number; logged: number; packages: number; packagesFailed: number; bestSlot: number; rejected: number } | null;
+  gateway: {
+    accepted: number;
+    settled: number;
+    pending: number;
+    inFlight: number;
+    logged: number;
+    packages: number;
+    packagesFailed: number;
+    bestSlot: number;
+    rejected: number;
+  } | null;
 }
 type Snapshot = ServerStats & { localAt: number; loadgenS: number; machine: { busy: number; total: number }; selfS: number };
 interface OpenRun {
@@ -237,19 +283,53 @@ async function gatewayRun() {
     rmSync(PROFILE_DIR, { recursive: true, force: true });
     mkdirSync(PROFILE_DIR, { recursive: true });
   }
-  const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40", ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")), ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])]);
+  const server = await Child.start("gateway", SERVER, [
+    "--stack-trace-limit=40",
+    ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")),
+    ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`]),
+  ]);
   try {
-    const started = await server.call<{ port: number; httpUrl: string; dataDir: string; fdLimit: { soft: number }; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, mqConcurrency: WHAT_IF_MQ, inFlight: WHAT_IF_IN_FLIGHT, packing: WHAT_IF_PACKING, leadMargin: WHAT_IF_LEAD_MARGIN, noNodeFirst: WHAT_IF_NO_NODE_FIRST });
+    const started = await server.call<{
+      port: number;
+      httpUrl: string;
+      dataDir: string;
+      fdLimit: { soft: number };
+      priorities: { lowered: number; nice: number | null } | null;
+      nodeThreads: number;
+    }>("start-gateway", {
+      slotMs: SLOT_MS,
+      batchMs: BATCH_MS,
+      mqConcurrency: WHAT_IF_MQ,
+      inFlight: WHAT_IF_IN_FLIGHT,
+      packing: WHAT_IF_PACKING,
+      leadMargin: WHAT_IF_LEAD_MARGIN,
+      noNodeFirst: WHAT_IF_NO_NODE_FIRST,
+    });
     const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const warm = await server.call<{ missing: number; ms: number }>("warm-registry", { from: 0, to: DEVICES });
     if (warm.missing > 0) throw new Error(`${warm.missing} devices not registered`);
     const p = started.priorities;
-    priorities = p === null ? "all at one priority" : p.nice === null ? "not available here" : `the node's ${started.nodeThreads} ahead; ${p.lowered} others at nice ${p.nice}`;
+    priorities =
+      p === null
+        ? "all at one priority"
+        : p.nice === null
+          ? "not available here"
+          : `the node's ${started.nodeThreads} ahead; ${p.lowered} others at nice ${p.nice}`;
     progress(`thread priorities: ${priorities}`);
-    progress(`gateway on port ${started.port} (fd limit ${started.fdLimit.soft}); ${DEVICES} devices registered in ${reg.packages} packages, ${(reg.ms / 1000).toFixed(1)} s`);
-    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", { from: 0, to: DEVICES, port: started.port, subscribe: "down", client: CLIENT });
+    progress(
+      `gateway on port ${started.port} (fd limit ${started.fdLimit.soft}); ${DEVICES} devices registered in ${reg.packages} packages, ${(reg.ms / 1000).toFixed(1)} s`,
+    );
+    const c = await loadgen.call<{ connected: number; errors: object; ms: number }>("connect", {
+      from: 0,
+      to: DEVICES,
+      port: started.port,
+      subscribe: "down",
+      client: CLIENT,
+    });
     if (c.connected !== DEVICES) throw new Error(`gateway: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
-    progress(`${DEVICES} devices (${CLIENT} clients) connected in ${(c.ms / 1000).toFixed(1)} s; offering ${fmt(RATE)} envelopes/s for ${WARMUP_S} + ${DURATION_S} s`);
+    progress(
+      `${DEVICES} devices (${CLIENT} clients) connected in ${(c.ms / 1000).toFixed(1)} s; offering ${fmt(RATE)} envelopes/s for ${WARMUP_S} + ${DURATION_S} s`,
+    );
     const snapshots: Snapshot[] = [];
     let polling = true;
     const poll = (async () => {
@@ -259,7 +339,10 @@ async function gatewayRun() {
         if (s === null || l === null) break;
         snapshots.push({ ...s, localAt: performance.now(), loadgenS: l.cpu.processS, machine: machineCpuS(), selfS: processCpuS() });
         const g = s.gateway!;
-        if (snapshots.length % 5 === 0) progress(`accepted ${fmt(g.accepted)}, settled ${fmt(g.settled)}, pending ${fmt(g.pending)}, in flight ${g.inFlight}, slot ${g.bestSlot}, ELU ${s.eventLoop.utilization.toFixed(2)}, rss ${fmt(s.memory.rss / 1024 ** 2)} MiB`);
+        if (snapshots.length % 5 === 0)
+          progress(
+            `accepted ${fmt(g.accepted)}, settled ${fmt(g.settled)}, pending ${fmt(g.pending)}, in flight ${g.inFlight}, slot ${g.bestSlot}, ELU ${s.eventLoop.utilization.toFixed(2)}, rss ${fmt(s.memory.rss / 1024 ** 2)} MiB`,
+          );
         await sleep(1_000);
       }
     })();
@@ -267,13 +350,17 @@ async function gatewayRun() {
     let windowProfile: Promise<ProfileSummary> | null = null;
     if (PROFILE_DIR !== null) {
       await server.call("profile-start");
-      windowProfile = new Promise((resolve, reject) => setTimeout(() => server.call<ProfileSummary>("profile-stop", { top: 20 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
+      windowProfile = new Promise((resolve, reject) =>
+        setTimeout(() => server.call<ProfileSummary>("profile-stop", { top: 20 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000),
+      );
       windowProfile.catch(() => {}); // a crashed gateway has no profile to give; handled below, this keeps the rejection from ending the run
     }
     let windowAllocs: Promise<AllocSummary> | null = null;
     if (ALLOC_PROF) {
       await server.call("alloc-start");
-      windowAllocs = new Promise((resolve, reject) => setTimeout(() => server.call<AllocSummary>("alloc-stop", { top: 25 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000));
+      windowAllocs = new Promise((resolve, reject) =>
+        setTimeout(() => server.call<AllocSummary>("alloc-stop", { top: 25 }).then(resolve, reject), (WARMUP_S + DURATION_S) * 1000),
+      );
       windowAllocs.catch(() => {}); // as with the CPU profile: a crash is reported below
     }
     // Dashboards open through the warm-up and the measured part; their counters restart when the measured part does.
@@ -284,7 +371,13 @@ async function gatewayRun() {
       progress(`${DASHBOARD_CLIENTS} dashboards reading ${started.httpUrl}`);
     }
     const runStart = performance.now();
-    const run = await loadgen.call<OpenRun>("run-open", { rate: RATE, warmupMs: WARMUP_S * 1000, measureMs: DURATION_S * 1000, drainMs: DRAIN_S * 1000, slotMs: SLOT_MS });
+    const run = await loadgen.call<OpenRun>("run-open", {
+      rate: RATE,
+      warmupMs: WARMUP_S * 1000,
+      measureMs: DURATION_S * 1000,
+      drainMs: DRAIN_S * 1000,
+      slotMs: SLOT_MS,
+    });
     const dashboardStats = dashboards === null ? null : await dashboards.call<DashboardStats>("stats");
     if (dashboards !== null) {
       await dashboards.call("stop");
@@ -358,13 +451,19 @@ const aedes = median(aedesRuns.map((x) => x.deliveredPerS));
 const p99Slots = r.receiptMs.slots.p99;
 const met = g.crashed === null && r.settledPerS >= TARGET_PER_S * 0.99 && r.acceptedPerS >= TARGET_PER_S * 0.99 && p99Slots <= TARGET_P99_SLOTS;
 
-if (WHAT_IF_MQ !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: aedes mqemitter concurrency set to ${WHAT_IF_MQ} (brokerLimits.concurrency is 0, no queue)`);
-if (WHAT_IF_IN_FLIGHT !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
-if (WHAT_IF_LEAD_MARGIN !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (300 as shipped)`);
+if (WHAT_IF_MQ !== null)
+  console.log(`\nWHAT-IF RUN, not the gateway as shipped: aedes mqemitter concurrency set to ${WHAT_IF_MQ} (brokerLimits.concurrency is 0, no queue)`);
+if (WHAT_IF_IN_FLIGHT !== null)
+  console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.packagesInFlightMax set to ${WHAT_IF_IN_FLIGHT} (8 as shipped)`);
+if (WHAT_IF_LEAD_MARGIN !== null)
+  console.log(`\nWHAT-IF RUN, not the gateway as shipped: settlementLimits.leadMarginMs set to ${WHAT_IF_LEAD_MARGIN} (300 as shipped)`);
 if (WHAT_IF_NODE_FLAGS !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: gateway process started with ${WHAT_IF_NODE_FLAGS}`);
-if (WHAT_IF_NO_NODE_FIRST) console.log(`\nWHAT-IF RUN, not the gateway as shipped: every thread at one priority (as shipped, the gateway's threads run at nice +5 beside the node's)`);
+if (WHAT_IF_NO_NODE_FIRST)
+  console.log(`\nWHAT-IF RUN, not the gateway as shipped: every thread at one priority (as shipped, the gateway's threads run at nice +5 beside the node's)`);
 if (WHAT_IF_PACKING !== null) console.log(`\nWHAT-IF RUN, not the gateway as shipped: packing "${WHAT_IF_PACKING}" ("aligned" as shipped)`);
-console.log(`\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices (${CLIENT} MQTT clients), ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes, as ${BODY}) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`);
+console.log(
+  `\ngateway end to end (code ${REVISION}): ${fmt(DEVICES)} devices (${CLIENT} MQTT clients), ${READINGS} readings (${fmt(prepared.envelopeBytesMedian)} bytes, as ${BODY}) per envelope, QoS 1, offered ${fmt(RATE)} envelopes/s, slot ${SLOT_MS} ms, batch deadline ${BATCH_MS} ms; ${DURATION_S} s measured after ${WARMUP_S} s warm-up\n`,
+);
 console.log(
   table(
     ["per second, measured window", "whole window", "5 s windows median (min–max)"],
@@ -381,27 +480,70 @@ console.log(
   table(
     ["latency (envelopes published in the window)", "n", "p50 ms", "p99 ms", "max ms", "p50 slots", "p99 slots"],
     [
-      ["publish → PUBACK", fmt(r.inWindow), fmt(r.ackMs.p50, 1), fmt(r.ackMs.p99, 1), fmt(r.ackMs.max, 1), (r.ackMs.p50 / SLOT_MS).toFixed(2), (r.ackMs.p99 / SLOT_MS).toFixed(2)],
-      ["publish → receipt", fmt(r.inWindow), fmt(r.receiptMs.p50, 0), fmt(r.receiptMs.p99, 0), fmt(r.receiptMs.max, 0), r.receiptMs.slots.p50.toFixed(2), r.receiptMs.slots.p99.toFixed(2)],
+      [
+        "publish → PUBACK",
+        fmt(r.inWindow),
+        fmt(r.ackMs.p50, 1),
+        fmt(r.ackMs.p99, 1),
+        fmt(r.ackMs.max, 1),
+        (r.ackMs.p50 / SLOT_MS).toFixed(2),
+        (r.ackMs.p99 / SLOT_MS).toFixed(2),
+      ],
+      [
+        "publish → receipt",
+        fmt(r.inWindow),
+        fmt(r.receiptMs.p50, 0),
+        fmt(r.receiptMs.p99, 0),
+        fmt(r.receiptMs.max, 0),
+        r.receiptMs.slots.p50.toFixed(2),
+        r.receiptMs.slots.p99.toFixed(2),
+      ],
     ],
   ),
 );
-console.log(`not receipted within ${DRAIN_S} s after the last publish: ${fmt(r.unsettled)} of ${fmt(r.inWindow)} (counted as ∞ in the percentiles); not PUBACKed: ${fmt(r.unacked)}; coded errors: ${JSON.stringify(r.errors)}; duplicate receipts: ${r.duplicates}`);
+console.log(
+  `not receipted within ${DRAIN_S} s after the last publish: ${fmt(r.unsettled)} of ${fmt(r.inWindow)} (counted as ∞ in the percentiles); not PUBACKed: ${fmt(r.unacked)}; coded errors: ${JSON.stringify(r.errors)}; duplicate receipts: ${r.duplicates}`,
+);
 console.log();
-const aedesCell = (f: (x: (typeof aedesRuns)[number]) => number, d = 0) => `${fmt(median(aedesRuns.map(f)), d)} (${fmt(min(aedesRuns.map(f)), d)}–${fmt(max(aedesRuns.map(f)), d)})`;
+const aedesCell = (f: (x: (typeof aedesRuns)[number]) => number, d = 0) =>
+  `${fmt(median(aedesRuns.map(f)), d)} (${fmt(min(aedesRuns.map(f)), d)}–${fmt(max(aedesRuns.map(f)), d)})`;
 if (CEILING_RUNS === 0) console.log("ceilings: not measured in this run (--ceiling-runs 0)");
-else console.log(
-  table(
-    ["ceiling (same run, half before, half after)", "n", "median (min–max)", "settled ÷ ceiling", "signature checks ÷ ceiling"],
-    [
-      [`bare aedes, QoS 1 publish → subscribe, ${fmt(DEVICES)} clients, /s`, String(aedesRuns.length), aedesCell((x) => x.deliveredPerS), pct(r.settledPerS / aedes), "–"],
-      [`Ed25519 verify, libsodium, ${CORES} threads, /s`, String(verifyAll.length), `${fmt(vAll)} (${fmt(min(verifyAll))}–${fmt(max(verifyAll))})`, pct(r.settledPerS / vAll), pct(r.settledPerS / vAll)],
-      ["Ed25519 verify, libsodium, 1 thread, /s", String(verify1.length), `${fmt(v1)} (${fmt(min(verify1))}–${fmt(max(verify1))})`, pct(r.settledPerS / v1), pct(r.settledPerS / v1)],
-    ],
-  ),
+else
+  console.log(
+    table(
+      ["ceiling (same run, half before, half after)", "n", "median (min–max)", "settled ÷ ceiling", "signature checks ÷ ceiling"],
+      [
+        [
+          `bare aedes, QoS 1 publish → subscribe, ${fmt(DEVICES)} clients, /s`,
+          String(aedesRuns.length),
+          aedesCell((x) => x.deliveredPerS),
+          pct(r.settledPerS / aedes),
+          "–",
+        ],
+        [
+          `Ed25519 verify, libsodium, ${CORES} threads, /s`,
+          String(verifyAll.length),
+          `${fmt(vAll)} (${fmt(min(verifyAll))}–${fmt(max(verifyAll))})`,
+          pct(r.settledPerS / vAll),
+          pct(r.settledPerS / vAll),
+        ],
+        [
+          "Ed25519 verify, libsodium, 1 thread, /s",
+          String(verify1.length),
+          `${fmt(v1)} (${fmt(min(verify1))}–${fmt(max(verify1))})`,
+          pct(r.settledPerS / v1),
+          pct(r.settledPerS / v1),
+        ],
+      ],
+    ),
+  );
+console.log(
+  `(each envelope's signature is checked once, by refine on a core's worker thread; the gateway checks it before PUBACK too only with verifySignaturesBeforePuback, off here)`,
 );
-console.log(`(each envelope's signature is checked once, by refine on a core's worker thread; the gateway checks it before PUBACK too only with verifySignaturesBeforePuback, off here)`);
-if (CEILING_RUNS > 0) console.log(`bare aedes: publish → delivery p50 ${aedesCell((x) => x.latencyMs.p50, 1)} ms; broker process ${aedesCell((x) => x.serverCores, 2)} cores, clients ${aedesCell((x) => x.cpu.processCores, 2)} cores; ${echoWindow} message(s) in flight per client`);
+if (CEILING_RUNS > 0)
+  console.log(
+    `bare aedes: publish → delivery p50 ${aedesCell((x) => x.latencyMs.p50, 1)} ms; broker process ${aedesCell((x) => x.serverCores, 2)} cores, clients ${aedesCell((x) => x.cpu.processCores, 2)} cores; ${echoWindow} message(s) in flight per client`,
+  );
 console.log();
 const pk = g.trace?.packages ?? [];
 const submitted = pk.filter((p) => p.submittedAt !== undefined);
@@ -422,7 +564,10 @@ console.log(
       ["this orchestrating process (cores)", g.cpu.selfCores.toFixed(2)],
       [`whole machine busy (cores of ${CORES}) / of which other processes`, `${g.cpu.machineCores.toFixed(2)} / ${g.cpu.othersCores.toFixed(2)}`],
       ["gateway RSS max (MiB)", fmt(g.rssMax / 1024 ** 2)],
-      ["block interval, median (p99, max) ms", blockGaps.length === 0 ? "–" : `${fmt(median(blockGaps))} (${fmt(percentile(blockGaps, 99))}, ${fmt(max(blockGaps))})`],
+      [
+        "block interval, median (p99, max) ms",
+        blockGaps.length === 0 ? "–" : `${fmt(median(blockGaps))} (${fmt(percentile(blockGaps, 99))}, ${fmt(max(blockGaps))})`,
+      ],
       ["gateway warnings", g.trace === null ? "(crashed)" : `${g.trace.warningCount}${g.trace.warnings[0] ? `: ${g.trace.warnings[0].slice(0, 120)}` : ""}`],
     ],
   ),
@@ -447,23 +592,49 @@ if (d !== null) {
 }
 if (g.trace === null) console.log("settlement, per work package: no trace (the gateway crashed)");
 const stage = (f: (p: PackageTrace) => number | undefined) => pk.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
-if (g.trace !== null) console.log(
-  table(
-    [`settlement, per work package (${pk.length} packed, ${submitted.length} submitted, ${settledPk.length} accumulated, ${pk.filter((p) => p.failed).length} failed)`, "median", "max"],
-    [
-      ["envelopes per package", ...medMax(stage((p) => p.envelopes)).split(" ")],
-      ["package bytes", ...medMax(stage((p) => p.bytes)).split(" ")],
-      ["oldest envelope: accepted → packing starts (waiting, then building), ms", ...medMax(stage((p) => p.packStartAt - p.oldestAcceptedAt)).split(" ")],
-      ["log.markSubmitted (LMDB, one member list per package), ms", ...medMax(stage((p) => (p.markedAt === undefined ? undefined : p.markedAt - p.packStartAt))).split(" ")],
-      ["node submitWorkPackage call (intake), ms", ...medMax(stage((p) => (p.submitReturnedAt === undefined ? undefined : p.submitReturnedAt - p.submittedAt!))).split(" ")],
-      ["submitted → refined, ms", ...medMax(stage((p) => (p.refinedAt === undefined ? undefined : p.refinedAt - p.submittedAt!))).split(" ")],
-      ["refined → accumulated, ms", ...medMax(stage((p) => (p.accumulatedAt === undefined ? undefined : p.accumulatedAt - p.refinedAt!))).split(" ")],
-      ["accumulated → receipts published, ms", ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.accumulatedAt!))).split(" ")],
-      ["oldest envelope: accepted → receipts published, ms", ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.oldestAcceptedAt))).split(" ")],
-      ["packages in flight when packed (submitted, not settled)", ...medMax(pk.map((p) => pk.filter((q) => q.submittedAt !== undefined && q.submittedAt < p.packStartAt && (q.receiptsAt ?? Number.POSITIVE_INFINITY) > p.packStartAt).length)).split(" ")],
-    ].map((r) => [r[0]!, r[1]!, (r[2] ?? "").replace(/[()]/g, "")]),
-  ),
-);
+if (g.trace !== null)
+  console.log(
+    table(
+      [
+        `settlement, per work package (${pk.length} packed, ${submitted.length} submitted, ${settledPk.length} accumulated, ${pk.filter((p) => p.failed).length} failed)`,
+        "median",
+        "max",
+      ],
+      [
+        ["envelopes per package", ...medMax(stage((p) => p.envelopes)).split(" ")],
+        ["package bytes", ...medMax(stage((p) => p.bytes)).split(" ")],
+        ["oldest envelope: accepted → packing starts (waiting, then building), ms", ...medMax(stage((p) => p.packStartAt - p.oldestAcceptedAt)).split(" ")],
+        [
+          "log.markSubmitted (LMDB, one member list per package), ms",
+          ...medMax(stage((p) => (p.markedAt === undefined ? undefined : p.markedAt - p.packStartAt))).split(" "),
+        ],
+        [
+          "node submitWorkPackage call (intake), ms",
+          ...medMax(stage((p) => (p.submitReturnedAt === undefined ? undefined : p.submitReturnedAt - p.submittedAt!))).split(" "),
+        ],
+        ["submitted → refined, ms", ...medMax(stage((p) => (p.refinedAt === undefined ? undefined : p.refinedAt - p.submittedAt!))).split(" ")],
+        ["refined → accumulated, ms", ...medMax(stage((p) => (p.accumulatedAt === undefined ? undefined : p.accumulatedAt - p.refinedAt!))).split(" ")],
+        [
+          "accumulated → receipts published, ms",
+          ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.accumulatedAt!))).split(" "),
+        ],
+        [
+          "oldest envelope: accepted → receipts published, ms",
+          ...medMax(stage((p) => (p.receiptsAt === undefined ? undefined : p.receiptsAt - p.oldestAcceptedAt))).split(" "),
+        ],
+        [
+          "packages in flight when packed (submitted, not settled)",
+          ...medMax(
+            pk.map(
+              (p) =>
+                pk.filter((q) => q.submittedAt !== undefined && q.submittedAt < p.packStartAt && (q.receiptsAt ?? Number.POSITIVE_INFINITY) > p.packStartAt)
+                  .length,
+            ),
+          ).split(" "),
+        ],
+      ].map((r) => [r[0]!, r[1]!, (r[2] ?? "").replace(/[()]/g, "")]),
+    ),
+  );
 if (g.crashed !== null) {
   const lines = g.crashed.stack.split("\n");
   const frames = new Map<string, number>();
@@ -473,15 +644,24 @@ if (g.crashed !== null) {
   const sum = (xs: number[]) => xs.slice(from, end).reduce((x, y) => x + y, 0);
   const span = Math.max(1, end - from);
   console.log(`\nTHE GATEWAY PROCESS CRASHED ${g.crashed.afterS.toFixed(1)} s after the load started: ${lines[0]}`);
-  console.log(`before the crash (seconds ${from}–${end} of the load): offered ${fmt(sum(r.timeline.published) / span)}/s, accepted ${fmt(sum(r.timeline.accepted) / span)}/s, settled ${fmt(sum(r.timeline.settled) / span)}/s`);
-  console.log(`innermost frames (of ${lines.length - 1} kept; × = times in those):\n${[...frames].slice(0, 14).map(([f, n]) => `  ${n > 1 ? `${n}× ` : ""}${f}`).join("\n")}`);
+  console.log(
+    `before the crash (seconds ${from}–${end} of the load): offered ${fmt(sum(r.timeline.published) / span)}/s, accepted ${fmt(sum(r.timeline.accepted) / span)}/s, settled ${fmt(sum(r.timeline.settled) / span)}/s`,
+  );
+  console.log(
+    `innermost frames (of ${lines.length - 1} kept; × = times in those):\n${[...frames]
+      .slice(0, 14)
+      .map(([f, n]) => `  ${n > 1 ? `${n}× ` : ""}${f}`)
+      .join("\n")}`,
+  );
 }
 console.log();
 const shortfall = (1 - r.settledPerS / TARGET_PER_S) * 100;
 console.log(
   `target: ≥ ${fmt(TARGET_PER_S)} envelopes/s (${fmt(TARGET_PER_S * 60)} readings/s) sustained, p99 receipt ≤ ${TARGET_P99_SLOTS} slots: ${met ? "MET" : "MISSED"} — settled ${fmt(r.settledPerS)}/s (${shortfall > 0 ? `${shortfall.toFixed(0)}% short` : `${(-shortfall).toFixed(0)}% over`}), accepted ${fmt(r.acceptedPerS)}/s, p99 receipt ${p99Slots.toFixed(2)} slots`,
 );
-console.log(`timeline (per second: published / accepted / settled): ${r.timeline.published.map((p, i) => `${p}/${r.timeline.accepted[i]}/${r.timeline.settled[i]}`).join(" ")}`);
+console.log(
+  `timeline (per second: published / accepted / settled): ${r.timeline.published.map((p, i) => `${p}/${r.timeline.accepted[i]}/${r.timeline.settled[i]}`).join(" ")}`,
+);
 
 if (g.mainProfile !== null) profiles.unshift({ thread: `main, during the load only (${WARMUP_S + DURATION_S} s)`, summary: g.mainProfile });
 for (const p of profiles) {
@@ -489,18 +669,51 @@ for (const p of profiles) {
   if (!p.thread.startsWith("main") && p.summary.busyMs - (p.summary.self.find((x) => x.name.startsWith("atomicsWaitLoop"))?.ms ?? 0) < 2_000) continue; // idle loader threads
   const s = p.summary;
   console.log(`\nprofile of the gateway process, ${p.thread}: busy ${fmt(s.busyMs)} ms of ${fmt(s.wallMs)} ms`);
-  console.log(table(["self time (top functions)", "ms", "share of busy"], s.self.slice(0, p.thread.startsWith("main") ? 20 : 8).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
-  console.log(table(["self time by area", "ms", "share of busy"], s.areas.slice(0, 10).map((x) => [x.name, fmt(x.ms), pct(x.share)])));
-  if (p.thread.startsWith("main")) console.log(table(["total time (inclusive)", "ms", "share of busy"], s.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)])));
+  console.log(
+    table(
+      ["self time (top functions)", "ms", "share of busy"],
+      s.self.slice(0, p.thread.startsWith("main") ? 20 : 8).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)]),
+    ),
+  );
+  console.log(
+    table(
+      ["self time by area", "ms", "share of busy"],
+      s.areas.slice(0, 10).map((x) => [x.name, fmt(x.ms), pct(x.share)]),
+    ),
+  );
+  if (p.thread.startsWith("main"))
+    console.log(
+      table(
+        ["total time (inclusive)", "ms", "share of busy"],
+        s.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.ms), pct(x.share)]),
+      ),
+    );
 }
 
 if (g.mainAllocs !== null) {
   const a = g.mainAllocs;
   const perS = a.totalBytes / (WARMUP_S + DURATION_S);
-  console.log(`\nallocations on the gateway's main thread during the load (${WARMUP_S + DURATION_S} s, sampled every 16 KiB): ${fmt(a.totalBytes / 1024 ** 2)} MiB, ${fmt(perS / 1024 ** 2)} MiB/s, ${fmt(perS / Math.max(1, r.acceptedPerS))} bytes per accepted envelope`);
-  console.log(table(["allocated by (self)", "MiB", "share"], a.self.map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)])));
-  console.log(table(["allocated under (inclusive)", "MiB", "share"], a.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)])));
-  console.log(table(["allocated by area", "MiB", "share"], a.areas.map((x) => [x.name, fmt(x.bytes / 1024 ** 2), pct(x.share)])));
+  console.log(
+    `\nallocations on the gateway's main thread during the load (${WARMUP_S + DURATION_S} s, sampled every 16 KiB): ${fmt(a.totalBytes / 1024 ** 2)} MiB, ${fmt(perS / 1024 ** 2)} MiB/s, ${fmt(perS / Math.max(1, r.acceptedPerS))} bytes per accepted envelope`,
+  );
+  console.log(
+    table(
+      ["allocated by (self)", "MiB", "share"],
+      a.self.map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)]),
+    ),
+  );
+  console.log(
+    table(
+      ["allocated under (inclusive)", "MiB", "share"],
+      a.total.slice(0, 40).map((x) => [x.name.slice(0, 110), fmt(x.bytes / 1024 ** 2), pct(x.share)]),
+    ),
+  );
+  console.log(
+    table(
+      ["allocated by area", "MiB", "share"],
+      a.areas.map((x) => [x.name, fmt(x.bytes / 1024 ** 2), pct(x.share)]),
+    ),
+  );
 }
 
 const round = (x: number, d = 1) => Number(x.toFixed(d));
@@ -516,7 +729,9 @@ console.log(
     acceptedPerS: round(r.acceptedPerS),
     settledPerS: round(r.settledPerS),
     readingsPerS: round(readingsPerS),
-    settledPerSWindows: hasWindows ? { median: median(r.windows.map((x) => x.settled)), min: min(r.windows.map((x) => x.settled)), max: max(r.windows.map((x) => x.settled)) } : null,
+    settledPerSWindows: hasWindows
+      ? { median: median(r.windows.map((x) => x.settled)), min: min(r.windows.map((x) => x.settled)), max: max(r.windows.map((x) => x.settled)) }
+      : null,
     receiptMs: { p50: round(r.receiptMs.p50), p99: round(r.receiptMs.p99) },
     receiptSlots: { p50: round(r.receiptMs.slots.p50, 2), p99: round(r.receiptMs.slots.p99, 2) },
     ackMs: { p50: round(r.ackMs.p50), p99: round(r.ackMs.p99) },

@@ -88,7 +88,9 @@ const server = await Child.start("gateway", new URL("./lib/gateway-server.ts", i
 const clients: Child[] = [];
 try {
   const started = await server.call<{ port: number; fdLimit: { soft: number; hard: number } }>("start-gateway", { slotMs: SLOT_MS, batchMs: 200 });
-  progress(`gateway on port ${started.port}, fd limit soft ${started.fdLimit.soft}, hard ${started.fdLimit.hard}${started.fdLimit.soft < CONNECTIONS + 100 ? " — TOO LOW for the connections asked" : ""}`);
+  progress(
+    `gateway on port ${started.port}, fd limit soft ${started.fdLimit.soft}, hard ${started.fdLimit.hard}${started.fdLimit.soft < CONNECTIONS + 100 ? " — TOO LOW for the connections asked" : ""}`,
+  );
   const memorySample = async (): Promise<Memory> => {
     const xs: Memory[] = [];
     for (let i = 0; i < SAMPLES; i++) {
@@ -96,7 +98,15 @@ try {
       await sleep(500);
     }
     const m = (k: keyof Memory) => median(xs.map((x) => x[k]));
-    return { rss: m("rss"), rssAnon: m("rssAnon"), rssFile: m("rssFile"), heapUsed: m("heapUsed"), heapTotal: m("heapTotal"), external: m("external"), arrayBuffers: m("arrayBuffers") };
+    return {
+      rss: m("rss"),
+      rssAnon: m("rssAnon"),
+      rssFile: m("rssFile"),
+      heapUsed: m("heapUsed"),
+      heapTotal: m("heapTotal"),
+      external: m("external"),
+      arrayBuffers: m("arrayBuffers"),
+    };
   };
 
   const reg = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: CONNECTIONS });
@@ -107,7 +117,9 @@ try {
   if (warm.missing > 0) throw new Error(`${warm.missing} devices are not registered`);
   await sleep(3 * SLOT_MS);
   const memB = await memorySample();
-  progress(`registry warmed (${fmt(warm.cached)} cached, ${(warm.ms / 1000).toFixed(1)} s); anonymous RSS ${fmt(MiB(memA.rssAnon))} → ${fmt(MiB(memB.rssAnon))} MiB`);
+  progress(
+    `registry warmed (${fmt(warm.cached)} cached, ${(warm.ms / 1000).toFixed(1)} s); anonymous RSS ${fmt(MiB(memA.rssAnon))} → ${fmt(MiB(memB.rssAnon))} MiB`,
+  );
 
   for (let p = 0; p < processes; p++) clients.push(await Child.start(`clients-${p}`, new URL("./lib/loadgen.ts", import.meta.url), ["--expose-gc"]));
   const points: { n: number; m: Memory }[] = [{ n: 0, m: memB }];
@@ -121,7 +133,19 @@ try {
     for (let p = 0; p < processes; p++) {
       const a = Math.max(from, p * perProcess);
       const b = Math.min(to, (p + 1) * perProcess);
-      if (a < b) calls.push(clients[p]!.call<ConnectResult>("connect", { from: a, to: b, append: true, port: started.port, keepaliveS: KEEPALIVE_S, subscribe: "down", concurrency: 100, client: CLIENT }));
+      if (a < b)
+        calls.push(
+          clients[p]!.call<ConnectResult>("connect", {
+            from: a,
+            to: b,
+            append: true,
+            port: started.port,
+            keepaliveS: KEEPALIVE_S,
+            subscribe: "down",
+            concurrency: 100,
+            client: CLIENT,
+          }),
+        );
     }
     const t0 = performance.now();
     const results = await Promise.all(calls);
@@ -159,8 +183,17 @@ try {
   // The slope over the steps alone: (B) is read before any client process exists and drifts with the node's own allocations.
   const fitted = points.length > 2 ? points.slice(1) : points;
   const fit = (k: keyof Memory) => slope(fitted.map((p) => ({ x: p.n, y: p.m[k] })));
-  const row = (label: string, m: Memory) => [label, fmt(MiB(m.rss), 1), fmt(MiB(m.rssAnon), 1), fmt(MiB(m.rssFile), 1), fmt(MiB(m.heapUsed), 1), fmt(MiB(m.external), 1)];
-  console.log(`\nidle connections (code ${REVISION}): ${fmt(connected)} devices connected to the gateway on loopback (${CLIENT} MQTT clients, ${processes} client processes, ${fmt(Math.ceil(CONNECTIONS / 100))} source addresses), keepalive ${KEEPALIVE_S} s, each subscribed to devices/{id}/down/#\n`);
+  const row = (label: string, m: Memory) => [
+    label,
+    fmt(MiB(m.rss), 1),
+    fmt(MiB(m.rssAnon), 1),
+    fmt(MiB(m.rssFile), 1),
+    fmt(MiB(m.heapUsed), 1),
+    fmt(MiB(m.external), 1),
+  ];
+  console.log(
+    `\nidle connections (code ${REVISION}): ${fmt(connected)} devices connected to the gateway on loopback (${CLIENT} MQTT clients, ${processes} client processes, ${fmt(Math.ceil(CONNECTIONS / 100))} source addresses), keepalive ${KEEPALIVE_S} s, each subscribed to devices/{id}/down/#\n`,
+  );
   console.log(
     table(
       [`gateway process memory after full GC (MiB, median of ${SAMPLES})`, "RSS", "anonymous", "file-backed", "V8 heap used", "external"],
@@ -180,8 +213,20 @@ try {
       ["per connection / per device (KiB)", "anonymous RSS", "RSS", "V8 heap used", "external"],
       [
         [`per idle connection: slope over the ${fitted.length} steps`, kib(fit("rssAnon")), kib(fit("rss")), kib(fit("heapUsed")), kib(fit("external"))],
-        ["per idle connection: (C − B) / connections", per(memC.rssAnon - memB.rssAnon), per(memC.rss - memB.rss), per(memC.heapUsed - memB.heapUsed), per(memC.external - memB.external)],
-        ["per cached registered device: (B − A) / devices", per(memB.rssAnon - memA.rssAnon), per(memB.rss - memA.rss), per(memB.heapUsed - memA.heapUsed), per(memB.external - memA.external)],
+        [
+          "per idle connection: (C − B) / connections",
+          per(memC.rssAnon - memB.rssAnon),
+          per(memC.rss - memB.rss),
+          per(memC.heapUsed - memB.heapUsed),
+          per(memC.external - memB.external),
+        ],
+        [
+          "per cached registered device: (B − A) / devices",
+          per(memB.rssAnon - memA.rssAnon),
+          per(memB.rss - memA.rss),
+          per(memB.heapUsed - memA.heapUsed),
+          per(memB.external - memA.external),
+        ],
       ],
     ),
   );
@@ -195,7 +240,10 @@ try {
         ["registration: devices / packages / time", `${fmt(CONNECTIONS)} / ${reg.packages} / ${(reg.ms / 1000).toFixed(1)} s`],
         ["connect + subscribe, all steps (wall)", `${(connectMs / 1000).toFixed(1)} s (${fmt(connected / (connectMs / 1000))}/s)`],
         ["connected: gateway's gauge / clients after the hold", `${fmt(gatewayConnections)} / ${fmt(stillConnected)}`],
-        ["gateway CPU while idle, all threads / main thread (cores; blocks are still authored every slot)", `${idleCores.toFixed(3)} / ${idleMainCores.toFixed(3)}`],
+        [
+          "gateway CPU while idle, all threads / main thread (cores; blocks are still authored every slot)",
+          `${idleCores.toFixed(3)} / ${idleMainCores.toFixed(3)}`,
+        ],
         ["client processes' RSS, total (MiB)", fmt(MiB(clientRss))],
         ["disconnect all (wall)", `${(disconnectMs / 1000).toFixed(1)} s`],
         ["connect errors", Object.keys(errors).length === 0 ? "none" : JSON.stringify(errors)],
@@ -203,8 +251,18 @@ try {
     ),
   );
   console.log(`\nmain thread while idle (${HOLD_S} s profile): busy ${fmt(profile.busyMs)} ms of ${fmt(profile.wallMs)} ms`);
-  console.log(table(["self time (top functions)", "ms", "share of busy"], profile.self.slice(0, 8).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`])));
-  console.log(table(["total time (inclusive)", "ms", "share of busy"], profile.total.slice(0, 10).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`])));
+  console.log(
+    table(
+      ["self time (top functions)", "ms", "share of busy"],
+      profile.self.slice(0, 8).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`]),
+    ),
+  );
+  console.log(
+    table(
+      ["total time (inclusive)", "ms", "share of busy"],
+      profile.total.slice(0, 10).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`]),
+    ),
+  );
   const met = connected >= TARGET && stillConnected >= TARGET && gatewayConnections >= TARGET;
   const perConn = fit("rssAnon");
   console.log(
@@ -220,9 +278,20 @@ try {
       client: CLIENT,
       clientProcesses: processes,
       gatewayFdLimit: started.fdLimit.soft,
-      anonRssMiB: { a: r1(MiB(memA.rssAnon)), b: r1(MiB(memB.rssAnon)), steps: points.slice(1).map((p) => r1(MiB(p.m.rssAnon))), c: r1(MiB(memC.rssAnon)), d: r1(MiB(memD.rssAnon)) },
+      anonRssMiB: {
+        a: r1(MiB(memA.rssAnon)),
+        b: r1(MiB(memB.rssAnon)),
+        steps: points.slice(1).map((p) => r1(MiB(p.m.rssAnon))),
+        c: r1(MiB(memC.rssAnon)),
+        d: r1(MiB(memD.rssAnon)),
+      },
       rssMiB: { a: r1(MiB(memA.rss)), b: r1(MiB(memB.rss)), c: r1(MiB(memC.rss)), d: r1(MiB(memD.rss)) },
-      perConnectionKiB: { anonRssSlope: r1(fit("rssAnon") / 1024), anonRssCminusB: r1((memC.rssAnon - memB.rssAnon) / connected / 1024), heapSlope: r1(fit("heapUsed") / 1024), externalSlope: r1(fit("external") / 1024) },
+      perConnectionKiB: {
+        anonRssSlope: r1(fit("rssAnon") / 1024),
+        anonRssCminusB: r1((memC.rssAnon - memB.rssAnon) / connected / 1024),
+        heapSlope: r1(fit("heapUsed") / 1024),
+        externalSlope: r1(fit("external") / 1024),
+      },
       perCachedDeviceKiB: r1((memB.rssAnon - memA.rssAnon) / connected / 1024),
       connectS: r1(connectMs / 1000),
       idleCores: Number(idleCores.toFixed(3)),

@@ -15,11 +15,15 @@ import { LedgerIndex } from "../gateway/ledger/index.ts";
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, median, table } from "./lib/stats.ts";
 
-const flags = parseFlags("bench/ledger-prune.ts", "The ledger index's prune transactions: event-loop stall and CPU per receipt, per rows-per-transaction bound.", {
-  packages: { kind: "number", default: 60, help: "packages of 1,000 receipts written, then pruned" },
-  rows: { kind: "numbers", default: [2_000, 4_000, 10_000], help: "rows-per-transaction bounds to compare (pruneRowsPerWriteMax)" },
-  runs: { kind: "number", default: 3, help: "runs of every bound" },
-});
+const flags = parseFlags(
+  "bench/ledger-prune.ts",
+  "The ledger index's prune transactions: event-loop stall and CPU per receipt, per rows-per-transaction bound.",
+  {
+    packages: { kind: "number", default: 60, help: "packages of 1,000 receipts written, then pruned" },
+    rows: { kind: "numbers", default: [2_000, 4_000, 10_000], help: "rows-per-transaction bounds to compare (pruneRowsPerWriteMax)" },
+    runs: { kind: "number", default: 3, help: "runs of every bound" },
+  },
+);
 
 const DEVICES = 1_000;
 const SERVICE = { name: "telemetry", serviceId: 2, codeHash: new Uint8Array(32), kinds: ["meter"] as const };
@@ -34,7 +38,11 @@ interface Run {
 async function once(rowsMax: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-bench-prune-"));
   // Everything written at slots 1..packages is older than the retention of 1 slot at slot packages + 1.
-  const index = new LedgerIndex({ path: join(dir, "ledger"), services: [SERVICE], retention: { retentionSlots: 1, receiptEntriesKeptMax: Number.MAX_SAFE_INTEGER, pruneRowsPerWriteMax: rowsMax } });
+  const index = new LedgerIndex({
+    path: join(dir, "ledger"),
+    services: [SERVICE],
+    retention: { retentionSlots: 1, receiptEntriesKeptMax: Number.MAX_SAFE_INTEGER, pruneRowsPerWriteMax: rowsMax },
+  });
   let n = 0;
   const hash = () => {
     const b = new Uint8Array(32);
@@ -43,7 +51,16 @@ async function once(rowsMax: number): Promise<Run> {
   };
   for (let slot = 1; slot <= flags.packages; slot++) {
     const receipts = Array.from({ length: DEVICES }, (_, d) => ({ deviceId: deviceId(d), seqs: [3 * slot, 3 * slot + 1, 3 * slot + 2] }));
-    await index.packageSettled({ hash: hash(), serviceId: SERVICE.serviceId, kind: "envelopes", block: { headerHash: hash(), slot }, receipts, settled: 3 * DEVICES, refused: 0, settledAtMs: slot });
+    await index.packageSettled({
+      hash: hash(),
+      serviceId: SERVICE.serviceId,
+      kind: "envelopes",
+      block: { headerHash: hash(), slot },
+      receipts,
+      settled: 3 * DEVICES,
+      refused: 0,
+      settledAtMs: slot,
+    });
   }
   // The longest gap between event-loop turns while the prune runs.
   let last = performance.now();

@@ -130,25 +130,59 @@ if (flags.child) {
 } else {
   const self = fileURLToPath(import.meta.url);
   const results: ChildResult[] = [];
-  process.stderr.write(`[log-append] ${JSON.stringify(machine())}, code ${gitRevision()}: ${RATE}/s for ${SECONDS} s, delays ${DELAYS.join(", ")} ms, ${ROUNDS} rounds\n`);
+  process.stderr.write(
+    `[log-append] ${JSON.stringify(machine())}, code ${gitRevision()}: ${RATE}/s for ${SECONDS} s, delays ${DELAYS.join(", ")} ms, ${ROUNDS} rounds\n`,
+  );
   for (let round = 0; round < ROUNDS; round++) {
     for (const delay of DELAYS) {
-      const out = execFileSync(process.execPath, ["--import", "tsx", self, "--child", "--delay", String(delay), "--rate", String(RATE), "--seconds", String(SECONDS)], { encoding: "utf8" });
+      const out = execFileSync(
+        process.execPath,
+        ["--import", "tsx", self, "--child", "--delay", String(delay), "--rate", String(RATE), "--seconds", String(SECONDS)],
+        { encoding: "utf8" },
+      );
       const r = JSON.parse(out) as ChildResult;
       results.push(r);
-      process.stderr.write(`[log-append] round ${round + 1}, ${delay} ms: ${r.cpuUsPerAppend.toFixed(1)} µs/append, main thread ${r.mainThreadCores.toFixed(3)} cores, other threads ${r.otherThreadsCores.toFixed(3)}\n`);
+      process.stderr.write(
+        `[log-append] round ${round + 1}, ${delay} ms: ${r.cpuUsPerAppend.toFixed(1)} µs/append, main thread ${r.mainThreadCores.toFixed(3)} cores, other threads ${r.otherThreadsCores.toFixed(3)}\n`,
+      );
     }
   }
   const rows = DELAYS.map((delay) => {
     const rs = results.filter((r) => r.delayMs === delay);
     const m = (f: (r: ChildResult) => number, d = 1) => `${fmt(median(rs.map(f)), d)} (${rs.map((r) => fmt(f(r), d)).join(", ")})`;
-    return [`${delay} ms${delay === 0 ? " (a commit per turn)" : ""}`, m((r) => r.cpuUsPerAppend), m((r) => r.processCores, 3), m((r) => r.mainThreadCores, 3), m((r) => r.otherThreadsCores, 3), m((r) => r.latencyMs.p50), m((r) => r.latencyMs.p99)];
+    return [
+      `${delay} ms${delay === 0 ? " (a commit per turn)" : ""}`,
+      m((r) => r.cpuUsPerAppend),
+      m((r) => r.processCores, 3),
+      m((r) => r.mainThreadCores, 3),
+      m((r) => r.otherThreadsCores, 3),
+      m((r) => r.latencyMs.p50),
+      m((r) => r.latencyMs.p99),
+    ];
   });
   console.log(`\ndurable log, ${fmt(RATE)} appends/s of 3.7 KB records from ${fmt(DEVICES)} devices, ${SECONDS} s per run, median (runs)\n`);
-  console.log(table(["commit delay", "CPU µs per append", "process cores", "main thread", "other threads (lmdb-js commits and syncs, V8 helpers)", "append → on disk p50 ms", "p99 ms"], rows));
+  console.log(
+    table(
+      [
+        "commit delay",
+        "CPU µs per append",
+        "process cores",
+        "main thread",
+        "other threads (lmdb-js commits and syncs, V8 helpers)",
+        "append → on disk p50 ms",
+        "p99 ms",
+      ],
+      rows,
+    ),
+  );
   const summary = DELAYS.map((delayMs) => {
     const rs = results.filter((r) => r.delayMs === delayMs);
-    return { delayMs, cpuUsPerAppend: Number(median(rs.map((r) => r.cpuUsPerAppend)).toFixed(1)), latencyP99Ms: Number(median(rs.map((r) => r.latencyMs.p99)).toFixed(1)), runs: rs.length };
+    return {
+      delayMs,
+      cpuUsPerAppend: Number(median(rs.map((r) => r.cpuUsPerAppend)).toFixed(1)),
+      latencyP99Ms: Number(median(rs.map((r) => r.latencyMs.p99)).toFixed(1)),
+      runs: rs.length,
+    };
   });
   console.log(JSON.stringify({ revision: gitRevision(), rate: RATE, seconds: SECONDS, delays: summary }));
 }

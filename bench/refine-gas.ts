@@ -49,8 +49,21 @@ function telemetryPayload(count: number, bodyBytes: number): Uint8Array {
   const records = Array.from({ length: count }, (_, i) => {
     const key = keys[i % keys.length]!;
     const body = Uint8Array.from({ length: bodyBytes }, () => Math.floor(random() * 256));
-    const signed = signingBytes({ version: 1, device: deviceIdOf(key.publicKey), seq: Math.floor(i / keys.length), kind: "meter.reading", timeMs: START_MS + i, body });
-    return { id: deviceIdOf(key.publicKey), seq: Math.floor(i / keys.length), publicKey: key.publicKey, signingBytes: signed, signature: signEd25519(key, signed) };
+    const signed = signingBytes({
+      version: 1,
+      device: deviceIdOf(key.publicKey),
+      seq: Math.floor(i / keys.length),
+      kind: "meter.reading",
+      timeMs: START_MS + i,
+      body,
+    });
+    return {
+      id: deviceIdOf(key.publicKey),
+      seq: Math.floor(i / keys.length),
+      publicKey: key.publicKey,
+      signingBytes: signed,
+      signature: signEd25519(key, signed),
+    };
   }).sort((a, b) => (a.id !== b.id ? (a.id < b.id ? -1 : 1) : a.seq - b.seq));
   return telemetryEnvelopesItem(records);
 }
@@ -70,7 +83,13 @@ function energyPayload(meters: number, envelopes: number): Uint8Array {
         const powerW = Math.floor(random() * 6_000) - 2_500;
         if (powerW > 0) importJ += powerW;
         else exportJ -= powerW;
-        readings.push({ t: START_MS + (e * 60 + r + 1) * 1000, importWh: Math.floor(importJ / 3600), exportWh: Math.floor(exportJ / 3600), powerW, voltageV: 228 + Math.floor(random() * 6) });
+        readings.push({
+          t: START_MS + (e * 60 + r + 1) * 1000,
+          importWh: Math.floor(importJ / 3600),
+          exportWh: Math.floor(exportJ / 3600),
+          powerW,
+          voltageV: 228 + Math.floor(random() * 6),
+        });
       }
       const signed = signingBytes({ version: 1, device, seq: e, kind: "meter.reading", timeMs: START_MS, body: encodeCbor(readings) });
       records.push({ id: device, seq: e, publicKey: key.publicKey, signingBytes: signed, signature: signEd25519(key, signed) });
@@ -82,9 +101,21 @@ function energyPayload(meters: number, envelopes: number): Uint8Array {
 
 const cases: { name: string; moduleUrl: string; payload: Uint8Array; gasLimit: bigint; expect: "ok" | "out-of-gas" }[] = [
   { name: "telemetry: 12,000 envelopes, 497-byte bodies", moduleUrl: TELEMETRY_URL, payload: telemetryPayload(12_000, 497), gasLimit: GAS_LIMIT, expect: "ok" },
-  { name: "telemetry: 3,384 envelopes, 3,808-byte bodies", moduleUrl: TELEMETRY_URL, payload: telemetryPayload(3_384, 3_808), gasLimit: GAS_LIMIT, expect: "ok" },
+  {
+    name: "telemetry: 3,384 envelopes, 3,808-byte bodies",
+    moduleUrl: TELEMETRY_URL,
+    payload: telemetryPayload(3_384, 3_808),
+    gasLimit: GAS_LIMIT,
+    expect: "ok",
+  },
   { name: "energy: 256 meters × 12 envelopes of 60 readings", moduleUrl: ENERGY_URL, payload: energyPayload(256, 12), gasLimit: GAS_LIMIT, expect: "ok" },
-  { name: "telemetry: 512 registrations", moduleUrl: TELEMETRY_URL, payload: encodeRegistrationsItem(keys.slice(0, 512).map((k) => ({ publicKey: k.publicKey, kind: "meter" as const }))), gasLimit: GAS_LIMIT, expect: "ok" },
+  {
+    name: "telemetry: 512 registrations",
+    moduleUrl: TELEMETRY_URL,
+    payload: encodeRegistrationsItem(keys.slice(0, 512).map((k) => ({ publicKey: k.publicKey, kind: "meter" as const }))),
+    gasLimit: GAS_LIMIT,
+    expect: "ok",
+  },
   { name: "counter: burn 200M gas in hash calls", moduleUrl: COUNTER_URL, payload: counterPayload.burnGas(), gasLimit: 200_000_000n, expect: "out-of-gas" },
   { name: "counter: one increment (fixed cost)", moduleUrl: COUNTER_URL, payload: counterPayload.increment(1n), gasLimit: GAS_LIMIT, expect: "ok" },
 ];
@@ -95,7 +126,12 @@ await pool.warm();
 const rows: string[][] = [];
 const summary: Record<string, unknown>[] = [];
 for (const c of cases) {
-  const task: RefineTask = { packageHash: hash(c.payload), coreIndex: 0, items: [{ serviceId: 1, moduleUrl: c.moduleUrl, payload: c.payload, gasLimit: c.gasLimit }], availability: null };
+  const task: RefineTask = {
+    packageHash: hash(c.payload),
+    coreIndex: 0,
+    items: [{ serviceId: 1, moduleUrl: c.moduleUrl, payload: c.payload, gasLimit: c.gasLimit }],
+    availability: null,
+  };
   const times: number[] = [];
   let gasUsed = 0n;
   let coldMs = 0;
@@ -113,8 +149,24 @@ for (const c of cases) {
     process.stderr.write(`${c.name}: run ${run}/${RUNS} ${ms.toFixed(1)} ms\n`);
   }
   const nsPerGas = times.map((ms) => (ms * 1e6) / Number(gasUsed));
-  rows.push([c.name, fmt(c.payload.length), fmt(Number(gasUsed)), `${fmt(median(times), 1)} (${fmt(Math.min(...times), 1)}–${fmt(Math.max(...times), 1)})`, fmt(coldMs, 1), `${fmt(median(nsPerGas), 2)} (max ${fmt(Math.max(...nsPerGas), 2)})`]);
-  summary.push({ case: c.name, payloadBytes: c.payload.length, gasUsed: Number(gasUsed), msMedian: Number(median(times).toFixed(1)), msMax: Number(Math.max(...times).toFixed(1)), coldMs: Number(coldMs.toFixed(1)), nsPerGasMedian: Number(median(nsPerGas).toFixed(3)), nsPerGasMax: Number(Math.max(...nsPerGas).toFixed(3)) });
+  rows.push([
+    c.name,
+    fmt(c.payload.length),
+    fmt(Number(gasUsed)),
+    `${fmt(median(times), 1)} (${fmt(Math.min(...times), 1)}–${fmt(Math.max(...times), 1)})`,
+    fmt(coldMs, 1),
+    `${fmt(median(nsPerGas), 2)} (max ${fmt(Math.max(...nsPerGas), 2)})`,
+  ]);
+  summary.push({
+    case: c.name,
+    payloadBytes: c.payload.length,
+    gasUsed: Number(gasUsed),
+    msMedian: Number(median(times).toFixed(1)),
+    msMax: Number(Math.max(...times).toFixed(1)),
+    coldMs: Number(coldMs.toFixed(1)),
+    nsPerGasMedian: Number(median(nsPerGas).toFixed(3)),
+    nsPerGasMax: Number(Math.max(...nsPerGas).toFixed(3)),
+  });
 }
 await pool.close();
 
@@ -128,7 +180,11 @@ for (const chain of ["tiny", "full"] as const) {
     encodeBundle(chain, bundle);
     if (run > 0) times.push(performance.now() - started);
   }
-  coding.push([`encodeBundle(${chain}), ${fmt(W_B)} bytes`, `${fmt(median(times), 1)} (${fmt(Math.min(...times), 1)}–${fmt(Math.max(...times), 1)})`, `${fmt((median(times) * 1e6) / W_B, 1)} (max ${fmt((Math.max(...times) * 1e6) / W_B, 1)})`]);
+  coding.push([
+    `encodeBundle(${chain}), ${fmt(W_B)} bytes`,
+    `${fmt(median(times), 1)} (${fmt(Math.min(...times), 1)}–${fmt(Math.max(...times), 1)})`,
+    `${fmt((median(times) * 1e6) / W_B, 1)} (max ${fmt((Math.max(...times) * 1e6) / W_B, 1)})`,
+  ]);
   summary.push({ case: `encodeBundle ${chain}`, bytes: W_B, msMedian: Number(median(times).toFixed(1)), msMax: Number(Math.max(...times).toFixed(1)) });
 }
 

@@ -81,7 +81,8 @@ const sample = all.slice(0, Math.min(CEILING_VERIFIES, envelopes));
 /** Seconds to verify every envelope of the package with libsodium called directly (what verifyEd25519 wraps). */
 function verifyAllRawS(): number {
   const started = performance.now();
-  for (let i = 0; i < all.length; i++) if (!sodium.crypto_sign_verify_detached(all[i]!.signature, all[i]!.body, keys[i % keys.length]!.publicKey)) throw new Error("bad signature");
+  for (let i = 0; i < all.length; i++)
+    if (!sodium.crypto_sign_verify_detached(all[i]!.signature, all[i]!.body, keys[i % keys.length]!.publicKey)) throw new Error("bad signature");
   return (performance.now() - started) / 1000;
 }
 function verifyNodePerS(): number {
@@ -108,7 +109,11 @@ const { parentPort } = require("node:worker_threads");
 parentPort.on("message", (n) => { const t = performance.now(); let x = 0; for (let i = 0; i < n; i++) x = (x + i * 7) | 0; parentPort.postMessage([performance.now() - t, x]); });`;
 const spinners = [new Worker(SPIN_SOURCE, { eval: true }), new Worker(SPIN_SOURCE, { eval: true })];
 const SPIN_ITERATIONS = 300_000_000;
-const spin = (w: Worker) => new Promise<number>((resolve) => { w.once("message", (m: [number, number]) => resolve(m[0])); w.postMessage(SPIN_ITERATIONS); });
+const spin = (w: Worker) =>
+  new Promise<number>((resolve) => {
+    w.once("message", (m: [number, number]) => resolve(m[0]));
+    w.postMessage(SPIN_ITERATIONS);
+  });
 /** Two-thread speedup of a pure-JS loop right now: 2 × (one thread's time) / (pair's wall time). */
 async function parallelSpeedup(): Promise<number> {
   const single = await spin(spinners[0]!);
@@ -130,12 +135,31 @@ async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
 
 // Cold runs: the first package in a thread builds 1,000 public KeyObjects and warms the JIT.
 const [coldInlineS] = await timed(() => refinePackage(taskA, loader));
-const [coldPool1S] = await timed(async () => { const r = await pool1.run(taskA); if (!r.ok) throw new Error(r.detail); return r; });
+const [coldPool1S] = await timed(async () => {
+  const r = await pool1.run(taskA);
+  if (!r.ok) throw new Error(r.detail);
+  return r;
+});
 const [coldPool2S] = await timed(() => Promise.all([pool2.run(taskA), pool2.run(taskB)]));
-verifyAllRawS(); verifyNodePerS(); hashBodiesMBps(); hashWholeMBps(); // warm the ceiling loops too
+verifyAllRawS();
+verifyNodePerS();
+hashBodiesMBps();
+hashWholeMBps(); // warm the ceiling loops too
 await parallelSpeedup();
 
-const runs = { verifyRaw: [] as number[], verifyAllS: [] as number[], ofCeiling: [] as number[], verifyNode: [] as number[], hashBodies: [] as number[], hashWhole: [] as number[], inline: [] as number[], pool1: [] as number[], pool2: [] as number[], machineSpeedup: [] as number[], refineSpeedup: [] as number[] };
+const runs = {
+  verifyRaw: [] as number[],
+  verifyAllS: [] as number[],
+  ofCeiling: [] as number[],
+  verifyNode: [] as number[],
+  hashBodies: [] as number[],
+  hashWhole: [] as number[],
+  inline: [] as number[],
+  pool1: [] as number[],
+  pool2: [] as number[],
+  machineSpeedup: [] as number[],
+  refineSpeedup: [] as number[],
+};
 let gasUsed = 0n;
 for (let run = 0; run < RUNS; run++) {
   const verifyAllS = verifyAllRawS();
@@ -160,7 +184,9 @@ for (let run = 0; run < RUNS; run++) {
   runs.pool2.push(pool2S);
   runs.refineSpeedup.push((2 * pool1S) / pool2S);
   runs.machineSpeedup.push(await parallelSpeedup());
-  process.stderr.write(`run ${run + 1}/${RUNS}: pool1 ${pool1S.toFixed(3)} s, pool2 pair ${pool2S.toFixed(3)} s, inline ${inlineS.toFixed(3)} s, machine 2-thread speedup ${runs.machineSpeedup.at(-1)!.toFixed(2)}\n`);
+  process.stderr.write(
+    `run ${run + 1}/${RUNS}: pool1 ${pool1S.toFixed(3)} s, pool2 pair ${pool2S.toFixed(3)} s, inline ${inlineS.toFixed(3)} s, machine 2-thread speedup ${runs.machineSpeedup.at(-1)!.toFixed(2)}\n`,
+  );
 }
 await Promise.all([pool1.close(), pool2.close(), ...spinners.map((w) => w.terminate())]);
 
@@ -174,31 +200,73 @@ const ceilingS = envelopes / verifyRaw + (envelopes * BODY_BYTES) / MB / hashBod
 const pool1S = m(runs.pool1);
 const rows: string[][] = [];
 const s3 = (xs: number[]) => `${fmt(m(xs), 3)} (${fmt(Math.min(...xs), 3)}–${fmt(Math.max(...xs), 3)})`;
-rows.push(["(a) 1 package, 1-thread RefinePool", s3(runs.pool1), fmt(bytes / MB / pool1S, 2), fmt(envelopes / pool1S), fmt((envelopes / pool1S) / verifyRaw * 100, 1) + "%"]);
-rows.push(["    same, refinePackage inline (main thread)", s3(runs.inline), fmt(bytes / MB / m(runs.inline), 2), fmt(envelopes / m(runs.inline)), fmt((envelopes / m(runs.inline)) / verifyRaw * 100, 1) + "%"]);
-rows.push(["(b) 2 packages at once, 2-thread RefinePool", s3(runs.pool2), fmt((2 * bytes) / MB / m(runs.pool2), 2), fmt((2 * envelopes) / m(runs.pool2)), fmt(((2 * envelopes) / m(runs.pool2)) / verifyRaw * 100, 1) + "%"]);
-rows.push(["(c) ceiling: verify (raw) + blake2b bodies, 1 core", fmt(ceilingS, 3), fmt(bytes / MB / ceilingS, 2), fmt(envelopes / ceilingS), fmt((envelopes / ceilingS) / verifyRaw * 100, 1) + "%"]);
+rows.push([
+  "(a) 1 package, 1-thread RefinePool",
+  s3(runs.pool1),
+  fmt(bytes / MB / pool1S, 2),
+  fmt(envelopes / pool1S),
+  fmt((envelopes / pool1S / verifyRaw) * 100, 1) + "%",
+]);
+rows.push([
+  "    same, refinePackage inline (main thread)",
+  s3(runs.inline),
+  fmt(bytes / MB / m(runs.inline), 2),
+  fmt(envelopes / m(runs.inline)),
+  fmt((envelopes / m(runs.inline) / verifyRaw) * 100, 1) + "%",
+]);
+rows.push([
+  "(b) 2 packages at once, 2-thread RefinePool",
+  s3(runs.pool2),
+  fmt((2 * bytes) / MB / m(runs.pool2), 2),
+  fmt((2 * envelopes) / m(runs.pool2)),
+  fmt(((2 * envelopes) / m(runs.pool2) / verifyRaw) * 100, 1) + "%",
+]);
+rows.push([
+  "(c) ceiling: verify (raw) + blake2b bodies, 1 core",
+  fmt(ceilingS, 3),
+  fmt(bytes / MB / ceilingS, 2),
+  fmt(envelopes / ceilingS),
+  fmt((envelopes / ceilingS / verifyRaw) * 100, 1) + "%",
+]);
 
 const ceilingRows = [
-  [`Ed25519 verify, libsodium raw (928-byte msg, all ${fmt(envelopes)})`, `${fmt(verifyRaw)} /s`, `${fmt(Math.min(...runs.verifyRaw))}–${fmt(Math.max(...runs.verifyRaw))}`],
+  [
+    `Ed25519 verify, libsodium raw (928-byte msg, all ${fmt(envelopes)})`,
+    `${fmt(verifyRaw)} /s`,
+    `${fmt(Math.min(...runs.verifyRaw))}–${fmt(Math.max(...runs.verifyRaw))}`,
+  ],
   ["Ed25519 verify, node/crypto/ed25519.ts (libsodium)", `${fmt(verifyNode)} /s`, `${fmt(Math.min(...runs.verifyNode))}–${fmt(Math.max(...runs.verifyNode))}`],
-  ["blake2b-256, 928-byte bodies (node/crypto/hash.ts)", `${fmt(hashBodies, 1)} MB/s`, `${fmt(Math.min(...runs.hashBodies), 1)}–${fmt(Math.max(...runs.hashBodies), 1)}`],
+  [
+    "blake2b-256, 928-byte bodies (node/crypto/hash.ts)",
+    `${fmt(hashBodies, 1)} MB/s`,
+    `${fmt(Math.min(...runs.hashBodies), 1)}–${fmt(Math.max(...runs.hashBodies), 1)}`,
+  ],
   ["blake2b-256, whole 13.8 MB payload", `${fmt(m(runs.hashWhole), 1)} MB/s`, `${fmt(Math.min(...runs.hashWhole), 1)}–${fmt(Math.max(...runs.hashWhole), 1)}`],
 ];
 
 const mc = machine();
 console.log(`bench/refine.ts — node ${mc.node}, ${mc.cpus} cores (${mc.cpuModel}), ${RUNS} runs (medians, min–max)`);
-console.log(`package: ${fmt(bytes)} bytes encoded (W_B = ${fmt(params.maxBundleBytes)}, ${fmt(params.maxBundleBytes - bytes)} short), 1 item, ${fmt(envelopes)} envelopes of 1,024 bytes from ${keys.length} device keys; refine gas used ${fmt(Number(gasUsed))} of G_R ${fmt(Number(params.refineGasPerPackage))}; setup ${setupS.toFixed(1)} s`);
+console.log(
+  `package: ${fmt(bytes)} bytes encoded (W_B = ${fmt(params.maxBundleBytes)}, ${fmt(params.maxBundleBytes - bytes)} short), 1 item, ${fmt(envelopes)} envelopes of 1,024 bytes from ${keys.length} device keys; refine gas used ${fmt(Number(gasUsed))} of G_R ${fmt(Number(params.refineGasPerPackage))}; setup ${setupS.toFixed(1)} s`,
+);
 console.log("");
 console.log(table(["refine (package = 13.8 MB)", "s per run", "MB/s", "envelopes/s", "÷ 1-core verify rate"], rows));
 console.log("");
 console.log(table(["ceiling (main thread, 1 core)", "median", "min–max"], ceilingRows));
 console.log("");
-console.log(`refine (a) vs verifying the same ${fmt(envelopes)} signatures alone, measured next to it in each run: ${fmt(m(runs.ofCeiling) * 100, 1)}% of the verify-only rate (${fmt(Math.min(...runs.ofCeiling) * 100, 1)}–${fmt(Math.max(...runs.ofCeiling) * 100, 1)}%)`);
-console.log(`2-thread speedup, (b) vs (a): ${fmt(m(runs.refineSpeedup), 2)}× (${fmt(Math.min(...runs.refineSpeedup), 2)}–${fmt(Math.max(...runs.refineSpeedup), 2)}); same run, pure-JS spin loop in 2 threads vs 1: ${fmt(m(runs.machineSpeedup), 2)}× (${fmt(Math.min(...runs.machineSpeedup), 2)}–${fmt(Math.max(...runs.machineSpeedup), 2)}) — what the VM gave this run`);
-console.log(`cold first runs (not in medians): inline ${coldInlineS.toFixed(3)} s, 1-thread pool ${coldPool1S.toFixed(3)} s, 2-thread pool pair ${coldPool2S.toFixed(3)} s`);
+console.log(
+  `refine (a) vs verifying the same ${fmt(envelopes)} signatures alone, measured next to it in each run: ${fmt(m(runs.ofCeiling) * 100, 1)}% of the verify-only rate (${fmt(Math.min(...runs.ofCeiling) * 100, 1)}–${fmt(Math.max(...runs.ofCeiling) * 100, 1)}%)`,
+);
+console.log(
+  `2-thread speedup, (b) vs (a): ${fmt(m(runs.refineSpeedup), 2)}× (${fmt(Math.min(...runs.refineSpeedup), 2)}–${fmt(Math.max(...runs.refineSpeedup), 2)}); same run, pure-JS spin loop in 2 threads vs 1: ${fmt(m(runs.machineSpeedup), 2)}× (${fmt(Math.min(...runs.machineSpeedup), 2)}–${fmt(Math.max(...runs.machineSpeedup), 2)}) — what the VM gave this run`,
+);
+console.log(
+  `cold first runs (not in medians): inline ${coldInlineS.toFixed(3)} s, 1-thread pool ${coldPool1S.toFixed(3)} s, 2-thread pool pair ${coldPool2S.toFixed(3)} s`,
+);
 const met = pool1S <= TARGET_S;
-console.log(`target: full package refined in ≤ ${TARGET_S} s on one core: ${met ? "MET" : "MISSED"} (median ${pool1S.toFixed(3)} s, ${met ? `${((1 - pool1S / TARGET_S) * 100).toFixed(0)}% under` : `${((pool1S / TARGET_S - 1) * 100).toFixed(0)}% over`}); verifying the ${fmt(envelopes)} signatures alone takes ${m(runs.verifyAllS).toFixed(3)} s (median), so ≤ ${TARGET_S} s needs ≥ ${fmt(envelopes / TARGET_S)} verifications/s on one core`);
+console.log(
+  `target: full package refined in ≤ ${TARGET_S} s on one core: ${met ? "MET" : "MISSED"} (median ${pool1S.toFixed(3)} s, ${met ? `${((1 - pool1S / TARGET_S) * 100).toFixed(0)}% under` : `${((pool1S / TARGET_S - 1) * 100).toFixed(0)}% over`}); verifying the ${fmt(envelopes)} signatures alone takes ${m(runs.verifyAllS).toFixed(3)} s (median), so ≤ ${TARGET_S} s needs ≥ ${fmt(envelopes / TARGET_S)} verifications/s on one core`,
+);
 console.log(
   JSON.stringify({
     bench: "refine",

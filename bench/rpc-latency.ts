@@ -110,7 +110,17 @@ async function follow(api: NodeApi, via: Via, mode: Sample["mode"], core: number
     unsubscribe();
   }
   const at = (k: WorkPackageStatus["kind"]) => (times.get(k) ?? Number.NaN) - started;
-  samples.push({ via, mode, ackMs, refinedMs: at("refined"), reportedMs: at("reported"), accumulatedMs: at("accumulated"), slots: accumulatedSlot - slotAtSubmit, phase, notifyMs: (times.get("accumulated") ?? Number.NaN) - (blockAt.get(accumulatedSlot) ?? Number.NaN) });
+  samples.push({
+    via,
+    mode,
+    ackMs,
+    refinedMs: at("refined"),
+    reportedMs: at("reported"),
+    accumulatedMs: at("accumulated"),
+    slots: accumulatedSlot - slotAtSubmit,
+    phase,
+    notifyMs: (times.get("accumulated") ?? Number.NaN) - (blockAt.get(accumulatedSlot) ?? Number.NaN),
+  });
 }
 
 const pingMs: number[] = [];
@@ -188,15 +198,49 @@ console.log(`bench/rpc-latency.ts — node ${mc.node}, ${mc.cpus} cores (${mc.cp
 console.log(`RPC round trip (bestBlock): p50 ${fmt(percentile(pingMs, 50), 2)} ms, p99 ${fmt(percentile(pingMs, 99), 2)} ms (n=${pingMs.length})`);
 console.log("");
 console.log(
-  table(["submit → accumulated", "n", "p50 ms", "p99 ms", "min", "max", "p50 slots", "p99 slots", "block slots median (min–max)", "submit ack ms", "→ refined ms", "notify after block ms"], rows),
+  table(
+    [
+      "submit → accumulated",
+      "n",
+      "p50 ms",
+      "p99 ms",
+      "min",
+      "max",
+      "p50 slots",
+      "p99 slots",
+      "block slots median (min–max)",
+      "submit ack ms",
+      "→ refined ms",
+      "notify after block ms",
+    ],
+    rows,
+  ),
 );
 console.log("");
-console.log(`(slots: wall time over ${SLOT_MS} ms; block slots: accumulatedIn.slot − best slot when submitted; p99 of n ≤ 100 is the max. Medians for ack, refined (both from the submit call) and notify`);
-console.log(` after block: the accumulated update's arrival − the node's own block event, i.e. the RPC notification path; in-process statuses are emitted before block events, hence ≤ 0.)`);
+console.log(
+  `(slots: wall time over ${SLOT_MS} ms; block slots: accumulatedIn.slot − best slot when submitted; p99 of n ≤ 100 is the max. Medians for ack, refined (both from the submit call) and notify`,
+);
+console.log(
+  ` after block: the accumulated update's arrival − the node's own block event, i.e. the RPC notification path; in-process statuses are emitted before block events, hence ≤ 0.)`,
+);
 if (problems.length > 0) console.log(`node warnings/errors: ${problems.slice(0, 5).join(" | ")}`);
-const summary: Record<string, unknown> = { bench: "rpc-latency", node: mc.node, cpus: mc.cpus, slotMs: SLOT_MS, rpcPingP50Ms: Number(percentile(pingMs, 50).toFixed(2)) };
+const summary: Record<string, unknown> = {
+  bench: "rpc-latency",
+  node: mc.node,
+  cpus: mc.cpus,
+  slotMs: SLOT_MS,
+  rpcPingP50Ms: Number(percentile(pingMs, 50).toFixed(2)),
+};
 for (const [label, s] of groups) {
   const acc = s.map((x) => x.accumulatedMs);
-  summary[label] = { n: s.length, p50Ms: Math.round(percentile(acc, 50)), p99Ms: Math.round(percentile(acc, 99)), minMs: Math.round(min(acc)), maxMs: Math.round(max(acc)), slotsMedian: median(s.map((x) => x.slots)), slotsMax: max(s.map((x) => x.slots)) };
+  summary[label] = {
+    n: s.length,
+    p50Ms: Math.round(percentile(acc, 50)),
+    p99Ms: Math.round(percentile(acc, 99)),
+    minMs: Math.round(min(acc)),
+    maxMs: Math.round(max(acc)),
+    slotsMedian: median(s.map((x) => x.slots)),
+    slotsMax: max(s.map((x) => x.slots)),
+  };
 }
 console.log(JSON.stringify(summary));

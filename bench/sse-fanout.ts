@@ -39,7 +39,14 @@ function runClients(port: number, clients: number, expected: number): void {
 async function once(clients: number, events: number): Promise<{ cpuMs: number; wallMs: number }> {
   const ledger = new FakeLedger();
   let streams = 0;
-  const app = buildHttp({ operatorToken: "x", registrations: {} as Registrations, metrics: {} as never, count: () => {}, ledger, events: { queueMax: events, onClients: (n) => (streams = n) } });
+  const app = buildHttp({
+    operatorToken: "x",
+    registrations: {} as Registrations,
+    metrics: {} as never,
+    count: () => {},
+    ledger,
+    events: { queueMax: events, onClients: (n) => (streams = n) },
+  });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const port = (app.server.address() as { port: number }).port;
   const child = fork(fileURLToPath(import.meta.url), ["--child", String(port), String(clients), String(events)], { execArgv: ["--import", "tsx"] });

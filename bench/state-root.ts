@@ -40,7 +40,13 @@ for (const n of flags.entries) {
     state.root();
     afterMs.push(performance.now() - t);
   }
-  rows.push([fmt(n), fmt(buildMs), fmt(firstMs), `${fmt(median(afterMs), 1)} (${fmt(min(afterMs), 1)}–${fmt(max(afterMs), 1)})`, `${fmt(firstMs / median(afterMs), 1)}×`]);
+  rows.push([
+    fmt(n),
+    fmt(buildMs),
+    fmt(firstMs),
+    `${fmt(median(afterMs), 1)} (${fmt(min(afterMs), 1)}–${fmt(max(afterMs), 1)})`,
+    `${fmt(firstMs / median(afterMs), 1)}×`,
+  ]);
   process.stderr.write(`[state-root] ${n} entries done\n`);
 }
 console.log(`\nstate root, ${flags.changes} entries changed per block, ${flags.runs} blocks per size (ms)\n`);

@@ -40,7 +40,16 @@ import { hash } from "../node/crypto/hash.ts";
 import { RefinePool } from "../node/guarantor/refine-pool.ts";
 import type { RefineTask } from "../node/refine/task.ts";
 import { decodeRefineOutput } from "../services/wifi-billing/output.ts";
-import { ENVELOPE_DEVICES_PER_ITEM_MAX, ENVELOPES_PER_ITEM_MAX, OCTETS_PER_GB, PRICE_MICROS_PER_GB_MAX, STAKE_MICROS_MAX, TOPUP_MICROS_MAX, wifiEnvelopesPayload, WifiItemKind } from "../services/wifi-billing/types.ts";
+import {
+  ENVELOPE_DEVICES_PER_ITEM_MAX,
+  ENVELOPES_PER_ITEM_MAX,
+  OCTETS_PER_GB,
+  PRICE_MICROS_PER_GB_MAX,
+  STAKE_MICROS_MAX,
+  TOPUP_MICROS_MAX,
+  wifiEnvelopesPayload,
+  WifiItemKind,
+} from "../services/wifi-billing/types.ts";
 import { parseFlags } from "./lib/args.ts";
 import { benchDevice, ROUTER_INDEX_BASE, signedUsageEnvelopes, USAGE_INPUT_OCTETS_PER_UPDATE, USAGE_OUTPUT_OCTETS_PER_UPDATE } from "./lib/devices.ts";
 import type { PackageTrace } from "./lib/gateway-server.ts";
@@ -64,12 +73,25 @@ const flags = parseFlags("bench/wifi.ts", ABOUT, {
   part: { kind: "string", default: "all", choices: ["all", "e2e", "refine"], help: "what to measure: both parts, end to end only, or refine compression only" },
   // As in bench/gateway.ts: "raw" (bench/lib/raw-mqtt.ts, pre-encoded frames) takes less of the CPU the gateway shares with it here.
   client: { kind: "string", default: "raw", choices: ["raw", "mqtt.js"], help: "the simulated devices' MQTT client" },
-  quick: { kind: "boolean", help: "smoke run: --devices 20 --rate 200 --outstanding 2000 --rounds 1 --duration 4 --warmup 2 --drain 30 --session-updates 5 --refine-runs 1 (flags given win)" },
+  quick: {
+    kind: "boolean",
+    help: "smoke run: --devices 20 --rate 200 --outstanding 2000 --rounds 1 --duration 4 --warmup 2 --drain 30 --session-updates 5 --refine-runs 1 (flags given win)",
+  },
 });
 
 /** A flag given on the command line (so --quick leaves it as given). */
 const given = (name: string) => process.argv.slice(2).some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-const QUICK: Record<string, number> = { devices: 20, rate: 200, outstanding: 2_000, rounds: 1, duration: 4, warmup: 2, drain: 30, "session-updates": 5, "refine-runs": 1 };
+const QUICK: Record<string, number> = {
+  devices: 20,
+  rate: 200,
+  outstanding: 2_000,
+  rounds: 1,
+  duration: 4,
+  warmup: 2,
+  drain: 30,
+  "session-updates": 5,
+  "refine-runs": 1,
+};
 const num = (name: keyof typeof flags & string): number => (flags.quick && name in QUICK && !given(name) ? QUICK[name]! : (flags[name] as number));
 
 /** Each flag's bounds: what one run on this 2-core machine can hold (memory of pre-signed envelopes, registrations, wall time). */
@@ -117,7 +139,9 @@ const PER_DEVICE = Math.ceil((PER_RUN * ROUNDS) / DEVICES) + 1;
 /** Envelopes pre-signed per path at most: ~500 MB of frames in each load generator. */
 const PRESIGNED_MAX = 1_000_000;
 if (PER_DEVICE * DEVICES > PRESIGNED_MAX) {
-  process.stderr.write(`bench/wifi.ts: ${fmt(PER_DEVICE * DEVICES)} envelopes per path to pre-sign (rate × (warm-up + duration) × rounds) > ${fmt(PRESIGNED_MAX)}: lower --rate, --duration or --rounds\n`);
+  process.stderr.write(
+    `bench/wifi.ts: ${fmt(PER_DEVICE * DEVICES)} envelopes per path to pre-sign (rate × (warm-up + duration) × rounds) > ${fmt(PRESIGNED_MAX)}: lower --rate, --duration or --rounds\n`,
+  );
   process.exit(2);
 }
 
@@ -175,7 +199,11 @@ async function endToEnd() {
   const server = await Child.start("gateway", SERVER, ["--stack-trace-limit=40"]);
   const loadgens: Record<Path, Child> = { energy: await Child.start("loadgen-energy", LOADGEN), wifi: await Child.start("loadgen-wifi", LOADGEN) };
   try {
-    const started = await server.call<{ port: number; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", { slotMs: SLOT_MS, batchMs: BATCH_MS, wifi: true });
+    const started = await server.call<{ port: number; priorities: { lowered: number; nice: number | null } | null; nodeThreads: number }>("start-gateway", {
+      slotMs: SLOT_MS,
+      batchMs: BATCH_MS,
+      wifi: true,
+    });
     progress(`gateway on port ${started.port}; registering ${DEVICES} meters (telemetry) and ${DEVICES} routers with their owners and clients (wifi-billing)…`);
     const meters = await server.call<{ packages: number; ms: number }>("register", { from: 0, to: DEVICES });
     const routers = await server.call<{ packages: number; ms: number; registrations: number; topups: number }>("register-wifi", {
@@ -185,20 +213,46 @@ async function endToEnd() {
       stakeMicros: String(STAKE_MICROS),
       clientTopupMicros: String(CLIENT_TOPUP_MICROS),
     });
-    for (const [from, what] of [[0, "meters"], [ROUTER_INDEX_BASE, "routers"]] as const) {
+    for (const [from, what] of [
+      [0, "meters"],
+      [ROUTER_INDEX_BASE, "routers"],
+    ] as const) {
       const warm = await server.call<{ missing: number }>("warm-registry", { from, to: from + DEVICES });
       if (warm.missing > 0) throw new Error(`${warm.missing} ${what} not registered`);
     }
-    progress(`registered: meters in ${meters.packages} packages (${(meters.ms / 1000).toFixed(1)} s); ${routers.registrations} Wi-Fi registrations and ${routers.topups} top-ups in ${routers.packages} packages (${(routers.ms / 1000).toFixed(1)} s)`);
+    progress(
+      `registered: meters in ${meters.packages} packages (${(meters.ms / 1000).toFixed(1)} s); ${routers.registrations} Wi-Fi registrations and ${routers.topups} top-ups in ${routers.packages} packages (${(routers.ms / 1000).toFixed(1)} s)`,
+    );
 
     progress(`pre-signing ${fmt(PER_DEVICE * DEVICES)} envelopes per path (${DEVICES} devices × ${PER_DEVICE})…`);
     const prepared = {
-      energy: await loadgens.energy.call<{ ms: number; envelopeBytesMedian: number }>("prepare", { from: 0, to: DEVICES, perDevice: PER_DEVICE, readings: READINGS, body: "columns", kind: "meter.reading" }),
-      wifi: await loadgens.wifi.call<{ ms: number; envelopeBytesMedian: number }>("prepare", { from: ROUTER_INDEX_BASE, to: ROUTER_INDEX_BASE + DEVICES, perDevice: PER_DEVICE, kind: "router.usage", sessionUpdates: SESSION_UPDATES }),
+      energy: await loadgens.energy.call<{ ms: number; envelopeBytesMedian: number }>("prepare", {
+        from: 0,
+        to: DEVICES,
+        perDevice: PER_DEVICE,
+        readings: READINGS,
+        body: "columns",
+        kind: "meter.reading",
+      }),
+      wifi: await loadgens.wifi.call<{ ms: number; envelopeBytesMedian: number }>("prepare", {
+        from: ROUTER_INDEX_BASE,
+        to: ROUTER_INDEX_BASE + DEVICES,
+        perDevice: PER_DEVICE,
+        kind: "router.usage",
+        sessionUpdates: SESSION_UPDATES,
+      }),
     };
-    progress(`signed: energy ${(prepared.energy.ms / 1000).toFixed(1)} s (${prepared.energy.envelopeBytesMedian} bytes an envelope), wifi ${(prepared.wifi.ms / 1000).toFixed(1)} s (${prepared.wifi.envelopeBytesMedian} bytes)`);
+    progress(
+      `signed: energy ${(prepared.energy.ms / 1000).toFixed(1)} s (${prepared.energy.envelopeBytesMedian} bytes an envelope), wifi ${(prepared.wifi.ms / 1000).toFixed(1)} s (${prepared.wifi.envelopeBytesMedian} bytes)`,
+    );
     for (const path of ["energy", "wifi"] as const) {
-      const c = await loadgens[path].call<{ connected: number; errors: object; ms: number }>("connect", { from: path === "energy" ? 0 : ROUTER_INDEX_BASE, to: (path === "energy" ? 0 : ROUTER_INDEX_BASE) + DEVICES, port: started.port, subscribe: "down", client: CLIENT });
+      const c = await loadgens[path].call<{ connected: number; errors: object; ms: number }>("connect", {
+        from: path === "energy" ? 0 : ROUTER_INDEX_BASE,
+        to: (path === "energy" ? 0 : ROUTER_INDEX_BASE) + DEVICES,
+        port: started.port,
+        subscribe: "down",
+        client: CLIENT,
+      });
       if (c.connected !== DEVICES) throw new Error(`${path}: ${c.connected} of ${DEVICES} connected: ${JSON.stringify(c.errors)}`);
     }
     progress(`${DEVICES} meters and ${DEVICES} routers connected (${CLIENT} clients)`);
@@ -211,7 +265,15 @@ async function endToEnd() {
         const s0 = await server.call<ServerStats>("stats");
         const c0 = { machine: machineCpuS().busy, loadgens: await loadgenCpuS(loadgens), self: processCpuS(), at: performance.now() };
         progress(`round ${round + 1}/${ROUNDS}, ${path}: offering ${fmt(RATE)}/s (at most ${fmt(OUTSTANDING)} unanswered) for ${WARMUP_S} + ${DURATION_S} s`);
-        const run = await load.call<OpenRun>("run-open", { rate: RATE, warmupMs: WARMUP_S * 1000, measureMs: DURATION_S * 1000, drainMs: DRAIN_S * 1000, slotMs: SLOT_MS, offset: offsets[path], outstandingMax: OUTSTANDING });
+        const run = await load.call<OpenRun>("run-open", {
+          rate: RATE,
+          warmupMs: WARMUP_S * 1000,
+          measureMs: DURATION_S * 1000,
+          drainMs: DRAIN_S * 1000,
+          slotMs: SLOT_MS,
+          offset: offsets[path],
+          outstandingMax: OUTSTANDING,
+        });
         offsets[path] += run.published;
         const quiet = await quiesce(server);
         const s1 = await server.call<ServerStats>("stats");
@@ -222,13 +284,30 @@ async function endToEnd() {
         const others = Math.max(0, (c1.machine - c0.machine) / spanS - gateway - loadgenCores - (c1.self - c0.self) / spanS);
         const trace = await server.call<{ packages: PackageTrace[] }>("trace");
         const sizes = trace.packages.filter((p) => p.packStartAt >= s0.at && p.packStartAt < s1.at).map((p) => p.envelopes);
-        results.push({ path, round, run, cores: { gateway, loadgens: loadgenCores, others }, packages: { count: sizes.length, envelopesMedian: median(sizes), envelopesMax: max(sizes) }, quiet });
-        progress(`  settled ${fmt(run.settledPerS)}/s of ${fmt(run.offeredPerS)}/s offered, p99 receipt ${run.receiptMs.slots.p99.toFixed(2)} slots, ${fmt(run.unsettled)} unsettled, refused ${JSON.stringify(run.errors)}; ${sizes.length} packages (median ${fmt(median(sizes))} envelopes); other processes ${others.toFixed(2)} cores${quiet ? "" : "; THE GATEWAY DID NOT EMPTY within --drain"}`);
+        results.push({
+          path,
+          round,
+          run,
+          cores: { gateway, loadgens: loadgenCores, others },
+          packages: { count: sizes.length, envelopesMedian: median(sizes), envelopesMax: max(sizes) },
+          quiet,
+        });
+        progress(
+          `  settled ${fmt(run.settledPerS)}/s of ${fmt(run.offeredPerS)}/s offered, p99 receipt ${run.receiptMs.slots.p99.toFixed(2)} slots, ${fmt(run.unsettled)} unsettled, refused ${JSON.stringify(run.errors)}; ${sizes.length} packages (median ${fmt(median(sizes))} envelopes); other processes ${others.toFixed(2)} cores${quiet ? "" : "; THE GATEWAY DID NOT EMPTY within --drain"}`,
+        );
       }
     }
     // What was billed, read back from the accounts: every receipted update is 5 MB at the routers' price, nothing else charges the clients.
-    const totals = await server.call<{ chargedMicros: string; paidMicros: string }>("wifi-totals", { from: ROUTER_INDEX_BASE, to: ROUTER_INDEX_BASE + DEVICES, clientTopupMicros: String(CLIENT_TOPUP_MICROS) });
-    const billing = { chargedMicros: BigInt(totals.chargedMicros), paidMicros: BigInt(totals.paidMicros), updates: results.filter((x) => x.path === "wifi").reduce((n, x) => n + x.run.receipted, 0) };
+    const totals = await server.call<{ chargedMicros: string; paidMicros: string }>("wifi-totals", {
+      from: ROUTER_INDEX_BASE,
+      to: ROUTER_INDEX_BASE + DEVICES,
+      clientTopupMicros: String(CLIENT_TOPUP_MICROS),
+    });
+    const billing = {
+      chargedMicros: BigInt(totals.chargedMicros),
+      paidMicros: BigInt(totals.paidMicros),
+      updates: results.filter((x) => x.path === "wifi").reduce((n, x) => n + x.run.receipted, 0),
+    };
     for (const l of Object.values(loadgens)) await l.call("disconnect");
     await server.call("stop");
     return { results, prepared, billing };
@@ -277,7 +356,12 @@ const CASES: readonly CompressionCase[] = [
   { name: "8 routers, one session each", routers: 8, sessionUpdates: Math.ceil(PER_ITEM / 8), attested: false },
   { name: "1 router, one session", routers: 1, sessionUpdates: PER_ITEM, attested: false },
   { name: `${ROUTERS_MAX} routers, a session per update (worst)`, routers: ROUTERS_MAX, sessionUpdates: 1, attested: false },
-  { name: `${ROUTERS_MAX} routers, one session each, router-attested (no vouchers)`, routers: ROUTERS_MAX, sessionUpdates: Math.ceil(PER_ITEM / ROUTERS_MAX), attested: true },
+  {
+    name: `${ROUTERS_MAX} routers, one session each, router-attested (no vouchers)`,
+    routers: ROUTERS_MAX,
+    sessionUpdates: Math.ceil(PER_ITEM / ROUTERS_MAX),
+    attested: true,
+  },
 ];
 
 /** Router r's share of the item's updates (as even as whole envelopes allow). */
@@ -306,7 +390,12 @@ async function refineCompression() {
   try {
     for (const c of CASES) {
       const payload = casePayload(c);
-      const task: RefineTask = { packageHash: hash(payload), coreIndex: 0, items: [{ serviceId: 1, moduleUrl: WIFI_URL, payload, gasLimit: REFINE_GAS_LIMIT }], availability: null };
+      const task: RefineTask = {
+        packageHash: hash(payload),
+        coreIndex: 0,
+        items: [{ serviceId: 1, moduleUrl: WIFI_URL, payload, gasLimit: REFINE_GAS_LIMIT }],
+        availability: null,
+      };
       const ms: number[] = [];
       let coldMs = 0;
       let out: Uint8Array | null = null;
@@ -330,7 +419,8 @@ async function refineCompression() {
       const refused = routers.reduce((n, r) => n + r.rejected.length, 0);
       const sessions = routers.reduce((n, r) => n + r.sessions.length, 0);
       const expected = sessionsOf(c);
-      if (refused !== 0 || sessions !== expected) throw new Error(`${c.name}: ${refused} updates refused, ${sessions} session deltas (expected 0 and ${expected})`);
+      if (refused !== 0 || sessions !== expected)
+        throw new Error(`${c.name}: ${refused} updates refused, ${sessions} session deltas (expected 0 and ${expected})`);
       rows.push({ c, bytesIn: payload.length, bytesOut: out!.length, sessions, gasUsed, coldMs, ms });
       progress(`refine: ${c.name}: ${fmt(payload.length)} → ${fmt(out!.length)} bytes, ${fmt(median(ms), 1)} ms`);
     }
@@ -361,7 +451,18 @@ if (e2e !== null) {
   );
   console.log(
     table(
-      ["run", "offered /s", "accepted /s", "settled /s", "settled ÷ offered", "packages (median envelopes)", "receipt p50 / p99 slots", "unsettled", "refused", "gateway / other processes (cores)"],
+      [
+        "run",
+        "offered /s",
+        "accepted /s",
+        "settled /s",
+        "settled ÷ offered",
+        "packages (median envelopes)",
+        "receipt p50 / p99 slots",
+        "unsettled",
+        "refused",
+        "gateway / other processes (cores)",
+      ],
       results.map((x) => [
         `${x.round + 1} ${x.path}`,
         fmt(x.run.offeredPerS),
@@ -371,19 +472,31 @@ if (e2e !== null) {
         `${x.packages.count} (${fmt(x.packages.envelopesMedian)})`,
         `${slots(x.run.receiptMs.slots.p50)} / ${slots(x.run.receiptMs.slots.p99)}`,
         `${fmt(x.run.unsettled)}${x.quiet ? "" : " !"}`,
-        Object.entries(x.run.errors).map(([k, v]) => `${k} ${v}`).join(", ") || "0",
+        Object.entries(x.run.errors)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "0",
         `${x.cores.gateway.toFixed(2)} / ${x.cores.others.toFixed(2)}`,
       ]),
     ),
   );
-  if (results.some((x) => !x.quiet)) console.log("! the gateway still had envelopes pending or in flight --drain s after the run: the next run started on its backlog");
+  if (results.some((x) => !x.quiet))
+    console.log("! the gateway still had envelopes pending or in flight --drain s after the run: the next run started on its backlog");
   const of = (path: Path) => results.filter((x) => x.path === path);
   const settled = (path: Path) => of(path).map((x) => x.run.settledPerS);
-  const paired = results.filter((x) => x.path === "wifi").map((w) => w.run.settledPerS / results.find((e) => e.path === "energy" && e.round === w.round)!.run.settledPerS);
+  const paired = results
+    .filter((x) => x.path === "wifi")
+    .map((w) => w.run.settledPerS / results.find((e) => e.path === "energy" && e.round === w.round)!.run.settledPerS);
   console.log();
   console.log(
     table(
-      [`per path, ${ROUNDS} run(s) each`, "settled /s, median (min–max)", "receipt p50 slots", "receipt p99 slots", "signature checks an envelope", "bytes an envelope"],
+      [
+        `per path, ${ROUNDS} run(s) each`,
+        "settled /s, median (min–max)",
+        "receipt p50 slots",
+        "receipt p99 slots",
+        "signature checks an envelope",
+        "bytes an envelope",
+      ],
       (["energy", "wifi"] as const).map((path) => [
         path === "energy" ? "energy: meter readings settled (envelopes)" : "wifi: vouchers verified and billed (envelopes)",
         range(settled(path)),
@@ -395,13 +508,17 @@ if (e2e !== null) {
     ),
   );
   const ratio = median(settled("wifi")) / median(settled("energy"));
-  console.log(`\nwifi ÷ energy, settled envelopes per second: ${ratio.toFixed(3)} (ratio of the medians); ${median(paired).toFixed(3)} (median of the rounds' ratios: ${paired.map((r) => r.toFixed(3)).join(", ")})`);
+  console.log(
+    `\nwifi ÷ energy, settled envelopes per second: ${ratio.toFixed(3)} (ratio of the medians); ${median(paired).toFixed(3)} (median of the rounds' ratios: ${paired.map((r) => r.toFixed(3)).join(", ")})`,
+  );
   const expectedMicros = (BigInt(billing.updates) * (USAGE_INPUT_OCTETS_PER_UPDATE + USAGE_OUTPUT_OCTETS_PER_UPDATE) * PRICE_MICROS_PER_GB) / OCTETS_PER_GB;
   const billedRight = billing.chargedMicros === expectedMicros;
   console.log(
     `billed, read back from the accounts: clients charged ${fmt(Number(billing.chargedMicros))} micros for ${fmt(billing.updates)} receipted updates (${billedRight ? "exactly" : `NOT the ${fmt(Number(expectedMicros))} expected from`} their octets at the price), owners paid ${fmt(Number(billing.paidMicros))}, protocol fee ${fmt(Number(billing.chargedMicros - billing.paidMicros))} (${pct(Number(billing.chargedMicros - billing.paidMicros) / Math.max(1, Number(billing.chargedMicros)))})`,
   );
-  console.log(`energy readings settled per second: ${fmt(median(settled("energy")) * READINGS)} (median); the packing bound of wifi at this slot: ${tinyParams.coresCount} cores × ${ENVELOPES_PER_ITEM_MAX} envelopes a package (ENVELOPES_PER_ITEM_MAX) a block = ${fmt(bound)}/s`);
+  console.log(
+    `energy readings settled per second: ${fmt(median(settled("energy")) * READINGS)} (median); the packing bound of wifi at this slot: ${tinyParams.coresCount} cores × ${ENVELOPES_PER_ITEM_MAX} envelopes a package (ENVELOPES_PER_ITEM_MAX) a block = ${fmt(bound)}/s`,
+  );
   summary.e2e = {
     devices: DEVICES,
     rate: RATE,
@@ -424,14 +541,34 @@ if (e2e !== null) {
 }
 
 if (compression !== null) {
-  console.log(`\nrefine compression: one envelopes item of ${ENVELOPES_PER_ITEM_MAX} usage updates (ENVELOPES_PER_ITEM_MAX; at most ${ENVELOPE_DEVICES_PER_ITEM_MAX} routers, ENVELOPE_DEVICES_PER_ITEM_MAX), services/wifi-billing refine on a warmed 1-thread RefinePool, node ${mc.node}, ${REFINE_RUNS} run(s) after a cold one${flags.quick ? " — QUICK SMOKE RUN" : ""}\n`);
+  console.log(
+    `\nrefine compression: one envelopes item of ${ENVELOPES_PER_ITEM_MAX} usage updates (ENVELOPES_PER_ITEM_MAX; at most ${ENVELOPE_DEVICES_PER_ITEM_MAX} routers, ENVELOPE_DEVICES_PER_ITEM_MAX), services/wifi-billing refine on a warmed 1-thread RefinePool, node ${mc.node}, ${REFINE_RUNS} run(s) after a cold one${flags.quick ? " — QUICK SMOKE RUN" : ""}\n`,
+  );
   console.log(
     table(
       ["case", "bytes in (item payload)", "bytes out (refine output)", "in ÷ out", "session deltas", "refine ms, median (min–max)", "µs an update", "gas used"],
-      compression.map((r) => [r.c.name, fmt(r.bytesIn), fmt(r.bytesOut), `${(r.bytesIn / r.bytesOut).toFixed(1)}×`, fmt(r.sessions), range(r.ms, 1), fmt((median(r.ms) * 1000) / ENVELOPES_PER_ITEM_MAX, 1), fmt(Number(r.gasUsed))]),
+      compression.map((r) => [
+        r.c.name,
+        fmt(r.bytesIn),
+        fmt(r.bytesOut),
+        `${(r.bytesIn / r.bytesOut).toFixed(1)}×`,
+        fmt(r.sessions),
+        range(r.ms, 1),
+        fmt((median(r.ms) * 1000) / ENVELOPES_PER_ITEM_MAX, 1),
+        fmt(Number(r.gasUsed)),
+      ]),
     ),
   );
-  summary.refine = compression.map((r) => ({ case: r.c.name, bytesIn: r.bytesIn, bytesOut: r.bytesOut, ratio: Number((r.bytesIn / r.bytesOut).toFixed(2)), sessionDeltas: r.sessions, msMedian: Number(median(r.ms).toFixed(2)), usPerUpdate: Number(((median(r.ms) * 1000) / ENVELOPES_PER_ITEM_MAX).toFixed(1)), gasUsed: Number(r.gasUsed) }));
+  summary.refine = compression.map((r) => ({
+    case: r.c.name,
+    bytesIn: r.bytesIn,
+    bytesOut: r.bytesOut,
+    ratio: Number((r.bytesIn / r.bytesOut).toFixed(2)),
+    sessionDeltas: r.sessions,
+    msMedian: Number(median(r.ms).toFixed(2)),
+    usPerUpdate: Number(((median(r.ms) * 1000) / ENVELOPES_PER_ITEM_MAX).toFixed(1)),
+    gasUsed: Number(r.gasUsed),
+  }));
 }
 
 console.log(JSON.stringify(summary));

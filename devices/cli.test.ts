@@ -62,9 +62,26 @@ describe("jamgate device envelope", () => {
   it("makes an envelope file that decodes and verifies, its body the CBOR array of the readings", async () => {
     const dir = tempDir();
     const { path, key } = await keygen(dir);
-    const readings = [{ timeMs: 1, importWh: 10 }, { timeMs: 2, importWh: 11 }];
+    const readings = [
+      { timeMs: 1, importWh: 10 },
+      { timeMs: 2, importWh: 11 },
+    ];
     writeFileSync(join(dir, "r.jsonl"), readings.map((r) => JSON.stringify(r)).join("\n") + "\n\n");
-    await jamgate("envelope", "--key", path, "--seq", "42", "--readings", join(dir, "r.jsonl"), "--out", join(dir, "env.cbor"), "--kind", "inverter.reading", "--time-ms", "1700000000000");
+    await jamgate(
+      "envelope",
+      "--key",
+      path,
+      "--seq",
+      "42",
+      "--readings",
+      join(dir, "r.jsonl"),
+      "--out",
+      join(dir, "env.cbor"),
+      "--kind",
+      "inverter.reading",
+      "--time-ms",
+      "1700000000000",
+    );
 
     const decoded = decodeEnvelope(readFileSync(join(dir, "env.cbor")));
     if (!decoded.ok) throw new Error(decoded.error.detail);
@@ -78,7 +95,10 @@ describe("jamgate device envelope", () => {
     const dir = tempDir();
     const { path } = await keygen(dir);
     writeFileSync(join(dir, "bad.jsonl"), '{"a":1}\nnot json\n');
-    await expect(jamgate("envelope", "--key", path, "--seq", "1", "--readings", join(dir, "bad.jsonl"), "--out", join(dir, "e.cbor"))).rejects.toMatchObject({ code: "JG_ERR_CLI_ARGUMENT", message: expect.stringMatching(/bad\.jsonl:2/) });
+    await expect(jamgate("envelope", "--key", path, "--seq", "1", "--readings", join(dir, "bad.jsonl"), "--out", join(dir, "e.cbor"))).rejects.toMatchObject({
+      code: "JG_ERR_CLI_ARGUMENT",
+      message: expect.stringMatching(/bad\.jsonl:2/),
+    });
   });
 });
 
@@ -88,9 +108,31 @@ describe("jamgate device publish", () => {
     const { path, key } = await keygen(dir);
     const b = await broker(key);
     b.onEnvelope = (e, broker) => {
-      setTimeout(() => void broker.publishDown(e.device, "receipts", encodeReceipt({ seq: e.seq, packageHash: new Uint8Array(32).fill(1), blockHash: new Uint8Array(32).fill(2), slot: 5 })), 20);
+      setTimeout(
+        () =>
+          void broker.publishDown(
+            e.device,
+            "receipts",
+            encodeReceipt({ seq: e.seq, packageHash: new Uint8Array(32).fill(1), blockHash: new Uint8Array(32).fill(2), slot: 5 }),
+          ),
+        20,
+      );
     };
-    await jamgate("publish", "--key", path, "--mqtt", b.url, "--simulate", "5", "--data-dir", join(dir, "device"), "--wait-receipts", "--json", "--timeout-ms", "10000");
+    await jamgate(
+      "publish",
+      "--key",
+      path,
+      "--mqtt",
+      b.url,
+      "--simulate",
+      "5",
+      "--data-dir",
+      join(dir, "device"),
+      "--wait-receipts",
+      "--json",
+      "--timeout-ms",
+      "10000",
+    );
 
     expect(JSON.parse(stdout.at(-1)!)).toEqual({ deviceId: key.deviceId, sent: 5, acked: 5, receipts: 5, errors: {}, unanswered: 0 });
     const printed = stdout.slice(1, -1).map((line) => JSON.parse(line) as { receipt: { seq: number } });
@@ -107,18 +149,40 @@ describe("jamgate device publish", () => {
     const { path, key } = await keygen(dir);
     const b = await broker(key);
     b.onEnvelope = (e, broker) => {
-      const answer = e.seq === 1 ? encodeDeviceError({ seq: e.seq, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "no" }) : encodeReceipt({ seq: e.seq, packageHash: new Uint8Array(32), blockHash: new Uint8Array(32), slot: 1 });
+      const answer =
+        e.seq === 1
+          ? encodeDeviceError({ seq: e.seq, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "no" })
+          : encodeReceipt({ seq: e.seq, packageHash: new Uint8Array(32), blockHash: new Uint8Array(32), slot: 1 });
       setTimeout(() => void broker.publishDown(e.device, e.seq === 1 ? "errors" : "receipts", answer), 20);
     };
     writeFileSync(join(dir, "r.jsonl"), Array.from({ length: 5 }, (_, i) => JSON.stringify({ i })).join("\n"));
-    await expect(jamgate("publish", "--key", path, "--mqtt", b.url, "--readings", join(dir, "r.jsonl"), "--per-envelope", "2", "--data-dir", join(dir, "device"), "--wait-receipts")).rejects.toMatchObject({
+    await expect(
+      jamgate(
+        "publish",
+        "--key",
+        path,
+        "--mqtt",
+        b.url,
+        "--readings",
+        join(dir, "r.jsonl"),
+        "--per-envelope",
+        "2",
+        "--data-dir",
+        join(dir, "device"),
+        "--wait-receipts",
+      ),
+    ).rejects.toMatchObject({
       code: "JG_ERR_ENVELOPE_SIGNATURE",
       exitCode: 1,
     });
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ sent: 3, receipts: 2, errors: { JG_ERR_ENVELOPE_SIGNATURE: 1 }, unanswered: 0 });
     // Each answer printed once as it came: receipts with their package, block and slot, the refusal with its code and detail.
     const zeros = "00".repeat(32);
-    expect(stdout.slice(1, -1).sort()).toEqual([`receipt seq=0 slot=1 package=${zeros} block=${zeros}`, `receipt seq=2 slot=1 package=${zeros} block=${zeros}`, "refused seq=1 JG_ERR_ENVELOPE_SIGNATURE: no"]);
+    expect(stdout.slice(1, -1).sort()).toEqual([
+      `receipt seq=0 slot=1 package=${zeros} block=${zeros}`,
+      `receipt seq=2 slot=1 package=${zeros} block=${zeros}`,
+      "refused seq=1 JG_ERR_ENVELOPE_SIGNATURE: no",
+    ]);
     expect(b.received.map((r) => decodeBody(r.envelope.body))).toEqual([[{ i: 0 }, { i: 1 }], [{ i: 2 }, { i: 3 }], [{ i: 4 }]]);
   });
 
@@ -157,7 +221,12 @@ describe("jamgate device register", () => {
     });
     await jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--data-dir", dir, "--wait", "--poll-ms", "10");
 
-    expect(seen[0]).toEqual({ method: "POST", url: "/v1/devices", auth: "Bearer secret-token", body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: "meter" }) });
+    expect(seen[0]).toEqual({
+      method: "POST",
+      url: "/v1/devices",
+      auth: "Bearer secret-token",
+      body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: "meter" }),
+    });
     expect(seen.slice(1).every((s) => s.method === "GET" && s.url === `/v1/devices/${key.deviceId}`)).toBe(true);
     expect(stdout.slice(1).map((l) => JSON.parse(l).status)).toEqual(["pending", "registered"]); // after keygen's line
   });
@@ -166,8 +235,13 @@ describe("jamgate device register", () => {
     const dir = tempDir();
     const { path } = await keygen(dir);
     const url = await gateway(() => ({ status: 401, body: { code: "JG_ERR_OPERATOR_TOKEN", message: "missing or wrong operator token" } }));
-    await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--token", "wrong")).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN", exitCode: 1 });
-    await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--data-dir", join(dir, "nowhere"))).rejects.toMatchObject({ code: "JG_ERR_OPERATOR_TOKEN" });
+    await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--token", "wrong")).rejects.toMatchObject({
+      code: "JG_ERR_OPERATOR_TOKEN",
+      exitCode: 1,
+    });
+    await expect(jamgate("register", "--key", path, "--kind", "meter", "--gateway", url, "--data-dir", join(dir, "nowhere"))).rejects.toMatchObject({
+      code: "JG_ERR_OPERATOR_TOKEN",
+    });
     await expect(jamgate("register", "--key", path, "--kind", "toaster", "--token", "t")).rejects.toMatchObject({ exitCode: 1 });
   });
 });
@@ -176,7 +250,16 @@ describe("jamgate device receipts", () => {
   it("pages through the device's ledger entries by cursor and prints its settled seqs oldest first, with the service's highest", async () => {
     const dir = tempDir();
     const { path, key } = await keygen(dir);
-    const entry = (id: number, seqs: number[]) => ({ id, kind: "envelopes", service: "telemetry", slot: 10 + id, blockHash: "bb".repeat(32), device: key.deviceId, seqs, packageHash: String(id).padStart(2, "0").repeat(32) });
+    const entry = (id: number, seqs: number[]) => ({
+      id,
+      kind: "envelopes",
+      service: "telemetry",
+      slot: 10 + id,
+      blockHash: "bb".repeat(32),
+      device: key.deviceId,
+      seqs,
+      packageHash: String(id).padStart(2, "0").repeat(32),
+    });
     const urls: string[] = [];
     const server: Server = createServer((req, res) => {
       urls.push(req.url!);
@@ -194,7 +277,11 @@ describe("jamgate device receipts", () => {
     const address = server.address() as { port: number };
     await jamgate("receipts", "--key", path, "--gateway", `http://127.0.0.1:${address.port}`);
 
-    expect(urls).toEqual([`/v1/devices/${key.deviceId}`, `/v1/entries?device=${key.deviceId}&limit=500`, `/v1/entries?device=${key.deviceId}&limit=500&before=5`]);
+    expect(urls).toEqual([
+      `/v1/devices/${key.deviceId}`,
+      `/v1/entries?device=${key.deviceId}&limit=500`,
+      `/v1/entries?device=${key.deviceId}&limit=500&before=5`,
+    ]);
     expect(stdout.slice(1)).toEqual([
       `settled seqs=0-1 slot=12 package=${"02".repeat(32)} block=${"bb".repeat(32)}`,
       `settled seqs=3-5 slot=15 package=${"05".repeat(32)} block=${"bb".repeat(32)}`,
@@ -206,7 +293,10 @@ describe("jamgate device receipts", () => {
   it("without --gateway and with no jamgate running on --data-dir, says how to start one", async () => {
     const dir = tempDir();
     const { path } = await keygen(dir);
-    await expect(jamgate("receipts", "--key", path, "--data-dir", dir)).rejects.toMatchObject({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`start one with \`jamgate start --data-dir ${dir}\`, or give --gateway`) });
+    await expect(jamgate("receipts", "--key", path, "--data-dir", dir)).rejects.toMatchObject({
+      code: "JG_ERR_NO_GATEWAY",
+      message: expect.stringContaining(`start one with \`jamgate start --data-dir ${dir}\`, or give --gateway`),
+    });
   });
 });
 

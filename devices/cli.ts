@@ -91,15 +91,21 @@ export function registerDeviceCommands(program: Command): void {
     .action((options: { key: string; seq: number; readings: string; out: string; kind: EnvelopeKind; timeMs?: number }) => {
       const key = readKey(options.key);
       const body = encodeReadings(readReadings(options.readings));
-      if (body.length > BODY_BYTES_MAX) fail("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}; split them (publish --per-envelope does)`);
-      const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: options.seq, kind: options.kind, timeMs: options.timeMs ?? Date.now(), body }, key.secretKey);
+      if (body.length > BODY_BYTES_MAX)
+        fail("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}; split them (publish --per-envelope does)`);
+      const envelope = signEnvelope(
+        { version: ENVELOPE_VERSION, device: key.deviceId, seq: options.seq, kind: options.kind, timeMs: options.timeMs ?? Date.now(), body },
+        key.secretKey,
+      );
       const bytes = encodeEnvelope(envelope);
       try {
         writeFileSync(options.out, bytes);
       } catch (e) {
         fail("JG_ERR_CLI_ARGUMENT", `cannot write ${options.out}: ${(e as Error).message}`);
       }
-      console.log(JSON.stringify({ deviceId: key.deviceId, seq: options.seq, kind: options.kind, bytes: bytes.length, topic: upTopic(key.deviceId, options.kind) }));
+      console.log(
+        JSON.stringify({ deviceId: key.deviceId, seq: options.seq, kind: options.kind, bytes: bytes.length, topic: upTopic(key.deviceId, options.kind) }),
+      );
     });
 
   device
@@ -180,7 +186,8 @@ interface PublishOptions {
 async function publish(options: PublishOptions): Promise<void> {
   if ((options.readings === undefined) === (options.simulate === undefined)) fail("JG_ERR_CLI_ARGUMENT", "give --readings <file> or --simulate <n>");
   const mqttUrl = options.mqtt ?? endpointsOf(options.gatewayDataDir, "--mqtt").mqtt;
-  if (!/^(mqtts?:\/\/[^/]+|wss?:\/\/[^/]+(\/.*)?)$/.test(mqttUrl.replace(/\/$/, ""))) fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port, mqtts://host:port, ws://host:port or wss://host:port, got ${mqttUrl}`);
+  if (!/^(mqtts?:\/\/[^/]+|wss?:\/\/[^/]+(\/.*)?)$/.test(mqttUrl.replace(/\/$/, "")))
+    fail("JG_ERR_CLI_ARGUMENT", `--mqtt must be mqtt://host:port, mqtts://host:port, ws://host:port or wss://host:port, got ${mqttUrl}`);
   if ((options.clientCert === undefined) !== (options.clientKey === undefined)) fail("JG_ERR_CLI_ARGUMENT", "--client-cert and --client-key go together");
   const tls = {
     ...(options.ca === undefined ? {} : { ca: readFileFor("--ca", options.ca) }),
@@ -189,7 +196,8 @@ async function publish(options: PublishOptions): Promise<void> {
   };
   const key = readKey(options.key);
   const fileReadings = options.readings !== undefined ? readReadings(options.readings) : null;
-  const batches = fileReadings !== null ? fileBatches(fileReadings, options.perEnvelope) : simulatedBatches(options.simulate!, options.perEnvelope, options.seed);
+  const batches =
+    fileReadings !== null ? fileBatches(fileReadings, options.perEnvelope) : simulatedBatches(options.simulate!, options.perEnvelope, options.seed);
   const total = fileReadings !== null ? Math.ceil(fileReadings.length / options.perEnvelope) : options.simulate!;
   const deadline = Date.now() + options.timeoutMs;
 
@@ -209,7 +217,9 @@ async function publish(options: PublishOptions): Promise<void> {
   let acked = 0;
   let receipts = 0;
   let unattributed = 0;
-  const progress = progressLine(() => `sent ${sent.size}/${total} · acked ${acked} · receipts ${receipts} · errors ${Object.values(errors).reduce((a, b) => a + b, 0)}`);
+  const progress = progressLine(
+    () => `sent ${sent.size}/${total} · acked ${acked} · receipts ${receipts} · errors ${Object.values(errors).reduce((a, b) => a + b, 0)}`,
+  );
   client.on("acked", ({ seq }) => {
     if (sent.has(seq)) acked++;
     progress.update();
@@ -263,7 +273,8 @@ async function publish(options: PublishOptions): Promise<void> {
       progress.update();
       await yieldToEventLoop(); // let PUBACKs and receipts in between fsync'd sends
     }
-    if (!(await client.drain(Math.max(1, deadline - Date.now())))) fail("JG_ERR_RPC_TIMEOUT", `${client.queued} envelopes not acknowledged (PUBACK) within --timeout-ms; they stay queued in ${options.dataDir}`);
+    if (!(await client.drain(Math.max(1, deadline - Date.now()))))
+      fail("JG_ERR_RPC_TIMEOUT", `${client.queued} envelopes not acknowledged (PUBACK) within --timeout-ms; they stay queued in ${options.dataDir}`);
     if (options.waitReceipts) {
       const allAnswered = () => [...sent].every((seq) => final.has(seq));
       while (!allAnswered() && Date.now() < deadline) {
@@ -330,8 +341,14 @@ async function register(options: RegisterOptions): Promise<void> {
   const base = gatewayBase(options.gateway, options.dataDir);
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
-  const answer = await gatewayRequest(`${base}/v1/devices`, { method: "POST", headers, body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }), ca });
-  if (answer.body.deviceId !== key.deviceId) fail("JG_ERR_RPC_REMOTE", `gateway answered deviceId ${String(answer.body.deviceId)}, the key's is ${key.deviceId}`);
+  const answer = await gatewayRequest(`${base}/v1/devices`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ publicKey: toHex(key.publicKey), kind: options.kind, service: options.service, household: options.household }),
+    ca,
+  });
+  if (answer.body.deviceId !== key.deviceId)
+    fail("JG_ERR_RPC_REMOTE", `gateway answered deviceId ${String(answer.body.deviceId)}, the key's is ${key.deviceId}`);
   console.log(JSON.stringify(answer.body));
   if (!options.wait) return;
 
@@ -401,9 +418,14 @@ async function receipts(options: ReceiptsOptions): Promise<void> {
   let complete = false;
   for (let pages = 0; pages < RECEIPT_PAGES_MAX; pages++) {
     const query = `device=${key.deviceId}&limit=${ENTRIES_PAGE_LIMIT}${before === null ? "" : `&before=${before}`}`;
-    const page = (await gatewayRequest(`${base}/v1/entries?${query}`, { method: "GET", headers: {}, ca, answerBytesMax: ENTRIES_ANSWER_BYTES_MAX })).body as { items?: unknown; next?: unknown };
-    if (!Array.isArray(page.items) || !(page.next === null || Number.isSafeInteger(page.next))) fail("JG_ERR_RPC_REMOTE", `${base}/v1/entries answered no page of entries`);
-    for (const item of page.items as SettledEntry[]) if (item.kind === "envelopes" && item.device === key.deviceId && Array.isArray(item.seqs)) entries.push(item);
+    const page = (await gatewayRequest(`${base}/v1/entries?${query}`, { method: "GET", headers: {}, ca, answerBytesMax: ENTRIES_ANSWER_BYTES_MAX })).body as {
+      items?: unknown;
+      next?: unknown;
+    };
+    if (!Array.isArray(page.items) || !(page.next === null || Number.isSafeInteger(page.next)))
+      fail("JG_ERR_RPC_REMOTE", `${base}/v1/entries answered no page of entries`);
+    for (const item of page.items as SettledEntry[])
+      if (item.kind === "envelopes" && item.device === key.deviceId && Array.isArray(item.seqs)) entries.push(item);
     if (page.next === null) {
       complete = true;
       break;
@@ -430,7 +452,9 @@ async function receipts(options: ReceiptsOptions): Promise<void> {
   if (options.json) console.log(JSON.stringify(summary));
   else {
     const what = [summary.kind, summary.service].filter((s) => s !== undefined).join(" on ");
-    console.log(`device ${key.deviceId}${what === "" ? "" : ` (${what})`}: the service's settled highest seq is ${highest ?? "unknown"}; the ledger lists ${seqs.length} settled seqs${seqs.length === 0 ? "" : `: ${summary.seqs}`}`);
+    console.log(
+      `device ${key.deviceId}${what === "" ? "" : ` (${what})`}: the service's settled highest seq is ${highest ?? "unknown"}; the ledger lists ${seqs.length} settled seqs${seqs.length === 0 ? "" : `: ${summary.seqs}`}`,
+    );
     if (!complete) process.stderr.write(`the list may be incomplete: ${summary.incomplete}\n`);
   }
 }
@@ -454,17 +478,21 @@ async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ stat
   let response: { status: number; text: string };
   try {
     response = await new Promise((resolve, reject) => {
-      const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: init.method, headers: init.headers, timeout: HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) }, (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        const max = init.answerBytesMax ?? HTTP_ANSWER_BYTES_MAX;
-        res.on("data", (c: Buffer) => {
-          if (bytes < max) chunks.push(c);
-          bytes += c.length;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, max) }));
-        res.on("error", reject);
-      });
+      const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(
+        url,
+        { method: init.method, headers: init.headers, timeout: HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          const max = init.answerBytesMax ?? HTTP_ANSWER_BYTES_MAX;
+          res.on("data", (c: Buffer) => {
+            if (bytes < max) chunks.push(c);
+            bytes += c.length;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8").slice(0, max) }));
+          res.on("error", reject);
+        },
+      );
       request.on("timeout", () => request.destroy(new Error(`no answer within ${HTTP_TIMEOUT_MS} ms`)));
       request.on("error", reject);
       request.end(init.body);
@@ -508,7 +536,10 @@ function readOperatorToken(dataDir: string): string {
     return token;
   } catch (e) {
     if (e instanceof CommanderError) throw e;
-    return fail("JG_ERR_OPERATOR_TOKEN", `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --data-dir of the gateway or --token`);
+    return fail(
+      "JG_ERR_OPERATOR_TOKEN",
+      `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give --data-dir of the gateway or --token`,
+    );
   }
 }
 
@@ -580,12 +611,17 @@ function progressLine(render: () => string): { update(): void; note(text: string
 export async function nextAnswer(client: NodeJS.EventEmitter, ms: number): Promise<void> {
   const abort = new AbortController();
   const { signal } = abort;
-  const quietly = (p: Promise<unknown>) => p.then(
-    () => undefined,
-    () => undefined,
-  );
+  const quietly = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      () => undefined,
+    );
   try {
-    await Promise.race([quietly(once(client, "receipt", { signal })), quietly(once(client, "deviceError", { signal })), quietly(sleep(ms, undefined, { signal }))]);
+    await Promise.race([
+      quietly(once(client, "receipt", { signal })),
+      quietly(once(client, "deviceError", { signal })),
+      quietly(sleep(ms, undefined, { signal })),
+    ]);
   } finally {
     abort.abort();
   }

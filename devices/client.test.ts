@@ -128,7 +128,11 @@ describe("DeviceClient", () => {
     await until(() => receipts.length === 1 && errors.length === 1 && warnings.length === 1);
     expect(receipts[0]).toEqual(receipt);
     // A receipt message for several envelopes of one package: one event each, in seq order.
-    await b.publishDown(key.deviceId, "receipts", encodeReceipts({ seqs: [4, 5, 9], packageHash: receipt.packageHash, blockHash: receipt.blockHash, slot: 78 }));
+    await b.publishDown(
+      key.deviceId,
+      "receipts",
+      encodeReceipts({ seqs: [4, 5, 9], packageHash: receipt.packageHash, blockHash: receipt.blockHash, slot: 78 }),
+    );
     await until(() => receipts.length === 4);
     expect(receipts.slice(1)).toEqual([4, 5, 9].map((seq) => ({ ...receipt, seq, slot: 78 })));
     receipts.length = 1;

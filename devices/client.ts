@@ -117,7 +117,8 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.tokenLifetimeMs = options.tokenLifetimeMs ?? TOKEN_LIFETIME_MS;
-    if (!(this.tokenLifetimeMs > 0 && this.tokenLifetimeMs <= TOKEN_LIFETIME_MAX_MS)) throw new Error(`tokenLifetimeMs must be in (0, ${TOKEN_LIFETIME_MAX_MS}]`);
+    if (!(this.tokenLifetimeMs > 0 && this.tokenLifetimeMs <= TOKEN_LIFETIME_MAX_MS))
+      throw new Error(`tokenLifetimeMs must be in (0, ${TOKEN_LIFETIME_MAX_MS}]`);
     this.queue = OfflineQueue.open(join(options.dataDir, options.key.deviceId), options.queueLimits);
     this.mqtt = mqtt.connect(options.url, {
       protocolVersion: 4,
@@ -187,7 +188,9 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     const body = encodeReadings(readings);
     if (body.length > BODY_BYTES_MAX) return refuse("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}`);
     const seq = this.queue.nextSeq;
-    const bytes = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: this.options.key.deviceId, seq, kind, timeMs: this.now(), body }, this.options.key.secretKey));
+    const bytes = encodeEnvelope(
+      signEnvelope({ version: ENVELOPE_VERSION, device: this.options.key.deviceId, seq, kind, timeMs: this.now(), body }, this.options.key.secretKey),
+    );
     if (bytes.length > ENVELOPE_BYTES_MAX) return refuse("JG_ERR_ENVELOPE_OVERSIZE", `envelope of ${bytes.length} bytes > ${ENVELOPE_BYTES_MAX}`);
     const queued = this.queue.enqueue({ seq, kind, bytes });
     if (!queued.ok) return { ok: false, error: queued.error };
@@ -236,7 +239,8 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     // Subscribed again on every CONNACK: it is idempotent [MQTT-3.8.4-3] and covers a broker that lost the session.
     // A lost connection fails the callback too; only a SUBACK failure code (0x80, [MQTT-3.9.3]) is a refusal.
     this.mqtt.subscribe(DOWN_WILDCARD(this.options.key.deviceId), { qos: 1 }, (e, granted) => {
-      if (!e && granted?.some((g) => g.qos === 128)) this.emit("warning", { code: "JG_ERR_MQTT_TOPIC", detail: `broker refused the subscription to ${DOWN_WILDCARD(this.options.key.deviceId)}` });
+      if (!e && granted?.some((g) => g.qos === 128))
+        this.emit("warning", { code: "JG_ERR_MQTT_TOPIC", detail: `broker refused the subscription to ${DOWN_WILDCARD(this.options.key.deviceId)}` });
     });
     this.emit("state", { state: "connected", sessionPresent });
     this.pump();
@@ -305,9 +309,19 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
     return new Promise((resolve, reject) => {
       const onState = (s: DeviceClientState) => {
         if (s.state === "connected") finish();
-        else if (s.state === "disconnected" && (this.lastProblem.code === "JG_ERR_MQTT_AUTH" || this.lastProblem.code === "JG_ERR_DEVICE_UNREGISTERED")) finish(new DeviceSideError(this.lastProblem.code, this.lastProblem.detail));
+        else if (s.state === "disconnected" && (this.lastProblem.code === "JG_ERR_MQTT_AUTH" || this.lastProblem.code === "JG_ERR_DEVICE_UNREGISTERED"))
+          finish(new DeviceSideError(this.lastProblem.code, this.lastProblem.detail));
       };
-      const timer = setTimeout(() => finish(new DeviceSideError("JG_ERR_RPC_CLOSED", `no MQTT session with ${this.options.url} within ${timeoutMs} ms (last: ${this.lastProblem.code}: ${this.lastProblem.detail})`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new DeviceSideError(
+              "JG_ERR_RPC_CLOSED",
+              `no MQTT session with ${this.options.url} within ${timeoutMs} ms (last: ${this.lastProblem.code}: ${this.lastProblem.detail})`,
+            ),
+          ),
+        timeoutMs,
+      );
       const finish = (e?: Error) => {
         clearTimeout(timer);
         this.off("state", onState);
@@ -326,7 +340,13 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
  */
 function problemOf(e: Error, deviceId: string): CodedProblem {
   const rc = (e as Partial<ErrorWithReasonCode>).code;
-  const connack: Record<number, DeviceCode> = { 1: "JG_ERR_RPC_REMOTE", 2: "JG_ERR_RPC_REMOTE", 3: "JG_ERR_MQTT_RATE", 4: "JG_ERR_MQTT_AUTH", 5: "JG_ERR_DEVICE_UNREGISTERED" };
+  const connack: Record<number, DeviceCode> = {
+    1: "JG_ERR_RPC_REMOTE",
+    2: "JG_ERR_RPC_REMOTE",
+    3: "JG_ERR_MQTT_RATE",
+    4: "JG_ERR_MQTT_AUTH",
+    5: "JG_ERR_DEVICE_UNREGISTERED",
+  };
   if (rc === 5) return { code: "JG_ERR_DEVICE_UNREGISTERED", detail: unregisteredDetail(deviceId, "KEY_FILE") };
   if (typeof rc === "number" && connack[rc] !== undefined) return { code: connack[rc], detail: `CONNACK ${rc}: ${e.message}` };
   return { code: "JG_ERR_RPC_CLOSED", detail: e.message };

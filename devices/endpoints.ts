@@ -30,7 +30,9 @@ export interface GatewayEndpoints {
   readonly pid: number;
 }
 
-export type EndpointsRead = { readonly ok: true; readonly endpoints: GatewayEndpoints } | { readonly ok: false; readonly code: "JG_ERR_NO_GATEWAY"; readonly detail: string };
+export type EndpointsRead =
+  | { readonly ok: true; readonly endpoints: GatewayEndpoints }
+  | { readonly ok: false; readonly code: "JG_ERR_NO_GATEWAY"; readonly detail: string };
 
 /** The schemes each endpoint may have. */
 const SCHEMES = { mqtt: "mqtts?|wss?", mqtts: "mqtts", ws: "wss?", http: "https?", rpc: "wss?", radius: "udp" } as const;
@@ -75,15 +77,21 @@ export function readEndpointsFile(dataDir: string, urlFlag = "the gateway's URL"
   let text: string;
   try {
     const bytes = readFileSync(path);
-    if (bytes.length > ENDPOINTS_FILE_BYTES_MAX) return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, `${path} is ${bytes.length} bytes, not an endpoints file`, urlFlag) };
+    if (bytes.length > ENDPOINTS_FILE_BYTES_MAX)
+      return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, `${path} is ${bytes.length} bytes, not an endpoints file`, urlFlag) };
     text = bytes.toString("utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, code === "ENOENT" ? `no ${ENDPOINTS_FILE}` : `cannot read ${path}: ${code ?? (e as Error).message}`, urlFlag) };
+    return {
+      ok: false,
+      code: "JG_ERR_NO_GATEWAY",
+      detail: noGatewayDetail(dataDir, code === "ENOENT" ? `no ${ENDPOINTS_FILE}` : `cannot read ${path}: ${code ?? (e as Error).message}`, urlFlag),
+    };
   }
   const parsed = parseEndpoints(text);
   if (typeof parsed === "string") return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, `${path}: ${parsed}`, urlFlag) };
-  if (!isAlive(parsed.pid)) return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, `${path} names pid ${parsed.pid}, which is not running`, urlFlag) };
+  if (!isAlive(parsed.pid))
+    return { ok: false, code: "JG_ERR_NO_GATEWAY", detail: noGatewayDetail(dataDir, `${path} names pid ${parsed.pid}, which is not running`, urlFlag) };
   return { ok: true, endpoints: parsed };
 }
 

@@ -2,18 +2,32 @@ import { createPublicKey, verify } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { errorRegistry } from "../node/errors.ts";
-import { decodeBody, decodeEnvelope, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeFields, encodeBody, encodeEnvelope, signEnvelope, signingBytes, signingBytesWriter, verifyEnvelope } from "./envelope.ts";
+import {
+  decodeBody,
+  decodeEnvelope,
+  ENVELOPE_KINDS,
+  ENVELOPE_VERSION,
+  type EnvelopeFields,
+  encodeBody,
+  encodeEnvelope,
+  signEnvelope,
+  signingBytes,
+  signingBytesWriter,
+  verifyEnvelope,
+} from "./envelope.ts";
 import { type DeviceKey, deviceKeyFromSecret, generateDeviceKey } from "./keys.ts";
 
 const key = generateDeviceKey();
 
 const fieldsArb = (k: DeviceKey) =>
-  fc.record({
-    seq: fc.maxSafeNat(),
-    kind: fc.constantFrom(...ENVELOPE_KINDS),
-    timeMs: fc.maxSafeNat(),
-    readings: fc.array(fc.record({ timeMs: fc.nat(), importWh: fc.nat(), powerW: fc.integer(), label: fc.string() }), { maxLength: 20 }),
-  }).map(({ readings, ...f }): EnvelopeFields => ({ version: ENVELOPE_VERSION, device: k.deviceId, body: encodeBody(readings), ...f }));
+  fc
+    .record({
+      seq: fc.maxSafeNat(),
+      kind: fc.constantFrom(...ENVELOPE_KINDS),
+      timeMs: fc.maxSafeNat(),
+      readings: fc.array(fc.record({ timeMs: fc.nat(), importWh: fc.nat(), powerW: fc.integer(), label: fc.string() }), { maxLength: 20 }),
+    })
+    .map(({ readings, ...f }): EnvelopeFields => ({ version: ENVELOPE_VERSION, device: k.deviceId, body: encodeBody(readings), ...f }));
 
 /** The gateway's way: node:crypto with the raw 32-byte key as a JWK (RFC 8037). */
 function nodeVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
@@ -23,7 +37,14 @@ function nodeVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8
 
 describe("envelopes", () => {
   it("sign exactly the documented layout (docs/protocol.md): domain, version, device, seq, kind, time, body", () => {
-    const fields: EnvelopeFields = { version: 1, device: "00112233445566778899aabbccddeeff" as EnvelopeFields["device"], seq: 2 ** 40 + 3, kind: "meter.reading", timeMs: 1_700_000_000_123, body: Uint8Array.of(0xa1, 0x61, 0x78, 0x01) };
+    const fields: EnvelopeFields = {
+      version: 1,
+      device: "00112233445566778899aabbccddeeff" as EnvelopeFields["device"],
+      seq: 2 ** 40 + 3,
+      kind: "meter.reading",
+      timeMs: 1_700_000_000_123,
+      body: Uint8Array.of(0xa1, 0x61, 0x78, 0x01),
+    };
     const u64 = (n: number) => {
       const b = Buffer.alloc(8);
       b.writeBigUInt64LE(BigInt(n));
@@ -84,7 +105,10 @@ describe("envelopes", () => {
   });
 
   it("detect tampering with any signed field or another device's key", () => {
-    const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 7, kind: "meter.reading", timeMs: 1_700_000_000_000, body: encodeBody([{ importWh: 10 }]) }, key.secretKey);
+    const envelope = signEnvelope(
+      { version: ENVELOPE_VERSION, device: key.deviceId, seq: 7, kind: "meter.reading", timeMs: 1_700_000_000_000, body: encodeBody([{ importWh: 10 }]) },
+      key.secretKey,
+    );
     const other = deviceKeyFromSecret(new Uint8Array(32).fill(9));
     expect(verifyEnvelope(envelope, key.publicKey)).toBe(true);
     expect(verifyEnvelope({ ...envelope, seq: 8 }, key.publicKey)).toBe(false);
@@ -98,20 +122,32 @@ describe("envelopes", () => {
 
   it("decodeEnvelope never throws on arbitrary bytes and answers with a registry code", () => {
     const codes = new Set(Object.keys(errorRegistry));
-    const valid = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 1, kind: "meter.reading", timeMs: 1, body: encodeBody([1, 2, 3]) }, key.secretKey));
+    const valid = encodeEnvelope(
+      signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 1, kind: "meter.reading", timeMs: 1, body: encodeBody([1, 2, 3]) }, key.secretKey),
+    );
     const mutated = fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([at, x]) => valid.map((b, i) => (i === at ? b ^ x : b)));
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), mutated, fc.anything().map((v) => encodeBody(v))), (bytes) => {
-        const result = decodeEnvelope(bytes);
-        if (!result.ok) expect(codes.has(result.error.code)).toBe(true);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 512 }),
+          mutated,
+          fc.anything().map((v) => encodeBody(v)),
+        ),
+        (bytes) => {
+          const result = decodeEnvelope(bytes);
+          if (!result.ok) expect(codes.has(result.error.code)).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
     expect(decodeEnvelope(new Uint8Array(70_000))).toMatchObject({ ok: false, error: { code: "JG_ERR_ENVELOPE_OVERSIZE" } });
   });
 
   it("are plain RFC 8949 on the wire: byte strings untagged, shortest map header", () => {
-    const envelope = signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: 0, body: encodeBody([1]) }, key.secretKey);
+    const envelope = signEnvelope(
+      { version: ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: 0, body: encodeBody([1]) },
+      key.secretKey,
+    );
     const bytes = encodeEnvelope(envelope);
     expect(bytes[0]).toBe(0xa7); // map of 7
     const hex = Buffer.from(bytes).toString("hex");

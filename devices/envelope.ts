@@ -161,7 +161,11 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
 /** Decodes and shape-checks; never throws on any input. The signature is not checked here. */
 export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
   if (bytes.length > ENVELOPE_BYTES_MAX) {
-    return refused("JG_ERR_ENVELOPE_OVERSIZE", `${bytes.length} bytes > ${ENVELOPE_BYTES_MAX}`, bytes.length <= OVERSIZE_DECODED_BYTES_MAX ? seqOf(decodedMap(bytes)) : null);
+    return refused(
+      "JG_ERR_ENVELOPE_OVERSIZE",
+      `${bytes.length} bytes > ${ENVELOPE_BYTES_MAX}`,
+      bytes.length <= OVERSIZE_DECODED_BYTES_MAX ? seqOf(decodedMap(bytes)) : null,
+    );
   }
   let value: unknown;
   try {
@@ -182,7 +186,8 @@ export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
   if (typeof m.k !== "string") return bad("JG_ERR_ENVELOPE_MALFORMED", "k must be a string");
   if (!(ENVELOPE_KINDS as readonly string[]).includes(m.k)) return bad("JG_ERR_ENVELOPE_KIND", `unknown kind ${JSON.stringify(m.k.slice(0, 40))}`);
   if (!isSafeNatural(m.t)) return bad("JG_ERR_ENVELOPE_MALFORMED", "t must be ms since the epoch, a non-negative integer");
-  if (!(m.b instanceof Uint8Array) || m.b.length > BODY_BYTES_MAX) return bad("JG_ERR_ENVELOPE_MALFORMED", `b must be a byte string of at most ${BODY_BYTES_MAX} bytes`);
+  if (!(m.b instanceof Uint8Array) || m.b.length > BODY_BYTES_MAX)
+    return bad("JG_ERR_ENVELOPE_MALFORMED", `b must be a byte string of at most ${BODY_BYTES_MAX} bytes`);
   if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64) return bad("JG_ERR_ENVELOPE_MALFORMED", "sig must be 64 bytes");
   return {
     ok: true,

@@ -2,7 +2,21 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeCbor } from "./cbor.ts";
 import { generateDeviceKey } from "./keys.ts";
-import { DETAIL_CHARS_MAX, DOWN_MESSAGE_BYTES_MAX, DOWN_WILDCARD, decodeDeviceError, decodeReceipts, downTopic, encodeDeviceError, encodeReceipt, encodeReceipts, parseDownTopic, RECEIPT_SEQS_MAX, parseUpTopic, upTopic } from "./messages.ts";
+import {
+  DETAIL_CHARS_MAX,
+  DOWN_MESSAGE_BYTES_MAX,
+  DOWN_WILDCARD,
+  decodeDeviceError,
+  decodeReceipts,
+  downTopic,
+  encodeDeviceError,
+  encodeReceipt,
+  encodeReceipts,
+  parseDownTopic,
+  RECEIPT_SEQS_MAX,
+  parseUpTopic,
+  upTopic,
+} from "./messages.ts";
 
 const id = generateDeviceKey().deviceId;
 const hash = fc.uint8Array({ minLength: 32, maxLength: 32 });
@@ -25,10 +39,17 @@ describe("receipts and errors", () => {
       { numRuns: 200 },
     );
     fc.assert(
-      fc.property(fc.record({ seq: fc.option(fc.maxSafeNat(), { nil: null }), code: fc.constantFrom("JG_ERR_ENVELOPE_REPLAY", "JG_ERR_ENVELOPE_SIGNATURE"), detail: fc.string({ maxLength: DETAIL_CHARS_MAX }) }), (e) => {
-        expect(decodeDeviceError(encodeDeviceError(e))).toEqual(e);
-        expect(decodeReceipts(encodeDeviceError(e))).toBeNull();
-      }),
+      fc.property(
+        fc.record({
+          seq: fc.option(fc.maxSafeNat(), { nil: null }),
+          code: fc.constantFrom("JG_ERR_ENVELOPE_REPLAY", "JG_ERR_ENVELOPE_SIGNATURE"),
+          detail: fc.string({ maxLength: DETAIL_CHARS_MAX }),
+        }),
+        (e) => {
+          expect(decodeDeviceError(encodeDeviceError(e))).toEqual(e);
+          expect(decodeReceipts(encodeDeviceError(e))).toBeNull();
+        },
+      ),
     );
   });
 
@@ -39,7 +60,10 @@ describe("receipts and errors", () => {
   });
 
   it("decoders never throw and return null for anything else", () => {
-    const near = fc.record({ s: fc.anything(), p: fc.oneof(hash, fc.anything()), h: hash, t: fc.anything(), c: fc.string(), m: fc.anything() }, { requiredKeys: [] });
+    const near = fc.record(
+      { s: fc.anything(), p: fc.oneof(hash, fc.anything()), h: hash, t: fc.anything(), c: fc.string(), m: fc.anything() },
+      { requiredKeys: [] },
+    );
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.anything().map(encodeCbor), near.map(encodeCbor)), (bytes) => {
         const r = decodeReceipts(bytes);

@@ -10,7 +10,12 @@ const key = generateDeviceKey();
 const tempDir = () => mkdtempSync(join(tmpdir(), "jg-queue-"));
 
 function envelope(seq: number, readings: unknown = [seq]): QueuedEnvelope {
-  const bytes = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId, seq, kind: "meter.reading", timeMs: 1_700_000_000_000, body: encodeBody(readings) }, key.secretKey));
+  const bytes = encodeEnvelope(
+    signEnvelope(
+      { version: ENVELOPE_VERSION, device: key.deviceId, seq, kind: "meter.reading", timeMs: 1_700_000_000_000, body: encodeBody(readings) },
+      key.secretKey,
+    ),
+  );
   return { seq, kind: "meter.reading", bytes };
 }
 
@@ -50,7 +55,13 @@ describe("OfflineQueue", () => {
     const queue = OfflineQueue.open(dir);
     expect([...queue.seqs()]).toEqual([0, 1, 2]);
     expect(queue.nextSeq).toBe(3);
-    expect(readdirSync(dir).sort()).toEqual(["0000000000000000.cbor", "0000000000000001.cbor", "0000000000000002.cbor", "0000000000000009.cbor.bad", "next-seq"]);
+    expect(readdirSync(dir).sort()).toEqual([
+      "0000000000000000.cbor",
+      "0000000000000001.cbor",
+      "0000000000000002.cbor",
+      "0000000000000009.cbor.bad",
+      "next-seq",
+    ]);
     expect(readFileSync(join(dir, "next-seq"), "utf8")).toBe("2\n");
   });
 

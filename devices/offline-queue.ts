@@ -64,12 +64,19 @@ export class OfflineQueue {
   /** Opens (creating) the queue in `dir`: drops unfinished temporary files, sets aside files that do not decode, and recovers next seq. */
   static open(dir: string, limits: Partial<QueueLimits> = {}): OfflineQueue {
     const queue = new OfflineQueue(dir, { envelopesMax: limits.envelopesMax ?? QUEUE_ENVELOPES_MAX, bytesMax: limits.bytesMax ?? QUEUE_BYTES_MAX });
-    if (!Number.isSafeInteger(queue.limits.envelopesMax) || queue.limits.envelopesMax < 1 || !Number.isSafeInteger(queue.limits.bytesMax) || queue.limits.bytesMax < 1) throw new Error(`queue limits must be positive integers: ${JSON.stringify(queue.limits)}`);
+    if (
+      !Number.isSafeInteger(queue.limits.envelopesMax) ||
+      queue.limits.envelopesMax < 1 ||
+      !Number.isSafeInteger(queue.limits.bytesMax) ||
+      queue.limits.bytesMax < 1
+    )
+      throw new Error(`queue limits must be positive integers: ${JSON.stringify(queue.limits)}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     let next = 0;
     try {
       const text = readFileSync(join(dir, SEQ_FILE), "utf8").trim();
-      if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new Error(`${join(dir, SEQ_FILE)} holds ${JSON.stringify(text.slice(0, 40))}, not a seq`);
+      if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text)))
+        throw new Error(`${join(dir, SEQ_FILE)} holds ${JSON.stringify(text.slice(0, 40))}, not a seq`);
       next = Number(text);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
@@ -129,7 +136,8 @@ export class OfflineQueue {
   enqueue(item: QueuedEnvelope): EnqueueResult {
     if (item.seq !== this.next) throw new Error(`enqueue of seq ${item.seq}, expected ${this.next}`);
     if (this.index.size >= this.limits.envelopesMax) return full(`offline queue holds ${this.index.size} envelopes, its limit`);
-    if (this.totalBytes + item.bytes.length > this.limits.bytesMax) return full(`offline queue holds ${this.totalBytes} bytes; ${item.bytes.length} more would pass its limit of ${this.limits.bytesMax}`);
+    if (this.totalBytes + item.bytes.length > this.limits.bytesMax)
+      return full(`offline queue holds ${this.totalBytes} bytes; ${item.bytes.length} more would pass its limit of ${this.limits.bytesMax}`);
     try {
       this.writeDurably(entryName(item.seq), item.bytes);
       this.writeDurably(SEQ_FILE, new TextEncoder().encode(`${item.seq + 1}\n`));

@@ -24,7 +24,17 @@ import { EMPTY_WINDOW, judgeSeq, SEQ_JUMP_MAX, SEQ_WINDOW } from "../gateway/win
 import { errorRegistry } from "../node/errors.ts";
 import { TOKEN_LIFETIME_MS } from "./client.ts";
 import { encodeCbor } from "./cbor.ts";
-import { BODY_BYTES_MAX, decodeEnvelope, ENVELOPE_BYTES_MAX, ENVELOPE_DOMAIN, ENVELOPE_KINDS, encodeEnvelope, signEnvelope, signingBytes, toHex } from "./envelope.ts";
+import {
+  BODY_BYTES_MAX,
+  decodeEnvelope,
+  ENVELOPE_BYTES_MAX,
+  ENVELOPE_DOMAIN,
+  ENVELOPE_KINDS,
+  encodeEnvelope,
+  signEnvelope,
+  signingBytes,
+  toHex,
+} from "./envelope.ts";
 import { deviceKeyFromSecret, keyFromJson, keyToJson, mqttPassword, parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { DETAIL_CHARS_MAX, DOWN_MESSAGE_BYTES_MAX, RECEIPT_SEQS_MAX } from "./messages.ts";
 import { columnsOf, encodeReadings, rowsOf } from "./readings.ts";
@@ -88,8 +98,12 @@ describe("docs/protocol.md states the code's bytes", () => {
     expect(domain.at(-1)).toBe(0);
     expect(ascii(message.subarray(domain.length, domain.length + 32))).toBe(key.deviceId);
     expectPhrase(`over these ${message.length} bytes`);
-    expectPhrase(`| ${domain.length} | the ${domain.length - 1} octets \`${ascii(domain.subarray(0, -1))}\` (hex \`${toHex(domain.subarray(0, -1))}\`) and a zero octet |`);
-    expectPhrase(`Ed25519-sign the ${message.length} bytes \`${toHex(domain.subarray(0, -1))}\` \`00\` (the ${domain.length - 1} octets \`${ascii(domain.subarray(0, -1))}\` and a zero octet)`);
+    expectPhrase(
+      `| ${domain.length} | the ${domain.length - 1} octets \`${ascii(domain.subarray(0, -1))}\` (hex \`${toHex(domain.subarray(0, -1))}\`) and a zero octet |`,
+    );
+    expectPhrase(
+      `Ed25519-sign the ${message.length} bytes \`${toHex(domain.subarray(0, -1))}\` \`00\` (the ${domain.length - 1} octets \`${ascii(domain.subarray(0, -1))}\` and a zero octet)`,
+    );
 
     const signature = token.split(".")[2]!;
     expect(signature).not.toContain("=");
@@ -235,7 +249,8 @@ describe("docs/protocol.md states the code's bytes", () => {
     const app = buildHttp({ operatorToken: "T", registrations, metrics: {} as never, count: () => {} });
     try {
       const payload = JSON.stringify({ publicKey: "ab".repeat(32), kind: "meter" });
-      const post = (headers: Record<string, string>) => app.inject({ method: "POST", url: "/v1/devices", headers: { authorization: "Bearer T", ...headers }, payload });
+      const post = (headers: Record<string, string>) =>
+        app.inject({ method: "POST", url: "/v1/devices", headers: { authorization: "Bearer T", ...headers }, payload });
       expect((await post({ "content-type": "application/json" })).statusCode).toBe(202);
       const body = errorRegistry.JG_ERR_HTTP_BODY.httpStatus;
       for (const other of [{ "content-type": "text/plain" }, {}] as Record<string, string>[]) {

@@ -25,13 +25,16 @@ const steadyReadings = fc
   .record({
     t0: fc.nat(2 ** 50),
     dtMs: fc.integer({ min: 1, max: 10 ** 6 }),
-    keys: fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }).filter((k) => k !== "t" && k !== "__proto__"), { minLength: 1, maxLength: 6 }),
+    keys: fc.uniqueArray(
+      fc.string({ minLength: 1, maxLength: 12 }).filter((k) => k !== "t" && k !== "__proto__"),
+      { minLength: 1, maxLength: 6 },
+    ),
     n: fc.integer({ min: 2, max: 50 }),
   })
   .chain(({ t0, dtMs, keys, n }) =>
-    fc.array(fc.tuple(...keys.map(() => fc.integer({ min: -(2 ** 51), max: 2 ** 51 }))), { minLength: n, maxLength: n }).map((values) =>
-      values.map((row, i) => ({ t: t0 + i * dtMs, ...Object.fromEntries(keys.map((k, j) => [k, row[j]!])) })),
-    ),
+    fc
+      .array(fc.tuple(...keys.map(() => fc.integer({ min: -(2 ** 51), max: 2 ** 51 }))), { minLength: n, maxLength: n })
+      .map((values) => values.map((row, i) => ({ t: t0 + i * dtMs, ...Object.fromEntries(keys.map((k, j) => [k, row[j]!])) }))),
   );
 
 describe("the column form of readings", () => {
@@ -67,12 +70,18 @@ describe("the column form of readings", () => {
       [two[0]], // one reading
       [{ t: T0 }, { t: T0 + 1 }], // nothing but t
       [{ ...two[0], powerW: 1.5 }, two[1]], // a float
-      [{ ...two[0], note: "x" }, { ...two[1], note: "y" }], // text
+      [
+        { ...two[0], note: "x" },
+        { ...two[1], note: "y" },
+      ], // text
       [two[0], { ...two[1], extra: 1 }], // a key more
       [two[0], { ...two[1], powerW: undefined }], // a key less
       [two[0], { ...two[1], t: T0 }], // t not advancing
       [...two, { ...two[1], t: T0 + 2_500 }], // t not at a steady step
-      [{ t: T0, v: Number.MAX_SAFE_INTEGER }, { t: T0 + 1, v: -Number.MAX_SAFE_INTEGER }], // a difference past 2^53
+      [
+        { t: T0, v: Number.MAX_SAFE_INTEGER },
+        { t: T0 + 1, v: -Number.MAX_SAFE_INTEGER },
+      ], // a difference past 2^53
       [1, 2, 3],
       { interval: 3, orders: [] },
       JSON.parse(`[{"t": ${T0}, "__proto__": 1}, {"t": ${T0 + 1}, "__proto__": 2}]`), // a key a column could not be

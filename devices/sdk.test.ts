@@ -42,7 +42,9 @@ describe('the SDK export, "jamgate/devices"', () => {
       return { t: r.timeMs, importWh: r.importWh, exportWh: r.exportWh };
     });
     const body = sdk.encodeReadings(rows);
-    const bytes = sdk.encodeEnvelope(sdk.signEnvelope({ version: sdk.ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: rows[59]!.t, body }, key.secretKey));
+    const bytes = sdk.encodeEnvelope(
+      sdk.signEnvelope({ version: sdk.ENVELOPE_VERSION, device: key.deviceId, seq: 0, kind: "meter.reading", timeMs: rows[59]!.t, body }, key.secretKey),
+    );
     const decoded = sdk.decodeEnvelope(bytes);
     expect(decoded.ok).toBe(true);
     if (!decoded.ok) return;

@@ -44,7 +44,13 @@ export function* meterReadings(seed: number, startMs: number): Generator<MeterRe
     const powerW = loadW - solarW;
     if (powerW > 0) importJ += powerW;
     else exportJ -= powerW;
-    yield { timeMs: startMs + second * 1000, importWh: Math.floor(importJ / J_PER_WH), exportWh: Math.floor(exportJ / J_PER_WH), powerW, voltageV: int(224, 236) };
+    yield {
+      timeMs: startMs + second * 1000,
+      importWh: Math.floor(importJ / J_PER_WH),
+      exportWh: Math.floor(exportJ / J_PER_WH),
+      powerW,
+      voltageV: int(224, 236),
+    };
   }
 }
 

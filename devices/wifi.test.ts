@@ -4,7 +4,19 @@ import { describe, expect, it } from "vitest";
 import { decodeCbor } from "./cbor.ts";
 import { deviceIdOf, toHex } from "./envelope.ts";
 import { deviceKeyFromSecret } from "./keys.ts";
-import { encodeUsageBody, FIRST_PREV, joinOctets, RouterSession, signVoucher, splitOctets, UsageStatus, VOUCHER_SIGNING_BYTES, verifyVoucher, voucherHash, voucherSigningBytes } from "./wifi.ts";
+import {
+  encodeUsageBody,
+  FIRST_PREV,
+  joinOctets,
+  RouterSession,
+  signVoucher,
+  splitOctets,
+  UsageStatus,
+  VOUCHER_SIGNING_BYTES,
+  verifyVoucher,
+  voucherHash,
+  voucherSigningBytes,
+} from "./wifi.ts";
 
 const client = deviceKeyFromSecret(new Uint8Array(32).fill(7));
 const router = deviceIdOf(new Uint8Array(32).fill(9));
@@ -54,7 +66,18 @@ describe("octets split the RADIUS way", () => {
 });
 
 describe("usage body", () => {
-  const base = { session, client: client.deviceId, status: UsageStatus.interim, inOctets: 1, outOctets: 2, inGigawords: 3, outGigawords: 4, seconds: 5, cause: 0, prev: FIRST_PREV };
+  const base = {
+    session,
+    client: client.deviceId,
+    status: UsageStatus.interim,
+    inOctets: 1,
+    outOctets: 2,
+    inGigawords: 3,
+    outGigawords: 4,
+    seconds: 5,
+    cause: 0,
+    prev: FIRST_PREV,
+  };
 
   it("is a CBOR map of byte strings (major type 2, no tag) and integers", () => {
     const bytes = encodeUsageBody(base);
@@ -111,6 +134,8 @@ describe("RouterSession", () => {
     s.update({ inputOctets: 10n, outputOctets: 10n, seconds: 1 });
     expect(() => s.update({ inputOctets: 9n, outputOctets: 10n, seconds: 2 })).toThrow(/backwards/);
     expect(() => s.update({ inputOctets: 10n, outputOctets: 10n, seconds: 2 }, { status: UsageStatus.start })).toThrow(/Start/);
-    expect(() => new RouterSession(router, session, client.deviceId).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }, { status: UsageStatus.interim })).toThrow(/first update/);
+    expect(() =>
+      new RouterSession(router, session, client.deviceId).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }, { status: UsageStatus.interim }),
+    ).toThrow(/first update/);
   });
 });

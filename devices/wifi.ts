@@ -145,8 +145,17 @@ export function encodeUsageBody(u: UsageUpdate): Uint8Array {
   const session = idBytes(u.session, "session");
   const client = idBytes(u.client, "client");
   const prev = idBytes(u.prev, "prev", VOUCHER_HASH_BYTES);
-  if (u.status !== UsageStatus.start && u.status !== UsageStatus.stop && u.status !== UsageStatus.interim) throw new Error(`status must be 1 (Start), 2 (Stop) or 3 (Interim-Update), got ${String(u.status)}`);
-  for (const [what, value] of [["inOctets", u.inOctets], ["outOctets", u.outOctets], ["inGigawords", u.inGigawords], ["outGigawords", u.outGigawords], ["seconds", u.seconds], ["cause", u.cause]] as const) checkU32(value, what);
+  if (u.status !== UsageStatus.start && u.status !== UsageStatus.stop && u.status !== UsageStatus.interim)
+    throw new Error(`status must be 1 (Start), 2 (Stop) or 3 (Interim-Update), got ${String(u.status)}`);
+  for (const [what, value] of [
+    ["inOctets", u.inOctets],
+    ["outOctets", u.outOctets],
+    ["inGigawords", u.inGigawords],
+    ["outGigawords", u.outGigawords],
+    ["seconds", u.seconds],
+    ["cause", u.cause],
+  ] as const)
+    checkU32(value, what);
   if (u.status !== UsageStatus.stop && u.cause !== 0) throw new Error("cause is for a Stop only");
   const body: Record<string, unknown> = {
     session: Uint8Array.from(session),
@@ -210,7 +219,14 @@ export class RouterSession {
 
   /** What the client signs for the next update with these cumulative counters. */
   voucherFields(counters: SessionCounters): VoucherFields {
-    return { router: this.routerId, session: this.session, inputOctets: counters.inputOctets, outputOctets: counters.outputOctets, seconds: counters.seconds, prev: this.prev };
+    return {
+      router: this.routerId,
+      session: this.session,
+      inputOctets: counters.inputOctets,
+      outputOctets: counters.outputOctets,
+      seconds: counters.seconds,
+      prev: this.prev,
+    };
   }
 
   /**
@@ -218,12 +234,16 @@ export class RouterSession {
    * to Start for the first update and Interim-Update after; `voucher` is the client's signature over
    * `voucherFields(counters)` with its public key (omit both for router-attested usage).
    */
-  update(counters: SessionCounters, options: { readonly status?: UsageStatus; readonly cause?: number; readonly voucher?: Uint8Array; readonly clientKey?: Uint8Array } = {}): { readonly body: Uint8Array; readonly hash: Uint8Array } {
+  update(
+    counters: SessionCounters,
+    options: { readonly status?: UsageStatus; readonly cause?: number; readonly voucher?: Uint8Array; readonly clientKey?: Uint8Array } = {},
+  ): { readonly body: Uint8Array; readonly hash: Uint8Array } {
     if (this.stopped) throw new Error("the session is stopped");
     const status = options.status ?? (this.updates === 0 ? UsageStatus.start : UsageStatus.interim);
     if (status === UsageStatus.start && this.updates > 0) throw new Error("only the first update is a Start");
     if (status !== UsageStatus.start && this.updates === 0) throw new Error("a session's first update is its Start");
-    if (counters.inputOctets < this.last.inputOctets || counters.outputOctets < this.last.outputOctets || counters.seconds < this.last.seconds) throw new Error("counters go backwards");
+    if (counters.inputOctets < this.last.inputOctets || counters.outputOctets < this.last.outputOctets || counters.seconds < this.last.seconds)
+      throw new Error("counters go backwards");
     const fields = this.voucherFields(counters);
     const input = splitOctets(counters.inputOctets);
     const output = splitOctets(counters.outputOctets);

@@ -59,18 +59,29 @@ export interface AcceptanceOptions {
  * Judges `payload` published by device `device` on its topic for `topicKind`. Does not change
  * the window: the caller accepts the seq once it decides to log the envelope.
  */
-export function judgeEnvelope(device: KnownDevice, topicKind: string, payload: Uint8Array, window: SeqWindow, nowMs: number, options: AcceptanceOptions = {}): Acceptance {
+export function judgeEnvelope(
+  device: KnownDevice,
+  topicKind: string,
+  payload: Uint8Array,
+  window: SeqWindow,
+  nowMs: number,
+  options: AcceptanceOptions = {},
+): Acceptance {
   const decoded = decodeEnvelope(payload);
   if (!decoded.ok) return { ok: false, code: decoded.error.code, detail: decoded.error.detail, seq: decoded.error.seq };
   const e = decoded.envelope;
-  if (e.device !== device.deviceId) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope of ${e.device} sent by ${device.deviceId}`, seq: e.seq };
-  if (e.kind !== topicKind) return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope kind ${e.kind} published on the ${topicKind} topic`, seq: e.seq };
-  if (e.timeMs > nowMs + FUTURE_TOLERANCE_MS) return { ok: false, code: "JG_ERR_ENVELOPE_FUTURE", detail: `time ${e.timeMs} is ${e.timeMs - nowMs} ms ahead`, seq: e.seq };
+  if (e.device !== device.deviceId)
+    return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope of ${e.device} sent by ${device.deviceId}`, seq: e.seq };
+  if (e.kind !== topicKind)
+    return { ok: false, code: "JG_ERR_ENVELOPE_DEVICE", detail: `envelope kind ${e.kind} published on the ${topicKind} topic`, seq: e.seq };
+  if (e.timeMs > nowMs + FUTURE_TOLERANCE_MS)
+    return { ok: false, code: "JG_ERR_ENVELOPE_FUTURE", detail: `time ${e.timeMs} is ${e.timeMs - nowMs} ms ahead`, seq: e.seq };
   let signed: Uint8Array | null = null;
   const verify = typeof options.verifySignature === "function" ? options.verifySignature(e.seq) : options.verifySignature === true;
   if (verify) {
     signed = signingBytes(e);
-    if (!verifyEd25519(device.publicKey, signed, e.signature)) return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
+    if (!verifyEd25519(device.publicKey, signed, e.signature))
+      return { ok: false, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: "signature does not verify", seq: e.seq };
   }
   switch (judgeSeq(window, e.seq)) {
     case "new":

@@ -70,7 +70,12 @@ export interface BrokerHooks {
   /** A connection closed by the packet bounds (packet-bounds.ts). */
   packetRefused(violation: PacketBoundsViolation, facts: ConnectionFacts): void;
   preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, ok: boolean) => void): void;
-  authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback: (error: AuthenticateError | null, ok: boolean | null) => void): void;
+  authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    callback: (error: AuthenticateError | null, ok: boolean | null) => void,
+  ): void;
   authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void;
   authorizeSubscribe(client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void;
   /** Whether a routed packet goes to one subscriber (aedes authorizeForward): the gateway withholds envelopes it refused. */
@@ -225,7 +230,9 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     }
     if (options.wsPort !== null) http = await listenWebSocket(options.wsPort, null);
     if (tls !== null && options.mqttsPort != null) {
-      const server = createTlsServer(tlsServerOptions(tls, options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs), (socket) => accept(socket, factsOf(socket)));
+      const server = createTlsServer(tlsServerOptions(tls, options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs), (socket) =>
+        accept(socket, factsOf(socket)),
+      );
       server.on("tlsClientError", () => {});
       mqtts = server;
       servers.push(server);

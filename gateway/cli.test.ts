@@ -43,12 +43,28 @@ describe("jamgate start + jamgate device", () => {
   it("registers a device and publishes simulated readings that come back as receipts; /metrics counts them", async () => {
     const dataDir = tempDir();
     const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
-    const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "300"]);
+    const gateway = runCli([
+      "start",
+      "--data-dir",
+      dataDir,
+      "--mqtt-port",
+      String(ports.mqtt),
+      "--ws-port",
+      String(ports.ws),
+      "--http-port",
+      String(ports.http),
+      "--rpc-port",
+      String(ports.rpc),
+      "--slot-ms",
+      "300",
+    ]);
     processes.push(gateway);
     await gateway.waitFor(/"msg":"jamgate started"/);
     if (process.platform === "linux") {
       // The node's threads run ahead of the gateway's (node/thread/priority.ts): the main thread is lowered, they are not.
-      const line = JSON.parse(await gateway.waitFor(/"msg":"the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy"/)) as { threads: number; nice: number; nodeThreads: number };
+      const line = JSON.parse(
+        await gateway.waitFor(/"msg":"the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy"/),
+      ) as { threads: number; nice: number; nodeThreads: number };
       const niceOf = (tid: string) => Number(readFileSync(`/proc/${gateway.child.pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
       const nices = readdirSync(`/proc/${gateway.child.pid}/task`).map(niceOf);
       expect(niceOf(String(gateway.child.pid))).toBe(line.nice);
@@ -59,9 +75,37 @@ describe("jamgate start + jamgate device", () => {
     const deviceDir = tempDir();
     const key = join(deviceDir, "key.json");
     await jamgate("device", "keygen", "--out", key);
-    const registered = await jamgate("device", "register", "--key", key, "--kind", "meter", "--gateway", `http://127.0.0.1:${ports.http}`, "--data-dir", dataDir, "--wait", "--timeout-ms", "30000");
+    const registered = await jamgate(
+      "device",
+      "register",
+      "--key",
+      key,
+      "--kind",
+      "meter",
+      "--gateway",
+      `http://127.0.0.1:${ports.http}`,
+      "--data-dir",
+      dataDir,
+      "--wait",
+      "--timeout-ms",
+      "30000",
+    );
     expect(registered.stdout).toMatch(/"status":\s*"registered"/);
-    const published = await jamgate("device", "publish", "--key", key, "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--simulate", "12", "--data-dir", join(deviceDir, "queue"), "--wait-receipts", "--timeout-ms", "45000");
+    const published = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      key,
+      "--mqtt",
+      `mqtt://127.0.0.1:${ports.mqtt}`,
+      "--simulate",
+      "12",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--wait-receipts",
+      "--timeout-ms",
+      "45000",
+    );
     const summary = JSON.parse(published.stdout.trim().split("\n").at(-1)!) as { sent: number; receipts: number; errors: unknown; unanswered: number };
     expect(summary).toMatchObject({ sent: 12, receipts: 12, unanswered: 0 });
     expect(published.stderr).not.toMatch(/MaxListenersExceeded/);
@@ -113,18 +157,39 @@ describe("jamgate start + jamgate device", () => {
     const dataDir = tempDir();
     const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
     // 127.0.0.2 is loopback too (127.0.0.0/8), but another address than the RPC's default.
-    const gateway = runCli(["start", "--data-dir", dataDir, "--host", "127.0.0.2", "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "1000"]);
+    const gateway = runCli([
+      "start",
+      "--data-dir",
+      dataDir,
+      "--host",
+      "127.0.0.2",
+      "--mqtt-port",
+      String(ports.mqtt),
+      "--ws-port",
+      String(ports.ws),
+      "--http-port",
+      String(ports.http),
+      "--rpc-port",
+      String(ports.rpc),
+      "--slot-ms",
+      "1000",
+    ]);
     processes.push(gateway);
     const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/, 90_000)) as { mqtt: string; rpc: string };
     expect(started.mqtt).toBe(`mqtt://127.0.0.2:${ports.mqtt}`);
     expect(started.rpc).toBe(`ws://127.0.0.1:${ports.rpc}`);
-    await expect(RpcClient.connect(`ws://127.0.0.2:${ports.rpc}`, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: "JG_ERR_RPC_CLOSED", message: expect.stringContaining("ECONNREFUSED") });
+    await expect(RpcClient.connect(`ws://127.0.0.2:${ports.rpc}`, { timeoutMs: 5_000 })).rejects.toMatchObject({
+      code: "JG_ERR_RPC_CLOSED",
+      message: expect.stringContaining("ECONNREFUSED"),
+    });
     const reader = await RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`);
     const best = await reader.bestBlock();
     expect(best.slot).toBeGreaterThanOrEqual(0);
     await expect(reader.submitWorkPackage(0, new Uint8Array([1, 2, 3]), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     await reader.close();
-    await expect(RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`, { token: "not-the-operator-token" })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await expect(RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`, { token: "not-the-operator-token" })).rejects.toMatchObject({
+      code: "JG_ERR_RPC_UNAUTHORIZED",
+    });
     // With the operator token the call reaches the node, which judges the package itself.
     const writer = await RpcClient.connect(`ws://127.0.0.1:${ports.rpc}`, { token: readFileSync(join(dataDir, "operator-token"), "utf8").trim() });
     await expect(writer.submitWorkPackage(0, new Uint8Array([1, 2, 3]), [])).rejects.toMatchObject({ code: "JG_ERR_PACKAGE_MALFORMED" });

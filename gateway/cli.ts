@@ -68,30 +68,65 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--wss-port <port>", "MQTT over WebSocket over TLS (with --tls-cert and --tls-key)", integerIn(0, 65_535), DEFAULT_PORTS.wss)
     .option("--http-port <port>", "HTTP API: registration, /metrics (HTTPS with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.http)
     .option("--rpc-port <port>", "the embedded node's JIP-2 WebSocket (wss:// with --tls-cert)", integerIn(0, 65_535), DEFAULT_PORTS.rpc)
-    .option("--radius-port <port>", "RADIUS accounting over UDP from routers onboarded with --radius (gateway/radius/); 0: off. 1813 is accounting's registered port (RFC 2866). Left at its default and taken (e.g. by a FreeRADIUS on the host), RADIUS stays off with a warning; a port given and not bindable fails the start", integerIn(0, 65_535), DEFAULT_PORTS.radius)
-    .option("--rpc-host <host>", "address the JIP-2 RPC listens on, whatever --host says (state-changing methods take the operator token; without it only loopback may read)", "127.0.0.1")
+    .option(
+      "--radius-port <port>",
+      "RADIUS accounting over UDP from routers onboarded with --radius (gateway/radius/); 0: off. 1813 is accounting's registered port (RFC 2866). Left at its default and taken (e.g. by a FreeRADIUS on the host), RADIUS stays off with a warning; a port given and not bindable fails the start",
+      integerIn(0, 65_535),
+      DEFAULT_PORTS.radius,
+    )
+    .option(
+      "--rpc-host <host>",
+      "address the JIP-2 RPC listens on, whatever --host says (state-changing methods take the operator token; without it only loopback may read)",
+      "127.0.0.1",
+    )
     .option("--tls-cert <file>", "PEM certificate (chain): serve MQTT over TLS, WebSocket over TLS, HTTPS and wss:// RPC")
     .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--tls-client-ca <file>", "PEM CA whose client certificates authenticate devices (subject CN = device id), instead of a token")
     .option("--no-plaintext", "with TLS, do not listen for plain MQTT and WebSocket")
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(10, 3_600_000), 6000)
     .addOption(new Option("--chain <name>", "chain spec of the embedded node").choices(["tiny", "full"]).default("tiny"))
-    .option("--market-minutes-per-slot <n>", "a new data dir's energy market runs this many market minutes per slot (default: real time); e.g. 5 at 6-second slots settles a 15-minute interval every 18 s", integerIn(1, 24 * 60))
-    .option("--ledger-retention-slots <n>", "slots whose blocks, packages and receipts the ledger index keeps (default 100800: 7 days of 6-second slots; at most 20 million receipts; energy entries are all kept)", integerIn(1, 2 ** 32 - 1))
-    .option("--currency <label>", "the label the dashboard and `jamgate ledger` show money with (a code or word: EUR, USD, credits); the ledger counts micro-units of it", currencyLabel, DEFAULT_CURRENCY_LABEL)
-    .option("--batch-ms <ms>", "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)", integerIn(1, 60_000), 200)
+    .option(
+      "--market-minutes-per-slot <n>",
+      "a new data dir's energy market runs this many market minutes per slot (default: real time); e.g. 5 at 6-second slots settles a 15-minute interval every 18 s",
+      integerIn(1, 24 * 60),
+    )
+    .option(
+      "--ledger-retention-slots <n>",
+      "slots whose blocks, packages and receipts the ledger index keeps (default 100800: 7 days of 6-second slots; at most 20 million receipts; energy entries are all kept)",
+      integerIn(1, 2 ** 32 - 1),
+    )
+    .option(
+      "--currency <label>",
+      "the label the dashboard and `jamgate ledger` show money with (a code or word: EUR, USD, credits); the ledger counts micro-units of it",
+      currencyLabel,
+      DEFAULT_CURRENCY_LABEL,
+    )
+    .option(
+      "--batch-ms <ms>",
+      "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)",
+      integerIn(1, 60_000),
+      200,
+    )
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")
     .option("--node-token-file <file>", "with --node: the remote node's RPC token (its data dir's rpc-token), needed to submit work packages")
     .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
-    .option("--no-node-first", "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)")
+    .option(
+      "--no-node-first",
+      "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)",
+    )
     .action(async (options: StartOptions, command: Command) => {
       const root = pino({ base: undefined });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa });
-      if (!options.plaintext && tls === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--no-plaintext needs --tls-cert and --tls-key: nothing would listen for MQTT");
-      if (options.node === undefined && (options.nodeTokenFile !== undefined || options.nodeCa !== undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node-token-file and --node-ca go with --node");
+      if (!options.plaintext && tls === null)
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--no-plaintext needs --tls-cert and --tls-key: nothing would listen for MQTT");
+      if (options.node === undefined && (options.nodeTokenFile !== undefined || options.nodeCa !== undefined))
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node-token-file and --node-ca go with --node");
       if (options.node !== undefined && options.nodeTokenFile === undefined) {
-        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)");
+        throw new JamgateError(
+          "JG_ERR_CLI_ARGUMENT",
+          "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)",
+        );
       }
       if (options.marketMinutesPerSlot !== undefined && (options.node !== undefined || wiring.withMarketMsPerSlot === undefined)) {
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--market-minutes-per-slot sets the embedded node's genesis market: not with --node");

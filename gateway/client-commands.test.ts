@@ -42,7 +42,23 @@ const receipted = new Map<number, { slot: number; package: string; block: string
 
 beforeAll(async () => {
   dataDir = join(tempDir(), "gw");
-  gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--slot-ms", String(SLOT_MS), "--market-minutes-per-slot", String(MARKET_MINUTES_PER_SLOT)]);
+  gateway = runCli([
+    "start",
+    "--data-dir",
+    dataDir,
+    "--mqtt-port",
+    "0",
+    "--ws-port",
+    "0",
+    "--http-port",
+    "0",
+    "--rpc-port",
+    "0",
+    "--slot-ms",
+    String(SLOT_MS),
+    "--market-minutes-per-slot",
+    String(MARKET_MINUTES_PER_SLOT),
+  ]);
   await gateway.waitFor(/"msg":"jamgate started"/, 90_000);
   deviceDir = tempDir();
   keyFile = join(deviceDir, "meter.json");
@@ -60,12 +76,33 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const endpoints = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
     const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/)) as Record<string, unknown>;
-    expect(endpoints).toEqual({ mqtt: started.mqtt, mqtts: null, ws: started.ws, http: started.http, rpc: started.rpc, radius: started.radius, pid: gateway.child.pid });
+    expect(endpoints).toEqual({
+      mqtt: started.mqtt,
+      mqtts: null,
+      ws: started.ws,
+      http: started.http,
+      rpc: started.rpc,
+      radius: started.radius,
+      pid: gateway.child.pid,
+    });
     expect(await (await fetch(`${String(endpoints.http)}/healthz`)).json()).toEqual({ ok: true });
   });
 
   it("tell an unregistered device, refused with CONNACK 5, to register first", async () => {
-    const refused = await jamgate("device", "publish", "--key", keyFile, "--simulate", "1", "--data-dir", join(deviceDir, "queue"), "--gateway-data-dir", dataDir, "--timeout-ms", "30000");
+    const refused = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      keyFile,
+      "--simulate",
+      "1",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--gateway-data-dir",
+      dataDir,
+      "--timeout-ms",
+      "30000",
+    );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(
       `jamgate: JG_ERR_DEVICE_UNREGISTERED: the gateway refused the connection (CONNACK 5, not authorized): is device ${deviceId} registered? Register it first: \`jamgate device register --key ${keyFile} --kind KIND --wait\``,
@@ -77,7 +114,20 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
   // order, so an agents' package on core 0 beside its meters' on core 1 is refused
   // (JG_ERR_ENERGY_HOUSEHOLD). As the first registrations of the process, the meters go to core 0.
   it("sim energy --data-dir runs on the running gateway's market, and the ledger shows what it settled", async () => {
-    const sim = await jamgate("sim", "energy", "--data-dir", dataDir, "--households", "2", "--hours", "1", "--json", "--no-progress", "--out", join(deviceDir, "report"));
+    const sim = await jamgate(
+      "sim",
+      "energy",
+      "--data-dir",
+      dataDir,
+      "--households",
+      "2",
+      "--hours",
+      "1",
+      "--json",
+      "--no-progress",
+      "--out",
+      join(deviceDir, "report"),
+    );
     expect(sim.code, sim.stderr).toBe(0);
     const result = JSON.parse(lines(sim.stdout).at(-1)!) as { intervals: number; ledgerEntries: number };
     expect(result.intervals).toBe(4);
@@ -97,7 +147,21 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
   it("register and publish without URLs; publish prints each receipt (seq, slot, package, block) as it comes, then the totals", async () => {
     const registered = await jamgate("device", "register", "--key", keyFile, "--kind", "meter", "--data-dir", dataDir, "--wait", "--timeout-ms", "60000");
     expect(registered.stdout).toMatch(/"status":\s*"registered"/);
-    const published = await jamgate("device", "publish", "--key", keyFile, "--simulate", "12", "--data-dir", join(deviceDir, "queue"), "--gateway-data-dir", dataDir, "--wait-receipts", "--timeout-ms", "90000");
+    const published = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      keyFile,
+      "--simulate",
+      "12",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--gateway-data-dir",
+      dataDir,
+      "--wait-receipts",
+      "--timeout-ms",
+      "90000",
+    );
     expect(published.stderr).toBe(published.stderr.replace(/JG_ERR_DEVICE_UNREGISTERED/, ""));
     expect(published.code).toBe(0);
     const out = lines(published.stdout);
@@ -110,9 +174,29 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     }
     expect([...receipted.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
 
-    const asJson = await jamgate("device", "publish", "--key", keyFile, "--simulate", "2", "--data-dir", join(deviceDir, "queue"), "--gateway-data-dir", dataDir, "--wait-receipts", "--json", "--timeout-ms", "90000");
+    const asJson = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      keyFile,
+      "--simulate",
+      "2",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--gateway-data-dir",
+      dataDir,
+      "--wait-receipts",
+      "--json",
+      "--timeout-ms",
+      "90000",
+    );
     const jsonLines = lines(asJson.stdout).map((l) => JSON.parse(l) as { receipt?: { seq: number; slot: number; package: string; block: string } });
-    expect(jsonLines.slice(0, -1).map((l) => l.receipt?.seq).sort()).toEqual([12, 13]);
+    expect(
+      jsonLines
+        .slice(0, -1)
+        .map((l) => l.receipt?.seq)
+        .sort(),
+    ).toEqual([12, 13]);
     for (const { receipt } of jsonLines.slice(0, -1)) receipted.set(receipt!.seq, { slot: receipt!.slot, package: receipt!.package, block: receipt!.block });
   });
 
@@ -128,10 +212,13 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     const summary = out.at(-1)!;
     expect(summary).toMatchObject({ deviceId, kind: "meter", service: "telemetry", settledHighestSeq: 13, settled: 14, seqs: "0-13" });
     for (const settlement of out.slice(0, -1) as { seqs: number[]; package: string; block: string; slot: number }[]) {
-      for (const seq of settlement.seqs) expect({ seq, ...receipted.get(seq) }).toEqual({ seq, slot: settlement.slot, package: settlement.package, block: settlement.block });
+      for (const seq of settlement.seqs)
+        expect({ seq, ...receipted.get(seq) }).toEqual({ seq, slot: settlement.slot, package: settlement.package, block: settlement.block });
     }
     const text = await jamgate("device", "receipts", "--key", keyFile, "--data-dir", dataDir);
-    expect(lines(text.stdout).at(-1)).toBe(`device ${deviceId} (meter on telemetry): the service's settled highest seq is 13; the ledger lists 14 settled seqs: 0-13`);
+    expect(lines(text.stdout).at(-1)).toBe(
+      `device ${deviceId} (meter on telemetry): the service's settled highest seq is 13; the ledger lists 14 settled seqs: 0-13`,
+    );
     expect(lines(text.stdout)[0]).toMatch(/^settled seqs=[0-9,-]+ slot=\d+ package=[0-9a-f]{64} block=[0-9a-f]{64}$/);
   });
 
@@ -146,14 +233,30 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     const table = lines((await jamgate("ledger", "--data-dir", dataDir, "--service", "telemetry", "--limit", "3")).stdout);
     expect(table[0]).toMatch(/^\s+ID {2}TIME \(UTC\)\s+SLOT {2}SERVICE\s+KIND\s+DEVICE/);
     expect(table.length).toBeLessThanOrEqual(4);
-    expect(table.at(-1)).toMatch(new RegExp(`^\\s*${entries.at(-1)!.id}  .*telemetry\\s+envelopes\\s+${deviceId.slice(0, 12)}…\\s+seqs [0-9,-]+  package [0-9a-f]{12}…$`));
+    expect(table.at(-1)).toMatch(
+      new RegExp(`^\\s*${entries.at(-1)!.id}  .*telemetry\\s+envelopes\\s+${deviceId.slice(0, 12)}…\\s+seqs [0-9,-]+  package [0-9a-f]{12}…$`),
+    );
   });
 
   it("jamgate ledger --follow prints an entry as it settles", async () => {
     const follow = runCli(["ledger", "--data-dir", dataDir, "--device", deviceId, "--json", "--limit", "1", "--follow"]);
     try {
       await follow.waitFor(/^following http:\/\/127\.0\.0\.1:\d+\/v1\/events\?device=/, 60_000);
-      const published = await jamgate("device", "publish", "--key", keyFile, "--simulate", "1", "--data-dir", join(deviceDir, "queue"), "--gateway-data-dir", dataDir, "--wait-receipts", "--timeout-ms", "90000");
+      const published = await jamgate(
+        "device",
+        "publish",
+        "--key",
+        keyFile,
+        "--simulate",
+        "1",
+        "--data-dir",
+        join(deviceDir, "queue"),
+        "--gateway-data-dir",
+        dataDir,
+        "--wait-receipts",
+        "--timeout-ms",
+        "90000",
+      );
       expect(published.code, published.stderr).toBe(0);
       const line = await follow.waitFor(/"seqs":\[[0-9,]*14\]/, 60_000);
       expect(JSON.parse(line)).toMatchObject({ kind: "envelopes", device: deviceId, service: "telemetry" });
@@ -169,9 +272,25 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     expect(market.marketMsPerSlot).toBe(MARKET_MINUTES_PER_SLOT * 60_000);
     const other = tempDir();
     marketOfDataDir(other, SLOT_MS); // a real-time market, as a plain `jamgate start` makes it
-    const refused = await jamgate("start", "--data-dir", other, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--market-minutes-per-slot", "5");
+    const refused = await jamgate(
+      "start",
+      "--data-dir",
+      other,
+      "--mqtt-port",
+      "0",
+      "--ws-port",
+      "0",
+      "--http-port",
+      "0",
+      "--rpc-port",
+      "0",
+      "--market-minutes-per-slot",
+      "5",
+    );
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/^jamgate: JG_ERR_CLI_ARGUMENT: --market-minutes-per-slot 5: .*market\.json runs 0\.0083\d* market minutes per slot, and a chain keeps the market of its first start/m);
+    expect(refused.stderr).toMatch(
+      /^jamgate: JG_ERR_CLI_ARGUMENT: --market-minutes-per-slot 5: .*market\.json runs 0\.0083\d* market minutes per slot, and a chain keeps the market of its first start/m,
+    );
   });
 
   it("stopped, removes endpoints.json, and the client commands say how to start one", async () => {
@@ -180,8 +299,21 @@ describe("client commands on a running jamgate", { timeout: 180_000 }, () => {
     expect(existsSync(join(dataDir, "endpoints.json"))).toBe(false);
     const ledger = await jamgate("ledger", "--data-dir", dataDir);
     expect(ledger.code).toBe(1);
-    expect(ledger.stderr).toContain(`jamgate: JG_ERR_NO_GATEWAY: no running jamgate in ${dataDir} (no endpoints.json): start one with \`jamgate start --data-dir ${dataDir}\`, or give --http`);
-    const publish = await jamgate("device", "publish", "--key", keyFile, "--simulate", "1", "--data-dir", join(deviceDir, "queue"), "--gateway-data-dir", dataDir);
+    expect(ledger.stderr).toContain(
+      `jamgate: JG_ERR_NO_GATEWAY: no running jamgate in ${dataDir} (no endpoints.json): start one with \`jamgate start --data-dir ${dataDir}\`, or give --http`,
+    );
+    const publish = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      keyFile,
+      "--simulate",
+      "1",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--gateway-data-dir",
+      dataDir,
+    );
     expect(publish.stderr).toContain("JG_ERR_NO_GATEWAY");
     expect(publish.stderr).toContain("or give --mqtt");
   });

@@ -31,7 +31,11 @@ export function openRequest(target: GatewayTarget, path: string, options: Reques
   const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
   const headers = { ...target.headers, ...options.headers, ...(payload === undefined ? {} : { "content-type": "application/json" }) };
   return new Promise((resolve, reject) => {
-    const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: options.method ?? "GET", headers, ...(target.ca === undefined ? {} : { ca: target.ca }) }, resolve);
+    const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(
+      url,
+      { method: options.method ?? "GET", headers, ...(target.ca === undefined ? {} : { ca: target.ca }) },
+      resolve,
+    );
     request.setTimeout(options.timeoutMs, () => request.destroy(new Error(`no answer from ${url} within ${options.timeoutMs} ms`)));
     if (options.untilHead === true) request.on("response", () => request.setTimeout(0));
     request.on("error", (e) => reject(new Error(`cannot reach the gateway at ${url}: ${e.message}`)));

@@ -29,7 +29,23 @@ describe("jamgate start, killed mid-stream", () => {
     const dataDir = tempDir();
     const [mqttPort, wsPort, httpPort, rpcPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const start = async () => {
-      const cli = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(mqttPort), "--ws-port", String(wsPort), "--http-port", String(httpPort), "--rpc-port", String(rpcPort), "--slot-ms", "200", "--batch-ms", "50"]);
+      const cli = runCli([
+        "start",
+        "--data-dir",
+        dataDir,
+        "--mqtt-port",
+        String(mqttPort),
+        "--ws-port",
+        String(wsPort),
+        "--http-port",
+        String(httpPort),
+        "--rpc-port",
+        String(rpcPort),
+        "--slot-ms",
+        "200",
+        "--batch-ms",
+        "50",
+      ]);
       processes.push(cli);
       // Generous: on a busy 2-core machine a start (tsx, the node's thread, warm refine threads) took over 20 s.
       await cli.waitFor(/"msg":"jamgate started"/, 90_000);
@@ -41,7 +57,11 @@ describe("jamgate start, killed mid-stream", () => {
     const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
     const key = generateDeviceKey();
     const http = `http://127.0.0.1:${httpPort}`;
-    const posted = await fetch(`${http}/v1/devices`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ publicKey: Buffer.from(key.publicKey).toString("hex"), kind: "meter" }) });
+    const posted = await fetch(`${http}/v1/devices`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ publicKey: Buffer.from(key.publicKey).toString("hex"), kind: "meter" }),
+    });
     expect(posted.status).toBe(202);
     for (let i = 0; ; i++) {
       const view = (await (await fetch(`${http}/v1/devices/${key.deviceId}`)).json()) as { status?: string };
@@ -53,7 +73,14 @@ describe("jamgate start, killed mid-stream", () => {
     // Stream envelopes; kill the gateway after 150 PUBACKs, with more in flight.
     const total = 400;
     const acked = new Set<number>();
-    const connect = () => mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 600_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const connect = () =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+        clientId: key.deviceId,
+        username: key.deviceId,
+        password: mqttPassword(key, Date.now() + 600_000),
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+      });
     const client = await connect();
     client.on("error", () => {});
     let killed = false;

@@ -23,7 +23,22 @@ const modeOf = (path: string) => statSync(path).mode & 0o777;
 
 async function start(dataDir: string): Promise<RunningCli> {
   const ports = [await freePort(), await freePort(), await freePort(), await freePort()].map(String);
-  const cli = runCli(["start", "--data-dir", dataDir, "--mqtt-port", ports[0]!, "--ws-port", ports[1]!, "--http-port", ports[2]!, "--rpc-port", ports[3]!, "--slot-ms", "100", "--no-node-first"]);
+  const cli = runCli([
+    "start",
+    "--data-dir",
+    dataDir,
+    "--mqtt-port",
+    ports[0]!,
+    "--ws-port",
+    ports[1]!,
+    "--http-port",
+    ports[2]!,
+    "--rpc-port",
+    ports[3]!,
+    "--slot-ms",
+    "100",
+    "--no-node-first",
+  ]);
   processes.push(cli);
   return cli;
 }
@@ -92,7 +107,13 @@ describe("a jamgate start data dir", () => {
     mkdirSync(join(dataDir, "node"));
     // Another process holding node/ (as a `jamgate node start` on it would): it takes the lock and waits.
     const lockModule = new URL("../node/storage/data-dir.ts", import.meta.url).href;
-    const holder = runCommand(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `const { DataDirLock } = await import(${JSON.stringify(lockModule)}); DataDirLock.acquire(${JSON.stringify(join(dataDir, "node"))}); console.log("held"); setInterval(() => {}, 60_000);`]);
+    const holder = runCommand(process.execPath, [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      `const { DataDirLock } = await import(${JSON.stringify(lockModule)}); DataDirLock.acquire(${JSON.stringify(join(dataDir, "node"))}); console.log("held"); setInterval(() => {}, 60_000);`,
+    ]);
     processes.push(holder);
     await holder.waitFor(/^held$/);
     const gateway = await start(dataDir);

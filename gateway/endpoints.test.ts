@@ -6,7 +6,15 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { dialHost, ENDPOINTS_FILE, type GatewayEndpoints, readEndpoints, removeEndpoints, writeEndpoints } from "./endpoints.ts";
 
-const endpoints: GatewayEndpoints = { mqtt: "mqtt://127.0.0.1:1883", mqtts: null, ws: "ws://127.0.0.1:8083", http: "http://127.0.0.1:8080", rpc: "ws://127.0.0.1:19800", radius: "udp://127.0.0.1:1813", pid: process.pid };
+const endpoints: GatewayEndpoints = {
+  mqtt: "mqtt://127.0.0.1:1883",
+  mqtts: null,
+  ws: "ws://127.0.0.1:8083",
+  http: "http://127.0.0.1:8080",
+  rpc: "ws://127.0.0.1:19800",
+  radius: "udp://127.0.0.1:1813",
+  pid: process.pid,
+};
 
 describe("endpoints.json", () => {
   it("is written mode 0600 and read back while its process lives; removed, it names no gateway", () => {
@@ -20,14 +28,23 @@ describe("endpoints.json", () => {
     writeEndpoints(dir, withoutRadius);
     expect(readEndpoints(dir)).toEqual({ ...withoutRadius, radius: null });
     removeEndpoints(dir);
-    expect(() => readEndpoints(dir, "--http")).toThrow(expect.objectContaining({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`no running jamgate in ${dir} (no endpoints.json): start one with \`jamgate start --data-dir ${dir}\`, or give --http`) }));
+    expect(() => readEndpoints(dir, "--http")).toThrow(
+      expect.objectContaining({
+        code: "JG_ERR_NO_GATEWAY",
+        message: expect.stringContaining(
+          `no running jamgate in ${dir} (no endpoints.json): start one with \`jamgate start --data-dir ${dir}\`, or give --http`,
+        ),
+      }),
+    );
   });
 
   it("left behind by a killed process (its pid gone) names no gateway", () => {
     const dir = tempDir();
     const gone = spawnSync(process.execPath, ["-e", ""]).pid;
     writeEndpoints(dir, { ...endpoints, pid: gone });
-    expect(() => readEndpoints(dir)).toThrow(expect.objectContaining({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`names pid ${gone}, which is not running`) }));
+    expect(() => readEndpoints(dir)).toThrow(
+      expect.objectContaining({ code: "JG_ERR_NO_GATEWAY", message: expect.stringContaining(`names pid ${gone}, which is not running`) }),
+    );
   });
 
   it("refuses a file that is not one, with the same code", () => {

@@ -22,7 +22,11 @@ export function dialHost(host: string): string {
 }
 
 /** The endpoints of a started stack that listens on `host` (its RPC on `rpcHost`). */
-export function endpointsOf(stack: Pick<Stack, "gateway" | "httpUrl" | "rpcUrl" | "node" | "radius">, options: { readonly host: string; readonly rpcHost: string; readonly tls: boolean; readonly plaintext: boolean }, pid: number = process.pid): GatewayEndpoints {
+export function endpointsOf(
+  stack: Pick<Stack, "gateway" | "httpUrl" | "rpcUrl" | "node" | "radius">,
+  options: { readonly host: string; readonly rpcHost: string; readonly tls: boolean; readonly plaintext: boolean },
+  pid: number = process.pid,
+): GatewayEndpoints {
   const host = dialHost(options.host);
   const { gateway } = stack;
   const plainMqtt = options.plaintext ? `mqtt://${host}:${gateway.mqttPort}` : null;

@@ -41,7 +41,18 @@ beforeAll(async () => {
     settlementDelayMs: 900_000,
   };
   stack = await startStack(
-    { dataDir: join(dir, "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: SLOT_MS, chain: "tiny", batchMs: 20, logger: pino({ level: "silent" }) },
+    {
+      dataDir: join(dir, "stack"),
+      host: "127.0.0.1",
+      mqttPort: 0,
+      wsPort: 0,
+      httpPort: 0,
+      rpcPort: null,
+      slotMs: SLOT_MS,
+      chain: "tiny",
+      batchMs: 20,
+      logger: pino({ level: "silent" }),
+    },
     energyOnlyWiring(market),
   );
 }, 60_000);
@@ -88,12 +99,24 @@ describe("an energy meter through the gateway and the node", { timeout: 120_000 
   it("is not bricked by an envelope of absolute values in place of differences: refused on its error topic, the next reading gets a receipt", async () => {
     const m = await meter("absolute values");
     try {
-      expect(await m.send("meter.reading", [{ t: at(1_000), importWh: 1_234_560, exportWh: 0 }, { t: at(2_000), importWh: 1_234_561, exportWh: 0 }])).toBe("receipt");
+      expect(
+        await m.send("meter.reading", [
+          { t: at(1_000), importWh: 1_234_560, exportWh: 0 },
+          { t: at(2_000), importWh: 1_234_561, exportWh: 0 },
+        ]),
+      ).toBe("receipt");
       // Columns whose "differences" are the counters themselves: read as the column form says, the
       // counter climbs 1.2 MWh a second. Before the power bound this was receipted and credited, and
       // every correct reading after it was refused with JG_ERR_ENERGY_COUNTER.
-      expect(await m.send("meter.reading", { t0: at(3_000), dtMs: 1_000, cols: { importWh: [1_234_562, 1_234_563, 1_234_564], exportWh: [0, 0, 0] } })).toBe("JG_ERR_ENERGY_POWER");
-      expect(await m.send("meter.reading", [{ t: at(6_000), importWh: 1_234_565, exportWh: 0 }, { t: at(7_000), importWh: 1_234_566, exportWh: 0 }])).toBe("receipt");
+      expect(await m.send("meter.reading", { t0: at(3_000), dtMs: 1_000, cols: { importWh: [1_234_562, 1_234_563, 1_234_564], exportWh: [0, 0, 0] } })).toBe(
+        "JG_ERR_ENERGY_POWER",
+      );
+      expect(
+        await m.send("meter.reading", [
+          { t: at(6_000), importWh: 1_234_565, exportWh: 0 },
+          { t: at(7_000), importWh: 1_234_566, exportWh: 0 },
+        ]),
+      ).toBe("receipt");
     } finally {
       await m.client.close();
     }
@@ -102,11 +125,26 @@ describe("an energy meter through the gateway and the node", { timeout: 120_000 
   it("comes back from a replaced counter with a signed meter.reset", async () => {
     const m = await meter("replaced counter");
     try {
-      expect(await m.send("meter.reading", [{ t: at(1_000), importWh: 5_000, exportWh: 0 }, { t: at(2_000), importWh: 5_001, exportWh: 0 }])).toBe("receipt");
+      expect(
+        await m.send("meter.reading", [
+          { t: at(1_000), importWh: 5_000, exportWh: 0 },
+          { t: at(2_000), importWh: 5_001, exportWh: 0 },
+        ]),
+      ).toBe("receipt");
       // The new counter starts from 0: its readings go backwards from the last settled one.
-      expect(await m.send("meter.reading", [{ t: at(3_000), importWh: 1, exportWh: 0 }, { t: at(4_000), importWh: 2, exportWh: 0 }])).toBe("JG_ERR_ENERGY_COUNTER");
+      expect(
+        await m.send("meter.reading", [
+          { t: at(3_000), importWh: 1, exportWh: 0 },
+          { t: at(4_000), importWh: 2, exportWh: 0 },
+        ]),
+      ).toBe("JG_ERR_ENERGY_COUNTER");
       expect(await m.send("meter.reset", [{ t: at(5_000), importWh: 2, exportWh: 0 }])).toBe("receipt");
-      expect(await m.send("meter.reading", [{ t: at(6_000), importWh: 3, exportWh: 0 }, { t: at(7_000), importWh: 4, exportWh: 0 }])).toBe("receipt");
+      expect(
+        await m.send("meter.reading", [
+          { t: at(6_000), importWh: 3, exportWh: 0 },
+          { t: at(7_000), importWh: 4, exportWh: 0 },
+        ]),
+      ).toBe("receipt");
     } finally {
       await m.client.close();
     }

@@ -32,10 +32,17 @@ describe("gateway under garbage", () => {
     const topic = `devices/${key.deviceId}/up/meter.reading`;
     let sent = 0;
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 65_000, maxLength: 66_400 }), fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v)))), async (payload) => {
-        await device.client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
-        sent++;
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.uint8Array({ minLength: 65_000, maxLength: 66_400 }),
+          fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v))),
+        ),
+        async (payload) => {
+          await device.client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
+          sent++;
+        },
+      ),
       { numRuns: 150 },
     );
     await device.until(() => device.errors.length === sent);

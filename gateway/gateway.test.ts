@@ -122,7 +122,12 @@ describe("gateway", { timeout: 120_000 }, () => {
     // Refused by the service's refine, once its package settled:
     expect(d.errors.filter((e) => e.code === "JG_ERR_ENVELOPE_SIGNATURE").map((e) => e.seq)).toEqual([3]);
     expect(d.receipts.map((r) => r.seq)).toEqual([0]);
-    expect(h.gateway.errorStats()).toMatchObject({ JG_ERR_ENVELOPE_MALFORMED: 1, JG_ERR_ENVELOPE_REPLAY: 1, JG_ERR_ENVELOPE_DEVICE: 2, JG_ERR_ENVELOPE_SIGNATURE: 1 });
+    expect(h.gateway.errorStats()).toMatchObject({
+      JG_ERR_ENVELOPE_MALFORMED: 1,
+      JG_ERR_ENVELOPE_REPLAY: 1,
+      JG_ERR_ENVELOPE_DEVICE: 2,
+      JG_ERR_ENVELOPE_SIGNATURE: 1,
+    });
   });
 
   it("PUBACKs an envelope with a bad signature, then tells JG_ERR_ENVELOPE_SIGNATURE on down/errors and never receipts or credits it", async () => {
@@ -136,7 +141,9 @@ describe("gateway", { timeout: 120_000 }, () => {
     expect(d.errors).toEqual([]);
     for (let seq = 1; seq <= 3; seq++) await d.client.publishAsync(topic, Buffer.from(envelopeBytes(d.key, seq)), { qos: 1 });
     await d.until(() => d.errors.length === 1 && d.receipts.length === 3);
-    expect(d.errors).toEqual([{ seq: 0, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: expect.stringMatching(/^refused by service \d+ in package [0-9a-f]{64}$/) }]);
+    expect(d.errors).toEqual([
+      { seq: 0, code: "JG_ERR_ENVELOPE_SIGNATURE", detail: expect.stringMatching(/^refused by service \d+ in package [0-9a-f]{64}$/) },
+    ]);
     expect(d.receipts.map((r) => r.seq).sort()).toEqual([1, 2, 3]);
     // Credited on the ledger: the three good ones only.
     const best = await h.node.bestBlock();
@@ -177,13 +184,22 @@ describe("gateway", { timeout: 120_000 }, () => {
     const stranger = generateDeviceKey();
     const url = `mqtt://127.0.0.1:${h.gateway.mqttPort}`;
     const attempt = (username: string, password: string) =>
-      mqtt.connectAsync(url, { clientId: username === "operator" ? "operator-test" : username, username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5_000 }).then(
-        async (c) => {
-          await c.endAsync(true);
-          return "connected";
-        },
-        (e: { code?: number }) => `refused ${e.code}`,
-      );
+      mqtt
+        .connectAsync(url, {
+          clientId: username === "operator" ? "operator-test" : username,
+          username,
+          password,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 5_000,
+        })
+        .then(
+          async (c) => {
+            await c.endAsync(true);
+            return "connected";
+          },
+          (e: { code?: number }) => `refused ${e.code}`,
+        );
     expect(await attempt(stranger.deviceId, mqttPassword(stranger, Date.now() + 60_000))).toBe("refused 5");
     expect(await attempt(registered.deviceId, mqttPassword(stranger, Date.now() + 60_000))).toBe("refused 4"); // another key's token
     expect(await attempt(registered.deviceId, mqttPassword(registered, Date.now() - 1))).toBe("refused 4"); // expired
@@ -208,7 +224,13 @@ describe("gateway", { timeout: 120_000 }, () => {
   it("speaks MQTT over WebSocket too", async () => {
     const h = await harness();
     const key = await h.register();
-    const client = await mqtt.connectAsync(`ws://127.0.0.1:${h.gateway.wsPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`ws://127.0.0.1:${h.gateway.wsPort}`, {
+      clientId: key.deviceId,
+      username: key.deviceId,
+      password: mqttPassword(key, Date.now() + 60_000),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     try {
       const receipts: number[] = [];
       client.on("message", (_topic, payload) => receipts.push(payload.length));
@@ -227,13 +249,21 @@ describe("gateway", { timeout: 120_000 }, () => {
     const outcomes: string[] = [];
     for (let i = 0; i < 8; i++) {
       outcomes.push(
-        await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 }).then(
-          async (c) => {
-            await c.endAsync(true);
-            return "ok";
-          },
-          (e: { code?: number }) => `refused ${e.code}`,
-        ),
+        await mqtt
+          .connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, {
+            clientId: key.deviceId,
+            username: key.deviceId,
+            password: mqttPassword(key, Date.now() + 60_000),
+            protocolVersion: 4,
+            reconnectPeriod: 0,
+          })
+          .then(
+            async (c) => {
+              await c.endAsync(true);
+              return "ok";
+            },
+            (e: { code?: number }) => `refused ${e.code}`,
+          ),
       );
     }
     expect(outcomes.slice(0, 5)).toEqual(["ok", "ok", "ok", "ok", "ok"]);
@@ -245,7 +275,8 @@ describe("gateway", { timeout: 120_000 }, () => {
     const h = await startHarness({ overRpc: true });
     cleanups.push(() => h.stop());
     const d = await device(h);
-    for (let seq = 0; seq < 5; seq++) await d.client.publishAsync(`devices/${d.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(d.key, seq)), { qos: 1 });
+    for (let seq = 0; seq < 5; seq++)
+      await d.client.publishAsync(`devices/${d.key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(d.key, seq)), { qos: 1 });
     await d.until(() => d.receipts.length === 5);
     expect(d.errors).toEqual([]);
   });

@@ -84,7 +84,12 @@ export interface GatewayOptions {
   readonly packing?: "aligned" | "deadline";
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */
-  readonly limits?: Partial<GatewayLimits> & { readonly drainTimeoutMs?: number; readonly sessionQueueMax?: number; readonly packets?: PacketLimits; readonly servers?: Partial<ServerLimits> };
+  readonly limits?: Partial<GatewayLimits> & {
+    readonly drainTimeoutMs?: number;
+    readonly sessionQueueMax?: number;
+    readonly packets?: PacketLimits;
+    readonly servers?: Partial<ServerLimits>;
+  };
   /**
    * Verify each envelope's Ed25519 signature before its PUBACK too. Default false: the service's
    * refine verifies every signature before anything is credited, on the node's cores, and refuses
@@ -158,12 +163,19 @@ export class Gateway {
       // A device settled before the index saw its registration (a data dir older than the index): the registry's record of it.
       deviceFacts: (id) => {
         const device = this.registry.cached(id);
-        return device === null ? null : { publicKey: device.publicKey, kind: device.kind, serviceId: device.serviceId, settledHighestSeq: device.settledHighestSeq };
+        return device === null
+          ? null
+          : { publicKey: device.publicKey, kind: device.kind, serviceId: device.serviceId, settledHighestSeq: device.settledHighestSeq };
       },
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       ...(options.ledgerRetentionSlots === undefined ? {} : { retention: { retentionSlots: options.ledgerRetentionSlots } }),
     });
-    this.indexer = new LedgerIndexer({ api: options.api, params: options.params, index: this.ledger, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    this.indexer = new LedgerIndexer({
+      api: options.api,
+      params: options.params,
+      index: this.ledger,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
     this.settlement = new Settlement({
       api: options.api,
       params: options.params,
@@ -275,7 +287,11 @@ export class Gateway {
         this.options.logger?.warn({ remoteAddress: facts.remoteAddress, ...violation }, "MQTT connection closed: a packet past its bound");
       },
       preConnect: (client, packet, callback) => {
-        this.connects.set(client, { clientId: packet.clientId ?? "", clean: packet.clean !== false, hasWill: packet.will !== undefined && packet.will !== null });
+        this.connects.set(client, {
+          clientId: packet.clientId ?? "",
+          clean: packet.clean !== false,
+          hasWill: packet.will !== undefined && packet.will !== null,
+        });
         callback(null, true);
       },
       authenticate: (client, username, password, callback) => {
@@ -310,7 +326,13 @@ export class Gateway {
         const session = this.sessions.get(client);
         if (session?.role === "operator") return callback(null, subscription);
         const id = session?.role === "device" ? (session.device.deviceId as DeviceId) : null;
-        if (id !== null && (subscription.topic === `devices/${id}/down/#` || subscription.topic === downTopic(id, "receipts") || subscription.topic === downTopic(id, "errors") || subscription.topic === downTopic(id, "control"))) {
+        if (
+          id !== null &&
+          (subscription.topic === `devices/${id}/down/#` ||
+            subscription.topic === downTopic(id, "receipts") ||
+            subscription.topic === downTopic(id, "errors") ||
+            subscription.topic === downTopic(id, "control"))
+        ) {
           return callback(null, subscription);
         }
         // Refused with SUBACK 0x80 [MQTT-3.9.3]: a subscription can be refused on its own.
@@ -321,17 +343,19 @@ export class Gateway {
     };
   }
 
-
   /**
    * A token is checked at CONNECT; the connection it opened is closed when it expires (at most
    * TOKEN_LIFETIME_MAX_MS on), so a leaked token is no use past its expiry. The SDK connects again
    * with a fresh token (devices/client.ts).
    */
   private closeAtExpiry(client: Client, expiresAtMs: number): void {
-    const timer = setTimeout(() => {
-      this.options.logger?.info({ clientId: client.id }, "device token expired: connection closed");
-      client.close();
-    }, Math.max(0, expiresAtMs - this.now()));
+    const timer = setTimeout(
+      () => {
+        this.options.logger?.info({ clientId: client.id }, "device token expired: connection closed");
+        client.close();
+      },
+      Math.max(0, expiresAtMs - this.now()),
+    );
     timer.unref();
     // One timer per open connection, gone with it (whether or not aedes ever registered the client).
     (client.conn as unknown as NodeJS.EventEmitter).once("close", () => clearTimeout(timer));
@@ -355,7 +379,12 @@ export class Gateway {
     const assign = clientId === "" && connect?.clean === true;
     const secret = password?.toString("utf8") ?? "";
     if (username === "operator") {
-      if (!assign && !OPERATOR_CLIENT_ID.test(clientId)) throw new CodedMqttError("JG_ERR_MQTT_CLIENT_ID", `the operator connects as "operator" or "operator-<label>", not ${JSON.stringify(clientId.slice(0, 80))}`, 2);
+      if (!assign && !OPERATOR_CLIENT_ID.test(clientId))
+        throw new CodedMqttError(
+          "JG_ERR_MQTT_CLIENT_ID",
+          `the operator connects as "operator" or "operator-<label>", not ${JSON.stringify(clientId.slice(0, 80))}`,
+          2,
+        );
       if (!tokensMatch(secret, this.options.operatorToken)) throw new CodedMqttError("JG_ERR_OPERATOR_TOKEN", "wrong operator token", 4);
       if (assign) client.id = `operator-${randomUUID()}`;
       return { role: "operator" };
@@ -363,7 +392,12 @@ export class Gateway {
     const deviceId = username === undefined ? null : tryAsDeviceId(username);
     if (deviceId === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "username is not a device id", 4);
     // The client id names the session: bound to the identity, one device can neither take over nor wipe another's.
-    if (!assign && clientId !== deviceId) throw new CodedMqttError("JG_ERR_MQTT_CLIENT_ID", `device ${deviceId} must connect with its device id as client id, not ${JSON.stringify(clientId.slice(0, 80))}`, 2);
+    if (!assign && clientId !== deviceId)
+      throw new CodedMqttError(
+        "JG_ERR_MQTT_CLIENT_ID",
+        `device ${deviceId} must connect with its device id as client id, not ${JSON.stringify(clientId.slice(0, 80))}`,
+        2,
+      );
     if (!this.perDevice.take(deviceId)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `device ${deviceId} reconnects too often`, 3);
     const device = await this.registry.lookup(deviceId);
     if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
@@ -373,7 +407,8 @@ export class Gateway {
     const token = parseMqttPassword(deviceId, secret);
     const now = this.now();
     if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
-    if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
+    if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS)
+      throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
     if (!verifyEd25519(device.publicKey, token.message, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
     return { role: "device", device, expiresAtMs: token.expiresAtMs };
   }
@@ -386,7 +421,8 @@ export class Gateway {
     if (session.role === "operator") throw new CodedMqttError("JG_ERR_MQTT_TOPIC", "the operator credential is read-only");
     const device = session.device;
     const topic = parseUpTopic(packet.topic);
-    if (topic === null || topic.deviceId !== device.deviceId) throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
+    if (topic === null || topic.deviceId !== device.deviceId)
+      throw new CodedMqttError("JG_ERR_MQTT_TOPIC", `device ${device.deviceId} may not publish on ${packet.topic.slice(0, 100)}`);
     const refusal = await this.take(device, topic.kind, packet.payload as Buffer, packet.retain);
     if (refusal !== null) this.refuse(packet, device.deviceId, refusal.seq, refusal.code, refusal.detail);
   }
@@ -397,9 +433,16 @@ export class Gateway {
    * `kind` topic: the same checks, seq window, durable log write and settlement. Resolves once it
    * is logged, or with its refusal (counted); rejects if the log write fails.
    */
-  async acceptOwn(deviceId: DeviceId, kind: string, payload: Uint8Array): Promise<{ readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly detail: string }> {
+  async acceptOwn(
+    deviceId: DeviceId,
+    kind: string,
+    payload: Uint8Array,
+  ): Promise<{ readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly detail: string }> {
     const device = await this.registry.lookup(deviceId);
-    const refusal = device === null ? { seq: null, code: "JG_ERR_DEVICE_UNREGISTERED" as const, detail: `device ${deviceId} is not registered` } : await this.take(device, kind, payload, false);
+    const refusal =
+      device === null
+        ? { seq: null, code: "JG_ERR_DEVICE_UNREGISTERED" as const, detail: `device ${deviceId} is not registered` }
+        : await this.take(device, kind, payload, false);
     if (refusal === null) return { ok: true };
     this.count(refusal.code);
     this.metrics.rejected.inc({ code: refusal.code });
@@ -407,7 +450,12 @@ export class Gateway {
   }
 
   /** Judges, logs (durably) and queues for settlement an envelope of `device` on its `kind` topic; its refusal, or null once it is logged. */
-  private async take(device: RegistryEntry, kind: string, payload: Uint8Array, retain: boolean): Promise<{ readonly seq: number | null; readonly code: ErrorCode; readonly detail: string } | null> {
+  private async take(
+    device: RegistryEntry,
+    kind: string,
+    payload: Uint8Array,
+    retain: boolean,
+  ): Promise<{ readonly seq: number | null; readonly code: ErrorCode; readonly detail: string } | null> {
     const window = this.windowOf(device.deviceId);
     const signed = this.signedHighest.get(device.deviceId) ?? device.settledHighestSeq;
     const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + Number(SEQ_WINDOW);
@@ -422,7 +470,14 @@ export class Gateway {
     let entry;
     try {
       // The device settles on the service it registered with (the registry knows which).
-      entry = await this.log.append({ deviceId: device.deviceId, seq: e.seq, signingBytes: verdict.signingBytes, signature: e.signature, serviceId: device.serviceId, acceptedAtMs: this.now() });
+      entry = await this.log.append({
+        deviceId: device.deviceId,
+        seq: e.seq,
+        signingBytes: verdict.signingBytes,
+        signature: e.signature,
+        serviceId: device.serviceId,
+        acceptedAtMs: this.now(),
+      });
     } catch (error) {
       // No PUBACK, so the device's resend must be new: the window again holds what is on disk
       // or on its way there, not this seq (nor any other of the failed transaction's).
@@ -495,7 +550,11 @@ export class Gateway {
       // Settled: refine verified these signatures.
       const highest = notice.seqs.at(-1) ?? -1; // ascending
       if (highest > (this.signedHighest.get(notice.deviceId) ?? -1)) this.signedHighest.set(notice.deviceId, highest);
-      this.publishDown(notice.deviceId, "receipts", encodeReceipts({ seqs: notice.seqs, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }));
+      this.publishDown(
+        notice.deviceId,
+        "receipts",
+        encodeReceipts({ seqs: notice.seqs, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }),
+      );
     } else {
       this.count(notice.code);
       this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));
@@ -514,10 +573,13 @@ export class Gateway {
     const broker = this.broker;
     if (broker === null) return;
     this.downlinkInFlight++;
-    broker.aedes.publish({ cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (error) => {
-      this.downlinkInFlight--;
-      if (error) this.options.logger?.warn({ deviceId, channel, err: String(error) }, "could not publish to a device");
-      this.scheduleDownlink();
-    });
+    broker.aedes.publish(
+      { cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false },
+      (error) => {
+        this.downlinkInFlight--;
+        if (error) this.options.logger?.warn({ deviceId, channel, err: String(error) }, "could not publish to a device");
+        this.scheduleDownlink();
+      },
+    );
   }
 }

@@ -39,7 +39,8 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
  * scripts and styles from here, sets inline style attributes (hence style-src 'unsafe-inline',
  * styles only: Chromium blocks them otherwise) and draws its icons as data: images.
  */
-export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+export const DOCS_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 export interface HttpDeps {
   readonly operatorToken: string;
@@ -83,9 +84,23 @@ function wifiOf(deps: HttpDeps): { readonly backend: WifiBackend; stop(): void }
   const registrations = deps.registrations as Partial<Registrations>;
   const service = registrations.serviceFor?.("router", WIFI_SERVICE_NAME) ?? null;
   if (service === null || registrations.api === undefined) return null;
-  const backend = new ServiceBackend({ registrations: deps.registrations, service, api: registrations.api, ledger: deps.ledger ?? null, radius: deps.wifiHost?.radius ?? null });
+  const backend = new ServiceBackend({
+    registrations: deps.registrations,
+    service,
+    api: registrations.api,
+    ledger: deps.ledger ?? null,
+    radius: deps.wifiHost?.radius ?? null,
+  });
   const publish = deps.wifiHost?.publishControl;
-  const control = publish == null || !deps.ledger ? null : new WifiControl({ ledger: deps.ledger, serviceName: service.name, publish, ...(deps.wifiHost?.logger === undefined ? {} : { logger: deps.wifiHost.logger }) });
+  const control =
+    publish == null || !deps.ledger
+      ? null
+      : new WifiControl({
+          ledger: deps.ledger,
+          serviceName: service.name,
+          publish,
+          ...(deps.wifiHost?.logger === undefined ? {} : { logger: deps.wifiHost.logger }),
+        });
   control?.start();
   return {
     backend,
@@ -124,7 +139,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     bodyLimit: BODY_BYTES_MAX,
     logger: false,
     // The server is made with serverLimits (header, request, idle and connection bounds) and TLS.
-    serverFactory: (handler) => createBoundedServer({ tls: deps.tls ?? null, connectionsMax: deps.limits?.connectionsMax ?? HTTP_CONNECTIONS_MAX, listener: handler, ...(deps.limits === undefined ? {} : { limits: deps.limits }) }),
+    serverFactory: (handler) =>
+      createBoundedServer({
+        tls: deps.tls ?? null,
+        connectionsMax: deps.limits?.connectionsMax ?? HTTP_CONNECTIONS_MAX,
+        listener: handler,
+        ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+      }),
   });
   const fail = (reply: FastifyReply, code: ErrorCode, detail?: string) => sendError(reply, deps.count, code, detail);
   app.setErrorHandler(codedErrorHandler(deps.count, BODY_BYTES_MAX));
@@ -147,10 +168,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       info: {
         title: "jamgate gateway API",
         version: "1",
-        description: "The settlement ledger of a jamgate gateway: blocks, work packages, devices, settlement entries, energy intervals, balances, proofs and live events. Errors are `{error: {code, message}}` with a code of docs/errors.md.",
+        description:
+          "The settlement ledger of a jamgate gateway: blocks, work packages, devices, settlement entries, energy intervals, balances, proofs and live events. Errors are `{error: {code, message}}` with a code of docs/errors.md.",
       },
       tags: TAGS,
-      components: { securitySchemes: { operatorToken: { type: "http", scheme: "bearer", description: "The gateway's operator token (<data-dir>/operator-token)" } } },
+      components: {
+        securitySchemes: { operatorToken: { type: "http", scheme: "bearer", description: "The gateway's operator token (<data-dir>/operator-token)" } },
+      },
     },
     // Components are named by their $id (BlockView, EntryView, …) rather than def-0, def-1, …
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
@@ -192,7 +216,10 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
         const { publicKey, kind, service, household } = request.body;
         let result;
         try {
-          result = await deps.registrations.register(fromHex(publicKey), kind, { ...(service === undefined ? {} : { service }), ...(household === undefined ? {} : { household }) });
+          result = await deps.registrations.register(fromHex(publicKey), kind, {
+            ...(service === undefined ? {} : { service }),
+            ...(household === undefined ? {} : { household }),
+          });
         } catch (e) {
           if (e instanceof RegistrationError) return fail(reply, e.code, e.message);
           throw e;
@@ -231,7 +258,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
 
     scope.get(
       "/metrics",
-      { schema: { tags: ["gateway"], summary: "Prometheus metrics", response: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } },
+      {
+        schema: {
+          tags: ["gateway"],
+          summary: "Prometheus metrics",
+          response: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } },
+        },
+      },
       async (_request, reply) => {
         reply.header("content-type", deps.metrics.registry.contentType);
         return deps.metrics.registry.metrics();

@@ -29,7 +29,7 @@ afterAll(async () => {
 async function query(q: string): Promise<number[]> {
   const res = await fetch(`${influxd.url}/query?db=jamgate&q=${encodeURIComponent(q)}`);
   const body = (await res.json()) as { results: { series?: { values: [string, ...number[]][] }[] }[] };
-  return body.results[0]?.series?.[0]?.values[0]?.slice(1) as number[] ?? [];
+  return (body.results[0]?.series?.[0]?.values[0]?.slice(1) as number[]) ?? [];
 }
 
 async function count(): Promise<number> {
@@ -50,7 +50,8 @@ function decodeEnvelopeOk(bytes: Uint8Array) {
   return decoded.envelope;
 }
 
-const readings = (seq: number) => Array.from({ length: 60 }, (_, i) => ({ t: 1_700_000_000_000 + seq * 60_000 + i * 1000, importWh: 10_000 + seq * 60 + i, powerW: 400 + i }));
+const readings = (seq: number) =>
+  Array.from({ length: 60 }, (_, i) => ({ t: 1_700_000_000_000 + seq * 60_000 + i * 1000, importWh: 10_000 + seq * 60 + i, powerW: 400 + i }));
 
 describe("gateway → InfluxDB", () => {
   it("writes accepted readings, and keeps settling while InfluxDB is down", async () => {

@@ -19,13 +19,22 @@ async function harness(limits: Parameters<typeof startHarness>[0]): Promise<Harn
 }
 
 const attempt = (port: number, username: string, password: string) =>
-  mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: username === "operator" ? `operator-${Math.random().toString(36).slice(2)}` : username, username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 }).then(
-    (c) => {
-      cleanups.push(() => c.endAsync(true));
-      return "ok";
-    },
-    (e: { code?: number }) => `refused ${e.code}`,
-  );
+  mqtt
+    .connectAsync(`mqtt://127.0.0.1:${port}`, {
+      clientId: username === "operator" ? `operator-${Math.random().toString(36).slice(2)}` : username,
+      username,
+      password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 20_000,
+    })
+    .then(
+      (c) => {
+        cleanups.push(() => c.endAsync(true));
+        return "ok";
+      },
+      (e: { code?: number }) => `refused ${e.code}`,
+    );
 
 describe("gateway limits", () => {
   it("refuses a connect flood from one address (CONNACK 3, JG_ERR_MQTT_RATE)", async () => {
@@ -48,7 +57,15 @@ describe("gateway limits", () => {
     // Slots of 1 s: the device is gone well before its envelopes settle.
     const h = await harness({ slotMs: 1000, gateway: { limits: { sessionQueueMax: 3 } } });
     const key = await h.register();
-    const session = () => mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: key.deviceId, clean: false, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const session = () =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, {
+        clientId: key.deviceId,
+        clean: false,
+        username: key.deviceId,
+        password: mqttPassword(key, Date.now() + 60_000),
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+      });
     // The device's persistent session subscribes, sends 5 envelopes whose signatures refine will
     // refuse (PUBACKed at once; their errors come after settlement), and goes away.
     const away = await session();
@@ -85,13 +102,20 @@ describe("gateway limits", () => {
     const device = await connectDevice(h.gateway.mqttPort, key);
     cleanups.push(() => device.close());
     // The operator watches every device's uplink, then stops reading its socket.
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: "operator-watcher", username: "operator", password: OPERATOR_TOKEN, protocolVersion: 4, reconnectPeriod: 0 });
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, {
+      clientId: "operator-watcher",
+      username: "operator",
+      password: OPERATOR_TOKEN,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     watcher.on("error", () => {});
     await watcher.subscribeAsync("devices/+/up/#", { qos: 0 });
     (watcher.stream as unknown as { pause(): void }).pause();
     // Valid envelopes of 60 KB bodies (telemetry does not look inside them): routed to the watcher
     // as they are accepted (refused ones would be routed to no one).
-    for (let seq = 0; seq < 400; seq++) device.client.publish(`devices/${key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(key, seq, new Uint8Array(60_000).fill(7))), { qos: 0 });
+    for (let seq = 0; seq < 400; seq++)
+      device.client.publish(`devices/${key.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(key, seq, new Uint8Array(60_000).fill(7))), { qos: 0 });
     for (let i = 0; i < 300 && h.gateway.errorStats().JG_ERR_MQTT_SLOW_CONSUMER === undefined; i++) await new Promise((r) => setTimeout(r, 100));
     expect(h.gateway.errorStats().JG_ERR_MQTT_SLOW_CONSUMER).toBeGreaterThanOrEqual(1);
     cleanups.push(() => watcher.endAsync(true).catch(() => {}));

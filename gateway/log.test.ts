@@ -25,15 +25,30 @@ function openLog(dir: string, commitDelayMs?: number): DurableLog {
 }
 
 function envelopeBytes(key: DeviceKey, seq: number, readings: unknown = [{ importWh: 1000 + seq }]): Uint8Array {
-  return encodeEnvelope(signEnvelope({ version: 1, device: key.deviceId, seq, kind: "meter.reading", timeMs: 1_700_000_000_000 + seq, body: encodeBody(readings) }, key.secretKey));
+  return encodeEnvelope(
+    signEnvelope({ version: 1, device: key.deviceId, seq, kind: "meter.reading", timeMs: 1_700_000_000_000 + seq, body: encodeBody(readings) }, key.secretKey),
+  );
 }
 
 /** An accepted envelope as the gateway hands it to the log, with 60 readings (~3.8 KB, as devices send). */
 function accepted(key: DeviceKey, seq: number, serviceId = 7): NewLogEntry {
-  const readings = Array.from({ length: 60 }, (_, i) => ({ t: 1_700_000_000 + i, importWh: 1_000_000 + i, exportWh: 5_000 + i, powerW: 2_000 + i, voltageV: 230 }));
+  const readings = Array.from({ length: 60 }, (_, i) => ({
+    t: 1_700_000_000 + i,
+    importWh: 1_000_000 + i,
+    exportWh: 5_000 + i,
+    powerW: 2_000 + i,
+    voltageV: 230,
+  }));
   const decoded = decodeEnvelope(envelopeBytes(key, seq, readings));
   if (!decoded.ok) throw new Error("test envelope does not decode");
-  return { deviceId: key.deviceId, seq, signingBytes: signingBytes(decoded.envelope), signature: decoded.envelope.signature, serviceId, acceptedAtMs: 1_700_000_000_000 + seq };
+  return {
+    deviceId: key.deviceId,
+    seq,
+    signingBytes: signingBytes(decoded.envelope),
+    signature: decoded.envelope.signature,
+    serviceId,
+    acceptedAtMs: 1_700_000_000_000 + seq,
+  };
 }
 
 async function appendAll(log: DurableLog, items: NewLogEntry[]): Promise<LogEntry[]> {
@@ -42,17 +57,38 @@ async function appendAll(log: DurableLog, items: NewLogEntry[]): Promise<LogEntr
   return out;
 }
 
-const view = (e: LogEntry) => ({ deviceId: e.deviceId, seq: e.seq, state: e.state, packageHash: e.packageHash, attempts: e.attempts, order: e.order, serviceId: e.serviceId, acceptedAtMs: e.acceptedAtMs, signingBytes: Buffer.from(e.signingBytes).toString("hex"), signature: Buffer.from(e.signature).toString("hex") });
+const view = (e: LogEntry) => ({
+  deviceId: e.deviceId,
+  seq: e.seq,
+  state: e.state,
+  packageHash: e.packageHash,
+  attempts: e.attempts,
+  order: e.order,
+  serviceId: e.serviceId,
+  acceptedAtMs: e.acceptedAtMs,
+  signingBytes: Buffer.from(e.signingBytes).toString("hex"),
+  signature: Buffer.from(e.signature).toString("hex"),
+});
 
 describe("durable log", () => {
   it("record codec: decode ∘ encode is the identity", () => {
     fc.assert(
       fc.property(
-        fc.record({ serviceId: fc.nat({ max: 2 ** 32 - 1 }), order: fc.maxSafeNat(), acceptedAtMs: fc.maxSafeNat(), signature: fc.uint8Array({ minLength: 64, maxLength: 64 }), signingBytes: fc.uint8Array({ maxLength: 5_000 }) }),
+        fc.record({
+          serviceId: fc.nat({ max: 2 ** 32 - 1 }),
+          order: fc.maxSafeNat(),
+          acceptedAtMs: fc.maxSafeNat(),
+          signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+          signingBytes: fc.uint8Array({ maxLength: 5_000 }),
+        }),
         (entry) => {
           const record = encodeLogRecord(entry);
           const decoded = decodeLogRecord(record);
-          expect({ ...decoded, signature: [...decoded.signature], signingBytes: [...decoded.signingBytes] }).toEqual({ ...entry, signature: [...entry.signature], signingBytes: [...entry.signingBytes] });
+          expect({ ...decoded, signature: [...decoded.signature], signingBytes: [...decoded.signingBytes] }).toEqual({
+            ...entry,
+            signature: [...entry.signature],
+            signingBytes: [...entry.signingBytes],
+          });
           // Signed bytes given as their writer (the gateway's way) make the same record.
           const signed = entry.signingBytes;
           expect(encodeLogRecord({ ...entry, signingBytes: { length: signed.length, write: (out) => out.set(signed) } })).toEqual(record);
@@ -66,7 +102,10 @@ describe("durable log", () => {
     const dir = tempDir();
     const key = generateDeviceKey();
     let log = openLog(dir);
-    const entries = await appendAll(log, [0, 1, 2, 3].map((seq) => accepted(key, seq)));
+    const entries = await appendAll(
+      log,
+      [0, 1, 2, 3].map((seq) => accepted(key, seq)),
+    );
     expect(entries.map((e) => e.order)).toEqual([0, 1, 2, 3]);
     const hashA = "aa".repeat(32);
     const hashB = "bb".repeat(32);
@@ -126,7 +165,9 @@ describe("durable log", () => {
     expect((await lastTxnId(dir)) - base).toBe(1);
     // Every record is there, and each device's window is its latest.
     const reopened = openLog(dir);
-    expect([...reopened.all()].map((e) => `${e.deviceId}/${e.seq}`).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `${keys[i % keys.length]!.deviceId}/${Math.floor(i / keys.length)}`).sort());
+    expect([...reopened.all()].map((e) => `${e.deviceId}/${e.seq}`).sort()).toEqual(
+      Array.from({ length: 20 }, (_, i) => `${keys[i % keys.length]!.deviceId}/${Math.floor(i / keys.length)}`).sort(),
+    );
     for (const [d, key] of keys.entries()) expect(reopened.window(key.deviceId)).toEqual(windows[d]);
     await reopened.close();
 
@@ -153,7 +194,12 @@ describe("durable log", () => {
     // One batch that fails as a whole: its first record has a key LMDB refuses (over its largest
     // key), so the transaction fails before it writes anything; then seqs 1 and 2 of the device.
     const poison = { ...accepted(key, 0), deviceId: "f".repeat(4_000) };
-    const failing = [log.append(poison), log.append(accepted(key, 1)), log.append(accepted(key, 2))].map((p) => p.then(() => "written", () => "failed"));
+    const failing = [log.append(poison), log.append(accepted(key, 1)), log.append(accepted(key, 2))].map((p) =>
+      p.then(
+        () => "written",
+        () => "failed",
+      ),
+    );
     // While they are on their way they count: a copy arriving meanwhile is a replay.
     expect(log.window(key.deviceId)).toEqual([0, 1, 2].reduce(acceptSeq, EMPTY_WINDOW));
     expect(await Promise.all(failing)).toEqual(["failed", "failed", "failed"]);
@@ -206,9 +252,37 @@ describe("durable log", () => {
     const v1 = root.openDB({ name: "envelopes" });
     const windows = root.openDB({ name: "seq-windows" });
     const hash = "ef".repeat(32);
-    await v1.put([key.deviceId, 0], { deviceId: key.deviceId, seq: 0, envelope: envelopes[0], serviceId: 7, order: 10, acceptedAtMs: 1_000, state: "submitted", packageHash: hash, attempts: 0 });
-    await v1.put([key.deviceId, 1], { deviceId: key.deviceId, seq: 1, envelope: envelopes[1], serviceId: 7, order: 11, acceptedAtMs: 1_001, state: "pending", attempts: 2 });
-    await v1.put([key.deviceId, 2], { deviceId: key.deviceId, seq: 2, envelope: envelopes[2], serviceId: 7, order: 12, acceptedAtMs: 1_002, state: "pending", attempts: 0 });
+    await v1.put([key.deviceId, 0], {
+      deviceId: key.deviceId,
+      seq: 0,
+      envelope: envelopes[0],
+      serviceId: 7,
+      order: 10,
+      acceptedAtMs: 1_000,
+      state: "submitted",
+      packageHash: hash,
+      attempts: 0,
+    });
+    await v1.put([key.deviceId, 1], {
+      deviceId: key.deviceId,
+      seq: 1,
+      envelope: envelopes[1],
+      serviceId: 7,
+      order: 11,
+      acceptedAtMs: 1_001,
+      state: "pending",
+      attempts: 2,
+    });
+    await v1.put([key.deviceId, 2], {
+      deviceId: key.deviceId,
+      seq: 2,
+      envelope: envelopes[2],
+      serviceId: 7,
+      order: 12,
+      acceptedAtMs: 1_002,
+      state: "pending",
+      attempts: 0,
+    });
     await windows.put(key.deviceId, { highest: 2, below: "3" });
     await root.close();
 
@@ -242,8 +316,26 @@ describe("durable log", () => {
     const key = generateDeviceKey();
     const root = open({ path: dir, compression: false });
     const v1 = root.openDB({ name: "envelopes" });
-    await v1.put([key.deviceId, 0], { deviceId: key.deviceId, seq: 0, envelope: envelopeBytes(key, 0), serviceId: 7, order: 0, acceptedAtMs: 1_000, state: "pending", attempts: 0 });
-    await v1.put([key.deviceId, 1], { deviceId: key.deviceId, seq: 1, envelope: new Uint8Array([1, 2, 3]), serviceId: 7, order: 1, acceptedAtMs: 1_001, state: "pending", attempts: 0 });
+    await v1.put([key.deviceId, 0], {
+      deviceId: key.deviceId,
+      seq: 0,
+      envelope: envelopeBytes(key, 0),
+      serviceId: 7,
+      order: 0,
+      acceptedAtMs: 1_000,
+      state: "pending",
+      attempts: 0,
+    });
+    await v1.put([key.deviceId, 1], {
+      deviceId: key.deviceId,
+      seq: 1,
+      envelope: new Uint8Array([1, 2, 3]),
+      serviceId: 7,
+      order: 1,
+      acceptedAtMs: 1_001,
+      state: "pending",
+      attempts: 0,
+    });
     await root.close();
     expect(() => new DurableLog(dir)).toThrow(/version 1 entry .*\/1 no longer decodes/);
     const again = open({ path: dir, compression: false });

@@ -128,7 +128,8 @@ export function encodeLogRecord(entry: Pick<LogEntry, "serviceId" | "order" | "a
 
 /** The fields of a stored record; its signature and signed bytes are views into `bytes`. Throws on a record this code did not write (a bug or a damaged log). */
 export function decodeLogRecord(bytes: Uint8Array): Pick<LogEntry, "serviceId" | "order" | "acceptedAtMs" | "signingBytes" | "signature"> {
-  if (bytes.length < RECORD_HEADER_BYTES + SIGNATURE_BYTES || bytes[0] !== LOG_RECORD_VERSION) throw new Error(`gateway log: a record of ${bytes.length} bytes, version ${bytes[0]}, is not a version ${LOG_RECORD_VERSION} record`);
+  if (bytes.length < RECORD_HEADER_BYTES + SIGNATURE_BYTES || bytes[0] !== LOG_RECORD_VERSION)
+    throw new Error(`gateway log: a record of ${bytes.length} bytes, version ${bytes[0]}, is not a version ${LOG_RECORD_VERSION} record`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     serviceId: view.getUint32(1, true),
@@ -212,7 +213,17 @@ export class DurableLog {
       if (this.queued.length >= logLimits.batchMax) this.commitQueued();
       else this.commitTimer ??= setTimeout(() => this.commitQueued(), this.commitDelayMs);
     });
-    return { deviceId: entry.deviceId, seq: entry.seq, serviceId: entry.serviceId, acceptedAtMs: entry.acceptedAtMs, signingBytes: stored.signingBytes, signature: stored.signature, order, state: "pending", attempts: 0 };
+    return {
+      deviceId: entry.deviceId,
+      seq: entry.seq,
+      serviceId: entry.serviceId,
+      acceptedAtMs: entry.acceptedAtMs,
+      signingBytes: stored.signingBytes,
+      signature: stored.signature,
+      order,
+      state: "pending",
+      attempts: 0,
+    };
   }
 
   /** Writes the queued appends in one transaction and resolves them once it is synced to disk. */
@@ -327,15 +338,27 @@ export class DurableLog {
    */
   private migrateVersion1(): number {
     // lmdb-js: with `create: false`, openDB returns undefined for a database that does not exist.
-    const legacy = this.root.openDB<Version1Entry, [string, number]>({ name: "envelopes", create: false } as DatabaseOptions & { name: string }) as Database<Version1Entry, [string, number]> | undefined;
+    const legacy = this.root.openDB<Version1Entry, [string, number]>({ name: "envelopes", create: false } as DatabaseOptions & { name: string }) as
+      | Database<Version1Entry, [string, number]>
+      | undefined;
     if (legacy === undefined) return 0;
     let converted = 0;
     this.root.transactionSync(() => {
       const members = new Map<string, { serviceId: number; members: [string, number][] }>();
       for (const { value: old } of legacy.getRange()) {
         const decoded = decodeEnvelope(old.envelope);
-        if (!decoded.ok) throw new Error(`gateway log: version 1 entry ${old.deviceId}/${old.seq} no longer decodes (${decoded.error.code}); the log is damaged`);
-        this.records.putSync([old.deviceId, old.seq], encodeLogRecord({ serviceId: old.serviceId, order: old.order, acceptedAtMs: old.acceptedAtMs, signingBytes: signingBytes(decoded.envelope), signature: decoded.envelope.signature }));
+        if (!decoded.ok)
+          throw new Error(`gateway log: version 1 entry ${old.deviceId}/${old.seq} no longer decodes (${decoded.error.code}); the log is damaged`);
+        this.records.putSync(
+          [old.deviceId, old.seq],
+          encodeLogRecord({
+            serviceId: old.serviceId,
+            order: old.order,
+            acceptedAtMs: old.acceptedAtMs,
+            signingBytes: signingBytes(decoded.envelope),
+            signature: decoded.envelope.signature,
+          }),
+        );
         if ((old.attempts ?? 0) > 0) this.attemptCounts.putSync([old.deviceId, old.seq], old.attempts!);
         if (old.state === "submitted" && old.packageHash !== undefined) {
           const p = members.get(old.packageHash) ?? { serviceId: old.serviceId, members: [] };

@@ -17,7 +17,12 @@ export class GatewayMetrics {
   private queues: QueueSizes | null = null;
   readonly registry = new Registry();
   readonly connections = new Gauge({ name: "jamgate_mqtt_connections", help: "MQTT clients connected now", registers: [this.registry] });
-  readonly connectsRefused = new Counter({ name: "jamgate_mqtt_connects_refused_total", help: "CONNECTs refused, by code", labelNames: ["code"], registers: [this.registry] });
+  readonly connectsRefused = new Counter({
+    name: "jamgate_mqtt_connects_refused_total",
+    help: "CONNECTs refused, by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
   readonly accepted: Counter = new Counter({
     name: "jamgate_envelopes_accepted_total",
     help: "envelopes written to the durable log and PUBACKed",
@@ -28,14 +33,52 @@ export class GatewayMetrics {
       for (const [kind, n] of this.acceptedByKind) this.accepted.inc({ kind }, n);
     },
   });
-  readonly rejected = new Counter({ name: "jamgate_envelopes_rejected_total", help: "envelopes refused, by code", labelNames: ["code"], registers: [this.registry] });
-  readonly settled = new Counter({ name: "jamgate_envelopes_settled_total", help: "envelopes accumulated on the ledger (receipts sent)", registers: [this.registry] });
-  readonly refusedOnChain = new Counter({ name: "jamgate_envelopes_refused_on_chain_total", help: "envelopes a service refused in accumulate", registers: [this.registry] });
-  readonly packages = new Counter({ name: "jamgate_packages_submitted_total", help: "work packages submitted", labelNames: ["service"], registers: [this.registry] });
-  readonly packagesFailed = new Counter({ name: "jamgate_packages_failed_total", help: "work packages that failed (their envelopes are retried), by code", labelNames: ["code"], registers: [this.registry] });
-  readonly batchEnvelopes = new Histogram({ name: "jamgate_batch_envelopes", help: "envelopes per work package", buckets: [1, 10, 100, 500, 1000, 2500, 5000, 12000], registers: [this.registry] });
-  readonly batchBytes = new Histogram({ name: "jamgate_batch_bytes", help: "bytes per work package", buckets: [1e3, 1e4, 1e5, 1e6, 5e6, 1.4e7], registers: [this.registry] });
-  readonly settlementSeconds = new Histogram({ name: "jamgate_settlement_seconds", help: "PUBACK to receipt", buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60], registers: [this.registry] });
+  readonly rejected = new Counter({
+    name: "jamgate_envelopes_rejected_total",
+    help: "envelopes refused, by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
+  readonly settled = new Counter({
+    name: "jamgate_envelopes_settled_total",
+    help: "envelopes accumulated on the ledger (receipts sent)",
+    registers: [this.registry],
+  });
+  readonly refusedOnChain = new Counter({
+    name: "jamgate_envelopes_refused_on_chain_total",
+    help: "envelopes a service refused in accumulate",
+    registers: [this.registry],
+  });
+  readonly packages = new Counter({
+    name: "jamgate_packages_submitted_total",
+    help: "work packages submitted",
+    labelNames: ["service"],
+    registers: [this.registry],
+  });
+  readonly packagesFailed = new Counter({
+    name: "jamgate_packages_failed_total",
+    help: "work packages that failed (their envelopes are retried), by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
+  readonly batchEnvelopes = new Histogram({
+    name: "jamgate_batch_envelopes",
+    help: "envelopes per work package",
+    buckets: [1, 10, 100, 500, 1000, 2500, 5000, 12000],
+    registers: [this.registry],
+  });
+  readonly batchBytes = new Histogram({
+    name: "jamgate_batch_bytes",
+    help: "bytes per work package",
+    buckets: [1e3, 1e4, 1e5, 1e6, 5e6, 1.4e7],
+    registers: [this.registry],
+  });
+  readonly settlementSeconds = new Histogram({
+    name: "jamgate_settlement_seconds",
+    help: "PUBACK to receipt",
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
   readonly pending: Gauge = new Gauge({
     name: "jamgate_queue_pending_envelopes",
     help: "envelopes logged and not yet in a submitted package",
@@ -54,7 +97,12 @@ export class GatewayMetrics {
   });
   readonly influxBuffered = new Gauge({ name: "jamgate_influx_buffered_points", help: "points waiting for InfluxDB", registers: [this.registry] });
   /** HTTP requests answered with a coded error (bounded: the codes of node/errors.ts). */
-  readonly httpRefused = new Counter({ name: "jamgate_http_refused_total", help: "HTTP requests refused, by code", labelNames: ["code"], registers: [this.registry] });
+  readonly httpRefused = new Counter({
+    name: "jamgate_http_refused_total",
+    help: "HTTP requests refused, by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
   readonly eventStreams = new Gauge({ name: "jamgate_http_event_streams", help: "GET /v1/events streams open now", registers: [this.registry] });
 
   constructor() {

@@ -41,8 +41,17 @@ describe("mosquitto clients against the embedded broker", () => {
     await jamgate("device", "keygen", "--out", keyFile);
     const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
     await h.register(key);
-    writeFileSync(join(dir, "readings.jsonl"), ['{"t": 1700000000000, "importWh": 1200, "exportWh": 0, "powerW": 430, "voltageV": 231}', '{"t": 1700000001000, "importWh": 1201, "exportWh": 0, "powerW": 428, "voltageV": 230}'].join("\n"));
-    const [, token] = await Promise.all([jamgate("device", "envelope", "--key", keyFile, "--seq", "0", "--readings", join(dir, "readings.jsonl"), "--out", join(dir, "env.cbor")), jamgate("device", "token", "--key", keyFile)]);
+    writeFileSync(
+      join(dir, "readings.jsonl"),
+      [
+        '{"t": 1700000000000, "importWh": 1200, "exportWh": 0, "powerW": 430, "voltageV": 231}',
+        '{"t": 1700000001000, "importWh": 1201, "exportWh": 0, "powerW": 428, "voltageV": 230}',
+      ].join("\n"),
+    );
+    const [, token] = await Promise.all([
+      jamgate("device", "envelope", "--key", keyFile, "--seq", "0", "--readings", join(dir, "readings.jsonl"), "--out", join(dir, "env.cbor")),
+      jamgate("device", "token", "--key", keyFile),
+    ]);
     const password = token.trim();
     const port = String(h.gateway.mqttPort);
 
@@ -72,7 +81,30 @@ describe("mosquitto clients against the embedded broker", () => {
     const key = await h.register(generateDeviceKey());
     let failure = "";
     try {
-      await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(h.gateway.mqttPort), "-V", "mqttv311", "-q", "1", "-i", key.deviceId, "-u", key.deviceId, "-P", "v1.1.x", "-t", `devices/${key.deviceId}/up/meter.reading`, "-m", "x"], { timeout: 20_000 });
+      await run(
+        "mosquitto_pub",
+        [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(h.gateway.mqttPort),
+          "-V",
+          "mqttv311",
+          "-q",
+          "1",
+          "-i",
+          key.deviceId,
+          "-u",
+          key.deviceId,
+          "-P",
+          "v1.1.x",
+          "-t",
+          `devices/${key.deviceId}/up/meter.reading`,
+          "-m",
+          "x",
+        ],
+        { timeout: 20_000 },
+      );
     } catch (e) {
       failure = String((e as { stderr?: string }).stderr ?? e);
     }

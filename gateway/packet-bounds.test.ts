@@ -18,7 +18,15 @@ describe("FixedHeaderScanner", () => {
     const ping = fixedHeader(12, 0);
     const stream = Buffer.concat([connectPacket, publish, ping, publish]);
     // Headers split at every byte: a small stream one byte at a time, the large one in odd pieces.
-    const small = Buffer.concat([fixedHeader(1, 5), Buffer.alloc(5), fixedHeader(3, 200, 2), Buffer.alloc(200), ping, fixedHeader(3, 16_384, 2), Buffer.alloc(16_384)]);
+    const small = Buffer.concat([
+      fixedHeader(1, 5),
+      Buffer.alloc(5),
+      fixedHeader(3, 200, 2),
+      Buffer.alloc(200),
+      ping,
+      fixedHeader(3, 16_384, 2),
+      Buffer.alloc(16_384),
+    ]);
     const oneByOne = new FixedHeaderScanner();
     for (let i = 0; i < small.length; i++) expect(oneByOne.scan(small.subarray(i, i + 1))).toBeNull();
     for (const size of [2, 3, 7, 1000, stream.length]) {
@@ -33,7 +41,12 @@ describe("FixedHeaderScanner", () => {
       if (type !== 1) expect(scanner.scan(Buffer.concat([fixedHeader(1, 10), Buffer.alloc(10)]))).toBeNull();
       return scanner.scan(fixedHeader(type, limit + 1));
     };
-    expect(over(1, packetLimits.connectBytesMax)).toEqual({ kind: "oversize", packetType: 1, declaredBytes: packetLimits.connectBytesMax + 1, limitBytes: packetLimits.connectBytesMax });
+    expect(over(1, packetLimits.connectBytesMax)).toEqual({
+      kind: "oversize",
+      packetType: 1,
+      declaredBytes: packetLimits.connectBytesMax + 1,
+      limitBytes: packetLimits.connectBytesMax,
+    });
     expect(over(3, packetLimits.publishBytesMax)).toMatchObject({ kind: "oversize", packetType: 3 });
     expect(over(8, packetLimits.otherBytesMax)).toMatchObject({ kind: "oversize", packetType: 8 });
     // 256 MiB − 1, the most a Remaining Length holds: refused from its four length bytes.
@@ -84,7 +97,18 @@ describe("the gateway's packet bounds", () => {
     const h = await harness();
     const key = await h.register();
     const raw = await rawSocket(h.gateway.mqttPort);
-    raw.socket.write(generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, clientId: key.deviceId, keepalive: 60, username: key.deviceId, password: Buffer.from(mqttPassword(key, Date.now() + 60_000)) }));
+    raw.socket.write(
+      generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        clientId: key.deviceId,
+        keepalive: 60,
+        username: key.deviceId,
+        password: Buffer.from(mqttPassword(key, Date.now() + 60_000)),
+      }),
+    );
     for (let i = 0; i < 500 && raw.received().length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     expect([...raw.received().subarray(0, 4)]).toEqual([0x20, 0x02, 0x00, 0x00]); // CONNACK accepted
     raw.socket.write(Buffer.concat([fixedHeader(3, 10_000_000, 2), Buffer.alloc(1024)]));

@@ -35,7 +35,14 @@ const REFINE_MS = 40;
 const DEVICES = 40;
 const ROUND_MS = 20;
 /** What the fake clock replaces: not setImmediate, which lmdb-js uses to start its writes, and which waits for them here. */
-const FAKED: ("setTimeout" | "clearTimeout" | "setInterval" | "clearInterval" | "performance" | "Date")[] = ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "performance", "Date"];
+const FAKED: ("setTimeout" | "clearTimeout" | "setInterval" | "clearInterval" | "performance" | "Date")[] = [
+  "setTimeout",
+  "clearTimeout",
+  "setInterval",
+  "clearInterval",
+  "performance",
+  "Date",
+];
 
 interface Submitted {
   readonly at: number;
@@ -122,7 +129,17 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirs
       return () => {};
     },
   } as unknown as NodeApi;
-  return { api, submitted, packages, lag, startedAt, refusals: () => refused, subscriptionRefusals: () => refusedSubscriptions, currentSlot: () => slot, stop: () => clearInterval(timer) };
+  return {
+    api,
+    submitted,
+    packages,
+    lag,
+    startedAt,
+    refusals: () => refused,
+    subscriptionRefusals: () => refusedSubscriptions,
+    currentSlot: () => slot,
+    stop: () => clearInterval(timer),
+  };
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -201,7 +218,14 @@ async function appendRounds(log: DurableLog, rounds: number): Promise<LogEntry[]
           .map((d) => {
             const deviceId = deviceIdOf(d);
             const seq = round - joinRound(d);
-            return log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: Date.now() });
+            return log.append({
+              deviceId,
+              seq,
+              signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200) }),
+              signature: new Uint8Array(64),
+              serviceId: 2,
+              acceptedAtMs: Date.now(),
+            });
           }),
       ),
     ),
@@ -235,7 +259,14 @@ interface Simulation {
  * DEVICES devices each send an envelope every ROUND_MS for `slots` slots; then, the devices
  * quiet, on until `until(envelopes added)` holds or `moreSlotsMax` more slots have passed.
  */
-async function simulate(options: { slots: number; refuseFirst?: number; refuseSubscriptionsFirst?: number; notices?: DeviceNotice[]; until?: (added: number) => boolean; moreSlotsMax?: number }): Promise<Simulation> {
+async function simulate(options: {
+  slots: number;
+  refuseFirst?: number;
+  refuseSubscriptionsFirst?: number;
+  notices?: DeviceNotice[];
+  until?: (added: number) => boolean;
+  moreSlotsMax?: number;
+}): Promise<Simulation> {
   const { log, ioIdle } = openLog();
   const rounds = await appendRounds(log, (options.slots * SLOT_MS) / ROUND_MS);
   vi.useFakeTimers({ toFake: FAKED });
@@ -265,7 +296,8 @@ async function simulate(options: { slots: number; refuseFirst?: number; refuseSu
 
 describe("packing", () => {
   it("splits a package's records into items at device boundaries, about equal in length", () => {
-    const records = (counts: number[]) => counts.flatMap((n, d) => Array.from({ length: n }, (_, seq) => ({ deviceId: `d${String(d).padStart(3, "0")}`, seq })));
+    const records = (counts: number[]) =>
+      counts.flatMap((n, d) => Array.from({ length: n }, (_, seq) => ({ deviceId: `d${String(d).padStart(3, "0")}`, seq })));
     const lengths = (r: { deviceId: string }[][]) => r.map((part) => part.length);
     expect(lengths(splitAtDevices(records([3, 3, 3, 3]), 2))).toEqual([6, 6]);
     expect(lengths(splitAtDevices(records([5, 2, 2, 3]), 2))).toEqual([7, 5]); // the cut at 6 moves to where device 1 ends
@@ -274,7 +306,9 @@ describe("packing", () => {
     expect(lengths(splitAtDevices(records([2, 2, 2, 2, 2, 2]), 3))).toEqual([4, 4, 4]);
     // The refine threads are shared among a packing's packages: one package alone is split across
     // both, two packages get one item each (so neither waits for the other's erasure coding).
-    expect([packageItemsMax(2, 1), packageItemsMax(2, 2), packageItemsMax(2, 3), packageItemsMax(4, 2), packageItemsMax(1, 1), packageItemsMax(2, 0)]).toEqual([2, 1, 1, 2, 1, 2]);
+    expect([packageItemsMax(2, 1), packageItemsMax(2, 2), packageItemsMax(2, 3), packageItemsMax(4, 2), packageItemsMax(1, 1), packageItemsMax(2, 0)]).toEqual([
+      2, 1, 1, 2, 1, 2,
+    ]);
     for (const parts of [1, 2, 3]) {
       const r = records([4, 1, 7, 2, 2, 9]);
       const split = splitAtDevices(r, parts);
@@ -338,7 +372,14 @@ describe("packing", () => {
           const d = i % 50;
           const deviceId = deviceIdOf(d);
           appended.push(`${deviceId}/${seq}`);
-          return log.append({ deviceId, seq, signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200).fill(seq) }), signature: new Uint8Array(64).fill(d), serviceId: 2, acceptedAtMs: Date.now() });
+          return log.append({
+            deviceId,
+            seq,
+            signingBytes: signingBytes({ version: 1, device: deviceId, seq, kind: "meter.reading", timeMs: Date.now(), body: new Uint8Array(200).fill(seq) }),
+            signature: new Uint8Array(64).fill(d),
+            serviceId: 2,
+            acceptedAtMs: Date.now(),
+          });
         }),
       );
     const [first, second] = [await round(0), await round(50)];

@@ -59,15 +59,28 @@ function meterBody(d: number, seq: number): Uint8Array {
 describe("refine gas the gateway declares", () => {
   const cases = [
     { name: "telemetry, 497-byte bodies", refine: telemetryRefine, records: records(100, 20, filler(497)), encode: (r: Record[]) => telemetryEnvelopesItem(r) },
-    { name: "telemetry, 3,808-byte bodies", refine: telemetryRefine, records: records(50, 6, filler(3_808)), encode: (r: Record[]) => telemetryEnvelopesItem(r) },
+    {
+      name: "telemetry, 3,808-byte bodies",
+      refine: telemetryRefine,
+      records: records(50, 6, filler(3_808)),
+      encode: (r: Record[]) => telemetryEnvelopesItem(r),
+    },
     { name: "telemetry, one envelope", refine: telemetryRefine, records: records(1, 1, filler(10)), encode: (r: Record[]) => telemetryEnvelopesItem(r) },
-    { name: "energy, meters of 60 readings", refine: energyRefine, records: records(40, 6, meterBody), encode: (r: Record[]) => energyEnvelopesItem({ marketStartMs: BigInt(START_MS), intervalMs: 900_000 }, r) },
+    {
+      name: "energy, meters of 60 readings",
+      refine: energyRefine,
+      records: records(40, 6, meterBody),
+      encode: (r: Record[]) => energyEnvelopesItem({ marketStartMs: BigInt(START_MS), intervalMs: 900_000 }, r),
+    },
   ];
 
   for (const c of cases) {
     it(`covers what refine charges, and a quarter more (30% at most): ${c.name}`, () => {
       const payload = c.encode(c.records);
-      const declared = envelopesRefineGas({ payloadBytes: payload.length, envelopes: c.records.length, devices: new Set(c.records.map((r) => r.id)).size }, G_R);
+      const declared = envelopesRefineGas(
+        { payloadBytes: payload.length, envelopes: c.records.length, devices: new Set(c.records.map((r) => r.id)).size },
+        G_R,
+      );
       const used = charged(c.refine, payload, declared);
       expect(used).toBeLessThanOrEqual(declared);
       expect(declared).toBeGreaterThanOrEqual((used * 5n) / 4n); // the margin

@@ -58,6 +58,7 @@ export function envelopesRefineGas(item: { readonly payloadBytes: number; readon
  */
 export function registrationsRefineGas(item: { readonly payloadBytes: number; readonly registrations: number }, shareMax: bigint): bigint {
   const s = gasSchedule;
-  const charged = s.hostCallBase + BigInt(item.payloadBytes) * s.perPayloadByte + BigInt(item.registrations) * (s.hostCallBase + PUBLIC_KEY_BYTES * s.perByteHashed);
+  const charged =
+    s.hostCallBase + BigInt(item.payloadBytes) * s.perPayloadByte + BigInt(item.registrations) * (s.hostCallBase + PUBLIC_KEY_BYTES * s.perByteHashed);
   return withMargin(charged, shareMax);
 }

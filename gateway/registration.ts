@@ -49,7 +49,9 @@ export interface ItemSubmission {
 }
 
 /** How a submitted item ended: accumulated in a block, or failed with the node's code. */
-export type ItemEnd = { readonly kind: "accumulated"; readonly block: BlockDescriptor } | { readonly kind: "failed"; readonly code: string; readonly detail: string };
+export type ItemEnd =
+  | { readonly kind: "accumulated"; readonly block: BlockDescriptor }
+  | { readonly kind: "failed"; readonly code: string; readonly detail: string };
 
 /** Registrations followed at once: onboarding is rare; a burst past this is refused until earlier ones settle. */
 export const REGISTRATIONS_IN_FLIGHT_MAX = 10_000;
@@ -104,8 +106,14 @@ export class Registrations {
   async register(publicKey: Uint8Array, kind: DeviceKind, options: RegisterOptions = {}): Promise<RegistrationView | { readonly exists: RegistrationView }> {
     const deviceId = deviceIdOf(publicKey);
     const service = this.serviceFor(kind, options.service);
-    if (service === null) throw new RegistrationError("JG_ERR_DEVICE_KIND", `no service ${options.service ?? ""} takes devices of kind ${kind}`.replace("  ", " "));
-    const record: RegistrationRecord = { publicKey, kind, ...(options.household === undefined ? {} : { household: options.household }), ...(options.router === undefined ? {} : { router: options.router }) };
+    if (service === null)
+      throw new RegistrationError("JG_ERR_DEVICE_KIND", `no service ${options.service ?? ""} takes devices of kind ${kind}`.replace("  ", " "));
+    const record: RegistrationRecord = {
+      publicKey,
+      kind,
+      ...(options.household === undefined ? {} : { household: options.household }),
+      ...(options.router === undefined ? {} : { router: options.router }),
+    };
     const problem = service.checkRegistration?.(record);
     if (problem) throw new RegistrationError("JG_ERR_HTTP_BODY", problem);
     const known = await this.registry.lookup(deviceId);
@@ -161,7 +169,13 @@ export class Registrations {
    * item's (refine-gas.ts): the payload handed over and a hash of 32 bytes per entry, what
    * refine of a small item does.
    */
-  private async submitPackage(service: IngestService, kind: "registrations" | "actions", payload: Uint8Array, accumulateGasLimit: bigint, count: number): Promise<{ readonly hash: Uint8Array }> {
+  private async submitPackage(
+    service: IngestService,
+    kind: "registrations" | "actions",
+    payload: Uint8Array,
+    accumulateGasLimit: bigint,
+    count: number,
+  ): Promise<{ readonly hash: Uint8Array }> {
     const best = await this.api.bestBlock();
     const stateRoot = await this.api.stateRoot(best.headerHash);
     const pkg = buildWorkPackage(this.params, {
@@ -201,11 +215,21 @@ export class Registrations {
         if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
         done = true;
         unsubscribe?.();
-        const end: ItemEnd = status.kind === "failed" ? { kind: "failed", code: status.code, detail: status.detail } : { kind: "accumulated", block: status.accumulatedIn };
+        const end: ItemEnd =
+          status.kind === "failed" ? { kind: "failed", code: status.code, detail: status.detail } : { kind: "accumulated", block: status.accumulatedIn };
         void onEnd(end).then(
           (counts) => {
             if (end.kind !== "accumulated") return;
-            const settled = { hash: pkg.hash, serviceId: item.service.serviceId, kind: item.kind, block: end.block, receipts: [], settled: counts.applied, refused: counts.refused, settledAtMs: Date.now() };
+            const settled = {
+              hash: pkg.hash,
+              serviceId: item.service.serviceId,
+              kind: item.kind,
+              block: end.block,
+              receipts: [],
+              settled: counts.applied,
+              refused: counts.refused,
+              settledAtMs: Date.now(),
+            };
             this.ledger?.packageSettled(settled).catch(() => undefined);
           },
           () => undefined,
@@ -243,24 +267,51 @@ export class Registrations {
         done = true;
         unsubscribe?.();
         if (status.kind === "failed") return settle((_w, view) => ({ ...view, status: "failed", code: status.code, detail: status.detail }));
-        const outcome = this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.outcomeKey(packageHash)).then((v) => (v === null ? null : service.decodeRegistrationOutcome?.(v) ?? null));
+        const outcome = this.api
+          .serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.outcomeKey(packageHash))
+          .then((v) => (v === null ? null : (service.decodeRegistrationOutcome?.(v) ?? null)));
         let registered = 0;
-        settle(async (w, view) => {
-          const refused = (await outcome)?.(w.deviceId) ?? null;
-          const value = await this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(w.deviceId));
-          const device = value === null ? null : service.decodeDevice(value);
-          if (device === null || Buffer.compare(device.publicKey, w.record.publicKey) !== 0) {
-            return { ...view, status: "failed", code: refused ?? "JG_ERR_DEVICE_EXISTS", detail: refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}` };
-          }
-          this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
-          this.ledger?.deviceRegistered({ deviceId: w.deviceId, publicKey: device.publicKey, kind: device.kind, serviceId: service.serviceId, ...(w.record.household === undefined ? {} : { household: w.record.household }), registeredSlot: status.accumulatedIn.slot });
-          registered++;
-          return { ...view, status: "registered" };
-        }, () => {
-          const settled = { hash: packageHash, serviceId: service.serviceId, kind: "registrations" as const, block: status.accumulatedIn, receipts: [], settled: registered, refused: batch.length - registered, settledAtMs: Date.now() };
-          // The index logs what it cannot write; the registration stands whatever the index does.
-          this.ledger?.packageSettled(settled).catch(() => undefined);
-        });
+        settle(
+          async (w, view) => {
+            const refused = (await outcome)?.(w.deviceId) ?? null;
+            const value = await this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(w.deviceId));
+            const device = value === null ? null : service.decodeDevice(value);
+            if (device === null || Buffer.compare(device.publicKey, w.record.publicKey) !== 0) {
+              return {
+                ...view,
+                status: "failed",
+                code: refused ?? "JG_ERR_DEVICE_EXISTS",
+                detail:
+                  refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}`,
+              };
+            }
+            this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
+            this.ledger?.deviceRegistered({
+              deviceId: w.deviceId,
+              publicKey: device.publicKey,
+              kind: device.kind,
+              serviceId: service.serviceId,
+              ...(w.record.household === undefined ? {} : { household: w.record.household }),
+              registeredSlot: status.accumulatedIn.slot,
+            });
+            registered++;
+            return { ...view, status: "registered" };
+          },
+          () => {
+            const settled = {
+              hash: packageHash,
+              serviceId: service.serviceId,
+              kind: "registrations" as const,
+              block: status.accumulatedIn,
+              receipts: [],
+              settled: registered,
+              refused: batch.length - registered,
+              settledAtMs: Date.now(),
+            };
+            // The index logs what it cannot write; the registration stands whatever the index does.
+            this.ledger?.packageSettled(settled).catch(() => undefined);
+          },
+        );
       })
       .then((u) => {
         unsubscribe = u;
@@ -273,6 +324,14 @@ export class Registrations {
     const recent = this.recent.get(deviceId);
     if (recent !== undefined && recent.status !== "registered") return recent;
     const device = await this.registry.lookup(deviceId);
-    return device === null ? (recent ?? null) : { deviceId, kind: device.kind, status: "registered", ...(recent?.service ? { service: recent.service } : {}), ...(recent?.packageHash ? { packageHash: recent.packageHash } : {}) };
+    return device === null
+      ? (recent ?? null)
+      : {
+          deviceId,
+          kind: device.kind,
+          status: "registered",
+          ...(recent?.service ? { service: recent.service } : {}),
+          ...(recent?.packageHash ? { packageHash: recent.packageHash } : {}),
+        };
   }
 }

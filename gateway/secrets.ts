@@ -29,5 +29,10 @@ export function operatorTokenOf(dataDir: string): string {
 }
 
 export function gatewayKeyOf(dataDir: string): Ed25519KeyPair {
-  return keyPairFromSeed(Buffer.from(secretFile(join(dataDir, "gateway-key"), () => `${randomBytes(32).toString("hex")}\n`), "hex"));
+  return keyPairFromSeed(
+    Buffer.from(
+      secretFile(join(dataDir, "gateway-key"), () => `${randomBytes(32).toString("hex")}\n`),
+      "hex",
+    ),
+  );
 }

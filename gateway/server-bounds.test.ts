@@ -35,7 +35,13 @@ describe("server bounds", () => {
   it("the HTTP API closes an idle socket, a slowloris client (408) and sockets past its cap", async () => {
     const h = await startHarness();
     cleanups.push(() => h.stop());
-    const http = buildHttp({ operatorToken: "t", registrations: h.registrations, metrics: h.gateway.metrics, count: () => {}, limits: { ...small, connectionsMax: 3 } });
+    const http = buildHttp({
+      operatorToken: "t",
+      registrations: h.registrations,
+      metrics: h.gateway.metrics,
+      count: () => {},
+      limits: { ...small, connectionsMax: 3 },
+    });
     cleanups.push(() => http.close());
     await http.listen({ port: 0, host: "127.0.0.1" });
     const port = (http.server.address() as { port: number }).port;

@@ -80,7 +80,13 @@ describe("retained messages and wills", () => {
     expect(d.errors[1]).toMatchObject({ seq: null, code: "JG_ERR_ENVELOPE_MALFORMED" });
     expect(h.gateway.log.count).toBe(0);
     // A later subscriber to every device's uplink gets nothing retained.
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: "operator-watcher", username: "operator", password: OPERATOR_TOKEN, protocolVersion: 4, reconnectPeriod: 0 });
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, {
+      clientId: "operator-watcher",
+      username: "operator",
+      password: OPERATOR_TOKEN,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     cleanups.push(() => watcher.endAsync(true));
     const got: string[] = [];
     watcher.on("message", (t) => got.push(t));
@@ -96,7 +102,13 @@ describe("retained messages and wills", () => {
   it("routes no refused envelope to subscribers", async () => {
     const h = await harness();
     const d = await device(h);
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, { clientId: "operator-watcher", username: "operator", password: OPERATOR_TOKEN, protocolVersion: 4, reconnectPeriod: 0 });
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.gateway.mqttPort}`, {
+      clientId: "operator-watcher",
+      username: "operator",
+      password: OPERATOR_TOKEN,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     cleanups.push(() => watcher.endAsync(true));
     const got: Buffer[] = [];
     watcher.on("message", (_t, payload) => got.push(payload));
@@ -114,7 +126,9 @@ describe("retained messages and wills", () => {
     const h = await harness();
     const key = await h.register();
     const will = { topic: `devices/${key.deviceId}/up/meter.reading`, payload: Buffer.from(envelopeBytes(key, 0)), qos: 1 as const, retain: false };
-    expect(await attempt(h.gateway.mqttPort, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), will })).toBe("refused 5");
+    expect(await attempt(h.gateway.mqttPort, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), will })).toBe(
+      "refused 5",
+    );
     expect(h.gateway.errorStats().JG_ERR_MQTT_WILL).toBe(1);
     expect(h.gateway.log.count).toBe(0);
   });
@@ -148,7 +162,8 @@ describe("a leaked token", () => {
     const h = await harness();
     const d = await device(h);
     const topic = `devices/${d.key.deviceId}/up/meter.reading`;
-    const forged = (seq: number) => encodeCbor({ v: 1, d: d.key.deviceId, s: seq, k: "meter.reading", t: Date.now(), b: new Uint8Array(4), sig: new Uint8Array(64) });
+    const forged = (seq: number) =>
+      encodeCbor({ v: 1, d: d.key.deviceId, s: seq, k: "meter.reading", t: Date.now(), b: new Uint8Array(4), sig: new Uint8Array(64) });
     // The sniffed-token attack: a zero signature at seq +1,000,000.
     await d.client.publishAsync(topic, Buffer.from(forged(1_000_000)), { qos: 1 });
     await d.until(() => d.errors.length === 1);
@@ -191,7 +206,8 @@ describe("a leaked token", () => {
     });
     const d = await device(first);
     const topic = `devices/${d.key.deviceId}/up/meter.reading`;
-    const forged = (seq: number) => encodeCbor({ v: 1, d: d.key.deviceId, s: seq, k: "meter.reading", t: Date.now(), b: new Uint8Array(4), sig: new Uint8Array(64) });
+    const forged = (seq: number) =>
+      encodeCbor({ v: 1, d: d.key.deviceId, s: seq, k: "meter.reading", t: Date.now(), b: new Uint8Array(4), sig: new Uint8Array(64) });
     await d.client.publishAsync(topic, Buffer.from(forged(63)), { qos: 1 }); // PUBACKed unverified; its seq stays in the logged window
     await d.until(() => d.errors.length === 1);
     await d.close();

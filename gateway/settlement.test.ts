@@ -10,7 +10,17 @@ import { SEQ_SPAN_MAX, settlementLimits, takeBatch } from "./settlement.ts";
 const RECORD_OVERHEAD = 100; // public key 32, u32 length, signature 64
 
 function entry(deviceId: string, seq: number, order: number, signedBytes: number): LogEntry {
-  return { deviceId, seq, order, signingBytes: new Uint8Array(signedBytes), signature: new Uint8Array(64), serviceId: 1, acceptedAtMs: 0, state: "pending", attempts: 0 };
+  return {
+    deviceId,
+    seq,
+    order,
+    signingBytes: new Uint8Array(signedBytes),
+    signature: new Uint8Array(64),
+    serviceId: 1,
+    acceptedAtMs: 0,
+    state: "pending",
+    attempts: 0,
+  };
 }
 
 const arbitraryCase = fc
@@ -87,20 +97,29 @@ describe("takeBatch", () => {
 
   it("lets a device have several packages in flight, but only seqs within SEQ_SPAN_MAX of its lowest unsettled one", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 150 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), (lowest, pending, perDeviceMax, inFlight) => {
-        // d0 has `inFlight` packages in flight, the lowest holding seq `lowest`; its pending seqs follow on.
-        const list = Array.from({ length: pending }, (_, i) => entry("d0", lowest + 10 + i, i, 100));
-        const busy = new Map(inFlight === 0 ? [] : [["d0", inFlight]]);
-        const taken = takeBatch(list, busy, 10, 0, { packagesPerDeviceMax: perDeviceMax, lowestInFlightSeq: () => (inFlight === 0 ? Number.POSITIVE_INFINITY : lowest) });
-        if (inFlight >= perDeviceMax) {
-          expect(taken).toEqual([]);
-        } else if (inFlight === 0) {
-          expect(taken).toHaveLength(pending); // a free device is taken whole
-        } else {
-          // Exactly the pending seqs below lowest + SEQ_SPAN_MAX, a prefix, in order.
-          expect(taken.map((e) => e.seq)).toEqual(Array.from({ length: pending }, (_, i) => lowest + 10 + i).filter((seq) => seq < lowest + SEQ_SPAN_MAX));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 50 }),
+        fc.integer({ min: 1, max: 150 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        (lowest, pending, perDeviceMax, inFlight) => {
+          // d0 has `inFlight` packages in flight, the lowest holding seq `lowest`; its pending seqs follow on.
+          const list = Array.from({ length: pending }, (_, i) => entry("d0", lowest + 10 + i, i, 100));
+          const busy = new Map(inFlight === 0 ? [] : [["d0", inFlight]]);
+          const taken = takeBatch(list, busy, 10, 0, {
+            packagesPerDeviceMax: perDeviceMax,
+            lowestInFlightSeq: () => (inFlight === 0 ? Number.POSITIVE_INFINITY : lowest),
+          });
+          if (inFlight >= perDeviceMax) {
+            expect(taken).toEqual([]);
+          } else if (inFlight === 0) {
+            expect(taken).toHaveLength(pending); // a free device is taken whole
+          } else {
+            // Exactly the pending seqs below lowest + SEQ_SPAN_MAX, a prefix, in order.
+            expect(taken.map((e) => e.seq)).toEqual(Array.from({ length: pending }, (_, i) => lowest + 10 + i).filter((seq) => seq < lowest + SEQ_SPAN_MAX));
+          }
+        },
+      ),
     );
   });
 });

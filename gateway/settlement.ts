@@ -82,7 +82,14 @@ export const settlementLimits = {
 
 export type DeviceNotice =
   /** A device's envelopes settled in one package: seqs ascending, at most RECEIPT_SEQS_MAX (one receipt message). */
-  | { readonly kind: "receipt"; readonly deviceId: string; readonly seqs: readonly number[]; readonly packageHash: Uint8Array; readonly blockHash: Uint8Array; readonly slot: number }
+  | {
+      readonly kind: "receipt";
+      readonly deviceId: string;
+      readonly seqs: readonly number[];
+      readonly packageHash: Uint8Array;
+      readonly blockHash: Uint8Array;
+      readonly slot: number;
+    }
   | { readonly kind: "error"; readonly deviceId: string; readonly seq: number; readonly code: string; readonly detail: string };
 
 export interface SettlementDeps {
@@ -233,7 +240,15 @@ export class Settlement {
         continue;
       }
       // Known to the index already unless it was submitted before the index existed.
-      this.deps.ledger?.packageSubmitted({ hash, serviceId: entries[0]!.serviceId, kind: "envelopes", items: entries.length, bytes: 0, core: null, submittedAtMs: Date.now() });
+      this.deps.ledger?.packageSubmitted({
+        hash,
+        serviceId: entries[0]!.serviceId,
+        kind: "envelopes",
+        items: entries.length,
+        bytes: 0,
+        core: null,
+        submittedAtMs: Date.now(),
+      });
       this.follow({ hash, serviceId: entries[0]!.serviceId, entries, reported: false, packedAt: null, core: null });
     }
     for (const entry of pending.sort((a, b) => a.order - b.order)) this.add(entry);
@@ -346,7 +361,14 @@ export class Settlement {
             packagesPerDeviceMax: service?.packagesInFlightPerDeviceMax ?? 1,
             lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
           };
-          const batch = takeBatch(list, this.busyDevices, devicesMax, from, overlap, Math.min(made < parts ? share : settlementLimits.packageEnvelopesMax, service?.packageEnvelopesMax ?? Infinity));
+          const batch = takeBatch(
+            list,
+            this.busyDevices,
+            devicesMax,
+            from,
+            overlap,
+            Math.min(made < parts ? share : settlementLimits.packageEnvelopesMax, service?.packageEnvelopesMax ?? Infinity),
+          );
           this.countPending(serviceId, batch, -1);
           if (batch.length === 0) {
             // Everything pending waits for its device's package in flight.
@@ -360,7 +382,10 @@ export class Settlement {
             anchor ??= await this.anchor();
             // A package past the cores' share (this one, or one the rest will make after it, bounds
             // allowing) is one more to share the refine threads with.
-            const anotherAfter = made + 1 >= parts && this.roomFor(2) && packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
+            const anotherAfter =
+              made + 1 >= parts &&
+              this.roomFor(2) &&
+              packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
             const itemsMax = packageItemsMax(service?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
@@ -442,7 +467,10 @@ export class Settlement {
           codeHash: service.codeHash,
           payload,
           // What refine will be charged, a quarter more, within the item's share of G_R (refine-gas.ts): the node bounds refine's time by it.
-          refineGasLimit: (service.envelopesRefineGas ?? envelopesRefineGas)({ payloadBytes: payload.length, envelopes: part.length, devices }, this.deps.params.refineGasPerPackage / BigInt(parts.length)),
+          refineGasLimit: (service.envelopesRefineGas ?? envelopesRefineGas)(
+            { payloadBytes: payload.length, envelopes: part.length, devices },
+            this.deps.params.refineGasPerPackage / BigInt(parts.length),
+          ),
           accumulateGasLimit: service.envelopesGas(devices, part.length),
         };
       }),
@@ -544,7 +572,10 @@ export class Settlement {
     flight.unsubscribe?.();
     if (status.kind === "failed") {
       this.land(flight);
-      this.deps.logger?.warn({ package: hex, code: status.code, detail: status.detail, envelopes: flight.entries.length }, "work package failed; envelopes go back to pending");
+      this.deps.logger?.warn(
+        { package: hex, code: status.code, detail: status.detail, envelopes: flight.entries.length },
+        "work package failed; envelopes go back to pending",
+      );
       this.deps.observe?.packageFailed(status.code);
       await this.retry(flight.entries);
       return;
@@ -562,7 +593,11 @@ export class Settlement {
     if (verdicts === null) {
       // Accumulated, but the service left no outcome: its accumulate failed and applied nothing.
       this.deps.logger?.warn({ package: hex }, "package accumulated without an outcome (the service's accumulate failed); envelopes go back to pending");
-      this.deps.ledger?.packageStatus(flight.hash, { kind: "failed", code: "JG_ERR_SETTLEMENT_FAILED", detail: "accumulated without an outcome: the service's accumulate failed and applied nothing" }, Date.now());
+      this.deps.ledger?.packageStatus(
+        flight.hash,
+        { kind: "failed", code: "JG_ERR_SETTLEMENT_FAILED", detail: "accumulated without an outcome: the service's accumulate failed and applied nothing" },
+        Date.now(),
+      );
       this.deps.observe?.packageFailed("JG_ERR_SETTLEMENT_FAILED");
       await this.retry(flight.entries);
       return;
@@ -595,7 +630,18 @@ export class Settlement {
     // The index's entries before the log forgets the package: a crash between the two settles it
     // again on recovery, and the index's write of a package is idempotent. The receipts are out
     // already; an index that cannot write (it logs why) is never a reason to hold settlement back.
-    await this.deps.ledger?.packageSettled({ hash: flight.hash, serviceId: flight.serviceId, kind: "envelopes", block: status.accumulatedIn, receipts, settled: flight.entries.length - refused, refused, settledAtMs: now }).catch(() => undefined);
+    await this.deps.ledger
+      ?.packageSettled({
+        hash: flight.hash,
+        serviceId: flight.serviceId,
+        kind: "envelopes",
+        block: status.accumulatedIn,
+        receipts,
+        settled: flight.entries.length - refused,
+        refused,
+        settledAtMs: now,
+      })
+      .catch(() => undefined);
     await this.deps.log.remove(flight.entries);
     if (this.pendingCount > 0) this.schedule();
   }
@@ -650,7 +696,13 @@ export class Settlement {
  * past it, a full package (it goes at once), or when aligned to a block one package for a
  * backlog of settlementLimits.backlogPackageEnvelopesMin or more; a smaller rest waits.
  */
-export function packsAnother(p: { readonly aligned: boolean; readonly made: number; readonly parts: number; readonly pending: number; readonly fullPending: boolean }): boolean {
+export function packsAnother(p: {
+  readonly aligned: boolean;
+  readonly made: number;
+  readonly parts: number;
+  readonly pending: number;
+  readonly fullPending: boolean;
+}): boolean {
   if (p.made < p.parts || p.fullPending) return true;
   return p.aligned && p.made === p.parts && p.pending >= settlementLimits.backlogPackageEnvelopesMin;
 }

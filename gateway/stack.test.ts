@@ -29,7 +29,19 @@ let stack: Stack;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "jamgate-stack-"));
   stack = await startStack(
-    { dataDir: join(dir, "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: 100, chain: "tiny", batchMs: 20, ledgerRetentionSlots: RETENTION_SLOTS, logger: pino({ level: "silent" }) },
+    {
+      dataDir: join(dir, "stack"),
+      host: "127.0.0.1",
+      mqttPort: 0,
+      wsPort: 0,
+      httpPort: 0,
+      rpcPort: null,
+      slotMs: 100,
+      chain: "tiny",
+      batchMs: 20,
+      ledgerRetentionSlots: RETENTION_SLOTS,
+      logger: pino({ level: "silent" }),
+    },
     wiring,
   );
 }, 60_000);

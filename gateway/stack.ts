@@ -147,7 +147,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   // One process per data dir, before anything in it is opened: a second one is refused
   // (JG_ERR_DATA_DIR_LOCKED, naming this one's pid) instead of writing into the same stores.
   const { tightenedFrom } = makePrivateDir(options.dataDir);
-  if (tightenedFrom !== null) log.info({ dataDir: options.dataDir, mode: tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
+  if (tightenedFrom !== null)
+    log.info({ dataDir: options.dataDir, mode: tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
   const lock = DataDirLock.acquire(options.dataDir);
   cleanup.push(async () => lock.release());
   const operatorToken = operatorTokenOf(options.dataDir);
@@ -156,7 +157,10 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   let api: NodeApi;
   let node: NodeThread | null = null;
   if (options.node !== undefined) {
-    const client = await RpcClient.connect(options.node, { ...(options.nodeToken === undefined ? {} : { token: options.nodeToken }), ...(options.nodeCa === undefined ? {} : { ca: options.nodeCa }) });
+    const client = await RpcClient.connect(options.node, {
+      ...(options.nodeToken === undefined ? {} : { token: options.nodeToken }),
+      ...(options.nodeCa === undefined ? {} : { ca: options.nodeCa }),
+    });
     api = client;
     cleanup.push(async () => client.close());
     log.info({ node: options.node, gatewayKey: toHex(gatewayKey.publicKey) }, "using a remote node: its services must authorize this gateway key");
@@ -170,7 +174,9 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         daRetentionSlots: DEFAULT_RETENTION_SLOTS,
         daMaxBytes: DEFAULT_DA_MAX_BYTES,
         // State-changing RPC methods take the operator token; reads stay open on loopback only.
-        ...(options.rpcPort === null ? {} : { rpc: { port: options.rpcPort, host: options.rpcHost ?? "127.0.0.1", token: operatorToken, tls: options.tls ?? null } }),
+        ...(options.rpcPort === null
+          ? {}
+          : { rpc: { port: options.rpcPort, host: options.rpcHost ?? "127.0.0.1", token: operatorToken, tls: options.tls ?? null } }),
       },
       {
         logger: root.child({ component: "node" }),
@@ -242,13 +248,22 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   const httpUrl = `${tls ? "https" : "http"}://${options.host}:${httpPort}`;
   const rpcUrl = node?.rpcPort != null ? `${tls ? "wss" : "ws"}://${options.rpcHost ?? "127.0.0.1"}:${node.rpcPort}` : (options.node ?? null);
   if (!isLoopback(options.host) && (options.mqttPort !== null || options.wsPort !== null)) {
-    log.warn({ host: options.host }, tls ? "plain MQTT and WebSocket listen beside TLS on a non-loopback address: a device that uses them sends its token in clear (--no-plaintext turns them off)" : "MQTT and HTTP listen on a non-loopback address without TLS: device and operator tokens travel in clear (--tls-cert, --tls-key)");
+    log.warn(
+      { host: options.host },
+      tls
+        ? "plain MQTT and WebSocket listen beside TLS on a non-loopback address: a device that uses them sends its token in clear (--no-plaintext turns them off)"
+        : "MQTT and HTTP listen on a non-loopback address without TLS: device and operator tokens travel in clear (--tls-cert, --tls-key)",
+    );
   }
   // Last, so the threads the gateway and HTTP server started are among those lowered.
   if (options.nodeFirst === true && node !== null) {
     const { lowered, nice } = lowerOtherThreads(node.threadIds);
     if (nice === null) log.info("thread priorities are not available here: the node's threads share the CPU evenly with the gateway's");
-    else log.info({ threads: lowered, nice, nodeThreads: node.threadIds.length }, "the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy");
+    else
+      log.info(
+        { threads: lowered, nice, nodeThreads: node.threadIds.length },
+        "the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy",
+      );
   }
   log.info(
     {
@@ -293,7 +308,12 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
 /** The RADIUS accounting listener, its usage taken by the gateway's accept path; null when it is off, or its default port cannot be bound. */
 async function startRadius(options: StackOptions, gateway: Gateway, log: Logger): Promise<RadiusAccounting | null> {
   if (options.radiusPort == null) return null;
-  const radius = new RadiusAccounting({ dataDir: options.dataDir, accept: (id, kind, envelope) => gateway.acceptOwn(id, kind, envelope), registry: gateway.metrics.registry, logger: options.logger.child({ component: "radius" }) });
+  const radius = new RadiusAccounting({
+    dataDir: options.dataDir,
+    accept: (id, kind, envelope) => gateway.acceptOwn(id, kind, envelope),
+    registry: gateway.metrics.registry,
+    logger: options.logger.child({ component: "radius" }),
+  });
   try {
     await radius.listen(options.radiusPort, options.host);
     return radius;
@@ -301,7 +321,10 @@ async function startRadius(options: StackOptions, gateway: Gateway, log: Logger)
     await radius.close();
     const code = (e as { code?: unknown }).code;
     if (options.radiusPortIsDefault !== true || (code !== "EACCES" && code !== "EADDRINUSE")) throw e;
-    log.warn({ port: options.radiusPort, err: String(e) }, "RADIUS accounting is off: its default port cannot be bound (another RADIUS server on this host?; --radius-port N picks another, 0 turns it off)");
+    log.warn(
+      { port: options.radiusPort, err: String(e) },
+      "RADIUS accounting is off: its default port cannot be bound (another RADIUS server on this host?; --radius-port N picks another, 0 turns it off)",
+    );
     return null;
   }
 }

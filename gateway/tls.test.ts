@@ -84,7 +84,14 @@ describe("TLS", () => {
     expect(receipts.map((r) => r.seq)).toEqual([0]);
     await client.close();
     // wss://, with mqtt.js directly.
-    const ws = await mqtt.connectAsync(`wss://127.0.0.1:${h.gateway.wssPort}`, { ca: p.ca, clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0 });
+    const ws = await mqtt.connectAsync(`wss://127.0.0.1:${h.gateway.wssPort}`, {
+      ca: p.ca,
+      clientId: key.deviceId,
+      username: key.deviceId,
+      password: mqttPassword(key, Date.now() + 60_000),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     cleanups.push(() => ws.endAsync(true));
     const got: Buffer[] = [];
     ws.on("message", (_t, payload) => got.push(payload));
@@ -94,7 +101,14 @@ describe("TLS", () => {
     expect(decodeReceipts(new Uint8Array(got[0]!))?.map((r) => r.seq)).toEqual([1]);
     // Without the CA, the server's certificate is refused: TLS is real.
     const untrusting = await mqtt
-      .connectAsync(`mqtts://127.0.0.1:${h.gateway.mqttsPort}`, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + 60_000), protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 })
+      .connectAsync(`mqtts://127.0.0.1:${h.gateway.mqttsPort}`, {
+        clientId: key.deviceId,
+        username: key.deviceId,
+        password: mqttPassword(key, Date.now() + 60_000),
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
+      })
       .then(
         (c) => c.endAsync(true).then(() => "connected"),
         (e: Error) => e.message,
@@ -108,10 +122,22 @@ describe("TLS", () => {
     const [a, b] = [await h.register(), await h.register()];
     const certA = p.clientCertificate(a.deviceId);
     const attempt = (username: string, cert: { cert: Buffer; key: Buffer }) =>
-      mqtt.connectAsync(`mqtts://127.0.0.1:${h.gateway.mqttsPort}`, { ca: p.ca, cert: cert.cert, key: cert.key, clientId: username, username, password: "no token", protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 }).then(
-        (c) => c.endAsync(true).then(() => "connected"),
-        (e: { code?: number }) => `refused ${e.code}`,
-      );
+      mqtt
+        .connectAsync(`mqtts://127.0.0.1:${h.gateway.mqttsPort}`, {
+          ca: p.ca,
+          cert: cert.cert,
+          key: cert.key,
+          clientId: username,
+          username,
+          password: "no token",
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 10_000,
+        })
+        .then(
+          (c) => c.endAsync(true).then(() => "connected"),
+          (e: { code?: number }) => `refused ${e.code}`,
+        );
     expect(await attempt(a.deviceId, certA)).toBe("connected");
     expect(await attempt(b.deviceId, certA)).toBe("refused 4");
   });
@@ -119,7 +145,13 @@ describe("TLS", () => {
   it("serves the HTTP API over HTTPS and the node's RPC over wss://, with the token", async () => {
     const p = testPki();
     const h = await tlsHarness();
-    const http = buildHttp({ operatorToken: "t", registrations: h.registrations, metrics: h.gateway.metrics, count: () => {}, tls: { cert: p.cert, key: p.key } });
+    const http = buildHttp({
+      operatorToken: "t",
+      registrations: h.registrations,
+      metrics: h.gateway.metrics,
+      count: () => {},
+      tls: { cert: p.cert, key: p.key },
+    });
     cleanups.push(() => http.close());
     await http.listen({ port: 0, host: "127.0.0.1" });
     const port = (http.server.address() as { port: number }).port;
@@ -138,31 +170,119 @@ describe("TLS", () => {
   it("jamgate start --tls-cert --tls-key --no-plaintext: the CLI registers over HTTPS and publishes over mqtts://; mosquitto_pub --cafile settles an envelope", async () => {
     const p = testPki();
     const dataDir = tempDir();
-    const ports = { mqtt: await freePort(), mqtts: await freePort(), ws: await freePort(), wss: await freePort(), http: await freePort(), rpc: await freePort() };
+    const ports = {
+      mqtt: await freePort(),
+      mqtts: await freePort(),
+      ws: await freePort(),
+      wss: await freePort(),
+      http: await freePort(),
+      rpc: await freePort(),
+    };
     const gateway = runCli([
-      "start", "--data-dir", dataDir, "--slot-ms", "300", "--tls-cert", p.certFile, "--tls-key", p.keyFile, "--no-plaintext",
-      "--mqtt-port", String(ports.mqtt), "--mqtts-port", String(ports.mqtts), "--ws-port", String(ports.ws), "--wss-port", String(ports.wss), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc),
+      "start",
+      "--data-dir",
+      dataDir,
+      "--slot-ms",
+      "300",
+      "--tls-cert",
+      p.certFile,
+      "--tls-key",
+      p.keyFile,
+      "--no-plaintext",
+      "--mqtt-port",
+      String(ports.mqtt),
+      "--mqtts-port",
+      String(ports.mqtts),
+      "--ws-port",
+      String(ports.ws),
+      "--wss-port",
+      String(ports.wss),
+      "--http-port",
+      String(ports.http),
+      "--rpc-port",
+      String(ports.rpc),
     ]);
     processes.push(gateway);
     const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/, 60_000)) as Record<string, unknown>;
-    expect(started).toMatchObject({ mqtt: null, ws: null, mqtts: `mqtts://127.0.0.1:${ports.mqtts}`, wss: `wss://127.0.0.1:${ports.wss}`, http: `https://127.0.0.1:${ports.http}`, rpc: `wss://127.0.0.1:${ports.rpc}` });
+    expect(started).toMatchObject({
+      mqtt: null,
+      ws: null,
+      mqtts: `mqtts://127.0.0.1:${ports.mqtts}`,
+      wss: `wss://127.0.0.1:${ports.wss}`,
+      http: `https://127.0.0.1:${ports.http}`,
+      rpc: `wss://127.0.0.1:${ports.rpc}`,
+    });
     const jamgate = (...args: string[]) => run(process.execPath, [JAMGATE_BIN, ...args], { timeout: 60_000 });
     const deviceDir = tempDir();
     const keyFile = join(deviceDir, "key.json");
     await jamgate("device", "keygen", "--out", keyFile);
-    await jamgate("device", "register", "--key", keyFile, "--kind", "meter", "--gateway", `https://127.0.0.1:${ports.http}`, "--ca", p.caFile, "--data-dir", dataDir, "--wait", "--timeout-ms", "30000");
-    const published = await jamgate("device", "publish", "--key", keyFile, "--mqtt", `mqtts://127.0.0.1:${ports.mqtts}`, "--ca", p.caFile, "--simulate", "2", "--data-dir", join(deviceDir, "queue"), "--wait-receipts", "--timeout-ms", "45000");
+    await jamgate(
+      "device",
+      "register",
+      "--key",
+      keyFile,
+      "--kind",
+      "meter",
+      "--gateway",
+      `https://127.0.0.1:${ports.http}`,
+      "--ca",
+      p.caFile,
+      "--data-dir",
+      dataDir,
+      "--wait",
+      "--timeout-ms",
+      "30000",
+    );
+    const published = await jamgate(
+      "device",
+      "publish",
+      "--key",
+      keyFile,
+      "--mqtt",
+      `mqtts://127.0.0.1:${ports.mqtts}`,
+      "--ca",
+      p.caFile,
+      "--simulate",
+      "2",
+      "--data-dir",
+      join(deviceDir, "queue"),
+      "--wait-receipts",
+      "--timeout-ms",
+      "45000",
+    );
     expect(JSON.parse(published.stdout.trim().split("\n").at(-1)!)).toMatchObject({ sent: 2, acked: 2, receipts: 2 });
     // mosquitto_pub --cafile over TLS, client id = device id: a valid envelope, PUBACKed (exit 0) and settled (/metrics over HTTPS).
     const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
     writeFileSync(join(deviceDir, "env.cbor"), envelopeBytes(key, 2));
-    const tlsArgs = ["-h", "127.0.0.1", "-p", String(ports.mqtts), "--cafile", p.caFile, "-V", "mqttv311", "-q", "1", "-i", key.deviceId, "-u", key.deviceId, "-P", mqttPassword(key, Date.now() + 600_000)];
+    const tlsArgs = [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(ports.mqtts),
+      "--cafile",
+      p.caFile,
+      "-V",
+      "mqttv311",
+      "-q",
+      "1",
+      "-i",
+      key.deviceId,
+      "-u",
+      key.deviceId,
+      "-P",
+      mqttPassword(key, Date.now() + 600_000),
+    ];
     await run("mosquitto_pub", [...tlsArgs, "-t", `devices/${key.deviceId}/up/meter.reading`, "-f", join(deviceDir, "env.cbor")], { timeout: 30_000 });
-    const settled = async () => Number(/^jamgate_envelopes_settled_total (\d+)/m.exec(await httpsText(`https://127.0.0.1:${ports.http}/metrics`, p.ca))?.[1] ?? -1);
+    const settled = async () =>
+      Number(/^jamgate_envelopes_settled_total (\d+)/m.exec(await httpsText(`https://127.0.0.1:${ports.http}/metrics`, p.ca))?.[1] ?? -1);
     for (let i = 0; i < 300 && (await settled()) < 3; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await settled()).toBe(3);
     // mosquitto_rr over TLS: publish and the answer on one connection (2.0.11 sends only -m payloads, so text: refused, and told why).
-    const rr = await run("mosquitto_rr", [...tlsArgs, "-t", `devices/${key.deviceId}/up/meter.reading`, "-e", `devices/${key.deviceId}/down/errors`, "-m", "not an envelope", "-N", "-W", "60"], { timeout: 90_000, encoding: "buffer" });
+    const rr = await run(
+      "mosquitto_rr",
+      [...tlsArgs, "-t", `devices/${key.deviceId}/up/meter.reading`, "-e", `devices/${key.deviceId}/down/errors`, "-m", "not an envelope", "-N", "-W", "60"],
+      { timeout: 90_000, encoding: "buffer" },
+    );
     expect(decodeDeviceError(new Uint8Array(rr.stdout))).toMatchObject({ code: "JG_ERR_ENVELOPE_MALFORMED", seq: null });
     // The plain ports do not listen.
     const plain = await mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { reconnectPeriod: 0, connectTimeout: 5_000 }).then(

@@ -10,7 +10,8 @@ function reference(seqs: number[]) {
   for (const seq of seqs) {
     let v: string;
     if (seq > highest) v = "new";
-    else if (highest - seq > Number(SEQ_WINDOW)) v = "too-old"; // the window forgets what is older
+    else if (highest - seq > Number(SEQ_WINDOW))
+      v = "too-old"; // the window forgets what is older
     else if (seen.has(seq)) v = "replay";
     else v = "new";
     verdicts.push(v);

@@ -24,7 +24,13 @@ export type WorkPackageStatus =
   | { readonly kind: "submitted"; readonly core: number }
   | { readonly kind: "refined"; readonly core: number; readonly reportHash: Uint8Array }
   | { readonly kind: "reported"; readonly core: number; readonly reportHash: Uint8Array; readonly reportedIn: BlockDescriptor }
-  | { readonly kind: "available"; readonly core: number; readonly reportHash: Uint8Array; readonly reportedIn: BlockDescriptor; readonly availableIn: BlockDescriptor }
+  | {
+      readonly kind: "available";
+      readonly core: number;
+      readonly reportHash: Uint8Array;
+      readonly reportedIn: BlockDescriptor;
+      readonly availableIn: BlockDescriptor;
+    }
   | {
       readonly kind: "accumulated";
       readonly core: number;

@@ -31,7 +31,17 @@ afterEach(async () => {
 const SUBMITTER = keyPairFromSeed(new Uint8Array(32).fill(7));
 
 async function startNode(dataDir: string, port: number, slotMs: number, authorize = true): Promise<RpcClient> {
-  const cli = runCli(["node", "start", "--data-dir", dataDir, "--rpc-port", String(port), "--slot-ms", String(slotMs), ...(authorize ? ["--authorize", toHex(SUBMITTER.publicKey)] : [])]);
+  const cli = runCli([
+    "node",
+    "start",
+    "--data-dir",
+    dataDir,
+    "--rpc-port",
+    String(port),
+    "--slot-ms",
+    String(slotMs),
+    ...(authorize ? ["--authorize", toHex(SUBMITTER.publicKey)] : []),
+  ]);
   processes.push(cli);
   await cli.waitFor(/"msg":"node started"/);
   const client = await RpcClient.connect(`ws://127.0.0.1:${port}`, { token: readFileSync(join(dataDir, "rpc-token"), "utf8").trim() });
@@ -43,11 +53,22 @@ async function startNode(dataDir: string, port: number, slotMs: number, authoriz
 async function registrationPackage(api: RpcClient, first: number, count = 1) {
   const best = await api.bestBlock();
   const stateRoot = await api.stateRoot(best.headerHash);
-  const records = Array.from({ length: count }, (_, i) => ({ publicKey: keyPairFromSeed(new Uint8Array(32).fill(100 + first + i)).publicKey, kind: "meter" as const }));
+  const records = Array.from({ length: count }, (_, i) => ({
+    publicKey: keyPairFromSeed(new Uint8Array(32).fill(100 + first + i)).publicKey,
+    kind: "meter" as const,
+  }));
   return buildWorkPackage(tinyParams, {
     signer: SUBMITTER,
     anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
-    items: [{ serviceId: TELEMETRY_SERVICE.id, codeHash: nativeCodeHash(TELEMETRY_SERVICE.name), payload: encodeRegistrationsItem(records), refineGasLimit: 10_000_000n, accumulateGasLimit: 1_000_000n }],
+    items: [
+      {
+        serviceId: TELEMETRY_SERVICE.id,
+        codeHash: nativeCodeHash(TELEMETRY_SERVICE.name),
+        payload: encodeRegistrationsItem(records),
+        refineGasLimit: 10_000_000n,
+        accumulateGasLimit: 1_000_000n,
+      },
+    ],
   });
 }
 
@@ -69,7 +90,10 @@ describe("jamgate node start", () => {
     const api = await startNode(dataDir, port, 200);
 
     const genesisRoot = await api.stateRoot((await api.bestBlock()).headerHash);
-    for (const [first, count] of [[0, 5], [5, 6]] as const) {
+    for (const [first, count] of [
+      [0, 5],
+      [5, 6],
+    ] as const) {
       const pkg = await registrationPackage(api, first, count);
       expect(await api.submitWorkPackage(0, pkg.bytes, [])).toEqual(pkg.hash);
       expect((await waitForStatus(api, pkg.hash, ["accumulated"], 15_000)).kind).toBe("accumulated");
@@ -87,7 +111,10 @@ describe("jamgate node start", () => {
     const first = processes[0]!;
     first.child.kill("SIGKILL");
     expect((await first.exited).signal).toBe("SIGKILL");
-    const blockLines = first.output().split("\n").filter((l) => l.includes('"msg":"block"'));
+    const blockLines = first
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"msg":"block"'));
     const lastLogged = JSON.parse(blockLines.at(-1)!) as { slot: number; hash: string; stateRoot: string };
 
     // Restart with a slot so long that no block is authored: the best block is what was on disk.
@@ -97,7 +124,10 @@ describe("jamgate node start", () => {
     // commit and before its line, so the chain on disk is the last logged block or the one after.
     expect([lastLogged.slot, lastLogged.slot + 1]).toContain(resumed.slot);
     if (resumed.slot === lastLogged.slot) {
-      expect({ hash: toHex(resumed.headerHash), stateRoot: toHex(await still.stateRoot(resumed.headerHash)) }).toEqual({ hash: lastLogged.hash, stateRoot: lastLogged.stateRoot });
+      expect({ hash: toHex(resumed.headerHash), stateRoot: toHex(await still.stateRoot(resumed.headerHash)) }).toEqual({
+        hash: lastLogged.hash,
+        stateRoot: lastLogged.stateRoot,
+      });
     } else {
       const logged = await still.stateRoot(lastLoggedHash(lastLogged.hash));
       expect(toHex(logged)).toBe(lastLogged.stateRoot);
@@ -123,7 +153,13 @@ describe("jamgate node start", () => {
     const line = await replay.waitFor(/"blocks":\d+/);
     const result = JSON.parse(line) as { blocks: number; stateRoot: string };
     expect(result.blocks).toBeGreaterThanOrEqual(finalBest.slot);
-    const lastBlock = JSON.parse(processes[2]!.output().split("\n").filter((l) => l.includes('"msg":"block"')).at(-1)!) as { slot: number; stateRoot: string };
+    const lastBlock = JSON.parse(
+      processes[2]!
+        .output()
+        .split("\n")
+        .filter((l) => l.includes('"msg":"block"'))
+        .at(-1)!,
+    ) as { slot: number; stateRoot: string };
     expect(result.blocks).toBe(lastBlock.slot);
     expect(result.stateRoot).toBe(lastBlock.stateRoot);
     expect(lastBlock.slot).toBeGreaterThanOrEqual(finalBest.slot);
@@ -155,7 +191,11 @@ describe("jamgate node start", () => {
   }, 60_000);
 
   it("refuses bad flags with a coded error and a non-zero exit", async () => {
-    for (const args of [["--slot-ms", "abc"], ["--rpc-port", "70000"], ["--chain", "huge"]]) {
+    for (const args of [
+      ["--slot-ms", "abc"],
+      ["--rpc-port", "70000"],
+      ["--chain", "huge"],
+    ]) {
       const cli = runCli(["node", "start", "--data-dir", tempDir(), ...args]);
       processes.push(cli);
       const { code } = await cli.exited;

@@ -86,7 +86,11 @@ export function readFlagFile(flag: string, path: string): Buffer {
  * a TLS context (the key matches the certificate), so a bad file is a clear JG_ERR_CLI_ARGUMENT at
  * start, not a failure at the first handshake. Null when neither certificate nor key is given.
  */
-export function loadTlsMaterial(files: { readonly cert?: string | undefined; readonly key?: string | undefined; readonly clientCa?: string | undefined }): TlsMaterial | null {
+export function loadTlsMaterial(files: {
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+  readonly clientCa?: string | undefined;
+}): TlsMaterial | null {
   if (files.cert === undefined && files.key === undefined) {
     if (files.clientCa !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--tls-client-ca needs --tls-cert and --tls-key");
     return null;
@@ -100,7 +104,10 @@ export function loadTlsMaterial(files: { readonly cert?: string | undefined; rea
   try {
     createSecureContext({ cert: material.cert, key: material.key, ...(material.clientCa ? { ca: material.clientCa } : {}) });
   } catch (e) {
-    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--tls-cert ${files.cert} and --tls-key ${files.key} are not a PEM certificate and its key: ${(e as Error).message}`);
+    throw new JamgateError(
+      "JG_ERR_CLI_ARGUMENT",
+      `--tls-cert ${files.cert} and --tls-key ${files.key} are not a PEM certificate and its key: ${(e as Error).message}`,
+    );
   }
   return material;
 }
@@ -147,7 +154,11 @@ export interface EmbeddingDataDirs {
  * does not exist or holds no chain is refused (JG_ERR_NO_CHAIN) before anything is opened, so
  * nothing is made there: JamNode.open would make the dir and write a genesis into it.
  */
-async function replayTarget(dataDir: string | undefined, services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[], embedding: EmbeddingDataDirs): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
+async function replayTarget(
+  dataDir: string | undefined,
+  services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[],
+  embedding: EmbeddingDataDirs,
+): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
   const dir = dataDir ?? (existsSync(embedding.defaultDataDir) ? embedding.defaultDataDir : DEFAULT_DATA_DIR);
   const embedded = existsSync(dir) ? embedding.chainOf(dir) : null;
   const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: nodeStartGenesis(dir, services) } : { dataDir: dir, ...embedded };
@@ -186,7 +197,11 @@ export function authorizedKeyOf(value: string): Uint8Array {
   if (/^[0-9a-fA-F]{64}$/.test(text)) return fromHexKey(text);
   let path = text;
   if (existsSync(path) && statSync(path).isDirectory()) path = join(path, "gateway-key");
-  if (!existsSync(path)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--authorize ${value}: neither a hex public key (64 digits) nor a gateway key file or a data dir holding one`);
+  if (!existsSync(path))
+    throw new JamgateError(
+      "JG_ERR_CLI_ARGUMENT",
+      `--authorize ${value}: neither a hex public key (64 digits) nor a gateway key file or a data dir holding one`,
+    );
   const seed = readFileSync(path, "utf8").trim();
   if (!/^[0-9a-fA-F]{64}$/.test(seed)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--authorize ${value}: ${path} does not hold a 32-byte key seed in hex`);
   return keyPairFromSeed(fromHexKey(seed)).publicKey;
@@ -200,8 +215,12 @@ function fromHexKey(hex: string): Uint8Array {
 export function recordedAuthorizedKeys(dataDir: string): Uint8Array[] | null {
   const path = join(dataDir, AUTHORIZED_KEYS_FILE);
   if (!existsSync(path)) return null;
-  const lines = readFileSync(path, "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "");
-  if (lines.length === 0 || !lines.every((l) => /^[0-9a-f]{64}$/.test(l))) throw new JamgateError("JG_ERR_GENESIS", `${path} is damaged: it should hold one hex public key a line`);
+  const lines = readFileSync(path, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  if (lines.length === 0 || !lines.every((l) => /^[0-9a-f]{64}$/.test(l)))
+    throw new JamgateError("JG_ERR_GENESIS", `${path} is damaged: it should hold one hex public key a line`);
   return lines.map(fromHexKey);
 }
 
@@ -215,18 +234,29 @@ function authorizedKeysFor(dataDir: string, given: readonly string[]): Uint8Arra
   const keys = given.map(authorizedKeyOf);
   if (recorded !== null) {
     const same = keys.length === 0 || (keys.length === recorded.length && keys.every((k, i) => toHex(k) === toHex(recorded[i]!)));
-    if (!same) throw new JamgateError("JG_ERR_GENESIS", `the chain in ${dataDir} authorized ${recorded.map(toHex).join(", ")} at genesis; --authorize cannot change that (use another --data-dir for another genesis)`);
+    if (!same)
+      throw new JamgateError(
+        "JG_ERR_GENESIS",
+        `the chain in ${dataDir} authorized ${recorded.map(toHex).join(", ")} at genesis; --authorize cannot change that (use another --data-dir for another genesis)`,
+      );
     return recorded;
   }
   if (keys.length === 0) {
-    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `a new chain needs --authorize <key>: the public key of the gateway that will submit to it (jamgate start logs it as gatewayKey), or the path of its data dir`);
+    throw new JamgateError(
+      "JG_ERR_CLI_ARGUMENT",
+      `a new chain needs --authorize <key>: the public key of the gateway that will submit to it (jamgate start logs it as gatewayKey), or the path of its data dir`,
+    );
   }
   makePrivateDir(dataDir);
   writeFileSync(join(dataDir, AUTHORIZED_KEYS_FILE), `${keys.map(toHex).join("\n")}\n`, { mode: 0o600, flag: "wx" });
   return keys;
 }
 
-export function registerNodeCommands(program: Command, services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[], embedding: EmbeddingDataDirs): void {
+export function registerNodeCommands(
+  program: Command,
+  services: (authorizedKeys: readonly Uint8Array[]) => GenesisService[],
+  embedding: EmbeddingDataDirs,
+): void {
   const node = program.command("node").description("the embedded JAM node");
   node
     .command("start")
@@ -234,14 +264,29 @@ export function registerNodeCommands(program: Command, services: (authorizedKeys
     .option("--data-dir <dir>", "where blocks and state are kept (LMDB)", DEFAULT_DATA_DIR)
     .option("--rpc-port <port>", "JIP-2 WebSocket port (0 picks a free one)", integerIn(0, 65_535), DEFAULT_RPC_PORT)
     .option("--rpc-host <host>", "address the RPC server listens on (without the RPC token, only loopback clients may read)", "127.0.0.1")
-    .option("--authorize <key>", "a key that may submit work packages, for a new chain: hex public key, or a gateway key file or data dir (repeat for more)", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      "--authorize <key>",
+      "a key that may submit work packages, for a new chain: hex public key, or a gateway key file or data dir (repeat for more)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option("--tls-cert <file>", "PEM certificate (chain): serve the RPC as wss://")
     .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--slot-ms <ms>", "slot period P in milliseconds", integerIn(10, 3_600_000), DEFAULT_SLOT_MS)
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
-    .option("--refine-timeout-ms <ms>", "cap on one refine task's wall-clock time from submission; below it each task stops at the bound its declared gas allows (500 ms + 10 ns per gas)", integerIn(10, 600_000), 10_000)
+    .option(
+      "--refine-timeout-ms <ms>",
+      "cap on one refine task's wall-clock time from submission; below it each task stops at the bound its declared gas allows (500 ms + 10 ns per gas)",
+      integerIn(10, 600_000),
+      10_000,
+    )
     .option("--da-retention-slots <slots>", "slots the validators keep a package's erasure-coded chunks", integerIn(16, 10_000_000), DEFAULT_RETENTION_SLOTS)
-    .option("--da-max-bytes <bytes>", "bound on stored chunk bytes; the oldest packages are pruned past it", integerIn(1024 ** 2, Number.MAX_SAFE_INTEGER), DEFAULT_DA_MAX_BYTES)
+    .option(
+      "--da-max-bytes <bytes>",
+      "bound on stored chunk bytes; the oldest packages are pruned past it",
+      integerIn(1024 ** 2, Number.MAX_SAFE_INTEGER),
+      DEFAULT_DA_MAX_BYTES,
+    )
     .action(async (options: StartOptions) => {
       const log = pino({ base: { component: "node" } });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
@@ -283,7 +328,10 @@ export function registerNodeCommands(program: Command, services: (authorizedKeys
   node
     .command("replay")
     .description("re-import every stored block from genesis and check each state root")
-    .option("--data-dir <dir>", `a data dir of "jamgate start" or of "jamgate node start" (default: ${embedding.defaultDataDir} if it exists, else ${DEFAULT_DATA_DIR})`)
+    .option(
+      "--data-dir <dir>",
+      `a data dir of "jamgate start" or of "jamgate node start" (default: ${embedding.defaultDataDir} if it exists, else ${DEFAULT_DATA_DIR})`,
+    )
     .addOption(new Option("--chain <name>", "chain spec").choices(["tiny", "full"]).default("tiny"))
     .action(async (options: { dataDir?: string; chain: ChainName }) => {
       const target = await replayTarget(options.dataDir, services, embedding);
@@ -296,7 +344,14 @@ export function registerNodeCommands(program: Command, services: (authorizedKeys
           if (slot % 100 === 0 || slot === total) process.stderr.write(`\rreplayed ${slot}/${total} blocks`);
         });
         process.stderr.write("\n");
-        console.log(JSON.stringify({ dataDir: target.dataDir, blocks: report.blocks, stateRoot: toHex(report.finalStateRoot), ms: Math.round(performance.now() - started) }));
+        console.log(
+          JSON.stringify({
+            dataDir: target.dataDir,
+            blocks: report.blocks,
+            stateRoot: toHex(report.finalStateRoot),
+            ms: Math.round(performance.now() - started),
+          }),
+        );
       } finally {
         await jamNode.stop();
       }

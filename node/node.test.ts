@@ -79,7 +79,11 @@ describe("embedded node", () => {
     const node = await started({ chain: "full", slotMs: 300 });
     const best = await node.bestBlock();
     const stateRoot = await node.stateRoot(best.headerHash);
-    const pkg = buildWorkPackage(fullParams, { signer: submitterKey, anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot }, items: [counterItem(counterPayload.increment(2n))] });
+    const pkg = buildWorkPackage(fullParams, {
+      signer: submitterKey,
+      anchor: { headerHash: best.headerHash, stateRoot, slot: best.slot },
+      items: [counterItem(counterPayload.increment(2n))],
+    });
     await node.submitWorkPackage(340, pkg.bytes, []);
     const status = await waitForStatus(node, pkg.hash, ["accumulated"]);
     expect(status).toMatchObject({ kind: "accumulated", core: 340 });
@@ -90,10 +94,22 @@ describe("embedded node", () => {
 
   it("groups a package's items for parallel refine: consecutive, about equal in bytes, none empty", () => {
     const spans = (bytes: number[], parts: number) => groupItems(bytes, parts).map((g) => [g.from, g.to, g.bytes]);
-    expect(spans([500, 500], 2)).toEqual([[0, 1, 500], [1, 2, 500]]);
-    expect(spans([10, 1, 1, 1], 2)).toEqual([[0, 1, 10], [1, 4, 3]]);
-    expect(spans([1, 1, 1, 10], 2)).toEqual([[0, 3, 3], [3, 4, 10]]);
-    expect(spans([4, 4, 4, 4], 2)).toEqual([[0, 2, 8], [2, 4, 8]]);
+    expect(spans([500, 500], 2)).toEqual([
+      [0, 1, 500],
+      [1, 2, 500],
+    ]);
+    expect(spans([10, 1, 1, 1], 2)).toEqual([
+      [0, 1, 10],
+      [1, 4, 3],
+    ]);
+    expect(spans([1, 1, 1, 10], 2)).toEqual([
+      [0, 3, 3],
+      [3, 4, 10],
+    ]);
+    expect(spans([4, 4, 4, 4], 2)).toEqual([
+      [0, 2, 8],
+      [2, 4, 8],
+    ]);
     expect(spans([7], 2)).toEqual([[0, 1, 7]]);
     expect(spans([1, 2, 3], 1)).toEqual([[0, 3, 6]]);
     expect(spans([], 2)).toEqual([[0, 0, 0]]);
@@ -160,7 +176,10 @@ describe("embedded node", () => {
       detail: `refine exceeded its gas bound of ${boundMs} ms (10000000 gas declared)`,
     });
     // 300 M gas of blake2b host calls (~170 ms here, bench/refine-gas.ts) in each of two items: both run out of gas, neither is stopped.
-    const burn = await packageFor(node, [counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n }), counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n })]);
+    const burn = await packageFor(node, [
+      counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n }),
+      counterItem(counterPayload.burnGas(), { refineGasLimit: 300_000_000n }),
+    ]);
     await node.submitWorkPackage(0, burn.bytes, []);
     expect(await waitForStatus(node, burn.hash, ["accumulated"], 25_000)).toMatchObject({ kind: "failed", code: "JG_ERR_REFINE_OUT_OF_GAS" });
     expect(node.errorStats()).toMatchObject({ JG_ERR_REFINE_TIMEOUT: 1, JG_ERR_REFINE_OUT_OF_GAS: 1 });

@@ -161,7 +161,11 @@ export class JamNode implements NodeApi {
     const params = chainParams(options.chain ?? "tiny");
     const services = await loadServices(options.services);
     const validators = devValidatorKeys(params.validatorsCount);
-    const genesis = genesisState(params, validators.map((v) => v.publicKey), options.services);
+    const genesis = genesisState(
+      params,
+      validators.map((v) => v.publicKey),
+      options.services,
+    );
     const genesisRoot = genesis.root();
     const genesisHeader = genesisBlock(params, genesisRoot);
     const genesisHash = headerHash(params, genesisHeader.header);
@@ -176,16 +180,21 @@ export class JamNode implements NodeApi {
     } else {
       if (!bytesEqual(storedGenesis, genesisHash)) {
         await store.close();
-        throw new JamgateError("JG_ERR_GENESIS", `data dir ${options.dataDir} holds a chain with genesis ${toHex(storedGenesis)}, not ${toHex(genesisHash)} (other chain, validators or services)`);
+        throw new JamgateError(
+          "JG_ERR_GENESIS",
+          `data dir ${options.dataDir} holds a chain with genesis ${toHex(storedGenesis)}, not ${toHex(genesisHash)} (other chain, validators or services)`,
+        );
       }
       state = State.fromEntries(store.stateEntries());
     }
     const node = new JamNode(options, params, store, state, services);
     if (store.migratedChunks > 0) node.log.info({ chunks: store.migratedChunks }, "moved the data dir's chunks to the binary chunk database");
-    if (store.tightenedFrom !== null) node.log.info({ dataDir: options.dataDir, mode: store.tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
+    if (store.tightenedFrom !== null)
+      node.log.info({ dataDir: options.dataDir, mode: store.tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
     await node.pool.warm();
     const root = state.root();
-    if (!bytesEqual(root, node.best.stateRoot)) throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);
+    if (!bytesEqual(root, node.best.stateRoot))
+      throw new Error(`stored state root ${toHex(root)} is not the best block's ${toHex(node.best.stateRoot)}: store corrupt`);
     node.requeueUnreported();
     return node;
   }
@@ -270,8 +279,10 @@ export class JamNode implements NodeApi {
     const pkg = checked.value;
     const hex = toHex(pkg.hash);
     if (this.statuses.has(hex) || this.store.packageRecord(hex) !== null) throw this.rejected("JG_ERR_PACKAGE_DUPLICATE", `package ${hex}`);
-    if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
-    if (this.queuedBytes + pkg.bytes.length > QUEUED_BYTES_MAX) throw this.rejected("JG_ERR_QUEUE_FULL", `${this.queuedBytes} bytes of packages are waiting for refine`);
+    if (this.queues[core]!.length >= PACKAGES_QUEUED_PER_CORE_MAX)
+      throw this.rejected("JG_ERR_QUEUE_FULL", `core ${core} has ${PACKAGES_QUEUED_PER_CORE_MAX} packages waiting`);
+    if (this.queuedBytes + pkg.bytes.length > QUEUED_BYTES_MAX)
+      throw this.rejected("JG_ERR_QUEUE_FULL", `${this.queuedBytes} bytes of packages are waiting for refine`);
     const noCode = this.serviceWithoutCode(pkg);
     if (noCode !== null) throw this.rejected("JG_ERR_SERVICE_UNKNOWN", `no code loaded for service ${noCode}`);
     const record: PackageRecord = { hash: hex, core, status: "submitted" };
@@ -363,7 +374,10 @@ export class JamNode implements NodeApi {
     }));
     // The items in `tasks` groups of consecutive items, about equal in payload bytes; the group
     // with the fewest bytes also erasure-codes the bundle once its items are refined.
-    const groups = groupItems(items.map((i) => i.payload.length), tasks);
+    const groups = groupItems(
+      items.map((i) => i.payload.length),
+      tasks,
+    );
     const coder = groups.reduce((best, g, i) => (g.bytes < groups[best]!.bytes ? i : best), 0);
     const outcomes = await Promise.all(
       groups.map((g, i) =>
@@ -377,7 +391,8 @@ export class JamNode implements NodeApi {
       ),
     );
     if (this.withdrawn.has(pkg)) return; // its intake failed (see submitWorkPackage): the submitter was told so
-    for (const outcome of outcomes) if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
+    for (const outcome of outcomes)
+      if (!outcome.ok) return this.fail(pkg, codedError(outcome.timedOut ? "JG_ERR_REFINE_TIMEOUT" : "JG_ERR_REFINE_PANIC", outcome.detail));
     const results = outcomes.flatMap((o) => (o.ok ? o.result.items : []));
     const failed = results.find((item) => !item.ok);
     if (failed !== undefined && !failed.ok) return this.fail(pkg, codedError(failed.code, failed.detail));
@@ -431,7 +446,8 @@ export class JamNode implements NodeApi {
     // Assurances: each validator assures the engaged cores whose chunk it holds.
     const assurances = this.availability.assurances(state.pending(), parentHash);
     const assured = new Map<number, number>();
-    for (const a of assurances) for (let core = 0; core < params.coresCount; core++) if (a.bitfield.isSet(core)) assured.set(core, (assured.get(core) ?? 0) + 1);
+    for (const a of assurances)
+      for (let core = 0; core < params.coresCount; core++) if (a.bitfield.isSet(core)) assured.set(core, (assured.get(core) ?? 0) + 1);
     const free = coresFreedBy(params, this.state, assured, slot);
 
     const guarantees = [];
@@ -443,7 +459,12 @@ export class JamNode implements NodeApi {
       this.pump(core);
     }
 
-    const block = sealBlock(params, { parentHash, priorStateRoot: this.best.stateRoot, slot, authorIndex: slot % params.validatorsCount }, makeExtrinsic(guarantees, assurances), this.validators[slot % params.validatorsCount]!);
+    const block = sealBlock(
+      params,
+      { parentHash, priorStateRoot: this.best.stateRoot, slot, authorIndex: slot % params.validatorsCount },
+      makeExtrinsic(guarantees, assurances),
+      this.validators[slot % params.validatorsCount]!,
+    );
     const started = performance.now();
     const result = applyBlock(this.state, params, this.services.resolve, block, parentHash, this.best.stateRoot);
     if (!result.ok) throw new Error(`the node authored a block it cannot import: ${result.error}`);
@@ -475,7 +496,11 @@ export class JamNode implements NodeApi {
     for (const p of outcome.accumulation.accumulatedPackages) update(p, (c) => ({ ...c, status: "accumulated", accumulatedIn: at }));
     for (const r of outcome.timedOut) {
       this.count("JG_ERR_REPORT_TIMEOUT");
-      update(r.workPackageSpec.hash.raw, (c) => ({ ...c, status: "failed", error: { code: "JG_ERR_REPORT_TIMEOUT", detail: `not available within U = ${params.availabilityTimeoutSlots} slots` } }));
+      update(r.workPackageSpec.hash.raw, (c) => ({
+        ...c,
+        status: "failed",
+        error: { code: "JG_ERR_REPORT_TIMEOUT", detail: `not available within U = ${params.availabilityTimeoutSlots} slots` },
+      }));
     }
 
     this.store.writeBlock({
@@ -497,7 +522,12 @@ export class JamNode implements NodeApi {
       {
         slot,
         hash: toHex(hash),
-        reports: { guaranteed: outcome.reported.length, available: outcome.available.length, accumulated: outcome.accumulation.accumulatedPackages.length, timedOut: outcome.timedOut.length },
+        reports: {
+          guaranteed: outcome.reported.length,
+          available: outcome.available.length,
+          accumulated: outcome.accumulation.accumulatedPackages.length,
+          timedOut: outcome.timedOut.length,
+        },
         gasUsed: outcome.accumulation.gasUsed.toString(),
         stateRoot: toHex(stateRoot),
         importMs: Math.round(performance.now() - started),
@@ -670,7 +700,6 @@ export class JamNode implements NodeApi {
     return stored === null ? null : decode(Block.Codec, stored.encoded, this.params.spec);
   }
 }
-
 
 function descriptor(at: { hash: string; slot: number }): BlockDescriptor {
   return { headerHash: fromHex(at.hash), slot: at.slot };

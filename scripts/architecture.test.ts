@@ -54,7 +54,10 @@ describe("architecture", () => {
       for (const dep of deps) {
         const bad =
           (file.startsWith("node/") && /^(services|gateway|devices|simulators|scripts|bench)\//.test(dep)) ||
-          (file.startsWith("services/") && !dep.startsWith("node/service-api/") && !dep.startsWith("services/common/") && !dep.startsWith(file.split("/").slice(0, 2).join("/") + "/")) ||
+          (file.startsWith("services/") &&
+            !dep.startsWith("node/service-api/") &&
+            !dep.startsWith("services/common/") &&
+            !dep.startsWith(file.split("/").slice(0, 2).join("/") + "/")) ||
           (file.startsWith("services/common/") && !dep.startsWith("node/service-api/") && !dep.startsWith("services/common/")) ||
           (!file.startsWith("simulators/") && !file.startsWith("scripts/") && dep.startsWith("simulators/"));
         if (bad) violations.push(`${file} → ${dep}`);
@@ -64,10 +67,15 @@ describe("architecture", () => {
   });
 
   it("keeps clocks, randomness, environment, timers and I/O out of refine and accumulate", () => {
-    const deterministic = [...sourceFiles("services"), ...sourceFiles("node/accumulate"), ...sourceFiles("node/refine"), "node/chain/stf.ts", ...sourceFiles("node/state")].filter(
-      (f) => !f.endsWith("node/refine/worker.ts") && !f.endsWith("worker-entry.mjs"),
-    );
-    const forbidden = /\bDate\.now\b|\bnew Date\b|\bMath\.random\b|\bperformance\.now\b|\bprocess\.(env|hrtime|argv)\b|\bset(Timeout|Interval|Immediate)\b|\bfetch\(|from "node:(fs|net|http|https|dgram|child_process|os|worker_threads)"|getRandomValues|randomBytes|parseFloat|toFixed/;
+    const deterministic = [
+      ...sourceFiles("services"),
+      ...sourceFiles("node/accumulate"),
+      ...sourceFiles("node/refine"),
+      "node/chain/stf.ts",
+      ...sourceFiles("node/state"),
+    ].filter((f) => !f.endsWith("node/refine/worker.ts") && !f.endsWith("worker-entry.mjs"));
+    const forbidden =
+      /\bDate\.now\b|\bnew Date\b|\bMath\.random\b|\bperformance\.now\b|\bprocess\.(env|hrtime|argv)\b|\bset(Timeout|Interval|Immediate)\b|\bfetch\(|from "node:(fs|net|http|https|dgram|child_process|os|worker_threads)"|getRandomValues|randomBytes|parseFloat|toFixed/;
     const hits: string[] = [];
     for (const file of deterministic) {
       readFileSync(join(root, file), "utf8")

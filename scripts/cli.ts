@@ -18,7 +18,11 @@ export const builtinWiring: StartWiring = {
   genesis: (gatewayKey, { dataDir, slotMs }) => builtinServices([gatewayKey.publicKey], marketOfDataDir(dataDir, slotMs)),
   async services(api) {
     // Loaded when a stack starts, not for every command.
-    const [{ energyServiceFromChain }, { telemetryService }, { wifiServiceFromChain }] = await Promise.all([import("../gateway/services/energy.ts"), import("../gateway/services/telemetry.ts"), import("../gateway/services/wifi.ts")]);
+    const [{ energyServiceFromChain }, { telemetryService }, { wifiServiceFromChain }] = await Promise.all([
+      import("../gateway/services/energy.ts"),
+      import("../gateway/services/telemetry.ts"),
+      import("../gateway/services/wifi.ts"),
+    ]);
     const [energy, wifi] = await Promise.all([energyServiceFromChain(api, ENERGY_SERVICE.id), wifiServiceFromChain(api)]);
     return [telemetryService(TELEMETRY_SERVICE.id), ...(energy === null ? [] : [energy]), ...(wifi === null ? [] : [wifi])];
   },
@@ -48,7 +52,8 @@ export const builtinWiring: StartWiring = {
 export function chainOfStartDataDir(dataDir: string): { nodeDir: string; services: GenesisService[] } | null {
   const [key, market, nodeDir] = [join(dataDir, "gateway-key"), join(dataDir, "market.json"), join(dataDir, "node")];
   if (!existsSync(key) || !existsSync(nodeDir)) return null;
-  if (!existsSync(market)) throw new JamgateError("JG_ERR_GENESIS", `${dataDir} is a "jamgate start" data dir without market.json: the genesis of its chain cannot be made again`);
+  if (!existsSync(market))
+    throw new JamgateError("JG_ERR_GENESIS", `${dataDir} is a "jamgate start" data dir without market.json: the genesis of its chain cannot be made again`);
   return { nodeDir, services: builtinWiring.genesis(gatewayKeyOf(dataDir), { dataDir, slotMs: DEFAULT_SLOT_MS }) };
 }
 

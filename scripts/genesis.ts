@@ -40,7 +40,13 @@ export const WIFI_SERVICE = {
 export function builtinServices(authorizedKeys: readonly Uint8Array[], market: MarketConfig | null = null): GenesisService[] {
   if (authorizedKeys.length === 0) throw new Error("a genesis needs at least one key authorized to submit work packages");
   return [
-    { id: TELEMETRY_SERVICE.id, name: TELEMETRY_SERVICE.name, moduleUrl: TELEMETRY_SERVICE.moduleUrl, balance: 1_000_000_000n, authorizedKeys: [...authorizedKeys] },
+    {
+      id: TELEMETRY_SERVICE.id,
+      name: TELEMETRY_SERVICE.name,
+      moduleUrl: TELEMETRY_SERVICE.moduleUrl,
+      balance: 1_000_000_000n,
+      authorizedKeys: [...authorizedKeys],
+    },
     {
       id: ENERGY_SERVICE.id,
       name: ENERGY_SERVICE.name,

@@ -146,17 +146,31 @@ const market: MarketConfig = {
 };
 const clock = { marketStartMs: market.startMs, intervalMs: INTERVAL_MS };
 const reading = (offsetMs: number, importWh: number, exportWh: number) => ({ t: START_MS + offsetMs, importWh, exportWh, powerW: 0, voltageV: 230 });
-const order = (interval: number, side: "bid" | "ask", energyWh: number, priceMicrosPerKwh: number) => ({ interval, orders: [{ side, energyWh, priceMicrosPerKwh }] });
+const order = (interval: number, side: "bid" | "ask", energyWh: number, priceMicrosPerKwh: number) => ({
+  interval,
+  orders: [{ side, energyWh, priceMicrosPerKwh }],
+});
 
 /** The fixed energy workload; returns the host after it. */
 function energyRun(): Host {
-  const chain = new Host(0xe1, energyRefine, energyAccumulate, energyGasLimit({ devices: 256, envelopes: 256, registrations: 640 }), ALWAYS_ACCUMULATE_GAS + 10_000_000n);
+  const chain = new Host(
+    0xe1,
+    energyRefine,
+    energyAccumulate,
+    energyGasLimit({ devices: 256, envelopes: 256, registrations: 640 }),
+    ALWAYS_ACCUMULATE_GAS + 10_000_000n,
+  );
   chain.storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market));
   const meters = ["A", "B", "C", "D"].map((n) => device(`meter ${n}`));
   const agents = ["A", "B", "C", "D"].map((n) => device(`agent ${n}`));
   const stranger = device("stranger");
   // Registrations: meters first, then their agents; then a repeat and an agent without a household.
-  chain.block([energyRegistrations([...meters.map((m) => ({ publicKey: m.key.publicKey, role: "meter" as const })), ...agents.map((a, i) => ({ publicKey: a.key.publicKey, role: "agent" as const, household: Buffer.from(meters[i]!.id, "hex") }))])]);
+  chain.block([
+    energyRegistrations([
+      ...meters.map((m) => ({ publicKey: m.key.publicKey, role: "meter" as const })),
+      ...agents.map((a, i) => ({ publicKey: a.key.publicKey, role: "agent" as const, household: Buffer.from(meters[i]!.id, "hex") })),
+    ]),
+  ]);
   chain.block([
     energyRegistrations([
       { publicKey: meters[0]!.key.publicKey, role: "meter" },
@@ -168,17 +182,43 @@ function energyRun(): Host {
   const replayed = envelope(a, "agent.order", order(0, "bid", 1_000, 250_000));
   chain.block(
     [energyEnvelopes(clock, [replayed, envelope(b, "agent.order", order(0, "ask", 600, 150_000)), envelope(c, "agent.order", order(0, "ask", 900, 120_000))])],
-    [energyEnvelopes(clock, [envelope(d, "agent.order", order(0, "bid", 700, 280_000)), envelope(a, "agent.order", order(1, "bid", 400, 200_000)), envelope(b, "agent.order", order(1, "ask", 300, 100_000))])],
+    [
+      energyEnvelopes(clock, [
+        envelope(d, "agent.order", order(0, "bid", 700, 280_000)),
+        envelope(a, "agent.order", order(1, "bid", 400, 200_000)),
+        envelope(b, "agent.order", order(1, "ask", 300, 100_000)),
+      ]),
+    ],
   );
-  chain.block([energyEnvelopes(clock, [replayed, envelope(c, "agent.order", order(1, "ask", 500, 90_000)), envelope(d, "agent.order", { interval: 1, orders: [] }), forged(d, "agent.order", order(1, "bid", 1, 1))])]);
+  chain.block([
+    energyEnvelopes(clock, [
+      replayed,
+      envelope(c, "agent.order", order(1, "ask", 500, 90_000)),
+      envelope(d, "agent.order", { interval: 1, orders: [] }),
+      forged(d, "agent.order", order(1, "bid", 1, 1)),
+    ]),
+  ]);
   // A later seq replaces an agent's set for interval 1; a meter sending an order is the wrong kind.
-  chain.block([energyEnvelopes(clock, [envelope(c, "agent.order", order(1, "ask", 450, 95_000)), envelope(meters[3]!, "agent.order", order(1, "ask", 10, 1))])]);
+  chain.block([
+    energyEnvelopes(clock, [envelope(c, "agent.order", order(1, "ask", 450, 95_000)), envelope(meters[3]!, "agent.order", order(1, "ask", 10, 1))]),
+  ]);
   chain.until(10); // market time reaches interval 0: it clears
   // Readings in interval 0, two packages in one block; an unregistered meter; an order for a cleared interval.
   const [mA, mB, mC, mD] = meters as [Device, Device, Device, Device];
   chain.block(
-    [energyEnvelopes(clock, [envelope(mA, "meter.reading", [reading(10_000, 5_000, 0), reading(400_000, 5_300, 0), reading(800_000, 5_800, 0)]), envelope(mB, "meter.reading", [reading(10_000, 100, 2_000), reading(800_000, 100, 2_500)])])],
-    [energyEnvelopes(clock, [envelope(mC, "meter.reading", [reading(20_000, 50, 7_000), reading(700_000, 60, 7_800)]), envelope(stranger, "meter.reading", [reading(20_000, 1, 1)]), envelope(a, "agent.order", order(0, "bid", 5, 5))])],
+    [
+      energyEnvelopes(clock, [
+        envelope(mA, "meter.reading", [reading(10_000, 5_000, 0), reading(400_000, 5_300, 0), reading(800_000, 5_800, 0)]),
+        envelope(mB, "meter.reading", [reading(10_000, 100, 2_000), reading(800_000, 100, 2_500)]),
+      ]),
+    ],
+    [
+      energyEnvelopes(clock, [
+        envelope(mC, "meter.reading", [reading(20_000, 50, 7_000), reading(700_000, 60, 7_800)]),
+        envelope(stranger, "meter.reading", [reading(20_000, 1, 1)]),
+        envelope(a, "agent.order", order(0, "bid", 5, 5)),
+      ]),
+    ],
   );
   chain.block([energyEnvelopes(clock, [envelope(mD, "meter.reading", [reading(30_000, 900, 10), reading(850_000, 1_500, 10)])])]);
   chain.until(13); // interval 1 clears
@@ -196,11 +236,21 @@ function energyRun(): Host {
   ]);
   chain.block(
     [energyEnvelopes(clock, [replayedReading, envelope(mC, "meter.reset", [reading(1_000_000, 0, 0)])])],
-    [energyEnvelopes(clock, [envelope(mC, "meter.reading", [reading(1_200_000, 10, 300), reading(1_700_000, 20, 700)]), envelope(mD, "meter.reading", [reading(1_100_000, 1_500 + 50_000_000, 10)])])],
+    [
+      energyEnvelopes(clock, [
+        envelope(mC, "meter.reading", [reading(1_200_000, 10, 300), reading(1_700_000, 20, 700)]),
+        envelope(mD, "meter.reading", [reading(1_100_000, 1_500 + 50_000_000, 10)]),
+      ]),
+    ],
   );
   chain.until(18);
   // Readings into intervals 2 and 3, which stay unsettled at the end.
-  chain.block([energyEnvelopes(clock, [envelope(mA, "meter.reading", [reading(2_000_000, 6_300, 0), reading(2_900_000, 6_700, 0)]), envelope(mB, "meter.reading", [reading(2_000_000, 200, 3_000), reading(2_800_000, 220, 3_400)])])]);
+  chain.block([
+    energyEnvelopes(clock, [
+      envelope(mA, "meter.reading", [reading(2_000_000, 6_300, 0), reading(2_900_000, 6_700, 0)]),
+      envelope(mB, "meter.reading", [reading(2_000_000, 200, 3_000), reading(2_800_000, 220, 3_400)]),
+    ]),
+  ]);
   // At slot 21 intervals 0 and 1 are settled, 2 and 3 cleared (3 with trades), 7 still has orders.
   chain.until(21);
   return chain;
@@ -217,11 +267,28 @@ function telemetryRun(): Host {
   const body = (n: number) => ({ n, power: n * 7 });
   const first = envelope(meter, "meter.reading", body(1));
   chain.block(
-    [telemetryEnvelopes([first, envelope(meter, "meter.reading", body(2)), envelope(inverter, "inverter.status", body(3)), envelope(unregistered, "meter.reading", body(4))])],
-    [telemetryEnvelopes([envelope(router, "router.usage", body(5)), forged(client, "client.ping", body(6)), envelope(agent, "agent.note", body(7))]), telemetryEnvelopes([envelope(client, "client.ping", body(8))])],
+    [
+      telemetryEnvelopes([
+        first,
+        envelope(meter, "meter.reading", body(2)),
+        envelope(inverter, "inverter.status", body(3)),
+        envelope(unregistered, "meter.reading", body(4)),
+      ]),
+    ],
+    [
+      telemetryEnvelopes([envelope(router, "router.usage", body(5)), forged(client, "client.ping", body(6)), envelope(agent, "agent.note", body(7))]),
+      telemetryEnvelopes([envelope(client, "client.ping", body(8))]),
+    ],
   );
   // Replays (the first envelope again), a gap in seqs, an envelope far ahead then one inside the window.
-  chain.block([telemetryEnvelopes([first, envelope(meter, "meter.reading", body(9), 10), envelope(meter, "meter.reading", body(10), 5), envelope(inverter, "inverter.status", body(11), 200)])]);
+  chain.block([
+    telemetryEnvelopes([
+      first,
+      envelope(meter, "meter.reading", body(9), 10),
+      envelope(meter, "meter.reading", body(10), 5),
+      envelope(inverter, "inverter.status", body(11), 200),
+    ]),
+  ]);
   chain.block([telemetryEnvelopes([envelope(inverter, "inverter.status", body(12), 150), envelope(inverter, "inverter.status", body(13), 100)])]);
   chain.until(8);
   return chain;
@@ -232,7 +299,24 @@ describe("state bytes of telemetry and energy-trading (a recorded run)", () => {
     const { storage } = energyRun();
     // The workload reached every kind of value (so the digest covers them all).
     const prefixes = new Set([...storage.values.keys()].map((k) => Buffer.from(k, "hex").toString("latin1").split("/")[0]));
-    expect([...prefixes].sort()).toEqual(["balance", "config", "dev", "grid-balance", "households", "interval", "ledger", "market", "metered", "orders", "outcome", "outcome-fifo", "stats", "trades"].sort());
+    expect([...prefixes].sort()).toEqual(
+      [
+        "balance",
+        "config",
+        "dev",
+        "grid-balance",
+        "households",
+        "interval",
+        "ledger",
+        "market",
+        "metered",
+        "orders",
+        "outcome",
+        "outcome-fifo",
+        "stats",
+        "trades",
+      ].sort(),
+    );
     expect(storageDigest(storage)).toBe(ENERGY_STATE_DIGEST);
   });
 

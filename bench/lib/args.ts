@@ -91,7 +91,12 @@ function toNumber(text: string): number | null {
  * Reads `flags` from the command line (`--name value` or `--name=value`). Prints the usage and
  * exits 0 on `--help`; prints the error and the usage and exits 2 on a bad command line.
  */
-export function parseFlags<F extends Record<string, Flag>>(script: string, about: string, flags: F, argv: readonly string[] = process.argv.slice(2)): FlagValues<F> {
+export function parseFlags<F extends Record<string, Flag>>(
+  script: string,
+  about: string,
+  flags: F,
+  argv: readonly string[] = process.argv.slice(2),
+): FlagValues<F> {
   if (Object.hasOwn(flags, "help")) throw new Error(`${script}: --help is built in, not a flag to declare`);
   const fail = (message: string): never => {
     process.stderr.write(`${script}: ${message}\n\n${usage(script, about, flags)}`);

@@ -18,7 +18,14 @@ const STREAM_PATH = "/v1/events?entries=digest";
 /** How often a page refreshes its views (the dashboard's own poll, beside the live stream). */
 const POLL_MS = 5_000;
 /** What a page fetches on each refresh. */
-const VIEWS = ["/v1/chain/head", "/v1/blocks?limit=20", "/v1/packages?limit=50", "/v1/entries?limit=50", "/v1/energy/intervals?limit=48", "/v1/balances?service=energy-trading"];
+const VIEWS = [
+  "/v1/chain/head",
+  "/v1/blocks?limit=20",
+  "/v1/packages?limit=50",
+  "/v1/entries?limit=50",
+  "/v1/energy/intervals?limit=48",
+  "/v1/balances?service=energy-trading",
+];
 
 /** Request latencies kept for the percentiles: 50 clients × 6 views per 5 s for a few minutes is ~10,000. */
 const LATENCY_SAMPLES_MAX = 100_000;

@@ -57,7 +57,13 @@ export interface BenchReading {
 }
 
 /** `count` envelopes of `readingsPerEnvelope` one-second readings each, seq from 0 (CBOR wire bytes); the body in the SDK's column form, or as rows. */
-export function signedEnvelopes(device: BenchDevice, count: number, readingsPerEnvelope: number, startMs: number, body: "columns" | "rows" = "columns"): Uint8Array[] {
+export function signedEnvelopes(
+  device: BenchDevice,
+  count: number,
+  readingsPerEnvelope: number,
+  startMs: number,
+  body: "columns" | "rows" = "columns",
+): Uint8Array[] {
   const readings = meterReadings(device.index + 1, startMs);
   const out: Uint8Array[] = [];
   for (let seq = 0; seq < count; seq++) {
@@ -66,7 +72,14 @@ export function signedEnvelopes(device: BenchDevice, count: number, readingsPerE
       const r = readings.next().value!;
       batch.push({ t: r.timeMs, importWh: r.importWh, exportWh: r.exportWh, powerW: r.powerW, voltageV: r.voltageV });
     }
-    const fields: EnvelopeFields = { version: 1, device: device.deviceId, seq, kind: "meter.reading", timeMs: batch[batch.length - 1]!.t, body: body === "columns" ? encodeReadings(batch) : encodeCbor(batch) };
+    const fields: EnvelopeFields = {
+      version: 1,
+      device: device.deviceId,
+      seq,
+      kind: "meter.reading",
+      timeMs: batch[batch.length - 1]!.t,
+      body: body === "columns" ? encodeReadings(batch) : encodeCbor(batch),
+    };
     const signature = new Uint8Array(sign(null, signingBytes(fields), device.key.privateKey));
     out.push(encodeEnvelope({ ...fields, signature }));
   }
@@ -110,7 +123,8 @@ function benchSessionId(router: BenchDevice, n: number): Uint8Array {
  * (its voucher, node:crypto) unless `attested`. Envelope times are a second apart from `startMs`.
  */
 export function signedUsageEnvelopes(router: BenchDevice, count: number, startMs: number, options: UsageOptions): Uint8Array[] {
-  if (!Number.isInteger(options.sessionUpdates) || options.sessionUpdates < 1) throw new Error(`sessionUpdates must be a positive integer, not ${options.sessionUpdates}`);
+  if (!Number.isInteger(options.sessionUpdates) || options.sessionUpdates < 1)
+    throw new Error(`sessionUpdates must be a positive integer, not ${options.sessionUpdates}`);
   const client = benchWifiAccount(router.index, "client");
   const clientId = deviceIdOf(client.publicKey);
   const out: Uint8Array[] = [];
@@ -119,10 +133,17 @@ export function signedUsageEnvelopes(router: BenchDevice, count: number, startMs
     const k = seq % options.sessionUpdates;
     if (k === 0) session = new RouterSession(router.deviceId, benchSessionId(router, seq / options.sessionUpdates), clientId);
     const n = BigInt(k + 1);
-    const counters = { inputOctets: n * USAGE_INPUT_OCTETS_PER_UPDATE, outputOctets: n * USAGE_OUTPUT_OCTETS_PER_UPDATE, seconds: (k + 1) * USAGE_SECONDS_PER_UPDATE };
+    const counters = {
+      inputOctets: n * USAGE_INPUT_OCTETS_PER_UPDATE,
+      outputOctets: n * USAGE_OUTPUT_OCTETS_PER_UPDATE,
+      seconds: (k + 1) * USAGE_SECONDS_PER_UPDATE,
+    };
     const last = options.sessionUpdates > 1 && k === options.sessionUpdates - 1;
     const status = k === 0 ? UsageStatus.start : last ? UsageStatus.stop : UsageStatus.interim;
-    const voucher = options.attested === true ? {} : { voucher: new Uint8Array(sign(null, voucherSigningBytes(session!.voucherFields(counters)), client.privateKey)), clientKey: client.publicKey };
+    const voucher =
+      options.attested === true
+        ? {}
+        : { voucher: new Uint8Array(sign(null, voucherSigningBytes(session!.voucherFields(counters)), client.privateKey)), clientKey: client.publicKey };
     // RFC 2866 §5.10 Acct-Terminate-Cause 1: User-Request.
     const { body } = session!.update(counters, { status, ...(last ? { cause: 1 } : {}), ...voucher });
     const fields: EnvelopeFields = { version: 1, device: router.deviceId, seq, kind: "router.usage", timeMs: startMs + seq * 1_000, body };
@@ -143,7 +164,12 @@ export const REGISTRATIONS_PER_PACKAGE = 960;
  * Submits these packages of work items through the node, spread over the cores, and resolves
  * once every one is accumulated. Throws if one fails.
  */
-export async function submitInBulk(api: NodeApi, params: ChainParams, signer: Ed25519KeyPair, packages: readonly (readonly WorkItemSpec[])[]): Promise<{ packages: number; ms: number }> {
+export async function submitInBulk(
+  api: NodeApi,
+  params: ChainParams,
+  signer: Ed25519KeyPair,
+  packages: readonly (readonly WorkItemSpec[])[],
+): Promise<{ packages: number; ms: number }> {
   const started = performance.now();
   const waits: Promise<WorkPackageStatus>[] = [];
   for (const [n, items] of packages.entries()) {
@@ -188,7 +214,13 @@ export async function registerInBulk(
     const items: WorkItemSpec[] = [];
     for (let i = 0; i < inPackage.length; i += perItem) {
       const batch = inPackage.slice(i, i + perItem);
-      items.push({ serviceId: service.serviceId, codeHash: service.codeHash, payload: service.registrationsPayload(batch), refineGasLimit: 10_000_000n, accumulateGasLimit: service.registrationsGas(batch.length) });
+      items.push({
+        serviceId: service.serviceId,
+        codeHash: service.codeHash,
+        payload: service.registrationsPayload(batch),
+        refineGasLimit: 10_000_000n,
+        accumulateGasLimit: service.registrationsGas(batch.length),
+      });
     }
     packages.push(items);
   }

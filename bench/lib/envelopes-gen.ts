@@ -71,7 +71,12 @@ const zeroAnchor = { headerHash: new Uint8Array(32), stateRoot: new Uint8Array(3
  * package), and the package's encoded size at that count.
  */
 export function maxEnvelopesPerPackage(params: ChainParams = tinyParams): { envelopes: number; packageBytes: number } {
-  const build = (count: number) => buildWorkPackage(params, { signer: benchSubmitter, anchor: zeroAnchor, items: [envelopeItem(new Uint8Array(HEADER_BYTES + count * ENVELOPE_BYTES), params)] }).bytes.length;
+  const build = (count: number) =>
+    buildWorkPackage(params, {
+      signer: benchSubmitter,
+      anchor: zeroAnchor,
+      items: [envelopeItem(new Uint8Array(HEADER_BYTES + count * ENVELOPE_BYTES), params)],
+    }).bytes.length;
   const overhead = build(0) - HEADER_BYTES;
   // The payload's length prefix grows from 1 to 4 bytes at this size: allow for it, then check.
   let count = Math.floor((params.maxBundleBytes - overhead - HEADER_BYTES - 3) / ENVELOPE_BYTES);

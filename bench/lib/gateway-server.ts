@@ -29,7 +29,15 @@ import { Prover } from "../../gateway/ledger/prover.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
-import { accountKey, ACTIONS_PER_ITEM_MAX, decodeAccount, type WifiAction, wifiActionsGas, wifiActionsPayload, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
+import {
+  accountKey,
+  ACTIONS_PER_ITEM_MAX,
+  decodeAccount,
+  type WifiAction,
+  wifiActionsGas,
+  wifiActionsPayload,
+  WIFI_SERVICE_NAME,
+} from "../../services/wifi-billing/types.ts";
 import { summarizeAllocations } from "./allocprofile.ts";
 import { summarizeProfile } from "./cpuprofile.ts";
 import { benchDevice, benchWifiAccount, HARNESS_GATEWAY_KEY, registerInBulk, submitInBulk } from "./devices.ts";
@@ -114,7 +122,15 @@ function memory() {
   const m = process.memoryUsage();
   const status = readFileSync("/proc/self/status", "utf8");
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024;
-  return { rss: m.rss, rssAnon: kib("RssAnon"), rssFile: kib("RssFile"), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+  return {
+    rss: m.rss,
+    rssAnon: kib("RssAnon"),
+    rssFile: kib("RssFile"),
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  };
 }
 
 serve({
@@ -131,7 +147,11 @@ serve({
       wifi = wifiService(genesis.id);
       services.push(wifi);
     }
-    harness = await startHarness({ slotMs, gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing, services }, nodeFirst: args.noNodeFirst !== true });
+    harness = await startHarness({
+      slotMs,
+      gateway: { batchDeadlineMs: Number(args.batchMs), logger, wsPort: null, packing, services },
+      nodeFirst: args.noNodeFirst !== true,
+    });
     const h = harness;
     if (args.inFlight !== undefined && args.inFlight !== null) {
       // What-if only (bench/gateway.ts --what-if-in-flight): the gateway as shipped uses settlementLimits.packagesInFlightMax.
@@ -151,7 +171,11 @@ serve({
     const log = h.gateway.log;
     const markSubmitted = log.markSubmitted.bind(log);
     log.markSubmitted = async (entries, packageHash) => {
-      const trace: PackageTrace = { envelopes: entries.length, oldestAcceptedAt: perfOf(Math.min(...entries.map((e) => e.acceptedAtMs))), packStartAt: performance.now() };
+      const trace: PackageTrace = {
+        envelopes: entries.length,
+        oldestAcceptedAt: perfOf(Math.min(...entries.map((e) => e.acceptedAtMs))),
+        packStartAt: performance.now(),
+      };
       byHash.set(packageHash, trace);
       packages.push(trace);
       const out = await markSubmitted(entries, packageHash);
@@ -197,7 +221,15 @@ serve({
     });
     await http.listen({ port: 0, host: "127.0.0.1" });
     const httpUrl = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
-    return { port: h.gateway.mqttPort, httpUrl, dataDir: h.dataDir, fdLimit: openFilesLimit(), memory: memory(), priorities: h.priorities, nodeThreads: h.node.threadIds.length };
+    return {
+      port: h.gateway.mqttPort,
+      httpUrl,
+      dataDir: h.dataDir,
+      fdLimit: openFilesLimit(),
+      memory: memory(),
+      priorities: h.priorities,
+      nodeThreads: h.node.threadIds.length,
+    };
   },
 
   /** Registers devices [from, to) in bulk (through the node), then looks each up once so the gateway's registry knows it. */
@@ -231,7 +263,14 @@ serve({
     const owners = indices.map((i) => benchWifiAccount(i, "owner"));
     const clients = indices.map((i) => benchWifiAccount(i, "client"));
     const perPackage = service.registrationsPerPackageMax; // one item a package: wifi-billing's registration outputs (≤ 156 bytes) fill W_R at ~300
-    const accounts = await registerInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, service, [...owners, ...clients].map((k): RegistrationRecord => ({ publicKey: k.publicKey, kind: "client" })), perPackage);
+    const accounts = await registerInBulk(
+      h.node,
+      tinyParams,
+      HARNESS_GATEWAY_KEY,
+      service,
+      [...owners, ...clients].map((k): RegistrationRecord => ({ publicKey: k.publicKey, kind: "client" })),
+      perPackage,
+    );
     const topups: WifiAction[] = indices.flatMap((_, j) => [
       { actionId: new Uint8Array(randomBytes(16)), type: "topup" as const, account: deviceIdOf(owners[j]!.publicKey), amountMicros: stakeMicros },
       { actionId: new Uint8Array(randomBytes(16)), type: "topup" as const, account: deviceIdOf(clients[j]!.publicKey), amountMicros: clientTopupMicros },
@@ -240,7 +279,15 @@ serve({
     const actionPackages = [];
     for (let i = 0; i < topups.length; i += ACTIONS_PER_ITEM_MAX) {
       const batch = topups.slice(i, i + ACTIONS_PER_ITEM_MAX);
-      actionPackages.push([{ serviceId: service.serviceId, codeHash: service.codeHash, payload: wifiActionsPayload(batch), refineGasLimit: 10_000_000n, accumulateGasLimit: wifiActionsGas(batch.length) }]);
+      actionPackages.push([
+        {
+          serviceId: service.serviceId,
+          codeHash: service.codeHash,
+          payload: wifiActionsPayload(batch),
+          refineGasLimit: 10_000_000n,
+          accumulateGasLimit: wifiActionsGas(batch.length),
+        },
+      ]);
     }
     const funded = await submitInBulk(h.node, tinyParams, HARNESS_GATEWAY_KEY, actionPackages);
     const routers = await registerInBulk(
@@ -248,29 +295,52 @@ serve({
       tinyParams,
       HARNESS_GATEWAY_KEY,
       service,
-      indices.map((i, j): RegistrationRecord => ({
-        publicKey: benchDevice(i).key.publicKey,
-        kind: "router",
-        router: { owner: deviceIdOf(owners[j]!.publicKey), priceMicrosPerGb, stakeMicros, capacityBitsPerSecond: 1_000_000_000n, attested: false, name: `bench router ${i}` },
-      })),
+      indices.map(
+        (i, j): RegistrationRecord => ({
+          publicKey: benchDevice(i).key.publicKey,
+          kind: "router",
+          router: {
+            owner: deviceIdOf(owners[j]!.publicKey),
+            priceMicrosPerGb,
+            stakeMicros,
+            capacityBitsPerSecond: 1_000_000_000n,
+            attested: false,
+            name: `bench router ${i}`,
+          },
+        }),
+      ),
       perPackage,
     );
     // Every account as it should be: the owner's whole top-up locked as the stake, the client's top-up its balance.
     const best = await h.node.bestBlock();
     const wrong: string[] = [];
-    for (const [who, keys, balance, locked] of [["owner", owners, 0n, stakeMicros], ["client", clients, clientTopupMicros, 0n]] as const) {
+    for (const [who, keys, balance, locked] of [
+      ["owner", owners, 0n, stakeMicros],
+      ["client", clients, clientTopupMicros, 0n],
+    ] as const) {
       for (const key of keys) {
         const id = deviceIdOf(key.publicKey);
         const value = await h.node.serviceValue(best.headerHash, service.serviceId, accountKey(id));
         const account = value === null ? null : decodeAccount(value);
         if (account === null || !account.ok || account.value.balanceMicros !== balance || account.value.lockedMicros !== locked) {
-          if (wrong.length < 3) wrong.push(`${who} ${id}: ${account === null ? "not registered" : account.ok ? `balance ${account.value.balanceMicros}, locked ${account.value.lockedMicros}` : account.error}`);
+          if (wrong.length < 3)
+            wrong.push(
+              `${who} ${id}: ${account === null ? "not registered" : account.ok ? `balance ${account.value.balanceMicros}, locked ${account.value.lockedMicros}` : account.error}`,
+            );
           else wrong.push("");
         }
       }
     }
-    if (wrong.length > 0) throw new Error(`${wrong.length} Wi-Fi accounts not as onboarded (want owners 0 + ${stakeMicros} locked, clients ${clientTopupMicros}): ${wrong.filter((w) => w !== "").join("; ")}`);
-    return { packages: accounts.packages + funded.packages + routers.packages, registrations: 3 * indices.length, topups: topups.length, ms: performance.now() - started };
+    if (wrong.length > 0)
+      throw new Error(
+        `${wrong.length} Wi-Fi accounts not as onboarded (want owners 0 + ${stakeMicros} locked, clients ${clientTopupMicros}): ${wrong.filter((w) => w !== "").join("; ")}`,
+      );
+    return {
+      packages: accounts.packages + funded.packages + routers.packages,
+      registrations: 3 * indices.length,
+      topups: topups.length,
+      ms: performance.now() - started,
+    };
   },
 
   /**
@@ -408,7 +478,11 @@ serve({
     allocProfiler ??= new Session();
     allocProfiler.connect();
     await allocProfiler.post("HeapProfiler.enable");
-    await allocProfiler.post("HeapProfiler.startSampling", { samplingInterval: 16 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await allocProfiler.post("HeapProfiler.startSampling", {
+      samplingInterval: 16 * 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
     return null;
   },
 
@@ -440,4 +514,3 @@ serve({
     return null;
   },
 });
-

@@ -79,7 +79,8 @@ async function prepare(args: Record<string, unknown>) {
   // Routers' usage envelopes are a second apart, as one-reading envelopes would be.
   const readings = Number(args.readings ?? 1);
   const body = args.body === "rows" ? "rows" : "columns";
-  if (args.kind !== undefined && args.kind !== "meter.reading" && args.kind !== "router.usage") throw new Error(`kind must be meter.reading or router.usage, not ${String(args.kind)}`);
+  if (args.kind !== undefined && args.kind !== "meter.reading" && args.kind !== "router.usage")
+    throw new Error(`kind must be meter.reading or router.usage, not ${String(args.kind)}`);
   kind = (args.kind as EnvelopeKind | undefined) ?? "meter.reading";
   const sessionUpdates = Number(args.sessionUpdates ?? 1);
   ensureDevices(from, to);
@@ -93,7 +94,9 @@ async function prepare(args: Record<string, unknown>) {
       const a = from + t * per;
       const b = Math.min(to, a + per);
       return new Promise<{ a: number; b: number; buffer: ArrayBuffer; offsets: Float64Array }>((resolve, reject) => {
-        const w = new Worker(new URL("./sign-worker.mjs", import.meta.url), { workerData: { from: a, to: b, perDevice, readings, body, startMs, kind, sessionUpdates } });
+        const w = new Worker(new URL("./sign-worker.mjs", import.meta.url), {
+          workerData: { from: a, to: b, perDevice, readings, body, startMs, kind, sessionUpdates },
+        });
         w.once("message", (m: { buffer: ArrayBuffer; offsets: Float64Array }) => {
           resolve({ a, b, ...m });
           void w.terminate();
@@ -310,7 +313,8 @@ async function runOpen(args: Record<string, unknown>) {
   const slotMs = Number(args.slotMs);
   const n = devices.length;
   const perDevice = devices[0]!.envelopes.length;
-  if (!Number.isInteger(offset) || offset < 0 || offset >= n * perDevice) throw new Error(`offset ${offset} is not an envelope of the ${n * perDevice} prepared`);
+  if (!Number.isInteger(offset) || offset < 0 || offset >= n * perDevice)
+    throw new Error(`offset ${offset} is not an envelope of the ${n * perDevice} prepared`);
   const total = Math.min(n * perDevice - offset, Math.ceil((rate * (warmupMs + measureMs)) / 1000));
   const pubAt = new Float64Array(total).fill(Number.NaN);
   const ackAt = new Float64Array(total).fill(Number.NaN);
@@ -419,7 +423,12 @@ async function runOpen(args: Record<string, unknown>) {
     drainS: (drainedAt - cpu1.at) / 1000,
     duplicates,
     errors: Object.fromEntries(errors),
-    receiptMs: { p50: percentile(receiptMs, 50), p99: percentile(receiptMs, 99), max: percentile(receiptMs, 100), slots: { p50: percentile(receiptMs, 50) / slotMs, p99: percentile(receiptMs, 99) / slotMs } },
+    receiptMs: {
+      p50: percentile(receiptMs, 50),
+      p99: percentile(receiptMs, 99),
+      max: percentile(receiptMs, 100),
+      slots: { p50: percentile(receiptMs, 50) / slotMs, p99: percentile(receiptMs, 99) / slotMs },
+    },
     ackMs: { p50: percentile(ackMs, 50), p99: percentile(ackMs, 99), max: percentile(ackMs, 100) },
     timeline: { published: perSecond(pubAt, start, seconds), accepted: perSecond(ackAt, start, seconds), settled: perSecond(rcptAt, start, seconds) },
     cpu: { mainCores: (cpu1.main - cpu0.main) / ((cpu1.at - start) / 1000), processCores: (cpu1.proc - cpu0.proc) / ((cpu1.at - start) / 1000) },
@@ -484,7 +493,12 @@ serve({
   "run-echo": runEcho,
   stats() {
     const m = process.memoryUsage();
-    return { rss: m.rss, heapUsed: m.heapUsed, cpu: { mainS: mainThreadCpuS(), processS: processCpuS() }, connected: devices.filter((d) => d.link?.connected === true).length };
+    return {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      cpu: { mainS: mainThreadCpuS(), processS: processCpuS() },
+      connected: devices.filter((d) => d.link?.connected === true).length,
+    };
   },
   gc() {
     (globalThis as { gc?: () => void }).gc?.();

@@ -91,7 +91,11 @@ export class Child {
   }
 
   static async start(name: string, moduleUrl: URL, nodeArgs: readonly string[] = []): Promise<Child> {
-    const proc = fork(moduleUrl.pathname, [], { execArgv: [...nodeArgs, "--import", "tsx"], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const proc = fork(moduleUrl.pathname, [], {
+      execArgv: [...nodeArgs, "--import", "tsx"],
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     const child = new Child(name, proc);
     await Promise.race([child.ready, child.exited.then((code) => Promise.reject(new Error(`${name} exited (${code}) at start`)))]);
     return child;

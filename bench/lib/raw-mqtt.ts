@@ -49,7 +49,10 @@ const DISCONNECT = generate({ cmd: "disconnect" });
  */
 export function encodePublish(topic: string, payload: Uint8Array, messageId: number): Buffer {
   if (!Number.isInteger(messageId) || messageId < 1 || messageId > MESSAGE_ID_MAX) throw new Error(`packet identifier out of range: ${messageId}`);
-  return generate({ cmd: "publish", qos: 1, dup: false, retain: false, topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), messageId }, PROTOCOL);
+  return generate(
+    { cmd: "publish", qos: 1, dup: false, retain: false, topic, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), messageId },
+    PROTOCOL,
+  );
 }
 
 /**
@@ -148,7 +151,19 @@ export class RawMqttClient {
     this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
     const timer = setTimeout(() => this.fail(new Error(`no CONNACK within ${RESPONSE_TIMEOUT_MS / 1000} s`)), RESPONSE_TIMEOUT_MS);
     this.connecting = { ...pending, timer };
-    const connect = generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: o.clean ?? true, clientId: o.clientId, keepalive: o.keepaliveS, username: o.username, password: Buffer.from(o.password, "utf8") }, PROTOCOL);
+    const connect = generate(
+      {
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: o.clean ?? true,
+        clientId: o.clientId,
+        keepalive: o.keepaliveS,
+        username: o.username,
+        password: Buffer.from(o.password, "utf8"),
+      },
+      PROTOCOL,
+    );
     this.write(connect); // queued by the socket until it connects
   }
 
@@ -239,7 +254,8 @@ export class RawMqttClient {
         const pending = this.connecting;
         if (pending === null) return this.fail(new Error("a second CONNACK"));
         const code = p.returnCode ?? -1;
-        if (code !== 0) return this.fail(new Error(`connection refused: CONNACK return code ${code}${CONNACK_REFUSALS[code] ? ` (${CONNACK_REFUSALS[code]})` : ""}`));
+        if (code !== 0)
+          return this.fail(new Error(`connection refused: CONNACK return code ${code}${CONNACK_REFUSALS[code] ? ` (${CONNACK_REFUSALS[code]})` : ""}`));
         clearTimeout(pending.timer);
         this.connecting = null;
         this.accepted = true;
@@ -288,7 +304,8 @@ export class RawMqttClient {
     this.closed = true;
     if (this.keepaliveTimer !== null) clearInterval(this.keepaliveTimer);
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
-    const error = this.error ?? new Error(this.ending ? "closed by end()" : this.accepted ? "connection closed by the server" : "connection closed before CONNACK");
+    const error =
+      this.error ?? new Error(this.ending ? "closed by end()" : this.accepted ? "connection closed by the server" : "connection closed before CONNACK");
     if (this.connecting !== null) {
       clearTimeout(this.connecting.timer);
       this.connecting.reject(error);

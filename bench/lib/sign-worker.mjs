@@ -18,7 +18,10 @@ let bytes = 0;
 for (let i = from; i < to; i++) {
   const device = benchDevice(i);
   const topic = upTopic(device.deviceId, kind);
-  const envelopes = kind === "router.usage" ? signedUsageEnvelopes(device, perDevice, startMs, { sessionUpdates }) : signedEnvelopes(device, perDevice, readings, startMs, body);
+  const envelopes =
+    kind === "router.usage"
+      ? signedUsageEnvelopes(device, perDevice, startMs, { sessionUpdates })
+      : signedEnvelopes(device, perDevice, readings, startMs, body);
   const frames = envelopes.map((e, seq) => encodePublish(topic, e, (seq % MESSAGE_ID_MAX) + 1));
   for (const f of frames) bytes += f.length;
   all.push(frames);

@@ -32,7 +32,9 @@ beforeAll(async () => {
   try {
     execFileSync(PYTHON, ["-c", "import paho.mqtt.client, cbor2, nacl.signing"]);
   } catch {
-    throw new Error(`${PYTHON} with paho-mqtt, cbor2 and PyNaCl is missing: run the tests with \`npm test\`, which installs Debian's python3-paho-mqtt, python3-cbor2 and python3-nacl`);
+    throw new Error(
+      `${PYTHON} with paho-mqtt, cbor2 and PyNaCl is missing: run the tests with \`npm test\`, which installs Debian's python3-paho-mqtt, python3-cbor2 and python3-nacl`,
+    );
   }
   h = await startHarness({ gateway: { tls: { cert: pki.cert, key: pki.key }, mqttsPort: 0 } });
 }, 60_000);
@@ -70,7 +72,18 @@ describe("a device written from docs/protocol.md alone (Python)", () => {
 
   it("does the same over MQTT over TLS, checking the gateway's certificate against its CA", async () => {
     await pythonDevice("22".repeat(32));
-    const result = await runDevice(["--seed-hex", "22".repeat(32), "--host", "127.0.0.1", "--port", String(h.gateway.mqttsPort), "--cafile", pki.caFile, "--count", "2"]);
+    const result = await runDevice([
+      "--seed-hex",
+      "22".repeat(32),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(h.gateway.mqttsPort),
+      "--cafile",
+      pki.caFile,
+      "--count",
+      "2",
+    ]);
     expect(result).toMatchObject({ receipts: [0, 1], ok: true });
   }, 150_000);
 });

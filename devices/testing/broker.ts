@@ -56,7 +56,9 @@ export async function startTestBroker(devices: readonly DeviceKey[]): Promise<Te
     onEnvelope: null,
     publishDown: (device, channel, payload) =>
       new Promise((resolve, reject) =>
-        aedes.publish({ cmd: "publish", topic: downTopic(device, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (e) => (e ? reject(e) : resolve())),
+        aedes.publish({ cmd: "publish", topic: downTopic(device, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (e) =>
+          e ? reject(e) : resolve(),
+        ),
       ),
     disconnect: (device) => {
       (aedes as unknown as { clients: Record<string, { close(): void }> }).clients[device]?.close();
@@ -77,7 +79,12 @@ export async function startTestBroker(devices: readonly DeviceKey[]): Promise<Te
         if (publicKey === undefined) return done(refusal(5, "not registered"), false);
         const token = parseMqttPassword(username!, password?.toString() ?? "");
         const now = Date.now();
-        if (token === null || token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS || !ed.verify(token.signature, token.message, publicKey)) {
+        if (
+          token === null ||
+          token.expiresAtMs <= now ||
+          token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS ||
+          !ed.verify(token.signature, token.message, publicKey)
+        ) {
           return done(refusal(4, "bad token"), false);
         }
         broker.passwords.push(password!.toString());

@@ -8,7 +8,21 @@
  * Every value from the server is written as text (textContent), never as markup.
  */
 import uPlot from "/assets/uplot/uPlot.esm.js";
-import { entryMatches, formatEnergy, formatFixed, formatMoney, formatOctets, formatPrice, formatPricePerGb, formatSeqs, formatUtc, MICROS_DIGITS, OCTET_DIGITS, shortHex, WH_DIGITS } from "./format.js";
+import {
+  entryMatches,
+  formatEnergy,
+  formatFixed,
+  formatMoney,
+  formatOctets,
+  formatPrice,
+  formatPricePerGb,
+  formatSeqs,
+  formatUtc,
+  MICROS_DIGITS,
+  OCTET_DIGITS,
+  shortHex,
+  WH_DIGITS,
+} from "./format.js";
 import { mergeWindow, octetsOverTime, recentSessions, routerTotals, serviceCounts, topRouters } from "./wifi.js";
 
 /** Blocks the chain table and the cores' strips show: two minutes of a 6 s slot. */
@@ -121,7 +135,11 @@ async function api(path) {
   try {
     response = await fetch(path, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(API_TIMEOUT_MS) });
   } catch (e) {
-    throw new ApiError(0, "NETWORK", e.name === "TimeoutError" ? `the gateway did not answer ${path} within ${API_TIMEOUT_MS / 1000} s` : `the gateway did not answer (${e.message})`);
+    throw new ApiError(
+      0,
+      "NETWORK",
+      e.name === "TimeoutError" ? `the gateway did not answer ${path} within ${API_TIMEOUT_MS / 1000} s` : `the gateway did not answer (${e.message})`,
+    );
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body?.error?.code ?? `HTTP ${response.status}`, body?.error?.message ?? response.statusText);
@@ -146,7 +164,16 @@ function h(tag, attributes = {}, ...children) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (name === "class") element.className = value;
-    else if (name.startsWith("data-") || name.startsWith("aria-") || name === "role" || name === "title" || name === "href" || name === "download" || name === "type") element.setAttribute(name, value === true ? "" : String(value));
+    else if (
+      name.startsWith("data-") ||
+      name.startsWith("aria-") ||
+      name === "role" ||
+      name === "title" ||
+      name === "href" ||
+      name === "download" ||
+      name === "type"
+    )
+      element.setAttribute(name, value === true ? "" : String(value));
     else element[name] = value;
   }
   for (const child of children.flat()) {
@@ -261,7 +288,13 @@ function renderBlocks() {
       td(block.serviceIds.map(serviceName).join(", ") || "—"),
       td(formatUtc(block.seenAtMs)),
     );
-  reconcileRows($("blocks").tBodies[0], state.blocks, (block) => block.hash, row, (block) => `${block.hash} ${block.serviceIds.map(serviceName)}`);
+  reconcileRows(
+    $("blocks").tBodies[0],
+    state.blocks,
+    (block) => block.hash,
+    row,
+    (block) => `${block.hash} ${block.serviceIds.map(serviceName)}`,
+  );
 }
 
 function median(sorted) {
@@ -283,14 +316,23 @@ function renderCores() {
   const rows = [];
   for (let core = 0; core < coresCount(); core++) {
     const busy = oldestFirst.map((block) => block.reports.some((r) => r.core === core));
-    const refineMs = [...state.packages.values()].filter((p) => p.core === core && p.refineMs !== null).map((p) => p.refineMs).sort((a, b) => a - b);
+    const refineMs = [...state.packages.values()]
+      .filter((p) => p.core === core && p.refineMs !== null)
+      .map((p) => p.refineMs)
+      .sort((a, b) => a - b);
     const mid = median(refineMs);
     rows.push(
       h(
         "tr",
         { "data-core": core },
         h("th", { scope: "row" }, `Core ${core}`),
-        td(h("span", { class: "strip", "aria-hidden": "true" }, busy.map((b) => h("span", { class: b ? "busy" : "" })))),
+        td(
+          h(
+            "span",
+            { class: "strip", "aria-hidden": "true" },
+            busy.map((b) => h("span", { class: b ? "busy" : "" })),
+          ),
+        ),
         td(`${busy.filter(Boolean).length} of ${busy.length}`, "num"),
         td(mid === null ? "—" : `${mid} ms`, "num"),
         td(refineMs.length === 0 ? "—" : `${refineMs[refineMs.length - 1]} ms`, "num"),
@@ -310,7 +352,11 @@ function renderPackages() {
   const packages = newestPackages();
   const counts = new Map(PACKAGE_STATUSES.map((s) => [s, 0]));
   for (const p of packages) counts.set(p.status, (counts.get(p.status) ?? 0) + 1);
-  $("package-statuses").replaceChildren(...[...counts].map(([status, n]) => h("li", { "data-status": status }, h("span", { class: `status status-${status}` }, status), h("span", { class: "count" }, String(n)))));
+  $("package-statuses").replaceChildren(
+    ...[...counts].map(([status, n]) =>
+      h("li", { "data-status": status }, h("span", { class: `status status-${status}` }, status), h("span", { class: "count" }, String(n))),
+    ),
+  );
   $("packages-note").textContent = `Of the latest ${packages.length} packages the gateway submitted.`;
   const row = (p) =>
     h(
@@ -346,24 +392,56 @@ function renderLedger() {
     const proof = `/v1/proofs/entries/${entry.id}`;
     return h(
       "tr",
-      { "data-id": entry.id, "data-kind": entry.kind, "data-accounts": entry.accounts.join(" "), "data-device": entry.device ?? "", "data-router": entry.router ?? "", class: ledger.fresh.has(entry.id) ? "new" : "" },
+      {
+        "data-id": entry.id,
+        "data-kind": entry.kind,
+        "data-accounts": entry.accounts.join(" "),
+        "data-device": entry.device ?? "",
+        "data-router": entry.router ?? "",
+        class: ledger.fresh.has(entry.id) ? "new" : "",
+      },
       td(String(entry.id), "num"),
       td(formatUtc(entry.timeMs)),
       td(h("a", { href: `/v1/blocks/${entry.blockHash}`, title: entry.blockHash, "data-key": `slot-${entry.id}` }, String(entry.slot)), "num"),
       td(entry.service),
       td(entry.kind),
       td(partiesOf(entry), "parties"),
-      td(entry.energyWh !== null ? formatEnergy(entry.energyWh) : entry.octets !== undefined && entry.session !== null ? formatOctets(entry.octets) : "—", "num"),
-      td(entry.priceMicrosPerKwh !== null ? price(entry.priceMicrosPerKwh) : entry.priceMicrosPerGb !== undefined && entry.session !== null ? pricePerGb(entry.priceMicrosPerGb) : "—", "num"),
+      td(
+        entry.energyWh !== null ? formatEnergy(entry.energyWh) : entry.octets !== undefined && entry.session !== null ? formatOctets(entry.octets) : "—",
+        "num",
+      ),
+      td(
+        entry.priceMicrosPerKwh !== null
+          ? price(entry.priceMicrosPerKwh)
+          : entry.priceMicrosPerGb !== undefined && entry.session !== null
+            ? pricePerGb(entry.priceMicrosPerGb)
+            : "—",
+        "num",
+      ),
       td(entry.amountMicros === null ? "—" : money(entry.amountMicros), "num"),
       td([
         h("a", { href: proof, class: "proof", "data-key": `proof-${entry.id}`, "aria-label": `Proof of entry ${entry.id} (JSON)` }, "open"),
-        h("a", { href: proof, download: `entry-${entry.id}.proof.json`, "data-key": `download-${entry.id}`, "aria-label": `Download the proof of entry ${entry.id}` }, "download"),
+        h(
+          "a",
+          {
+            href: proof,
+            download: `entry-${entry.id}.proof.json`,
+            "data-key": `download-${entry.id}`,
+            "aria-label": `Download the proof of entry ${entry.id}`,
+          },
+          "download",
+        ),
       ]),
     );
   };
   // An entry never changes once settled: its id says it all (and its router's name once the Wi-Fi panel has read it).
-  reconcileRows($("ledger-table").tBodies[0], ledger.items, (entry) => entry.id, row, (entry) => (entry.router ? routerNameOf(entry.router) : ""));
+  reconcileRows(
+    $("ledger-table").tBodies[0],
+    ledger.items,
+    (entry) => entry.id,
+    row,
+    (entry) => (entry.router ? routerNameOf(entry.router) : ""),
+  );
   ledger.fresh.clear();
   $("ledger-empty").hidden = ledger.items.length !== 0;
   const page = ledger.cursors.length;
@@ -412,13 +490,25 @@ function renderMarket() {
       td(
         h(
           "button",
-          { type: "button", "data-key": `interval-${v.interval}`, "aria-controls": "interval-detail", "aria-expanded": state.detail === v.interval ? "true" : "false", onclick: () => void showInterval(v.interval) },
+          {
+            type: "button",
+            "data-key": `interval-${v.interval}`,
+            "aria-controls": "interval-detail",
+            "aria-expanded": state.detail === v.interval ? "true" : "false",
+            onclick: () => void showInterval(v.interval),
+          },
           "Details",
           h("span", { class: "visually-hidden" }, ` of interval ${v.interval}`),
         ),
       ),
     );
-  reconcileRows($("intervals-table").tBodies[0], intervals.slice(0, INTERVALS_LISTED), (v) => v.interval, row, (v) => `${JSON.stringify(v)} ${state.detail === v.interval}`);
+  reconcileRows(
+    $("intervals-table").tBodies[0],
+    intervals.slice(0, INTERVALS_LISTED),
+    (v) => v.interval,
+    row,
+    (v) => `${JSON.stringify(v)} ${state.detail === v.interval}`,
+  );
   const oldestFirst = [...intervals].reverse();
   const x = oldestFirst.map((v) => v.startMs / 1000);
   charts.price?.setData([x, oldestFirst.map((v) => v.clearingPriceMicrosPerKwh)]);
@@ -435,10 +525,30 @@ function renderBalances() {
       h("th", { scope: "row" }, hexCell(b.account)),
       td(money(b.balanceMicros), "num"),
       td(String(b.slot), "num"),
-      td(h("button", { type: "button", "data-key": `entries-${b.account}`, onclick: () => filterByAccount(b.account), "aria-label": `Show the ledger entries of account ${b.account}` }, "entries")),
+      td(
+        h(
+          "button",
+          {
+            type: "button",
+            "data-key": `entries-${b.account}`,
+            onclick: () => filterByAccount(b.account),
+            "aria-label": `Show the ledger entries of account ${b.account}`,
+          },
+          "entries",
+        ),
+      ),
       td([
         h("a", { href: proof, "data-key": `bproof-${b.account}`, "aria-label": `Proof of the balance of ${b.account} (JSON)` }, "open"),
-        h("a", { href: proof, download: `balance-${b.account}.proof.json`, "data-key": `bdownload-${b.account}`, "aria-label": `Download the proof of the balance of ${b.account}` }, "download"),
+        h(
+          "a",
+          {
+            href: proof,
+            download: `balance-${b.account}.proof.json`,
+            "data-key": `bdownload-${b.account}`,
+            "aria-label": `Download the proof of the balance of ${b.account}`,
+          },
+          "download",
+        ),
       ]),
     );
   };
@@ -473,7 +583,11 @@ function renderWifi() {
   $("wifi-refused").dataset.count = counts === null ? "" : counts.refused.toString();
   // Every refusal by code: envelopes', and registrations' and operator actions' too.
   $("wifi-refused-packages").textContent =
-    counts === null ? "" : counts.codes.length === 0 ? "none by any code" : `all refusals by code: ${counts.codes.map((c) => `${c.code} ${c.count}`).join(", ")}`;
+    counts === null
+      ? ""
+      : counts.codes.length === 0
+        ? "none by any code"
+        : `all refusals by code: ${counts.codes.map((c) => `${c.code} ${c.count}`).join(", ")}`;
   $("wifi-billed").dataset.octets = totals.billedOctets.toString();
 
   const routerRow = (r) =>
@@ -488,7 +602,18 @@ function renderWifi() {
       td(String(r.usage.openSessions), "num"),
       td(formatOctets(r.usage.disputedOctets), "num"),
       td(pricePerGb(r.priceMicrosPerGb), "num"),
-      td(h("button", { type: "button", "data-key": `router-entries-${r.router}`, onclick: () => filterByRouter(r.router), "aria-label": `Show the ledger entries of router ${r.name === "" ? r.router : `${r.name} (${r.router})`}` }, "entries")),
+      td(
+        h(
+          "button",
+          {
+            type: "button",
+            "data-key": `router-entries-${r.router}`,
+            onclick: () => filterByRouter(r.router),
+            "aria-label": `Show the ledger entries of router ${r.name === "" ? r.router : `${r.name} (${r.router})`}`,
+          },
+          "entries",
+        ),
+      ),
     );
   const top = topRouters(wifi.routers, WIFI_ROUTERS_SHOWN);
   reconcileRows($("routers-table").tBodies[0], top, (r) => r.router, routerRow);
@@ -504,15 +629,24 @@ function renderWifi() {
       td(formatOctets(s.octets), "num"),
       td(money(s.amountMicros), "num"),
       td(s.reason),
-      td(s.attested ? h("span", { class: "attested", title: "Usage the router alone vouched for, without the client's voucher" }, "router-attested") : "client"),
+      td(
+        s.attested ? h("span", { class: "attested", title: "Usage the router alone vouched for, without the client's voucher" }, "router-attested") : "client",
+      ),
       td(formatUtc(s.timeMs)),
     );
   const sessions = recentSessions(wifi.entries, WIFI_SESSIONS_SHOWN);
-  reconcileRows($("sessions-table").tBodies[0], sessions, (s) => s.key, sessionRow, (s) => `${s.lastId} ${s.entries} ${routerNameOf(s.router)}`);
+  reconcileRows(
+    $("sessions-table").tBodies[0],
+    sessions,
+    (s) => s.key,
+    sessionRow,
+    (s) => `${s.lastId} ${s.entries} ${routerNameOf(s.router)}`,
+  );
   $("sessions-empty").hidden = !known || sessions.length !== 0;
 
   const series = octetsOverTime(wifi.entries, WIFI_BUCKETS_MAX);
-  $("wifi-chart-caption").textContent = series.widthMs === null ? "Billed and disputed (GB), by block time" : `Billed and disputed (GB) per ${widthText(series.widthMs)}, by block time (UTC)`;
+  $("wifi-chart-caption").textContent =
+    series.widthMs === null ? "Billed and disputed (GB), by block time" : `Billed and disputed (GB) per ${widthText(series.widthMs)}, by block time (UTC)`;
   // Each bar at the middle of its bucket, the axis from the first bucket's start to the last one's end (bars whole at both edges).
   const width = series.widthMs === null ? 0 : series.widthMs / 1000;
   charts.wifi?.setData([series.times.map((t) => t + width / 2), series.billed.map(Number), series.disputed.map(Number)]);
@@ -556,7 +690,10 @@ function makeChart(box, series, yValues, xLabel = "Interval start (UTC)", xIncre
     height: CHART_HEIGHT,
     tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
     scales: { x: { time: true } },
-    axes: [{ values: (_u, splits) => timeTicks(splits), ...(xIncrements === undefined ? {} : { incrs: xIncrements }) }, { values: (_u, splits) => splits.map(yValues), size: 70 }],
+    axes: [
+      { values: (_u, splits) => timeTicks(splits), ...(xIncrements === undefined ? {} : { incrs: xIncrements }) },
+      { values: (_u, splits) => splits.map(yValues), size: 70 },
+    ],
     series: [{ label: xLabel, value: (_u, v) => (v === null || v === undefined ? "—" : formatUtc(v * 1000)) }, ...series],
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
@@ -572,8 +709,25 @@ function makeCharts() {
   const kwh = (v) => (v === null || v === undefined ? "—" : formatEnergy(Math.round(v)));
   const axisMicros = (v) => formatFixed(Math.round(v), MICROS_DIGITS, 2);
   const axisKwh = (v) => formatFixed(Math.round(v), WH_DIGITS, 0);
-  charts.price = makeChart($("chart-price"), [{ label: "Clearing price", stroke: COLORS.price, width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: true, size: 6, fill: COLORS.price }, value: (_u, v) => micros(v) }], axisMicros);
-  charts.volume = makeChart($("chart-volume"), [{ label: "Traded", stroke: COLORS.traded, fill: `${COLORS.traded}88`, paths: bars, points: { show: false }, value: (_u, v) => kwh(v) }], axisKwh);
+  charts.price = makeChart(
+    $("chart-price"),
+    [
+      {
+        label: "Clearing price",
+        stroke: COLORS.price,
+        width: 2,
+        paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: true, size: 6, fill: COLORS.price },
+        value: (_u, v) => micros(v),
+      },
+    ],
+    axisMicros,
+  );
+  charts.volume = makeChart(
+    $("chart-volume"),
+    [{ label: "Traded", stroke: COLORS.traded, fill: `${COLORS.traded}88`, paths: bars, points: { show: false }, value: (_u, v) => kwh(v) }],
+    axisKwh,
+  );
   charts.grid = makeChart(
     $("chart-grid"),
     [
@@ -588,8 +742,22 @@ function makeCharts() {
   charts.wifi = makeChart(
     $("chart-wifi"),
     [
-      { label: "Billed", stroke: COLORS.billed, fill: `${COLORS.billed}88`, paths: uPlot.paths.bars({ size: [0.4, 30], align: -1 }), points: { show: false }, value: (_u, v) => gb(v) },
-      { label: "Disputed", stroke: COLORS.disputed, fill: `${COLORS.disputed}88`, paths: uPlot.paths.bars({ size: [0.4, 30], align: 1 }), points: { show: false }, value: (_u, v) => gb(v) },
+      {
+        label: "Billed",
+        stroke: COLORS.billed,
+        fill: `${COLORS.billed}88`,
+        paths: uPlot.paths.bars({ size: [0.4, 30], align: -1 }),
+        points: { show: false },
+        value: (_u, v) => gb(v),
+      },
+      {
+        label: "Disputed",
+        stroke: COLORS.disputed,
+        fill: `${COLORS.disputed}88`,
+        paths: uPlot.paths.bars({ size: [0.4, 30], align: 1 }),
+        points: { show: false },
+        value: (_u, v) => gb(v),
+      },
     ],
     (v) => formatFixed(Math.round(v), OCTET_DIGITS, 0),
     "Bucket (UTC)",
@@ -597,7 +765,15 @@ function makeCharts() {
   );
   charts.refine = makeChart(
     $("chart-refine"),
-    [{ label: "Refine", stroke: COLORS.refine, paths: () => null, points: { show: true, size: 6, fill: COLORS.refine }, value: (_u, v) => (v === null || v === undefined ? "—" : `${v} ms`) }],
+    [
+      {
+        label: "Refine",
+        stroke: COLORS.refine,
+        paths: () => null,
+        points: { show: true, size: 6, fill: COLORS.refine },
+        value: (_u, v) => (v === null || v === undefined ? "—" : `${v} ms`),
+      },
+    ],
     (v) => `${Math.round(v)} ms`,
     "Submitted (UTC)",
   );
@@ -665,7 +841,8 @@ function acceptDigest(digest) {
     if (gap || items.length > LEDGER_PAGE_SIZE) ledger.next = ledger.items[ledger.items.length - 1].id;
   }
   render(renderLedger, renderRate);
-  if (digest.latest.some((e) => e.service === ENERGY_SERVICE) || (gap && (ledger.filter.service === "" || ledger.filter.service === ENERGY_SERVICE))) refreshBalancesSoon();
+  if (digest.latest.some((e) => e.service === ENERGY_SERVICE) || (gap && (ledger.filter.service === "" || ledger.filter.service === ENERGY_SERVICE)))
+    refreshBalancesSoon();
   if (digest.latest.some((e) => e.service === WIFI_SERVICE)) refreshWifiSoon();
 }
 
@@ -874,9 +1051,10 @@ async function showInterval(interval) {
   }
   $("interval-detail-title").textContent = `Interval ${view.interval}: ${formatUtc(view.startMs)} to ${formatUtc(view.endMs)} UTC`;
   const sum = (field) => view.households.reduce((total, r) => total + BigInt(r[field]), 0n);
-  $("interval-detail-totals").textContent = view.households.length === 0
-    ? "No household results for this interval."
-    : `Community: bought ${formatEnergy(sum("boughtWh"))} from each other, ${formatEnergy(sum("gridImportWh"))} from the grid; sold ${formatEnergy(sum("gridExportWh"))} to the grid.`;
+  $("interval-detail-totals").textContent =
+    view.households.length === 0
+      ? "No household results for this interval."
+      : `Community: bought ${formatEnergy(sum("boughtWh"))} from each other, ${formatEnergy(sum("gridImportWh"))} from the grid; sold ${formatEnergy(sum("gridExportWh"))} to the grid.`;
   const rows = view.households.map((r) =>
     h(
       "tr",
@@ -1008,7 +1186,10 @@ const HEX_ID = /^[0-9a-f]{32}$/;
 function filterFromForm() {
   const form = $("ledger-filter");
   const data = new FormData(form);
-  const text = (name) => String(data.get(name) ?? "").trim().toLowerCase();
+  const text = (name) =>
+    String(data.get(name) ?? "")
+      .trim()
+      .toLowerCase();
   return { service: String(data.get("service") ?? ""), account: text("account"), device: text("device"), router: text("router"), interval: text("interval") };
 }
 

@@ -16,6 +16,7 @@ export const CURRENCY_LABEL_PATTERN = /^[\p{L}\p{Sc}][\p{L}\p{Sc}\p{N}]{0,11}$/u
 
 /** A commander parser for `--currency <label>`: JG_ERR_CLI_ARGUMENT unless it is a short code or word. */
 export function currencyLabel(value: string): string {
-  if (!CURRENCY_LABEL_PATTERN.test(value)) throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected a currency code or word of at most 12 letters or digits, got "${value}"`);
+  if (!CURRENCY_LABEL_PATTERN.test(value))
+    throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected a currency code or word of at most 12 letters or digits, got "${value}"`);
   return value;
 }

@@ -20,6 +20,12 @@ export interface EntryFilterFields {
   readonly interval?: string | number;
 }
 export declare function entryMatches(
-  entry: { readonly service: string; readonly accounts?: readonly string[]; readonly device: string | null; readonly router?: string | null; readonly interval: number | null },
+  entry: {
+    readonly service: string;
+    readonly accounts?: readonly string[];
+    readonly device: string | null;
+    readonly router?: string | null;
+    readonly interval: number | null;
+  },
   filter: EntryFilterFields,
 ): boolean;

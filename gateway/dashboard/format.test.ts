@@ -1,6 +1,18 @@
 /** The dashboard's formatting: money and energy from the ledger's integers, exactly (BigInt, never a float). */
 import { describe, expect, it } from "vitest";
-import { entryMatches, formatEnergy, formatFixed, formatMoney, formatOctets, formatPrice, formatPricePerGb, formatSeqs, formatUtc, shortHex, toBigInt } from "./format.js";
+import {
+  entryMatches,
+  formatEnergy,
+  formatFixed,
+  formatMoney,
+  formatOctets,
+  formatPrice,
+  formatPricePerGb,
+  formatSeqs,
+  formatUtc,
+  shortHex,
+  toBigInt,
+} from "./format.js";
 
 describe("formatFixed", () => {
   it("places the decimal point exactly, keeps at least the asked fraction digits and drops the other trailing zeros", () => {

@@ -59,7 +59,19 @@ describe("registerDashboard", () => {
 
   it("serves no source, test, type or doc file of the folder, and none of uPlot's other builds", async () => {
     const server = await dashboard({ currency: "EUR" });
-    for (const path of ["/serve.ts", "/README.md", "/serve.test.ts", "/format.test.ts", "/format.d.ts", "/wifi.test.ts", "/wifi.d.ts", "/assets/uplot/uPlot.cjs.js", "/assets/uplot/uPlot.d.ts", "/nothing.js", "/../package.json"]) {
+    for (const path of [
+      "/serve.ts",
+      "/README.md",
+      "/serve.test.ts",
+      "/format.test.ts",
+      "/format.d.ts",
+      "/wifi.test.ts",
+      "/wifi.d.ts",
+      "/assets/uplot/uPlot.cjs.js",
+      "/assets/uplot/uPlot.d.ts",
+      "/nothing.js",
+      "/../package.json",
+    ]) {
       expect((await server.inject(path)).statusCode, path).toBe(404);
     }
     // The files it does serve are the folder's own.

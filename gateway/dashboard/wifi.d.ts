@@ -13,7 +13,14 @@ export interface WifiEntryFields {
 }
 export interface WifiRouterFields {
   readonly router: string;
-  readonly usage: { readonly sessionsStarted: string; readonly openSessions: number; readonly billedOctets: string; readonly billedMicros: string; readonly earnedMicros: string; readonly disputedOctets: string };
+  readonly usage: {
+    readonly sessionsStarted: string;
+    readonly openSessions: number;
+    readonly billedOctets: string;
+    readonly billedMicros: string;
+    readonly earnedMicros: string;
+    readonly disputedOctets: string;
+  };
 }
 export interface SessionSummary {
   readonly key: string;
@@ -32,15 +39,32 @@ export declare const BILLED_REASONS: readonly string[];
 export declare const SESSION_REASONS: readonly string[];
 export declare const BUCKET_WIDTHS_MS: readonly number[];
 export declare function bucketWidthMs(spanMs: number, bucketsMax: number): number;
-export declare function octetsOverTime(entries: readonly WifiEntryFields[], bucketsMax: number): { widthMs: number | null; times: number[]; billed: bigint[]; disputed: bigint[] };
+export declare function octetsOverTime(
+  entries: readonly WifiEntryFields[],
+  bucketsMax: number,
+): { widthMs: number | null; times: number[]; billed: bigint[]; disputed: bigint[] };
 export declare function recentSessions(entries: readonly WifiEntryFields[], max: number): SessionSummary[];
 export declare function topRouters<R extends WifiRouterFields>(routers: readonly R[], max: number): R[];
-export declare function routerTotals(routers: readonly WifiRouterFields[]): { routers: number; started: bigint; open: bigint; closed: bigint; billedOctets: bigint; billedMicros: bigint; earnedMicros: bigint; disputedOctets: bigint };
+export declare function routerTotals(routers: readonly WifiRouterFields[]): {
+  routers: number;
+  started: bigint;
+  open: bigint;
+  closed: bigint;
+  billedOctets: bigint;
+  billedMicros: bigint;
+  earnedMicros: bigint;
+  disputedOctets: bigint;
+};
 export interface WifiStatsFields {
   readonly slot: number;
   readonly envelopesRejected: string;
   readonly disputedOctets: string;
   readonly refusedByCode: Readonly<Record<string, string>>;
 }
-export declare function serviceCounts(stats: WifiStatsFields): { slot: number; refused: bigint; disputedOctets: bigint; codes: { code: string; count: bigint }[] };
+export declare function serviceCounts(stats: WifiStatsFields): {
+  slot: number;
+  refused: bigint;
+  disputedOctets: bigint;
+  codes: { code: string; count: bigint }[];
+};
 export declare function mergeWindow<E extends { readonly id: number }>(window: readonly E[], fresh: readonly E[], reached: boolean, max: number): E[];

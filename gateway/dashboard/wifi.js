@@ -72,7 +72,19 @@ export function recentSessions(entries, max) {
     let s = sessions.get(key);
     if (s === undefined) {
       if (sessions.size >= max) continue;
-      s = { key, router: e.router, session: e.session, client: e.client ?? null, octets: 0n, amountMicros: 0n, reason: reasonOf(e), attested: false, lastId: e.id, timeMs: e.timeMs, entries: 0 };
+      s = {
+        key,
+        router: e.router,
+        session: e.session,
+        client: e.client ?? null,
+        octets: 0n,
+        amountMicros: 0n,
+        reason: reasonOf(e),
+        attested: false,
+        lastId: e.id,
+        timeMs: e.timeMs,
+        entries: 0,
+      };
       sessions.set(key, s);
     }
     s.octets += big(e.octets);
@@ -93,7 +105,12 @@ const byLarger = (a, b) => {
 /** The routers with the most octets billed, then the most paid out to their owners, then by id; at most `max`. */
 export function topRouters(routers, max) {
   return [...routers]
-    .sort((a, b) => byLarger(a.usage.billedOctets, b.usage.billedOctets) || byLarger(a.usage.earnedMicros, b.usage.earnedMicros) || (a.router < b.router ? -1 : a.router > b.router ? 1 : 0))
+    .sort(
+      (a, b) =>
+        byLarger(a.usage.billedOctets, b.usage.billedOctets) ||
+        byLarger(a.usage.earnedMicros, b.usage.earnedMicros) ||
+        (a.router < b.router ? -1 : a.router > b.router ? 1 : 0),
+    )
     .slice(0, max);
 }
 

@@ -1,6 +1,16 @@
 /** The Wi-Fi panel's figures: sums exact past 2^53, sessions and top routers in order, the chart's buckets, the entries' window. */
 import { describe, expect, it } from "vitest";
-import { bucketWidthMs, mergeWindow, octetsOverTime, recentSessions, routerTotals, serviceCounts, topRouters, type WifiEntryFields, type WifiRouterFields } from "./wifi.js";
+import {
+  bucketWidthMs,
+  mergeWindow,
+  octetsOverTime,
+  recentSessions,
+  routerTotals,
+  serviceCounts,
+  topRouters,
+  type WifiEntryFields,
+  type WifiRouterFields,
+} from "./wifi.js";
 
 const R1 = "a1".repeat(16);
 const R2 = "b2".repeat(16);
@@ -12,20 +22,51 @@ const T0 = Date.parse("2026-12-07T15:00:00Z");
 
 /** A Wi-Fi ledger entry (gateway/ledger/types.ts EntryView, the fields the panel reads). */
 function entry(id: number, reason: string, fields: Partial<WifiEntryFields> = {}): WifiEntryFields {
-  return { id, kind: reason, reason, timeMs: T0 + id * 1_000, session: S1, router: R1, client: CLIENT, octets: "1000000000", amountMicros: "500000", attested: false, ...fields };
+  return {
+    id,
+    kind: reason,
+    reason,
+    timeMs: T0 + id * 1_000,
+    session: S1,
+    router: R1,
+    client: CLIENT,
+    octets: "1000000000",
+    amountMicros: "500000",
+    attested: false,
+    ...fields,
+  };
 }
 
 function router(id: string, usage: Partial<WifiRouterFields["usage"]>): WifiRouterFields {
-  return { router: id, usage: { sessionsStarted: "0", openSessions: 0, billedOctets: "0", billedMicros: "0", earnedMicros: "0", disputedOctets: "0", ...usage } };
+  return {
+    router: id,
+    usage: { sessionsStarted: "0", openSessions: 0, billedOctets: "0", billedMicros: "0", earnedMicros: "0", disputedOctets: "0", ...usage },
+  };
 }
 
 describe("routerTotals", () => {
   it("sums the routers' totals exactly (u64 octets past 2^53) and counts closed sessions as started less open", () => {
     const totals = routerTotals([
-      router(R1, { sessionsStarted: "5", openSessions: 2, billedOctets: "18446744073709551615", billedMicros: "9007199254740993", earnedMicros: "100", disputedOctets: "7" }),
+      router(R1, {
+        sessionsStarted: "5",
+        openSessions: 2,
+        billedOctets: "18446744073709551615",
+        billedMicros: "9007199254740993",
+        earnedMicros: "100",
+        disputedOctets: "7",
+      }),
       router(R2, { sessionsStarted: "3", openSessions: 1, billedOctets: "1", billedMicros: "1", earnedMicros: "1", disputedOctets: "0" }),
     ]);
-    expect(totals).toEqual({ routers: 2, started: 8n, open: 3n, closed: 5n, billedOctets: 18446744073709551616n, billedMicros: 9007199254740994n, earnedMicros: 101n, disputedOctets: 7n });
+    expect(totals).toEqual({
+      routers: 2,
+      started: 8n,
+      open: 3n,
+      closed: 5n,
+      billedOctets: 18446744073709551616n,
+      billedMicros: 9007199254740994n,
+      earnedMicros: 101n,
+      disputedOctets: 7n,
+    });
     expect(routerTotals([])).toMatchObject({ routers: 0, open: 0n, closed: 0n, billedOctets: 0n });
   });
 });
@@ -125,7 +166,12 @@ describe("serviceCounts (the service's counters: disputes and refusals across al
         { code: "JG_ERR_WIFI_SESSION", count: 2n },
       ],
     });
-    expect(serviceCounts({ slot: 0, envelopesRejected: "0", disputedOctets: "0", refusedByCode: {} })).toEqual({ slot: 0, refused: 0n, disputedOctets: 0n, codes: [] });
+    expect(serviceCounts({ slot: 0, envelopesRejected: "0", disputedOctets: "0", refusedByCode: {} })).toEqual({
+      slot: 0,
+      refused: 0n,
+      disputedOctets: 0n,
+      codes: [],
+    });
   });
 });
 

@@ -46,7 +46,8 @@ export function pointProblem(p: InfluxPoint): string | null {
   if (typeof p !== "object" || p === null) return "not an object";
   const nameProblem = badName(p.measurement);
   if (nameProblem !== null) return `measurement ${nameProblem}`;
-  if (!Number.isSafeInteger(p.timestampMs) || p.timestampMs > TIME_MS_MAX || p.timestampMs < TIME_MS_MIN) return "timestampMs is not an integer ms InfluxDB can store";
+  if (!Number.isSafeInteger(p.timestampMs) || p.timestampMs > TIME_MS_MAX || p.timestampMs < TIME_MS_MIN)
+    return "timestampMs is not an integer ms InfluxDB can store";
   if (typeof p.tags !== "object" || p.tags === null) return "tags is not an object";
   let tags = 0;
   for (const key in p.tags) {

@@ -55,7 +55,19 @@ describe("readingsToPoints", () => {
   });
 
   it("skips whole readings that are not objects, have a bad time or no fields", () => {
-    const r = map([null, 3, "x", [1, 2], new Map([["a", 1]]), new Uint8Array(2), { t: -1, a: 1 }, { t: 1.5, a: 1 }, { t: "now", a: 1 }, { note: "only a string" }, {}]);
+    const r = map([
+      null,
+      3,
+      "x",
+      [1, 2],
+      new Map([["a", 1]]),
+      new Uint8Array(2),
+      { t: -1, a: 1 },
+      { t: 1.5, a: 1 },
+      { t: "now", a: 1 },
+      { note: "only a string" },
+      {},
+    ]);
     expect(r.points).toEqual([]);
     expect(r.skippedReadings).toBe(11);
   });
@@ -75,7 +87,10 @@ describe("readingsToPoints", () => {
   it("never throws, and every point it makes is one the writer accepts (property)", () => {
     const reading = fc.oneof(
       fc.anything(),
-      fc.dictionary(fc.oneof(fc.constantFrom("t", "timeMs", "phase", "unit", "energyWh", "__proto__", "time"), fc.string()), fc.oneof(fc.integer(), fc.bigInt(), fc.double(), fc.string(), fc.anything())),
+      fc.dictionary(
+        fc.oneof(fc.constantFrom("t", "timeMs", "phase", "unit", "energyWh", "__proto__", "time"), fc.string()),
+        fc.oneof(fc.integer(), fc.bigInt(), fc.double(), fc.string(), fc.anything()),
+      ),
     );
     fc.assert(
       fc.property(fc.array(reading, { maxLength: 20 }), fc.oneof(fc.integer(), fc.double()), (readings, fallback) => {

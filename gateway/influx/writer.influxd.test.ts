@@ -20,7 +20,8 @@ const FAST = { batchPointsMax: 500, flushIntervalMs: 50, retryBackoffMs: { initi
 let influxd: Influxd;
 
 beforeAll(async () => {
-  if (!influxdAvailable()) throw new Error("influxd is not installed: run `npm test`, which installs the Debian package influxdb (scripts/test.sh DEBIAN_NEEDS)");
+  if (!influxdAvailable())
+    throw new Error("influxd is not installed: run `npm test`, which installs the Debian package influxdb (scripts/test.sh DEBIAN_NEEDS)");
   influxd = await startInfluxd();
 });
 
@@ -30,7 +31,9 @@ afterAll(async () => {
 
 /** Runs an InfluxQL query; returns the raw JSON text (exact integers) and its parse. */
 async function query(database: string, q: string): Promise<{ text: string; series: { columns: string[]; values: unknown[][] }[] }> {
-  const res = await fetch(`${influxd.url}/query?db=${encodeURIComponent(database)}&epoch=ms&q=${encodeURIComponent(q)}`, { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });
+  const res = await fetch(`${influxd.url}/query?db=${encodeURIComponent(database)}&epoch=ms&q=${encodeURIComponent(q)}`, {
+    signal: AbortSignal.timeout(QUERY_TIMEOUT_MS),
+  });
   const text = await res.text();
   expect(res.status, text).toBe(200);
   const body = JSON.parse(text) as { results: { series?: { columns: string[]; values: unknown[][] }[]; error?: string }[] };
@@ -60,7 +63,10 @@ describe("InfluxWriter with a real influxd", () => {
       await writer.flush();
       expect(writer.stats()).toMatchObject({ buffered: 0, written: 1_201, dropped: 0, invalid: 0, rejected: 0 });
 
-      const count = await query("happy", `SELECT count("energyWh"), min("seq"), max("seq") FROM "meter.reading" WHERE "device" = '${DEVICE}' AND "phase" = 'L1'`);
+      const count = await query(
+        "happy",
+        `SELECT count("energyWh"), min("seq"), max("seq") FROM "meter.reading" WHERE "device" = '${DEVICE}' AND "phase" = 'L1'`,
+      );
       expect(count.series[0]?.values[0]?.slice(1)).toEqual([1_200, 0, 1_199]);
 
       const one = await query("happy", `SELECT "energyWh", "seq" FROM "meter.reading" WHERE time = ${BASE_MS + 7}ms`);
@@ -81,7 +87,12 @@ describe("InfluxWriter with a real influxd", () => {
     const writer = new InfluxWriter({ url: influxd.url, database: "conflict", bufferPointsMax: 10_000, ...FAST });
     writer.start();
     try {
-      const at = (ms: number, energyWh: number | bigint): InfluxPoint => ({ measurement: "meter.reading", tags: { device: DEVICE }, fields: { energyWh }, timestampMs: ms });
+      const at = (ms: number, energyWh: number | bigint): InfluxPoint => ({
+        measurement: "meter.reading",
+        tags: { device: DEVICE },
+        fields: { energyWh },
+        timestampMs: ms,
+      });
       writer.add([at(1, 5n)]);
       await writer.flush();
       writer.add([at(2, 6n), at(3, 1.5), at(4, 7n)]);

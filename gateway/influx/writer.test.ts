@@ -32,7 +32,14 @@ describe("the influx package's field coercion", () => {
     );
     expect(parsed.measurement).toBe("a\\ b\\,c");
     expect(parsed.tagsNames).toEqual(["a", "z"]);
-    expect(Object.fromEntries(parsed.fieldsPairs)).toEqual({ big: "9007199254740993i", neg: "-9223372036854775808i", f: "1.5", n: "2", ok: "true", s: '"say \\"hi\\"\\\\"' });
+    expect(Object.fromEntries(parsed.fieldsPairs)).toEqual({
+      big: "9007199254740993i",
+      neg: "-9223372036854775808i",
+      f: "1.5",
+      n: "2",
+      ok: "true",
+      s: '"say \\"hi\\"\\\\"',
+    });
     expect(parsed.castedTimestamp).toBe("0");
   });
 });
@@ -64,7 +71,13 @@ describe("pointProblem", () => {
 describe("InfluxWriter without a server", () => {
   it("add never throws on garbage and counts it as invalid", () => {
     const w = new InfluxWriter({ url: "http://127.0.0.1:9", bufferPointsMax: 10, batchPointsMax: 5 });
-    const garbage = [null, 3, {}, point({ fields: { a: Number.POSITIVE_INFINITY } }), point({ measurement: 7 as unknown as string })] as unknown as InfluxPoint[];
+    const garbage = [
+      null,
+      3,
+      {},
+      point({ fields: { a: Number.POSITIVE_INFINITY } }),
+      point({ measurement: 7 as unknown as string }),
+    ] as unknown as InfluxPoint[];
     expect(() => w.add(garbage)).not.toThrow();
     expect(() => w.add(undefined as unknown as InfluxPoint[])).not.toThrow();
     expect(w.stats()).toMatchObject({ buffered: 0, invalid: 6, dropped: 0 });

@@ -127,11 +127,19 @@ export class InfluxWriter {
     this.bufferPointsMax = options.bufferPointsMax ?? DEFAULT_BUFFER_POINTS_MAX;
     this.retryBackoffMs = options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS;
     const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    for (const [name, value] of Object.entries({ batchPointsMax: this.batchPointsMax, flushIntervalMs: this.flushIntervalMs, bufferPointsMax: this.bufferPointsMax, retryBackoffInitialMs: this.retryBackoffMs.initial, retryBackoffMaxMs: this.retryBackoffMs.max, requestTimeoutMs })) {
+    for (const [name, value] of Object.entries({
+      batchPointsMax: this.batchPointsMax,
+      flushIntervalMs: this.flushIntervalMs,
+      bufferPointsMax: this.bufferPointsMax,
+      retryBackoffInitialMs: this.retryBackoffMs.initial,
+      retryBackoffMaxMs: this.retryBackoffMs.max,
+      requestTimeoutMs,
+    })) {
       if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`InfluxWriter: ${name} must be a positive integer, got ${value}`);
     }
     // The buffer must hold more than a batch, so a full buffer always has a waiting point to drop.
-    if (this.batchPointsMax >= this.bufferPointsMax) throw new Error(`InfluxWriter: batchPointsMax (${this.batchPointsMax}) must be below bufferPointsMax (${this.bufferPointsMax})`);
+    if (this.batchPointsMax >= this.bufferPointsMax)
+      throw new Error(`InfluxWriter: batchPointsMax (${this.batchPointsMax}) must be below bufferPointsMax (${this.bufferPointsMax})`);
     if (this.retryBackoffMs.initial > this.retryBackoffMs.max) throw new Error("InfluxWriter: retryBackoffMs.initial exceeds retryBackoffMs.max");
     this.batchLimit = this.batchPointsMax;
     this.log = options.log;

@@ -32,7 +32,23 @@ function entry(id: number, fields: Partial<EntryView> = {}): EntryView {
 }
 
 const trade = (id: number, fields: Partial<EntryView> = {}) =>
-  entry(id, { service: "energy-trading", serviceId: 3, kind: "trade", device: null, seqs: null, packageHash: null, interval: 7, index: 0, buyer: A, seller: B, energyWh: 1500, priceMicrosPerKwh: 250_000, amountMicros: "375000", accounts: [A, B], ...fields });
+  entry(id, {
+    service: "energy-trading",
+    serviceId: 3,
+    kind: "trade",
+    device: null,
+    seqs: null,
+    packageHash: null,
+    interval: 7,
+    index: 0,
+    buyer: A,
+    seller: B,
+    energyWh: 1500,
+    priceMicrosPerKwh: 250_000,
+    amountMicros: "375000",
+    accounts: [A, B],
+    ...fields,
+  });
 
 describe("ledger output", () => {
   it("prints money exactly: micro-units as given, or moved to a decimal of the currency without a float", () => {
@@ -99,12 +115,17 @@ describe("jamgate ledger --follow", () => {
   });
 
   /** A stand-in for the gateway's ledger API: `/v1/entries` pages from `ledger`, `/v1/events` as `onStream` says. */
-  async function api(ledger: EntryView[], onStream: (n: number, request: IncomingMessage, response: ServerResponse) => void, currency?: string): Promise<string> {
+  async function api(
+    ledger: EntryView[],
+    onStream: (n: number, request: IncomingMessage, response: ServerResponse) => void,
+    currency?: string,
+  ): Promise<string> {
     let streams = 0;
     const server = createServer((request, response) => {
       const url = new URL(request.url!, "http://x");
       if (url.pathname === "/v1/events") return onStream(++streams, request, response);
-      if (url.pathname === "/v1/dashboard/config" && currency !== undefined) return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ currency, coresCount: 2 }));
+      if (url.pathname === "/v1/dashboard/config" && currency !== undefined)
+        return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ currency, coresCount: 2 }));
       if (url.pathname !== "/v1/entries") return void response.writeHead(404).end();
       const before = url.searchParams.get("before");
       const service = url.searchParams.get("service");
@@ -153,7 +174,9 @@ describe("jamgate ledger --follow", () => {
     });
     const program = new Command("jamgate").exitOverride();
     registerLedgerCommand(program);
-    await expect(program.parseAsync(["ledger", "--http", url, "--service", "energy", "--json", "--limit", "5", "--follow"], { from: "user" })).rejects.toMatchObject({ code: "JG_ERR_NOT_FOUND" });
+    await expect(
+      program.parseAsync(["ledger", "--http", url, "--service", "energy", "--json", "--limit", "5", "--follow"], { from: "user" }),
+    ).rejects.toMatchObject({ code: "JG_ERR_NOT_FOUND" });
 
     expect(stdout.map((line) => (JSON.parse(line) as EntryView).id)).toEqual([1, 2, 3, 5, 7]);
     expect(JSON.parse(stdout[1]!)).toEqual(ledger[2]);
@@ -167,12 +190,27 @@ describe("jamgate ledger --follow", () => {
 
   it("--router --follow asks the stream for the router's entries (the gateway filters them) and prints those", async () => {
     const router = "e5".repeat(16);
-    const usage = (id: number) => entry(id, { service: "wifi-billing", serviceId: 4, kind: "usage", device: null, seqs: null, packageHash: null, accounts: [B], router, reason: "usage", octets: "1000" });
+    const usage = (id: number) =>
+      entry(id, {
+        service: "wifi-billing",
+        serviceId: 4,
+        kind: "usage",
+        device: null,
+        seqs: null,
+        packageHash: null,
+        accounts: [B],
+        router,
+        reason: "usage",
+        octets: "1000",
+      });
     const ledger = [entry(0)];
     const streamUrls: string[] = [];
     const url = await api(ledger, (n, request, response) => {
       streamUrls.push(request.url!);
-      if (n > 1) return void response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "JG_ERR_NOT_FOUND", message: "no route" } }));
+      if (n > 1)
+        return void response
+          .writeHead(404, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "JG_ERR_NOT_FOUND", message: "no route" } }));
       response.writeHead(200, { "content-type": "text/event-stream" });
       ledger.push(usage(1), usage(2));
       sse(response, ledger[1]!);
@@ -181,7 +219,9 @@ describe("jamgate ledger --follow", () => {
     });
     const program = new Command("jamgate").exitOverride();
     registerLedgerCommand(program);
-    await expect(program.parseAsync(["ledger", "--http", url, "--router", router.toUpperCase(), "--json", "--limit", "0", "--follow"], { from: "user" })).rejects.toMatchObject({ code: "JG_ERR_NOT_FOUND" });
+    await expect(
+      program.parseAsync(["ledger", "--http", url, "--router", router.toUpperCase(), "--json", "--limit", "0", "--follow"], { from: "user" }),
+    ).rejects.toMatchObject({ code: "JG_ERR_NOT_FOUND" });
     expect(new Set(streamUrls)).toEqual(new Set([`/v1/events?router=${router}`]));
     expect(stdout.map((line) => (JSON.parse(line) as EntryView).id)).toEqual([1, 2]);
   }, 30_000);

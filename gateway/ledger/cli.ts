@@ -93,7 +93,8 @@ export function parseTimeFlag(value: string, nowMs: number = Date.now()): number
   if (age !== null) return nowMs - Number(age[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as "s" | "m" | "h" | "d"];
   if (/^\d{1,15}$/.test(v)) return Number(v);
   const ms = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
-  if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an ISO-8601 time, Unix ms or an age such as 15m, got "${value}"`);
+  if (!Number.isFinite(ms) || ms < 0)
+    throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an ISO-8601 time, Unix ms or an age such as 15m, got "${value}"`);
   return ms;
 }
 
@@ -110,7 +111,10 @@ export function registerLedgerCommand(program: Command): void {
     .option("--limit <n>", `the newest n entries (at most ${LEDGER_LIST_MAX})`, integerIn(0, LEDGER_LIST_MAX), 50)
     .option("--follow", "then print each new entry as it settles (Server-Sent Events from /v1/events), until interrupted")
     .option("--json", "one JSON object per entry (the API's EntryView) instead of a table")
-    .option("--currency <label>", "show money as a decimal of this unit (1,000,000 micro-units each), e.g. EUR (default: the gateway's, from /v1/dashboard/config)")
+    .option(
+      "--currency <label>",
+      "show money as a decimal of this unit (1,000,000 micro-units each), e.g. EUR (default: the gateway's, from /v1/dashboard/config)",
+    )
     .option("--micros", "show money in micro-units (µ), as the ledger counts it")
     .option("--wide", "full device and account ids in the table (default: their first 12 hex digits)")
     .option("--data-dir <dir>", "the running jamgate's data dir: its endpoints.json names the HTTP API", DEFAULT_GATEWAY_DATA_DIR)
@@ -121,10 +125,13 @@ export function registerLedgerCommand(program: Command): void {
 }
 
 async function runLedger(options: LedgerOptions): Promise<void> {
-  if (options.currency !== undefined && !/^\S{1,16}$/.test(options.currency)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--currency takes a label of 1 to 16 characters without spaces, got "${options.currency}"`);
+  if (options.currency !== undefined && !/^\S{1,16}$/.test(options.currency))
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--currency takes a label of 1 to 16 characters without spaces, got "${options.currency}"`);
   const service = options.service === undefined ? undefined : (SERVICE_ALIASES[options.service] ?? options.service);
-  if (service !== undefined && !/^[a-z][a-z0-9-]{0,31}$/.test(service)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--service: not a service name: "${options.service}"`);
-  if (options.since !== undefined && options.until !== undefined && options.since > options.until) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--since is after --until");
+  if (service !== undefined && !/^[a-z][a-z0-9-]{0,31}$/.test(service))
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--service: not a service name: "${options.service}"`);
+  if (options.since !== undefined && options.until !== undefined && options.since > options.until)
+    throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--since is after --until");
   const filter: LedgerFilter = {
     ...(service === undefined ? {} : { service }),
     ...(options.account === undefined ? {} : { account: options.account }),
@@ -253,8 +260,12 @@ export async function listEntries(target: Target, filter: LedgerFilter, limit: n
   const items: EntryView[] = [];
   let before: number | null = null;
   for (let pages = 0; items.length < limit; pages++) {
-    if (pages === LEDGER_PAGES_MAX) return { items, note: `stopped after ${LEDGER_PAGES_MAX} pages (the ledger is long and the filter matches little): narrow it with --since` };
-    const page: Page<EntryView> = await getJson<Page<EntryView>>(target, entriesQuery(filter, { before, limit: Math.min(PAGE_LIMIT_MAX, limit - items.length) }));
+    if (pages === LEDGER_PAGES_MAX)
+      return { items, note: `stopped after ${LEDGER_PAGES_MAX} pages (the ledger is long and the filter matches little): narrow it with --since` };
+    const page: Page<EntryView> = await getJson<Page<EntryView>>(
+      target,
+      entriesQuery(filter, { before, limit: Math.min(PAGE_LIMIT_MAX, limit - items.length) }),
+    );
     items.push(...page.items.slice(0, limit - items.length));
     if (page.next === null) break;
     before = page.next;
@@ -267,7 +278,8 @@ export async function entriesAfter(target: Target, filter: LedgerFilter, afterId
   const items: EntryView[] = [];
   let before: number | null = null;
   for (let pages = 0; ; pages++) {
-    if (pages === LEDGER_PAGES_MAX || items.length >= LEDGER_LIST_MAX) return { items: items.reverse(), note: `more entries settled while the stream was down than one catch-up fetches; showing the newest ${items.length}` };
+    if (pages === LEDGER_PAGES_MAX || items.length >= LEDGER_LIST_MAX)
+      return { items: items.reverse(), note: `more entries settled while the stream was down than one catch-up fetches; showing the newest ${items.length}` };
     const page: Page<EntryView> = await getJson<Page<EntryView>>(target, entriesQuery(filter, { before, limit: PAGE_LIMIT_MAX }));
     for (const entry of page.items) {
       if (entry.id <= afterId) return { items: items.reverse(), note: null };
@@ -300,14 +312,18 @@ interface FollowHandlers {
  * Last-Event-ID and a doubling delay; FOLLOW_RECONNECTS_MAX failures in a row without an event end
  * it with JG_ERR_RPC_CLOSED.
  */
-export async function followEntries(handlers: FollowHandlers, options: { readonly reconnectDelayMs?: number; readonly reconnectDelayMaxMs?: number } = {}): Promise<never> {
+export async function followEntries(
+  handlers: FollowHandlers,
+  options: { readonly reconnectDelayMs?: number; readonly reconnectDelayMaxMs?: number } = {},
+): Promise<never> {
   const baseDelay = options.reconnectDelayMs ?? FOLLOW_RECONNECT_DELAY_MS;
   const maxDelay = options.reconnectDelayMaxMs ?? FOLLOW_RECONNECT_DELAY_MAX_MS;
   let failures = 0;
   let lastProblem = "";
   for (;;) {
     if (failures > 0) {
-      if (failures > FOLLOW_RECONNECTS_MAX) throw new JamgateError("JG_ERR_RPC_CLOSED", `the event stream failed ${FOLLOW_RECONNECTS_MAX + 1} times in a row (last: ${lastProblem})`);
+      if (failures > FOLLOW_RECONNECTS_MAX)
+        throw new JamgateError("JG_ERR_RPC_CLOSED", `the event stream failed ${FOLLOW_RECONNECTS_MAX + 1} times in a row (last: ${lastProblem})`);
       const delay = Math.min(maxDelay, baseDelay * 2 ** (failures - 1));
       process.stderr.write(`event stream: ${lastProblem}; reconnecting in ${delay} ms\n`);
       await sleep(delay);
@@ -335,7 +351,10 @@ export async function followEntries(handlers: FollowHandlers, options: { readonl
 async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ gotEvent: boolean; problem: string; fatal?: JamgateError }> {
   let response: IncomingMessage;
   try {
-    response = await open(target, handlers.path, { accept: "text/event-stream", ...(handlers.seen() >= 0 ? { "last-event-id": String(handlers.seen()) } : {}) });
+    response = await open(target, handlers.path, {
+      accept: "text/event-stream",
+      ...(handlers.seen() >= 0 ? { "last-event-id": String(handlers.seen()) } : {}),
+    });
   } catch (e) {
     return { gotEvent: false, problem: (e as Error).message };
   }
@@ -403,7 +422,8 @@ async function streamOnce(target: Target, handlers: FollowHandlers): Promise<{ g
 }
 
 /** A GET of the API (an event stream too): its timeout holds until the answer's head. */
-const open = (target: Target, path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> => openRequest(target, path, { headers, timeoutMs: REQUEST_TIMEOUT_MS, untilHead: true });
+const open = (target: Target, path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> =>
+  openRequest(target, path, { headers, timeoutMs: REQUEST_TIMEOUT_MS, untilHead: true });
 
 /** GET a JSON answer; a non-2xx answer fails with the code the gateway gave (the registry's) or JG_ERR_RPC_REMOTE. */
 export async function getJson<T>(target: Target, path: string): Promise<T> {
@@ -462,19 +482,23 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
           String(entry.slot),
           entry.service,
           entry.kind,
-          entry.kind === "envelopes" ? party(entry.device) : entry.reason !== undefined ? wifiParties(entry, party) : `${party(entry.seller)} → ${party(entry.buyer)}`,
+          entry.kind === "envelopes"
+            ? party(entry.device)
+            : entry.reason !== undefined
+              ? wifiParties(entry, party)
+              : `${party(entry.seller)} → ${party(entry.buyer)}`,
           entry.reason !== undefined
             ? wifiDetail(entry, options.currency)
             : entry.kind === "envelopes"
-            ? `seqs ${formatSeqs(entry.seqs ?? [])}${entry.packageHash === null ? "" : `  package ${options.wide ? entry.packageHash : entry.packageHash.slice(0, 12) + "…"}`}`
-            : [
-                entry.energyWh === null ? null : `${entry.energyWh} Wh`,
-                entry.priceMicrosPerKwh === null ? null : `@ ${formatMicros(String(entry.priceMicrosPerKwh), options.currency, "/kWh")}`,
-                entry.amountMicros === null ? null : `= ${formatMicros(entry.amountMicros, options.currency)}`,
-                entry.interval === null ? null : `(interval ${entry.interval})`,
-              ]
-                .filter((s) => s !== null)
-                .join(" "),
+              ? `seqs ${formatSeqs(entry.seqs ?? [])}${entry.packageHash === null ? "" : `  package ${options.wide ? entry.packageHash : entry.packageHash.slice(0, 12) + "…"}`}`
+              : [
+                  entry.energyWh === null ? null : `${entry.energyWh} Wh`,
+                  entry.priceMicrosPerKwh === null ? null : `@ ${formatMicros(String(entry.priceMicrosPerKwh), options.currency, "/kWh")}`,
+                  entry.amountMicros === null ? null : `= ${formatMicros(entry.amountMicros, options.currency)}`,
+                  entry.interval === null ? null : `(interval ${entry.interval})`,
+                ]
+                  .filter((s) => s !== null)
+                  .join(" "),
         ];
   const widths = [...COLUMNS.map((c) => c.width), partiesWidth];
   return cells
@@ -490,7 +514,9 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
 
 /** A Wi-Fi entry's parties: the account that pays → the router for usage; the account alone for top-ups and stakes. */
 function wifiParties(entry: EntryView, party: (id: string | null) => string): string {
-  return entry.router == null || entry.reason === "stake-lock" || entry.reason === "stake-return" ? party(entry.client ?? null) : `${party(entry.client ?? null)} → ${party(entry.router)}`;
+  return entry.router == null || entry.reason === "stake-lock" || entry.reason === "stake-return"
+    ? party(entry.client ?? null)
+    : `${party(entry.client ?? null)} → ${party(entry.router)}`;
 }
 
 /** A Wi-Fi entry's detail: octets at the session's price, the amount and its fee; router-attested usage marked. */
@@ -506,7 +532,10 @@ function wifiDetail(entry: EntryView, currency: string | undefined): string {
     .join(" ");
 }
 
-function printer(options: { readonly json?: boolean | undefined; readonly currency?: string | undefined; readonly wide?: boolean | undefined }): { header(): void; entry(e: EntryView): void } {
+function printer(options: { readonly json?: boolean | undefined; readonly currency?: string | undefined; readonly wide?: boolean | undefined }): {
+  header(): void;
+  entry(e: EntryView): void;
+} {
   return {
     header: () => console.log(formatRow(null, options)),
     entry: (e) => console.log(options.json ? JSON.stringify(e) : formatRow(e, options)),

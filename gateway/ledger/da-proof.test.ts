@@ -26,8 +26,16 @@ const deviceA = deviceKeyFromSecret(hash(Uint8Array.of(0xa)));
 const deviceB = deviceKeyFromSecret(hash(Uint8Array.of(0xb)));
 const deviceC = deviceKeyFromSecret(hash(Uint8Array.of(0xc)));
 
-function record(key: { secretKey: Uint8Array; publicKey: Uint8Array }, device: DeviceId, seq: number, options: { badSignature?: boolean } = {}): EnvelopeRecord {
-  const envelope = signEnvelope({ version: 1, device, seq, kind: "meter.reading", timeMs: 1_700_000_000_000 + seq, body: Uint8Array.of(0x81, 0xa1, 0x61, 0x74, seq) }, key.secretKey);
+function record(
+  key: { secretKey: Uint8Array; publicKey: Uint8Array },
+  device: DeviceId,
+  seq: number,
+  options: { badSignature?: boolean } = {},
+): EnvelopeRecord {
+  const envelope = signEnvelope(
+    { version: 1, device, seq, kind: "meter.reading", timeMs: 1_700_000_000_000 + seq, body: Uint8Array.of(0x81, 0xa1, 0x61, 0x74, seq) },
+    key.secretKey,
+  );
   const signature = envelope.signature.slice();
   if (options.badSignature) signature[10]! ^= 0x40;
   return { publicKey: key.publicKey, signingBytes: signingBytes(envelope), signature };
@@ -49,7 +57,13 @@ beforeAll(async () => {
     // Names device C, signed (validly) by B's key: refine refuses it, and so must a verifier.
     record(deviceB, deviceC.deviceId, 1),
   ];
-  const item = { serviceId: TELEMETRY_SERVICE.id, codeHash: nativeCodeHash("telemetry"), payload: encodeEnvelopesItem(records), refineGasLimit: 100_000_000n, accumulateGasLimit: accumulateGasLimit({ devices: 3, envelopes: 4 }) };
+  const item = {
+    serviceId: TELEMETRY_SERVICE.id,
+    codeHash: nativeCodeHash("telemetry"),
+    payload: encodeEnvelopesItem(records),
+    refineGasLimit: 100_000_000n,
+    accumulateGasLimit: accumulateGasLimit({ devices: 3, envelopes: 4 }),
+  };
   const pkg = await packageFor(node, [item]);
   packageHash = pkg.hash;
   await node.submitWorkPackage(0, pkg.bytes, []);
@@ -69,7 +83,16 @@ afterAll(async () => {
 });
 
 async function proofOf(device: string, seq: number, owner = device): Promise<Proof> {
-  const da = await readingProof({ api: node, params, service: "telemetry", packageHash, device: fromHex(owner), seq: BigInt(seq), reportHash, reportBlockHash });
+  const da = await readingProof({
+    api: node,
+    params,
+    service: "telemetry",
+    packageHash,
+    device: fromHex(owner),
+    seq: BigInt(seq),
+    reportHash,
+    reportBlockHash,
+  });
   if (!da.ok) throw new Error(`${da.error.code}: ${da.error.detail}`);
   return { format: PROOF_FORMAT, chain: "tiny", claim: { kind: "reading", service: "telemetry", device, seq }, da: da.value, headers };
 }

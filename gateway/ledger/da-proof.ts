@@ -26,7 +26,14 @@ import { hash } from "../../node/crypto/hash.ts";
 import { type CodedError, codedError, err, JamgateError, ok, type Result } from "../../node/errors.ts";
 import { decodeEnvelopesItem as decodeEnergyEnvelopes } from "../../services/energy-trading/types.ts";
 import { ENERGY_SERVICE_NAME } from "../../services/energy-trading/types.ts";
-import { DEVICE_ID_BYTES, decodeEnvelopesItem as decodeTelemetryEnvelopes, envelopeRecordBytes, ItemKind, TELEMETRY_SERVICE_NAME, W_R } from "../../services/telemetry/types.ts";
+import {
+  DEVICE_ID_BYTES,
+  decodeEnvelopesItem as decodeTelemetryEnvelopes,
+  envelopeRecordBytes,
+  ItemKind,
+  TELEMETRY_SERVICE_NAME,
+  W_R,
+} from "../../services/telemetry/types.ts";
 import type { Hex } from "./types.ts";
 
 /** The services whose work items carry device envelopes, by the name their code hash is made from (node/chain/genesis.ts nativeCodeHash). */
@@ -181,7 +188,8 @@ export async function readingProof(request: ReadingProofRequest): Promise<Result
   const envelopes = envelopesInPackage(pkg, bundle, request.service);
   if (!envelopes.ok) return err(codedError("JG_ERR_PROOF_DA", envelopes.error));
   const envelope = envelopes.value.find((e) => bytesEqual(e.deviceId, request.device) && e.seq === request.seq);
-  if (envelope === undefined) return err(codedError("JG_ERR_NOT_FOUND", `package ${toHex(packageHash)} holds no ${request.service} envelope (${toHex(request.device)}, ${request.seq})`));
+  if (envelope === undefined)
+    return err(codedError("JG_ERR_NOT_FOUND", `package ${toHex(packageHash)} holds no ${request.service} envelope (${toHex(request.device)}, ${request.seq})`));
   const report = await api.workReport(request.reportHash);
   if (report === null) return err(codedError("JG_ERR_PROOF_UNAVAILABLE", `the node has no work report ${toHex(request.reportHash)}`));
   if (!bytesEqual(decode<WorkReport>(WorkReport.Codec, report, params.spec).workPackageSpec.hash.raw, packageHash)) {
@@ -189,8 +197,11 @@ export async function readingProof(request: ReadingProofRequest): Promise<Result
   }
   const block = await api.block(request.reportBlockHash);
   if (block === null) return err(codedError("JG_ERR_PROOF_UNAVAILABLE", `the node has no block ${toHex(request.reportBlockHash)}`));
-  const carried = decode<Block>(Block.Codec, block, params.spec).extrinsic.guarantees.some((g) => bytesEqual(encode<WorkReport>(WorkReport.Codec, g.report, params.spec), report));
-  if (!carried) return err(codedError("JG_ERR_PROOF_DA", `block ${toHex(request.reportBlockHash)} does not guarantee work report ${toHex(request.reportHash)}`));
+  const carried = decode<Block>(Block.Codec, block, params.spec).extrinsic.guarantees.some((g) =>
+    bytesEqual(encode<WorkReport>(WorkReport.Codec, g.report, params.spec), report),
+  );
+  if (!carried)
+    return err(codedError("JG_ERR_PROOF_DA", `block ${toHex(request.reportBlockHash)} does not guarantee work report ${toHex(request.reportHash)}`));
   return ok({
     packageHash: toHex(packageHash),
     bundle: Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString("base64"),
@@ -231,7 +242,8 @@ function hexBytes(hex: string): Uint8Array | null {
  * envelope is the claim's (device, seq) is the caller's check (JG_ERR_PROOF_CLAIM).
  */
 export function verifyReadingDa(params: ChainParams, service: ReadingService, da: ProofDa): Result<VerifiedReading, CodedError> {
-  if (da.bundle.length > bundleBase64Max(params) || da.bundle.length % 4 !== 0 || !BASE64.test(da.bundle)) return formatError(`da.bundle is not base64 of at most W_B = ${params.maxBundleBytes} octets`);
+  if (da.bundle.length > bundleBase64Max(params) || da.bundle.length % 4 !== 0 || !BASE64.test(da.bundle))
+    return formatError(`da.bundle is not base64 of at most W_B = ${params.maxBundleBytes} octets`);
   const bundle = new Uint8Array(Buffer.from(da.bundle, "base64"));
   if (bundle.length > params.maxBundleBytes) return formatError(`da.bundle holds ${bundle.length} octets > W_B = ${params.maxBundleBytes}`);
   const packageHash = hexBytes(da.packageHash);
@@ -247,8 +259,10 @@ export function verifyReadingDa(params: ChainParams, service: ReadingService, da
   const envelope = envelopes.value.find((e) => e.offset === offset);
   if (envelope === undefined) return daError(`no ${service} envelope record starts at octet ${offset} of the bundle`);
   if (envelope.length !== length) return daError(`the envelope record at ${offset} is ${envelope.length} octets, not ${length}`);
-  if (!bytesEqual(hash(envelope.publicKey).subarray(0, DEVICE_ID_BYTES), envelope.deviceId)) return daError(`the record's key is not device ${toHex(envelope.deviceId)}'s (its id is the key's hash)`);
-  if (!verifyEd25519(envelope.publicKey, envelope.signingBytes, envelope.signature)) return daError(`the envelope's signature does not verify with device ${toHex(envelope.deviceId)}'s key`);
+  if (!bytesEqual(hash(envelope.publicKey).subarray(0, DEVICE_ID_BYTES), envelope.deviceId))
+    return daError(`the record's key is not device ${toHex(envelope.deviceId)}'s (its id is the key's hash)`);
+  if (!verifyEd25519(envelope.publicKey, envelope.signingBytes, envelope.signature))
+    return daError(`the envelope's signature does not verify with device ${toHex(envelope.deviceId)}'s key`);
 
   const reportBytes = hexBytes(da.report);
   if (reportBytes === null || reportBytes.length > REPORT_BYTES_MAX) return formatError(`da.report is not hex of at most ${REPORT_BYTES_MAX} octets`);
@@ -258,15 +272,18 @@ export function verifyReadingDa(params: ChainParams, service: ReadingService, da
   if (!bytesEqual(spec.hash.raw, packageHash)) return daError(`the report is of package ${toHex(spec.hash.raw)}, not ${da.packageHash}`);
   if (spec.length !== bundle.length) return daError(`the report's bundle is ${spec.length} octets, the proof's ${bundle.length}`);
   const erasureRoot = encodeBundle(params.name, bundle).erasureRoot;
-  if (!bytesEqual(spec.erasureRoot.raw, erasureRoot)) return daError(`the bundle's erasure root is ${toHex(erasureRoot)}, the report's ${toHex(spec.erasureRoot.raw)}`);
+  if (!bytesEqual(spec.erasureRoot.raw, erasureRoot))
+    return daError(`the bundle's erasure root is ${toHex(erasureRoot)}, the report's ${toHex(spec.erasureRoot.raw)}`);
 
   const blockBytes = hexBytes(da.reportBlock);
-  if (blockBytes === null || blockBytes.length > reportBlockBytesMax(params)) return formatError(`da.reportBlock is not hex of at most ${reportBlockBytesMax(params)} octets`);
+  if (blockBytes === null || blockBytes.length > reportBlockBytesMax(params))
+    return formatError(`da.reportBlock is not hex of at most ${reportBlockBytesMax(params)} octets`);
   const block = tryDecode(() => decode<Block>(Block.Codec, blockBytes, params.spec));
-  if (block === null || !bytesEqual(encode<Block>(Block.Codec, block, params.spec), blockBytes)) return formatError("da.reportBlock is not a canonically GP-encoded block");
+  if (block === null || !bytesEqual(encode<Block>(Block.Codec, block, params.spec), blockBytes))
+    return formatError("da.reportBlock is not a canonically GP-encoded block");
   const carried = block.extrinsic.guarantees.some((g) => bytesEqual(encode<WorkReport>(WorkReport.Codec, g.report, params.spec), reportBytes));
   if (!carried) return daError("the report block's guarantees do not carry the report");
-  if (!bytesEqual(extrinsicHash(params, block.extrinsic), block.header.extrinsicHash.raw)) return daError("the report block's header does not commit to its extrinsic (extrinsic hash)");
+  if (!bytesEqual(extrinsicHash(params, block.extrinsic), block.header.extrinsicHash.raw))
+    return daError("the report block's header does not commit to its extrinsic (extrinsic hash)");
   return ok({ envelope, reportBlockHash: headerHash(params, block.header), reportBlockSlot: block.header.timeSlotIndex });
 }
-

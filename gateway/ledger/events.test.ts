@@ -184,9 +184,14 @@ async function serveHub(ledger: FakeLedger, options: Partial<EventStreamOptions>
 }
 
 /** The digests a stream has read, parsed. */
-const digestsOf = (client: StreamClient): EntryDigestView[] => client.events.filter((e) => e.event === "entries").map((e) => JSON.parse(e.data) as EntryDigestView);
+const digestsOf = (client: StreamClient): EntryDigestView[] =>
+  client.events.filter((e) => e.event === "entries").map((e) => JSON.parse(e.data) as EntryDigestView);
 /** What a digest of `matched` (ascending, all since the last digest) holds: their count, the newest id, the newest `max` newest first. */
-const digestOf = (matched: readonly EntryView[], max = ENTRY_DIGEST_LATEST_MAX): EntryDigestView => ({ count: matched.length, lastId: matched.at(-1)!.id, latest: matched.slice(-max).reverse() });
+const digestOf = (matched: readonly EntryView[], max = ENTRY_DIGEST_LATEST_MAX): EntryDigestView => ({
+  count: matched.length,
+  lastId: matched.at(-1)!.id,
+  latest: matched.slice(-max).reverse(),
+});
 
 async function connect(server: Server, path: string, headers: Record<string, string> = {}): Promise<StreamClient> {
   const before = server.clients;
@@ -239,7 +244,14 @@ describe("GET /v1/events", () => {
     const cafes = await connect(server, `/v1/events?router=${cafe.toUpperCase()}`);
     const cafeUsage = await connect(server, `/v1/events?router=${cafe}&service=wifi-billing&account=${wifiClient}`);
     const all = await connect(server, "/v1/events");
-    const sent = [wifiEntry(0, cafe), wifiEntry(1, library), wifiEntry(2, null), envelopesEntry(3, meter), tradeEntry(4, householdA, agent), wifiEntry(5, cafe)];
+    const sent = [
+      wifiEntry(0, cafe),
+      wifiEntry(1, library),
+      wifiEntry(2, null),
+      envelopesEntry(3, meter),
+      tradeEntry(4, householdA, agent),
+      wifiEntry(5, cafe),
+    ];
     for (const entry of sent) ledger.addEntry(entry);
     ledger.addBlock(blockView(1));
     await all.until((c) => c.events.length === 7, "every entry and the block");
@@ -437,7 +449,8 @@ describe("GET /v1/events?entries=digest", () => {
     // The cafe's two streams (the id lowercased) share a group; the library's and the service's are others.
     expect(server.hub.digestGroups).toBe(3);
     const burst: EntryView[] = [];
-    for (let id = 0; id < 300; id++) burst.push(ledger.addEntry(id % 3 === 0 ? wifiEntry(id, cafe) : id % 3 === 1 ? wifiEntry(id, id % 2 ? library : null) : envelopesEntry(id, meter)));
+    for (let id = 0; id < 300; id++)
+      burst.push(ledger.addEntry(id % 3 === 0 ? wifiEntry(id, cafe) : id % 3 === 1 ? wifiEntry(id, id % 2 ? library : null) : envelopesEntry(id, meter)));
     await cafes.until((c) => digestsOf(c).length === 1, "the cafe's digest");
     expect(digestsOf(cafes)).toEqual([digestOf(burst.filter((e) => e.router === cafe))]);
     expect(digestsOf(cafes)[0]!.count).toBe(100);
@@ -469,7 +482,12 @@ describe("GET /v1/events?entries=digest", () => {
     let last = -1;
     for (const digest of digests) {
       const ids = Array.from({ length: digest.count }, (_, i) => last + 1 + i);
-      expect(digest).toEqual(digestOf(ids.map((id) => ledger.entryList[id]!), 4));
+      expect(digest).toEqual(
+        digestOf(
+          ids.map((id) => ledger.entryList[id]!),
+          4,
+        ),
+      );
       last = digest.lastId;
     }
   });

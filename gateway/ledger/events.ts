@@ -474,7 +474,10 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
     hub.close();
     done();
   });
-  app.get<{ Querystring: { service?: string; account?: string; device?: string; router?: string; interval?: number; entries?: EntryMode; after?: string }; Headers: { "last-event-id"?: string } }>(
+  app.get<{
+    Querystring: { service?: string; account?: string; device?: string; router?: string; interval?: number; entries?: EntryMode; after?: string };
+    Headers: { "last-event-id"?: string };
+  }>(
     "/v1/events",
     {
       // A HEAD would open a stream with no body to send.
@@ -528,7 +531,8 @@ export function registerEventStream(app: FastifyInstance, options: EventStreamOp
       const mode = q.entries ?? "each";
       if (mode === "digest") {
         // A digest stream has no entry ids to resume from: what it missed is read by cursor.
-        if (q.after !== undefined) throw new JamgateError("JG_ERR_HTTP_QUERY", "after: a digest stream (entries=digest) does not resume; read /v1/entries by cursor");
+        if (q.after !== undefined)
+          throw new JamgateError("JG_ERR_HTTP_QUERY", "after: a digest stream (entries=digest) does not resume; read /v1/entries by cursor");
         await hub.open(request, reply, filter, null, "digest");
         return;
       }

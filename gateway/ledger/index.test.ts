@@ -35,7 +35,13 @@ const block = (slot: number): BlockDescriptor => ({ headerHash: hash32(10_000 + 
 
 let packages = 0;
 /** Settles a telemetry package with one receipt per device in `devices` (seqs `seqs`), accumulated at `slot`. */
-async function settle(devices: readonly number[], slot: number, seqs: readonly number[] = [0, 1, 2], into: LedgerIndex = index, hash = hash32(++packages)): Promise<Uint8Array> {
+async function settle(
+  devices: readonly number[],
+  slot: number,
+  seqs: readonly number[] = [0, 1, 2],
+  into: LedgerIndex = index,
+  hash = hash32(++packages),
+): Promise<Uint8Array> {
   await into.packageSettled({
     hash,
     serviceId: TELEMETRY.serviceId,
@@ -68,12 +74,18 @@ async function committed(into: LedgerIndex = index): Promise<void> {
 
 describe("entries", () => {
   it("pages newest first by id, and a page after new appends continues where the last one ended: no gaps, no repeats", async () => {
-    await settle(Array.from({ length: 120 }, (_, i) => i), 5);
+    await settle(
+      Array.from({ length: 120 }, (_, i) => i),
+      5,
+    );
     const first = await index.entries({}, { limit: 50 });
     expect(first.items.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => 120 - i));
     expect(first.next).toBe(71);
     // 100 more arrive between the two pages.
-    await settle(Array.from({ length: 100 }, (_, i) => 1_000 + i), 6);
+    await settle(
+      Array.from({ length: 100 }, (_, i) => 1_000 + i),
+      6,
+    );
     const second = await index.entries({}, { limit: 50, before: first.next! });
     expect(second.items.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => 70 - i));
     const rest = await index.entries({}, { limit: 50, before: second.next! });
@@ -91,7 +103,16 @@ describe("entries", () => {
     expect(ofDevice).toEqual([...ofDevice].sort((a, b) => b - a));
     const page = await index.entries({ device: deviceId(1) }, { limit: 3 });
     expect(page.items.map((e) => e.seqs)).toEqual([[28], [25], [22]]);
-    expect(page.items[0]).toMatchObject({ kind: "envelopes", service: "telemetry", serviceId: 2, slot: 28, blockHash: hex(block(28).headerHash), timeMs: 1_700_000_000_028, accounts: [], amountMicros: null });
+    expect(page.items[0]).toMatchObject({
+      kind: "envelopes",
+      service: "telemetry",
+      serviceId: 2,
+      slot: 28,
+      blockHash: hex(block(28).headerHash),
+      timeMs: 1_700_000_000_028,
+      accounts: [],
+      amountMicros: null,
+    });
     expect(await allIds(7, { service: "telemetry" })).toHaveLength(60);
     expect(await allIds(7, { service: "energy-trading" })).toEqual([]);
     expect(await allIds(7, { service: "no-such-service" })).toEqual([]);
@@ -105,7 +126,11 @@ describe("entries", () => {
   it("bounds a filtered scan by ENTRY_SCAN_MAX and gives a cursor to go on from where it stopped", async () => {
     const wanted = deviceId(424_242);
     await settle([424_242], 1, [7]);
-    for (let p = 0; p < Math.ceil((ENTRY_SCAN_MAX + 500) / 1_000); p++) await settle(Array.from({ length: 1_000 }, (_, i) => p * 1_000 + i), 2 + p);
+    for (let p = 0; p < Math.ceil((ENTRY_SCAN_MAX + 500) / 1_000); p++)
+      await settle(
+        Array.from({ length: 1_000 }, (_, i) => p * 1_000 + i),
+        2 + p,
+      );
     const total = (await index.entries({}, { limit: 1 })).items[0]!.id;
     // A slot filter has no index: the scan stops after ENTRY_SCAN_MAX entries with nothing found, and says where.
     const first = await index.entries({ toSlot: 1 }, { limit: 10 });
@@ -133,7 +158,14 @@ describe("entries", () => {
 
 describe("devices", () => {
   async function register(n: number, kind: "meter" | "agent", serviceId: number, household?: string): Promise<void> {
-    index.deviceRegistered({ deviceId: deviceId(n), publicKey: new Uint8Array(32).fill(n), kind, serviceId, registeredSlot: n, ...(household === undefined ? {} : { household }) });
+    index.deviceRegistered({
+      deviceId: deviceId(n),
+      publicKey: new Uint8Array(32).fill(n),
+      kind,
+      serviceId,
+      registeredSlot: n,
+      ...(household === undefined ? {} : { household }),
+    });
   }
 
   it("keeps each device's settled seqs, envelope count and last slot from its receipts, the same after a restart", async () => {
@@ -145,7 +177,18 @@ describe("devices", () => {
     await settle([1, 2], 6, [3, 4]);
     await settle([1], 7, [5]);
     const before = await Promise.all([1, 2, 3].map((n) => index.device(deviceId(n))));
-    expect(before[0]).toEqual({ id: deviceId(1), publicKey: hex(new Uint8Array(32).fill(1)), kind: "meter", service: "telemetry", serviceId: 2, household: null, registeredSlot: 1, settledHighestSeq: 5, envelopesSettled: 6, lastSettledSlot: 7 });
+    expect(before[0]).toEqual({
+      id: deviceId(1),
+      publicKey: hex(new Uint8Array(32).fill(1)),
+      kind: "meter",
+      service: "telemetry",
+      serviceId: 2,
+      household: null,
+      registeredSlot: 1,
+      settledHighestSeq: 5,
+      envelopesSettled: 6,
+      lastSettledSlot: 7,
+    });
     expect(before[1]).toMatchObject({ household: deviceId(2), settledHighestSeq: 4, envelopesSettled: 2, lastSettledSlot: 6 });
     expect(before[2]).toMatchObject({ household: deviceId(2), settledHighestSeq: -1, envelopesSettled: 0, lastSettledSlot: null });
     const listed = await index.devices({ limit: 10 });
@@ -156,7 +199,8 @@ describe("devices", () => {
   });
 
   it("lists by id with service, kind and household filters, paging after an id", async () => {
-    for (let n = 1; n <= 9; n++) await register(n, n % 3 === 0 ? "agent" : "meter", n <= 5 ? TELEMETRY.serviceId : ENERGY.serviceId, n % 3 === 0 ? deviceId(1) : undefined);
+    for (let n = 1; n <= 9; n++)
+      await register(n, n % 3 === 0 ? "agent" : "meter", n <= 5 ? TELEMETRY.serviceId : ENERGY.serviceId, n % 3 === 0 ? deviceId(1) : undefined);
     await committed();
     const all = await index.devices({ limit: 4 });
     expect(all.items.map((d) => d.id)).toEqual([1, 2, 3, 4].map(deviceId));
@@ -179,9 +223,19 @@ describe("devices", () => {
 
   it("takes a device settled before its registration was seen from the gateway's registry, and completes it when the registration comes", async () => {
     await index.close();
-    index = open({ deviceFacts: (id) => (id === deviceId(5) ? { publicKey: new Uint8Array(32).fill(5), kind: "meter", serviceId: ENERGY.serviceId, settledHighestSeq: 40 } : null) });
+    index = open({
+      deviceFacts: (id) =>
+        id === deviceId(5) ? { publicKey: new Uint8Array(32).fill(5), kind: "meter", serviceId: ENERGY.serviceId, settledHighestSeq: 40 } : null,
+    });
     await settle([5], 9, [41]);
-    expect(await index.device(deviceId(5))).toMatchObject({ kind: "meter", service: "energy-trading", household: deviceId(5), registeredSlot: null, settledHighestSeq: 41, envelopesSettled: 1 });
+    expect(await index.device(deviceId(5))).toMatchObject({
+      kind: "meter",
+      service: "energy-trading",
+      household: deviceId(5),
+      registeredSlot: null,
+      settledHighestSeq: 41,
+      envelopesSettled: 1,
+    });
     await register(5, "meter", ENERGY.serviceId);
     await committed();
     expect(await index.device(deviceId(5))).toMatchObject({ registeredSlot: 5, settledHighestSeq: 41, envelopesSettled: 1 });
@@ -220,7 +274,11 @@ describe("blocks and packages", () => {
     index.packageStatus(hash, { kind: "refined", core: 1, reportHash: hash32(78) }, 1_250);
     index.packageStatus(hash, { kind: "reported", core: 1, reportHash: hash32(78), reportedIn: block(6) }, 1_400);
     index.packageStatus(hash, { kind: "refined", core: 1, reportHash: hash32(78) }, 1_500); // a repeat of an earlier stage changes nothing
-    index.packageStatus(hash, { kind: "accumulated", core: 1, reportHash: hash32(78), reportedIn: block(6), availableIn: block(6), accumulatedIn: block(7) }, 1_600);
+    index.packageStatus(
+      hash,
+      { kind: "accumulated", core: 1, reportHash: hash32(78), reportedIn: block(6), availableIn: block(6), accumulatedIn: block(7) },
+      1_600,
+    );
     await committed();
     expect(await index.block(7)).toMatchObject({ accumulated: [hex(hash)], serviceIds: [3] });
     expect(await index.block(8)).toMatchObject({ accumulated: [], serviceIds: [2] });
@@ -246,7 +304,17 @@ describe("blocks and packages", () => {
 
   it("lists packages newest first by submission, filtered by status and service", async () => {
     const hashes = Array.from({ length: 9 }, (_, i) => hash32(200 + i));
-    hashes.forEach((hash, i) => index.packageSubmitted({ hash, serviceId: i % 3 === 0 ? ENERGY.serviceId : TELEMETRY.serviceId, kind: "envelopes", items: i, bytes: 10, core: i % 2, submittedAtMs: i }));
+    hashes.forEach((hash, i) =>
+      index.packageSubmitted({
+        hash,
+        serviceId: i % 3 === 0 ? ENERGY.serviceId : TELEMETRY.serviceId,
+        kind: "envelopes",
+        items: i,
+        bytes: 10,
+        core: i % 2,
+        submittedAtMs: i,
+      }),
+    );
     index.packageStatus(hashes[4]!, { kind: "failed", code: "JG_ERR_REFINE_PANIC", detail: "boom" }, 10);
     await committed();
     const page = await index.packages({ limit: 4 });
@@ -309,7 +377,17 @@ describe("energy intervals", () => {
       ["grid-import", 1],
       ["trade", 0],
     ]);
-    expect(all.items[3]).toMatchObject({ service: "energy-trading", buyer: a, seller: b, energyWh: 300, amountMicros: "60000", accounts: [a, b], slot: 45, timeMs: 42, device: null });
+    expect(all.items[3]).toMatchObject({
+      service: "energy-trading",
+      buyer: a,
+      seller: b,
+      energyWh: 300,
+      amountMicros: "60000",
+      accounts: [a, b],
+      slot: 45,
+      timeMs: 42,
+      device: null,
+    });
     // The block at slot 45 was not seen: the entries carry the block they were read at.
     expect(all.items[3]!.blockHash).toBe(hex(block(46).headerHash));
     expect((await index.entries({ account: b }, { limit: 10 })).items.map((e) => e.kind)).toEqual(["grid-export", "trade"]);
@@ -322,7 +400,15 @@ describe("energy intervals", () => {
     await index.writeInterval(interval(1, true));
     await settle([1, 2, 3], 20);
     await index.writeInterval(interval(2, true));
-    const read = async () => JSON.stringify([await index.intervals({ limit: 10 }), await index.interval(2), await index.entries({}, { limit: 100 }), await index.services(), await index.packages({ limit: 10 }), index.marketMark()]);
+    const read = async () =>
+      JSON.stringify([
+        await index.intervals({ limit: 10 }),
+        await index.interval(2),
+        await index.entries({}, { limit: 100 }),
+        await index.services(),
+        await index.packages({ limit: 10 }),
+        index.marketMark(),
+      ]);
     const before = await read();
     await index.close();
     index = open();

@@ -417,7 +417,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       "a submitted package",
       () => {
         if (this.packagesDb.get(hash) !== undefined) return null;
-        const stored: StoredPackage = { ...this.stubPackage(p.serviceId, p.kind, p.items, p.submittedAtMs), bytes: p.bytes, core: p.core, submitKnown: p.core !== null };
+        const stored: StoredPackage = {
+          ...this.stubPackage(p.serviceId, p.kind, p.items, p.submittedAtMs),
+          bytes: p.bytes,
+          core: p.core,
+          submitKnown: p.core !== null,
+        };
         this.packagesDb.put(hash, stored);
         this.packageOrder.put(stored.order, hash);
         return stored;
@@ -467,7 +472,13 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
           if (this.devicesDb.get(r.deviceId) === undefined) {
             const f = this.options.deviceFacts?.(r.deviceId) ?? null;
             if (f !== null) {
-              created.set(r.deviceId, { publicKey: toHex(f.publicKey), kind: f.kind, serviceId: f.serviceId, household: this.ownHousehold(r.deviceId, f.kind, f.serviceId), registeredSlot: null });
+              created.set(r.deviceId, {
+                publicKey: toHex(f.publicKey),
+                kind: f.kind,
+                serviceId: f.serviceId,
+                household: this.ownHousehold(r.deviceId, f.kind, f.serviceId),
+                registeredSlot: null,
+              });
               st = [f.settledHighestSeq ?? -1, 0, null];
             }
           }
@@ -515,7 +526,13 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   }
 
   deviceRegistered(d: DeviceRegistered): void {
-    const facts: StoredFacts = { publicKey: toHex(d.publicKey), kind: d.kind, serviceId: d.serviceId, household: d.household ?? this.ownHousehold(d.deviceId, d.kind, d.serviceId), registeredSlot: d.registeredSlot };
+    const facts: StoredFacts = {
+      publicKey: toHex(d.publicKey),
+      kind: d.kind,
+      serviceId: d.serviceId,
+      household: d.household ?? this.ownHousehold(d.deviceId, d.kind, d.serviceId),
+      registeredSlot: d.registeredSlot,
+    };
     this.background(
       "a registered device",
       () => {
@@ -770,7 +787,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
   private pruneDue(headSlot: number): boolean {
     const keptFromSlot = headSlot - this.retention.retentionSlots + 1;
     const receipts = this.prunableReceipts(keptFromSlot, 1);
-    return receipts.remove.length > 0 || receipts.from !== this.pruneMark().receiptsFrom || this.prunableBlocks(keptFromSlot, 1).rows > 0 || this.prunablePackages(keptFromSlot, 1).rows.length > 0;
+    return (
+      receipts.remove.length > 0 ||
+      receipts.from !== this.pruneMark().receiptsFrom ||
+      this.prunableBlocks(keptFromSlot, 1).rows > 0 ||
+      this.prunablePackages(keptFromSlot, 1).rows.length > 0
+    );
   }
 
   /** One prune transaction: receipts, then blocks, then packages, oldest first, within pruneRowsPerWriteMax rows. */
@@ -808,7 +830,8 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       }
       const mark = this.pruneMark();
       const next: PruneMark = { receiptsFrom: receipts.from, nextEntryId: this.nextEntryId, nextPackageOrder: this.nextPackageOrder };
-      if (next.receiptsFrom !== mark.receiptsFrom || next.nextEntryId !== mark.nextEntryId || next.nextPackageOrder !== mark.nextPackageOrder) this.meta.put(PRUNE_META, next);
+      if (next.receiptsFrom !== mark.receiptsFrom || next.nextEntryId !== mark.nextEntryId || next.nextPackageOrder !== mark.nextPackageOrder)
+        this.meta.put(PRUNE_META, next);
       const removed = receipts.removed + blocks.rows + packages.rows.reduce((n, [, hash]) => n + (hash === null ? 1 : 2), 0);
       return { removed, more: receipts.more || blocks.more || packages.more };
     });
@@ -943,7 +966,12 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     return stored === undefined ? null : this.blockView(stored);
   }
 
-  async packages(query: { readonly status?: PackageStatusName; readonly service?: string; readonly before?: number; readonly limit: number }): Promise<Page<PackageView>> {
+  async packages(query: {
+    readonly status?: PackageStatusName;
+    readonly service?: string;
+    readonly before?: number;
+    readonly limit: number;
+  }): Promise<Page<PackageView>> {
     const limit = pageLimit(query.limit);
     const serviceId = query.service === undefined ? undefined : this.serviceIdOf(query.service);
     if (serviceId === null) return { items: [], next: null };
@@ -980,7 +1008,13 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     }));
   }
 
-  async devices(query: { readonly service?: string; readonly kind?: string; readonly household?: Hex; readonly after?: Hex; readonly limit: number }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }> {
+  async devices(query: {
+    readonly service?: string;
+    readonly kind?: string;
+    readonly household?: Hex;
+    readonly after?: Hex;
+    readonly limit: number;
+  }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }> {
     const limit = pageLimit(query.limit);
     const serviceId = query.service === undefined ? undefined : this.serviceIdOf(query.service);
     if (serviceId === null) return { items: [], next: null };
@@ -1045,7 +1079,10 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       candidates = this.byIds(mapKeys(this.entriesByAccount.getKeys({ start: [account, start], end: [account, 0], reverse: true }), (k) => k[1]));
     } else if (serviceId !== undefined) {
       const s = serviceId;
-      const rows = mapKeys(this.entriesByService.getKeys({ start: [s, start], end: [s, 0], reverse: true }), (k) => ({ key: k[1], value: this.entriesDb.get(k[1])! }));
+      const rows = mapKeys(this.entriesByService.getKeys({ start: [s, start], end: [s, 0], reverse: true }), (k) => ({
+        key: k[1],
+        value: this.entriesDb.get(k[1])!,
+      }));
       candidates = this.inRows(rows, start);
     } else {
       candidates = this.inRows(this.entriesDb.getRange({ start, end: 0, reverse: true }), start);
@@ -1125,7 +1162,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     for (let at = 0; at < households.length; at += ledgerIndexLimits.balanceReadsInFlight) {
       const batch = households.slice(at, at + ledgerIndexLimits.balanceReadsInFlight);
       const values = await Promise.all(batch.map((h) => api.serviceValue(best.headerHash, energy.serviceId, balanceKey(h))));
-      batch.forEach((h, i) => out.push({ service: energy.name, account: h, balanceMicros: balanceOf(values[i]!), slot: best.slot, blockHash: toHex(best.headerHash) }));
+      batch.forEach((h, i) =>
+        out.push({ service: energy.name, account: h, balanceMicros: balanceOf(values[i]!), slot: best.slot, blockHash: toHex(best.headerHash) }),
+      );
     }
     return out;
   }
@@ -1278,7 +1317,8 @@ function withStatus(p: StoredPackage, status: WorkPackageStatus, atMs: number): 
   const core = p.core ?? status.core;
   const refineMs = p.refineMs ?? (p.submitKnown && status.kind !== "submitted" ? Math.max(0, atMs - p.submittedAtMs) : null);
   const reportedSlot = "reportedIn" in status ? status.reportedIn.slot : p.reportedSlot;
-  const accumulated = status.kind === "accumulated" ? { accumulatedSlot: status.accumulatedIn.slot, accumulatedBlock: toHex(status.accumulatedIn.headerHash) } : {};
+  const accumulated =
+    status.kind === "accumulated" ? { accumulatedSlot: status.accumulatedIn.slot, accumulatedBlock: toHex(status.accumulatedIn.headerHash) } : {};
   return { ...p, status: status.kind, core, refineMs, reportedSlot, ...accumulated };
 }
 

@@ -29,7 +29,12 @@ function chain(n: number): { readonly hash: Uint8Array; readonly bytes: Uint8Arr
   const out: { hash: Uint8Array; bytes: Uint8Array }[] = [];
   let parent: Uint8Array = new Uint8Array(32);
   for (let slot = 0; slot <= n; slot++) {
-    const block = sealBlock(tinyParams, { parentHash: parent, priorStateRoot: slot === 0 ? new Uint8Array(32) : rootAt(slot - 1), slot, authorIndex: slot % 6 }, makeExtrinsic([], []), author);
+    const block = sealBlock(
+      tinyParams,
+      { parentHash: parent, priorStateRoot: slot === 0 ? new Uint8Array(32) : rootAt(slot - 1), slot, authorIndex: slot % 6 },
+      makeExtrinsic([], []),
+      author,
+    );
     const h = headerHash(tinyParams, block.header);
     out.push({ hash: h, bytes: encodeBlock(tinyParams, block) });
     parent = h;
@@ -37,7 +42,16 @@ function chain(n: number): { readonly hash: Uint8Array; readonly bytes: Uint8Arr
   return out;
 }
 
-const market: MarketConfig = { startMs: 0n, intervalMs: 60_000, startSlot: 0, marketMsPerSlot: 1_000, mode: "pay-as-clear", importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: 0 };
+const market: MarketConfig = {
+  startMs: 0n,
+  intervalMs: 60_000,
+  startSlot: 0,
+  marketMsPerSlot: 1_000,
+  mode: "pay-as-clear",
+  importPriceMicrosPerKwh: 300_000,
+  exportPriceMicrosPerKwh: 80_000,
+  settlementDelayMs: 0,
+};
 
 let dir: string;
 let index: LedgerIndex;
@@ -45,7 +59,10 @@ let indexer: LedgerIndexer | null = null;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "jamgate-indexer-"));
-  index = new LedgerIndex({ path: join(dir, "ledger"), services: [{ name: "energy-trading", serviceId: ENERGY_ID, codeHash: new Uint8Array(32), kinds: ["meter", "agent"] }] });
+  index = new LedgerIndex({
+    path: join(dir, "ledger"),
+    services: [{ name: "energy-trading", serviceId: ENERGY_ID, codeHash: new Uint8Array(32), kinds: ["meter", "agent"] }],
+  });
 });
 
 afterEach(async () => {
@@ -69,9 +86,21 @@ function fakeNode(blocks: ReturnType<typeof chain>, progress: { nextClear: numbe
       const settled = k < progress.nextSettle;
       if (hex(key) === hex(intervalKey(k))) {
         reads.push(`interval ${k}`);
-        return encodeIntervalSummary({ settled, clearingPriceMicrosPerKwh: null, tradedWh: 0n, orders: 0, trades: 0, ledgerEntries: settled ? 1 : 0, clearedSlot: k, settledSlot: settled ? k + 1 : 0 });
+        return encodeIntervalSummary({
+          settled,
+          clearingPriceMicrosPerKwh: null,
+          tradedWh: 0n,
+          orders: 0,
+          trades: 0,
+          ledgerEntries: settled ? 1 : 0,
+          clearedSlot: k,
+          settledSlot: settled ? k + 1 : 0,
+        });
       }
-      if (settled && hex(key) === hex(ledgerKey(k))) return encodeLedgerEntries([{ buyer: household as never, seller: "grid", energyWh: k, priceMicrosPerKwh: 300_000, amountMicros: BigInt(300 * k), reason: "grid-import" }]);
+      if (settled && hex(key) === hex(ledgerKey(k)))
+        return encodeLedgerEntries([
+          { buyer: household as never, seller: "grid", energyWh: k, priceMicrosPerKwh: 300_000, amountMicros: BigInt(300 * k), reason: "grid-import" },
+        ]);
     }
     return null;
   };
@@ -160,7 +189,9 @@ describe("the ledger indexer", () => {
     // Each interval read once.
     expect(new Set(node.reads).size).toBe(node.reads.length);
     const entries = await index.entries({ interval: 679 }, { limit: 5 });
-    expect(entries.items).toMatchObject([{ kind: "grid-import", interval: 679, index: 0, seller: "grid", energyWh: 679, amountMicros: String(300 * 679), slot: 680 }]);
+    expect(entries.items).toMatchObject([
+      { kind: "grid-import", interval: 679, index: 0, seller: "grid", energyWh: 679, amountMicros: String(300 * 679), slot: 680 },
+    ]);
     // When the market settles the open interval, the next pass settles it in the index.
     progress.nextClear = 682;
     progress.nextSettle = 681;

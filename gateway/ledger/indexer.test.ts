@@ -42,7 +42,22 @@ const wiring = energyOnlyWiring(market);
 let dir: string;
 let stack: Stack;
 
-const start = () => startStack({ dataDir: join(dir, "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: SLOT_MS, chain: "tiny", batchMs: 20, logger: pino({ level: "silent" }) }, wiring);
+const start = () =>
+  startStack(
+    {
+      dataDir: join(dir, "stack"),
+      host: "127.0.0.1",
+      mqttPort: 0,
+      wsPort: 0,
+      httpPort: 0,
+      rpcPort: null,
+      slotMs: SLOT_MS,
+      chain: "tiny",
+      batchMs: 20,
+      logger: pino({ level: "silent" }),
+    },
+    wiring,
+  );
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "jamgate-ledger-indexer-"));
@@ -96,7 +111,9 @@ describe("the ledger index on a running stack", { timeout: 240_000 }, () => {
     const best = await stack.api.bestBlock();
     const k = Math.floor((best.slot * market.marketMsPerSlot) / market.intervalMs) + 2;
     const t0 = Number(market.startMs) + k * market.intervalMs;
-    const clients = await Promise.all([meterA, meterB, agentA, agentB].map((key) => DeviceClient.connect({ url: stack.mqttUrl, key, dataDir: join(dir, "devices") })));
+    const clients = await Promise.all(
+      [meterA, meterB, agentA, agentB].map((key) => DeviceClient.connect({ url: stack.mqttUrl, key, dataDir: join(dir, "devices") })),
+    );
     try {
       const [ma, mb, aa, ab] = clients as [DeviceClient, DeviceClient, DeviceClient, DeviceClient];
       expect(aa.send(AGENT_ORDER_KIND, { interval: k, orders: [{ side: "bid", energyWh: 300, priceMicrosPerKwh: 250_000 }] }).ok).toBe(true);
@@ -104,15 +121,34 @@ describe("the ledger index on a running stack", { timeout: 240_000 }, () => {
       // Once the interval is open (the service refuses readings more than an interval ahead of its
       // clock): A imports 500 Wh in it, B exports 400 Wh.
       await until(`interval ${k} open`, async () => (await stack.api.bestBlock()).slot * market.marketMsPerSlot >= k * market.intervalMs);
-      expect(ma.send(METER_READING_KIND, [{ t: t0 + 1_000, importWh: 10_000, exportWh: 0 }, { t: t0 + 59_000, importWh: 10_500, exportWh: 0 }]).ok).toBe(true);
-      expect(mb.send(METER_READING_KIND, [{ t: t0 + 1_000, importWh: 0, exportWh: 20_000 }, { t: t0 + 59_000, importWh: 0, exportWh: 20_400 }]).ok).toBe(true);
+      expect(
+        ma.send(METER_READING_KIND, [
+          { t: t0 + 1_000, importWh: 10_000, exportWh: 0 },
+          { t: t0 + 59_000, importWh: 10_500, exportWh: 0 },
+        ]).ok,
+      ).toBe(true);
+      expect(
+        mb.send(METER_READING_KIND, [
+          { t: t0 + 1_000, importWh: 0, exportWh: 20_000 },
+          { t: t0 + 59_000, importWh: 0, exportWh: 20_400 },
+        ]).ok,
+      ).toBe(true);
 
       const reader = stack.ledger;
       const interval = await until(`interval ${k} settled in the index`, async () => {
         const view = await reader.interval(k);
         return view?.settled === true ? view : null;
       });
-      expect(interval).toMatchObject({ interval: k, startMs: t0, endMs: t0 + market.intervalMs, trades: 1, orders: 2, tradedWh: "300", gridImportWh: 200, gridExportWh: 100 });
+      expect(interval).toMatchObject({
+        interval: k,
+        startMs: t0,
+        endMs: t0 + market.intervalMs,
+        trades: 1,
+        orders: 2,
+        tradedWh: "300",
+        gridImportWh: 200,
+        gridExportWh: 100,
+      });
       const results = new Map(interval.households.map((h) => [h.household, h]));
       expect(results.get(a)).toMatchObject({ boughtWh: 300, soldWh: 0, gridImportWh: 200, gridExportWh: 0 });
       expect(results.get(b)).toMatchObject({ boughtWh: 0, soldWh: 300, gridImportWh: 0, gridExportWh: 100 });
@@ -120,7 +156,15 @@ describe("the ledger index on a running stack", { timeout: 240_000 }, () => {
       // Its ledger entries, as the service stored them, by interval and by account.
       const entries = (await reader.entries({ interval: k }, { limit: 100 })).items;
       const trade = entries.find((e) => e.kind === "trade")!;
-      expect(trade).toMatchObject({ service: ENERGY_SERVICE.name, buyer: a, seller: b, energyWh: 300, interval: k, slot: interval.settledSlot, accounts: [a, b] });
+      expect(trade).toMatchObject({
+        service: ENERGY_SERVICE.name,
+        buyer: a,
+        seller: b,
+        energyWh: 300,
+        interval: k,
+        slot: interval.settledSlot,
+        accounts: [a, b],
+      });
       expect(entries.find((e) => e.kind === "grid-import")).toMatchObject({ buyer: a, seller: "grid", energyWh: 200 });
       expect(entries.find((e) => e.kind === "grid-export")).toMatchObject({ buyer: "grid", seller: b, energyWh: 100 });
       expect((await reader.entries({ account: b }, { limit: 100 })).items.map((e) => e.kind).sort()).toEqual(["grid-export", "trade"]);
@@ -145,14 +189,26 @@ describe("the ledger index on a running stack", { timeout: 240_000 }, () => {
       const meterReceipt: EntryView = await receiptOf(a);
       expect(meterReceipt).toMatchObject({ kind: "envelopes", device: a, seqs: [0], service: ENERGY_SERVICE.name });
       await receiptOf(agentA.deviceId);
-      expect(await reader.device(a)).toMatchObject({ kind: "meter", household: a, settledHighestSeq: 0, envelopesSettled: 1, lastSettledSlot: meterReceipt.slot });
+      expect(await reader.device(a)).toMatchObject({
+        kind: "meter",
+        household: a,
+        settledHighestSeq: 0,
+        envelopesSettled: 1,
+        lastSettledSlot: meterReceipt.slot,
+      });
       expect(await reader.device(agentA.deviceId)).toMatchObject({ kind: "agent", household: a, settledHighestSeq: 0, envelopesSettled: 1 });
       expect((await reader.devices({ household: a, limit: 10 })).items.map((d) => d.id).sort()).toEqual([a, agentA.deviceId].sort());
       expect((await reader.device(a))!.registeredSlot).toBeGreaterThan(0);
 
       // The meter's package: accumulated in the receipt's block, which lists it, after a block that carried its report.
       const pkg = (await reader.package(meterReceipt.packageHash!))!;
-      expect(pkg).toMatchObject({ status: "accumulated", kind: "envelopes", service: ENERGY_SERVICE.name, accumulatedSlot: meterReceipt.slot, accumulatedBlock: meterReceipt.blockHash });
+      expect(pkg).toMatchObject({
+        status: "accumulated",
+        kind: "envelopes",
+        service: ENERGY_SERVICE.name,
+        accumulatedSlot: meterReceipt.slot,
+        accumulatedBlock: meterReceipt.blockHash,
+      });
       expect(pkg.settled).toBeGreaterThanOrEqual(1);
       expect(pkg.refineMs).not.toBeNull();
       expect((await reader.block(meterReceipt.slot))!.accumulated).toContain(pkg.hash);

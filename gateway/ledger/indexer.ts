@@ -42,7 +42,13 @@ import {
   MARKET_KEY,
   type MarketConfig,
 } from "../../services/energy-trading/types.ts";
-import { decodeLedgerEntries as decodeWifiLedgerEntries, decodeRouter, LEDGER_SLOTS_KEPT, ledgerKey as wifiLedgerKey, routerKey } from "../../services/wifi-billing/types.ts";
+import {
+  decodeLedgerEntries as decodeWifiLedgerEntries,
+  decodeRouter,
+  LEDGER_SLOTS_KEPT,
+  ledgerKey as wifiLedgerKey,
+  routerKey,
+} from "../../services/wifi-billing/types.ts";
 import type { EnergyEntryInput, LedgerIndex, WifiEntryInput, WifiSlotInput } from "./index.ts";
 import type { BlockView, ReportView } from "./types.ts";
 
@@ -93,7 +99,13 @@ export interface IndexerDeps {
 }
 
 /** A block as the index holds it, less what settlement adds (`accumulated`). */
-export function blockViewOf(params: ChainParams, headerHash: Uint8Array, block: BlockType, stateRoot: Uint8Array, seenAtMs: number): Omit<BlockView, "accumulated"> {
+export function blockViewOf(
+  params: ChainParams,
+  headerHash: Uint8Array,
+  block: BlockType,
+  stateRoot: Uint8Array,
+  seenAtMs: number,
+): Omit<BlockView, "accumulated"> {
   const reports: ReportView[] = block.extrinsic.guarantees.map((g) => {
     const r = g.report;
     let refineGas = 0n;

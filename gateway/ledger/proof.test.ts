@@ -15,7 +15,15 @@ import { hash } from "../../node/crypto/hash.ts";
 import { errorRegistry } from "../../node/errors.ts";
 import { StateComponents, storageKey } from "../../node/state/components.ts";
 import { State } from "../../node/state/kv.ts";
-import { balanceKey, deviceKey as energyDeviceKey, encodeBalance, encodeDeviceRecord as encodeEnergyDevice, encodeLedgerEntries, ledgerKey, type StoredLedgerEntry } from "../../services/energy-trading/storage.ts";
+import {
+  balanceKey,
+  deviceKey as energyDeviceKey,
+  encodeBalance,
+  encodeDeviceRecord as encodeEnergyDevice,
+  encodeLedgerEntries,
+  ledgerKey,
+  type StoredLedgerEntry,
+} from "../../services/energy-trading/storage.ts";
 import { deviceKey as telemetryDeviceKey, encodeDeviceRecord as encodeTelemetryDevice } from "../../services/telemetry/storage.ts";
 import {
   accountKey as wifiAccountKey,
@@ -53,8 +61,30 @@ const entries: StoredLedgerEntry[] = [
 ];
 const NO_ID = new Uint8Array(16);
 const wifiEntries: WifiLedgerEntry[] = [
-  { reason: "topup", session: NO_ID, router: NO_ID as never, client: client as never, inputOctets: 0n, outputOctets: 0n, priceMicrosPerGb: 0n, amountMicros: 5_000_000n, feeMicros: 0n, attested: false },
-  { reason: "usage", session, router: router as never, client: client as never, inputOctets: 300_000_000n, outputOctets: 1_200_000_000n, priceMicrosPerGb: 500_000n, amountMicros: 750_000n, feeMicros: 7_500n, attested: true },
+  {
+    reason: "topup",
+    session: NO_ID,
+    router: NO_ID as never,
+    client: client as never,
+    inputOctets: 0n,
+    outputOctets: 0n,
+    priceMicrosPerGb: 0n,
+    amountMicros: 5_000_000n,
+    feeMicros: 0n,
+    attested: false,
+  },
+  {
+    reason: "usage",
+    session,
+    router: router as never,
+    client: client as never,
+    inputOctets: 300_000_000n,
+    outputOctets: 1_200_000_000n,
+    priceMicrosPerGb: 500_000n,
+    amountMicros: 750_000n,
+    feeMicros: 7_500n,
+    attested: true,
+  },
 ];
 /** Settled: 41 (the highest), 40 (bit 0), 38 (bit 2); 39 is not. */
 const window = { highestSeq: 41n, bitmap: 0b101n };
@@ -69,14 +99,34 @@ function makeState(): State {
   for (let i = 0; i < 300; i++) s.storageSet([TELEMETRY_ID, ENERGY_ID, WIFI_ID][i % 3]!, hash(Uint8Array.of(i, 9)), new Uint8Array(i % 50).fill(i));
   s.storageSet(ENERGY_ID, ledgerKey(7), encodeLedgerEntries(entries));
   s.storageSet(ENERGY_ID, balanceKey(household), encodeBalance(-123_456_789n));
-  s.storageSet(ENERGY_ID, energyDeviceKey(meter), encodeEnergyDevice({ publicKey: new Uint8Array(32).fill(3), role: 0, household: meter as never, registeredSlot: 2, window, lastReading: null, envelopesSettled: 3n }));
-  s.storageSet(TELEMETRY_ID, telemetryDeviceKey(sensor), encodeTelemetryDevice({ publicKey: new Uint8Array(32).fill(4), kind: 0, registeredSlot: 2, window, envelopesSettled: 3n, lastSettledSlot: 5 }));
+  s.storageSet(
+    ENERGY_ID,
+    energyDeviceKey(meter),
+    encodeEnergyDevice({
+      publicKey: new Uint8Array(32).fill(3),
+      role: 0,
+      household: meter as never,
+      registeredSlot: 2,
+      window,
+      lastReading: null,
+      envelopesSettled: 3n,
+    }),
+  );
+  s.storageSet(
+    TELEMETRY_ID,
+    telemetryDeviceKey(sensor),
+    encodeTelemetryDevice({ publicKey: new Uint8Array(32).fill(4), kind: 0, registeredSlot: 2, window, envelopesSettled: 3n, lastSettledSlot: 5 }),
+  );
   s.storageSet(WIFI_ID, wifiLedgerKey(WIFI_SLOT), encodeWifiLedger(wifiEntries));
   s.storageSet(WIFI_ID, wifiLedgerKey(GARBAGE_PLACE), Uint8Array.of(1, 2, 3));
   s.storageSet(ENERGY_ID, ledgerKey(GARBAGE_PLACE), Uint8Array.of(1, 2, 3));
   s.storageSet(WIFI_ID, wifiAccountKey(client), encodeWifiAccount({ balanceMicros: 4_250_000n, lockedMicros: 0n, registeredSlot: 1 }));
   s.storageSet(WIFI_ID, wifiAccountKey(other), encodeWifiAccount({ balanceMicros: 742_500n, lockedMicros: 20_000_000n, registeredSlot: 1 }));
-  s.storageSet(WIFI_ID, wifiDeviceKey(router), encodeWifiDevice({ publicKey: new Uint8Array(32).fill(5), kind: 1, registeredSlot: 2, window, envelopesSettled: 3n }));
+  s.storageSet(
+    WIFI_ID,
+    wifiDeviceKey(router),
+    encodeWifiDevice({ publicKey: new Uint8Array(32).fill(5), kind: 1, registeredSlot: 2, window, envelopesSettled: 3n }),
+  );
   return state;
 }
 
@@ -85,10 +135,20 @@ const root = state.root();
 
 /** The state block (slot 5), its child that commits to `root` (slot 6), and one more (slot 8): the anchor. */
 function chain(priorStateRoot = root, stateBlockHash?: Uint8Array) {
-  const stateBlock = sealBlock(params, { parentHash: hash(Uint8Array.of(1)), priorStateRoot: hash(Uint8Array.of(2)), slot: 5, authorIndex: 5 }, makeExtrinsic([], []), author);
+  const stateBlock = sealBlock(
+    params,
+    { parentHash: hash(Uint8Array.of(1)), priorStateRoot: hash(Uint8Array.of(2)), slot: 5, authorIndex: 5 },
+    makeExtrinsic([], []),
+    author,
+  );
   const blockHash = stateBlockHash ?? headerHash(params, stateBlock.header);
   const child = sealBlock(params, { parentHash: blockHash, priorStateRoot, slot: 6, authorIndex: 0 }, makeExtrinsic([], []), author);
-  const next = sealBlock(params, { parentHash: headerHash(params, child.header), priorStateRoot: hash(Uint8Array.of(3)), slot: 8, authorIndex: 2 }, makeExtrinsic([], []), author);
+  const next = sealBlock(
+    params,
+    { parentHash: headerHash(params, child.header), priorStateRoot: hash(Uint8Array.of(3)), slot: 8, authorIndex: 2 },
+    makeExtrinsic([], []),
+    author,
+  );
   return { stateBlockHash: headerHash(params, stateBlock.header), child: child.header, next: next.header };
 }
 
@@ -130,7 +190,18 @@ const wifiEntryClaim: ProofClaim = {
   service: "wifi-billing",
   slot: WIFI_SLOT,
   index: 1,
-  entry: { reason: "usage", session: toHex(session), router: toHex(router), client: toHex(client), inputOctets: "300000000", outputOctets: "1200000000", priceMicrosPerGb: "500000", amountMicros: "750000", feeMicros: "7500", attested: true },
+  entry: {
+    reason: "usage",
+    session: toHex(session),
+    router: toHex(router),
+    client: toHex(client),
+    inputOctets: "300000000",
+    outputOctets: "1200000000",
+    priceMicrosPerGb: "500000",
+    amountMicros: "750000",
+    feeMicros: "7500",
+    attested: true,
+  },
 };
 const wifiBalanceClaim: ProofClaim = { kind: "balance", service: "wifi-billing", account: toHex(other), balanceMicros: "742500", lockedMicros: "20000000" };
 /** A router's record: through wifi-billing's public API it tells its highest settled seq, which is what is proven. */
@@ -148,7 +219,8 @@ const proofs = {
 
 /** A deep copy to tamper with. */
 const copy = (p: Proof): { -readonly [K in keyof Proof]: any } => JSON.parse(JSON.stringify(p));
-const flipHex = (hex: string, at: number) => hex.slice(0, 2 * at) + ((parseInt(hex.slice(2 * at, 2 * at + 2), 16) ^ 0x01).toString(16).padStart(2, "0")) + hex.slice(2 * at + 2);
+const flipHex = (hex: string, at: number) =>
+  hex.slice(0, 2 * at) + (parseInt(hex.slice(2 * at, 2 * at + 2), 16) ^ 0x01).toString(16).padStart(2, "0") + hex.slice(2 * at + 2);
 const codeOf = (p: unknown, root?: Uint8Array) => {
   const r = verifyProof(p, root === undefined ? {} : { root });
   return r.ok ? "ok" : r.error.code;
@@ -172,7 +244,18 @@ describe("verifyProof: state claims", () => {
     expect(codeOf(p)).toBe("ok");
     const topup = copy(proofs.wifiEntry());
     topup.claim.index = 0;
-    topup.claim.entry = { reason: "topup", session: null, router: null, client: toHex(client), inputOctets: "0", outputOctets: "0", priceMicrosPerGb: "0", amountMicros: "5000000", feeMicros: "0", attested: false };
+    topup.claim.entry = {
+      reason: "topup",
+      session: null,
+      router: null,
+      client: toHex(client),
+      inputOctets: "0",
+      outputOctets: "0",
+      priceMicrosPerGb: "0",
+      amountMicros: "5000000",
+      feeMicros: "0",
+      attested: false,
+    };
     expect(codeOf(topup)).toBe("ok");
     for (const seq of [41, 40, 38]) {
       const s = copy(proofs.energySeq());
@@ -181,68 +264,82 @@ describe("verifyProof: state claims", () => {
     }
   });
 
-  it.each(["balance", "wifiBalance", "wifiEntry", "routerSeq"] as const)("fails JG_ERR_PROOF_STATE when the value, a sibling, the root, the state key or the storage key is changed (%s)", (kind) => {
-    const p = proofs[kind]();
-    const value = copy(p);
-    value.state.value = flipHex(value.state.value, 3);
-    expect(codeOf(value)).toBe("JG_ERR_PROOF_STATE");
-    for (const at of [0, 2, p.state!.siblings.length - 1]) {
-      const sibling = copy(p);
-      sibling.state.siblings[at] = flipHex(sibling.state.siblings[at], 31);
-      expect(codeOf(sibling), `sibling ${at}`).toBe("JG_ERR_PROOF_STATE");
-    }
-    const shorter = copy(p);
-    shorter.state.siblings.pop();
-    expect(codeOf(shorter)).toBe("JG_ERR_PROOF_STATE");
-    const rootChanged = copy(p);
-    rootChanged.state.root = flipHex(rootChanged.state.root, 10);
-    expect(codeOf(rootChanged)).toBe("JG_ERR_PROOF_STATE");
-    const stateKey = copy(p);
-    stateKey.state.stateKey = flipHex(stateKey.state.stateKey, 30);
-    expect(codeOf(stateKey)).toBe("JG_ERR_PROOF_STATE");
-    const serviceId = copy(p);
-    serviceId.state.serviceId = TELEMETRY_ID;
-    expect(codeOf(serviceId)).toBe("JG_ERR_PROOF_STATE");
-    const storage = copy(p);
-    storage.state.storageKey = toHex(kind === "wifiEntry" ? wifiLedgerKey(WIFI_SLOT + 1) : kind === "routerSeq" ? wifiDeviceKey(client) : kind === "wifiBalance" ? wifiAccountKey(household) : balanceKey(other));
-    expect(codeOf(storage)).toBe("JG_ERR_PROOF_STATE");
-  });
+  it.each(["balance", "wifiBalance", "wifiEntry", "routerSeq"] as const)(
+    "fails JG_ERR_PROOF_STATE when the value, a sibling, the root, the state key or the storage key is changed (%s)",
+    (kind) => {
+      const p = proofs[kind]();
+      const value = copy(p);
+      value.state.value = flipHex(value.state.value, 3);
+      expect(codeOf(value)).toBe("JG_ERR_PROOF_STATE");
+      for (const at of [0, 2, p.state!.siblings.length - 1]) {
+        const sibling = copy(p);
+        sibling.state.siblings[at] = flipHex(sibling.state.siblings[at], 31);
+        expect(codeOf(sibling), `sibling ${at}`).toBe("JG_ERR_PROOF_STATE");
+      }
+      const shorter = copy(p);
+      shorter.state.siblings.pop();
+      expect(codeOf(shorter)).toBe("JG_ERR_PROOF_STATE");
+      const rootChanged = copy(p);
+      rootChanged.state.root = flipHex(rootChanged.state.root, 10);
+      expect(codeOf(rootChanged)).toBe("JG_ERR_PROOF_STATE");
+      const stateKey = copy(p);
+      stateKey.state.stateKey = flipHex(stateKey.state.stateKey, 30);
+      expect(codeOf(stateKey)).toBe("JG_ERR_PROOF_STATE");
+      const serviceId = copy(p);
+      serviceId.state.serviceId = TELEMETRY_ID;
+      expect(codeOf(serviceId)).toBe("JG_ERR_PROOF_STATE");
+      const storage = copy(p);
+      storage.state.storageKey = toHex(
+        kind === "wifiEntry"
+          ? wifiLedgerKey(WIFI_SLOT + 1)
+          : kind === "routerSeq"
+            ? wifiDeviceKey(client)
+            : kind === "wifiBalance"
+              ? wifiAccountKey(household)
+              : balanceKey(other),
+      );
+      expect(codeOf(storage)).toBe("JG_ERR_PROOF_STATE");
+    },
+  );
 
-  it.each(["entry", "wifiEntry", "wifiBalance"] as const)("fails JG_ERR_PROOF_CHAIN when a header's parent, the child's prior state root or the state block's hash is changed (%s)", (kind) => {
-    const p = proofs[kind]();
-    const c = chain();
-    // The child names another parent (sealed again, so the header itself is well-formed).
-    const elsewhere = chain(root, hash(Uint8Array.of(99)));
-    const reparented = copy(p);
-    reparented.headers = [headerHex(elsewhere.child), headerHex(elsewhere.next)];
-    expect(codeOf(reparented)).toBe("JG_ERR_PROOF_CHAIN");
-    // The anchor names another parent than the child.
-    const next = sealBlock(params, { parentHash: hash(Uint8Array.of(98)), priorStateRoot: root, slot: 8, authorIndex: 2 }, makeExtrinsic([], []), author);
-    const broken = copy(p);
-    broken.headers[1] = headerHex(next.header);
-    expect(codeOf(broken)).toBe("JG_ERR_PROOF_CHAIN");
-    // The child commits to another prior state root (and the anchor follows that child).
-    const otherRoot = chain(hash(Uint8Array.of(97)));
-    const prior = copy(p);
-    prior.headers = [headerHex(otherRoot.child), headerHex(otherRoot.next)];
-    expect(codeOf(prior)).toBe("JG_ERR_PROOF_CHAIN");
-    // A byte of the child's encoding (its prior state root, octets 32..63) flipped in place.
-    const flipped = copy(p);
-    flipped.headers[0] = flipHex(flipped.headers[0], 40);
-    expect(codeOf(flipped)).toBe("JG_ERR_PROOF_CHAIN");
-    const blockHash = copy(p);
-    blockHash.state.block.hash = flipHex(blockHash.state.block.hash, 0);
-    expect(codeOf(blockHash)).toBe("JG_ERR_PROOF_CHAIN");
-    // Out of order: the anchor before the child.
-    const swapped = copy(p);
-    swapped.headers = [p.headers[1], p.headers[0]];
-    expect(codeOf(swapped)).toBe("JG_ERR_PROOF_CHAIN");
-    // The child's slot must be after the state block's.
-    const late = copy(p);
-    late.state.block.slot = 6;
-    expect(codeOf(late)).toBe("JG_ERR_PROOF_CHAIN");
-    expect(c.child.priorStateRoot.raw).toEqual(root);
-  });
+  it.each(["entry", "wifiEntry", "wifiBalance"] as const)(
+    "fails JG_ERR_PROOF_CHAIN when a header's parent, the child's prior state root or the state block's hash is changed (%s)",
+    (kind) => {
+      const p = proofs[kind]();
+      const c = chain();
+      // The child names another parent (sealed again, so the header itself is well-formed).
+      const elsewhere = chain(root, hash(Uint8Array.of(99)));
+      const reparented = copy(p);
+      reparented.headers = [headerHex(elsewhere.child), headerHex(elsewhere.next)];
+      expect(codeOf(reparented)).toBe("JG_ERR_PROOF_CHAIN");
+      // The anchor names another parent than the child.
+      const next = sealBlock(params, { parentHash: hash(Uint8Array.of(98)), priorStateRoot: root, slot: 8, authorIndex: 2 }, makeExtrinsic([], []), author);
+      const broken = copy(p);
+      broken.headers[1] = headerHex(next.header);
+      expect(codeOf(broken)).toBe("JG_ERR_PROOF_CHAIN");
+      // The child commits to another prior state root (and the anchor follows that child).
+      const otherRoot = chain(hash(Uint8Array.of(97)));
+      const prior = copy(p);
+      prior.headers = [headerHex(otherRoot.child), headerHex(otherRoot.next)];
+      expect(codeOf(prior)).toBe("JG_ERR_PROOF_CHAIN");
+      // A byte of the child's encoding (its prior state root, octets 32..63) flipped in place.
+      const flipped = copy(p);
+      flipped.headers[0] = flipHex(flipped.headers[0], 40);
+      expect(codeOf(flipped)).toBe("JG_ERR_PROOF_CHAIN");
+      const blockHash = copy(p);
+      blockHash.state.block.hash = flipHex(blockHash.state.block.hash, 0);
+      expect(codeOf(blockHash)).toBe("JG_ERR_PROOF_CHAIN");
+      // Out of order: the anchor before the child.
+      const swapped = copy(p);
+      swapped.headers = [p.headers[1], p.headers[0]];
+      expect(codeOf(swapped)).toBe("JG_ERR_PROOF_CHAIN");
+      // The child's slot must be after the state block's.
+      const late = copy(p);
+      late.state.block.slot = 6;
+      expect(codeOf(late)).toBe("JG_ERR_PROOF_CHAIN");
+      expect(c.child.priorStateRoot.raw).toEqual(root);
+    },
+  );
 
   it("fails JG_ERR_PROOF_CLAIM when the claim is not what the value says", () => {
     const tamper = (make: () => Proof, change: (claim: any) => void) => {
@@ -300,16 +397,19 @@ describe("verifyProof: state claims", () => {
     expect(codeOf(stateProof(ENERGY_ID, ledgerKey(GARBAGE_PLACE), { ...entryClaim, interval: GARBAGE_PLACE } as ProofClaim))).toBe("JG_ERR_PROOF_CLAIM");
   });
 
-  it.each(["balance", "wifiEntry", "wifiBalance", "routerSeq"] as const)("takes a trusted root that is the state root or a header's hash, and fails JG_ERR_PROOF_ANCHOR otherwise (%s)", (kind) => {
-    const p = proofs[kind]();
-    const c = chain();
-    expect(codeOf(p, root)).toBe("ok");
-    expect(codeOf(p, headerHash(params, c.child))).toBe("ok");
-    expect(codeOf(p, headerHash(params, c.next))).toBe("ok");
-    expect(codeOf(p, hash(Uint8Array.of(5)))).toBe("JG_ERR_PROOF_ANCHOR");
-    // The state block's own hash: its header is not in the proof and does not commit to its posterior root.
-    expect(codeOf(p, c.stateBlockHash)).toBe("JG_ERR_PROOF_ANCHOR");
-  });
+  it.each(["balance", "wifiEntry", "wifiBalance", "routerSeq"] as const)(
+    "takes a trusted root that is the state root or a header's hash, and fails JG_ERR_PROOF_ANCHOR otherwise (%s)",
+    (kind) => {
+      const p = proofs[kind]();
+      const c = chain();
+      expect(codeOf(p, root)).toBe("ok");
+      expect(codeOf(p, headerHash(params, c.child))).toBe("ok");
+      expect(codeOf(p, headerHash(params, c.next))).toBe("ok");
+      expect(codeOf(p, hash(Uint8Array.of(5)))).toBe("JG_ERR_PROOF_ANCHOR");
+      // The state block's own hash: its header is not in the proof and does not commit to its posterior root.
+      expect(codeOf(p, c.stateBlockHash)).toBe("JG_ERR_PROOF_ANCHOR");
+    },
+  );
 
   it("refuses a made-up value under a made-up root hung below a trusted block, given that block as the root", () => {
     // A forger knows a real block's hash and makes a state, a child naming that block, and a proof.
@@ -346,9 +446,18 @@ describe("verifyProof: state claims", () => {
       ["a Wi-Fi entry with an energy entry's fields", (x) => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: x.claim.entry } })],
       ["a Wi-Fi entry of the energy service", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, service: "energy-trading" } })],
       ["a Wi-Fi entry with an interval", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, interval: WIFI_SLOT } })],
-      ["a Wi-Fi entry's session in uppercase", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, session: toHex(session).toUpperCase() } } })],
-      ["a Wi-Fi entry's octets as a number", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, inputOctets: 300_000_000 } } })],
-      ["a Wi-Fi entry's attested as a string", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, attested: "true" } } })],
+      [
+        "a Wi-Fi entry's session in uppercase",
+        () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, session: toHex(session).toUpperCase() } } }),
+      ],
+      [
+        "a Wi-Fi entry's octets as a number",
+        () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, inputOctets: 300_000_000 } } }),
+      ],
+      [
+        "a Wi-Fi entry's attested as a string",
+        () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: { ...(wifiEntryClaim as any).entry, attested: "true" } } }),
+      ],
       ["a Wi-Fi balance without lockedMicros", () => ({ ...proofs.wifiBalance(), claim: { ...wifiBalanceClaim, lockedMicros: undefined } })],
       ["an energy balance with lockedMicros", () => ({ ...proofs.balance(), claim: { ...balanceClaim, lockedMicros: "0" } })],
       ["a negative Wi-Fi lockedMicros", () => ({ ...proofs.wifiBalance(), claim: { ...wifiBalanceClaim, lockedMicros: "-1" } })],
@@ -370,7 +479,23 @@ describe("verifyProof: state claims", () => {
       { numRuns: 500 },
     );
     const base = proofs.telemetrySeq();
-    const paths = [["format"], ["chain"], ["claim"], ["claim", "kind"], ["claim", "seq"], ["claim", "device"], ["state"], ["state", "siblings"], ["state", "siblings", "0"], ["state", "value"], ["state", "block"], ["state", "serviceId"], ["headers"], ["headers", "0"], ["da"]];
+    const paths = [
+      ["format"],
+      ["chain"],
+      ["claim"],
+      ["claim", "kind"],
+      ["claim", "seq"],
+      ["claim", "device"],
+      ["state"],
+      ["state", "siblings"],
+      ["state", "siblings", "0"],
+      ["state", "value"],
+      ["state", "block"],
+      ["state", "serviceId"],
+      ["headers"],
+      ["headers", "0"],
+      ["da"],
+    ];
     fc.assert(
       fc.property(fc.constantFrom(...paths), fc.jsonValue({ maxDepth: 2 }), (path, value) => {
         const p: any = JSON.parse(JSON.stringify(base));
@@ -378,7 +503,9 @@ describe("verifyProof: state claims", () => {
         for (const key of path.slice(0, -1)) at = at[key];
         at[path[path.length - 1]!] = value;
         const r = verifyProof(p);
-        return r.ok ? JSON.stringify(p) === JSON.stringify(base) || JSON.stringify(value) === JSON.stringify(path.reduce((o: any, k) => o?.[k], base)) : proofCodes.includes(r.error.code);
+        return r.ok
+          ? JSON.stringify(p) === JSON.stringify(base) || JSON.stringify(value) === JSON.stringify(path.reduce((o: any, k) => o?.[k], base))
+          : proofCodes.includes(r.error.code);
       }),
       { numRuns: 500 },
     );

@@ -39,7 +39,12 @@ import {
   LEDGER_REASONS as ENERGY_LEDGER_REASONS,
   ledgerKey as energyLedgerKey,
 } from "../../services/energy-trading/types.ts";
-import { decodeDeviceRecord as decodeTelemetryDevice, deviceKey as telemetryDeviceKey, TELEMETRY_SERVICE_NAME, WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import {
+  decodeDeviceRecord as decodeTelemetryDevice,
+  deviceKey as telemetryDeviceKey,
+  TELEMETRY_SERVICE_NAME,
+  WINDOW_SEQS,
+} from "../../services/telemetry/types.ts";
 import {
   accountKey as wifiAccountKey,
   decodeAccount as decodeWifiAccount,
@@ -50,7 +55,16 @@ import {
   ledgerKey as wifiLedgerKey,
   WIFI_SERVICE_NAME,
 } from "../../services/wifi-billing/types.ts";
-import { bundleBase64Max, HEADER_BYTES_MAX, type ProofDa, READING_SERVICES, type ReadingService, REPORT_BYTES_MAX, reportBlockBytesMax, verifyReadingDa } from "./da-proof.ts";
+import {
+  bundleBase64Max,
+  HEADER_BYTES_MAX,
+  type ProofDa,
+  READING_SERVICES,
+  type ReadingService,
+  REPORT_BYTES_MAX,
+  reportBlockBytesMax,
+  verifyReadingDa,
+} from "./da-proof.ts";
 import type { Hex } from "./types.ts";
 
 export { type ProofDa, readingProof, type ReadingProofRequest, READING_SERVICES, type ReadingService } from "./da-proof.ts";
@@ -189,7 +203,17 @@ const ENERGY_LEDGER: LedgerLayout<EnergyEntryClaim> = {
   entries: (value) => {
     const decoded = decodeEnergyLedger(value);
     if (!decoded.ok) return decoded;
-    return { ok: true, value: decoded.value.map((e) => ({ reason: e.reason, buyer: party(e.buyer), seller: party(e.seller), energyWh: e.energyWh, priceMicrosPerKwh: e.priceMicrosPerKwh, amountMicros: e.amountMicros.toString() })) };
+    return {
+      ok: true,
+      value: decoded.value.map((e) => ({
+        reason: e.reason,
+        buyer: party(e.buyer),
+        seller: party(e.seller),
+        energyWh: e.energyWh,
+        priceMicrosPerKwh: e.priceMicrosPerKwh,
+        amountMicros: e.amountMicros.toString(),
+      })),
+    };
   },
 };
 
@@ -242,7 +266,9 @@ const BALANCES: Record<BalanceService, { key(account: Hex): Uint8Array; read(val
     key: wifiAccountKey,
     read: (value) => {
       const account = decodeWifiAccount(value);
-      return account.ok ? { ok: true, value: { balanceMicros: account.value.balanceMicros.toString(), lockedMicros: account.value.lockedMicros.toString() } } : account;
+      return account.ok
+        ? { ok: true, value: { balanceMicros: account.value.balanceMicros.toString(), lockedMicros: account.value.lockedMicros.toString() } }
+        : account;
     },
   },
 };
@@ -257,7 +283,8 @@ export type SeqService = (typeof SEQ_SERVICES)[number];
 /** A device's replay window as its record holds it (services/common/window.ts). */
 export type RecordedWindow = ReplayWindow;
 
-const fullWindow = (record: Decoded<{ readonly window: ReplayWindow }>): Decoded<RecordedWindow> => (record.ok ? { ok: true, value: record.value.window } : record);
+const fullWindow = (record: Decoded<{ readonly window: ReplayWindow }>): Decoded<RecordedWindow> =>
+  record.ok ? { ok: true, value: record.value.window } : record;
 
 /** Where a service keeps a device's record, and the window in it. */
 const DEVICE_RECORDS: Record<SeqService, { key(device: Hex): Uint8Array; window(value: Uint8Array): Decoded<RecordedWindow> }> = {
@@ -390,13 +417,23 @@ const CLAIM_SCHEMA = {
       type: "object",
       additionalProperties: false,
       required: ["kind", "service", "device", "seq"],
-      properties: { kind: { const: "settled-seq" }, service: seqServices, device: deviceId, seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      properties: {
+        kind: { const: "settled-seq" },
+        service: seqServices,
+        device: deviceId,
+        seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      },
     },
     {
       type: "object",
       additionalProperties: false,
       required: ["kind", "service", "device", "seq"],
-      properties: { kind: { const: "reading" }, service: readingServices, device: deviceId, seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } },
+      properties: {
+        kind: { const: "reading" },
+        service: readingServices,
+        device: deviceId,
+        seq: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      },
     },
   ],
 } as const;
@@ -435,7 +472,10 @@ export const PROOF_SCHEMA = {
           type: "object",
           additionalProperties: false,
           required: ["offset", "length"],
-          properties: { offset: { type: "integer", minimum: 0, maximum: fullParams.maxBundleBytes }, length: { type: "integer", minimum: 1, maximum: fullParams.maxBundleBytes } },
+          properties: {
+            offset: { type: "integer", minimum: 0, maximum: fullParams.maxBundleBytes },
+            length: { type: "integer", minimum: 1, maximum: fullParams.maxBundleBytes },
+          },
         },
         report: hexOf(REPORT_BYTES_MAX),
         reportBlock: hexOf(reportBlockBytesMax(fullParams)),
@@ -475,9 +515,12 @@ export function checkProofShape(proof: unknown): { readonly ok: true; readonly v
   const validate = validator();
   if (!validate(proof)) return fail("JG_ERR_PROOF_FORMAT", describeSchemaError(validate.errors?.[0]));
   const p = proof as Proof;
-  if (p.claim.kind === "reading" && (p.da === undefined || p.state !== undefined)) return fail("JG_ERR_PROOF_FORMAT", 'a proof of kind "reading" has "da" and no "state"');
-  if (p.claim.kind !== "reading" && (p.state === undefined || p.da !== undefined)) return fail("JG_ERR_PROOF_FORMAT", `a proof of kind "${p.claim.kind}" has "state" and no "da"`);
-  if (p.claim.kind === "balance" && (p.claim.service === WIFI_SERVICE_NAME) !== (p.claim.lockedMicros !== undefined)) return fail("JG_ERR_PROOF_FORMAT", `/claim/lockedMicros: a ${WIFI_SERVICE_NAME} balance has it, and only that`);
+  if (p.claim.kind === "reading" && (p.da === undefined || p.state !== undefined))
+    return fail("JG_ERR_PROOF_FORMAT", 'a proof of kind "reading" has "da" and no "state"');
+  if (p.claim.kind !== "reading" && (p.state === undefined || p.da !== undefined))
+    return fail("JG_ERR_PROOF_FORMAT", `a proof of kind "${p.claim.kind}" has "state" and no "da"`);
+  if (p.claim.kind === "balance" && (p.claim.service === WIFI_SERVICE_NAME) !== (p.claim.lockedMicros !== undefined))
+    return fail("JG_ERR_PROOF_FORMAT", `/claim/lockedMicros: a ${WIFI_SERVICE_NAME} balance has it, and only that`);
   const odd = oddHexField(p);
   if (odd !== null) return fail("JG_ERR_PROOF_FORMAT", `${odd}: has an odd number of hex digits`);
   return { ok: true, value: p };
@@ -564,8 +607,10 @@ export function verifyProof(proof: unknown, options: VerifyOptions = {}): Verify
     const expectedKey = storageKey(s.serviceId, fromHex(s.storageKey));
     if (expectedKey !== s.stateKey) return fail("JG_ERR_PROOF_STATE", `state key ${s.stateKey} is not C(${s.serviceId}, ${s.storageKey}) = ${expectedKey}`);
     const root = fromHex(s.root);
-    if (!verifyStatePath(stateKey, fromHex(s.value), s.siblings.map(fromHex), root)) return fail("JG_ERR_PROOF_STATE", `the value's path of ${s.siblings.length} siblings does not lead to state root ${s.root}`);
-    if (!bytesEqual(first.priorStateRoot.raw, root)) return fail("JG_ERR_PROOF_CHAIN", `headers[0]'s prior state root is ${toHex(first.priorStateRoot.raw)}, not the proof's root ${s.root}`);
+    if (!verifyStatePath(stateKey, fromHex(s.value), s.siblings.map(fromHex), root))
+      return fail("JG_ERR_PROOF_STATE", `the value's path of ${s.siblings.length} siblings does not lead to state root ${s.root}`);
+    if (!bytesEqual(first.priorStateRoot.raw, root))
+      return fail("JG_ERR_PROOF_CHAIN", `headers[0]'s prior state root is ${toHex(first.priorStateRoot.raw)}, not the proof's root ${s.root}`);
     parent = { hash: fromHex(s.block.hash), slot: s.block.slot, what: "the state block" };
     trusted.push(root);
   } else {
@@ -580,15 +625,20 @@ export function verifyProof(proof: unknown, options: VerifyOptions = {}): Verify
 
   for (const [i, { header }] of headers.entries()) {
     const before = i === 0 ? parent : { hash: headers[i - 1]!.hash, slot: headers[i - 1]!.header.timeSlotIndex, what: `headers[${i - 1}]` };
-    if (!bytesEqual(header.parentHeaderHash.raw, before.hash)) return fail("JG_ERR_PROOF_CHAIN", `headers[${i}]'s parent is ${toHex(header.parentHeaderHash.raw)}, not ${before.what} ${toHex(before.hash)}`);
-    if (header.timeSlotIndex <= before.slot) return fail("JG_ERR_PROOF_CHAIN", `headers[${i}] is at slot ${header.timeSlotIndex}, not after ${before.what}'s ${before.slot}`);
+    if (!bytesEqual(header.parentHeaderHash.raw, before.hash))
+      return fail("JG_ERR_PROOF_CHAIN", `headers[${i}]'s parent is ${toHex(header.parentHeaderHash.raw)}, not ${before.what} ${toHex(before.hash)}`);
+    if (header.timeSlotIndex <= before.slot)
+      return fail("JG_ERR_PROOF_CHAIN", `headers[${i}] is at slot ${header.timeSlotIndex}, not after ${before.what}'s ${before.slot}`);
   }
 
   const claimed = p.state !== undefined ? checkStateClaim(p.claim, p.state) : checkReadingClaim(p.claim as ReadingClaim, envelope!);
   if (claimed !== null) return fail("JG_ERR_PROOF_CLAIM", claimed);
 
   if (options.root !== undefined && !trusted.some((t) => bytesEqual(t, options.root!))) {
-    return fail("JG_ERR_PROOF_ANCHOR", `${toHex(options.root)} is neither the proof's state root nor the hash of a block whose header it holds${p.state !== undefined && bytesEqual(options.root, fromHex(p.state.block.hash)) ? " (the state block's own header is not in the proof: trust its child's hash or the state root)" : ""}`);
+    return fail(
+      "JG_ERR_PROOF_ANCHOR",
+      `${toHex(options.root)} is neither the proof's state root nor the hash of a block whose header it holds${p.state !== undefined && bytesEqual(options.root, fromHex(p.state.block.hash)) ? " (the state block's own header is not in the proof: trust its child's hash or the state root)" : ""}`,
+    );
   }
   const anchor = headers[headers.length - 1]!;
   return { ok: true, anchor: { hash: toHex(anchor.hash), slot: anchor.header.timeSlotIndex }, claim: p.claim, ...(reading === undefined ? {} : { reading }) };
@@ -643,7 +693,9 @@ function settledInWindow(window: RecordedWindow, seq: bigint): string | null {
       return null;
     case "unsettled":
       if (window.highestSeq === null) return "the device has settled no seq yet";
-      return seq > window.highestSeq ? `seq ${seq} is above the highest settled, ${window.highestSeq}` : `seq ${seq} is not settled (the window's bit for it is clear)`;
+      return seq > window.highestSeq
+        ? `seq ${seq} is above the highest settled, ${window.highestSeq}`
+        : `seq ${seq} is not settled (the window's bit for it is clear)`;
     case "below":
       return `seq ${seq} is more than ${WINDOW_SEQS} below the highest settled (${window.highestSeq}): the window no longer tells`;
   }

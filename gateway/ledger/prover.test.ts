@@ -43,7 +43,14 @@ const householdB = deviceKeyFromSecret(hash(Uint8Array.of(0xb1)));
 const sensor = deviceKeyFromSecret(hash(Uint8Array.of(0x5e)));
 const INTERVAL = 7;
 const stored: StoredLedgerEntry[] = [
-  { reason: "trade", buyer: fromHex(householdA.deviceId) as never, seller: fromHex(householdB.deviceId) as never, energyWh: 1_500, priceMicrosPerKwh: 250_000, amountMicros: 375_000n },
+  {
+    reason: "trade",
+    buyer: fromHex(householdA.deviceId) as never,
+    seller: fromHex(householdB.deviceId) as never,
+    energyWh: 1_500,
+    priceMicrosPerKwh: 250_000,
+    amountMicros: 375_000n,
+  },
   { reason: "grid-import", buyer: fromHex(householdB.deviceId) as never, seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: 240_000n },
 ];
 /** The sensor's window at genesis: seq 100 its highest, the 64 below all settled. */
@@ -56,8 +63,30 @@ const ROUTER_HIGHEST_SEQ = 30;
 const wifiSession = hash(Uint8Array.of(0x73)).subarray(0, 16);
 const NO_ID = new Uint8Array(16);
 const wifiStored: WifiLedgerEntry[] = [
-  { reason: "topup", session: NO_ID, router: NO_ID as never, client: fromHex(client.deviceId) as never, inputOctets: 0n, outputOctets: 0n, priceMicrosPerGb: 0n, amountMicros: 5_000_000n, feeMicros: 0n, attested: false },
-  { reason: "usage", session: wifiSession, router: fromHex(router.deviceId) as never, client: fromHex(client.deviceId) as never, inputOctets: 400_000_000n, outputOctets: 600_000_000n, priceMicrosPerGb: 500_000n, amountMicros: 500_000n, feeMicros: 5_000n, attested: false },
+  {
+    reason: "topup",
+    session: NO_ID,
+    router: NO_ID as never,
+    client: fromHex(client.deviceId) as never,
+    inputOctets: 0n,
+    outputOctets: 0n,
+    priceMicrosPerGb: 0n,
+    amountMicros: 5_000_000n,
+    feeMicros: 0n,
+    attested: false,
+  },
+  {
+    reason: "usage",
+    session: wifiSession,
+    router: fromHex(router.deviceId) as never,
+    client: fromHex(client.deviceId) as never,
+    inputOctets: 400_000_000n,
+    outputOctets: 600_000_000n,
+    priceMicrosPerGb: 500_000n,
+    amountMicros: 500_000n,
+    feeMicros: 5_000n,
+    attested: false,
+  },
 ];
 
 /** A Wi-Fi entry as the ledger index shows it (index.ts wifiEntryFields): the usage entry stored at WIFI_SLOT unless overridden. */
@@ -101,7 +130,17 @@ let prover: Prover;
 let packageHash: string;
 
 function record(seq: number): EnvelopeRecord {
-  const envelope = signEnvelope({ version: 1, device: sensor.deviceId, seq, kind: "meter.reading", timeMs: 1_700_000_000_000 + seq, body: Uint8Array.of(0x81, 0xa1, 0x61, 0x74, seq & 0x17) }, sensor.secretKey);
+  const envelope = signEnvelope(
+    {
+      version: 1,
+      device: sensor.deviceId,
+      seq,
+      kind: "meter.reading",
+      timeMs: 1_700_000_000_000 + seq,
+      body: Uint8Array.of(0x81, 0xa1, 0x61, 0x74, seq & 0x17),
+    },
+    sensor.secretKey,
+  );
   return { publicKey: sensor.publicKey, signingBytes: signingBytes(envelope), signature: envelope.signature.slice() };
 }
 
@@ -114,7 +153,14 @@ beforeAll(async () => {
         storage: [
           {
             key: telemetryDeviceKey(sensor.deviceId),
-            value: encodeDeviceRecord({ publicKey: sensor.publicKey, kind: 0, registeredSlot: 0, window: { highestSeq: BigInt(GENESIS_HIGHEST_SEQ), bitmap: (1n << 64n) - 1n }, envelopesSettled: 65n, lastSettledSlot: 0 }),
+            value: encodeDeviceRecord({
+              publicKey: sensor.publicKey,
+              kind: 0,
+              registeredSlot: 0,
+              window: { highestSeq: BigInt(GENESIS_HIGHEST_SEQ), bitmap: (1n << 64n) - 1n },
+              envelopesSettled: 65n,
+              lastSettledSlot: 0,
+            }),
           },
         ],
       },
@@ -134,7 +180,13 @@ beforeAll(async () => {
           { key: wifiAccountKey(owner.deviceId), value: encodeWifiAccount({ balanceMicros: 495_000n, lockedMicros: 20_000_000n, registeredSlot: 0 }) },
           {
             key: wifiDeviceKey(router.deviceId),
-            value: encodeWifiDevice({ publicKey: router.publicKey, kind: 1, registeredSlot: 0, window: { highestSeq: BigInt(ROUTER_HIGHEST_SEQ), bitmap: (1n << 64n) - 1n }, envelopesSettled: 31n }),
+            value: encodeWifiDevice({
+              publicKey: router.publicKey,
+              kind: 1,
+              registeredSlot: 0,
+              window: { highestSeq: BigInt(ROUTER_HIGHEST_SEQ), bitmap: (1n << 64n) - 1n },
+              envelopesSettled: 31n,
+            }),
           },
         ],
       },
@@ -142,7 +194,13 @@ beforeAll(async () => {
   });
   node.start();
   // Two readings of the sensor, refined, reported, made available and accumulated: its window moves to 102.
-  const item = { serviceId: TELEMETRY_SERVICE.id, codeHash: nativeCodeHash("telemetry"), payload: encodeEnvelopesItem([record(101), record(102)]), refineGasLimit: 100_000_000n, accumulateGasLimit: accumulateGasLimit({ devices: 1, envelopes: 2 }) };
+  const item = {
+    serviceId: TELEMETRY_SERVICE.id,
+    codeHash: nativeCodeHash("telemetry"),
+    payload: encodeEnvelopesItem([record(101), record(102)]),
+    refineGasLimit: 100_000_000n,
+    accumulateGasLimit: accumulateGasLimit({ devices: 1, envelopes: 2 }),
+  };
   const pkg = await packageFor(node, [item]);
   packageHash = toHex(pkg.hash);
   await node.submitWorkPackage(0, pkg.bytes, []);
@@ -153,24 +211,72 @@ beforeAll(async () => {
   ledger = new FakeLedger();
   ledger.addDevice(deviceView("sensor", { id: sensor.deviceId, publicKey: toHex(sensor.publicKey), serviceId: TELEMETRY_SERVICE.id, settledHighestSeq: 102 }));
   ledger.addEntry(envelopesEntry(0, sensor.deviceId, { serviceId: TELEMETRY_SERVICE.id, seqs: [101, 102], packageHash }));
-  const trade = { interval: INTERVAL, buyer: householdA.deviceId, seller: householdB.deviceId, energyWh: 1_500, priceMicrosPerKwh: 250_000, amountMicros: "375000", serviceId: ENERGY_SERVICE.id };
+  const trade = {
+    interval: INTERVAL,
+    buyer: householdA.deviceId,
+    seller: householdB.deviceId,
+    energyWh: 1_500,
+    priceMicrosPerKwh: 250_000,
+    amountMicros: "375000",
+    serviceId: ENERGY_SERVICE.id,
+  };
   ledger.addEntry(tradeEntry(1, householdA.deviceId, householdB.deviceId, { ...trade, index: 0 }));
-  ledger.addEntry(tradeEntry(2, householdB.deviceId, "grid", { ...trade, kind: "grid-import", buyer: householdB.deviceId, seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: "240000", index: 1 }));
+  ledger.addEntry(
+    tradeEntry(2, householdB.deviceId, "grid", {
+      ...trade,
+      kind: "grid-import",
+      buyer: householdB.deviceId,
+      seller: "grid",
+      energyWh: 800,
+      priceMicrosPerKwh: 300_000,
+      amountMicros: "240000",
+      index: 1,
+    }),
+  );
   // An interval whose ledger is not in state (older than the service keeps), and an entry the state disagrees with.
   ledger.addEntry(tradeEntry(3, householdA.deviceId, householdB.deviceId, { ...trade, interval: 3, index: 0 }));
   ledger.addEntry(tradeEntry(4, householdA.deviceId, householdB.deviceId, { ...trade, index: 0, amountMicros: "375001" }));
   // Wi-Fi: the usage and the top-up of WIFI_SLOT; one the state disagrees with; one of a slot whose ledger is not in state; the router's settled envelopes.
   ledger.addEntry(wifiEntry(5));
-  ledger.addEntry(wifiEntry(6, { kind: "topup", reason: "topup", session: null, router: null, inputOctets: "0", outputOctets: "0", octets: "0", priceMicrosPerGb: "0", amountMicros: "5000000", feeMicros: "0", accounts: [client.deviceId] }));
+  ledger.addEntry(
+    wifiEntry(6, {
+      kind: "topup",
+      reason: "topup",
+      session: null,
+      router: null,
+      inputOctets: "0",
+      outputOctets: "0",
+      octets: "0",
+      priceMicrosPerGb: "0",
+      amountMicros: "5000000",
+      feeMicros: "0",
+      accounts: [client.deviceId],
+    }),
+  );
   ledger.addEntry(wifiEntry(7, { amountMicros: "500001" }));
   ledger.addEntry(wifiEntry(8, { slot: WIFI_SLOT + 1 }));
-  ledger.addDevice(deviceView("router", { id: router.deviceId, publicKey: toHex(router.publicKey), kind: "router", service: "wifi-billing", serviceId: WIFI_SERVICE.id, settledHighestSeq: ROUTER_HIGHEST_SEQ }));
-  ledger.addEntry(envelopesEntry(9, router.deviceId, { service: "wifi-billing", serviceId: WIFI_SERVICE.id, seqs: [29, ROUTER_HIGHEST_SEQ], packageHash: "cd".repeat(32) }));
+  ledger.addDevice(
+    deviceView("router", {
+      id: router.deviceId,
+      publicKey: toHex(router.publicKey),
+      kind: "router",
+      service: "wifi-billing",
+      serviceId: WIFI_SERVICE.id,
+      settledHighestSeq: ROUTER_HIGHEST_SEQ,
+    }),
+  );
+  ledger.addEntry(
+    envelopesEntry(9, router.deviceId, { service: "wifi-billing", serviceId: WIFI_SERVICE.id, seqs: [29, ROUTER_HIGHEST_SEQ], packageHash: "cd".repeat(32) }),
+  );
   prover = new Prover({
     api: node,
     reader: ledger,
     chain: "tiny",
-    services: [telemetryService(TELEMETRY_SERVICE.id), energyService(ENERGY_SERVICE.id, { marketStartMs: 0n, intervalMs: 900_000 }), wifiService(WIFI_SERVICE.id)],
+    services: [
+      telemetryService(TELEMETRY_SERVICE.id),
+      energyService(ENERGY_SERVICE.id, { marketStartMs: 0n, intervalMs: 900_000 }),
+      wifiService(WIFI_SERVICE.id),
+    ],
   });
 }, 60_000);
 
@@ -206,7 +312,13 @@ describe("Prover, on a real embedded node", () => {
   it("proves an energy entry: its place in its interval's stored ledger, under a state root the next header commits to", async () => {
     const proof = await prover.entryProof(2);
     const result = verified(proof);
-    expect(result.claim).toEqual({ kind: "energy-entry", service: "energy-trading", interval: INTERVAL, index: 1, entry: { reason: "grid-import", buyer: householdB.deviceId, seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: "240000" } });
+    expect(result.claim).toEqual({
+      kind: "energy-entry",
+      service: "energy-trading",
+      interval: INTERVAL,
+      index: 1,
+      entry: { reason: "grid-import", buyer: householdB.deviceId, seller: "grid", energyWh: 800, priceMicrosPerKwh: 300_000, amountMicros: "240000" },
+    });
     expect(proof.state!.storageKey).toBe(toHex(ledgerKey(INTERVAL)));
     expect(proof.headers.length).toBeGreaterThanOrEqual(1);
     // Anchored at the state root or at any header it carries; a changed claim fails.
@@ -234,7 +346,18 @@ describe("Prover, on a real embedded node", () => {
       service: "wifi-billing",
       slot: WIFI_SLOT,
       index: 1,
-      entry: { reason: "usage", session: toHex(wifiSession), router: router.deviceId, client: client.deviceId, inputOctets: "400000000", outputOctets: "600000000", priceMicrosPerGb: "500000", amountMicros: "500000", feeMicros: "5000", attested: false },
+      entry: {
+        reason: "usage",
+        session: toHex(wifiSession),
+        router: router.deviceId,
+        client: client.deviceId,
+        inputOctets: "400000000",
+        outputOctets: "600000000",
+        priceMicrosPerGb: "500000",
+        amountMicros: "500000",
+        feeMicros: "5000",
+        attested: false,
+      },
     });
     expect(proof.state!.storageKey).toBe(toHex(wifiLedgerKey(WIFI_SLOT)));
     expect(proof.state!.serviceId).toBe(WIFI_SERVICE.id);
@@ -243,15 +366,36 @@ describe("Prover, on a real embedded node", () => {
     tampered.claim.entry.amountMicros = "500001";
     expect(verifyProof(tampered)).toMatchObject({ ok: false, error: { code: "JG_ERR_PROOF_CLAIM" } });
     // A top-up: no session, no router.
-    expect(verified(await prover.entryProof(6)).claim).toMatchObject({ kind: "wifi-entry", slot: WIFI_SLOT, index: 0, entry: { reason: "topup", session: null, router: null, amountMicros: "5000000" } });
+    expect(verified(await prover.entryProof(6)).claim).toMatchObject({
+      kind: "wifi-entry",
+      slot: WIFI_SLOT,
+      index: 0,
+      entry: { reason: "topup", session: null, router: null, amountMicros: "5000000" },
+    });
   });
 
   it("proves a Wi-Fi account's balance and locked stakes, and a router's highest settled seq (an envelopes entry's last)", async () => {
     const balance = await prover.balanceProof("wifi-billing", owner.deviceId);
-    expect(verified(balance).claim).toEqual({ kind: "balance", service: "wifi-billing", account: owner.deviceId, balanceMicros: "495000", lockedMicros: "20000000" });
+    expect(verified(balance).claim).toEqual({
+      kind: "balance",
+      service: "wifi-billing",
+      account: owner.deviceId,
+      balanceMicros: "495000",
+      lockedMicros: "20000000",
+    });
     expect(balance.state!.storageKey).toBe(toHex(wifiAccountKey(owner.deviceId)));
-    expect(verified(await prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ)).claim).toEqual({ kind: "settled-seq", service: "wifi-billing", device: router.deviceId, seq: ROUTER_HIGHEST_SEQ });
-    expect(verified(await prover.entryProof(9)).claim).toEqual({ kind: "settled-seq", service: "wifi-billing", device: router.deviceId, seq: ROUTER_HIGHEST_SEQ });
+    expect(verified(await prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ)).claim).toEqual({
+      kind: "settled-seq",
+      service: "wifi-billing",
+      device: router.deviceId,
+      seq: ROUTER_HIGHEST_SEQ,
+    });
+    expect(verified(await prover.entryProof(9)).claim).toEqual({
+      kind: "settled-seq",
+      service: "wifi-billing",
+      device: router.deviceId,
+      seq: ROUTER_HIGHEST_SEQ,
+    });
   });
 
   it("proves a raw reading through data availability, anchored at the headers after the block that guaranteed it", async () => {
@@ -277,15 +421,26 @@ describe("Prover, on a real embedded node", () => {
     expect(await codeOf(prover.balanceProof("wifi-billing", householdA.deviceId))).toBe("JG_ERR_NOT_FOUND");
     expect(await codeOf(prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ + 1))).toBe("JG_ERR_NOT_FOUND"); // not settled
     // Below the highest: proven from the router's whole window, as a meter's is.
-    expect(verified(await prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ - 1)).claim).toMatchObject({ kind: "settled-seq", service: "wifi-billing", seq: ROUTER_HIGHEST_SEQ - 1 });
+    expect(verified(await prover.seqProof(router.deviceId, ROUTER_HIGHEST_SEQ - 1)).claim).toMatchObject({
+      kind: "settled-seq",
+      service: "wifi-billing",
+      seq: ROUTER_HIGHEST_SEQ - 1,
+    });
   });
 
   it(`waits at most PROOF_WAIT_SLOTS (${PROOF_WAIT_SLOTS}) slots for the block after the proven one: JG_ERR_PROOF_UNAVAILABLE past it`, async () => {
     // A node that authors no blocks: its best block stays genesis, whose state holds the balance.
     const [telemetry, energy] = builtinServices([submitterKey.publicKey]);
-    const stopped = await openTestNode({ services: [telemetry!, { ...energy!, storage: [{ key: balanceKey(householdA.deviceId), value: encodeBalance(1n) }] }] });
+    const stopped = await openTestNode({
+      services: [telemetry!, { ...energy!, storage: [{ key: balanceKey(householdA.deviceId), value: encodeBalance(1n) }] }],
+    });
     try {
-      const idle = new Prover({ api: stopped, reader: ledger, chain: "tiny", services: [energyService(ENERGY_SERVICE.id, { marketStartMs: 0n, intervalMs: 900_000 })] });
+      const idle = new Prover({
+        api: stopped,
+        reader: ledger,
+        chain: "tiny",
+        services: [energyService(ENERGY_SERVICE.id, { marketStartMs: 0n, intervalMs: 900_000 })],
+      });
       expect(await stopped.serviceValueProof(ENERGY_SERVICE.id, balanceKey(householdA.deviceId))).not.toBeNull();
       expect(await codeOf(idle.balanceProof("energy-trading", householdA.deviceId))).toBe("JG_ERR_PROOF_UNAVAILABLE");
     } finally {
@@ -301,7 +456,14 @@ describe("Prover, on a real embedded node", () => {
   });
 
   it("serves proofs over HTTP whole: the routes' response schema drops nothing verifyProof needs", async () => {
-    const app: FastifyInstance = buildHttp({ operatorToken: "T", registrations: { view: async () => null } as unknown as Registrations, metrics: {} as never, count: () => {}, ledger, prover });
+    const app: FastifyInstance = buildHttp({
+      operatorToken: "T",
+      registrations: { view: async () => null } as unknown as Registrations,
+      metrics: {} as never,
+      count: () => {},
+      ledger,
+      prover,
+    });
     try {
       for (const url of [
         "/v1/proofs/entries/1",

@@ -95,9 +95,27 @@ const PLACES_KEPT = {
  * the claim states it: an energy entry's interval and index, or a Wi-Fi entry's slot (the index
  * holds no place within the slot's ledger: any stored entry equal in every field is it).
  */
-function entryClaimOf(entry: EntryView): { readonly kind: EntryClaim["kind"]; readonly place: number; readonly index: number | null; readonly said: EntryClaim["entry"] } | null {
-  if (entry.service === ENERGY_SERVICE_NAME && entry.interval !== null && entry.index !== null && entry.buyer !== null && entry.seller !== null && entry.energyWh !== null && entry.priceMicrosPerKwh !== null && entry.amountMicros !== null) {
-    const said = { reason: entry.kind, buyer: entry.buyer, seller: entry.seller, energyWh: entry.energyWh, priceMicrosPerKwh: entry.priceMicrosPerKwh, amountMicros: entry.amountMicros };
+function entryClaimOf(
+  entry: EntryView,
+): { readonly kind: EntryClaim["kind"]; readonly place: number; readonly index: number | null; readonly said: EntryClaim["entry"] } | null {
+  if (
+    entry.service === ENERGY_SERVICE_NAME &&
+    entry.interval !== null &&
+    entry.index !== null &&
+    entry.buyer !== null &&
+    entry.seller !== null &&
+    entry.energyWh !== null &&
+    entry.priceMicrosPerKwh !== null &&
+    entry.amountMicros !== null
+  ) {
+    const said = {
+      reason: entry.kind,
+      buyer: entry.buyer,
+      seller: entry.seller,
+      energyWh: entry.energyWh,
+      priceMicrosPerKwh: entry.priceMicrosPerKwh,
+      amountMicros: entry.amountMicros,
+    };
     return { kind: "energy-entry", place: entry.interval, index: entry.index, said: said as EntryClaim["entry"] };
   }
   if (entry.service === WIFI_SERVICE_NAME && isWifiEntry(entry) && entry.client !== undefined && entry.amountMicros !== null) {
@@ -156,7 +174,8 @@ export class Prover implements ProofSource {
         return this.settledSeq(service, entry.device, Math.max(...entry.seqs));
       }
       const asked = entryClaimOf(entry);
-      if (asked === null || asked.kind !== (service.name === WIFI_SERVICE_NAME ? "wifi-entry" : "energy-entry")) throw unavailable(`entry ${id} is not a ledger entry with its place in its service's stored ledger`);
+      if (asked === null || asked.kind !== (service.name === WIFI_SERVICE_NAME ? "wifi-entry" : "energy-entry"))
+        throw unavailable(`entry ${id} is not a ledger entry with its place in its service's stored ledger`);
       const ledger = ledgerOf(asked.kind);
       const where = `${ledger.placeName} ${asked.place}`;
       const proven = await this.stateProof(service.serviceId, ledger.key(asked.place));
@@ -165,7 +184,8 @@ export class Prover implements ProofSource {
       if (!entries.ok) throw new Error(`${where}'s stored ledger does not decode: ${entries.error}`);
       const index = asked.index ?? entries.value.findIndex((stored) => entryDiffers(stored, asked.said) === null);
       const stored = entries.value[index];
-      if (stored === undefined || entryDiffers(stored, asked.said) !== null) throw unavailable(`entry ${id} is not what ${where}'s stored ledger holds${asked.index === null ? "" : ` at ${asked.index}`}`);
+      if (stored === undefined || entryDiffers(stored, asked.said) !== null)
+        throw unavailable(`entry ${id} is not what ${where}'s stored ledger holds${asked.index === null ? "" : ` at ${asked.index}`}`);
       const claim = { kind: asked.kind, service: ledger.service, [ledger.placeName]: asked.place, index, entry: stored } as unknown as ProofClaim;
       return this.document(claim, proven);
     });
@@ -227,7 +247,8 @@ export class Prover implements ProofSource {
     if (!window.ok) throw new Error(`device ${device}'s record does not decode: ${window.error}`);
     const holds = seqInWindow(window.value, BigInt(seq));
     if (holds === "unsettled") throw notFound(`seq ${seq} of device ${device} is not settled`);
-    if (holds === "below") throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
+    if (holds === "below")
+      throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
     return this.document({ kind: "settled-seq", service: service.name, device, seq }, proven);
   }
 
@@ -242,7 +263,8 @@ export class Prover implements ProofSource {
     const headers = await this.headersAfter(proof.block);
     const child = headerOf(this.params, fromHex(headers[0]!)).header;
     // The next header commits to the proven root (GP 5.1 H_r): a node that answered otherwise is broken, not the request.
-    if (!bytesEqual(child.priorStateRoot.raw, proof.stateRoot)) throw new Error(`the block after ${toHex(proof.block.headerHash)} does not commit to its state root`);
+    if (!bytesEqual(child.priorStateRoot.raw, proof.stateRoot))
+      throw new Error(`the block after ${toHex(proof.block.headerHash)} does not commit to its state root`);
     return {
       value: proof.value,
       headers,
@@ -336,7 +358,8 @@ export class Prover implements ProofSource {
 
   /** Runs one proof within PROOFS_IN_FLIGHT_MAX. */
   private async bounded<T>(make: () => Promise<T>): Promise<T> {
-    if (this.inFlight >= PROOFS_IN_FLIGHT_MAX) throw new JamgateError("JG_ERR_HTTP_BUSY" satisfies ErrorCode, `${PROOFS_IN_FLIGHT_MAX} proofs are being made; retry later`);
+    if (this.inFlight >= PROOFS_IN_FLIGHT_MAX)
+      throw new JamgateError("JG_ERR_HTTP_BUSY" satisfies ErrorCode, `${PROOFS_IN_FLIGHT_MAX} proofs are being made; retry later`);
     this.inFlight++;
     try {
       return await make();

@@ -119,7 +119,18 @@ async function allIds(limit: number, filter: EntryFilter = {}): Promise<number[]
 async function rowCounts(retention: Partial<RetentionLimits>): Promise<Record<string, number>> {
   await index.close();
   const root = openLmdb({ path: join(dir, "ledger"), maxDbs: 32 });
-  const names = ["entries", "entries-by-device", "entries-by-service", "entries-by-account", "blocks", "block-hashes", "block-accumulated", "packages", "package-order", "device-stats"];
+  const names = [
+    "entries",
+    "entries-by-device",
+    "entries-by-service",
+    "entries-by-account",
+    "blocks",
+    "block-hashes",
+    "block-accumulated",
+    "packages",
+    "package-order",
+    "device-stats",
+  ];
   const counts = Object.fromEntries(names.map((name) => [name, root.openDB({ name }).getKeysCount()]));
   await root.close();
   index = open(retention);
@@ -138,10 +149,25 @@ async function committed(): Promise<void> {
 describe("retention by slots", () => {
   it("prunes the blocks, packages and receipt entries of slots before the retained ones, with their index rows; energy entries, intervals, devices and their counters stay", async () => {
     index = open({ retentionSlots: 10, receiptEntriesKeptMax: 1_000_000 });
-    for (const n of [1, 2, 3]) index.deviceRegistered({ deviceId: deviceId(n), publicKey: new Uint8Array(32).fill(n), kind: "meter", serviceId: TELEMETRY.serviceId, registeredSlot: 0 });
+    for (const n of [1, 2, 3])
+      index.deviceRegistered({
+        deviceId: deviceId(n),
+        publicKey: new Uint8Array(32).fill(n),
+        kind: "meter",
+        serviceId: TELEMETRY.serviceId,
+        registeredSlot: 0,
+      });
     // A package that failed before any report, submitted before the retained slots' first block was seen: its time says it is old.
     const failed = bytes32(4, 1);
-    index.packageSubmitted({ hash: failed, serviceId: TELEMETRY.serviceId, kind: "envelopes", items: 1, bytes: 10, core: 0, submittedAtMs: 1_700_000_000_000 + 1_000 * 2 });
+    index.packageSubmitted({
+      hash: failed,
+      serviceId: TELEMETRY.serviceId,
+      kind: "envelopes",
+      items: 1,
+      bytes: 10,
+      core: 0,
+      submittedAtMs: 1_700_000_000_000 + 1_000 * 2,
+    });
     index.packageStatus(failed, { kind: "failed", code: "JG_ERR_REFINE_PANIC", detail: "x" }, 0);
     const hashes = new Map<number, Uint8Array>();
     for (let slot = 1; slot <= 30; slot++) {
@@ -151,7 +177,15 @@ describe("retention by slots", () => {
     }
     // A package in flight, submitted after the retained slots began: kept.
     const inFlight = bytes32(4, 2);
-    index.packageSubmitted({ hash: inFlight, serviceId: TELEMETRY.serviceId, kind: "envelopes", items: 1, bytes: 10, core: 1, submittedAtMs: 1_700_000_000_000 + 1_000 * 29 });
+    index.packageSubmitted({
+      hash: inFlight,
+      serviceId: TELEMETRY.serviceId,
+      kind: "envelopes",
+      items: 1,
+      bytes: 10,
+      core: 1,
+      submittedAtMs: 1_700_000_000_000 + 1_000 * 29,
+    });
     await committed();
     const devicesBefore = await Promise.all([1, 2, 3].map((n) => index.device(deviceId(n))));
     expect(devicesBefore[0]).toMatchObject({ envelopesSettled: 90, settledHighestSeq: 92, lastSettledSlot: 30 });
@@ -192,20 +226,21 @@ describe("retention by slots", () => {
     expect(await Promise.all([1, 2, 3].map((n) => index.device(deviceId(n))))).toEqual(devicesBefore);
     // No index row is left behind for what went (the routes skip a dangling one, so only the store shows it).
     expect(await rowCounts({ retentionSlots: 10, receiptEntriesKeptMax: 1_000_000 })).toEqual({
-      "entries": 12,
+      entries: 12,
       "entries-by-device": 30,
       "entries-by-service": 12,
       "entries-by-account": 2,
-      "blocks": 10,
+      blocks: 10,
       "block-hashes": 10,
       "block-accumulated": 10,
-      "packages": 11,
+      packages: 11,
       "package-order": 11,
       "device-stats": 3,
     });
 
     // Again: nothing more to remove, nothing changes.
-    const read = async () => JSON.stringify([await index.blocks({ limit: 100 }), await index.packages({ limit: 100 }), await allEntries(), await index.services()]);
+    const read = async () =>
+      JSON.stringify([await index.blocks({ limit: 100 }), await index.packages({ limit: 100 }), await allEntries(), await index.services()]);
     const held = await read();
     expect(await index.prune(30, Number.MAX_SAFE_INTEGER)).toEqual({ removed: 0, more: false });
     expect(await read()).toBe(held);
@@ -217,7 +252,12 @@ describe("retention by slots", () => {
     const chain: { hash: Uint8Array; bytes: Uint8Array }[] = [];
     let parent: Uint8Array = new Uint8Array(32);
     for (let slot = 0; slot <= 10; slot++) {
-      const sealed = sealBlock(tinyParams, { parentHash: parent, priorStateRoot: hash(Uint8Array.of(slot)), slot, authorIndex: slot % 6 }, makeExtrinsic([], []), author);
+      const sealed = sealBlock(
+        tinyParams,
+        { parentHash: parent, priorStateRoot: hash(Uint8Array.of(slot)), slot, authorIndex: slot % 6 },
+        makeExtrinsic([], []),
+        author,
+      );
       parent = headerHash(tinyParams, sealed.header);
       chain.push({ hash: parent, bytes: encodeBlock(tinyParams, sealed) });
     }
@@ -254,7 +294,10 @@ describe("retention by count", () => {
   it("keeps at most receiptEntriesKeptMax receipt entries, the newest, whatever their slot; energy entries are not counted out", async () => {
     index = open({ retentionSlots: 1_000_000, receiptEntriesKeptMax: 50 });
     for (let p = 1; p <= 20; p++) {
-      await settle(Array.from({ length: 10 }, (_, i) => i), p);
+      await settle(
+        Array.from({ length: 10 }, (_, i) => i),
+        p,
+      );
       if (p % 5 === 0) await index.writeInterval(interval(p, p));
     }
     // 200 receipts and 8 energy entries: ids 1..208.
@@ -317,7 +360,11 @@ describe("bounded, idempotent, restart-safe", () => {
   it("removes at most pruneRowsPerWriteMax rows a transaction (a package's receipts whole), goes on after a restart, and never hands out a pruned id or package order again", async () => {
     const retention = { retentionSlots: 1, receiptEntriesKeptMax: 1_000_000, pruneRowsPerWriteMax: 25 };
     index = open(retention);
-    for (let slot = 1; slot <= 9; slot++) await settle(Array.from({ length: 10 }, (_, i) => i), slot);
+    for (let slot = 1; slot <= 9; slot++)
+      await settle(
+        Array.from({ length: 10 }, (_, i) => i),
+        slot,
+      );
     const devicesBefore = await index.device(deviceId(3));
     // A package's receipts cost 12 rows (10 device rows, the row, its service row): two a transaction.
     const step = await index.pruneStep(100);

@@ -19,13 +19,35 @@ const householdB = fakeHex("device household b", 16);
 function populated(): FakeLedger {
   const ledger = new FakeLedger();
   for (let slot = 0; slot < 12; slot++) ledger.addBlock(blockView(slot, slot === 0 ? { reports: [], accumulated: [] } : {}));
-  ledger.addPackage(packageView(0, { status: "submitted", core: null, refineMs: null, reportedSlot: null, accumulatedSlot: null, accumulatedBlock: null, settled: 0, refused: 0 }));
+  ledger.addPackage(
+    packageView(0, {
+      status: "submitted",
+      core: null,
+      refineMs: null,
+      reportedSlot: null,
+      accumulatedSlot: null,
+      accumulatedBlock: null,
+      settled: 0,
+      refused: 0,
+    }),
+  );
   ledger.addPackage(packageView(1, { status: "failed", error: { code: "JG_ERR_REFINE_PANIC", detail: "refine threw" } }));
   for (let i = 2; i < 6; i++) ledger.addPackage(packageView(i, { service: i % 2 ? "energy-trading" : "telemetry", serviceId: i % 2 ? 2 : 1 }));
   ledger.addDevice(deviceView("meter"));
-  ledger.addDevice(deviceView("agent", { kind: "agent", service: "energy-trading", serviceId: 2, household: householdA, settledHighestSeq: -1, lastSettledSlot: null, registeredSlot: null }));
+  ledger.addDevice(
+    deviceView("agent", {
+      kind: "agent",
+      service: "energy-trading",
+      serviceId: 2,
+      household: householdA,
+      settledHighestSeq: -1,
+      lastSettledSlot: null,
+      registeredSlot: null,
+    }),
+  );
   for (let id = 0; id < 30; id++) ledger.addEntry(id % 3 === 2 ? tradeEntry(id, householdA, householdB) : envelopesEntry(id, id % 3 === 0 ? meter : agent));
-  for (let interval = 0; interval < 5; interval++) ledger.addInterval(intervalView(interval, [householdA, householdB], interval === 4 ? { settled: false, clearingPriceMicrosPerKwh: null } : {}));
+  for (let interval = 0; interval < 5; interval++)
+    ledger.addInterval(intervalView(interval, [householdA, householdB], interval === 4 ? { settled: false, clearingPriceMicrosPerKwh: null } : {}));
   ledger.setBalance(balanceView(householdA, "-123456789012345678"));
   ledger.setBalance(balanceView(householdB, "123456789012345678"));
   return ledger;
@@ -33,14 +55,35 @@ function populated(): FakeLedger {
 
 /** Proof documents of the jamgate-proof/1 shape, for the routes' plumbing (prover.test.ts makes real ones). */
 function fixtureProofs(ledger: FakeLedger): ProofSource {
-  const state = { serviceId: 2, storageKey: "6c", stateKey: "ab".repeat(31), value: "01", root: fakeHex("root"), siblings: [fakeHex("s0"), fakeHex("s1")], block: { hash: fakeHex("block 20"), slot: 20 } };
+  const state = {
+    serviceId: 2,
+    storageKey: "6c",
+    stateKey: "ab".repeat(31),
+    value: "01",
+    root: fakeHex("root"),
+    siblings: [fakeHex("s0"), fakeHex("s1")],
+    block: { hash: fakeHex("block 20"), slot: 20 },
+  };
   const doc = (claim: object, extra: object = { state }) => ({ format: "jamgate-proof/1", chain: "tiny", claim, ...extra, headers: ["00ff", "ff00"] });
   return {
     async entryProof(id) {
       const entry = await ledger.entry(id);
       if (entry === null) throw new JamgateError("JG_ERR_NOT_FOUND", `no entry ${id}`);
       if (entry.kind === "envelopes") return doc({ kind: "settled-seq", service: entry.service, device: entry.device, seq: entry.seqs!.at(-1) });
-      return doc({ kind: "energy-entry", service: "energy-trading", interval: entry.interval, index: entry.index, entry: { reason: entry.kind, buyer: entry.buyer, seller: entry.seller, energyWh: entry.energyWh, priceMicrosPerKwh: entry.priceMicrosPerKwh, amountMicros: entry.amountMicros } });
+      return doc({
+        kind: "energy-entry",
+        service: "energy-trading",
+        interval: entry.interval,
+        index: entry.index,
+        entry: {
+          reason: entry.kind,
+          buyer: entry.buyer,
+          seller: entry.seller,
+          energyWh: entry.energyWh,
+          priceMicrosPerKwh: entry.priceMicrosPerKwh,
+          amountMicros: entry.amountMicros,
+        },
+      });
     },
     async balanceProof(service, account) {
       const balance = await ledger.balance(service, account);
@@ -52,7 +95,10 @@ function fixtureProofs(ledger: FakeLedger): ProofSource {
       return doc({ kind: "settled-seq", service: "telemetry", device, seq });
     },
     async readingProof(device, seq) {
-      return doc({ kind: "reading", service: "telemetry", device, seq }, { da: { packageHash: fakeHex("package 3"), bundle: "AAEC", envelope: { offset: 10, length: 200 }, report: "0102", reportBlock: "0304" } });
+      return doc(
+        { kind: "reading", service: "telemetry", device, seq },
+        { da: { packageHash: fakeHex("package 3"), bundle: "AAEC", envelope: { offset: 10, length: 200 }, report: "0102", reportBlock: "0304" } },
+      );
     },
   };
 }
@@ -71,13 +117,25 @@ afterEach(async () => {
 });
 
 const registrations = {
-  view: async (id: string) => (id === meter ? { deviceId: id, kind: "meter", service: "telemetry", status: "registered", packageHash: fakeHex("package 0") } : id === fakeHex("device pending", 16) ? { deviceId: id, kind: "meter", service: "telemetry", status: "pending" } : null),
+  view: async (id: string) =>
+    id === meter
+      ? { deviceId: id, kind: "meter", service: "telemetry", status: "registered", packageHash: fakeHex("package 0") }
+      : id === fakeHex("device pending", 16)
+        ? { deviceId: id, kind: "meter", service: "telemetry", status: "pending" }
+        : null,
   register: async () => ({ deviceId: fakeHex("device new", 16), kind: "meter", service: "telemetry", status: "pending", packageHash: fakeHex("package 9") }),
 } as unknown as Registrations;
 
 async function harness(ledger: FakeLedger = populated()): Promise<Harness> {
   const counted: ErrorCode[] = [];
-  const app = buildHttp({ operatorToken: "T", registrations, metrics: { registry: { contentType: "text/plain; version=0.0.4", metrics: async () => "jamgate_up 1\n" } } as never, count: (code) => counted.push(code), ledger, prover: fixtureProofs(ledger) });
+  const app = buildHttp({
+    operatorToken: "T",
+    registrations,
+    metrics: { registry: { contentType: "text/plain; version=0.0.4", metrics: async () => "jamgate_up 1\n" } } as never,
+    count: (code) => counted.push(code),
+    ledger,
+    prover: fixtureProofs(ledger),
+  });
   open.push(app);
   const routes: RouteOptions[] = [];
   // Routes are registered by plugins, at ready: a hook added now sees every one.
@@ -174,7 +232,11 @@ describe("ledger routes", () => {
 
   it("every route is in the OpenAPI document (/docs/json), tagged, with its parameters", async () => {
     const h = await harness();
-    const doc = (await h.app.inject({ url: "/docs/json" })).json() as { openapi: string; paths: Record<string, Record<string, { tags?: string[]; parameters?: { name: string }[]; security?: unknown }>>; components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> } };
+    const doc = (await h.app.inject({ url: "/docs/json" })).json() as {
+      openapi: string;
+      paths: Record<string, Record<string, { tags?: string[]; parameters?: { name: string }[]; security?: unknown }>>;
+      components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+    };
     expect(doc.openapi).toMatch(/^3\./);
     const visible = h.routes.filter((r) => !(r.schema as { hide?: boolean } | undefined)?.hide);
     expect(visible.length).toBeGreaterThan(20);
@@ -189,10 +251,23 @@ describe("ledger routes", () => {
         for (const param of route.url.match(/:([A-Za-z]+)/g) ?? []) expect(operation!.parameters?.map((p) => p.name)).toContain(param.slice(1));
       }
     }
-    expect(doc.paths["/v1/entries"]!.get!.parameters!.map((p) => p.name).sort()).toEqual(["account", "before", "device", "fromSlot", "interval", "limit", "router", "service", "since", "toSlot", "until"]);
+    expect(doc.paths["/v1/entries"]!.get!.parameters!.map((p) => p.name).sort()).toEqual([
+      "account",
+      "before",
+      "device",
+      "fromSlot",
+      "interval",
+      "limit",
+      "router",
+      "service",
+      "since",
+      "toSlot",
+      "until",
+    ]);
     expect(doc.paths["/v1/devices"]!.post!.security).toEqual([{ operatorToken: [] }]);
     expect(doc.components.securitySchemes.operatorToken).toMatchObject({ type: "http", scheme: "bearer" });
-    for (const name of ["BlockView", "PackageView", "EntryView", "IntervalView", "BalanceView", "DeviceView", "Proof", "Error"]) expect(doc.components.schemas[name], name).toBeDefined();
+    for (const name of ["BlockView", "PackageView", "EntryView", "IntervalView", "BalanceView", "DeviceView", "Proof", "Error"])
+      expect(doc.components.schemas[name], name).toBeDefined();
     // The UI is served, under its own CSP; the API's responses under a CSP that loads nothing.
     const ui = await h.app.inject({ url: "/docs" });
     expect(ui.statusCode).toBe(200);
@@ -205,7 +280,15 @@ describe("ledger routes", () => {
   it("bad queries and params on every list and detail route: 400 JG_ERR_HTTP_QUERY, counted, never 500", async () => {
     const h = await harness();
     const bad = [
-      ...LIST_ROUTES.flatMap((route) => [`${route}?limit=0`, `${route}?limit=${LIST_LIMIT_MAX + 1}`, `${route}?limit=ten`, `${route}?limit=1.5`, `${route}?limit=1&limit=2`, `${route}?nosuch=1`, `${route}?limit=`]),
+      ...LIST_ROUTES.flatMap((route) => [
+        `${route}?limit=0`,
+        `${route}?limit=${LIST_LIMIT_MAX + 1}`,
+        `${route}?limit=ten`,
+        `${route}?limit=1.5`,
+        `${route}?limit=1&limit=2`,
+        `${route}?nosuch=1`,
+        `${route}?limit=`,
+      ]),
       "/v1/blocks?before=-1",
       "/v1/blocks?before=4294967296",
       "/v1/packages?status=lost",
@@ -251,24 +334,63 @@ describe("ledger routes", () => {
 
   it("garbage query strings on the list routes are answered 200 or 400 JG_ERR_HTTP_QUERY, never 500 (fast-check)", async () => {
     const h = await harness();
-    const names = fc.constantFrom("limit", "before", "after", "service", "status", "kind", "account", "device", "household", "interval", "fromSlot", "toSlot", "since", "until", "__proto__", "constructor", "x");
-    const values = fc.oneof(fc.string(), fc.integer().map(String), fc.double().map(String), fc.constantFrom("", "-0", "0x10", "1e3", "%", "%zz", "null", "[]", "{}", "2024-01-01", "energy-trading", meter));
+    const names = fc.constantFrom(
+      "limit",
+      "before",
+      "after",
+      "service",
+      "status",
+      "kind",
+      "account",
+      "device",
+      "household",
+      "interval",
+      "fromSlot",
+      "toSlot",
+      "since",
+      "until",
+      "__proto__",
+      "constructor",
+      "x",
+    );
+    const values = fc.oneof(
+      fc.string(),
+      fc.integer().map(String),
+      fc.double().map(String),
+      fc.constantFrom("", "-0", "0x10", "1e3", "%", "%zz", "null", "[]", "{}", "2024-01-01", "energy-trading", meter),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...LIST_ROUTES, "/v1/entries/1", "/v1/blocks/3"), fc.array(fc.tuple(names, values), { maxLength: 5 }), fc.string(), async (route, pairs, raw) => {
-        const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
-        for (const url of [`${route}?${query}`, `${route}?${raw.replace(/[#\s]/g, "")}`]) {
-          const reply = await h.app.inject({ url });
-          expect([200, 400], `${url}: ${reply.body}`).toContain(reply.statusCode);
-          if (reply.statusCode === 400) expect(reply.json().error.code).toBe("JG_ERR_HTTP_QUERY");
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...LIST_ROUTES, "/v1/entries/1", "/v1/blocks/3"),
+        fc.array(fc.tuple(names, values), { maxLength: 5 }),
+        fc.string(),
+        async (route, pairs, raw) => {
+          const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
+          for (const url of [`${route}?${query}`, `${route}?${raw.replace(/[#\s]/g, "")}`]) {
+            const reply = await h.app.inject({ url });
+            expect([200, 400], `${url}: ${reply.body}`).toContain(reply.statusCode);
+            if (reply.statusCode === 400) expect(reply.json().error.code).toBe("JG_ERR_HTTP_QUERY");
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it("unknown ids and routes: 404 JG_ERR_NOT_FOUND, counted; an unknown device keeps its 403", async () => {
     const h = await harness(new FakeLedger());
-    const missing = ["/v1/chain/head", "/v1/blocks/7", `/v1/blocks/${fakeHex("nothing")}`, `/v1/packages/${fakeHex("nothing")}`, "/v1/entries/5", "/v1/energy/intervals/3", `/v1/balances/energy-trading/${householdA}`, "/v1/proofs/entries/5", "/v1/nothing", "/v2/entries"];
+    const missing = [
+      "/v1/chain/head",
+      "/v1/blocks/7",
+      `/v1/blocks/${fakeHex("nothing")}`,
+      `/v1/packages/${fakeHex("nothing")}`,
+      "/v1/entries/5",
+      "/v1/energy/intervals/3",
+      `/v1/balances/energy-trading/${householdA}`,
+      "/v1/proofs/entries/5",
+      "/v1/nothing",
+      "/v2/entries",
+    ];
     for (const url of missing) {
       const reply = await h.app.inject({ url });
       expect(reply.statusCode, url).toBe(404);
@@ -299,10 +421,21 @@ describe("ledger routes", () => {
     const payload = { publicKey: "ab".repeat(32), kind: "meter" };
     const ok = await h.app.inject({ method: "POST", url: "/v1/devices", headers: { authorization: "Bearer T" }, payload });
     expect(ok.statusCode).toBe(202);
-    expect(ok.json()).toEqual({ deviceId: fakeHex("device new", 16), kind: "meter", service: "telemetry", status: "pending", packageHash: fakeHex("package 9") });
+    expect(ok.json()).toEqual({
+      deviceId: fakeHex("device new", 16),
+      kind: "meter",
+      service: "telemetry",
+      status: "pending",
+      packageHash: fakeHex("package 9"),
+    });
     const denied = await h.app.inject({ method: "POST", url: "/v1/devices", payload });
     expect(denied.statusCode).toBe(401);
-    const badBody = await h.app.inject({ method: "POST", url: "/v1/devices", headers: { authorization: "Bearer T" }, payload: { publicKey: "zz", kind: "meter" } });
+    const badBody = await h.app.inject({
+      method: "POST",
+      url: "/v1/devices",
+      headers: { authorization: "Bearer T" },
+      payload: { publicKey: "zz", kind: "meter" },
+    });
     expect(badBody.json().error.code).toBe("JG_ERR_HTTP_BODY");
     expect(h.counted).toEqual(["JG_ERR_OPERATOR_TOKEN", "JG_ERR_HTTP_BODY"]);
   });
@@ -311,7 +444,11 @@ describe("ledger routes", () => {
     const h = await harness();
     const ids = async (query: string) => ((await h.app.inject({ url: `/v1/entries?${query}` })).json() as { items: EntryView[] }).items.map((e) => e.id);
     const all = h.ledger.entryList;
-    const expectIds = (pick: (e: EntryView) => boolean) => all.filter(pick).map((e) => e.id).reverse();
+    const expectIds = (pick: (e: EntryView) => boolean) =>
+      all
+        .filter(pick)
+        .map((e) => e.id)
+        .reverse();
     expect(await ids("service=energy-trading")).toEqual(expectIds((e) => e.service === "energy-trading"));
     expect(await ids(`account=${householdB.toUpperCase()}`)).toEqual(expectIds((e) => e.accounts.includes(householdB)));
     expect(await ids(`device=${meter}`)).toEqual(expectIds((e) => e.device === meter));
@@ -320,7 +457,9 @@ describe("ledger routes", () => {
     const t = (slot: number) => 1_700_000_000_000 + slot * 6000;
     expect(await ids(`since=${t(30)}&until=${t(33)}`)).toEqual(expectIds((e) => e.slot >= 30 && e.slot <= 33));
     const iso = (ms: number) => new Date(ms).toISOString();
-    expect(await ids(`since=${encodeURIComponent(iso(t(30)))}&until=${encodeURIComponent(iso(t(33)))}`)).toEqual(expectIds((e) => e.slot >= 30 && e.slot <= 33));
+    expect(await ids(`since=${encodeURIComponent(iso(t(30)))}&until=${encodeURIComponent(iso(t(33)))}`)).toEqual(
+      expectIds((e) => e.slot >= 30 && e.slot <= 33),
+    );
     expect(parseTimeMs("2024-01-02T03:04:05+02:00", "since")).toBe(Date.UTC(2024, 0, 2, 1, 4, 5));
     expect(parseTimeMs("2024-01-02T03:04:05", "since")).toBe(Date.UTC(2024, 0, 2, 3, 4, 5));
     expect(parseTimeMs("2024-01-02", "since")).toBe(Date.UTC(2024, 0, 2));
@@ -357,7 +496,10 @@ describe("ledger routes", () => {
     // With a filter and a scan bound smaller than the page: pages come short, `next` carries on.
     ledger.scanMax = 50;
     const filtered = await walk(`&device=${meter}`, 100);
-    const expected = ledger.entryList.filter((e) => e.device === meter && e.id <= filtered.newestAtStart).map((e) => e.id).reverse();
+    const expected = ledger.entryList
+      .filter((e) => e.device === meter && e.id <= filtered.newestAtStart)
+      .map((e) => e.id)
+      .reverse();
     expect(filtered.seen).toEqual(expected);
     expect(new Set(filtered.seen).size).toBe(filtered.seen.length);
   });

@@ -61,7 +61,8 @@ export function codedErrorHandler(count: (code: ErrorCode) => void, bodyBytesMax
       const code = error.validationContext === "body" ? "JG_ERR_HTTP_BODY" : "JG_ERR_HTTP_QUERY";
       return sendError(reply, count, code, error.message);
     }
-    if (error.statusCode === 413) return sendError(reply, count, "JG_ERR_HTTP_BODY", bodyBytesMax === undefined ? error.message : `body over ${bodyBytesMax} bytes`);
+    if (error.statusCode === 413)
+      return sendError(reply, count, "JG_ERR_HTTP_BODY", bodyBytesMax === undefined ? error.message : `body over ${bodyBytesMax} bytes`);
     if (error.statusCode === 400 || error.statusCode === 415) return sendError(reply, count, "JG_ERR_HTTP_BODY", error.message);
     return reply.code(500).send({ error: { code: "JG_ERR_RPC_INTERNAL", message: error.message } });
   };
@@ -76,7 +77,10 @@ function queryAjv(): Ajv {
   return new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
 }
 
-const errorResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { ...schemaRef("Error"), description: s === 400 ? "JG_ERR_HTTP_QUERY" : s === 404 ? "JG_ERR_NOT_FOUND" : "coded error" }]));
+const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [s, { ...schemaRef("Error"), description: s === 400 ? "JG_ERR_HTTP_QUERY" : s === 404 ? "JG_ERR_NOT_FOUND" : "coded error" }]),
+  );
 const query = (properties: Record<string, object>) => ({ type: "object", additionalProperties: false, properties });
 const params = (properties: Record<string, object>) => ({ type: "object", additionalProperties: false, required: Object.keys(properties), properties });
 
@@ -120,15 +124,26 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
   for (const schema of sharedSchemas) if (app.getSchema(schema.$id) === undefined) app.addSchema(schema);
 
   // ---- chain
-  app.get("/v1/chain/head", { schema: { tags: ["chain"], summary: "The best block the index has seen", response: { 200: schemaRef("BlockView"), ...errorResponses(404) } } }, async () => {
-    const head = await reader.head();
-    if (head === null) throw notFound("no block yet");
-    return head;
-  });
+  app.get(
+    "/v1/chain/head",
+    { schema: { tags: ["chain"], summary: "The best block the index has seen", response: { 200: schemaRef("BlockView"), ...errorResponses(404) } } },
+    async () => {
+      const head = await reader.head();
+      if (head === null) throw notFound("no block yet");
+      return head;
+    },
+  );
 
   app.get<{ Querystring: { before?: number; limit: number } }>(
     "/v1/blocks",
-    { schema: { tags: ["chain"], summary: "Blocks, newest first", querystring: query({ before: { ...u32, description: "A slot (exclusive)." }, limit }), response: { 200: pageSchema("BlockView"), ...errorResponses(400) } } },
+    {
+      schema: {
+        tags: ["chain"],
+        summary: "Blocks, newest first",
+        querystring: query({ before: { ...u32, description: "A slot (exclusive)." }, limit }),
+        response: { 200: pageSchema("BlockView"), ...errorResponses(400) },
+      },
+    },
     async (request) => reader.blocks(request.query),
   );
 
@@ -159,7 +174,12 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
       schema: {
         tags: ["packages"],
         summary: "Work packages the gateway submitted, newest first",
-        querystring: query({ status: { type: "string", enum: [...PACKAGE_STATUSES] }, service: serviceName, before: { ...cursor, description: "A submission order cursor (exclusive): a page's `next`." }, limit }),
+        querystring: query({
+          status: { type: "string", enum: [...PACKAGE_STATUSES] },
+          service: serviceName,
+          before: { ...cursor, description: "A submission order cursor (exclusive): a page's `next`." },
+          limit,
+        }),
         response: { 200: pageSchema("PackageView"), ...errorResponses(400) },
       },
     },
@@ -168,7 +188,14 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
 
   app.get<{ Params: { hash: string } }>(
     "/v1/packages/:hash",
-    { schema: { tags: ["packages"], summary: "A work package by hash", params: params({ hash: hashParam }), response: { 200: schemaRef("PackageView"), ...errorResponses(400, 404) } } },
+    {
+      schema: {
+        tags: ["packages"],
+        summary: "A work package by hash",
+        params: params({ hash: hashParam }),
+        response: { 200: schemaRef("PackageView"), ...errorResponses(400, 404) },
+      },
+    },
     async (request) => {
       const found = await reader.package(lower(request.params.hash));
       if (found === null) throw notFound(`no package ${request.params.hash}`);
@@ -177,7 +204,11 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
   );
 
   // ---- services
-  app.get("/v1/services", { schema: { tags: ["services"], summary: "The services the gateway settles on", response: { 200: { type: "array", items: schemaRef("ServiceView") } } } }, async () => reader.services());
+  app.get(
+    "/v1/services",
+    { schema: { tags: ["services"], summary: "The services the gateway settles on", response: { 200: { type: "array", items: schemaRef("ServiceView") } } } },
+    async () => reader.services(),
+  );
 
   // ---- devices (GET /v1/devices/:id is http.ts's: it joins the registration's status)
   app.get<{ Querystring: { service?: string; kind?: string; household?: string; after?: string; limit: number } }>(
@@ -186,22 +217,48 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
       schema: {
         tags: ["devices"],
         summary: "Registered devices, by id",
-        querystring: query({ service: serviceName, kind: { type: "string", enum: [...DEVICE_KINDS] }, household: idParam, after: { ...idParam, description: "A device id (exclusive): a page's `next`." }, limit }),
+        querystring: query({
+          service: serviceName,
+          kind: { type: "string", enum: [...DEVICE_KINDS] },
+          household: idParam,
+          after: { ...idParam, description: "A device id (exclusive): a page's `next`." },
+          limit,
+        }),
         response: {
-          200: { type: "object", required: ["items", "next"], properties: { items: { type: "array", items: schemaRef("DeviceView") }, next: { type: ["string", "null"], pattern: ID_PATTERN } } },
+          200: {
+            type: "object",
+            required: ["items", "next"],
+            properties: { items: { type: "array", items: schemaRef("DeviceView") }, next: { type: ["string", "null"], pattern: ID_PATTERN } },
+          },
           ...errorResponses(400),
         },
       },
     },
     async (request) => {
       const { household, after, ...rest } = request.query;
-      return reader.devices({ ...rest, ...(household === undefined ? {} : { household: lower(household) }), ...(after === undefined ? {} : { after: lower(after) }) });
+      return reader.devices({
+        ...rest,
+        ...(household === undefined ? {} : { household: lower(household) }),
+        ...(after === undefined ? {} : { after: lower(after) }),
+      });
     },
   );
 
   // ---- settlement entries
   app.get<{
-    Querystring: { service?: string; account?: string; device?: string; router?: string; interval?: number; fromSlot?: number; toSlot?: number; since?: string; until?: string; before?: number; limit: number };
+    Querystring: {
+      service?: string;
+      account?: string;
+      device?: string;
+      router?: string;
+      interval?: number;
+      fromSlot?: number;
+      toSlot?: number;
+      since?: string;
+      until?: string;
+      before?: number;
+      limit: number;
+    };
   }>(
     "/v1/entries",
     {
@@ -248,7 +305,14 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
 
   app.get<{ Params: { id: number } }>(
     "/v1/entries/:id",
-    { schema: { tags: ["ledger"], summary: "A settlement entry by id", params: params({ id: cursor }), response: { 200: schemaRef("EntryView"), ...errorResponses(400, 404) } } },
+    {
+      schema: {
+        tags: ["ledger"],
+        summary: "A settlement entry by id",
+        params: params({ id: cursor }),
+        response: { 200: schemaRef("EntryView"), ...errorResponses(400, 404) },
+      },
+    },
     async (request) => {
       const entry = await reader.entry(request.params.id);
       if (entry === null) throw notFound(`no entry ${request.params.id}`);
@@ -272,7 +336,14 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
 
   app.get<{ Params: { interval: number } }>(
     "/v1/energy/intervals/:interval",
-    { schema: { tags: ["energy"], summary: "An energy-market interval with its per-household results", params: params({ interval: u32 }), response: { 200: schemaRef("IntervalView"), ...errorResponses(400, 404) } } },
+    {
+      schema: {
+        tags: ["energy"],
+        summary: "An energy-market interval with its per-household results",
+        params: params({ interval: u32 }),
+        response: { 200: schemaRef("IntervalView"), ...errorResponses(400, 404) },
+      },
+    },
     async (request) => {
       const found = await reader.interval(request.params.interval);
       if (found === null) throw notFound(`no interval ${request.params.interval}`);
@@ -296,7 +367,14 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
 
   app.get<{ Params: { service: string; account: string } }>(
     "/v1/balances/:service/:account",
-    { schema: { tags: ["ledger"], summary: "An account's balance at the best block", params: params({ service: serviceName, account: idParam }), response: { 200: schemaRef("BalanceView"), ...errorResponses(400, 404) } } },
+    {
+      schema: {
+        tags: ["ledger"],
+        summary: "An account's balance at the best block",
+        params: params({ service: serviceName, account: idParam }),
+        response: { 200: schemaRef("BalanceView"), ...errorResponses(400, 404) },
+      },
+    },
     async (request) => {
       const found = await reader.balance(request.params.service, lower(request.params.account));
       if (found === null) throw notFound(`no balance of ${request.params.account} in ${request.params.service}`);
@@ -322,7 +400,8 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
     {
       schema: {
         tags: ["proofs"],
-        summary: "Proof of a settlement entry (energy: the entry in its interval's ledger; Wi-Fi: the entry in its slot's ledger; envelopes: its last seq settled)",
+        summary:
+          "Proof of a settlement entry (energy: the entry in its interval's ledger; Wi-Fi: the entry in its slot's ledger; envelopes: its last seq settled)",
         description: proofDescription,
         params: params({ id: cursor }),
         response: proofResponses,
@@ -332,12 +411,28 @@ export const ledgerRoutes: FastifyPluginAsync<LedgerRoutesOptions> = async (app:
   );
   app.get<{ Params: { service: string; account: string } }>(
     "/v1/proofs/balances/:service/:account",
-    { schema: { tags: ["proofs"], summary: "Proof of an account's balance (energy-trading; wifi-billing with its locked stakes)", description: proofDescription, params: params({ service: serviceName, account: idParam }), response: proofResponses } },
+    {
+      schema: {
+        tags: ["proofs"],
+        summary: "Proof of an account's balance (energy-trading; wifi-billing with its locked stakes)",
+        description: proofDescription,
+        params: params({ service: serviceName, account: idParam }),
+        response: proofResponses,
+      },
+    },
     async (request) => prover.balanceProof(request.params.service, lower(request.params.account)),
   );
   app.get<{ Params: { id: string; seq: number } }>(
     "/v1/proofs/devices/:id/seqs/:seq",
-    { schema: { tags: ["proofs"], summary: "Proof that a device's seq is settled", description: proofDescription, params: params({ id: idParam, seq: cursor }), response: proofResponses } },
+    {
+      schema: {
+        tags: ["proofs"],
+        summary: "Proof that a device's seq is settled",
+        description: proofDescription,
+        params: params({ id: idParam, seq: cursor }),
+        response: proofResponses,
+      },
+    },
     async (request) => prover.seqProof(lower(request.params.id), request.params.seq),
   );
   app.get<{ Params: { device: string; seq: number } }>(

@@ -91,9 +91,24 @@ async function settleFive(sink: (index: LedgerIndex, order: string[]) => Pick<Le
   index.deviceRegistered({ deviceId: deviceId(1), publicKey: new Uint8Array(32).fill(1), kind: "meter", serviceId: 2, registeredSlot: 3 });
   // Logged first, then handed over together: one package.
   const logged = await Promise.all(
-    ([[1, 0], [2, 0], [1, 1], [2, 1], [1, 2]] as const).map(([d, seq]) => {
+    (
+      [
+        [1, 0],
+        [2, 0],
+        [1, 1],
+        [2, 1],
+        [1, 2],
+      ] as const
+    ).map(([d, seq]) => {
       const id = deviceId(d);
-      return log.append({ deviceId: id, seq, signingBytes: signingBytes({ version: 1, device: id, seq, kind: "meter.reading", timeMs: 1, body: new Uint8Array(10) }), signature: new Uint8Array(64), serviceId: 2, acceptedAtMs: 1 });
+      return log.append({
+        deviceId: id,
+        seq,
+        signingBytes: signingBytes({ version: 1, device: id, seq, kind: "meter.reading", timeMs: 1, body: new Uint8Array(10) }),
+        signature: new Uint8Array(64),
+        serviceId: 2,
+        acceptedAtMs: 1,
+      });
     }),
   );
   for (const entry of logged) settlement.add(entry);
@@ -125,7 +140,17 @@ describe("settlement into the ledger index", () => {
       [deviceId(2), [0, 1], 9],
     ]);
     const pkg = (await index.package(entries[0]!.packageHash!))!;
-    expect(pkg).toMatchObject({ status: "accumulated", kind: "envelopes", service: "telemetry", items: 5, core: 0, settled: 5, refused: 0, reportedSlot: 8, accumulatedSlot: 9 });
+    expect(pkg).toMatchObject({
+      status: "accumulated",
+      kind: "envelopes",
+      service: "telemetry",
+      items: 5,
+      core: 0,
+      settled: 5,
+      refused: 0,
+      reportedSlot: 8,
+      accumulatedSlot: 9,
+    });
     expect(pkg.bytes).toBeGreaterThan(0);
     expect(pkg.refineMs).toEqual(expect.any(Number));
     expect(await index.device(deviceId(1))).toMatchObject({ settledHighestSeq: 2, envelopesSettled: 3, lastSettledSlot: 9, registeredSlot: 3 });

@@ -165,7 +165,15 @@ export interface EntryView {
 }
 
 /** The energy fields of an entry that is not an energy entry ("envelopes"). */
-export const NO_ENERGY_FIELDS = { interval: null, index: null, buyer: null, seller: null, energyWh: null, priceMicrosPerKwh: null, amountMicros: null } as const satisfies Partial<EntryView>;
+export const NO_ENERGY_FIELDS = {
+  interval: null,
+  index: null,
+  buyer: null,
+  seller: null,
+  energyWh: null,
+  priceMicrosPerKwh: null,
+  amountMicros: null,
+} as const satisfies Partial<EntryView>;
 
 export interface EntryFilter {
   readonly service?: string;
@@ -257,10 +265,21 @@ export interface LedgerReader {
   blocks(query: { readonly before?: number; readonly limit: number }): Promise<Page<BlockView>>;
   block(hashOrSlot: Hex | number): Promise<BlockView | null>;
   /** Newest first; `before`: a submission order cursor (exclusive). */
-  packages(query: { readonly status?: PackageStatusName; readonly service?: string; readonly before?: number; readonly limit: number }): Promise<Page<PackageView>>;
+  packages(query: {
+    readonly status?: PackageStatusName;
+    readonly service?: string;
+    readonly before?: number;
+    readonly limit: number;
+  }): Promise<Page<PackageView>>;
   package(hash: Hex): Promise<PackageView | null>;
   services(): Promise<readonly ServiceView[]>;
-  devices(query: { readonly service?: string; readonly kind?: string; readonly household?: Hex; readonly after?: Hex; readonly limit: number }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }>;
+  devices(query: {
+    readonly service?: string;
+    readonly kind?: string;
+    readonly household?: Hex;
+    readonly after?: Hex;
+    readonly limit: number;
+  }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }>;
   device(id: Hex): Promise<DeviceView | null>;
   /** Newest first; `before`: an entry id (exclusive). Scans at most ENTRY_SCAN_MAX entries per call: `next` continues where the scan stopped, even when fewer than `limit` matched. */
   entries(filter: EntryFilter, page: { readonly before?: number; readonly limit: number }): Promise<Page<EntryView>>;

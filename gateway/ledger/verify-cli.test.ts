@@ -42,7 +42,15 @@ const proof: Proof = {
   format: PROOF_FORMAT,
   chain: "tiny",
   claim: { kind: "balance", service: "energy-trading", account: toHex(account), balanceMicros: "-42000000" },
-  state: { serviceId: ENERGY_ID, storageKey: toHex(balanceKey(account)), stateKey, value: toHex(path.value), root: toHex(root), siblings: path.siblings.map(toHex), block: { hash: toHex(stateBlockHash), slot: 5 } },
+  state: {
+    serviceId: ENERGY_ID,
+    storageKey: toHex(balanceKey(account)),
+    stateKey,
+    value: toHex(path.value),
+    root: toHex(root),
+    siblings: path.siblings.map(toHex),
+    block: { hash: toHex(stateBlockHash), slot: 5 },
+  },
   headers: [toHex(encode<Header>(Header.Codec, child, params.spec))],
 };
 
@@ -77,11 +85,24 @@ describe("jamgate verify", () => {
   }, 120_000);
 
   it("tells a Wi-Fi entry and a Wi-Fi balance in words, amounts with their unit", () => {
-    const entry = { reason: "usage", session: "51".repeat(16), router: "a0".repeat(16), client: "c0".repeat(16), inputOctets: "1000", outputOctets: "2000", priceMicrosPerGb: "500000", amountMicros: "1500", feeMicros: "75", attested: true } as const;
+    const entry = {
+      reason: "usage",
+      session: "51".repeat(16),
+      router: "a0".repeat(16),
+      client: "c0".repeat(16),
+      inputOctets: "1000",
+      outputOctets: "2000",
+      priceMicrosPerGb: "500000",
+      amountMicros: "1500",
+      feeMicros: "75",
+      attested: true,
+    } as const;
     expect(describeClaim({ kind: "wifi-entry", service: "wifi-billing", slot: 9, index: 1, entry })).toBe(
       `wifi-billing slot 9, ledger entry 1: usage, account ${"c0".repeat(16)}, 1500 micro-units (fee 75), 1000 + 2000 octets at 500000 micro-units/GB in session ${"51".repeat(16)} of router ${"a0".repeat(16)} (router-attested)`,
     );
-    expect(describeClaim({ kind: "balance", service: "wifi-billing", account: "c0".repeat(16), balanceMicros: "42", lockedMicros: "7" })).toBe(`wifi-billing account ${"c0".repeat(16)} has a balance of 42 micro-units, 7 locked`);
+    expect(describeClaim({ kind: "balance", service: "wifi-billing", account: "c0".repeat(16), balanceMicros: "42", lockedMicros: "7" })).toBe(
+      `wifi-billing account ${"c0".repeat(16)} has a balance of 42 micro-units, 7 locked`,
+    );
   });
 
   it("exits 1 with the failed check's code (a tampered value, a root not in the proof, not a proof), 2 on a bad command line (a missing file, a bad --root)", async () => {

@@ -19,7 +19,11 @@ function rootHash(value: string): Uint8Array {
 
 /** The proof file's bytes, at most PROOF_JSON_BYTES_MAX (checked before reading a file, and while reading standard input). */
 async function readProof(path: string, PROOF_JSON_BYTES_MAX: number): Promise<Buffer> {
-  const tooBig = (bytes: number) => new JamgateError("JG_ERR_PROOF_FORMAT", `${path === "-" ? "standard input" : path} holds ${bytes} bytes or more, more than a proof may (PROOF_JSON_BYTES_MAX = ${PROOF_JSON_BYTES_MAX})`);
+  const tooBig = (bytes: number) =>
+    new JamgateError(
+      "JG_ERR_PROOF_FORMAT",
+      `${path === "-" ? "standard input" : path} holds ${bytes} bytes or more, more than a proof may (PROOF_JSON_BYTES_MAX = ${PROOF_JSON_BYTES_MAX})`,
+    );
   if (path === "-") {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -63,7 +67,8 @@ export function describeClaim(claim: ProofClaim): string {
 
 function printVerified(result: VerifiedProof, root: Uint8Array | undefined): void {
   const lines = [`verified: ${describeClaim(result.claim)}`];
-  if (result.reading !== undefined) lines.push(`reading: kind ${result.reading.kind}, time ${result.reading.timeMs} ms, body ${result.reading.body.length / 2} bytes`);
+  if (result.reading !== undefined)
+    lines.push(`reading: kind ${result.reading.kind}, time ${result.reading.timeMs} ms, body ${result.reading.body.length / 2} bytes`);
   lines.push(`anchor: block ${result.anchor.hash} at slot ${result.anchor.slot}`);
   lines.push(
     root === undefined
@@ -76,7 +81,9 @@ function printVerified(result: VerifiedProof, root: Uint8Array | undefined): voi
 export function registerVerifyCommand(program: Command): void {
   program
     .command("verify")
-    .description("check a ledger proof offline (jamgate-proof/1, from the HTTP API's /v1/proofs routes): exit 0 and the anchor block when it holds, 1 and a JG_ERR_PROOF_* code when not")
+    .description(
+      "check a ledger proof offline (jamgate-proof/1, from the HTTP API's /v1/proofs routes): exit 0 and the anchor block when it holds, 1 and a JG_ERR_PROOF_* code when not",
+    )
     .argument("<proof>", "the proof's JSON file, or - for standard input")
     .option("--root <hex>", "a state root or block header hash you trust: the proof must lead to it (JG_ERR_PROOF_ANCHOR otherwise)", rootHash)
     .option("--json", "print the result as one JSON object")
@@ -92,7 +99,8 @@ export function registerVerifyCommand(program: Command): void {
       }
       const result = verifyProof(document, options.root === undefined ? {} : { root: options.root });
       if (!result.ok) throw report(options.json, new JamgateError(result.error.code, result.error.detail));
-      if (options.json) process.stdout.write(`${JSON.stringify(options.root === undefined ? result : { ...result, root: Buffer.from(options.root).toString("hex") })}\n`);
+      if (options.json)
+        process.stdout.write(`${JSON.stringify(options.root === undefined ? result : { ...result, root: Buffer.from(options.root).toString("hex") })}\n`);
       else printVerified(result, options.root);
     });
 }

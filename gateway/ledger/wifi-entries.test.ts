@@ -30,7 +30,19 @@ const usage = (router: string, amount: bigint, reason: WifiEntryInput["reason"] 
   attested: false,
   owner,
 });
-const topup: WifiEntryInput = { reason: "topup", session: null, router: null, client, inputOctets: 0n, outputOctets: 0n, priceMicrosPerGb: 0n, amountMicros: 10_000_000n, feeMicros: 0n, attested: false, owner: null };
+const topup: WifiEntryInput = {
+  reason: "topup",
+  session: null,
+  router: null,
+  client,
+  inputOctets: 0n,
+  outputOctets: 0n,
+  priceMicrosPerGb: 0n,
+  amountMicros: 10_000_000n,
+  feeMicros: 0n,
+  attested: false,
+  owner: null,
+};
 
 let dir: string;
 let index: LedgerIndex;
@@ -106,7 +118,8 @@ describe("Wi-Fi entries in the ledger index", () => {
   it("are pruned as receipts are: those of slots before the retention go with their router, account and service rows; energy-like rows stay", async () => {
     await index.close();
     index = new LedgerIndex({ path: join(dir, "ledger-retained"), services: [TELEMETRY, WIFI], retention: { retentionSlots: 10, pruneRowsPerWriteMax: 5 } });
-    for (let slot = 0; slot < 30; slot += 3) await index.writeWifiSlots([{ slot, entries: [usage(slot % 2 === 0 ? routerA : routerB, BigInt(slot + 1))], readAt }], slot + 1);
+    for (let slot = 0; slot < 30; slot += 3)
+      await index.writeWifiSlots([{ slot, entries: [usage(slot % 2 === 0 ? routerA : routerB, BigInt(slot + 1))], readAt }], slot + 1);
     expect((await index.entries({ service: "wifi-billing" }, { limit: 50 })).items).toHaveLength(10);
     // Kept: slots 20..29 (head 29, 10 slots), those written at 21, 24 and 27.
     const pruned = await index.prune(29, Number.MAX_SAFE_INTEGER);
@@ -123,7 +136,11 @@ describe("Wi-Fi entries in the ledger index", () => {
 
   it("a balance-exhausted entry tells its router to disconnect the session, on its control topic, once", async () => {
     const sent: [string, string][] = [];
-    const control = new WifiControl({ ledger: index, serviceName: "wifi-billing", publish: (router, payload) => sent.push([router, Buffer.from(payload).toString("utf8")]) });
+    const control = new WifiControl({
+      ledger: index,
+      serviceName: "wifi-billing",
+      publish: (router, payload) => sent.push([router, Buffer.from(payload).toString("utf8")]),
+    });
     control.start();
     await index.writeWifiSlots([{ slot: 7, entries: [usage(routerA, 9n), usage(routerB, 4n, "balance-exhausted"), topup], readAt }], 8);
     await index.writeWifiSlots([{ slot: 7, entries: [usage(routerB, 4n, "balance-exhausted")], readAt }], 8);

@@ -27,7 +27,10 @@ describe("Gateway.acceptOwn", { timeout: 60_000 }, () => {
     expect(await harness.gateway.acceptOwn(key.deviceId, "meter.reading", envelopeBytes(key, 0))).toMatchObject({ ok: false, code: "JG_ERR_ENVELOPE_REPLAY" });
     expect(await harness.gateway.acceptOwn(key.deviceId, "router.usage", envelopeBytes(key, 1))).toMatchObject({ ok: false, code: "JG_ERR_ENVELOPE_DEVICE" });
     const stranger = generateDeviceKey();
-    expect(await harness.gateway.acceptOwn(stranger.deviceId as DeviceId, "meter.reading", envelopeBytes(stranger, 0))).toMatchObject({ ok: false, code: "JG_ERR_DEVICE_UNREGISTERED" });
+    expect(await harness.gateway.acceptOwn(stranger.deviceId as DeviceId, "meter.reading", envelopeBytes(stranger, 0))).toMatchObject({
+      ok: false,
+      code: "JG_ERR_DEVICE_UNREGISTERED",
+    });
     expect(harness.gateway.errorStats()).toMatchObject({ JG_ERR_ENVELOPE_REPLAY: 1, JG_ERR_ENVELOPE_DEVICE: 1, JG_ERR_DEVICE_UNREGISTERED: 1 });
     // Settled as a published envelope is: its entry leaves the log once its receipt is told.
     const deadline = Date.now() + 45_000;

@@ -38,7 +38,15 @@ const sent = async (router: { id: string; secret: string }, attributes: Record<s
 /** Start, Interim-Update and Stop of one session of `router`, each answered before the next is sent. */
 async function session(router: { id: string; secret: string }, id: string): Promise<void> {
   expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Start" })).toBe(true);
-  expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 300_000_000, "Acct-Output-Octets": 700_000_000, "Acct-Session-Time": 60 })).toBe(true);
+  expect(
+    await sent(router, {
+      "Acct-Session-Id": id,
+      "Acct-Status-Type": "Interim-Update",
+      "Acct-Input-Octets": 300_000_000,
+      "Acct-Output-Octets": 700_000_000,
+      "Acct-Session-Time": 60,
+    }),
+  ).toBe(true);
   expect(await sent(router, { "Acct-Session-Id": id, "Acct-Status-Type": "Stop", "Acct-Terminate-Cause": "User-Request", ...STOP })).toBe(true);
 }
 
@@ -59,8 +67,18 @@ describe("RADIUS accounting billed on a running jamgate", { timeout: 240_000 }, 
     await wifi.registerAccounts(owner, client);
     await wifi.topUp(owner.deviceId, 2n * STAKE);
     await wifi.topUp(client.deviceId, CLIENT_TOPUP);
-    for (const [which, attested] of [["attested", true], ["plain", false]] as const) {
-      const { response, view } = await wifi.onboardRouter({ owner: owner.deviceId, name: `radius ${which}`, priceMicrosPerGb: PRICE, stakeMicros: STAKE, attested, radius: true });
+    for (const [which, attested] of [
+      ["attested", true],
+      ["plain", false],
+    ] as const) {
+      const { response, view } = await wifi.onboardRouter({
+        owner: owner.deviceId,
+        name: `radius ${which}`,
+        priceMicrosPerGb: PRICE,
+        stakeMicros: STAKE,
+        attested,
+        radius: true,
+      });
       routers[which] = { id: response.router, secret: response.radius!.sharedSecret };
       expect(view).toMatchObject({ owner: owner.deviceId, attested });
     }
@@ -70,9 +88,22 @@ describe("RADIUS accounting billed on a running jamgate", { timeout: 240_000 }, 
   it("bills the router-attested router's RADIUS usage: the client pays its price on the cumulative octets, the owner gets it less the fee", async () => {
     await session(routers.attested, "A-0001");
     const expected = charged(TOTAL_OCTETS, PRICE);
-    const sum = (items: readonly EntryView[], field: "amountMicros" | "feeMicros") => items.filter((e) => e.kind === "usage").reduce((a, e) => a + BigInt(e[field] ?? "0"), 0n);
-    const entries = await wifi.until("the attested router's usage entries", () => entriesOf(routers.attested.id), (items) => sum(items, "amountMicros") === expected);
-    for (const e of entries.filter((x) => x.kind === "usage")) expect(e).toMatchObject({ service: "wifi-billing", reason: "usage", router: routers.attested.id, client: client.deviceId, attested: true, priceMicrosPerGb: String(PRICE) });
+    const sum = (items: readonly EntryView[], field: "amountMicros" | "feeMicros") =>
+      items.filter((e) => e.kind === "usage").reduce((a, e) => a + BigInt(e[field] ?? "0"), 0n);
+    const entries = await wifi.until(
+      "the attested router's usage entries",
+      () => entriesOf(routers.attested.id),
+      (items) => sum(items, "amountMicros") === expected,
+    );
+    for (const e of entries.filter((x) => x.kind === "usage"))
+      expect(e).toMatchObject({
+        service: "wifi-billing",
+        reason: "usage",
+        router: routers.attested.id,
+        client: client.deviceId,
+        attested: true,
+        priceMicrosPerGb: String(PRICE),
+      });
     expect(entries.filter((e) => e.kind === "usage").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n)).toBe(TOTAL_OCTETS);
     const fees = sum(entries, "feeMicros");
     expect(fees).toBeGreaterThan(0n);
@@ -84,10 +115,20 @@ describe("RADIUS accounting billed on a running jamgate", { timeout: 240_000 }, 
     const clientBefore = await wifi.balanceOf(client.deviceId);
     const ownerBefore = await wifi.balanceOf(owner.deviceId);
     await session(routers.plain, "B-0001");
-    const entries = await wifi.until("the plain router's disputed entries", () => entriesOf(routers.plain.id), (items) => items.filter((e) => e.kind === "disputed").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n) === TOTAL_OCTETS);
+    const entries = await wifi.until(
+      "the plain router's disputed entries",
+      () => entriesOf(routers.plain.id),
+      (items) => items.filter((e) => e.kind === "disputed").reduce((a, e) => a + BigInt(e.octets ?? "0"), 0n) === TOTAL_OCTETS,
+    );
     // A session's Start alone in a package is a delta of no octets, which may be written as usage of nothing.
-    expect(entries.filter((e) => e.kind === "usage").map((e) => [e.octets, e.amountMicros]).filter(([octets, amount]) => octets !== "0" || amount !== "0")).toEqual([]);
-    for (const e of entries.filter((x) => x.kind === "disputed")) expect(e).toMatchObject({ router: routers.plain.id, client: client.deviceId, attested: true });
+    expect(
+      entries
+        .filter((e) => e.kind === "usage")
+        .map((e) => [e.octets, e.amountMicros])
+        .filter(([octets, amount]) => octets !== "0" || amount !== "0"),
+    ).toEqual([]);
+    for (const e of entries.filter((x) => x.kind === "disputed"))
+      expect(e).toMatchObject({ router: routers.plain.id, client: client.deviceId, attested: true });
     const money = ({ balanceMicros, lockedMicros }: WifiAccountView) => ({ balanceMicros, lockedMicros });
     expect(money(await wifi.balanceOf(client.deviceId))).toEqual(money(clientBefore));
     expect(money(await wifi.balanceOf(owner.deviceId))).toEqual(money(ownerBefore));

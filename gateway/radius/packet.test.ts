@@ -1,6 +1,14 @@
 import radius from "radius";
 import { describe, expect, it } from "vitest";
-import { ACCT_STATUS, accountingResponse, authenticatorMatches, octets64, RADIUS_PACKET_BYTES_MAX, readAccountingContent, readAccountingRequest } from "./packet.ts";
+import {
+  ACCT_STATUS,
+  accountingResponse,
+  authenticatorMatches,
+  octets64,
+  RADIUS_PACKET_BYTES_MAX,
+  readAccountingContent,
+  readAccountingRequest,
+} from "./packet.ts";
 import { accountingRequest, TEST_CLIENT_ID, TEST_ROUTER_ID, TEST_SECRET } from "./testing.ts";
 
 function read(datagram: Buffer) {
@@ -88,8 +96,29 @@ describe("readAccountingRequest", () => {
 
 describe("readAccountingContent", () => {
   it("maps every usage attribute", () => {
-    const u = usageOf(accountingRequest(TEST_SECRET, { status: "Stop", session: "8023-ab", inOctets: 11, outOctets: 22, inGigawords: 3, outGigawords: 4, seconds: 600, cause: 1 }));
-    expect(u).toEqual({ status: ACCT_STATUS.stop, acctSessionId: "8023-ab", clientId: TEST_CLIENT_ID, inOctets: 11, outOctets: 22, inGigawords: 3, outGigawords: 4, seconds: 600, cause: 1 });
+    const u = usageOf(
+      accountingRequest(TEST_SECRET, {
+        status: "Stop",
+        session: "8023-ab",
+        inOctets: 11,
+        outOctets: 22,
+        inGigawords: 3,
+        outGigawords: 4,
+        seconds: 600,
+        cause: 1,
+      }),
+    );
+    expect(u).toEqual({
+      status: ACCT_STATUS.stop,
+      acctSessionId: "8023-ab",
+      clientId: TEST_CLIENT_ID,
+      inOctets: 11,
+      outOctets: 22,
+      inGigawords: 3,
+      outGigawords: 4,
+      seconds: 600,
+      cause: 1,
+    });
   });
 
   it("takes absent counters as 0 and a terminate cause only with a Stop", () => {
@@ -102,15 +131,35 @@ describe("readAccountingContent", () => {
   });
 
   it("answers Accounting-On and Accounting-Off without a session or user", () => {
-    for (const [status, value] of [["Accounting-On", 7], ["Accounting-Off", 8]] as const) {
-      const packet = radius.encode({ code: "Accounting-Request", secret: TEST_SECRET, attributes: [["NAS-Identifier", TEST_ROUTER_ID], ["Acct-Status-Type", status]] });
+    for (const [status, value] of [
+      ["Accounting-On", 7],
+      ["Accounting-Off", 8],
+    ] as const) {
+      const packet = radius.encode({
+        code: "Accounting-Request",
+        secret: TEST_SECRET,
+        attributes: [
+          ["NAS-Identifier", TEST_ROUTER_ID],
+          ["Acct-Status-Type", status],
+        ],
+      });
       const c = readAccountingContent(read(packet));
       expect(c).toEqual({ ok: true, value: { kind: "on-off", status: value } });
     }
   });
 
   it("refuses usage without Acct-Status-Type, Acct-Session-Id or an account id as User-Name, another status, twice an attribute, or an integer not of 4 octets", () => {
-    const without = (name: string) => radius.encode({ code: "Accounting-Request", secret: TEST_SECRET, attributes: [["NAS-Identifier", TEST_ROUTER_ID], ["Acct-Status-Type", "Start"], ["Acct-Session-Id", "s"], ["User-Name", TEST_CLIENT_ID]].filter(([n]) => n !== name) });
+    const without = (name: string) =>
+      radius.encode({
+        code: "Accounting-Request",
+        secret: TEST_SECRET,
+        attributes: [
+          ["NAS-Identifier", TEST_ROUTER_ID],
+          ["Acct-Status-Type", "Start"],
+          ["Acct-Session-Id", "s"],
+          ["User-Name", TEST_CLIENT_ID],
+        ].filter(([n]) => n !== name),
+      });
     expect(refusalOf(without("Acct-Status-Type"))).toBe("JG_ERR_RADIUS_PACKET");
     expect(refusalOf(without("Acct-Session-Id"))).toBe("JG_ERR_RADIUS_PACKET");
     expect(refusalOf(without("User-Name"))).toBe("JG_ERR_RADIUS_PACKET");

@@ -69,7 +69,9 @@ export interface AccountingUsage {
   readonly cause: number;
 }
 
-export type AccountingContent = { readonly kind: "usage"; readonly usage: AccountingUsage } | { readonly kind: "on-off"; readonly status: typeof ACCT_STATUS.accountingOn | typeof ACCT_STATUS.accountingOff };
+export type AccountingContent =
+  | { readonly kind: "usage"; readonly usage: AccountingUsage }
+  | { readonly kind: "on-off"; readonly status: typeof ACCT_STATUS.accountingOn | typeof ACCT_STATUS.accountingOff };
 
 type Judged<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: RadiusRefusal };
 
@@ -85,11 +87,15 @@ const ID_PATTERN = /^[0-9a-fA-F]{32}$/;
  * ignored.
  */
 export function readAccountingRequest(datagram: Buffer): Judged<AccountingRequest> {
-  if (datagram.length > RADIUS_PACKET_BYTES_MAX) return refuse("JG_ERR_RADIUS_PACKET", `a datagram of ${datagram.length} bytes > ${RADIUS_PACKET_BYTES_MAX} (RFC 2865 §3)`);
-  if (datagram.length < RADIUS_HEADER_BYTES) return refuse("JG_ERR_RADIUS_PACKET", `a datagram of ${datagram.length} bytes < ${RADIUS_HEADER_BYTES}, the RADIUS header`);
+  if (datagram.length > RADIUS_PACKET_BYTES_MAX)
+    return refuse("JG_ERR_RADIUS_PACKET", `a datagram of ${datagram.length} bytes > ${RADIUS_PACKET_BYTES_MAX} (RFC 2865 §3)`);
+  if (datagram.length < RADIUS_HEADER_BYTES)
+    return refuse("JG_ERR_RADIUS_PACKET", `a datagram of ${datagram.length} bytes < ${RADIUS_HEADER_BYTES}, the RADIUS header`);
   const length = datagram.readUInt16BE(2);
-  if (length < RADIUS_HEADER_BYTES || length > datagram.length) return refuse("JG_ERR_RADIUS_PACKET", `Length ${length} outside ${RADIUS_HEADER_BYTES}..${datagram.length} (the datagram)`);
-  if (datagram[0] !== CODE_ACCOUNTING_REQUEST) return refuse("JG_ERR_RADIUS_PACKET", `code ${datagram[0]} is not Accounting-Request (${CODE_ACCOUNTING_REQUEST})`);
+  if (length < RADIUS_HEADER_BYTES || length > datagram.length)
+    return refuse("JG_ERR_RADIUS_PACKET", `Length ${length} outside ${RADIUS_HEADER_BYTES}..${datagram.length} (the datagram)`);
+  if (datagram[0] !== CODE_ACCOUNTING_REQUEST)
+    return refuse("JG_ERR_RADIUS_PACKET", `code ${datagram[0]} is not Accounting-Request (${CODE_ACCOUNTING_REQUEST})`);
   const bytes = datagram.subarray(0, length);
   let decoded: radius.RadiusPacket;
   try {
@@ -136,7 +142,10 @@ export function readAccountingContent(request: AccountingRequest): Judged<Accoun
   if (status.value === null) return refuse("JG_ERR_RADIUS_PACKET", "no Acct-Status-Type");
   if (status.value === ACCT_STATUS.accountingOn || status.value === ACCT_STATUS.accountingOff) return ok({ kind: "on-off", status: status.value });
   if (status.value !== ACCT_STATUS.start && status.value !== ACCT_STATUS.stop && status.value !== ACCT_STATUS.interimUpdate) {
-    return refuse("JG_ERR_RADIUS_PACKET", `Acct-Status-Type ${status.value} is not Start (1), Stop (2), Interim-Update (3), Accounting-On (7) or Accounting-Off (8)`);
+    return refuse(
+      "JG_ERR_RADIUS_PACKET",
+      `Acct-Status-Type ${status.value} is not Start (1), Stop (2), Interim-Update (3), Accounting-On (7) or Accounting-Off (8)`,
+    );
   }
   const session = single(d, ATTRIBUTE.acctSessionId, "Acct-Session-Id");
   if (!session.ok) return session;

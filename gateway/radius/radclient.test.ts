@@ -51,8 +51,21 @@ describe("RADIUS accounting from radclient", { timeout: 120_000 }, () => {
   it("takes and answers Start, Interim-Update and Stop", async () => {
     const session = { "Acct-Session-Id": "5F3A-0001" };
     await expectAnswered({ ...session, "Acct-Status-Type": "Start" });
-    await expectAnswered({ ...session, "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_000_000, "Acct-Output-Octets": 5_000_000, "Acct-Session-Time": 60 });
-    const stop = await send({ ...session, "Acct-Status-Type": "Stop", "Acct-Input-Octets": 2_000_000, "Acct-Output-Octets": 9_000_000, "Acct-Session-Time": 95, "Acct-Terminate-Cause": "User-Request" });
+    await expectAnswered({
+      ...session,
+      "Acct-Status-Type": "Interim-Update",
+      "Acct-Input-Octets": 1_000_000,
+      "Acct-Output-Octets": 5_000_000,
+      "Acct-Session-Time": 60,
+    });
+    const stop = await send({
+      ...session,
+      "Acct-Status-Type": "Stop",
+      "Acct-Input-Octets": 2_000_000,
+      "Acct-Output-Octets": 9_000_000,
+      "Acct-Session-Time": 95,
+      "Acct-Terminate-Cause": "User-Request",
+    });
     expect(answered(stop), stop.output).toBe(true);
     expect(taken.map((b) => [b.status, b.inOctets, b.outOctets, b.seconds, b.cause])).toEqual([
       [1, 0, 0, 0, 0],

@@ -48,7 +48,8 @@ interface RouterFile {
 
 /** Why a shared secret is not taken, or null. */
 export function sharedSecretProblem(secret: string): string | null {
-  if (secret.length < SHARED_SECRET_BYTES_MIN || secret.length > SHARED_SECRET_BYTES_MAX) return `a RADIUS shared secret has ${SHARED_SECRET_BYTES_MIN}..${SHARED_SECRET_BYTES_MAX} characters (RFC 2865 §3), got ${secret.length}`;
+  if (secret.length < SHARED_SECRET_BYTES_MIN || secret.length > SHARED_SECRET_BYTES_MAX)
+    return `a RADIUS shared secret has ${SHARED_SECRET_BYTES_MIN}..${SHARED_SECRET_BYTES_MAX} characters (RFC 2865 §3), got ${secret.length}`;
   if (!SHARED_SECRET_PATTERN.test(secret)) return "a RADIUS shared secret is printable ASCII without spaces";
   return null;
 }
@@ -124,7 +125,10 @@ export function removeRadiusRouter(dataDir: string, routerId: string): boolean {
  * Onboarding's hold on the data dir's RADIUS routers (the Wi-Fi routes' `radius: true`): `create`
  * writes a new router's file, `remove` deletes it and has the listener, when one runs, forget it.
  */
-export function radiusKeysOf(dataDir: string, listener: { forgetRouter(routerId: string): void } | null): { create(sharedSecret?: string): RadiusRouter; remove(routerId: string): void } {
+export function radiusKeysOf(
+  dataDir: string,
+  listener: { forgetRouter(routerId: string): void } | null,
+): { create(sharedSecret?: string): RadiusRouter; remove(routerId: string): void } {
   return {
     create: (sharedSecret) => createRadiusRouter(dataDir, sharedSecret),
     remove: (routerId) => {
@@ -143,7 +147,8 @@ function parseRouterFile(path: string, text: string): RadiusRouter {
     throw bad(`not JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   if (typeof f?.secretKey !== "string" || !/^[0-9a-f]{64}$/.test(f.secretKey)) throw bad("secretKey must be 64 hex digits");
-  if (typeof f.sharedSecret !== "string" || sharedSecretProblem(f.sharedSecret) !== null) throw bad(sharedSecretProblem(String(f.sharedSecret)) ?? "sharedSecret must be a string");
+  if (typeof f.sharedSecret !== "string" || sharedSecretProblem(f.sharedSecret) !== null)
+    throw bad(sharedSecretProblem(String(f.sharedSecret)) ?? "sharedSecret must be a string");
   const secretKey = fromHex(f.secretKey);
   const publicKey = keyPairFromSeed(secretKey).publicKey;
   const routerId = deviceIdOf(publicKey);

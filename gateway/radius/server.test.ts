@@ -118,8 +118,27 @@ describe("RadiusAccounting", () => {
       expect(envelope.device).toBe(f.router.routerId);
       expect(verifyEnvelope(envelope, f.router.publicKey)).toBe(true);
       const u = updates[i]!;
-      expect(Object.keys(body).sort()).toEqual(["cause", "client", "inGigawords", "inOctets", "outGigawords", "outOctets", "prev", "seconds", "session", "status"]);
-      expect(body).toMatchObject({ status: [1, 3, 2][i], inOctets: u.inOctets ?? 0, outOctets: u.outOctets ?? 0, inGigawords: 0, outGigawords: 0, seconds: u.seconds ?? 0, cause: u.cause ?? 0 });
+      expect(Object.keys(body).sort()).toEqual([
+        "cause",
+        "client",
+        "inGigawords",
+        "inOctets",
+        "outGigawords",
+        "outOctets",
+        "prev",
+        "seconds",
+        "session",
+        "status",
+      ]);
+      expect(body).toMatchObject({
+        status: [1, 3, 2][i],
+        inOctets: u.inOctets ?? 0,
+        outOctets: u.outOctets ?? 0,
+        inGigawords: 0,
+        outGigawords: 0,
+        seconds: u.seconds ?? 0,
+        cause: u.cause ?? 0,
+      });
       expect(Buffer.from(body.session as Uint8Array).equals(Buffer.from(sessionId))).toBe(true);
       expect(Buffer.from(body.client as Uint8Array).toString("hex")).toBe(TEST_CLIENT_ID);
       expect(Buffer.from(body.prev as Uint8Array).equals(Buffer.from(prev))).toBe(true);
@@ -136,8 +155,13 @@ describe("RadiusAccounting", () => {
     expect(await f.accounting.handle(Buffer.from("not radius at all, not at all"))).toBeNull();
     expect(await f.send({ user: "alice" })).toBeNull();
     expect(f.taken).toEqual([]);
-    expect(f.accounting.stats()).toEqual({ requests: { dropped: 4 }, refused: { JG_ERR_RADIUS_AUTHENTICATOR: 1, JG_ERR_RADIUS_ROUTER: 1, JG_ERR_RADIUS_PACKET: 2 } });
-    expect(await f.registry.getSingleMetricAsString("jamgate_radius_refused_total")).toContain('jamgate_radius_refused_total{code="JG_ERR_RADIUS_AUTHENTICATOR"} 1');
+    expect(f.accounting.stats()).toEqual({
+      requests: { dropped: 4 },
+      refused: { JG_ERR_RADIUS_AUTHENTICATOR: 1, JG_ERR_RADIUS_ROUTER: 1, JG_ERR_RADIUS_PACKET: 2 },
+    });
+    expect(await f.registry.getSingleMetricAsString("jamgate_radius_refused_total")).toContain(
+      'jamgate_radius_refused_total{code="JG_ERR_RADIUS_AUTHENTICATOR"} 1',
+    );
   });
 
   it("answers a duplicate and counters going backwards without taking them, and Accounting-On/Off", async () => {

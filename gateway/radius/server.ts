@@ -24,7 +24,16 @@ import { isIPv6 } from "node:net";
 import { Counter, Registry } from "prom-client";
 import type { DeviceId } from "../../devices/envelope.ts";
 import type { ErrorCode } from "../../node/errors.ts";
-import { ACCT_STATUS, type AccountingRequest, type AccountingUsage, accountingResponse, authenticatorMatches, readAccountingContent, readAccountingRequest, type RadiusRefusal } from "./packet.ts";
+import {
+  ACCT_STATUS,
+  type AccountingRequest,
+  type AccountingUsage,
+  accountingResponse,
+  authenticatorMatches,
+  readAccountingContent,
+  readAccountingRequest,
+  type RadiusRefusal,
+} from "./packet.ts";
 import { loadRadiusRouter, type RadiusRouter, radiusRouterExists } from "./routers.ts";
 import { judgeUsage, NO_PREVIOUS, nextState, type SessionState, usageSessionId } from "./sessions.ts";
 import { RadiusState, type RadiusStateLimits, sessionKey } from "./state.ts";
@@ -89,7 +98,12 @@ export class RadiusAccounting {
     this.now = options.now ?? Date.now;
     this.state = new RadiusState(options.dataDir, { sessionsMax: this.limits.sessionsMax }, options.logger);
     const registers = [options.registry ?? new Registry()];
-    this.requests = new Counter({ name: "jamgate_radius_requests_total", help: "RADIUS datagrams by what became of them: taken (usage logged, answered), answered (nothing taken: duplicate, counter, Accounting-On/Off), dropped (refused, not answered), busy (past the in-flight bound), failed (the log could not be written)", labelNames: ["status"], registers });
+    this.requests = new Counter({
+      name: "jamgate_radius_requests_total",
+      help: "RADIUS datagrams by what became of them: taken (usage logged, answered), answered (nothing taken: duplicate, counter, Accounting-On/Off), dropped (refused, not answered), busy (past the in-flight bound), failed (the log could not be written)",
+      labelNames: ["status"],
+      registers,
+    });
     this.refused = new Counter({ name: "jamgate_radius_refused_total", help: "RADIUS requests not taken, by code", labelNames: ["code"], registers });
   }
 
@@ -117,7 +131,14 @@ export class RadiusAccounting {
     socket.on("message", (datagram, from) => {
       void this.handle(datagram).then(
         (answer) => {
-          if (answer !== null) socket.send(answer, from.port, from.address, (error) => error && this.options.logger?.warn({ to: `${from.address}:${from.port}`, err: String(error) }, "could not send an Accounting-Response"));
+          if (answer !== null)
+            socket.send(
+              answer,
+              from.port,
+              from.address,
+              (error) =>
+                error && this.options.logger?.warn({ to: `${from.address}:${from.port}`, err: String(error) }, "could not send an Accounting-Response"),
+            );
         },
         // A bug if it happens (handle answers every failure it knows with null): logged, not answered.
         (error: unknown) => this.options.logger?.error({ from: `${from.address}:${from.port}`, err: String(error) }, "a RADIUS datagram could not be handled"),
@@ -147,7 +168,8 @@ export class RadiusAccounting {
     const request = read.value;
     const router = this.routerOf(request.routerId);
     if (router === null) return this.drop({ code: "JG_ERR_RADIUS_ROUTER", detail: `router ${request.routerId} is not onboarded for RADIUS` });
-    if (!authenticatorMatches(request.bytes, router.sharedSecret)) return this.drop({ code: "JG_ERR_RADIUS_AUTHENTICATOR", detail: `Request Authenticator of router ${router.routerId} does not verify` });
+    if (!authenticatorMatches(request.bytes, router.sharedSecret))
+      return this.drop({ code: "JG_ERR_RADIUS_AUTHENTICATOR", detail: `Request Authenticator of router ${router.routerId} does not verify` });
     const content = readAccountingContent(request);
     if (!content.ok) return this.drop(content.refusal);
     if (content.value.kind === "on-off") {
@@ -171,7 +193,10 @@ export class RadiusAccounting {
     try {
       return await taking;
     } catch (error) {
-      this.options.logger?.error({ router: router.routerId, err: String(error) }, "a RADIUS request could not be taken: not answered, the NAS will retransmit it");
+      this.options.logger?.error(
+        { router: router.routerId, err: String(error) },
+        "a RADIUS request could not be taken: not answered, the NAS will retransmit it",
+      );
       this.count("failed");
       return null;
     } finally {
@@ -194,7 +219,16 @@ export class RadiusAccounting {
     // the gateway was down) is opened with a Start of zero counters, signed for the router like the
     // rest; the NAS's counters are cumulative from the session's start, so nothing is lost.
     if (state === null && usage.status !== ACCT_STATUS.start) {
-      const opened = await this.record(router, key, null, { ...usage, status: ACCT_STATUS.start, inOctets: 0, inGigawords: 0, outOctets: 0, outGigawords: 0, seconds: 0, cause: 0 });
+      const opened = await this.record(router, key, null, {
+        ...usage,
+        status: ACCT_STATUS.start,
+        inOctets: 0,
+        inGigawords: 0,
+        outOctets: 0,
+        outGigawords: 0,
+        seconds: 0,
+        cause: 0,
+      });
       if (!opened.ok) return this.drop(opened.refusal);
       state = opened.state;
     }
@@ -208,7 +242,12 @@ export class RadiusAccounting {
    * Signs `usage` as the router's next envelope, chained on the session's `state`, hands it to the
    * accept path, and records the session's new state once the envelope is logged.
    */
-  private async record(router: RadiusRouter, key: string, state: SessionState | null, usage: AccountingUsage): Promise<{ readonly ok: true; readonly state: SessionState } | { readonly ok: false; readonly refusal: RadiusRefusal }> {
+  private async record(
+    router: RadiusRouter,
+    key: string,
+    state: SessionState | null,
+    usage: AccountingUsage,
+  ): Promise<{ readonly ok: true; readonly state: SessionState } | { readonly ok: false; readonly refusal: RadiusRefusal }> {
     const seq = await this.state.takeSeq(router.routerId);
     const nowMs = this.now();
     const sessionId = usageSessionId(router.routerId, usage.acctSessionId);

@@ -6,7 +6,18 @@ import { TEST_CLIENT_ID, TEST_ROUTER_ID } from "./testing.ts";
 const GIGAWORD = 2 ** 32;
 
 function usage(u: Partial<AccountingUsage> = {}): AccountingUsage {
-  return { status: ACCT_STATUS.interimUpdate, acctSessionId: "s-1", clientId: TEST_CLIENT_ID, inOctets: 0, inGigawords: 0, outOctets: 0, outGigawords: 0, seconds: 0, cause: 0, ...u };
+  return {
+    status: ACCT_STATUS.interimUpdate,
+    acctSessionId: "s-1",
+    clientId: TEST_CLIENT_ID,
+    inOctets: 0,
+    inGigawords: 0,
+    outOctets: 0,
+    outGigawords: 0,
+    seconds: 0,
+    cause: 0,
+    ...u,
+  };
 }
 
 /** The state after taking each of `updates` in turn. */
@@ -27,7 +38,12 @@ const codeOf = (state: SessionState | null, u: AccountingUsage) => {
 describe("judgeUsage", () => {
   it("takes a session's first update whatever its status, and Start, Interim-Updates and Stop in order", () => {
     expect(codeOf(null, usage({ status: ACCT_STATUS.stop, seconds: 9 }))).toBe("take");
-    const s = after(usage({ status: ACCT_STATUS.start }), usage({ inOctets: 10, seconds: 60 }), usage({ inOctets: 20, outOctets: 5, seconds: 120 }), usage({ status: ACCT_STATUS.stop, inOctets: 20, outOctets: 5, seconds: 121, cause: 1 }));
+    const s = after(
+      usage({ status: ACCT_STATUS.start }),
+      usage({ inOctets: 10, seconds: 60 }),
+      usage({ inOctets: 20, outOctets: 5, seconds: 120 }),
+      usage({ status: ACCT_STATUS.stop, inOctets: 20, outOctets: 5, seconds: 121, cause: 1 }),
+    );
     expect(s).toMatchObject({ started: true, stopped: true, inputOctets: 20n, outputOctets: 5n, seconds: 121, updatedAtMs: 1003 });
     expect(s.lastHash).toEqual(new Uint8Array(32).fill(4));
   });

@@ -60,13 +60,22 @@ export function usageSessionId(routerId: string, acctSessionId: string): Uint8Ar
 export function judgeUsage(state: SessionState | null, usage: AccountingUsage): SessionVerdict {
   if (state === null) return { take: true };
   const answered = (code: RadiusRefusal["code"], detail: string): SessionVerdict => ({ take: false, answer: true, refusal: { code, detail } });
-  if (usage.clientId !== state.clientId) return { take: false, answer: false, refusal: { code: "JG_ERR_RADIUS_PACKET", detail: `User-Name ${usage.clientId} in a session of client ${state.clientId}` } };
-  if (state.stopped) return answered("JG_ERR_RADIUS_DUPLICATE", usage.status === ACCT_STATUS.stop ? "Stop already taken" : "the session's Stop was already taken");
+  if (usage.clientId !== state.clientId)
+    return {
+      take: false,
+      answer: false,
+      refusal: { code: "JG_ERR_RADIUS_PACKET", detail: `User-Name ${usage.clientId} in a session of client ${state.clientId}` },
+    };
+  if (state.stopped)
+    return answered("JG_ERR_RADIUS_DUPLICATE", usage.status === ACCT_STATUS.stop ? "Stop already taken" : "the session's Stop was already taken");
   if (usage.status === ACCT_STATUS.start && state.started) return answered("JG_ERR_RADIUS_DUPLICATE", "Start already taken");
   const input = octets64(usage.inOctets, usage.inGigawords);
   const output = octets64(usage.outOctets, usage.outGigawords);
   if (input < state.inputOctets || output < state.outputOctets || usage.seconds < state.seconds) {
-    return answered("JG_ERR_RADIUS_COUNTER", `in ${input}, out ${output}, ${usage.seconds} s below the last taken: in ${state.inputOctets}, out ${state.outputOctets}, ${state.seconds} s`);
+    return answered(
+      "JG_ERR_RADIUS_COUNTER",
+      `in ${input}, out ${output}, ${usage.seconds} s below the last taken: in ${state.inputOctets}, out ${state.outputOctets}, ${state.seconds} s`,
+    );
   }
   if (usage.status === ACCT_STATUS.interimUpdate && input === state.inputOctets && output === state.outputOctets && usage.seconds === state.seconds) {
     return answered("JG_ERR_RADIUS_DUPLICATE", "Interim-Update with the last taken counters");

@@ -20,7 +20,19 @@ const wiring: StackWiring = {
   defaultServiceOf: () => TELEMETRY_SERVICE.name,
 };
 
-const options = (radius: Partial<StackOptions>): StackOptions => ({ dataDir: join(tempDir(), "stack"), host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs: 100, chain: "tiny", batchMs: 20, logger: pino({ level: "silent" }), ...radius });
+const options = (radius: Partial<StackOptions>): StackOptions => ({
+  dataDir: join(tempDir(), "stack"),
+  host: "127.0.0.1",
+  mqttPort: 0,
+  wsPort: 0,
+  httpPort: 0,
+  rpcPort: null,
+  slotMs: 100,
+  chain: "tiny",
+  batchMs: 20,
+  logger: pino({ level: "silent" }),
+  ...radius,
+});
 
 /** A UDP port held by another socket for the whole file. */
 let holder: Socket;
@@ -61,7 +73,13 @@ describe("the stack's RADIUS listener", { timeout: 120_000 }, () => {
       const deadline = Date.now() + 60_000;
       let text = "";
       while (!/jamgate_radius_refused_total\{code="JG_ERR_DEVICE_UNREGISTERED"\} 1\b/.test(text)) {
-        if (Date.now() > deadline) throw new Error(`not counted within 60 s: ${text.split("\n").filter((l) => l.includes("radius")).join("\n")}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `not counted within 60 s: ${text
+              .split("\n")
+              .filter((l) => l.includes("radius"))
+              .join("\n")}`,
+          );
         await new Promise((r) => setTimeout(r, 50));
         text = await (await fetch(`${stack.httpUrl}/metrics`)).text();
       }

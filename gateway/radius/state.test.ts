@@ -7,7 +7,16 @@ import { RadiusState, sessionKey } from "./state.ts";
 import { TEST_CLIENT_ID, TEST_ROUTER_ID } from "./testing.ts";
 
 function session(updatedAtMs: number, inputOctets = 0n): SessionState {
-  return { clientId: TEST_CLIENT_ID, started: true, stopped: false, inputOctets, outputOctets: 2n ** 40n, seconds: 60, lastHash: new Uint8Array(32).fill(updatedAtMs & 0xff), updatedAtMs };
+  return {
+    clientId: TEST_CLIENT_ID,
+    started: true,
+    stopped: false,
+    inputOctets,
+    outputOctets: 2n ** 40n,
+    seconds: 60,
+    lastHash: new Uint8Array(32).fill(updatedAtMs & 0xff),
+    updatedAtMs,
+  };
 }
 
 const key = (n: number) => sessionKey(TEST_ROUTER_ID, new Uint8Array(16).fill(n));

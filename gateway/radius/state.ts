@@ -123,14 +123,33 @@ export class RadiusState {
       void this.sessionsDb.remove(key);
       forgotten++;
     }
-    if (forgotten > 0) this.logger?.warn({ forgotten, sessionsMax: this.limits.sessionsMax }, "RADIUS sessions forgotten: more are followed than radiusStateLimits.sessionsMax");
+    if (forgotten > 0)
+      this.logger?.warn({ forgotten, sessionsMax: this.limits.sessionsMax }, "RADIUS sessions forgotten: more are followed than radiusStateLimits.sessionsMax");
   }
 }
 
 function toStored(s: SessionState): StoredSession {
-  return { clientId: s.clientId, started: s.started, stopped: s.stopped, inputOctets: s.inputOctets.toString(), outputOctets: s.outputOctets.toString(), seconds: s.seconds, lastHash: toHex(s.lastHash), updatedAtMs: s.updatedAtMs };
+  return {
+    clientId: s.clientId,
+    started: s.started,
+    stopped: s.stopped,
+    inputOctets: s.inputOctets.toString(),
+    outputOctets: s.outputOctets.toString(),
+    seconds: s.seconds,
+    lastHash: toHex(s.lastHash),
+    updatedAtMs: s.updatedAtMs,
+  };
 }
 
 function fromStored(s: StoredSession): SessionState {
-  return { clientId: s.clientId, started: s.started, stopped: s.stopped, inputOctets: BigInt(s.inputOctets), outputOctets: BigInt(s.outputOctets), seconds: s.seconds, lastHash: fromHex(s.lastHash), updatedAtMs: s.updatedAtMs };
+  return {
+    clientId: s.clientId,
+    started: s.started,
+    stopped: s.stopped,
+    inputOctets: BigInt(s.inputOctets),
+    outputOctets: BigInt(s.outputOctets),
+    seconds: s.seconds,
+    lastHash: fromHex(s.lastHash),
+    updatedAtMs: s.updatedAtMs,
+  };
 }

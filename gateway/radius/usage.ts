@@ -17,10 +17,24 @@ import type { RadiusRouter } from "./routers.ts";
 const signers = new WeakMap<RadiusRouter, Ed25519KeyPair>();
 
 /** The envelope's wire bytes, and the voucher hash of its update (the session's next `prev`). */
-export function usageEnvelope(router: RadiusRouter, seq: number, timeMs: number, session: Uint8Array, usage: AccountingUsage, prev: Uint8Array): { readonly envelope: Uint8Array; readonly hash: Uint8Array } {
+export function usageEnvelope(
+  router: RadiusRouter,
+  seq: number,
+  timeMs: number,
+  session: Uint8Array,
+  usage: AccountingUsage,
+  prev: Uint8Array,
+): { readonly envelope: Uint8Array; readonly hash: Uint8Array } {
   const { status, inOctets, outOctets, inGigawords, outGigawords, seconds, cause } = usage;
   const body = encodeUsageBody({ session, client: usage.clientId, status, inOctets, outOctets, inGigawords, outGigawords, seconds, cause, prev });
-  const hash = voucherHash({ router: router.routerId, session, inputOctets: octets64(inOctets, inGigawords), outputOctets: octets64(outOctets, outGigawords), seconds, prev });
+  const hash = voucherHash({
+    router: router.routerId,
+    session,
+    inputOctets: octets64(inOctets, inGigawords),
+    outputOctets: octets64(outOctets, outGigawords),
+    seconds,
+    prev,
+  });
   let signer = signers.get(router);
   if (signer === undefined) {
     signer = keyPairFromSeed(router.secretKey);

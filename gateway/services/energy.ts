@@ -35,22 +35,36 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
     registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
     checkRegistration(record) {
       if (record.kind !== "meter" && record.kind !== "agent") return `the energy market takes meters and agents, not ${record.kind}s`;
-      if (record.kind === "agent" && (record.household === undefined || tryAsDeviceId(record.household) === null)) return "an agent needs its household: the device id of the household's meter";
+      if (record.kind === "agent" && (record.household === undefined || tryAsDeviceId(record.household) === null))
+        return "an agent needs its household: the device id of the household's meter";
       if (record.kind === "meter" && record.household !== undefined) return "a meter is its own household; give household for agents only";
       return null;
     },
-    envelopesPayload: (records, into) => encodeEnvelopesItem(clock, records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })), into),
+    envelopesPayload: (records, into) =>
+      encodeEnvelopesItem(
+        clock,
+        records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })),
+        into,
+      ),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) =>
       encodeRegistrationsItem(
-        records.map((r) => ({ publicKey: r.publicKey, role: r.kind === "agent" ? "agent" : "meter", household: r.household === undefined ? null : Buffer.from(r.household, "hex") })),
+        records.map((r) => ({
+          publicKey: r.publicKey,
+          role: r.kind === "agent" ? "agent" : "meter",
+          household: r.household === undefined ? null : Buffer.from(r.household, "hex"),
+        })),
       ),
     registrationsGas: (registrations) => accumulateGasLimit({ registrations }),
     deviceKey: (deviceId) => deviceKey(deviceId),
     decodeDevice(value) {
       const record = decodeDeviceRecord(value);
       if (!record.ok) return null;
-      return { publicKey: record.value.publicKey, kind: record.value.role === DeviceRole.agent ? "agent" : "meter", settledHighestSeq: settledHighestSeqOf(record.value.window) };
+      return {
+        publicKey: record.value.publicKey,
+        kind: record.value.role === DeviceRole.agent ? "agent" : "meter",
+        settledHighestSeq: settledHighestSeqOf(record.value.window),
+      };
     },
     outcomeKey,
     ...outcomeDecoders,

@@ -28,7 +28,11 @@ export function telemetryService(serviceId: number): IngestService {
     packagesInFlightPerDeviceMax: 4,
     // The embedded node (tiny chain) refines on 2 threads, one per core.
     itemsPerPackageMax: 2,
-    envelopesPayload: (records, into) => encodeEnvelopesItem(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })), into),
+    envelopesPayload: (records, into) =>
+      encodeEnvelopesItem(
+        records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })),
+        into,
+      ),
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) => encodeRegistrationsItem(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind }))),
     registrationsGas: (registrations) => accumulateGasLimit({ registrations }),

@@ -30,7 +30,9 @@ function usageRecords(perRouter: number, voucher = true) {
     const session = new RouterSession(routerId, new Uint8Array(16).fill(r + 1), deviceIdOf(client.publicKey));
     for (let seq = 0; seq < perRouter; seq++) {
       const counters = { inputOctets: BigInt(seq) * 1_000_000n, outputOctets: BigInt(seq) * 500_000n, seconds: seq * 10 };
-      const body = voucher ? session.update(counters, { voucher: signVoucher(session.voucherFields(counters), client.seed), clientKey: client.publicKey }).body : session.update(counters).body;
+      const body = voucher
+        ? session.update(counters, { voucher: signVoucher(session.voucherFields(counters), client.seed), clientKey: client.publicKey }).body
+        : session.update(counters).body;
       const signed = signingBytes({ version: 1, device: routerId, seq, kind: "router.usage", timeMs: 1_750_000_000_000, body });
       out.push({ id: routerId as string, seq, publicKey: router.publicKey, signingBytes: signed, signature: signEd25519(router, signed) });
     }
@@ -62,14 +64,22 @@ describe("the wifi-billing adapter", () => {
   it("covers router-attested usage (no voucher), and registrations and actions items at the registrations formula", () => {
     const attested = usageRecords(20, false);
     const payload = wifiEnvelopesPayload(attested);
-    expect(charged(payload, wifiEnvelopesRefineGas({ payloadBytes: payload.length, envelopes: attested.length, devices: routers.length }, G_R))).toBeGreaterThan(0n);
+    expect(
+      charged(payload, wifiEnvelopesRefineGas({ payloadBytes: payload.length, envelopes: attested.length, devices: routers.length }, G_R)),
+    ).toBeGreaterThan(0n);
     const owner = deviceIdOf(clients[0]!.publicKey);
     const registrations = wifiRegistrationsPayload([
       ...clients.map((c) => ({ publicKey: c.publicKey, kind: "client" })),
-      ...routers.map((r, i) => ({ publicKey: r.publicKey, kind: "router", router: { owner, priceMicrosPerGb: 500_000n, stakeMicros: 1_000n, name: `router ${i} ☕` } })),
+      ...routers.map((r, i) => ({
+        publicKey: r.publicKey,
+        kind: "router",
+        router: { owner, priceMicrosPerGb: 500_000n, stakeMicros: 1_000n, name: `router ${i} ☕` },
+      })),
     ]);
     expect(charged(registrations, registrationsRefineGas({ payloadBytes: registrations.length, registrations: 16 }, G_R))).toBeGreaterThan(0n);
-    const actions = wifiActionsPayload(clients.map((c, i) => ({ actionId: new Uint8Array(16).fill(i), type: "topup" as const, account: deviceIdOf(c.publicKey), amountMicros: 5n })));
+    const actions = wifiActionsPayload(
+      clients.map((c, i) => ({ actionId: new Uint8Array(16).fill(i), type: "topup" as const, account: deviceIdOf(c.publicKey), amountMicros: 5n })),
+    );
     expect(charged(actions, registrationsRefineGas({ payloadBytes: actions.length, registrations: clients.length }, G_R))).toBeGreaterThan(0n);
   });
 

@@ -37,7 +37,10 @@ import { outcomeDecoders } from "./outcome.ts";
  * its signing bytes, and the voucher hashed (the session chain). A quarter more, as refine-gas.ts
  * declares, at most `shareMax`.
  */
-export function wifiEnvelopesRefineGas(item: { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number }, shareMax: bigint): bigint {
+export function wifiEnvelopesRefineGas(
+  item: { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number },
+  shareMax: bigint,
+): bigint {
   const s = gasSchedule;
   const voucher = 3n * s.hostCallBase + 32n * s.perByteHashed + s.perSignatureVerified + 2n * BigInt(VOUCHER_SIGNING_BYTES) * s.perByteHashed;
   const more = (BigInt(item.envelopes) * voucher * 5n + 3n) / 4n;
@@ -48,7 +51,16 @@ export function wifiEnvelopesRefineGas(item: { readonly payloadBytes: number; re
 /** The service's terms of a registration record (the owner as the service's device id input). */
 function termsOf(record: RegistrationRecord) {
   const r = record.router;
-  return r === undefined ? undefined : { owner: r.owner, priceMicrosPerGb: r.priceMicrosPerGb, stakeMicros: r.stakeMicros, capacityBitsPerSecond: r.capacityBitsPerSecond, attested: r.attested, name: r.name };
+  return r === undefined
+    ? undefined
+    : {
+        owner: r.owner,
+        priceMicrosPerGb: r.priceMicrosPerGb,
+        stakeMicros: r.stakeMicros,
+        capacityBitsPerSecond: r.capacityBitsPerSecond,
+        attested: r.attested,
+        name: r.name,
+      };
 }
 
 export function wifiService(serviceId: number): IngestService {
@@ -69,7 +81,11 @@ export function wifiService(serviceId: number): IngestService {
       if (terms === undefined) return "a router needs its terms: owner, price, stake, name (POST /v1/wifi/routers)";
       return routerTermsProblem(terms)?.detail ?? null;
     },
-    envelopesPayload: (records, into) => wifiEnvelopesPayload(records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })), into),
+    envelopesPayload: (records, into) =>
+      wifiEnvelopesPayload(
+        records.map((r) => ({ publicKey: r.publicKey, signingBytes: r.signingBytes, signature: r.signature })),
+        into,
+      ),
     envelopesGas: (devices, envelopes) => wifiEnvelopesGas(devices, envelopes),
     envelopesRefineGas: wifiEnvelopesRefineGas,
     registrationsPayload: (records) => wifiRegistrationsPayload(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind, router: termsOf(r) }))),

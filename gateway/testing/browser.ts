@@ -78,7 +78,9 @@ export async function launchChromium(options: { readonly screenshotPrefix?: stri
       });
       onTestFailed(async ({ task }) => {
         console.error(`${task.name}: the page's unanswered requests:`, [...pending.values()], "problems:", problems);
-        await page.screenshot({ path: join(ARTIFACTS, `failed-${prefix}${task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`), fullPage: true }).catch(() => undefined);
+        await page
+          .screenshot({ path: join(ARTIFACTS, `failed-${prefix}${task.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`), fullPage: true })
+          .catch(() => undefined);
       });
       return { page, problems };
     },

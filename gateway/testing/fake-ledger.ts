@@ -25,7 +25,11 @@ import { ENTRY_SCAN_MAX, NO_ENERGY_FIELDS } from "../ledger/types.ts";
 
 /** A deterministic hex string of `bytes` octets named by `label` (distinct labels, distinct values). */
 export function fakeHex(label: string, bytes = 32): Hex {
-  return createHash("sha256").update(label).digest("hex").repeat(2).slice(0, 2 * bytes);
+  return createHash("sha256")
+    .update(label)
+    .digest("hex")
+    .repeat(2)
+    .slice(0, 2 * bytes);
 }
 
 export function blockView(slot: number, overrides: Partial<BlockView> = {}): BlockView {
@@ -37,7 +41,15 @@ export function blockView(slot: number, overrides: Partial<BlockView> = {}): Blo
     stateRoot: fakeHex(`root ${slot}`),
     author: slot % 6,
     reports: [
-      { packageHash: fakeHex(`package ${slot}`), reportHash: fakeHex(`report ${slot}`), core: slot % 2, serviceIds: [1], erasureRoot: fakeHex(`erasure ${slot}`), bundleBytes: 1234, refineGasUsed: "123456789012345678" },
+      {
+        packageHash: fakeHex(`package ${slot}`),
+        reportHash: fakeHex(`report ${slot}`),
+        core: slot % 2,
+        serviceIds: [1],
+        erasureRoot: fakeHex(`erasure ${slot}`),
+        bundleBytes: 1234,
+        refineGasUsed: "123456789012345678",
+      },
     ],
     assurances: 4,
     accumulated: [fakeHex(`package ${slot - 1}`)],
@@ -257,8 +269,15 @@ export class FakeLedger implements LedgerReader {
     return this.blockList.find((b) => (typeof hashOrSlot === "number" ? b.slot === hashOrSlot : b.hash === hashOrSlot)) ?? null;
   }
 
-  async packages(query: { readonly status?: PackageStatusName; readonly service?: string; readonly before?: number; readonly limit: number }): Promise<Page<PackageView>> {
-    const matching = this.packageList.filter((p) => (query.status === undefined || p.view.status === query.status) && (query.service === undefined || p.view.service === query.service));
+  async packages(query: {
+    readonly status?: PackageStatusName;
+    readonly service?: string;
+    readonly before?: number;
+    readonly limit: number;
+  }): Promise<Page<PackageView>> {
+    const matching = this.packageList.filter(
+      (p) => (query.status === undefined || p.view.status === query.status) && (query.service === undefined || p.view.service === query.service),
+    );
     const page = pageOf(matching, (p) => p.order, query.before, query.limit);
     return { items: page.items.map((p) => p.view), next: page.next };
   }
@@ -268,10 +287,20 @@ export class FakeLedger implements LedgerReader {
   }
 
   async services(): Promise<readonly ServiceView[]> {
-    return this.serviceList.map((s) => ({ ...s, devices: this.deviceList.filter((d) => d.serviceId === s.id).length, entries: this.entryList.filter((e) => e.serviceId === s.id).length }));
+    return this.serviceList.map((s) => ({
+      ...s,
+      devices: this.deviceList.filter((d) => d.serviceId === s.id).length,
+      entries: this.entryList.filter((e) => e.serviceId === s.id).length,
+    }));
   }
 
-  async devices(query: { readonly service?: string; readonly kind?: string; readonly household?: Hex; readonly after?: Hex; readonly limit: number }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }> {
+  async devices(query: {
+    readonly service?: string;
+    readonly kind?: string;
+    readonly household?: Hex;
+    readonly after?: Hex;
+    readonly limit: number;
+  }): Promise<{ readonly items: readonly DeviceView[]; readonly next: Hex | null }> {
     const matching = this.deviceList.filter(
       (d) =>
         (query.service === undefined || d.service === query.service) &&

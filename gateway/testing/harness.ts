@@ -33,7 +33,9 @@ export interface Harness {
 }
 
 /** nodeFirst: the node's threads ahead of the rest of the process, as `jamgate start` runs them (gateway/stack.ts). */
-export async function startHarness(options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean; nodeFirst?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { slotMs?: number; gateway?: Partial<GatewayOptions>; dataDir?: string; overRpc?: boolean; nodeFirst?: boolean } = {},
+): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-gw-"));
   const gatewayKey = keyPairFromSeed(new Uint8Array(32).fill(42));
   // With overRpc, the gateway drives the node as a remote one: JIP-2 over a loopback WebSocket.
@@ -88,7 +90,13 @@ export async function startHarness(options: { slotMs?: number; gateway?: Partial
 }
 
 /** A signed envelope of `readings`, encoded as the SDK does (the column form when they allow it, devices/readings.ts). */
-export function envelopeBytes(key: DeviceKey, seq: number, readings: unknown = [{ importWh: 1000 + seq }], kind: EnvelopeKind = "meter.reading", timeMs = Date.now()): Uint8Array {
+export function envelopeBytes(
+  key: DeviceKey,
+  seq: number,
+  readings: unknown = [{ importWh: 1000 + seq }],
+  kind: EnvelopeKind = "meter.reading",
+  timeMs = Date.now(),
+): Uint8Array {
   return encodeEnvelope(signEnvelope({ version: 1, device: key.deviceId, seq, kind, timeMs, body: encodeReadings(readings) }, key.secretKey));
 }
 
@@ -105,7 +113,14 @@ export interface TestDevice {
 }
 
 export async function connectDevice(port: number, key: DeviceKey, password = mqttPassword(key, Date.now() + 60_000)): Promise<TestDevice> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: key.deviceId, username: key.deviceId, password, protocolVersion: 4, reconnectPeriod: 0, clean: true });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    clientId: key.deviceId,
+    username: key.deviceId,
+    password,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    clean: true,
+  });
   const receipts: Receipt[] = [];
   const receiptMessages: number[] = [];
   const errors: DeviceError[] = [];
@@ -114,8 +129,7 @@ export async function connectDevice(port: number, key: DeviceKey, password = mqt
       const batch = decodeReceipts(new Uint8Array(payload))!;
       receipts.push(...batch);
       receiptMessages.push(batch.length);
-    }
-    else if (topic.endsWith("/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
+    } else if (topic.endsWith("/errors")) errors.push(decodeDeviceError(new Uint8Array(payload))!);
   });
   await client.subscribeAsync(`devices/${key.deviceId as DeviceId}/down/#`, { qos: 1 });
   return {
@@ -126,7 +140,8 @@ export async function connectDevice(port: number, key: DeviceKey, password = mqt
     async until(check, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (!check()) {
-        if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms (receipts ${receipts.length}, errors ${JSON.stringify(errors.slice(0, 3))})`);
+        if (Date.now() > deadline)
+          throw new Error(`condition not met within ${timeoutMs} ms (receipts ${receipts.length}, errors ${JSON.stringify(errors.slice(0, 3))})`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },

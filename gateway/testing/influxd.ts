@@ -221,4 +221,3 @@ async function terminate(child: ChildProcess): Promise<void> {
     await exited;
   }
 }
-

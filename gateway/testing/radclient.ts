@@ -16,7 +16,12 @@ export interface RadclientResult {
  * radclient reads them (`Name = value, …`), or as a record whose strings are quoted and numbers not.
  * Waits `timeoutSeconds` for the answer.
  */
-export function radclient(server: string, secret: string, attributes: string | Readonly<Record<string, string | number>>, timeoutSeconds = 10): Promise<RadclientResult> {
+export function radclient(
+  server: string,
+  secret: string,
+  attributes: string | Readonly<Record<string, string | number>>,
+  timeoutSeconds = 10,
+): Promise<RadclientResult> {
   const line =
     typeof attributes === "string"
       ? attributes

@@ -29,7 +29,23 @@ export function makeTestPki(dir: string): TestPki {
   openssl(dir, ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=jamgate test CA"]);
   writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   openssl(dir, ["req", "-new", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-  openssl(dir, ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
+  openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "server.ext",
+  ]);
   writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
   const read = (name: string) => readFileSync(join(dir, name));
   return {
@@ -42,7 +58,23 @@ export function makeTestPki(dir: string): TestPki {
     key: read("server.key"),
     clientCertificate(cn) {
       openssl(dir, ["req", "-new", ...ec, "-keyout", `${cn}.key`, "-out", `${cn}.csr`, "-subj", `/CN=${cn}`]);
-      openssl(dir, ["x509", "-req", "-in", `${cn}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${cn}.pem`, "-days", "2", "-extfile", "client.ext"]);
+      openssl(dir, [
+        "x509",
+        "-req",
+        "-in",
+        `${cn}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        `${cn}.pem`,
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+      ]);
       return { certFile: join(dir, `${cn}.pem`), keyFile: join(dir, `${cn}.key`), cert: read(`${cn}.pem`), key: read(`${cn}.key`) };
     },
   };

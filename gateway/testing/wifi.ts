@@ -82,7 +82,9 @@ export interface WifiGateway {
   /** Tops `account` up (a number is sent as a JSON number, a bigint as a string), applied. */
   topUp(account: string, amountMicros: bigint | number): Promise<ActionView>;
   /** Onboards a router (202) and waits until it is active. */
-  onboardRouter(router: RouterOnboarding): Promise<{ readonly response: { readonly router: string; readonly radius?: { readonly sharedSecret: string } }; readonly view: WifiRouterView }>;
+  onboardRouter(
+    router: RouterOnboarding,
+  ): Promise<{ readonly response: { readonly router: string; readonly radius?: { readonly sharedSecret: string } }; readonly view: WifiRouterView }>;
   /** Connects a router over MQTT with a token of its key and subscribes to its down topics. */
   connectRouter(key: DeviceKey): Promise<RouterLink>;
   /** Ends every router's connection, then the process with `signal` (SIGKILL unless given: its data dir is thrown away). */
@@ -93,8 +95,22 @@ export interface WifiGateway {
 export async function startWifiGateway(options: WifiGatewayOptions): Promise<WifiGateway> {
   const dataDir = join(tempDir(), "gw");
   const cli = runCli([
-    "start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0",
-    "--radius-port", String(options.radiusPort ?? 0), "--slot-ms", String(options.slotMs), ...(options.args ?? []),
+    "start",
+    "--data-dir",
+    dataDir,
+    "--mqtt-port",
+    "0",
+    "--ws-port",
+    "0",
+    "--http-port",
+    "0",
+    "--rpc-port",
+    "0",
+    "--radius-port",
+    String(options.radiusPort ?? 0),
+    "--slot-ms",
+    String(options.slotMs),
+    ...(options.args ?? []),
   ]);
   const links: RouterLink[] = [];
   const stop = async (signal: NodeJS.Signals = "SIGKILL") => {
@@ -135,7 +151,11 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
   async function applied(action: Promise<{ status: number; json: ActionView }>): Promise<ActionView> {
     const submitted = await action;
     expect(submitted.status, JSON.stringify(submitted.json)).toBe(202);
-    const done = await until(`action ${submitted.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${submitted.json.action}`), (r) => r.json.status !== "pending");
+    const done = await until(
+      `action ${submitted.json.action}`,
+      () => api<ActionView>("GET", `/v1/wifi/actions/${submitted.json.action}`),
+      (r) => r.json.status !== "pending",
+    );
     expect(done.json).toMatchObject({ status: "applied" });
     return done.json;
   }
@@ -156,9 +176,15 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
         expect(res.status, JSON.stringify(res.json)).toBe(202);
         expect(res.json.account).toBe(key.deviceId);
       }
-      for (const key of keys) await until(`account ${key.deviceId}`, () => api<WifiAccountView>("GET", `/v1/wifi/accounts/${key.deviceId}`), (r) => r.status === 200 && r.json.registered);
+      for (const key of keys)
+        await until(
+          `account ${key.deviceId}`,
+          () => api<WifiAccountView>("GET", `/v1/wifi/accounts/${key.deviceId}`),
+          (r) => r.status === 200 && r.json.registered,
+        );
     },
-    topUp: (account, amountMicros) => applied(api("POST", "/v1/wifi/topups", { account, amountMicros: typeof amountMicros === "bigint" ? String(amountMicros) : amountMicros })),
+    topUp: (account, amountMicros) =>
+      applied(api("POST", "/v1/wifi/topups", { account, amountMicros: typeof amountMicros === "bigint" ? String(amountMicros) : amountMicros })),
     async onboardRouter({ key, owner, name, priceMicrosPerGb, stakeMicros, attested, radius }) {
       const res = await api<{ router: string; radius?: { sharedSecret: string } }>("POST", "/v1/wifi/routers", {
         ...(key === undefined ? {} : { publicKey: Buffer.from(key.publicKey).toString("hex") }),
@@ -170,11 +196,22 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
         ...(radius === undefined ? {} : { radius }),
       });
       expect(res.status, JSON.stringify(res.json)).toBe(202);
-      const active = await until(`router ${name} active`, () => api<WifiRouterView>("GET", `/v1/wifi/routers/${res.json.router}`), (r) => r.status === 200 && r.json.status === "active");
+      const active = await until(
+        `router ${name} active`,
+        () => api<WifiRouterView>("GET", `/v1/wifi/routers/${res.json.router}`),
+        (r) => r.status === 200 && r.json.status === "active",
+      );
       return { response: res.json, view: active.json };
     },
     async connectRouter(key) {
-      const client = mqtt.connect(endpoints.mqtt, { clientId: key.deviceId, username: key.deviceId, password: mqttPassword(key, Date.now() + ROUTER_TOKEN_LIFETIME_MS), protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+      const client = mqtt.connect(endpoints.mqtt, {
+        clientId: key.deviceId,
+        username: key.deviceId,
+        password: mqttPassword(key, Date.now() + ROUTER_TOKEN_LIFETIME_MS),
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 0,
+      });
       let seq = 0;
       const link: RouterLink = {
         key,
@@ -184,11 +221,21 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
         controls: [],
         publish(body) {
           const s = seq++;
-          const envelope = encodeEnvelope(signEnvelope({ version: ENVELOPE_VERSION, device: key.deviceId as DeviceId, seq: s, kind: "router.usage", timeMs: Date.now(), body }, key.secretKey));
+          const envelope = encodeEnvelope(
+            signEnvelope(
+              { version: ENVELOPE_VERSION, device: key.deviceId as DeviceId, seq: s, kind: "router.usage", timeMs: Date.now(), body },
+              key.secretKey,
+            ),
+          );
           client.publish(`devices/${key.deviceId}/up/router.usage`, Buffer.from(envelope), { qos: 1 });
           return s;
         },
-        settled: (s) => until(`receipt of seq ${s}`, async () => link.receipts.has(s), (r) => r),
+        settled: (s) =>
+          until(
+            `receipt of seq ${s}`,
+            async () => link.receipts.has(s),
+            (r) => r,
+          ),
       };
       links.push(link);
       client.on("message", (topic, payload) => {
@@ -211,7 +258,16 @@ export async function startWifiGateway(options: WifiGatewayOptions): Promise<Wif
  * The body of a session's next update with a voucher over its counters signed by `signer`, sent
  * with `clientKey` (the signer's own public key unless given: a forgery signs with another key).
  */
-export function countersigned(session: RouterSession, counters: SessionCounters, signer: DeviceKey, options: { readonly clientKey?: Uint8Array; readonly status?: UsageStatus } = {}): Uint8Array {
+export function countersigned(
+  session: RouterSession,
+  counters: SessionCounters,
+  signer: DeviceKey,
+  options: { readonly clientKey?: Uint8Array; readonly status?: UsageStatus } = {},
+): Uint8Array {
   const voucher = signVoucher(session.voucherFields(counters), signer.secretKey);
-  return session.update(counters, { voucher, clientKey: options.clientKey ?? signer.publicKey, ...(options.status === undefined ? {} : { status: options.status }) }).body;
+  return session.update(counters, {
+    voucher,
+    clientKey: options.clientKey ?? signer.publicKey,
+    ...(options.status === undefined ? {} : { status: options.status }),
+  }).body;
 }

@@ -52,7 +52,8 @@ function harness(): Harness {
   return { actions, submitted, ends, state };
 }
 
-const verdict = (h: Harness, id: string, type: number, target: string, value: bigint, code: number) => h.state.set(Buffer.from(actionKey(id)).toString("hex"), storedAction(id, type, target, value, block.slot, code));
+const verdict = (h: Harness, id: string, type: number, target: string, value: bigint, code: number) =>
+  h.state.set(Buffer.from(actionKey(id)).toString("hex"), storedAction(id, type, target, value, block.slot, code));
 
 afterEach(() => {
   vi.useRealTimers();

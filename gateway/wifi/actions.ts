@@ -15,7 +15,15 @@ import { randomBytes } from "node:crypto";
 import type { BlockDescriptor, NodeApi } from "../../node/api.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import { JamgateError } from "../../node/errors.ts";
-import { ACTIONS_PER_ITEM_MAX, actionKey, decodeActionVerdict, decodeStoredAction, type WifiAction, wifiActionsGas, wifiActionsPayload } from "../../services/wifi-billing/types.ts";
+import {
+  ACTIONS_PER_ITEM_MAX,
+  actionKey,
+  decodeActionVerdict,
+  decodeStoredAction,
+  type WifiAction,
+  wifiActionsGas,
+  wifiActionsPayload,
+} from "../../services/wifi-billing/types.ts";
 import type { IngestService } from "../ingest-service.ts";
 import type { ItemEnd, ItemSubmission } from "../registration.ts";
 import type { ActionKind, ActionView } from "./backend.ts";
@@ -95,7 +103,9 @@ export class WifiActions {
     const { service } = this.deps;
     const payload = wifiActionsPayload(batch.map((w) => w.action));
     this.deps
-      .submitItem({ service, kind: "actions", payload, accumulateGasLimit: wifiActionsGas(batch.length), count: batch.length }, (end) => this.decide(batch, end))
+      .submitItem({ service, kind: "actions", payload, accumulateGasLimit: wifiActionsGas(batch.length), count: batch.length }, (end) =>
+        this.decide(batch, end),
+      )
       .then(
         (hash) => {
           const packageHash = toHex(hash);
@@ -114,14 +124,24 @@ export class WifiActions {
   /** The verdicts of an ended package's actions, from the state of the block that accumulated it. */
   private async decide(batch: readonly Waiting[], end: ItemEnd): Promise<{ readonly applied: number; readonly refused: number }> {
     if (end.kind === "failed") {
-      this.finish(batch, () => ({ status: "refused", code: end.code, detail: `the package carrying it failed (${end.detail}); nothing of it was applied: submit it again` }));
+      this.finish(batch, () => ({
+        status: "refused",
+        code: end.code,
+        detail: `the package carrying it failed (${end.detail}); nothing of it was applied: submit it again`,
+      }));
       return { applied: 0, refused: batch.length };
     }
     const verdicts = await Promise.all(batch.map((w) => this.verdictAt(end.block, w.id)));
     let applied = 0;
     this.finish(batch, (_w, i) => {
       const v = verdicts[i]!;
-      if (v === null) return { status: "refused", code: "JG_ERR_SETTLEMENT_FAILED", detail: "accumulated without a verdict: the service's accumulate applied nothing of its package", slot: end.block.slot };
+      if (v === null)
+        return {
+          status: "refused",
+          code: "JG_ERR_SETTLEMENT_FAILED",
+          detail: "accumulated without a verdict: the service's accumulate applied nothing of its package",
+          slot: end.block.slot,
+        };
       if (v.status === "applied") {
         applied++;
         return { status: "applied", slot: v.slot };
@@ -159,6 +179,8 @@ export class WifiActions {
     const verdict = decodeActionVerdict(value);
     if (!stored.ok || verdict === null) return null;
     const kind = KIND_OF_TYPE_BYTE[stored.value.action.type] ?? "topup";
-    return verdict.status === "applied" ? { action: id, kind, status: "applied", slot: verdict.slot } : { action: id, kind, status: "refused", code: verdict.code ?? "JG_ERR_WIFI_BODY", slot: verdict.slot };
+    return verdict.status === "applied"
+      ? { action: id, kind, status: "applied", slot: verdict.slot }
+      : { action: id, kind, status: "refused", code: verdict.code ?? "JG_ERR_WIFI_BODY", slot: verdict.slot };
   }
 }

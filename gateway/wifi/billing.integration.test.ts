@@ -63,7 +63,8 @@ const balanceOf = (id: string) => wifi.balanceOf(id);
 const publish = (body: Uint8Array) => routerLink.publish(body);
 
 /** An update of a session countersigned by `signer` (the client unless a forgery is wanted), with the client's key. */
-const signed = (session: RouterSession, counters: SessionCounters, signer = client) => countersigned(session, counters, signer, { clientKey: client.publicKey });
+const signed = (session: RouterSession, counters: SessionCounters, signer = client) =>
+  countersigned(session, counters, signer, { clientKey: client.publicKey });
 
 const settled = (s: number) => routerLink.settled(s);
 
@@ -85,9 +86,20 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
 
     const onboard = await wifi.onboardRouter({ key: router, owner: owner.deviceId, name: "café corner", priceMicrosPerGb: PRICE, stakeMicros: STAKE });
     expect(onboard.response.router).toBe(router.deviceId);
-    expect(onboard.view).toMatchObject({ owner: owner.deviceId, name: "café corner", priceMicrosPerGb: String(PRICE), stakeMicros: String(STAKE), capacityBitsPerSecond: "1000000000", attested: false });
+    expect(onboard.view).toMatchObject({
+      owner: owner.deviceId,
+      name: "café corner",
+      priceMicrosPerGb: String(PRICE),
+      stakeMicros: String(STAKE),
+      capacityBitsPerSecond: "1000000000",
+      attested: false,
+    });
     expect(await balanceOf(owner.deviceId)).toMatchObject({ balanceMicros: String(OWNER_TOPUP - STAKE), lockedMicros: String(STAKE) });
-    const listed = await until("router listed", () => api<{ items: WifiRouterView[] }>("GET", "/v1/wifi/routers"), (r) => r.json.items.some((x) => x.router === router.deviceId));
+    const listed = await until(
+      "router listed",
+      () => api<{ items: WifiRouterView[] }>("GET", "/v1/wifi/routers"),
+      (r) => r.json.items.some((x) => x.router === router.deviceId),
+    );
     expect(listed.status).toBe(200);
 
     routerLink = await wifi.connectRouter(router);
@@ -111,7 +123,11 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const paid = deltas.reduce((a, b) => a + b, 0n);
     const fees = feesOf(deltas).reduce((a, b) => a + b, 0n);
     expect(paid).toBe(2_500_000n);
-    const c = await until("client billed", () => balanceOf(client.deviceId), (v) => v.balanceMicros !== String(CLIENT_TOPUP));
+    const c = await until(
+      "client billed",
+      () => balanceOf(client.deviceId),
+      (v) => v.balanceMicros !== String(CLIENT_TOPUP),
+    );
     expect(c.balanceMicros).toBe(String(CLIENT_TOPUP - paid));
     expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(OWNER_TOPUP - STAKE + paid - fees));
     expect(routerLink.errors).toEqual([]);
@@ -123,7 +139,11 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const { balanceMicros, lockedMicros } = await balanceOf(client.deviceId);
     const forged = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x52), client.deviceId);
     const s = publish(signed(forged, { inputOctets: 10_000_000n, outputOctets: 0n, seconds: 10 }, intruder));
-    const refusal = await until("the refusal", async () => routerLink.errors.find((e) => e.seq === s), (e) => e !== undefined);
+    const refusal = await until(
+      "the refusal",
+      async () => routerLink.errors.find((e) => e.seq === s),
+      (e) => e !== undefined,
+    );
     expect(refusal!.code).toBe("JG_ERR_WIFI_VOUCHER_SIGNATURE");
     expect(routerLink.receipts.has(s)).toBe(false);
     expect(await balanceOf(client.deviceId)).toMatchObject({ balanceMicros, lockedMicros });
@@ -136,10 +156,18 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     const s = publish(signed(session, { inputOctets: 5_000_000_000n, outputOctets: 4_000_000_000n, seconds: 300 }));
     await settled(s);
     expect(charged(9_000_000_000n, PRICE) - charged(5_000_000_000n, PRICE)).toBeGreaterThan(left);
-    const c = await until("client drained", () => balanceOf(client.deviceId), (v) => v.balanceMicros === "0");
+    const c = await until(
+      "client drained",
+      () => balanceOf(client.deviceId),
+      (v) => v.balanceMicros === "0",
+    );
     expect(c.balanceMicros).toBe("0");
     expect((await balanceOf(owner.deviceId)).balanceMicros).toBe(String(ownerBefore + left - feesOf([...deltas, left]).at(-1)!));
-    const control = await until("the control message", async () => routerLink.controls, (m) => m.length > 0);
+    const control = await until(
+      "the control message",
+      async () => routerLink.controls,
+      (m) => m.length > 0,
+    );
     expect(control).toEqual([{ type: "disconnect", session: "51".repeat(16), client: client.deviceId, reason: "balance-exhausted" }]);
     deltas.push(left);
   });
@@ -157,14 +185,30 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
       ["usage", String(deltas[1]), String(fees[1])],
       ["balance-exhausted", String(deltas[2]), String(fees[2])],
     ]);
-    for (const e of usage) expect(e).toMatchObject({ service: "wifi-billing", router: router.deviceId, client: client.deviceId, session: "51".repeat(16), priceMicrosPerGb: String(PRICE), attested: false, accounts: [client.deviceId, owner.deviceId] });
+    for (const e of usage)
+      expect(e).toMatchObject({
+        service: "wifi-billing",
+        router: router.deviceId,
+        client: client.deviceId,
+        session: "51".repeat(16),
+        priceMicrosPerGb: String(PRICE),
+        attested: false,
+        accounts: [client.deviceId, owner.deviceId],
+      });
     expect(usage.map((e) => e.octets)).toEqual(["2000000000", "3000000000", "4000000000"]);
     expect(page.items.every((e) => e.router === router.deviceId)).toBe(true);
     // Another router's filter finds none of them.
     expect((await api<Page<EntryView>>("GET", `/v1/entries?router=${owner.deviceId}`)).json.items).toEqual([]);
 
-    const { stdout } = await run(process.execPath, [JAMGATE_BIN, "ledger", "--data-dir", wifi.dataDir, "--router", router.deviceId, "--json", "--limit", "50"], { timeout: 60_000 });
-    const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EntryView);
+    const { stdout } = await run(
+      process.execPath,
+      [JAMGATE_BIN, "ledger", "--data-dir", wifi.dataDir, "--router", router.deviceId, "--json", "--limit", "50"],
+      { timeout: 60_000 },
+    );
+    const lines = stdout
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as EntryView);
     expect(lines.map((e) => e.id).sort()).toEqual(page.items.map((e) => e.id).sort());
   });
 
@@ -189,9 +233,20 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     await wifi.applied(api("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "750000" }));
     expect((await api<WifiRouterView>("GET", `/v1/wifi/routers/${router.deviceId}`)).json.priceMicrosPerGb).toBe("750000");
     // Two deregistrations at once pass the gateway's check (the router is active) and share an item: the service applies the first and refuses the second.
-    const both = await Promise.all([api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`), api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`)]);
+    const both = await Promise.all([
+      api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`),
+      api<ActionView>("DELETE", `/v1/wifi/routers/${router.deviceId}`),
+    ]);
     expect(both.map((r) => r.status)).toEqual([202, 202]);
-    const verdicts = await Promise.all(both.map((r) => until(`action ${r.json.action}`, () => api<ActionView>("GET", `/v1/wifi/actions/${r.json.action}`), (v) => v.json.status !== "pending")));
+    const verdicts = await Promise.all(
+      both.map((r) =>
+        until(
+          `action ${r.json.action}`,
+          () => api<ActionView>("GET", `/v1/wifi/actions/${r.json.action}`),
+          (v) => v.json.status !== "pending",
+        ),
+      ),
+    );
     expect(verdicts.map((v) => [v.json.kind, v.json.status, v.json.code]).sort()).toEqual([
       ["deregister", "applied", undefined],
       ["deregister", "refused", "JG_ERR_WIFI_ROUTER"],
@@ -200,10 +255,16 @@ describe("Wi-Fi billing on a running jamgate", { timeout: 180_000 }, () => {
     expect(gone).toMatchObject({ status: "deregistered", stakeReturnSlot: gone.deregisteredSlot! + 600 });
     expect((await balanceOf(owner.deviceId)).lockedMicros).toBe(String(STAKE));
     // Now the gateway refuses a change at once, and the service the router's usage.
-    expect((await api<{ error: { code: string } }>("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "1" })).json.error.code).toBe("JG_ERR_WIFI_ROUTER");
+    expect((await api<{ error: { code: string } }>("POST", `/v1/wifi/routers/${router.deviceId}/price`, { priceMicrosPerGb: "1" })).json.error.code).toBe(
+      "JG_ERR_WIFI_ROUTER",
+    );
     const late = new RouterSession(router.deviceId, new Uint8Array(16).fill(0x53), client.deviceId);
     const s = publish(signed(late, { inputOctets: 1_000n, outputOctets: 1_000n, seconds: 1 }));
-    const refusal = await until("the refusal", async () => routerLink.errors.find((e) => e.seq === s), (e) => e !== undefined);
+    const refusal = await until(
+      "the refusal",
+      async () => routerLink.errors.find((e) => e.seq === s),
+      (e) => e !== undefined,
+    );
     expect(refusal!.code).toBe("JG_ERR_WIFI_ROUTER");
   });
 });

@@ -50,7 +50,23 @@ beforeAll(async () => {
   dir = tempDir();
   // --radius-port 0 is off: a port free now, below the ephemeral range (freePort says why).
   radiusPort = await freePort();
-  gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--rpc-port", "0", "--radius-port", String(radiusPort), "--slot-ms", String(SLOT_MS)]);
+  gateway = runCli([
+    "start",
+    "--data-dir",
+    dataDir,
+    "--mqtt-port",
+    "0",
+    "--ws-port",
+    "0",
+    "--http-port",
+    "0",
+    "--rpc-port",
+    "0",
+    "--radius-port",
+    String(radiusPort),
+    "--slot-ms",
+    String(SLOT_MS),
+  ]);
   const started = JSON.parse(await gateway.waitFor(/"msg":"jamgate started"/, 90_000)) as { radius?: string | null };
   expect(started.radius).toMatch(new RegExp(`:${radiusPort}$`));
 }, 120_000);
@@ -76,28 +92,66 @@ describe("Wi-Fi onboarding on a running jamgate", { timeout: 240_000 }, () => {
 
     const topped = await jamgateJson("wifi", "topup", "--account", account, "--amount-micros", "7000000", ...at());
     expect(topped).toMatchObject({ status: "applied", account, amountMicros: "7000000", balanceMicros: "7000000", lockedMicros: "0" });
-    expect(await jamgateJson("wifi", "balance", "--account", account, ...at())).toMatchObject({ account, balanceMicros: "7000000", lockedMicros: "0", registered: true });
+    expect(await jamgateJson("wifi", "balance", "--account", account, ...at())).toMatchObject({
+      account,
+      balanceMicros: "7000000",
+      lockedMicros: "0",
+      registered: true,
+    });
   });
 
   it("router onboard without --owner: a new owner funded with exactly the stake, the stake locked, MQTT credentials the broker accepts", async () => {
     const keyFile = join(dir, "cafe.json");
-    const out = await jamgateJson("router", "onboard", "--name", "café", "--price-micros-per-gb", "250000", "--stake", "5000000", "--location", "52.52,13.405", "--key-out", keyFile, ...at());
+    const out = await jamgateJson(
+      "router",
+      "onboard",
+      "--name",
+      "café",
+      "--price-micros-per-gb",
+      "250000",
+      "--stake",
+      "5000000",
+      "--location",
+      "52.52,13.405",
+      "--key-out",
+      keyFile,
+      ...at(),
+    );
     const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
     const ownerKey = keyFromJson(JSON.parse(readFileSync(join(dir, "cafe.owner.json"), "utf8")));
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, "cafe.owner.json")).mode & 0o777).toBe(0o600);
-    expect(out).toMatchObject({ router: key.deviceId, status: "active", owner: ownerKey.deviceId, ownerCreated: true, priceMicrosPerGb: "250000", stakeMicros: "5000000", attested: false, radius: null });
+    expect(out).toMatchObject({
+      router: key.deviceId,
+      status: "active",
+      owner: ownerKey.deviceId,
+      ownerCreated: true,
+      priceMicrosPerGb: "250000",
+      stakeMicros: "5000000",
+      attested: false,
+      radius: null,
+    });
     plainRouter = key.deviceId;
     plainOwner = ownerKey.deviceId;
     // The operator's top-up was exactly the stake, and the stake is locked.
-    expect(await jamgateJson("wifi", "balance", "--account", plainOwner, ...at())).toMatchObject({ balanceMicros: "0", lockedMicros: "5000000", registered: true });
+    expect(await jamgateJson("wifi", "balance", "--account", plainOwner, ...at())).toMatchObject({
+      balanceMicros: "0",
+      lockedMicros: "5000000",
+      registered: true,
+    });
 
     // The printed credentials open an MQTT session as the router, on its topics.
     const creds = out.mqtt as { url: string; username: string; password: string; topics: { usage: string; down: string } };
     expect(creds.topics).toMatchObject({ usage: `devices/${plainRouter}/up/router.usage`, down: `devices/${plainRouter}/down/#` });
     const endpoints = JSON.parse(readFileSync(join(dataDir, "endpoints.json"), "utf8")) as { mqtt: string };
     expect(creds.url).toBe(endpoints.mqtt);
-    const client = await mqtt.connectAsync(creds.url, { username: creds.username, password: creds.password, clientId: creds.username, reconnectPeriod: 0, connectTimeout: 30_000 });
+    const client = await mqtt.connectAsync(creds.url, {
+      username: creds.username,
+      password: creds.password,
+      clientId: creds.username,
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+    });
     try {
       const granted = await client.subscribeAsync(creds.topics.down, { qos: 1 });
       expect(granted.map((g) => g.qos)).toEqual([1]);
@@ -107,14 +161,37 @@ describe("Wi-Fi onboarding on a running jamgate", { timeout: 240_000 }, () => {
   });
 
   it("router onboard --owner --radius --router-attested: the owner's balance pays the stake; the shared secret printed is the one the gateway keeps (0600)", async () => {
-    const result = await jamgate("router", "onboard", "--name", "lobby", "--price-micros-per-gb", "100", "--stake", "2000000", "--owner", account, "--radius", "--router-attested", "--radius-server", `127.0.0.1:${radiusPort}`, ...at());
+    const result = await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "lobby",
+      "--price-micros-per-gb",
+      "100",
+      "--stake",
+      "2000000",
+      "--owner",
+      account,
+      "--radius",
+      "--router-attested",
+      "--radius-server",
+      `127.0.0.1:${radiusPort}`,
+      ...at(),
+    );
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.split("\n");
     radiusRouter = /^router ([0-9a-f]{32}) "lobby" is registered on wifi-billing \(active\)$/m.exec(result.stdout)?.[1] ?? "";
     expect(radiusRouter, result.stdout).toMatch(/^[0-9a-f]{32}$/);
     const secret = lines.find((l) => l.startsWith("acct_server_shared_secret="))?.slice("acct_server_shared_secret=".length) ?? "";
     expect(secret.length).toBeGreaterThanOrEqual(16);
-    for (const line of [`acct_server_addr=127.0.0.1`, `acct_server_port=${radiusPort}`, `nas_identifier=${radiusRouter}`, `HS_RADSECRET=${secret}`, `HS_NASID=${radiusRouter}`]) expect(lines, line).toContain(line);
+    for (const line of [
+      `acct_server_addr=127.0.0.1`,
+      `acct_server_port=${radiusPort}`,
+      `nas_identifier=${radiusRouter}`,
+      `HS_RADSECRET=${secret}`,
+      `HS_NASID=${radiusRouter}`,
+    ])
+      expect(lines, line).toContain(line);
     const kept = join(dataDir, "radius", `${radiusRouter}.json`);
     expect(statSync(kept).mode & 0o777).toBe(0o600);
     expect(readFileSync(kept, "utf8")).toContain(secret);
@@ -125,15 +202,27 @@ describe("Wi-Fi onboarding on a running jamgate", { timeout: 240_000 }, () => {
     const server = lines.find((l) => l.startsWith("acct_server_addr="))!.slice("acct_server_addr=".length);
     const port = lines.find((l) => l.startsWith("acct_server_port="))!.slice("acct_server_port=".length);
     const nasIdentifier = lines.find((l) => l.startsWith("nas_identifier="))!.slice("nas_identifier=".length);
-    const answer = await radclient(`${server}:${port}`, secret, `NAS-Identifier = "${nasIdentifier}", User-Name = "${account}", Acct-Session-Id = "cli-1", Acct-Status-Type = Start`);
+    const answer = await radclient(
+      `${server}:${port}`,
+      secret,
+      `NAS-Identifier = "${nasIdentifier}", User-Name = "${account}", Acct-Session-Id = "cli-1", Acct-Status-Type = Start`,
+    );
     expect(answer.exitCode, answer.output).toBe(0);
     expect(answer.output).toMatch(/Received Accounting-Response/);
-    const wrong = await radclient(`${server}:${port}`, `${secret}x`, `NAS-Identifier = "${nasIdentifier}", User-Name = "${account}", Acct-Session-Id = "cli-2", Acct-Status-Type = Start`, 1);
+    const wrong = await radclient(
+      `${server}:${port}`,
+      `${secret}x`,
+      `NAS-Identifier = "${nasIdentifier}", User-Name = "${account}", Acct-Session-Id = "cli-2", Acct-Status-Type = Start`,
+      1,
+    );
     expect(wrong.output).not.toMatch(/Received Accounting-Response/);
   });
 
   it("router list and show give both routers as the service has them", async () => {
-    const list = (await jamgateJson("router", "list", ...at())) as { routers: { router: string; name: string; owner: string; attested: boolean; status: string }[]; count: number };
+    const list = (await jamgateJson("router", "list", ...at())) as {
+      routers: { router: string; name: string; owner: string; attested: boolean; status: string }[];
+      count: number;
+    };
     expect(list.count).toBe(2);
     expect(list.routers.map((r) => [r.router, r.name, r.owner, r.attested, r.status]).sort()).toEqual(
       [
@@ -143,11 +232,24 @@ describe("Wi-Fi onboarding on a running jamgate", { timeout: 240_000 }, () => {
     );
     const table = await jamgate("router", "list", ...at());
     expect(table.stdout.split("\n")[0]).toMatch(/^ROUTER\s+NAME\s+OWNER\s+PRICE\s+STAKE\s+ATTESTED\s+STATUS$/);
-    expect(await jamgateJson("router", "show", plainRouter, ...at())).toMatchObject({ router: plainRouter, owner: plainOwner, name: "café", priceMicrosPerGb: "250000", stakeMicros: "5000000", capacityBitsPerSecond: "1000000000", attested: false, status: "active" });
+    expect(await jamgateJson("router", "show", plainRouter, ...at())).toMatchObject({
+      router: plainRouter,
+      owner: plainOwner,
+      name: "café",
+      priceMicrosPerGb: "250000",
+      stakeMicros: "5000000",
+      capacityBitsPerSecond: "1000000000",
+      attested: false,
+      status: "active",
+    });
   });
 
   it("router set-price and deregister wait until applied; show then has the new price and the deregistration", async () => {
-    expect(await jamgateJson("router", "set-price", plainRouter, "--price-micros-per-gb", "300000", ...at())).toMatchObject({ status: "applied", router: plainRouter, priceMicrosPerGb: "300000" });
+    expect(await jamgateJson("router", "set-price", plainRouter, "--price-micros-per-gb", "300000", ...at())).toMatchObject({
+      status: "applied",
+      router: plainRouter,
+      priceMicrosPerGb: "300000",
+    });
     expect(await jamgateJson("router", "show", plainRouter, ...at())).toMatchObject({ priceMicrosPerGb: "300000" });
     expect(await jamgateJson("router", "deregister", radiusRouter, ...at())).toMatchObject({ status: "applied", router: radiusRouter });
     expect(await jamgateJson("router", "show", radiusRouter, ...at())).toMatchObject({ status: "deregistered" });
@@ -166,7 +268,21 @@ describe("Wi-Fi onboarding on a running jamgate", { timeout: 240_000 }, () => {
     const topup = await jamgate("wifi", "topup", "--account", unknown, "--amount-micros", "5", ...at());
     expect(topup.code).toBe(1);
     expect(topup.stderr).toContain("JG_ERR_WIFI_ACCOUNT");
-    const owner = await jamgate("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "1", "--owner", unknown, "--key-out", join(dir, "y.json"), ...at());
+    const owner = await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "x",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "1",
+      "--owner",
+      unknown,
+      "--key-out",
+      join(dir, "y.json"),
+      ...at(),
+    );
     expect(owner.code).toBe(1);
     expect(owner.stderr).toContain("JG_ERR_WIFI_ACCOUNT");
   });

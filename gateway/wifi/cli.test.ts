@@ -72,7 +72,13 @@ class MemoryBackend implements WifiBackend {
     if (router === undefined) return null;
     this.router(id);
     const status = router.view.status === "pending" || router.view.status === "failed" ? router.view.status : "registered";
-    return { deviceId: id as never, kind: "router", service: "wifi-billing", status, ...(router.view.code === undefined ? {} : { code: router.view.code, detail: router.view.detail }) } as RegistrationView;
+    return {
+      deviceId: id as never,
+      kind: "router",
+      service: "wifi-billing",
+      status,
+      ...(router.view.code === undefined ? {} : { code: router.view.code, detail: router.view.detail }),
+    } as RegistrationView;
   }
 
   async registerAccount(publicKey: Uint8Array): Promise<RegistrationView> {
@@ -109,7 +115,10 @@ class MemoryBackend implements WifiBackend {
     this.routerViews.set(id, { view, pending: { reads: 0, outcome }, request });
     const sharedSecret = request.radius ? randomBytes(16).toString("hex") : undefined;
     if (sharedSecret !== undefined) this.sharedSecrets.set(id, sharedSecret);
-    return { view: { deviceId: id, kind: "router", service: "wifi-billing", status: "pending" }, ...(sharedSecret === undefined ? {} : { radius: { sharedSecret } }) };
+    return {
+      view: { deviceId: id, kind: "router", service: "wifi-billing", status: "pending" },
+      ...(sharedSecret === undefined ? {} : { radius: { sharedSecret } }),
+    };
   }
 
   async account(id: string): Promise<WifiAccountView | null> {
@@ -138,8 +147,20 @@ class MemoryBackend implements WifiBackend {
 
   /** The service's counters: its routers' usage summed (no CLI command reads them yet). */
   async stats(): Promise<WifiStatsView> {
-    const sum = (field: "sessionsStarted" | "billedOctets" | "billedMicros" | "disputedOctets") => String([...this.routerViews.values()].reduce((n, r) => n + BigInt(r.view.usage[field]), 0n));
-    return { slot: 7, sessionsStarted: sum("sessionsStarted"), sessionsStopped: "0", billedOctets: sum("billedOctets"), billedMicros: sum("billedMicros"), feesMicros: "0", disputedOctets: sum("disputedOctets"), exhaustedUpdates: "0", envelopesRejected: "0", refusedByCode: {} };
+    const sum = (field: "sessionsStarted" | "billedOctets" | "billedMicros" | "disputedOctets") =>
+      String([...this.routerViews.values()].reduce((n, r) => n + BigInt(r.view.usage[field]), 0n));
+    return {
+      slot: 7,
+      sessionsStarted: sum("sessionsStarted"),
+      sessionsStopped: "0",
+      billedOctets: sum("billedOctets"),
+      billedMicros: sum("billedMicros"),
+      feesMicros: "0",
+      disputedOctets: sum("disputedOctets"),
+      exhaustedUpdates: "0",
+      envelopesRejected: "0",
+      refusedByCode: {},
+    };
   }
 
   private newAction(kind: ActionView["kind"], apply: () => void): ActionView {
@@ -263,7 +284,18 @@ describe("bad flags: JG_ERR_CLI_ARGUMENT, exit code 2, before any request and an
   /** Key files in a fresh directory: a flag let through by mistake writes there, not in the working directory. */
   const dir = tempDir();
   const keys = () => ["--key-out", join(dir, "router.json")];
-  const onboard = (...flags: string[]) => ["router", "onboard", "--name", "cafe", "--price-micros-per-gb", "250000", "--stake", "5000000", ...(flags.includes("--radius") || flags.includes("--owner") ? [] : keys()), ...flags];
+  const onboard = (...flags: string[]) => [
+    "router",
+    "onboard",
+    "--name",
+    "cafe",
+    "--price-micros-per-gb",
+    "250000",
+    "--stake",
+    "5000000",
+    ...(flags.includes("--radius") || flags.includes("--owner") ? [] : keys()),
+    ...flags,
+  ];
   const cases: [string, string[]][] = [
     ["zero price", onboard("--price-micros-per-gb", "0")],
     ["negative price", onboard("--price-micros-per-gb", "-1")],
@@ -347,7 +379,21 @@ describe("ids the gateway does not know: its 404 code, exit code 1", () => {
 
   it("router onboard --owner of an unknown account writes no key", async () => {
     const dir = tempDir();
-    const refused = await failure("router", "onboard", "--name", "cafe", "--price-micros-per-gb", "1", "--stake", "1", "--owner", unknown, "--key-out", join(dir, "router.json"), ...at());
+    const refused = await failure(
+      "router",
+      "onboard",
+      "--name",
+      "cafe",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "1",
+      "--owner",
+      unknown,
+      "--key-out",
+      join(dir, "router.json"),
+      ...at(),
+    );
     expect(refused).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_ACCOUNT" });
     expect(existsSync(join(dir, "router.json"))).toBe(false);
   });
@@ -358,7 +404,24 @@ describe("router onboard", () => {
     const dir = tempDir();
     const keyFile = join(dir, "cafe.json");
     const from = gateway.requests.length;
-    await jamgate("router", "onboard", "--name", "café-1", "--price-micros-per-gb", "250000", "--stake", "5000000", "--location", "52.52,-13.405", "--key-out", keyFile, "--mqtt", "mqtts://gw.example:8883", "--json", ...at());
+    await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "café-1",
+      "--price-micros-per-gb",
+      "250000",
+      "--stake",
+      "5000000",
+      "--location",
+      "52.52,-13.405",
+      "--key-out",
+      keyFile,
+      "--mqtt",
+      "mqtts://gw.example:8883",
+      "--json",
+      ...at(),
+    );
     const out = json();
     const key = keyFromJson(JSON.parse(readFileSync(keyFile, "utf8")));
     const ownerFile = join(dir, "cafe.owner.json");
@@ -382,7 +445,11 @@ describe("router onboard", () => {
     });
     const mqtt = out.mqtt as { url: string; username: string; password: string; passwordExpiresAtMs: number; topics: Record<string, string> };
     expect(mqtt).toMatchObject({ url: "mqtts://gw.example:8883", username: key.deviceId });
-    expect(mqtt.topics).toEqual({ usage: `devices/${key.deviceId}/up/router.usage`, down: `devices/${key.deviceId}/down/#`, control: `devices/${key.deviceId}/down/control` });
+    expect(mqtt.topics).toEqual({
+      usage: `devices/${key.deviceId}/up/router.usage`,
+      down: `devices/${key.deviceId}/down/#`,
+      control: `devices/${key.deviceId}/down/control`,
+    });
     // The password is the router key's token for its id (devices/keys.ts), 23 hours long.
     const token = parseMqttPassword(key.deviceId, mqtt.password)!;
     expect(token.expiresAtMs).toBe(mqtt.passwordExpiresAtMs);
@@ -403,7 +470,15 @@ describe("router onboard", () => {
     ]);
     expect(requests.filter((r) => r === "GET /v1/devices/ID").length).toBe(PENDING_READS + 1);
     const sent = backend.routerViews.get(key.deviceId)!.request;
-    expect(sent).toMatchObject({ owner: ownerKey.deviceId, name: "café-1", priceMicrosPerGb: 250_000n, stakeMicros: 5_000_000n, capacityBitsPerSecond: 1_000_000_000n, attested: false, radius: false });
+    expect(sent).toMatchObject({
+      owner: ownerKey.deviceId,
+      name: "café-1",
+      priceMicrosPerGb: 250_000n,
+      stakeMicros: 5_000_000n,
+      capacityBitsPerSecond: 1_000_000_000n,
+      attested: false,
+      radius: false,
+    });
     expect(toHex(sent.publicKey!)).toBe(toHex(key.publicKey));
     // Progress went to stderr.
     expect(stderr.join("")).toContain(`router ${key.deviceId}: pending`);
@@ -413,13 +488,45 @@ describe("router onboard", () => {
   it("with --owner, --radius and --router-attested: no router key here; prints the RADIUS server, port, shared secret and NAS-Identifier as hostapd and CoovaChilli lines", async () => {
     const dir = tempDir();
     const owner = await fundedAccount(dir, 9_000_000n);
-    await jamgate("router", "onboard", "--name", "lobby", "--price-micros-per-gb", "100", "--stake", "9000000", "--owner", owner.toUpperCase(), "--radius", "--router-attested", "--capacity-mbps", "300", ...at());
+    await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "lobby",
+      "--price-micros-per-gb",
+      "100",
+      "--stake",
+      "9000000",
+      "--owner",
+      owner.toUpperCase(),
+      "--radius",
+      "--router-attested",
+      "--capacity-mbps",
+      "300",
+      ...at(),
+    );
     const text = stdout.join("\n");
     const id = /^router ([0-9a-f]{32}) "lobby" is registered on wifi-billing \(active\)$/m.exec(text)?.[1];
     expect(id, text).toBeDefined();
     const secret = backend.sharedSecrets.get(id!)!;
-    expect(backend.routerViews.get(id!)!.request).toMatchObject({ publicKey: null, owner, attested: true, radius: true, capacityBitsPerSecond: 300_000_000n, stakeMicros: 9_000_000n });
-    for (const line of ["acct_server_addr=127.0.0.1", "acct_server_port=1813", `acct_server_shared_secret=${secret}`, `nas_identifier=${id}`, "HS_RADIUS=127.0.0.1", "HS_RADACCT=1813", `HS_RADSECRET=${secret}`, `HS_NASID=${id}`]) {
+    expect(backend.routerViews.get(id!)!.request).toMatchObject({
+      publicKey: null,
+      owner,
+      attested: true,
+      radius: true,
+      capacityBitsPerSecond: 300_000_000n,
+      stakeMicros: 9_000_000n,
+    });
+    for (const line of [
+      "acct_server_addr=127.0.0.1",
+      "acct_server_port=1813",
+      `acct_server_shared_secret=${secret}`,
+      `nas_identifier=${id}`,
+      "HS_RADIUS=127.0.0.1",
+      "HS_RADACCT=1813",
+      `HS_RADSECRET=${secret}`,
+      `HS_NASID=${id}`,
+    ]) {
       expect(text.split("\n"), line).toContain(line);
     }
     expect(text).not.toContain("mqtt_password=");
@@ -431,10 +538,31 @@ describe("router onboard", () => {
   it("--radius --json: the RADIUS block in the one object, --radius-server as given", async () => {
     const dir = tempDir();
     const owner = await fundedAccount(dir, 10n);
-    await jamgate("router", "onboard", "--name", "r", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--radius", "--radius-server", "radius.example:11812", "--json", ...at());
+    await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "r",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "10",
+      "--owner",
+      owner,
+      "--radius",
+      "--radius-server",
+      "radius.example:11812",
+      "--json",
+      ...at(),
+    );
     const out = json();
     expect(out.mqtt).toBeNull();
-    expect(out.radius).toEqual({ server: "radius.example", port: 11812, sharedSecret: backend.sharedSecrets.get(String(out.router)), nasIdentifier: out.router });
+    expect(out.radius).toEqual({
+      server: "radius.example",
+      port: 11812,
+      sharedSecret: backend.sharedSecrets.get(String(out.router)),
+      nasIdentifier: out.router,
+    });
     expect(out).not.toHaveProperty("keyFile");
     expect(out).not.toHaveProperty("ownerKeyFile");
   });
@@ -443,7 +571,21 @@ describe("router onboard", () => {
     const dir = tempDir();
     const owner = await fundedAccount(dir, 400n);
     const before = backend.routerViews.size;
-    const refused = await failure("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "1000", "--owner", owner, "--key-out", join(dir, "r.json"), ...at());
+    const refused = await failure(
+      "router",
+      "onboard",
+      "--name",
+      "x",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "1000",
+      "--owner",
+      owner,
+      "--key-out",
+      join(dir, "r.json"),
+      ...at(),
+    );
     expect(refused).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_STAKE" });
     expect(refused.message).toContain(`jamgate wifi topup --account ${owner} --amount-micros 600`);
     expect(backend.routerViews.size).toBe(before);
@@ -454,7 +596,21 @@ describe("router onboard", () => {
     const dir = tempDir();
     const owner = await fundedAccount(dir, 10n);
     backend.failNextRouter = "JG_ERR_WIFI_BODY";
-    const refused = await failure("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--key-out", join(dir, "r.json"), ...at());
+    const refused = await failure(
+      "router",
+      "onboard",
+      "--name",
+      "x",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "10",
+      "--owner",
+      owner,
+      "--key-out",
+      join(dir, "r.json"),
+      ...at(),
+    );
     expect(refused).toMatchObject({ exitCode: 1, code: "JG_ERR_WIFI_BODY" });
     expect(refused.message).toContain("the registration failed: refused by service wifi-billing");
     // A new owner funded for it keeps its balance: the command says how to use it again.
@@ -471,7 +627,23 @@ describe("router onboard", () => {
     const owner = await fundedAccount(dir, 10n);
     backend.stuck = true;
     try {
-      const refused = await failure("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--key-out", join(dir, "r.json"), ...at(), "--timeout-ms", "30");
+      const refused = await failure(
+        "router",
+        "onboard",
+        "--name",
+        "x",
+        "--price-micros-per-gb",
+        "1",
+        "--stake",
+        "10",
+        "--owner",
+        owner,
+        "--key-out",
+        join(dir, "r.json"),
+        ...at(),
+        "--timeout-ms",
+        "30",
+      );
       expect(refused).toMatchObject({ exitCode: 1, code: "JG_ERR_RPC_TIMEOUT" });
       expect(refused.message).toMatch(/still pending after 30 ms/);
     } finally {
@@ -483,23 +655,76 @@ describe("router onboard", () => {
     const dir = tempDir();
     const dataDir = join(dir, "gw");
     mkdirSync(dataDir);
-    writeFileSync(join(dataDir, "endpoints.json"), JSON.stringify({ mqtt: "mqtt://127.0.0.1:18830", mqtts: null, ws: null, http: gateway.url, rpc: null, pid: process.pid }));
+    writeFileSync(
+      join(dataDir, "endpoints.json"),
+      JSON.stringify({ mqtt: "mqtt://127.0.0.1:18830", mqtts: null, ws: null, http: gateway.url, rpc: null, pid: process.pid }),
+    );
     writeFileSync(join(dataDir, "operator-token"), `${TOKEN}\n`);
-    await jamgate("router", "onboard", "--name", "x", "--price-micros-per-gb", "1", "--stake", "10", "--key-out", join(dir, "r.json"), "--data-dir", dataDir, "--poll-ms", "10", "--json");
+    await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "x",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "10",
+      "--key-out",
+      join(dir, "r.json"),
+      "--data-dir",
+      dataDir,
+      "--poll-ms",
+      "10",
+      "--json",
+    );
     expect(json()).toMatchObject({ status: "active", mqtt: { url: "mqtt://127.0.0.1:18830" } });
     expect(stderr.join("")).toContain("mqtt://127.0.0.1:18830 is this machine's loopback");
     stdout.length = 0;
     // The RADIUS listener endpoints.json names, when it names one.
-    writeFileSync(join(dataDir, "endpoints.json"), JSON.stringify({ mqtt: "mqtt://127.0.0.1:18830", mqtts: null, ws: null, http: gateway.url, rpc: null, radius: "udp://127.0.0.1:18130", pid: process.pid }));
+    writeFileSync(
+      join(dataDir, "endpoints.json"),
+      JSON.stringify({
+        mqtt: "mqtt://127.0.0.1:18830",
+        mqtts: null,
+        ws: null,
+        http: gateway.url,
+        rpc: null,
+        radius: "udp://127.0.0.1:18130",
+        pid: process.pid,
+      }),
+    );
     const owner = await fundedAccount(dir, 10n);
-    await jamgate("router", "onboard", "--name", "y", "--price-micros-per-gb", "1", "--stake", "10", "--owner", owner, "--radius", "--data-dir", dataDir, "--poll-ms", "10", "--json");
+    await jamgate(
+      "router",
+      "onboard",
+      "--name",
+      "y",
+      "--price-micros-per-gb",
+      "1",
+      "--stake",
+      "10",
+      "--owner",
+      owner,
+      "--radius",
+      "--data-dir",
+      dataDir,
+      "--poll-ms",
+      "10",
+      "--json",
+    );
     expect(json()).toMatchObject({ mqtt: null, radius: { server: "127.0.0.1", port: 18130 } });
     stdout.length = 0;
     // Without a running gateway there: JG_ERR_NO_GATEWAY; without a token: JG_ERR_OPERATOR_TOKEN.
     expect(await failure("wifi", "balance", "--account", "ab".repeat(16), "--data-dir", dir)).toMatchObject({ exitCode: 1, code: "JG_ERR_NO_GATEWAY" });
-    expect(await failure("wifi", "topup", "--account", "ab".repeat(16), "--amount-micros", "1", "--gateway", gateway.url, "--data-dir", dir)).toMatchObject({ exitCode: 1, code: "JG_ERR_OPERATOR_TOKEN" });
+    expect(await failure("wifi", "topup", "--account", "ab".repeat(16), "--amount-micros", "1", "--gateway", gateway.url, "--data-dir", dir)).toMatchObject({
+      exitCode: 1,
+      code: "JG_ERR_OPERATOR_TOKEN",
+    });
     // A wrong token: the gateway's 401.
-    expect(await failure("wifi", "topup", "--account", "ab".repeat(16), "--amount-micros", "1", "--gateway", gateway.url, "--token", "wrong")).toMatchObject({ exitCode: 1, code: "JG_ERR_OPERATOR_TOKEN" });
+    expect(await failure("wifi", "topup", "--account", "ab".repeat(16), "--amount-micros", "1", "--gateway", gateway.url, "--token", "wrong")).toMatchObject({
+      exitCode: 1,
+      code: "JG_ERR_OPERATOR_TOKEN",
+    });
   });
 });
 
@@ -513,11 +738,19 @@ describe("router list, show, set-price, deregister; wifi account new, topup, bal
     expect(made).toEqual({ account: key.deviceId, publicKey: toHex(key.publicKey), keyFile: join(dir, "me.json"), status: "registered" });
     stdout.length = 0;
     await jamgate("wifi", "topup", "--account", key.deviceId, "--amount-micros", "1000000000000", "--json", ...at());
-    expect(json()).toMatchObject({ status: "applied", account: key.deviceId, amountMicros: "1000000000000", balanceMicros: "1000000000000", lockedMicros: "0" });
+    expect(json()).toMatchObject({
+      status: "applied",
+      account: key.deviceId,
+      amountMicros: "1000000000000",
+      balanceMicros: "1000000000000",
+      lockedMicros: "0",
+    });
     expect(String(JSON.parse(stdout[0]!).action)).toMatch(/^[0-9a-f]{32}$/);
     stdout.length = 0;
     await jamgate("wifi", "topup", "--account", key.deviceId, "--amount-micros", "5", ...at());
-    expect(stdout).toEqual([expect.stringMatching(new RegExp(`^topped up ${key.deviceId} with 5 µ \\(action [0-9a-f]{32}\\): balance 1000000000005 µ, locked 0 µ$`))]);
+    expect(stdout).toEqual([
+      expect.stringMatching(new RegExp(`^topped up ${key.deviceId} with 5 µ \\(action [0-9a-f]{32}\\): balance 1000000000005 µ, locked 0 µ$`)),
+    ]);
     stdout.length = 0;
     await jamgate("wifi", "balance", "--account", key.deviceId, "--json", "--gateway", gateway.url);
     expect(json()).toMatchObject({ account: key.deviceId, balanceMicros: "1000000000005", lockedMicros: "0", registered: true });
@@ -528,7 +761,22 @@ describe("router list, show, set-price, deregister; wifi account new, topup, bal
     const owner = await fundedAccount(dir, 100n);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      await jamgate("router", "onboard", "--name", `r${i}`, "--price-micros-per-gb", "7", "--stake", "10", "--owner", owner, "--key-out", join(dir, `r${i}.json`), "--json", ...at());
+      await jamgate(
+        "router",
+        "onboard",
+        "--name",
+        `r${i}`,
+        "--price-micros-per-gb",
+        "7",
+        "--stake",
+        "10",
+        "--owner",
+        owner,
+        "--key-out",
+        join(dir, `r${i}.json`),
+        "--json",
+        ...at(),
+      );
       ids.push(String(json().router));
       stdout.length = 0;
     }
@@ -541,7 +789,12 @@ describe("router list, show, set-price, deregister; wifi account new, topup, bal
     const list = json() as { routers: WifiRouterView[]; count: number };
     expect(list.count).toBe(backend.routerViews.size);
     expect(list.routers.map((r) => r.router)).toEqual([...backend.routerViews.keys()].sort());
-    expect(list.routers.filter((r) => ids.includes(r.router)).map((r) => r.name).sort()).toEqual(["r0", "r1", "r2"]);
+    expect(
+      list.routers
+        .filter((r) => ids.includes(r.router))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["r0", "r1", "r2"]);
     stdout.length = 0;
     await jamgate("router", "list", "--gateway", gateway.url);
     expect(stdout[0]).toMatch(/^ROUTER\s+NAME\s+OWNER\s+PRICE\s+STAKE\s+ATTESTED\s+STATUS$/);

@@ -330,7 +330,10 @@ async function routerRegistered(target: Target, id: string, options: GatewayOpti
     if (view.status === "pending") return { done: false, status: "pending" };
     if (view.status === "active") return { done: true };
     const code = typeof view.code === "string" && /^JG_ERR_[A-Z0-9_]+$/.test(view.code) ? view.code : "JG_ERR_WIFI_ROUTER";
-    return { failed: code, detail: `the registration ${view.status === "failed" ? "failed" : `ended ${str(view.status)}`}${typeof view.detail === "string" ? `: ${view.detail}` : ""}` };
+    return {
+      failed: code,
+      detail: `the registration ${view.status === "failed" ? "failed" : `ended ${str(view.status)}`}${typeof view.detail === "string" ? `: ${view.detail}` : ""}`,
+    };
   });
   return view;
 }
@@ -350,7 +353,8 @@ function applied(target: Target, action: string, what: string, options: GatewayO
 
 /** The action id a 202 answer names. */
 function actionOf(answer: Record<string, unknown>, what: string): string {
-  if (typeof answer.action !== "string" || !/^[0-9a-f]+$/.test(answer.action)) fail("JG_ERR_RPC_REMOTE", `${what}: the gateway answered no action id: ${JSON.stringify(answer).slice(0, 200)}`);
+  if (typeof answer.action !== "string" || !/^[0-9a-f]+$/.test(answer.action))
+    fail("JG_ERR_RPC_REMOTE", `${what}: the gateway answered no action id: ${JSON.stringify(answer).slice(0, 200)}`);
   return answer.action as string;
 }
 
@@ -488,17 +492,38 @@ interface SetPriceOptions extends GatewayOptions {
 
 /** Registers `jamgate router …` and `jamgate wifi …`. */
 export function registerWifiCommands(program: Command): void {
-  const router = usageExitsWith2(program.command("router").description("Wi-Fi routers on the wifi-billing service: onboard, list, show, set-price, deregister"));
+  const router = usageExitsWith2(
+    program.command("router").description("Wi-Fi routers on the wifi-billing service: onboard, list, show, set-price, deregister"),
+  );
 
   withConnectionOptions(
     router
       .command("onboard")
-      .description("make a router's key, register it with its owner, price and stake, wait until it is on the ledger, print its MQTT (and RADIUS) configuration")
+      .description(
+        "make a router's key, register it with its owner, price and stake, wait until it is on the ledger, print its MQTT (and RADIUS) configuration",
+      )
       .requiredOption("--name <name>", `the router's name (1 to ${ROUTER_NAME_BYTES_MAX} bytes)`, routerName)
-      .requiredOption("--price-micros-per-gb <micros>", `price per GB (10^9 bytes) in micro-units, 1 to ${PRICE_MICROS_PER_GB_MAX}`, positiveMicros(PRICE_MICROS_PER_GB_MAX))
-      .requiredOption("--stake <micros>", "stake in micro-units, locked from the owner's balance (returned after deregistration and a cool-down)", positiveMicros(STAKE_MICROS_MAX))
-      .option("--owner <account>", "the owner's account id (registered, its balance at least the stake); default: a new account, topped up with the stake by the operator", hexId("--owner"))
-      .option("--capacity-mbps <mbps>", `the router's link capacity in Mbit/s (1 to ${CAPACITY_MBPS_MAX}); usage beyond capacity × time is refused`, integerIn(1, CAPACITY_MBPS_MAX), DEFAULT_CAPACITY_MBPS)
+      .requiredOption(
+        "--price-micros-per-gb <micros>",
+        `price per GB (10^9 bytes) in micro-units, 1 to ${PRICE_MICROS_PER_GB_MAX}`,
+        positiveMicros(PRICE_MICROS_PER_GB_MAX),
+      )
+      .requiredOption(
+        "--stake <micros>",
+        "stake in micro-units, locked from the owner's balance (returned after deregistration and a cool-down)",
+        positiveMicros(STAKE_MICROS_MAX),
+      )
+      .option(
+        "--owner <account>",
+        "the owner's account id (registered, its balance at least the stake); default: a new account, topped up with the stake by the operator",
+        hexId("--owner"),
+      )
+      .option(
+        "--capacity-mbps <mbps>",
+        `the router's link capacity in Mbit/s (1 to ${CAPACITY_MBPS_MAX}); usage beyond capacity × time is refused`,
+        integerIn(1, CAPACITY_MBPS_MAX),
+        DEFAULT_CAPACITY_MBPS,
+      )
       .option("--router-attested", "the owner accepts usage the router alone attests (no client voucher, e.g. RADIUS), its stake behind it")
       .option("--radius", "a stock router speaking RADIUS accounting: the gateway makes and keeps its key and a shared secret")
       .option("--radius-server <host[:port]>", "the RADIUS server address the router is to use (default: the gateway's host, port 1813)")
@@ -506,11 +531,18 @@ export function registerWifiCommands(program: Command): void {
       .option("--key-out <file>", `the router's key file, written 0600 (default: ${DEFAULT_ROUTER_KEY_FILE}; none with --radius)`)
       .option("--owner-key-out <file>", "without --owner: the new owner's key file, written 0600 (default: beside the router's, NAME.owner.json)")
       .option("--mqtt <url>", "the broker URL to print (default: the running gateway's, or mqtt://<--gateway host>:1883)")
-      .option("--mqtt-token-ttl-ms <ms>", "how long the printed MQTT password is valid (at most 24 h by the gateway's clock)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), DEFAULT_MQTT_TOKEN_TTL_MS)
+      .option(
+        "--mqtt-token-ttl-ms <ms>",
+        "how long the printed MQTT password is valid (at most 24 h by the gateway's clock)",
+        integerIn(1_000, TOKEN_LIFETIME_MAX_MS),
+        DEFAULT_MQTT_TOKEN_TTL_MS,
+      )
       .option("--force", "overwrite existing key files"),
   ).action(async (options: OnboardOptions) => onboard(options));
 
-  withConnectionOptions(router.command("list").description("the routers the gateway knows (GET /v1/wifi/routers)")).action(async (options: GatewayOptions) => listRouters(options));
+  withConnectionOptions(router.command("list").description("the routers the gateway knows (GET /v1/wifi/routers)")).action(async (options: GatewayOptions) =>
+    listRouters(options),
+  );
 
   withConnectionOptions(
     router
@@ -524,7 +556,11 @@ export function registerWifiCommands(program: Command): void {
       .command("set-price")
       .description("set a router's price (operator); sessions already started keep the price they started with")
       .argument("<id>", "the router id (32 hex digits)", hexId("the router"))
-      .requiredOption("--price-micros-per-gb <micros>", `price per GB (10^9 bytes) in micro-units, 1 to ${PRICE_MICROS_PER_GB_MAX}`, positiveMicros(PRICE_MICROS_PER_GB_MAX)),
+      .requiredOption(
+        "--price-micros-per-gb <micros>",
+        `price per GB (10^9 bytes) in micro-units, 1 to ${PRICE_MICROS_PER_GB_MAX}`,
+        positiveMicros(PRICE_MICROS_PER_GB_MAX),
+      ),
   ).action(async (id: string, options: SetPriceOptions) => setPrice(id, options));
 
   withConnectionOptions(
@@ -571,9 +607,21 @@ function radiusServerOf(value: string | undefined, target: Target): { server: st
 }
 
 /** Makes the router's key (unless --radius), registers the router and waits until it is on the ledger. */
-async function registerRouter(target: Target, options: OnboardOptions, owner: string, keyFile: string | null, capacityBitsPerSecond: bigint): Promise<{ id: string; routerKey: DeviceKey | null; sharedSecret: unknown; view: Record<string, unknown> }> {
+async function registerRouter(
+  target: Target,
+  options: OnboardOptions,
+  owner: string,
+  keyFile: string | null,
+  capacityBitsPerSecond: bigint,
+): Promise<{ id: string; routerKey: DeviceKey | null; sharedSecret: unknown; view: Record<string, unknown> }> {
   const routerKey = options.radius ? null : generateDeviceKey();
-  if (routerKey !== null) writeKeyFile(keyFile!, routerKey, options.force, { kind: "router", name: options.name, owner, ...(options.location === undefined ? {} : { location: options.location }) });
+  if (routerKey !== null)
+    writeKeyFile(keyFile!, routerKey, options.force, {
+      kind: "router",
+      name: options.name,
+      owner,
+      ...(options.location === undefined ? {} : { location: options.location }),
+    });
   const made = await call(target, "POST", "/v1/wifi/routers", {
     ...(routerKey === null ? {} : { publicKey: toHex(routerKey.publicKey) }),
     owner,
@@ -584,21 +632,26 @@ async function registerRouter(target: Target, options: OnboardOptions, owner: st
     attested: options.routerAttested === true,
     ...(options.radius ? { radius: true } : {}),
   });
-  if (typeof made.router !== "string" || !/^[0-9a-f]{32}$/.test(made.router)) fail("JG_ERR_RPC_REMOTE", `the gateway answered no router id: ${JSON.stringify(made).slice(0, 200)}`);
+  if (typeof made.router !== "string" || !/^[0-9a-f]{32}$/.test(made.router))
+    fail("JG_ERR_RPC_REMOTE", `the gateway answered no router id: ${JSON.stringify(made).slice(0, 200)}`);
   const id = made.router as string;
   if (routerKey !== null && id !== routerKey.deviceId) fail("JG_ERR_RPC_REMOTE", `the gateway answered router ${id}, the key's is ${routerKey.deviceId}`);
   const sharedSecret = (made.radius as { sharedSecret?: unknown } | undefined)?.sharedSecret;
-  if (options.radius && (typeof sharedSecret !== "string" || sharedSecret === "")) fail("JG_ERR_RPC_REMOTE", `the gateway answered no RADIUS shared secret for router ${id}`);
+  if (options.radius && (typeof sharedSecret !== "string" || sharedSecret === ""))
+    fail("JG_ERR_RPC_REMOTE", `the gateway answered no RADIUS shared secret for router ${id}`);
   const view = await routerRegistered(target, id, options);
   return { id, routerKey, sharedSecret, view };
 }
 
 async function onboard(options: OnboardOptions): Promise<void> {
   // Every flag first: nothing is written or sent for a command line that cannot work.
-  if (options.radius && options.keyOut !== undefined) badFlag("--radius: the gateway makes and keeps the router's key (it signs the router's RADIUS usage), so there is no --key-out file");
-  if (options.owner !== undefined && options.ownerKeyOut !== undefined) badFlag("--owner-key-out names the key of a new owner account; with --owner there is none");
+  if (options.radius && options.keyOut !== undefined)
+    badFlag("--radius: the gateway makes and keeps the router's key (it signs the router's RADIUS usage), so there is no --key-out file");
+  if (options.owner !== undefined && options.ownerKeyOut !== undefined)
+    badFlag("--owner-key-out names the key of a new owner account; with --owner there is none");
   if (!options.radius && options.radiusServer !== undefined) badFlag("--radius-server goes with --radius");
-  if (options.mqtt !== undefined && !/^(mqtts?|wss?):\/\/[^/\s]+/.test(options.mqtt)) badFlag(`--mqtt must be mqtt://, mqtts://, ws:// or wss:// host:port, got ${options.mqtt}`);
+  if (options.mqtt !== undefined && !/^(mqtts?|wss?):\/\/[^/\s]+/.test(options.mqtt))
+    badFlag(`--mqtt must be mqtt://, mqtts://, ws:// or wss:// host:port, got ${options.mqtt}`);
   const keyFile = options.radius ? null : (options.keyOut ?? DEFAULT_ROUTER_KEY_FILE);
   const ownerKeyFile = options.owner !== undefined ? null : (options.ownerKeyOut ?? ownerKeyFileBeside(options.keyOut ?? DEFAULT_ROUTER_KEY_FILE));
   if (keyFile !== null && keyFile === ownerKeyFile) badFlag("--key-out and --owner-key-out name the same file");
@@ -616,7 +669,11 @@ async function onboard(options: OnboardOptions): Promise<void> {
     const account = await call(target, "GET", `/v1/wifi/accounts/${owner}`);
     if (account.registered === false) fail("JG_ERR_WIFI_ACCOUNT", `owner ${owner} is not registered on wifi-billing (yet): jamgate wifi account new makes one`);
     const balanceMicros = /^\d+$/.test(str(account.balanceMicros)) ? BigInt(str(account.balanceMicros)) : 0n;
-    if (balanceMicros < options.stake) fail("JG_ERR_WIFI_STAKE", `owner ${owner} has ${balanceMicros} µ, the stake is ${options.stake} µ: jamgate wifi topup --account ${owner} --amount-micros ${options.stake - balanceMicros}`);
+    if (balanceMicros < options.stake)
+      fail(
+        "JG_ERR_WIFI_STAKE",
+        `owner ${owner} has ${balanceMicros} µ, the stake is ${options.stake} µ: jamgate wifi topup --account ${owner} --amount-micros ${options.stake - balanceMicros}`,
+      );
   } else {
     const ownerKey = generateDeviceKey();
     owner = ownerKey.deviceId;
@@ -635,18 +692,34 @@ async function onboard(options: OnboardOptions): Promise<void> {
   try {
     registeredRouter = await registerRouter(target, options, owner, keyFile, capacityBitsPerSecond);
   } catch (e) {
-    if (topupAction !== null) process.stderr.write(`the new owner account ${owner} keeps the ${options.stake} µ it was funded with: onboard again with --owner ${owner} (its key: ${ownerKeyFile})\n`);
+    if (topupAction !== null)
+      process.stderr.write(
+        `the new owner account ${owner} keeps the ${options.stake} µ it was funded with: onboard again with --owner ${owner} (its key: ${ownerKeyFile})\n`,
+      );
     throw e;
   }
   const { id, routerKey, sharedSecret, view } = registeredRouter;
 
   const expiresAtMs = Date.now() + options.mqttTokenTtlMs;
   const mqtt: OnboardedMqtt | null =
-    routerKey === null ? null : { url: options.mqtt ?? target.mqtt, username: id, password: mqttPassword(routerKey, expiresAtMs), passwordExpiresAtMs: expiresAtMs, keyFile: keyFile!, topics: routerTopics(id) };
+    routerKey === null
+      ? null
+      : {
+          url: options.mqtt ?? target.mqtt,
+          username: id,
+          password: mqttPassword(routerKey, expiresAtMs),
+          passwordExpiresAtMs: expiresAtMs,
+          keyFile: keyFile!,
+          topics: routerTopics(id),
+        };
   const radiusAt = options.radius ? radiusServerOf(options.radiusServer, target) : null;
   const radius: OnboardedRadius | null = radiusAt === null ? null : { ...radiusAt, sharedSecret: sharedSecret as string, nasIdentifier: id };
-  if (mqtt !== null && options.mqtt === undefined && isLoopback(new URL(mqtt.url).hostname)) process.stderr.write(`note: ${mqtt.url} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--mqtt)\n`);
-  if (radius !== null && options.radiusServer === undefined && isLoopback(radius.server)) process.stderr.write(`note: RADIUS server ${radius.server} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--radius-server)\n`);
+  if (mqtt !== null && options.mqtt === undefined && isLoopback(new URL(mqtt.url).hostname))
+    process.stderr.write(`note: ${mqtt.url} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--mqtt)\n`);
+  if (radius !== null && options.radiusServer === undefined && isLoopback(radius.server))
+    process.stderr.write(
+      `note: RADIUS server ${radius.server} is this machine's loopback; a router elsewhere needs the address it reaches the gateway at (--radius-server)\n`,
+    );
   const result = {
     router: id,
     name: options.name,
@@ -688,7 +761,10 @@ async function accountNew(options: AccountNewOptions): Promise<void> {
   }
   await registered(target, key.deviceId, `account ${key.deviceId}`, options);
   const result = { account: key.deviceId, publicKey: toHex(key.publicKey), keyFile: options.keyOut, status: "registered" };
-  print(options, result, () => [`account ${key.deviceId} is registered on wifi-billing; key in ${options.keyOut} (0600)`, `top it up: jamgate wifi topup --account ${key.deviceId} --amount-micros AMOUNT`]);
+  print(options, result, () => [
+    `account ${key.deviceId} is registered on wifi-billing; key in ${options.keyOut} (0600)`,
+    `top it up: jamgate wifi topup --account ${key.deviceId} --amount-micros AMOUNT`,
+  ]);
 }
 
 async function topup(options: TopupOptions): Promise<void> {
@@ -697,14 +773,25 @@ async function topup(options: TopupOptions): Promise<void> {
   const action = actionOf(answer, "top-up");
   await applied(target, action, `top-up of ${options.amountMicros} µ to ${options.account}`, options);
   const account = await call(target, "GET", `/v1/wifi/accounts/${options.account}`);
-  const result = { action, status: "applied", account: options.account, amountMicros: options.amountMicros.toString(), balanceMicros: str(account.balanceMicros), lockedMicros: str(account.lockedMicros) };
-  print(options, result, () => [`topped up ${options.account} with ${micros(options.amountMicros)} (action ${action}): balance ${micros(account.balanceMicros)}, locked ${micros(account.lockedMicros)}`]);
+  const result = {
+    action,
+    status: "applied",
+    account: options.account,
+    amountMicros: options.amountMicros.toString(),
+    balanceMicros: str(account.balanceMicros),
+    lockedMicros: str(account.lockedMicros),
+  };
+  print(options, result, () => [
+    `topped up ${options.account} with ${micros(options.amountMicros)} (action ${action}): balance ${micros(account.balanceMicros)}, locked ${micros(account.lockedMicros)}`,
+  ]);
 }
 
 async function balance(options: AccountOptions): Promise<void> {
   const target = targetOf(options, false);
   const account = await call(target, "GET", `/v1/wifi/accounts/${options.account}`);
-  print(options, account, () => [`account ${options.account}${account.registered === false ? " (not registered yet)" : ""}: balance ${micros(account.balanceMicros)}, locked ${micros(account.lockedMicros)}`]);
+  print(options, account, () => [
+    `account ${options.account}${account.registered === false ? " (not registered yet)" : ""}: balance ${micros(account.balanceMicros)}, locked ${micros(account.lockedMicros)}`,
+  ]);
 }
 
 async function listRouters(options: GatewayOptions): Promise<void> {
@@ -720,16 +807,29 @@ async function listRouters(options: GatewayOptions): Promise<void> {
       complete = true;
       break;
     }
-    if (typeof page.next !== "string" || !/^[0-9a-f]{32}$/.test(page.next)) fail("JG_ERR_RPC_REMOTE", `GET ${target.base}/v1/wifi/routers answered a next that is no router id: ${str(page.next)}`);
+    if (typeof page.next !== "string" || !/^[0-9a-f]{32}$/.test(page.next))
+      fail("JG_ERR_RPC_REMOTE", `GET ${target.base}/v1/wifi/routers answered a next that is no router id: ${str(page.next)}`);
     cursor = page.next as string;
   }
   const result = { routers, count: routers.length, ...(complete ? {} : { incomplete: `stopped after ${ROUTER_LIST_PAGES_MAX} pages` }) };
   print(options, result, () => {
     if (routers.length === 0) return ["no routers"];
-    const rows = routers.map((r) => [str(r.router), str(r.name), str(r.owner), `${micros(r.priceMicrosPerGb)}/GB`, micros(r.stakeMicros), r.attested === true ? "yes" : "no", str(r.status)]);
+    const rows = routers.map((r) => [
+      str(r.router),
+      str(r.name),
+      str(r.owner),
+      `${micros(r.priceMicrosPerGb)}/GB`,
+      micros(r.stakeMicros),
+      r.attested === true ? "yes" : "no",
+      str(r.status),
+    ]);
     const header = ["ROUTER", "NAME", "OWNER", "PRICE", "STAKE", "ATTESTED", "STATUS"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd();
     return [line(header), ...rows.map(line), ...(complete ? [] : [`(incomplete: ${result.incomplete})`])];
   });
 }
@@ -756,7 +856,9 @@ async function setPrice(id: string, options: SetPriceOptions): Promise<void> {
   const action = actionOf(answer, "price change");
   await applied(target, action, `price of router ${id} to ${options.priceMicrosPerGb} µ/GB`, options);
   const result = { action, status: "applied", router: id, priceMicrosPerGb: options.priceMicrosPerGb.toString() };
-  print(options, result, () => [`router ${id}: price ${micros(options.priceMicrosPerGb)}/GB (action ${action}); sessions already started keep their start price`]);
+  print(options, result, () => [
+    `router ${id}: price ${micros(options.priceMicrosPerGb)}/GB (action ${action}); sessions already started keep their start price`,
+  ]);
 }
 
 async function deregister(id: string, options: GatewayOptions): Promise<void> {
@@ -765,5 +867,7 @@ async function deregister(id: string, options: GatewayOptions): Promise<void> {
   const action = actionOf(answer, "deregistration");
   await applied(target, action, `deregistration of router ${id}`, options);
   const result = { action, status: "applied", router: id, stakeReturnedAfterSlots: STAKE_COOLDOWN_SLOTS };
-  print(options, result, () => [`router ${id} is deregistered (action ${action}): its usage is refused from now on; its stake returns to the owner's balance after ${STAKE_COOLDOWN_SLOTS} slots`]);
+  print(options, result, () => [
+    `router ${id} is deregistered (action ${action}): its usage is refused from now on; its stake returns to the owner's balance after ${STAKE_COOLDOWN_SLOTS} slots`,
+  ]);
 }

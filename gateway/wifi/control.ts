@@ -59,7 +59,10 @@ export class WifiControl {
       if (control === null) return;
       this.deps.publish(control.router, new TextEncoder().encode(JSON.stringify(control.message)));
       this.sent++;
-      this.deps.logger?.info({ router: control.router, session: control.message.session, client: control.message.client }, "told a router to disconnect a session: the client's balance ran out");
+      this.deps.logger?.info(
+        { router: control.router, session: control.message.session, client: control.message.client },
+        "told a router to disconnect a session: the client's balance ran out",
+      );
     });
   }
 

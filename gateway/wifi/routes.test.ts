@@ -13,7 +13,13 @@ const key = fakeHex("a public key");
 const TOKEN = "operator-secret";
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-const limits: WifiLimits = { priceMicrosPerGbMax: 1_000_000_000n, topupMicrosMax: 10n ** 15n, stakeMicrosMax: 10n ** 15n, capacityBitsPerSecondMax: 10n ** 12n, capacityBitsPerSecondDefault: 1_000_000_000n };
+const limits: WifiLimits = {
+  priceMicrosPerGbMax: 1_000_000_000n,
+  topupMicrosMax: 10n ** 15n,
+  stakeMicrosMax: 10n ** 15n,
+  capacityBitsPerSecondMax: 10n ** 12n,
+  capacityBitsPerSecondDefault: 1_000_000_000n,
+};
 
 const accountView: WifiAccountView = { account: known, balanceMicros: "18446744073709551615", lockedMicros: "5", registered: true, slot: 7 };
 const routerView: WifiRouterView = {
@@ -65,7 +71,10 @@ class RecordingBackend implements WifiBackend {
   async registerRouter(request: RouterRequest) {
     this.calls.push(["registerRouter", request]);
     if (request.owner !== known) throw new JamgateError("JG_ERR_WIFI_ACCOUNT", `owner ${request.owner} is not on wifi-billing`);
-    return { view: { deviceId: router, kind: "router" as const, service: "wifi-billing", status: "pending" as const }, ...(request.radius ? { radius: { sharedSecret: "s3cret" } } : {}) };
+    return {
+      view: { deviceId: router, kind: "router" as const, service: "wifi-billing", status: "pending" as const },
+      ...(request.radius ? { radius: { sharedSecret: "s3cret" } } : {}),
+    };
   }
   async account(id: string) {
     this.calls.push(["account", id]);
@@ -146,8 +155,17 @@ describe("/v1/wifi routes", () => {
   it("top-ups: an amount of zero, below zero or past the maximum is JG_ERR_WIFI_AMOUNT; a wrong shape JG_ERR_HTTP_BODY; an unknown account 404 JG_ERR_WIFI_ACCOUNT", async () => {
     const h = await harness();
     const topup = (body: object): InjectOptions => ({ method: "POST", url: "/v1/wifi/topups", headers: auth, payload: body });
-    for (const amount of ["0", "-1", "-0", 0, -5, String(limits.topupMicrosMax + 1n), "99999999999999999999999999"]) await refused(h, topup({ account: known, amountMicros: amount }), "JG_ERR_WIFI_AMOUNT");
-    for (const body of [{ account: known }, { account: known, amountMicros: "1.5" }, { account: known, amountMicros: 1.5 }, { account: known, amountMicros: "12a" }, { account: "xyz", amountMicros: "1" }, { account: known, amountMicros: "1", extra: 1 }, { account: known, amountMicros: 2 ** 60 }]) {
+    for (const amount of ["0", "-1", "-0", 0, -5, String(limits.topupMicrosMax + 1n), "99999999999999999999999999"])
+      await refused(h, topup({ account: known, amountMicros: amount }), "JG_ERR_WIFI_AMOUNT");
+    for (const body of [
+      { account: known },
+      { account: known, amountMicros: "1.5" },
+      { account: known, amountMicros: 1.5 },
+      { account: known, amountMicros: "12a" },
+      { account: "xyz", amountMicros: "1" },
+      { account: known, amountMicros: "1", extra: 1 },
+      { account: known, amountMicros: 2 ** 60 },
+    ]) {
       await refused(h, topup(body), "JG_ERR_HTTP_BODY");
     }
     expect(h.backend.calls).toEqual([]);
@@ -187,12 +205,19 @@ describe("/v1/wifi routes", () => {
       attested: false,
       radius: false,
     });
-    const radius = await h.app.inject(onboard({ owner: known, name: "hotspot", priceMicrosPerGb: "1", stakeMicros: "1", radius: true, attested: true, capacityBitsPerSecond: "54000000" }));
+    const radius = await h.app.inject(
+      onboard({ owner: known, name: "hotspot", priceMicrosPerGb: "1", stakeMicros: "1", radius: true, attested: true, capacityBitsPerSecond: "54000000" }),
+    );
     expect(radius.json()).toEqual({ router, status: "pending", radius: { sharedSecret: "s3cret" } });
     expect(h.backend.calls[1]![1]).toMatchObject({ publicKey: null, radius: true, attested: true, capacityBitsPerSecond: 54_000_000n });
 
     const calls = h.backend.calls.length;
-    for (const [field, value] of [["priceMicrosPerGb", "0"], ["priceMicrosPerGb", String(limits.priceMicrosPerGbMax + 1n)], ["stakeMicros", "-3"], ["capacityBitsPerSecond", 0]] as const) {
+    for (const [field, value] of [
+      ["priceMicrosPerGb", "0"],
+      ["priceMicrosPerGb", String(limits.priceMicrosPerGbMax + 1n)],
+      ["stakeMicros", "-3"],
+      ["capacityBitsPerSecond", 0],
+    ] as const) {
       await refused(h, onboard({ ...good, [field]: value }), "JG_ERR_WIFI_AMOUNT");
     }
     // 11 characters, 33 bytes of UTF-8: the service stores at most 32 bytes.
@@ -209,10 +234,16 @@ describe("/v1/wifi routes", () => {
 
   it("price changes and deregistrations: 404 JG_ERR_WIFI_ROUTER for an unknown router, JG_ERR_WIFI_AMOUNT for a bad price", async () => {
     const h = await harness();
-    for (const price of ["0", "-7", String(limits.priceMicrosPerGbMax + 1n)]) await refused(h, { method: "POST", url: `/v1/wifi/routers/${router}/price`, headers: auth, payload: { priceMicrosPerGb: price } }, "JG_ERR_WIFI_AMOUNT");
+    for (const price of ["0", "-7", String(limits.priceMicrosPerGbMax + 1n)])
+      await refused(h, { method: "POST", url: `/v1/wifi/routers/${router}/price`, headers: auth, payload: { priceMicrosPerGb: price } }, "JG_ERR_WIFI_AMOUNT");
     await refused(h, { method: "POST", url: `/v1/wifi/routers/${router}/price`, headers: auth, payload: {} }, "JG_ERR_HTTP_BODY");
     expect(h.backend.calls).toEqual([]);
-    await refused(h, { method: "POST", url: `/v1/wifi/routers/${unknown}/price`, headers: auth, payload: { priceMicrosPerGb: "5" } }, "JG_ERR_WIFI_ROUTER", 404);
+    await refused(
+      h,
+      { method: "POST", url: `/v1/wifi/routers/${unknown}/price`, headers: auth, payload: { priceMicrosPerGb: "5" } },
+      "JG_ERR_WIFI_ROUTER",
+      404,
+    );
     await refused(h, { method: "DELETE", url: `/v1/wifi/routers/${unknown}`, headers: auth }, "JG_ERR_WIFI_ROUTER", 404);
     const priced = await h.app.inject({ method: "POST", url: `/v1/wifi/routers/${router}/price`, headers: auth, payload: { priceMicrosPerGb: "750000" } });
     expect(priced.statusCode).toBe(202);
@@ -252,8 +283,22 @@ describe("/v1/wifi routes", () => {
 
   it("are in the OpenAPI document with their views as components", async () => {
     const h = await harness();
-    const doc = (await h.app.inject({ method: "GET", url: "/docs/json" })).json() as { paths: Record<string, Record<string, { security?: unknown; tags?: string[] }>>; components: { schemas: Record<string, unknown> } };
-    for (const [path, method] of [["/v1/wifi/accounts", "post"], ["/v1/wifi/accounts/{id}", "get"], ["/v1/wifi/routers", "post"], ["/v1/wifi/routers", "get"], ["/v1/wifi/routers/{id}", "get"], ["/v1/wifi/routers/{id}", "delete"], ["/v1/wifi/routers/{id}/price", "post"], ["/v1/wifi/topups", "post"], ["/v1/wifi/actions/{id}", "get"], ["/v1/wifi/stats", "get"]] as const) {
+    const doc = (await h.app.inject({ method: "GET", url: "/docs/json" })).json() as {
+      paths: Record<string, Record<string, { security?: unknown; tags?: string[] }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    for (const [path, method] of [
+      ["/v1/wifi/accounts", "post"],
+      ["/v1/wifi/accounts/{id}", "get"],
+      ["/v1/wifi/routers", "post"],
+      ["/v1/wifi/routers", "get"],
+      ["/v1/wifi/routers/{id}", "get"],
+      ["/v1/wifi/routers/{id}", "delete"],
+      ["/v1/wifi/routers/{id}/price", "post"],
+      ["/v1/wifi/topups", "post"],
+      ["/v1/wifi/actions/{id}", "get"],
+      ["/v1/wifi/stats", "get"],
+    ] as const) {
       expect(doc.paths[path]?.[method]?.tags, `${method} ${path}`).toEqual(["wifi"]);
       if (method !== "get") expect(doc.paths[path]![method]!.security).toEqual([{ operatorToken: [] }]);
     }

@@ -79,9 +79,17 @@ export const wifiRouterViewSchema = {
     stakeReturnSlot: { type: ["integer", "null"], minimum: 0, description: "When the stake goes back to the owner (deregistered routers)." },
     usage: {
       type: "object",
-      description: "Totals the service keeps: sessions, octets (input + output) billed, what clients paid (fees included), what the owner got, router-attested octets disputed.",
+      description:
+        "Totals the service keeps: sessions, octets (input + output) billed, what clients paid (fees included), what the owner got, router-attested octets disputed.",
       required: ["sessionsStarted", "openSessions", "billedOctets", "billedMicros", "earnedMicros", "disputedOctets"],
-      properties: { sessionsStarted: decimal, openSessions: { type: "integer", minimum: 0 }, billedOctets: decimal, billedMicros: decimal, earnedMicros: decimal, disputedOctets: decimal },
+      properties: {
+        sessionsStarted: decimal,
+        openSessions: { type: "integer", minimum: 0 },
+        billedOctets: decimal,
+        billedMicros: decimal,
+        earnedMicros: decimal,
+        disputedOctets: decimal,
+      },
     },
     slot: { type: "integer", minimum: 0 },
     code: { type: "string", description: "Why its registration failed (a JG_ERR_ code)." },
@@ -109,7 +117,18 @@ export const wifiStatsViewSchema = {
   $id: "WifiStatsView",
   type: "object",
   description: "The wifi-billing service's counters since it started, at the best block (counters, octets and micro-units as decimal strings).",
-  required: ["slot", "sessionsStarted", "sessionsStopped", "billedOctets", "billedMicros", "feesMicros", "disputedOctets", "exhaustedUpdates", "envelopesRejected", "refusedByCode"],
+  required: [
+    "slot",
+    "sessionsStarted",
+    "sessionsStopped",
+    "billedOctets",
+    "billedMicros",
+    "feesMicros",
+    "disputedOctets",
+    "exhaustedUpdates",
+    "envelopesRejected",
+    "refusedByCode",
+  ],
   properties: {
     slot: { type: "integer", minimum: 0, description: "The block read." },
     sessionsStarted: decimal,
@@ -132,7 +151,8 @@ export const wifiStatsViewSchema = {
 /** The Wi-Fi views' schemas, added beside the ledger's (ledger/schemas.ts sharedSchemas). */
 export const wifiSchemas = [wifiAccountViewSchema, wifiRouterViewSchema, wifiActionViewSchema, wifiStatsViewSchema] as const;
 
-const errors = (described: Record<number, string>) => Object.fromEntries(Object.entries(described).map(([status, codes]) => [status, { ...schemaRef("Error"), description: codes }]));
+const errors = (described: Record<number, string>) =>
+  Object.fromEntries(Object.entries(described).map(([status, codes]) => [status, { ...schemaRef("Error"), description: codes }]));
 
 export interface WifiRoutesOptions {
   readonly backend: WifiBackend;
@@ -155,7 +175,8 @@ const amountRefused = (detail: string) => new JamgateError("JG_ERR_WIFI_AMOUNT",
  * below zero or past `max` is JG_ERR_WIFI_AMOUNT, an inexact number JG_ERR_HTTP_BODY.
  */
 export function amountOf(value: string | number, name: string, max: bigint): bigint {
-  if (typeof value === "number" && !Number.isSafeInteger(value)) throw new JamgateError("JG_ERR_HTTP_BODY", `${name}: ${value} is past 2^53 as a JSON number; give it as a decimal string`);
+  if (typeof value === "number" && !Number.isSafeInteger(value))
+    throw new JamgateError("JG_ERR_HTTP_BODY", `${name}: ${value} is past 2^53 as a JSON number; give it as a decimal string`);
   const amount = BigInt(value);
   if (amount <= 0n) throw amountRefused(`${name}: ${amount} is not above zero`);
   if (amount > max) throw amountRefused(`${name}: ${amount} is past its maximum ${max}`);
@@ -198,7 +219,13 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
           202: {
             type: "object",
             required: ["account", "status"],
-            properties: { account: id, status: { type: "string", enum: ["pending", "registered", "failed"] }, packageHash: { type: "string" }, code: { type: "string" }, detail: { type: "string" } },
+            properties: {
+              account: id,
+              status: { type: "string", enum: ["pending", "registered", "failed"] },
+              packageHash: { type: "string" },
+              code: { type: "string" },
+              detail: { type: "string" },
+            },
             description: "Submitted (or already pending or registered): poll GET /v1/wifi/accounts/{id}",
           },
           ...errors({ 400: "JG_ERR_HTTP_BODY", 401: "JG_ERR_OPERATOR_TOKEN", 503: "JG_ERR_QUEUE_FULL" }),
@@ -218,7 +245,10 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         tags: ["wifi"],
         summary: "An account's balance and locked stake at the best block",
         params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: idInput } },
-        response: { 200: schemaRef("WifiAccountView"), ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_WIFI_ACCOUNT: neither on the service nor pending" }) },
+        response: {
+          200: schemaRef("WifiAccountView"),
+          ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_WIFI_ACCOUNT: neither on the service nor pending" }),
+        },
       },
     },
     async (request) => {
@@ -229,7 +259,18 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
   );
 
   // ---- routers
-  app.post<{ Body: { publicKey?: string; owner: string; name: string; priceMicrosPerGb: string | number; stakeMicros: string | number; capacityBitsPerSecond?: string | number; attested?: boolean; radius?: boolean } }>(
+  app.post<{
+    Body: {
+      publicKey?: string;
+      owner: string;
+      name: string;
+      priceMicrosPerGb: string | number;
+      stakeMicros: string | number;
+      capacityBitsPerSecond?: string | number;
+      attested?: boolean;
+      radius?: boolean;
+    };
+  }>(
     "/v1/wifi/routers",
     {
       preValidation: operator,
@@ -267,28 +308,48 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
               radius: { type: "object", required: ["sharedSecret"], properties: { sharedSecret: { type: "string" } } },
             },
           },
-          ...errors({ 400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT", 401: "JG_ERR_OPERATOR_TOKEN", 402: "JG_ERR_WIFI_STAKE: the owner's balance is below the stake", 404: "JG_ERR_WIFI_ACCOUNT: the owner is not on the service", 409: "JG_ERR_DEVICE_EXISTS", 503: "JG_ERR_QUEUE_FULL" }),
+          ...errors({
+            400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT",
+            401: "JG_ERR_OPERATOR_TOKEN",
+            402: "JG_ERR_WIFI_STAKE: the owner's balance is below the stake",
+            404: "JG_ERR_WIFI_ACCOUNT: the owner is not on the service",
+            409: "JG_ERR_DEVICE_EXISTS",
+            503: "JG_ERR_QUEUE_FULL",
+          }),
         },
       },
     },
     async (request, reply) => {
       const b = request.body;
-      if (new TextEncoder().encode(b.name).length > ROUTER_NAME_BYTES_MAX) throw new JamgateError("JG_ERR_HTTP_BODY", `name: more than ${ROUTER_NAME_BYTES_MAX} bytes of UTF-8`);
-      if (b.radius === true && b.publicKey !== undefined) throw new JamgateError("JG_ERR_HTTP_BODY", "radius: the gateway signs a RADIUS router's usage with a key it makes and holds; give no publicKey");
-      if (b.radius !== true && b.publicKey === undefined) throw new JamgateError("JG_ERR_HTTP_BODY", "publicKey: required unless radius is true (then the gateway makes the router's key)");
+      if (new TextEncoder().encode(b.name).length > ROUTER_NAME_BYTES_MAX)
+        throw new JamgateError("JG_ERR_HTTP_BODY", `name: more than ${ROUTER_NAME_BYTES_MAX} bytes of UTF-8`);
+      if (b.radius === true && b.publicKey !== undefined)
+        throw new JamgateError("JG_ERR_HTTP_BODY", "radius: the gateway signs a RADIUS router's usage with a key it makes and holds; give no publicKey");
+      if (b.radius !== true && b.publicKey === undefined)
+        throw new JamgateError("JG_ERR_HTTP_BODY", "publicKey: required unless radius is true (then the gateway makes the router's key)");
       const req: RouterRequest = {
         publicKey: b.publicKey === undefined ? null : fromHex(lower(b.publicKey)),
         owner: lower(b.owner),
         name: b.name,
         priceMicrosPerGb: amountOf(b.priceMicrosPerGb, "priceMicrosPerGb", limits.priceMicrosPerGbMax),
         stakeMicros: amountOf(b.stakeMicros, "stakeMicros", limits.stakeMicrosMax),
-        capacityBitsPerSecond: b.capacityBitsPerSecond === undefined ? limits.capacityBitsPerSecondDefault : amountOf(b.capacityBitsPerSecond, "capacityBitsPerSecond", limits.capacityBitsPerSecondMax),
+        capacityBitsPerSecond:
+          b.capacityBitsPerSecond === undefined
+            ? limits.capacityBitsPerSecondDefault
+            : amountOf(b.capacityBitsPerSecond, "capacityBitsPerSecond", limits.capacityBitsPerSecondMax),
         attested: b.attested === true,
         radius: b.radius === true,
       };
       const result = await backend.registerRouter(req).catch(asRegistrationRefusal);
       const v = result.view;
-      return reply.code(202).send({ router: v.deviceId, status: v.status, ...pick(v, ["packageHash", "code", "detail"]), ...(result.radius === undefined ? {} : { radius: result.radius }) });
+      return reply
+        .code(202)
+        .send({
+          router: v.deviceId,
+          status: v.status,
+          ...pick(v, ["packageHash", "code", "detail"]),
+          ...(result.radius === undefined ? {} : { radius: result.radius }),
+        });
     },
   );
 
@@ -301,10 +362,17 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { after: { ...idInput, description: "A router id (exclusive): a page's `next`." }, limit: { type: "integer", minimum: 1, maximum: LIST_LIMIT_MAX, default: ROUTERS_LIMIT_DEFAULT } },
+          properties: {
+            after: { ...idInput, description: "A router id (exclusive): a page's `next`." },
+            limit: { type: "integer", minimum: 1, maximum: LIST_LIMIT_MAX, default: ROUTERS_LIMIT_DEFAULT },
+          },
         },
         response: {
-          200: { type: "object", required: ["items", "next"], properties: { items: { type: "array", items: schemaRef("WifiRouterView") }, next: { type: ["string", "null"], pattern: ID_PATTERN } } },
+          200: {
+            type: "object",
+            required: ["items", "next"],
+            properties: { items: { type: "array", items: schemaRef("WifiRouterView") }, next: { type: ["string", "null"], pattern: ID_PATTERN } },
+          },
           ...errors({ 400: "JG_ERR_HTTP_QUERY" }),
         },
       },
@@ -356,7 +424,12 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         summary: "Change a router's price (operator token): sessions started after it is applied pay it; open ones keep theirs",
         security: writeSecurity,
         params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: idInput } },
-        body: { type: "object", additionalProperties: false, required: ["priceMicrosPerGb"], properties: { priceMicrosPerGb: amountInput(`1..${limits.priceMicrosPerGbMax}`) } },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["priceMicrosPerGb"],
+          properties: { priceMicrosPerGb: amountInput(`1..${limits.priceMicrosPerGbMax}`) },
+        },
         response: actionResponse({ 400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT", 404: "JG_ERR_WIFI_ROUTER" }),
       },
     },
@@ -390,7 +463,12 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         tags: ["wifi"],
         summary: "Top up an account's prepaid balance (operator token)",
         security: writeSecurity,
-        body: { type: "object", additionalProperties: false, required: ["account", "amountMicros"], properties: { account: idInput, amountMicros: amountInput(`1..${limits.topupMicrosMax}`) } },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["account", "amountMicros"],
+          properties: { account: idInput, amountMicros: amountInput(`1..${limits.topupMicrosMax}`) },
+        },
         response: actionResponse({ 400: "JG_ERR_HTTP_BODY, JG_ERR_WIFI_AMOUNT", 404: "JG_ERR_WIFI_ACCOUNT" }),
       },
     },
@@ -407,7 +485,10 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
         tags: ["wifi"],
         summary: "An operator action's status: pending, applied, or refused with the service's code",
         params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: idInput } },
-        response: { 200: schemaRef("WifiActionView"), ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_NOT_FOUND: neither pending here nor on the service" }) },
+        response: {
+          200: schemaRef("WifiActionView"),
+          ...errors({ 400: "JG_ERR_HTTP_QUERY", 404: "JG_ERR_NOT_FOUND: neither pending here nor on the service" }),
+        },
       },
     },
     async (request) => {

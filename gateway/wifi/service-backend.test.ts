@@ -31,7 +31,25 @@ function account(balance: bigint, locked: bigint): Uint8Array {
 }
 
 /** The counters as the service stores them (storage.ts statsDesc): version, 17 u64 counters in WifiStats's order, u8 32, 32 u64 refusals by code byte. */
-const STATS_FIELDS = ["accountsRegistered", "routersRegistered", "routersDeregistered", "stakesReturned", "envelopesSettled", "envelopesRejected", "registrationsRejected", "actionsApplied", "actionsRejected", "sessionsStarted", "sessionsStopped", "billedOctets", "billedMicros", "disputedOctets", "exhaustedUpdates", "toppedUpMicros", "ledgerEntries"] as const;
+const STATS_FIELDS = [
+  "accountsRegistered",
+  "routersRegistered",
+  "routersDeregistered",
+  "stakesReturned",
+  "envelopesSettled",
+  "envelopesRejected",
+  "registrationsRejected",
+  "actionsApplied",
+  "actionsRejected",
+  "sessionsStarted",
+  "sessionsStopped",
+  "billedOctets",
+  "billedMicros",
+  "disputedOctets",
+  "exhaustedUpdates",
+  "toppedUpMicros",
+  "ledgerEntries",
+] as const;
 function stats(counters: Partial<Record<(typeof STATS_FIELDS)[number], bigint>>, refusals: ReadonlyMap<number, bigint>): Uint8Array {
   const b = Buffer.alloc(1 + 8 * STATS_FIELDS.length + 1 + 8 * 32);
   b.writeUInt8(1, 0);
@@ -86,15 +104,31 @@ function harness(refuseWith?: Error) {
     service,
     api: {
       bestBlock: async () => (reads.bestBlocks++, block),
-      serviceValue: async (headerHash, _id, key) => (reads.heads.push(Buffer.from(headerHash).toString("hex")), state.get(Buffer.from(key).toString("hex")) ?? null),
+      serviceValue: async (headerHash, _id, key) => (
+        reads.heads.push(Buffer.from(headerHash).toString("hex")), state.get(Buffer.from(key).toString("hex")) ?? null
+      ),
     },
     radius,
   });
   return { backend, registered, files, state, reads };
 }
 
-const request = (over: Partial<RouterRequest> = {}): RouterRequest => ({ publicKey: new Uint8Array(32).fill(9), owner, name: "hotspot", priceMicrosPerGb: 1n, stakeMicros: 1_000n, capacityBitsPerSecond: 1_000_000n, attested: true, radius: false, ...over });
-const code = async (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (e instanceof JamgateError ? e.code : e));
+const request = (over: Partial<RouterRequest> = {}): RouterRequest => ({
+  publicKey: new Uint8Array(32).fill(9),
+  owner,
+  name: "hotspot",
+  priceMicrosPerGb: 1n,
+  stakeMicros: 1_000n,
+  capacityBitsPerSecond: 1_000_000n,
+  attested: true,
+  radius: false,
+  ...over,
+});
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => (e instanceof JamgateError ? e.code : e),
+  );
 
 describe("the Wi-Fi backend on the service's state", () => {
   it("refuses a router whose owner is unknown (404) or short of the stake (402) before registering anything", async () => {
@@ -104,7 +138,16 @@ describe("the Wi-Fi backend on the service's state", () => {
     expect(h.registered).toEqual([]);
     const ok = await h.backend.registerRouter(request());
     expect(ok.view.status).toBe("pending");
-    expect(h.registered).toEqual([["09".repeat(32), "router", { service: WIFI_SERVICE_NAME, router: { owner, priceMicrosPerGb: 1n, stakeMicros: 1_000n, capacityBitsPerSecond: 1_000_000n, attested: true, name: "hotspot" } }]]);
+    expect(h.registered).toEqual([
+      [
+        "09".repeat(32),
+        "router",
+        {
+          service: WIFI_SERVICE_NAME,
+          router: { owner, priceMicrosPerGb: 1n, stakeMicros: 1_000n, capacityBitsPerSecond: 1_000_000n, attested: true, name: "hotspot" },
+        },
+      ],
+    ]);
     // Until state has it, the router reads as pending with the terms it asked for.
     expect(await h.backend.router(ok.view.deviceId)).toMatchObject({ status: "pending", owner, stakeMicros: "1000", attested: true });
   });
@@ -156,7 +199,17 @@ describe("the Wi-Fi backend on the service's state", () => {
       [REJECTION_CODES.JG_ERR_WIFI_SESSION, 1n],
       [REJECTION_CODES.JG_ERR_WIFI_REPLAY, 2n ** 53n + 1n],
     ]);
-    const counters = { envelopesSettled: 99n, envelopesRejected: 4n, sessionsStarted: 9n, sessionsStopped: 7n, billedOctets: u64Max, billedMicros: 2n ** 53n + 1n, disputedOctets: 1_000_000_000n, exhaustedUpdates: 2n, ledgerEntries: 40n };
+    const counters = {
+      envelopesSettled: 99n,
+      envelopesRejected: 4n,
+      sessionsStarted: 9n,
+      sessionsStopped: 7n,
+      billedOctets: u64Max,
+      billedMicros: 2n ** 53n + 1n,
+      disputedOctets: 1_000_000_000n,
+      exhaustedUpdates: 2n,
+      ledgerEntries: 40n,
+    };
     h.state.set(Buffer.from(statsKey).toString("hex"), stats(counters, refusals));
     h.state.set(Buffer.from(feesKey).toString("hex"), fees(450_359_962_737_049n));
     h.reads.heads.length = 0;

@@ -127,7 +127,8 @@ export class ServiceBackend implements WifiBackend {
   private async register(publicKey: Uint8Array, kind: "client" | "router", router?: RouterTerms): Promise<RegistrationView> {
     const result = await this.deps.registrations.register(publicKey, kind, { service: this.deps.service.name, ...(router === undefined ? {} : { router }) });
     if (!("exists" in result)) return result;
-    if (kind === "router" && result.exists.status === "registered") throw new JamgateError("JG_ERR_DEVICE_EXISTS", `router ${result.exists.deviceId} is already registered`);
+    if (kind === "router" && result.exists.status === "registered")
+      throw new JamgateError("JG_ERR_DEVICE_EXISTS", `router ${result.exists.deviceId} is already registered`);
     return result.exists;
   }
 
@@ -137,13 +138,29 @@ export class ServiceBackend implements WifiBackend {
 
   async registerRouter(request: RouterRequest): Promise<{ readonly view: RegistrationView; readonly radius?: { readonly sharedSecret: string } }> {
     const owner = await this.accountRecord(request.owner);
-    if (owner === null) throw new JamgateError("JG_ERR_WIFI_ACCOUNT", `owner ${request.owner} is not an account on ${WIFI_SERVICE_NAME}: register it (POST /v1/wifi/accounts) first`);
-    if (owner.balanceMicros < request.stakeMicros) throw new JamgateError("JG_ERR_WIFI_STAKE", `owner ${request.owner} has ${owner.balanceMicros} micros, below the stake of ${request.stakeMicros}: top it up first`);
-    const terms: RouterTerms = { owner: request.owner, priceMicrosPerGb: request.priceMicrosPerGb, stakeMicros: request.stakeMicros, capacityBitsPerSecond: request.capacityBitsPerSecond, attested: request.attested, name: request.name };
+    if (owner === null)
+      throw new JamgateError(
+        "JG_ERR_WIFI_ACCOUNT",
+        `owner ${request.owner} is not an account on ${WIFI_SERVICE_NAME}: register it (POST /v1/wifi/accounts) first`,
+      );
+    if (owner.balanceMicros < request.stakeMicros)
+      throw new JamgateError(
+        "JG_ERR_WIFI_STAKE",
+        `owner ${request.owner} has ${owner.balanceMicros} micros, below the stake of ${request.stakeMicros}: top it up first`,
+      );
+    const terms: RouterTerms = {
+      owner: request.owner,
+      priceMicrosPerGb: request.priceMicrosPerGb,
+      stakeMicros: request.stakeMicros,
+      capacityBitsPerSecond: request.capacityBitsPerSecond,
+      attested: request.attested,
+      name: request.name,
+    };
     let publicKey = request.publicKey;
     let radius: ReturnType<RadiusKeys["create"]> | null = null;
     if (request.radius) {
-      if (this.deps.radius == null) throw new JamgateError("JG_ERR_HTTP_BODY", "radius: this gateway keeps no RADIUS routers (it runs without a data dir for them)");
+      if (this.deps.radius == null)
+        throw new JamgateError("JG_ERR_HTTP_BODY", "radius: this gateway keeps no RADIUS routers (it runs without a data dir for them)");
       radius = this.deps.radius.create();
       publicKey = radius.publicKey;
     }
@@ -166,9 +183,11 @@ export class ServiceBackend implements WifiBackend {
 
   async account(id: string): Promise<WifiAccountView | null> {
     const account = await this.accountRecord(id);
-    if (account !== null) return { account: id, balanceMicros: text(account.balanceMicros), lockedMicros: text(account.lockedMicros), registered: true, slot: account.slot };
+    if (account !== null)
+      return { account: id, balanceMicros: text(account.balanceMicros), lockedMicros: text(account.lockedMicros), registered: true, slot: account.slot };
     const registration = await this.deps.registrations.view(id);
-    if (registration === null || registration.kind !== "client" || (registration.service !== undefined && registration.service !== this.deps.service.name)) return null;
+    if (registration === null || registration.kind !== "client" || (registration.service !== undefined && registration.service !== this.deps.service.name))
+      return null;
     return { account: id, balanceMicros: "0", lockedMicros: "0", registered: false };
   }
 
@@ -229,10 +248,18 @@ export class ServiceBackend implements WifiBackend {
     return config.ok ? config.value.stakeCooldownSlots : DEFAULT_CONFIG.stakeCooldownSlots;
   }
 
-  async routers(page: { readonly after?: string; readonly limit: number }): Promise<{ readonly items: readonly WifiRouterView[]; readonly next: string | null }> {
+  async routers(page: {
+    readonly after?: string;
+    readonly limit: number;
+  }): Promise<{ readonly items: readonly WifiRouterView[]; readonly next: string | null }> {
     const ledger = this.deps.ledger;
     if (ledger == null) return { items: [], next: null };
-    const devices = await ledger.devices({ service: this.deps.service.name, kind: "router", ...(page.after === undefined ? {} : { after: page.after }), limit: page.limit });
+    const devices = await ledger.devices({
+      service: this.deps.service.name,
+      kind: "router",
+      ...(page.after === undefined ? {} : { after: page.after }),
+      limit: page.limit,
+    });
     const views = await Promise.all(devices.items.map((d) => this.router(d.id)));
     return { items: views.filter((v): v is WifiRouterView => v !== null), next: devices.next };
   }
@@ -245,8 +272,19 @@ export class ServiceBackend implements WifiBackend {
    */
   async stats(): Promise<WifiStatsView> {
     const best = await this.deps.api.bestBlock();
-    const [statsValue, feesValue] = await Promise.all([statsKey, feesKey].map((key) => this.deps.api.serviceValue(best.headerHash, this.deps.service.serviceId, key)));
-    const zero = { sessionsStarted: 0n, sessionsStopped: 0n, billedOctets: 0n, billedMicros: 0n, disputedOctets: 0n, exhaustedUpdates: 0n, envelopesRejected: 0n, refusalsByCode: [] as readonly bigint[] };
+    const [statsValue, feesValue] = await Promise.all(
+      [statsKey, feesKey].map((key) => this.deps.api.serviceValue(best.headerHash, this.deps.service.serviceId, key)),
+    );
+    const zero = {
+      sessionsStarted: 0n,
+      sessionsStopped: 0n,
+      billedOctets: 0n,
+      billedMicros: 0n,
+      disputedOctets: 0n,
+      exhaustedUpdates: 0n,
+      envelopesRejected: 0n,
+      refusalsByCode: [] as readonly bigint[],
+    };
     let stats = zero;
     if (statsValue != null) {
       const decoded = decodeStats(statsValue);

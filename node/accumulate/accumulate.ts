@@ -72,13 +72,7 @@ export function reportGas(report: WorkReport): bigint {
   return gas;
 }
 
-export function accumulate(
-  kv: Kv,
-  params: ChainParams,
-  resolve: ServiceResolver,
-  newlyAvailable: readonly WorkReport[],
-  slot: number,
-): AccumulationOutcome {
+export function accumulate(kv: Kv, params: ChainParams, resolve: ServiceResolver, newlyAvailable: readonly WorkReport[], slot: number): AccumulationOutcome {
   const state = new StateComponents(kv, params);
   const queue = [...state.accumulationQueue(), ...newlyAvailable];
   let gasBudget = params.accumulateGasPerBlock;

@@ -18,7 +18,13 @@ function assuranceMessage(anchor: Uint8Array, bitfield: BitVec): Uint8Array {
   return withContext(JAM_AVAILABLE, hashParts(anchor, bitfield.raw));
 }
 
-export function assure(params: ChainParams, validator: Ed25519KeyPair, validatorIndex: number, anchor: Uint8Array, cores: readonly number[]): AvailabilityAssurance {
+export function assure(
+  params: ChainParams,
+  validator: Ed25519KeyPair,
+  validatorIndex: number,
+  anchor: Uint8Array,
+  cores: readonly number[],
+): AvailabilityAssurance {
   const bitfield = BitVec.empty(params.coresCount);
   for (const core of cores) bitfield.setBit(core, true);
   return AvailabilityAssurance.create({

@@ -48,7 +48,11 @@ describe("availability", () => {
   it("stores each chunk as it was given, a large one then smaller ones with other proofs (one encoding buffer serves them all)", async () => {
     const store = new Store(tempDir("jamgate-chunks-"));
     cleanups.push(() => store.close());
-    const chunks = [300_000, 7, 4_104, 0].map((bytes, i) => ({ chunk: new Uint8Array(bytes).map((_, j) => (i * 31 + j) % 251), segmentsRoot: new Uint8Array(32).fill(i + 1), path: Array.from({ length: 3 - (i % 3) }, (_, k) => new Uint8Array(32).fill(10 * i + k)) }));
+    const chunks = [300_000, 7, 4_104, 0].map((bytes, i) => ({
+      chunk: new Uint8Array(bytes).map((_, j) => (i * 31 + j) % 251),
+      segmentsRoot: new Uint8Array(32).fill(i + 1),
+      path: Array.from({ length: 3 - (i % 3) }, (_, k) => new Uint8Array(32).fill(10 * i + k)),
+    }));
     for (const [i, c] of chunks.entries()) store.putChunk("ab".repeat(32), i, c);
     for (const [i, c] of chunks.entries()) {
       const back = store.chunk("ab".repeat(32), i)!;
@@ -58,9 +62,13 @@ describe("availability", () => {
     }
   });
 
-  it("moves the chunks of a data dir made before (msgpack, \"da-chunks\") to the binary database when it opens, and drops the old one", async () => {
+  it('moves the chunks of a data dir made before (msgpack, "da-chunks") to the binary database when it opens, and drops the old one', async () => {
     const dir = tempDir("jamgate-chunks-v1-");
-    const chunks = [5_000, 40, 684].map((bytes, i) => ({ chunk: new Uint8Array(bytes).map((_, j) => (i * 7 + j) % 253), segmentsRoot: new Uint8Array(32).fill(i + 9), path: [new Uint8Array(32).fill(i), new Uint8Array(64).fill(i + 100)] }));
+    const chunks = [5_000, 40, 684].map((bytes, i) => ({
+      chunk: new Uint8Array(bytes).map((_, j) => (i * 7 + j) % 253),
+      segmentsRoot: new Uint8Array(32).fill(i + 9),
+      path: [new Uint8Array(32).fill(i), new Uint8Array(64).fill(i + 100)],
+    }));
     // The layout before: the chunk object as lmdb-js's default (msgpack) encoding stores it.
     const v1 = open({ path: dir, compression: false });
     const old = v1.openDB<unknown, string>({ name: "da-chunks" });

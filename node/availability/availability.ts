@@ -69,7 +69,14 @@ export class Availability {
   distribute(packageHash: Uint8Array, encoded: EncodedBundle, slot: number): void {
     const erasureRoot = toHex(encoded.erasureRoot);
     this.store.transaction(() => {
-      const record = this.store.daRecord(erasureRoot) ?? { erasureRoot, packageHash: toHex(packageHash), bundleBytes: encoded.bundleBytes, chunkBytes: encoded.chunkBytes, slot, heldBytes: 0 };
+      const record = this.store.daRecord(erasureRoot) ?? {
+        erasureRoot,
+        packageHash: toHex(packageHash),
+        bundleBytes: encoded.bundleBytes,
+        chunkBytes: encoded.chunkBytes,
+        slot,
+        heldBytes: 0,
+      };
       let added = 0;
       for (let index = 0; index < this.params.validatorsCount; index++) {
         if (this.withholding.has(index)) continue;
@@ -89,7 +96,8 @@ export class Availability {
     if (record === null) return this.refuse("JG_ERR_DA_UNKNOWN_REPORT", `no report with erasure root ${toHex(erasureRoot)}`);
     if (!Number.isInteger(index) || index < 0 || index >= this.params.validatorsCount) return this.refuse("JG_ERR_DA_CHUNK_INDEX", `chunk index ${index}`);
     if (chunk.length !== record.chunkBytes) return this.refuse("JG_ERR_DA_CHUNK_LENGTH", `chunk of ${chunk.length} bytes, expected ${record.chunkBytes}`);
-    if (!verifyChunk(this.erasure, erasureRoot, index, chunk, proof)) return this.refuse("JG_ERR_DA_CHUNK_MISMATCH", `chunk ${index} does not match erasure root ${record.erasureRoot}`);
+    if (!verifyChunk(this.erasure, erasureRoot, index, chunk, proof))
+      return this.refuse("JG_ERR_DA_CHUNK_MISMATCH", `chunk ${index} does not match erasure root ${record.erasureRoot}`);
     this.store.transaction(() => {
       if (!this.store.hasChunk(record.erasureRoot, index)) this.held(record, chunk.length);
       this.store.putChunk(record.erasureRoot, index, { chunk, segmentsRoot: proof.segmentsRoot, path: [...proof.path] });
@@ -169,7 +177,8 @@ export class Availability {
     const recovered = recoverData(this.erasure, chunks, record.bundleBytes);
     if (!recovered.ok) return err(codedError("JG_ERR_DA_UNAVAILABLE", recovered.error.detail));
     const bundle = recovered.value.slice(0, record.bundleBytes);
-    if (toHex(hash(bundle)) !== record.packageHash) throw new Error(`chunks that match erasure root ${record.erasureRoot} recovered data that is not package ${record.packageHash}`);
+    if (toHex(hash(bundle)) !== record.packageHash)
+      throw new Error(`chunks that match erasure root ${record.erasureRoot} recovered data that is not package ${record.packageHash}`);
     return ok(bundle);
   }
 
@@ -215,11 +224,17 @@ export class Availability {
     }
     if (this.storedBytes > this.options.maxBytes && !this.warnedOverBound) {
       this.warnedOverBound = true;
-      this.options.log?.({ storedBytes: this.storedBytes, maxBytes: this.options.maxBytes }, "DA storage over its bound: only chunks of reports that may still become available are left");
+      this.options.log?.(
+        { storedBytes: this.storedBytes, maxBytes: this.options.maxBytes },
+        "DA storage over its bound: only chunks of reports that may still become available are left",
+      );
     }
     if (this.storedBytes <= this.options.maxBytes) this.warnedOverBound = false;
     if (packages > 0) {
-      this.options.log?.({ packages, bytes, storedBytes: this.storedBytes, retentionSlots: this.options.retentionSlots, maxBytes: this.options.maxBytes }, "pruned DA chunks");
+      this.options.log?.(
+        { packages, bytes, storedBytes: this.storedBytes, retentionSlots: this.options.retentionSlots, maxBytes: this.options.maxBytes },
+        "pruned DA chunks",
+      );
     }
     return { packages, bytes };
   }

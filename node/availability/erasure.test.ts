@@ -49,7 +49,10 @@ function recovered(params: ErasureParams, chunks: Map<number, Uint8Array>, lengt
 /** typeberry's well-balanced Merkle root (GP E.1.1), as an independent reference. */
 function referenceMB(items: readonly Uint8Array[]): Uint8Array {
   const hasher = { hashConcat: (n: Uint8Array, r: Uint8Array[] = []) => blake2b.hashBlobs([n, ...r]) };
-  return binaryMerkleization(items.map((i) => BytesBlob.blobFrom(i)), hasher as never).raw;
+  return binaryMerkleization(
+    items.map((i) => BytesBlob.blobFrom(i)),
+    hasher as never,
+  ).raw;
 }
 
 describe("erasureParams", () => {
@@ -158,7 +161,10 @@ describe("recoverData rejects bad input as a value", () => {
   it("fewer than N chunks", () => {
     const result = recoverData(full, subset(chunks, lastN(full).slice(1)), data.length);
     expect(result).toMatchObject({ ok: false, error: { kind: "not-enough-chunks" } });
-    expect(recoverData(tiny, [null, null, null, null, null, encodeChunks(tiny, data)[5]!], data.length)).toMatchObject({ ok: false, error: { kind: "not-enough-chunks" } });
+    expect(recoverData(tiny, [null, null, null, null, null, encodeChunks(tiny, data)[5]!], data.length)).toMatchObject({
+      ok: false,
+      error: { kind: "not-enough-chunks" },
+    });
   });
 
   it("a chunk of the wrong length (or data length inconsistent with the chunks)", () => {

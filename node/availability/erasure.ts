@@ -193,7 +193,8 @@ export function recoverData(
 
   const byIndex = new Array<Uint8Array | undefined>(total);
   let given = 0;
-  const entries: Iterable<readonly [number, Uint8Array | null | undefined]> = chunks instanceof Map ? chunks.entries() : (chunks as readonly (Uint8Array | null | undefined)[]).entries();
+  const entries: Iterable<readonly [number, Uint8Array | null | undefined]> =
+    chunks instanceof Map ? chunks.entries() : (chunks as readonly (Uint8Array | null | undefined)[]).entries();
   if (!(chunks instanceof Map) && (chunks as readonly unknown[]).length > total) {
     return err({ kind: "chunk-index", detail: `chunk array has ${(chunks as readonly unknown[]).length} entries, more than the ${total} chunks` });
   }
@@ -345,7 +346,14 @@ export function fromRsLayout(src: Uint8Array, srcOff: number, words: number, dst
 
 function checkParams(params: ErasureParams): void {
   const { chunks, dataShards, pieceBytes } = params;
-  if (!Number.isInteger(chunks) || !Number.isInteger(dataShards) || dataShards < 1 || dataShards >= chunks || chunks > 65_535 || pieceBytes !== 2 * dataShards) {
+  if (
+    !Number.isInteger(chunks) ||
+    !Number.isInteger(dataShards) ||
+    dataShards < 1 ||
+    dataShards >= chunks ||
+    chunks > 65_535 ||
+    pieceBytes !== 2 * dataShards
+  ) {
     throw new RangeError(`invalid erasure params ${JSON.stringify(params)}: need 1 <= dataShards < chunks <= 65535 and pieceBytes = 2 * dataShards`);
   }
 }
@@ -399,7 +407,8 @@ class WellBalancedTree {
   }
 
   trace(index: number): Uint8Array[] {
-    if (!Number.isInteger(index) || index < 0 || index >= this.items.length) throw new RangeError(`trace: index ${index} is not in 0..${this.items.length - 1}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.items.length)
+      throw new RangeError(`trace: index ${index} is not in 0..${this.items.length - 1}`);
     const path: Uint8Array[] = [];
     let lo = 0;
     let hi = this.items.length;

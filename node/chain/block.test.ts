@@ -16,7 +16,9 @@ describe("blocks", () => {
     expect(files.length).toBeGreaterThan(0);
     let previousHash: string | null = null;
     for (const file of files.sort()) {
-      const trace = decode(StateTransition.Codec, new Uint8Array(readFileSync(`${dir}/${file}`)), tinyParams.spec) as unknown as { block: { materialize(): Block } };
+      const trace = decode(StateTransition.Codec, new Uint8Array(readFileSync(`${dir}/${file}`)), tinyParams.spec) as unknown as {
+        block: { materialize(): Block };
+      };
       const block = trace.block.materialize();
       expect(toHex(extrinsicHash(tinyParams, block.extrinsic)), file).toBe(toHex(block.header.extrinsicHash.raw));
       if (previousHash !== null) expect(toHex(block.header.parentHeaderHash.raw), file).toBe(previousHash);
@@ -26,7 +28,12 @@ describe("blocks", () => {
 
   it("seals with the author's Ed25519 key and rejects any other key or a changed header", () => {
     const [author, other] = devValidatorKeys(2);
-    const block = sealBlock(tinyParams, { parentHash: new Uint8Array(32), priorStateRoot: new Uint8Array(32).fill(1), slot: 7, authorIndex: 1 }, makeExtrinsic([], []), author!);
+    const block = sealBlock(
+      tinyParams,
+      { parentHash: new Uint8Array(32), priorStateRoot: new Uint8Array(32).fill(1), slot: 7, authorIndex: 1 },
+      makeExtrinsic([], []),
+      author!,
+    );
     expect(checkSeal(tinyParams, block.header, author!.publicKey)).toBe(true);
     expect(checkSeal(tinyParams, block.header, other!.publicKey)).toBe(false);
     const moved = Block.create({ ...block, header: { ...block.header, timeSlotIndex: 8 } as never });

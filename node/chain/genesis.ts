@@ -44,7 +44,9 @@ export function genesisState(params: ChainParams, validatorKeys: readonly Uint8A
     s.createService(service.id, nativeCodeHash(service.name), service.balance, 0);
     for (const { key, value } of service.storage ?? []) s.storageSet(service.id, key, value);
   }
-  const always = services.filter((service) => service.alwaysAccumulateGas !== undefined).map((service) => ({ serviceId: service.id, gas: service.alwaysAccumulateGas! }));
+  const always = services
+    .filter((service) => service.alwaysAccumulateGas !== undefined)
+    .map((service) => ({ serviceId: service.id, gas: service.alwaysAccumulateGas! }));
   if (always.length > 0) s.setAlwaysAccumulate(always);
   s.setAuthorizers(services.flatMap((service) => service.authorizedKeys.map((publicKey) => ({ serviceId: service.id, publicKey }))));
   return state;

@@ -26,7 +26,11 @@ export function replayChain(
   resolve: ServiceResolver,
   onBlock: (slot: number, stateRoot: Uint8Array) => void = () => {},
 ): ReplayReport {
-  const state = genesisState(params, devValidatorKeys(params.validatorsCount).map((v) => v.publicKey), services);
+  const state = genesisState(
+    params,
+    devValidatorKeys(params.validatorsCount).map((v) => v.publicKey),
+    services,
+  );
   const genesis = store.block(0);
   if (genesis === null) throw new Error("store has no genesis block");
   let parentHash = genesis.hash;
@@ -39,7 +43,8 @@ export function replayChain(
     const result = applyBlock(state, params, resolve, block, parentHash, root);
     if (!result.ok) throw new Error(`block at slot ${stored.slot} does not import: ${result.error}`);
     root = state.root();
-    if (!bytesEqual(root, stored.stateRoot)) throw new Error(`block at slot ${stored.slot}: replayed state root ${toHex(root)} differs from the stored ${toHex(stored.stateRoot)}`);
+    if (!bytesEqual(root, stored.stateRoot))
+      throw new Error(`block at slot ${stored.slot}: replayed state root ${toHex(root)} differs from the stored ${toHex(stored.stateRoot)}`);
     parentHash = stored.hash;
     blocks++;
     onBlock(stored.slot, root);

@@ -28,12 +28,29 @@ class Chain {
   readonly state: State;
   parentHash: Uint8Array;
   slot = 0;
-  constructor(readonly params: ChainParams = tinyParams, services = counterGenesis()) {
-    this.state = genesisState(params, validators.map((v) => v.publicKey), services);
+  constructor(
+    readonly params: ChainParams = tinyParams,
+    services = counterGenesis(),
+  ) {
+    this.state = genesisState(
+      params,
+      validators.map((v) => v.publicKey),
+      services,
+    );
     this.parentHash = headerHash(params, genesisBlock(params, this.state.root()).header);
   }
-  block(slot: number, guarantees: ReportGuarantee[] = [], assurances: AvailabilityAssurance[] = [], author = validators[slot % this.params.validatorsCount]!): Block {
-    return sealBlock(this.params, { parentHash: this.parentHash, priorStateRoot: this.state.root(), slot, authorIndex: slot % this.params.validatorsCount }, makeExtrinsic(guarantees, assurances), author);
+  block(
+    slot: number,
+    guarantees: ReportGuarantee[] = [],
+    assurances: AvailabilityAssurance[] = [],
+    author = validators[slot % this.params.validatorsCount]!,
+  ): Block {
+    return sealBlock(
+      this.params,
+      { parentHash: this.parentHash, priorStateRoot: this.state.root(), slot, authorIndex: slot % this.params.validatorsCount },
+      makeExtrinsic(guarantees, assurances),
+      author,
+    );
   }
   import(block: Block) {
     const result = applyBlock(this.state, this.params, resolve, block, this.parentHash, this.state.root());
@@ -52,7 +69,9 @@ class Chain {
     });
     const p = decode(WorkPackage.Codec, pkg.bytes, this.params.spec) as WorkPackage;
     const output = Uint8Array.from([0, ...counterPayload.increment(amount).subarray(1)]);
-    const built = buildReport(this.params, p, { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: hash(pkg.bytes) }, core, [{ ok: true, output, payloadHash: hash(p.items[0]!.payload.raw), gasUsed: 1n }]);
+    const built = buildReport(this.params, p, { packageHash: pkg.hash, bundleBytes: pkg.bytes.length, erasureRoot: hash(pkg.bytes) }, core, [
+      { ok: true, output, payloadHash: hash(p.items[0]!.payload.raw), gasUsed: 1n },
+    ]);
     if (!built.ok) throw new Error(built.error.detail);
     return built.value;
   }
@@ -109,7 +128,10 @@ describe("state transition", () => {
     rejects(chain, chain.block(1, [forged]), /bad signature from validator/);
     const outsider = guarantorsOfCore(tinyParams, 1, 1)[0]!;
     const wrongGuarantor = guarantee(tinyParams, validators, chain.report(1, 1n), 1).credentials[0]!;
-    const byOutsider = ReportGuarantee.create({ ...good, credentials: asKnownSize([good.credentials[0]!, Credential.create({ ...wrongGuarantor, validatorIndex: outsider as never })]) });
+    const byOutsider = ReportGuarantee.create({
+      ...good,
+      credentials: asKnownSize([good.credentials[0]!, Credential.create({ ...wrongGuarantor, validatorIndex: outsider as never })]),
+    });
     rejects(chain, chain.block(1, [byOutsider]), /is not a guarantor of core 0/);
     // Fewer than two credentials cannot even be encoded (GP 11.4: the codec bounds them to 2..3).
   });

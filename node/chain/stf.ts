@@ -107,13 +107,15 @@ export function applyBlock(
     previousCore = core;
     if (core >= params.coresCount) return err(`guarantee for core ${core}, which does not exist`);
     if (pending[core] !== null) return err(`core ${core} is still engaged`);
-    if (g.slot > slot || Math.floor(g.slot / params.rotationPeriod) < Math.floor(slot / params.rotationPeriod) - 1) return err(`guarantee slot ${g.slot} is outside the current or previous rotation`);
+    if (g.slot > slot || Math.floor(g.slot / params.rotationPeriod) < Math.floor(slot / params.rotationPeriod) - 1)
+      return err(`guarantee slot ${g.slot} is outside the current or previous rotation`);
     const problem = checkGuarantee(params, validatorKeys, g);
     if (problem !== null) return err(`guarantee for core ${core}: ${problem}`);
     let resultBytes = g.report.authorizationOutput.length;
     for (const r of g.report.results) {
       const account = s.serviceAccount(r.serviceId);
-      if (account === null || !bytesEqual(account.codeHash.raw, r.codeHash.raw)) return err(`report names service ${r.serviceId} with a code hash it does not have`);
+      if (account === null || !bytesEqual(account.codeHash.raw, r.codeHash.raw))
+        return err(`report names service ${r.serviceId} with a code hash it does not have`);
       resultBytes += r.result.okBlob?.length ?? 0;
     }
     if (resultBytes > params.maxReportResultsBytes) return err(`report results of ${resultBytes} bytes exceed W_R`);

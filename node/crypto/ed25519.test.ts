@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { keyPairFromSeed, signEd25519, verifyEd25519 } from "./ed25519.ts";
 
 const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-const openssl = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => verify(null, message, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" }), signature);
+const openssl = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) =>
+  verify(null, message, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" }), signature);
 
 describe("verifyEd25519", () => {
   it("agrees with node:crypto on good and bad signatures of generated keys", () => {
@@ -17,7 +18,12 @@ describe("verifyEd25519", () => {
       const signature = signEd25519(key, message);
       const tampered = Uint8Array.from(signature, (b, j) => (j === i % 64 ? b ^ 1 : b));
       const other = randomBytes(i * 37 + 1);
-      for (const [m, s] of [[message, signature], [message, tampered], [other, signature]] as const) expect(verifyEd25519(key.publicKey, m, s)).toBe(openssl(key.publicKey, m, s));
+      for (const [m, s] of [
+        [message, signature],
+        [message, tampered],
+        [other, signature],
+      ] as const)
+        expect(verifyEd25519(key.publicKey, m, s)).toBe(openssl(key.publicKey, m, s));
       expect(verifyEd25519(key.publicKey, message, signature)).toBe(true);
     }
   });

@@ -44,7 +44,9 @@ describe("refine watchdog bound", () => {
     const bundle = new Uint8Array(1_000_000);
     expect(refineBoundMs({ items, availability: { chain: "tiny", bundle } })).toBe(statedBoundMs(7_000_001n, { chain: "tiny", bundleBytes: bundle.length }));
     expect(refineBoundMs({ items, availability: { chain: "full", bundle } })).toBe(statedBoundMs(7_000_001n, { chain: "full", bundleBytes: bundle.length }));
-    expect(refineBoundMs({ items, availability: { chain: "full", bundle } })).toBeGreaterThan(refineBoundMs({ items, availability: { chain: "tiny", bundle } }));
+    expect(refineBoundMs({ items, availability: { chain: "full", bundle } })).toBeGreaterThan(
+      refineBoundMs({ items, availability: { chain: "tiny", bundle } }),
+    );
     // A gas limit near 2^64 is clamped to what a timer takes rather than overflowing it.
     expect(refineBoundMs(task(counterPayload.spin(), 2n ** 64n - 1n))).toBe(2 ** 31 - 1);
   });

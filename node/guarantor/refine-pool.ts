@@ -126,7 +126,9 @@ export class RefinePool {
    * package does not count thread start-up.
    */
   async warm(): Promise<void> {
-    const results = await Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [], availability: null })));
+    const results = await Promise.all(
+      Array.from({ length: this.threads }, () => this.pool.run({ packageHash: new Uint8Array(32), coreIndex: 0, items: [], availability: null })),
+    );
     this.warmedThreadIds = [...new Set(results.flatMap((r) => (r.threadId === undefined ? [] : [r.threadId])))];
   }
 

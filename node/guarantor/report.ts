@@ -3,9 +3,7 @@
  * core, authorizer hash, and one result per item. The availability specifier carries the
  * package hash, the bundle length and the erasure root of its chunks (GP 14.4.1).
  */
-import {
-  FixedSizeArray,
-} from "@typeberry/lib/collections";
+import { FixedSizeArray } from "@typeberry/lib/collections";
 import {
   tryAsCoreIndex,
   tryAsServiceGas,
@@ -56,7 +54,8 @@ export function buildReport(params: ChainParams, p: WorkPackage, bundle: BundleS
       }),
     );
   }
-  if (resultBytes > params.maxReportResultsBytes) return err(codedError("JG_ERR_REPORT_OVERSIZE", `${resultBytes} bytes of results > W_R = ${params.maxReportResultsBytes}`));
+  if (resultBytes > params.maxReportResultsBytes)
+    return err(codedError("JG_ERR_REPORT_OVERSIZE", `${resultBytes} bytes of results > W_R = ${params.maxReportResultsBytes}`));
   return ok(
     WorkReport.create({
       workPackageSpec: WorkPackageSpec.create({

@@ -54,7 +54,11 @@ function unsignedDigest(bytes: Uint8Array, span: { readonly start: number; reado
  */
 export function signPackageInPlace(params: ChainParams, p: WorkPackage, bytes: Uint8Array, signer: Ed25519KeyPair): void {
   const span = tokenSpan(params, p);
-  if (p.authToken.length !== ED25519_SIGNATURE_BYTES || bytes[span.start] !== ED25519_SIGNATURE_BYTES || span.end !== span.start + 1 + ED25519_SIGNATURE_BYTES) {
+  if (
+    p.authToken.length !== ED25519_SIGNATURE_BYTES ||
+    bytes[span.start] !== ED25519_SIGNATURE_BYTES ||
+    span.end !== span.start + 1 + ED25519_SIGNATURE_BYTES
+  ) {
     throw new Error(`the package to sign needs a ${ED25519_SIGNATURE_BYTES}-byte placeholder token`);
   }
   bytes.set(signEd25519(signer, unsignedDigest(bytes, span)), span.start + 1);

@@ -70,7 +70,9 @@ describe("intake rejects bad packages with coded errors", () => {
   it("refine gas over G_R and accumulate gas over G_A", async () => {
     const tooMuchRefine = await packageFor(node, [counterItem(counterPayload.increment(1n), { refineGasLimit: tinyParams.refineGasPerPackage + 1n })]);
     expect(await rejection(0, tooMuchRefine.bytes)).toMatch(/^JG_ERR_PACKAGE_GAS: refine/);
-    const tooMuchAccumulate = await packageFor(node, [counterItem(counterPayload.increment(1n), { accumulateGasLimit: tinyParams.accumulateGasPerReport + 1n })]);
+    const tooMuchAccumulate = await packageFor(node, [
+      counterItem(counterPayload.increment(1n), { accumulateGasLimit: tinyParams.accumulateGasPerReport + 1n }),
+    ]);
     expect(await rejection(0, tooMuchAccumulate.bytes)).toMatch(/^JG_ERR_PACKAGE_GAS: accumulate/);
   });
 
@@ -100,9 +102,17 @@ describe("intake rejects bad packages with coded errors", () => {
   it("an unknown anchor", async () => {
     const best = await node.bestBlock();
     const stateRoot = await node.stateRoot(best.headerHash);
-    const unknownAnchor = buildWorkPackage(tinyParams, { signer: submitterKey, anchor: { headerHash: new Uint8Array(32).fill(1), stateRoot, slot: 0 }, items: [counterItem(counterPayload.increment(1n))] });
+    const unknownAnchor = buildWorkPackage(tinyParams, {
+      signer: submitterKey,
+      anchor: { headerHash: new Uint8Array(32).fill(1), stateRoot, slot: 0 },
+      items: [counterItem(counterPayload.increment(1n))],
+    });
     expect(await rejection(0, unknownAnchor.bytes)).toMatch(/^JG_ERR_PACKAGE_ANCHOR: anchor is not a known block/);
-    const wrongRoot = buildWorkPackage(tinyParams, { signer: submitterKey, anchor: { headerHash: best.headerHash, stateRoot: new Uint8Array(32), slot: best.slot }, items: [counterItem(counterPayload.increment(1n))] });
+    const wrongRoot = buildWorkPackage(tinyParams, {
+      signer: submitterKey,
+      anchor: { headerHash: best.headerHash, stateRoot: new Uint8Array(32), slot: best.slot },
+      items: [counterItem(counterPayload.increment(1n))],
+    });
     expect(await rejection(0, wrongRoot.bytes)).toMatch(/^JG_ERR_PACKAGE_ANCHOR: context state root/);
   });
 
@@ -118,7 +128,11 @@ describe("intake rejects bad packages with coded errors", () => {
     const p = decode(WorkPackage.Codec, pkg.bytes, tinyParams.spec) as WorkPackage;
     const otherAuthorizer = encode(WorkPackage.Codec, WorkPackage.create({ ...p, authCodeHash: Bytes.fill(32, 5).asOpaque() }), tinyParams.spec);
     expect(await rejection(0, otherAuthorizer)).toMatch(/^JG_ERR_AUTH_UNKNOWN_AUTHORIZER/);
-    const withPrerequisite = encode(WorkPackage.Codec, WorkPackage.create({ ...p, context: RefineContext.create({ ...p.context, prerequisites: [Bytes.fill(32, 1).asOpaque()] }) }), tinyParams.spec);
+    const withPrerequisite = encode(
+      WorkPackage.Codec,
+      WorkPackage.create({ ...p, context: RefineContext.create({ ...p.context, prerequisites: [Bytes.fill(32, 1).asOpaque()] }) }),
+      tinyParams.spec,
+    );
     expect(await rejection(0, withPrerequisite)).toMatch(/^JG_ERR_PACKAGE_UNSUPPORTED/);
     await expect(node.submitWorkPackage(0, pkg.bytes, [Uint8Array.of(1)])).rejects.toThrow(/^JG_ERR_PACKAGE_UNSUPPORTED/);
   });

@@ -27,7 +27,8 @@ export interface AcceptedPackage {
 }
 
 export function checkWorkPackage(params: ChainParams, view: IntakeView, core: number, bytes: Uint8Array): Result<AcceptedPackage> {
-  if (!Number.isInteger(core) || core < 0 || core >= params.coresCount) return err(codedError("JG_ERR_PACKAGE_CORE", `core ${core} is not in 0..${params.coresCount - 1}`));
+  if (!Number.isInteger(core) || core < 0 || core >= params.coresCount)
+    return err(codedError("JG_ERR_PACKAGE_CORE", `core ${core} is not in 0..${params.coresCount - 1}`));
   if (bytes.length > params.maxBundleBytes) return err(codedError("JG_ERR_PACKAGE_OVERSIZE", `${bytes.length} bytes > W_B = ${params.maxBundleBytes}`));
   let p: WorkPackage;
   try {
@@ -35,7 +36,8 @@ export function checkWorkPackage(params: ChainParams, view: IntakeView, core: nu
   } catch (e) {
     return err(codedError("JG_ERR_PACKAGE_MALFORMED", e instanceof Error ? e.message : String(e)));
   }
-  if (p.items.length < 1 || p.items.length > params.maxWorkItems) return err(codedError("JG_ERR_PACKAGE_ITEMS", `${p.items.length} items, allowed 1..${params.maxWorkItems}`));
+  if (p.items.length < 1 || p.items.length > params.maxWorkItems)
+    return err(codedError("JG_ERR_PACKAGE_ITEMS", `${p.items.length} items, allowed 1..${params.maxWorkItems}`));
   if (p.context.prerequisites.length > 0 || p.items.some((i) => i.importSegments.length > 0 || i.extrinsic.length > 0 || i.exportCount > 0)) {
     return err(codedError("JG_ERR_PACKAGE_UNSUPPORTED"));
   }
@@ -46,14 +48,16 @@ export function checkWorkPackage(params: ChainParams, view: IntakeView, core: nu
     accumulateGas += item.accumulateGasLimit;
   }
   if (refineGas > params.refineGasPerPackage) return err(codedError("JG_ERR_PACKAGE_GAS", `refine gas ${refineGas} > G_R = ${params.refineGasPerPackage}`));
-  if (accumulateGas > params.accumulateGasPerReport) return err(codedError("JG_ERR_PACKAGE_GAS", `accumulate gas ${accumulateGas} > G_A = ${params.accumulateGasPerReport}`));
+  if (accumulateGas > params.accumulateGasPerReport)
+    return err(codedError("JG_ERR_PACKAGE_GAS", `accumulate gas ${accumulateGas} > G_A = ${params.accumulateGasPerReport}`));
 
   if (!bytesEqual(p.authCodeHash.raw, ED25519_AUTHORIZER_CODE_HASH)) return err(codedError("JG_ERR_AUTH_UNKNOWN_AUTHORIZER"));
   if (p.authConfiguration.length !== 32 || !verifyAuthorization(params, p, bytes)) return err(codedError("JG_ERR_AUTH_BAD_TOKEN"));
   for (const item of p.items) {
     const account = view.state.serviceAccount(item.service);
     if (account === null) return err(codedError("JG_ERR_SERVICE_UNKNOWN", `service ${item.service} does not exist`));
-    if (!bytesEqual(account.codeHash.raw, item.codeHash.raw)) return err(codedError("JG_ERR_SERVICE_CODE_HASH", `item for service ${item.service} names another code hash`));
+    if (!bytesEqual(account.codeHash.raw, item.codeHash.raw))
+      return err(codedError("JG_ERR_SERVICE_CODE_HASH", `item for service ${item.service} names another code hash`));
     if (!view.state.isAuthorized(item.service, p.authConfiguration.raw)) {
       return err(codedError("JG_ERR_AUTH_NOT_AUTHORIZED", `key is not authorized for service ${item.service}`));
     }
@@ -61,8 +65,10 @@ export function checkWorkPackage(params: ChainParams, view: IntakeView, core: nu
 
   const anchor = view.block(p.context.anchor.raw);
   if (anchor === null) return err(codedError("JG_ERR_PACKAGE_ANCHOR", "anchor is not a known block"));
-  if (view.bestSlot - anchor.slot > params.maxAnchorAgeSlots) return err(codedError("JG_ERR_PACKAGE_ANCHOR", `anchor is ${view.bestSlot - anchor.slot} slots old, more than L = ${params.maxAnchorAgeSlots}`));
-  if (!bytesEqual(anchor.stateRoot, p.context.stateRoot.raw)) return err(codedError("JG_ERR_PACKAGE_ANCHOR", "context state root is not the anchor's posterior state root"));
+  if (view.bestSlot - anchor.slot > params.maxAnchorAgeSlots)
+    return err(codedError("JG_ERR_PACKAGE_ANCHOR", `anchor is ${view.bestSlot - anchor.slot} slots old, more than L = ${params.maxAnchorAgeSlots}`));
+  if (!bytesEqual(anchor.stateRoot, p.context.stateRoot.raw))
+    return err(codedError("JG_ERR_PACKAGE_ANCHOR", "context state root is not the anchor's posterior state root"));
 
   return ok({ hash: hash(bytes), core, bytes, workPackage: p });
 }

@@ -39,9 +39,19 @@ export async function refinePackage(task: RefineTask, load: ServiceLoader): Prom
       items.push({ ok: true, output, payloadHash: hash(item.payload), gasUsed: gas.used });
     } catch (e) {
       if (e instanceof OutOfGas) {
-        items.push({ ok: false, code: "JG_ERR_REFINE_OUT_OF_GAS", detail: `item ${itemIndex} (service ${item.serviceId}): out of gas at ${item.gasLimit}`, gasUsed: gas.used });
+        items.push({
+          ok: false,
+          code: "JG_ERR_REFINE_OUT_OF_GAS",
+          detail: `item ${itemIndex} (service ${item.serviceId}): out of gas at ${item.gasLimit}`,
+          gasUsed: gas.used,
+        });
       } else {
-        items.push({ ok: false, code: "JG_ERR_REFINE_PANIC", detail: `item ${itemIndex} (service ${item.serviceId}): ${e instanceof Error ? e.message : String(e)}`, gasUsed: gas.used });
+        items.push({
+          ok: false,
+          code: "JG_ERR_REFINE_PANIC",
+          detail: `item ${itemIndex} (service ${item.serviceId}): ${e instanceof Error ? e.message : String(e)}`,
+          gasUsed: gas.used,
+        });
       }
       break; // the package fails as a whole; later items need not run
     }

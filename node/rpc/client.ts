@@ -129,7 +129,11 @@ export class RpcClient implements NodeApi {
       await once(ws, "open");
     } catch (e) {
       // ws reports a refused handshake as "Unexpected server response: <status>".
-      if (/response: 401\b/.test(errorMessage(e))) throw new JamgateError("JG_ERR_RPC_UNAUTHORIZED", `${url} refused the connection: ${options.token === undefined ? "it needs the node's RPC token" : "wrong RPC token"}`);
+      if (/response: 401\b/.test(errorMessage(e)))
+        throw new JamgateError(
+          "JG_ERR_RPC_UNAUTHORIZED",
+          `${url} refused the connection: ${options.token === undefined ? "it needs the node's RPC token" : "wrong RPC token"}`,
+        );
       throw new JamgateError("JG_ERR_RPC_CLOSED", `cannot connect to ${url}: ${errorMessage(e)}`);
     }
     return new RpcClient(ws, timeoutMs, options.onSubscriptionError ?? (() => {}));
@@ -193,7 +197,8 @@ export class RpcClient implements NodeApi {
     return this.call("serviceValueProof", [serviceId, toBase64(key)], (result) => {
       if (result === null) return null;
       const proof = valueProofFromWire(result, "result");
-      if (!bytesEqual(proof.stateKey, fromHex(storageKey(serviceId, key)))) throw new Error("result.state_key is not the state key of the service's storage key");
+      if (!bytesEqual(proof.stateKey, fromHex(storageKey(serviceId, key))))
+        throw new Error("result.state_key is not the state key of the service's storage key");
       if (!verifyStatePath(proof.stateKey, proof.value, proof.siblings, proof.stateRoot)) throw new Error("result's path does not lead to its state_root");
       return proof;
     });

@@ -9,7 +9,17 @@ import { State } from "../state/kv.ts";
 import { verifyStatePath } from "../state/proof.ts";
 import { RpcClient } from "./client.ts";
 import { FakeNode } from "./fake-node.ts";
-import { AddressBudget, handshakeVerdict, MAX_CONNECTIONS_PER_REMOTE_ADDRESS, MAX_IN_FLIGHT_BYTES_PER_CONNECTION, MAX_IN_FLIGHT_PER_CONNECTION, MAX_READ_ONLY_CONNECTIONS, READ_ONLY_MAX_PAYLOAD_BYTES, type RpcServer, startRpcServer } from "./server.ts";
+import {
+  AddressBudget,
+  handshakeVerdict,
+  MAX_CONNECTIONS_PER_REMOTE_ADDRESS,
+  MAX_IN_FLIGHT_BYTES_PER_CONNECTION,
+  MAX_IN_FLIGHT_PER_CONNECTION,
+  MAX_READ_ONLY_CONNECTIONS,
+  READ_ONLY_MAX_PAYLOAD_BYTES,
+  type RpcServer,
+  startRpcServer,
+} from "./server.ts";
 import { fromBase64, toBase64, UNCODED_REMOTE_ERROR } from "./wire.ts";
 
 type Json = Record<string, any>;
@@ -113,7 +123,8 @@ afterEach(async () => {
 
 describe("wire", () => {
   it("base64 round-trips any bytes and rejects non-canonical text", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (raw) => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (raw) => {
         expect(fromBase64(toBase64(raw))).toEqual(raw);
       }),
     );
@@ -436,7 +447,12 @@ describe("errors", () => {
         // JSON-RPC 2.0 §4.1: a Notification is a valid Request object without an "id" member.
         const p = parsed as Json;
         const isNotification =
-          typeof p === "object" && p !== null && !Array.isArray(p) && p.jsonrpc === "2.0" && typeof p.method === "string" && !("id" in p) &&
+          typeof p === "object" &&
+          p !== null &&
+          !Array.isArray(p) &&
+          p.jsonrpc === "2.0" &&
+          typeof p.method === "string" &&
+          !("id" in p) &&
           (p.params === undefined || (typeof p.params === "object" && p.params !== null));
         const expected = isNotification ? 0 : 1;
 
@@ -558,7 +574,9 @@ describe("access", () => {
     expect(await reader.block(node.best.headerHash)).toEqual(node.encodedBlock(node.best));
     expect((await reader.serviceValueProof(7, node.storageKey))?.value).toEqual(node.storageValue);
     await expect(reader.submitWorkPackage(0, bytes(1, 2, 3), [])).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
-    await expect(reader.submitChunk(new Uint8Array(32), 0, bytes(1), { segmentsRoot: new Uint8Array(32), path: [] })).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
+    await expect(reader.submitChunk(new Uint8Array(32), 0, bytes(1), { segmentsRoot: new Uint8Array(32), path: [] })).rejects.toMatchObject({
+      code: "JG_ERR_RPC_UNAUTHORIZED",
+    });
     await expect(reader.submitAssurance(bytes(6))).rejects.toMatchObject({ code: "JG_ERR_RPC_UNAUTHORIZED" });
     expect(node.submitted).toHaveLength(0);
     expect(server.stats.errors.JG_ERR_RPC_UNAUTHORIZED).toBe(3);
@@ -616,7 +634,12 @@ describe("idle connections", () => {
   it("closes a WebSocket with no subscription that sends nothing, keeps one that holds a subscription, and closes a socket that never upgrades", async () => {
     await client.close();
     await server.close();
-    server = await startRpcServer(node, { port: 0, log, token: TOKEN, limits: { idleConnectionMs: 100, webSocketPingIntervalMs: 50, headersTimeoutMs: 200, connectionsCheckingIntervalMs: 50, idleSocketTimeoutMs: 400 } });
+    server = await startRpcServer(node, {
+      port: 0,
+      log,
+      token: TOKEN,
+      limits: { idleConnectionMs: 100, webSocketPingIntervalMs: 50, headersTimeoutMs: 200, connectionsCheckingIntervalMs: 50, idleSocketTimeoutMs: 400 },
+    });
     client = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN });
     const watcher = await RawSocket.open(server.port, null);
     await watcher.request("subscribeBestBlock", []);
@@ -658,13 +681,19 @@ describe("RpcClient", () => {
     ];
     for (const forged of forgeries) {
       node.serviceValueProof = async () => forged;
-      await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: expect.stringContaining("malformed serviceValueProof result") });
+      await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({
+        code: UNCODED_REMOTE_ERROR,
+        message: expect.stringContaining("malformed serviceValueProof result"),
+      });
     }
     // A true proof of another key, offered for this one.
     const other = State.fromEntries([[storageKey(7, bytes(1)), bytes(2)]]);
     const otherKey = storageKey(7, bytes(1));
     node.serviceValueProof = async () => ({ block: node.best, stateRoot: other.root(), stateKey: Buffer.from(otherKey, "hex"), ...other.proof(otherKey)! });
-    await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: expect.stringContaining("state_key") });
+    await expect(client.serviceValueProof(7, node.storageKey)).rejects.toMatchObject({
+      code: UNCODED_REMOTE_ERROR,
+      message: expect.stringContaining("state_key"),
+    });
     node.serviceValueProof = async () => real;
     expect(await client.serviceValueProof(7, node.storageKey)).toEqual(real);
   });
@@ -699,7 +728,10 @@ describe("RpcClient", () => {
     await expect(remote.stateRoot(new Uint8Array(32))).rejects.toMatchObject({ code: "JG_ERR_RPC_BLOCK_UNKNOWN" });
     await expect(remote.parameters()).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: `${UNCODED_REMOTE_ERROR}: remote error 0: busy` });
     answers.bestBlock = { result: { header_hash: "AQ==", slot: 1 } };
-    await expect(remote.bestBlock()).rejects.toMatchObject({ code: UNCODED_REMOTE_ERROR, message: expect.stringContaining("malformed bestBlock result: result.header_hash") });
+    await expect(remote.bestBlock()).rejects.toMatchObject({
+      code: UNCODED_REMOTE_ERROR,
+      message: expect.stringContaining("malformed bestBlock result: result.header_hash"),
+    });
     delete answers.bestBlock;
     expect(await remote.workPackageStatus(new Uint8Array(32))).toEqual({ kind: "failed", code: UNCODED_REMOTE_ERROR, detail: "anchor on another fork" });
     await remote.close();
@@ -708,7 +740,10 @@ describe("RpcClient", () => {
 
   it("reports JIP-2 subscription errors to onSubscriptionError", async () => {
     const errors: string[] = [];
-    const watcher = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, { token: TOKEN, onSubscriptionError: (method, message) => errors.push(`${method}: ${message}`) });
+    const watcher = await RpcClient.connect(`ws://127.0.0.1:${server.port}`, {
+      token: TOKEN,
+      onSubscriptionError: (method, message) => errors.push(`${method}: ${message}`),
+    });
     const packageHash = hash(bytes(3));
     await watcher.subscribeWorkPackageStatus(packageHash, () => {});
     node.failNext = new Error("no best block");

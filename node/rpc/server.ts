@@ -176,10 +176,7 @@ function methodTable(api: NodeApi): ReadonlyMap<string, MethodSpec> {
     ["block", call(["header_hash"], async ([h]) => nullableBlob(await api.block(asHash(h, "header_hash"))))],
     ["stateRoot", call(["header_hash"], async ([h]) => toBase64(await api.stateRoot(asHash(h, "header_hash"))))],
     ["listServices", call(["header_hash"], async ([h]) => api.listServices(asHash(h, "header_hash")))],
-    [
-      "serviceData",
-      call(["header_hash", "id"], async ([h, id]) => nullableBlob(await api.serviceData(asHash(h, "header_hash"), asU32(id, "id")))),
-    ],
+    ["serviceData", call(["header_hash", "id"], async ([h, id]) => nullableBlob(await api.serviceData(asHash(h, "header_hash"), asU32(id, "id"))))],
     [
       "serviceValue",
       call(["header_hash", "id", "key"], async ([h, id, key]) =>
@@ -657,9 +654,14 @@ export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {
   // Compressed frames cost CPU per message and can inflate far beyond their size on the wire.
   const writers = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes, perMessageDeflate: false });
   const readers = new WebSocketServer({ noServer: true, maxPayload: Math.min(maxPayloadBytes, READ_ONLY_MAX_PAYLOAD_BYTES), perMessageDeflate: false });
-  const server = createBoundedServer({ tls: options.tls ?? null, connectionsMax: MAX_CONNECTIONS, limits: options.limits, listener: (_request, response) => {
-    response.writeHead(426, { "content-type": "text/plain" }).end("JIP-2 JSON-RPC: connect with a WebSocket\n");
-  } });
+  const server = createBoundedServer({
+    tls: options.tls ?? null,
+    connectionsMax: MAX_CONNECTIONS,
+    limits: options.limits,
+    listener: (_request, response) => {
+      response.writeHead(426, { "content-type": "text/plain" }).end("JIP-2 JSON-RPC: connect with a WebSocket\n");
+    },
+  });
   const perAddress = new AddressBudget(MAX_CONNECTIONS_PER_REMOTE_ADDRESS);
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
@@ -677,7 +679,10 @@ export async function startRpcServer(api: NodeApi, options: RpcServerOptions = {
     if (verdict === "unauthorized") {
       stats.unauthorizedHandshakes++;
       context.count("JG_ERR_RPC_UNAUTHORIZED");
-      log.warn({ remoteAddress: request.socket.remoteAddress }, given === null ? "rpc handshake refused: no token from a non-loopback address" : "rpc handshake refused: wrong token");
+      log.warn(
+        { remoteAddress: request.socket.remoteAddress },
+        given === null ? "rpc handshake refused: no token from a non-loopback address" : "rpc handshake refused: wrong token",
+      );
       return refuseUpgrade(socket, 401, "Unauthorized");
     }
     const mayWrite = verdict === "write";

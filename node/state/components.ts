@@ -113,7 +113,9 @@ export class StateComponents {
     const raw = this.kv.get(KEY_PRIVILEGES);
     if (raw === null) return [];
     const privileges = decode(serialize.privilegedServices.Codec, raw, this.params.spec);
-    return [...privileges.autoAccumulateServices].map(([serviceId, gas]) => ({ serviceId: Number(serviceId), gas: BigInt(gas) })).sort((a, b) => a.serviceId - b.serviceId);
+    return [...privileges.autoAccumulateServices]
+      .map(([serviceId, gas]) => ({ serviceId: Number(serviceId), gas: BigInt(gas) }))
+      .sort((a, b) => a.serviceId - b.serviceId);
   }
 
   /** Sets χ_Z; the other privileges (manager, assigners, delegator, registrar) are service 0, which the node does not use. */
@@ -147,7 +149,10 @@ export class StateComponents {
     const sorted = [...entries].sort((a, b) => a.serviceId - b.serviceId || Buffer.compare(a.publicKey, b.publicKey));
     this.kv.set(
       KEY_AUTHORIZERS,
-      encode(authorizersCodec, sorted.map((a) => ({ serviceId: tryAsU32(a.serviceId), publicKey: Bytes.fromBlob(a.publicKey, 32) }))),
+      encode(
+        authorizersCodec,
+        sorted.map((a) => ({ serviceId: tryAsU32(a.serviceId), publicKey: Bytes.fromBlob(a.publicKey, 32) })),
+      ),
     );
   }
 

@@ -39,9 +39,13 @@ describe("State", () => {
   it("hashes two keys that part at the first bit as a branch of both leaves (GP D.2)", () => {
     const a = "01" + "00".repeat(30);
     const b = "81" + "00".repeat(30);
-    const leaf = (k: string, v: Uint8Array) => hasher.hashConcat(InMemoryTrie.constructLeaf(hasher, Bytes.parseBytesNoPrefix(k, 31).asOpaque(), BytesBlob.blobFrom(v)).node.raw);
+    const leaf = (k: string, v: Uint8Array) =>
+      hasher.hashConcat(InMemoryTrie.constructLeaf(hasher, Bytes.parseBytesNoPrefix(k, 31).asOpaque(), BytesBlob.blobFrom(v)).node.raw);
     const expected = hasher.hashConcat(BranchNode.fromSubNodes(leaf(a, Uint8Array.of(1)), leaf(b, Uint8Array.of(2))).node.raw);
-    const state = State.fromEntries([[a, Uint8Array.of(1)], [b, Uint8Array.of(2)]]);
+    const state = State.fromEntries([
+      [a, Uint8Array.of(1)],
+      [b, Uint8Array.of(2)],
+    ]);
     expect(toHex(state.root())).toBe(toHex(expected.raw));
     // Removing one leaves the other's leaf as the root; removing both, the zero hash.
     state.set(b, null);
@@ -67,10 +71,19 @@ describe("State", () => {
   it("reads a past state through undo logs, newest first", () => {
     const a = "aa".repeat(31);
     const b = "bb".repeat(31);
-    const state = State.fromEntries([[a, Uint8Array.of(3)], [b, Uint8Array.of(9)]]);
+    const state = State.fromEntries([
+      [a, Uint8Array.of(3)],
+      [b, Uint8Array.of(9)],
+    ]);
     // block 1 set a=2 (was 1) and added b; block 2 set a=3.
     const undo2 = { slot: 2, previous: new Map([[a, Uint8Array.of(2)]]) };
-    const undo1 = { slot: 1, previous: new Map<string, Uint8Array | null>([[a, Uint8Array.of(1)], [b, null]]) };
+    const undo1 = {
+      slot: 1,
+      previous: new Map<string, Uint8Array | null>([
+        [a, Uint8Array.of(1)],
+        [b, null],
+      ]),
+    };
     expect(new PastState(state, []).get(a)).toEqual(Uint8Array.of(3));
     expect(new PastState(state, [undo2]).get(a)).toEqual(Uint8Array.of(2));
     const atGenesis = new PastState(state, [undo2, undo1]);

@@ -66,8 +66,14 @@ describe("verifyStatePath", () => {
   it("reaches the deepest leaf: two keys that part only at the last bit have 248 siblings", () => {
     const a = new Uint8Array(STATE_KEY_BYTES).fill(0x5a);
     const b = flipBit(a, KEY_BITS - 1);
-    const state = State.fromEntries([[keyHex(a), Uint8Array.of(1)], [keyHex(b), new Uint8Array(40).fill(2)]]);
-    for (const [k, v] of [[a, Uint8Array.of(1)], [b, new Uint8Array(40).fill(2)]] as const) {
+    const state = State.fromEntries([
+      [keyHex(a), Uint8Array.of(1)],
+      [keyHex(b), new Uint8Array(40).fill(2)],
+    ]);
+    for (const [k, v] of [
+      [a, Uint8Array.of(1)],
+      [b, new Uint8Array(40).fill(2)],
+    ] as const) {
       const proof = proofOf(state, k)!;
       expect(proof.siblings).toHaveLength(STATE_PROOF_SIBLINGS_MAX);
       // Every branch but the last has an empty side: the zero hash.
@@ -118,7 +124,12 @@ describe("verifyStatePath", () => {
     let uncommitted = 0;
     siblings.forEach((sibling, depth) => {
       for (let bit = 0; bit < 256; bit++) {
-        const ok = verifyStatePath(k, v, siblings.map((s, i) => (i === depth ? flipBit(sibling, bit) : s)), root);
+        const ok = verifyStatePath(
+          k,
+          v,
+          siblings.map((s, i) => (i === depth ? flipBit(sibling, bit) : s)),
+          root,
+        );
         if (ok) uncommitted++;
         expect(ok).toBe(bit === 0 && keyBit(k, depth) === 1);
       }
@@ -131,7 +142,10 @@ describe("verifyStatePath", () => {
   it("refuses what is not a proof's shape: keys of another length, hashes not of 32 bytes, more than 248 siblings", () => {
     const k = new Uint8Array(STATE_KEY_BYTES).fill(7);
     const v = Uint8Array.of(1, 2, 3);
-    const state = State.fromEntries([[keyHex(k), v], ["ff".repeat(STATE_KEY_BYTES), Uint8Array.of(9)]]);
+    const state = State.fromEntries([
+      [keyHex(k), v],
+      ["ff".repeat(STATE_KEY_BYTES), Uint8Array.of(9)],
+    ]);
     const { siblings } = proofOf(state, k)!;
     const root = state.root();
     expect(verifyStatePath(k, v, siblings, root)).toBe(true);

@@ -70,7 +70,12 @@ describe("private data dirs", () => {
     expect(store.tightenedFrom).toBe(null);
     expect([modeOf(dir), modeOf(join(dir, "data.mdb")), modeOf(join(dir, "lock.mdb"))]).toEqual([0o700, 0o600, 0o600]);
     await store.close();
-    for (const [path, mode] of [[dir, 0o755], [join(dir, "data.mdb"), 0o644], [join(dir, "lock.mdb"), 0o644]] as const) chmodSync(path, mode);
+    for (const [path, mode] of [
+      [dir, 0o755],
+      [join(dir, "data.mdb"), 0o644],
+      [join(dir, "lock.mdb"), 0o644],
+    ] as const)
+      chmodSync(path, mode);
     const again = new Store(dir);
     cleanups.push(() => again.close());
     expect(again.tightenedFrom).toBe(0o755);

@@ -190,10 +190,7 @@ function isAlive(pid: number): boolean {
 }
 
 function lockedError(dir: string, holder: number | null): JamgateError {
-  const who =
-    holder === null
-      ? "another process (its pid is not written yet)"
-      : `pid ${holder}${holder === process.pid ? " (this process)" : ""}`;
+  const who = holder === null ? "another process (its pid is not written yet)" : `pid ${holder}${holder === process.pid ? " (this process)" : ""}`;
   return new JamgateError(
     "JG_ERR_DATA_DIR_LOCKED",
     `data dir ${dir} is in use by ${who}: one process per data dir; stop it or use another --data-dir (a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken for abandoned)`,

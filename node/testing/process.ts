@@ -79,7 +79,9 @@ export function runCommand(command: string, args: string[], options: { readonly 
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
   // "close", not "exit": it comes once stdout and stderr are drained too, so output() then holds everything the process wrote.
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     output: () => output,

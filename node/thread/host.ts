@@ -128,7 +128,8 @@ export class NodeThread implements NodeApi {
 
   private send(message: HostMessage | ((id: number) => HostMessage)): Promise<unknown> {
     if (this.exited !== null) return Promise.reject(new JamgateError("JG_ERR_NODE_STOPPED", this.exited.message));
-    if (this.pending.size >= NODE_THREAD_CALLS_PENDING_MAX) return Promise.reject(new Error(`${NODE_THREAD_CALLS_PENDING_MAX} calls are waiting for the node thread`));
+    if (this.pending.size >= NODE_THREAD_CALLS_PENDING_MAX)
+      return Promise.reject(new Error(`${NODE_THREAD_CALLS_PENDING_MAX} calls are waiting for the node thread`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -180,16 +181,19 @@ export class NodeThread implements NodeApi {
   stateRoot = (headerHash: Uint8Array): Promise<Uint8Array> => this.call("stateRoot", headerHash);
   listServices = (headerHash: Uint8Array): Promise<number[]> => this.call("listServices", headerHash);
   serviceData = (headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> => this.call("serviceData", headerHash, serviceId);
-  serviceValue = (headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> => this.call("serviceValue", headerHash, serviceId, key);
+  serviceValue = (headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> =>
+    this.call("serviceValue", headerHash, serviceId, key);
   serviceValueProof = (serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> => this.call("serviceValueProof", serviceId, key);
   /** The package is copied to the thread (structured clone): the caller keeps its bytes for retries. */
-  submitWorkPackage = (core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> => this.call("submitWorkPackage", core, workPackage, extrinsics);
+  submitWorkPackage = (core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> =>
+    this.call("submitWorkPackage", core, workPackage, extrinsics);
   workPackageStatus = (packageHash: Uint8Array): Promise<WorkPackageStatus | null> => this.call("workPackageStatus", packageHash);
   subscribeWorkPackageStatus = (packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe> =>
     this.subscribe("workPackageStatus", onStatus, packageHash);
   workReport = (reportHash: Uint8Array): Promise<Uint8Array | null> => this.call("workReport", reportHash);
   fetchWorkPackage = (packageHash: Uint8Array): Promise<Uint8Array> => this.call("fetchWorkPackage", packageHash);
-  submitChunk = (erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> => this.call("submitChunk", erasureRoot, index, chunk, proof);
+  submitChunk = (erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> =>
+    this.call("submitChunk", erasureRoot, index, chunk, proof);
   submitAssurance = (assurance: Uint8Array): Promise<void> => this.call("submitAssurance", assurance);
 
   // ---- node extras (tests, tools, metrics) ----

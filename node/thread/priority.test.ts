@@ -37,7 +37,15 @@ process.exit(0);
 describe.runIf(linux)("thread priorities (Linux)", () => {
   it("lowers every thread but the kept ones by NICE_STEP; threads made later by a lowered one inherit it", async () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", SCRIPT], { timeout: 30_000 });
-    const r = JSON.parse(stdout) as { pid: number; main: number; kept: number; later: number; base: number; result: { lowered: number; nice: number }; nices: Record<string, number> };
+    const r = JSON.parse(stdout) as {
+      pid: number;
+      main: number;
+      kept: number;
+      later: number;
+      base: number;
+      result: { lowered: number; nice: number };
+      nices: Record<string, number>;
+    };
     const lowered = Math.min(19, r.base + 5);
     expect(r.main).toBe(r.pid);
     expect(r.result.nice).toBe(lowered);

@@ -54,7 +54,13 @@ let rpc: Awaited<ReturnType<typeof startRpcServer>> | null = null;
 try {
   node = await JamNode.open({ ...options, logger });
   if (options.rpc !== undefined) {
-    rpc = await startRpcServer(node, { port: options.rpc.port, host: options.rpc.host, token: options.rpc.token, tls: options.rpc.tls ?? null, log: { warn: logger.warn, error: logger.error } });
+    rpc = await startRpcServer(node, {
+      port: options.rpc.port,
+      host: options.rpc.host,
+      token: options.rpc.token,
+      tls: options.rpc.tls ?? null,
+      log: { warn: logger.warn, error: logger.error },
+    });
   }
   node.start({ authorBlocks: options.authorBlocks ?? true });
 } catch (e) {
@@ -97,7 +103,10 @@ port.on("message", (message: HostMessage) => {
     case "unsubscribe": {
       const subscribed = subscriptions.get(message.sub);
       subscriptions.delete(message.sub);
-      void subscribed?.then((unsubscribe) => unsubscribe(), () => undefined);
+      void subscribed?.then(
+        (unsubscribe) => unsubscribe(),
+        () => undefined,
+      );
       return;
     }
     case "stop": {

@@ -101,10 +101,7 @@ function codecType<T>(t: CodecType<T>): CodecType<unknown> {
  * `KnownSizeArray<T>`s while its JSON parsers yield plain `T[]` — the same
  * runtime value, so the static types are bridged here.
  */
-function sequenceType<T>(
-  codec: Codec<readonly T[]>,
-  fromJson: (spec: ChainSpec) => FromJson<T[]>,
-): CodecType<unknown> {
+function sequenceType<T>(codec: Codec<readonly T[]>, fromJson: (spec: ChainSpec) => FromJson<T[]>): CodecType<unknown> {
   return { codec: codec as Codec<unknown>, fromJson: fromJson as unknown as (spec: ChainSpec) => FromJson<unknown> };
 }
 

@@ -151,7 +151,12 @@ export class VectorSummary {
     ]);
     const table = [header, ...body];
     const widths = header.map((_, i) => Math.max(...table.map((line) => (line[i] ?? "").length)));
-    const lines = table.map((line) => line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd());
+    const lines = table.map((line) =>
+      line
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
     return [`JAM test vectors summary (${root})`, ...lines].join("\n");
   }
 

@@ -69,7 +69,10 @@ function runErasureCase(name: string, basePath: string, params: ErasureParams): 
   const n = params.dataShards;
   const last = Array.from({ length: n }, (_, j) => params.chunks - n + j);
   const random = pickDistinct(params.chunks, n, seedOf(name));
-  for (const [what, indices] of [["last", last], ["random", random]] as const) {
+  for (const [what, indices] of [
+    ["last", last],
+    ["random", random],
+  ] as const) {
     const subset = new Map(indices.map((i) => [i, vector.shards[i]!] as const));
     const result = recoverData(params, subset, vector.data.length);
     if (!result.ok) expect.fail(`${name}: recovery from ${what} ${n} shards [${indices.join(",")}] failed: ${result.error.kind}: ${result.error.detail}`);

@@ -85,9 +85,7 @@ async function runTraceCase(name: string, basePath: string): Promise<CaseOutcome
   const parentStateRoot = headerField(raw.block, "parent_state_root");
   const preState = raw.pre_state;
   if (parentStateRoot !== undefined && isTestStateJson(preState)) {
-    expect(parentStateRoot, `${name}: block.header.parent_state_root vs pre_state.state_root`).toBe(
-      preState.state_root,
-    );
+    expect(parentStateRoot, `${name}: block.header.parent_state_root vs pre_state.state_root`).toBe(preState.state_root);
   }
 
   // 3. JSON <-> .bin (GP Appendix C).

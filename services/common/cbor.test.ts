@@ -16,7 +16,13 @@ describe("strict CBOR reader", () => {
     expect(byKey.get("b")).toEqual({ type: "uint", value: 2n ** 40n });
     expect(byKey.get("c")).toMatchObject({ type: "bytes" });
     expect(byKey.get("d")).toEqual({ type: "text", value: "é" });
-    expect(byKey.get("e")).toEqual({ type: "array", items: [{ type: "uint", value: 1n }, { type: "negint", value: -2n }] });
+    expect(byKey.get("e")).toEqual({
+      type: "array",
+      items: [
+        { type: "uint", value: 1n },
+        { type: "negint", value: -2n },
+      ],
+    });
     expect(decodeCborStrict(hex("1bffffffffffffffff"))).toEqual({ ok: true, value: { type: "uint", value: 2n ** 64n - 1n } });
     expect(decodeCborStrict(hex("1805"))).toEqual({ ok: true, value: { type: "uint", value: 5n } }); // a non-shortest head is read
   });
@@ -51,6 +57,9 @@ describe("strict CBOR reader", () => {
   });
 
   it("never throws on garbage", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => void decodeCborStrict(bytes)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => void decodeCborStrict(bytes)),
+      { numRuns: 2_000 },
+    );
   });
 });

@@ -32,7 +32,16 @@ export type CborValue =
 
 export type CborResult = { readonly ok: true; readonly value: CborValue } | { readonly ok: false; readonly detail: string };
 
-const MAJOR_NAMES = ["an unsigned integer", "a negative integer", "a byte string", "a text string", "an array", "a map", "a tag", "a float or simple value"] as const;
+const MAJOR_NAMES = [
+  "an unsigned integer",
+  "a negative integer",
+  "a byte string",
+  "a text string",
+  "an array",
+  "a map",
+  "a tag",
+  "a float or simple value",
+] as const;
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Decodes exactly one data item filling `bytes`; never throws. */
@@ -70,7 +79,10 @@ class StrictReader {
     const major = initial >> 5;
     const info = initial & 0x1f;
     if (major === 6) return this.fail(`a tag at byte ${offset}; tags are not accepted`);
-    if (major === 7) return this.fail(`${info >= 25 && info <= 27 ? "a float" : "a simple value or break"} at byte ${offset}; only integers, strings, arrays and maps are accepted`);
+    if (major === 7)
+      return this.fail(
+        `${info >= 25 && info <= 27 ? "a float" : "a simple value or break"} at byte ${offset}; only integers, strings, arrays and maps are accepted`,
+      );
     let argument: bigint;
     if (info < 24) {
       argument = BigInt(info);
@@ -125,7 +137,8 @@ class StrictReader {
           const keyAt = this.at;
           const key = this.item(depth + 1);
           if (key === null) return null;
-          if (key.type !== "uint" && key.type !== "text") return this.fail(`the map key at byte ${keyAt} is ${cborTypeName(key)}, not text or an unsigned integer`);
+          if (key.type !== "uint" && key.type !== "text")
+            return this.fail(`the map key at byte ${keyAt} is ${cborTypeName(key)}, not text or an unsigned integer`);
           const identity = `${key.type}:${String(key.value)}`;
           if (seen.has(identity)) return this.fail(`the map key at byte ${keyAt} appears twice`);
           seen.add(identity);

@@ -158,7 +158,10 @@ describe("codec descriptors: decode never throws on garbage (fast-check)", () =>
 });
 
 describe("codec descriptors: unions", () => {
-  type Shape = { readonly kind: "none" } | { readonly kind: "point"; readonly x: number } | { readonly kind: "span"; readonly from: number; readonly to: number };
+  type Shape =
+    | { readonly kind: "none" }
+    | { readonly kind: "point"; readonly x: number }
+    | { readonly kind: "span"; readonly from: number; readonly to: number };
   const shape: Descriptor<Shape> = d.union<Shape>(
     {
       0: d.constant({ kind: "none" }),

@@ -77,10 +77,30 @@ const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 const I64_MODULUS = 1n << 64n;
 
-const u8 = fixedInteger<number>("u8", 1, (r) => r.u8(), (w, v) => w.u8(v));
-const u16 = fixedInteger<number>("u16", 2, (r) => r.u16(), (w, v) => w.u16(v));
-const u32 = fixedInteger<number>("u32", 4, (r) => r.u32(), (w, v) => w.u32(v));
-const u64 = fixedInteger<bigint>("u64", 8, (r) => r.u64(), (w, v) => w.u64(v));
+const u8 = fixedInteger<number>(
+  "u8",
+  1,
+  (r) => r.u8(),
+  (w, v) => w.u8(v),
+);
+const u16 = fixedInteger<number>(
+  "u16",
+  2,
+  (r) => r.u16(),
+  (w, v) => w.u16(v),
+);
+const u32 = fixedInteger<number>(
+  "u32",
+  4,
+  (r) => r.u32(),
+  (w, v) => w.u32(v),
+);
+const u64 = fixedInteger<bigint>(
+  "u64",
+  8,
+  (r) => r.u64(),
+  (w, v) => w.u64(v),
+);
 /** A signed 64-bit integer as its two's complement u64. */
 const i64 = fixedInteger<bigint>(
   "i64",

@@ -38,8 +38,15 @@ export function refineItem(service: string, payload: Uint8Array, handlers: Refin
  * A refine output told apart by the kind of the item it came from: u8 kind (ItemKind) ⌢ that
  * kind's output. Each variant describes what follows the kind byte; its values carry `kind`.
  */
-export function itemOutputCodec<E extends { readonly kind: typeof ItemKind.envelopes }, R extends { readonly kind: typeof ItemKind.registrations }>(envelopes: Descriptor<E>, registrations: Descriptor<R>): Descriptor<E | R> {
-  return d.union<E | R>({ [ItemKind.envelopes]: envelopes as Descriptor<E | R>, [ItemKind.registrations]: registrations as Descriptor<E | R> }, (output) => output.kind, "refine output");
+export function itemOutputCodec<E extends { readonly kind: typeof ItemKind.envelopes }, R extends { readonly kind: typeof ItemKind.registrations }>(
+  envelopes: Descriptor<E>,
+  registrations: Descriptor<R>,
+): Descriptor<E | R> {
+  return d.union<E | R>(
+    { [ItemKind.envelopes]: envelopes as Descriptor<E | R>, [ItemKind.registrations]: registrations as Descriptor<E | R> },
+    (output) => output.kind,
+    "refine output",
+  );
 }
 
 /** The value of a decoded payload; a payload that does not decode is the gateway's bug and throws (refine fails the item). */
@@ -87,7 +94,12 @@ export class PackageOutcomes {
  * The work results among `items`, decoded, each with its package's outcome builder (made in
  * `packages`). Throws on a result that does not decode: the service's refine made it (a bug).
  */
-export function* resultsOf<O>(service: string, items: readonly AccumulateItem[], decodeOutput: (bytes: Uint8Array) => Result<O>, packages: PackageOutcomes): Generator<{ readonly output: O; readonly outcome: OutcomeBuilder }> {
+export function* resultsOf<O>(
+  service: string,
+  items: readonly AccumulateItem[],
+  decodeOutput: (bytes: Uint8Array) => Result<O>,
+  packages: PackageOutcomes,
+): Generator<{ readonly output: O; readonly outcome: OutcomeBuilder }> {
   for (const item of items) {
     if (item.kind !== "result") continue; // a transfer's amount is credited by the node; nothing to record
     const output = decodeOutput(item.output);

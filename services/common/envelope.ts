@@ -130,7 +130,10 @@ export function envelopeRecordBytes(signingBytesLength: number): number {
 }
 
 /** Order of envelope records: device id bytes, then seq. */
-export function compareDeviceSeq(a: { readonly deviceId: Uint8Array; readonly seq: bigint }, b: { readonly deviceId: Uint8Array; readonly seq: bigint }): number {
+export function compareDeviceSeq(
+  a: { readonly deviceId: Uint8Array; readonly seq: bigint },
+  b: { readonly deviceId: Uint8Array; readonly seq: bigint },
+): number {
   const byDevice = compareBytes(a.deviceId, b.deviceId);
   if (byDevice !== 0) return byDevice;
   return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
@@ -200,7 +203,8 @@ export function readEnvelopeRecords(r: Reader, bounds: EnvelopeItemBounds): Resu
     if (!fields.ok) return fail(`envelope ${i}: ${fields.error}`);
     const previous = records[i - 1]?.fields;
     const order = previous === undefined ? -1 : compareDeviceSeq(previous, fields.value);
-    if (order >= 0) return fail(`envelope ${i}: (${toHex(fields.value.deviceId)}, ${fields.value.seq}) is ${order === 0 ? "a repeat" : "out of (device, seq) order"}`);
+    if (order >= 0)
+      return fail(`envelope ${i}: (${toHex(fields.value.deviceId)}, ${fields.value.seq}) is ${order === 0 ? "a repeat" : "out of (device, seq) order"}`);
     if (previous === undefined || !bytesEqual(previous.deviceId, fields.value.deviceId)) devices++;
     if (devices > bounds.devicesMax) return fail(`more than ENVELOPE_DEVICES_PER_ITEM_MAX = ${bounds.devicesMax} devices`);
     records.push({ publicKey, signingBytes, signature, fields: fields.value });
@@ -235,7 +239,11 @@ export const seqRunCodec: Descriptor<SeqRun> = d.checked(
 export function seqRejectionCodec(codes: ReadonlySet<number> | null = null): Descriptor<SeqRejection> {
   return d.object({
     seq: d.u64,
-    code: d.checked(d.u8 as Descriptor<RejectionCode>, (code) => (isRejectionCode(code) && (codes === null || codes.has(code)) ? null : `rejection code ${code}`), "rejection code"),
+    code: d.checked(
+      d.u8 as Descriptor<RejectionCode>,
+      (code) => (isRejectionCode(code) && (codes === null || codes.has(code)) ? null : `rejection code ${code}`),
+      "rejection code",
+    ),
   });
 }
 

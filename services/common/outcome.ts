@@ -93,7 +93,8 @@ export class OutcomeBuilder {
       previous = r;
       if (samePair) continue;
       const last = runs[runs.length - 1];
-      if (last !== undefined && last.code === r.code && compareBytes(last.deviceId, r.deviceId) === 0 && last.start + BigInt(last.length) === r.seq) last.length++;
+      if (last !== undefined && last.code === r.code && compareBytes(last.deviceId, r.deviceId) === 0 && last.start + BigInt(last.length) === r.seq)
+        last.length++;
       else runs.push({ deviceId: r.deviceId, start: r.seq, length: 1, code: r.code });
     }
     const rejectedEnvelopes: RejectedRun[] = runs;
@@ -196,7 +197,11 @@ const rejectionCodeCodec = d.checked(d.u8 as Descriptor<RejectionCode>, (code) =
 const OUTCOME_REFUSALS_MAX = U32_MAX;
 
 /** deviceId 16 ⌢ u64 start ⌢ u32 length ⌢ u8 code. */
-const rejectedRunCodec = d.checked(d.object({ deviceId: rawDeviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }), (run) => (run.length === 0 ? "an empty run" : null), "refused run");
+const rejectedRunCodec = d.checked(
+  d.object({ deviceId: rawDeviceIdCodec, start: d.u64, length: d.u32, code: rejectionCodeCodec }),
+  (run) => (run.length === 0 ? "an empty run" : null),
+  "refused run",
+);
 /** deviceId 16 ⌢ u8 code. */
 const rejectedRegistrationCodec = d.object({ deviceId: rawDeviceIdCodec, code: rejectionCodeCodec });
 /** Bytes a refused run, and a refused registration, add to an outcome (for gas budgets). */
@@ -223,7 +228,14 @@ export const outcomeCodec: Descriptor<PackageOutcome> = d.versioned(
 
 export const encodeOutcome = (outcome: PackageOutcome): Uint8Array => encode(outcomeCodec, outcome);
 /** Bytes of an outcome with no commitment and no refusals (for gas budgets). */
-export const OUTCOME_FIXED_BYTES = outcomeCodec.bytesOf({ slot: 0, envelopesSettled: 0, registrationsSettled: 0, commitments: [], rejectedEnvelopes: [], rejectedRegistrations: [] });
+export const OUTCOME_FIXED_BYTES = outcomeCodec.bytesOf({
+  slot: 0,
+  envelopesSettled: 0,
+  registrationsSettled: 0,
+  commitments: [],
+  rejectedEnvelopes: [],
+  rejectedRegistrations: [],
+});
 
 /** Decodes an `outcome/…` value; never throws. */
 export const decodeOutcome = (bytes: Uint8Array): Result<PackageOutcome> => decode(outcomeCodec, bytes);

@@ -29,7 +29,12 @@ describe("the registrations item", () => {
     expect(decodeRegistrations(item, Uint8Array.from([...payload, 0])).ok).toBe(false);
     const four = Uint8Array.from([1, 4, 0, 0, 0, ...new Uint8Array(4 * 33)]);
     expect(decodeRegistrations(item, four)).toMatchObject({ ok: false, error: expect.stringMatching(/REGISTRATIONS_PER_ITEM_MAX = 3/) });
-    expect(() => encodeRegistrations(item, [1, 2, 3, 4].map(() => ({ publicKey: new Uint8Array(32), kind: 0 as const })))).toThrow();
+    expect(() =>
+      encodeRegistrations(
+        item,
+        [1, 2, 3, 4].map(() => ({ publicKey: new Uint8Array(32), kind: 0 as const })),
+      ),
+    ).toThrow();
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (garbage) => void decodeRegistrations(item, Uint8Array.from([1, ...garbage]))));
   });
 

@@ -51,7 +51,10 @@ describe("Store", () => {
   });
 
   it("a map reads each key at most once, writes each changed key once, in ascending key order, and leaves unchanged keys alone", () => {
-    const { host, reads, writes } = countingHost({ "item/\u0002": encode(item, { n: 2, label: "two" }), "item/\u0003": encode(item, { n: 3, label: "three" }) });
+    const { host, reads, writes } = countingHost({
+      "item/\u0002": encode(item, { n: 2, label: "two" }),
+      "item/\u0003": encode(item, { n: 3, label: "three" }),
+    });
     const store = new Store(host, "test");
     const items = store.map(itemKey, item);
     expect(items.get(3)).toEqual({ n: 3, label: "three" });
@@ -91,7 +94,9 @@ describe("Store", () => {
   it("stored bytes that do not decode are a bug: get throws, naming the service, the value and the key", () => {
     const { host } = countingHost({ count: Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0, 0) });
     const store = new Store(host, "energy-trading");
-    expect(() => store.cell(ascii("count"), counter, 0n).get()).toThrow(/energy-trading: stored counter at 636f756e74 does not decode: counter format 2, not 1/);
+    expect(() => store.cell(ascii("count"), counter, 0n).get()).toThrow(
+      /energy-trading: stored counter at 636f756e74 does not decode: counter format 2, not 1/,
+    );
   });
 
   it("one key in two regions of a store is a bug (it would be written twice)", () => {

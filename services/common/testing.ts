@@ -11,7 +11,11 @@ import { toHex } from "./bytes.ts";
 export type Hash = (data: Uint8Array) => Uint8Array;
 export type VerifyEd25519 = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 
-export function memoryRefineContext(crypto: { hash: Hash; verifyEd25519: VerifyEd25519 }, gasLimit = 1_000_000_000n, packageHash = new Uint8Array(32)): RefineContext {
+export function memoryRefineContext(
+  crypto: { hash: Hash; verifyEd25519: VerifyEd25519 },
+  gasLimit = 1_000_000_000n,
+  packageHash = new Uint8Array(32),
+): RefineContext {
   const gas = new GasMeter(gasLimit);
   return {
     serviceId: 1,

@@ -36,7 +36,8 @@ function u64(amount: bigint): Uint8Array {
 
 export const counterPayload = {
   increment: (amount: bigint) => Uint8Array.from([Op.increment, ...u64(amount)]),
-  signedIncrement: (publicKey: Uint8Array, signature: Uint8Array, amount: bigint) => Uint8Array.from([Op.signedIncrement, ...publicKey, ...signature, ...u64(amount)]),
+  signedIncrement: (publicKey: Uint8Array, signature: Uint8Array, amount: bigint) =>
+    Uint8Array.from([Op.signedIncrement, ...publicKey, ...signature, ...u64(amount)]),
   transfer: (destination: number, amount: bigint, gas: bigint) => {
     const out = new Uint8Array(1 + 4 + 8 + 8);
     const view = new DataView(out.buffer);

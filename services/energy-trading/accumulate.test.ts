@@ -77,7 +77,9 @@ class Chain {
   block(...payloads: Uint8Array[]): Uint8Array[] {
     this.slot++;
     const hashes = payloads.map(() => hash(Uint8Array.of(0xe7, ++this.packages)));
-    const items = payloads.map((payload, i) => resultItem(hashes[i]!, refine(payload, memoryRefineContext(crypto)), accumulateGasLimit({ devices: 256, envelopes: 256, registrations: 640 })));
+    const items = payloads.map((payload, i) =>
+      resultItem(hashes[i]!, refine(payload, memoryRefineContext(crypto)), accumulateGasLimit({ devices: 256, envelopes: 256, registrations: 640 })),
+    );
     this.storage.accumulate(accumulate, items, { slot: this.slot, hash, gasLimit: ALWAYS_ACCUMULATE_GAS + 10_000_000n });
     return hashes;
   }
@@ -165,7 +167,10 @@ describe("energy-trading accumulate", () => {
     expect(chain.summary(0)).toMatchObject({ settled: false, clearingPriceMicrosPerKwh: 200_000, tradedWh: 600n, orders: 2, trades: 1 });
     // During the interval: A imports 800 Wh, B exports 500 Wh (the first reading only anchors the counters).
     const [readings] = chain.block(
-      encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(10_000, 5_000, 0), reading(800_000, 5_800, 0)]), envelope(meterB, "meter.reading", [reading(10_000, 100, 2_000), reading(800_000, 100, 2_500)])]),
+      encodeEnvelopesItem(clock, [
+        envelope(meterA, "meter.reading", [reading(10_000, 5_000, 0), reading(800_000, 5_800, 0)]),
+        envelope(meterB, "meter.reading", [reading(10_000, 100, 2_000), reading(800_000, 100, 2_500)]),
+      ]),
     );
     expect(chain.outcome(readings!)).toMatchObject({ envelopesSettled: 2, rejectedEnvelopes: [] });
     chain.until(16); // end of interval 0 (slot 13) plus the settlement delay of one interval (3 slots)
@@ -243,7 +248,15 @@ describe("energy-trading accumulate", () => {
   it("gives the same ledger whatever order the orders arrive in, and conserves value", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ bid: fc.boolean(), energyWh: fc.integer({ min: 1, max: 5_000 }), priceMicrosPerKwh: fc.integer({ min: 80_000, max: 300_000 }), usedWh: fc.integer({ min: 0, max: 5_000 }) }), { minLength: 2, maxLength: 6 }),
+        fc.array(
+          fc.record({
+            bid: fc.boolean(),
+            energyWh: fc.integer({ min: 1, max: 5_000 }),
+            priceMicrosPerKwh: fc.integer({ min: 80_000, max: 300_000 }),
+            usedWh: fc.integer({ min: 0, max: 5_000 }),
+          }),
+          { minLength: 2, maxLength: 6 },
+        ),
         fc.integer({ min: 0, max: 1_000 }),
         (households, shuffleSeed) => {
           const run = (order: number[]) => {
@@ -253,13 +266,25 @@ describe("energy-trading accumulate", () => {
             // Each order in its own package, in the given order, one block each.
             for (const i of order) {
               const o = households[i]!;
-              chain.block(encodeEnvelopesItem(clock, [envelope(pairs[i]![1], "agent.order", { interval: 0, orders: [{ side: o.bid ? "bid" : "ask", energyWh: o.energyWh, priceMicrosPerKwh: o.priceMicrosPerKwh }] })]));
+              chain.block(
+                encodeEnvelopesItem(clock, [
+                  envelope(pairs[i]![1], "agent.order", {
+                    interval: 0,
+                    orders: [{ side: o.bid ? "bid" : "ask", energyWh: o.energyWh, priceMicrosPerKwh: o.priceMicrosPerKwh }],
+                  }),
+                ]),
+              );
             }
             chain.until(11);
             chain.block(
               encodeEnvelopesItem(
                 clock,
-                pairs.map(([meter], i) => envelope(meter, "meter.reading", [reading(10_000, 0, 0), reading(800_000, households[i]!.bid ? households[i]!.usedWh : 0, households[i]!.bid ? 0 : households[i]!.usedWh)])),
+                pairs.map(([meter], i) =>
+                  envelope(meter, "meter.reading", [
+                    reading(10_000, 0, 0),
+                    reading(800_000, households[i]!.bid ? households[i]!.usedWh : 0, households[i]!.bid ? 0 : households[i]!.usedWh),
+                  ]),
+                ),
               ),
             );
             chain.until(17);
@@ -282,7 +307,9 @@ describe("energy-trading accumulate", () => {
     registerHouseholds(chain, [meterA, agentA]);
     chain.block(encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(0, 1_000, 0), reading(300_000, 1_100, 0)])]));
     chain.until(16); // interval 0 settled with 100 Wh imported
-    expect(chain.ledger(0)).toEqual([{ reason: "grid-import", buyer: expect.anything(), seller: "grid", energyWh: 100, priceMicrosPerKwh: 300_000, amountMicros: 30_000n }]);
+    expect(chain.ledger(0)).toEqual([
+      { reason: "grid-import", buyer: expect.anything(), seller: "grid", energyWh: 100, priceMicrosPerKwh: 300_000, amountMicros: 30_000n },
+    ]);
     // A reading from the end of interval 0 arrives late (+50 Wh), then one in interval 2 (+20 Wh).
     const [late] = chain.block(encodeEnvelopesItem(clock, [envelope(meterA, "meter.reading", [reading(900_000, 1_150, 0), reading(1_900_000, 1_170, 0)])]));
     expect(chain.outcome(late!)).toMatchObject({ envelopesSettled: 1, rejectedEnvelopes: [] });
@@ -373,7 +400,11 @@ describe("energy-trading accumulate: the power bound and meter resets (issue 15,
     const before = stateHash(chain);
     // It meant 1,234,561, …562, …563 but wrote each value where its difference belongs: read as
     // the column form says, the counter climbs by 1.2 MWh a second (4.4 GW).
-    const absolute = envelope(meter, "meter.reading", { t0: START_MS + 11_000, dtMs: 1_000, cols: { importWh: [1_234_561, 1_234_562, 1_234_563], exportWh: [0, 0, 0] } });
+    const absolute = envelope(meter, "meter.reading", {
+      t0: START_MS + 11_000,
+      dtMs: 1_000,
+      cols: { importWh: [1_234_561, 1_234_562, 1_234_563], exportWh: [0, 0, 0] },
+    });
     const [bad] = chain.block(encodeEnvelopesItem(clock, [absolute]));
     expect(chain.outcome(bad!)).toMatchObject({ envelopesSettled: 0 });
     expect(envelopeRejection(chain.outcome(bad!), meter.id, absolute.seq)).toBe("JG_ERR_ENERGY_POWER");
@@ -421,7 +452,9 @@ describe("energy-trading accumulate: the power bound and meter resets (issue 15,
     // Two readings of one envelope (refine), from t = +24.4 s: 1,001 Wh in 14.4 s, then 1,000.
     const t = 10_000 + BOUND_MS;
     const e = BOUND_WH - 600;
-    expect(send(chain, envelope(meter, "meter.reading", [reading(t + 1_000, 5_600, e), reading(t + 1_000 + BOUND_MS, 5_600 + BOUND_WH + 1, e)]))).toEqual(["JG_ERR_ENERGY_POWER"]);
+    expect(send(chain, envelope(meter, "meter.reading", [reading(t + 1_000, 5_600, e), reading(t + 1_000 + BOUND_MS, 5_600 + BOUND_WH + 1, e)]))).toEqual([
+      "JG_ERR_ENERGY_POWER",
+    ]);
     expect(send(chain, envelope(meter, "meter.reading", [reading(t + 1_000, 5_600, e), reading(t + 1_000 + BOUND_MS, 5_600 + BOUND_WH, e)]))).toEqual([null]);
     expect(metered(chain, meter)).toEqual({ importWh: 600 + BOUND_WH, exportWh: e });
     // Across two envelopes of one package (refine, against the package's last accepted reading).
@@ -467,7 +500,9 @@ describe("energy-trading accumulate: the power bound and meter resets (issue 15,
     expect(send(chain, envelope(meter, "meter.reset", [reading(11_000, 0, 0)]))).toEqual([null]);
     expect(send(chain, envelope(meter, "meter.reading", [reading(12_000, 5_010, 0)]))).toEqual(["JG_ERR_ENERGY_POWER"]);
     // In one package with the reset too.
-    const [h] = chain.block(encodeEnvelopesItem(clock, [envelope(meter, "meter.reset", [reading(13_000, 0, 0)]), envelope(meter, "meter.reading", [reading(14_000, 5_010, 0)])]));
+    const [h] = chain.block(
+      encodeEnvelopesItem(clock, [envelope(meter, "meter.reset", [reading(13_000, 0, 0)]), envelope(meter, "meter.reading", [reading(14_000, 5_010, 0)])]),
+    );
     expect(chain.outcome(h!).envelopesSettled).toBe(1); // the reset; the reading is refused
     expect(metered(chain, meter)).toEqual({ importWh: 0, exportWh: 0 });
     // A reset dated at or before the last settled reading (to widen the time readings are bounded by) is refused.
@@ -487,8 +522,20 @@ describe("energy-trading accumulate: the power bound and meter resets (issue 15,
     // Readings of up to 2 × 500 Wh every 1 ms to 20 s (the bound allows 1,000 Wh in 14.4 s): some pass, some do not.
     const dtMs = fc.oneof(fc.integer({ min: 1, max: 20_000 }), fc.constantFrom(1_000, 10_000, 14_400, 20_000));
     const op = fc.oneof(
-      fc.record({ reset: fc.constant(false), dtMs, importWh: fc.nat(500), exportWh: fc.oneof(fc.constant(0), fc.nat(500)), readings: fc.integer({ min: 1, max: 3 }) }),
-      fc.record({ reset: fc.constant(true), dtMs, importWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)), exportWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)), readings: fc.constant(1) }),
+      fc.record({
+        reset: fc.constant(false),
+        dtMs,
+        importWh: fc.nat(500),
+        exportWh: fc.oneof(fc.constant(0), fc.nat(500)),
+        readings: fc.integer({ min: 1, max: 3 }),
+      }),
+      fc.record({
+        reset: fc.constant(true),
+        dtMs,
+        importWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)),
+        exportWh: fc.oneof(fc.nat(10), fc.nat(10_000_000)),
+        readings: fc.constant(1),
+      }),
     );
     let creditedAfterReset = 0; // runs where a reading after a settled reset credited energy: the property is not vacuous
     fc.assert(
@@ -503,7 +550,9 @@ describe("energy-trading accumulate: the power bound and meter resets (issue 15,
           for (let i = 0; i < o.readings; i++) {
             t += o.dtMs;
             // A reading adds to the counters the meter last sent; a reset states new ones.
-            counters = o.reset ? { importWh: o.importWh, exportWh: o.exportWh } : { importWh: counters.importWh + o.importWh, exportWh: counters.exportWh + o.exportWh };
+            counters = o.reset
+              ? { importWh: o.importWh, exportWh: o.exportWh }
+              : { importWh: counters.importWh + o.importWh, exportWh: counters.exportWh + o.exportWh };
             readings.push(reading(t, counters.importWh, counters.exportWh));
           }
           const before = metered(chain, meter);

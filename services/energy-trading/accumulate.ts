@@ -101,7 +101,11 @@ export function accumulate(items: readonly AccumulateItem[], host: AccumulateHos
   packages.store(host, (outcome) => {
     let rejected = 0;
     for (const run of outcome.rejectedEnvelopes) rejected += run.length;
-    market.count({ devicesRegistered: BigInt(outcome.registrationsSettled), envelopesSettled: BigInt(outcome.envelopesSettled), envelopesRejected: BigInt(rejected) });
+    market.count({
+      devicesRegistered: BigInt(outcome.registrationsSettled),
+      envelopesSettled: BigInt(outcome.envelopesSettled),
+      envelopesRejected: BigInt(rejected),
+    });
   });
   market.flush();
 }
@@ -286,7 +290,8 @@ class Market {
     // meter's power delivers (README, "A meter whose counter was replaced or reset").
     const gap = last !== null && !digest.firstIsReset;
     if (gap && (digest.first.importWh < last.importWh || digest.first.exportWh < last.exportWh)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_COUNTER);
-    if (gap && exceedsPowerBig(digest.first.importWh - last.importWh + (digest.first.exportWh - last.exportWh), digest.first.t - last.t)) return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_POWER);
+    if (gap && exceedsPowerBig(digest.first.importWh - last.importWh + (digest.first.exportWh - last.exportWh), digest.first.t - last.t))
+      return refuseAll(REJECTION_CODES.JG_ERR_ENERGY_POWER);
     // Energy of intervals already settled (readings that came late) rolls forward into the first
     // one still open: it is not lost, and the counters stay continuous.
     const nextSettle = this.progress.get().nextSettle;
@@ -353,7 +358,8 @@ class Market {
       const page = this.pages.get(ref);
       if (page === null) continue;
       for (const [household, stored] of page) {
-        for (const line of stored.lines) orders.push({ household, side: line.side === OrderSide.bid ? "bid" : "ask", energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh });
+        for (const line of stored.lines)
+          orders.push({ household, side: line.side === OrderSide.bid ? "bid" : "ask", energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh });
       }
       this.pages.set(ref, null);
     }
@@ -361,7 +367,13 @@ class Market {
     if (clearing.trades.length > 0) {
       this.trades.set(
         interval,
-        clearing.trades.map((t) => ({ buyer: raw(t.buyer), seller: raw(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros })),
+        clearing.trades.map((t) => ({
+          buyer: raw(t.buyer),
+          seller: raw(t.seller),
+          energyWh: t.energyWh,
+          priceMicrosPerKwh: t.priceMicrosPerKwh,
+          amountMicros: t.amountMicros,
+        })),
       );
     }
     this.summaries.set(interval, {
@@ -390,7 +402,13 @@ class Market {
     }
     const result = settleInterval({
       interval,
-      trades: trades.map((t) => ({ buyer: toHex(t.buyer), seller: toHex(t.seller), energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros })),
+      trades: trades.map((t) => ({
+        buyer: toHex(t.buyer),
+        seller: toHex(t.seller),
+        energyWh: t.energyWh,
+        priceMicrosPerKwh: t.priceMicrosPerKwh,
+        amountMicros: t.amountMicros,
+      })),
       metered,
       grid,
     });
@@ -466,5 +484,10 @@ const PER_ITEM_GAS = 12n * g.hostCallBase + (g.perByteRead + g.perByteWritten) *
  * by χ_Z): e.g. 256 devices × 8 envelopes ≈ 6.6e6, within G_A = 1e7.
  */
 export function accumulateGasLimit(shape: { readonly devices?: number; readonly envelopes?: number; readonly registrations?: number }): bigint {
-  return PER_ITEM_GAS + BigInt(shape.devices ?? 0) * PER_DEVICE_GAS + BigInt(shape.envelopes ?? 0) * PER_ENVELOPE_GAS + BigInt(shape.registrations ?? 0) * PER_REGISTRATION_GAS;
+  return (
+    PER_ITEM_GAS +
+    BigInt(shape.devices ?? 0) * PER_DEVICE_GAS +
+    BigInt(shape.envelopes ?? 0) * PER_ENVELOPE_GAS +
+    BigInt(shape.registrations ?? 0) * PER_REGISTRATION_GAS
+  );
 }

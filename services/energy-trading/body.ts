@@ -35,7 +35,6 @@
  */
 import { type DetailedResult, failWith, ok } from "../common/result.ts";
 
-
 /** One meter reading: t in ms since the epoch of the market's (possibly simulated) clock; counters in Wh since installation. */
 export interface MeterReading {
   readonly t: number;
@@ -73,7 +72,17 @@ export const TEXT_BYTES_MAX = 64;
  * - `unknown-side`: an order line's side is text other than "bid" or "ask";
  * - `mixed-sides`: an order body with both bid and ask lines.
  */
-export const BODY_ERRORS = ["malformed", "float", "out-of-range", "missing-field", "too-many", "not-increasing", "counter-backwards", "unknown-side", "mixed-sides"] as const;
+export const BODY_ERRORS = [
+  "malformed",
+  "float",
+  "out-of-range",
+  "missing-field",
+  "too-many",
+  "not-increasing",
+  "counter-backwards",
+  "unknown-side",
+  "mixed-sides",
+] as const;
 export type BodyError = (typeof BODY_ERRORS)[number];
 
 /** A body refused: its error name and what was wrong, in words (the failure of a DetailedResult, services/common/result.ts). */
@@ -225,7 +234,10 @@ function decodeMeterColumns(r: BodyReader): DetailedResult<MeterReading[], BodyE
   r.enter("the body");
   const [importWh, exportWh] = columns ?? [null, null];
   if (t0 === ABSENT || dtMs === ABSENT || importWh == null || exportWh == null) {
-    return r.refuse("missing-field", missing(["t0", "dtMs", "cols.importWh", "cols.exportWh"], [t0, dtMs, importWh == null ? ABSENT : 0, exportWh == null ? ABSENT : 0]));
+    return r.refuse(
+      "missing-field",
+      missing(["t0", "dtMs", "cols.importWh", "cols.exportWh"], [t0, dtMs, importWh == null ? ABSENT : 0, exportWh == null ? ABSENT : 0]),
+    );
   }
   if (!r.done) return r.refuse("malformed", `${r.remaining} bytes after the readings`);
   if (t0 + (count - 1) * dtMs > INTEGER_MAX) return r.refuse("out-of-range", `the last reading's t > 2^53 − 1`);
@@ -259,7 +271,8 @@ export function decodeOrderBody(body: Uint8Array): DetailedResult<OrderBody, Bod
       if (orders !== null) return r.refuse("malformed", "orders appears twice");
       const count = r.arrayHead("orders");
       if (count < 0) return r.failure();
-      if (count > ORDER_LINES_PER_ENVELOPE_MAX) return r.refuse("too-many", `${count} order lines > ORDER_LINES_PER_ENVELOPE_MAX = ${ORDER_LINES_PER_ENVELOPE_MAX}`);
+      if (count > ORDER_LINES_PER_ENVELOPE_MAX)
+        return r.refuse("too-many", `${count} order lines > ORDER_LINES_PER_ENVELOPE_MAX = ${ORDER_LINES_PER_ENVELOPE_MAX}`);
       orders = [];
       for (let k = 0; k < count; k++) {
         r.enter("line", k);
@@ -289,21 +302,24 @@ function readOrderLine(r: BodyReader): OrderLine | null {
     if (key === KEY_FAILED) return null;
     if (key === KEY_SKIPPED) continue;
     const name = LINE_KEY_NAMES[key]!;
-    if (key === 0 ? side !== null : (key === 1 ? energyWh : priceMicrosPerKwh) !== ABSENT) return r.refuse("malformed", `${name} appears twice`), null;
+    if (key === 0 ? side !== null : (key === 1 ? energyWh : priceMicrosPerKwh) !== ABSENT) return (r.refuse("malformed", `${name} appears twice`), null);
     if (key === 0) {
       side = r.side(name);
       if (side === null) return null;
     } else if (key === 1) {
       energyWh = r.uint(name);
       if (energyWh < 0) return null;
-      if (energyWh === 0 || energyWh > ORDER_ENERGY_WH_MAX) return r.refuse("out-of-range", `energyWh = ${energyWh}, not in 1..ORDER_ENERGY_WH_MAX = ${ORDER_ENERGY_WH_MAX}`), null;
+      if (energyWh === 0 || energyWh > ORDER_ENERGY_WH_MAX)
+        return (r.refuse("out-of-range", `energyWh = ${energyWh}, not in 1..ORDER_ENERGY_WH_MAX = ${ORDER_ENERGY_WH_MAX}`), null);
     } else {
       priceMicrosPerKwh = r.uint(name);
       if (priceMicrosPerKwh < 0) return null;
-      if (priceMicrosPerKwh > PRICE_MICROS_PER_KWH_MAX) return r.refuse("out-of-range", `priceMicrosPerKwh = ${priceMicrosPerKwh} > PRICE_MICROS_PER_KWH_MAX = ${PRICE_MICROS_PER_KWH_MAX}`), null;
+      if (priceMicrosPerKwh > PRICE_MICROS_PER_KWH_MAX)
+        return (r.refuse("out-of-range", `priceMicrosPerKwh = ${priceMicrosPerKwh} > PRICE_MICROS_PER_KWH_MAX = ${PRICE_MICROS_PER_KWH_MAX}`), null);
     }
   }
-  if (side === null || energyWh === ABSENT || priceMicrosPerKwh === ABSENT) return r.refuse("missing-field", missing(LINE_KEY_NAMES, [side === null ? ABSENT : 0, energyWh, priceMicrosPerKwh])), null;
+  if (side === null || energyWh === ABSENT || priceMicrosPerKwh === ABSENT)
+    return (r.refuse("missing-field", missing(LINE_KEY_NAMES, [side === null ? ABSENT : 0, energyWh, priceMicrosPerKwh])), null);
   return { side, energyWh, priceMicrosPerKwh };
 }
 
@@ -464,9 +480,9 @@ class BodyReader {
   /** An unsigned integer ≤ 2^53 − 1, or −1; a negative integer is the error `negative`. */
   uint(what: string, negative: BodyError = "out-of-range"): number {
     if (!this.head(what)) return -1;
-    if (this.major === MAJOR_NEGINT) return this.fail(negative, `${what} is negative`), -1;
-    if (this.major !== MAJOR_UINT) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not an unsigned integer`), -1;
-    if (this.argument > INTEGER_MAX) return this.fail("out-of-range", `${what} > 2^53 − 1`), -1;
+    if (this.major === MAJOR_NEGINT) return (this.fail(negative, `${what} is negative`), -1);
+    if (this.major !== MAJOR_UINT) return (this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not an unsigned integer`), -1);
+    if (this.argument > INTEGER_MAX) return (this.fail("out-of-range", `${what} > 2^53 − 1`), -1);
     return this.argument;
   }
 
@@ -475,22 +491,23 @@ class BodyReader {
     if (!this.head(what)) return false;
     if (this.major !== MAJOR_UINT && this.major !== MAJOR_NEGINT) return this.fail("malformed", `${what} holds ${MAJOR_NAMES[this.major]}, not an integer`);
     // A negative integer is −1 − argument (RFC 8949 §3.1).
-    if (this.argument > (this.major === MAJOR_UINT ? INTEGER_MAX : INTEGER_MAX - 1)) return this.fail("out-of-range", `${what} holds an integer beyond ±(2^53 − 1)`);
+    if (this.argument > (this.major === MAJOR_UINT ? INTEGER_MAX : INTEGER_MAX - 1))
+      return this.fail("out-of-range", `${what} holds an integer beyond ±(2^53 − 1)`);
     return true;
   }
 
   /** An array's length, or −1. */
   arrayHead(what: string): number {
     if (!this.head(what)) return -1;
-    if (this.major !== MAJOR_ARRAY) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not an array`), -1;
+    if (this.major !== MAJOR_ARRAY) return (this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not an array`), -1);
     return this.argument;
   }
 
   /** A map's entry count (≤ MAP_ENTRIES_MAX), or −1; starts the map's duplicate-key check. */
   mapHead(what: string, depth: MapDepth = 0): number {
     if (!this.head(what)) return -1;
-    if (this.major !== MAJOR_MAP) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not a map`), -1;
-    if (this.argument > MAP_ENTRIES_MAX) return this.fail("malformed", `${what} has ${this.argument} entries > MAP_ENTRIES_MAX = ${MAP_ENTRIES_MAX}`), -1;
+    if (this.major !== MAJOR_MAP) return (this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not a map`), -1);
+    if (this.argument > MAP_ENTRIES_MAX) return (this.fail("malformed", `${what} has ${this.argument} entries > MAP_ENTRIES_MAX = ${MAP_ENTRIES_MAX}`), -1);
     this.skippedKeyCounts[depth] = 0;
     return this.argument;
   }
@@ -507,13 +524,13 @@ class BodyReader {
     const b = this.bytes;
     for (let k = 0; k < known.length; k++) if (bytesAt(b, start, length, known[k]!)) return k;
     // Known keys are ASCII; an unknown one must be UTF-8.
-    if (!isUtf8(b, start, start + length)) return this.fail("malformed", "a key is not UTF-8"), KEY_FAILED;
+    if (!isUtf8(b, start, start + length)) return (this.fail("malformed", "a key is not UTF-8"), KEY_FAILED);
     const keys = this.skippedKeys;
     const base = 2 * MAP_ENTRIES_MAX * depth;
     const count = this.skippedKeyCounts[depth]!;
     for (let n = 0; n < count; n++) {
       if (keys[base + 2 * n + 1] === length && sameBytes(b, start, keys[base + 2 * n]!, length)) {
-        return this.fail("malformed", "a key appears twice"), KEY_FAILED;
+        return (this.fail("malformed", "a key appears twice"), KEY_FAILED);
       }
     }
     keys[base + 2 * count] = start;
@@ -523,11 +540,11 @@ class BodyReader {
     const what = "the value of an unknown key";
     if (!this.head(what)) return KEY_FAILED;
     if (this.major === MAJOR_UINT || this.major === MAJOR_NEGINT) {
-      if (this.argument > INTEGER_MAX) return this.fail("out-of-range", `${what} is beyond ±2^53`), KEY_FAILED;
+      if (this.argument > INTEGER_MAX) return (this.fail("out-of-range", `${what} is beyond ±2^53`), KEY_FAILED);
       return KEY_SKIPPED;
     }
     if (this.major === MAJOR_TEXT) return this.textBody(what, true) < 0 ? KEY_FAILED : KEY_SKIPPED;
-    return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, neither an integer nor short text`), KEY_FAILED;
+    return (this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, neither an integer nor short text`), KEY_FAILED);
   }
 
   /** An order line's side, or null. */
@@ -536,22 +553,22 @@ class BodyReader {
     if (start < 0) return null;
     if (bytesAt(this.bytes, start, this.argument, BID)) return "bid";
     if (bytesAt(this.bytes, start, this.argument, ASK)) return "ask";
-    return this.fail("unknown-side", `${what} is neither "bid" nor "ask"`), null;
+    return (this.fail("unknown-side", `${what} is neither "bid" nor "ask"`), null);
   }
 
   /** Reads a text head and its bytes; returns where they start (their length is `argument`), or −1. */
   private text(what: string, checkUtf8: boolean): number {
     if (!this.head(what)) return -1;
-    if (this.major !== MAJOR_TEXT) return this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not text`), -1;
+    if (this.major !== MAJOR_TEXT) return (this.fail("malformed", `${what} is ${MAJOR_NAMES[this.major]}, not text`), -1);
     return this.textBody(what, checkUtf8);
   }
 
   private textBody(what: string, checkUtf8: boolean): number {
     const length = this.argument;
-    if (length > TEXT_BYTES_MAX) return this.fail("malformed", `${what} is text of ${length} bytes > TEXT_BYTES_MAX = ${TEXT_BYTES_MAX}`), -1;
-    if (length > this.remaining) return this.fail("malformed", `${what}: the body ends early`), -1;
+    if (length > TEXT_BYTES_MAX) return (this.fail("malformed", `${what} is text of ${length} bytes > TEXT_BYTES_MAX = ${TEXT_BYTES_MAX}`), -1);
+    if (length > this.remaining) return (this.fail("malformed", `${what}: the body ends early`), -1);
     const start = this.at;
-    if (checkUtf8 && !isUtf8(this.bytes, start, start + length)) return this.fail("malformed", `${what} is not UTF-8`), -1;
+    if (checkUtf8 && !isUtf8(this.bytes, start, start + length)) return (this.fail("malformed", `${what} is not UTF-8`), -1);
     this.at += length;
     return start;
   }

@@ -69,13 +69,19 @@ describe("condenseReadings", () => {
     // +90 s → +150 s: import 6 → interval 2 ((150_000 − 1) / 60_000 = 2).
     const envelopes = [[r(10_000, 500, 0), r(30_000, 500, 0), r(90_000, 500, 0)], [r(150_000, 506, 0)]];
     const condensed = condenseReadings(envelopes, MINUTE);
-    expect(condensed).toEqual({ ok: true, value: { first: r(10_000, 500, 0), last: r(150_000, 506, 0), intervals: [{ interval: 2, importWh: 6, exportWh: 0 }] } });
+    expect(condensed).toEqual({
+      ok: true,
+      value: { first: r(10_000, 500, 0), last: r(150_000, 506, 0), intervals: [{ interval: 2, importWh: 6, exportWh: 0 }] },
+    });
     expect(condenseReadings([[r(0, 1, 1)]], MINUTE)).toEqual({ ok: true, value: { first: r(0, 1, 1), last: r(0, 1, 1), intervals: [] } });
   });
 
   it("takes a reading at the market's start and refuses one before it", () => {
     // +0 → +1 ms: import 2 → interval 0.
-    expect(condenseReadings([[r(0, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({ ok: true, value: { intervals: [{ interval: 0, importWh: 2, exportWh: 0 }] } });
+    expect(condenseReadings([[r(0, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({
+      ok: true,
+      value: { intervals: [{ interval: 0, importWh: 2, exportWh: 0 }] },
+    });
     expect(condenseReadings([[r(-1, 10, 0), r(1, 12, 0)]], MINUTE)).toMatchObject({ ok: false, error: "before-start" });
   });
 
@@ -193,7 +199,11 @@ describe("the power bound", () => {
 // ---------------------------------------------------------------------------------------------
 // Properties over arbitrary increasing readings, split arbitrarily into envelopes.
 
-const stepArb = fc.record({ dt: fc.integer({ min: 1, max: 200_000 }), dImport: fc.oneof(fc.constant(0), fc.nat(5_000)), dExport: fc.oneof(fc.constant(0), fc.nat(5_000)) });
+const stepArb = fc.record({
+  dt: fc.integer({ min: 1, max: 200_000 }),
+  dImport: fc.oneof(fc.constant(0), fc.nat(5_000)),
+  dExport: fc.oneof(fc.constant(0), fc.nat(5_000)),
+});
 const caseArb = fc.record({
   startMs: fc.oneof(fc.constant(0), fc.constant(START), fc.nat(Number.MAX_SAFE_INTEGER - 10 ** 9)),
   intervalMs: fc.oneof(fc.constant(60_000), fc.constant(900_000), fc.integer({ min: 1, max: 0xffff_ffff })),
@@ -261,7 +271,9 @@ describe("condenseReadings, properties", () => {
           const [imp, exp] = oracle.get(k) ?? [0, 0];
           oracle.set(k, [imp + readings[i]!.importWh - readings[i - 1]!.importWh, exp + readings[i]!.exportWh - readings[i - 1]!.exportWh]);
         }
-        const expected = [...oracle.entries()].filter(([, [imp, exp]]) => imp + exp > 0).map(([k, [importWh, exportWh]]) => ({ interval: Number(k), importWh, exportWh }));
+        const expected = [...oracle.entries()]
+          .filter(([, [imp, exp]]) => imp + exp > 0)
+          .map(([k, [importWh, exportWh]]) => ({ interval: Number(k), importWh, exportWh }));
         expect(intervals).toEqual(expected);
         // One envelope or many: the same digest.
         expect(condenseReadings([readings], clock)).toEqual(condensed);
@@ -279,7 +291,10 @@ describe("condenseReadings, properties", () => {
         const back = { ...readings[i]!, ...(onImport ? { importWh: readings[i - 1]!.importWh - 1 } : { exportWh: readings[i - 1]!.exportWh - 1 }) };
         fc.pre(back.importWh >= 0 && back.exportWh >= 0);
         const changed = readings.map((x, k) => (k === i ? back : x));
-        expect(condenseReadings(split(changed, c.cuts), { startMs: c.startMs, intervalMs: c.intervalMs })).toMatchObject({ ok: false, error: "counter-backwards" });
+        expect(condenseReadings(split(changed, c.cuts), { startMs: c.startMs, intervalMs: c.intervalMs })).toMatchObject({
+          ok: false,
+          error: "counter-backwards",
+        });
       }),
       { numRuns: 300 },
     );

@@ -132,7 +132,8 @@ export function condenseReadings(envelopes: readonly (readonly MeterReading[])[]
   const intervals: { interval: number; importWh: number; exportWh: number }[] = [];
   for (let e = 0; e < envelopes.length; e++) {
     const readings = envelopes[e]!;
-    if (readings.length > READINGS_PER_ENVELOPE_MAX) throw new Error(`condenseReadings: envelope ${e} has ${readings.length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
+    if (readings.length > READINGS_PER_ENVELOPE_MAX)
+      throw new Error(`condenseReadings: envelope ${e} has ${readings.length} readings > READINGS_PER_ENVELOPE_MAX = ${READINGS_PER_ENVELOPE_MAX}`);
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!;
       if (r.t < startMs) return failWith("before-start", `envelope ${e}, reading ${i}: t = ${r.t} is before the market's start ${startMs}`);

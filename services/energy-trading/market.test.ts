@@ -24,7 +24,13 @@ const GRID: GridPrices = { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPe
 
 const bid = (household: string, energyWh: number, priceMicrosPerKwh: number): Order => ({ household, side: "bid", energyWh, priceMicrosPerKwh });
 const ask = (household: string, energyWh: number, priceMicrosPerKwh: number): Order => ({ household, side: "ask", energyWh, priceMicrosPerKwh });
-const trade = (buyer: string, seller: string, energyWh: number, priceMicrosPerKwh: number, amount: bigint): Trade => ({ buyer, seller, energyWh, priceMicrosPerKwh, amountMicros: amount });
+const trade = (buyer: string, seller: string, energyWh: number, priceMicrosPerKwh: number, amount: bigint): Trade => ({
+  buyer,
+  seller,
+  energyWh,
+  priceMicrosPerKwh,
+  amountMicros: amount,
+});
 
 describe("amountMicros", () => {
   it("is floor(energyWh × price / 1000), exact past 2^53", () => {
@@ -113,7 +119,11 @@ describe("clearInterval: hand-computed books", () => {
     expect(clearInterval(orders, "pay-as-clear", GRID)).toEqual(none);
     expect(clearInterval(orders, "pay-as-bid", GRID)).toEqual(none);
     // one-sided: A and B both @ 300,000, A first by id; A×C 1000 @ 120,000 = 120,000. B gets nothing.
-    expect(clearInterval(orders, "one-sided", GRID)).toEqual<Clearing>({ trades: [trade(A, C, 1000, 120_000, 120_000n)], clearingPriceMicrosPerKwh: 120_000, tradedWh: 1000 });
+    expect(clearInterval(orders, "one-sided", GRID)).toEqual<Clearing>({
+      trades: [trade(A, C, 1000, 120_000, 120_000n)],
+      clearingPriceMicrosPerKwh: 120_000,
+      tradedWh: 1000,
+    });
   });
 
   it("an empty book, or one side only, trades nothing", () => {
@@ -151,7 +161,11 @@ describe("clearInterval: hand-computed books", () => {
     });
     // one-sided: A and B both @ 300,000 whatever they bid; the same order, each at 100,000: 30,000; 20,000; 70,000.
     const oneSided = [bid(B, 1500, 250_000), bid(A, 500, 100_000), ask(E, 900, 100_000), ask(D, 300, 100_000)];
-    expect(clearInterval(oneSided, "one-sided", GRID).trades).toEqual([trade(A, D, 300, 100_000, 30_000n), trade(A, E, 200, 100_000, 20_000n), trade(B, E, 700, 100_000, 70_000n)]);
+    expect(clearInterval(oneSided, "one-sided", GRID).trades).toEqual([
+      trade(A, D, 300, 100_000, 30_000n),
+      trade(A, E, 200, 100_000, 20_000n),
+      trade(B, E, 700, 100_000, 70_000n),
+    ]);
   });
 
   it("floors the uniform price: floor((200,001 + 100,000) / 2) = 150,000", () => {
@@ -185,7 +199,11 @@ describe("clearInterval: hand-computed books", () => {
   });
 
   it("trades at a price of zero", () => {
-    expect(clearInterval([bid(A, 100, 0), ask(D, 100, 0)], "pay-as-clear", GRID)).toEqual<Clearing>({ trades: [trade(A, D, 100, 0, 0n)], clearingPriceMicrosPerKwh: 0, tradedWh: 100 });
+    expect(clearInterval([bid(A, 100, 0), ask(D, 100, 0)], "pay-as-clear", GRID)).toEqual<Clearing>({
+      trades: [trade(A, D, 100, 0, 0n)],
+      clearingPriceMicrosPerKwh: 0,
+      tradedWh: 100,
+    });
   });
 });
 
@@ -214,7 +232,9 @@ describe("clearInterval: preconditions (caller bugs throw)", () => {
 
   it("refuses grid prices out of order or range, and an unknown mode", () => {
     expect(() => clearInterval(ok, "pay-as-clear", { importPriceMicrosPerKwh: 80_000, exportPriceMicrosPerKwh: 300_000 })).toThrow(/export price/);
-    expect(() => clearInterval(ok, "pay-as-clear", { importPriceMicrosPerKwh: PRICE_MICROS_PER_KWH_MAX + 1, exportPriceMicrosPerKwh: 0 })).toThrow(/grid prices/);
+    expect(() => clearInterval(ok, "pay-as-clear", { importPriceMicrosPerKwh: PRICE_MICROS_PER_KWH_MAX + 1, exportPriceMicrosPerKwh: 0 })).toThrow(
+      /grid prices/,
+    );
     expect(() => clearInterval(ok, "pay-as-clear", { importPriceMicrosPerKwh: 1, exportPriceMicrosPerKwh: -1 })).toThrow(/grid prices/);
     expect(() => clearInterval(ok, "pay-what-you-like" as MarketMode, GRID)).toThrow(/mode/);
   });
@@ -233,7 +253,10 @@ const bookArb = fc
         steps: fc.array(
           fc.record({
             energyWh: fc.oneof(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: ORDER_ENERGY_WH_MAX })),
-            priceMicrosPerKwh: fc.oneof(fc.integer({ min: 0, max: 16 }).map((k) => k * 25_000), fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX })),
+            priceMicrosPerKwh: fc.oneof(
+              fc.integer({ min: 0, max: 16 }).map((k) => k * 25_000),
+              fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX }),
+            ),
           }),
           { minLength: 1, maxLength: 3 },
         ),
@@ -302,8 +325,16 @@ describe("clearInterval: properties", () => {
           for (const t of trades) {
             const boughtWh = trades.filter((u) => u.buyer === t.buyer).reduce((s, u) => s + u.energyWh, 0);
             const soldWh = trades.filter((u) => u.seller === t.seller).reduce((s, u) => s + u.energyWh, 0);
-            expect(bidsOf(t.buyer).filter((o) => o.priceMicrosPerKwh >= price).reduce((s, o) => s + o.energyWh, 0)).toBeGreaterThanOrEqual(boughtWh);
-            expect(asksOf(t.seller).filter((o) => o.priceMicrosPerKwh <= price).reduce((s, o) => s + o.energyWh, 0)).toBeGreaterThanOrEqual(soldWh);
+            expect(
+              bidsOf(t.buyer)
+                .filter((o) => o.priceMicrosPerKwh >= price)
+                .reduce((s, o) => s + o.energyWh, 0),
+            ).toBeGreaterThanOrEqual(boughtWh);
+            expect(
+              asksOf(t.seller)
+                .filter((o) => o.priceMicrosPerKwh <= price)
+                .reduce((s, o) => s + o.energyWh, 0),
+            ).toBeGreaterThanOrEqual(soldWh);
           }
         } else {
           expect(clearingPriceMicrosPerKwh).toBe(Number(value / BigInt(tradedWh)));
@@ -311,18 +342,32 @@ describe("clearInterval: properties", () => {
             // Each trade at one of the buyer's bid prices, with enough of that bid; the seller had that much at or below it.
             for (const [key, wh] of byBuyerAtPrice) {
               const [h, p] = key.split("@") as [string, string];
-              expect(bidsOf(h).filter((o) => o.priceMicrosPerKwh === Number(p)).reduce((s, o) => s + o.energyWh, 0)).toBeGreaterThanOrEqual(wh);
+              expect(
+                bidsOf(h)
+                  .filter((o) => o.priceMicrosPerKwh === Number(p))
+                  .reduce((s, o) => s + o.energyWh, 0),
+              ).toBeGreaterThanOrEqual(wh);
             }
             for (const t of trades) {
-              const soldAtOrBelowWh = trades.filter((u) => u.seller === t.seller && u.priceMicrosPerKwh <= t.priceMicrosPerKwh).reduce((s, u) => s + u.energyWh, 0);
-              expect(asksOf(t.seller).filter((o) => o.priceMicrosPerKwh <= t.priceMicrosPerKwh).reduce((s, o) => s + o.energyWh, 0)).toBeGreaterThanOrEqual(soldAtOrBelowWh);
+              const soldAtOrBelowWh = trades
+                .filter((u) => u.seller === t.seller && u.priceMicrosPerKwh <= t.priceMicrosPerKwh)
+                .reduce((s, u) => s + u.energyWh, 0);
+              expect(
+                asksOf(t.seller)
+                  .filter((o) => o.priceMicrosPerKwh <= t.priceMicrosPerKwh)
+                  .reduce((s, o) => s + o.energyWh, 0),
+              ).toBeGreaterThanOrEqual(soldAtOrBelowWh);
             }
           } else {
             // one-sided: each trade at one of the seller's ask prices (with enough of that ask), never above the import price.
             for (const t of trades) expect(t.priceMicrosPerKwh).toBeLessThanOrEqual(grid.importPriceMicrosPerKwh);
             for (const [key, wh] of bySellerAtPrice) {
               const [h, p] = key.split("@") as [string, string];
-              expect(asksOf(h).filter((o) => o.priceMicrosPerKwh === Number(p)).reduce((s, o) => s + o.energyWh, 0)).toBeGreaterThanOrEqual(wh);
+              expect(
+                asksOf(h)
+                  .filter((o) => o.priceMicrosPerKwh === Number(p))
+                  .reduce((s, o) => s + o.energyWh, 0),
+              ).toBeGreaterThanOrEqual(wh);
             }
           }
         }

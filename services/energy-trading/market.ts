@@ -145,7 +145,11 @@ function sortSide(side: readonly Order[], rankOf: (o: Order) => number): Order[]
  * descending (in one-sided mode all at the import price), asks by price ascending; then household
  * ascending, then energy descending.
  */
-export function canonicalBook(orders: readonly Order[], mode: MarketMode, grid: GridPrices): { readonly bids: readonly Order[]; readonly asks: readonly Order[] } {
+export function canonicalBook(
+  orders: readonly Order[],
+  mode: MarketMode,
+  grid: GridPrices,
+): { readonly bids: readonly Order[]; readonly asks: readonly Order[] } {
   if (!MARKET_MODES.includes(mode)) fail(`unknown mode ${String(mode)}`);
   assertGridPrices(grid);
   const bids: Order[] = [];
@@ -154,7 +158,8 @@ export function canonicalBook(orders: readonly Order[], mode: MarketMode, grid: 
   for (const o of orders) {
     // Messages are built only on failure: this loop runs once per order (20,000 in a full market).
     if (o.side !== "bid" && o.side !== "ask") fail(`order side ${String(o.side)}`);
-    if (!(Number.isSafeInteger(o.energyWh) && o.energyWh > 0 && o.energyWh <= ORDER_ENERGY_WH_MAX)) fail(`order energy ${o.energyWh} Wh is not an integer in 1..${ORDER_ENERGY_WH_MAX}`);
+    if (!(Number.isSafeInteger(o.energyWh) && o.energyWh > 0 && o.energyWh <= ORDER_ENERGY_WH_MAX))
+      fail(`order energy ${o.energyWh} Wh is not an integer in 1..${ORDER_ENERGY_WH_MAX}`);
     if (!isPrice(o.priceMicrosPerKwh)) fail(`order price ${o.priceMicrosPerKwh} is not an integer in 0..${PRICE_MICROS_PER_KWH_MAX}`);
     const seen = sideOf.get(o.household);
     if (seen === undefined) {
@@ -165,7 +170,8 @@ export function canonicalBook(orders: readonly Order[], mode: MarketMode, grid: 
     }
     (o.side === "bid" ? bids : asks).push(o);
   }
-  if (bids.length > ORDERS_PER_SIDE_MAX || asks.length > ORDERS_PER_SIDE_MAX) fail(`${bids.length} bids and ${asks.length} asks: at most ${ORDERS_PER_SIDE_MAX} a side`);
+  if (bids.length > ORDERS_PER_SIDE_MAX || asks.length > ORDERS_PER_SIDE_MAX)
+    fail(`${bids.length} bids and ${asks.length} asks: at most ${ORDERS_PER_SIDE_MAX} a side`);
   return {
     bids: sortSide(bids, (o) => PRICE_MICROS_PER_KWH_MAX - bidPriceMicrosPerKwh(o, mode, grid)),
     asks: sortSide(asks, (o) => o.priceMicrosPerKwh),

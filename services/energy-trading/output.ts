@@ -21,7 +21,15 @@
 import { compareBytes, type Result, U16_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { itemOutputCodec } from "../common/dispatch.ts";
-import { ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, rawDeviceIdCodec, type SeqRejection, seqRejectionCodec, type SeqRun, seqRunCodec } from "../common/envelope.ts";
+import {
+  ED25519_PUBLIC_KEY_BYTES,
+  type RawDeviceId,
+  rawDeviceIdCodec,
+  type SeqRejection,
+  seqRejectionCodec,
+  type SeqRun,
+  seqRunCodec,
+} from "../common/envelope.ts";
 
 export type { SeqRejection } from "../common/envelope.ts";
 import { DeviceRole, ItemKind, REGISTRATIONS_PER_ITEM_MAX } from "./payload.ts";
@@ -160,7 +168,16 @@ const envelopesOutputCodec: Descriptor<EnvelopesOutput> = d.map(
 );
 
 const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
-  d.array(d.object({ deviceId: rawDeviceIdCodec, publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES), role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "role"), household: rawDeviceIdCodec }), "u32", REGISTRATIONS_PER_ITEM_MAX),
+  d.array(
+    d.object({
+      deviceId: rawDeviceIdCodec,
+      publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
+      role: d.oneOf([DeviceRole.meter, DeviceRole.agent], "role"),
+      household: rawDeviceIdCodec,
+    }),
+    "u32",
+    REGISTRATIONS_PER_ITEM_MAX,
+  ),
   (registrations) => ({ kind: ItemKind.registrations, registrations }),
   (output) => [...output.registrations],
   "registrations output",

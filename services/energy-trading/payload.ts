@@ -122,7 +122,9 @@ const registrationsItem = registrationsItemCodec(registrationRecordCodec, REGIST
 export const REGISTRATION_RECORD_BYTES = registrationRecordCodec.fixedBytes!;
 
 /** The registrations item for these records, in the order given. Throws on a caller bug. */
-export function encodeRegistrationsItem(records: readonly { readonly publicKey: Uint8Array; readonly role: DeviceRole | DeviceRoleName; readonly household?: Uint8Array | null }[]): Uint8Array {
+export function encodeRegistrationsItem(
+  records: readonly { readonly publicKey: Uint8Array; readonly role: DeviceRole | DeviceRoleName; readonly household?: Uint8Array | null }[],
+): Uint8Array {
   return encodeRegistrations(
     registrationsItem,
     records.map((record, index) => {

@@ -51,7 +51,10 @@ export function refine(payload: Uint8Array, context: RefineContext): Uint8Array 
   return refineItem(
     SERVICE,
     payload,
-    { [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)), [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    {
+      [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)),
+      [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)),
+    },
     "the item has too many devices",
   );
 }
@@ -135,13 +138,21 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       } else if (kind === AGENT_ORDER_KIND) {
         const order = decodeOrderBody(body);
         if (!order.ok) {
-          reject(order.error === "out-of-range" || order.error === "too-many" || order.error === "mixed-sides" || order.error === "unknown-side" ? REJECTION_CODES.JG_ERR_ENERGY_ORDER : REJECTION_CODES.JG_ERR_ENERGY_BODY);
+          reject(
+            order.error === "out-of-range" || order.error === "too-many" || order.error === "mixed-sides" || order.error === "unknown-side"
+              ? REJECTION_CODES.JG_ERR_ENERGY_ORDER
+              : REJECTION_CODES.JG_ERR_ENERGY_BODY,
+          );
           continue;
         }
         orders.push({
           seq,
           interval: order.value.interval,
-          lines: order.value.orders.map((line) => ({ side: line.side === "bid" ? OrderSide.bid : OrderSide.ask, energyWh: line.energyWh, priceMicrosPerKwh: line.priceMicrosPerKwh })),
+          lines: order.value.orders.map((line) => ({
+            side: line.side === "bid" ? OrderSide.bid : OrderSide.ask,
+            energyWh: line.energyWh,
+            priceMicrosPerKwh: line.priceMicrosPerKwh,
+          })),
         });
       } else {
         reject(REJECTION_CODES.JG_ERR_ENERGY_KIND);
@@ -151,7 +162,14 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
       bodyHashes.push(host.hash(body));
     }
     let meter = meterEnvelopes.length === 0 ? null : digestOf(meterEnvelopes, resets, clock);
-    const overflow = meter === null ? null : meter.intervals.some((e) => e.interval > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR : meter.intervals.some((e) => e.importWh > U32_MAX || e.exportWh > U32_MAX) ? REJECTION_CODES.JG_ERR_ENERGY_COUNTER : null;
+    const overflow =
+      meter === null
+        ? null
+        : meter.intervals.some((e) => e.interval > U32_MAX)
+          ? REJECTION_CODES.JG_ERR_ENERGY_INTERVAL_FAR
+          : meter.intervals.some((e) => e.importWh > U32_MAX || e.exportWh > U32_MAX)
+            ? REJECTION_CODES.JG_ERR_ENERGY_COUNTER
+            : null;
     if (overflow !== null) {
       // An interval past 2^32 (readings far in the future) or more than 4.29 GWh in one interval
       // is no household's meter: refuse its readings of this package.
@@ -176,7 +194,12 @@ function digestOf(envelopes: readonly MeterReading[][], resets: readonly boolean
   if (!condensed.ok) throw new Error(`energy-trading: readings that passed the checks do not condense: ${condensed.detail}`);
   const { first, last, intervals } = condensed.value;
   const reading = (r: MeterReading) => ({ t: BigInt(r.t), importWh: BigInt(r.importWh), exportWh: BigInt(r.exportWh) });
-  return { firstIsReset: resets[0] === true, first: reading(first), last: reading(last), intervals: intervals.map((e) => ({ interval: e.interval, importWh: e.importWh, exportWh: e.exportWh })) };
+  return {
+    firstIsReset: resets[0] === true,
+    first: reading(first),
+    last: reading(last),
+    intervals: intervals.map((e) => ({ interval: e.interval, importWh: e.importWh, exportWh: e.exportWh })),
+  };
 }
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {

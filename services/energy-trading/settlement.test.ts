@@ -9,7 +9,13 @@ const [A, B, C, D, E] = ["a", "b", "c", "d", "e"].map(id) as [string, string, st
 /** 0.30 per kWh from the grid, 0.08 per kWh to it. */
 const PRICES: GridPrices = { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 };
 
-const trade = (buyer: string, seller: string, energyWh: number, priceMicrosPerKwh: number): Trade => ({ buyer, seller, energyWh, priceMicrosPerKwh, amountMicros: amountMicros(energyWh, priceMicrosPerKwh) });
+const trade = (buyer: string, seller: string, energyWh: number, priceMicrosPerKwh: number): Trade => ({
+  buyer,
+  seller,
+  energyWh,
+  priceMicrosPerKwh,
+  amountMicros: amountMicros(energyWh, priceMicrosPerKwh),
+});
 const entry = (reason: LedgerEntry["reason"], buyer: string, seller: string, energyWh: number, priceMicrosPerKwh: number, amount: bigint): LedgerEntry => ({
   interval: 7,
   buyer,
@@ -19,7 +25,8 @@ const entry = (reason: LedgerEntry["reason"], buyer: string, seller: string, ene
   amountMicros: amount,
   reason,
 });
-const metered = (m: Record<string, [importWh: number, exportWh: number]>): Map<string, MeteredEnergy> => new Map(Object.entries(m).map(([h, [importWh, exportWh]]) => [h, { importWh, exportWh }]));
+const metered = (m: Record<string, [importWh: number, exportWh: number]>): Map<string, MeteredEnergy> =>
+  new Map(Object.entries(m).map(([h, [importWh, exportWh]]) => [h, { importWh, exportWh }]));
 
 describe("settleInterval: hand-computed", () => {
   it("settles trades at their price and every deviation with the grid, one reason each", () => {
@@ -88,7 +95,12 @@ describe("settleInterval: hand-computed", () => {
 
   it("floors each grid amount", () => {
     // 333 Wh @ 123,457 = 41,111.181 → 41,111
-    const result = settleInterval({ interval: 7, trades: [], metered: metered({ [A]: [333, 0] }), grid: { importPriceMicrosPerKwh: 123_457, exportPriceMicrosPerKwh: 0 } });
+    const result = settleInterval({
+      interval: 7,
+      trades: [],
+      metered: metered({ [A]: [333, 0] }),
+      grid: { importPriceMicrosPerKwh: 123_457, exportPriceMicrosPerKwh: 0 },
+    });
     expect(result.entries).toEqual([entry("grid-import", A, GRID, 333, 123_457, 41_111n)]);
   });
 
@@ -139,12 +151,17 @@ const intervalArb = fc
       fc.record({
         n: fc.integer({ min: 0, max: 0xffff }),
         side: fc.constantFrom<"bid" | "ask">("bid", "ask"),
-        steps: fc.array(fc.record({ energyWh: fc.integer({ min: 1, max: ORDER_ENERGY_WH_MAX }), priceMicrosPerKwh: fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX }) }), { minLength: 1, maxLength: 3 }),
+        steps: fc.array(
+          fc.record({ energyWh: fc.integer({ min: 1, max: ORDER_ENERGY_WH_MAX }), priceMicrosPerKwh: fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX }) }),
+          { minLength: 1, maxLength: 3 },
+        ),
         meter: fc.option(fc.record({ importWh: fc.integer({ min: 0, max: 4_000_000 }), exportWh: fc.integer({ min: 0, max: 4_000_000 }) })),
       }),
       { maxLength: 10, selector: (h) => h.n },
     ),
-    meterOnly: fc.array(fc.tuple(fc.integer({ min: 0x10000, max: 0x1ffff }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 })), { maxLength: 3 }),
+    meterOnly: fc.array(fc.tuple(fc.integer({ min: 0x10000, max: 0x1ffff }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 })), {
+      maxLength: 3,
+    }),
     exportPriceMicrosPerKwh: fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX }),
     importPriceMicrosPerKwh: fc.integer({ min: 0, max: PRICE_MICROS_PER_KWH_MAX }),
     interval: fc.nat(),
@@ -191,7 +208,8 @@ describe("settleInterval: properties", () => {
         const trades = clearInterval(orders, mode, grid).trades;
         const { entries } = settleInterval({ interval, trades, metered: meters, grid });
         const households = new Set([...meters.keys(), ...trades.flatMap((t) => [t.buyer, t.seller])]);
-        const wh = (h: string, reason: LedgerEntry["reason"], role: "buyer" | "seller") => entries.filter((e) => e.reason === reason && e[role] === h).reduce((s, e) => s + e.energyWh, 0);
+        const wh = (h: string, reason: LedgerEntry["reason"], role: "buyer" | "seller") =>
+          entries.filter((e) => e.reason === reason && e[role] === h).reduce((s, e) => s + e.energyWh, 0);
         for (const h of households) {
           const m = meters.get(h) ?? { importWh: 0, exportWh: 0 };
           expect(wh(h, "trade", "buyer") + wh(h, "grid-import", "buyer") - wh(h, "surplus", "seller")).toBe(m.importWh);

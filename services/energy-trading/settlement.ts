@@ -92,15 +92,25 @@ export function settleInterval(input: {
   for (const t of trades) {
     if (t.buyer === t.seller) fail(`trade of ${t.buyer} with itself`);
     if (!(Number.isSafeInteger(t.energyWh) && t.energyWh > 0)) fail(`trade energy ${t.energyWh} Wh is not a positive integer`);
-    if (!(Number.isSafeInteger(t.priceMicrosPerKwh) && t.priceMicrosPerKwh >= 0 && t.priceMicrosPerKwh <= PRICE_MICROS_PER_KWH_MAX)) fail(`trade price ${t.priceMicrosPerKwh}`);
-    if (t.amountMicros !== amountMicros(t.energyWh, t.priceMicrosPerKwh)) fail(`trade amount ${t.amountMicros} is not ${t.energyWh} Wh at ${t.priceMicrosPerKwh}`);
+    if (!(Number.isSafeInteger(t.priceMicrosPerKwh) && t.priceMicrosPerKwh >= 0 && t.priceMicrosPerKwh <= PRICE_MICROS_PER_KWH_MAX))
+      fail(`trade price ${t.priceMicrosPerKwh}`);
+    if (t.amountMicros !== amountMicros(t.energyWh, t.priceMicrosPerKwh))
+      fail(`trade amount ${t.amountMicros} is not ${t.energyWh} Wh at ${t.priceMicrosPerKwh}`);
     const buyer = account(t.buyer);
     const seller = account(t.seller);
     buyer.boughtWh += t.energyWh;
     buyer.deltaMicros -= t.amountMicros;
     seller.soldWh += t.energyWh;
     seller.deltaMicros += t.amountMicros;
-    entries.push({ interval, buyer: t.buyer, seller: t.seller, energyWh: t.energyWh, priceMicrosPerKwh: t.priceMicrosPerKwh, amountMicros: t.amountMicros, reason: "trade" });
+    entries.push({
+      interval,
+      buyer: t.buyer,
+      seller: t.seller,
+      energyWh: t.energyWh,
+      priceMicrosPerKwh: t.priceMicrosPerKwh,
+      amountMicros: t.amountMicros,
+      reason: "trade",
+    });
   }
   for (const [h, m] of metered) {
     if (!(isEnergy(m.importWh) && isEnergy(m.exportWh))) fail(`household ${h} metered import ${m.importWh} Wh, export ${m.exportWh} Wh`);

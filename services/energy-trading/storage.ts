@@ -143,7 +143,11 @@ export const MARKET_START: MarketProgress = { nextClear: 0, nextSettle: 0 };
 /** version ⌢ u32 nextClear ⌢ u32 nextSettle. */
 export const marketProgressCodec: Descriptor<MarketProgress> = d.versioned(
   STORAGE_FORMAT_VERSION,
-  d.checked(d.object({ nextClear: d.u32, nextSettle: d.u32 }), (p) => (p.nextSettle > p.nextClear ? `settled up to ${p.nextSettle}, past cleared ${p.nextClear}` : null), "market progress"),
+  d.checked(
+    d.object({ nextClear: d.u32, nextSettle: d.u32 }),
+    (p) => (p.nextSettle > p.nextClear ? `settled up to ${p.nextSettle}, past cleared ${p.nextClear}` : null),
+    "market progress",
+  ),
   "market progress",
 );
 
@@ -160,7 +164,11 @@ export const decodeMarketProgress = (bytes: Uint8Array): Result<MarketProgress> 
 export const HOUSEHOLDS_MAX = 10_000;
 
 /** version ⌢ u32 n ⌢ n × household 16, ascending. */
-export const householdsCodec: Descriptor<RawDeviceId[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(rawDeviceIdCodec, "u32", HOUSEHOLDS_MAX), "household list");
+export const householdsCodec: Descriptor<RawDeviceId[]> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.array(rawDeviceIdCodec, "u32", HOUSEHOLDS_MAX),
+  "household list",
+);
 
 export const encodeHouseholds = (ids: readonly Uint8Array[]): Uint8Array => encode(householdsCodec, ids as RawDeviceId[]);
 export const decodeHouseholds = (bytes: Uint8Array): Result<RawDeviceId[]> => decode(householdsCodec, bytes);
@@ -270,7 +278,13 @@ export interface StoredTrade {
  */
 const INTERVAL_ENTRIES_MAX = U32_MAX;
 
-const tradeCodec: Descriptor<StoredTrade> = d.object({ buyer: rawDeviceIdCodec, seller: rawDeviceIdCodec, energyWh: d.u32, priceMicrosPerKwh: d.u32, amountMicros: d.u64 });
+const tradeCodec: Descriptor<StoredTrade> = d.object({
+  buyer: rawDeviceIdCodec,
+  seller: rawDeviceIdCodec,
+  energyWh: d.u32,
+  priceMicrosPerKwh: d.u32,
+  amountMicros: d.u64,
+});
 
 /** version ⌢ u32 n ⌢ n × (buyer 16 ⌢ seller 16 ⌢ u32 energyWh ⌢ u32 price ⌢ u64 amountMicros). */
 export const tradesCodec: Descriptor<StoredTrade[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(tradeCodec, "u32", INTERVAL_ENTRIES_MAX), "trades");
@@ -358,7 +372,11 @@ const ledgerEntryCodec: Descriptor<StoredLedgerEntry> = d.map(
 );
 
 /** version ⌢ u32 n ⌢ n × ledger entry. */
-export const ledgerEntriesCodec: Descriptor<StoredLedgerEntry[]> = d.versioned(STORAGE_FORMAT_VERSION, d.array(ledgerEntryCodec, "u32", INTERVAL_ENTRIES_MAX), "ledger entries");
+export const ledgerEntriesCodec: Descriptor<StoredLedgerEntry[]> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.array(ledgerEntryCodec, "u32", INTERVAL_ENTRIES_MAX),
+  "ledger entries",
+);
 
 export const encodeLedgerEntries = (entries: readonly StoredLedgerEntry[]): Uint8Array => encode(ledgerEntriesCodec, entries as StoredLedgerEntry[]);
 export const decodeLedgerEntries = (bytes: Uint8Array): Result<StoredLedgerEntry[]> => decode(ledgerEntriesCodec, bytes);
@@ -383,12 +401,28 @@ export interface EnergyStats {
   readonly tradedWh: bigint;
 }
 
-export const EMPTY_STATS: EnergyStats = { devicesRegistered: 0n, envelopesSettled: 0n, envelopesRejected: 0n, intervalsCleared: 0n, intervalsSettled: 0n, ledgerEntries: 0n, tradedWh: 0n };
+export const EMPTY_STATS: EnergyStats = {
+  devicesRegistered: 0n,
+  envelopesSettled: 0n,
+  envelopesRejected: 0n,
+  intervalsCleared: 0n,
+  intervalsSettled: 0n,
+  ledgerEntries: 0n,
+  tradedWh: 0n,
+};
 
 /** version ⌢ the counters as u64, in declaration order. */
 export const statsCodec: Descriptor<EnergyStats> = d.versioned(
   STORAGE_FORMAT_VERSION,
-  d.object({ devicesRegistered: d.u64, envelopesSettled: d.u64, envelopesRejected: d.u64, intervalsCleared: d.u64, intervalsSettled: d.u64, ledgerEntries: d.u64, tradedWh: d.u64 }),
+  d.object({
+    devicesRegistered: d.u64,
+    envelopesSettled: d.u64,
+    envelopesRejected: d.u64,
+    intervalsCleared: d.u64,
+    intervalsSettled: d.u64,
+    ledgerEntries: d.u64,
+    tradedWh: d.u64,
+  }),
   "stats",
 );
 

@@ -35,13 +35,21 @@ function envelopes(devices: Record<number, readonly (number | bigint)[]>, reject
   const output: EnvelopesOutput = {
     kind: 0,
     commitment: new Uint8Array(32).fill(7),
-    devices: ids.map((n) => ({ deviceId: rawId(n), accepted: toRuns((devices[n] ?? []).map(BigInt)), rejected: (rejected[n] ?? []).map(([seq, code]) => ({ seq, code })) })),
+    devices: ids.map((n) => ({
+      deviceId: rawId(n),
+      accepted: toRuns((devices[n] ?? []).map(BigInt)),
+      rejected: (rejected[n] ?? []).map(([seq, code]) => ({ seq, code })),
+    })),
   };
   return encodeRefineOutput(output);
 }
 
 function run(storage: MemoryStorage, slot: number, packages: { hash: Uint8Array; outputs: Uint8Array[] }[]) {
-  return storage.accumulate(accumulate, packages.flatMap((p) => p.outputs.map((o) => resultItem(p.hash, o))), { slot, hash });
+  return storage.accumulate(
+    accumulate,
+    packages.flatMap((p) => p.outputs.map((o) => resultItem(p.hash, o))),
+    { slot, hash },
+  );
 }
 
 function outcomeOf(storage: MemoryStorage, h: Uint8Array): PackageOutcome {
@@ -70,8 +78,19 @@ describe("accumulate: registry", () => {
   it("registers new devices once and refuses a second registration", () => {
     const storage = new MemoryStorage();
     run(storage, 5, [{ hash: packageHash(1), outputs: [registrations(1, 2, 1)] }]);
-    expect(deviceOf(storage, 1)).toEqual({ publicKey: new Uint8Array(32).fill(1), kind: 0, registeredSlot: 5, window: { highestSeq: null, bitmap: 0n }, envelopesSettled: 0n, lastSettledSlot: null });
-    expect(outcomeOf(storage, packageHash(1))).toMatchObject({ slot: 5, registrationsSettled: 2, rejectedRegistrations: [{ deviceId: rawId(1), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }] });
+    expect(deviceOf(storage, 1)).toEqual({
+      publicKey: new Uint8Array(32).fill(1),
+      kind: 0,
+      registeredSlot: 5,
+      window: { highestSeq: null, bitmap: 0n },
+      envelopesSettled: 0n,
+      lastSettledSlot: null,
+    });
+    expect(outcomeOf(storage, packageHash(1))).toMatchObject({
+      slot: 5,
+      registrationsSettled: 2,
+      rejectedRegistrations: [{ deviceId: rawId(1), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }],
+    });
     run(storage, 6, [{ hash: packageHash(2), outputs: [registrations(2)] }]);
     expect(outcomeOf(storage, packageHash(2)).rejectedRegistrations).toEqual([{ deviceId: rawId(2), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }]);
     expect(deviceOf(storage, 2)!.registeredSlot).toBe(5);
@@ -98,7 +117,10 @@ describe("accumulate: exactly once", () => {
     run(storage, 2, [{ hash: packageHash(1), outputs: [envelopes({ 1: [0, 1, 2] })] }]);
     run(storage, 3, [{ hash: packageHash(2), outputs: [envelopes({ 1: [0, 1, 2] })] }]);
     expect(outcomeOf(storage, packageHash(1))).toMatchObject({ envelopesSettled: 3, rejectedEnvelopes: [] });
-    expect(outcomeOf(storage, packageHash(2))).toMatchObject({ envelopesSettled: 0, rejectedEnvelopes: [{ deviceId: rawId(1), start: 0n, length: 3, code: REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY }] });
+    expect(outcomeOf(storage, packageHash(2))).toMatchObject({
+      envelopesSettled: 0,
+      rejectedEnvelopes: [{ deviceId: rawId(1), start: 0n, length: 3, code: REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY }],
+    });
     expect(deviceOf(storage, 1)).toMatchObject({ envelopesSettled: 3n, lastSettledSlot: 2, window: { highestSeq: 2n, bitmap: 0b11n } });
     expect(statsOf(storage)).toEqual({ devicesRegistered: 1n, envelopesSettled: 3n, envelopesRejected: 3n });
   });
@@ -108,7 +130,10 @@ describe("accumulate: exactly once", () => {
     run(storage, 1, [{ hash: packageHash(0), outputs: [registrations(1)] }]);
     run(storage, 2, [{ hash: packageHash(1), outputs: [envelopes({ 1: [100] })] }]);
     run(storage, 3, [{ hash: packageHash(2), outputs: [envelopes({ 1: [35, 36, 37] })] }]);
-    expect(outcomeOf(storage, packageHash(2))).toMatchObject({ envelopesSettled: 2, rejectedEnvelopes: [{ start: 35n, length: 1, code: REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY }] });
+    expect(outcomeOf(storage, packageHash(2))).toMatchObject({
+      envelopesSettled: 2,
+      rejectedEnvelopes: [{ start: 35n, length: 1, code: REJECTION_CODES.JG_ERR_ENVELOPE_REPLAY }],
+    });
     run(storage, 4, [{ hash: packageHash(3), outputs: [envelopes({ 1: [36, 37, 38, U64_MAX - 1n] })] }]);
     expect(outcomeOf(storage, packageHash(3))).toMatchObject({ envelopesSettled: 2, rejectedEnvelopes: [{ start: 36n, length: 2 }] });
     expect(deviceOf(storage, 1)).toMatchObject({ envelopesSettled: 5n, window: { highestSeq: U64_MAX - 1n, bitmap: 0n } });
@@ -119,7 +144,9 @@ describe("accumulate: exactly once", () => {
   it("records refine's refusals, and a pair settled by one item of a package is not refused by another", () => {
     const storage = new MemoryStorage();
     run(storage, 1, [{ hash: packageHash(0), outputs: [registrations(1)] }]);
-    run(storage, 2, [{ hash: packageHash(1), outputs: [envelopes({ 1: [1, 2] }, { 1: [[3n, REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE]] }), envelopes({ 1: [2, 3] })] }]);
+    run(storage, 2, [
+      { hash: packageHash(1), outputs: [envelopes({ 1: [1, 2] }, { 1: [[3n, REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE]] }), envelopes({ 1: [2, 3] })] },
+    ]);
     const outcome = outcomeOf(storage, packageHash(1));
     expect(outcome).toMatchObject({ envelopesSettled: 3, rejectedEnvelopes: [] }); // 3 forged in item 1, settled by item 2
     expect(outcome.commitments).toHaveLength(2);
@@ -156,7 +183,11 @@ describe("accumulate: outcomes", () => {
       fifo.flush();
     };
     for (let call = 0; call < 4; call++) {
-      storage.accumulate(fifoAccumulate, [0, 1].map((k) => resultItem(packageHash(2 * call + k), Uint8Array.of(2 * call + k))), { slot: call, hash });
+      storage.accumulate(
+        fifoAccumulate,
+        [0, 1].map((k) => resultItem(packageHash(2 * call + k), Uint8Array.of(2 * call + k))),
+        { slot: call, hash },
+      );
     }
     const kept = [...Array(8).keys()].filter((i) => storage.get(outcomeKey(packageHash(i))) !== null);
     expect(kept).toEqual([5, 6, 7]);
@@ -167,14 +198,25 @@ describe("accumulate: gas", () => {
   it("stays within accumulateGasLimit for the largest items, settling or refusing", () => {
     const storage = new MemoryStorage();
     const ids = [...Array(1_000).keys()].map((i) => i + 1);
-    const regs = encodeRefineOutput({ kind: 1, registrations: ids.slice(0, 500).map((i) => ({ deviceId: wideId(i), publicKey: new Uint8Array(32), kind: 1 })) });
+    const regs = encodeRefineOutput({
+      kind: 1,
+      registrations: ids.slice(0, 500).map((i) => ({ deviceId: wideId(i), publicKey: new Uint8Array(32), kind: 1 })),
+    });
     const regsGas = run(storage, 1, [{ hash: packageHash(1), outputs: [regs] }]).gasUsed;
     expect(regsGas).toBeLessThanOrEqual(accumulateGasLimit({ registrations: 500 }));
     const seqs = [0n, 1n, 2n, 3n, 4n];
-    const item = encodeRefineOutput({ kind: 0, commitment: new Uint8Array(32), devices: ids.map((i) => ({ deviceId: wideId(i), accepted: toRuns(seqs), rejected: [] })) });
+    const item = encodeRefineOutput({
+      kind: 0,
+      commitment: new Uint8Array(32),
+      devices: ids.map((i) => ({ deviceId: wideId(i), accepted: toRuns(seqs), rejected: [] })),
+    });
     const settle = run(storage, 2, [{ hash: packageHash(2), outputs: [item] }]).gasUsed;
     // seqs with gaps: the unregistered half refused seq by seq, the registered half replaying 0, 2, 4: one run per refusal
-    const gappy = encodeRefineOutput({ kind: 0, commitment: new Uint8Array(32), devices: ids.map((i) => ({ deviceId: wideId(i), accepted: toRuns([0n, 2n, 4n, 6n, 8n]), rejected: [] })) });
+    const gappy = encodeRefineOutput({
+      kind: 0,
+      commitment: new Uint8Array(32),
+      devices: ids.map((i) => ({ deviceId: wideId(i), accepted: toRuns([0n, 2n, 4n, 6n, 8n]), rejected: [] })),
+    });
     const refuse = run(storage, 3, [{ hash: packageHash(3), outputs: [gappy] }]).gasUsed;
     const limit = accumulateGasLimit({ devices: 1_000, envelopes: 5_000 });
     console.log(`telemetry accumulate gas, 1,000 devices × 5 envelopes: settling ${settle}, refusing ${refuse}, limit ${limit}; 500 registrations: ${regsGas}`);
@@ -221,7 +263,10 @@ const pairArb = fc.record({
   forged: fc.constant(false),
 });
 const forgedPairArb = fc.record({ device: fc.nat({ max: 3 }), seq: fc.nat({ max: 90 }), forged: fc.constant(true) });
-const itemArb = fc.uniqueArray(fc.oneof({ weight: 9, arbitrary: pairArb }, { weight: 1, arbitrary: forgedPairArb }), { selector: (p) => `${p.device}:${p.seq}`, maxLength: 10 });
+const itemArb = fc.uniqueArray(fc.oneof({ weight: 9, arbitrary: pairArb }, { weight: 1, arbitrary: forgedPairArb }), {
+  selector: (p) => `${p.device}:${p.seq}`,
+  maxLength: 10,
+});
 type Step = { kind: "envelopes"; items: { device: number; seq: number; forged: boolean }[][] } | { kind: "register" } | { kind: "replay"; of: number };
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 8, arbitrary: fc.array(itemArb, { minLength: 1, maxLength: 3 }).map((items) => ({ kind: "envelopes" as const, items })) },

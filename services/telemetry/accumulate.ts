@@ -8,7 +8,15 @@
  */
 import { type AccumulateHost, type AccumulateItem, gasSchedule } from "../../node/service-api/index.ts";
 import { PackageOutcomes, resultsOf } from "../common/dispatch.ts";
-import { OUTCOME_FIFO_KEY, OUTCOME_FIXED_BYTES, type OutcomeBuilder, outcomeFifoSlotKey, outcomeKey, REJECTED_REGISTRATION_BYTES, REJECTED_RUN_BYTES } from "../common/outcome.ts";
+import {
+  OUTCOME_FIFO_KEY,
+  OUTCOME_FIXED_BYTES,
+  type OutcomeBuilder,
+  outcomeFifoSlotKey,
+  outcomeKey,
+  REJECTED_REGISTRATION_BYTES,
+  REJECTED_RUN_BYTES,
+} from "../common/outcome.ts";
 import { Store } from "../common/store.ts";
 import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
 import { ItemKind } from "./payload.ts";
@@ -73,7 +81,8 @@ const FIFO_SLOT_KEY_BYTES = outcomeFifoSlotKey(0).length;
 const STATS_BYTES = STATS_KEY.length + statsCodec.fixedBytes!;
 const FIFO_COUNTER_BYTES = OUTCOME_FIFO_KEY.length + 8;
 /** One device record read and written. */
-const GAS_PER_DEVICE = 2n * g.hostCallBase + g.perByteRead * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES) + g.perByteWritten * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES);
+const GAS_PER_DEVICE =
+  2n * g.hostCallBase + g.perByteRead * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES) + g.perByteWritten * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES);
 /** The worst an envelope adds to its outcome: a refused run of its own. */
 const GAS_PER_ENVELOPE = g.perByteWritten * BigInt(REJECTED_RUN_BYTES);
 /** A registration: its device record, and a refusal entry at worst. */
@@ -102,5 +111,10 @@ function gasOf(calls: readonly ({ readonly read: number } | { readonly write: nu
  * node sums the items of a call): e.g. 1,000 devices × 5 envelopes ≈ 2.6e6, within G_A = 1e7.
  */
 export function accumulateGasLimit(shape: { readonly devices?: number; readonly envelopes?: number; readonly registrations?: number }): bigint {
-  return GAS_PER_ITEM + BigInt(shape.devices ?? 0) * GAS_PER_DEVICE + BigInt(shape.envelopes ?? 0) * GAS_PER_ENVELOPE + BigInt(shape.registrations ?? 0) * GAS_PER_REGISTRATION;
+  return (
+    GAS_PER_ITEM +
+    BigInt(shape.devices ?? 0) * GAS_PER_DEVICE +
+    BigInt(shape.envelopes ?? 0) * GAS_PER_ENVELOPE +
+    BigInt(shape.registrations ?? 0) * GAS_PER_REGISTRATION
+  );
 }

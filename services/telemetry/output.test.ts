@@ -14,7 +14,10 @@ const envelopesOutputArb: fc.Arbitrary<EnvelopesOutput> = fc
   .record({
     commitment: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     devices: fc.uniqueArray(
-      fc.record({ deviceId: idArb, seqs: fc.uniqueArray(fc.record({ seq: seqArb, code: fc.option(codeArb, { freq: 3 }) }), { selector: (s) => s.seq, minLength: 1, maxLength: 12 }) }),
+      fc.record({
+        deviceId: idArb,
+        seqs: fc.uniqueArray(fc.record({ seq: seqArb, code: fc.option(codeArb, { freq: 3 }) }), { selector: (s) => s.seq, minLength: 1, maxLength: 12 }),
+      }),
       { selector: (d) => d.deviceId.join(","), maxLength: 8 },
     ),
   })
@@ -35,7 +38,10 @@ const envelopesOutputArb: fc.Arbitrary<EnvelopesOutput> = fc
 
 const registrationsOutputArb: fc.Arbitrary<RegistrationsOutput> = fc.record({
   kind: fc.constant(ItemKind.registrations),
-  registrations: fc.array(fc.record({ deviceId: idArb, publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }), kind: fc.constantFrom(0, 1, 2, 3, 4 as const) }), { maxLength: 10 }),
+  registrations: fc.array(
+    fc.record({ deviceId: idArb, publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }), kind: fc.constantFrom(0, 1, 2, 3, 4 as const) }),
+    { maxLength: 10 },
+  ),
 });
 
 describe("refine output", () => {
@@ -50,7 +56,11 @@ describe("refine output", () => {
   });
 
   it("costs 32 bytes per device that sent a run of seqs, however long (up to all an item holds)", () => {
-    const output: EnvelopesOutput = { kind: 0, commitment: new Uint8Array(32), devices: [{ deviceId: new Uint8Array(16) as RawDeviceId, accepted: [{ start: 10n, length: ENVELOPES_PER_ITEM_MAX }], rejected: [] }] };
+    const output: EnvelopesOutput = {
+      kind: 0,
+      commitment: new Uint8Array(32),
+      devices: [{ deviceId: new Uint8Array(16) as RawDeviceId, accepted: [{ start: 10n, length: ENVELOPES_PER_ITEM_MAX }], rejected: [] }],
+    };
     expect(encodeRefineOutput(output).length).toBe(1 + 32 + 2 + 32);
   });
 
@@ -87,10 +97,36 @@ describe("refine output", () => {
       for (const [n, r, x] of devices) device(w, n, r, x);
       return decodeRefineOutput(w.finish());
     };
-    expect(out([[1, [[0n, 2]], [[5n, 1]]], [2, [[0n, 1]], []]]).ok).toBe(true);
-    expect(out([[2, [[0n, 1]], []], [1, [[0n, 1]], []]]).ok).toBe(false); // devices out of order
-    expect(out([[1, [[0n, 1]], []], [1, [[3n, 1]], []]]).ok).toBe(false); // a device twice
-    expect(out([[1, [[0n, 2], [2n, 1]], []]]).ok).toBe(false); // runs touch: not merged
+    expect(
+      out([
+        [1, [[0n, 2]], [[5n, 1]]],
+        [2, [[0n, 1]], []],
+      ]).ok,
+    ).toBe(true);
+    expect(
+      out([
+        [2, [[0n, 1]], []],
+        [1, [[0n, 1]], []],
+      ]).ok,
+    ).toBe(false); // devices out of order
+    expect(
+      out([
+        [1, [[0n, 1]], []],
+        [1, [[3n, 1]], []],
+      ]).ok,
+    ).toBe(false); // a device twice
+    expect(
+      out([
+        [
+          1,
+          [
+            [0n, 2],
+            [2n, 1],
+          ],
+          [],
+        ],
+      ]).ok,
+    ).toBe(false); // runs touch: not merged
     expect(out([[1, [[0n, 0]], []]]).ok).toBe(false); // empty run
     expect(out([[1, [[U64_MAX, 2]], []]]).ok).toBe(false); // past 2^64
     expect(out([[1, [[0n, 3]], [[1n, 1]]]]).ok).toBe(false); // seq accepted and rejected

@@ -103,7 +103,11 @@ function checkDevices(devices: readonly DeviceSettlement[]): string | null {
 
 /** deviceId 16 ⌢ u16 runs ⌢ runs × (u64 start ⌢ u32 length) ⌢ u16 r ⌢ r × (u64 seq ⌢ u8 code). */
 const deviceSettlementCodec: Descriptor<DeviceSettlement> = d.checked(
-  d.object({ deviceId: rawDeviceIdCodec, accepted: d.array(seqRunCodec, "u16", U16_MAX), rejected: d.array(seqRejectionCodec(REFINE_REJECTION_CODES), "u16", U16_MAX) }),
+  d.object({
+    deviceId: rawDeviceIdCodec,
+    accepted: d.array(seqRunCodec, "u16", U16_MAX),
+    rejected: d.array(seqRejectionCodec(REFINE_REJECTION_CODES), "u16", U16_MAX),
+  }),
   checkSettlement,
   "device",
 );
@@ -151,7 +155,11 @@ export function plannedEnvelopesOutputBytes(records: readonly EnvelopeRecord[]):
     device.seqs.push(fields.value.seq);
     byDevice.set(key, device);
   }
-  const devices = [...byDevice.values()].map(({ deviceId, seqs }) => ({ deviceId, accepted: toRuns([...new Set(seqs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))), rejected: [] }));
+  const devices = [...byDevice.values()].map(({ deviceId, seqs }) => ({
+    deviceId,
+    accepted: toRuns([...new Set(seqs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))),
+    rejected: [],
+  }));
   return envelopesOutputBytes({ kind: ItemKind.envelopes, commitment: NO_COMMITMENT, devices });
 }
 

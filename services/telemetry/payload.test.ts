@@ -83,18 +83,22 @@ describe("envelopes item", () => {
 
   it("writes into a caller's buffer when it has room (a view of it), else into a new one; the same bytes either way", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(recordArb, { selector: (r) => `${r.device}:${r.seq}`, minLength: 1, maxLength: 10 }), fc.integer({ min: 0, max: 64 }), (records, spare) => {
-        const fresh = encodeEnvelopesItem(records);
-        const roomy = new Uint8Array(fresh.length + spare).fill(0xee);
-        const into = encodeEnvelopesItem(records, roomy);
-        expect(into).toEqual(fresh);
-        expect(into.buffer).toBe(roomy.buffer);
-        expect(roomy.subarray(fresh.length).every((b) => b === 0xee)).toBe(true); // nothing past its end
-        const small = new Uint8Array(fresh.length - 1);
-        const other = encodeEnvelopesItem(records, small);
-        expect(other).toEqual(fresh);
-        expect(other.buffer).not.toBe(small.buffer);
-      }),
+      fc.property(
+        fc.uniqueArray(recordArb, { selector: (r) => `${r.device}:${r.seq}`, minLength: 1, maxLength: 10 }),
+        fc.integer({ min: 0, max: 64 }),
+        (records, spare) => {
+          const fresh = encodeEnvelopesItem(records);
+          const roomy = new Uint8Array(fresh.length + spare).fill(0xee);
+          const into = encodeEnvelopesItem(records, roomy);
+          expect(into).toEqual(fresh);
+          expect(into.buffer).toBe(roomy.buffer);
+          expect(roomy.subarray(fresh.length).every((b) => b === 0xee)).toBe(true); // nothing past its end
+          const small = new Uint8Array(fresh.length - 1);
+          const other = encodeEnvelopesItem(records, small);
+          expect(other).toEqual(fresh);
+          expect(other.buffer).not.toBe(small.buffer);
+        },
+      ),
     );
   });
 
@@ -131,21 +135,39 @@ describe("envelopes item", () => {
 
   it("bounds: the record count and the payload size", () => {
     expect(ITEM_PAYLOAD_BYTES_MAX).toBeLessThan(W_B);
-    const header = new Writer(5).u8(0).u32(ENVELOPES_PER_ITEM_MAX + 1).finish();
+    const header = new Writer(5)
+      .u8(0)
+      .u32(ENVELOPES_PER_ITEM_MAX + 1)
+      .finish();
     expect(decodeEnvelopesItem(header)).toMatchObject({ ok: false, error: expect.stringMatching(/ENVELOPES_PER_ITEM_MAX/) });
-    expect(decodeEnvelopesItem(new Uint8Array(ITEM_PAYLOAD_BYTES_MAX + 1))).toMatchObject({ ok: false, error: expect.stringMatching(/ITEM_PAYLOAD_BYTES_MAX/) });
+    expect(decodeEnvelopesItem(new Uint8Array(ITEM_PAYLOAD_BYTES_MAX + 1))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/ITEM_PAYLOAD_BYTES_MAX/),
+    });
   });
 });
 
 describe("registrations item", () => {
   it("round-trips in the order given", () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }), kind: fc.constantFrom("meter", "inverter", "router", "client", "agent" as const) }), { maxLength: 30 }), (records) => {
-        const payload = encodeRegistrationsItem(records);
-        expect(payload.length).toBe(5 + 33 * records.length);
-        const decoded = decodeRegistrationsItem(payload);
-        expect(decoded).toEqual({ ok: true, value: records.map((r) => ({ publicKey: r.publicKey, kind: ["meter", "inverter", "router", "client", "agent"].indexOf(r.kind) })) });
-      }),
+      fc.property(
+        fc.array(
+          fc.record({
+            publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+            kind: fc.constantFrom("meter", "inverter", "router", "client", "agent" as const),
+          }),
+          { maxLength: 30 },
+        ),
+        (records) => {
+          const payload = encodeRegistrationsItem(records);
+          expect(payload.length).toBe(5 + 33 * records.length);
+          const decoded = decodeRegistrationsItem(payload);
+          expect(decoded).toEqual({
+            ok: true,
+            value: records.map((r) => ({ publicKey: r.publicKey, kind: ["meter", "inverter", "router", "client", "agent"].indexOf(r.kind) })),
+          });
+        },
+      ),
     );
   });
 

@@ -18,8 +18,20 @@ function device(n: number): Ed25519KeyPair & { id: string } {
   return { ...key, id: deviceIdOf(key.publicKey) };
 }
 
-function envelope(key: Ed25519KeyPair, seq: number, body: Uint8Array, options: { claim?: string; kind?: EnvelopeKind } = {}): EnvelopeRecord & { body: Uint8Array } {
-  const bytes = signingBytes({ version: 1, device: (options.claim ?? deviceIdOf(key.publicKey)) as never, seq, kind: options.kind ?? "meter.reading", timeMs: 1_700_000_000_000 + seq, body });
+function envelope(
+  key: Ed25519KeyPair,
+  seq: number,
+  body: Uint8Array,
+  options: { claim?: string; kind?: EnvelopeKind } = {},
+): EnvelopeRecord & { body: Uint8Array } {
+  const bytes = signingBytes({
+    version: 1,
+    device: (options.claim ?? deviceIdOf(key.publicKey)) as never,
+    seq,
+    kind: options.kind ?? "meter.reading",
+    timeMs: 1_700_000_000_000 + seq,
+    body,
+  });
   return { publicKey: key.publicKey, signingBytes: bytes, signature: signEd25519(key, bytes), body };
 }
 
@@ -34,11 +46,28 @@ function refineOutput(payload: Uint8Array) {
 describe("refine: envelopes", () => {
   it("accepts verified envelopes as runs per device and commits to their bodies", () => {
     const [a, b] = [device(1), device(2)];
-    const records = [envelope(a, 3, Uint8Array.of(3)), envelope(a, 1, Uint8Array.of(1)), envelope(b, 0, Uint8Array.of(0)), envelope(a, 2, Uint8Array.of(2)), envelope(a, 7, Uint8Array.of(7))];
+    const records = [
+      envelope(a, 3, Uint8Array.of(3)),
+      envelope(a, 1, Uint8Array.of(1)),
+      envelope(b, 0, Uint8Array.of(0)),
+      envelope(a, 2, Uint8Array.of(2)),
+      envelope(a, 7, Uint8Array.of(7)),
+    ];
     const { output } = refineOutput(encodeEnvelopesItem(records));
     const expected = [a, b]
       .sort((x, y) => (x.id < y.id ? -1 : 1))
-      .map((d) => (d === a ? { deviceId: a.id, accepted: [{ start: 1n, length: 3 }, { start: 7n, length: 1 }], rejected: [] } : { deviceId: b.id, accepted: [{ start: 0n, length: 1 }], rejected: [] }));
+      .map((d) =>
+        d === a
+          ? {
+              deviceId: a.id,
+              accepted: [
+                { start: 1n, length: 3 },
+                { start: 7n, length: 1 },
+              ],
+              rejected: [],
+            }
+          : { deviceId: b.id, accepted: [{ start: 0n, length: 1 }], rejected: [] },
+      );
     const out = output as EnvelopesOutput;
     expect(out.devices.map((d) => ({ ...d, deviceId: toHex(d.deviceId) }))).toEqual(expected);
     // The commitment, recomputed from the envelopes as an auditor would from the bundle in DA.
@@ -56,9 +85,17 @@ describe("refine: envelopes", () => {
     const forged = envelope(a, 2, Uint8Array.of(2));
     forged.signature[0]! ^= 1;
     const claimsB = envelope(a, 9, Uint8Array.of(9), { claim: b.id }); // a's key, b's id: signature fine, device wrong
-    const { output } = refineOutput(encodeEnvelopesItem([envelope(a, 1, Uint8Array.of(1)), forged, envelope(a, 3, Uint8Array.of(3)), claimsB, envelope(b, 10, Uint8Array.of(10))]));
+    const { output } = refineOutput(
+      encodeEnvelopesItem([envelope(a, 1, Uint8Array.of(1)), forged, envelope(a, 3, Uint8Array.of(3)), claimsB, envelope(b, 10, Uint8Array.of(10))]),
+    );
     const byId = new Map((output as EnvelopesOutput).devices.map((d) => [toHex(d.deviceId), d]));
-    expect(byId.get(a.id)).toMatchObject({ accepted: [{ start: 1n, length: 1 }, { start: 3n, length: 1 }], rejected: [{ seq: 2n, code: REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE }] });
+    expect(byId.get(a.id)).toMatchObject({
+      accepted: [
+        { start: 1n, length: 1 },
+        { start: 3n, length: 1 },
+      ],
+      rejected: [{ seq: 2n, code: REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE }],
+    });
     expect(byId.get(b.id)).toMatchObject({ accepted: [{ start: 10n, length: 1 }], rejected: [{ seq: 9n, code: REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE }] });
   });
 
@@ -85,7 +122,12 @@ describe("refine: envelopes", () => {
 describe("refine: registrations", () => {
   it("derives each device id from its key", () => {
     const keys = [device(1), device(2)];
-    const { output, bytes } = refineOutput(encodeRegistrationsItem([{ publicKey: keys[0]!.publicKey, kind: "meter" }, { publicKey: keys[1]!.publicKey, kind: "router" }]));
+    const { output, bytes } = refineOutput(
+      encodeRegistrationsItem([
+        { publicKey: keys[0]!.publicKey, kind: "meter" },
+        { publicKey: keys[1]!.publicKey, kind: "router" },
+      ]),
+    );
     expect(bytes.length).toBe(3 + 2 * 49);
     expect((output as RegistrationsOutput).registrations.map((r) => ({ ...r, deviceId: toHex(r.deviceId) }))).toEqual([
       { deviceId: keys[0]!.id, publicKey: keys[0]!.publicKey, kind: 0 },
@@ -104,7 +146,9 @@ describe("refine: compression", () => {
     const payload = encodeEnvelopesItem(records);
     const { bytes, output, gasUsed } = refineOutput(payload);
     const ratio = payload.length / bytes.length;
-    console.log(`telemetry refine, ${devices} devices × ${perDevice} envelopes of ${bodyBytes} B bodies: ${payload.length} B in, ${bytes.length} B out (${(bytes.length / devices).toFixed(1)} B per device), ratio ${ratio.toFixed(0)}×, refine gas ${gasUsed}`);
+    console.log(
+      `telemetry refine, ${devices} devices × ${perDevice} envelopes of ${bodyBytes} B bodies: ${payload.length} B in, ${bytes.length} B out (${(bytes.length / devices).toFixed(1)} B per device), ratio ${ratio.toFixed(0)}×, refine gas ${gasUsed}`,
+    );
     return { payload, bytes, output: output as EnvelopesOutput, ratio, gasUsed };
   }
 

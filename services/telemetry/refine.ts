@@ -12,14 +12,7 @@ import { decodedOrThrow, refineItem } from "../common/dispatch.ts";
 import { CommitmentLeaves } from "../common/envelope.ts";
 import { deviceIdOfKey } from "../common/registration.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
-import {
-  type DeviceSettlement,
-  encodeRefineOutput,
-  type EnvelopesOutput,
-  type RegistrationsOutput,
-  type SeqRejection,
-  toRuns,
-} from "./output.ts";
+import { type DeviceSettlement, encodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput, type SeqRejection, toRuns } from "./output.ts";
 import { decodeEnvelopesItem, decodeRegistrationsItem, ItemKind, type RawDeviceId } from "./payload.ts";
 
 const SERVICE = "telemetry";
@@ -31,7 +24,10 @@ export function refine(payload: Uint8Array, context: RefineContext): Uint8Array 
   return refineItem(
     SERVICE,
     payload,
-    { [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)), [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)) },
+    {
+      [ItemKind.envelopes]: () => encodeRefineOutput(refineEnvelopes(payload, context)),
+      [ItemKind.registrations]: () => encodeRefineOutput(refineRegistrations(payload, context)),
+    },
     "the item has too many devices or gaps in their seqs",
   );
 }
@@ -71,5 +67,8 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
 
 export function refineRegistrations(payload: Uint8Array, host: RefineHost): RegistrationsOutput {
   const records = decodedOrThrow(SERVICE, "registrations item", decodeRegistrationsItem(payload));
-  return { kind: ItemKind.registrations, registrations: records.map((r) => ({ deviceId: deviceIdOfKey(host, r.publicKey), publicKey: r.publicKey, kind: r.kind })) };
+  return {
+    kind: ItemKind.registrations,
+    registrations: records.map((r) => ({ deviceId: deviceIdOfKey(host, r.publicKey), publicKey: r.publicKey, kind: r.kind })),
+  };
 }

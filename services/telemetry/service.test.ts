@@ -59,7 +59,15 @@ describe("telemetry on an in-process JamNode", () => {
       dataDir: tempDir(),
       slotMs: 50,
       refineTimeoutMs: 5_000,
-      services: [{ id: SERVICE_ID, name: TELEMETRY_SERVICE_NAME, moduleUrl: new URL("./service.ts", import.meta.url).href, balance: 1_000_000n, authorizedKeys: [submitterKey.publicKey] }],
+      services: [
+        {
+          id: SERVICE_ID,
+          name: TELEMETRY_SERVICE_NAME,
+          moduleUrl: new URL("./service.ts", import.meta.url).href,
+          balance: 1_000_000n,
+          authorizedKeys: [submitterKey.publicKey],
+        },
+      ],
     });
     nodes.push(node);
     node.start();
@@ -81,7 +89,10 @@ describe("telemetry on an in-process JamNode", () => {
 
     // Envelopes, signed by devices/envelope.ts: three good meter readings, a forged inverter one, one from an unregistered device.
     const envelope = (key: DeviceKey, seq: number, kind: "meter.reading" | "inverter.reading") =>
-      signEnvelope({ version: 1, device: key.deviceId, seq, kind, timeMs: 1_700_000_000_000 + seq * 1_000, body: new TextEncoder().encode(`{"wh":${seq}}`) }, key.secretKey);
+      signEnvelope(
+        { version: 1, device: key.deviceId, seq, kind, timeMs: 1_700_000_000_000 + seq * 1_000, body: new TextEncoder().encode(`{"wh":${seq}}`) },
+        key.secretKey,
+      );
     const forged = envelope(inverter, 0, "inverter.reading");
     const records = [
       record(meter, envelope(meter, 0, "meter.reading")),
@@ -111,7 +122,10 @@ describe("telemetry on an in-process JamNode", () => {
     // boundary, and the node refines its items in parallel): one outcome covers both.
     const first = [3, 4].map((s) => record(meter, envelope(meter, s, "meter.reading")));
     const second = [0, 1].map((s) => record(inverter, envelope(inverter, s, "inverter.reading")));
-    const split = await packageFor(node, [first, second].map((part) => item(encodeEnvelopesItem(part), accumulateGasLimit({ devices: 1, envelopes: part.length }))));
+    const split = await packageFor(
+      node,
+      [first, second].map((part) => item(encodeEnvelopesItem(part), accumulateGasLimit({ devices: 1, envelopes: part.length }))),
+    );
     await node.submitWorkPackage(0, split.bytes, []);
     expect(await waitForStatus(node, split.hash, ["accumulated"])).toMatchObject({ kind: "accumulated" });
     const both = unwrap(decodeOutcome(await value(node, outcomeKey(split.hash))));

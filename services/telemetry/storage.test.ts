@@ -12,7 +12,12 @@ const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => b as Ra
 const codeArb = fc.constantFrom(...(Object.values(REJECTION_CODES) as RejectionCode[]));
 
 const recordArb: fc.Arbitrary<DeviceRecord> = fc
-  .record({ publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }), kind: fc.constantFrom(0, 1, 2, 3, 4 as const), registeredSlot: u32, settled: fc.option(fc.record({ highestSeq: u64, bitmap: u64, envelopesSettled: u64, lastSettledSlot: u32 })) })
+  .record({
+    publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    kind: fc.constantFrom(0, 1, 2, 3, 4 as const),
+    registeredSlot: u32,
+    settled: fc.option(fc.record({ highestSeq: u64, bitmap: u64, envelopesSettled: u64, lastSettledSlot: u32 })),
+  })
   .map(({ settled, ...r }) => ({
     ...r,
     window: settled === null ? { highestSeq: null, bitmap: 0n } : { highestSeq: settled.highestSeq, bitmap: settled.bitmap },

@@ -55,7 +55,10 @@ const storedDeviceCodec = d.checked(
     envelopesSettled: d.u64,
     lastSettledSlot: d.u32,
   }),
-  (s) => (!s.settled && (s.highestSeq !== 0n || s.bitmap !== 0n || s.envelopesSettled !== 0n || s.lastSettledSlot !== 0) ? "settlement fields but no settled flag" : null),
+  (s) =>
+    !s.settled && (s.highestSeq !== 0n || s.bitmap !== 0n || s.envelopesSettled !== 0n || s.lastSettledSlot !== 0)
+      ? "settlement fields but no settled flag"
+      : null,
   "device record",
 );
 
@@ -64,7 +67,11 @@ export const deviceRecordCodec: Descriptor<DeviceRecord> = d.versioned(
   STORAGE_FORMAT_VERSION,
   d.map(
     storedDeviceCodec,
-    ({ settled, highestSeq, bitmap, lastSettledSlot, ...rest }) => ({ ...rest, window: { highestSeq: settled ? highestSeq : null, bitmap }, lastSettledSlot: settled ? lastSettledSlot : null }),
+    ({ settled, highestSeq, bitmap, lastSettledSlot, ...rest }) => ({
+      ...rest,
+      window: { highestSeq: settled ? highestSeq : null, bitmap },
+      lastSettledSlot: settled ? lastSettledSlot : null,
+    }),
     ({ window, lastSettledSlot, ...rest }) => {
       const settled = window.highestSeq !== null;
       if (settled !== (lastSettledSlot !== null)) throw new Error("a device record has a highest seq exactly when it has a last settled slot");
@@ -91,7 +98,11 @@ export interface TelemetryStats {
 export const EMPTY_STATS: TelemetryStats = { devicesRegistered: 0n, envelopesSettled: 0n, envelopesRejected: 0n };
 
 /** version ⌢ u64 devicesRegistered ⌢ u64 envelopesSettled ⌢ u64 envelopesRejected. */
-export const statsCodec: Descriptor<TelemetryStats> = d.versioned(STORAGE_FORMAT_VERSION, d.object({ devicesRegistered: d.u64, envelopesSettled: d.u64, envelopesRejected: d.u64 }), "stats");
+export const statsCodec: Descriptor<TelemetryStats> = d.versioned(
+  STORAGE_FORMAT_VERSION,
+  d.object({ devicesRegistered: d.u64, envelopesSettled: d.u64, envelopesRejected: d.u64 }),
+  "stats",
+);
 
 export const encodeStats = (stats: TelemetryStats): Uint8Array => encode(statsCodec, stats);
 /** Decodes the `stats` value; never throws. */

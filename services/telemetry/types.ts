@@ -42,7 +42,15 @@ export {
   type SeqRun,
 } from "./output.ts";
 export { decodeDeviceRecord, decodeStats, deviceKey, type DeviceRecord, STATS_KEY, type TelemetryStats } from "./storage.ts";
-export { decodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome, registrationRejection, type RejectedRegistration, type RejectedRun } from "../common/outcome.ts";
+export {
+  decodeOutcome,
+  envelopeRejection,
+  outcomeKey,
+  type PackageOutcome,
+  registrationRejection,
+  type RejectedRegistration,
+  type RejectedRun,
+} from "../common/outcome.ts";
 export { OUTCOMES_KEPT_MAX } from "../common/outcome.ts";
 export { accumulateGasLimit } from "./accumulate.ts";
 export { TELEMETRY_SERVICE_NAME } from "./service.ts";

@@ -35,7 +35,11 @@ function cast(stakes: readonly bigint[], ownerFunds: bigint, clientFunds: readon
   world.block(...owners.map((o) => world.topup(o, ownerFunds)), ...clients.map((c, i) => world.topup(c, clientFunds[i]!)));
   world.block(
     world.registrations(
-      ...routers.map((party, i) => ({ party, kind: "router" as const, router: { owner: owners[i % OWNERS]!.id, priceMicrosPerGb: 100_000n + 250_000n * BigInt(i), stakeMicros: stakes[i]!, attested: i === 0, name: `r${i}` } })),
+      ...routers.map((party, i) => ({
+        party,
+        kind: "router" as const,
+        router: { owner: owners[i % OWNERS]!.id, priceMicrosPerGb: 100_000n + 250_000n * BigInt(i), stakeMicros: stakes[i]!, attested: i === 0, name: `r${i}` },
+      })),
     ),
   );
   return { world, accounts: [...clients, ...owners], clients, owners, routers };
@@ -58,14 +62,27 @@ const usageArb = fc.record({
   client: fc.nat({ max: CLIENTS - 1 }),
   session: fc.nat({ max: 3 }),
   /** Octets added per update (input, output) and seconds. */
-  steps: fc.array(fc.tuple(fc.bigInt({ min: 0n, max: 3_000_000_000n }), fc.bigInt({ min: 0n, max: 500_000_000n }), fc.integer({ min: 30, max: 600 })), { minLength: 1, maxLength: 3 }),
+  steps: fc.array(fc.tuple(fc.bigInt({ min: 0n, max: 3_000_000_000n }), fc.bigInt({ min: 0n, max: 500_000_000n }), fc.integer({ min: 30, max: 600 })), {
+    minLength: 1,
+    maxLength: 3,
+  }),
   mode: fc.constantFrom("client" as const, "client" as const, "none" as const, "forged" as const, "bad-chain" as const, "backwards" as const),
   stop: fc.boolean(),
 });
 const commandArb = fc.oneof(
   { weight: 6, arbitrary: usageArb },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("topup" as const), account: fc.nat({ max: CLIENTS + OWNERS - 1 }), amount: fc.bigInt({ min: 0n, max: 5_000_000n }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("price" as const), router: fc.nat({ max: ROUTERS - 1 }), price: fc.bigInt({ min: 0n, max: 3_000_000n }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("topup" as const),
+      account: fc.nat({ max: CLIENTS + OWNERS - 1 }),
+      amount: fc.bigInt({ min: 0n, max: 5_000_000n }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("price" as const), router: fc.nat({ max: ROUTERS - 1 }), price: fc.bigInt({ min: 0n, max: 3_000_000n }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deregister" as const), router: fc.nat({ max: ROUTERS - 1 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("wait" as const), slots: fc.integer({ min: 1, max: STAKE_COOLDOWN_SLOTS + 10 }) }) },
 );
@@ -85,8 +102,12 @@ describe("value is conserved", () => {
           for (const cmd of commands) {
             const { world } = c;
             if (cmd.kind === "topup") world.block(world.topup(c.accounts[cmd.account]!, cmd.amount));
-            else if (cmd.kind === "price") world.block(world.actionsPayload({ actionId: world.actionId(), type: "setPrice", router: c.routers[cmd.router]!.id, priceMicrosPerGb: cmd.price }));
-            else if (cmd.kind === "deregister") world.block(world.actionsPayload({ actionId: world.actionId(), type: "deregister", router: c.routers[cmd.router]!.id }));
+            else if (cmd.kind === "price")
+              world.block(
+                world.actionsPayload({ actionId: world.actionId(), type: "setPrice", router: c.routers[cmd.router]!.id, priceMicrosPerGb: cmd.price }),
+              );
+            else if (cmd.kind === "deregister")
+              world.block(world.actionsPayload({ actionId: world.actionId(), type: "deregister", router: c.routers[cmd.router]!.id }));
             else if (cmd.kind === "wait") world.advanceTo(world.slot + cmd.slots);
             else {
               const key = `${cmd.router}/${cmd.client}/${cmd.session}`;
@@ -127,10 +148,12 @@ describe("value is conserved", () => {
           }
           // Locked is exactly the stakes of routers not yet returned.
           for (const [i, owner] of c.owners.entries()) {
-            const stakesHeld = c.routers.filter((_, r) => r % OWNERS === i).reduce((sum, r) => {
-              const record = c.world.routerRecord(r);
-              return record === null || record.status === "stake-returned" ? sum : sum + record.stakeMicros;
-            }, 0n);
+            const stakesHeld = c.routers
+              .filter((_, r) => r % OWNERS === i)
+              .reduce((sum, r) => {
+                const record = c.world.routerRecord(r);
+                return record === null || record.status === "stake-returned" ? sum : sum + record.stakeMicros;
+              }, 0n);
             expect(c.world.account(owner)!.lockedMicros).toBe(stakesHeld);
           }
         },
@@ -142,7 +165,10 @@ describe("value is conserved", () => {
 
 describe("the same workload moves the same money however it is packaged", () => {
   /** A fixed list of honest updates (voucher or router-attested), in the order the routers send them. */
-  function workload(c: Cast, plan: readonly { router: number; client: number; session: number; di: bigint; dout: bigint; dsec: number; attested: boolean; stop: boolean }[]): EnvelopeRecord[] {
+  function workload(
+    c: Cast,
+    plan: readonly { router: number; client: number; session: number; di: bigint; dout: bigint; dsec: number; attested: boolean; stop: boolean }[],
+  ): EnvelopeRecord[] {
     const sessions = new Map<string, { s: TestSession; input: bigint; output: bigint; seconds: number } | "stopped">();
     const records: EnvelopeRecord[] = [];
     for (const p of plan) {
@@ -157,7 +183,15 @@ describe("the same workload moves the same money however it is packaged", () => 
       state.output += p.dout;
       state.seconds += p.dsec;
       const stop = p.stop && state.s.updates > 0;
-      records.push(state.s.update({ inputOctets: state.input, outputOctets: state.output, seconds: state.seconds, voucher: p.attested ? "none" : "client", ...(stop ? { status: 2 as const } : {}) }));
+      records.push(
+        state.s.update({
+          inputOctets: state.input,
+          outputOctets: state.output,
+          seconds: state.seconds,
+          voucher: p.attested ? "none" : "client",
+          ...(stop ? { status: 2 as const } : {}),
+        }),
+      );
       if (stop) sessions.set(key, "stopped");
     }
     return records;
@@ -170,7 +204,8 @@ describe("the same workload moves the same money however it is packaged", () => 
    * voucher (which signs the cumulative counters) when split; the money is the same.
    */
   function money(c: Cast, withSlots: boolean): unknown {
-    const strip = <T extends object>(record: T | null, fields: string[]) => (record === null ? null : Object.fromEntries(Object.entries(record).filter(([k]) => !fields.includes(k))));
+    const strip = <T extends object>(record: T | null, fields: string[]) =>
+      record === null ? null : Object.fromEntries(Object.entries(record).filter(([k]) => !fields.includes(k)));
     const sessionIds: string[] = [];
     for (const [hex] of c.world.storage.values) if (hex.startsWith(toHex(ascii("session/")))) sessionIds.push(hex);
     return {
@@ -181,7 +216,13 @@ describe("the same workload moves the same money however it is packaged", () => 
         const value = c.world.storage.values.get(hex)!;
         return withSlots ? toHex(value) : toHex(value.subarray(0, value.length - 8)); // less startSlot and lastSlot, the last 8 bytes
       }),
-      stats: (({ billedMicros, toppedUpMicros, sessionsStarted, sessionsStopped, envelopesSettled }) => ({ billedMicros, toppedUpMicros, sessionsStarted, sessionsStopped, envelopesSettled }))(c.world.stats()),
+      stats: (({ billedMicros, toppedUpMicros, sessionsStarted, sessionsStopped, envelopesSettled }) => ({
+        billedMicros,
+        toppedUpMicros,
+        sessionsStarted,
+        sessionsStopped,
+        envelopesSettled,
+      }))(c.world.stats()),
     };
   }
 
@@ -208,7 +249,10 @@ describe("the same workload moves the same money however it is packaged", () => 
           const c = cast([1_000n, 1_000n, 1_000n], 1_000_000n, [10n ** 12n, 10n ** 12n, 10n ** 12n]);
           const records = workload(c, plan);
           const at = [...new Set(cuts.map((x) => x % (records.length + 1)))].sort((a, b) => a - b);
-          const chunks = split === "one" ? [records] : [0, ...at].map((from, i, all) => records.slice(from, all[i + 1] ?? records.length)).filter((chunk) => chunk.length > 0);
+          const chunks =
+            split === "one"
+              ? [records]
+              : [0, ...at].map((from, i, all) => records.slice(from, all[i + 1] ?? records.length)).filter((chunk) => chunk.length > 0);
           if (split === "blocks") for (const chunk of chunks) c.world.block(c.world.envelopes(...chunk));
           else c.world.blockOf(chunks.map((chunk) => [c.world.envelopes(...chunk)]));
           return c;

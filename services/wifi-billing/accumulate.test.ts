@@ -42,7 +42,12 @@ function network(balance = 100_000_000n): Net {
   const attestedRouter = world.party("attested router");
   world.block(world.registrations({ party: owner, kind: "client" }, { party: client, kind: "client" }));
   world.block(world.topup(owner, 2n * STAKE), world.topup(client, balance));
-  world.block(world.registrations({ party: router, kind: "router", router: terms(owner) }, { party: attestedRouter, kind: "router", router: terms(owner, { attested: true, name: "radius" }) }));
+  world.block(
+    world.registrations(
+      { party: router, kind: "router", router: terms(owner) },
+      { party: attestedRouter, kind: "router", router: terms(owner, { attested: true, name: "radius" }) },
+    ),
+  );
   return { world, owner, client, router, attestedRouter, parties: [owner, client] };
 }
 
@@ -76,7 +81,14 @@ describe("registrations", () => {
     const { world, owner, router } = net;
     expect(world.account(net.client)).toMatchObject({ balanceMicros: 100_000_000n, lockedMicros: 0n });
     expect(world.account(owner)).toMatchObject({ balanceMicros: 0n, lockedMicros: 2n * STAKE });
-    expect(world.routerRecord(router)).toMatchObject({ priceMicrosPerGb: PRICE, stakeMicros: STAKE, attested: false, status: "active", name: "hotspot", capacityBitsPerSecond: 1_000_000_000n });
+    expect(world.routerRecord(router)).toMatchObject({
+      priceMicrosPerGb: PRICE,
+      stakeMicros: STAKE,
+      attested: false,
+      status: "active",
+      name: "hotspot",
+      capacityBitsPerSecond: 1_000_000_000n,
+    });
     expect(world.ledger().map((e) => [e.reason, toHex(e.router), toHex(e.client), e.amountMicros])).toEqual([
       ["stake-lock", router.hex, owner.hex, STAKE],
       ["stake-lock", net.attestedRouter.hex, owner.hex, STAKE],
@@ -101,12 +113,17 @@ describe("registrations", () => {
       ),
     );
     const outcome = world.outcome(pkg!);
-    expect(["r1", "r2", "r3"].map((n) => registrationRejection(outcome, world.party(n).id))).toEqual(["JG_ERR_WIFI_ACCOUNT", "JG_ERR_WIFI_STAKE", "JG_ERR_WIFI_AMOUNT"]);
+    expect(["r1", "r2", "r3"].map((n) => registrationRejection(outcome, world.party(n).id))).toEqual([
+      "JG_ERR_WIFI_ACCOUNT",
+      "JG_ERR_WIFI_STAKE",
+      "JG_ERR_WIFI_AMOUNT",
+    ]);
     expect(registrationRejection(outcome, net.client.id)).toBe("JG_ERR_DEVICE_EXISTS");
     expect(money(net)).toEqual(before);
     expect(world.routerRecord(world.party("r2"))).toBeNull();
     expect(world.stats().registrationsRejected).toBe(4n);
-    for (const code of ["JG_ERR_WIFI_ACCOUNT", "JG_ERR_WIFI_STAKE", "JG_ERR_WIFI_AMOUNT", "JG_ERR_DEVICE_EXISTS"] as const) expect(refusalsOf(world, code)).toBe(1n);
+    for (const code of ["JG_ERR_WIFI_ACCOUNT", "JG_ERR_WIFI_STAKE", "JG_ERR_WIFI_AMOUNT", "JG_ERR_DEVICE_EXISTS"] as const)
+      expect(refusalsOf(world, code)).toBe(1n);
   });
 });
 
@@ -121,10 +138,24 @@ describe("billing", () => {
     expect(world.account(owner)!.balanceMicros).toBe(amount - fee(amount));
     expect(world.fees()).toBe(fee(amount));
     const [entry] = world.ledger();
-    expect(entry).toMatchObject({ reason: "usage", inputOctets: 3n * GB, outputOctets: GB, priceMicrosPerGb: PRICE, amountMicros: amount, feeMicros: fee(amount), attested: false });
+    expect(entry).toMatchObject({
+      reason: "usage",
+      inputOctets: 3n * GB,
+      outputOctets: GB,
+      priceMicrosPerGb: PRICE,
+      amountMicros: amount,
+      feeMicros: fee(amount),
+      attested: false,
+    });
     expect(toHex(entry!.session)).toBe(toHex(s.id));
     expect(world.sessionRecord(s)).toMatchObject({ billedMicros: amount, inputOctets: 3n * GB, stopped: false });
-    expect(world.routerRecord(router)).toMatchObject({ billedOctets: 4n * GB, billedMicros: amount, earnedMicros: amount - fee(amount), openSessions: 1, sessionsStarted: 1n });
+    expect(world.routerRecord(router)).toMatchObject({
+      billedOctets: 4n * GB,
+      billedMicros: amount,
+      earnedMicros: amount - fee(amount),
+      openSessions: 1,
+      sessionsStarted: 1n,
+    });
     conserved(world, net.parties);
   });
 
@@ -152,7 +183,12 @@ describe("billing", () => {
     send(world, old.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }));
     world.block(world.actionsPayload({ actionId: world.actionId(), type: "setPrice", router: router.id, priceMicrosPerGb: 2n * PRICE }));
     const fresh = world.session(router, client);
-    send(world, old.update({ inputOctets: GB, outputOctets: 0n, seconds: 10 }), fresh.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }), fresh.update({ inputOctets: GB, outputOctets: 0n, seconds: 10 }));
+    send(
+      world,
+      old.update({ inputOctets: GB, outputOctets: 0n, seconds: 10 }),
+      fresh.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }),
+      fresh.update({ inputOctets: GB, outputOctets: 0n, seconds: 10 }),
+    );
     const byPrice = world.ledger().map((e) => [toHex(e.session), e.priceMicrosPerGb, e.amountMicros]);
     expect(byPrice).toEqual([
       [toHex(old.id), PRICE, PRICE],
@@ -183,11 +219,19 @@ describe("billing", () => {
     const plain = world.session(router, client);
     const radius = world.session(attestedRouter, client);
     const before = money(net);
-    send(world, plain.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }), plain.update({ inputOctets: GB, outputOctets: 0n, seconds: 100, voucher: "none" }));
+    send(
+      world,
+      plain.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }),
+      plain.update({ inputOctets: GB, outputOctets: 0n, seconds: 100, voucher: "none" }),
+    );
     expect(money(net)).toEqual(before);
     expect(world.ledger()).toMatchObject([{ reason: "disputed", inputOctets: GB, amountMicros: 0n, attested: true }]);
     expect(world.routerRecord(router)!.disputedOctets).toBe(GB);
-    send(world, radius.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }), radius.update({ inputOctets: GB, outputOctets: 0n, seconds: 100, voucher: "none" }));
+    send(
+      world,
+      radius.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }),
+      radius.update({ inputOctets: GB, outputOctets: 0n, seconds: 100, voucher: "none" }),
+    );
     expect(world.ledger()).toMatchObject([{ reason: "usage", amountMicros: PRICE, attested: true }]);
     expect(world.stats()).toMatchObject({ disputedOctets: GB, billedOctets: GB });
     conserved(world, net.parties);
@@ -213,7 +257,8 @@ describe("bad input: coded, nothing billed, counted", () => {
     const rejectedBefore = world.stats().envelopesRejected;
     const pkg = send(world, ...records);
     const outcome = world.outcome(pkg);
-    for (const [seq, name] of Object.entries(expected)) expect(envelopeRejection(outcome, net.router.id, Number(seq)) ?? envelopeRejection(outcome, net.attestedRouter.id, Number(seq)), `seq ${seq}`).toBe(name);
+    for (const [seq, name] of Object.entries(expected))
+      expect(envelopeRejection(outcome, net.router.id, Number(seq)) ?? envelopeRejection(outcome, net.attestedRouter.id, Number(seq)), `seq ${seq}`).toBe(name);
     expect(money(net)).toEqual(before);
     expect(world.ledger().filter((e) => e.reason === "usage" || e.reason === "balance-exhausted")).toEqual([]);
     const tally: Record<string, bigint> = {};
@@ -276,7 +321,11 @@ describe("bad input: coded, nothing billed, counted", () => {
   it("a wrong gigaword wrap against the stored counters", () => {
     const net = network();
     const s = net.world.session(net.attestedRouter, net.client);
-    send(net.world, s.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }), s.update({ inputOctets: 2n ** 32n - 10n, outputOctets: 0n, seconds: 100, voucher: "none" }));
+    send(
+      net.world,
+      s.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }),
+      s.update({ inputOctets: 2n ** 32n - 10n, outputOctets: 0n, seconds: 100, voucher: "none" }),
+    );
     const wrong = s.update({ inputOctets: 2n ** 32n + 5n, outputOctets: 0n, seconds: 101, voucher: "none", split: { inOctets: 5, inGigawords: 0 } });
     refused(net, [wrong], { [wrong.seq]: "JG_ERR_WIFI_COUNTER" });
   });
@@ -351,7 +400,9 @@ describe("bad input: coded, nothing billed, counted", () => {
     const net = network();
     const { world, attestedRouter, client } = net;
     for (let sent = 0; sent < OPEN_SESSIONS_PER_ROUTER_MAX; sent += 256) {
-      const records = Array.from({ length: Math.min(256, OPEN_SESSIONS_PER_ROUTER_MAX - sent) }, () => world.session(attestedRouter, client).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }));
+      const records = Array.from({ length: Math.min(256, OPEN_SESSIONS_PER_ROUTER_MAX - sent) }, () =>
+        world.session(attestedRouter, client).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }),
+      );
       send(world, ...records);
     }
     expect(world.routerRecord(attestedRouter)!.openSessions).toBe(OPEN_SESSIONS_PER_ROUTER_MAX);
@@ -406,14 +457,29 @@ describe("gas", () => {
     const owners = Array.from({ length: REGISTRATIONS_PER_ITEM_MAX - 1 }, (_, i) => world.party(`owner ${i}`));
     const registrations = world.registrations({ party: client, kind: "client" }, ...owners.map((party) => ({ party, kind: "client" as const })));
     world.blockOf([[registrations]], gasOf(registrations));
-    const topups = world.actionsPayload(...[client, ...owners.slice(0, ACTIONS_PER_ITEM_MAX - 1)].map((account) => ({ actionId: world.actionId(), type: "topup" as const, account: account.id, amountMicros: 10n ** 9n })));
+    const topups = world.actionsPayload(
+      ...[client, ...owners.slice(0, ACTIONS_PER_ITEM_MAX - 1)].map((account) => ({
+        actionId: world.actionId(),
+        type: "topup" as const,
+        account: account.id,
+        amountMicros: 10n ** 9n,
+      })),
+    );
     world.blockOf([[topups]], gasOf(topups));
     const routers = Array.from({ length: REGISTRATIONS_PER_ITEM_MAX }, (_, i) => world.party(`router ${i}`));
-    const routerItem = world.registrations(...routers.map((party, i) => ({ party, kind: "router" as const, router: terms(owners[i % 64]!, { name: "x".repeat(32) }) })));
+    const routerItem = world.registrations(
+      ...routers.map((party, i) => ({ party, kind: "router" as const, router: terms(owners[i % 64]!, { name: "x".repeat(32) }) })),
+    );
     world.blockOf([[routerItem]], gasOf(routerItem));
-    expect(world.stats()).toMatchObject({ accountsRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX), routersRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX), actionsApplied: BigInt(ACTIONS_PER_ITEM_MAX) });
+    expect(world.stats()).toMatchObject({
+      accountsRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX),
+      routersRegistered: BigInt(REGISTRATIONS_PER_ITEM_MAX),
+      actionsApplied: BigInt(ACTIONS_PER_ITEM_MAX),
+    });
     // Every envelope a session of its own, billed (a Start with octets already counted).
-    const records = Array.from({ length: ENVELOPES_PER_ITEM_MAX }, (_, k) => world.session(routers[k % ENVELOPE_DEVICES_PER_ITEM_MAX]!, client).update({ inputOctets: 100_000_000n, outputOctets: 0n, seconds: 0 }));
+    const records = Array.from({ length: ENVELOPES_PER_ITEM_MAX }, (_, k) =>
+      world.session(routers[k % ENVELOPE_DEVICES_PER_ITEM_MAX]!, client).update({ inputOctets: 100_000_000n, outputOctets: 0n, seconds: 0 }),
+    );
     const usage = world.envelopes(...records);
     world.blockOf([[usage]], gasOf(usage));
     expect(world.lastGasUsed).toBeLessThan(gasOf(usage)); // measured: 1.2e6 of 4.9e6 (the Store reads each key once)
@@ -456,4 +522,3 @@ describe("stakes and the ledger's retention", () => {
     expect(world.storage.get(ledgerKey(slot))).toBeNull();
   });
 });
-

@@ -41,7 +41,16 @@ import { Store } from "../common/store.ts";
 import { EMPTY_WINDOW, windowAccepts, windowSettle } from "../common/window.ts";
 import { LEDGER_PRUNES_PER_BLOCK_MAX, STAKE_RETURNS_PER_BLOCK_MAX } from "./gas.ts";
 import { type ActionsOutput, decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput, type SessionDelta } from "./output.ts";
-import { type ActionRecord, OCTETS_PER_GB, PRICE_MICROS_PER_GB_MAX, routerTermsProblem, TOPUP_MICROS_MAX, WifiActionType, WifiDeviceKind, WifiItemKind } from "./payload.ts";
+import {
+  type ActionRecord,
+  OCTETS_PER_GB,
+  PRICE_MICROS_PER_GB_MAX,
+  routerTermsProblem,
+  TOPUP_MICROS_MAX,
+  WifiActionType,
+  WifiDeviceKind,
+  WifiItemKind,
+} from "./payload.ts";
 import {
   accountDesc,
   accountKey,
@@ -216,7 +225,11 @@ class WifiState {
         refuse(REJECTION_CODES.JG_ERR_WIFI_STAKE);
         continue;
       }
-      this.r.accounts.set(terms.owner, { ...owner, balanceMicros: owner.balanceMicros - terms.stakeMicros, lockedMicros: owner.lockedMicros + terms.stakeMicros });
+      this.r.accounts.set(terms.owner, {
+        ...owner,
+        balanceMicros: owner.balanceMicros - terms.stakeMicros,
+        lockedMicros: owner.lockedMicros + terms.stakeMicros,
+      });
       this.r.devices.set(r.deviceId, { publicKey: r.publicKey, kind: r.kind, registeredSlot: slot, window: EMPTY_WINDOW, envelopesSettled: 0n });
       this.r.routers.set(r.deviceId, {
         owner: terms.owner,
@@ -318,7 +331,12 @@ class WifiState {
       for (const x of r.rejected) outcome.rejectEnvelope(r.router, x.seq, x.code);
       const device = this.r.devices.get(r.router);
       const router = device === null || device.kind !== WifiDeviceKind.router ? null : this.r.routers.get(r.router);
-      const refusal = device === null ? REJECTION_CODES.JG_ERR_DEVICE_UNREGISTERED : router === null || router.status !== "active" ? REJECTION_CODES.JG_ERR_WIFI_ROUTER : null;
+      const refusal =
+        device === null
+          ? REJECTION_CODES.JG_ERR_DEVICE_UNREGISTERED
+          : router === null || router.status !== "active"
+            ? REJECTION_CODES.JG_ERR_WIFI_ROUTER
+            : null;
       for (const delta of r.sessions) {
         const seqs = seqsOf(delta);
         const code = refusal ?? this.applyDelta(r.router, delta, seqs);
@@ -352,7 +370,8 @@ class WifiState {
     const before = stored ?? { inputOctets: 0n, outputOctets: 0n, seconds: 0, billedMicros: 0n, exhausted: false };
     // Refine checked the delta's updates go forward from its first; its first must not be below the stored counters.
     const first = delta.first;
-    if (first.inputOctets < before.inputOctets || first.outputOctets < before.outputOctets || first.seconds < before.seconds) return REJECTION_CODES.JG_ERR_WIFI_COUNTER;
+    if (first.inputOctets < before.inputOctets || first.outputOctets < before.outputOctets || first.seconds < before.seconds)
+      return REJECTION_CODES.JG_ERR_WIFI_COUNTER;
     const totalOctets = delta.inputOctets + delta.outputOctets;
     if (totalOctets * 8n > router.capacityBitsPerSecond * (BigInt(delta.seconds) + CAPACITY_SLACK_SECONDS)) return REJECTION_CODES.JG_ERR_WIFI_CAPACITY;
 
@@ -362,7 +381,15 @@ class WifiState {
     const inputDelta = delta.inputOctets - before.inputOctets;
     const outputDelta = delta.outputOctets - before.outputOctets;
     const octets = inputDelta + outputDelta;
-    const usage = { session: delta.session, router: routerId, client: delta.client, inputOctets: inputDelta, outputOctets: outputDelta, priceMicrosPerGb: price, attested: delta.attested };
+    const usage = {
+      session: delta.session,
+      router: routerId,
+      client: delta.client,
+      inputOctets: inputDelta,
+      outputOctets: outputDelta,
+      priceMicrosPerGb: price,
+      attested: delta.attested,
+    };
     let billed = before.billedMicros;
     let exhausted = before.exhausted;
     if (delta.attested && !router.attested) {
@@ -383,7 +410,12 @@ class WifiState {
       const short = pay < due;
       if (short) exhausted = true;
       if (octets > 0n || pay > 0n || short) this.entry({ ...usage, reason: short ? "balance-exhausted" : "usage", amountMicros: pay, feeMicros: fee });
-      router = { ...router, billedOctets: router.billedOctets + octets, billedMicros: router.billedMicros + pay, earnedMicros: router.earnedMicros + pay - fee };
+      router = {
+        ...router,
+        billedOctets: router.billedOctets + octets,
+        billedMicros: router.billedMicros + pay,
+        earnedMicros: router.earnedMicros + pay - fee,
+      };
       this.count({ billedOctets: octets, billedMicros: pay, exhaustedUpdates: short ? 1n : 0n });
     }
     if (delta.started) {
@@ -461,7 +493,11 @@ class WifiState {
     if (router === null || router.status !== "deregistered") throw new Error(`${SERVICE}: cool-down of router that is not deregistered`); // a bug
     const owner = this.r.accounts.get(router.owner);
     if (owner === null) throw new Error(`${SERVICE}: router without owner account`); // a bug
-    this.r.accounts.set(router.owner, { ...owner, balanceMicros: owner.balanceMicros + router.stakeMicros, lockedMicros: owner.lockedMicros - router.stakeMicros });
+    this.r.accounts.set(router.owner, {
+      ...owner,
+      balanceMicros: owner.balanceMicros + router.stakeMicros,
+      lockedMicros: owner.lockedMicros - router.stakeMicros,
+    });
     this.r.routers.set(routerId, { ...router, status: "stake-returned" });
     this.entry({ reason: "stake-return", router: routerId, client: router.owner, amountMicros: router.stakeMicros });
     this.count({ stakesReturned: 1n });
@@ -505,7 +541,11 @@ class WifiState {
       this.refusal(run.code, BigInt(run.length));
     }
     for (const r of outcome.rejectedRegistrations) this.refusal(r.code);
-    this.count({ envelopesSettled: BigInt(outcome.envelopesSettled), envelopesRejected: rejected, registrationsRejected: BigInt(outcome.rejectedRegistrations.length) });
+    this.count({
+      envelopesSettled: BigInt(outcome.envelopesSettled),
+      envelopesRejected: rejected,
+      registrationsRejected: BigInt(outcome.rejectedRegistrations.length),
+    });
   }
 
   flush(): void {

@@ -28,12 +28,20 @@ const updateArb = fc
 describe("device and service agree byte for byte", () => {
   it("on the voucher's signing bytes and hash", () => {
     fc.assert(
-      fc.property(bytesArb(16), bytesArb(16), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), u32, bytesArb(32), (router, session, inputOctets, outputOctets, seconds, prev) => {
-        const f = { router, session, inputOctets, outputOctets, seconds, prev };
-        const service = voucherSigningBytes(f);
-        expect(Buffer.compare(service, deviceVoucherSigningBytes(f))).toBe(0);
-        expect(toHex(blake2b(service, { dkLen: 32 }))).toBe(toHex(deviceVoucherHash(f)));
-      }),
+      fc.property(
+        bytesArb(16),
+        bytesArb(16),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        u32,
+        bytesArb(32),
+        (router, session, inputOctets, outputOctets, seconds, prev) => {
+          const f = { router, session, inputOctets, outputOctets, seconds, prev };
+          const service = voucherSigningBytes(f);
+          expect(Buffer.compare(service, deviceVoucherSigningBytes(f))).toBe(0);
+          expect(toHex(blake2b(service, { dkLen: 32 }))).toBe(toHex(deviceVoucherHash(f)));
+        },
+      ),
     );
   });
 
@@ -56,7 +64,18 @@ describe("device and service agree byte for byte", () => {
 });
 
 describe("usage body refusals", () => {
-  const good = { session: new Uint8Array(16), client: new Uint8Array(16).fill(1), status: 3, inOctets: 1, outOctets: 2, inGigawords: 0, outGigawords: 0, seconds: 3, cause: 0, prev: new Uint8Array(32) };
+  const good = {
+    session: new Uint8Array(16),
+    client: new Uint8Array(16).fill(1),
+    status: 3,
+    inOctets: 1,
+    outOctets: 2,
+    inGigawords: 0,
+    outGigawords: 0,
+    seconds: 3,
+    cause: 0,
+    prev: new Uint8Array(32),
+  };
   const refusal = (body: Uint8Array) => {
     const decoded = decodeUsageBody(body);
     expect(decoded.ok).toBe(false);

@@ -47,9 +47,17 @@ export interface UsageBody {
   readonly voucher: { readonly signature: Uint8Array; readonly clientKey: Uint8Array } | null;
 }
 
-export type UsageBodyResult = { readonly ok: true; readonly value: UsageBody } | { readonly ok: false; readonly code: "JG_ERR_WIFI_BODY"; readonly detail: string };
+export type UsageBodyResult =
+  | { readonly ok: true; readonly value: UsageBody }
+  | { readonly ok: false; readonly code: "JG_ERR_WIFI_BODY"; readonly detail: string };
 
-const BYTES_FIELDS = { session: SESSION_ID_BYTES, client: DEVICE_ID_BYTES, prev: VOUCHER_HASH_BYTES, voucher: ED25519_SIGNATURE_BYTES, clientKey: ED25519_PUBLIC_KEY_BYTES } as const;
+const BYTES_FIELDS = {
+  session: SESSION_ID_BYTES,
+  client: DEVICE_ID_BYTES,
+  prev: VOUCHER_HASH_BYTES,
+  voucher: ED25519_SIGNATURE_BYTES,
+  clientKey: ED25519_PUBLIC_KEY_BYTES,
+} as const;
 const UINT_FIELDS = ["status", "inOctets", "outOctets", "inGigawords", "outGigawords", "seconds", "cause"] as const;
 type BytesField = keyof typeof BYTES_FIELDS;
 type UintField = (typeof UINT_FIELDS)[number];
@@ -86,7 +94,8 @@ export function decodeUsageBody(body: Uint8Array): UsageBodyResult {
   const missing = REQUIRED.filter((k) => !(k in bytes) && !(k in uints));
   if (missing.length > 0) return refuse(`missing ${missing.join(", ")}`);
   const status = uints.status!;
-  if (status !== UsageStatus.start && status !== UsageStatus.stop && status !== UsageStatus.interim) return refuse(`status ${status} is not 1 (Start), 2 (Stop) or 3 (Interim-Update)`);
+  if (status !== UsageStatus.start && status !== UsageStatus.stop && status !== UsageStatus.interim)
+    return refuse(`status ${status} is not 1 (Start), 2 (Stop) or 3 (Interim-Update)`);
   if (status !== UsageStatus.stop && uints.cause !== 0) return refuse(`cause ${uints.cause} on an update that is not a Stop`);
   if ((bytes.voucher === undefined) !== (bytes.clientKey === undefined)) return refuse("voucher and clientKey come together");
   return {

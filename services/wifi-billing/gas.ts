@@ -25,13 +25,26 @@ const PER_DEVICE_GAS = readWrite(BigInt(DEVICE_RECORD_BYTES)) + readWrite(ROUTER
  * ring (slot and counter, and the evicted session) and its ledger entry (read back and rewritten
  * with the slot's others).
  */
-const PER_SESSION_GAS = readWrite(BigInt(SESSION_RECORD_BYTES)) + 2n * readWrite(ACCOUNT_RECORD_BYTES) + 3n * readWrite(KEY_BYTES) + 2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
+const PER_SESSION_GAS =
+  readWrite(BigInt(SESSION_RECORD_BYTES)) +
+  2n * readWrite(ACCOUNT_RECORD_BYTES) +
+  3n * readWrite(KEY_BYTES) +
+  2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
 /** An envelope's part of the package outcome. */
 const PER_ENVELOPE_GAS = g.hostCallBase + g.perByteWritten * 40n;
 /** A registration: device record, account or router record, the owner's account, a stake-lock entry. */
-const PER_REGISTRATION_GAS = readWrite(BigInt(DEVICE_RECORD_BYTES)) + readWrite(ROUTER_RECORD_BYTES_MAX) + readWrite(ACCOUNT_RECORD_BYTES) + 2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
+const PER_REGISTRATION_GAS =
+  readWrite(BigInt(DEVICE_RECORD_BYTES)) +
+  readWrite(ROUTER_RECORD_BYTES_MAX) +
+  readWrite(ACCOUNT_RECORD_BYTES) +
+  2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
 /** An action: its record and ring slot (and the evicted one), its target, the owner's account, a cool-down entry, a ledger entry. */
-const PER_ACTION_GAS = 3n * readWrite(64n) + readWrite(ROUTER_RECORD_BYTES_MAX) + readWrite(ACCOUNT_RECORD_BYTES) + readWrite(32n) + 2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
+const PER_ACTION_GAS =
+  3n * readWrite(64n) +
+  readWrite(ROUTER_RECORD_BYTES_MAX) +
+  readWrite(ACCOUNT_RECORD_BYTES) +
+  readWrite(32n) +
+  2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
 /** Config, stats, fees, progress, ring counters, the outcome FIFO and the outcome itself. */
 const PER_ITEM_GAS = 16n * g.hostCallBase + (g.perByteRead + g.perByteWritten) * 8_192n;
 
@@ -52,6 +65,11 @@ export function wifiActionsGas(actions: number): bigint {
 export const STAKE_RETURNS_PER_BLOCK_MAX = 64;
 /** Ledger slots pruned per block at most: one a block keeps pace; more catch up after slots without a block. */
 export const LEDGER_PRUNES_PER_BLOCK_MAX = 16;
-const PER_STAKE_RETURN_GAS = readWrite(32n) + readWrite(ROUTER_RECORD_BYTES_MAX) + readWrite(ACCOUNT_RECORD_BYTES) + 2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
+const PER_STAKE_RETURN_GAS =
+  readWrite(32n) + readWrite(ROUTER_RECORD_BYTES_MAX) + readWrite(ACCOUNT_RECORD_BYTES) + 2n * (g.perByteRead + g.perByteWritten) * BigInt(LEDGER_ENTRY_BYTES);
 /** The gas genesis gives the service in χ_Z (always-accumulate): the block's own work at its bounds, twice over. */
-export const ALWAYS_ACCUMULATE_GAS = 2n * (PER_ITEM_GAS + BigInt(STAKE_RETURNS_PER_BLOCK_MAX) * PER_STAKE_RETURN_GAS + BigInt(LEDGER_PRUNES_PER_BLOCK_MAX) * (g.hostCallBase + g.perByteWritten * KEY_BYTES));
+export const ALWAYS_ACCUMULATE_GAS =
+  2n *
+  (PER_ITEM_GAS +
+    BigInt(STAKE_RETURNS_PER_BLOCK_MAX) * PER_STAKE_RETURN_GAS +
+    BigInt(LEDGER_PRUNES_PER_BLOCK_MAX) * (g.hostCallBase + g.perByteWritten * KEY_BYTES));

@@ -14,7 +14,19 @@ import { type JamNode, REFINE_CAP_MS_DEFAULT } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
 import { builtinServices, WIFI_SERVICE } from "../../scripts/genesis.ts";
 import { realSides, WifiWorld } from "./testing.ts";
-import { accountKey, decodeAccount, decodeFees, decodeRouter, feesKey, PROTOCOL_FEE_PPM, routerKey, WIFI_SERVICE_NAME, wifiActionsGas, wifiEnvelopesGas, wifiRegistrationsGas } from "./types.ts";
+import {
+  accountKey,
+  decodeAccount,
+  decodeFees,
+  decodeRouter,
+  feesKey,
+  PROTOCOL_FEE_PPM,
+  routerKey,
+  WIFI_SERVICE_NAME,
+  wifiActionsGas,
+  wifiEnvelopesGas,
+  wifiRegistrationsGas,
+} from "./types.ts";
 
 const { crypto, deviceSide } = realSides({ hash, verifyEd25519, keyPairFromSeed, signEd25519, signingBytes, encodeUsageBody });
 
@@ -55,8 +67,17 @@ describe("wifi-billing in the node", () => {
     const client = world.party("client");
     const router = world.party("router");
     await settle(world.registrations({ party: owner, kind: "client" }, { party: client, kind: "client" }), wifiRegistrationsGas(2));
-    await settle(world.actionsPayload({ actionId: world.actionId(), type: "topup", account: owner.id, amountMicros: 1_000n }, { actionId: world.actionId(), type: "topup", account: client.id, amountMicros: 2_000_000n }), wifiActionsGas(2));
-    await settle(world.registrations({ party: router, kind: "router", router: { owner: owner.id, priceMicrosPerGb: 500_000n, stakeMicros: 1_000n, name: "node test" } }), wifiRegistrationsGas(1));
+    await settle(
+      world.actionsPayload(
+        { actionId: world.actionId(), type: "topup", account: owner.id, amountMicros: 1_000n },
+        { actionId: world.actionId(), type: "topup", account: client.id, amountMicros: 2_000_000n },
+      ),
+      wifiActionsGas(2),
+    );
+    await settle(
+      world.registrations({ party: router, kind: "router", router: { owner: owner.id, priceMicrosPerGb: 500_000n, stakeMicros: 1_000n, name: "node test" } }),
+      wifiRegistrationsGas(1),
+    );
     expect(decodeRouter(await value(routerKey(router.id)))).toMatchObject({ ok: true, value: { status: "active", stakeMicros: 1_000n } });
     const s = world.session(router, client);
     const records = [s.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }), s.update({ inputOctets: 2_000_000_000n, outputOctets: 0n, seconds: 60 })];

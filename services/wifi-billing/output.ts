@@ -21,7 +21,15 @@
 import { fail, ok, Reader, type Result, Writer } from "../common/bytes.ts";
 import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, type RawDeviceId, type SeqRejection, type SeqRun } from "../common/envelope.ts";
 import { isRejectionCode } from "../common/errors.ts";
-import { ACTION_RECORD_BYTES, type ActionRecord, readActionRecords, ROUTER_NAME_BYTES_MAX, type RouterTermsRecord, WifiDeviceKind, WifiItemKind } from "./payload.ts";
+import {
+  ACTION_RECORD_BYTES,
+  type ActionRecord,
+  readActionRecords,
+  ROUTER_NAME_BYTES_MAX,
+  type RouterTermsRecord,
+  WifiDeviceKind,
+  WifiItemKind,
+} from "./payload.ts";
 import { SESSION_ID_BYTES } from "./storage.ts";
 import { VOUCHER_HASH_BYTES } from "./voucher.ts";
 
@@ -149,7 +157,13 @@ function encodeRegistrationsOutput(output: RegistrationsOutput): Uint8Array {
     const t = r.router;
     if (t === null) continue;
     const name = names[i]!;
-    w.bytes(t.owner).u64(t.priceMicrosPerGb).u64(t.stakeMicros).u64(t.capacityBitsPerSecond).u8(t.attested ? 1 : 0).u8(name.length).bytes(name);
+    w.bytes(t.owner)
+      .u64(t.priceMicrosPerGb)
+      .u64(t.stakeMicros)
+      .u64(t.capacityBitsPerSecond)
+      .u8(t.attested ? 1 : 0)
+      .u8(name.length)
+      .bytes(name);
   }
   return w.finish();
 }
@@ -234,7 +248,12 @@ export function decodeRefineOutput(bytes: Uint8Array): Result<RefineOutput> {
       } catch {
         return fail(`registration ${i}: name is not UTF-8`);
       }
-      registrations.push({ deviceId, publicKey, kind: deviceKind, router: { owner, priceMicrosPerGb, stakeMicros, capacityBitsPerSecond, attested: attested === 1, name } });
+      registrations.push({
+        deviceId,
+        publicKey,
+        kind: deviceKind,
+        router: { owner, priceMicrosPerGb, stakeMicros, capacityBitsPerSecond, attested: attested === 1, name },
+      });
     }
     output = { kind, registrations };
   } else if (kind === WifiItemKind.actions) {

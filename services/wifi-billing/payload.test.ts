@@ -28,11 +28,20 @@ describe("registrations item", () => {
         fc.array(
           fc.oneof(
             fc.record({ k: fc.integer({ min: 0, max: 255 }) }).map(({ k }) => ({ publicKey: key(k), kind: "client" as const })),
-            fc.record({ k: fc.integer({ min: 0, max: 255 }), price: u64, stake: u64, capacity: u64, attested: fc.boolean(), name: fc.string({ maxLength: 8 }) }).map((r) => ({
-              publicKey: key(r.k),
-              kind: "router" as const,
-              router: { owner: id(r.k), priceMicrosPerGb: r.price, stakeMicros: r.stake, capacityBitsPerSecond: r.capacity, attested: r.attested, name: r.name },
-            })),
+            fc
+              .record({ k: fc.integer({ min: 0, max: 255 }), price: u64, stake: u64, capacity: u64, attested: fc.boolean(), name: fc.string({ maxLength: 8 }) })
+              .map((r) => ({
+                publicKey: key(r.k),
+                kind: "router" as const,
+                router: {
+                  owner: id(r.k),
+                  priceMicrosPerGb: r.price,
+                  stakeMicros: r.stake,
+                  capacityBitsPerSecond: r.capacity,
+                  attested: r.attested,
+                  name: r.name,
+                },
+              })),
           ),
           { maxLength: 20 },
         ),
@@ -57,7 +66,9 @@ describe("registrations item", () => {
   });
 
   it("fills in the default capacity and no attested billing", () => {
-    const bytes = wifiRegistrationsPayload([{ publicKey: key(1), kind: "router", router: { owner: toHex(id(2)), priceMicrosPerGb: 500_000n, stakeMicros: 10n, name: "café" } }]);
+    const bytes = wifiRegistrationsPayload([
+      { publicKey: key(1), kind: "router", router: { owner: toHex(id(2)), priceMicrosPerGb: 500_000n, stakeMicros: 10n, name: "café" } },
+    ]);
     const decoded = decodeRegistrationsItem(bytes);
     expect(decoded.ok && decoded.value[0]!.router).toMatchObject({ capacityBitsPerSecond: CAPACITY_BITS_PER_SECOND_DEFAULT, attested: false, name: "café" });
   });
@@ -65,8 +76,12 @@ describe("registrations item", () => {
   it("throws on caller bugs: another kind, a router without terms, a long name, too many", () => {
     expect(() => wifiRegistrationsPayload([{ publicKey: key(1), kind: "meter" }])).toThrow(/not meter/);
     expect(() => wifiRegistrationsPayload([{ publicKey: key(1), kind: "router" }])).toThrow(/needs its terms/);
-    expect(() => wifiRegistrationsPayload([{ publicKey: key(1), kind: "router", router: { owner: id(1), priceMicrosPerGb: 1n, stakeMicros: 1n, name: "x".repeat(33) } }])).toThrow(/name/);
-    expect(() => wifiRegistrationsPayload(Array.from({ length: REGISTRATIONS_PER_ITEM_MAX + 1 }, () => ({ publicKey: key(1), kind: "client" })))).toThrow(/REGISTRATIONS_PER_ITEM_MAX/);
+    expect(() =>
+      wifiRegistrationsPayload([{ publicKey: key(1), kind: "router", router: { owner: id(1), priceMicrosPerGb: 1n, stakeMicros: 1n, name: "x".repeat(33) } }]),
+    ).toThrow(/name/);
+    expect(() => wifiRegistrationsPayload(Array.from({ length: REGISTRATIONS_PER_ITEM_MAX + 1 }, () => ({ publicKey: key(1), kind: "client" })))).toThrow(
+      /REGISTRATIONS_PER_ITEM_MAX/,
+    );
   });
 
   it("decoding never throws on garbage and refuses truncation and trailing bytes", () => {
@@ -89,8 +104,12 @@ describe("registrations item", () => {
 
 describe("actions item", () => {
   const actionArb: fc.Arbitrary<WifiAction> = fc.oneof(
-    fc.record({ a: fc.integer({ min: 0, max: 255 }), v: u64 }).map(({ a, v }) => ({ actionId: id(a), type: "topup" as const, account: id(a ^ 1), amountMicros: v })),
-    fc.record({ a: fc.integer({ min: 0, max: 255 }), v: u64 }).map(({ a, v }) => ({ actionId: toHex(id(a)), type: "setPrice" as const, router: id(a ^ 2), priceMicrosPerGb: v })),
+    fc
+      .record({ a: fc.integer({ min: 0, max: 255 }), v: u64 })
+      .map(({ a, v }) => ({ actionId: id(a), type: "topup" as const, account: id(a ^ 1), amountMicros: v })),
+    fc
+      .record({ a: fc.integer({ min: 0, max: 255 }), v: u64 })
+      .map(({ a, v }) => ({ actionId: toHex(id(a)), type: "setPrice" as const, router: id(a ^ 2), priceMicrosPerGb: v })),
     fc.integer({ min: 0, max: 255 }).map((a) => ({ actionId: id(a), type: "deregister" as const, router: toHex(id(a ^ 3)) })),
   );
 
@@ -119,7 +138,9 @@ describe("actions item", () => {
     expect(decodeActionsItem(Uint8Array.from(good, (b, i) => (i === typeAt ? 3 : b))).ok).toBe(false);
     expect(decodeActionsItem(Uint8Array.from(good, (b, i) => (i === good.length - 1 ? 1 : b))).ok).toBe(false);
     expect(decodeActionsItem(good.subarray(0, good.length - 1)).ok).toBe(false);
-    expect(() => wifiActionsPayload(Array.from({ length: ACTIONS_PER_ITEM_MAX + 1 }, () => ({ actionId: id(1), type: "deregister" as const, router: id(2) })))).toThrow(/ACTIONS_PER_ITEM_MAX/);
+    expect(() =>
+      wifiActionsPayload(Array.from({ length: ACTIONS_PER_ITEM_MAX + 1 }, () => ({ actionId: id(1), type: "deregister" as const, router: id(2) }))),
+    ).toThrow(/ACTIONS_PER_ITEM_MAX/);
     expect(() => wifiActionsPayload([{ actionId: id(1), type: "topup", account: id(2), amountMicros: -1n }])).toThrow(RangeError);
   });
 

@@ -171,12 +171,16 @@ const textDecoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function routerTermsProblem(terms: RouterTerms): { readonly code: RejectionName; readonly detail: string } | null {
   const amount = (detail: string) => ({ code: "JG_ERR_WIFI_AMOUNT" as const, detail });
-  if (terms.priceMicrosPerGb < 1n || terms.priceMicrosPerGb > PRICE_MICROS_PER_GB_MAX) return amount(`price of ${terms.priceMicrosPerGb} micros per GB is not within 1 .. ${PRICE_MICROS_PER_GB_MAX}`);
-  if (terms.stakeMicros < 1n || terms.stakeMicros > STAKE_MICROS_MAX) return amount(`stake of ${terms.stakeMicros} micros is not within 1 .. ${STAKE_MICROS_MAX}`);
+  if (terms.priceMicrosPerGb < 1n || terms.priceMicrosPerGb > PRICE_MICROS_PER_GB_MAX)
+    return amount(`price of ${terms.priceMicrosPerGb} micros per GB is not within 1 .. ${PRICE_MICROS_PER_GB_MAX}`);
+  if (terms.stakeMicros < 1n || terms.stakeMicros > STAKE_MICROS_MAX)
+    return amount(`stake of ${terms.stakeMicros} micros is not within 1 .. ${STAKE_MICROS_MAX}`);
   const capacity = terms.capacityBitsPerSecond ?? CAPACITY_BITS_PER_SECOND_DEFAULT;
-  if (capacity < 1n || capacity > CAPACITY_BITS_PER_SECOND_MAX) return amount(`capacity of ${capacity} bit/s is not within 1 .. ${CAPACITY_BITS_PER_SECOND_MAX}`);
+  if (capacity < 1n || capacity > CAPACITY_BITS_PER_SECOND_MAX)
+    return amount(`capacity of ${capacity} bit/s is not within 1 .. ${CAPACITY_BITS_PER_SECOND_MAX}`);
   const nameBytes = textEncoder.encode(terms.name).length;
-  if (nameBytes > ROUTER_NAME_BYTES_MAX) return { code: "JG_ERR_WIFI_BODY", detail: `name of ${nameBytes} bytes > ROUTER_NAME_BYTES_MAX = ${ROUTER_NAME_BYTES_MAX}` };
+  if (nameBytes > ROUTER_NAME_BYTES_MAX)
+    return { code: "JG_ERR_WIFI_BODY", detail: `name of ${nameBytes} bytes > ROUTER_NAME_BYTES_MAX = ${ROUTER_NAME_BYTES_MAX}` };
   return null;
 }
 
@@ -191,8 +195,11 @@ function registrationBytes(nameBytes: number | null): number {
  * not a device id, an amount outside u64, a name past ROUTER_NAME_BYTES_MAX. Amounts of zero or
  * past their maximum are encoded, and refused by accumulate (JG_ERR_WIFI_AMOUNT).
  */
-export function wifiRegistrationsPayload(records: readonly { readonly publicKey: Uint8Array; readonly kind: string; readonly router?: RouterTerms | undefined }[]): Uint8Array {
-  if (records.length > REGISTRATIONS_PER_ITEM_MAX) throw new Error(`${records.length} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
+export function wifiRegistrationsPayload(
+  records: readonly { readonly publicKey: Uint8Array; readonly kind: string; readonly router?: RouterTerms | undefined }[],
+): Uint8Array {
+  if (records.length > REGISTRATIONS_PER_ITEM_MAX)
+    throw new Error(`${records.length} registrations > REGISTRATIONS_PER_ITEM_MAX = ${REGISTRATIONS_PER_ITEM_MAX}`);
   const names: (Uint8Array | null)[] = records.map((record, index) => {
     if (record.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new Error(`registration ${index}: public key of ${record.publicKey.length} bytes`);
     if (record.kind === "client") {
@@ -202,7 +209,8 @@ export function wifiRegistrationsPayload(records: readonly { readonly publicKey:
     if (record.kind !== "router") throw new Error(`registration ${index}: wifi-billing takes routers and clients, not ${record.kind}`);
     if (record.router === undefined) throw new Error(`registration ${index}: a router needs its terms (owner, price, stake, name)`);
     const name = textEncoder.encode(record.router.name);
-    if (name.length > ROUTER_NAME_BYTES_MAX) throw new Error(`registration ${index}: name of ${name.length} bytes > ROUTER_NAME_BYTES_MAX = ${ROUTER_NAME_BYTES_MAX}`);
+    if (name.length > ROUTER_NAME_BYTES_MAX)
+      throw new Error(`registration ${index}: name of ${name.length} bytes > ROUTER_NAME_BYTES_MAX = ${ROUTER_NAME_BYTES_MAX}`);
     return name;
   });
   let size = 1 + 4;
@@ -357,7 +365,8 @@ export function readActionRecords(r: Reader, count: number): Result<ActionRecord
     const target = r.bytes(DEVICE_ID_BYTES).slice() as RawDeviceId;
     const value = r.u64();
     if (r.failed) return fail(`action ${i}: truncated`);
-    if (type !== WifiActionType.topup && type !== WifiActionType.setPrice && type !== WifiActionType.deregister) return fail(`action ${i}: unknown type ${type}`);
+    if (type !== WifiActionType.topup && type !== WifiActionType.setPrice && type !== WifiActionType.deregister)
+      return fail(`action ${i}: unknown type ${type}`);
     if (type === WifiActionType.deregister && value !== 0n) return fail(`action ${i}: a deregistration carries no value`);
     actions.push({ actionId, type, target, value });
   }

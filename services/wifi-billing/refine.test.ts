@@ -38,7 +38,15 @@ describe("refine condenses a session into one delta", () => {
   it("Start, interims and Stop: one delta with the chain's ends, the last counters and every seq; 24× fewer bytes", () => {
     const { world, router, session } = setup();
     const records = [];
-    for (let k = 0; k <= 10; k++) records.push(session.update({ inputOctets: BigInt(k) * GB, outputOctets: BigInt(k) * 1000n, seconds: 60 * k, ...(k === 10 ? { status: 2 as const, cause: 1 } : {}) }));
+    for (let k = 0; k <= 10; k++)
+      records.push(
+        session.update({
+          inputOctets: BigInt(k) * GB,
+          outputOctets: BigInt(k) * 1000n,
+          seconds: 60 * k,
+          ...(k === 10 ? { status: 2 as const, cause: 1 } : {}),
+        }),
+      );
     const payload = world.envelopes(...records);
     const bytes = refine(payload, memoryRefineContext(crypto));
     expect(bytes.length).toBe(ENVELOPES_OUTPUT_HEADER_BYTES + ROUTER_HEADER_BYTES + SESSION_DELTA_BYTES_MAX);
@@ -50,7 +58,17 @@ describe("refine condenses a session into one delta", () => {
     expect(toHex(out.routers[0]!.router)).toBe(router.hex);
     expect(out.routers[0]!.rejected).toEqual([]);
     const [delta] = out.routers[0]!.sessions;
-    expect(delta).toMatchObject({ first: { inputOctets: 0n, outputOctets: 0n, seconds: 0 }, inputOctets: 10n * GB, outputOctets: 10_000n, seconds: 600, started: true, stopped: true, attested: false, cause: 1, seqs: [{ start: 0n, length: 11 }] });
+    expect(delta).toMatchObject({
+      first: { inputOctets: 0n, outputOctets: 0n, seconds: 0 },
+      inputOctets: 10n * GB,
+      outputOctets: 10_000n,
+      seconds: 600,
+      started: true,
+      stopped: true,
+      attested: false,
+      cause: 1,
+      seqs: [{ start: 0n, length: 11 }],
+    });
     expect(toHex(delta!.firstPrev)).toBe(toHex(FIRST_PREV));
     expect(toHex(delta!.lastHash)).toBe(toHex(records[10]!.hash));
     expect(toHex(delta!.client)).toBe(toHex(session.client.id));
@@ -59,12 +77,32 @@ describe("refine condenses a session into one delta", () => {
   it("keeps sessions apart, in order of first appearance, and marks router-attested usage", () => {
     const { world, router, client, session } = setup();
     const other = world.session(router, client);
-    const out = refined(world, session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }), other.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }), session.update({ inputOctets: 5n, outputOctets: 5n, seconds: 1 }), other.update({ inputOctets: 7n, outputOctets: 7n, seconds: 1, voucher: "none" }));
+    const out = refined(
+      world,
+      session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0 }),
+      other.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }),
+      session.update({ inputOctets: 5n, outputOctets: 5n, seconds: 1 }),
+      other.update({ inputOctets: 7n, outputOctets: 7n, seconds: 1, voucher: "none" }),
+    );
     const deltas = out.routers[0]!.sessions;
     expect(deltas.map((d) => toHex(d.session))).toEqual([toHex(session.id), toHex(other.id)]);
     expect(deltas.map((d) => [d.inputOctets, d.attested, d.seqs])).toEqual([
-      [5n, false, [{ start: 0n, length: 1 }, { start: 2n, length: 1 }]],
-      [7n, true, [{ start: 1n, length: 1 }, { start: 3n, length: 1 }]],
+      [
+        5n,
+        false,
+        [
+          { start: 0n, length: 1 },
+          { start: 2n, length: 1 },
+        ],
+      ],
+      [
+        7n,
+        true,
+        [
+          { start: 1n, length: 1 },
+          { start: 3n, length: 1 },
+        ],
+      ],
     ]);
   });
 
@@ -131,7 +169,9 @@ describe("refine refuses, with the registry's code", () => {
     const out = refined(world, session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "forged" }));
     expect(refusals(out)).toEqual({ 0: "JG_ERR_WIFI_VOUCHER_SIGNATURE" });
     const { world: w2, session: s2 } = setup();
-    expect(refusals(refined(w2, s2.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "wrong-key" })))).toEqual({ 0: "JG_ERR_WIFI_VOUCHER_SIGNATURE" });
+    expect(refusals(refined(w2, s2.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "wrong-key" })))).toEqual({
+      0: "JG_ERR_WIFI_VOUCHER_SIGNATURE",
+    });
   });
 
   it("a voucher key that is not the named client's, though its signature verifies", () => {
@@ -139,7 +179,20 @@ describe("refine refuses, with the registry's code", () => {
     const stranger = world.party("stranger");
     const session = new Uint8Array(16).fill(3);
     const fields = { router: router.id, session, inputOctets: 0n, outputOctets: 0n, seconds: 0, prev: FIRST_PREV };
-    const body = encodeUsageBody({ session, client: client.id, status: 1, inOctets: 0, outOctets: 0, inGigawords: 0, outGigawords: 0, seconds: 0, cause: 0, prev: FIRST_PREV, voucher: stranger.key.sign(voucherSigningBytes(fields)), clientKey: stranger.key.publicKey });
+    const body = encodeUsageBody({
+      session,
+      client: client.id,
+      status: 1,
+      inOctets: 0,
+      outOctets: 0,
+      inGigawords: 0,
+      outGigawords: 0,
+      seconds: 0,
+      cause: 0,
+      prev: FIRST_PREV,
+      voucher: stranger.key.sign(voucherSigningBytes(fields)),
+      clientKey: stranger.key.publicKey,
+    });
     expect(refusals(refined(world, world.envelope(router, "router.usage", body)))).toEqual({ 0: "JG_ERR_WIFI_CLIENT" });
   });
 
@@ -160,7 +213,13 @@ describe("refine refuses, with the registry's code", () => {
     const second = session.update({ inputOctets: 2n, outputOctets: 0n, seconds: 2, seq: 1 });
     const out = refined(world, start, first, second);
     expect(refusals(out)).toEqual({ 1: "JG_ERR_WIFI_VOUCHER_CHAIN" });
-    expect(out.routers[0]!.sessions[0]).toMatchObject({ inputOctets: 1n, seqs: [{ start: 0n, length: 1 }, { start: 2n, length: 1 }] });
+    expect(out.routers[0]!.sessions[0]).toMatchObject({
+      inputOctets: 1n,
+      seqs: [
+        { start: 0n, length: 1 },
+        { start: 2n, length: 1 },
+      ],
+    });
   });
 
   it("counters going backwards (octets or seconds)", () => {
@@ -198,7 +257,9 @@ describe("refine refuses, with the registry's code", () => {
     const s1 = again.session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 1, status: 1 });
     expect(refusals(refined(again.world, s0, s1))).toEqual({ 1: "JG_ERR_WIFI_SESSION" });
     const third = setup();
-    expect(refusals(refined(third.world, third.session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, prev: new Uint8Array(32).fill(1) })))).toEqual({ 0: "JG_ERR_WIFI_VOUCHER_CHAIN" });
+    expect(refusals(refined(third.world, third.session.update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, prev: new Uint8Array(32).fill(1) })))).toEqual({
+      0: "JG_ERR_WIFI_VOUCHER_CHAIN",
+    });
   });
 
   it("another client within the session, another envelope kind, a body that is not usage", () => {
@@ -223,10 +284,13 @@ describe("refine output bounds", () => {
     const client = world.party("client");
     const records = [];
     const routers = Array.from({ length: ENVELOPE_DEVICES_PER_ITEM_MAX }, (_, r) => world.party(`router ${r}`));
-    for (let k = 0; k < ENVELOPES_PER_ITEM_MAX; k++) records.push(world.session(routers[k % routers.length]!, client).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }));
+    for (let k = 0; k < ENVELOPES_PER_ITEM_MAX; k++)
+      records.push(world.session(routers[k % routers.length]!, client).update({ inputOctets: 0n, outputOctets: 0n, seconds: 0, voucher: "none" }));
     expect(records.length).toBe(ENVELOPES_PER_ITEM_MAX);
     const bytes = refine(world.envelopes(...records), memoryRefineContext(crypto));
-    expect(bytes.length).toBe(ENVELOPES_OUTPUT_HEADER_BYTES + ENVELOPE_DEVICES_PER_ITEM_MAX * ROUTER_HEADER_BYTES + ENVELOPES_PER_ITEM_MAX * SESSION_DELTA_BYTES_MAX);
+    expect(bytes.length).toBe(
+      ENVELOPES_OUTPUT_HEADER_BYTES + ENVELOPE_DEVICES_PER_ITEM_MAX * ROUTER_HEADER_BYTES + ENVELOPES_PER_ITEM_MAX * SESSION_DELTA_BYTES_MAX,
+    );
     expect(bytes.length).toBeLessThanOrEqual(W_R);
   });
 

@@ -105,7 +105,14 @@ export function refineEnvelopes(payload: Uint8Array, host: RefineHost): Envelope
         continue;
       }
       const u = usage.value;
-      const signingBytes = voucherSigningBytes({ router, session: u.session, inputOctets: u.inputOctets, outputOctets: u.outputOctets, seconds: u.seconds, prev: u.prev });
+      const signingBytes = voucherSigningBytes({
+        router,
+        session: u.session,
+        inputOctets: u.inputOctets,
+        outputOctets: u.outputOctets,
+        seconds: u.seconds,
+        prev: u.prev,
+      });
       if (u.voucher !== null) {
         if (!bytesEqual(host.hash(u.voucher.clientKey).subarray(0, DEVICE_ID_BYTES), u.client)) {
           reject(REJECTION_CODES.JG_ERR_WIFI_CLIENT);
@@ -215,7 +222,12 @@ export function refineRegistrations(payload: Uint8Array, host: RefineHost): Regi
   const registrations = decodedOrThrow(SERVICE, "registrations item", decodeRegistrationsItem(payload));
   return {
     kind: WifiItemKind.registrations,
-    registrations: registrations.map((r) => ({ deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId, publicKey: r.publicKey.slice(), kind: r.kind, router: r.router })),
+    registrations: registrations.map((r) => ({
+      deviceId: host.hash(r.publicKey).slice(0, DEVICE_ID_BYTES) as RawDeviceId,
+      publicKey: r.publicKey.slice(),
+      kind: r.kind,
+      router: r.router,
+    })),
   };
 }
 

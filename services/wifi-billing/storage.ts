@@ -81,7 +81,8 @@ function rawSessionId(session: Uint8Array | string): Uint8Array {
 export const deviceKey = (id: DeviceIdInput): Uint8Array => concatBytes([DEVICE_PREFIX, rawDeviceId(id)]);
 export const accountKey = (id: DeviceIdInput): Uint8Array => concatBytes([ACCOUNT_PREFIX, rawDeviceId(id)]);
 export const routerKey = (id: DeviceIdInput): Uint8Array => concatBytes([ROUTER_PREFIX, rawDeviceId(id)]);
-export const sessionKey = (router: DeviceIdInput, session: Uint8Array | string): Uint8Array => concatBytes([SESSION_PREFIX, rawDeviceId(router), rawSessionId(session)]);
+export const sessionKey = (router: DeviceIdInput, session: Uint8Array | string): Uint8Array =>
+  concatBytes([SESSION_PREFIX, rawDeviceId(router), rawSessionId(session)]);
 export const closedSlotKey = (slot: number): Uint8Array => concatBytes([CLOSED_PREFIX, u32Bytes(slot)]);
 export const actionsSlotKey = (slot: number): Uint8Array => concatBytes([ACTIONS_PREFIX, u32Bytes(slot)]);
 export const actionKey = (actionId: Uint8Array | string): Uint8Array => concatBytes([ACTION_PREFIX, rawActionId(actionId)]);
@@ -89,7 +90,12 @@ export const cooldownEntryKey = (n: bigint): Uint8Array => concatBytes([COOLDOWN
 /** The ledger entries accumulated in the block of `slot`. */
 export const ledgerKey = (slot: number): Uint8Array => concatBytes([LEDGER_PREFIX, u32Bytes(slot)]);
 
-const raw16 = d.map(d.bytes(DEVICE_ID_BYTES), (b) => b as RawDeviceId, (id: RawDeviceId) => id as Uint8Array, "id16");
+const raw16 = d.map(
+  d.bytes(DEVICE_ID_BYTES),
+  (b) => b as RawDeviceId,
+  (id: RawDeviceId) => id as Uint8Array,
+  "id16",
+);
 const hash32 = d.bytes(32);
 
 /** A stored value: format version byte, then `desc`. */
@@ -157,8 +163,21 @@ export const deviceRecordDesc: Descriptor<DeviceRecord> = stored(
       bitmap: d.u64,
       envelopesSettled: d.u64,
     }),
-    (x) => ({ publicKey: x.publicKey, kind: x.kind, registeredSlot: x.registeredSlot, window: { highestSeq: x.highestSeq, bitmap: x.bitmap }, envelopesSettled: x.envelopesSettled }),
-    (r) => ({ publicKey: r.publicKey, kind: r.kind, registeredSlot: r.registeredSlot, highestSeq: r.window.highestSeq, bitmap: r.window.bitmap, envelopesSettled: r.envelopesSettled }),
+    (x) => ({
+      publicKey: x.publicKey,
+      kind: x.kind,
+      registeredSlot: x.registeredSlot,
+      window: { highestSeq: x.highestSeq, bitmap: x.bitmap },
+      envelopesSettled: x.envelopesSettled,
+    }),
+    (r) => ({
+      publicKey: r.publicKey,
+      kind: r.kind,
+      registeredSlot: r.registeredSlot,
+      highestSeq: r.window.highestSeq,
+      bitmap: r.window.bitmap,
+      envelopesSettled: r.envelopesSettled,
+    }),
   ),
 );
 export const DEVICE_RECORD_BYTES = deviceRecordDesc.fixedBytes!;
@@ -166,7 +185,9 @@ export const encodeDeviceRecord = encoder(deviceRecordDesc);
 export const decodeDeviceRecord = decoder(deviceRecordDesc);
 
 /** A device record as the gateway's registry reads it (gateway/ingest-service.ts RegisteredDevice), or null if it does not decode. */
-export function decodeDevice(value: Uint8Array): { readonly publicKey: Uint8Array; readonly kind: WifiDeviceKindName; readonly settledHighestSeq: number } | null {
+export function decodeDevice(
+  value: Uint8Array,
+): { readonly publicKey: Uint8Array; readonly kind: WifiDeviceKindName; readonly settledHighestSeq: number } | null {
   const record = decodeDeviceRecord(value);
   if (!record.ok) return null;
   const highest = record.value.window.highestSeq;
@@ -383,7 +404,9 @@ export const decodeStoredAction = decoder(storedActionDesc);
  * actionKey(id): applied, or refused with its code; null if the value does not decode. No value
  * means the action was not accumulated (pending), or was evicted from the ring long ago.
  */
-export function decodeActionVerdict(value: Uint8Array): { readonly status: "applied" | "refused"; readonly code: RejectionName | null; readonly slot: number } | null {
+export function decodeActionVerdict(
+  value: Uint8Array,
+): { readonly status: "applied" | "refused"; readonly code: RejectionName | null; readonly slot: number } | null {
   const s = decodeStoredAction(value);
   if (!s.ok) return null;
   if (s.value.code === 0) return { status: "applied", code: null, slot: s.value.slot };
@@ -507,7 +530,9 @@ export const statsDesc: Descriptor<WifiStats> = stored(
     exhaustedUpdates: d.u64,
     toppedUpMicros: d.u64,
     ledgerEntries: d.u64,
-    refusalsByCode: d.checked(d.array(d.u64, "u8", REFUSAL_CODE_SLOTS), (a) => (a.length === REFUSAL_CODE_SLOTS ? null : `${a.length} refusal counters, not ${REFUSAL_CODE_SLOTS}`)),
+    refusalsByCode: d.checked(d.array(d.u64, "u8", REFUSAL_CODE_SLOTS), (a) =>
+      a.length === REFUSAL_CODE_SLOTS ? null : `${a.length} refusal counters, not ${REFUSAL_CODE_SLOTS}`,
+    ),
   }),
 );
 

@@ -227,7 +227,11 @@ export class WifiWorld {
   }
 
   registrations(...records: ({ party: Party; kind: "client" } | { party: Party; kind: "router"; router: RouterTerms })[]): Uint8Array {
-    return wifiRegistrationsPayload(records.map((r) => (r.kind === "client" ? { publicKey: r.party.key.publicKey, kind: "client" } : { publicKey: r.party.key.publicKey, kind: "router", router: r.router })));
+    return wifiRegistrationsPayload(
+      records.map((r) =>
+        r.kind === "client" ? { publicKey: r.party.key.publicKey, kind: "client" } : { publicKey: r.party.key.publicKey, kind: "router", router: r.router },
+      ),
+    );
   }
 
   actionsPayload(...actions: WifiAction[]): Uint8Array {
@@ -258,7 +262,11 @@ export class WifiWorld {
       }),
     );
     const itemGas = items.reduce((sum, item) => sum + item.gasLimit, 0n);
-    this.lastGasUsed = this.storage.accumulate(this.accumulate, items, { slot: this.slot, hash: this.crypto.hash, gasLimit: gasLimit ?? itemGas + ALWAYS_ACCUMULATE_GAS }).gasUsed;
+    this.lastGasUsed = this.storage.accumulate(this.accumulate, items, {
+      slot: this.slot,
+      hash: this.crypto.hash,
+      gasLimit: gasLimit ?? itemGas + ALWAYS_ACCUMULATE_GAS,
+    }).gasUsed;
     return hashes;
   }
 

@@ -28,5 +28,13 @@ export interface VoucherFields {
 }
 
 export function voucherSigningBytes(f: VoucherFields): Uint8Array {
-  return new Writer(VOUCHER_SIGNING_BYTES).bytes(VOUCHER_DOMAIN).bytes(f.router).bytes(f.session).u64(f.inputOctets).u64(f.outputOctets).u32(f.seconds).bytes(f.prev).finish();
+  return new Writer(VOUCHER_SIGNING_BYTES)
+    .bytes(VOUCHER_DOMAIN)
+    .bytes(f.router)
+    .bytes(f.session)
+    .u64(f.inputOctets)
+    .u64(f.outputOctets)
+    .u32(f.seconds)
+    .bytes(f.prev)
+    .finish();
 }

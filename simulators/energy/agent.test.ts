@@ -36,7 +36,13 @@ describe("HouseholdAgent", () => {
     // The runner test's two houses: h1 imports 2,000 W × 0.25 h = 500 Wh, h2 exports (2,000 − 400) W × 0.25 h = 400 Wh.
     const specs: HouseholdSpec[] = [
       { id: "h1", load: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] }, strategy: fixed, forecaster: "perfect" },
-      { id: "h2", load: { schedule: [{ from: "00:00", to: "24:00", watts: 400 }] }, pv: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] }, strategy: fixed, forecaster: "perfect" },
+      {
+        id: "h2",
+        load: { schedule: [{ from: "00:00", to: "24:00", watts: 400 }] },
+        pv: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] },
+        strategy: fixed,
+        forecaster: "perfect",
+      },
     ];
     const scenario = scenarioOf(specs);
     const orders = specs.map((spec, index) => {

@@ -60,7 +60,10 @@ describe("lineChartSvg", () => {
     });
     // 4 intervals over a 60-minute axis of 400 px: each bar 100 px wide, not Vega-Lite's 5 px Gantt bar.
     const barGroup = /<g class="mark-rect role-mark[^"]*"[^>]*>([\s\S]*?)<\/g>/.exec(svg)?.[1] ?? "";
-    const bars = [...barGroup.matchAll(/d="M[-\d.]+,[-\d.]+h([-\d.]+)v([-\d.]+)h[-\d.]+Z"/g)].map((m) => ({ width: Number(m[1]), height: Math.abs(Number(m[2])) }));
+    const bars = [...barGroup.matchAll(/d="M[-\d.]+,[-\d.]+h([-\d.]+)v([-\d.]+)h[-\d.]+Z"/g)].map((m) => ({
+      width: Number(m[1]),
+      height: Math.abs(Number(m[2])),
+    }));
     expect(bars.map((b) => b.width)).toEqual([100, 100, 100, 100]);
     // Heights proportional to 1, 2, 3, 4 on a zero-based axis.
     expect(bars.map((b) => b.height / bars[3]!.height)).toEqual([0.25, 0.5, 0.75, 1]);
@@ -76,7 +79,15 @@ describe("lineChartSvg", () => {
     const timesIso = quarterHours(2);
     await expect(lineChartSvg({ title: "t", timesIso, yTitle: "y", series: [{ name: "s", values: [1] }] })).rejects.toThrow(/1 values, expected 2/);
     await expect(
-      lineChartSvg({ title: "t", timesIso, yTitle: "y", series: [{ name: "s", values: [1, 2] }, { name: "s", values: [1, 2] }] }),
+      lineChartSvg({
+        title: "t",
+        timesIso,
+        yTitle: "y",
+        series: [
+          { name: "s", values: [1, 2] },
+          { name: "s", values: [1, 2] },
+        ],
+      }),
     ).rejects.toThrow(/duplicate/);
     const many = Array.from({ length: CHART_SERIES_MAX + 1 }, (_, i) => ({ name: `s${i}`, values: [1, 2] }));
     await expect(lineChartSvg({ title: "t", timesIso, yTitle: "y", series: many })).rejects.toThrow(/CHART_SERIES_MAX/);
@@ -129,8 +140,8 @@ describe("barChartSvg", () => {
     await expect(
       barChartSvg({ title: "t", categories, series: [{ name: "s", values: categories.map(() => 1) }], categoryTitle: "c", valueTitle: "v" }),
     ).rejects.toThrow(/BAR_CHART_BARS_MAX/);
-    await expect(barChartSvg({ title: "t", categories: ["a", "a"], series: [{ name: "s", values: [1, 2] }], categoryTitle: "c", valueTitle: "v" })).rejects.toThrow(
-      /unique/,
-    );
+    await expect(
+      barChartSvg({ title: "t", categories: ["a", "a"], series: [{ name: "s", values: [1, 2] }], categoryTitle: "c", valueTitle: "v" }),
+    ).rejects.toThrow(/unique/);
   });
 });

@@ -149,10 +149,12 @@ export async function lineChartSvg(options: LineChartOptions): Promise<string> {
     const bars = options.bars;
     checkSeries(bars.series, n, "lineChartSvg bars");
     assert(Number.isInteger(bars.intervalMinutes) && bars.intervalMinutes > 0, "lineChartSvg: intervalMinutes is a positive integer");
-    for (const s of bars.series) assert(!options.series.some((l) => l.name === s.name), `lineChartSvg: name ${JSON.stringify(s.name)} used by a line and a bar`);
+    for (const s of bars.series)
+      assert(!options.series.some((l) => l.name === s.name), `lineChartSvg: name ${JSON.stringify(s.name)} used by a line and a bar`);
     const intervalMs = bars.intervalMinutes * 60_000;
     const barRows: { t: number; t2: number; series: string; value: number | null }[] = [];
-    for (const s of bars.series) for (let i = 0; i < n; i++) barRows.push({ t: timesMs[i]!, t2: timesMs[i]! + intervalMs, series: s.name, value: s.values[i]! });
+    for (const s of bars.series)
+      for (let i = 0; i < n; i++) barRows.push({ t: timesMs[i]!, t2: timesMs[i]! + intervalMs, series: s.name, value: s.values[i]! });
     layers.push({
       data: { values: barRows },
       // Overlapping translucent bars (not stacked): one bar series is the intended use.

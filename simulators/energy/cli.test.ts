@@ -24,7 +24,19 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
   it("refuses a scenario with errors, naming each with its JSON path, and runs nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "jamgate-scenario-"));
     const file = join(dir, "bad.json");
-    writeFileSync(file, JSON.stringify({ name: "bad", seed: 1, start: "not a date", durationMinutes: 20, marketIntervalMinutes: 15, market: "barter", grid: { importPriceMicrosPerKwh: 1, exportPriceMicrosPerKwh: 2 }, households: [{ id: "h1", load: { annualKwh: -5, profile: "h0" } }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: "bad",
+        seed: 1,
+        start: "not a date",
+        durationMinutes: 20,
+        marketIntervalMinutes: 15,
+        market: "barter",
+        grid: { importPriceMicrosPerKwh: 1, exportPriceMicrosPerKwh: 2 },
+        households: [{ id: "h1", load: { annualKwh: -5, profile: "h0" } }],
+      }),
+    );
     const result = await jamgate(["sim", "energy", "--scenario", file, "--out", join(dir, "report")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/JG_ERR_SCENARIO_INVALID/);
@@ -45,13 +57,39 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     // 3 market minutes a slot: an order goes 2 intervals (10 slots) before its interval is
     // cleared, readings have 10 slots to be settled in theirs; at 5 minutes a slot it was 6,
     // which a busy machine can overrun (a late order is refused: JG_ERR_ENERGY_INTERVAL_CLOSED).
-    const result = await jamgate(["sim", "energy", "--households", "4", "--hours", "1", "--seed", "5", "--slot-ms", "250", "--minutes-per-slot", "3", "--market", "pay-as-bid", "--out", out, "--json"]);
+    const result = await jamgate([
+      "sim",
+      "energy",
+      "--households",
+      "4",
+      "--hours",
+      "1",
+      "--seed",
+      "5",
+      "--slot-ms",
+      "250",
+      "--minutes-per-slot",
+      "3",
+      "--market",
+      "pay-as-bid",
+      "--out",
+      out,
+      "--json",
+    ]);
     expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trim().split("\n");
     expect(lines).toHaveLength(1);
     const summary = JSON.parse(lines[0]!);
     expect(Object.keys(summary.kpis.community)).toEqual(
-      expect.arrayContaining(["selfSufficiency", "selfConsumption", "savingsMicros", "gridImportWh", "gridExportWh", "tradedWh", "meanClearingPriceMicrosPerKwh"]),
+      expect.arrayContaining([
+        "selfSufficiency",
+        "selfConsumption",
+        "savingsMicros",
+        "gridImportWh",
+        "gridExportWh",
+        "tradedWh",
+        "meanClearingPriceMicrosPerKwh",
+      ]),
     );
     expect(Object.keys(summary.kpis.households)).toHaveLength(4);
     expect(summary.blocks).toBeGreaterThan(24);
@@ -70,18 +108,58 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
     // A market of 15-minute intervals at 3 market minutes per slot (see above), written before the first start.
     writeFileSync(
       join(dataDir, "market.json"),
-      JSON.stringify({ startMs: String(Date.parse("2026-06-21T06:00:00Z")), intervalMs: 900_000, startSlot: 0, marketMsPerSlot: 180_000, mode: "one-sided", importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000, settlementDelayMs: 1_800_000 }),
+      JSON.stringify({
+        startMs: String(Date.parse("2026-06-21T06:00:00Z")),
+        intervalMs: 900_000,
+        startSlot: 0,
+        marketMsPerSlot: 180_000,
+        mode: "one-sided",
+        importPriceMicrosPerKwh: 300_000,
+        exportPriceMicrosPerKwh: 80_000,
+        settlementDelayMs: 1_800_000,
+      }),
     );
     const ports = { mqtt: await freePort(), ws: await freePort(), http: await freePort(), rpc: await freePort() };
-    const gateway = runCli(["start", "--data-dir", dataDir, "--mqtt-port", String(ports.mqtt), "--ws-port", String(ports.ws), "--http-port", String(ports.http), "--rpc-port", String(ports.rpc), "--slot-ms", "250"]);
+    const gateway = runCli([
+      "start",
+      "--data-dir",
+      dataDir,
+      "--mqtt-port",
+      String(ports.mqtt),
+      "--ws-port",
+      String(ports.ws),
+      "--http-port",
+      String(ports.http),
+      "--rpc-port",
+      String(ports.rpc),
+      "--slot-ms",
+      "250",
+    ]);
     try {
       // Generous: on a busy 2-core machine a start (tsx, the node's thread, warm refine threads) took over 20 s.
       await gateway.waitFor(/"msg":"jamgate started"/, 90_000);
       const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
       const out = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-report-"));
       const result = await jamgate([
-        "sim", "energy", "--households", "3", "--hours", "1", "--seed", "9", "--out", out, "--json",
-        "--mqtt", `mqtt://127.0.0.1:${ports.mqtt}`, "--node", `ws://127.0.0.1:${ports.rpc}`, "--gateway", `http://127.0.0.1:${ports.http}`, "--token", token,
+        "sim",
+        "energy",
+        "--households",
+        "3",
+        "--hours",
+        "1",
+        "--seed",
+        "9",
+        "--out",
+        out,
+        "--json",
+        "--mqtt",
+        `mqtt://127.0.0.1:${ports.mqtt}`,
+        "--node",
+        `ws://127.0.0.1:${ports.rpc}`,
+        "--gateway",
+        `http://127.0.0.1:${ports.http}`,
+        "--token",
+        token,
       ]);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/remote market: one-sided, 15-minute intervals/);

@@ -47,12 +47,17 @@ export function registerSimCommands(program: Command): void {
     .option("--households <n>", "households in the generated scenario", integerIn(1, 10_000), 50)
     .option("--hours <n>", "simulated hours of the generated scenario", integerIn(1, 24 * 31), 24)
     .option("--seed <n>", "seed of the generated scenario", integerIn(0, 2 ** 32 - 1), 1)
-    .addOption(new Option("--market <mode>", "market mode of the generated scenario").choices(["pay-as-clear", "pay-as-bid", "one-sided"]).default("pay-as-clear"))
+    .addOption(
+      new Option("--market <mode>", "market mode of the generated scenario").choices(["pay-as-clear", "pay-as-bid", "one-sided"]).default("pay-as-clear"),
+    )
     .option("--out <dir>", "where the report goes", "sim-report")
     .option("--json", "print exactly one JSON object (KPIs, blocks, ledger entries) on stdout")
     .option("--slot-ms <ms>", "slot period of the embedded node", integerIn(100, 60_000), 1000)
     .option("--minutes-per-slot <n>", "simulated minutes per slot (the accelerated clock)", integerIn(1, 60), 5)
-    .option("--data-dir <dir>", "a running `jamgate start`'s data dir: simulate on it (its endpoints.json and operator-token); any other dir keeps the simulation's own node, gateway and devices (default: a temp dir, removed after)")
+    .option(
+      "--data-dir <dir>",
+      "a running `jamgate start`'s data dir: simulate on it (its endpoints.json and operator-token); any other dir keeps the simulation's own node, gateway and devices (default: a temp dir, removed after)",
+    )
     .option("--no-progress", "no progress bar on stderr")
     .option("--mqtt <url>", "use a running jamgate: its MQTT broker (with --node)")
     .option("--node <url>", "use a running jamgate: its node's JIP-2 WebSocket, e.g. ws://127.0.0.1:19800 (with --mqtt)")
@@ -80,18 +85,28 @@ export function registerSimCommands(program: Command): void {
         }
         // The same checks as a scenario file: e.g. households × intervals within HOUSEHOLD_INTERVALS_MAX.
         const checked = parseScenario(JSON.parse(JSON.stringify(generated)));
-        if (!checked.ok) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--households ${options.households} --hours ${options.hours}:\n  ${checked.errors.join("\n  ")}`);
+        if (!checked.ok)
+          throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--households ${options.households} --hours ${options.hours}:\n  ${checked.errors.join("\n  ")}`);
         scenario = checked.scenario;
       }
-      if ((options.mqtt === undefined) !== (options.node === undefined)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "give both --mqtt and --node to use a running jamgate, or neither");
+      if ((options.mqtt === undefined) !== (options.node === undefined))
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "give both --mqtt and --node to use a running jamgate, or neither");
       let remote: { mqttUrl: string; nodeUrl: string; gatewayUrl: string; token: string } | undefined;
       // Where the simulation keeps its own files; a gateway's data dir is that gateway's alone.
       let ownDataDir = options.dataDir;
       if (options.dataDir !== undefined && isGatewayDataDir(options.dataDir)) {
-        if (options.mqtt !== undefined) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--data-dir ${options.dataDir} is a jamgate's data dir, which names its own endpoints: not with --mqtt and --node`);
+        if (options.mqtt !== undefined)
+          throw new JamgateError(
+            "JG_ERR_CLI_ARGUMENT",
+            `--data-dir ${options.dataDir} is a jamgate's data dir, which names its own endpoints: not with --mqtt and --node`,
+          );
         const { readEndpoints } = await import("../../gateway/endpoints.ts");
         const endpoints = readEndpoints(options.dataDir, "--mqtt and --node of a running jamgate");
-        if (endpoints.rpc === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `the jamgate on ${options.dataDir} serves no node RPC (its endpoints.json has none): the simulation follows the node's blocks`);
+        if (endpoints.rpc === null)
+          throw new JamgateError(
+            "JG_ERR_CLI_ARGUMENT",
+            `the jamgate on ${options.dataDir} serves no node RPC (its endpoints.json has none): the simulation follows the node's blocks`,
+          );
         let token = options.token;
         if (token === undefined) {
           try {
@@ -124,7 +139,14 @@ export function registerSimCommands(program: Command): void {
         progress: options.progress,
         ...(ownDataDir === undefined ? {} : { dataDir: ownDataDir }),
       });
-      const summary = { kpis: result.kpis, blocks: result.blocks, ledgerEntries: result.ledgerEntries, intervals: result.intervals, envelopes: result.envelopes, errors: result.errors };
+      const summary = {
+        kpis: result.kpis,
+        blocks: result.blocks,
+        ledgerEntries: result.ledgerEntries,
+        intervals: result.intervals,
+        envelopes: result.envelopes,
+        errors: result.errors,
+      };
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
       } else {

@@ -21,7 +21,10 @@ function score(name: "persistence" | "ridge", signal: readonly number[], horizon
 describe("forecasters", () => {
   it("ridge beats persistence in MAE on a daily periodic signal with noise (4 days, horizon 3)", () => {
     const rng = new Rng(1);
-    const signal = Array.from({ length: 5 * PER_DAY }, (_, k) => 300 + 500 * Math.sin((2 * Math.PI * k) / PER_DAY) + 200 * Math.cos((4 * Math.PI * k) / PER_DAY) + 60 * rng.normal());
+    const signal = Array.from(
+      { length: 5 * PER_DAY },
+      (_, k) => 300 + 500 * Math.sin((2 * Math.PI * k) / PER_DAY) + 200 * Math.cos((4 * Math.PI * k) / PER_DAY) + 60 * rng.normal(),
+    );
     const persistence = score("persistence", signal, 3, PER_DAY);
     const ridge = score("ridge", signal, 3, PER_DAY);
     expect(ridge.mae()).toBeLessThan(0.8 * persistence.mae());

@@ -128,7 +128,16 @@ class Ridge implements Forecaster {
     const yesterdayWh = yesterday <= interval - this.horizon ? (this.history.get(yesterday) ?? lag1Wh) : lag1Wh;
     const slot = (((interval % this.intervalsPerDay) + this.intervalsPerDay) % this.intervalsPerDay) / this.intervalsPerDay;
     const angle = 2 * Math.PI * slot;
-    return Float64Array.of(1, lag1Wh / WH_PER_UNIT, lag2Wh / WH_PER_UNIT, yesterdayWh / WH_PER_UNIT, Math.sin(angle), Math.cos(angle), Math.sin(2 * angle), Math.cos(2 * angle));
+    return Float64Array.of(
+      1,
+      lag1Wh / WH_PER_UNIT,
+      lag2Wh / WH_PER_UNIT,
+      yesterdayWh / WH_PER_UNIT,
+      Math.sin(angle),
+      Math.cos(angle),
+      Math.sin(2 * angle),
+      Math.cos(2 * angle),
+    );
   }
 
   predict(interval: number): number {
@@ -182,7 +191,8 @@ class Perfect implements Forecaster {
 export function makeForecaster(name: ForecasterName, options: ForecasterOptions): Forecaster {
   const horizon = options.horizonIntervals ?? HORIZON_INTERVALS_DEFAULT;
   if (!Number.isInteger(options.intervalsPerDay) || options.intervalsPerDay < 1) throw new RangeError(`intervalsPerDay ${options.intervalsPerDay}`);
-  if (!Number.isInteger(horizon) || horizon < 1 || horizon > options.intervalsPerDay) throw new RangeError(`horizon ${horizon} not in 1…${options.intervalsPerDay}`);
+  if (!Number.isInteger(horizon) || horizon < 1 || horizon > options.intervalsPerDay)
+    throw new RangeError(`horizon ${horizon} not in 1…${options.intervalsPerDay}`);
   switch (name) {
     case "persistence":
       return new Persistence(options.intervalsPerDay, horizon);

@@ -36,7 +36,12 @@ describe("HouseholdModel with schedules (hand-computed)", () => {
   //   interval 3 (10:45–11:00): load 2,000: import 500 Wh.
   const spec: HouseholdSpec = {
     id: "a",
-    load: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }, { from: "10:00", to: "10:30", watts: 1000 }] },
+    load: {
+      schedule: [
+        { from: "00:00", to: "24:00", watts: 2000 },
+        { from: "10:00", to: "10:30", watts: 1000 },
+      ],
+    },
     pv: { schedule: [{ from: "10:15", to: "10:45", watts: 3000 }] },
   };
 
@@ -107,7 +112,8 @@ describe("HouseholdModel with a battery", () => {
     runAll(model);
     expect(model.intervalEnergy(0)).toEqual({ interval: 0, loadWh: 250, pvWh: 1000, importWh: 0, exportWh: 250, batteryChargeWh: 500, batteryDischargeWh: 0 });
     expect(model.intervalEnergy(1)).toEqual({ interval: 1, loadWh: 250, pvWh: 1000, importWh: 0, exportWh: 750, batteryChargeWh: 0, batteryDischargeWh: 0 });
-    for (let k = 2; k < 6; k++) expect(model.intervalEnergy(k)).toEqual({ interval: k, loadWh: 250, pvWh: 0, importWh: 0, exportWh: 0, batteryChargeWh: 0, batteryDischargeWh: 250 });
+    for (let k = 2; k < 6; k++)
+      expect(model.intervalEnergy(k)).toEqual({ interval: k, loadWh: 250, pvWh: 0, importWh: 0, exportWh: 0, batteryChargeWh: 0, batteryDischargeWh: 250 });
     // 1,000 Wh lasts four intervals: then the grid.
     expect(model.intervalEnergy(6)).toEqual({ interval: 6, loadWh: 250, pvWh: 0, importWh: 250, exportWh: 0, batteryChargeWh: 0, batteryDischargeWh: 0 });
     expect(model.batteryStoredWh).toBeCloseTo(0, 9);
@@ -149,7 +155,9 @@ describe("HouseholdModel with H0 and PV", () => {
     scenario.households.forEach((spec, index) => {
       const model = new HouseholdModel(spec, scenario, index);
       const readings = runAll(model, 37 * 10_000);
-      const bad = readings.filter((r, i) => i > 0 && (r.t !== readings[i - 1]!.t + 10_000 || r.importWh < readings[i - 1]!.importWh || r.exportWh < readings[i - 1]!.exportWh));
+      const bad = readings.filter(
+        (r, i) => i > 0 && (r.t !== readings[i - 1]!.t + 10_000 || r.importWh < readings[i - 1]!.importWh || r.exportWh < readings[i - 1]!.exportWh),
+      );
       expect(bad, spec.id).toEqual([]);
       expect(readings).toHaveLength(2 * 24 * 360 + 1);
       let loadWh = 0;

@@ -131,13 +131,23 @@ export class HouseholdModel {
     this.load = "schedule" in spec.load ? new SchedulePower(spec.load.schedule) : new H0Load(spec.load.annualKwh, derive(seed, "load"), this.stepSeconds);
     const latitude = scenario.latitude ?? LATITUDE_DEFAULT_DEG;
     this.pv =
-      spec.pv === undefined ? null : "schedule" in spec.pv ? new SchedulePower(spec.pv.schedule) : new PvArray(spec.pv.kWp, latitude, derive(scenario.seed, "clouds"), derive(seed, "pv"));
+      spec.pv === undefined
+        ? null
+        : "schedule" in spec.pv
+          ? new SchedulePower(spec.pv.schedule)
+          : new PvArray(spec.pv.kWp, latitude, derive(scenario.seed, "clouds"), derive(seed, "pv"));
     if (spec.battery === undefined) {
       this.battery = null;
     } else {
       const oneWay = Math.sqrt((spec.battery.efficiencyPercent ?? BATTERY_EFFICIENCY_PERCENT_DEFAULT) / 100);
       const capacityJ = spec.battery.capacityWh * J_PER_WH;
-      this.battery = { capacityJ, powerW: spec.battery.powerW, chargeEfficiency: oneWay, dischargeEfficiency: oneWay, storedJ: capacityJ * BATTERY_INITIAL_STATE_OF_CHARGE };
+      this.battery = {
+        capacityJ,
+        powerW: spec.battery.powerW,
+        chargeEfficiency: oneWay,
+        dischargeEfficiency: oneWay,
+        storedJ: capacityJ * BATTERY_INITIAL_STATE_OF_CHARGE,
+      };
     }
     const meter = rngFor(seed, "meter");
     this.importOffsetWh = meter.int(0, METER_IMPORT_OFFSET_WH_MAX);

@@ -168,11 +168,9 @@ const priceArb = fc.integer({ min: 0, max: 1_000_000 });
 
 /** Truth rows per household over `intervals` intervals: load and PV, the meter measuring the net flow. */
 function truthArb(ids: readonly string[], intervals: number) {
-  const rows = fc.array(fc.tuple(whArb, whArb), { minLength: intervals, maxLength: intervals }).map((pairs) =>
-    pairs.map(([loadWh, pvWh], interval) =>
-      row(interval, loadWh, pvWh, Math.max(0, loadWh - pvWh), Math.max(0, pvWh - loadWh)),
-    ),
-  );
+  const rows = fc
+    .array(fc.tuple(whArb, whArb), { minLength: intervals, maxLength: intervals })
+    .map((pairs) => pairs.map(([loadWh, pvWh], interval) => row(interval, loadWh, pvWh, Math.max(0, loadWh - pvWh), Math.max(0, pvWh - loadWh))));
   return fc.tuple(...ids.map(() => rows)).map((all) => new Map(ids.map((id, i) => [id, all[i]!])));
 }
 
@@ -180,7 +178,12 @@ describe("computeKpis, properties", () => {
   it("with no trades and a ledger that settles metered energy with the grid, savings are 0 and grid energy is the metered energy", () => {
     fc.assert(
       fc.property(
-        idsArb.chain((ids) => fc.tuple(fc.constant(ids), fc.integer({ min: 1, max: 8 }).chain((n) => truthArb(ids, n)))),
+        idsArb.chain((ids) =>
+          fc.tuple(
+            fc.constant(ids),
+            fc.integer({ min: 1, max: 8 }).chain((n) => truthArb(ids, n)),
+          ),
+        ),
         priceArb,
         priceArb,
         ([, truth], importPrice, exportPrice) => {
@@ -193,8 +196,10 @@ describe("computeKpis, properties", () => {
               importWh += r.importWh;
               exportWh += r.exportWh;
               // Rounded down per entry, as a settlement in micros does.
-              if (r.importWh > 0) ledger.push(entry(r.interval, id, "grid", r.importWh, importPrice, (BigInt(r.importWh) * BigInt(importPrice)) / 1000n, "grid-import"));
-              if (r.exportWh > 0) ledger.push(entry(r.interval, "grid", id, r.exportWh, exportPrice, (BigInt(r.exportWh) * BigInt(exportPrice)) / 1000n, "grid-export"));
+              if (r.importWh > 0)
+                ledger.push(entry(r.interval, id, "grid", r.importWh, importPrice, (BigInt(r.importWh) * BigInt(importPrice)) / 1000n, "grid-import"));
+              if (r.exportWh > 0)
+                ledger.push(entry(r.interval, "grid", id, r.exportWh, exportPrice, (BigInt(r.exportWh) * BigInt(exportPrice)) / 1000n, "grid-export"));
             }
           }
           const kpis = computeKpis({ truth, ledger, grid, clearingPrices: [] });
@@ -213,14 +218,12 @@ describe("computeKpis, properties", () => {
 
   const anyLedgerInput = idsArb.chain((ids) =>
     fc.record({
-      truth: fc
-        .array(fc.tuple(whArb, whArb, whArb, whArb), { minLength: ids.length, maxLength: ids.length * 4 })
-        .map((rows) => {
-          // Arbitrary, even physically inconsistent, meter readings.
-          const truth = new Map<string, HouseholdIntervalTruth[]>(ids.map((id) => [id, []]));
-          rows.forEach(([l, p, i, e], k) => truth.get(ids[k % ids.length]!)!.push(row(Math.floor(k / ids.length), l, p, i, e)));
-          return truth;
-        }),
+      truth: fc.array(fc.tuple(whArb, whArb, whArb, whArb), { minLength: ids.length, maxLength: ids.length * 4 }).map((rows) => {
+        // Arbitrary, even physically inconsistent, meter readings.
+        const truth = new Map<string, HouseholdIntervalTruth[]>(ids.map((id) => [id, []]));
+        rows.forEach(([l, p, i, e], k) => truth.get(ids[k % ids.length]!)!.push(row(Math.floor(k / ids.length), l, p, i, e)));
+        return truth;
+      }),
       ledger: fc.array(
         fc
           .record({

@@ -214,8 +214,7 @@ export function computeKpis(input: KpiInput): Kpis {
       t.productionWh = addWh(t.productionWh, row.pvWh, `${id} productionWh`);
       t.meteredImportWh = addWh(t.meteredImportWh, row.importWh, `${id} meteredImportWh`);
       t.meteredExportWh = addWh(t.meteredExportWh, row.exportWh, `${id} meteredExportWh`);
-      t.costGridOnlyMicros +=
-        costMicros(row.importWh, grid.importPriceMicrosPerKwh) - costMicros(row.exportWh, grid.exportPriceMicrosPerKwh);
+      t.costGridOnlyMicros += costMicros(row.importWh, grid.importPriceMicrosPerKwh) - costMicros(row.exportWh, grid.exportPriceMicrosPerKwh);
     }
     tallies.set(id, t);
   }

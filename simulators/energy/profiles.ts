@@ -155,7 +155,10 @@ const SHAPES: ReadonlyMap<string, Float64Array> = (() => {
     const summer = quarterValues(POINTS.summer[dayType]);
     shapes.set(`winter/${dayType}`, winter);
     shapes.set(`summer/${dayType}`, summer);
-    shapes.set(`transition/${dayType}`, winter.map((w, q) => (w + summer[q]!) / 2));
+    shapes.set(
+      `transition/${dayType}`,
+      winter.map((w, q) => (w + summer[q]!) / 2),
+    );
   }
   return shapes;
 })();

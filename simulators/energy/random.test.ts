@@ -54,7 +54,15 @@ describe("Rng", () => {
 describe("derive and hashes", () => {
   it("gives a different stream per label and the same for the same labels", () => {
     expect(derive(1, "household", 3)).toBe(derive(1, "household", 3));
-    const seeds = new Set([derive(1, "household", 3), derive(1, "household", 4), derive(2, "household", 3), derive(1, "meter", 3), derive(1, "household", "3"), derive(1, "ab", "c"), derive(1, "a", "bc")]);
+    const seeds = new Set([
+      derive(1, "household", 3),
+      derive(1, "household", 4),
+      derive(2, "household", 3),
+      derive(1, "meter", 3),
+      derive(1, "household", "3"),
+      derive(1, "ab", "c"),
+      derive(1, "a", "bc"),
+    ]);
     expect(seeds.size).toBe(7);
     expect(rngFor(5, "x").next()).toBe(new Rng(derive(5, "x")).next());
   });

@@ -45,8 +45,26 @@ function reportData(overrides: Partial<ReportData> = {}): ReportData {
       households: 2,
     },
     intervals: [
-      { interval: 0, startIso: "2024-06-01T00:00:00Z", clearingPriceMicrosPerKwh: 200_000, tradedWh: 500, loadWh: 900, pvWh: 1000, gridImportWh: 0, gridExportWh: 100 },
-      { interval: 1, startIso: "2024-06-01T00:15:00Z", clearingPriceMicrosPerKwh: null, tradedWh: 0, loadWh: 1003, pvWh: 200, gridImportWh: 803, gridExportWh: 0 },
+      {
+        interval: 0,
+        startIso: "2024-06-01T00:00:00Z",
+        clearingPriceMicrosPerKwh: 200_000,
+        tradedWh: 500,
+        loadWh: 900,
+        pvWh: 1000,
+        gridImportWh: 0,
+        gridExportWh: 100,
+      },
+      {
+        interval: 1,
+        startIso: "2024-06-01T00:15:00Z",
+        clearingPriceMicrosPerKwh: null,
+        tradedWh: 0,
+        loadWh: 1003,
+        pvWh: 200,
+        gridImportWh: 803,
+        gridExportWh: 0,
+      },
     ],
     kpis: kpis(),
     forecastErrors: [
@@ -141,7 +159,14 @@ describe("writeReport", () => {
     expect(md).toContain("| Seed | 42 |");
     expect(md).toContain("| Grid feed-in price | 0.0778 /kWh (77777 micros/kWh) |");
     // Every KPI is explained.
-    for (const term of ["**Self-sufficiency**", "**Self-consumption**", "**Per household**", "**Savings**", "**Grid import / export**", "**Mean clearing price**"]) {
+    for (const term of [
+      "**Self-sufficiency**",
+      "**Self-consumption**",
+      "**Per household**",
+      "**Savings**",
+      "**Grid import / export**",
+      "**Mean clearing price**",
+    ]) {
       expect(md).toContain(term);
     }
   });

@@ -268,7 +268,16 @@ function householdSection(households: readonly (readonly [string, HouseholdKpis]
     "## Households",
     "",
     table(
-      ["Household", "Demand (kWh)", "Production (kWh)", "Bought from peers (kWh)", "Sold to peers (kWh)", "Self-sufficiency", "Self-consumption", "Savings (currency units)"],
+      [
+        "Household",
+        "Demand (kWh)",
+        "Production (kWh)",
+        "Bought from peers (kWh)",
+        "Sold to peers (kWh)",
+        "Self-sufficiency",
+        "Self-consumption",
+        "Savings (currency units)",
+      ],
       rows,
     ),
   ].join("\n");

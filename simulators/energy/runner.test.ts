@@ -26,7 +26,13 @@ function twoHouses(market: Scenario["market"]): Scenario {
     grid: { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 },
     households: [
       { id: "h1", load: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] }, strategy: fixed, forecaster: "perfect" },
-      { id: "h2", load: { schedule: [{ from: "00:00", to: "24:00", watts: 400 }] }, pv: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] }, strategy: fixed, forecaster: "perfect" },
+      {
+        id: "h2",
+        load: { schedule: [{ from: "00:00", to: "24:00", watts: 400 }] },
+        pv: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] },
+        strategy: fixed,
+        forecaster: "perfect",
+      },
     ],
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
@@ -53,7 +59,16 @@ async function run(market: Scenario["market"]) {
 // community: 800 × (300,000 − 80,000) / 1,000 = 176,000 µ, however the modes split it.
 function expectCommon(result: Awaited<ReturnType<typeof run>>) {
   const c = result.kpis.community;
-  expect(c).toMatchObject({ tradedWh: 800, gridImportWh: 200, gridExportWh: 0, demandWh: 1200, productionWh: 1000, selfSufficiency: 0.8333, selfConsumption: 1, savingsMicros: 176_000 });
+  expect(c).toMatchObject({
+    tradedWh: 800,
+    gridImportWh: 200,
+    gridExportWh: 0,
+    demandWh: 1200,
+    productionWh: 1000,
+    selfSufficiency: 0.8333,
+    selfConsumption: 1,
+    savingsMicros: 176_000,
+  });
   expect(result.kpis.households.h1).toMatchObject({ selfSufficiency: 0, demandWh: 1000, productionWh: 0 });
   expect(result.kpis.households.h2).toMatchObject({ selfSufficiency: 1, selfConsumption: 0.2, demandWh: 200, productionWh: 1000 });
   // Per interval: one trade and h1's grid import.

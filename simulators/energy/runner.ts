@@ -107,8 +107,18 @@ async function embeddedEnv(market: MarketConfig, dataDir: string, slotMs: number
     },
     defaultServiceOf: () => ENERGY_SERVICE.name,
   };
-  const stack: Stack = await startStack({ dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs, chain: "tiny", batchMs: 100, logger }, wiring);
-  return { api: stack.api, mqttUrl: stack.mqttUrl, httpUrl: stack.httpUrl, token: stack.operatorToken, view: (id) => stack.registrations.view(id), close: () => stack.stop() };
+  const stack: Stack = await startStack(
+    { dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, slotMs, chain: "tiny", batchMs: 100, logger },
+    wiring,
+  );
+  return {
+    api: stack.api,
+    mqttUrl: stack.mqttUrl,
+    httpUrl: stack.httpUrl,
+    token: stack.operatorToken,
+    view: (id) => stack.registrations.view(id),
+    close: () => stack.stop(),
+  };
 }
 
 async function remoteEnv(remote: NonNullable<SimOptions["remote"]>): Promise<Env> {
@@ -207,8 +217,16 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
     k0 = Math.ceil((nowMs + leadMs - Number(market.startMs)) / market.intervalMs);
     const intervalMinutes = market.intervalMs / 60_000;
     const intervalsWanted = Math.max(1, Math.round(scenario.durationMinutes / intervalMinutes));
-    scenario = { ...scenario, start: new Date(Number(market.startMs) + k0 * market.intervalMs).toISOString(), marketIntervalMinutes: intervalMinutes, durationMinutes: intervalsWanted * intervalMinutes, market: market.mode };
-    process.stderr.write(`remote market: ${market.mode}, ${intervalMinutes}-minute intervals, ${market.marketMsPerSlot / 60_000} market minutes per slot; the scenario runs from ${scenario.start}\n`);
+    scenario = {
+      ...scenario,
+      start: new Date(Number(market.startMs) + k0 * market.intervalMs).toISOString(),
+      marketIntervalMinutes: intervalMinutes,
+      durationMinutes: intervalsWanted * intervalMinutes,
+      market: market.mode,
+    };
+    process.stderr.write(
+      `remote market: ${market.mode}, ${intervalMinutes}-minute intervals, ${market.marketMsPerSlot / 60_000} market minutes per slot; the scenario runs from ${scenario.start}\n`,
+    );
   }
   const startMs = Number(market.startMs) + k0 * market.intervalMs;
   const intervalMs = market.intervalMs;
@@ -218,7 +236,19 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
   const marketTime = (slot: number) => Number(market.startMs) + (slot - market.startSlot) * market.marketMsPerSlot;
   const lastSlot = market.startSlot + Math.ceil((endMs - Number(market.startMs) + market.settlementDelayMs) / market.marketMsPerSlot) + 1;
 
-  const bars = options.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: false, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000, format: "{phase} [{bar}] {value}/{total} | slot {slot} | {time} | envelopes {sent} | receipts {receipts} | errors {errors}" }, Presets.shades_classic) : null;
+  const bars = options.progress
+    ? new MultiBar(
+        {
+          stream: process.stderr,
+          clearOnComplete: false,
+          hideCursor: true,
+          noTTYOutput: true,
+          notTTYSchedule: 5_000,
+          format: "{phase} [{bar}] {value}/{total} | slot {slot} | {time} | envelopes {sent} | receipts {receipts} | errors {errors}",
+        },
+        Presets.shades_classic,
+      )
+    : null;
   const bar = bars?.create(intervals, 0, { phase: "setup   ", slot: 0, time: "", sent: 0, receipts: 0, errors: 0 });
   let sent = 0;
   let receipts = 0;
@@ -234,7 +264,15 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
       const e = shadow.intervalEnergy(k);
       return e === undefined ? 0 : e.importWh - e.exportWh;
     };
-    return { id: spec.id, meterKey: keyOf(scenario, spec.id, "meter"), agentKey: keyOf(scenario, spec.id, "agent"), model: new HouseholdModel(spec, scenario, index), agent: new HouseholdAgent(spec, scenario, index, oracle), ordered: 0, observed: 0 };
+    return {
+      id: spec.id,
+      meterKey: keyOf(scenario, spec.id, "meter"),
+      agentKey: keyOf(scenario, spec.id, "agent"),
+      model: new HouseholdModel(spec, scenario, index),
+      agent: new HouseholdAgent(spec, scenario, index, oracle),
+      ordered: 0,
+      observed: 0,
+    };
   });
   const byMeter = new Map(households.map((h) => [h.meterKey.deviceId as string, h]));
 
@@ -254,7 +292,9 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
     // Said, rather than reported as a smaller market (a remote market picks its first interval after registration).
     const readyAt = (await env.api.bestBlock()).slot;
     if (options.remote === undefined && readyAt + ORDERS_SETTLE_SLOTS > market.startSlot) {
-      throw new Error(`the households were connected at slot ${readyAt}, too late for the market opening at slot ${market.startSlot}: the machine is too busy for --slot-ms ${options.slotMs}; try a longer slot`);
+      throw new Error(
+        `the households were connected at slot ${readyAt}, too late for the market opening at slot ${market.startSlot}: the machine is too busy for --slot-ms ${options.slotMs}; try a longer slot`,
+      );
     }
 
     const api = env.api;
@@ -272,7 +312,8 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
       while (settledUpTo < intervals) {
         await wake.next();
         const now = marketTime(slot);
-        if (slot > lastSlot + SETTLE_GRACE_SLOTS) throw new Error(`the chain has not settled interval ${settledUpTo} by slot ${slot}; see ${join(dataDir, "sim.log")}`);
+        if (slot > lastSlot + SETTLE_GRACE_SLOTS)
+          throw new Error(`the chain has not settled interval ${settledUpTo} by slot ${slot}; see ${join(dataDir, "sim.log")}`);
         // Meters: the readings up to now, one envelope each.
         const upTo = Math.min(endMs, startMs + Math.floor((now - startMs) / readingMs) * readingMs);
         for (const h of households) {
@@ -304,12 +345,20 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
           settled.push({ summary, entries });
           for (const h of households) {
             let tradedWh = 0;
-            for (const e of entries) if (e.reason === "trade" && (hexOf(e.buyer) === h.meterKey.deviceId || hexOf(e.seller) === h.meterKey.deviceId)) tradedWh += e.energyWh;
+            for (const e of entries)
+              if (e.reason === "trade" && (hexOf(e.buyer) === h.meterKey.deviceId || hexOf(e.seller) === h.meterKey.deviceId)) tradedWh += e.energyWh;
             h.agent.learn({ interval: k, clearingPriceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null, myTradedWh: tradedWh });
           }
           settledUpTo++;
         }
-        bar?.update(settledUpTo, { phase: now < startMs ? "opening " : "trading ", slot, time: new Date(Math.max(startMs, Math.min(now, endMs))).toISOString().slice(0, 16).replace("T", " "), sent, receipts, errors: Object.values(errors).reduce((a, b) => a + b, 0) });
+        bar?.update(settledUpTo, {
+          phase: now < startMs ? "opening " : "trading ",
+          slot,
+          time: new Date(Math.max(startMs, Math.min(now, endMs))).toISOString().slice(0, 16).replace("T", " "),
+          sent,
+          receipts,
+          errors: Object.values(errors).reduce((a, b) => a + b, 0),
+        });
       }
     } finally {
       unsubscribe();
@@ -323,7 +372,16 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
     const idOf = (party: StoredLedgerEntry["buyer"]) => (party === "grid" ? "grid" : (byMeter.get(hexOf(party))?.id ?? hexOf(party)));
     for (let k = 0; k < intervals; k++) {
       const { summary, entries } = settled[k]!;
-      for (const e of entries) ledger.push({ interval: k, buyer: idOf(e.buyer), seller: idOf(e.seller), energyWh: e.energyWh, priceMicrosPerKwh: e.priceMicrosPerKwh, amountMicros: e.amountMicros, reason: e.reason });
+      for (const e of entries)
+        ledger.push({
+          interval: k,
+          buyer: idOf(e.buyer),
+          seller: idOf(e.seller),
+          energyWh: e.energyWh,
+          priceMicrosPerKwh: e.priceMicrosPerKwh,
+          amountMicros: e.amountMicros,
+          reason: e.reason,
+        });
       const tradedWh = Number(summary?.tradedWh ?? 0n);
       clearingPrices.push({ interval: k, priceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null, tradedWh });
       let loadWh = 0;
@@ -339,7 +397,16 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
         if (e.seller === "grid") gridImportWh += e.energyWh;
         if (e.buyer === "grid") gridExportWh += e.energyWh;
       }
-      rows.push({ interval: k, startIso: new Date(startMs + k * intervalMs).toISOString(), clearingPriceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null, tradedWh, loadWh, pvWh, gridImportWh, gridExportWh });
+      rows.push({
+        interval: k,
+        startIso: new Date(startMs + k * intervalMs).toISOString(),
+        clearingPriceMicrosPerKwh: summary?.clearingPriceMicrosPerKwh ?? null,
+        tradedWh,
+        loadWh,
+        pvWh,
+        gridImportWh,
+        gridExportWh,
+      });
     }
     const truth = new Map<string, HouseholdIntervalTruth[]>();
     for (const h of households) {
@@ -369,10 +436,25 @@ export async function runEnergySim(options: SimOptions): Promise<SimResult> {
         groups.set(key, g);
       }
       const data: ReportData = {
-        scenario: { name: scenario.name, seed: scenario.seed, start: scenario.start, durationMinutes: scenario.durationMinutes, marketIntervalMinutes: scenario.marketIntervalMinutes, market: scenario.market, grid: scenario.grid, households: households.length },
+        scenario: {
+          name: scenario.name,
+          seed: scenario.seed,
+          start: scenario.start,
+          durationMinutes: scenario.durationMinutes,
+          marketIntervalMinutes: scenario.marketIntervalMinutes,
+          market: scenario.market,
+          grid: scenario.grid,
+          households: households.length,
+        },
         intervals: rows,
         kpis,
-        forecastErrors: [...groups.values()].map((g) => ({ forecaster: g.forecaster, strategy: g.strategy, households: g.households, maeWh: g.mae / g.households, mapePercent: g.mapeCount === 0 ? null : g.mape / g.mapeCount })),
+        forecastErrors: [...groups.values()].map((g) => ({
+          forecaster: g.forecaster,
+          strategy: g.strategy,
+          households: g.households,
+          maeWh: g.mae / g.households,
+          mapePercent: g.mapeCount === 0 ? null : g.mape / g.mapeCount,
+        })),
         run: { blocks, ledgerEntries: ledger.length, envelopes: sent, wallSeconds, settledIntervals: intervals },
         imbalance: {
           shortfallWh: ledger.filter((e) => e.reason === "shortfall").reduce((sum, e) => sum + e.energyWh, 0),
@@ -401,7 +483,12 @@ async function registerAll(env: Env, households: readonly Household[]): Promise<
     const response = await fetch(`${env.httpUrl}/v1/devices`, {
       method: "POST",
       headers: { authorization: `Bearer ${env.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ publicKey: Buffer.from(key.publicKey).toString("hex"), kind, service: ENERGY_SERVICE.name, ...(household === undefined ? {} : { household }) }),
+      body: JSON.stringify({
+        publicKey: Buffer.from(key.publicKey).toString("hex"),
+        kind,
+        service: ENERGY_SERVICE.name,
+        ...(household === undefined ? {} : { household }),
+      }),
     });
     // 409: registered already (a remote market from an earlier run with the same seed): fine.
     if (response.status !== 202 && response.status !== 409) throw new Error(`registering ${key.deviceId}: HTTP ${response.status} ${await response.text()}`);

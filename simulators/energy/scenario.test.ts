@@ -14,8 +14,20 @@ function valid(): Record<string, unknown> {
     latitude: 48.1,
     readingIntervalSeconds: 30,
     households: [
-      { id: "h1", load: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] }, strategy: { bidMicrosPerKwh: [250_000, 250_000], askMicrosPerKwh: [100_000, 150_000] }, forecaster: "perfect" },
-      { id: "h-2", load: { profile: "h0", annualKwh: 3500 }, pv: { kWp: 6.5 }, battery: { capacityWh: 10_000, powerW: 5_000, efficiencyPercent: 92 }, strategy: "zip", forecaster: "ridge" },
+      {
+        id: "h1",
+        load: { schedule: [{ from: "00:00", to: "24:00", watts: 2000 }] },
+        strategy: { bidMicrosPerKwh: [250_000, 250_000], askMicrosPerKwh: [100_000, 150_000] },
+        forecaster: "perfect",
+      },
+      {
+        id: "h-2",
+        load: { profile: "h0", annualKwh: 3500 },
+        pv: { kWp: 6.5 },
+        battery: { capacityWh: 10_000, powerW: 5_000, efficiencyPercent: 92 },
+        strategy: "zip",
+        forecaster: "ridge",
+      },
       { id: "h3", load: { profile: "h0", annualKwh: 2500 }, pv: { schedule: [{ from: "10:00", to: "14:30", watts: 3000 }] } },
     ],
   };
@@ -46,8 +58,12 @@ describe("parseScenario", () => {
     expect(errorsOf((s) => (s.grid.importPriceMicrosPerKwh = 0.3))).toEqual(["/grid/importPriceMicrosPerKwh: must be integer"]);
     expect(errorsOf((s) => (s.households[1].battery.capacityWh = 0))).toEqual(["/households/1/battery/capacityWh: must be >= 1"]);
     expect(errorsOf((s) => (s.households[1].battery.powerW = 0))).toEqual(["/households/1/battery/powerW: must be >= 1"]);
-    expect(errorsOf((s) => (s.households[0].strategy.bidMicrosPerKwh = [1, 10_000_001]))).toEqual(["/households/0/strategy/bidMicrosPerKwh/1: must be <= 10000000"]);
-    expect(errorsOf((s) => (s.households[0].strategy.askMicrosPerKwh = [1]))).toEqual(["/households/0/strategy/askMicrosPerKwh: must NOT have fewer than 2 items"]);
+    expect(errorsOf((s) => (s.households[0].strategy.bidMicrosPerKwh = [1, 10_000_001]))).toEqual([
+      "/households/0/strategy/bidMicrosPerKwh/1: must be <= 10000000",
+    ]);
+    expect(errorsOf((s) => (s.households[0].strategy.askMicrosPerKwh = [1]))).toEqual([
+      "/households/0/strategy/askMicrosPerKwh: must NOT have fewer than 2 items",
+    ]);
   });
 
   it("names missing and unknown properties, bad enums and patterns in words", () => {
@@ -59,7 +75,9 @@ describe("parseScenario", () => {
     expect(errorsOf((s) => (s.households[1].strategy = "greedy"))).toEqual(['/households/1/strategy: must be one of "zi", "zip", "forecast"']);
     expect(errorsOf((s) => (s.households[1].forecaster = "oracle"))).toEqual(['/households/1/forecaster: must be one of "persistence", "ridge", "perfect"']);
     expect(errorsOf((s) => (s.households[0].id = "House 1"))).toEqual(['/households/0/id: must be 1 to 32 characters of a-z, 0-9 and "-"']);
-    expect(errorsOf((s) => (s.households[2].pv.schedule[0].to = "14:60"))).toEqual(['/households/2/pv/schedule/0/to: must be a time of day "HH:MM" from 00:00 to 24:00']);
+    expect(errorsOf((s) => (s.households[2].pv.schedule[0].to = "14:60"))).toEqual([
+      '/households/2/pv/schedule/0/to: must be a time of day "HH:MM" from 00:00 to 24:00',
+    ]);
   });
 
   it("lists every error at once", () => {
@@ -78,18 +96,22 @@ describe("parseScenario", () => {
     expect(errorsOf((s) => (s.durationMinutes = 50))).toEqual(["/durationMinutes: must be a multiple of marketIntervalMinutes (15), got 50"]);
     expect(errorsOf((s) => (s.marketIntervalMinutes = 7))).toContain("/marketIntervalMinutes: must divide 1440 (a day), got 7");
     expect(errorsOf((s) => (s.readingIntervalSeconds = 7))[0]).toMatch(/^\/readingIntervalSeconds: must divide the market interval \(900 s\)/);
-    expect(errorsOf((s) => (s.grid.exportPriceMicrosPerKwh = 300_001))).toEqual(["/grid/importPriceMicrosPerKwh: must be >= exportPriceMicrosPerKwh (300001), got 300000"]);
+    expect(errorsOf((s) => (s.grid.exportPriceMicrosPerKwh = 300_001))).toEqual([
+      "/grid/importPriceMicrosPerKwh: must be >= exportPriceMicrosPerKwh (300001), got 300000",
+    ]);
     expect(errorsOf((s) => (s.households[2].id = "h1"))).toEqual(['/households/2/id: "h1" is already the id of /households/0']);
     expect(errorsOf((s) => (s.households[0].load.schedule[0].from = "24:00"))).toEqual(["/households/0/load/schedule/0: from 24:00 must be before to 24:00"]);
     expect(errorsOf((s) => (s.households[2].pv.schedule[0].to = "09:59"))).toEqual(["/households/2/pv/schedule/0: from 10:00 must be before to 09:59"]);
-    expect(errorsOf((s) => (s.households[0].strategy.askMicrosPerKwh = [150_000, 100_000]))).toEqual(["/households/0/strategy/askMicrosPerKwh: from 150000 must be <= to 100000"]);
+    expect(errorsOf((s) => (s.households[0].strategy.askMicrosPerKwh = [150_000, 100_000]))).toEqual([
+      "/households/0/strategy/askMicrosPerKwh: from 150000 must be <= to 100000",
+    ]);
   });
 
   it("bounds households and duration", () => {
     expect(errorsOf((s) => (s.durationMinutes = DURATION_MINUTES_MAX + 15))).toEqual([`/durationMinutes: must be <= ${DURATION_MINUTES_MAX}`]);
-    expect(errorsOf((s) => (s.households = Array.from({ length: HOUSEHOLDS_MAX + 1 }, (_, i) => ({ id: `h${i}`, load: { profile: "h0", annualKwh: 1000 } }))))).toEqual([
-      `/households: must NOT have more than ${HOUSEHOLDS_MAX} items`,
-    ]);
+    expect(
+      errorsOf((s) => (s.households = Array.from({ length: HOUSEHOLDS_MAX + 1 }, (_, i) => ({ id: `h${i}`, load: { profile: "h0", annualKwh: 1000 } })))),
+    ).toEqual([`/households: must NOT have more than ${HOUSEHOLDS_MAX} items`]);
     expect(errorsOf((s) => (s.households = []))).toEqual(["/households: must NOT have fewer than 1 items"]);
   });
 
@@ -110,7 +132,13 @@ describe("defaultScenario", () => {
     expect(parseScenario(JSON.parse(JSON.stringify(a))).ok).toBe(true);
     expect(defaultScenario(options)).toEqual(a);
     expect(defaultScenario({ ...options, seed: 6 })).not.toEqual(a);
-    expect(a).toMatchObject({ start: "2026-06-21T00:00:00Z", durationMinutes: 1440, marketIntervalMinutes: 15, market: "pay-as-clear", grid: { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 } });
+    expect(a).toMatchObject({
+      start: "2026-06-21T00:00:00Z",
+      durationMinutes: 1440,
+      marketIntervalMinutes: 15,
+      market: "pay-as-clear",
+      grid: { importPriceMicrosPerKwh: 300_000, exportPriceMicrosPerKwh: 80_000 },
+    });
     expect(defaultScenario({ ...options, start: "2026-01-10T00:00:00Z" }).start).toBe("2026-01-10T00:00:00Z");
   });
 

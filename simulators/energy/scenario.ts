@@ -263,14 +263,20 @@ function semanticErrors(s: Scenario): string[] {
   if (!isIsoDateTime(s.start)) {
     errors.push(`/start: must be an ISO 8601 date-time with a zone, e.g. "2026-06-21T00:00:00Z" (got ${JSON.stringify(s.start)})`);
   }
-  if (MARKET_INTERVAL_MINUTES_MAX % s.marketIntervalMinutes !== 0) errors.push(`/marketIntervalMinutes: must divide 1440 (a day), got ${s.marketIntervalMinutes}`);
-  if (s.durationMinutes % s.marketIntervalMinutes !== 0) errors.push(`/durationMinutes: must be a multiple of marketIntervalMinutes (${s.marketIntervalMinutes}), got ${s.durationMinutes}`);
+  if (MARKET_INTERVAL_MINUTES_MAX % s.marketIntervalMinutes !== 0)
+    errors.push(`/marketIntervalMinutes: must divide 1440 (a day), got ${s.marketIntervalMinutes}`);
+  if (s.durationMinutes % s.marketIntervalMinutes !== 0)
+    errors.push(`/durationMinutes: must be a multiple of marketIntervalMinutes (${s.marketIntervalMinutes}), got ${s.durationMinutes}`);
   const householdIntervals = s.households.length * Math.ceil(s.durationMinutes / s.marketIntervalMinutes);
   if (householdIntervals > HOUSEHOLD_INTERVALS_MAX) {
-    errors.push(`/households: ${s.households.length} households × ${Math.ceil(s.durationMinutes / s.marketIntervalMinutes)} intervals = ${householdIntervals} > ${HOUSEHOLD_INTERVALS_MAX} (HOUSEHOLD_INTERVALS_MAX, the memory a run may take); fewer households or a shorter run`);
+    errors.push(
+      `/households: ${s.households.length} households × ${Math.ceil(s.durationMinutes / s.marketIntervalMinutes)} intervals = ${householdIntervals} > ${HOUSEHOLD_INTERVALS_MAX} (HOUSEHOLD_INTERVALS_MAX, the memory a run may take); fewer households or a shorter run`,
+    );
   }
   if (s.readingIntervalSeconds !== undefined && (s.marketIntervalMinutes * 60) % s.readingIntervalSeconds !== 0) {
-    errors.push(`/readingIntervalSeconds: must divide the market interval (${s.marketIntervalMinutes * 60} s), so readings close every interval exactly; got ${s.readingIntervalSeconds}`);
+    errors.push(
+      `/readingIntervalSeconds: must divide the market interval (${s.marketIntervalMinutes * 60} s), so readings close every interval exactly; got ${s.readingIntervalSeconds}`,
+    );
   }
   if (s.grid.importPriceMicrosPerKwh < s.grid.exportPriceMicrosPerKwh) {
     errors.push(`/grid/importPriceMicrosPerKwh: must be >= exportPriceMicrosPerKwh (${s.grid.exportPriceMicrosPerKwh}), got ${s.grid.importPriceMicrosPerKwh}`);

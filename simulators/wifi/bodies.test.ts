@@ -24,9 +24,29 @@ const plan: SessionPlan = {
     { status: 2, atSeconds: 700, seconds: 700, inputOctets: 3_000_000, outputOctets: 5_000_000_000, cause: 1 },
   ],
 };
-type Body = { session: Uint8Array; client: Uint8Array; status: number; inOctets: number; outOctets: number; inGigawords: number; outGigawords: number; seconds: number; cause: number; prev: Uint8Array; voucher?: Uint8Array; clientKey?: Uint8Array };
+type Body = {
+  session: Uint8Array;
+  client: Uint8Array;
+  status: number;
+  inOctets: number;
+  outOctets: number;
+  inGigawords: number;
+  outGigawords: number;
+  seconds: number;
+  cause: number;
+  prev: Uint8Array;
+  voucher?: Uint8Array;
+  clientKey?: Uint8Array;
+};
 const read = (bytes: Uint8Array) => decodeCbor(bytes) as Body;
-const fields = (b: Body) => ({ router: routerId, session: b.session, inputOctets: joinOctets(b.inOctets, b.inGigawords), outputOctets: joinOctets(b.outOctets, b.outGigawords), seconds: b.seconds, prev: b.prev });
+const fields = (b: Body) => ({
+  router: routerId,
+  session: b.session,
+  inputOctets: joinOctets(b.inOctets, b.inGigawords),
+  outputOctets: joinOctets(b.outOctets, b.outGigawords),
+  seconds: b.seconds,
+  prev: b.prev,
+});
 
 describe("native bodies", () => {
   const native = nativeSession(routerId, plan, sessionId, client, false);
@@ -80,20 +100,62 @@ describe("accountingRequest", () => {
   };
 
   it("encodes a Stop with the counters split into octets and gigawords, the cause, and an authenticator of the shared secret", () => {
-    const packet = accountingRequest({ secret, identifier: 9, routerId, clientId: client.deviceId, acctSessionId: plan.acctSessionId, update: plan.updates[3]! });
+    const packet = accountingRequest({
+      secret,
+      identifier: 9,
+      routerId,
+      clientId: client.deviceId,
+      acctSessionId: plan.acctSessionId,
+      update: plan.updates[3]!,
+    });
     const decoded = radius.decode({ packet, secret }) as { code: string; identifier: number; attributes: Record<string, unknown> };
     expect(decoded.code).toBe("Accounting-Request");
     expect(decoded.identifier).toBe(9);
-    expect(decoded.attributes).toMatchObject({ "NAS-Identifier": routerId, "Acct-Status-Type": "Stop", "Acct-Session-Id": "5A1B2C3D4E5F6A7B", "User-Name": client.deviceId, "Acct-Output-Octets": 5_000_000_000 - 2 ** 32, "Acct-Output-Gigawords": 1, "Acct-Input-Octets": 3_000_000, "Acct-Session-Time": 700 });
+    expect(decoded.attributes).toMatchObject({
+      "NAS-Identifier": routerId,
+      "Acct-Status-Type": "Stop",
+      "Acct-Session-Id": "5A1B2C3D4E5F6A7B",
+      "User-Name": client.deviceId,
+      "Acct-Output-Octets": 5_000_000_000 - 2 ** 32,
+      "Acct-Output-Gigawords": 1,
+      "Acct-Input-Octets": 3_000_000,
+      "Acct-Session-Time": 700,
+    });
     expect(authentic(packet, secret)).toBe(true);
-    expect(authentic(accountingRequest({ secret: "another", identifier: 9, routerId, clientId: client.deviceId, acctSessionId: plan.acctSessionId, update: plan.updates[3]! }), secret)).toBe(false);
+    expect(
+      authentic(
+        accountingRequest({
+          secret: "another",
+          identifier: 9,
+          routerId,
+          clientId: client.deviceId,
+          acctSessionId: plan.acctSessionId,
+          update: plan.updates[3]!,
+        }),
+        secret,
+      ),
+    ).toBe(false);
   });
 
   it("sends a Start without counters, and an Interim-Update with the input it is given", () => {
-    const start = radius.decode({ packet: accountingRequest({ secret, identifier: 1, routerId, clientId: client.deviceId, acctSessionId: "X", update: plan.updates[0]! }), secret }) as { attributes: Record<string, unknown> };
+    const start = radius.decode({
+      packet: accountingRequest({ secret, identifier: 1, routerId, clientId: client.deviceId, acctSessionId: "X", update: plan.updates[0]! }),
+      secret,
+    }) as { attributes: Record<string, unknown> };
     expect(start.attributes["Acct-Status-Type"]).toBe("Start");
     expect(start.attributes["Acct-Input-Octets"]).toBeUndefined();
-    const lowered = radius.decode({ packet: accountingRequest({ secret, identifier: 2, routerId, clientId: client.deviceId, acctSessionId: "X", update: plan.updates[2]!, inputOctets: 1_999_000 }), secret }) as { attributes: Record<string, unknown> };
+    const lowered = radius.decode({
+      packet: accountingRequest({
+        secret,
+        identifier: 2,
+        routerId,
+        clientId: client.deviceId,
+        acctSessionId: "X",
+        update: plan.updates[2]!,
+        inputOctets: 1_999_000,
+      }),
+      secret,
+    }) as { attributes: Record<string, unknown> };
     expect(lowered.attributes).toMatchObject({ "Acct-Status-Type": "Interim-Update", "Acct-Input-Octets": 1_999_000, "Acct-Output-Octets": 2_000_000_000 });
   });
 });

@@ -41,7 +41,14 @@ export function nativeSession(routerId: string, session: SessionPlan, sessionId:
 }
 
 /** The body a native router sends for a fraud step (honest steps are `session.bodies[update]`). */
-export function nativeFraudBody(step: Exclude<Step, { kind: "honest" | "radius-duplicate" | "radius-backwards" | "radius-forged" }>, routerId: string, plan: SessionPlan, sessionId: Uint8Array, native: NativeSession, client: DeviceKey): Uint8Array {
+export function nativeFraudBody(
+  step: Exclude<Step, { kind: "honest" | "radius-duplicate" | "radius-backwards" | "radius-forged" }>,
+  routerId: string,
+  plan: SessionPlan,
+  sessionId: Uint8Array,
+  native: NativeSession,
+  client: DeviceKey,
+): Uint8Array {
   switch (step.kind) {
     case "replay":
       return native.bodies[step.of]!;
@@ -52,22 +59,63 @@ export function nativeFraudBody(step: Exclude<Step, { kind: "honest" | "radius-d
       const prev = native.prevOf(step.update);
       // The client signs what it used; the router claims more.
       const signed: VoucherFields = { router: routerId, session: sessionId, ...counters(u), prev };
-      return usageBody(plan, step.update, client, sessionId, prev, BigInt(u.inputOctets + step.extraInputOctets), BigInt(u.outputOctets + step.extraOutputOctets), { voucher: signVoucher(signed, client.secretKey), clientKey: client.publicKey });
+      return usageBody(
+        plan,
+        step.update,
+        client,
+        sessionId,
+        prev,
+        BigInt(u.inputOctets + step.extraInputOctets),
+        BigInt(u.outputOctets + step.extraOutputOctets),
+        { voucher: signVoucher(signed, client.secretKey), clientKey: client.publicKey },
+      );
     }
     case "backwards": {
       const u = plan.updates[step.after]!;
       // Chained on the last voucher, so only the counters are wrong; no client signs that.
-      return usageBody(plan, step.after, client, sessionId, native.hashes[step.after]!, BigInt(u.inputOctets - step.minusInputOctets), BigInt(u.outputOctets), {}, UsageStatus.interim);
+      return usageBody(
+        plan,
+        step.after,
+        client,
+        sessionId,
+        native.hashes[step.after]!,
+        BigInt(u.inputOctets - step.minusInputOctets),
+        BigInt(u.outputOctets),
+        {},
+        UsageStatus.interim,
+      );
     }
   }
 }
 
-function usageBody(plan: SessionPlan, update: number, client: DeviceKey, session: Uint8Array, prev: Uint8Array, input: bigint, output: bigint, voucher: { voucher?: Uint8Array; clientKey?: Uint8Array }, status?: UsageStatus): Uint8Array {
+function usageBody(
+  plan: SessionPlan,
+  update: number,
+  client: DeviceKey,
+  session: Uint8Array,
+  prev: Uint8Array,
+  input: bigint,
+  output: bigint,
+  voucher: { voucher?: Uint8Array; clientKey?: Uint8Array },
+  status?: UsageStatus,
+): Uint8Array {
   const u = plan.updates[update]!;
   const i = splitOctets(input);
   const o = splitOctets(output);
   const s = status ?? (u.status as UsageStatus);
-  return encodeUsageBody({ session, client: client.deviceId, status: s, inOctets: i.octets, outOctets: o.octets, inGigawords: i.gigawords, outGigawords: o.gigawords, seconds: u.seconds, cause: s === UsageStatus.stop ? u.cause : 0, prev, ...voucher });
+  return encodeUsageBody({
+    session,
+    client: client.deviceId,
+    status: s,
+    inOctets: i.octets,
+    outOctets: o.octets,
+    inGigawords: i.gigawords,
+    outGigawords: o.gigawords,
+    seconds: u.seconds,
+    cause: s === UsageStatus.stop ? u.cause : 0,
+    prev,
+    ...voucher,
+  });
 }
 
 /** The voucher hash of an update as the service chains it (for checks against its session record). */
@@ -78,7 +126,15 @@ export function updateHash(routerId: string, sessionId: Uint8Array, u: UsageUpda
 const STATUS_NAMES = { 1: "Start", 2: "Stop", 3: "Interim-Update" } as const;
 
 /** An Accounting-Request of a RADIUS session's update, as hostapd sends one. */
-export function accountingRequest(options: { readonly secret: string; readonly identifier: number; readonly routerId: string; readonly clientId: string; readonly acctSessionId: string; readonly update: UsageUpdate; readonly inputOctets?: number }): Buffer {
+export function accountingRequest(options: {
+  readonly secret: string;
+  readonly identifier: number;
+  readonly routerId: string;
+  readonly clientId: string;
+  readonly acctSessionId: string;
+  readonly update: UsageUpdate;
+  readonly inputOctets?: number;
+}): Buffer {
   const u = options.update;
   const i = splitOctets(BigInt(options.inputOctets ?? u.inputOctets));
   const o = splitOctets(BigInt(u.outputOctets));
@@ -90,7 +146,13 @@ export function accountingRequest(options: { readonly secret: string; readonly i
     ["Acct-Session-Time", u.seconds],
   ];
   // RFC 2866 §5.3–5.4: a Start carries no counters.
-  if (u.status !== 1) attributes.push(["Acct-Input-Octets", i.octets], ["Acct-Output-Octets", o.octets], ["Acct-Input-Gigawords", i.gigawords], ["Acct-Output-Gigawords", o.gigawords]);
+  if (u.status !== 1)
+    attributes.push(
+      ["Acct-Input-Octets", i.octets],
+      ["Acct-Output-Octets", o.octets],
+      ["Acct-Input-Gigawords", i.gigawords],
+      ["Acct-Output-Gigawords", o.gigawords],
+    );
   if (u.status === 2) attributes.push(["Acct-Terminate-Cause", u.cause]);
   return radius.encode({ code: "Accounting-Request", secret: options.secret, identifier: options.identifier, attributes });
 }

@@ -24,7 +24,13 @@ const run = promisify(execFile);
 
 describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
   it("refuses flags out of range with JG_ERR_CLI_ARGUMENT, prints nothing on stdout and starts nothing", async () => {
-    for (const flags of [["--fraud-rate", "1.5"], ["--hours", "0"], ["--routers", "201"], ["--clients", "-3"], ["--hours", "168", "--seconds-per-slot", "10"]]) {
+    for (const flags of [
+      ["--fraud-rate", "1.5"],
+      ["--hours", "0"],
+      ["--routers", "201"],
+      ["--clients", "-3"],
+      ["--hours", "168", "--seconds-per-slot", "10"],
+    ]) {
       const failed = await run(process.execPath, [JAMGATE_BIN, "sim", "wifi", ...flags], { timeout: 60_000 }).then(
         () => null,
         (e: { code: number; stdout: string; stderr: string }) => e,
@@ -38,7 +44,25 @@ describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
 
   it("refuses every fraudulent update with its code, bills honest traffic exactly as the independent count, disputes what no client signed on a non-attested router, and conserves value", async () => {
     const out = mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-report-"));
-    const args = ["sim", "wifi", "--routers", "4", "--clients", "20", "--hours", "0.5", "--seed", "9", "--fraud-rate", "0.5", "--slot-ms", "250", "--out", out, "--json"];
+    const args = [
+      "sim",
+      "wifi",
+      "--routers",
+      "4",
+      "--clients",
+      "20",
+      "--hours",
+      "0.5",
+      "--seed",
+      "9",
+      "--fraud-rate",
+      "0.5",
+      "--slot-ms",
+      "250",
+      "--out",
+      out,
+      "--json",
+    ];
     let stdout: string;
     let stderr: string;
     try {
@@ -73,15 +97,30 @@ describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
     });
     expect(s.billedOctets).toBeGreaterThan(0);
     s.clients.forEach((c, i) => {
-      expect({ billedOctets: c.billedOctets, billedMicros: c.billedMicros, balanceMicros: c.balanceMicros, disputedOctets: c.disputedOctets }, `client ${i}`).toEqual({
+      expect(
+        { billedOctets: c.billedOctets, billedMicros: c.billedMicros, balanceMicros: c.balanceMicros, disputedOctets: c.disputedOctets },
+        `client ${i}`,
+      ).toEqual({
         billedOctets: n(e.clients[i]!.billedOctets),
         billedMicros: n(e.clients[i]!.billedMicros),
         balanceMicros: n(e.clientBalancesMicros[i]!),
         disputedOctets: n(e.clients[i]!.disputedOctets),
       });
     });
-    s.routers.forEach((r, i) => expect({ billedOctets: r.billedOctets, payoutsMicros: r.payoutsMicros, disputedOctets: r.disputedOctets }, `router ${i}`).toEqual({ billedOctets: n(e.routers[i]!.billedOctets), payoutsMicros: n(e.routers[i]!.payoutsMicros), disputedOctets: n(e.routers[i]!.disputedOctets) }));
-    s.owners.forEach((o, i) => expect({ payoutsMicros: o.payoutsMicros, balanceMicros: o.balanceMicros, lockedMicros: o.lockedMicros }, `owner ${i}`).toEqual({ payoutsMicros: n(e.owners[i]!.payoutsMicros), balanceMicros: n(e.ownerBalancesMicros[i]!), lockedMicros: n(e.ownerLockedMicros[i]!) }));
+    s.routers.forEach((r, i) =>
+      expect({ billedOctets: r.billedOctets, payoutsMicros: r.payoutsMicros, disputedOctets: r.disputedOctets }, `router ${i}`).toEqual({
+        billedOctets: n(e.routers[i]!.billedOctets),
+        payoutsMicros: n(e.routers[i]!.payoutsMicros),
+        disputedOctets: n(e.routers[i]!.disputedOctets),
+      }),
+    );
+    s.owners.forEach((o, i) =>
+      expect({ payoutsMicros: o.payoutsMicros, balanceMicros: o.balanceMicros, lockedMicros: o.lockedMicros }, `owner ${i}`).toEqual({
+        payoutsMicros: n(e.owners[i]!.payoutsMicros),
+        balanceMicros: n(e.ownerBalancesMicros[i]!),
+        lockedMicros: n(e.ownerLockedMicros[i]!),
+      }),
+    );
 
     // Disputed: the non-attested RADIUS router's sessions and the native sessions stripped of vouchers.
     expect(s.disputed).toEqual({ sessions: e.total.disputedSessions, octets: n(e.total.disputedOctets) });

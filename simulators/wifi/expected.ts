@@ -130,7 +130,9 @@ export function expectedCounts(population: Population, plan: readonly SessionSte
     add(owners[population.routers[s.session.router]!.owner]!, t);
     add(total, t);
   }
-  const ownerLockedMicros = population.owners.map((o) => population.routers.filter((r) => r.owner === o.index).reduce((sum, r) => sum + BigInt(r.stakeMicros), 0n));
+  const ownerLockedMicros = population.owners.map((o) =>
+    population.routers.filter((r) => r.owner === o.index).reduce((sum, r) => sum + BigInt(r.stakeMicros), 0n),
+  );
   const ownerBalancesMicros = population.owners.map((o, i) => BigInt(o.topupMicros) - ownerLockedMicros[i]! + owners[i]!.payoutsMicros);
   const clientBalancesMicros = clients.map((c, i) => clientTopupsMicros[i]! - c.billedMicros);
   const frauds = fraudCounts(plan);

@@ -124,7 +124,8 @@ export function planSteps(population: Population, sessions: readonly SessionPlan
         if (router.transport === "mqtt") {
           // reorder needs a next update that is an Interim-Update (a Stop sent early is a different error).
           const kind = native.deal((k) => (k === "reorder" ? i + 1 < last : k === "inflate" || i >= 2));
-          if (kind === "inflate") steps.push({ kind, update: i, extraInputOctets: rng.int(0, FRAUD_OCTETS_MAX), extraOutputOctets: rng.int(1, FRAUD_OCTETS_MAX) });
+          if (kind === "inflate")
+            steps.push({ kind, update: i, extraInputOctets: rng.int(0, FRAUD_OCTETS_MAX), extraOutputOctets: rng.int(1, FRAUD_OCTETS_MAX) });
           else if (kind === "replay") steps.push({ kind, of: rng.int(1, i - 1) });
           else if (kind === "reorder") steps.push({ kind, update: i + 1 });
           else if (kind === "backwards") steps.push({ kind, after: i - 1, minusInputOctets: minus });

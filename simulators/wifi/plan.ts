@@ -53,5 +53,14 @@ export function buildPlan(options: PlanOptions): WifiPlan {
     const cover = (cost[c.index]! * TOPUP_COVER_FACTOR + MICROS_PER_UNIT - 1n) / MICROS_PER_UNIT;
     return (cover + BigInt(rng.int(1, 20))) * MICROS_PER_UNIT;
   });
-  return { options, startIso, durationSeconds, population, sessions, steps, clientTopupsMicros, expected: expectedCounts(population, steps, clientTopupsMicros) };
+  return {
+    options,
+    startIso,
+    durationSeconds,
+    population,
+    sessions,
+    steps,
+    clientTopupsMicros,
+    expected: expectedCounts(population, steps, clientTopupsMicros),
+  };
 }

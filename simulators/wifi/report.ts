@@ -104,7 +104,9 @@ export async function writeWifiReport(dir: string, data: WifiReportData): Promis
     `${p.population.routers.length} routers (${p.population.routers.filter((r) => r.transport === "radius").length} RADIUS, ${p.population.routers.filter((r) => r.attested).length} router-attested), ${p.population.clients.length} clients, ${p.population.owners.length} owners; ${p.durationSeconds / 3600} simulated hours from ${p.startIso}; seed ${p.options.seed}, fraud rate ${p.options.fraudRate}.`,
     `${s.sessions} sessions, ${s.updates} honest updates, ${s.blocks} blocks, ${s.ledgerEntries} ledger entries, ${s.wallSeconds} s.`,
     "",
-    s.mismatches.length === 0 ? "**Every total equals the independent count.**" : `**${s.mismatches.length} differences from the independent count:**\n\n${s.mismatches.map((m) => `- ${m}`).join("\n")}`,
+    s.mismatches.length === 0
+      ? "**Every total equals the independent count.**"
+      : `**${s.mismatches.length} differences from the independent count:**\n\n${s.mismatches.map((m) => `- ${m}`).join("\n")}`,
     "",
     "## Totals",
     "",
@@ -128,7 +130,14 @@ export async function writeWifiReport(dir: string, data: WifiReportData): Promis
     "",
     table(
       ["Router", "Transport", "Billed GB", "Paid to owner", "Expected", "Disputed GB"],
-      s.routers.map((r) => [`${r.name} \`${r.router}\``, `${r.transport}${r.attested ? ", attested" : ""}`, gb(r.billedOctets), money(r.payoutsMicros), money(r.expected.payoutsMicros), gb(r.disputedOctets)]),
+      s.routers.map((r) => [
+        `${r.name} \`${r.router}\``,
+        `${r.transport}${r.attested ? ", attested" : ""}`,
+        gb(r.billedOctets),
+        money(r.payoutsMicros),
+        money(r.expected.payoutsMicros),
+        gb(r.disputedOctets),
+      ]),
     ),
     "",
     `![payouts](${WIFI_REPORT_FILES.payoutsChart})`,
@@ -144,10 +153,25 @@ export async function writeWifiReport(dir: string, data: WifiReportData): Promis
     "",
     table(
       ["Kind", "Attempts", "Expected code", "Verdicts"],
-      FRAUD_KINDS.map((k) => [k, String(s.frauds[k].attempts), s.frauds[k].expectedCode, Object.entries(s.frauds[k].verdicts).map(([v, n]) => `${v} × ${n}`).join(", ") || "–"]),
+      FRAUD_KINDS.map((k) => [
+        k,
+        String(s.frauds[k].attempts),
+        s.frauds[k].expectedCode,
+        Object.entries(s.frauds[k].verdicts)
+          .map(([v, n]) => `${v} × ${n}`)
+          .join(", ") || "–",
+      ]),
     ),
     "",
-    `Refusals by code: ${Object.entries(s.refused).map(([c, n]) => `${c} × ${n}`).join(", ") || "none"}. Honest updates refused: ${Object.entries(s.honestRefused).map(([c, n]) => `${c} × ${n}`).join(", ") || "none"}. RADIUS refusals are the listener's counts (jamgate_radius_refused_total); a forged request gets no answer, so its verdict is "sent".`,
+    `Refusals by code: ${
+      Object.entries(s.refused)
+        .map(([c, n]) => `${c} × ${n}`)
+        .join(", ") || "none"
+    }. Honest updates refused: ${
+      Object.entries(s.honestRefused)
+        .map(([c, n]) => `${c} × ${n}`)
+        .join(", ") || "none"
+    }. RADIUS refusals are the listener's counts (jamgate_radius_refused_total); a forged request gets no answer, so its verdict is "sent".`,
     "",
     `![fraud](${WIFI_REPORT_FILES.fraudChart})`,
     "",

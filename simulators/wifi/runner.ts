@@ -36,7 +36,17 @@ import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
 import { type StackWiring, startStack } from "../../gateway/stack.ts";
 import { builtinServices } from "../../scripts/genesis.ts";
-import { decodeFees, decodeLedgerEntries, decodeSession, feesKey, type LedgerEntry, ledgerKey, LEDGER_SLOTS_KEPT, sessionKey, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
+import {
+  decodeFees,
+  decodeLedgerEntries,
+  decodeSession,
+  feesKey,
+  type LedgerEntry,
+  ledgerKey,
+  LEDGER_SLOTS_KEPT,
+  sessionKey,
+  WIFI_SERVICE_NAME,
+} from "../../services/wifi-billing/types.ts";
 import { accountingRequest, nativeFraudBody, nativeSession, type NativeSession } from "./bodies.ts";
 import { FRAUD_KINDS, type FraudKind, type SessionSteps, type Step } from "./fraud.ts";
 import type { WifiPlan } from "./plan.ts";
@@ -68,7 +78,13 @@ export interface WifiSimOptions {
   /** Genesis of the embedded node; default the built-in one (`jamgate start`'s). */
   readonly genesis?: (gatewayKey: { readonly publicKey: Uint8Array }) => GenesisService[];
   /** A running jamgate instead of an embedded one. */
-  readonly remote?: { readonly mqttUrl: string; readonly nodeUrl: string; readonly gatewayUrl: string; readonly token: string; readonly radius: { readonly host: string; readonly port: number } | null };
+  readonly remote?: {
+    readonly mqttUrl: string;
+    readonly nodeUrl: string;
+    readonly gatewayUrl: string;
+    readonly token: string;
+    readonly radius: { readonly host: string; readonly port: number } | null;
+  };
 }
 
 interface Env {
@@ -95,7 +111,10 @@ async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger, gene
     },
     defaultServiceOf: () => WIFI_SERVICE_NAME,
   };
-  const stack = await startStack({ dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, radiusPort: 0, slotMs, chain: "tiny", batchMs: 100, logger }, wiring);
+  const stack = await startStack(
+    { dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, radiusPort: 0, slotMs, chain: "tiny", batchMs: 100, logger },
+    wiring,
+  );
   const radiusPort = stack.radius?.port ?? null;
   return {
     api: stack.api,
@@ -184,7 +203,11 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const { plan } = options;
   // The ledger is read back at the end, and the service keeps the last LEDGER_SLOTS_KEPT slots of it.
   const runSlots = Math.ceil(plan.durationSeconds / options.secondsPerSlot);
-  if (runSlots + LEDGER_SLOTS_MARGIN > LEDGER_SLOTS_KEPT) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `${plan.durationSeconds / 3600} hours at ${options.secondsPerSlot} s a slot are ${runSlots} slots: the service keeps the ledger of the last ${LEDGER_SLOTS_KEPT} (LEDGER_SLOTS_KEPT), and the run reads it back at the end; more seconds per slot`);
+  if (runSlots + LEDGER_SLOTS_MARGIN > LEDGER_SLOTS_KEPT)
+    throw new JamgateError(
+      "JG_ERR_CLI_ARGUMENT",
+      `${plan.durationSeconds / 3600} hours at ${options.secondsPerSlot} s a slot are ${runSlots} slots: the service keeps the ledger of the last ${LEDGER_SLOTS_KEPT} (LEDGER_SLOTS_KEPT), and the run reads it back at the end; more seconds per slot`,
+    );
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-"));
   mkdirSync(dataDir, { recursive: true });
@@ -194,7 +217,10 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const logger = pino({ base: undefined, level: "info" }, destination);
   let env: Env;
   try {
-    env = options.remote === undefined ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger, options.genesis ?? ((key) => builtinServices([key.publicKey]))) : await remoteEnv(options.remote);
+    env =
+      options.remote === undefined
+        ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger, options.genesis ?? ((key) => builtinServices([key.publicKey])))
+        : await remoteEnv(options.remote);
   } catch (e) {
     logger.flush();
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
@@ -207,7 +233,19 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const routers: RouterRun[] = plan.population.routers.map((r) => ({ index: r.index, id: "", pendingRadius: new Map(), nextIdentifier: 0 }));
   const totalSteps = plan.steps.reduce((n, s) => n + s.steps.length, 0);
 
-  const bars = options.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: false, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000, format: "{phase} [{bar}] {value}/{total} steps | slot {slot} | {time} | receipts {receipts} | refused {refused}" }, Presets.shades_classic) : null;
+  const bars = options.progress
+    ? new MultiBar(
+        {
+          stream: process.stderr,
+          clearOnComplete: false,
+          hideCursor: true,
+          noTTYOutput: true,
+          notTTYSchedule: 5_000,
+          format: "{phase} [{bar}] {value}/{total} steps | slot {slot} | {time} | receipts {receipts} | refused {refused}",
+        },
+        Presets.shades_classic,
+      )
+    : null;
   const bar = bars?.create(totalSteps, 0, { phase: "setup   ", slot: 0, time: "", receipts: 0, refused: 0 });
   let sentSteps = 0;
   let receipts = 0;
@@ -274,9 +312,16 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     const allAccounts = [...ownerKeys, ...clientKeys];
     await inBatches(allAccounts, registerAccount);
     await inBatches(allAccounts, async (k) => void (await accountRegistered(k)));
-    const topups: [DeviceKey, bigint][] = [...plan.population.owners.map((o) => [ownerKeys[o.index]!, BigInt(o.topupMicros)] as [DeviceKey, bigint]), ...plan.clientTopupsMicros.map((m, i) => [clientKeys[i]!, m] as [DeviceKey, bigint])];
+    const topups: [DeviceKey, bigint][] = [
+      ...plan.population.owners.map((o) => [ownerKeys[o.index]!, BigInt(o.topupMicros)] as [DeviceKey, bigint]),
+      ...plan.clientTopupsMicros.map((m, i) => [clientKeys[i]!, m] as [DeviceKey, bigint]),
+    ];
     await inBatches(topups, async ([key, amount]) => {
-      const r = expectStatus(`top-up of ${key.deviceId}`, await http("POST", "/v1/wifi/topups", { account: key.deviceId, amountMicros: amount.toString() }), 202);
+      const r = expectStatus(
+        `top-up of ${key.deviceId}`,
+        await http("POST", "/v1/wifi/topups", { account: key.deviceId, amountMicros: amount.toString() }),
+        202,
+      );
       const action = String(r.action);
       await pollUntil(`top-up ${action}`, async () => {
         const v = await http("GET", `/v1/wifi/actions/${action}`);
@@ -286,9 +331,20 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     });
     await inBatches(routers, async (run) => {
       const spec = plan.population.routers[run.index]!;
-      const terms = { owner: ownerKeys[spec.owner]!.deviceId, name: spec.name, priceMicrosPerGb: String(spec.priceMicrosPerGb), stakeMicros: String(spec.stakeMicros), capacityBitsPerSecond: String(spec.capacityBitsPerSecond), attested: spec.attested };
+      const terms = {
+        owner: ownerKeys[spec.owner]!.deviceId,
+        name: spec.name,
+        priceMicrosPerGb: String(spec.priceMicrosPerGb),
+        stakeMicros: String(spec.stakeMicros),
+        capacityBitsPerSecond: String(spec.capacityBitsPerSecond),
+        attested: spec.attested,
+      };
       if (spec.transport === "radius") {
-        if (env.radius === null) throw new JamgateError("JG_ERR_CLI_ARGUMENT", "the gateway has no RADIUS listener (jamgate start --radius-port N), and the simulation has RADIUS routers");
+        if (env.radius === null)
+          throw new JamgateError(
+            "JG_ERR_CLI_ARGUMENT",
+            "the gateway has no RADIUS listener (jamgate start --radius-port N), and the simulation has RADIUS routers",
+          );
         const r = expectStatus(`router ${spec.name}`, await http("POST", "/v1/wifi/routers", { ...terms, radius: true }), 202);
         run.id = String(r.router);
         run.sharedSecret = String((r.radius as { sharedSecret?: unknown } | undefined)?.sharedSecret);
@@ -338,7 +394,12 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
           }
           const pending = run.pendingRadius.get(decoded.identifier);
           // RFC 2866 §3: the Response Authenticator is MD5 over the response, the request's authenticator and the secret.
-          if (decoded.code !== "Accounting-Response" || pending === undefined || !radius.verify_response({ request: pending.request, response: message, secret: run.sharedSecret! })) return;
+          if (
+            decoded.code !== "Accounting-Response" ||
+            pending === undefined ||
+            !radius.verify_response({ request: pending.request, response: message, secret: run.sharedSecret! })
+          )
+            return;
           run.pendingRadius.delete(decoded.identifier);
           pending.answered();
         });
@@ -399,7 +460,10 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         const spec = s.plan.session;
         if (run.client !== undefined) {
           s.native ??= nativeSession(run.id, spec, s.sessionId, clientKeys[spec.client]!, s.plan.strip);
-          const body = step.kind === "honest" ? s.native.bodies[step.update]! : nativeFraudBody(step as Parameters<typeof nativeFraudBody>[0], run.id, spec, s.sessionId, s.native, clientKeys[spec.client]!);
+          const body =
+            step.kind === "honest"
+              ? s.native.bodies[step.update]!
+              : nativeFraudBody(step as Parameters<typeof nativeFraudBody>[0], run.id, spec, s.sessionId, s.native, clientKeys[spec.client]!);
           // DeviceClient encodes a value: the body's value, which encodes back to the very bytes.
           const value = decodeCbor(body);
           if (Buffer.compare(encodeCbor(value), body) !== 0) throw new Error("a usage body does not encode back to itself through the device's CBOR");
@@ -419,13 +483,24 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         }
         const clientId = clientKeys[spec.client]!.deviceId;
         const request = (update: number, inputOctets?: number) => (identifier: number, secret: string) =>
-          accountingRequest({ secret, identifier, routerId: run.id, clientId, acctSessionId: spec.acctSessionId, update: spec.updates[update]!, ...(inputOctets === undefined ? {} : { inputOctets }) });
+          accountingRequest({
+            secret,
+            identifier,
+            routerId: run.id,
+            clientId,
+            acctSessionId: spec.acctSessionId,
+            update: spec.updates[update]!,
+            ...(inputOctets === undefined ? {} : { inputOctets }),
+          });
         const done = (kind: Step["kind"], verdict: string | null) => () => {
           if (verdict !== null && kind !== "honest") bump(fraudVerdicts[kind], verdict);
           if (kind === "honest") {
             const update = (step as { update: number }).update;
             s.settle = { update };
-            s.waiting = { what: `update ${update} of session ${spec.index} (RADIUS router ${run.id}) on the chain after its Accounting-Response`, sinceMs: Date.now() };
+            s.waiting = {
+              what: `update ${update} of session ${spec.index} (RADIUS router ${run.id}) on the chain after its Accounting-Response`,
+              sinceMs: Date.now(),
+            };
             return;
           }
           s.waiting = null;
@@ -436,7 +511,13 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         let ok: boolean;
         if (step.kind === "honest") ok = sendRadius(run, request(step.update), run.sharedSecret!, done("honest", null));
         else if (step.kind === "radius-duplicate") ok = sendRadius(run, request(step.of), run.sharedSecret!, done(step.kind, "answered"));
-        else if (step.kind === "radius-backwards") ok = sendRadius(run, request(step.after, spec.updates[step.after]!.inputOctets - step.minusInputOctets), run.sharedSecret!, done(step.kind, "answered"));
+        else if (step.kind === "radius-backwards")
+          ok = sendRadius(
+            run,
+            request(step.after, spec.updates[step.after]!.inputOctets - step.minusInputOctets),
+            run.sharedSecret!,
+            done(step.kind, "answered"),
+          );
         else if (step.kind === "radius-forged") {
           // A wrong shared secret: dropped without an answer (RFC 2866 §3), so nothing to wait for.
           ok = sendRadius(run, request(step.update), `${run.sharedSecret!}-not-it`, null);
@@ -460,7 +541,13 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         const u = s.plan.session.updates[s.settle.update]!;
         const raw = await api.serviceValue(at, env.serviceId, sessionKey(s.router.id, s.sessionId));
         const record = raw === null ? null : decodeSession(raw);
-        const seen = record !== null && record.ok && record.value.inputOctets === BigInt(u.inputOctets) && record.value.outputOctets === BigInt(u.outputOctets) && record.value.seconds === u.seconds && (u.status !== 2 || record.value.stopped);
+        const seen =
+          record !== null &&
+          record.ok &&
+          record.value.inputOctets === BigInt(u.inputOctets) &&
+          record.value.outputOctets === BigInt(u.outputOctets) &&
+          record.value.seconds === u.seconds &&
+          (u.status !== 2 || record.value.stopped);
         if (!seen) continue;
         receipts++;
         s.settle = null;
@@ -485,8 +572,15 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         for (const s of sessions) advance(s);
         const now = Date.now();
         const stuck = sessions.find((s) => s.waiting !== null && now - s.waiting.sinceMs > STEP_DEADLINE_MS);
-        if (stuck !== undefined) throw new Error(`no verdict within ${STEP_DEADLINE_MS / 1000} s for the ${stuck.waiting!.what}; see ${join(dataDir, "sim.log")}`);
-        bar?.update(sentSteps, { phase: nowSeconds < plan.durationSeconds ? "running " : "settling", slot, time: new Date(Date.parse(plan.startIso) + Math.min(nowSeconds, plan.durationSeconds) * 1000).toISOString().slice(0, 16).replace("T", " "), receipts, refused: refusedCount });
+        if (stuck !== undefined)
+          throw new Error(`no verdict within ${STEP_DEADLINE_MS / 1000} s for the ${stuck.waiting!.what}; see ${join(dataDir, "sim.log")}`);
+        bar?.update(sentSteps, {
+          phase: nowSeconds < plan.durationSeconds ? "running " : "settling",
+          slot,
+          time: new Date(Date.parse(plan.startIso) + Math.min(nowSeconds, plan.durationSeconds) * 1000).toISOString().slice(0, 16).replace("T", " "),
+          receipts,
+          refused: refusedCount,
+        });
       }
     } finally {
       unsubscribe();
@@ -510,7 +604,8 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     const routerViews = [];
     for (const run of routers) routerViews.push(expectStatus(`router ${run.id}`, await http("GET", `/v1/wifi/routers/${run.id}`), 200));
     const refusedRadius: Record<string, number> = {};
-    for (const [code, n] of Object.entries(await readRadiusRefused(env))) if (n > (radiusRefusedBefore[code] ?? 0)) refusedRadius[code] = n - (radiusRefusedBefore[code] ?? 0);
+    for (const [code, n] of Object.entries(await readRadiusRefused(env)))
+      if (n > (radiusRefusedBefore[code] ?? 0)) refusedRadius[code] = n - (radiusRefusedBefore[code] ?? 0);
 
     const observed: Observed = {
       entries,
@@ -543,4 +638,3 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
-

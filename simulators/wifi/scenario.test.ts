@@ -38,7 +38,9 @@ describe("generatePopulation", () => {
   it("replays exactly from its seed, and another seed draws other prices", () => {
     const a = generatePopulation({ routers: 6, clients: 10, seed: 9 });
     expect(generatePopulation({ routers: 6, clients: 10, seed: 9 })).toEqual(a);
-    expect(generatePopulation({ routers: 6, clients: 10, seed: 10 }).routers.map((r) => r.priceMicrosPerGb)).not.toEqual(a.routers.map((r) => r.priceMicrosPerGb));
+    expect(generatePopulation({ routers: 6, clients: 10, seed: 10 }).routers.map((r) => r.priceMicrosPerGb)).not.toEqual(
+      a.routers.map((r) => r.priceMicrosPerGb),
+    );
   });
 
   it("refuses counts out of bounds", () => {

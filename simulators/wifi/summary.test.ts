@@ -14,7 +14,11 @@ const raw = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
 
 /** What a chain that did exactly the plan would show: one ledger entry per update past the Start, balances, router totals, verdicts. */
 function faithful(plan: WifiPlan): Observed {
-  const ids = { clients: plan.population.clients.map((c) => id("c", c.index)), owners: plan.population.owners.map((o) => id("o", o.index)), routers: plan.population.routers.map((r) => id("r", r.index)) };
+  const ids = {
+    clients: plan.population.clients.map((c) => id("c", c.index)),
+    owners: plan.population.owners.map((o) => id("o", o.index)),
+    routers: plan.population.routers.map((r) => id("r", r.index)),
+  };
   const entries: { slot: number; entry: LedgerEntry }[] = [];
   for (const s of plan.steps) {
     const router = plan.population.routers[s.session.router]!;
@@ -27,7 +31,24 @@ function faithful(plan: WifiPlan): Observed {
       const billable = isBillable(plan.population, s);
       entries.push({
         slot: 10 + Math.floor(u.atSeconds / 60),
-        entry: { reason: billable ? "usage" : "disputed", session: raw(s.session.acctSessionId.padEnd(32, "0").slice(0, 32).toLowerCase().replace(/[^0-9a-f]/g, "0")), router: raw(ids.routers[router.index]!) as LedgerEntry["router"], client: raw(ids.clients[s.session.client]!) as LedgerEntry["client"], inputOctets: BigInt(u.inputOctets - p.inputOctets), outputOctets: BigInt(u.outputOctets - p.outputOctets), priceMicrosPerGb: price, amountMicros: billable ? amount : 0n, feeMicros: billable ? feeMicros(now) - feeMicros(before) : 0n, attested: router.transport === "radius" || s.strip },
+        entry: {
+          reason: billable ? "usage" : "disputed",
+          session: raw(
+            s.session.acctSessionId
+              .padEnd(32, "0")
+              .slice(0, 32)
+              .toLowerCase()
+              .replace(/[^0-9a-f]/g, "0"),
+          ),
+          router: raw(ids.routers[router.index]!) as LedgerEntry["router"],
+          client: raw(ids.clients[s.session.client]!) as LedgerEntry["client"],
+          inputOctets: BigInt(u.inputOctets - p.inputOctets),
+          outputOctets: BigInt(u.outputOctets - p.outputOctets),
+          priceMicrosPerGb: price,
+          amountMicros: billable ? amount : 0n,
+          feeMicros: billable ? feeMicros(now) - feeMicros(before) : 0n,
+          attested: router.transport === "radius" || s.strip,
+        },
       });
     }
   }
@@ -46,7 +67,12 @@ function faithful(plan: WifiPlan): Observed {
     entries,
     clients: e.clientBalancesMicros.map((balanceMicros) => ({ balanceMicros, lockedMicros: 0n })),
     owners: e.ownerBalancesMicros.map((balanceMicros, o) => ({ balanceMicros, lockedMicros: e.ownerLockedMicros[o]! })),
-    routers: e.routers.map((r) => ({ billedOctets: String(r.billedOctets), billedMicros: String(r.billedMicros), earnedMicros: String(r.payoutsMicros), disputedOctets: String(r.disputedOctets) })),
+    routers: e.routers.map((r) => ({
+      billedOctets: String(r.billedOctets),
+      billedMicros: String(r.billedMicros),
+      earnedMicros: String(r.payoutsMicros),
+      disputedOctets: String(r.disputedOctets),
+    })),
     feesMicros: e.total.feesMicros,
     refusedNative,
     refusedRadius,
@@ -77,7 +103,13 @@ describe("compareWithExpected", () => {
     const o = faithful(plan);
     const i = o.entries.findIndex((x) => x.entry.reason === "usage");
     const entries = o.entries.map((x, k) => (k === i ? { ...x, entry: { ...x.entry, amountMicros: x.entry.amountMicros + 1n } } : x));
-    const wrong = compareWithExpected(plan, { ...o, entries, fraudVerdicts: { ...o.fraudVerdicts, inflate: { settled: 1 } }, honestRefused: { JG_ERR_WIFI_VOUCHER_CHAIN: 1 }, feesMicros: o.feesMicros - 1n });
+    const wrong = compareWithExpected(plan, {
+      ...o,
+      entries,
+      fraudVerdicts: { ...o.fraudVerdicts, inflate: { settled: 1 } },
+      honestRefused: { JG_ERR_WIFI_VOUCHER_CHAIN: 1 },
+      feesMicros: o.feesMicros - 1n,
+    });
     const text = wrong.mismatches.join("\n");
     expect(text).toMatch(/^client \d+/m);
     expect(text).toMatch(/^router .* on the ledger/m);

@@ -59,12 +59,26 @@ export interface WifiSummary {
     readonly refused: Readonly<Record<string, number>>;
     readonly disputed: { readonly sessions: number; readonly octets: number };
   };
-  readonly frauds: Readonly<Record<FraudKind, { readonly attempts: number; readonly expectedCode: string; readonly verdicts: Readonly<Record<string, number>> }>>;
+  readonly frauds: Readonly<
+    Record<FraudKind, { readonly attempts: number; readonly expectedCode: string; readonly verdicts: Readonly<Record<string, number>> }>
+  >;
   readonly honestRefused: Readonly<Record<string, number>>;
   readonly clients: readonly (Billing & { account: string; balanceMicros: number; expected: Billing & { balanceMicros: number } })[];
   readonly routers: readonly (Billing & { router: string; name: string; transport: string; attested: boolean; expected: Billing })[];
-  readonly owners: readonly { account: string; payoutsMicros: number; balanceMicros: number; lockedMicros: number; expected: { payoutsMicros: number; balanceMicros: number; lockedMicros: number } }[];
-  readonly conservation: { readonly topupsMicros: number; readonly balancesMicros: number; readonly lockedMicros: number; readonly feesMicros: number; readonly conserved: boolean };
+  readonly owners: readonly {
+    account: string;
+    payoutsMicros: number;
+    balanceMicros: number;
+    lockedMicros: number;
+    expected: { payoutsMicros: number; balanceMicros: number; lockedMicros: number };
+  }[];
+  readonly conservation: {
+    readonly topupsMicros: number;
+    readonly balancesMicros: number;
+    readonly lockedMicros: number;
+    readonly feesMicros: number;
+    readonly conserved: boolean;
+  };
   readonly mismatches: readonly string[];
   readonly sessions: number;
   readonly updates: number;
@@ -124,7 +138,11 @@ export function compareWithExpected(plan: WifiPlan, observed: Observed): WifiSum
   const clientRows = observed.ids.clients.map((account, i) => {
     const expected = { ...billingOf(e.clients[i]!), balanceMicros: num(e.clientBalancesMicros[i]!) };
     const row = { account, ...clients[i]!, balanceMicros: num(observed.clients[i]!.balanceMicros), expected };
-    check(`client ${i} (${account})`, { ...clients[i]!, balanceMicros: row.balanceMicros, lockedMicros: num(observed.clients[i]!.lockedMicros) }, { ...expected, lockedMicros: 0 });
+    check(
+      `client ${i} (${account})`,
+      { ...clients[i]!, balanceMicros: row.balanceMicros, lockedMicros: num(observed.clients[i]!.lockedMicros) },
+      { ...expected, lockedMicros: 0 },
+    );
     return row;
   });
   const routerRows = observed.ids.routers.map((router, i) => {
@@ -133,13 +151,37 @@ export function compareWithExpected(plan: WifiPlan, observed: Observed): WifiSum
     check(`router ${spec.name} (${router}) on the ledger`, routers[i]!, expected);
     // The router's own totals, as the service keeps them, agree with its ledger entries.
     const view = observed.routers[i]!;
-    check(`router ${spec.name} (${router}) totals`, { billedOctets: Number(view.billedOctets), billedMicros: Number(view.billedMicros), earnedMicros: Number(view.earnedMicros), disputedOctets: Number(view.disputedOctets) }, { billedOctets: expected.billedOctets, billedMicros: expected.billedMicros, earnedMicros: expected.payoutsMicros, disputedOctets: expected.disputedOctets });
+    check(
+      `router ${spec.name} (${router}) totals`,
+      {
+        billedOctets: Number(view.billedOctets),
+        billedMicros: Number(view.billedMicros),
+        earnedMicros: Number(view.earnedMicros),
+        disputedOctets: Number(view.disputedOctets),
+      },
+      {
+        billedOctets: expected.billedOctets,
+        billedMicros: expected.billedMicros,
+        earnedMicros: expected.payoutsMicros,
+        disputedOctets: expected.disputedOctets,
+      },
+    );
     return { router, name: spec.name, transport: spec.transport, attested: spec.attested, ...routers[i]!, expected };
   });
   const ownerRows = observed.ids.owners.map((account, o) => {
     const payouts = plan.population.routers.filter((r) => r.owner === o).reduce((sum, r) => sum + routers[r.index]!.payoutsMicros, 0);
-    const expected = { payoutsMicros: num(e.owners[o]!.payoutsMicros), balanceMicros: num(e.ownerBalancesMicros[o]!), lockedMicros: num(e.ownerLockedMicros[o]!) };
-    const row = { account, payoutsMicros: payouts, balanceMicros: num(observed.owners[o]!.balanceMicros), lockedMicros: num(observed.owners[o]!.lockedMicros), expected };
+    const expected = {
+      payoutsMicros: num(e.owners[o]!.payoutsMicros),
+      balanceMicros: num(e.ownerBalancesMicros[o]!),
+      lockedMicros: num(e.ownerLockedMicros[o]!),
+    };
+    const row = {
+      account,
+      payoutsMicros: payouts,
+      balanceMicros: num(observed.owners[o]!.balanceMicros),
+      lockedMicros: num(observed.owners[o]!.lockedMicros),
+      expected,
+    };
     check(`owner ${o} (${account})`, { payoutsMicros: row.payoutsMicros, balanceMicros: row.balanceMicros, lockedMicros: row.lockedMicros }, expected);
     return row;
   });
@@ -147,8 +189,11 @@ export function compareWithExpected(plan: WifiPlan, observed: Observed): WifiSum
   // Refusals: what devices were told, and what the RADIUS listener counted.
   const refused: Record<string, number> = { ...observed.refusedNative };
   for (const [code, n] of Object.entries(observed.refusedRadius)) refused[code] = (refused[code] ?? 0) + n;
-  const frauds = Object.fromEntries(FRAUD_KINDS.map((kind) => [kind, { attempts: e.frauds[kind], expectedCode: FRAUD_CODES[kind], verdicts: observed.fraudVerdicts[kind] }])) as WifiSummary["frauds"];
-  for (const kind of NATIVE_FRAUD_KINDS) check(`${kind} attempts' verdicts`, observed.fraudVerdicts[kind], e.frauds[kind] === 0 ? {} : { [FRAUD_CODES[kind]]: e.frauds[kind] });
+  const frauds = Object.fromEntries(
+    FRAUD_KINDS.map((kind) => [kind, { attempts: e.frauds[kind], expectedCode: FRAUD_CODES[kind], verdicts: observed.fraudVerdicts[kind] }]),
+  ) as WifiSummary["frauds"];
+  for (const kind of NATIVE_FRAUD_KINDS)
+    check(`${kind} attempts' verdicts`, observed.fraudVerdicts[kind], e.frauds[kind] === 0 ? {} : { [FRAUD_CODES[kind]]: e.frauds[kind] });
   check("refusals by code", Object.fromEntries(Object.entries(refused).sort()), Object.fromEntries(Object.entries(e.refused).sort()));
   check("honest updates refused", observed.honestRefused, {});
 
@@ -176,7 +221,13 @@ export function compareWithExpected(plan: WifiPlan, observed: Observed): WifiSum
     clients: clientRows,
     routers: routerRows,
     owners: ownerRows,
-    conservation: { topupsMicros: num(e.topupsMicros), balancesMicros: num(balances), lockedMicros: num(locked), feesMicros: num(observed.feesMicros), conserved },
+    conservation: {
+      topupsMicros: num(e.topupsMicros),
+      balancesMicros: num(balances),
+      lockedMicros: num(locked),
+      feesMicros: num(observed.feesMicros),
+      conserved,
+    },
     mismatches,
     sessions: plan.sessions.length,
     updates: plan.sessions.reduce((n, s) => n + s.updates.length, 0),

@@ -26,7 +26,9 @@ export const CAUSE_SESSION_TIMEOUT = 5;
 /** Seconds between Interim-Updates: 300 s, the value hostapd (radius_acct_interim_interval) and CoovaChilli deployments commonly use. */
 export const INTERIM_INTERVAL_SECONDS = 300;
 /** Relative session arrival rate per hour of the day (UTC), peak 1. */
-export const HOURLY_PROFILE: readonly number[] = [0.35, 0.2, 0.12, 0.08, 0.06, 0.07, 0.12, 0.22, 0.32, 0.4, 0.45, 0.5, 0.55, 0.55, 0.55, 0.58, 0.63, 0.7, 0.8, 0.9, 0.97, 1.0, 0.9, 0.6];
+export const HOURLY_PROFILE: readonly number[] = [
+  0.35, 0.2, 0.12, 0.08, 0.06, 0.07, 0.12, 0.22, 0.32, 0.4, 0.45, 0.5, 0.55, 0.55, 0.55, 0.58, 0.63, 0.7, 0.8, 0.9, 0.97, 1.0, 0.9, 0.6,
+];
 /** Sessions a client starts per hour at the profile's peak. */
 export const SESSIONS_PER_HOUR_PEAK = 1.5;
 /** Mean session length (exponential), clipped to [SESSION_SECONDS_MIN, SESSION_SECONDS_MAX]. */
@@ -116,7 +118,10 @@ export function generateSessions(population: Population, startIso: string, durat
       const median = heavy ? HEAVY_RATE_BITS_PER_SECOND_MEDIAN : RATE_BITS_PER_SECOND_MEDIAN;
       const rate = Math.min(router.capacityBitsPerSecond / 4, Math.max(RATE_BITS_PER_SECOND_MIN, median * Math.exp((heavy ? 0.3 : 1) * rng.normal())));
       const downShare = rng.uniform(0.75, 0.95);
-      const acctSessionId = router.transport === "radius" ? hexOfWords([rng.int(0, 2 ** 32 - 1), rng.int(0, 2 ** 32 - 1)]).toUpperCase() : hexOfWords([0, 1, 2, 3].map(() => rng.int(0, 2 ** 32 - 1)));
+      const acctSessionId =
+        router.transport === "radius"
+          ? hexOfWords([rng.int(0, 2 ** 32 - 1), rng.int(0, 2 ** 32 - 1)]).toUpperCase()
+          : hexOfWords([0, 1, 2, 3].map(() => rng.int(0, 2 ** 32 - 1)));
       const list: UsageUpdate[] = [{ status: STATUS_START, atSeconds: start, seconds: 0, inputOctets: 0, outputOctets: 0, cause: 0 }];
       let input = 0;
       let output = 0;
@@ -133,7 +138,14 @@ export function generateSessions(population: Population, startIso: string, durat
         output += down;
         seconds = next;
         const stop = seconds === length;
-        list.push({ status: stop ? STATUS_STOP : STATUS_INTERIM, atSeconds: start + seconds, seconds, inputOctets: input, outputOctets: output, cause: stop ? cause : 0 });
+        list.push({
+          status: stop ? STATUS_STOP : STATUS_INTERIM,
+          atSeconds: start + seconds,
+          seconds,
+          inputOctets: input,
+          outputOctets: output,
+          cause: stop ? cause : 0,
+        });
       }
       updates += list.length;
       if (updates > UPDATES_MAX) throw new RangeError(`more than UPDATES_MAX ${UPDATES_MAX} usage updates: fewer clients or hours`);
