@@ -205,28 +205,28 @@ rows.push([
   s3(runs.pool1),
   fmt(bytes / MB / pool1S, 2),
   fmt(envelopes / pool1S),
-  fmt((envelopes / pool1S / verifyRaw) * 100, 1) + "%",
+  `${fmt((envelopes / pool1S / verifyRaw) * 100, 1)}%`,
 ]);
 rows.push([
   "    same, refinePackage inline (main thread)",
   s3(runs.inline),
   fmt(bytes / MB / m(runs.inline), 2),
   fmt(envelopes / m(runs.inline)),
-  fmt((envelopes / m(runs.inline) / verifyRaw) * 100, 1) + "%",
+  `${fmt((envelopes / m(runs.inline) / verifyRaw) * 100, 1)}%`,
 ]);
 rows.push([
   "(b) 2 packages at once, 2-thread RefinePool",
   s3(runs.pool2),
   fmt((2 * bytes) / MB / m(runs.pool2), 2),
   fmt((2 * envelopes) / m(runs.pool2)),
-  fmt(((2 * envelopes) / m(runs.pool2) / verifyRaw) * 100, 1) + "%",
+  `${fmt(((2 * envelopes) / m(runs.pool2) / verifyRaw) * 100, 1)}%`,
 ]);
 rows.push([
   "(c) ceiling: verify (raw) + blake2b bodies, 1 core",
   fmt(ceilingS, 3),
   fmt(bytes / MB / ceilingS, 2),
   fmt(envelopes / ceilingS),
-  fmt((envelopes / ceilingS / verifyRaw) * 100, 1) + "%",
+  `${fmt((envelopes / ceilingS / verifyRaw) * 100, 1)}%`,
 ]);
 
 const ceilingRows = [

@@ -66,7 +66,7 @@ describe("jamgate device envelope", () => {
       { timeMs: 1, importWh: 10 },
       { timeMs: 2, importWh: 11 },
     ];
-    writeFileSync(join(dir, "r.jsonl"), readings.map((r) => JSON.stringify(r)).join("\n") + "\n\n");
+    writeFileSync(join(dir, "r.jsonl"), `${readings.map((r) => JSON.stringify(r)).join("\n")}\n\n`);
     await jamgate(
       "envelope",
       "--key",

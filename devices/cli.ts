@@ -70,7 +70,7 @@ export function registerDeviceCommands(program: Command): void {
     .action((options: { out: string; force?: boolean }) => {
       const key = generateDeviceKey();
       try {
-        writeFileSync(options.out, JSON.stringify(keyToJson(key), null, 2) + "\n", { mode: 0o600, flag: options.force ? "w" : "wx" });
+        writeFileSync(options.out, `${JSON.stringify(keyToJson(key), null, 2)}\n`, { mode: 0o600, flag: options.force ? "w" : "wx" });
         chmodSync(options.out, 0o600); // an overwritten file keeps its old mode otherwise
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EEXIST") fail("JG_ERR_CLI_ARGUMENT", `${options.out} exists; --force overwrites it`);

@@ -151,7 +151,7 @@ describe("envelopes", () => {
     const bytes = encodeEnvelope(envelope);
     expect(bytes[0]).toBe(0xa7); // map of 7
     const hex = Buffer.from(bytes).toString("hex");
-    expect(hex).toContain(Buffer.from("b").toString("hex") + "42" + "8101"); // "b": h'8101' (the CBOR of [1])
+    expect(hex).toContain(`${Buffer.from("b").toString("hex")}428101`); // "b": h'8101' (the CBOR of [1])
     expect(hex).not.toContain("d840"); // no RFC 8746 tag 64
     expect(decodeBody(envelope.body)).toEqual([1]);
   });

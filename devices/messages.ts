@@ -105,7 +105,7 @@ function isAscendingSeqs(v: unknown): v is readonly number[] {
 export function encodeDeviceError(e: DeviceError): Uint8Array {
   if (!CODE_PATTERN.test(e.code)) throw new Error(`not an error code: ${e.code}`);
   if (e.seq !== null && !isSafeNatural(e.seq)) throw new Error(`error seq out of range: ${e.seq}`);
-  return encodeCbor({ s: e.seq, c: e.code, m: e.detail.length > DETAIL_CHARS_MAX ? e.detail.slice(0, DETAIL_CHARS_MAX - 1) + "…" : e.detail });
+  return encodeCbor({ s: e.seq, c: e.code, m: e.detail.length > DETAIL_CHARS_MAX ? `${e.detail.slice(0, DETAIL_CHARS_MAX - 1)}…` : e.detail });
 }
 
 export function decodeDeviceError(bytes: Uint8Array): DeviceError | null {

@@ -13,7 +13,7 @@
  * condition with a generous deadline: nothing here depends on how fast the machine is.
  */
 import { join } from "node:path";
-import { type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../devices/keys.ts";
 import { RouterSession, UsageStatus } from "../devices/wifi.ts";

@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { freePort, runCli, type RunningCli } from "../node/testing/process.ts";
@@ -196,6 +196,7 @@ describe.sequential("the dashboard in chromium, on a running jamgate", () => {
       expect(proof.format).toBe("jamgate-proof/1");
       expect(proof.claim.kind).toBe("energy-entry");
       expect(proof.headers.length).toBeGreaterThan(0);
+      // biome-ignore lint/performance/useDomNodeTextContent: playwright's Locator.innerText, not the DOM's.
       expect(await page.locator("body").innerText()).toContain('"format":"jamgate-proof/1"');
       await page.screenshot({ path: join(ARTIFACTS, "proof.png") });
       await page.goBack();

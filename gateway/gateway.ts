@@ -5,8 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
-import { type DeviceId, decodeBody, ENVELOPE_BYTES_MAX, tryAsDeviceId } from "../devices/envelope.ts";
+import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket } from "aedes";
+import { type DeviceId, decodeBody, tryAsDeviceId } from "../devices/envelope.ts";
 import { parseMqttPassword, TOKEN_LIFETIME_MAX_MS } from "../devices/keys.ts";
 import { type DownChannel, downTopic, encodeDeviceError, encodeReceipts, parseUpTopic } from "../devices/messages.ts";
 import type { NodeApi } from "../node/api.ts";
@@ -20,7 +20,7 @@ import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.t
 import type { IngestService } from "./ingest-service.ts";
 import { LedgerIndex } from "./ledger/index.ts";
 import { LedgerIndexer } from "./ledger/indexer.ts";
-import { DurableLog } from "./log.ts";
+import { DurableLog, type LogEntry } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
@@ -467,7 +467,7 @@ export class Gateway {
     // Moved before the write, so a second copy arriving meanwhile is a replay.
     this.windows.set(device.deviceId, acceptSeq(window, e.seq));
     if (verdict.signatureVerified) this.signedHighest.set(device.deviceId, Math.max(signed, e.seq));
-    let entry;
+    let entry: LogEntry;
     try {
       // The device settles on the service it registered with (the registry knows which).
       entry = await this.log.append({

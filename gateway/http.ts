@@ -214,7 +214,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       async (request, reply) => {
         if (!authorized(request.headers.authorization)) return fail(reply, "JG_ERR_OPERATOR_TOKEN");
         const { publicKey, kind, service, household } = request.body;
-        let result;
+        let result: Awaited<ReturnType<Registrations["register"]>>;
         try {
           result = await deps.registrations.register(fromHex(publicKey), kind, {
             ...(service === undefined ? {} : { service }),

@@ -142,7 +142,7 @@ function fakeNode(refineMs = REFINE_MS, refuseFirst = 0, refuseSubscriptionsFirs
   };
 }
 
-let cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   vi.useRealTimers();
   // Last made, first stopped: the settlement and node before the log they write to.

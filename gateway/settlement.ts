@@ -449,7 +449,8 @@ export class Settlement {
     const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
     // The items' payloads go into one buffer kept for every package (they are copied into the
     // package as it is built, before anything awaits): 13 MB less new memory per package.
-    const scratch = (this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes));
+    this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes);
+    const scratch = this.payloadScratch;
     let scratchAt = 0;
     const payloadOf = (part: typeof records) => {
       const payload = service.envelopesPayload(part, scratch.subarray(scratchAt));

@@ -198,7 +198,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   const byName = new Map(services.map((s) => [s.name, s]));
   const serviceFor = (kind: DeviceKind, name: string = wiring.defaultServiceOf(kind)): IngestService | null => {
     const service = byName.get(name);
-    return service !== undefined && service.kinds.includes(kind) ? service : null;
+    return service?.kinds.includes(kind) ? service : null;
   };
   const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: root.child({ component: "influx" }) });
   influx?.start();

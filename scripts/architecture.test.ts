@@ -57,7 +57,7 @@ describe("architecture", () => {
           (file.startsWith("services/") &&
             !dep.startsWith("node/service-api/") &&
             !dep.startsWith("services/common/") &&
-            !dep.startsWith(file.split("/").slice(0, 2).join("/") + "/")) ||
+            !dep.startsWith(`${file.split("/").slice(0, 2).join("/")}/`)) ||
           (file.startsWith("services/common/") && !dep.startsWith("node/service-api/") && !dep.startsWith("services/common/")) ||
           (!file.startsWith("simulators/") && !file.startsWith("scripts/") && dep.startsWith("simulators/"));
         if (bad) violations.push(`${file} → ${dep}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as README's Quick start and CI run it (`npm ci && npm test`).
-# Installs what the tests need from Debian when it is missing, type-checks, runs vitest, and
+# Installs what the tests need from Debian when it is missing, checks format and lint, type-checks, runs vitest, and
 # ends with one "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+
+echo "test: format and lint (biome check; \`npm run format\` fixes the formatting)"
+npx biome check .
 
 echo "test: type-check"
 npx tsc -p .

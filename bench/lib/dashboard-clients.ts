@@ -80,8 +80,7 @@ async function stream(url: string, signal: AbortSignal): Promise<void> {
     let rest = "";
     for await (const chunk of response.body) {
       rest += decoder.decode(chunk as Uint8Array, { stream: true });
-      let at: number;
-      while ((at = rest.indexOf("\n")) >= 0) {
+      for (let at = rest.indexOf("\n"); at >= 0; at = rest.indexOf("\n")) {
         if (rest.startsWith("event:")) events++;
         rest = rest.slice(at + 1);
       }

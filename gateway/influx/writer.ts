@@ -9,7 +9,7 @@
  * second write of the same point overwrites it (docs.influxdata.com/influxdb/v1.6/
  * troubleshooting/frequently-asked-questions/, "How does InfluxDB handle duplicate points?").
  */
-import { InfluxDB, ResultError, escape, type IPoint, type IPoolOptions } from "influx";
+import { InfluxDB, escape as influxEscape, ResultError, type IPoint, type IPoolOptions } from "influx";
 import { type InfluxPoint, pointProblem } from "./point.ts";
 
 export type { InfluxPoint } from "./point.ts";
@@ -408,7 +408,7 @@ export function toPackagePoint(p: InfluxPoint): IPoint {
     const value = p.fields[key];
     fields[key] = typeof value === "bigint" ? new LineInteger(value) : value;
   }
-  return { measurement: escape.measurement(p.measurement), tags, fields, timestamp: String(p.timestampMs) };
+  return { measurement: influxEscape.measurement(p.measurement), tags, fields, timestamp: String(p.timestampMs) };
 }
 
 /** Never takes the host out of the pool: retrying is the writer's job (see the pool options above). */

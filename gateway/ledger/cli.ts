@@ -490,7 +490,7 @@ export function formatRow(entry: EntryView | null, options: { readonly currency?
           entry.reason !== undefined
             ? wifiDetail(entry, options.currency)
             : entry.kind === "envelopes"
-              ? `seqs ${formatSeqs(entry.seqs ?? [])}${entry.packageHash === null ? "" : `  package ${options.wide ? entry.packageHash : entry.packageHash.slice(0, 12) + "…"}`}`
+              ? `seqs ${formatSeqs(entry.seqs ?? [])}${entry.packageHash === null ? "" : `  package ${options.wide ? entry.packageHash : `${entry.packageHash.slice(0, 12)}…`}`}`
               : [
                   entry.energyWh === null ? null : `${entry.energyWh} Wh`,
                   entry.priceMicrosPerKwh === null ? null : `@ ${formatMicros(String(entry.priceMicrosPerKwh), options.currency, "/kWh")}`,

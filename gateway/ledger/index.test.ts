@@ -304,7 +304,7 @@ describe("blocks and packages", () => {
 
   it("lists packages newest first by submission, filtered by status and service", async () => {
     const hashes = Array.from({ length: 9 }, (_, i) => hash32(200 + i));
-    hashes.forEach((hash, i) =>
+    hashes.forEach((hash, i) => {
       index.packageSubmitted({
         hash,
         serviceId: i % 3 === 0 ? ENERGY.serviceId : TELEMETRY.serviceId,
@@ -313,8 +313,8 @@ describe("blocks and packages", () => {
         bytes: 10,
         core: i % 2,
         submittedAtMs: i,
-      }),
-    );
+      });
+    });
     index.packageStatus(hashes[4]!, { kind: "failed", code: "JG_ERR_REFINE_PANIC", detail: "boom" }, 10);
     await committed();
     const page = await index.packages({ limit: 4 });

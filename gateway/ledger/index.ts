@@ -504,7 +504,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
       if (items.length > 0) {
         this.entriesDb.put(first, [p.serviceId, p.block.slot, blockHash, timeMs, Buffer.from(p.hash), items]);
         this.entriesByService.put([p.serviceId, first], true);
-        p.receipts.forEach((r, i) => this.entriesByDevice.put([r.deviceId, first + i], true));
+        p.receipts.forEach((r, i) => {
+          this.entriesByDevice.put([r.deviceId, first + i], true);
+        });
       }
       for (const [id, st] of stats) this.deviceStats.put(id, st);
       for (const [id, facts] of created) {
@@ -697,7 +699,10 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     });
     if (written === null) return;
     this.emit({ kind: "interval", interval: publicInterval(written.view, true) });
-    if (this.listeners.size > 0) written.stored.forEach((row, i) => this.emit({ kind: "entry", entry: this.entryView(written.first + i, row, 0) }));
+    if (this.listeners.size > 0)
+      written.stored.forEach((row, i) => {
+        this.emit({ kind: "entry", entry: this.entryView(written.first + i, row, 0) });
+      });
   }
 
   /** The wifi-billing service whose ledger the index holds, or null when the gateway settles on none. */
@@ -816,14 +821,22 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
           if (router !== null) this.entriesByRouter.remove([toHex(router), key]);
           for (const account of wifiAccounts(toHex(client), owner === null ? null : toHex(owner))) this.entriesByAccount.remove([account, key]);
         } else {
-          (value[5] as readonly ReceiptItem[]).forEach(([device], i) => this.entriesByDevice.remove([toHex(device), key + i]));
+          (value[5] as readonly ReceiptItem[]).forEach(([device], i) => {
+            this.entriesByDevice.remove([toHex(device), key + i]);
+          });
         }
         entriesByService.set(value[0], (entriesByService.get(value[0]) ?? 0) + value[5].length);
       }
       for (const [serviceId, n] of entriesByService) this.bump("entries", serviceId, -n);
-      blocks.slots.forEach((slot) => this.blocksDb.remove(slot));
-      blocks.hashes.forEach((hash) => this.blockHashes.remove(hash));
-      blocks.accumulated.forEach((key) => this.blockAccumulated.remove(key));
+      blocks.slots.forEach((slot) => {
+        this.blocksDb.remove(slot);
+      });
+      blocks.hashes.forEach((hash) => {
+        this.blockHashes.remove(hash);
+      });
+      blocks.accumulated.forEach((key) => {
+        this.blockAccumulated.remove(key);
+      });
       for (const [order, hash] of packages.rows) {
         this.packageOrder.remove(order);
         if (hash !== null) this.packagesDb.remove(hash);
@@ -1162,9 +1175,9 @@ export class LedgerIndex implements LedgerReader, LedgerSink {
     for (let at = 0; at < households.length; at += ledgerIndexLimits.balanceReadsInFlight) {
       const batch = households.slice(at, at + ledgerIndexLimits.balanceReadsInFlight);
       const values = await Promise.all(batch.map((h) => api.serviceValue(best.headerHash, energy.serviceId, balanceKey(h))));
-      batch.forEach((h, i) =>
-        out.push({ service: energy.name, account: h, balanceMicros: balanceOf(values[i]!), slot: best.slot, blockHash: toHex(best.headerHash) }),
-      );
+      batch.forEach((h, i) => {
+        out.push({ service: energy.name, account: h, balanceMicros: balanceOf(values[i]!), slot: best.slot, blockHash: toHex(best.headerHash) });
+      });
     }
     return out;
   }
@@ -1377,7 +1390,10 @@ export function householdResults(entries: readonly EnergyEntryInput[]): Househol
   const acc = new Map<string, { boughtWh: number; soldWh: number; gridImportWh: number; gridExportWh: number; paid: bigint; received: bigint }>();
   const of = (h: string) => {
     let r = acc.get(h);
-    if (r === undefined) acc.set(h, (r = { boughtWh: 0, soldWh: 0, gridImportWh: 0, gridExportWh: 0, paid: 0n, received: 0n }));
+    if (r === undefined) {
+      r = { boughtWh: 0, soldWh: 0, gridImportWh: 0, gridExportWh: 0, paid: 0n, received: 0n };
+      acc.set(h, r);
+    }
     return r;
   };
   for (const e of entries) {

@@ -389,7 +389,12 @@ describe("verifyProof: state claims", () => {
     expect(tamper(proofs.routerSeq, (c) => (c.seq = 39))).toBe("JG_ERR_PROOF_CLAIM"); // its bit is clear
     expect(tamper(proofs.routerSeq, (c) => (c.device = toHex(client)))).toBe("JG_ERR_PROOF_CLAIM");
     // The same ledger, account or record read as the other service's: another key, another layout.
-    expect(tamper(proofs.wifiBalance, (c) => ((c.service = "energy-trading"), delete c.lockedMicros))).toBe("JG_ERR_PROOF_CLAIM");
+    expect(
+      tamper(proofs.wifiBalance, (c) => {
+        c.service = "energy-trading";
+        delete c.lockedMicros;
+      }),
+    ).toBe("JG_ERR_PROOF_CLAIM");
     expect(tamper(proofs.routerSeq, (c) => (c.service = "telemetry"))).toBe("JG_ERR_PROOF_CLAIM");
     expect(tamper(proofs.energySeq, (c) => (c.service = "wifi-billing"))).toBe("JG_ERR_PROOF_CLAIM");
     // A ledger's key whose value is no ledger.
@@ -441,7 +446,7 @@ describe("verifyProof: state claims", () => {
       ["more siblings than key bits", (x) => ({ ...x, state: { ...x.state, siblings: new Array(249).fill("00".repeat(32)) } })],
       ["a negative slot", (x) => ({ ...x, state: { ...x.state, block: { ...x.state.block, slot: -1 } } })],
       ["a fractional seq", () => ({ ...proofs.energySeq(), claim: { ...energySeqClaim, seq: 40.5 } })],
-      ["a balance that is not a decimal", (x) => ({ ...proofs.balance(), claim: { ...balanceClaim, balanceMicros: "1e3" } })],
+      ["a balance that is not a decimal", () => ({ ...proofs.balance(), claim: { ...balanceClaim, balanceMicros: "1e3" } })],
       ["an amount past u64", (x) => ({ ...x, claim: { ...x.claim, entry: { ...x.claim.entry, amountMicros: "184467440737095516150" } } })],
       ["a Wi-Fi entry with an energy entry's fields", (x) => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, entry: x.claim.entry } })],
       ["a Wi-Fi entry of the energy service", () => ({ ...proofs.wifiEntry(), claim: { ...wifiEntryClaim, service: "energy-trading" } })],

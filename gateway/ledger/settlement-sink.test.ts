@@ -45,13 +45,15 @@ function fakeNode(): NodeApi {
     },
     subscribeWorkPackageStatus: async (h: Uint8Array, cb: (s: WorkPackageStatus) => void) => {
       const list = statuses.get(Buffer.from(h).toString("hex")) ?? [];
-      list.forEach((status, i) => setTimeout(() => cb(status), 5 * (i + 1)));
+      list.forEach((status, i) => {
+        setTimeout(() => cb(status), 5 * (i + 1));
+      });
       return () => {};
     },
   } as unknown as NodeApi;
 }
 
-let cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });

@@ -4,7 +4,7 @@
  * window, in the durable log when it resolves, then settled like any other.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DeviceId } from "../../devices/envelope.ts";
+import type { DeviceId } from "../../devices/envelope.ts";
 import { generateDeviceKey } from "../../devices/keys.ts";
 import { envelopeBytes, type Harness, startHarness } from "../testing/harness.ts";
 

@@ -135,6 +135,7 @@ export function parseLocation(value: string): Location {
 /** commander parser for a router's name: 1 to ROUTER_NAME_BYTES_MAX bytes of UTF-8, no control characters. */
 export function routerName(value: string): string {
   const bytes = Buffer.byteLength(value, "utf8");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a name with control characters is refused.
   if (bytes === 0 || bytes > ROUTER_NAME_BYTES_MAX || /[\u0000-\u001f\u007f]/.test(value)) {
     throw invalid(`--name takes 1 to ${ROUTER_NAME_BYTES_MAX} bytes of UTF-8 without control characters, got ${bytes} bytes: "${value}"`);
   }

@@ -342,14 +342,12 @@ export const wifiRoutes: FastifyPluginAsync<WifiRoutesOptions> = async (app: Fas
       };
       const result = await backend.registerRouter(req).catch(asRegistrationRefusal);
       const v = result.view;
-      return reply
-        .code(202)
-        .send({
-          router: v.deviceId,
-          status: v.status,
-          ...pick(v, ["packageHash", "code", "detail"]),
-          ...(result.radius === undefined ? {} : { radius: result.radius }),
-        });
+      return reply.code(202).send({
+        router: v.deviceId,
+        status: v.status,
+        ...pick(v, ["packageHash", "code", "detail"]),
+        ...(result.radius === undefined ? {} : { radius: result.radius }),
+      });
     },
   );
 

@@ -53,7 +53,9 @@ const STATS_FIELDS = [
 function stats(counters: Partial<Record<(typeof STATS_FIELDS)[number], bigint>>, refusals: ReadonlyMap<number, bigint>): Uint8Array {
   const b = Buffer.alloc(1 + 8 * STATS_FIELDS.length + 1 + 8 * 32);
   b.writeUInt8(1, 0);
-  STATS_FIELDS.forEach((field, i) => b.writeBigUInt64LE(counters[field] ?? 0n, 1 + 8 * i));
+  STATS_FIELDS.forEach((field, i) => {
+    b.writeBigUInt64LE(counters[field] ?? 0n, 1 + 8 * i);
+  });
   const at = 1 + 8 * STATS_FIELDS.length;
   b.writeUInt8(32, at);
   for (const [code, count] of refusals) b.writeBigUInt64LE(count, at + 1 + 8 * code);

@@ -1,5 +1,4 @@
 import { BytesBlob } from "@typeberry/lib/bytes";
-import { FixedSizeArray } from "@typeberry/lib/collections";
 import { initEc, padAndEncodeData } from "@typeberry/lib/erasure-coding";
 import { binaryMerkleization } from "@typeberry/lib/state-merkleization";
 import fc from "fast-check";

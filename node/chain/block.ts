@@ -16,7 +16,6 @@ import {
   tryAsTimeSlot,
   tryAsValidatorIndex,
   type AvailabilityAssurance,
-  guaranteesExtrinsicCodec,
   assurancesExtrinsicCodec,
   ticketsExtrinsicCodec,
   preimagesExtrinsicCodec,

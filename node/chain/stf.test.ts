@@ -11,7 +11,7 @@ import { guarantorsOfCore } from "../guarantor/assignment.ts";
 import { buildReport } from "../guarantor/report.ts";
 import { hash } from "../crypto/hash.ts";
 import { StateComponents } from "../state/components.ts";
-import { State } from "../state/kv.ts";
+import type { State } from "../state/kv.ts";
 import { COUNTER_CODE_HASH, COUNTER_SERVICE_ID, counterGenesis, counterItem, submitterKey } from "../testing/fixtures.ts";
 import { buildWorkPackage } from "../intake/builder.ts";
 import { genesisBlock, headerHash, makeExtrinsic, sealBlock } from "./block.ts";

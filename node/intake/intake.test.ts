@@ -172,7 +172,9 @@ describe("the authorizer's token, spliced into the package bytes", () => {
       expect(pkg.bytes.buffer.byteLength).toBe(pkg.bytes.length); // its own buffer, nothing spare
       expectSameBytes(encode(WorkPackage.Codec, p, tinyParams.spec), pkg.bytes);
       expect(p.items.length).toBe(items.length);
-      p.items.forEach((item, i) => expectSameBytes(item.payload.raw, items[i]!.payload));
+      p.items.forEach((item, i) => {
+        expectSameBytes(item.payload.raw, items[i]!.payload);
+      });
       expect(verifyAuthorization(tinyParams, p, pkg.bytes)).toBe(true);
       expect(pkg.hash).toEqual(hash(pkg.bytes));
     }

@@ -104,7 +104,7 @@ export class StateComponents {
     const assignments = pending.map((p) =>
       p === null ? null : AvailabilityAssignment.create({ workReport: p.report, timeout: tryAsTimeSlot(p.reportedSlot) }),
     );
-    // biome-ignore lint: typeberry's per-core array type is a branded array
+    // typeberry's per-core array type is a branded array.
     this.kv.set(KEY_PENDING, encode(serialize.availabilityAssignment.Codec, assignments as never, this.params.spec));
   }
 
@@ -124,7 +124,7 @@ export class StateComponents {
       manager: tryAsServiceId(0),
       delegator: tryAsServiceId(0),
       registrar: tryAsServiceId(0),
-      // biome-ignore lint: typeberry's per-core array type is a branded array
+      // typeberry's per-core array type is a branded array.
       assigners: new Array(this.params.coresCount).fill(tryAsServiceId(0)) as never,
       autoAccumulateServices: new Map(services.map((s) => [tryAsServiceId(s.serviceId), tryAsServiceGas(s.gas)])),
     });

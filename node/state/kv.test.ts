@@ -37,8 +37,8 @@ describe("State", () => {
   });
 
   it("hashes two keys that part at the first bit as a branch of both leaves (GP D.2)", () => {
-    const a = "01" + "00".repeat(30);
-    const b = "81" + "00".repeat(30);
+    const a = `01${"00".repeat(30)}`;
+    const b = `81${"00".repeat(30)}`;
     const leaf = (k: string, v: Uint8Array) =>
       hasher.hashConcat(InMemoryTrie.constructLeaf(hasher, Bytes.parseBytesNoPrefix(k, 31).asOpaque(), BytesBlob.blobFrom(v)).node.raw);
     const expected = hasher.hashConcat(BranchNode.fromSubNodes(leaf(a, Uint8Array.of(1)), leaf(b, Uint8Array.of(2))).node.raw);

@@ -55,14 +55,18 @@ function runErasureCase(name: string, basePath: string, params: ErasureParams): 
     const decoded = Decoder.decodeObject(binCodec, new Uint8Array(readFileSync(`${basePath}.bin`)));
     expect(decoded.shards.length, `${name}: .bin shard count`).toBe(params.chunks);
     expectSameBytes(decoded.data, vector.data, `${name}: .bin data`);
-    decoded.shards.forEach((s, i) => expectSameBytes(s, vector.shards[i]!, `${name}: .bin shard ${i}`));
+    decoded.shards.forEach((s, i) => {
+      expectSameBytes(s, vector.shards[i]!, `${name}: .bin shard ${i}`);
+    });
     units.bins = 1;
   }
 
   // 2. Encoding, bit for bit.
   const chunks = encodeChunks(params, vector.data);
   expect(chunks.length, `${name}: chunk count`).toBe(params.chunks);
-  chunks.forEach((c, i) => expectSameBytes(BytesBlob.blobFrom(c), vector.shards[i]!, `${name}: shard ${i}`));
+  chunks.forEach((c, i) => {
+    expectSameBytes(BytesBlob.blobFrom(c), vector.shards[i]!, `${name}: shard ${i}`);
+  });
   units.shards = chunks.length;
 
   // 3. Recovery from the vector's shards: the last N, and a random N.

@@ -47,8 +47,8 @@ describe("strict CBOR reader", () => {
   });
 
   it("bounds nesting and the number of items", () => {
-    expect(decodeCborStrict(hex("81".repeat(CBOR_DEPTH_MAX) + "00")).ok).toBe(true);
-    expect(decodeCborStrict(hex("81".repeat(CBOR_DEPTH_MAX + 1) + "00")).ok).toBe(false);
+    expect(decodeCborStrict(hex(`${"81".repeat(CBOR_DEPTH_MAX)}00`)).ok).toBe(true);
+    expect(decodeCborStrict(hex(`${"81".repeat(CBOR_DEPTH_MAX + 1)}00`)).ok).toBe(false);
     const many = new Uint8Array(3 + CBOR_ITEMS_MAX);
     many.set([0x99, (CBOR_ITEMS_MAX >> 8) & 0xff, CBOR_ITEMS_MAX & 0xff]);
     const decoded = decodeCborStrict(many);

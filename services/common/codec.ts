@@ -332,6 +332,7 @@ function rest<T>(elem: Descriptor<T>, max: number): Descriptor<T[]> {
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each field has its own value type; `unknown` would not let ObjectOf infer them.
 type Fields = Record<string, Descriptor<any>>;
 /** The value an object descriptor encodes: each field's type. */
 export type ObjectOf<F extends Fields> = { readonly [K in keyof F]: TypeOf<F[K]> };

@@ -43,6 +43,7 @@ class Region {
   readonly slots = new Map<string, Slot>();
 
   constructor(
+    // biome-ignore lint/suspicious/noExplicitAny: a region holds one descriptor of any value type (Descriptor is invariant).
     readonly desc: Descriptor<any>,
     readonly initial: unknown,
   ) {}
@@ -108,6 +109,7 @@ export class Store {
     }
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: as Region's descriptor.
   private region(desc: Descriptor<any>, initial: unknown): Region {
     const region = new Region(desc, initial);
     this.regions.push(region);

@@ -20,9 +20,8 @@
 import { compareBytes, type Result, toHex, U16_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
 import { itemOutputCodec } from "../common/dispatch.ts";
-import { REJECTION_CODES, type RejectionCode } from "../common/errors.ts";
+import { REJECTION_CODES } from "../common/errors.ts";
 import {
-  DEVICE_ID_BYTES,
   type DeviceKindCode,
   ED25519_PUBLIC_KEY_BYTES,
   ENVELOPE_DEVICES_PER_ITEM_MAX,

@@ -1,4 +1,3 @@
-import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { signingBytes } from "../../devices/envelope.ts";
 import { encodeUsageBody } from "../../devices/wifi.ts";

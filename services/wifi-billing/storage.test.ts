@@ -57,7 +57,7 @@ describe("storage layouts", () => {
     expect(toHex(routerKey(id(0xab)))).toBe(toHex(new TextEncoder().encode("router/")) + "ab".repeat(16));
     expect(toHex(accountKey(toHex(id(1))))).toBe(toHex(new TextEncoder().encode("account/")) + "01".repeat(16));
     expect(toHex(sessionKey(id(1), id(2)))).toBe(toHex(new TextEncoder().encode("session/")) + "01".repeat(16) + "02".repeat(16));
-    expect(toHex(ledgerKey(0x0102))).toBe(toHex(new TextEncoder().encode("ledger/")) + "02010000");
+    expect(toHex(ledgerKey(0x0102))).toBe(`${toHex(new TextEncoder().encode("ledger/"))}02010000`);
   });
 
   it("a router record is its documented bytes, and decodes back", () => {
@@ -73,7 +73,7 @@ describe("storage layouts", () => {
         "02000000" +
         "03000000" +
         "04000000" +
-        ["05", "06", "07", "08", "09"].map((b) => b + "00000000000000").join("") +
+        ["05", "06", "07", "08", "09"].map((b) => `${b}00000000000000`).join("") +
         "05" +
         toHex(new TextEncoder().encode("café")),
     );

@@ -18,10 +18,10 @@ function balancedGroups(svg: string): boolean {
 }
 
 describe("lineChartSvg", () => {
-  const tz = process.env["TZ"];
+  const tz = process.env.TZ;
   afterEach(() => {
-    if (tz === undefined) delete process.env["TZ"];
-    else process.env["TZ"] = tz;
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
   });
 
   it("renders an SVG document with the title, axis titles and every series name", async () => {
@@ -70,7 +70,7 @@ describe("lineChartSvg", () => {
   });
 
   it("labels the time axis in UTC whatever the process time zone", async () => {
-    process.env["TZ"] = "America/New_York";
+    process.env.TZ = "America/New_York";
     const svg = await lineChartSvg({ title: "t", timesIso: quarterHours(5), yTitle: "y", series: [{ name: "s", values: [1, 2, 3, 4, 5] }] });
     expect(texts(svg)).toContain("Jun 01 00:00");
   });

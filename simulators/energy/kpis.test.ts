@@ -45,7 +45,7 @@ function twoHouseholds() {
 
 describe("computeKpis, hand-computed", () => {
   it("household a: own PV covers most of its demand, exports half its production", () => {
-    const a = computeKpis(twoHouseholds()).households["a"]!;
+    const a = computeKpis(twoHouseholds()).households.a!;
     expect(a.demandWh).toBe(700); // 400 + 300
     expect(a.productionWh).toBe(1200); // 1000 + 200
     expect(a.meteredImportWh).toBe(100);
@@ -64,7 +64,7 @@ describe("computeKpis, hand-computed", () => {
   });
 
   it("household b: no PV, so its own ratios are 0; it saves by buying from a below the import price", () => {
-    const b = computeKpis(twoHouseholds()).households["b"]!;
+    const b = computeKpis(twoHouseholds()).households.b!;
     expect(b.demandWh).toBe(1203); // 500 + 703
     expect(b.productionWh).toBe(0);
     expect(b.selfSufficiency).toBe(0); // (1203 − 1203) / 1203: a's energy is not b's own
@@ -133,7 +133,7 @@ describe("computeKpis, hand-computed", () => {
 
   it("clamps a household's self-sufficiency when its meter imported more than it demanded", () => {
     const kpis = computeKpis({ truth: new Map([["a", [row(0, 100, 0, 150, 0)]]]), ledger: [], grid: GRID, clearingPrices: [] });
-    expect(kpis.households["a"]!.selfSufficiency).toBe(0); // (100 − 150) / 100 → 0
+    expect(kpis.households.a!.selfSufficiency).toBe(0); // (100 − 150) / 100 → 0
   });
 
   it("keeps an id like __proto__ as a household key", () => {
@@ -221,7 +221,9 @@ describe("computeKpis, properties", () => {
       truth: fc.array(fc.tuple(whArb, whArb, whArb, whArb), { minLength: ids.length, maxLength: ids.length * 4 }).map((rows) => {
         // Arbitrary, even physically inconsistent, meter readings.
         const truth = new Map<string, HouseholdIntervalTruth[]>(ids.map((id) => [id, []]));
-        rows.forEach(([l, p, i, e], k) => truth.get(ids[k % ids.length]!)!.push(row(Math.floor(k / ids.length), l, p, i, e)));
+        rows.forEach(([l, p, i, e], k) => {
+          truth.get(ids[k % ids.length]!)!.push(row(Math.floor(k / ids.length), l, p, i, e));
+        });
         return truth;
       }),
       ledger: fc.array(

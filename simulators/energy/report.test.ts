@@ -213,7 +213,7 @@ describe("writeReport", () => {
 
   it("shows the highest and lowest savings when households exceed the chart's bar bound", async () => {
     const households: Record<string, Kpis["households"][string]> = {};
-    const base = kpis().households["a"]!;
+    const base = kpis().households.a!;
     for (let i = 0; i < 205; i++) households[`h${String(i).padStart(3, "0")}`] = { ...base, savingsMicros: i * 1000 };
     const dir = join(root, "many");
     await writeReport(dir, reportData({ kpis: { community: kpis().community, households } }));

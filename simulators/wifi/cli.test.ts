@@ -107,20 +107,20 @@ describe("jamgate sim wifi (CLI)", { timeout: 170_000 }, () => {
         disputedOctets: n(e.clients[i]!.disputedOctets),
       });
     });
-    s.routers.forEach((r, i) =>
+    s.routers.forEach((r, i) => {
       expect({ billedOctets: r.billedOctets, payoutsMicros: r.payoutsMicros, disputedOctets: r.disputedOctets }, `router ${i}`).toEqual({
         billedOctets: n(e.routers[i]!.billedOctets),
         payoutsMicros: n(e.routers[i]!.payoutsMicros),
         disputedOctets: n(e.routers[i]!.disputedOctets),
-      }),
-    );
-    s.owners.forEach((o, i) =>
+      });
+    });
+    s.owners.forEach((o, i) => {
       expect({ payoutsMicros: o.payoutsMicros, balanceMicros: o.balanceMicros, lockedMicros: o.lockedMicros }, `owner ${i}`).toEqual({
         payoutsMicros: n(e.owners[i]!.payoutsMicros),
         balanceMicros: n(e.ownerBalancesMicros[i]!),
         lockedMicros: n(e.ownerLockedMicros[i]!),
-      }),
-    );
+      });
+    });
 
     // Disputed: the non-attested RADIUS router's sessions and the native sessions stripped of vouchers.
     expect(s.disputed).toEqual({ sessions: e.total.disputedSessions, octets: n(e.total.disputedOctets) });

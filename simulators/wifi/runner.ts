@@ -542,8 +542,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         const raw = await api.serviceValue(at, env.serviceId, sessionKey(s.router.id, s.sessionId));
         const record = raw === null ? null : decodeSession(raw);
         const seen =
-          record !== null &&
-          record.ok &&
+          record?.ok &&
           record.value.inputOctets === BigInt(u.inputOctets) &&
           record.value.outputOctets === BigInt(u.outputOctets) &&
           record.value.seconds === u.seconds &&
