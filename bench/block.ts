@@ -189,7 +189,7 @@ console.log(
 );
 console.log("");
 console.log(
-  "importMs: the node's log line (applyBlock + state root + LMDB write, whole ms); outside importMs: produceBlock − importMs (assurances, guarantees, seal; see BENCHMARKS.md); accumulate: the service's accumulate call.",
+  "importMs: the node's log line (applyBlock + state root + LMDB write, whole ms); outside importMs: produceBlock − importMs (assurances, guarantees, seal; see BENCHMARKS.md §2); accumulate: the service's accumulate call.",
 );
 console.log(
   `off the block path: submitWorkPackage (intake of 13.8 MB: decode, auth, LMDB write) p50 ${f1(median(submitMs))} ms, max ${f1(max(submitMs))} ms (n=${submitMs.length}); submit → all refined p50 ${f1(median(refineWaitMs))} ms`,

@@ -8,7 +8,7 @@
  * one with JG_ERR_ENVELOPE_SIGNATURE, which reaches the device on its error topic after
  * settlement. Checking it here too cost the main thread ~137 µs per envelope (7,305/s on one
  * core), 40–42% of its busy time at an offered 5,000/s (measured: `node --import tsx
- * bench/gateway.ts --rate 5000 --cpu-prof DIR`, BENCHMARKS.md §5.1). A device is authenticated
+ * bench/gateway.ts --rate 5000 --cpu-prof DIR`, BENCHMARKS.md §5.2). A device is authenticated
  * at CONNECT by its signed token, so what it publishes unsigned costs only its own rate and seqs.
  * `verifySignature` restores the check before PUBACK (gateway/README.md, "Signatures").
  */

@@ -35,7 +35,7 @@ export const brokerLimits = {
    * Messages aedes routes at once before it queues the rest: 0, no queue. mqemitter releases a
    * queue by recursion, one level per queued message without subscribers (a device's own publish),
    * and at 1,000 it overflowed the stack at 5,000 envelopes/s (mcollina/mqemitter#204; BENCHMARKS.md
-   * §5.1). What is routed stays bounded without it: a client's publishes are handled one at a time
+   * §5.2). What is routed stays bounded without it: a client's publishes are handled one at a time
    * (so at most connectionsMax), and the gateway keeps at most 5,000 receipts and errors in flight
    * (gateway.ts DOWNLINK_IN_FLIGHT_MAX).
    */

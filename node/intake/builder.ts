@@ -37,7 +37,7 @@ export interface BuiltPackage {
  * and signed in place. Before, it was encoded into a growing buffer and then copied with its
  * token spliced in: two 13 MB buffers per full package on the gateway's thread, not one, and new
  * ArrayBuffer memory is what sets off that thread's full garbage collections (V8 starts one per
- * ~64 MB of it: measured at 5,000 envelopes/s, BENCHMARKS.md §5.10).
+ * ~64 MB of it: measured at 5,000 envelopes/s, BENCHMARKS.md §5.2).
  */
 export function buildWorkPackage(params: ChainParams, spec: PackageSpec): BuiltPackage {
   const items = (payload: (item: WorkItemSpec) => Uint8Array) =>

@@ -2,7 +2,7 @@
  * The embedded node on its own thread. `jamgate start` runs the gateway and the node in one
  * process; on one thread, the node's synchronous work (intake of 13 MB packages, chunk storage
  * with LMDB commits, block import) held up MQTT acceptance for hundreds of ms at a time
- * (BENCHMARKS.md §5.3). NodeThread is a NodeApi: the gateway drives it as it drives a remote
+ * (BENCHMARKS.md §5.2). NodeThread is a NodeApi: the gateway drives it as it drives a remote
  * node, by messages, and never waits on it.
  *
  * Why not piscina (the refine pool's library): the node is one long-lived stateful thread with

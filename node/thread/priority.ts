@@ -12,7 +12,7 @@
  * them. Threads made later inherit their creator's value: the main thread's (lowered) for the
  * gateway's, the node thread's for a replaced refine thread.
  *
- * Measured at 4,000 envelopes/s on a 2-core machine (BENCHMARKS.md §5.10), six alternating pairs:
+ * Measured at 4,000 envelopes/s on a 2-core machine (BENCHMARKS.md §5.2), six alternating pairs:
  * receipt p99 median 4.46 → 3.98 slots, better in five; the same CPU in all. At 5,000/s, with the
  * machine saturated, no gain. Elsewhere than Linux this does nothing.
  */
