@@ -1,7 +1,7 @@
 import { createPublicKey, verify } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { errorRegistry } from "../node/errors.ts";
+import { errorRegistry } from "./protocol/errors.ts";
 import {
   decodeBody,
   decodeEnvelope,

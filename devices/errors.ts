@@ -1,9 +1,11 @@
 /**
  * The registry codes the device side reports (house style, "Errors: three kinds", kind 1). The
- * registry is node/errors.ts (docs/errors.md); devices/ may not import node/ (it runs in
- * browsers), so the codes are named here and errors.test.ts checks every one is in the registry.
- * Browser-safe.
+ * registry is devices/protocol/errors.ts (docs/errors.md), imported directly: `DeviceCode` is the
+ * subset of `ErrorCode` a device meets, so a code missing from the registry does not compile.
+ * errors.test.ts checks every code written in devices/ sources is one of these. Browser-safe.
  */
+import type { ErrorCode } from "./protocol/errors.ts";
+
 export const DEVICE_CODES = [
   "JG_ERR_CLI_ARGUMENT",
   "JG_ERR_QUEUE_FULL",
@@ -19,7 +21,7 @@ export const DEVICE_CODES = [
   "JG_ERR_RPC_CLOSED",
   "JG_ERR_RPC_TIMEOUT",
   "JG_ERR_RPC_REMOTE",
-] as const;
+] as const satisfies readonly ErrorCode[];
 
 export type DeviceCode = (typeof DEVICE_CODES)[number];
 

@@ -21,7 +21,7 @@ import { buildHttp } from "../gateway/http.ts";
 import { packetLimits } from "../gateway/packet-bounds.ts";
 import { REGISTRATION_BATCH_MS, type Registrations } from "../gateway/registration.ts";
 import { EMPTY_WINDOW, judgeSeq, SEQ_JUMP_MAX, SEQ_WINDOW } from "../gateway/window.ts";
-import { errorRegistry } from "../node/errors.ts";
+import { errorRegistry } from "./protocol/errors.ts";
 import { TOKEN_LIFETIME_MS } from "./client.ts";
 import { encodeCbor } from "./cbor.ts";
 import {

@@ -14,7 +14,7 @@
  */
 import { decodeEnvelope, type Envelope, type SigningBytesWriter, signingBytes, signingBytesWriter } from "../devices/envelope.ts";
 import { verifyEd25519 } from "../node/crypto/ed25519.ts";
-import type { ErrorCode } from "../node/errors.ts";
+import type { ErrorCode } from "../devices/protocol/errors.ts";
 import { judgeSeq, type SeqWindow } from "./window.ts";
 
 /** How far ahead of the gateway's clock an envelope's time may be: clocks drift, devices batch. */

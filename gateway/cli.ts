@@ -5,7 +5,7 @@
 import { type Command, Option } from "commander";
 import { pino } from "pino";
 import { integerIn, loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
-import { JamgateError } from "../node/errors.ts";
+import { JamgateError } from "../devices/protocol/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
 import { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";

@@ -5,7 +5,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { type ErrorCode, errorRegistry } from "../node/errors.ts";
+import { type ErrorCode, errorRegistry } from "../devices/protocol/errors.ts";
 
 /** Where the API is and what to send it (the operator token, when a command has it), and the CA to trust for https. */
 export interface GatewayTarget {

@@ -8,7 +8,7 @@
 import { chmodSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENDPOINTS_FILE, type GatewayEndpoints, parseEndpoints, readEndpointsFile } from "../devices/endpoints.ts";
-import { JamgateError } from "../node/errors.ts";
+import { JamgateError } from "../devices/protocol/errors.ts";
 import { DATA_FILE_MODE } from "../node/storage/data-dir.ts";
 import type { Stack } from "./stack.ts";
 

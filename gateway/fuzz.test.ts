@@ -6,7 +6,7 @@
 import { connect as tcpConnect } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorRegistry } from "../node/errors.ts";
+import { errorRegistry } from "../devices/protocol/errors.ts";
 import { connectDevice, envelopeBytes, type Harness, startHarness, type TestDevice } from "./testing/harness.ts";
 import type { DeviceKey } from "../devices/keys.ts";
 

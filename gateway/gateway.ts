@@ -12,7 +12,7 @@ import { type DownChannel, downTopic, encodeDeviceError, encodeReceipts, parseUp
 import type { NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
-import type { ErrorCode } from "../node/errors.ts";
+import type { ErrorCode } from "../devices/protocol/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
 import { type Broker, type BrokerHooks, connectionFactsOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";

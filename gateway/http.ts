@@ -12,7 +12,7 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
-import type { ErrorCode } from "../node/errors.ts";
+import type { ErrorCode } from "../devices/protocol/errors.ts";
 import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
 import type { EventStreamOptions } from "./ledger/events.ts";
 import { SSE_HEARTBEAT_MS } from "./ledger/events.ts";

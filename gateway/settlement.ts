@@ -12,7 +12,7 @@ import type { NodeApi, WorkPackageStatus } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
-import type { ErrorCode } from "../node/errors.ts";
+import type { ErrorCode } from "../devices/protocol/errors.ts";
 import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
 import type { IngestService } from "./ingest-service.ts";
 import type { LedgerSink, SettledReceipt } from "./ledger/sink.ts";

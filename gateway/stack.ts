@@ -10,7 +10,7 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { chainParams, type ChainName } from "../node/chain/params.ts";
 import { toHex } from "../node/codec/jam.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
-import { JamgateError } from "../node/errors.ts";
+import { JamgateError } from "../devices/protocol/errors.ts";
 import { isLoopback, type TlsMaterial } from "../node/net/servers.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { DataDirLock, makePrivateDir } from "../node/storage/data-dir.ts";

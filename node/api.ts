@@ -5,7 +5,7 @@
  * gateway works the same against an embedded or a remote node.
  */
 import type { ChunkProof } from "./availability/erasure.ts";
-import type { ErrorCode } from "./errors.ts";
+import type { ErrorCode } from "../devices/protocol/errors.ts";
 
 export interface BlockDescriptor {
   readonly headerHash: Uint8Array;

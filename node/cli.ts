@@ -15,7 +15,7 @@ import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
 import { keyPairFromSeed } from "./crypto/ed25519.ts";
-import { JamgateError } from "./errors.ts";
+import { JamgateError } from "../devices/protocol/errors.ts";
 import type { TlsMaterial } from "./net/servers.ts";
 import { makePrivateDir, secretFile } from "./storage/data-dir.ts";
 

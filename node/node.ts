@@ -21,7 +21,7 @@ import { applyBlock, coresFreedBy } from "./chain/stf.ts";
 import { devValidatorKeys } from "./chain/validators.ts";
 import { bytesEqual, decode, encode, fromHex, toHex } from "./codec/jam.ts";
 import type { Ed25519KeyPair } from "./crypto/ed25519.ts";
-import { type CodedError, codedError, type ErrorCode, JamgateError } from "./errors.ts";
+import { type CodedError, codedError, type ErrorCode, JamgateError } from "../devices/protocol/errors.ts";
 import { guarantee, reportHash } from "./guarantor/guarantee.ts";
 import { RefinePool } from "./guarantor/refine-pool.ts";
 import { buildReport } from "./guarantor/report.ts";

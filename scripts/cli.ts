@@ -6,7 +6,7 @@ import { registerDeviceCommands } from "../devices/cli.ts";
 import type { GenesisService } from "../node/chain/genesis.ts";
 import { DEFAULT_SLOT_MS, EXIT_BAD_COMMAND_LINE, isBadCommandLine, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
-import { JamgateError } from "../node/errors.ts";
+import { JamgateError } from "../devices/protocol/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { seqRanges } from "../../devices/messages.ts";
 import { integerIn, readFlagFile } from "../../node/cli.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
 import { readOperatorToken } from "../secrets.ts";
 import { SseParser } from "./sse.ts";

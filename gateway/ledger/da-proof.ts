@@ -23,7 +23,7 @@ import type { ChainParams } from "../../node/chain/params.ts";
 import { Block, bytesEqual, decode, encode, toHex, WorkPackage, WorkReport } from "../../node/codec/jam.ts";
 import { verifyEd25519 } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { type CodedError, codedError, err, JamgateError, ok, type Result } from "../../node/errors.ts";
+import { type CodedError, codedError, err, JamgateError, ok, type Result } from "../../devices/protocol/errors.ts";
 import { decodeEnvelopesItem as decodeEnergyEnvelopes } from "../../services/energy-trading/types.ts";
 import { ENERGY_SERVICE_NAME } from "../../services/energy-trading/types.ts";
 import {

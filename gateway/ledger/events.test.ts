@@ -2,7 +2,7 @@ import { get, type IncomingMessage } from "node:http";
 import { connect as netConnect } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ErrorCode } from "../../node/errors.ts";
+import type { ErrorCode } from "../../devices/protocol/errors.ts";
 import { buildHttp, heartbeatFor, type HttpDeps } from "../http.ts";
 import type { Registrations } from "../registration.ts";
 import { blockView, envelopesEntry, FakeLedger, fakeHex, intervalView, packageView, tradeEntry } from "../testing/fake-ledger.ts";

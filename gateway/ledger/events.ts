@@ -21,7 +21,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type ErrorCode, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { ID_PATTERN, SERVICE_NAME_PATTERN, schemaRef } from "./schemas.ts";
 import { type EntryDigestView, type EntryFilter, type EntryView, type LedgerEvent, type LedgerReader, LIST_LIMIT_MAX } from "./types.ts";
 

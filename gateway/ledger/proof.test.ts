@@ -12,7 +12,7 @@ import { tinyParams } from "../../node/chain/params.ts";
 import { encode, Header, toHex } from "../../node/codec/jam.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { errorRegistry } from "../../node/errors.ts";
+import { errorRegistry } from "../../devices/protocol/errors.ts";
 import { StateComponents, storageKey } from "../../node/state/components.ts";
 import { State } from "../../node/state/kv.ts";
 import {

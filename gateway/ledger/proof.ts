@@ -25,7 +25,7 @@ import { Ajv, type ErrorObject } from "ajv";
 import { type ChainName, type ChainParams, chainParams } from "../../node/chain/params.ts";
 import { headerHash } from "../../node/chain/block.ts";
 import { bytesEqual, decode, encode, fromHex, Header, toHex } from "../../node/codec/jam.ts";
-import { type CodedError, codedError, type ErrorCode } from "../../node/errors.ts";
+import { type CodedError, codedError, type ErrorCode } from "../../devices/protocol/errors.ts";
 import { storageKey } from "../../node/state/components.ts";
 import { STATE_PROOF_SIBLINGS_MAX, verifyStatePath } from "../../node/state/proof.ts";
 import type { ReplayWindow } from "../../services/common/window.ts";

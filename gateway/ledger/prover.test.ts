@@ -12,7 +12,7 @@ import { deviceKeyFromSecret } from "../../devices/keys.ts";
 import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import { fromHex, toHex } from "../../node/codec/jam.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { errorRegistry, JamgateError } from "../../node/errors.ts";
+import { errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import type { JamNode } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
 import { builtinServices, ENERGY_SERVICE, TELEMETRY_SERVICE, WIFI_SERVICE } from "../../scripts/genesis.ts";

@@ -17,7 +17,7 @@ import type { BlockDescriptor, NodeApi, Unsubscribe } from "../../node/api.ts";
 import { type ChainName, chainParams, type ChainParams } from "../../node/chain/params.ts";
 import { bytesEqual, Decoder, fromHex, Header, toHex } from "../../node/codec/jam.ts";
 import { hash } from "../../node/crypto/hash.ts";
-import { type ErrorCode, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { ENERGY_SERVICE_NAME, LEDGER_INTERVALS_KEPT } from "../../services/energy-trading/types.ts";
 import { WINDOW_SEQS } from "../../services/telemetry/types.ts";
 import { LEDGER_SLOTS_KEPT, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";

@@ -2,7 +2,7 @@ import { Ajv } from "ajv";
 import fc from "fast-check";
 import type { FastifyInstance, RouteOptions } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { buildHttp } from "../http.ts";
 import type { Registrations } from "../registration.ts";
 import { balanceView, blockView, deviceView, envelopesEntry, FakeLedger, fakeHex, intervalView, packageView, tradeEntry } from "../testing/fake-ledger.ts";

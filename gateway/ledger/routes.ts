@@ -11,7 +11,7 @@
  */
 import { Ajv } from "ajv";
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { DEVICE_KINDS } from "../ingest-service.ts";
 import { type EventStreamOptions, registerEventStream } from "./events.ts";
 import { pageSchema, schemaRef, sharedSchemas, HASH_PATTERN, ID_PATTERN, SERVICE_NAME_PATTERN } from "./schemas.ts";

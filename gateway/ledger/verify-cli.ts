@@ -7,7 +7,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import type { ProofClaim, VerifiedProof } from "./proof.ts";
 
 /** commander parser for --root: 32 octets as 64 hex digits (a leading 0x allowed). */

@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import radius from "radius";
-import type { ErrorCode } from "../../node/errors.ts";
+import type { ErrorCode } from "../../devices/protocol/errors.ts";
 
 /** Largest RADIUS packet: RFC 2865 §3 ("The minimum length is 20 and maximum length is 4096"). A datagram past it is not read. */
 export const RADIUS_PACKET_BYTES_MAX = 4096;

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type DeviceId, deviceIdOf, fromHex, toHex, tryAsDeviceId } from "../../devices/envelope.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import { DATA_FILE_MODE, makePrivateDir } from "../../node/storage/data-dir.ts";
 

@@ -23,7 +23,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Counter, Registry } from "prom-client";
 import type { DeviceId } from "../../devices/envelope.ts";
-import type { ErrorCode } from "../../node/errors.ts";
+import type { ErrorCode } from "../../devices/protocol/errors.ts";
 import {
   ACCT_STATUS,
   type AccountingRequest,

@@ -14,7 +14,7 @@
 import { randomBytes } from "node:crypto";
 import type { BlockDescriptor, NodeApi } from "../../node/api.ts";
 import { toHex } from "../../node/codec/jam.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import {
   ACTIONS_PER_ITEM_MAX,
   actionKey,

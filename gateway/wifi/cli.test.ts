@@ -16,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { deviceIdOf, fromHex, toHex } from "../../devices/envelope.ts";
 import { keyFromJson, parseMqttPassword } from "../../devices/keys.ts";
 import { verifyEd25519 } from "../../node/crypto/ed25519.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import type { RegistrationView } from "../registration.ts";
 import type { ActionView, RouterRequest, WifiAccountView, WifiBackend, WifiRouterView, WifiStatsView } from "./backend.ts";
 import { CAPACITY_BITS_PER_SECOND_MAX, PRICE_MICROS_PER_GB_MAX, registerWifiCommands, STAKE_MICROS_MAX, TOPUP_MICROS_MAX } from "./cli.ts";

@@ -1,6 +1,6 @@
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ErrorCode, errorRegistry, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { buildHttp } from "../http.ts";
 import type { Registrations, RegistrationView } from "../registration.ts";
 import { fakeHex } from "../testing/fake-ledger.ts";

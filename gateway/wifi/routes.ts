@@ -15,7 +15,7 @@
 import { Ajv } from "ajv";
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { fromHex } from "../../devices/envelope.ts";
-import { type ErrorCode, JamgateError } from "../../node/errors.ts";
+import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { tokensMatch } from "../../node/net/servers.ts";
 import { codedErrorHandler } from "../ledger/routes.ts";
 import { DECIMAL_PATTERN, ID_PATTERN, schemaRef, sharedSchemas } from "../ledger/schemas.ts";

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { BlockDescriptor } from "../../node/api.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { accountKey, feesKey, REJECTION_CODES, statsKey, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import type { DeviceKind, IngestService } from "../ingest-service.ts";
 import { type RegisterOptions, RegistrationError, type Registrations, type RegistrationView } from "../registration.ts";

@@ -19,7 +19,7 @@
  */
 import { toHex } from "../../devices/envelope.ts";
 import type { NodeApi } from "../../node/api.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import {
   accountKey,
   CAPACITY_BITS_PER_SECOND_DEFAULT,

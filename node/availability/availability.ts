@@ -14,7 +14,7 @@ import type { ChainParams } from "../chain/params.ts";
 import { bytesEqual, decode, toHex } from "../codec/jam.ts";
 import type { Ed25519KeyPair } from "../crypto/ed25519.ts";
 import { hash } from "../crypto/hash.ts";
-import { codedError, type ErrorCode, err, ok, type Result } from "../errors.ts";
+import { codedError, type ErrorCode, err, ok, type Result } from "../../devices/protocol/errors.ts";
 import type { PendingReport } from "../state/components.ts";
 import type { DaRecord, Store } from "../storage/store.ts";
 import { assure, checkAssuranceSignature } from "./assurance.ts";

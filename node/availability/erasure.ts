@@ -44,7 +44,7 @@
 import { init, reedSolomon } from "@typeberry/native";
 import { type ChainName, chainParams } from "../chain/params.ts";
 import { hash, hashParts } from "../crypto/hash.ts";
-import { err, ok, type Result } from "../errors.ts";
+import { err, ok, type Result } from "../../devices/protocol/errors.ts";
 
 // reed-solomon-simd's WASM is instantiated once per thread (async), like the blake2b hasher.
 const rsWasm = await init.reedSolomon();

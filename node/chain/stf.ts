@@ -15,7 +15,7 @@ import { checkGuarantee, reportHash } from "../guarantor/guarantee.ts";
 import { StateComponents } from "../state/components.ts";
 import { type Kv, Overlay } from "../state/kv.ts";
 import { checkSeal, extrinsicHash } from "./block.ts";
-import { err, ok, type Result } from "../errors.ts";
+import { err, ok, type Result } from "../../devices/protocol/errors.ts";
 
 export interface BlockOutcome {
   /** Reports included by this block's guarantees. */

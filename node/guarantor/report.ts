@@ -18,7 +18,7 @@ import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
 import { tryAsU16, tryAsU32 } from "@typeberry/lib/numbers";
 import type { ChainParams } from "../chain/params.ts";
 import { h32 } from "../codec/jam.ts";
-import { codedError, err, ok, type Result } from "../errors.ts";
+import { codedError, err, ok, type Result } from "../../devices/protocol/errors.ts";
 import { authorizerHash } from "../intake/authorizer.ts";
 import type { RefineItemOutcome } from "../refine/task.ts";
 

@@ -6,7 +6,7 @@
 import { WorkPackage } from "@typeberry/lib/block";
 import type { ChainParams } from "../chain/params.ts";
 import { bytesEqual, decode } from "../codec/jam.ts";
-import { codedError, err, ok, type Result } from "../errors.ts";
+import { codedError, err, ok, type Result } from "../../devices/protocol/errors.ts";
 import { hash } from "../crypto/hash.ts";
 import type { StateComponents } from "../state/components.ts";
 import { ED25519_AUTHORIZER_CODE_HASH, verifyAuthorization } from "./authorizer.ts";

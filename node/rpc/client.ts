@@ -13,7 +13,7 @@ import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsu
 import type { ChunkProof } from "../availability/erasure.ts";
 import { bytesEqual, fromHex } from "../codec/jam.ts";
 import { hash } from "../crypto/hash.ts";
-import { type ErrorCode, JamgateError } from "../errors.ts";
+import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { storageKey } from "../state/components.ts";
 import { verifyStatePath } from "../state/proof.ts";
 import {

@@ -7,7 +7,7 @@ import type { ChunkProof } from "../availability/erasure.ts";
 import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
 import { fromHex } from "../codec/jam.ts";
 import { hash } from "../crypto/hash.ts";
-import { JamgateError } from "../errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { serviceInfoKey, storageKey } from "../state/components.ts";
 import { State } from "../state/kv.ts";
 

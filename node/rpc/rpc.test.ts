@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import type { ServiceValueProof, WorkPackageStatus } from "../api.ts";
 import { hash } from "../crypto/hash.ts";
-import { errorRegistry, JamgateError } from "../errors.ts";
+import { errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { storageKey } from "../state/components.ts";
 import { State } from "../state/kv.ts";
 import { verifyStatePath } from "../state/proof.ts";

@@ -14,7 +14,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { NodeApi, Unsubscribe } from "../api.ts";
-import { type ErrorCode, JamgateError } from "../errors.ts";
+import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { createBoundedServer, isLoopback, listen, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../net/servers.ts";
 import {
   asArray,

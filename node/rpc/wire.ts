@@ -7,7 +7,7 @@
  */
 import type { RawData } from "ws";
 import type { BlockDescriptor, ServiceValueProof, WorkPackageStatus } from "../api.ts";
-import { type ErrorCode, errorRegistry, JamgateError } from "../errors.ts";
+import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX } from "../state/proof.ts";
 
 export const HASH_BYTES = 32;

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, wri
 import { join } from "node:path";
 import { open } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
-import { JamgateError } from "../errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { tempDir } from "../testing/fixtures.ts";
 import { DataDirLock, holderOf, LOCK_NAME, makeLmdbFilesPrivate, makePrivateDir, PID_NAME } from "./data-dir.ts";
 import { Store } from "./store.ts";

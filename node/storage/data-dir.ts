@@ -25,7 +25,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lockSync } from "proper-lockfile";
-import { JamgateError } from "../errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 
 /** Mode of the dirs jamgate makes for its data: the owner's only (they hold keys, tokens, the chain). */
 export const DATA_DIR_MODE = 0o700;

@@ -8,7 +8,7 @@ import { COUNTER_KEY, counterPayload, readU64 } from "../../services/counter/typ
 import { headerHash } from "../chain/block.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode, toHex } from "../codec/jam.ts";
-import { JamgateError } from "../errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { verifyStatePath } from "../state/proof.ts";
 import { COUNTER_SERVICE_ID, counterGenesis, counterItem, packageFor, tempDir, waitForStatus } from "../testing/fixtures.ts";
 import { NodeThread } from "./host.ts";

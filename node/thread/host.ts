@@ -11,7 +11,7 @@
 import { Worker } from "node:worker_threads";
 import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
 import type { ChunkProof } from "../availability/erasure.ts";
-import { type ErrorCode, errorRegistry, JamgateError } from "../errors.ts";
+import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import type { NodeLogger } from "../node.ts";
 import type { Callable, HostMessage, NodeThreadOptions, SubscriptionKind, ThreadMessage, WireError } from "./protocol.ts";
 

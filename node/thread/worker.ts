@@ -4,7 +4,7 @@
  * commits, authoring and importing blocks — blocks this thread, not the gateway's MQTT loop.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { JamgateError } from "../errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { JamNode, type NodeLogger } from "../node.ts";
 import { startRpcServer } from "../rpc/server.ts";
 import { CALLABLE, type HostMessage, type NodeThreadOptions, type ThreadMessage, type WireError } from "./protocol.ts";

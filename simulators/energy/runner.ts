@@ -24,7 +24,7 @@ import type { NodeApi } from "../../node/api.ts";
 import { energyServiceFromChain, marketConfigOnChain } from "../../gateway/services/energy.ts";
 import { type Stack, type StackWiring, startStack } from "../../gateway/stack.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { builtinServices, ENERGY_SERVICE } from "../../scripts/genesis.ts";
 import {
   AGENT_ORDER_KIND,

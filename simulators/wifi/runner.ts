@@ -31,7 +31,7 @@ import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, deviceKeyFromSecret } from "../../devices/keys.ts";
 import type { NodeApi } from "../../node/api.ts";
 import type { GenesisService } from "../../node/chain/genesis.ts";
-import { JamgateError } from "../../node/errors.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
 import { type StackWiring, startStack } from "../../gateway/stack.ts";

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { errorRegistry } from "./errors.ts";
 
-const docs = readFileSync(new URL("../docs/errors.md", import.meta.url), "utf8");
+const docs = readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8");
 const documented = new Map(
   [...docs.matchAll(/^\| `(JG_ERR_[A-Z0-9_]+)` \| (\d+) \| (-?\d+) \| ([A-Za-z0-9 ]+) \| (.+) \|$/gm)].map((m) => [
     m[1]!,
