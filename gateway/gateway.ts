@@ -24,7 +24,7 @@ import { DurableLog, type LogEntry } from "./log.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
-import { type DeviceNotice, Settlement } from "./settlement.ts";
+import { type DeviceNotice, Settlement } from "./settlement/index.ts";
 import { acceptSeq, SEQ_WINDOW, type SeqWindow } from "./window.ts";
 import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import type { PacketLimits } from "./packet-bounds.ts";

@@ -26,7 +26,7 @@ import { decode } from "../node/codec/jam.ts";
 import { decodeEnvelopesItem } from "../services/telemetry/payload.ts";
 import { DurableLog, type LogEntry } from "./log.ts";
 import { telemetryService } from "./services/telemetry.ts";
-import { type DeviceNotice, packageItemsMax, packsAnother, Settlement, settlementLimits, splitAtDevices } from "./settlement.ts";
+import { type DeviceNotice, packageItemsMax, packsAnother, Settlement, settlementLimits, splitAtDevices } from "./settlement/index.ts";
 
 const SLOT_MS = 300;
 const BATCH_DEADLINE_MS = 20;

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "./log.ts";
-import { SEQ_SPAN_MAX, settlementLimits, takeBatch } from "./settlement.ts";
+import { SEQ_SPAN_MAX, settlementLimits, takeBatch } from "./settlement/index.ts";
 
 const RECORD_OVERHEAD = 100; // public key 32, u32 length, signature 64
 

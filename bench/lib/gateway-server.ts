@@ -21,7 +21,7 @@ import { brokerLimits } from "../../gateway/broker.ts";
 import type { IngestService, RegistrationRecord } from "../../gateway/ingest-service.ts";
 import { telemetryService } from "../../gateway/services/telemetry.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
-import { settlementLimits } from "../../gateway/settlement.ts";
+import { settlementLimits } from "../../gateway/settlement/index.ts";
 import { type Harness, OPERATOR_TOKEN, startHarness } from "../../gateway/testing/harness.ts";
 import { registerDashboard } from "../../gateway/dashboard/serve.ts";
 import { buildHttp } from "../../gateway/http.ts";

@@ -16,7 +16,7 @@ import { hash } from "../../node/crypto/hash.ts";
 import { encodeOutcome, OutcomeBuilder } from "../../services/common/outcome.ts";
 import { DurableLog } from "../log.ts";
 import { telemetryService } from "../services/telemetry.ts";
-import { type DeviceNotice, Settlement } from "../settlement.ts";
+import { type DeviceNotice, Settlement } from "../settlement/index.ts";
 import { LedgerIndex } from "./index.ts";
 import type { LedgerSink, PackageSettled } from "./sink.ts";
 

@@ -7,17 +7,17 @@
  * pending and are packed again: nothing PUBACKed is dropped, and the service's (device, seq)
  * window makes the retry settle each envelope at most once.
  */
-import { RECEIPT_SEQS_MAX } from "../devices/messages.ts";
-import type { NodeApi, WorkPackageStatus } from "../node/api.ts";
-import type { ChainParams } from "../node/chain/params.ts";
-import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
-import { toHex } from "../node/codec/jam.ts";
-import type { ErrorCode } from "../devices/protocol/errors.ts";
-import { buildWorkPackage, type PackageSpec } from "../node/intake/builder.ts";
-import type { IngestService } from "./ingest-service.ts";
-import type { LedgerSink, SettledReceipt } from "./ledger/sink.ts";
-import type { DurableLog, LogEntry } from "./log.ts";
-import { envelopesRefineGas } from "./refine-gas.ts";
+import { RECEIPT_SEQS_MAX } from "../../devices/messages.ts";
+import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
+import type { ChainParams } from "../../node/chain/params.ts";
+import type { Ed25519KeyPair } from "../../node/crypto/ed25519.ts";
+import { toHex } from "../../node/codec/jam.ts";
+import type { ErrorCode } from "../../devices/protocol/errors.ts";
+import { buildWorkPackage, type PackageSpec } from "../../node/intake/builder.ts";
+import type { IngestService } from "../ingest-service.ts";
+import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
+import type { DurableLog, LogEntry } from "../log.ts";
+import { envelopesRefineGas } from "../refine-gas.ts";
 
 export const settlementLimits = {
   /** Bytes of envelope records per package (signed bytes, key, length and signature): W_B less room for the package header and the item's other fields. */
