@@ -18,67 +18,9 @@ import type { IngestService } from "../ingest-service.ts";
 import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
 import type { DurableLog, LogEntry } from "../log.ts";
 import { envelopesRefineGas } from "../refine-gas.ts";
+import { retryDelayMs, SEQ_SPAN_MAX, settlementLimits } from "./limits.ts";
 
-export const settlementLimits = {
-  /** Bytes of envelope records per package (signed bytes, key, length and signature): W_B less room for the package header and the item's other fields. */
-  packageEnvelopeBytesMax: 13_000_000,
-  /** Devices per package: refine condenses each device to ~40 bytes, and a report's results must fit W_R = 49,152. */
-  packageDevicesMax: 1_000,
-  /** Envelopes per package: bounds refine's verification time (~13,000 signatures ≈ 1.9 s on one core here). */
-  packageEnvelopesMax: 12_000,
-  /**
-   * Packages submitted and not yet reported (waiting for refine, refining, or refined and waiting
-   * for their core): two per core of the embedded tiny chain, one refining and one ready for the
-   * next block. More, smaller packages only queue on the node and add latency (measured at 300
-   * envelopes/s: p99 receipt 4.99 slots with 8 in flight, 2.94 with 4; BENCHMARKS.md §5). Once
-   * reported, a package no longer holds its core's queue: it needs one more block to become
-   * available and be accumulated.
-   */
-  packagesUnreportedMax: 4,
-  /**
-   * Packages submitted and not yet settled: the unreported ones plus those reported, available
-   * or accumulated and waiting for their receipts (a block's worth per core, twice). Bounds the
-   * envelopes held in flight (≤ 8 × 12,000).
-   */
-  packagesInFlightMax: 8,
-  /**
-   * Packing for the next block starts this long before refine must be done: the slowest of the
-   * recent packages' pack → refined times, plus this margin for jitter in refine and in block times.
-   * A package refined too late waits a whole slot more, so the margin is wide: at 5,000/s (~2,500
-   * envelopes a package, pack → refined 200–490 ms, BENCHMARKS.md §5.11) 100 ms let about one
-   * package in 20 miss its block by 7–57 ms, and p99 receipt was 3.28–3.53 slots; with 300 it was 2.75–3.07.
-   */
-  leadMarginMs: 300,
-  /**
-   * The margin is at most this share of a slot: with a short slot (a 300 ms devnet, the tests) a
-   * fixed 300 ms would be the whole slot, and packing as the block arrives, before its reports
-   * free the cores, finds them busy and makes one package where there is room for one a core.
-   */
-  leadMarginSlotShareMax: 0.3,
-  /** Recent packages whose pack → refined time sets the lead (a few slots' worth). */
-  refineSamples: 8,
-  /**
-   * Envelopes per item at least when a package is split into several items (the service's
-   * itemsPerPackageMax): below this, refine is short anyway, and each item has its own header,
-   * output and accumulate gas. Measured at 3,000/s on one item, a package of ~3,000 envelopes took
-   * 0.8–1.3 s from packing to refined on one refine thread while the other idled, and missed its block.
-   */
-  envelopesPerItemMin: 1_000,
-  /**
-   * Envelopes left after a block's packing that make one more package, for a core that already
-   * holds one (it is reported a block after that one). Without it, once a package was refined
-   * too late for its block, its core was still busy at the next packing, so only one package
-   * went (3,384 envelopes at most, W_B): the rest grew, every package was full, refine got slower,
-   * and blocks took one package as often as two, at 4,000/s as at 5,000/s. With it (and the
-   * packing's packages sharing the refine threads, packageItemsMax), packages at 4,000/s stayed
-   * at ~2,000 envelopes and p99 receipt fell from 4.37–4.94 to 3.85–4.50 slots (BENCHMARKS.md
-   * §5.9). Below this, the rest waits for the next block's packing rather than take a core's
-   * report for little.
-   */
-  backlogPackageEnvelopesMin: 1_000,
-  /** Retry delay after a failed package, doubling up to the max. */
-  retryDelayMs: { initial: 500, max: 30_000 },
-} as const;
+export { SEQ_SPAN_MAX, settlementLimits } from "./limits.ts";
 
 export type DeviceNotice =
   /** A device's envelopes settled in one package: seqs ascending, at most RECEIPT_SEQS_MAX (one receipt message). */
@@ -720,11 +662,6 @@ export function packageItemsMax(itemsPerPackageMax: number, packages: number): n
   return Math.max(1, Math.floor(itemsPerPackageMax / Math.max(1, packages)));
 }
 
-/** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
-function retryDelayMs(attempt: number): number {
-  return Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));
-}
-
 /** Adds `value` to the list of `key` in `groups`, starting the list if there is none. */
 function appendTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);
@@ -738,13 +675,6 @@ function lowestSeqs(entries: readonly LogEntry[]): Map<string, number> {
   for (const e of entries) lowest.set(e.deviceId, Math.min(lowest.get(e.deviceId) ?? e.seq, e.seq));
   return lowest;
 }
-
-/**
- * Seqs of one device that may be unsettled at once across its packages in flight: the service's
- * replay window (64, services/common/window.ts) accepts a seq up to 64 below the highest it
- * settled, so packages that land in any order never push a seq out of it.
- */
-export const SEQ_SPAN_MAX = 64;
 
 /** How many packages a device may have in flight, and the lowest seq it has in flight (for SEQ_SPAN_MAX). */
 export interface PackageOverlap {
