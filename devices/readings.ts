@@ -86,7 +86,7 @@ export function columnsOf(readings: unknown): ReadingColumns | null {
  * Rows of a decoded body: the column form turned back into readings (t first, then the columns
  * in their order), at most the first `rowsMax` of them, anything else as it is. A 64 KiB body
  * can hold ~65,000 one-byte differences, so a caller that uses only some rows (the gateway's
- * InfluxDB writer takes 1,024 an envelope) bounds what is built.
+ * InfluxDB writer takes up to 3,600 an envelope) bounds what is built.
  */
 export function rowsOf(value: unknown, rowsMax = Number.POSITIVE_INFINITY): unknown {
   if (!isPlainObject(value)) return value;

@@ -20,9 +20,8 @@ export const DEFAULT_BATCH_POINTS_MAX = 5_000;
 /** Longest a point waits for a batch to fill: dashboards lag at most ~1 s. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 1_000;
 /**
- * Points held while InfluxDB is slow or down: 20 s of the gateway's target ingest of 5,000
- * envelopes/s at one reading each (a single core verifies ~7,000 Ed25519 signatures/s,
- * BENCHMARKS.md §1.1). About 31 MB: measured ~310 B of heap per meter point (2 tags, 2 integer
+ * Points held while InfluxDB is slow or down: 20 s of the gateway's measured ingest of 5,000
+ * envelopes/s at one reading each (BENCHMARKS.md §5.1). About 31 MB: measured ~310 B of heap per meter point (2 tags, 2 integer
  * fields) by adding 100,000 readingsToPoints points to a writer and comparing heapUsed after
  * gc (`node --expose-gc --import tsx`, Node 20).
  */
