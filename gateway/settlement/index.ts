@@ -18,9 +18,11 @@ import type { IngestService } from "../ingest-service.ts";
 import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
 import type { DurableLog, LogEntry } from "../log.ts";
 import { envelopesRefineGas } from "../refine-gas.ts";
-import { retryDelayMs, SEQ_SPAN_MAX, settlementLimits } from "./limits.ts";
+import { appendTo, Batcher, packsAnother } from "./batcher.ts";
+import { retryDelayMs, settlementLimits } from "./limits.ts";
 
-export { SEQ_SPAN_MAX, settlementLimits } from "./limits.ts";
+export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
+export { settlementLimits } from "./limits.ts";
 
 export type DeviceNotice =
   /** A device's envelopes settled in one package: seqs ascending, at most RECEIPT_SEQS_MAX (one receipt message). */
@@ -83,10 +85,6 @@ interface InFlight {
 }
 
 export class Settlement {
-  /** Pending entries per service, in acceptance order. */
-  private readonly pending = new Map<number, LogEntry[]>();
-  /** Record bytes of each service's pending entries (what a package of them would carry). */
-  private readonly pendingBytes = new Map<number, number>();
   /** When the last block arrived here, and the slot period: the block clock packing aligns to. */
   private clock: { lastBlockAt: number; readonly slotMs: number } | null = null;
   private unsubscribeBlocks: (() => void) | null = null;
@@ -99,25 +97,6 @@ export class Settlement {
   private unreported = 0;
   /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
   private unreportedOnCore: number[] = [];
-  /**
-   * Devices with envelopes in a package in flight. A device's next envelopes wait until that
-   * package is settled or failed, so the ledger sees each device's seqs package after package
-   * in order, and the service's 64-seq window never mistakes a late package for a replay (a
-   * retried package overtaken by a later one would otherwise be refused).
-   */
-  private readonly busyDevices = new Map<string, number>();
-  /** Per device with packages in flight: the lowest seq of each (at most packagesInFlightPerDeviceMax). */
-  private readonly inFlightSeqs = new Map<string, number[]>();
-  /** Counts packages landing (devices leaving busyDevices): the only thing that lets a waiting entry be packed. */
-  private busyEpoch = 0;
-  /**
-   * Per service: how long its pending list was when packing last found nothing to take (every
-   * entry's device busy), and the busyEpoch then. Until a package lands, those entries still
-   * cannot be taken, so the next packing looks only at what was added after them: with a
-   * backlog of 90,000 envelopes, rescanning it every batch deadline took 10% of the main thread
-   * (measured, bench/gateway.ts --rate 5000 --cpu-prof).
-   */
-  private readonly idleUpTo = new Map<number, { readonly length: number; readonly epoch: number }>();
   private timer: NodeJS.Timeout | null = null;
   /** Where a package's item payloads are written while it is built (W_B: a package's payloads together never exceed it); made at the first package, reused by every one after. */
   private payloadScratch: Uint8Array | null = null;
@@ -126,13 +105,15 @@ export class Settlement {
   private nextCore = 0;
   private stopped = false;
 
-  constructor(private readonly deps: SettlementDeps) {}
+  private readonly batcher: Batcher;
+
+  constructor(private readonly deps: SettlementDeps) {
+    this.batcher = new Batcher(deps.services);
+  }
 
   /** Envelopes waiting to be packed, across services. */
   get pendingCount(): number {
-    let n = 0;
-    for (const list of this.pending.values()) n += list.length;
-    return n;
+    return this.batcher.pendingCount;
   }
 
   get inFlightCount(): number {
@@ -146,21 +127,8 @@ export class Settlement {
 
   /** Queues a freshly logged entry. */
   add(entry: LogEntry): void {
-    appendTo(this.pending, entry.serviceId, entry);
-    this.countPending(entry.serviceId, [entry], 1);
+    this.batcher.add(entry);
     this.schedule();
-  }
-
-  private countPending(serviceId: number, entries: readonly LogEntry[], sign: 1 | -1): void {
-    let bytes = 0;
-    for (const e of entries) bytes += recordBytes(e);
-    this.pendingBytes.set(serviceId, (this.pendingBytes.get(serviceId) ?? 0) + sign * bytes);
-  }
-
-  /** Whether a service has a full package pending: packing it now costs no envelope a place in it. */
-  private fullPending(serviceId: number): boolean {
-    const envelopesMax = Math.min(settlementLimits.packageEnvelopesMax, this.deps.services.get(serviceId)?.packageEnvelopesMax ?? Infinity);
-    return (this.pending.get(serviceId)?.length ?? 0) >= envelopesMax || (this.pendingBytes.get(serviceId) ?? 0) >= settlementLimits.packageEnvelopeBytesMax;
   }
 
   /** After a restart: pending entries are queued again; submitted ones are followed (or re-queued if their package is gone). */
@@ -236,7 +204,7 @@ export class Settlement {
    * at once. Before the clock and a refine time are known, it packs every batch deadline.
    */
   private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
-    for (const serviceId of this.pending.keys()) if (this.fullPending(serviceId)) return { delayMs: 0, alignedTo: null };
+    if (this.batcher.anyFullPending()) return { delayMs: 0, alignedTo: null };
     const clock = this.clock;
     const measured = clock === null ? null : this.leadMs(clock.slotMs);
     if (this.deps.packing === "deadline" || clock === null || measured === null) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
@@ -281,7 +249,7 @@ export class Settlement {
       // Aligned: one package per free core (coresToPack), split evenly; the service with most
       // pending gets the spare cores. Otherwise one package a service (more only when full), to
       // the least busy core.
-      const services = [...this.pending].filter(([, list]) => list.length > 0).sort(([, a], [, b]) => b.length - a.length);
+      const services = this.batcher.servicesByPending();
       const cores = aligned ? this.coresToPack() : null;
       // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
       const packages = cores?.length ?? 1;
@@ -289,35 +257,16 @@ export class Settlement {
       // built after the ones before it, and that wait is part of its lead as much as its refine.
       const packedAt = performance.now();
       let anchor: PackageAnchor | undefined;
-      for (const [rank, [serviceId, list]] of services.entries()) {
+      for (const [rank, serviceId] of services.entries()) {
         const n = cores?.length ?? services.length;
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
-        const share = Math.ceil(list.length / Math.max(1, parts));
+        const share = Math.ceil(this.batcher.pendingOf(serviceId) / Math.max(1, parts));
         const service = this.deps.services.get(serviceId);
-        for (let made = 0; list.length > 0 && this.roomFor(1); made++) {
-          if (!packsAnother({ aligned, made, parts, pending: list.length, fullPending: this.fullPending(serviceId) })) break;
-          const devicesMax = Math.min(settlementLimits.packageDevicesMax, service?.packageDevicesMax ?? Infinity);
-          const idle = this.idleUpTo.get(serviceId);
-          const from = idle !== undefined && idle.epoch === this.busyEpoch ? Math.min(idle.length, list.length) : 0;
-          const overlap: PackageOverlap = {
-            packagesPerDeviceMax: service?.packagesInFlightPerDeviceMax ?? 1,
-            lowestInFlightSeq: (id) => Math.min(...(this.inFlightSeqs.get(id) ?? [Number.POSITIVE_INFINITY])),
-          };
-          const batch = takeBatch(
-            list,
-            this.busyDevices,
-            devicesMax,
-            from,
-            overlap,
-            Math.min(made < parts ? share : settlementLimits.packageEnvelopesMax, service?.packageEnvelopesMax ?? Infinity),
-          );
-          this.countPending(serviceId, batch, -1);
-          if (batch.length === 0) {
-            // Everything pending waits for its device's package in flight.
-            this.idleUpTo.set(serviceId, { length: list.length, epoch: this.busyEpoch });
-            break;
-          }
-          this.idleUpTo.delete(serviceId);
+        for (let made = 0; this.batcher.pendingOf(serviceId) > 0 && this.roomFor(1); made++) {
+          const fullPending = this.batcher.fullPending(serviceId);
+          if (!packsAnother({ aligned, made, parts, pending: this.batcher.pendingOf(serviceId), fullPending })) break;
+          const batch = this.batcher.take(serviceId, made < parts ? share : settlementLimits.packageEnvelopesMax);
+          if (batch.length === 0) break; // everything pending waits for its device's package in flight
           try {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
@@ -327,13 +276,13 @@ export class Settlement {
             const anotherAfter =
               made + 1 >= parts &&
               this.roomFor(2) &&
-              packsAnother({ aligned, made: made + 1, parts, pending: list.length, fullPending: this.fullPending(serviceId) });
+              packsAnother({ aligned, made: made + 1, parts, pending: this.batcher.pendingOf(serviceId), fullPending: this.batcher.fullPending(serviceId) });
             const itemsMax = packageItemsMax(service?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
             await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
-            this.putBack(serviceId, batch);
+            this.batcher.putBack(serviceId, batch);
             break;
           }
         }
@@ -441,22 +390,11 @@ export class Settlement {
         return this.retry(entries).catch((error: unknown) => {
           // The log could not mark them pending: they go back in memory as they were taken (a restart finds them submitted to a package the node does not know, and packs them again).
           this.deps.logger?.warn({ err: String(error), envelopes: batch.length }, "putting refused envelopes back failed; they go back to pending in memory");
-          this.putBack(serviceId, batch);
+          this.batcher.putBack(serviceId, batch);
           this.schedule();
         });
       },
     );
-  }
-
-  /** Entries taken for a package that did not go: back to the front of their service's pending list. */
-  private putBack(serviceId: number, batch: readonly LogEntry[]): void {
-    const list = this.pending.get(serviceId) ?? [];
-    const back = batch.filter((entry) => entry.state === "pending");
-    list.unshift(...back);
-    list.sort((a, b) => a.order - b.order);
-    this.pending.set(serviceId, list);
-    this.countPending(serviceId, back, 1);
-    this.idleUpTo.delete(serviceId);
   }
 
   /** Follows a package's status until it settles or fails; returns a function that stops following it (a refused submit). */
@@ -465,10 +403,7 @@ export class Settlement {
     this.inFlight.set(hex, flight);
     this.unreported++;
     if (flight.core !== null) this.unreportedOnCore[flight.core] = (this.unreportedOnCore[flight.core] ?? 0) + 1;
-    for (const [id, seq] of lowestSeqs(flight.entries)) {
-      this.busyDevices.set(id, (this.busyDevices.get(id) ?? 0) + 1);
-      appendTo(this.inFlightSeqs, id, seq);
-    }
+    this.batcher.hold(flight.entries);
     let done = false;
     const watch = (attempt: number) =>
       this.deps.api
@@ -607,16 +542,7 @@ export class Settlement {
   private land(flight: InFlight): void {
     this.markReported(flight);
     if (!this.inFlight.delete(toHex(flight.hash))) return;
-    this.busyEpoch++;
-    for (const [id, seq] of lowestSeqs(flight.entries)) {
-      const n = (this.busyDevices.get(id) ?? 1) - 1;
-      if (n <= 0) this.busyDevices.delete(id);
-      else this.busyDevices.set(id, n);
-      const seqs = this.inFlightSeqs.get(id) ?? [];
-      const at = seqs.indexOf(seq);
-      if (at >= 0) seqs.splice(at, 1);
-      if (seqs.length === 0) this.inFlightSeqs.delete(id);
-    }
+    this.batcher.release(flight.entries);
   }
 
   private async retry(entries: readonly LogEntry[]): Promise<void> {
@@ -625,29 +551,12 @@ export class Settlement {
     const delay = retryDelayMs(this.failures - 1);
     const byService = new Map<number, LogEntry[]>();
     for (const e of back) appendTo(byService, e.serviceId, e);
-    for (const [serviceId, group] of byService) this.putBack(serviceId, group);
-    this.idleUpTo.clear();
+    for (const [serviceId, group] of byService) this.batcher.putBack(serviceId, group);
+    this.batcher.forgetIdle();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.schedule(delay);
   }
-}
-
-/**
- * Whether a packing makes another package of a service's pending envelopes, after `made` of
- * them, `parts` being the service's share of the packing's cores: within the share, always;
- * past it, a full package (it goes at once), or when aligned to a block one package for a
- * backlog of settlementLimits.backlogPackageEnvelopesMin or more; a smaller rest waits.
- */
-export function packsAnother(p: {
-  readonly aligned: boolean;
-  readonly made: number;
-  readonly parts: number;
-  readonly pending: number;
-  readonly fullPending: boolean;
-}): boolean {
-  if (p.made < p.parts || p.fullPending) return true;
-  return p.aligned && p.made === p.parts && p.pending >= settlementLimits.backlogPackageEnvelopesMin;
 }
 
 /**
@@ -660,104 +569,6 @@ export function packsAnother(p: {
  */
 export function packageItemsMax(itemsPerPackageMax: number, packages: number): number {
   return Math.max(1, Math.floor(itemsPerPackageMax / Math.max(1, packages)));
-}
-
-/** Adds `value` to the list of `key` in `groups`, starting the list if there is none. */
-function appendTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
-  const list = groups.get(key);
-  if (list === undefined) groups.set(key, [value]);
-  else list.push(value);
-}
-
-/** Each device of a package with its lowest seq in it. */
-function lowestSeqs(entries: readonly LogEntry[]): Map<string, number> {
-  const lowest = new Map<string, number>();
-  for (const e of entries) lowest.set(e.deviceId, Math.min(lowest.get(e.deviceId) ?? e.seq, e.seq));
-  return lowest;
-}
-
-/** How many packages a device may have in flight, and the lowest seq it has in flight (for SEQ_SPAN_MAX). */
-export interface PackageOverlap {
-  readonly packagesPerDeviceMax: number;
-  lowestInFlightSeq(deviceId: string): number;
-}
-
-const NO_OVERLAP: PackageOverlap = { packagesPerDeviceMax: 1, lowestInFlightSeq: () => Number.POSITIVE_INFINITY };
-
-/** What an envelope adds to an envelopes item besides its signed bytes: public key 32, u32 length, signature 64 (services/telemetry/payload.ts). */
-const ENVELOPE_RECORD_OVERHEAD_BYTES = 32 + 4 + 64;
-
-/** Bytes an entry takes in a package: its signed bytes, public key, length and signature. */
-function recordBytes(entry: LogEntry): number {
-  return ENVELOPE_RECORD_OVERHEAD_BYTES + entry.signingBytes.length;
-}
-
-/**
- * Takes the next package's worth of entries out of `list` (acceptance order), within the package
- * bounds, skipping devices that are busy. Devices are taken whole, oldest pending entry first:
- * all of a device's pending entries go into the package, as far as it has room. So each device's
- * envelopes reach the ledger in the order they were accepted (what is taken of a device is a
- * prefix of its entries), and a package leaves the devices it does not hold free for the next one.
- * Taking the oldest entry of every device instead made the first W_B-full package hold all 1,000
- * devices of the benchmark with ~3 entries each, so one package at a time was in flight and
- * settlement fell to ~1,250/s at an offered 2,000/s (measured: bench/gateway.ts --rate 2000).
- * Entries before `from` are known to belong to busy devices (the caller's idle mark) and are not
- * looked at. The package is full by count, or by bytes within one envelope.
- */
-export function takeBatch(
-  list: LogEntry[],
-  busy: ReadonlyMap<string, number>,
-  devicesMax: number,
-  from = 0,
-  overlap: PackageOverlap = NO_OVERLAP,
-  envelopesMax: number = settlementLimits.packageEnvelopesMax,
-): LogEntry[] {
-  // Free devices' entries (their indices), devices in the order of their oldest entry.
-  const byDevice = new Map<string, number[]>();
-  const limitOf = new Map<string, number>();
-  for (let i = from; i < list.length; i++) {
-    const entry = list[i]!;
-    const id = entry.deviceId;
-    const packages = busy.get(id) ?? 0;
-    if (packages >= overlap.packagesPerDeviceMax) continue;
-    if (packages > 0) {
-      // A device with a package in flight: only seqs within SEQ_SPAN_MAX of its lowest unsettled one.
-      let limit = limitOf.get(id);
-      if (limit === undefined) {
-        limit = Math.min(overlap.lowestInFlightSeq(id), entry.seq) + SEQ_SPAN_MAX;
-        limitOf.set(id, limit);
-      }
-      if (entry.seq >= limit) continue;
-    }
-    appendTo(byDevice, id, i);
-  }
-  const takenAt: number[] = [];
-  let bytes = 0;
-  let devices = 0;
-  fill: for (const at of byDevice.values()) {
-    if (devices >= devicesMax) break;
-    devices++;
-    for (const i of at) {
-      const cost = recordBytes(list[i]!);
-      if (takenAt.length >= Math.min(envelopesMax, settlementLimits.packageEnvelopesMax) || bytes + cost > settlementLimits.packageEnvelopeBytesMax) break fill; // full: the rest waits for the next package
-      takenAt.push(i);
-      bytes += cost;
-    }
-  }
-  if (takenAt.length === 0) return [];
-  // Take them out in acceptance order; what stays keeps its order.
-  takenAt.sort((a, b) => a - b);
-  const taken: LogEntry[] = [];
-  let kept = takenAt[0]!;
-  let next = 0;
-  for (let i = kept; i < list.length; i++) {
-    if (i === takenAt[next]) {
-      taken.push(list[i]!);
-      next++;
-    } else list[kept++] = list[i]!;
-  }
-  list.length = kept;
-  return taken;
 }
 
 /**
