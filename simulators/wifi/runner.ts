@@ -19,22 +19,17 @@
 import { createSocket, type Socket } from "node:dgram";
 import { EventEmitter, once } from "node:events";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { blake2b } from "@noble/hashes/blake2.js";
-import { MultiBar, Presets } from "cli-progress";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import radius from "radius";
 import { decodeCbor, encodeCbor } from "../../devices/cbor.ts";
 import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, deviceKeyFromSecret } from "../../devices/keys.ts";
-import type { NodeApi } from "../../node/api.ts";
 import type { GenesisService } from "../../node/chain/genesis.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
-import { RpcClient } from "../../node/rpc/client.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
-import { type StackWiring, startStack } from "../../gateway/stack.ts";
+import type { StackWiring } from "../../gateway/stack.ts";
 import { builtinServices } from "../../scripts/genesis.ts";
 import {
   decodeFees,
@@ -47,6 +42,9 @@ import {
   sessionKey,
   WIFI_SERVICE_NAME,
 } from "../../services/wifi-billing/types.ts";
+import { progressBars } from "../common/progress.ts";
+import { openRunDir } from "../common/run-dir.ts";
+import { connectRemote, type RemoteJamgate, type SimTarget, startOwnStack } from "../common/target.ts";
 import { accountingRequest, nativeFraudBody, nativeSession, type NativeSession } from "./bodies.ts";
 import { FRAUD_KINDS, type FraudKind, type SessionSteps, type Step } from "./fraud.ts";
 import type { WifiPlan } from "./plan.ts";
@@ -78,23 +76,12 @@ export interface WifiSimOptions {
   /** Genesis of the embedded node; default the built-in one (`jamgate start`'s). */
   readonly genesis?: (gatewayKey: { readonly publicKey: Uint8Array }) => GenesisService[];
   /** A running jamgate instead of an embedded one. */
-  readonly remote?: {
-    readonly mqttUrl: string;
-    readonly nodeUrl: string;
-    readonly gatewayUrl: string;
-    readonly token: string;
-    readonly radius: { readonly host: string; readonly port: number } | null;
-  };
+  readonly remote?: RemoteJamgate & { readonly radius: { readonly host: string; readonly port: number } | null };
 }
 
-interface Env {
-  readonly api: NodeApi;
-  readonly mqttUrl: string;
-  readonly httpUrl: string;
-  readonly token: string;
+interface Env extends SimTarget {
   readonly serviceId: number;
   readonly radius: { readonly host: string; readonly port: number } | null;
-  close(): Promise<void>;
 }
 
 async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger, genesis: NonNullable<WifiSimOptions["genesis"]>): Promise<Env> {
@@ -111,32 +98,20 @@ async function embeddedEnv(dataDir: string, slotMs: number, logger: Logger, gene
     },
     defaultServiceOf: () => WIFI_SERVICE_NAME,
   };
-  const stack = await startStack(
-    { dataDir, host: "127.0.0.1", mqttPort: 0, wsPort: 0, httpPort: 0, rpcPort: null, radiusPort: 0, slotMs, chain: "tiny", batchMs: 100, logger },
-    wiring,
-  );
-  const radiusPort = stack.radius?.port ?? null;
-  return {
-    api: stack.api,
-    mqttUrl: stack.mqttUrl,
-    httpUrl: stack.httpUrl,
-    token: stack.operatorToken,
-    serviceId: serviceId!,
-    radius: radiusPort === null ? null : { host: "127.0.0.1", port: radiusPort },
-    close: () => stack.stop(),
-  };
+  const own = await startOwnStack(dataDir, slotMs, logger, wiring, true);
+  const radiusPort = own.stack.radius?.port ?? null;
+  return { ...own, serviceId: serviceId!, radius: radiusPort === null ? null : { host: "127.0.0.1", port: radiusPort } };
 }
 
 async function remoteEnv(remote: NonNullable<WifiSimOptions["remote"]>): Promise<Env> {
-  const api = await RpcClient.connect(remote.nodeUrl, { token: remote.token });
-  const httpUrl = remote.gatewayUrl.replace(/\/+$/, "");
+  const target = await connectRemote(remote);
   // `jamgate start`'s genesis is the built-in one: the service's id is the one it gives (the key does not change ids).
   const serviceId = builtinServices([new Uint8Array(32)]).find((s) => s.name === WIFI_SERVICE_NAME)?.id;
   if (serviceId === undefined) {
-    api.close();
+    await target.close();
     throw new JamgateError("JG_ERR_GENESIS", `the built-in genesis has no ${WIFI_SERVICE_NAME} service`);
   }
-  return { api, mqttUrl: remote.mqttUrl, httpUrl, token: remote.token, serviceId, radius: remote.radius, close: async () => api.close() };
+  return { ...target, serviceId, radius: remote.radius };
 }
 
 /** Keys from the plan's seed (and a salt, so a run against a running jamgate makes new ones each time). */
@@ -208,22 +183,15 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
       "JG_ERR_CLI_ARGUMENT",
       `${plan.durationSeconds / 3600} hours at ${options.secondsPerSlot} s a slot are ${runSlots} slots: the service keeps the ledger of the last ${LEDGER_SLOTS_KEPT} (LEDGER_SLOTS_KEPT), and the run reads it back at the end; more seconds per slot`,
     );
-  const ownDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "jamgate-sim-wifi-"));
-  mkdirSync(dataDir, { recursive: true });
-  const destination = pino.destination({ dest: join(dataDir, "sim.log"), sync: false });
-  // Open before anything can fail: pino flushes at exit, and a destination still opening throws there.
-  await once(destination, "ready");
-  const logger = pino({ base: undefined, level: "info" }, destination);
+  const dir = await openRunDir(options.dataDir, "jamgate-sim-wifi-");
   let env: Env;
   try {
     env =
       options.remote === undefined
-        ? await embeddedEnv(join(dataDir, "stack"), options.slotMs, logger, options.genesis ?? ((key) => builtinServices([key.publicKey])))
+        ? await embeddedEnv(join(dir.path, "stack"), options.slotMs, dir.logger, options.genesis ?? ((key) => builtinServices([key.publicKey])))
         : await remoteEnv(options.remote);
   } catch (e) {
-    logger.flush();
-    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    dir.close();
     throw e;
   }
   const salt = options.remote === undefined ? "" : String(Date.now());
@@ -233,19 +201,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
   const routers: RouterRun[] = plan.population.routers.map((r) => ({ index: r.index, id: "", pendingRadius: new Map(), nextIdentifier: 0 }));
   const totalSteps = plan.steps.reduce((n, s) => n + s.steps.length, 0);
 
-  const bars = options.progress
-    ? new MultiBar(
-        {
-          stream: process.stderr,
-          clearOnComplete: false,
-          hideCursor: true,
-          noTTYOutput: true,
-          notTTYSchedule: 5_000,
-          format: "{phase} [{bar}] {value}/{total} steps | slot {slot} | {time} | receipts {receipts} | refused {refused}",
-        },
-        Presets.shades_classic,
-      )
-    : null;
+  const bars = progressBars(options.progress, "{phase} [{bar}] {value}/{total} steps | slot {slot} | {time} | receipts {receipts} | refused {refused}");
   const bar = bars?.create(totalSteps, 0, { phase: "setup   ", slot: 0, time: "", receipts: 0, refused: 0 });
   let sentSteps = 0;
   let receipts = 0;
@@ -284,7 +240,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     for (;;) {
       const value = await read();
       if (value !== null) return value;
-      if (Date.now() > deadline) throw new Error(`${what}: not done within ${SETUP_DEADLINE_MS / 1000} s; see ${join(dataDir, "sim.log")}`);
+      if (Date.now() > deadline) throw new Error(`${what}: not done within ${SETUP_DEADLINE_MS / 1000} s; see ${dir.logPath}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -365,7 +321,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     const pendingSeqs = new Map<string, Map<number, (verdict: string) => void>>();
     for (const run of routers) {
       if (run.key !== undefined) {
-        const client = await DeviceClient.connect({ url: env.mqttUrl, key: run.key, dataDir: join(dataDir, "devices") });
+        const client = await DeviceClient.connect({ url: env.mqttUrl, key: run.key, dataDir: join(dir.path, "devices") });
         run.client = client;
         const pending = new Map<number, (verdict: string) => void>();
         pendingSeqs.set(run.id, pending);
@@ -562,7 +518,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         try {
           await once(blocks, "block", { signal: AbortSignal.timeout(STEP_DEADLINE_MS) });
         } catch {
-          throw new Error(`no block for ${STEP_DEADLINE_MS / 1000} s: the node stopped making blocks; see ${join(dataDir, "sim.log")}`);
+          throw new Error(`no block for ${STEP_DEADLINE_MS / 1000} s: the node stopped making blocks; see ${dir.logPath}`);
         }
         if (failure !== null) throw failure;
         nowSeconds = (slot - startSlot) * options.secondsPerSlot;
@@ -571,8 +527,7 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
         for (const s of sessions) advance(s);
         const now = Date.now();
         const stuck = sessions.find((s) => s.waiting !== null && now - s.waiting.sinceMs > STEP_DEADLINE_MS);
-        if (stuck !== undefined)
-          throw new Error(`no verdict within ${STEP_DEADLINE_MS / 1000} s for the ${stuck.waiting!.what}; see ${join(dataDir, "sim.log")}`);
+        if (stuck !== undefined) throw new Error(`no verdict within ${STEP_DEADLINE_MS / 1000} s for the ${stuck.waiting!.what}; see ${dir.logPath}`);
         bar?.update(sentSteps, {
           phase: nowSeconds < plan.durationSeconds ? "running " : "settling",
           slot,
@@ -633,7 +588,6 @@ export async function runWifiSim(options: WifiSimOptions): Promise<WifiSimResult
     bars?.stop();
     for (const close of closing) await close().catch(() => undefined);
     await env.close();
-    logger.flush();
-    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    dir.close();
   }
 }
