@@ -20,6 +20,7 @@ import type { DurableLog, LogEntry } from "../log.ts";
 import { envelopesRefineGas } from "../refine-gas.ts";
 import { appendTo, Batcher, packsAnother } from "./batcher.ts";
 import { retryDelayMs, settlementLimits } from "./limits.ts";
+import { PackScheduler } from "./scheduler.ts";
 
 export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
 export { settlementLimits } from "./limits.ts";
@@ -45,7 +46,7 @@ export interface SettlementDeps {
   /** The registered public key of a device (the gateway checked it before accepting). */
   publicKeyOf(deviceId: string): Uint8Array | null;
   notify(notice: DeviceNotice): void;
-  /** "aligned" (the default): pack once per slot, just in time for the next block (see packDelay); "deadline": every batchDeadlineMs. */
+  /** "aligned" (the default): pack once per slot, just in time for the next block (scheduler.ts); "deadline": every batchDeadlineMs. */
   readonly packing?: "aligned" | "deadline";
   /**
    * Wait before packing what is pending, so packages fill up (ms): until the gateway knows the
@@ -85,19 +86,11 @@ interface InFlight {
 }
 
 export class Settlement {
-  /** When the last block arrived here, and the slot period: the block clock packing aligns to. */
-  private clock: { lastBlockAt: number; readonly slotMs: number } | null = null;
-  private unsubscribeBlocks: (() => void) | null = null;
-  /** The block-aligned packing time (performance.now() scale) last packed at. */
-  private packedFor: number | null = null;
-  /** Pack → refined times (ms) of the latest packages, at most settlementLimits.refineSamples. */
-  private readonly refineMs: number[] = [];
   private readonly inFlight = new Map<string, InFlight>();
   /** Packages in `inFlight` not yet reported. */
   private unreported = 0;
   /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
   private unreportedOnCore: number[] = [];
-  private timer: NodeJS.Timeout | null = null;
   /** Where a package's item payloads are written while it is built (W_B: a package's payloads together never exceed it); made at the first package, reused by every one after. */
   private payloadScratch: Uint8Array | null = null;
   private packing = false;
@@ -106,9 +99,18 @@ export class Settlement {
   private stopped = false;
 
   private readonly batcher: Batcher;
+  private readonly scheduler: PackScheduler;
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
+    this.scheduler = new PackScheduler({
+      api: deps.api,
+      packing: deps.packing,
+      batchDeadlineMs: deps.batchDeadlineMs,
+      fullPending: () => this.batcher.anyFullPending(),
+      pack: (aligned) => void this.pack(aligned),
+      logger: deps.logger,
+    });
   }
 
   /** Envelopes waiting to be packed, across services. */
@@ -128,7 +130,7 @@ export class Settlement {
   /** Queues a freshly logged entry. */
   add(entry: LogEntry): void {
     this.batcher.add(entry);
-    this.schedule();
+    this.scheduler.schedule();
   }
 
   /** After a restart: pending entries are queued again; submitted ones are followed (or re-queued if their package is gone). */
@@ -166,76 +168,13 @@ export class Settlement {
 
   start(): void {
     this.stopped = false;
-    this.schedule();
-    void this.followBlocks();
+    this.scheduler.start();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.unsubscribeBlocks?.();
-    this.unsubscribeBlocks = null;
+    this.scheduler.stop();
     for (const f of this.inFlight.values()) f.unsubscribe?.();
-  }
-
-  /** Follows the node's blocks, so packing can align to them (see packDelay). */
-  private async followBlocks(): Promise<void> {
-    try {
-      const slotMs = (await this.deps.api.parameters()).slot_period_sec! * 1000;
-      if (!(slotMs > 0)) throw new Error(`slot period ${slotMs} ms`);
-      const unsubscribe = await this.deps.api.subscribeBestBlock(() => {
-        this.clock = { lastBlockAt: performance.now(), slotMs };
-      });
-      if (this.stopped) unsubscribe();
-      else this.unsubscribeBlocks = unsubscribe;
-    } catch (e) {
-      this.deps.logger?.warn({ err: String(e) }, "cannot follow the node's blocks: packing every batch deadline instead");
-    }
-  }
-
-  /**
-   * How long to wait before packing. A package is guaranteed in the first block after it is
-   * refined, and each core takes one package per block, so packing earlier than "next block −
-   * refine time" makes nothing settle sooner: it only makes smaller packages, and the cores'
-   * one-per-block capacity is counted in packages. So, once the block clock and refine's recent
-   * times are known, packing waits for the last moment that still makes the next block (less a
-   * margin), and then packs what is pending into one package per free core. A full package goes
-   * at once. Before the clock and a refine time are known, it packs every batch deadline.
-   */
-  private packDelay(): { readonly delayMs: number; readonly alignedTo: number | null } {
-    if (this.batcher.anyFullPending()) return { delayMs: 0, alignedTo: null };
-    const clock = this.clock;
-    const measured = clock === null ? null : this.leadMs(clock.slotMs);
-    if (this.deps.packing === "deadline" || clock === null || measured === null) return { delayMs: this.deps.batchDeadlineMs, alignedTo: null };
-    // Refine slower than a slot: pack as each block arrives. Packing more often would only make
-    // more, smaller packages for the same blocks (measured: packing every deadline then, p50 receipt
-    // rose from ~2.5 to ~3.4 slots at 2,000/s; BENCHMARKS.md §5.5).
-    const lead = Math.min(measured, clock.slotMs);
-    const now = performance.now();
-    // The next block's packing time; the one after once this is more than half the lead behind,
-    // or once this block's packing is done (what came since waits for the next block's).
-    let packAt = clock.lastBlockAt + clock.slotMs - lead;
-    const late = now - (packAt + lead / 2);
-    if (late > 0) packAt += Math.ceil(late / clock.slotMs) * clock.slotMs;
-    if (this.packedFor !== null && Math.abs(this.packedFor - packAt) < clock.slotMs / 2) packAt += clock.slotMs;
-    return { delayMs: Math.max(0, packAt - now), alignedTo: packAt };
-  }
-
-  /** The slowest recent pack → refined time plus the margin, or null before any package was refined. */
-  private leadMs(slotMs: number): number | null {
-    const margin = Math.min(settlementLimits.leadMarginMs, slotMs * settlementLimits.leadMarginSlotShareMax);
-    return this.refineMs.length === 0 ? null : Math.max(...this.refineMs) + margin;
-  }
-
-  private schedule(delayMs?: number): void {
-    if (this.stopped || this.timer !== null) return;
-    const { delayMs: delay, alignedTo } = delayMs === undefined ? this.packDelay() : { delayMs, alignedTo: null };
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (alignedTo !== null) this.packedFor = alignedTo;
-      void this.pack(alignedTo !== null);
-    }, delay);
   }
 
   /**
@@ -289,7 +228,7 @@ export class Settlement {
       }
     } finally {
       this.packing = false;
-      if (this.pendingCount > 0 && this.roomFor(1)) this.schedule();
+      if (this.pendingCount > 0 && this.roomFor(1)) this.scheduler.schedule();
     }
   }
 
@@ -391,7 +330,7 @@ export class Settlement {
           // The log could not mark them pending: they go back in memory as they were taken (a restart finds them submitted to a package the node does not know, and packs them again).
           this.deps.logger?.warn({ err: String(error), envelopes: batch.length }, "putting refused envelopes back failed; they go back to pending in memory");
           this.batcher.putBack(serviceId, batch);
-          this.schedule();
+          this.scheduler.schedule();
         });
       },
     );
@@ -409,7 +348,7 @@ export class Settlement {
       this.deps.api
         .subscribeWorkPackageStatus(flight.hash, (status) => {
           this.deps.ledger?.packageStatus(flight.hash, status, Date.now());
-          if (status.kind === "refined" && flight.packedAt !== null) this.sampleRefine(performance.now() - flight.packedAt);
+          if (status.kind === "refined" && flight.packedAt !== null) this.scheduler.sampleRefine(performance.now() - flight.packedAt);
           if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
           if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
           done = true;
@@ -521,12 +460,7 @@ export class Settlement {
       })
       .catch(() => undefined);
     await this.deps.log.remove(flight.entries);
-    if (this.pendingCount > 0) this.schedule();
-  }
-
-  private sampleRefine(ms: number): void {
-    this.refineMs.push(ms);
-    if (this.refineMs.length > settlementLimits.refineSamples) this.refineMs.shift();
+    if (this.pendingCount > 0) this.scheduler.schedule();
   }
 
   /** The package left its core's queue: another may be packed. */
@@ -535,7 +469,7 @@ export class Settlement {
     flight.reported = true;
     this.unreported--;
     if (flight.core !== null) this.unreportedOnCore[flight.core]!--;
-    if (this.pendingCount > 0) this.schedule();
+    if (this.pendingCount > 0) this.scheduler.schedule();
   }
 
   /** A package is no longer in flight: its devices are free for the next one. */
@@ -553,9 +487,7 @@ export class Settlement {
     for (const e of back) appendTo(byService, e.serviceId, e);
     for (const [serviceId, group] of byService) this.batcher.putBack(serviceId, group);
     this.batcher.forgetIdle();
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.schedule(delay);
+    this.scheduler.reschedule(delay);
   }
 }
 
