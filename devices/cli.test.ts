@@ -49,7 +49,7 @@ describe("jamgate device keygen", () => {
     const dir = tempDir();
     const { path, key } = await keygen(dir);
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(stdout[0]!)).toEqual({ deviceId: key.deviceId, publicKey: toHex(key.publicKey) });
+    expect(JSON.parse(stdout[0]!)).toEqual({ deviceId: key.deviceId, publicKey: toHex(key.publicKey), keyFile: path });
     await expect(jamgate("keygen", "--out", path)).rejects.toMatchObject({ code: "JG_ERR_CLI_ARGUMENT", exitCode: 1 });
     expect(keyFromJson(JSON.parse(readFileSync(path, "utf8")))).toEqual(key);
     await jamgate("keygen", "--out", path, "--force");

@@ -6,7 +6,7 @@
  * (./endpoints.ts).
  */
 import { once } from "node:events";
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { readEndpointsFile } from "./endpoints.ts";
 import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
 import { encodeReadings } from "./readings.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
+import { DEVICE_KEY_FILE_NAME, defaultKeyFile, writeKeyFile } from "./key-files.ts";
 import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { type DeviceError, type Receipt, seqRanges, upTopic } from "./messages.ts";
 import { meterReadings } from "./simulate.ts";
@@ -61,28 +62,29 @@ function fail(code: string, detail: string): never {
 
 export function registerDeviceCommands(program: Command): void {
   const device = program.command("device").description("device side: keys, envelopes, publishing over MQTT, registration, settled seqs");
+  // Keys live in the user's config dir unless told (./key-files.ts), never in the working directory by default.
+  const keyFile = defaultKeyFile(DEVICE_KEY_FILE_NAME);
 
   device
     .command("keygen")
-    .description("make an Ed25519 device key: writes {deviceId, publicKey, secretKey} (hex), mode 0600")
-    .requiredOption("--out <file>", "key file to write")
+    .description("make an Ed25519 device key: writes {deviceId, publicKey, secretKey} (hex), mode 0600, and prints its id, public key and file")
+    .option("--out <file>", "key file to write (default: in the user's config dir, made 0700)", keyFile)
     .option("--force", "overwrite an existing file")
     .action((options: { out: string; force?: boolean }) => {
       const key = generateDeviceKey();
       try {
-        writeFileSync(options.out, `${JSON.stringify(keyToJson(key), null, 2)}\n`, { mode: 0o600, flag: options.force ? "w" : "wx" });
-        chmodSync(options.out, 0o600); // an overwritten file keeps its old mode otherwise
+        writeKeyFile(options.out, keyToJson(key), options.force === true);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EEXIST") fail("JG_ERR_CLI_ARGUMENT", `${options.out} exists; --force overwrites it`);
         fail("JG_ERR_CLI_ARGUMENT", `cannot write ${options.out}: ${(e as Error).message}`);
       }
-      console.log(JSON.stringify({ deviceId: key.deviceId, publicKey: toHex(key.publicKey) }));
+      console.log(JSON.stringify({ deviceId: key.deviceId, publicKey: toHex(key.publicKey), keyFile: options.out }));
     });
 
   device
     .command("envelope")
     .description("sign one envelope (CBOR) from a JSON-lines readings file, for any MQTT client to publish")
-    .requiredOption("--key <file>", "device key file")
+    .option("--key <file>", "device key file", keyFile)
     .requiredOption("--seq <n>", "the envelope's seq", integerIn(0, Number.MAX_SAFE_INTEGER))
     .requiredOption("--readings <file>", "one JSON reading per line; the body is them in CBOR (as columns when they allow it: docs/protocol.md)")
     .requiredOption("--out <file>", "envelope file to write")
@@ -111,7 +113,7 @@ export function registerDeviceCommands(program: Command): void {
   device
     .command("token")
     .description("print an MQTT password for the device (a signed, time-bounded token), for any MQTT client")
-    .requiredOption("--key <file>", "device key file")
+    .option("--key <file>", "device key file", keyFile)
     .option("--ttl-ms <ms>", "how long the token is valid (at most 24 h)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), 3_600_000)
     .action((options: { key: string; ttlMs: number }) => {
       const key = readKey(options.key);
@@ -121,7 +123,7 @@ export function registerDeviceCommands(program: Command): void {
   device
     .command("publish")
     .description("send readings as a device over MQTT (QoS 1, offline queue in --data-dir), optionally waiting for every receipt")
-    .requiredOption("--key <file>", "device key file")
+    .option("--key <file>", "device key file", keyFile)
     .option("--mqtt <url>", "the gateway's broker: mqtt://host:port, mqtts://host:port (TLS), ws:// or wss:// (default: the one running on --gateway-data-dir)")
     .option("--gateway-data-dir <dir>", "without --mqtt: the running jamgate's data dir, whose endpoints.json names its broker", DEFAULT_GATEWAY_DATA_DIR)
     .option("--ca <file>", "PEM CA certificate to trust for mqtts:// and wss:// (default: the system's)")
@@ -141,7 +143,7 @@ export function registerDeviceCommands(program: Command): void {
   device
     .command("register")
     .description("register a device with a gateway (POST /v1/devices), optionally waiting until it is on the ledger")
-    .requiredOption("--key <file>", "device key file (only its public key is sent)")
+    .option("--key <file>", "device key file (only its public key is sent)", keyFile)
     .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
     .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind)")
     .option("--household <id>", "for an energy-trading agent: the device id of its household's meter")
@@ -157,7 +159,7 @@ export function registerDeviceCommands(program: Command): void {
   device
     .command("receipts")
     .description("the device's settled seqs, from the gateway's ledger (GET /v1/entries?device=…): what a device that lost receipts reconciles against")
-    .requiredOption("--key <file>", "device key file (only its id is used)")
+    .option("--key <file>", "device key file (only its id is used)", keyFile)
     .option("--gateway <url>", "the gateway's HTTP address (default: the one running on --data-dir)")
     .option("--ca <file>", "PEM CA certificate to trust for an https:// gateway (default: the system's)")
     .option("--data-dir <dir>", "the gateway's data directory: its endpoints.json without --gateway", DEFAULT_GATEWAY_DATA_DIR)
@@ -547,7 +549,8 @@ function readKey(path: string): DeviceKey {
   try {
     return keyFromJson(JSON.parse(readFileSync(path, "utf8")));
   } catch (e) {
-    return fail("JG_ERR_CLI_ARGUMENT", `key file ${path}: ${(e as Error).message}`);
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT" ? " (jamgate device keygen makes one there; --key names another)" : "";
+    return fail("JG_ERR_CLI_ARGUMENT", `key file ${path}: ${(e as Error).message}${missing}`);
   }
 }
 

@@ -8,6 +8,7 @@ import { integerIn, loadTlsMaterial, readFlagFile, runUntilSignal } from "../nod
 import { JamgateError } from "../devices/protocol/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
+import { printConfig } from "./config.ts";
 import { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import type { StackWiring } from "./stack.ts";
 
@@ -51,6 +52,7 @@ interface StartOptions {
   marketMinutesPerSlot?: number;
   ledgerRetentionSlots?: number;
   currency: string;
+  printConfig?: boolean;
 }
 
 /** Default ports: MQTT 1883 and MQTT over TLS 8883 (IANA), MQTT over WebSocket 8083 and over TLS 8084 (the common convention, EMQX's and HiveMQ's among others). */
@@ -115,7 +117,12 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
       "--no-node-first",
       "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)",
     )
+    .option(
+      "--print-config",
+      "print each option's effective value and where it came from (command line, JAMGATE_<FLAG>, <data-dir>/config.json, default), then exit without starting",
+    )
     .action(async (options: StartOptions, command: Command) => {
+      if (options.printConfig) return printConfig(command);
       const root = pino({ base: undefined });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa });
       if (!options.plaintext && tls === null)
@@ -131,7 +138,18 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
       if (options.marketMinutesPerSlot !== undefined && (options.node !== undefined || wiring.withMarketMsPerSlot === undefined)) {
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--market-minutes-per-slot sets the embedded node's genesis market: not with --node");
       }
-      const { nodeCa, nodeTokenFile, tlsCert: _cert, tlsKey: _key, tlsClientCa: _ca, plaintext: _plain, marketMinutesPerSlot, radiusPort, ...rest } = options;
+      const {
+        nodeCa,
+        nodeTokenFile,
+        tlsCert: _cert,
+        tlsKey: _key,
+        tlsClientCa: _ca,
+        plaintext: _plain,
+        printConfig: _print,
+        marketMinutesPerSlot,
+        radiusPort,
+        ...rest
+      } = options;
       const stackWiring = marketMinutesPerSlot === undefined ? wiring : wiring.withMarketMsPerSlot!(marketMinutesPerSlot * 60_000);
       // Loaded here, not at the top: every `jamgate` command loads this module for its flags.
       const [{ startStack }, { endpointsOf, removeEndpoints, writeEndpoints }] = await Promise.all([import("./stack.ts"), import("./endpoints.ts")]);

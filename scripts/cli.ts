@@ -1,13 +1,14 @@
 /** The `jamgate` command line: one program, a command group per part of the pipeline. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Command, CommanderError } from "commander";
+import { type Command, CommanderError } from "commander";
 import { registerDeviceCommands } from "../devices/cli.ts";
 import type { GenesisService } from "../node/chain/genesis.ts";
 import { DEFAULT_SLOT_MS, EXIT_BAD_COMMAND_LINE, isBadCommandLine, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
 import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
+import { ConfiguredCommand } from "../gateway/config.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";
 import { registerWifiCommands } from "../gateway/wifi/cli.ts";
@@ -58,7 +59,8 @@ export function chainOfStartDataDir(dataDir: string): { nodeDir: string; service
 }
 
 export function program(): Command {
-  const cli = new Command("jamgate").description("DePIN/IoT ingestion gateway that settles on an embedded JAM node").version("0.1.0");
+  // Every command's flags also come from JAMGATE_<FLAG> and <data-dir>/config.json (gateway/config.ts, docs/configuration.md).
+  const cli = new ConfiguredCommand("jamgate").description("DePIN/IoT ingestion gateway that settles on an embedded JAM node").version("0.1.0");
   registerStartCommand(cli, builtinWiring);
   registerNodeCommands(cli, (authorizedKeys) => builtinServices(authorizedKeys), { defaultDataDir: DEFAULT_GATEWAY_DATA_DIR, chainOf: chainOfStartDataDir });
   registerDeviceCommands(cli);

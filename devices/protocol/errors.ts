@@ -414,6 +414,12 @@ export const errorRegistry = {
     mqtt: "none",
   },
   JG_ERR_CLI_ARGUMENT: { message: "a command-line flag has a value it cannot take", httpStatus: 400, rpcCode: 0, mqtt: "none" },
+  JG_ERR_CONFIG: {
+    message: "the data directory's config.json is not a JSON object of jamgate flags, or cannot be read",
+    httpStatus: 400,
+    rpcCode: 0,
+    mqtt: "none",
+  },
   JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_PORT_IN_USE: { message: "a port the command listens on is taken or not allowed", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_DATA_DIR_LOCKED: {

@@ -840,3 +840,29 @@ describe("router list, show, set-price, deregister; wifi account new, topup, bal
     expect(fromHex(account).length).toBe(16);
   });
 });
+
+describe("key files without --key-out", () => {
+  it("router onboard and wifi account new write theirs in $XDG_CONFIG_HOME/jamgate/keys (0700, files 0600), not the working directory", async () => {
+    const configHome = tempDir();
+    const keys = join(configHome, "jamgate", "keys");
+    vi.stubEnv("XDG_CONFIG_HOME", configHome);
+    try {
+      const names = ["router.json", "router.owner.json", "account.json"];
+      const before = names.filter((name) => existsSync(name));
+      await jamgate("router", "onboard", "--name", "home", "--price-micros-per-gb", "1", "--stake", "10", "--json", ...at());
+      const out = json();
+      expect(out).toMatchObject({ keyFile: join(keys, "router.json"), ownerKeyFile: join(keys, "router.owner.json") });
+      expect(keyFromJson(JSON.parse(readFileSync(join(keys, "router.json"), "utf8"))).deviceId).toBe(out.router);
+      expect(keyFromJson(JSON.parse(readFileSync(join(keys, "router.owner.json"), "utf8"))).deviceId).toBe(out.owner);
+      stdout.length = 0;
+      await jamgate("wifi", "account", "new", "--json", ...at());
+      expect(json()).toMatchObject({ keyFile: join(keys, "account.json") });
+      expect(readdirSync(keys).sort()).toEqual(["account.json", "router.json", "router.owner.json"]);
+      for (const name of readdirSync(keys)) expect(statSync(join(keys, name)).mode & 0o777).toBe(0o600);
+      expect(statSync(keys).mode & 0o777).toBe(0o700);
+      expect(names.filter((name) => existsSync(name))).toEqual(before);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

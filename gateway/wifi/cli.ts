@@ -22,6 +22,7 @@ import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { toHex } from "../../devices/envelope.ts";
+import { defaultKeyFile, prepareKeyDir } from "../../devices/key-files.ts";
 import { type DeviceKey, generateDeviceKey, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "../../devices/keys.ts";
 import { EXIT_BAD_COMMAND_LINE, integerIn, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
@@ -71,10 +72,10 @@ export const ROUTER_LIST_PAGES_MAX = 1_000;
 const DEFAULT_WAIT_MS = 120_000;
 
 export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
-/** The router key file `onboard` writes unless told. */
-export const DEFAULT_ROUTER_KEY_FILE = "router.json";
-/** The account key file `wifi account new` writes unless told. */
-export const DEFAULT_ACCOUNT_KEY_FILE = "account.json";
+/** The router key file `onboard` writes unless told: in the user's config dir (devices/key-files.ts), not the working directory. */
+export const defaultRouterKeyFile = (): string => defaultKeyFile("router.json");
+/** The account key file `wifi account new` writes unless told, beside the router keys. */
+export const defaultAccountKeyFile = (): string => defaultKeyFile("account.json");
 
 /** The topics a router publishes usage on and listens on (devices/messages.ts: `devices/{id}/up/{kind}`, `devices/{id}/down/…`). */
 export function routerTopics(router: string): { readonly usage: string; readonly down: string; readonly control: string } {
@@ -369,6 +370,7 @@ function checkWritable(path: string, force: boolean | undefined, flag: string): 
 /** Writes a key file, mode 0600; an existing one only with `force`. */
 function writeKeyFile(path: string, key: DeviceKey, force: boolean | undefined, extra: Record<string, unknown> = {}): void {
   try {
+    prepareKeyDir(path); // the keys dir, 0700, for a default path
     writeFileSync(path, `${JSON.stringify({ ...keyToJson(key), ...extra }, null, 2)}\n`, { mode: 0o600, flag: force ? "w" : "wx" });
     chmodSync(path, 0o600); // an overwritten file keeps its old mode otherwise
   } catch (e) {
@@ -529,7 +531,7 @@ export function registerWifiCommands(program: Command): void {
       .option("--radius", "a stock router speaking RADIUS accounting: the gateway makes and keeps its key and a shared secret")
       .option("--radius-server <host[:port]>", "the RADIUS server address the router is to use (default: the gateway's host, port 1813)")
       .option("--location <lat,lon>", "where the router is, decimal degrees (kept in the key file and printed)", parseLocation)
-      .option("--key-out <file>", `the router's key file, written 0600 (default: ${DEFAULT_ROUTER_KEY_FILE}; none with --radius)`)
+      .option("--key-out <file>", `the router's key file, written 0600 (default: ${defaultRouterKeyFile()}; none with --radius)`)
       .option("--owner-key-out <file>", "without --owner: the new owner's key file, written 0600 (default: beside the router's, NAME.owner.json)")
       .option("--mqtt <url>", "the broker URL to print (default: the running gateway's, or mqtt://<--gateway host>:1883)")
       .option(
@@ -577,7 +579,7 @@ export function registerWifiCommands(program: Command): void {
     account
       .command("new")
       .description("make an account key, register it on wifi-billing, wait until it is on the ledger")
-      .option("--key-out <file>", "the account's key file, written 0600", DEFAULT_ACCOUNT_KEY_FILE)
+      .option("--key-out <file>", "the account's key file, written 0600", defaultAccountKeyFile())
       .option("--force", "overwrite an existing key file"),
   ).action(async (options: AccountNewOptions) => accountNew(options));
 
@@ -653,8 +655,8 @@ async function onboard(options: OnboardOptions): Promise<void> {
   if (!options.radius && options.radiusServer !== undefined) badFlag("--radius-server goes with --radius");
   if (options.mqtt !== undefined && !/^(mqtts?|wss?):\/\/[^/\s]+/.test(options.mqtt))
     badFlag(`--mqtt must be mqtt://, mqtts://, ws:// or wss:// host:port, got ${options.mqtt}`);
-  const keyFile = options.radius ? null : (options.keyOut ?? DEFAULT_ROUTER_KEY_FILE);
-  const ownerKeyFile = options.owner !== undefined ? null : (options.ownerKeyOut ?? ownerKeyFileBeside(options.keyOut ?? DEFAULT_ROUTER_KEY_FILE));
+  const keyFile = options.radius ? null : (options.keyOut ?? defaultRouterKeyFile());
+  const ownerKeyFile = options.owner !== undefined ? null : (options.ownerKeyOut ?? ownerKeyFileBeside(options.keyOut ?? defaultRouterKeyFile()));
   if (keyFile !== null && keyFile === ownerKeyFile) badFlag("--key-out and --owner-key-out name the same file");
   if (keyFile !== null) checkWritable(keyFile, options.force, "--key-out");
   if (ownerKeyFile !== null) checkWritable(ownerKeyFile, options.force, "--owner-key-out");
