@@ -11,12 +11,14 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, CommanderError, Option } from "commander";
 import { DeviceClient, type DeviceClientState, unregisteredDetail } from "./client.ts";
 import { readEndpointsFile } from "./endpoints.ts";
 import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
 import { encodeReadings } from "./readings.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
+import { integerIn } from "./protocol/cli-args.ts";
+import { DEVICE_KINDS } from "./protocol/device-kinds.ts";
 import { DEVICE_KEY_FILE_NAME, defaultKeyFile, writeKeyFile } from "./key-files.ts";
 import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
 import { type DeviceError, type Receipt, seqRanges, upTopic } from "./messages.ts";
@@ -26,7 +28,6 @@ import { meterReadings } from "./simulate.ts";
 export const DEFAULT_DEVICE_DATA_DIR = ".jamgate-device";
 /** Where `register`, `receipts` and `publish` look for a running gateway's endpoints.json and operator-token unless told (`jamgate start`'s default data dir). */
 export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
-export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
 /** Largest readings file read: it is held in memory whole; twice the default offline queue. */
 export const READINGS_FILE_BYTES_MAX = 64 * 1024 * 1024;
 /** Largest gateway HTTP answer read; registration answers are a few hundred bytes. */
@@ -42,17 +43,6 @@ const ENTRIES_PAGE_LIMIT = 500;
 export const RECEIPT_PAGES_MAX = 1_000;
 /** One HTTP request to the gateway; registration answers at once (202), the wait is by polling. */
 const HTTP_TIMEOUT_MS = 10_000;
-
-/** commander parser for an integer in [min, max] (as node/cli.ts `integerIn`; devices/ may not import node/). */
-export function integerIn(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an integer from ${min} to ${max}, got "${value}"`);
-    }
-    return n;
-  };
-}
 
 /** Reports a coded error and ends the command with exit code 1 (scripts/cli.ts `main` exits with it). */
 function fail(code: string, detail: string): never {

@@ -20,6 +20,7 @@ import { blake2b } from "@noble/hashes/blake2.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { decodeCbor as cborDecode, encodeCbor } from "./cbor.ts";
 import { rowsOf } from "./readings.ts";
+import { toHex } from "./protocol/hex.ts";
 
 // @noble/ed25519 v3's synchronous API needs SHA-512 supplied.
 ed.hashes.sha512 = sha512;
@@ -66,7 +67,7 @@ export interface Envelope extends EnvelopeFields {
   readonly signature: Uint8Array;
 }
 
-/** Bad envelope bytes, as the error registry names them (node/errors.ts, docs/errors.md). */
+/** Bad envelope bytes, as the error registry names them (devices/protocol/errors.ts, docs/errors.md). */
 /** Why an envelope does not decode, and its seq whenever it could be read (a CBOR map whose `s` is a natural below 2^53), else null. */
 export type EnvelopeDecodeError = {
   readonly code: "JG_ERR_ENVELOPE_OVERSIZE" | "JG_ERR_ENVELOPE_MALFORMED" | "JG_ERR_ENVELOPE_VERSION" | "JG_ERR_ENVELOPE_KIND";
@@ -241,11 +242,8 @@ function seqOf(m: Record<string, unknown> | null): number | null {
   return m !== null && isSafeNatural(m.s) ? m.s : null;
 }
 
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
+/** Lowercase hex (devices/protocol/hex.ts), exported here as part of this module's public API. */
+export { toHex };
 
 export function fromHex(hex: string): Uint8Array {
   if (!/^([0-9a-f]{2})*$/i.test(hex)) throw new Error("not hex");

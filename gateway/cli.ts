@@ -4,7 +4,8 @@
  */
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { integerIn, loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
+import { integerIn } from "../devices/protocol/cli-args.ts";
+import { loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
 export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";

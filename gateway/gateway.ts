@@ -25,9 +25,10 @@ import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement/index.ts";
-import { acceptSeq, SEQ_WINDOW, type SeqWindow } from "./window.ts";
+import { acceptSeq, type SeqWindow } from "./window.ts";
 import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import type { PacketLimits } from "./packet-bounds.ts";
+import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
 
 /**
  * Receipt and error messages handed to the broker and not yet written to their device's socket:
@@ -138,7 +139,7 @@ export class Gateway {
    * Per device since start: the highest seq known to carry the device's own signature, verified
    * before PUBACK or receipted (refine verified it); until there is one, the highest its service
    * had settled when the registry read it from the ledger (RegistryEntry.settledHighestSeq; never a
-   * seq only the log holds: a forgery logged before a restart does not count). An envelope more than SEQ_WINDOW past it is verified
+   * seq only the log holds: a forgery logged before a restart does not count). An envelope more than SEQ_WINDOW_SEQS past it is verified
    * before PUBACK, so a stolen token alone cannot move the device's window (docs/protocol.md,
    * "A leaked token"); below it, envelopes are PUBACKed unverified as before. Bounded as `windows`.
    */
@@ -458,7 +459,7 @@ export class Gateway {
   ): Promise<{ readonly seq: number | null; readonly code: ErrorCode; readonly detail: string } | null> {
     const window = this.windowOf(device.deviceId);
     const signed = this.signedHighest.get(device.deviceId) ?? device.settledHighestSeq;
-    const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + Number(SEQ_WINDOW);
+    const verifySignature = this.options.verifySignaturesBeforePuback === true ? true : (seq: number) => seq > signed + SEQ_WINDOW_SEQS;
     const verdict = judgeEnvelope(device, kind, payload, window, this.now(), { verifySignature });
     if (!verdict.ok) return verdict;
     // Nothing a device sends is retained: a retained message would be handed to every later subscriber, unbounded.

@@ -13,7 +13,6 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
 import type { ErrorCode } from "../devices/protocol/errors.ts";
-import { DEVICE_KINDS, type DeviceKind } from "./ingest-service.ts";
 import type { EventStreamOptions } from "./ledger/events.ts";
 import { SSE_HEARTBEAT_MS } from "./ledger/events.ts";
 import { codedErrorHandler, ledgerRoutes, type ProofSource, sendError } from "./ledger/routes.ts";
@@ -26,6 +25,7 @@ import type { WifiBackend } from "./wifi/backend.ts";
 import { WifiControl } from "./wifi/control.ts";
 import { wifiRoutes, wifiSchemas } from "./wifi/routes.ts";
 import { type RadiusKeys, ServiceBackend } from "./wifi/service-backend.ts";
+import { DEVICE_KINDS, type DeviceKind } from "../devices/protocol/device-kinds.ts";
 
 /** Largest request body: a registration is ~100 bytes of JSON. */
 const BODY_BYTES_MAX = 16 * 1024;

@@ -3,6 +3,7 @@
  * registrations into work items, and how to read its device registry and its per-package
  * outcomes back from state. One adapter per service (gateway/services/: telemetry, energy-trading, wifi-billing).
  */
+import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
 export interface EnvelopeRecord {
   readonly deviceId: string;
   readonly seq: number;
@@ -34,9 +35,6 @@ export interface RouterTerms {
   /** UTF-8, at most 32 bytes. */
   readonly name: string;
 }
-
-export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
-export type DeviceKind = (typeof DEVICE_KINDS)[number];
 
 export interface RegisteredDevice {
   readonly publicKey: Uint8Array;

@@ -6,7 +6,8 @@
  */
 import type { NodeApi } from "../node/api.ts";
 import { type KnownDevice, knownDevice } from "./accept.ts";
-import type { DeviceKind, IngestService } from "./ingest-service.ts";
+import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
+import type { IngestService } from "./ingest-service.ts";
 
 /** Registered devices kept in memory: 10,000 devices is the target; 10× that is ~40 MB of keys. */
 export const DEVICE_CACHE_MAX = 100_000;

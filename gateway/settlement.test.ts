@@ -5,7 +5,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "./log.ts";
-import { SEQ_SPAN_MAX, settlementLimits, takeBatch } from "./settlement/index.ts";
+import { settlementLimits, takeBatch } from "./settlement/index.ts";
+import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
 
 const RECORD_OVERHEAD = 100; // public key 32, u32 length, signature 64
 
@@ -95,7 +96,7 @@ describe("takeBatch", () => {
     );
   });
 
-  it("lets a device have several packages in flight, but only seqs within SEQ_SPAN_MAX of its lowest unsettled one", () => {
+  it("lets a device have several packages in flight, but only seqs within SEQ_WINDOW_SEQS of its lowest unsettled one", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 50 }),
@@ -115,8 +116,8 @@ describe("takeBatch", () => {
           } else if (inFlight === 0) {
             expect(taken).toHaveLength(pending); // a free device is taken whole
           } else {
-            // Exactly the pending seqs below lowest + SEQ_SPAN_MAX, a prefix, in order.
-            expect(taken.map((e) => e.seq)).toEqual(Array.from({ length: pending }, (_, i) => lowest + 10 + i).filter((seq) => seq < lowest + SEQ_SPAN_MAX));
+            // Exactly the pending seqs below lowest + SEQ_WINDOW_SEQS, a prefix, in order.
+            expect(taken.map((e) => e.seq)).toEqual(Array.from({ length: pending }, (_, i) => lowest + 10 + i).filter((seq) => seq < lowest + SEQ_WINDOW_SEQS));
           }
         },
       ),

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { acceptSeq, EMPTY_WINDOW, judgeSeq, SEQ_WINDOW } from "./window.ts";
+import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
+import { acceptSeq, EMPTY_WINDOW, judgeSeq } from "./window.ts";
 
 /** The same rule with a plain set, to check the bit tricks against. */
 function reference(seqs: number[]) {
@@ -10,7 +11,7 @@ function reference(seqs: number[]) {
   for (const seq of seqs) {
     let v: string;
     if (seq > highest) v = "new";
-    else if (highest - seq > Number(SEQ_WINDOW))
+    else if (highest - seq > SEQ_WINDOW_SEQS)
       v = "too-old"; // the window forgets what is older
     else if (seen.has(seq)) v = "replay";
     else v = "new";

@@ -1,11 +1,14 @@
 /**
- * Exactly-once by (device, seq): a sliding window over each device's sequence numbers, the same
- * rule the telemetry service applies on chain. A seq is new if it is above the highest seen, or
- * within the 64 below it and not yet seen. Kept as plain data so it persists as it is.
+ * Exactly-once by (device, seq), as the gateway judges it before settling: each device's window of
+ * seqs (SEQ_WINDOW_SEQS, devices/protocol/seq-window.ts) kept in memory and in the durable log. The
+ * window's arithmetic is the services' own (services/common/window.ts: the one the chain applies
+ * and so the authority); this module is the gateway's cache of it, in the log's plain form
+ * (`highest` a number, −1 before the first), and adds what only the gateway tells apart: a seq
+ * too far ahead (SEQ_JUMP_MAX), and a replay from a seq below the window (too old).
  */
+import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
+import { type ReplayWindow, windowAccepts, windowSettle } from "../services/common/window.ts";
 
-/** Seqs below the highest that are still told apart: 64, one bit each. */
-export const SEQ_WINDOW = 64n;
 /** Largest jump ahead of the highest seq a device may make: more is a broken or hostile counter. */
 export const SEQ_JUMP_MAX = 1_000_000;
 
@@ -20,21 +23,16 @@ export const EMPTY_WINDOW: SeqWindow = { highest: -1, below: 0n };
 
 export type SeqVerdict = "new" | "replay" | "too-old" | "too-far-ahead";
 
+const asReplayWindow = (w: SeqWindow): ReplayWindow => ({ highestSeq: w.highest < 0 ? null : BigInt(w.highest), bitmap: w.below });
+
 export function judgeSeq(w: SeqWindow, seq: number): SeqVerdict {
   if (seq > w.highest) return w.highest >= 0 && seq - w.highest > SEQ_JUMP_MAX ? "too-far-ahead" : "new";
-  if (seq === w.highest) return "replay";
-  const distance = BigInt(w.highest - seq); // 1 … ∞
-  if (distance > SEQ_WINDOW) return "too-old";
-  return (w.below >> (distance - 1n)) & 1n ? "replay" : "new";
+  if (w.highest - seq > SEQ_WINDOW_SEQS) return "too-old";
+  return windowAccepts(asReplayWindow(w), BigInt(seq)) ? "new" : "replay";
 }
 
-const WINDOW_MASK = (1n << SEQ_WINDOW) - 1n;
-
-/** The window after accepting `seq` (which judgeSeq called new). */
+/** The window after accepting `seq` (which judgeSeq called new; anything else leaves it as it is). */
 export function acceptSeq(w: SeqWindow, seq: number): SeqWindow {
-  if (seq <= w.highest) return { highest: w.highest, below: w.below | (1n << BigInt(w.highest - seq - 1)) };
-  if (w.highest < 0) return { highest: seq, below: 0n };
-  // The old highest becomes bit shift − 1; older bits move up by shift and fall off past 64.
-  const shift = BigInt(seq - w.highest);
-  return { highest: seq, below: shift > SEQ_WINDOW ? 0n : ((w.below << shift) | (1n << (shift - 1n))) & WINDOW_MASK };
+  const next = windowSettle(asReplayWindow(w), BigInt(seq));
+  return next === null ? w : { highest: Number(next.highestSeq), below: next.bitmap };
 }

@@ -9,22 +9,21 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
-import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
 import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
+import { integerIn } from "../devices/protocol/cli-args.ts";
+import { toHex } from "../devices/protocol/hex.ts";
 import type { TlsMaterial } from "./net/servers.ts";
 import { makePrivateDir, secretFile } from "./storage/data-dir.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
 export const DEFAULT_SLOT_MS = 6000;
-
-/** Lowercase hex (the codec's toHex, without loading the codec: every `jamgate` command loads this module). */
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 
 /** Exit code of a command line the program cannot take (a usage error, JG_ERR_CLI_ARGUMENT): 2, as POSIX utilities use it, so a script tells it from a refusal or failure (1). */
 export const EXIT_BAD_COMMAND_LINE = 2;
@@ -45,17 +44,6 @@ const COMMANDER_USAGE_CODES: ReadonlySet<string> = new Set([
 export function isBadCommandLine(error: CommanderError | JamgateError): boolean {
   if (error instanceof CommanderError) return error.exitCode !== 0 && (COMMANDER_USAGE_CODES.has(error.code) || error.code === "JG_ERR_CLI_ARGUMENT");
   return error.code === "JG_ERR_CLI_ARGUMENT";
-}
-
-/** commander argument parser for an integer in [min, max]; errors name the flag's range. */
-export function integerIn(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`JG_ERR_CLI_ARGUMENT: expected an integer from ${min} to ${max}, got "${value}"`);
-    }
-    return n;
-  };
 }
 
 interface StartOptions {

@@ -39,12 +39,7 @@ import {
   LEDGER_REASONS as ENERGY_LEDGER_REASONS,
   ledgerKey as energyLedgerKey,
 } from "../../services/energy-trading/types.ts";
-import {
-  decodeDeviceRecord as decodeTelemetryDevice,
-  deviceKey as telemetryDeviceKey,
-  TELEMETRY_SERVICE_NAME,
-  WINDOW_SEQS,
-} from "../../services/telemetry/types.ts";
+import { decodeDeviceRecord as decodeTelemetryDevice, deviceKey as telemetryDeviceKey, TELEMETRY_SERVICE_NAME } from "../../services/telemetry/types.ts";
 import {
   accountKey as wifiAccountKey,
   decodeAccount as decodeWifiAccount,
@@ -66,6 +61,7 @@ import {
   verifyReadingDa,
 } from "./da-proof.ts";
 import type { Hex } from "./types.ts";
+import { SEQ_WINDOW_SEQS } from "../../devices/protocol/seq-window.ts";
 
 export { type ProofDa, readingProof, type ReadingProofRequest, READING_SERVICES, type ReadingService } from "./da-proof.ts";
 
@@ -305,7 +301,7 @@ export function seqInWindow(window: RecordedWindow, seq: bigint): "settled" | "u
   if (highest === null || seq > highest) return "unsettled";
   const distance = highest - seq;
   if (distance === 0n) return "settled";
-  if (distance > WINDOW_SEQS) return "below";
+  if (distance > BigInt(SEQ_WINDOW_SEQS)) return "below";
   return ((window.bitmap >> (distance - 1n)) & 1n) === 1n ? "settled" : "unsettled";
 }
 
@@ -697,7 +693,7 @@ function settledInWindow(window: RecordedWindow, seq: bigint): string | null {
         ? `seq ${seq} is above the highest settled, ${window.highestSeq}`
         : `seq ${seq} is not settled (the window's bit for it is clear)`;
     case "below":
-      return `seq ${seq} is more than ${WINDOW_SEQS} below the highest settled (${window.highestSeq}): the window no longer tells`;
+      return `seq ${seq} is more than ${SEQ_WINDOW_SEQS} below the highest settled (${window.highestSeq}): the window no longer tells`;
   }
 }
 

@@ -19,7 +19,7 @@ import { bytesEqual, Decoder, fromHex, Header, toHex } from "../../node/codec/ja
 import { hash } from "../../node/crypto/hash.ts";
 import { type ErrorCode, JamgateError } from "../../devices/protocol/errors.ts";
 import { ENERGY_SERVICE_NAME, LEDGER_INTERVALS_KEPT } from "../../services/energy-trading/types.ts";
-import { WINDOW_SEQS } from "../../services/telemetry/types.ts";
+import { SEQ_WINDOW_SEQS } from "../../devices/protocol/seq-window.ts";
 import { LEDGER_SLOTS_KEPT, WIFI_SERVICE_NAME } from "../../services/wifi-billing/types.ts";
 import type { IngestService } from "../ingest-service.ts";
 import { readingProof as readingDa, READING_SERVICES, type ReadingService } from "./da-proof.ts";
@@ -248,7 +248,7 @@ export class Prover implements ProofSource {
     const holds = seqInWindow(window.value, BigInt(seq));
     if (holds === "unsettled") throw notFound(`seq ${seq} of device ${device} is not settled`);
     if (holds === "below")
-      throw unavailable(`seq ${seq} is more than ${WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
+      throw unavailable(`seq ${seq} is more than ${SEQ_WINDOW_SEQS} below device ${device}'s highest settled seq: its window no longer holds it`);
     return this.document({ kind: "settled-seq", service: service.name, device, seq }, proven);
   }
 

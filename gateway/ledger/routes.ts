@@ -12,10 +12,10 @@
 import { Ajv } from "ajv";
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
-import { DEVICE_KINDS } from "../ingest-service.ts";
 import { type EventStreamOptions, registerEventStream } from "./events.ts";
 import { pageSchema, schemaRef, sharedSchemas, HASH_PATTERN, ID_PATTERN, SERVICE_NAME_PATTERN } from "./schemas.ts";
 import { type EntryFilter, type Hex, type LedgerReader, LIST_LIMIT_MAX, PACKAGE_STATUSES, type PackageStatusName } from "./types.ts";
+import { DEVICE_KINDS } from "../../devices/protocol/device-kinds.ts";
 
 /** A page's size when the request names none. */
 export const LIST_LIMIT_DEFAULT = 50;

@@ -4,8 +4,8 @@
  * @fastify/swagger publishes them as the OpenAPI document's components (`/docs/json`). Each is
  * registered once with `addSchema` under its `$id` and referred to as `{ $ref: "<id>#" }`.
  */
-import { DEVICE_KINDS } from "../ingest-service.ts";
 import { ENTRY_KINDS, PACKAGE_KINDS, PACKAGE_STATUSES, WIFI_ENTRY_KINDS } from "./types.ts";
+import { DEVICE_KINDS } from "../../devices/protocol/device-kinds.ts";
 
 /** 64 lowercase hex digits: a hash (header, package, report, state root). */
 export const HASH_PATTERN = "^[0-9a-f]{64}$";

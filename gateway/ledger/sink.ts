@@ -8,8 +8,8 @@
  * write keeps one copy).
  */
 import type { BlockDescriptor, WorkPackageStatus } from "../../node/api.ts";
-import type { DeviceKind } from "../ingest-service.ts";
 import type { PackageKind } from "./types.ts";
+import type { DeviceKind } from "../../devices/protocol/device-kinds.ts";
 
 export interface PackageSubmitted {
   readonly hash: Uint8Array;

@@ -23,7 +23,7 @@ export function telemetryService(serviceId: number): IngestService {
     // Refine condenses a device to ~40 bytes; a report's results must fit W_R = 49,152.
     packageDevicesMax: 1_000,
     registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
-    // Its 64-seq replay window settles a device's packages in any order (settlement.ts SEQ_SPAN_MAX):
+    // Its 64-seq replay window settles a device's packages in any order (SEQ_WINDOW_SEQS, gateway/settlement/batcher.ts):
     // a busy device keeps up to 4 in flight, about one slot of its envelopes each.
     packagesInFlightPerDeviceMax: 4,
     // The embedded node (tiny chain) refines on 2 threads, one per core.

@@ -48,7 +48,7 @@ describe("Batcher", () => {
     expect(batcher.pendingCount).toBe(0);
   });
 
-  it("lets a device have as many packages in flight as its service allows, within SEQ_SPAN_MAX", () => {
+  it("lets a device have as many packages in flight as its service allows, within SEQ_WINDOW_SEQS", () => {
     const batcher = batcherOf({ packagesInFlightPerDeviceMax: 2 });
     for (let seq = 0; seq < 100; seq++) batcher.add(entry("a", seq, seq));
     const first = batcher.take(SERVICE, 10);

@@ -54,13 +54,6 @@ export const settlementLimits = {
   retryDelayMs: { initial: 500, max: 30_000 },
 } as const;
 
-/**
- * Seqs of one device that may be unsettled at once across its packages in flight (batcher.ts):
- * the service's replay window (64, services/common/window.ts) accepts a seq up to 64 below the
- * highest it settled, so packages that land in any order never push a seq out of it.
- */
-export const SEQ_SPAN_MAX = 64;
-
 /** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(settlementLimits.retryDelayMs.max, settlementLimits.retryDelayMs.initial * 2 ** Math.min(attempt, 16));

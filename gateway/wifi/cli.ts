@@ -24,7 +24,8 @@ import { type Command, CommanderError, InvalidArgumentError, Option } from "comm
 import { toHex } from "../../devices/envelope.ts";
 import { defaultKeyFile, prepareKeyDir } from "../../devices/key-files.ts";
 import { type DeviceKey, generateDeviceKey, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "../../devices/keys.ts";
-import { EXIT_BAD_COMMAND_LINE, integerIn, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
+import { integerIn } from "../../devices/protocol/cli-args.ts";
+import { EXIT_BAD_COMMAND_LINE, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { DEFAULT_PORTS } from "../cli.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";

@@ -29,9 +29,8 @@ export function blob(raw: Uint8Array): BytesBlob {
   return BytesBlob.blobFrom(raw);
 }
 
-export function toHex(raw: Uint8Array): string {
-  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex");
-}
+/** Lowercase hex: the one toHex (devices/protocol/hex.ts), here for the node's modules that take their byte helpers from the codec. */
+export { toHex } from "../../devices/protocol/hex.ts";
 
 export function fromHex(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex.startsWith("0x") ? hex.slice(2) : hex, "hex"));

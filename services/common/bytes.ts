@@ -144,18 +144,13 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return compareBytes(a, b) === 0;
 }
 
-const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 /** Value of a lowercase hex digit by char code, −1 otherwise. */
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
 for (let c = 0; c < 6; c++) HEX_VALUE[0x61 + c] = 10 + c;
 
-/** Lowercase hex (a table per byte: accumulate turns ids into keys thousands of times a block). */
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]!]!;
-  return s;
-}
+/** Lowercase hex: the one toHex (devices/protocol/hex.ts; accumulate turns ids into keys with it thousands of times a block). */
+export { toHex } from "../../devices/protocol/hex.ts";
 
 /** Lowercase hex to bytes; null when the text is not an even number of lowercase hex digits. */
 export function fromLowerHex(hex: string): Uint8Array | null {

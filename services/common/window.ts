@@ -6,13 +6,15 @@
  * everything older than the window, is a replay: never counted twice, at the price of refusing
  * envelopes that arrive more than 64 seqs late.
  *
- * Pure and total over u64 seqs (bigint), so accumulate stays deterministic.
+ * Pure and total over u64 seqs (bigint), so accumulate stays deterministic. The gateway judges
+ * seqs with these functions too (gateway/window.ts, its cache of each device's window).
  */
+import { SEQ_WINDOW_SEQS } from "../../devices/protocol/seq-window.ts";
 import { U64_MAX } from "./bytes.ts";
 
-/** Seqs tracked below the highest. */
-export const WINDOW_SEQS = 64n;
-const WINDOW_MASK = (1n << WINDOW_SEQS) - 1n;
+/** Seqs tracked below the highest (SEQ_WINDOW_SEQS, the protocol's), as a bigint for the u64 arithmetic here. */
+const SPAN = BigInt(SEQ_WINDOW_SEQS);
+const WINDOW_MASK = (1n << SPAN) - 1n;
 
 export interface ReplayWindow {
   /** The highest settled seq; null before the first. */
@@ -29,7 +31,7 @@ export function windowAccepts(window: ReplayWindow, seq: bigint): boolean {
   const highest = window.highestSeq;
   if (highest === null || seq > highest) return true;
   const distance = highest - seq;
-  if (distance === 0n || distance > WINDOW_SEQS) return false;
+  if (distance === 0n || distance > SPAN) return false;
   return ((window.bitmap >> (distance - 1n)) & 1n) === 0n;
 }
 
@@ -41,7 +43,7 @@ export function windowSettle(window: ReplayWindow, seq: bigint): ReplayWindow | 
   if (seq > highest) {
     const shift = seq - highest;
     // The old highest moves to bit shift − 1; it and older bits fall out past bit 63.
-    const bitmap = shift > WINDOW_SEQS ? 0n : ((window.bitmap << shift) | (1n << (shift - 1n))) & WINDOW_MASK;
+    const bitmap = shift > SPAN ? 0n : ((window.bitmap << shift) | (1n << (shift - 1n))) & WINDOW_MASK;
     return { highestSeq: seq, bitmap };
   }
   return { highestSeq: highest, bitmap: window.bitmap | (1n << (highest - seq - 1n)) };

@@ -27,6 +27,7 @@ import {
   W_B,
   writeEnvelopeRecords,
 } from "../common/envelope.ts";
+import { DEVICE_KINDS, type DeviceKind } from "../../devices/protocol/device-kinds.ts";
 
 export {
   DEVICE_ID_BYTES,
@@ -61,9 +62,9 @@ export const REGISTRATIONS_PER_ITEM_MAX = 512;
 
 export { ItemKind };
 
-/** Device kinds, by code: the code is the index. */
-export const DEVICE_KINDS = ["meter", "inverter", "router", "client", "agent"] as const;
-export type DeviceKindName = (typeof DEVICE_KINDS)[number];
+/** Device kinds, by code: the code is the index (devices/protocol/device-kinds.ts, which only grows at the end). */
+export { DEVICE_KINDS };
+export type DeviceKindName = DeviceKind;
 export type DeviceKindCode = 0 | 1 | 2 | 3 | 4;
 
 export function deviceKindCode(name: DeviceKindName): DeviceKindCode {

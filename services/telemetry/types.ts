@@ -54,4 +54,3 @@ export {
 export { OUTCOMES_KEPT_MAX } from "../common/outcome.ts";
 export { accumulateGasLimit } from "./accumulate.ts";
 export { TELEMETRY_SERVICE_NAME } from "./service.ts";
-export { WINDOW_SEQS } from "../common/window.ts";

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, Option } from "commander";
-import { integerIn } from "../../node/cli.ts";
+import { integerIn } from "../../devices/protocol/cli-args.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { registerWifiSimCommand } from "../wifi/cli.ts";
 import { defaultScenario, type MarketMode, parseScenario, type Scenario } from "./scenario.ts";

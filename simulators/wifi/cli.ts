@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { integerIn } from "../../node/cli.ts";
+import { integerIn } from "../../devices/protocol/cli-args.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { CLIENTS_MAX, HOURS_MAX, ROUTERS_MAX } from "./scenario.ts";
 
