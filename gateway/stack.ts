@@ -68,6 +68,8 @@ export interface StackOptions {
   readonly batchMs: number;
   readonly influxUrl?: string;
   /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
+  /** The InfluxDB writer's flush interval (default DEFAULT_FLUSH_INTERVAL_MS, influx/writer.ts); tests set it long so only a flush writes. */
+  readonly influxFlushIntervalMs?: number;
   readonly node?: string;
   /**
    * Run the embedded node's threads (blocks, intake, refine) ahead of the rest of the process
@@ -201,7 +203,14 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     const service = byName.get(name);
     return service?.kinds.includes(kind) ? service : null;
   };
-  const influx = options.influxUrl === undefined ? null : new InfluxWriter({ url: options.influxUrl, log: root.child({ component: "influx" }) });
+  const influx =
+    options.influxUrl === undefined
+      ? null
+      : new InfluxWriter({
+          url: options.influxUrl,
+          ...(options.influxFlushIntervalMs === undefined ? {} : { flushIntervalMs: options.influxFlushIntervalMs }),
+          log: root.child({ component: "influx" }),
+        });
   influx?.start();
   if (influx !== null) cleanup.push(() => influx.stop());
   const gateway = new Gateway({
@@ -305,6 +314,10 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     },
   };
 }
+      // The readings accepted since the writer's last timed flush are written, not left in its buffer.
+      // Bounded: the request in flight, then one write round that ends at its first failed request
+      // (each at most DEFAULT_REQUEST_TIMEOUT_MS, 10 s; docs/jamgate.service's TimeoutStopSec=30 covers both).
+      await influx?.flush();
 
 /** The RADIUS accounting listener, its usage taken by the gateway's accept path; null when it is off, or its default port cannot be bound. */
 async function startRadius(options: StackOptions, gateway: Gateway, log: Logger): Promise<RadiusAccounting | null> {
