@@ -67,9 +67,9 @@ export interface StackOptions {
   readonly chain: ChainName;
   readonly batchMs: number;
   readonly influxUrl?: string;
-  /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
   /** The InfluxDB writer's flush interval (default DEFAULT_FLUSH_INTERVAL_MS, influx/writer.ts); tests set it long so only a flush writes. */
   readonly influxFlushIntervalMs?: number;
+  /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
   readonly node?: string;
   /**
    * Run the embedded node's threads (blocks, intake, refine) ahead of the rest of the process
@@ -307,6 +307,10 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       await http.close();
       await radius?.close();
       await gateway.stop();
+      // The readings accepted since the writer's last timed flush are written, not left in its buffer.
+      // Bounded: the request in flight, then one write round that ends at its first failed request
+      // (each at most DEFAULT_REQUEST_TIMEOUT_MS, 10 s; docs/jamgate.service's TimeoutStopSec=30 covers both).
+      await influx?.flush();
       await influx?.stop();
       await node?.stop();
       if (api instanceof RpcClient) api.close();
@@ -314,10 +318,6 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     },
   };
 }
-      // The readings accepted since the writer's last timed flush are written, not left in its buffer.
-      // Bounded: the request in flight, then one write round that ends at its first failed request
-      // (each at most DEFAULT_REQUEST_TIMEOUT_MS, 10 s; docs/jamgate.service's TimeoutStopSec=30 covers both).
-      await influx?.flush();
 
 /** The RADIUS accounting listener, its usage taken by the gateway's accept path; null when it is off, or its default port cannot be bound. */
 async function startRadius(options: StackOptions, gateway: Gateway, log: Logger): Promise<RadiusAccounting | null> {
