@@ -200,6 +200,7 @@ export class ConfiguredCommand extends Command {
     const values = this.readConfigObject(file);
     if (values === null) return;
     this.configFile = file;
+    this.otherCommandsKeys = [];
     let root: Command = this;
     while (root.parent) root = root.parent;
     const known = knownKeys(root);

@@ -34,6 +34,8 @@ echo "test: type-check"
 npx tsc -p .
 
 echo "test: vitest"
+# Tests run jamgate with the flags they give: a JAMGATE_ variable of the caller's would change them.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^JAMGATE_' || true)
 # The tests' data dirs, logs and brokers' files go under one temp dir of this run (os.tmpdir()
 # follows TMPDIR), removed when it ends, pass or fail: a run used to leave ~80 dirs in /tmp.
 TMPDIR=$(mktemp -d -t jamgate-tests.XXXXXX)

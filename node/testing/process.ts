@@ -57,13 +57,18 @@ export interface RunningCli {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The environment less any JAMGATE_ variable: a developer's configuration must not change what a test's process does. */
+export function envWithoutJamgateConfig(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("JAMGATE_")));
+}
+
 export function runCli(args: string[]): RunningCli {
   return runCommand(process.execPath, [JAMGATE_BIN, ...args]);
 }
 
 /** Any command as a real process (`npm start`, …), its output captured as runCli's. */
 export function runCommand(command: string, args: string[], options: { readonly cwd?: string } = {}): RunningCli {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: options.cwd });
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: options.cwd, env: envWithoutJamgateConfig() });
   let output = "";
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const onData = (chunk: Buffer) => {
