@@ -12,7 +12,7 @@ import { generateDeviceKey, mqttPassword } from "../devices/keys.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
 import { freePort, runCli, type RunningCli } from "../node/testing/process.ts";
-import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { TELEMETRY_SERVICE } from "./genesis.ts";
 import { decodeDeviceRecord, deviceKey } from "../services/telemetry/types.ts";
 import { envelopeBytes } from "./testing/harness.ts";
 

@@ -14,7 +14,7 @@ import { DeviceClient } from "../devices/client.ts";
 import { NON_FINAL_CODES } from "../devices/errors.ts";
 import { generateDeviceKey } from "../devices/keys.ts";
 import type { DeviceError, Receipt } from "../devices/messages.ts";
-import { ENERGY_SERVICE } from "../scripts/genesis.ts";
+import { ENERGY_SERVICE } from "./genesis.ts";
 import type { MarketConfig } from "../services/energy-trading/types.ts";
 import { type Stack, startStack } from "./stack.ts";
 import { energyOnlyWiring } from "./testing/energy-wiring.ts";

@@ -5,7 +5,7 @@
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateDeviceKey, mqttPassword } from "../devices/keys.ts";
-import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { TELEMETRY_SERVICE } from "./genesis.ts";
 import { decodeDeviceRecord, deviceKey } from "../services/telemetry/types.ts";
 import { connectDevice, envelopeBytes, type Harness, startHarness, type TestDevice } from "./testing/harness.ts";
 

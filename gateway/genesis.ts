@@ -4,6 +4,10 @@
  * in its data dir). No key derived from a public seed and no test service is in it: anyone
  * reaching the node could submit with such a key. Tests build their own genesis
  * (node/testing/fixtures.ts; services/counter is the node's test service).
+ *
+ * Library code that knows the node (its genesis) and the services (their ids, module URLs and
+ * market config), so it lives in gateway/, which may import both: scripts/cli.ts wires it into
+ * `jamgate start`, and the simulators, bench and gateway tests start their stacks with it.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../devices/keys.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "./genesis.ts";
 import { telemetryService } from "./services/telemetry.ts";
 import { type Stack, type StackWiring, startStack } from "./stack.ts";
 import { connectDevice, envelopeBytes } from "./testing/harness.ts";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { builtinServices, TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "./genesis.ts";
 import { telemetryService } from "./services/telemetry.ts";
 import { type Stack, type StackWiring, startStack } from "./stack.ts";
 

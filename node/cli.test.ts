@@ -5,7 +5,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { TELEMETRY_SERVICE } from "../scripts/genesis.ts";
+import { TELEMETRY_SERVICE } from "../gateway/genesis.ts";
 import { encodeRegistrationsItem } from "../services/telemetry/payload.ts";
 import { decodeStats, STATS_KEY } from "../services/telemetry/storage.ts";
 import { nativeCodeHash } from "./chain/genesis.ts";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { describe, expect, it } from "vitest";
-import { defaultMarket } from "../scripts/genesis.ts";
+import { defaultMarket } from "../gateway/genesis.ts";
 import { tempDir } from "./testing/fixtures.ts";
 import { JAMGATE_BIN, runCommand } from "./testing/process.ts";
 

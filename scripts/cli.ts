@@ -12,7 +12,7 @@ import { ConfiguredCommand } from "../gateway/config.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";
 import { registerWifiCommands } from "../gateway/wifi/cli.ts";
-import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "./genesis.ts";
+import { builtinServices, ENERGY_SERVICE, marketOfDataDir, TELEMETRY_SERVICE } from "../gateway/genesis.ts";
 
 /** How `jamgate start` wires its stack: the built-in genesis, with the data dir's market. */
 export const builtinWiring: StartWiring = {

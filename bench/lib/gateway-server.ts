@@ -28,7 +28,7 @@ import { buildHttp } from "../../gateway/http.ts";
 import { Prover } from "../../gateway/ledger/prover.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { toHex } from "../../node/codec/jam.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../../gateway/genesis.ts";
 import {
   accountKey,
   ACTIONS_PER_ITEM_MAX,
@@ -143,7 +143,7 @@ serve({
     const services = [telemetryService(TELEMETRY_SERVICE.id)];
     if (args.wifi === true) {
       const genesis = builtinServices([HARNESS_GATEWAY_KEY.publicKey]).find((s) => s.name === WIFI_SERVICE_NAME);
-      if (genesis === undefined) throw new Error(`the built-in genesis (scripts/genesis.ts) has no ${WIFI_SERVICE_NAME} service`);
+      if (genesis === undefined) throw new Error(`the built-in genesis (gateway/genesis.ts) has no ${WIFI_SERVICE_NAME} service`);
       wifi = wifiService(genesis.id);
       services.push(wifi);
     }

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "commander";
 /**
  * The label money is shown with when none is given. The ledger counts micro-units of whatever
  * currency the market prices in; the built-in market's tariffs (0.30 per kWh bought from the grid,
- * 0.08 sold to it: scripts/genesis.ts) are euro retail prices.
+ * 0.08 sold to it: gateway/genesis.ts) are euro retail prices.
  */
 export const DEFAULT_CURRENCY_LABEL = "EUR";
 

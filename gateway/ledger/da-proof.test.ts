@@ -16,7 +16,7 @@ import { Block, decode, encode, fromHex, h32, Header, toHex } from "../../node/c
 import { hash } from "../../node/crypto/hash.ts";
 import type { JamNode } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../genesis.ts";
 import { accumulateGasLimit, encodeEnvelopesItem, type EnvelopeRecord } from "../../services/telemetry/types.ts";
 import { readingProof } from "./da-proof.ts";
 import { type Proof, PROOF_FORMAT, verifyProof } from "./proof.ts";

@@ -12,7 +12,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeviceClient } from "../../devices/client.ts";
 import { type DeviceKey, generateDeviceKey } from "../../devices/keys.ts";
-import { ENERGY_SERVICE } from "../../scripts/genesis.ts";
+import { ENERGY_SERVICE } from "../genesis.ts";
 import { AGENT_ORDER_KIND, type MarketConfig, METER_READING_KIND } from "../../services/energy-trading/types.ts";
 import { type Stack, startStack } from "../stack.ts";
 import { energyOnlyWiring } from "../testing/energy-wiring.ts";

@@ -15,7 +15,7 @@ import { hash } from "../../node/crypto/hash.ts";
 import { errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import type { JamNode } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
-import { builtinServices, ENERGY_SERVICE, TELEMETRY_SERVICE, WIFI_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, ENERGY_SERVICE, TELEMETRY_SERVICE, WIFI_SERVICE } from "../genesis.ts";
 import { balanceKey, encodeBalance, encodeLedgerEntries, ledgerKey, type StoredLedgerEntry } from "../../services/energy-trading/storage.ts";
 import { deviceKey as telemetryDeviceKey, encodeDeviceRecord } from "../../services/telemetry/storage.ts";
 import { accumulateGasLimit, encodeEnvelopesItem, type EnvelopeRecord } from "../../services/telemetry/types.ts";

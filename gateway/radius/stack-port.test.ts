@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../genesis.ts";
 import { telemetryService } from "../services/telemetry.ts";
 import { type StackOptions, type StackWiring, startStack } from "../stack.ts";
 import { createRadiusRouter } from "./routers.ts";

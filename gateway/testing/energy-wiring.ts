@@ -1,5 +1,5 @@
 /** A stack wiring for tests on the energy market alone: a genesis of the energy-trading service running `market`, and its gateway adapter. */
-import { ENERGY_SERVICE } from "../../scripts/genesis.ts";
+import { ENERGY_SERVICE } from "../genesis.ts";
 import { ALWAYS_ACCUMULATE_GAS, CONFIG_KEY, encodeMarketConfig, type MarketConfig } from "../../services/energy-trading/types.ts";
 import { energyServiceFromChain } from "../services/energy.ts";
 import type { StackWiring } from "../stack.ts";

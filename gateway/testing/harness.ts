@@ -13,7 +13,7 @@ import type { NodeApi } from "../../node/api.ts";
 import { RpcClient } from "../../node/rpc/client.ts";
 import { NodeThread } from "../../node/thread/host.ts";
 import { type Lowered, lowerOtherThreads } from "../../node/thread/priority.ts";
-import { builtinServices, TELEMETRY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, TELEMETRY_SERVICE } from "../genesis.ts";
 import { Gateway, type GatewayOptions } from "../gateway.ts";
 import { Registrations } from "../registration.ts";
 import { telemetryService } from "../services/telemetry.ts";

@@ -12,7 +12,7 @@ import { keyPairFromSeed, signEd25519, verifyEd25519 } from "../../node/crypto/e
 import { hash } from "../../node/crypto/hash.ts";
 import { type JamNode, REFINE_CAP_MS_DEFAULT } from "../../node/node.ts";
 import { openTestNode, packageFor, submitterKey, waitForStatus } from "../../node/testing/fixtures.ts";
-import { builtinServices, WIFI_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, WIFI_SERVICE } from "../../gateway/genesis.ts";
 import { realSides, WifiWorld } from "./testing.ts";
 import {
   accountKey,

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { energyServiceFromChain, marketConfigOnChain } from "../../gateway/services/energy.ts";
 import type { StackWiring } from "../../gateway/stack.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
-import { builtinServices, ENERGY_SERVICE } from "../../scripts/genesis.ts";
+import { builtinServices, ENERGY_SERVICE } from "../../gateway/genesis.ts";
 import type { MarketConfig } from "../../services/energy-trading/types.ts";
 import type { RunDir } from "../common/run-dir.ts";
 import { connectRemote, type RemoteJamgate, type SimTarget, startOwnStack } from "../common/target.ts";

@@ -30,7 +30,7 @@ import type { GenesisService } from "../../node/chain/genesis.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { wifiService } from "../../gateway/services/wifi.ts";
 import type { StackWiring } from "../../gateway/stack.ts";
-import { builtinServices } from "../../scripts/genesis.ts";
+import { builtinServices } from "../../gateway/genesis.ts";
 import {
   decodeFees,
   decodeLedgerEntries,
