@@ -13,16 +13,16 @@ import type { ChainParams } from "../../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../../node/crypto/ed25519.ts";
 import { toHex } from "../../node/codec/jam.ts";
 import type { ErrorCode } from "../../devices/protocol/errors.ts";
-import { buildWorkPackage, type PackageSpec } from "../../node/intake/builder.ts";
 import type { IngestService } from "../ingest-service.ts";
 import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
 import type { DurableLog, LogEntry } from "../log.ts";
-import { envelopesRefineGas } from "../refine-gas.ts";
 import { appendTo, Batcher, packsAnother } from "./batcher.ts";
+import { bestAnchor, type PackageAnchor, PackageBuilder, packageItemsMax } from "./builder.ts";
 import { retryDelayMs, settlementLimits } from "./limits.ts";
 import { PackScheduler } from "./scheduler.ts";
 
 export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
+export { packageItemsMax, splitAtDevices } from "./builder.ts";
 export { settlementLimits } from "./limits.ts";
 
 export type DeviceNotice =
@@ -70,8 +70,6 @@ export interface SettlementObserver {
   settledLatencyMs(ms: number): void;
 }
 
-type PackageAnchor = PackageSpec["anchor"];
-
 interface InFlight {
   readonly hash: Uint8Array;
   readonly serviceId: number;
@@ -91,8 +89,6 @@ export class Settlement {
   private unreported = 0;
   /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
   private unreportedOnCore: number[] = [];
-  /** Where a package's item payloads are written while it is built (W_B: a package's payloads together never exceed it); made at the first package, reused by every one after. */
-  private payloadScratch: Uint8Array | null = null;
   private packing = false;
   private failures = 0;
   private nextCore = 0;
@@ -100,9 +96,11 @@ export class Settlement {
 
   private readonly batcher: Batcher;
   private readonly scheduler: PackScheduler;
+  private readonly builder: PackageBuilder;
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
+    this.builder = new PackageBuilder(deps);
     this.scheduler = new PackScheduler({
       api: deps.api,
       packing: deps.packing,
@@ -209,7 +207,7 @@ export class Settlement {
           try {
             // One anchor per packing: each bestBlock and stateRoot call waits for the node thread,
             // and asking again for every package delayed a packing's later packages.
-            anchor ??= await this.anchor();
+            anchor ??= await bestAnchor(this.deps.api);
             // A package past the cores' share (this one, or one the rest will make after it, bounds
             // allowing) is one more to share the refine threads with.
             const anotherAfter =
@@ -259,53 +257,8 @@ export class Settlement {
     return best;
   }
 
-  /** The best block and its state root: what a package is anchored on (GP 11.1.2). */
-  private async anchor(): Promise<PackageAnchor> {
-    const best = await this.deps.api.bestBlock();
-    return { headerHash: best.headerHash, stateRoot: await this.deps.api.stateRoot(best.headerHash), slot: best.slot };
-  }
-
   private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number, anchor: PackageAnchor, itemsMax: number): Promise<void> {
-    const service = this.deps.services.get(serviceId);
-    if (service === undefined) throw new Error(`no adapter for service ${serviceId}`);
-    // The signed bytes were built once, at acceptance, and logged as they are: nothing is decoded again here.
-    const records = batch
-      .map((entry) => {
-        const publicKey = this.deps.publicKeyOf(entry.deviceId);
-        if (publicKey === null) throw new Error(`logged envelope ${entry.deviceId}/${entry.seq}: its device is unknown`);
-        return { deviceId: entry.deviceId, seq: entry.seq, publicKey, signingBytes: entry.signingBytes, signature: entry.signature };
-      })
-      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.seq - b.seq));
-    const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
-    // The items' payloads go into one buffer kept for every package (they are copied into the
-    // package as it is built, before anything awaits): 13 MB less new memory per package.
-    this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes);
-    const scratch = this.payloadScratch;
-    let scratchAt = 0;
-    const payloadOf = (part: typeof records) => {
-      const payload = service.envelopesPayload(part, scratch.subarray(scratchAt));
-      if (payload.buffer === scratch.buffer) scratchAt += payload.length;
-      return payload;
-    };
-    const pkg = buildWorkPackage(this.deps.params, {
-      signer: this.deps.signer,
-      anchor,
-      items: parts.map((part) => {
-        const payload = payloadOf(part);
-        const devices = new Set(part.map((r) => r.deviceId)).size;
-        return {
-          serviceId,
-          codeHash: service.codeHash,
-          payload,
-          // What refine will be charged, a quarter more, within the item's share of G_R (refine-gas.ts): the node bounds refine's time by it.
-          refineGasLimit: (service.envelopesRefineGas ?? envelopesRefineGas)(
-            { payloadBytes: payload.length, envelopes: part.length, devices },
-            this.deps.params.refineGasPerPackage / BigInt(parts.length),
-          ),
-          accumulateGasLimit: service.envelopesGas(devices, part.length),
-        };
-      }),
-    });
+    const pkg = this.builder.build(serviceId, batch, anchor, itemsMax);
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
     const flight: InFlight = { hash: pkg.hash, serviceId, entries, reported: false, packedAt, core };
     const bytes = pkg.bytes.length;
@@ -489,35 +442,4 @@ export class Settlement {
     this.batcher.forgetIdle();
     this.scheduler.reschedule(delay);
   }
-}
-
-/**
- * Items for each of `packages` packages packed together, with `itemsPerPackageMax` refine threads
- * to share (the service's bound): a package alone is split across them all; two packages get one
- * item each. The node gives a package as many threads as it has items and are free, so when the
- * first of two split packages took both threads, the second waited for all of the first, erasure
- * coding included: it was refined after ~V + 2C (V its verification on one thread, C the coding)
- * instead of V + C on a thread of its own, and the slower of a packing's packages sets the lead.
- */
-export function packageItemsMax(itemsPerPackageMax: number, packages: number): number {
-  return Math.max(1, Math.floor(itemsPerPackageMax / Math.max(1, packages)));
-}
-
-/**
- * Records sorted by device, cut into at most `parts` runs of about equal length, each cut moved
- * forward to where the next device begins, so a device's envelopes stay in one item. Fewer runs
- * when a device's envelopes span a cut's place; always at least one.
- */
-export function splitAtDevices<R extends { readonly deviceId: string }>(records: readonly R[], parts: number): R[][] {
-  const out: R[][] = [];
-  let from = 0;
-  for (let k = 1; k < parts; k++) {
-    let cut = Math.max(from, Math.round((records.length * k) / parts));
-    while (cut > 0 && cut < records.length && records[cut]!.deviceId === records[cut - 1]!.deviceId) cut++;
-    if (cut <= from || cut >= records.length) continue;
-    out.push(records.slice(from, cut));
-    from = cut;
-  }
-  out.push(records.slice(from));
-  return out;
 }
