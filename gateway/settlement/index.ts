@@ -11,7 +11,7 @@ import { RECEIPT_SEQS_MAX } from "../../devices/messages.ts";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../../node/crypto/ed25519.ts";
-import { toHex } from "../../node/codec/jam.ts";
+import { toHex } from "../../devices/protocol/hex.ts";
 import type { ErrorCode } from "../../devices/protocol/errors.ts";
 import type { IngestService } from "../ingest-service.ts";
 import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
@@ -20,6 +20,8 @@ import { appendTo, Batcher, packsAnother } from "./batcher.ts";
 import { bestAnchor, type PackageAnchor, PackageBuilder, packageItemsMax } from "./builder.ts";
 import { retryDelayMs, settlementLimits } from "./limits.ts";
 import { PackScheduler } from "./scheduler.ts";
+import { CoreChoice } from "./cores.ts";
+import { followStatus, type InFlight, InFlightTracker } from "./in-flight.ts";
 
 export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
 export { packageItemsMax, splitAtDevices } from "./builder.ts";
@@ -70,36 +72,21 @@ export interface SettlementObserver {
   settledLatencyMs(ms: number): void;
 }
 
-interface InFlight {
-  readonly hash: Uint8Array;
-  readonly serviceId: number;
-  readonly entries: LogEntry[];
-  /** The node has reported it (or gone further, or failed it): it no longer waits for a core. */
-  reported: boolean;
-  /** performance.now() when the packing that made it started (null after a restart): pack → refined sets the lead. */
-  readonly packedAt: number | null;
-  /** The core it was submitted to (null after a restart: the gateway no longer knows). */
-  readonly core: number | null;
-  unsubscribe?: () => void;
-}
-
 export class Settlement {
-  private readonly inFlight = new Map<string, InFlight>();
-  /** Packages in `inFlight` not yet reported. */
-  private unreported = 0;
-  /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
-  private unreportedOnCore: number[] = [];
-  private packing = false;
-  private failures = 0;
-  private nextCore = 0;
-  private stopped = false;
-
   private readonly batcher: Batcher;
   private readonly scheduler: PackScheduler;
   private readonly builder: PackageBuilder;
+  private readonly inFlight = new InFlightTracker();
+  private readonly cores: CoreChoice;
+  /** A packing is under way: the timer's next one waits for it. */
+  private packing = false;
+  /** Packages failed in a row: the retry backoff's exponent. */
+  private failures = 0;
+  private stopped = false;
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
+    this.cores = new CoreChoice(deps.params.coresCount, (core) => this.inFlight.unreportedOn(core));
     this.builder = new PackageBuilder(deps);
     this.scheduler = new PackScheduler({
       api: deps.api,
@@ -118,11 +105,6 @@ export class Settlement {
 
   get inFlightCount(): number {
     return this.inFlight.size;
-  }
-
-  /** Whether the in-flight bounds let `packages` more packages go. */
-  private roomFor(packages: number): boolean {
-    return this.inFlight.size + packages <= settlementLimits.packagesInFlightMax && this.unreported + packages <= settlementLimits.packagesUnreportedMax;
   }
 
   /** Queues a freshly logged entry. */
@@ -172,7 +154,7 @@ export class Settlement {
   stop(): void {
     this.stopped = true;
     this.scheduler.stop();
-    for (const f of this.inFlight.values()) f.unsubscribe?.();
+    this.inFlight.unsubscribeAll();
   }
 
   /**
@@ -183,11 +165,11 @@ export class Settlement {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
-      // Aligned: one package per free core (coresToPack), split evenly; the service with most
+      // Aligned: one package per free core (cores.ts), split evenly; the service with most
       // pending gets the spare cores. Otherwise one package a service (more only when full), to
       // the least busy core.
       const services = this.batcher.servicesByPending();
-      const cores = aligned ? this.coresToPack() : null;
+      const cores = aligned ? this.cores.toPack() : null;
       // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
       const packages = cores?.length ?? 1;
       // When this packing started, for every package it makes: a later package of the packing is
@@ -199,7 +181,7 @@ export class Settlement {
         const parts = rank === 0 ? Math.max(Math.min(1, n), n - (services.length - 1)) : rank < n ? 1 : 0;
         const share = Math.ceil(this.batcher.pendingOf(serviceId) / Math.max(1, parts));
         const service = this.deps.services.get(serviceId);
-        for (let made = 0; this.batcher.pendingOf(serviceId) > 0 && this.roomFor(1); made++) {
+        for (let made = 0; this.batcher.pendingOf(serviceId) > 0 && this.inFlight.roomFor(1); made++) {
           const fullPending = this.batcher.fullPending(serviceId);
           if (!packsAnother({ aligned, made, parts, pending: this.batcher.pendingOf(serviceId), fullPending })) break;
           const batch = this.batcher.take(serviceId, made < parts ? share : settlementLimits.packageEnvelopesMax);
@@ -212,10 +194,10 @@ export class Settlement {
             // allowing) is one more to share the refine threads with.
             const anotherAfter =
               made + 1 >= parts &&
-              this.roomFor(2) &&
+              this.inFlight.roomFor(2) &&
               packsAnother({ aligned, made: made + 1, parts, pending: this.batcher.pendingOf(serviceId), fullPending: this.batcher.fullPending(serviceId) });
             const itemsMax = packageItemsMax(service?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
-            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.leastBusyCore(), anchor, itemsMax);
+            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.cores.leastBusy(), anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");
@@ -226,35 +208,8 @@ export class Settlement {
       }
     } finally {
       this.packing = false;
-      if (this.pendingCount > 0 && this.roomFor(1)) this.scheduler.schedule();
+      if (this.pendingCount > 0 && this.inFlight.roomFor(1)) this.scheduler.schedule();
     }
-  }
-
-  /**
-   * The cores to pack for: those holding none of this gateway's unreported packages, or else the
-   * least busy one (leastBusyCore). A core takes one report per block, so a package sent to a
-   * core that still holds one waits behind it, and such a queue, once formed, never drains while
-   * packing keeps pace with the blocks. When refine takes longer than a slot this packs one
-   * package a slot (and a second only for a backlog, see backlogPackageEnvelopesMin), refined on
-   * one thread; measured, that is still the better trade
-   * (BENCHMARKS.md §5.6): against a package for every core the lead says it would reach in time,
-   * p99 receipt was 2.72 against 3.37 slots at 2,000/s and 4.26–4.30 against 5.07–5.69 at 3,000/s.
-   */
-  private coresToPack(): number[] {
-    const free = Array.from({ length: this.deps.params.coresCount }, (_, c) => c).filter((c) => (this.unreportedOnCore[c] ?? 0) === 0);
-    return free.length > 0 ? free : [this.leastBusyCore()];
-  }
-
-  /** The core with the fewest of this gateway's packages waiting to be reported; ties go round the cores in turn. */
-  private leastBusyCore(): number {
-    const cores = this.deps.params.coresCount;
-    let best = this.nextCore % cores;
-    for (let i = 1; i < cores; i++) {
-      const core = (this.nextCore + i) % cores;
-      if ((this.unreportedOnCore[core] ?? 0) < (this.unreportedOnCore[best] ?? 0)) best = core;
-    }
-    this.nextCore = best + 1;
-    return best;
   }
 
   private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number, anchor: PackageAnchor, itemsMax: number): Promise<void> {
@@ -291,41 +246,18 @@ export class Settlement {
 
   /** Follows a package's status until it settles or fails; returns a function that stops following it (a refused submit). */
   private follow(flight: InFlight): () => void {
-    const hex = toHex(flight.hash);
-    this.inFlight.set(hex, flight);
-    this.unreported++;
-    if (flight.core !== null) this.unreportedOnCore[flight.core] = (this.unreportedOnCore[flight.core] ?? 0) + 1;
+    this.inFlight.add(flight);
     this.batcher.hold(flight.entries);
-    let done = false;
-    const watch = (attempt: number) =>
-      this.deps.api
-        .subscribeWorkPackageStatus(flight.hash, (status) => {
-          this.deps.ledger?.packageStatus(flight.hash, status, Date.now());
-          if (status.kind === "refined" && flight.packedAt !== null) this.scheduler.sampleRefine(performance.now() - flight.packedAt);
-          if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
-          if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
-          done = true;
-          this.settleOrRetry(flight, status, 0);
-        })
-        .then(
-          (unsubscribe) => {
-            flight.unsubscribe = unsubscribe;
-            if (done) unsubscribe();
-          },
-          (e: unknown) => {
-            // The node refused the subscription (over its bound, or a remote node's connection
-            // dropped): the package is still the node's, so subscribe again later. The node sends
-            // the current status first, so nothing that happened meanwhile is missed.
-            const delay = retryDelayMs(attempt);
-            this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "cannot follow a package's status; trying again");
-            if (!done && !this.stopped) setTimeout(() => void watch(attempt + 1), delay).unref();
-          },
-        );
-    void watch(0);
-    return () => {
-      done = true;
-      flight.unsubscribe?.();
-    };
+    return followStatus(this.deps.api, flight, {
+      status: (status) => {
+        this.deps.ledger?.packageStatus(flight.hash, status, Date.now());
+        if (status.kind === "refined" && flight.packedAt !== null) this.scheduler.sampleRefine(performance.now() - flight.packedAt);
+        if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
+      },
+      final: (status) => this.settleOrRetry(flight, status, 0),
+      stopped: () => this.stopped,
+      logger: this.deps.logger,
+    });
   }
 
   /** Settles; if reading the outcome fails (the node is busy or restarting), tries again later: the entries stay in flight. */
@@ -418,17 +350,13 @@ export class Settlement {
 
   /** The package left its core's queue: another may be packed. */
   private markReported(flight: InFlight): void {
-    if (flight.reported || !this.inFlight.has(toHex(flight.hash))) return;
-    flight.reported = true;
-    this.unreported--;
-    if (flight.core !== null) this.unreportedOnCore[flight.core]!--;
-    if (this.pendingCount > 0) this.scheduler.schedule();
+    if (this.inFlight.markReported(flight) && this.pendingCount > 0) this.scheduler.schedule();
   }
 
   /** A package is no longer in flight: its devices are free for the next one. */
   private land(flight: InFlight): void {
     this.markReported(flight);
-    if (!this.inFlight.delete(toHex(flight.hash))) return;
+    if (!this.inFlight.remove(flight)) return;
     this.batcher.release(flight.entries);
   }
 

@@ -1,0 +1,169 @@
+/**
+ * The in-flight tracker and status following on their own: the bounds on packages in flight and
+ * unreported, a package reported once however many statuses say so, and following a status
+ * through refused subscriptions (on vitest's fake clock) to one final status.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
+import { CoreChoice } from "./cores.ts";
+import { followStatus, type InFlight, InFlightTracker } from "./in-flight.ts";
+import { retryDelayMs, settlementLimits } from "./limits.ts";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+let made = 0;
+function flight(core: number | null): InFlight {
+  made++;
+  return { hash: new Uint8Array(32).fill(made), serviceId: 1, entries: [], reported: false, packedAt: null, core };
+}
+
+const BLOCK = { headerHash: new Uint8Array(32), slot: 1 };
+const REFINED: WorkPackageStatus = { kind: "refined", core: 0, reportHash: new Uint8Array(32) };
+const ACCUMULATED: WorkPackageStatus = {
+  kind: "accumulated",
+  core: 0,
+  reportHash: new Uint8Array(32),
+  reportedIn: BLOCK,
+  availableIn: BLOCK,
+  accumulatedIn: BLOCK,
+};
+
+describe("InFlightTracker", () => {
+  it("lets packages go while both bounds have room: unreported ones, then all in flight, reported or not", () => {
+    const tracker = new InFlightTracker();
+    const flights: InFlight[] = [];
+    for (let i = 0; i < settlementLimits.packagesUnreportedMax; i++) {
+      expect(tracker.roomFor(1)).toBe(true);
+      flights.push(flight(i % 2));
+      tracker.add(flights.at(-1)!);
+    }
+    expect(tracker.roomFor(1)).toBe(false); // the unreported bound
+    expect([tracker.unreportedOn(0), tracker.unreportedOn(1)]).toEqual([2, 2]);
+    for (const f of flights) expect(tracker.markReported(f)).toBe(true);
+    expect(tracker.markReported(flights[0]!)).toBe(false); // once only
+    expect([tracker.unreportedOn(0), tracker.unreportedOn(1)]).toEqual([0, 0]);
+    // Reported packages still count in flight, up to packagesInFlightMax.
+    while (tracker.size < settlementLimits.packagesInFlightMax) {
+      expect(tracker.roomFor(1)).toBe(true);
+      flights.push(flight(0));
+      tracker.add(flights.at(-1)!);
+      tracker.markReported(flights.at(-1)!);
+    }
+    expect(tracker.roomFor(1)).toBe(false); // the in-flight bound, with none unreported
+    expect(tracker.remove(flights[0]!)).toBe(true);
+    expect(tracker.remove(flights[0]!)).toBe(false);
+    expect(tracker.size).toBe(settlementLimits.packagesInFlightMax - 1);
+    expect(tracker.roomFor(1)).toBe(true);
+  });
+
+  it("counts a package without a known core (recovered) as unreported, on no core, and frees it when it is removed unreported", () => {
+    const tracker = new InFlightTracker();
+    const recovered = flight(null);
+    tracker.add(recovered);
+    const onCore = flight(0);
+    tracker.add(onCore);
+    expect(tracker.unreportedOn(0)).toBe(1);
+    for (let i = 2; i < settlementLimits.packagesUnreportedMax; i++) tracker.add(flight(1));
+    expect(tracker.roomFor(1)).toBe(false);
+    expect(tracker.remove(recovered)).toBe(true); // failed before a report: no longer holds room
+    expect(tracker.roomFor(1)).toBe(true);
+    expect(tracker.markReported(recovered)).toBe(false); // a status after it landed changes nothing
+    expect(tracker.remove(onCore)).toBe(true);
+    expect(tracker.unreportedOn(0)).toBe(0);
+  });
+});
+
+describe("CoreChoice", () => {
+  it("packs for every core holding none of the gateway's unreported packages, else for the least busy one", () => {
+    const unreported = [0, 0, 0];
+    const cores = new CoreChoice(3, (c) => unreported[c]!);
+    expect(cores.toPack()).toEqual([0, 1, 2]);
+    unreported[0] = 1;
+    expect(cores.toPack()).toEqual([1, 2]);
+    unreported.splice(0, 3, 2, 1, 3);
+    expect(cores.toPack()).toEqual([1]);
+  });
+
+  it("goes round the cores for ties", () => {
+    const unreported = [1, 1, 1];
+    const cores = new CoreChoice(3, (c) => unreported[c]!);
+    expect([cores.leastBusy(), cores.leastBusy(), cores.leastBusy(), cores.leastBusy()]).toEqual([0, 1, 2, 0]);
+    unreported[2] = 0;
+    expect([cores.leastBusy(), cores.leastBusy()]).toEqual([2, 2]);
+  });
+});
+
+/** A node's status subscriptions: refuses the first `refuse`; each accepted one gets the current status at once. */
+function statusNode(refuse: number) {
+  let refused = 0;
+  const subscribers: ((s: WorkPackageStatus) => void)[] = [];
+  const subscribedAt: number[] = [];
+  let unsubscribed = 0;
+  let current: WorkPackageStatus = { kind: "submitted", core: 0 };
+  const api = {
+    subscribeWorkPackageStatus: async (_hash: Uint8Array, cb: (s: WorkPackageStatus) => void) => {
+      subscribedAt.push(performance.now());
+      if (refused < refuse) {
+        refused++;
+        throw new Error("more than 4096 status subscriptions");
+      }
+      subscribers.push(cb);
+      cb(current);
+      return () => {
+        unsubscribed++;
+      };
+    },
+  } as unknown as NodeApi;
+  const emit = (status: WorkPackageStatus) => {
+    current = status;
+    for (const cb of subscribers) cb(status);
+  };
+  return { api, emit, subscribedAt, unsubscribed: () => unsubscribed };
+}
+
+describe("followStatus", () => {
+  it("subscribes again after a refusal, with the retry delay doubling, and tells the final status once", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const startedAt = performance.now();
+    const node = statusNode(2);
+    const statuses: string[] = [];
+    const finals: WorkPackageStatus[] = [];
+    const f = flight(0);
+    followStatus(node.api, f, { status: (s) => statuses.push(s.kind), final: (s) => finals.push(s), stopped: () => false });
+    await vi.advanceTimersByTimeAsync(retryDelayMs(0) + retryDelayMs(1));
+    expect(node.subscribedAt.map((t) => t - startedAt)).toEqual([0, retryDelayMs(0), retryDelayMs(0) + retryDelayMs(1)]);
+    node.emit(REFINED);
+    node.emit(ACCUMULATED);
+    node.emit(ACCUMULATED); // the node may say it again: settled once
+    expect(statuses).toEqual(["submitted", "refined", "accumulated", "accumulated"]);
+    expect(finals).toEqual([ACCUMULATED]);
+  });
+
+  it("stops following when abandoned or stopped, and unsubscribes a subscription that comes after the final status", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    // Stopped: a refused subscription is not tried again.
+    const refusing = statusNode(1);
+    followStatus(refusing.api, flight(0), { status: () => {}, final: () => {}, stopped: () => true });
+    await vi.advanceTimersByTimeAsync(10 * retryDelayMs(0));
+    expect(refusing.subscribedAt).toHaveLength(1);
+    // Abandoned (a refused submit): unsubscribed, and nothing more is told.
+    const node = statusNode(0);
+    const finals: WorkPackageStatus[] = [];
+    const abandon = followStatus(node.api, flight(0), { status: () => {}, final: (s) => finals.push(s), stopped: () => false });
+    await vi.advanceTimersByTimeAsync(0);
+    abandon();
+    expect(node.unsubscribed()).toBe(1);
+    node.emit(ACCUMULATED);
+    expect(finals).toEqual([]);
+    // Final with the first status, before the subscription's promise resolved: unsubscribed as it resolves.
+    const done = statusNode(0);
+    done.emit(ACCUMULATED);
+    const told: WorkPackageStatus[] = [];
+    followStatus(done.api, flight(0), { status: () => {}, final: (s) => told.push(s), stopped: () => false });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(told).toEqual([ACCUMULATED]);
+    expect(done.unsubscribed()).toBe(1);
+  });
+});
