@@ -204,6 +204,7 @@ export class Gateway {
       },
     });
     this.metrics.watchQueues(this.settlement);
+    this.metrics.watchInflux(options.influx ?? null);
   }
 
   get mqttPort(): number {
@@ -496,7 +497,6 @@ export class Gateway {
         readings = [];
       }
       influx.add(readingsToPoints(device.deviceId, e.kind, Array.isArray(readings) ? readings : [readings], e.timeMs).points);
-      this.metrics.influxBuffered.set(influx.stats().buffered);
     }
     return null;
   }

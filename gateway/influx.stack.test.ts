@@ -85,7 +85,12 @@ describe("the stack with InfluxDB", () => {
     stack = started;
     const key = generateDeviceKey();
     await started.registrations.register(key.publicKey, "meter");
-    await until("the device registered", async () => (await started.registrations.view(key.deviceId))?.status === "registered");
+    await until("the device registered", async () => {
+      const view = await started.registrations.view(key.deviceId);
+      // A failed registration never turns registered: say why at once instead of waiting out the deadline.
+      if (view?.status === "failed") throw new Error(`device not registered: ${view.code} ${view.detail ?? ""}`);
+      return view?.status === "registered";
+    });
     // The writer has created its database by now (it does so when it starts): a query of it answers.
     await until("the jamgate database created", async () => {
       const res = await fetch(`${influxd.url}/query?q=${encodeURIComponent("SHOW DATABASES")}`, { signal: AbortSignal.timeout(QUERY_TIMEOUT_MS) });

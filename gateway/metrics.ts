@@ -4,6 +4,10 @@
  * prom-client when scraped (its `collect` hook), so the hot path does no label hashing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { InfluxWriterStats } from "./influx/writer.ts";
+
+/** The outcomes `jamgate_influx_points_total` counts, each a count of InfluxWriter.stats(). */
+const INFLUX_POINT_OUTCOMES = ["written", "dropped", "invalid", "rejected"] as const;
 
 /** The settlement queues the gauges read when scraped. */
 export interface QueueSizes {
@@ -15,6 +19,7 @@ export class GatewayMetrics {
   /** Envelopes accepted since start, by envelope kind (bounded: ENVELOPE_KINDS). */
   private readonly acceptedByKind = new Map<string, number>();
   private queues: QueueSizes | null = null;
+  private influx: { stats(): InfluxWriterStats } | null = null;
   readonly registry = new Registry();
   readonly connections = new Gauge({ name: "jamgate_mqtt_connections", help: "MQTT clients connected now", registers: [this.registry] });
   readonly connectsRefused = new Counter({
@@ -95,7 +100,34 @@ export class GatewayMetrics {
       this.inFlight.set(this.queues?.inFlightCount ?? 0);
     },
   });
-  readonly influxBuffered = new Gauge({ name: "jamgate_influx_buffered_points", help: "points waiting for InfluxDB", registers: [this.registry] });
+  readonly influxBuffered: Gauge = new Gauge({
+    name: "jamgate_influx_buffered_points",
+    help: "points waiting for InfluxDB or in flight",
+    registers: [this.registry],
+    collect: () => {
+      this.influxBuffered.set(this.influx?.stats().buffered ?? 0);
+    },
+  });
+  readonly influxPoints: Counter = new Counter({
+    name: "jamgate_influx_points_total",
+    help: "points given to the InfluxDB writer, by outcome: written, dropped (buffer full), invalid (refused for their shape), rejected (refused by InfluxDB)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+    collect: () => {
+      this.influxPoints.reset();
+      const stats = this.influx?.stats();
+      if (stats !== undefined) for (const outcome of INFLUX_POINT_OUTCOMES) this.influxPoints.inc({ outcome }, stats[outcome]);
+    },
+  });
+  readonly influxFailedBatches: Counter = new Counter({
+    name: "jamgate_influx_failed_batches_total",
+    help: "write and create-database requests to InfluxDB that failed",
+    registers: [this.registry],
+    collect: () => {
+      this.influxFailedBatches.reset();
+      this.influxFailedBatches.inc(this.influx?.stats().failedBatches ?? 0);
+    },
+  });
   /** HTTP requests answered with a coded error (bounded: the codes of node/errors.ts). */
   readonly httpRefused = new Counter({
     name: "jamgate_http_refused_total",
@@ -117,5 +149,10 @@ export class GatewayMetrics {
   /** The queues `pending` and `inFlight` report, read when scraped. */
   watchQueues(queues: QueueSizes): void {
     this.queues = queues;
+  }
+
+  /** The InfluxDB writer whose stats the `jamgate_influx_*` metrics report, read when scraped (none: zeros). */
+  watchInflux(writer: { stats(): InfluxWriterStats } | null): void {
+    this.influx = writer;
   }
 }
