@@ -62,9 +62,7 @@ describe("jamgate start + jamgate device", () => {
     await gateway.waitFor(/"msg":"jamgate started"/);
     if (process.platform === "linux") {
       // The node's threads run ahead of the gateway's (node/thread/priority.ts): the main thread is lowered, they are not.
-      const line = JSON.parse(
-        await gateway.waitFor(/"msg":"the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy"/),
-      ) as { threads: number; nice: number; nodeThreads: number };
+      const line = JSON.parse(await gateway.waitFor(/"msg":"gateway and node threads: /)) as { threads: number; nice: number; nodeThreads: number };
       const niceOf = (tid: string) => Number(readFileSync(`/proc/${gateway.child.pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
       const nices = readdirSync(`/proc/${gateway.child.pid}/task`).map(niceOf);
       expect(niceOf(String(gateway.child.pid))).toBe(line.nice);

@@ -3,7 +3,7 @@
  * the README's main command. With `--node ws://…` the gateway drives a remote node instead.
  */
 import { type Command, Option } from "commander";
-import { pino } from "pino";
+import { type LogOptions, logFormatOption, logLevelOption, openLogger } from "../node/cli-log.ts";
 import { integerIn } from "../devices/protocol/cli-args.ts";
 import { loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
@@ -27,7 +27,7 @@ export interface StartWiring extends StackWiring {
 
 export const DEFAULT_GATEWAY_DATA_DIR = ".jamgate";
 
-interface StartOptions {
+interface StartOptions extends LogOptions {
   dataDir: string;
   mqttPort: number;
   wsPort: number;
@@ -114,6 +114,8 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")
     .option("--node-token-file <file>", "with --node: the remote node's RPC token (its data dir's rpc-token), needed to submit work packages")
     .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .option(
       "--no-node-first",
       "keep every thread at one priority (by default, on Linux, the gateway's threads run at nice +5 beside the embedded node's block and refine threads: gateway/README.md, Thread priorities)",
@@ -124,7 +126,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     )
     .action(async (options: StartOptions, command: Command) => {
       if (options.printConfig) return printConfig(command);
-      const root = pino({ base: undefined });
+      const root = await openLogger(options);
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey, clientCa: options.tlsClientCa });
       if (!options.plaintext && tls === null)
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--no-plaintext needs --tls-cert and --tls-key: nothing would listen for MQTT");

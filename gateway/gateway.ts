@@ -21,6 +21,7 @@ import type { IngestService } from "./ingest-service.ts";
 import { LedgerIndex } from "./ledger/index.ts";
 import { LedgerIndexer } from "./ledger/indexer.ts";
 import { DurableLog, type LogEntry } from "./log.ts";
+import { LineLimiter } from "./log-lines.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
@@ -112,11 +113,21 @@ const OPERATOR_CLIENT_ID = /^operator(-[A-Za-z0-9_.-]{1,64})?$/;
 class CodedMqttError extends Error {
   constructor(
     readonly code: ErrorCode,
-    detail: string,
+    readonly detail: string,
     readonly returnCode?: number,
   ) {
     super(`${code}: ${detail}`);
   }
+}
+
+/**
+ * How a client reached the broker, for its connect line: MQTT over TCP (`mqtt`) or TLS (`mqtts`),
+ * or over WebSocket (`ws`, `wss`). aedes keeps a WebSocket's upgrade request as `client.req`;
+ * BoundedMqttStream (packet-bounds.ts) keeps the TCP or TLS socket it wraps as `inner`.
+ */
+function protocolOf(client: Client): "mqtt" | "mqtts" | "ws" | "wss" {
+  if (client.req !== undefined) return (client.req.socket as { encrypted?: boolean }).encrypted === true ? "wss" : "ws";
+  return (client.conn as unknown as { inner?: { encrypted?: boolean } }).inner?.encrypted === true ? "mqtts" : "mqtt";
 }
 
 export class Gateway {
@@ -149,6 +160,12 @@ export class Gateway {
   private readonly connectionsMax: number;
   private readonly now: () => number;
   private readonly errorCounts = new Map<string, number>();
+  /** Which refusals get a warn line: one per device (or address) and code a minute (log-lines.ts). */
+  private readonly refusalLines = new LineLimiter();
+  /** Clients connected, by client id, to tell which one a new CONNECT with the same id takes over (bounded by the connection cap). */
+  private readonly connected = new Map<string, Client>();
+  /** Why the gateway or the broker closed a connection, for its disconnect line; absent: the client closed it or the connection was lost. */
+  private readonly closedBecause = new WeakMap<Client, string>();
 
   constructor(private readonly options: GatewayOptions) {
     this.now = options.now ?? Date.now;
@@ -246,12 +263,32 @@ export class Gateway {
       ...(this.options.limits?.servers === undefined ? {} : { serverLimits: this.options.limits.servers }),
       drainTimeoutMs: this.options.limits?.drainTimeoutMs,
       sessionQueueMax: this.options.limits?.sessionQueueMax,
-      onSessionQueueFull: () => this.count("JG_ERR_MQTT_SESSION_QUEUE"),
+      onSessionQueueFull: (clientId) => {
+        this.count("JG_ERR_MQTT_SESSION_QUEUE");
+        this.refusalLine("message not held", clientId, "JG_ERR_MQTT_SESSION_QUEUE", {
+          clientId,
+          detail: "the session's queue of undelivered messages is full: a receipt or error for it is not held (it stays on the ledger)",
+        });
+      },
     });
-    this.broker.aedes.on("client", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
-    this.broker.aedes.on("clientDisconnect", () => this.metrics.connections.set(this.broker?.aedes.connectedClients ?? 0));
-    this.broker.aedes.on("clientError", (_client, error) => {
-      if (/drain/i.test(error.message)) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
+    const aedes = this.broker.aedes;
+    // A line per connect and disconnect, at info: a device connects once and stays, so these are
+    // rare beside envelopes (which get no line unless refused). `--log-level warn` turns them off.
+    aedes.on("client", (client) => {
+      this.metrics.connections.set(aedes.connectedClients);
+      this.connected.set(client.id, client);
+      this.logConnected(client);
+    });
+    aedes.on("clientDisconnect", (client) => {
+      this.metrics.connections.set(aedes.connectedClients);
+      if (this.connected.get(client.id) === client) this.connected.delete(client.id);
+      this.logDisconnected(client);
+    });
+    aedes.on("keepaliveTimeout", (client) => this.closedBecause.set(client, "keepalive"));
+    aedes.on("clientError", (client, error) => {
+      const slow = /drain/i.test(error.message);
+      if (slow) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
+      if (!this.closedBecause.has(client)) this.closedBecause.set(client, slow ? "slow consumer (JG_ERR_MQTT_SLOW_CONSUMER)" : `error: ${error.message}`);
     });
   }
 
@@ -269,6 +306,35 @@ export class Gateway {
     this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
   }
 
+  /**
+   * A refusal's warn line (`msg` "device refused" or "envelope refused"), written for at most one
+   * refusal of `subject` (a device id, or the remote address when no device is known) and `code` a
+   * minute; the next one written says how many were left out since (`suppressed`). Every refusal
+   * is counted (errorStats; connections and envelopes by code in /metrics too) whether or not it gets a line.
+   */
+  private refusalLine(msg: string, subject: string, code: string, fields: object): void {
+    const logger = this.options.logger;
+    if (logger === undefined) return;
+    const suppressed = this.refusalLines.take(subject, code, this.now());
+    if (suppressed === null) return;
+    logger.warn({ ...fields, code, ...(suppressed > 0 ? { suppressed } : {}) }, msg);
+  }
+
+  private logConnected(client: Client): void {
+    const session = this.sessions.get(client);
+    const fields = { clientId: client.id, remoteAddress: connectionFactsOf(client).remoteAddress, protocol: protocolOf(client) };
+    if (session?.role === "device") this.options.logger?.info({ deviceId: session.device.deviceId, kind: session.device.kind, ...fields }, "device connected");
+    else this.options.logger?.info(fields, "operator connected");
+  }
+
+  private logDisconnected(client: Client): void {
+    const session = this.sessions.get(client);
+    // aedes marks a client that sent DISCONNECT [MQTT-3.14.4-3] (lib/handlers/index.js); without one and without a reason of ours, the socket closed or failed.
+    const reason = this.closedBecause.get(client) ?? ((client as { _disconnected?: boolean })._disconnected === true ? "client closed" : "connection lost");
+    if (session?.role === "device") this.options.logger?.info({ deviceId: session.device.deviceId, clientId: client.id, reason }, "device disconnected");
+    else this.options.logger?.info({ clientId: client.id, reason }, "operator disconnected");
+  }
+
   /** What each client's CONNECT said that the authenticate hook needs (aedes gives it the username and password only). */
   private readonly connects = new WeakMap<Client, { readonly clientId: string; readonly clean: boolean; readonly hasWill: boolean }>();
   /** Payloads of envelopes refused while still routable: aedes routes every PUBACKed publish, and these are forwarded to no subscriber. */
@@ -281,12 +347,19 @@ export class Gateway {
         if (refusal === null) return null;
         this.count(refusal.code);
         this.metrics.connectsRefused.inc({ code: refusal.code });
+        // The connection cap is the gateway's, not an address's: one line a minute for all of them.
+        const subject = refusal.code === "JG_ERR_MQTT_CONNECTIONS" ? "" : facts.remoteAddress;
+        this.refusalLine("device refused", subject, refusal.code, { remoteAddress: facts.remoteAddress, detail: refusal.detail });
         return { returnCode: refusal.returnCode ?? 3 };
       },
       packetRefused: (violation, facts) => {
         this.count("JG_ERR_MQTT_PACKET");
         this.metrics.connectsRefused.inc({ code: "JG_ERR_MQTT_PACKET" });
-        this.options.logger?.warn({ remoteAddress: facts.remoteAddress, ...violation }, "MQTT connection closed: a packet past its bound");
+        this.refusalLine("device refused", facts.remoteAddress, "JG_ERR_MQTT_PACKET", {
+          remoteAddress: facts.remoteAddress,
+          ...violation,
+          detail: "a packet past its bound: connection closed",
+        });
       },
       preConnect: (client, packet, callback) => {
         this.connects.set(client, {
@@ -301,12 +374,24 @@ export class Gateway {
           (session) => {
             this.sessions.set(client, session);
             if (session.role === "device" && session.expiresAtMs !== null) this.closeAtExpiry(client, session.expiresAtMs);
+            // aedes closes a connected client with the same id once this one is in [MQTT-3.1.4-2].
+            const previous = this.connected.get(client.id);
+            if (previous !== undefined && previous !== client) this.closedBecause.set(previous, "taken over");
             callback(null, true);
           },
           (e: unknown) => {
             const coded = e instanceof CodedMqttError ? e : new CodedMqttError("JG_ERR_MQTT_AUTH", String(e), 4);
             this.count(coded.code);
             this.metrics.connectsRefused.inc({ code: coded.code });
+            const remoteAddress = connectionFactsOf(client).remoteAddress;
+            const deviceId = username === undefined ? null : tryAsDeviceId(username);
+            this.refusalLine("device refused", deviceId ?? remoteAddress, coded.code, {
+              ...(deviceId === null ? {} : { deviceId }),
+              clientId: this.connects.get(client)?.clientId ?? client.id,
+              remoteAddress,
+              protocol: protocolOf(client),
+              detail: coded.detail,
+            });
             const error = Object.assign(new Error(coded.message), { returnCode: coded.returnCode ?? 4 }) as AuthenticateError;
             callback(error, null);
           },
@@ -319,6 +404,15 @@ export class Gateway {
             if (e instanceof CodedMqttError) {
               this.count(e.code);
               this.metrics.rejected.inc({ code: e.code });
+              const session = client === null ? undefined : this.sessions.get(client);
+              const deviceId = session?.role === "device" ? session.device.deviceId : null;
+              this.refusalLine("device refused", deviceId ?? client?.id ?? "", e.code, {
+                ...(deviceId === null ? {} : { deviceId }),
+                clientId: client?.id,
+                topic: packet.topic.slice(0, 100),
+                detail: `${e.detail}: connection closed`,
+              });
+              if (client !== null) this.closedBecause.set(client, `publish refused (${e.code})`);
             }
             callback(e instanceof Error ? e : new Error(String(e)));
           },
@@ -339,6 +433,12 @@ export class Gateway {
         }
         // Refused with SUBACK 0x80 [MQTT-3.9.3]: a subscription can be refused on its own.
         this.count("JG_ERR_MQTT_TOPIC");
+        this.refusalLine("device refused", id ?? client.id, "JG_ERR_MQTT_TOPIC", {
+          ...(id === null ? {} : { deviceId: id }),
+          clientId: client.id,
+          topic: subscription.topic.slice(0, 100),
+          detail: "subscription refused",
+        });
         callback(null, null);
       },
       authorizeForward: (_client, packet: AedesPublishPacket) => (this.refusedPayloads.has(packet.payload as object) ? null : packet),
@@ -353,7 +453,7 @@ export class Gateway {
   private closeAtExpiry(client: Client, expiresAtMs: number): void {
     const timer = setTimeout(
       () => {
-        this.options.logger?.info({ clientId: client.id }, "device token expired: connection closed");
+        this.closedBecause.set(client, "token expired");
         client.close();
       },
       Math.max(0, expiresAtMs - this.now()),
@@ -448,6 +548,7 @@ export class Gateway {
     if (refusal === null) return { ok: true };
     this.count(refusal.code);
     this.metrics.rejected.inc({ code: refusal.code });
+    this.refusalLine("envelope refused", deviceId, refusal.code, { deviceId, seq: refusal.seq, detail: refusal.detail });
     return { ok: false, code: refusal.code, detail: refusal.detail };
   }
 
@@ -517,6 +618,7 @@ export class Gateway {
     this.refusedPayloads.add(packet.payload as object);
     this.count(code);
     this.metrics.rejected.inc({ code });
+    this.refusalLine("envelope refused", deviceId, code, { deviceId, seq, detail });
     this.publishDown(deviceId, "errors", encodeDeviceError({ seq, code, detail }));
   }
 
@@ -558,6 +660,7 @@ export class Gateway {
       );
     } else {
       this.count(notice.code);
+      this.refusalLine("envelope refused", notice.deviceId, notice.code, { deviceId: notice.deviceId, seq: notice.seq, detail: notice.detail });
       this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));
     }
   }

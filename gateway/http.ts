@@ -9,15 +9,16 @@
  */
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
-import { fromHex, tryAsDeviceId } from "../devices/envelope.ts";
+import { deviceIdOf, fromHex, tryAsDeviceId } from "../devices/envelope.ts";
 import type { ErrorCode } from "../devices/protocol/errors.ts";
 import type { EventStreamOptions } from "./ledger/events.ts";
 import { SSE_HEARTBEAT_MS } from "./ledger/events.ts";
 import { codedErrorHandler, ledgerRoutes, type ProofSource, sendError } from "./ledger/routes.ts";
 import { ID_PATTERN, schemaRef, sharedSchemas } from "./ledger/schemas.ts";
 import type { LedgerReader } from "./ledger/types.ts";
+import { LineLimiter } from "./log-lines.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { WIFI_SERVICE_NAME } from "../services/wifi-billing/types.ts";
 import { RegistrationError, type Registrations } from "./registration.ts";
@@ -70,6 +71,8 @@ export interface HttpDeps {
   readonly limits?: Partial<ServerLimits> & { readonly connectionsMax?: number };
   /** The event stream's clients gauge (`onClients`), and overrides of its bounds (tests); its heartbeat is otherwise kept under the idle-socket bound. */
   readonly events?: Pick<EventStreamOptions, "clientsMax" | "queueMax" | "heartbeatMs" | "onClients">;
+  /** A warn line per registration refused (`POST /v1/devices` answered with an error), at most one per address and code a minute (log-lines.ts). Optional. */
+  readonly logger?: { warn(o: object, m: string): void };
 }
 
 export interface WifiHost {
@@ -183,6 +186,34 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
 
   app.register(async (scope) => {
     const authorized = (header: string | undefined) => tokensMatch(header?.startsWith("Bearer ") ? header.slice(7) : "", deps.operatorToken);
+    // A registration refused, whatever refused it (token, body schema, kind, already registered, queue full): its code is the answer's.
+    const refusalLines = new LineLimiter();
+    const logRefusal = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      if (deps.logger === undefined || reply.statusCode < 400 || typeof payload !== "string") return payload;
+      let error: { code?: unknown; message?: unknown } | undefined;
+      try {
+        error = (JSON.parse(payload) as { error?: { code?: unknown; message?: unknown } }).error;
+      } catch {
+        error = undefined;
+      }
+      const code = typeof error?.code === "string" ? error.code : `HTTP ${reply.statusCode}`;
+      const suppressed = refusalLines.take(request.ip, code, Date.now());
+      if (suppressed === null) return payload;
+      const body = (request.body ?? {}) as { publicKey?: unknown; kind?: unknown };
+      const deviceId = typeof body.publicKey === "string" && /^[0-9a-f]{64}$/.test(body.publicKey) ? deviceIdOf(fromHex(body.publicKey)) : undefined;
+      deps.logger.warn(
+        {
+          ...(deviceId === undefined ? {} : { deviceId }),
+          ...(typeof body.kind === "string" ? { kind: body.kind.slice(0, 32) } : {}),
+          remoteAddress: request.ip,
+          code,
+          detail: typeof error?.message === "string" ? error.message : undefined,
+          ...(suppressed > 0 ? { suppressed } : {}),
+        },
+        "device registration refused",
+      );
+      return payload;
+    };
 
     scope.post<{ Body: { publicKey: string; kind: DeviceKind; service?: string; household?: string } }>(
       "/v1/devices",
@@ -210,6 +241,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
             503: { ...schemaRef("Error"), description: "JG_ERR_QUEUE_FULL" },
           },
         },
+        onSend: logRefusal,
       },
       async (request, reply) => {
         if (!authorized(request.headers.authorization)) return fail(reply, "JG_ERR_OPERATOR_TOKEN");

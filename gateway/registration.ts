@@ -64,6 +64,12 @@ const RECENT_KEPT_MAX = 2 * REGISTRATIONS_IN_FLIGHT_MAX;
  */
 export const REGISTRATION_BATCH_MS = 50;
 
+/** The lines registration writes: a device registered (info), a registration refused with its code (warn). */
+export interface RegistrationLogger {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+}
+
 /** A refusal of a registration request, with its registry code. */
 export class RegistrationError extends Error {
   constructor(
@@ -98,6 +104,8 @@ export class Registrations {
     readonly serviceFor: (kind: DeviceKind, service?: string) => IngestService | null,
     /** The ledger index (ledger/index.ts): told of registration packages and of each device registered. Optional. */
     private readonly ledger?: Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled" | "deviceRegistered">,
+    /** A line per device registered and per registration refused once submitted (gateway/README.md, "Logs"). Optional. */
+    private readonly logger?: RegistrationLogger,
   ) {}
 
   /**
@@ -157,8 +165,13 @@ export class Registrations {
       this.follow(pkg.hash, service, batch);
     } catch (error) {
       this.pending -= batch.length;
+      const code = (error as { code?: unknown }).code;
       for (const w of batch) {
         this.recent.delete(w.deviceId);
+        this.logger?.warn(
+          { deviceId: w.deviceId, kind: w.record.kind, service: service.name, code: typeof code === "string" ? code : undefined, detail: String(error) },
+          "device registration refused",
+        );
         w.reject(error);
       }
     }
@@ -267,7 +280,14 @@ export class Registrations {
         if (done || (status.kind !== "accumulated" && status.kind !== "failed")) return;
         done = true;
         unsubscribe?.();
-        if (status.kind === "failed") return settle((_w, view) => ({ ...view, status: "failed", code: status.code, detail: status.detail }));
+        if (status.kind === "failed")
+          return settle((w, view) => {
+            this.logger?.warn(
+              { deviceId: w.deviceId, kind: w.record.kind, service: service.name, code: status.code, detail: status.detail },
+              "device registration refused",
+            );
+            return { ...view, status: "failed", code: status.code, detail: status.detail };
+          });
         const outcome = this.api
           .serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.outcomeKey(packageHash))
           .then((v) => (v === null ? null : (service.decodeRegistrationOutcome?.(v) ?? null)));
@@ -278,13 +298,18 @@ export class Registrations {
             const value = await this.api.serviceValue(status.accumulatedIn.headerHash, service.serviceId, service.deviceKey(w.deviceId));
             const device = value === null ? null : service.decodeDevice(value);
             if (device === null || Buffer.compare(device.publicKey, w.record.publicKey) !== 0) {
-              return {
+              const failed = {
                 ...view,
-                status: "failed",
+                status: "failed" as const,
                 code: refused ?? "JG_ERR_DEVICE_EXISTS",
                 detail:
                   refused === null ? "the service did not register it (another registration of this id came first)" : `refused by service ${service.name}`,
               };
+              this.logger?.warn(
+                { deviceId: w.deviceId, kind: w.record.kind, service: service.name, code: failed.code, detail: failed.detail },
+                "device registration refused",
+              );
+              return failed;
             }
             this.registry.remember(w.deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
             this.ledger?.deviceRegistered({
@@ -296,6 +321,10 @@ export class Registrations {
               registeredSlot: status.accumulatedIn.slot,
             });
             registered++;
+            this.logger?.info(
+              { deviceId: w.deviceId, kind: device.kind, service: service.name, slot: status.accumulatedIn.slot, package: toHex(packageHash) },
+              "device registered",
+            );
             return { ...view, status: "registered" };
           },
           () => {

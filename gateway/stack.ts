@@ -2,6 +2,7 @@
  * The embedded stack: a node (or a remote one over JIP-2), the gateway and its HTTP API, wired
  * as `jamgate start` runs them. `jamgate sim energy` starts one for itself with its own genesis.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "../node/availability/availability.ts";
@@ -154,6 +155,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     log.info({ dataDir: options.dataDir, mode: tightenedFrom.toString(8) }, "the data dir was open to other users: made it private (0700)");
   const lock = DataDirLock.acquire(options.dataDir);
   cleanup.push(async () => lock.release());
+  // Before anything is opened: a data dir that holds a chain (or, with a remote node, a gateway log) is resumed.
+  const resumed = existsSync(join(options.dataDir, options.node === undefined ? "node" : "gateway-log"));
   const operatorToken = operatorTokenOf(options.dataDir);
   const gatewayKey = gatewayKeyOf(options.dataDir);
   const params = chainParams(options.chain);
@@ -197,6 +200,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     const started = node;
     cleanup.push(() => started.stop());
   }
+  // Read now, before the node authors a block of this run: where the chain stood at the start.
+  const startBlock = await api.bestBlock();
   const services = await wiring.services(api);
   const byName = new Map(services.map((s) => [s.name, s]));
   const serviceFor = (kind: DeviceKind, name: string = wiring.defaultServiceOf(kind)): IngestService | null => {
@@ -233,9 +238,10 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   });
   cleanup.push(() => gateway.stop());
   await gateway.start();
+  await logStartingPoint(log, { resumed, remote: options.node !== undefined, best: startBlock, gateway });
   const radius = await startRadius(options, gateway, log);
   if (radius !== null) cleanup.push(() => radius.close());
-  const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor, gateway.ledger);
+  const registrations = new Registrations(api, params, gatewayKey, gateway.registry, serviceFor, gateway.ledger, root.child({ component: "registration" }));
   const http = buildHttp({
     operatorToken,
     registrations,
@@ -248,6 +254,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     wifiHost: { radius: radiusKeysIn(options.dataDir), publishControl: (id, payload) => gateway.publishControl(id, payload), logger: log },
     dashboard: (app) => registerDashboard(app, { currency: options.currency ?? DEFAULT_CURRENCY_LABEL, coresCount: params.coresCount }),
     tls: options.tls ?? null,
+    logger: root.child({ component: "http" }),
   });
   cleanup.push(() => http.close());
   await http.listen({ port: options.httpPort, host: options.host });
@@ -267,12 +274,12 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   }
   // Last, so the threads the gateway and HTTP server started are among those lowered.
   if (options.nodeFirst === true && node !== null) {
-    const { lowered, nice } = lowerOtherThreads(node.threadIds);
+    const { lowered, nice, nodeNice } = lowerOtherThreads(node.threadIds);
     if (nice === null) log.info("thread priorities are not available here: the node's threads share the CPU evenly with the gateway's");
     else
       log.info(
-        { threads: lowered, nice, nodeThreads: node.threadIds.length },
-        "the node's threads run ahead of the gateway's, so blocks and refine keep to the slot while MQTT and HTTP are busy",
+        { threads: lowered, nice, nodeNice, nodeThreads: node.threadIds.length },
+        `gateway and node threads: the node's block and refine threads run at a higher priority (nice ${nodeNice} vs ${nice > 0 ? "+" : ""}${nice}) so blocks are not delayed by MQTT load; --no-node-first turns this off`,
       );
   }
   log.info(
@@ -317,6 +324,31 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       lock.release();
     },
   };
+}
+
+/**
+ * The line that says where a start begins: "resumed at slot N" (the best block when the node
+ * opened, the envelopes the durable log still holds for settlement, the devices the ledger index
+ * knows) or, on a new data dir, "new chain at genesis" (with a remote node: its best block).
+ */
+async function logStartingPoint(
+  log: Logger,
+  start: {
+    readonly resumed: boolean;
+    readonly remote: boolean;
+    readonly best: { readonly slot: number; readonly headerHash: Uint8Array };
+    readonly gateway: Gateway;
+  },
+): Promise<void> {
+  const { slot } = start.best;
+  const hash = toHex(start.best.headerHash).slice(0, 16);
+  if (!start.resumed) {
+    if (start.remote) log.info({ slot, hash }, `new data dir on a remote node at slot ${slot}`);
+    else log.info({ slot, hash }, "new chain at genesis");
+    return;
+  }
+  const devices = (await start.gateway.ledger.services()).reduce((n, s) => n + s.devices, 0);
+  log.info({ slot, hash, pendingEnvelopes: start.gateway.log.count, devices }, `resumed at slot ${slot}`);
 }
 
 /** The RADIUS accounting listener, its usage taken by the gateway's accept path; null when it is off, or its default port cannot be bound. */

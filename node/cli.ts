@@ -10,7 +10,6 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import { type Command, CommanderError, Option } from "commander";
-import { pino } from "pino";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
@@ -20,6 +19,7 @@ import { integerIn } from "../devices/protocol/cli-args.ts";
 import { toHex } from "../devices/protocol/hex.ts";
 import type { TlsMaterial } from "./net/servers.ts";
 import { makePrivateDir, secretFile } from "./storage/data-dir.ts";
+import { type LogOptions, logFormatOption, logLevelOption, openLogger } from "./cli-log.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
 export const DEFAULT_RPC_PORT = 19800;
@@ -46,7 +46,7 @@ export function isBadCommandLine(error: CommanderError | JamgateError): boolean 
   return error.code === "JG_ERR_CLI_ARGUMENT";
 }
 
-interface StartOptions {
+interface StartOptions extends LogOptions {
   dataDir: string;
   rpcPort: number;
   rpcHost: string;
@@ -275,8 +275,10 @@ export function registerNodeCommands(
       integerIn(1024 ** 2, Number.MAX_SAFE_INTEGER),
       DEFAULT_DA_MAX_BYTES,
     )
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (options: StartOptions) => {
-      const log = pino({ base: { component: "node" } });
+      const log = await openLogger(options, { component: "node" });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
       const authorizedKeys = authorizedKeysFor(options.dataDir, options.authorize);
       const [{ JamNode }, { startRpcServer }] = await Promise.all([import("./node.ts"), import("./rpc/server.ts")]);

@@ -41,6 +41,8 @@ export interface Lowered {
   readonly lowered: number;
   /** The nice value they were set to, or null where per-thread priorities are not available. */
   readonly nice: number | null;
+  /** The nice value the kept (node's) threads run at, or null as `nice`. */
+  readonly nodeNice: number | null;
 }
 
 /**
@@ -52,12 +54,13 @@ export function lowerOtherThreads(keep: readonly number[], step = NICE_STEP): Lo
   try {
     tids = readdirSync("/proc/self/task").map(Number);
   } catch {
-    return { lowered: 0, nice: null };
+    return { lowered: 0, nice: null, nodeNice: null };
   }
   const kept = new Set(keep);
   const first = keep.find((tid) => tids.includes(tid));
-  if (first === undefined) return { lowered: 0, nice: null };
-  const nice = Math.min(19, getPriority(first) + step);
+  if (first === undefined) return { lowered: 0, nice: null, nodeNice: null };
+  const nodeNice = getPriority(first);
+  const nice = Math.min(19, nodeNice + step);
   let lowered = 0;
   for (const tid of tids) {
     if (kept.has(tid)) continue;
@@ -68,5 +71,5 @@ export function lowerOtherThreads(keep: readonly number[], step = NICE_STEP): Lo
       // The thread ended between the listing and here.
     }
   }
-  return { lowered, nice };
+  return { lowered, nice, nodeNice };
 }
