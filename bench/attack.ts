@@ -38,7 +38,7 @@ import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { buildWorkPackage } from "../node/intake/builder.ts";
 import { RpcClient } from "../node/rpc/client.ts";
-import { counterPayload } from "../services/counter/types.ts";
+import { counterPayload } from "../node/testing/counter/types.ts";
 import { fixedHeader } from "../gateway/testing/mqtt-bytes.ts";
 import { parseFlags } from "./lib/args.ts";
 import { gitRevision } from "./lib/proc.ts";

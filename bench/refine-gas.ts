@@ -22,7 +22,7 @@ import { keyPairFromSeed, signEd25519 } from "../node/crypto/ed25519.ts";
 import { hash } from "../node/crypto/hash.ts";
 import { RefinePool } from "../node/guarantor/refine-pool.ts";
 import type { RefineTask } from "../node/refine/task.ts";
-import { counterPayload } from "../services/counter/types.ts";
+import { counterPayload } from "../node/testing/counter/types.ts";
 import { encodeEnvelopesItem as energyEnvelopesItem } from "../services/energy-trading/payload.ts";
 import { encodeEnvelopesItem as telemetryEnvelopesItem, encodeRegistrationsItem } from "../services/telemetry/payload.ts";
 import { parseFlags } from "./lib/args.ts";
@@ -37,7 +37,7 @@ const GAS_LIMIT = 10_000_000_000n;
 const url = (path: string) => new URL(path, import.meta.url).href;
 const TELEMETRY_URL = url("../services/telemetry/service.ts");
 const ENERGY_URL = url("../services/energy-trading/service.ts");
-const COUNTER_URL = url("../services/counter/service.ts");
+const COUNTER_URL = url("../node/testing/counter/service.ts");
 const START_MS = 1_750_000_000_000;
 const INTERVAL_MS = 900_000;
 

@@ -17,7 +17,7 @@ import { JamNode, type NodeLogger } from "../node/node.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { startRpcServer } from "../node/rpc/server.ts";
 import { counterGenesis, counterItem, COUNTER_SERVICE_ID, packageFor, tempDir } from "../node/testing/fixtures.ts";
-import { COUNTER_KEY, counterPayload, readU64 } from "../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, readU64 } from "../node/testing/counter/types.ts";
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 import { seededRandom } from "../devices/simulate.ts";

@@ -11,7 +11,8 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { RpcClient } from "../node/rpc/client.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { freePort, JAMGATE_BIN, runCli, runCommand, type RunningCli } from "../node/testing/process.ts";
+import { freePort } from "../node/testing/ports.ts";
+import { JAMGATE_BIN, runCli, runCommand, type RunningCli } from "../scripts/testing/process.ts";
 
 const run = promisify(execFile);
 const jamgate = (...args: string[]) => run(process.execPath, [JAMGATE_BIN, ...args], { timeout: 60_000 });

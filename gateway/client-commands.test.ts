@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { JAMGATE_BIN, runCli, type RunningCli } from "../node/testing/process.ts";
+import { JAMGATE_BIN, runCli, type RunningCli } from "../scripts/testing/process.ts";
 import { marketOfDataDir } from "./genesis.ts";
 import type { EntryView } from "./ledger/types.ts";
 

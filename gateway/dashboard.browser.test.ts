@@ -13,7 +13,8 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { freePort, runCli, type RunningCli } from "../node/testing/process.ts";
+import { freePort } from "../node/testing/ports.ts";
+import { runCli, type RunningCli } from "../scripts/testing/process.ts";
 import { ARTIFACTS, type Chromium, launchChromium, type PageDocument, type PageElement, type PageWindow } from "./testing/browser.ts";
 
 declare const document: PageDocument;

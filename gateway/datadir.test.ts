@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { freePort, runCli, runCommand, type RunningCli } from "../node/testing/process.ts";
+import { freePort } from "../node/testing/ports.ts";
+import { runCli, runCommand, type RunningCli } from "../scripts/testing/process.ts";
 import { LOCK_NAME, PID_NAME } from "../node/storage/data-dir.ts";
 
 const processes: RunningCli[] = [];

@@ -3,7 +3,7 @@
  * and wifi-billing services, authorized for the keys their operator names (the gateway's key, kept
  * in its data dir). No key derived from a public seed and no test service is in it: anyone
  * reaching the node could submit with such a key. Tests build their own genesis
- * (node/testing/fixtures.ts; services/counter is the node's test service).
+ * (node/testing/fixtures.ts; node/testing/counter is the node's test service).
  *
  * Library code that knows the node (its genesis) and the services (their ids, module URLs and
  * market config), so it lives in gateway/, which may import both: scripts/cli.ts wires it into

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeReceipts } from "../devices/messages.ts";
 import { generateDeviceKey, keyFromJson } from "../devices/keys.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { JAMGATE_BIN } from "../node/testing/process.ts";
+import { JAMGATE_BIN } from "../scripts/testing/process.ts";
 import { type Harness, startHarness } from "./testing/harness.ts";
 
 /** The broker runs in this process: its clients must be run without blocking the event loop. */

@@ -14,7 +14,8 @@ import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { bytesEqual, toHex } from "./codec/jam.ts";
 import { buildWorkPackage } from "./intake/builder.ts";
 import { RpcClient } from "./rpc/client.ts";
-import { freePort, runCli, type RunningCli } from "./testing/process.ts";
+import { freePort } from "./testing/ports.ts";
+import { runCli, type RunningCli } from "../scripts/testing/process.ts";
 import { tempDir, waitForStatus } from "./testing/fixtures.ts";
 
 const processes: RunningCli[] = [];

@@ -1,7 +1,7 @@
 import { Block, tryAsServiceId } from "@typeberry/lib/block";
 import { serialize } from "@typeberry/lib/state-merkleization";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { COUNTER_KEY, counterPayload, encodeU64, LAST_PACKAGE_KEY, readU64, RECEIVED_KEY, signedIncrementMessage } from "../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, encodeU64, LAST_PACKAGE_KEY, readU64, RECEIVED_KEY, signedIncrementMessage } from "./testing/counter/types.ts";
 import type { NodeApi } from "./api.ts";
 import { headerHash } from "./chain/block.ts";
 import { bytesEqual, decode } from "./codec/jam.ts";

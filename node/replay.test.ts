@@ -10,7 +10,7 @@ import { open } from "lmdb";
 import { describe, expect, it } from "vitest";
 import { defaultMarket } from "../gateway/genesis.ts";
 import { tempDir } from "./testing/fixtures.ts";
-import { JAMGATE_BIN, runCommand } from "./testing/process.ts";
+import { JAMGATE_BIN, runCommand } from "../scripts/testing/process.ts";
 
 /** Every path under `dir`, sorted. */
 function tree(dir: string): string[] {

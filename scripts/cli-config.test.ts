@@ -12,7 +12,7 @@ import type { Command, Option } from "commander";
 import { describe, expect, it } from "vitest";
 import { COMMAND_SCOPED_FLAGS, CONFIG_FILE, ConfiguredCommand, envVariableOf, optionKey } from "../gateway/config.ts";
 import { tempDir } from "../node/testing/fixtures.ts";
-import { JAMGATE_BIN } from "../node/testing/process.ts";
+import { JAMGATE_BIN } from "./testing/process.ts";
 import { program } from "./cli.ts";
 
 const run = promisify(execFile);

@@ -16,7 +16,7 @@ import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import { hash } from "../../node/crypto/hash.ts";
 import { StateComponents, storageKey } from "../../node/state/components.ts";
 import { State } from "../../node/state/kv.ts";
-import { JAMGATE_BIN, runCommand } from "../../node/testing/process.ts";
+import { JAMGATE_BIN, runCommand } from "../../scripts/testing/process.ts";
 import { balanceKey, encodeBalance } from "../../services/energy-trading/storage.ts";
 import { type Proof, PROOF_FORMAT } from "./proof.ts";
 import { describeClaim } from "./verify-cli.ts";

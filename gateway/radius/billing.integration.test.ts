@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../../devices/keys.ts";
-import { freePort } from "../../node/testing/process.ts";
+import { freePort } from "../../node/testing/ports.ts";
 import type { EntryView, Page } from "../ledger/types.ts";
 import { answered, radclient } from "../testing/radclient.ts";
 import { startWifiGateway, type WifiGateway } from "../testing/wifi.ts";

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { freePort } from "../../node/testing/process.ts";
+import { freePort } from "../../node/testing/ports.ts";
 
 /** How long influxd may take to answer /ping: it is ready in well under a second here (measured: first poll), 10 s covers a loaded CI box. */
 export const INFLUXD_START_TIMEOUT_MS = 10_000;

@@ -15,7 +15,7 @@ import { type DeviceKey, mqttPassword } from "../../devices/keys.ts";
 import { decodeDeviceError, decodeReceipts, type DeviceError } from "../../devices/messages.ts";
 import { type RouterSession, type SessionCounters, signVoucher, type UsageStatus } from "../../devices/wifi.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { runCli, type RunningCli } from "../../node/testing/process.ts";
+import { runCli, type RunningCli } from "../../scripts/testing/process.ts";
 import type { ActionView, WifiAccountView, WifiRouterView } from "../wifi/backend.ts";
 
 /** How long a router's MQTT password is good for: longer than any test runs. */

@@ -17,7 +17,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateDeviceKey } from "../../devices/keys.ts";
 import { RouterSession, type SessionCounters } from "../../devices/wifi.ts";
-import { JAMGATE_BIN } from "../../node/testing/process.ts";
+import { JAMGATE_BIN } from "../../scripts/testing/process.ts";
 import type { EntryView, Page } from "../ledger/types.ts";
 import { countersigned, type RouterLink, startWifiGateway, type WifiGateway } from "../testing/wifi.ts";
 import type { ActionView, WifiRouterView } from "./backend.ts";

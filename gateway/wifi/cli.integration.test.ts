@@ -14,7 +14,8 @@ import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyFromJson } from "../../devices/keys.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { freePort, JAMGATE_BIN, runCli, type RunningCli } from "../../node/testing/process.ts";
+import { freePort } from "../../node/testing/ports.ts";
+import { JAMGATE_BIN, runCli, type RunningCli } from "../../scripts/testing/process.ts";
 import { radclient } from "../testing/radclient.ts";
 
 const run = promisify(execFile);

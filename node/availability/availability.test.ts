@@ -6,7 +6,7 @@
 import { AvailabilityAssurance } from "@typeberry/lib/block";
 import { open } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
-import { COUNTER_KEY, counterPayload, NOTE_KEY, readU64 } from "../../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, NOTE_KEY, readU64 } from "../testing/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
 import { devValidatorKeys } from "../chain/validators.ts";
 import { encode } from "../codec/jam.ts";

@@ -2,8 +2,8 @@ import { Credential, ReportGuarantee, WorkPackage, type AvailabilityAssurance, t
 import { asKnownSize } from "@typeberry/lib/collections";
 import { Bytes } from "@typeberry/lib/bytes";
 import { describe, expect, it } from "vitest";
-import { counterPayload, COUNTER_KEY, readU64 } from "../../services/counter/types.ts";
-import counter from "../../services/counter/service.ts";
+import { counterPayload, COUNTER_KEY, readU64 } from "../testing/counter/types.ts";
+import counter from "../testing/counter/service.ts";
 import { assure } from "../availability/assurance.ts";
 import { decode, toHex } from "../codec/jam.ts";
 import { guarantee } from "../guarantor/guarantee.ts";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { counterPayload } from "../../services/counter/types.ts";
+import { counterPayload } from "../testing/counter/types.ts";
 import type { RefineTask } from "../refine/task.ts";
 import { COUNTER_MODULE_URL } from "../testing/fixtures.ts";
 import { ERASURE_CODING_GAS_PER_BUNDLE_BYTE, REFINE_BOUND_FLOOR_MS, REFINE_NS_PER_GAS_MAX, RefinePool, refineBoundMs } from "./refine-pool.ts";

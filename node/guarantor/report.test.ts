@@ -1,6 +1,6 @@
 import { WorkPackage } from "@typeberry/lib/block";
 import { describe, expect, it } from "vitest";
-import { counterPayload } from "../../services/counter/types.ts";
+import { counterPayload } from "../testing/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode } from "../codec/jam.ts";
 import { buildWorkPackage } from "../intake/builder.ts";

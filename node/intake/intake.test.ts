@@ -1,7 +1,7 @@
 import { RefineContext, WorkPackage } from "@typeberry/lib/block";
 import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { counterPayload } from "../../services/counter/types.ts";
+import { counterPayload } from "../testing/counter/types.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode, encode } from "../codec/jam.ts";
 import { JAMGATE_AUTH, withContext } from "../crypto/contexts.ts";

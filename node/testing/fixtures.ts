@@ -11,7 +11,7 @@ import { buildWorkPackage, type WorkItemSpec } from "../intake/builder.ts";
 import { JamNode, type NodeOptions } from "../node.ts";
 
 export const COUNTER_SERVICE_ID = 1;
-export const COUNTER_MODULE_URL = new URL("../../services/counter/service.ts", import.meta.url).href;
+export const COUNTER_MODULE_URL = new URL("./counter/service.ts", import.meta.url).href;
 export const COUNTER_CODE_HASH = nativeCodeHash("counter");
 export const submitterKey = keyPairFromSeed(hash(new TextEncoder().encode("jamgate-test-submitter")));
 

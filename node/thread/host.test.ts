@@ -4,7 +4,7 @@
  */
 import { Block } from "@typeberry/lib/block";
 import { afterEach, describe, expect, it } from "vitest";
-import { COUNTER_KEY, counterPayload, readU64 } from "../../services/counter/types.ts";
+import { COUNTER_KEY, counterPayload, readU64 } from "../testing/counter/types.ts";
 import { headerHash } from "../chain/block.ts";
 import { tinyParams } from "../chain/params.ts";
 import { decode, toHex } from "../codec/jam.ts";

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { freePort, JAMGATE_BIN, runCli } from "../../node/testing/process.ts";
+import { freePort } from "../../node/testing/ports.ts";
+import { JAMGATE_BIN, runCli } from "../../scripts/testing/process.ts";
 
 const run = promisify(execFile);
 

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { JAMGATE_BIN } from "../../node/testing/process.ts";
+import { JAMGATE_BIN } from "../../scripts/testing/process.ts";
 import { FRAUD_CODES, FRAUD_KINDS, NATIVE_FRAUD_KINDS } from "./fraud.ts";
 import { buildPlan } from "./plan.ts";
 import type { WifiSummary } from "./summary.ts";

@@ -1,5 +1,5 @@
 /** Refine of the counter service: checks and condenses one command (deterministic, no I/O). */
-import type { RefineContext } from "../../node/service-api/index.ts";
+import type { RefineContext } from "../../service-api/index.ts";
 import { encodeU64, Op, signedIncrementMessage } from "./types.ts";
 
 export function refine(payload: Uint8Array, context: RefineContext): Uint8Array {

@@ -1,5 +1,5 @@
 /** Accumulate of the counter service: adds increments, makes and receives transfers. */
-import type { AccumulateHost, AccumulateItem } from "../../node/service-api/index.ts";
+import type { AccumulateHost, AccumulateItem } from "../../service-api/index.ts";
 import { COUNTER_KEY, encodeU64, LAST_PACKAGE_KEY, NOTE_KEY, Op, readU64, RECEIVED_KEY } from "./types.ts";
 
 export function accumulate(items: readonly AccumulateItem[], host: AccumulateHost): void {
