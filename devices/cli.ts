@@ -12,16 +12,21 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { type Command, CommanderError, Option } from "commander";
-import { DeviceClient, type DeviceClientState, unregisteredDetail } from "./client.ts";
+// The SDK's codec, crypto and MQTT client (./keys.ts, ./envelope.ts, ./readings.ts, ./messages.ts,
+// ./client.ts) are imported by the actions that use them, not here: every `jamgate` command loads
+// this module for its flags, and `jamgate --help` loads no package but commander (scripts/cli-startup.test.ts).
+import type { DeviceClient, DeviceClientState } from "./client.ts";
 import { readEndpointsFile } from "./endpoints.ts";
-import { BODY_BYTES_MAX, ENVELOPE_KINDS, ENVELOPE_VERSION, type EnvelopeKind, encodeEnvelope, signEnvelope, toHex } from "./envelope.ts";
-import { encodeReadings } from "./readings.ts";
+import { ENVELOPE_KINDS, type EnvelopeKind } from "./protocol/envelope-kinds.ts";
+import { toHex } from "./protocol/hex.ts";
+import { TOKEN_LIFETIME_MAX_MS } from "./protocol/mqtt-token.ts";
+import { seqRanges } from "./protocol/seq-ranges.ts";
 import { DeviceSideError, NON_FINAL_CODES } from "./errors.ts";
 import { integerIn } from "./protocol/cli-args.ts";
 import { DEVICE_KINDS } from "./protocol/device-kinds.ts";
 import { DEVICE_KEY_FILE_NAME, defaultKeyFile, writeKeyFile } from "./key-files.ts";
-import { type DeviceKey, generateDeviceKey, keyFromJson, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "./keys.ts";
-import { type DeviceError, type Receipt, seqRanges, upTopic } from "./messages.ts";
+import type { DeviceKey } from "./keys.ts";
+import type { DeviceError, Receipt } from "./messages.ts";
 import { meterReadings } from "./simulate.ts";
 
 /** Where `publish` keeps a device's offline queue and next seq unless told. */
@@ -60,7 +65,8 @@ export function registerDeviceCommands(program: Command): void {
     .description("make an Ed25519 device key: writes {deviceId, publicKey, secretKey} (hex), mode 0600, and prints its id, public key and file")
     .option("--out <file>", "key file to write (default: in the user's config dir, made 0700)", keyFile)
     .option("--force", "overwrite an existing file")
-    .action((options: { out: string; force?: boolean }) => {
+    .action(async (options: { out: string; force?: boolean }) => {
+      const { generateDeviceKey, keyToJson } = await import("./keys.ts");
       const key = generateDeviceKey();
       try {
         writeKeyFile(options.out, keyToJson(key), options.force === true);
@@ -80,8 +86,13 @@ export function registerDeviceCommands(program: Command): void {
     .requiredOption("--out <file>", "envelope file to write")
     .addOption(new Option("--kind <kind>", "envelope kind").choices(ENVELOPE_KINDS).default("meter.reading"))
     .option("--time-ms <ms>", "envelope time, ms since the epoch (default: now)", integerIn(0, Number.MAX_SAFE_INTEGER))
-    .action((options: { key: string; seq: number; readings: string; out: string; kind: EnvelopeKind; timeMs?: number }) => {
-      const key = readKey(options.key);
+    .action(async (options: { key: string; seq: number; readings: string; out: string; kind: EnvelopeKind; timeMs?: number }) => {
+      const key = await readKey(options.key);
+      const [{ encodeReadings }, { BODY_BYTES_MAX, ENVELOPE_VERSION, encodeEnvelope, signEnvelope }, { upTopic }] = await Promise.all([
+        import("./readings.ts"),
+        import("./envelope.ts"),
+        import("./messages.ts"),
+      ]);
       const body = encodeReadings(readReadings(options.readings));
       if (body.length > BODY_BYTES_MAX)
         fail("JG_ERR_ENVELOPE_OVERSIZE", `readings encode to ${body.length} bytes > ${BODY_BYTES_MAX}; split them (publish --per-envelope does)`);
@@ -105,8 +116,9 @@ export function registerDeviceCommands(program: Command): void {
     .description("print an MQTT password for the device (a signed, time-bounded token), for any MQTT client")
     .option("--key <file>", "device key file", keyFile)
     .option("--ttl-ms <ms>", "how long the token is valid (at most 24 h)", integerIn(1_000, TOKEN_LIFETIME_MAX_MS), 3_600_000)
-    .action((options: { key: string; ttlMs: number }) => {
-      const key = readKey(options.key);
+    .action(async (options: { key: string; ttlMs: number }) => {
+      const key = await readKey(options.key);
+      const { mqttPassword } = await import("./keys.ts");
       console.log(mqttPassword(key, Date.now() + options.ttlMs));
     });
 
@@ -186,18 +198,19 @@ async function publish(options: PublishOptions): Promise<void> {
     ...(options.clientCert === undefined ? {} : { cert: readFileFor("--client-cert", options.clientCert) }),
     ...(options.clientKey === undefined ? {} : { key: readFileFor("--client-key", options.clientKey) }),
   };
-  const key = readKey(options.key);
+  const key = await readKey(options.key);
   const fileReadings = options.readings !== undefined ? readReadings(options.readings) : null;
   const batches =
     fileReadings !== null ? fileBatches(fileReadings, options.perEnvelope) : simulatedBatches(options.simulate!, options.perEnvelope, options.seed);
   const total = fileReadings !== null ? Math.ceil(fileReadings.length / options.perEnvelope) : options.simulate!;
   const deadline = Date.now() + options.timeoutMs;
 
+  const sdk = await import("./client.ts");
   let client: DeviceClient;
   try {
-    client = await DeviceClient.connect({ url: mqttUrl, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000), tls });
+    client = await sdk.DeviceClient.connect({ url: mqttUrl, key, dataDir: options.dataDir, connectTimeoutMs: Math.min(options.timeoutMs, 30_000), tls });
   } catch (e) {
-    if (e instanceof DeviceSideError && e.code === "JG_ERR_DEVICE_UNREGISTERED") fail(e.code, unregisteredDetail(key.deviceId, options.key));
+    if (e instanceof DeviceSideError && e.code === "JG_ERR_DEVICE_UNREGISTERED") fail(e.code, sdk.unregisteredDetail(key.deviceId, options.key));
     if (e instanceof DeviceSideError) fail(e.code, e.detail);
     throw e;
   }
@@ -328,7 +341,7 @@ interface RegisterOptions {
 }
 
 async function register(options: RegisterOptions): Promise<void> {
-  const key = readKey(options.key);
+  const key = await readKey(options.key);
   const token = options.token ?? readOperatorToken(options.dataDir);
   const base = gatewayBase(options.gateway, options.dataDir);
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
@@ -401,7 +414,7 @@ interface SettledEntry {
  * (`GET /v1/entries?device=…`, newest first, paged by cursor), printed oldest first.
  */
 async function receipts(options: ReceiptsOptions): Promise<void> {
-  const key = readKey(options.key);
+  const key = await readKey(options.key);
   const base = gatewayBase(options.gateway, options.dataDir);
   const ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
   const device = (await gatewayRequest(`${base}/v1/devices/${key.deviceId}`, { method: "GET", headers: {}, ca })).body;
@@ -535,7 +548,8 @@ function readOperatorToken(dataDir: string): string {
   }
 }
 
-function readKey(path: string): DeviceKey {
+async function readKey(path: string): Promise<DeviceKey> {
+  const { keyFromJson } = await import("./keys.ts");
   try {
     return keyFromJson(JSON.parse(readFileSync(path, "utf8")));
   } catch (e) {

@@ -21,6 +21,7 @@ import { sha512 } from "@noble/hashes/sha2.js";
 import { decodeCbor as cborDecode, encodeCbor } from "./cbor.ts";
 import { rowsOf } from "./readings.ts";
 import { toHex } from "./protocol/hex.ts";
+import { ENVELOPE_KINDS, type EnvelopeKind } from "./protocol/envelope-kinds.ts";
 
 // @noble/ed25519 v3's synchronous API needs SHA-512 supplied.
 ed.hashes.sha512 = sha512;
@@ -33,9 +34,8 @@ export const BODY_BYTES_MAX = ENVELOPE_BYTES_MAX - 256;
 /** Domain separation of envelope signatures: never valid as any other jamgate signature. */
 export const ENVELOPE_DOMAIN = new TextEncoder().encode("jamgate/envelope/v1\u0000");
 
-/** What a device sends. `meter.reset`: an energy-trading meter's new counters after its counter was replaced or reset (docs/protocol.md). */
-export const ENVELOPE_KINDS = ["meter.reading", "inverter.reading", "router.usage", "client.usage", "agent.order", "meter.reset"] as const;
-export type EnvelopeKind = (typeof ENVELOPE_KINDS)[number];
+/** What a device sends (./protocol/envelope-kinds.ts), exported here as part of this module's public API. */
+export { ENVELOPE_KINDS, type EnvelopeKind };
 
 /** A device id: 32 lowercase hex digits, the first 16 bytes of blake2b-256(public key). */
 export type DeviceId = string & { readonly __brand: "DeviceId" };

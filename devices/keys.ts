@@ -8,10 +8,11 @@
  */
 import * as ed from "@noble/ed25519";
 import { type DeviceId, deviceIdOf, fromHex, toHex } from "./envelope.ts";
+import { TOKEN_LIFETIME_MAX_MS } from "./protocol/mqtt-token.ts";
 
 const AUTH_DOMAIN = new TextEncoder().encode("jamgate/mqtt-auth/v1\u0000");
-/** Longest validity a gateway accepts: a day, so a leaked password is worth at most that. */
-export const TOKEN_LIFETIME_MAX_MS = 24 * 60 * 60 * 1000;
+/** Longest validity a gateway accepts (./protocol/mqtt-token.ts), exported here as part of this module's public API. */
+export { TOKEN_LIFETIME_MAX_MS };
 
 export interface DeviceKey {
   /** 32-byte Ed25519 secret key (seed). */

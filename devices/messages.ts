@@ -11,6 +11,7 @@
  */
 import { decodeCbor, encodeCbor } from "./cbor.ts";
 import { type DeviceId, type EnvelopeKind, tryAsDeviceId } from "./envelope.ts";
+import { seqRanges } from "./protocol/seq-ranges.ts";
 
 /** Largest receipt or error message: a receipt is ~90 bytes plus ≤ 9 per seq past the first (≤ ~2.4 KB), an error at most ~DETAIL_CHARS_MAX × 4; anything bigger is not ours. */
 export const DOWN_MESSAGE_BYTES_MAX = 4096;
@@ -55,17 +56,8 @@ export interface ReceiptBatch {
   readonly slot: number;
 }
 
-/** Ascending seqs as ranges, as the CLIs print a device's settled seqs: 0-5,7,9-11. */
-export function seqRanges(seqs: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < seqs.length; ) {
-    let j = i;
-    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
-    parts.push(j === i ? String(seqs[i]) : `${seqs[i]}-${seqs[j]}`);
-    i = j + 1;
-  }
-  return parts.join(",");
-}
+/** Ascending seqs as ranges (./protocol/seq-ranges.ts), exported here as part of this module's public API. */
+export { seqRanges };
 
 export function encodeReceipts(r: ReceiptBatch): Uint8Array {
   if (!isAscendingSeqs(r.seqs)) throw new Error(`receipt seqs must be 1 to ${RECEIPT_SEQS_MAX} ascending naturals: ${String(r.seqs as unknown).slice(0, 80)}`);

@@ -8,7 +8,6 @@ import { integerIn } from "../devices/protocol/cli-args.ts";
 import { loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
-export { gatewayKeyOf, operatorTokenOf, secretFile } from "./secrets.ts";
 import { printConfig } from "./config.ts";
 import { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import type { StackWiring } from "./stack.ts";

@@ -13,12 +13,10 @@ import { type Command, CommanderError, Option } from "commander";
 import type { GenesisService } from "./chain/genesis.ts";
 import type { ChainName } from "./chain/params.ts";
 import { DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/limits.ts";
-import { keyPairFromSeed } from "./crypto/ed25519.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
 import { integerIn } from "../devices/protocol/cli-args.ts";
 import { toHex } from "../devices/protocol/hex.ts";
 import type { TlsMaterial } from "./net/servers.ts";
-import { makePrivateDir, secretFile } from "./storage/data-dir.ts";
 import { type LogOptions, logFormatOption, logLevelOption, openLogger } from "./cli-log.ts";
 
 export const DEFAULT_DATA_DIR = ".jamgate-node";
@@ -132,7 +130,7 @@ export interface EmbeddingDataDirs {
   /** `jamgate start`'s default data dir. */
   readonly defaultDataDir: string;
   /** For a `jamgate start` data dir, its node's dir and genesis, read without creating anything; null for any other dir. */
-  chainOf(dataDir: string): { readonly nodeDir: string; readonly services: GenesisService[] } | null;
+  chainOf(dataDir: string): Promise<{ readonly nodeDir: string; readonly services: GenesisService[] } | null>;
 }
 
 /**
@@ -148,7 +146,7 @@ async function replayTarget(
   embedding: EmbeddingDataDirs,
 ): Promise<{ dataDir: string; nodeDir: string; services: GenesisService[] }> {
   const dir = dataDir ?? (existsSync(embedding.defaultDataDir) ? embedding.defaultDataDir : DEFAULT_DATA_DIR);
-  const embedded = existsSync(dir) ? embedding.chainOf(dir) : null;
+  const embedded = existsSync(dir) ? await embedding.chainOf(dir) : null;
   const target = embedded === null ? { dataDir: dir, nodeDir: dir, services: nodeStartGenesis(dir, services) } : { dataDir: dir, ...embedded };
   const { Store } = await import("./storage/store.ts");
   if ((await Store.genesisAt(target.nodeDir)) === null) {
@@ -180,7 +178,7 @@ export const RPC_TOKEN_FILE = "rpc-token";
  * file (its 32-byte seed in hex, as `jamgate start` keeps it in `gateway-key`) or to a data dir
  * holding one; the public key is derived from it.
  */
-export function authorizedKeyOf(value: string): Uint8Array {
+export async function authorizedKeyOf(value: string): Promise<Uint8Array> {
   const text = value.trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return fromHexKey(text);
   let path = text;
@@ -192,6 +190,7 @@ export function authorizedKeyOf(value: string): Uint8Array {
     );
   const seed = readFileSync(path, "utf8").trim();
   if (!/^[0-9a-fA-F]{64}$/.test(seed)) throw new JamgateError("JG_ERR_CLI_ARGUMENT", `--authorize ${value}: ${path} does not hold a 32-byte key seed in hex`);
+  const { keyPairFromSeed } = await import("./crypto/ed25519.ts"); // sodium-native: loaded when a command needs it, not for every command's flags
   return keyPairFromSeed(fromHexKey(seed)).publicKey;
 }
 
@@ -217,9 +216,10 @@ export function recordedAuthorizedKeys(dataDir: string): Uint8Array[] | null {
  * chain the ones given (then recorded, so the genesis is the same at every start and for replay).
  * Given keys that differ from the recorded ones would be another genesis: JG_ERR_GENESIS.
  */
-function authorizedKeysFor(dataDir: string, given: readonly string[]): Uint8Array[] {
+async function authorizedKeysFor(dataDir: string, given: readonly string[]): Promise<Uint8Array[]> {
   const recorded = recordedAuthorizedKeys(dataDir);
-  const keys = given.map(authorizedKeyOf);
+  const keys: Uint8Array[] = [];
+  for (const value of given) keys.push(await authorizedKeyOf(value));
   if (recorded !== null) {
     const same = keys.length === 0 || (keys.length === recorded.length && keys.every((k, i) => toHex(k) === toHex(recorded[i]!)));
     if (!same)
@@ -235,6 +235,7 @@ function authorizedKeysFor(dataDir: string, given: readonly string[]): Uint8Arra
       `a new chain needs --authorize <key>: the public key of the gateway that will submit to it (jamgate start logs it as gatewayKey), or the path of its data dir`,
     );
   }
+  const { makePrivateDir } = await import("./storage/data-dir.ts");
   makePrivateDir(dataDir);
   writeFileSync(join(dataDir, AUTHORIZED_KEYS_FILE), `${keys.map(toHex).join("\n")}\n`, { mode: 0o600, flag: "wx" });
   return keys;
@@ -280,8 +281,12 @@ export function registerNodeCommands(
     .action(async (options: StartOptions) => {
       const log = await openLogger(options, { component: "node" });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
-      const authorizedKeys = authorizedKeysFor(options.dataDir, options.authorize);
-      const [{ JamNode }, { startRpcServer }] = await Promise.all([import("./node.ts"), import("./rpc/server.ts")]);
+      const authorizedKeys = await authorizedKeysFor(options.dataDir, options.authorize);
+      const [{ JamNode }, { startRpcServer }, { secretFile }] = await Promise.all([
+        import("./node.ts"),
+        import("./rpc/server.ts"),
+        import("./storage/data-dir.ts"),
+      ]);
       const jamNode = await JamNode.open({
         dataDir: options.dataDir,
         chain: options.chain,

@@ -7,7 +7,7 @@ import type { GenesisService } from "../node/chain/genesis.ts";
 import { DEFAULT_SLOT_MS, EXIT_BAD_COMMAND_LINE, isBadCommandLine, registerNodeCommands } from "../node/cli.ts";
 import { registerSimCommands } from "../simulators/energy/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
-import { DEFAULT_GATEWAY_DATA_DIR, gatewayKeyOf, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
+import { DEFAULT_GATEWAY_DATA_DIR, registerStartCommand, type StartWiring } from "../gateway/cli.ts";
 import { ConfiguredCommand } from "../gateway/config.ts";
 import { registerLedgerCommand } from "../gateway/ledger/cli.ts";
 import { registerVerifyCommand } from "../gateway/ledger/verify-cli.ts";
@@ -50,11 +50,12 @@ export const builtinWiring: StartWiring = {
  * node/, where gateway/stack.ts keeps the node), for `jamgate node replay`; null for another dir.
  * Reads only: builtinWiring.genesis is called once the files it would otherwise make exist.
  */
-export function chainOfStartDataDir(dataDir: string): { nodeDir: string; services: GenesisService[] } | null {
+export async function chainOfStartDataDir(dataDir: string): Promise<{ nodeDir: string; services: GenesisService[] } | null> {
   const [key, market, nodeDir] = [join(dataDir, "gateway-key"), join(dataDir, "market.json"), join(dataDir, "node")];
   if (!existsSync(key) || !existsSync(nodeDir)) return null;
   if (!existsSync(market))
     throw new JamgateError("JG_ERR_GENESIS", `${dataDir} is a "jamgate start" data dir without market.json: the genesis of its chain cannot be made again`);
+  const { gatewayKeyOf } = await import("../gateway/secrets.ts");
   return { nodeDir, services: builtinWiring.genesis(gatewayKeyOf(dataDir), { dataDir, slotMs: DEFAULT_SLOT_MS }) };
 }
 
@@ -78,9 +79,10 @@ export function program(): Command {
   return cli;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** Runs the command line `argv` on `cli` (scripts/jamgate.mjs gives the compiled program with its hand-over hook). */
+export async function main(argv: string[], cli: Command = program()): Promise<void> {
   try {
-    await program().parseAsync(argv);
+    await cli.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(isBadCommandLine(e) ? EXIT_BAD_COMMAND_LINE : e.exitCode);
     if (e instanceof JamgateError) {

@@ -12,12 +12,12 @@ import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, InvalidArgumentError } from "commander";
-import { seqRanges } from "../../devices/messages.ts";
+import { seqRanges } from "../../devices/protocol/seq-ranges.ts";
 import { integerIn } from "../../devices/protocol/cli-args.ts";
 import { readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
-import { readOperatorToken } from "../secrets.ts";
+import type { readOperatorToken } from "../secrets.ts";
 import { SseParser } from "./sse.ts";
 import type { EntryView, Page } from "./types.ts";
 
@@ -190,10 +190,11 @@ async function targetResolver(options: LedgerOptions): Promise<() => Target> {
     const headers: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     return () => ({ base, ca, headers });
   }
-  const { readEndpoints } = await import("../endpoints.ts");
+  // Loaded here, not at the top: every `jamgate` command loads this module for its flags (secrets.ts loads sodium-native).
+  const [{ readEndpoints }, { readOperatorToken }] = await Promise.all([import("../endpoints.ts"), import("../secrets.ts")]);
   return () => {
     const endpoints = readEndpoints(options.dataDir, "--http");
-    const token = options.token ?? operatorTokenIn(options.dataDir);
+    const token = options.token ?? operatorTokenIn(readOperatorToken(options.dataDir));
     const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
     return { base: checkedBase(endpoints.http, `${join(options.dataDir, "endpoints.json")} http`), ca, headers };
   };
@@ -205,8 +206,7 @@ function checkedBase(url: string, what: string): string {
   return base;
 }
 
-function operatorTokenIn(dataDir: string): string | null {
-  const read = readOperatorToken(dataDir);
+function operatorTokenIn(read: ReturnType<typeof readOperatorToken>): string | null {
   return "token" in read ? read.token : null;
 }
 
@@ -458,7 +458,7 @@ export function formatMicros(micros: string, currency: string | undefined, per =
   return `${negative ? "-" : ""}${whole}.${digits.slice(-6)} ${currency}${per}`;
 }
 
-/** Ascending seqs as ranges (devices/messages.ts seqRanges: the device CLI prints them the same way). */
+/** Ascending seqs as ranges (devices/protocol/seq-ranges.ts: the device CLI prints them the same way). */
 export const formatSeqs = seqRanges;
 
 const COLUMNS = [

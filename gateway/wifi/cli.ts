@@ -21,16 +21,18 @@ import { chmodSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { toHex } from "../../devices/envelope.ts";
+// Device keys (../../devices/keys.ts), the endpoints file (../endpoints.ts) and the operator token
+// (../secrets.ts) are imported where they are used, not here: every `jamgate` command loads this
+// module for its flags, and `jamgate --help` loads no package but commander (scripts/cli-startup.test.ts).
+import { toHex } from "../../devices/protocol/hex.ts";
 import { defaultKeyFile, prepareKeyDir } from "../../devices/key-files.ts";
-import { type DeviceKey, generateDeviceKey, keyToJson, mqttPassword, TOKEN_LIFETIME_MAX_MS } from "../../devices/keys.ts";
+import type { DeviceKey } from "../../devices/keys.ts";
+import { TOKEN_LIFETIME_MAX_MS } from "../../devices/protocol/mqtt-token.ts";
 import { integerIn } from "../../devices/protocol/cli-args.ts";
 import { EXIT_BAD_COMMAND_LINE, isBadCommandLine, readFlagFile } from "../../node/cli.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { DEFAULT_PORTS } from "../cli.ts";
 import { errorCodeOf, type GatewayTarget, openRequest, readBody } from "../client-http.ts";
-import { readEndpoints } from "../endpoints.ts";
-import { readOperatorToken } from "../secrets.ts";
 import { formatMicros } from "../ledger/cli.ts";
 import {
   CAPACITY_BITS_PER_SECOND_DEFAULT,
@@ -190,13 +192,14 @@ function withConnectionOptions(command: Command, json = true): Command {
  * The gateway the flags name. `needToken`: writes send the operator token (from --token, else
  * <data-dir>/operator-token); reads send it when it is at hand. Reads files only: no request.
  */
-function targetOf(options: GatewayOptions, needToken: boolean): Target {
+async function targetOf(options: GatewayOptions, needToken: boolean): Promise<Target> {
   const ca = options.ca === undefined ? undefined : readCa(options.ca);
   let base: string;
   let mqtt: string | null = null;
   let radius: Target["radius"] = null;
   if (options.gateway !== undefined) base = options.gateway.replace(/\/+$/, "");
   else {
+    const { readEndpoints } = await import("../endpoints.ts");
     try {
       const endpoints = readEndpoints(options.dataDir, "--gateway");
       base = endpoints.http.replace(/\/+$/, "");
@@ -214,7 +217,7 @@ function targetOf(options: GatewayOptions, needToken: boolean): Target {
     return badFlag(`--gateway must be http(s)://host:port, got ${base}`);
   }
   if (!/^https?:\/\/[^/\s]+$/.test(base)) badFlag(`--gateway must be http(s)://host:port, got ${base}`);
-  const token = options.token ?? operatorTokenIn(options.dataDir, needToken);
+  const token = options.token ?? (await operatorTokenIn(options.dataDir, needToken));
   return {
     base,
     ca,
@@ -246,7 +249,8 @@ function readCa(path: string): Buffer {
 }
 
 /** The data dir's operator token; when `needed`, its absence is JG_ERR_OPERATOR_TOKEN, else null. */
-function operatorTokenIn(dataDir: string, needed: boolean): string | null {
+async function operatorTokenIn(dataDir: string, needed: boolean): Promise<string | null> {
+  const { readOperatorToken } = await import("../secrets.ts");
   const read = readOperatorToken(dataDir);
   if ("token" in read) return read.token;
   return needed ? fail("JG_ERR_OPERATOR_TOKEN", `cannot read ${read.path} (${read.why}); give --data-dir of the gateway or --token`) : null;
@@ -369,7 +373,8 @@ function checkWritable(path: string, force: boolean | undefined, flag: string): 
 }
 
 /** Writes a key file, mode 0600; an existing one only with `force`. */
-function writeKeyFile(path: string, key: DeviceKey, force: boolean | undefined, extra: Record<string, unknown> = {}): void {
+async function writeKeyFile(path: string, key: DeviceKey, force: boolean | undefined, extra: Record<string, unknown> = {}): Promise<void> {
+  const { keyToJson } = await import("../../devices/keys.ts");
   try {
     prepareKeyDir(path); // the keys dir, 0700, for a default path
     writeFileSync(path, `${JSON.stringify({ ...keyToJson(key), ...extra }, null, 2)}\n`, { mode: 0o600, flag: force ? "w" : "wx" });
@@ -618,9 +623,10 @@ async function registerRouter(
   keyFile: string | null,
   capacityBitsPerSecond: bigint,
 ): Promise<{ id: string; routerKey: DeviceKey | null; sharedSecret: unknown; view: Record<string, unknown> }> {
+  const { generateDeviceKey } = await import("../../devices/keys.ts");
   const routerKey = options.radius ? null : generateDeviceKey();
   if (routerKey !== null)
-    writeKeyFile(keyFile!, routerKey, options.force, {
+    await writeKeyFile(keyFile!, routerKey, options.force, {
       kind: "router",
       name: options.name,
       owner,
@@ -661,7 +667,8 @@ async function onboard(options: OnboardOptions): Promise<void> {
   if (keyFile !== null && keyFile === ownerKeyFile) badFlag("--key-out and --owner-key-out name the same file");
   if (keyFile !== null) checkWritable(keyFile, options.force, "--key-out");
   if (ownerKeyFile !== null) checkWritable(ownerKeyFile, options.force, "--owner-key-out");
-  const target = targetOf(options, true);
+  const target = await targetOf(options, true);
+  const { generateDeviceKey, mqttPassword } = await import("../../devices/keys.ts");
   if (options.radius) radiusServerOf(options.radiusServer, target);
   const capacityBitsPerSecond = BigInt(options.capacityMbps) * 1_000_000n;
 
@@ -681,7 +688,7 @@ async function onboard(options: OnboardOptions): Promise<void> {
   } else {
     const ownerKey = generateDeviceKey();
     owner = ownerKey.deviceId;
-    writeKeyFile(ownerKeyFile!, ownerKey, options.force, { kind: "client" });
+    await writeKeyFile(ownerKeyFile!, ownerKey, options.force, { kind: "client" });
     process.stderr.write(`owner account ${owner}: key in ${ownerKeyFile}\n`);
     const made = await call(target, "POST", "/v1/wifi/accounts", { publicKey: toHex(ownerKey.publicKey) });
     if (made.account !== owner) fail("JG_ERR_RPC_REMOTE", `the gateway answered account ${str(made.account)}, the key's is ${owner}`);
@@ -754,9 +761,10 @@ async function onboard(options: OnboardOptions): Promise<void> {
 
 async function accountNew(options: AccountNewOptions): Promise<void> {
   checkWritable(options.keyOut, options.force, "--key-out");
-  const target = targetOf(options, true);
+  const target = await targetOf(options, true);
+  const { generateDeviceKey } = await import("../../devices/keys.ts");
   const key = generateDeviceKey();
-  writeKeyFile(options.keyOut, key, options.force, { kind: "client" });
+  await writeKeyFile(options.keyOut, key, options.force, { kind: "client" });
   process.stderr.write(`account ${key.deviceId}: key in ${options.keyOut}\n`);
   const made = await call(target, "POST", "/v1/wifi/accounts", { publicKey: toHex(key.publicKey) });
   if (made.account !== key.deviceId) {
@@ -772,7 +780,7 @@ async function accountNew(options: AccountNewOptions): Promise<void> {
 }
 
 async function topup(options: TopupOptions): Promise<void> {
-  const target = targetOf(options, true);
+  const target = await targetOf(options, true);
   const answer = await call(target, "POST", "/v1/wifi/topups", { account: options.account, amountMicros: options.amountMicros.toString() });
   const action = actionOf(answer, "top-up");
   await applied(target, action, `top-up of ${options.amountMicros} µ to ${options.account}`, options);
@@ -791,7 +799,7 @@ async function topup(options: TopupOptions): Promise<void> {
 }
 
 async function balance(options: AccountOptions): Promise<void> {
-  const target = targetOf(options, false);
+  const target = await targetOf(options, false);
   const account = await call(target, "GET", `/v1/wifi/accounts/${options.account}`);
   print(options, account, () => [
     `account ${options.account}${account.registered === false ? " (not registered yet)" : ""}: balance ${micros(account.balanceMicros)}, locked ${micros(account.lockedMicros)}`,
@@ -799,7 +807,7 @@ async function balance(options: AccountOptions): Promise<void> {
 }
 
 async function listRouters(options: GatewayOptions): Promise<void> {
-  const target = targetOf(options, false);
+  const target = await targetOf(options, false);
   const routers: Record<string, unknown>[] = [];
   let cursor: string | null = null;
   let complete = false;
@@ -839,7 +847,7 @@ async function listRouters(options: GatewayOptions): Promise<void> {
 }
 
 async function showRouter(id: string, options: GatewayOptions): Promise<void> {
-  const target = targetOf(options, false);
+  const target = await targetOf(options, false);
   const view = await call(target, "GET", `/v1/wifi/routers/${id}`);
   print(options, view, () => fieldLines(view));
 }
@@ -855,7 +863,7 @@ export function fieldLines(view: Record<string, unknown>, prefix = ""): string[]
 }
 
 async function setPrice(id: string, options: SetPriceOptions): Promise<void> {
-  const target = targetOf(options, true);
+  const target = await targetOf(options, true);
   const answer = await call(target, "POST", `/v1/wifi/routers/${id}/price`, { priceMicrosPerGb: options.priceMicrosPerGb.toString() });
   const action = actionOf(answer, "price change");
   await applied(target, action, `price of router ${id} to ${options.priceMicrosPerGb} µ/GB`, options);
@@ -866,7 +874,7 @@ async function setPrice(id: string, options: SetPriceOptions): Promise<void> {
 }
 
 async function deregister(id: string, options: GatewayOptions): Promise<void> {
-  const target = targetOf(options, true);
+  const target = await targetOf(options, true);
   const answer = await call(target, "DELETE", `/v1/wifi/routers/${id}`);
   const action = actionOf(answer, "deregistration");
   await applied(target, action, `deregistration of router ${id}`, options);

@@ -9,7 +9,8 @@ import { type Command, Option } from "commander";
 import { integerIn } from "../../devices/protocol/cli-args.ts";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { registerWifiSimCommand } from "../wifi/cli.ts";
-import { defaultScenario, type MarketMode, parseScenario, type Scenario } from "./scenario.ts";
+// ./scenario.ts (ajv) and the runner are imported by the action, not here: every `jamgate` command loads this module for its flags.
+import type { MarketMode, Scenario } from "./scenario.ts";
 
 interface SimEnergyOptions {
   scenario?: string;
@@ -65,6 +66,7 @@ export function registerSimCommands(program: Command): void {
     .option("--token <token>", "its operator token (default: read from --gateway-data-dir)")
     .option("--gateway-data-dir <dir>", "the running jamgate's data dir, holding operator-token", ".jamgate")
     .action(async (options: SimEnergyOptions) => {
+      const { defaultScenario, parseScenario } = await import("./scenario.ts");
       let scenario: Scenario;
       if (options.scenario !== undefined) {
         let json: unknown;
