@@ -24,7 +24,10 @@ export interface PackageBuilderDeps {
 }
 
 export class PackageBuilder {
-  /** Where a package's item payloads are written while it is built (W_B: a package's payloads together never exceed it); made at the first package, reused by every one after. */
+  /**
+   * Where a package's item payloads are written while it is built (W_B: a package's payloads
+   * together never exceed it); made at the first package, reused by every one after.
+   */
   private payloadScratch: Uint8Array | null = null;
 
   constructor(private readonly deps: PackageBuilderDeps) {}

@@ -1,43 +1,37 @@
 /**
- * From the durable log to the ledger and back: the batcher packs pending envelopes into work
- * packages per service (bounded by W_B, by the W_R the refine output may take, and by a
- * deadline), marks them submitted in the log, submits them through the node's JIP-2 interface,
- * follows each package's status, and when it is accumulated reads the service's outcome for it
- * and tells each device: a receipt, or a coded refusal. A failed package's envelopes go back to
- * pending and are packed again: nothing PUBACKed is dropped, and the service's (device, seq)
- * window makes the retry settle each envelope at most once.
+ * Settlement, from the durable log to the ledger and back: pending envelopes are packed into work
+ * packages per service, marked submitted in the log, submitted through the node's JIP-2
+ * interface and followed until accumulated; then the service's outcome is read and each device
+ * told: a receipt, or a coded refusal. A failed package's envelopes go back to pending and are
+ * packed again: nothing PUBACKed is dropped, and the service's (device, seq) window makes the
+ * retry settle each envelope at most once.
+ *
+ * This facade owns that flow and wires the parts, each a file with one job: batcher.ts (what goes
+ * into the next package, device-fair), scheduler.ts (when to pack, aligned to the blocks),
+ * cores.ts (which core gets a package), builder.ts (the package's bytes), in-flight.ts (packages
+ * on the node and following their status), receipts.ts (what devices are told); limits.ts holds
+ * every limit of settlement.
  */
-import { RECEIPT_SEQS_MAX } from "../../devices/messages.ts";
+import { toHex } from "../../devices/protocol/hex.ts";
+import type { ErrorCode } from "../../devices/protocol/errors.ts";
 import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../../node/crypto/ed25519.ts";
-import { toHex } from "../../devices/protocol/hex.ts";
-import type { ErrorCode } from "../../devices/protocol/errors.ts";
 import type { IngestService } from "../ingest-service.ts";
-import type { LedgerSink, SettledReceipt } from "../ledger/sink.ts";
+import type { LedgerSink } from "../ledger/sink.ts";
 import type { DurableLog, LogEntry } from "../log.ts";
 import { appendTo, Batcher, packsAnother } from "./batcher.ts";
 import { bestAnchor, type PackageAnchor, PackageBuilder, packageItemsMax } from "./builder.ts";
-import { retryDelayMs, settlementLimits } from "./limits.ts";
-import { PackScheduler } from "./scheduler.ts";
 import { CoreChoice } from "./cores.ts";
 import { followStatus, type InFlight, InFlightTracker } from "./in-flight.ts";
+import { retryDelayMs, settlementLimits } from "./limits.ts";
+import { type DeviceNotice, outcomeValue, tellOutcome } from "./receipts.ts";
+import { PackScheduler } from "./scheduler.ts";
 
 export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
 export { packageItemsMax, splitAtDevices } from "./builder.ts";
 export { settlementLimits } from "./limits.ts";
-
-export type DeviceNotice =
-  /** A device's envelopes settled in one package: seqs ascending, at most RECEIPT_SEQS_MAX (one receipt message). */
-  | {
-      readonly kind: "receipt";
-      readonly deviceId: string;
-      readonly seqs: readonly number[];
-      readonly packageHash: Uint8Array;
-      readonly blockHash: Uint8Array;
-      readonly slot: number;
-    }
-  | { readonly kind: "error"; readonly deviceId: string; readonly seq: number; readonly code: string; readonly detail: string };
+export type { DeviceNotice } from "./receipts.ts";
 
 export interface SettlementDeps {
   readonly api: NodeApi;
@@ -182,8 +176,7 @@ export class Settlement {
         const share = Math.ceil(this.batcher.pendingOf(serviceId) / Math.max(1, parts));
         const service = this.deps.services.get(serviceId);
         for (let made = 0; this.batcher.pendingOf(serviceId) > 0 && this.inFlight.roomFor(1); made++) {
-          const fullPending = this.batcher.fullPending(serviceId);
-          if (!packsAnother({ aligned, made, parts, pending: this.batcher.pendingOf(serviceId), fullPending })) break;
+          if (!packsAnother({ aligned, made, parts, pending: this.batcher.pendingOf(serviceId), fullPending: this.batcher.fullPending(serviceId) })) break;
           const batch = this.batcher.take(serviceId, made < parts ? share : settlementLimits.packageEnvelopesMax);
           if (batch.length === 0) break; // everything pending waits for its device's package in flight
           try {
@@ -212,6 +205,7 @@ export class Settlement {
     }
   }
 
+  /** Builds a package of `batch`, marks its entries submitted, submits it to `core` and follows it; a refused package's entries go back to pending. */
   private async submit(serviceId: number, batch: LogEntry[], packedAt: number, core: number, anchor: PackageAnchor, itemsMax: number): Promise<void> {
     const pkg = this.builder.build(serviceId, batch, anchor, itemsMax);
     const entries = await this.deps.log.markSubmitted(batch, toHex(pkg.hash));
@@ -235,7 +229,8 @@ export class Settlement {
         this.deps.ledger?.packageStatus(pkg.hash, { kind: "failed", code: code as ErrorCode, detail: (e as Error).message }, Date.now());
         this.deps.observe?.packageFailed(code);
         return this.retry(entries).catch((error: unknown) => {
-          // The log could not mark them pending: they go back in memory as they were taken (a restart finds them submitted to a package the node does not know, and packs them again).
+          // The log could not mark them pending: they go back in memory as they were taken (a
+          // restart finds them submitted to a package the node does not know, and packs them again).
           this.deps.logger?.warn({ err: String(error), envelopes: batch.length }, "putting refused envelopes back failed; they go back to pending in memory");
           this.batcher.putBack(serviceId, batch);
           this.scheduler.schedule();
@@ -269,6 +264,7 @@ export class Settlement {
     });
   }
 
+  /** A package's final status: a failed one's entries go back to pending; an accumulated one's devices are told its outcome and the log forgets it. */
   private async settle(flight: InFlight, status: WorkPackageStatus): Promise<void> {
     const hex = toHex(flight.hash);
     flight.unsubscribe?.();
@@ -285,11 +281,7 @@ export class Settlement {
     if (status.kind !== "accumulated") return;
     this.failures = 0;
     const service = this.deps.services.get(flight.serviceId)!;
-    // Read at the best block, not at `accumulatedIn`: the outcome stays in state (for the service's
-    // last few thousand packages), while a node keeps only recent blocks' states (none older
-    // than its last restart).
-    const best = await this.deps.api.bestBlock();
-    const value = await this.deps.api.serviceValue(best.headerHash, flight.serviceId, service.outcomeKey(flight.hash));
+    const value = await outcomeValue(this.deps.api, service, flight);
     this.land(flight);
     const verdicts = value === null ? null : service.decodeOutcome(value);
     if (verdicts === null) {
@@ -304,46 +296,10 @@ export class Settlement {
       await this.retry(flight.entries);
       return;
     }
-    const now = Date.now();
-    let refused = 0;
-    // One receipt per device for the package, not per envelope (devices/messages.ts, ReceiptBatch).
-    const settledSeqs = new Map<string, number[]>();
-    for (const entry of flight.entries) {
-      const code = verdicts(entry.deviceId, entry.seq);
-      if (code === null) {
-        appendTo(settledSeqs, entry.deviceId, entry.seq);
-        this.deps.observe?.settledLatencyMs(now - entry.acceptedAtMs);
-      } else {
-        refused++;
-        this.deps.notify({ kind: "error", deviceId: entry.deviceId, seq: entry.seq, code, detail: `refused by service ${flight.serviceId} in package ${hex}` });
-      }
-    }
-    const { headerHash: blockHash, slot } = status.accumulatedIn;
-    const receipts: SettledReceipt[] = [];
-    for (const [deviceId, seqs] of settledSeqs) {
-      seqs.sort((a, b) => a - b);
-      for (let at = 0; at < seqs.length; at += RECEIPT_SEQS_MAX) {
-        const receipt = { deviceId, seqs: seqs.slice(at, at + RECEIPT_SEQS_MAX) };
-        receipts.push(receipt);
-        this.deps.notify({ kind: "receipt", ...receipt, packageHash: flight.hash, blockHash, slot });
-      }
-    }
-    this.deps.observe?.packageSettled(flight.entries.length, refused);
     // The index's entries before the log forgets the package: a crash between the two settles it
     // again on recovery, and the index's write of a package is idempotent. The receipts are out
-    // already; an index that cannot write (it logs why) is never a reason to hold settlement back.
-    await this.deps.ledger
-      ?.packageSettled({
-        hash: flight.hash,
-        serviceId: flight.serviceId,
-        kind: "envelopes",
-        block: status.accumulatedIn,
-        receipts,
-        settled: flight.entries.length - refused,
-        refused,
-        settledAtMs: now,
-      })
-      .catch(() => undefined);
+    // already when the index is told.
+    await tellOutcome(this.deps, flight, verdicts, status.accumulatedIn, Date.now());
     await this.deps.log.remove(flight.entries);
     if (this.pendingCount > 0) this.scheduler.schedule();
   }
@@ -360,6 +316,7 @@ export class Settlement {
     this.batcher.release(flight.entries);
   }
 
+  /** A failed package's entries go back to pending; the next packing waits the backoff (retryDelayMs, by failures in a row). */
   private async retry(entries: readonly LogEntry[]): Promise<void> {
     const back = await this.deps.log.markPending(entries, true);
     this.failures++;

@@ -15,7 +15,10 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** A scheduler on a node whose blocks come when `block()` is called; `packs` records each packing (aligned or not) at its time on the fake clock, from the start. */
+/**
+ * A scheduler on a node whose blocks come when `block()` is called; `packs` records each packing
+ * (aligned or not) at its time on the fake clock, from the start.
+ */
 function scheduler(options: { packing?: "aligned" | "deadline"; full?: () => boolean } = {}) {
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
   const subscribers: ((b: BlockDescriptor) => void)[] = [];
