@@ -214,7 +214,7 @@ serve({
       operatorToken: OPERATOR_TOKEN,
       registrations: h.registrations,
       metrics: h.gateway.metrics,
-      count: () => {},
+      count: (code) => h.gateway.metrics.httpRefused.inc({ code }),
       ledger: h.gateway.ledger,
       prover: new Prover({ api: h.node, reader: h.gateway.ledger, chain: "tiny", services: [telemetryService(TELEMETRY_SERVICE.id)] }),
       dashboard: (app) => registerDashboard(app, { currency: "EUR", coresCount: tinyParams.coresCount }),
