@@ -334,7 +334,7 @@ export class DeviceClient extends EventEmitter<DeviceClientEvents> {
 }
 
 /**
- * CONNACK return codes [MQTT-3.2.2.3] as the registry names them (node/errors.ts `mqtt` column); anything else is a transport failure.
+ * CONNACK return codes [MQTT-3.2.2.3] as the registry names them (devices/protocol/errors.ts `mqtt` column); anything else is a transport failure.
  * The gateway answers 5 ("not authorized") to a device it has no registration of (a client
  * without a will, as this one, gets it for nothing else), so the detail says what to do.
  */

@@ -128,7 +128,7 @@ export class GatewayMetrics {
       this.influxFailedBatches.inc(this.influx?.stats().failedBatches ?? 0);
     },
   });
-  /** HTTP requests answered with a coded error (bounded: the codes of node/errors.ts). */
+  /** HTTP requests answered with a coded error (bounded: the codes of devices/protocol/errors.ts). */
   readonly httpRefused = new Counter({
     name: "jamgate_http_refused_total",
     help: "HTTP requests refused, by code",

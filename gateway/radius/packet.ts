@@ -35,7 +35,7 @@ export const ATTRIBUTE = {
 export const ACCT_STATUS = { start: 1, stop: 2, interimUpdate: 3, accountingOn: 7, accountingOff: 8 } as const;
 export type UsageStatus = typeof ACCT_STATUS.start | typeof ACCT_STATUS.stop | typeof ACCT_STATUS.interimUpdate;
 
-/** A refusal of a datagram: its registry code (node/errors.ts) and what was wrong. */
+/** A refusal of a datagram: its registry code (devices/protocol/errors.ts) and what was wrong. */
 export interface RadiusRefusal {
   readonly code: ErrorCode;
   readonly detail: string;
