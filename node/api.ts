@@ -4,8 +4,8 @@
  * blobs; the WebSocket client (rpc/client.ts) and the in-process node both implement it, so the
  * gateway works the same against an embedded or a remote node.
  */
+import { type ErrorCode, JamgateError } from "../devices/protocol/errors.ts";
 import type { ChunkProof } from "./availability/erasure.ts";
-import type { ErrorCode } from "../devices/protocol/errors.ts";
 
 export interface BlockDescriptor {
   readonly headerHash: Uint8Array;
@@ -60,6 +60,16 @@ export interface ServiceValueProof {
   readonly siblings: readonly Uint8Array[];
 }
 
+/**
+ * Every implementation (the embedded node, rpc/client.ts's RpcClient, thread/host.ts's NodeThread)
+ * rejects a refused call — bad input, an unknown block, a bound reached — with a JamgateError
+ * whose `code` is a registry code, the same class and code for the same call: the RPC client
+ * rebuilds it from the JSON-RPC error's `data.code`, the node thread from the code it posts.
+ * Arguments the JIP-2 wire could not carry (a hash that is not 32 bytes, an id, core or index that is
+ * not a u32) are JG_ERR_RPC_PARAMS everywhere. A call that fails for another reason (a bug, a
+ * failing disk) rejects with another Error in-process, and with JG_ERR_RPC_INTERNAL over the RPC,
+ * whose server logs it. Read a rejection's code with `codeOf`, never by casting.
+ */
 export interface NodeApi {
   parameters(): Promise<ChainParameters>;
   bestBlock(): Promise<BlockDescriptor>;
@@ -100,4 +110,14 @@ export interface NodeApi {
   submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void>;
   /** A GP-encoded availability assurance for the next block (not in JIP-2). */
   submitAssurance(assurance: Uint8Array): Promise<void>;
+}
+
+/** A coded error (a JamgateError): what a NodeApi call rejects with when it refuses the call. */
+export function isCoded(e: unknown): e is JamgateError {
+  return e instanceof JamgateError;
+}
+
+/** The registry code of a coded error, or null for anything else (an uncoded Error, a thrown value). */
+export function codeOf(e: unknown): ErrorCode | null {
+  return isCoded(e) ? e.code : null;
 }

@@ -14,6 +14,7 @@
 import { Block } from "@typeberry/lib/block";
 import { type ErrorCode, JamgateError } from "../devices/protocol/errors.ts";
 import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "./api.ts";
+import { checkHash, checkU32 } from "./api-params.ts";
 import { Availability, DEFAULT_DA_MAX_BYTES, DEFAULT_RETENTION_SLOTS } from "./availability/availability.ts";
 import type { ChunkProof } from "./availability/erasure.ts";
 import { BlockAuthor } from "./chain/author.ts";
@@ -212,6 +213,21 @@ export class JamNode implements NodeApi {
     this.errorCounts.set(code, (this.errorCounts.get(code) ?? 0) + 1);
   }
 
+  /**
+   * Refuses, counted, what the JIP-2 wire could not carry (api-params.ts): a hash that is not 32
+   * bytes, a number that is not a u32. Named as the JIP-2 params are, so the refusal reads like
+   * the RPC server's.
+   */
+  private checkParams(hashes: Readonly<Record<string, Uint8Array>>, u32s: Readonly<Record<string, number>> = {}): void {
+    try {
+      for (const [name, bytes] of Object.entries(hashes)) checkHash(bytes, name);
+      for (const [name, value] of Object.entries(u32s)) checkU32(value, name);
+    } catch (e) {
+      if (e instanceof JamgateError) this.count(e.code);
+      throw e;
+    }
+  }
+
   // ---- NodeApi ----
 
   async parameters(): Promise<ChainParameters> {
@@ -248,11 +264,13 @@ export class JamNode implements NodeApi {
   }
 
   async block(headerHash: Uint8Array): Promise<Uint8Array | null> {
+    this.checkParams({ header_hash: headerHash });
     const slot = this.store.slotOf(headerHash);
     return slot === null ? null : (this.store.block(slot)?.encoded ?? null);
   }
 
   async stateRoot(headerHash: Uint8Array): Promise<Uint8Array> {
+    this.checkParams({ header_hash: headerHash });
     const slot = this.store.slotOf(headerHash);
     const stored = slot === null ? null : this.store.block(slot);
     if (stored === null) throw new JamgateError("JG_ERR_RPC_BLOCK_UNKNOWN", `no block ${toHex(headerHash)}`);
@@ -260,14 +278,17 @@ export class JamNode implements NodeApi {
   }
 
   async listServices(headerHash: Uint8Array): Promise<number[]> {
+    this.checkParams({ header_hash: headerHash });
     return serviceIds(this.head.stateAt(headerHash).kv.keys());
   }
 
   async serviceData(headerHash: Uint8Array, serviceId: number): Promise<Uint8Array | null> {
+    this.checkParams({ header_hash: headerHash }, { id: serviceId });
     return this.head.stateAt(headerHash).kv.get(serviceInfoKey(serviceId));
   }
 
   async serviceValue(headerHash: Uint8Array, serviceId: number, key: Uint8Array): Promise<Uint8Array | null> {
+    this.checkParams({ header_hash: headerHash }, { id: serviceId });
     return this.head.stateAt(headerHash).components.storageGet(serviceId, key);
   }
 
@@ -276,6 +297,7 @@ export class JamNode implements NodeApi {
    * is applied to it and made best without yielding in between.
    */
   async serviceValueProof(serviceId: number, key: Uint8Array): Promise<ServiceValueProof | null> {
+    this.checkParams({}, { id: serviceId });
     const { state, best } = this.head;
     const stateKey = storageKey(serviceId, key);
     const path = state.proof(stateKey);
@@ -286,22 +308,27 @@ export class JamNode implements NodeApi {
   }
 
   async submitWorkPackage(core: number, workPackage: Uint8Array, extrinsics: readonly Uint8Array[]): Promise<Uint8Array> {
+    this.checkParams({}, { core });
     return this.refineQueue.submit(core, workPackage, extrinsics);
   }
 
   async workPackageStatus(packageHash: Uint8Array): Promise<WorkPackageStatus | null> {
+    this.checkParams({ hash: packageHash });
     return this.statuses.status(toHex(packageHash));
   }
 
   async subscribeWorkPackageStatus(packageHash: Uint8Array, onStatus: (status: WorkPackageStatus) => void): Promise<Unsubscribe> {
+    this.checkParams({ hash: packageHash });
     return this.statuses.subscribe(toHex(packageHash), onStatus);
   }
 
   async workReport(hash: Uint8Array): Promise<Uint8Array | null> {
+    this.checkParams({ hash });
     return this.store.report(toHex(hash));
   }
 
   async fetchWorkPackage(packageHash: Uint8Array): Promise<Uint8Array> {
+    this.checkParams({ wp_hash: packageHash });
     const bundle = this.availability.fetch(packageHash);
     if (!bundle.ok) {
       this.count(bundle.error.code);
@@ -311,6 +338,7 @@ export class JamNode implements NodeApi {
   }
 
   async submitChunk(erasureRoot: Uint8Array, index: number, chunk: Uint8Array, proof: ChunkProof): Promise<void> {
+    this.checkParams({ erasure_root: erasureRoot, segments_root: proof.segmentsRoot }, { index });
     const stored = this.availability.receiveChunk(erasureRoot, index, chunk, proof);
     if (!stored.ok) throw new JamgateError(stored.error.code, stored.error.detail);
   }

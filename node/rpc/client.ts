@@ -4,12 +4,13 @@
  * describes what the server answers.
  *
  * Error responses become JamgateErrors with the JG code from error.data.code, or the JG_ERR_RPC_*
- * code of a standard JSON-RPC / JIP-2 error code when a server sends none. There is no reconnect:
+ * code of a standard JSON-RPC / JIP-2 error code when a server sends none: the class and code the
+ * embedded node rejects the same call with (api.ts NodeApi; contract.test.ts). There is no reconnect:
  * after the socket closes every call rejects, and callers connect again.
  */
 import { once } from "node:events";
 import { type RawData, WebSocket } from "ws";
-import type { BlockDescriptor, ChainParameters, NodeApi, ServiceValueProof, Unsubscribe, WorkPackageStatus } from "../api.ts";
+import { type BlockDescriptor, type ChainParameters, codeOf, type NodeApi, type ServiceValueProof, type Unsubscribe, type WorkPackageStatus } from "../api.ts";
 import type { ChunkProof } from "../availability/erasure.ts";
 import { bytesEqual, fromHex } from "../codec/jam.ts";
 import { hash } from "../crypto/hash.ts";
@@ -245,7 +246,7 @@ export class RpcClient implements NodeApi {
     try {
       return await this.call("workReport", [toBase64(reportHash)], (result) => asBlob(result, "result"));
     } catch (e) {
-      if (e instanceof JamgateError && e.code === "JG_ERR_RPC_REPORT_UNKNOWN") return null;
+      if (codeOf(e) === "JG_ERR_RPC_REPORT_UNKNOWN") return null;
       throw e;
     }
   }

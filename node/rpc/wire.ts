@@ -7,11 +7,11 @@
  */
 import type { RawData } from "ws";
 import type { BlockDescriptor, ServiceValueProof, WorkPackageStatus } from "../api.ts";
+import { checkU32, HASH_BYTES } from "../api-params.ts";
 import { type ErrorCode, errorRegistry, JamgateError } from "../../devices/protocol/errors.ts";
 import { STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX } from "../state/proof.ts";
 
-export const HASH_BYTES = 32;
-const U32_MAX = 0xffff_ffff;
+export { HASH_BYTES };
 
 /**
  * Stand-in code for a remote error, Failed status or result that carries no JG code (e.g. from a
@@ -67,11 +67,9 @@ export function asHash(value: unknown, name: string): Uint8Array {
   return bytes;
 }
 
+/** The same check as the embedded node's (api-params.ts), so both refuse a bad id alike. */
 export function asU32(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > U32_MAX) {
-    throw paramsError(`${name} must be an integer from 0 to ${U32_MAX}`);
-  }
-  return value;
+  return checkU32(value, name);
 }
 
 export function asBool(value: unknown, name: string): boolean {
