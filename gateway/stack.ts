@@ -200,7 +200,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     const started = node;
     cleanup.push(() => started.stop());
   }
-  // Read now, before the node authors a block of this run: where the chain stood at the start.
+  // Read now, as the node opens (its first block of this run comes a slot later): where the chain stood at the start.
   const startBlock = await api.bestBlock();
   const services = await wiring.services(api);
   const byName = new Map(services.map((s) => [s.name, s]));
