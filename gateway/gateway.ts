@@ -82,7 +82,7 @@ export interface GatewayOptions {
   /** MQTT over WebSocket over TLS, with `tls`; null (the default) for none. */
   readonly wssPort?: number | null;
   readonly batchDeadlineMs?: number;
-  /** Settlement's packing rule (settlement.ts SettlementDeps.packing): "aligned" by default. */
+  /** Settlement's packing rule (settlement/index.ts SettlementDeps.packing): "aligned" by default. */
   readonly packing?: "aligned" | "deadline";
   readonly influx?: InfluxWriter | null;
   /** Overrides of the connection limits (tests use small ones). */

@@ -58,7 +58,7 @@ export interface IngestService {
   /**
    * Envelopes in one envelopes package, when the service bounds them below settlement's
    * packageEnvelopesMax (wifi-billing: 320, one session delta each must fit W_R). Settlement packs
-   * at most this many (settlement.ts takeBatch's `envelopesMax`).
+   * at most this many (settlement/batcher.ts takeBatch's `envelopesMax`).
    */
   readonly packageEnvelopesMax?: number;
   /**
@@ -71,7 +71,7 @@ export interface IngestService {
    * Envelope items one package may be split into (default 1): the node's refine threads. The node
    * refines a package's items in parallel, a group of them per refine thread, so a large package
    * split in two is refined in about half the time; a packing of several packages shares them
-   * (settlement.ts packageItemsMax). Only for a service whose accumulate takes a package's items
+   * (settlement/builder.ts packageItemsMax). Only for a service whose accumulate takes a package's items
    * together (telemetry keeps one outcome per package).
    */
   readonly itemsPerPackageMax?: number;

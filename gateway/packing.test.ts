@@ -1,5 +1,5 @@
 /**
- * Block-aligned packing (Settlement.packDelayMs): once the gateway knows the block clock and how
+ * Block-aligned packing (gateway/settlement/scheduler.ts): once the gateway knows the block clock and how
  * long refine takes, it packs once per slot, just in time for the next block, one package per
  * core; before that it packs every batch deadline. A fake node drives the clock and the statuses
  * (the real node is in gateway.test.ts and bench/gateway.ts); the log is the real LMDB one.
