@@ -4,7 +4,7 @@
  * registry). The gateway batches registrations per service into packages, submits them,
  * follows them, and caches the result.
  */
-import type { BlockDescriptor, NodeApi } from "../node/api.ts";
+import { type BlockDescriptor, codeOf, type NodeApi } from "../node/api.ts";
 import type { ChainParams } from "../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../node/crypto/ed25519.ts";
 import { toHex } from "../node/codec/jam.ts";
@@ -165,11 +165,11 @@ export class Registrations {
       this.follow(pkg.hash, service, batch);
     } catch (error) {
       this.pending -= batch.length;
-      const code = (error as { code?: unknown }).code;
+      const code = codeOf(error);
       for (const w of batch) {
         this.recent.delete(w.deviceId);
         this.logger?.warn(
-          { deviceId: w.deviceId, kind: w.record.kind, service: service.name, code: typeof code === "string" ? code : undefined, detail: String(error) },
+          { deviceId: w.deviceId, kind: w.record.kind, service: service.name, code: code ?? undefined, detail: String(error) },
           "device registration refused",
         );
         w.reject(error);
