@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { generate } from "mqtt-packet";
 import { WebSocket } from "ws";
 import { generateDeviceKey, mqttPassword } from "../devices/keys.ts";
+import { codeOf } from "../node/api.ts";
 import { nativeCodeHash } from "../node/chain/genesis.ts";
 import { tinyParams } from "../node/chain/params.ts";
 import { keyPairFromSeed } from "../node/crypto/ed25519.ts";
@@ -199,7 +200,7 @@ async function pump(socket: Socket, total: number): Promise<number> {
   });
   const outcome = await api.submitWorkPackage(0, pkg.bytes, []).then(
     () => "accepted",
-    (e: { code?: string }) => `refused ${e.code}`,
+    (e: unknown) => `refused ${codeOf(e)}`,
   );
   row("1 RPC submit, public dev key, no credential", "answer", outcome);
   await api.close();

@@ -98,7 +98,7 @@ export const errorRegistry = {
     mqtt: "none",
   },
   JG_ERR_RPC_INTERNAL: { message: "the node failed to answer (a bug, logged by the node)", httpStatus: 500, rpcCode: -32603, mqtt: "none" },
-  JG_ERR_RPC_LIMIT: { message: "a per-connection RPC limit was reached (subscriptions)", httpStatus: 429, rpcCode: 0, mqtt: "none" },
+  JG_ERR_RPC_LIMIT: { message: "an RPC subscription limit was reached, per connection or on the node", httpStatus: 429, rpcCode: 0, mqtt: "none" },
   JG_ERR_RPC_UNAUTHORIZED: {
     message:
       "a state-changing RPC method without the node's RPC token, a wrong token, or no token from a non-loopback address (the last two refused at the WebSocket handshake with HTTP 401)",

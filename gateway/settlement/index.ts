@@ -13,8 +13,7 @@
  * every limit of settlement.
  */
 import { toHex } from "../../devices/protocol/hex.ts";
-import type { ErrorCode } from "../../devices/protocol/errors.ts";
-import type { NodeApi, WorkPackageStatus } from "../../node/api.ts";
+import { codeOf, type NodeApi, type WorkPackageStatus } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
 import type { Ed25519KeyPair } from "../../node/crypto/ed25519.ts";
 import type { IngestService } from "../ingest-service.ts";
@@ -224,9 +223,10 @@ export class Settlement {
       (e: unknown) => {
         abandon();
         this.land(flight);
-        const code = (e as { code?: string }).code ?? "JG_ERR_NODE_STOPPED";
-        this.deps.logger?.warn({ code, detail: (e as Error).message, envelopes: batch.length }, "work package refused; envelopes go back to pending");
-        this.deps.ledger?.packageStatus(pkg.hash, { kind: "failed", code: code as ErrorCode, detail: (e as Error).message }, Date.now());
+        const code = codeOf(e) ?? "JG_ERR_NODE_STOPPED";
+        const detail = e instanceof Error ? e.message : String(e);
+        this.deps.logger?.warn({ code, detail, envelopes: batch.length }, "work package refused; envelopes go back to pending");
+        this.deps.ledger?.packageStatus(pkg.hash, { kind: "failed", code, detail }, Date.now());
         this.deps.observe?.packageFailed(code);
         return this.retry(entries).catch((error: unknown) => {
           // The log could not mark them pending: they go back in memory as they were taken (a
