@@ -1,4 +1,5 @@
 /** The gateway's adapter for the telemetry service (services/telemetry/types.ts). */
+import { DEVICE_KINDS } from "../../devices/protocol/device-kinds.ts";
 import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import {
   accumulateGasLimit,
@@ -19,7 +20,7 @@ export function telemetryService(serviceId: number): IngestService {
     name: TELEMETRY_SERVICE_NAME,
     serviceId,
     codeHash: nativeCodeHash(TELEMETRY_SERVICE_NAME),
-    kinds: ["meter", "inverter", "router", "client", "agent"],
+    kinds: [...DEVICE_KINDS],
     // Refine condenses a device to ~40 bytes; a report's results must fit W_R = 49,152.
     packageDevicesMax: 1_000,
     registrationsPerPackageMax: REGISTRATIONS_PER_ITEM_MAX,
