@@ -19,7 +19,7 @@ import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, ty
 import aedesPersistence from "aedes-persistence";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { createBoundedServer, listen, type ServerLimits, serverLimits, type TlsMaterial, tlsServerOptions } from "../node/net/servers.ts";
-import { BoundedMqttStream, type ConnectionFacts, type PacketBoundsViolation, type PacketLimits, packetLimits } from "./packet-bounds.ts";
+import { BoundedMqttStream, type ConnectionFacts, type MqttTransport, type PacketBoundsViolation, type PacketLimits, packetLimits } from "./packet-bounds.ts";
 
 /** How long a socket refused on accept (its CONNACK written) may stay before it is destroyed. */
 const REFUSED_SOCKET_LINGER_MS = 1_000;
@@ -67,8 +67,12 @@ export interface BrokerHooks {
    * refusal is answered with a CONNACK of its return code and the socket is closed.
    */
   admitSocket(facts: ConnectionFacts): { readonly returnCode: number } | null;
-  /** A connection closed by the packet bounds (packet-bounds.ts). */
-  packetRefused(violation: PacketBoundsViolation, facts: ConnectionFacts): void;
+  /**
+   * A connection closed by the packet bounds (packet-bounds.ts), called before aedes sees it close:
+   * `client` is the aedes client the connection carried (its CONNECT may or may not have been
+   * authenticated yet), or null if it had none.
+   */
+  packetRefused(violation: PacketBoundsViolation, facts: ConnectionFacts, client: Client | null): void;
   preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, ok: boolean) => void): void;
   authenticate(
     client: Client,
@@ -189,6 +193,10 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     authorizeForward: (client, packet) => hooks.authorizeForward(client, packet),
   });
   const limits = options.packetLimits ?? packetLimits;
+  /** The client aedes made for each bounded stream, so a violation names the client it closes. */
+  const clientOf = new WeakMap<BoundedMqttStream, Client>();
+  const onViolation = (violation: PacketBoundsViolation, facts: ConnectionFacts, stream: BoundedMqttStream) =>
+    hooks.packetRefused(violation, facts, clientOf.get(stream) ?? null);
   let open = 0;
   /** Every listener's sockets come here: admitted and bounded, or answered CONNACK and closed. */
   const accept = (socket: Duplex, facts: ConnectionFacts, req?: IncomingMessage) => {
@@ -202,7 +210,9 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
       setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
       return;
     }
-    aedes.handle(new BoundedMqttStream(socket, facts, limits, hooks.packetRefused) as never, req as never);
+    const stream = new BoundedMqttStream(socket, facts, limits, onViolation);
+    // aedes makes the client at once; the stream's first bytes are read on a later turn, so the map is set before any violation.
+    clientOf.set(stream, aedes.handle(stream as never, req as never));
   };
   const tls = options.tls ?? null;
   const servers: (Server | HttpServer)[] = [];
@@ -214,7 +224,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     // Made once the port is held: a WebSocketServer re-emits its server's errors, unhandled.
     const wss = new WebSocketServer({ server: http, maxPayload: brokerLimits.maxPacketBytes, perMessageDeflate: false });
     wsServers.push(wss);
-    wss.on("connection", (ws, req) => accept(createWebSocketStream(ws), factsOf(req.socket), req));
+    wss.on("connection", (ws, req) => accept(createWebSocketStream(ws), factsOf(req.socket, withTls === null ? "ws" : "wss"), req));
     return http;
   };
   let tcp: Server | null = null;
@@ -223,7 +233,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
   let https: HttpServer | null = null;
   try {
     if (options.mqttPort !== null) {
-      const server = createServer((socket) => accept(socket, factsOf(socket)));
+      const server = createServer((socket) => accept(socket, factsOf(socket, "mqtt")));
       tcp = server;
       servers.push(server);
       await listen(server, options.mqttPort, options.host);
@@ -231,7 +241,7 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     if (options.wsPort !== null) http = await listenWebSocket(options.wsPort, null);
     if (tls !== null && options.mqttsPort != null) {
       const server = createTlsServer(tlsServerOptions(tls, options.serverLimits?.tlsHandshakeTimeoutMs ?? serverLimits.tlsHandshakeTimeoutMs), (socket) =>
-        accept(socket, factsOf(socket)),
+        accept(socket, factsOf(socket, "mqtts")),
       );
       server.on("tlsClientError", () => {});
       mqtts = server;
@@ -265,20 +275,21 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
 
 /**
  * The address, and the verified client certificate's CN, of a TCP or TLS socket: a certificate
- * counts only if the TLS listener verified it against its client CA (`authorized`).
+ * counts only if the TLS listener verified it against its client CA (`authorized`). `transport` is
+ * the listener's, given by the caller: a WebSocket's socket is the same TCP or TLS socket.
  */
-function factsOf(socket: Socket): ConnectionFacts {
+function factsOf(socket: Socket, transport: MqttTransport): ConnectionFacts {
   const tlsSocket = socket as TLSSocket;
   let cn: string | null = null;
   if (tlsSocket.encrypted === true && tlsSocket.authorized) {
     const subject = tlsSocket.getPeerCertificate().subject as Record<string, unknown> | undefined;
     cn = typeof subject?.CN === "string" ? subject.CN : null;
   }
-  return { remoteAddress: socket.remoteAddress ?? "unknown", clientCertificateCn: cn };
+  return { remoteAddress: socket.remoteAddress ?? "unknown", transport, clientCertificateCn: cn };
 }
 
 /** The facts of a client's connection (every connection aedes handles is a BoundedMqttStream). */
 export function connectionFactsOf(client: Client): ConnectionFacts {
-  const conn = client.conn as unknown as Partial<ConnectionFacts>;
-  return { remoteAddress: conn.remoteAddress ?? "unknown", clientCertificateCn: conn.clientCertificateCn ?? null };
+  const conn = client.conn as unknown as BoundedMqttStream;
+  return { remoteAddress: conn.remoteAddress, transport: conn.transport, clientCertificateCn: conn.clientCertificateCn };
 }

@@ -28,7 +28,7 @@ import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement/index.ts";
 import { acceptSeq, type SeqWindow } from "./window.ts";
 import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
-import type { PacketLimits } from "./packet-bounds.ts";
+import type { MqttTransport, PacketLimits } from "./packet-bounds.ts";
 import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
 
 /**
@@ -121,13 +121,11 @@ class CodedMqttError extends Error {
 }
 
 /**
- * How a client reached the broker, for its connect line: MQTT over TCP (`mqtt`) or TLS (`mqtts`),
- * or over WebSocket (`ws`, `wss`). aedes keeps a WebSocket's upgrade request as `client.req`;
- * BoundedMqttStream (packet-bounds.ts) keeps the TCP or TLS socket it wraps as `inner`.
+ * How a client reached the broker, for its lines: MQTT over TCP (`mqtt`) or TLS (`mqtts`), or over
+ * WebSocket (`ws`, `wss`), as the listener that accepted it said (broker.ts `factsOf`).
  */
-function protocolOf(client: Client): "mqtt" | "mqtts" | "ws" | "wss" {
-  if (client.req !== undefined) return (client.req.socket as { encrypted?: boolean }).encrypted === true ? "wss" : "ws";
-  return (client.conn as unknown as { inner?: { encrypted?: boolean } }).inner?.encrypted === true ? "mqtts" : "mqtt";
+function protocolOf(client: Client): MqttTransport {
+  return connectionFactsOf(client).transport;
 }
 
 export class Gateway {
@@ -352,11 +350,18 @@ export class Gateway {
         this.refusalLine("device refused", subject, refusal.code, { remoteAddress: facts.remoteAddress, detail: refusal.detail });
         return { returnCode: refusal.returnCode ?? 3 };
       },
-      packetRefused: (violation, facts) => {
+      packetRefused: (violation, facts, client) => {
         this.count("JG_ERR_MQTT_PACKET");
         this.metrics.connectsRefused.inc({ code: "JG_ERR_MQTT_PACKET" });
-        this.refusalLine("device refused", facts.remoteAddress, "JG_ERR_MQTT_PACKET", {
+        // A client whose CONNECT was authenticated has a session: its line names the device, and its disconnect line the bound.
+        const session = client === null ? undefined : this.sessions.get(client);
+        const deviceId = session?.role === "device" ? session.device.deviceId : null;
+        if (client !== null && !this.closedBecause.has(client)) this.closedBecause.set(client, "bound violated");
+        this.refusalLine("device refused", deviceId ?? facts.remoteAddress, "JG_ERR_MQTT_PACKET", {
+          ...(deviceId === null ? {} : { deviceId }),
+          ...(typeof client?.id === "string" ? { clientId: client.id } : {}),
           remoteAddress: facts.remoteAddress,
+          protocol: facts.transport,
           ...violation,
           detail: "a packet past its bound: connection closed",
         });

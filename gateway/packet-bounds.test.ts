@@ -93,8 +93,10 @@ describe("the gateway's packet bounds", () => {
     expect(h.gateway.errorStats().JG_ERR_MQTT_PACKET).toBe(1);
   });
 
-  it("closes a device's connection at a PUBLISH header declaring 10 MB, before reading it", async () => {
-    const h = await harness();
+  it("closes a device's connection at a PUBLISH header declaring 10 MB, before reading it, and its lines name the device and the bound", async () => {
+    const lines: (Record<string, unknown> & { level: string; msg: string })[] = [];
+    const capture = (level: string) => (o: object, msg: string) => lines.push({ level, ...o, msg });
+    const h = await harness({ gateway: { logger: { info: capture("info"), warn: capture("warn"), error: capture("error") } } });
     const key = await h.register();
     const raw = await rawSocket(h.gateway.mqttPort);
     raw.socket.write(
@@ -115,6 +117,22 @@ describe("the gateway's packet bounds", () => {
     await raw.closed;
     expect(h.gateway.errorStats().JG_ERR_MQTT_PACKET).toBe(1);
     expect(h.gateway.log.count).toBe(0);
+    // The refusal names the device, and its disconnect line says why: the bound, not a lost connection.
+    const refused = lines.filter((l) => l.msg === "device refused");
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({
+      level: "warn",
+      code: "JG_ERR_MQTT_PACKET",
+      deviceId: key.deviceId,
+      clientId: key.deviceId,
+      protocol: "mqtt",
+      kind: "oversize",
+      declaredBytes: 10_000_000,
+    });
+    for (let i = 0; i < 500 && !lines.some((l) => l.msg === "device disconnected"); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(lines.filter((l) => l.msg === "device disconnected")).toEqual([
+      { level: "info", msg: "device disconnected", deviceId: key.deviceId, clientId: key.deviceId, reason: "bound violated" },
+    ]);
   });
 
   it("closes a connection whose first packet is not a CONNECT", async () => {

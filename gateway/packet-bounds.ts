@@ -94,17 +94,23 @@ export class FixedHeaderScanner {
   }
 }
 
+/** The listener a connection came in on: MQTT over TCP or TLS, or over WebSocket or WebSocket over TLS. */
+export type MqttTransport = "mqtt" | "mqtts" | "ws" | "wss";
+
 /** What a wrapped connection carries over from its socket for the gateway's hooks. */
 export interface ConnectionFacts {
   readonly remoteAddress: string;
+  /** Set by the listener that accepted the socket (broker.ts), so no hook has to guess it from the socket's type. */
+  readonly transport: MqttTransport;
   /** The subject CN of a client certificate the TLS listener verified against its client CA; null without one. */
   readonly clientCertificateCn: string | null;
 }
 
 /**
  * A duplex over `inner` (a socket or a WebSocket stream) whose readable side is bounded by
- * FixedHeaderScanner. On a violation it calls `onViolation` and destroys both sides; aedes sees
- * the connection close. Writes go to `inner` as they are.
+ * FixedHeaderScanner. On a violation it calls `onViolation` with itself (so the broker can tell
+ * which client it carried) and then destroys both sides; aedes sees the connection close. Writes
+ * go to `inner` as they are.
  *
  * Written here rather than as a Transform piped from the socket so that a chunk is pushed on as
  * the same Buffer (no extra stream hop with its own buffering), and destroy, end and drain reach
@@ -113,23 +119,25 @@ export interface ConnectionFacts {
 export class BoundedMqttStream extends Duplex {
   private readonly scanner: FixedHeaderScanner;
   readonly remoteAddress: string;
+  readonly transport: MqttTransport;
   readonly clientCertificateCn: string | null;
 
   constructor(
     private readonly inner: Duplex,
     facts: ConnectionFacts,
     limits: PacketLimits,
-    private readonly onViolation: (violation: PacketBoundsViolation, facts: ConnectionFacts) => void,
+    private readonly onViolation: (violation: PacketBoundsViolation, facts: ConnectionFacts, stream: BoundedMqttStream) => void,
   ) {
     super({ allowHalfOpen: false });
     this.scanner = new FixedHeaderScanner(limits);
     this.remoteAddress = facts.remoteAddress;
+    this.transport = facts.transport;
     this.clientCertificateCn = facts.clientCertificateCn;
     inner.on("data", (chunk: Buffer) => {
       const violation = this.scanner.scan(chunk);
       if (violation !== null) {
         inner.pause();
-        this.onViolation(violation, facts);
+        this.onViolation(violation, facts, this);
         this.destroy();
         return;
       }
