@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { builtCopy } from "../scripts/testing/built-copy.ts";
 import { parseFlags } from "./lib/args.ts";
 import { gitRevision, machineCpuS } from "./lib/proc.ts";
-import { fmt, machine, median, min, percentile, table } from "./lib/stats.ts";
+import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 
 const flags = parseFlags(
   "bench/cli.ts",
@@ -152,6 +152,7 @@ const rows = cases.map((c) => {
     fmt(median(w)),
     fmt(percentile(w, 90)),
     fmt(min(w)),
+    fmt(max(w)),
     fmt(median(cpu.get(c.name)!)),
     m === undefined ? "" : fmt(m.count),
     m === undefined ? "" : m.packages.join(" "),
@@ -160,7 +161,7 @@ const rows = cases.map((c) => {
 console.log(
   `\njamgate start-up, ${flags.runs} runs of each case round-robin, ${fmt(elapsedS, 1)} s; other processes kept ${fmt(othersBusyCores, 1)} of ${machine().cpus} cores busy, load average ${fmt(load, 1)}\n`,
 );
-console.log(table(["case", "wall median ms", "p90", "min", "CPU median ms", "modules", "packages loaded"], rows));
+console.log(table(["case", "wall median ms", "p90", "min", "max", "CPU median ms", "modules", "packages loaded"], rows));
 console.log(
   JSON.stringify({
     bench: "cli",
@@ -174,6 +175,7 @@ console.log(
       wallMedianMs: Math.round(median(wall.get(c.name)!)),
       wallP90Ms: Math.round(percentile(wall.get(c.name)!, 90)),
       wallMinMs: Math.round(min(wall.get(c.name)!)),
+      wallMaxMs: Math.round(max(wall.get(c.name)!)),
       cpuMedianMs: Math.round(median(cpu.get(c.name)!)),
       ...(modules.has(c.name) ? { modules: modules.get(c.name)!.count, packages: modules.get(c.name)!.packages } : {}),
     })),

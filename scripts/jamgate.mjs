@@ -3,10 +3,10 @@
  * The `jamgate` command. jamgate is TypeScript run from source with tsx (esbuild-based): a fresh
  * clone runs as it is, and an edited file runs at once. Starting tsx has a price, though: Node 20
  * runs its loader on a thread of its own, and every module then goes through it. Measured on the
- * 2-core dev machine (bench/cli.ts, medians of 20 runs, BENCHMARKS.md §12): `node -e ''` takes
- * 60 ms of CPU, node with tsx registered and nothing loaded 260 ms, `jamgate --help` 700 ms before
- * the command files loaded their implementations lazily. tsx alone spends most of a 300 ms budget,
- * so the CLI also runs compiled:
+ * 2-core dev machine, idle (bench/cli.ts, medians of 20 runs, BENCHMARKS.md §12): `node -e ''`
+ * exits in 68 ms, node with tsx registered and nothing loaded in 222 ms; `jamgate --help` took
+ * 536 ms before the command files imported their implementations in their actions, 368 ms after,
+ * and 125 ms compiled. tsx alone spends most of the 300 ms target, so the CLI also runs compiled:
  *
  * - compiled: dist/, one esbuild bundle of scripts/cli.ts (scripts/build-cli.mjs, which npm runs
  *   as `prepare`, so `npm ci` makes it), used while it is fresh: every source file in it unchanged
