@@ -219,6 +219,10 @@ describe("gateway", { timeout: 120_000 }, () => {
     d.client.publish(`devices/${other.deviceId}/up/meter.reading`, Buffer.from(envelopeBytes(other, 0)), { qos: 1 });
     await closed;
     expect(h.gateway.errorStats().JG_ERR_MQTT_TOPIC).toBe(2);
+    // On /metrics by what was refused: the subscription as a subscription, the publish as an envelope.
+    const text = await h.gateway.metrics.registry.metrics();
+    expect(text).toMatch(/^jamgate_mqtt_subscriptions_refused_total\{code="JG_ERR_MQTT_TOPIC"\} 1$/m);
+    expect(text).toMatch(/^jamgate_envelopes_rejected_total\{code="JG_ERR_MQTT_TOPIC"\} 1$/m);
   });
 
   it("speaks MQTT over WebSocket too", async () => {

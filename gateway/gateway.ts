@@ -263,6 +263,7 @@ export class Gateway {
       sessionQueueMax: this.options.limits?.sessionQueueMax,
       onSessionQueueFull: (clientId) => {
         this.count("JG_ERR_MQTT_SESSION_QUEUE");
+        this.metrics.messagesNotHeld.inc({ code: "JG_ERR_MQTT_SESSION_QUEUE" });
         this.refusalLine("message not held", clientId, "JG_ERR_MQTT_SESSION_QUEUE", {
           clientId,
           detail: "the session's queue of undelivered messages is full: a receipt or error for it is not held (it stays on the ledger)",
@@ -308,7 +309,8 @@ export class Gateway {
    * A refusal's warn line (`msg` "device refused" or "envelope refused"), written for at most one
    * refusal of `subject` (a device id, or the remote address when no device is known) and `code` a
    * minute; the next one written says how many were left out since (`suppressed`). Every refusal
-   * is counted (errorStats; connections and envelopes by code in /metrics too) whether or not it gets a line.
+   * is counted (errorStats; by code in /metrics too: connections, envelopes, subscriptions and messages
+   * not held) whether or not it gets a line.
    */
   private refusalLine(msg: string, subject: string, code: string, fields: object): void {
     const logger = this.options.logger;
@@ -438,6 +440,7 @@ export class Gateway {
         }
         // Refused with SUBACK 0x80 [MQTT-3.9.3]: a subscription can be refused on its own.
         this.count("JG_ERR_MQTT_TOPIC");
+        this.metrics.subscriptionsRefused.inc({ code: "JG_ERR_MQTT_TOPIC" });
         this.refusalLine("device refused", id ?? client.id, "JG_ERR_MQTT_TOPIC", {
           ...(id === null ? {} : { deviceId: id }),
           clientId: client.id,

@@ -81,6 +81,8 @@ describe("gateway limits", () => {
     for (let i = 0; i < 1500 && h.gateway.errorStats().JG_ERR_ENVELOPE_SIGNATURE !== 5; i++) await new Promise((r) => setTimeout(r, 20));
     expect(h.gateway.errorStats().JG_ERR_ENVELOPE_SIGNATURE).toBe(5);
     expect(h.gateway.errorStats().JG_ERR_MQTT_SESSION_QUEUE).toBe(2);
+    const notHeld = /^jamgate_mqtt_messages_not_held_total\{code="JG_ERR_MQTT_SESSION_QUEUE"\} 2$/m;
+    expect(await h.gateway.metrics.registry.metrics()).toMatch(notHeld);
     // Back, the session gets the 3 it held.
     const back = await session();
     cleanups.push(() => back.endAsync(true));
@@ -94,6 +96,7 @@ describe("gateway limits", () => {
     for (let i = 0; i < 1000 && got.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
     expect(got).toHaveLength(4);
     expect(h.gateway.errorStats().JG_ERR_MQTT_SESSION_QUEUE).toBe(2);
+    expect(await h.gateway.metrics.registry.metrics()).toMatch(notHeld);
   }, 60_000);
 
   it("cuts off a subscriber that stops reading, while devices keep publishing and settling", async () => {

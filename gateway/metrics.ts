@@ -28,6 +28,20 @@ export class GatewayMetrics {
     labelNames: ["code"],
     registers: [this.registry],
   });
+  /** Topic filters refused in a SUBSCRIBE (SUBACK 0x80 [MQTT-3.9.3]): a device may subscribe to its own downlink topics only. */
+  readonly subscriptionsRefused = new Counter({
+    name: "jamgate_mqtt_subscriptions_refused_total",
+    help: "SUBSCRIBE topic filters refused, by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
+  /** Receipts and errors for a persistent session not held because its queue is full (broker.ts brokerLimits.sessionQueueMax). */
+  readonly messagesNotHeld = new Counter({
+    name: "jamgate_mqtt_messages_not_held_total",
+    help: "messages for a persistent session not held (its queue full), by code",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
   readonly accepted: Counter = new Counter({
     name: "jamgate_envelopes_accepted_total",
     help: "envelopes written to the durable log and PUBACKed",
