@@ -78,7 +78,8 @@ function helps(root: Command): Map<string, string> {
   return all;
 }
 
-describe("jamgate from source", () => {
+// Each test spawns jamgate a few times; from source, each start takes seconds of a busy 2-core machine.
+describe("jamgate from source", { timeout: 90_000 }, () => {
   it("--help loads no package but commander and tsx", async () => {
     const run = await jamgate(REPO, ["--help"], { JAMGATE_FROM_SOURCE: "1" });
     expect(run.code).toBe(0);
@@ -88,7 +89,7 @@ describe("jamgate from source", () => {
   });
 });
 
-describe("jamgate compiled", () => {
+describe("jamgate compiled", { timeout: 90_000 }, () => {
   let copy: string;
   beforeAll(() => {
     copy = builtCopy(tempDir("jamgate-cli-copy-"));
