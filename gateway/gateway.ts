@@ -359,12 +359,15 @@ export class Gateway {
         const session = client === null ? undefined : this.sessions.get(client);
         const deviceId = session?.role === "device" ? session.device.deviceId : null;
         if (client !== null && !this.closedBecause.has(client)) this.closedBecause.set(client, "bound violated");
+        // Logged as `violation`, not `kind`: a line's `kind` is the device's kind elsewhere.
+        const { kind: violationKind, ...violationFacts } = violation;
         this.refusalLine("device refused", deviceId ?? facts.remoteAddress, "JG_ERR_MQTT_PACKET", {
           ...(deviceId === null ? {} : { deviceId }),
           ...(typeof client?.id === "string" ? { clientId: client.id } : {}),
           remoteAddress: facts.remoteAddress,
           protocol: facts.transport,
-          ...violation,
+          violation: violationKind,
+          ...violationFacts,
           detail: "a packet past its bound: connection closed",
         });
       },

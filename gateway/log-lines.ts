@@ -2,7 +2,8 @@
  * Refusal lines that cannot flood the log. A gateway with thousands of devices can refuse
  * thousands of envelopes a second (a device with a broken clock, a fleet with an expired
  * token); each refusal is counted (by code in /metrics: `jamgate_envelopes_rejected_total`,
- * `jamgate_mqtt_connects_refused_total`) and answered to its device, and the log says it once
+ * `jamgate_mqtt_connects_refused_total`, `jamgate_mqtt_subscriptions_refused_total`,
+ * `jamgate_mqtt_messages_not_held_total`, `jamgate_http_refused_total`) and answered to its device, and the log says it once
  * per device and code a minute: the first refusal is written, those after it within
  * REFUSAL_LINE_INTERVAL_MS are counted, and the next line written for that device and code
  * carries how many were left out (`suppressed`).

@@ -126,7 +126,7 @@ describe("the gateway's packet bounds", () => {
       deviceId: key.deviceId,
       clientId: key.deviceId,
       protocol: "mqtt",
-      kind: "oversize",
+      violation: "oversize",
       declaredBytes: 10_000_000,
     });
     for (let i = 0; i < 500 && !lines.some((l) => l.msg === "device disconnected"); i++) await new Promise((r) => setTimeout(r, 20));
