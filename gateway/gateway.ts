@@ -292,7 +292,7 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
-    this.settlement.stop();
+    await this.settlement.stop();
     await this.indexer.stop();
     const deadline = Date.now() + DOWNLINK_DRAIN_ON_STOP_MS;
     while ((this.downlink.length > 0 || this.downlinkInFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

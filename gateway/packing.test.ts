@@ -192,7 +192,8 @@ function settlementOn(node: ReturnType<typeof fakeNode>, log: DurableLog, notice
     batchDeadlineMs: BATCH_DEADLINE_MS,
   });
   cleanup.push(async () => {
-    settlement.stop();
+    // Fake timers: stop() waits for no packing here, and nothing awaits it.
+    void settlement.stop();
     node.stop();
   });
   return settlement;

@@ -18,6 +18,7 @@ import { gatewayLimits } from "../gateway/gateway.ts";
 import { HTTP_CONNECTIONS_MAX } from "../gateway/http.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "../gateway/influx/writer.ts";
 import { MAX_CONNECTIONS as RPC_CONNECTIONS_MAX } from "../node/rpc/server.ts";
+import { settlementLimits } from "../gateway/settlement/limits.ts";
 import { program } from "./cli.ts";
 
 const doc = (name: string) => readFileSync(new URL(`../docs/${name}`, import.meta.url), "utf8");
@@ -25,6 +26,8 @@ const UNIT = doc("jamgate.service");
 const ENV = doc("jamgate.env");
 /** How long a stop waits for queued receipts: gateway/gateway.ts DOWNLINK_DRAIN_ON_STOP_MS (not exported). */
 const RECEIPTS_DRAIN_ON_STOP_MS = 2_000;
+/** InfluxDB's part of a stop: the write in flight, then the flush of the rest (gateway/stack.ts stop), each a request. */
+const INFLUX_REQUESTS_ON_STOP = 2;
 /** Docs that name flags of `jamgate` commands. */
 const FLAG_DOCS = ["production.md", "influxdb.md"] as const;
 
@@ -151,10 +154,11 @@ describe("docs/jamgate.service", () => {
     expect(Number(one("LimitNOFILE"))).toBeGreaterThanOrEqual(2 * sockets);
   });
 
-  it("gives a stop twice the time of its bounded waits: queued receipts, then an InfluxDB write in flight", () => {
+  it("gives a stop twice the time of its bounded waits: settlements under way, queued receipts, then InfluxDB's write in flight and flush", () => {
     const seconds = Number(one("TimeoutStopSec"));
     expect(Number.isInteger(seconds)).toBe(true);
-    expect(seconds * 1000).toBeGreaterThanOrEqual(2 * (RECEIPTS_DRAIN_ON_STOP_MS + DEFAULT_REQUEST_TIMEOUT_MS));
+    const boundsMs = settlementLimits.stopDrainMs + RECEIPTS_DRAIN_ON_STOP_MS + INFLUX_REQUESTS_ON_STOP * DEFAULT_REQUEST_TIMEOUT_MS;
+    expect(seconds * 1000).toBeGreaterThanOrEqual(2 * boundsMs);
   });
 });
 

@@ -61,7 +61,10 @@ afterEach(async () => {
 const deviceId = (d: number) => `${d.toString(16).padStart(4, "0")}${"0".repeat(28)}` as DeviceId;
 
 /** A settlement of five envelopes (two devices) into `sink`; resolves once the log is empty, with the order things happened in. */
-async function settleFive(sink: (index: LedgerIndex, order: string[]) => Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled">) {
+async function settleFive(
+  sink: (index: LedgerIndex, order: string[]) => Pick<LedgerSink, "packageSubmitted" | "packageStatus" | "packageSettled">,
+  until: (log: DurableLog, order: string[]) => boolean = (log, order) => log.count === 0 && order.length > 0,
+) {
   const dir = mkdtempSync(join(tmpdir(), "jamgate-settlement-sink-"));
   const log = new DurableLog(join(dir, "log"));
   const index = new LedgerIndex({ path: join(dir, "ledger"), services: [telemetryService(2)] });
@@ -85,7 +88,7 @@ async function settleFive(sink: (index: LedgerIndex, order: string[]) => Pick<Le
     ledger: sink(index, order),
   });
   cleanup.push(async () => {
-    settlement.stop();
+    await settlement.stop();
     await log.close();
     await index.close();
     rmSync(dir, { recursive: true, force: true });
@@ -116,11 +119,11 @@ async function settleFive(sink: (index: LedgerIndex, order: string[]) => Pick<Le
   for (const entry of logged) settlement.add(entry);
   settlement.start();
   const deadline = Date.now() + 20_000;
-  while (log.count > 0 || order.length === 0) {
+  while (!until(log, order)) {
     if (Date.now() > deadline) throw new Error("not settled within 20 s");
     await new Promise((r) => setTimeout(r, 10));
   }
-  return { index, order, notices };
+  return { index, order, notices, settlement, log };
 }
 
 describe("settlement into the ledger index", () => {
@@ -170,5 +173,34 @@ describe("settlement into the ledger index", () => {
     expect(order).toEqual(["index fails", "log removes"]);
     expect(notices.filter((n) => n.kind === "receipt")).toHaveLength(2);
     expect((await index.entries({}, { limit: 10 })).items).toEqual([]);
+  });
+
+  it("stops only once the settlement under way has written the index and the log (the gateway closes both next)", async () => {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { order, settlement, log } = await settleFive(
+      (index, order) => ({
+        packageSubmitted: (p) => index.packageSubmitted(p),
+        packageStatus: (h, s, at) => index.packageStatus(h, s, at),
+        async packageSettled(p: PackageSettled) {
+          order.push("index writes");
+          await held;
+          await index.packageSettled(p);
+        },
+      }),
+      (_log, order) => order.includes("index writes"),
+    );
+    let stopped = false;
+    const stopping = settlement.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(order).toEqual(["index writes", "log removes"]);
+    expect(log.count).toBe(0);
   });
 });

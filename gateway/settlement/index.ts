@@ -76,6 +76,8 @@ export class Settlement {
   /** Packages failed in a row: the retry backoff's exponent. */
   private failures = 0;
   private stopped = false;
+  /** Packings and settlements under way, which stop() waits for (settlementLimits.stopDrainMs). */
+  private readonly working = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
@@ -86,7 +88,7 @@ export class Settlement {
       packing: deps.packing,
       batchDeadlineMs: deps.batchDeadlineMs,
       fullPending: () => this.batcher.anyFullPending(),
-      pack: (aligned) => void this.pack(aligned),
+      pack: (aligned) => this.track(this.pack(aligned)),
       logger: deps.logger,
     });
   }
@@ -144,10 +146,28 @@ export class Settlement {
     this.scheduler.start();
   }
 
-  stop(): void {
+  /**
+   * Stops packing and following packages, then waits (at most settlementLimits.stopDrainMs) for the
+   * packings and settlements under way, so the log and the ledger close after their writes.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
     this.inFlight.unsubscribeAll();
+    if (this.working.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = Promise.allSettled([...this.working]);
+    await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, settlementLimits.stopDrainMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Runs `work` as work under way: stop() waits for it. */
+  private track(work: Promise<unknown>): void {
+    this.working.add(work);
+    const done = (): void => {
+      this.working.delete(work);
+    };
+    work.then(done, done);
   }
 
   /**
@@ -257,11 +277,13 @@ export class Settlement {
 
   /** Settles; if reading the outcome fails (the node is busy or restarting), tries again later: the entries stay in flight. */
   private settleOrRetry(flight: InFlight, status: WorkPackageStatus, attempt: number): void {
-    void this.settle(flight, status).catch((e: unknown) => {
-      const delay = retryDelayMs(attempt);
-      this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "settling a package failed; trying again");
-      if (!this.stopped) setTimeout(() => this.settleOrRetry(flight, status, attempt + 1), delay).unref();
-    });
+    this.track(
+      this.settle(flight, status).catch((e: unknown) => {
+        const delay = retryDelayMs(attempt);
+        this.deps.logger?.warn({ err: String(e), package: toHex(flight.hash), retryInMs: delay }, "settling a package failed; trying again");
+        if (!this.stopped) setTimeout(() => this.settleOrRetry(flight, status, attempt + 1), delay).unref();
+      }),
+    );
   }
 
   /** A package's final status: a failed one's entries go back to pending; an accumulated one's devices are told its outcome and the log forgets it. */

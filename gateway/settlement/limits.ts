@@ -52,6 +52,12 @@ export const settlementLimits = {
   backlogPackageEnvelopesMin: 1_000,
   /** Retry delay after a failed package, a refused status subscription or a failed outcome read, doubling up to the max (retryDelayMs). */
   retryDelayMs: { initial: 500, max: 30_000 },
+  /**
+   * How long stop() waits for packings and settlements under way (an outcome read, the receipts, the
+   * log's and the ledger's writes) before the gateway closes the log and the ledger under them; one
+   * cut short is settled again from the log at the next start.
+   */
+  stopDrainMs: 5_000,
 } as const;
 
 /** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */
