@@ -1,53 +1,185 @@
 /**
- * The node's state root (node/state/kv.ts, GP D.2) as the state grows: a block's root after it
- * changed some entries, against hashing every node (the first root of a state, and what each
- * block cost before the trie kept its hashes).
+ * A block's import, as far as the state goes, as the state grows: the node's state root
+ * (node/state/kv.ts, GP D.2) after a block changed some entries, with applying those changes and
+ * writing them to the node's LMDB store (node/storage/store.ts writeBlock), against hashing every
+ * node (the first root of a state, and what each block cost before the trie kept its hashes).
  *
- *   node --import tsx bench/state-root.ts [--entries 10000,50000,100000] [--changes 2000] [--runs 7]
+ *   node --import tsx bench/state-root.ts [--entries 10000,100000,1000000] [--changes 5000] [--runs 7]
  *
  * For each size: a State of that many entries (random 31-byte keys, 120-byte values, about a
- * telemetry device record) is built; its first root is timed (every leaf and branch hashed); then
- * `--runs` times, `--changes` entries get new values (about what one block writes at 3,000
- * envelopes/s from 1,000 devices: each device's record and the packages' outcomes) and the root
- * is timed again. One thread; the table shows medians and ranges.
+ * telemetry device record) is built; its first root is timed (every leaf and branch hashed); the
+ * entries are written to a new Store in a temporary dir as the node writes its genesis
+ * (writeGenesis, one transaction). Then `--runs` blocks, each as node/chain/stf.ts and
+ * node/chain/author.ts import one: `--changes` distinct entries (5,000: a block of a fleet of
+ * 1,000,000 devices, each record changed every 200 blocks) get new values in an Overlay, whose
+ * changes and previous values are taken and which is committed to the State (apply), the root is
+ * taken (root), and the changes are written with a block record in one LMDB transaction (write).
+ * The values are made before the clock starts; the block's bytes are a 1 KB stand-in.
+ *
+ * After each size's blocks: the LMDB file's size and the disk it takes, and the process's RSS and
+ * V8 heap after a full garbage collection, with that size's State, keys, Store and the undo logs
+ * of its last blocks (as node/chain/head.ts keeps them, at most RECENT_STATES_MAX) still held.
+ * Sizes run from the first given, in one process, so RSS can carry what a smaller size left;
+ * give the largest last. One thread; the tables show medians and ranges; the last line is JSON.
  */
 import { randomBytes } from "node:crypto";
-import { State } from "../node/state/kv.ts";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { RECENT_STATES_MAX } from "../node/chain/head.ts";
+import { Overlay, State, type UndoLog } from "../node/state/kv.ts";
+import { Store } from "../node/storage/store.ts";
 import { parseFlags } from "./lib/args.ts";
-import { fmt, machine, max, median, min, table } from "./lib/stats.ts";
+import { fmt, machine, type Summary, summarize, table } from "./lib/stats.ts";
 
-const flags = parseFlags("bench/state-root.ts", "The node's state root after a block's changes, as the state grows.", {
-  entries: { kind: "numbers", default: [10_000, 50_000, 100_000], help: "state sizes, entries" },
-  changes: { kind: "number", default: 2_000, help: "entries changed before each timed root" },
-  runs: { kind: "number", default: 7, help: "timed roots after changes, per size" },
+const flags = parseFlags("bench/state-root.ts", "A block's state changes applied, rooted and written to LMDB, as the state grows.", {
+  entries: { kind: "numbers", default: [10_000, 100_000, 1_000_000], help: "state sizes, entries" },
+  changes: { kind: "number", default: 5_000, help: "distinct entries each block changes" },
+  runs: { kind: "number", default: 7, help: "timed blocks per size" },
 });
 
+const KEY_BYTES = 31;
 const VALUE_BYTES = 120;
-const rows: string[][] = [];
-process.stderr.write(`[state-root] ${JSON.stringify(machine())}\n`);
-for (const n of flags.entries) {
-  const keys = Array.from({ length: n }, () => randomBytes(31).toString("hex"));
+/** The stand-in for a block's encoded bytes: the store writes them beside the state changes. */
+const BLOCK_BYTES = 1_024;
+const MB = 1024 ** 2;
+
+// A full collection before memory is read, without asking for --expose-gc on the command line.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+interface SizeResult {
+  readonly entries: number;
+  readonly buildMs: number;
+  readonly firstRootMs: number;
+  readonly genesisWriteMs: number;
+  readonly applyMs: Summary;
+  readonly rootMs: Summary;
+  readonly writeMs: Summary;
+  readonly blockMs: Summary;
+  readonly lmdbFileBytes: number;
+  readonly lmdbDiskBytes: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly arrayBuffersBytes: number;
+}
+
+function* entriesOf(keys: readonly string[]): Generator<readonly [string, Uint8Array]> {
+  for (const key of keys) yield [key, randomBytes(VALUE_BYTES)];
+}
+
+/** `count` distinct indexes below `n`. */
+function distinctIndexes(n: number, count: number): number[] {
+  const picked = new Set<number>();
+  while (picked.size < Math.min(count, n)) picked.add(Math.floor(Math.random() * n));
+  return [...picked];
+}
+
+async function measure(n: number): Promise<SizeResult> {
+  const keys = Array.from({ length: n }, () => randomBytes(KEY_BYTES).toString("hex"));
   let t = performance.now();
-  const state = State.fromEntries(keys.map((k) => [k, randomBytes(VALUE_BYTES)] as const));
+  const state = State.fromEntries(entriesOf(keys));
   const buildMs = performance.now() - t;
   t = performance.now();
-  state.root();
-  const firstMs = performance.now() - t;
-  const afterMs: number[] = [];
-  for (let run = 0; run < flags.runs; run++) {
-    for (let i = 0; i < flags.changes; i++) state.set(keys[Math.floor(Math.random() * n)]!, randomBytes(VALUE_BYTES));
+  const genesisRoot = state.root();
+  const firstRootMs = performance.now() - t;
+
+  const dir = mkdtempSync(join(tmpdir(), "jamgate-state-root-"));
+  const store = new Store(dir);
+  try {
     t = performance.now();
-    state.root();
-    afterMs.push(performance.now() - t);
+    store.writeGenesis({ slot: 0, hash: randomBytes(32), encoded: randomBytes(BLOCK_BYTES), stateRoot: genesisRoot }, state);
+    const genesisWriteMs = performance.now() - t;
+
+    const applyMs: number[] = [];
+    const rootMs: number[] = [];
+    const writeMs: number[] = [];
+    const blockMs: number[] = [];
+    /** Held as node/chain/head.ts holds them: the memory read below counts the latest blocks' previous values. */
+    const undoLogs: UndoLog[] = [];
+    for (let slot = 1; slot <= flags.runs; slot++) {
+      const changed = distinctIndexes(n, flags.changes).map((i) => [keys[i]!, randomBytes(VALUE_BYTES)] as const);
+      const encoded = randomBytes(BLOCK_BYTES);
+      const hash = randomBytes(32);
+      const t0 = performance.now();
+      // As stf.ts applyBlock ends: the overlay's changes and the values they replace, then the commit.
+      const overlay = new Overlay(state);
+      for (const [key, value] of changed) overlay.set(key, value);
+      const changes = new Map(overlay.changes);
+      const previous = new Map([...changes.keys()].map((key) => [key, state.get(key)] as const));
+      overlay.commit();
+      const t1 = performance.now();
+      const stateRoot = state.root();
+      const t2 = performance.now();
+      store.writeBlock({ block: { slot, hash, encoded, stateRoot }, stateChanges: changes, packages: [], reports: new Map() });
+      const t3 = performance.now();
+      if (previous.size !== changed.length) throw new Error(`block ${slot} changed ${previous.size} entries, not ${changed.length}`);
+      applyMs.push(t1 - t0);
+      rootMs.push(t2 - t1);
+      writeMs.push(t3 - t2);
+      blockMs.push(t3 - t0);
+      undoLogs.unshift({ slot, previous });
+      if (undoLogs.length > RECENT_STATES_MAX) undoLogs.pop();
+    }
+    gc();
+    const memory = process.memoryUsage();
+    const file = statSync(join(dir, "data.mdb"));
+    return {
+      entries: n,
+      buildMs,
+      firstRootMs,
+      genesisWriteMs,
+      applyMs: summarize(applyMs),
+      rootMs: summarize(rootMs),
+      writeMs: summarize(writeMs),
+      blockMs: summarize(blockMs),
+      lmdbFileBytes: file.size,
+      lmdbDiskBytes: file.blocks * 512,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      arrayBuffersBytes: memory.arrayBuffers,
+    };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   }
-  rows.push([
-    fmt(n),
-    fmt(buildMs),
-    fmt(firstMs),
-    `${fmt(median(afterMs), 1)} (${fmt(min(afterMs), 1)}–${fmt(max(afterMs), 1)})`,
-    `${fmt(firstMs / median(afterMs), 1)}×`,
-  ]);
-  process.stderr.write(`[state-root] ${n} entries done\n`);
 }
-console.log(`\nstate root, ${flags.changes} entries changed per block, ${flags.runs} blocks per size (ms)\n`);
-console.log(table(["entries", "build", "every node hashed (first root)", `root after ${fmt(flags.changes)} changes, median (range)`, "ratio"], rows));
+
+process.stderr.write(`[state-root] ${JSON.stringify(machine())}\n`);
+const results: SizeResult[] = [];
+for (const n of flags.entries) {
+  results.push(await measure(n));
+  gc();
+  process.stderr.write(`[state-root] ${fmt(n)} entries done\n`);
+}
+
+const range = (s: Summary, digits = 1) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+console.log(
+  `\nblock import as far as the state goes: ${fmt(flags.changes)} distinct entries changed per block, ${flags.runs} blocks per size (ms, median (range))\n`,
+);
+console.log(
+  table(
+    ["entries", "apply", "root", "LMDB write", "block: apply + root + write"],
+    results.map((r) => [fmt(r.entries), range(r.applyMs), range(r.rootMs), range(r.writeMs), range(r.blockMs)]),
+  ),
+);
+console.log("\nonce per size (ms) and memory after the blocks (MB, after a full GC)\n");
+console.log(
+  table(
+    ["entries", "build", "first root (every node hashed)", "genesis write", "LMDB file", "LMDB on disk", "RSS", "V8 heap used", "array buffers"],
+    results.map((r) => [
+      fmt(r.entries),
+      fmt(r.buildMs),
+      fmt(r.firstRootMs),
+      fmt(r.genesisWriteMs),
+      fmt(r.lmdbFileBytes / MB),
+      fmt(r.lmdbDiskBytes / MB),
+      fmt(r.rssBytes / MB),
+      fmt(r.heapUsedBytes / MB),
+      fmt(r.arrayBuffersBytes / MB),
+    ]),
+  ),
+);
+console.log(JSON.stringify({ machine: machine(), changes: flags.changes, runs: flags.runs, sizes: results }));
