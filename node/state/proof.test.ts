@@ -3,10 +3,12 @@
  * State.root() (itself checked against typeberry's InMemoryTrie in kv.test.ts and against the JAM
  * trace vectors), and any change to the value, the key, a sibling or the root breaks it.
  */
-import { Bytes } from "@typeberry/lib/bytes";
+import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
+import { BranchNode, InMemoryTrie } from "@typeberry/lib/trie";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { toHex } from "../codec/jam.ts";
+import { blake2b } from "../crypto/hash.ts";
 import { keyHex, State } from "./kv.ts";
 import { branchHash, keyBit, leafHash, STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX, verifyStatePath } from "./proof.ts";
 
@@ -44,6 +46,30 @@ function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
 function proofOf(state: State, key: Uint8Array) {
   return state.proof(keyHex(key));
 }
+
+describe("the node encodings", () => {
+  const hasher = { hashConcat: (n: Uint8Array, rest: Uint8Array[] = []) => blake2b.hashBlobs([n, ...rest]).asOpaque() };
+  it("hash leaves as typeberry's InMemoryTrie.constructLeaf does, for values embedded (0–32 bytes) and hashed", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 31, maxLength: 31 }), fc.uint8Array({ maxLength: 100 }), (key, value) => {
+        const leaf = InMemoryTrie.constructLeaf(hasher, Bytes.fromBlob(key, STATE_KEY_BYTES).asOpaque(), BytesBlob.blobFrom(value));
+        expect(toHex(leafHash(key, value).raw)).toBe(toHex(blake2b.hashBytes(leaf.node.raw).raw));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("hash branches as typeberry's BranchNode.fromSubNodes does", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (l, r) => {
+        const [left, right] = [Bytes.fromBlob(l, 32), Bytes.fromBlob(r, 32)];
+        const branch = BranchNode.fromSubNodes(left.asOpaque(), right.asOpaque());
+        expect(toHex(branchHash(left, right).raw)).toBe(toHex(blake2b.hashBytes(branch.node.raw).raw));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
 
 describe("verifyStatePath", () => {
   it("accepts every key's proof against the root, for random states with long shared prefixes", () => {

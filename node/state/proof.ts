@@ -4,12 +4,14 @@
  * sibling subtree hashes along its key's bits, gives that root. Pure: a verifier needs nothing but
  * this module and a root it trusts (the ledger's proofs carry the headers that commit to it).
  *
- * The leaf and branch encodings are typeberry's (InMemoryTrie.constructLeaf, BranchNode.fromSubNodes)
- * and are the ones state/kv.ts hashes the node's own trie with, so a proof cannot drift from the
- * roots the node puts in its headers.
+ * The leaf and branch encodings are typeberry's (InMemoryTrie.constructLeaf, BranchNode.fromSubNodes),
+ * written here into one reused 64-byte buffer: a root of 5,000 changes in a state of 1,000,000
+ * entries hashes ~55,000 nodes, and typeberry's objects around each encoding cost more than the hash
+ * (BENCHMARKS.md §2.1); proof.test.ts checks both encodings against typeberry's for random keys and
+ * values. They are the ones state/kv.ts hashes the node's own trie with, so a proof cannot drift
+ * from the roots the node puts in its headers.
  */
-import { Bytes, BytesBlob } from "@typeberry/lib/bytes";
-import { BranchNode, InMemoryTrie, type TrieHasher } from "@typeberry/lib/trie";
+import { Bytes } from "@typeberry/lib/bytes";
 import { bytesEqual } from "../codec/jam.ts";
 import { blake2b } from "../crypto/hash.ts";
 
@@ -22,19 +24,34 @@ const HASH_BYTES = 32;
  */
 export const STATE_PROOF_SIBLINGS_MAX = STATE_KEY_BYTES * 8;
 
-const trieHasher: TrieHasher = {
-  hashConcat: (n, rest = []) => blake2b.hashBlobs([n, ...rest]).asOpaque(),
-};
+/** A node's encoding, built and hashed at once (never kept): 64 bytes, as typeberry's TrieNode. */
+const nodeScratch = new Uint8Array(2 * HASH_BYTES);
+/** First byte of a leaf embedding its value (its low 6 bits the value's length), and of one holding H(v). */
+const EMBEDDED_LEAF = 0b1000_0000;
+const HASHED_LEAF = 0b1100_0000;
+/** A branch's first bit is 0: it drops the left hash's first bit. */
+const BRANCH_FIRST_BYTE_MASK = 0b0111_1111;
 
 /** H(L(k, v)), GP D.2: the leaf embeds a value of up to 32 bytes, else holds H(v). `stateKey` is 31 bytes. */
 export function leafHash(stateKey: Uint8Array, value: Uint8Array): Bytes<32> {
-  const leaf = InMemoryTrie.constructLeaf(trieHasher, Bytes.fromBlob(stateKey, STATE_KEY_BYTES).asOpaque(), BytesBlob.blobFrom(value));
-  return trieHasher.hashConcat(leaf.node.raw) as Bytes<32>;
+  nodeScratch.fill(0);
+  nodeScratch.set(stateKey.subarray(0, STATE_KEY_BYTES), 1);
+  if (value.length <= HASH_BYTES) {
+    nodeScratch[0] = EMBEDDED_LEAF | value.length;
+    nodeScratch.set(value, 1 + STATE_KEY_BYTES);
+  } else {
+    nodeScratch[0] = HASHED_LEAF;
+    nodeScratch.set(blake2b.hashBytes(value).raw, 1 + STATE_KEY_BYTES);
+  }
+  return blake2b.hashBytes(nodeScratch) as Bytes<32>;
 }
 
 /** H(B(l, r)), GP D.2: the branch holds the last 255 bits of l (its first bit marks a branch) and all of r. */
 export function branchHash(left: Bytes<32>, right: Bytes<32>): Bytes<32> {
-  return trieHasher.hashConcat(BranchNode.fromSubNodes(left.asOpaque(), right.asOpaque()).node.raw) as Bytes<32>;
+  nodeScratch.set(left.raw, 0);
+  nodeScratch.set(right.raw, HASH_BYTES);
+  nodeScratch[0]! &= BRANCH_FIRST_BYTE_MASK;
+  return blake2b.hashBytes(nodeScratch) as Bytes<32>;
 }
 
 /** Bit `depth` of a key, most significant bit of byte 0 first: 0 goes left in the trie, 1 right. */
