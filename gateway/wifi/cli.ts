@@ -17,7 +17,7 @@
  * (gateway/endpoints.ts) and the operator token read from `<data-dir>/operator-token`.
  * `--json` prints exactly one JSON object on stdout; progress goes to stderr.
  */
-import { chmodSync, existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -25,7 +25,7 @@ import { type Command, CommanderError, InvalidArgumentError, Option } from "comm
 // (../secrets.ts) are imported where they are used, not here: every `jamgate` command loads this
 // module for its flags, and `jamgate --help` loads no package but commander (scripts/cli-startup.test.ts).
 import { toHex } from "../../devices/protocol/hex.ts";
-import { defaultKeyFile, prepareKeyDir } from "../../devices/key-files.ts";
+import { defaultKeyFile, writeKeyFile } from "../../devices/key-files.ts";
 import type { DeviceKey } from "../../devices/keys.ts";
 import { TOKEN_LIFETIME_MAX_MS } from "../../devices/protocol/mqtt-token.ts";
 import { integerIn } from "../../devices/protocol/cli-args.ts";
@@ -372,13 +372,11 @@ function checkWritable(path: string, force: boolean | undefined, flag: string): 
   if (!force && existsSync(path)) badFlag(`${flag} ${path} exists; --force overwrites it`);
 }
 
-/** Writes a key file, mode 0600; an existing one only with `force`. */
-async function writeKeyFile(path: string, key: DeviceKey, force: boolean | undefined, extra: Record<string, unknown> = {}): Promise<void> {
+/** Writes a key file (devices/key-files.ts: mode 0600, the keys dir 0700); an existing one only with `force`. */
+async function writeRouterKeyFile(path: string, key: DeviceKey, force: boolean | undefined, extra: Record<string, unknown> = {}): Promise<void> {
   const { keyToJson } = await import("../../devices/keys.ts");
   try {
-    prepareKeyDir(path); // the keys dir, 0700, for a default path
-    writeFileSync(path, `${JSON.stringify({ ...keyToJson(key), ...extra }, null, 2)}\n`, { mode: 0o600, flag: force ? "w" : "wx" });
-    chmodSync(path, 0o600); // an overwritten file keeps its old mode otherwise
+    writeKeyFile(path, { ...keyToJson(key), ...extra }, force === true);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") badFlag(`${path} exists; --force overwrites it`);
     fail("JG_ERR_CLI_ARGUMENT", `cannot write ${path}: ${(e as Error).message}`);
@@ -626,7 +624,7 @@ async function registerRouter(
   const { generateDeviceKey } = await import("../../devices/keys.ts");
   const routerKey = options.radius ? null : generateDeviceKey();
   if (routerKey !== null)
-    await writeKeyFile(keyFile!, routerKey, options.force, {
+    await writeRouterKeyFile(keyFile!, routerKey, options.force, {
       kind: "router",
       name: options.name,
       owner,
@@ -688,7 +686,7 @@ async function onboard(options: OnboardOptions): Promise<void> {
   } else {
     const ownerKey = generateDeviceKey();
     owner = ownerKey.deviceId;
-    await writeKeyFile(ownerKeyFile!, ownerKey, options.force, { kind: "client" });
+    await writeRouterKeyFile(ownerKeyFile!, ownerKey, options.force, { kind: "client" });
     process.stderr.write(`owner account ${owner}: key in ${ownerKeyFile}\n`);
     const made = await call(target, "POST", "/v1/wifi/accounts", { publicKey: toHex(ownerKey.publicKey) });
     if (made.account !== owner) fail("JG_ERR_RPC_REMOTE", `the gateway answered account ${str(made.account)}, the key's is ${owner}`);
@@ -764,7 +762,7 @@ async function accountNew(options: AccountNewOptions): Promise<void> {
   const target = await targetOf(options, true);
   const { generateDeviceKey } = await import("../../devices/keys.ts");
   const key = generateDeviceKey();
-  await writeKeyFile(options.keyOut, key, options.force, { kind: "client" });
+  await writeRouterKeyFile(options.keyOut, key, options.force, { kind: "client" });
   process.stderr.write(`account ${key.deviceId}: key in ${options.keyOut}\n`);
   const made = await call(target, "POST", "/v1/wifi/accounts", { publicKey: toHex(key.publicKey) });
   if (made.account !== key.deviceId) {
