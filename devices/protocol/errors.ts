@@ -59,7 +59,7 @@ export const errorRegistry = {
   JG_ERR_REFINE_OUT_OF_GAS: { message: "refine of a work item ran out of gas", httpStatus: 422, rpcCode: 0, mqtt: "none" },
   JG_ERR_REFINE_PANIC: { message: "refine of a work item threw", httpStatus: 422, rpcCode: 0, mqtt: "none" },
   JG_ERR_REFINE_TIMEOUT: {
-    message: "refine ran past the wall-clock time its declared gas allows (or the node's cap) and was stopped",
+    message: "refine ran past the CPU time its declared gas allows (or the node's wall-clock cap) and was stopped",
     httpStatus: 422,
     rpcCode: 0,
     mqtt: "none",

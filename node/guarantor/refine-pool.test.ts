@@ -86,6 +86,19 @@ describe("refine pool watchdog", () => {
     expect(outcome.result.items[0]).toMatchObject({ ok: false, code: "JG_ERR_REFINE_OUT_OF_GAS", gasUsed: 300_000_000n });
   });
 
+  it("charges the thread's CPU time: a thread that has not run its bound's worth is not stopped at the bound, the node's cap still stops it", async () => {
+    // A reader that says the thread never ran stands for one that waits for a CPU all along.
+    const starved = new RefinePool({ coresCount: 1, refineTimeoutMs: 1_500, preloadModuleUrls: [COUNTER_MODULE_URL], threadCpuNs: () => 0n });
+    pools.push(starved);
+    await starved.warm();
+    expect(await starved.run(task(counterPayload.spin(), 10_000_000n))).toMatchObject({ ok: false, timedOut: true, boundMs: 1_500 });
+    // Where no CPU time can be read, wall-clock time is charged: the spin stops at its gas bound.
+    const unread = new RefinePool({ coresCount: 1, refineTimeoutMs: CAP_MS, preloadModuleUrls: [COUNTER_MODULE_URL], threadCpuNs: () => null });
+    pools.push(unread);
+    await unread.warm();
+    expect(await unread.run(task(counterPayload.spin(), 10_000_000n))).toMatchObject({ ok: false, timedOut: true, boundMs: statedBoundMs(10_000_000n, null) });
+  });
+
   it("stops a task at the node's cap when that comes first", async () => {
     const p = new RefinePool({ coresCount: 1, refineTimeoutMs: 300, preloadModuleUrls: [COUNTER_MODULE_URL] });
     pools.push(p);

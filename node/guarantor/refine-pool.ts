@@ -1,21 +1,25 @@
 /**
  * The refine worker pool: one worker thread per core (up to the machine's parallelism), from
  * piscina. Native code cannot be metered per instruction, so each task is also watched by a
- * wall-clock watchdog: a refine that loops without calling the host is stopped by aborting its
- * task, which terminates its worker thread (piscina replaces it) and fails the package.
+ * watchdog: a refine that loops without calling the host is stopped by aborting its task, which
+ * terminates its worker thread (piscina replaces it) and fails the package.
  *
  * The watchdog's bound is the gas the task's items declare (GP: G_R bounds a package's refine),
- * turned into wall-clock time at the rate of the slowest machine supported
- * (`REFINE_NS_PER_GAS_MAX`), so a package cannot hold a core longer than its gas allows. It is
- * armed when a refine thread takes the task (the worker says so), so a wait for a thread, or a
- * replaced thread's start-up (0.45–1.1 s here), is not charged to the package. The node's cap
- * (`refineTimeoutMs`) is armed when the task is handed to the pool and stops it whichever bound
- * comes first.
+ * turned into time at the rate of the slowest machine supported (`REFINE_NS_PER_GAS_MAX`), so a
+ * package cannot hold a core longer than its gas allows. It is armed when a refine thread takes
+ * the task (the worker says so), so a wait for a thread, or a replaced thread's start-up
+ * (0.45–1.1 s here), is not charged to the package. What it charges is the CPU time of that
+ * thread (node/thread/cpu-time.ts, Linux), so time the thread spends waiting for a CPU on a busy
+ * machine is not charged either: a registration refined while a test suite's workers held both
+ * cores was once stopped at its 501 ms bound with 2,588 gas declared. Where a thread's CPU time
+ * cannot be read, wall-clock time is charged. The node's cap (`refineTimeoutMs`) is wall-clock
+ * time from when the task is handed to the pool, and stops it whichever bound comes first.
  */
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
 import type { ChainName } from "../chain/params.ts";
 import { REFINE_STARTED, type RefineStarted, type RefineTask, type RefineTaskResult } from "../refine/task.ts";
+import { threadCpuNs } from "../thread/cpu-time.ts";
 
 export interface RefinePoolOptions {
   readonly coresCount: number;
@@ -26,6 +30,8 @@ export interface RefinePoolOptions {
   readonly refineTimeoutMs: number;
   /** Service modules every worker imports at start. */
   readonly preloadModuleUrls: readonly string[];
+  /** Reads a refine thread's CPU time in ns (default: threadCpuNs); tests replace it to stand for a starved thread. */
+  readonly threadCpuNs?: (threadId: number) => bigint | null;
 }
 
 /** Tasks waiting for a thread; the node's per-core queues hold the rest, so this need not be large. */
@@ -39,18 +45,26 @@ const POOL_QUEUE_MAX = 64;
  * envelopes of 497-byte bodies, 647 M gas in 710 ms = 1.10; 3,384 envelopes of 3,808 bytes, 1.17;
  * energy, 256 meters × 12 envelopes of 60 readings, 195 M gas in 285 ms = 1.46, 1.79 on a cold
  * thread; host calls only, 0.56). With the VM busy with other work, in another run: 1.41, 1.73 and
- * 2.56, at most 2.81. 10 is ~7× the idle figure and ~3.5× the busy one: a machine 3× slower per
- * core whose two refine threads share one core (2×) still refines each of them inside its bound.
+ * 2.56, at most 2.81 (those runs timed wall clock, so the busy figures include waits for a CPU
+ * that the watchdog, charging CPU time, does not count). 10 is ~7× the idle figure and ~3.5× the
+ * busy one: a machine 3× slower per core still refines inside the bound.
  */
 export const REFINE_NS_PER_GAS_MAX = 10n;
 
 /**
  * The least a task's watchdog allows, however little gas it declares: for the worker's fixed
  * costs that gas does not scale with (a task's round trip took 0.2–0.5 ms here, its result cloned
- * back; a first call into a service's code; a garbage-collection pause; the thread descheduled
- * on a busy machine). The payload's structured clone and a thread's start-up happen before the
- * watchdog is armed.
+ * back; a first call into a service's code; a garbage-collection pause; on a machine where a
+ * thread's CPU time cannot be read, the thread descheduled). The payload's structured clone and a
+ * thread's start-up happen before the watchdog is armed.
  */
+
+/**
+ * When a task's bound has passed in wall-clock time but its thread has run for less, the watchdog
+ * looks again after the CPU time still allowed, and at least this long: a thread that waits for a
+ * CPU costs one timer per 10 ms of waiting, not a busy loop.
+ */
+const RECHECK_MIN_MS = 10;
 export const REFINE_BOUND_FLOOR_MS = 500n;
 
 /**
@@ -101,9 +115,11 @@ export class RefinePool {
   private warmedThreadIds: readonly number[] = [];
   private nextRunId = 1;
   /** Tasks handed to the pool, by run id: what arms each one's gas watchdog once its thread takes it. */
-  private readonly awaitingStart = new Map<number, () => void>();
+  private readonly awaitingStart = new Map<number, (threadId: number | undefined) => void>();
+  private readonly cpuNs: (threadId: number) => bigint | null;
 
   constructor(private readonly options: RefinePoolOptions) {
+    this.cpuNs = options.threadCpuNs ?? threadCpuNs;
     const threads = Math.max(1, Math.min(options.coresCount, availableParallelism()));
     this.pool = new Piscina({
       filename: new URL("../refine/worker-entry.mjs", import.meta.url).href,
@@ -115,8 +131,9 @@ export class RefinePool {
     });
     // A worker's own messages (parentPort) come here; piscina's task results travel another port.
     this.pool.on("message", (message: unknown) => {
-      const runId = (message as Partial<RefineStarted> | null)?.[REFINE_STARTED];
-      if (typeof runId === "number") this.awaitingStart.get(runId)?.();
+      const started = message as Partial<RefineStarted> | null;
+      const runId = started?.[REFINE_STARTED];
+      if (typeof runId === "number") this.awaitingStart.get(runId)?.(typeof started?.threadId === "number" ? started.threadId : undefined);
     });
   }
 
@@ -143,8 +160,8 @@ export class RefinePool {
 
   /**
    * Refines one package's items (all of them, or one group of them). Stopped at the earlier of
-   * its gas bound (refineBoundMs), timed from when a thread takes it, and the node's cap, timed
-   * from now. Callers keep at most `threads` tasks in flight (see JamNode.pump), so a task
+   * its gas bound (refineBoundMs), in CPU time of the thread that takes it, and the node's cap,
+   * in wall-clock time from now. Callers keep at most `threads` tasks in flight (see JamNode.pump), so a task
    * normally starts when it is given.
    */
   async run(task: RefineTask): Promise<PoolOutcome> {
@@ -160,9 +177,19 @@ export class RefinePool {
     const cap = setTimeout(() => stop(capMs, `refine exceeded the node's cap of ${capMs} ms`), capMs);
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     const gas = declaredGas(task);
-    this.awaitingStart.set(runId, () => {
+    this.awaitingStart.set(runId, (threadId) => {
       this.awaitingStart.delete(runId);
-      watchdog = setTimeout(() => stop(gasBoundMs, `refine exceeded its gas bound of ${gasBoundMs} ms (${gas} gas declared)`), gasBoundMs);
+      const startNs = threadId === undefined ? null : this.cpuNs(threadId);
+      // A thread never runs longer than the wall clock, so the first look is at the bound itself.
+      const lookAfter = (ms: number) => {
+        watchdog = setTimeout(() => {
+          const nowNs = startNs === null ? null : this.cpuNs(threadId!);
+          const usedMs = nowNs === null || startNs === null ? gasBoundMs : Number((nowNs - startNs) / 1_000_000n);
+          if (usedMs >= gasBoundMs) stop(gasBoundMs, `refine exceeded its gas bound of ${gasBoundMs} ms (${gas} gas declared)`);
+          else lookAfter(Math.max(gasBoundMs - usedMs, RECHECK_MIN_MS));
+        }, ms);
+      };
+      lookAfter(gasBoundMs);
     });
     try {
       return { ok: true, result: await this.pool.run({ ...task, runId }, { signal: abort.signal }) };

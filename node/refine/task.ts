@@ -39,8 +39,11 @@ export const REFINE_STARTED = "refineStarted";
 
 /**
  * Posted by the worker as it takes the task with this run id, before any of the task's work: the
- * pool arms the task's gas watchdog then, so a wait for a thread is not charged to the package.
+ * pool arms the task's gas watchdog then, so a wait for a thread is not charged to the package,
+ * and charges it the CPU time of the thread named (Linux), so a wait for a CPU is not either.
  */
 export interface RefineStarted {
   readonly [REFINE_STARTED]: number;
+  /** The OS id of the thread that took the task, where there is one. */
+  readonly threadId?: number;
 }

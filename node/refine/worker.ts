@@ -24,7 +24,7 @@ await Promise.all(preload.map((url) => load(url)));
  */
 export default async function refineInWorker(task: RefineTask): Promise<RefineTaskResult> {
   // The message is queued for the node thread at once, so it gets there even if refine then spins.
-  if (task.runId !== undefined) parentPort?.postMessage({ [REFINE_STARTED]: task.runId } satisfies RefineStarted);
+  if (task.runId !== undefined) parentPort?.postMessage({ [REFINE_STARTED]: task.runId, threadId } satisfies RefineStarted);
   const result = { ...(await refinePackage(task, load)), threadId };
   if (task.availability === null || !result.items.every((i) => i.ok) || result.items.length !== task.items.length) return result;
   const availability = encodeBundle(task.availability.chain, task.availability.bundle);
