@@ -94,6 +94,12 @@ export interface IngestService {
    * voucher beside each envelope's own signature.
    */
   envelopesRefineGas?(item: { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number }, shareMax: bigint): bigint;
+  /**
+   * Refine gas declared for a registrations item of that shape, with its margin and at most
+   * `shareMax`, for a service whose refine is charged other than refine-gas.ts registrationsRefineGas
+   * (the default: a key hashed per registration): telemetry's hashes nothing.
+   */
+  registrationsRefineGas?(item: { readonly payloadBytes: number; readonly registrations: number }, shareMax: bigint): bigint;
   registrationsPayload(records: readonly RegistrationRecord[]): Uint8Array;
   registrationsGas(registrations: number): bigint;
   deviceKey(deviceId: string): Uint8Array;

@@ -10,7 +10,7 @@ import { encodeEnvelopesItem as energyEnvelopesItem, encodeRegistrationsItem as 
 import { refine as energyRefine } from "../services/energy-trading/refine.ts";
 import { encodeEnvelopesItem as telemetryEnvelopesItem, encodeRegistrationsItem as telemetryRegistrationsItem } from "../services/telemetry/payload.ts";
 import { refine as telemetryRefine } from "../services/telemetry/refine.ts";
-import { envelopesRefineGas, registrationsRefineGas } from "./refine-gas.ts";
+import { envelopesRefineGas, registrationKeysRefineGas, registrationsRefineGas } from "./refine-gas.ts";
 
 const G_R = tinyParams.refineGasPerPackage;
 const START_MS = 1_750_000_000_000;
@@ -111,11 +111,11 @@ describe("refine gas the gateway declares", () => {
 
   it("covers registrations items of both services", () => {
     const regs = keys.slice(0, 60);
-    for (const [refine, payload] of [
-      [telemetryRefine, telemetryRegistrationsItem(regs.map((k) => ({ publicKey: k.publicKey, kind: "meter" as const })))],
-      [energyRefine, energyRegistrationsItem(regs.map((k) => ({ publicKey: k.publicKey, role: "meter" as const })))],
+    for (const [refine, payload, gas] of [
+      [telemetryRefine, telemetryRegistrationsItem(regs.map((k) => ({ publicKey: k.publicKey, kind: "meter" as const }))), registrationKeysRefineGas],
+      [energyRefine, energyRegistrationsItem(regs.map((k) => ({ publicKey: k.publicKey, role: "meter" as const }))), registrationsRefineGas],
     ] as const) {
-      const declared = registrationsRefineGas({ payloadBytes: payload.length, registrations: regs.length }, G_R);
+      const declared = gas({ payloadBytes: payload.length, registrations: regs.length }, G_R);
       const used = charged(refine, payload, declared);
       expect(declared).toBeGreaterThanOrEqual((used * 5n) / 4n);
       expect(declared).toBeLessThanOrEqual((used * 13n) / 10n + 10_000n);

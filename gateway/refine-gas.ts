@@ -54,11 +54,21 @@ export function envelopesRefineGas(item: { readonly payloadBytes: number; readon
 /**
  * Refine gas for a registrations item of `registrations` in `payloadBytes`, with the margin, at
  * most `shareMax`: the payload handed over, and each registration's public key hashed into its
- * device id.
+ * device id (energy-trading's refine; telemetry's hands the keys on: registrationKeysRefineGas).
  */
 export function registrationsRefineGas(item: { readonly payloadBytes: number; readonly registrations: number }, shareMax: bigint): bigint {
   const s = gasSchedule;
   const charged =
     s.hostCallBase + BigInt(item.payloadBytes) * s.perPayloadByte + BigInt(item.registrations) * (s.hostCallBase + PUBLIC_KEY_BYTES * s.perByteHashed);
   return withMargin(charged, shareMax);
+}
+
+/**
+ * Refine gas for a registrations item whose refine hashes nothing (telemetry's: it hands each key
+ * and kind on and accumulate derives the ids), with the margin, at most `shareMax`: the payload
+ * handed over.
+ */
+export function registrationKeysRefineGas(item: { readonly payloadBytes: number; readonly registrations: number }, shareMax: bigint): bigint {
+  const s = gasSchedule;
+  return withMargin(s.hostCallBase + BigInt(item.payloadBytes) * s.perPayloadByte, shareMax);
 }

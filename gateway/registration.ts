@@ -181,7 +181,7 @@ export class Registrations {
    * Builds a package of one item of `service`, anchored on the best block, and submits it to the
    * next core in turn; the ledger index is told. The refine gas declared is a registrations
    * item's (refine-gas.ts): the payload handed over and a hash of 32 bytes per entry, what
-   * refine of a small item does.
+   * refine of a small item does, or the service's own (telemetry's refine hashes nothing).
    */
   private async submitPackage(
     service: IngestService,
@@ -201,7 +201,10 @@ export class Registrations {
           codeHash: service.codeHash,
           payload,
           // What refine will charge, with a margin (refine-gas.ts): the node's watchdog bounds a refine by its declared gas.
-          refineGasLimit: registrationsRefineGas({ payloadBytes: payload.length, registrations: count }, this.params.refineGasPerPackage),
+          refineGasLimit: ((kind === "registrations" ? service.registrationsRefineGas : undefined) ?? registrationsRefineGas)(
+            { payloadBytes: payload.length, registrations: count },
+            this.params.refineGasPerPackage,
+          ),
           accumulateGasLimit,
         },
       ],

@@ -13,6 +13,7 @@ import {
   TELEMETRY_SERVICE_NAME,
 } from "../../services/telemetry/types.ts";
 import { type IngestService, settledHighestSeqOf } from "../ingest-service.ts";
+import { registrationKeysRefineGas } from "../refine-gas.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
 export function telemetryService(serviceId: number): IngestService {
@@ -37,6 +38,8 @@ export function telemetryService(serviceId: number): IngestService {
     envelopesGas: (devices, envelopes) => accumulateGasLimit({ devices, envelopes }),
     registrationsPayload: (records) => encodeRegistrationsItem(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind }))),
     registrationsGas: (registrations) => accumulateGasLimit({ registrations }),
+    // Its refine hands keys on unhashed (services/telemetry/refine.ts refineRegistrations).
+    registrationsRefineGas: registrationKeysRefineGas,
     deviceKey: (deviceId) => deviceKey(deviceId),
     decodeDevice(value) {
       const record = decodeDeviceRecord(value);

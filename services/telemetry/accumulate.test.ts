@@ -7,8 +7,8 @@ import { accumulate, accumulateGasLimit } from "./accumulate.ts";
 import { fromLowerHex, toHex, U64_MAX } from "../common/bytes.ts";
 import { REJECTION_CODES, type RejectionCode, rejectionName } from "../common/errors.ts";
 import { OUTCOMES_KEPT_MAX, OutcomeFifo } from "../common/outcome.ts";
-import { encodeRefineOutput, type EnvelopesOutput, toRuns } from "./output.ts";
-import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, type RawDeviceId } from "./payload.ts";
+import { encodeRefineOutput, type EnvelopesOutput, REGISTRATION_KEYS_OUTPUT, toRuns } from "./output.ts";
+import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, type RawDeviceId, REGISTRATIONS_PER_ITEM_MAX } from "./payload.ts";
 import { refine } from "./refine.ts";
 import { decodeDeviceRecord, decodeStats, deviceKey, STATS_KEY } from "./storage.ts";
 import { decodeOutcome, envelopeRejection, outcomeKey, type PackageOutcome } from "../common/outcome.ts";
@@ -95,6 +95,28 @@ describe("accumulate: registry", () => {
     expect(outcomeOf(storage, packageHash(2)).rejectedRegistrations).toEqual([{ deviceId: rawId(2), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }]);
     expect(deviceOf(storage, 2)!.registeredSlot).toBe(5);
     expect(statsOf(storage).devicesRegistered).toBe(2n);
+  });
+
+  it("registers from a keys output (what refine makes now) under the id of each key, and refuses a key already registered", () => {
+    const storage = new MemoryStorage();
+    const keys = [1, 2].map((n) => keyPairFromSeed(hash(Uint8Array.of(0x4b, n))).publicKey);
+    const keysOutput = (...ks: Uint8Array[]) =>
+      encodeRefineOutput({ kind: REGISTRATION_KEYS_OUTPUT, registrations: ks.map((publicKey) => ({ publicKey, kind: 2 })) });
+    run(storage, 3, [{ hash: packageHash(1), outputs: [keysOutput(keys[0]!, keys[1]!, keys[0]!)] }]);
+    const id = (k: Uint8Array) => fromLowerHex(deviceIdOf(k))!;
+    for (const k of keys) expect(deviceOf(storage, id(k))).toMatchObject({ publicKey: k, kind: 2, registeredSlot: 3 });
+    expect(outcomeOf(storage, packageHash(1))).toMatchObject({
+      registrationsSettled: 2,
+      rejectedRegistrations: [{ deviceId: id(keys[0]!), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }],
+    });
+    // A key registered from an output with ids (a report refined before the keys output) is taken too.
+    run(storage, 4, [{ hash: packageHash(2), outputs: [keysOutput(keys[1]!), registrations(9)] }]);
+    expect(outcomeOf(storage, packageHash(2))).toMatchObject({
+      registrationsSettled: 1,
+      rejectedRegistrations: [{ deviceId: id(keys[1]!), code: REJECTION_CODES.JG_ERR_DEVICE_EXISTS }],
+    });
+    expect(deviceOf(storage, 9)).toMatchObject({ registeredSlot: 4 });
+    expect(statsOf(storage).devicesRegistered).toBe(3n);
   });
 
   it("refuses every envelope of an unregistered device, as one run", () => {
@@ -204,6 +226,19 @@ describe("accumulate: gas", () => {
     });
     const regsGas = run(storage, 1, [{ hash: packageHash(1), outputs: [regs] }]).gasUsed;
     expect(regsGas).toBeLessThanOrEqual(accumulateGasLimit({ registrations: 500 }));
+    // A full item of keys (REGISTRATIONS_PER_ITEM_MAX), all new, then all again (each refused), within its limit and G_A.
+    const full = encodeRefineOutput({
+      kind: REGISTRATION_KEYS_OUTPUT,
+      registrations: [...Array(REGISTRATIONS_PER_ITEM_MAX).keys()].map((i) => ({ publicKey: hash(Uint8Array.of(0x6b, i & 0xff, i >> 8)), kind: 0 })),
+    });
+    const keysLimit = accumulateGasLimit({ registrations: REGISTRATIONS_PER_ITEM_MAX });
+    for (const [n, slot] of [
+      [10, 10],
+      [11, 11],
+    ] as const)
+      expect(run(storage, slot, [{ hash: packageHash(n), outputs: [full] }]).gasUsed).toBeLessThanOrEqual(keysLimit);
+    expect(outcomeOf(storage, packageHash(11)).rejectedRegistrations.length).toBe(REGISTRATIONS_PER_ITEM_MAX);
+    expect(keysLimit).toBeLessThanOrEqual(10_000_000n); // G_A
     const seqs = [0n, 1n, 2n, 3n, 4n];
     const item = encodeRefineOutput({
       kind: 0,

@@ -18,8 +18,8 @@ import {
   REJECTED_RUN_BYTES,
 } from "../common/outcome.ts";
 import { Store } from "../common/store.ts";
-import { decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
-import { ItemKind } from "./payload.ts";
+import { decodeRefineOutput, type EnvelopesOutput, REGISTRATION_KEYS_OUTPUT, type RegistrationKeysOutput, type RegistrationsOutput } from "./output.ts";
+import { DEVICE_ID_BYTES, ED25519_PUBLIC_KEY_BYTES, ItemKind, type RawDeviceId } from "./payload.ts";
 import { DeviceRegistry } from "./registry.ts";
 import { DEVICE_RECORD_BYTES, deviceKey, EMPTY_STATS, STATS_KEY, statsCodec } from "./storage.ts";
 
@@ -30,7 +30,8 @@ export function accumulate(items: readonly AccumulateItem[], host: AccumulateHos
   const registry = new DeviceRegistry(store);
   const packages = new PackageOutcomes();
   for (const { output, outcome } of resultsOf(SERVICE, items, decodeRefineOutput, packages)) {
-    if (output.kind === ItemKind.registrations) applyRegistrations(output, registry, outcome, host.slot);
+    if (output.kind === REGISTRATION_KEYS_OUTPUT) applyRegistrationKeys(output, registry, outcome, host);
+    else if (output.kind === ItemKind.registrations) applyRegistrations(output, registry, outcome, host.slot);
     else applyEnvelopes(output, registry, outcome, host.slot);
   }
   if (packages.size === 0) return;
@@ -53,6 +54,16 @@ function applyRegistrations(output: RegistrationsOutput, registry: DeviceRegistr
     const refused = registry.register(r.deviceId, r.publicKey, r.kind, slot);
     if (refused === null) outcome.settleRegistration();
     else outcome.rejectRegistration(r.deviceId, refused);
+  }
+}
+
+/** Registrations as refine hands them on now (keys): each device's id is the first 16 bytes of H(key), hashed here (docs/protocol.md, "Identity"). */
+function applyRegistrationKeys(output: RegistrationKeysOutput, registry: DeviceRegistry, outcome: OutcomeBuilder, host: AccumulateHost): void {
+  for (const r of output.registrations) {
+    const deviceId = host.hash(r.publicKey).subarray(0, DEVICE_ID_BYTES) as RawDeviceId;
+    const refused = registry.register(deviceId, r.publicKey, r.kind, host.slot);
+    if (refused === null) outcome.settleRegistration();
+    else outcome.rejectRegistration(deviceId, refused);
   }
 }
 
@@ -85,8 +96,9 @@ const GAS_PER_DEVICE =
   2n * g.hostCallBase + g.perByteRead * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES) + g.perByteWritten * BigInt(DEVICE_KEY_BYTES + DEVICE_RECORD_BYTES);
 /** The worst an envelope adds to its outcome: a refused run of its own. */
 const GAS_PER_ENVELOPE = g.perByteWritten * BigInt(REJECTED_RUN_BYTES);
-/** A registration: its device record, and a refusal entry at worst. */
-const GAS_PER_REGISTRATION = GAS_PER_DEVICE + g.perByteWritten * BigInt(REJECTED_REGISTRATION_BYTES);
+/** A registration: its key hashed into its device id, its device record, and a refusal entry at worst. */
+const GAS_PER_REGISTRATION =
+  g.hostCallBase + g.perByteHashed * BigInt(ED25519_PUBLIC_KEY_BYTES) + GAS_PER_DEVICE + g.perByteWritten * BigInt(REJECTED_REGISTRATION_BYTES);
 /** Host calls of an item, as if it were alone in its call and its package. */
 const GAS_PER_ITEM = gasOf([
   { read: STATS_BYTES },

@@ -2,7 +2,16 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compareBytes, U64_MAX, Writer } from "../common/bytes.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
-import { decodeRefineOutput, type EnvelopesOutput, encodeRefineOutput, envelopesOutputBytes, type RegistrationsOutput, toRuns } from "./output.ts";
+import {
+  decodeRefineOutput,
+  type EnvelopesOutput,
+  encodeRefineOutput,
+  envelopesOutputBytes,
+  REGISTRATION_KEYS_OUTPUT,
+  type RegistrationKeysOutput,
+  type RegistrationsOutput,
+  toRuns,
+} from "./output.ts";
 import { ENVELOPES_PER_ITEM_MAX, ItemKind, type RawDeviceId } from "./payload.ts";
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => b as RawDeviceId);
@@ -44,10 +53,17 @@ const registrationsOutputArb: fc.Arbitrary<RegistrationsOutput> = fc.record({
   ),
 });
 
+const registrationKeysOutputArb: fc.Arbitrary<RegistrationKeysOutput> = fc.record({
+  kind: fc.constant(REGISTRATION_KEYS_OUTPUT),
+  registrations: fc.array(fc.record({ publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }), kind: fc.constantFrom(0, 1, 2, 3, 4 as const) }), {
+    maxLength: 10,
+  }),
+});
+
 describe("refine output", () => {
-  it("round-trips envelopes and registrations outputs", () => {
+  it("round-trips envelopes and registrations outputs (with ids, and keys)", () => {
     fc.assert(
-      fc.property(fc.oneof(envelopesOutputArb, registrationsOutputArb), (output) => {
+      fc.property(fc.oneof(envelopesOutputArb, registrationsOutputArb, registrationKeysOutputArb), (output) => {
         const bytes = encodeRefineOutput(output);
         if (output.kind === ItemKind.envelopes) expect(bytes.length).toBe(envelopesOutputBytes(output));
         expect(decodeRefineOutput(bytes)).toEqual({ ok: true, value: output });
@@ -67,7 +83,7 @@ describe("refine output", () => {
   it("decoding never throws: on garbage, on damaged outputs, on truncations", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (garbage) => {
-        for (const kind of [0, 1, 2]) expect(() => decodeRefineOutput(Uint8Array.from([kind, ...garbage]))).not.toThrow();
+        for (const kind of [0, 1, 2, 3]) expect(() => decodeRefineOutput(Uint8Array.from([kind, ...garbage]))).not.toThrow();
       }),
       { numRuns: 500 },
     );

@@ -14,12 +14,17 @@
  * seq; rejected seqs ascend and lie outside the runs; codes are JG_ERR_ENVELOPE_SIGNATURE or
  * JG_ERR_ENVELOPE_DEVICE (errors.ts).
  *
- * Registrations output:
+ * Registrations output (keys), what refine makes:
+ *   u8 2 ⌢ u16 count ⌢ count × (publicKey 32 ⌢ u8 device kind)
+ * accumulate derives each device id from its key (the first 16 bytes of H(key)), so 33 bytes a
+ * registration reach W_R: 1,489 a package (payload.ts REGISTRATIONS_PER_ITEM_MAX).
+ *
+ * Registrations output with ids, what refine made before the keys output (a report refined then
+ * may still wait in a node's data dir for accumulate, which takes both):
  *   u8 1 ⌢ u16 count ⌢ count × (deviceId 16 ⌢ publicKey 32 ⌢ u8 device kind)
  */
 import { compareBytes, type Result, toHex, U16_MAX } from "../common/bytes.ts";
 import { d, decode, type Descriptor, encode } from "../common/codec.ts";
-import { itemOutputCodec } from "../common/dispatch.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
 import {
   type DeviceKindCode,
@@ -68,7 +73,21 @@ export interface RegistrationsOutput {
   readonly registrations: readonly RegistrationEntry[];
 }
 
-export type RefineOutput = EnvelopesOutput | RegistrationsOutput;
+/** The kind byte of the keys output: not an item kind (ItemKind), an output's; a registrations item (ItemKind.registrations) refines to it. */
+export const REGISTRATION_KEYS_OUTPUT = 2;
+
+export interface RegistrationKey {
+  readonly publicKey: Uint8Array;
+  readonly kind: DeviceKindCode;
+}
+
+/** A registrations item's output: each registration's key and kind, in the item's order; accumulate derives the ids. */
+export interface RegistrationKeysOutput {
+  readonly kind: typeof REGISTRATION_KEYS_OUTPUT;
+  readonly registrations: readonly RegistrationKey[];
+}
+
+export type RefineOutput = EnvelopesOutput | RegistrationsOutput | RegistrationKeysOutput;
 
 const REFINE_REJECTION_CODES: ReadonlySet<number> = new Set([REJECTION_CODES.JG_ERR_ENVELOPE_SIGNATURE, REJECTION_CODES.JG_ERR_ENVELOPE_DEVICE]);
 
@@ -118,6 +137,9 @@ const envelopesOutputCodec: Descriptor<EnvelopesOutput> = d.map(
   "envelopes output",
 );
 
+/** The most registrations an output with ids carried: refine made them from items of at most 512 (REGISTRATIONS_PER_ITEM_MAX then). */
+const REGISTRATIONS_WITH_IDS_MAX = 512;
+
 const registrationEntryCodec: Descriptor<RegistrationEntry> = d.object({
   deviceId: rawDeviceIdCodec,
   publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES),
@@ -125,14 +147,39 @@ const registrationEntryCodec: Descriptor<RegistrationEntry> = d.object({
 });
 
 const registrationsOutputCodec: Descriptor<RegistrationsOutput> = d.map(
-  d.array(registrationEntryCodec, "u16", REGISTRATIONS_PER_ITEM_MAX),
+  d.array(registrationEntryCodec, "u16", REGISTRATIONS_WITH_IDS_MAX),
   (registrations) => ({ kind: ItemKind.registrations, registrations }),
   (output) => output.registrations as RegistrationEntry[],
   "registrations output",
 );
 
-/** u8 kind (ItemKind) ⌢ that kind's output. */
-export const refineOutputCodec: Descriptor<RefineOutput> = itemOutputCodec(envelopesOutputCodec, registrationsOutputCodec);
+const deviceKindCodec = d.checked(d.u8 as Descriptor<DeviceKindCode>, (kind) => (isDeviceKindCode(kind) ? null : `unknown device kind ${kind}`), "device kind");
+
+/** publicKey 32 ⌢ u8 device kind: 33 bytes. */
+const registrationKeyCodec: Descriptor<RegistrationKey> = d.object({ publicKey: d.bytes(ED25519_PUBLIC_KEY_BYTES), kind: deviceKindCodec });
+
+export const REGISTRATION_KEY_OUTPUT_BYTES = registrationKeyCodec.fixedBytes!;
+
+const registrationKeysOutputCodec: Descriptor<RegistrationKeysOutput> = d.map(
+  d.array(registrationKeyCodec, "u16", REGISTRATIONS_PER_ITEM_MAX),
+  (registrations) => ({ kind: REGISTRATION_KEYS_OUTPUT, registrations }),
+  (output) => output.registrations as RegistrationKey[],
+  "registration keys output",
+);
+
+/**
+ * u8 kind ⌢ that kind's output: ItemKind.envelopes, ItemKind.registrations (with ids), or
+ * REGISTRATION_KEYS_OUTPUT (common/dispatch.ts itemOutputCodec, with the third variant).
+ */
+export const refineOutputCodec: Descriptor<RefineOutput> = d.union<RefineOutput>(
+  {
+    [ItemKind.envelopes]: envelopesOutputCodec as Descriptor<RefineOutput>,
+    [ItemKind.registrations]: registrationsOutputCodec as Descriptor<RefineOutput>,
+    [REGISTRATION_KEYS_OUTPUT]: registrationKeysOutputCodec as Descriptor<RefineOutput>,
+  },
+  (output) => output.kind,
+  "refine output",
+);
 
 const NO_COMMITMENT = new Uint8Array(32);
 

@@ -57,8 +57,15 @@ export const ITEM_PAYLOAD_BYTES_MAX = W_B - 4_096;
 export const ENVELOPES_PER_ITEM_MAX = 16_384;
 /** Distinct devices per envelopes item: 1,024 devices at 32 output bytes each (one run of seqs) use 32 KiB of W_R. */
 export const ENVELOPE_DEVICES_PER_ITEM_MAX = 1_024;
-/** Registrations per item: 512 × 49 output bytes = 25 KB, half of W_R, leaving room for an envelopes item. */
-export const REGISTRATIONS_PER_ITEM_MAX = 512;
+/**
+ * Registrations per item, and so per package (the gateway submits one registrations item a package):
+ * what refine's output fits in W_R = 49,152 bytes, the bound of a package's report. Refine
+ * hands each registration on as its key and device kind, 33 bytes (output.ts, the keys output),
+ * after a 3-byte header: (49,152 − 3) / 33 = 1,489. Neither the payload (33 bytes each: 49 KB of
+ * W_B's 13.8 MB) nor gas (accumulate.ts: ~3,300 each, 4.9e6 of G_A = 1e7) binds before it. Was
+ * 512 while refine's output carried each device id as well (49 bytes each), which still decodes.
+ */
+export const REGISTRATIONS_PER_ITEM_MAX = 1_489;
 
 export { ItemKind };
 

@@ -6,8 +6,8 @@ import { hash } from "../../node/crypto/hash.ts";
 import { pseudoRandomBytes } from "../../node/testing/bytes.ts";
 import { concatBytes, toHex } from "../common/bytes.ts";
 import { REJECTION_CODES } from "../common/errors.ts";
-import { commitmentLeaf, decodeRefineOutput, type EnvelopesOutput, type RegistrationsOutput } from "./output.ts";
-import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, ITEM_PAYLOAD_BYTES_MAX, W_R } from "./payload.ts";
+import { commitmentLeaf, decodeRefineOutput, type EnvelopesOutput, REGISTRATION_KEYS_OUTPUT, type RegistrationKeysOutput } from "./output.ts";
+import { encodeEnvelopesItem, encodeRegistrationsItem, type EnvelopeRecord, ITEM_PAYLOAD_BYTES_MAX, REGISTRATIONS_PER_ITEM_MAX, W_R } from "./payload.ts";
 import { refine } from "./refine.ts";
 import { memoryRefineContext } from "../common/testing.ts";
 
@@ -120,7 +120,7 @@ describe("refine: envelopes", () => {
 });
 
 describe("refine: registrations", () => {
-  it("derives each device id from its key", () => {
+  it("hands on each key and kind, 33 bytes a registration (accumulate derives the ids)", () => {
     const keys = [device(1), device(2)];
     const { output, bytes } = refineOutput(
       encodeRegistrationsItem([
@@ -128,11 +128,23 @@ describe("refine: registrations", () => {
         { publicKey: keys[1]!.publicKey, kind: "router" },
       ]),
     );
-    expect(bytes.length).toBe(3 + 2 * 49);
-    expect((output as RegistrationsOutput).registrations.map((r) => ({ ...r, deviceId: toHex(r.deviceId) }))).toEqual([
-      { deviceId: keys[0]!.id, publicKey: keys[0]!.publicKey, kind: 0 },
-      { deviceId: keys[1]!.id, publicKey: keys[1]!.publicKey, kind: 2 },
-    ]);
+    expect(bytes.length).toBe(3 + 2 * 33);
+    expect(output).toEqual({
+      kind: REGISTRATION_KEYS_OUTPUT,
+      registrations: [
+        { publicKey: keys[0]!.publicKey, kind: 0 },
+        { publicKey: keys[1]!.publicKey, kind: 2 },
+      ],
+    });
+  });
+
+  it("fits a full item (REGISTRATIONS_PER_ITEM_MAX) in W_R, and refuses one more", () => {
+    const records = [...Array(REGISTRATIONS_PER_ITEM_MAX).keys()].map((i) => ({ publicKey: hash(Uint8Array.of(i & 0xff, i >> 8)), kind: "meter" as const }));
+    const { bytes, output } = refineOutput(encodeRegistrationsItem(records));
+    expect(bytes.length).toBeLessThanOrEqual(W_R);
+    expect(bytes.length + 33).toBeGreaterThan(W_R); // the bound is W_R's, not below it
+    expect((output as RegistrationKeysOutput).registrations.length).toBe(REGISTRATIONS_PER_ITEM_MAX);
+    expect(() => encodeRegistrationsItem([...records, records[0]!])).toThrow(/REGISTRATIONS_PER_ITEM_MAX/);
   });
 });
 
