@@ -4,15 +4,23 @@ import { describe, expect, it } from "vitest";
 import { deviceIdOf } from "../../devices/envelope.ts";
 import { keyPairFromSeed } from "../../node/crypto/ed25519.ts";
 import { tempDir } from "../../node/testing/fixtures.ts";
-import { createRadiusRouter, loadRadiusRouter, loadRadiusRouters, radiusKeysOf, removeRadiusRouter, SHARED_SECRET_BYTES_MIN } from "./routers.ts";
+import {
+  createRadiusRouter,
+  generatedSecret,
+  loadRadiusRouter,
+  loadRadiusRouters,
+  radiusKeysOf,
+  removeRadiusRouter,
+  SHARED_SECRET_BYTES_MIN,
+} from "./routers.ts";
 
 describe("RADIUS routers", () => {
-  it("creates a router with a fresh key and a random secret of 32 printable characters, in a 0600 file of a 0700 dir, and reads it back", () => {
+  it("creates a router with a fresh key and a random secret of 32 letters and digits, in a 0600 file of a 0700 dir, and reads it back", () => {
     const dir = tempDir();
     const router = createRadiusRouter(dir);
     expect(router.routerId).toBe(deviceIdOf(router.publicKey));
     expect(Buffer.from(keyPairFromSeed(router.secretKey).publicKey).equals(Buffer.from(router.publicKey))).toBe(true);
-    expect(router.sharedSecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(router.sharedSecret).toMatch(/^[A-Za-z0-9]{32}$/);
     const file = join(dir, "radius", `${router.routerId}.json`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, "radius")).mode & 0o777).toBe(0o700);
@@ -25,6 +33,22 @@ describe("RADIUS routers", () => {
     expect(removeRadiusRouter(dir, router.routerId)).toBe(false);
     expect(loadRadiusRouter(dir, router.routerId)).toBeNull();
     expect([...loadRadiusRouters(dir).keys()]).toEqual([other.routerId]);
+  });
+
+  it("generates secrets of letters and digits only, none starting with a '-' a command line would take for an option, drawn evenly", () => {
+    const secrets = Array.from({ length: 2_000 }, () => generatedSecret());
+    for (const secret of secrets) expect(secret).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(new Set(secrets).size).toBe(secrets.length);
+    // 64,000 characters over 62 symbols: 1,032 each (σ 32). A plain modulo of an octet would give
+    // the first 8 symbols 1,250 each and the others 1,000; each must be within 850..1,215 (±5.7 σ:
+    // a fair draw falls outside for any of the 62 about once in 1.4 million runs).
+    const counts = new Map<string, number>();
+    for (const c of secrets.join("")) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(62);
+    for (const n of counts.values()) {
+      expect(n).toBeGreaterThanOrEqual(850);
+      expect(n).toBeLessThanOrEqual(1_215);
+    }
   });
 
   it("refuses a given secret shorter than 16, longer than 128, or not printable ASCII without spaces (JG_ERR_HTTP_BODY)", () => {

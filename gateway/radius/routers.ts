@@ -25,8 +25,15 @@ export const RADIUS_DIR = "radius";
  */
 export const SHARED_SECRET_BYTES_MIN = 16;
 export const SHARED_SECRET_BYTES_MAX = 128;
-/** Random octets of a generated secret: 24, base64url, so 32 printable characters (192 bits). */
-const GENERATED_SECRET_OCTETS = 24;
+/**
+ * A generated secret: 32 characters of [A-Za-z0-9] (190 bits). Letters and digits only: base64url's
+ * `-` and `_` were allowed before, and a secret that began with `-` (1 in 64) was read as an option
+ * by radclient's command line (`radclient: invalid option -- 'H'`), and by many a shell tool.
+ */
+const GENERATED_SECRET_CHARS = 32;
+const SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/** Random octets at or above this are drawn again, so every character of the alphabet is equally likely (248 = 4 × 62). */
+const SECRET_OCTET_LIMIT = 256 - (256 % SECRET_ALPHABET.length);
 const SHARED_SECRET_PATTERN = /^[\x21-\x7e]+$/;
 
 export interface RadiusRouter {
@@ -54,6 +61,17 @@ export function sharedSecretProblem(secret: string): string | null {
   return null;
 }
 
+/** A random shared secret of GENERATED_SECRET_CHARS letters and digits. */
+export function generatedSecret(): string {
+  let secret = "";
+  while (secret.length < GENERATED_SECRET_CHARS) {
+    for (const octet of randomBytes(GENERATED_SECRET_CHARS)) {
+      if (octet < SECRET_OCTET_LIMIT && secret.length < GENERATED_SECRET_CHARS) secret += SECRET_ALPHABET[octet % SECRET_ALPHABET.length];
+    }
+  }
+  return secret;
+}
+
 export function radiusDir(dataDir: string): string {
   return join(dataDir, RADIUS_DIR);
 }
@@ -68,7 +86,7 @@ function routerPath(dataDir: string, routerId: string): string {
  * (the onboarding request's).
  */
 export function createRadiusRouter(dataDir: string, sharedSecret?: string): RadiusRouter {
-  const secret = sharedSecret ?? randomBytes(GENERATED_SECRET_OCTETS).toString("base64url");
+  const secret = sharedSecret ?? generatedSecret();
   const problem = sharedSecretProblem(secret);
   if (problem !== null) throw new JamgateError("JG_ERR_HTTP_BODY", problem);
   const secretKey = new Uint8Array(randomBytes(32));

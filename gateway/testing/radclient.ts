@@ -29,7 +29,7 @@ export function radclient(
           .map(([name, value]) => `${name} = ${typeof value === "number" ? value : JSON.stringify(value)}`)
           .join(", ");
   return new Promise((resolve, reject) => {
-    const child = spawn("radclient", ["-x", "-r", "1", "-t", String(timeoutSeconds), server, "acct", secret], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("radclient", ["-x", "-r", "1", "-t", String(timeoutSeconds), "--", server, "acct", secret], { stdio: ["pipe", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));

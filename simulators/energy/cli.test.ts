@@ -55,9 +55,10 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
 
   it("runs a generated scenario end to end: exactly one JSON object on stdout, progress on stderr, a report with charts", async () => {
     const out = mkdtempSync(join(tmpdir(), "jamgate-sim-report-"));
-    // 3 market minutes a slot: an order goes 2 intervals (10 slots) before its interval is
-    // cleared, readings have 10 slots to be settled in theirs; at 5 minutes a slot it was 6,
-    // which a busy machine can overrun (a late order is refused: JG_ERR_ENERGY_INTERVAL_CLOSED).
+    // 3 market minutes a slot: an order goes 2 intervals (10 slots, 5 s at 500 ms) before its
+    // interval is cleared, readings have as long to be settled in theirs. At 5 minutes a slot it
+    // was 6 slots, and at 250 ms slots 2.5 s, which machines busy with the rest of the suite
+    // overran (a late order is refused: JG_ERR_ENERGY_INTERVAL_CLOSED).
     const result = await jamgate([
       "sim",
       "energy",
@@ -68,7 +69,7 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
       "--seed",
       "5",
       "--slot-ms",
-      "250",
+      "500",
       "--minutes-per-slot",
       "3",
       "--market",
@@ -106,7 +107,7 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
 
   it("runs against a running `jamgate start` (--mqtt, --node, --gateway, --token), on that chain's market clock", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "jamgate-sim-remote-"));
-    // A market of 15-minute intervals at 3 market minutes per slot (see above), written before the first start.
+    // A market of 15-minute intervals at 3 market minutes per slot and 500 ms slots (see above), written before the first start.
     writeFileSync(
       join(dataDir, "market.json"),
       JSON.stringify({
@@ -134,7 +135,7 @@ describe.concurrent("jamgate sim energy (CLI)", { timeout: 150_000 }, () => {
       "--rpc-port",
       String(ports.rpc),
       "--slot-ms",
-      "250",
+      "500",
     ]);
     try {
       // Generous: on a busy 2-core machine a start (tsx, the node's thread, warm refine threads) took over 20 s.
