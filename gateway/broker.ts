@@ -109,6 +109,19 @@ export interface BrokerOptions {
   /** Overrides of packetLimits and serverLimits (tests). */
   readonly packetLimits?: PacketLimits;
   readonly serverLimits?: Partial<ServerLimits>;
+  /**
+   * A cluster of gateways (`--cluster`, cluster/index.ts): aedes routes through it (`mq`) and keeps
+   * its sessions in it (`persistence`, bounded per session as the memory one); null or absent: one
+   * gateway, aedes' in-process emitter and boundedMemoryPersistence.
+   */
+  readonly cluster?: BrokerCluster | null;
+}
+
+/** What the broker takes from a cluster (cluster/index.ts Cluster). */
+export interface BrokerCluster {
+  readonly mq: object;
+  /** Sessions holding at most `max` undelivered messages each; `onFull` for each one not held. */
+  persistence(max: number, onFull: (clientId: string) => void): object;
 }
 
 /** The slice of aedes-persistence's interface that holds a session's outgoing messages. */
@@ -178,6 +191,9 @@ function connackBytes(returnCode: number): Buffer {
 }
 
 export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): Promise<Broker> {
+  const sessionQueueMax = options.sessionQueueMax ?? brokerLimits.sessionQueueMax;
+  const onSessionQueueFull = options.onSessionQueueFull ?? (() => {});
+  const cluster = options.cluster ?? null;
   const aedes = await Aedes.createBroker({
     maxTopicLevels: brokerLimits.maxTopicLevels,
     drainTimeout: options.drainTimeoutMs ?? brokerLimits.drainTimeoutMs,
@@ -185,7 +201,9 @@ export async function startBroker(hooks: BrokerHooks, options: BrokerOptions): P
     concurrency: brokerLimits.concurrency,
     connectTimeout: brokerLimits.connectTimeoutMs,
     keepaliveLimit: brokerLimits.keepaliveLimitS,
-    persistence: boundedMemoryPersistence(options.sessionQueueMax ?? brokerLimits.sessionQueueMax, options.onSessionQueueFull ?? (() => {})),
+    persistence: cluster === null ? boundedMemoryPersistence(sessionQueueMax, onSessionQueueFull) : cluster.persistence(sessionQueueMax, onSessionQueueFull),
+    // aedes builds its own in-process mqemitter (with `concurrency`) when given none.
+    ...(cluster === null ? {} : { mq: cluster.mq as never }),
     preConnect: (client, packet, callback) => hooks.preConnect(client, packet, callback),
     authenticate: (client, username, password, callback) => hooks.authenticate(client, username, password, callback),
     authorizePublish: (client, packet, callback) => hooks.authorizePublish(client, packet, callback),

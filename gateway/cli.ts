@@ -9,6 +9,7 @@ import { loadTlsMaterial, readFlagFile, runUntilSignal } from "../node/cli.ts";
 import { JamgateError } from "../devices/protocol/errors.ts";
 import type { ChainName } from "../node/chain/params.ts";
 import { printConfig } from "./config.ts";
+import { parseClusterUrl } from "./cluster/url.ts";
 import { currencyLabel, DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import type { StackWiring } from "./stack.ts";
 
@@ -47,6 +48,8 @@ interface StartOptions extends LogOptions {
   node?: string;
   nodeTokenFile?: string;
   nodeCa?: string;
+  cluster?: string;
+  clusterPasswordFile?: string;
   batchMs: number;
   nodeFirst: boolean;
   marketMinutesPerSlot?: number;
@@ -113,6 +116,13 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")
     .option("--node-token-file <file>", "with --node: the remote node's RPC token (its data dir's rpc-token), needed to submit work packages")
     .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
+    .option(
+      "--cluster <url>",
+      "one of several gateways sharing this Redis (redis://HOST:PORT/DB or rediss://…), each with --node to the same node: routing, sessions and seen seqs go through it (docs/cluster.md)",
+      // Checked here (a bad one is a bad command line), kept as its text: --print-config shows the URL.
+      (value: string) => parseClusterUrl(value).text,
+    )
+    .option("--cluster-password-file <file>", "with --cluster: a file holding the Redis password (never in the URL)")
     .addOption(logLevelOption())
     .addOption(logFormatOption())
     .option(
@@ -137,12 +147,16 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
           "--node needs --node-token-file: the remote node takes work packages only with its RPC token (the rpc-token file in its data dir)",
         );
       }
+      if (options.clusterPasswordFile !== undefined && options.cluster === undefined)
+        throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--cluster-password-file goes with --cluster");
       if (options.marketMinutesPerSlot !== undefined && (options.node !== undefined || wiring.withMarketMsPerSlot === undefined)) {
         throw new JamgateError("JG_ERR_CLI_ARGUMENT", "--market-minutes-per-slot sets the embedded node's genesis market: not with --node");
       }
       const {
         nodeCa,
         nodeTokenFile,
+        cluster,
+        clusterPasswordFile,
         tlsCert: _cert,
         tlsKey: _key,
         tlsClientCa: _ca,
@@ -165,6 +179,10 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
           radiusPortIsDefault: command.getOptionValueSource("radiusPort") === "default",
           ...(nodeTokenFile === undefined ? {} : { nodeToken: readFlagFile("--node-token-file", nodeTokenFile).toString("utf8").trim() }),
           ...(nodeCa === undefined ? {} : { nodeCa: readFlagFile("--node-ca", nodeCa) }),
+          ...(cluster === undefined ? {} : { cluster: parseClusterUrl(cluster) }),
+          ...(clusterPasswordFile === undefined
+            ? {}
+            : { clusterPassword: readFlagFile("--cluster-password-file", clusterPasswordFile).toString("utf8").trim() }),
           logger: root,
         },
         stackWiring,

@@ -14,7 +14,7 @@ import type { ChainParams } from "../node/chain/params.ts";
 import { type Ed25519KeyPair, verifyEd25519 } from "../node/crypto/ed25519.ts";
 import type { ErrorCode } from "../devices/protocol/errors.ts";
 import { judgeEnvelope } from "./accept.ts";
-import { type Broker, type BrokerHooks, connectionFactsOf, startBroker } from "./broker.ts";
+import { type Broker, type BrokerCluster, type BrokerHooks, connectionFactsOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";
 import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -26,7 +26,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement/index.ts";
-import { acceptSeq, type SeqWindow } from "./window.ts";
+import { acceptSeq, type SeqWindow, withSeqs } from "./window.ts";
 import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import type { MqttTransport, PacketLimits } from "./packet-bounds.ts";
 import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
@@ -100,8 +100,25 @@ export interface GatewayOptions {
   readonly verifySignaturesBeforePuback?: boolean;
   /** Slots whose blocks, packages and receipts the ledger index keeps (ledger/index.ts ledgerIndexLimits.retentionSlots by default: 7 days of 6-second slots). */
   readonly ledgerRetentionSlots?: number;
+  /** One of several gateways sharing Redis and one node (docs/cluster.md); null or absent: a gateway on its own. */
+  readonly cluster?: GatewayCluster | null;
   readonly now?: () => number;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+/**
+ * The gateway's part in a cluster of gateways (`--cluster`, cluster/index.ts Cluster): aedes'
+ * routing and sessions, whether Redis is reachable, and the seqs the cluster's gateways logged.
+ */
+export interface GatewayCluster extends BrokerCluster {
+  /** Redis is reachable: a new MQTT session may open (its session lives there). */
+  readonly available: boolean;
+  readonly windows: {
+    /** Notes a seq this gateway logged, for the others (sent after the write, never before a PUBACK). */
+    add(deviceId: string, seq: number): void;
+    /** The seqs the cluster's gateways logged for a device, as far as Redis knows (empty: none known, or no answer in time). */
+    seqsOf(deviceId: string): Promise<number[]>;
+  };
 }
 
 /** Who a connection is; a device authenticated by a token has it until the token's expiry (null: by a client certificate). */
@@ -261,6 +278,7 @@ export class Gateway {
       ...(this.options.limits?.servers === undefined ? {} : { serverLimits: this.options.limits.servers }),
       drainTimeoutMs: this.options.limits?.drainTimeoutMs,
       sessionQueueMax: this.options.limits?.sessionQueueMax,
+      cluster: this.options.cluster ?? null,
       onSessionQueueFull: (clientId) => {
         this.count("JG_ERR_MQTT_SESSION_QUEUE");
         this.metrics.messagesNotHeld.inc({ code: "JG_ERR_MQTT_SESSION_QUEUE" });
@@ -271,6 +289,10 @@ export class Gateway {
       },
     });
     const aedes = this.broker.aedes;
+    // With sessions in Redis, aedes reports a failed session write (its wills' sweep) as an 'error'
+    // event, which would end the process unheard: a line instead (the next sweep tries again).
+    if (this.options.cluster != null)
+      (aedes as NodeJS.EventEmitter).on("error", (error: unknown) => this.options.logger?.warn({ err: String(error) }, "session store error (cluster Redis)"));
     // A line per connect and disconnect, at info: a device connects once and stays, so these are
     // rare beside envelopes (which get no line unless refused). `--log-level warn` turns them off.
     aedes.on("client", (client) => {
@@ -487,6 +509,11 @@ export class Gateway {
     const connect = this.connects.get(client);
     // A will would be published on the client's behalf after it is gone, unsigned by anything it sends then.
     if (connect?.hasWill === true) throw new CodedMqttError("JG_ERR_MQTT_WILL", "wills are not taken", 5);
+    // In a cluster a session lives in Redis: while it is unreachable none opens (aedes would wait
+    // for it, holding the CONNECT), and the client is told to come back (CONNACK 3, server unavailable).
+    const cluster = this.options.cluster;
+    if (cluster != null && !cluster.available)
+      throw new CodedMqttError("JG_ERR_CLUSTER_UNAVAILABLE", "the cluster's Redis, where sessions live, is unreachable: connect again later", 3);
     const clientId = connect?.clientId ?? client.id;
     // An empty client id with a clean session is the server's to assign [MQTT-3.1.3-6]: the device id, or the operator's own form.
     const assign = clientId === "" && connect?.clean === true;
@@ -516,14 +543,47 @@ export class Gateway {
     if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
     if (assign) client.id = deviceId;
     // A client certificate the TLS listener verified against its client CA, naming this device, stands for the token.
-    if (connectionFactsOf(client).clientCertificateCn === deviceId) return { role: "device", device, expiresAtMs: null };
+    if (connectionFactsOf(client).clientCertificateCn === deviceId) {
+      if (cluster != null) await this.learnClusterWindow(cluster, device);
+      return { role: "device", device, expiresAtMs: null };
+    }
     const token = parseMqttPassword(deviceId, secret);
     const now = this.now();
     if (token === null) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "password is not a device token", 4);
     if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS)
       throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
     if (!verifyEd25519(device.publicKey, token.message, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
+    if (cluster != null) await this.learnClusterWindow(cluster, device);
     return { role: "device", device, expiresAtMs: token.expiresAtMs };
+  }
+
+  /**
+   * In a cluster, as a device connects: its window here (a cache, of what this gateway logged) takes
+   * in what the cluster knows of it, so a resend of an envelope another gateway logged is answered
+   * JG_ERR_ENVELOPE_REPLAY before its PUBACK, as one gateway answers its own (cluster/windows.ts).
+   * The seqs the cluster's gateways logged come from Redis; when Redis knows none (a device new to
+   * the cluster, away from it for a week, or a Redis that lost its data), the highest its service
+   * settled, read from the ledger now, so a window this gateway kept from long ago does not judge
+   * the device's seqs against a stale highest. A read that fails leaves the window as it is: the
+   * ledger's window still refuses a second settlement. Never takes a seq out.
+   */
+  private async learnClusterWindow(cluster: GatewayCluster, device: RegistryEntry): Promise<void> {
+    const id = device.deviceId;
+    const shared = await cluster.windows.seqsOf(id);
+    const onLedger = shared.length === 0 ? await this.settledHighestOnLedger(device).catch(() => -1) : -1;
+    // After the reads, in one step: a publish of the device's previous connection may have moved its window meanwhile.
+    this.windows.set(id, withSeqs(this.windowOf(id), [...shared, onLedger, device.settledHighestSeq]));
+    // Settled, so refine verified its signature: the highest known signed (see signedHighest).
+    if (onLedger > (this.signedHighest.get(id) ?? device.settledHighestSeq)) this.signedHighest.set(id, onLedger);
+  }
+
+  /** The highest seq `device`'s service has settled, read from the best block's state (-1: none, or the record is gone). */
+  private async settledHighestOnLedger(device: RegistryEntry): Promise<number> {
+    const service = this.options.services.find((s) => s.serviceId === device.serviceId);
+    if (service === undefined) return -1;
+    const best = await this.options.api.bestBlock();
+    const value = await this.options.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(device.deviceId));
+    return (value === null ? null : service.decodeDevice(value))?.settledHighestSeq ?? -1;
   }
 
   /** The authorizePublish hook: resolves to PUBACK (after the durable write), rejects to disconnect. */
@@ -600,6 +660,8 @@ export class Gateway {
     }
     this.metrics.countAccepted(e.kind);
     this.settlement.add(entry);
+    // Durable here: the cluster's other gateways may now learn the seq (the ledger decides if they do not).
+    this.options.cluster?.windows.add(device.deviceId, e.seq);
     const influx = this.options.influx;
     if (influx !== null && influx !== undefined) {
       let readings: unknown;

@@ -18,6 +18,7 @@ import { DataDirLock, makePrivateDir } from "../node/storage/data-dir.ts";
 import { NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
+import type { Cluster, ClusterUrl } from "./cluster/index.ts";
 import { Gateway } from "./gateway.ts";
 import { DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import { registerDashboard } from "./dashboard/serve.ts";
@@ -72,6 +73,10 @@ export interface StackOptions {
   readonly influxFlushIntervalMs?: number;
   /** A remote node's JIP-2 WebSocket URL instead of the embedded node. */
   readonly node?: string;
+  /** One of several gateways sharing this Redis (`--cluster`, docs/cluster.md); absent: a gateway on its own, no Redis. */
+  readonly cluster?: ClusterUrl;
+  /** The cluster's Redis password (`--cluster-password-file`). */
+  readonly clusterPassword?: string;
   /**
    * Run the embedded node's threads (blocks, intake, refine) ahead of the rest of the process
    * (node/thread/priority.ts; Linux). Default false: it changes the whole process's threads, so
@@ -97,6 +102,8 @@ export interface Stack {
   /** The embedded node (on its own thread), or null with a remote one. */
   readonly node: NodeThread | null;
   readonly gateway: Gateway;
+  /** The gateway's cluster (its Redis connections), or null for a gateway on its own. */
+  readonly cluster: Cluster | null;
   /** The RADIUS accounting listener, or null when none listens. */
   readonly radius: RadiusAccounting | null;
   readonly registrations: Registrations;
@@ -218,6 +225,18 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         });
   influx?.start();
   if (influx !== null) cleanup.push(() => influx.stop());
+  // Before the gateway, whose broker routes and keeps sessions through it: a Redis that does not answer fails the start (JG_ERR_CLUSTER_UNREACHABLE).
+  let cluster: Cluster | null = null;
+  if (options.cluster !== undefined) {
+    const { Cluster } = await import("./cluster/index.ts");
+    const connected = await Cluster.connect({
+      url: options.cluster,
+      ...(options.clusterPassword === undefined ? {} : { password: options.clusterPassword }),
+      logger: root.child({ component: "cluster" }),
+    });
+    cluster = connected;
+    cleanup.push(() => connected.close());
+  }
   const gateway = new Gateway({
     dataDir: options.dataDir,
     api,
@@ -234,6 +253,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     batchDeadlineMs: options.batchMs,
     ...(options.ledgerRetentionSlots === undefined ? {} : { ledgerRetentionSlots: options.ledgerRetentionSlots }),
     influx,
+    cluster,
     logger: root.child({ component: "gateway" }),
   });
   cleanup.push(() => gateway.stop());
@@ -294,6 +314,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       radius: radius === null ? null : `udp://${options.host}:${radius.port}`,
       services: services.map((s) => `${s.name}:${s.serviceId}`),
       operatorToken: join(options.dataDir, "operator-token"),
+      ...(cluster === null ? {} : { cluster: cluster.url.text }),
     },
     "jamgate started",
   );
@@ -301,6 +322,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     api,
     node,
     gateway,
+    cluster,
     radius,
     registrations,
     services,
@@ -314,6 +336,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       await http.close();
       await radius?.close();
       await gateway.stop();
+      // After the broker: its last receipts went out through the cluster.
+      await cluster?.close();
       // The readings accepted since the writer's last timed flush are written, not left in its buffer.
       // Bounded: the request in flight, then one write round that ends at its first failed request
       // (each at most DEFAULT_REQUEST_TIMEOUT_MS, 10 s; docs/jamgate.service's TimeoutStopSec=30 covers both).

@@ -36,3 +36,16 @@ export function acceptSeq(w: SeqWindow, seq: number): SeqWindow {
   const next = windowSettle(asReplayWindow(w), BigInt(seq));
   return next === null ? w : { highest: Number(next.highestSeq), below: next.bitmap };
 }
+
+/**
+ * The window that holds the seqs of `w` and each of `seqs` (what another source knows was accepted
+ * or settled: the seqs other gateways logged, gateway/cluster/windows.ts, or the highest the
+ * service settled). A seq older than the resulting window is forgotten, as acceptSeq forgets it;
+ * nothing is ever taken out, so a union only turns "new" verdicts into "replay" for seqs some
+ * gateway or the chain already has, never the other way.
+ */
+export function withSeqs(w: SeqWindow, seqs: Iterable<number>): SeqWindow {
+  let next = w;
+  for (const seq of [...seqs].sort((a, b) => a - b)) if (Number.isSafeInteger(seq) && seq >= 0) next = acceptSeq(next, seq);
+  return next;
+}

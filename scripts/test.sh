@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs. Installed only when missing.
-DEBIAN_NEEDS=(influxd:influxdb mosquitto_pub:mosquitto-clients mosquitto_sub:mosquitto-clients mosquitto_rr:mosquitto-clients openssl:openssl chromium:chromium radclient:freeradius-utils)
+DEBIAN_NEEDS=(influxd:influxdb redis-server:redis-server mosquitto_pub:mosquitto-clients mosquitto_sub:mosquitto-clients mosquitto_rr:mosquitto-clients openssl:openssl chromium:chromium radclient:freeradius-utils)
 # Python modules of Debian's python3 the interop device uses (devices/interop/python), as "module:package".
 PYTHON_NEEDS=(paho.mqtt.client:python3-paho-mqtt cbor2:python3-cbor2 nacl.signing:python3-nacl)
 missing=()

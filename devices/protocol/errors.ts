@@ -422,6 +422,20 @@ export const errorRegistry = {
   },
   JG_ERR_GENESIS: { message: "the data directory's genesis differs from the configured one", httpStatus: 500, rpcCode: 0, mqtt: "none" },
   JG_ERR_PORT_IN_USE: { message: "a port the command listens on is taken or not allowed", httpStatus: 500, rpcCode: 0, mqtt: "none" },
+  JG_ERR_CLUSTER_UNREACHABLE: {
+    message:
+      "jamgate start --cluster: Redis did not answer within 10 s, or refused the password or the database; the gateway does not start without its cluster",
+    httpStatus: 503,
+    rpcCode: 0,
+    mqtt: "none",
+  },
+  JG_ERR_CLUSTER_UNAVAILABLE: {
+    message:
+      "the gateway's cluster Redis, where MQTT sessions live, is unreachable: no new session opens until it is back (connected devices keep publishing); connect again later",
+    httpStatus: 503,
+    rpcCode: 0,
+    mqtt: "CONNACK 3",
+  },
   JG_ERR_DATA_DIR_LOCKED: {
     message: "another process holds the data directory (its pid is in the message): one process per data directory",
     httpStatus: 500,
