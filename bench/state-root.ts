@@ -4,7 +4,7 @@
  * writing them to the node's LMDB store (node/storage/store.ts writeBlock), against hashing every
  * node (the first root of a state, and what each block cost before the trie kept its hashes).
  *
- *   node --import tsx bench/state-root.ts [--entries 10000,100000,1000000] [--changes 5000] [--runs 7]
+ *   node --import tsx bench/state-root.ts [--entries 10000,100000,1000000] [--changes 5000] [--runs 7] [--cpu-prof FILE]
  *
  * For each size: a State of that many entries (random 31-byte keys, 120-byte values, about a
  * telemetry device record) is built; its first root is timed (every leaf and branch hashed); the
@@ -16,6 +16,11 @@
  * taken (root), and the changes are written with a block record in one LMDB transaction (write).
  * The values are made before the clock starts; the block's bytes are a 1 KB stand-in.
  *
+ * Each part is timed in wall time and in the main thread's CPU time (Linux schedstat), which leaves
+ * out waiting for a core (a shared machine) or for the disk (LMDB's commit syncs). `--cpu-prof FILE`
+ * writes a V8 CPU profile of the largest size's timed blocks only (node:inspector) and prints its
+ * top functions.
+ *
  * After each size's blocks: the LMDB file's size and the disk it takes, and the process's RSS and
  * V8 heap after a full garbage collection, with that size's State, keys, Store and the undo logs
  * of its last blocks (as node/chain/head.ts keeps them, at most RECENT_STATES_MAX) still held.
@@ -23,21 +28,29 @@
  * give the largest last. One thread; the tables show medians and ranges; the last line is JSON.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Session } from "node:inspector/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { RECENT_STATES_MAX } from "../node/chain/head.ts";
 import { Overlay, State, type UndoLog } from "../node/state/kv.ts";
 import { Store } from "../node/storage/store.ts";
 import { parseFlags } from "./lib/args.ts";
+import { summarizeProfile } from "./lib/cpuprofile.ts";
 import { fmt, machine, type Summary, summarize, table } from "./lib/stats.ts";
 
 const flags = parseFlags("bench/state-root.ts", "A block's state changes applied, rooted and written to LMDB, as the state grows.", {
   entries: { kind: "numbers", default: [10_000, 100_000, 1_000_000], help: "state sizes, entries" },
   changes: { kind: "number", default: 5_000, help: "distinct entries each block changes" },
   runs: { kind: "number", default: 7, help: "timed blocks per size" },
+  "cpu-prof": {
+    kind: "string",
+    default: null,
+    valueName: "FILE",
+    help: "write a V8 CPU profile of the largest size's timed blocks only (node:inspector) to FILE and print its top functions",
+  },
 });
 
 const KEY_BYTES = 31;
@@ -59,11 +72,24 @@ interface SizeResult {
   readonly rootMs: Summary;
   readonly writeMs: Summary;
   readonly blockMs: Summary;
+  /** The main thread's CPU time in each part (Linux schedstat): what the block costs a core, without the time waiting for one or for the disk. */
+  readonly applyCpuMs: Summary;
+  readonly rootCpuMs: Summary;
+  readonly writeCpuMs: Summary;
   readonly lmdbFileBytes: number;
   readonly lmdbDiskBytes: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
   readonly arrayBuffersBytes: number;
+}
+
+/** CPU time of the calling thread in ms (Linux /proc/thread-self/schedstat, nanoseconds on CPU); NaN where there is none. */
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function* entriesOf(keys: readonly string[]): Generator<readonly [string, Uint8Array]> {
@@ -77,7 +103,26 @@ function distinctIndexes(n: number, count: number): number[] {
   return [...picked];
 }
 
-async function measure(n: number): Promise<SizeResult> {
+/** The profiler of `--cpu-prof`: started before the largest size's first timed block, stopped after its last. */
+async function profileStart(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return session;
+}
+
+async function profileStop(session: Session, path: string): Promise<void> {
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+  writeFileSync(path, JSON.stringify(profile));
+  const summary = summarizeProfile(path, 20);
+  process.stderr.write(`[state-root] profile of the timed blocks: ${path} (busy ${fmt(summary.busyMs)} ms)\n`);
+  for (const f of summary.self) process.stderr.write(`  self ${fmt(f.ms).padStart(7)} ms  ${f.name}\n`);
+  for (const f of summary.total) process.stderr.write(`  total ${fmt(f.ms).padStart(6)} ms  ${f.name}\n`);
+}
+
+async function measure(n: number, profilePath: string | null): Promise<SizeResult> {
   const keys = Array.from({ length: n }, () => randomBytes(KEY_BYTES).toString("hex"));
   let t = performance.now();
   const state = State.fromEntries(entriesOf(keys));
@@ -97,12 +142,17 @@ async function measure(n: number): Promise<SizeResult> {
     const rootMs: number[] = [];
     const writeMs: number[] = [];
     const blockMs: number[] = [];
+    const applyCpuMs: number[] = [];
+    const rootCpuMs: number[] = [];
+    const writeCpuMs: number[] = [];
     /** Held as node/chain/head.ts holds them: the memory read below counts the latest blocks' previous values. */
     const undoLogs: UndoLog[] = [];
+    const profiler = profilePath === null ? null : await profileStart();
     for (let slot = 1; slot <= flags.runs; slot++) {
       const changed = distinctIndexes(n, flags.changes).map((i) => [keys[i]!, randomBytes(VALUE_BYTES)] as const);
       const encoded = randomBytes(BLOCK_BYTES);
       const hash = randomBytes(32);
+      const c0 = threadCpuMs();
       const t0 = performance.now();
       // As stf.ts applyBlock ends: the overlay's changes and the values they replace, then the commit.
       const overlay = new Overlay(state);
@@ -111,18 +161,25 @@ async function measure(n: number): Promise<SizeResult> {
       const previous = new Map([...changes.keys()].map((key) => [key, state.get(key)] as const));
       overlay.commit();
       const t1 = performance.now();
+      const c1 = threadCpuMs();
       const stateRoot = state.root();
       const t2 = performance.now();
+      const c2 = threadCpuMs();
       store.writeBlock({ block: { slot, hash, encoded, stateRoot }, stateChanges: changes, packages: [], reports: new Map() });
       const t3 = performance.now();
+      const c3 = threadCpuMs();
       if (previous.size !== changed.length) throw new Error(`block ${slot} changed ${previous.size} entries, not ${changed.length}`);
       applyMs.push(t1 - t0);
       rootMs.push(t2 - t1);
       writeMs.push(t3 - t2);
       blockMs.push(t3 - t0);
+      applyCpuMs.push(c1 - c0);
+      rootCpuMs.push(c2 - c1);
+      writeCpuMs.push(c3 - c2);
       undoLogs.unshift({ slot, previous });
       if (undoLogs.length > RECENT_STATES_MAX) undoLogs.pop();
     }
+    if (profiler !== null) await profileStop(profiler, profilePath!);
     gc();
     const memory = process.memoryUsage();
     const file = statSync(join(dir, "data.mdb"));
@@ -135,6 +192,9 @@ async function measure(n: number): Promise<SizeResult> {
       rootMs: summarize(rootMs),
       writeMs: summarize(writeMs),
       blockMs: summarize(blockMs),
+      applyCpuMs: summarize(applyCpuMs),
+      rootCpuMs: summarize(rootCpuMs),
+      writeCpuMs: summarize(writeCpuMs),
       lmdbFileBytes: file.size,
       lmdbDiskBytes: file.blocks * 512,
       rssBytes: memory.rss,
@@ -149,8 +209,9 @@ async function measure(n: number): Promise<SizeResult> {
 
 process.stderr.write(`[state-root] ${JSON.stringify(machine())}\n`);
 const results: SizeResult[] = [];
+const largest = Math.max(...flags.entries);
 for (const n of flags.entries) {
-  results.push(await measure(n));
+  results.push(await measure(n, n === largest ? flags["cpu-prof"] : null));
   gc();
   process.stderr.write(`[state-root] ${fmt(n)} entries done\n`);
 }
@@ -163,6 +224,13 @@ console.log(
   table(
     ["entries", "apply", "root", "LMDB write", "block: apply + root + write"],
     results.map((r) => [fmt(r.entries), range(r.applyMs), range(r.rootMs), range(r.writeMs), range(r.blockMs)]),
+  ),
+);
+console.log("\nthe same blocks' CPU time on the main thread (ms, median (range)): without waiting for a core or the disk\n");
+console.log(
+  table(
+    ["entries", "apply", "root", "LMDB write"],
+    results.map((r) => [fmt(r.entries), range(r.applyCpuMs), range(r.rootCpuMs), range(r.writeCpuMs)]),
   ),
 );
 console.log("\nonce per size (ms) and memory after the blocks (MB, after a full GC)\n");

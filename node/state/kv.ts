@@ -3,9 +3,8 @@
  * state keys to octet values. Everything the node keeps in state lives here, so the state root
  * (GP D.2 binary Patricia Merkle trie, via typeberry) commits to all of it.
  */
-import { Bytes } from "@typeberry/lib/bytes";
 import { toHex } from "../codec/jam.ts";
-import { branchHash, keyBit, leafHash, STATE_KEY_BYTES } from "./proof.ts";
+import { branchHashInto, HASH_WORDS, leafHashInto, STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX } from "./proof.ts";
 
 export { STATE_KEY_BYTES };
 
@@ -30,8 +29,9 @@ export interface Kv {
  * 5.5 s at 100,000 (the sorted leaf set was rebuilt by insertion, O(n²)), measured here.
  */
 export class State implements Kv {
-  private readonly entries = new Map<KeyHex, Uint8Array>();
-  private trie: TrieNode | null = null;
+  /** Each entry's leaf in the trie, which holds its value. */
+  private readonly leaves = new Map<KeyHex, number>();
+  private readonly trie = new Trie();
 
   static fromEntries(entries: Iterable<readonly [KeyHex, Uint8Array]>): State {
     const state = new State();
@@ -40,30 +40,34 @@ export class State implements Kv {
   }
 
   get(key: KeyHex): Uint8Array | null {
-    return this.entries.get(key) ?? null;
+    const leaf = this.leaves.get(key);
+    return leaf === undefined ? null : this.trie.value(leaf);
   }
 
   set(key: KeyHex, value: Uint8Array | null): void {
-    const bits = keyBits(key);
+    const leaf = this.leaves.get(key);
     if (value === null) {
-      if (this.entries.delete(key)) this.trie = trieRemove(this.trie, key, bits, 0);
+      if (leaf === undefined) return;
+      this.trie.remove(leaf);
+      this.leaves.delete(key);
+    } else if (leaf === undefined) {
+      this.leaves.set(key, this.trie.insert(key, value));
     } else {
-      this.entries.set(key, value);
-      this.trie = trieInsert(this.trie, { kind: LEAF, key, bits, value, hash: null }, 0);
+      this.trie.update(leaf, value);
     }
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.leaves.size;
   }
 
   *[Symbol.iterator](): IterableIterator<[KeyHex, Uint8Array]> {
-    yield* this.entries;
+    for (const [key, leaf] of this.leaves) yield [key, this.trie.value(leaf)];
   }
 
-  /** GP D.2 M_σ: the Merkle root of the serialized state. */
+  /** GP D.2 M_σ: the Merkle root of the serialized state (a new array: the trie's own hashes change with the next block). */
   root(): Uint8Array {
-    return nodeHash(this.trie).raw;
+    return this.trie.rootHash();
   }
 
   /**
@@ -73,97 +77,216 @@ export class State implements Kv {
    * on the path, at most 248, plus hashing the siblings whose cached hash a change cleared.
    */
   proof(key: KeyHex): { value: Uint8Array; siblings: Uint8Array[] } | null {
-    if (!this.entries.has(key)) return null;
-    const bits = keyBits(key);
-    const siblings: Uint8Array[] = [];
-    let node = this.trie;
-    for (let depth = 0; node !== null && node.kind === BRANCH; depth++) {
-      const zero = keyBit(bits, depth) === 0;
-      // Copied: the cached hashes are the trie's own.
-      siblings.push(nodeHash(zero ? node.one : node.zero).raw.slice());
-      node = zero ? node.zero : node.one;
-    }
-    if (node === null || node.key !== key) throw new Error(`state entry ${key} has no leaf in the trie: trie corrupt`);
-    return { value: node.value, siblings };
+    const leaf = this.leaves.get(key);
+    if (leaf === undefined) return null;
+    return { value: this.trie.value(leaf), siblings: this.trie.siblings(leaf) };
   }
 }
 
 // --- the trie (GP D.2): a branch per bit until keys part; a lone key's leaf sits where it parts ---
 
-const LEAF = 0;
-const BRANCH = 1;
+/** Node 0 is the empty subtree: never allocated, its hash the zero hash. */
+const EMPTY = 0;
+/** flags: the node's cached hash is its hash (cleared when anything below changes). */
+const CLEAN = 1;
+/** flags: a leaf (an entry), else a branch. */
+const LEAF = 2;
+/** Nodes room is made for at first, and the factor it grows by when full. */
+const INITIAL_NODES = 64;
+const GROWTH = 1.5;
 
-interface TrieLeaf {
-  readonly kind: typeof LEAF;
-  readonly key: KeyHex;
-  /** The 31 key bytes: their bits, most significant first, choose the way down. */
-  readonly bits: Uint8Array;
-  readonly value: Uint8Array;
-  hash: Bytes<32> | null;
-}
+/**
+ * The trie's nodes as numbers indexing typed arrays, not as objects: at 1,000,000 entries
+ * (~2.4 million nodes) objects with a 32-byte hash each held ~1.2 GB of V8 heap, and each block's
+ * new hash objects cost more in garbage collection than in hashing (block roots of 143 ms;
+ * bench/state-root.ts). A node has a flags byte, two children (branches), a 31-byte key and a
+ * value (leaves), and its cached hash, 8 words of one array that proof.ts's *Into functions read
+ * children from and write to. Freed nodes are reused.
+ */
+class Trie {
+  private capacity = 0;
+  private flags = new Uint8Array(0);
+  private zero = new Int32Array(0);
+  private one = new Int32Array(0);
+  private hashes = new Uint32Array(0);
+  private keys = new Uint8Array(0);
+  /** The same bytes as `keys`, as a Buffer to write hex keys into (its methods); `keys` is what the hot paths read. */
+  private keysBuffer = Buffer.alloc(0);
+  private readonly values: (Uint8Array | undefined)[] = [undefined];
+  /** Nodes below this were allocated (node 0 is EMPTY). */
+  private allocated = 1;
+  private readonly free: number[] = [];
+  private root = EMPTY;
+  /** The branches on a path, for remove(): a leaf sits under at most one per key bit. */
+  private readonly path = new Int32Array(STATE_PROOF_SIBLINGS_MAX);
 
-interface TrieBranch {
-  readonly kind: typeof BRANCH;
-  /** Subtrees of the keys whose bit at this depth is 0 and 1; null is empty. */
-  zero: TrieNode | null;
-  one: TrieNode | null;
-  /** Cleared when anything below changes. */
-  hash: Bytes<32> | null;
-}
-
-type TrieNode = TrieLeaf | TrieBranch;
-
-const ZERO_HASH = Bytes.zero(32);
-
-function keyBits(key: KeyHex): Uint8Array {
-  return Buffer.from(key, "hex").subarray(0, STATE_KEY_BYTES);
-}
-
-/** The trie with `leaf` in it (replacing the leaf of the same key). */
-function trieInsert(node: TrieNode | null, leaf: TrieLeaf, depth: number): TrieNode {
-  if (node === null) return leaf;
-  if (node.kind === LEAF) {
-    if (node.key === leaf.key) return leaf;
-    // Two keys in one place: branch until their bits part.
-    const branch: TrieBranch = { kind: BRANCH, zero: null, one: null, hash: null };
-    if (keyBit(node.bits, depth) === keyBit(leaf.bits, depth)) {
-      const sub = trieInsert(node, leaf, depth + 1);
-      if (keyBit(leaf.bits, depth) === 0) branch.zero = sub;
-      else branch.one = sub;
-    } else if (keyBit(leaf.bits, depth) === 0) {
-      branch.zero = leaf;
-      branch.one = node;
-    } else {
-      branch.zero = node;
-      branch.one = leaf;
-    }
-    return branch;
+  constructor() {
+    this.grow(INITIAL_NODES);
+    this.flags[EMPTY] = CLEAN;
   }
-  node.hash = null;
-  if (keyBit(leaf.bits, depth) === 0) node.zero = trieInsert(node.zero, leaf, depth + 1);
-  else node.one = trieInsert(node.one, leaf, depth + 1);
-  return node;
-}
 
-/** The trie without `key` (whose bits are `bits`); a branch left with one leaf and nothing else becomes that leaf. */
-function trieRemove(node: TrieNode | null, key: KeyHex, bits: Uint8Array, depth: number): TrieNode | null {
-  if (node === null) return null;
-  if (node.kind === LEAF) return node.key === key ? null : node;
-  node.hash = null;
-  if (keyBit(bits, depth) === 0) node.zero = trieRemove(node.zero, key, bits, depth + 1);
-  else node.one = trieRemove(node.one, key, bits, depth + 1);
-  if (node.zero === null && node.one === null) return null;
-  if (node.zero === null && node.one!.kind === LEAF) return node.one;
-  if (node.one === null && node.zero!.kind === LEAF) return node.zero;
-  return node;
-}
+  value(leaf: number): Uint8Array {
+    return this.values[leaf]!;
+  }
 
-/** A subtree's hash (GP D.2: a leaf's or a branch's encoding, hashed; zero for none), cached in the node. */
-function nodeHash(node: TrieNode | null): Bytes<32> {
-  if (node === null) return ZERO_HASH;
-  if (node.hash !== null) return node.hash;
-  node.hash = node.kind === LEAF ? leafHash(node.bits, node.value) : branchHash(nodeHash(node.zero), nodeHash(node.one));
-  return node.hash;
+  /** A new leaf for `key` (not in the trie) holding `value`; returns it. */
+  insert(key: KeyHex, value: Uint8Array): number {
+    const leaf = this.allocate();
+    this.keysBuffer.write(key, leaf * STATE_KEY_BYTES, STATE_KEY_BYTES, "hex");
+    this.flags[leaf] = LEAF;
+    this.values[leaf] = value;
+    let parent = EMPTY;
+    let side = 0;
+    let at = this.root;
+    let depth = 0;
+    while (at !== EMPTY && (this.flags[at]! & LEAF) === 0) {
+      this.flags[at]! &= ~CLEAN;
+      parent = at;
+      side = this.bit(leaf, depth++);
+      at = side === 0 ? this.zero[at]! : this.one[at]!;
+    }
+    // An empty side takes the leaf; another key's leaf gets branches down to where the two keys part.
+    const sub = at === EMPTY ? leaf : this.split(at, leaf, depth);
+    if (parent === EMPTY) this.root = sub;
+    else if (side === 0) this.zero[parent] = sub;
+    else this.one[parent] = sub;
+    return leaf;
+  }
+
+  /** The branches over leaves `a` and `b`, whose keys agree on every bit before `depth`: one per bit they share from there, then the one where they part. */
+  private split(a: number, b: number, depth: number): number {
+    let parting = depth;
+    while (this.bit(a, parting) === this.bit(b, parting)) parting++;
+    let sub = this.allocate();
+    this.flags[sub] = 0;
+    if (this.bit(b, parting) === 0) [this.zero[sub], this.one[sub]] = [b, a];
+    else [this.zero[sub], this.one[sub]] = [a, b];
+    for (let d = parting - 1; d >= depth; d--) {
+      const up = this.allocate();
+      this.flags[up] = 0;
+      if (this.bit(b, d) === 0) [this.zero[up], this.one[up]] = [sub, EMPTY];
+      else [this.zero[up], this.one[up]] = [EMPTY, sub];
+      sub = up;
+    }
+    return sub;
+  }
+
+  /** `leaf` holds `value` now: its hash and those of the branches above it are cleared. */
+  update(leaf: number, value: Uint8Array): void {
+    this.values[leaf] = value;
+    const depth = this.walkTo(leaf);
+    for (let i = 0; i < depth; i++) this.flags[this.path[i]!]! &= ~CLEAN;
+    this.flags[leaf]! &= ~CLEAN;
+  }
+
+  /** Takes `leaf` out; a branch left with one leaf and nothing else becomes that leaf, up the path. */
+  remove(leaf: number): void {
+    const depth = this.walkTo(leaf);
+    let sub = EMPTY;
+    for (let d = depth - 1; d >= 0; d--) {
+      const branch = this.path[d]!;
+      if (this.bit(leaf, d) === 0) this.zero[branch] = sub;
+      else this.one[branch] = sub;
+      this.flags[branch]! &= ~CLEAN;
+      const [zero, one] = [this.zero[branch]!, this.one[branch]!];
+      if (zero === EMPTY && (one === EMPTY || this.isLeaf(one))) sub = one;
+      else if (one === EMPTY && this.isLeaf(zero)) sub = zero;
+      else sub = branch;
+      if (sub !== branch) this.release(branch);
+    }
+    this.root = sub;
+    this.release(leaf);
+  }
+
+  /** The root's hash, hashing the nodes whose cached hash was cleared; a new array. */
+  rootHash(): Uint8Array {
+    this.hash(this.root);
+    return this.hashCopy(this.root);
+  }
+
+  /** The hashes beside `leaf`'s path, root first (see State.proof); new arrays. */
+  siblings(leaf: number): Uint8Array[] {
+    const depth = this.walkTo(leaf);
+    const siblings: Uint8Array[] = [];
+    for (let d = 0; d < depth; d++) {
+      const branch = this.path[d]!;
+      const beside = this.bit(leaf, d) === 0 ? this.one[branch]! : this.zero[branch]!;
+      this.hash(beside);
+      siblings.push(this.hashCopy(beside));
+    }
+    return siblings;
+  }
+
+  /** Fills this.path with the branches from the root to `leaf`; returns how many. Throws if the trie does not lead there. */
+  private walkTo(leaf: number): number {
+    let at = this.root;
+    let depth = 0;
+    while (at !== leaf) {
+      if (at === EMPTY || this.isLeaf(at)) throw new Error(`state trie has no path to leaf ${leaf}: trie corrupt`);
+      this.path[depth] = at;
+      at = this.bit(leaf, depth++) === 0 ? this.zero[at]! : this.one[at]!;
+    }
+    return depth;
+  }
+
+  /** Makes `node`'s cached hash its hash (GP D.2: a leaf's or a branch's encoding, hashed; zero for EMPTY). */
+  private hash(node: number): void {
+    const flags = this.flags[node]!;
+    if ((flags & CLEAN) !== 0) return;
+    if ((flags & LEAF) !== 0) {
+      leafHashInto(this.keys, node * STATE_KEY_BYTES, this.values[node]!, this.hashes, node * HASH_WORDS);
+    } else {
+      const [zero, one] = [this.zero[node]!, this.one[node]!];
+      this.hash(zero);
+      this.hash(one);
+      branchHashInto(this.hashes, zero * HASH_WORDS, one * HASH_WORDS, node * HASH_WORDS);
+    }
+    this.flags[node] = flags | CLEAN;
+  }
+
+  private hashCopy(node: number): Uint8Array {
+    return new Uint8Array(this.hashes.buffer.slice(node * HASH_WORDS * 4, (node + 1) * HASH_WORDS * 4));
+  }
+
+  /** Bit `depth` of `leaf`'s key, most significant bit of byte 0 first: 0 goes left. */
+  private bit(leaf: number, depth: number): number {
+    return (this.keys[leaf * STATE_KEY_BYTES + (depth >>> 3)]! >>> (7 - (depth & 7))) & 1;
+  }
+
+  private isLeaf(node: number): boolean {
+    return (this.flags[node]! & LEAF) !== 0;
+  }
+
+  private allocate(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.allocated === this.capacity) this.grow(Math.ceil(this.capacity * GROWTH));
+    this.values.push(undefined);
+    return this.allocated++;
+  }
+
+  private release(node: number): void {
+    this.flags[node] = 0;
+    this.zero[node] = EMPTY;
+    this.one[node] = EMPTY;
+    this.values[node] = undefined;
+    this.free.push(node);
+  }
+
+  private grow(capacity: number): void {
+    const flags = new Uint8Array(capacity);
+    flags.set(this.flags);
+    const zero = new Int32Array(capacity);
+    zero.set(this.zero);
+    const one = new Int32Array(capacity);
+    one.set(this.one);
+    const hashes = new Uint32Array(capacity * HASH_WORDS);
+    hashes.set(this.hashes);
+    const keys = new Uint8Array(capacity * STATE_KEY_BYTES);
+    keys.set(this.keys);
+    [this.flags, this.zero, this.one, this.hashes, this.keys, this.capacity] = [flags, zero, one, hashes, keys, capacity];
+    this.keysBuffer = Buffer.from(keys.buffer, keys.byteOffset, keys.length);
+  }
 }
 
 /**

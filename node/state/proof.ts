@@ -5,15 +5,15 @@
  * this module and a root it trusts (the ledger's proofs carry the headers that commit to it).
  *
  * The leaf and branch encodings are typeberry's (InMemoryTrie.constructLeaf, BranchNode.fromSubNodes),
- * written here into one reused 64-byte buffer: a root of 5,000 changes in a state of 1,000,000
- * entries hashes ~55,000 nodes, and typeberry's objects around each encoding cost more than the hash
- * (BENCHMARKS.md §2.1); proof.test.ts checks both encodings against typeberry's for random keys and
- * values. They are the ones state/kv.ts hashes the node's own trie with, so a proof cannot drift
- * from the roots the node puts in its headers.
+ * written here into one reused 64-byte buffer and hashed with libsodium: a root of 5,000 changes in
+ * a state of 1,000,000 entries hashes ~55,000 nodes, and typeberry's objects around each encoding
+ * cost more than the hash (BENCHMARKS.md §2.1); proof.test.ts checks both encodings against
+ * typeberry's for random keys and values. They are the ones state/kv.ts hashes the node's own trie
+ * with, so a proof cannot drift from the roots the node puts in its headers.
  */
 import { Bytes } from "@typeberry/lib/bytes";
 import { bytesEqual } from "../codec/jam.ts";
-import { blake2b } from "../crypto/hash.ts";
+import sodium from "sodium-native";
 
 /** GP D.1: state keys are 31 bytes (the 32nd byte of a typeberry StateKey is ignored). */
 export const STATE_KEY_BYTES = 31;
@@ -24,34 +24,86 @@ const HASH_BYTES = 32;
  */
 export const STATE_PROOF_SIBLINGS_MAX = STATE_KEY_BYTES * 8;
 
+/**
+ * libsodium's crypto_generichash is blake2b with the output's length as its digest length, so into
+ * 32 bytes it is the Gray Paper's H (blake2b-256). It hashes a 64-byte node in ~0.34 µs against
+ * ~0.55 µs through typeberry's hashBytes, which also returns a new object per hash (measured here).
+ * node/crypto/sodium-native.d.ts declares only what ed25519.ts uses, hence the cast.
+ */
+const generichash = (sodium as unknown as { crypto_generichash(output: Uint8Array, input: Uint8Array): void }).crypto_generichash;
+
 /** A node's encoding, built and hashed at once (never kept): 64 bytes, as typeberry's TrieNode. */
 const nodeScratch = new Uint8Array(2 * HASH_BYTES);
+const nodeWords = new Uint32Array(nodeScratch.buffer);
+/** Where a hash is written before it is copied out. */
+const digest = new Uint8Array(HASH_BYTES);
+const digestWords = new Uint32Array(digest.buffer);
+/** A hash in 32-bit words: hashes are copied a word at a time. */
+export const HASH_WORDS = HASH_BYTES / 4;
 /** First byte of a leaf embedding its value (its low 6 bits the value's length), and of one holding H(v). */
 const EMBEDDED_LEAF = 0b1000_0000;
 const HASHED_LEAF = 0b1100_0000;
 /** A branch's first bit is 0: it drops the left hash's first bit. */
 const BRANCH_FIRST_BYTE_MASK = 0b0111_1111;
 
-/** H(L(k, v)), GP D.2: the leaf embeds a value of up to 32 bytes, else holds H(v). `stateKey` is 31 bytes. */
-export function leafHash(stateKey: Uint8Array, value: Uint8Array): Bytes<32> {
-  nodeScratch.fill(0);
-  nodeScratch.set(stateKey.subarray(0, STATE_KEY_BYTES), 1);
+/** L(k, v), GP D.2, into nodeScratch: the leaf embeds a value of up to 32 bytes, else holds H(v). The key is `keys[keyAt..keyAt + 31]`. */
+function encodeLeaf(keys: Uint8Array, keyAt: number, value: Uint8Array): void {
+  nodeWords.fill(0);
+  for (let i = 0; i < STATE_KEY_BYTES; i++) nodeScratch[1 + i] = keys[keyAt + i]!;
   if (value.length <= HASH_BYTES) {
     nodeScratch[0] = EMBEDDED_LEAF | value.length;
     nodeScratch.set(value, 1 + STATE_KEY_BYTES);
   } else {
     nodeScratch[0] = HASHED_LEAF;
-    nodeScratch.set(blake2b.hashBytes(value).raw, 1 + STATE_KEY_BYTES);
+    generichash(digest, value);
+    nodeScratch.set(digest, 1 + STATE_KEY_BYTES);
   }
-  return blake2b.hashBytes(nodeScratch) as Bytes<32>;
+}
+
+/** H(nodeScratch) into `out` from word `outWord` (8 words). */
+function hashNodeInto(out: Uint32Array, outWord: number): void {
+  generichash(digest, nodeScratch);
+  for (let i = 0; i < HASH_WORDS; i++) out[outWord + i] = digestWords[i]!;
+}
+
+/**
+ * H(L(k, v)) written into `out` from word `outWord`, for the 31-byte key at `keys[keyAt]`: the
+ * form state/kv.ts keeps its trie's hashes in (one array, no object per hash).
+ */
+export function leafHashInto(keys: Uint8Array, keyAt: number, value: Uint8Array, out: Uint32Array, outWord: number): void {
+  encodeLeaf(keys, keyAt, value);
+  hashNodeInto(out, outWord);
+}
+
+/** H(B(l, r)) written into `hashes` at word `outWord`, where l and r are the hashes at words `leftWord` and `rightWord` of the same array. */
+export function branchHashInto(hashes: Uint32Array, leftWord: number, rightWord: number, outWord: number): void {
+  for (let i = 0; i < HASH_WORDS; i++) {
+    nodeWords[i] = hashes[leftWord + i]!;
+    nodeWords[HASH_WORDS + i] = hashes[rightWord + i]!;
+  }
+  nodeScratch[0]! &= BRANCH_FIRST_BYTE_MASK;
+  hashNodeInto(hashes, outWord);
+}
+
+/** One node's hash, for the functions below that return it as a new object. */
+const single = new Uint32Array(3 * HASH_WORDS);
+
+function singleHash(): Bytes<32> {
+  return Bytes.fromBlob(new Uint8Array(single.buffer.slice(0, HASH_BYTES)), HASH_BYTES);
+}
+
+/** H(L(k, v)), GP D.2: the leaf embeds a value of up to 32 bytes, else holds H(v). `stateKey` is 31 bytes. */
+export function leafHash(stateKey: Uint8Array, value: Uint8Array): Bytes<32> {
+  leafHashInto(stateKey, 0, value, single, 0);
+  return singleHash();
 }
 
 /** H(B(l, r)), GP D.2: the branch holds the last 255 bits of l (its first bit marks a branch) and all of r. */
 export function branchHash(left: Bytes<32>, right: Bytes<32>): Bytes<32> {
-  nodeScratch.set(left.raw, 0);
-  nodeScratch.set(right.raw, HASH_BYTES);
-  nodeScratch[0]! &= BRANCH_FIRST_BYTE_MASK;
-  return blake2b.hashBytes(nodeScratch) as Bytes<32>;
+  new Uint8Array(single.buffer).set(left.raw, HASH_BYTES);
+  new Uint8Array(single.buffer).set(right.raw, 2 * HASH_BYTES);
+  branchHashInto(single, HASH_WORDS, 2 * HASH_WORDS, 0);
+  return singleHash();
 }
 
 /** Bit `depth` of a key, most significant bit of byte 0 first: 0 goes left in the trie, 1 right. */
