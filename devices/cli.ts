@@ -144,17 +144,26 @@ export function registerDeviceCommands(program: Command): void {
 
   device
     .command("register")
-    .description("register a device with a gateway (POST /v1/devices), optionally waiting until it is on the ledger")
+    .description(
+      "register a device with a gateway (POST /v1/devices), optionally waiting until it is on the ledger; or a fleet from a file (--from: POST /v1/devices/bulk, with progress, until every row is registered or failed)",
+    )
     .option("--key <file>", "device key file (only its public key is sent)", keyFile)
-    .addOption(new Option("--kind <kind>", "device kind").choices(DEVICE_KINDS).makeOptionMandatory())
-    .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind)")
-    .option("--household <id>", "for an energy-trading agent: the device id of its household's meter")
+    .addOption(new Option("--kind <kind>", "device kind (required without --from; with it, the kind of rows that give none)").choices(DEVICE_KINDS))
+    .option("--service <name>", "the service to settle on, e.g. energy-trading (default: the one that owns the kind; with --from, of rows that name none)")
+    .addOption(new Option("--household <id>", "for an energy-trading agent: the device id of its household's meter").conflicts("from"))
+    .addOption(
+      new Option(
+        "--from <file>",
+        "register every device of FILE: JSON lines of {publicKey, kind?, service?, household?, deviceId?}, or CSV with a header naming those columns; a bad row registers nothing (docs/protocol.md)",
+      ).conflicts("wait"),
+    )
+    .addOption(new Option("--format <format>", "FILE's format (default: csv for a .csv file, else jsonl)").choices(["jsonl", "csv"]))
     .option("--gateway <url>", "the gateway's HTTP address, https:// when it serves TLS (default: the one running on --data-dir)")
     .option("--ca <file>", "PEM CA certificate to trust for an https:// gateway (default: the system's)")
     .option("--data-dir <dir>", "the gateway's data directory: its operator-token, and its endpoints.json without --gateway", DEFAULT_GATEWAY_DATA_DIR)
     .option("--token <token>", "the operator token (instead of reading --data-dir)")
     .option("--wait", "poll GET /v1/devices/{id} until registered or failed")
-    .option("--timeout-ms <ms>", "how long --wait polls", integerIn(1, 24 * 3_600_000), 120_000)
+    .option("--timeout-ms <ms>", "how long --wait polls; with --from, how long nothing may move before it gives up", integerIn(1, 24 * 3_600_000), 120_000)
     .addOption(new Option("--poll-ms <ms>", "poll period of --wait").argParser(integerIn(10, 60_000)).default(1000).hideHelp())
     .action(async (options: RegisterOptions) => register(options));
 
@@ -329,7 +338,9 @@ function* simulatedBatches(envelopes: number, perEnvelope: number, seed: number)
 interface RegisterOptions {
   key: string;
   ca?: string;
-  kind: (typeof DEVICE_KINDS)[number];
+  kind?: (typeof DEVICE_KINDS)[number];
+  from?: string;
+  format?: "jsonl" | "csv";
   service?: string;
   household?: string;
   gateway?: string;
@@ -341,6 +352,8 @@ interface RegisterOptions {
 }
 
 async function register(options: RegisterOptions): Promise<void> {
+  if (options.from !== undefined) return registerFleet(options, options.from);
+  if (options.kind === undefined) fail("JG_ERR_CLI_ARGUMENT", "give --kind (or --from FILE for a fleet)");
   const key = await readKey(options.key);
   const token = options.token ?? readOperatorToken(options.dataDir);
   const base = gatewayBase(options.gateway, options.dataDir);
@@ -372,6 +385,48 @@ async function register(options: RegisterOptions): Promise<void> {
       fail(code, `registration of ${key.deviceId} failed${typeof polled.body.error === "string" ? `: ${polled.body.error}` : ""}`);
     }
   }
+}
+
+/** `register --from FILE` (./register-bulk.ts): the rows are checked here, then registered through the gateway's bulk route. */
+async function registerFleet(options: RegisterOptions, from: string): Promise<void> {
+  const [{ registerFromFile }, { deviceIdOf, fromHex }] = await Promise.all([import("./register-bulk.ts"), import("./envelope.ts")]);
+  // The file is checked before the gateway is looked for: a bad file says so without one running.
+  let base: string | null = null;
+  let headers: Record<string, string> = {};
+  let ca: Buffer | undefined;
+  const connect = () => {
+    if (base !== null) return base;
+    const token = options.token ?? readOperatorToken(options.dataDir);
+    headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    ca = options.ca === undefined ? undefined : readFileFor("--ca", options.ca);
+    base = gatewayBase(options.gateway, options.dataDir);
+    return base;
+  };
+  await registerFromFile(
+    {
+      from,
+      ...(options.format === undefined ? {} : { format: options.format }),
+      ...(options.kind === undefined ? {} : { kind: options.kind }),
+      ...(options.service === undefined ? {} : { service: options.service }),
+      pollMs: options.pollMs,
+      stallMs: options.timeoutMs,
+    },
+    {
+      request: (path, init) =>
+        gatewayRequest(`${connect()}${path}`, {
+          method: init.method,
+          headers,
+          ...(init.body === undefined ? {} : { body: init.body }),
+          ca,
+          anyStatus: true,
+          ...(init.timeoutMs === undefined ? {} : { timeoutMs: init.timeoutMs }),
+        }),
+      fail,
+      progress: (render) => progressLine(render),
+      deviceIdOfKey: (publicKeyHex) => deviceIdOf(fromHex(publicKeyHex)),
+      print: (line) => console.log(line),
+    },
+  );
 }
 
 /** The endpoints of the gateway running on `dataDir`, or JG_ERR_NO_GATEWAY naming the flag that would do instead. */
@@ -472,6 +527,10 @@ interface GatewayRequest {
   readonly ca?: Buffer | undefined;
   /** Largest answer read (default HTTP_ANSWER_BYTES_MAX). */
   readonly answerBytesMax?: number;
+  /** Answer any status with its JSON object instead of failing on one outside 2xx (the bulk registration reads 503 and 404). */
+  readonly anyStatus?: boolean;
+  /** How long the answer may take (default HTTP_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -485,7 +544,7 @@ async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ stat
     response = await new Promise((resolve, reject) => {
       const request = (url.startsWith("https:") ? httpsRequest : httpRequest)(
         url,
-        { method: init.method, headers: init.headers, timeout: HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) },
+        { method: init.method, headers: init.headers, timeout: init.timeoutMs ?? HTTP_TIMEOUT_MS, ...(init.ca === undefined ? {} : { ca: init.ca }) },
         (res) => {
           const chunks: Buffer[] = [];
           let bytes = 0;
@@ -498,7 +557,7 @@ async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ stat
           res.on("error", reject);
         },
       );
-      request.on("timeout", () => request.destroy(new Error(`no answer within ${HTTP_TIMEOUT_MS} ms`)));
+      request.on("timeout", () => request.destroy(new Error(`no answer within ${init.timeoutMs ?? HTTP_TIMEOUT_MS} ms`)));
       request.on("error", reject);
       request.end(init.body);
     });
@@ -514,7 +573,7 @@ async function gatewayRequest(url: string, init: GatewayRequest): Promise<{ stat
   }
   const isObject = typeof body === "object" && body !== null && !Array.isArray(body);
   const ok = response.status >= 200 && response.status < 300;
-  if (!ok) {
+  if (!ok && !(init.anyStatus === true && isObject)) {
     const error = isObject ? (body as { error?: { code?: unknown }; code?: unknown }) : {};
     const given = typeof error.error?.code === "string" ? error.error.code : error.code;
     const code = typeof given === "string" && /^JG_ERR_[A-Z0-9_]+$/.test(given) ? given : "JG_ERR_RPC_REMOTE";

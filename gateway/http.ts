@@ -12,7 +12,8 @@ import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { createBoundedServer, type ServerLimits, serverLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import { deviceIdOf, fromHex, tryAsDeviceId } from "../devices/envelope.ts";
-import type { ErrorCode } from "../devices/protocol/errors.ts";
+import { type ErrorCode, errorRegistry } from "../devices/protocol/errors.ts";
+import { BULK_BODY_BYTES_MAX, BULK_REGISTRATIONS_MAX } from "../devices/protocol/registration-rows.ts";
 import type { EventStreamOptions } from "./ledger/events.ts";
 import { SSE_HEARTBEAT_MS } from "./ledger/events.ts";
 import { codedErrorHandler, ledgerRoutes, type ProofSource, sendError } from "./ledger/routes.ts";
@@ -21,7 +22,7 @@ import type { LedgerReader } from "./ledger/types.ts";
 import { LineLimiter } from "./log-lines.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { WIFI_SERVICE_NAME } from "../services/wifi-billing/types.ts";
-import { RegistrationError, type Registrations } from "./registration.ts";
+import { BULK_BATCHES_KEPT_MAX, BULK_PROBLEMS_LISTED_MAX, BulkRowsError, RegistrationError, type Registrations } from "./registration.ts";
 import type { WifiBackend } from "./wifi/backend.ts";
 import { WifiControl } from "./wifi/control.ts";
 import { wifiRoutes, wifiSchemas } from "./wifi/routes.ts";
@@ -261,6 +262,144 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
           return reply.code(202).send(result.exists);
         }
         return reply.code(202).send(result);
+      },
+    );
+
+    // Registering a fleet: many rows a request, followed as a batch (registration.ts registerMany; docs/protocol.md, "Registering a fleet").
+    const bulkRowErrorSchema = {
+      type: "object",
+      required: ["error"],
+      properties: {
+        error: {
+          type: "object",
+          required: ["code", "message"],
+          properties: {
+            code: { type: "string", pattern: "^JG_ERR_[A-Z0-9_]+$" },
+            message: { type: "string" },
+            rows: {
+              type: "array",
+              description: `JG_ERR_DEVICE_ROWS: the bad rows (at most ${BULK_PROBLEMS_LISTED_MAX}), by index in \`devices\``,
+              items: {
+                type: "object",
+                required: ["index", "code", "message"],
+                properties: { index: { type: "integer" }, code: { type: "string" }, message: { type: "string" } },
+              },
+            },
+            rowsRefused: { type: "integer", description: "JG_ERR_DEVICE_ROWS: how many rows were bad" },
+          },
+        },
+      },
+    } as const;
+    scope.post<{ Body: { devices: unknown[] } }>(
+      "/v1/devices/bulk",
+      {
+        bodyLimit: BULK_BODY_BYTES_MAX,
+        errorHandler: codedErrorHandler(deps.count, BULK_BODY_BYTES_MAX),
+        schema: {
+          tags: ["devices"],
+          summary: `Register up to ${BULK_REGISTRATIONS_MAX} devices (operator token): every row checked first, then packed into registration work items; follow the batch at GET /v1/devices/bulk/{batch}`,
+          description:
+            "Each row is `{publicKey, kind, service?, household?, deviceId?}` (devices/protocol/registration-rows.ts; a `deviceId` is checked against its key). One bad row refuses the request: JG_ERR_DEVICE_ROWS lists the bad rows and nothing is registered. A device already registered or pending is no bad row; the batch counts it.",
+          security: [{ operatorToken: [] }],
+          body: {
+            type: "object",
+            additionalProperties: false,
+            required: ["devices"],
+            properties: {
+              devices: {
+                type: "array",
+                minItems: 1,
+                maxItems: BULK_REGISTRATIONS_MAX,
+                // Rows are checked by the route, all of them, so the answer lists every bad one (a schema stops at the first).
+                items: {},
+              },
+            },
+          },
+          response: {
+            202: {
+              description: "Queued (nothing is submitted yet): poll GET /v1/devices/bulk/{batch}",
+              type: "object",
+              required: ["batch", "rows", "queued", "alreadyRegistered", "alreadyPending"],
+              properties: {
+                batch: { type: "string", pattern: ID_PATTERN },
+                rows: { type: "integer" },
+                queued: { type: "integer" },
+                alreadyRegistered: { type: "integer" },
+                alreadyPending: { type: "integer" },
+              },
+            },
+            400: { ...bulkRowErrorSchema, description: "JG_ERR_DEVICE_ROWS (with the bad rows), JG_ERR_HTTP_BODY" },
+            401: { ...schemaRef("Error"), description: "JG_ERR_OPERATOR_TOKEN" },
+            503: { ...schemaRef("Error"), description: "JG_ERR_QUEUE_FULL: more than REGISTRATIONS_IN_FLIGHT_MAX would be in flight; nothing was queued" },
+          },
+        },
+        onSend: logRefusal,
+      },
+      async (request, reply) => {
+        if (!authorized(request.headers.authorization)) return fail(reply, "JG_ERR_OPERATOR_TOKEN");
+        try {
+          return reply.code(202).send(await deps.registrations.registerMany(request.body.devices));
+        } catch (e) {
+          if (e instanceof RegistrationError) return fail(reply, e.code, e.message);
+          if (e instanceof BulkRowsError) {
+            deps.count(e.code);
+            return reply.code(errorRegistry[e.code].httpStatus).send({ error: { code: e.code, message: e.message, rows: e.rows, rowsRefused: e.count } });
+          }
+          throw e;
+        }
+      },
+    );
+
+    scope.get<{ Params: { batch: string } }>(
+      "/v1/devices/bulk/:batch",
+      {
+        schema: {
+          tags: ["devices"],
+          summary:
+            "A bulk registration's progress: its rows registered, pending and failed, and the failures (no token, as GET /v1/devices/{id}: nothing secret, and a batch id is 128 random bits)",
+          params: { type: "object", required: ["batch"], properties: { batch: { type: "string", pattern: ID_PATTERN } } },
+          response: {
+            200: {
+              type: "object",
+              required: ["batch", "rows", "registered", "alreadyRegistered", "pending", "failed", "packages", "failures", "startedAtMs", "finishedAtMs"],
+              properties: {
+                batch: { type: "string" },
+                rows: { type: "integer" },
+                registered: { type: "integer" },
+                alreadyRegistered: { type: "integer" },
+                pending: { type: "integer" },
+                failed: { type: "integer" },
+                packages: { type: "array", items: { type: "string" }, description: "hashes of the packages that carried its rows so far" },
+                failures: {
+                  type: "array",
+                  description: `the first ${BULK_PROBLEMS_LISTED_MAX} failed registrations`,
+                  items: {
+                    type: "object",
+                    required: ["deviceId", "code", "detail"],
+                    properties: { deviceId: { type: "string" }, code: { type: "string" }, detail: { type: "string" } },
+                  },
+                },
+                startedAtMs: { type: "integer" },
+                finishedAtMs: { type: "integer", nullable: true },
+              },
+            },
+            400: { ...schemaRef("Error"), description: "JG_ERR_HTTP_QUERY" },
+            404: {
+              ...schemaRef("Error"),
+              description: "JG_ERR_NOT_FOUND: no such batch, or forgotten (the gateway keeps the last 64, and none over a restart): give its rows again",
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const status = deps.registrations.bulkStatus(request.params.batch);
+        if (status === null)
+          return fail(
+            reply,
+            "JG_ERR_NOT_FOUND",
+            `no bulk registration ${request.params.batch} (the gateway keeps the last ${BULK_BATCHES_KEPT_MAX}, none over a restart)`,
+          );
+        return status;
       },
     );
 

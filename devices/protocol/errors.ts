@@ -146,6 +146,19 @@ export const errorRegistry = {
   JG_ERR_DEVICE_UNREGISTERED: { message: "device is not registered", httpStatus: 403, rpcCode: 0, mqtt: "CONNACK 5" },
   JG_ERR_DEVICE_EXISTS: { message: "device is already registered", httpStatus: 409, rpcCode: 0, mqtt: "none" },
   JG_ERR_DEVICE_KIND: { message: "device kind is not meter, inverter, router, client or agent", httpStatus: 400, rpcCode: 0, mqtt: "none" },
+  JG_ERR_DEVICE_ROW: {
+    message:
+      "a row of a bulk registration is not a registration: a field missing, malformed or unknown, a device id other than its key's, or a device listed twice",
+    httpStatus: 400,
+    rpcCode: 0,
+    mqtt: "none",
+  },
+  JG_ERR_DEVICE_ROWS: {
+    message: "a bulk registration has rows that cannot be registered, each listed with its index or line, code and reason; none of its rows is registered",
+    httpStatus: 400,
+    rpcCode: 0,
+    mqtt: "none",
+  },
   JG_ERR_ENERGY_KIND: {
     message:
       "envelope kind is not one the energy market settles, or not the one its device is registered for (meters send meter.reading and meter.reset, agents agent.order)",

@@ -124,6 +124,21 @@ const registrations = {
         ? { deviceId: id, kind: "meter", service: "telemetry", status: "pending" }
         : null,
   register: async () => ({ deviceId: fakeHex("device new", 16), kind: "meter", service: "telemetry", status: "pending", packageHash: fakeHex("package 9") }),
+  bulkStatus: (batch: string) =>
+    batch === fakeHex("bulk batch", 16)
+      ? {
+          batch,
+          rows: 3,
+          registered: 1,
+          alreadyRegistered: 1,
+          pending: 1,
+          failed: 1,
+          packages: [fakeHex("package 9")],
+          failures: [{ deviceId: fakeHex("device refused", 16), code: "JG_ERR_DEVICE_EXISTS", detail: "refused by service telemetry" }],
+          startedAtMs: 1_700_000_000_000,
+          finishedAtMs: null,
+        }
+      : null,
 } as unknown as Registrations;
 
 async function harness(ledger: FakeLedger = populated()): Promise<Harness> {
@@ -149,6 +164,7 @@ async function harness(ledger: FakeLedger = populated()): Promise<Harness> {
 /** A URL that answers 200 for each GET route of the API (its path with params filled from the populated ledger). */
 const SAMPLES: Record<string, string> = {
   "/v1/devices/:id": `/v1/devices/${meter}`,
+  "/v1/devices/bulk/:batch": `/v1/devices/bulk/${fakeHex("bulk batch", 16)}`,
   "/metrics": "/metrics",
   "/healthz": "/healthz",
   "/v1/chain/head": "/v1/chain/head",
