@@ -311,6 +311,9 @@ export class Gateway {
       if (slow) this.count("JG_ERR_MQTT_SLOW_CONSUMER");
       if (!this.closedBecause.has(client)) this.closedBecause.set(client, slow ? "slow consumer (JG_ERR_MQTT_SLOW_CONSUMER)" : `error: ${error.message}`);
     });
+    // What recovery settled before the broker was up (packages accumulated while the gateway was
+    // down): told now, not dropped. In a cluster the device may be connected to another gateway.
+    this.scheduleDownlink();
   }
 
   async stop(): Promise<void> {
@@ -711,7 +714,8 @@ export class Gateway {
   }
 
   private scheduleDownlink(): void {
-    if (this.draining || this.downlink.length === 0 || this.downlinkInFlight >= DOWNLINK_IN_FLIGHT_MAX) return;
+    // Before the broker starts (recovery settles packages accumulated while the gateway was down) they wait for it.
+    if (this.broker === null || this.draining || this.downlink.length === 0 || this.downlinkInFlight >= DOWNLINK_IN_FLIGHT_MAX) return;
     this.draining = true;
     setImmediate(() => {
       this.draining = false;
