@@ -1,6 +1,6 @@
 /** Process facts for the benchmarks: CPU time of the main thread and of the whole process, fd limits, child processes with IPC. */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const CLOCK_TICKS_PER_S = 100;
 
@@ -142,4 +142,60 @@ export function serve(handlers: Record<string, (args: Record<string, unknown>) =
   });
   process.on("disconnect", () => process.exit(0));
   process.send!({ ready: true });
+}
+
+/** CPU seconds (user + system) of each live thread of this process, by its OS id (Linux /proc/self/task); empty elsewhere. */
+export function threadCpuS(): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync("/proc/self/task");
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Peak and current resident set of this process (Linux /proc/self/status VmHWM, VmRSS, RssAnon), bytes; NaN elsewhere. */
+export function residentBytes(): { rss: number; peak: number; anon: number } {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { rss: kib("VmRSS"), peak: kib("VmHWM"), anon: kib("RssAnon") };
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN, anon: Number.NaN };
+  }
+}
+
+/**
+ * Raises the open-files limit of process `pid` to `files` (soft and hard) with util-linux
+ * `prlimit`, which needs the right to (root, or CAP_SYS_RESOURCE). A process cannot raise its own
+ * hard limit unprivileged, and Node has no setrlimit; the kernel takes the new limit at once, for
+ * sockets accepted from then on. Returns the limit in force after, and why it is not `files`.
+ */
+export function raiseOpenFilesLimit(pid: number, files: number): { soft: number; hard: number; error: string | null } {
+  let error: string | null = null;
+  try {
+    execFileSync("prlimit", [`--pid=${pid}`, `--nofile=${files}:${files}`], { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    error = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim() || "prlimit failed";
+  }
+  try {
+    const line = readFileSync(`/proc/${pid}/limits`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"))!;
+    const [soft, hard] = line.slice("Max open files".length).trim().split(/\s+/);
+    return { soft: Number(soft), hard: Number(hard), error };
+  } catch {
+    return { soft: Number.NaN, hard: Number.NaN, error: error ?? "cannot read the limit" };
+  }
 }
