@@ -233,6 +233,28 @@ describe("several gateways sharing Redis and one node", () => {
     expect(back.errors.every((e) => e.code === "JG_ERR_ENVELOPE_SIGNATURE")).toBe(true);
   }, 120_000);
 
+  it("connects with the Redis password it is given, and fails with JG_ERR_CLUSTER_UNREACHABLE on a wrong one or a Redis that does not answer", async () => {
+    const url = parseClusterUrl(redis.url);
+    await redisClient.config("SET", "requirepass", "s3cret");
+    try {
+      await expect(Cluster.connect({ url })).rejects.toMatchObject({
+        code: "JG_ERR_CLUSTER_UNREACHABLE",
+        message: expect.stringMatching(/NOAUTH|Authentication/i),
+      });
+      await expect(Cluster.connect({ url, password: "wrong" })).rejects.toMatchObject({
+        code: "JG_ERR_CLUSTER_UNREACHABLE",
+        message: expect.stringMatching(/WRONGPASS/),
+      });
+      const withPassword = await Cluster.connect({ url, password: "s3cret" });
+      expect(withPassword.available).toBe(true);
+      await withPassword.close();
+    } finally {
+      await redisClient.config("SET", "requirepass", "");
+    }
+    // Nothing listens on port 1.
+    await expect(Cluster.connect({ url: parseClusterUrl("redis://127.0.0.1:1/0") })).rejects.toMatchObject({ code: "JG_ERR_CLUSTER_UNREACHABLE" });
+  });
+
   it("keeps taking envelopes while Redis is down and refuses new sessions (CONNACK 3), then reconnects and loses nothing PUBACKed", async () => {
     const key = await h.register();
     const other = await h.register();

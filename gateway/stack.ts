@@ -167,6 +167,20 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
   const operatorToken = operatorTokenOf(options.dataDir);
   const gatewayKey = gatewayKeyOf(options.dataDir);
   const params = chainParams(options.chain);
+  // First of what the stack connects to, so a Redis that does not answer fails the start at once
+  // (JG_ERR_CLUSTER_UNREACHABLE), before a node is opened; the gateway's broker routes and keeps
+  // its sessions through it.
+  let cluster: Cluster | null = null;
+  if (options.cluster !== undefined) {
+    const { Cluster } = await import("./cluster/index.ts");
+    const connected = await Cluster.connect({
+      url: options.cluster,
+      ...(options.clusterPassword === undefined ? {} : { password: options.clusterPassword }),
+      logger: root.child({ component: "cluster" }),
+    });
+    cluster = connected;
+    cleanup.push(() => connected.close());
+  }
   let api: NodeApi;
   let node: NodeThread | null = null;
   if (options.node !== undefined) {
@@ -225,18 +239,6 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         });
   influx?.start();
   if (influx !== null) cleanup.push(() => influx.stop());
-  // Before the gateway, whose broker routes and keeps sessions through it: a Redis that does not answer fails the start (JG_ERR_CLUSTER_UNREACHABLE).
-  let cluster: Cluster | null = null;
-  if (options.cluster !== undefined) {
-    const { Cluster } = await import("./cluster/index.ts");
-    const connected = await Cluster.connect({
-      url: options.cluster,
-      ...(options.clusterPassword === undefined ? {} : { password: options.clusterPassword }),
-      logger: root.child({ component: "cluster" }),
-    });
-    cluster = connected;
-    cleanup.push(() => connected.close());
-  }
   const gateway = new Gateway({
     dataDir: options.dataDir,
     api,
