@@ -39,8 +39,8 @@
  * --cpu-prof DIR runs the gateway process under `node --cpu-prof` and prints its top functions
  * (main thread and refine threads); the figures of a profiled run are not the benchmark's.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeEnvelope, signingBytes } from "../devices/envelope.ts";
 import { type ProfileSummary, summarizeProfile } from "./lib/cpuprofile.ts";
@@ -49,6 +49,8 @@ import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS } from "./
 import { parseFlags } from "./lib/args.ts";
 import { fmt, machine, max, median, min, percentile, table } from "./lib/stats.ts";
 import { VerifyCeiling } from "./lib/verify-ceiling.ts";
+import { coresRows, runComparison } from "./lib/compare.ts";
+import { coresByKind, sampleAll, THREAD_PROBE, type Watched } from "./lib/threads.ts";
 import type { AllocSummary } from "./lib/allocprofile.ts";
 import type { PackageTrace } from "./lib/gateway-server.ts";
 
@@ -80,6 +82,22 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
     valueName: "FILE",
     help: "write the gateway run's package and block trace and the per-second timeline as JSON to FILE",
   },
+  gateways: {
+    kind: "number",
+    default: 1,
+    help: "1: the gateway with its embedded node in one process (the default run); 2 (or more): `jamgate node start` + that many `jamgate start --cluster` on one redis-server, devices spread evenly",
+  },
+  pairs: {
+    kind: "number",
+    default: 0,
+    help: "compare: N × (bare aedes, `jamgate start`, the --gateways cluster (2 if not given)) alternating in one run, per rate",
+  },
+  rates: {
+    kind: "numbers",
+    default: [],
+    help: "sweep: run the comparison (or the --gateways deployment) at each rate, and state the highest at which p99 receipt ≤ 3 slots held",
+  },
+  "margin-slots": { kind: "number", default: 0.5, help: "with --rates: the margin also stated: the highest rate at which p99 ≤ 3 − this held" },
   // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
   // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
   "what-if-mq-concurrency": { kind: "number", default: null, help: "what-if: aedes's mqemitter concurrency (brokerLimits.concurrency)" },
@@ -122,12 +140,47 @@ const WHAT_IF_NODE_FLAGS = flags["what-if-node-flags"];
 const WHAT_IF_NO_NODE_FIRST = flags["what-if-no-node-first"] === true;
 const TRACE_OUT = flags["trace-out"];
 const DASHBOARD_CLIENTS = flags["dashboard-clients"];
+const GATEWAYS = flags.gateways;
+const PAIRS = flags.pairs;
+const RATES = flags.rates;
+const MARGIN_SLOTS = flags["margin-slots"];
+/** --gateways N > 1, --pairs or --rates: `jamgate` processes side by side (bench/lib/compare.ts) instead of the default run. */
+const COMPARE = GATEWAYS !== 1 || PAIRS > 0 || RATES.length > 0;
 const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
+/** Issue 19's goal for the comparison runs: settled ≥ half of bare aedes QoS 1 measured in the same run, with p99 ≤ 3 slots. */
+const TARGET_OF_AEDES = 0.5;
 const CORES = availableParallelism();
 
 if (DEVICES > 1_000 * 250 || DURATION_S > 120 || RATE > 50_000 || DASHBOARD_CLIENTS > 500)
   throw new Error("bounded: at most 250,000 devices, 120 s, 50,000 envelopes/s and 500 dashboard clients");
+
+const usageError = (msg: string): never => {
+  process.stderr.write(`bench/gateway.ts: ${msg}\n`);
+  process.exit(2);
+};
+if (!Number.isInteger(GATEWAYS) || GATEWAYS < 1 || GATEWAYS > 4) usageError(`--gateways takes 1 to 4, not ${GATEWAYS}`);
+if (!Number.isInteger(PAIRS) || PAIRS < 0 || PAIRS > 20) usageError(`--pairs takes 0 to 20, not ${PAIRS}`);
+if (RATES.some((r) => !(r > 0) || r > 50_000) || RATES.length > 12) usageError("--rates takes up to 12 rates, each above 0 and at most 50,000");
+if (!(MARGIN_SLOTS >= 0 && MARGIN_SLOTS < TARGET_P99_SLOTS)) usageError(`--margin-slots takes 0 to under ${TARGET_P99_SLOTS}, not ${MARGIN_SLOTS}`);
+if (COMPARE) {
+  // What only the default run (the in-process harness, bench/lib/gateway-server.ts) can do.
+  const only = Object.entries({
+    "cpu-prof": PROFILE_DIR !== null,
+    "alloc-prof": ALLOC_PROF,
+    "trace-out": TRACE_OUT !== null,
+    "dashboard-clients": DASHBOARD_CLIENTS > 0,
+    "what-if-mq-concurrency": WHAT_IF_MQ !== null,
+    "what-if-in-flight": WHAT_IF_IN_FLIGHT !== null,
+    "what-if-packing": WHAT_IF_PACKING !== null,
+    "what-if-lead-margin": WHAT_IF_LEAD_MARGIN !== null,
+    "what-if-node-flags": WHAT_IF_NODE_FLAGS !== null,
+    "what-if-no-node-first": WHAT_IF_NO_NODE_FIRST,
+  })
+    .filter(([, on]) => on)
+    .map(([f]) => `--${f}`);
+  if (only.length > 0) usageError(`${only.join(", ")}: only in the default run, not with --gateways 2, --pairs or --rates`);
+}
 
 const progress = (msg: string) => process.stderr.write(`[gateway-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,7 +213,7 @@ const verifySamples = Array.from({ length: 200 }, (_, i) => {
 
 const REVISION = gitRevision();
 progress(`machine: ${JSON.stringify(machine())}, fd limit ${JSON.stringify(openFilesLimit())}, code ${REVISION}`);
-const perDevice = Math.ceil((RATE * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
+const perDevice = Math.ceil((Math.max(RATE, ...RATES) * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
 const loadgen = await Child.start("loadgen", LOADGEN);
 progress(`pre-signing ${fmt(DEVICES * perDevice)} envelopes (${DEVICES} devices × ${perDevice}, ${READINGS} readings each) on ${CORES} threads…`);
 const prepared = await loadgen.call<{ ms: number; envelopes: number; bytes: number; envelopeBytesMedian: number }>("prepare", {
@@ -283,11 +336,16 @@ async function gatewayRun() {
     rmSync(PROFILE_DIR, { recursive: true, force: true });
     mkdirSync(PROFILE_DIR, { recursive: true });
   }
+  // The gateway process's threads name themselves (bench/lib/thread-probe.mjs), so the cores can be given per kind of thread.
+  const probeDir = mkdtempSync(join(tmpdir(), "jamgate-bench-probe-"));
+  process.env.BENCH_THREAD_PROBE_DIR = probeDir;
   const server = await Child.start("gateway", SERVER, [
     "--stack-trace-limit=40",
     ...(WHAT_IF_NODE_FLAGS === null ? [] : WHAT_IF_NODE_FLAGS.split(" ").filter((f) => f !== "")),
     ...(PROFILE_DIR === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`]),
-  ]);
+    "--import",
+    THREAD_PROBE,
+  ]).finally(() => delete process.env.BENCH_THREAD_PROBE_DIR);
   try {
     const started = await server.call<{
       port: number;
@@ -370,6 +428,14 @@ async function gatewayRun() {
       setTimeout(() => void dashboards.call("reset").catch(() => {}), WARMUP_S * 1000).unref();
       progress(`${DASHBOARD_CLIENTS} dashboards reading ${started.httpUrl}`);
     }
+    const watched: Watched[] = [
+      { label: "gateway (with its embedded node)", pid: server.proc.pid!, probeDir },
+      { label: `load generator (${CLIENT} clients)`, pid: loadgen.proc.pid!, probeDir: null },
+      { label: "orchestrator (this process)", pid: process.pid, probeDir: null },
+    ];
+    const threadSample = (afterMs: number) => sleep(afterMs).then(() => ({ processes: sampleAll(watched), machine: machineCpuS(), at: performance.now() }));
+    const threadsFirst = threadSample(WARMUP_S * 1000);
+    const threadsLast = threadSample((WARMUP_S + DURATION_S) * 1000);
     const runStart = performance.now();
     const run = await loadgen.call<OpenRun>("run-open", {
       rate: RATE,
@@ -413,10 +479,51 @@ async function gatewayRun() {
     const elu = inside.slice(1).map((s) => s.eventLoop.utilization);
     const delayP99 = inside.slice(1).map((s) => s.eventLoop.delayP99Ms);
     const rssMax = Math.max(...snapshots.map((s) => s.memory.rss));
-    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile, mainAllocs, dashboardStats };
+    // Per process and kind of thread over the measured window (bench/lib/threads.ts).
+    const t0 = await threadsFirst;
+    const t1 = await threadsLast;
+    const threadSpanS = (t1.at - t0.at) / 1000;
+    const processes = watched.map((w, i) => coresByKind(w, t0.processes[i]!, t1.processes[i]!));
+    const machineCores = (t1.machine.busy - t0.machine.busy) / threadSpanS;
+    const threads = {
+      processes,
+      machineCores,
+      othersCores: Math.max(0, machineCores - processes.reduce((x, p) => x + (Number.isFinite(p.cores) ? p.cores : 0), 0)),
+    };
+    return { run, trace, batches, cpu, elu, delayP99, rssMax, snapshots, reg, crashed, mainProfile, mainAllocs, dashboardStats, threads };
   } finally {
     await server.stop();
+    rmSync(probeDir, { recursive: true, force: true });
   }
+}
+
+if (COMPARE) {
+  await runComparison({
+    loadgen,
+    devices: DEVICES,
+    client: CLIENT,
+    rates: RATES.length > 0 ? RATES : [RATE],
+    deployments: PAIRS > 0 ? [1, Math.max(2, GATEWAYS)] : [GATEWAYS],
+    repeats: Math.max(1, PAIRS),
+    warmupS: WARMUP_S,
+    durationS: DURATION_S,
+    drainS: DRAIN_S,
+    slotMs: SLOT_MS,
+    batchMs: BATCH_MS,
+    ceilingRuns: CEILING_RUNS,
+    targetP99Slots: TARGET_P99_SLOTS,
+    marginSlots: MARGIN_SLOTS,
+    targetOfAedes: TARGET_OF_AEDES,
+    readings: READINGS,
+    envelopeBytes: prepared.envelopeBytesMedian,
+    aedes: async () => {
+      await aedesCeiling();
+      return aedesRuns.at(-1)!.deliveredPerS;
+    },
+    progress,
+  });
+  await loadgen.stop();
+  process.exit(0);
 }
 
 await ceilings();
@@ -572,6 +679,8 @@ console.log(
     ],
   ),
 );
+console.log();
+console.log(table([`where the cores go, per kind of thread (${DURATION_S} s measured window; (n) threads)`, "cores"], coresRows([[g.threads]])));
 console.log();
 const d = g.dashboardStats;
 if (d !== null) {
@@ -745,6 +854,12 @@ console.log(
     gatewayMainCores: round(g.cpu.gatewayMainCores, 2),
     loadgenCores: round(g.cpu.loadgenCores, 2),
     otherProcessesCores: round(g.cpu.othersCores, 2),
+    threadCores: Object.fromEntries(
+      g.threads.processes.map((p) => [
+        p.label,
+        { cores: round(p.cores, 3), elu: p.elu === null ? null : round(p.elu, 3), ...Object.fromEntries(p.kinds.map((k) => [k.kind, round(k.cores, 3)])) },
+      ]),
+    ),
     crashed: g.crashed === null ? null : { afterS: round(g.crashed.afterS), error: g.crashed.stack.split("\n")[0] },
     targetMet: met,
     profiled: PROFILE_DIR !== null,

@@ -9,7 +9,8 @@
  *   are views into the frames, so memory holds each once. `kind`: meters' "meter.reading"
  *   (default) or Wi-Fi routers' "router.usage" (bench/lib/devices.ts signedUsageEnvelopes);
  * - connect: one client per device (MQTT 3.1.1, clean session, no reconnect), each from a
- *   loopback source address shared by 100 devices, subscribed to its down topics. `client`:
+ *   loopback source address shared by 100 devices, subscribed to its down topics; to `port`, or
+ *   spread over `ports` (device k of the range to ports[k % ports.length]: several gateways). `client`:
  *   "raw" (default), bench/lib/raw-mqtt.ts, which publishes by writing the pre-encoded frame; or
  *   "mqtt.js", one MqttClient per device publishing the envelope. Same socket, same packets on the
  *   wire; raw spends less of the CPU the gateway under test shares with it on this machine;
@@ -226,7 +227,8 @@ async function connect(args: Record<string, unknown>) {
     ensureDevices(from, to);
     todo = devices;
   }
-  const port = Number(args.port);
+  // ports: several gateways' MQTT ports (bench/gateway.ts --gateways 2); device k of the range connects to ports[k % ports.length], so each takes an even share of every second's envelopes.
+  const ports = Array.isArray(args.ports) ? args.ports.map(Number) : [Number(args.port)];
   const keepaliveS = Number(args.keepaliveS ?? 60);
   const concurrency = Number(args.concurrency ?? 100);
   const subscribe = String(args.subscribe ?? "down");
@@ -240,9 +242,10 @@ async function connect(args: Record<string, unknown>) {
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (at < todo.length) {
-        const dev = todo[at++]!;
+        const k = at++;
+        const dev = todo[k]!;
         const topic = subscribe === "all" ? `devices/${dev.d.deviceId}/#` : `devices/${dev.d.deviceId}/down/#`;
-        const e = await connectOne(dev, port, keepaliveS, topic);
+        const e = await connectOne(dev, ports[k % ports.length]!, keepaliveS, topic);
         if (e === null) connected++;
         else errors.set(e, (errors.get(e) ?? 0) + 1);
       }
