@@ -35,6 +35,7 @@ import { join } from "node:path";
 import { parseFlags } from "./lib/args.ts";
 // Types only: the module is the gateway process's, and runs its IPC server when loaded.
 import type { BlockLine, ThreadCpu } from "./lib/fleet-server.ts";
+import type { ProfileSummary } from "./lib/cpuprofile.ts";
 import { Child, gitRevision, machineCpuS, openFilesLimit, processCpuS, raiseOpenFilesLimit } from "./lib/proc.ts";
 import { fmt, machine, table } from "./lib/stats.ts";
 
@@ -53,6 +54,7 @@ const flags = parseFlags(
     keepalive: { kind: "number", default: 300, help: "the devices' MQTT keepalive, s" },
     drain: { kind: "number", default: 30, help: "seconds to wait for receipts after the last publish" },
     "no-restart": { kind: "boolean", help: "connect to the gateway that registered the fleet (registry cache warm) instead of restarting it first" },
+    profile: { kind: "boolean", help: "profile the gateway's main thread during the storm and during the load, and print the top functions (node:inspector)" },
   },
 );
 const DEVICES = flags.devices;
@@ -281,12 +283,14 @@ try {
   // --- 3. connect storm -------------------------------------------------------------------------
   progress(`connect storm: ${fmt(DEVICES)} devices at once (${flags.concurrency} in flight per process)…`);
   const stormBefore = await server.call<ServerStats>("stats");
+  if (flags.profile) await server.call("profile-start");
   const stormStart = performance.now();
   const storm = await Promise.all(
     clients.map((c) => c.call<Connected>("connect", { port, keepaliveS: flags.keepalive, concurrency: flags.concurrency, retries: flags.retries })),
   );
   const stormMs = performance.now() - stormStart;
   const stormAfter = await server.call<ServerStats>("stats");
+  const stormProfile = flags.profile ? await server.call<ProfileSummary>("profile-stop", { top: 12 }) : null;
   const connected = storm.reduce((s, x) => s + x.connected, 0);
   const attempts = storm.reduce((s, x) => s + x.attempts, 0);
   const stormFailures: Record<string, number> = {};
@@ -307,6 +311,7 @@ try {
   const machine0 = machineCpuS();
   const self0 = processCpuS();
   const load0 = await server.call<ServerStats>("stats");
+  if (flags.profile) await server.call("profile-start");
   const samples: ServerStats[] = [];
   while (Date.now() < endAtMs) {
     await sleep(Math.min(5_000, Math.max(0, endAtMs - Date.now())));
@@ -317,6 +322,7 @@ try {
     );
   }
   const load1 = samples.at(-1) ?? (await server.call<ServerStats>("stats"));
+  const loadProfile = flags.profile ? await server.call<ProfileSummary>("profile-stop", { top: 12 }) : null;
   const machine1 = machineCpuS();
   const self1 = processCpuS();
   const results = await runs;
@@ -442,6 +448,25 @@ try {
       ],
     ),
   );
+  for (const [what, profile] of [
+    ["storm", stormProfile],
+    ["load", loadProfile],
+  ] as const) {
+    if (profile === null) continue;
+    console.log(`\ngateway main thread during the ${what}: busy ${fmt(profile.busyMs)} ms of ${fmt(profile.wallMs)} ms`);
+    console.log(
+      table(
+        ["self time (top functions)", "ms", "share of busy"],
+        profile.self.slice(0, 12).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`]),
+      ),
+    );
+    console.log(
+      table(
+        ["self time by area", "ms", "share of busy"],
+        profile.areas.slice(0, 8).map((x) => [x.name.slice(0, 100), fmt(x.ms), `${(x.share * 100).toFixed(1)}%`]),
+      ),
+    );
+  }
   const p99Slots = p(receiptMs, 99) / SLOT_MS;
   const met = {
     p99: p99Slots <= TARGET.p99Slots,

@@ -9,9 +9,11 @@
  * is 20,000 as shipped); nothing else differs from the gateway as shipped.
  *
  * Commands: start, stats (memory, CPU per thread kind, the gateway's counters, event-loop
- * utilisation), blocks (import time, reports accumulated), gc, stop (keeping the data dir or not).
+ * utilisation), blocks (import time, reports accumulated), profile-start/-stop (the main thread),
+ * gc, stop (keeping the data dir or not).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -23,6 +25,7 @@ import { telemetryService } from "../../gateway/services/telemetry.ts";
 import { tinyParams } from "../../node/chain/params.ts";
 import { NodeThread } from "../../node/thread/host.ts";
 import { lowerOtherThreads } from "../../node/thread/priority.ts";
+import { summarizeProfile } from "./cpuprofile.ts";
 import { HARNESS_GATEWAY_KEY } from "./devices.ts";
 import { mainThreadCpuS, openFilesLimit, processCpuS, residentBytes, serve, threadCpuS } from "./proc.ts";
 
@@ -54,6 +57,7 @@ const blocks: BlockLine[] = [];
 const warnings: string[] = [];
 let warningCount = 0;
 let lastElu = performance.eventLoopUtilization();
+let profiler: Session | null = null;
 
 function note(line: string): void {
   warningCount++;
@@ -200,6 +204,26 @@ serve({
   blocks(args) {
     const from = Number(args.fromAt ?? 0);
     return blocks.filter((b) => b.at >= from);
+  },
+
+  /** Starts the V8 CPU profiler on the main thread (node:inspector), as bench/lib/gateway-server.ts does. */
+  async "profile-start"() {
+    profiler ??= new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+    return null;
+  },
+
+  /** Stops it and returns its summary (bench/lib/cpuprofile.ts). */
+  async "profile-stop"(args) {
+    const { profile } = (await profiler!.post("Profiler.stop")) as { profile: object };
+    profiler!.disconnect();
+    const path = join(tmpdir(), `jamgate-fleet-${process.pid}-${Date.now()}.cpuprofile`);
+    writeFileSync(path, JSON.stringify(profile));
+    const summary = summarizeProfile(path, Number(args.top ?? 12));
+    rmSync(path, { force: true });
+    return summary;
   },
 
   gc() {
