@@ -542,12 +542,14 @@ export class Gateway {
         2,
       );
     if (!this.perDevice.take(deviceId)) throw new CodedMqttError("JG_ERR_MQTT_RATE", `device ${deviceId} reconnects too often`, 3);
+    // Read from the ledger now, not from the cache: its settled highest seq is fresh (learnClusterWindow).
+    const readNow = this.registry.cached(deviceId) === null;
     const device = await this.registry.lookup(deviceId);
     if (device === null) throw new CodedMqttError("JG_ERR_DEVICE_UNREGISTERED", `device ${deviceId} is not registered`, 5);
     if (assign) client.id = deviceId;
     // A client certificate the TLS listener verified against its client CA, naming this device, stands for the token.
     if (connectionFactsOf(client).clientCertificateCn === deviceId) {
-      if (cluster != null) await this.learnClusterWindow(cluster, device);
+      if (cluster != null) await this.learnClusterWindow(cluster, device, readNow);
       return { role: "device", device, expiresAtMs: null };
     }
     const token = parseMqttPassword(deviceId, secret);
@@ -556,7 +558,7 @@ export class Gateway {
     if (token.expiresAtMs <= now || token.expiresAtMs > now + TOKEN_LIFETIME_MAX_MS)
       throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token expired or valid for too long", 4);
     if (!verifyEd25519(device.publicKey, token.message, token.signature)) throw new CodedMqttError("JG_ERR_MQTT_AUTH", "token signature does not verify", 4);
-    if (cluster != null) await this.learnClusterWindow(cluster, device);
+    if (cluster != null) await this.learnClusterWindow(cluster, device, readNow);
     return { role: "device", device, expiresAtMs: token.expiresAtMs };
   }
 
@@ -566,14 +568,15 @@ export class Gateway {
    * JG_ERR_ENVELOPE_REPLAY before its PUBACK, as one gateway answers its own (cluster/windows.ts).
    * The seqs the cluster's gateways logged come from Redis; when Redis knows none (a device new to
    * the cluster, away from it for a week, or a Redis that lost its data), the highest its service
-   * settled, read from the ledger now, so a window this gateway kept from long ago does not judge
-   * the device's seqs against a stale highest. A read that fails leaves the window as it is: the
-   * ledger's window still refuses a second settlement. Never takes a seq out.
+   * settled, from the ledger (read now unless the registry just read it: `readNow`), so a window
+   * this gateway kept from long ago does not judge the device's seqs against a stale highest. A
+   * read that fails leaves the window as it is: the ledger's window still refuses a second
+   * settlement. Never takes a seq out.
    */
-  private async learnClusterWindow(cluster: GatewayCluster, device: RegistryEntry): Promise<void> {
+  private async learnClusterWindow(cluster: GatewayCluster, device: RegistryEntry, readNow: boolean): Promise<void> {
     const id = device.deviceId;
     const shared = await cluster.windows.seqsOf(id);
-    const onLedger = shared.length === 0 ? await this.settledHighestOnLedger(device).catch(() => -1) : -1;
+    const onLedger = shared.length > 0 || readNow ? -1 : await this.settledHighestOnLedger(device).catch(() => -1);
     // After the reads, in one step: a publish of the device's previous connection may have moved its window meanwhile.
     this.windows.set(id, withSeqs(this.windowOf(id), [...shared, onLedger, device.settledHighestSeq]));
     // Settled, so refine verified its signature: the highest known signed (see signedHighest).

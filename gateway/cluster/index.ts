@@ -35,8 +35,17 @@ export const clusterLimits = {
    * retrying on its own) have subscribed again and hear it.
    */
   resumeGraceMs: 2_000,
-  /** TCP keep-alive on the connections (first probe after 10 s idle): a Redis host gone without a word (a network cut) is noticed rather than waited on for ever. */
+  /** TCP keep-alive on the connections (first probe after 10 s idle), so the OS ends a connection to a host gone for good. */
   keepAliveMs: 10_000,
+  /**
+   * Each connection is PINGed this often, and ended and made again when no PONG comes within
+   * healthTimeoutMs: a Redis host cut off without a word (a network partition) is noticed within
+   * 15 s, where TCP keep-alive with Linux's default probes takes over 11 minutes, and commands
+   * waiting on a dead socket are sent again on the new one (ioredis resends what had no reply).
+   */
+  healthCheckMs: 5_000,
+  /** A PONG later than this (Redis answers in order: this is also the longest a command may wait behind others) ends the connection. */
+  healthTimeoutMs: 10_000,
   /** How long a stopping gateway waits to send the seqs it still holds for the shared windows. */
   stopFlushMs: 1_000,
 } as const;
@@ -64,6 +73,7 @@ export class Cluster {
   private readonly limits: Record<keyof typeof clusterLimits, number>;
   private wasAvailable = true;
   private resumeTimer: NodeJS.Timeout | null = null;
+  private readonly healthTimer: NodeJS.Timeout;
   private closed = false;
   /** Errors from Redis since start, for the logs (one line per outage, not per command). */
   private errorsSinceLine = 0;
@@ -94,6 +104,29 @@ export class Cluster {
       redis.on("error", onError);
       redis.on("close", () => this.onChange(name));
       redis.on("ready", () => this.onChange(name));
+    }
+    this.healthTimer = setInterval(() => this.checkHealth(), limits.healthCheckMs);
+    this.healthTimer.unref();
+  }
+
+  /** PINGs each connection that is up; one without a PONG in time is ended and made again. */
+  private checkHealth(): void {
+    for (const { name, redis } of this.connections) {
+      if (redis.status !== "ready") continue;
+      let answered = false;
+      const timer = setTimeout(() => {
+        if (answered || this.closed || redis.status !== "ready") return;
+        this.logger?.warn({ cluster: this.url.text, connection: name }, "the cluster's Redis does not answer: connecting again");
+        redis.disconnect(true);
+      }, this.limits.healthTimeoutMs);
+      timer.unref();
+      redis.ping().then(
+        () => {
+          answered = true;
+          clearTimeout(timer);
+        },
+        () => clearTimeout(timer),
+      );
     }
   }
 
@@ -207,6 +240,7 @@ export class Cluster {
     if (this.closed) return;
     await this.windows.flush(this.limits.stopFlushMs);
     this.closed = true;
+    clearInterval(this.healthTimer);
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);
     for (const { redis } of this.connections) redis.disconnect();
   }

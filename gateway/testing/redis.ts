@@ -55,6 +55,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts it again on the same port and dir (after `kill()`); it loads its append-only file. */
   restart(): Promise<void>;
+  /** SIGSTOP: it keeps its sockets open and answers nothing, as a host cut off by the network looks. */
+  freeze(): void;
+  /** SIGCONT after `freeze()`. */
+  thaw(): void;
   /** Stops it and removes its dir. */
   stop(): Promise<void>;
 }
@@ -84,7 +88,10 @@ export async function startRedis(): Promise<RedisServer> {
         if (child !== null) throw new Error("redis-server is running; kill() it before restart()");
         child = await launch(binary, dir, port);
       },
+      freeze: () => void child?.kill("SIGSTOP"),
+      thaw: () => void child?.kill("SIGCONT"),
       async stop() {
+        child?.kill("SIGCONT");
         await end("SIGTERM");
         await rm(dir, { recursive: true, force: true });
       },
