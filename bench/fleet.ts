@@ -94,6 +94,7 @@ interface ServerStats {
   memory: { rss: number; peak: number; anon: number; heapUsed: number; external: number };
   cpu: ThreadCpu;
   eventLoopUtilization: number;
+  openFiles: number;
   gateway: {
     accepted: number;
     settled: number;
@@ -158,14 +159,14 @@ let server: Child | null = null;
 let gatewayDataDir: string | null = null;
 const workDir = mkdtempSync(join(tmpdir(), "jamgate-fleet-bench-"));
 
-/** The gateway process, its fd limit raised to the fleet's connections and ~2,000 more (LMDB, HTTP, the node's files). */
+/** The gateway process, its fd limit raised to the fleet's connections and 1,000 more (LMDB, HTTP, the node's files, IPC: ~100 in use before any device connects). */
 async function startServer(dataDir: string | null): Promise<{ child: Child; started: Started; fd: { soft: number; hard: number; error: string | null } }> {
   const child = await Child.start("gateway", SERVER, ["--expose-gc"]);
-  const want = DEVICES + 2_000;
+  const want = DEVICES + 1_000;
   const fd = raiseOpenFilesLimit(child.proc.pid!, Math.max(want, own.soft));
   if (fd.soft < want)
     throw new Error(
-      `the gateway process needs ${want} file descriptors (one per device and ~2,000 more) and has ${fd.soft} (${fd.error ?? "prlimit"}): run as root, or raise \`ulimit -n\` to ${want} before starting the benchmark`,
+      `the gateway process needs ${want} file descriptors (one per device and 1,000 more) and has ${fd.soft} (${fd.error ?? "prlimit"}): run as root with CAP_SYS_RESOURCE, or raise \`ulimit -n\` (soft and hard) to ${want} before starting the benchmark`,
     );
   const started = await child.call<Started>("start", {
     slotMs: SLOT_MS,
@@ -282,6 +283,7 @@ try {
 
   // --- 3. connect storm -------------------------------------------------------------------------
   progress(`connect storm: ${fmt(DEVICES)} devices at once (${flags.concurrency} in flight per process)…`);
+  const stormGcBefore = await server.call<{ rss: number; anon: number }>("gc");
   const stormBefore = await server.call<ServerStats>("stats");
   if (flags.profile) await server.call("profile-start");
   const stormStart = performance.now();
@@ -291,6 +293,9 @@ try {
   const stormMs = performance.now() - stormStart;
   const stormAfter = await server.call<ServerStats>("stats");
   const stormProfile = flags.profile ? await server.call<ProfileSummary>("profile-stop", { top: 12 }) : null;
+  // What the connections hold live: memory after full collections, against before the storm (read the same way).
+  const storm0Gc = stormGcBefore;
+  const storm1Gc = await server.call<{ rss: number; anon: number }>("gc");
   const connected = storm.reduce((s, x) => s + x.connected, 0);
   const attempts = storm.reduce((s, x) => s + x.attempts, 0);
   const stormFailures: Record<string, number> = {};
@@ -400,6 +405,11 @@ try {
         ["attempts (retries after a failure)", `${fmt(attempts)} (${fmt(attempts - connected)})`],
         ["failed attempts by reason", Object.keys(stormFailures).length === 0 ? "none" : JSON.stringify(stormFailures)],
         ["gateway RSS before / after (MiB)", `${fmt(MiB(stormBefore.memory.rss))} / ${fmt(MiB(stormAfter.memory.rss))}`],
+        [
+          "after full GCs: gateway anonymous RSS before / after (MiB); per connected device (KiB)",
+          `${fmt(MiB(storm0Gc.anon))} / ${fmt(MiB(storm1Gc.anon))}; ${((storm1Gc.anon - storm0Gc.anon) / Math.max(1, connected) / 1024).toFixed(1)}`,
+        ],
+        ["gateway open files before / after (limit)", `${fmt(stormBefore.openFiles)} / ${fmt(stormAfter.openFiles)} (${fmt(gatewayServer.fd.soft)})`],
       ],
     ),
   );
@@ -486,7 +496,14 @@ try {
       deviceProcesses: processes,
       registration: { seconds: r2(registration.ms / 1000), packages: registration.summary.packages, registered: registration.summary.registered },
       restart: restart === null ? null : { stopS: r2(restart.stopMs / 1000), startS: r2(restart.startMs / 1000), nodeOpenS: r2(restart.nodeOpenMs / 1000) },
-      storm: { seconds: r2(stormMs / 1000), connected, attempts, p50Ms: r2(p(connectMs, 50)), p99Ms: r2(p(connectMs, 99)) },
+      storm: {
+        seconds: r2(stormMs / 1000),
+        connected,
+        attempts,
+        p50Ms: r2(p(connectMs, 50)),
+        p99Ms: r2(p(connectMs, 99)),
+        anonRssPerDeviceKiB: r2((storm1Gc.anon - storm0Gc.anon) / Math.max(1, connected) / 1024),
+      },
       load: {
         offered,
         published,

@@ -12,7 +12,7 @@
  * utilisation), blocks (import time, reports accumulated), profile-start/-stop (the main thread),
  * gc, stop (keeping the data dir or not).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,6 +103,15 @@ async function counterValue(metric: { get(): Promise<{ values: { value: number }
   return (await metric.get()).values.reduce((s, v) => s + v.value, 0);
 }
 
+/** File descriptors this process holds (Linux /proc/self/fd), NaN elsewhere. */
+function openFileCount(): number {
+  try {
+    return readdirSync("/proc/self/fd").length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function threadCpu(): ThreadCpu {
   const byTid = threadCpuS();
   const ids = node?.threadIds ?? [];
@@ -180,6 +189,7 @@ serve({
       memory: { ...residentBytes(), heapUsed: m.heapUsed, external: m.external },
       cpu: threadCpu(),
       eventLoopUtilization: elu.utilization,
+      openFiles: openFileCount(),
       gateway:
         g === null
           ? null
