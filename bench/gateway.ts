@@ -5,6 +5,7 @@
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--body columns|rows] [--ceiling-runs 2]
  *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"] [--what-if-no-node-first]
  *        [--trace-out /tmp/gw-trace.json] [--alloc-prof] [--dashboard-clients 50]
+ *        [--gateways 2] [--pairs 3] [--rates 4000,5000,6000,7000] [--margin-slots 0.5]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
  * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
@@ -38,6 +39,24 @@
  *
  * --cpu-prof DIR runs the gateway process under `node --cpu-prof` and prints its top functions
  * (main thread and refine threads); the figures of a profiled run are not the benchmark's.
+ *
+ * Where the cores go: every run also gives the CPU of each process and, inside the gateway
+ * process, of each kind of thread (main, node, refine, libuv pool, V8 platform, loader), read from
+ * /proc/<pid>/task/<tid>/stat at the measured window's start and end; the gateway process loads
+ * bench/lib/thread-probe.mjs, which names its threads (bench/lib/threads.ts).
+ *
+ * One process against several (bench/lib/compare.ts, bench/lib/cluster.ts): --gateways 2 runs,
+ * instead of the default run, `jamgate node start` and two `jamgate start --node … --cluster
+ * redis://…` on a real redis-server, the devices spread evenly over the two gateways' MQTT ports;
+ * --pairs N alternates it with one `jamgate start` (embedded node) N times in one run, 1, 2, 1, 2 …,
+ * each pair after its own bare-aedes ceiling (--ceiling-runs runs), and reports per run: settled
+ * envelopes/s, p50/p99 publish → receipt in slots, envelopes not receipted, settled ÷ bare aedes,
+ * and the cores of every process (load generator, gateways, node, redis-server) and thread kind.
+ * --rates A,B,… (replacing --rate) sweeps the rates, each with those runs (or one run of the
+ * --gateways deployment without --pairs), and states the highest rate at which p99 receipt ≤ 3
+ * slots held in every run at it and every lower rate, and the same for p99 ≤ 3 − --margin-slots.
+ * These runs start real `jamgate` processes from source, fresh data dirs each; the default run's
+ * what-ifs, profiles, trace and dashboards are not available in them.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -213,7 +232,8 @@ const verifySamples = Array.from({ length: 200 }, (_, i) => {
 
 const REVISION = gitRevision();
 progress(`machine: ${JSON.stringify(machine())}, fd limit ${JSON.stringify(openFilesLimit())}, code ${REVISION}`);
-const perDevice = Math.ceil((Math.max(RATE, ...RATES) * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
+// --rates replaces --rate: each device's envelopes are signed once, for the highest rate run.
+const perDevice = Math.ceil(((RATES.length > 0 ? Math.max(...RATES) : RATE) * (WARMUP_S + DURATION_S)) / DEVICES) + 1;
 const loadgen = await Child.start("loadgen", LOADGEN);
 progress(`pre-signing ${fmt(DEVICES * perDevice)} envelopes (${DEVICES} devices × ${perDevice}, ${READINGS} readings each) on ${CORES} threads…`);
 const prepared = await loadgen.call<{ ms: number; envelopes: number; bytes: number; envelopeBytesMedian: number }>("prepare", {

@@ -196,6 +196,15 @@ export function coresRows(cols: readonly (readonly CoresColumnRun[])[]): string[
       const n = ks.flat()[0]?.threads ?? 0;
       rows.push([`  ${kind} (${n})`, ...ks.map((k) => cell(k.map((x) => x.cores)))]);
     }
+    // Runnable and not running: the cores the process's threads would have used had a CPU been free.
+    const waiting = procs.map((ps) => ps.map((p) => p.kinds.reduce((s, k) => s + k.waitingCores, 0)).filter((x) => Number.isFinite(x)));
+    const mainWaiting = procs.map((ps) =>
+      ps.map((p) => p.kinds.find((k) => k.kind === "main thread")?.waitingCores ?? Number.NaN).filter((x) => Number.isFinite(x)),
+    );
+    if (waiting.some((x) => x.length > 0)) {
+      rows.push(["  waiting for a CPU, all threads (run queue)", ...waiting.map(cell)]);
+      if (mainWaiting.some((x) => x.length > 0)) rows.push(["  waiting for a CPU, main thread", ...mainWaiting.map(cell)]);
+    }
     const lost = procs.map((ps) => ps.map((p) => p.lostCores));
     if (lost.flat().some((x) => x >= 0.005)) rows.push(["  threads ended in the window", ...lost.map(cell)]);
     const elu = procs.map((ps) => ps.map((p) => p.elu).filter((x): x is number => x !== null));
@@ -232,6 +241,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
     const gwMain = r.processes.filter((p) => p.label.startsWith("gateway"));
     const mainCores = gwMain.map((p) => p.kinds.find((k) => k.kind === "main thread")?.cores ?? Number.NaN);
     const elus = gwMain.map((p) => p.elu ?? Number.NaN);
+    const mainWaits = gwMain.map((p) => p.kinds.find((k) => k.kind === "main thread")?.waitingCores ?? Number.NaN);
     return [
       `${fmt(r.rate)}/s #${r.repeat + 1}  ${name(r.deployment)}`,
       r.run === null ? "–" : fmt(r.run.offeredPerS),
@@ -243,6 +253,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
       r.run === null ? "–" : pct(r.run.settledPerS / r.aedesPerS),
       mainCores.length === 0 ? "–" : mainCores.map((x) => x.toFixed(2)).join(" "),
       elus.length === 0 ? "–" : elus.map((x) => (Number.isFinite(x) ? x.toFixed(2) : "–")).join(" "),
+      mainWaits.length === 0 ? "–" : mainWaits.map((x) => (Number.isFinite(x) ? x.toFixed(2) : "–")).join(" "),
       Number.isFinite(r.machineCores) ? `${r.machineCores.toFixed(2)} / ${r.othersCores.toFixed(2)}` : "–",
       r.failure ?? "",
     ];
@@ -260,6 +271,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
         "settled ÷ aedes",
         "gw main cores",
         "gw main ELU",
+        "gw main waiting",
         "machine / others",
         "failure",
       ],
@@ -267,7 +279,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
     ),
   );
   console.log(
-    `(publish → receipt of envelopes published in the window, in slots; not receipted within ${o.drainS} s after the last publish counts as ∞; "gw main": each gateway process's main thread, CPU in cores and event-loop utilisation; machine: busy cores of the whole machine / of them, processes not watched)`,
+    `(publish → receipt of envelopes published in the window, in slots; not receipted within ${o.drainS} s after the last publish counts as ∞; "gw main": each gateway process's main thread: CPU in cores, event-loop utilisation, and time runnable but waiting for a CPU in cores; machine: busy cores of the whole machine / of them, processes not watched)`,
   );
 
   // Per deployment at each rate, over the repeats; and the N ÷ 1 ratio per repeat.
@@ -389,6 +401,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
           cores: Number(p.cores.toFixed(3)),
           elu: p.elu === null ? null : Number(p.elu.toFixed(3)),
           threads: Object.fromEntries(p.kinds.map((k) => [k.kind, Number(k.cores.toFixed(3))])),
+          waitingForCpu: Object.fromEntries(p.kinds.map((k) => [k.kind, Number.isFinite(k.waitingCores) ? Number(k.waitingCores.toFixed(3)) : null])),
         })),
       })),
     }),

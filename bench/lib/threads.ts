@@ -9,6 +9,13 @@
  * inspector's signal thread), and threads made later by the program's own (tsx's loader threads).
  * A process run without the probe (redis-server, the load generator) is counted as a whole.
  *
+ * Beside its CPU, each thread's time runnable but waiting for a CPU (the second field of
+ * /proc/<pid>/task/<tid>/schedstat, ns on a run queue) tells a thread starved of the cores (by
+ * the other processes of a shared machine, or its own process's other threads) from one that is
+ * idle or blocked: a main thread whose event loop is busy all the time (utilisation 1.0) while it
+ * runs a fraction of a core is either waiting for a CPU (this shows it) or blocked in a
+ * synchronous call (this does not).
+ *
  * A thread that ends inside the window takes the CPU it used there with it (a refine thread
  * replaced after its watchdog stopped it); the process's total then exceeds the sum of its rows,
  * which `lostCores` reports.
@@ -62,6 +69,8 @@ export interface ProcessSample {
   readonly at: number;
   /** CPU seconds by thread id; a process gone has none. */
   readonly threads: Map<number, number>;
+  /** Seconds runnable and waiting for a CPU, by thread id (schedstat; absent where it cannot be read). */
+  readonly waits: Map<number, number>;
   /** CPU seconds of the whole process (/proc/<pid>/stat: its live threads and those that ended). */
   readonly processS: number;
   /** The probe's event-loop counters of the main thread, ms. */
@@ -78,9 +87,20 @@ function statCpuS(path: string): number | null {
   }
 }
 
-/** Every live thread's CPU seconds, the process's, and the main thread's event-loop counters, now. */
+/** Seconds thread `tid` of `pid` has waited on a run queue (schedstat's second field, ns), or null. */
+function runQueueWaitS(pid: number, tid: string): number | null {
+  try {
+    const wait = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "latin1").split(" ", 2)[1];
+    return wait !== undefined && /^\d+$/.test(wait) ? Number(wait) / 1e9 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every live thread's CPU and run-queue seconds, the process's CPU, and the main thread's event-loop counters, now. */
 export function sampleProcess(w: Watched): ProcessSample {
   const threads = new Map<number, number>();
+  const waits = new Map<number, number>();
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${w.pid}/task`);
@@ -90,6 +110,8 @@ export function sampleProcess(w: Watched): ProcessSample {
   for (const tid of tids) {
     const s = statCpuS(`/proc/${w.pid}/task/${tid}/stat`);
     if (s !== null) threads.set(Number(tid), s);
+    const q = runQueueWaitS(w.pid, tid);
+    if (q !== null) waits.set(Number(tid), q);
   }
   let elu: ProcessSample["elu"] = null;
   if (w.probeDir !== null) {
@@ -99,7 +121,7 @@ export function sampleProcess(w: Watched): ProcessSample {
       // not written yet
     }
   }
-  return { at: performance.now(), threads, processS: statCpuS(`/proc/${w.pid}/stat`) ?? Number.NaN, elu };
+  return { at: performance.now(), threads, waits, processS: statCpuS(`/proc/${w.pid}/stat`) ?? Number.NaN, elu };
 }
 
 /** What the probe says thread `tid` of `w` is. */
@@ -119,6 +141,8 @@ export interface KindCores {
   readonly kind: ThreadKind;
   readonly threads: number;
   readonly cores: number;
+  /** Time runnable and waiting for a CPU, summed over the kind's threads, per second of the window (NaN where schedstat is missing). */
+  readonly waitingCores: number;
 }
 
 export interface ProcessCores {
@@ -144,14 +168,17 @@ export function coresByKind(w: Watched, a: ProcessSample, b: ProcessSample): Pro
       // the probe did not get that far
     }
   }
-  const byKind = new Map<ThreadKind, { threads: number; s: number }>();
+  const byKind = new Map<ThreadKind, { threads: number; s: number; waitS: number }>();
   let sum = 0;
   for (const [tid, s1] of b.threads) {
     const s = s1 - (a.threads.get(tid) ?? 0); // a thread made inside the window started at 0
+    const q1 = b.waits.get(tid);
+    const waitS = q1 === undefined ? Number.NaN : q1 - (a.waits.get(tid) ?? 0);
     const kind = kindOf(w, tid, nativeAtStart);
-    const k = byKind.get(kind) ?? { threads: 0, s: 0 };
+    const k = byKind.get(kind) ?? { threads: 0, s: 0, waitS: 0 };
     k.threads++;
     k.s += s;
+    k.waitS += waitS;
     byKind.set(kind, k);
     sum += s;
   }
@@ -164,7 +191,10 @@ export function coresByKind(w: Watched, a: ProcessSample, b: ProcessSample): Pro
     label: w.label,
     pid: w.pid,
     cores: total / spanS,
-    kinds: THREAD_KINDS.filter((k) => byKind.has(k)).map((k) => ({ kind: k, threads: byKind.get(k)!.threads, cores: byKind.get(k)!.s / spanS })),
+    kinds: THREAD_KINDS.filter((k) => byKind.has(k)).map((k) => {
+      const x = byKind.get(k)!;
+      return { kind: k, threads: x.threads, cores: x.s / spanS, waitingCores: x.waitS / spanS };
+    }),
     lostCores: Math.max(0, total - sum) / spanS,
     elu,
   };
