@@ -700,7 +700,15 @@ console.log(
   ),
 );
 console.log();
-console.log(table([`where the cores go, per kind of thread (${DURATION_S} s measured window; (n) threads)`, "cores"], coresRows([[g.threads]])));
+console.log(
+  table(
+    [
+      `where the cores go, per kind of thread (CPU-seconds, or seconds runnable and waiting for a CPU, per second of the ${DURATION_S} s measured window; (n) threads)`,
+      "cores",
+    ],
+    coresRows([[g.threads]]),
+  ),
+);
 console.log();
 const d = g.dashboardStats;
 if (d !== null) {

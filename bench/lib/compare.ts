@@ -345,7 +345,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
     console.log(
       table(
         [
-          `where the cores go at ${fmt(rate)}/s offered (cores over the measured window, median (min–max) of ${o.repeats}; (n) threads)`,
+          `where the cores go at ${fmt(rate)}/s offered (CPU-seconds, or seconds runnable and waiting for a CPU, per second of the measured window; median (min–max) of ${o.repeats}; (n) threads)`,
           ...o.deployments.map(name),
         ],
         rows,
