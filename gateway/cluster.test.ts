@@ -7,7 +7,9 @@
  * node (over its JIP-2 WebSocket, as `jamgate start --node` drives it); cluster-kill.test.ts runs
  * them as `jamgate start --cluster` processes.
  */
+import { connect as tcpConnect } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
+import { generate, parser as mqttParser, type Packet } from "mqtt-packet";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeviceId } from "../devices/envelope.ts";
@@ -232,6 +234,50 @@ describe("several gateways sharing Redis and one node", () => {
     await until(() => back.errors.length === SESSION_QUEUE_MAX, `${SESSION_QUEUE_MAX} errors on B`);
     await until(async () => (await redisClient.llen(`outgoing:${key.deviceId}`)) === 0, "the session's queue emptied");
     expect(back.errors.every((e) => e.code === "JG_ERR_ENVELOPE_SIGNATURE")).toBe(true);
+  }, 120_000);
+
+  it("writes a message it could not hold to a session online once, and stores nothing of it in Redis", async () => {
+    const key = await h.register();
+    const away = await session(a, key);
+    for (let seq = 0; seq < SESSION_QUEUE_MAX; seq++) await away.publish(seq, forged(key, seq));
+    await away.leave();
+    await until(async () => (await redisClient.llen(`outgoing:${key.deviceId}`)) === SESSION_QUEUE_MAX, "the session's queue full");
+    const held = new Set(await redisClient.keys("packet:*"));
+    // Back on B with a client that never PUBACKs: the queue stays full while it is online.
+    const socket = tcpConnect(b.mqttPort, "127.0.0.1");
+    const parse = mqttParser({ protocolVersion: 4 });
+    const got: Packet[] = [];
+    parse.on("packet", (packet: Packet) => got.push(packet));
+    socket.on("data", (chunk) => parse.parse(chunk));
+    socket.on("error", () => {});
+    socket.write(
+      generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: false,
+        clientId: key.deviceId,
+        keepalive: 60,
+        username: key.deviceId,
+        password: Buffer.from(mqttPassword(key, Date.now() + 600_000)),
+      }),
+    );
+    try {
+      await until(() => got.filter((p) => p.cmd === "publish").length === SESSION_QUEUE_MAX, "the held messages delivered", 15_000);
+      const notHeldBefore = await metric(a, /^jamgate_mqtt_messages_not_held_total\{code="JG_ERR_MQTT_SESSION_QUEUE"\} (\d+)$/m);
+      a.publishControl(key.deviceId, new Uint8Array([7]));
+      await until(() => got.some((p) => p.cmd === "publish" && p.topic.endsWith("/control")), "the control message, not held, written", 15_000);
+      expect((await metric(a, /^jamgate_mqtt_messages_not_held_total\{code="JG_ERR_MQTT_SESSION_QUEUE"\} (\d+)$/m)) - notHeldBefore).toBe(1);
+      const control = got.find((p) => p.cmd === "publish" && p.topic.endsWith("/control")) as Packet & { messageId: number };
+      socket.write(generate({ cmd: "puback", messageId: control.messageId }));
+      // Its PUBACK cleared nothing, and nothing of it was stored: the keys are those of the messages held
+      // (a short wait for what must not happen: the PUBACK has nothing to show when it is handled).
+      await new Promise((r) => setTimeout(r, 300));
+      expect(new Set(await redisClient.keys("packet:*"))).toEqual(held);
+      expect(await redisClient.llen(`outgoing:${key.deviceId}`)).toBe(SESSION_QUEUE_MAX);
+    } finally {
+      socket.destroy();
+    }
   }, 120_000);
 
   it("connects with the Redis password it is given, and fails with JG_ERR_CLUSTER_UNREACHABLE on a wrong one or a Redis that does not answer", async () => {

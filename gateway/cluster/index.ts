@@ -50,6 +50,9 @@ export const clusterLimits = {
   stopFlushMs: 1_000,
 } as const;
 
+/** At most one `cluster Redis error` line this often: a Redis refusing every write (full, with noeviction) fails each receipt's. */
+const ERROR_LINE_INTERVAL_MS = 10_000;
+
 interface Logger {
   info(o: object, m: string): void;
   warn(o: object, m: string): void;
@@ -77,6 +80,8 @@ export class Cluster {
   private closed = false;
   /** Errors from Redis since start, for the logs (one line per outage, not per command). */
   private errorsSinceLine = 0;
+  private lastErrorLineAtMs = Number.NEGATIVE_INFINITY;
+  private errorsLeftOut = 0;
 
   private constructor(
     readonly url: ClusterUrl,
@@ -232,7 +237,17 @@ export class Cluster {
   private noteError(error: Error): void {
     // Connection errors come once per reconnect attempt while Redis is away: counted, told when it is back.
     this.errorsSinceLine++;
-    if (this.wasAvailable && this.available) this.logger?.warn({ cluster: this.url.text, err: error.message }, "cluster Redis error");
+    if (!(this.wasAvailable && this.available)) return;
+    // While up (a full Redis refusing writes, say): a line at most every ERROR_LINE_INTERVAL_MS, with how many were left out.
+    const now = Date.now();
+    if (now - this.lastErrorLineAtMs < ERROR_LINE_INTERVAL_MS) {
+      this.errorsLeftOut++;
+      return;
+    }
+    this.lastErrorLineAtMs = now;
+    const suppressed = this.errorsLeftOut;
+    this.errorsLeftOut = 0;
+    this.logger?.warn({ cluster: this.url.text, err: error.message, ...(suppressed > 0 ? { suppressed } : {}) }, "cluster Redis error");
   }
 
   /** Ends the connections (after the broker closed): what waits for Redis is sent first, for at most clusterLimits.stopFlushMs. */

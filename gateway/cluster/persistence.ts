@@ -12,8 +12,8 @@
  * may each see room for the last place, so a queue can pass the bound by one message for each
  * other gateway, and never grows past that.
  *
- * A message not held is not delivered to the session either, even online: aedes then cuts the
- * client off, as it does with the memory persistence (a device that far behind is a slow consumer).
+ * A message not held is still written to the session if it is online, once (not again after a
+ * reconnect), and nothing of it is stored.
  *
  * Devices' up topics are never held for a session (an operator's persistent subscription to
  * them): they stay on the gateway that took them (emitter.ts), so holding them would write every
@@ -85,14 +85,14 @@ export function boundedRedisPersistence(options: {
   p.outgoingEnqueue = (sub, packet) => enqueue([sub], packet);
   p.outgoingEnqueueCombi = (subs, packet) => enqueue(subs, packet);
   // A QoS 1 message about to be written to an online session that did not hold it (its queue was
-  // full): refused, so aedes cuts the client off (lib/client.js writeQoS) as it does with the memory
-  // persistence, where such an update finds no packet. aedes-persistence-redis would store it anew
-  // and leave its keys in Redis for good once it is PUBACKed (its count goes below zero).
+  // full, or Redis refused the write): written once as it is, nothing stored. aedes-persistence-redis
+  // would store it anew and, once it is PUBACKed, leave its keys in Redis for good (its count of
+  // sessions holding it goes below zero); its PUBACK then finds nothing to clear, which aedes takes.
   const update = p.outgoingUpdate.bind(p);
   p.outgoingUpdate = async (client, packet) => {
     if (packet.cmd === "publish" && packet.qos === 1 && packet.brokerId !== undefined && packet.brokerCounter !== undefined) {
       const at = await db.lpos(outgoingKey(client.id), packetKey(packet.brokerId, packet.brokerCounter));
-      if (at === null) throw new Error("no such packet: the session's queue was full when it was published");
+      if (at === null) return;
     }
     return update(client, packet);
   };
