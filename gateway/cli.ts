@@ -118,7 +118,7 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
     .option("--node-ca <file>", "with --node wss://…: PEM CA to trust for the node's certificate")
     .option(
       "--cluster <url>",
-      "one of several gateways sharing this Redis (redis://HOST:PORT/DB or rediss://…), each with --node to the same node: routing, sessions and seen seqs go through it (docs/cluster.md)",
+      "one of several gateways that share this Redis (redis://HOST:PORT/DB or rediss://…) and one node: receipts' routing, MQTT sessions and the seqs each gateway logged go through it (docs/cluster.md)",
       // Checked here (a bad one is a bad command line), kept as its text: --print-config shows the URL.
       (value: string) => parseClusterUrl(value).text,
     )

@@ -11,8 +11,9 @@
  * - Every envelope a device publishes would be written to Redis (up to 64 KiB each, thousands a
  *   second) for no one: the gateway that takes an envelope is the only one that needs it. A
  *   device's up topics stay on the gateway that took them (an operator subscribed to them on
- *   another gateway does not see them; docs/cluster.md, Limits), which also keeps Redis out of a
- *   publish's path: while Redis is down, devices still publish and get their PUBACKs.
+ *   another gateway does not see them; docs/cluster.md, Limits), which also keeps them out of what
+ *   waits for Redis while it is away: devices publish on and get their PUBACKs from the gateway's
+ *   own log, and what is held for Redis is only what must cross.
  *
  * aedes' own `$SYS/…` topics (a client connected elsewhere, so close it here; sessions' subscriptions
  * added or removed; brokers' heartbeats) cross on channels named after the topic, their wildcard

@@ -16,8 +16,8 @@
  * reconnect), and nothing of it is stored.
  *
  * Devices' up topics are never held for a session (an operator's persistent subscription to
- * them): they stay on the gateway that took them (emitter.ts), so holding them would write every
- * envelope to Redis and stall the device's next publish while Redis is away.
+ * them): they stay on the gateway that took them (emitter.ts), and holding them would write every
+ * envelope to Redis, and make each wait for Redis while it is away.
  *
  * A write to Redis that fails (not one that waits for Redis to come back: the connection keeps
  * those) leaves the message not held, logged: aedes' own error path for it would never call the
