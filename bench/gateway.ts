@@ -5,7 +5,7 @@
  *        [--drain 15] [--slot-ms 1000] [--batch-ms 200] [--readings 60] [--body columns|rows] [--ceiling-runs 2]
  *        [--aedes-seconds 5] [--verify-seconds 3] [--client raw] [--cpu-prof /tmp/gw-prof] [--what-if-mq-concurrency 0] [--what-if-in-flight 2] [--what-if-packing deadline] [--what-if-lead-margin 250] [--what-if-node-flags="--max-semi-space-size=64"] [--what-if-no-node-first]
  *        [--trace-out /tmp/gw-trace.json] [--alloc-prof] [--dashboard-clients 50]
- *        [--gateways 2] [--pairs 3] [--rates 4000,5000,6000,7000] [--margin-slots 0.5]
+ *        [--gateways 2] [--pairs 3] [--rates 4000,5000,6000,7000] [--margin-slots 0.5] [--remote-node]
  *
  * Three processes: this one (orchestration, and the verify ceiling on worker threads while
  * nothing else runs), the server (bench/lib/gateway-server.ts: the gateway and its embedded node
@@ -55,6 +55,8 @@
  * --rates A,B,… (replacing --rate) sweeps the rates, each with those runs (or one run of the
  * --gateways deployment without --pairs), and states the highest rate at which p99 receipt ≤ 3
  * slots held in every run at it and every lower rate, and the same for p99 ≤ 3 − --margin-slots.
+ * --remote-node makes the one gateway `jamgate node start` + one `jamgate start --node …` (no
+ * Redis), to tell what the node's being another process costs from what the cluster costs.
  * These runs start real `jamgate` processes from source, fresh data dirs each; the default run's
  * what-ifs, profiles, trace and dashboards are not available in them.
  */
@@ -116,6 +118,10 @@ const flags = parseFlags("bench/gateway.ts", "The gateway end to end, on loopbac
     default: [],
     help: "sweep: run the comparison (or the --gateways deployment) at each rate, and state the highest at which p99 receipt ≤ 3 slots held",
   },
+  "remote-node": {
+    kind: "boolean",
+    help: "with --gateways 1 or --pairs: the one gateway drives `jamgate node start` over JIP-2 (no Redis) instead of its embedded node, to tell the remote node's cost from the cluster's",
+  },
   "margin-slots": { kind: "number", default: 0.5, help: "with --rates: the margin also stated: the highest rate at which p99 ≤ 3 − this held" },
   // The what-ifs change one limit inside the gateway process; their runs are not the gateway as shipped.
   // brokerLimits.concurrency is 0 (no queue); it was 1,000 until it crashed at 5,000/s.
@@ -163,8 +169,9 @@ const GATEWAYS = flags.gateways;
 const PAIRS = flags.pairs;
 const RATES = flags.rates;
 const MARGIN_SLOTS = flags["margin-slots"];
-/** --gateways N > 1, --pairs or --rates: `jamgate` processes side by side (bench/lib/compare.ts) instead of the default run. */
-const COMPARE = GATEWAYS !== 1 || PAIRS > 0 || RATES.length > 0;
+/** --gateways N > 1, --pairs, --rates or --remote-node: `jamgate` processes side by side (bench/lib/compare.ts) instead of the default run. */
+const REMOTE_NODE = flags["remote-node"] === true;
+const COMPARE = GATEWAYS !== 1 || PAIRS > 0 || RATES.length > 0 || REMOTE_NODE;
 const TARGET_PER_S = 5_000;
 const TARGET_P99_SLOTS = 3;
 /** Issue 19's goal for the comparison runs: settled ≥ half of bare aedes QoS 1 measured in the same run, with p99 ≤ 3 slots. */
@@ -524,6 +531,7 @@ if (COMPARE) {
     client: CLIENT,
     rates: RATES.length > 0 ? RATES : [RATE],
     deployments: PAIRS > 0 ? [1, Math.max(2, GATEWAYS)] : [GATEWAYS],
+    remoteNode: REMOTE_NODE,
     repeats: Math.max(1, PAIRS),
     warmupS: WARMUP_S,
     durationS: DURATION_S,

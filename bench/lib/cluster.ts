@@ -4,6 +4,8 @@
  * with bench/lib/thread-probe.mjs so its threads can be told apart from outside (bench/lib/threads.ts).
  *
  * - one gateway: `jamgate start` with its embedded node, on a fresh data dir;
+ * - one gateway with a remote node (`remoteNode`): `jamgate node start` and one `jamgate start
+ *   --node ws://…`, no Redis: what the node's being another process costs, without the cluster's part;
  * - a cluster (docs/cluster.md): a real redis-server (gateway/testing/redis.ts: a free loopback
  *   port, its own temp dir, append-only file fsynced every second), `jamgate node start` on its own
  *   data dir, and N × `jamgate start --node ws://… --node-token-file … --cluster redis://…`, each
@@ -119,6 +121,8 @@ function writeGatewayKey(dataDir: string, seed: Uint8Array): void {
 export interface DeploymentOptions {
   /** 1: `jamgate start` with its embedded node; 2 or more: a cluster of that many gateways, one node, one Redis. */
   readonly gateways: number;
+  /** With one gateway: `jamgate node start` and one `jamgate start --node …` (no Redis) instead of the embedded node, to tell the remote node's cost from the cluster's. */
+  readonly remoteNode?: boolean;
   readonly slotMs: number;
   readonly batchMs: number;
   /** Extra node flags for every jamgate process (e.g. --cpu-prof). */
@@ -168,7 +172,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
     let rpcUrl: string;
     let token: string;
     let gatewayPids: number[];
-    if (options.gateways === 1) {
+    if (options.gateways === 1 && options.remoteNode !== true) {
       const dir = join(root, "gateway");
       mkdirSync(dir, { mode: 0o700 });
       writeGatewayKey(dir, new Uint8Array(32).fill(42)); // HARNESS_GATEWAY_KEY's seed: the genesis authorizes it
@@ -187,7 +191,8 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
       token = readFileSync(join(dir, "operator-token"), "utf8").trim();
       gatewayPids = [p.pid];
     } else {
-      redis = await startRedis();
+      // A cluster shares one Redis; one gateway with a remote node (remoteNode) needs none.
+      if (options.gateways > 1) redis = await startRedis();
       const nodeDir = join(root, "node");
       const dirs = Array.from({ length: options.gateways }, (_, i) => join(root, `gateway-${i + 1}`));
       for (const [i, dir] of dirs.entries()) {
@@ -231,8 +236,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
             rpcUrl,
             "--node-token-file",
             join(nodeDir, "rpc-token"),
-            "--cluster",
-            redis.url,
+            ...(redis === null ? [] : ["--cluster", redis.url]),
             "--mqtt-port",
             String(mqtt),
             ...common,

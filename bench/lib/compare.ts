@@ -43,6 +43,8 @@ export interface CompareOptions {
   readonly rates: readonly number[];
   /** Deployments in the order run within each repeat: 1 (one process, embedded node) and/or N (a cluster). */
   readonly deployments: readonly number[];
+  /** The one-gateway deployment drives a node of its own process (`jamgate node start` + `jamgate start --node`) instead of its embedded one. */
+  readonly remoteNode: boolean;
   readonly repeats: number;
   readonly warmupS: number;
   readonly durationS: number;
@@ -77,7 +79,9 @@ interface RunResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const name = (d: number) => (d === 1 ? "1 gateway" : `${d} gateways`);
+/** Set by runComparison: whether the one-gateway deployment has a remote node. */
+let oneRemote = false;
+const name = (d: number) => (d === 1 ? (oneRemote ? "1 gateway, remote node" : "1 gateway") : `${d} gateways`);
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "–");
 const spread = (xs: number[], d = 0) =>
   xs.length === 0 ? "–" : xs.length === 1 ? fmt(xs[0]!, d) : `${fmt(median(xs), d)} (${fmt(min(xs), d)}–${fmt(max(xs), d)})`;
@@ -102,7 +106,7 @@ async function deploymentRun(o: CompareOptions, deployment: number, rate: number
   let d: Awaited<ReturnType<typeof startDeployment>> | null = null;
   let connected = false;
   try {
-    d = await startDeployment({ gateways: deployment, slotMs: o.slotMs, batchMs: o.batchMs });
+    d = await startDeployment({ gateways: deployment, remoteNode: o.remoteNode, slotMs: o.slotMs, batchMs: o.batchMs });
     result.startS = (performance.now() - t0) / 1000;
     const reg = await d.register(0, o.devices);
     result.registerS = reg.ms / 1000;
@@ -218,6 +222,7 @@ export function coresRows(cols: readonly (readonly CoresColumnRun[])[]): string[
 /** Runs the comparison and prints its tables, then one JSON line. */
 export async function runComparison(o: CompareOptions): Promise<void> {
   const revision = gitRevision();
+  oneRemote = o.remoteNode;
   const rates = [...o.rates].sort((x, y) => x - y);
   const results: RunResult[] = [];
   for (const rate of rates) {
@@ -235,7 +240,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
     `\ngateway processes side by side (code ${revision}): ${fmt(o.devices)} devices (${o.client} MQTT clients, spread evenly over each deployment's gateways), ${o.readings} readings (${fmt(o.envelopeBytes)} bytes) per envelope, QoS 1, slot ${o.slotMs} ms, batch deadline ${o.batchMs} ms; ${o.durationS} s measured after ${o.warmupS} s warm-up; ${o.repeats} × (bare aedes ×${o.ceilingRuns}, ${o.deployments.map(name).join(", ")}) per rate`,
   );
   console.log(
-    `1 gateway: \`jamgate start\` (embedded node on its own thread); N gateways: \`jamgate node start\` + N × \`jamgate start --node … --cluster redis://…\` + redis-server; every process on the same ${availableParallelism()} cores\n`,
+    `1 gateway: ${o.remoteNode ? "`jamgate node start` + one `jamgate start --node …` (no Redis)" : "`jamgate start` (embedded node on its own thread)"}; N gateways: \`jamgate node start\` + N × \`jamgate start --node … --cluster redis://…\` + redis-server; every process on the same ${availableParallelism()} cores\n`,
   );
   const runRows = results.map((r) => {
     const gwMain = r.processes.filter((p) => p.label.startsWith("gateway"));
@@ -375,6 +380,7 @@ export async function runComparison(o: CompareOptions): Promise<void> {
   console.log(
     JSON.stringify({
       mode: "compare",
+      remoteNode: o.remoteNode,
       revision,
       devices: o.devices,
       client: o.client,

@@ -44,7 +44,7 @@ export const THREAD_KINDS = [
   "refine threads",
   "libuv pool",
   "V8 platform & node internals",
-  "loader threads (tsx)",
+  "later threads (tsx loader, profiler)",
   "other JS workers",
   "all threads (not probed)",
 ] as const;
@@ -134,7 +134,7 @@ function kindOf(w: Watched, tid: number, nativeAtStart: ReadonlySet<number>): Th
   } catch {
     // not a thread the probe ran in
   }
-  return nativeAtStart.has(tid) ? "V8 platform & node internals" : "loader threads (tsx)";
+  return nativeAtStart.has(tid) ? "V8 platform & node internals" : "later threads (tsx loader, profiler)";
 }
 
 export interface KindCores {
