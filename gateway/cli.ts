@@ -51,6 +51,7 @@ interface StartOptions extends LogOptions {
   cluster?: string;
   clusterPasswordFile?: string;
   batchMs: number;
+  connectionsMax: number;
   nodeFirst: boolean;
   marketMinutesPerSlot?: number;
   ledgerRetentionSlots?: number;
@@ -111,6 +112,14 @@ export function registerStartCommand(program: Command, wiring: StartWiring): voi
       "how long envelopes wait to fill a work package until packing aligns to the node's blocks (gateway/README.md, Packing)",
       integerIn(1, 60_000),
       200,
+    )
+    .option(
+      "--connections-max <n>",
+      "MQTT connections held at once over all listeners; past it CONNACK 3 (JG_ERR_MQTT_CONNECTIONS). Each is a file descriptor: a cap the open-file limit cannot hold is warned about at start (docs/production.md, File descriptors)",
+      // At most Linux's default fs.nr_open, the most descriptors a process may have.
+      integerIn(1, 1_048_576),
+      // gatewayLimits.connectionsMax (gateway/gateway.ts; not imported: every `jamgate` command loads this module for its flags).
+      20_000,
     )
     .option("--influx-url <url>", "also write accepted readings to InfluxDB 1.x, e.g. http://127.0.0.1:8086")
     .option("--node <url>", "use a remote node over JIP-2 WebSocket (ws:// or wss://) instead of the embedded one")

@@ -53,7 +53,7 @@ export interface GatewayLimits {
 }
 
 export const gatewayLimits: GatewayLimits = {
-  /** MQTT sockets open at once, on every listener, counted as they are accepted: the target is 10,000 idle devices; twice that before CONNACK 3. */
+  /** MQTT sockets open at once, on every listener, counted as they are accepted: the target is 10,000 idle devices; twice that before CONNACK 3. `jamgate start --connections-max` sets it (each is a file descriptor: fd-limit.ts). */
   connectionsMax: 20_000,
   /** Sockets accepted per second per IP address (burst 200), counted before a byte is read: a whole site behind one NAT may reconnect at once. */
   connectsPerIp: { perSecond: 50, burst: 200 },

@@ -19,7 +19,8 @@ import { NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import type { Cluster, ClusterUrl } from "./cluster/index.ts";
-import { Gateway } from "./gateway.ts";
+import { fdLimitWarning, openFilesSoftLimit } from "./fd-limit.ts";
+import { Gateway, gatewayLimits } from "./gateway.ts";
 import { DEFAULT_CURRENCY_LABEL } from "./dashboard/currency.ts";
 import { registerDashboard } from "./dashboard/serve.ts";
 import { buildHttp } from "./http.ts";
@@ -68,6 +69,8 @@ export interface StackOptions {
   readonly slotMs: number;
   readonly chain: ChainName;
   readonly batchMs: number;
+  /** MQTT connections held at once (`--connections-max`; default gatewayLimits.connectionsMax); warned about at start when the open-file limit cannot hold it (fd-limit.ts). */
+  readonly connectionsMax?: number;
   readonly influxUrl?: string;
   /** The InfluxDB writer's flush interval (default DEFAULT_FLUSH_INTERVAL_MS, influx/writer.ts); tests set it long so only a flush writes. */
   readonly influxFlushIntervalMs?: number;
@@ -239,6 +242,9 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         });
   influx?.start();
   if (influx !== null) cleanup.push(() => influx.stop());
+  const connectionsMax = options.connectionsMax ?? gatewayLimits.connectionsMax;
+  const fdWarning = fdLimitWarning(connectionsMax, openFilesSoftLimit());
+  if (fdWarning !== null) log.warn(fdWarning.fields, fdWarning.message);
   const gateway = new Gateway({
     dataDir: options.dataDir,
     api,
@@ -253,6 +259,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
     mqttsPort: options.tls == null ? null : (options.mqttsPort ?? null),
     wssPort: options.tls == null ? null : (options.wssPort ?? null),
     batchDeadlineMs: options.batchMs,
+    limits: { connectionsMax },
     ...(options.ledgerRetentionSlots === undefined ? {} : { ledgerRetentionSlots: options.ledgerRetentionSlots }),
     influx,
     cluster,
