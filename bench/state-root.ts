@@ -4,12 +4,14 @@
  * writing them to the node's LMDB store (node/storage/store.ts writeBlock), against hashing every
  * node (the first root of a state, and what each block cost before the trie kept its hashes).
  *
- *   node --import tsx bench/state-root.ts [--entries 10000,100000,1000000] [--changes 5000] [--runs 7] [--cpu-prof FILE]
+ *   node --import tsx bench/state-root.ts [--entries 10000,100000,1000000] [--changes 5000] [--runs 7] [--warmup 70] [--cpu-prof FILE]
  *
  * For each size: a State of that many entries (random 31-byte keys, 120-byte values, about a
  * telemetry device record) is built; its first root is timed (every leaf and branch hashed); the
  * entries are written to a new Store in a temporary dir as the node writes its genesis
- * (writeGenesis, one transaction). Then `--runs` blocks, each as node/chain/stf.ts and
+ * (writeGenesis, one transaction). Then `--warmup` blocks untimed (the store reaches its steady
+ * state: LMDB reuses freed pages, and node/storage/state-db.ts has written every slice of the key
+ * space once and wrapped its journal), and `--runs` timed blocks, each as node/chain/stf.ts and
  * node/chain/author.ts import one: `--changes` distinct entries (5,000: a block of a fleet of
  * 1,000,000 devices, each record changed every 200 blocks) get new values in an Overlay, whose
  * changes and previous values are taken and which is committed to the State (apply), the root is
@@ -45,6 +47,11 @@ const flags = parseFlags("bench/state-root.ts", "A block's state changes applied
   entries: { kind: "numbers", default: [10_000, 100_000, 1_000_000], help: "state sizes, entries" },
   changes: { kind: "number", default: 5_000, help: "distinct entries each block changes" },
   runs: { kind: "number", default: 7, help: "timed blocks per size" },
+  warmup: {
+    kind: "number",
+    default: 70,
+    help: "blocks written before the timed ones: more than the store's STATE_SLICES (64), so every slice has been written and the journal has wrapped",
+  },
   "cpu-prof": {
     kind: "string",
     default: null,
@@ -147,8 +154,10 @@ async function measure(n: number, profilePath: string | null): Promise<SizeResul
     const writeCpuMs: number[] = [];
     /** Held as node/chain/head.ts holds them: the memory read below counts the latest blocks' previous values. */
     const undoLogs: UndoLog[] = [];
-    const profiler = profilePath === null ? null : await profileStart();
-    for (let slot = 1; slot <= flags.runs; slot++) {
+    let profiler: Session | null = null;
+    for (let slot = 1; slot <= flags.warmup + flags.runs; slot++) {
+      const timed = slot > flags.warmup;
+      if (slot === flags.warmup + 1 && profilePath !== null) profiler = await profileStart();
       const changed = distinctIndexes(n, flags.changes).map((i) => [keys[i]!, randomBytes(VALUE_BYTES)] as const);
       const encoded = randomBytes(BLOCK_BYTES);
       const hash = randomBytes(32);
@@ -169,6 +178,9 @@ async function measure(n: number, profilePath: string | null): Promise<SizeResul
       const t3 = performance.now();
       const c3 = threadCpuMs();
       if (previous.size !== changed.length) throw new Error(`block ${slot} changed ${previous.size} entries, not ${changed.length}`);
+      undoLogs.unshift({ slot, previous });
+      if (undoLogs.length > RECENT_STATES_MAX) undoLogs.pop();
+      if (!timed) continue;
       applyMs.push(t1 - t0);
       rootMs.push(t2 - t1);
       writeMs.push(t3 - t2);
@@ -176,8 +188,6 @@ async function measure(n: number, profilePath: string | null): Promise<SizeResul
       applyCpuMs.push(c1 - c0);
       rootCpuMs.push(c2 - c1);
       writeCpuMs.push(c3 - c2);
-      undoLogs.unshift({ slot, previous });
-      if (undoLogs.length > RECENT_STATES_MAX) undoLogs.pop();
     }
     if (profiler !== null) await profileStop(profiler, profilePath!);
     gc();
@@ -218,7 +228,7 @@ for (const n of flags.entries) {
 
 const range = (s: Summary, digits = 1) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
 console.log(
-  `\nblock import as far as the state goes: ${fmt(flags.changes)} distinct entries changed per block, ${flags.runs} blocks per size (ms, median (range))\n`,
+  `\nblock import as far as the state goes: ${fmt(flags.changes)} distinct entries changed per block, ${flags.runs} blocks per size after ${flags.warmup} untimed (ms, median (range))\n`,
 );
 console.log(
   table(
@@ -250,4 +260,4 @@ console.log(
     ]),
   ),
 );
-console.log(JSON.stringify({ machine: machine(), changes: flags.changes, runs: flags.runs, sizes: results }));
+console.log(JSON.stringify({ machine: machine(), changes: flags.changes, runs: flags.runs, warmup: flags.warmup, sizes: results }));

@@ -2,6 +2,8 @@
  * The node's persistence: LMDB under `--data-dir` (one environment, named databases). A block,
  * its state changes, report records and the new best-block pointer are written in one
  * transaction, so after a crash (kill -9 included) the store holds a whole block or none of it.
+ * State entries are written as state-db.ts lays them out: a journal record per block, and a slice
+ * of the key space per block, so a block's thousands of changes touch few pages.
  *
  * One process at a time: the store locks its dir before LMDB opens it and releases it on close
  * (data-dir.ts), so a second node on the same dir is refused (JG_ERR_DATA_DIR_LOCKED) instead of
@@ -12,9 +14,15 @@ import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { fromHex, toHex } from "../codec/jam.ts";
 import { DataDirLock, makeLmdbFilesPrivate, makePrivateDir } from "./data-dir.ts";
+import { StateDb } from "./state-db.ts";
 
 /** Largest LMDB map: LMDB reserves address space, not disk, up front. */
 const MAP_SIZE_BYTES = 64 * 1024 ** 3;
+/**
+ * Named databases at most (lmdb-js's default is 12): the 13 below, plus the chunk and state
+ * databases of a version 1 data dir while they are moved, and room for a few more.
+ */
+const MAX_DBS = 20;
 
 /** The chunk database of data dirs made before 2026-11-29 (msgpack objects), moved to "da-chunks-v2" on open. */
 const CHUNKS_V1_DB = "da-chunks";
@@ -109,7 +117,7 @@ export class Store {
   private readonly root: RootDatabase;
   private readonly blocks: Database<{ hash: Uint8Array; encoded: Uint8Array; stateRoot: Uint8Array }, number>;
   private readonly blockSlots: Database<number, string>;
-  private readonly state: Database<Uint8Array, string>;
+  private readonly state: StateDb;
   private readonly meta: Database<unknown, string>;
   private readonly packages: Database<PackageRecord, string>;
   private readonly bundles: Database<Uint8Array, string>;
@@ -129,12 +137,12 @@ export class Store {
     this.tightenedFrom = makePrivateDir(path).tightenedFrom;
     this.lock = DataDirLock.acquire(path);
     try {
-      this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false });
+      this.root = open({ path, mapSize: MAP_SIZE_BYTES, compression: false, maxDbs: MAX_DBS });
       makeLmdbFilesPrivate(path);
       this.blocks = this.root.openDB({ name: "blocks", keyEncoding: "uint32" });
       this.blockSlots = this.root.openDB({ name: "block-slots" });
-      this.state = this.root.openDB({ name: "state", encoding: "binary" });
       this.meta = this.root.openDB({ name: "meta" });
+      this.state = new StateDb(this.root, this.meta);
       this.packages = this.root.openDB({ name: "packages" });
       this.bundles = this.root.openDB({ name: "bundles", encoding: "binary" });
       this.reports = this.root.openDB({ name: "reports", encoding: "binary" });
@@ -195,25 +203,29 @@ export class Store {
     return slot ?? null;
   }
 
+  /** State entries moved from a version 1 data dir when it was opened (state-db.ts; 0 for a new or converted one). */
+  get migratedStateEntries(): number {
+    return this.state.migratedEntries;
+  }
+
   /** Writes the genesis block and state, once. */
   writeGenesis(block: StoredBlock, state: Iterable<readonly [string, Uint8Array]>): void {
     this.root.transactionSync(() => {
-      for (const [key, value] of state) this.state.putSync(key, value);
+      this.state.writeAll(state);
       this.putBlock(block);
       this.meta.putSync("genesis", toHex(block.hash));
     });
   }
 
   writeBlock(write: BlockWrite): void {
+    const state = this.state.prepareBlock(write.block.slot, write.stateChanges);
     this.root.transactionSync(() => {
-      for (const [key, value] of write.stateChanges) {
-        if (value === null) this.state.removeSync(key);
-        else this.state.putSync(key, value);
-      }
+      state.write();
       for (const record of write.packages) this.packages.putSync(record.hash, record);
       for (const [hash, report] of write.reports) this.reports.putSync(hash, report);
       this.putBlock(write.block);
     });
+    state.committed();
   }
 
   private putBlock(block: StoredBlock): void {
@@ -238,8 +250,9 @@ export class Store {
     }
   }
 
-  *stateEntries(): Generator<[string, Uint8Array]> {
-    for (const { key, value } of this.state.getRange()) yield [key, new Uint8Array(value)];
+  /** The best block's state entries (state-db.ts), each value a copy. */
+  stateEntries(): Generator<[string, Uint8Array]> {
+    return this.state.stateEntries();
   }
 
   packageRecord(hash: string): PackageRecord | null {
