@@ -113,6 +113,8 @@ export interface GatewayOptions {
 export interface GatewayCluster extends BrokerCluster {
   /** Redis is reachable: a new MQTT session may open (its session lives there). */
   readonly available: boolean;
+  /** This gateway's share of the node's `coresCount` cores, which it packs for (cluster/members.ts); null: every core. */
+  packingCores?(coresCount: number): readonly number[] | null;
   readonly windows: {
     /** Notes a seq this gateway logged, for the others (sent after the write, never before a PUBACK). */
     add(deviceId: string, seq: number): void;
@@ -219,6 +221,7 @@ export class Gateway {
       notify: (notice) => this.notify(notice),
       batchDeadlineMs: options.batchDeadlineMs ?? 200,
       packing: options.packing ?? "aligned",
+      packingCores: () => options.cluster?.packingCores?.(options.params.coresCount) ?? null,
       ledger: this.ledger,
       logger: options.logger,
       observe: {

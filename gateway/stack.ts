@@ -180,6 +180,8 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
       url: options.cluster,
       ...(options.clusterPassword === undefined ? {} : { password: options.clusterPassword }),
       logger: root.child({ component: "cluster" }),
+      // Its place among the cluster's gateways, which split the node's cores (cluster/members.ts).
+      memberId: toHex(gatewayKey.publicKey),
     });
     cluster = connected;
     cleanup.push(() => connected.close());

@@ -1,12 +1,12 @@
 /**
  * Several gateways as one MQTT service (`jamgate start --cluster redis://…`, docs/cluster.md): each
  * gateway's aedes routes through Redis (emitter.ts: mqemitter-redis) and keeps its sessions there
- * (persistence.ts: aedes-persistence-redis), and the gateways share the seqs they logged
- * (windows.ts). Everything that decides what is settled stays local or on the ledger: each gateway
+ * (persistence.ts: aedes-persistence-redis), the gateways share the seqs they logged
+ * (windows.ts), and the live gateways split the node's cores between them (members.ts). Everything that decides what is settled stays local or on the ledger: each gateway
  * PUBACKs after its own durable write and submits to the node; Redis carries receipts, errors,
  * control messages and sessions between gateways.
  *
- * Three connections to Redis per gateway: one for sessions and windows, one that publishes, one
+ * Three connections to Redis per gateway: one for sessions, windows and members, one that publishes, one
  * that subscribes (a Redis connection that subscribes can do nothing else). Each reconnects on its
  * own for ever (ioredis), and commands given meanwhile wait for it: what waits is bounded by the
  * gateway (its receipts in flight, the sessions it has connected) and by EMITS_HELD_MAX and
@@ -18,6 +18,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import { JamgateError } from "../../devices/protocol/errors.ts";
 import { type RoutedEmitter, routedEmitter } from "./emitter.ts";
+import { ClusterMembers, coresFor, type MembersLimits } from "./members.ts";
 import { boundedRedisPersistence } from "./persistence.ts";
 import type { ClusterUrl } from "./url.ts";
 import { SharedWindows } from "./windows.ts";
@@ -65,12 +66,21 @@ export interface ClusterOptions {
   readonly logger?: Logger;
   /** Overrides of clusterLimits (tests). */
   readonly limits?: Partial<Record<keyof typeof clusterLimits, number>>;
+  /**
+   * This gateway's id among the cluster's gateways (its gateway key's public key, hex): with it, the
+   * live gateways split the node's cores between them (members.ts); without, it packs for every core.
+   */
+  readonly memberId?: string;
+  /** Overrides of members.ts membersLimits (tests). */
+  readonly membersLimits?: Partial<MembersLimits>;
 }
 
 /** One gateway's membership of a cluster: its Redis connections and what aedes and the gateway use them for. */
 export class Cluster {
   /** The seqs the cluster's gateways logged, per device. */
   readonly windows: SharedWindows;
+  /** The live gateways and this one's place among them (null without a memberId). */
+  readonly members: ClusterMembers | null;
   private readonly routed: RoutedEmitter;
   private readonly connections: readonly { readonly name: string; readonly redis: Redis }[];
   private readonly limits: Record<keyof typeof clusterLimits, number>;
@@ -88,6 +98,7 @@ export class Cluster {
     connections: { db: Redis; pub: Redis; sub: Redis },
     private readonly logger: Logger | undefined,
     limits: Record<keyof typeof clusterLimits, number>,
+    member: { readonly id: string; readonly limits: Partial<MembersLimits> } | null,
   ) {
     this.limits = limits;
     this.connections = [
@@ -105,6 +116,21 @@ export class Cluster {
       onError,
     });
     this.windows = new SharedWindows(connections.db, url.channelPrefix, () => this.sendable(), onError);
+    this.members =
+      member === null
+        ? null
+        : new ClusterMembers(
+            connections.db,
+            url.channelPrefix,
+            member.id,
+            (place) =>
+              this.logger?.info(
+                { cluster: url.text, gateways: place.count, place: place.index },
+                "the cluster's gateways changed: the node's cores are split again",
+              ),
+            member.limits,
+          );
+    this.members?.start();
     for (const { name, redis } of this.connections) {
       redis.on("error", onError);
       redis.on("close", () => this.onChange(name));
@@ -180,7 +206,8 @@ export class Cluster {
       clearTimeout(timer);
     }
     for (const r of all) r.removeAllListeners("error");
-    return new Cluster(url, { db, pub, sub }, options.logger, limits);
+    const member = options.memberId === undefined ? null : { id: options.memberId, limits: options.membersLimits ?? {} };
+    return new Cluster(url, { db, pub, sub }, options.logger, limits, member);
   }
 
   /** aedes' `mq`: routing between the gateways. */
@@ -191,6 +218,11 @@ export class Cluster {
   /** aedes' `persistence`: sessions in Redis, each holding at most `max` messages (brokerLimits.sessionQueueMax). */
   persistence(max: number, onFull: (clientId: string) => void): object {
     return boundedRedisPersistence({ db: this.connections[0]!.redis, max, onFull, onError: (e) => this.noteError(e) });
+  }
+
+  /** The cores of `coresCount` this gateway packs for (members.ts coresFor); null: every core. */
+  packingCores(coresCount: number): number[] | null {
+    return coresFor(this.members?.place ?? null, coresCount);
   }
 
   /** All three connections are up: new sessions may open. */
@@ -253,7 +285,7 @@ export class Cluster {
   /** Ends the connections (after the broker closed): what waits for Redis is sent first, for at most clusterLimits.stopFlushMs. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.windows.flush(this.limits.stopFlushMs);
+    await Promise.all([this.windows.flush(this.limits.stopFlushMs), this.members?.stop()]);
     this.closed = true;
     clearInterval(this.healthTimer);
     if (this.resumeTimer !== null) clearTimeout(this.resumeTimer);

@@ -93,6 +93,31 @@ describe("CoreChoice", () => {
     unreported[2] = 0;
     expect([cores.leastBusy(), cores.leastBusy()]).toEqual([2, 2]);
   });
+
+  it("packs only for the cores it is allowed (a cluster gateway's share), asked at each choice; none allowed or none that exist: every core", () => {
+    const unreported = [0, 0, 0, 0];
+    let allowed: number[] | null = [1, 3];
+    const cores = new CoreChoice(
+      4,
+      (c) => unreported[c]!,
+      () => allowed,
+    );
+    expect(cores.toPack()).toEqual([1, 3]);
+    unreported[1] = 1;
+    expect(cores.toPack()).toEqual([3]);
+    unreported[3] = 2;
+    // Both of its cores busy: the least busy of its own, never a free core of another gateway's.
+    expect(cores.toPack()).toEqual([1]);
+    unreported.splice(0, 4, 0, 1, 0, 1);
+    expect([cores.leastBusy(), cores.leastBusy(), cores.leastBusy()]).toEqual([3, 1, 3]); // on from the last choice (1), round its own
+    allowed = [2];
+    expect(cores.toPack()).toEqual([2]);
+    expect(cores.leastBusy()).toBe(2);
+    for (const none of [null, [], [7, -1]]) {
+      allowed = none;
+      expect(cores.toPack()).toEqual([0, 2]);
+    }
+  });
 });
 
 /** A node's status subscriptions: refuses the first `refuse`; each accepted one gets the current status at once. */

@@ -48,6 +48,11 @@ export interface SettlementDeps {
    * block clock and how long refine takes (and always with packing "deadline").
    */
   readonly batchDeadlineMs: number;
+  /**
+   * The cores this gateway packs for (cores.ts), asked at each packing: in a cluster, its share of
+   * the node's cores (cluster/members.ts); null or absent: every core.
+   */
+  readonly packingCores?: () => readonly number[] | null;
   readonly observe?: SettlementObserver;
   /**
    * The ledger index (ledger/index.ts): told of each package as it is submitted and moves on, and
@@ -81,7 +86,7 @@ export class Settlement {
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
-    this.cores = new CoreChoice(deps.params.coresCount, (core) => this.inFlight.unreportedOn(core));
+    this.cores = new CoreChoice(deps.params.coresCount, (core) => this.inFlight.unreportedOn(core), deps.packingCores);
     this.builder = new PackageBuilder(deps);
     this.scheduler = new PackScheduler({
       api: deps.api,
