@@ -7,7 +7,8 @@
  *   and every envelope of the run signed before anything is timed, each inside the QoS 1 PUBLISH
  *   frame its device writes (bench/lib/raw-mqtt.ts `encodePublish`);
  * - connect: one MQTT 3.1.1 connection per device (bench/lib/raw-mqtt.ts: clean session, keepalive,
- *   no reconnect of its own) from its loopback source address, subscribed to its down topics, at
+ *   no reconnect of its own) from its loopback source address to its gateway's port (device g to
+ *   the (g mod K)th of K gateways' ports), subscribed to its down topics, at
  *   most `concurrency` connecting at once; a refused or failed connect is tried again after a
  *   second, `retries` times, as a device would after a gateway restart;
  * - run: each device publishes envelope k at `startAtMs` + k minutes + its phase (device g of N
@@ -93,7 +94,9 @@ function onMessage(position: number, topic: string, payload: Buffer): void {
   }
 }
 
-async function connectOne(dev: Device, port: number, keepaliveS: number): Promise<string | null> {
+async function connectOne(dev: Device, ports: readonly number[], keepaliveS: number): Promise<string | null> {
+  // Device g to gateway g mod K: the fleet spread evenly over the gateways, each device always to the same one.
+  const port = ports[dev.d.index % ports.length]!;
   const position = positionOf.get(dev.d.deviceId)!;
   try {
     const client = await RawMqttClient.connect({
@@ -120,7 +123,7 @@ async function connectOne(dev: Device, port: number, keepaliveS: number): Promis
 }
 
 async function connect(args: Record<string, unknown>) {
-  const port = Number(args.port);
+  const ports = (args.ports as number[]).map(Number);
   const keepaliveS = Number(args.keepaliveS);
   const concurrency = Number(args.concurrency);
   const retries = Number(args.retries);
@@ -139,7 +142,7 @@ async function connect(args: Record<string, unknown>) {
           const dev = todo[next++]!;
           attempts++;
           const t0 = performance.now();
-          const e = await connectOne(dev, port, keepaliveS);
+          const e = await connectOne(dev, ports, keepaliveS);
           if (e === null) latencies.push(performance.now() - t0);
           else {
             failed.push(dev);

@@ -174,6 +174,8 @@ serve({
       nodeOpenMs,
       bestSlot: node.bestSlot,
       threadIds: node.threadIds,
+      // This process's clock's origin: the orchestrator turns `at` times into its own with it.
+      timeOrigin: performance.timeOrigin,
       priorities,
       fdLimit: openFilesLimit(),
     };
