@@ -188,7 +188,7 @@ function settlementOn(node: ReturnType<typeof fakeNode>, log: DurableLog, notice
     signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
     services: new Map([[2, telemetryService(2)]]),
     publicKeyOf: () => new Uint8Array(32),
-    notify: (n) => notices.push(n),
+    notify: (n) => void notices.push(n),
     batchDeadlineMs: BATCH_DEADLINE_MS,
   });
   cleanup.push(async () => {

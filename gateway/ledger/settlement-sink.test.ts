@@ -82,7 +82,7 @@ async function settleFive(
     signer: keyPairFromSeed(new Uint8Array(32).fill(1)),
     services: new Map([[2, telemetryService(2)]]),
     publicKeyOf: () => new Uint8Array(32),
-    notify: (n) => notices.push(n),
+    notify: (n) => void notices.push(n),
     batchDeadlineMs: 10,
     packing: "deadline",
     ledger: sink(index, order),

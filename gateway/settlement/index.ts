@@ -9,8 +9,9 @@
  * This facade owns that flow and wires the parts, each a file with one job: batcher.ts (what goes
  * into the next package, device-fair), scheduler.ts (when to pack, aligned to the blocks),
  * cores.ts (which core gets a package), builder.ts (the package's bytes), in-flight.ts (packages
- * on the node and following their status), receipts.ts (what devices are told); limits.ts holds
- * every limit of settlement.
+ * on the node and following their status), receipts.ts (what devices are told), told.ts (the log
+ * forgets a package once what its devices were told is published); limits.ts holds every limit of
+ * settlement.
  */
 import { toHex } from "../../devices/protocol/hex.ts";
 import { codeOf, type NodeApi, type WorkPackageStatus } from "../../node/api.ts";
@@ -26,6 +27,7 @@ import { followStatus, type InFlight, InFlightTracker } from "./in-flight.ts";
 import { retryDelayMs, settlementLimits } from "./limits.ts";
 import { type DeviceNotice, outcomeValue, tellOutcome } from "./receipts.ts";
 import { PackScheduler } from "./scheduler.ts";
+import { ToldPackages } from "./told.ts";
 
 export { type PackageOverlap, packsAnother, takeBatch } from "./batcher.ts";
 export { packageItemsMax, splitAtDevices } from "./builder.ts";
@@ -40,7 +42,11 @@ export interface SettlementDeps {
   readonly services: ReadonlyMap<number, IngestService>;
   /** The registered public key of a device (the gateway checked it before accepting). */
   publicKeyOf(deviceId: string): Uint8Array | null;
-  notify(notice: DeviceNotice): void;
+  /**
+   * Hands a receipt or error to the broker. Its promise settles when the notice is published (aedes'
+   * publish callback): the log keeps the package until every notice of it is (told.ts).
+   */
+  notify(notice: DeviceNotice): void | PromiseLike<void>;
   /** "aligned" (the default): pack once per slot, just in time for the next block (scheduler.ts); "deadline": every batchDeadlineMs. */
   readonly packing?: "aligned" | "deadline";
   /**
@@ -83,9 +89,12 @@ export class Settlement {
   private stopped = false;
   /** Packings and settlements under way, which stop() waits for (settlementLimits.stopDrainMs). */
   private readonly working = new Set<Promise<unknown>>();
+  /** Settled packages whose notices the broker has not all published: still in the log. */
+  private readonly told: ToldPackages;
 
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
+    this.told = new ToldPackages({ forget: (entries) => deps.log.remove(entries), logger: deps.logger });
     this.cores = new CoreChoice(deps.params.coresCount, (core) => this.inFlight.unreportedOn(core), deps.packingCores);
     this.builder = new PackageBuilder(deps);
     this.scheduler = new PackScheduler({
@@ -148,22 +157,35 @@ export class Settlement {
 
   start(): void {
     this.stopped = false;
+    this.told.open();
     this.scheduler.start();
+  }
+
+  /** Settled packages still in the log because the broker has not published all their notices. */
+  get untoldCount(): number {
+    return this.told.size;
   }
 
   /**
    * Stops packing and following packages, then waits (at most settlementLimits.stopDrainMs) for the
-   * packings and settlements under way, so the log and the ledger close after their writes.
+   * packings and settlements under way and for the notices of settled packages to be published (the
+   * broker is still up), so the log and the ledger close after their writes. What is still untold
+   * then stays in the log and is told again at the next start.
    */
   async stop(): Promise<void> {
     this.stopped = true;
     this.scheduler.stop();
     this.inFlight.unsubscribeAll();
-    if (this.working.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const drained = Promise.allSettled([...this.working]);
-    await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, settlementLimits.stopDrainMs)))]);
-    clearTimeout(timer);
+    // A settlement under way may hand the told packages another: wait for both, settlements first.
+    const deadline = Date.now() + settlementLimits.stopDrainMs;
+    for (const waits of [() => [...this.working], () => [...this.working, ...this.told.pending()]]) {
+      const pending = waits();
+      if (pending.length === 0) continue;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(pending), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
+      clearTimeout(timer);
+    }
+    this.told.close();
   }
 
   /** Runs `work` as work under way: stop() waits for it. */
@@ -323,11 +345,11 @@ export class Settlement {
       await this.retry(flight.entries);
       return;
     }
-    // The index's entries before the log forgets the package: a crash between the two settles it
-    // again on recovery, and the index's write of a package is idempotent. The receipts are out
-    // already when the index is told.
-    await tellOutcome(this.deps, flight, verdicts, status.accumulatedIn, Date.now());
-    await this.deps.log.remove(flight.entries);
+    // The index's entries before the log forgets the package, and the log forgets it only once the
+    // broker has published every receipt and error of it (told.ts): a crash before then settles it
+    // again on recovery and tells it again, and the index's write of a package is idempotent.
+    const { published } = await tellOutcome(this.deps, flight, verdicts, status.accumulatedIn, Date.now());
+    this.told.add(hex, flight.entries, published);
     if (this.pendingCount > 0) this.scheduler.schedule();
   }
 

@@ -58,6 +58,14 @@ export const settlementLimits = {
    * cut short is settled again from the log at the next start.
    */
   stopDrainMs: 5_000,
+  /**
+   * Settled packages kept in the log until the broker has published their receipts and errors (told.ts), so a gateway
+   * killed meanwhile tells them again at its next start. They wait only while the cluster's Redis is away or a
+   * session write is slow: 1,024 is ~8 minutes of a fleet's two packages a second, and a quarter of the outcomes a
+   * service keeps for a restart to read (OUTCOMES_KEPT_MAX, 4,096). Past it the oldest is forgotten without waiting:
+   * its notices stay queued in memory, lost only if the gateway is killed before they are published.
+   */
+  untoldPackagesMax: 1_024,
 } as const;
 
 /** The wait before try `attempt` + 1 (from 0): settlementLimits.retryDelayMs.initial, doubling up to its max. */

@@ -33,7 +33,7 @@ describe("tellOutcome", () => {
     const p = pkg();
     await tellOutcome(
       {
-        notify: (n) => notices.push(n),
+        notify: (n) => void notices.push(n),
         observe: { settledLatencyMs: (ms) => latencies.push(ms), packageSettled: (envelopes, refused) => counts.push([envelopes, refused]) },
         ledger: { packageSettled: async (s) => void settled.push(s) },
       },
@@ -72,13 +72,39 @@ describe("tellOutcome", () => {
     const notices: DeviceNotice[] = [];
     await expect(
       tellOutcome(
-        { notify: (n) => notices.push(n), ledger: { packageSettled: async () => Promise.reject(new Error("disk full")) } },
+        { notify: (n) => void notices.push(n), ledger: { packageSettled: async () => Promise.reject(new Error("disk full")) } },
         pkg(),
         () => null,
         BLOCK,
         0,
       ),
-    ).resolves.toBeUndefined();
+    ).resolves.toEqual({ published: expect.any(Promise) });
     expect(notices.filter((n) => n.kind === "receipt")).toHaveLength(4);
+  });
+
+  it("says when the broker has published every notice, or why one was not: never before the last, never rejecting", async () => {
+    const handed: { resolve: () => void; reject: (e: Error) => void }[] = [];
+    const notify = () =>
+      new Promise<void>((resolve, reject) => {
+        handed.push({ resolve, reject });
+      });
+    // Four receipts and one error (device b's seq 1).
+    const verdicts = (deviceId: string, seq: number) => (deviceId === "b" && seq === 1 ? "JG_ERR_ENVELOPE_SIGNATURE" : null);
+    const all = await tellOutcome({ notify }, pkg(), verdicts, BLOCK, 0);
+    expect(handed).toHaveLength(5);
+    let outcome: Error | null | "waiting" = "waiting";
+    void all.published.then((o) => (outcome = o));
+    for (const h of handed.slice(0, 4)) h.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(outcome).toBe("waiting");
+    handed[4]!.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(outcome).toBeNull();
+
+    handed.length = 0;
+    const one = await tellOutcome({ notify }, pkg(), verdicts, BLOCK, 0);
+    handed[1]!.reject(new Error("connection closed"));
+    for (const h of [handed[0]!, ...handed.slice(2)]) h.resolve();
+    await expect(one.published).resolves.toMatchObject({ message: "connection closed" });
   });
 });

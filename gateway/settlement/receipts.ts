@@ -1,7 +1,9 @@
 /**
  * What devices are told once their package is accumulated: the service's outcome for the
  * package, read from state, becomes a receipt per device (its settled seqs, RECEIPT_SEQS_MAX a
- * message) and a coded error per refused envelope; then the ledger index gets the receipts.
+ * message) and a coded error per refused envelope; then the ledger index gets the receipts. What
+ * is told is handed to the broker, which says when each notice is published (`notify`'s promise):
+ * settlement keeps the package in the durable log until then (told.ts).
  */
 import { RECEIPT_SEQS_MAX } from "../../devices/messages.ts";
 import { toHex } from "../../devices/protocol/hex.ts";
@@ -30,7 +32,13 @@ export interface SettledPackage {
 }
 
 export interface ReceiptsDeps {
-  notify(notice: DeviceNotice): void;
+  /**
+   * Hands a notice to the broker for its device. A promise, if returned, settles when the notice is
+   * published: resolved once the broker holds it for the device's session (aedes' publish callback:
+   * written to the device, or queued for its session; in a cluster, in Redis), rejected if it could
+   * not be. Returning nothing means published at once.
+   */
+  notify(notice: DeviceNotice): void | PromiseLike<void>;
   readonly observe?: { settledLatencyMs(ms: number): void; packageSettled(envelopes: number, refused: number): void };
   readonly ledger?: Pick<LedgerSink, "packageSettled">;
 }
@@ -44,13 +52,28 @@ export async function outcomeValue(api: Pick<NodeApi, "bestBlock" | "serviceValu
   return api.serviceValue(best.headerHash, pkg.serviceId, service.outcomeKey(pkg.hash));
 }
 
+/** Whether every notice of a package was published: null, or why one was not (never rejects). */
+export type NoticesPublished = Promise<Error | null>;
+
 /**
  * Tells each device of `pkg`, accumulated in `block`, what the service decided: one receipt per
  * device for the package, not per envelope (devices/messages.ts, ReceiptBatch), and an error per
  * refused envelope; then the ledger index. Resolves once the index has the receipts, or could not
  * write them (it logs why): an index that cannot write is never a reason to hold settlement back.
+ * `published` settles once the broker has published every notice, or one could not be.
  */
-export async function tellOutcome(deps: ReceiptsDeps, pkg: SettledPackage, verdicts: EnvelopeVerdicts, block: BlockDescriptor, nowMs: number): Promise<void> {
+export async function tellOutcome(
+  deps: ReceiptsDeps,
+  pkg: SettledPackage,
+  verdicts: EnvelopeVerdicts,
+  block: BlockDescriptor,
+  nowMs: number,
+): Promise<{ readonly published: NoticesPublished }> {
+  const handed: PromiseLike<void>[] = [];
+  const tell = (notice: DeviceNotice): void => {
+    const told = deps.notify(notice);
+    if (told !== undefined) handed.push(told);
+  };
   let refused = 0;
   const settledSeqs = new Map<string, number[]>();
   for (const entry of pkg.entries) {
@@ -60,7 +83,7 @@ export async function tellOutcome(deps: ReceiptsDeps, pkg: SettledPackage, verdi
       deps.observe?.settledLatencyMs(nowMs - entry.acceptedAtMs);
     } else {
       refused++;
-      deps.notify({
+      tell({
         kind: "error",
         deviceId: entry.deviceId,
         seq: entry.seq,
@@ -75,9 +98,13 @@ export async function tellOutcome(deps: ReceiptsDeps, pkg: SettledPackage, verdi
     for (let at = 0; at < seqs.length; at += RECEIPT_SEQS_MAX) {
       const receipt = { deviceId, seqs: seqs.slice(at, at + RECEIPT_SEQS_MAX) };
       receipts.push(receipt);
-      deps.notify({ kind: "receipt", ...receipt, packageHash: pkg.hash, blockHash: block.headerHash, slot: block.slot });
+      tell({ kind: "receipt", ...receipt, packageHash: pkg.hash, blockHash: block.headerHash, slot: block.slot });
     }
   }
+  // Settled to a value before the index write below: a notice refused meanwhile is no unhandled rejection.
+  const published: NoticesPublished = Promise.all(handed.map((told) => Promise.resolve(told).then(() => null, errorOf))).then(
+    (errors) => errors.find((e) => e !== null) ?? null,
+  );
   deps.observe?.packageSettled(pkg.entries.length, refused);
   await deps.ledger
     ?.packageSettled({
@@ -91,4 +118,7 @@ export async function tellOutcome(deps: ReceiptsDeps, pkg: SettledPackage, verdi
       settledAtMs: nowMs,
     })
     .catch(() => undefined);
+  return { published };
 }
+
+const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
