@@ -4,6 +4,9 @@
  * outcomes back from state. One adapter per service (gateway/services/: telemetry, energy-trading, wifi-billing).
  */
 import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
+import type { ReplayWindow } from "../services/common/window.ts";
+import { EMPTY_WINDOW, type SeqWindow } from "./window.ts";
+
 export interface EnvelopeRecord {
   readonly deviceId: string;
   readonly seq: number;
@@ -41,6 +44,14 @@ export interface RegisteredDevice {
   readonly kind: DeviceKind;
   /** The highest seq the service has settled for the device (so signed by its key), or -1 before the first. */
   readonly settledHighestSeq: number;
+  /**
+   * The service's whole window of the device's settled seqs (services/common/window.ts): the highest
+   * and which of the SEQ_WINDOW_SEQS below it are settled, in the gateway's form (gateway/window.ts),
+   * so a gateway that learns it from the ledger (a cluster's gateway a device moves to,
+   * cluster/windows.ts learnedWindow) refuses a resend of any of them before its PUBACK, not only
+   * of the highest. Absent (a device just registered): nothing settled below the highest.
+   */
+  readonly settledWindow?: SeqWindow;
 }
 
 /** What a service decided about each envelope of one accumulated package: null = settled, else the refusal's code. */
@@ -115,4 +126,21 @@ export interface IngestService {
 export function settledHighestSeqOf(window: { readonly highestSeq: bigint | null }): number {
   if (window.highestSeq === null) return -1;
   return window.highestSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(window.highestSeq);
+}
+
+/**
+ * A service's window (services/common/window.ts) in the gateway's form (gateway/window.ts): the
+ * highest settled seq (-1 before the first) and the bitmap of the SEQ_WINDOW_SEQS below it, bit i
+ * for seq highest − 1 − i in both. A highest past 2^53 (no envelope carries one) is kept as
+ * settledHighestSeqOf clamps it, without its bitmap, whose bits would then name other seqs.
+ */
+export function settledWindowOf(window: ReplayWindow): SeqWindow {
+  if (window.highestSeq === null) return EMPTY_WINDOW;
+  const highest = settledHighestSeqOf(window);
+  return { highest, below: BigInt(highest) === window.highestSeq ? window.bitmap : 0n };
+}
+
+/** A registered device's settled window: its whole window where its service's adapter read it, else its highest alone. */
+export function settledWindowOfDevice(device: Pick<RegisteredDevice, "settledHighestSeq" | "settledWindow">): SeqWindow {
+  return device.settledWindow ?? (device.settledHighestSeq < 0 ? EMPTY_WINDOW : { highest: device.settledHighestSeq, below: 0n });
 }

@@ -21,6 +21,7 @@
  */
 import type { Redis } from "ioredis";
 import { SEQ_WINDOW_SEQS } from "../../devices/protocol/seq-window.ts";
+import { type SeqWindow, withSeqs } from "../window.ts";
 
 /** Seqs added and not yet sent: 10 s of envelopes at the gateway's target rate (5,000/s). Past it the oldest are dropped (the ledger's window still holds). */
 export const SHARED_WINDOW_ADDS_PENDING_MAX = 50_000;
@@ -52,6 +53,26 @@ for key in pairs(touched) do
 end
 return #KEYS
 `;
+
+/** The seqs a window holds: its highest, and each of the SEQ_WINDOW_SEQS below it whose bit is set (bit i: seq highest − 1 − i). */
+export function seqsOfWindow(w: SeqWindow): number[] {
+  if (w.highest < 0) return [];
+  const seqs = [w.highest];
+  for (let i = 0; i < SEQ_WINDOW_SEQS && w.highest - 1 - i >= 0; i++) if ((w.below >> BigInt(i)) & 1n) seqs.push(w.highest - 1 - i);
+  return seqs;
+}
+
+/**
+ * A device's window as a gateway of the cluster learns it when the device connects: its own (what
+ * it logged), with the seqs the cluster's gateways logged (`shared`, from Redis) and the windows its
+ * service settled (`settled`: read from the ledger, each the highest and the bitmap below it,
+ * ingest-service.ts settledWindow). Each settled seq counts, not only the highest: a resend of any
+ * seq the ledger settled below its highest is then JG_ERR_ENVELOPE_REPLAY before its PUBACK, as one
+ * gateway answers its own. A union (gateway/window.ts withSeqs): nothing is taken out.
+ */
+export function learnedWindow(own: SeqWindow, shared: readonly number[], settled: readonly SeqWindow[]): SeqWindow {
+  return withSeqs(own, [...shared, ...settled.flatMap(seqsOfWindow)]);
+}
 
 export class SharedWindows {
   private readonly pending: { readonly deviceId: string; readonly seq: number }[] = [];

@@ -22,7 +22,7 @@ import {
   outcomeKey,
   REGISTRATIONS_PER_ITEM_MAX,
 } from "../../services/energy-trading/types.ts";
-import { type IngestService, settledHighestSeqOf } from "../ingest-service.ts";
+import { type IngestService, settledHighestSeqOf, settledWindowOf } from "../ingest-service.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
 export function energyService(serviceId: number, clock: ItemClock): IngestService {
@@ -64,6 +64,7 @@ export function energyService(serviceId: number, clock: ItemClock): IngestServic
         publicKey: record.value.publicKey,
         kind: record.value.role === DeviceRole.agent ? "agent" : "meter",
         settledHighestSeq: settledHighestSeqOf(record.value.window),
+        settledWindow: settledWindowOf(record.value.window),
       };
     },
     outcomeKey,

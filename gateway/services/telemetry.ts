@@ -12,7 +12,7 @@ import {
   REGISTRATIONS_PER_ITEM_MAX,
   TELEMETRY_SERVICE_NAME,
 } from "../../services/telemetry/types.ts";
-import { type IngestService, settledHighestSeqOf } from "../ingest-service.ts";
+import { type IngestService, settledHighestSeqOf, settledWindowOf } from "../ingest-service.ts";
 import { registrationKeysRefineGas } from "../refine-gas.ts";
 import { outcomeDecoders } from "./outcome.ts";
 
@@ -45,7 +45,9 @@ export function telemetryService(serviceId: number): IngestService {
       const record = decodeDeviceRecord(value);
       if (!record.ok) return null;
       const kind = SERVICE_KINDS[record.value.kind];
-      return kind === undefined ? null : { publicKey: record.value.publicKey, kind, settledHighestSeq: settledHighestSeqOf(record.value.window) };
+      if (kind === undefined) return null;
+      const { window } = record.value;
+      return { publicKey: record.value.publicKey, kind, settledHighestSeq: settledHighestSeqOf(window), settledWindow: settledWindowOf(window) };
     },
     outcomeKey,
     ...outcomeDecoders,

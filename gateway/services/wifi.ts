@@ -11,6 +11,7 @@ import { nativeCodeHash } from "../../node/chain/genesis.ts";
 import { bytesEqual, decode } from "../../node/codec/jam.ts";
 import {
   decodeDevice,
+  decodeDeviceRecord,
   deviceKey,
   ENVELOPE_DEVICES_PER_ITEM_MAX,
   ENVELOPES_PER_ITEM_MAX,
@@ -23,7 +24,7 @@ import {
   wifiRegistrationsGas,
   wifiRegistrationsPayload,
 } from "../../services/wifi-billing/types.ts";
-import type { IngestService, RegistrationRecord } from "../ingest-service.ts";
+import { type IngestService, type RegisteredDevice, type RegistrationRecord, settledWindowOf } from "../ingest-service.ts";
 import { VOUCHER_SIGNING_BYTES } from "../../devices/wifi.ts";
 import { gasSchedule } from "../../node/service-api/gas.ts";
 import { envelopesRefineGas } from "../refine-gas.ts";
@@ -46,6 +47,13 @@ export function wifiEnvelopesRefineGas(
   const more = (BigInt(item.envelopes) * voucher * 5n + 3n) / 4n;
   const declared = envelopesRefineGas(item, shareMax) + more;
   return declared < shareMax ? declared : shareMax;
+}
+
+/** A wifi-billing device record as the registry reads it, with its whole window of settled seqs. */
+function decodeWifiDevice(value: Uint8Array): RegisteredDevice | null {
+  const device = decodeDevice(value);
+  const record = decodeDeviceRecord(value);
+  return device === null || !record.ok ? null : { ...device, settledWindow: settledWindowOf(record.value.window) };
 }
 
 /** The service's terms of a registration record (the owner as the service's device id input). */
@@ -91,7 +99,7 @@ export function wifiService(serviceId: number): IngestService {
     registrationsPayload: (records) => wifiRegistrationsPayload(records.map((r) => ({ publicKey: r.publicKey, kind: r.kind, router: termsOf(r) }))),
     registrationsGas: (registrations) => wifiRegistrationsGas(registrations),
     deviceKey: (deviceId) => deviceKey(deviceId),
-    decodeDevice,
+    decodeDevice: decodeWifiDevice,
     outcomeKey,
     ...outcomeDecoders,
   };
