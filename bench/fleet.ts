@@ -19,6 +19,8 @@
  *   ws://… --cluster redis://… --connections-max N`; device g connects straight to gateway g mod K's
  *   MQTT port, so each holds devices/K connections (100,000 on a host limited to 20,000 open files a
  *   process: 6 gateways of 16,667). The fleet is registered through the first gateway's HTTP API.
+ *   The gateways' threads run at nice +5 beside the node's, as `jamgate start` runs its own gateway
+ *   threads beside its embedded node (--no-node-first: all at one priority).
  *
  * In order:
  *
@@ -73,7 +75,15 @@ const flags = parseFlags(
     concurrency: { kind: "number", default: 250, help: "connects in flight per device process during the storm" },
     retries: { kind: "number", default: 5, help: "times a device tries again, a second apart, when its connect fails" },
     keepalive: { kind: "number", default: 300, help: "the devices' MQTT keepalive, s" },
-    drain: { kind: "number", default: 30, help: "seconds to wait for receipts after the last publish" },
+    drain: {
+      kind: "number",
+      default: 120,
+      help: "seconds to wait at most for receipts after the last publish (the wait ends once every receipt is in); one still missing then counts as not receipted",
+    },
+    "no-node-first": {
+      kind: "boolean",
+      help: "a cluster: keep the gateway processes at the node's priority (by default their threads run at nice +5 beside the node's, as jamgate start runs its own gateway threads beside its embedded node)",
+    },
     "no-restart": { kind: "boolean", help: "connect to the gateways that registered the fleet (registry caches warm) instead of restarting them first" },
     profile: {
       kind: "boolean",
@@ -264,6 +274,7 @@ try {
           batchMs: flags["batch-ms"],
           connectionsMax: clusterConnectionsMax,
           fdWanted: clusterFdWanted,
+          nodeFirst: !flags["no-node-first"],
         })
       : null;
   const deployment: FleetTarget = one ?? cluster!;
@@ -426,7 +437,7 @@ try {
     `\nfleet (code ${REVISION}): ${fmt(DEVICES)} devices, ${MINUTES} min at one envelope of ${flags.readings} readings per device per minute (${fmt(DEVICES / 60)}/s), ${SLOT_MS} ms slots; ${
       one !== null
         ? "one gateway with its embedded node"
-        : `${GATEWAYS} gateways (jamgate start --cluster, ~${fmt(perGateway)} devices each, --connections-max ${fmt(clusterConnectionsMax)}) on one redis-server, jamgate node start`
+        : `${GATEWAYS} gateways (jamgate start --cluster, ~${fmt(perGateway)} devices each, --connections-max ${fmt(clusterConnectionsMax)}${flags["no-node-first"] ? "" : ", at nice +5 beside the node"}) on one redis-server, jamgate node start`
     }; ${processes} device processes\n`,
   );
   const regS = (regAfter.at - regBefore.at) / 1000;
