@@ -67,6 +67,12 @@ export interface IngestService {
   /** Distinct devices in one envelopes package: what the service's refine output per device lets fit in W_R. */
   readonly packageDevicesMax: number;
   /**
+   * Distinct devices in one envelopes item, where the service's item bound is below packageDevicesMax
+   * (telemetry: ENVELOPE_DEVICES_PER_ITEM_MAX, 1,024, in a package of more): settlement/builder.ts cuts
+   * a package into as many more items as that takes. Absent: packageDevicesMax.
+   */
+  readonly itemDevicesMax?: number;
+  /**
    * Envelopes in one envelopes package, when the service bounds them below settlement's
    * packageEnvelopesMax (wifi-billing: 320, one session delta each must fit W_R). Settlement packs
    * at most this many (settlement/batcher.ts takeBatch's `envelopesMax`).

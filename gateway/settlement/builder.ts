@@ -1,8 +1,9 @@
 /**
  * Builds a service's envelopes work package from logged entries: records sorted by device, cut
  * into items at device boundaries (as many as the packing leaves it refine threads, each of at
- * least envelopesPerItemMin envelopes), each item's payload written into one buffer kept for
- * every package, with the item's refine and accumulate gas; anchored on the best block.
+ * least envelopesPerItemMin envelopes, and as many more as the service's devices per item call
+ * for), each item's payload written into one buffer kept for every package, with the item's refine
+ * and accumulate gas; anchored on the best block.
  */
 import type { NodeApi } from "../../node/api.ts";
 import type { ChainParams } from "../../node/chain/params.ts";
@@ -48,37 +49,55 @@ export class PackageBuilder {
         return { deviceId: entry.deviceId, seq: entry.seq, publicKey, signingBytes: entry.signingBytes, signature: entry.signature };
       })
       .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.seq - b.seq));
-    const parts = splitAtDevices(records, Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)));
+    const parts = splitAtDevices(
+      records,
+      Math.min(itemsMax, Math.floor(records.length / settlementLimits.envelopesPerItemMin)),
+      service.itemDevicesMax ?? service.packageDevicesMax,
+    );
     // The items' payloads go into one buffer kept for every package (they are copied into the
     // package as it is built, before anything awaits): 13 MB less new memory per package.
     this.payloadScratch ??= new Uint8Array(this.deps.params.maxBundleBytes);
     const scratch = this.payloadScratch;
     let scratchAt = 0;
-    const payloadOf = (part: typeof records) => {
+    const items = parts.map((part) => {
       const payload = service.envelopesPayload(part, scratch.subarray(scratchAt));
       if (payload.buffer === scratch.buffer) scratchAt += payload.length;
-      return payload;
-    };
+      return { payload, envelopes: part.length, devices: new Set(part.map((r) => r.deviceId)).size };
+    });
+    const refineGas = refineGasShares(
+      items.map((item) => ({ payloadBytes: item.payload.length, envelopes: item.envelopes, devices: item.devices })),
+      this.deps.params.refineGasPerPackage,
+      service.envelopesRefineGas ?? envelopesRefineGas,
+    );
     return buildWorkPackage(this.deps.params, {
       signer: this.deps.signer,
       anchor,
-      items: parts.map((part) => {
-        const payload = payloadOf(part);
-        const devices = new Set(part.map((r) => r.deviceId)).size;
-        return {
-          serviceId,
-          codeHash: service.codeHash,
-          payload,
-          // What refine will be charged, a quarter more, within the item's share of G_R (refine-gas.ts): the node bounds refine's time by it.
-          refineGasLimit: (service.envelopesRefineGas ?? envelopesRefineGas)(
-            { payloadBytes: payload.length, envelopes: part.length, devices },
-            this.deps.params.refineGasPerPackage / BigInt(parts.length),
-          ),
-          accumulateGasLimit: service.envelopesGas(devices, part.length),
-        };
-      }),
+      items: items.map((item, i) => ({
+        serviceId,
+        codeHash: service.codeHash,
+        payload: item.payload,
+        refineGasLimit: refineGas[i]!,
+        accumulateGasLimit: service.envelopesGas(item.devices, item.envelopes),
+      })),
     });
   }
+}
+
+type ItemShape = { readonly payloadBytes: number; readonly envelopes: number; readonly devices: number };
+
+/**
+ * The refine gas each item of a package declares: what refine will be charged, a quarter more
+ * (refine-gas.ts; the node bounds refine's time by it), and together at most G_R (`perPackage`,
+ * intake refuses more). When the declarations add up to more, each is cut in proportion, so each
+ * item keeps its share of what the package needs: an item of a package cut unevenly (a busy device
+ * on one side, or a cut moved to keep an item within its devices) is never left below its charge
+ * while another has room to spare, as an even share of G_R each could leave it (the item fails its
+ * package with JG_ERR_REFINE_OUT_OF_GAS).
+ */
+export function refineGasShares(items: readonly ItemShape[], perPackage: bigint, gasOf: (item: ItemShape, shareMax: bigint) => bigint): bigint[] {
+  const declared = items.map((item) => gasOf(item, perPackage));
+  const total = declared.reduce((sum, gas) => sum + gas, 0n);
+  return total <= perPackage ? declared : declared.map((gas) => (gas * perPackage) / total);
 }
 
 /** The best block and its state root: what a package is anchored on (GP 11.1.2). */
@@ -102,18 +121,29 @@ export function packageItemsMax(itemsPerPackageMax: number, packages: number): n
 /**
  * Records sorted by device, cut into at most `parts` runs of about equal length, each cut moved
  * forward to where the next device begins, so a device's envelopes stay in one item. Fewer runs
- * when a device's envelopes span a cut's place; always at least one.
+ * when a device's envelopes span a cut's place; always at least one. No run holds more than
+ * `devicesMax` devices (the service's per item bound, ENVELOPE_DEVICES_PER_ITEM_MAX): there are
+ * then at least as many runs as that takes, and a cut that would leave more on either side of it
+ * is moved, at a device boundary, as little as it takes.
  */
-export function splitAtDevices<R extends { readonly deviceId: string }>(records: readonly R[], parts: number): R[][] {
+export function splitAtDevices<R extends { readonly deviceId: string }>(records: readonly R[], parts: number, devicesMax = Number.POSITIVE_INFINITY): R[][] {
+  // Where each device's records begin.
+  const starts: number[] = [];
+  for (let i = 0; i < records.length; i++) if (i === 0 || records[i]!.deviceId !== records[i - 1]!.deviceId) starts.push(i);
+  const devices = starts.length;
+  const runs = Math.max(parts, Math.ceil(devices / devicesMax));
   const out: R[][] = [];
-  let from = 0;
-  for (let k = 1; k < parts; k++) {
-    let cut = Math.max(from, Math.round((records.length * k) / parts));
-    while (cut > 0 && cut < records.length && records[cut]!.deviceId === records[cut - 1]!.deviceId) cut++;
-    if (cut <= from || cut >= records.length) continue;
-    out.push(records.slice(from, cut));
+  let from = 0; // the first device of the run being cut
+  let next = 0; // the first device beginning at or after a cut's place (places only grow)
+  for (let k = 1; k < runs; k++) {
+    const place = Math.round((records.length * k) / runs);
+    while (next < devices && starts[next]! < place) next++;
+    // At most devicesMax devices in this run, and in each of the runs - k after it.
+    const cut = Math.max(Math.min(next, from + devicesMax), devices - (runs - k) * devicesMax);
+    if (cut <= from || cut >= devices) continue;
+    out.push(records.slice(starts[from], starts[cut]));
     from = cut;
   }
-  out.push(records.slice(from));
+  out.push(records.slice(starts[from] ?? 0));
   return out;
 }

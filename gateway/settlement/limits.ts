@@ -9,8 +9,13 @@ export const settlementLimits = {
    * header and the item's other fields (batcher.ts).
    */
   packageEnvelopeBytesMax: 13_000_000,
-  /** Devices per package: refine condenses each device to ~40 bytes, and a report's results must fit W_R = 49,152 (batcher.ts). */
-  packageDevicesMax: 1_000,
+  /**
+   * Devices per package, whatever the service (batcher.ts): each service's adapter sets its own from what its refine
+   * output takes per device in W_R (IngestService.packageDevicesMax: telemetry 1,405, energy 256, wifi 64); this
+   * bounds them all. A settled package tells each of its devices at once (a receipt message each): 2,048 stay well
+   * within the 5,000 notices the gateway hands aedes at a time.
+   */
+  packageDevicesMax: 2_048,
   /** Envelopes per package: bounds refine's verification time (~13,000 signatures ≈ 1.9 s on one core here; batcher.ts). */
   packageEnvelopesMax: 12_000,
   /**
