@@ -11,7 +11,7 @@ import { open } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
 import { toHex } from "../codec/jam.ts";
 import { tempDir } from "../testing/fixtures.ts";
-import { JOURNAL_CHANGES_MAX, STATE_SLICES } from "./state-db.ts";
+import { JOURNAL_CHANGES_MAX, STATE_SLICES, StateDb } from "./state-db.ts";
 import { Store } from "./store.ts";
 import { type BlockShape, changesOf, stateAfter } from "./testing/crash-writer.ts";
 
@@ -41,8 +41,8 @@ function writeBlock(store: Store, slot: number, changes: ReadonlyMap<string, Uin
   store.writeBlock({ block: { slot, hash, encoded: new Uint8Array(1), stateRoot: noRoot }, stateChanges: changes, packages: [], reports: new Map() });
 }
 
-/** The store's state against `expected`: same keys, same bytes (compared by Buffer.compare). */
-function expectState(store: Store, expected: ReadonlyMap<string, Uint8Array>): void {
+/** A store's (or its StateDb's) state against `expected`: same keys, same bytes (compared by Buffer.compare). */
+function expectState(store: { stateEntries(): Iterable<[string, Uint8Array]> }, expected: ReadonlyMap<string, Uint8Array>): void {
   const read = new Map(store.stateEntries());
   expect(read.size).toBe(expected.size);
   const differing = [...expected].filter(([key, value]) => read.get(key) === undefined || Buffer.compare(read.get(key)!, value) !== 0);
@@ -118,6 +118,25 @@ describe("state entries in the store", () => {
     expect(store.migratedStateEntries).toBe(0);
     expectState(store, stateAfter(4));
     await store.close();
+  });
+
+  it("reads back the state when the number of slices changed between opens, up and down", async () => {
+    const dir = newDir();
+    let slot = 0;
+    // Each number of slices opened twice: 3 blocks after the change (records written under the old
+    // number still needed), then more blocks than either number.
+    for (const [slices, blocks] of [16, 64, 8, 64].flatMap((n) => [[n, 3] as const, [n, 70] as const])) {
+      const root = open({ path: dir, compression: false, maxDbs: 8 });
+      const db = new StateDb(root, root.openDB({ name: "meta" }), slices);
+      expectState(db, stateAfter(slot, SPARSE));
+      for (const end = slot + blocks; slot < end; ) {
+        const prepared = db.prepareBlock(++slot, changesOf(slot, SPARSE));
+        root.transactionSync(() => prepared.write());
+        prepared.committed();
+      }
+      expectState(db, stateAfter(slot, SPARSE));
+      await root.close();
+    }
   });
 
   it("holds a whole block's state after the writing process is killed with SIGKILL while it writes", async () => {

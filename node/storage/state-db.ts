@@ -25,6 +25,10 @@
  * written through instead: its changes and every pending one go to entries and the journal is
  * emptied, as at genesis.
  *
+ * The number of slices may change between opens: the journal drops one record per block once it
+ * holds as many as there are slices, so after fewer slices it keeps more records than needed, and
+ * after more it grows to them while every slice is written once.
+ *
  * Data dirs made before 2026-12-07 hold their entries in "state" under hex keys, complete; they
  * are moved to "state-v2" when the store opens (in transactions of STATE_MIGRATION_TXN_KEYS, so a
  * crash resumes) and "state" is dropped. An older node cannot read the new layout: it finds no
@@ -73,7 +77,7 @@ export class StateDb {
   private readonly entries: Database<Uint8Array, Uint8Array>;
   private readonly journal: Database<Uint8Array, number>;
   /** Changes since their slice was last written, by slice then key; the latest value of each. */
-  private readonly pending: Map<string, PendingWrite>[] = Array.from({ length: STATE_SLICES }, () => new Map());
+  private readonly pending: Map<string, PendingWrite>[];
   /** The slice the next block writes. */
   private sweep: number;
   private journalRecords: number;
@@ -83,15 +87,18 @@ export class StateDb {
   constructor(
     private readonly root: RootDatabase,
     private readonly meta: Database<unknown, string>,
+    /** STATE_SLICES; another number in tests (it may change between opens, see above). */
+    private readonly slices = STATE_SLICES,
   ) {
+    this.pending = Array.from({ length: slices }, () => new Map());
     this.entries = root.openDB({ name: ENTRIES_DB, encoding: "binary", keyEncoding: "binary" });
     this.journal = root.openDB({ name: JOURNAL_DB, encoding: "binary", keyEncoding: "uint32" });
     this.migratedEntries = this.migrateV1();
-    this.sweep = (meta.get(SWEEP_KEY) as number | undefined) ?? 0;
+    this.sweep = ((meta.get(SWEEP_KEY) as number | undefined) ?? 0) % slices;
     this.journalRecords = 0;
     for (const { value } of this.journal.getRange()) {
       this.journalRecords++;
-      for (const w of decodeRecord(value)) this.pending[sliceOf(w.dbKey)]!.set(stateKeyHex(w.dbKey), w);
+      for (const w of decodeRecord(value)) this.pending[this.sliceOf(w.dbKey)]!.set(stateKeyHex(w.dbKey), w);
     }
   }
 
@@ -99,7 +106,7 @@ export class StateDb {
   *stateEntries(): Generator<[string, Uint8Array]> {
     for (const { key, value } of this.entries.getRange()) {
       const hex = stateKeyHex(key);
-      if (!this.pending[sliceOf(key)]!.has(hex)) yield [hex, new Uint8Array(value)];
+      if (!this.pending[this.sliceOf(key)]!.has(hex)) yield [hex, new Uint8Array(value)];
     }
     for (const slice of this.pending) for (const [hex, w] of slice) if (w.value !== null) yield [hex, w.value];
   }
@@ -121,9 +128,9 @@ export class StateDb {
     if (writes.length > JOURNAL_CHANGES_MAX) return this.prepareThrough(writes);
     const slice = this.sweep;
     const flush = new Map(this.pending[slice]);
-    for (const { key, w } of writes) if (sliceOf(w.dbKey) === slice) flush.set(key, w);
+    for (const { key, w } of writes) if (this.sliceOf(w.dbKey) === slice) flush.set(key, w);
     const record = encodeRecord(writes.map(({ w }) => w));
-    const dropOldest = this.journalRecords >= STATE_SLICES;
+    const dropOldest = this.journalRecords >= this.slices;
     return {
       write: () => {
         this.journal.putSync(slot, record);
@@ -132,12 +139,12 @@ export class StateDb {
           const [oldest] = this.journal.getKeys({ limit: 1 });
           if (oldest !== undefined && oldest !== slot) this.journal.removeSync(oldest);
         }
-        this.meta.putSync(SWEEP_KEY, (slice + 1) % STATE_SLICES);
+        this.meta.putSync(SWEEP_KEY, (slice + 1) % this.slices);
       },
       committed: () => {
         this.pending[slice] = new Map();
-        for (const { key, w } of writes) if (sliceOf(w.dbKey) !== slice) this.pending[sliceOf(w.dbKey)]!.set(key, w);
-        this.sweep = (slice + 1) % STATE_SLICES;
+        for (const { key, w } of writes) if (this.sliceOf(w.dbKey) !== slice) this.pending[this.sliceOf(w.dbKey)]!.set(key, w);
+        this.sweep = (slice + 1) % this.slices;
         if (!dropOldest) this.journalRecords++;
       },
     };
@@ -151,10 +158,15 @@ export class StateDb {
         for (const slot of [...this.journal.getKeys()]) this.journal.removeSync(slot);
       },
       committed: () => {
-        for (let slice = 0; slice < STATE_SLICES; slice++) this.pending[slice] = new Map();
+        for (let slice = 0; slice < this.slices; slice++) this.pending[slice] = new Map();
         this.journalRecords = 0;
       },
     };
+  }
+
+  /** The slice of an entry: its prefix's place among the 65,536. */
+  private sliceOf(dbKey: Uint8Array): number {
+    return (((dbKey[0]! << 8) | dbKey[1]!) * this.slices) >>> 16;
   }
 
   private put(w: PendingWrite): void {
@@ -211,11 +223,6 @@ const FNV_PRIME = 0x01000193;
 
 function stateKeyHex(dbKey: Uint8Array): string {
   return toHex(dbKey.subarray(PREFIX_BYTES, DB_KEY_BYTES));
-}
-
-/** The slice of an entry: its prefix's place among the 65,536. */
-function sliceOf(dbKey: Uint8Array): number {
-  return (((dbKey[0]! << 8) | dbKey[1]!) * STATE_SLICES) >>> 16;
 }
 
 /** A journal record: u32 count, then per change its LMDB key (33 bytes), u32 value length (REMOVED for a removal) and the value. Little-endian. */
