@@ -60,5 +60,7 @@ describe("jamgate start --cluster", { timeout: 90_000 }, () => {
     const { code } = await cli.exited;
     expect(code).toBe(2);
     expect(cli.output()).toMatch(why);
+    // A password given in the URL is not repeated, by the refusal or by commander.
+    expect(cli.output()).not.toContain("hunter2");
   });
 });

@@ -10,6 +10,7 @@
  * other. Two clusters on one database would share sessions: one database per cluster.
  */
 import { CliArgumentError } from "../../devices/protocol/cli-args.ts";
+import { JamgateError } from "../../devices/protocol/errors.ts";
 
 /** Redis's own port. */
 export const REDIS_DEFAULT_PORT = 6379;
@@ -30,7 +31,23 @@ export interface ClusterUrl {
   readonly channelPrefix: string;
 }
 
-/** Parses `--cluster`'s value; a value it cannot take is a CliArgumentError (JG_ERR_CLI_ARGUMENT, exit status 2). */
+/**
+ * `value` with the password it holds, if any, as `***`: what follows `scheme://user:` up to the
+ * last `@`, as typed (a URL's own `password` is percent-encoded, so it may not be found in the
+ * text), and whether or not the rest parses as a URL. Null when it holds none.
+ */
+function withoutPassword(value: string): string | null {
+  const userinfo = /^([^:/?#]*:\/\/[^:@]*:)(.*)@/s.exec(value);
+  return userinfo === null ? null : `${userinfo[1]}***${value.slice(userinfo[0].length - 1)}`;
+}
+
+/**
+ * Parses `--cluster`'s value; a value it cannot take is JG_ERR_CLI_ARGUMENT (exit status 2): a
+ * CliArgumentError, which commander reports with the flag and the value as given, or, for a value
+ * that holds a password, a JamgateError, which commander leaves to the program's main to report as
+ * it is: commander's own line would repeat the password (`error: option '--cluster <url>' argument
+ * 'redis://:…@…' is invalid.`), to a terminal or a log every local user may read.
+ */
 export function parseClusterUrl(value: string): ClusterUrl {
   let url: URL | null = null;
   try {
@@ -38,10 +55,11 @@ export function parseClusterUrl(value: string): ClusterUrl {
   } catch {
     // refused below
   }
-  // The refusal does not repeat a password given in the URL.
-  const shown = url !== null && url.password !== "" ? value.replace(url.password, "***") : value;
+  const masked = withoutPassword(value);
+  const shown = masked ?? value;
   const refuse = (why: string): never => {
-    throw new CliArgumentError(`--cluster ${JSON.stringify(shown.slice(0, 200))}: ${why}`);
+    const detail = `--cluster ${JSON.stringify(shown.slice(0, 200))}: ${why}`;
+    throw masked === null ? new CliArgumentError(detail) : new JamgateError("JG_ERR_CLI_ARGUMENT", detail);
   };
   if (url === null) return refuse("not a URL; expected redis://HOST:PORT/DB");
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") refuse(`expected redis:// or rediss://, not ${url.protocol}//`);
