@@ -217,6 +217,40 @@ describe("several gateways sharing Redis and one node", () => {
     await settledStaysAt(key, 4n);
   }, 120_000);
 
+  it("learns a device's whole settled window from the ledger when Redis knows none of its seqs: a resend of any settled seq is JG_ERR_ENVELOPE_REPLAY before its PUBACK", async () => {
+    // d1 is known to B before it settles anything (B then reads its window from the ledger at its next connect);
+    // d2 is new to B (B's registry reads it at that connect).
+    const [d1, d2] = [await h.register(), await h.register()];
+    const early = await session(b, d1);
+    await early.leave();
+    for (const key of [d1, d2]) {
+      const onA = await session(a, key);
+      for (let seq = 0; seq < 5; seq++) await onA.publish(seq);
+      await until(() => new Set(onA.receipts.map((r) => r.seq)).size === 5, "receipts for 0…4 on A");
+      await onA.leave();
+      await until(async () => (await settledOnLedger(key)) === 5n, "0…4 settled on the ledger");
+      // Redis lost the device's seqs (a restart without its data, a week away).
+      const windowKey = `${parseClusterUrl(redis.url).channelPrefix}window:${key.deviceId}`;
+      await until(async () => (await redisClient.zcard(windowKey)) === 5, "A's seqs in Redis", 15_000);
+      await redisClient.del(windowKey);
+    }
+    const rejected = () => metric(b, /^jamgate_envelopes_rejected_total\{code="JG_ERR_ENVELOPE_REPLAY"\} (\d+)$/m);
+    const refusedOnChain = () => metric(b, /^jamgate_envelopes_refused_on_chain_total (\d+)$/m);
+    for (const key of [d1, d2]) {
+      const [rejectedBefore, refusedBefore] = [await rejected(), await refusedOnChain()];
+      const onB = await session(b, key);
+      // Below the highest settled (4) as well as the highest itself, then a new one.
+      for (const seq of [1, 3, 4, 5]) await onB.publish(seq);
+      await until(() => onB.receipts.some((r) => r.seq === 5), "the receipt for 5");
+      expect(seqsOf(onB.errors)).toEqual([1, 3, 4]);
+      expect(onB.errors.every((e) => e.code === "JG_ERR_ENVELOPE_REPLAY" && !/refused by service/.test(e.detail))).toBe(true);
+      expect((await rejected()) - rejectedBefore).toBe(3);
+      await settledStaysAt(key, 6n);
+      expect((await refusedOnChain()) - refusedBefore).toBe(0);
+      await onB.leave();
+    }
+  }, 180_000);
+
   it("holds at most sessionQueueMax messages for a session away, whichever gateway queues them, and delivers them on any gateway", async () => {
     const key = await h.register();
     const away = await session(a, key);

@@ -17,7 +17,8 @@ import { judgeEnvelope } from "./accept.ts";
 import { type Broker, type BrokerCluster, type BrokerHooks, connectionFactsOf, startBroker } from "./broker.ts";
 import type { InfluxWriter } from "./influx/writer.ts";
 import { READINGS_PER_ENVELOPE_MAX, readingsToPoints } from "./influx/readings.ts";
-import type { IngestService } from "./ingest-service.ts";
+import { type IngestService, settledWindowOfDevice } from "./ingest-service.ts";
+import { learnedWindow } from "./cluster/windows.ts";
 import { LedgerIndex } from "./ledger/index.ts";
 import { LedgerIndexer } from "./ledger/indexer.ts";
 import { DurableLog, type LogEntry } from "./log.ts";
@@ -26,7 +27,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import { type BucketLimit, RateLimiter } from "./rate-limit.ts";
 import { DeviceRegistry, type RegistryEntry } from "./registry.ts";
 import { type DeviceNotice, Settlement } from "./settlement/index.ts";
-import { acceptSeq, type SeqWindow, withSeqs } from "./window.ts";
+import { acceptSeq, EMPTY_WINDOW, type SeqWindow } from "./window.ts";
 import { type ServerLimits, type TlsMaterial, tokensMatch } from "../node/net/servers.ts";
 import type { MqttTransport, PacketLimits } from "./packet-bounds.ts";
 import { SEQ_WINDOW_SEQS } from "../devices/protocol/seq-window.ts";
@@ -570,8 +571,8 @@ export class Gateway {
    * in what the cluster knows of it, so a resend of an envelope another gateway logged is answered
    * JG_ERR_ENVELOPE_REPLAY before its PUBACK, as one gateway answers its own (cluster/windows.ts).
    * The seqs the cluster's gateways logged come from Redis; when Redis knows none (a device new to
-   * the cluster, away from it for a week, or a Redis that lost its data), the highest its service
-   * settled, from the ledger (read now unless the registry just read it: `readNow`), so a window
+   * the cluster, away from it for a week, or a Redis that lost its data), the window its service
+   * settled (the highest and which of the 64 below it), from the ledger (read now unless the registry just read it: `readNow`), so a window
    * this gateway kept from long ago does not judge the device's seqs against a stale highest. A
    * read that fails leaves the window as it is: the ledger's window still refuses a second
    * settlement. Never takes a seq out.
@@ -579,20 +580,21 @@ export class Gateway {
   private async learnClusterWindow(cluster: GatewayCluster, device: RegistryEntry, readNow: boolean): Promise<void> {
     const id = device.deviceId;
     const shared = await cluster.windows.seqsOf(id);
-    const onLedger = shared.length > 0 || readNow ? -1 : await this.settledHighestOnLedger(device).catch(() => -1);
+    const onLedger = shared.length > 0 || readNow ? EMPTY_WINDOW : await this.settledWindowOnLedger(device).catch(() => EMPTY_WINDOW);
     // After the reads, in one step: a publish of the device's previous connection may have moved its window meanwhile.
-    this.windows.set(id, withSeqs(this.windowOf(id), [...shared, onLedger, device.settledHighestSeq]));
+    this.windows.set(id, learnedWindow(this.windowOf(id), shared, [onLedger, settledWindowOfDevice(device)]));
     // Settled, so refine verified its signature: the highest known signed (see signedHighest).
-    if (onLedger > (this.signedHighest.get(id) ?? device.settledHighestSeq)) this.signedHighest.set(id, onLedger);
+    if (onLedger.highest > (this.signedHighest.get(id) ?? device.settledHighestSeq)) this.signedHighest.set(id, onLedger.highest);
   }
 
-  /** The highest seq `device`'s service has settled, read from the best block's state (-1: none, or the record is gone). */
-  private async settledHighestOnLedger(device: RegistryEntry): Promise<number> {
+  /** The window of seqs `device`'s service has settled, read from the best block's state (empty: none, or the record is gone). */
+  private async settledWindowOnLedger(device: RegistryEntry): Promise<SeqWindow> {
     const service = this.options.services.find((s) => s.serviceId === device.serviceId);
-    if (service === undefined) return -1;
+    if (service === undefined) return EMPTY_WINDOW;
     const best = await this.options.api.bestBlock();
     const value = await this.options.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(device.deviceId));
-    return (value === null ? null : service.decodeDevice(value))?.settledHighestSeq ?? -1;
+    const settled = value === null ? null : service.decodeDevice(value);
+    return settled === null ? EMPTY_WINDOW : settledWindowOfDevice(settled);
   }
 
   /** The authorizePublish hook: resolves to PUBACK (after the durable write), rejects to disconnect. */
@@ -705,18 +707,22 @@ export class Gateway {
   }
 
   /**
-   * Receipts and errors waiting to be handed to aedes. A settled package yields up to a thousand
-   * at once (a receipt per device in it); they go once per turn of the event loop, at most
-   * DOWNLINK_IN_FLIGHT_MAX at a time. Bounded by what the log holds: at most one notice per
-   * logged entry.
+   * Receipts and errors waiting to be handed to aedes, each with what to call once aedes has
+   * published it (settlement keeps its package in the log until then: settlement/told.ts). A
+   * settled package yields up to a thousand at once (a receipt per device in it); they go once per
+   * turn of the event loop, at most DOWNLINK_IN_FLIGHT_MAX at a time. Bounded by what the log
+   * holds: at most one notice per logged entry.
    */
-  private readonly downlink: DeviceNotice[] = [];
+  private readonly downlink: { readonly notice: DeviceNotice; readonly published: (error?: Error) => void }[] = [];
   private downlinkInFlight = 0;
   private draining = false;
 
-  private notify(notice: DeviceNotice): void {
-    this.downlink.push(notice);
-    this.scheduleDownlink();
+  /** Queues a notice for its device; resolves once aedes has published it (its publish callback), rejects if it could not. */
+  private notify(notice: DeviceNotice): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.downlink.push({ notice, published: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.scheduleDownlink();
+    });
   }
 
   private scheduleDownlink(): void {
@@ -726,12 +732,12 @@ export class Gateway {
     setImmediate(() => {
       this.draining = false;
       const room = DOWNLINK_IN_FLIGHT_MAX - this.downlinkInFlight;
-      if (room > 0) for (const notice of this.downlink.splice(0, room)) this.tell(notice);
+      if (room > 0) for (const { notice, published } of this.downlink.splice(0, room)) this.tell(notice, published);
       this.scheduleDownlink();
     });
   }
 
-  private tell(notice: DeviceNotice): void {
+  private tell(notice: DeviceNotice, published: (error?: Error) => void): void {
     if (notice.kind === "receipt") {
       // Settled: refine verified these signatures.
       const highest = notice.seqs.at(-1) ?? -1; // ascending
@@ -740,11 +746,12 @@ export class Gateway {
         notice.deviceId,
         "receipts",
         encodeReceipts({ seqs: notice.seqs, packageHash: notice.packageHash, blockHash: notice.blockHash, slot: notice.slot }),
+        published,
       );
     } else {
       this.count(notice.code);
       this.refusalLine("envelope refused", notice.deviceId, notice.code, { deviceId: notice.deviceId, seq: notice.seq, detail: notice.detail });
-      this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }));
+      this.publishDown(notice.deviceId, "errors", encodeDeviceError({ seq: notice.seq, code: notice.code, detail: notice.detail }), published);
     }
   }
 
@@ -756,15 +763,21 @@ export class Gateway {
     this.publishDown(deviceId, "control", payload);
   }
 
-  private publishDown(deviceId: string, channel: DownChannel, payload: Uint8Array): void {
+  /**
+   * Publishes to a device's down topic (QoS 1, not retained); `published` is called once aedes has
+   * (its publish callback: written to the device or queued for its session, and in a cluster in
+   * Redis), with the error if it could not.
+   */
+  private publishDown(deviceId: string, channel: DownChannel, payload: Uint8Array, published?: (error?: Error) => void): void {
     const broker = this.broker;
-    if (broker === null) return;
+    if (broker === null) return published?.(new Error("the broker is not running"));
     this.downlinkInFlight++;
     broker.aedes.publish(
       { cmd: "publish", topic: downTopic(deviceId as DeviceId, channel), payload: Buffer.from(payload), qos: 1, retain: false, dup: false },
       (error) => {
         this.downlinkInFlight--;
         if (error) this.options.logger?.warn({ deviceId, channel, err: String(error) }, "could not publish to a device");
+        published?.(error ?? undefined);
         this.scheduleDownlink();
       },
     );

@@ -8,6 +8,7 @@ import type { NodeApi } from "../node/api.ts";
 import { type KnownDevice, knownDevice } from "./accept.ts";
 import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
 import type { IngestService } from "./ingest-service.ts";
+import type { SeqWindow } from "./window.ts";
 
 /**
  * Registered devices kept in memory: ~600 bytes of heap each (an id, a key, the entry; measured
@@ -25,6 +26,8 @@ export interface RegistryEntry extends KnownDevice {
   readonly serviceId: number;
   /** The highest seq its service had settled when this entry was read from the ledger (-1: none): a lower bound of what the device has signed. */
   readonly settledHighestSeq: number;
+  /** Its service's whole window of settled seqs when this entry was read (ingest-service.ts RegisteredDevice.settledWindow); absent: the highest alone. */
+  readonly settledWindow?: SeqWindow;
 }
 
 export class DeviceRegistry {
@@ -52,16 +55,16 @@ export class DeviceRegistry {
     for (const service of this.services) {
       const value = await this.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(deviceId));
       const device = value === null ? null : service.decodeDevice(value);
-      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq);
+      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq, device.settledWindow);
     }
     if (this.unknownUntil.size >= UNKNOWN_CACHE_MAX) this.unknownUntil.clear();
     this.unknownUntil.set(deviceId, this.now() + UNKNOWN_DEVICE_TTL_MS);
     return null;
   }
 
-  remember(deviceId: string, publicKey: Uint8Array, kind: DeviceKind, serviceId: number, settledHighestSeq = -1): RegistryEntry {
+  remember(deviceId: string, publicKey: Uint8Array, kind: DeviceKind, serviceId: number, settledHighestSeq = -1, settledWindow?: SeqWindow): RegistryEntry {
     if (this.known.size >= DEVICE_CACHE_MAX) this.known.delete(this.known.keys().next().value!);
-    const entry = { ...knownDevice(deviceId, publicKey), kind, serviceId, settledHighestSeq };
+    const entry = { ...knownDevice(deviceId, publicKey), kind, serviceId, settledHighestSeq, ...(settledWindow === undefined ? {} : { settledWindow }) };
     this.known.set(deviceId, entry);
     this.unknownUntil.delete(deviceId);
     return entry;
