@@ -12,8 +12,8 @@
  * (a line per connect at info would be 100,000 lines in the storm, written and read on the cores
  * under test): they are known to be up when `endpoints.json` appears in their data dir, which
  * `jamgate start` writes last. The node logs at info: its `block` lines give each block's import
- * time. Counters come from each gateway's `/metrics`, memory and open files from /proc. Once a
- * gateway listens, its threads are set NICE_STEP above the node's (`nodeFirst`).
+ * time. Counters come from each gateway's `/metrics`, memory and open files from /proc. With
+ * `nodeFirst`, once a gateway listens its threads are set NICE_STEP above the node's.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { getPriority, setPriority } from "node:os";
@@ -150,9 +150,11 @@ export interface FleetClusterOptions {
   /**
    * Run every thread of the gateway processes NICE_STEP above the node's (node/thread/priority.ts),
    * as `jamgate start` runs its own gateway threads beside its embedded node: on one machine the
-   * node's block loop is the serial part of the whole cluster. Without it, 6 gateways, the node and
-   * 10 device processes on 2 cores gave the node 0.26 cores and its blocks an import p50 of 668 ms
-   * (100,000 devices, machine shared).
+   * node's block loop is the serial part of the whole cluster. 100,000 devices on 6 gateways, 2
+   * cores shared with other work (load average ~20): without it the node had 0.26 cores, 250
+   * blocks in 300 s, import p50 668 ms; with it 288 blocks, import p50 166 ms, but the gateways
+   * had 0.11 cores each (event loops busy all the time), PUBACK p50 6 s, and their packages
+   * reached the node more than L = 24 slots after their anchor (JG_ERR_PACKAGE_ANCHOR, 1,160).
    */
   readonly nodeFirst: boolean;
 }
