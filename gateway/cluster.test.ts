@@ -177,6 +177,11 @@ describe("several gateways sharing Redis and one node", () => {
     for (let seq = 0; seq < 10; seq++) await onA.publish(seq);
     // Moves to B without waiting for anything to settle, and resends its last three (their PUBACKs lost, as far as it knows) and five new ones.
     await onA.leave();
+    // A tells Redis its seqs after their log write, in batches: on a busy machine B's connect could
+    // come first, and then the ledger, not B, refuses the resends (the next case). This one is B
+    // answering them from what Redis knows.
+    const windowKey = `${parseClusterUrl(redis.url).channelPrefix}window:${key.deviceId}`;
+    await until(async () => (await redisClient.zcard(windowKey)) === 10, "A's seqs in Redis", 15_000);
     const rejectedBefore = await metric(b, /^jamgate_envelopes_rejected_total\{code="JG_ERR_ENVELOPE_REPLAY"\} (\d+)$/m);
     const refusedOnChain = async () =>
       (await metric(a, /^jamgate_envelopes_refused_on_chain_total (\d+)$/m)) + (await metric(b, /^jamgate_envelopes_refused_on_chain_total (\d+)$/m));
