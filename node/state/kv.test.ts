@@ -137,6 +137,24 @@ describe("State", () => {
     );
   });
 
+  it("builds from entries with a key given twice holding its last value, and an empty state's root is the zero hash", () => {
+    const [a, b] = ["aa".repeat(31), "bb".repeat(31)];
+    const state = State.fromEntries([
+      [a, Uint8Array.of(1)],
+      [b, Uint8Array.of(2)],
+      [a, Uint8Array.of(3)],
+    ]);
+    expect(state.size).toBe(2);
+    expect(state.get(a)).toEqual(Uint8Array.of(3));
+    expect(toHex(state.root())).toBe(
+      referenceRoot([
+        [a, Uint8Array.of(3)],
+        [b, Uint8Array.of(2)],
+      ]),
+    );
+    expect(toHex(State.fromEntries([]).root())).toBe("00".repeat(32));
+  });
+
   it("returns a root the next change does not alter", () => {
     const state = State.fromEntries([["aa".repeat(31), Uint8Array.of(1)]]);
     const root = state.root();

@@ -102,11 +102,12 @@ export class StateDb {
     }
   }
 
-  /** The best block's state: entries overlaid with the journal. Values are copies. */
+  /** The best block's state: entries overlaid with the journal. Values are arrays of their own. */
   *stateEntries(): Generator<[string, Uint8Array]> {
     for (const { key, value } of this.entries.getRange()) {
       const hex = stateKeyHex(key);
-      if (!this.pending[this.sliceOf(key)]!.has(hex)) yield [hex, new Uint8Array(value)];
+      // lmdb-js returns a binary value in a Buffer of its own (a copy): viewed as a plain Uint8Array, not copied again.
+      if (!this.pending[this.sliceOf(key)]!.has(hex)) yield [hex, new Uint8Array(value.buffer, value.byteOffset, value.length)];
     }
     for (const slice of this.pending) for (const [hex, w] of slice) if (w.value !== null) yield [hex, w.value];
   }
