@@ -10,7 +10,17 @@ import { describe, expect, it } from "vitest";
 import { toHex } from "../codec/jam.ts";
 import { blake2b } from "../crypto/hash.ts";
 import { keyHex, State } from "./kv.ts";
-import { branchHash, keyBit, leafHash, STATE_KEY_BYTES, STATE_PROOF_SIBLINGS_MAX, verifyStatePath } from "./proof.ts";
+import {
+  branchHash,
+  chooseHashInto,
+  type GenerichashBinding,
+  keyBit,
+  leafHash,
+  loadSodiumBinding,
+  STATE_KEY_BYTES,
+  STATE_PROOF_SIBLINGS_MAX,
+  verifyStatePath,
+} from "./proof.ts";
 
 const KEY_BITS = STATE_KEY_BYTES * 8;
 const key31 = fc.uint8Array({ minLength: STATE_KEY_BYTES, maxLength: STATE_KEY_BYTES });
@@ -68,6 +78,33 @@ describe("the node encodings", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("the hash the trie writes with", () => {
+  /** blake2b-256 of `input` through `hashInto`, written at byte 8 of a larger buffer (as into the trie's hash array). */
+  function through(hashInto: ReturnType<typeof chooseHashInto>, input: Uint8Array): string {
+    const out = new ArrayBuffer(48);
+    hashInto(out, 8, input);
+    return toHex(new Uint8Array(out, 8, 32));
+  }
+  const broken: Record<string, () => GenerichashBinding> = {
+    missing: () => {
+      throw new Error("no binding");
+    },
+    "a status other than 0": () => () => -1,
+    "another digest": () => (out, offset) => {
+      new Uint8Array(out, offset, 32).fill(7);
+      return 0;
+    },
+  };
+
+  it("is blake2b-256 through sodium-native's native function, or its exported one when that function is missing or differs", () => {
+    for (const load of [loadSodiumBinding, ...Object.values(broken)]) {
+      const hashInto = chooseHashInto(load);
+      for (const input of [new Uint8Array(0), Uint8Array.from({ length: 64 }, (_, i) => 255 - i), Buffer.from("x".repeat(200)).subarray(3)])
+        expect(through(hashInto, input)).toBe(toHex(blake2b.hashBytes(input).raw));
+    }
   });
 });
 
