@@ -89,6 +89,10 @@ describe("jamgate node start", () => {
     const dataDir = tempDir();
     const port = await freePort();
     const api = await startNode(dataDir, port, 200);
+    // The node runs on a thread of its own, the RPC server on the main one (whose OS id is the pid).
+    const started = JSON.parse(await processes[0]!.waitFor(/"msg":"node started"/)) as { nodeThreads: number[] };
+    expect(started.nodeThreads.length).toBeGreaterThan(1);
+    expect(started.nodeThreads).not.toContain(processes[0]!.child.pid);
 
     const genesisRoot = await api.stateRoot((await api.bestBlock()).headerHash);
     for (const [first, count] of [
