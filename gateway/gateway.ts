@@ -114,8 +114,8 @@ export interface GatewayOptions {
 export interface GatewayCluster extends BrokerCluster {
   /** Redis is reachable: a new MQTT session may open (its session lives there). */
   readonly available: boolean;
-  /** This gateway's share of the node's `coresCount` cores, which it packs for (cluster/members.ts); null: every core. */
-  packingCores?(coresCount: number): readonly number[] | null;
+  /** This gateway's share of the node's `coresCount` cores, which it packs for a block at `slot` (cluster/members.ts); null: every core; empty: none (another gateway's turn). */
+  packingCores?(coresCount: number, slot: number | null): readonly number[] | null;
   readonly windows: {
     /** Notes a seq this gateway logged, for the others (sent after the write, never before a PUBACK). */
     add(deviceId: string, seq: number): void;
@@ -222,7 +222,7 @@ export class Gateway {
       notify: (notice) => this.notify(notice),
       batchDeadlineMs: options.batchDeadlineMs ?? 200,
       packing: options.packing ?? "aligned",
-      packingCores: () => options.cluster?.packingCores?.(options.params.coresCount) ?? null,
+      packingCores: (slot) => options.cluster?.packingCores?.(options.params.coresCount, slot) ?? null,
       ledger: this.ledger,
       logger: options.logger,
       observe: {

@@ -180,8 +180,14 @@ function openLog(): { log: DurableLog; ioIdle: () => Promise<void> } {
 }
 
 /** A Settlement of the telemetry service on `node` and `log`; stopped after the test. */
-function settlementOn(node: ReturnType<typeof fakeNode>, log: DurableLog, notices: DeviceNotice[] = []): Settlement {
+function settlementOn(
+  node: ReturnType<typeof fakeNode>,
+  log: DurableLog,
+  notices: DeviceNotice[] = [],
+  packingCores?: (slot: number | null) => readonly number[] | null,
+): Settlement {
   const settlement = new Settlement({
+    ...(packingCores === undefined ? {} : { packingCores }),
     api: node.api,
     params: tinyParams,
     log,
@@ -267,12 +273,13 @@ async function simulate(options: {
   notices?: DeviceNotice[];
   until?: (added: number) => boolean;
   moreSlotsMax?: number;
+  packingCores?: (slot: number | null) => readonly number[] | null;
 }): Promise<Simulation> {
   const { log, ioIdle } = openLog();
   const rounds = await appendRounds(log, (options.slots * SLOT_MS) / ROUND_MS);
   vi.useFakeTimers({ toFake: FAKED });
   const node = fakeNode(REFINE_MS, options.refuseFirst, options.refuseSubscriptionsFirst);
-  const settlement = settlementOn(node, log, options.notices);
+  const settlement = settlementOn(node, log, options.notices, options.packingCores);
   settlement.start();
   let added = 0;
   const send = () => {
@@ -411,6 +418,25 @@ describe("packing", () => {
     expect(items.length).toBeGreaterThan(node.packages.length); // some package had two items
     expect(new Set(items.flat())).toEqual(new Set(appended)); // every envelope once, none overwritten by a later item's
     for (const item of items) expect(item.length).toBeGreaterThan(0);
+  });
+
+  it("packs, as one of three gateways sharing core 1, only for the blocks of its turn, and settles every envelope once", async () => {
+    // cluster/members.ts coresFor: the third of three gateways on a core packs for blocks at slots ≡ 2 (mod 3).
+    const turn = (slot: number | null) => (slot === null || slot % 3 === 2 ? [1] : []);
+    const notices: DeviceNotice[] = [];
+    const told = () => notices.reduce((n, x) => n + (x.kind === "receipt" ? x.seqs.length : 1), 0);
+    const { node, packings, added } = await simulate({ slots: 15, packingCores: turn, notices, until: (n) => told() >= n, moreSlotsMax: 30 });
+    expect(told()).toBe(added);
+    expect(notices.filter((n) => n.kind === "error")).toEqual([]);
+    expect(node.submitted.every((s) => s.core === 1)).toBe(true);
+    // Once aligned (the fake node's block every SLOT_MS and a refine time known): a packing only
+    // in the slot before a block of its turn, and each package reported in that block.
+    const aligned = packings.filter((p) => p[0]!.slot >= 6);
+    expect(aligned.length).toBeGreaterThanOrEqual(4);
+    for (const p of aligned) expect((p[0]!.slot + 1) % 3).toBe(2);
+    const late = node.lag.filter((l) => l.refinedSlot >= 6);
+    expect(late.length).toBeGreaterThanOrEqual(4);
+    for (const l of late) expect(l.reportedSlot).toBe(l.refinedSlot + 1);
   });
 
   it("puts the envelopes of a package the node refuses back, and settles every envelope once", async () => {

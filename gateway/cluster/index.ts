@@ -220,9 +220,9 @@ export class Cluster {
     return boundedRedisPersistence({ db: this.connections[0]!.redis, max, onFull, onError: (e) => this.noteError(e) });
   }
 
-  /** The cores of `coresCount` this gateway packs for (members.ts coresFor); null: every core. */
-  packingCores(coresCount: number): number[] | null {
-    return coresFor(this.members?.place ?? null, coresCount);
+  /** The cores of `coresCount` this gateway packs for a block at `slot` (members.ts coresFor); null: every core; empty: another gateway's turn. */
+  packingCores(coresCount: number, slot: number | null): number[] | null {
+    return coresFor(this.members?.place ?? null, coresCount, slot);
   }
 
   /** All three connections are up: new sessions may open. */

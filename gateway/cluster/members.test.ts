@@ -13,11 +13,39 @@ describe("coresFor", () => {
     expect(coresFor({ index: 1, count: 3 }, 8)).toEqual([1, 4, 7]);
     expect(coresFor({ index: 2, count: 3 }, 8)).toEqual([2, 5]);
     expect(coresFor({ index: 4, count: 5 }, 2)).toEqual([0]);
+    expect(coresFor({ index: 4, count: 5 }, 2, null)).toEqual([0]);
     // Every core goes to exactly one gateway when there are no more gateways than cores.
     for (let count = 1; count <= 8; count++) {
       const taken = Array.from({ length: count }, (_, index) => coresFor({ index, count }, 8) ?? [0, 1, 2, 3, 4, 5, 6, 7]).flat();
       expect(taken.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     }
+  });
+
+  it("gives a core shared by more gateways than cores to one of them a slot, in turns, each as often as the others", () => {
+    for (const [count, coresCount] of [
+      [6, 2],
+      [5, 2],
+      [7, 3],
+      [3, 2],
+    ] as const) {
+      const turns = Array.from({ length: count }, () => 0);
+      for (let slot = 0; slot < 420; slot++) {
+        // Each core has exactly one gateway packing for it in every slot.
+        const packing = Array.from({ length: count }, (_, index) => coresFor({ index, count }, coresCount, slot)!);
+        const byCore = Array.from({ length: coresCount }, (_, core) => packing.filter((cores) => cores.includes(core)).length);
+        expect(byCore).toEqual(Array.from({ length: coresCount }, () => 1));
+        packing.forEach((cores, index) => {
+          turns[index]! += cores.length;
+        });
+      }
+      // A gateway sharing its core with s - 1 others packs in 1 slot of s.
+      turns.forEach((taken, index) => {
+        const sharing = Math.ceil((count - (index % coresCount)) / coresCount);
+        expect(taken).toBe(420 / sharing);
+      });
+    }
+    // Gateways 0, 2 and 4 of six on 2 cores take core 0 in slots ≡ 0, 1, 2 (mod 3).
+    expect([0, 2, 4].map((index) => coresFor({ index, count: 6 }, 2, 31))).toEqual([[], [0], []]);
   });
 });
 

@@ -11,8 +11,14 @@
  * Redis's clock, so the hosts' clocks do not matter), reads the live members back, and takes its
  * place among them, sorted by id (the gateway key's public key: stable across restarts, so a
  * restart keeps the split). With n gateways and C cores, n ≤ C: gateway i packs for the cores c
- * with c mod n = i; n > C: for core i mod C, which it then shares with others (more gateways than
- * cores is more packages than a block takes; the full chain has 341 cores).
+ * with c mod n = i; n > C: for core i mod C, which it shares with the others of that residue, in
+ * turns of one slot each: gateway i packs for blocks whose slot mod s = ⌊i / C⌋, s the number
+ * sharing the core. More gateways than cores is more packages than a block takes: without turns
+ * each packed one a slot, and the packages queued at the node up to every gateway's in-flight
+ * bound (measured: 6 gateways on the tiny chain's 2 cores held 22–26 packages in flight of their
+ * 24, receipts p50 21 slots; BENCHMARKS.md §13). In turns, a gateway's envelopes wait at most
+ * s − 1 slots for its turn, and its package is the only one for the core's block. The gateways' slots come from the
+ * node's blocks, so they agree on whose turn it is; the full chain has 341 cores.
  *
  * A gateway that stops leaves the set at once; one killed is dropped MEMBER_EXPIRY_MS after its
  * last heartbeat, and the others take its cores then. While Redis is unreachable the last place
@@ -56,10 +62,19 @@ export interface Place {
   readonly count: number;
 }
 
-/** The cores a gateway at `place` packs for, of `coresCount`; null: every core (no place known). */
-export function coresFor(place: Place | null, coresCount: number): number[] | null {
+/**
+ * The cores a gateway at `place` packs for, of `coresCount`, for the block at `slot` (null: not
+ * known yet, no turns); null: every core (no place known); empty: none (another's turn).
+ */
+export function coresFor(place: Place | null, coresCount: number, slot: number | null = null): number[] | null {
   if (place === null || place.count <= 1) return null;
-  if (place.count > coresCount) return [place.index % coresCount];
+  if (place.count > coresCount) {
+    const core = place.index % coresCount;
+    // The gateways of this core's residue take it in turns of a slot: those sharing, and this one's turn among them.
+    const sharing = Math.ceil((place.count - core) / coresCount);
+    const turn = Math.floor(place.index / coresCount);
+    return slot === null || slot % sharing === turn ? [core] : [];
+  }
   const cores: number[] = [];
   for (let c = place.index; c < coresCount; c += place.count) cores.push(c);
   return cores;

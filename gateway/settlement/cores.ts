@@ -3,7 +3,8 @@
  * yet reported). A core takes one report per block, so a package sent to a core that still holds
  * one waits behind it, and such a queue, once formed, never drains while packing keeps pace with
  * the blocks. Another gateway's packages are not seen here: in a cluster the gateways split the
- * cores (cluster/members.ts) and each packs only for its own (`allowed`).
+ * cores (cluster/members.ts) and each packs only for its own (`allowed`); where more gateways than
+ * cores share one, each packs for it only in its turn of slots, and for no core in the others'.
  */
 export class CoreChoice {
   /** Where the round of the cores goes on from, for ties. */
@@ -12,15 +13,26 @@ export class CoreChoice {
   constructor(
     private readonly coresCount: number,
     private readonly unreportedOn: (core: number) => number,
-    /** The cores this gateway may pack for, asked at each choice; null, empty or absent: every core. */
-    private readonly allowed: () => readonly number[] | null = () => null,
+    /**
+     * The cores this gateway may pack for a block at `slot` (null: not known yet), asked at each
+     * choice; null or absent: every core; empty: none (another gateway's turn on a shared core).
+     */
+    private readonly allowed: (slot: number | null) => readonly number[] | null = () => null,
   ) {}
 
-  /** The cores a choice is made among: the allowed ones that exist, or every core. */
-  private candidates(): number[] {
+  /** The cores a choice for `slot` is made among: the allowed ones that exist (every core when none of those named exist), or none when none are allowed. */
+  private candidates(slot: number | null): number[] {
     const all = Array.from({ length: this.coresCount }, (_, c) => c);
-    const allowed = this.allowed()?.filter((c) => Number.isInteger(c) && c >= 0 && c < this.coresCount) ?? [];
-    return allowed.length > 0 ? allowed : all;
+    const allowed = this.allowed(slot);
+    if (allowed === null) return all;
+    if (allowed.length === 0) return [];
+    const existing = allowed.filter((c) => Number.isInteger(c) && c >= 0 && c < this.coresCount);
+    return existing.length > 0 ? existing : all;
+  }
+
+  /** Whether this gateway may pack for some core for the block at `slot`. */
+  mayPack(slot: number | null): boolean {
+    return this.candidates(slot).length > 0;
   }
 
   /**
@@ -30,15 +42,18 @@ export class CoreChoice {
    * refined on one thread; measured, still the better trade: against a package for every core the
    * lead says it would reach in time, p99 receipt 2.72 against 3.37 slots at 2,000/s (BENCHMARKS.md §5).
    */
-  toPack(): number[] {
-    const free = this.candidates().filter((c) => this.unreportedOn(c) === 0);
-    return free.length > 0 ? free : [this.leastBusy()];
+  toPack(slot: number | null = null): number[] {
+    const candidates = this.candidates(slot);
+    if (candidates.length === 0) return [];
+    const free = candidates.filter((c) => this.unreportedOn(c) === 0);
+    return free.length > 0 ? free : [this.leastBusy(slot)!];
   }
 
-  /** The core with the fewest of this gateway's packages waiting to be reported; ties go round the cores in turn. */
-  leastBusy(): number {
-    const candidates = this.candidates();
+  /** The core with the fewest of this gateway's packages waiting to be reported, ties going round the cores in turn; null when it may pack for none at `slot`. */
+  leastBusy(slot: number | null = null): number | null {
+    const candidates = this.candidates(slot);
     const n = candidates.length;
+    if (n === 0) return null;
     const start = candidates.findIndex((c) => c >= this.next % this.coresCount);
     const from = start < 0 ? 0 : start;
     let best = candidates[from]!;

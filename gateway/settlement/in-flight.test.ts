@@ -94,7 +94,7 @@ describe("CoreChoice", () => {
     expect([cores.leastBusy(), cores.leastBusy()]).toEqual([2, 2]);
   });
 
-  it("packs only for the cores it is allowed (a cluster gateway's share), asked at each choice; none allowed or none that exist: every core", () => {
+  it("packs only for the cores it is allowed (a cluster gateway's share), asked at each choice; null or none that exist: every core", () => {
     const unreported = [0, 0, 0, 0];
     let allowed: number[] | null = [1, 3];
     const cores = new CoreChoice(
@@ -113,10 +113,23 @@ describe("CoreChoice", () => {
     allowed = [2];
     expect(cores.toPack()).toEqual([2]);
     expect(cores.leastBusy()).toBe(2);
-    for (const none of [null, [], [7, -1]]) {
+    for (const none of [null, [7, -1]]) {
       allowed = none;
       expect(cores.toPack()).toEqual([0, 2]);
     }
+  });
+
+  it("packs for no core in a slot that is another gateway's turn on the core it shares", () => {
+    const asked: (number | null)[] = [];
+    const cores = new CoreChoice(
+      2,
+      () => 0,
+      (slot) => (asked.push(slot), slot === null || slot % 3 === 1 ? [1] : []),
+    );
+    expect([cores.mayPack(9), cores.toPack(9), cores.leastBusy(9)]).toEqual([false, [], null]);
+    expect([cores.mayPack(10), cores.toPack(10), cores.leastBusy(10)]).toEqual([true, [1], 1]);
+    expect([cores.mayPack(null), cores.toPack()]).toEqual([true, [1]]);
+    expect(asked).toContain(9);
   });
 });
 

@@ -55,10 +55,11 @@ export interface SettlementDeps {
    */
   readonly batchDeadlineMs: number;
   /**
-   * The cores this gateway packs for (cores.ts), asked at each packing: in a cluster, its share of
-   * the node's cores (cluster/members.ts); null or absent: every core.
+   * The cores this gateway packs for a block at `slot` (null: not known yet; cores.ts), asked at each
+   * packing: in a cluster, its share of the node's cores, or none in another gateway's turn on a
+   * core it shares (cluster/members.ts); null or absent: every core.
    */
-  readonly packingCores?: () => readonly number[] | null;
+  readonly packingCores?: (slot: number | null) => readonly number[] | null;
   readonly observe?: SettlementObserver;
   /**
    * The ledger index (ledger/index.ts): told of each package as it is submitted and moves on, and
@@ -101,7 +102,8 @@ export class Settlement {
       api: deps.api,
       packing: deps.packing,
       batchDeadlineMs: deps.batchDeadlineMs,
-      fullPending: () => this.batcher.anyFullPending(),
+      // A full package goes at once, unless the core this gateway shares is another's this slot.
+      fullPending: () => this.batcher.anyFullPending() && this.cores.mayPack(this.scheduler.targetSlot()),
       pack: (aligned) => this.track(this.pack(aligned)),
       logger: deps.logger,
     });
@@ -205,11 +207,14 @@ export class Settlement {
     if (this.packing || this.stopped) return;
     this.packing = true;
     try {
+      // The block this packing is for: a gateway sharing a core with others packs only in its turn.
+      const slot = this.scheduler.targetSlot();
+      if (!this.cores.mayPack(slot)) return;
       // Aligned: one package per free core (cores.ts), split evenly; the service with most
       // pending gets the spare cores. Otherwise one package a service (more only when full), to
       // the least busy core.
       const services = this.batcher.servicesByPending();
-      const cores = aligned ? this.cores.toPack() : null;
+      const cores = aligned ? this.cores.toPack(slot) : null;
       // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
       const packages = cores?.length ?? 1;
       // When this packing started, for every package it makes: a later package of the packing is
@@ -236,7 +241,8 @@ export class Settlement {
               this.inFlight.roomFor(2) &&
               packsAnother({ aligned, made: made + 1, parts, pending: this.batcher.pendingOf(serviceId), fullPending: this.batcher.fullPending(serviceId) });
             const itemsMax = packageItemsMax(service?.itemsPerPackageMax ?? 1, packages + (made >= parts || anotherAfter ? 1 : 0));
-            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.cores.leastBusy(), anchor, itemsMax);
+            // mayPack(slot) above: leastBusy has a core.
+            await this.submit(serviceId, batch, packedAt, cores?.shift() ?? this.cores.leastBusy(slot)!, anchor, itemsMax);
           } catch (e) {
             // Not the node refusing (submit handles that): e.g. the node unreachable for bestBlock.
             this.deps.logger?.warn({ err: String(e), envelopes: batch.length }, "packing failed; envelopes go back to pending");

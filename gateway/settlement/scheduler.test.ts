@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { BlockDescriptor, NodeApi } from "../../node/api.ts";
 import { settlementLimits } from "./limits.ts";
-import { leadMs, nextPackAt, PackScheduler } from "./scheduler.ts";
+import { leadMs, nextPackAt, PackScheduler, targetSlot } from "./scheduler.ts";
 
 const SLOT_MS = 1_000;
 const DEADLINE_MS = 50;
@@ -64,7 +64,7 @@ describe("lead", () => {
 });
 
 describe("nextPackAt", () => {
-  const clock = { lastBlockAt: 10_000, slotMs: SLOT_MS };
+  const clock = { lastBlockAt: 10_000, lastSlot: 40, slotMs: SLOT_MS };
 
   it("is the next block's time less the lead", () => {
     expect(nextPackAt(clock, 400, null, 10_100)).toBe(10_600);
@@ -81,6 +81,25 @@ describe("nextPackAt", () => {
   it("packs as a block arrives when refine takes a slot or more", () => {
     expect(nextPackAt(clock, 1_500, null, 10_000)).toBe(10_000);
     expect(nextPackAt(clock, 1_500, 10_000, 10_000)).toBe(11_000);
+  });
+});
+
+describe("targetSlot", () => {
+  const clock = { lastBlockAt: 10_000, lastSlot: 40, slotMs: SLOT_MS };
+
+  it("is the slot of the block nextPackAt's packing is for: the next one, a later one once more than half the lead behind", () => {
+    expect(targetSlot(clock, 400, 10_100)).toBe(41);
+    expect(targetSlot(clock, 400, 10_600)).toBe(41); // the aligned packing for the next block
+    expect(targetSlot(clock, 400, 10_790)).toBe(41); // less than half the lead behind: still this block's
+    expect(targetSlot(clock, 400, 10_850)).toBe(42);
+    expect(targetSlot(clock, 400, 12_900)).toBe(44); // blocks missed since: the next one still reachable
+    expect(targetSlot(clock, 0, 10_000)).toBe(41); // no lead known yet
+    expect(targetSlot(clock, 1_500, 10_000)).toBe(41); // refine a slot or more: packing as a block arrives, for the next
+    // Where nextPackAt packs, targetSlot names the block it packs for.
+    for (const now of [10_050, 10_700, 11_300, 15_420]) {
+      const packAt = nextPackAt(clock, 400, null, now);
+      expect(targetSlot(clock, 400, packAt)).toBe(clock.lastSlot + (packAt + 400 - clock.lastBlockAt) / SLOT_MS);
+    }
   });
 });
 

@@ -7,9 +7,10 @@
 import type { NodeApi } from "../../node/api.ts";
 import { settlementLimits } from "./limits.ts";
 
-/** When the last block arrived here (performance.now() scale), and the slot period: the block clock packing aligns to. */
+/** When the last block arrived here (performance.now() scale), its slot, and the slot period: the block clock packing aligns to. */
 export interface BlockClock {
   readonly lastBlockAt: number;
+  readonly lastSlot: number;
   readonly slotMs: number;
 }
 
@@ -82,13 +83,19 @@ export class PackScheduler {
     return leadMs(this.refineMs, slotMs);
   }
 
+  /** The slot of the block a packing started at `now` is for (targetSlot); null before the first block is seen. */
+  targetSlot(now: number = performance.now()): number | null {
+    const clock = this.clock;
+    return clock === null ? null : targetSlot(clock, this.leadMs(clock.slotMs) ?? 0, now);
+  }
+
   /** Follows the node's blocks, so packing can align to them (see packDelay). */
   private async followBlocks(): Promise<void> {
     try {
       const slotMs = (await this.deps.api.parameters()).slot_period_sec! * 1000;
       if (!(slotMs > 0)) throw new Error(`slot period ${slotMs} ms`);
-      const unsubscribe = await this.deps.api.subscribeBestBlock(() => {
-        this.clock = { lastBlockAt: performance.now(), slotMs };
+      const unsubscribe = await this.deps.api.subscribeBestBlock((block) => {
+        this.clock = { lastBlockAt: performance.now(), lastSlot: block.slot, slotMs };
       });
       if (this.stopped) unsubscribe();
       else this.unsubscribeBlocks = unsubscribe;
@@ -138,4 +145,13 @@ export function nextPackAt(clock: BlockClock, leadMs: number, packedFor: number 
   if (late > 0) packAt += Math.ceil(late / clock.slotMs) * clock.slotMs;
   if (packedFor !== null && Math.abs(packedFor - packAt) < clock.slotMs / 2) packAt += clock.slotMs;
   return packAt;
+}
+
+/**
+ * The slot of the block a packing started at `now` is for: the next block's, or a later one's once
+ * the packing is more than half the lead behind that block's packing time (nextPackAt's rule).
+ */
+export function targetSlot(clock: BlockClock, leadMs: number, now: number): number {
+  const lead = Math.min(leadMs, clock.slotMs);
+  return clock.lastSlot + Math.max(1, Math.ceil((now + lead / 2 - clock.lastBlockAt) / clock.slotMs));
 }
