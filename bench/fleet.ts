@@ -87,7 +87,7 @@ const flags = parseFlags(
     "no-restart": { kind: "boolean", help: "connect to the gateways that registered the fleet (registry caches warm) instead of restarting them first" },
     profile: {
       kind: "boolean",
-      help: "with one gateway: profile its main thread during the storm and during the load, and print the top functions (node:inspector)",
+      help: "profile the (first) gateway's main thread during the storm and during the load, and print the top functions (node:inspector; a cluster's first gateway runs with --inspect on loopback)",
     },
   },
 );
@@ -112,7 +112,6 @@ const usageError = (message: string): never => {
 if (!Number.isInteger(DEVICES) || DEVICES < 1 || DEVICES > 250_000 || !Number.isInteger(MINUTES) || MINUTES < 1 || MINUTES > 60)
   usageError("bounded: 1 to 250,000 devices (the loopback source addresses bench/lib/fleet-devices.ts hands out), 1 to 60 minutes");
 if (!Number.isInteger(GATEWAYS) || GATEWAYS < 1 || GATEWAYS > GATEWAYS_MAX) usageError(`--gateways: 1 to ${GATEWAYS_MAX}`);
-if (flags.profile && GATEWAYS > 1) usageError("--profile profiles the one gateway's process (--gateways 1)");
 
 const progress = (msg: string) => process.stderr.write(`[fleet-bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -275,6 +274,7 @@ try {
           connectionsMax: clusterConnectionsMax,
           fdWanted: clusterFdWanted,
           nodeFirst: flags["node-first"],
+          profileFirst: flags.profile,
         })
       : null;
   const deployment: FleetTarget = one ?? cluster!;
@@ -315,7 +315,8 @@ try {
   const stormBefore = await deployment.sample();
   const redisBefore = cluster === null ? null : await cluster.redisInfo();
   const stormCpu0 = sampleAll(watched());
-  if (flags.profile) await one!.profileStart();
+  const profiled = one ?? cluster!;
+  if (flags.profile) await profiled.profileStart();
   const stormStart = performance.now();
   const storm = await Promise.all(
     clients.map((c) => c.call<Connected>("connect", { ports, keepaliveS: flags.keepalive, concurrency: flags.concurrency, retries: flags.retries })),
@@ -323,7 +324,7 @@ try {
   const stormMs = performance.now() - stormStart;
   const stormCpu1 = sampleAll(watched());
   const stormAfter = await deployment.sample();
-  const stormProfile = flags.profile ? await one!.profileStop(12) : null;
+  const stormProfile = flags.profile ? await profiled.profileStop(12) : null;
   // What the connections hold live: one gateway, memory after full collections against before the storm (read the same way); a cluster, anonymous RSS as it is.
   const stormGcAfter = one === null ? null : await one.gc();
   const stormProcesses = cpuWindow(watched(), stormCpu0, stormCpu1);
@@ -353,7 +354,7 @@ try {
   const load0 = await deployment.sample();
   const load0Stats = one?.lastStats ?? null;
   const loadCpu0 = sampleAll(watched());
-  if (flags.profile) await one!.profileStart();
+  if (flags.profile) await profiled.profileStart();
   const samples: FleetSample[] = [];
   const eluSamples: number[] = [];
   while (Date.now() < endAtMs) {
@@ -368,7 +369,7 @@ try {
   const loadCpu1 = sampleAll(watched());
   const load1 = samples.at(-1) ?? (await deployment.sample());
   const load1Stats = one?.lastStats ?? null;
-  const loadProfile = flags.profile ? await one!.profileStop(12) : null;
+  const loadProfile = flags.profile ? await profiled.profileStop(12) : null;
   const machine1 = machineCpuS();
   const self1 = processCpuS();
   const loadProcesses = cpuWindow(watched(), loadCpu0, loadCpu1);
@@ -608,7 +609,7 @@ try {
   ] as const) {
     if (profile === null) continue;
     const prof: ProfileSummary = profile;
-    console.log(`\ngateway main thread during the ${what}: busy ${fmt(prof.busyMs)} ms of ${fmt(prof.wallMs)} ms`);
+    console.log(`\n${one === null ? "gateway 1's" : "the gateway's"} main thread during the ${what}: busy ${fmt(prof.busyMs)} ms of ${fmt(prof.wallMs)} ms`);
     console.log(
       table(
         ["self time (top functions)", "ms", "share of busy"],

@@ -27,6 +27,8 @@ import { NICE_STEP } from "../../node/thread/priority.ts";
 import { JAMGATE_BIN } from "../../scripts/testing/process.ts";
 import type { BlockLine, FleetSample, FleetTarget, GatewaySample, ProcessMemory, RestartFacts } from "./fleet-target.ts";
 import { sumCounters } from "./fleet-target.ts";
+import { CdpProfiler, inspectorUrl } from "./cdp-profiler.ts";
+import type { ProfileSummary } from "./cpuprofile.ts";
 import { raiseOpenFilesLimit } from "./proc.ts";
 import { redisServerPid, THREAD_PROBE, type Watched } from "./threads.ts";
 
@@ -55,10 +57,12 @@ class JamgateProcess {
     args: readonly string[],
     probeDir: string,
     private readonly onLine: (line: string, label: string) => void,
+    /** Node's own flags, before the preload (`--inspect=…` for a profile). */
+    nodeArgs: readonly string[] = [],
   ) {
     // Without the caller's JAMGATE_ settings: the command line says everything.
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("JAMGATE_")));
-    this.child = spawn(process.execPath, ["--import", THREAD_PROBE, JAMGATE_BIN, ...args], {
+    this.child = spawn(process.execPath, [...nodeArgs, "--import", THREAD_PROBE, JAMGATE_BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...env, BENCH_THREAD_PROBE_DIR: probeDir },
     });
@@ -157,6 +161,8 @@ export interface FleetClusterOptions {
    * reached the node more than L = 24 slots after their anchor (JG_ERR_PACKAGE_ANCHOR, 1,160).
    */
   readonly nodeFirst: boolean;
+  /** Run the first gateway with the inspector on a free loopback port, so its main thread can be profiled (profileStart / profileStop). */
+  readonly profileFirst?: boolean;
 }
 
 /** Sets every thread of process `pid` to at least `nice` (Linux: a nice value is per thread; threads made later inherit their creator's). Returns how many were set. */
@@ -336,7 +342,11 @@ export class FleetCluster implements FleetTarget {
           "warn",
         ],
         this.probeDir,
-        this.onLine,
+        (line, label) => {
+          if (g === this.gatewayProcesses[0]) this.inspectorUrl = inspectorUrl(line) ?? this.inspectorUrl;
+          this.onLine(line, label);
+        },
+        this.options.profileFirst === true && g === this.gatewayProcesses[0] ? ["--inspect=127.0.0.1:0"] : [],
       );
       g.proc = proc;
       // Node raises its soft limit to the hard one as it starts: only a hard limit below what it needs is raised (root only).
@@ -353,6 +363,28 @@ export class FleetCluster implements FleetTarget {
     });
     const limits = await Promise.all(started);
     this.fdLimit = Math.min(...limits);
+  }
+
+  /** The first gateway's inspector (options.profileFirst), as its latest start printed it. */
+  private inspectorUrl: string | null = null;
+  private profiler: CdpProfiler | null = null;
+
+  /** Starts the V8 CPU profiler on the first gateway's main thread (options.profileFirst), over its inspector. */
+  async profileStart(): Promise<void> {
+    if (this.inspectorUrl === null) throw new Error("the first gateway has no inspector: FleetClusterOptions.profileFirst");
+    this.profiler = await CdpProfiler.connect(this.inspectorUrl);
+    await this.profiler.start();
+  }
+
+  /** Stops it and returns its summary (bench/lib/cpuprofile.ts). */
+  async profileStop(top: number): Promise<ProfileSummary> {
+    const profiler = this.profiler!;
+    this.profiler = null;
+    try {
+      return await profiler.stop(top);
+    } finally {
+      profiler.close();
+    }
   }
 
   /** Every process to watch for CPU: the gateways, the node and redis-server. */
