@@ -591,7 +591,7 @@ export class Gateway {
   private async settledWindowOnLedger(device: RegistryEntry): Promise<SeqWindow> {
     const service = this.options.services.find((s) => s.serviceId === device.serviceId);
     if (service === undefined) return EMPTY_WINDOW;
-    const best = await this.options.api.bestBlock();
+    const best = await this.registry.bestBlock();
     const value = await this.options.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(device.deviceId));
     const settled = value === null ? null : service.decodeDevice(value);
     return settled === null ? EMPTY_WINDOW : settledWindowOfDevice(settled);

@@ -4,7 +4,7 @@
  * The cache answers the hot path (every CONNECT and PUBLISH) without a node round trip; unknown
  * ids are looked up in the services' state and remembered briefly either way.
  */
-import type { NodeApi } from "../node/api.ts";
+import type { BlockDescriptor, NodeApi } from "../node/api.ts";
 import { type KnownDevice, knownDevice } from "./accept.ts";
 import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -20,6 +20,15 @@ export const DEVICE_CACHE_MAX = 250_000;
 /** How long "not registered" is believed: short, so a registration is seen soon; non-zero, so a connect flood of unknown ids does not become a flood of state reads. */
 export const UNKNOWN_DEVICE_TTL_MS = 2_000;
 const UNKNOWN_CACHE_MAX = 100_000;
+/**
+ * How long one read of the best block serves the lookups that need its hash. A connect storm looks
+ * up thousands of devices a second, and each read is a JIP-2 call to a remote node: one per device,
+ * its frame writes were 3.9% of a cluster gateway's main thread in a storm of 30,000 devices on 6
+ * gateways (bench/fleet.ts --profile), besides the node's side. Reused for this long, a registration
+ * is seen up to this much later (an unknown id is believed UNKNOWN_DEVICE_TTL_MS anyway), and a
+ * window learnt at connect may miss a block's settlements, which the ledger's own window still refuses.
+ */
+export const BEST_BLOCK_REUSE_MS = 100;
 
 export interface RegistryEntry extends KnownDevice {
   readonly kind: DeviceKind;
@@ -33,6 +42,8 @@ export interface RegistryEntry extends KnownDevice {
 export class DeviceRegistry {
   private readonly known = new Map<string, RegistryEntry>();
   private readonly unknownUntil = new Map<string, number>();
+  /** The last best-block read and when it was asked (BEST_BLOCK_REUSE_MS); a failed read is not kept. */
+  private best: { readonly at: number; readonly block: Promise<BlockDescriptor> } | null = null;
 
   constructor(
     private readonly api: NodeApi,
@@ -51,15 +62,49 @@ export class DeviceRegistry {
     if (hit !== undefined) return hit;
     const until = this.unknownUntil.get(deviceId);
     if (until !== undefined && until > this.now()) return null;
-    const best = await this.api.bestBlock();
-    for (const service of this.services) {
-      const value = await this.api.serviceValue(best.headerHash, service.serviceId, service.deviceKey(deviceId));
-      const device = value === null ? null : service.decodeDevice(value);
-      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq, device.settledWindow);
+    const reused = this.best !== null && this.fresh(this.best.at, this.now());
+    const best = await this.bestBlock();
+    const found = await this.readDevice(deviceId, best.headerHash);
+    if (found !== null) return found;
+    // Not there at a read other lookups shared: at the latest block, before it counts as unknown
+    // (a device registered since that read; storms are of registered devices).
+    if (reused) {
+      this.best = null;
+      const latest = await this.bestBlock();
+      const again = latest.headerHash.every((b, i) => b === best.headerHash[i]) ? null : await this.readDevice(deviceId, latest.headerHash);
+      if (again !== null) return again;
     }
     if (this.unknownUntil.size >= UNKNOWN_CACHE_MAX) this.unknownUntil.clear();
     this.unknownUntil.set(deviceId, this.now() + UNKNOWN_DEVICE_TTL_MS);
     return null;
+  }
+
+  /** The device as the services' state at block `headerHash` has it, remembered; null if none has it. */
+  private async readDevice(deviceId: string, headerHash: Uint8Array): Promise<RegistryEntry | null> {
+    for (const service of this.services) {
+      const value = await this.api.serviceValue(headerHash, service.serviceId, service.deviceKey(deviceId));
+      const device = value === null ? null : service.decodeDevice(value);
+      if (device !== null) return this.remember(deviceId, device.publicKey, device.kind, service.serviceId, device.settledHighestSeq, device.settledWindow);
+    }
+    return null;
+  }
+
+  /** The node's best block, read at most once per BEST_BLOCK_REUSE_MS: the lookups meanwhile share the read. */
+  bestBlock(): Promise<BlockDescriptor> {
+    const now = this.now();
+    if (this.best === null || !this.fresh(this.best.at, now)) {
+      const block = this.api.bestBlock();
+      this.best = { at: now, block };
+      block.catch(() => {
+        if (this.best?.block === block) this.best = null;
+      });
+    }
+    return this.best.block;
+  }
+
+  /** Whether a read asked at `at` still serves at `now` (a clock set back does not keep it). */
+  private fresh(at: number, now: number): boolean {
+    return now >= at && now - at < BEST_BLOCK_REUSE_MS;
   }
 
   remember(deviceId: string, publicKey: Uint8Array, kind: DeviceKind, serviceId: number, settledHighestSeq = -1, settledWindow?: SeqWindow): RegistryEntry {
