@@ -357,6 +357,17 @@ describe("packing", () => {
     expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
   });
 
+  it("drains a backlog on the one core it packs for (a cluster gateway's share): later, each package is reported in the first block after its refine", async () => {
+    // With a core of its own only, no other core is free while its core holds a package: packing
+    // one for it at every block anyway kept the startup backlog, a block of latency for every package after.
+    const { node } = await simulate({ slots: 14, packingCores: () => [1] });
+    expect(node.submitted.every((s) => s.core === 1)).toBe(true);
+    expect(node.lag.some((l) => l.reportedSlot > l.refinedSlot + 1)).toBe(true); // there was a backlog to drain
+    const late = node.lag.filter((l) => l.refinedSlot >= node.currentSlot() - 5);
+    expect(late.length).toBeGreaterThanOrEqual(3);
+    for (const l of late) expect(l.reportedSlot).toBe(l.refinedSlot + 1);
+  });
+
   it("makes one more package past the cores' share only for a full package or, aligned to a block, for a backlog", () => {
     const min = settlementLimits.backlogPackageEnvelopesMin;
     const p = { aligned: true, made: 1, parts: 1, pending: min, fullPending: false };

@@ -73,12 +73,32 @@ describe("InFlightTracker", () => {
     expect(tracker.remove(onCore)).toBe(true);
     expect(tracker.unreportedOn(0)).toBe(0);
   });
+
+  it("counts a core's refined packages until they are reported, each once", () => {
+    const tracker = new InFlightTracker();
+    const [a, b] = [flight(1), flight(1)];
+    tracker.add(a);
+    tracker.add(b);
+    expect(tracker.refinedOn(1)).toBe(0);
+    expect(tracker.markRefined(a)).toBe(true);
+    expect(tracker.markRefined(a)).toBe(false);
+    expect([tracker.unreportedOn(1), tracker.refinedOn(1)]).toEqual([2, 1]);
+    tracker.markReported(a);
+    expect([tracker.unreportedOn(1), tracker.refinedOn(1)]).toEqual([1, 0]);
+    tracker.markReported(b); // reported without a refined status seen (a subscription that began late)
+    expect(tracker.markRefined(b)).toBe(false);
+    expect([tracker.unreportedOn(1), tracker.refinedOn(1)]).toEqual([0, 0]);
+  });
 });
 
 describe("CoreChoice", () => {
   it("packs for every core holding none of the gateway's unreported packages, else for the least busy one", () => {
     const unreported = [0, 0, 0];
-    const cores = new CoreChoice(3, (c) => unreported[c]!);
+    const cores = new CoreChoice(
+      3,
+      (c) => unreported[c]!,
+      () => 0,
+    );
     expect(cores.toPack()).toEqual([0, 1, 2]);
     unreported[0] = 1;
     expect(cores.toPack()).toEqual([1, 2]);
@@ -86,9 +106,34 @@ describe("CoreChoice", () => {
     expect(cores.toPack()).toEqual([1]);
   });
 
+  it("packs for no core when every core it may pack for holds a refined package waiting for a block; else for the least busy", () => {
+    const unreported = [1, 2];
+    const refined = [1, 0];
+    let allowed: number[] | null = null;
+    const cores = new CoreChoice(
+      2,
+      (c) => unreported[c]!,
+      (c) => refined[c]!,
+      () => allowed,
+    );
+    expect(cores.toPack()).toEqual([0]); // core 1's packages still refine: the least busy, as before
+    refined[1] = 1;
+    expect(cores.toPack()).toEqual([]); // both queues wait for a block
+    allowed = [1];
+    expect(cores.toPack()).toEqual([]);
+    refined[1] = 0;
+    expect(cores.toPack()).toEqual([1]);
+    unreported[1] = 0;
+    expect(cores.toPack()).toEqual([1]);
+  });
+
   it("goes round the cores for ties", () => {
     const unreported = [1, 1, 1];
-    const cores = new CoreChoice(3, (c) => unreported[c]!);
+    const cores = new CoreChoice(
+      3,
+      (c) => unreported[c]!,
+      () => 0,
+    );
     expect([cores.leastBusy(), cores.leastBusy(), cores.leastBusy(), cores.leastBusy()]).toEqual([0, 1, 2, 0]);
     unreported[2] = 0;
     expect([cores.leastBusy(), cores.leastBusy()]).toEqual([2, 2]);
@@ -100,6 +145,7 @@ describe("CoreChoice", () => {
     const cores = new CoreChoice(
       4,
       (c) => unreported[c]!,
+      () => 0,
       () => allowed,
     );
     expect(cores.toPack()).toEqual([1, 3]);
@@ -123,6 +169,7 @@ describe("CoreChoice", () => {
     const asked: (number | null)[] = [];
     const cores = new CoreChoice(
       2,
+      () => 0,
       () => 0,
       (slot) => (asked.push(slot), slot === null || slot % 3 === 1 ? [1] : []),
     );

@@ -18,6 +18,8 @@ export interface InFlight {
   readonly packedAt: number | null;
   /** The core it was submitted to (null after a restart: the gateway no longer knows). */
   readonly core: number | null;
+  /** The node has refined it and it waits for a block to report it (until `reported`). */
+  refined?: boolean;
   unsubscribe?: () => void;
 }
 
@@ -27,6 +29,8 @@ export class InFlightTracker {
   private unreported = 0;
   /** Of those, per core (recovered packages, whose core is unknown, are counted only in `unreported`). */
   private readonly unreportedOnCore: number[] = [];
+  /** Of those, per core, the refined ones: waiting for a block to report them. */
+  private readonly refinedOnCore: number[] = [];
 
   get size(): number {
     return this.flights.size;
@@ -42,6 +46,19 @@ export class InFlightTracker {
     return this.unreportedOnCore[core] ?? 0;
   }
 
+  /** This gateway's packages refined and waiting on `core` for a block: a package sent to `core` now is reported a block after the last of them at the soonest. */
+  refinedOn(core: number): number {
+    return this.refinedOnCore[core] ?? 0;
+  }
+
+  /** The node refined the package: it waits for a block on its core; false if it was reported already, or is not in flight. */
+  markRefined(flight: InFlight): boolean {
+    if (flight.reported || flight.refined === true || !this.flights.has(toHex(flight.hash))) return false;
+    flight.refined = true;
+    if (flight.core !== null) this.refinedOnCore[flight.core] = this.refinedOn(flight.core) + 1;
+    return true;
+  }
+
   /** A package was submitted (or, after a restart, found on the node): in flight and not yet reported. */
   add(flight: InFlight): void {
     this.flights.set(toHex(flight.hash), flight);
@@ -54,7 +71,10 @@ export class InFlightTracker {
     if (flight.reported || !this.flights.has(toHex(flight.hash))) return false;
     flight.reported = true;
     this.unreported--;
-    if (flight.core !== null) this.unreportedOnCore[flight.core]!--;
+    if (flight.core !== null) {
+      this.unreportedOnCore[flight.core]!--;
+      if (flight.refined === true) this.refinedOnCore[flight.core]!--;
+    }
     return true;
   }
 

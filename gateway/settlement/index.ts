@@ -96,7 +96,12 @@ export class Settlement {
   constructor(private readonly deps: SettlementDeps) {
     this.batcher = new Batcher(deps.services);
     this.told = new ToldPackages({ forget: (entries) => deps.log.remove(entries), logger: deps.logger });
-    this.cores = new CoreChoice(deps.params.coresCount, (core) => this.inFlight.unreportedOn(core), deps.packingCores);
+    this.cores = new CoreChoice(
+      deps.params.coresCount,
+      (core) => this.inFlight.unreportedOn(core),
+      (core) => this.inFlight.refinedOn(core),
+      deps.packingCores,
+    );
     this.builder = new PackageBuilder(deps);
     this.scheduler = new PackScheduler({
       api: deps.api,
@@ -215,6 +220,8 @@ export class Settlement {
       // the least busy core.
       const services = this.batcher.servicesByPending();
       const cores = aligned ? this.cores.toPack(slot) : null;
+      // Every core it may pack for holds a refined package waiting for a block: pack at the next one.
+      if (cores !== null && cores.length === 0) return;
       // Packages this packing makes (one per core when aligned): they share the refine threads (packageItemsMax).
       const packages = cores?.length ?? 1;
       // When this packing started, for every package it makes: a later package of the packing is
@@ -299,7 +306,10 @@ export class Settlement {
     return followStatus(this.deps.api, flight, {
       status: (status) => {
         this.deps.ledger?.packageStatus(flight.hash, status, Date.now());
-        if (status.kind === "refined" && flight.packedAt !== null) this.scheduler.sampleRefine(performance.now() - flight.packedAt);
+        if (status.kind === "refined") {
+          this.inFlight.markRefined(flight);
+          if (flight.packedAt !== null) this.scheduler.sampleRefine(performance.now() - flight.packedAt);
+        }
         if (status.kind !== "submitted" && status.kind !== "refined") this.markReported(flight);
       },
       final: (status) => this.settleOrRetry(flight, status, 0),
