@@ -127,6 +127,23 @@ describe("CoreChoice", () => {
     expect(cores.toPack()).toEqual([1]);
   });
 
+  it("packs behind a refined package on a core it shares in turns: waiting would cost it a turn of several blocks", () => {
+    const cores = new CoreChoice(
+      2,
+      () => 1,
+      () => 1,
+      (slot) => (slot === null || slot % 3 === 1 ? [1] : []),
+    );
+    expect(cores.toPack(10)).toEqual([1]); // its turn; the next slot is another gateway's
+    const alone = new CoreChoice(
+      2,
+      () => 1,
+      () => 1,
+      () => [1],
+    );
+    expect(alone.toPack(10)).toEqual([]); // the core every slot: wait a block
+  });
+
   it("goes round the cores for ties", () => {
     const unreported = [1, 1, 1];
     const cores = new CoreChoice(
