@@ -15,7 +15,7 @@ import { JamgateError } from "../devices/protocol/errors.ts";
 import { isLoopback, type TlsMaterial } from "../node/net/servers.ts";
 import { RpcClient } from "../node/rpc/client.ts";
 import { DataDirLock, makePrivateDir } from "../node/storage/data-dir.ts";
-import { NodeThread } from "../node/thread/host.ts";
+import { endProcessOnExit, NodeThread } from "../node/thread/host.ts";
 import { lowerOtherThreads } from "../node/thread/priority.ts";
 import { gatewayKeyOf, operatorTokenOf } from "./secrets.ts";
 import type { Cluster, ClusterUrl } from "./cluster/index.ts";
@@ -214,12 +214,7 @@ async function startParts(options: StackOptions, wiring: StackWiring, cleanup: (
         logger: root.child({ component: "node" }),
         // Without its node the stack accepts envelopes it can never settle: end the process (a
         // supervisor restarts it; the log keeps what was accepted).
-        onExit: (error) => {
-          log.fatal({ err: error }, "the node thread ended");
-          setImmediate(() => {
-            throw error;
-          });
-        },
+        onExit: endProcessOnExit(log),
       },
     );
     api = node;

@@ -282,7 +282,7 @@ export function registerNodeCommands(
       const log = await openLogger(options, { component: "node" });
       const tls = loadTlsMaterial({ cert: options.tlsCert, key: options.tlsKey });
       const authorizedKeys = await authorizedKeysFor(options.dataDir, options.authorize);
-      const [{ NodeThread }, { startRpcServer }, { secretFile }] = await Promise.all([
+      const [{ NodeThread, endProcessOnExit }, { startRpcServer }, { secretFile }] = await Promise.all([
         import("./thread/host.ts"),
         import("./rpc/server.ts"),
         import("./storage/data-dir.ts"),
@@ -303,12 +303,7 @@ export function registerNodeCommands(
         {
           logger: log,
           // Without its node thread the process serves nothing: end it (a supervisor restarts it on its data dir).
-          onExit: (error) => {
-            log.fatal({ err: error }, "the node thread ended");
-            setImmediate(() => {
-              throw error;
-            });
-          },
+          onExit: endProcessOnExit(log),
         },
       );
       // Made once the node holds its data dir's lock.

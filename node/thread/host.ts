@@ -35,6 +35,20 @@ function toError(error: WireError): Error {
   return out;
 }
 
+/**
+ * An onExit hook that ends the process: the thread's end logged at fatal, then the error thrown
+ * outside any handler, so the process exits non-zero and a supervisor restarts it on its data dir.
+ * For a process that is nothing without its node (`jamgate start`, `jamgate node start`).
+ */
+export function endProcessOnExit(log: { fatal(obj: object, msg: string): void }): (error: Error) => void {
+  return (error) => {
+    log.fatal({ err: error }, "the node thread ended");
+    setImmediate(() => {
+      throw error;
+    });
+  };
+}
+
 export interface NodeThreadHooks {
   readonly logger?: NodeLogger;
   /** The thread ended without stop(): every pending call has failed; the caller decides what follows. */
