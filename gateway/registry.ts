@@ -5,6 +5,7 @@
  * ids are looked up in the services' state and remembered briefly either way.
  */
 import type { BlockDescriptor, NodeApi } from "../node/api.ts";
+import { bytesEqual } from "../node/codec/jam.ts";
 import { type KnownDevice, knownDevice } from "./accept.ts";
 import type { DeviceKind } from "../devices/protocol/device-kinds.ts";
 import type { IngestService } from "./ingest-service.ts";
@@ -71,7 +72,7 @@ export class DeviceRegistry {
     if (reused) {
       this.best = null;
       const latest = await this.bestBlock();
-      const again = latest.headerHash.every((b, i) => b === best.headerHash[i]) ? null : await this.readDevice(deviceId, latest.headerHash);
+      const again = bytesEqual(latest.headerHash, best.headerHash) ? null : await this.readDevice(deviceId, latest.headerHash);
       if (again !== null) return again;
     }
     if (this.unknownUntil.size >= UNKNOWN_CACHE_MAX) this.unknownUntil.clear();

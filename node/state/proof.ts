@@ -70,7 +70,7 @@ export function chooseHashInto(loadNative: () => GenerichashBinding): HashInto {
     const probe = Uint8Array.from({ length: 64 }, (_, i) => i);
     const [expected, got] = [new Uint8Array(HASH_BYTES), new Uint8Array(HASH_BYTES)];
     generichash(expected, probe);
-    if (native(got.buffer, 0, HASH_BYTES, probe.buffer, 0, probe.length, NO_KEY, 0, 0) !== 0 || Buffer.compare(expected, got) !== 0) return viaExported;
+    if (native(got.buffer, 0, HASH_BYTES, probe.buffer, 0, probe.length, NO_KEY, 0, 0) !== 0 || !bytesEqual(expected, got)) return viaExported;
   } catch {
     return viaExported;
   }
