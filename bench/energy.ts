@@ -21,41 +21,15 @@ import { MemoryStorage, memoryRefineContext } from "../services/common/testing.t
 import { accumulate, ALWAYS_ACCUMULATE_GAS } from "../services/energy-trading/accumulate.ts";
 import { encodeEnvelopesItem } from "../services/energy-trading/payload.ts";
 import { refine } from "../services/energy-trading/refine.ts";
-import {
-  CONFIG_KEY,
-  encodeHouseholds,
-  encodeMarketConfig,
-  encodeMetered,
-  encodeOrderPage,
-  HOUSEHOLDS_KEY,
-  type MarketConfig,
-  MARKET_MODES,
-  meteredKey,
-  type OrderPage,
-  ordersPageKey,
-} from "../services/energy-trading/storage.ts";
+import { CONFIG_KEY, encodeHouseholds, encodeMarketConfig, HOUSEHOLDS_KEY, type MarketConfig, MARKET_MODES } from "../services/energy-trading/storage.ts";
 import { parseFlags } from "./lib/args.ts";
+import { benchMarket, MARKET_INTERVAL_MS as INTERVAL_MS, MARKET_START_MS as START_MS, seedInterval } from "./lib/market.ts";
 import { fmt, machine, median, table } from "./lib/stats.ts";
 
 const flags = parseFlags("bench/energy.ts", "The energy-trading service's own costs, in its real accumulate and refine.", {
   runs: { kind: "number", default: 7, help: "timed runs of each case" },
 });
 const RUNS = flags.runs;
-const START_MS = 1_750_000_000_000;
-const INTERVAL_MS = 900_000;
-
-function market(mode: MarketConfig["mode"]): MarketConfig {
-  return {
-    startMs: BigInt(START_MS),
-    intervalMs: INTERVAL_MS,
-    startSlot: 10,
-    marketMsPerSlot: 300_000,
-    mode,
-    importPriceMicrosPerKwh: 300_000,
-    exportPriceMicrosPerKwh: 80_000,
-    settlementDelayMs: INTERVAL_MS,
-  };
-}
 
 /** Storage with `n` households, each with an order for interval 0 and metered energy in it. */
 function marketWith(n: number, mode: MarketConfig["mode"], seed: number): MemoryStorage {
@@ -64,20 +38,9 @@ function marketWith(n: number, mode: MarketConfig["mode"], seed: number): Memory
   const ids = Array.from({ length: n }, (_, i) => hash(Uint8Array.of(i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff, seed)).slice(0, 16)).sort((a, b) =>
     toHex(a) < toHex(b) ? -1 : 1,
   );
-  storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(market(mode)));
+  storage.values.set(toHex(CONFIG_KEY), encodeMarketConfig(benchMarket(mode)));
   storage.values.set(toHex(HOUSEHOLDS_KEY), encodeHouseholds(ids));
-  const pages = new Map<number, OrderPage>();
-  for (const id of ids) {
-    const bid = random() < 0.5;
-    const energyWh = 100 + Math.floor(random() * 2_000);
-    const price = 80_000 + Math.floor(random() * 220_000);
-    const page = pages.get(id[0]!) ?? new Map();
-    page.set(toHex(id), { seq: 1n, lines: [{ side: bid ? 0 : 1, energyWh, priceMicrosPerKwh: price }] });
-    pages.set(id[0]!, page);
-    const used = Math.floor(energyWh * (0.5 + random()));
-    storage.values.set(toHex(meteredKey(0, id)), encodeMetered(bid ? { importWh: used, exportWh: 0 } : { importWh: 0, exportWh: used }));
-  }
-  for (const [p, page] of pages) storage.values.set(toHex(ordersPageKey(0, p)), encodeOrderPage(page));
+  seedInterval(storage, ids, 0, random);
   return storage;
 }
 

@@ -7,7 +7,7 @@
  * 1. The week, in the service's real accumulate on an in-memory host (services/common/testing.ts
  *    MemoryStorage, as bench/energy.ts): `--households` households, each a meter and an agent
  *    with their device records; before each interval's gate closure every household's order for it
- *    and its metered energy, seeded as bench/energy.ts's marketWith seeds interval 0; accumulate at
+ *    and its metered energy, seeded as bench/energy.ts seeds interval 0 (lib/market.ts); accumulate at
  *    each gate closure (every 3 slots), which clears that interval and settles the one two before.
  *    Package outcomes (a bounded FIFO) are not in it: no packages are submitted.
  * 2. The service's storage at the market's start (the households registered, nothing traded) and
@@ -33,21 +33,9 @@ import { EMPTY_WINDOW } from "../services/common/window.ts";
 import { MemoryStorage } from "../services/common/testing.ts";
 import { accumulate, ALWAYS_ACCUMULATE_GAS, LEDGER_INTERVALS_KEPT } from "../services/energy-trading/accumulate.ts";
 import { DeviceRole } from "../services/energy-trading/payload.ts";
-import {
-  CONFIG_KEY,
-  deviceKey,
-  encodeDeviceRecord,
-  encodeHouseholds,
-  encodeMarketConfig,
-  encodeMetered,
-  encodeOrderPage,
-  HOUSEHOLDS_KEY,
-  type MarketConfig,
-  meteredKey,
-  type OrderPage,
-  ordersPageKey,
-} from "../services/energy-trading/storage.ts";
+import { CONFIG_KEY, deviceKey, encodeDeviceRecord, encodeHouseholds, encodeMarketConfig, HOUSEHOLDS_KEY } from "../services/energy-trading/storage.ts";
 import { parseFlags } from "./lib/args.ts";
+import { benchMarket, MARKET_INTERVAL_MS, MARKET_MS_PER_SLOT, MARKET_START_SLOT, seedInterval } from "./lib/market.ts";
 import { writeDataDirWithEntries } from "./lib/node-data-dir.ts";
 import type { OpenMeasured } from "./lib/node-open.ts";
 import { Child } from "./lib/proc.ts";
@@ -59,24 +47,10 @@ const flags = parseFlags("bench/market-week.ts", "The node's memory and state wi
   runs: { kind: "number", default: 3, help: "node opens per state, each in a fresh process" },
 });
 
-const START_MS = 1_750_000_000_000;
-const INTERVAL_MS = 900_000;
-/** Market time per slot: an interval is 3 slots, so a week of intervals is ~2,000 accumulate calls. */
-const MARKET_MS_PER_SLOT = 300_000;
-const START_SLOT = 10;
-const SLOTS_PER_INTERVAL = INTERVAL_MS / MARKET_MS_PER_SLOT;
+const SLOTS_PER_INTERVAL = MARKET_INTERVAL_MS / MARKET_MS_PER_SLOT;
 const MB = 1024 ** 2;
 
-const market: MarketConfig = {
-  startMs: BigInt(START_MS),
-  intervalMs: INTERVAL_MS,
-  startSlot: START_SLOT,
-  marketMsPerSlot: MARKET_MS_PER_SLOT,
-  mode: "pay-as-clear",
-  importPriceMicrosPerKwh: 300_000,
-  exportPriceMicrosPerKwh: 80_000,
-  settlementDelayMs: INTERVAL_MS,
-};
+const market = benchMarket("pay-as-clear");
 const operatorKey = hash(new TextEncoder().encode("bench-market-week-operator"));
 const services = builtinServices([operatorKey], market);
 
@@ -95,22 +69,6 @@ function registered(n: number): { storage: MemoryStorage; households: Uint8Array
     storage.values.set(toHex(deviceKey(agent)), encodeDeviceRecord({ ...record, publicKey: hash(agent), role: DeviceRole.agent, household }));
   });
   return { storage, households };
-}
-
-/** Every household's order for `interval` and the energy its meter measured in it (bench/energy.ts marketWith, for any interval). */
-function trade(storage: MemoryStorage, households: readonly Uint8Array[], interval: number, random: () => number): void {
-  const pages = new Map<number, OrderPage>();
-  for (const id of households) {
-    const bid = random() < 0.5;
-    const energyWh = 100 + Math.floor(random() * 2_000);
-    const price = 80_000 + Math.floor(random() * 220_000);
-    const page = pages.get(id[0]!) ?? new Map();
-    page.set(toHex(id), { seq: BigInt(interval + 1), lines: [{ side: bid ? 0 : 1, energyWh, priceMicrosPerKwh: price }] });
-    pages.set(id[0]!, page);
-    const used = Math.floor(energyWh * (0.5 + random()));
-    storage.values.set(toHex(meteredKey(interval, id)), encodeMetered(bid ? { importWh: used, exportWh: 0 } : { importWh: 0, exportWh: used }));
-  }
-  for (const [p, page] of pages) storage.values.set(toHex(ordersPageKey(interval, p)), encodeOrderPage(page));
 }
 
 interface StorageFigures {
@@ -174,9 +132,9 @@ const random = seededRandom(19);
 const accumulateMs: number[] = [];
 let lastInterval = -1;
 for (let k = 0; k < flags.intervals + 2; k++) {
-  if (k < flags.intervals) trade(storage, households, k, random);
+  if (k < flags.intervals) seedInterval(storage, households, k, random);
   const started = performance.now();
-  storage.accumulate(accumulate, [], { slot: START_SLOT + SLOTS_PER_INTERVAL * k, hash, gasLimit: ALWAYS_ACCUMULATE_GAS });
+  storage.accumulate(accumulate, [], { slot: MARKET_START_SLOT + SLOTS_PER_INTERVAL * k, hash, gasLimit: ALWAYS_ACCUMULATE_GAS });
   accumulateMs.push(performance.now() - started);
   lastInterval = k;
   if (k % 100 === 0) process.stderr.write(`[market-week] interval ${k}: ${fmt(storage.values.size)} entries\n`);
