@@ -17,8 +17,8 @@
  * each packed one a slot, and the packages queued at the node up to every gateway's in-flight
  * bound (measured: 6 gateways on the tiny chain's 2 cores held 22–26 packages in flight of their
  * 24, receipts p50 21 slots; BENCHMARKS.md §13). In turns, a gateway's envelopes wait at most
- * s − 1 slots for its turn, and its package is the only one for the core's block. The gateways' slots come from the
- * node's blocks, so they agree on whose turn it is; the full chain has 341 cores.
+ * s − 1 slots for its turn, and its package is the only one for the core's block. The gateways'
+ * slots come from the node's blocks, so they agree on whose turn it is; the full chain has 341 cores.
  *
  * A gateway that stops leaves the set at once; one killed is dropped MEMBER_EXPIRY_MS after its
  * last heartbeat, and the others take its cores then. While Redis is unreachable the last place

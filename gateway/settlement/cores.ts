@@ -44,10 +44,11 @@ export class CoreChoice {
    * block after those at the soonest, and the one after it too: where it packs for one core only
    * (a cluster gateway's share), no other core is ever free, and the startup's backlog stayed
    * behind every package for good (packing.test). Waiting a block lets the queue drain. Not in
-   * turns on a shared core, where the next packing is s blocks away, not one. When refine takes longer than a
-   * slot this packs one package a slot (and a second only for a backlog, backlogPackageEnvelopesMin),
-   * refined on one thread; measured, still the better trade: against a package for every core the
-   * lead says it would reach in time, p99 receipt 2.72 against 3.37 slots at 2,000/s (BENCHMARKS.md §5).
+   * turns on a shared core, where the next packing is s blocks away, not one. When refine takes
+   * longer than a slot this packs one package a slot (and a second only for a backlog,
+   * backlogPackageEnvelopesMin), refined on one thread; measured, still the better trade: against a
+   * package for every core the lead says it would reach in time, p99 receipt 2.72 against 3.37
+   * slots at 2,000/s (BENCHMARKS.md §5).
    */
   toPack(slot: number | null = null): number[] {
     const candidates = this.candidates(slot);
